@@ -1,0 +1,159 @@
+"""The ``caas`` command: serve (HTTP or stdio, composed or one service), db migrate/status, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import asyncpg
+
+from database import migrate
+from mcp_servers.config import ConfigError, Settings, load_settings
+from mcp_servers.runtime import Runtime
+
+__all__ = ["main"]
+
+log = logging.getLogger("caas")
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def _configure_logging(settings: Settings) -> None:
+    # Always stderr: on stdio, stdout belongs to the protocol.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    for noisy in ("uvicorn.access", "mcp", "httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
+    from mcp_servers.auth import dev_token
+    from tools.principal import Principal, Role
+
+    keys: dict[str, object] = {}
+    if settings.service_api_key is not None:
+        keys[settings.service_api_key.get_secret_value()] = Principal(settings.service_subject, Role.SERVICE)
+    if keys or settings.jwt_secret is not None or settings.jwt_jwks_url is not None:
+        return keys, None
+    # Nothing configured: a local operator key in a private file, so a fresh install is usable and
+    # still never open to an unauthenticated caller.
+    token_path = settings.data_dir / "dev-token"
+    keys[dev_token(settings.data_dir)] = Principal(settings.stdio_subject, Role.OPERATOR)
+    return keys, str(token_path)
+
+
+async def _serve(settings: Settings, service: str | None, stdio: bool, host: str | None, port: int | None) -> int:
+    from mcp_servers.app import PLAN_PORTS, SERVICES, build_server
+
+    if service is not None and service not in SERVICES:
+        planned = f" (planned on port {PLAN_PORTS[service]}, not built yet)" if service in PLAN_PORTS else ""
+        _err(f"caas: unknown service '{service}'{planned}; available: {', '.join(SERVICES)}")
+        return 2
+    runtime = Runtime(settings)
+    # Started before the transport so a migration or database problem ends start-up with one line,
+    # not a lifespan traceback; the server's own lifespan then joins this session.
+    async with runtime.session():
+        if stdio:
+            await build_server(runtime, service).run_stdio_async(show_banner=False)
+            return 0
+        return await _serve_http(runtime, service, host, port)
+
+
+async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from mcp_servers.app import PLAN_PORTS, build_server
+
+    settings = runtime.settings
+    keys, token_path = _api_keys(settings)
+    server = build_server(runtime, service, api_keys=keys)  # type: ignore[arg-type]
+    bind_host = host or settings.host
+    bind_port = port or settings.port or PLAN_PORTS[service or "caas"]
+    app = server.http_app(path="/mcp", stateless_http=True)
+    config = uvicorn.Config(
+        app, host=bind_host, port=bind_port, log_level="warning", access_log=False, lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "configured PostgreSQL"
+    log.info("serving %s on http://%s:%d/mcp (%s)", server.name, bind_host, bind_port, where)
+    if token_path:
+        log.info("no JWT or API key configured: use the local operator bearer token in %s", token_path)
+    await uvicorn.Server(config).serve()
+    return 0
+
+
+async def _db(settings: Settings, action: str) -> int:
+    from mcp_servers.runtime import prepare_schema, resolve_databases
+
+    targets = await resolve_databases(settings)
+    for target, dsn in (("core", targets.core), ("supabase", targets.supabase)):
+        if action == "migrate":
+            applied = await prepare_schema(dsn, target, apply=True)  # type: ignore[arg-type]
+            _out(f"{target}: applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+            continue
+        conn = await asyncpg.connect(dsn)
+        try:
+            for st in await migrate.status(conn, target):  # type: ignore[arg-type]
+                when = st.applied_at.isoformat(timespec="seconds") if st.applied_at else "-"
+                _out(f"{target:9} {st.migration_name:40} {st.state:8} {when}")
+        finally:
+            await conn.close()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="caas", description="Credit-as-a-Service MCP servers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the MCP servers (Streamable HTTP by default)")
+    serve.add_argument("--stdio", action="store_true", help="speak MCP over stdin/stdout instead of HTTP")
+    serve.add_argument("--service", help="run one service on its own port instead of the composed server")
+    serve.add_argument("--host", help="bind address (default CAAS_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default CAAS_PORT or the plan's port)")
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["migrate", "status"])
+    sub.add_parser("token", help="print the local operator bearer token for HTTP clients")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _err(f"caas: configuration error: {exc}")
+        return 2
+    _configure_logging(settings)
+    try:
+        if args.command == "serve":
+            return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))
+        if args.command == "db":
+            return asyncio.run(_db(settings, args.action))
+        keys, token_path = _api_keys(settings)
+        if token_path is None:
+            _err("caas: authentication is configured (JWT or CAAS_SERVICE_API_KEY); there is no local token")
+            return 2
+        _out(next(iter(keys)))
+        return 0
+    except migrate.MigrationError as exc:
+        _err(f"caas: migration error: {exc}")
+        return 3
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, asyncpg.PostgresError) as exc:
+        _err(f"caas: cannot reach the database: {type(exc).__name__}: {exc}")
+        return 4
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The ``credit`` service: credit applications (later: lifecycle, loans and schedules)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastmcp import FastMCP
+from pydantic import AwareDatetime, Field
+
+from mcp_servers.runtime import Runtime
+from mcp_servers.toolkit import ToolGate
+from tools import applications
+from tools.models.applications import (
+    ApplicationPage,
+    ApplicationStatus,
+    ApplicationView,
+    ListApplications,
+    SubmitApplication,
+)
+from tools.principal import Role
+
+__all__ = ["build_credit_server"]
+
+INSTRUCTIONS = """Credit applications on the CaaS marketplace.
+Amounts are decimal strings in major units with at most the currency's decimals (NGN "250000.00",
+JPY "50000"), never floats. Every error carries a stable code: invalid_argument, not_found,
+permission_denied, conflict, unavailable, internal."""
+
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        default=None,
+        min_length=8,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Optional. Re-sending the same key with the same arguments returns the first "
+        "result instead of a second application; the same key with other arguments is a conflict. "
+        "Keys are yours alone and kept 24 hours. Use a UUID per intended application.",
+    ),
+]
+
+
+def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
+    server = FastMCP("credit", instructions=INSTRUCTIONS)
+
+    @gate.tool(
+        server,
+        roles={Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.SERVICE},
+        title="Submit a credit application",
+        read_only=False,
+    )
+    async def submit_application(application: SubmitApplication, idempotency_key: IdempotencyKey = None) -> ApplicationView:
+        """Submit a borrower's credit application for assessment and return it with its reference.
+
+        Use when a borrower (or an agent or operator acting for one) asks for credit. Borrowers apply
+        for themselves; agents and operators must set ``application.borrower_id``. Send an
+        ``idempotency_key`` whenever a retry is possible: the retry then returns the same application
+        with ``replayed: true`` instead of filing a duplicate. Returns the stored application: its id,
+        its ``CAAS-YYYY-NNNNNN`` reference, status ``submitted`` and the amounts as decimal strings.
+        """
+        return await applications.submit_application(
+            runtime.applications, gate.invocation(), application, idempotency_key
+        )
+
+    @gate.tool(
+        server,
+        roles={Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE},
+        title="Get a credit application",
+        read_only=True,
+        idempotent=True,
+    )
+    async def get_application(
+        application: Annotated[
+            str,
+            Field(min_length=1, max_length=64, description="The application's id (UUID) or reference (CAAS-2026-000123)."),
+        ],
+    ) -> ApplicationView:
+        """Read one application in full: applicant, amounts, term, purpose, employment and status.
+
+        Use to check an application's current state. Borrowers can read only their own, agents the
+        ones they filed; any other id answers not_found, exactly like an id that does not exist.
+        """
+        return await applications.get_application(runtime.applications, gate.principal(), application)
+
+    @gate.tool(
+        server,
+        roles={Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE},
+        title="List credit applications",
+        read_only=True,
+        idempotent=True,
+    )
+    async def list_applications(
+        status: Annotated[
+            list[ApplicationStatus] | None, Field(default=None, max_length=10, description="Only these statuses.")
+        ] = None,
+        borrower_id: Annotated[
+            str | None, Field(default=None, max_length=128, description="Staff only: one borrower's applications.")
+        ] = None,
+        created_from: Annotated[
+            AwareDatetime | None, Field(default=None, description="Created at or after (ISO 8601 with offset).")
+        ] = None,
+        created_to: Annotated[
+            AwareDatetime | None, Field(default=None, description="Created before (ISO 8601 with offset).")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+        cursor: Annotated[
+            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+        ] = None,
+    ) -> ApplicationPage:
+        """List applications newest first, a page at a time, optionally by status and creation window.
+
+        Use to find applications or work through them. Borrowers see their own, agents those they
+        filed, operators and admins all. Pass ``next_cursor`` back as ``cursor`` for the next page;
+        it is null on the last page.
+        """
+        query = ListApplications(
+            status=status,
+            borrower_id=borrower_id,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            cursor=cursor,
+        )
+        return await applications.list_applications(runtime.applications, gate.principal(), query)
+
+    return server

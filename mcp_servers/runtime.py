@@ -1,0 +1,135 @@
+"""Start-up wiring, in one place: databases, migrations, pools, and the use-case dependencies."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import asyncpg
+
+from database import migrate
+from database.applications import PgApplicationReader, pg_unit_of_work
+from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
+from database.pool import create_pool
+from mcp_servers.auth import PrincipalSource
+from mcp_servers.config import Settings
+from tools.applications import ApplicationDeps
+from tools.principal import Principal
+
+__all__ = ["DatabaseTargets", "Runtime"]
+
+log = logging.getLogger("caas.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTargets:
+    core: str
+    supabase: str
+    embedded: EmbeddedPostgres | None
+
+
+async def resolve_databases(settings: Settings) -> DatabaseTargets:
+    """The configured URLs, or the embedded server with both databases created in it."""
+    if settings.database_url is not None:
+        core = settings.database_url.get_secret_value()
+        supabase = settings.supabase_db_url.get_secret_value() if settings.supabase_db_url else core
+        return DatabaseTargets(core, supabase, None)
+    embedded = await anyio.to_thread.run_sync(start_embedded, settings.data_dir)
+    for name in (settings.embedded_core_db, settings.embedded_supabase_db):
+        await ensure_database(embedded.admin_dsn, name)
+    return DatabaseTargets(
+        embedded.dsn(settings.embedded_core_db), embedded.dsn(settings.embedded_supabase_db), embedded
+    )
+
+
+async def prepare_schema(dsn: str, target: migrate.Target, apply: bool) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if apply:
+            return await migrate.migrate(conn, target)
+        await migrate.verify(conn, target)
+        return []
+    finally:
+        await conn.close()
+
+
+class Runtime:
+    """Everything a running server shares. Started once per process by the server lifespan; tests
+    hold a session open across many client connections."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.principals = PrincipalSource(
+            Principal(settings.stdio_subject, settings.stdio_role, settings.stdio_provider_id)
+        )
+        self.started_at = time.monotonic()
+        self.targets: DatabaseTargets | None = None
+        self.core_pool: asyncpg.Pool | None = None
+        self.supabase_pool: asyncpg.Pool | None = None
+        self._applications: ApplicationDeps | None = None
+        self._users = 0
+        self._lock = anyio.Lock()
+
+    @property
+    def applications(self) -> ApplicationDeps:
+        if self._applications is None:
+            raise RuntimeError("the runtime is not started")
+        return self._applications
+
+    @property
+    def ready(self) -> bool:
+        return self._applications is not None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Runtime]:
+        async with self._lock:
+            if self._users == 0:
+                await self._start()
+            self._users += 1
+        try:
+            yield self
+        finally:
+            async with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    await self._stop()
+
+    async def _start(self) -> None:
+        s = self.settings
+        self.targets = await resolve_databases(s)
+        for dsn, target in ((self.targets.core, "core"), (self.targets.supabase, "supabase")):
+            applied = await prepare_schema(dsn, target, s.auto_migrate)  # type: ignore[arg-type]
+            if applied:
+                log.info("applied %s migrations: %s", target, ", ".join(applied))
+        self.core_pool = await create_pool(self.targets.core, min_size=s.pool_min_size, max_size=s.pool_max_size)
+        self.supabase_pool = await create_pool(self.targets.supabase, min_size=1, max_size=4)
+        self._applications = ApplicationDeps(uow=pg_unit_of_work(self.core_pool), reader=PgApplicationReader(self.core_pool))
+
+    async def _stop(self) -> None:
+        self._applications = None
+        for pool in (self.core_pool, self.supabase_pool):
+            if pool is not None:
+                await pool.close()
+        self.core_pool = self.supabase_pool = None
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Each database answers ``SELECT 1`` within two seconds, or the service is unhealthy."""
+        deps: dict[str, Any] = {}
+        for name, pool in (("neon", self.core_pool), ("supabase_db", self.supabase_pool)):
+            if pool is None:
+                deps[name] = {"status": "down", "error": "not connected"}
+                continue
+            started = time.perf_counter()
+            try:
+                with anyio.fail_after(2):
+                    await pool.fetchval("SELECT 1")
+                deps[name] = {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+            except Exception as exc:
+                deps[name] = {"status": "down", "error": type(exc).__name__}
+        healthy = all(d["status"] == "up" for d in deps.values())
+        return healthy, deps

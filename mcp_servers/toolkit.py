@@ -1,0 +1,220 @@
+"""How a use case becomes an MCP tool: role gate, audit identity, coded errors, metrics."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError, ValidationError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools import ToolResult
+from mcp_types import CallToolRequestParams, ListToolsRequest, TextContent, ToolAnnotations
+from prometheus_client import Counter, Histogram
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import to_jsonable_python
+
+from mcp_servers.auth import PrincipalSource
+from tools.errors import DomainError, PermissionDenied
+from tools.ports import Invocation
+from tools.principal import Principal, Role
+
+__all__ = ["CaasToolError", "ErrorMapping", "RoleVisibility", "ToolGate"]
+
+log = logging.getLogger("caas.tools")
+ROLES_META = "caas/roles"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+TOOL_SECONDS = Histogram("caas_tool_call_seconds", "Tool call latency", ["tool", "outcome"])
+TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an error", ["tool", "code"])
+
+_invocation: ContextVar[Invocation | None] = ContextVar("caas_invocation", default=None)
+
+
+class CaasToolError(ToolError):
+    """A ToolError that carries a stable code; ErrorMapping turns it into a structured error result."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}", log_level=logging.DEBUG)
+        self.code = code
+        self.message = message
+
+
+def _args_sha256(kwargs: dict[str, Any]) -> str:
+    canonical = json.dumps(to_jsonable_python(kwargs), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _internal(tool: str, exc: BaseException) -> CaasToolError:
+    request_id = uuid.uuid4().hex[:16]
+    sqlstate = getattr(exc, "sqlstate", None)
+    # The exception message may quote SQL or row values (personal data), so only its type, SQLSTATE
+    # and stack frames reach the log.
+    log.error(
+        "tool %s failed with %s%s (request %s)\n%s",
+        tool,
+        type(exc).__name__,
+        f" sqlstate={sqlstate}" if sqlstate else "",
+        request_id,
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
+    if isinstance(exc, OSError | TimeoutError) or (sqlstate or "").startswith(("08", "57P")):
+        return CaasToolError(
+            "unavailable",
+            f"a service this tool depends on is not reachable (request {request_id}); nothing was "
+            "changed, retry in a few seconds",
+        )
+    return CaasToolError(
+        "internal",
+        f"the server could not complete {tool} (request {request_id}); retry once, and if it fails again "
+        "report the request id to the operator",
+    )
+
+
+class ToolGate:
+    """Registers tools: each declares the roles that may call it and whether it changes state."""
+
+    def __init__(self, principals: PrincipalSource) -> None:
+        self.principals = principals
+
+    def invocation(self) -> Invocation:
+        call = _invocation.get()
+        if call is None:  # pragma: no cover - only reachable by calling a tool function directly
+            raise RuntimeError("invocation() is only available inside a registered tool")
+        return call
+
+    def principal(self) -> Principal:
+        return self.invocation().principal
+
+    def tool(
+        self,
+        server: FastMCP,
+        *,
+        roles: Iterable[Role],
+        title: str,
+        read_only: bool,
+        destructive: bool = False,
+        idempotent: bool = False,
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        allowed = frozenset(roles)
+        role_list = ", ".join(sorted(r.value for r in allowed))
+
+        def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+            audited_name = f"{server.name}.{fn.__name__}"
+
+            @functools.wraps(fn)
+            async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+                principal = self.principals.current()
+                if principal.role not in allowed:
+                    TOOL_ERRORS.labels(fn.__name__, "permission_denied").inc()
+                    raise CaasToolError(
+                        PermissionDenied.code,
+                        f"{fn.__name__} is open to {role_list}; you are signed in as {principal.role}. "
+                        "Use a token for one of those roles",
+                    )
+                args_hash = "" if read_only else _args_sha256(kwargs)
+                token = _invocation.set(Invocation(principal, audited_name, args_hash))
+                try:
+                    return await fn(*args, **kwargs)
+                except DomainError as exc:
+                    raise CaasToolError(exc.code, exc.message) from None
+                except CaasToolError:
+                    raise
+                except PydanticValidationError as exc:
+                    raise CaasToolError("invalid_argument", _validation_message(exc)) from None
+                except Exception as exc:
+                    raise _internal(fn.__name__, exc) from None
+                finally:
+                    _invocation.reset(token)
+
+            server.tool(
+                wrapper,
+                name=fn.__name__,
+                title=title,
+                annotations=ToolAnnotations(
+                    title=title,
+                    read_only_hint=read_only,
+                    destructive_hint=destructive,
+                    idempotent_hint=idempotent,
+                    open_world_hint=False,
+                ),
+                meta={ROLES_META: sorted(r.value for r in allowed)},
+            )
+            return fn
+
+        return register
+
+
+def _validation_message(exc: PydanticValidationError) -> str:
+    # Field paths and pydantic's reason only: never the rejected value, which may be personal data.
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        parts.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+    more = len(exc.errors()) - len(parts)
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return "; ".join(parts) + suffix + ". Fix these fields (see the tool's input schema) and call again"
+
+
+def _error_result(code: str, message: str) -> ToolResult:
+    return ToolResult(
+        content=[TextContent(type="text", text=f"{code}: {message}")],
+        structured_content={"error": {"code": code, "message": message}},
+        meta={"caas/error_code": code},
+        is_error=True,
+    )
+
+
+class ErrorMapping(Middleware):
+    """Every failed call becomes an error result with ``{"error": {"code", "message"}}``."""
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[CallToolRequestParams], call_next: CallNext[CallToolRequestParams, Any]
+    ) -> Any:
+        name = context.message.name
+        started = time.perf_counter()
+        try:
+            result = await call_next(context)
+        except CaasToolError as exc:
+            TOOL_ERRORS.labels(name, exc.code).inc()
+            TOOL_SECONDS.labels(name, "error").observe(time.perf_counter() - started)
+            return _error_result(exc.code, exc.message)
+        except ValidationError as exc:
+            TOOL_ERRORS.labels(name, "invalid_argument").inc()
+            cause = exc.__cause__
+            message = (
+                _validation_message(cause)
+                if isinstance(cause, PydanticValidationError)
+                else "the arguments do not match the tool's input schema; check names and types and call again"
+            )
+            return _error_result("invalid_argument", message)
+        except ToolError as exc:
+            TOOL_ERRORS.labels(name, "not_found" if "Unknown tool" in str(exc) else "internal").inc()
+            if "Unknown tool" in str(exc):
+                return _error_result("not_found", f"there is no tool '{name}'; call tools/list to see yours")
+            return _error_result("internal", "the tool failed; retry once, then report it to the operator")
+        TOOL_SECONDS.labels(name, "ok").observe(time.perf_counter() - started)
+        return result
+
+
+class RoleVisibility(Middleware):
+    """A principal is not shown tools its role may not call."""
+
+    def __init__(self, principals: PrincipalSource) -> None:
+        self.principals = principals
+
+    async def on_list_tools(
+        self, context: MiddlewareContext[ListToolsRequest], call_next: CallNext[ListToolsRequest, Any]
+    ) -> Any:
+        role = self.principals.current().role.value
+        tools = await call_next(context)
+        return [t for t in tools if role in ((t.meta or {}).get(ROLES_META) or ())]

