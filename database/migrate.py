@@ -62,7 +62,9 @@ def load(target: Target) -> list[Migration]:
         if not match:
             continue
         data = entry.read_bytes()
-        found.append(Migration(target, int(match[1]), entry.name, data.decode(), hashlib.sha256(data).hexdigest()))
+        found.append(
+            Migration(target, int(match[1]), entry.name, data.decode(), hashlib.sha256(data).hexdigest())
+        )
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
@@ -132,7 +134,9 @@ async def status(conn: asyncpg.Connection, target: Target) -> list[MigrationStat
         if row is None:
             states.append(MigrationState(migration.name, "pending", None))
         else:
-            state: Literal["applied", "edited"] = "applied" if row["checksum"] == migration.checksum else "edited"
+            state: Literal["applied", "edited"] = (
+                "applied" if row["checksum"] == migration.checksum else "edited"
+            )
             states.append(MigrationState(migration.name, state, row["applied_at"]))
     states.extend(MigrationState(r["name"], "unknown", r["applied_at"]) for r in applied.values())
     return states

@@ -39,7 +39,8 @@ def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         return None
-    app_metadata = claims.get("app_metadata") if isinstance(claims.get("app_metadata"), dict) else {}
+    raw_metadata = claims.get("app_metadata")
+    app_metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     raw_role = app_metadata.get("caas_role") or claims.get("caas_role") or Role.BORROWER.value
     try:
         role = Role(raw_role)
@@ -95,17 +96,17 @@ class CaasTokenVerifier(TokenVerifier):
         verified = await self._jwt.verify_token(token)
         if verified is None:
             return None
-        principal = principal_from_jwt(verified.claims or {})
-        if principal is None:
+        caller = principal_from_jwt(verified.claims or {})
+        if caller is None:
             log.info("refused a JWT whose subject or caas_role is missing or unknown")
             return None
-        claims = {**(verified.claims or {}), _CLAIM: _principal_claims(principal)}
+        claims = {**(verified.claims or {}), _CLAIM: _principal_claims(caller)}
         return AccessToken(
             token=token,
             client_id=verified.client_id,
-            scopes=sorted(principal.scopes),
+            scopes=sorted(caller.scopes),
             expires_at=verified.expires_at,
-            subject=principal.subject,
+            subject=caller.subject,
             claims=claims,
         )
 

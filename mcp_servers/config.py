@@ -46,11 +46,15 @@ class Settings(BaseSettings):
     onasis_gateway_url: HttpUrl = Field(
         default=HttpUrl("http://localhost:3000"), validation_alias=_env("ONASIS_GATEWAY_URL")
     )
-    mcp_server_url: HttpUrl = Field(default=HttpUrl("http://localhost:3001"), validation_alias=_env("MCP_SERVER_URL"))
+    mcp_server_url: HttpUrl = Field(
+        default=HttpUrl("http://localhost:3001"), validation_alias=_env("MCP_SERVER_URL")
+    )
 
     data_dir: Path = Field(default=Path(user_data_dir("caas")), validation_alias=_env("CAAS_DATA_DIR"))
     embedded_core_db: str = Field(default="caas", validation_alias=_env("CAAS_EMBEDDED_CORE_DB"))
-    embedded_supabase_db: str = Field(default="caas_supabase", validation_alias=_env("CAAS_EMBEDDED_SUPABASE_DB"))
+    embedded_supabase_db: str = Field(
+        default="caas_supabase", validation_alias=_env("CAAS_EMBEDDED_SUPABASE_DB")
+    )
     auto_migrate: bool = Field(default=True, validation_alias=_env("CAAS_AUTO_MIGRATE"))
     pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=_env("CAAS_POOL_MIN_SIZE"))
     pool_max_size: int = Field(default=16, ge=1, le=200, validation_alias=_env("CAAS_POOL_MAX_SIZE"))
@@ -62,7 +66,9 @@ class Settings(BaseSettings):
     )
 
     # Identity over HTTP: a JWT (HS256 secret or JWKS) or the service API key.
-    jwt_secret: SecretStr | None = Field(default=None, validation_alias=_env("CAAS_JWT_SECRET", "SUPABASE_JWT_SECRET"))
+    jwt_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("CAAS_JWT_SECRET", "SUPABASE_JWT_SECRET")
+    )
     jwt_jwks_url: HttpUrl | None = Field(default=None, validation_alias=_env("CAAS_JWT_JWKS_URL"))
     jwt_algorithm: str = Field(default="RS256", validation_alias=_env("CAAS_JWT_ALGORITHM"))
     jwt_issuer: str | None = Field(default=None, validation_alias=_env("CAAS_JWT_ISSUER"))

@@ -41,7 +41,7 @@ IdempotencyKey = Annotated[
 
 
 def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
-    server = FastMCP("credit", instructions=INSTRUCTIONS)
+    server = FastMCP("credit", instructions=INSTRUCTIONS, mask_error_details=True)
 
     @gate.tool(
         server,
@@ -49,7 +49,9 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
         title="Submit a credit application",
         read_only=False,
     )
-    async def submit_application(application: SubmitApplication, idempotency_key: IdempotencyKey = None) -> ApplicationView:
+    async def submit_application(
+        application: SubmitApplication, idempotency_key: IdempotencyKey = None
+    ) -> ApplicationView:
         """Submit a borrower's credit application for assessment and return it with its reference.
 
         Use when a borrower (or an agent or operator acting for one) asks for credit. Borrowers apply
@@ -72,7 +74,11 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
     async def get_application(
         application: Annotated[
             str,
-            Field(min_length=1, max_length=64, description="The application's id (UUID) or reference (CAAS-2026-000123)."),
+            Field(
+                min_length=1,
+                max_length=64,
+                description="The application's id (UUID) or reference (CAAS-2026-000123).",
+            ),
         ],
     ) -> ApplicationView:
         """Read one application in full: applicant, amounts, term, purpose, employment and status.
@@ -91,13 +97,16 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
     )
     async def list_applications(
         status: Annotated[
-            list[ApplicationStatus] | None, Field(default=None, max_length=10, description="Only these statuses.")
+            list[ApplicationStatus] | None,
+            Field(default=None, max_length=10, description="Only these statuses."),
         ] = None,
         borrower_id: Annotated[
-            str | None, Field(default=None, max_length=128, description="Staff only: one borrower's applications.")
+            str | None,
+            Field(default=None, max_length=128, description="Staff only: one borrower's applications."),
         ] = None,
         created_from: Annotated[
-            AwareDatetime | None, Field(default=None, description="Created at or after (ISO 8601 with offset).")
+            AwareDatetime | None,
+            Field(default=None, description="Created at or after (ISO 8601 with offset)."),
         ] = None,
         created_to: Annotated[
             AwareDatetime | None, Field(default=None, description="Created before (ISO 8601 with offset).")

@@ -106,9 +106,13 @@ class Runtime:
             applied = await prepare_schema(dsn, target, s.auto_migrate)  # type: ignore[arg-type]
             if applied:
                 log.info("applied %s migrations: %s", target, ", ".join(applied))
-        self.core_pool = await create_pool(self.targets.core, min_size=s.pool_min_size, max_size=s.pool_max_size)
+        self.core_pool = await create_pool(
+            self.targets.core, min_size=s.pool_min_size, max_size=s.pool_max_size
+        )
         self.supabase_pool = await create_pool(self.targets.supabase, min_size=1, max_size=4)
-        self._applications = ApplicationDeps(uow=pg_unit_of_work(self.core_pool), reader=PgApplicationReader(self.core_pool))
+        self._applications = ApplicationDeps(
+            uow=pg_unit_of_work(self.core_pool), reader=PgApplicationReader(self.core_pool)
+        )
 
     async def _stop(self) -> None:
         self._applications = None
@@ -116,6 +120,9 @@ class Runtime:
             if pool is not None:
                 await pool.close()
         self.core_pool = self.supabase_pool = None
+        if self.targets is not None and self.targets.embedded is not None:
+            await anyio.to_thread.run_sync(self.targets.embedded.stop)
+        self.targets = None
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Each database answers ``SELECT 1`` within two seconds, or the service is unhealthy."""

@@ -178,7 +178,9 @@ class ErrorMapping(Middleware):
     """Every failed call becomes an error result with ``{"error": {"code", "message"}}``."""
 
     async def on_call_tool(
-        self, context: MiddlewareContext[CallToolRequestParams], call_next: CallNext[CallToolRequestParams, Any]
+        self,
+        context: MiddlewareContext[CallToolRequestParams],
+        call_next: CallNext[CallToolRequestParams, Any],
     ) -> Any:
         name = context.message.name
         started = time.perf_counter()
@@ -194,7 +196,7 @@ class ErrorMapping(Middleware):
             message = (
                 _validation_message(cause)
                 if isinstance(cause, PydanticValidationError)
-                else "the arguments do not match the tool's input schema; check names and types and call again"
+                else "the arguments do not match the tool's input schema; check names and types, call again"
             )
             return _error_result("invalid_argument", message)
         except ToolError as exc:

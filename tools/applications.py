@@ -50,7 +50,8 @@ def _borrower_for(principal: Principal, requested: str | None) -> str:
         return principal.subject
     if requested is None:
         raise InvalidArgument(
-            f"a {principal.role} files applications for a borrower; set borrower_id to the borrower's subject id"
+            f"a {principal.role} files applications for a borrower; "
+            "set borrower_id to the borrower's subject id"
         )
     return requested
 
@@ -111,7 +112,9 @@ async def submit_application(
     async with deps.uow() as uow:
         claim = None
         if idempotency_key is not None:
-            claim = IdempotencyClaim(call.principal.subject, "submit_application", idempotency_key, _request_hash(cmd))
+            claim = IdempotencyClaim(
+                call.principal.subject, "submit_application", idempotency_key, _request_hash(cmd)
+            )
             earlier = await uow.claim_idempotency_key(claim)
             if earlier.request_sha256 is not None and earlier.request_sha256 != claim.request_sha256:
                 raise Conflict(
@@ -130,18 +133,23 @@ async def submit_application(
     return _view(app)
 
 
-async def get_application(deps: ApplicationDeps, principal: Principal, id_or_reference: str) -> ApplicationView:
+async def get_application(
+    deps: ApplicationDeps, principal: Principal, id_or_reference: str
+) -> ApplicationView:
     app = await deps.reader.get(id_or_reference)
     # Someone else's application is reported exactly like a missing one, so ids cannot be probed.
     if app is None or not can_view(principal, app):
         raise NotFound(
-            f"no application '{id_or_reference}' that you can see; check the id or CAAS-YYYY-NNNNNN reference, "
+            f"no application '{id_or_reference}' that you can see; "
+            "check the id or CAAS-YYYY-NNNNNN reference, "
             "or call list_applications to find it"
         )
     return _view(app)
 
 
-async def list_applications(deps: ApplicationDeps, principal: Principal, query: ListApplications) -> ApplicationPage:
+async def list_applications(
+    deps: ApplicationDeps, principal: Principal, query: ListApplications
+) -> ApplicationPage:
     borrower_id, created_by = visibility_filter(principal)
     if query.borrower_id is not None:
         if borrower_id is not None and query.borrower_id != borrower_id:

@@ -30,7 +30,9 @@ def currency_exponent(code: str) -> int:
     try:
         exponent = iso4217.Currency(code).exponent
     except ValueError:
-        raise MoneyError(f"'{code}' is not an ISO 4217 currency; use an active code such as NGN or USD") from None
+        raise MoneyError(
+            f"'{code}' is not an ISO 4217 currency; use an active code such as NGN or USD"
+        ) from None
     if exponent is None:
         # Precious metals, fund codes and the like (XAU, XDR) have no minor unit: not lendable money.
         raise MoneyError(f"'{code}' is not a currency that can be lent; use a national currency code")
@@ -50,7 +52,7 @@ def to_minor(amount: Decimal, currency: str) -> int:
                 f"{amount} has more. Send at most {exponent} decimals"
             )
     except InvalidOperation:
-        raise MoneyError("amount must be a decimal number such as \"2500.00\"") from None
+        raise MoneyError('amount must be a decimal number such as "2500.00"') from None
     if abs(amount) > MAX_MAJOR_AMOUNT:
         raise MoneyError(f"amount must not exceed {MAX_MAJOR_AMOUNT}")
     return int(scaled)

@@ -69,21 +69,26 @@ class Applicant(Input):
         Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +2348012345678."),
     ] = None
     country: Annotated[
-        str, Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country of residence, e.g. NG.")
+        str,
+        Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country of residence, e.g. NG."),
     ]
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
         if not value.isupper() or pycountry.countries.get(alpha_2=value) is None:
-            raise ValueError(f"'{value}' is not an ISO 3166-1 alpha-2 code; use two upper-case letters such as NG")
+            raise ValueError(
+                f"'{value}' is not an ISO 3166-1 alpha-2 code; use two upper-case letters such as NG"
+            )
         return value
 
 
 class Employment(Input):
     status: EmploymentStatus
     employer_name: Annotated[str | None, Field(default=None, max_length=200)] = None
-    months_in_employment: Annotated[int, Field(ge=0, le=720, description="Months with the current employer.")] = 0
+    months_in_employment: Annotated[
+        int, Field(ge=0, le=720, description="Months with the current employer.")
+    ] = 0
 
 
 class SubmitApplication(Input):
@@ -102,7 +107,9 @@ class SubmitApplication(Input):
     applicant: Applicant
     currency: CurrencyCode
     amount: Annotated[Amount, Field(gt=0, description="Requested principal.")]
-    term_months: Annotated[int, Field(ge=MIN_TERM_MONTHS, le=MAX_TERM_MONTHS, description="Loan term in months.")]
+    term_months: Annotated[
+        int, Field(ge=MIN_TERM_MONTHS, le=MAX_TERM_MONTHS, description="Loan term in months.")
+    ]
     purpose: Purpose
     purpose_detail: Annotated[str | None, Field(default=None, max_length=500)] = None
     monthly_income: Annotated[Amount, Field(gt=0, description="Gross monthly income.")]
@@ -129,12 +136,15 @@ class SubmitApplication(Input):
 class ListApplications(Input):
     status: Annotated[list[ApplicationStatus] | None, Field(default=None, max_length=10)] = None
     borrower_id: Annotated[
-        str | None, Field(default=None, max_length=128, description="Staff only: one borrower's applications.")
+        str | None,
+        Field(default=None, max_length=128, description="Staff only: one borrower's applications."),
     ] = None
-    created_from: Annotated[AwareDatetime | None, Field(default=None, description="Inclusive, with a UTC offset.")] = (
-        None
-    )
-    created_to: Annotated[AwareDatetime | None, Field(default=None, description="Exclusive, with a UTC offset.")] = None
+    created_from: Annotated[
+        AwareDatetime | None, Field(default=None, description="Inclusive, with a UTC offset.")
+    ] = None
+    created_to: Annotated[
+        AwareDatetime | None, Field(default=None, description="Exclusive, with a UTC offset.")
+    ] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[
         str | None, Field(default=None, max_length=200, description="next_cursor from the previous page.")
