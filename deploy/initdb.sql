@@ -1,0 +1,2 @@
+CREATE DATABASE caas;
+CREATE DATABASE caas_supabase;
