@@ -122,7 +122,12 @@ class PrincipalSource:
         token = get_access_token()
         if token is None or not token.claims or _CLAIM not in token.claims:
             return self.local
-        c = token.claims[_CLAIM]
+        return self.from_claims(token.claims)
+
+    @staticmethod
+    def from_claims(claims: dict[str, Any]) -> Principal:
+        """The principal our verifier stored in a verified token's claims."""
+        c = claims[_CLAIM]
         return Principal(c["sub"], Role(c["role"]), c["provider_id"], frozenset(c["scopes"]))
 
 

@@ -89,7 +89,11 @@ class Runtime:
     async def session(self) -> AsyncIterator[Runtime]:
         async with self._lock:
             if self._users == 0:
-                await self._start()
+                try:
+                    await self._start()
+                except BaseException:
+                    await self._stop()  # a half-started runtime must not leak pools or a server
+                    raise
             self._users += 1
         try:
             yield self

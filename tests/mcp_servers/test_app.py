@@ -1,0 +1,41 @@
+"""Server composition: namespaced tools in the composed server, plain names in one service, quiet start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from fastmcp import Client
+
+from mcp_servers.app import build_server
+from mcp_servers.runtime import Runtime
+from tests.support import application
+from tools.principal import Role
+
+
+async def test_single_service_server_exposes_plain_tool_names(runtime: Runtime, principal: Any) -> None:
+    principal("op-1", Role.OPERATOR)
+    async with Client(build_server(runtime, "credit")) as c:
+        names = {t.name for t in await c.list_tools()}
+        assert names == {"submit_application", "get_application", "list_applications"}
+        app = (await c.call_tool("submit_application", {"application": application(borrower_id="b-1")})).data
+        assert app.reference.startswith("CAAS-")
+
+
+async def test_composed_server_namespaces_by_service(client: Client, principal: Any) -> None:
+    principal("op-1", Role.OPERATOR)
+    names = {t.name for t in await client.list_tools()}
+    assert names and all(n.startswith("credit_") for n in names)
+
+
+def test_importing_the_servers_turns_off_banner_and_update_check() -> None:
+    # A fresh interpreter without FASTMCP_* variables: only our package can have switched them off.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTMCP_")}
+    probe = (
+        "import mcp_servers.app; from fastmcp import settings; "
+        "print(settings.show_server_banner, settings.check_for_updates)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "off"]
