@@ -26,10 +26,12 @@ _LOCK_KEY = 0x0CAA5_0001
 _LEDGER_DDL = """
 CREATE SCHEMA IF NOT EXISTS caas_meta;
 CREATE TABLE IF NOT EXISTS caas_meta.schema_migrations (
-    version    integer PRIMARY KEY,
+    target     text NOT NULL,
+    version    integer NOT NULL,
     name       text NOT NULL,
     checksum   text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target, version)
 );
 """
 
@@ -72,11 +74,14 @@ def load(target: Target) -> list[Migration]:
     return found
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[int, asyncpg.Record]:
+async def _applied(conn: asyncpg.Connection, target: Target) -> dict[int, asyncpg.Record]:
     exists = await conn.fetchval("SELECT to_regclass('caas_meta.schema_migrations') IS NOT NULL")
     if not exists:
         return {}
-    rows = await conn.fetch("SELECT version, name, checksum, applied_at FROM caas_meta.schema_migrations")
+    rows = await conn.fetch(
+        "SELECT version, name, checksum, applied_at FROM caas_meta.schema_migrations WHERE target = $1",
+        target,
+    )
     return {r["version"]: r for r in rows}
 
 
@@ -106,7 +111,7 @@ async def migrate(conn: asyncpg.Connection, target: Target) -> list[str]:
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
         await conn.execute(_LEDGER_DDL)
-        applied = await _applied(conn)
+        applied = await _applied(conn, target)
         _check_history(target, files, applied)
         for migration in files:
             if migration.version in applied:
@@ -114,7 +119,9 @@ async def migrate(conn: asyncpg.Connection, target: Target) -> list[str]:
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    "INSERT INTO caas_meta.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    "INSERT INTO caas_meta.schema_migrations (target, version, name, checksum)"
+                    " VALUES ($1, $2, $3, $4)",
+                    target,
                     migration.version,
                     migration.name,
                     migration.checksum,
@@ -127,7 +134,7 @@ async def migrate(conn: asyncpg.Connection, target: Target) -> list[str]:
 
 async def status(conn: asyncpg.Connection, target: Target) -> list[MigrationState]:
     files = load(target)
-    applied = await _applied(conn)
+    applied = await _applied(conn, target)
     states: list[MigrationState] = []
     for migration in files:
         row = applied.pop(migration.version, None)
@@ -145,7 +152,7 @@ async def status(conn: asyncpg.Connection, target: Target) -> list[MigrationStat
 async def verify(conn: asyncpg.Connection, target: Target) -> None:
     """Raise MigrationError unless every migration is applied and unedited."""
     files = load(target)
-    applied = await _applied(conn)
+    applied = await _applied(conn, target)
     _check_history(target, files, applied)
     pending = [m.name for m in files if m.version not in applied]
     if pending:

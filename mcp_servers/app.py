@@ -77,11 +77,16 @@ def build_server(
         auth=auth,
         mask_error_details=True,
     )
-    if service is None:
-        for child_name, build in SERVICES.items():
-            server.mount(build(runtime, gate), namespace=child_name)
-    else:
-        server.mount(SERVICES[service](runtime, gate))
+    schemas: dict[str, dict[str, Any]] = {}
+    for child_name, build in SERVICES.items() if service is None else [(service, SERVICES[service])]:
+        child = build(runtime, gate)
+        server.mount(child, namespace=child_name if service is None else None)
+        prefix = f"{child_name}_" if service is None else ""
+        schemas |= {prefix + t: s for (owner, t), s in gate.input_schemas.items() if owner == child.name}
+    # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
+    # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
+    # start-up, so a dict answers it.
+    server._mcp_server.get_tool_input_schema = schemas.get
     _add_routes(server, runtime, name)
     return server
 

@@ -15,8 +15,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError, ValidationError
+from fastmcp.server.dependencies import get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from fastmcp.tools import ToolResult
+from fastmcp.tools import FunctionTool, ToolResult
+from fastmcp.utilities.json_schema import dereference_refs
 from mcp_types import CallToolRequestParams, ListToolsRequest, TextContent, ToolAnnotations
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError as PydanticValidationError
@@ -54,6 +56,15 @@ def _args_sha256(kwargs: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _request_id() -> str | None:
+    """The caller's X-Request-ID (set by nginx or the Onasis gateway), kept with the audit row."""
+    try:
+        value = get_http_request().headers.get("x-request-id")
+    except RuntimeError:  # stdio and in-process calls have no HTTP request
+        return None
+    return value[:128] if value else None
+
+
 def _internal(tool: str, exc: BaseException) -> CaasToolError:
     request_id = uuid.uuid4().hex[:16]
     sqlstate = getattr(exc, "sqlstate", None)
@@ -85,6 +96,8 @@ class ToolGate:
 
     def __init__(self, principals: PrincipalSource) -> None:
         self.principals = principals
+        # (server name, tool name) -> input schema, for the per-call schema lookup in app.py.
+        self.input_schemas: dict[tuple[str, str], dict[str, Any]] = {}
 
     def invocation(self) -> Invocation:
         call = _invocation.get()
@@ -121,8 +134,11 @@ class ToolGate:
                         f"{fn.__name__} is open to {role_list}; you are signed in as {principal.role}. "
                         "Use a token for one of those roles",
                     )
-                args_hash = "" if read_only else _args_sha256(kwargs)
-                token = _invocation.set(Invocation(principal, audited_name, args_hash))
+                if read_only:
+                    call = Invocation(principal, audited_name, "")
+                else:
+                    call = Invocation(principal, audited_name, _args_sha256(kwargs), _request_id())
+                token = _invocation.set(call)
                 try:
                     return await fn(*args, **kwargs)
                 except DomainError as exc:
@@ -136,7 +152,7 @@ class ToolGate:
                 finally:
                     _invocation.reset(token)
 
-            server.tool(
+            tool = FunctionTool.from_function(
                 wrapper,
                 name=fn.__name__,
                 title=title,
@@ -149,6 +165,12 @@ class ToolGate:
                 ),
                 meta={ROLES_META: sorted(r.value for r in allowed)},
             )
+            # Inline $refs once here, so listing does not redo it for every client and every call.
+            tool.parameters = dereference_refs(tool.parameters)
+            if tool.output_schema is not None:
+                tool.output_schema = dereference_refs(tool.output_schema)
+            server.add_tool(tool)
+            self.input_schemas[(server.name, fn.__name__)] = tool.parameters
             return fn
 
         return register

@@ -6,8 +6,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from tools.access import can_view, visibility_filter
 from tools.cursor import decode_cursor, encode_cursor
-from tools.domain.applications import ApplicationRecord, NewApplication, can_view, visibility_filter
+from tools.domain.applications import ApplicationRecord, NewApplication
 from tools.domain.money import from_minor, to_minor
 from tools.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.models.applications import (

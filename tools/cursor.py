@@ -21,11 +21,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, row_id = json.loads(raw)
+        if not isinstance(created, str) or not isinstance(row_id, str):
+            raise TypeError("cursor fields are strings")
         at = datetime.fromisoformat(created)
         if at.tzinfo is None:
             raise ValueError("naive")
         return at, UUID(row_id)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise InvalidArgument(
             "cursor is not one this server issued; pass next_cursor from the previous page unchanged, "
             "or leave cursor out to start from the first page"

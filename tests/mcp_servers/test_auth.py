@@ -100,7 +100,7 @@ async def jwks_server() -> AsyncIterator[tuple[str, RSAKeyPair, list[int]]]:
     app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to wait on
         await asyncio.sleep(0.01)
     yield f"http://127.0.0.1:{port}/.well-known/jwks.json", keys, hits
     server.should_exit = True

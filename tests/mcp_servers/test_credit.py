@@ -32,7 +32,9 @@ async def counts(db: asyncpg.Connection) -> tuple[int, int, int]:
     )
 
 
-async def test_borrower_submits_and_gets_a_reference_with_exact_amounts(client: Client, principal: Any) -> None:
+async def test_borrower_submits_and_gets_a_reference_with_exact_amounts(
+    client: Client, principal: Any
+) -> None:
     me = borrower_id()
     principal(me, Role.BORROWER)
     result = await client.call_tool(SUBMIT, {"application": application(amount="1234567.89")})
@@ -45,7 +47,9 @@ async def test_borrower_submits_and_gets_a_reference_with_exact_amounts(client: 
     assert app["replayed"] is False
 
 
-async def test_zero_decimal_currency_is_stored_in_minor_units(client: Client, principal: Any, core_db) -> None:
+async def test_zero_decimal_currency_is_stored_in_minor_units(
+    client: Client, principal: Any, core_db
+) -> None:
     principal(borrower_id(), Role.BORROWER)
     body = application(currency="JPY", amount="500000", monthly_income="300000", monthly_obligations="0")
     app = (await client.call_tool(SUBMIT, {"application": body})).structured_content
@@ -85,7 +89,9 @@ BAD_INPUTS = {
     "negative amount": {"application": application(amount="-5.00")},
     "too many decimals for NGN": {"application": application(amount="100.001")},
     "decimals on a zero-decimal currency": {
-        "application": application(currency="JPY", amount="100.5", monthly_income="300000", monthly_obligations="0")
+        "application": application(
+            currency="JPY", amount="100.5", monthly_income="300000", monthly_obligations="0"
+        )
     },
     "unknown currency": {"application": application(currency="ZZZ")},
     "lower-case currency": {"application": application(currency="ngn")},
@@ -95,9 +101,13 @@ BAD_INPUTS = {
     "malformed email": {
         "application": application(applicant={**application()["applicant"], "email": "not-an-email"})
     },
-    "oversized name": {"application": application(applicant={**application()["applicant"], "full_name": "A" * 201})},
+    "oversized name": {
+        "application": application(applicant={**application()["applicant"], "full_name": "A" * 201})
+    },
     "oversized purpose detail": {"application": application(purpose_detail="x" * 501)},
-    "unknown country": {"application": application(applicant={**application()["applicant"], "country": "XX"})},
+    "unknown country": {
+        "application": application(applicant={**application()["applicant"], "country": "XX"})
+    },
     "unknown purpose": {"application": application(purpose="yacht")},
     "zero income": {"application": application(monthly_income="0")},
     "float-looking garbage amount": {"application": application(amount="12abc")},
@@ -119,7 +129,9 @@ async def test_bad_input_is_invalid_argument_and_stores_nothing(
     assert await counts(core_db) == before
 
 
-async def test_error_message_names_the_field_without_echoing_the_value(client: Client, principal: Any) -> None:
+async def test_error_message_names_the_field_without_echoing_the_value(
+    client: Client, principal: Any
+) -> None:
     principal(borrower_id(), Role.BORROWER)
     secret_email = "leaky-address-at-example"
     body = application(applicant={**application()["applicant"], "email": secret_email})
@@ -134,16 +146,22 @@ async def test_same_idempotency_key_and_arguments_return_the_first_application(
 ) -> None:
     principal(borrower_id(), Role.BORROWER)
     key = f"idem-{uuid.uuid4()}"
-    first = (await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})).structured_content
+    first = (
+        await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})
+    ).structured_content
     before = await counts(core_db)
-    again = (await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})).structured_content
+    again = (
+        await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})
+    ).structured_content
     assert again["id"] == first["id"]
     assert again["reference"] == first["reference"]
     assert again["replayed"] is True
     assert await counts(core_db) == before
 
 
-async def test_same_idempotency_key_with_other_arguments_is_a_conflict(client: Client, principal: Any, core_db) -> None:
+async def test_same_idempotency_key_with_other_arguments_is_a_conflict(
+    client: Client, principal: Any, core_db
+) -> None:
     principal(borrower_id(), Role.BORROWER)
     key = f"idem-{uuid.uuid4()}"
     await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})
@@ -158,9 +176,13 @@ async def test_same_idempotency_key_with_other_arguments_is_a_conflict(client: C
 async def test_idempotency_keys_are_scoped_to_the_caller(client: Client, principal: Any) -> None:
     key = f"idem-{uuid.uuid4()}"
     principal(borrower_id(), Role.BORROWER)
-    mine = (await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})).structured_content
+    mine = (
+        await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})
+    ).structured_content
     principal(borrower_id(), Role.BORROWER)
-    theirs = (await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})).structured_content
+    theirs = (
+        await client.call_tool(SUBMIT, {"application": application(), "idempotency_key": key})
+    ).structured_content
     assert theirs["id"] != mine["id"]
     assert theirs["replayed"] is False
 
@@ -178,13 +200,17 @@ async def test_concurrent_duplicates_with_one_key_create_exactly_one_application
     ids = {r.structured_content["id"] for r in results}
     assert len(ids) == 1
     assert sum(not r.structured_content["replayed"] for r in results) == 1
-    assert await core_db.fetchval("SELECT count(*) FROM caas_core.applications WHERE borrower_id = $1", me) == 1
+    assert (
+        await core_db.fetchval("SELECT count(*) FROM caas_core.applications WHERE borrower_id = $1", me) == 1
+    )
 
 
 async def test_borrower_cannot_apply_for_someone_else(client: Client, principal: Any, core_db) -> None:
     principal(borrower_id(), Role.BORROWER)
     before = await counts(core_db)
-    result = await client.call_tool(SUBMIT, {"application": application(borrower_id="someone-else")}, raise_on_error=False)
+    result = await client.call_tool(
+        SUBMIT, {"application": application(borrower_id="someone-else")}, raise_on_error=False
+    )
     assert error_code(result) == "permission_denied"
     assert await counts(core_db) == before
 
@@ -194,7 +220,9 @@ async def test_agent_must_name_the_borrower_and_then_files_for_them(client: Clie
     missing = await client.call_tool(SUBMIT, {"application": application()}, raise_on_error=False)
     assert error_code(missing) == "invalid_argument"
     target = borrower_id()
-    app = (await client.call_tool(SUBMIT, {"application": application(borrower_id=target)})).structured_content
+    app = (
+        await client.call_tool(SUBMIT, {"application": application(borrower_id=target)})
+    ).structured_content
     assert app["borrower_id"] == target
     assert app["created_by"] == agent.subject
 
@@ -227,7 +255,9 @@ async def test_operator_reads_any_application(client: Client, principal: Any) ->
     assert (await client.call_tool(GET, {"application": app["id"]})).structured_content["id"] == app["id"]
 
 
-async def test_provider_is_refused_and_does_not_see_the_tools(client: Client, principal: Any, core_db) -> None:
+async def test_provider_is_refused_and_does_not_see_the_tools(
+    client: Client, principal: Any, core_db
+) -> None:
     principal("prov-user", Role.PROVIDER, provider_id="prov-1")
     assert [t.name for t in await client.list_tools()] == []
     before = await counts(core_db)

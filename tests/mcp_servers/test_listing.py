@@ -17,7 +17,9 @@ LIST = "credit_list_applications"
 
 async def _submit_many(client: Client, n: int) -> list[dict[str, Any]]:
     return [
-        (await client.call_tool(SUBMIT, {"application": application(amount=f"{1000 + i}.00")})).structured_content
+        (
+            await client.call_tool(SUBMIT, {"application": application(amount=f"{1000 + i}.00")})
+        ).structured_content
         for i in range(n)
     ]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +36,6 @@ async def test_without_a_url_the_embedded_server_holds_both_migrated_databases()
         # Stopping the last user of the embedded server stops the server too.
         with pytest.raises((OSError, asyncpg.PostgresError)):
             await asyncpg.connect(admin, timeout=2)
-
-
-async def test_pool_decodes_numeric_as_decimal_and_jsonb_as_data(runtime: Runtime) -> None:
-    assert runtime.core_pool is not None
-    row = await runtime.core_pool.fetchrow("SELECT 12345.6789::numeric AS n, '{\"a\": [1, 2]}'::jsonb AS j")
-    assert row["n"] == Decimal("12345.6789") and isinstance(row["n"], Decimal)
-    assert row["j"] == {"a": [1, 2]}
 
 
 async def test_with_auto_migrate_off_an_unmigrated_database_stops_start_up(

