@@ -26,6 +26,9 @@ Amounts are decimal strings in major units with at most the currency's decimals 
 JPY "50000"), never floats. Every error carries a stable code: invalid_argument, not_found,
 permission_denied, conflict, unavailable, internal."""
 
+# Who may read applications; ownership inside the use cases narrows what each of them sees.
+READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
+
 IdempotencyKey = Annotated[
     str | None,
     Field(
@@ -64,13 +67,7 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
             runtime.applications, gate.invocation(), application, idempotency_key
         )
 
-    @gate.tool(
-        server,
-        roles={Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE},
-        title="Get a credit application",
-        read_only=True,
-        idempotent=True,
-    )
+    @gate.tool(server, roles=READERS, title="Get a credit application", read_only=True, idempotent=True)
     async def get_application(
         application: Annotated[
             str,
@@ -88,13 +85,7 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
         """
         return await applications.get_application(runtime.applications, gate.principal(), application)
 
-    @gate.tool(
-        server,
-        roles={Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE},
-        title="List credit applications",
-        read_only=True,
-        idempotent=True,
-    )
+    @gate.tool(server, roles=READERS, title="List credit applications", read_only=True, idempotent=True)
     async def list_applications(
         status: Annotated[
             list[ApplicationStatus] | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -39,3 +40,19 @@ def test_importing_the_servers_turns_off_banner_and_update_check() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "off"]
+
+
+async def test_tool_input_schemas_are_looked_up_without_listing_every_tool(runtime: Runtime) -> None:
+    # The MCP SDK falls back to a full tools/list per 2026-07-28 call when this hook is unset.
+    from mcp.server.lowlevel.server import Server
+
+    assert "get_tool_input_schema" in inspect.signature(Server.__init__).parameters
+    server = build_server(runtime)
+    lookup = server._mcp_server.get_tool_input_schema
+    assert lookup is not None
+    schema = lookup("credit_submit_application")
+    assert schema is not None and "application" in schema["properties"]
+    assert "$ref" not in str(schema)
+    assert lookup("credit_no_such_tool") is None
+    single = build_server(runtime, "credit")._mcp_server.get_tool_input_schema
+    assert single is not None and single("list_applications") is not None

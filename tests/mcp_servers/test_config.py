@@ -22,6 +22,12 @@ def _variables() -> list[str]:
     return names
 
 
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+    for name in _variables():
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_readme_documents_every_variable() -> None:
     table = README.read_text()
     missing = [name for name in _variables() if f"`{name}`" not in table]
@@ -44,9 +50,7 @@ def test_readme_documents_every_variable() -> None:
 def test_a_bad_value_is_one_line_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], variable: str
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in _variables():
-        monkeypatch.delenv(name, raising=False)
+    _clean_environment(monkeypatch, tmp_path)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as caught:
@@ -59,9 +63,7 @@ def test_a_bad_value_is_one_line_naming_the_variable(
 def test_dotenv_file_is_read_and_secrets_do_not_print(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in _variables():
-        monkeypatch.delenv(name, raising=False)
+    _clean_environment(monkeypatch, tmp_path)
     (tmp_path / ".env").write_text(
         "NEON_DATABASE_URL=postgresql://caas:hunter2-db-password@db.example/caas\n"
         "CAAS_SERVICE_API_KEY=very-secret-service-key\nCAAS_STDIO_ROLE=agent\n"
@@ -78,9 +80,7 @@ def test_dotenv_file_is_read_and_secrets_do_not_print(
 def test_defaults_are_the_embedded_database_and_a_local_operator(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in _variables():
-        monkeypatch.delenv(name, raising=False)
+    _clean_environment(monkeypatch, tmp_path)
     settings = load_settings()
     assert settings.embedded
     assert settings.stdio_role == "operator"
