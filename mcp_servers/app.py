@@ -92,8 +92,6 @@ def build_server(
 
 
 def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
-    started = time.monotonic()
-
     @server.custom_route("/health", methods=["GET"])
     async def health(_: Request) -> Response:
         healthy, deps = await runtime.health()
@@ -101,7 +99,7 @@ def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
             "status": "ok" if healthy else "unavailable",
             "service": name,
             "version": package_version(),
-            "uptime_s": round(time.monotonic() - started, 1),
+            "uptime_s": round(time.monotonic() - runtime.started_at, 1),
             "database": "embedded" if runtime.settings.embedded else "configured",
             "dependencies": deps,
         }

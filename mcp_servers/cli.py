@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         _err(f"caas: cannot reach the database: {type(exc).__name__}: {exc}")
         return 4
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.principal import Role
@@ -80,6 +89,14 @@ class Settings(BaseSettings):
     stdio_subject: str = Field(default="local-operator", validation_alias=_env("CAAS_STDIO_SUBJECT"))
     stdio_role: Role = Field(default=Role.OPERATOR, validation_alias=_env("CAAS_STDIO_ROLE"))
     stdio_provider_id: str | None = Field(default=None, validation_alias=_env("CAAS_STDIO_PROVIDER_ID"))
+
+    @field_validator("database_url", "supabase_db_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never echoes the URL: it usually carries a password.
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -91,6 +91,7 @@ class Runtime:
             if self._users == 0:
                 try:
                     await self._start()
+                    self.started_at = time.monotonic()
                 except BaseException:
                     await self._stop()  # a half-started runtime must not leak pools or a server
                     raise

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
 from mcp_types import CallToolResult
@@ -16,6 +20,7 @@ JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 JWT_ISSUER = "https://test.supabase.co/auth/v1"
 JWT_AUDIENCE = "authenticated"
 SERVICE_KEY = "service-key-for-tests-0123456789"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def application(**overrides: Any) -> dict[str, Any]:
@@ -76,8 +81,9 @@ def free_port() -> int:
 class TcpProxy:
     """A loopback TCP proxy a test can cut, to make a database unreachable without stopping it."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *, unix_socket: str | None = None) -> None:
         self.target = (target_host, target_port)
+        self.unix_socket = unix_socket  # when set, connect upstream to this socket file instead
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -91,7 +97,10 @@ class TcpProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            if self.unix_socket is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self.unix_socket)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.close()
             return
@@ -103,20 +112,61 @@ class TcpProxy:
 
     async def cut(self) -> None:
         """Refuse new connections and drop the open ones."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        # Before wait_closed: since Python 3.12.1 it waits for open connections to finish.
         for w in self._writers:
             w.close()
         self._writers.clear()
+        if server is not None:
+            await server.wait_closed()
 
 
 @contextlib.asynccontextmanager
-async def tcp_proxy(host: str, port: int) -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy(host, port)
+async def tcp_proxy(host: str, port: int, *, unix_socket: str | None = None) -> AsyncIterator[TcpProxy]:
+    proxy = TcpProxy(host, port, unix_socket=unix_socket)
     await proxy.start()
     try:
         yield proxy
     finally:
         await proxy.cut()
+
+
+@contextlib.asynccontextmanager
+async def dsn_proxy(dsn: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A cuttable proxy in front of the server of ``dsn`` (TCP, or a unix socket given as
+    ``?host=/dir`` as the embedded server does), and the same DSN routed through it."""
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query))
+    socket_dir = query.pop("host", None)
+    port = parts.port or int(query.pop("port", 5432))
+    if socket_dir is not None and socket_dir.startswith("/"):
+        target = ("127.0.0.1", port)
+        unix_socket: str | None = f"{socket_dir}/.s.PGSQL.{port}"
+    else:
+        target = (parts.hostname or socket_dir or "127.0.0.1", port)
+        unix_socket = None
+    async with tcp_proxy(*target, unix_socket=unix_socket) as proxy:
+        user = parts.username or "postgres"
+        password = f":{parts.password}" if parts.password else ""
+        netloc = f"{user}{password}@127.0.0.1:{proxy.port}"
+        yield proxy, urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+
+
+def caas_command() -> list[str]:
+    """The installed ``caas`` console script next to this interpreter (else ``python -m``)."""
+    script = Path(sys.executable).with_name("caas")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mcp_servers.cli"]
+
+
+def caas_env(**variables: str) -> dict[str, str]:
+    """This environment without any CaaS, database or FastMCP setting, plus ``variables``.
+
+    Run the command with a scratch ``cwd`` too, so no developer ``.env`` is read.
+    """
+    prefixes = ("CAAS_", "NEON_", "SUPABASE_", "FASTMCP_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env.update(variables)
+    return env

@@ -1,0 +1,138 @@
+"""The ``caas`` command: one-line start-up failures with stable exit codes, and ``db`` commands."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from database import migrate
+from tests.support import caas_command, caas_env, free_port
+
+
+async def caas(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
+    """Run ``caas args...`` in a clean environment plus ``env``; returns (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        *caas_command(),
+        *args,
+        env=caas_env(CAAS_DATA_DIR=str(cwd / "data"), **env),
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+async def test_serve_with_a_non_numeric_port_exits_2_naming_caas_port(tmp_path: Path) -> None:
+    code, out, err = await caas("serve", cwd=tmp_path, CAAS_PORT="notaport")
+    assert code == 2
+    assert "CAAS_PORT" in one_line(err)
+    assert out == ""
+
+
+async def test_supabase_url_without_neon_url_exits_2_with_one_line(tmp_path: Path) -> None:
+    code, out, err = await caas(
+        "serve", cwd=tmp_path, SUPABASE_DB_URL="postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    assert code == 2
+    line = one_line(err)
+    assert "NEON_DATABASE_URL" in line
+    assert "SUPABASE_DB_URL" in line
+    assert out == ""
+
+
+async def test_a_database_url_of_another_kind_exits_2_without_echoing_it(tmp_path: Path) -> None:
+    code, out, err = await caas("serve", cwd=tmp_path, NEON_DATABASE_URL="mysql://u:s3cret@db.example/caas")
+    assert code == 2
+    line = one_line(err)
+    assert "NEON_DATABASE_URL" in line
+    assert "s3cret" not in line
+    assert out == ""
+
+
+async def test_serving_a_planned_but_unbuilt_service_exits_2_saying_so(tmp_path: Path) -> None:
+    code, out, err = await caas("serve", "--service", "risk", cwd=tmp_path)
+    assert code == 2
+    line = one_line(err)
+    assert "'risk'" in line
+    assert "not built yet" in line
+    assert out == ""
+
+
+async def test_unreachable_database_ends_start_up_with_exit_4_and_one_line(tmp_path: Path) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    code, out, err = await caas("serve", "--port", str(free_port()), cwd=tmp_path, NEON_DATABASE_URL=closed)
+    assert code == 4
+    assert "database" in one_line(err)
+    assert out == ""
+
+
+def status_lines(out: str) -> dict[tuple[str, str], str]:
+    """``(target, migration) -> state`` from ``caas db status`` output."""
+    table: dict[tuple[str, str], str] = {}
+    for line in out.splitlines():
+        target, name, state, _when = line.split()
+        table[(target, name)] = state
+    return table
+
+
+@pytest.fixture
+async def fresh_pair(fresh_database: Any) -> dict[str, str]:
+    return {"NEON_DATABASE_URL": await fresh_database(), "SUPABASE_DB_URL": await fresh_database()}
+
+
+async def test_db_status_then_migrate_then_status_shows_every_migration_applied(
+    fresh_pair: dict[str, str], tmp_path: Path
+) -> None:
+    expected = {(t, m.name) for t in migrate.TARGETS for m in migrate.load(t)}
+    assert {t for t, _ in expected} == {"core", "supabase"}
+
+    code, out, err = await caas("db", "status", cwd=tmp_path, **fresh_pair)
+    assert code == 0, err
+    before = status_lines(out)
+    assert set(before) == expected
+    assert set(before.values()) == {"pending"}
+
+    code, out, err = await caas("db", "migrate", cwd=tmp_path, **fresh_pair)
+    assert code == 0, err
+    for target in migrate.TARGETS:
+        assert f"{target}: applied {len(migrate.load(target))} migration(s)" in out
+
+    code, out, err = await caas("db", "status", cwd=tmp_path, **fresh_pair)
+    assert code == 0, err
+    after = status_lines(out)
+    assert set(after) == expected
+    assert set(after.values()) == {"applied"}
+
+
+async def test_db_status_against_the_test_databases_lists_the_migrations_as_applied(
+    runtime: object, settings: Any, tmp_path: Path
+) -> None:
+    code, out, err = await caas(
+        "db",
+        "status",
+        cwd=tmp_path,
+        NEON_DATABASE_URL=settings.database_url.get_secret_value(),
+        SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+    )
+    assert code == 0, err
+    table = status_lines(out)
+    assert set(table) == {(t, m.name) for t in migrate.TARGETS for m in migrate.load(t)}
+    assert set(table.values()) == {"applied"}
