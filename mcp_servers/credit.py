@@ -64,7 +64,7 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
         its ``CAAS-YYYY-NNNNNN`` reference, status ``submitted`` and the amounts as decimal strings.
         """
         return await applications.submit_application(
-            runtime.applications, gate.invocation(), application, idempotency_key
+            runtime.deps.applications, gate.invocation(), application, idempotency_key
         )
 
     @gate.tool(server, roles=READERS, title="Get a credit application", read_only=True, idempotent=True)
@@ -83,7 +83,7 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
         Use to check an application's current state. Borrowers can read only their own, agents the
         ones they filed; any other id answers not_found, exactly like an id that does not exist.
         """
-        return await applications.get_application(runtime.applications, gate.principal(), application)
+        return await applications.get_application(runtime.deps.applications, gate.principal(), application)
 
     @gate.tool(server, roles=READERS, title="List credit applications", read_only=True, idempotent=True)
     async def list_applications(
@@ -121,6 +121,6 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
             limit=limit,
             cursor=cursor,
         )
-        return await applications.list_applications(runtime.applications, gate.principal(), query)
+        return await applications.list_applications(runtime.deps.applications, gate.principal(), query)
 
     return server

@@ -13,15 +13,16 @@ import anyio
 import asyncpg
 
 from database import migrate
-from database.applications import PgApplicationReader, pg_unit_of_work
+from database.applications import PgApplicationReader
 from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
 from database.pool import create_pool
+from database.unit_of_work import pg_unit_of_work
 from mcp_servers.auth import PrincipalSource
 from mcp_servers.config import Settings
 from tools.applications import ApplicationDeps
 from tools.principal import Principal
 
-__all__ = ["DatabaseTargets", "Runtime"]
+__all__ = ["DatabaseTargets", "Dependencies", "Runtime"]
 
 log = logging.getLogger("caas.runtime")
 
@@ -31,6 +32,23 @@ class DatabaseTargets:
     core: str
     supabase: str
     embedded: EmbeddedPostgres | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """What the use cases of every service get; built once per process in ``build_dependencies``."""
+
+    applications: ApplicationDeps
+
+
+def build_dependencies(
+    settings: Settings, core_pool: asyncpg.Pool, supabase_pool: asyncpg.Pool
+) -> Dependencies:
+    """The single place where concrete adapters meet the use cases' ports."""
+    uow = pg_unit_of_work(core_pool)
+    return Dependencies(
+        applications=ApplicationDeps(uow=uow, reader=PgApplicationReader(core_pool)),
+    )
 
 
 async def resolve_databases(settings: Settings) -> DatabaseTargets:
@@ -71,19 +89,19 @@ class Runtime:
         self.targets: DatabaseTargets | None = None
         self.core_pool: asyncpg.Pool | None = None
         self.supabase_pool: asyncpg.Pool | None = None
-        self._applications: ApplicationDeps | None = None
+        self._deps: Dependencies | None = None
         self._users = 0
         self._lock = anyio.Lock()
 
     @property
-    def applications(self) -> ApplicationDeps:
-        if self._applications is None:
+    def deps(self) -> Dependencies:
+        if self._deps is None:
             raise RuntimeError("the runtime is not started")
-        return self._applications
+        return self._deps
 
     @property
     def ready(self) -> bool:
-        return self._applications is not None
+        return self._deps is not None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Runtime]:
@@ -115,12 +133,10 @@ class Runtime:
             self.targets.core, min_size=s.pool_min_size, max_size=s.pool_max_size
         )
         self.supabase_pool = await create_pool(self.targets.supabase, min_size=1, max_size=4)
-        self._applications = ApplicationDeps(
-            uow=pg_unit_of_work(self.core_pool), reader=PgApplicationReader(self.core_pool)
-        )
+        self._deps = build_dependencies(s, self.core_pool, self.supabase_pool)
 
     async def _stop(self) -> None:
-        self._applications = None
+        self._deps = None
         for pool in (self.core_pool, self.supabase_pool):
             if pool is not None:
                 await pool.close()
