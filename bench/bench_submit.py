@@ -38,7 +38,15 @@ os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, application, free_port, make_jwt  # noqa: E402
+from tests.support import (  # noqa: E402
+    JWT_AUDIENCE,
+    JWT_ISSUER,
+    JWT_SECRET,
+    PII_ENV,
+    application,
+    free_port,
+    make_jwt,
+)
 
 POOL_SIZE = 16  # == caas Settings.pool_max_size default
 SERVICE_KEY = "bench-service-key-" + secrets.token_hex(16)
@@ -303,7 +311,12 @@ async def driver(opts: Any) -> list[dict]:
         logs = {k: work / f"server-{k}.log" for k in ports}
         bare = ["--serve-bare", "--port", str(ports["bare"]), "--db", with_db(admin, dbs["bare"])]
         children["bare"] = start_child([sys.executable, __file__, *bare], logs["bare"])
-        env = {**os.environ, "CAAS_SERVICE_API_KEY": SERVICE_KEY, "CAAS_POOL_MAX_SIZE": str(POOL_SIZE)}
+        env = {
+            **os.environ,
+            **PII_ENV,
+            "CAAS_SERVICE_API_KEY": SERVICE_KEY,
+            "CAAS_POOL_MAX_SIZE": str(POOL_SIZE),
+        }
         env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(ports["caas"]))
         env.update(SUPABASE_DB_URL=with_db(admin, dbs["supabase"]), CAAS_DATA_DIR=str(work / "caas-data"))
         if opts.auth == "jwt":

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from database.audit import Connection
-from tools.domain.applications import ApplicationRecord, NewApplication
+from tools.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.ports import ApplicationQuery
+from tools.principal import Principal
 
 __all__ = ["PgApplicationReader", "PgApplicationWriter"]
 
@@ -25,7 +27,7 @@ INSERT INTO caas_core.applications ({", ".join(_NEW_COLUMNS)}, reference, submit
 VALUES ({", ".join(f"${i}" for i in range(1, len(_NEW_COLUMNS) + 1))},
         'CAAS-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-'
             || lpad(nextval('caas_core.application_reference_seq')::text, 6, '0'),
-        now())
+        CASE WHEN ${_NEW_COLUMNS.index("status") + 1} = 'submitted' THEN now() END)
 RETURNING {", ".join(_RECORD_COLUMNS)}
 """
 
@@ -34,21 +36,35 @@ def _record(row: asyncpg.Record) -> ApplicationRecord:
     return ApplicationRecord(**dict(row.items()))
 
 
+def _key(id_or_reference: str) -> tuple[str, object] | None:
+    """The WHERE clause and value that find an application by reference or id; None if neither."""
+    key = id_or_reference.strip()
+    if _REFERENCE.match(key):
+        return "reference = $1", key
+    try:
+        return "id = $1", UUID(key)
+    except ValueError:
+        return None
+
+
 class PgApplicationReader:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def get(self, id_or_reference: str) -> ApplicationRecord | None:
-        key = id_or_reference.strip()
-        if _REFERENCE.match(key):
-            row = await self._pool.fetchrow(f"{_SELECT} WHERE reference = $1", key)
-        else:
-            try:
-                app_id = UUID(key)
-            except ValueError:
-                return None
-            row = await self._pool.fetchrow(f"{_SELECT} WHERE id = $1", app_id)
+        where = _key(id_or_reference)
+        if where is None:
+            return None
+        row = await self._pool.fetchrow(f"{_SELECT} WHERE {where[0]}", where[1])
         return _record(row) if row else None
+
+    async def timeline(self, application_id: UUID) -> list[Transition]:
+        rows = await self._pool.fetch(
+            "SELECT from_status, to_status, actor_id, actor_role, reason, occurred_at "
+            "FROM caas_core.application_transitions WHERE application_id = $1 ORDER BY id",
+            application_id,
+        )
+        return [Transition(**dict(r.items())) for r in rows]
 
     async def list(self, query: ApplicationQuery) -> list[ApplicationRecord]:
         where: list[str] = []
@@ -68,6 +84,8 @@ class PgApplicationReader:
             where.append(f"created_at >= {arg(query.created_from)}")
         if query.created_to is not None:
             where.append(f"created_at < {arg(query.created_to)}")
+        if query.national_id_index is not None:
+            where.append(f"national_id_index = {arg(query.national_id_index)}")
         if query.after is not None:
             where.append(f"(created_at, id) < ({arg(query.after[0])}, {arg(query.after[1])})")
         sql = _SELECT
@@ -83,5 +101,80 @@ class PgApplicationWriter:
 
     async def insert(self, new: NewApplication) -> ApplicationRecord:
         row = await self._conn.fetchrow(_INSERT, *(getattr(new, c) for c in _NEW_COLUMNS))
+        assert row is not None
+        return _record(row)
+
+    async def lock(self, id_or_reference: str) -> ApplicationRecord | None:
+        """Read the application and hold its row until the transaction ends, so that two concurrent
+        transitions are serialised and the second sees the first one's result."""
+        where = _key(id_or_reference)
+        if where is None:
+            return None
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR UPDATE", where[1])
+        return _record(row) if row else None
+
+    async def lock_stale_open(self, opened_before: datetime, limit: int) -> list[ApplicationRecord]:
+        """Open applications past their bidding window that no other transaction is handling."""
+        rows = await self._conn.fetch(
+            f"{_SELECT} WHERE status = 'open_for_bids' AND status_changed_at < $1 "
+            "ORDER BY status_changed_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            opened_before,
+            limit,
+        )
+        return [_record(r) for r in rows]
+
+    async def move(
+        self, app: ApplicationRecord, to_status: str, actor: Principal, reason: str
+    ) -> ApplicationRecord:
+        """Change the status and append the timeline entry, in the caller's transaction."""
+        row = await self._conn.fetchrow(
+            f"""
+            WITH moved AS (
+                UPDATE caas_core.applications
+                SET status = $2, status_changed_at = now(), updated_at = now(), version = version + 1,
+                    submitted_at = CASE WHEN $2 = 'submitted' THEN now() ELSE submitted_at END
+                WHERE id = $1
+                RETURNING *
+            ), entry AS (
+                INSERT INTO caas_core.application_transitions
+                    (application_id, from_status, to_status, actor_id, actor_role, reason)
+                SELECT id, $3, $2, $4, $5, $6 FROM moved
+            )
+            SELECT {", ".join(_RECORD_COLUMNS)} FROM moved
+            """,
+            app.id,
+            to_status,
+            app.status,
+            actor.subject,
+            actor.role.value,
+            reason,
+        )
+        assert row is not None
+        return _record(row)
+
+    async def record_creation(self, app: ApplicationRecord, actor: Principal, reason: str) -> None:
+        await self._conn.execute(
+            "INSERT INTO caas_core.application_transitions "
+            "(application_id, from_status, to_status, actor_id, actor_role, reason) "
+            "VALUES ($1, NULL, $2, $3, $4, $5)",
+            app.id,
+            app.status,
+            actor.subject,
+            actor.role.value,
+            reason,
+        )
+
+    async def update_draft(self, app_id: UUID, new: NewApplication) -> ApplicationRecord:
+        """Overwrite a draft's fields; the caller holds the row lock and has checked it is a draft."""
+        editable = [
+            c for c in _NEW_COLUMNS if c not in ("borrower_id", "created_by", "created_by_role", "status")
+        ]
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(editable, start=2))
+        row = await self._conn.fetchrow(
+            f"UPDATE caas_core.applications SET {sets}, updated_at = now(), version = version + 1 "
+            f"WHERE id = $1 AND status = 'draft' RETURNING {', '.join(_RECORD_COLUMNS)}",
+            app_id,
+            *(getattr(new, c) for c in editable),
+        )
         assert row is not None
         return _record(row)

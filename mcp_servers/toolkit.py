@@ -26,6 +26,7 @@ from pydantic_core import to_jsonable_python
 
 from mcp_servers.auth import PrincipalSource
 from tools.errors import DomainError, PermissionDenied
+from tools.models.common import describe_validation_error
 from tools.ports import Invocation
 from tools.principal import Principal, Role
 
@@ -177,14 +178,7 @@ class ToolGate:
 
 
 def _validation_message(exc: PydanticValidationError) -> str:
-    # Field paths and pydantic's reason only: never the rejected value, which may be personal data.
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        parts.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
-    more = len(exc.errors()) - len(parts)
-    suffix = f" (and {more} more)" if more > 0 else ""
-    return "; ".join(parts) + suffix + ". Fix these fields (see the tool's input schema) and call again"
+    return describe_validation_error(exc) + ". Fix these fields (see the tool's input schema) and call again"
 
 
 def _error_result(code: str, message: str) -> ToolResult:

@@ -28,8 +28,15 @@ from database.pool import configure_connection
 from mcp_servers.app import build_server
 from mcp_servers.config import Settings, load_settings
 from mcp_servers.runtime import Runtime
-from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, SERVICE_KEY
+from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
 from tools.principal import Principal, Role
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A configured database needs configured encryption keys; every Settings built in the run (and
+    # every subprocess that inherits this environment) gets the test keys.
+    for name, value in PII_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 def with_database(dsn: str, name: str) -> str:

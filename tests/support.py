@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import socket
@@ -20,6 +21,18 @@ JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 JWT_ISSUER = "https://test.supabase.co/auth/v1"
 JWT_AUDIENCE = "authenticated"
 SERVICE_KEY = "service-key-for-tests-0123456789"
+
+# The personal data every test application carries; a test scans the database and the logs for them.
+TEST_DOB = "1987-03-14"
+TEST_NATIONAL_ID = "48213957610"
+TEST_ACCOUNT_NUMBER = "0123987456"
+
+# Encryption keys for the test run (a configured database needs configured keys).
+PII_ENV = {
+    "CAAS_PII_KEYS": "test-k1:" + base64.b64encode(b"k" * 32).decode(),
+    "CAAS_PII_ACTIVE_KEY_ID": "test-k1",
+    "CAAS_PII_INDEX_KEY": base64.b64encode(b"i" * 32).decode(),
+}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,6 +44,9 @@ def application(**overrides: Any) -> dict[str, Any]:
             "email": "adaeze@example.com",
             "phone": "+2348012345678",
             "country": "NG",
+            "date_of_birth": TEST_DOB,
+            "national_id": TEST_NATIONAL_ID,
+            "bank_account": {"bank_code": "058", "account_number": TEST_ACCOUNT_NUMBER},
         },
         "currency": "NGN",
         "amount": "250000.00",
@@ -168,5 +184,6 @@ def caas_env(**variables: str) -> dict[str, str]:
     prefixes = ("CAAS_", "NEON_", "SUPABASE_", "FASTMCP_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env.update(PII_ENV)
     env.update(variables)
     return env

@@ -17,6 +17,7 @@ import pytest
 from database import migrate
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
+from tests.support import PII_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_LOAD = migrate.load
@@ -248,7 +249,7 @@ async def test_concurrent_cli_migrate_processes_apply_every_migration_exactly_on
 ) -> None:
     core, supabase = await fresh_database(), await fresh_database()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "SUPABASE_", "CAAS_"))}
-    env |= {"NEON_DATABASE_URL": core, "SUPABASE_DB_URL": supabase, "CAAS_DATA_DIR": str(tmp_path)}
+    env |= {"NEON_DATABASE_URL": core, "SUPABASE_DB_URL": supabase, "CAAS_DATA_DIR": str(tmp_path), **PII_ENV}
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,

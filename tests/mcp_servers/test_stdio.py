@@ -49,7 +49,7 @@ async def test_operator_session_over_stdio_submits_gets_and_lists(
     borrower = f"b-{uuid.uuid4().hex[:12]}"
     async with Client(transport, mode=mode, timeout=60, init_timeout=60) as client:  # type: ignore[arg-type]
         assert client.protocol_version == version
-        assert {t.name for t in await client.list_tools()} == {SUBMIT, GET, LIST}
+        assert {SUBMIT, GET, LIST} <= {t.name for t in await client.list_tools()}
         missing = await client.call_tool(SUBMIT, {"application": application()}, raise_on_error=False)
         assert error_code(missing) == "invalid_argument"  # an operator must name the borrower
         app = (

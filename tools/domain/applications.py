@@ -1,12 +1,12 @@
-"""The application as the domain sees it, and who may see it."""
+"""The application as the domain sees it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
-__all__ = ["ApplicationRecord", "NewApplication"]
+__all__ = ["ApplicationRecord", "NewApplication", "Transition", "age_on"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +20,21 @@ class NewApplication:
     applicant_phone: str | None
     applicant_country: str
     currency: str
-    requested_amount_minor: int
-    term_months: int
-    purpose: str
+    # Optional only while the application is a draft; the database refuses gaps past draft.
+    requested_amount_minor: int | None
+    term_months: int | None
+    purpose: str | None
     purpose_detail: str | None
-    monthly_income_minor: int
-    monthly_obligations_minor: int
-    employment_status: str
+    monthly_income_minor: int | None
+    monthly_obligations_minor: int | None
+    employment_status: str | None
     employer_name: str | None
     months_in_employment: int
+    # Personal data, encrypted by the vault before it reaches this record (see tools/domain/pii.py).
+    date_of_birth_encrypted: bytes | None
+    national_id_encrypted: bytes | None
+    national_id_index: bytes | None
+    bank_account_encrypted: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,4 +44,22 @@ class ApplicationRecord(NewApplication):
     created_at: datetime
     submitted_at: datetime | None
     updated_at: datetime
+    status_changed_at: datetime
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One entry of an application's timeline."""
+
+    from_status: str | None
+    to_status: str
+    actor_id: str
+    actor_role: str
+    reason: str
+    occurred_at: datetime
+
+
+def age_on(born: date, today: date) -> int:
+    """Completed years of age on ``today``; someone born on 29 February ages on 1 March."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

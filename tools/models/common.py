@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tools.domain.money import MoneyError, currency_exponent
 
-__all__ = ["CurrencyCode", "Input", "Money", "Output"]
+__all__ = ["CurrencyCode", "Input", "Money", "Output", "describe_validation_error"]
 
 
 class Input(BaseModel):
@@ -51,3 +51,14 @@ class Money(Output):
     @classmethod
     def _currency(cls, value: str) -> str:
         return check_currency(value)
+
+
+def describe_validation_error(exc: ValidationError, most: int = 5) -> str:
+    """Field paths and reasons, never the rejected values (they may be personal data)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    parts = []
+    for err in errors[:most]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        parts.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+    more = len(errors) - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

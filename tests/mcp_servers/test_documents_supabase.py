@@ -1,0 +1,126 @@
+"""The documents service wired to Supabase Storage (a real loopback server speaking its contract)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from fastmcp import Client
+from pydantic import HttpUrl, SecretStr
+
+from adapters.local_store import LocalDocumentStore
+from adapters.supabase_storage import SupabaseStorage
+from mcp_servers.app import build_server
+from mcp_servers.config import Settings
+from mcp_servers.runtime import Runtime, document_store
+from tests.documents_support import REGISTER, REQUEST, SUBMIT, counts, scan, sha
+from tests.fake_storage import FakeStorage, fake_storage
+from tests.support import application, error_code
+from tools.principal import Principal, Role
+
+KEY = "service-role-key-for-the-documents-tests"
+
+
+def with_supabase(settings: Settings, url: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "supabase_url": HttpUrl(url),
+            "supabase_service_role_key": SecretStr(KEY),
+            "supabase_storage_bucket": "kyc-test",
+        }
+    )
+
+
+def test_wiring_picks_supabase_only_with_url_and_service_role_key(settings: Settings) -> None:
+    assert isinstance(document_store(settings), LocalDocumentStore)
+    url_only = settings.model_copy(update={"supabase_url": HttpUrl("https://x.supabase.co")})
+    assert isinstance(document_store(url_only), LocalDocumentStore)
+    assert isinstance(document_store(with_supabase(settings, "https://x.supabase.co")), SupabaseStorage)
+
+
+@pytest.fixture
+async def storage() -> AsyncIterator[FakeStorage]:
+    async with fake_storage() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def supabase_runtime(settings: Settings, storage: FakeStorage) -> AsyncIterator[Runtime]:
+    rt = Runtime(with_supabase(settings, storage.url))
+    async with rt.session():
+        yield rt
+
+
+async def test_upload_goes_to_a_signed_supabase_url_and_registers(
+    supabase_runtime: Runtime, storage: FakeStorage, core_db: asyncpg.Connection
+) -> None:
+    me = f"b-{uuid.uuid4().hex[:12]}"
+    supabase_runtime.principals.local = Principal(me, Role.BORROWER)
+    data = scan()
+    async with Client(build_server(supabase_runtime)) as client:
+        app = (await client.call_tool(SUBMIT, {"application": application()})).structured_content
+        target = (
+            await client.call_tool(
+                REQUEST,
+                {
+                    "application": app["reference"],
+                    "document_type": "passport",
+                    "file_name": "passport.jpg",
+                    "media_type": "image/jpeg",
+                    "size_bytes": len(data),
+                },
+            )
+        ).structured_content
+        object_path = f"{app['id']}/{target['upload_id']}/passport.jpg"
+        assert target["storage"] == "supabase"
+        assert target["local_path"] is None
+        assert target["object_path"] == object_path
+        assert target["upload_url"] == (
+            f"{storage.url}/storage/v1/object/upload/sign/kyc-test/{object_path}?token={storage.tokens[0]}"
+        )
+        [seen] = storage.seen
+        assert seen.raw_path == f"/storage/v1/object/upload/sign/kyc-test/{object_path}"
+        assert (seen.headers["authorization"], seen.headers["apikey"]) == (f"Bearer {KEY}", KEY)
+        doc = (
+            await client.call_tool(
+                REGISTER,
+                {
+                    "upload_id": target["upload_id"],
+                    "size_bytes": len(data),
+                    "media_type": "image/jpeg",
+                    "sha256": sha(data),
+                },
+            )
+        ).structured_content
+    assert doc["status"] == "pending"
+    stored = await core_db.fetchval(
+        "SELECT storage FROM caas_core.documents WHERE id = $1", uuid.UUID(doc["id"])
+    )
+    assert stored == "supabase"
+
+
+@pytest.mark.parametrize("status", [400, 503])
+async def test_storage_failure_is_unavailable_and_stores_nothing(
+    supabase_runtime: Runtime, storage: FakeStorage, core_db: asyncpg.Connection, status: int
+) -> None:
+    supabase_runtime.principals.local = Principal(f"b-{uuid.uuid4().hex[:12]}", Role.BORROWER)
+    async with Client(build_server(supabase_runtime)) as client:
+        app = (await client.call_tool(SUBMIT, {"application": application()})).structured_content
+        storage.mode, storage.status = "status", status  # timeouts: tests/adapters/test_supabase_storage.py
+        before = await counts(core_db)
+        result = await client.call_tool(
+            REQUEST,
+            {
+                "application": app["id"],
+                "document_type": "national_id",
+                "file_name": "id.png",
+                "media_type": "image/png",
+                "size_bytes": 1000,
+            },
+            raise_on_error=False,
+        )
+    assert error_code(result) == "unavailable"
+    assert KEY not in str(result.structured_content)
+    assert await counts(core_db) == before
