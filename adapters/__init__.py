@@ -1,3 +1,3 @@
-"""Adapters to systems we do not own: the Onasis gateway and registry, Supabase's HTTP APIs and the
-notification channels. Each implements a Protocol from :mod:`tools.ports`; none exists yet because
-the foundation talks only to PostgreSQL."""
+"""Adapters behind the Protocols of :mod:`tools.ports`: systems we do not own (Supabase Storage; the
+Onasis gateway and registry arrive with the payments issue) and infrastructure (the local document
+store, the AES-GCM personal-data vault). Wiring picks them in ``mcp_servers.runtime``."""

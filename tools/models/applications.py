@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Self
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from pydantic import AwareDatetime, EmailStr, Field, ValidationInfo, field_valid
 
 from tools.domain.lifecycle import ApplicationStatus
 from tools.domain.money import MoneyError, to_minor
+from tools.domain.score_inputs import EmploymentStatus, Purpose
 from tools.models.common import CurrencyCode, Input, Money, Output, check_currency
 
 __all__ = [
@@ -35,26 +35,6 @@ __all__ = [
 
 MIN_TERM_MONTHS = 1
 MAX_TERM_MONTHS = 120
-
-
-class Purpose(StrEnum):
-    PERSONAL = "personal"
-    DEBT_CONSOLIDATION = "debt_consolidation"
-    HOME_IMPROVEMENT = "home_improvement"
-    EDUCATION = "education"
-    MEDICAL = "medical"
-    BUSINESS = "business"
-    VEHICLE = "vehicle"
-    AGRICULTURE = "agriculture"
-    OTHER = "other"
-
-
-class EmploymentStatus(StrEnum):
-    EMPLOYED = "employed"
-    SELF_EMPLOYED = "self_employed"
-    UNEMPLOYED = "unemployed"
-    RETIRED = "retired"
-    STUDENT = "student"
 
 
 Amount = Annotated[
