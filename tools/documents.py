@@ -16,7 +16,9 @@ from tools.domain.documents import (
     UploadStatus,
 )
 from tools.domain.kyc import kyc_status
+from tools.domain.lifecycle import TERMINAL, ApplicationStatus
 from tools.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from tools.lifecycle import not_found
 from tools.models.documents import (
     DocumentList,
     DocumentView,
@@ -60,10 +62,7 @@ async def _application(deps: DocumentDeps, principal: Principal, handle: str) ->
     app = await deps.applications.get(handle)
     # Someone else's application is reported exactly like a missing one, so ids cannot be probed.
     if app is None or not can_view(principal, app):
-        raise NotFound(
-            f"no application '{handle}' that you can see; check the id or CAAS-YYYY-NNNNNN reference, "
-            "or find it with the credit service's list_applications"
-        )
+        raise not_found(handle)
     return app
 
 
@@ -81,6 +80,8 @@ async def request_document_upload(
     """Issue a place to upload one file and store the pending upload with its audit row."""
     _check_size(deps, cmd.size_bytes)
     app = await _application(deps, call.principal, cmd.application)
+    if ApplicationStatus(app.status) in TERMINAL:
+        raise Conflict(f"{app.reference} is {app.status}; documents can no longer be added to it")
     upload_id = uuid.uuid4()
     object_path = f"{app.id}/{upload_id}/{cmd.file_name}"
     # Outside the transaction: a slow storage API must not hold a database connection.

@@ -367,3 +367,19 @@ async def test_the_documents_service_runs_alone_with_plain_names(runtime: Runtim
         names = {t.name for t in await c.list_tools()}
     assert names == {"request_document_upload", "register_document", "list_documents", "verify_document"}
     assert PLAN_PORTS["documents"] == 3004
+
+
+async def test_no_uploads_once_the_application_is_withdrawn(client: Client, principal: Any, core_db) -> None:
+    app = await new_application(client, principal)
+    await client.call_tool("credit_withdraw_application", {"application": app["id"]})
+    before = await counts(core_db)
+    args = {
+        "application": app["reference"],
+        "document_type": "national_id",
+        "file_name": "id.pdf",
+        "media_type": "application/pdf",
+        "size_bytes": 100,
+    }
+    result = await client.call_tool(REQUEST, args, raise_on_error=False)
+    assert error_code(result) == "conflict"
+    assert await counts(core_db) == before
