@@ -23,11 +23,12 @@ _SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM caas_core.applications"
 _REFERENCE = re.compile(r"^CAAS-\d{4}-\d{6,}$")
 
 _INSERT = f"""
-INSERT INTO caas_core.applications ({", ".join(_NEW_COLUMNS)}, reference, submitted_at)
+INSERT INTO caas_core.applications ({", ".join(_NEW_COLUMNS)}, reference, submitted_at, updated_by)
 VALUES ({", ".join(f"${i}" for i in range(1, len(_NEW_COLUMNS) + 1))},
         'CAAS-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-'
             || lpad(nextval('caas_core.application_reference_seq')::text, 6, '0'),
-        CASE WHEN ${_NEW_COLUMNS.index("status") + 1} = 'submitted' THEN now() END)
+        CASE WHEN ${_NEW_COLUMNS.index("status") + 1} = 'submitted' THEN now() END,
+        ${_NEW_COLUMNS.index("created_by") + 1})
 RETURNING {", ".join(_RECORD_COLUMNS)}
 """
 
@@ -132,6 +133,7 @@ class PgApplicationWriter:
             WITH moved AS (
                 UPDATE caas_core.applications
                 SET status = $2, status_changed_at = now(), updated_at = now(), version = version + 1,
+                    updated_by = $4,
                     submitted_at = CASE WHEN $2 = 'submitted' THEN now() ELSE submitted_at END
                 WHERE id = $1
                 RETURNING *
@@ -164,16 +166,17 @@ class PgApplicationWriter:
             reason,
         )
 
-    async def update_draft(self, app_id: UUID, new: NewApplication) -> ApplicationRecord:
+    async def update_draft(self, app_id: UUID, new: NewApplication, actor: Principal) -> ApplicationRecord:
         """Overwrite a draft's fields; the caller holds the row lock and has checked it is a draft."""
         editable = [
             c for c in _NEW_COLUMNS if c not in ("borrower_id", "created_by", "created_by_role", "status")
         ]
-        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(editable, start=2))
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(editable, start=3))
         row = await self._conn.fetchrow(
-            f"UPDATE caas_core.applications SET {sets}, updated_at = now(), version = version + 1 "
-            f"WHERE id = $1 AND status = 'draft' RETURNING {', '.join(_RECORD_COLUMNS)}",
+            f"UPDATE caas_core.applications SET {sets}, updated_at = now(), version = version + 1, "
+            f"updated_by = $2 WHERE id = $1 AND status = 'draft' RETURNING {', '.join(_RECORD_COLUMNS)}",
             app_id,
+            actor.subject,
             *(getattr(new, c) for c in editable),
         )
         assert row is not None

@@ -11,6 +11,8 @@ import asyncpg
 from database.applications import PgApplicationWriter
 from database.audit import Connection, record_audit
 from database.documents import PgDocumentWriter
+from database.ledger import PgLedgerWriter
+from database.providers import PgProviderWriter
 from database.risk import PgRiskWriter
 from tools.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
 
@@ -23,6 +25,8 @@ class PgUnitOfWork:
         self.applications = PgApplicationWriter(conn)
         self.documents = PgDocumentWriter(conn)
         self.risk = PgRiskWriter(conn)
+        self.ledger = PgLedgerWriter(conn)
+        self.providers = PgProviderWriter(conn)
 
     async def claim_idempotency_key(self, claim: IdempotencyClaim) -> IdempotencyOutcome:
         # A concurrent holder of the same key blocks this INSERT until it commits or rolls back, so a

@@ -13,10 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.admin import build_admin_server
 from mcp_servers.auth import CaasTokenVerifier
 from mcp_servers.credit import build_credit_server
 from mcp_servers.documents import build_documents_server
-from mcp_servers.risk import build_risk_server
+from mcp_servers.providers import build_providers_server
+from mcp_servers.risk import build_risk_server, register_model_resource
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolGate
 from tools.principal import Principal
@@ -30,6 +32,8 @@ SERVICES: dict[str, ServiceBuilder] = {
     "credit": build_credit_server,
     "risk": build_risk_server,
     "documents": build_documents_server,
+    "admin": build_admin_server,
+    "providers": build_providers_server,
 }
 
 # Ports from the deployment plan; the composed server uses the core port.
@@ -93,6 +97,8 @@ def build_server(
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
     # start-up, so a dict answers it.
     server._mcp_server.get_tool_input_schema = schemas.get
+    if service in (None, "risk"):
+        register_model_resource(server)
     _add_routes(server, runtime, name)
     return server
 

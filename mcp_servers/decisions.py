@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastmcp import FastMCP
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolGate
@@ -20,8 +20,12 @@ READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.
 ApplicationHandle = Annotated[
     str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
 ]
+# Stripped before the length check: a comment of blanks is no comment. At most 1900 characters, so that
+# the timeline reason ("review: request_information: <comment>", at most 2000) always holds all of it.
 Comment = Annotated[
-    str, Field(min_length=10, max_length=2000, description="Mandatory: why, in words the borrower may read.")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=10, max_length=1900),
+    Field(description="Mandatory: why, in words the borrower may read."),
 ]
 
 

@@ -14,7 +14,21 @@ from tools import risk
 from tools.models.risk import BatchReport, BureauData, RiskAssessmentView, SimulateScore
 from tools.principal import Role
 
-__all__ = ["build_risk_server"]
+__all__ = ["MODEL_URI", "build_risk_server", "register_model_resource"]
+
+MODEL_URI = "caas://risk/model"
+
+
+def register_model_resource(server: FastMCP) -> None:
+    """The model document, on the top-level server so that its address is the same whether the risk
+    service runs alone or inside the composed server (a mount would rewrite it)."""
+
+    @server.resource(MODEL_URI, name="risk_model", mime_type="text/markdown")
+    def risk_model() -> str:
+        """The scorecard's model document: scaling, every characteristic's bins and points, grades,
+        cut-offs, hard policy rules and how reason codes are chosen."""
+        return resources.files("tools.domain").joinpath("risk_model.md").read_text(encoding="utf-8")
+
 
 INSTRUCTIONS = """Credit risk: a documented, versioned scorecard (read caas://risk/model to explain any
 score, grade or reason). Scoring stores the assessment and routes the application: approve opens it
@@ -30,12 +44,6 @@ ApplicationHandle = Annotated[
 
 def build_risk_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
     server = FastMCP("risk", instructions=INSTRUCTIONS, mask_error_details=True)
-
-    @server.resource("caas://model", name="risk_model", mime_type="text/markdown")
-    def risk_model() -> str:
-        """The scorecard's model document: scaling, every characteristic's bins and points, grades,
-        cut-offs, hard policy rules and how reason codes are chosen."""
-        return resources.files("tools.domain").joinpath("risk_model.md").read_text(encoding="utf-8")
 
     @gate.tool(server, roles=STAFF, title="Score an application", read_only=False)
     async def score_application(

@@ -19,7 +19,9 @@ from database import migrate
 from database.applications import PgApplicationReader
 from database.documents import PgDocumentReader
 from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
+from database.ledger import PgLedgerReader
 from database.pool import create_pool
+from database.providers import PgProviderReader
 from database.risk import PgRiskReader
 from database.unit_of_work import pg_unit_of_work
 from mcp_servers.auth import PrincipalSource
@@ -27,8 +29,11 @@ from mcp_servers.config import Settings
 from mcp_servers.pii import vault_from_settings
 from tools.applications import ApplicationDeps
 from tools.documents import DocumentDeps
+from tools.ledger import LedgerDeps
+from tools.matching import MatchingDeps
 from tools.ports import DocumentStore, PersonalDataVault
 from tools.principal import Principal
+from tools.providers import ProviderDeps
 from tools.risk import RiskDeps
 
 __all__ = ["DatabaseTargets", "Dependencies", "Runtime"]
@@ -50,6 +55,9 @@ class Dependencies:
     applications: ApplicationDeps
     documents: DocumentDeps
     risk: RiskDeps
+    ledger: LedgerDeps
+    providers: ProviderDeps
+    matching: MatchingDeps
 
 
 def build_dependencies(
@@ -78,6 +86,15 @@ def build_dependencies(
             risk=PgRiskReader(core_pool),
             vault=vault,
             operator_approval_above=settings.operator_approval_above,
+        ),
+        ledger=LedgerDeps(uow=uow, reader=PgLedgerReader(core_pool)),
+        providers=ProviderDeps(uow=uow, reader=PgProviderReader(core_pool), vault=vault),
+        matching=MatchingDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            risk=PgRiskReader(core_pool),
+            providers=PgProviderReader(core_pool),
+            bidding_window=timedelta(hours=settings.bidding_window_hours),
         ),
     )
 

@@ -255,7 +255,7 @@ async def update_application(
         except ValidationError as exc:
             raise InvalidArgument(f"the draft would be invalid: {describe_validation_error(exc)}") from None
         app = await uow.applications.update_draft(
-            stored.id, _new_application(call.principal, stored.borrower_id, draft, deps.vault)
+            stored.id, _new_application(call.principal, stored.borrower_id, draft, deps.vault), call.principal
         )
         await uow.record(AuditRecord(call, "application", str(app.id)))
     return application_view(app, call.principal, deps.vault)

@@ -17,12 +17,13 @@ from tools.lifecycle import locked_application, not_found, transition
 from tools.models.risk import (
     AdverseActionNoticeView,
     ApprovalResult,
+    BureauData,
     ReasonView,
     ReviewDecision,
     ReviewQueue,
     ReviewQueueItem,
 )
-from tools.ports import Invocation
+from tools.ports import Invocation, StoredAssessment
 from tools.principal import Principal, Role
 from tools.risk import RiskDeps, assessment_json, inputs_for, inputs_json, record_decline
 
@@ -71,7 +72,12 @@ async def review_application(
         if decision is ReviewDecision.DECLINE:
             latest = await deps.risk.latest_assessment(app.id)
             reasons = [{"code": "review.declined", "message": comment, "points_lost": 0}]
-            reasons += list(latest.result["reasons"]) if latest else []
+            # Conditions (such as identity still to be verified) are not reasons for the decline itself.
+            reasons += [
+                r
+                for r in (latest.result["reasons"] if latest else [])
+                if not r["code"].startswith("condition.")
+            ]
             await record_decline(uow, call, moved, latest.id if latest else None, reasons[:4])
     return ApprovalResult(
         application_id=moved.id,
@@ -90,9 +96,19 @@ def _makers(app: ApplicationRecord, timeline: Sequence[Transition]) -> dict[str,
             makers[entry.actor_id] = "submitted"
         if entry.from_status == ApplicationStatus.UNDER_REVIEW:
             makers[entry.actor_id] = "reviewed"
-    if timeline:
-        makers[timeline[-1].actor_id] = "last changed"
+    if app.updated_by is not None:
+        makers[app.updated_by] = "last changed"
     return makers
+
+
+def _bureau_of(scored: StoredAssessment | None) -> BureauData | None:
+    """What the bureau reported when the application was scored: the re-check scores the same file."""
+    if scored is None:
+        return None
+    return BureauData(
+        bureau_score=scored.inputs.get("bureau_score"),
+        recent_delinquencies=scored.inputs.get("recent_delinquencies"),
+    )
 
 
 def _needs_operator(deps: RiskDeps, currency: str, amount: Decimal) -> bool:
@@ -122,7 +138,8 @@ async def approve_application(deps: RiskDeps, call: Invocation, handle: str, com
         if not kyc.complete:
             raise Conflict(f"{app.reference} cannot be approved without {' and '.join(kyc.missing())}")
         # The accepted offer's terms replace the requested ones once the marketplace records them.
-        inputs = await inputs_for(deps, app, None, (amount, app.term_months or 1))
+        bureau = _bureau_of(await deps.risk.latest_assessment(app.id))
+        inputs = await inputs_for(deps, app, bureau, (amount, app.term_months or 1))
         assessment = score(inputs, deps.policy, stage="approval")
         result = assessment_json(assessment)
         stored = await uow.risk.add_assessment(

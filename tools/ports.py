@@ -6,12 +6,16 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
 from tools.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
+from tools.domain.ledger import AccountBalance, Journal, JournalDraft, Reconciliation, StatementLine
+from tools.domain.matching import MatchRequest
+from tools.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
 from tools.principal import Principal
 
 __all__ = [
@@ -19,15 +23,23 @@ __all__ = [
     "ApplicationReader",
     "ApplicationWriter",
     "AuditRecord",
+    "Candidates",
     "DocumentReader",
     "DocumentStore",
     "DocumentWriter",
     "FileCheck",
     "IdempotencyClaim",
     "IdempotencyOutcome",
+    "InvitationQuery",
     "Invocation",
+    "LedgerReader",
+    "LedgerWriter",
     "OutboxEvent",
     "PersonalDataVault",
+    "ProviderQuery",
+    "ProviderReader",
+    "ProviderWriter",
+    "RankedCandidate",
     "RiskReader",
     "RiskWriter",
     "StoredAssessment",
@@ -111,7 +123,9 @@ class ApplicationWriter(Protocol):
 
     async def record_creation(self, app: ApplicationRecord, actor: Principal, reason: str) -> None: ...
 
-    async def update_draft(self, app_id: UUID, new: NewApplication) -> ApplicationRecord: ...
+    async def update_draft(
+        self, app_id: UUID, new: NewApplication, actor: Principal
+    ) -> ApplicationRecord: ...
 
 
 class ApplicationReader(Protocol):
@@ -170,12 +184,44 @@ class RiskReader(Protocol):
     async def review_queue(self, after: tuple[datetime, UUID] | None, limit: int) -> list[dict[str, Any]]: ...
 
 
+class LedgerWriter(Protocol):
+    """Posting inside the unit of work's transaction; the database checks the balance at COMMIT."""
+
+    async def post(self, draft: JournalDraft, created_by: str) -> UUID:
+        """Insert the journal and its postings (cached balances follow in the same statement); returns
+        the journal id. Raises ``tools.ledger.JournalAlreadyPosted`` (a Conflict) when the movement
+        (kind, source_id) was posted before; the transaction stays usable."""
+        ...
+
+    async def journal(self, journal_id: UUID) -> Journal | None: ...
+
+
+class LedgerReader(Protocol):
+    async def balance(self, account: UUID | str, as_of: datetime | None = None) -> AccountBalance | None:
+        """By account id or code: the cached balance, or the sum of postings up to ``as_of``."""
+        ...
+
+    async def statement(
+        self, account_id: UUID, after: tuple[datetime, int] | None, limit: int
+    ) -> list[StatementLine]:
+        """Postings newest first, after the (created_at, posting id) keyset position."""
+        ...
+
+    async def journal(self, journal_id: UUID) -> Journal | None: ...
+
+    async def reconcile(self) -> Reconciliation:
+        """Every balance recomputed from the postings in one snapshot, compared with the cache."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction: the change, its audit record and its outbox events commit together."""
 
     applications: ApplicationWriter
     documents: DocumentWriter
     risk: RiskWriter
+    ledger: LedgerWriter
+    providers: ProviderWriter
 
     async def claim_idempotency_key(self, claim: IdempotencyClaim) -> IdempotencyOutcome:
         """Claim the key, or wait for a concurrent holder and report what it recorded."""
@@ -276,3 +322,89 @@ class DocumentWriter(Protocol):
     async def decide(
         self, document_id: UUID, status: str, decided_by: Principal, reason: str | None
     ) -> DocumentRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderQuery:
+    statuses: Sequence[str] | None
+    provider_type: str | None
+    currency: str | None
+    country: str | None
+    after: tuple[datetime, UUID] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationQuery:
+    provider_id: UUID | None
+    application_id: UUID | None
+    statuses: Sequence[str] | None
+    after: tuple[datetime, UUID] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class RankedCandidate:
+    """An eligible provider with its fit score, as the matching query ranked it."""
+
+    provider_id: UUID
+    name: str
+    provider_type: str
+    min_annual_rate: Decimal
+    max_annual_rate: Decimal
+    capital_available_minor: int
+    approved_count: int
+    decided_count: int
+    fit_score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    ranked: list[RankedCandidate]  # the best ``limit`` eligible providers, best first
+    more: bool  # more providers are eligible than were ranked
+
+
+class ProviderReader(Protocol):
+    async def get(self, provider_id: UUID) -> ProviderRecord | None: ...
+
+    async def get_many(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]: ...
+
+    async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
+        """The eligible active providers, ranked by fit score: one indexed query."""
+        ...
+
+    async def invited(self, application_id: UUID) -> set[UUID]:
+        """The providers already invited to bid on the application."""
+        ...
+
+    async def invitations(self, query: InvitationQuery) -> list[InvitationRecord]: ...
+
+    async def list(self, query: ProviderQuery) -> list[ProviderRecord]: ...
+
+
+class ProviderWriter(Protocol):
+    async def insert(self, terms: ProviderTerms, secret_encrypted: bytes, created_by: str) -> ProviderRecord:
+        """Raises Conflict when another provider has the same name (case-insensitive)."""
+        ...
+
+    async def lock(self, provider_id: UUID) -> ProviderRecord | None: ...
+
+    async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
+        """Raises Conflict when the new name is another provider's."""
+        ...
+
+    async def set_status(
+        self, provider_id: UUID, status: str, reason: str | None, actor: str | None
+    ) -> ProviderRecord: ...
+
+    async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord: ...
+
+    async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
+        """As ``ProviderReader.candidates``, inside the transaction."""
+        ...
+
+    async def invite(
+        self, application_id: UUID, assessment_id: UUID, invitations: Sequence[NewInvitation], by: str
+    ) -> list[tuple[UUID, UUID]]:
+        """Insert the invitations not made before; returns (invitation id, provider id) of the new ones."""
+        ...

@@ -58,3 +58,12 @@ async def test_tool_input_schemas_are_looked_up_without_listing_every_tool(runti
     assert lookup("credit_no_such_tool") is None
     single = build_server(runtime, "credit")._mcp_server.get_tool_input_schema
     assert single is not None and single("list_applications") is not None
+
+
+async def test_the_risk_model_has_one_address_alone_or_composed(runtime: Runtime) -> None:
+    from tools.domain.scorecard import MODEL_VERSION
+
+    for service in (None, "risk"):
+        async with Client(build_server(runtime, service)) as c:
+            contents = await c.read_resource("caas://risk/model")
+            assert MODEL_VERSION in contents[0].text

@@ -45,6 +45,7 @@ class ApplicationRecord(NewApplication):
     submitted_at: datetime | None
     updated_at: datetime
     status_changed_at: datetime
+    updated_by: str | None
     version: int
 
 

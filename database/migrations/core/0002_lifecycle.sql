@@ -14,6 +14,8 @@ ALTER TABLE caas_core.applications
     ALTER COLUMN monthly_obligations_minor DROP NOT NULL,
     ALTER COLUMN employment_status DROP NOT NULL,
     ADD COLUMN status_changed_at timestamptz NOT NULL DEFAULT now(),
+    -- Who made the latest change of any kind (maker-checker: they cannot approve).
+    ADD COLUMN updated_by text,
     ADD CONSTRAINT applications_complete_unless_draft CHECK (
         status = 'draft' OR (
             requested_amount_minor IS NOT NULL AND term_months IS NOT NULL AND purpose IS NOT NULL

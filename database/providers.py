@@ -1,0 +1,305 @@
+"""Providers and invitations in ``caas_core``: the reader (pool), the writer (inside a unit of work) and
+the one matching query both of them run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from database.audit import Connection
+from tools.domain.commission_plan import CommissionPlan
+from tools.domain.matching import (
+    HEADROOM_MULTIPLE,
+    WEIGHT_APPROVAL,
+    WEIGHT_CAPITAL,
+    WEIGHT_RATE,
+    MatchRequest,
+)
+from tools.domain.providers import (
+    TERM_FIELDS,
+    InvitationRecord,
+    NewInvitation,
+    ProviderRecord,
+    ProviderTerms,
+)
+from tools.errors import Conflict
+from tools.ports import Candidates, InvitationQuery, ProviderQuery, RankedCandidate
+
+__all__ = ["CANDIDATES_SQL", "PgProviderReader", "PgProviderWriter", "candidate_args"]
+
+_COLUMNS = [f.name for f in fields(ProviderRecord)]
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM caas_core.providers"
+_RETURNING = f"RETURNING {', '.join(_COLUMNS)}"
+
+
+def _f(value: float) -> str:
+    """A float8 literal that parses back to exactly ``value`` (repr round-trips)."""
+    return f"{value!r}::float8"
+
+
+# The fit score of tools.domain.matching.fit_score, operation for operation in float8, so that the
+# database ranks exactly as the documented function scores. $8/$9 are the rate band, $4 the amount;
+# mid_annual_rate is the generated column (min_annual_rate::float8 + max_annual_rate::float8) / 2.
+_MID = "p.mid_annual_rate"
+_RATE = (
+    f"CASE WHEN $9::float8 > $8::float8 THEN least(1.0::float8, greatest(0.0::float8, "
+    f"($9::float8 - {_MID}) / ($9::float8 - $8::float8))) "
+    f"WHEN {_MID} <= $8::float8 THEN 1.0::float8 ELSE 0.0::float8 END"
+)
+_CAPITAL = (
+    "least(1.0::float8, greatest(0.0::float8, (p.capital_available_minor::float8 - $4::bigint::float8) / "
+    f"({_f(float(HEADROOM_MULTIPLE - 1))} * $4::bigint::float8)))"
+)
+# The generated column smoothed_approval_rate is (approved_count::float8 + 5.0) / (decided_count::float8
+# + 10.0): PRIOR_APPROVAL_RATE * PRIOR_DECISIONS and PRIOR_DECISIONS, written into migration 0007
+# (tests/tools/domain/test_matching.py pins the constants, the matching tests the column).
+_APPROVAL = "p.smoothed_approval_rate"
+_FIT = (
+    f"100.0::float8 * ({_f(WEIGHT_RATE)} * ({_RATE}) + {_f(WEIGHT_CAPITAL)} * ({_CAPITAL}) "
+    f"+ {_f(WEIGHT_APPROVAL)} * ({_APPROVAL}))"
+)
+
+# Every criterion of tools.domain.matching, in one statement over the active providers. Only
+# columns of providers_match_amount_idx are read until the best $10 are known (a top-N sort, no
+# count of all eligible: that would buffer every eligible row); the rest is then fetched for those
+# few rows. Every parameter is typed where it is compared, so each comparison stays on the
+# column's own type and the indexes apply.
+CANDIDATES_SQL = f"""
+WITH eligible AS (
+    SELECT p.id, {_FIT} AS fit
+    FROM caas_core.providers p
+    WHERE p.status = 'active'
+      AND p.currency = $1::bpchar
+      AND p.min_amount_minor <= $4::bigint AND p.max_amount_minor >= $4::bigint
+      AND p.capital_available_minor >= $4::bigint
+      AND p.min_term_months <= $5::smallint AND p.max_term_months >= $5::smallint
+      AND p.min_score <= $6::smallint
+      AND p.max_dti >= $7::numeric
+      AND p.countries @> ARRAY[$2::text]
+      AND p.accepted_grades @> ARRAY[$3::text]
+), best AS (
+    SELECT e.id, e.fit FROM eligible e ORDER BY e.fit DESC, e.id LIMIT $10::int
+)
+SELECT b.id AS provider_id, p.name, p.provider_type, p.min_annual_rate, p.max_annual_rate,
+       p.capital_available_minor, p.approved_count, p.decided_count, b.fit AS fit_score
+FROM best b JOIN caas_core.providers p ON p.id = b.id
+ORDER BY b.fit DESC, b.id
+"""
+
+# Application values differ on every call and decide which index fits (a rare country, a large
+# amount): a plan cached for "any values" (generic) is several times slower, so plan each call. SET
+# LOCAL, in a transaction: a session SET could outlive the call behind a transaction-mode pooler.
+_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+def candidate_args(request: MatchRequest, limit: int) -> tuple[Any, ...]:
+    return (
+        request.currency,
+        request.country,
+        request.grade,
+        request.amount_minor,
+        request.term_months,
+        request.score,
+        request.dti,
+        float(request.band_min_rate),
+        float(request.band_max_rate),
+        limit,
+    )
+
+
+async def _candidates(conn: Connection, request: MatchRequest, limit: int) -> Candidates:
+    """Run inside a transaction (see _CUSTOM_PLAN)."""
+    await conn.execute(_CUSTOM_PLAN)
+    # One row more than asked tells whether more providers are eligible.
+    rows = await conn.fetch(CANDIDATES_SQL, *candidate_args(request, limit + 1))
+    ranked = [RankedCandidate(**dict(r.items())) for r in rows]
+    return Candidates(ranked=ranked[:limit], more=len(ranked) > limit)
+
+
+def _record(row: asyncpg.Record) -> ProviderRecord:
+    data = dict(row.items())
+    data["commission_plan"] = CommissionPlan.model_validate(data["commission_plan"])
+    return ProviderRecord(**data)
+
+
+def _term_values(terms: ProviderTerms) -> list[Any]:
+    values = [getattr(terms, name) for name in TERM_FIELDS]
+    values[TERM_FIELDS.index("commission_plan")] = terms.commission_plan.model_dump(mode="json")
+    return values
+
+
+_INVITATIONS = """
+SELECT i.id, i.application_id, a.reference, a.status AS application_status, i.provider_id,
+       p.name AS provider_name, i.status, i.rank, i.fit_score, a.currency, a.requested_amount_minor,
+       a.term_months, a.purpose, a.applicant_country AS country, r.grade, r.score,
+       (r.result ->> 'dti_after')::numeric AS dti, i.invited_by, i.invited_at
+FROM caas_core.provider_invitations i
+JOIN caas_core.applications a ON a.id = i.application_id
+JOIN caas_core.providers p ON p.id = i.provider_id
+JOIN caas_core.risk_assessments r ON r.id = i.assessment_id
+"""
+
+
+class PgProviderReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, provider_id: UUID) -> ProviderRecord | None:
+        row = await self._pool.fetchrow(f"{_SELECT} WHERE id = $1", provider_id)
+        return _record(row) if row else None
+
+    async def get_many(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
+        rows = await self._pool.fetch(f"{_SELECT} WHERE id = ANY($1::uuid[])", list(provider_ids))
+        return [_record(r) for r in rows]
+
+    async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            return await _candidates(conn, request, limit)
+
+    async def invited(self, application_id: UUID) -> set[UUID]:
+        rows = await self._pool.fetch(
+            "SELECT provider_id FROM caas_core.provider_invitations WHERE application_id = $1", application_id
+        )
+        return {r["provider_id"] for r in rows}
+
+    async def invitations(self, query: InvitationQuery) -> list[InvitationRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.provider_id is not None:
+            where.append(f"i.provider_id = {arg(query.provider_id)}")
+        if query.application_id is not None:
+            where.append(f"i.application_id = {arg(query.application_id)}")
+        if query.statuses:
+            where.append(f"i.status = ANY({arg(list(query.statuses))}::text[])")
+        if query.after is not None:
+            where.append(f"(i.invited_at, i.id) < ({arg(query.after[0])}, {arg(query.after[1])})")
+        sql = _INVITATIONS + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY i.invited_at DESC, i.id DESC LIMIT {arg(query.limit)}"
+        return [InvitationRecord(**dict(r.items())) for r in await self._pool.fetch(sql, *args)]
+
+    async def list(self, query: ProviderQuery) -> list[ProviderRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.statuses:
+            where.append(f"status = ANY({arg(list(query.statuses))}::text[])")
+        if query.provider_type is not None:
+            where.append(f"provider_type = {arg(query.provider_type)}")
+        if query.currency is not None:
+            where.append(f"currency = {arg(query.currency)}")
+        if query.country is not None:
+            where.append(f"countries @> ARRAY[{arg(query.country)}::text]")
+        if query.after is not None:
+            where.append(f"(created_at, id) < ({arg(query.after[0])}, {arg(query.after[1])})")
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY created_at DESC, id DESC LIMIT {arg(query.limit)}"
+        return [_record(r) for r in await self._pool.fetch(sql, *args)]
+
+
+class PgProviderWriter:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, terms: ProviderTerms, secret_encrypted: bytes, created_by: str) -> ProviderRecord:
+        columns = [*TERM_FIELDS, "webhook_secret_encrypted", "created_by"]
+        values = [*_term_values(terms), secret_encrypted, created_by]
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        try:
+            row = await self._conn.fetchrow(
+                f"INSERT INTO caas_core.providers ({', '.join(columns)}) "
+                f"VALUES ({placeholders}) {_RETURNING}",
+                *values,
+            )
+        except asyncpg.UniqueViolationError:
+            raise _name_taken(terms.name) from None
+        assert row is not None
+        return _record(row)
+
+    async def lock(self, provider_id: UUID) -> ProviderRecord | None:
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE id = $1 FOR UPDATE", provider_id)
+        return _record(row) if row else None
+
+    async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(TERM_FIELDS, start=2))
+        try:
+            row = await self._conn.fetchrow(
+                f"UPDATE caas_core.providers SET {sets}, updated_at = now(), version = version + 1 "
+                f"WHERE id = $1 {_RETURNING}",
+                provider_id,
+                *_term_values(terms),
+            )
+        except asyncpg.UniqueViolationError:
+            raise _name_taken(terms.name) from None
+        assert row is not None
+        return _record(row)
+
+    async def set_status(
+        self, provider_id: UUID, status: str, reason: str | None, actor: str | None
+    ) -> ProviderRecord:
+        row = await self._conn.fetchrow(
+            "UPDATE caas_core.providers SET status = $2, suspended_reason = $3, suspended_by = $4, "
+            "suspended_at = CASE WHEN $2 = 'suspended' THEN now() END, updated_at = now(), "
+            f"version = version + 1 WHERE id = $1 {_RETURNING}",
+            provider_id,
+            status,
+            reason,
+            actor,
+        )
+        assert row is not None
+        return _record(row)
+
+    async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord:
+        row = await self._conn.fetchrow(
+            "UPDATE caas_core.providers SET webhook_secret_encrypted = $2, "
+            "webhook_secret_rotated_at = now(), updated_at = now(), version = version + 1 "
+            f"WHERE id = $1 {_RETURNING}",
+            provider_id,
+            secret_encrypted,
+        )
+        assert row is not None
+        return _record(row)
+
+    async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
+        return await _candidates(self._conn, request, limit)
+
+    async def invite(
+        self, application_id: UUID, assessment_id: UUID, invitations: Sequence[NewInvitation], by: str
+    ) -> list[tuple[UUID, UUID]]:
+        rows = await self._conn.fetch(
+            """
+            INSERT INTO caas_core.provider_invitations
+                (application_id, provider_id, assessment_id, rank, fit_score, invited_by)
+            SELECT $1, t.provider_id, $2, t.rank, t.fit_score, $3
+            FROM unnest($4::uuid[], $5::smallint[], $6::numeric[]) AS t(provider_id, rank, fit_score)
+            ORDER BY t.rank
+            ON CONFLICT (application_id, provider_id) DO NOTHING
+            RETURNING id, provider_id
+            """,
+            application_id,
+            assessment_id,
+            by,
+            [i.provider_id for i in invitations],
+            [i.rank for i in invitations],
+            [i.fit_score for i in invitations],
+        )
+        return [(r["id"], r["provider_id"]) for r in rows]
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        f"a provider named '{name}' already exists (names are unique, ignoring case); "
+        "call list_providers to find it, or choose another name"
+    )
