@@ -7,7 +7,12 @@ from fastmcp import Client
 
 APPLICATION = {
     "borrower_id": "smoke-borrower",
-    "applicant": {"full_name": "Smoke Test", "email": "smoke@example.com", "country": "NG"},
+    "applicant": {
+        "full_name": "Smoke Test",
+        "email": "smoke@example.com",
+        "country": "NG",
+        "date_of_birth": "1990-06-01",
+    },
     "currency": "NGN",
     "amount": "150000.00",
     "term_months": 6,
@@ -31,6 +36,8 @@ async def main(url: str, token: str) -> None:
         assert got["id"] == app["id"]
         page = (await client.call_tool("credit_list_applications", {"limit": 5})).structured_content
         assert app["id"] in {i["id"] for i in page["items"]}
+        scored = await client.call_tool("risk_score_application", {"application": app["id"]})
+        assert scored.structured_content["application_status"] != "submitted"
         sys.stdout.write(f"smoke: submitted {app['reference']} over HTTP ({client.protocol_version})\n")
 
 
