@@ -22,14 +22,23 @@ _RECORD_COLUMNS = [f.name for f in fields(ApplicationRecord)]
 _SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM caas_core.applications"
 _REFERENCE = re.compile(r"^CAAS-\d{4}-\d{6,}$")
 
+_N = len(_NEW_COLUMNS)
+# The application and the first entry of its timeline in one round trip.
 _INSERT = f"""
-INSERT INTO caas_core.applications ({", ".join(_NEW_COLUMNS)}, reference, submitted_at, updated_by)
-VALUES ({", ".join(f"${i}" for i in range(1, len(_NEW_COLUMNS) + 1))},
-        'CAAS-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-'
-            || lpad(nextval('caas_core.application_reference_seq')::text, 6, '0'),
-        CASE WHEN ${_NEW_COLUMNS.index("status") + 1} = 'submitted' THEN now() END,
-        ${_NEW_COLUMNS.index("created_by") + 1})
-RETURNING {", ".join(_RECORD_COLUMNS)}
+WITH app AS (
+    INSERT INTO caas_core.applications ({", ".join(_NEW_COLUMNS)}, reference, submitted_at, updated_by)
+    VALUES ({", ".join(f"${i}" for i in range(1, _N + 1))},
+            'CAAS-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-'
+                || lpad(nextval('caas_core.application_reference_seq')::text, 6, '0'),
+            CASE WHEN ${_NEW_COLUMNS.index("status") + 1} = 'submitted' THEN now() END,
+            ${_NEW_COLUMNS.index("created_by") + 1})
+    RETURNING *
+), entry AS (
+    INSERT INTO caas_core.application_transitions
+        (application_id, from_status, to_status, actor_id, actor_role, reason)
+    SELECT id, NULL, status, created_by, created_by_role, ${_N + 1} FROM app
+)
+SELECT {", ".join(_RECORD_COLUMNS)} FROM app
 """
 
 
@@ -100,8 +109,9 @@ class PgApplicationWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def insert(self, new: NewApplication) -> ApplicationRecord:
-        row = await self._conn.fetchrow(_INSERT, *(getattr(new, c) for c in _NEW_COLUMNS))
+    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
+        """Store a new application and open its timeline with ``reason``."""
+        row = await self._conn.fetchrow(_INSERT, *(getattr(new, c) for c in _NEW_COLUMNS), reason)
         assert row is not None
         return _record(row)
 
@@ -153,18 +163,6 @@ class PgApplicationWriter:
         )
         assert row is not None
         return _record(row)
-
-    async def record_creation(self, app: ApplicationRecord, actor: Principal, reason: str) -> None:
-        await self._conn.execute(
-            "INSERT INTO caas_core.application_transitions "
-            "(application_id, from_status, to_status, actor_id, actor_role, reason) "
-            "VALUES ($1, NULL, $2, $3, $4, $5)",
-            app.id,
-            app.status,
-            actor.subject,
-            actor.role.value,
-            reason,
-        )
 
     async def update_draft(self, app_id: UUID, new: NewApplication, actor: Principal) -> ApplicationRecord:
         """Overwrite a draft's fields; the caller holds the row lock and has checked it is a draft."""

@@ -90,9 +90,16 @@ def build_server(
     schemas: dict[str, dict[str, Any]] = {}
     for child_name, build in SERVICES.items() if service is None else [(service, SERVICES[service])]:
         child = build(runtime, gate)
-        server.mount(child, namespace=child_name if service is None else None)
+        # The service's tools are added to this server under "<service>_<tool>" rather than mounting
+        # the service: a mount resolves every call by walking each mounted server (about 0.6 ms a
+        # call with six services), while our own tools are a dict lookup. Services hold only tools;
+        # the risk model resource is registered below on this server.
         prefix = f"{child_name}_" if service is None else ""
-        schemas |= {prefix + t: s for (owner, t), s in gate.input_schemas.items() if owner == child.name}
+        for owner, tool in gate.registered:
+            if owner == child.name:
+                named = tool.model_copy(update={"name": prefix + tool.name})
+                server.add_tool(named)
+                schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
     # start-up, so a dict answers it.

@@ -97,8 +97,9 @@ class ToolGate:
 
     def __init__(self, principals: PrincipalSource) -> None:
         self.principals = principals
-        # (server name, tool name) -> input schema, for the per-call schema lookup in app.py.
-        self.input_schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        # (service server name, tool) for every tool registered through this gate, so that the composed
+        # server can carry the tools themselves instead of routing each call through a mount.
+        self.registered: list[tuple[str, FunctionTool]] = []
 
     def invocation(self) -> Invocation:
         call = _invocation.get()
@@ -171,7 +172,7 @@ class ToolGate:
             if tool.output_schema is not None:
                 tool.output_schema = dereference_refs(tool.output_schema)
             server.add_tool(tool)
-            self.input_schemas[(server.name, fn.__name__)] = tool.parameters
+            self.registered.append((server.name, tool))
             return fn
 
         return register

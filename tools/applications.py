@@ -200,8 +200,7 @@ async def submit_application(
             if earlier.resource_id is not None:
                 return await _replay(deps, principal, earlier.resource_id)
         if new is not None:
-            app = await uow.applications.insert(new)
-            await uow.applications.record_creation(app, principal, "submitted")
+            app = await uow.applications.insert(new, "submitted")
             await uow.record(
                 AuditRecord(call, "application", str(app.id)), [status_event(app, None, "submitted")]
             )
@@ -230,8 +229,7 @@ async def draft_application(
     principal = call.principal
     new = _new_application(principal, _borrower_for(principal, cmd.borrower_id), cmd, deps.vault)
     async with deps.uow() as uow:
-        app = await uow.applications.insert(new)
-        await uow.applications.record_creation(app, principal, "draft saved")
+        app = await uow.applications.insert(new, "draft saved")
         await uow.record(
             AuditRecord(call, "application", str(app.id)), [status_event(app, None, "draft saved")]
         )

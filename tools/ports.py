@@ -105,7 +105,9 @@ class ApplicationQuery:
 
 
 class ApplicationWriter(Protocol):
-    async def insert(self, new: NewApplication) -> ApplicationRecord: ...
+    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
+        """Store a new application and open its timeline with ``reason``."""
+        ...
 
     async def lock(self, id_or_reference: str) -> ApplicationRecord | None:
         """Read and hold the row until the transaction ends (concurrent transitions serialise)."""
@@ -120,8 +122,6 @@ class ApplicationWriter(Protocol):
     ) -> ApplicationRecord:
         """Change status and append the timeline entry."""
         ...
-
-    async def record_creation(self, app: ApplicationRecord, actor: Principal, reason: str) -> None: ...
 
     async def update_draft(
         self, app_id: UUID, new: NewApplication, actor: Principal

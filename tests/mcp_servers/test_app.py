@@ -67,3 +67,17 @@ async def test_the_risk_model_has_one_address_alone_or_composed(runtime: Runtime
         async with Client(build_server(runtime, service)) as c:
             contents = await c.read_resource("caas://risk/model")
             assert MODEL_VERSION in contents[0].text
+
+
+async def test_services_hold_only_tools_so_composition_loses_nothing(runtime: Runtime) -> None:
+    # build_server copies each service's tools into the top-level server instead of mounting it; a
+    # resource or prompt registered on a service itself would silently disappear.
+    from mcp_servers.app import SERVICES
+    from mcp_servers.toolkit import ToolGate
+
+    gate = ToolGate(runtime.principals)
+    for build in SERVICES.values():
+        service = build(runtime, gate)
+        assert await service.list_resources() == []
+        assert await service.list_resource_templates() == []
+        assert await service.list_prompts() == []

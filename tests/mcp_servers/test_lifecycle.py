@@ -182,3 +182,27 @@ async def test_expiry_expires_stale_open_applications_once_even_when_run_concurr
 async def test_borrowers_cannot_run_expiry(client: Client, principal: Any) -> None:
     me(principal)
     assert error_code(await client.call_tool(EXPIRE, {}, raise_on_error=False)) == "permission_denied"
+
+
+async def test_withdrawal_works_from_every_state_before_an_accepted_offer_and_not_after(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    me(principal)
+    draft = await call(client, DRAFT, {"application": draft_body()})
+    done = await call(client, WITHDRAW, {"application": draft["id"]})
+    assert done["status"] == "withdrawn"
+    for state, allowed in (("under_review", True), ("open_for_bids", True), ("offer_accepted", False)):
+        app = await call(client, SUBMIT, {"application": application()})
+        # Arrange only: scoring and the marketplace own these moves; withdrawal is what is under test.
+        await core_db.execute(
+            "UPDATE caas_core.applications SET status = $2 WHERE id = $1", uuid.UUID(app["id"]), state
+        )
+        result = await client.call_tool(WITHDRAW, {"application": app["id"]}, raise_on_error=False)
+        if allowed:
+            assert result.structured_content["status"] == "withdrawn", state
+            last = (await call(client, TIMELINE, {"application": app["id"]}))["entries"][-1]
+            assert (last["from_status"], last["to_status"]) == (state, "withdrawn")
+        else:
+            assert error_code(result) == "conflict"
+            message = result.structured_content["error"]["message"]
+            assert "offer_accepted" in message and "approved" in message  # names the legal next states

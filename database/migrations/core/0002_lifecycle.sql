@@ -16,8 +16,9 @@ ALTER TABLE caas_core.applications
     ADD COLUMN status_changed_at timestamptz NOT NULL DEFAULT now(),
     -- Who made the latest change of any kind (maker-checker: they cannot approve).
     ADD COLUMN updated_by text,
+    -- A draft may be withdrawn before it was ever complete.
     ADD CONSTRAINT applications_complete_unless_draft CHECK (
-        status = 'draft' OR (
+        status IN ('draft', 'withdrawn') OR (
             requested_amount_minor IS NOT NULL AND term_months IS NOT NULL AND purpose IS NOT NULL
             AND monthly_income_minor IS NOT NULL AND monthly_obligations_minor IS NOT NULL
             AND employment_status IS NOT NULL

@@ -7,7 +7,8 @@ ALTER TABLE caas_core.applications
     ADD COLUMN bank_account_encrypted  bytea,
     ADD CONSTRAINT applications_national_id_indexed
         CHECK ((national_id_encrypted IS NULL) = (national_id_index IS NULL)),
-    ADD CONSTRAINT applications_dob_unless_draft CHECK (status = 'draft' OR date_of_birth_encrypted IS NOT NULL);
+    ADD CONSTRAINT applications_dob_unless_draft
+        CHECK (status IN ('draft', 'withdrawn') OR date_of_birth_encrypted IS NOT NULL);
 
 CREATE INDEX applications_national_id_idx ON caas_core.applications (national_id_index)
     WHERE national_id_index IS NOT NULL;
