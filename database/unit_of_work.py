@@ -10,8 +10,10 @@ import asyncpg
 
 from database.applications import PgApplicationWriter
 from database.audit import Connection, record_audit
+from database.bids import PgBidWriter
 from database.documents import PgDocumentWriter
 from database.ledger import PgLedgerWriter
+from database.loans import PgLoanWriter
 from database.providers import PgProviderWriter
 from database.risk import PgRiskWriter
 from tools.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
@@ -26,7 +28,9 @@ class PgUnitOfWork:
         self.documents = PgDocumentWriter(conn)
         self.risk = PgRiskWriter(conn)
         self.ledger = PgLedgerWriter(conn)
+        self.loans = PgLoanWriter(conn)
         self.providers = PgProviderWriter(conn)
+        self.bids = PgBidWriter(conn)
 
     async def claim_idempotency_key(self, claim: IdempotencyClaim) -> IdempotencyOutcome:
         # A concurrent holder of the same key blocks this INSERT until it commits or rolls back, so a

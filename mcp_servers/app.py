@@ -17,6 +17,7 @@ from mcp_servers.admin import build_admin_server
 from mcp_servers.auth import CaasTokenVerifier
 from mcp_servers.credit import build_credit_server
 from mcp_servers.documents import build_documents_server
+from mcp_servers.loans import register_loan_resources
 from mcp_servers.providers import build_providers_server
 from mcp_servers.risk import build_risk_server, register_model_resource
 from mcp_servers.runtime import Runtime
@@ -106,6 +107,8 @@ def build_server(
     server._mcp_server.get_tool_input_schema = schemas.get
     if service in (None, "risk"):
         register_model_resource(server)
+    if service in (None, "credit"):
+        register_loan_resources(server, runtime)
     _add_routes(server, runtime, name)
     return server
 

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.domain.documents import DEFAULT_MAX_BYTES
+from tools.domain.money import MoneyError, to_minor
 from tools.principal import Role
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -90,6 +91,20 @@ class Settings(BaseSettings):
         default=72, ge=1, le=24 * 90, validation_alias=_env("CAAS_BIDDING_WINDOW_HOURS")
     )
 
+    # Loan servicing: when a loan is in default, and the late fee charged once per overdue installment.
+    default_threshold_days: int = Field(
+        default=90, ge=1, le=3650, validation_alias=_env("CAAS_DEFAULT_THRESHOLD_DAYS")
+    )
+    late_fee_rate: Decimal = Field(
+        default=Decimal("0.05"), ge=0, le=1, validation_alias=_env("CAAS_LATE_FEE_RATE")
+    )
+    late_fee_flat: dict[str, Decimal] = Field(
+        default_factory=dict, validation_alias=_env("CAAS_LATE_FEE_FLAT")
+    )
+    late_fee_grace_days: int = Field(
+        default=5, ge=0, le=365, validation_alias=_env("CAAS_LATE_FEE_GRACE_DAYS")
+    )
+
     host: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_HOST"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -123,6 +138,18 @@ class Settings(BaseSettings):
         # The message never echoes the URL: it usually carries a password.
         if value is not None and urlsplit(value.get_secret_value()).scheme not in ("postgres", "postgresql"):
             raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("late_fee_flat")
+    @classmethod
+    def _late_fee_amounts(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for currency, amount in value.items():
+            if amount < 0:
+                raise ValueError(f"the {currency} late fee must not be negative")
+            try:
+                to_minor(amount, currency)
+            except MoneyError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @model_validator(mode="after")

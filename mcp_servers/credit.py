@@ -7,7 +7,9 @@ from typing import Annotated
 from fastmcp import FastMCP
 from pydantic import AwareDatetime, Field
 
+from mcp_servers.commissions import register_commission_tools
 from mcp_servers.decisions import register_decision_tools
+from mcp_servers.loans import register_loan_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolGate
 from tools import applications
@@ -201,4 +203,6 @@ def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
         return await applications.list_applications(runtime.deps.applications, gate.principal(), query)
 
     register_decision_tools(server, runtime, gate)
+    register_loan_tools(server, runtime, gate)
+    register_commission_tools(server, runtime, gate)
     return server

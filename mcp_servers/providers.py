@@ -8,6 +8,7 @@ from uuid import UUID
 from fastmcp import FastMCP
 from pydantic import Field
 
+from mcp_servers.bidding import register_bidding_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolGate
 from tools import matching
@@ -101,4 +102,5 @@ def build_providers_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
             runtime.deps.matching, gate.principal(), provider_id, application, status, limit, cursor
         )
 
+    register_bidding_tools(server, runtime, gate)
     return server

@@ -17,9 +17,12 @@ from adapters.local_store import LocalDocumentStore
 from adapters.supabase_storage import SupabaseStorage
 from database import migrate
 from database.applications import PgApplicationReader
+from database.bids import PgBidReader
+from database.commissions import PgCommissionReader
 from database.documents import PgDocumentReader
 from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
 from database.ledger import PgLedgerReader
+from database.loans import PgLoanReader
 from database.pool import create_pool
 from database.providers import PgProviderReader
 from database.risk import PgRiskReader
@@ -28,8 +31,10 @@ from mcp_servers.auth import PrincipalSource
 from mcp_servers.config import Settings
 from mcp_servers.pii import vault_from_settings
 from tools.applications import ApplicationDeps
+from tools.bidding import BiddingDeps
 from tools.documents import DocumentDeps
 from tools.ledger import LedgerDeps
+from tools.loans import LoanDeps, LoanPolicy
 from tools.matching import MatchingDeps
 from tools.ports import DocumentStore, PersonalDataVault
 from tools.principal import Principal
@@ -58,6 +63,8 @@ class Dependencies:
     ledger: LedgerDeps
     providers: ProviderDeps
     matching: MatchingDeps
+    loans: LoanDeps
+    bidding: BiddingDeps
 
 
 def build_dependencies(
@@ -88,11 +95,30 @@ def build_dependencies(
             operator_approval_above=settings.operator_approval_above,
         ),
         ledger=LedgerDeps(uow=uow, reader=PgLedgerReader(core_pool)),
+        loans=LoanDeps(
+            uow=uow,
+            reader=PgLoanReader(core_pool),
+            providers=PgProviderReader(core_pool),
+            commissions=PgCommissionReader(core_pool),
+            policy=LoanPolicy(
+                default_threshold_days=settings.default_threshold_days,
+                late_fee_percent=settings.late_fee_rate,
+                late_fee_grace_days=settings.late_fee_grace_days,
+                late_fee_flat=settings.late_fee_flat,
+            ),
+        ),
         providers=ProviderDeps(uow=uow, reader=PgProviderReader(core_pool), vault=vault),
         matching=MatchingDeps(
             uow=uow,
             applications=PgApplicationReader(core_pool),
             risk=PgRiskReader(core_pool),
+            providers=PgProviderReader(core_pool),
+            bidding_window=timedelta(hours=settings.bidding_window_hours),
+        ),
+        bidding=BiddingDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            bids=PgBidReader(core_pool),
             providers=PgProviderReader(core_pool),
             bidding_window=timedelta(hours=settings.bidding_window_hours),
         ),

@@ -1,0 +1,399 @@
+"""Servicing a disbursed loan: repayments, early settlement quotes and aging (late fees, delinquency,
+default). The allocation, settlement and aging rules are in ``tools.domain`` (repayments, loans,
+aging); this module applies them to the stored loan in one transaction each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+from tools.domain.aging import Bucket, age, assess_late_fees
+from tools.domain.commission import repayment_commission, terms_from_plan
+from tools.domain.commission_plan import CommissionPlan
+from tools.domain.loan_journals import late_fee_journal, repayment_journal
+from tools.domain.loans import (
+    SERVICING,
+    LoanChanges,
+    LoanRecord,
+    LoanStatus,
+    RepaymentRecord,
+    apply_allocation,
+    open_outstanding,
+    payoff_accrued,
+    settlement_quote,
+)
+from tools.domain.money import MoneyError, to_minor
+from tools.domain.repayments import Allocation, allocate_payment
+from tools.errors import Conflict, InvalidArgument, NotFound
+from tools.ledger import post_journal
+from tools.loan_ports import LoanUnitOfWork
+from tools.loan_views import money, quote_view, repayment_view
+from tools.loans import LoanDeps, can_view_loan, loan_event, loan_not_found, move_loan, today
+from tools.models.loans import (
+    AgingReport,
+    LateFeeView,
+    LoanAgingView,
+    LoanMoveView,
+    RepaymentView,
+    SettlementQuoteView,
+)
+from tools.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
+from tools.principal import Principal
+
+__all__ = ["PAID_AT_TOLERANCE", "age_loans", "quote_early_settlement", "record_repayment"]
+
+# A payment time may run this far ahead of the server's clock (the gateway's clock may be fast).
+PAID_AT_TOLERANCE = timedelta(minutes=5)
+
+
+def _minor(amount: Decimal, currency: str) -> int:
+    try:
+        return to_minor(amount, currency)
+    except MoneyError as exc:
+        raise InvalidArgument(f"amount: {exc}") from None
+
+
+def _not_servicing(loan: LoanRecord, what: str) -> Conflict:
+    why = {
+        LoanStatus.PENDING_DISBURSEMENT: "its disbursement is not confirmed yet",
+        LoanStatus.CLOSED: "it is paid off",
+        LoanStatus.WRITTEN_OFF: "it was written off",
+    }.get(LoanStatus(loan.status), f"it is {loan.status}")
+    return Conflict(f"loan {loan.id} is {loan.status}: {what} is not possible because {why}")
+
+
+def _request_hash(loan: str, amount: Decimal, paid_at: datetime, reference: str) -> str:
+    canonical = json.dumps([loan, str(amount), paid_at.isoformat(), reference], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _replay(deps: LoanDeps, repayment_id: UUID) -> RepaymentView:
+    earlier = await deps.reader.repayment(repayment_id)
+    loan = None if earlier is None else await deps.reader.get(str(earlier.loan_id))
+    if earlier is None or loan is None:  # pragma: no cover - the key row points at a committed repayment
+        raise NotFound("the repayment recorded for this idempotency_key no longer exists")
+    return repayment_view(earlier, loan.currency, replayed=True)
+
+
+def _lines(allocation: Allocation) -> list[dict[str, object]]:
+    return [
+        {
+            "component": line.component.value,
+            "installment": line.installment,
+            "amount_minor": line.amount,
+            "explanation": line.explanation,
+        }
+        for line in allocation.lines
+    ]
+
+
+def _next_status(loan: LoanRecord, allocation: Allocation, days_past_due: int) -> LoanStatus | None:
+    if allocation.paid_off:
+        return LoanStatus.CLOSED
+    if loan.status == LoanStatus.DELINQUENT and days_past_due == 0:
+        return LoanStatus.ACTIVE  # the arrears are paid
+    return None
+
+
+def _commission(loan: LoanRecord, interest: int) -> int:
+    if loan.commission_plan is None or not interest:
+        return 0
+    terms = terms_from_plan(CommissionPlan.model_validate(loan.commission_plan), loan.currency)
+    return repayment_commission(terms, interest, loan.currency, already_earned=loan.commission_minor)
+
+
+async def _apply(
+    deps: LoanDeps,
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    loan: LoanRecord,
+    minor: int,
+    paid_at: datetime,
+    reference: str,
+) -> RepaymentRecord:
+    paid_on = paid_at.astimezone(UTC).date()
+    installments = await uow.loans.installments(loan.id)
+    try:
+        accrued = payoff_accrued(loan, installments, minor, paid_on)
+        allocation = allocate_payment(
+            minor, open_outstanding(installments), paid_on, loan.currency, accrued_interest=accrued
+        )
+    except ValueError as exc:
+        raise InvalidArgument(f"this payment cannot be allocated: {exc}") from None
+    interest = allocation.to_interest + allocation.to_accrued_interest
+    share = _commission(loan, interest)
+    repayment_id = uuid4()
+    draft = repayment_journal(
+        loan,
+        str(repayment_id),
+        amount=minor,
+        fees=allocation.to_fees,
+        interest=interest,
+        principal=allocation.to_principal + allocation.prepaid_principal,
+        credit_to_borrower=allocation.credit,
+        commission=share,
+    )
+    journal_id = await post_journal(uow, call, draft)
+    await uow.loans.save_installments(loan.id, apply_allocation(installments, allocation, paid_at))
+    aging = age(allocation.remaining, paid_on, threshold=deps.policy.default_threshold_days)
+    changes = LoanChanges(
+        credit_minor=loan.credit_minor + allocation.credit,
+        commission_minor=loan.commission_minor + share,
+        days_past_due=aging.days_past_due,
+        aging_bucket=aging.bucket.value,
+    )
+    target = _next_status(loan, allocation, aging.days_past_due)
+    reason = "paid off" if target is LoanStatus.CLOSED else "arrears paid: nothing is past due"
+    after = (
+        await move_loan(uow, call, loan, target, f"{reason} by repayment {reference}", changes)
+        if target is not None
+        else await uow.loans.update(loan.id, changes)
+    )
+    return RepaymentRecord(
+        id=repayment_id,
+        loan_id=loan.id,
+        reference=reference,
+        amount_minor=minor,
+        paid_at=paid_at,
+        to_fees_minor=allocation.to_fees,
+        to_interest_minor=allocation.to_interest,
+        to_principal_minor=allocation.to_principal,
+        to_accrued_interest_minor=allocation.to_accrued_interest,
+        prepaid_principal_minor=allocation.prepaid_principal,
+        credit_minor=allocation.credit,
+        commission_minor=share,
+        outstanding_after_minor=sum(o.total for o in allocation.remaining),
+        overdue_after_minor=sum(o.total for o in allocation.remaining if o.due_date <= paid_on),
+        lines=_lines(allocation),
+        status_after=after.status,
+        journal_id=journal_id,
+        recorded_by=call.principal.subject,
+        recorded_at=datetime.now(UTC),
+    )
+
+
+def _repayment_event(r: RepaymentRecord, loan: LoanRecord) -> OutboxEvent:
+    return OutboxEvent(
+        aggregate_type="loan",
+        aggregate_id=str(loan.id),
+        event_type="loan.repayment_recorded",
+        payload={
+            "loan_id": str(loan.id),
+            "repayment_id": str(r.id),
+            "reference": r.reference,
+            "currency": loan.currency,
+            "amount_minor": r.amount_minor,
+            "to_fees_minor": r.to_fees_minor,
+            "to_interest_minor": r.to_interest_minor + r.to_accrued_interest_minor,
+            "to_principal_minor": r.to_principal_minor + r.prepaid_principal_minor,
+            "credit_minor": r.credit_minor,
+            "status_after": r.status_after,
+            "paid_at": r.paid_at.isoformat(),
+        },
+    )
+
+
+async def record_repayment(
+    deps: LoanDeps,
+    call: Invocation,
+    handle: str,
+    amount: Decimal,
+    paid_at: datetime,
+    reference: str,
+    idempotency_key: str | None = None,
+) -> RepaymentView:
+    """Allocate a payment received for a loan (fees, then interest, then principal, oldest installment
+    first; any excess prepays principal, then is a credit), post its repayment journal with the
+    platform's interest share, and close the loan when it is paid off. The same ``reference`` (or
+    ``idempotency_key``) with the same arguments returns the first result; with others it is a conflict."""
+    if paid_at.tzinfo is None:
+        raise InvalidArgument("paid_at needs a UTC offset (ISO 8601, e.g. 2026-03-01T10:00:00Z)")
+    if paid_at > datetime.now(UTC) + PAID_AT_TOLERANCE:
+        raise InvalidArgument("paid_at is in the future; record a payment once it was received")
+    async with deps.uow() as uow:
+        claim = None
+        if idempotency_key is not None:
+            digest = _request_hash(handle, amount, paid_at, reference)
+            claim = IdempotencyClaim(call.principal.subject, "record_repayment", idempotency_key, digest)
+            earlier = await uow.claim_idempotency_key(claim)
+            if earlier.request_sha256 is not None and earlier.request_sha256 != digest:
+                raise Conflict(
+                    "this idempotency_key was already used with different arguments; use a new key"
+                )
+            if earlier.resource_id is not None:
+                return await _replay(deps, UUID(earlier.resource_id))
+        loan = await uow.loans.lock(handle)
+        if loan is None or not can_view_loan(call.principal, loan):
+            raise loan_not_found(handle)
+        minor = _minor(amount, loan.currency)
+        prior = await uow.loans.repayment_by_reference(loan.id, reference)
+        if prior is not None:
+            if (prior.amount_minor, prior.paid_at) != (minor, paid_at):
+                raise Conflict(
+                    f"payment reference {reference} was recorded for this loan with another amount or time; "
+                    "a reference records one payment"
+                )
+            if claim is not None:
+                await uow.complete_idempotency_key(claim, str(prior.id))
+            return repayment_view(prior, loan.currency, replayed=True)
+        if LoanStatus(loan.status) not in SERVICING:
+            raise _not_servicing(loan, "a repayment")
+        if loan.disbursed_on is not None and paid_at.astimezone(UTC).date() < loan.disbursed_on:
+            raise InvalidArgument(f"paid_at is before the loan was disbursed on {loan.disbursed_on}")
+        record = await _apply(deps, uow, call, loan, minor, paid_at, reference)
+        stored = await uow.loans.insert_repayment(record)
+        await uow.record(
+            AuditRecord(call, "loan_repayment", str(stored.id)), [_repayment_event(stored, loan)]
+        )
+        if claim is not None:
+            await uow.complete_idempotency_key(claim, str(stored.id))
+    return repayment_view(stored, loan.currency)
+
+
+async def quote_early_settlement(
+    deps: LoanDeps, principal: Principal, handle: str, as_of: date | None = None, valid_days: int = 0
+) -> SettlementQuoteView:
+    loan = await deps.reader.get(handle)
+    if loan is None or not can_view_loan(principal, loan):
+        raise loan_not_found(handle)
+    if LoanStatus(loan.status) not in SERVICING:
+        raise _not_servicing(loan, "an early settlement")
+    try:
+        quote = settlement_quote(loan, await deps.reader.installments(loan.id), as_of or today(), valid_days)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    return quote_view(loan, quote)
+
+
+def _moves(status: LoanStatus, days_past_due: int, in_default: bool) -> list[LoanStatus]:
+    if in_default:
+        if status is LoanStatus.ACTIVE:
+            return [LoanStatus.DELINQUENT, LoanStatus.DEFAULTED]
+        return [LoanStatus.DEFAULTED] if status is LoanStatus.DELINQUENT else []
+    if days_past_due > 0 and status is LoanStatus.ACTIVE:
+        return [LoanStatus.DELINQUENT]
+    if days_past_due == 0 and status is LoanStatus.DELINQUENT:
+        return [LoanStatus.ACTIVE]
+    return []
+
+
+async def _age_one(
+    deps: LoanDeps, uow: LoanUnitOfWork, call: Invocation, loan: LoanRecord, as_of: date, report: _Report
+) -> None:
+    installments = await uow.loans.installments(loan.id)
+    by_number = {i.number: i for i in installments}
+    charged = {i.number for i in installments if i.late_fee_assessed_on is not None}
+    fees = assess_late_fees(
+        deps.policy.late_fees(loan.currency),
+        open_outstanding(installments),
+        as_of,
+        loan.currency,
+        already_charged=charged,
+    )
+    changed = []
+    for fee in fees:
+        await post_journal(uow, call, late_fee_journal(loan, fee.installment, fee.amount))
+        line = by_number[fee.installment]
+        changed.append(
+            replace(line, fee_due_minor=line.fee_due_minor + fee.amount, late_fee_assessed_on=as_of)
+        )
+        report.fees.append(
+            LateFeeView(
+                loan_id=loan.id,
+                installment=fee.installment,
+                amount=money(fee.amount, loan.currency),
+                days_past_due=fee.days_past_due,
+                explanation=fee.explanation,
+            )
+        )
+    await uow.loans.save_installments(loan.id, changed)
+    owed = open_outstanding([*(by_number | {c.number: c for c in changed}).values()])
+    threshold = deps.policy.default_threshold_days
+    aging = age(owed, as_of, threshold=threshold)
+    changes = LoanChanges(days_past_due=aging.days_past_due, aging_bucket=aging.bucket.value, aged_on=as_of)
+    current = loan
+    for target in _moves(LoanStatus(loan.status), aging.days_past_due, aging.in_default):
+        if target is LoanStatus.DEFAULTED:
+            reason = (
+                f"{aging.days_past_due} days past due on {as_of}: more than the {threshold}-day "
+                "default threshold"
+            )
+        elif target is LoanStatus.DELINQUENT:
+            reason = f"{aging.days_past_due} days past due on {as_of}"
+        else:
+            reason = f"nothing past due on {as_of}: the arrears were paid"
+        before = current.status
+        current = await move_loan(uow, call, current, target, reason, changes)
+        report.moves.append(
+            LoanMoveView(loan_id=loan.id, from_status=before, to_status=target, reason=reason)
+        )
+    if current is loan:
+        current = await uow.loans.update(loan.id, changes)
+    events = []
+    if fees:
+        events.append(
+            loan_event(current, "late_fees_assessed", f"{len(fees)} late fee(s) on {as_of}", loan.status)
+        )
+    await uow.record(AuditRecord(call, "loan", str(loan.id)), events)
+    report.loans.append(
+        LoanAgingView(
+            loan_id=loan.id,
+            status=LoanStatus(current.status),
+            days_past_due=aging.days_past_due,
+            bucket=aging.bucket,
+            oldest_unpaid_due_date=aging.oldest_unpaid_due_date,
+            overdue=money(aging.overdue, loan.currency),
+        )
+    )
+
+
+class _Report:
+    def __init__(self) -> None:
+        self.fees: list[LateFeeView] = []
+        self.moves: list[LoanMoveView] = []
+        self.loans: list[LoanAgingView] = []
+
+
+async def age_loans(
+    deps: LoanDeps, call: Invocation, as_of: date | None = None, limit: int = 500
+) -> AgingReport:
+    """Age every loan being repaid: days past due and bucket, a late fee once per overdue installment
+    past the grace period, delinquent <-> active, defaulted past the threshold. A loan another run (or a
+    repayment) holds is skipped, and a fee is charged once per installment whichever run gets there
+    first, so runs may overlap or repeat without charging anything twice."""
+    day = as_of or today()
+    if day > today():
+        raise InvalidArgument(f"as_of {day} is in the future; loans are aged up to today ({today()})")
+    report = _Report()
+    after = None
+    # One loan per transaction: a run holds one loan (and its accounts) at a time, so overlapping runs
+    # and repayments never wait long for each other, and one loan's failure undoes only that loan.
+    while len(report.loans) < limit:
+        async with deps.uow() as uow:
+            loan = await uow.loans.lock_next_servicing(after)
+            if loan is None:
+                break
+            await _age_one(deps, uow, call, loan, day, report)
+        after = loan.id
+    async with deps.uow() as uow:
+        summary = OutboxEvent(
+            aggregate_type="loan_aging",
+            aggregate_id=day.isoformat(),
+            event_type="loans.aged",
+            payload={"as_of": day.isoformat(), "loans": len(report.loans), "late_fees": len(report.fees)},
+        )
+        await uow.record(AuditRecord(call, "loan_aging", day.isoformat()), [summary])
+    counts = Counter(line.bucket for line in report.loans)
+    return AgingReport(
+        as_of=day,
+        loans_aged=len(report.loans),
+        buckets={bucket: counts.get(bucket, 0) for bucket in Bucket},
+        late_fees=report.fees,
+        moves=report.moves,
+        loans=report.loans,
+    )
