@@ -1,0 +1,219 @@
+"""The whole marketplace journey through MCP tools (both protocol eras, real PostgreSQL): a borrower
+applies, an operator verifies the documents, scoring opens bidding, three matched lenders bid, the
+borrower compares and accepts the best offer, an operator approves, the loan is originated, disbursed
+(the use case the payments webhook will call), repaid twice, settled early and closed; the ledger then
+reconciles, balances to zero per currency, and holds the commission the provider's plan sets.
+
+The market is South Africa (ZAR, ZA): no other test lends in it, and the test first suspends the
+lenders earlier runs left there, so matching invites exactly the three lenders it made.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from mcp_servers.runtime import Runtime
+from tests.bidding_support import ACCEPT, COMPARE, MATCH, PLACE, as_borrower, as_provider, bid_body
+from tests.loans_support import (
+    GET_LOAN,
+    ORIGINATE,
+    QUOTE,
+    RECONCILE,
+    REPAY,
+    SCHEDULE,
+    backdate,
+    balance,
+    disburse,
+    journals,
+    minor,
+    paid_now,
+    today,
+)
+from tests.providers_support import ONBOARD, provider_body
+from tests.risk_support import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, TIMELINE, body, uid, verify_kyc
+from tools.domain.commission import DEFAULT_TERMS, disbursement_commission
+from tools.principal import Role
+
+CURRENCY = "ZAR"
+COUNTRY = "ZA"
+PRINCIPAL_MINOR = 25_000_000  # 250000.00 ZAR over 12 months
+
+
+async def call(client: Client, tool: str, args: dict[str, Any]) -> Any:
+    result = await client.call_tool(tool, args, raise_on_error=False)
+    assert not result.is_error, (tool, result.structured_content)
+    return result.structured_content
+
+
+async def clear_market(db: asyncpg.Connection) -> None:
+    await db.execute(
+        "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
+        "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
+        CURRENCY,
+    )
+
+
+async def lender(client: Client, principal: Any) -> dict[str, Any]:
+    """A South African lender on the default plan (8.5% of the principal), rates 18% to 30%."""
+    principal(uid("op-onboard"), Role.OPERATOR)
+    terms = provider_body(currency=CURRENCY, countries=[COUNTRY], min_amount="500.00")
+    return dict((await call(client, ONBOARD, {"provider": terms}))["provider"])
+
+
+def money(minor_units: int) -> dict[str, str]:
+    return {"amount": str(Decimal(minor_units).scaleb(-2).quantize(Decimal("0.01"))), "currency": CURRENCY}
+
+
+async def test_an_application_goes_from_submission_through_bidding_to_a_settled_loan(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    await clear_market(core_db)
+    a, b, c = [await lender(client, principal) for _ in range(3)]
+
+    # The borrower applies; an operator who uploaded nothing verifies identity and income.
+    borrower = principal(uid("b-journey"), Role.BORROWER)
+    payload = body(40, currency=CURRENCY)
+    payload["applicant"] = {**payload["applicant"], "country": COUNTRY}
+    app = await call(client, SUBMIT, {"application": payload})
+    assert (app["status"], app["borrower_id"]) == ("submitted", borrower.subject)
+    await verify_kyc(client, principal, app, "national_id", "proof_of_income")
+
+    scorer = uid("op-score")
+    principal(scorer, Role.OPERATOR)
+    scored = await call(client, SCORE, {"application": app["reference"], "bureau": APPROVE_BUREAU})
+    assert (scored["application_status"], scored["grade"]) == ("open_for_bids", "A"), scored
+
+    principal(uid("op-match"), Role.OPERATOR)
+    report = await call(client, MATCH, {"application": app["id"], "invite": True})
+    assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(p["id"] for p in (a, b, c))
+
+    # Three offers: A 24% annuity, no fee (APR 24.00%); B 22% with a 5000.00 fee (25.95%); C 20% flat
+    # (35.07%). The lowest nominal rate is not the cheapest loan.
+    bids = {}
+    for provider, terms in (
+        (c, {"annual_rate": "0.20", "schedule_method": "flat"}),
+        (b, {"annual_rate": "0.22", "origination_fee": "5000.00"}),
+        (a, {"annual_rate": "0.24"}),
+    ):
+        as_provider(principal, provider["id"])
+        bid = bid_body(currency=CURRENCY, **terms)
+        bids[provider["id"]] = await call(client, PLACE, {"application": app["id"], "bid": bid})
+
+    as_borrower(principal, app)
+    comparison = await call(client, COMPARE, {"application": app["reference"]})
+    offers = comparison["offers"]
+    assert [o["bid"]["provider_id"] for o in offers] == [a["id"], b["id"], c["id"]]
+    assert [o["rank"] for o in offers] == [1, 2, 3]
+    assert [o["apr_percent"] for o in offers] == ["24.00", "25.95", "35.07"]
+    assert Decimal(offers[0]["apr"]) == min(Decimal(o["apr"]) for o in offers)
+    best = bids[a["id"]]
+    assert comparison["best_bid_id"] == best["id"]
+    assert comparison["explanation"].startswith(f"{a['name']} is best of 3 live offers: a lower APR: 24.00%")
+    assert f"against 25.95% for {b['name']}" in comparison["explanation"]
+    assert all(o["why"] for o in offers[1:])
+
+    accept = {"application": app["id"], "bid_id": best["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
+    accepted = await call(client, ACCEPT, accept)
+    assert (accepted["application_status"], accepted["accepted"]["status"]) == ("offer_accepted", "accepted")
+    assert accepted["capital_reserved"] == money(PRINCIPAL_MINOR)
+    assert {o["status"] for o in accepted["other_bids"]} == {"rejected"}
+    assert await call(client, ACCEPT, accept) == {**accepted, "replayed": True}
+
+    # An operator who neither verified, scored nor matched approves; another originates.
+    principal(uid("op-approve"), Role.OPERATOR)
+    approved = await call(
+        client, APPROVE, {"application": app["id"], "comment": "income and identity verified"}
+    )
+    assert approved["status"] == "approved"
+    principal(uid("op-loans"), Role.OPERATOR)
+    loan = await call(client, ORIGINATE, {"application": app["id"]})
+    assert (loan["status"], loan["bid_id"], loan["principal"]) == (
+        "pending_disbursement",
+        best["id"],
+        money(PRINCIPAL_MINOR),
+    )
+    assert loan["net_disbursement"] == money(PRINCIPAL_MINOR)  # the best offer has no fee
+
+    active = await disburse(runtime, loan)
+    assert active["status"] == "active"
+    expected_commission = disbursement_commission(DEFAULT_TERMS, PRINCIPAL_MINOR, CURRENCY)
+    assert expected_commission == PRINCIPAL_MINOR * 85 // 1000 == 2_125_000  # 8.5% of the principal
+    assert minor(active["commission_earned"]) == expected_commission
+    assert ("commission", loan["id"]) in await journals(core_db, loan["id"])
+    expense = await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY)
+    assert expense == expected_commission
+
+    # Two installments fall due (time travel in SQL); the borrower's payments arrive exactly.
+    lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    second_due = date.fromisoformat(lines[1]["due_date"])
+    await backdate(core_db, loan["id"], (second_due - today()).days + 1)
+    principal(uid("svc-pay"), Role.SERVICE)
+    for line, overdue_after in ((lines[0], lines[1]["total"]), (lines[1], money(0))):
+        paid = await call(
+            client,
+            REPAY,
+            {
+                "loan": loan["id"],
+                "amount": line["total"]["amount"],
+                "paid_at": paid_now(),
+                "reference": uid("pay"),
+            },
+        )
+        assert (paid["loan_status"], paid["overdue_after"], paid["credit"]) == (
+            "active",
+            overdue_after,
+            money(0),
+        )
+    paid_lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    assert [line["status"] for line in paid_lines[:3]] == ["paid", "paid", "upcoming"]
+
+    principal(app["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"]})
+    outstanding = PRINCIPAL_MINOR - sum(minor(line["principal"]) for line in lines[:2])
+    assert minor(quote["principal"]) == outstanding
+    principal(uid("svc-pay"), Role.SERVICE)
+    settled = await call(
+        client,
+        REPAY,
+        {
+            "loan": loan["id"],
+            "amount": quote["total"]["amount"],
+            "paid_at": paid_now(),
+            "reference": uid("pay"),
+        },
+    )
+    assert (settled["loan_status"], settled["credit"]) == ("closed", money(0))
+    closed = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert (closed["status"], closed["outstanding"]["total"]) == ("closed", money(0))
+    assert await balance(core_db, "loan", "principal_receivable", loan["id"], CURRENCY) == 0
+
+    # The ledger: consistent, zero per currency, and the commission is exactly the plan's.
+    principal(uid("op-recon"), Role.OPERATOR)
+    reconciled = await call(client, RECONCILE, {})
+    assert reconciled["consistent"] is True
+    assert (reconciled["differences"], reconciled["unbalanced_journals"]) == ([], [])
+    unbalanced = await core_db.fetch(
+        "SELECT currency, sum(amount_minor) AS net FROM caas_ledger.postings GROUP BY currency "
+        "HAVING sum(amount_minor) <> 0"
+    )
+    assert [tuple(r) for r in unbalanced] == []
+    assert await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY) == expected_commission
+
+    as_borrower(principal, app)
+    entries = (await call(client, TIMELINE, {"application": app["id"]}))["entries"]
+    # Submission creates the application already submitted (no stored draft step), then each move.
+    assert [(e["from_status"], e["to_status"]) for e in entries] == [
+        (None, "submitted"),
+        ("submitted", "open_for_bids"),
+        ("open_for_bids", "offer_accepted"),
+        ("offer_accepted", "approved"),
+        ("approved", "disbursed"),
+    ]
+    moments = [e["occurred_at"] for e in entries]
+    assert moments == sorted(moments)
