@@ -305,6 +305,22 @@ class PgBidWriter:
         )
         return [_provider(r) for r in rows]
 
+    async def accepted_bid(self, application_id: UUID) -> BidRecord | None:
+        row = await self._conn.fetchrow(
+            f"{_SELECT} WHERE b.application_id = $1 AND b.status = 'accepted'", application_id
+        )
+        return _bid(row) if row else None
+
+    async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
+        left = await self._conn.fetchval(
+            "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor + $2, "
+            "updated_at = now(), version = version + 1 WHERE id = $1 RETURNING capital_available_minor",
+            provider_id,
+            amount_minor,
+        )
+        assert left is not None
+        return int(left)
+
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
         try:
             left = await self._conn.fetchval(

@@ -108,6 +108,12 @@ class BidWriter(Protocol):
         """Lock the providers' rows in id order (so concurrent acceptances cannot deadlock)."""
         ...
 
+    async def accepted_bid(self, application_id: UUID) -> BidRecord | None: ...
+
+    async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
+        """Give reserved capital back to the provider's available capital; returns the new amount."""
+        ...
+
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
         """Take ``amount_minor`` off the provider's available capital and return what is left;
         Conflict when it has less (the CHECK >= 0 refuses it in any case)."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import cast
 
 from tools.access import can_view
+from tools.bidding_ports import BiddingUnitOfWork
 from tools.cursor import decode_cursor, encode_cursor
 from tools.domain.applications import ApplicationRecord, Transition
 from tools.domain.kyc import kyc_status
@@ -23,6 +25,7 @@ from tools.models.risk import (
     ReviewQueue,
     ReviewQueueItem,
 )
+from tools.offers import release_reservation
 from tools.ports import Invocation, StoredAssessment
 from tools.principal import Principal, Role
 from tools.risk import RiskDeps, assessment_json, inputs_for, inputs_json, record_decline
@@ -151,6 +154,8 @@ async def approve_application(deps: RiskDeps, call: Invocation, handle: str, com
                 uow, call, app, ApplicationStatus.DECLINED, "approval policy re-check failed"
             )
             await record_decline(uow, call, moved, stored.id, failed)
+            # The accepted offer will not become a loan: the provider's capital is free again.
+            await release_reservation(cast(BiddingUnitOfWork, uow), call, moved)
         else:
             moved = await transition(uow, call, app, ApplicationStatus.APPROVED, f"approved: {comment}")
     return ApprovalResult(

@@ -21,6 +21,7 @@ from uuid import UUID
 from tools.access import can_view
 from tools.bidding import BiddingDeps, bid_event, bid_view, require_active, utc_now
 from tools.bidding_ports import BiddingUnitOfWork
+from tools.domain.applications import ApplicationRecord
 from tools.domain.bids import BidRecord, BidStatus
 from tools.domain.chart import account
 from tools.domain.ledger import JournalDraft, JournalKind, credit, debit
@@ -226,3 +227,26 @@ async def _accept_locked(
     await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
     await uow.record(AuditRecord(call, "bid", str(accepted.id)))
     await uow.complete_idempotency_key(claim, str(accepted.id))
+
+
+async def release_reservation(
+    uow: BiddingUnitOfWork, call: Invocation, application: ApplicationRecord
+) -> UUID | None:
+    """Undo the capital reservation of an application's accepted offer (it will not become a loan):
+    the provider's available capital goes back up and a reservation-release journal is posted, in the
+    caller's transaction. Returns the journal id, or None when no offer was accepted."""
+    bid = await uow.bids.accepted_bid(application.id)
+    if bid is None:
+        return None
+    await uow.bids.release_capital(bid.provider_id, bid.amount_minor)
+    owner = str(bid.provider_id)
+    release = JournalDraft(
+        JournalKind.RESERVATION_RELEASE,
+        str(bid.id),
+        f"reservation released: {application.reference} ended as {application.status}",
+        (
+            debit(account("provider", "capital_available", bid.currency, owner), bid.amount_minor),
+            credit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
+        ),
+    )
+    return await post_journal(uow, call, release)
