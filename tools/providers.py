@@ -18,9 +18,12 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tools.cursor import decode_cursor, encode_cursor
+from tools.domain.chart import account
+from tools.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.domain.money import from_minor
 from tools.domain.providers import TERM_FIELDS, ProviderRecord, ProviderStatus
 from tools.errors import Conflict, InvalidArgument, NotFound
+from tools.ledger import post_journal
 from tools.models.common import describe_validation_error
 from tools.models.providers import (
     OnboardedProvider,
@@ -181,11 +184,40 @@ async def _locked(uow: UnitOfWork, principal: Principal, handle: str) -> Provide
     return provider
 
 
+async def _book_capital(
+    uow: UnitOfWork, call: Invocation, before: ProviderRecord | None, after: ProviderRecord
+) -> None:
+    """Keep the ledger's capital equal to the provider row: a deposit for capital added, a withdrawal
+    for capital taken out (in the old currency when the currency changes)."""
+    moves: list[tuple[JournalKind, str, int]] = []
+    if before is not None and before.currency != after.currency:
+        moves.append((JournalKind.CAPITAL_WITHDRAWAL, before.currency, before.capital_available_minor))
+        moves.append((JournalKind.CAPITAL_DEPOSIT, after.currency, after.capital_available_minor))
+    else:
+        delta = after.capital_available_minor - (before.capital_available_minor if before else 0)
+        kind = JournalKind.CAPITAL_DEPOSIT if delta > 0 else JournalKind.CAPITAL_WITHDRAWAL
+        moves.append((kind, after.currency, abs(delta)))
+    owner = str(after.id)
+    for kind, currency, amount in moves:
+        if amount == 0:
+            continue
+        available = account("provider", "capital_available", currency, owner)
+        contributed = account("provider", "capital_contributed", currency, owner)
+        legs = (debit(available, amount), credit(contributed, amount))
+        if kind is JournalKind.CAPITAL_WITHDRAWAL:
+            legs = (debit(contributed, amount), credit(available, amount))
+        memo = f"{after.name}: capital {'added' if kind is JournalKind.CAPITAL_DEPOSIT else 'withdrawn'}"
+        await post_journal(
+            uow, call, JournalDraft(kind, f"{after.id}:v{after.version}:{currency}", memo, legs)
+        )
+
+
 async def onboard_provider(deps: ProviderDeps, call: Invocation, cmd: OnboardProvider) -> OnboardedProvider:
     secret = _new_secret()
     sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
     async with deps.uow() as uow:
         provider = await uow.providers.insert(cmd.to_terms(), sealed, call.principal.subject)
+        await _book_capital(uow, call, None, provider)
         await uow.record(
             AuditRecord(call, "provider", str(provider.id)), [_event(provider, "provider.onboarded")]
         )
@@ -218,6 +250,7 @@ async def update_provider(
         if not changed:
             return provider_view(stored)  # nothing to change: no new version, no event
         provider = await uow.providers.update_terms(stored.id, terms)
+        await _book_capital(uow, call, stored, provider)
         await uow.record(
             AuditRecord(call, "provider", str(provider.id)),
             [_event(provider, "provider.updated", changed=changed)],
