@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from database.audit import Connection
+from database.sql import Filters
 from tools.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.ports import ApplicationQuery
 from tools.principal import Principal
@@ -77,32 +77,22 @@ class PgApplicationReader:
         return [Transition(**dict(r.items())) for r in rows]
 
     async def list(self, query: ApplicationQuery) -> list[ApplicationRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
+        f = Filters()
         if query.statuses:
-            where.append(f"status = ANY({arg(list(query.statuses))}::text[])")
+            f.add(f"status = ANY({f.arg(list(query.statuses))}::text[])")
         if query.borrower_id is not None:
-            where.append(f"borrower_id = {arg(query.borrower_id)}")
+            f.add(f"borrower_id = {f.arg(query.borrower_id)}")
         if query.created_by is not None:
-            where.append(f"created_by = {arg(query.created_by)}")
+            f.add(f"created_by = {f.arg(query.created_by)}")
         if query.created_from is not None:
-            where.append(f"created_at >= {arg(query.created_from)}")
+            f.add(f"created_at >= {f.arg(query.created_from)}")
         if query.created_to is not None:
-            where.append(f"created_at < {arg(query.created_to)}")
+            f.add(f"created_at < {f.arg(query.created_to)}")
         if query.national_id_index is not None:
-            where.append(f"national_id_index = {arg(query.national_id_index)}")
-        if query.after is not None:
-            where.append(f"(created_at, id) < ({arg(query.after[0])}, {arg(query.after[1])})")
-        sql = _SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY created_at DESC, id DESC LIMIT {arg(query.limit)}"
-        return [_record(r) for r in await self._pool.fetch(sql, *args)]
+            f.add(f"national_id_index = {f.arg(query.national_id_index)}")
+        f.keyset(("created_at", "id"), query.after)
+        sql = f.page(_SELECT, ("created_at", "id"), query.limit)
+        return [_record(r) for r in await self._pool.fetch(sql, *f.args)]
 
 
 class PgApplicationWriter:

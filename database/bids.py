@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from database.audit import Connection
+from database.sql import Filters
 from tools.bidding_ports import BidQuery
 from tools.domain.bids import BiddingRound, BidRecord, BidTerms
 from tools.domain.commission_plan import CommissionPlan
@@ -60,23 +60,16 @@ class PgBidReader:
         return _bid(row) if row else None
 
     async def listing(self, query: BidQuery) -> list[BidRecord]:
-        args: list[Any] = [query.application_id]
-        where = ["b.application_id = $1"]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
+        f = Filters(query.application_id)
+        f.add("b.application_id = $1")
         if query.provider_id is not None:
-            where.append(f"b.provider_id = {arg(query.provider_id)}")
+            f.add(f"b.provider_id = {f.arg(query.provider_id)}")
         if query.statuses:
-            status = _STATUS_AT.format(now=arg(query.now))
-            where.append(f"{status} = ANY({arg(list(query.statuses))}::text[])")
-        if query.after is not None:
-            where.append(f"(b.created_at, b.id) < ({arg(query.after[0])}, {arg(query.after[1])})")
-        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY b.created_at DESC, b.id DESC"
-        sql += f" LIMIT {arg(query.limit)}"
-        return [_bid(r) for r in await self._pool.fetch(sql, *args)]
+            status = _STATUS_AT.format(now=f.arg(query.now))
+            f.add(f"{status} = ANY({f.arg(list(query.statuses))}::text[])")
+        f.keyset(("b.created_at", "b.id"), query.after)
+        sql = f.page(_SELECT, ("b.created_at", "b.id"), query.limit)
+        return [_bid(r) for r in await self._pool.fetch(sql, *f.args)]
 
     async def active(self, application_id: UUID) -> list[BidRecord]:
         rows = await self._pool.fetch(

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from database.audit import Connection
+from database.sql import Filters
 from tools.domain.commission_plan import CommissionPlan
 from tools.domain.matching import (
     HEADROOM_MULTIPLE,
@@ -167,46 +168,30 @@ class PgProviderReader:
         return {r["provider_id"] for r in rows}
 
     async def invitations(self, query: InvitationQuery) -> list[InvitationRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
+        f = Filters()
         if query.provider_id is not None:
-            where.append(f"i.provider_id = {arg(query.provider_id)}")
+            f.add(f"i.provider_id = {f.arg(query.provider_id)}")
         if query.application_id is not None:
-            where.append(f"i.application_id = {arg(query.application_id)}")
+            f.add(f"i.application_id = {f.arg(query.application_id)}")
         if query.statuses:
-            where.append(f"i.status = ANY({arg(list(query.statuses))}::text[])")
-        if query.after is not None:
-            where.append(f"(i.invited_at, i.id) < ({arg(query.after[0])}, {arg(query.after[1])})")
-        sql = _INVITATIONS + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY i.invited_at DESC, i.id DESC LIMIT {arg(query.limit)}"
-        return [InvitationRecord(**dict(r.items())) for r in await self._pool.fetch(sql, *args)]
+            f.add(f"i.status = ANY({f.arg(list(query.statuses))}::text[])")
+        f.keyset(("i.invited_at", "i.id"), query.after)
+        sql = f.page(_INVITATIONS, ("i.invited_at", "i.id"), query.limit)
+        return [InvitationRecord(**dict(r.items())) for r in await self._pool.fetch(sql, *f.args)]
 
     async def list(self, query: ProviderQuery) -> list[ProviderRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
+        f = Filters()
         if query.statuses:
-            where.append(f"status = ANY({arg(list(query.statuses))}::text[])")
+            f.add(f"status = ANY({f.arg(list(query.statuses))}::text[])")
         if query.provider_type is not None:
-            where.append(f"provider_type = {arg(query.provider_type)}")
+            f.add(f"provider_type = {f.arg(query.provider_type)}")
         if query.currency is not None:
-            where.append(f"currency = {arg(query.currency)}")
+            f.add(f"currency = {f.arg(query.currency)}")
         if query.country is not None:
-            where.append(f"countries @> ARRAY[{arg(query.country)}::text]")
-        if query.after is not None:
-            where.append(f"(created_at, id) < ({arg(query.after[0])}, {arg(query.after[1])})")
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY created_at DESC, id DESC LIMIT {arg(query.limit)}"
-        return [_record(r) for r in await self._pool.fetch(sql, *args)]
+            f.add(f"countries @> ARRAY[{f.arg(query.country)}::text]")
+        f.keyset(("created_at", "id"), query.after)
+        sql = f.page(_SELECT, ("created_at", "id"), query.limit)
+        return [_record(r) for r in await self._pool.fetch(sql, *f.args)]
 
 
 class PgProviderWriter:
