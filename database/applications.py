@@ -10,8 +10,10 @@ from uuid import UUID
 import asyncpg
 
 from database.audit import Connection
+from database.bids import PgBidWriter
 from database.sql import Filters
 from tools.domain.applications import ApplicationRecord, NewApplication, Transition
+from tools.domain.bids import BidRecord
 from tools.ports import ApplicationQuery
 from tools.principal import Principal
 
@@ -123,6 +125,9 @@ class PgApplicationWriter:
             limit,
         )
         return [_record(r) for r in rows]
+
+    async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
+        return await PgBidWriter(self._conn).expire_active(application_id)
 
     async def move(
         self, app: ApplicationRecord, to_status: str, actor: Principal, reason: str

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from database.audit import Connection
+from database.providers import PgProviderWriter
 from database.sql import Filters
 from tools.bidding_ports import BidQuery
 from tools.domain.bids import BiddingRound, BidRecord, BidTerms
@@ -274,6 +275,22 @@ class PgBidWriter:
             raise Conflict(f"bid {bid_id} is no longer active")
         return await self._fetch(bid_id)
 
+    async def expire_active(self, application_id: UUID) -> list[BidRecord]:
+        ids = await self._conn.fetch(
+            "UPDATE caas_core.bids SET status = 'expired' WHERE application_id = $1 AND status = 'active' "
+            "RETURNING id",
+            application_id,
+        )
+        return await self._bids([r["id"] for r in ids])
+
+    async def _bids(self, ids: Sequence[UUID]) -> list[BidRecord]:
+        if not ids:
+            return []
+        rows = await self._conn.fetch(
+            f"{_SELECT} WHERE b.id = ANY($1::uuid[]) ORDER BY b.created_at, b.id", ids
+        )
+        return [_bid(r) for r in rows]
+
     async def settle_others(self, application_id: UUID, accepted_id: UUID, now: datetime) -> list[BidRecord]:
         ids = await self._conn.fetch(
             "UPDATE caas_core.bids "
@@ -283,12 +300,7 @@ class PgBidWriter:
             accepted_id,
             now,
         )
-        if not ids:
-            return []
-        rows = await self._conn.fetch(
-            f"{_SELECT} WHERE b.id = ANY($1::uuid[]) ORDER BY b.created_at, b.id", [r["id"] for r in ids]
-        )
-        return [_bid(r) for r in rows]
+        return await self._bids([r["id"] for r in ids])
 
     async def lock_providers(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
         rows = await self._conn.fetch(
@@ -305,14 +317,7 @@ class PgBidWriter:
         return _bid(row) if row else None
 
     async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        left = await self._conn.fetchval(
-            "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor + $2, "
-            "updated_at = now(), version = version + 1 WHERE id = $1 RETURNING capital_available_minor",
-            provider_id,
-            amount_minor,
-        )
-        assert left is not None
-        return int(left)
+        return await PgProviderWriter(self._conn).add_capital(provider_id, amount_minor)
 
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
         try:

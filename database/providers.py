@@ -257,6 +257,15 @@ class PgProviderWriter:
         assert row is not None
         return _record(row)
 
+    async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
+        available: int = await self._conn.fetchval(
+            "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor + $2, "
+            "updated_at = now(), version = version + 1 WHERE id = $1 RETURNING capital_available_minor",
+            provider_id,
+            amount_minor,
+        )
+        return available
+
     async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
         return await _candidates(self._conn, request, limit)
 

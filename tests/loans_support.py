@@ -132,6 +132,11 @@ async def accept_bid(
         frequency,
         method,
     )
+    await db.execute(
+        "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor - $2 WHERE id = $1",
+        uuid.UUID(provider["id"]),
+        amount_minor,
+    )
     await post(runtime, reserve(provider["id"], amount_minor, currency, source=str(bid_id)))
     return bid_id
 

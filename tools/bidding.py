@@ -21,6 +21,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tools.access import can_view
+from tools.bid_events import bid_event
 from tools.bidding_ports import BiddingUnitOfWork, BiddingUnitOfWorkFactory, BidQuery, BidReader
 from tools.cursor import decode_cursor, encode_cursor
 from tools.domain.applications import ApplicationRecord
@@ -85,32 +86,6 @@ def bid_view(b: BidRecord, now: datetime, application_open: bool = True) -> BidV
         created_by=b.created_by,
         created_at=b.created_at,
         accepted_at=b.accepted_at,
-    )
-
-
-def bid_event(event_type: str, b: BidRecord, reference: str, **extra: Any) -> OutboxEvent:
-    # The offer's terms and the application's reference: nothing personal leaves in an event.
-    return OutboxEvent(
-        aggregate_type="bid",
-        aggregate_id=str(b.id),
-        event_type=event_type,
-        payload={
-            "bid_id": str(b.id),
-            "application_id": str(b.application_id),
-            "reference": reference,
-            "provider_id": str(b.provider_id),
-            "version": b.version,
-            "status": b.status,
-            "currency": b.currency,
-            "amount": str(from_minor(b.amount_minor, b.currency)),
-            "annual_rate": str(b.annual_rate),
-            "term_months": b.term_months,
-            "origination_fee": str(from_minor(b.origination_fee_minor, b.currency)),
-            "repayment_frequency": b.repayment_frequency,
-            "schedule_method": b.schedule_method,
-            "valid_until": b.valid_until.isoformat(),
-            **extra,
-        },
     )
 
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from tools.access import can_view
+from tools.bid_events import bid_event
 from tools.domain.applications import ApplicationRecord
-from tools.domain.lifecycle import ApplicationStatus, IllegalTransition, check_transition
+from tools.domain.lifecycle import ENDS_BIDDING, ApplicationStatus, IllegalTransition, check_transition
 from tools.domain.money import from_minor
 from tools.errors import Conflict, NotFound
 from tools.ports import AuditRecord, Invocation, OutboxEvent, UnitOfWork
@@ -73,10 +74,13 @@ async def transition(
     except IllegalTransition as exc:
         raise Conflict(f"{app.reference}: {exc}") from None
     moved = await uow.applications.move(app, to.value, call.principal, reason)
-    await uow.record(
-        AuditRecord(call, "application", str(app.id)),
-        [status_event(moved, app.status, reason), *extra_events],
-    )
+    events = [status_event(moved, app.status, reason), *extra_events]
+    if to in ENDS_BIDDING:
+        # A bid on an application that will never become a loan is dead: its provider is told so
+        # now rather than discovering it when the bid's own validity lapses.
+        for bid in await uow.applications.end_active_bids(app.id):
+            events.append(bid_event("bid.expired", bid, app.reference, reason=f"application {to.value}"))
+    await uow.record(AuditRecord(call, "application", str(app.id)), events)
     return moved
 
 

@@ -313,6 +313,9 @@ async def confirm_disbursement(
         await transition(uow, call, app, ApplicationStatus.DISBURSED, reason)
         await post_journal(uow, call, disbursement_journal(loan, gateway_reference))
         if loan.origination_fee_minor:
+            # The fee was withheld from the payout, so it stays with the provider: free to lend again,
+            # on the row that matching reads as in the ledger.
+            await uow.providers.add_capital(loan.provider_id, loan.origination_fee_minor)
             await post_journal(uow, call, origination_fee_journal(loan))
         if commission:
             await post_journal(uow, call, commission_journal(loan, commission))

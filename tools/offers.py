@@ -19,7 +19,8 @@ import json
 from uuid import UUID
 
 from tools.access import can_view
-from tools.bidding import BiddingDeps, bid_event, bid_view, require_active, utc_now
+from tools.bid_events import bid_event
+from tools.bidding import BiddingDeps, bid_view, require_active, utc_now
 from tools.bidding_ports import BiddingUnitOfWork
 from tools.domain.applications import ApplicationRecord
 from tools.domain.bids import BidRecord, BidStatus

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from tools.domain.applications import ApplicationRecord, NewApplication, Transition
+from tools.domain.bids import BidRecord
 from tools.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
 from tools.domain.ledger import AccountBalance, Journal, JournalDraft, Reconciliation, StatementLine
 from tools.domain.matching import MatchRequest
@@ -115,6 +116,10 @@ class ApplicationWriter(Protocol):
 
     async def lock_stale_open(self, opened_before: datetime, limit: int) -> list[ApplicationRecord]:
         """Open-for-bids applications opened before the cutoff that no other transaction holds."""
+        ...
+
+    async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
+        """Every still-active bid on the application -> expired; the bids so ended."""
         ...
 
     async def move(
@@ -398,6 +403,11 @@ class ProviderWriter(Protocol):
     ) -> ProviderRecord: ...
 
     async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord: ...
+
+    async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
+        """Money back in the provider's hands (a withheld fee, a settlement): free to lend again;
+        returns the new available capital."""
+        ...
 
     async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
         """As ``ProviderReader.candidates``, inside the transaction."""

@@ -283,7 +283,7 @@ async def test_no_bid_after_the_deadline(client: Client, principal: Any, core_db
     assert len(await bid_rows(core_db, app)) == 1
 
 
-async def test_a_withdrawn_application_takes_no_more_bids(
+async def test_a_withdrawn_application_takes_no_more_bids_and_its_bids_expire_at_once(
     client: Client, principal: Any, core_db: asyncpg.Connection
 ) -> None:
     app, (p1, p2) = await market(client, principal, core_db, lenders=2)
@@ -294,14 +294,32 @@ async def test_a_withdrawn_application_takes_no_more_bids(
     assert await refused(client, PLACE, {"application": app["id"], "bid": bid_body()}) == "conflict"
     as_borrower(principal, app)
     listed = await call(client, BIDS, {"application": app["id"]})
-    assert [(b["status"], b["live"]) for b in listed["items"]] == [("active", False)]
+    assert [(b["status"], b["live"]) for b in listed["items"]] == [("expired", False)]
+    told = await events(core_db, app, "bid.expired")
+    assert [(e["aggregate_id"], e["payload"]["provider_id"]) for e in told] == [(standing["id"], p1)]
+    assert told[0]["payload"]["reason"] == "application withdrawn"
     as_provider(principal, p1)
-    assert await refused(client, REVISE, {"bid_id": standing["id"], "changes": {"term_months": 6}}) == (
-        "conflict"
+    for tool, args in (
+        (REVISE, {"bid_id": standing["id"], "changes": {"term_months": 6}}),
+        (WITHDRAW, {"bid_id": standing["id"], "reason": "moot"}),
+    ):
+        assert await refused(client, tool, args) == "conflict"
+
+
+async def test_an_expired_application_ends_its_active_bids(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
+    await place(client, principal, app, p1)
+    await place(client, principal, app, p2)
+    await core_db.execute(
+        "UPDATE caas_core.applications SET status_changed_at = now() - interval '30 days' WHERE id = $1",
+        uuid.UUID(app["id"]),
     )
-    assert (await call(client, WITHDRAW, {"bid_id": standing["id"], "reason": "moot"}))[
-        "status"
-    ] == "withdrawn"
+    principal(uid("op-expire"), Role.OPERATOR)
+    await call(client, "credit_expire_stale_applications", {})
+    assert [r["status"] for r in await bid_rows(core_db, app)] == ["expired", "expired"]
+    assert len(await events(core_db, app, "bid.expired")) == 2
 
 
 async def test_each_role_is_shown_its_bidding_tools_with_honest_annotations(

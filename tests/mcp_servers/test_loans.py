@@ -121,9 +121,16 @@ async def test_an_approved_application_with_an_accepted_bid_becomes_a_loan_then_
     assert await balance(core_db, "provider", "capital_reserved", p) == 0  # the reservation became the loan
     assert await balance(core_db, "provider", "fee_income", p) == 500_000
     assert await balance(core_db, "provider", "commission_expense", p) == commission
+    row_capital = await core_db.fetchval(
+        "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", uuid.UUID(p)
+    )
+    assert row_capital == await balance(core_db, "provider", "capital_available", p)  # what matching reads
     replay = await disburse(runtime, loan, reference)  # the webhook delivered twice
     assert (replay["replayed"], minor(replay["commission_earned"])) == (True, commission)
     assert await balance(core_db, "provider", "commission_expense", p) == commission
+    assert row_capital == await core_db.fetchval(
+        "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", uuid.UUID(p)
+    )
     principal(uid("op"), Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True
 

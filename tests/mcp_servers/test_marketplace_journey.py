@@ -204,6 +204,11 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
     )
     assert [tuple(r) for r in unbalanced] == []
     assert await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY) == expected_commission
+    for provider in (a, b, c):  # matching reads the row: it must hold what the ledger says is free to lend
+        row = await core_db.fetchval(
+            "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", uuid.UUID(provider["id"])
+        )
+        assert row == await balance(core_db, "provider", "capital_available", provider["id"], CURRENCY)
 
     as_borrower(principal, app)
     entries = (await call(client, TIMELINE, {"application": app["id"]}))["entries"]

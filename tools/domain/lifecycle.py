@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["TERMINAL", "TRANSITIONS", "ApplicationStatus", "IllegalTransition", "check_transition"]
+__all__ = [
+    "ENDS_BIDDING",
+    "TERMINAL",
+    "TRANSITIONS",
+    "ApplicationStatus",
+    "IllegalTransition",
+    "check_transition",
+]
 
 
 class ApplicationStatus(StrEnum):
@@ -42,6 +49,8 @@ TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
     S.DISBURSED: frozenset(),
 }
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# The ends after which no bid can ever be accepted (an application that disbursed keeps its accepted one).
+ENDS_BIDDING = frozenset({S.DECLINED, S.WITHDRAWN, S.EXPIRED})
 
 
 class IllegalTransition(ValueError):
