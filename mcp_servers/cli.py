@@ -8,6 +8,7 @@ import logging
 import sys
 from types import FrameType
 
+import anyio
 import asyncpg
 import uvicorn
 
@@ -70,11 +71,31 @@ async def _serve(
     runtime = Runtime(settings)
     # Started before the transport so a migration or database problem ends start-up with one line,
     # not a lifespan traceback; the server's own lifespan then joins this session.
+    code = 0
+    async with runtime.session(), anyio.create_task_group() as tg:
+        if settings.workers:
+            tg.start_soon(runtime.workers.run)
+        try:
+            if stdio:
+                await build_server(runtime, service).run_stdio_async(show_banner=False)
+            else:
+                code = await _serve_http(runtime, service, host, port)
+        finally:
+            tg.cancel_scope.cancel()
+    return code
+
+
+async def _work(settings: Settings, once: bool) -> int:
+    """Background work only, no MCP transport: for running workers in processes of their own."""
+    runtime = Runtime(settings)
     async with runtime.session():
-        if stdio:
-            await build_server(runtime, service).run_stdio_async(show_banner=False)
+        if once:
+            taken = await runtime.workers.drain()
+            _out(f"worker: {taken} item(s) done")
             return 0
-        return await _serve_http(runtime, service, host, port)
+        log.info("worker running: %s", ", ".join(["outbox", *runtime.workers.handlers]))
+        await runtime.workers.run()
+    return 0
 
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
@@ -144,6 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["migrate", "status"])
     sub.add_parser("token", help="print the local operator bearer token for HTTP clients")
+    worker = sub.add_parser("worker", help="run the background workers without serving MCP")
+    worker.add_argument("--once", action="store_true", help="do what is due now, then exit")
     return parser
 
 
@@ -161,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))
         if args.command == "db":
             return asyncio.run(_db(settings, args.action))
+        if args.command == "worker":
+            return asyncio.run(_work(settings, args.once))
         keys, token_path = _api_keys(settings)
         if token_path is None:
             _err("caas: authentication is configured (JWT or CAAS_SERVICE_API_KEY); there is no local token")

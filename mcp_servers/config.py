@@ -105,6 +105,10 @@ class Settings(BaseSettings):
         default=5, ge=0, le=365, validation_alias=_env("CAAS_LATE_FEE_GRACE_DAYS")
     )
 
+    workers: bool = Field(default=True, validation_alias=_env("CAAS_WORKERS"))
+    worker_poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
+    )
     host: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_HOST"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -21,6 +21,7 @@ from database.bids import PgBidReader
 from database.commissions import PgCommissionReader
 from database.documents import PgDocumentReader
 from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
+from database.jobs import PgJobStore
 from database.ledger import PgLedgerReader
 from database.loans import PgLoanReader
 from database.pool import create_pool
@@ -30,6 +31,8 @@ from database.unit_of_work import pg_unit_of_work
 from mcp_servers.auth import PrincipalSource
 from mcp_servers.config import Settings
 from mcp_servers.pii import vault_from_settings
+from mcp_servers.workers import Periodic, Workers, worker_invocation
+from tools import applications, loan_servicing
 from tools.applications import ApplicationDeps
 from tools.bidding import BiddingDeps
 from tools.documents import DocumentDeps
@@ -125,6 +128,27 @@ def build_dependencies(
     )
 
 
+def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Pool) -> Workers:
+    """The background work of this process: each queue's handler and the periodic jobs (each safe to
+    run in several processes at once)."""
+
+    async def expire() -> object:
+        return await applications.expire_stale_applications(deps.applications, worker_invocation("expire"))
+
+    async def age() -> object:
+        return await loan_servicing.age_loans(deps.loans, worker_invocation("age_loans"))
+
+    return Workers(
+        store=PgJobStore(core_pool),
+        handlers={},
+        periodic=[
+            Periodic("expire_applications", timedelta(minutes=1), expire),
+            Periodic("age_loans", timedelta(hours=1), age),
+        ],
+        poll=settings.worker_poll_seconds,
+    )
+
+
 def document_store(settings: Settings) -> DocumentStore:
     """Supabase Storage when its URL and service-role key are set, else files in the data dir."""
     if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
@@ -175,6 +199,7 @@ class Runtime:
         self.core_pool: asyncpg.Pool | None = None
         self.supabase_pool: asyncpg.Pool | None = None
         self._deps: Dependencies | None = None
+        self._workers: Workers | None = None
         self._users = 0
         self._lock = anyio.Lock()
 
@@ -183,6 +208,12 @@ class Runtime:
         if self._deps is None:
             raise RuntimeError("the runtime is not started")
         return self._deps
+
+    @property
+    def workers(self) -> Workers:
+        if self._workers is None:
+            raise RuntimeError("the runtime is not started")
+        return self._workers
 
     @property
     def ready(self) -> bool:
@@ -219,11 +250,13 @@ class Runtime:
         )
         self.supabase_pool = await create_pool(self.targets.supabase, min_size=1, max_size=4)
         self._deps = build_dependencies(s, self.core_pool, self.supabase_pool, vault_from_settings(s))
+        self._workers = build_workers(s, self._deps, self.core_pool)
 
     async def _stop(self) -> None:
         if self._deps is not None:
             await self._deps.documents.store.aclose()
         self._deps = None
+        self._workers = None
         for pool in (self.core_pool, self.supabase_pool):
             if pool is not None:
                 await pool.close()
