@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from database import migrate
@@ -136,3 +137,28 @@ async def test_db_status_against_the_test_databases_lists_the_migrations_as_appl
     table = status_lines(out)
     assert set(table) == {(t, m.name) for t in migrate.TARGETS for m in migrate.load(t)}
     assert set(table.values()) == {"applied"}
+
+
+async def test_worker_once_relays_what_is_waiting_in_the_outbox_and_exits_0(
+    fresh_pair: dict[str, str], tmp_path: Path
+) -> None:
+    code, _, err = await caas("db", "migrate", cwd=tmp_path, **fresh_pair)
+    assert code == 0, err
+    conn = await asyncpg.connect(fresh_pair["NEON_DATABASE_URL"])
+    try:
+        await conn.execute(
+            "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "
+            "VALUES ('application', 'a-1', 'application.submitted', '{\"application_id\": \"a-1\"}')"
+        )
+        code, out, err = await caas("worker", "--once", cwd=tmp_path, CAAS_WORKERS="false", **fresh_pair)
+        assert code == 0, err
+        assert out.startswith("worker: ") and "item(s) done" in out
+        assert await conn.fetchval("SELECT count(*) FROM caas_core.outbox WHERE published_at IS NULL") == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM caas_core.jobs WHERE event_type = 'application.submitted'"
+            )
+            >= 1
+        )
+    finally:
+        await conn.close()
