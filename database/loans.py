@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from database.audit import Connection
+from database.loan_listing import loan_page
 from tools.domain.loans import (
     AcceptedBid,
     InstallmentRecord,
@@ -21,7 +22,7 @@ from tools.domain.loans import (
     RepaymentRecord,
 )
 from tools.errors import Conflict
-from tools.loan_ports import LoanBook
+from tools.loan_ports import LoanBook, LoanListRow, LoanQuery
 from tools.principal import Principal
 
 __all__ = ["PgLoanReader", "PgLoanWriter"]
@@ -115,6 +116,9 @@ class PgLoanReader:
         )
         assert row is not None
         return LoanBook(loans=row["loans"], defaulted=row["bad"])
+
+    async def listing(self, query: LoanQuery) -> list[LoanListRow]:
+        return await loan_page(self._pool, query)
 
 
 class PgLoanWriter:

@@ -18,9 +18,10 @@ from tools.principal import Role
 
 __all__ = ["register_commission_tools"]
 
-# Staff only, like every credit tool for providers' money. The use cases also serve a provider's own
-# principals (their own provider only), for a provider-facing tool.
+# Previews and the platform's revenue are the platform's own business.
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
+# A provider reads its own statement: tools.providers.can_see_provider answers not_found for any other.
+STATEMENT_READERS = STAFF | {Role.PROVIDER}
 
 ProviderId = Annotated[str, Field(min_length=1, max_length=64, description="The provider's id (UUID).")]
 PeriodStart = Annotated[date, Field(description="First day of the period (YYYY-MM-DD, UTC).")]
@@ -60,14 +61,17 @@ def register_commission_tools(server: FastMCP, runtime: Runtime, gate: ToolGate)
             schedule_method,
         )
 
-    @gate.tool(server, roles=STAFF, title="Get a commission statement", read_only=True, idempotent=True)
+    @gate.tool(
+        server, roles=STATEMENT_READERS, title="Get a commission statement", read_only=True, idempotent=True
+    )
     async def get_commission_statement(
         provider: ProviderId, period_start: PeriodStart, period_end: PeriodEnd
     ) -> CommissionStatement:
         """The commission a provider was charged in a period, from the ledger: at each disbursement, on
         the interest of each repayment, and any reversal, with the loan of every line.
 
-        Use to invoice a provider or answer its questions about a month's commission.
+        Use to invoice a provider or answer its questions about a month's commission. A provider reads
+        only its own: any other provider's id answers not_found, exactly like one that does not exist.
         """
         return await commissions.get_commission_statement(
             runtime.deps.loans, gate.principal(), provider, period_start, period_end

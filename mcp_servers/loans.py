@@ -10,6 +10,7 @@ import logging
 from datetime import date
 from decimal import Decimal
 from typing import Annotated
+from uuid import UUID
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
@@ -17,18 +18,26 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolGate
-from tools import loan_servicing, loans
+from tools import loan_listing, loan_servicing, loans
 from tools.errors import DomainError
-from tools.models.loans import AgingReport, LoanView, RepaymentView, ScheduleView, SettlementQuoteView
+from tools.models.loans import (
+    AgingReport,
+    LoanPage,
+    LoanStatus,
+    LoanView,
+    RepaymentView,
+    ScheduleView,
+    SettlementQuoteView,
+)
 from tools.principal import Role
 
 __all__ = ["SCHEDULE_URI", "register_loan_resources", "register_loan_tools"]
 
 SCHEDULE_URI = "caas://loans/{loan_id}/schedule"
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-# Borrowers read their own loans, agents those of applications they filed. Like every credit tool these
-# are not shown to providers (the use cases would limit one to its own loans, for a providers tool).
-READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
+# Who may read loans; tools.loans.can_view_loan narrows each to its own: borrowers their loans, agents
+# those of applications they filed, providers the loans they made.
+READERS = frozenset({Role.BORROWER, Role.AGENT, Role.PROVIDER, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
 ApplicationHandle = Annotated[
     str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
@@ -91,6 +100,53 @@ def register_loan_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> No
         answers not_found, exactly like one that does not exist.
         """
         return await loans.get_loan(runtime.deps.loans, gate.principal(), loan)
+
+    @gate.tool(server, roles=READERS, title="List loans", read_only=True, idempotent=True)
+    async def list_loans(
+        status: Annotated[
+            list[LoanStatus] | None,
+            Field(default=None, max_length=6, description="Only these statuses."),
+        ] = None,
+        provider_id: Annotated[
+            UUID | None,
+            Field(default=None, description="Only this provider's loans (providers: leave out)."),
+        ] = None,
+        currency: Annotated[
+            str | None, Field(default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. NGN.")
+        ] = None,
+        min_days_past_due: Annotated[
+            int | None,
+            Field(
+                default=None,
+                ge=1,
+                le=100_000,
+                description="Only loans at least this many days past due, as of the last aging run.",
+            ),
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+        cursor: Annotated[
+            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+        ] = None,
+    ) -> LoanPage:
+        """List loans newest first, a page at a time: each with its application's reference, provider,
+        status, principal, what it still owes in all, its next installment and days past due.
+
+        Use to find a loan or work through a book of loans, then get_loan or get_repayment_schedule for
+        one of them. Borrowers see their own loans, agents those of applications they filed, providers
+        the loans they made, operators, admins and services all. Statuses: pending_disbursement, active,
+        delinquent, closed, defaulted, written_off. Pass ``next_cursor`` back as ``cursor`` for the next
+        page; it is null on the last page.
+        """
+        return await loan_listing.list_loans(
+            runtime.deps.loans,
+            gate.principal(),
+            statuses=status,
+            provider_id=provider_id,
+            currency=currency,
+            min_days_past_due=min_days_past_due,
+            limit=limit,
+            cursor=cursor,
+        )
 
     @gate.tool(server, roles=READERS, title="Get a repayment schedule", read_only=True, idempotent=True)
     async def get_repayment_schedule(loan: LoanHandle) -> ScheduleView:
@@ -190,10 +246,14 @@ def register_loan_resources(server: FastMCP, runtime: Runtime) -> None:
     @server.resource(SCHEDULE_URI, name="loan_schedule", mime_type="application/json")
     async def loan_schedule(loan_id: str) -> str:
         """A loan's repayment schedule, as get_repayment_schedule returns it (JSON)."""
-        try:
-            view = await loans.get_repayment_schedule(
-                runtime.deps.loans, runtime.principals.current(), loan_id
+        principal = runtime.principals.current()
+        # Resources bypass the tool gate, so the tool's roles are checked here.
+        if principal.role not in READERS:
+            raise ResourceError(
+                f"permission_denied: you are signed in as {principal.role}", log_level=logging.DEBUG
             )
+        try:
+            view = await loans.get_repayment_schedule(runtime.deps.loans, principal, loan_id)
         except DomainError as exc:
             raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
         return view.model_dump_json()

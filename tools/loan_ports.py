@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -25,6 +25,8 @@ __all__ = [
     "CommissionPosting",
     "CommissionReader",
     "LoanBook",
+    "LoanListRow",
+    "LoanQuery",
     "LoanReader",
     "LoanUnitOfWork",
     "LoanUnitOfWorkFactory",
@@ -41,6 +43,42 @@ class LoanBook:
     defaulted: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoanQuery:
+    """One page of loans, newest first. ``borrower_id``, ``created_by`` (the agent who filed the
+    application) and ``provider_id`` narrow it to what the caller may see; None means no limit."""
+
+    statuses: Sequence[str] | None
+    provider_id: UUID | None
+    borrower_id: str | None
+    created_by: str | None
+    currency: str | None
+    min_days_past_due: int | None
+    after: tuple[datetime, UUID] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoanListRow:
+    """A loan as a listing shows it; the amounts owed are read from its open installments."""
+
+    id: UUID
+    application_id: UUID
+    application_reference: str
+    provider_id: UUID
+    provider_name: str
+    status: str
+    currency: str
+    principal_minor: int
+    outstanding_minor: int
+    next_due_number: int | None
+    next_due_date: date | None
+    next_due_minor: int | None
+    days_past_due: int
+    created_at: datetime
+    disbursed_at: datetime | None
+
+
 class LoanReader(Protocol):
     async def get(self, handle: str) -> LoanRecord | None:
         """By the loan's id, or its application's id or CAAS-YYYY-NNNNNN reference."""
@@ -55,6 +93,10 @@ class LoanReader(Protocol):
     async def repayments(self, loan_id: UUID) -> list[RepaymentRecord]: ...
 
     async def book(self, provider_id: UUID) -> LoanBook: ...
+
+    async def listing(self, query: LoanQuery) -> list[LoanListRow]:
+        """Newest first by (created_at, id), after the keyset position."""
+        ...
 
 
 class LoanWriter(Protocol):

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from uuid import UUID
 
 from tools.domain.aging import LateFeePolicy
 from tools.domain.apr import disclose
@@ -57,6 +58,7 @@ __all__ = [
     "loan_not_found",
     "move_loan",
     "originate_loan",
+    "provider_of",
     "provider_performance",
     "today",
     "write_off_loan",
@@ -112,8 +114,17 @@ def can_view_loan(principal: Principal, loan: LoanRecord) -> bool:
     if principal.role is Role.AGENT:
         return loan.application_created_by == principal.subject
     if principal.role is Role.PROVIDER:
-        return principal.provider_id is not None and principal.provider_id == str(loan.provider_id)
+        return provider_of(principal) == loan.provider_id
     return False
+
+
+def provider_of(principal: Principal) -> UUID | None:
+    """The provider a principal acts for; None without one or when its token's provider_id is not a
+    UUID. Parsed, not compared as text, so that get_loan and list_loans agree on any spelling of it."""
+    try:
+        return UUID(principal.provider_id) if principal.provider_id else None
+    except ValueError:
+        return None
 
 
 def loan_event(loan: LoanRecord, event: str, reason: str, from_status: str | None = None) -> OutboxEvent:

@@ -71,7 +71,7 @@ async def test_a_preview_explains_the_plan_and_stores_nothing(
         ({"provider": str(uuid.uuid4()), "amount": "100"}, "not_found"),
     ):
         assert await refused(client, COMMISSION, args) == code, args
-    principal(uid("prov"), Role.PROVIDER, sharing["id"])  # credit tools are not shown to providers
+    principal(uid("prov"), Role.PROVIDER, sharing["id"])  # previews are for staff, even of one's own plan
     assert (
         await refused(client, COMMISSION, {"provider": sharing["id"], "amount": "1000"})
         == "permission_denied"
@@ -124,6 +124,7 @@ async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger
     bad = {"currency": "NGN", "period_start": period["period_end"], "period_end": yesterday}
     assert await refused(client, REVENUE, bad) == "invalid_argument"  # the period ends before it starts
     assert await refused(client, REVENUE, {**days, "currency": "ZZZ"}) == "invalid_argument"
-    principal(uid("prov"), Role.PROVIDER, provider["id"])  # credit tools are not shown to providers
-    assert await refused(client, STATEMENT, period) == "permission_denied"
+    principal(uid("prov"), Role.PROVIDER, provider["id"])  # a provider reads its own statement only
+    assert await call(client, STATEMENT, period) == statement
+    assert await refused(client, STATEMENT, {**period, "provider": str(uuid.uuid4())}) == "not_found"
     assert await refused(client, REVENUE, {"currency": "NGN", **days}) == "permission_denied"

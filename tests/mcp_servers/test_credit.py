@@ -18,6 +18,14 @@ from tools.principal import Role
 SUBMIT = "credit_submit_application"
 GET = "credit_get_application"
 LIST = "credit_list_applications"
+# The credit tools a provider may call: reads of the loans it made and of its own commission.
+PROVIDER_READS = {
+    "credit_get_loan",
+    "credit_get_repayment_schedule",
+    "credit_quote_early_settlement",
+    "credit_list_loans",
+    "credit_get_commission_statement",
+}
 
 
 def borrower_id() -> str:
@@ -255,11 +263,11 @@ async def test_operator_reads_any_application(client: Client, principal: Any) ->
     assert (await client.call_tool(GET, {"application": app["id"]})).structured_content["id"] == app["id"]
 
 
-async def test_provider_is_refused_and_does_not_see_the_tools(
+async def test_provider_sees_only_the_loan_and_statement_reads_and_is_refused_applications(
     client: Client, principal: Any, core_db
 ) -> None:
     principal("prov-user", Role.PROVIDER, provider_id="prov-1")
-    assert [t.name for t in await client.list_tools() if t.name.startswith("credit_")] == []
+    assert {t.name for t in await client.list_tools() if t.name.startswith("credit_")} == PROVIDER_READS
     before = await counts(core_db)
     for name, args in ((SUBMIT, {"application": application(borrower_id="x")}), (LIST, {})):
         result = await client.call_tool(name, args, raise_on_error=False)

@@ -28,6 +28,14 @@ from tools.principal import Principal, Role
 SUBMIT = "credit_submit_application"
 GET = "credit_get_application"
 LIST = "credit_list_applications"
+# The credit tools a provider may call: reads of the loans it made and of its own commission.
+PROVIDER_READS = {
+    "credit_get_loan",
+    "credit_get_repayment_schedule",
+    "credit_quote_early_settlement",
+    "credit_list_loans",
+    "credit_get_commission_statement",
+}
 JSONRPC_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -157,10 +165,12 @@ async def test_second_borrower_cannot_read_or_list_the_first_ones_application(mc
         assert page["items"] == []
 
 
-async def test_provider_jwt_sees_no_tools_and_is_refused(mcp_url: str, core_db: asyncpg.Connection) -> None:
+async def test_provider_jwt_sees_only_loan_reads_and_is_refused_applications(
+    mcp_url: str, core_db: asyncpg.Connection
+) -> None:
     before = await app_count(core_db)
     async with Client(mcp_url, auth=make_jwt(user(), role="provider", provider_id="p1")) as client:
-        assert [t.name for t in await client.list_tools() if t.name.startswith("credit_")] == []
+        assert {t.name for t in await client.list_tools() if t.name.startswith("credit_")} == PROVIDER_READS
         for name, args in ((SUBMIT, {"application": application(borrower_id="x")}), (LIST, {})):
             result = await client.call_tool(name, args, raise_on_error=False)
             assert error_code(result) == "permission_denied"

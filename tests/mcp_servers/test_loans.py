@@ -230,7 +230,12 @@ async def test_each_party_sees_only_its_loans_and_the_schedule_resource_matches_
         await client.read_resource(f"caas://loans/{loan['id']}/schedule")
     principal(uid("agent"), Role.AGENT)  # an agent sees the loans of applications it filed, not this one
     assert await refused(client, SCHEDULE, {"loan": loan["id"]}) == "not_found"
-    principal(uid("prov-user"), Role.PROVIDER, provider["id"])  # credit tools are not shown to providers
-    assert await refused(client, GET_LOAN, {"loan": loan["id"]}) == "permission_denied"
+    principal(uid("prov-user"), Role.PROVIDER, provider["id"])  # the provider that made the loan
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["id"] == loan["id"]
+    assert json.loads((await client.read_resource(f"caas://loans/{loan['id']}/schedule"))[0].text) == tool
+    principal(uid("prov-user"), Role.PROVIDER, str(uuid.uuid4()))  # any other provider
+    assert await refused(client, GET_LOAN, {"loan": loan["id"]}) == "not_found"
+    with pytest.raises(Exception, match="not_found"):
+        await client.read_resource(f"caas://loans/{loan['id']}/schedule")
     principal(uid("op"), Role.OPERATOR)
     assert await refused(client, GET_LOAN, {"loan": "not-a-loan"}) == "not_found"

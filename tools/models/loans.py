@@ -25,7 +25,9 @@ __all__ = [
     "LateFeeView",
     "LoanAgingView",
     "LoanMoveView",
+    "LoanPage",
     "LoanStatus",
+    "LoanSummary",
     "LoanTransitionView",
     "LoanView",
     "NextDue",
@@ -122,6 +124,29 @@ class LoanView(Output):
     created_at: datetime
     timeline: list[LoanTransitionView] = Field(description="Every status change, oldest first.")
     replayed: bool = Field(default=False, description="True when this call repeated an earlier one.")
+
+
+class LoanSummary(Output):
+    """A loan in a listing; get_loan has the rest."""
+
+    id: UUID
+    application_id: UUID
+    application_reference: str
+    provider_id: UUID
+    provider_name: str
+    status: LoanStatus
+    currency: str
+    principal: Money
+    outstanding: Money = Field(description="Everything still owed, due or not (no accrued interest).")
+    next_due: NextDue | None = Field(description="The earliest installment still owing something.")
+    days_past_due: int = Field(description="As of the last aging run (age_loans).")
+    created_at: datetime = Field(description="When the loan was originated.")
+    disbursed_at: datetime | None = Field(description="When the gateway paid it out; null until then.")
+
+
+class LoanPage(Output):
+    items: list[LoanSummary] = Field(description="Newest first (by origination).")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
 
 
 class InstallmentView(Output):
