@@ -14,6 +14,7 @@ from database.bids import PgBidWriter
 from database.documents import PgDocumentWriter
 from database.ledger import PgLedgerWriter
 from database.loans import PgLoanWriter
+from database.payments import PgPaymentWriter
 from database.providers import PgProviderWriter
 from database.risk import PgRiskWriter
 from tools.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
@@ -31,6 +32,7 @@ class PgUnitOfWork:
         self.loans = PgLoanWriter(conn)
         self.providers = PgProviderWriter(conn)
         self.bids = PgBidWriter(conn)
+        self.payments = PgPaymentWriter(conn)
 
     async def claim_idempotency_key(self, claim: IdempotencyClaim) -> IdempotencyOutcome:
         # A concurrent holder of the same key blocks this INSERT until it commits or rolls back, so a

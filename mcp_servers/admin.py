@@ -8,6 +8,7 @@ from mcp_servers.ledger import register_ledger_tools
 from mcp_servers.providers_admin import register_provider_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolGate
+from mcp_servers.webhook_deliveries import register_webhook_delivery_tools
 
 __all__ = ["build_admin_server"]
 
@@ -22,4 +23,5 @@ def build_admin_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
     server = FastMCP("admin", instructions=INSTRUCTIONS, mask_error_details=True)
     register_ledger_tools(server, runtime, gate)
     register_provider_tools(server, runtime, gate)
+    register_webhook_delivery_tools(server, runtime, gate)
     return server

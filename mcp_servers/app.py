@@ -18,10 +18,14 @@ from mcp_servers.auth import CaasTokenVerifier
 from mcp_servers.credit import build_credit_server
 from mcp_servers.documents import build_documents_server
 from mcp_servers.loans import register_loan_resources
+from mcp_servers.notifications import build_notifications_server
+from mcp_servers.payments import build_payments_server
 from mcp_servers.providers import build_providers_server
+from mcp_servers.registration import registry_health
 from mcp_servers.risk import build_risk_server, register_model_resource
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolGate
+from mcp_servers.webhooks import register_webhook_routes
 from tools.principal import Principal
 
 __all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
@@ -35,6 +39,8 @@ SERVICES: dict[str, ServiceBuilder] = {
     "documents": build_documents_server,
     "admin": build_admin_server,
     "providers": build_providers_server,
+    "payments": build_payments_server,
+    "notifications": build_notifications_server,
 }
 
 # Ports from the deployment plan; the composed server uses the core port.
@@ -114,6 +120,8 @@ def build_server(
 
 
 def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
+    register_webhook_routes(server, runtime)
+
     @server.custom_route("/health", methods=["GET"])
     async def health(_: Request) -> Response:
         healthy, deps = await runtime.health()
@@ -124,6 +132,10 @@ def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
             "uptime_s": round(time.monotonic() - runtime.started_at, 1),
             "database": "embedded" if runtime.settings.embedded else "configured",
             "dependencies": deps,
+            # Says plainly whether money is real: "sandbox" means simulated vendors, no money moves.
+            "payments": runtime.payments_info(),
+            # Discovery only: a registry that is down shows here but never makes us unhealthy.
+            "registry": registry_health(runtime),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from types import FrameType
 
 import anyio
 import asyncpg
 import uvicorn
+from pydantic import HttpUrl
 
 from database import migrate
 from mcp_servers.config import ConfigError, Settings, load_settings
@@ -68,6 +70,8 @@ async def _serve(
         planned = f" (planned on port {PLAN_PORTS[service]}, not built yet)" if service in PLAN_PORTS else ""
         _err(f"caas: unknown service '{service}'{planned}; available: {', '.join(SERVICES)}")
         return 2
+    if not stdio:
+        settings = _with_webhook_target(settings, service, host, port)
     runtime = Runtime(settings)
     # Started before the transport so a migration or database problem ends start-up with one line,
     # not a lifespan traceback; the server's own lifespan then joins this session.
@@ -85,6 +89,60 @@ async def _serve(
     return code
 
 
+def _with_webhook_target(
+    settings: Settings, service: str | None, host: str | None, port: int | None
+) -> Settings:
+    """The in-process sandbox posts its webhooks to this very server unless CAAS_SANDBOX_WEBHOOK_URL
+    says otherwise, so that payments complete out of the box."""
+    from mcp_servers.app import PLAN_PORTS
+
+    if settings.onasis_gateway_url is not None or settings.sandbox_webhook_url is not None:
+        return settings
+    bind_host = host or settings.host
+    if bind_host in ("", "0.0.0.0", "::"):  # noqa: S104 - a wildcard bind is reached on loopback
+        bind_host = "127.0.0.1"
+    if ":" in bind_host:
+        bind_host = f"[{bind_host}]"
+    bind_port = port or settings.port or PLAN_PORTS.get(service or "caas", PLAN_PORTS["caas"])
+    return settings.model_copy(update={"sandbox_webhook_url": HttpUrl(f"http://{bind_host}:{bind_port}")})
+
+
+async def _sandbox(
+    settings: Settings, host: str, port: int, registry_port: int, webhook_url: str | None
+) -> int:
+    """An Onasis-compatible gateway and registry for other processes (ONASIS_GATEWAY_URL,
+    MCP_SERVER_URL); no real money moves."""
+    from mcp_servers.app import PLAN_PORTS
+    from mcp_servers.runtime import make_sandbox
+
+    target = webhook_url or (
+        str(settings.sandbox_webhook_url).rstrip("/")
+        if settings.sandbox_webhook_url
+        else f"http://127.0.0.1:{settings.port or PLAN_PORTS['caas']}"
+    )
+    sandbox = make_sandbox(
+        settings, host=host, gateway_port=port, registry_port=registry_port, webhook_base_url=target
+    )
+    try:
+        await sandbox.start()
+    except OSError as exc:
+        _err(f"caas: cannot serve the sandbox on {host}:{port} and :{registry_port}: {exc.strerror or exc}")
+        return 4
+    _out(f"sandbox gateway:  {sandbox.gateway_url}  (ONASIS_GATEWAY_URL for the platform)")
+    _out(f"sandbox registry: {sandbox.registry_url}  (MCP_SERVER_URL for the platform)")
+    _out(f"webhooks go to:   {target}/webhooks/paystack and {target}/webhooks/stripe")
+    if settings.paystack_secret_key is None or settings.stripe_webhook_secret is None:
+        _out(
+            "signing secrets:  generated for this run; set PAYSTACK_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
+            "to the same values here and in the platform so that it accepts the webhooks"
+        )
+    else:
+        _out("signing secrets:  PAYSTACK_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
+    _out("simulated vendors: no real money moves. Ctrl-C stops.")
+    await sandbox.serve_forever()
+    return 0
+
+
 async def _work(settings: Settings, once: bool) -> int:
     """Background work only, no MCP transport: for running workers in processes of their own."""
     runtime = Runtime(settings)
@@ -100,6 +158,7 @@ async def _work(settings: Settings, once: bool) -> int:
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
     from mcp_servers.app import PLAN_PORTS, build_server
+    from mcp_servers.registration import registration
 
     settings = runtime.settings
     keys, token_path = _api_keys(settings)
@@ -120,7 +179,13 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
     log.info("serving %s on http://%s:%d/mcp (%s)", server.name, bind_host, bind_port, where)
     if token_path:
         log.info("no JWT or API key configured: use the local operator bearer token in %s", token_path)
-    await _GracefulServer(config).serve()
+    uv = _GracefulServer(config)
+    # Registration runs in the background (a registry that is down never delays serving) and
+    # deactivates after uvicorn's graceful stop.
+    async with registration(
+        runtime, server, service=service, host=bind_host, port=bind_port, serving=lambda: uv.started
+    ):
+        await uv.serve()
     return 0
 
 
@@ -154,6 +219,15 @@ async def _db(settings: Settings, action: str) -> int:
     return 0
 
 
+def _registry(settings: Settings, out: Path) -> int:
+    from mcp_servers.app import SERVICES
+    from mcp_servers.registration import write_server_json
+
+    for path in write_server_json(settings, out, SERVICES):
+        _out(str(path))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caas", description="Credit-as-a-Service MCP servers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +239,19 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["migrate", "status"])
     sub.add_parser("token", help="print the local operator bearer token for HTTP clients")
+    registry = sub.add_parser("registry", help="MCP registry listings")
+    registry.add_argument("action", choices=["server-json"], help="write a server.json per server")
+    registry.add_argument(
+        "--out", type=Path, default=Path("server-json"), help="directory (default ./server-json)"
+    )
+    sandbox = sub.add_parser("sandbox", help="serve a simulated Onasis gateway and registry on loopback")
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=3000, help="gateway port (default 3000)")
+    sandbox.add_argument("--registry-port", type=int, default=3001, help="registry port (default 3001)")
+    sandbox.add_argument(
+        "--webhook-url",
+        help="the platform's base URL for webhooks (default CAAS_SANDBOX_WEBHOOK_URL or http://127.0.0.1:3013)",
+    )
     worker = sub.add_parser("worker", help="run the background workers without serving MCP")
     worker.add_argument("--once", action="store_true", help="do what is due now, then exit")
     return parser
@@ -184,8 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))
         if args.command == "db":
             return asyncio.run(_db(settings, args.action))
+        if args.command == "registry":
+            return _registry(settings, args.out)
         if args.command == "worker":
             return asyncio.run(_work(settings, args.once))
+        if args.command == "sandbox":
+            return asyncio.run(_sandbox(settings, args.host, args.port, args.registry_port, args.webhook_url))
         keys, token_path = _api_keys(settings)
         if token_path is None:
             _err("caas: authentication is configured (JWT or CAAS_SERVICE_API_KEY); there is no local token")

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.domain.documents import DEFAULT_MAX_BYTES
 from tools.domain.money import MoneyError, to_minor
+from tools.domain.routing import DEFAULT_ROUTES, RoutingError, parse_routes
 from tools.principal import Role
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -63,12 +64,73 @@ class Settings(BaseSettings):
     document_max_bytes: int = Field(
         default=DEFAULT_MAX_BYTES, ge=1, le=1 << 30, validation_alias=_env("CAAS_DOCUMENT_MAX_BYTES")
     )
-    onasis_gateway_url: HttpUrl = Field(
-        default=HttpUrl("http://localhost:3000"), validation_alias=_env("ONASIS_GATEWAY_URL")
+    # The Onasis gateway (payments, SMS, email). Unset: the sandbox runs in-process and money is
+    # simulated (adapters/sandbox, mcp_servers.runtime).
+    onasis_gateway_url: HttpUrl | None = Field(default=None, validation_alias=_env("ONASIS_GATEWAY_URL"))
+    onasis_api_key: SecretStr | None = Field(default=None, validation_alias=_env("ONASIS_API_KEY"))
+    onasis_project_scope: str | None = Field(
+        default="caas", max_length=200, validation_alias=_env("ONASIS_PROJECT_SCOPE")
     )
-    mcp_server_url: HttpUrl = Field(
-        default=HttpUrl("http://localhost:3001"), validation_alias=_env("MCP_SERVER_URL")
+    onasis_payments_path: str = Field(
+        default="/api/v1/payments",
+        pattern=r"^(/[A-Za-z0-9._~-]+)+/?$",
+        validation_alias=_env("ONASIS_PAYMENTS_PATH"),
     )
+    onasis_transfers_path: str = Field(
+        default="/api/v1/payments/transfer",
+        pattern=r"^(/[A-Za-z0-9._~-]+)+/?$",
+        validation_alias=_env("ONASIS_TRANSFERS_PATH"),
+    )
+    gateway_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, validation_alias=_env("CAAS_GATEWAY_TIMEOUT_SECONDS")
+    )
+    gateway_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, validation_alias=_env("CAAS_GATEWAY_CONNECT_TIMEOUT_SECONDS")
+    )
+    payment_routes: str = Field(default=DEFAULT_ROUTES, validation_alias=_env("CAAS_PAYMENT_ROUTES"))
+    breaker_failures: int = Field(default=5, ge=1, le=1000, validation_alias=_env("CAAS_BREAKER_FAILURES"))
+    breaker_reset_seconds: float = Field(
+        default=30.0, gt=0, le=86400, validation_alias=_env("CAAS_BREAKER_RESET_SECONDS")
+    )
+    # Webhook signing secrets. Unset while the sandbox runs: it generates them and the runtime shares
+    # them (Runtime.payment_secrets).
+    paystack_secret_key: SecretStr | None = Field(default=None, validation_alias=_env("PAYSTACK_SECRET_KEY"))
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("STRIPE_WEBHOOK_SECRET")
+    )
+    # The platform's base URL the in-process sandbox posts webhooks to (+ /webhooks/paystack|stripe).
+    # `caas serve` over HTTP sets it to its own address when unset.
+    sandbox_webhook_url: HttpUrl | None = Field(
+        default=None, validation_alias=_env("CAAS_SANDBOX_WEBHOOK_URL")
+    )
+    # Unset: the in-process sandbox's registry when the sandbox runs, else the contract's
+    # http://localhost:3001 (mcp_servers.registration.registry_url).
+    mcp_server_url: HttpUrl | None = Field(default=None, validation_alias=_env("MCP_SERVER_URL"))
+
+    # Service registration with the Onasis MCP server (mcp_servers/registration.py).
+    registry: bool = Field(default=True, validation_alias=_env("CAAS_REGISTRY"))
+    registry_services_path: str = Field(
+        default="/api/services",
+        pattern=r"^(/[A-Za-z0-9._~-]+)*/?$",
+        validation_alias=_env("ONASIS_REGISTRY_SERVICES_PATH"),
+    )
+    registry_heartbeat_seconds: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias=_env("CAAS_REGISTRY_HEARTBEAT_SECONDS")
+    )
+    registry_retry_seconds: float = Field(
+        default=1.0, gt=0, le=3600, validation_alias=_env("CAAS_REGISTRY_RETRY_SECONDS")
+    )
+    registry_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, validation_alias=_env("CAAS_REGISTRY_TIMEOUT_SECONDS")
+    )
+    registry_namespace: str = Field(
+        default="io.github.onasis",
+        pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+        validation_alias=_env("CAAS_REGISTRY_NAMESPACE"),
+    )
+    # The URL others reach this server at (behind nginx, say); "{service}" becomes the server's name
+    # (caas, caas-credit, ...). Unset: http://<bind host>:<port>/mcp.
+    public_url: str | None = Field(default=None, validation_alias=_env("CAAS_PUBLIC_URL"))
 
     data_dir: Path = Field(default=Path(user_data_dir("caas")), validation_alias=_env("CAAS_DATA_DIR"))
     embedded_core_db: str = Field(default="caas", validation_alias=_env("CAAS_EMBEDDED_CORE_DB"))
@@ -104,10 +166,25 @@ class Settings(BaseSettings):
     late_fee_grace_days: int = Field(
         default=5, ge=0, le=365, validation_alias=_env("CAAS_LATE_FEE_GRACE_DAYS")
     )
+    # Borrowers are reminded of an installment this many days before it is due (tools/notifications.py).
+    repayment_reminder_days: int = Field(
+        default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
+    )
 
     workers: bool = Field(default=True, validation_alias=_env("CAAS_WORKERS"))
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
+    )
+    # Webhooks to credit providers (tools/provider_webhooks.py). At most 12 attempts: the job queue
+    # itself gives up on any job at its 12th (tools.jobs.run_queue), and the delivery must fail first.
+    webhook_max_attempts: int = Field(
+        default=10, ge=1, le=12, validation_alias=_env("CAAS_WEBHOOK_MAX_ATTEMPTS")
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, validation_alias=_env("CAAS_WEBHOOK_TIMEOUT_SECONDS")
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias=_env("CAAS_WEBHOOK_RETRY_BASE_SECONDS")
     )
     host: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_HOST"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
@@ -144,6 +221,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
+    @field_validator("payment_routes")
+    @classmethod
+    def _payment_routes(cls, value: str) -> str:
+        try:
+            parse_routes(value)
+        except RoutingError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("late_fee_flat")
     @classmethod
     def _late_fee_amounts(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
@@ -155,6 +241,16 @@ class Settings(BaseSettings):
             except MoneyError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.replace("{service}", "caas"))
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("must be an http(s) URL such as https://caas.example.com/mcp")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

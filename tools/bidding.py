@@ -45,6 +45,7 @@ __all__ = [
     "close_bidding",
     "list_bids",
     "place_bid",
+    "place_bid_in",
     "revise_bid",
     "withdraw_bid",
 ]
@@ -166,29 +167,34 @@ def _check_terms(terms: BidTerms, provider: ProviderRecord, app: ApplicationReco
 
 
 async def place_bid(deps: BiddingDeps, call: Invocation, handle: str, bid: BidInput) -> BidView:
+    async with deps.uow() as uow:
+        return await place_bid_in(deps, uow, call, handle, bid)
+
+
+async def place_bid_in(
+    deps: BiddingDeps, uow: BiddingUnitOfWork, call: Invocation, handle: str, bid: BidInput
+) -> BidView:
+    """``place_bid`` in the caller's transaction (a provider's webhook, beside its inbox row)."""
     provider_id = own_provider(call.principal)
     terms, now = bid.to_terms(), utc_now()
-    async with deps.uow() as uow:
-        app, invitation = await _invited_application(uow, provider_id, handle)
-        await _require_bidding_open(deps, uow, app, invitation, now)
-        provider = await _active_provider(uow, provider_id)
-        _check_terms(terms, provider, app, now)
-        current = await uow.bids.active_for(app.id, provider_id)
-        if current is not None:
-            raise Conflict(
-                f"your provider already has an active bid on {app.reference} (bid {current.id}, version "
-                f"{current.version}); change it with revise_bid or withdraw it first"
-            )
-        version = await uow.bids.next_version(app.id, provider_id)
-        if version > MAX_VERSIONS:
-            raise Conflict(
-                f"your provider has bid {MAX_VERSIONS} times on {app.reference}; that is the limit"
-            )
-        placed = await uow.bids.insert(app.id, provider_id, version, terms, call.principal.subject)
-        await uow.bids.mark_bid_submitted(app.id, provider_id)
-        await uow.record(
-            AuditRecord(call, "bid", str(placed.id)), [bid_event("bid.placed", placed, app.reference)]
+    app, invitation = await _invited_application(uow, provider_id, handle)
+    await _require_bidding_open(deps, uow, app, invitation, now)
+    provider = await _active_provider(uow, provider_id)
+    _check_terms(terms, provider, app, now)
+    current = await uow.bids.active_for(app.id, provider_id)
+    if current is not None:
+        raise Conflict(
+            f"your provider already has an active bid on {app.reference} (bid {current.id}, version "
+            f"{current.version}); change it with revise_bid or withdraw it first"
         )
+    version = await uow.bids.next_version(app.id, provider_id)
+    if version > MAX_VERSIONS:
+        raise Conflict(f"your provider has bid {MAX_VERSIONS} times on {app.reference}; that is the limit")
+    placed = await uow.bids.insert(app.id, provider_id, version, terms, call.principal.subject)
+    await uow.bids.mark_bid_submitted(app.id, provider_id)
+    await uow.record(
+        AuditRecord(call, "bid", str(placed.id)), [bid_event("bid.placed", placed, app.reference)]
+    )
     return bid_view(placed, now)
 
 
@@ -345,7 +351,17 @@ async def close_bidding(deps: BiddingDeps, call: Invocation, handle: str, reason
                 "invitations_expired": expired,
             },
         )
-        await uow.record(AuditRecord(call, "application", str(app.id)), [event])
+        # Each invited lender is told on its own webhook (one event per provider, keyed to it).
+        told = [
+            OutboxEvent(
+                "provider",
+                str(p),
+                "provider.bidding_closed",
+                {**event.payload, "provider_id": str(p)},
+            )
+            for p in sorted(await deps.providers.invited(app.id))
+        ]
+        await uow.record(AuditRecord(call, "application", str(app.id)), [event, *told])
     return BiddingRoundView(
         application_id=app.id,
         reference=app.reference,

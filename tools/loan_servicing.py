@@ -45,7 +45,7 @@ from tools.models.loans import (
 from tools.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
 from tools.principal import Principal
 
-__all__ = ["PAID_AT_TOLERANCE", "age_loans", "quote_early_settlement", "record_repayment"]
+__all__ = ["PAID_AT_TOLERANCE", "age_loans", "quote_early_settlement", "record_repayment", "repayment_in"]
 
 # A payment time may run this far ahead of the server's clock (the gateway's clock may be fast).
 PAID_AT_TOLERANCE = timedelta(minutes=5)
@@ -184,6 +184,11 @@ def _repayment_event(r: RepaymentRecord, loan: LoanRecord) -> OutboxEvent:
         event_type="loan.repayment_recorded",
         payload={
             "loan_id": str(loan.id),
+            # Whose loan: routes the event to the borrower's mirror and notifications.
+            "application_id": str(loan.application_id),
+            "borrower_id": loan.borrower_id,
+            # And the lender's webhooks: it is told of every repayment on its loan.
+            "provider_id": str(loan.provider_id),
             "repayment_id": str(r.id),
             "reference": r.reference,
             "currency": loan.currency,
@@ -227,32 +232,43 @@ async def record_repayment(
                 )
             if earlier.resource_id is not None:
                 return await _replay(deps, UUID(earlier.resource_id))
-        loan = await uow.loans.lock(handle)
-        if loan is None or not can_view_loan(call.principal, loan):
-            raise loan_not_found(handle)
-        minor = _minor(amount, loan.currency)
-        prior = await uow.loans.repayment_by_reference(loan.id, reference)
-        if prior is not None:
-            if (prior.amount_minor, prior.paid_at) != (minor, paid_at):
-                raise Conflict(
-                    f"payment reference {reference} was recorded for this loan with another amount or time; "
-                    "a reference records one payment"
-                )
-            if claim is not None:
-                await uow.complete_idempotency_key(claim, str(prior.id))
-            return repayment_view(prior, loan.currency, replayed=True)
-        if LoanStatus(loan.status) not in SERVICING:
-            raise _not_servicing(loan, "a repayment")
-        if loan.disbursed_on is not None and paid_at.astimezone(UTC).date() < loan.disbursed_on:
-            raise InvalidArgument(f"paid_at is before the loan was disbursed on {loan.disbursed_on}")
-        record = await _apply(deps, uow, call, loan, minor, paid_at, reference)
-        stored = await uow.loans.insert_repayment(record)
-        await uow.record(
-            AuditRecord(call, "loan_repayment", str(stored.id)), [_repayment_event(stored, loan)]
-        )
+        stored, currency, replayed = await repayment_in(deps, uow, call, handle, amount, paid_at, reference)
         if claim is not None:
             await uow.complete_idempotency_key(claim, str(stored.id))
-    return repayment_view(stored, loan.currency)
+    return repayment_view(stored, currency, replayed=replayed)
+
+
+async def repayment_in(
+    deps: LoanDeps,
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    handle: str,
+    amount: Decimal,
+    paid_at: datetime,
+    reference: str,
+) -> tuple[RepaymentRecord, str, bool]:
+    """``record_repayment`` in the caller's transaction (the payment webhook's, beside its inbox row):
+    the repayment, the loan's currency, and whether ``reference`` had recorded it before."""
+    loan = await uow.loans.lock(handle)
+    if loan is None or not can_view_loan(call.principal, loan):
+        raise loan_not_found(handle)
+    minor = _minor(amount, loan.currency)
+    prior = await uow.loans.repayment_by_reference(loan.id, reference)
+    if prior is not None:
+        if (prior.amount_minor, prior.paid_at) != (minor, paid_at):
+            raise Conflict(
+                f"payment reference {reference} was recorded for this loan with another amount or time; "
+                "a reference records one payment"
+            )
+        return prior, loan.currency, True
+    if LoanStatus(loan.status) not in SERVICING:
+        raise _not_servicing(loan, "a repayment")
+    if loan.disbursed_on is not None and paid_at.astimezone(UTC).date() < loan.disbursed_on:
+        raise InvalidArgument(f"paid_at is before the loan was disbursed on {loan.disbursed_on}")
+    record = await _apply(deps, uow, call, loan, minor, paid_at, reference)
+    stored = await uow.loans.insert_repayment(record)
+    await uow.record(AuditRecord(call, "loan_repayment", str(stored.id)), [_repayment_event(stored, loan)])
+    return stored, loan.currency, False
 
 
 async def quote_early_settlement(

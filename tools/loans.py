@@ -52,6 +52,7 @@ __all__ = [
     "LoanPolicy",
     "can_view_loan",
     "confirm_disbursement",
+    "confirm_disbursement_in",
     "get_loan",
     "get_repayment_schedule",
     "loan_event",
@@ -288,56 +289,69 @@ async def confirm_disbursement(
     disbursement, the withheld origination fee and the platform's commission are posted, all in one
     transaction. Idempotent by gateway reference: the same reference again returns the loan."""
     async with deps.uow() as uow:
-        loan = await uow.loans.lock(loan_handle)
-        if loan is None or not can_view_loan(call.principal, loan):
-            raise loan_not_found(loan_handle)
-        if loan.disbursement_reference == gateway_reference:
-            try:
-                _disbursed_amount(loan, amount, currency)
-            except InvalidArgument:
-                raise Conflict(
-                    f"gateway reference {gateway_reference} confirmed this loan's disbursement of "
-                    f"{from_minor(loan.amount_financed_minor, loan.currency)} {loan.currency}; the same "
-                    "reference cannot confirm another amount"
-                ) from None
-            return await _view(deps, loan, replayed=True)
-        if loan.status != LoanStatus.PENDING_DISBURSEMENT:
-            raise Conflict(
-                f"loan {loan.id} is {loan.status}: its disbursement was confirmed with gateway reference "
-                f"{loan.disbursement_reference}"
-            )
-        minor = _disbursed_amount(loan, amount, currency)
-        if await uow.loans.by_disbursement(gateway_reference) is not None:
-            raise Conflict(
-                f"gateway reference {gateway_reference} already confirmed another loan's disbursement"
-            )
-        provider = await deps.providers.get(loan.provider_id)
-        assert provider is not None  # a loan's provider is a foreign key
-        terms = terms_from_plan(provider.commission_plan, loan.currency)
-        performance = await provider_performance(deps, provider)
-        commission = disbursement_commission(
-            terms, loan.principal_minor, loan.currency, performance=performance
+        loan, replayed = await confirm_disbursement_in(
+            deps, uow, call, loan_handle, gateway_reference, amount, currency
         )
-        app = await uow.applications.lock(str(loan.application_id))
-        assert app is not None
-        reason = f"loan {loan.id} disbursed (gateway reference {gateway_reference})"
-        await transition(uow, call, app, ApplicationStatus.DISBURSED, reason)
-        await post_journal(uow, call, disbursement_journal(loan, gateway_reference))
-        if loan.origination_fee_minor:
-            # The fee was withheld from the payout, so it stays with the provider: free to lend again,
-            # on the row that matching reads as in the ledger.
-            await uow.providers.add_capital(loan.provider_id, loan.origination_fee_minor)
-            await post_journal(uow, call, origination_fee_journal(loan))
-        if commission:
-            await post_journal(uow, call, commission_journal(loan, commission))
-        changes = LoanChanges(
-            disbursement_reference=gateway_reference,
-            disbursed_amount_minor=minor,
-            commission_plan=provider.commission_plan.model_dump(mode="json"),
-            commission_minor=commission,
+    return await _view(deps, loan, replayed=replayed)
+
+
+async def confirm_disbursement_in(
+    deps: LoanDeps,
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    loan_handle: str,
+    gateway_reference: str,
+    amount: Decimal,
+    currency: str,
+) -> tuple[LoanRecord, bool]:
+    """``confirm_disbursement`` in the caller's transaction (the payment webhook's, beside its inbox
+    row); returns the loan and whether this reference had confirmed it before."""
+    loan = await uow.loans.lock(loan_handle)
+    if loan is None or not can_view_loan(call.principal, loan):
+        raise loan_not_found(loan_handle)
+    if loan.disbursement_reference == gateway_reference:
+        try:
+            _disbursed_amount(loan, amount, currency)
+        except InvalidArgument:
+            raise Conflict(
+                f"gateway reference {gateway_reference} confirmed this loan's disbursement of "
+                f"{from_minor(loan.amount_financed_minor, loan.currency)} {loan.currency}; the same "
+                "reference cannot confirm another amount"
+            ) from None
+        return loan, True
+    if loan.status != LoanStatus.PENDING_DISBURSEMENT:
+        raise Conflict(
+            f"loan {loan.id} is {loan.status}: its disbursement was confirmed with gateway reference "
+            f"{loan.disbursement_reference}"
         )
-        moved = await move_loan(uow, call, loan, LoanStatus.ACTIVE, reason, changes)
-    return await _view(deps, moved)
+    minor = _disbursed_amount(loan, amount, currency)
+    if await uow.loans.by_disbursement(gateway_reference) is not None:
+        raise Conflict(f"gateway reference {gateway_reference} already confirmed another loan's disbursement")
+    provider = await deps.providers.get(loan.provider_id)
+    assert provider is not None  # a loan's provider is a foreign key
+    terms = terms_from_plan(provider.commission_plan, loan.currency)
+    performance = await provider_performance(deps, provider)
+    commission = disbursement_commission(terms, loan.principal_minor, loan.currency, performance=performance)
+    app = await uow.applications.lock(str(loan.application_id))
+    assert app is not None
+    reason = f"loan {loan.id} disbursed (gateway reference {gateway_reference})"
+    await transition(uow, call, app, ApplicationStatus.DISBURSED, reason)
+    await post_journal(uow, call, disbursement_journal(loan, gateway_reference))
+    if loan.origination_fee_minor:
+        # The fee was withheld from the payout, so it stays with the provider: free to lend again,
+        # on the row that matching reads as in the ledger.
+        await uow.providers.add_capital(loan.provider_id, loan.origination_fee_minor)
+        await post_journal(uow, call, origination_fee_journal(loan))
+    if commission:
+        await post_journal(uow, call, commission_journal(loan, commission))
+    changes = LoanChanges(
+        disbursement_reference=gateway_reference,
+        disbursed_amount_minor=minor,
+        commission_plan=provider.commission_plan.model_dump(mode="json"),
+        commission_minor=commission,
+    )
+    moved = await move_loan(uow, call, loan, LoanStatus.ACTIVE, reason, changes)
+    return moved, False
 
 
 async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:

@@ -250,4 +250,15 @@ async def release_reservation(
             credit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
         ),
     )
-    return await post_journal(uow, call, release)
+    journal_id = await post_journal(uow, call, release)
+    # The provider whose offer was accepted learns the application's fate (its webhook): the decision
+    # event itself is the borrower's and names no provider.
+    released = bid_event(
+        "offer.released",
+        bid,
+        application.reference,
+        reason=f"application {application.status}",
+        release_journal_id=str(journal_id),
+    )
+    await uow.record(AuditRecord(call, "bid", str(bid.id)), [released])
+    return journal_id

@@ -219,6 +219,8 @@ async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_wi
     closed = await call(client, CLOSE, {"application": app["reference"], "reason": "enough offers"})
     assert (closed["open"], closed["closed_by"], closed["invitations_expired"]) == (False, operator, 1)
     assert closed["closes_at"] == closed["closed_at"]
+    told = await events(core_db, app, "provider.bidding_closed")
+    assert sorted(e["payload"]["provider_id"] for e in told) == sorted([p1, p2, p3])  # each lender's webhook
     assert await refused(client, CLOSE, {"application": app["id"], "reason": "again"}) == "conflict"
 
     as_provider(principal, p3)

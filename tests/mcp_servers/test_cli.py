@@ -69,10 +69,10 @@ async def test_a_database_url_of_another_kind_exits_2_without_echoing_it(tmp_pat
 
 
 async def test_serving_a_planned_but_unbuilt_service_exits_2_saying_so(tmp_path: Path) -> None:
-    code, out, err = await caas("serve", "--service", "payments", cwd=tmp_path)
+    code, out, err = await caas("serve", "--service", "monitoring", cwd=tmp_path)
     assert code == 2
     line = one_line(err)
-    assert "'payments'" in line
+    assert "'monitoring'" in line
     assert "not built yet" in line
     assert out == ""
 

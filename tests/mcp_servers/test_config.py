@@ -84,5 +84,5 @@ def test_defaults_are_the_embedded_database_and_a_local_operator(
     settings = load_settings()
     assert settings.embedded
     assert settings.stdio_role == "operator"
-    assert str(settings.onasis_gateway_url).startswith("http://localhost:3000")
+    assert settings.onasis_gateway_url is None  # no gateway configured: the sandbox, money simulated
     assert re.search(r"caas", str(settings.data_dir))

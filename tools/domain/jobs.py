@@ -57,7 +57,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # The Supabase mirror and the borrower's notifications follow the application and its loan.
     Subscription(
         "supabase_sync",
-        frozenset({"application.", "loan.", "offer.accepted", "payment."}),
+        # document.*: the borrower's document_uploads mirror (metadata only, never the file).
+        frozenset({"application.", "loan.", "offer.accepted", "payment.", "document."}),
         _application_key,
         accepts=lambda _t, p: p.get("application_id") is not None,
     ),
@@ -67,10 +68,20 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         _application_key,
         accepts=lambda _t, p: p.get("application_id") is not None,
     ),
-    # What a lender is told about: its invitations, its bids' fate, the decision on its offer.
+    # What a lender is told about: its invitations, its bids' fate, the decision on its offer
+    # (offer.released: the application of its accepted offer ended without a loan).
     Subscription(
         "provider_webhooks",
-        frozenset({"provider.invited", "bid.", "offer.accepted", "loan.", "bidding.closed"}),
+        frozenset(
+            {
+                "provider.invited",
+                "provider.bidding_closed",
+                "bid.",
+                "offer.accepted",
+                "offer.released",
+                "loan.",
+            }
+        ),
         _provider_key,
         accepts=lambda _t, p: p.get("provider_id") is not None,
     ),
