@@ -165,6 +165,24 @@ class PgBidWriter:
         )
         return bool(marked)
 
+    async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:
+        invitation_id = await self._conn.fetchval(
+            """
+            WITH declined AS (
+                UPDATE caas_core.provider_invitations SET status = 'declined'
+                WHERE application_id = $1 AND provider_id = $2 AND status = 'invited'
+                RETURNING id, provider_id
+            ), counted AS (
+                UPDATE caas_core.providers SET decided_count = decided_count + 1
+                WHERE id IN (SELECT provider_id FROM declined)
+            )
+            SELECT id FROM declined
+            """,
+            application_id,
+            provider_id,
+        )
+        return invitation_id if isinstance(invitation_id, UUID) else None
+
     async def waiting_providers(self, application_id: UUID) -> list[UUID]:
         rows = await self._conn.fetch(
             "SELECT provider_id FROM caas_core.provider_invitations "

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolGate
-from tools import bidding, offers
+from tools import bidding, invitations, offers
 from tools.models.bids import (
     AcceptedOffer,
     BidChanges,
@@ -22,6 +22,7 @@ from tools.models.bids import (
     BidView,
     OfferComparison,
 )
+from tools.models.invitations import DeclinedInvitation
 from tools.principal import Role
 
 __all__ = ["register_bidding_tools"]
@@ -37,6 +38,15 @@ ApplicationHandle = Annotated[
 ]
 BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
 Reason = Annotated[str, Field(min_length=3, max_length=500, description="Why; kept in the audit and events.")]
+DeclineReason = Annotated[
+    str,
+    Field(
+        min_length=invitations.REASON_MIN,
+        max_length=invitations.REASON_MAX,
+        description="Why your provider declines (e.g. outside its appetite); kept in the audit and the "
+        "event, so no personal data.",
+    ),
+]
 IdempotencyKey = Annotated[
     str,
     Field(
@@ -84,6 +94,22 @@ def register_bidding_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) ->
         after bidding closed. You may bid again while bidding is open.
         """
         return await bidding.withdraw_bid(runtime.deps.bidding, gate.invocation(), bid_id, reason)
+
+    @gate.tool(server, roles=BIDDERS, title="Decline an invitation to bid", read_only=False, idempotent=True)
+    async def decline_invitation(application: ApplicationHandle, reason: DeclineReason) -> DeclinedInvitation:
+        """Decline your provider's invitation to bid on an application: it will not offer credit on it.
+
+        Use when your provider decides not to lend on an invitation (list_invitations shows them), instead
+        of letting it lapse. Allowed while the application is open_for_bids and your invitation is still
+        invited. The invitation becomes declined for good: your provider can no longer bid on that
+        application, and the decision counts in its performance like an unanswered invitation that expired.
+        If your provider already bid, withdraw the bid (withdraw_bid) instead: declining is a conflict.
+        Declining again is harmless: it returns the declined invitation with already_declined: true and
+        changes nothing. Returns the application's id and reference, your provider_id and status declined.
+        """
+        return await invitations.decline_invitation(
+            runtime.deps.bidding, gate.invocation(), application, reason
+        )
 
     @gate.tool(
         server, roles=BID_READERS, title="List bids on an application", read_only=True, idempotent=True

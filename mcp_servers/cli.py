@@ -185,7 +185,17 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
     async with registration(
         runtime, server, service=service, host=bind_host, port=bind_port, serving=lambda: uv.started
     ):
-        await uv.serve()
+        try:
+            await uv.serve()
+        except SystemExit:
+            # uvicorn exits when it cannot bind; say so in one line rather than a task-group traceback.
+            if uv.started:
+                raise
+            _err(
+                f"caas: cannot listen on {bind_host}:{bind_port} (in use, or not an address of this "
+                "machine); choose another with --port or CAAS_PORT"
+            )
+            return 5
     return 0
 
 

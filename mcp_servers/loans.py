@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolGate
-from tools import loan_listing, loan_servicing, loans
+from tools import loan_aging, loan_listing, loan_servicing, loans
 from tools.errors import DomainError
 from tools.models.loans import (
     AgingReport,
@@ -219,7 +219,7 @@ def register_loan_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> No
         paid, defaulted beyond CAAS_DEFAULT_THRESHOLD_DAYS. Safe to run twice or at once: loans another
         run holds are skipped and no installment is charged twice.
         """
-        return await loan_servicing.age_loans(runtime.deps.loans, gate.invocation(), as_of, limit)
+        return await loan_aging.age_loans(runtime.deps.loans, gate.invocation(), as_of, limit)
 
     @gate.tool(server, roles={Role.ADMIN}, title="Write a loan off", read_only=False, destructive=True)
     async def write_off_loan(

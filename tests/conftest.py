@@ -133,6 +133,17 @@ async def client(request: pytest.FixtureRequest, server: FastMCP) -> AsyncIterat
 
 
 @pytest.fixture
+async def supa(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the Supabase database (the embedded second one, or SUPABASE_DB_URL)."""
+    assert runtime.targets is not None
+    conn = await asyncpg.connect(runtime.targets.supabase)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
 async def core_db(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection to the system of record, for asserting what was (not) stored."""
     assert runtime.targets is not None

@@ -4,21 +4,16 @@ a chosen loopback port, so a test can stop a registry and bring one back at the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
-
-from tests.support import free_port
 
 
 @dataclass
@@ -124,27 +119,6 @@ class RegistryDouble:
                 "health": {"status": "healthy", "responseTime": 1, "timestamp": entry.activated_at},
             }
         )
-
-
-@contextlib.asynccontextmanager
-async def serve_on(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1:``port`` (a free one if None); yields the base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], *, within: float = 30.0) -> None:

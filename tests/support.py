@@ -15,7 +15,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
+import uvicorn
 from mcp_types import CallToolResult
+from starlette.types import ASGIApp
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 JWT_ISSUER = "https://test.supabase.co/auth/v1"
@@ -187,3 +189,25 @@ def caas_env(**variables: str) -> dict[str, str]:
     env.update(PII_ENV)
     env.update(variables)
     return env
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp, port: int | None = None, *, lifespan: str = "on") -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1:``port`` (a free one if None) on this event loop;
+    yields its base URL."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started")
+        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)

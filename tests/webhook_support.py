@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.mcp_servers.test_http import serving
 from tests.providers_support import MATCH, call, market_body, onboard, open_application, uid
+from tests.support import serving
 from tools.principal import Role
 from tools.provider_webhooks import QUEUE
 

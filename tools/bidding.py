@@ -43,7 +43,9 @@ __all__ = [
     "bid_event",
     "bid_view",
     "close_bidding",
+    "invited_application",
     "list_bids",
+    "own_provider",
     "place_bid",
     "place_bid_in",
     "revise_bid",
@@ -109,9 +111,11 @@ def bid_not_found(bid_id: UUID) -> NotFound:
     return NotFound(f"no bid {bid_id} that you can see; list_bids shows the bids of an application")
 
 
-async def _invited_application(
+async def invited_application(
     uow: BiddingUnitOfWork, provider_id: UUID, handle: str
 ) -> tuple[ApplicationRecord, str]:
+    """The application and the provider's invitation status, both locked; an application it was not
+    invited to is reported like a missing one."""
     app = await uow.applications.lock(handle)
     invitation = None if app is None else await uow.bids.invitation_status(app.id, provider_id)
     if app is None or invitation is None:
@@ -177,7 +181,7 @@ async def place_bid_in(
     """``place_bid`` in the caller's transaction (a provider's webhook, beside its inbox row)."""
     provider_id = own_provider(call.principal)
     terms, now = bid.to_terms(), utc_now()
-    app, invitation = await _invited_application(uow, provider_id, handle)
+    app, invitation = await invited_application(uow, provider_id, handle)
     await _require_bidding_open(deps, uow, app, invitation, now)
     provider = await _active_provider(uow, provider_id)
     _check_terms(terms, provider, app, now)
@@ -238,7 +242,7 @@ async def revise_bid(deps: BiddingDeps, call: Invocation, bid_id: UUID, changes:
     """A new version with the changes applied to the current one, which becomes superseded."""
     seen, now = await _own_bid(deps, call.principal, bid_id), utc_now()
     async with deps.uow() as uow:
-        app, invitation = await _invited_application(uow, seen.provider_id, str(seen.application_id))
+        app, invitation = await invited_application(uow, seen.provider_id, str(seen.application_id))
         current = await uow.bids.lock(bid_id)
         assert current is not None
         require_active(current, app.reference)

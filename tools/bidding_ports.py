@@ -74,6 +74,11 @@ class BidWriter(Protocol):
         first time; False when it was already marked."""
         ...
 
+    async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:
+        """Invitation invited -> declined, counted as a declining decision of the provider; the
+        invitation's id, or None when it was not 'invited' (nothing changed)."""
+        ...
+
     async def waiting_providers(self, application_id: UUID) -> list[UUID]:
         """The providers whose invitation to this application is still 'invited' (not yet bid)."""
         ...

@@ -1,5 +1,5 @@
 """Webhooks received, after their signature was checked: the payment vendors' events (transfers and
-charges) and the credit providers' own events (bids, decisions).
+charges) and the credit providers' own events (bids, decisions on their invitations).
 
 Each event is written to the inbox, keyed by (source, event id), in the same transaction as its effect:
 a duplicate (or a concurrent copy, which waits for the first) finds the row and changes nothing; an
@@ -19,13 +19,17 @@ from pydantic import ValidationError
 from tools.bidding import BiddingDeps, place_bid_in
 from tools.domain.payments import GatewayEvent, effect_of, parse_reference
 from tools.errors import DomainError
+from tools.invitations import decline_invitation_in
 from tools.models.bids import BidInput
 from tools.models.common import describe_validation_error
 from tools.payments_core import InboxUnitOfWork, PaymentDeps, settle
 from tools.ports import AuditRecord, Invocation, OutboxEvent
 from tools.principal import Principal, Role
 
-__all__ = ["Receipt", "receive_gateway_event", "receive_provider_event"]
+__all__ = ["DECLINES", "Receipt", "receive_gateway_event", "receive_provider_event"]
+
+# The ``decision`` values of an ``application.decision`` event that decline the invitation to bid.
+DECLINES = frozenset({"decline", "declined"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,8 @@ async def receive_provider_event(
     payload_sha256: str,
 ) -> Receipt:
     """A provider's event, acting as that provider: ``bid.submitted`` places a bid exactly as the
-    place_bid tool does; ``application.decision`` and any other event are recorded for operators."""
+    place_bid tool does; ``application.decision`` with decision decline(d) declines the invitation exactly
+    as the decline_invitation tool does; other decisions and any other event are recorded for operators."""
     source = provider_source(provider_id)
     principal = Principal(f"provider-webhook:{provider_id}", Role.PROVIDER, str(provider_id))
     call = Invocation(principal, f"webhooks.providers.{event_type}"[:100], payload_sha256)
@@ -141,18 +146,46 @@ async def _provider_effect(
         except DomainError as exc:
             return Receipt(False, "rejected", exc.message, code=exc.code)
         return Receipt(False, "applied", f"bid {placed.id} placed (version {placed.version})")
-    # No use case acts on these (a provider declining an invitation has none yet): they are kept, with
-    # an event, so that operators see them.
+    decision = data.get("decision")
+    if event_type == "application.decision" and isinstance(decision, str) and decision in DECLINES:
+        return await _decline(uow, call, data)
+    # No use case acts on these (an "interested" decision, say): they are kept, with an event, so that
+    # operators see them.
     application = data.get("application") or data.get("application_id")
     summary = {
         "provider_id": str(provider_id),
         "event_id": event_id,
         "event_type": event_type,
         "application": application if isinstance(application, str) else None,
-        "decision": data.get("decision") if isinstance(data.get("decision"), str) else None,
+        "decision": decision if isinstance(decision, str) else None,
     }
     await uow.record(
         AuditRecord(call, "provider_event", event_id[:200]),
         [OutboxEvent("provider", str(provider_id), "provider.event_received", summary)],
     )
     return Receipt(False, "recorded", f"{event_type} recorded; no use case acts on it")
+
+
+async def _decline(uow: InboxUnitOfWork, call: Invocation, data: Mapping[str, Any]) -> Receipt:
+    """``application.decision`` with decision decline(d): the decline_invitation use case, as the provider."""
+    application = data.get("application_id") or data.get("reference") or data.get("application")
+    reason = data.get("reason")
+    if not isinstance(application, str) or not application.strip():
+        return Receipt(
+            False,
+            "rejected",
+            "data.application_id (or data.reference) is required to decline",
+            code="invalid_argument",
+        )
+    if not isinstance(reason, str):
+        return Receipt(
+            False, "rejected", "data.reason (text) is required to decline", code="invalid_argument"
+        )
+    try:
+        async with uow.payments.savepoint():
+            declined = await decline_invitation_in(uow, call, application.strip(), reason)
+    except DomainError as exc:
+        return Receipt(False, "rejected", exc.message, code=exc.code)
+    if declined.already_declined:  # another event (or the tool) declined it first: nothing changed
+        return Receipt(False, "ignored", f"the invitation to {declined.reference} was already declined")
+    return Receipt(False, "applied", f"the invitation to {declined.reference} declined")

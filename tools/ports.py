@@ -269,7 +269,6 @@ class FileCheck(StrEnum):
     MISSING = "missing"
     SIZE_MISMATCH = "size_mismatch"
     HASH_MISMATCH = "hash_mismatch"
-    UNCHECKED = "unchecked"  # the store cannot read the object back (Supabase: the client's word)
 
 
 @dataclass(frozen=True, slots=True)

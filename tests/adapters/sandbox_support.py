@@ -1,44 +1,17 @@
-"""Real loopback HTTP servers for the gateway and sandbox tests: serving any ASGI app, and a webhook
-receiver that records the raw bytes and headers of every POST (the platform's side, stubbed)."""
+"""For the gateway and sandbox tests: a webhook receiver (served with tests.support.serving) that
+records the raw bytes and headers of every POST (the platform's side, stubbed)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
-
-from tests.support import free_port
-
-
-@contextlib.asynccontextmanager
-async def serve_app(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on this event loop; yields its base URL."""
-    port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
 
 
 @dataclass

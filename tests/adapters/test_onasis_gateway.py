@@ -18,8 +18,7 @@ from starlette.routing import Route
 
 from adapters.onasis_gateway import OnasisGateway
 from adapters.sandbox import Sandbox
-from tests.adapters.sandbox_support import serve_app
-from tests.support import free_port
+from tests.support import free_port, serving
 from tools.payment_ports import (
     GatewayNotFound,
     GatewayRejected,
@@ -308,7 +307,7 @@ async def odd_gateway(answer: str) -> AsyncIterator[OnasisGateway]:
         return ODD[answer]
 
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["POST"])])
-    async with serve_app(app) as url:
+    async with serving(app) as url:
         g = OnasisGateway(url, timeout_seconds=5)
         try:
             yield g

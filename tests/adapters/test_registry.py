@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.registry import HttpServiceRegistry
-from tests.registry_support import RegistryDouble, serve_on
-from tests.support import free_port
+from tests.registry_support import RegistryDouble
+from tests.support import free_port, serving
 from tools.registration_ports import (
     RegisteredTool,
     RegistryRejected,
@@ -41,7 +41,7 @@ def double() -> RegistryDouble:
 
 @pytest.fixture
 async def registry(double: RegistryDouble) -> AsyncIterator[HttpServiceRegistry]:
-    async with serve_on(double.app()) as url:
+    async with serving(double.app()) as url:
         client = HttpServiceRegistry(url, api_key="registry-key", timeout=5)
         try:
             yield client
@@ -142,7 +142,7 @@ async def test_a_5xx_is_unavailable_and_a_4xx_is_a_refusal_with_its_status_and_c
 
 
 async def test_a_wrong_services_path_is_a_refusal_not_an_unknown_service(double: RegistryDouble) -> None:
-    async with serve_on(double.app()) as url:
+    async with serving(double.app()) as url:
         client = HttpServiceRegistry(url, services_path="/api/v9/registry", timeout=5)
         try:
             with pytest.raises(RegistryRejected) as refused:
@@ -154,7 +154,7 @@ async def test_a_wrong_services_path_is_a_refusal_not_an_unknown_service(double:
 
 async def test_the_services_path_is_configurable(double: RegistryDouble) -> None:
     moved = RegistryDouble(prefix="/registry/v2/services")
-    async with serve_on(moved.app()) as url:
+    async with serving(moved.app()) as url:
         client = HttpServiceRegistry(url, services_path="registry/v2/services/", timeout=5)
         try:
             await client.activate("caas", CONFIG)

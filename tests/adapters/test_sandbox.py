@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from adapters.sandbox import Sandbox
-from tests.adapters.sandbox_support import Receiver, serve_app
-from tests.support import free_port
+from tests.adapters.sandbox_support import Receiver
+from tests.support import free_port, serving
 
 RECIPIENT = {"name": "Ada Obi", "account_number": "0123456789", "bank_code": "058"}
 
@@ -25,7 +25,7 @@ RECIPIENT = {"name": "Ada Obi", "account_number": "0123456789", "bank_code": "05
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     r = Receiver()
-    async with serve_app(r.app()) as url:
+    async with serving(r.app()) as url:
         yield r, url
 
 
@@ -153,7 +153,7 @@ async def test_a_pending_transfer_sends_nothing_until_settled_then_can_be_revers
 async def test_a_late_webhook_comes_after_verify_already_says_success() -> None:
     receiver = Receiver()
     async with (
-        serve_app(receiver.app()) as url,
+        serving(receiver.app()) as url,
         Sandbox(webhook_base_url=url, late_webhook_seconds=3600) as late,
         httpx.AsyncClient(base_url=late.gateway_url) as http,
     ):

@@ -4,10 +4,8 @@ the ``supabase_sync`` queue into the mirror, in order, idempotently, surviving a
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
@@ -18,16 +16,6 @@ from tests.supabase_support import STEPS, Journey, emit, feed, job, mirror_row
 from tools.jobs import relay_outbox, run_queue
 from tools.supabase_ports import Activity, Applied, StatusMirror
 from tools.supabase_sync import SyncDeps, sync_event, sync_handler
-
-
-@pytest.fixture
-async def supa(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
-    assert runtime.targets is not None
-    conn = await asyncpg.connect(runtime.targets.supabase)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def test_drained_events_move_the_mirror_forward_step_by_step_with_their_progress(

@@ -14,7 +14,8 @@ import pytest
 
 from adapters.supabase_sync import PgStatusMirror, PostgrestStatusMirror
 from mcp_servers.config import load_settings
-from mcp_servers.runtime import Runtime, status_mirror
+from mcp_servers.runtime import Runtime
+from mcp_servers.wiring import status_mirror
 from tests.postgrest_double import PostgrestDouble, postgrest_double
 from tests.supabase_support import STEPS, Journey, feed, job, mirror_row
 from tools.jobs import Job, RetryLater
@@ -22,16 +23,6 @@ from tools.supabase_ports import Applied
 from tools.supabase_sync import SyncDeps, sync_event
 
 KEY = "service-role-key-of-the-postgrest-double"
-
-
-@pytest.fixture
-async def supa(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
-    assert runtime.targets is not None
-    conn = await asyncpg.connect(runtime.targets.supabase)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -11,19 +11,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from mcp_servers.runtime import Runtime
-
 INSUFFICIENT_PRIVILEGE = "42501"
-
-
-@pytest.fixture
-async def supa(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
-    assert runtime.targets is not None
-    conn = await asyncpg.connect(runtime.targets.supabase)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 @asynccontextmanager

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import pytest
-
-from mcp_servers.runtime import Runtime
 
 INSUFFICIENT_PRIVILEGE = "42501"  # also what Postgres answers for a row a policy refuses
 
@@ -29,16 +26,6 @@ OWNED: dict[str, tuple[str, str]] = {
     "user_activities": ("id", "user_id"),
 }
 PLAN_TABLES = [*OWNED, "support_messages"]
-
-
-@pytest.fixture
-async def supa(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
-    assert runtime.targets is not None
-    conn = await asyncpg.connect(runtime.targets.supabase)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 def claims(sub: uuid.UUID | None, *, caas_role: str | None = None, **extra: Any) -> dict[str, Any]:

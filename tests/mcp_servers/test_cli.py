@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,24 @@ async def test_worker_once_relays_what_is_waiting_in_the_outbox_and_exits_0(
         )
     finally:
         await conn.close()
+
+
+async def test_a_port_already_in_use_ends_start_up_with_exit_5_and_no_traceback(
+    fresh_pair: dict[str, str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await caas(
+            "serve",
+            "--port",
+            str(port),
+            cwd=tmp_path,
+            CAAS_REGISTRY="false",
+            CAAS_WORKERS="false",
+            **fresh_pair,
+        )
+    assert code == 5, err
+    assert "Traceback" not in err
+    assert f"caas: cannot listen on 127.0.0.1:{port}" in err.splitlines()[-1]

@@ -1,4 +1,5 @@
-"""The documents service wired to Supabase Storage (a real loopback server speaking its contract)."""
+"""The documents service wired to Supabase Storage (a real loopback server speaking its API): the
+client uploads to the signed URL, and registering checks the stored file's size and SHA-256."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import httpx
 import pytest
 from fastmcp import Client
 from pydantic import HttpUrl, SecretStr
@@ -14,7 +16,8 @@ from adapters.local_store import LocalDocumentStore
 from adapters.supabase_storage import SupabaseStorage
 from mcp_servers.app import build_server
 from mcp_servers.config import Settings
-from mcp_servers.runtime import Runtime, document_store
+from mcp_servers.runtime import Runtime
+from mcp_servers.wiring import document_store
 from tests.documents_support import REGISTER, REQUEST, SUBMIT, counts, scan, sha
 from tests.fake_storage import FakeStorage, fake_storage
 from tests.support import application, error_code
@@ -42,7 +45,7 @@ def test_wiring_picks_supabase_only_with_url_and_service_role_key(settings: Sett
 
 @pytest.fixture
 async def storage() -> AsyncIterator[FakeStorage]:
-    async with fake_storage() as fake:
+    async with fake_storage(KEY, "kyc-test") as fake:
         yield fake
 
 
@@ -83,17 +86,25 @@ async def test_upload_goes_to_a_signed_supabase_url_and_registers(
         [seen] = storage.seen
         assert seen.raw_path == f"/storage/v1/object/upload/sign/kyc-test/{object_path}"
         assert (seen.headers["authorization"], seen.headers["apikey"]) == (f"Bearer {KEY}", KEY)
-        doc = (
-            await client.call_tool(
-                REGISTER,
-                {
-                    "upload_id": target["upload_id"],
-                    "size_bytes": len(data),
-                    "media_type": "image/jpeg",
-                    "sha256": sha(data),
-                },
-            )
-        ).structured_content
+        register = {
+            "upload_id": target["upload_id"],
+            "size_bytes": len(data),
+            "media_type": "image/jpeg",
+            "sha256": sha(data),
+        }
+        # Nothing uploaded yet: the file is checked, not taken on the client's word.
+        assert error_code(await client.call_tool(REGISTER, register, raise_on_error=False)) == (
+            "invalid_argument"
+        )
+        async with httpx.AsyncClient(timeout=5) as http:  # the client, as next_step tells it
+            put = await http.put(target["upload_url"], content=data, headers={"Content-Type": "image/jpeg"})
+        assert put.status_code == 200
+        assert storage.objects[f"kyc-test/{object_path}"].data == data
+        other_hash = {**register, "sha256": sha(data + b"!")}
+        assert error_code(await client.call_tool(REGISTER, other_hash, raise_on_error=False)) == (
+            "invalid_argument"
+        )
+        doc = (await client.call_tool(REGISTER, register)).structured_content
     assert doc["status"] == "pending"
     stored = await core_db.fetchval(
         "SELECT storage FROM caas_core.documents WHERE id = $1", uuid.UUID(doc["id"])
@@ -124,3 +135,35 @@ async def test_storage_failure_is_unavailable_and_stores_nothing(
     assert error_code(result) == "unavailable"
     assert KEY not in str(result.structured_content)
     assert await counts(core_db) == before
+
+
+async def test_storage_failing_while_the_file_is_checked_is_unavailable_and_registers_nothing(
+    supabase_runtime: Runtime, storage: FakeStorage, core_db: asyncpg.Connection
+) -> None:
+    supabase_runtime.principals.local = Principal(f"b-{uuid.uuid4().hex[:12]}", Role.BORROWER)
+    data = scan()
+    async with Client(build_server(supabase_runtime)) as client:
+        app = (await client.call_tool(SUBMIT, {"application": application()})).structured_content
+        args = {
+            "application": app["id"],
+            "document_type": "passport",
+            "file_name": "passport.pdf",
+            "media_type": "application/pdf",
+            "size_bytes": len(data),
+        }
+        target = (await client.call_tool(REQUEST, args)).structured_content
+        async with httpx.AsyncClient(timeout=5) as http:
+            await http.put(target["upload_url"], content=data, headers={"Content-Type": "application/pdf"})
+        storage.mode, storage.status = "status", 503
+        before = await counts(core_db)
+        register = {
+            "upload_id": target["upload_id"],
+            "size_bytes": len(data),
+            "media_type": "application/pdf",
+            "sha256": sha(data),
+        }
+        result = await client.call_tool(REGISTER, register, raise_on_error=False)
+        assert error_code(result) == "unavailable"
+        assert await counts(core_db) == before
+        storage.mode = "ok"  # Storage is back: the same call goes through
+        assert (await client.call_tool(REGISTER, register)).structured_content["status"] == "pending"

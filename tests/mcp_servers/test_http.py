@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,15 +13,13 @@ import asyncpg
 import httpx
 import jwt
 import pytest
-import uvicorn
 from fastmcp import Client
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.types import ASGIApp
 
 from mcp_servers.app import build_server, package_version
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
-from tests.support import SERVICE_KEY, application, dsn_proxy, error_code, free_port, make_jwt
+from tests.support import SERVICE_KEY, application, dsn_proxy, error_code, make_jwt, serving
 from tools.principal import Principal, Role
 
 SUBMIT = "credit_submit_application"
@@ -37,27 +34,6 @@ PROVIDER_READS = {
     "credit_get_commission_statement",
 }
 JSONRPC_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-@contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on this event loop; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
 
 
 @pytest.fixture(scope="module")

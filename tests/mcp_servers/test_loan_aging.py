@@ -31,7 +31,7 @@ from tests.loans_support import (
     today,
 )
 from tests.risk_support import uid
-from tools.loan_servicing import age_loans
+from tools.loan_aging import age_loans
 from tools.ports import Invocation
 from tools.principal import Principal, Role
 

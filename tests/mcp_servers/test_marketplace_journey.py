@@ -142,6 +142,7 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
 
     active = await disburse(runtime, loan)
     assert active["status"] == "active"
+    lendable = await balance(core_db, "provider", "capital_available", a["id"], CURRENCY)
     expected_commission = disbursement_commission(DEFAULT_TERMS, PRINCIPAL_MINOR, CURRENCY)
     assert expected_commission == PRINCIPAL_MINOR * 85 // 1000 == 2_125_000  # 8.5% of the principal
     assert minor(active["commission_earned"]) == expected_commission
@@ -204,6 +205,11 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
     )
     assert [tuple(r) for r in unbalanced] == []
     assert await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY) == expected_commission
+    # What the borrower paid went on to the lender as it came in, less the platform's interest share.
+    interest_share = minor(closed["commission_earned"]) - expected_commission
+    paid_total = sum(minor(line["total"]) for line in lines[:2]) + minor(quote["total"])
+    settled = await balance(core_db, "provider", "capital_available", a["id"], CURRENCY) - lendable
+    assert settled == paid_total - interest_share
     for provider in (a, b, c):  # matching reads the row: it must hold what the ledger says is free to lend
         row = await core_db.fetchval(
             "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", uuid.UUID(provider["id"])

@@ -27,8 +27,8 @@ from mcp_servers.registration import (
     service_config,
 )
 from mcp_servers.runtime import Runtime
-from tests.registry_support import eventually, serve_on
-from tests.support import SERVICE_KEY, caas_command, caas_env, free_port
+from tests.registry_support import eventually
+from tests.support import SERVICE_KEY, caas_command, caas_env, free_port, serving
 from tools.principal import Principal, Role
 from tools.registration import Registrar
 
@@ -71,7 +71,7 @@ async def sandbox_registry(
     port: int | None = None, state: RegistryState | None = None
 ) -> AsyncIterator[tuple[str, RegistryState]]:
     state = state if state is not None else RegistryState()
-    async with serve_on(build_registry_app(state), port) as url:
+    async with serving(build_registry_app(state), port) as url:
         yield url, state
 
 

@@ -2,7 +2,7 @@
 to it, payments driven through MCP tools over HTTP. A signed webhook activates the loan or allocates the
 repayment; duplicates have one effect; forged, missing and stale signatures are refused with nothing
 stored; events out of order never move a payment backwards; providers' own events reach the bidding
-use case."""
+use cases (a bid, a declined invitation)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from fastmcp import Client, FastMCP
 
 from mcp_servers.app import build_server
 from mcp_servers.runtime import Runtime
-from tests.bidding_support import BIDS, as_provider, bid_body, market
+from tests.bidding_support import BIDS, INVITATIONS, as_provider, bid_body, events, market, place
 from tests.loans_support import GET_LOAN, RECONCILE, active_loan, call
-from tests.mcp_servers.test_http import serving
 from tests.payments_support import (
     COLLECT,
     DISBURSE,
@@ -38,7 +37,7 @@ from tests.payments_support import (
     transfers,
 )
 from tests.risk_support import uid
-from tests.support import SERVICE_KEY
+from tests.support import SERVICE_KEY, serving
 from tools.domain.signatures import caas_signature, paystack_signature, stripe_signature_header
 from tools.jobs import relay_outbox, run_queue
 from tools.principal import Principal, Role
@@ -404,7 +403,8 @@ async def test_a_provider_event_the_use_case_refuses_is_422_with_its_code_and_re
         {"id": f"evt-{uuid.uuid4()}", "type": "bid.submitted", "data": too_much},
     )
     assert (answer.status_code, answer.json()["error"]["code"]) == (422, "invalid_argument")
-    decision = {"application": app["id"], "decision": "declined", "reason": "outside our appetite"}
+    # A decision no use case acts on (only a decline does) is kept for operators.
+    decision = {"application": app["id"], "decision": "interested"}
     recorded = await provider_post(
         runtime,
         base_url,
@@ -420,6 +420,76 @@ async def test_a_provider_event_the_use_case_refuses_is_422_with_its_code_and_re
         ("bid.submitted", "rejected"),
         ("application.decision", "recorded"),
     ]
+
+
+def decision(provider_decision: str, **data: Any) -> dict[str, Any]:
+    return {
+        "id": f"evt-{uuid.uuid4()}",
+        "type": "application.decision",
+        "data": {"decision": provider_decision, **data},
+    }
+
+
+async def test_a_providers_signed_decision_to_decline_declines_its_invitation_once(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, base_url: str
+) -> None:
+    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
+    declines = decision("decline", application_id=app["id"], reason="outside our appetite")
+    first = await provider_post(runtime, base_url, p1, declines)
+    assert (first.status_code, first.json()["outcome"]) == (200, "applied")
+    again = await provider_post(runtime, base_url, p1, declines)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    # Another event saying the same: nothing changes (the use case's already_declined).
+    same = decision("declined", reference=app["reference"], reason="still outside our appetite")
+    repeated = await provider_post(runtime, base_url, p1, same)
+    assert (repeated.status_code, repeated.json()["outcome"]) == (200, "ignored")
+
+    as_provider(principal, p1)
+    invitations = await call(client, INVITATIONS, {"application": app["id"]})
+    assert [i["status"] for i in invitations["items"]] == ["declined"]
+    counts = await core_db.fetchrow(
+        "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1", uuid.UUID(p1)
+    )
+    assert tuple(counts) == (1, 0)
+    told = await events(core_db, app, "provider.invitation_declined")
+    assert [e["payload"]["reason"] for e in told] == ["outside our appetite"]
+    by = await core_db.fetchval(
+        "SELECT principal_id FROM caas_audit.audit_log WHERE provider_id = $1 AND object_type = $2",
+        p1,
+        "provider_invitation",
+    )
+    assert by == f"provider-webhook:{p1}"
+
+    # Refused declines answer 422 with the use case's code, like a refused bid, and change nothing.
+    await place(client, principal, app, p2)
+    for data, code in (
+        ({"application_id": app["id"], "reason": "changed our mind"}, "conflict"),  # it bid: withdraw
+        ({"application_id": app["id"], "reason": "no"}, "invalid_argument"),  # the reason is too short
+        ({"reason": "changed our mind"}, "invalid_argument"),  # which application?
+    ):
+        refused = await provider_post(runtime, base_url, p2, decision("decline", **data))
+        assert (refused.status_code, refused.json()["error"]["code"]) == (422, code), data
+    p2_invitation = await core_db.fetchrow(
+        "SELECT i.status, p.decided_count, p.approved_count FROM caas_core.provider_invitations i "
+        "JOIN caas_core.providers p ON p.id = i.provider_id "
+        "WHERE i.application_id = $1 AND i.provider_id = $2",
+        uuid.UUID(app["id"]),
+        uuid.UUID(p2),
+    )
+    assert tuple(p2_invitation) == ("bid_submitted", 1, 1)
+    outcomes = await core_db.fetch(
+        "SELECT source, outcome FROM caas_core.webhook_inbox WHERE source = ANY($1::text[]) "
+        "ORDER BY received_at",
+        [f"provider:{p1}", f"provider:{p2}"],
+    )
+    assert [(o["source"].removeprefix("provider:"), o["outcome"]) for o in outcomes] == [
+        (p1, "applied"),
+        (p1, "ignored"),
+        (p2, "rejected"),
+        (p2, "rejected"),
+        (p2, "rejected"),
+    ]
+    assert len(await events(core_db, app, "provider.invitation_declined")) == 1
 
 
 @pytest.mark.parametrize("forgery", ["other secret", "stale", "unknown provider", "not a uuid", "missing"])

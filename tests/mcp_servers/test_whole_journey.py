@@ -25,10 +25,9 @@ from fastmcp import Client
 
 from mcp_servers.app import build_server
 from mcp_servers.runtime import Runtime
-from tests.mcp_servers.test_http import serving
 from tests.providers_support import ONBOARD, provider_body
 from tests.risk_support import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, body, uid, verify_kyc
-from tests.support import SERVICE_KEY, make_jwt
+from tests.support import SERVICE_KEY, make_jwt, serving
 from tools.principal import Principal, Role
 
 CURRENCY, COUNTRY = "KES", "KE"  # paystack first on the default routes

@@ -13,11 +13,15 @@
                                                             Cr borrower payable (an over-payment)
                   and the interest share of the commission: Dr provider commission_expense S
                                                             Cr platform commission_income S
+    settlement    Dr provider capital_available N           Cr platform cash_clearing:<vendor> N
+                  (with each repayment: the cash collected goes on to the lender, free to lend again,
+                  less the platform's interest share; an over-payment stays held for the borrower)
     write_off     Dr provider credit_losses                 Cr loan principal_receivable, fees_receivable
 
 Interest is recognised when it is paid (no accrual journals), so a loan's receivables are its
-outstanding principal and unpaid late fees, and a write-off removes exactly those. Moving the cleared
-cash on to the provider is the settlement journal of the payments service.
+outstanding principal and unpaid late fees, and a write-off removes exactly those. The commission
+charged at disbursement is owed by the lender (its commission_expense against the platform's
+commission_income) and is not netted from settlements.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "late_fee_journal",
     "origination_fee_journal",
     "repayment_journal",
+    "settlement_journal",
     "write_off_journal",
 ]
 
@@ -135,6 +140,18 @@ def repayment_journal(
         postings.append(credit(_platform(loan, "commission_income"), commission))
     return _draft(
         JournalKind.REPAYMENT, repayment_id, f"repayment {repayment_id} on loan {loan.id}", postings
+    )
+
+
+def settlement_journal(loan: LoanRecord, repayment_id: str, amount: int) -> JournalDraft:
+    return _draft(
+        JournalKind.SETTLEMENT,
+        f"settlement:{repayment_id}",
+        f"repayment {repayment_id} on loan {loan.id} settled to its lender",
+        (
+            debit(_provider(loan, "capital_available"), amount),
+            credit(_platform(loan, "cash_clearing", CLEARING_VENDOR), amount),
+        ),
     )
 
 

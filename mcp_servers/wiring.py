@@ -1,0 +1,323 @@
+"""The single place where concrete adapters meet the use cases' ports: the dependencies of every
+service, the background workers, the gateway (or the sandbox) and the Supabase writers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+import asyncpg
+from pydantic import SecretStr
+
+from adapters.local_store import LocalDocumentStore
+from adapters.onasis_gateway import OnasisGateway
+from adapters.sandbox import Sandbox
+from adapters.supabase_notifications import PostgrestNotificationStore
+from adapters.supabase_rest import SupabaseRest
+from adapters.supabase_storage import SupabaseStorage
+from adapters.supabase_support import PostgrestSupportStore
+from adapters.supabase_sync import PgStatusMirror, PostgrestStatusMirror, observe_sync_lag
+from adapters.webhook_sender import HttpxWebhookSender
+from database.applications import PgApplicationReader
+from database.bids import PgBidReader
+from database.commissions import PgCommissionReader
+from database.documents import PgDocumentReader
+from database.jobs import PgJobStore
+from database.ledger import PgLedgerReader
+from database.loans import PgLoanReader
+from database.notification_sources import PgDueInstallments
+from database.payments import PgPaymentReader
+from database.providers import PgProviderReader
+from database.risk import PgRiskReader
+from database.supabase_notifications import PgNotificationStore
+from database.supabase_support import PgSupportStore
+from database.unit_of_work import pg_unit_of_work
+from database.webhook_deliveries import PgWebhookDeliveries
+from mcp_servers.config import Settings
+from mcp_servers.workers import Periodic, Workers, worker_invocation
+from tools import applications, loan_aging, provider_webhooks
+from tools.applications import ApplicationDeps
+from tools.bidding import BiddingDeps
+from tools.documents import DocumentDeps
+from tools.domain.routing import VendorRouter
+from tools.ledger import LedgerDeps
+from tools.loans import LoanDeps, LoanPolicy
+from tools.matching import MatchingDeps
+from tools.notification_ports import NotificationStore, SupportStore
+from tools.notifications import NotificationDeps, notification_handler, remind_due_repayments
+from tools.payment_ports import CommunicationGateway, PaymentGateway
+from tools.payments_core import PaymentDeps
+from tools.payments_worker import send_disbursement
+from tools.ports import DocumentStore, PersonalDataVault
+from tools.provider_webhooks import ProviderWebhookDeps
+from tools.providers import ProviderDeps
+from tools.risk import RiskDeps
+from tools.supabase_ports import StatusMirror
+from tools.supabase_sync import SyncDeps, sync_handler
+from tools.support_chat import SupportDeps
+
+__all__ = [
+    "Dependencies",
+    "PaymentSecrets",
+    "build_dependencies",
+    "build_gateway",
+    "build_workers",
+    "document_store",
+    "make_sandbox",
+    "status_mirror",
+    "supabase_over_rest",
+    "supabase_stores",
+]
+
+log = logging.getLogger("caas.wiring")
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """What the use cases of every service get; built once per process in ``build_dependencies``."""
+
+    applications: ApplicationDeps
+    documents: DocumentDeps
+    risk: RiskDeps
+    ledger: LedgerDeps
+    providers: ProviderDeps
+    matching: MatchingDeps
+    loans: LoanDeps
+    bidding: BiddingDeps
+    supabase_sync: SyncDeps
+    webhooks: ProviderWebhookDeps
+    payments: PaymentDeps
+    notifications: NotificationDeps
+    support: SupportDeps
+    # The PostgREST connection of notifications and support chat when they write over HTTP (see
+    # ``supabase_stores``); the runtime closes it.
+    supabase_rest: SupabaseRest | None = None
+
+
+def build_dependencies(
+    settings: Settings,
+    core_pool: asyncpg.Pool,
+    supabase_pool: asyncpg.Pool,
+    vault: PersonalDataVault,
+    *,
+    gateway: PaymentGateway,
+    comms: CommunicationGateway,
+) -> Dependencies:
+    """The single place where concrete adapters meet the use cases' ports."""
+    uow = pg_unit_of_work(core_pool)
+    notification_store, support_store, supabase_rest = supabase_stores(settings, supabase_pool)
+    loans = LoanDeps(
+        uow=uow,
+        reader=PgLoanReader(core_pool),
+        providers=PgProviderReader(core_pool),
+        commissions=PgCommissionReader(core_pool),
+        policy=LoanPolicy(
+            default_threshold_days=settings.default_threshold_days,
+            late_fee_percent=settings.late_fee_rate,
+            late_fee_grace_days=settings.late_fee_grace_days,
+            late_fee_flat=settings.late_fee_flat,
+        ),
+    )
+    return Dependencies(
+        applications=ApplicationDeps(
+            uow=uow,
+            reader=PgApplicationReader(core_pool),
+            bidding_window=timedelta(hours=settings.bidding_window_hours),
+            vault=vault,
+        ),
+        documents=DocumentDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            reader=PgDocumentReader(core_pool),
+            store=document_store(settings),
+            max_bytes=settings.document_max_bytes,
+        ),
+        risk=RiskDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            documents=PgDocumentReader(core_pool),
+            risk=PgRiskReader(core_pool),
+            vault=vault,
+            operator_approval_above=settings.operator_approval_above,
+        ),
+        ledger=LedgerDeps(uow=uow, reader=PgLedgerReader(core_pool)),
+        loans=loans,
+        providers=ProviderDeps(uow=uow, reader=PgProviderReader(core_pool), vault=vault),
+        matching=MatchingDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            risk=PgRiskReader(core_pool),
+            providers=PgProviderReader(core_pool),
+            bidding_window=timedelta(hours=settings.bidding_window_hours),
+        ),
+        bidding=BiddingDeps(
+            uow=uow,
+            applications=PgApplicationReader(core_pool),
+            bids=PgBidReader(core_pool),
+            providers=PgProviderReader(core_pool),
+            bidding_window=timedelta(hours=settings.bidding_window_hours),
+        ),
+        webhooks=ProviderWebhookDeps(
+            deliveries=PgWebhookDeliveries(core_pool),
+            providers=PgProviderReader(core_pool),
+            vault=vault,
+            sender=HttpxWebhookSender(
+                timeout_seconds=settings.webhook_timeout_seconds, user_agent="CaaS-Webhooks/1.0"
+            ),
+            max_attempts=settings.webhook_max_attempts,
+            retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
+        ),
+        supabase_sync=SyncDeps(mirror=status_mirror(settings, supabase_pool), observe_lag=observe_sync_lag),
+        payments=PaymentDeps(
+            uow=uow,
+            reader=PgPaymentReader(core_pool),
+            loans=loans,
+            applications=PgApplicationReader(core_pool),
+            vault=vault,
+            gateway=gateway,
+            # One router per process: its circuit breakers learn from every payment this process makes.
+            router=VendorRouter.from_text(
+                settings.payment_routes,
+                failures=settings.breaker_failures,
+                reset_seconds=settings.breaker_reset_seconds,
+            ),
+        ),
+        notifications=NotificationDeps(
+            store=notification_store,
+            applications=PgApplicationReader(core_pool),
+            loans=PgLoanReader(core_pool),
+            due=PgDueInstallments(core_pool),
+            comms=comms,
+            uow=uow,
+            reminder_days=settings.repayment_reminder_days,
+        ),
+        support=SupportDeps(support=support_store, applications=PgApplicationReader(core_pool), uow=uow),
+        supabase_rest=supabase_rest,
+    )
+
+
+def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Pool) -> Workers:
+    """The background work of this process: each queue's handler and the periodic jobs (each safe to
+    run in several processes at once)."""
+
+    async def expire() -> object:
+        return await applications.expire_stale_applications(deps.applications, worker_invocation("expire"))
+
+    async def age() -> object:
+        return await loan_aging.age_loans(deps.loans, worker_invocation("age_loans"))
+
+    async def remind() -> object:
+        return await remind_due_repayments(deps.notifications)
+
+    return Workers(
+        store=PgJobStore(core_pool),
+        handlers={
+            "supabase_sync": sync_handler(deps.supabase_sync),
+            provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.webhooks),
+            "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
+            "notifications": notification_handler(deps.notifications),
+        },
+        periodic=[
+            Periodic("expire_applications", timedelta(minutes=1), expire),
+            Periodic("age_loans", timedelta(hours=1), age),
+            Periodic("repayment_reminders", timedelta(hours=1), remind),
+        ],
+        poll=settings.worker_poll_seconds,
+    )
+
+
+def supabase_over_rest(settings: Settings) -> tuple[str, str] | None:
+    """The Supabase URL and service-role key when the Supabase tables are reached over HTTP
+    (PostgREST through supabase-py): only SUPABASE_URL and the key are set. None when they are
+    reached through Postgres: SUPABASE_DB_URL is set, or the databases are embedded, or neither is
+    configured (then the Supabase tables live beside the system of record)."""
+    direct = settings.supabase_db_url is not None or settings.database_url is None
+    if not direct and settings.supabase_url is not None and settings.supabase_service_role_key is not None:
+        return str(settings.supabase_url), settings.supabase_service_role_key.get_secret_value()
+    return None
+
+
+def status_mirror(settings: Settings, supabase_pool: asyncpg.Pool) -> StatusMirror:
+    """Where the Supabase sync writes (the rule is ``supabase_over_rest``)."""
+    rest = supabase_over_rest(settings)
+    if rest is not None:
+        return PostgrestStatusMirror(*rest)
+    return PgStatusMirror(supabase_pool)
+
+
+def supabase_stores(
+    settings: Settings, supabase_pool: asyncpg.Pool
+) -> tuple[NotificationStore, SupportStore, SupabaseRest | None]:
+    """Where notifications and support chat live, by the same rule as the status mirror: PostgREST
+    (one shared connection, returned for the runtime to close) or the Supabase Postgres pool."""
+    target = supabase_over_rest(settings)
+    if target is None:
+        return PgNotificationStore(supabase_pool), PgSupportStore(supabase_pool), None
+    rest = SupabaseRest(*target)
+    notifications = PostgrestNotificationStore(rest)
+    return notifications, PostgrestSupportStore(rest, notifications), rest
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSecrets:
+    """The keys that payment vendors' webhooks are signed with: the configured ones, else those the
+    in-process sandbox generated (it signs with them), else None (nothing can be verified)."""
+
+    paystack: str | None
+    stripe: str | None
+
+
+def secret_value(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def make_sandbox(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    gateway_port: int = 0,
+    registry_port: int = 0,
+    webhook_base_url: str | None = None,
+) -> Sandbox:
+    """The sandbox gateway and registry (not yet started): in-process on ephemeral ports when
+    ONASIS_GATEWAY_URL is unset, or on fixed ports for ``caas sandbox``."""
+    target = webhook_base_url or (str(settings.sandbox_webhook_url) if settings.sandbox_webhook_url else None)
+    return Sandbox(
+        host=host,
+        gateway_port=gateway_port,
+        registry_port=registry_port,
+        webhook_base_url=target,
+        paystack_secret=secret_value(settings.paystack_secret_key),
+        stripe_secret=secret_value(settings.stripe_webhook_secret),
+        payments_path=settings.onasis_payments_path,
+        transfers_path=settings.onasis_transfers_path,
+        registry_services_path=settings.registry_services_path,
+    )
+
+
+def build_gateway(settings: Settings, sandbox: Sandbox | None) -> OnasisGateway:
+    """The gateway adapter: at the sandbox when it runs (money simulated), else at the configured URL."""
+    url = sandbox.gateway_url if sandbox is not None else str(settings.onasis_gateway_url)
+    return OnasisGateway(
+        url,
+        api_key=secret_value(settings.onasis_api_key),
+        project_scope=settings.onasis_project_scope,
+        payments_path=settings.onasis_payments_path,
+        transfers_path=settings.onasis_transfers_path,
+        timeout_seconds=settings.gateway_timeout_seconds,
+        connect_timeout_seconds=settings.gateway_connect_timeout_seconds,
+        simulated=sandbox is not None,
+    )
+
+
+def document_store(settings: Settings) -> DocumentStore:
+    """Supabase Storage when its URL and service-role key are set, else files in the data dir."""
+    if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
+        return SupabaseStorage(
+            str(settings.supabase_url),
+            settings.supabase_service_role_key.get_secret_value(),
+            settings.supabase_storage_bucket,
+        )
+    return LocalDocumentStore(settings.data_dir / "documents")
