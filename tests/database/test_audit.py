@@ -123,3 +123,15 @@ async def test_caas_app_can_append_and_read_audit_rows(core_db, submitted) -> No
     assert [r["request_id"] for r in seen][-1] == marker
     assert seen[: len(before)] == before  # appending leaves the earlier rows as they were
     assert len(await audit_rows(core_db, submitted)) == len(before) + 1
+
+
+async def test_each_append_only_table_names_itself_when_a_rewrite_is_refused(core_db, submitted) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError) as timeline:
+        await core_db.execute(
+            "UPDATE caas_core.application_transitions SET reason = 'forged' WHERE application_id = $1::uuid",
+            submitted,
+        )
+    assert "caas_core.application_transitions is append-only: UPDATE" in str(timeline.value)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError) as audit:
+        await run_as(core_db, None, REWRITES["delete"], submitted)
+    assert "caas_audit.audit_log is append-only: DELETE" in str(audit.value)
