@@ -10,9 +10,9 @@ autovacuum would. For each size the real candidate query runs through the produc
 (database.providers.PgProviderReader.candidates: pooled connection, SET, the one statement) for
 --profiles application profiles drawn from the same markets, and for the largest market (NGN in NG,
 a typical grade-B request): one warm-up round, then --iterations timed calls of each kind; p50/p99
-ms. Then an EXPLAIN (ANALYZE, BUFFERS) summary of the largest-market query shows the plan and the
-indexes it uses. The number of eligible providers per profile is counted apart, untimed. The database
-is dropped at the end.
+ms. Then an EXPLAIN (ANALYZE, BUFFERS) summary of the largest-market query shows the plan the reader
+runs (generic: made once, for any values) and the indexes it uses. The number of eligible providers
+per profile is counted apart, untimed. The database is dropped at the end.
 """
 
 import argparse
@@ -112,6 +112,10 @@ COLUMNS = [
 PLAN = json.dumps({"principal_rate": "0.085", "tiers": [], "caps": [], "interest_share": "0"})
 # Every eligible provider, counted apart from the timed query (which ranks only the best few).
 COUNT_SQL = f"SELECT count(*) FROM ({CANDIDATES_SQL.replace('LIMIT $10::int', '')}) c WHERE $10::int > 0"
+# The types of candidate_args, for a PREPARE to EXPLAIN the reader's plan.
+PARAM_TYPES = ("bpchar", "text", "text", "bigint", "smallint", "smallint", "numeric", "float8", "float8")
+PARAM_TYPES += ("int",)
+PREPARE = f"PREPARE bench_candidates({', '.join(PARAM_TYPES)}) AS {CANDIDATES_SQL}"
 
 
 def minor(currency: str, usd: float) -> int:
@@ -192,6 +196,8 @@ def plan_summary(lines: list[str]) -> list[str]:
     keep = ("->", "Index Cond", "Heap Fetches", "Rows Removed", "Execution Time", "Planning Time")
     out = []
     for i, line in enumerate(lines):
+        if "InitPlan" in line or "->  Result" in line:  # the request's values, computed once
+            continue
         if i == 0 or any(k in line for k in keep) or ("Buffers" in line and i < 3):
             out.append(line if len(line) <= 150 else line[:147] + "...")
     return out
@@ -214,10 +220,13 @@ async def bench_size(pool: asyncpg.Pool, size: int, opts: Any, rnd: random.Rando
             t0 = time.perf_counter()
             await reader.candidates(req, opts.limit)
             into.append((time.perf_counter() - t0) * 1000)
-    async with pool.acquire() as conn:
-        await conn.execute("SET plan_cache_mode = force_custom_plan")
-        explain = f"EXPLAIN (ANALYZE, BUFFERS) {CANDIDATES_SQL}"
-        rows = await conn.fetch(explain, *candidate_args(LARGEST, opts.limit + 1))
+    async with pool.acquire() as conn, conn.transaction():
+        # The plan the reader runs: made once for any values (generic), then executed with these.
+        await conn.execute(f"SET LOCAL plan_cache_mode = force_generic_plan; {PREPARE}")
+        values = candidate_args(LARGEST, opts.limit + 1)  # EXECUTE takes literals, not $n
+        args = ", ".join(f"'{v}'::{t}" for v, t in zip(values, PARAM_TYPES, strict=True))
+        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_candidates({args})")
+        await conn.execute("DEALLOCATE bench_candidates")
     timings.sort()
     largest.sort()
     counts = sorted(eligible[:-1])

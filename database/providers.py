@@ -42,18 +42,24 @@ def _f(value: float) -> str:
     return f"{value!r}::float8"
 
 
+def _once(expr: str) -> str:
+    """``expr`` of the parameters alone, evaluated once per call (an InitPlan), not once per row."""
+    return f"(SELECT {expr})"
+
+
 # The fit score of tools.domain.matching.fit_score, operation for operation in float8, so that the
 # database ranks exactly as the documented function scores. $8/$9 are the rate band, $4 the amount;
 # mid_annual_rate is the generated column (min_annual_rate::float8 + max_annual_rate::float8) / 2.
+# What depends only on the request (band width, amount as float8, 19 times it) is computed once.
 _MID = "p.mid_annual_rate"
 _RATE = (
-    f"CASE WHEN $9::float8 > $8::float8 THEN least(1.0::float8, greatest(0.0::float8, "
-    f"($9::float8 - {_MID}) / ($9::float8 - $8::float8))) "
+    f"CASE WHEN {_once('$9::float8 > $8::float8')} THEN least(1.0::float8, greatest(0.0::float8, "
+    f"($9::float8 - {_MID}) / {_once('$9::float8 - $8::float8')})) "
     f"WHEN {_MID} <= $8::float8 THEN 1.0::float8 ELSE 0.0::float8 END"
 )
 _CAPITAL = (
-    "least(1.0::float8, greatest(0.0::float8, (p.capital_available_minor::float8 - $4::bigint::float8) / "
-    f"({_f(float(HEADROOM_MULTIPLE - 1))} * $4::bigint::float8)))"
+    f"least(1.0::float8, greatest(0.0::float8, (p.capital_available_minor::float8 - "
+    f"{_once('$4::bigint::float8')}) / {_once(f'{_f(float(HEADROOM_MULTIPLE - 1))} * $4::bigint::float8')}))"
 )
 # The generated column smoothed_approval_rate is (approved_count::float8 + 5.0) / (decided_count::float8
 # + 10.0): PRIOR_APPROVAL_RATE * PRIOR_DECISIONS and PRIOR_DECISIONS, written into migration 0007
@@ -64,24 +70,53 @@ _FIT = (
     f"+ {_f(WEIGHT_APPROVAL)} * ({_APPROVAL}))"
 )
 
-# Every criterion of tools.domain.matching, in one statement over the active providers. Only
-# columns of providers_match_amount_idx are read until the best $10 are known (a top-N sort, no
-# count of all eligible: that would buffer every eligible row); the rest is then fetched for those
-# few rows. Every parameter is typed where it is compared, so each comparison stays on the
-# column's own type and the indexes apply.
+# Every criterion of tools.domain.matching, in one statement over the active providers, on the
+# columns of providers_match_idx (migration 0010): until the best $10 are known (a top-N sort, no
+# count of all eligible: that would buffer every eligible row) the scan is index-only, and the btree
+# itself rejects most providers on its key columns; the rest is then fetched for those few rows.
+# Each request value is brought to its column's form once per call by the same expression as the
+# generated column, so each test equals the plain criterion (tests/mcp_servers/test_matching.py):
+#  * currency = $1: currency_code, the letters A-Z in base 26; any other $1 matches no provider (the
+#    currency CHECK), so it becomes NULL. ::bpchar::text drops trailing blanks, as bpchar = does;
+#  * countries @> {$2}: sole_country_code, the one country served in base 26, or -1 when several are
+#    served, and then countries itself is tested; $2 outside A-Z A-Z matches none (the CHECK);
+#  * accepted_grades @> {$3}: the bit of $3 in grade_mask; 0 (no provider) for anything but A-E;
+#  * max_dti >= $7: max_dti_bp >= ceil($7 * 10000), exact as max_dti has four decimals and lies in
+#    (0, 1]: above 1 no provider qualifies (10001), at or below 0 all do (0), NULL none.
+# Every parameter is typed where it is compared, so each comparison stays on the column's own type.
+_CURRENCY = "$1::bpchar::text"
+_CURRENCY_CODE = (
+    f"(CASE WHEN {_CURRENCY} ~ '^[A-Z]{{3}}$' THEN (ascii(substr({_CURRENCY}, 1, 1)) - 65) * 676 "
+    f"+ (ascii(substr({_CURRENCY}, 2, 1)) - 65) * 26 + (ascii(substr({_CURRENCY}, 3, 1)) - 65) END)::smallint"
+)
+# The country's own code and -1 (providers serving several countries); ::smallint[] below makes
+# ANY read the one array, not the rows of a subquery.
+_COUNTRY_CODES = (
+    "ARRAY[(CASE WHEN $2::text ~ '^[A-Z]{2}$' THEN (ascii(substr($2::text, 1, 1)) - 65) * 26 "
+    "+ (ascii(substr($2::text, 2, 1)) - 65) END)::smallint, -1::smallint]"
+)
+_GRADE_BIT = (
+    "(CASE $3::text WHEN 'A' THEN 1 WHEN 'B' THEN 2 WHEN 'C' THEN 4 WHEN 'D' THEN 8 WHEN 'E' THEN 16 "
+    "ELSE 0 END)::smallint"
+)
+_DTI_BP = (
+    "(CASE WHEN $7::numeric > 1 THEN 10001 WHEN $7::numeric <= 0 THEN 0 "
+    "ELSE ceil($7::numeric * 10000) END)::integer"
+)
 CANDIDATES_SQL = f"""
 WITH eligible AS (
     SELECT p.id, {_FIT} AS fit
     FROM caas_core.providers p
     WHERE p.status = 'active'
-      AND p.currency = $1::bpchar
+      AND p.currency_code = {_once(_CURRENCY_CODE)}
+      AND p.sole_country_code = ANY ({_once(_COUNTRY_CODES)}::smallint[])
       AND p.min_amount_minor <= $4::bigint AND p.max_amount_minor >= $4::bigint
       AND p.capital_available_minor >= $4::bigint
       AND p.min_term_months <= $5::smallint AND p.max_term_months >= $5::smallint
       AND p.min_score <= $6::smallint
-      AND p.max_dti >= $7::numeric
-      AND p.countries @> ARRAY[$2::text]
-      AND p.accepted_grades @> ARRAY[$3::text]
+      AND p.max_dti_bp >= {_once(_DTI_BP)}
+      AND p.grade_mask & {_once(_GRADE_BIT)} <> 0
+      AND (p.sole_country_code <> -1 OR p.countries @> {_once("ARRAY[$2::text]")})
 ), best AS (
     SELECT e.id, e.fit FROM eligible e ORDER BY e.fit DESC, e.id LIMIT $10::int
 )
@@ -91,10 +126,12 @@ FROM best b JOIN caas_core.providers p ON p.id = b.id
 ORDER BY b.fit DESC, b.id
 """
 
-# Application values differ on every call and decide which index fits (a rare country, a large
-# amount): a plan cached for "any values" (generic) is several times slower, so plan each call. SET
-# LOCAL, in a transaction: a session SET could outlive the call behind a transaction-mode pooler.
-_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+# One plan serves every request: the request's values enter only as index bounds and values computed
+# once per call, and no other index fits. So the plan is made once per connection (generic) instead
+# of for each call (custom: a third of a millisecond of planning per call at 100k providers), whatever
+# PostgreSQL's own choice after five calls would be. SET LOCAL, in a transaction: a session SET could
+# outlive the call behind a transaction-mode pooler.
+_PLAN_MODE = "SET LOCAL plan_cache_mode = force_generic_plan"
 
 
 def candidate_args(request: MatchRequest, limit: int) -> tuple[Any, ...]:
@@ -113,8 +150,8 @@ def candidate_args(request: MatchRequest, limit: int) -> tuple[Any, ...]:
 
 
 async def _candidates(conn: Connection, request: MatchRequest, limit: int) -> Candidates:
-    """Run inside a transaction (see _CUSTOM_PLAN)."""
-    await conn.execute(_CUSTOM_PLAN)
+    """Run inside a transaction (see _PLAN_MODE)."""
+    await conn.execute(_PLAN_MODE)
     # One row more than asked tells whether more providers are eligible.
     rows = await conn.fetch(CANDIDATES_SQL, *candidate_args(request, limit + 1))
     ranked = [RankedCandidate(**dict(r.items())) for r in rows]
