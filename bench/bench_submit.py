@@ -305,6 +305,7 @@ async def driver(opts: Any) -> list[dict]:
         print(f"# {vers}; postgres {pg_info} {f'(embedded in {work})' if pg else '(--dsn/env)'}")
         sets = f"calls/cell={opts.calls} warmup/client={opts.warmup} runs={opts.runs} conc={opts.concurrency}"
         sets += f" modes={opts.modes} auth={opts.auth} idempotency={opts.idempotency} pool={POOL_SIZE}"
+        sets += f" workers={'in-process' if opts.workers else 'off'}"
         print(f"# {sets} stateless_http=True; postgres CPU = {pg_how}", flush=True)
 
         ports = {"bare": free_port(), "caas": free_port()}
@@ -316,6 +317,10 @@ async def driver(opts: Any) -> list[dict]:
             **PII_ENV,
             "CAAS_SERVICE_API_KEY": SERVICE_KEY,
             "CAAS_POOL_MAX_SIZE": str(POOL_SIZE),
+            # The call path is what is compared: background work (the outbox relay, the Supabase
+            # mirror and notifications of every submission) runs in this process only when asked.
+            "CAAS_WORKERS": "true" if opts.workers else "false",
+            "CAAS_REGISTRY": "false",
         }
         env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(ports["caas"]))
         env.update(SUPABASE_DB_URL=with_db(admin, dbs["supabase"]), CAAS_DATA_DIR=str(work / "caas-data"))
@@ -419,6 +424,7 @@ def main() -> None:
     ap.add_argument("--auth", choices=["apikey", "jwt"], default="apikey", help="jwt: HS256, role agent")
     ap.add_argument("--idempotency", action="store_true", help="caas: a unique idempotency_key per call")
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
+    ap.add_argument("--workers", action="store_true", help="caas: run the background workers in the server")
     ap.add_argument("--json", help="write the raw per-cell results here")
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
