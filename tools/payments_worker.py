@@ -7,8 +7,9 @@ itself refuses to make a second transfer under it. On top of that, the worker ne
 2. The gateway's answer is committed afterwards (sent, or straight to succeeded / failed).
 3. If the call timed out, the vendor was unhealthy, or the process died between 1 and 2, the payment
    is still ``requested`` with attempts > 0: the next run *verifies* the reference at that vendor
-   first. Found: the answer is applied like a webhook, nothing is sent. Not found: nothing was made,
-   so sending is safe (at a fallback vendor if the breaker now skips the first one).
+   first. Found: the answer is applied like a webhook, nothing is sent. Not found: it is sent again,
+   under the same reference and to the same vendor only (never to a fallback), so a first request that
+   reaches the vendor late is refused there as a duplicate.
 
 A job is delivered at least once; each run starts by reading the payment, so a job for a payment that a
 webhook or a verification already moved on does nothing.
@@ -58,9 +59,16 @@ async def send_disbursement(deps: PaymentDeps, call: Invocation, job: Job) -> No
     if p.attempts > 0 and p.vendor is not None and await _settled_by_verification(deps, call, p):
         return
     candidates = deps.router.candidates(p.currency)
-    if not candidates:
+    if p.attempts > 0 and p.vendor is not None:
+        # Once a vendor may have seen this reference only it is asked again: its refusal of a second
+        # transfer under one reference is what makes a first request that arrives late harmless.
+        vendor = p.vendor
+        if vendor not in candidates:
+            raise RetryLater(f"{vendor} is paused after failures; this transfer stays with it", _ALL_PAUSED)
+    elif not candidates:
         raise RetryLater(f"every {p.currency} vendor is paused after failures", _ALL_PAUSED)
-    vendor = candidates[0]
+    else:
+        vendor = candidates[0]
     recipient = await _recipient(deps, p)
     if recipient is None:
         async with deps.uow() as uow:

@@ -35,6 +35,7 @@ from tests.payments_support import (
 from tests.risk_support import uid
 from tests.support import TEST_ACCOUNT_NUMBER
 from tools import payments
+from tools.domain.routing import VendorRouter
 from tools.errors import InvalidArgument
 from tools.jobs import RetryLater
 from tools.ports import Invocation
@@ -228,6 +229,27 @@ async def test_while_the_primary_vendor_is_down_a_transfer_waits_and_new_ones_go
     sent = await row(core_db, first["id"])
     assert (sent["vendor"], sent["status"], sent["attempts"]) == ("paystack", "sent", 2)
     assert [t["vendor"] for t in await transfers(runtime, first["reference"])] == ["paystack"]
+
+
+async def test_a_transfer_once_tried_at_a_vendor_is_only_ever_sent_again_to_that_vendor(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """The routes change between attempts (a restart with flutterwave first): the transfer paystack may
+    have seen still goes only to paystack, since a first request reaching it late is refused there as a
+    duplicate reference and would not be at flutterwave."""
+    assert runtime.sandbox is not None
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    payment = await disburse(client, loan)
+    runtime.sandbox.vendor_down("paystack")
+    try:
+        with pytest.raises(RetryLater):  # an attempt at paystack with an unknown outcome
+            await send(payment_deps(runtime, router=private_router(runtime)), payment["id"])
+    finally:
+        runtime.sandbox.vendor_down("paystack", down=False)
+    rerouted = VendorRouter.from_text("NGN:flutterwave,paystack", failures=5, reset_seconds=600)
+    await send(payment_deps(runtime, router=rerouted), payment["id"])
+    assert [t["vendor"] for t in await transfers(runtime, payment["reference"])] == ["paystack"]
+    assert (await row(core_db, payment["id"]))["vendor"] == "paystack"
 
 
 async def test_collect_repayment_returns_the_payers_url_and_replays_the_same_charge(
