@@ -284,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "registry":
             return _registry(settings, args.out)
         if args.command == "worker":
+            if settings.onasis_gateway_url is None:
+                # A worker of its own would start a private sandbox: its transfers and its signed
+                # webhooks would never match what the serving process knows.
+                _err(
+                    "caas: caas worker needs ONASIS_GATEWAY_URL (the gateway, or `caas sandbox` for "
+                    "simulated money, shared with caas serve); or let caas serve run the workers"
+                )
+                return 2
             return asyncio.run(_work(settings, args.once))
         if args.command == "sandbox":
             return asyncio.run(_sandbox(settings, args.host, args.port, args.registry_port, args.webhook_url))

@@ -152,6 +152,10 @@ async def test_worker_once_relays_what_is_waiting_in_the_outbox_and_exits_0(
             "VALUES ('application', 'a-1', 'application.submitted', '{\"application_id\": \"a-1\"}')"
         )
         code, out, err = await caas("worker", "--once", cwd=tmp_path, CAAS_WORKERS="false", **fresh_pair)
+        assert code == 2 and "ONASIS_GATEWAY_URL" in one_line(err)  # no private sandbox per worker
+        code, out, err = await caas(
+            "worker", "--once", cwd=tmp_path, ONASIS_GATEWAY_URL="http://127.0.0.1:9", **fresh_pair
+        )
         assert code == 0, err
         assert out.startswith("worker: ") and "item(s) done" in out
         assert await conn.fetchval("SELECT count(*) FROM caas_core.outbox WHERE published_at IS NULL") == 0
