@@ -20,6 +20,7 @@ from uuid import UUID
 from tools.domain.jobs import JobRoute, backoff_delay, routes
 
 __all__ = [
+    "MAX_ATTEMPTS",
     "Handler",
     "Job",
     "JobBatch",
@@ -32,6 +33,8 @@ __all__ = [
 
 log = logging.getLogger("caas.jobs")
 MAX_ERROR = 500
+# How many attempts a job gets before it fails for good (run_queue's default).
+MAX_ATTEMPTS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,7 @@ async def run_queue(
     handler: Handler,
     *,
     limit: int = 20,
-    max_attempts: int = 12,
+    max_attempts: int = MAX_ATTEMPTS,
     base_delay: timedelta = timedelta(seconds=1),
     max_delay: timedelta = timedelta(minutes=30),
 ) -> int:

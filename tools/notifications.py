@@ -22,7 +22,7 @@ from tools.domain.applications import ApplicationRecord
 from tools.domain.loans import LoanRecord, open_outstanding
 from tools.domain.money import MoneyError, to_minor
 from tools.domain.notification_templates import Channel, Facts, Message, Template, render, template_for
-from tools.jobs import Handler, Job, PermanentFailure, RetryLater
+from tools.jobs import MAX_ATTEMPTS, Handler, Job, PermanentFailure, RetryLater
 from tools.loan_ports import LoanReader
 from tools.notification_ports import DueInstallmentReader, NewNotification, NotificationStore, PreferenceRow
 from tools.payment_ports import CommunicationGateway, GatewayError, GatewayRejected
@@ -82,9 +82,10 @@ def enabled_channels(rows: list[PreferenceRow], kind: str) -> set[Channel]:
     return chosen
 
 
-async def deliver(deps: NotificationDeps, notice: Notice) -> list[Channel]:
+async def deliver(deps: NotificationDeps, notice: Notice, *, last_try: bool = False) -> list[Channel]:
     """Store the in-app notification and send the enabled channels not sent yet; returns the channels
-    whose send failed for now (to be retried)."""
+    whose send failed for now (to be retried). On the ``last_try`` a channel that fails is marked
+    failed, not left pending for a retry that will never come."""
     message = notice.message
     kind = message.template.value
     await deps.store.add(
@@ -131,8 +132,9 @@ async def deliver(deps: NotificationDeps, notice: Notice) -> list[Channel]:
             await deps.store.delivered(row.id, "failed", None, _error(exc))
             log.warning("%s notification %s refused by the gateway (%s)", channel, row.id, exc.code)
         except GatewayError as exc:
-            await deps.store.delivered(row.id, "pending", None, _error(exc))
-            retry.append(channel)
+            await deps.store.delivered(row.id, "failed" if last_try else "pending", None, _error(exc))
+            if not last_try:
+                retry.append(channel)
         else:
             await deps.store.delivered(row.id, "sent", sent_id, None)
     return retry
@@ -169,7 +171,7 @@ async def notify_event(deps: NotificationDeps, job: Job) -> None:
     except ValueError as exc:
         raise PermanentFailure(f"{job.event_type} job {job.id}: {exc}") from None
     notice = Notice(job.event_id, app.borrower_id, app.id, message, app.applicant_phone, app.applicant_email)
-    retry = await deliver(deps, notice)
+    retry = await deliver(deps, notice, last_try=job.attempts + 1 >= MAX_ATTEMPTS)
     if retry:
         names = ", ".join(c.value for c in retry)
         raise RetryLater(f"{names} not delivered yet: the gateway did not take the message")

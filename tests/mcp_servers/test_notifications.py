@@ -34,6 +34,7 @@ from tests.risk_support import APPROVE, APPROVE_BUREAU, SUBMIT, body, scored, su
 from tests.support import application
 from tools.domain.money import to_minor
 from tools.domain.money_format import format_money
+from tools.jobs import MAX_ATTEMPTS
 from tools.notifications import remind_due_repayments
 from tools.principal import Role
 
@@ -328,3 +329,32 @@ async def test_the_notifications_tools_declare_their_roles_and_effects(
     assert tools[LIST].annotations.idempotent_hint is True
     assert tools["notifications_close_support_conversation"].meta["caas/roles"] == ["admin", "operator"]
     assert tools["notifications_open_support_conversation"].meta["caas/roles"] == ["agent", "borrower"]
+
+
+async def test_a_channel_still_failing_on_the_jobs_last_attempt_is_marked_failed_not_left_pending(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    borrower = principal(uid("b-giveup"), Role.BORROWER).subject
+    await call(client, SET_PREFS, {"sms": True})
+    await sandbox(runtime, "POST", "/sandbox/vendors/sms/down")
+    try:
+        app = await call(client, SUBMIT, {"application": body()})
+        await settle(runtime)
+        # The queue has retried it all but once: the next run is its last.
+        await core_db.execute(
+            "UPDATE caas_core.jobs SET attempts = $2 - 1, next_attempt_at = now() "
+            "WHERE queue = 'notifications' AND payload ->> 'application_id' = $1",
+            app["id"],
+            MAX_ATTEMPTS,
+        )
+        await settle(runtime)
+    finally:
+        await sandbox(runtime, "POST", "/sandbox/vendors/sms/up")
+    sms = {r["channel"]: r for r in await rows(runtime, borrower)}["sms"]
+    assert (sms["delivery_status"], sms["attempts"]) == ("failed", 2)
+    job = await core_db.fetchrow(
+        "SELECT done_at, failed_at FROM caas_core.jobs "
+        "WHERE queue = 'notifications' AND payload ->> 'application_id' = $1",
+        app["id"],
+    )
+    assert job["done_at"] is not None and job["failed_at"] is None  # nothing left to retry
