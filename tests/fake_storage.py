@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.support import free_port
+from tests.support import serving
 
 Mode = Literal["ok", "status", "hang", "no_token", "not_json"]
 
@@ -173,22 +172,9 @@ async def fake_storage(key: str, bucket: str) -> AsyncIterator[FakeStorage]:
             Route(f"/storage/v1/object/authenticated/{object_path}", fake.download, methods=["GET"]),
         ]
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", ws="none"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "the fake Supabase Storage did not start"
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        server.should_exit = True
-        await task
+    async with serving(app, lifespan="off") as url:
+        fake.url = url
+        try:
+            yield fake
+        finally:
+            fake.release.set()  # requests held open by a test must end before the server can stop

@@ -3,8 +3,9 @@ worker run by hand (with a gateway or router of the test's choosing), and paymen
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -13,14 +14,16 @@ import asyncpg
 import httpx
 from fastmcp import Client
 
+from mcp_servers.app import build_server
 from mcp_servers.runtime import Runtime
 from mcp_servers.workers import worker_invocation
 from tests.loans_support import call, originated
+from tests.support import SERVICE_KEY, serving
 from tools.domain.routing import VendorRouter
 from tools.jobs import Job
 from tools.payments_core import PaymentDeps
 from tools.payments_worker import send_disbursement
-from tools.principal import Role
+from tools.principal import Principal, Role
 
 DISBURSE = "payments_disburse_loan"
 COLLECT = "payments_collect_repayment"
@@ -95,3 +98,23 @@ async def row(db: asyncpg.Connection, payment_id: str) -> Mapping[str, Any]:
 
 async def loan_status(db: asyncpg.Connection, loan_id: str) -> str:
     return str(await db.fetchval("SELECT status FROM caas_core.loans WHERE id = $1", uuid.UUID(loan_id)))
+
+
+@contextlib.asynccontextmanager
+async def platform_over_http(runtime: Runtime) -> AsyncIterator[str]:
+    """The composed server over HTTP (service key auth), with the sandbox posting its signed webhooks
+    to it; yields its base URL."""
+    assert runtime.sandbox is not None, "no ONASIS_GATEWAY_URL in the tests: the runtime runs the sandbox"
+    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
+    async with serving(server.http_app(path="/mcp", stateless_http=True)) as url:
+        before = runtime.sandbox.webhook_base_url
+        runtime.sandbox.webhook_base_url = url
+        try:
+            yield url
+        finally:
+            runtime.sandbox.webhook_base_url = before
+
+
+async def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        return await http.post(url, content=body, headers={"Content-Type": "application/json", **headers})

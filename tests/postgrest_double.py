@@ -9,7 +9,6 @@ real PostgREST does for the service-role key. It records every request for the t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -18,13 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support import free_port
+from tests.support import serving
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _OPS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -264,21 +262,6 @@ async def postgrest_double(dsn: str, key: str) -> AsyncIterator[PostgrestDouble]
     app = Starlette(
         routes=[Route("/rest/v1/{table}", double.handle, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"])]
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", ws="none"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "the PostgREST double did not start"
-    double.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(app, lifespan="off") as url:
+        double.url = url
         yield double
-    finally:
-        server.should_exit = True
-        await task

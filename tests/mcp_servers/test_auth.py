@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from typing import Any
 
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from fastmcp.server.auth.providers.jwt import RSAKeyPair
 from starlette.applications import Starlette
@@ -21,7 +19,7 @@ from starlette.routing import Route
 
 from mcp_servers.auth import CaasTokenVerifier, PrincipalSource
 from mcp_servers.config import load_settings
-from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, SERVICE_KEY, free_port, make_jwt
+from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, SERVICE_KEY, make_jwt, serving
 from tools.principal import Principal, Role
 
 
@@ -96,15 +94,9 @@ async def jwks_server() -> AsyncIterator[tuple[str, RSAKeyPair, list[int]]]:
         hits.append(1)
         return JSONResponse({"keys": [jwk]})
 
-    port = free_port()
     app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event to wait on
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/.well-known/jwks.json", keys, hits
-    server.should_exit = True
-    await task
+    async with serving(app) as url:
+        yield f"{url}/.well-known/jwks.json", keys, hits
 
 
 async def test_jwks_tokens_verify_and_keys_are_fetched_on_first_use(

@@ -1,8 +1,8 @@
 """Webhooks over real HTTP: the app served by uvicorn, the in-process sandbox posting its signed webhooks
 to it, payments driven through MCP tools over HTTP. A signed webhook activates the loan or allocates the
 repayment; duplicates have one effect; forged, missing and stale signatures are refused with nothing
-stored; events out of order never move a payment backwards; providers' own events reach the bidding
-use cases (a bid, a declined invitation)."""
+stored; events out of order never move a payment backwards. Providers' own events:
+test_provider_events.py."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ import httpx
 import pytest
 from fastmcp import Client, FastMCP
 
-from mcp_servers.app import build_server
 from mcp_servers.runtime import Runtime
-from tests.bidding_support import BIDS, INVITATIONS, as_provider, bid_body, events, market, place
 from tests.loans_support import GET_LOAN, RECONCILE, active_loan, call
 from tests.payments_support import (
     COLLECT,
@@ -32,16 +30,17 @@ from tests.payments_support import (
     loan_status,
     payment_deps,
     pending_loan,
+    platform_over_http,
+    post,
     row,
     send,
     transfers,
 )
 from tests.risk_support import uid
-from tests.support import SERVICE_KEY, serving
-from tools.domain.signatures import caas_signature, paystack_signature, stripe_signature_header
+from tests.support import SERVICE_KEY
+from tools.domain.signatures import paystack_signature, stripe_signature_header
 from tools.jobs import relay_outbox, run_queue
-from tools.principal import Principal, Role
-from tools.providers import provider_signing_secret
+from tools.principal import Role
 
 
 @pytest.fixture
@@ -53,16 +52,8 @@ async def client(server: FastMCP) -> AsyncIterator[Client]:
 
 @pytest.fixture(scope="module")
 async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    """The platform over HTTP, and the sandbox posting its webhooks to it (CAAS_SANDBOX_WEBHOOK_URL)."""
-    assert runtime.sandbox is not None
-    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
-    async with serving(server.http_app(path="/mcp", stateless_http=True)) as url:
-        before = runtime.sandbox.webhook_base_url
-        runtime.sandbox.webhook_base_url = url
-        try:
-            yield url
-        finally:
-            runtime.sandbox.webhook_base_url = before
+    async with platform_over_http(runtime) as url:
+        yield url
 
 
 @pytest.fixture
@@ -95,11 +86,6 @@ def paystack_body(event: str, payment: dict[str, Any], **data: Any) -> bytes:
         },
     }
     return json.dumps(body).encode()
-
-
-async def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
-        return await http.post(url, content=body, headers={"Content-Type": "application/json", **headers})
 
 
 def signed(runtime: Runtime, body: bytes) -> dict[str, str]:
@@ -351,174 +337,3 @@ async def test_a_repayment_collected_at_the_fallback_vendor_is_allocated_by_its_
     assert repaid is not None and repaid["amount_minor"] == 500_000
     principal(uid("op"), Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True
-
-
-async def provider_post(
-    runtime: Runtime,
-    base_url: str,
-    provider_id: str,
-    event: dict[str, Any],
-    *,
-    secret: str | None = None,
-    age: int = 0,
-) -> httpx.Response:
-    body = json.dumps(event).encode()
-    secret = secret or await provider_signing_secret(runtime.deps.providers, uuid.UUID(provider_id))
-    timestamp = int(time.time()) - age
-    headers = {
-        "X-CaaS-Signature": caas_signature(body, secret, timestamp),
-        "X-CaaS-Timestamp": str(timestamp),
-    }
-    return await post(f"{base_url}/webhooks/providers/{provider_id}", body, headers)
-
-
-async def test_a_providers_signed_bid_submitted_event_places_the_bid_once(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, base_url: str
-) -> None:
-    app, (provider_id,) = await market(client, principal, core_db, lenders=1)
-    event = {
-        "id": f"evt-{uuid.uuid4()}",
-        "type": "bid.submitted",
-        "data": {"application": app["id"], "bid": bid_body()},
-    }
-    first = await provider_post(runtime, base_url, provider_id, event)
-    assert (first.status_code, first.json()["outcome"]) == (200, "applied")
-    again = await provider_post(runtime, base_url, provider_id, event)
-    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    as_provider(principal, provider_id)
-    bids = (await call(client, BIDS, {"application": app["id"]}))["items"]
-    assert [(b["provider_id"], b["version"], b["status"]) for b in bids] == [(provider_id, 1, "active")]
-    assert bids[0]["created_by"] == f"provider-webhook:{provider_id}"
-
-
-async def test_a_provider_event_the_use_case_refuses_is_422_with_its_code_and_recorded(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, base_url: str
-) -> None:
-    app, (provider_id,) = await market(client, principal, core_db, lenders=1)
-    too_much = {"application": app["id"], "bid": bid_body(amount="999999999.00")}
-    answer = await provider_post(
-        runtime,
-        base_url,
-        provider_id,
-        {"id": f"evt-{uuid.uuid4()}", "type": "bid.submitted", "data": too_much},
-    )
-    assert (answer.status_code, answer.json()["error"]["code"]) == (422, "invalid_argument")
-    # A decision no use case acts on (only a decline does) is kept for operators.
-    decision = {"application": app["id"], "decision": "interested"}
-    recorded = await provider_post(
-        runtime,
-        base_url,
-        provider_id,
-        {"id": f"evt-{uuid.uuid4()}", "type": "application.decision", "data": decision},
-    )
-    assert (recorded.status_code, recorded.json()["outcome"]) == (200, "recorded")
-    outcomes = await core_db.fetch(
-        "SELECT event_type, outcome FROM caas_core.webhook_inbox WHERE source = $1 ORDER BY received_at",
-        f"provider:{provider_id}",
-    )
-    assert [tuple(o) for o in outcomes] == [
-        ("bid.submitted", "rejected"),
-        ("application.decision", "recorded"),
-    ]
-
-
-def decision(provider_decision: str, **data: Any) -> dict[str, Any]:
-    return {
-        "id": f"evt-{uuid.uuid4()}",
-        "type": "application.decision",
-        "data": {"decision": provider_decision, **data},
-    }
-
-
-async def test_a_providers_signed_decision_to_decline_declines_its_invitation_once(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, base_url: str
-) -> None:
-    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
-    declines = decision("decline", application_id=app["id"], reason="outside our appetite")
-    first = await provider_post(runtime, base_url, p1, declines)
-    assert (first.status_code, first.json()["outcome"]) == (200, "applied")
-    again = await provider_post(runtime, base_url, p1, declines)
-    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    # Another event saying the same: nothing changes (the use case's already_declined).
-    same = decision("declined", reference=app["reference"], reason="still outside our appetite")
-    repeated = await provider_post(runtime, base_url, p1, same)
-    assert (repeated.status_code, repeated.json()["outcome"]) == (200, "ignored")
-
-    as_provider(principal, p1)
-    invitations = await call(client, INVITATIONS, {"application": app["id"]})
-    assert [i["status"] for i in invitations["items"]] == ["declined"]
-    counts = await core_db.fetchrow(
-        "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1", uuid.UUID(p1)
-    )
-    assert tuple(counts) == (1, 0)
-    told = await events(core_db, app, "provider.invitation_declined")
-    assert [e["payload"]["reason"] for e in told] == ["outside our appetite"]
-    by = await core_db.fetchval(
-        "SELECT principal_id FROM caas_audit.audit_log WHERE provider_id = $1 AND object_type = $2",
-        p1,
-        "provider_invitation",
-    )
-    assert by == f"provider-webhook:{p1}"
-
-    # Refused declines answer 422 with the use case's code, like a refused bid, and change nothing.
-    await place(client, principal, app, p2)
-    for data, code in (
-        ({"application_id": app["id"], "reason": "changed our mind"}, "conflict"),  # it bid: withdraw
-        ({"application_id": app["id"], "reason": "no"}, "invalid_argument"),  # the reason is too short
-        ({"reason": "changed our mind"}, "invalid_argument"),  # which application?
-    ):
-        refused = await provider_post(runtime, base_url, p2, decision("decline", **data))
-        assert (refused.status_code, refused.json()["error"]["code"]) == (422, code), data
-    p2_invitation = await core_db.fetchrow(
-        "SELECT i.status, p.decided_count, p.approved_count FROM caas_core.provider_invitations i "
-        "JOIN caas_core.providers p ON p.id = i.provider_id "
-        "WHERE i.application_id = $1 AND i.provider_id = $2",
-        uuid.UUID(app["id"]),
-        uuid.UUID(p2),
-    )
-    assert tuple(p2_invitation) == ("bid_submitted", 1, 1)
-    outcomes = await core_db.fetch(
-        "SELECT source, outcome FROM caas_core.webhook_inbox WHERE source = ANY($1::text[]) "
-        "ORDER BY received_at",
-        [f"provider:{p1}", f"provider:{p2}"],
-    )
-    assert [(o["source"].removeprefix("provider:"), o["outcome"]) for o in outcomes] == [
-        (p1, "applied"),
-        (p1, "ignored"),
-        (p2, "rejected"),
-        (p2, "rejected"),
-        (p2, "rejected"),
-    ]
-    assert len(await events(core_db, app, "provider.invitation_declined")) == 1
-
-
-@pytest.mark.parametrize("forgery", ["other secret", "stale", "unknown provider", "not a uuid", "missing"])
-async def test_a_provider_event_without_a_valid_signature_is_401_and_nothing_is_stored(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, base_url: str, forgery: str
-) -> None:
-    app, (provider_id,) = await market(client, principal, core_db, lenders=1)
-    event = {
-        "id": f"evt-{uuid.uuid4()}",
-        "type": "bid.submitted",
-        "data": {"application": app["id"], "bid": bid_body()},
-    }
-    before = await core_db.fetchval("SELECT count(*) FROM caas_core.webhook_inbox")
-    if forgery == "other secret":
-        answer = await provider_post(runtime, base_url, provider_id, event, secret="whsec_guessed")
-    elif forgery == "stale":
-        answer = await provider_post(runtime, base_url, provider_id, event, age=301)
-    elif forgery == "missing":
-        answer = await post(f"{base_url}/webhooks/providers/{provider_id}", json.dumps(event).encode(), {})
-    else:
-        target = str(uuid.uuid4()) if forgery == "unknown provider" else "lender-1"
-        secret = await provider_signing_secret(runtime.deps.providers, uuid.UUID(provider_id))
-        body = json.dumps(event).encode()
-        now = int(time.time())
-        headers = {"X-CaaS-Signature": caas_signature(body, secret, now), "X-CaaS-Timestamp": str(now)}
-        answer = await post(f"{base_url}/webhooks/providers/{target}", body, headers)
-    assert answer.status_code == 401
-    assert await core_db.fetchval("SELECT count(*) FROM caas_core.webhook_inbox") == before
-    bids = await core_db.fetchval(
-        "SELECT count(*) FROM caas_core.bids WHERE application_id = $1", uuid.UUID(app["id"])
-    )
-    assert bids == 0

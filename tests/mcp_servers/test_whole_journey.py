@@ -23,11 +23,11 @@ import httpx
 import pytest
 from fastmcp import Client
 
-from mcp_servers.app import build_server
 from mcp_servers.runtime import Runtime
+from tests.payments_support import platform_over_http
 from tests.providers_support import ONBOARD, provider_body
 from tests.risk_support import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, body, uid, verify_kyc
-from tests.support import SERVICE_KEY, make_jwt, serving
+from tests.support import SERVICE_KEY, make_jwt
 from tools.principal import Principal, Role
 
 CURRENCY, COUNTRY = "KES", "KE"  # paystack first on the default routes
@@ -74,11 +74,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
 @pytest.fixture
 async def platform(runtime: Runtime) -> AsyncIterator[HttpActors]:
     """The composed server over HTTP, the sandbox's webhooks aimed at it, and the workers running."""
-    assert runtime.sandbox is not None, "no ONASIS_GATEWAY_URL in the tests: the runtime runs the sandbox"
-    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
-    async with serving(server.http_app(path="/mcp", stateless_http=True)) as url:
-        before = runtime.sandbox.webhook_base_url
-        runtime.sandbox.webhook_base_url = url
+    async with platform_over_http(runtime) as url:
         # A task, not a task group: the fixture's setup and teardown run in different tasks.
         workers = asyncio.create_task(runtime.workers.run())
         try:
@@ -87,7 +83,6 @@ async def platform(runtime: Runtime) -> AsyncIterator[HttpActors]:
             workers.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await workers
-            runtime.sandbox.webhook_base_url = before
 
 
 async def test_an_application_reaches_its_first_repayment_through_tools_webhooks_and_workers(
