@@ -1,0 +1,102 @@
+"""The tool surface as clients see it, written down: ``docs/tools.json`` (the golden file) and
+``docs/tools.md`` (the reference generated from it and from the code).
+
+``python -m mcp_servers.catalog`` rewrites both; ``--check`` fails when either is stale. The golden file
+holds every tool's definition once (as the composed server lists it) and, for the composed server and
+each single-service server, which tools and resources each role is shown. A test lists the tools
+through real MCP clients and compares them with it, so a change to any name, schema, description or
+annotation shows up as a diff of this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastmcp import FastMCP
+
+from mcp_servers.app import SERVICES, build_server
+from mcp_servers.config import load_settings
+from mcp_servers.runtime import Runtime
+from mcp_servers.toolkit import ROLES_META
+from tools.principal import Role
+
+__all__ = ["GOLDEN", "catalog", "server_names", "tool_definition"]
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+GOLDEN = DOCS / "tools.json"
+
+
+def server_names() -> list[str | None]:
+    """None is the composed server; the others are the single-service servers."""
+    return [None, *SERVICES]
+
+
+def tool_definition(tool: Any) -> dict[str, Any]:
+    """An ``mcp_types.Tool`` as it travels in ``tools/list``, without its name."""
+    body: dict[str, Any] = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+    body.pop("name")
+    return body
+
+
+async def _surface(server: FastMCP) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    tools = {t.name: t.to_mcp_tool() for t in await server.list_tools(run_middleware=False)}
+    resources = sorted(str(r.uri) for r in await server.list_resources())
+    templates = sorted(t.uri_template for t in await server.list_resource_templates())
+    return {name: tool_definition(t) for name, t in tools.items()}, resources, templates
+
+
+async def catalog(runtime: Runtime) -> dict[str, Any]:
+    """Every tool's definition (keyed by its composed name) and what each role sees on each server."""
+    definitions: dict[str, dict[str, Any]] = {}
+    servers: dict[str, Any] = {}
+    for service in server_names():
+        server = build_server(runtime, service)
+        tools, resources, templates = await _surface(server)
+        prefix = "" if service is None else f"{service}_"
+        views: dict[str, list[str]] = {}
+        for role in Role:
+            views[role.value] = sorted(
+                name for name, body in tools.items() if role.value in body.get("_meta", {}).get(ROLES_META, ())
+            )
+        for name, body in tools.items():
+            composed = prefix + name
+            if service is None:
+                definitions[composed] = body
+            elif definitions.get(composed) != body:
+                raise ValueError(f"{server.name} lists {name} unlike the composed server's {composed}")
+        servers[server.name] = {"roles": views, "resources": resources, "resource_templates": templates}
+    return {"servers": servers, "tools": dict(sorted(definitions.items()))}
+
+
+def render_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+async def _build() -> dict[str, Any]:
+    # Listing needs no database: the runtime is never started.
+    runtime = Runtime(load_settings(data_dir=Path("/nonexistent-caas-catalog")))
+    return await catalog(runtime)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mcp_servers.catalog", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail when docs/tools.json is stale")
+    args = parser.parse_args(argv)
+    text = render_json(asyncio.run(_build()))
+    if args.check:
+        if not GOLDEN.exists() or GOLDEN.read_text() != text:
+            sys.stderr.write(f"{GOLDEN} is stale: run python -m mcp_servers.catalog\n")
+            return 1
+        return 0
+    DOCS.mkdir(exist_ok=True)
+    GOLDEN.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
