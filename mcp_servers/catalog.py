@@ -50,6 +50,10 @@ async def _surface(server: FastMCP) -> tuple[dict[str, dict[str, Any]], list[str
     return {name: tool_definition(t) for name, t in tools.items()}, resources, templates
 
 
+def _roles(body: dict[str, Any]) -> list[str]:
+    return list(body.get("_meta", {}).get(ROLES_META, ()))
+
+
 async def catalog(runtime: Runtime) -> dict[str, Any]:
     """Every tool's definition (keyed by its composed name) and what each role sees on each server."""
     definitions: dict[str, dict[str, Any]] = {}
@@ -60,9 +64,7 @@ async def catalog(runtime: Runtime) -> dict[str, Any]:
         prefix = "" if service is None else f"{service}_"
         views: dict[str, list[str]] = {}
         for role in Role:
-            views[role.value] = sorted(
-                name for name, body in tools.items() if role.value in body.get("_meta", {}).get(ROLES_META, ())
-            )
+            views[role.value] = sorted(name for name, body in tools.items() if role.value in _roles(body))
         for name, body in tools.items():
             composed = prefix + name
             if service is None:
