@@ -7,7 +7,7 @@ in steps up to each size (seeded; a realistic spread: 25 lending currencies weig
 1-4 countries of the currency, type-dependent grades, scores, DTI ceilings, rates, limits and terms,
 capital from exhausted to deep, a decision history, 8% suspended), then VACUUM ANALYZE as
 autovacuum would. For each size the real candidate query runs through the production reader
-(database.providers.PgProviderReader.candidates: pooled connection, SET, the one statement) for
+(database.marketplace.providers.PgProviderReader.candidates: pooled connection, SET, the one statement) for
 --profiles application profiles drawn from the same markets, and for the largest market (NGN in NG,
 a typical grade-B request): one warm-up round, then --iterations timed calls of each kind; p50/p99
 ms. Then an EXPLAIN (ANALYZE, BUFFERS) summary of the largest-market query shows the plan the reader
@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from database import migrate  # noqa: E402
+from database.marketplace.providers import CANDIDATES_SQL, PgProviderReader, candidate_args  # noqa: E402
 from database.pool import create_pool  # noqa: E402
-from database.providers import CANDIDATES_SQL, PgProviderReader, candidate_args  # noqa: E402
-from tools.domain.matching import MatchRequest  # noqa: E402
-from tools.domain.scorecard import DEFAULT_RATE_BANDS  # noqa: E402
+from tools.marketplace.domain.matching import MatchRequest  # noqa: E402
+from tools.risk.domain.scorecard import DEFAULT_RATE_BANDS  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 TARGET_MS = 5.0

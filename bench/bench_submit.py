@@ -38,7 +38,7 @@ os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import (  # noqa: E402
+from tests.helpers.common import (  # noqa: E402
     JWT_AUDIENCE,
     JWT_ISSUER,
     JWT_SECRET,

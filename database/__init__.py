@@ -1,1 +1,1 @@
-"""PostgreSQL: migrations, pools, the embedded server and the repositories behind ``tools.ports``."""
+"""PostgreSQL: migrations, pools, the embedded server and the repositories behind ``tools.credit.ports``."""

@@ -8,16 +8,16 @@ from typing import Any
 
 import asyncpg
 
-from database.applications import PgApplicationWriter
-from database.audit import Connection, record_audit
-from database.bids import PgBidWriter
-from database.documents import PgDocumentWriter
-from database.ledger import PgLedgerWriter
-from database.loans import PgLoanWriter
-from database.payments import PgPaymentWriter
-from database.providers import PgProviderWriter
-from database.risk import PgRiskWriter
-from tools.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
+from database.credit.applications import PgApplicationWriter
+from database.credit.documents import PgDocumentWriter
+from database.ledger.ledger import PgLedgerWriter
+from database.loans.loans import PgLoanWriter
+from database.marketplace.bids import PgBidWriter
+from database.marketplace.providers import PgProviderWriter
+from database.payments.payments import PgPaymentWriter
+from database.platform.audit import Connection, record_audit
+from database.risk.assessments import PgRiskWriter
+from tools.credit.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
 
 __all__ = ["PgUnitOfWork", "pg_unit_of_work"]
 

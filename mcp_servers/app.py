@@ -13,20 +13,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mcp_servers.admin import build_admin_server
-from mcp_servers.auth import CaasTokenVerifier
-from mcp_servers.credit import build_credit_server
-from mcp_servers.documents import build_documents_server
-from mcp_servers.loans import register_loan_resources
-from mcp_servers.notifications import build_notifications_server
-from mcp_servers.payments import build_payments_server
-from mcp_servers.providers import build_providers_server
-from mcp_servers.registration import registry_health
-from mcp_servers.risk import build_risk_server, register_model_resource
+from mcp_servers.credit.applications import build_credit_server
+from mcp_servers.credit.documents import build_documents_server
+from mcp_servers.ledger.admin import build_admin_server
+from mcp_servers.loans.loans import register_loan_resources
+from mcp_servers.marketplace.matching import build_providers_server
+from mcp_servers.notifications.notifications import build_notifications_server
+from mcp_servers.payments.payments import build_payments_server
+from mcp_servers.payments.webhook_routes import register_webhook_routes
+from mcp_servers.platform.auth import CaasTokenVerifier
+from mcp_servers.platform.registration import registry_health
+from mcp_servers.risk.assessments import build_risk_server, register_model_resource
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolGate
-from mcp_servers.webhooks import register_webhook_routes
-from tools.principal import Principal
+from tools.platform.principal import Principal
 
 __all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
 

@@ -16,8 +16,8 @@ from pydantic import HttpUrl
 
 from database import migrate
 from mcp_servers.config import ConfigError, Settings, load_settings
-from mcp_servers.pii import vault_from_settings
-from mcp_servers.redaction import install_redaction
+from mcp_servers.platform.pii import vault_from_settings
+from mcp_servers.platform.redaction import install_redaction
 from mcp_servers.runtime import Runtime
 
 __all__ = ["main"]
@@ -46,8 +46,8 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
-    from mcp_servers.auth import dev_token
-    from tools.principal import Principal, Role
+    from mcp_servers.platform.auth import dev_token
+    from tools.platform.principal import Principal, Role
 
     keys: dict[str, object] = {}
     if settings.service_api_key is not None:
@@ -158,7 +158,7 @@ async def _work(settings: Settings, once: bool) -> int:
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
     from mcp_servers.app import PLAN_PORTS, build_server
-    from mcp_servers.registration import registration
+    from mcp_servers.platform.registration import registration
 
     settings = runtime.settings
     keys, token_path = _api_keys(settings)
@@ -231,7 +231,7 @@ async def _db(settings: Settings, action: str) -> int:
 
 def _registry(settings: Settings, out: Path) -> int:
     from mcp_servers.app import SERVICES
-    from mcp_servers.registration import write_server_json
+    from mcp_servers.platform.registration import write_server_json
 
     for path in write_server_json(settings, out, SERVICES):
         _out(str(path))

@@ -19,10 +19,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tools.domain.documents import DEFAULT_MAX_BYTES
-from tools.domain.money import MoneyError, to_minor
-from tools.domain.routing import DEFAULT_ROUTES, RoutingError, parse_routes
-from tools.principal import Role
+from tools.credit.domain.documents import DEFAULT_MAX_BYTES
+from tools.payments.domain.routing import DEFAULT_ROUTES, RoutingError, parse_routes
+from tools.platform.domain.money import MoneyError, to_minor
+from tools.platform.principal import Role
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -104,10 +104,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("CAAS_SANDBOX_WEBHOOK_URL")
     )
     # Unset: the in-process sandbox's registry when the sandbox runs, else the contract's
-    # http://localhost:3001 (mcp_servers.registration.registry_url).
+    # http://localhost:3001 (mcp_servers.platform.registration.registry_url).
     mcp_server_url: HttpUrl | None = Field(default=None, validation_alias=_env("MCP_SERVER_URL"))
 
-    # Service registration with the Onasis MCP server (mcp_servers/registration.py).
+    # Service registration with the Onasis MCP server (mcp_servers/platform/registration.py).
     registry: bool = Field(default=True, validation_alias=_env("CAAS_REGISTRY"))
     registry_services_path: str = Field(
         default="/api/services",
@@ -166,7 +166,8 @@ class Settings(BaseSettings):
     late_fee_grace_days: int = Field(
         default=5, ge=0, le=365, validation_alias=_env("CAAS_LATE_FEE_GRACE_DAYS")
     )
-    # Borrowers are reminded of an installment this many days before it is due (tools/notifications.py).
+    # Borrowers are reminded of an installment this many days before it is due
+    # (tools/notifications/notifications.py).
     repayment_reminder_days: int = Field(
         default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
     )
@@ -175,8 +176,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
     )
-    # Webhooks to credit providers (tools/provider_webhooks.py). At most 12 attempts: the job queue
-    # itself gives up on any job at its 12th (tools.jobs.run_queue), and the delivery must fail first.
+    # Webhooks to credit providers (tools/marketplace/provider_webhooks.py). At most 12 attempts: the job
+    # queue itself gives up on any job at its 12th (tools.platform.jobs.run_queue), and the delivery must fail
+    # first.
     webhook_max_attempts: int = Field(
         default=10, ge=1, le=12, validation_alias=_env("CAAS_WEBHOOK_MAX_ATTEMPTS")
     )
@@ -265,8 +267,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _pii_keys_parse(self) -> Settings:
         # Checked at load so a malformed key fails like any other variable; the vault is built in
-        # wiring (mcp_servers.pii.vault_from_settings). Imported here to keep config import-light.
-        from mcp_servers.pii import check_pii_settings
+        # wiring (mcp_servers.platform.pii.vault_from_settings). Imported here to keep config import-light.
+        from mcp_servers.platform.pii import check_pii_settings
 
         check_pii_settings(self)
         return self

@@ -13,14 +13,15 @@ from typing import Any
 import anyio
 import asyncpg
 
-from adapters.onasis_gateway import OnasisGateway
+from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.sandbox import Sandbox
 from database import migrate
 from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
 from database.pool import create_pool
-from mcp_servers.auth import PrincipalSource
 from mcp_servers.config import Settings
-from mcp_servers.pii import vault_from_settings
+from mcp_servers.platform.auth import PrincipalSource
+from mcp_servers.platform.pii import vault_from_settings
+from mcp_servers.platform.workers import Workers
 from mcp_servers.wiring import (
     Dependencies,
     PaymentSecrets,
@@ -30,9 +31,8 @@ from mcp_servers.wiring import (
     make_sandbox,
     secret_value,
 )
-from mcp_servers.workers import Workers
-from tools.principal import Principal
-from tools.registration import Registrar
+from tools.platform.principal import Principal
+from tools.platform.registration import Registrar
 
 __all__ = ["DatabaseTargets", "Dependencies", "PaymentSecrets", "Runtime"]
 
@@ -92,7 +92,7 @@ class Runtime:
         # ONASIS_GATEWAY_URL is configured (None otherwise); both live from _start to _stop.
         self.sandbox: Sandbox | None = None
         self._gateway: OnasisGateway | None = None
-        # Set by mcp_servers.registration while `caas serve` keeps this server registered (/health).
+        # Set by mcp_servers.platform.registration while `caas serve` keeps this server registered (/health).
         self.registration: Registrar | None = None
 
     @property

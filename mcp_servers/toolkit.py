@@ -24,11 +24,11 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
-from mcp_servers.auth import PrincipalSource
-from tools.errors import DomainError, PermissionDenied
-from tools.models.common import describe_validation_error
-from tools.ports import Invocation
-from tools.principal import Principal, Role
+from mcp_servers.platform.auth import PrincipalSource
+from tools.credit.ports import Invocation
+from tools.platform.errors import DomainError, PermissionDenied
+from tools.platform.models import describe_validation_error
+from tools.platform.principal import Principal, Role
 
 __all__ = ["CaasToolError", "ErrorMapping", "RoleVisibility", "ToolGate"]
 

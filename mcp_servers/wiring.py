@@ -11,52 +11,54 @@ from functools import partial
 import asyncpg
 from pydantic import SecretStr
 
-from adapters.local_store import LocalDocumentStore
-from adapters.onasis_gateway import OnasisGateway
+from adapters.credit.local_store import LocalDocumentStore
+from adapters.credit.supabase_storage import SupabaseStorage
+from adapters.marketplace.webhook_sender import HttpxWebhookSender
+from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
+from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
+from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror, observe_sync_lag
+from adapters.payments.onasis_gateway import OnasisGateway
+from adapters.platform.supabase_rest import SupabaseRest
 from adapters.sandbox import Sandbox
-from adapters.supabase_notifications import PostgrestNotificationStore
-from adapters.supabase_rest import SupabaseRest
-from adapters.supabase_storage import SupabaseStorage
-from adapters.supabase_support import PostgrestSupportStore
-from adapters.supabase_sync import PgStatusMirror, PostgrestStatusMirror, observe_sync_lag
-from adapters.webhook_sender import HttpxWebhookSender
-from database.applications import PgApplicationReader
-from database.bids import PgBidReader
-from database.commissions import PgCommissionReader
-from database.documents import PgDocumentReader
-from database.jobs import PgJobStore
-from database.ledger import PgLedgerReader
-from database.loans import PgLoanReader
-from database.notification_sources import PgDueInstallments
-from database.payments import PgPaymentReader
-from database.providers import PgProviderReader
-from database.risk import PgRiskReader
-from database.supabase_notifications import PgNotificationStore
-from database.supabase_support import PgSupportStore
+from database.credit.applications import PgApplicationReader
+from database.credit.documents import PgDocumentReader
+from database.ledger.ledger import PgLedgerReader
+from database.loans.commissions import PgCommissionReader
+from database.loans.loans import PgLoanReader
+from database.marketplace.bids import PgBidReader
+from database.marketplace.providers import PgProviderReader
+from database.marketplace.webhook_deliveries import PgWebhookDeliveries
+from database.notifications.due_installments import PgDueInstallments
+from database.notifications.notifications import PgNotificationStore
+from database.notifications.support_chat import PgSupportStore
+from database.payments.payments import PgPaymentReader
+from database.platform.jobs import PgJobStore
+from database.risk.assessments import PgRiskReader
 from database.unit_of_work import pg_unit_of_work
-from database.webhook_deliveries import PgWebhookDeliveries
 from mcp_servers.config import Settings
-from mcp_servers.workers import Periodic, Workers, worker_invocation
-from tools import applications, loan_aging, provider_webhooks
-from tools.applications import ApplicationDeps
-from tools.bidding import BiddingDeps
-from tools.documents import DocumentDeps
-from tools.domain.routing import VendorRouter
-from tools.ledger import LedgerDeps
-from tools.loans import LoanDeps, LoanPolicy
-from tools.matching import MatchingDeps
-from tools.notification_ports import NotificationStore, SupportStore
-from tools.notifications import NotificationDeps, notification_handler, remind_due_repayments
-from tools.payment_ports import CommunicationGateway, PaymentGateway
-from tools.payments_core import PaymentDeps
-from tools.payments_worker import send_disbursement
-from tools.ports import DocumentStore, PersonalDataVault
-from tools.provider_webhooks import ProviderWebhookDeps
-from tools.providers import ProviderDeps
-from tools.risk import RiskDeps
-from tools.supabase_ports import StatusMirror
-from tools.supabase_sync import SyncDeps, sync_handler
-from tools.support_chat import SupportDeps
+from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
+from tools.credit import applications
+from tools.credit.applications import ApplicationDeps
+from tools.credit.documents import DocumentDeps
+from tools.credit.ports import DocumentStore, PersonalDataVault
+from tools.ledger.ledger import LedgerDeps
+from tools.loans import aging as loan_aging
+from tools.loans.loans import LoanDeps, LoanPolicy
+from tools.marketplace import provider_webhooks
+from tools.marketplace.bidding import BiddingDeps
+from tools.marketplace.matching import MatchingDeps
+from tools.marketplace.provider_webhooks import ProviderWebhookDeps
+from tools.marketplace.providers import ProviderDeps
+from tools.notifications.mirror_ports import StatusMirror
+from tools.notifications.notifications import NotificationDeps, notification_handler, remind_due_repayments
+from tools.notifications.ports import NotificationStore, SupportStore
+from tools.notifications.supabase_sync import SyncDeps, sync_handler
+from tools.notifications.support_chat import SupportDeps
+from tools.payments.core import PaymentDeps
+from tools.payments.domain.routing import VendorRouter
+from tools.payments.gateway_ports import CommunicationGateway, PaymentGateway
+from tools.payments.worker import send_disbursement
+from tools.risk.assessments import RiskDeps
 
 __all__ = [
     "Dependencies",

@@ -28,8 +28,8 @@ from database.pool import configure_connection
 from mcp_servers.app import build_server
 from mcp_servers.config import Settings, load_settings
 from mcp_servers.runtime import Runtime
-from tests.support import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
-from tools.principal import Principal, Role
+from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
+from tools.platform.principal import Principal, Role
 
 
 def pytest_configure(config: pytest.Config) -> None:

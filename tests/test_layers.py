@@ -2,7 +2,8 @@
 inside functions and ``TYPE_CHECKING`` blocks, and ``importlib.import_module("...")`` calls):
 
     mcp_servers -> tools, database, adapters;  database, adapters -> tools;  tools -> nothing of ours
-    outside tools, and no transport or driver;  tools.domain -> nothing of ours outside tools.domain.
+    outside tools, and no transport or driver;  tools.<service>.domain -> nothing of ours outside the
+    domain packages.
 """
 
 from __future__ import annotations
@@ -72,11 +73,14 @@ def test_tools_import_no_transport_driver_or_outer_layer() -> None:
     assert violations("tools", lambda name: top(name) not in forbidden) == []
 
 
-def test_tools_domain_imports_nothing_of_ours_outside_tools_domain() -> None:
-    def allowed(name: str) -> bool:
-        return top(name) not in OURS or name == "tools.domain" or name.startswith("tools.domain.")
+def is_domain(name: str) -> bool:
+    parts = name.split(".")
+    return len(parts) >= 3 and parts[0] == "tools" and parts[2] == "domain"
 
-    assert violations("tools/domain", allowed) == []
+
+@pytest.mark.parametrize("domain", sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tools/*/domain")))
+def test_domain_rules_import_nothing_of_ours_outside_the_domain_packages(domain: str) -> None:
+    assert violations(domain, lambda name: top(name) not in OURS or is_domain(name)) == []
 
 
 @pytest.mark.parametrize("package", ["database", "adapters"])

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from adapters.sandbox.gateway import BadRequest, GatewayContext, handled, public_status, read_body
 from adapters.sandbox.state import Payment
-from tools.domain.money import from_minor
+from tools.platform.domain.money import from_minor
 
 __all__ = ["control_routes"]
 

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from adapters.sandbox.state import OUTCOMES, Message, Payment, SandboxState
 from adapters.sandbox.webhooks import WebhookSender
-from tools.domain.money import MoneyError, from_minor, to_minor
+from tools.platform.domain.money import MoneyError, from_minor, to_minor
 
 __all__ = [
     "BadRequest",

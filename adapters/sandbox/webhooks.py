@@ -20,7 +20,7 @@ from typing import Any, Literal
 import httpx
 
 from adapters.sandbox.state import Payment, SandboxState, WebhookRecord
-from tools.domain.signatures import paystack_signature, stripe_signature_header
+from tools.platform.domain.signatures import paystack_signature, stripe_signature_header
 
 __all__ = ["STRIPE_TYPES", "WebhookSender", "event_name", "webhook_style"]
 

@@ -17,7 +17,7 @@ import pytest
 from database import migrate
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
-from tests.support import PII_ENV
+from tests.helpers.common import PII_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_LOAD = migrate.load

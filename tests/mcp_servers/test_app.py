@@ -12,8 +12,8 @@ from fastmcp import Client
 
 from mcp_servers.app import SERVICES, build_server
 from mcp_servers.runtime import Runtime
-from tests.support import application
-from tools.principal import Role
+from tests.helpers.common import application
+from tools.platform.principal import Role
 
 
 async def test_single_service_server_exposes_plain_tool_names(runtime: Runtime, principal: Any) -> None:
@@ -61,7 +61,7 @@ async def test_tool_input_schemas_are_looked_up_without_listing_every_tool(runti
 
 
 async def test_the_risk_model_has_one_address_alone_or_composed(runtime: Runtime) -> None:
-    from tools.domain.scorecard import MODEL_VERSION
+    from tools.risk.domain.scorecard import MODEL_VERSION
 
     for service in (None, "risk"):
         async with Client(build_server(runtime, service)) as c:

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from database import migrate
-from tests.support import caas_command, caas_env, free_port
+from tests.helpers.common import caas_command, caas_env, free_port
 
 
 async def caas(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:

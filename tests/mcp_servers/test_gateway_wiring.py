@@ -18,7 +18,7 @@ from mcp_servers.cli import _with_webhook_target
 from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import make_sandbox
-from tests.support import caas_command, caas_env, free_port
+from tests.helpers.common import caas_command, caas_env, free_port
 
 RECIPIENT = {"name": "Ada Obi", "account_number": "0123456789", "bank_code": "058"}
 

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from mcp_servers.app import build_server, package_version
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
-from tests.support import SERVICE_KEY, application, dsn_proxy, error_code, make_jwt, serving
-from tools.principal import Principal, Role
+from tests.helpers.common import SERVICE_KEY, application, dsn_proxy, error_code, make_jwt, serving
+from tools.platform.principal import Principal, Role
 
 SUBMIT = "credit_submit_application"
 GET = "credit_get_application"

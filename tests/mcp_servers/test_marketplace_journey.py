@@ -19,8 +19,8 @@ import asyncpg
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
-from tests.bidding_support import ACCEPT, COMPARE, MATCH, PLACE, as_borrower, as_provider, bid_body
-from tests.loans_support import (
+from tests.helpers.bidding import ACCEPT, COMPARE, MATCH, PLACE, as_borrower, as_provider, bid_body
+from tests.helpers.loans import (
     GET_LOAN,
     ORIGINATE,
     QUOTE,
@@ -35,10 +35,10 @@ from tests.loans_support import (
     paid_now,
     today,
 )
-from tests.providers_support import ONBOARD, provider_body
-from tests.risk_support import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, TIMELINE, body, uid, verify_kyc
-from tools.domain.commission import DEFAULT_TERMS, disbursement_commission
-from tools.principal import Role
+from tests.helpers.providers import ONBOARD, provider_body
+from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, TIMELINE, body, uid, verify_kyc
+from tools.loans.domain.commission import DEFAULT_TERMS, disbursement_commission
+from tools.platform.principal import Role
 
 CURRENCY = "ZAR"
 COUNTRY = "ZA"

@@ -14,7 +14,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from mcp_servers.config import Settings
-from tests.support import application, caas_command, caas_env, error_code
+from tests.helpers.common import application, caas_command, caas_env, error_code
 
 SUBMIT = "credit_submit_application"
 GET = "credit_get_application"

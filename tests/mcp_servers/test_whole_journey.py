@@ -24,11 +24,11 @@ import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
-from tests.payments_support import platform_over_http
-from tests.providers_support import ONBOARD, provider_body
-from tests.risk_support import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, body, uid, verify_kyc
-from tests.support import SERVICE_KEY, make_jwt
-from tools.principal import Principal, Role
+from tests.helpers.common import SERVICE_KEY, make_jwt
+from tests.helpers.payments import platform_over_http
+from tests.helpers.providers import ONBOARD, provider_body
+from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, body, uid, verify_kyc
+from tools.platform.principal import Principal, Role
 
 CURRENCY, COUNTRY = "KES", "KE"  # paystack first on the default routes
 PATIENCE = 90.0  # seconds: how long the workers may take, not a speed requirement

@@ -1,0 +1,176 @@
+"""Applications in ``caas_core``: the reader (pool) and the writer (inside a unit of work)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from database.marketplace.bids import PgBidWriter
+from database.platform.audit import Connection
+from database.sql import Filters
+from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
+from tools.credit.ports import ApplicationQuery
+from tools.marketplace.domain.bids import BidRecord
+from tools.platform.principal import Principal
+
+__all__ = ["PgApplicationReader", "PgApplicationWriter"]
+
+_NEW_COLUMNS = [f.name for f in fields(NewApplication)]
+_RECORD_COLUMNS = [f.name for f in fields(ApplicationRecord)]
+_SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM caas_core.applications"
+_REFERENCE = re.compile(r"^CAAS-\d{4}-\d{6,}$")
+
+_N = len(_NEW_COLUMNS)
+# The application and the first entry of its timeline in one round trip.
+_INSERT = f"""
+WITH app AS (
+    INSERT INTO caas_core.applications ({", ".join(_NEW_COLUMNS)}, reference, submitted_at, updated_by)
+    VALUES ({", ".join(f"${i}" for i in range(1, _N + 1))},
+            'CAAS-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-'
+                || lpad(nextval('caas_core.application_reference_seq')::text, 6, '0'),
+            CASE WHEN ${_NEW_COLUMNS.index("status") + 1} = 'submitted' THEN now() END,
+            ${_NEW_COLUMNS.index("created_by") + 1})
+    RETURNING *
+), entry AS (
+    INSERT INTO caas_core.application_transitions
+        (application_id, from_status, to_status, actor_id, actor_role, reason)
+    SELECT id, NULL, status, created_by, created_by_role, ${_N + 1} FROM app
+)
+SELECT {", ".join(_RECORD_COLUMNS)} FROM app
+"""
+
+
+def _record(row: asyncpg.Record) -> ApplicationRecord:
+    return ApplicationRecord(**dict(row.items()))
+
+
+def _key(id_or_reference: str) -> tuple[str, object] | None:
+    """The WHERE clause and value that find an application by reference or id; None if neither."""
+    key = id_or_reference.strip()
+    if _REFERENCE.match(key):
+        return "reference = $1", key
+    try:
+        return "id = $1", UUID(key)
+    except ValueError:
+        return None
+
+
+class PgApplicationReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, id_or_reference: str) -> ApplicationRecord | None:
+        where = _key(id_or_reference)
+        if where is None:
+            return None
+        row = await self._pool.fetchrow(f"{_SELECT} WHERE {where[0]}", where[1])
+        return _record(row) if row else None
+
+    async def timeline(self, application_id: UUID) -> list[Transition]:
+        rows = await self._pool.fetch(
+            "SELECT from_status, to_status, actor_id, actor_role, reason, occurred_at "
+            "FROM caas_core.application_transitions WHERE application_id = $1 ORDER BY id",
+            application_id,
+        )
+        return [Transition(**dict(r.items())) for r in rows]
+
+    async def list(self, query: ApplicationQuery) -> list[ApplicationRecord]:
+        f = Filters()
+        if query.statuses:
+            f.add(f"status = ANY({f.arg(list(query.statuses))}::text[])")
+        if query.borrower_id is not None:
+            f.add(f"borrower_id = {f.arg(query.borrower_id)}")
+        if query.created_by is not None:
+            f.add(f"created_by = {f.arg(query.created_by)}")
+        if query.created_from is not None:
+            f.add(f"created_at >= {f.arg(query.created_from)}")
+        if query.created_to is not None:
+            f.add(f"created_at < {f.arg(query.created_to)}")
+        if query.national_id_index is not None:
+            f.add(f"national_id_index = {f.arg(query.national_id_index)}")
+        f.keyset(("created_at", "id"), query.after)
+        sql = f.page(_SELECT, ("created_at", "id"), query.limit)
+        return [_record(r) for r in await self._pool.fetch(sql, *f.args)]
+
+
+class PgApplicationWriter:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
+        """Store a new application and open its timeline with ``reason``."""
+        row = await self._conn.fetchrow(_INSERT, *(getattr(new, c) for c in _NEW_COLUMNS), reason)
+        assert row is not None
+        return _record(row)
+
+    async def lock(self, id_or_reference: str) -> ApplicationRecord | None:
+        """Read the application and hold its row until the transaction ends, so that two concurrent
+        transitions are serialised and the second sees the first one's result."""
+        where = _key(id_or_reference)
+        if where is None:
+            return None
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR UPDATE", where[1])
+        return _record(row) if row else None
+
+    async def lock_stale_open(self, opened_before: datetime, limit: int) -> list[ApplicationRecord]:
+        """Open applications past their bidding window that no other transaction is handling."""
+        rows = await self._conn.fetch(
+            f"{_SELECT} WHERE status = 'open_for_bids' AND status_changed_at < $1 "
+            "ORDER BY status_changed_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            opened_before,
+            limit,
+        )
+        return [_record(r) for r in rows]
+
+    async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
+        return await PgBidWriter(self._conn).expire_active(application_id)
+
+    async def move(
+        self, app: ApplicationRecord, to_status: str, actor: Principal, reason: str
+    ) -> ApplicationRecord:
+        """Change the status and append the timeline entry, in the caller's transaction."""
+        row = await self._conn.fetchrow(
+            f"""
+            WITH moved AS (
+                UPDATE caas_core.applications
+                SET status = $2, status_changed_at = now(), updated_at = now(), version = version + 1,
+                    updated_by = $4,
+                    submitted_at = CASE WHEN $2 = 'submitted' THEN now() ELSE submitted_at END
+                WHERE id = $1
+                RETURNING *
+            ), entry AS (
+                INSERT INTO caas_core.application_transitions
+                    (application_id, from_status, to_status, actor_id, actor_role, reason)
+                SELECT id, $3, $2, $4, $5, $6 FROM moved
+            )
+            SELECT {", ".join(_RECORD_COLUMNS)} FROM moved
+            """,
+            app.id,
+            to_status,
+            app.status,
+            actor.subject,
+            actor.role.value,
+            reason,
+        )
+        assert row is not None
+        return _record(row)
+
+    async def update_draft(self, app_id: UUID, new: NewApplication, actor: Principal) -> ApplicationRecord:
+        """Overwrite a draft's fields; the caller holds the row lock and has checked it is a draft."""
+        editable = [
+            c for c in _NEW_COLUMNS if c not in ("borrower_id", "created_by", "created_by_role", "status")
+        ]
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(editable, start=3))
+        row = await self._conn.fetchrow(
+            f"UPDATE caas_core.applications SET {sets}, updated_at = now(), version = version + 1, "
+            f"updated_by = $2 WHERE id = $1 AND status = 'draft' RETURNING {', '.join(_RECORD_COLUMNS)}",
+            app_id,
+            actor.subject,
+            *(getattr(new, c) for c in editable),
+        )
+        assert row is not None
+        return _record(row)

@@ -1,0 +1,138 @@
+"""KYC documents and their upload requests in ``caas_core``: the reader (pool) and the writer."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from uuid import UUID
+
+import asyncpg
+
+from database.platform.audit import Connection
+from tools.credit.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
+from tools.platform.errors import Conflict
+from tools.platform.principal import Principal
+
+__all__ = ["PgDocumentReader", "PgDocumentWriter"]
+
+_NEW_UPLOAD = [f.name for f in fields(NewUpload)]
+_UPLOAD = [f.name for f in fields(UploadRecord)]
+_NEW_DOCUMENT = [f.name for f in fields(NewDocument)]
+_DOCUMENT = [f.name for f in fields(DocumentRecord)]
+_SELECT_UPLOAD = f"SELECT {', '.join(_UPLOAD)} FROM caas_core.document_uploads"
+_SELECT_DOCUMENT = f"SELECT {', '.join(_DOCUMENT)} FROM caas_core.documents"
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join(f"${i}" for i in range(1, n + 1))
+
+
+_INSERT_UPLOAD = f"""
+INSERT INTO caas_core.document_uploads ({", ".join(_NEW_UPLOAD)})
+VALUES ({_placeholders(len(_NEW_UPLOAD))})
+RETURNING {", ".join(_UPLOAD)}
+"""
+_INSERT_DOCUMENT = f"""
+INSERT INTO caas_core.documents ({", ".join(_NEW_DOCUMENT)})
+VALUES ({_placeholders(len(_NEW_DOCUMENT))})
+RETURNING {", ".join(_DOCUMENT)}
+"""
+_DECIDE = f"""
+UPDATE caas_core.documents
+SET status = $2, decided_by = $3, decided_by_role = $4, decision_reason = $5, decided_at = now(),
+    updated_at = now(), version = version + 1
+WHERE id = $1 AND status = 'pending'
+RETURNING {", ".join(_DOCUMENT)}
+"""
+
+
+def _upload(row: asyncpg.Record) -> UploadRecord:
+    return UploadRecord(**dict(row.items()))
+
+
+def _document(row: asyncpg.Record) -> DocumentRecord:
+    return DocumentRecord(**dict(row.items()))
+
+
+class PgDocumentReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get_upload(self, upload_id: UUID) -> UploadRecord | None:
+        row = await self._pool.fetchrow(f"{_SELECT_UPLOAD} WHERE id = $1", upload_id)
+        return _upload(row) if row else None
+
+    async def pending_uploads(self, application_id: UUID, document_type: str) -> list[UploadRecord]:
+        rows = await self._pool.fetch(
+            f"{_SELECT_UPLOAD} WHERE application_id = $1 AND document_type = $2 AND status = 'pending' "
+            "ORDER BY created_at, id",
+            application_id,
+            document_type,
+        )
+        return [_upload(r) for r in rows]
+
+    async def find_by_sha256(self, application_id: UUID, sha256: str) -> DocumentRecord | None:
+        row = await self._pool.fetchrow(
+            f"{_SELECT_DOCUMENT} WHERE application_id = $1 AND sha256 = $2", application_id, sha256
+        )
+        return _document(row) if row else None
+
+    async def list_for_application(self, application_id: UUID) -> list[DocumentRecord]:
+        rows = await self._pool.fetch(
+            f"{_SELECT_DOCUMENT} WHERE application_id = $1 ORDER BY registered_at, id", application_id
+        )
+        return [_document(r) for r in rows]
+
+    async def verified_document_types(self, application_id: UUID) -> set[str]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT document_type FROM caas_core.documents "
+            "WHERE application_id = $1 AND status = 'verified'",
+            application_id,
+        )
+        return {r["document_type"] for r in rows}
+
+
+class PgDocumentWriter:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert_upload(self, new: NewUpload) -> UploadRecord:
+        row = await self._conn.fetchrow(_INSERT_UPLOAD, *(getattr(new, c) for c in _NEW_UPLOAD))
+        assert row is not None
+        return _upload(row)
+
+    async def claim_upload(self, upload_id: UUID) -> bool:
+        claimed = await self._conn.fetchval(
+            "UPDATE caas_core.document_uploads SET status = 'registered' "
+            "WHERE id = $1 AND status = 'pending' RETURNING true",
+            upload_id,
+        )
+        return bool(claimed)
+
+    async def insert(self, new: NewDocument) -> DocumentRecord:
+        try:
+            # A savepoint keeps the transaction usable for the caller after a duplicate.
+            async with self._conn.transaction():
+                row = await self._conn.fetchrow(_INSERT_DOCUMENT, *(getattr(new, c) for c in _NEW_DOCUMENT))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "documents_application_sha256_key":
+                raise
+            raise Conflict(
+                "this application already has a document with this SHA-256; the same file is registered "
+                "once (call list_documents)"
+            ) from None
+        assert row is not None
+        return _document(row)
+
+    async def lock(self, document_id: UUID) -> DocumentRecord | None:
+        row = await self._conn.fetchrow(f"{_SELECT_DOCUMENT} WHERE id = $1 FOR UPDATE", document_id)
+        return _document(row) if row else None
+
+    async def decide(
+        self, document_id: UUID, status: str, decided_by: Principal, reason: str | None
+    ) -> DocumentRecord:
+        row = await self._conn.fetchrow(
+            _DECIDE, document_id, status, decided_by.subject, decided_by.role.value, reason
+        )
+        if row is None:
+            raise Conflict(f"document {document_id} is no longer pending; call list_documents")
+        return _document(row)

@@ -1,0 +1,235 @@
+"""The double-entry ledger in ``caas_ledger``: posting (inside a unit of work), balances, statements,
+journals and reconciliation.
+
+Posting is one statement, so one round trip: it opens any account not seen before, inserts the
+journal and its postings from arrays, and the postings' statement trigger updates the cached balances.
+The deferred constraint trigger checks at COMMIT that every journal balances per currency.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from database.platform.audit import Connection
+from tools.ledger.domain.chart import Account, AccountKind, OwnerType
+from tools.ledger.domain.ledger import (
+    AccountBalance,
+    BalanceDifference,
+    Journal,
+    JournalDraft,
+    JournalKind,
+    Posting,
+    Reconciliation,
+    StatementLine,
+)
+from tools.ledger.ledger import JournalAlreadyPosted
+
+__all__ = ["PgLedgerReader", "PgLedgerWriter"]
+
+Queryable = Connection | asyncpg.Pool
+
+_POST = """
+WITH lines AS (
+    SELECT * FROM unnest(
+        $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[]
+    ) WITH ORDINALITY AS l(account_id, code, kind, currency, owner_type, owner_id, amount_minor, line)
+),
+opened AS (
+    INSERT INTO caas_ledger.accounts (id, code, kind, currency, owner_type, owner_id)
+    SELECT DISTINCT account_id, code, kind, currency, owner_type, owner_id FROM lines ORDER BY account_id
+    ON CONFLICT DO NOTHING
+    RETURNING id
+),
+journal AS (
+    INSERT INTO caas_ledger.journals (kind, source_id, reverses_journal_id, memo, created_by)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (kind, source_id) DO NOTHING
+    RETURNING id
+),
+posted AS (
+    INSERT INTO caas_ledger.postings (journal_id, account_id, currency, amount_minor)
+    SELECT journal.id, l.account_id, l.currency, l.amount_minor
+    FROM journal CROSS JOIN lines l
+    ORDER BY l.line
+    RETURNING 1
+)
+SELECT (SELECT id FROM journal) AS journal_id, (SELECT count(*) FROM posted) AS posted
+"""
+
+_JOURNAL = """
+SELECT j.id, j.kind, j.source_id, j.memo, j.created_by, j.created_at, j.reverses_journal_id,
+       (SELECT r.id FROM caas_ledger.journals r
+        WHERE r.kind = 'reversal' AND r.source_id = j.id::text) AS reversed_by,
+       p.amount_minor, a.code, a.kind AS account_kind, a.currency, a.owner_type, a.owner_id
+FROM caas_ledger.journals j
+JOIN caas_ledger.postings p ON p.journal_id = j.id
+JOIN caas_ledger.accounts a ON a.id = p.account_id
+WHERE j.id = $1
+ORDER BY p.id
+"""
+
+_BALANCE = """
+SELECT a.id, a.code, a.kind, a.currency, a.owner_type, a.owner_id, a.created_at,
+       CASE WHEN $2::timestamptz IS NULL THEN coalesce(b.balance_minor, 0)
+            ELSE coalesce((SELECT sum(p.amount_minor) FROM caas_ledger.postings p
+                           WHERE p.account_id = a.id AND p.created_at <= $2), 0)::bigint
+       END AS net_debit_minor
+FROM caas_ledger.accounts a
+LEFT JOIN caas_ledger.account_balances b ON b.account_id = a.id
+WHERE a.{key} = $1
+"""
+
+_STATEMENT = """
+SELECT p.id AS posting_id, p.journal_id, j.kind AS journal_kind, j.source_id, j.memo, p.amount_minor,
+       p.created_at
+FROM caas_ledger.postings p
+JOIN caas_ledger.journals j ON j.id = p.journal_id
+WHERE p.account_id = $1 AND ($2::timestamptz IS NULL OR (p.created_at, p.id) < ($2, $3::bigint))
+ORDER BY p.created_at DESC, p.id DESC
+LIMIT $4
+"""
+
+_DIFFERENCES = """
+SELECT a.id AS account_id, a.code, a.currency, coalesce(b.balance_minor, 0) AS cached_minor,
+       coalesce(s.total, 0)::bigint AS computed_minor, count(*) OVER () AS total
+FROM caas_ledger.accounts a
+LEFT JOIN caas_ledger.account_balances b ON b.account_id = a.id
+LEFT JOIN (SELECT account_id, sum(amount_minor) AS total FROM caas_ledger.postings GROUP BY account_id) s
+    ON s.account_id = a.id
+WHERE coalesce(b.balance_minor, 0) <> coalesce(s.total, 0)
+ORDER BY a.code
+LIMIT $1
+"""
+
+_UNBALANCED = """
+WITH per_currency AS (
+    SELECT journal_id, sum(amount_minor) AS total, count(*) AS lines
+    FROM caas_ledger.postings GROUP BY journal_id, currency
+)
+SELECT j.id
+FROM caas_ledger.journals j
+LEFT JOIN per_currency c ON c.journal_id = j.id
+GROUP BY j.id
+HAVING coalesce(sum(c.lines), 0) < 2 OR coalesce(bool_or(c.total <> 0), false)
+ORDER BY j.id
+LIMIT $1
+"""
+
+_COUNTS = """
+SELECT now() AS checked_at,
+       (SELECT count(*) FROM caas_ledger.accounts) AS accounts,
+       (SELECT count(*) FROM caas_ledger.journals) AS journals,
+       (SELECT count(*) FROM caas_ledger.postings) AS postings
+"""
+
+
+def _account(row: asyncpg.Record, kind_column: str = "kind") -> Account:
+    owner = row["owner_id"]
+    return Account(
+        row["code"], AccountKind(row[kind_column]), row["currency"], OwnerType(row["owner_type"]), owner
+    )
+
+
+async def _journal(db: Queryable, journal_id: UUID) -> Journal | None:
+    rows = await db.fetch(_JOURNAL, journal_id)
+    if not rows:
+        return None
+    first = rows[0]
+    return Journal(
+        id=first["id"],
+        kind=JournalKind(first["kind"]),
+        source_id=first["source_id"],
+        memo=first["memo"],
+        created_by=first["created_by"],
+        created_at=first["created_at"],
+        reverses_journal_id=first["reverses_journal_id"],
+        postings=tuple(Posting(_account(r, "account_kind"), r["amount_minor"]) for r in rows),
+        reversed_by=first["reversed_by"],
+    )
+
+
+class PgLedgerWriter:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def post(self, draft: JournalDraft, created_by: str) -> UUID:
+        lines = draft.postings
+        row = await self._conn.fetchrow(
+            _POST,
+            draft.kind.value,
+            draft.source_id,
+            draft.reverses_journal_id,
+            draft.memo,
+            created_by,
+            [p.account.id for p in lines],
+            [p.account.code for p in lines],
+            [p.account.kind.value for p in lines],
+            [p.currency for p in lines],
+            [p.account.owner_type.value for p in lines],
+            [p.account.owner_id for p in lines],
+            [p.amount_minor for p in lines],
+        )
+        assert row is not None
+        if row["journal_id"] is None:
+            existing = await self._conn.fetchval(
+                "SELECT id FROM caas_ledger.journals WHERE kind = $1 AND source_id = $2",
+                draft.kind.value,
+                draft.source_id,
+            )
+            raise JournalAlreadyPosted(draft.kind.value, draft.source_id, existing)
+        assert row["posted"] == len(lines)
+        journal_id: UUID = row["journal_id"]
+        return journal_id
+
+    async def journal(self, journal_id: UUID) -> Journal | None:
+        return await _journal(self._conn, journal_id)
+
+
+class PgLedgerReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def balance(self, account: UUID | str, as_of: datetime | None = None) -> AccountBalance | None:
+        key = "id" if isinstance(account, UUID) else "code"
+        row = await self._pool.fetchrow(_BALANCE.format(key=key), account, as_of)
+        if row is None:
+            return None
+        return AccountBalance(row["id"], _account(row), row["net_debit_minor"], row["created_at"], as_of)
+
+    async def statement(
+        self, account_id: UUID, after: tuple[datetime, int] | None, limit: int
+    ) -> list[StatementLine]:
+        rows = await self._pool.fetch(
+            _STATEMENT, account_id, after[0] if after else None, after[1] if after else None, limit
+        )
+        return [
+            StatementLine(**{**dict(r.items()), "journal_kind": JournalKind(r["journal_kind"])}) for r in rows
+        ]
+
+    async def journal(self, journal_id: UUID) -> Journal | None:
+        return await _journal(self._pool, journal_id)
+
+    async def reconcile(self, limit: int = 500) -> Reconciliation:
+        # One snapshot for every query, so postings committed meanwhile cannot look like differences.
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            counts = await conn.fetchrow(_COUNTS)
+            differences = await conn.fetch(_DIFFERENCES, limit)
+            unbalanced = await conn.fetch(_UNBALANCED, limit)
+        assert counts is not None
+        return Reconciliation(
+            checked_at=counts["checked_at"],
+            accounts_checked=counts["accounts"],
+            journals_checked=counts["journals"],
+            postings_checked=counts["postings"],
+            differences=tuple(
+                BalanceDifference(
+                    r["account_id"], r["code"], r["currency"], r["cached_minor"], r["computed_minor"]
+                )
+                for r in differences
+            ),
+            differences_total=differences[0]["total"] if differences else 0,
+            unbalanced_journals=tuple(r["id"] for r in unbalanced),
+        )

@@ -1,0 +1,94 @@
+"""Commission and platform revenue, read from the ledger (``caas_ledger``) by period.
+
+Nothing here is stored twice: a provider's commission is the postings to its
+``provider:<id>:commission_expense:<CUR>`` account (each one mirrors a posting to the platform's
+``commission_income``), and the platform's revenue is the postings to ``platform:commission_income``
+and ``platform:fee_income``. A posting's period is its ``created_at`` (the transaction's time).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from tools.ledger.domain.chart import account
+from tools.loans.ports import CommissionPosting, RevenueLine
+
+__all__ = ["PgCommissionReader"]
+
+_POSTINGS = """
+SELECT p.journal_id, j.kind AS journal_kind, j.source_id, p.amount_minor, p.created_at AS posted_at,
+       coalesce(l.id, r.loan_id) AS loan_id
+FROM caas_ledger.postings p
+JOIN caas_ledger.journals j ON j.id = p.journal_id
+LEFT JOIN caas_core.loans l ON j.kind = 'commission' AND l.id::text = j.source_id
+LEFT JOIN caas_core.loan_repayments r ON j.kind = 'repayment' AND r.id::text = j.source_id
+WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+ORDER BY p.created_at, p.id
+LIMIT $4
+"""
+
+_TOTALS = """
+SELECT j.kind, sum(p.amount_minor)::bigint AS amount, count(*) AS postings
+FROM caas_ledger.postings p
+JOIN caas_ledger.journals j ON j.id = p.journal_id
+WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+GROUP BY j.kind
+"""
+
+# Income accounts are credit-normal: income is the negated sum (debits minus credits).
+_INCOME = """
+SELECT a.code, j.kind, (-sum(p.amount_minor))::bigint AS amount, count(DISTINCT j.id) AS journals
+FROM caas_ledger.postings p
+JOIN caas_ledger.journals j ON j.id = p.journal_id
+JOIN caas_ledger.accounts a ON a.id = p.account_id
+WHERE p.account_id = ANY($1::uuid[]) AND p.created_at >= $2 AND p.created_at < $3
+GROUP BY a.code, j.kind
+ORDER BY a.code, j.kind
+"""
+
+_BY_PROVIDER = """
+SELECT a.owner_id, sum(p.amount_minor)::bigint AS amount
+FROM caas_ledger.accounts a
+JOIN caas_ledger.postings p ON p.account_id = a.id
+WHERE a.owner_type = 'provider' AND a.currency = $1 AND a.code LIKE 'provider:%:commission_expense:' || $1
+  AND p.created_at >= $2 AND p.created_at < $3
+GROUP BY a.owner_id
+ORDER BY a.owner_id
+"""
+
+
+class PgCommissionReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def provider_postings(
+        self, provider_id: UUID, currency: str, start: datetime, end: datetime, limit: int
+    ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
+        expense = account("provider", "commission_expense", currency, str(provider_id)).id
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await conn.fetch(_POSTINGS, expense, start, end, limit)
+            totals = await conn.fetch(_TOTALS, expense, start, end)
+        postings = [CommissionPosting(**dict(r.items())) for r in rows]
+        return postings, sum(r["postings"] for r in totals), {r["kind"]: r["amount"] for r in totals}
+
+    async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]:
+        accounts = {
+            account("platform", purpose, currency).id for purpose in ("commission_income", "fee_income")
+        }
+        rows = await self._pool.fetch(_INCOME, list(accounts), start, end)
+        return [
+            RevenueLine(
+                account_purpose=r["code"].split(":")[1],
+                journal_kind=r["kind"],
+                amount_minor=r["amount"],
+                journals=r["journals"],
+            )
+            for r in rows
+        ]
+
+    async def commission_by_provider(self, currency: str, start: datetime, end: datetime) -> dict[str, int]:
+        rows = await self._pool.fetch(_BY_PROVIDER, currency, start, end)
+        return {r["owner_id"]: r["amount"] for r in rows}

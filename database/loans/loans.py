@@ -1,0 +1,279 @@
+"""Loans in ``caas_core``: the reader (pool) and the writer (inside a unit of work)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from database.loans.listing import loan_page
+from database.platform.audit import Connection
+from tools.loans.domain.loans import (
+    AcceptedBid,
+    InstallmentRecord,
+    LoanChanges,
+    LoanRecord,
+    LoanTransition,
+    NewLoan,
+    RepaymentRecord,
+)
+from tools.loans.ports import LoanBook, LoanListRow, LoanQuery
+from tools.platform.errors import Conflict
+from tools.platform.principal import Principal
+
+__all__ = ["PgLoanReader", "PgLoanWriter"]
+
+_REFERENCE = re.compile(r"^CAAS-\d{4}-\d{6,}$")
+_NEW = [f.name for f in fields(NewLoan)]
+_JOINED = {"application_reference": "a.reference", "application_created_by": "a.created_by"}
+_COLUMNS = ", ".join(
+    _JOINED[f.name] + f" AS {f.name}" if f.name in _JOINED else f"l.{f.name}" for f in fields(LoanRecord)
+)
+_SELECT = f"SELECT {_COLUMNS} FROM caas_core.loans l JOIN caas_core.applications a ON a.id = l.application_id"
+_INSTALLMENT_COLUMNS = [f.name for f in fields(InstallmentRecord)]
+_INSTALLMENTS = (
+    f"SELECT {', '.join(_INSTALLMENT_COLUMNS)} FROM caas_core.loan_installments "
+    "WHERE loan_id = $1 ORDER BY number"
+)
+_REPAYMENT_COLUMNS = [f.name for f in fields(RepaymentRecord)]
+_REPAYMENTS = f"SELECT {', '.join(_REPAYMENT_COLUMNS)} FROM caas_core.loan_repayments"
+_STATUS_TIME = {"closed": "closed_at", "defaulted": "defaulted_at", "written_off": "written_off_at"}
+# Installments as arrays, for one INSERT or UPDATE of a whole schedule.
+_ARRAYS = (
+    "unnest($2::smallint[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], "
+    "$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::date[], $13::boolean[], "
+    "$14::timestamptz[])"
+)
+
+
+def _where(handle: str) -> tuple[str, object] | None:
+    key = handle.strip()
+    if _REFERENCE.match(key):
+        return "a.reference = $1", key
+    try:
+        return "(l.id = $1 OR l.application_id = $1)", UUID(key)
+    except ValueError:
+        return None
+
+
+def _loan(row: asyncpg.Record) -> LoanRecord:
+    return LoanRecord(**dict(row.items()))
+
+
+def _installment(row: asyncpg.Record) -> InstallmentRecord:
+    return InstallmentRecord(**dict(row.items()))
+
+
+def _repayment(row: asyncpg.Record) -> RepaymentRecord:
+    return RepaymentRecord(**dict(row.items()))
+
+
+def _installment_arrays(rows: Sequence[InstallmentRecord]) -> list[list[Any]]:
+    return [[getattr(r, name) for r in rows] for name in _INSTALLMENT_COLUMNS]
+
+
+class PgLoanReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, handle: str) -> LoanRecord | None:
+        where = _where(handle)
+        if where is None:
+            return None
+        row = await self._pool.fetchrow(f"{_SELECT} WHERE {where[0]}", where[1])
+        return _loan(row) if row else None
+
+    async def installments(self, loan_id: UUID) -> list[InstallmentRecord]:
+        return [_installment(r) for r in await self._pool.fetch(_INSTALLMENTS, loan_id)]
+
+    async def timeline(self, loan_id: UUID) -> list[LoanTransition]:
+        rows = await self._pool.fetch(
+            "SELECT from_status, to_status, actor_id, actor_role, reason, occurred_at "
+            "FROM caas_core.loan_transitions WHERE loan_id = $1 ORDER BY id",
+            loan_id,
+        )
+        return [LoanTransition(**dict(r.items())) for r in rows]
+
+    async def repayment(self, repayment_id: UUID) -> RepaymentRecord | None:
+        row = await self._pool.fetchrow(f"{_REPAYMENTS} WHERE id = $1", repayment_id)
+        return _repayment(row) if row else None
+
+    async def repayments(self, loan_id: UUID) -> list[RepaymentRecord]:
+        rows = await self._pool.fetch(
+            f"{_REPAYMENTS} WHERE loan_id = $1 ORDER BY paid_at, recorded_at", loan_id
+        )
+        return [_repayment(r) for r in rows]
+
+    async def book(self, provider_id: UUID) -> LoanBook:
+        row = await self._pool.fetchrow(
+            "SELECT count(*) AS loans, count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS bad "
+            "FROM caas_core.loans WHERE provider_id = $1 AND status <> 'pending_disbursement'",
+            provider_id,
+        )
+        assert row is not None
+        return LoanBook(loans=row["loans"], defaulted=row["bad"])
+
+    async def listing(self, query: LoanQuery) -> list[LoanListRow]:
+        return await loan_page(self._pool, query)
+
+
+class PgLoanWriter:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def accepted_bid(self, application_id: UUID) -> AcceptedBid | None:
+        row = await self._conn.fetchrow(
+            "SELECT id, application_id, provider_id, version, amount_minor, currency, annual_rate, "
+            "term_months, origination_fee_minor, repayment_frequency, schedule_method "
+            "FROM caas_core.bids WHERE application_id = $1 AND status = 'accepted'",
+            application_id,
+        )
+        return AcceptedBid(**dict(row.items())) if row else None
+
+    async def for_application(self, application_id: UUID) -> LoanRecord | None:
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE l.application_id = $1", application_id)
+        return _loan(row) if row else None
+
+    async def insert(
+        self, new: NewLoan, installments: Sequence[InstallmentRecord], actor: Principal
+    ) -> LoanRecord:
+        placeholders = ", ".join(f"${i}" for i in range(1, len(_NEW) + 1))
+        try:
+            loan_id = await self._conn.fetchval(
+                f"INSERT INTO caas_core.loans ({', '.join(_NEW)}) VALUES ({placeholders}) RETURNING id",
+                *(getattr(new, name) for name in _NEW),
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                "this application (or its accepted bid) already has a loan; call get_loan with the "
+                "application's id"
+            ) from None
+        await self._conn.execute(
+            f"INSERT INTO caas_core.loan_installments (loan_id, {', '.join(_INSTALLMENT_COLUMNS)}) "
+            f"SELECT $1, * FROM {_ARRAYS}",
+            loan_id,
+            *_installment_arrays(installments),
+        )
+        await self._conn.execute(
+            "INSERT INTO caas_core.loan_transitions (loan_id, from_status, to_status, actor_id, actor_role, "
+            "reason) SELECT id, NULL, status, $2, $3, 'originated from the accepted bid' "
+            "FROM caas_core.loans WHERE id = $1",
+            loan_id,
+            actor.subject,
+            actor.role.value,
+        )
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE l.id = $1", loan_id)
+        assert row is not None
+        return _loan(row)
+
+    async def lock(self, handle: str) -> LoanRecord | None:
+        where = _where(handle)
+        if where is None:
+            return None
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR UPDATE OF l", where[1])
+        return _loan(row) if row else None
+
+    async def lock_next_servicing(self, after: UUID | None) -> LoanRecord | None:
+        row = await self._conn.fetchrow(
+            f"{_SELECT} WHERE l.status IN ('active', 'delinquent', 'defaulted') "
+            "AND ($1::uuid IS NULL OR l.id > $1) ORDER BY l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED",
+            after,
+        )
+        return _loan(row) if row else None
+
+    async def by_disbursement(self, gateway_reference: str) -> UUID | None:
+        found: UUID | None = await self._conn.fetchval(
+            "SELECT id FROM caas_core.loans WHERE disbursement_reference = $1", gateway_reference
+        )
+        return found
+
+    async def installments(self, loan_id: UUID) -> list[InstallmentRecord]:
+        return [_installment(r) for r in await self._conn.fetch(_INSTALLMENTS, loan_id)]
+
+    async def save_installments(self, loan_id: UUID, changed: Sequence[InstallmentRecord]) -> None:
+        if not changed:
+            return
+        sets = ", ".join(f"{name} = t.{name}" for name in _INSTALLMENT_COLUMNS if name != "number")
+        await self._conn.execute(
+            f"UPDATE caas_core.loan_installments i SET {sets} "
+            f"FROM {_ARRAYS} AS t({', '.join(_INSTALLMENT_COLUMNS)}) "
+            "WHERE i.loan_id = $1 AND i.number = t.number",
+            loan_id,
+            *_installment_arrays(changed),
+        )
+
+    def _sets(self, changes: LoanChanges, args: list[Any]) -> list[str]:
+        sets = []
+        for f in fields(LoanChanges):
+            value = getattr(changes, f.name)
+            if value is not None:
+                args.append(value)
+                sets.append(f"{f.name} = ${len(args)}")
+        return sets
+
+    async def _reread(self, loan_id: UUID) -> LoanRecord:
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE l.id = $1", loan_id)
+        assert row is not None
+        return _loan(row)
+
+    async def update(self, loan_id: UUID, changes: LoanChanges) -> LoanRecord:
+        args: list[Any] = [loan_id]
+        sets = self._sets(changes, args)
+        await self._conn.execute(
+            f"UPDATE caas_core.loans SET {', '.join([*sets, 'updated_at = now()', 'version = version + 1'])} "
+            "WHERE id = $1",
+            *args,
+        )
+        return await self._reread(loan_id)
+
+    async def move(
+        self,
+        loan: LoanRecord,
+        to_status: str,
+        actor: Principal,
+        reason: str,
+        changes: LoanChanges | None = None,
+    ) -> LoanRecord:
+        args: list[Any] = [loan.id, to_status]
+        sets = ["status = $2", "updated_at = now()", "version = version + 1"]
+        sets += self._sets(changes or LoanChanges(), args)
+        if to_status in _STATUS_TIME:
+            sets.append(f"{_STATUS_TIME[to_status]} = now()")
+        if to_status == "active":
+            sets.append("disbursed_at = coalesce(disbursed_at, now())")
+        try:
+            await self._conn.execute(f"UPDATE caas_core.loans SET {', '.join(sets)} WHERE id = $1", *args)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("this gateway reference already confirmed another loan's disbursement") from None
+        await self._conn.execute(
+            "INSERT INTO caas_core.loan_transitions (loan_id, from_status, to_status, actor_id, actor_role, "
+            "reason) VALUES ($1, $2, $3, $4, $5, $6)",
+            loan.id,
+            loan.status,
+            to_status,
+            actor.subject,
+            actor.role.value,
+            reason[:2000],
+        )
+        return await self._reread(loan.id)
+
+    async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None:
+        row = await self._conn.fetchrow(
+            f"{_REPAYMENTS} WHERE loan_id = $1 AND reference = $2", loan_id, reference
+        )
+        return _repayment(row) if row else None
+
+    async def insert_repayment(self, record: RepaymentRecord) -> RepaymentRecord:
+        columns = [c for c in _REPAYMENT_COLUMNS if c != "recorded_at"]
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        row = await self._conn.fetchrow(
+            f"INSERT INTO caas_core.loan_repayments ({', '.join(columns)}) VALUES ({placeholders}) "
+            f"RETURNING {', '.join(_REPAYMENT_COLUMNS)}",
+            *(getattr(record, c) for c in columns),
+        )
+        assert row is not None
+        return _repayment(row)

@@ -1,0 +1,193 @@
+"""Payments and the webhook inbox in ``caas_core`` (migration 0013): the reader (pool) and the writer
+(inside a unit of work)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from uuid import UUID
+
+import asyncpg
+
+from database.platform.audit import Connection
+from database.sql import Filters
+from tools.payments.domain.payments import PaymentRecord
+from tools.payments.ports import InboxEntry, NewPayment, PaymentQuery
+from tools.platform.errors import Conflict
+
+__all__ = ["PgPaymentReader", "PgPaymentWriter"]
+
+_COLUMNS = ", ".join(f"p.{f.name}" for f in fields(PaymentRecord))
+_SELECT = f"SELECT {_COLUMNS} FROM caas_core.payments p"
+_KEY = ("p.created_at", "p.id")
+_INBOX = (
+    "SELECT source, event_id, event_type, outcome, detail, payment_id, received_at "
+    "FROM caas_core.webhook_inbox WHERE source = $1 AND event_id = $2"
+)
+
+
+def _payment(row: asyncpg.Record) -> PaymentRecord:
+    return PaymentRecord(**dict(row.items()))
+
+
+def _entry(row: asyncpg.Record | None) -> InboxEntry | None:
+    return InboxEntry(**dict(row.items())) if row else None
+
+
+class PgPaymentReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, payment_id: UUID) -> PaymentRecord | None:
+        row = await self._pool.fetchrow(f"{_SELECT} WHERE p.id = $1", payment_id)
+        return _payment(row) if row else None
+
+    async def listing(self, query: PaymentQuery) -> list[PaymentRecord]:
+        f = Filters()
+        select = _SELECT
+        if (query.provider_id, query.borrower_id, query.created_by) != (None, None, None):
+            select += (
+                " JOIN caas_core.loans l ON l.id = p.loan_id"
+                " JOIN caas_core.applications a ON a.id = l.application_id"
+            )
+        if query.loan_id is not None:
+            f.add(f"p.loan_id = {f.arg(query.loan_id)}")
+        if query.kind is not None:
+            f.add(f"p.kind = {f.arg(query.kind)}")
+        if query.statuses:
+            f.add(f"p.status = ANY({f.arg(list(query.statuses))}::text[])")
+        if query.provider_id is not None:
+            f.add(f"l.provider_id = {f.arg(query.provider_id)}")
+        if query.borrower_id is not None:
+            f.add(f"l.borrower_id = {f.arg(query.borrower_id)}")
+        if query.created_by is not None:
+            f.add(f"a.created_by = {f.arg(query.created_by)}")
+        f.keyset(_KEY, query.after)
+        return [_payment(r) for r in await self._pool.fetch(f.page(select, _KEY, query.limit), *f.args)]
+
+    async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
+        return _entry(await self._pool.fetchrow(_INBOX, source, event_id))
+
+
+class PgPaymentWriter:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def _one(self, sql: str, *args: object) -> PaymentRecord:
+        row = await self._conn.fetchrow(sql, *args)
+        assert row is not None
+        return _payment(row)
+
+    async def insert(self, new: NewPayment) -> PaymentRecord:
+        try:
+            return await self._one(
+                "INSERT INTO caas_core.payments AS p (kind, loan_id, amount_minor, currency, simulated, "
+                "simulate_outcome, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                f"RETURNING {_COLUMNS}",
+                new.kind,
+                new.loan_id,
+                new.amount_minor,
+                new.currency,
+                new.simulated,
+                new.simulate_outcome,
+                new.requested_by,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                "this loan already has a disbursement requested, sent or paid; list_payments shows it"
+            ) from None
+
+    async def get(self, payment_id: UUID) -> PaymentRecord | None:
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE p.id = $1", payment_id)
+        return _payment(row) if row else None
+
+    async def lock(self, payment_id: UUID) -> PaymentRecord | None:
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE p.id = $1 FOR UPDATE", payment_id)
+        return _payment(row) if row else None
+
+    async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
+        row = await self._conn.fetchrow(
+            f"{_SELECT} WHERE p.loan_id = $1 AND p.kind = 'disbursement' "
+            "AND p.status IN ('requested', 'sent', 'succeeded')",
+            loan_id,
+        )
+        return _payment(row) if row else None
+
+    async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
+        return await self._one(
+            "UPDATE caas_core.payments AS p SET attempts = attempts + 1, vendor = $2 WHERE id = $1 "
+            f"RETURNING {_COLUMNS}",
+            payment_id,
+            vendor,
+        )
+
+    async def note_error(self, payment_id: UUID, error: str) -> None:
+        await self._conn.execute(
+            "UPDATE caas_core.payments SET last_error = $2 WHERE id = $1", payment_id, error[:500]
+        )
+
+    async def mark_sent(
+        self,
+        payment_id: UUID,
+        vendor: str,
+        *,
+        transfer_code: str | None = None,
+        authorization_url: str | None = None,
+        access_code: str | None = None,
+    ) -> PaymentRecord:
+        return await self._one(
+            "UPDATE caas_core.payments AS p SET status = 'sent', vendor = $2, sent_at = now(), "
+            "transfer_code = coalesce($3, transfer_code), "
+            "authorization_url = coalesce($4, authorization_url), access_code = coalesce($5, access_code), "
+            f"last_error = NULL WHERE id = $1 RETURNING {_COLUMNS}",
+            payment_id,
+            vendor,
+            transfer_code,
+            authorization_url,
+            access_code,
+        )
+
+    async def settle(self, payment_id: UUID, status: str, error: str | None = None) -> PaymentRecord:
+        return await self._one(
+            "UPDATE caas_core.payments AS p SET status = $2, settled_at = now(), "
+            "sent_at = coalesce(sent_at, now()), last_error = coalesce($3, last_error) "
+            f"WHERE id = $1 RETURNING {_COLUMNS}",
+            payment_id,
+            status,
+            None if error is None else error[:500],
+        )
+
+    async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:
+        # A concurrent copy of the same event waits here for the first transaction: after its COMMIT
+        # this inserts nothing (a duplicate); after its ROLLBACK this one takes the event over.
+        inserted = await self._conn.fetchval(
+            "INSERT INTO caas_core.webhook_inbox (source, event_id, event_type, payload_sha256) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (source, event_id) DO NOTHING RETURNING true",
+            source,
+            event_id,
+            event_type[:100],
+            payload_sha256,
+        )
+        return bool(inserted)
+
+    async def conclude(
+        self, source: str, event_id: str, outcome: str, detail: str | None, payment_id: UUID | None
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE caas_core.webhook_inbox SET outcome = $3, detail = $4, payment_id = $5 "
+            "WHERE source = $1 AND event_id = $2",
+            source,
+            event_id,
+            outcome,
+            None if detail is None else detail[:1000],
+            payment_id,
+        )
+
+    async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
+        return _entry(await self._conn.fetchrow(_INBOX, source, event_id))
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self._conn.transaction():  # nested inside the unit of work: a SAVEPOINT
+            yield

@@ -1,0 +1,81 @@
+"""Decision tools on the ``credit`` service: the review queue, reviews, approval, adverse-action notices."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastmcp import FastMCP
+from pydantic import Field, StringConstraints
+
+from mcp_servers.runtime import Runtime
+from mcp_servers.toolkit import ToolGate
+from tools.credit import decisions
+from tools.platform.principal import Role
+from tools.risk.models import AdverseActionNoticeView, ApprovalResult, ReviewDecision, ReviewQueue
+
+__all__ = ["register_decision_tools"]
+
+REVIEWERS = frozenset({Role.OPERATOR, Role.ADMIN})
+READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
+ApplicationHandle = Annotated[
+    str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
+]
+# Stripped before the length check: a comment of blanks is no comment. At most 1900 characters, so that
+# the timeline reason ("review: request_information: <comment>", at most 2000) always holds all of it.
+Comment = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=10, max_length=1900),
+    Field(description="Mandatory: why, in words the borrower may read."),
+]
+
+
+def register_decision_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> None:
+    @gate.tool(server, roles=REVIEWERS, title="List the review queue", read_only=True, idempotent=True)
+    async def list_review_queue(
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Field(default=None, max_length=200)] = None,
+    ) -> ReviewQueue:
+        """Applications referred to a human, oldest first, each with its score, grade and reasons.
+
+        Use to pick the next application to review with review_application.
+        """
+        return await decisions.list_review_queue(runtime.deps.risk, limit, cursor)
+
+    @gate.tool(server, roles=REVIEWERS, title="Review a referred application", read_only=False)
+    async def review_application(
+        application: ApplicationHandle, decision: ReviewDecision, comment: Comment
+    ) -> ApprovalResult:
+        """Decide an application under review: open it for bids, decline it, or ask for more information.
+
+        Use on applications from list_review_queue. A decline stores an adverse-action notice whose first
+        reason is your comment; requesting information sends it back to draft for the borrower to
+        update. You cannot review an application you filed.
+        """
+        return await decisions.review_application(
+            runtime.deps.risk, gate.invocation(), application, decision, comment
+        )
+
+    @gate.tool(
+        server,
+        roles={Role.OPERATOR, Role.ADMIN, Role.SERVICE},
+        title="Approve an application",
+        read_only=False,
+    )
+    async def approve_application(application: ApplicationHandle, comment: Comment) -> ApprovalResult:
+        """Approve an application whose offer was accepted, after re-checking policy.
+
+        Use once the borrower has accepted an offer (status offer_accepted). Checks that identity and
+        income documents are verified and that the loan is affordable at the accepted terms; a failed
+        re-check declines it with a notice (approved: false). Maker-checker: whoever filed, submitted,
+        reviewed or last changed it cannot approve it, and amounts above the configured limit need an
+        operator.
+        """
+        return await decisions.approve_application(runtime.deps.risk, gate.invocation(), application, comment)
+
+    @gate.tool(server, roles=READERS, title="Get the adverse-action notice", read_only=True, idempotent=True)
+    async def get_adverse_action_notice(application: ApplicationHandle) -> AdverseActionNoticeView:
+        """The notice a declined applicant receives: the decision, its principal reasons and their rights.
+
+        Use to tell a borrower why their application was declined.
+        """
+        return await decisions.get_adverse_action_notice(runtime.deps.risk, gate.principal(), application)

@@ -1,0 +1,152 @@
+"""Webhooks into the platform, on the same HTTP app as ``/mcp``: payment vendors (Paystack, Stripe) and
+credit providers (``/webhooks/providers/{provider_id}``).
+
+The signature is checked on the raw bytes, in constant time, before anything is parsed; a missing, bad
+or stale one is a 401 and nothing is stored. A duplicate event is a 200 with no second effect. The
+answer never echoes the payload (it may carry the payer's personal data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+from uuid import UUID
+
+from fastmcp import FastMCP
+from prometheus_client import Counter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mcp_servers.runtime import Runtime
+from tools.marketplace.providers import provider_signing_secret
+from tools.payments.domain.payments import GatewayEvent, paystack_event, stripe_event
+from tools.payments.vendor_events import Receipt, receive_gateway_event, receive_provider_event
+from tools.platform.domain.signatures import Verdict, check_caas, check_paystack, check_stripe
+from tools.platform.errors import NotFound
+
+__all__ = ["register_webhook_routes"]
+
+log = logging.getLogger("caas.webhooks")
+
+WEBHOOKS = Counter(
+    "caas_webhooks_received_total", "Webhooks received, by source and result", ["source", "result"]
+)
+MAX_BODY = 256 * 1024
+
+
+def _refused(source: str, verdict: Verdict | str) -> Response:
+    WEBHOOKS.labels(source, f"refused_{verdict}").inc()
+    log.info("webhook from %s refused: signature %s", source, verdict)
+    return JSONResponse({"error": "invalid_signature"}, status_code=401)
+
+
+def _bad(source: str, why: str) -> Response:
+    WEBHOOKS.labels(source, "malformed").inc()
+    return JSONResponse({"error": "malformed_event", "message": why}, status_code=400)
+
+
+def _answer(source: str, receipt: Receipt) -> Response:
+    result = "duplicate" if receipt.duplicate else receipt.outcome
+    WEBHOOKS.labels(source, result).inc()
+    body: dict[str, Any] = {
+        "status": "duplicate" if receipt.duplicate else "processed",
+        "outcome": receipt.outcome,
+    }
+    if receipt.code is not None and not receipt.duplicate:
+        body["error"] = {"code": receipt.code, "message": receipt.detail}
+        return JSONResponse(body, status_code=422)
+    return JSONResponse(body)
+
+
+async def _raw(request: Request) -> bytes | None:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        return None
+    body = await request.body()
+    return None if len(body) > MAX_BODY else body
+
+
+def _parse(body: bytes) -> Any:
+    return json.loads(body)  # ValueError (JSON or UTF-8) for anything that is not a JSON document
+
+
+def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
+    async def vendor(request: Request, source: str) -> Response:
+        body = await _raw(request)
+        if body is None:
+            return JSONResponse({"error": "payload_too_large"}, status_code=413)
+        secrets = runtime.payment_secrets
+        secret = secrets.paystack if source == "paystack" else secrets.stripe
+        if secret is None:
+            # Nothing can be verified, so nothing is accepted; the vendor retries once it is configured.
+            log.error("webhook from %s refused: its signing secret is not configured", source)
+            return JSONResponse({"error": "not_configured"}, status_code=503)
+        if source == "paystack":
+            verdict = check_paystack(body, request.headers.get("x-paystack-signature"), secret)
+        else:
+            verdict = check_stripe(body, request.headers.get("stripe-signature"), secret, int(time.time()))
+        if not verdict.ok:
+            return _refused(source, verdict)
+        try:
+            event: GatewayEvent = (paystack_event if source == "paystack" else stripe_event)(_parse(body))
+        except ValueError as exc:
+            return _bad(source, str(exc))
+        receipt = await receive_gateway_event(
+            runtime.deps.payments, source, event, hashlib.sha256(body).hexdigest()
+        )
+        return _answer(source, receipt)
+
+    @server.custom_route("/webhooks/paystack", methods=["POST"])
+    async def paystack(request: Request) -> Response:
+        return await vendor(request, "paystack")
+
+    @server.custom_route("/webhooks/stripe", methods=["POST"])
+    async def stripe(request: Request) -> Response:
+        return await vendor(request, "stripe")
+
+    @server.custom_route("/webhooks/providers/{provider_id}", methods=["POST"])
+    async def provider(request: Request) -> Response:
+        source = "provider"
+        body = await _raw(request)
+        if body is None:
+            return JSONResponse({"error": "payload_too_large"}, status_code=413)
+        try:
+            provider_id = UUID(str(request.path_params["provider_id"]))
+            secret = await provider_signing_secret(runtime.deps.providers, provider_id)
+        except (ValueError, NotFound):
+            return _refused(source, "unknown_provider")  # the same 401 as a bad signature
+        verdict = check_caas(
+            body,
+            request.headers.get("x-caas-signature"),
+            request.headers.get("x-caas-timestamp"),
+            secret,
+            int(time.time()),
+        )
+        if not verdict.ok:
+            return _refused(source, verdict)
+        try:
+            event = _parse(body)
+            if not isinstance(event, dict):
+                raise ValueError("the event is a JSON object")
+            event_id, event_type, data = event.get("id"), event.get("type"), event.get("data", {})
+            if not isinstance(event_id, str) or not 1 <= len(event_id) <= 200:
+                raise ValueError("id (1 to 200 characters) is required")
+            if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100:
+                raise ValueError("type (1 to 100 characters) is required")
+            if not isinstance(data, dict):
+                raise ValueError("data must be an object")
+        except ValueError as exc:
+            return _bad(source, str(exc))
+        receipt = await receive_provider_event(
+            runtime.deps.payments,
+            runtime.deps.bidding,
+            provider_id,
+            event_id,
+            event_type,
+            data,
+            hashlib.sha256(body).hexdigest(),
+        )
+        return _answer(source, receipt)

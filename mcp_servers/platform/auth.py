@@ -1,0 +1,147 @@
+"""Who is calling: bearer tokens over HTTP (JWT or API key), configuration over stdio."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastmcp.server.auth import AccessToken, JWTVerifier, TokenVerifier
+from fastmcp.server.dependencies import get_access_token
+
+from mcp_servers.config import Settings
+from tools.platform.principal import Principal, Role
+
+__all__ = ["CaasTokenVerifier", "PrincipalSource", "dev_token"]
+
+log = logging.getLogger(__name__)
+_CLAIM = "caas_principal"
+
+
+def _principal_claims(principal: Principal) -> dict[str, Any]:
+    return {
+        "sub": principal.subject,
+        "role": principal.role.value,
+        "provider_id": principal.provider_id,
+        "scopes": sorted(principal.scopes),
+    }
+
+
+def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
+    """Map verified JWT claims to a principal.
+
+    Supabase puts its own database role ("authenticated") in ``role``, so the CaaS role is read from
+    ``app_metadata.caas_role`` (set by the platform, not editable by the user) or a ``caas_role``
+    claim; a plain signed-in user is a borrower.
+    """
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        return None
+    raw_metadata = claims.get("app_metadata")
+    app_metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    raw_role = app_metadata.get("caas_role") or claims.get("caas_role") or Role.BORROWER.value
+    try:
+        role = Role(raw_role)
+    except ValueError:
+        return None
+    provider_id = app_metadata.get("provider_id") or claims.get("provider_id")
+    scope = claims.get("scope") or ""
+    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+    return Principal(subject, role, str(provider_id) if provider_id else None, scopes)
+
+
+class CaasTokenVerifier(TokenVerifier):
+    """Accepts a configured API key (compared in constant time) or a JWT verified by signature,
+    issuer, audience and expiry. Anything else is refused, which the HTTP layer turns into a 401."""
+
+    def __init__(self, settings: Settings, api_keys: dict[str, Principal]) -> None:
+        super().__init__()
+        self._api_keys = [(key.encode(), principal) for key, principal in api_keys.items()]
+        self._jwt: JWTVerifier | None = None
+        if settings.jwt_secret is not None:
+            self._jwt = JWTVerifier(
+                public_key=settings.jwt_secret.get_secret_value(),
+                algorithm="HS256",
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        elif settings.jwt_jwks_url is not None:
+            # Keys are fetched on the first token, never at start-up.
+            self._jwt = JWTVerifier(
+                jwks_uri=str(settings.jwt_jwks_url),
+                algorithm=settings.jwt_algorithm,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        presented = token.encode()
+        matched: Principal | None = None
+        for key, principal in self._api_keys:
+            # Compare against every key so timing does not reveal which one nearly matched.
+            if hmac.compare_digest(presented, key):
+                matched = principal
+        if matched is not None:
+            return AccessToken(
+                token=token,
+                client_id=matched.subject,
+                scopes=sorted(matched.scopes),
+                subject=matched.subject,
+                claims={_CLAIM: _principal_claims(matched)},
+            )
+        if self._jwt is None:
+            return None
+        verified = await self._jwt.verify_token(token)
+        if verified is None:
+            return None
+        caller = principal_from_jwt(verified.claims or {})
+        if caller is None:
+            log.info("refused a JWT whose subject or caas_role is missing or unknown")
+            return None
+        claims = {**(verified.claims or {}), _CLAIM: _principal_claims(caller)}
+        return AccessToken(
+            token=token,
+            client_id=verified.client_id,
+            scopes=sorted(caller.scopes),
+            expires_at=verified.expires_at,
+            subject=caller.subject,
+            claims=claims,
+        )
+
+
+class PrincipalSource:
+    """Resolves the principal of the current call. Over HTTP the verified token decides; without a
+    token (stdio, in-process clients) it is the configured local principal."""
+
+    def __init__(self, local: Principal) -> None:
+        self.local = local
+
+    def current(self) -> Principal:
+        token = get_access_token()
+        if token is None or not token.claims or _CLAIM not in token.claims:
+            return self.local
+        return self.from_claims(token.claims)
+
+    @staticmethod
+    def from_claims(claims: dict[str, Any]) -> Principal:
+        """The principal our verifier stored in a verified token's claims."""
+        c = claims[_CLAIM]
+        return Principal(c["sub"], Role(c["role"]), c["provider_id"], frozenset(c["scopes"]))
+
+
+def dev_token(data_dir: Path) -> str:
+    """The local operator key used over HTTP when no JWT or API key is configured.
+
+    Kept in a 0600 file in the data directory so an MCP client can be pointed at it; it never
+    appears in a log.
+    """
+    path = data_dir / "dev-token"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = "caas_dev_" + secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token

@@ -1,0 +1,113 @@
+"""The background workers: the outbox relay, one loop per queue that has a handler, and periodic
+jobs (application expiry, loan aging). ``caas serve`` runs them beside the servers unless
+``CAAS_WORKERS=false``; ``caas worker`` runs them alone. Any number may run at once: the database
+hands each job to one of them (``tools.platform.jobs``)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import anyio
+from prometheus_client import Counter, Gauge
+
+from tools.credit.ports import Invocation
+from tools.platform.jobs import Handler, JobStore, relay_outbox, run_queue
+from tools.platform.principal import Principal, Role
+
+__all__ = ["Periodic", "Workers", "worker_invocation"]
+
+log = logging.getLogger("caas.workers")
+
+QUEUE_LAG = Gauge("caas_queue_lag_seconds", "Age of the oldest unfinished item of a queue", ["queue"])
+JOBS_RUN = Counter("caas_jobs_taken_total", "Jobs taken by this process's workers", ["queue"])
+WORKER = Principal("caas-worker", Role.SERVICE)
+
+
+def worker_invocation(task: str) -> Invocation:
+    """Audit rows written by background work name the worker and the task, like a tool call."""
+    return Invocation(WORKER, f"worker.{task}", hashlib.sha256(task.encode()).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    name: str
+    every: timedelta
+    run: Callable[[], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class Workers:
+    store: JobStore
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    periodic: list[Periodic] = field(default_factory=list)
+    poll: float = 0.5
+    batch: int = 20
+
+    async def drain(self, *, rounds: int = 50) -> int:
+        """Relay and run every queue until nothing is due (tests and ``caas worker --once``); returns
+        how many items were taken."""
+        taken = 0
+        for _ in range(rounds):
+            n = await relay_outbox(self.store)
+            for queue, handler in self.handlers.items():
+                n += await run_queue(self.store, queue, handler, limit=self.batch)
+            taken += n
+            if n == 0:
+                break
+        return taken
+
+    async def run(self) -> None:
+        """Run until cancelled; a failing loop logs and backs off, it never stops the process."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._loop, "outbox", self._relay_once)
+            for queue, handler in self.handlers.items():
+                tg.start_soon(self._loop, queue, self._queue_once(queue, handler))
+            for job in self.periodic:
+                tg.start_soon(self._every, job)
+            tg.start_soon(self._measure)
+
+    async def _relay_once(self) -> int:
+        return await relay_outbox(self.store)
+
+    def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[int]]:
+        async def once() -> int:
+            n = await run_queue(self.store, queue, handler, limit=self.batch)
+            JOBS_RUN.labels(queue).inc(n)
+            return n
+
+        return once
+
+    async def _loop(self, name: str, once: Callable[[], Awaitable[int]]) -> None:
+        failures = 0
+        while True:
+            try:
+                n = await once()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("worker %s failed (%d in a row)", name, failures)
+                await anyio.sleep(min(30.0, self.poll * 2**failures))
+                continue
+            if n == 0:
+                await anyio.sleep(self.poll)
+
+    async def _every(self, job: Periodic) -> None:
+        while True:
+            try:
+                await job.run()
+            except Exception:
+                log.exception("periodic %s failed", job.name)
+            await anyio.sleep(job.every.total_seconds())
+
+    async def _measure(self) -> None:
+        while True:
+            try:
+                for queue, lag in (await self.store.lag_seconds()).items():
+                    QUEUE_LAG.labels(queue).set(lag)
+            except Exception:
+                log.debug("could not measure queue lag", exc_info=True)
+            await anyio.sleep(max(self.poll, 5.0))

@@ -1,0 +1,104 @@
+"""The webhook sender against a real HTTP server: what it sends, what it reads back, and that timeouts,
+refused connections and redirects become answers or errors rather than hangs or surprises."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from adapters.marketplace.webhook_sender import HttpxWebhookSender
+from tests.helpers.common import free_port
+from tests.mcp_servers.test_http import serving
+from tools.marketplace.webhook_ports import WebhookSendError
+
+
+class Server:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str], bytes]] = []
+        self.release = asyncio.Event()
+        self.app = Starlette(
+            routes=[
+                Route("/busy", self.busy, methods=["POST"]),
+                Route("/moved", self.moved, methods=["POST"]),
+                Route("/slow", self.slow, methods=["POST"]),
+            ]
+        )
+
+    async def _seen(self, request: Request) -> None:
+        self.seen.append((request.url.path, dict(request.headers), await request.body()))
+
+    async def busy(self, request: Request) -> Response:
+        await self._seen(request)
+        return Response("x" * 100_000, status_code=429, headers={"Retry-After": "7"})
+
+    async def moved(self, request: Request) -> Response:
+        await self._seen(request)
+        return RedirectResponse("/busy", status_code=307)
+
+    async def slow(self, request: Request) -> Response:
+        await self._seen(request)
+        await self.release.wait()
+        return Response(status_code=200)
+
+
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[tuple[Server, str]]:
+    s = Server()
+    async with serving(s.app) as url:
+        yield s, url
+        s.release.set()
+
+
+@pytest.fixture
+async def sender() -> AsyncIterator[HttpxWebhookSender]:
+    s = HttpxWebhookSender(timeout_seconds=0.5, user_agent="CaaS-Webhooks/test")
+    yield s
+    await s.aclose()
+
+
+async def test_it_posts_the_exact_bytes_and_headers_and_reads_only_the_status_and_retry_after(
+    server: tuple[Server, str], sender: HttpxWebhookSender
+) -> None:
+    s, url = server
+    body = b'{"id":"e-1","type":"provider.invited"}'
+    answer = await sender.post(
+        f"{url}/busy", body, {"X-CaaS-Event-Id": "e-1", "Content-Type": "application/json"}
+    )
+    assert (answer.status_code, answer.retry_after) == (429, "7")
+    path, headers, got = s.seen[-1]
+    assert (path, got) == ("/busy", body)
+    assert headers["x-caas-event-id"] == "e-1"
+    assert headers["user-agent"] == "CaaS-Webhooks/test"
+
+
+async def test_a_redirect_is_an_answer_and_is_not_followed(
+    server: tuple[Server, str], sender: HttpxWebhookSender
+) -> None:
+    s, url = server
+    before = len(s.seen)
+    answer = await sender.post(f"{url}/moved", b"{}", {})
+    assert answer.status_code == 307
+    assert [p for p, _, _ in s.seen[before:]] == ["/moved"]
+
+
+async def test_a_receiver_that_does_not_answer_in_time_is_a_send_error(
+    server: tuple[Server, str], sender: HttpxWebhookSender
+) -> None:
+    _, url = server
+    with pytest.raises(WebhookSendError) as caught:
+        await sender.post(f"{url}/slow", b"{}", {})
+    assert str(caught.value) == "no answer within 0.5 s"
+
+
+async def test_nothing_listening_is_a_send_error_naming_only_the_kind_of_failure(
+    sender: HttpxWebhookSender,
+) -> None:
+    with pytest.raises(WebhookSendError) as caught:
+        await sender.post(f"http://127.0.0.1:{free_port()}/hook", b"{}", {})
+    assert str(caught.value) == "could not reach the receiver (ConnectError)"

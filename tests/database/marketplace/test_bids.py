@@ -1,0 +1,105 @@
+"""The bids table's guarantees live in the database, whoever writes: one accepted bid per application,
+one active bid per provider and application, terms that never change, final statuses that stay final,
+no deletes; and a capital reservation never takes a provider below zero.
+
+Each test arranges its rows through the tools, then tries its writes in a transaction that is rolled
+back, so nothing it forces stays behind."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from fastmcp import Client
+
+from database.marketplace.bids import PgBidWriter
+from tests.helpers.bidding import market, place
+from tools.platform.errors import Conflict
+
+UNIQUE_VIOLATION = "23505"
+CHECK_VIOLATION = "23514"
+INSUFFICIENT_PRIVILEGE = "42501"
+ACCEPT = "UPDATE caas_core.bids SET status = 'accepted', accepted_at = now() WHERE id = $1"
+SECOND_ACTIVE = """
+INSERT INTO caas_core.bids (application_id, provider_id, version, amount_minor, currency, annual_rate,
+    term_months, repayment_frequency, valid_until, created_by)
+SELECT application_id, provider_id, version + 1, amount_minor, currency, annual_rate, term_months,
+    repayment_frequency, valid_until, 'tests'
+FROM caas_core.bids WHERE id = $1
+"""
+
+
+@pytest.fixture
+async def mono(server: Any) -> AsyncIterator[Client]:
+    async with Client(server) as c:
+        yield c
+
+
+async def two_bids(mono: Client, principal: Any, db: asyncpg.Connection) -> tuple[list[uuid.UUID], str]:
+    """Two providers' active bids on a new application; the ids, and the first provider."""
+    app, (a, b) = await market(mono, principal, db, lenders=2)
+    bids = [await place(mono, principal, app, p) for p in (a, b)]
+    return [uuid.UUID(x["id"]) for x in bids], a
+
+
+@contextlib.asynccontextmanager
+async def undone(db: asyncpg.Connection) -> AsyncIterator[None]:
+    tx = db.transaction()
+    await tx.start()
+    try:
+        yield
+    finally:
+        await tx.rollback()
+
+
+async def refused_with(db: asyncpg.Connection, sqlstate: str, sql: str, *args: Any) -> None:
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        async with db.transaction():  # a savepoint inside the test's transaction
+            await db.execute(sql, *args)
+    assert caught.value.sqlstate == sqlstate, caught.value
+
+
+async def test_one_accepted_bid_per_application(
+    mono: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    (first, second), _ = await two_bids(mono, principal, core_db)
+    async with undone(core_db):
+        await core_db.execute(ACCEPT, first)
+        await refused_with(core_db, UNIQUE_VIOLATION, ACCEPT, second)
+        no_time = "UPDATE caas_core.bids SET status = 'accepted' WHERE id = $1"
+        await refused_with(core_db, CHECK_VIOLATION, no_time, second)
+
+
+async def test_terms_are_history_and_final_statuses_stay_final(
+    mono: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    (first, second), _ = await two_bids(mono, principal, core_db)
+    async with undone(core_db):
+        for change in ("annual_rate = 0.1", "valid_until = now()", "amount_minor = 1", "created_by = 'x'"):
+            await refused_with(
+                core_db, CHECK_VIOLATION, f"UPDATE caas_core.bids SET {change} WHERE id = $1", first
+            )
+        await core_db.execute("UPDATE caas_core.bids SET status = 'withdrawn' WHERE id = $1", second)
+        back = "UPDATE caas_core.bids SET status = 'active' WHERE id = $1"
+        await refused_with(core_db, CHECK_VIOLATION, back, second)
+        await refused_with(core_db, INSUFFICIENT_PRIVILEGE, "DELETE FROM caas_core.bids WHERE id = $1", first)
+        await refused_with(core_db, UNIQUE_VIOLATION, SECOND_ACTIVE, first)
+
+
+async def test_a_reservation_never_takes_capital_below_zero(
+    mono: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    _, provider = await two_bids(mono, principal, core_db)
+    provider_id = uuid.UUID(provider)
+    have = await core_db.fetchval(
+        "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", provider_id
+    )
+    async with undone(core_db):
+        writer = PgBidWriter(core_db)
+        assert await writer.reserve_capital(provider_id, have) == 0
+        with pytest.raises(Conflict):
+            await writer.reserve_capital(provider_id, 1)

@@ -1,0 +1,125 @@
+"""Helpers for the provider and matching tests: a valid onboarding, an application open for bids with
+a chosen assessment (arranged in SQL: scoring owns that step), and the tool names."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from tests.helpers.common import application, error_code
+from tools.platform.principal import Role
+
+ONBOARD = "admin_onboard_provider"
+UPDATE = "admin_update_provider"
+SUSPEND = "admin_suspend_provider"
+REACTIVATE = "admin_reactivate_provider"
+ROTATE = "admin_rotate_provider_secret"
+GET = "admin_get_provider"
+LIST = "admin_list_providers"
+MATCH = "providers_match_providers"
+INVITATIONS = "providers_list_invitations"
+SUBMIT = "credit_submit_application"
+
+# The matching tests' market: no other test lends in it, and each test first suspends what earlier
+# tests left there, so a ranking holds only the providers the test made.
+MARKET_CURRENCY = "MUR"
+MARKET_COUNTRY = "MU"
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def provider_body(**overrides: Any) -> dict[str, Any]:
+    """A valid onboard_provider payload (a Nigerian bank); keyword arguments replace fields."""
+    body: dict[str, Any] = {
+        "name": uid("Test Bank"),
+        "provider_type": "bank",
+        "currency": "NGN",
+        "countries": ["NG"],
+        "min_amount": "50000.00",
+        "max_amount": "5000000.00",
+        "capital_available": "100000000.00",
+        "min_term_months": 3,
+        "max_term_months": 36,
+        "accepted_grades": ["A", "B", "C"],
+        "min_score": 550,
+        "max_dti": "0.45",
+        "min_annual_rate": "0.18",
+        "max_annual_rate": "0.30",
+        "webhook_url": "https://lender.example.com/caas/webhook",
+    }
+    body.update(overrides)
+    return body
+
+
+def market_body(**overrides: Any) -> dict[str, Any]:
+    """A provider of the matching market that accepts the default market application."""
+    return provider_body(**{"currency": MARKET_CURRENCY, "countries": [MARKET_COUNTRY], **overrides})
+
+
+async def call(client: Client, tool: str, args: dict[str, Any]) -> Any:
+    return (await client.call_tool(tool, args)).structured_content
+
+
+async def refused(client: Client, tool: str, args: dict[str, Any]) -> str | None:
+    return error_code(await client.call_tool(tool, args, raise_on_error=False))
+
+
+async def onboard(client: Client, principal: Any, **overrides: Any) -> dict[str, Any]:
+    """Onboard as an operator; returns the onboarding result (provider and its one-time secret)."""
+    principal(uid("op"), Role.OPERATOR)
+    return await call(client, ONBOARD, {"provider": provider_body(**overrides)})
+
+
+async def clear_market(db: asyncpg.Connection) -> None:
+    await db.execute(
+        "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
+        "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
+        MARKET_CURRENCY,
+    )
+
+
+async def open_application(
+    client: Client,
+    principal: Any,
+    db: asyncpg.Connection,
+    *,
+    score: int = 700,
+    grade: str = "B",
+    dti: str = "0.3500",
+    band: tuple[str, str] = ("0.18", "0.24"),
+    status: str = "open_for_bids",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A market application (250000.00 MUR over 12 months) with a stored assessment, open for bids."""
+    principal(uid("b"), Role.BORROWER)
+    country = overrides.pop("country", MARKET_COUNTRY)
+    body = application(**{"currency": MARKET_CURRENCY, **overrides})
+    body["applicant"] = {**body["applicant"], "country": country}
+    app = await call(client, SUBMIT, {"application": body})
+    result = {
+        "score": score,
+        "grade": grade,
+        "dti_after": dti,
+        "suggested_rate_band": {"min_annual_rate": band[0], "max_annual_rate": band[1]},
+    }
+    await db.execute(
+        "INSERT INTO caas_core.risk_assessments (application_id, model_version, stage, inputs, score, pd, "
+        "grade, recommendation, result, assessed_by) "
+        "VALUES ($1, 'test', 'scoring', '{}', $2, 0.05, $3, 'approve', $4::text::jsonb, 'tests')",
+        uuid.UUID(app["id"]),
+        score,
+        grade,
+        json.dumps(result),
+    )
+    await db.execute(
+        "UPDATE caas_core.applications SET status = $2, status_changed_at = now() WHERE id = $1",
+        uuid.UUID(app["id"]),
+        status,
+    )
+    return app

@@ -1,0 +1,167 @@
+"""Aging through MCP clients: days past due and buckets, a late fee once per installment (also when two
+runs overlap), delinquency cured by a repayment, default past the threshold, and write-off by an admin.
+
+Policy in the tests: the defaults (5% of what the installment owes, 5 days' grace, default beyond 90
+days past due). The first installment of the test loan is 23,639.90, so its late fee is 1,182.00
+(1,181.995 rounded half-up)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.loans import (
+    AGE,
+    GET_LOAN,
+    RECONCILE,
+    REPAY,
+    WRITE_OFF,
+    active_loan,
+    backdate,
+    balance,
+    call,
+    money,
+    paid_now,
+    refused,
+    today,
+)
+from tests.helpers.risk import uid
+from tools.credit.ports import Invocation
+from tools.loans.aging import age_loans
+from tools.platform.principal import Principal, Role
+
+LATE_FEE = 118_200
+REASON = "borrower unreachable for four months; recovery agency returned the file"
+
+
+async def overdue_by(db: asyncpg.Connection, loan: dict[str, Any], days: int) -> None:
+    """Backdate the loan so that its first installment fell due ``days`` ago."""
+    await backdate(db, loan["id"], (date.fromisoformat(loan["first_due_date"]) - today()).days + days)
+
+
+def mine(report: dict[str, Any], loan: dict[str, Any], part: str) -> list[dict[str, Any]]:
+    return [x for x in report[part] if x["loan_id"] == loan["id"]]
+
+
+async def test_aging_puts_a_loan_in_its_bucket_charges_the_late_fee_once_and_a_repayment_cures_it(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    await overdue_by(core_db, loan, 10)
+    principal(uid("op-aging"), Role.OPERATOR)
+    report = await call(client, AGE, {})
+    assert report["as_of"] == today().isoformat() and report["loans_aged"] >= 1
+    [aged] = mine(report, loan, "loans")
+    assert (aged["status"], aged["days_past_due"], aged["bucket"], aged["overdue"]) == (
+        "delinquent", 10, "1-30", money(2_363_990 + LATE_FEE),
+    )  # fmt: skip
+    [fee] = mine(report, loan, "late_fees")
+    assert (fee["installment"], fee["amount"], fee["days_past_due"]) == (1, money(LATE_FEE), 10)
+    assert "beyond the 5-day grace period" in fee["explanation"]
+    assert [(m["from_status"], m["to_status"]) for m in mine(report, loan, "moves")] == [
+        ("active", "delinquent")
+    ]
+    assert sum(report["buckets"].values()) == report["loans_aged"]
+
+    again = await call(client, AGE, {})  # a second run changes nothing for this loan
+    assert (mine(again, loan, "late_fees"), mine(again, loan, "moves")) == ([], [])
+    assert await balance(core_db, "loan", "fees_receivable", loan["id"]) == LATE_FEE
+    assert await balance(core_db, "provider", "fee_income", provider["id"]) == 500_000 + LATE_FEE
+
+    principal(uid("svc"), Role.SERVICE)
+    paid = await call(
+        client,
+        REPAY,
+        {"loan": loan["id"], "amount": "24821.90", "paid_at": paid_now(), "reference": uid("pay")},
+    )
+    assert [(a["component"], a["amount"]["amount"]) for a in paid["allocation"]] == [
+        ("fee", "1182.00"),
+        ("interest", "5000.00"),
+        ("principal", "18639.90"),
+    ]
+    assert paid["loan_status"] == "active"  # the arrears are paid: cured
+    view = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert (view["status"], view["days_past_due"], view["aging_bucket"]) == ("active", 0, "current")
+    assert [t["to_status"] for t in view["timeline"]] == [
+        "pending_disbursement",
+        "active",
+        "delinquent",
+        "active",
+    ]
+    assert await balance(core_db, "loan", "fees_receivable", loan["id"]) == 0
+
+
+async def test_buckets_follow_the_oldest_unpaid_installment(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    await overdue_by(core_db, loan, 45)
+    principal(uid("op-aging"), Role.OPERATOR)
+    [aged] = mine(await call(client, AGE, {}), loan, "loans")
+    assert (aged["days_past_due"], aged["bucket"], aged["status"]) == (45, "31-60", "delinquent")
+    [older] = mine(
+        await call(client, AGE, {"as_of": (today() - timedelta(days=40)).isoformat()}), loan, "loans"
+    )
+    assert (older["days_past_due"], older["bucket"]) == (5, "1-30")
+    assert (
+        await refused(client, AGE, {"as_of": (today() + timedelta(days=1)).isoformat()}) == "invalid_argument"
+    )
+    principal(loan["borrower_id"], Role.BORROWER)
+    assert await refused(client, AGE, {}) == "permission_denied"
+
+
+async def test_overlapping_runs_charge_each_installment_once(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    await overdue_by(core_db, loan, 40)  # installments 1 and 2 are both beyond their grace
+    scheduler = Invocation(Principal("scheduler", Role.SERVICE), "tests.age_loans", "0" * 64)
+    reports = await asyncio.gather(*(age_loans(runtime.deps.loans, scheduler) for _ in range(3)))
+    fees = [f for r in reports for f in r.late_fees if str(f.loan_id) == loan["id"]]
+    assert sorted(f.installment for f in fees) == [1, 2]
+    charged = await core_db.fetchval(
+        "SELECT count(*) FROM caas_ledger.journals WHERE kind = 'fee' AND source_id LIKE $1",
+        f"late-fee:{loan['id']}:%",
+    )
+    assert charged == 2
+
+
+async def test_a_loan_defaults_past_the_threshold_and_only_an_admin_writes_it_off(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    healthy, _ = await active_loan(client, principal, runtime, core_db)
+    await overdue_by(core_db, loan, 91)
+    principal(uid("op-aging"), Role.OPERATOR)
+    report = await call(client, AGE, {})
+    assert [(m["from_status"], m["to_status"]) for m in mine(report, loan, "moves")] == [
+        ("active", "delinquent"),
+        ("delinquent", "defaulted"),
+    ]
+    [aged] = mine(report, loan, "loans")
+    assert (aged["status"], aged["days_past_due"], aged["bucket"]) == ("defaulted", 91, "90+")
+    fees = sum(int(f["amount"]["amount"].replace(".", "")) for f in mine(report, loan, "late_fees"))
+    assert len(mine(report, loan, "late_fees")) == 3  # installments 1-3 are beyond their grace
+
+    args = {"loan": loan["id"], "reason": REASON}
+    assert await refused(client, WRITE_OFF, args) == "permission_denied"  # operators cannot
+    principal(uid("admin"), Role.ADMIN)
+    assert await refused(client, WRITE_OFF, {**args, "reason": "bad"}) == "invalid_argument"
+    assert await refused(client, WRITE_OFF, {**args, "loan": healthy["id"]}) == "conflict"  # not defaulted
+    done = await call(client, WRITE_OFF, args)
+    assert (done["status"], done["write_off_reason"]) == ("written_off", REASON)
+    assert done["written_off_at"] is not None
+    assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == 0
+    assert await balance(core_db, "loan", "fees_receivable", loan["id"]) == 0
+    assert await balance(core_db, "provider", "credit_losses", provider["id"]) == 25_000_000 + fees
+    assert await refused(client, WRITE_OFF, args) == "conflict"  # final
+    principal(uid("svc"), Role.SERVICE)
+    pay = {"loan": loan["id"], "amount": "100.00", "paid_at": paid_now(), "reference": uid("pay")}
+    assert await refused(client, REPAY, pay) == "conflict"
+    principal(uid("op"), Role.OPERATOR)
+    assert (await call(client, RECONCILE, {}))["consistent"] is True

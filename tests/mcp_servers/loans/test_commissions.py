@@ -1,0 +1,130 @@
+"""Commission through MCP clients: a preview that stores nothing, the commission posted at disbursement
+and on each repayment's interest per the provider's plan, a provider's statement and the platform's
+revenue, both read from the ledger."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.loans import (
+    COMMISSION,
+    REPAY,
+    REVENUE,
+    STATEMENT,
+    active_loan,
+    backdate,
+    call,
+    lender,
+    minor,
+    money,
+    paid_now,
+    refused,
+    today,
+)
+from tests.helpers.risk import uid
+from tools.platform.principal import Role
+
+SHARING = {"commission_plan": {"interest_share": "0.10"}}  # 8.5% of the principal + 10% of the interest
+
+
+async def stored(db: asyncpg.Connection) -> tuple[int, ...]:
+    row = await db.fetchrow(
+        "SELECT (SELECT count(*) FROM caas_ledger.journals), (SELECT count(*) FROM caas_core.loans), "
+        "(SELECT count(*) FROM caas_audit.audit_log)"
+    )
+    return tuple(row)
+
+
+async def test_a_preview_explains_the_plan_and_stores_nothing(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    plain = await lender(client, principal)
+    sharing = await lender(client, principal, **SHARING)
+    before = await stored(core_db)
+    principal(uid("op"), Role.OPERATOR)
+    preview = await call(client, COMMISSION, {"provider": plain["id"], "amount": "250000.00"})
+    assert (preview["upfront"], preview["interest_share"], preview["total"]) == (
+        money(2_125_000), money(0), money(2_125_000),
+    )  # fmt: skip
+    assert [(x["label"], x["rate"], x["amount"]) for x in preview["lines"]] == [
+        ("band 1", "0.085", money(2_125_000))
+    ]
+    assert preview["lines"][0]["explanation"] == "₦21,250.00: 8.5% of ₦250,000.00"
+    assert preview["stored"] is False
+    terms = {"amount": "250000.00", "annual_rate": "0.24", "term_months": 12}
+    shared = await call(client, COMMISSION, {"provider": sharing["id"], **terms})
+    # The schedule's interest is 33,678.79; 10% of it is 3,367.88.
+    assert (shared["expected_interest"], shared["interest_share"]) == (money(3_367_879), money(336_788))
+    assert shared["total"] == money(2_125_000 + 336_788)
+    assert [x["label"] for x in shared["lines"]] == ["band 1", "interest share"]
+    assert await stored(core_db) == before
+
+    for args, code in (
+        ({"provider": plain["id"], "amount": "1.001"}, "invalid_argument"),  # NGN has two decimals
+        ({"provider": plain["id"], "amount": "100", "term_months": 12}, "invalid_argument"),  # no rate
+        ({"provider": str(uuid.uuid4()), "amount": "100"}, "not_found"),
+    ):
+        assert await refused(client, COMMISSION, args) == code, args
+    principal(uid("prov"), Role.PROVIDER, sharing["id"])  # previews are for staff, even of one's own plan
+    assert (
+        await refused(client, COMMISSION, {"provider": sharing["id"], "amount": "1000"})
+        == "permission_denied"
+    )
+    principal(uid("b"), Role.BORROWER)
+    assert (
+        await refused(client, COMMISSION, {"provider": plain["id"], "amount": "1000"}) == "permission_denied"
+    )
+
+
+async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger_reports_it(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await active_loan(client, principal, runtime, core_db, provider=SHARING)
+    await backdate(core_db, loan["id"], (date.fromisoformat(loan["first_due_date"]) - today()).days + 1)
+    principal(uid("svc"), Role.SERVICE)
+    paid = await call(
+        client,
+        REPAY,
+        {"loan": loan["id"], "amount": "23639.90", "paid_at": paid_now(), "reference": uid("pay")},
+    )
+    assert paid["commission"] == money(50_000)  # 10% of the 5,000.00 interest
+
+    period = {
+        "provider": provider["id"],
+        "period_start": today().isoformat(),
+        "period_end": today().isoformat(),
+    }
+    principal(uid("op"), Role.OPERATOR)
+    statement = await call(client, STATEMENT, period)
+    assert (statement["at_disbursement"], statement["interest_share"], statement["reversals"]) == (
+        money(2_125_000), money(50_000), money(0),
+    )  # fmt: skip
+    assert (statement["total"], statement["postings"], statement["truncated"]) == (money(2_175_000), 2, False)
+    assert [(x["kind"], x["loan_id"], x["amount"]) for x in statement["lines"]] == [
+        ("disbursement", loan["id"], money(2_125_000)),
+        ("interest_share", loan["id"], money(50_000)),
+    ]
+    yesterday = (today() - timedelta(days=1)).isoformat()
+    empty = await call(client, STATEMENT, {**period, "period_start": yesterday, "period_end": yesterday})
+    assert (empty["total"], empty["lines"]) == (money(0), [])
+    assert await refused(client, STATEMENT, {**period, "provider": str(uuid.uuid4())}) == "not_found"
+    days = {k: period[k] for k in ("period_start", "period_end")}
+    revenue = await call(client, REVENUE, {"currency": "NGN", **days})
+    assert {"provider_id": provider["id"], "commission": money(2_175_000)} in revenue["by_provider"]
+    kinds = ("commission_at_disbursement", "commission_on_interest", "commission_reversals")
+    assert sum(minor(revenue[k]) for k in kinds) == minor(revenue["commission"])
+    assert minor(revenue["commission_on_interest"]) >= 50_000
+    assert minor(revenue["total"]) == minor(revenue["commission"]) + minor(revenue["fee_income"])
+    bad = {"currency": "NGN", "period_start": period["period_end"], "period_end": yesterday}
+    assert await refused(client, REVENUE, bad) == "invalid_argument"  # the period ends before it starts
+    assert await refused(client, REVENUE, {**days, "currency": "ZZZ"}) == "invalid_argument"
+    principal(uid("prov"), Role.PROVIDER, provider["id"])  # a provider reads its own statement only
+    assert await call(client, STATEMENT, period) == statement
+    assert await refused(client, STATEMENT, {**period, "provider": str(uuid.uuid4())}) == "not_found"
+    assert await refused(client, REVENUE, {"currency": "NGN", **days}) == "permission_denied"

@@ -1,0 +1,209 @@
+"""Repayments and early settlement through MCP clients: allocation (fees, interest, principal), partial,
+early and over-payments explained, settlement that closes the loan, idempotency and refusals.
+
+The test loan (tests/helpers/loans.py): 250,000.00 NGN at 24% over 12 monthly annuity installments of
+23,639.90; the first is 5,000.00 interest and 18,639.90 principal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.loans import (
+    GET_LOAN,
+    QUOTE,
+    RECONCILE,
+    REPAY,
+    SCHEDULE,
+    active_loan,
+    backdate,
+    balance,
+    call,
+    minor,
+    money,
+    originated,
+    paid_now,
+    refused,
+    today,
+)
+from tests.helpers.risk import uid
+from tools.platform.principal import Role
+
+
+def ref() -> str:
+    return f"pay-{uuid.uuid4().hex[:12]}"
+
+
+async def first_due_days_ago(db: asyncpg.Connection, loan: dict[str, Any], days: int) -> None:
+    """Backdate the loan so that its first installment fell due ``days`` ago."""
+    await backdate(db, loan["id"], (date.fromisoformat(loan["first_due_date"]) - today()).days + days)
+
+
+async def counts(db: asyncpg.Connection) -> tuple[int, int]:
+    return tuple(  # type: ignore[return-value]
+        await db.fetchrow(
+            "SELECT (SELECT count(*) FROM caas_core.loan_repayments), "
+            "(SELECT count(*) FROM caas_ledger.journals)"
+        )
+    )
+
+
+async def test_a_partial_then_an_early_payment_are_allocated_and_explained(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    await first_due_days_ago(core_db, loan, 3)
+    principal(uid("svc"), Role.SERVICE)
+
+    first = await call(
+        client, REPAY, {"loan": loan["id"], "amount": "10000.00", "paid_at": paid_now(), "reference": ref()}
+    )
+    assert [(a["component"], a["installment"], a["amount"]["amount"]) for a in first["allocation"]] == [
+        ("interest", 1, "5000.00"),
+        ("principal", 1, "5000.00"),
+    ]
+    assert (first["to_interest"], first["to_principal"], first["overdue_after"]) == (
+        money(500_000), money(500_000), money(1_363_990),
+    )  # fmt: skip
+    assert any(s.startswith("Partial payment: ₦13,639.90") for s in first["summary"])
+    assert first["loan_status"] == "active" and first["replayed"] is False
+
+    second = await call(
+        client, REPAY, {"loan": loan["id"], "amount": "20000.00", "paid_at": paid_now(), "reference": ref()}
+    )
+    assert [(a["component"], a["installment"], a["amount"]["amount"]) for a in second["allocation"]] == [
+        ("principal", 1, "13639.90"),
+        ("prepayment", 12, "6360.10"),
+    ]
+    assert "installment 12 now owes" in second["allocation"][1]["explanation"]
+    assert any(s.startswith("Early payment: ₦6,360.10") for s in second["summary"])
+    assert (second["overdue_after"], second["credit"]) == (money(0), money(0))
+
+    lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    assert (lines[0]["status"], lines[0]["paid"]["total"]) == ("paid", money(2_363_990))
+    assert minor(lines[11]["outstanding"]["principal"]) == minor(lines[11]["principal"]) - 636_010
+    assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == 25_000_000 - 2_500_000
+    assert await balance(core_db, "provider", "interest_income", provider["id"]) == 500_000
+    view = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert (view["outstanding"]["principal"], view["next_due"]["number"]) == (money(22_500_000), 2)
+
+
+async def test_paying_the_early_settlement_quote_closes_the_loan(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    await backdate(core_db, loan["id"], 10)  # disbursed 10 days ago; nothing is due yet
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"]})
+    # 250,000.00 at 24% for 10/365 of a year: 1,643.835... -> 1,643.84
+    assert (quote["principal"], quote["interest_due"], quote["accrued_interest"]) == (
+        money(25_000_000), money(0), money(164_384),
+    )  # fmt: skip
+    assert (quote["accrued_days"], quote["total"], quote["valid_until"]) == (
+        10,
+        money(25_164_384),
+        today().isoformat(),
+    )
+    later = await call(client, QUOTE, {"loan": loan["id"], "valid_days": 5})
+    # Good five more days: interest to the last of them, rounded once (2,465.7534... -> 2,465.75).
+    assert (later["accrued_days"], minor(later["total"])) == (15, 25_000_000 + 246_575)
+
+    principal(uid("svc"), Role.SERVICE)
+    paid = await call(
+        client,
+        REPAY,
+        {"loan": loan["id"], "amount": quote["total"]["amount"], "paid_at": paid_now(), "reference": ref()},
+    )
+    assert (paid["loan_status"], paid["credit"], paid["to_accrued_interest"]) == (
+        "closed",
+        money(0),
+        money(164_384),
+    )
+    assert paid["prepaid_principal"] == money(25_000_000)
+    assert "The loan is paid off and closed" in paid["summary"]
+    closed = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert (closed["status"], closed["outstanding"]["total"], closed["next_due"]) == (
+        "closed",
+        money(0),
+        None,
+    )
+    assert closed["closed_at"] is not None
+    assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == 0
+    assert await balance(core_db, "provider", "interest_income", provider["id"]) == 164_384
+    assert (
+        await refused(
+            client, REPAY, {"loan": loan["id"], "amount": "1.00", "paid_at": paid_now(), "reference": ref()}
+        )
+        == "conflict"
+    )
+    assert await refused(client, QUOTE, {"loan": loan["id"]}) == "conflict"
+    principal(uid("op"), Role.OPERATOR)
+    assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_an_over_payment_closes_the_loan_and_is_held_as_the_borrowers_credit(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    paid = await call(
+        client, REPAY, {"loan": loan["id"], "amount": "260000.00", "paid_at": paid_now(), "reference": ref()}
+    )
+    assert (paid["loan_status"], paid["credit"]) == ("closed", money(1_000_000))
+    assert paid["allocation"][-1]["component"] == "credit"
+    assert any(s.startswith("Over-payment: ₦10,000.00") for s in paid["summary"])
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["credit"] == money(1_000_000)
+    assert await balance(core_db, "borrower", "payable", loan["borrower_id"]) == 1_000_000
+
+
+async def test_a_repayment_records_once_by_reference_or_idempotency_key(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    await first_due_days_ago(core_db, loan, 1)
+    principal(uid("svc"), Role.SERVICE)
+    args = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_now(), "reference": ref()}
+    first = await call(client, REPAY, args)
+    before = await counts(core_db)
+    again = await call(client, REPAY, args)  # the webhook delivered twice
+    assert (again["id"], again["replayed"], again["allocation"]) == (first["id"], True, first["allocation"])
+    assert await refused(client, REPAY, {**args, "amount": "2000.00"}) == "conflict"
+    keyed = {**args, "reference": ref(), "idempotency_key": f"key-{uuid.uuid4().hex}"}
+    once = await call(client, REPAY, keyed)
+    assert (await call(client, REPAY, keyed))["id"] == once["id"]
+    assert await refused(client, REPAY, {**keyed, "amount": "3.00"}) == "conflict"
+    assert await counts(core_db) == (before[0] + 1, before[1] + 2)  # its repayment and settlement journals
+    assert minor((await call(client, GET_LOAN, {"loan": loan["id"]}))["overdue"]) == 2_363_990 - 200_000
+
+
+async def test_bad_repayments_are_refused_with_a_code_and_store_nothing(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    pending, _ = await originated(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    good = {"loan": loan["id"], "amount": "100.00", "paid_at": paid_now(), "reference": ref()}
+    before = await counts(core_db)
+    cases = [
+        ({**good, "amount": "0"}, "invalid_argument"),
+        ({**good, "amount": "-5.00"}, "invalid_argument"),
+        ({**good, "amount": "1.001"}, "invalid_argument"),  # NGN has two decimals
+        ({**good, "paid_at": "2026-01-01T10:00:00"}, "invalid_argument"),  # no offset
+        ({**good, "paid_at": paid_now(-timedelta(hours=1))}, "invalid_argument"),  # the future
+        ({**good, "paid_at": paid_now(timedelta(days=3))}, "invalid_argument"),  # before the disbursement
+        ({**good, "reference": "no spaces allowed"}, "invalid_argument"),
+        ({**good, "loan": str(uuid.uuid4())}, "not_found"),
+        ({**good, "loan": pending["id"]}, "conflict"),  # not disbursed yet
+    ]
+    for args, code in cases:
+        assert await refused(client, REPAY, args) == code, args
+    principal(loan["borrower_id"], Role.BORROWER)
+    assert await refused(client, REPAY, good) == "permission_denied"
+    assert await refused(client, QUOTE, {"loan": loan["id"], "as_of": "2001-01-01"}) == "invalid_argument"
+    assert await refused(client, QUOTE, {"loan": loan["id"], "valid_days": 31}) == "invalid_argument"
+    assert await counts(core_db) == before

@@ -1,0 +1,122 @@
+"""Bearer identity: JWTs verified by HS256 secret or a JWKS URL, the service API key, and role mapping."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from fastmcp.server.auth.providers.jwt import RSAKeyPair
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mcp_servers.config import load_settings
+from mcp_servers.platform.auth import CaasTokenVerifier, PrincipalSource
+from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, SERVICE_KEY, make_jwt, serving
+from tools.platform.principal import Principal, Role
+
+
+def _settings(tmp_path: Path, **extra: Any) -> Any:
+    return load_settings(data_dir=tmp_path, jwt_issuer=JWT_ISSUER, jwt_audience=JWT_AUDIENCE, **extra)
+
+
+def _principal(token: Any) -> Principal:
+    return PrincipalSource.from_claims(token.claims)
+
+
+@pytest.fixture
+def hs256(tmp_path: Path) -> CaasTokenVerifier:
+    service = Principal("onasis-mcp", Role.SERVICE)
+    return CaasTokenVerifier(_settings(tmp_path, jwt_secret=JWT_SECRET), {SERVICE_KEY: service})
+
+
+async def test_supabase_user_token_is_a_borrower(hs256: CaasTokenVerifier) -> None:
+    token = await hs256.verify_token(make_jwt("8d0fbd5e-7d8a-4d0e-9d8a-1b2c3d4e5f60"))
+    assert token is not None
+    assert _principal(token) == Principal("8d0fbd5e-7d8a-4d0e-9d8a-1b2c3d4e5f60", Role.BORROWER)
+
+
+async def test_role_and_provider_come_from_app_metadata(hs256: CaasTokenVerifier) -> None:
+    token = await hs256.verify_token(
+        make_jwt("u-9", role="provider", provider_id="prov-7", scope="bids:write")
+    )
+    assert token is not None
+    assert _principal(token) == Principal("u-9", Role.PROVIDER, "prov-7", frozenset({"bids:write"}))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(lambda: make_jwt("u-1", exp=int(time.time()) - 60), id="expired"),
+        pytest.param(lambda: make_jwt("u-1", aud="someone-else"), id="wrong audience"),
+        pytest.param(lambda: make_jwt("u-1", iss="https://evil.example"), id="wrong issuer"),
+        pytest.param(lambda: make_jwt("u-1", role="wizard"), id="unknown role"),
+        pytest.param(lambda: make_jwt("", role="agent"), id="empty subject"),
+        pytest.param(
+            lambda: jwt.encode(
+                {"sub": "u-1", "aud": JWT_AUDIENCE, "iss": JWT_ISSUER, "exp": int(time.time()) + 60},
+                "another-secret-of-at-least-32-chars!!",
+                algorithm="HS256",
+            ),
+            id="wrong secret",
+        ),
+        pytest.param(lambda: SERVICE_KEY[:-1], id="service key prefix"),
+        pytest.param(lambda: "not-a-token", id="garbage"),
+    ],
+)
+async def test_tokens_that_must_be_refused(hs256: CaasTokenVerifier, token: Any) -> None:
+    assert await hs256.verify_token(token()) is None
+
+
+async def test_service_api_key_is_the_service_principal(hs256: CaasTokenVerifier) -> None:
+    token = await hs256.verify_token(SERVICE_KEY)
+    assert token is not None
+    assert _principal(token) == Principal("onasis-mcp", Role.SERVICE)
+
+
+@pytest.fixture
+async def jwks_server() -> AsyncIterator[tuple[str, RSAKeyPair, list[int]]]:
+    """A real HTTP JWKS endpoint on loopback, standing in for the identity provider's."""
+    keys = RSAKeyPair.generate()
+    public = serialization.load_pem_public_key(keys.public_key.encode())
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public))
+    jwk.update({"kid": "key-1", "use": "sig", "alg": "RS256"})
+    hits: list[int] = []
+
+    async def jwks(_: Request) -> JSONResponse:
+        hits.append(1)
+        return JSONResponse({"keys": [jwk]})
+
+    app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
+    async with serving(app) as url:
+        yield f"{url}/.well-known/jwks.json", keys, hits
+
+
+async def test_jwks_tokens_verify_and_keys_are_fetched_on_first_use(
+    tmp_path: Path, jwks_server: tuple[str, RSAKeyPair, list[int]]
+) -> None:
+    url, keys, hits = jwks_server
+    verifier = CaasTokenVerifier(_settings(tmp_path, jwt_jwks_url=url), {})
+    assert hits == []  # nothing fetched at start-up
+    token = keys.create_token(
+        subject="agent-42",
+        issuer=JWT_ISSUER,
+        audience=JWT_AUDIENCE,
+        additional_claims={"app_metadata": {"caas_role": "agent"}},
+        kid="key-1",
+    )
+    verified = await verifier.verify_token(token)
+    assert verified is not None
+    assert _principal(verified) == Principal("agent-42", Role.AGENT)
+    assert len(hits) >= 1
+    forged = RSAKeyPair.generate().create_token(
+        subject="agent-42", issuer=JWT_ISSUER, audience=JWT_AUDIENCE, kid="key-1"
+    )
+    assert await verifier.verify_token(forged) is None

@@ -1,0 +1,54 @@
+"""The lifecycle table: every pair of states is either a legal move or an IllegalTransition."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tools.credit.domain.lifecycle import (
+    TERMINAL,
+    TRANSITIONS,
+    ApplicationStatus,
+    IllegalTransition,
+    check_transition,
+)
+
+S = ApplicationStatus
+LEGAL = {
+    (S.DRAFT, S.SUBMITTED), (S.DRAFT, S.WITHDRAWN),
+    (S.SUBMITTED, S.OPEN_FOR_BIDS), (S.SUBMITTED, S.UNDER_REVIEW), (S.SUBMITTED, S.DECLINED),
+    (S.SUBMITTED, S.WITHDRAWN),
+    (S.UNDER_REVIEW, S.OPEN_FOR_BIDS), (S.UNDER_REVIEW, S.DECLINED), (S.UNDER_REVIEW, S.DRAFT),
+    (S.UNDER_REVIEW, S.WITHDRAWN),
+    (S.OPEN_FOR_BIDS, S.OFFER_ACCEPTED), (S.OPEN_FOR_BIDS, S.EXPIRED), (S.OPEN_FOR_BIDS, S.WITHDRAWN),
+    (S.OFFER_ACCEPTED, S.APPROVED), (S.OFFER_ACCEPTED, S.DECLINED),
+    (S.APPROVED, S.DISBURSED),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(S, S)))
+def test_each_pair_is_legal_exactly_when_the_table_says(current: S, target: S) -> None:
+    if (current, target) in LEGAL:
+        check_transition(current, target)
+    else:
+        with pytest.raises(IllegalTransition) as caught:
+            check_transition(current, target)
+        assert caught.value.legal == sorted(TRANSITIONS[current])
+        assert str(current) in str(caught.value)
+
+
+def test_final_states_lead_nowhere_and_every_state_is_reachable_from_draft() -> None:
+    assert {S.DECLINED, S.WITHDRAWN, S.EXPIRED, S.DISBURSED} == TERMINAL
+    seen, frontier = {S.DRAFT}, [S.DRAFT]
+    while frontier:
+        for nxt in TRANSITIONS[frontier.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    assert seen == set(S)
+
+
+def test_withdrawal_is_possible_until_an_offer_is_accepted() -> None:
+    before = {S.DRAFT, S.SUBMITTED, S.UNDER_REVIEW, S.OPEN_FOR_BIDS}
+    assert {s for s in S if S.WITHDRAWN in TRANSITIONS[s]} == before

@@ -1,0 +1,38 @@
+"""Which queues an event feeds, and the retry backoff."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tools.platform.domain.jobs import JobRoute, backoff_delay, routes
+
+
+def test_an_application_event_feeds_the_mirror_and_notifications_keyed_by_the_application() -> None:
+    found = routes("application.open_for_bids", {"application_id": "a-1", "borrower_id": "b"})
+    assert found == [
+        JobRoute("supabase_sync", "application:a-1"),
+        JobRoute("notifications", "application:a-1"),
+    ]
+
+
+def test_a_provider_event_feeds_only_that_providers_webhooks() -> None:
+    assert routes("provider.invited", {"provider_id": "p-1", "application_id": "a-1"}) == [
+        JobRoute("provider_webhooks", "provider:p-1")
+    ]
+    assert routes("provider.updated", {"provider_id": "p-1"}) == []  # operators' changes are not sent
+
+
+def test_a_payment_request_feeds_the_payment_queue_keyed_by_the_payment() -> None:
+    assert JobRoute("payments", "payment:x") in routes("payment.requested", {"payment_id": "x"})
+
+
+def test_an_event_without_its_subject_feeds_nothing_that_needs_it() -> None:
+    assert routes("bid.placed", {"bid_id": "b"}) == []
+
+
+def test_backoff_grows_exponentially_within_jitter_and_stops_at_the_cap() -> None:
+    base, cap = timedelta(seconds=1), timedelta(seconds=60)
+    lows = [backoff_delay(n, base=base, cap=cap, rng=lambda: 0.0) for n in range(1, 10)]
+    highs = [backoff_delay(n, base=base, cap=cap, rng=lambda: 1.0) for n in range(1, 10)]
+    assert all(lo == timedelta(seconds=0.5) for lo in lows)
+    assert [h.total_seconds() for h in highs] == [1, 2, 4, 8, 16, 32, 60, 60, 60]

@@ -1,0 +1,122 @@
+"""Keyset cursors: what the server encodes it decodes exactly; anything else is invalid_argument."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.errors import InvalidArgument
+
+AT = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
+ID = uuid.UUID("3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e")
+
+
+def raw(payload: object) -> str:
+    """A cursor made the way the server makes one, from an arbitrary payload."""
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def test_a_cursor_decodes_to_what_was_encoded() -> None:
+    cursor = encode_cursor(AT, ID)
+    assert decode_cursor(cursor) == (AT, ID)
+    assert decode_cursor(cursor)[0].utcoffset() == timedelta(0)
+
+
+def test_a_cursor_is_opaque_url_safe_text() -> None:
+    cursor = encode_cursor(AT, ID)
+    assert cursor.isascii()
+    assert not set(cursor) & set("+/= ")
+    assert str(ID) not in cursor
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5, minutes=-30))]
+        ),
+    ),
+    st.uuids(),
+)
+def test_round_trip_for_any_aware_time_and_id(at: datetime, row_id: uuid.UUID) -> None:
+    decoded_at, decoded_id = decode_cursor(encode_cursor(at, row_id))
+    assert decoded_at == at
+    assert decoded_at.utcoffset() == at.utcoffset()
+    assert decoded_id == row_id
+
+
+def test_a_naive_datetime_in_a_cursor_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        decode_cursor(encode_cursor(AT.replace(tzinfo=None), ID))
+    assert refused.value.code == "invalid_argument"
+
+
+def flip(cursor: str, index: int) -> str:
+    swapped = "A" if cursor[index] != "A" else "B"
+    return cursor[:index] + swapped + cursor[index + 1 :]
+
+
+GOOD = encode_cursor(AT, ID)
+BAD = {
+    "empty": "",
+    "not base64": "!!!***",
+    "non-ascii": "éé",
+    "truncated": GOOD[: len(GOOD) // 2],
+    "first character changed": flip(GOOD, 0),
+    "a character in the middle changed": flip(GOOD, len(GOOD) // 2),
+    "invalid utf-8": raw(b"\xff\xfe\xfd"),
+    "json but not a list": raw({"at": AT.isoformat(), "id": str(ID)}),
+    "json dict with two keys": raw({"a": 1, "b": 2}),
+    "json number": raw(42),
+    "json null": raw(None),
+    "one element": raw([AT.isoformat()]),
+    "three elements": raw([AT.isoformat(), str(ID), "x"]),
+    "date only": raw([AT.date().isoformat(), str(ID)]),
+    "not a datetime": raw(["yesterday", str(ID)]),
+    "not a uuid": raw([AT.isoformat(), "not-a-uuid"]),
+    "datetime as a number": raw([1772368245, str(ID)]),
+    "id as a number": raw([AT.isoformat(), 5]),
+    "id as a list": raw([AT.isoformat(), [str(ID)]]),
+    "id as null": raw([AT.isoformat(), None]),
+    "deeply nested json": raw(b"[" * 100_000 + b"]" * 100_000),
+}
+
+
+@pytest.mark.parametrize("cursor", BAD.values(), ids=BAD.keys())
+def test_tampered_or_garbage_cursors_are_invalid_argument(cursor: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        decode_cursor(cursor)
+    assert refused.value.code == "invalid_argument"
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+ALMOST = st.one_of(
+    st.tuples(st.just(AT.isoformat()) | JSONISH, st.just(str(ID)) | JSONISH).map(list),
+    JSONISH,
+)
+
+
+@given(st.text(max_size=200))
+def test_no_text_makes_decode_fail_other_than_with_invalid_argument(text: str) -> None:
+    with contextlib.suppress(InvalidArgument):
+        decode_cursor(text)
+
+
+@given(ALMOST)
+def test_no_json_payload_makes_decode_fail_other_than_with_invalid_argument(payload: object) -> None:
+    with contextlib.suppress(InvalidArgument):
+        decode_cursor(raw(payload))

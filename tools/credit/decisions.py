@@ -1,0 +1,185 @@
+"""Human decisions: the review queue, reviews with mandatory comments, approval with maker-checker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import cast
+
+from tools.credit.access import can_view
+from tools.credit.domain.applications import ApplicationRecord, Transition
+from tools.credit.domain.kyc import kyc_status
+from tools.credit.domain.lifecycle import ApplicationStatus, IllegalTransition, check_transition
+from tools.credit.lifecycle import locked_application, not_found, transition
+from tools.credit.ports import Invocation, StoredAssessment
+from tools.marketplace.bidding_ports import BiddingUnitOfWork
+from tools.marketplace.offers import release_reservation
+from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.domain.money import from_minor
+from tools.platform.errors import Conflict, NotFound, PermissionDenied
+from tools.platform.principal import Principal, Role
+from tools.risk.assessments import RiskDeps, assessment_json, inputs_for, inputs_json, record_decline
+from tools.risk.domain.scorecard import score
+from tools.risk.models import (
+    AdverseActionNoticeView,
+    ApprovalResult,
+    BureauData,
+    ReasonView,
+    ReviewDecision,
+    ReviewQueue,
+    ReviewQueueItem,
+)
+
+__all__ = ["approve_application", "get_adverse_action_notice", "list_review_queue", "review_application"]
+
+DECISION_TARGETS = {
+    ReviewDecision.OPEN_FOR_BIDS: ApplicationStatus.OPEN_FOR_BIDS,
+    ReviewDecision.DECLINE: ApplicationStatus.DECLINED,
+    ReviewDecision.REQUEST_INFORMATION: ApplicationStatus.DRAFT,
+}
+
+
+async def list_review_queue(deps: RiskDeps, limit: int, cursor: str | None) -> ReviewQueue:
+    rows = await deps.risk.review_queue(decode_cursor(cursor) if cursor else None, limit + 1)
+    page = rows[:limit]
+    items = [
+        ReviewQueueItem(
+            id=r["id"],
+            reference=r["reference"],
+            borrower_id=r["borrower_id"],
+            referred_at=r["referred_at"],
+            score=r["score"],
+            grade=r["grade"],
+            reasons=[ReasonView(**x) for x in (r["reasons"] or [])],
+        )
+        for r in page
+    ]
+    more = len(rows) > limit
+    return ReviewQueue(
+        items=items, next_cursor=encode_cursor(page[-1]["referred_at"], page[-1]["id"]) if more else None
+    )
+
+
+async def review_application(
+    deps: RiskDeps, call: Invocation, handle: str, decision: ReviewDecision, comment: str
+) -> ApprovalResult:
+    async with deps.uow() as uow:
+        app = await locked_application(uow, call.principal, handle)
+        if app.status != ApplicationStatus.UNDER_REVIEW:
+            raise Conflict(f"{app.reference} is {app.status}; only applications under review are reviewed")
+        if call.principal.subject == app.created_by:
+            raise PermissionDenied("you filed this application, so someone else must review it")
+        reason = f"review: {decision.value}: {comment}"
+        moved = await transition(uow, call, app, DECISION_TARGETS[decision], reason)
+        reasons: list[dict[str, object]] = []
+        if decision is ReviewDecision.DECLINE:
+            latest = await deps.risk.latest_assessment(app.id)
+            reasons = [{"code": "review.declined", "message": comment, "points_lost": 0}]
+            # Conditions (such as identity still to be verified) are not reasons for the decline itself.
+            reasons += [
+                r
+                for r in (latest.result["reasons"] if latest else [])
+                if not r["code"].startswith("condition.")
+            ]
+            await record_decline(uow, call, moved, latest.id if latest else None, reasons[:4])
+    return ApprovalResult(
+        application_id=moved.id,
+        reference=moved.reference,
+        status=ApplicationStatus(moved.status),
+        approved=moved.status == ApplicationStatus.OPEN_FOR_BIDS,
+        reasons=[ReasonView.model_validate(r) for r in reasons[:4]],
+    )
+
+
+def _makers(app: ApplicationRecord, timeline: Sequence[Transition]) -> dict[str, str]:
+    """Who may not approve: whoever filed, submitted, reviewed or last changed the application."""
+    makers = {app.created_by: "filed"}
+    for entry in timeline:
+        if entry.to_status == ApplicationStatus.SUBMITTED:
+            makers[entry.actor_id] = "submitted"
+        if entry.from_status == ApplicationStatus.UNDER_REVIEW:
+            makers[entry.actor_id] = "reviewed"
+    if app.updated_by is not None:
+        makers[app.updated_by] = "last changed"
+    return makers
+
+
+def _bureau_of(scored: StoredAssessment | None) -> BureauData | None:
+    """What the bureau reported when the application was scored: the re-check scores the same file."""
+    if scored is None:
+        return None
+    return BureauData(
+        bureau_score=scored.inputs.get("bureau_score"),
+        recent_delinquencies=scored.inputs.get("recent_delinquencies"),
+    )
+
+
+def _needs_operator(deps: RiskDeps, currency: str, amount: Decimal) -> bool:
+    limit = deps.operator_approval_above.get(currency)
+    return limit is None or amount > limit
+
+
+async def approve_application(deps: RiskDeps, call: Invocation, handle: str, comment: str) -> ApprovalResult:
+    """Re-check policy at the accepted terms and approve, or decline with a notice if it fails."""
+    principal = call.principal
+    async with deps.uow() as uow:
+        app = await locked_application(uow, principal, handle)
+        try:
+            check_transition(ApplicationStatus(app.status), ApplicationStatus.APPROVED)
+        except IllegalTransition as exc:
+            raise Conflict(f"{app.reference}: {exc}") from None
+        maker = _makers(app, await deps.applications.timeline(app.id)).get(principal.subject)
+        if maker is not None:
+            raise PermissionDenied(
+                f"maker-checker: you {maker} {app.reference}, so you cannot approve it; ask another operator"
+            )
+        assert app.requested_amount_minor is not None
+        amount = from_minor(app.requested_amount_minor, app.currency)
+        if principal.role not in (Role.OPERATOR, Role.ADMIN) and _needs_operator(deps, app.currency, amount):
+            raise PermissionDenied(f"approving {amount} {app.currency} needs an operator or admin")
+        kyc = kyc_status(await deps.documents.verified_document_types(app.id))
+        if not kyc.complete:
+            raise Conflict(f"{app.reference} cannot be approved without {' and '.join(kyc.missing())}")
+        # The accepted offer's terms replace the requested ones once the marketplace records them.
+        bureau = _bureau_of(await deps.risk.latest_assessment(app.id))
+        inputs = await inputs_for(deps, app, bureau, (amount, app.term_months or 1))
+        assessment = score(inputs, deps.policy, stage="approval")
+        result = assessment_json(assessment)
+        stored = await uow.risk.add_assessment(
+            app.id, assessment.model_version, "approval", inputs_json(inputs), result, principal.subject
+        )
+        failed = [r for r in result["reasons"] if r["code"].startswith("policy.")]
+        if failed:
+            moved = await transition(
+                uow, call, app, ApplicationStatus.DECLINED, "approval policy re-check failed"
+            )
+            await record_decline(uow, call, moved, stored.id, failed)
+            # The accepted offer will not become a loan: the provider's capital is free again.
+            await release_reservation(cast(BiddingUnitOfWork, uow), call, moved)
+        else:
+            moved = await transition(uow, call, app, ApplicationStatus.APPROVED, f"approved: {comment}")
+    return ApprovalResult(
+        application_id=moved.id,
+        reference=moved.reference,
+        status=ApplicationStatus(moved.status),
+        approved=not failed,
+        reasons=[ReasonView(**r) for r in failed],
+    )
+
+
+async def get_adverse_action_notice(
+    deps: RiskDeps, principal: Principal, handle: str
+) -> AdverseActionNoticeView:
+    app = await deps.applications.get(handle)
+    if app is None or not can_view(principal, app):
+        raise not_found(handle)
+    notice = await deps.risk.notice(app.id)
+    if notice is None:
+        raise NotFound(f"{app.reference} has no adverse-action notice; only declined applications get one")
+    return AdverseActionNoticeView(
+        application_id=app.id,
+        reference=app.reference,
+        reasons=[ReasonView(**r) for r in notice.reasons],
+        notice_text=notice.notice_text,
+        issued_at=notice.issued_at,
+    )

@@ -1,1 +1,0 @@
-"""Pure rules: no I/O, nothing of ours imported from outside this package."""

@@ -1,0 +1,314 @@
+"""Use cases of the double-entry ledger.
+
+Use cases that move money post inside their own transaction::
+
+    async with deps.uow() as uow:
+        ...  # the state change, e.g. accepting an offer
+        reserved = account("provider", "capital_reserved", offer.currency, offer.provider_id)
+        available = account("provider", "capital_available", offer.currency, offer.provider_id)
+        draft = JournalDraft(
+            JournalKind.RESERVATION, str(offer.id), "offer accepted",
+            (debit(reserved, offer.amount_minor), credit(available, offer.amount_minor)),
+        )
+        await post_journal(uow, call, draft)
+
+The change, the journal, its audit row and its outbox event then commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from tools.credit.ports import (
+    AuditRecord,
+    Invocation,
+    LedgerReader,
+    OutboxEvent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from tools.ledger.domain.chart import Account, AccountError, OwnerType, parse_account_code
+from tools.ledger.domain.ledger import (
+    NORMAL_SIDE,
+    AccountBalance,
+    Journal,
+    JournalDraft,
+    LedgerError,
+    check_balanced,
+    reversal_of,
+    side_of,
+)
+from tools.ledger.models import (
+    AccountBalanceView,
+    AccountStatement,
+    BalanceDifferenceView,
+    JournalLineView,
+    JournalView,
+    PostingView,
+    ReconciliationReport,
+)
+from tools.platform.domain.money import from_minor
+from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from tools.platform.models import Money
+from tools.platform.principal import Principal, Role
+
+__all__ = [
+    "JournalAlreadyPosted",
+    "LedgerDeps",
+    "get_account_balance",
+    "get_journal",
+    "list_account_postings",
+    "post_journal",
+    "reconcile_ledger",
+    "reverse_journal",
+]
+
+
+class JournalAlreadyPosted(Conflict):
+    """The movement (kind, source_id) was posted before; ``journal_id`` is the journal that has it."""
+
+    def __init__(self, kind: str, source_id: str, journal_id: UUID | None) -> None:
+        super().__init__(
+            f"the {kind} movement '{source_id}' is already posted as journal {journal_id}; a movement posts "
+            "once. Read that journal, or reverse it first if it was wrong"
+        )
+        self.journal_id = journal_id
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerDeps:
+    uow: UnitOfWorkFactory
+    reader: LedgerReader
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money(amount=from_minor(minor, currency), currency=currency)
+
+
+def journal_event(journal_id: UUID, draft: JournalDraft) -> OutboxEvent:
+    # The memo stays out: it is free text and events leave the system of record.
+    return OutboxEvent(
+        aggregate_type="journal",
+        aggregate_id=str(journal_id),
+        event_type="ledger.journal_posted",
+        payload={
+            "journal_id": str(journal_id),
+            "kind": draft.kind.value,
+            "source_id": draft.source_id,
+            "reverses_journal_id": str(draft.reverses_journal_id) if draft.reverses_journal_id else None,
+            "postings": [
+                {"account": p.account.code, "currency": p.currency, "amount_minor": p.amount_minor}
+                for p in draft.postings
+            ],
+        },
+    )
+
+
+async def post_journal(uow: UnitOfWork, call: Invocation, draft: JournalDraft) -> UUID:
+    """Post ``draft`` in the caller's transaction with its audit row and outbox event; returns its id.
+
+    Raises InvalidArgument when the draft does not balance (before the database would refuse it at
+    COMMIT) and JournalAlreadyPosted when its movement was posted before; after that the transaction
+    is still usable, so a caller may treat it as a replay.
+    """
+    try:
+        check_balanced(draft)
+    except LedgerError as exc:
+        raise InvalidArgument(str(exc)) from None
+    journal_id = await uow.ledger.post(draft, call.principal.subject)
+    await uow.record(AuditRecord(call, "journal", str(journal_id)), [journal_event(journal_id, draft)])
+    return journal_id
+
+
+def _visible(principal: Principal, account: Account) -> bool:
+    if principal.is_staff:
+        return True
+    return (
+        principal.role is Role.PROVIDER
+        and principal.provider_id is not None
+        and account.owner_type is OwnerType.PROVIDER
+        and account.owner_id == principal.provider_id
+    )
+
+
+def _not_found(handle: str) -> NotFound:
+    return NotFound(
+        f"no account '{handle}' that you can see; an account exists from its first posting. Check the "
+        "code (owner:id:purpose:CUR, e.g. provider:p-7:capital_available:NGN) or the account id"
+    )
+
+
+def _account_key(handle: str) -> UUID | Account:
+    try:
+        return UUID(handle)
+    except ValueError:
+        pass
+    try:
+        return parse_account_code(handle)
+    except AccountError as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+async def _balance(
+    deps: LedgerDeps, principal: Principal, handle: str, as_of: datetime | None
+) -> AccountBalance:
+    key = _account_key(handle)
+    if isinstance(key, Account) and not _visible(principal, key):  # decided from the code: no lookup
+        raise PermissionDenied(
+            "providers read only their own accounts: provider:<your provider id>:<purpose>:<currency>"
+        )
+    found = await deps.reader.balance(key.code if isinstance(key, Account) else key, as_of)
+    if found is None or not _visible(principal, found.account):
+        raise _not_found(handle)
+    return found
+
+
+def balance_view(found: AccountBalance) -> AccountBalanceView:
+    account = found.account
+    return AccountBalanceView(
+        account_id=found.account_id,
+        code=account.code,
+        kind=account.kind,
+        owner_type=account.owner_type,
+        owner_id=account.owner_id,
+        normal_balance=NORMAL_SIDE[account.kind],
+        balance=_money(found.normal_balance_minor, account.currency),
+        balance_minor=found.normal_balance_minor,
+        net_debit_minor=found.net_debit_minor,
+        as_of=found.as_of,
+        opened_at=found.opened_at,
+    )
+
+
+async def get_account_balance(
+    deps: LedgerDeps, principal: Principal, account: str, as_of: datetime | None = None
+) -> AccountBalanceView:
+    return balance_view(await _balance(deps, principal, account, as_of))
+
+
+def _encode(position: tuple[datetime, int]) -> str:
+    raw = json.dumps([position[0].isoformat(), position[1]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        created, posting_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at = datetime.fromisoformat(created)
+        if at.tzinfo is None or type(posting_id) is not int:
+            raise ValueError("not a statement position")
+        return at, posting_id
+    except (ValueError, TypeError, RecursionError):
+        raise InvalidArgument(
+            "cursor is not one this server issued; pass next_cursor from the previous page unchanged"
+        ) from None
+
+
+async def list_account_postings(
+    deps: LedgerDeps, principal: Principal, account: str, limit: int, cursor: str | None = None
+) -> AccountStatement:
+    after = _decode(cursor) if cursor else None
+    found = await _balance(deps, principal, account, None)
+    currency = found.account.currency
+    rows = await deps.reader.statement(found.account_id, after, limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return AccountStatement(
+        account=balance_view(found),
+        items=[
+            PostingView(
+                posting_id=r.posting_id,
+                journal_id=r.journal_id,
+                journal_kind=r.journal_kind,
+                source_id=r.source_id,
+                memo=r.memo,
+                side=side_of(r.amount_minor),
+                amount=_money(abs(r.amount_minor), currency),
+                amount_minor=r.amount_minor,
+                created_at=r.created_at,
+            )
+            for r in page
+        ],
+        next_cursor=_encode((page[-1].created_at, page[-1].posting_id)) if more else None,
+    )
+
+
+def journal_view(journal: Journal) -> JournalView:
+    return JournalView(
+        id=journal.id,
+        kind=journal.kind,
+        source_id=journal.source_id,
+        memo=journal.memo,
+        created_by=journal.created_by,
+        created_at=journal.created_at,
+        reverses_journal_id=journal.reverses_journal_id,
+        reversed_by_journal_id=journal.reversed_by,
+        lines=[
+            JournalLineView(
+                account_code=p.account.code,
+                account_kind=p.account.kind,
+                side=p.side,
+                amount=_money(abs(p.amount_minor), p.currency),
+                amount_minor=p.amount_minor,
+            )
+            for p in journal.postings
+        ],
+    )
+
+
+def _journal_not_found(journal_id: UUID) -> NotFound:
+    return NotFound(f"no journal {journal_id}; journal ids are in list_account_postings")
+
+
+async def get_journal(deps: LedgerDeps, journal_id: UUID) -> JournalView:
+    journal = await deps.reader.journal(journal_id)
+    if journal is None:
+        raise _journal_not_found(journal_id)
+    return journal_view(journal)
+
+
+async def reconcile_ledger(deps: LedgerDeps) -> ReconciliationReport:
+    """Recompute every balance from the postings and report each cached balance that differs."""
+    found = await deps.reader.reconcile()
+    return ReconciliationReport(
+        checked_at=found.checked_at,
+        consistent=found.consistent,
+        accounts_checked=found.accounts_checked,
+        journals_checked=found.journals_checked,
+        postings_checked=found.postings_checked,
+        differences_total=found.differences_total,
+        differences=[
+            BalanceDifferenceView(
+                account_id=d.account_id,
+                code=d.code,
+                currency=d.currency,
+                cached_minor=d.cached_minor,
+                computed_minor=d.computed_minor,
+                difference_minor=d.difference_minor,
+                difference=_money(d.difference_minor, d.currency),
+            )
+            for d in found.differences
+        ],
+        unbalanced_journals=list(found.unbalanced_journals),
+    )
+
+
+async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, reason: str) -> JournalView:
+    """Post the journal that undoes ``journal_id``; a journal is reversed at most once."""
+    async with deps.uow() as uow:
+        original = await uow.ledger.journal(journal_id)
+        if original is None:
+            raise _journal_not_found(journal_id)
+        if original.reversed_by is not None:
+            raise Conflict(f"journal {journal_id} is already reversed by journal {original.reversed_by}")
+        try:
+            reversal_id = await post_journal(uow, call, reversal_of(original, reason))
+        except JournalAlreadyPosted as exc:  # another reversal committed meanwhile
+            raise Conflict(f"journal {journal_id} is already reversed by journal {exc.journal_id}") from None
+        reversal = await uow.ledger.journal(reversal_id)
+    assert reversal is not None
+    return journal_view(reversal)

@@ -1,0 +1,200 @@
+"""Commission use cases: preview what a loan would earn (nothing stored), a provider's statement and the
+platform's revenue for a period, both read from the ledger (``database.loans.commissions``).
+
+The commission itself is posted by the loans: at disbursement (``tools.loans.loans.confirm_disbursement``)
+and with each repayment's interest (``tools.loans.servicing.record_repayment``), per the provider's plan
+(``tools.loans.domain.commission``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from tools.loans.domain.commission import preview_commission, terms_from_plan
+from tools.loans.domain.loans import first_due_date
+from tools.loans.domain.schedules import Frequency, Method, build_schedule
+from tools.loans.loans import LoanDeps, provider_performance, today
+from tools.loans.models.commissions import (
+    CommissionKind,
+    CommissionLineView,
+    CommissionPreviewView,
+    CommissionStatement,
+    CommissionStatementLine,
+    PlatformRevenue,
+    ProviderCommission,
+)
+from tools.loans.views import money
+from tools.marketplace.domain.bids import installment_count
+from tools.marketplace.providers import can_see_provider, parse_provider_id, provider_not_found
+from tools.platform.domain.money import MoneyError, currency_exponent, to_minor
+from tools.platform.errors import InvalidArgument
+from tools.platform.principal import Principal
+
+__all__ = ["STATEMENT_LINES", "calculate_commission", "get_commission_statement", "get_platform_revenue"]
+
+STATEMENT_LINES = 1000
+_KINDS = {
+    "commission": CommissionKind.DISBURSEMENT,
+    "repayment": CommissionKind.INTEREST_SHARE,
+    "reversal": CommissionKind.REVERSAL,
+}
+
+
+def _period(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00 UTC, the day after end 00:00 UTC): both days included."""
+    if end < start:
+        raise InvalidArgument(f"period_end {end} is before period_start {start}")
+    return datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
+
+
+async def calculate_commission(
+    deps: LoanDeps,
+    principal: Principal,
+    provider: str,
+    amount: Decimal,
+    annual_rate: Decimal | None = None,
+    term_months: int | None = None,
+    repayment_frequency: Frequency = Frequency.MONTHLY,
+    schedule_method: Method = Method.ANNUITY,
+) -> CommissionPreviewView:
+    """What a loan of ``amount`` (the provider's currency) would earn the platform under the provider's
+    plan and record; with ``annual_rate`` and ``term_months`` also the interest share of the schedule's
+    total interest. Nothing is stored."""
+    provider_id = parse_provider_id(provider)
+    if not can_see_provider(principal, provider_id):
+        raise provider_not_found(provider)
+    record = await deps.providers.get(provider_id)
+    if record is None:
+        raise provider_not_found(provider)
+    currency = record.currency
+    try:
+        minor = to_minor(amount, currency)
+    except MoneyError as exc:
+        raise InvalidArgument(f"amount: {exc}") from None
+    if (annual_rate is None) != (term_months is None):
+        raise InvalidArgument(
+            "give annual_rate and term_months together (for the interest share), or neither"
+        )
+    expected = 0
+    if annual_rate is not None and term_months is not None:
+        try:
+            schedule = build_schedule(
+                minor,
+                currency,
+                annual_rate,
+                installment_count(term_months, repayment_frequency),
+                first_due_date(today(), repayment_frequency),
+                method=schedule_method,
+                frequency=repayment_frequency,
+            )
+        except ValueError as exc:
+            raise InvalidArgument(f"no schedule can be built from these terms: {exc}") from None
+        expected = schedule.total_interest
+    terms = terms_from_plan(record.commission_plan, currency, name=f"{record.name}'s plan")
+    preview = preview_commission(
+        terms,
+        minor,
+        currency,
+        performance=await provider_performance(deps, record),
+        expected_interest=expected,
+    )
+    return CommissionPreviewView(
+        provider_id=record.id,
+        plan=preview.plan,
+        currency=currency,
+        principal=money(minor, currency),
+        performance_points=preview.points,
+        lines=[
+            CommissionLineView(
+                label=line.label,
+                basis=money(line.basis, currency),
+                rate=line.rate,
+                amount=money(line.amount, currency),
+                explanation=line.explanation,
+            )
+            for line in preview.lines
+        ],
+        upfront=money(preview.upfront, currency),
+        expected_interest=money(preview.expected_interest, currency),
+        interest_share=money(preview.interest_share, currency),
+        total=money(preview.total, currency),
+    )
+
+
+async def get_commission_statement(
+    deps: LoanDeps, principal: Principal, provider: str, period_start: date, period_end: date
+) -> CommissionStatement:
+    """The commission a provider was charged in a period: at disbursement, on interest, reversals."""
+    start, end = _period(period_start, period_end)
+    provider_id = parse_provider_id(provider)
+    if not can_see_provider(principal, provider_id):
+        raise provider_not_found(provider)
+    record = await deps.providers.get(provider_id)
+    if record is None:
+        raise provider_not_found(provider)
+    cur = record.currency
+    postings, count, totals = await deps.commissions.provider_postings(
+        provider_id, cur, start, end, STATEMENT_LINES
+    )
+    return CommissionStatement(
+        provider_id=provider_id,
+        currency=cur,
+        period_start=period_start,
+        period_end=period_end,
+        at_disbursement=money(totals.get("commission", 0), cur),
+        interest_share=money(totals.get("repayment", 0), cur),
+        reversals=money(totals.get("reversal", 0), cur),
+        total=money(sum(totals.values()), cur),
+        postings=count,
+        lines=[
+            CommissionStatementLine(
+                journal_id=p.journal_id,
+                kind=_KINDS[p.journal_kind],
+                loan_id=p.loan_id,
+                amount=money(p.amount_minor, cur),
+                posted_at=p.posted_at,
+            )
+            for p in postings
+            if p.journal_kind in _KINDS
+        ],
+        truncated=count > len(postings),
+    )
+
+
+async def get_platform_revenue(
+    deps: LoanDeps, currency: str, period_start: date, period_end: date
+) -> PlatformRevenue:
+    """The platform's income in one currency for a period, from its ledger accounts."""
+    try:
+        currency_exponent(currency)
+    except MoneyError as exc:
+        raise InvalidArgument(f"currency: {exc}") from None
+    start, end = _period(period_start, period_end)
+    lines = await deps.commissions.platform_income(currency, start, end)
+    by_provider = await deps.commissions.commission_by_provider(currency, start, end)
+
+    def income(purpose: str, *kinds: str) -> int:
+        return sum(
+            line.amount_minor
+            for line in lines
+            if line.account_purpose == purpose and (not kinds or line.journal_kind in kinds)
+        )
+
+    commission = income("commission_income")
+    fees = income("fee_income")
+    return PlatformRevenue(
+        currency=currency,
+        period_start=period_start,
+        period_end=period_end,
+        commission_at_disbursement=money(income("commission_income", "commission"), currency),
+        commission_on_interest=money(income("commission_income", "repayment"), currency),
+        commission_reversals=money(income("commission_income", "reversal"), currency),
+        commission=money(commission, currency),
+        fee_income=money(fees, currency),
+        total=money(commission + fees, currency),
+        journals=sum(line.journals for line in lines),
+        by_provider=[
+            ProviderCommission(provider_id=owner, commission=money(amount, currency))
+            for owner, amount in sorted(by_provider.items())
+        ],
+    )

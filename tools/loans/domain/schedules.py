@@ -1,0 +1,285 @@
+"""Repayment schedules in the currency's minor units: annuity, flat and declining-balance loans.
+
+Methods (``r`` is the periodic rate = annual rate / periods per year, ``n`` the number of installments):
+
+- annuity (the default): a level installment ``A = P r / (1 - (1 + r)^-n)`` (``P / n`` at r = 0); each
+  installment's interest is the interest on the balance still owed, the rest repays principal.
+- flat: total interest ``P * annual rate * n / periods per year`` (the rate applied to the original
+  principal for the whole term), spread evenly; the level installment is (P + interest) / n.
+- declining balance: equal principal ``P / n`` each installment plus interest on the balance still owed,
+  so installments fall over the term.
+
+Frequencies: monthly (12 a year), bi-weekly (26) and weekly (52). Due dates start at the given first due
+date; monthly dates are anchored on that day of the month and clamped to the month's end (a first due
+date of 31 January gives 29 February in a leap year, then 31 March, 30 April, ...): the k-th date is
+``first + k months``, never the previous date plus a month, so a short February does not drag every
+later date to the 28th. Bi-weekly and weekly dates add 14 and 7 days.
+
+Rounding (every figure is whole minor units; "half-up" is ROUND_HALF_UP on the exact value):
+
+- The exact schedule is computed first in 50-digit Decimal arithmetic (far below a minor unit of error);
+  figures whose exact value ends within those digits (P * r, a flat share, P / n) come out exact, so a
+  true half always rounds up.
+- annuity and flat: every installment but the last is the exact level installment rounded half-up. Its
+  interest is the running total of exact interest rounded half-up, less the interest already shown
+  (so each line is within a minor unit of its exact interest and the interest shown to date is always the
+  exact interest to date, rounded), never more than the installment; principal is the rest.
+- declining balance: every installment but the last repays the exact ``P / n`` rounded half-up; its
+  interest is the balance before it (as shown) * r, rounded half-up.
+- The LAST installment takes the remainder: the principal still outstanding, and (annuity, flat) the
+  total interest less the interest already shown, where the total interest is the exact total rounded
+  half-up once. Hence sum(principal) == principal and sum(total) == principal + total interest exactly,
+  and the balance after the last installment is 0. For annuity and flat loans the total of payments is
+  ``round(n * exact installment)``, so the last installment differs from the others by less than one minor
+  unit per installment.
+- A principal so small against the number of installments that the rounded installments would repay it
+  before the last one (e.g. 1.50 over 100 installments) is refused with a ValueError rather than given a
+  negative last installment.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
+from enum import StrEnum
+
+from tools.platform.domain.money import MAX_MAJOR_AMOUNT, currency_exponent
+
+__all__ = [
+    "MAX_ANNUAL_RATE",
+    "MAX_INSTALLMENTS",
+    "PERIODS_PER_YEAR",
+    "Frequency",
+    "Installment",
+    "Method",
+    "Schedule",
+    "add_months",
+    "build_schedule",
+    "due_dates",
+    "periodic_rate",
+]
+
+# 50 significant digits, as in finance.py: (1 + r)^-n stays exact to far below a minor unit for every
+# accepted rate and term. Half-even only ever touches the 50th digit; money is rounded half-up explicitly.
+_CONTEXT = Context(prec=50, rounding=ROUND_HALF_EVEN)
+MAX_ANNUAL_RATE = Decimal(10)  # 1000% a year: anything above is a typo, not a loan
+MAX_INSTALLMENTS = 1560  # 30 years of weekly installments
+
+
+class Method(StrEnum):
+    ANNUITY = "annuity"
+    FLAT = "flat"
+    DECLINING_BALANCE = "declining_balance"
+
+
+class Frequency(StrEnum):
+    MONTHLY = "monthly"
+    BIWEEKLY = "biweekly"
+    WEEKLY = "weekly"
+
+
+PERIODS_PER_YEAR: dict[Frequency, int] = {Frequency.MONTHLY: 12, Frequency.BIWEEKLY: 26, Frequency.WEEKLY: 52}
+_DAYS_PER_PERIOD: dict[Frequency, int] = {Frequency.BIWEEKLY: 14, Frequency.WEEKLY: 7}
+
+
+@dataclass(frozen=True, slots=True)
+class Installment:
+    """One line of a schedule; amounts in minor units. ``total`` = ``principal`` + ``interest``."""
+
+    number: int
+    due_date: date
+    principal: int
+    interest: int
+    total: int
+    balance_after: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """A whole schedule. ``total_of_payments`` = ``principal`` + ``total_interest`` = sum of the totals."""
+
+    currency: str
+    method: Method
+    frequency: Frequency
+    principal: int
+    annual_rate: Decimal
+    installments: tuple[Installment, ...]
+    total_interest: int
+    total_of_payments: int
+
+    @property
+    def periods_per_year(self) -> int:
+        return PERIODS_PER_YEAR[self.frequency]
+
+    @property
+    def first_due_date(self) -> date:
+        return self.installments[0].due_date
+
+    @property
+    def maturity_date(self) -> date:
+        return self.installments[-1].due_date
+
+    @property
+    def payments(self) -> tuple[int, ...]:
+        """The installment totals in order: what the borrower pays, for the APR."""
+        return tuple(line.total for line in self.installments)
+
+
+def _half_up(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def add_months(start: date, months: int) -> date:
+    """``start`` moved by ``months`` calendar months, the day clamped to the month's length."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def due_dates(
+    first_due_date: date, count: int, frequency: Frequency | str = Frequency.MONTHLY
+) -> tuple[date, ...]:
+    """The ``count`` due dates of a schedule starting on ``first_due_date`` (see the module docstring)."""
+    frequency = Frequency(frequency)
+    if frequency is Frequency.MONTHLY:
+        return tuple(add_months(first_due_date, k) for k in range(count))
+    step = timedelta(days=_DAYS_PER_PERIOD[frequency])
+    return tuple(first_due_date + k * step for k in range(count))
+
+
+def periodic_rate(annual_rate: Decimal, frequency: Frequency | str) -> Decimal:
+    """annual rate / periods per year, to 50 significant digits (0.24 monthly -> 0.02)."""
+    with localcontext(_CONTEXT):
+        return annual_rate / PERIODS_PER_YEAR[Frequency(frequency)]
+
+
+def _check_inputs(
+    principal: int, currency: str, annual_rate: Decimal, count: int, first_due_date: date
+) -> None:
+    exponent = currency_exponent(currency)  # raises MoneyError (a ValueError) for a bad code
+    if not isinstance(principal, int) or isinstance(principal, bool) or principal < 1:
+        raise ValueError(f"principal must be a positive whole number of minor units; got {principal!r}")
+    if principal > MAX_MAJOR_AMOUNT.scaleb(exponent):
+        raise ValueError(f"principal must not exceed {MAX_MAJOR_AMOUNT} {currency}")
+    if not isinstance(annual_rate, Decimal) or not annual_rate.is_finite() or annual_rate < 0:
+        raise ValueError(f"annual_rate must be a finite, non-negative Decimal fraction; got {annual_rate!r}")
+    if annual_rate > MAX_ANNUAL_RATE:
+        raise ValueError(f"annual_rate is a fraction (0.24 is 24%); {annual_rate} is above {MAX_ANNUAL_RATE}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_INSTALLMENTS:
+        raise ValueError(f"installments must be a whole number from 1 to {MAX_INSTALLMENTS}; got {count!r}")
+    # A due date is a calendar day: a datetime (a date subclass) would smuggle in a time and a zone.
+    if not isinstance(first_due_date, date) or isinstance(first_due_date, datetime):
+        raise ValueError(f"first_due_date must be a plain date; got {first_due_date!r}")
+
+
+def _level(
+    principal: int, annual_rate: Decimal, count: int, per_year: int, method: Method
+) -> tuple[Decimal, list[Decimal]]:
+    """The exact level installment and the exact interest to date after each installment (annuity or
+    flat). Figures that end within 50 digits (P r, a flat share, P / n) are computed exactly, so a
+    true half rounds up rather than being nudged either way by the working precision."""
+    if method is Method.FLAT:
+        total_interest = principal * annual_rate * count / per_year  # one division: exact when it ends
+        to_date = [total_interest * k / count for k in range(1, count + 1)]
+        return (principal + total_interest) / count, to_date
+    first_interest = principal * annual_rate / per_year
+    if first_interest == 0:
+        return Decimal(principal) / count, [Decimal(0)] * count
+    if count == 1:
+        return principal + first_interest, [first_interest]
+    # The balance before installment k is the present value of the n - k + 1 installments still to pay,
+    # so its interest is r * that = A (1 - v^(n-k+1)) with v = 1 / (1 + r): stable for any rate and term.
+    v = 1 / (1 + annual_rate / per_year)
+    powers = [v]
+    for _ in range(count - 1):
+        powers.append(powers[-1] * v)
+    installment = first_interest / (1 - powers[-1])
+    to_date, running = [first_interest], first_interest
+    for k in range(2, count + 1):
+        running += installment * (1 - powers[count - k])
+        to_date.append(running)
+    return installment, to_date
+
+
+def _level_lines(
+    principal: int, annual_rate: Decimal, count: int, per_year: int, method: Method
+) -> list[tuple[int, int]]:
+    """(principal, interest) per installment for annuity and flat loans, rounded as documented."""
+    with localcontext(_CONTEXT):
+        exact_installment, interest_to_date = _level(principal, annual_rate, count, per_year, method)
+        installment = _half_up(exact_installment)
+        total_interest = _half_up(interest_to_date[-1])
+    lines: list[tuple[int, int]] = []
+    shown, repaid = 0, 0
+    for exact in interest_to_date[:-1]:
+        interest = min(installment, _half_up(exact) - shown)
+        lines.append((installment - interest, interest))
+        shown += interest
+        repaid += installment - interest
+    lines.append((principal - repaid, total_interest - shown))
+    return lines
+
+
+def _declining_lines(
+    principal: int, annual_rate: Decimal, count: int, per_year: int
+) -> list[tuple[int, int]]:
+    """(principal, interest) per installment for a declining-balance loan, rounded as documented."""
+    with localcontext(_CONTEXT):
+        part = _half_up(Decimal(principal) / count)
+        lines: list[tuple[int, int]] = []
+        balance = principal
+        for k in range(count):
+            repay = part if k < count - 1 else balance
+            lines.append((repay, _half_up(balance * annual_rate / per_year)))
+            balance -= repay
+    return lines
+
+
+def build_schedule(
+    principal: int,
+    currency: str,
+    annual_rate: Decimal,
+    installments: int,
+    first_due_date: date,
+    *,
+    method: Method | str = Method.ANNUITY,
+    frequency: Frequency | str = Frequency.MONTHLY,
+) -> Schedule:
+    """The repayment schedule of ``principal`` minor units of ``currency`` at ``annual_rate`` (a fraction:
+    0.24 is 24% a year) in ``installments`` installments, the first due on ``first_due_date``.
+
+    Raises ValueError for an unknown method or frequency, a bad currency, a principal that is not a
+    positive whole number of minor units, a negative or non-Decimal rate, a term outside 1 to
+    ``MAX_INSTALLMENTS``, or a principal too small to spread over the term (see the module docstring).
+    """
+    method, frequency = Method(method), Frequency(frequency)
+    _check_inputs(principal, currency, annual_rate, installments, first_due_date)
+    per_year = PERIODS_PER_YEAR[frequency]
+    if method is Method.DECLINING_BALANCE:
+        lines = _declining_lines(principal, annual_rate, installments, per_year)
+    else:
+        lines = _level_lines(principal, annual_rate, installments, per_year, method)
+    if lines[-1][0] < 0 or lines[-1][1] < 0:
+        raise ValueError(
+            f"a principal of {principal} minor units is too small for {installments} installments: the "
+            "installments, rounded to whole minor units, would repay it before the last one; use fewer"
+        )
+    rows, balance = [], principal
+    for number, (due, (paid, interest)) in enumerate(
+        zip(due_dates(first_due_date, installments, frequency), lines, strict=True), start=1
+    ):
+        balance -= paid
+        rows.append(Installment(number, due, paid, interest, paid + interest, balance))
+    total_interest = sum(line.interest for line in rows)
+    return Schedule(
+        currency=currency,
+        method=method,
+        frequency=frequency,
+        principal=principal,
+        annual_rate=annual_rate,
+        installments=tuple(rows),
+        total_interest=total_interest,
+        total_of_payments=principal + total_interest,
+    )

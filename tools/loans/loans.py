@@ -1,0 +1,398 @@
+"""Use cases of a loan's life: originate it from the accepted bid, confirm its disbursement, read it and
+its schedule, write it off. Repayments, settlement quotes and aging are in ``tools.loans.servicing``.
+
+``confirm_disbursement`` is a use case without a tool: the payments service calls it from the
+gateway's webhook once the transfer to the borrower succeeded (tests call it directly until then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+from tools.credit.domain.lifecycle import ApplicationStatus
+from tools.credit.lifecycle import locked_application, transition
+from tools.credit.ports import AuditRecord, Invocation, OutboxEvent, ProviderReader
+from tools.ledger.ledger import post_journal
+from tools.loans.domain.aging import LateFeePolicy
+from tools.loans.domain.apr import disclose
+from tools.loans.domain.commission import ProviderPerformance, disbursement_commission, terms_from_plan
+from tools.loans.domain.journals import (
+    commission_journal,
+    disbursement_journal,
+    origination_fee_journal,
+    write_off_journal,
+)
+from tools.loans.domain.loans import (
+    IllegalLoanTransition,
+    InstallmentRecord,
+    LoanChanges,
+    LoanRecord,
+    LoanStatus,
+    NewLoan,
+    check_loan_transition,
+    first_due_date,
+    open_outstanding,
+)
+from tools.loans.domain.schedules import build_schedule
+from tools.loans.models.loans import LoanView, ScheduleView
+from tools.loans.ports import CommissionReader, LoanReader, LoanUnitOfWork, LoanUnitOfWorkFactory
+from tools.loans.views import loan_view, schedule_view
+from tools.marketplace.domain.bids import installment_count
+from tools.marketplace.domain.providers import ProviderRecord
+from tools.platform.domain.money import MoneyError, from_minor, to_minor
+from tools.platform.errors import Conflict, InvalidArgument, NotFound
+from tools.platform.principal import Principal, Role
+
+__all__ = [
+    "LoanDeps",
+    "LoanPolicy",
+    "can_view_loan",
+    "confirm_disbursement",
+    "confirm_disbursement_in",
+    "get_loan",
+    "get_repayment_schedule",
+    "loan_event",
+    "loan_not_found",
+    "move_loan",
+    "originate_loan",
+    "provider_of",
+    "provider_performance",
+    "today",
+    "write_off_loan",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LoanPolicy:
+    """Servicing policy from configuration: the default threshold and the late fee."""
+
+    default_threshold_days: int = 90
+    late_fee_percent: Decimal = Decimal("0.05")
+    late_fee_grace_days: int = 5
+    late_fee_flat: Mapping[str, Decimal] = field(default_factory=dict)  # major units, per currency
+
+    def late_fees(self, currency: str) -> LateFeePolicy:
+        flat = self.late_fee_flat.get(currency, Decimal(0))
+        return LateFeePolicy(
+            flat_fee=to_minor(flat, currency),
+            percent_of_overdue=self.late_fee_percent,
+            grace_days=self.late_fee_grace_days,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoanDeps:
+    uow: LoanUnitOfWorkFactory
+    reader: LoanReader
+    providers: ProviderReader
+    commissions: CommissionReader
+    policy: LoanPolicy = field(default_factory=LoanPolicy)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def loan_not_found(handle: str) -> NotFound:
+    # Someone else's loan is reported exactly like a missing one, so ids cannot be probed.
+    return NotFound(
+        f"no loan '{handle}' that you can see; give the loan's id, or its application's id or "
+        "CAAS-YYYY-NNNNNN reference"
+    )
+
+
+def can_view_loan(principal: Principal, loan: LoanRecord) -> bool:
+    """Staff see every loan, borrowers their own, agents those of applications they filed, providers
+    the loans they made."""
+    if principal.is_staff:
+        return True
+    if principal.role is Role.BORROWER:
+        return loan.borrower_id == principal.subject
+    if principal.role is Role.AGENT:
+        return loan.application_created_by == principal.subject
+    if principal.role is Role.PROVIDER:
+        return provider_of(principal) == loan.provider_id
+    return False
+
+
+def provider_of(principal: Principal) -> UUID | None:
+    """The provider a principal acts for; None without one or when its token's provider_id is not a
+    UUID. Parsed, not compared as text, so that get_loan and list_loans agree on any spelling of it."""
+    try:
+        return UUID(principal.provider_id) if principal.provider_id else None
+    except ValueError:
+        return None
+
+
+def loan_event(loan: LoanRecord, event: str, reason: str, from_status: str | None = None) -> OutboxEvent:
+    # No personal data: events leave the system of record.
+    return OutboxEvent(
+        aggregate_type="loan",
+        aggregate_id=str(loan.id),
+        event_type=f"loan.{event}",
+        payload={
+            "loan_id": str(loan.id),
+            "application_id": str(loan.application_id),
+            "provider_id": str(loan.provider_id),
+            "borrower_id": loan.borrower_id,
+            "from_status": from_status,
+            "status": loan.status,
+            "reason": reason,
+            "currency": loan.currency,
+            "principal": str(from_minor(loan.principal_minor, loan.currency)),
+            "occurred_at": loan.updated_at.isoformat(),
+        },
+    )
+
+
+async def move_loan(
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    loan: LoanRecord,
+    to: LoanStatus,
+    reason: str,
+    changes: LoanChanges | None = None,
+) -> LoanRecord:
+    """Move a locked loan to ``to`` (with ``changes``) or raise ``conflict`` naming the legal moves."""
+    try:
+        check_loan_transition(LoanStatus(loan.status), to)
+    except IllegalLoanTransition as exc:
+        raise Conflict(f"loan {loan.id}: {exc}") from None
+    moved = await uow.loans.move(loan, to.value, call.principal, reason, changes)
+    await uow.record(
+        AuditRecord(call, "loan", str(loan.id)), [loan_event(moved, to.value, reason, loan.status)]
+    )
+    return moved
+
+
+async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
+    installments = await deps.reader.installments(loan.id)
+    timeline = await deps.reader.timeline(loan.id)
+    return loan_view(loan, installments, timeline, today(), replayed=replayed)
+
+
+async def originate_loan(deps: LoanDeps, call: Invocation, application: str) -> LoanView:
+    """Turn an approved application's accepted bid into a loan awaiting disbursement; once per
+    application: a repeated call returns the loan made first, with ``replayed``."""
+    async with deps.uow() as uow:
+        app = await locked_application(uow, call.principal, application)
+        existing = await uow.loans.for_application(app.id)
+        if existing is not None:
+            return await _view(deps, existing, replayed=True)
+        if app.status != ApplicationStatus.APPROVED:
+            raise Conflict(
+                f"{app.reference} is {app.status}; a loan is originated from an approved application "
+                "with an accepted offer (approve it with approve_application first)"
+            )
+        bid = await uow.loans.accepted_bid(app.id)
+        if bid is None:
+            raise Conflict(f"{app.reference} has no accepted bid; the borrower must accept an offer first")
+        if bid.currency != app.currency:
+            raise Conflict(f"the accepted bid is in {bid.currency} but {app.reference} is in {app.currency}")
+        origination = today()
+        try:
+            schedule = build_schedule(
+                bid.amount_minor,
+                bid.currency,
+                bid.annual_rate,
+                installment_count(bid.term_months, bid.repayment_frequency),
+                first_due_date(origination, bid.repayment_frequency),
+                method=bid.schedule_method,
+                frequency=bid.repayment_frequency,
+            )
+            disclosure = disclose(
+                schedule, prepaid_finance_charge=bid.origination_fee_minor, loan_date=origination
+            )
+        except ValueError as exc:
+            raise Conflict(f"the accepted bid's terms cannot make a loan: {exc}") from None
+        new = NewLoan(
+            application_id=app.id,
+            bid_id=bid.id,
+            provider_id=bid.provider_id,
+            borrower_id=app.borrower_id,
+            currency=bid.currency,
+            principal_minor=bid.amount_minor,
+            annual_rate=bid.annual_rate,
+            term_months=bid.term_months,
+            repayment_frequency=schedule.frequency.value,
+            schedule_method=schedule.method.value,
+            installment_count=len(schedule.installments),
+            origination_fee_minor=bid.origination_fee_minor,
+            total_interest_minor=schedule.total_interest,
+            total_of_payments_minor=schedule.total_of_payments,
+            amount_financed_minor=disclosure.amount_financed,
+            finance_charge_minor=disclosure.finance_charge,
+            apr=disclosure.apr,
+            apr_percent=disclosure.apr_percent,
+            origination_date=origination,
+            first_due_date=schedule.first_due_date,
+            maturity_date=schedule.maturity_date,
+            created_by=call.principal.subject,
+        )
+        lines = [
+            InstallmentRecord(
+                number=i.number,
+                due_date=i.due_date,
+                scheduled_principal_minor=i.principal,
+                scheduled_interest_minor=i.interest,
+                principal_due_minor=i.principal,
+                interest_due_minor=i.interest,
+            )
+            for i in schedule.installments
+        ]
+        loan = await uow.loans.insert(new, lines, call.principal)
+        reason = f"originated from bid {bid.id} (version {bid.version})"
+        await uow.record(AuditRecord(call, "loan", str(loan.id)), [loan_event(loan, "originated", reason)])
+    return await _view(deps, loan)
+
+
+async def provider_performance(deps: LoanDeps, provider: ProviderRecord) -> ProviderPerformance | None:
+    """The provider's record for the commission's performance adjustment: its approval rate on
+    decided invitations and the share of its disbursed loans that defaulted; None without decisions
+    or loans (no adjustment)."""
+    if provider.decided_count == 0:
+        return None
+    book = await deps.reader.book(provider.id)
+    if book.loans == 0:
+        return None
+    return ProviderPerformance(
+        approval_rate=Decimal(provider.approved_count) / Decimal(provider.decided_count),
+        default_rate=Decimal(book.defaulted) / Decimal(book.loans),
+        loans=book.loans,
+    )
+
+
+def _disbursed_amount(loan: LoanRecord, amount: Decimal, currency: str) -> int:
+    if currency != loan.currency:
+        raise InvalidArgument(f"loan {loan.id} is in {loan.currency}; the disbursement was in {currency}")
+    try:
+        minor = to_minor(amount, currency)
+    except MoneyError as exc:
+        raise InvalidArgument(f"amount: {exc}") from None
+    if minor != loan.amount_financed_minor:
+        expected = from_minor(loan.amount_financed_minor, loan.currency)
+        raise InvalidArgument(
+            f"the disbursement must be the net disbursement {expected} {loan.currency} (the principal less "
+            f"the origination fee); {amount} {currency} was reported"
+        )
+    return minor
+
+
+async def confirm_disbursement(
+    deps: LoanDeps, call: Invocation, loan_handle: str, gateway_reference: str, amount: Decimal, currency: str
+) -> LoanView:
+    """The gateway paid the loan out: the loan becomes active, the application disbursed, and the
+    disbursement, the withheld origination fee and the platform's commission are posted, all in one
+    transaction. Idempotent by gateway reference: the same reference again returns the loan."""
+    async with deps.uow() as uow:
+        loan, replayed = await confirm_disbursement_in(
+            deps, uow, call, loan_handle, gateway_reference, amount, currency
+        )
+    return await _view(deps, loan, replayed=replayed)
+
+
+async def confirm_disbursement_in(
+    deps: LoanDeps,
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    loan_handle: str,
+    gateway_reference: str,
+    amount: Decimal,
+    currency: str,
+) -> tuple[LoanRecord, bool]:
+    """``confirm_disbursement`` in the caller's transaction (the payment webhook's, beside its inbox
+    row); returns the loan and whether this reference had confirmed it before."""
+    loan = await uow.loans.lock(loan_handle)
+    if loan is None or not can_view_loan(call.principal, loan):
+        raise loan_not_found(loan_handle)
+    if loan.disbursement_reference == gateway_reference:
+        try:
+            _disbursed_amount(loan, amount, currency)
+        except InvalidArgument:
+            raise Conflict(
+                f"gateway reference {gateway_reference} confirmed this loan's disbursement of "
+                f"{from_minor(loan.amount_financed_minor, loan.currency)} {loan.currency}; the same "
+                "reference cannot confirm another amount"
+            ) from None
+        return loan, True
+    if loan.status != LoanStatus.PENDING_DISBURSEMENT:
+        raise Conflict(
+            f"loan {loan.id} is {loan.status}: its disbursement was confirmed with gateway reference "
+            f"{loan.disbursement_reference}"
+        )
+    minor = _disbursed_amount(loan, amount, currency)
+    if await uow.loans.by_disbursement(gateway_reference) is not None:
+        raise Conflict(f"gateway reference {gateway_reference} already confirmed another loan's disbursement")
+    provider = await deps.providers.get(loan.provider_id)
+    assert provider is not None  # a loan's provider is a foreign key
+    terms = terms_from_plan(provider.commission_plan, loan.currency)
+    performance = await provider_performance(deps, provider)
+    commission = disbursement_commission(terms, loan.principal_minor, loan.currency, performance=performance)
+    app = await uow.applications.lock(str(loan.application_id))
+    assert app is not None
+    reason = f"loan {loan.id} disbursed (gateway reference {gateway_reference})"
+    await transition(uow, call, app, ApplicationStatus.DISBURSED, reason)
+    await post_journal(uow, call, disbursement_journal(loan, gateway_reference))
+    if loan.origination_fee_minor:
+        # The fee was withheld from the payout, so it stays with the provider: free to lend again,
+        # on the row that matching reads as in the ledger.
+        await uow.providers.add_capital(loan.provider_id, loan.origination_fee_minor)
+        await post_journal(uow, call, origination_fee_journal(loan))
+    if commission:
+        await post_journal(uow, call, commission_journal(loan, commission))
+    changes = LoanChanges(
+        disbursement_reference=gateway_reference,
+        disbursed_amount_minor=minor,
+        commission_plan=provider.commission_plan.model_dump(mode="json"),
+        commission_minor=commission,
+    )
+    moved = await move_loan(uow, call, loan, LoanStatus.ACTIVE, reason, changes)
+    return moved, False
+
+
+async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
+    loan = await deps.reader.get(handle)
+    if loan is None or not can_view_loan(principal, loan):
+        raise loan_not_found(handle)
+    return await _view(deps, loan)
+
+
+async def get_repayment_schedule(deps: LoanDeps, principal: Principal, handle: str) -> ScheduleView:
+    loan = await deps.reader.get(handle)
+    if loan is None or not can_view_loan(principal, loan):
+        raise loan_not_found(handle)
+    return schedule_view(loan, await deps.reader.installments(loan.id), today())
+
+
+def _owed(installments: Sequence[InstallmentRecord]) -> tuple[int, int]:
+    owing = open_outstanding(installments)
+    return sum(o.principal for o in owing), sum(o.fees for o in owing)
+
+
+async def write_off_loan(deps: LoanDeps, call: Invocation, handle: str, reason: str) -> LoanView:
+    """Write a defaulted loan off: its outstanding principal and unpaid fees become the provider's
+    credit loss (a write_off journal) and the loan is final."""
+    async with deps.uow() as uow:
+        loan = await uow.loans.lock(handle)
+        if loan is None:
+            raise loan_not_found(handle)
+        try:
+            check_loan_transition(LoanStatus(loan.status), LoanStatus.WRITTEN_OFF)
+        except IllegalLoanTransition as exc:
+            raise Conflict(f"loan {loan.id}: {exc}; only a defaulted loan is written off") from None
+        principal, fees = _owed(await uow.loans.installments(loan.id))
+        if principal + fees:
+            await post_journal(uow, call, write_off_journal(loan, principal, fees, reason))
+        moved = await move_loan(
+            uow,
+            call,
+            loan,
+            LoanStatus.WRITTEN_OFF,
+            f"written off: {reason}",
+            LoanChanges(write_off_reason=reason),
+        )
+    return await _view(deps, moved)

@@ -1,0 +1,193 @@
+"""What the loan and commission use cases need from storage, beside ``tools.credit.ports``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+from uuid import UUID
+
+from tools.credit.ports import UnitOfWork
+from tools.loans.domain.loans import (
+    AcceptedBid,
+    InstallmentRecord,
+    LoanChanges,
+    LoanRecord,
+    LoanTransition,
+    NewLoan,
+    RepaymentRecord,
+)
+from tools.platform.principal import Principal
+
+__all__ = [
+    "CommissionPosting",
+    "CommissionReader",
+    "LoanBook",
+    "LoanListRow",
+    "LoanQuery",
+    "LoanReader",
+    "LoanUnitOfWork",
+    "LoanUnitOfWorkFactory",
+    "LoanWriter",
+    "RevenueLine",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LoanBook:
+    """A provider's disbursed loans and how many of them defaulted (or were written off)."""
+
+    loans: int
+    defaulted: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoanQuery:
+    """One page of loans, newest first. ``borrower_id``, ``created_by`` (the agent who filed the
+    application) and ``provider_id`` narrow it to what the caller may see; None means no limit."""
+
+    statuses: Sequence[str] | None
+    provider_id: UUID | None
+    borrower_id: str | None
+    created_by: str | None
+    currency: str | None
+    min_days_past_due: int | None
+    after: tuple[datetime, UUID] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoanListRow:
+    """A loan as a listing shows it; the amounts owed are read from its open installments."""
+
+    id: UUID
+    application_id: UUID
+    application_reference: str
+    provider_id: UUID
+    provider_name: str
+    status: str
+    currency: str
+    principal_minor: int
+    outstanding_minor: int
+    next_due_number: int | None
+    next_due_date: date | None
+    next_due_minor: int | None
+    days_past_due: int
+    created_at: datetime
+    disbursed_at: datetime | None
+
+
+class LoanReader(Protocol):
+    async def get(self, handle: str) -> LoanRecord | None:
+        """By the loan's id, or its application's id or CAAS-YYYY-NNNNNN reference."""
+        ...
+
+    async def installments(self, loan_id: UUID) -> list[InstallmentRecord]: ...
+
+    async def timeline(self, loan_id: UUID) -> list[LoanTransition]: ...
+
+    async def repayment(self, repayment_id: UUID) -> RepaymentRecord | None: ...
+
+    async def repayments(self, loan_id: UUID) -> list[RepaymentRecord]: ...
+
+    async def book(self, provider_id: UUID) -> LoanBook: ...
+
+    async def listing(self, query: LoanQuery) -> list[LoanListRow]:
+        """Newest first by (created_at, id), after the keyset position."""
+        ...
+
+
+class LoanWriter(Protocol):
+    """Loans inside the unit of work; every read here holds the rows it returns until COMMIT."""
+
+    async def accepted_bid(self, application_id: UUID) -> AcceptedBid | None: ...
+
+    async def for_application(self, application_id: UUID) -> LoanRecord | None: ...
+
+    async def insert(
+        self, new: NewLoan, installments: Sequence[InstallmentRecord], actor: Principal
+    ) -> LoanRecord:
+        """The loan, its schedule and the first entry of its history."""
+        ...
+
+    async def lock(self, handle: str) -> LoanRecord | None:
+        """As ``LoanReader.get``, and hold the row until the transaction ends."""
+        ...
+
+    async def lock_next_servicing(self, after: UUID | None) -> LoanRecord | None:
+        """The next loan being repaid (by id, after ``after``) that no other transaction holds: SKIP
+        LOCKED, so overlapping aging runs never wait for, nor age at once, the same loan."""
+        ...
+
+    async def by_disbursement(self, gateway_reference: str) -> UUID | None: ...
+
+    async def installments(self, loan_id: UUID) -> list[InstallmentRecord]: ...
+
+    async def save_installments(self, loan_id: UUID, changed: Sequence[InstallmentRecord]) -> None: ...
+
+    async def update(self, loan_id: UUID, changes: LoanChanges) -> LoanRecord:
+        """Set the fields ``changes`` names."""
+        ...
+
+    async def move(
+        self,
+        loan: LoanRecord,
+        to_status: str,
+        actor: Principal,
+        reason: str,
+        changes: LoanChanges | None = None,
+    ) -> LoanRecord:
+        """Change the status, its timestamp (the disbursement time on becoming active) and the fields
+        ``changes`` names in one statement, and append the history entry."""
+        ...
+
+    async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None: ...
+
+    async def insert_repayment(self, record: RepaymentRecord) -> RepaymentRecord: ...
+
+
+class LoanUnitOfWork(UnitOfWork, Protocol):
+    loans: LoanWriter
+
+
+class LoanUnitOfWorkFactory(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[LoanUnitOfWork]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionPosting:
+    """One commission posting to a provider's commission_expense account (negative: a reversal)."""
+
+    journal_id: UUID
+    journal_kind: str
+    source_id: str
+    loan_id: UUID | None
+    amount_minor: int
+    posted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RevenueLine:
+    """Platform income posted by one kind of journal in a period."""
+
+    account_purpose: str  # commission_income or fee_income
+    journal_kind: str
+    amount_minor: int
+    journals: int
+
+
+class CommissionReader(Protocol):
+    async def provider_postings(
+        self, provider_id: UUID, currency: str, start: datetime, end: datetime, limit: int
+    ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
+        """The first ``limit`` postings in [start, end) oldest first, how many there are in all, and
+        their totals by journal kind."""
+        ...
+
+    async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]: ...
+
+    async def commission_by_provider(self, currency: str, start: datetime, end: datetime) -> dict[str, int]:
+        """Commission income of the period by the provider it was charged to."""
+        ...

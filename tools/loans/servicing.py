@@ -1,0 +1,286 @@
+"""Servicing a disbursed loan: repayments (allocated, journaled and settled to the lender) and early
+settlement quotes. The allocation and settlement rules are in ``tools.loans.domain`` (repayments, loans);
+this module applies them to the stored loan in one transaction each. Aging is ``tools.loans.aging``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+from tools.credit.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
+from tools.ledger.ledger import post_journal
+from tools.loans.domain.aging import age
+from tools.loans.domain.commission import repayment_commission, terms_from_plan
+from tools.loans.domain.commission_plan import CommissionPlan
+from tools.loans.domain.journals import repayment_journal, settlement_journal
+from tools.loans.domain.loans import (
+    SERVICING,
+    LoanChanges,
+    LoanRecord,
+    LoanStatus,
+    RepaymentRecord,
+    apply_allocation,
+    open_outstanding,
+    payoff_accrued,
+    settlement_quote,
+)
+from tools.loans.domain.repayments import Allocation, allocate_payment
+from tools.loans.loans import LoanDeps, can_view_loan, loan_not_found, move_loan, today
+from tools.loans.models.loans import (
+    RepaymentView,
+    SettlementQuoteView,
+)
+from tools.loans.ports import LoanUnitOfWork
+from tools.loans.views import quote_view, repayment_view
+from tools.platform.domain.money import MoneyError, to_minor
+from tools.platform.errors import Conflict, InvalidArgument, NotFound
+from tools.platform.principal import Principal
+
+__all__ = ["PAID_AT_TOLERANCE", "quote_early_settlement", "record_repayment", "repayment_in"]
+
+# A payment time may run this far ahead of the server's clock (the gateway's clock may be fast).
+PAID_AT_TOLERANCE = timedelta(minutes=5)
+
+
+def _minor(amount: Decimal, currency: str) -> int:
+    try:
+        return to_minor(amount, currency)
+    except MoneyError as exc:
+        raise InvalidArgument(f"amount: {exc}") from None
+
+
+def _not_servicing(loan: LoanRecord, what: str) -> Conflict:
+    why = {
+        LoanStatus.PENDING_DISBURSEMENT: "its disbursement is not confirmed yet",
+        LoanStatus.CLOSED: "it is paid off",
+        LoanStatus.WRITTEN_OFF: "it was written off",
+    }.get(LoanStatus(loan.status), f"it is {loan.status}")
+    return Conflict(f"loan {loan.id} is {loan.status}: {what} is not possible because {why}")
+
+
+def _request_hash(loan: str, amount: Decimal, paid_at: datetime, reference: str) -> str:
+    canonical = json.dumps([loan, str(amount), paid_at.isoformat(), reference], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _replay(deps: LoanDeps, repayment_id: UUID) -> RepaymentView:
+    earlier = await deps.reader.repayment(repayment_id)
+    loan = None if earlier is None else await deps.reader.get(str(earlier.loan_id))
+    if earlier is None or loan is None:  # pragma: no cover - the key row points at a committed repayment
+        raise NotFound("the repayment recorded for this idempotency_key no longer exists")
+    return repayment_view(earlier, loan.currency, replayed=True)
+
+
+def _lines(allocation: Allocation) -> list[dict[str, object]]:
+    return [
+        {
+            "component": line.component.value,
+            "installment": line.installment,
+            "amount_minor": line.amount,
+            "explanation": line.explanation,
+        }
+        for line in allocation.lines
+    ]
+
+
+def _next_status(loan: LoanRecord, allocation: Allocation, days_past_due: int) -> LoanStatus | None:
+    if allocation.paid_off:
+        return LoanStatus.CLOSED
+    if loan.status == LoanStatus.DELINQUENT and days_past_due == 0:
+        return LoanStatus.ACTIVE  # the arrears are paid
+    return None
+
+
+def _commission(loan: LoanRecord, interest: int) -> int:
+    if loan.commission_plan is None or not interest:
+        return 0
+    terms = terms_from_plan(CommissionPlan.model_validate(loan.commission_plan), loan.currency)
+    return repayment_commission(terms, interest, loan.currency, already_earned=loan.commission_minor)
+
+
+async def _apply(
+    deps: LoanDeps,
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    loan: LoanRecord,
+    minor: int,
+    paid_at: datetime,
+    reference: str,
+) -> RepaymentRecord:
+    paid_on = paid_at.astimezone(UTC).date()
+    installments = await uow.loans.installments(loan.id)
+    try:
+        accrued = payoff_accrued(loan, installments, minor, paid_on)
+        allocation = allocate_payment(
+            minor, open_outstanding(installments), paid_on, loan.currency, accrued_interest=accrued
+        )
+    except ValueError as exc:
+        raise InvalidArgument(f"this payment cannot be allocated: {exc}") from None
+    interest = allocation.to_interest + allocation.to_accrued_interest
+    share = _commission(loan, interest)
+    repayment_id = uuid4()
+    draft = repayment_journal(
+        loan,
+        str(repayment_id),
+        amount=minor,
+        fees=allocation.to_fees,
+        interest=interest,
+        principal=allocation.to_principal + allocation.prepaid_principal,
+        credit_to_borrower=allocation.credit,
+        commission=share,
+    )
+    journal_id = await post_journal(uow, call, draft)
+    settled = minor - allocation.credit - share
+    if settled:
+        # The lender's money comes back as it is paid, so the provider row matching reads and the
+        # ledger both say it can lend it again.
+        await post_journal(uow, call, settlement_journal(loan, str(repayment_id), settled))
+        await uow.providers.add_capital(loan.provider_id, settled)
+    await uow.loans.save_installments(loan.id, apply_allocation(installments, allocation, paid_at))
+    aging = age(allocation.remaining, paid_on, threshold=deps.policy.default_threshold_days)
+    changes = LoanChanges(
+        credit_minor=loan.credit_minor + allocation.credit,
+        commission_minor=loan.commission_minor + share,
+        days_past_due=aging.days_past_due,
+        aging_bucket=aging.bucket.value,
+    )
+    target = _next_status(loan, allocation, aging.days_past_due)
+    reason = "paid off" if target is LoanStatus.CLOSED else "arrears paid: nothing is past due"
+    after = (
+        await move_loan(uow, call, loan, target, f"{reason} by repayment {reference}", changes)
+        if target is not None
+        else await uow.loans.update(loan.id, changes)
+    )
+    return RepaymentRecord(
+        id=repayment_id,
+        loan_id=loan.id,
+        reference=reference,
+        amount_minor=minor,
+        paid_at=paid_at,
+        to_fees_minor=allocation.to_fees,
+        to_interest_minor=allocation.to_interest,
+        to_principal_minor=allocation.to_principal,
+        to_accrued_interest_minor=allocation.to_accrued_interest,
+        prepaid_principal_minor=allocation.prepaid_principal,
+        credit_minor=allocation.credit,
+        commission_minor=share,
+        outstanding_after_minor=sum(o.total for o in allocation.remaining),
+        overdue_after_minor=sum(o.total for o in allocation.remaining if o.due_date <= paid_on),
+        lines=_lines(allocation),
+        status_after=after.status,
+        journal_id=journal_id,
+        recorded_by=call.principal.subject,
+        recorded_at=datetime.now(UTC),
+    )
+
+
+def _repayment_event(r: RepaymentRecord, loan: LoanRecord) -> OutboxEvent:
+    return OutboxEvent(
+        aggregate_type="loan",
+        aggregate_id=str(loan.id),
+        event_type="loan.repayment_recorded",
+        payload={
+            "loan_id": str(loan.id),
+            # Whose loan: routes the event to the borrower's mirror and notifications.
+            "application_id": str(loan.application_id),
+            "borrower_id": loan.borrower_id,
+            # And the lender's webhooks: it is told of every repayment on its loan.
+            "provider_id": str(loan.provider_id),
+            "repayment_id": str(r.id),
+            "reference": r.reference,
+            "currency": loan.currency,
+            "amount_minor": r.amount_minor,
+            "to_fees_minor": r.to_fees_minor,
+            "to_interest_minor": r.to_interest_minor + r.to_accrued_interest_minor,
+            "to_principal_minor": r.to_principal_minor + r.prepaid_principal_minor,
+            "credit_minor": r.credit_minor,
+            "status_after": r.status_after,
+            "paid_at": r.paid_at.isoformat(),
+        },
+    )
+
+
+async def record_repayment(
+    deps: LoanDeps,
+    call: Invocation,
+    handle: str,
+    amount: Decimal,
+    paid_at: datetime,
+    reference: str,
+    idempotency_key: str | None = None,
+) -> RepaymentView:
+    """Allocate a payment received for a loan (fees, then interest, then principal, oldest installment
+    first; any excess prepays principal, then is a credit), post its repayment journal with the
+    platform's interest share, and close the loan when it is paid off. The same ``reference`` (or
+    ``idempotency_key``) with the same arguments returns the first result; with others it is a conflict."""
+    if paid_at.tzinfo is None:
+        raise InvalidArgument("paid_at needs a UTC offset (ISO 8601, e.g. 2026-03-01T10:00:00Z)")
+    if paid_at > datetime.now(UTC) + PAID_AT_TOLERANCE:
+        raise InvalidArgument("paid_at is in the future; record a payment once it was received")
+    async with deps.uow() as uow:
+        claim = None
+        if idempotency_key is not None:
+            digest = _request_hash(handle, amount, paid_at, reference)
+            claim = IdempotencyClaim(call.principal.subject, "record_repayment", idempotency_key, digest)
+            earlier = await uow.claim_idempotency_key(claim)
+            if earlier.request_sha256 is not None and earlier.request_sha256 != digest:
+                raise Conflict(
+                    "this idempotency_key was already used with different arguments; use a new key"
+                )
+            if earlier.resource_id is not None:
+                return await _replay(deps, UUID(earlier.resource_id))
+        stored, currency, replayed = await repayment_in(deps, uow, call, handle, amount, paid_at, reference)
+        if claim is not None:
+            await uow.complete_idempotency_key(claim, str(stored.id))
+    return repayment_view(stored, currency, replayed=replayed)
+
+
+async def repayment_in(
+    deps: LoanDeps,
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    handle: str,
+    amount: Decimal,
+    paid_at: datetime,
+    reference: str,
+) -> tuple[RepaymentRecord, str, bool]:
+    """``record_repayment`` in the caller's transaction (the payment webhook's, beside its inbox row):
+    the repayment, the loan's currency, and whether ``reference`` had recorded it before."""
+    loan = await uow.loans.lock(handle)
+    if loan is None or not can_view_loan(call.principal, loan):
+        raise loan_not_found(handle)
+    minor = _minor(amount, loan.currency)
+    prior = await uow.loans.repayment_by_reference(loan.id, reference)
+    if prior is not None:
+        if (prior.amount_minor, prior.paid_at) != (minor, paid_at):
+            raise Conflict(
+                f"payment reference {reference} was recorded for this loan with another amount or time; "
+                "a reference records one payment"
+            )
+        return prior, loan.currency, True
+    if LoanStatus(loan.status) not in SERVICING:
+        raise _not_servicing(loan, "a repayment")
+    if loan.disbursed_on is not None and paid_at.astimezone(UTC).date() < loan.disbursed_on:
+        raise InvalidArgument(f"paid_at is before the loan was disbursed on {loan.disbursed_on}")
+    record = await _apply(deps, uow, call, loan, minor, paid_at, reference)
+    stored = await uow.loans.insert_repayment(record)
+    await uow.record(AuditRecord(call, "loan_repayment", str(stored.id)), [_repayment_event(stored, loan)])
+    return stored, loan.currency, False
+
+
+async def quote_early_settlement(
+    deps: LoanDeps, principal: Principal, handle: str, as_of: date | None = None, valid_days: int = 0
+) -> SettlementQuoteView:
+    loan = await deps.reader.get(handle)
+    if loan is None or not can_view_loan(principal, loan):
+        raise loan_not_found(handle)
+    if LoanStatus(loan.status) not in SERVICING:
+        raise _not_servicing(loan, "an early settlement")
+    try:
+        quote = settlement_quote(loan, await deps.reader.installments(loan.id), as_of or today(), valid_days)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    return quote_view(loan, quote)

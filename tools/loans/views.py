@@ -1,0 +1,271 @@
+"""Output models built from loan records: what a caller is shown of a loan, its schedule, a repayment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from tools.loans.domain.aging import Bucket
+from tools.loans.domain.loans import (
+    InstallmentRecord,
+    LoanRecord,
+    LoanStatus,
+    LoanTransition,
+    RepaymentRecord,
+    open_outstanding,
+)
+from tools.loans.domain.repayments import Component, Outstanding, SettlementQuote
+from tools.loans.domain.schedules import Frequency, Method
+from tools.loans.models.loans import (
+    AllocationLineView,
+    Amounts,
+    DisclosureView,
+    InstallmentStatus,
+    InstallmentView,
+    LoanTransitionView,
+    LoanView,
+    NextDue,
+    RepaymentView,
+    ScheduleView,
+    SettlementQuoteView,
+)
+from tools.platform.domain.money import from_minor
+from tools.platform.domain.money_format import format_money
+from tools.platform.models import Money
+
+__all__ = ["loan_view", "money", "quote_view", "repayment_summary", "repayment_view", "schedule_view"]
+
+
+def money(minor: int, currency: str) -> Money:
+    return Money(amount=from_minor(minor, currency), currency=currency)
+
+
+def _amounts(principal: int, interest: int, fees: int, currency: str) -> Amounts:
+    return Amounts(
+        principal=money(principal, currency),
+        interest=money(interest, currency),
+        fees=money(fees, currency),
+        total=money(principal + interest + fees, currency),
+    )
+
+
+def _sum(items: Sequence[Outstanding], currency: str) -> Amounts:
+    return _amounts(
+        sum(i.principal for i in items), sum(i.interest for i in items), sum(i.fees for i in items), currency
+    )
+
+
+def loan_view(
+    loan: LoanRecord,
+    installments: Sequence[InstallmentRecord],
+    timeline: Sequence[LoanTransition],
+    today: date,
+    *,
+    replayed: bool = False,
+) -> LoanView:
+    cur = loan.currency
+    owing = open_outstanding(installments)
+    first = owing[0] if owing else None
+    return LoanView(
+        id=loan.id,
+        application_id=loan.application_id,
+        application_reference=loan.application_reference,
+        bid_id=loan.bid_id,
+        provider_id=loan.provider_id,
+        borrower_id=loan.borrower_id,
+        status=LoanStatus(loan.status),
+        currency=cur,
+        principal=money(loan.principal_minor, cur),
+        annual_rate=loan.annual_rate,
+        term_months=loan.term_months,
+        installments=loan.installment_count,
+        repayment_frequency=Frequency(loan.repayment_frequency),
+        schedule_method=Method(loan.schedule_method),
+        origination_fee=money(loan.origination_fee_minor, cur),
+        total_interest=money(loan.total_interest_minor, cur),
+        total_of_payments=money(loan.total_of_payments_minor, cur),
+        disclosure=DisclosureView(
+            amount_financed=money(loan.amount_financed_minor, cur),
+            prepaid_finance_charge=money(loan.origination_fee_minor, cur),
+            finance_charge=money(loan.finance_charge_minor, cur),
+            total_of_payments=money(loan.total_of_payments_minor, cur),
+            apr=loan.apr,
+            apr_percent=loan.apr_percent,
+        ),
+        net_disbursement=money(loan.amount_financed_minor, cur),
+        origination_date=loan.origination_date,
+        first_due_date=loan.first_due_date,
+        maturity_date=loan.maturity_date,
+        next_due=None
+        if first is None
+        else NextDue(number=first.number, due_date=first.due_date, amount=money(first.total, cur)),
+        outstanding=_sum(owing, cur),
+        overdue=money(sum(o.total for o in owing if o.due_date < today), cur),
+        credit=money(loan.credit_minor, cur),
+        commission_earned=money(loan.commission_minor, cur),
+        disbursement_reference=loan.disbursement_reference,
+        disbursed_at=loan.disbursed_at,
+        days_past_due=loan.days_past_due,
+        aging_bucket=Bucket(loan.aging_bucket),
+        aged_on=loan.aged_on,
+        closed_at=loan.closed_at,
+        defaulted_at=loan.defaulted_at,
+        written_off_at=loan.written_off_at,
+        write_off_reason=loan.write_off_reason,
+        created_at=loan.created_at,
+        timeline=[LoanTransitionView.model_validate(t, from_attributes=True) for t in timeline],
+        replayed=replayed,
+    )
+
+
+def _status(line: InstallmentRecord, today: date) -> InstallmentStatus:
+    if line.cancelled:
+        return InstallmentStatus.CANCELLED
+    if line.outstanding.total == 0:
+        return InstallmentStatus.PAID
+    if line.due_date < today:
+        return InstallmentStatus.OVERDUE
+    return InstallmentStatus.DUE_TODAY if line.due_date == today else InstallmentStatus.UPCOMING
+
+
+def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], today: date) -> ScheduleView:
+    cur = loan.currency
+    lines: list[InstallmentView] = []
+    balance = loan.principal_minor
+    for i in installments:
+        balance -= i.scheduled_principal_minor
+        owed = i.outstanding
+        owed_now = Outstanding(i.number, i.due_date) if i.cancelled else owed
+        lines.append(
+            InstallmentView(
+                number=i.number,
+                due_date=i.due_date,
+                status=_status(i, today),
+                principal=money(i.scheduled_principal_minor, cur),
+                interest=money(i.scheduled_interest_minor, cur),
+                total=money(i.scheduled_principal_minor + i.scheduled_interest_minor, cur),
+                balance_after=money(balance, cur),
+                late_fee=money(i.fee_due_minor, cur),
+                paid=_amounts(i.principal_paid_minor, i.interest_paid_minor, i.fee_paid_minor, cur),
+                outstanding=_amounts(owed_now.principal, owed_now.interest, owed_now.fees, cur),
+                settled_at=i.settled_at,
+            )
+        )
+    return ScheduleView(
+        loan_id=loan.id,
+        status=LoanStatus(loan.status),
+        currency=cur,
+        schedule_method=Method(loan.schedule_method),
+        repayment_frequency=Frequency(loan.repayment_frequency),
+        annual_rate=loan.annual_rate,
+        principal=money(loan.principal_minor, cur),
+        total_interest=money(loan.total_interest_minor, cur),
+        total_of_payments=money(loan.total_of_payments_minor, cur),
+        apr=loan.apr,
+        apr_percent=loan.apr_percent,
+        first_due_date=loan.first_due_date,
+        maturity_date=loan.maturity_date,
+        as_of=today,
+        lines=lines,
+        paid_to_date=_amounts(
+            sum(i.principal_paid_minor for i in installments),
+            sum(i.interest_paid_minor for i in installments),
+            sum(i.fee_paid_minor for i in installments),
+            cur,
+        ),
+        outstanding=_sum(open_outstanding(installments), cur),
+    )
+
+
+def repayment_summary(r: RepaymentRecord, currency: str) -> list[str]:
+    """The allocation in plain sentences (partial, early and over-payments said as such)."""
+    m = format_money
+    due_parts = [
+        f"{m(amount, currency)} to {name}"
+        for amount, name in ((r.to_fees_minor, "late fees"), (r.to_interest_minor, "interest due"))
+        if amount
+    ]
+    if r.to_principal_minor:
+        due_parts.append(f"{m(r.to_principal_minor, currency)} to principal due")
+    text = [f"{m(r.amount_minor, currency)} received {r.paid_at.date().isoformat()}"]
+    if due_parts:
+        text.append(
+            "Due amounts, oldest first (fees, then interest, then principal): " + ", ".join(due_parts)
+        )
+    if r.overdue_after_minor:
+        text.append(
+            f"Partial payment: {m(r.overdue_after_minor, currency)} of what is due is still unpaid; the "
+            "oldest arrears were paid first"
+        )
+    if r.to_accrued_interest_minor:
+        text.append(
+            f"{m(r.to_accrued_interest_minor, currency)} of interest accrued since the last due date, "
+            "charged because this payment settles the loan"
+        )
+    if r.prepaid_principal_minor:
+        text.append(
+            f"Early payment: {m(r.prepaid_principal_minor, currency)} repays principal ahead of schedule, "
+            "from the last installment backwards, so the loan ends sooner; the next installments keep "
+            "their amounts and dates"
+        )
+    if r.credit_minor:
+        text.append(
+            f"Over-payment: {m(r.credit_minor, currency)} more than the loan owed is held as a credit for "
+            "the borrower, to refund or keep for later"
+        )
+    if r.status_after == LoanStatus.CLOSED:
+        text.append("The loan is paid off and closed")
+    else:
+        text.append(f"The loan still owes {m(r.outstanding_after_minor, currency)} and is {r.status_after}")
+    return text
+
+
+def repayment_view(r: RepaymentRecord, currency: str, *, replayed: bool = False) -> RepaymentView:
+    lines = [
+        AllocationLineView(
+            component=Component(str(line["component"])),
+            installment=None if line["installment"] is None else int(str(line["installment"])),
+            amount=money(int(str(line["amount_minor"])), currency),
+            explanation=str(line["explanation"]),
+        )
+        for line in r.lines
+    ]
+    return RepaymentView(
+        id=r.id,
+        loan_id=r.loan_id,
+        reference=r.reference,
+        amount=money(r.amount_minor, currency),
+        paid_at=r.paid_at,
+        allocation=lines,
+        to_fees=money(r.to_fees_minor, currency),
+        to_interest=money(r.to_interest_minor, currency),
+        to_principal=money(r.to_principal_minor, currency),
+        to_accrued_interest=money(r.to_accrued_interest_minor, currency),
+        prepaid_principal=money(r.prepaid_principal_minor, currency),
+        credit=money(r.credit_minor, currency),
+        commission=money(r.commission_minor, currency),
+        outstanding_after=money(r.outstanding_after_minor, currency),
+        overdue_after=money(r.overdue_after_minor, currency),
+        loan_status=LoanStatus(r.status_after),
+        summary=repayment_summary(r, currency),
+        journal_id=r.journal_id,
+        recorded_at=r.recorded_at,
+        replayed=replayed,
+    )
+
+
+def quote_view(loan: LoanRecord, q: SettlementQuote) -> SettlementQuoteView:
+    cur = loan.currency
+    return SettlementQuoteView(
+        loan_id=loan.id,
+        as_of=q.as_of,
+        valid_until=q.valid_until,
+        principal=money(q.principal, cur),
+        interest_due=money(q.interest_due, cur),
+        accrued_interest=money(q.accrued_interest, cur),
+        accrued_days=q.accrued_days,
+        fees=money(q.fees, cur),
+        total=money(q.total, cur),
+        per_diem=money(q.per_diem, cur),
+        lines=list(q.lines),
+    )

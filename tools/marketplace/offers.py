@@ -1,0 +1,264 @@
+"""Use cases of offers: compare the live bids of an application, and accept one.
+
+Accepting is one transaction: the idempotency key is claimed, the application row is locked
+(``SELECT ... FOR UPDATE``: concurrent acceptances queue here and every one after the first finds the
+application offer_accepted), the bid is checked (on this application, active, still valid, its
+provider active with the capital), it becomes accepted and every other active bid rejected (or
+expired when its validity had passed), invited providers that never bid are counted as declining,
+the round is closed, the provider's available capital is decremented (a CHECK >= 0 refuses an
+over-reservation) and a reservation journal (Dr provider capital_reserved, Cr provider
+capital_available) is posted, the application moves to offer_accepted (timeline, audit, outbox) with
+the offer.accepted and bid.rejected / bid.expired events, and the key records the accepted bid. The
+partial unique index on accepted bids is the backstop behind the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from uuid import UUID
+
+from tools.credit.access import can_view
+from tools.credit.domain.applications import ApplicationRecord
+from tools.credit.domain.lifecycle import ApplicationStatus
+from tools.credit.lifecycle import locked_application, not_found, transition
+from tools.credit.ports import AuditRecord, IdempotencyClaim, Invocation
+from tools.ledger.domain.chart import account
+from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
+from tools.ledger.ledger import post_journal
+from tools.marketplace.bid_events import bid_event
+from tools.marketplace.bidding import BiddingDeps, bid_view, require_active, utc_now
+from tools.marketplace.bidding_ports import BiddingUnitOfWork
+from tools.marketplace.domain.bids import BidRecord, BidStatus
+from tools.marketplace.domain.offers import OfferCandidate, offer_figures, rank_offers
+from tools.marketplace.domain.providers import ProviderStatus
+from tools.marketplace.models.bids import AcceptedOffer, BidOutcome, ExcludedBid, OfferComparison, OfferView
+from tools.platform.domain.money import from_minor
+from tools.platform.errors import Conflict, NotFound
+from tools.platform.models import Money
+from tools.platform.principal import Principal
+
+__all__ = ["accept_offer", "compare_offers"]
+
+OPERATION = "accept_offer"
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money(amount=from_minor(minor, currency), currency=currency)
+
+
+async def compare_offers(deps: BiddingDeps, principal: Principal, handle: str) -> OfferComparison:
+    app = await deps.applications.get(handle)
+    if app is None or not can_view(principal, app):
+        raise not_found(handle)
+    if app.status != ApplicationStatus.OPEN_FOR_BIDS:
+        raise Conflict(
+            f"{app.reference} is {app.status}; offers are compared while it is open_for_bids "
+            "(list_bids shows every bid, accepted or not)"
+        )
+    assert app.requested_amount_minor is not None and app.term_months is not None  # past draft
+    now = utc_now()
+    candidates: list[OfferCandidate[BidRecord]] = []
+    excluded: list[ExcludedBid] = []
+    for b in await deps.bids.active(app.id):
+        reason = None
+        if not b.live_at(now):
+            reason = f"it expired at {b.valid_until.isoformat()}"
+        elif b.provider_status != ProviderStatus.ACTIVE:
+            reason = "its provider is suspended"
+        if reason is not None:
+            excluded.append(
+                ExcludedBid(
+                    bid_id=b.id, provider_id=b.provider_id, provider_name=b.provider_name, reason=reason
+                )
+            )
+            continue
+        candidates.append(
+            OfferCandidate(b, b.provider_name, offer_figures(b.terms(), now.date()), b.created_at)
+        )
+    ranked, explanation = rank_offers(candidates)
+    offers = []
+    for r in ranked:
+        b, f = r.candidate.key, r.candidate.figures
+        offers.append(
+            OfferView(
+                rank=r.rank,
+                bid=bid_view(b, now),
+                apr=f.apr,
+                apr_percent=f.apr_percent,
+                amount_financed=_money(f.amount_financed, b.currency),
+                finance_charge=_money(f.finance_charge, b.currency),
+                total_of_payments=_money(f.total_of_payments, b.currency),
+                installments=f.installments,
+                installment=_money(f.installment, b.currency),
+                largest_installment=_money(f.largest_installment, b.currency),
+                why=r.why,
+            )
+        )
+    return OfferComparison(
+        application_id=app.id,
+        reference=app.reference,
+        requested_amount=_money(app.requested_amount_minor, app.currency),
+        term_months=app.term_months,
+        compared_at=now,
+        offers=offers,
+        best_bid_id=offers[0].bid.id if offers else None,
+        explanation=explanation,
+        excluded=excluded,
+    )
+
+
+def _request_hash(application_id: UUID, bid_id: UUID) -> str:
+    # The application's id, however it was named (id or reference): a retry may name it either way.
+    arguments = {"application_id": str(application_id), "bid_id": str(bid_id)}
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _accepted(deps: BiddingDeps, bid_id: UUID, replayed: bool) -> AcceptedOffer:
+    """The outcome of an acceptance as committed (also what a replay returns)."""
+    bid = await deps.bids.get(bid_id)
+    app = None if bid is None else await deps.applications.get(str(bid.application_id))
+    journal_id = None if bid is None else await deps.bids.reservation_journal(bid.id)
+    if bid is None or app is None or journal_id is None:  # pragma: no cover - committed together
+        raise NotFound("the acceptance recorded for this idempotency_key no longer exists")
+    others = await deps.bids.settled(app.id, bid.id)
+    now = utc_now()
+    return AcceptedOffer(
+        application_id=app.id,
+        reference=app.reference,
+        application_status=app.status,
+        accepted=bid_view(bid, now),
+        reservation_journal_id=journal_id,
+        capital_reserved=_money(bid.amount_minor, bid.currency),
+        other_bids=[
+            BidOutcome(
+                bid_id=o.id,
+                provider_id=o.provider_id,
+                provider_name=o.provider_name,
+                status=BidStatus(o.status),
+            )
+            for o in others
+        ],
+        replayed=replayed,
+    )
+
+
+def _refuse_closed(app_status: str, reference: str) -> Conflict:
+    if app_status == ApplicationStatus.OFFER_ACCEPTED:
+        return Conflict(
+            f"an offer on {reference} was already accepted; it accepts one offer only (list_bids shows it)"
+        )
+    return Conflict(f"{reference} is {app_status}; an offer is accepted only while it is open_for_bids")
+
+
+async def accept_offer(
+    deps: BiddingDeps, call: Invocation, handle: str, bid_id: UUID, idempotency_key: str
+) -> AcceptedOffer:
+    principal = call.principal
+    found = await deps.applications.get(handle)
+    if found is None or not can_view(principal, found):
+        raise not_found(handle)
+    claim = IdempotencyClaim(principal.subject, OPERATION, idempotency_key, _request_hash(found.id, bid_id))
+    async with deps.uow() as uow:
+        earlier = await uow.claim_idempotency_key(claim)
+        if earlier.request_sha256 is not None and earlier.request_sha256 != claim.request_sha256:
+            raise Conflict(
+                "this idempotency_key was already used with different arguments; repeat the original "
+                "arguments to get its result, or use a new key"
+            )
+        if earlier.resource_id is None:
+            await _accept_locked(deps, uow, call, claim, str(found.id), bid_id)
+    if earlier.resource_id is not None:  # replayed after the transaction, not holding its connection
+        return await _accepted(deps, UUID(earlier.resource_id), replayed=True)
+    return await _accepted(deps, bid_id, replayed=False)
+
+
+async def _accept_locked(
+    deps: BiddingDeps,
+    uow: BiddingUnitOfWork,
+    call: Invocation,
+    claim: IdempotencyClaim,
+    handle: str,
+    bid_id: UUID,
+) -> None:
+    principal, now = call.principal, utc_now()
+    app = await locked_application(uow, principal, handle)
+    bid = await uow.bids.lock(bid_id)
+    if bid is None or bid.application_id != app.id:
+        raise NotFound(f"no bid {bid_id} on {app.reference}; list_bids shows the bids on it")
+    if app.status != ApplicationStatus.OPEN_FOR_BIDS:
+        raise _refuse_closed(app.status, app.reference)
+    require_active(bid, app.reference)
+    if not bid.live_at(now):
+        raise Conflict(
+            f"bid {bid.id} expired at {bid.valid_until.isoformat()}; ask {bid.provider_name} to revise it, "
+            "or accept another offer"
+        )
+    locked = await uow.bids.lock_providers([bid.provider_id, *await uow.bids.waiting_providers(app.id)])
+    provider = next(p for p in locked if p.id == bid.provider_id)
+    if provider.status != ProviderStatus.ACTIVE:
+        raise Conflict(f"{provider.name} is suspended; its offer cannot be accepted now")
+    if provider.capital_available_minor < bid.amount_minor:
+        raise Conflict(f"{provider.name} no longer has the capital for this offer; accept another one")
+
+    accepted = await uow.bids.accept(bid.id, now)
+    others = await uow.bids.settle_others(app.id, bid.id, now)
+    await uow.bids.expire_invitations(app.id)
+    rnd = await uow.bids.round(app.id, app.status_changed_at, deps.bidding_window)
+    if rnd.closed_at is None:
+        await uow.bids.close_round(app.id, principal.subject, "offer accepted", now)
+    await uow.bids.reserve_capital(provider.id, bid.amount_minor)
+    owner = str(provider.id)
+    reservation = JournalDraft(
+        JournalKind.RESERVATION,
+        str(bid.id),
+        f"offer accepted on {app.reference}: {provider.name}, bid version {bid.version}",
+        (
+            debit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
+            credit(account("provider", "capital_available", bid.currency, owner), bid.amount_minor),
+        ),
+    )
+    journal_id = await post_journal(uow, call, reservation)
+    events = [
+        bid_event("offer.accepted", accepted, app.reference, reservation_journal_id=str(journal_id)),
+        *(bid_event(f"bid.{o.status}", o, app.reference, accepted_bid_id=str(accepted.id)) for o in others),
+    ]
+    reason = f"offer accepted: {provider.name}, bid {accepted.id} (version {accepted.version})"
+    await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
+    await uow.record(AuditRecord(call, "bid", str(accepted.id)))
+    await uow.complete_idempotency_key(claim, str(accepted.id))
+
+
+async def release_reservation(
+    uow: BiddingUnitOfWork, call: Invocation, application: ApplicationRecord
+) -> UUID | None:
+    """Undo the capital reservation of an application's accepted offer (it will not become a loan):
+    the provider's available capital goes back up and a reservation-release journal is posted, in the
+    caller's transaction. Returns the journal id, or None when no offer was accepted."""
+    bid = await uow.bids.accepted_bid(application.id)
+    if bid is None:
+        return None
+    await uow.bids.release_capital(bid.provider_id, bid.amount_minor)
+    owner = str(bid.provider_id)
+    release = JournalDraft(
+        JournalKind.RESERVATION_RELEASE,
+        str(bid.id),
+        f"reservation released: {application.reference} ended as {application.status}",
+        (
+            debit(account("provider", "capital_available", bid.currency, owner), bid.amount_minor),
+            credit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
+        ),
+    )
+    journal_id = await post_journal(uow, call, release)
+    # The provider whose offer was accepted learns the application's fate (its webhook): the decision
+    # event itself is the borrower's and names no provider.
+    released = bid_event(
+        "offer.released",
+        bid,
+        application.reference,
+        reason=f"application {application.status}",
+        release_journal_id=str(journal_id),
+    )
+    await uow.record(AuditRecord(call, "bid", str(bid.id)), [released])
+    return journal_id

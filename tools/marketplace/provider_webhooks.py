@@ -1,0 +1,285 @@
+"""Outbound webhooks to credit providers: the ``provider_webhooks`` queue handler, and the delivery
+listing and requeue for operators (and for a provider, its own deliveries).
+
+Each job is one outbox event that concerns one provider (tools/platform/domain/jobs.py routes it): its
+invitation, its bids' fate, the decision on its offer, its loans. The handler POSTs the event to the
+provider's ``webhook_url``, signed with the provider's own secret (decrypted from the vault at each
+attempt, so a rotation applies to the next attempt): ``X-CaaS-Signature: sha256=<hex HMAC-SHA256 of
+"{timestamp}.{body}">`` with ``X-CaaS-Timestamp`` (unix seconds) and ``X-CaaS-Event-Id``. What each
+answer means is in tools/marketplace/domain/provider_webhooks.py; a retry waits the jobs' exponential backoff
+with full jitter (``CAAS_WEBHOOK_RETRY_BASE_SECONDS`` doubling, capped at 30 minutes); after
+``CAAS_WEBHOOK_MAX_ATTEMPTS`` attempts the delivery fails. A suspended provider, or one without a
+URL, is skipped (an operator may queue it again after reactivating it).
+
+Delivery is at least once: the answer is stored in its own transaction before the job is marked, so
+a worker killed in between sends the event again (receivers dedupe on the event id); a re-run after
+the answer was stored sends nothing. Jobs of one provider are ordered: a provider's failing endpoint
+holds back its own later events, never another provider's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+from uuid import UUID
+
+from tools.credit.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault, ProviderReader
+from tools.marketplace.domain.provider_webhooks import (
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Answer,
+    DeliveryStatus,
+    classify,
+    parse_retry_after,
+    webhook_body,
+)
+from tools.marketplace.domain.providers import ProviderRecord, ProviderStatus
+from tools.marketplace.models.webhook_deliveries import DeliveryPage, DeliveryView
+from tools.marketplace.providers import WEBHOOK_SECRET_FIELD
+from tools.marketplace.webhook_ports import (
+    AttemptResult,
+    DeliveryQuery,
+    DeliveryRecord,
+    DeliveryStore,
+    WebhookSender,
+    WebhookSendError,
+)
+from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.domain.jobs import backoff_delay
+from tools.platform.domain.signatures import caas_signature
+from tools.platform.errors import Conflict, NotFound, PermissionDenied
+from tools.platform.jobs import Job, PermanentFailure, RetryLater
+from tools.platform.principal import Principal, Role
+
+__all__ = [
+    "QUEUE",
+    "ProviderWebhookDeps",
+    "deliver_provider_webhook",
+    "delivery_view",
+    "list_webhook_deliveries",
+    "retry_webhook_delivery",
+]
+
+QUEUE = "provider_webhooks"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderWebhookDeps:
+    deliveries: DeliveryStore
+    providers: ProviderReader
+    vault: PersonalDataVault
+    sender: WebhookSender
+    max_attempts: int
+    retry_base: timedelta
+    retry_cap: timedelta = timedelta(minutes=30)
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+
+# -- the queue handler -------------------------------------------------------------------------------
+
+
+async def deliver_provider_webhook(deps: ProviderWebhookDeps, job: Job) -> None:
+    """Handle one provider_webhooks job: returns when delivered or skipped, raises RetryLater or
+    PermanentFailure otherwise (texts hold status codes and failure kinds, no personal data)."""
+    if job.event_id is None:
+        raise PermanentFailure("the job carries no event id")
+    previous = await deps.deliveries.by_job(job.id)
+    if previous is not None:
+        # A re-run after the outcome was stored (the worker died before marking the job).
+        if previous.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
+            return
+        if previous.status == DeliveryStatus.FAILED:
+            raise PermanentFailure(previous.last_error or "failed")
+    provider = await _provider(deps, job)
+    reason = _skip_reason(provider)
+    if provider is None or reason is not None:
+        await deps.deliveries.record(
+            job.id, AttemptResult(DeliveryStatus.SKIPPED, attempted=False, error=reason)
+        )
+        return
+    url = provider.webhook_url
+    secret = deps.vault.decrypt(provider.webhook_secret_encrypted, field=WEBHOOK_SECRET_FIELD)
+    body = webhook_body(job.event_id, job.event_type, job.created_at, job.payload)
+    timestamp = int(deps.clock().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: caas_signature(body, secret, timestamp),
+        TIMESTAMP_HEADER: str(timestamp),
+        EVENT_ID_HEADER: str(job.event_id),
+        EVENT_TYPE_HEADER: job.event_type,
+    }
+    attempt = job.attempts + 1
+    try:
+        answer = await deps.sender.post(url, body, headers)
+    except WebhookSendError as exc:
+        result = AttemptResult(DeliveryStatus.PENDING, attempted=True, error=str(exc), url=url)
+        await _retry_or_give_up(deps, job, attempt, result, None)
+    code = answer.status_code
+    kind = classify(code)
+    if kind is Answer.DELIVERED:
+        await deps.deliveries.record(
+            job.id, AttemptResult(DeliveryStatus.DELIVERED, attempted=True, status_code=code, url=url)
+        )
+        return
+    if kind is Answer.REFUSED:
+        why = f"the receiver answered {code}: refused for good (not retried)"
+        await deps.deliveries.record(
+            job.id,
+            AttemptResult(DeliveryStatus.FAILED, attempted=True, status_code=code, error=why, url=url),
+        )
+        raise PermanentFailure(why)
+    result = AttemptResult(
+        DeliveryStatus.PENDING,
+        attempted=True,
+        status_code=code,
+        error=f"the receiver answered {code}",
+        url=url,
+    )
+    await _retry_or_give_up(deps, job, attempt, result, answer.retry_after)
+
+
+async def _provider(deps: ProviderWebhookDeps, job: Job) -> ProviderRecord | None:
+    try:
+        provider_id = UUID(str(job.payload.get("provider_id")))
+    except ValueError:
+        return None
+    return await deps.providers.get(provider_id)
+
+
+def _skip_reason(provider: ProviderRecord | None) -> str | None:
+    if provider is None:
+        return "no such provider"
+    if provider.status != ProviderStatus.ACTIVE:
+        return f"the provider is {provider.status}"
+    if not provider.webhook_url:
+        return "the provider has no webhook_url"
+    return None
+
+
+async def _retry_or_give_up(
+    deps: ProviderWebhookDeps, job: Job, attempt: int, result: AttemptResult, retry_after: str | None
+) -> NoReturn:
+    error = result.error or "not delivered"
+    if attempt >= deps.max_attempts:
+        why = f"gave up after {attempt} attempts; last: {error}"
+        await deps.deliveries.record(
+            job.id,
+            AttemptResult(
+                DeliveryStatus.FAILED,
+                attempted=True,
+                status_code=result.status_code,
+                error=why,
+                url=result.url,
+            ),
+        )
+        raise PermanentFailure(why)
+    delay = backoff_delay(attempt, base=deps.retry_base, cap=deps.retry_cap)
+    asked = parse_retry_after(retry_after, deps.clock())
+    if asked is not None:
+        # The receiver's own wait is a minimum; our cap still bounds it.
+        delay = min(max(delay, asked), deps.retry_cap)
+    await deps.deliveries.record(job.id, result)
+    raise RetryLater(error, delay)
+
+
+# -- operators (and providers) -----------------------------------------------------------------------
+
+
+def delivery_view(d: DeliveryRecord) -> DeliveryView:
+    return DeliveryView(
+        event_id=d.event_id,
+        event_type=d.event_type,
+        provider_id=d.provider_id,
+        status=DeliveryStatus(d.status),
+        attempts=d.attempts,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        last_attempt_at=d.last_attempt_at,
+        next_attempt_at=d.next_attempt_at,
+        delivered_at=d.delivered_at,
+        failed_at=d.failed_at,
+        url=d.url,
+        requeue_count=d.requeue_count,
+        requeued_at=d.requeued_at,
+        queued_at=d.queued_at,
+    )
+
+
+def _scope(principal: Principal, provider_id: UUID | None) -> str | None:
+    """The provider whose deliveries the principal lists: a provider only its own."""
+    if principal.role is not Role.PROVIDER:
+        return None if provider_id is None else str(provider_id)
+    own = principal.provider_id
+    if own is None:
+        raise PermissionDenied("your token carries no provider_id; ask the operator for a provider token")
+    if provider_id is not None and str(provider_id) != own:
+        raise PermissionDenied("providers can only list their own webhook deliveries; leave provider_id out")
+    try:
+        return str(UUID(own))
+    except ValueError:
+        raise PermissionDenied("your token's provider_id is not a provider id") from None
+
+
+async def list_webhook_deliveries(
+    deps: ProviderWebhookDeps,
+    principal: Principal,
+    provider_id: UUID | None,
+    statuses: Sequence[DeliveryStatus] | None,
+    event_type: str | None,
+    limit: int,
+    cursor: str | None,
+) -> DeliveryPage:
+    rows = await deps.deliveries.list(
+        DeliveryQuery(
+            provider_id=_scope(principal, provider_id),
+            statuses=[s.value for s in statuses] if statuses else None,
+            event_type=event_type,
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+    )
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].queued_at, page[-1].event_id) if len(rows) > limit else None
+    return DeliveryPage(items=[delivery_view(d) for d in page], next_cursor=next_cursor)
+
+
+def _not_found(event_id: UUID) -> NotFound:
+    return NotFound(
+        f"no webhook delivery for event {event_id}; call list_webhook_deliveries to find its event_id"
+    )
+
+
+async def retry_webhook_delivery(deps: ProviderWebhookDeps, call: Invocation, event_id: UUID) -> DeliveryView:
+    """Queue a failed (or skipped) delivery again, due now, with a fresh attempt budget."""
+    async with deps.deliveries.requeueing() as tx:
+        delivery = await tx.lock(event_id)
+        if delivery is None:
+            raise _not_found(event_id)
+        if delivery.status not in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
+            raise Conflict(
+                f"the delivery of event {event_id} is {delivery.status}; only failed or skipped "
+                "deliveries are queued again"
+            )
+        requeued = await tx.requeue(delivery.job_id, call.principal.subject)
+        event = OutboxEvent(
+            "webhook_delivery",
+            str(event_id),
+            "webhook_delivery.requeued",
+            {
+                "event_id": str(event_id),
+                "event_type": delivery.event_type,
+                "provider_id": delivery.provider_id,
+                "previous_status": delivery.status,
+                "requeue_count": requeued.requeue_count,
+            },
+        )
+        await tx.record(AuditRecord(call, "webhook_delivery", str(event_id)), [event])
+    return delivery_view(requeued)

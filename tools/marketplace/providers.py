@@ -1,0 +1,343 @@
+"""Use cases for credit providers: onboard, change, suspend, reactivate, rotate the secret, read, list.
+
+Operators and admins manage providers. A provider's own principals (role provider, with their
+provider_id) see only their own provider and may rotate only its secret; any other provider is
+reported exactly like a missing one.
+
+The webhook signing secret is generated here, returned once (at onboarding or rotation) and stored
+only encrypted by the vault; no read ever returns it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from tools.credit.ports import (
+    AuditRecord,
+    Invocation,
+    OutboxEvent,
+    PersonalDataVault,
+    ProviderQuery,
+    ProviderReader,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from tools.credit.views import money
+from tools.ledger.domain.chart import account
+from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
+from tools.ledger.ledger import post_journal
+from tools.marketplace.domain.providers import TERM_FIELDS, ProviderRecord, ProviderStatus
+from tools.marketplace.models.providers import (
+    OnboardedProvider,
+    OnboardProvider,
+    ProviderChanges,
+    ProviderPage,
+    ProviderView,
+    RotatedSecret,
+    plan_view,
+)
+from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.domain.money import from_minor
+from tools.platform.errors import Conflict, InvalidArgument, NotFound
+from tools.platform.models import describe_validation_error
+from tools.platform.principal import Principal, Role
+
+__all__ = [
+    "WEBHOOK_SECRET_FIELD",
+    "ProviderDeps",
+    "can_see_provider",
+    "get_provider",
+    "list_providers",
+    "onboard_provider",
+    "parse_provider_id",
+    "provider_not_found",
+    "provider_signing_secret",
+    "provider_view",
+    "reactivate_provider",
+    "rotate_provider_secret",
+    "suspend_provider",
+    "update_provider",
+]
+
+WEBHOOK_SECRET_FIELD = "providers.webhook_secret"
+SECRET_PREFIX = "whsec_"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDeps:
+    uow: UnitOfWorkFactory
+    reader: ProviderReader
+    vault: PersonalDataVault
+
+
+def provider_not_found(handle: str) -> NotFound:
+    return NotFound(f"no provider '{handle}' that you can see; check the id, or call list_providers")
+
+
+def parse_provider_id(handle: str) -> UUID:
+    try:
+        return UUID(handle.strip())
+    except ValueError:
+        raise provider_not_found(handle) from None
+
+
+def can_see_provider(principal: Principal, provider_id: UUID) -> bool:
+    if principal.role is Role.PROVIDER:
+        return principal.provider_id is not None and principal.provider_id == str(provider_id)
+    return principal.role in (Role.OPERATOR, Role.ADMIN, Role.SERVICE)
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def provider_view(p: ProviderRecord) -> ProviderView:
+    def amount(minor: int) -> Any:
+        return money(minor, p.currency)
+
+    return ProviderView.model_validate(
+        {
+            "id": p.id,
+            "name": p.name,
+            "provider_type": p.provider_type,
+            "status": p.status,
+            "suspended_reason": p.suspended_reason,
+            "suspended_at": p.suspended_at,
+            "currency": p.currency,
+            "countries": p.countries,
+            "accepted_grades": p.accepted_grades,
+            "min_score": p.min_score,
+            "max_dti": p.max_dti,
+            "min_term_months": p.min_term_months,
+            "max_term_months": p.max_term_months,
+            "min_amount": amount(p.min_amount_minor),
+            "max_amount": amount(p.max_amount_minor),
+            "capital_available": amount(p.capital_available_minor),
+            "min_annual_rate": p.min_annual_rate,
+            "max_annual_rate": p.max_annual_rate,
+            "commission_plan": plan_view(p.commission_plan),
+            "webhook_url": p.webhook_url,
+            "webhook_secret_rotated_at": p.webhook_secret_rotated_at,
+            "decided_count": p.decided_count,
+            "approved_count": p.approved_count,
+            "created_by": p.created_by,
+            "created_at": p.created_at,
+            "updated_at": p.updated_at,
+            "version": p.version,
+        }
+    )
+
+
+def _event(p: ProviderRecord, event_type: str, **extra: Any) -> OutboxEvent:
+    # Never the secret; the URL and terms are read from the provider when a consumer needs them.
+    return OutboxEvent(
+        aggregate_type="provider",
+        aggregate_id=str(p.id),
+        event_type=event_type,
+        payload={
+            "provider_id": str(p.id),
+            "name": p.name,
+            "provider_type": p.provider_type,
+            "status": p.status,
+            "currency": p.currency,
+            "version": p.version,
+            "occurred_at": p.updated_at.isoformat(),
+            **extra,
+        },
+    )
+
+
+def _as_fields(p: ProviderRecord) -> dict[str, Any]:
+    """A stored provider as the fields of OnboardProvider, for merging changes and re-validating."""
+    return {
+        "name": p.name,
+        "provider_type": p.provider_type,
+        "currency": p.currency,
+        "countries": p.countries,
+        "min_amount": str(from_minor(p.min_amount_minor, p.currency)),
+        "max_amount": str(from_minor(p.max_amount_minor, p.currency)),
+        "capital_available": str(from_minor(p.capital_available_minor, p.currency)),
+        "min_term_months": p.min_term_months,
+        "max_term_months": p.max_term_months,
+        "accepted_grades": p.accepted_grades,
+        "min_score": p.min_score,
+        "max_dti": str(p.max_dti),
+        "min_annual_rate": str(p.min_annual_rate),
+        "max_annual_rate": str(p.max_annual_rate),
+        "commission_plan": plan_view(p.commission_plan).model_dump(mode="json"),
+        "webhook_url": p.webhook_url,
+    }
+
+
+async def _locked(uow: UnitOfWork, principal: Principal, handle: str) -> ProviderRecord:
+    provider_id = parse_provider_id(handle)
+    if not can_see_provider(principal, provider_id):
+        raise provider_not_found(handle)
+    provider = await uow.providers.lock(provider_id)
+    if provider is None:
+        raise provider_not_found(handle)
+    return provider
+
+
+async def _book_capital(
+    uow: UnitOfWork, call: Invocation, before: ProviderRecord | None, after: ProviderRecord
+) -> None:
+    """Keep the ledger's capital equal to the provider row: a deposit for capital added, a withdrawal
+    for capital taken out (in the old currency when the currency changes)."""
+    moves: list[tuple[JournalKind, str, int]] = []
+    if before is not None and before.currency != after.currency:
+        moves.append((JournalKind.CAPITAL_WITHDRAWAL, before.currency, before.capital_available_minor))
+        moves.append((JournalKind.CAPITAL_DEPOSIT, after.currency, after.capital_available_minor))
+    else:
+        delta = after.capital_available_minor - (before.capital_available_minor if before else 0)
+        kind = JournalKind.CAPITAL_DEPOSIT if delta > 0 else JournalKind.CAPITAL_WITHDRAWAL
+        moves.append((kind, after.currency, abs(delta)))
+    owner = str(after.id)
+    for kind, currency, amount in moves:
+        if amount == 0:
+            continue
+        available = account("provider", "capital_available", currency, owner)
+        contributed = account("provider", "capital_contributed", currency, owner)
+        legs = (debit(available, amount), credit(contributed, amount))
+        if kind is JournalKind.CAPITAL_WITHDRAWAL:
+            legs = (debit(contributed, amount), credit(available, amount))
+        memo = f"{after.name}: capital {'added' if kind is JournalKind.CAPITAL_DEPOSIT else 'withdrawn'}"
+        await post_journal(
+            uow, call, JournalDraft(kind, f"{after.id}:v{after.version}:{currency}", memo, legs)
+        )
+
+
+async def onboard_provider(deps: ProviderDeps, call: Invocation, cmd: OnboardProvider) -> OnboardedProvider:
+    secret = _new_secret()
+    sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
+    async with deps.uow() as uow:
+        provider = await uow.providers.insert(cmd.to_terms(), sealed, call.principal.subject)
+        await _book_capital(uow, call, None, provider)
+        await uow.record(
+            AuditRecord(call, "provider", str(provider.id)), [_event(provider, "provider.onboarded")]
+        )
+    return OnboardedProvider(provider=provider_view(provider), webhook_secret=secret)
+
+
+async def update_provider(
+    deps: ProviderDeps, call: Invocation, handle: str, changes: ProviderChanges
+) -> ProviderView:
+    """Change a provider's terms; the merged whole is validated like an onboarding. Status and the
+    secret have their own tools."""
+    async with deps.uow() as uow:
+        stored = await _locked(uow, call.principal, handle)
+        given = changes.model_dump(exclude_unset=True, mode="json")
+        amounts = {"min_amount", "max_amount", "capital_available"}
+        if given.get("currency", stored.currency) != stored.currency and not amounts <= given.keys():
+            raise InvalidArgument(
+                f"its amounts are in {stored.currency}; changing the currency needs min_amount, "
+                "max_amount and capital_available in the new currency in the same call"
+            )
+        merged = _as_fields(stored) | given
+        try:
+            terms = OnboardProvider.model_validate(merged).to_terms()
+        except ValidationError as exc:
+            raise InvalidArgument(
+                f"the provider would be invalid: {describe_validation_error(exc)}"
+            ) from None
+        before = stored.terms()
+        changed = [name for name in TERM_FIELDS if getattr(terms, name) != getattr(before, name)]
+        if not changed:
+            return provider_view(stored)  # nothing to change: no new version, no event
+        provider = await uow.providers.update_terms(stored.id, terms)
+        await _book_capital(uow, call, stored, provider)
+        await uow.record(
+            AuditRecord(call, "provider", str(provider.id)),
+            [_event(provider, "provider.updated", changed=changed)],
+        )
+    return provider_view(provider)
+
+
+async def suspend_provider(deps: ProviderDeps, call: Invocation, handle: str, reason: str) -> ProviderView:
+    """A suspended provider is matched to nothing until it is reactivated."""
+    async with deps.uow() as uow:
+        stored = await _locked(uow, call.principal, handle)
+        if stored.status == ProviderStatus.SUSPENDED:
+            raise Conflict(
+                f"provider {stored.id} is already suspended (since {stored.suspended_at:%Y-%m-%d}: "
+                f"{stored.suspended_reason}); call reactivate_provider to lift it"
+            )
+        provider = await uow.providers.set_status(
+            stored.id, ProviderStatus.SUSPENDED.value, reason, call.principal.subject
+        )
+        await uow.record(
+            AuditRecord(call, "provider", str(provider.id)),
+            [_event(provider, "provider.suspended", reason=reason)],
+        )
+    return provider_view(provider)
+
+
+async def reactivate_provider(deps: ProviderDeps, call: Invocation, handle: str) -> ProviderView:
+    async with deps.uow() as uow:
+        stored = await _locked(uow, call.principal, handle)
+        if stored.status == ProviderStatus.ACTIVE:
+            raise Conflict(f"provider {stored.id} is already active; nothing to reactivate")
+        provider = await uow.providers.set_status(stored.id, ProviderStatus.ACTIVE.value, None, None)
+        await uow.record(
+            AuditRecord(call, "provider", str(provider.id)), [_event(provider, "provider.reactivated")]
+        )
+    return provider_view(provider)
+
+
+async def rotate_provider_secret(deps: ProviderDeps, call: Invocation, handle: str) -> RotatedSecret:
+    secret = _new_secret()
+    sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
+    async with deps.uow() as uow:
+        stored = await _locked(uow, call.principal, handle)
+        provider = await uow.providers.set_secret(stored.id, sealed)
+        await uow.record(
+            AuditRecord(call, "provider", str(provider.id)), [_event(provider, "provider.secret_rotated")]
+        )
+    return RotatedSecret(
+        provider_id=provider.id, webhook_secret=secret, rotated_at=provider.webhook_secret_rotated_at
+    )
+
+
+async def get_provider(deps: ProviderDeps, principal: Principal, handle: str) -> ProviderView:
+    provider_id = parse_provider_id(handle)
+    provider = await deps.reader.get(provider_id) if can_see_provider(principal, provider_id) else None
+    if provider is None:
+        raise provider_not_found(handle)
+    return provider_view(provider)
+
+
+async def list_providers(
+    deps: ProviderDeps,
+    statuses: list[ProviderStatus] | None,
+    provider_type: str | None,
+    currency: str | None,
+    country: str | None,
+    limit: int,
+    cursor: str | None,
+) -> ProviderPage:
+    rows = await deps.reader.list(
+        ProviderQuery(
+            statuses=[s.value for s in statuses] if statuses else None,
+            provider_type=provider_type,
+            currency=currency,
+            country=country,
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+    )
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return ProviderPage(items=[provider_view(p) for p in page], next_cursor=next_cursor)
+
+
+async def provider_signing_secret(deps: ProviderDeps, provider_id: UUID) -> str:
+    """The provider's webhook signing secret in clear, for signing and verifying webhooks only."""
+    provider = await deps.reader.get(provider_id)
+    if provider is None:
+        raise provider_not_found(str(provider_id))
+    return deps.vault.decrypt(provider.webhook_secret_encrypted, field=WEBHOOK_SECRET_FIELD)

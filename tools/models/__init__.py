@@ -1,1 +1,0 @@
-"""Pydantic input and output models shared by the use cases and the MCP servers."""

@@ -1,0 +1,241 @@
+"""What every payment path shares: the dependencies, the view, the outbox event, and ``settle``, the one
+way a payment moves on, whatever told us (the worker's gateway answer, a verification, a webhook).
+
+Lock order, everywhere: the loan, then the payment. The loan is what the effects (activation, a
+repayment) lock anyway, so taking it first means two payment paths, or a payment path and a tool on the
+loan, queue on one row instead of deadlocking on two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+from uuid import UUID
+
+from tools.credit.ports import ApplicationReader, AuditRecord, Invocation, OutboxEvent, PersonalDataVault
+from tools.loans.domain.loans import LoanRecord
+from tools.loans.loans import LoanDeps, confirm_disbursement_in
+from tools.loans.servicing import repayment_in
+from tools.marketplace.bidding_ports import BiddingUnitOfWork
+from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, advance
+from tools.payments.gateway_ports import PaymentGateway
+from tools.payments.models import PaymentView, Verification
+from tools.payments.ports import PaymentReader, PaymentUnitOfWork, VendorRouting
+from tools.platform.domain.money import from_minor
+from tools.platform.errors import DomainError
+from tools.platform.models import Money
+
+__all__ = [
+    "InboxUnitOfWork",
+    "InboxUnitOfWorkFactory",
+    "KeyedLocks",
+    "Outcome",
+    "PaymentDeps",
+    "payment_event",
+    "payment_view",
+    "settle",
+]
+
+
+class InboxUnitOfWork(PaymentUnitOfWork, BiddingUnitOfWork, Protocol):
+    """One transaction that reaches payments, loans and bids: a webhook's inbox row and its effect."""
+
+
+class InboxUnitOfWorkFactory(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[InboxUnitOfWork]: ...
+
+
+class KeyedLocks:
+    """One lock per key, kept while anyone holds or awaits it.
+
+    Copies of one webhook arriving together queue here, in this process, instead of each taking a
+    pooled connection to wait on the inbox row: fifty copies would otherwise hold every connection
+    while the first, which needs one more for its effect, waits for a free one. (Copies that reach
+    other processes wait on the inbox row with those processes' own connections.)
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDeps:
+    uow: InboxUnitOfWorkFactory
+    reader: PaymentReader
+    loans: LoanDeps
+    applications: ApplicationReader
+    vault: PersonalDataVault
+    gateway: PaymentGateway
+    router: VendorRouting
+    inflight: KeyedLocks = field(default_factory=KeyedLocks)
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money(amount=from_minor(minor, currency), currency=currency)
+
+
+def _next_step(p: PaymentRecord) -> str:
+    status = PaymentStatus(p.status)
+    if p.kind == PaymentKind.COLLECTION:
+        return {
+            PaymentStatus.REQUESTED: "the charge is being initialized at the gateway",
+            PaymentStatus.SENT: "the payer completes the payment at authorization_url; the gateway's webhook "
+            "then allocates it to the loan",
+            PaymentStatus.SUCCEEDED: "the money was received and allocated to the loan (get_loan shows it)",
+        }.get(status, "nothing was received; start a new collection with collect_repayment")
+    return {
+        PaymentStatus.REQUESTED: "the payments worker sends it to the gateway (retrying with backoff, and "
+        "verifying before any re-send)",
+        PaymentStatus.SENT: "the gateway accepted the transfer; its webhook (or verify_payment) confirms it",
+        PaymentStatus.SUCCEEDED: "the borrower was paid; the loan is active and its ledger posted",
+    }.get(status, "no money left; the loan is still pending_disbursement: request a new disbursement")
+
+
+def payment_view(
+    p: PaymentRecord, *, replayed: bool = False, verification: Verification | None = None
+) -> PaymentView:
+    return PaymentView(
+        id=p.id,
+        kind=PaymentKind(p.kind),
+        loan_id=p.loan_id,
+        status=PaymentStatus(p.status),
+        amount=_money(p.amount_minor, p.currency),
+        reference=p.reference,
+        vendor=p.vendor,
+        attempts=p.attempts,
+        last_error=p.last_error,
+        authorization_url=p.authorization_url,
+        simulated=p.simulated,
+        requested_by=p.requested_by,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+        sent_at=p.sent_at,
+        settled_at=p.settled_at,
+        next_step=_next_step(p),
+        replayed=replayed,
+        verification=verification,
+    )
+
+
+def payment_event(p: PaymentRecord, loan: LoanRecord, event: str, reason: str) -> OutboxEvent:
+    # No personal data (no account numbers, no email): events leave the system of record.
+    return OutboxEvent(
+        aggregate_type="payment",
+        aggregate_id=str(p.id),
+        event_type=f"payment.{event}",
+        payload={
+            "payment_id": str(p.id),
+            "kind": p.kind,
+            "loan_id": str(loan.id),
+            "application_id": str(loan.application_id),
+            "provider_id": str(loan.provider_id),
+            "borrower_id": loan.borrower_id,
+            "status": p.status,
+            "reference": p.reference,
+            "vendor": p.vendor,
+            "currency": p.currency,
+            "amount": str(from_minor(p.amount_minor, p.currency)),
+            "amount_minor": p.amount_minor,
+            "simulated": p.simulated,
+            "reason": reason,
+            "occurred_at": datetime.now(UTC).isoformat(),
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    outcome: Literal["applied", "ignored", "rejected"]
+    detail: str
+    payment: PaymentRecord
+
+
+async def _effect(deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: PaymentRecord) -> str:
+    """What a succeeded payment does to its loan, in the same transaction."""
+    amount = from_minor(p.amount_minor, p.currency)
+    if p.kind == PaymentKind.DISBURSEMENT:
+        loan, replayed = await confirm_disbursement_in(
+            deps.loans, uow, call, str(p.loan_id), p.reference, amount, p.currency
+        )
+        return f"loan {loan.id} was already active" if replayed else f"loan {loan.id} is active"
+    repayment, _, replayed = await repayment_in(
+        deps.loans, uow, call, str(p.loan_id), amount, datetime.now(UTC), p.reference
+    )
+    return f"repayment {repayment.id} {'was already ' if replayed else ''}allocated"
+
+
+async def settle(
+    deps: PaymentDeps,
+    uow: InboxUnitOfWork,
+    call: Invocation,
+    payment_id: UUID,
+    target: PaymentStatus,
+    why: str,
+    *,
+    amount_minor: int | None = None,
+    currency: str | None = None,
+    vendor: str | None = None,
+    transfer_code: str | None = None,
+) -> Outcome:
+    """Move the payment to ``target`` when that is forward, with its effect: a succeeded disbursement
+    activates the loan (ledger, commission), a succeeded collection is allocated as a repayment. A
+    reported amount or currency other than the payment's is refused (rejected, for an operator)."""
+    seen = await uow.payments.get(payment_id)
+    if seen is None:
+        raise LookupError(f"payment {payment_id} does not exist")
+    loan = await uow.loans.lock(str(seen.loan_id))
+    p = await uow.payments.lock(payment_id)
+    assert loan is not None and p is not None  # a payment's loan is a foreign key
+    move = advance(PaymentStatus(p.status), target)
+    if not move.apply:
+        return Outcome("ignored", f"{why}: {move.reason}", p)
+    if target is PaymentStatus.SUCCEEDED and (
+        (amount_minor is not None and amount_minor != p.amount_minor)
+        or (currency is not None and currency != p.currency)
+    ):
+        detail = (
+            f"{why}: the gateway reported {amount_minor} {currency} (minor units) for a payment of "
+            f"{p.amount_minor} {p.currency}; left {p.status} for an operator"
+        )
+        await uow.payments.note_error(p.id, detail)
+        return Outcome("rejected", detail, p)
+    outcome: Literal["applied", "rejected"] = "applied"
+    detail = f"{why}: {move.reason}"
+    if target is PaymentStatus.SENT:
+        moved = await uow.payments.mark_sent(
+            p.id, vendor or p.vendor or "unknown", transfer_code=transfer_code
+        )
+    elif target is PaymentStatus.SUCCEEDED:
+        try:
+            async with uow.payments.savepoint():
+                detail += f"; {await _effect(deps, uow, call, p)}"
+        except DomainError as exc:
+            # The money moved whatever the loan says: the payment records that, and the refused effect
+            # waits for an operator with its reason.
+            outcome = "rejected"
+            detail += f"; but its effect was refused ({exc.code}: {exc.message})"
+        moved = await uow.payments.settle(p.id, target.value, None if outcome == "applied" else detail)
+    else:
+        moved = await uow.payments.settle(p.id, target.value, why)
+    await uow.record(
+        AuditRecord(call, "payment", str(p.id)), [payment_event(moved, loan, target.value, detail)]
+    )
+    return Outcome(outcome, detail, moved)

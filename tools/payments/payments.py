@@ -1,0 +1,380 @@
+"""Use cases of payments: pay a loan out (``disburse_loan``), collect a repayment (``collect_repayment``),
+read them, and ask the gateway where one stands (``verify_payment``).
+
+A disbursement is recorded here with its outbox event in one transaction; the ``payments`` worker
+(``tools.payments.worker``) sends it. A collection is initialized at the gateway during the call, as
+the payer needs its authorization URL now. Both take an idempotency key that behaves as Stripe's: the
+same key with the same arguments returns the first result (``replayed``), with other arguments it is a
+conflict, and a concurrent duplicate waits for the first to finish (the key's row lock) and then
+replays it, so the work never runs twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from tools.credit.domain.applications import ApplicationRecord
+from tools.credit.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, Invocation
+from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
+from tools.loans.loans import can_view_loan, loan_not_found, provider_of
+from tools.payments.core import InboxUnitOfWork, PaymentDeps, payment_event, payment_view, settle
+from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
+from tools.payments.domain.routing import NoRoute
+from tools.payments.gateway_ports import (
+    GatewayCharge,
+    GatewayNotFound,
+    GatewayRejected,
+    GatewayTimeout,
+    GatewayUnavailable,
+)
+from tools.payments.models import PaymentPage, PaymentView, Verification
+from tools.payments.ports import NewPayment, PaymentQuery
+from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.domain.money import MoneyError, from_minor, to_minor
+from tools.platform.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from tools.platform.models import Money
+from tools.platform.principal import Principal, Role
+
+__all__ = [
+    "PaymentDeps",
+    "collect_repayment",
+    "disburse_loan",
+    "get_payment",
+    "list_payments",
+    "metadata",
+    "payment_not_found",
+    "verify_payment",
+]
+
+
+def payment_not_found(payment_id: UUID) -> NotFound:
+    # Someone else's payment is reported exactly like a missing one.
+    return NotFound(f"no payment {payment_id} that you can see; list_payments shows yours")
+
+
+def _request_hash(arguments: dict[str, Any]) -> str:
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _same_request(earlier: IdempotencyOutcome, claim: IdempotencyClaim) -> None:
+    if earlier.request_sha256 is not None and earlier.request_sha256 != claim.request_sha256:
+        raise Conflict(
+            "this idempotency_key was already used with different arguments; repeat the original "
+            "arguments to get its result, or use a new key"
+        )
+
+
+def _check_simulate(deps: PaymentDeps, simulate: str | None) -> None:
+    if simulate is not None and not deps.gateway.simulated:
+        raise InvalidArgument("simulate works only with the sandbox gateway; leave it out for real payments")
+
+
+def _check_route(deps: PaymentDeps, currency: str) -> None:
+    try:
+        deps.router.vendors(currency)
+    except NoRoute as exc:
+        raise Unavailable(str(exc)) from None
+
+
+def metadata(p: PaymentRecord) -> dict[str, str]:
+    """What the gateway is told beside the money: our ids, never personal data."""
+    data = {"payment_id": str(p.id), "loan_id": str(p.loan_id), "kind": p.kind}
+    if p.simulate_outcome is not None:
+        data["simulate"] = p.simulate_outcome
+    return data
+
+
+async def _visible_loan(deps: PaymentDeps, principal: Principal, handle: str) -> LoanRecord:
+    loan = await deps.loans.reader.get(handle)
+    if loan is None or not can_view_loan(principal, loan):
+        raise loan_not_found(handle)
+    return loan
+
+
+async def _stored(deps: PaymentDeps, payment_id: UUID, *, replayed: bool) -> PaymentView:
+    p = await deps.reader.get(payment_id)
+    if p is None:  # pragma: no cover - the key points at a committed payment
+        raise NotFound("the payment recorded for this idempotency_key no longer exists")
+    return payment_view(p, replayed=replayed)
+
+
+async def disburse_loan(
+    deps: PaymentDeps, call: Invocation, handle: str, idempotency_key: str, simulate: str | None = None
+) -> PaymentView:
+    """Record the payout of a loan's net disbursement and its ``payment.requested`` event; the
+    payments worker sends it to the gateway."""
+    _check_simulate(deps, simulate)
+    seen = await _visible_loan(deps, call.principal, handle)
+    # Read before the transaction: a use case never waits for a second pooled connection while it
+    # holds one (concurrent duplicates hold theirs while they wait on the key).
+    app = await deps.applications.get(str(seen.application_id))
+    claim = IdempotencyClaim(
+        call.principal.subject,
+        "disburse_loan",
+        idempotency_key,
+        _request_hash({"loan_id": str(seen.id), "simulate": simulate}),
+    )
+    async with deps.uow() as uow:
+        earlier = await uow.claim_idempotency_key(claim)
+        _same_request(earlier, claim)
+        if earlier.resource_id is None:
+            payment = await _request_disbursement(deps, uow, call, seen.id, app, simulate)
+            await uow.complete_idempotency_key(claim, str(payment.id))
+    if earlier.resource_id is not None:  # replayed after the transaction, not holding its connection
+        return await _stored(deps, UUID(earlier.resource_id), replayed=True)
+    return payment_view(payment)
+
+
+async def _request_disbursement(
+    deps: PaymentDeps,
+    uow: InboxUnitOfWork,
+    call: Invocation,
+    loan_id: UUID,
+    app: ApplicationRecord | None,
+    simulate: str | None,
+) -> PaymentRecord:
+    loan = await uow.loans.lock(str(loan_id))
+    assert loan is not None
+    if loan.status != LoanStatus.PENDING_DISBURSEMENT:
+        raise Conflict(
+            f"loan {loan.id} is {loan.status}; only a loan pending_disbursement is paid out "
+            f"(it was paid out under gateway reference {loan.disbursement_reference})"
+        )
+    active = await uow.payments.active_disbursement(loan.id)
+    if active is not None:
+        raise Conflict(
+            f"loan {loan.id} already has disbursement {active.id} ({active.status}); get_payment shows it. "
+            "A new one can be requested only once that one failed"
+        )
+    _check_route(deps, loan.currency)
+    if app is None or app.bank_account_encrypted is None:
+        raise Conflict(
+            f"{loan.application_reference} has no bank account to pay into; the borrower adds it to the "
+            "application first"
+        )
+    payment = await uow.payments.insert(
+        NewPayment(
+            kind=PaymentKind.DISBURSEMENT.value,
+            loan_id=loan.id,
+            amount_minor=loan.amount_financed_minor,
+            currency=loan.currency,
+            simulated=deps.gateway.simulated,
+            simulate_outcome=simulate,
+            requested_by=call.principal.subject,
+        )
+    )
+    reason = f"disbursement of loan {loan.id} requested"
+    await uow.record(
+        AuditRecord(call, "payment", str(payment.id)), [payment_event(payment, loan, "requested", reason)]
+    )
+    return payment
+
+
+async def collect_repayment(
+    deps: PaymentDeps,
+    call: Invocation,
+    handle: str,
+    amount: Decimal,
+    idempotency_key: str,
+    simulate: str | None = None,
+) -> PaymentView:
+    """Initialize a charge for a repayment of ``amount`` on a loan being repaid; the payer completes it
+    at the returned authorization URL and the gateway's webhook allocates it."""
+    _check_simulate(deps, simulate)
+    loan = await _visible_loan(deps, call.principal, handle)
+    try:
+        minor = to_minor(amount, loan.currency)
+    except MoneyError as exc:
+        raise InvalidArgument(f"amount: {exc}") from None
+    if minor <= 0:
+        raise InvalidArgument("amount must be more than zero")
+    app = await deps.applications.get(str(loan.application_id))  # before the transaction (see above)
+    assert app is not None
+    claim = IdempotencyClaim(
+        call.principal.subject,
+        "collect_repayment",
+        idempotency_key,
+        _request_hash({"loan_id": str(loan.id), "amount_minor": minor, "simulate": simulate}),
+    )
+    # The charge is initialized inside the transaction that holds the key: a concurrent duplicate
+    # waits on the key, and a failure leaves neither a payment nor a used key behind.
+    async with deps.uow() as uow:
+        earlier = await uow.claim_idempotency_key(claim)
+        _same_request(earlier, claim)
+        if earlier.resource_id is None:
+            if LoanStatus(loan.status) not in SERVICING:
+                raise Conflict(
+                    f"loan {loan.id} is {loan.status}; repayments are collected on a loan being repaid"
+                )
+            _check_route(deps, loan.currency)
+            p = await uow.payments.insert(
+                NewPayment(
+                    kind=PaymentKind.COLLECTION.value,
+                    loan_id=loan.id,
+                    amount_minor=minor,
+                    currency=loan.currency,
+                    simulated=deps.gateway.simulated,
+                    simulate_outcome=simulate,
+                    requested_by=call.principal.subject,
+                )
+            )
+            charge, vendor = await _initialize(deps, p, app.applicant_email)
+            p = await uow.payments.mark_sent(
+                p.id, vendor, authorization_url=charge.authorization_url, access_code=charge.access_code
+            )
+            reason = (
+                f"repayment of {from_minor(minor, loan.currency)} {loan.currency} on {loan.id} initialized"
+            )
+            await uow.record(
+                AuditRecord(call, "payment", str(p.id)), [payment_event(p, loan, "initialized", reason)]
+            )
+            await uow.complete_idempotency_key(claim, str(p.id))
+    if earlier.resource_id is not None:
+        return await _stored(deps, UUID(earlier.resource_id), replayed=True)
+    return payment_view(p)
+
+
+async def _initialize(deps: PaymentDeps, p: PaymentRecord, email: str) -> tuple[GatewayCharge, str]:
+    """The charge at the first vendor that answers. Unlike a transfer, an unanswered charge may be
+    tried elsewhere: it moves no money until a payer completes it, and nobody gets its URL."""
+    tried = []
+    for vendor in deps.router.candidates(p.currency):
+        tried.append(vendor)
+        try:
+            charge = await deps.gateway.initialize(
+                vendor=vendor,
+                reference=p.reference,
+                amount_minor=p.amount_minor,
+                currency=p.currency,
+                email=email,
+                metadata=metadata(p),
+            )
+        except (GatewayTimeout, GatewayUnavailable):
+            deps.router.record_failure(vendor)
+            continue
+        except GatewayRejected as exc:
+            deps.router.record_success(vendor)  # it answered: healthy, only this request was refused
+            raise Conflict(
+                f"the gateway refused the charge at {vendor} ({exc.code}); nothing was charged"
+            ) from None
+        deps.router.record_success(vendor)
+        return charge, vendor
+    which = ", ".join(tried) or "every one is paused after failures"
+    raise Unavailable(
+        f"no payment vendor for {p.currency} answered ({which}); nothing was charged, retry in a minute"
+    )
+
+
+async def get_payment(deps: PaymentDeps, principal: Principal, payment_id: UUID) -> PaymentView:
+    p = await deps.reader.get(payment_id)
+    loan = None if p is None else await deps.loans.reader.get(str(p.loan_id))
+    if p is None or loan is None or not can_view_loan(principal, loan):
+        raise payment_not_found(payment_id)
+    return payment_view(p)
+
+
+async def list_payments(
+    deps: PaymentDeps,
+    principal: Principal,
+    *,
+    loan: str | None,
+    kind: PaymentKind | None,
+    statuses: Sequence[PaymentStatus] | None,
+    limit: int,
+    cursor: str | None,
+) -> PaymentPage:
+    """Newest first. Borrowers see their loans' payments, agents those of applications they filed,
+    providers those of loans they made, staff all."""
+    loan_id = None if loan is None else (await _visible_loan(deps, principal, loan)).id
+    query = PaymentQuery(
+        loan_id=loan_id,
+        kind=None if kind is None else kind.value,
+        statuses=[s.value for s in statuses] if statuses else None,
+        provider_id=None,
+        borrower_id=None,
+        created_by=None,
+        after=decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    if principal.role is Role.BORROWER:
+        query = _narrow(query, borrower_id=principal.subject)
+    elif principal.role is Role.AGENT:
+        query = _narrow(query, created_by=principal.subject)
+    elif principal.role is Role.PROVIDER:
+        own = provider_of(principal)
+        if own is None:
+            return PaymentPage(items=[], next_cursor=None)
+        query = _narrow(query, provider_id=own)
+    elif not principal.is_staff:
+        return PaymentPage(items=[], next_cursor=None)
+    rows = await deps.reader.listing(query)
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return PaymentPage(items=[payment_view(p) for p in page], next_cursor=next_cursor)
+
+
+def _narrow(query: PaymentQuery, **limits: Any) -> PaymentQuery:
+    return replace(query, **limits)
+
+
+async def verify_payment(deps: PaymentDeps, call: Invocation, payment_id: UUID) -> PaymentView:
+    """Ask the gateway about the payment's reference and apply the answer exactly as its webhook would
+    be applied (forward only; a success activates the loan or allocates the repayment)."""
+    p = await deps.reader.get(payment_id)
+    loan = None if p is None else await deps.loans.reader.get(str(p.loan_id))
+    if p is None or loan is None or not can_view_loan(call.principal, loan):
+        raise payment_not_found(payment_id)
+    if p.vendor is None:
+        detail = "not sent to the gateway yet: there is nothing to verify"
+        return payment_view(
+            p,
+            verification=Verification(
+                found=False, status=None, amount=None, outcome="ignored", detail=detail
+            ),
+        )
+    try:
+        answer = await deps.gateway.verify(vendor=p.vendor, reference=p.reference)
+    except GatewayNotFound:
+        deps.router.record_success(p.vendor)
+        verification = Verification(
+            found=False,
+            status=None,
+            amount=None,
+            outcome="ignored",
+            detail=f"{p.vendor} has no payment under {p.reference}; nothing changed",
+        )
+        return payment_view(p, verification=verification)
+    except (GatewayTimeout, GatewayUnavailable):
+        deps.router.record_failure(p.vendor)
+        raise Unavailable(
+            f"{p.vendor} did not answer the verification; nothing changed, retry later"
+        ) from None
+    except GatewayRejected as exc:
+        raise Unavailable(f"the gateway refused the verification ({exc.code}); nothing changed") from None
+    deps.router.record_success(p.vendor)
+    async with deps.uow() as uow:
+        result = await settle(
+            deps,
+            uow,
+            call,
+            p.id,
+            verified_status(answer.status),
+            f"verified at {p.vendor}",
+            amount_minor=answer.amount_minor,
+            currency=answer.currency,
+        )
+    verification = Verification(
+        found=True,
+        status=answer.status,
+        amount=Money(amount=from_minor(answer.amount_minor, answer.currency), currency=answer.currency),
+        outcome=result.outcome,
+        detail=result.detail,
+    )
+    return payment_view(result.payment, verification=verification)

@@ -1,0 +1,144 @@
+"""What the payment use cases need from storage and routing, beside ``tools.credit.ports`` and the gateway
+port (``tools.payments.gateway_ports``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from tools.loans.ports import LoanUnitOfWork
+from tools.payments.domain.payments import PaymentRecord
+
+__all__ = [
+    "InboxEntry",
+    "NewPayment",
+    "PaymentQuery",
+    "PaymentReader",
+    "PaymentUnitOfWork",
+    "PaymentUnitOfWorkFactory",
+    "PaymentWriter",
+    "VendorRouting",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewPayment:
+    kind: str
+    loan_id: UUID
+    amount_minor: int
+    currency: str
+    simulated: bool
+    simulate_outcome: str | None
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentQuery:
+    """One page of payments, newest first; ``borrower_id``, ``created_by`` (the agent who filed the
+    application) and ``provider_id`` narrow it to what the caller may see; None means no limit."""
+
+    loan_id: UUID | None
+    kind: str | None
+    statuses: Sequence[str] | None
+    provider_id: UUID | None
+    borrower_id: str | None
+    created_by: str | None
+    after: tuple[datetime, UUID] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    source: str
+    event_id: str
+    event_type: str
+    outcome: str
+    detail: str | None
+    payment_id: UUID | None
+    received_at: datetime
+
+
+class PaymentReader(Protocol):
+    async def get(self, payment_id: UUID) -> PaymentRecord | None: ...
+
+    async def listing(self, query: PaymentQuery) -> list[PaymentRecord]: ...
+
+    async def inbox(self, source: str, event_id: str) -> InboxEntry | None: ...
+
+
+class PaymentWriter(Protocol):
+    """Payments and the webhook inbox inside the unit of work."""
+
+    async def insert(self, new: NewPayment) -> PaymentRecord:
+        """Raises Conflict when the loan already has a disbursement requested, sent or succeeded."""
+        ...
+
+    async def get(self, payment_id: UUID) -> PaymentRecord | None:
+        """Read without holding the row (to learn which loan to lock first)."""
+        ...
+
+    async def lock(self, payment_id: UUID) -> PaymentRecord | None: ...
+
+    async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None: ...
+
+    async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
+        """Count an attempt at ``vendor`` before the gateway is called (committed first, so a crash
+        after the call is known to need a verification)."""
+        ...
+
+    async def note_error(self, payment_id: UUID, error: str) -> None: ...
+
+    async def mark_sent(
+        self,
+        payment_id: UUID,
+        vendor: str,
+        *,
+        transfer_code: str | None = None,
+        authorization_url: str | None = None,
+        access_code: str | None = None,
+    ) -> PaymentRecord: ...
+
+    async def settle(self, payment_id: UUID, status: str, error: str | None = None) -> PaymentRecord:
+        """Move to a final status (the use case checked it is a forward move)."""
+        ...
+
+    async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:
+        """Insert the inbox row; False when (source, event_id) was received before (or is being
+        received by a concurrent transaction, which this waits for)."""
+        ...
+
+    async def conclude(
+        self, source: str, event_id: str, outcome: str, detail: str | None, payment_id: UUID | None
+    ) -> None: ...
+
+    async def inbox(self, source: str, event_id: str) -> InboxEntry | None: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested transaction: an effect that fails rolls back alone and the inbox row stays."""
+        ...
+
+
+class PaymentUnitOfWork(LoanUnitOfWork, Protocol):
+    payments: PaymentWriter
+
+
+class PaymentUnitOfWorkFactory(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[PaymentUnitOfWork]: ...
+
+
+class VendorRouting(Protocol):
+    """``tools.payments.domain.routing.VendorRouter``: the currency's vendors in order, breakers applied."""
+
+    def vendors(self, currency: str) -> tuple[str, ...]:
+        """Every vendor configured for the currency; raises ``tools.payments.domain.routing.NoRoute``."""
+        ...
+
+    def candidates(self, currency: str) -> list[str]: ...
+
+    def record_success(self, vendor: str) -> None: ...
+
+    def record_failure(self, vendor: str) -> None: ...

@@ -1,0 +1,130 @@
+"""Inputs and outputs of the risk and decision tools."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import Field
+
+from tools.credit.models.applications import ApplicationStatus, EmploymentStatus, Purpose
+from tools.platform.models import Input, Output
+
+__all__ = [
+    "AdverseActionNoticeView",
+    "ApprovalResult",
+    "BatchItem",
+    "BatchReport",
+    "BureauData",
+    "ReasonView",
+    "ReviewDecision",
+    "ReviewQueue",
+    "ReviewQueueItem",
+    "RiskAssessmentView",
+    "SimulateScore",
+]
+
+
+class BureauData(Input):
+    """What a credit bureau reported, when the caller has it; absent data scores as 'no file'."""
+
+    bureau_score: Annotated[int | None, Field(default=None, ge=300, le=850)] = None
+    recent_delinquencies: Annotated[
+        int | None, Field(default=None, ge=0, le=99, description="Delinquencies in the last 12 months.")
+    ] = None
+
+
+class SimulateScore(BureauData):
+    """What-if inputs for the scorecard; amounts are decimal strings in major units."""
+
+    monthly_income: Annotated[Decimal, Field(gt=0, max_digits=20)]
+    monthly_obligations: Annotated[Decimal, Field(ge=0, max_digits=20)]
+    requested_amount: Annotated[Decimal, Field(gt=0, max_digits=20)]
+    term_months: Annotated[int, Field(ge=1, le=120)]
+    purpose: Purpose
+    employment_status: EmploymentStatus
+    months_in_employment: Annotated[int, Field(ge=0, le=720)] = 0
+    age_years: Annotated[int, Field(ge=0, le=120)]
+    kyc_verified: bool = False
+    stage: Annotated[str, Field(pattern="^(scoring|approval)$")] = "scoring"
+
+
+class ReasonView(Output):
+    code: str
+    message: str
+    points_lost: int
+
+
+class RiskAssessmentView(Output):
+    id: UUID | None = Field(description="Null for a simulation (nothing stored).")
+    application_id: UUID | None
+    model_version: str
+    stage: str
+    score: int = Field(description="300-850; higher is safer.")
+    pd: Decimal = Field(description="Probability of default, 4 decimals.")
+    grade: str
+    recommendation: str = Field(description="approve, refer or decline.")
+    dti_after: Decimal = Field(description="Debt-to-income after the new installment (0.45 = 45%).")
+    installment_estimate: Decimal
+    max_affordable_amount: Decimal
+    suggested_rate_band: dict[str, Decimal]
+    reasons: list[ReasonView] = Field(description="Up to four specific reasons, most costly first.")
+    breakdown: list[dict[str, object]]
+    inputs: dict[str, object] = Field(description="Every input the model used (no personal data).")
+    assessed_at: datetime | None
+    application_status: ApplicationStatus | None = Field(
+        default=None, description="Where scoring moved the application."
+    )
+
+
+class BatchItem(Output):
+    application: str
+    outcome: str = Field(description="The recommendation, or the error code if it could not be scored.")
+    status: ApplicationStatus | None
+    error: str | None = None
+
+
+class BatchReport(Output):
+    scored: int
+    failed: int
+    items: list[BatchItem]
+
+
+class AdverseActionNoticeView(Output):
+    application_id: UUID
+    reference: str
+    reasons: list[ReasonView]
+    notice_text: str
+    issued_at: datetime
+
+
+class ReviewDecision(StrEnum):
+    OPEN_FOR_BIDS = "open_for_bids"
+    DECLINE = "decline"
+    REQUEST_INFORMATION = "request_information"
+
+
+class ReviewQueueItem(Output):
+    id: UUID
+    reference: str
+    borrower_id: str
+    referred_at: datetime
+    score: int | None
+    grade: str | None
+    reasons: list[ReasonView]
+
+
+class ReviewQueue(Output):
+    items: list[ReviewQueueItem]
+    next_cursor: str | None
+
+
+class ApprovalResult(Output):
+    application_id: UUID
+    reference: str
+    status: ApplicationStatus
+    approved: bool
+    reasons: list[ReasonView] = Field(description="Why approval failed the policy re-check, if it did.")
