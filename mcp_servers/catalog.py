@@ -23,7 +23,7 @@ from mcp_servers.app import SERVICES, build_server
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ROLES_META
-from tools.principal import Role
+from tools.platform.principal import Role
 
 __all__ = ["GOLDEN", "catalog", "server_names", "tool_definition"]
 
@@ -43,10 +43,16 @@ def tool_definition(tool: Any) -> dict[str, Any]:
     return body
 
 
-async def _surface(server: FastMCP) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+def _dump(component: Any) -> dict[str, Any]:
+    body: dict[str, Any] = component.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return body
+
+
+async def _surface(server: FastMCP) -> tuple[dict[str, dict[str, Any]], list[Any], list[Any]]:
+    """Tools in listing order, and the resources and resource templates as clients get them."""
     tools = {t.name: t.to_mcp_tool() for t in await server.list_tools(run_middleware=False)}
-    resources = sorted(str(r.uri) for r in await server.list_resources())
-    templates = sorted(t.uri_template for t in await server.list_resource_templates())
+    resources = [_dump(r.to_mcp_resource()) for r in await server.list_resources()]
+    templates = [_dump(t.to_mcp_template()) for t in await server.list_resource_templates()]
     return {name: tool_definition(t) for name, t in tools.items()}, resources, templates
 
 
@@ -55,7 +61,8 @@ def _roles(body: dict[str, Any]) -> list[str]:
 
 
 async def catalog(runtime: Runtime) -> dict[str, Any]:
-    """Every tool's definition (keyed by its composed name) and what each role sees on each server."""
+    """Every tool's definition (keyed by its composed name) and what each role sees on each server, in
+    the order ``tools/list`` gives it."""
     definitions: dict[str, dict[str, Any]] = {}
     servers: dict[str, Any] = {}
     for service in server_names():
@@ -64,7 +71,7 @@ async def catalog(runtime: Runtime) -> dict[str, Any]:
         prefix = "" if service is None else f"{service}_"
         views: dict[str, list[str]] = {}
         for role in Role:
-            views[role.value] = sorted(name for name, body in tools.items() if role.value in _roles(body))
+            views[role.value] = [name for name, body in tools.items() if role.value in _roles(body)]
         for name, body in tools.items():
             composed = prefix + name
             if service is None:
