@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -13,34 +13,34 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mcp_servers.credit.applications import build_credit_server
-from mcp_servers.credit.documents import build_documents_server
-from mcp_servers.ledger.admin import build_admin_server
-from mcp_servers.loans.loans import register_loan_resources
-from mcp_servers.marketplace.matching import build_providers_server
-from mcp_servers.notifications.notifications import build_notifications_server
-from mcp_servers.payments.payments import build_payments_server
+from mcp_servers.credit import applications, decisions, documents
+from mcp_servers.ledger import ledger
+from mcp_servers.loans import commissions, loans
+from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
+from mcp_servers.notifications import inbox, support_chat
+from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
 from mcp_servers.platform.auth import CaasTokenVerifier
 from mcp_servers.platform.registration import registry_health
-from mcp_servers.risk.assessments import build_risk_server, register_model_resource
+from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolGate
+from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
 from tools.platform.principal import Principal
 
 __all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
 
-ServiceBuilder = Callable[[Runtime, ToolGate], FastMCP]
-
-# The services that exist; the composed server mounts each under its name.
-SERVICES: dict[str, ServiceBuilder] = {
-    "credit": build_credit_server,
-    "risk": build_risk_server,
-    "documents": build_documents_server,
-    "admin": build_admin_server,
-    "providers": build_providers_server,
-    "payments": build_payments_server,
-    "notifications": build_notifications_server,
+# The MCP servers clients know (each name is a server of its own and the prefix of its tools in the
+# composed server, so these names never change) and the tool sets each carries, in listing order. A
+# server's tools may come from several code services: ``credit`` carries the loan tools, ``admin`` the
+# ledger and lender administration.
+SERVICES: dict[str, tuple[ToolSet, ...]] = {
+    "credit": (applications.TOOLS, decisions.TOOLS, loans.TOOLS, commissions.TOOLS),
+    "risk": (assessments.TOOLS,),
+    "documents": (documents.TOOLS,),
+    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS),
+    "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
+    "payments": (payments.TOOLS,),
+    "notifications": (inbox.TOOLS, support_chat.TOOLS),
 }
 
 # Ports from the deployment plan; the composed server uses the core port.
@@ -76,12 +76,11 @@ def build_server(
     ``api_keys`` switches bearer authentication on (HTTP); without it every call runs as the
     runtime's local principal (stdio and in-process clients).
     """
-    gate = ToolGate(runtime.principals)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         async with runtime.session():
-            yield {}
+            yield {"runtime": runtime}
 
     auth = CaasTokenVerifier(runtime.settings, api_keys) if api_keys is not None else None
     name = "caas" if service is None else f"caas-{service}"
@@ -95,15 +94,14 @@ def build_server(
         mask_error_details=True,
     )
     schemas: dict[str, dict[str, Any]] = {}
-    for child_name, build in SERVICES.items() if service is None else [(service, SERVICES[service])]:
-        child = build(runtime, gate)
-        # The service's tools are added to this server under "<service>_<tool>" rather than mounting
-        # the service: a mount resolves every call by walking each mounted server (about 0.6 ms a
-        # call with six services), while our own tools are a dict lookup. Services hold only tools;
-        # the risk model resource is registered below on this server.
+    for child_name, toolsets in SERVICES.items() if service is None else [(service, SERVICES[service])]:
+        # The tools are added to this server under "<service>_<tool>" rather than mounting a server per
+        # service: a mount resolves every call by walking each mounted server (about 0.6 ms a call with
+        # six services), while our own tools are a dict lookup.
         prefix = f"{child_name}_" if service is None else ""
-        for owner, tool in gate.registered:
-            if owner == child.name:
+        for toolset in toolsets:
+            for spec in toolset.specs:
+                tool = as_tool(spec, child_name)
                 named = tool.model_copy(update={"name": prefix + tool.name})
                 server.add_tool(named)
                 schemas[named.name] = named.parameters
@@ -112,9 +110,9 @@ def build_server(
     # start-up, so a dict answers it.
     server._mcp_server.get_tool_input_schema = schemas.get
     if service in (None, "risk"):
-        register_model_resource(server)
+        assessments.register_model_resource(server)
     if service in (None, "credit"):
-        register_loan_resources(server, runtime)
+        loans.register_loan_resources(server)
     _add_routes(server, runtime, name)
     return server
 

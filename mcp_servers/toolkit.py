@@ -11,11 +11,11 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError, ValidationError
-from fastmcp.server.dependencies import get_http_request
+from fastmcp.server.dependencies import get_context, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
 from fastmcp.utilities.json_schema import dereference_refs
@@ -30,7 +30,22 @@ from tools.platform.errors import DomainError, PermissionDenied
 from tools.platform.models import describe_validation_error
 from tools.platform.principal import Principal, Role
 
-__all__ = ["CaasToolError", "ErrorMapping", "RoleVisibility", "ToolGate"]
+if TYPE_CHECKING:
+    from mcp_servers.runtime import Runtime
+    from mcp_servers.wiring import Dependencies
+
+__all__ = [
+    "CaasToolError",
+    "ErrorMapping",
+    "RoleVisibility",
+    "ToolSet",
+    "ToolSpec",
+    "as_tool",
+    "current_runtime",
+    "deps",
+    "invocation",
+    "principal",
+]
 
 log = logging.getLogger("caas.tools")
 ROLES_META = "caas/roles"
@@ -39,8 +54,6 @@ R = TypeVar("R")
 
 TOOL_SECONDS = Histogram("caas_tool_call_seconds", "Tool call latency", ["tool", "outcome"])
 TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an error", ["tool", "code"])
-
-_invocation: ContextVar[Invocation | None] = ContextVar("caas_invocation", default=None)
 
 
 class CaasToolError(ToolError):
@@ -92,27 +105,31 @@ def _internal(tool: str, exc: BaseException) -> CaasToolError:
     )
 
 
-class ToolGate:
-    """Registers tools: each declares the roles that may call it and whether it changes state."""
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as its module declares it: the use-case function and who may call it."""
 
-    def __init__(self, principals: PrincipalSource) -> None:
-        self.principals = principals
-        # (service server name, tool) for every tool registered through this gate, so that the composed
-        # server can carry the tools themselves instead of routing each call through a mount.
-        self.registered: list[tuple[str, FunctionTool]] = []
+    fn: Callable[..., Awaitable[Any]]
+    roles: frozenset[Role]
+    title: str
+    read_only: bool
+    destructive: bool
+    idempotent: bool
 
-    def invocation(self) -> Invocation:
-        call = _invocation.get()
-        if call is None:  # pragma: no cover - only reachable by calling a tool function directly
-            raise RuntimeError("invocation() is only available inside a registered tool")
-        return call
 
-    def principal(self) -> Principal:
-        return self.invocation().principal
+class ToolSet:
+    """The tools of one module, declared at module level with ``@TOOLS.tool(...)``.
+
+    Declaring changes nothing: ``mcp_servers.app`` decides which server carries which tool sets and
+    makes each spec an MCP tool there (``as_tool``). A tool reaches the running process through
+    ``deps()``, ``invocation()`` and ``principal()``, which read the call's context.
+    """
+
+    def __init__(self) -> None:
+        self.specs: list[ToolSpec] = []
 
     def tool(
         self,
-        server: FastMCP,
         *,
         roles: Iterable[Role],
         title: str,
@@ -120,62 +137,105 @@ class ToolGate:
         destructive: bool = False,
         idempotent: bool = False,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-        allowed = frozenset(roles)
-        role_list = ", ".join(sorted(r.value for r in allowed))
-
         def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-            audited_name = f"{server.name}.{fn.__name__}"
-
-            @functools.wraps(fn)
-            async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-                principal = self.principals.current()
-                if principal.role not in allowed:
-                    TOOL_ERRORS.labels(fn.__name__, "permission_denied").inc()
-                    raise CaasToolError(
-                        PermissionDenied.code,
-                        f"{fn.__name__} is open to {role_list}; you are signed in as {principal.role}. "
-                        "Use a token for one of those roles",
-                    )
-                if read_only:
-                    call = Invocation(principal, audited_name, "")
-                else:
-                    call = Invocation(principal, audited_name, _args_sha256(kwargs), _request_id())
-                token = _invocation.set(call)
-                try:
-                    return await fn(*args, **kwargs)
-                except DomainError as exc:
-                    raise CaasToolError(exc.code, exc.message) from None
-                except CaasToolError:
-                    raise
-                except PydanticValidationError as exc:
-                    raise CaasToolError("invalid_argument", _validation_message(exc)) from None
-                except Exception as exc:
-                    raise _internal(fn.__name__, exc) from None
-                finally:
-                    _invocation.reset(token)
-
-            tool = FunctionTool.from_function(
-                wrapper,
-                name=fn.__name__,
-                title=title,
-                annotations=ToolAnnotations(
-                    title=title,
-                    read_only_hint=read_only,
-                    destructive_hint=destructive,
-                    idempotent_hint=idempotent,
-                    open_world_hint=False,
-                ),
-                meta={ROLES_META: sorted(r.value for r in allowed)},
-            )
-            # Inline $refs once here, so listing does not redo it for every client and every call.
-            tool.parameters = dereference_refs(tool.parameters)
-            if tool.output_schema is not None:
-                tool.output_schema = dereference_refs(tool.output_schema)
-            server.add_tool(tool)
-            self.registered.append((server.name, tool))
+            self.specs.append(ToolSpec(fn, frozenset(roles), title, read_only, destructive, idempotent))
             return fn
 
         return register
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    runtime: Runtime
+    invocation: Invocation
+
+
+_call: ContextVar[_Call | None] = ContextVar("caas_call", default=None)
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the server handling this request (its lifespan yields it)."""
+    runtime = get_context().lifespan_context.get("runtime")
+    if runtime is None:  # pragma: no cover - a server built without mcp_servers.app.build_server
+        raise RuntimeError("this server's lifespan provides no runtime")
+    return cast("Runtime", runtime)
+
+
+def _current() -> _Call:
+    call = _call.get()
+    if call is None:  # pragma: no cover - only reachable by calling a tool function directly
+        raise RuntimeError("only available inside a tool call")
+    return call
+
+
+def deps() -> Dependencies:
+    """The use cases' dependencies, inside a tool call."""
+    return _current().runtime.deps
+
+
+def invocation() -> Invocation:
+    """Who calls which tool with which arguments (hashed), inside a tool call."""
+    return _current().invocation
+
+
+def principal() -> Principal:
+    """Who calls, inside a tool call."""
+    return _current().invocation.principal
+
+
+def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
+    """The MCP tool of ``spec`` on the server named ``server`` (audit rows name it ``server.tool``)."""
+    fn, allowed = spec.fn, spec.roles
+    role_list = ", ".join(sorted(r.value for r in allowed))
+    audited_name = f"{server}.{fn.__name__}"
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        runtime = current_runtime()
+        caller = runtime.principals.current()
+        if caller.role not in allowed:
+            TOOL_ERRORS.labels(fn.__name__, "permission_denied").inc()
+            raise CaasToolError(
+                PermissionDenied.code,
+                f"{fn.__name__} is open to {role_list}; you are signed in as {caller.role}. "
+                "Use a token for one of those roles",
+            )
+        if spec.read_only:
+            call = Invocation(caller, audited_name, "")
+        else:
+            call = Invocation(caller, audited_name, _args_sha256(kwargs), _request_id())
+        token = _call.set(_Call(runtime, call))
+        try:
+            return await fn(*args, **kwargs)
+        except DomainError as exc:
+            raise CaasToolError(exc.code, exc.message) from None
+        except CaasToolError:
+            raise
+        except PydanticValidationError as exc:
+            raise CaasToolError("invalid_argument", _validation_message(exc)) from None
+        except Exception as exc:
+            raise _internal(fn.__name__, exc) from None
+        finally:
+            _call.reset(token)
+
+    tool = FunctionTool.from_function(
+        wrapper,
+        name=fn.__name__,
+        title=spec.title,
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=spec.destructive,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=False,
+        ),
+        meta={ROLES_META: sorted(r.value for r in allowed)},
+    )
+    # Inline $refs once here, so listing does not redo it for every client and every call.
+    tool.parameters = dereference_refs(tool.parameters)
+    if tool.output_schema is not None:
+        tool.output_schema = dereference_refs(tool.output_schema)
+    return tool
 
 
 def _validation_message(exc: PydanticValidationError) -> str:

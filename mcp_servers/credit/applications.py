@@ -1,17 +1,17 @@
-"""The ``credit`` service: credit applications (later: lifecycle, loans and schedules)."""
+"""Application tools (on the ``credit`` server): draft, submit, change, withdraw, read, list and expire
+credit applications.
+
+Amounts are decimal strings in major units with at most the currency's decimals (NGN "250000.00",
+JPY "50000"), never floats.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastmcp import FastMCP
 from pydantic import AwareDatetime, Field
 
-from mcp_servers.credit.decisions import register_decision_tools
-from mcp_servers.loans.commissions import register_commission_tools
-from mcp_servers.loans.loans import register_loan_tools
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import applications
 from tools.credit.models.applications import (
     ApplicationPage,
@@ -26,12 +26,8 @@ from tools.credit.models.applications import (
 )
 from tools.platform.principal import Role
 
-__all__ = ["build_credit_server"]
+__all__ = ["TOOLS"]
 
-INSTRUCTIONS = """Credit applications on the CaaS marketplace.
-Amounts are decimal strings in major units with at most the currency's decimals (NGN "250000.00",
-JPY "50000"), never floats. Every error carries a stable code: invalid_argument, not_found,
-permission_denied, conflict, unavailable, internal."""
 
 # Who may read applications; ownership inside the use cases narrows what each of them sees.
 READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
@@ -61,148 +57,143 @@ IdempotencyKey = Annotated[
 ]
 
 
-def build_credit_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
-    server = FastMCP("credit", instructions=INSTRUCTIONS, mask_error_details=True)
+TOOLS = ToolSet()
 
-    @gate.tool(server, roles=FILERS, title="Submit a credit application", read_only=False)
-    async def submit_application(
-        application: Annotated[
-            SubmitApplication | None, Field(default=None, description="A complete application to file now.")
-        ] = None,
-        draft: Annotated[
-            str | None,
-            Field(default=None, max_length=64, description="Or: the id or reference of a complete draft."),
-        ] = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> ApplicationView:
-        """Submit a borrower's credit application for assessment and return it with its reference.
 
-        Use when a borrower (or an agent or operator acting for one) asks for credit: either give the
-        complete ``application`` or the id of a ``draft`` made with draft_application (an incomplete
-        draft is refused with the fields still missing). Borrowers apply for themselves; agents and
-        operators must set ``application.borrower_id``. Send an ``idempotency_key`` whenever a retry is
-        possible: the retry then returns the same application with ``replayed: true`` instead of filing
-        a duplicate. Returns the stored application: its id, its ``CAAS-YYYY-NNNNNN`` reference, status
-        ``submitted`` and the amounts as decimal strings.
-        """
-        return await applications.submit_application(
-            runtime.deps.applications, gate.invocation(), application, draft, idempotency_key
-        )
+@TOOLS.tool(roles=FILERS, title="Submit a credit application", read_only=False)
+async def submit_application(
+    application: Annotated[
+        SubmitApplication | None, Field(default=None, description="A complete application to file now.")
+    ] = None,
+    draft: Annotated[
+        str | None,
+        Field(default=None, max_length=64, description="Or: the id or reference of a complete draft."),
+    ] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> ApplicationView:
+    """Submit a borrower's credit application for assessment and return it with its reference.
 
-    @gate.tool(server, roles=FILERS, title="Save a draft application", read_only=False)
-    async def draft_application(application: DraftApplication) -> ApplicationView:
-        """Save an application that is not ready yet, as status ``draft``; nothing is assessed.
-
-        Use when the borrower has started but lacks figures: the applicant and currency are needed
-        now, the rest can follow with update_application. Submit it later with
-        submit_application(draft=<id>). Returns the draft with its reference.
-        """
-        return await applications.draft_application(runtime.deps.applications, gate.invocation(), application)
-
-    @gate.tool(server, roles=FILERS, title="Change a draft application", read_only=False, idempotent=True)
-    async def update_application(application: ApplicationHandle, changes: DraftChanges) -> ApplicationView:
-        """Change fields of a draft application; fields left out keep their value.
-
-        Use while the application is a ``draft`` (also after a reviewer asked for more information).
-        Anything past draft is a conflict: its figures are what was assessed. Returns the draft.
-        """
-        return await applications.update_application(
-            runtime.deps.applications, gate.invocation(), application, changes
-        )
-
-    @gate.tool(server, roles=FILERS, title="Withdraw an application", read_only=False, destructive=True)
-    async def withdraw_application(
-        application: ApplicationHandle,
-        reason: Annotated[str, Field(min_length=3, max_length=500)] = "withdrawn at the borrower's request",
-    ) -> ApplicationView:
-        """Withdraw an application for good; it can no longer be assessed, bid on or approved.
-
-        Use when the borrower no longer wants the credit. Possible until an offer is accepted; after
-        that it is a conflict naming the current state. Returns the application, now ``withdrawn``.
-        """
-        return await applications.withdraw_application(
-            runtime.deps.applications, gate.invocation(), application, reason
-        )
-
-    @gate.tool(server, roles=READERS, title="Show an application's timeline", read_only=True, idempotent=True)
-    async def get_application_timeline(application: ApplicationHandle) -> ApplicationTimeline:
-        """Every status change of an application, oldest first: from, to, who, when and why.
-
-        Use to explain where an application is and how it got there.
-        """
-        return await applications.get_application_timeline(
-            runtime.deps.applications, gate.principal(), application
-        )
-
-    @gate.tool(
-        server,
-        roles={Role.OPERATOR, Role.ADMIN, Role.SERVICE},
-        title="Expire stale applications",
-        read_only=False,
-        idempotent=True,
+    Use when a borrower (or an agent or operator acting for one) asks for credit: either give the
+    complete ``application`` or the id of a ``draft`` made with draft_application (an incomplete
+    draft is refused with the fields still missing). Borrowers apply for themselves; agents and
+    operators must set ``application.borrower_id``. Send an ``idempotency_key`` whenever a retry is
+    possible: the retry then returns the same application with ``replayed: true`` instead of filing
+    a duplicate. Returns the stored application: its id, its ``CAAS-YYYY-NNNNNN`` reference, status
+    ``submitted`` and the amounts as decimal strings.
+    """
+    return await applications.submit_application(
+        deps().applications, invocation(), application, draft, idempotency_key
     )
-    async def expire_stale_applications() -> ExpiryReport:
-        """Expire applications that stayed open for bids past the bidding window without an accepted offer.
 
-        Use from a scheduler or by hand; running it twice, or twice at once, expires each application
-        once. Returns the references it expired.
-        """
-        expired = await applications.expire_stale_applications(runtime.deps.applications, gate.invocation())
-        return ExpiryReport(expired=expired, count=len(expired))
 
-    @gate.tool(server, roles=READERS, title="Get a credit application", read_only=True, idempotent=True)
-    async def get_application(application: ApplicationHandle) -> ApplicationView:
-        """Read one application in full: applicant, amounts, term, purpose, employment and status.
+@TOOLS.tool(roles=FILERS, title="Save a draft application", read_only=False)
+async def draft_application(application: DraftApplication) -> ApplicationView:
+    """Save an application that is not ready yet, as status ``draft``; nothing is assessed.
 
-        Use to check an application's current state. Borrowers can read only their own, agents the
-        ones they filed; any other id answers not_found, exactly like an id that does not exist.
-        """
-        return await applications.get_application(runtime.deps.applications, gate.principal(), application)
+    Use when the borrower has started but lacks figures: the applicant and currency are needed
+    now, the rest can follow with update_application. Submit it later with
+    submit_application(draft=<id>). Returns the draft with its reference.
+    """
+    return await applications.draft_application(deps().applications, invocation(), application)
 
-    @gate.tool(server, roles=READERS, title="List credit applications", read_only=True, idempotent=True)
-    async def list_applications(
-        status: Annotated[
-            list[ApplicationStatus] | None,
-            Field(default=None, max_length=10, description="Only these statuses."),
-        ] = None,
-        borrower_id: Annotated[
-            str | None,
-            Field(default=None, max_length=128, description="Staff only: one borrower's applications."),
-        ] = None,
-        national_id: Annotated[
-            str | None,
-            Field(default=None, max_length=24, description="Staff only: applications with this national id."),
-        ] = None,
-        created_from: Annotated[
-            AwareDatetime | None,
-            Field(default=None, description="Created at or after (ISO 8601 with offset)."),
-        ] = None,
-        created_to: Annotated[
-            AwareDatetime | None, Field(default=None, description="Created before (ISO 8601 with offset).")
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-        cursor: Annotated[
-            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-        ] = None,
-    ) -> ApplicationPage:
-        """List applications newest first, a page at a time, optionally by status and creation window.
 
-        Use to find applications or work through them. Borrowers see their own, agents those they
-        filed, operators and admins all. Pass ``next_cursor`` back as ``cursor`` for the next page;
-        it is null on the last page.
-        """
-        query = ListApplications(
-            status=status,
-            borrower_id=borrower_id,
-            national_id=national_id,
-            created_from=created_from,
-            created_to=created_to,
-            limit=limit,
-            cursor=cursor,
-        )
-        return await applications.list_applications(runtime.deps.applications, gate.principal(), query)
+@TOOLS.tool(roles=FILERS, title="Change a draft application", read_only=False, idempotent=True)
+async def update_application(application: ApplicationHandle, changes: DraftChanges) -> ApplicationView:
+    """Change fields of a draft application; fields left out keep their value.
 
-    register_decision_tools(server, runtime, gate)
-    register_loan_tools(server, runtime, gate)
-    register_commission_tools(server, runtime, gate)
-    return server
+    Use while the application is a ``draft`` (also after a reviewer asked for more information).
+    Anything past draft is a conflict: its figures are what was assessed. Returns the draft.
+    """
+    return await applications.update_application(deps().applications, invocation(), application, changes)
+
+
+@TOOLS.tool(roles=FILERS, title="Withdraw an application", read_only=False, destructive=True)
+async def withdraw_application(
+    application: ApplicationHandle,
+    reason: Annotated[str, Field(min_length=3, max_length=500)] = "withdrawn at the borrower's request",
+) -> ApplicationView:
+    """Withdraw an application for good; it can no longer be assessed, bid on or approved.
+
+    Use when the borrower no longer wants the credit. Possible until an offer is accepted; after
+    that it is a conflict naming the current state. Returns the application, now ``withdrawn``.
+    """
+    return await applications.withdraw_application(deps().applications, invocation(), application, reason)
+
+
+@TOOLS.tool(roles=READERS, title="Show an application's timeline", read_only=True, idempotent=True)
+async def get_application_timeline(application: ApplicationHandle) -> ApplicationTimeline:
+    """Every status change of an application, oldest first: from, to, who, when and why.
+
+    Use to explain where an application is and how it got there.
+    """
+    return await applications.get_application_timeline(deps().applications, principal(), application)
+
+
+@TOOLS.tool(
+    roles={Role.OPERATOR, Role.ADMIN, Role.SERVICE},
+    title="Expire stale applications",
+    read_only=False,
+    idempotent=True,
+)
+async def expire_stale_applications() -> ExpiryReport:
+    """Expire applications that stayed open for bids past the bidding window without an accepted offer.
+
+    Use from a scheduler or by hand; running it twice, or twice at once, expires each application
+    once. Returns the references it expired.
+    """
+    expired = await applications.expire_stale_applications(deps().applications, invocation())
+    return ExpiryReport(expired=expired, count=len(expired))
+
+
+@TOOLS.tool(roles=READERS, title="Get a credit application", read_only=True, idempotent=True)
+async def get_application(application: ApplicationHandle) -> ApplicationView:
+    """Read one application in full: applicant, amounts, term, purpose, employment and status.
+
+    Use to check an application's current state. Borrowers can read only their own, agents the
+    ones they filed; any other id answers not_found, exactly like an id that does not exist.
+    """
+    return await applications.get_application(deps().applications, principal(), application)
+
+
+@TOOLS.tool(roles=READERS, title="List credit applications", read_only=True, idempotent=True)
+async def list_applications(
+    status: Annotated[
+        list[ApplicationStatus] | None,
+        Field(default=None, max_length=10, description="Only these statuses."),
+    ] = None,
+    borrower_id: Annotated[
+        str | None,
+        Field(default=None, max_length=128, description="Staff only: one borrower's applications."),
+    ] = None,
+    national_id: Annotated[
+        str | None,
+        Field(default=None, max_length=24, description="Staff only: applications with this national id."),
+    ] = None,
+    created_from: Annotated[
+        AwareDatetime | None,
+        Field(default=None, description="Created at or after (ISO 8601 with offset)."),
+    ] = None,
+    created_to: Annotated[
+        AwareDatetime | None, Field(default=None, description="Created before (ISO 8601 with offset).")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+) -> ApplicationPage:
+    """List applications newest first, a page at a time, optionally by status and creation window.
+
+    Use to find applications or work through them. Borrowers see their own, agents those they
+    filed, operators and admins all. Pass ``next_cursor`` back as ``cursor`` for the next page;
+    it is null on the last page.
+    """
+    query = ListApplications(
+        status=status,
+        borrower_id=borrower_id,
+        national_id=national_id,
+        created_from=created_from,
+        created_to=created_to,
+        limit=limit,
+        cursor=cursor,
+    )
+    return await applications.list_applications(deps().applications, principal(), query)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastmcp import FastMCP
 from pydantic import Field, StringConstraints
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import decisions
 from tools.platform.principal import Role
 from tools.risk.models import AdverseActionNoticeView, ApprovalResult, ReviewDecision, ReviewQueue
 
-__all__ = ["register_decision_tools"]
+__all__ = ["TOOLS"]
 
 REVIEWERS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
@@ -29,53 +27,55 @@ Comment = Annotated[
 ]
 
 
-def register_decision_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> None:
-    @gate.tool(server, roles=REVIEWERS, title="List the review queue", read_only=True, idempotent=True)
-    async def list_review_queue(
-        limit: Annotated[int, Field(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Field(default=None, max_length=200)] = None,
-    ) -> ReviewQueue:
-        """Applications referred to a human, oldest first, each with its score, grade and reasons.
+TOOLS = ToolSet()
 
-        Use to pick the next application to review with review_application.
-        """
-        return await decisions.list_review_queue(runtime.deps.risk, limit, cursor)
 
-    @gate.tool(server, roles=REVIEWERS, title="Review a referred application", read_only=False)
-    async def review_application(
-        application: ApplicationHandle, decision: ReviewDecision, comment: Comment
-    ) -> ApprovalResult:
-        """Decide an application under review: open it for bids, decline it, or ask for more information.
+@TOOLS.tool(roles=REVIEWERS, title="List the review queue", read_only=True, idempotent=True)
+async def list_review_queue(
+    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Field(default=None, max_length=200)] = None,
+) -> ReviewQueue:
+    """Applications referred to a human, oldest first, each with its score, grade and reasons.
 
-        Use on applications from list_review_queue. A decline stores an adverse-action notice whose first
-        reason is your comment; requesting information sends it back to draft for the borrower to
-        update. You cannot review an application you filed.
-        """
-        return await decisions.review_application(
-            runtime.deps.risk, gate.invocation(), application, decision, comment
-        )
+    Use to pick the next application to review with review_application.
+    """
+    return await decisions.list_review_queue(deps().risk, limit, cursor)
 
-    @gate.tool(
-        server,
-        roles={Role.OPERATOR, Role.ADMIN, Role.SERVICE},
-        title="Approve an application",
-        read_only=False,
-    )
-    async def approve_application(application: ApplicationHandle, comment: Comment) -> ApprovalResult:
-        """Approve an application whose offer was accepted, after re-checking policy.
 
-        Use once the borrower has accepted an offer (status offer_accepted). Checks that identity and
-        income documents are verified and that the loan is affordable at the accepted terms; a failed
-        re-check declines it with a notice (approved: false). Maker-checker: whoever filed, submitted,
-        reviewed or last changed it cannot approve it, and amounts above the configured limit need an
-        operator.
-        """
-        return await decisions.approve_application(runtime.deps.risk, gate.invocation(), application, comment)
+@TOOLS.tool(roles=REVIEWERS, title="Review a referred application", read_only=False)
+async def review_application(
+    application: ApplicationHandle, decision: ReviewDecision, comment: Comment
+) -> ApprovalResult:
+    """Decide an application under review: open it for bids, decline it, or ask for more information.
 
-    @gate.tool(server, roles=READERS, title="Get the adverse-action notice", read_only=True, idempotent=True)
-    async def get_adverse_action_notice(application: ApplicationHandle) -> AdverseActionNoticeView:
-        """The notice a declined applicant receives: the decision, its principal reasons and their rights.
+    Use on applications from list_review_queue. A decline stores an adverse-action notice whose first
+    reason is your comment; requesting information sends it back to draft for the borrower to
+    update. You cannot review an application you filed.
+    """
+    return await decisions.review_application(deps().risk, invocation(), application, decision, comment)
 
-        Use to tell a borrower why their application was declined.
-        """
-        return await decisions.get_adverse_action_notice(runtime.deps.risk, gate.principal(), application)
+
+@TOOLS.tool(
+    roles={Role.OPERATOR, Role.ADMIN, Role.SERVICE},
+    title="Approve an application",
+    read_only=False,
+)
+async def approve_application(application: ApplicationHandle, comment: Comment) -> ApprovalResult:
+    """Approve an application whose offer was accepted, after re-checking policy.
+
+    Use once the borrower has accepted an offer (status offer_accepted). Checks that identity and
+    income documents are verified and that the loan is affordable at the accepted terms; a failed
+    re-check declines it with a notice (approved: false). Maker-checker: whoever filed, submitted,
+    reviewed or last changed it cannot approve it, and amounts above the configured limit need an
+    operator.
+    """
+    return await decisions.approve_application(deps().risk, invocation(), application, comment)
+
+
+@TOOLS.tool(roles=READERS, title="Get the adverse-action notice", read_only=True, idempotent=True)
+async def get_adverse_action_notice(application: ApplicationHandle) -> AdverseActionNoticeView:
+    """The notice a declined applicant receives: the decision, its principal reasons and their rights.
+
+    Use to tell a borrower why their application was declined.
+    """
+    return await decisions.get_adverse_action_notice(deps().risk, principal(), application)

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastmcp import FastMCP
 from pydantic import AwareDatetime, Field
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.ledger import ledger
 from tools.ledger.models import AccountBalanceView, AccountStatement, JournalView, ReconciliationReport
 from tools.platform.principal import Role
 
-__all__ = ["register_ledger_tools"]
+__all__ = ["TOOLS"]
 
 # Providers read their own provider's accounts only; the use cases enforce it.
 BALANCE_READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVIDER})
@@ -33,79 +31,80 @@ AccountHandle = Annotated[
 JournalId = Annotated[UUID, Field(description="The journal's id (journal_id in a statement).")]
 
 
-def register_ledger_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> None:
-    @gate.tool(server, roles=BALANCE_READERS, title="Get an account balance", read_only=True, idempotent=True)
-    async def get_account_balance(
-        account: AccountHandle,
-        as_of: Annotated[
-            AwareDatetime | None,
-            Field(default=None, description="Balance at this moment (ISO 8601 with offset); default now."),
-        ] = None,
-    ) -> AccountBalanceView:
-        """The balance of one ledger account, now or as of a past moment.
+TOOLS = ToolSet()
 
-        Use to answer "how much capital does provider p-7 have free to lend?" or "what does this loan
-        still owe?". ``balance`` reads in the account's normal direction (positive is normal for every
-        kind); ``net_debit_minor`` is debits minus credits in minor units. Providers may read only
-        provider:<their id>:... accounts.
-        """
-        return await ledger.get_account_balance(runtime.deps.ledger, gate.principal(), account, as_of)
 
-    @gate.tool(
-        server, roles=BALANCE_READERS, title="List an account's postings", read_only=True, idempotent=True
-    )
-    async def list_account_postings(
-        account: AccountHandle,
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-        cursor: Annotated[
-            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-        ] = None,
-    ) -> AccountStatement:
-        """An account statement: its current balance and its postings, newest first, a page at a time.
+@TOOLS.tool(roles=BALANCE_READERS, title="Get an account balance", read_only=True, idempotent=True)
+async def get_account_balance(
+    account: AccountHandle,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Field(default=None, description="Balance at this moment (ISO 8601 with offset); default now."),
+    ] = None,
+) -> AccountBalanceView:
+    """The balance of one ledger account, now or as of a past moment.
 
-        Use to explain a balance: each posting names its journal, the movement (kind and source) and
-        the memo. Pass ``next_cursor`` back as ``cursor``; it is null on the last page.
-        """
-        return await ledger.list_account_postings(
-            runtime.deps.ledger, gate.principal(), account, limit, cursor
-        )
+    Use to answer "how much capital does provider p-7 have free to lend?" or "what does this loan
+    still owe?". ``balance`` reads in the account's normal direction (positive is normal for every
+    kind); ``net_debit_minor`` is debits minus credits in minor units. Providers may read only
+    provider:<their id>:... accounts.
+    """
+    return await ledger.get_account_balance(deps().ledger, principal(), account, as_of)
 
-    @gate.tool(server, roles=STAFF, title="Get a journal", read_only=True, idempotent=True)
-    async def get_journal(journal: JournalId) -> JournalView:
-        """One journal with all its postings, and the reversal that undid it, if any.
 
-        Use before reverse_journal, to see exactly what a reversal would negate.
-        """
-        return await ledger.get_journal(runtime.deps.ledger, journal)
+@TOOLS.tool(roles=BALANCE_READERS, title="List an account's postings", read_only=True, idempotent=True)
+async def list_account_postings(
+    account: AccountHandle,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+) -> AccountStatement:
+    """An account statement: its current balance and its postings, newest first, a page at a time.
 
-    @gate.tool(
-        server,
-        roles={Role.OPERATOR, Role.ADMIN},
-        title="Reconcile the ledger",
-        read_only=True,
-        idempotent=True,
-    )
-    async def reconcile_ledger() -> ReconciliationReport:
-        """Recompute every account balance from its postings and report any cached balance that differs.
+    Use to explain a balance: each posting names its journal, the movement (kind and source) and
+    the memo. Pass ``next_cursor`` back as ``cursor``; it is null on the last page.
+    """
+    return await ledger.list_account_postings(deps().ledger, principal(), account, limit, cursor)
 
-        Use on a schedule or after an incident. ``consistent`` is true when nothing differs and every
-        journal balances; each difference names the account, both figures and cached minus computed.
-        Nothing is changed: a difference means the balance cache was written outside the ledger.
-        """
-        return await ledger.reconcile_ledger(runtime.deps.ledger)
 
-    # Not destructive (it only appends) and idempotent in effect: a second reversal of the same journal
-    # is refused as a conflict and changes nothing.
-    @gate.tool(server, roles={Role.ADMIN}, title="Reverse a journal", read_only=False, idempotent=True)
-    async def reverse_journal(
-        journal: JournalId,
-        reason: Annotated[
-            str, Field(min_length=10, max_length=500, description="Mandatory: why the journal was wrong.")
-        ],
-    ) -> JournalView:
-        """Correct a posted journal by posting its reversal: every posting negated, balances restored.
+@TOOLS.tool(roles=STAFF, title="Get a journal", read_only=True, idempotent=True)
+async def get_journal(journal: JournalId) -> JournalView:
+    """One journal with all its postings, and the reversal that undid it, if any.
 
-        Use when a journal was posted in error; journals are never edited or deleted. A journal is
-        reversed at most once (again: conflict). Returns the reversing journal.
-        """
-        return await ledger.reverse_journal(runtime.deps.ledger, gate.invocation(), journal, reason)
+    Use before reverse_journal, to see exactly what a reversal would negate.
+    """
+    return await ledger.get_journal(deps().ledger, journal)
+
+
+@TOOLS.tool(
+    roles={Role.OPERATOR, Role.ADMIN},
+    title="Reconcile the ledger",
+    read_only=True,
+    idempotent=True,
+)
+async def reconcile_ledger() -> ReconciliationReport:
+    """Recompute every account balance from its postings and report any cached balance that differs.
+
+    Use on a schedule or after an incident. ``consistent`` is true when nothing differs and every
+    journal balances; each difference names the account, both figures and cached minus computed.
+    Nothing is changed: a difference means the balance cache was written outside the ledger.
+    """
+    return await ledger.reconcile_ledger(deps().ledger)
+
+
+# Not destructive (it only appends) and idempotent in effect: a second reversal of the same journal
+# is refused as a conflict and changes nothing.
+@TOOLS.tool(roles={Role.ADMIN}, title="Reverse a journal", read_only=False, idempotent=True)
+async def reverse_journal(
+    journal: JournalId,
+    reason: Annotated[
+        str, Field(min_length=10, max_length=500, description="Mandatory: why the journal was wrong.")
+    ],
+) -> JournalView:
+    """Correct a posted journal by posting its reversal: every posting negated, balances restored.
+
+    Use when a journal was posted in error; journals are never edited or deleted. A journal is
+    reversed at most once (again: conflict). Returns the reversing journal.
+    """
+    return await ledger.reverse_journal(deps().ledger, invocation(), journal, reason)

@@ -6,17 +6,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, principal
 from tools.loans import commissions
 from tools.loans.domain.schedules import Frequency, Method
 from tools.loans.models.commissions import CommissionPreviewView, CommissionStatement, PlatformRevenue
 from tools.platform.principal import Role
 
-__all__ = ["register_commission_tools"]
+__all__ = ["TOOLS"]
 
 # Previews and the platform's revenue are the platform's own business.
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
@@ -29,64 +27,66 @@ PeriodStart = Annotated[date, Field(description="First day of the period (YYYY-M
 PeriodEnd = Annotated[date, Field(description="Last day of the period, included (YYYY-MM-DD, UTC).")]
 
 
-def register_commission_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> None:
-    @gate.tool(server, roles=STAFF, title="Calculate a commission", read_only=True, idempotent=True)
-    async def calculate_commission(
-        provider: ProviderId,
-        amount: Annotated[
-            Decimal, Field(gt=0, description="The loan's principal in the provider's currency, major units.")
-        ],
-        annual_rate: Annotated[
-            Decimal | None,
-            Field(default=None, ge=0, le=10, description="With term_months: also the share of the interest."),
-        ] = None,
-        term_months: Annotated[int | None, Field(default=None, ge=1, le=600)] = None,
-        repayment_frequency: Frequency = Frequency.MONTHLY,
-        schedule_method: Method = Method.ANNUITY,
-    ) -> CommissionPreviewView:
-        """Preview what a loan would earn the platform under a provider's commission plan; nothing is stored.
+TOOLS = ToolSet()
 
-        The plan's rate on the principal (8.5% by default, or its currency tier applied to the whole
-        amount), the performance adjustment from the provider's record (20+ loans), the plan's cap, and
-        with annual_rate and term_months the plan's share of the schedule's total interest. Each line
-        says how it was computed. Use before a bid or an onboarding to show what the platform earns.
-        """
-        return await commissions.calculate_commission(
-            runtime.deps.loans,
-            gate.principal(),
-            provider,
-            amount,
-            annual_rate,
-            term_months,
-            repayment_frequency,
-            schedule_method,
-        )
 
-    @gate.tool(
-        server, roles=STATEMENT_READERS, title="Get a commission statement", read_only=True, idempotent=True
+@TOOLS.tool(roles=STAFF, title="Calculate a commission", read_only=True, idempotent=True)
+async def calculate_commission(
+    provider: ProviderId,
+    amount: Annotated[
+        Decimal, Field(gt=0, description="The loan's principal in the provider's currency, major units.")
+    ],
+    annual_rate: Annotated[
+        Decimal | None,
+        Field(default=None, ge=0, le=10, description="With term_months: also the share of the interest."),
+    ] = None,
+    term_months: Annotated[int | None, Field(default=None, ge=1, le=600)] = None,
+    repayment_frequency: Frequency = Frequency.MONTHLY,
+    schedule_method: Method = Method.ANNUITY,
+) -> CommissionPreviewView:
+    """Preview what a loan would earn the platform under a provider's commission plan; nothing is stored.
+
+    The plan's rate on the principal (8.5% by default, or its currency tier applied to the whole
+    amount), the performance adjustment from the provider's record (20+ loans), the plan's cap, and
+    with annual_rate and term_months the plan's share of the schedule's total interest. Each line
+    says how it was computed. Use before a bid or an onboarding to show what the platform earns.
+    """
+    return await commissions.calculate_commission(
+        deps().loans,
+        principal(),
+        provider,
+        amount,
+        annual_rate,
+        term_months,
+        repayment_frequency,
+        schedule_method,
     )
-    async def get_commission_statement(
-        provider: ProviderId, period_start: PeriodStart, period_end: PeriodEnd
-    ) -> CommissionStatement:
-        """The commission a provider was charged in a period, from the ledger: at each disbursement, on
-        the interest of each repayment, and any reversal, with the loan of every line.
 
-        Use to invoice a provider or answer its questions about a month's commission. A provider reads
-        only its own: any other provider's id answers not_found, exactly like one that does not exist.
-        """
-        return await commissions.get_commission_statement(
-            runtime.deps.loans, gate.principal(), provider, period_start, period_end
-        )
 
-    @gate.tool(server, roles=STAFF, title="Get the platform's revenue", read_only=True, idempotent=True)
-    async def get_platform_revenue(
-        currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. NGN.")],
-        period_start: PeriodStart,
-        period_end: PeriodEnd,
-    ) -> PlatformRevenue:
-        """The platform's income in one currency for a period, from its ledger accounts: commission at
-        disbursement, on interest, reversals, its own fees, and the commission by provider.
+@TOOLS.tool(roles=STATEMENT_READERS, title="Get a commission statement", read_only=True, idempotent=True)
+async def get_commission_statement(
+    provider: ProviderId, period_start: PeriodStart, period_end: PeriodEnd
+) -> CommissionStatement:
+    """The commission a provider was charged in a period, from the ledger: at each disbursement, on
+    the interest of each repayment, and any reversal, with the loan of every line.
 
-        Use for revenue reporting; each figure is a sum of ledger postings, so it reconciles.
-        """
-        return await commissions.get_platform_revenue(runtime.deps.loans, currency, period_start, period_end)
+    Use to invoice a provider or answer its questions about a month's commission. A provider reads
+    only its own: any other provider's id answers not_found, exactly like one that does not exist.
+    """
+    return await commissions.get_commission_statement(
+        deps().loans, principal(), provider, period_start, period_end
+    )
+
+
+@TOOLS.tool(roles=STAFF, title="Get the platform's revenue", read_only=True, idempotent=True)
+async def get_platform_revenue(
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. NGN.")],
+    period_start: PeriodStart,
+    period_end: PeriodEnd,
+) -> PlatformRevenue:
+    """The platform's income in one currency for a period, from its ledger accounts: commission at
+    disbursement, on interest, reversals, its own fees, and the commission by provider.
+
+    Use for revenue reporting; each figure is a sum of ledger postings, so it reconciles.
+    """
+    return await commissions.get_platform_revenue(deps().loans, currency, period_start, period_end)

@@ -1,37 +1,31 @@
-"""Bidding and offer tools (on the ``providers`` service): invited providers bid, the borrower compares
-the offers and accepts one."""
+"""Bidding tools (on the ``providers`` server): invited providers place, revise and withdraw bids or
+decline the invitation; everyone concerned lists the bids; staff close bidding early."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from uuid import UUID
 
-from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
-from tools.marketplace import bidding, invitations, offers
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
+from tools.marketplace import bidding, invitations
 from tools.marketplace.models.bids import (
-    AcceptedOffer,
     BidChanges,
     BiddingRoundView,
     BidInput,
     BidPage,
     BidStatus,
     BidView,
-    OfferComparison,
 )
 from tools.marketplace.models.invitations import DeclinedInvitation
 from tools.platform.principal import Role
 
-__all__ = ["register_bidding_tools"]
+__all__ = ["TOOLS"]
 
 BIDDERS = frozenset({Role.PROVIDER})
 BID_READERS = frozenset({Role.PROVIDER, Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 CLOSERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-COMPARERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-ACCEPTERS = frozenset({Role.BORROWER, Role.AGENT})
 
 ApplicationHandle = Annotated[
     str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
@@ -47,132 +41,94 @@ DeclineReason = Annotated[
         "event, so no personal data.",
     ),
 ]
-IdempotencyKey = Annotated[
-    str,
-    Field(
-        min_length=8,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:-]+$",
-        description="Required. Re-sending the same key with the same arguments returns the first result "
-        "(replayed: true) instead of accepting again; the same key with other arguments is a conflict. "
-        "Use a new UUID per decision to accept.",
-    ),
-]
+TOOLS = ToolSet()
 
 
-def register_bidding_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> None:
-    @gate.tool(server, roles=BIDDERS, title="Place a bid", read_only=False)
-    async def place_bid(application: ApplicationHandle, bid: BidInput) -> BidView:
-        """Offer credit on an application your provider was invited to (list_invitations shows them).
+@TOOLS.tool(roles=BIDDERS, title="Place a bid", read_only=False)
+async def place_bid(application: ApplicationHandle, bid: BidInput) -> BidView:
+    """Offer credit on an application your provider was invited to (list_invitations shows them).
 
-        Use when your provider decides to lend on an invitation. Allowed while the application is
-        open_for_bids and bidding has not closed. The bid must fit the application (its currency; amount at
-        most the amount requested) and your provider's own terms (amount within its min/max, annual_rate
-        within its rate range, term within its term range, and capital available for the amount); the fee must
-        be below the amount; valid_until in the future (at most 90 days). Amounts are decimal strings in major
-        units, the rate a fraction (0.24 = 24%). One active bid per provider and application: change it with
-        revise_bid. Returns version 1 (or the next version after a withdrawal). Every broken rule is listed in
-        one invalid_argument.
-        """
-        return await bidding.place_bid(runtime.deps.bidding, gate.invocation(), application, bid)
+    Use when your provider decides to lend on an invitation. Allowed while the application is
+    open_for_bids and bidding has not closed. The bid must fit the application (its currency; amount at
+    most the amount requested) and your provider's own terms (amount within its min/max, annual_rate
+    within its rate range, term within its term range, and capital available for the amount); the fee must
+    be below the amount; valid_until in the future (at most 90 days). Amounts are decimal strings in major
+    units, the rate a fraction (0.24 = 24%). One active bid per provider and application: change it with
+    revise_bid. Returns version 1 (or the next version after a withdrawal). Every broken rule is listed in
+    one invalid_argument.
+    """
+    return await bidding.place_bid(deps().bidding, invocation(), application, bid)
 
-    @gate.tool(server, roles=BIDDERS, title="Revise a bid", read_only=False)
-    async def revise_bid(bid_id: BidId, changes: BidChanges) -> BidView:
-        """Change your active bid: a new version with the changes, the current one becomes superseded.
 
-        Use to improve or correct an offer before bidding closes. Fields left out keep their value; the result
-        is checked as a whole like a new bid. Allowed while bidding is open. Pass the current version's id (an
-        older one is a conflict naming why). The history stays in list_bids.
-        """
-        return await bidding.revise_bid(runtime.deps.bidding, gate.invocation(), bid_id, changes)
+@TOOLS.tool(roles=BIDDERS, title="Revise a bid", read_only=False)
+async def revise_bid(bid_id: BidId, changes: BidChanges) -> BidView:
+    """Change your active bid: a new version with the changes, the current one becomes superseded.
 
-    @gate.tool(server, roles=BIDDERS, title="Withdraw a bid", read_only=False, destructive=True)
-    async def withdraw_bid(bid_id: BidId, reason: Reason) -> BidView:
-        """Withdraw your active bid; it can no longer be accepted.
+    Use to improve or correct an offer before bidding closes. Fields left out keep their value; the result
+    is checked as a whole like a new bid. Allowed while bidding is open. Pass the current version's id (an
+    older one is a conflict naming why). The history stays in list_bids.
+    """
+    return await bidding.revise_bid(deps().bidding, invocation(), bid_id, changes)
 
-        Use when your provider no longer stands by the offer. Possible until an offer is accepted, also
-        after bidding closed. You may bid again while bidding is open.
-        """
-        return await bidding.withdraw_bid(runtime.deps.bidding, gate.invocation(), bid_id, reason)
 
-    @gate.tool(server, roles=BIDDERS, title="Decline an invitation to bid", read_only=False, idempotent=True)
-    async def decline_invitation(application: ApplicationHandle, reason: DeclineReason) -> DeclinedInvitation:
-        """Decline your provider's invitation to bid on an application: it will not offer credit on it.
+@TOOLS.tool(roles=BIDDERS, title="Withdraw a bid", read_only=False, destructive=True)
+async def withdraw_bid(bid_id: BidId, reason: Reason) -> BidView:
+    """Withdraw your active bid; it can no longer be accepted.
 
-        Use when your provider decides not to lend on an invitation (list_invitations shows them), instead
-        of letting it lapse. Allowed while the application is open_for_bids and your invitation is still
-        invited. The invitation becomes declined for good: your provider can no longer bid on that
-        application, and the decision counts in its performance like an unanswered invitation that expired.
-        If your provider already bid, withdraw the bid (withdraw_bid) instead: declining is a conflict.
-        Declining again is harmless: it returns the declined invitation with already_declined: true and
-        changes nothing. Returns the application's id and reference, your provider_id and status declined.
-        """
-        return await invitations.decline_invitation(
-            runtime.deps.bidding, gate.invocation(), application, reason
-        )
+    Use when your provider no longer stands by the offer. Possible until an offer is accepted, also
+    after bidding closed. You may bid again while bidding is open.
+    """
+    return await bidding.withdraw_bid(deps().bidding, invocation(), bid_id, reason)
 
-    @gate.tool(
-        server, roles=BID_READERS, title="List bids on an application", read_only=True, idempotent=True
+
+@TOOLS.tool(roles=BIDDERS, title="Decline an invitation to bid", read_only=False, idempotent=True)
+async def decline_invitation(application: ApplicationHandle, reason: DeclineReason) -> DeclinedInvitation:
+    """Decline your provider's invitation to bid on an application: it will not offer credit on it.
+
+    Use when your provider decides not to lend on an invitation (list_invitations shows them), instead
+    of letting it lapse. Allowed while the application is open_for_bids and your invitation is still
+    invited. The invitation becomes declined for good: your provider can no longer bid on that
+    application, and the decision counts in its performance like an unanswered invitation that expired.
+    If your provider already bid, withdraw the bid (withdraw_bid) instead: declining is a conflict.
+    Declining again is harmless: it returns the declined invitation with already_declined: true and
+    changes nothing. Returns the application's id and reference, your provider_id and status declined.
+    """
+    return await invitations.decline_invitation(deps().bidding, invocation(), application, reason)
+
+
+@TOOLS.tool(roles=BID_READERS, title="List bids on an application", read_only=True, idempotent=True)
+async def list_bids(
+    application: ApplicationHandle,
+    provider_id: Annotated[
+        UUID | None, Field(default=None, description="Only this provider's (providers: leave out).")
+    ] = None,
+    status: Annotated[
+        list[BidStatus] | None,
+        Field(default=None, max_length=6, description="Only these statuses (as of now)."),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 50,
+    cursor: Annotated[
+        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+) -> BidPage:
+    """Every version of the bids on an application, newest first, with its status as of now.
+
+    Use to follow the bidding or a bid's history. A provider sees only its own bids, on applications it
+    was invited to; the borrower, the agent who filed the application, operators, admins and services see
+    every provider's. Statuses: active, superseded (revised), withdrawn, expired (past valid_until),
+    rejected, accepted.
+    """
+    return await bidding.list_bids(
+        deps().bidding, principal(), application, provider_id, status, limit, cursor
     )
-    async def list_bids(
-        application: ApplicationHandle,
-        provider_id: Annotated[
-            UUID | None, Field(default=None, description="Only this provider's (providers: leave out).")
-        ] = None,
-        status: Annotated[
-            list[BidStatus] | None,
-            Field(default=None, max_length=6, description="Only these statuses (as of now)."),
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 50,
-        cursor: Annotated[
-            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-        ] = None,
-    ) -> BidPage:
-        """Every version of the bids on an application, newest first, with its status as of now.
 
-        Use to follow the bidding or a bid's history. A provider sees only its own bids, on applications it
-        was invited to; the borrower, the agent who filed the application, operators, admins and services see
-        every provider's. Statuses: active, superseded (revised), withdrawn, expired (past valid_until),
-        rejected, accepted.
-        """
-        return await bidding.list_bids(
-            runtime.deps.bidding, gate.principal(), application, provider_id, status, limit, cursor
-        )
 
-    @gate.tool(server, roles=CLOSERS, title="Close bidding", read_only=False, destructive=True)
-    async def close_bidding(application: ApplicationHandle, reason: Reason) -> BiddingRoundView:
-        """End bidding on an open application now, before its deadline.
+@TOOLS.tool(roles=CLOSERS, title="Close bidding", read_only=False, destructive=True)
+async def close_bidding(application: ApplicationHandle, reason: Reason) -> BiddingRoundView:
+    """End bidding on an open application now, before its deadline.
 
-        Use when enough offers are in (or bidding must stop). From then on no bid is placed or revised;
-        standing bids can still be withdrawn or accepted. Invited providers that had not bid can no longer do
-        so. Closing twice is a conflict.
-        """
-        return await bidding.close_bidding(runtime.deps.bidding, gate.invocation(), application, reason)
-
-    @gate.tool(server, roles=COMPARERS, title="Compare offers", read_only=True, idempotent=True)
-    async def compare_offers(application: ApplicationHandle) -> OfferComparison:
-        """Rank the live bids on an open application, best first, and say which is best and why.
-
-        Use before accept_offer, to choose. Each bid's APR is computed per US Regulation Z Appendix J
-        (actuarial method, the origination fee included as a prepaid finance charge), with its total cost of
-        credit (finance charge = total of payments - amount financed) and installment. Ranking: lowest APR,
-        then lowest total cost of credit, then lowest installment, then the earlier bid. Bids past their
-        validity or of a suspended provider are listed under excluded.
-        """
-        return await offers.compare_offers(runtime.deps.bidding, gate.principal(), application)
-
-    @gate.tool(server, roles=ACCEPTERS, title="Accept an offer", read_only=False, destructive=True)
-    async def accept_offer(
-        application: ApplicationHandle, bid_id: BidId, idempotency_key: IdempotencyKey
-    ) -> AcceptedOffer:
-        """Accept one bid on your application: atomically, the other bids are rejected, the provider's
-        capital is reserved (ledger journal) and the application becomes offer_accepted.
-
-        Use when the borrower has chosen (compare_offers ranks them). For the borrower, or the agent who
-        filed the application. One offer per application: a second acceptance, a withdrawn, superseded or
-        expired bid, or a bid on another application is an error (conflict or not_found) and changes
-        nothing. Concurrent calls accept exactly one bid.
-        """
-        return await offers.accept_offer(
-            runtime.deps.bidding, gate.invocation(), application, bid_id, idempotency_key
-        )
+    Use when enough offers are in (or bidding must stop). From then on no bid is placed or revised;
+    standing bids can still be withdrawn or accepted. Invited providers that had not bid can no longer do
+    so. Closing twice is a conflict.
+    """
+    return await bidding.close_bidding(deps().bidding, invocation(), application, reason)

@@ -1,26 +1,22 @@
-"""The ``providers`` service: matching open applications to eligible lenders, and their invitations."""
+"""Matching tools (on the ``providers`` server): which lenders may lend on an open application,
+in which order, and their invitations to bid. Amounts are decimal strings with an ISO 4217 currency;
+rates are fractions (0.24 = 24%).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 from uuid import UUID
 
-from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_servers.marketplace.bidding import register_bidding_tools
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import matching
 from tools.marketplace.models.matching import InvitationPage, InvitationStatus, MatchReport
 from tools.platform.principal import Role
 
-__all__ = ["build_providers_server"]
+__all__ = ["TOOLS"]
 
-INSTRUCTIONS = """Credit providers on the CaaS marketplace: which lenders may lend on an open application,
-in which order, and their invitations to bid. Amounts are decimal strings with an ISO 4217 currency;
-rates are fractions (0.24 = 24%). Every error carries a stable code: invalid_argument, not_found,
-permission_denied, conflict, unavailable, internal."""
 
 MATCHERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 INVITATION_READERS = frozenset({Role.PROVIDER, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
@@ -30,77 +26,69 @@ ApplicationHandle = Annotated[
 ]
 
 
-def build_providers_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
-    server = FastMCP("providers", instructions=INSTRUCTIONS, mask_error_details=True)
+TOOLS = ToolSet()
 
-    @gate.tool(
-        server, roles=MATCHERS, title="Match providers to an application", read_only=False, idempotent=True
+
+@TOOLS.tool(roles=MATCHERS, title="Match providers to an application", read_only=False, idempotent=True)
+async def match_providers(
+    application: ApplicationHandle,
+    invite: Annotated[
+        bool,
+        Field(description="false (default): only show the ranking. true: invite the ranked providers."),
+    ] = False,
+    explain_provider_ids: Annotated[
+        list[UUID] | None,
+        Field(default=None, max_length=20, description="Providers to explain: why each is in or out."),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=50, description="How many of the best to rank (and invite).")] = 10,
+) -> MatchReport:
+    """Find the lenders that may lend on an open application, best fit first; optionally invite them.
+
+    A provider is eligible when it is active and meets every criterion against the application and
+    its latest risk assessment: same currency, serves the applicant's country, amount within its
+    min/max, term within its min/max, grade accepted, score >= its min_score, debt-to-income <= its
+    max_dti, available capital >= the amount. Eligible providers are ranked by fit score 0-100 =
+    100 * (0.5 rate + 0.3 capital + 0.2 approval): rate = where the provider's mid annual rate falls
+    in the assessment's suggested band (1 at or below its minimum, 0 at or above its maximum);
+    capital = (capital - amount) / (19 * amount) capped to 0-1; approval = (approved + 5) /
+    (decided + 10), its historical approval rate smoothed towards 50%. Ties go to the lower id.
+
+    With invite: true the ranked providers get an invitation each and a provider.invited event
+    (delivered as a signed webhook); running it again, or concurrently, invites nobody twice.
+    explain_provider_ids lists, for each provider asked about, every criterion it fails with the
+    provider's requirement and the application's value. The application must be open_for_bids
+    (conflict otherwise).
+    """
+    return await matching.match_providers(
+        deps().matching,
+        invocation(),
+        application,
+        explain_provider_ids or (),
+        invite,
+        limit,
     )
-    async def match_providers(
-        application: ApplicationHandle,
-        invite: Annotated[
-            bool,
-            Field(description="false (default): only show the ranking. true: invite the ranked providers."),
-        ] = False,
-        explain_provider_ids: Annotated[
-            list[UUID] | None,
-            Field(default=None, max_length=20, description="Providers to explain: why each is in or out."),
-        ] = None,
-        limit: Annotated[
-            int, Field(ge=1, le=50, description="How many of the best to rank (and invite).")
-        ] = 10,
-    ) -> MatchReport:
-        """Find the lenders that may lend on an open application, best fit first; optionally invite them.
 
-        A provider is eligible when it is active and meets every criterion against the application and
-        its latest risk assessment: same currency, serves the applicant's country, amount within its
-        min/max, term within its min/max, grade accepted, score >= its min_score, debt-to-income <= its
-        max_dti, available capital >= the amount. Eligible providers are ranked by fit score 0-100 =
-        100 * (0.5 rate + 0.3 capital + 0.2 approval): rate = where the provider's mid annual rate falls
-        in the assessment's suggested band (1 at or below its minimum, 0 at or above its maximum);
-        capital = (capital - amount) / (19 * amount) capped to 0-1; approval = (approved + 5) /
-        (decided + 10), its historical approval rate smoothed towards 50%. Ties go to the lower id.
 
-        With invite: true the ranked providers get an invitation each and a provider.invited event
-        (delivered as a signed webhook); running it again, or concurrently, invites nobody twice.
-        explain_provider_ids lists, for each provider asked about, every criterion it fails with the
-        provider's requirement and the application's value. The application must be open_for_bids
-        (conflict otherwise).
-        """
-        return await matching.match_providers(
-            runtime.deps.matching,
-            gate.invocation(),
-            application,
-            explain_provider_ids or (),
-            invite,
-            limit,
-        )
+@TOOLS.tool(roles=INVITATION_READERS, title="List invitations to bid", read_only=True, idempotent=True)
+async def list_invitations(
+    provider_id: Annotated[
+        UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
+    ] = None,
+    application: Annotated[
+        str | None,
+        Field(default=None, max_length=64, description="Only this application's (id or reference)."),
+    ] = None,
+    status: Annotated[list[InvitationStatus] | None, Field(default=None, max_length=4)] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+) -> InvitationPage:
+    """Invitations to bid, newest first, with the loan request, grade, score and DTI (no personal data).
 
-    @gate.tool(
-        server, roles=INVITATION_READERS, title="List invitations to bid", read_only=True, idempotent=True
+    A provider sees only its own invitations; operators, admins and services see all, optionally
+    for one provider or one application. Pass next_cursor back as cursor for the next page.
+    """
+    return await matching.list_invitations(
+        deps().matching, principal(), provider_id, application, status, limit, cursor
     )
-    async def list_invitations(
-        provider_id: Annotated[
-            UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
-        ] = None,
-        application: Annotated[
-            str | None,
-            Field(default=None, max_length=64, description="Only this application's (id or reference)."),
-        ] = None,
-        status: Annotated[list[InvitationStatus] | None, Field(default=None, max_length=4)] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-        cursor: Annotated[
-            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-        ] = None,
-    ) -> InvitationPage:
-        """Invitations to bid, newest first, with the loan request, grade, score and DTI (no personal data).
-
-        A provider sees only its own invitations; operators, admins and services see all, optionally
-        for one provider or one application. Pass next_cursor back as cursor for the next page.
-        """
-        return await matching.list_invitations(
-            runtime.deps.matching, gate.principal(), provider_id, application, status, limit, cursor
-        )
-
-    register_bidding_tools(server, runtime, gate)
-    return server

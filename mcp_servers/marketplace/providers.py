@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import providers
 from tools.marketplace.models.providers import (
     OnboardedProvider,
@@ -24,7 +22,7 @@ from tools.marketplace.models.providers import (
 from tools.platform.models import CurrencyCode
 from tools.platform.principal import Role
 
-__all__ = ["register_provider_tools"]
+__all__ = ["TOOLS"]
 
 MANAGERS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVIDER})
@@ -33,100 +31,101 @@ STAFF_READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 ProviderHandle = Annotated[str, Field(min_length=1, max_length=64, description="The provider's id (UUID).")]
 
 
-def register_provider_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> None:
-    @gate.tool(server, roles=MANAGERS, title="Onboard a credit provider", read_only=False)
-    async def onboard_provider(provider: OnboardProvider) -> OnboardedProvider:
-        """Add a lender to the marketplace, active at once, and return its webhook signing secret ONCE.
+TOOLS = ToolSet()
 
-        Use when a bank, fintech, microfinance bank or P2P platform joins. A provider lends in one
-        currency: min_amount, max_amount and capital_available are decimal strings in that currency
-        (a lender in several currencies is onboarded once per currency). It is matched to open
-        applications from its countries whose amount and term fit its limits, whose grade it accepts,
-        whose score is at least min_score and whose debt-to-income is at most max_dti; rates and
-        max_dti are fractions (0.24 = 24%). The commission plan defaults to 8.5% of the principal.
-        The platform generates the webhook signing secret: it is in this result only and is never
-        shown again (rotate_provider_secret issues a new one). Names are unique (conflict otherwise).
-        """
-        return await providers.onboard_provider(runtime.deps.providers, gate.invocation(), provider)
 
-    @gate.tool(server, roles=MANAGERS, title="Change a credit provider", read_only=False, idempotent=True)
-    async def update_provider(provider_id: ProviderHandle, changes: ProviderChanges) -> ProviderView:
-        """Change a provider's terms; fields left out keep their value, commission_plan is replaced whole.
+@TOOLS.tool(roles=MANAGERS, title="Onboard a credit provider", read_only=False)
+async def onboard_provider(provider: OnboardProvider) -> OnboardedProvider:
+    """Add a lender to the marketplace, active at once, and return its webhook signing secret ONCE.
 
-        Use when a lender changes its limits, rates, capital, countries, grades or webhook URL. The
-        result is validated as a whole (amounts in its currency, minimums below maximums). Status
-        and the secret have their own tools. Returns the provider with a new version.
-        """
-        return await providers.update_provider(
-            runtime.deps.providers, gate.invocation(), provider_id, changes
-        )
+    Use when a bank, fintech, microfinance bank or P2P platform joins. A provider lends in one
+    currency: min_amount, max_amount and capital_available are decimal strings in that currency
+    (a lender in several currencies is onboarded once per currency). It is matched to open
+    applications from its countries whose amount and term fit its limits, whose grade it accepts,
+    whose score is at least min_score and whose debt-to-income is at most max_dti; rates and
+    max_dti are fractions (0.24 = 24%). The commission plan defaults to 8.5% of the principal.
+    The platform generates the webhook signing secret: it is in this result only and is never
+    shown again (rotate_provider_secret issues a new one). Names are unique (conflict otherwise).
+    """
+    return await providers.onboard_provider(deps().providers, invocation(), provider)
 
-    @gate.tool(server, roles=MANAGERS, title="Suspend a credit provider", read_only=False, destructive=True)
-    async def suspend_provider(
-        provider_id: ProviderHandle,
-        reason: Annotated[
-            str, Field(min_length=3, max_length=500, description="Why; kept with the provider.")
-        ],
-    ) -> ProviderView:
-        """Suspend a provider: from now on it is matched to no application, until reactivated.
 
-        Use for compliance holds, exhausted capital or failing integrations. Suspending a suspended
-        provider is a conflict. Invitations it already has are left as they are.
-        """
-        return await providers.suspend_provider(
-            runtime.deps.providers, gate.invocation(), provider_id, reason
-        )
+@TOOLS.tool(roles=MANAGERS, title="Change a credit provider", read_only=False, idempotent=True)
+async def update_provider(provider_id: ProviderHandle, changes: ProviderChanges) -> ProviderView:
+    """Change a provider's terms; fields left out keep their value, commission_plan is replaced whole.
 
-    @gate.tool(server, roles=MANAGERS, title="Reactivate a credit provider", read_only=False)
-    async def reactivate_provider(provider_id: ProviderHandle) -> ProviderView:
-        """Lift a suspension: the provider is matched again. Reactivating an active provider is a conflict."""
-        return await providers.reactivate_provider(runtime.deps.providers, gate.invocation(), provider_id)
+    Use when a lender changes its limits, rates, capital, countries, grades or webhook URL. The
+    result is validated as a whole (amounts in its currency, minimums below maximums). Status
+    and the secret have their own tools. Returns the provider with a new version.
+    """
+    return await providers.update_provider(deps().providers, invocation(), provider_id, changes)
 
-    @gate.tool(
-        server,
-        roles=MANAGERS | {Role.PROVIDER},
-        title="Rotate a provider's webhook secret",
-        read_only=False,
-        destructive=True,
+
+@TOOLS.tool(roles=MANAGERS, title="Suspend a credit provider", read_only=False, destructive=True)
+async def suspend_provider(
+    provider_id: ProviderHandle,
+    reason: Annotated[str, Field(min_length=3, max_length=500, description="Why; kept with the provider.")],
+) -> ProviderView:
+    """Suspend a provider: from now on it is matched to no application, until reactivated.
+
+    Use for compliance holds, exhausted capital or failing integrations. Suspending a suspended
+    provider is a conflict. Invitations it already has are left as they are.
+    """
+    return await providers.suspend_provider(deps().providers, invocation(), provider_id, reason)
+
+
+@TOOLS.tool(roles=MANAGERS, title="Reactivate a credit provider", read_only=False)
+async def reactivate_provider(provider_id: ProviderHandle) -> ProviderView:
+    """Lift a suspension: the provider is matched again. Reactivating an active provider is a conflict."""
+    return await providers.reactivate_provider(deps().providers, invocation(), provider_id)
+
+
+@TOOLS.tool(
+    roles=MANAGERS | {Role.PROVIDER},
+    title="Rotate a provider's webhook secret",
+    read_only=False,
+    destructive=True,
+)
+async def rotate_provider_secret(provider_id: ProviderHandle) -> RotatedSecret:
+    """Issue a new webhook signing secret, returned ONCE; the old one stops working at once.
+
+    Use when the secret is lost or may have leaked. A provider may rotate its own secret only.
+    """
+    return await providers.rotate_provider_secret(deps().providers, invocation(), provider_id)
+
+
+@TOOLS.tool(roles=READERS, title="Get a credit provider", read_only=True, idempotent=True)
+async def get_provider(provider_id: ProviderHandle) -> ProviderView:
+    """Read one provider: its terms, limits, commission plan, webhook URL and status (never the secret).
+
+    A provider's own principals can read only their provider; any other id answers not_found.
+    """
+    return await providers.get_provider(deps().providers, principal(), provider_id)
+
+
+@TOOLS.tool(roles=STAFF_READERS, title="List credit providers", read_only=True, idempotent=True)
+async def list_providers(
+    status: Annotated[list[ProviderStatus] | None, Field(default=None, max_length=2)] = None,
+    provider_type: ProviderType | None = None,
+    currency: Annotated[CurrencyCode | None, Field(default=None, description="Lending currency.")] = None,
+    country: Annotated[
+        str | None, Field(default=None, pattern="^[A-Z]{2}$", description="Serves this country.")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+) -> ProviderPage:
+    """List providers newest first, a page at a time, optionally by status, type, currency or country.
+
+    Never shows webhook secrets. Pass next_cursor back as cursor for the next page.
+    """
+    return await providers.list_providers(
+        deps().providers,
+        status,
+        provider_type.value if provider_type else None,
+        currency,
+        country,
+        limit,
+        cursor,
     )
-    async def rotate_provider_secret(provider_id: ProviderHandle) -> RotatedSecret:
-        """Issue a new webhook signing secret, returned ONCE; the old one stops working at once.
-
-        Use when the secret is lost or may have leaked. A provider may rotate its own secret only.
-        """
-        return await providers.rotate_provider_secret(runtime.deps.providers, gate.invocation(), provider_id)
-
-    @gate.tool(server, roles=READERS, title="Get a credit provider", read_only=True, idempotent=True)
-    async def get_provider(provider_id: ProviderHandle) -> ProviderView:
-        """Read one provider: its terms, limits, commission plan, webhook URL and status (never the secret).
-
-        A provider's own principals can read only their provider; any other id answers not_found.
-        """
-        return await providers.get_provider(runtime.deps.providers, gate.principal(), provider_id)
-
-    @gate.tool(server, roles=STAFF_READERS, title="List credit providers", read_only=True, idempotent=True)
-    async def list_providers(
-        status: Annotated[list[ProviderStatus] | None, Field(default=None, max_length=2)] = None,
-        provider_type: ProviderType | None = None,
-        currency: Annotated[CurrencyCode | None, Field(default=None, description="Lending currency.")] = None,
-        country: Annotated[
-            str | None, Field(default=None, pattern="^[A-Z]{2}$", description="Serves this country.")
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-        cursor: Annotated[
-            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-        ] = None,
-    ) -> ProviderPage:
-        """List providers newest first, a page at a time, optionally by status, type, currency or country.
-
-        Never shows webhook secrets. Pass next_cursor back as cursor for the next page.
-        """
-        return await providers.list_providers(
-            runtime.deps.providers,
-            status,
-            provider_type.value if provider_type else None,
-            currency,
-            country,
-            limit,
-            cursor,
-        )

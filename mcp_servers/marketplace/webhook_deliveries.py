@@ -6,66 +6,65 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import provider_webhooks
 from tools.marketplace.models.webhook_deliveries import DeliveryPage, DeliveryStatus, DeliveryView
 from tools.platform.principal import Role
 
-__all__ = ["register_webhook_delivery_tools"]
+__all__ = ["TOOLS"]
 
 READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVIDER})
 MANAGERS = frozenset({Role.OPERATOR, Role.ADMIN})
 
 
-def register_webhook_delivery_tools(server: FastMCP, runtime: Runtime, gate: ToolGate) -> None:
-    @gate.tool(server, roles=READERS, title="List webhook deliveries", read_only=True, idempotent=True)
-    async def list_webhook_deliveries(
-        provider_id: Annotated[
-            UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
-        ] = None,
-        status: Annotated[list[DeliveryStatus] | None, Field(default=None, max_length=4)] = None,
-        event_type: Annotated[
-            str | None,
-            Field(
-                default=None,
-                pattern=r"^[a-z][a-z_]*(\.[a-z_]+)*\.?$",
-                max_length=100,
-                description='Exact type ("provider.invited"), or a prefix ending in "." ("bid.").',
-            ),
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-        cursor: Annotated[
-            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-        ] = None,
-    ) -> DeliveryPage:
-        """Signed webhooks sent to credit providers, newest first: status, attempts, last HTTP status.
+TOOLS = ToolSet()
 
-        Each outbox event that concerns a provider (provider.invited, bid.*, offer.accepted, loan.*) is
-        POSTed to its webhook_url, signed with its secret (X-CaaS-Signature: sha256=<hex HMAC-SHA256
-        of "{X-CaaS-Timestamp}.{body}">). status: pending (queued, or waiting to retry at
-        next_attempt_at), delivered (2xx), failed (a 3xx/4xx other than 408/425/429 refuses for good;
-        5xx, timeouts and connection errors are retried with backoff until the attempts run out),
-        skipped (provider suspended). A provider sees only its own; staff may filter by provider_id.
-        Pass next_cursor back as cursor for the next page.
-        """
-        return await provider_webhooks.list_webhook_deliveries(
-            runtime.deps.webhooks, gate.principal(), provider_id, status, event_type, limit, cursor
-        )
 
-    @gate.tool(server, roles=MANAGERS, title="Retry a webhook delivery", read_only=False)
-    async def retry_webhook_delivery(
-        event_id: Annotated[UUID, Field(description="The delivery's event_id (list_webhook_deliveries).")],
-    ) -> DeliveryView:
-        """Queue a failed or skipped webhook delivery again: due now, with a fresh set of attempts.
+@TOOLS.tool(roles=READERS, title="List webhook deliveries", read_only=True, idempotent=True)
+async def list_webhook_deliveries(
+    provider_id: Annotated[
+        UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
+    ] = None,
+    status: Annotated[list[DeliveryStatus] | None, Field(default=None, max_length=4)] = None,
+    event_type: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=r"^[a-z][a-z_]*(\.[a-z_]+)*\.?$",
+            max_length=100,
+            description='Exact type ("provider.invited"), or a prefix ending in "." ("bid.").',
+        ),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+) -> DeliveryPage:
+    """Signed webhooks sent to credit providers, newest first: status, attempts, last HTTP status.
 
-        Use after the provider fixed its receiver (or its URL was corrected, or it was reactivated).
-        The event is sent with the same id and body (receivers dedupe on X-CaaS-Event-Id). A pending
-        or delivered delivery is a conflict, as is one a worker is attempting at this moment.
-        """
-        return await provider_webhooks.retry_webhook_delivery(
-            runtime.deps.webhooks, gate.invocation(), event_id
-        )
+    Each outbox event that concerns a provider (provider.invited, bid.*, offer.accepted, loan.*) is
+    POSTed to its webhook_url, signed with its secret (X-CaaS-Signature: sha256=<hex HMAC-SHA256
+    of "{X-CaaS-Timestamp}.{body}">). status: pending (queued, or waiting to retry at
+    next_attempt_at), delivered (2xx), failed (a 3xx/4xx other than 408/425/429 refuses for good;
+    5xx, timeouts and connection errors are retried with backoff until the attempts run out),
+    skipped (provider suspended). A provider sees only its own; staff may filter by provider_id.
+    Pass next_cursor back as cursor for the next page.
+    """
+    return await provider_webhooks.list_webhook_deliveries(
+        deps().webhooks, principal(), provider_id, status, event_type, limit, cursor
+    )
+
+
+@TOOLS.tool(roles=MANAGERS, title="Retry a webhook delivery", read_only=False)
+async def retry_webhook_delivery(
+    event_id: Annotated[UUID, Field(description="The delivery's event_id (list_webhook_deliveries).")],
+) -> DeliveryView:
+    """Queue a failed or skipped webhook delivery again: due now, with a fresh set of attempts.
+
+    Use after the provider fixed its receiver (or its URL was corrected, or it was reactivated).
+    The event is sent with the same id and body (receivers dedupe on X-CaaS-Event-Id). A pending
+    or delivered delivery is a conflict, as is one a worker is attempting at this moment.
+    """
+    return await provider_webhooks.retry_webhook_delivery(deps().webhooks, invocation(), event_id)

@@ -1,4 +1,12 @@
-"""The ``payments`` service: pay loans out and collect repayments through the Onasis gateway."""
+"""Payment tools (the ``payments`` server): pay loans out and collect repayments through the Onasis
+gateway.
+
+``disburse_loan`` pays a loan that is pending_disbursement out
+to the borrower's bank account (a worker sends it; the vendor's webhook activates the loan);
+``collect_repayment`` returns an authorization_url where the borrower pays, and the webhook allocates the
+payment to the loan. Amounts are decimal strings in major units. Outputs say simulated: true when the
+gateway is the built-in sandbox (no real money).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +14,15 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.payments import payments
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
 from tools.platform.principal import Role
 
-__all__ = ["build_payments_server"]
+__all__ = ["TOOLS"]
 
-INSTRUCTIONS = """Money through the Onasis gateway. disburse_loan pays a loan that is pending_disbursement out
-to the borrower's bank account (a worker sends it; the vendor's webhook activates the loan);
-collect_repayment returns an authorization_url where the borrower pays, and the webhook allocates the
-payment to the loan. Amounts are decimal strings in major units. Outputs say simulated: true when the
-gateway is the built-in sandbox (no real money). Errors carry a stable code: invalid_argument,
-not_found, permission_denied, conflict, unavailable, internal."""
 
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 COLLECTORS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
@@ -60,97 +60,97 @@ Simulate = Annotated[
 PaymentId = Annotated[UUID, Field(description="The payment's id (from disburse_loan, collect_repayment).")]
 
 
-def build_payments_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
-    server = FastMCP("payments", instructions=INSTRUCTIONS, mask_error_details=True)
+TOOLS = ToolSet()
 
-    @gate.tool(server, roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True)
-    async def disburse_loan(
-        loan: LoanHandle, idempotency_key: IdempotencyKey, simulate: Simulate = None
-    ) -> PaymentView:
-        """Pay a loan out: its net disbursement (principal less the origination fee) goes to the
-        borrower's bank account on the application.
 
-        Use once originate_loan made the loan (status pending_disbursement). This records the payment
-        (status requested) and returns at once; a background worker sends it to the gateway under a
-        reference derived from the payment's id, with retries and backoff, verifying before any re-send,
-        so it can never become two transfers. The vendor's webhook then marks it succeeded and makes the
-        loan active (ledger and commission posted) — follow it with get_payment or get_loan. One
-        disbursement per loan at a time: another is a conflict until that one failed.
-        """
-        return await payments.disburse_loan(
-            runtime.deps.payments, gate.invocation(), loan, idempotency_key, simulate
-        )
+@TOOLS.tool(roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True)
+async def disburse_loan(
+    loan: LoanHandle, idempotency_key: IdempotencyKey, simulate: Simulate = None
+) -> PaymentView:
+    """Pay a loan out: its net disbursement (principal less the origination fee) goes to the
+    borrower's bank account on the application.
 
-    @gate.tool(server, roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True)
-    async def collect_repayment(
-        loan: LoanHandle,
-        amount: Annotated[
-            Decimal,
-            Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
-        ],
-        idempotency_key: IdempotencyKey,
-        simulate: Simulate = None,
-    ) -> PaymentView:
-        """Start a repayment by the borrower: returns authorization_url, where the borrower pays.
+    Use once originate_loan made the loan (status pending_disbursement). This records the payment
+    (status requested) and returns at once; a background worker sends it to the gateway under a
+    reference derived from the payment's id, with retries and backoff, verifying before any re-send,
+    so it can never become two transfers. The vendor's webhook then marks it succeeded and makes the
+    loan active (ledger and commission posted) — follow it with get_payment or get_loan. One
+    disbursement per loan at a time: another is a conflict until that one failed.
+    """
+    return await payments.disburse_loan(deps().payments, invocation(), loan, idempotency_key, simulate)
 
-        Use for a loan being repaid (active, delinquent or defaulted); get_loan or
-        quote_early_settlement say what is due. The charge is created at the gateway now, at the
-        currency's vendor (or its fallback when the first does not answer). Once the payer completes it,
-        the vendor's webhook allocates the money to the loan exactly as record_repayment would.
-        Borrowers collect on their own loans, agents on those they filed.
-        """
-        return await payments.collect_repayment(
-            runtime.deps.payments, gate.invocation(), loan, amount, idempotency_key, simulate
-        )
 
-    @gate.tool(server, roles=READERS, title="Get a payment", read_only=True, idempotent=True)
-    async def get_payment(payment_id: PaymentId) -> PaymentView:
-        """One payment: kind, status, amount, gateway reference, vendor, attempts and the last error,
-        what happens next, and whether money is simulated.
+@TOOLS.tool(roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True)
+async def collect_repayment(
+    loan: LoanHandle,
+    amount: Annotated[
+        Decimal,
+        Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
+    ],
+    idempotency_key: IdempotencyKey,
+    simulate: Simulate = None,
+) -> PaymentView:
+    """Start a repayment by the borrower: returns authorization_url, where the borrower pays.
 
-        Use to follow a disbursement or a collection. Someone else's payment answers not_found.
-        """
-        return await payments.get_payment(runtime.deps.payments, gate.principal(), payment_id)
+    Use for a loan being repaid (active, delinquent or defaulted); get_loan or
+    quote_early_settlement say what is due. The charge is created at the gateway now, at the
+    currency's vendor (or its fallback when the first does not answer). Once the payer completes it,
+    the vendor's webhook allocates the money to the loan exactly as record_repayment would.
+    Borrowers collect on their own loans, agents on those they filed.
+    """
+    return await payments.collect_repayment(
+        deps().payments, invocation(), loan, amount, idempotency_key, simulate
+    )
 
-    @gate.tool(server, roles=READERS, title="List payments", read_only=True, idempotent=True)
-    async def list_payments(
-        loan: Annotated[
-            str | None, Field(default=None, min_length=1, max_length=64, description="Only this loan's.")
-        ] = None,
-        kind: Annotated[PaymentKind | None, Field(default=None, description="Only this kind.")] = None,
-        status: Annotated[
-            list[PaymentStatus] | None, Field(default=None, max_length=5, description="Only these statuses.")
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-        cursor: Annotated[
-            str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-        ] = None,
-    ) -> PaymentPage:
-        """List payments newest first, a page at a time.
 
-        Borrowers see their loans' payments, agents those of applications they filed, providers those
-        of the loans they made, operators, admins and services all. Statuses: requested, sent,
-        succeeded, failed, reversed. Pass next_cursor back as cursor; it is null on the last page.
-        """
-        return await payments.list_payments(
-            runtime.deps.payments,
-            gate.principal(),
-            loan=loan,
-            kind=kind,
-            statuses=status,
-            limit=limit,
-            cursor=cursor,
-        )
+@TOOLS.tool(roles=READERS, title="Get a payment", read_only=True, idempotent=True)
+async def get_payment(payment_id: PaymentId) -> PaymentView:
+    """One payment: kind, status, amount, gateway reference, vendor, attempts and the last error,
+    what happens next, and whether money is simulated.
 
-    @gate.tool(server, roles=STAFF, title="Verify a payment", read_only=False, idempotent=True)
-    async def verify_payment(payment_id: PaymentId) -> PaymentView:
-        """Ask the gateway where a payment stands and apply its answer, exactly as the vendor's webhook
-        would be applied.
+    Use to follow a disbursement or a collection. Someone else's payment answers not_found.
+    """
+    return await payments.get_payment(deps().payments, principal(), payment_id)
 
-        Use when a webhook seems late or lost. A success activates the loan (disbursement) or allocates
-        the repayment (collection); a failure fails the payment; an answer that would move the payment
-        backwards is ignored. ``verification`` says what the gateway answered and what it changed.
-        """
-        return await payments.verify_payment(runtime.deps.payments, gate.invocation(), payment_id)
 
-    return server
+@TOOLS.tool(roles=READERS, title="List payments", read_only=True, idempotent=True)
+async def list_payments(
+    loan: Annotated[
+        str | None, Field(default=None, min_length=1, max_length=64, description="Only this loan's.")
+    ] = None,
+    kind: Annotated[PaymentKind | None, Field(default=None, description="Only this kind.")] = None,
+    status: Annotated[
+        list[PaymentStatus] | None, Field(default=None, max_length=5, description="Only these statuses.")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+) -> PaymentPage:
+    """List payments newest first, a page at a time.
+
+    Borrowers see their loans' payments, agents those of applications they filed, providers those
+    of the loans they made, operators, admins and services all. Statuses: requested, sent,
+    succeeded, failed, reversed. Pass next_cursor back as cursor; it is null on the last page.
+    """
+    return await payments.list_payments(
+        deps().payments,
+        principal(),
+        loan=loan,
+        kind=kind,
+        statuses=status,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@TOOLS.tool(roles=STAFF, title="Verify a payment", read_only=False, idempotent=True)
+async def verify_payment(payment_id: PaymentId) -> PaymentView:
+    """Ask the gateway where a payment stands and apply its answer, exactly as the vendor's webhook
+    would be applied.
+
+    Use when a webhook seems late or lost. A success activates the loan (disbursement) or allocates
+    the repayment (collection); a failure fails the payment; an answer that would move the payment
+    backwards is ignored. ``verification`` says what the gateway answered and what it changed.
+    """
+    return await payments.verify_payment(deps().payments, invocation(), payment_id)

@@ -1,4 +1,10 @@
-"""The ``risk`` service: the scorecard, stored assessments, what-if simulation and the model document."""
+"""Risk tools (the ``risk`` server): the scorecard, stored assessments, what-if simulation and the model
+document.
+
+A documented, versioned scorecard (read caas://risk/model to explain any
+score, grade or reason). Scoring stores the assessment and routes the application: approve opens it
+for bids, refer sends it to a human review, decline records an adverse-action notice.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,12 @@ from typing import Annotated
 from fastmcp import Context, FastMCP
 from pydantic import Field
 
-from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ToolGate
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.platform.principal import Role
-from tools.risk import assessments as risk
+from tools.risk import assessments
 from tools.risk.models import BatchReport, BureauData, RiskAssessmentView, SimulateScore
 
-__all__ = ["MODEL_URI", "build_risk_server", "register_model_resource"]
+__all__ = ["MODEL_URI", "TOOLS", "register_model_resource"]
 
 MODEL_URI = "caas://risk/model"
 
@@ -30,10 +35,6 @@ def register_model_resource(server: FastMCP) -> None:
         return resources.files("tools.risk.domain").joinpath("risk_model.md").read_text(encoding="utf-8")
 
 
-INSTRUCTIONS = """Credit risk: a documented, versioned scorecard (read caas://risk/model to explain any
-score, grade or reason). Scoring stores the assessment and routes the application: approve opens it
-for bids, refer sends it to a human review, decline records an adverse-action notice."""
-
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
@@ -42,55 +43,56 @@ ApplicationHandle = Annotated[
 ]
 
 
-def build_risk_server(runtime: Runtime, gate: ToolGate) -> FastMCP:
-    server = FastMCP("risk", instructions=INSTRUCTIONS, mask_error_details=True)
+TOOLS = ToolSet()
 
-    @gate.tool(server, roles=STAFF, title="Score an application", read_only=False)
-    async def score_application(
-        application: ApplicationHandle, bureau: BureauData | None = None
-    ) -> RiskAssessmentView:
-        """Score a submitted application, store the assessment and route the application.
 
-        Use once per submitted application (optionally with what a credit bureau reported). A clear
-        approve opens it for bids, a clear decline declines it with an adverse-action notice, anything
-        between goes to under_review. Returns the score (300-850), PD, grade, recommendation, DTI after
-        the loan, the largest affordable amount, a rate band and up to four specific reasons.
-        """
-        return await risk.score_application(runtime.deps.risk, gate.invocation(), application, bureau)
+@TOOLS.tool(roles=STAFF, title="Score an application", read_only=False)
+async def score_application(
+    application: ApplicationHandle, bureau: BureauData | None = None
+) -> RiskAssessmentView:
+    """Score a submitted application, store the assessment and route the application.
 
-    @gate.tool(server, roles=STAFF, title="Score several applications", read_only=False)
-    async def score_applications_batch(
-        applications: Annotated[list[ApplicationHandle], Field(min_length=1, max_length=100)],
-        ctx: Context,
-        bureau: BureauData | None = None,
-    ) -> BatchReport:
-        """Score up to 100 submitted applications, reporting progress after each one.
+    Use once per submitted application (optionally with what a credit bureau reported). A clear
+    approve opens it for bids, a clear decline declines it with an adverse-action notice, anything
+    between goes to under_review. Returns the score (300-850), PD, grade, recommendation, DTI after
+    the loan, the largest affordable amount, a rate band and up to four specific reasons.
+    """
+    return await assessments.score_application(deps().risk, invocation(), application, bureau)
 
-        Use to work through a backlog. Each application is scored in its own transaction, so one that
-        fails (for example because it is no longer submitted) is reported and the rest go on.
-        """
 
-        async def progress(done: int, total: int, message: str) -> None:
-            await ctx.report_progress(done, total, message)
+@TOOLS.tool(roles=STAFF, title="Score several applications", read_only=False)
+async def score_applications_batch(
+    applications: Annotated[list[ApplicationHandle], Field(min_length=1, max_length=100)],
+    ctx: Context,
+    bureau: BureauData | None = None,
+) -> BatchReport:
+    """Score up to 100 submitted applications, reporting progress after each one.
 
-        return await risk.score_applications_batch(
-            runtime.deps.risk, gate.invocation(), applications, bureau, progress
-        )
+    Use to work through a backlog. Each application is scored in its own transaction, so one that
+    fails (for example because it is no longer submitted) is reported and the rest go on.
+    """
 
-    @gate.tool(server, roles=READERS, title="Get a risk assessment", read_only=True, idempotent=True)
-    async def get_risk_assessment(application: ApplicationHandle) -> RiskAssessmentView:
-        """The latest stored assessment of an application, with every input the model used.
+    async def progress(done: int, total: int, message: str) -> None:
+        await ctx.report_progress(done, total, message)
 
-        Use to explain a score or a decision; read caas://risk/model for what each reason means.
-        """
-        return await risk.get_risk_assessment(runtime.deps.risk, gate.principal(), application)
+    return await assessments.score_applications_batch(
+        deps().risk, invocation(), applications, bureau, progress
+    )
 
-    @gate.tool(server, roles=READERS, title="Simulate a score", read_only=True, idempotent=True)
-    async def simulate_score(inputs: SimulateScore) -> RiskAssessmentView:
-        """What the scorecard would say for these inputs; nothing is stored or changed.
 
-        Use for what-if questions ("what if the amount were lower?") before or after applying.
-        """
-        return risk.simulate_score(runtime.deps.risk, inputs)
+@TOOLS.tool(roles=READERS, title="Get a risk assessment", read_only=True, idempotent=True)
+async def get_risk_assessment(application: ApplicationHandle) -> RiskAssessmentView:
+    """The latest stored assessment of an application, with every input the model used.
 
-    return server
+    Use to explain a score or a decision; read caas://risk/model for what each reason means.
+    """
+    return await assessments.get_risk_assessment(deps().risk, principal(), application)
+
+
+@TOOLS.tool(roles=READERS, title="Simulate a score", read_only=True, idempotent=True)
+async def simulate_score(inputs: SimulateScore) -> RiskAssessmentView:
+    """What the scorecard would say for these inputs; nothing is stored or changed.
+
+    Use for what-if questions ("what if the amount were lower?") before or after applying.
+    """
+    return assessments.simulate_score(deps().risk, inputs)

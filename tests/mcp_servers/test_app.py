@@ -69,15 +69,20 @@ async def test_the_risk_model_has_one_address_alone_or_composed(runtime: Runtime
             assert MODEL_VERSION in contents[0].text
 
 
-async def test_services_hold_only_tools_so_composition_loses_nothing(runtime: Runtime) -> None:
-    # build_server copies each service's tools into the top-level server instead of mounting it; a
-    # resource or prompt registered on a service itself would silently disappear.
-    from mcp_servers.app import SERVICES
-    from mcp_servers.toolkit import ToolGate
+def test_every_tool_set_is_carried_by_exactly_one_server() -> None:
+    # A module's tools exist only once a server carries its ToolSet: one left out of SERVICES would
+    # silently never be served, and one listed twice would be served under two names.
+    import importlib
+    import pkgutil
 
-    gate = ToolGate(runtime.principals)
-    for build in SERVICES.values():
-        service = build(runtime, gate)
-        assert await service.list_resources() == []
-        assert await service.list_resource_templates() == []
-        assert await service.list_prompts() == []
+    import mcp_servers
+    from mcp_servers.app import SERVICES
+    from mcp_servers.toolkit import ToolSet
+
+    declared = []
+    for info in pkgutil.walk_packages(mcp_servers.__path__, "mcp_servers."):
+        module = importlib.import_module(info.name)
+        declared += [v for v in vars(module).values() if isinstance(v, ToolSet)]
+    carried = [toolset for toolsets in SERVICES.values() for toolset in toolsets]
+    assert len(declared) >= 14 and all(t.specs for t in declared)
+    assert sorted(map(id, carried)) == sorted(map(id, set(declared)))

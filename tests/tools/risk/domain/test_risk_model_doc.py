@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tools.risk.domain import scorecard
 
+from tools.risk.domain import scorecard
 from tools.risk.domain.characteristics import grade_characteristics
 from tools.risk.domain.scorecard import (
     CHARACTERISTICS,
