@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 
@@ -17,7 +16,19 @@ from database.marketplace.providers import PgProviderWriter
 from database.payments.payments import PgPaymentWriter
 from database.platform.audit import Connection, record_audit
 from database.risk.assessments import PgRiskWriter
-from tools.credit.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, OutboxEvent
+from tools.credit.ports import ApplicationWriter, DocumentWriter
+from tools.ledger.ports import LedgerWriter
+from tools.loans.ports import LoanWriter
+from tools.marketplace.ports import BidWriter, ProviderWriter
+from tools.payments.ports import PaymentWriter
+from tools.platform.ports import (
+    AuditRecord,
+    IdempotencyClaim,
+    IdempotencyOutcome,
+    OutboxEvent,
+    UnitOfWorkFactory,
+)
+from tools.risk.ports import RiskWriter
 
 __all__ = ["PgUnitOfWork", "pg_unit_of_work"]
 
@@ -25,14 +36,16 @@ __all__ = ["PgUnitOfWork", "pg_unit_of_work"]
 class PgUnitOfWork:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self.applications = PgApplicationWriter(conn)
-        self.documents = PgDocumentWriter(conn)
-        self.risk = PgRiskWriter(conn)
-        self.ledger = PgLedgerWriter(conn)
-        self.loans = PgLoanWriter(conn)
-        self.providers = PgProviderWriter(conn)
-        self.bids = PgBidWriter(conn)
-        self.payments = PgPaymentWriter(conn)
+        # Declared as the ports' Protocols: mypy checks each writer against its port here, and this
+        # unit of work against every service's unit-of-work Protocol where it is wired.
+        self.applications: ApplicationWriter = PgApplicationWriter(conn)
+        self.documents: DocumentWriter = PgDocumentWriter(conn)
+        self.risk: RiskWriter = PgRiskWriter(conn)
+        self.ledger: LedgerWriter = PgLedgerWriter(conn)
+        self.loans: LoanWriter = PgLoanWriter(conn)
+        self.providers: ProviderWriter = PgProviderWriter(conn)
+        self.bids: BidWriter = PgBidWriter(conn)
+        self.payments: PaymentWriter = PgPaymentWriter(conn)
 
     async def claim_idempotency_key(self, claim: IdempotencyClaim) -> IdempotencyOutcome:
         # A concurrent holder of the same key blocks this INSERT until it commits or rolls back, so a
@@ -78,8 +91,10 @@ class PgUnitOfWork:
         await record_audit(self._conn, audit, events)
 
 
-def pg_unit_of_work(pool: asyncpg.Pool) -> Any:
-    """A ``UnitOfWorkFactory``: each call opens one transaction on one pooled connection."""
+def pg_unit_of_work(pool: asyncpg.Pool) -> UnitOfWorkFactory[PgUnitOfWork]:
+    """Each call opens one transaction on one pooled connection. Typed precisely, so that mypy checks
+    ``PgUnitOfWork`` against every service's unit-of-work Protocol where ``mcp_servers.wiring`` hands
+    this factory to the use cases."""
 
     @asynccontextmanager
     async def factory() -> AsyncIterator[PgUnitOfWork]:

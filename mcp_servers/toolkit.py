@@ -25,9 +25,9 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from mcp_servers.platform.auth import PrincipalSource
-from tools.credit.ports import Invocation
 from tools.platform.errors import DomainError, PermissionDenied
 from tools.platform.models import describe_validation_error
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
 from tools.credit import applications
 from tools.credit.applications import ApplicationDeps
 from tools.credit.documents import DocumentDeps
-from tools.credit.ports import DocumentStore, PersonalDataVault
+from tools.credit.ports import DocumentStore
 from tools.ledger.ledger import LedgerDeps
 from tools.loans import aging as loan_aging
 from tools.loans.loans import LoanDeps, LoanPolicy
@@ -49,15 +49,15 @@ from tools.marketplace.bidding import BiddingDeps
 from tools.marketplace.matching import MatchingDeps
 from tools.marketplace.provider_webhooks import ProviderWebhookDeps
 from tools.marketplace.providers import ProviderDeps
-from tools.notifications.mirror_ports import StatusMirror
 from tools.notifications.notifications import NotificationDeps, notification_handler, remind_due_repayments
-from tools.notifications.ports import NotificationStore, SupportStore
+from tools.notifications.ports import NotificationStore, StatusMirror, SupportStore
 from tools.notifications.supabase_sync import SyncDeps, sync_handler
 from tools.notifications.support_chat import SupportDeps
 from tools.payments.core import PaymentDeps
 from tools.payments.domain.routing import VendorRouter
-from tools.payments.gateway_ports import CommunicationGateway, PaymentGateway
+from tools.payments.ports import CommunicationGateway, PaymentGateway
 from tools.payments.worker import send_disbursement
+from tools.platform.ports import PersonalDataVault
 from tools.risk.assessments import RiskDeps
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Webhooks to credit providers over HTTP (``tools.marketplace.webhook_ports.WebhookSender``).
+"""Webhooks to credit providers over HTTP (``tools.marketplace.ports.WebhookSender``).
 
 One ``httpx.AsyncClient`` per process with a timeout on every phase; redirects are not followed (a
 3xx is the receiver's answer, see tools/marketplace/domain/provider_webhooks.py). Only the status line and
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tools.marketplace.webhook_ports import WebhookAnswer, WebhookSendError
+from tools.marketplace.ports import WebhookAnswer, WebhookSendError
 
 __all__ = ["HttpxWebhookSender"]
 

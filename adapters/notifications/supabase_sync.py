@@ -1,4 +1,4 @@
-"""The two writers of the Supabase mirror (``tools.notifications.mirror_ports.StatusMirror``).
+"""The two writers of the Supabase mirror (``tools.notifications.ports.StatusMirror``).
 
 ``PgStatusMirror`` writes through the Supabase Postgres connection (``SUPABASE_DB_URL``, or the
 embedded second database): each write is one statement, conditional on the row's ``last_sequence``,
@@ -27,13 +27,7 @@ from postgrest import APIError
 from prometheus_client import Gauge
 from supabase import AsyncClient, AsyncClientOptions
 
-from tools.notifications.mirror_ports import (
-    Activity,
-    Applied,
-    DocumentUpdate,
-    MirrorUnavailable,
-    StatusUpdate,
-)
+from tools.notifications.ports import Activity, Applied, DocumentUpdate, MirrorUnavailable, StatusUpdate
 
 __all__ = ["SYNC_LAG", "PgStatusMirror", "PostgrestStatusMirror", "observe_sync_lag"]
 

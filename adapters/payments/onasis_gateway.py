@@ -1,6 +1,6 @@
 """The Onasis gateway over HTTP: payments (initialize, verify, transfer) and communication (SMS, email).
 
-Implements ``tools.payments.gateway_ports.PaymentGateway`` and ``CommunicationGateway``. Money crosses the
+Implements ``tools.payments.ports.PaymentGateway`` and ``CommunicationGateway``. Money crosses the
 port in integer minor units and goes on the wire in major units, written as an exact JSON number (never a
 float). Every call has explicit timeouts, a fresh ``X-Request-ID`` and the reference as
 ``Idempotency-Key``. Failures become the port's errors: a timeout or a broken connection after the
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from tools.payments.gateway_ports import (
+from tools.payments.ports import (
     GatewayCharge,
     GatewayError,
     GatewayNotFound,

@@ -13,9 +13,9 @@ from database.marketplace.providers import PgProviderWriter
 from database.platform.audit import Connection
 from database.sql import Filters
 from tools.loans.domain.commission_plan import CommissionPlan
-from tools.marketplace.bidding_ports import BidQuery
 from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidTerms
 from tools.marketplace.domain.providers import ProviderRecord
+from tools.marketplace.ports import BidQuery
 from tools.platform.errors import Conflict
 
 __all__ = ["PgBidReader", "PgBidWriter"]

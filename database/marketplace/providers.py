@@ -12,7 +12,6 @@ import asyncpg
 
 from database.platform.audit import Connection
 from database.sql import Filters
-from tools.credit.ports import Candidates, InvitationQuery, ProviderQuery, RankedCandidate
 from tools.loans.domain.commission_plan import CommissionPlan
 from tools.marketplace.domain.matching import (
     HEADROOM_MULTIPLE,
@@ -28,6 +27,7 @@ from tools.marketplace.domain.providers import (
     ProviderRecord,
     ProviderTerms,
 )
+from tools.marketplace.ports import Candidates, InvitationQuery, ProviderQuery, RankedCandidate
 from tools.platform.errors import Conflict
 
 __all__ = ["CANDIDATES_SQL", "PgProviderReader", "PgProviderWriter", "candidate_args"]

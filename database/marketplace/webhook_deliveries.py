@@ -11,10 +11,10 @@ import asyncpg
 
 from database.platform.audit import Connection, record_audit
 from database.sql import Filters
-from tools.credit.ports import AuditRecord, OutboxEvent
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
-from tools.marketplace.webhook_ports import AttemptResult, DeliveryQuery, DeliveryRecord
+from tools.marketplace.ports import AttemptResult, DeliveryQuery, DeliveryRecord
 from tools.platform.errors import Conflict
+from tools.platform.ports import AuditRecord, OutboxEvent
 
 __all__ = ["PgWebhookDeliveries"]
 

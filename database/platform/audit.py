@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from tools.credit.ports import AuditRecord, OutboxEvent
+from tools.platform.ports import AuditRecord, OutboxEvent
 
 __all__ = ["Connection", "record_audit"]
 

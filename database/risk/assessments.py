@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from database.platform.audit import Connection
-from tools.credit.ports import StoredAssessment, StoredNotice
+from tools.risk.ports import StoredAssessment, StoredNotice
 
 __all__ = ["PgRiskReader", "PgRiskWriter"]
 

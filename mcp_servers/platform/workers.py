@@ -14,8 +14,8 @@ from datetime import timedelta
 import anyio
 from prometheus_client import Counter, Gauge
 
-from tools.credit.ports import Invocation
 from tools.platform.jobs import Handler, JobStore, relay_outbox, run_queue
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = ["Periodic", "Workers", "worker_invocation"]

@@ -6,10 +6,10 @@ import uuid
 from uuid import UUID
 
 from mcp_servers.runtime import Runtime
-from tools.credit.ports import Invocation
 from tools.ledger.domain.chart import Account, account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import post_journal
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 # Money tools do not exist yet, so journals are posted by calling the use case as a service would.

@@ -23,9 +23,9 @@ from tests.helpers.common import error_code
 from tests.helpers.ledger import post, reserve
 from tests.helpers.providers import onboard
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, accept_offer, body, scored, uid, verify_kyc
-from tools.credit.ports import Invocation
 from tools.ledger.domain.chart import account
 from tools.loans import loans
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 ORIGINATE = "credit_originate_loan"

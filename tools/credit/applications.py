@@ -25,20 +25,13 @@ from tools.credit.models.applications import (
     TimelineEntry,
 )
 from tools.credit.personal_data import national_id_index, seal, unseal
-from tools.credit.ports import (
-    ApplicationQuery,
-    ApplicationReader,
-    AuditRecord,
-    IdempotencyClaim,
-    Invocation,
-    PersonalDataVault,
-    UnitOfWorkFactory,
-)
+from tools.credit.ports import ApplicationQuery, ApplicationReader, CreditUnitOfWorkFactory
 from tools.credit.views import application_summary, application_view
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import describe_validation_error
+from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, PersonalDataVault
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -56,7 +49,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ApplicationDeps:
-    uow: UnitOfWorkFactory
+    uow: CreditUnitOfWorkFactory
     reader: ApplicationReader
     vault: PersonalDataVault
     bidding_window: timedelta = timedelta(hours=72)

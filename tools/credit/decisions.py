@@ -11,12 +11,12 @@ from tools.credit.domain.applications import ApplicationRecord, Transition
 from tools.credit.domain.kyc import kyc_status
 from tools.credit.domain.lifecycle import ApplicationStatus, IllegalTransition, check_transition
 from tools.credit.lifecycle import locked_application, not_found, transition
-from tools.credit.ports import Invocation, StoredAssessment
-from tools.marketplace.bidding_ports import BiddingUnitOfWork
 from tools.marketplace.offers import release_reservation
+from tools.marketplace.ports import BiddingUnitOfWork
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 from tools.risk.assessments import RiskDeps, assessment_json, inputs_for, inputs_json, record_decline
 from tools.risk.domain.scorecard import score
@@ -29,6 +29,7 @@ from tools.risk.models import (
     ReviewQueue,
     ReviewQueueItem,
 )
+from tools.risk.ports import StoredAssessment
 
 __all__ = ["approve_application", "get_adverse_action_notice", "list_review_queue", "review_application"]
 

@@ -29,15 +29,13 @@ from tools.credit.models.documents import (
 )
 from tools.credit.ports import (
     ApplicationReader,
-    AuditRecord,
+    CreditUnitOfWorkFactory,
     DocumentReader,
     DocumentStore,
     FileCheck,
-    Invocation,
-    OutboxEvent,
-    UnitOfWorkFactory,
 )
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
 __all__ = [
@@ -51,7 +49,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class DocumentDeps:
-    uow: UnitOfWorkFactory
+    uow: CreditUnitOfWorkFactory
     applications: ApplicationReader
     reader: DocumentReader
     store: DocumentStore

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ENDS_BIDDING, ApplicationStatus, IllegalTransition, check_transition
-from tools.credit.ports import AuditRecord, Invocation, OutboxEvent, UnitOfWork
+from tools.credit.ports import CreditUnitOfWork
 from tools.marketplace.bid_events import bid_event
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
 __all__ = ["expire_stale", "locked_application", "not_found", "status_event", "transition"]
@@ -27,7 +28,7 @@ def not_found(id_or_reference: str) -> NotFound:
 
 
 async def locked_application(
-    uow: UnitOfWork, principal: Principal, id_or_reference: str
+    uow: CreditUnitOfWork, principal: Principal, id_or_reference: str
 ) -> ApplicationRecord:
     app = await uow.applications.lock(id_or_reference)
     if app is None or not can_view(principal, app):
@@ -60,7 +61,7 @@ def status_event(app: ApplicationRecord, from_status: str | None, reason: str) -
 
 
 async def transition(
-    uow: UnitOfWork,
+    uow: CreditUnitOfWork,
     call: Invocation,
     app: ApplicationRecord,
     to: ApplicationStatus,
@@ -85,7 +86,7 @@ async def transition(
 
 
 async def expire_stale(
-    uow: UnitOfWork, call: Invocation, now: datetime, window: timedelta, limit: int
+    uow: CreditUnitOfWork, call: Invocation, now: datetime, window: timedelta, limit: int
 ) -> list[ApplicationRecord]:
     """Expire open applications whose bidding window has passed. Rows another runner holds are
     skipped, so concurrent or repeated runs never expire one application twice."""

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 
 from tools.credit.domain.applications import ApplicationRecord, age_on
 from tools.credit.models.applications import Applicant, ApplicantView, BankAccount, BankAccountView
-from tools.credit.ports import PersonalDataVault
 from tools.platform.domain.pii import mask, normalize_account_number, normalize_national_id
+from tools.platform.ports import PersonalDataVault
 from tools.platform.principal import Principal, Role
 
 __all__ = ["CLEAR_ROLES", "Sealed", "Unsealed", "applicant_view", "national_id_index", "seal", "unseal"]

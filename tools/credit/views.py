@@ -10,9 +10,9 @@ from tools.credit.models.applications import (
     EmploymentView,
 )
 from tools.credit.personal_data import applicant_view
-from tools.credit.ports import PersonalDataVault
 from tools.platform.domain.money import from_minor
 from tools.platform.models import Money
+from tools.platform.ports import PersonalDataVault
 from tools.platform.principal import Principal
 
 __all__ = ["application_summary", "application_view", "money"]

@@ -23,14 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from tools.credit.ports import (
-    AuditRecord,
-    Invocation,
-    LedgerReader,
-    OutboxEvent,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from tools.credit.ports import CreditUnitOfWork, CreditUnitOfWorkFactory
 from tools.ledger.domain.chart import Account, AccountError, OwnerType, parse_account_code
 from tools.ledger.domain.ledger import (
     NORMAL_SIDE,
@@ -51,9 +44,11 @@ from tools.ledger.models import (
     PostingView,
     ReconciliationReport,
 )
+from tools.ledger.ports import LedgerReader
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -81,7 +76,7 @@ class JournalAlreadyPosted(Conflict):
 
 @dataclass(frozen=True, slots=True)
 class LedgerDeps:
-    uow: UnitOfWorkFactory
+    uow: CreditUnitOfWorkFactory
     reader: LedgerReader
 
 
@@ -108,7 +103,7 @@ def journal_event(journal_id: UUID, draft: JournalDraft) -> OutboxEvent:
     )
 
 
-async def post_journal(uow: UnitOfWork, call: Invocation, draft: JournalDraft) -> UUID:
+async def post_journal(uow: CreditUnitOfWork, call: Invocation, draft: JournalDraft) -> UUID:
     """Post ``draft`` in the caller's transaction with its audit row and outbox event; returns its id.
 
     Raises InvalidArgument when the draft does not balance (before the database would refuse it at

@@ -7,7 +7,6 @@ from collections import Counter
 from dataclasses import replace
 from datetime import date
 
-from tools.credit.ports import AuditRecord, Invocation, OutboxEvent
 from tools.ledger.ledger import post_journal
 from tools.loans.domain.aging import Bucket, age, assess_late_fees
 from tools.loans.domain.journals import late_fee_journal
@@ -27,6 +26,7 @@ from tools.loans.models.loans import (
 from tools.loans.ports import LoanUnitOfWork
 from tools.loans.views import money
 from tools.platform.errors import InvalidArgument
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = ["age_loans"]
 

@@ -15,7 +15,6 @@ from uuid import UUID
 
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, transition
-from tools.credit.ports import AuditRecord, Invocation, OutboxEvent, ProviderReader
 from tools.ledger.ledger import post_journal
 from tools.loans.domain.aging import LateFeePolicy
 from tools.loans.domain.apr import disclose
@@ -43,8 +42,10 @@ from tools.loans.ports import CommissionReader, LoanReader, LoanUnitOfWork, Loan
 from tools.loans.views import loan_view, schedule_view
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
+from tools.marketplace.ports import ProviderReader
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
-from tools.credit.ports import UnitOfWork
+from tools.credit.ports import CreditUnitOfWork
 from tools.loans.domain.loans import (
     AcceptedBid,
     InstallmentRecord,
@@ -19,6 +18,7 @@ from tools.loans.domain.loans import (
     NewLoan,
     RepaymentRecord,
 )
+from tools.platform.ports import UnitOfWorkFactory
 from tools.platform.principal import Principal
 
 __all__ = [
@@ -148,12 +148,11 @@ class LoanWriter(Protocol):
     async def insert_repayment(self, record: RepaymentRecord) -> RepaymentRecord: ...
 
 
-class LoanUnitOfWork(UnitOfWork, Protocol):
+class LoanUnitOfWork(CreditUnitOfWork, Protocol):
     loans: LoanWriter
 
 
-class LoanUnitOfWorkFactory(Protocol):
-    def __call__(self) -> AbstractAsyncContextManager[LoanUnitOfWork]: ...
+LoanUnitOfWorkFactory = UnitOfWorkFactory[LoanUnitOfWork]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from tools.credit.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
 from tools.ledger.ledger import post_journal
 from tools.loans.domain.aging import age
 from tools.loans.domain.commission import repayment_commission, terms_from_plan
@@ -37,6 +36,7 @@ from tools.loans.ports import LoanUnitOfWork
 from tools.loans.views import quote_view, repayment_view
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
+from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
 __all__ = ["PAID_AT_TOLERANCE", "quote_early_settlement", "record_repayment", "repayment_in"]

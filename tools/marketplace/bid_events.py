@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.credit.ports import OutboxEvent
 from tools.marketplace.domain.bids import BidRecord
 from tools.platform.domain.money import from_minor
+from tools.platform.ports import OutboxEvent
 
 __all__ = ["bid_event"]
 

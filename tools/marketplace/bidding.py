@@ -24,10 +24,9 @@ from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found
-from tools.credit.ports import ApplicationReader, AuditRecord, Invocation, OutboxEvent, ProviderReader
+from tools.credit.ports import ApplicationReader
 from tools.loans.domain.schedules import Frequency, Method
 from tools.marketplace.bid_events import bid_event
-from tools.marketplace.bidding_ports import BiddingUnitOfWork, BiddingUnitOfWorkFactory, BidQuery, BidReader
 from tools.marketplace.domain.bids import (
     MAX_VERSIONS,
     BidRecord,
@@ -39,10 +38,18 @@ from tools.marketplace.domain.bids import (
 from tools.marketplace.domain.offers import offer_figures
 from tools.marketplace.domain.providers import ProviderRecord, ProviderStatus
 from tools.marketplace.models.bids import BidChanges, BiddingRoundView, BidInput, BidPage, BidView
+from tools.marketplace.ports import (
+    BiddingUnitOfWork,
+    BiddingUnitOfWorkFactory,
+    BidQuery,
+    BidReader,
+    ProviderReader,
+)
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money, describe_validation_error
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [

@@ -18,12 +18,12 @@ from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
-from tools.credit.ports import AuditRecord, Invocation, OutboxEvent
 from tools.marketplace.bidding import BiddingDeps, invited_application, own_provider
-from tools.marketplace.bidding_ports import BiddingUnitOfWork
 from tools.marketplace.domain.providers import InvitationStatus
 from tools.marketplace.models.invitations import DeclinedInvitation
+from tools.marketplace.ports import BiddingUnitOfWork
 from tools.platform.errors import Conflict, InvalidArgument
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = ["REASON_MAX", "REASON_MIN", "decline_invitation", "decline_invitation_in"]
 

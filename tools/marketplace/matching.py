@@ -20,19 +20,7 @@ from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found
-from tools.credit.ports import (
-    ApplicationReader,
-    AuditRecord,
-    Candidates,
-    InvitationQuery,
-    Invocation,
-    OutboxEvent,
-    ProviderReader,
-    RankedCandidate,
-    RiskReader,
-    StoredAssessment,
-    UnitOfWorkFactory,
-)
+from tools.credit.ports import ApplicationReader, CreditUnitOfWorkFactory
 from tools.marketplace.domain.matching import Fit, MatchRequest, fit_score, unmet_criteria
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderType
 from tools.marketplace.models.matching import (
@@ -46,18 +34,21 @@ from tools.marketplace.models.matching import (
     RankedProvider,
     UnmetCriterionView,
 )
+from tools.marketplace.ports import Candidates, InvitationQuery, ProviderReader, RankedCandidate
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, PermissionDenied
 from tools.platform.models import Money
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
+from tools.risk.ports import RiskReader, StoredAssessment
 
 __all__ = ["MatchingDeps", "list_invitations", "match_providers"]
 
 
 @dataclass(frozen=True, slots=True)
 class MatchingDeps:
-    uow: UnitOfWorkFactory
+    uow: CreditUnitOfWorkFactory
     applications: ApplicationReader
     risk: RiskReader
     providers: ProviderReader

@@ -22,20 +22,20 @@ from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found, transition
-from tools.credit.ports import AuditRecord, IdempotencyClaim, Invocation
 from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import post_journal
 from tools.marketplace.bid_events import bid_event
 from tools.marketplace.bidding import BiddingDeps, bid_view, require_active, utc_now
-from tools.marketplace.bidding_ports import BiddingUnitOfWork
 from tools.marketplace.domain.bids import BidRecord, BidStatus
 from tools.marketplace.domain.offers import OfferCandidate, offer_figures, rank_offers
 from tools.marketplace.domain.providers import ProviderStatus
 from tools.marketplace.models.bids import AcceptedOffer, BidOutcome, ExcludedBid, OfferComparison, OfferView
+from tools.marketplace.ports import BiddingUnitOfWork
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound
 from tools.platform.models import Money
+from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation
 from tools.platform.principal import Principal
 
 __all__ = ["accept_offer", "compare_offers"]

@@ -1,25 +1,44 @@
-"""The ports of lenders: listing and reading providers, the matching candidates, invitations, and the
-writes a unit of work makes to them."""
+"""What the marketplace use cases need: providers and the matching candidates, invitations, bids and
+bidding rounds (readers, and the writers of a unit of work), and the HTTP sender and delivery store of
+the signed webhooks sent to lenders."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
+from tools.credit.ports import CreditUnitOfWork
+from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidTerms
 from tools.marketplace.domain.matching import MatchRequest
+from tools.marketplace.domain.provider_webhooks import DeliveryStatus
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
+from tools.platform.ports import AuditRecord, OutboxEvent, UnitOfWorkFactory
 
 __all__ = [
+    "AttemptResult",
+    "BidQuery",
+    "BidReader",
+    "BidWriter",
+    "BiddingUnitOfWork",
+    "BiddingUnitOfWorkFactory",
     "Candidates",
+    "DeliveryQuery",
+    "DeliveryRecord",
+    "DeliveryRequeue",
+    "DeliveryStore",
     "InvitationQuery",
     "ProviderQuery",
     "ProviderReader",
     "ProviderWriter",
     "RankedCandidate",
+    "WebhookAnswer",
+    "WebhookSendError",
+    "WebhookSender",
 ]
 
 
@@ -112,3 +131,205 @@ class ProviderWriter(Protocol):
     ) -> list[tuple[UUID, UUID]]:
         """Insert the invitations not made before; returns (invitation id, provider id) of the new ones."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class BidQuery:
+    application_id: UUID
+    provider_id: UUID | None
+    statuses: Sequence[str] | None  # as of ``now``: an active bid past its validity is expired
+    now: datetime
+    after: tuple[datetime, UUID] | None
+    limit: int
+
+
+class BidReader(Protocol):
+    async def get(self, bid_id: UUID) -> BidRecord | None: ...
+
+    async def listing(self, query: BidQuery) -> list[BidRecord]:
+        """Every version, newest first, after the (created_at, id) keyset position."""
+        ...
+
+    async def active(self, application_id: UUID) -> list[BidRecord]:
+        """The application's bids whose stored status is active (valid or not), oldest first."""
+        ...
+
+    async def settled(self, application_id: UUID, accepted_id: UUID) -> list[BidRecord]:
+        """The latest version of every other provider's bid, once an offer was accepted."""
+        ...
+
+    async def invited(self, application_id: UUID, provider_id: UUID) -> bool: ...
+
+    async def reservation_journal(self, bid_id: UUID) -> UUID | None:
+        """The capital reservation journal posted when ``bid_id`` was accepted."""
+        ...
+
+
+class BidWriter(Protocol):
+    """Bids, bidding rounds and the provider side of an acceptance, inside the unit of work."""
+
+    async def round(self, application_id: UUID, opened_at: datetime, window: timedelta) -> BiddingRound:
+        """The application's round, written now (opened_at + window) if it has none yet."""
+        ...
+
+    async def close_round(self, application_id: UUID, by: str, reason: str, now: datetime) -> BiddingRound:
+        """End the round at ``now`` (earlier than planned); the caller checked it was open."""
+        ...
+
+    async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
+        """The provider's invitation to this application (locked), or None when it was not invited."""
+        ...
+
+    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> bool:
+        """Invitation invited -> bid_submitted, counted as an approving decision of the provider the
+        first time; False when it was already marked."""
+        ...
+
+    async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:
+        """Invitation invited -> declined, counted as a declining decision of the provider; the
+        invitation's id, or None when it was not 'invited' (nothing changed)."""
+        ...
+
+    async def waiting_providers(self, application_id: UUID) -> list[UUID]:
+        """The providers whose invitation to this application is still 'invited' (not yet bid)."""
+        ...
+
+    async def expire_invitations(self, application_id: UUID) -> int:
+        """Invitations still 'invited' -> 'expired', each counted as a declining decision; how many."""
+        ...
+
+    async def lock(self, bid_id: UUID) -> BidRecord | None: ...
+
+    async def active_for(self, application_id: UUID, provider_id: UUID) -> BidRecord | None: ...
+
+    async def next_version(self, application_id: UUID, provider_id: UUID) -> int: ...
+
+    async def insert(
+        self, application_id: UUID, provider_id: UUID, version: int, terms: BidTerms, by: str
+    ) -> BidRecord: ...
+
+    async def set_status(self, bid_id: UUID, status: str) -> BidRecord:
+        """Move an active bid to ``status``; Conflict when it is no longer active."""
+        ...
+
+    async def accept(self, bid_id: UUID, now: datetime) -> BidRecord:
+        """Mark the bid accepted; Conflict when another bid of the application is accepted already."""
+        ...
+
+    async def settle_others(self, application_id: UUID, accepted_id: UUID, now: datetime) -> list[BidRecord]:
+        """Every other active bid -> rejected, or expired when its validity had passed by ``now``."""
+        ...
+
+    async def lock_providers(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
+        """Lock the providers' rows in id order (so concurrent acceptances cannot deadlock)."""
+        ...
+
+    async def accepted_bid(self, application_id: UUID) -> BidRecord | None: ...
+
+    async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
+        """Give reserved capital back to the provider's available capital; returns the new amount."""
+        ...
+
+    async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
+        """Take ``amount_minor`` off the provider's available capital and return what is left;
+        Conflict when it has less (the CHECK >= 0 refuses it in any case)."""
+        ...
+
+
+class BiddingUnitOfWork(CreditUnitOfWork, Protocol):
+    bids: BidWriter
+
+
+BiddingUnitOfWorkFactory = UnitOfWorkFactory[BiddingUnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAnswer:
+    status_code: int
+    retry_after: str | None = None  # the raw Retry-After header, if the receiver sent one
+
+
+class WebhookSendError(Exception):
+    """No HTTP answer: timeout, connection refused, DNS, TLS. The text names the kind of failure only
+    (never a response body), so it is safe to store and show to the provider."""
+
+
+class WebhookSender(Protocol):
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
+        """POST ``body`` to ``url`` with a timeout; raises WebhookSendError when no answer came."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryRecord:
+    """A provider_webhooks job and what its attempts got; not attempted yet: pending, attempts 0."""
+
+    job_id: int
+    event_id: UUID
+    event_type: str
+    provider_id: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    url: str | None
+    requeue_count: int
+    requeued_at: datetime | None
+    queued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """The outcome of one run of the handler. ``attempted``: an HTTP request was made (a skip is not
+    an attempt)."""
+
+    status: DeliveryStatus
+    attempted: bool
+    status_code: int | None = None
+    error: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryQuery:
+    provider_id: str | None
+    statuses: Sequence[str] | None
+    event_type: str | None  # exact, or a prefix when it ends with "."
+    after: tuple[datetime, UUID] | None
+    limit: int
+
+
+class DeliveryRequeue(Protocol):
+    """One transaction: lock a delivery, queue it again, write the audit row and event."""
+
+    async def lock(self, event_id: UUID) -> DeliveryRecord | None:
+        """The delivery with its job locked; raises Conflict while a worker is attempting it."""
+        ...
+
+    async def requeue(self, job_id: int, by: str) -> DeliveryRecord:
+        """Make the job due now with a fresh attempt budget; the delivery becomes pending."""
+        ...
+
+    async def record(self, audit: AuditRecord, events: Sequence[OutboxEvent] = ()) -> None: ...
+
+
+class DeliveryStore(Protocol):
+    async def by_job(self, job_id: int) -> DeliveryRecord | None: ...
+
+    async def get(self, event_id: UUID) -> DeliveryRecord | None: ...
+
+    async def record(self, job_id: int, result: AttemptResult) -> None:
+        """Store one handler run's outcome (the first one creates the row)."""
+        ...
+
+    async def list(self, query: DeliveryQuery) -> list[DeliveryRecord]:
+        """Newest first by (queued_at, event_id), after the cursor."""
+        ...
+
+    def requeueing(self) -> AbstractAsyncContextManager[DeliveryRequeue]: ...

@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 from uuid import UUID
 
-from tools.credit.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault, ProviderReader
 from tools.marketplace.domain.provider_webhooks import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -39,20 +38,22 @@ from tools.marketplace.domain.provider_webhooks import (
 )
 from tools.marketplace.domain.providers import ProviderRecord, ProviderStatus
 from tools.marketplace.models.webhook_deliveries import DeliveryPage, DeliveryView
-from tools.marketplace.providers import WEBHOOK_SECRET_FIELD
-from tools.marketplace.webhook_ports import (
+from tools.marketplace.ports import (
     AttemptResult,
     DeliveryQuery,
     DeliveryRecord,
     DeliveryStore,
+    ProviderReader,
     WebhookSender,
     WebhookSendError,
 )
+from tools.marketplace.providers import WEBHOOK_SECRET_FIELD
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.jobs import backoff_delay
 from tools.platform.domain.signatures import caas_signature
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
 from tools.platform.jobs import Job, PermanentFailure, RetryLater
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault
 from tools.platform.principal import Principal, Role
 
 __all__ = [

@@ -17,16 +17,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from tools.credit.ports import (
-    AuditRecord,
-    Invocation,
-    OutboxEvent,
-    PersonalDataVault,
-    ProviderQuery,
-    ProviderReader,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from tools.credit.ports import CreditUnitOfWork, CreditUnitOfWorkFactory
 from tools.credit.views import money
 from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
@@ -41,10 +32,12 @@ from tools.marketplace.models.providers import (
     RotatedSecret,
     plan_view,
 )
+from tools.marketplace.ports import ProviderQuery, ProviderReader
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
 from tools.platform.models import describe_validation_error
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -70,7 +63,7 @@ SECRET_PREFIX = "whsec_"
 
 @dataclass(frozen=True, slots=True)
 class ProviderDeps:
-    uow: UnitOfWorkFactory
+    uow: CreditUnitOfWorkFactory
     reader: ProviderReader
     vault: PersonalDataVault
 
@@ -174,7 +167,7 @@ def _as_fields(p: ProviderRecord) -> dict[str, Any]:
     }
 
 
-async def _locked(uow: UnitOfWork, principal: Principal, handle: str) -> ProviderRecord:
+async def _locked(uow: CreditUnitOfWork, principal: Principal, handle: str) -> ProviderRecord:
     provider_id = parse_provider_id(handle)
     if not can_see_provider(principal, provider_id):
         raise provider_not_found(handle)
@@ -185,7 +178,7 @@ async def _locked(uow: UnitOfWork, principal: Principal, handle: str) -> Provide
 
 
 async def _book_capital(
-    uow: UnitOfWork, call: Invocation, before: ProviderRecord | None, after: ProviderRecord
+    uow: CreditUnitOfWork, call: Invocation, before: ProviderRecord | None, after: ProviderRecord
 ) -> None:
     """Keep the ledger's capital equal to the provider row: a deposit for capital added, a withdrawal
     for capital taken out (in the old currency when the currency changes)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from tools.credit.ports import AuditRecord, Invocation
 from tools.notifications.domain.templates import Template
 from tools.notifications.models import (
     ChannelSettings,
@@ -17,6 +16,7 @@ from tools.notifications.notifications import NotificationDeps
 from tools.notifications.ports import NotificationRecord, PreferenceRow
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.errors import InvalidArgument, NotFound, PermissionDenied
+from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = [

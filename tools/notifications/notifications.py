@@ -19,12 +19,12 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from tools.credit.domain.applications import ApplicationRecord
-from tools.credit.ports import ApplicationReader, UnitOfWorkFactory
+from tools.credit.ports import ApplicationReader, CreditUnitOfWorkFactory
 from tools.loans.domain.loans import LoanRecord, open_outstanding
 from tools.loans.ports import LoanReader
 from tools.notifications.domain.templates import Channel, Facts, Message, Template, render, template_for
 from tools.notifications.ports import DueInstallmentReader, NewNotification, NotificationStore, PreferenceRow
-from tools.payments.gateway_ports import CommunicationGateway, GatewayError, GatewayRejected
+from tools.payments.ports import CommunicationGateway, GatewayError, GatewayRejected
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.jobs import MAX_ATTEMPTS, Handler, Job, PermanentFailure, RetryLater
 
@@ -54,7 +54,7 @@ class NotificationDeps:
     loans: LoanReader
     due: DueInstallmentReader
     comms: CommunicationGateway
-    uow: UnitOfWorkFactory  # audit rows of the tools that change preferences or support chat
+    uow: CreditUnitOfWorkFactory  # audit rows of the tools that change preferences or support chat
     reminder_days: int = 3
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -141,7 +141,7 @@ async def deliver(deps: NotificationDeps, notice: Notice, *, last_try: bool = Fa
 
 
 def _error(exc: GatewayError) -> str:
-    # Gateway error texts carry no personal data (tools.payments.gateway_ports); the type says what happened.
+    # Gateway error texts carry no personal data (tools.payments.ports); the type says what happened.
     return f"{type(exc).__name__}: {exc.message}"[:500]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from tools.notifications.domain.progress import application_progress, loan_progress
-from tools.notifications.mirror_ports import (
+from tools.notifications.ports import (
     Activity,
     ApplicationSnapshot,
     Applied,

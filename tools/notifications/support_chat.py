@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from tools.credit.access import can_view
-from tools.credit.ports import ApplicationReader, AuditRecord, Invocation, UnitOfWorkFactory
+from tools.credit.ports import ApplicationReader, CreditUnitOfWorkFactory
 from tools.notifications.domain.templates import support_reply
 from tools.notifications.models import ConversationDetail, ConversationPage, ConversationView, MessageView
 from tools.notifications.ports import (
@@ -23,6 +23,7 @@ from tools.notifications.ports import (
 )
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
+from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -42,7 +43,7 @@ SUPPORT_STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
 class SupportDeps:
     support: SupportStore
     applications: ApplicationReader
-    uow: UnitOfWorkFactory
+    uow: CreditUnitOfWorkFactory
 
 
 def _author_role(principal: Principal) -> str:

@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 from uuid import UUID
 
-from tools.credit.ports import ApplicationReader, AuditRecord, Invocation, OutboxEvent, PersonalDataVault
+from tools.credit.ports import ApplicationReader
 from tools.loans.domain.loans import LoanRecord
 from tools.loans.loans import LoanDeps, confirm_disbursement_in
 from tools.loans.servicing import repayment_in
-from tools.marketplace.bidding_ports import BiddingUnitOfWork
+from tools.marketplace.ports import BiddingUnitOfWork
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, advance
-from tools.payments.gateway_ports import PaymentGateway
 from tools.payments.models import PaymentView, Verification
-from tools.payments.ports import PaymentReader, PaymentUnitOfWork, VendorRouting
+from tools.payments.ports import PaymentGateway, PaymentReader, PaymentUnitOfWork, VendorRouting
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import DomainError
 from tools.platform.models import Money
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault, UnitOfWorkFactory
 
 __all__ = [
     "InboxUnitOfWork",
@@ -45,8 +45,7 @@ class InboxUnitOfWork(PaymentUnitOfWork, BiddingUnitOfWork, Protocol):
     """One transaction that reaches payments, loans and bids: a webhook's inbox row and its effect."""
 
 
-class InboxUnitOfWorkFactory(Protocol):
-    def __call__(self) -> AbstractAsyncContextManager[InboxUnitOfWork]: ...
+InboxUnitOfWorkFactory = UnitOfWorkFactory[InboxUnitOfWork]
 
 
 class KeyedLocks:

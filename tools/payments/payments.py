@@ -20,25 +20,26 @@ from typing import Any
 from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord
-from tools.credit.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, Invocation
 from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
 from tools.loans.loans import can_view_loan, loan_not_found, provider_of
 from tools.payments.core import InboxUnitOfWork, PaymentDeps, payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
 from tools.payments.domain.routing import NoRoute
-from tools.payments.gateway_ports import (
+from tools.payments.models import PaymentPage, PaymentView, Verification
+from tools.payments.ports import (
     GatewayCharge,
     GatewayNotFound,
     GatewayRejected,
     GatewayTimeout,
     GatewayUnavailable,
+    NewPayment,
+    PaymentQuery,
 )
-from tools.payments.models import PaymentPage, PaymentView, Verification
-from tools.payments.ports import NewPayment, PaymentQuery
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from tools.platform.models import Money
+from tools.platform.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = [

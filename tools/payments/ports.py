@@ -1,27 +1,38 @@
-"""What the payment use cases need from storage and routing, beside ``tools.credit.ports`` and the gateway
-port (``tools.payments.gateway_ports``)."""
+"""What the payment use cases need: payments and the webhook inbox in storage, the vendor routing,
+and the Onasis gateway (payments, and the SMS and email routes the notifications use)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from tools.loans.ports import LoanUnitOfWork
 from tools.payments.domain.payments import PaymentRecord
 
 __all__ = [
+    "CommunicationGateway",
+    "GatewayCharge",
+    "GatewayError",
+    "GatewayNotFound",
+    "GatewayRejected",
+    "GatewayTimeout",
+    "GatewayTransfer",
+    "GatewayUnavailable",
+    "GatewayVerification",
     "InboxEntry",
     "NewPayment",
+    "PaymentGateway",
     "PaymentQuery",
     "PaymentReader",
     "PaymentUnitOfWork",
-    "PaymentUnitOfWorkFactory",
     "PaymentWriter",
+    "TransferStatus",
     "VendorRouting",
+    "VerificationStatus",
 ]
 
 
@@ -126,10 +137,6 @@ class PaymentUnitOfWork(LoanUnitOfWork, Protocol):
     payments: PaymentWriter
 
 
-class PaymentUnitOfWorkFactory(Protocol):
-    def __call__(self) -> AbstractAsyncContextManager[PaymentUnitOfWork]: ...
-
-
 class VendorRouting(Protocol):
     """``tools.payments.domain.routing.VendorRouter``: the currency's vendors in order, breakers applied."""
 
@@ -142,3 +149,99 @@ class VendorRouting(Protocol):
     def record_success(self, vendor: str) -> None: ...
 
     def record_failure(self, vendor: str) -> None: ...
+
+
+TransferStatus = Literal["pending", "success", "failed"]
+
+
+VerificationStatus = Literal["success", "failed", "pending"]
+
+
+class GatewayError(Exception):
+    """A gateway call that did not give a usable answer. Texts carry no personal data."""
+
+    def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+
+
+class GatewayTimeout(GatewayError):
+    """No answer in time: the outcome is unknown, so verify the reference before any re-send."""
+
+
+class GatewayUnavailable(GatewayError):
+    """5xx or connection refused: the vendor is unhealthy. For a transfer the outcome is unknown too."""
+
+
+class GatewayRejected(GatewayError):
+    """A 4xx answer: final for this request; ``code`` is the gateway's own error code."""
+
+
+class GatewayNotFound(GatewayError):
+    """The gateway has no record of the reference (verify): nothing was created under it."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCharge:
+    reference: str
+    authorization_url: str
+    access_code: str
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTransfer:
+    reference: str
+    status: TransferStatus
+    transfer_code: str | None
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayVerification:
+    reference: str
+    status: VerificationStatus
+    amount_minor: int
+    currency: str
+
+
+class PaymentGateway(Protocol):
+    simulated: bool  # True when the gateway is the in-process sandbox: no real money moves
+
+    async def initialize(
+        self,
+        *,
+        vendor: str,
+        reference: str,
+        amount_minor: int,
+        currency: str,
+        email: str,
+        metadata: Mapping[str, Any],
+    ) -> GatewayCharge: ...
+
+    async def transfer(
+        self,
+        *,
+        vendor: str,
+        reference: str,
+        amount_minor: int,
+        currency: str,
+        recipient: Mapping[str, str],
+        metadata: Mapping[str, Any],
+    ) -> GatewayTransfer: ...
+
+    async def verify(self, *, vendor: str, reference: str) -> GatewayVerification:
+        """Raises GatewayNotFound when the gateway never saw ``reference``."""
+        ...
+
+
+class CommunicationGateway(Protocol):
+    async def send_sms(self, *, to: str, message: str, reference: str) -> str:
+        """Returns the gateway's message id."""
+        ...
+
+    async def send_email(self, *, to: str, subject: str, text: str, reference: str) -> str:
+        """Returns the gateway's message id."""
+        ...

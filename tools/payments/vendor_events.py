@@ -16,7 +16,6 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from tools.credit.ports import AuditRecord, Invocation, OutboxEvent
 from tools.marketplace.bidding import BiddingDeps, place_bid_in
 from tools.marketplace.invitations import decline_invitation_in
 from tools.marketplace.models.bids import BidInput
@@ -24,6 +23,7 @@ from tools.payments.core import InboxUnitOfWork, PaymentDeps, settle
 from tools.payments.domain.payments import GatewayEvent, effect_of, parse_reference
 from tools.platform.errors import DomainError
 from tools.platform.models import describe_validation_error
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = ["DECLINES", "Receipt", "receive_gateway_event", "receive_provider_event"]

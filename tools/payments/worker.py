@@ -21,18 +21,18 @@ from datetime import timedelta
 from uuid import UUID
 
 from tools.credit.personal_data import unseal
-from tools.credit.ports import Invocation
 from tools.payments.core import PaymentDeps, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
-from tools.payments.gateway_ports import (
+from tools.payments.payments import metadata
+from tools.payments.ports import (
     GatewayNotFound,
     GatewayRejected,
     GatewayTimeout,
     GatewayTransfer,
     GatewayUnavailable,
 )
-from tools.payments.payments import metadata
 from tools.platform.jobs import Job, PermanentFailure, RetryLater
+from tools.platform.ports import Invocation
 
 __all__ = ["send_disbursement"]
 

@@ -14,19 +14,10 @@ from tools.credit.domain.kyc import kyc_status
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.credit.personal_data import unseal
-from tools.credit.ports import (
-    ApplicationReader,
-    DocumentReader,
-    Invocation,
-    OutboxEvent,
-    PersonalDataVault,
-    RiskReader,
-    StoredAssessment,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from tools.credit.ports import ApplicationReader, CreditUnitOfWork, CreditUnitOfWorkFactory, DocumentReader
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, DomainError, InvalidArgument, NotFound
+from tools.platform.ports import Invocation, OutboxEvent, PersonalDataVault
 from tools.platform.principal import Principal
 from tools.risk.domain.notices import adverse_action_text
 from tools.risk.domain.score_inputs import EmploymentStatus, Purpose, ScoreInputs
@@ -39,6 +30,7 @@ from tools.risk.models import (
     RiskAssessmentView,
     SimulateScore,
 )
+from tools.risk.ports import RiskReader, StoredAssessment
 
 __all__ = [
     "RiskDeps",
@@ -57,7 +49,7 @@ ROUTES = {
 
 @dataclass(frozen=True, slots=True)
 class RiskDeps:
-    uow: UnitOfWorkFactory
+    uow: CreditUnitOfWorkFactory
     applications: ApplicationReader
     documents: DocumentReader
     risk: RiskReader
@@ -150,7 +142,7 @@ def _view(
 
 
 async def record_decline(
-    uow: UnitOfWork,
+    uow: CreditUnitOfWork,
     call: Invocation,
     app: ApplicationRecord,
     assessment_id: Any,
@@ -164,7 +156,7 @@ async def record_decline(
 
 
 async def _score_locked(
-    deps: RiskDeps, uow: UnitOfWork, call: Invocation, app: ApplicationRecord, bureau: BureauData | None
+    deps: RiskDeps, uow: CreditUnitOfWork, call: Invocation, app: ApplicationRecord, bureau: BureauData | None
 ) -> RiskAssessmentView:
     if app.status != ApplicationStatus.SUBMITTED:
         raise Conflict(f"{app.reference} is {app.status}; only a submitted application is scored")

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
 from tests.helpers.common import free_port
 from tests.mcp_servers.test_http import serving
-from tools.marketplace.webhook_ports import WebhookSendError
+from tools.marketplace.ports import WebhookSendError
 
 
 class Server:

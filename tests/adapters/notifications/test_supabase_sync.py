@@ -13,7 +13,7 @@ from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import active_loan
 from tests.helpers.supabase import STEPS, Journey, emit, feed, job, mirror_row
-from tools.notifications.mirror_ports import Activity, Applied, StatusMirror
+from tools.notifications.ports import Activity, Applied, StatusMirror
 from tools.notifications.supabase_sync import SyncDeps, sync_event, sync_handler
 from tools.platform.jobs import relay_outbox, run_queue
 

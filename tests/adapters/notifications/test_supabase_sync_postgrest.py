@@ -18,7 +18,7 @@ from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import status_mirror
 from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
 from tests.helpers.supabase import STEPS, Journey, feed, job, mirror_row
-from tools.notifications.mirror_ports import Applied
+from tools.notifications.ports import Applied
 from tools.notifications.supabase_sync import SyncDeps, sync_event
 from tools.platform.jobs import Job, RetryLater
 

@@ -19,12 +19,7 @@ from starlette.routing import Route
 from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.sandbox import Sandbox
 from tests.helpers.common import free_port, serving
-from tools.payments.gateway_ports import (
-    GatewayNotFound,
-    GatewayRejected,
-    GatewayTimeout,
-    GatewayUnavailable,
-)
+from tools.payments.ports import GatewayNotFound, GatewayRejected, GatewayTimeout, GatewayUnavailable
 
 RECIPIENT = {"name": "Ada Obi", "account_number": "0123456789", "bank_code": "058"}
 API_KEY = "onasis-test-key"

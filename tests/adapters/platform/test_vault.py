@@ -21,7 +21,7 @@ from adapters.platform.vault import (
     generate_key,
     load_or_create_dev_keys,
 )
-from tools.credit.ports import PersonalDataVault
+from tools.platform.ports import PersonalDataVault
 
 K1 = bytes(range(32))
 K2 = bytes(range(32, 64))

@@ -31,8 +31,8 @@ from tests.helpers.loans import (
     today,
 )
 from tests.helpers.risk import uid
-from tools.credit.ports import Invocation
 from tools.loans.aging import age_loans
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 LATE_FEE = 118_200

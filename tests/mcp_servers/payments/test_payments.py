@@ -34,11 +34,11 @@ from tests.helpers.payments import (
     transfers,
 )
 from tests.helpers.risk import uid
-from tools.credit.ports import Invocation
 from tools.payments import payments
 from tools.payments.domain.routing import VendorRouter
 from tools.platform.errors import InvalidArgument
 from tools.platform.jobs import RetryLater
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 

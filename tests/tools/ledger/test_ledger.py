@@ -10,10 +10,10 @@ import pytest
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.ledger import SERVICE_CALL, capital, deposit, new_provider, post, reserve
-from tools.credit.ports import Invocation
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import JournalAlreadyPosted, post_journal, reverse_journal
 from tools.platform.errors import InvalidArgument
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tools.notifications.mirror_ports import Activity, Applied, DocumentUpdate, StatusUpdate
+from tools.notifications.ports import Activity, Applied, DocumentUpdate, StatusUpdate
 from tools.notifications.supabase_sync import SyncDeps, sync_event
 from tools.platform.jobs import Job, PermanentFailure
 

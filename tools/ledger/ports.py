@@ -1,0 +1,42 @@
+"""What the ledger use cases need from storage: posting journals inside a unit of work, and reading
+balances, statements and the reconciliation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from tools.ledger.domain.ledger import AccountBalance, Journal, JournalDraft, Reconciliation, StatementLine
+
+__all__ = ["LedgerReader", "LedgerWriter"]
+
+
+class LedgerWriter(Protocol):
+    """Posting inside the unit of work's transaction; the database checks the balance at COMMIT."""
+
+    async def post(self, draft: JournalDraft, created_by: str) -> UUID:
+        """Insert the journal and its postings (cached balances follow in the same statement); returns
+        the journal id. Raises ``tools.ledger.ledger.JournalAlreadyPosted`` (a Conflict) when the movement
+        (kind, source_id) was posted before; the transaction stays usable."""
+        ...
+
+    async def journal(self, journal_id: UUID) -> Journal | None: ...
+
+
+class LedgerReader(Protocol):
+    async def balance(self, account: UUID | str, as_of: datetime | None = None) -> AccountBalance | None:
+        """By account id or code: the cached balance, or the sum of postings up to ``as_of``."""
+        ...
+
+    async def statement(
+        self, account_id: UUID, after: tuple[datetime, int] | None, limit: int
+    ) -> list[StatementLine]:
+        """Postings newest first, after the (created_at, posting id) keyset position."""
+        ...
+
+    async def journal(self, journal_id: UUID) -> Journal | None: ...
+
+    async def reconcile(self) -> Reconciliation:
+        """Every balance recomputed from the postings in one snapshot, compared with the cache."""
+        ...
