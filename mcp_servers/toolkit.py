@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import time
 import traceback
@@ -26,6 +24,7 @@ from pydantic_core import to_jsonable_python
 
 from mcp_servers.platform.auth import PrincipalSource
 from tools.platform.errors import DomainError, PermissionDenied
+from tools.platform.idempotency import request_sha256
 from tools.platform.models import describe_validation_error
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
@@ -63,11 +62,6 @@ class CaasToolError(ToolError):
         super().__init__(f"{code}: {message}", log_level=logging.DEBUG)
         self.code = code
         self.message = message
-
-
-def _args_sha256(kwargs: dict[str, Any]) -> str:
-    canonical = json.dumps(to_jsonable_python(kwargs), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _request_id() -> str | None:
@@ -203,7 +197,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         if spec.read_only:
             call = Invocation(caller, audited_name, "")
         else:
-            call = Invocation(caller, audited_name, _args_sha256(kwargs), _request_id())
+            call = Invocation(caller, audited_name, request_sha256(to_jsonable_python(kwargs)), _request_id())
         token = _call.set(_Call(runtime, call))
         try:
             return await fn(*args, **kwargs)

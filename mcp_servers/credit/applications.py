@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
+from mcp_servers.params import ApplicationHandle, Cursor, Limit, OptionalIdempotencyKey
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import applications
 from tools.credit.models.applications import (
@@ -34,28 +35,6 @@ READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.
 # Who may file and change applications (borrowers for themselves, the others for a borrower).
 FILERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.SERVICE})
 
-ApplicationHandle = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        description="The application's id (UUID) or reference (CAAS-2026-000123).",
-    ),
-]
-
-IdempotencyKey = Annotated[
-    str | None,
-    Field(
-        default=None,
-        min_length=8,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:-]+$",
-        description="Optional. Re-sending the same key with the same arguments returns the first "
-        "result instead of a second application; the same key with other arguments is a conflict. "
-        "Keys are yours alone and kept 24 hours. Use a UUID per intended application.",
-    ),
-]
-
 
 TOOLS = ToolSet()
 
@@ -69,7 +48,7 @@ async def submit_application(
         str | None,
         Field(default=None, max_length=64, description="Or: the id or reference of a complete draft."),
     ] = None,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: OptionalIdempotencyKey = None,
 ) -> ApplicationView:
     """Submit a borrower's credit application for assessment and return it with its reference.
 
@@ -176,10 +155,8 @@ async def list_applications(
     created_to: Annotated[
         AwareDatetime | None, Field(default=None, description="Created before (ISO 8601 with offset).")
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> ApplicationPage:
     """List applications newest first, a page at a time, optionally by status and creation window.
 

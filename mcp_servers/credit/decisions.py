@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from mcp_servers.params import ApplicationHandle, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import decisions
 from tools.platform.principal import Role
@@ -15,9 +16,6 @@ __all__ = ["TOOLS"]
 
 REVIEWERS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-ApplicationHandle = Annotated[
-    str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
-]
 # Stripped before the length check: a comment of blanks is no comment. At most 1900 characters, so that
 # the timeline reason ("review: request_information: <comment>", at most 2000) always holds all of it.
 Comment = Annotated[
@@ -32,8 +30,8 @@ TOOLS = ToolSet()
 
 @TOOLS.tool(roles=REVIEWERS, title="List the review queue", read_only=True, idempotent=True)
 async def list_review_queue(
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Field(default=None, max_length=200)] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> ReviewQueue:
     """Applications referred to a human, oldest first, each with its score, grade and reasons.
 

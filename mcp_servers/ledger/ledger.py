@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
+from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.ledger import ledger
 from tools.ledger.models import AccountBalanceView, AccountStatement, JournalView, ReconciliationReport
@@ -55,10 +56,8 @@ async def get_account_balance(
 @TOOLS.tool(roles=BALANCE_READERS, title="List an account's postings", read_only=True, idempotent=True)
 async def list_account_postings(
     account: AccountHandle,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> AccountStatement:
     """An account statement: its current balance and its postings, newest first, a page at a time.
 

@@ -16,6 +16,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
+from mcp_servers.params import ApplicationHandle, Cursor, Limit, LoanHandle, OptionalIdempotencyKey
 from mcp_servers.toolkit import ToolSet, current_runtime, deps, invocation, principal
 from tools.loans import aging, listing, loans, servicing
 from tools.loans.models.loans import (
@@ -38,17 +39,6 @@ STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 # those of applications they filed, providers the loans they made.
 READERS = frozenset({Role.BORROWER, Role.AGENT, Role.PROVIDER, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
-ApplicationHandle = Annotated[
-    str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
-]
-LoanHandle = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        description="The loan's id, or its application's id or CAAS-YYYY-NNNNNN reference.",
-    ),
-]
 PaymentReference = Annotated[
     str,
     Field(
@@ -57,17 +47,6 @@ PaymentReference = Annotated[
         pattern=r"^[A-Za-z0-9._:-]+$",
         description="The payment's reference at the gateway: it records one payment on this loan. The same "
         "reference with the same amount and time returns the first result (replayed: true).",
-    ),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Field(
-        default=None,
-        min_length=8,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:-]+$",
-        description="Optional. The same key with the same arguments returns the first result; with other "
-        "arguments it is a conflict. Keys are yours alone and kept 24 hours.",
     ),
 ]
 Day = Annotated[
@@ -126,10 +105,8 @@ async def list_loans(
             description="Only loans at least this many days past due, as of the last aging run.",
         ),
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> LoanPage:
     """List loans newest first, a page at a time: each with its application's reference, provider,
     status, principal, what it still owes in all, its next installment and days past due.
@@ -175,7 +152,7 @@ async def record_repayment(
         AwareDatetime, Field(description="When the money was received (ISO 8601 with offset).")
     ],
     reference: PaymentReference,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: OptionalIdempotencyKey = None,
 ) -> RepaymentView:
     """Apply a payment received for a loan and explain where every part went.
 

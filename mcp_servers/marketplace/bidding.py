@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.params import ApplicationHandle, BidId, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import bidding, invitations
 from tools.marketplace.models.bids import (
@@ -27,10 +28,6 @@ BIDDERS = frozenset({Role.PROVIDER})
 BID_READERS = frozenset({Role.PROVIDER, Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 CLOSERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
-ApplicationHandle = Annotated[
-    str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
-]
-BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
 Reason = Annotated[str, Field(min_length=3, max_length=500, description="Why; kept in the audit and events.")]
 DeclineReason = Annotated[
     str,
@@ -106,10 +103,8 @@ async def list_bids(
         list[BidStatus] | None,
         Field(default=None, max_length=6, description="Only these statuses (as of now)."),
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 50,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> BidPage:
     """Every version of the bids on an application, newest first, with its status as of now.
 

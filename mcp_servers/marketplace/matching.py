@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.params import ApplicationHandle, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import matching
 from tools.marketplace.models.matching import InvitationPage, InvitationStatus, MatchReport
@@ -20,10 +21,6 @@ __all__ = ["TOOLS"]
 
 MATCHERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 INVITATION_READERS = frozenset({Role.PROVIDER, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-
-ApplicationHandle = Annotated[
-    str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
-]
 
 
 TOOLS = ToolSet()
@@ -79,10 +76,8 @@ async def list_invitations(
         Field(default=None, max_length=64, description="Only this application's (id or reference)."),
     ] = None,
     status: Annotated[list[InvitationStatus] | None, Field(default=None, max_length=4)] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> InvitationPage:
     """Invitations to bid, newest first, with the loan request, grade, score and DTI (no personal data).
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-from uuid import UUID
-
-from pydantic import Field
-
+from mcp_servers.params import ApplicationHandle, BidId, IdempotencyKey
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import offers
 from tools.marketplace.models.bids import AcceptedOffer, OfferComparison
@@ -16,22 +12,6 @@ __all__ = ["TOOLS"]
 
 COMPARERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 ACCEPTERS = frozenset({Role.BORROWER, Role.AGENT})
-
-ApplicationHandle = Annotated[
-    str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
-]
-BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
-IdempotencyKey = Annotated[
-    str,
-    Field(
-        min_length=8,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:-]+$",
-        description="Required. Re-sending the same key with the same arguments returns the first result "
-        "(replayed: true) instead of accepting again; the same key with other arguments is a conflict. "
-        "Use a new UUID per decision to accept.",
-    ),
-]
 
 
 TOOLS = ToolSet()

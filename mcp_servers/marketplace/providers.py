@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import providers
 from tools.marketplace.models.providers import (
@@ -111,10 +112,8 @@ async def list_providers(
     country: Annotated[
         str | None, Field(default=None, pattern="^[A-Z]{2}$", description="Serves this country.")
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> ProviderPage:
     """List providers newest first, a page at a time, optionally by status, type, currency or country.
 

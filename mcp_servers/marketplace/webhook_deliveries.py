@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import provider_webhooks
 from tools.marketplace.models.webhook_deliveries import DeliveryPage, DeliveryStatus, DeliveryView
@@ -37,10 +38,8 @@ async def list_webhook_deliveries(
             description='Exact type ("provider.invited"), or a prefix ending in "." ("bid.").',
         ),
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
     """Signed webhooks sent to credit providers, newest first: status, attempts, last HTTP status.
 

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.notifications import inbox
 from tools.notifications.models import (
@@ -27,10 +28,6 @@ __all__ = ["TOOLS"]
 INBOX_READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 PREFERENCE_OWNERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN})
 
-Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
-Cursor = Annotated[
-    str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-]
 
 TOOLS = ToolSet()
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.notifications import support_chat
 from tools.notifications.models import ConversationDetail, ConversationPage, ConversationView, MessageView
@@ -19,10 +20,6 @@ OPENERS = frozenset({Role.BORROWER, Role.AGENT})
 PARTICIPANTS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN})
 SUPPORT_STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
 
-Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
-Cursor = Annotated[
-    str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-]
 ConversationId = Annotated[UUID, Field(description="The support conversation's id.")]
 MessageBody = Annotated[
     str, Field(min_length=1, max_length=4000, description="Plain text, up to 4000 characters.")

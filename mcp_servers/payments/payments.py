@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.payments import payments
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
@@ -28,25 +29,6 @@ STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 COLLECTORS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 READERS = frozenset({Role.BORROWER, Role.AGENT, Role.PROVIDER, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
-LoanHandle = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        description="The loan's id, or its application's id or CAAS-YYYY-NNNNNN reference.",
-    ),
-]
-IdempotencyKey = Annotated[
-    str,
-    Field(
-        min_length=8,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:-]+$",
-        description="Required. The same key with the same arguments returns the first result (replayed: "
-        "true) instead of paying again; with other arguments it is a conflict; a concurrent duplicate waits "
-        "for the first. Use a new UUID per payment you mean to make. Keys are yours alone, kept 24 hours.",
-    ),
-]
 Simulate = Annotated[
     Literal[
         "success", "failure", "pending", "late_webhook", "timeout_after_success", "server_error", "rejected"
@@ -122,10 +104,8 @@ async def list_payments(
     status: Annotated[
         list[PaymentStatus] | None, Field(default=None, max_length=5, description="Only these statuses.")
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> PaymentPage:
     """List payments newest first, a page at a time.
 

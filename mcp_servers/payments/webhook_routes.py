@@ -12,6 +12,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mcp_servers.runtime import Runtime
+from mcp_servers.wiring import PaymentSecrets
 from tools.marketplace.providers import provider_signing_secret
 from tools.payments.domain.payments import GatewayEvent, paystack_event, stripe_event
 from tools.payments.vendor_events import Receipt, receive_gateway_event, receive_provider_event
@@ -73,25 +78,42 @@ def _parse(body: bytes) -> Any:
     return json.loads(body)  # ValueError (JSON or UTF-8) for anything that is not a JSON document
 
 
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """How one payment vendor's webhooks are verified and read."""
+
+    signature_header: str
+    secret: Callable[[PaymentSecrets], str | None]
+    check: Callable[[bytes, str | None, str], Verdict]
+    parse: Callable[[Any], GatewayEvent]
+
+
+def _check_stripe(body: bytes, header: str | None, secret: str) -> Verdict:
+    return check_stripe(body, header, secret, int(time.time()))
+
+
+# The payment vendors that post to ``/webhooks/<name>``.
+VENDORS: dict[str, Vendor] = {
+    "paystack": Vendor("x-paystack-signature", attrgetter("paystack"), check_paystack, paystack_event),
+    "stripe": Vendor("stripe-signature", attrgetter("stripe"), _check_stripe, stripe_event),
+}
+
+
 def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
-    async def vendor(request: Request, source: str) -> Response:
+    async def receive_vendor_event(request: Request, source: str, vendor: Vendor) -> Response:
         body = await _raw(request)
         if body is None:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
-        secrets = runtime.payment_secrets
-        secret = secrets.paystack if source == "paystack" else secrets.stripe
+        secret = vendor.secret(runtime.payment_secrets)
         if secret is None:
             # Nothing can be verified, so nothing is accepted; the vendor retries once it is configured.
             log.error("webhook from %s refused: its signing secret is not configured", source)
             return JSONResponse({"error": "not_configured"}, status_code=503)
-        if source == "paystack":
-            verdict = check_paystack(body, request.headers.get("x-paystack-signature"), secret)
-        else:
-            verdict = check_stripe(body, request.headers.get("stripe-signature"), secret, int(time.time()))
+        verdict = vendor.check(body, request.headers.get(vendor.signature_header), secret)
         if not verdict.ok:
             return _refused(source, verdict)
         try:
-            event: GatewayEvent = (paystack_event if source == "paystack" else stripe_event)(_parse(body))
+            event = vendor.parse(_parse(body))
         except ValueError as exc:
             return _bad(source, str(exc))
         receipt = await receive_gateway_event(
@@ -99,13 +121,10 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
         )
         return _answer(source, receipt)
 
-    @server.custom_route("/webhooks/paystack", methods=["POST"])
-    async def paystack(request: Request) -> Response:
-        return await vendor(request, "paystack")
-
-    @server.custom_route("/webhooks/stripe", methods=["POST"])
-    async def stripe(request: Request) -> Response:
-        return await vendor(request, "stripe")
+    for source, vendor in VENDORS.items():
+        server.custom_route(f"/webhooks/{source}", methods=["POST"], name=f"webhook_{source}")(
+            partial(receive_vendor_event, source=source, vendor=vendor)
+        )
 
     @server.custom_route("/webhooks/providers/{provider_id}", methods=["POST"])
     async def provider(request: Request) -> Response:

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastmcp import Context, FastMCP
 from pydantic import Field
 
+from mcp_servers.params import ApplicationHandle
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.platform.principal import Role
 from tools.risk import assessments
@@ -37,10 +38,6 @@ def register_model_resource(server: FastMCP) -> None:
 
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-
-ApplicationHandle = Annotated[
-    str, Field(min_length=1, max_length=64, description="The application's id or CAAS-YYYY-NNNNNN reference.")
-]
 
 
 TOOLS = ToolSet()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +28,7 @@ from tools.credit.views import application_summary, application_view
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.models import describe_validation_error
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, PersonalDataVault
 from tools.platform.principal import Principal, Role
@@ -68,11 +67,6 @@ def _borrower_for(principal: Principal, requested: str | None) -> str:
             "set borrower_id to the borrower's subject id"
         )
     return requested
-
-
-def _request_hash(arguments: dict[str, Any]) -> str:
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _minor(value: Any, currency: str) -> int | None:
@@ -182,16 +176,11 @@ async def submit_application(
         if idempotency_key is not None:
             arguments = {"application": cmd.model_dump(mode="json") if cmd else None, "draft": draft}
             claim = IdempotencyClaim(
-                principal.subject, "submit_application", idempotency_key, _request_hash(arguments)
+                principal.subject, "submit_application", idempotency_key, request_sha256(arguments)
             )
-            earlier = await uow.claim_idempotency_key(claim)
-            if earlier.request_sha256 is not None and earlier.request_sha256 != claim.request_sha256:
-                raise Conflict(
-                    "this idempotency_key was already used with different arguments; "
-                    "repeat the original arguments, or use a new key for a new application"
-                )
-            if earlier.resource_id is not None:
-                return await _replay(deps, principal, earlier.resource_id)
+            earlier = await claim_or_replay(uow, claim)
+            if earlier is not None:
+                return await _replay(deps, principal, earlier)
         if new is not None:
             app = await uow.applications.insert(new, "submitted")
             await uow.record(

@@ -10,16 +10,15 @@ from tools.credit.models.applications import (
     EmploymentView,
 )
 from tools.credit.personal_data import applicant_view
-from tools.platform.domain.money import from_minor
 from tools.platform.models import Money
 from tools.platform.ports import PersonalDataVault
 from tools.platform.principal import Principal
 
-__all__ = ["application_summary", "application_view", "money"]
+__all__ = ["application_summary", "application_view"]
 
 
-def money(minor: int | None, currency: str) -> Money | None:
-    return None if minor is None else Money(amount=from_minor(minor, currency), currency=currency)
+def _money(minor: int | None, currency: str) -> Money | None:
+    return None if minor is None else Money.from_minor(minor, currency)
 
 
 def _summary_fields(app: ApplicationRecord) -> dict[str, object]:
@@ -28,7 +27,7 @@ def _summary_fields(app: ApplicationRecord) -> dict[str, object]:
         "reference": app.reference,
         "status": ApplicationStatus(app.status),
         "borrower_id": app.borrower_id,
-        "requested_amount": money(app.requested_amount_minor, app.currency),
+        "requested_amount": _money(app.requested_amount_minor, app.currency),
         "term_months": app.term_months,
         "purpose": app.purpose,
         "created_at": app.created_at,
@@ -56,8 +55,8 @@ def application_view(
             **_summary_fields(app),
             "applicant": applicant_view(app, principal, vault),
             "purpose_detail": app.purpose_detail,
-            "monthly_income": money(app.monthly_income_minor, app.currency),
-            "monthly_obligations": money(app.monthly_obligations_minor, app.currency),
+            "monthly_income": _money(app.monthly_income_minor, app.currency),
+            "monthly_obligations": _money(app.monthly_obligations_minor, app.currency),
             "employment": employment,
             "created_by": app.created_by,
             "updated_at": app.updated_at,

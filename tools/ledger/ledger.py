@@ -45,7 +45,6 @@ from tools.ledger.models import (
     ReconciliationReport,
 )
 from tools.ledger.ports import LedgerReader
-from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
@@ -78,10 +77,6 @@ class JournalAlreadyPosted(Conflict):
 class LedgerDeps:
     uow: CreditUnitOfWorkFactory
     reader: LedgerReader
-
-
-def _money(minor: int, currency: str) -> Money:
-    return Money(amount=from_minor(minor, currency), currency=currency)
 
 
 def journal_event(journal_id: UUID, draft: JournalDraft) -> OutboxEvent:
@@ -171,7 +166,7 @@ def balance_view(found: AccountBalance) -> AccountBalanceView:
         owner_type=account.owner_type,
         owner_id=account.owner_id,
         normal_balance=NORMAL_SIDE[account.kind],
-        balance=_money(found.normal_balance_minor, account.currency),
+        balance=Money.from_minor(found.normal_balance_minor, account.currency),
         balance_minor=found.normal_balance_minor,
         net_debit_minor=found.net_debit_minor,
         as_of=found.as_of,
@@ -222,7 +217,7 @@ async def list_account_postings(
                 source_id=r.source_id,
                 memo=r.memo,
                 side=side_of(r.amount_minor),
-                amount=_money(abs(r.amount_minor), currency),
+                amount=Money.from_minor(abs(r.amount_minor), currency),
                 amount_minor=r.amount_minor,
                 created_at=r.created_at,
             )
@@ -247,7 +242,7 @@ def journal_view(journal: Journal) -> JournalView:
                 account_code=p.account.code,
                 account_kind=p.account.kind,
                 side=p.side,
-                amount=_money(abs(p.amount_minor), p.currency),
+                amount=Money.from_minor(abs(p.amount_minor), p.currency),
                 amount_minor=p.amount_minor,
             )
             for p in journal.postings
@@ -284,7 +279,7 @@ async def reconcile_ledger(deps: LedgerDeps) -> ReconciliationReport:
                 cached_minor=d.cached_minor,
                 computed_minor=d.computed_minor,
                 difference_minor=d.difference_minor,
-                difference=_money(d.difference_minor, d.currency),
+                difference=Money.from_minor(d.difference_minor, d.currency),
             )
             for d in found.differences
         ],

@@ -24,8 +24,8 @@ from tools.loans.models.loans import (
     LoanMoveView,
 )
 from tools.loans.ports import LoanUnitOfWork
-from tools.loans.views import money
 from tools.platform.errors import InvalidArgument
+from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = ["age_loans"]
@@ -67,7 +67,7 @@ async def _age_one(
             LateFeeView(
                 loan_id=loan.id,
                 installment=fee.installment,
-                amount=money(fee.amount, loan.currency),
+                amount=Money.from_minor(fee.amount, loan.currency),
                 days_past_due=fee.days_past_due,
                 explanation=fee.explanation,
             )
@@ -108,7 +108,7 @@ async def _age_one(
             days_past_due=aging.days_past_due,
             bucket=aging.bucket,
             oldest_unpaid_due_date=aging.oldest_unpaid_due_date,
-            overdue=money(aging.overdue, loan.currency),
+            overdue=Money.from_minor(aging.overdue, loan.currency),
         )
     )
 

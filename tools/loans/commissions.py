@@ -23,11 +23,11 @@ from tools.loans.models.commissions import (
     PlatformRevenue,
     ProviderCommission,
 )
-from tools.loans.views import money
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.providers import can_see_provider, parse_provider_id, provider_not_found
 from tools.platform.domain.money import MoneyError, currency_exponent, to_minor
 from tools.platform.errors import InvalidArgument
+from tools.platform.models import Money
 from tools.platform.principal import Principal
 
 __all__ = ["STATEMENT_LINES", "calculate_commission", "get_commission_statement", "get_platform_revenue"]
@@ -102,22 +102,22 @@ async def calculate_commission(
         provider_id=record.id,
         plan=preview.plan,
         currency=currency,
-        principal=money(minor, currency),
+        principal=Money.from_minor(minor, currency),
         performance_points=preview.points,
         lines=[
             CommissionLineView(
                 label=line.label,
-                basis=money(line.basis, currency),
+                basis=Money.from_minor(line.basis, currency),
                 rate=line.rate,
-                amount=money(line.amount, currency),
+                amount=Money.from_minor(line.amount, currency),
                 explanation=line.explanation,
             )
             for line in preview.lines
         ],
-        upfront=money(preview.upfront, currency),
-        expected_interest=money(preview.expected_interest, currency),
-        interest_share=money(preview.interest_share, currency),
-        total=money(preview.total, currency),
+        upfront=Money.from_minor(preview.upfront, currency),
+        expected_interest=Money.from_minor(preview.expected_interest, currency),
+        interest_share=Money.from_minor(preview.interest_share, currency),
+        total=Money.from_minor(preview.total, currency),
     )
 
 
@@ -141,17 +141,17 @@ async def get_commission_statement(
         currency=cur,
         period_start=period_start,
         period_end=period_end,
-        at_disbursement=money(totals.get("commission", 0), cur),
-        interest_share=money(totals.get("repayment", 0), cur),
-        reversals=money(totals.get("reversal", 0), cur),
-        total=money(sum(totals.values()), cur),
+        at_disbursement=Money.from_minor(totals.get("commission", 0), cur),
+        interest_share=Money.from_minor(totals.get("repayment", 0), cur),
+        reversals=Money.from_minor(totals.get("reversal", 0), cur),
+        total=Money.from_minor(sum(totals.values()), cur),
         postings=count,
         lines=[
             CommissionStatementLine(
                 journal_id=p.journal_id,
                 kind=_KINDS[p.journal_kind],
                 loan_id=p.loan_id,
-                amount=money(p.amount_minor, cur),
+                amount=Money.from_minor(p.amount_minor, cur),
                 posted_at=p.posted_at,
             )
             for p in postings
@@ -186,15 +186,15 @@ async def get_platform_revenue(
         currency=currency,
         period_start=period_start,
         period_end=period_end,
-        commission_at_disbursement=money(income("commission_income", "commission"), currency),
-        commission_on_interest=money(income("commission_income", "repayment"), currency),
-        commission_reversals=money(income("commission_income", "reversal"), currency),
-        commission=money(commission, currency),
-        fee_income=money(fees, currency),
-        total=money(commission + fees, currency),
+        commission_at_disbursement=Money.from_minor(income("commission_income", "commission"), currency),
+        commission_on_interest=Money.from_minor(income("commission_income", "repayment"), currency),
+        commission_reversals=Money.from_minor(income("commission_income", "reversal"), currency),
+        commission=Money.from_minor(commission, currency),
+        fee_income=Money.from_minor(fees, currency),
+        total=Money.from_minor(commission + fees, currency),
         journals=sum(line.journals for line in lines),
         by_provider=[
-            ProviderCommission(provider_id=owner, commission=money(amount, currency))
+            ProviderCommission(provider_id=owner, commission=Money.from_minor(amount, currency))
             for owner, amount in sorted(by_provider.items())
         ],
     )

@@ -10,9 +10,9 @@ from tools.loans.domain.loans import LoanStatus
 from tools.loans.loans import LoanDeps, provider_of
 from tools.loans.models.loans import LoanPage, LoanSummary, NextDue
 from tools.loans.ports import LoanListRow, LoanQuery
-from tools.loans.views import money
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.errors import PermissionDenied
+from tools.platform.models import Money
 from tools.platform.principal import Principal, Role
 
 __all__ = ["list_loans"]
@@ -44,7 +44,9 @@ def _summary(row: LoanListRow) -> LoanSummary:
     next_due = None
     if row.next_due_number is not None and row.next_due_date is not None and row.next_due_minor is not None:
         next_due = NextDue(
-            number=row.next_due_number, due_date=row.next_due_date, amount=money(row.next_due_minor, cur)
+            number=row.next_due_number,
+            due_date=row.next_due_date,
+            amount=Money.from_minor(row.next_due_minor, cur),
         )
     return LoanSummary(
         id=row.id,
@@ -54,8 +56,8 @@ def _summary(row: LoanListRow) -> LoanSummary:
         provider_name=row.provider_name,
         status=LoanStatus(row.status),
         currency=cur,
-        principal=money(row.principal_minor, cur),
-        outstanding=money(row.outstanding_minor, cur),
+        principal=Money.from_minor(row.principal_minor, cur),
+        outstanding=Money.from_minor(row.outstanding_minor, cur),
         next_due=next_due,
         days_past_due=row.days_past_due,
         created_at=row.created_at,

@@ -4,8 +4,6 @@ this module applies them to the stored loan in one transaction each. Aging is ``
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
@@ -36,6 +34,7 @@ from tools.loans.ports import LoanUnitOfWork
 from tools.loans.views import quote_view, repayment_view
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
+from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
@@ -59,11 +58,6 @@ def _not_servicing(loan: LoanRecord, what: str) -> Conflict:
         LoanStatus.WRITTEN_OFF: "it was written off",
     }.get(LoanStatus(loan.status), f"it is {loan.status}")
     return Conflict(f"loan {loan.id} is {loan.status}: {what} is not possible because {why}")
-
-
-def _request_hash(loan: str, amount: Decimal, paid_at: datetime, reference: str) -> str:
-    canonical = json.dumps([loan, str(amount), paid_at.isoformat(), reference], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def _replay(deps: LoanDeps, repayment_id: UUID) -> RepaymentView:
@@ -223,15 +217,11 @@ async def record_repayment(
     async with deps.uow() as uow:
         claim = None
         if idempotency_key is not None:
-            digest = _request_hash(handle, amount, paid_at, reference)
+            digest = request_sha256([handle, str(amount), paid_at.isoformat(), reference])
             claim = IdempotencyClaim(call.principal.subject, "record_repayment", idempotency_key, digest)
-            earlier = await uow.claim_idempotency_key(claim)
-            if earlier.request_sha256 is not None and earlier.request_sha256 != digest:
-                raise Conflict(
-                    "this idempotency_key was already used with different arguments; use a new key"
-                )
-            if earlier.resource_id is not None:
-                return await _replay(deps, UUID(earlier.resource_id))
+            earlier = await claim_or_replay(uow, claim)
+            if earlier is not None:
+                return await _replay(deps, UUID(earlier))
         stored, currency, replayed = await repayment_in(deps, uow, call, handle, amount, paid_at, reference)
         if claim is not None:
             await uow.complete_idempotency_key(claim, str(stored.id))

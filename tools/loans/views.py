@@ -29,23 +29,18 @@ from tools.loans.models.loans import (
     ScheduleView,
     SettlementQuoteView,
 )
-from tools.platform.domain.money import from_minor
 from tools.platform.domain.money_format import format_money
 from tools.platform.models import Money
 
-__all__ = ["loan_view", "money", "quote_view", "repayment_summary", "repayment_view", "schedule_view"]
-
-
-def money(minor: int, currency: str) -> Money:
-    return Money(amount=from_minor(minor, currency), currency=currency)
+__all__ = ["loan_view", "quote_view", "repayment_summary", "repayment_view", "schedule_view"]
 
 
 def _amounts(principal: int, interest: int, fees: int, currency: str) -> Amounts:
     return Amounts(
-        principal=money(principal, currency),
-        interest=money(interest, currency),
-        fees=money(fees, currency),
-        total=money(principal + interest + fees, currency),
+        principal=Money.from_minor(principal, currency),
+        interest=Money.from_minor(interest, currency),
+        fees=Money.from_minor(fees, currency),
+        total=Money.from_minor(principal + interest + fees, currency),
     )
 
 
@@ -75,34 +70,34 @@ def loan_view(
         borrower_id=loan.borrower_id,
         status=LoanStatus(loan.status),
         currency=cur,
-        principal=money(loan.principal_minor, cur),
+        principal=Money.from_minor(loan.principal_minor, cur),
         annual_rate=loan.annual_rate,
         term_months=loan.term_months,
         installments=loan.installment_count,
         repayment_frequency=Frequency(loan.repayment_frequency),
         schedule_method=Method(loan.schedule_method),
-        origination_fee=money(loan.origination_fee_minor, cur),
-        total_interest=money(loan.total_interest_minor, cur),
-        total_of_payments=money(loan.total_of_payments_minor, cur),
+        origination_fee=Money.from_minor(loan.origination_fee_minor, cur),
+        total_interest=Money.from_minor(loan.total_interest_minor, cur),
+        total_of_payments=Money.from_minor(loan.total_of_payments_minor, cur),
         disclosure=DisclosureView(
-            amount_financed=money(loan.amount_financed_minor, cur),
-            prepaid_finance_charge=money(loan.origination_fee_minor, cur),
-            finance_charge=money(loan.finance_charge_minor, cur),
-            total_of_payments=money(loan.total_of_payments_minor, cur),
+            amount_financed=Money.from_minor(loan.amount_financed_minor, cur),
+            prepaid_finance_charge=Money.from_minor(loan.origination_fee_minor, cur),
+            finance_charge=Money.from_minor(loan.finance_charge_minor, cur),
+            total_of_payments=Money.from_minor(loan.total_of_payments_minor, cur),
             apr=loan.apr,
             apr_percent=loan.apr_percent,
         ),
-        net_disbursement=money(loan.amount_financed_minor, cur),
+        net_disbursement=Money.from_minor(loan.amount_financed_minor, cur),
         origination_date=loan.origination_date,
         first_due_date=loan.first_due_date,
         maturity_date=loan.maturity_date,
         next_due=None
         if first is None
-        else NextDue(number=first.number, due_date=first.due_date, amount=money(first.total, cur)),
+        else NextDue(number=first.number, due_date=first.due_date, amount=Money.from_minor(first.total, cur)),
         outstanding=_sum(owing, cur),
-        overdue=money(sum(o.total for o in owing if o.due_date < today), cur),
-        credit=money(loan.credit_minor, cur),
-        commission_earned=money(loan.commission_minor, cur),
+        overdue=Money.from_minor(sum(o.total for o in owing if o.due_date < today), cur),
+        credit=Money.from_minor(loan.credit_minor, cur),
+        commission_earned=Money.from_minor(loan.commission_minor, cur),
         disbursement_reference=loan.disbursement_reference,
         disbursed_at=loan.disbursed_at,
         days_past_due=loan.days_past_due,
@@ -141,11 +136,11 @@ def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], t
                 number=i.number,
                 due_date=i.due_date,
                 status=_status(i, today),
-                principal=money(i.scheduled_principal_minor, cur),
-                interest=money(i.scheduled_interest_minor, cur),
-                total=money(i.scheduled_principal_minor + i.scheduled_interest_minor, cur),
-                balance_after=money(balance, cur),
-                late_fee=money(i.fee_due_minor, cur),
+                principal=Money.from_minor(i.scheduled_principal_minor, cur),
+                interest=Money.from_minor(i.scheduled_interest_minor, cur),
+                total=Money.from_minor(i.scheduled_principal_minor + i.scheduled_interest_minor, cur),
+                balance_after=Money.from_minor(balance, cur),
+                late_fee=Money.from_minor(i.fee_due_minor, cur),
                 paid=_amounts(i.principal_paid_minor, i.interest_paid_minor, i.fee_paid_minor, cur),
                 outstanding=_amounts(owed_now.principal, owed_now.interest, owed_now.fees, cur),
                 settled_at=i.settled_at,
@@ -158,9 +153,9 @@ def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], t
         schedule_method=Method(loan.schedule_method),
         repayment_frequency=Frequency(loan.repayment_frequency),
         annual_rate=loan.annual_rate,
-        principal=money(loan.principal_minor, cur),
-        total_interest=money(loan.total_interest_minor, cur),
-        total_of_payments=money(loan.total_of_payments_minor, cur),
+        principal=Money.from_minor(loan.principal_minor, cur),
+        total_interest=Money.from_minor(loan.total_interest_minor, cur),
+        total_of_payments=Money.from_minor(loan.total_of_payments_minor, cur),
         apr=loan.apr,
         apr_percent=loan.apr_percent,
         first_due_date=loan.first_due_date,
@@ -225,7 +220,7 @@ def repayment_view(r: RepaymentRecord, currency: str, *, replayed: bool = False)
         AllocationLineView(
             component=Component(str(line["component"])),
             installment=None if line["installment"] is None else int(str(line["installment"])),
-            amount=money(int(str(line["amount_minor"])), currency),
+            amount=Money.from_minor(int(str(line["amount_minor"])), currency),
             explanation=str(line["explanation"]),
         )
         for line in r.lines
@@ -234,18 +229,18 @@ def repayment_view(r: RepaymentRecord, currency: str, *, replayed: bool = False)
         id=r.id,
         loan_id=r.loan_id,
         reference=r.reference,
-        amount=money(r.amount_minor, currency),
+        amount=Money.from_minor(r.amount_minor, currency),
         paid_at=r.paid_at,
         allocation=lines,
-        to_fees=money(r.to_fees_minor, currency),
-        to_interest=money(r.to_interest_minor, currency),
-        to_principal=money(r.to_principal_minor, currency),
-        to_accrued_interest=money(r.to_accrued_interest_minor, currency),
-        prepaid_principal=money(r.prepaid_principal_minor, currency),
-        credit=money(r.credit_minor, currency),
-        commission=money(r.commission_minor, currency),
-        outstanding_after=money(r.outstanding_after_minor, currency),
-        overdue_after=money(r.overdue_after_minor, currency),
+        to_fees=Money.from_minor(r.to_fees_minor, currency),
+        to_interest=Money.from_minor(r.to_interest_minor, currency),
+        to_principal=Money.from_minor(r.to_principal_minor, currency),
+        to_accrued_interest=Money.from_minor(r.to_accrued_interest_minor, currency),
+        prepaid_principal=Money.from_minor(r.prepaid_principal_minor, currency),
+        credit=Money.from_minor(r.credit_minor, currency),
+        commission=Money.from_minor(r.commission_minor, currency),
+        outstanding_after=Money.from_minor(r.outstanding_after_minor, currency),
+        overdue_after=Money.from_minor(r.overdue_after_minor, currency),
         loan_status=LoanStatus(r.status_after),
         summary=repayment_summary(r, currency),
         journal_id=r.journal_id,
@@ -260,12 +255,12 @@ def quote_view(loan: LoanRecord, q: SettlementQuote) -> SettlementQuoteView:
         loan_id=loan.id,
         as_of=q.as_of,
         valid_until=q.valid_until,
-        principal=money(q.principal, cur),
-        interest_due=money(q.interest_due, cur),
-        accrued_interest=money(q.accrued_interest, cur),
+        principal=Money.from_minor(q.principal, cur),
+        interest_due=Money.from_minor(q.interest_due, cur),
+        accrued_interest=Money.from_minor(q.accrued_interest, cur),
         accrued_days=q.accrued_days,
-        fees=money(q.fees, cur),
-        total=money(q.total, cur),
-        per_diem=money(q.per_diem, cur),
+        fees=Money.from_minor(q.fees, cur),
+        total=Money.from_minor(q.total, cur),
+        per_diem=Money.from_minor(q.per_diem, cur),
         lines=list(q.lines),
     )

@@ -310,7 +310,7 @@ def _invitation_view(i: InvitationRecord) -> InvitationView:
         status=InvitationStatus(i.status),
         rank=i.rank,
         fit_score=i.fit_score,
-        requested_amount=Money(amount=from_minor(i.requested_amount_minor, i.currency), currency=i.currency),
+        requested_amount=Money.from_minor(i.requested_amount_minor, i.currency),
         term_months=i.term_months,
         purpose=i.purpose,
         country=i.country,

@@ -14,8 +14,6 @@ partial unique index on accepted bids is the backstop behind the lock.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from uuid import UUID
 
 from tools.credit.access import can_view
@@ -32,8 +30,8 @@ from tools.marketplace.domain.offers import OfferCandidate, offer_figures, rank_
 from tools.marketplace.domain.providers import ProviderStatus
 from tools.marketplace.models.bids import AcceptedOffer, BidOutcome, ExcludedBid, OfferComparison, OfferView
 from tools.marketplace.ports import BiddingUnitOfWork
-from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound
+from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation
 from tools.platform.principal import Principal
@@ -41,10 +39,6 @@ from tools.platform.principal import Principal
 __all__ = ["accept_offer", "compare_offers"]
 
 OPERATION = "accept_offer"
-
-
-def _money(minor: int, currency: str) -> Money:
-    return Money(amount=from_minor(minor, currency), currency=currency)
 
 
 async def compare_offers(deps: BiddingDeps, principal: Principal, handle: str) -> OfferComparison:
@@ -86,19 +80,19 @@ async def compare_offers(deps: BiddingDeps, principal: Principal, handle: str) -
                 bid=bid_view(b, now),
                 apr=f.apr,
                 apr_percent=f.apr_percent,
-                amount_financed=_money(f.amount_financed, b.currency),
-                finance_charge=_money(f.finance_charge, b.currency),
-                total_of_payments=_money(f.total_of_payments, b.currency),
+                amount_financed=Money.from_minor(f.amount_financed, b.currency),
+                finance_charge=Money.from_minor(f.finance_charge, b.currency),
+                total_of_payments=Money.from_minor(f.total_of_payments, b.currency),
                 installments=f.installments,
-                installment=_money(f.installment, b.currency),
-                largest_installment=_money(f.largest_installment, b.currency),
+                installment=Money.from_minor(f.installment, b.currency),
+                largest_installment=Money.from_minor(f.largest_installment, b.currency),
                 why=r.why,
             )
         )
     return OfferComparison(
         application_id=app.id,
         reference=app.reference,
-        requested_amount=_money(app.requested_amount_minor, app.currency),
+        requested_amount=Money.from_minor(app.requested_amount_minor, app.currency),
         term_months=app.term_months,
         compared_at=now,
         offers=offers,
@@ -106,13 +100,6 @@ async def compare_offers(deps: BiddingDeps, principal: Principal, handle: str) -
         explanation=explanation,
         excluded=excluded,
     )
-
-
-def _request_hash(application_id: UUID, bid_id: UUID) -> str:
-    # The application's id, however it was named (id or reference): a retry may name it either way.
-    arguments = {"application_id": str(application_id), "bid_id": str(bid_id)}
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def _accepted(deps: BiddingDeps, bid_id: UUID, replayed: bool) -> AcceptedOffer:
@@ -130,7 +117,7 @@ async def _accepted(deps: BiddingDeps, bid_id: UUID, replayed: bool) -> Accepted
         application_status=app.status,
         accepted=bid_view(bid, now),
         reservation_journal_id=journal_id,
-        capital_reserved=_money(bid.amount_minor, bid.currency),
+        capital_reserved=Money.from_minor(bid.amount_minor, bid.currency),
         other_bids=[
             BidOutcome(
                 bid_id=o.id,
@@ -159,18 +146,15 @@ async def accept_offer(
     found = await deps.applications.get(handle)
     if found is None or not can_view(principal, found):
         raise not_found(handle)
-    claim = IdempotencyClaim(principal.subject, OPERATION, idempotency_key, _request_hash(found.id, bid_id))
+    # The application's id, however it was named (id or reference): a retry may name it either way.
+    arguments = {"application_id": str(found.id), "bid_id": str(bid_id)}
+    claim = IdempotencyClaim(principal.subject, OPERATION, idempotency_key, request_sha256(arguments))
     async with deps.uow() as uow:
-        earlier = await uow.claim_idempotency_key(claim)
-        if earlier.request_sha256 is not None and earlier.request_sha256 != claim.request_sha256:
-            raise Conflict(
-                "this idempotency_key was already used with different arguments; repeat the original "
-                "arguments to get its result, or use a new key"
-            )
-        if earlier.resource_id is None:
+        earlier = await claim_or_replay(uow, claim)
+        if earlier is None:
             await _accept_locked(deps, uow, call, claim, str(found.id), bid_id)
-    if earlier.resource_id is not None:  # replayed after the transaction, not holding its connection
-        return await _accepted(deps, UUID(earlier.resource_id), replayed=True)
+    if earlier is not None:  # replayed after the transaction, not holding its connection
+        return await _accepted(deps, UUID(earlier), replayed=True)
     return await _accepted(deps, bid_id, replayed=False)
 
 

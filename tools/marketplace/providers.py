@@ -18,7 +18,6 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tools.credit.ports import CreditUnitOfWork, CreditUnitOfWorkFactory
-from tools.credit.views import money
 from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import post_journal
@@ -36,7 +35,7 @@ from tools.marketplace.ports import ProviderQuery, ProviderReader
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
-from tools.platform.models import describe_validation_error
+from tools.platform.models import Money, describe_validation_error
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault
 from tools.platform.principal import Principal, Role
 
@@ -91,7 +90,7 @@ def _new_secret() -> str:
 
 def provider_view(p: ProviderRecord) -> ProviderView:
     def amount(minor: int) -> Any:
-        return money(minor, p.currency)
+        return Money.from_minor(minor, p.currency)
 
     return ProviderView.model_validate(
         {

@@ -87,10 +87,6 @@ class PaymentDeps:
     inflight: KeyedLocks = field(default_factory=KeyedLocks)
 
 
-def _money(minor: int, currency: str) -> Money:
-    return Money(amount=from_minor(minor, currency), currency=currency)
-
-
 def _next_step(p: PaymentRecord) -> str:
     status = PaymentStatus(p.status)
     if p.kind == PaymentKind.COLLECTION:
@@ -116,7 +112,7 @@ def payment_view(
         kind=PaymentKind(p.kind),
         loan_id=p.loan_id,
         status=PaymentStatus(p.status),
-        amount=_money(p.amount_minor, p.currency),
+        amount=Money.from_minor(p.amount_minor, p.currency),
         reference=p.reference,
         vendor=p.vendor,
         attempts=p.attempts,

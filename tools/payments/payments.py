@@ -11,8 +11,6 @@ replays it, so the work never runs twice.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -38,8 +36,9 @@ from tools.payments.ports import (
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.models import Money
-from tools.platform.ports import AuditRecord, IdempotencyClaim, IdempotencyOutcome, Invocation
+from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -57,19 +56,6 @@ __all__ = [
 def payment_not_found(payment_id: UUID) -> NotFound:
     # Someone else's payment is reported exactly like a missing one.
     return NotFound(f"no payment {payment_id} that you can see; list_payments shows yours")
-
-
-def _request_hash(arguments: dict[str, Any]) -> str:
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _same_request(earlier: IdempotencyOutcome, claim: IdempotencyClaim) -> None:
-    if earlier.request_sha256 is not None and earlier.request_sha256 != claim.request_sha256:
-        raise Conflict(
-            "this idempotency_key was already used with different arguments; repeat the original "
-            "arguments to get its result, or use a new key"
-        )
 
 
 def _check_simulate(deps: PaymentDeps, simulate: str | None) -> None:
@@ -120,16 +106,15 @@ async def disburse_loan(
         call.principal.subject,
         "disburse_loan",
         idempotency_key,
-        _request_hash({"loan_id": str(seen.id), "simulate": simulate}),
+        request_sha256({"loan_id": str(seen.id), "simulate": simulate}),
     )
     async with deps.uow() as uow:
-        earlier = await uow.claim_idempotency_key(claim)
-        _same_request(earlier, claim)
-        if earlier.resource_id is None:
+        earlier = await claim_or_replay(uow, claim)
+        if earlier is None:
             payment = await _request_disbursement(deps, uow, call, seen.id, app, simulate)
             await uow.complete_idempotency_key(claim, str(payment.id))
-    if earlier.resource_id is not None:  # replayed after the transaction, not holding its connection
-        return await _stored(deps, UUID(earlier.resource_id), replayed=True)
+    if earlier is not None:  # replayed after the transaction, not holding its connection
+        return await _stored(deps, UUID(earlier), replayed=True)
     return payment_view(payment)
 
 
@@ -202,14 +187,13 @@ async def collect_repayment(
         call.principal.subject,
         "collect_repayment",
         idempotency_key,
-        _request_hash({"loan_id": str(loan.id), "amount_minor": minor, "simulate": simulate}),
+        request_sha256({"loan_id": str(loan.id), "amount_minor": minor, "simulate": simulate}),
     )
     # The charge is initialized inside the transaction that holds the key: a concurrent duplicate
     # waits on the key, and a failure leaves neither a payment nor a used key behind.
     async with deps.uow() as uow:
-        earlier = await uow.claim_idempotency_key(claim)
-        _same_request(earlier, claim)
-        if earlier.resource_id is None:
+        earlier = await claim_or_replay(uow, claim)
+        if earlier is None:
             if LoanStatus(loan.status) not in SERVICING:
                 raise Conflict(
                     f"loan {loan.id} is {loan.status}; repayments are collected on a loan being repaid"
@@ -237,8 +221,8 @@ async def collect_repayment(
                 AuditRecord(call, "payment", str(p.id)), [payment_event(p, loan, "initialized", reason)]
             )
             await uow.complete_idempotency_key(claim, str(p.id))
-    if earlier.resource_id is not None:
-        return await _stored(deps, UUID(earlier.resource_id), replayed=True)
+    if earlier is not None:
+        return await _stored(deps, UUID(earlier), replayed=True)
     return payment_view(p)
 
 
@@ -374,7 +358,7 @@ async def verify_payment(deps: PaymentDeps, call: Invocation, payment_id: UUID) 
     verification = Verification(
         found=True,
         status=answer.status,
-        amount=Money(amount=from_minor(answer.amount_minor, answer.currency), currency=answer.currency),
+        amount=Money.from_minor(answer.amount_minor, answer.currency),
         outcome=result.outcome,
         detail=result.detail,
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tools.platform.domain.money import MoneyError, currency_exponent
+from tools.platform.domain.money import MoneyError, currency_exponent, from_minor
 
 __all__ = ["CurrencyCode", "Input", "Money", "Output", "describe_validation_error"]
 
@@ -51,6 +51,11 @@ class Money(Output):
     @classmethod
     def _currency(cls, value: str) -> str:
         return check_currency(value)
+
+    @classmethod
+    def from_minor(cls, minor: int, currency: str) -> Money:
+        """The amount of ``minor`` units of ``currency`` (``50000, "NGN"`` -> ``"500.00" NGN``)."""
+        return cls(amount=from_minor(minor, currency), currency=currency)
 
 
 def describe_validation_error(exc: ValidationError, most: int = 5) -> str:

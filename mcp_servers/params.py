@@ -1,0 +1,57 @@
+"""Tool parameter types that several tools share, each with the one description agents read.
+
+A parameter that means the same thing in two tools is declared here once, so its limits and its
+description cannot drift apart. Parameters that belong to one tool stay beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import Field
+
+__all__ = [
+    "ApplicationHandle",
+    "BidId",
+    "Cursor",
+    "IdempotencyKey",
+    "Limit",
+    "LoanHandle",
+    "OptionalIdempotencyKey",
+]
+
+ApplicationHandle = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="The application's id (UUID) or its CAAS-YYYY-NNNNNN reference.",
+    ),
+]
+LoanHandle = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="The loan's id, or its application's id or CAAS-YYYY-NNNNNN reference.",
+    ),
+]
+BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
+
+_KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
+_KEY = (
+    "The same key with the same arguments returns the first result (replayed: true) instead of acting "
+    "twice; with other arguments it is a conflict; a concurrent duplicate waits for the first. Keys are "
+    "yours alone and kept 24 hours: use a new UUID for each action you mean to take."
+)
+IdempotencyKey = Annotated[str, Field(min_length=8, max_length=200, pattern=_KEY_PATTERN, description=_KEY)]
+OptionalIdempotencyKey = Annotated[
+    str | None,
+    Field(default=None, min_length=8, max_length=200, pattern=_KEY_PATTERN, description=_KEY),
+]
+
+Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
+Cursor = Annotated[
+    str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+]
