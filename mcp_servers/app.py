@@ -17,6 +17,7 @@ from mcp_servers.credit import applications, decisions, documents
 from mcp_servers.ledger import ledger
 from mcp_servers.loans import commissions, loans
 from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
+from mcp_servers.marketplace.webhook_routes import register_provider_webhook_route
 from mcp_servers.notifications import inbox, support_chat
 from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
@@ -119,6 +120,7 @@ def build_server(
 
 def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
     register_webhook_routes(server, runtime)
+    register_provider_webhook_route(server, runtime)
 
     @server.custom_route("/health", methods=["GET"])
     async def health(_: Request) -> Response:

@@ -52,7 +52,6 @@ class Settings(BaseSettings):
         description="Supabase Postgres. Unset: a second database beside the system of record.",
     )
     supabase_url: HttpUrl | None = Field(default=None, validation_alias=_env("SUPABASE_URL"))
-    supabase_anon_key: SecretStr | None = Field(default=None, validation_alias=_env("SUPABASE_ANON_KEY"))
     supabase_service_role_key: SecretStr | None = Field(
         default=None, validation_alias=_env("SUPABASE_SERVICE_ROLE_KEY")
     )

@@ -1,5 +1,5 @@
-"""Webhooks into the platform, on the same HTTP app as ``/mcp``: payment vendors (Paystack, Stripe) and
-credit providers (``/webhooks/providers/{provider_id}``).
+"""Payment vendors' webhooks into the platform (``/webhooks/paystack``, ``/webhooks/stripe``), on the
+same HTTP app as ``/mcp``; lenders post to ``mcp_servers.marketplace.webhook_routes``.
 
 The signature is checked on the raw bytes, in constant time, before anything is parsed; a missing, bad
 or stale one is a 401 and nothing is stored. A duplicate event is a 200 with no second effect. The
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 from typing import Any
-from uuid import UUID
 
 from fastmcp import FastMCP
 from prometheus_client import Counter
@@ -26,13 +25,11 @@ from starlette.responses import JSONResponse, Response
 
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
-from tools.marketplace.providers import provider_signing_secret
 from tools.payments.domain.payments import GatewayEvent, paystack_event, stripe_event
-from tools.payments.vendor_events import Receipt, receive_gateway_event, receive_provider_event
-from tools.platform.domain.signatures import Verdict, check_caas, check_paystack, check_stripe
-from tools.platform.errors import NotFound
+from tools.payments.vendor_events import Receipt, receive_gateway_event
+from tools.platform.domain.signatures import Verdict, check_paystack, check_stripe
 
-__all__ = ["register_webhook_routes"]
+__all__ = ["VENDORS", "answer", "bad", "parse_json", "raw_body", "refused", "register_webhook_routes"]
 
 log = logging.getLogger("caas.webhooks")
 
@@ -42,18 +39,18 @@ WEBHOOKS = Counter(
 MAX_BODY = 256 * 1024
 
 
-def _refused(source: str, verdict: Verdict | str) -> Response:
+def refused(source: str, verdict: Verdict | str) -> Response:
     WEBHOOKS.labels(source, f"refused_{verdict}").inc()
     log.info("webhook from %s refused: signature %s", source, verdict)
     return JSONResponse({"error": "invalid_signature"}, status_code=401)
 
 
-def _bad(source: str, why: str) -> Response:
+def bad(source: str, why: str) -> Response:
     WEBHOOKS.labels(source, "malformed").inc()
     return JSONResponse({"error": "malformed_event", "message": why}, status_code=400)
 
 
-def _answer(source: str, receipt: Receipt) -> Response:
+def answer(source: str, receipt: Receipt) -> Response:
     result = "duplicate" if receipt.duplicate else receipt.outcome
     WEBHOOKS.labels(source, result).inc()
     body: dict[str, Any] = {
@@ -66,7 +63,7 @@ def _answer(source: str, receipt: Receipt) -> Response:
     return JSONResponse(body)
 
 
-async def _raw(request: Request) -> bytes | None:
+async def raw_body(request: Request) -> bytes | None:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
         return None
@@ -74,7 +71,7 @@ async def _raw(request: Request) -> bytes | None:
     return None if len(body) > MAX_BODY else body
 
 
-def _parse(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
     return json.loads(body)  # ValueError (JSON or UTF-8) for anything that is not a JSON document
 
 
@@ -101,7 +98,7 @@ VENDORS: dict[str, Vendor] = {
 
 def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
     async def receive_vendor_event(request: Request, source: str, vendor: Vendor) -> Response:
-        body = await _raw(request)
+        body = await raw_body(request)
         if body is None:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
         secret = vendor.secret(runtime.payment_secrets)
@@ -111,61 +108,17 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
             return JSONResponse({"error": "not_configured"}, status_code=503)
         verdict = vendor.check(body, request.headers.get(vendor.signature_header), secret)
         if not verdict.ok:
-            return _refused(source, verdict)
+            return refused(source, verdict)
         try:
-            event = vendor.parse(_parse(body))
+            event = vendor.parse(parse_json(body))
         except ValueError as exc:
-            return _bad(source, str(exc))
+            return bad(source, str(exc))
         receipt = await receive_gateway_event(
             runtime.deps.payments, source, event, hashlib.sha256(body).hexdigest()
         )
-        return _answer(source, receipt)
+        return answer(source, receipt)
 
     for source, vendor in VENDORS.items():
         server.custom_route(f"/webhooks/{source}", methods=["POST"], name=f"webhook_{source}")(
             partial(receive_vendor_event, source=source, vendor=vendor)
         )
-
-    @server.custom_route("/webhooks/providers/{provider_id}", methods=["POST"])
-    async def provider(request: Request) -> Response:
-        source = "provider"
-        body = await _raw(request)
-        if body is None:
-            return JSONResponse({"error": "payload_too_large"}, status_code=413)
-        try:
-            provider_id = UUID(str(request.path_params["provider_id"]))
-            secret = await provider_signing_secret(runtime.deps.providers, provider_id)
-        except (ValueError, NotFound):
-            return _refused(source, "unknown_provider")  # the same 401 as a bad signature
-        verdict = check_caas(
-            body,
-            request.headers.get("x-caas-signature"),
-            request.headers.get("x-caas-timestamp"),
-            secret,
-            int(time.time()),
-        )
-        if not verdict.ok:
-            return _refused(source, verdict)
-        try:
-            event = _parse(body)
-            if not isinstance(event, dict):
-                raise ValueError("the event is a JSON object")
-            event_id, event_type, data = event.get("id"), event.get("type"), event.get("data", {})
-            if not isinstance(event_id, str) or not 1 <= len(event_id) <= 200:
-                raise ValueError("id (1 to 200 characters) is required")
-            if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100:
-                raise ValueError("type (1 to 100 characters) is required")
-            if not isinstance(data, dict):
-                raise ValueError("data must be an object")
-        except ValueError as exc:
-            return _bad(source, str(exc))
-        receipt = await receive_provider_event(
-            runtime.deps.payments,
-            runtime.deps.bidding,
-            provider_id,
-            event_id,
-            event_type,
-            data,
-            hashlib.sha256(body).hexdigest(),
-        )
-        return _answer(source, receipt)

@@ -21,7 +21,6 @@ __all__ = [
     "NotificationPreferences",
     "NotificationView",
     "PreferenceOverride",
-    "SupportMessage",
 ]
 
 ExternalChannel = Literal["sms", "email"]
@@ -66,10 +65,6 @@ class NotificationPreferences(Output):
         default="SMS and email go to the phone number and email address on the borrower's application; "
         "nothing is sent on a channel the application has no contact for."
     )
-
-
-class SupportMessage(Input):
-    body: str = Field(min_length=1, max_length=4000, description="The message text (plain text).")
 
 
 class MessageView(Output):

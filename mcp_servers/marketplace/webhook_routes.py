@@ -1,0 +1,69 @@
+"""Lenders' webhooks into the platform: ``POST /webhooks/providers/{provider_id}``, signed with the
+provider's own secret (``X-CaaS-Signature`` over ``X-CaaS-Timestamp`` and the body). What they do is
+``tools.marketplace.provider_events``; the checks before it are those of every inbound webhook
+(``mcp_servers.payments.webhook_routes``)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from uuid import UUID
+
+from fastmcp import FastMCP
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mcp_servers.payments.webhook_routes import answer, bad, parse_json, raw_body, refused
+from mcp_servers.runtime import Runtime
+from tools.marketplace.provider_events import receive_provider_event
+from tools.marketplace.providers import provider_signing_secret
+from tools.platform.domain.signatures import check_caas
+from tools.platform.errors import NotFound
+
+__all__ = ["register_provider_webhook_route"]
+
+
+def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
+    @server.custom_route("/webhooks/providers/{provider_id}", methods=["POST"])
+    async def provider(request: Request) -> Response:
+        source = "provider"
+        body = await raw_body(request)
+        if body is None:
+            return JSONResponse({"error": "payload_too_large"}, status_code=413)
+        try:
+            provider_id = UUID(str(request.path_params["provider_id"]))
+            secret = await provider_signing_secret(runtime.deps.providers, provider_id)
+        except (ValueError, NotFound):
+            return refused(source, "unknown_provider")  # the same 401 as a bad signature
+        verdict = check_caas(
+            body,
+            request.headers.get("x-caas-signature"),
+            request.headers.get("x-caas-timestamp"),
+            secret,
+            int(time.time()),
+        )
+        if not verdict.ok:
+            return refused(source, verdict)
+        try:
+            event = parse_json(body)
+            if not isinstance(event, dict):
+                raise ValueError("the event is a JSON object")
+            event_id, event_type, data = event.get("id"), event.get("type"), event.get("data", {})
+            if not isinstance(event_id, str) or not 1 <= len(event_id) <= 200:
+                raise ValueError("id (1 to 200 characters) is required")
+            if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100:
+                raise ValueError("type (1 to 100 characters) is required")
+            if not isinstance(data, dict):
+                raise ValueError("data must be an object")
+        except ValueError as exc:
+            return bad(source, str(exc))
+        receipt = await receive_provider_event(
+            runtime.deps.payments,
+            runtime.deps.bidding,
+            provider_id,
+            event_id,
+            event_type,
+            data,
+            hashlib.sha256(body).hexdigest(),
+        )
+        return answer(source, receipt)
