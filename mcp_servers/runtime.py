@@ -31,6 +31,7 @@ from mcp_servers.wiring import (
     make_sandbox,
     secret_value,
 )
+from tools.platform.ports import Clock, SystemClock
 from tools.platform.principal import Principal
 from tools.platform.registration import Registrar
 
@@ -75,8 +76,10 @@ class Runtime:
     """Everything a running server shares. Started once per process by the server lifespan; tests
     hold a session open across many client connections."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        # The time every use case acts at: the system clock, or one a test moves.
+        self.clock: Clock = clock or SystemClock()
         self.principals = PrincipalSource(
             Principal(settings.stdio_subject, settings.stdio_role, settings.stdio_provider_id)
         )
@@ -175,14 +178,15 @@ class Runtime:
             vault_from_settings(s),
             gateway=self._gateway,
             comms=self._gateway,
+            clock=self.clock,
         )
         self._workers = build_workers(s, self._deps, self.core_pool)
 
     async def _stop(self) -> None:
         if self._deps is not None:
-            await self._deps.documents.store.aclose()
-            await self._deps.supabase_sync.mirror.aclose()
-            await self._deps.webhooks.sender.aclose()
+            await self._deps.credit.store.aclose()
+            await self._deps.notifications.mirror.aclose()
+            await self._deps.marketplace.sender.aclose()
             if self._deps.supabase_rest is not None:
                 await self._deps.supabase_rest.aclose()
         self._deps = None

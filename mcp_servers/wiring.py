@@ -38,27 +38,21 @@ from database.unit_of_work import pg_unit_of_work
 from mcp_servers.config import Settings
 from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
 from tools.credit import applications
-from tools.credit.applications import ApplicationDeps
-from tools.credit.documents import DocumentDeps
-from tools.credit.ports import DocumentStore
-from tools.ledger.ledger import LedgerDeps
+from tools.credit.ports import CreditDeps, DocumentStore
+from tools.ledger.ports import LedgerDeps
 from tools.loans import aging as loan_aging
-from tools.loans.loans import LoanDeps, LoanPolicy
+from tools.loans.ports import LoanDeps, LoanPolicy
 from tools.marketplace import provider_webhooks
-from tools.marketplace.bidding import BiddingDeps
-from tools.marketplace.matching import MatchingDeps
-from tools.marketplace.provider_webhooks import ProviderWebhookDeps
-from tools.marketplace.providers import ProviderDeps
-from tools.notifications.notifications import NotificationDeps, notification_handler, remind_due_repayments
-from tools.notifications.ports import NotificationStore, StatusMirror, SupportStore
-from tools.notifications.supabase_sync import SyncDeps, sync_handler
-from tools.notifications.support_chat import SupportDeps
-from tools.payments.core import PaymentDeps
+from tools.marketplace.ports import MarketplaceDeps
+from tools.notifications.notifications import notification_handler, remind_due_repayments
+from tools.notifications.ports import NotificationDeps, NotificationStore, StatusMirror, SupportStore
+from tools.notifications.supabase_sync import sync_handler
 from tools.payments.domain.routing import VendorRouter
-from tools.payments.ports import CommunicationGateway, PaymentGateway
+from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.worker import send_disbursement
-from tools.platform.ports import PersonalDataVault
-from tools.risk.assessments import RiskDeps
+from tools.platform.ports import Clock, PersonalDataVault
+from tools.risk.domain.scorecard import DEFAULT_POLICY
+from tools.risk.ports import RiskDeps
 
 __all__ = [
     "Dependencies",
@@ -78,21 +72,16 @@ log = logging.getLogger("caas.wiring")
 
 @dataclass(frozen=True, slots=True)
 class Dependencies:
-    """What the use cases of every service get; built once per process in ``build_dependencies``."""
+    """What the use cases of every service get, one dependency dataclass per service; built once per
+    process in ``build_dependencies``."""
 
-    applications: ApplicationDeps
-    documents: DocumentDeps
+    credit: CreditDeps
     risk: RiskDeps
-    ledger: LedgerDeps
-    providers: ProviderDeps
-    matching: MatchingDeps
+    marketplace: MarketplaceDeps
     loans: LoanDeps
-    bidding: BiddingDeps
-    supabase_sync: SyncDeps
-    webhooks: ProviderWebhookDeps
+    ledger: LedgerDeps
     payments: PaymentDeps
     notifications: NotificationDeps
-    support: SupportDeps
     # The PostgREST connection of notifications and support chat when they write over HTTP (see
     # ``supabase_stores``); the runtime closes it.
     supabase_rest: SupabaseRest | None = None
@@ -106,15 +95,20 @@ def build_dependencies(
     *,
     gateway: PaymentGateway,
     comms: CommunicationGateway,
+    clock: Clock,
 ) -> Dependencies:
     """The single place where concrete adapters meet the use cases' ports."""
     uow = pg_unit_of_work(core_pool)
+    applications, documents = PgApplicationReader(core_pool), PgDocumentReader(core_pool)
+    risk, providers = PgRiskReader(core_pool), PgProviderReader(core_pool)
+    bidding_window = timedelta(hours=settings.bidding_window_hours)
     notification_store, support_store, supabase_rest = supabase_stores(settings, supabase_pool)
     loans = LoanDeps(
         uow=uow,
         reader=PgLoanReader(core_pool),
-        providers=PgProviderReader(core_pool),
+        providers=providers,
         commissions=PgCommissionReader(core_pool),
+        clock=clock,
         policy=LoanPolicy(
             default_threshold_days=settings.default_threshold_days,
             late_fee_percent=settings.late_fee_rate,
@@ -123,60 +117,45 @@ def build_dependencies(
         ),
     )
     return Dependencies(
-        applications=ApplicationDeps(
+        credit=CreditDeps(
             uow=uow,
-            reader=PgApplicationReader(core_pool),
-            bidding_window=timedelta(hours=settings.bidding_window_hours),
-            vault=vault,
-        ),
-        documents=DocumentDeps(
-            uow=uow,
-            applications=PgApplicationReader(core_pool),
-            reader=PgDocumentReader(core_pool),
+            applications=applications,
+            documents=documents,
+            risk=risk,
             store=document_store(settings),
-            max_bytes=settings.document_max_bytes,
-        ),
-        risk=RiskDeps(
-            uow=uow,
-            applications=PgApplicationReader(core_pool),
-            documents=PgDocumentReader(core_pool),
-            risk=PgRiskReader(core_pool),
             vault=vault,
+            clock=clock,
+            policy=DEFAULT_POLICY,
+            bidding_window=bidding_window,
+            document_max_bytes=settings.document_max_bytes,
             operator_approval_above=settings.operator_approval_above,
         ),
-        ledger=LedgerDeps(uow=uow, reader=PgLedgerReader(core_pool)),
-        loans=loans,
-        providers=ProviderDeps(uow=uow, reader=PgProviderReader(core_pool), vault=vault),
-        matching=MatchingDeps(
-            uow=uow,
-            applications=PgApplicationReader(core_pool),
-            risk=PgRiskReader(core_pool),
-            providers=PgProviderReader(core_pool),
-            bidding_window=timedelta(hours=settings.bidding_window_hours),
+        risk=RiskDeps(
+            uow=uow, applications=applications, documents=documents, risk=risk, vault=vault, clock=clock
         ),
-        bidding=BiddingDeps(
+        marketplace=MarketplaceDeps(
             uow=uow,
-            applications=PgApplicationReader(core_pool),
+            applications=applications,
+            risk=risk,
+            providers=providers,
             bids=PgBidReader(core_pool),
-            providers=PgProviderReader(core_pool),
-            bidding_window=timedelta(hours=settings.bidding_window_hours),
-        ),
-        webhooks=ProviderWebhookDeps(
             deliveries=PgWebhookDeliveries(core_pool),
-            providers=PgProviderReader(core_pool),
-            vault=vault,
             sender=HttpxWebhookSender(
                 timeout_seconds=settings.webhook_timeout_seconds, user_agent="CaaS-Webhooks/1.0"
             ),
-            max_attempts=settings.webhook_max_attempts,
-            retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
+            vault=vault,
+            clock=clock,
+            bidding_window=bidding_window,
+            webhook_max_attempts=settings.webhook_max_attempts,
+            webhook_retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
         ),
-        supabase_sync=SyncDeps(mirror=status_mirror(settings, supabase_pool), observe_lag=observe_sync_lag),
+        loans=loans,
+        ledger=LedgerDeps(uow=uow, reader=PgLedgerReader(core_pool), clock=clock),
         payments=PaymentDeps(
             uow=uow,
             reader=PgPaymentReader(core_pool),
             loans=loans,
-            applications=PgApplicationReader(core_pool),
+            applications=applications,
             vault=vault,
             gateway=gateway,
             # One router per process: its circuit breakers learn from every payment this process makes.
@@ -185,17 +164,21 @@ def build_dependencies(
                 failures=settings.breaker_failures,
                 reset_seconds=settings.breaker_reset_seconds,
             ),
+            clock=clock,
         ),
         notifications=NotificationDeps(
+            uow=uow,
             store=notification_store,
-            applications=PgApplicationReader(core_pool),
+            support=support_store,
+            mirror=status_mirror(settings, supabase_pool),
+            applications=applications,
             loans=PgLoanReader(core_pool),
             due=PgDueInstallments(core_pool),
             comms=comms,
-            uow=uow,
+            clock=clock,
             reminder_days=settings.repayment_reminder_days,
+            observe_lag=observe_sync_lag,
         ),
-        support=SupportDeps(support=support_store, applications=PgApplicationReader(core_pool), uow=uow),
         supabase_rest=supabase_rest,
     )
 
@@ -205,7 +188,7 @@ def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Poo
     run in several processes at once)."""
 
     async def expire() -> object:
-        return await applications.expire_stale_applications(deps.applications, worker_invocation("expire"))
+        return await applications.expire_stale_applications(deps.credit, worker_invocation("expire"))
 
     async def age() -> object:
         return await loan_aging.age_loans(deps.loans, worker_invocation("age_loans"))
@@ -216,8 +199,8 @@ def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Poo
     return Workers(
         store=PgJobStore(core_pool),
         handlers={
-            "supabase_sync": sync_handler(deps.supabase_sync),
-            provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.webhooks),
+            "supabase_sync": sync_handler(deps.notifications),
+            provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
             "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
             "notifications": notification_handler(deps.notifications),
         },

@@ -28,6 +28,7 @@ from database.pool import configure_connection
 from mcp_servers.app import build_server
 from mcp_servers.config import Settings, load_settings
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
 from tools.platform.principal import Principal, Role
 
@@ -101,10 +102,22 @@ async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    rt = Runtime(settings)
+def session_clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings, session_clock: MovableClock) -> AsyncIterator[Runtime]:
+    rt = Runtime(settings, clock=session_clock)
     async with rt.session():
         yield rt
+
+
+@pytest.fixture
+def clock(runtime: Runtime, session_clock: MovableClock) -> Iterator[MovableClock]:
+    """The runtime's clock, for this test to move forward; it is back at real time afterwards."""
+    yield session_clock
+    session_clock.reset()
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ async def submit_application(
     ``submitted`` and the amounts as decimal strings.
     """
     return await applications.submit_application(
-        deps().applications, invocation(), application, draft, idempotency_key
+        deps().credit, invocation(), application, draft, idempotency_key
     )
 
 
@@ -73,7 +73,7 @@ async def draft_application(application: DraftApplication) -> ApplicationView:
     now, the rest can follow with update_application. Submit it later with
     submit_application(draft=<id>). Returns the draft with its reference.
     """
-    return await applications.draft_application(deps().applications, invocation(), application)
+    return await applications.draft_application(deps().credit, invocation(), application)
 
 
 @TOOLS.tool(roles=FILERS, title="Change a draft application", read_only=False, idempotent=True)
@@ -83,7 +83,7 @@ async def update_application(application: ApplicationHandle, changes: DraftChang
     Use while the application is a ``draft`` (also after a reviewer asked for more information).
     Anything past draft is a conflict: its figures are what was assessed. Returns the draft.
     """
-    return await applications.update_application(deps().applications, invocation(), application, changes)
+    return await applications.update_application(deps().credit, invocation(), application, changes)
 
 
 @TOOLS.tool(roles=FILERS, title="Withdraw an application", read_only=False, destructive=True)
@@ -96,7 +96,7 @@ async def withdraw_application(
     Use when the borrower no longer wants the credit. Possible until an offer is accepted; after
     that it is a conflict naming the current state. Returns the application, now ``withdrawn``.
     """
-    return await applications.withdraw_application(deps().applications, invocation(), application, reason)
+    return await applications.withdraw_application(deps().credit, invocation(), application, reason)
 
 
 @TOOLS.tool(roles=READERS, title="Show an application's timeline", read_only=True, idempotent=True)
@@ -105,7 +105,7 @@ async def get_application_timeline(application: ApplicationHandle) -> Applicatio
 
     Use to explain where an application is and how it got there.
     """
-    return await applications.get_application_timeline(deps().applications, principal(), application)
+    return await applications.get_application_timeline(deps().credit, principal(), application)
 
 
 @TOOLS.tool(
@@ -120,7 +120,7 @@ async def expire_stale_applications() -> ExpiryReport:
     Use from a scheduler or by hand; running it twice, or twice at once, expires each application
     once. Returns the references it expired.
     """
-    expired = await applications.expire_stale_applications(deps().applications, invocation())
+    expired = await applications.expire_stale_applications(deps().credit, invocation())
     return ExpiryReport(expired=expired, count=len(expired))
 
 
@@ -131,7 +131,7 @@ async def get_application(application: ApplicationHandle) -> ApplicationView:
     Use to check an application's current state. Borrowers can read only their own, agents the
     ones they filed; any other id answers not_found, exactly like an id that does not exist.
     """
-    return await applications.get_application(deps().applications, principal(), application)
+    return await applications.get_application(deps().credit, principal(), application)
 
 
 @TOOLS.tool(roles=READERS, title="List credit applications", read_only=True, idempotent=True)
@@ -173,4 +173,4 @@ async def list_applications(
         limit=limit,
         cursor=cursor,
     )
-    return await applications.list_applications(deps().applications, principal(), query)
+    return await applications.list_applications(deps().credit, principal(), query)

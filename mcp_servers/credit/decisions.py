@@ -37,7 +37,7 @@ async def list_review_queue(
 
     Use to pick the next application to review with review_application.
     """
-    return await decisions.list_review_queue(deps().risk, limit, cursor)
+    return await decisions.list_review_queue(deps().credit, limit, cursor)
 
 
 @TOOLS.tool(roles=REVIEWERS, title="Review a referred application", read_only=False)
@@ -50,7 +50,7 @@ async def review_application(
     reason is your comment; requesting information sends it back to draft for the borrower to
     update. You cannot review an application you filed.
     """
-    return await decisions.review_application(deps().risk, invocation(), application, decision, comment)
+    return await decisions.review_application(deps().credit, invocation(), application, decision, comment)
 
 
 @TOOLS.tool(
@@ -67,7 +67,7 @@ async def approve_application(application: ApplicationHandle, comment: Comment) 
     reviewed or last changed it cannot approve it, and amounts above the configured limit need an
     operator.
     """
-    return await decisions.approve_application(deps().risk, invocation(), application, comment)
+    return await decisions.approve_application(deps().credit, invocation(), application, comment)
 
 
 @TOOLS.tool(roles=READERS, title="Get the adverse-action notice", read_only=True, idempotent=True)
@@ -76,4 +76,4 @@ async def get_adverse_action_notice(application: ApplicationHandle) -> AdverseAc
 
     Use to tell a borrower why their application was declined.
     """
-    return await decisions.get_adverse_action_notice(deps().risk, principal(), application)
+    return await decisions.get_adverse_action_notice(deps().credit, principal(), application)

@@ -67,7 +67,7 @@ async def request_document_upload(
         media_type=media_type,
         size_bytes=size_bytes,
     )
-    return await documents.request_document_upload(deps().documents, invocation(), cmd)
+    return await documents.request_document_upload(deps().credit, invocation(), cmd)
 
 
 @TOOLS.tool(roles=PARTICIPANTS, title="Register an uploaded document", read_only=False)
@@ -108,7 +108,7 @@ async def register_document(
         media_type=media_type,
         sha256=sha256,
     )
-    return await documents.register_document(deps().documents, invocation(), cmd)
+    return await documents.register_document(deps().credit, invocation(), cmd)
 
 
 @TOOLS.tool(roles=PARTICIPANTS, title="List an application's documents", read_only=True, idempotent=True)
@@ -120,7 +120,7 @@ async def list_documents(application: ApplicationHandle) -> DocumentList:
     why a rejection happened; ``kyc`` says whether identity and income are verified. Someone
     else's application answers not_found, exactly like one that does not exist.
     """
-    return await documents.list_documents(deps().documents, principal(), application)
+    return await documents.list_documents(deps().credit, principal(), application)
 
 
 @TOOLS.tool(roles=DECIDERS, title="Verify or reject a document", read_only=False)
@@ -136,4 +136,4 @@ async def verify_document(
     or registered the document cannot decide on it (another operator must: maker-checker).
     """
     cmd = VerifyDocument(document_id=document_id, decision=decision, reason=reason)
-    return await documents.verify_document(deps().documents, invocation(), cmd)
+    return await documents.verify_document(deps().credit, invocation(), cmd)

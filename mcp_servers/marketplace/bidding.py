@@ -54,7 +54,7 @@ async def place_bid(application: ApplicationHandle, bid: BidInput) -> BidView:
     revise_bid. Returns version 1 (or the next version after a withdrawal). Every broken rule is listed in
     one invalid_argument.
     """
-    return await bidding.place_bid(deps().bidding, invocation(), application, bid)
+    return await bidding.place_bid(deps().marketplace, invocation(), application, bid)
 
 
 @TOOLS.tool(roles=BIDDERS, title="Revise a bid", read_only=False)
@@ -65,7 +65,7 @@ async def revise_bid(bid_id: BidId, changes: BidChanges) -> BidView:
     is checked as a whole like a new bid. Allowed while bidding is open. Pass the current version's id (an
     older one is a conflict naming why). The history stays in list_bids.
     """
-    return await bidding.revise_bid(deps().bidding, invocation(), bid_id, changes)
+    return await bidding.revise_bid(deps().marketplace, invocation(), bid_id, changes)
 
 
 @TOOLS.tool(roles=BIDDERS, title="Withdraw a bid", read_only=False, destructive=True)
@@ -75,7 +75,7 @@ async def withdraw_bid(bid_id: BidId, reason: Reason) -> BidView:
     Use when your provider no longer stands by the offer. Possible until an offer is accepted, also
     after bidding closed. You may bid again while bidding is open.
     """
-    return await bidding.withdraw_bid(deps().bidding, invocation(), bid_id, reason)
+    return await bidding.withdraw_bid(deps().marketplace, invocation(), bid_id, reason)
 
 
 @TOOLS.tool(roles=BIDDERS, title="Decline an invitation to bid", read_only=False, idempotent=True)
@@ -90,7 +90,7 @@ async def decline_invitation(application: ApplicationHandle, reason: DeclineReas
     Declining again is harmless: it returns the declined invitation with already_declined: true and
     changes nothing. Returns the application's id and reference, your provider_id and status declined.
     """
-    return await invitations.decline_invitation(deps().bidding, invocation(), application, reason)
+    return await invitations.decline_invitation(deps().marketplace, invocation(), application, reason)
 
 
 @TOOLS.tool(roles=BID_READERS, title="List bids on an application", read_only=True, idempotent=True)
@@ -114,7 +114,7 @@ async def list_bids(
     rejected, accepted.
     """
     return await bidding.list_bids(
-        deps().bidding, principal(), application, provider_id, status, limit, cursor
+        deps().marketplace, principal(), application, provider_id, status, limit, cursor
     )
 
 
@@ -126,4 +126,4 @@ async def close_bidding(application: ApplicationHandle, reason: Reason) -> Biddi
     standing bids can still be withdrawn or accepted. Invited providers that had not bid can no longer do
     so. Closing twice is a conflict.
     """
-    return await bidding.close_bidding(deps().bidding, invocation(), application, reason)
+    return await bidding.close_bidding(deps().marketplace, invocation(), application, reason)

@@ -57,7 +57,7 @@ async def match_providers(
     (conflict otherwise).
     """
     return await matching.match_providers(
-        deps().matching,
+        deps().marketplace,
         invocation(),
         application,
         explain_provider_ids or (),
@@ -85,5 +85,5 @@ async def list_invitations(
     for one provider or one application. Pass next_cursor back as cursor for the next page.
     """
     return await matching.list_invitations(
-        deps().matching, principal(), provider_id, application, status, limit, cursor
+        deps().marketplace, principal(), provider_id, application, status, limit, cursor
     )

@@ -27,7 +27,7 @@ async def compare_offers(application: ApplicationHandle) -> OfferComparison:
     then lowest total cost of credit, then lowest installment, then the earlier bid. Bids past their
     validity or of a suspended provider are listed under excluded.
     """
-    return await offers.compare_offers(deps().bidding, principal(), application)
+    return await offers.compare_offers(deps().marketplace, principal(), application)
 
 
 @TOOLS.tool(roles=ACCEPTERS, title="Accept an offer", read_only=False, destructive=True)
@@ -42,4 +42,4 @@ async def accept_offer(
     expired bid, or a bid on another application is an error (conflict or not_found) and changes
     nothing. Concurrent calls accept exactly one bid.
     """
-    return await offers.accept_offer(deps().bidding, invocation(), application, bid_id, idempotency_key)
+    return await offers.accept_offer(deps().marketplace, invocation(), application, bid_id, idempotency_key)

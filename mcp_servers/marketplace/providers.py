@@ -48,7 +48,7 @@ async def onboard_provider(provider: OnboardProvider) -> OnboardedProvider:
     The platform generates the webhook signing secret: it is in this result only and is never
     shown again (rotate_provider_secret issues a new one). Names are unique (conflict otherwise).
     """
-    return await providers.onboard_provider(deps().providers, invocation(), provider)
+    return await providers.onboard_provider(deps().marketplace, invocation(), provider)
 
 
 @TOOLS.tool(roles=MANAGERS, title="Change a credit provider", read_only=False, idempotent=True)
@@ -59,7 +59,7 @@ async def update_provider(provider_id: ProviderHandle, changes: ProviderChanges)
     result is validated as a whole (amounts in its currency, minimums below maximums). Status
     and the secret have their own tools. Returns the provider with a new version.
     """
-    return await providers.update_provider(deps().providers, invocation(), provider_id, changes)
+    return await providers.update_provider(deps().marketplace, invocation(), provider_id, changes)
 
 
 @TOOLS.tool(roles=MANAGERS, title="Suspend a credit provider", read_only=False, destructive=True)
@@ -72,13 +72,13 @@ async def suspend_provider(
     Use for compliance holds, exhausted capital or failing integrations. Suspending a suspended
     provider is a conflict. Invitations it already has are left as they are.
     """
-    return await providers.suspend_provider(deps().providers, invocation(), provider_id, reason)
+    return await providers.suspend_provider(deps().marketplace, invocation(), provider_id, reason)
 
 
 @TOOLS.tool(roles=MANAGERS, title="Reactivate a credit provider", read_only=False)
 async def reactivate_provider(provider_id: ProviderHandle) -> ProviderView:
     """Lift a suspension: the provider is matched again. Reactivating an active provider is a conflict."""
-    return await providers.reactivate_provider(deps().providers, invocation(), provider_id)
+    return await providers.reactivate_provider(deps().marketplace, invocation(), provider_id)
 
 
 @TOOLS.tool(
@@ -92,7 +92,7 @@ async def rotate_provider_secret(provider_id: ProviderHandle) -> RotatedSecret:
 
     Use when the secret is lost or may have leaked. A provider may rotate its own secret only.
     """
-    return await providers.rotate_provider_secret(deps().providers, invocation(), provider_id)
+    return await providers.rotate_provider_secret(deps().marketplace, invocation(), provider_id)
 
 
 @TOOLS.tool(roles=READERS, title="Get a credit provider", read_only=True, idempotent=True)
@@ -101,7 +101,7 @@ async def get_provider(provider_id: ProviderHandle) -> ProviderView:
 
     A provider's own principals can read only their provider; any other id answers not_found.
     """
-    return await providers.get_provider(deps().providers, principal(), provider_id)
+    return await providers.get_provider(deps().marketplace, principal(), provider_id)
 
 
 @TOOLS.tool(roles=STAFF_READERS, title="List credit providers", read_only=True, idempotent=True)
@@ -120,7 +120,7 @@ async def list_providers(
     Never shows webhook secrets. Pass next_cursor back as cursor for the next page.
     """
     return await providers.list_providers(
-        deps().providers,
+        deps().marketplace,
         status,
         provider_type.value if provider_type else None,
         currency,

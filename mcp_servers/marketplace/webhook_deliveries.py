@@ -52,7 +52,7 @@ async def list_webhook_deliveries(
     Pass next_cursor back as cursor for the next page.
     """
     return await provider_webhooks.list_webhook_deliveries(
-        deps().webhooks, principal(), provider_id, status, event_type, limit, cursor
+        deps().marketplace, principal(), provider_id, status, event_type, limit, cursor
     )
 
 
@@ -66,4 +66,4 @@ async def retry_webhook_delivery(
     The event is sent with the same id and body (receivers dedupe on X-CaaS-Event-Id). A pending
     or delivered delivery is a conflict, as is one a worker is attempting at this moment.
     """
-    return await provider_webhooks.retry_webhook_delivery(deps().webhooks, invocation(), event_id)
+    return await provider_webhooks.retry_webhook_delivery(deps().marketplace, invocation(), event_id)

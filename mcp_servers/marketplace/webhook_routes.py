@@ -32,7 +32,7 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
         try:
             provider_id = UUID(str(request.path_params["provider_id"]))
-            secret = await provider_signing_secret(runtime.deps.providers, provider_id)
+            secret = await provider_signing_secret(runtime.deps.marketplace, provider_id)
         except (ValueError, NotFound):
             return refused(source, "unknown_provider")  # the same 401 as a bad signature
         verdict = check_caas(
@@ -59,7 +59,7 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             return bad(source, str(exc))
         receipt = await receive_provider_event(
             runtime.deps.payments,
-            runtime.deps.bidding,
+            runtime.deps.marketplace,
             provider_id,
             event_id,
             event_type,

@@ -47,7 +47,9 @@ async def open_support_conversation(
     answer with post_support_message. Each call opens a new conversation. Returns the conversation
     and its first message.
     """
-    return await support_chat.open_conversation(deps().support, invocation(), subject, message, application)
+    return await support_chat.open_conversation(
+        deps().notifications, invocation(), subject, message, application
+    )
 
 
 @TOOLS.tool(roles=PARTICIPANTS, title="Post a support message", read_only=False)
@@ -58,7 +60,7 @@ async def post_support_message(conversation_id: ConversationId, message: Message
     conversation refuses with conflict (open a new one); a conversation you cannot see answers
     not_found. Each call posts a new message.
     """
-    return await support_chat.post_message(deps().support, invocation(), str(conversation_id), message)
+    return await support_chat.post_message(deps().notifications, invocation(), str(conversation_id), message)
 
 
 @TOOLS.tool(roles=PARTICIPANTS, title="Read a support conversation", read_only=False, idempotent=True)
@@ -71,7 +73,7 @@ async def get_support_conversation(
     ``cursor`` to read later messages.
     """
     return await support_chat.get_conversation(
-        deps().support, principal(), str(conversation_id), limit, cursor
+        deps().notifications, principal(), str(conversation_id), limit, cursor
     )
 
 
@@ -93,7 +95,9 @@ async def list_support_conversations(
     Operators and admins see everyone's (the support queue: use status=open); borrowers and agents
     their own. Pass ``next_cursor`` back as ``cursor`` for the next page.
     """
-    return await support_chat.list_conversations(deps().support, principal(), user_id, status, limit, cursor)
+    return await support_chat.list_conversations(
+        deps().notifications, principal(), user_id, status, limit, cursor
+    )
 
 
 @TOOLS.tool(
@@ -106,4 +110,4 @@ async def list_support_conversations(
 async def close_support_conversation(conversation_id: ConversationId) -> ConversationView:
     """Close a support conversation once it is resolved: it then takes no more messages (the owner
     opens a new one if needed). Closing a closed conversation returns it unchanged."""
-    return await support_chat.close_conversation(deps().support, invocation(), str(conversation_id))
+    return await support_chat.close_conversation(deps().notifications, invocation(), str(conversation_id))

@@ -4,12 +4,16 @@ the sync tests."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from tools.notifications.ports import StatusMirror
 from tools.platform.jobs import Job
+from tools.platform.ports import Clock, SystemClock
 
 
 class Journey:
@@ -140,3 +144,12 @@ def job(j_id: int, event: tuple[str, dict[str, Any]], event_id: uuid.UUID | None
         attempts=0,
         created_at=datetime.now(UTC),
     )
+
+
+@dataclass(frozen=True)
+class MirrorOnly:
+    """``tools.notifications.ports.MirrorSources`` around one mirror: what the Supabase sync needs."""
+
+    mirror: StatusMirror
+    clock: Clock = field(default_factory=SystemClock)
+    observe_lag: Callable[[float], None] = lambda _seconds: None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +21,7 @@ from tools.credit.models.applications import (
     TimelineEntry,
 )
 from tools.credit.personal_data import national_id_index, seal, unseal
-from tools.credit.ports import ApplicationQuery, ApplicationReader, CreditUnitOfWorkFactory
+from tools.credit.ports import ApplicationQuery, CreditDeps
 from tools.credit.views import application_summary, application_view
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor, to_minor
@@ -34,7 +32,6 @@ from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, Pers
 from tools.platform.principal import Principal, Role
 
 __all__ = [
-    "ApplicationDeps",
     "draft_application",
     "expire_stale_applications",
     "get_application",
@@ -44,14 +41,6 @@ __all__ = [
     "update_application",
     "withdraw_application",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ApplicationDeps:
-    uow: CreditUnitOfWorkFactory
-    reader: ApplicationReader
-    vault: PersonalDataVault
-    bidding_window: timedelta = timedelta(hours=72)
 
 
 def _borrower_for(principal: Principal, requested: str | None) -> str:
@@ -146,15 +135,17 @@ def _as_fields(app: ApplicationRecord, vault: PersonalDataVault) -> dict[str, An
     return {k: v for k, v in fields.items() if v is not None}
 
 
-async def _replay(deps: ApplicationDeps, principal: Principal, resource_id: str) -> ApplicationView:
-    app = await deps.reader.get(resource_id)
+async def _replay(deps: CreditDeps, principal: Principal, resource_id: str) -> ApplicationView:
+    app = await deps.applications.get(resource_id)
     if app is None:  # pragma: no cover - the key row points at a committed application
         raise NotFound("the application recorded for this idempotency_key no longer exists")
-    return application_view(app, principal, deps.vault).model_copy(update={"replayed": True})
+    return application_view(app, principal, deps.vault, deps.clock.today()).model_copy(
+        update={"replayed": True}
+    )
 
 
 async def submit_application(
-    deps: ApplicationDeps,
+    deps: CreditDeps,
     call: Invocation,
     cmd: SubmitApplication | None = None,
     draft: str | None = None,
@@ -202,12 +193,10 @@ async def submit_application(
             )
         if claim is not None:
             await uow.complete_idempotency_key(claim, str(app.id))
-    return application_view(app, call.principal, deps.vault)
+    return application_view(app, call.principal, deps.vault, deps.clock.today())
 
 
-async def draft_application(
-    deps: ApplicationDeps, call: Invocation, cmd: DraftApplication
-) -> ApplicationView:
+async def draft_application(deps: CreditDeps, call: Invocation, cmd: DraftApplication) -> ApplicationView:
     principal = call.principal
     new = _new_application(principal, _borrower_for(principal, cmd.borrower_id), cmd, deps.vault)
     async with deps.uow() as uow:
@@ -215,11 +204,11 @@ async def draft_application(
         await uow.record(
             AuditRecord(call, "application", str(app.id)), [status_event(app, None, "draft saved")]
         )
-    return application_view(app, call.principal, deps.vault)
+    return application_view(app, call.principal, deps.vault, deps.clock.today())
 
 
 async def update_application(
-    deps: ApplicationDeps, call: Invocation, id_or_reference: str, changes: DraftChanges
+    deps: CreditDeps, call: Invocation, id_or_reference: str, changes: DraftChanges
 ) -> ApplicationView:
     """Change fields of a draft; anything past draft is a conflict naming its state."""
     async with deps.uow() as uow:
@@ -238,34 +227,32 @@ async def update_application(
             stored.id, _new_application(call.principal, stored.borrower_id, draft, deps.vault), call.principal
         )
         await uow.record(AuditRecord(call, "application", str(app.id)))
-    return application_view(app, call.principal, deps.vault)
+    return application_view(app, call.principal, deps.vault, deps.clock.today())
 
 
 async def withdraw_application(
-    deps: ApplicationDeps, call: Invocation, id_or_reference: str, reason: str
+    deps: CreditDeps, call: Invocation, id_or_reference: str, reason: str
 ) -> ApplicationView:
     async with deps.uow() as uow:
         stored = await locked_application(uow, call.principal, id_or_reference)
         app = await transition(uow, call, stored, ApplicationStatus.WITHDRAWN, reason)
-    return application_view(app, call.principal, deps.vault)
+    return application_view(app, call.principal, deps.vault, deps.clock.today())
 
 
-async def get_application(
-    deps: ApplicationDeps, principal: Principal, id_or_reference: str
-) -> ApplicationView:
-    app = await deps.reader.get(id_or_reference)
+async def get_application(deps: CreditDeps, principal: Principal, id_or_reference: str) -> ApplicationView:
+    app = await deps.applications.get(id_or_reference)
     if app is None or not can_view(principal, app):
         raise not_found(id_or_reference)
-    return application_view(app, principal, deps.vault)
+    return application_view(app, principal, deps.vault, deps.clock.today())
 
 
 async def get_application_timeline(
-    deps: ApplicationDeps, principal: Principal, id_or_reference: str
+    deps: CreditDeps, principal: Principal, id_or_reference: str
 ) -> ApplicationTimeline:
-    app = await deps.reader.get(id_or_reference)
+    app = await deps.applications.get(id_or_reference)
     if app is None or not can_view(principal, app):
         raise not_found(id_or_reference)
-    entries = await deps.reader.timeline(app.id)
+    entries = await deps.applications.timeline(app.id)
     return ApplicationTimeline(
         application_id=app.id,
         reference=app.reference,
@@ -275,7 +262,7 @@ async def get_application_timeline(
 
 
 async def list_applications(
-    deps: ApplicationDeps, principal: Principal, query: ListApplications
+    deps: CreditDeps, principal: Principal, query: ListApplications
 ) -> ApplicationPage:
     borrower_id, created_by = visibility_filter(principal)
     if query.borrower_id is not None:
@@ -287,7 +274,7 @@ async def list_applications(
         if not principal.is_staff:
             raise PermissionDenied("only operators, admins and services can search by national id")
         index = national_id_index(deps.vault, query.national_id)
-    rows = await deps.reader.list(
+    rows = await deps.applications.list(
         ApplicationQuery(
             statuses=[s.value for s in query.status] if query.status else None,
             borrower_id=borrower_id,
@@ -304,8 +291,8 @@ async def list_applications(
     return ApplicationPage(items=[application_summary(a) for a in page], next_cursor=next_cursor)
 
 
-async def expire_stale_applications(deps: ApplicationDeps, call: Invocation, limit: int = 500) -> list[str]:
+async def expire_stale_applications(deps: CreditDeps, call: Invocation, limit: int = 500) -> list[str]:
     """Expire applications open for bids longer than the bidding window; returns their references."""
     async with deps.uow() as uow:
-        expired = await expire_stale(uow, call, datetime.now(UTC), deps.bidding_window, limit)
+        expired = await expire_stale(uow, call, deps.clock.now(), deps.bidding_window, limit)
     return [a.reference for a in expired]

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import cast
 
 from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord, Transition
 from tools.credit.domain.kyc import kyc_status
 from tools.credit.domain.lifecycle import ApplicationStatus, IllegalTransition, check_transition
 from tools.credit.lifecycle import locked_application, not_found, transition
+from tools.credit.ports import CreditDeps
 from tools.marketplace.offers import release_reservation
-from tools.marketplace.ports import BiddingUnitOfWork
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
-from tools.risk.assessments import RiskDeps, assessment_json, inputs_for, inputs_json, record_decline
+from tools.risk.assessments import assessment_json, inputs_for, inputs_json, record_decline
 from tools.risk.domain.scorecard import score
 from tools.risk.models import (
     AdverseActionNoticeView,
@@ -40,7 +39,7 @@ DECISION_TARGETS = {
 }
 
 
-async def list_review_queue(deps: RiskDeps, limit: int, cursor: str | None) -> ReviewQueue:
+async def list_review_queue(deps: CreditDeps, limit: int, cursor: str | None) -> ReviewQueue:
     rows = await deps.risk.review_queue(decode_cursor(cursor) if cursor else None, limit + 1)
     page = rows[:limit]
     items = [
@@ -62,7 +61,7 @@ async def list_review_queue(deps: RiskDeps, limit: int, cursor: str | None) -> R
 
 
 async def review_application(
-    deps: RiskDeps, call: Invocation, handle: str, decision: ReviewDecision, comment: str
+    deps: CreditDeps, call: Invocation, handle: str, decision: ReviewDecision, comment: str
 ) -> ApprovalResult:
     async with deps.uow() as uow:
         app = await locked_application(uow, call.principal, handle)
@@ -82,7 +81,7 @@ async def review_application(
                 for r in (latest.result["reasons"] if latest else [])
                 if not r["code"].startswith("condition.")
             ]
-            await record_decline(uow, call, moved, latest.id if latest else None, reasons[:4])
+            await record_decline(uow, deps.clock, call, moved, latest.id if latest else None, reasons[:4])
     return ApprovalResult(
         application_id=moved.id,
         reference=moved.reference,
@@ -115,12 +114,14 @@ def _bureau_of(scored: StoredAssessment | None) -> BureauData | None:
     )
 
 
-def _needs_operator(deps: RiskDeps, currency: str, amount: Decimal) -> bool:
+def _needs_operator(deps: CreditDeps, currency: str, amount: Decimal) -> bool:
     limit = deps.operator_approval_above.get(currency)
     return limit is None or amount > limit
 
 
-async def approve_application(deps: RiskDeps, call: Invocation, handle: str, comment: str) -> ApprovalResult:
+async def approve_application(
+    deps: CreditDeps, call: Invocation, handle: str, comment: str
+) -> ApprovalResult:
     """Re-check policy at the accepted terms and approve, or decline with a notice if it fails."""
     principal = call.principal
     async with deps.uow() as uow:
@@ -154,9 +155,9 @@ async def approve_application(deps: RiskDeps, call: Invocation, handle: str, com
             moved = await transition(
                 uow, call, app, ApplicationStatus.DECLINED, "approval policy re-check failed"
             )
-            await record_decline(uow, call, moved, stored.id, failed)
+            await record_decline(uow, deps.clock, call, moved, stored.id, failed)
             # The accepted offer will not become a loan: the provider's capital is free again.
-            await release_reservation(cast(BiddingUnitOfWork, uow), call, moved)
+            await release_reservation(uow, call, moved)
         else:
             moved = await transition(uow, call, app, ApplicationStatus.APPROVED, f"approved: {comment}")
     return ApprovalResult(
@@ -169,7 +170,7 @@ async def approve_application(deps: RiskDeps, call: Invocation, handle: str, com
 
 
 async def get_adverse_action_notice(
-    deps: RiskDeps, principal: Principal, handle: str
+    deps: CreditDeps, principal: Principal, handle: str
 ) -> AdverseActionNoticeView:
     app = await deps.applications.get(handle)
     if app is None or not can_view(principal, app):

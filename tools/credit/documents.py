@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
@@ -28,10 +27,7 @@ from tools.credit.models.documents import (
     VerifyDocument,
 )
 from tools.credit.ports import (
-    ApplicationReader,
-    CreditUnitOfWorkFactory,
-    DocumentReader,
-    DocumentStore,
+    CreditDeps,
     FileCheck,
 )
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
@@ -39,7 +35,6 @@ from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
 __all__ = [
-    "DocumentDeps",
     "list_documents",
     "register_document",
     "request_document_upload",
@@ -47,16 +42,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentDeps:
-    uow: CreditUnitOfWorkFactory
-    applications: ApplicationReader
-    reader: DocumentReader
-    store: DocumentStore
-    max_bytes: int
-
-
-async def _application(deps: DocumentDeps, principal: Principal, handle: str) -> ApplicationRecord:
+async def _application(deps: CreditDeps, principal: Principal, handle: str) -> ApplicationRecord:
     app = await deps.applications.get(handle)
     # Someone else's application is reported exactly like a missing one, so ids cannot be probed.
     if app is None or not can_view(principal, app):
@@ -64,16 +50,16 @@ async def _application(deps: DocumentDeps, principal: Principal, handle: str) ->
     return app
 
 
-def _check_size(deps: DocumentDeps, size_bytes: int) -> None:
-    if size_bytes > deps.max_bytes:
+def _check_size(deps: CreditDeps, size_bytes: int) -> None:
+    if size_bytes > deps.document_max_bytes:
         raise InvalidArgument(
-            f"size_bytes: {size_bytes} bytes is over the {deps.max_bytes}-byte limit for a document; "
-            "send a smaller scan or compress the file, then call again"
+            f"size_bytes: {size_bytes} bytes is over the {deps.document_max_bytes}-byte limit for a "
+            "document; send a smaller scan or compress the file, then call again"
         )
 
 
 async def request_document_upload(
-    deps: DocumentDeps, call: Invocation, cmd: RequestDocumentUpload
+    deps: CreditDeps, call: Invocation, cmd: RequestDocumentUpload
 ) -> UploadInstructions:
     """Issue a place to upload one file and store the pending upload with its audit row."""
     _check_size(deps, cmd.size_bytes)
@@ -122,10 +108,10 @@ async def request_document_upload(
 
 
 async def _upload_to_register(
-    deps: DocumentDeps, principal: Principal, cmd: RegisterDocument
+    deps: CreditDeps, principal: Principal, cmd: RegisterDocument
 ) -> tuple[UploadRecord, ApplicationRecord]:
     if cmd.upload_id is not None:
-        upload = await deps.reader.get_upload(cmd.upload_id)
+        upload = await deps.documents.get_upload(cmd.upload_id)
         app = await deps.applications.get(str(upload.application_id)) if upload else None
         if upload is None or app is None or not can_view(principal, app):
             raise NotFound(
@@ -135,7 +121,7 @@ async def _upload_to_register(
         return upload, app
     assert cmd.application is not None and cmd.document_type is not None  # the model guarantees it
     app = await _application(deps, principal, cmd.application)
-    pending = await deps.reader.pending_uploads(app.id, cmd.document_type.value)
+    pending = await deps.documents.pending_uploads(app.id, cmd.document_type.value)
     if not pending:
         raise NotFound(
             f"application {app.reference} has no pending {cmd.document_type} upload; "
@@ -149,7 +135,7 @@ async def _upload_to_register(
     return pending[0], app
 
 
-async def _check_file(deps: DocumentDeps, upload: UploadRecord, cmd: RegisterDocument) -> None:
+async def _check_file(deps: CreditDeps, upload: UploadRecord, cmd: RegisterDocument) -> None:
     if cmd.media_type.value != upload.media_type or cmd.size_bytes != upload.size_bytes:
         raise InvalidArgument(
             f"the upload was requested for {upload.size_bytes} bytes of {upload.media_type}; register "
@@ -202,14 +188,14 @@ def _registered_event(doc: DocumentRecord) -> OutboxEvent:
     )
 
 
-async def register_document(deps: DocumentDeps, call: Invocation, cmd: RegisterDocument) -> DocumentView:
+async def register_document(deps: CreditDeps, call: Invocation, cmd: RegisterDocument) -> DocumentView:
     """Check the uploaded file against its declared size and hash, then store it as pending review."""
     _check_size(deps, cmd.size_bytes)
     upload, app = await _upload_to_register(deps, call.principal, cmd)
     if upload.status != UploadStatus.PENDING:
         raise Conflict(f"upload {upload.id} is already registered; call list_documents to see the document")
     await _check_file(deps, upload, cmd)
-    existing = await deps.reader.find_by_sha256(app.id, cmd.sha256)
+    existing = await deps.documents.find_by_sha256(app.id, cmd.sha256)
     if existing is not None:
         raise _duplicate(existing)
     new = NewDocument(
@@ -234,9 +220,9 @@ async def register_document(deps: DocumentDeps, call: Invocation, cmd: RegisterD
     return _view(doc)
 
 
-async def list_documents(deps: DocumentDeps, principal: Principal, handle: str) -> DocumentList:
+async def list_documents(deps: CreditDeps, principal: Principal, handle: str) -> DocumentList:
     app = await _application(deps, principal, handle)
-    docs = await deps.reader.list_for_application(app.id)
+    docs = await deps.documents.list_for_application(app.id)
     kyc = kyc_status(d.document_type for d in docs if d.status == DocumentStatus.VERIFIED)
     return DocumentList(
         application_id=app.id,
@@ -263,7 +249,7 @@ def _decided_event(doc: DocumentRecord) -> OutboxEvent:
     )
 
 
-async def verify_document(deps: DocumentDeps, call: Invocation, cmd: VerifyDocument) -> DocumentView:
+async def verify_document(deps: CreditDeps, call: Invocation, cmd: VerifyDocument) -> DocumentView:
     """Record the one decision on a pending document; its uploader and registrant may not decide."""
     me = call.principal
     async with deps.uow() as uow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 from tools.credit.domain.applications import ApplicationRecord, age_on
 from tools.credit.models.applications import Applicant, ApplicantView, BankAccount, BankAccountView
@@ -82,7 +82,9 @@ def unseal(vault: PersonalDataVault, app: ApplicationRecord) -> Unsealed:
     )
 
 
-def applicant_view(app: ApplicationRecord, principal: Principal, vault: PersonalDataVault) -> ApplicantView:
+def applicant_view(
+    app: ApplicationRecord, principal: Principal, vault: PersonalDataVault, today: date
+) -> ApplicantView:
     clear = principal.role in CLEAR_ROLES
     data = unseal(vault, app)
     born = data.date_of_birth
@@ -93,7 +95,7 @@ def applicant_view(app: ApplicationRecord, principal: Principal, vault: Personal
         phone=app.applicant_phone,
         country=app.applicant_country,
         date_of_birth=None if born is None else (born.isoformat() if clear else "****-**-**"),
-        age_years=None if born is None else age_on(born, datetime.now(UTC).date()),
+        age_years=None if born is None else age_on(born, today),
         national_id=None
         if data.national_id is None
         else (data.national_id if clear else mask(data.national_id)),

@@ -3,28 +3,37 @@ unit of work an application's journey commits in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
-from tools.credit.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
+from tools.credit.domain.documents import (
+    DEFAULT_MAX_BYTES,
+    DocumentRecord,
+    NewDocument,
+    NewUpload,
+    UploadRecord,
+)
 from tools.marketplace.domain.bids import BidRecord
-from tools.platform.ports import UnitOfWork, UnitOfWorkFactory
+from tools.platform.ports import Clock, PersonalDataVault, UnitOfWork, UnitOfWorkFactory
 from tools.platform.principal import Principal
 
 if TYPE_CHECKING:  # type-only: these services' ports build on this module
     from tools.ledger.ports import LedgerWriter
-    from tools.marketplace.ports import ProviderWriter
-    from tools.risk.ports import RiskWriter
+    from tools.marketplace.ports import BidWriter, ProviderWriter
+    from tools.risk.domain.scorecard import RiskPolicy
+    from tools.risk.ports import RiskReader, RiskWriter
 
 __all__ = [
     "ApplicationQuery",
     "ApplicationReader",
     "ApplicationWriter",
+    "CreditDeps",
     "CreditUnitOfWork",
     "CreditUnitOfWorkFactory",
     "DocumentReader",
@@ -85,13 +94,14 @@ class ApplicationReader(Protocol):
 
 class CreditUnitOfWork(UnitOfWork, Protocol):
     """The writers of an application's journey: the transaction that moves it also writes its
-    documents, assessments, ledger journals and provider rows."""
+    documents, assessments, bids, ledger journals and provider rows."""
 
     applications: ApplicationWriter
     documents: DocumentWriter
     risk: RiskWriter
     ledger: LedgerWriter
     providers: ProviderWriter
+    bids: BidWriter
 
 
 CreditUnitOfWorkFactory = UnitOfWorkFactory[CreditUnitOfWork]
@@ -161,3 +171,23 @@ class DocumentWriter(Protocol):
     async def decide(
         self, document_id: UUID, status: str, decided_by: Principal, reason: str | None
     ) -> DocumentRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CreditDeps:
+    """What the credit use cases get (applications, decisions, documents); built in ``mcp_servers.wiring``."""
+
+    uow: UnitOfWorkFactory[CreditUnitOfWork]
+    applications: ApplicationReader
+    documents: DocumentReader
+    risk: RiskReader
+    store: DocumentStore
+    vault: PersonalDataVault
+    clock: Clock
+    policy: RiskPolicy
+    # How long an application stays open for bids before it expires.
+    bidding_window: timedelta = timedelta(hours=72)
+    # The largest KYC document accepted.
+    document_max_bytes: int = DEFAULT_MAX_BYTES
+    # Approvals above these amounts (per currency, major units) need an operator; other currencies always do.
+    operator_approval_above: Mapping[str, Decimal] = field(default_factory=dict)

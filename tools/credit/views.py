@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.models.applications import (
     ApplicationStatus,
@@ -41,7 +43,7 @@ def application_summary(app: ApplicationRecord) -> ApplicationSummary:
 
 
 def application_view(
-    app: ApplicationRecord, principal: Principal, vault: PersonalDataVault
+    app: ApplicationRecord, principal: Principal, vault: PersonalDataVault, today: date
 ) -> ApplicationView:
     employment = None
     if app.employment_status is not None:
@@ -53,7 +55,7 @@ def application_view(
     return ApplicationView.model_validate(
         {
             **_summary_fields(app),
-            "applicant": applicant_view(app, principal, vault),
+            "applicant": applicant_view(app, principal, vault, today),
             "purpose_detail": app.purpose_detail,
             "monthly_income": _money(app.monthly_income_minor, app.currency),
             "monthly_obligations": _money(app.monthly_obligations_minor, app.currency),

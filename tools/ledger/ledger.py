@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from tools.credit.ports import CreditUnitOfWork, CreditUnitOfWorkFactory
 from tools.ledger.domain.chart import Account, AccountError, OwnerType, parse_account_code
 from tools.ledger.domain.ledger import (
     NORMAL_SIDE,
@@ -44,7 +42,7 @@ from tools.ledger.models import (
     PostingView,
     ReconciliationReport,
 )
-from tools.ledger.ports import LedgerReader
+from tools.ledger.ports import LedgerDeps, LedgerUnitOfWork
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
@@ -52,7 +50,6 @@ from tools.platform.principal import Principal, Role
 
 __all__ = [
     "JournalAlreadyPosted",
-    "LedgerDeps",
     "get_account_balance",
     "get_journal",
     "list_account_postings",
@@ -71,12 +68,6 @@ class JournalAlreadyPosted(Conflict):
             "once. Read that journal, or reverse it first if it was wrong"
         )
         self.journal_id = journal_id
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerDeps:
-    uow: CreditUnitOfWorkFactory
-    reader: LedgerReader
 
 
 def journal_event(journal_id: UUID, draft: JournalDraft) -> OutboxEvent:
@@ -98,7 +89,7 @@ def journal_event(journal_id: UUID, draft: JournalDraft) -> OutboxEvent:
     )
 
 
-async def post_journal(uow: CreditUnitOfWork, call: Invocation, draft: JournalDraft) -> UUID:
+async def post_journal(uow: LedgerUnitOfWork, call: Invocation, draft: JournalDraft) -> UUID:
     """Post ``draft`` in the caller's transaction with its audit row and outbox event; returns its id.
 
     Raises InvalidArgument when the draft does not balance (before the database would refuse it at

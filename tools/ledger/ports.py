@@ -3,13 +3,15 @@ balances, statements and the reconciliation."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from tools.ledger.domain.ledger import AccountBalance, Journal, JournalDraft, Reconciliation, StatementLine
+from tools.platform.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["LedgerReader", "LedgerWriter"]
+__all__ = ["LedgerDeps", "LedgerReader", "LedgerUnitOfWork", "LedgerWriter"]
 
 
 class LedgerWriter(Protocol):
@@ -40,3 +42,18 @@ class LedgerReader(Protocol):
     async def reconcile(self) -> Reconciliation:
         """Every balance recomputed from the postings in one snapshot, compared with the cache."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerDeps:
+    """What the ledger use cases get; built in ``mcp_servers.wiring``."""
+
+    uow: UnitOfWorkFactory[LedgerUnitOfWork]
+    reader: LedgerReader
+    clock: Clock
+
+
+class LedgerUnitOfWork(UnitOfWork, Protocol):
+    """Posting needs only the ledger writer (and the audit), inside whoever's transaction."""
+
+    ledger: LedgerWriter

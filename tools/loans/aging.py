@@ -16,14 +16,14 @@ from tools.loans.domain.loans import (
     LoanStatus,
     open_outstanding,
 )
-from tools.loans.loans import LoanDeps, loan_event, move_loan, today
+from tools.loans.loans import loan_event, move_loan
 from tools.loans.models.loans import (
     AgingReport,
     LateFeeView,
     LoanAgingView,
     LoanMoveView,
 )
-from tools.loans.ports import LoanUnitOfWork
+from tools.loans.ports import LoanDeps, LoanUnitOfWork
 from tools.platform.errors import InvalidArgument
 from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
@@ -127,9 +127,11 @@ async def age_loans(
     past the grace period, delinquent <-> active, defaulted past the threshold. A loan another run (or a
     repayment) holds is skipped, and a fee is charged once per installment whichever run gets there
     first, so runs may overlap or repeat without charging anything twice."""
-    day = as_of or today()
-    if day > today():
-        raise InvalidArgument(f"as_of {day} is in the future; loans are aged up to today ({today()})")
+    day = as_of or deps.clock.today()
+    if day > deps.clock.today():
+        raise InvalidArgument(
+            f"as_of {day} is in the future; loans are aged up to today ({deps.clock.today()})"
+        )
     report = _Report()
     after = None
     # One loan per transaction: a run holds one loan (and its accounts) at a time, so overlapping runs

@@ -13,7 +13,7 @@ from decimal import Decimal
 from tools.loans.domain.commission import preview_commission, terms_from_plan
 from tools.loans.domain.loans import first_due_date
 from tools.loans.domain.schedules import Frequency, Method, build_schedule
-from tools.loans.loans import LoanDeps, provider_performance, today
+from tools.loans.loans import provider_performance
 from tools.loans.models.commissions import (
     CommissionKind,
     CommissionLineView,
@@ -23,6 +23,7 @@ from tools.loans.models.commissions import (
     PlatformRevenue,
     ProviderCommission,
 )
+from tools.loans.ports import LoanDeps
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.providers import can_see_provider, parse_provider_id, provider_not_found
 from tools.platform.domain.money import MoneyError, currency_exponent, to_minor
@@ -83,7 +84,7 @@ async def calculate_commission(
                 currency,
                 annual_rate,
                 installment_count(term_months, repayment_frequency),
-                first_due_date(today(), repayment_frequency),
+                first_due_date(deps.clock.today(), repayment_frequency),
                 method=schedule_method,
                 frequency=repayment_frequency,
             )

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from tools.loans.domain.loans import LoanStatus
-from tools.loans.loans import LoanDeps, provider_of
+from tools.loans.loans import provider_of
 from tools.loans.models.loans import LoanPage, LoanSummary, NextDue
-from tools.loans.ports import LoanListRow, LoanQuery
+from tools.loans.ports import LoanDeps, LoanListRow, LoanQuery
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.errors import PermissionDenied
 from tools.platform.models import Money

@@ -7,16 +7,13 @@ gateway's webhook once the transfer to the borrower succeeded (tests call it dir
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
 from decimal import Decimal
 from uuid import UUID
 
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, transition
 from tools.ledger.ledger import post_journal
-from tools.loans.domain.aging import LateFeePolicy
 from tools.loans.domain.apr import disclose
 from tools.loans.domain.commission import ProviderPerformance, disbursement_commission, terms_from_plan
 from tools.loans.domain.journals import (
@@ -38,19 +35,16 @@ from tools.loans.domain.loans import (
 )
 from tools.loans.domain.schedules import build_schedule
 from tools.loans.models.loans import LoanView, ScheduleView
-from tools.loans.ports import CommissionReader, LoanReader, LoanUnitOfWork, LoanUnitOfWorkFactory
+from tools.loans.ports import LoanDeps, LoanUnitOfWork
 from tools.loans.views import loan_view, schedule_view
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
-from tools.marketplace.ports import ProviderReader
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [
-    "LoanDeps",
-    "LoanPolicy",
     "can_view_loan",
     "confirm_disbursement",
     "confirm_disbursement_in",
@@ -62,40 +56,8 @@ __all__ = [
     "originate_loan",
     "provider_of",
     "provider_performance",
-    "today",
     "write_off_loan",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class LoanPolicy:
-    """Servicing policy from configuration: the default threshold and the late fee."""
-
-    default_threshold_days: int = 90
-    late_fee_percent: Decimal = Decimal("0.05")
-    late_fee_grace_days: int = 5
-    late_fee_flat: Mapping[str, Decimal] = field(default_factory=dict)  # major units, per currency
-
-    def late_fees(self, currency: str) -> LateFeePolicy:
-        flat = self.late_fee_flat.get(currency, Decimal(0))
-        return LateFeePolicy(
-            flat_fee=to_minor(flat, currency),
-            percent_of_overdue=self.late_fee_percent,
-            grace_days=self.late_fee_grace_days,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LoanDeps:
-    uow: LoanUnitOfWorkFactory
-    reader: LoanReader
-    providers: ProviderReader
-    commissions: CommissionReader
-    policy: LoanPolicy = field(default_factory=LoanPolicy)
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
 
 
 def loan_not_found(handle: str) -> NotFound:
@@ -173,7 +135,7 @@ async def move_loan(
 async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
     installments = await deps.reader.installments(loan.id)
     timeline = await deps.reader.timeline(loan.id)
-    return loan_view(loan, installments, timeline, today(), replayed=replayed)
+    return loan_view(loan, installments, timeline, deps.clock.today(), replayed=replayed)
 
 
 async def originate_loan(deps: LoanDeps, call: Invocation, application: str) -> LoanView:
@@ -194,7 +156,7 @@ async def originate_loan(deps: LoanDeps, call: Invocation, application: str) -> 
             raise Conflict(f"{app.reference} has no accepted bid; the borrower must accept an offer first")
         if bid.currency != app.currency:
             raise Conflict(f"the accepted bid is in {bid.currency} but {app.reference} is in {app.currency}")
-        origination = today()
+        origination = deps.clock.today()
         try:
             schedule = build_schedule(
                 bid.amount_minor,
@@ -366,7 +328,7 @@ async def get_repayment_schedule(deps: LoanDeps, principal: Principal, handle: s
     loan = await deps.reader.get(handle)
     if loan is None or not can_view_loan(principal, loan):
         raise loan_not_found(handle)
-    return schedule_view(loan, await deps.reader.installments(loan.id), today())
+    return schedule_view(loan, await deps.reader.installments(loan.id), deps.clock.today())
 
 
 def _owed(installments: Sequence[InstallmentRecord]) -> tuple[int, int]:

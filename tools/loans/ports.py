@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
 from tools.credit.ports import CreditUnitOfWork
+from tools.loans.domain.aging import LateFeePolicy
 from tools.loans.domain.loans import (
     AcceptedBid,
     InstallmentRecord,
@@ -18,14 +20,18 @@ from tools.loans.domain.loans import (
     NewLoan,
     RepaymentRecord,
 )
-from tools.platform.ports import UnitOfWorkFactory
+from tools.marketplace.ports import ProviderReader
+from tools.platform.domain.money import to_minor
+from tools.platform.ports import Clock, UnitOfWorkFactory
 from tools.platform.principal import Principal
 
 __all__ = [
     "CommissionPosting",
     "CommissionReader",
     "LoanBook",
+    "LoanDeps",
     "LoanListRow",
+    "LoanPolicy",
     "LoanQuery",
     "LoanReader",
     "LoanUnitOfWork",
@@ -190,3 +196,34 @@ class CommissionReader(Protocol):
     async def commission_by_provider(self, currency: str, start: datetime, end: datetime) -> dict[str, int]:
         """Commission income of the period by the provider it was charged to."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoanPolicy:
+    """Servicing policy from configuration: the default threshold and the late fee."""
+
+    default_threshold_days: int = 90
+    late_fee_percent: Decimal = Decimal("0.05")
+    late_fee_grace_days: int = 5
+    late_fee_flat: Mapping[str, Decimal] = field(default_factory=dict)  # major units, per currency
+
+    def late_fees(self, currency: str) -> LateFeePolicy:
+        flat = self.late_fee_flat.get(currency, Decimal(0))
+        return LateFeePolicy(
+            flat_fee=to_minor(flat, currency),
+            percent_of_overdue=self.late_fee_percent,
+            grace_days=self.late_fee_grace_days,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoanDeps:
+    """What the loan use cases get (origination, servicing, aging, listing, commissions); built in
+    ``mcp_servers.wiring``."""
+
+    uow: LoanUnitOfWorkFactory
+    reader: LoanReader
+    providers: ProviderReader
+    commissions: CommissionReader
+    clock: Clock
+    policy: LoanPolicy = field(default_factory=LoanPolicy)

@@ -25,12 +25,12 @@ from tools.loans.domain.loans import (
     settlement_quote,
 )
 from tools.loans.domain.repayments import Allocation, allocate_payment
-from tools.loans.loans import LoanDeps, can_view_loan, loan_not_found, move_loan, today
+from tools.loans.loans import can_view_loan, loan_not_found, move_loan
 from tools.loans.models.loans import (
     RepaymentView,
     SettlementQuoteView,
 )
-from tools.loans.ports import LoanUnitOfWork
+from tools.loans.ports import LoanDeps, LoanUnitOfWork
 from tools.loans.views import quote_view, repayment_view
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
@@ -167,7 +167,7 @@ async def _apply(
         status_after=after.status,
         journal_id=journal_id,
         recorded_by=call.principal.subject,
-        recorded_at=datetime.now(UTC),
+        recorded_at=deps.clock.now(),
     )
 
 
@@ -212,7 +212,7 @@ async def record_repayment(
     ``idempotency_key``) with the same arguments returns the first result; with others it is a conflict."""
     if paid_at.tzinfo is None:
         raise InvalidArgument("paid_at needs a UTC offset (ISO 8601, e.g. 2026-03-01T10:00:00Z)")
-    if paid_at > datetime.now(UTC) + PAID_AT_TOLERANCE:
+    if paid_at > deps.clock.now() + PAID_AT_TOLERANCE:
         raise InvalidArgument("paid_at is in the future; record a payment once it was received")
     async with deps.uow() as uow:
         claim = None
@@ -270,7 +270,9 @@ async def quote_early_settlement(
     if LoanStatus(loan.status) not in SERVICING:
         raise _not_servicing(loan, "an early settlement")
     try:
-        quote = settlement_quote(loan, await deps.reader.installments(loan.id), as_of or today(), valid_days)
+        quote = settlement_quote(
+            loan, await deps.reader.installments(loan.id), as_of or deps.clock.today(), valid_days
+        )
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from None
     return quote_view(loan, quote)

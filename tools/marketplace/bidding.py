@@ -13,8 +13,7 @@ close_bidding ended it. A provider may withdraw a bid at any time before one is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +23,6 @@ from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found
-from tools.credit.ports import ApplicationReader
 from tools.loans.domain.schedules import Frequency, Method
 from tools.marketplace.bid_events import bid_event
 from tools.marketplace.domain.bids import (
@@ -40,10 +38,8 @@ from tools.marketplace.domain.providers import ProviderRecord, ProviderStatus
 from tools.marketplace.models.bids import BidChanges, BiddingRoundView, BidInput, BidPage, BidView
 from tools.marketplace.ports import (
     BiddingUnitOfWork,
-    BiddingUnitOfWorkFactory,
     BidQuery,
-    BidReader,
-    ProviderReader,
+    MarketplaceDeps,
 )
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
@@ -53,7 +49,6 @@ from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [
-    "BiddingDeps",
     "bid_event",
     "bid_view",
     "close_bidding",
@@ -65,19 +60,6 @@ __all__ = [
     "revise_bid",
     "withdraw_bid",
 ]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class BiddingDeps:
-    uow: BiddingUnitOfWorkFactory
-    applications: ApplicationReader
-    bids: BidReader
-    providers: ProviderReader
-    bidding_window: timedelta = timedelta(hours=72)
 
 
 def bid_view(b: BidRecord, now: datetime, application_open: bool = True) -> BidView:
@@ -138,7 +120,7 @@ async def invited_application(
 
 
 async def _require_bidding_open(
-    deps: BiddingDeps, uow: BiddingUnitOfWork, app: ApplicationRecord, invitation: str, now: datetime
+    deps: MarketplaceDeps, uow: BiddingUnitOfWork, app: ApplicationRecord, invitation: str, now: datetime
 ) -> None:
     if app.status != ApplicationStatus.OPEN_FOR_BIDS:
         raise Conflict(
@@ -184,17 +166,17 @@ def _check_terms(terms: BidTerms, provider: ProviderRecord, app: ApplicationReco
         )
 
 
-async def place_bid(deps: BiddingDeps, call: Invocation, handle: str, bid: BidInput) -> BidView:
+async def place_bid(deps: MarketplaceDeps, call: Invocation, handle: str, bid: BidInput) -> BidView:
     async with deps.uow() as uow:
         return await place_bid_in(deps, uow, call, handle, bid)
 
 
 async def place_bid_in(
-    deps: BiddingDeps, uow: BiddingUnitOfWork, call: Invocation, handle: str, bid: BidInput
+    deps: MarketplaceDeps, uow: BiddingUnitOfWork, call: Invocation, handle: str, bid: BidInput
 ) -> BidView:
     """``place_bid`` in the caller's transaction (a provider's webhook, beside its inbox row)."""
     provider_id = own_provider(call.principal)
-    terms, now = bid.to_terms(), utc_now()
+    terms, now = bid.to_terms(), deps.clock.now()
     app, invitation = await invited_application(uow, provider_id, handle)
     await _require_bidding_open(deps, uow, app, invitation, now)
     provider = await _active_provider(uow, provider_id)
@@ -244,7 +226,7 @@ def require_active(b: BidRecord, reference: str) -> None:
     raise Conflict(f"bid {b.id} on {reference} is {b.status}: {hint}")
 
 
-async def _own_bid(deps: BiddingDeps, principal: Principal, bid_id: UUID) -> BidRecord:
+async def _own_bid(deps: MarketplaceDeps, principal: Principal, bid_id: UUID) -> BidRecord:
     provider_id = own_provider(principal)
     seen = await deps.bids.get(bid_id)
     if seen is None or seen.provider_id != provider_id:
@@ -252,9 +234,9 @@ async def _own_bid(deps: BiddingDeps, principal: Principal, bid_id: UUID) -> Bid
     return seen
 
 
-async def revise_bid(deps: BiddingDeps, call: Invocation, bid_id: UUID, changes: BidChanges) -> BidView:
+async def revise_bid(deps: MarketplaceDeps, call: Invocation, bid_id: UUID, changes: BidChanges) -> BidView:
     """A new version with the changes applied to the current one, which becomes superseded."""
-    seen, now = await _own_bid(deps, call.principal, bid_id), utc_now()
+    seen, now = await _own_bid(deps, call.principal, bid_id), deps.clock.now()
     async with deps.uow() as uow:
         app, invitation = await invited_application(uow, seen.provider_id, str(seen.application_id))
         current = await uow.bids.lock(bid_id)
@@ -286,8 +268,8 @@ async def revise_bid(deps: BiddingDeps, call: Invocation, bid_id: UUID, changes:
     return bid_view(new, now)
 
 
-async def withdraw_bid(deps: BiddingDeps, call: Invocation, bid_id: UUID, reason: str) -> BidView:
-    seen, now = await _own_bid(deps, call.principal, bid_id), utc_now()
+async def withdraw_bid(deps: MarketplaceDeps, call: Invocation, bid_id: UUID, reason: str) -> BidView:
+    seen, now = await _own_bid(deps, call.principal, bid_id), deps.clock.now()
     async with deps.uow() as uow:
         app = await uow.applications.lock(str(seen.application_id))
         current = await uow.bids.lock(bid_id)
@@ -302,7 +284,7 @@ async def withdraw_bid(deps: BiddingDeps, call: Invocation, bid_id: UUID, reason
 
 
 async def list_bids(
-    deps: BiddingDeps,
+    deps: MarketplaceDeps,
     principal: Principal,
     handle: str,
     provider_id: UUID | None,
@@ -322,7 +304,7 @@ async def list_bids(
         provider_id = own
     elif app is None or not can_view(principal, app):
         raise not_found(handle)
-    now = utc_now()
+    now = deps.clock.now()
     rows = await deps.bids.listing(
         BidQuery(
             application_id=app.id,
@@ -339,10 +321,12 @@ async def list_bids(
     return BidPage(items=[bid_view(b, now, is_open) for b in page], next_cursor=next_cursor)
 
 
-async def close_bidding(deps: BiddingDeps, call: Invocation, handle: str, reason: str) -> BiddingRoundView:
+async def close_bidding(
+    deps: MarketplaceDeps, call: Invocation, handle: str, reason: str
+) -> BiddingRoundView:
     """End bidding now: no bid is placed or revised afterwards; invited providers that had not bid
     are counted as declining. Standing bids stay acceptable."""
-    now = utc_now()
+    now = deps.clock.now()
     async with deps.uow() as uow:
         app = await locked_application(uow, call.principal, handle)
         if app.status != ApplicationStatus.OPEN_FOR_BIDS:

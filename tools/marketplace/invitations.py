@@ -18,10 +18,10 @@ from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
-from tools.marketplace.bidding import BiddingDeps, invited_application, own_provider
+from tools.marketplace.bidding import invited_application, own_provider
 from tools.marketplace.domain.providers import InvitationStatus
 from tools.marketplace.models.invitations import DeclinedInvitation
-from tools.marketplace.ports import BiddingUnitOfWork
+from tools.marketplace.ports import BiddingUnitOfWork, MarketplaceDeps
 from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
@@ -52,7 +52,7 @@ def _checked_reason(reason: str) -> str:
 
 
 async def decline_invitation(
-    deps: BiddingDeps, call: Invocation, application: str, reason: str
+    deps: MarketplaceDeps, call: Invocation, application: str, reason: str
 ) -> DeclinedInvitation:
     """The calling provider declines its invitation to bid on ``application``."""
     async with deps.uow() as uow:

@@ -11,8 +11,6 @@ invites each provider once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
@@ -20,7 +18,6 @@ from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found
-from tools.credit.ports import ApplicationReader, CreditUnitOfWorkFactory
 from tools.marketplace.domain.matching import Fit, MatchRequest, fit_score, unmet_criteria
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderType
 from tools.marketplace.models.matching import (
@@ -34,25 +31,21 @@ from tools.marketplace.models.matching import (
     RankedProvider,
     UnmetCriterionView,
 )
-from tools.marketplace.ports import Candidates, InvitationQuery, ProviderReader, RankedCandidate
+from tools.marketplace.ports import (
+    Candidates,
+    InvitationQuery,
+    MarketplaceDeps,
+    RankedCandidate,
+)
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, PermissionDenied
 from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
-from tools.risk.ports import RiskReader, StoredAssessment
+from tools.risk.ports import StoredAssessment
 
-__all__ = ["MatchingDeps", "list_invitations", "match_providers"]
-
-
-@dataclass(frozen=True, slots=True)
-class MatchingDeps:
-    uow: CreditUnitOfWorkFactory
-    applications: ApplicationReader
-    risk: RiskReader
-    providers: ProviderReader
-    bidding_window: timedelta = timedelta(hours=72)
+__all__ = ["MarketplaceDeps", "list_invitations", "match_providers"]
 
 
 def _dec(value: float, places: int) -> Decimal:
@@ -139,7 +132,7 @@ def _invited_event(
 
 
 async def _application(
-    deps: MatchingDeps, principal: Principal, handle: str
+    deps: MarketplaceDeps, principal: Principal, handle: str
 ) -> tuple[ApplicationRecord, StoredAssessment]:
     app = await deps.applications.get(handle)
     if app is None or not can_view(principal, app):
@@ -152,7 +145,7 @@ async def _application(
 
 
 async def match_providers(
-    deps: MatchingDeps,
+    deps: MarketplaceDeps,
     call: Invocation,
     handle: str,
     explain: Sequence[UUID] = (),
@@ -227,7 +220,7 @@ async def match_providers(
 
 
 async def _explain(
-    deps: MatchingDeps,
+    deps: MarketplaceDeps,
     request: MatchRequest,
     found: Candidates,
     asked: Sequence[UUID],
@@ -322,7 +315,7 @@ def _invitation_view(i: InvitationRecord) -> InvitationView:
 
 
 async def list_invitations(
-    deps: MatchingDeps,
+    deps: MarketplaceDeps,
     principal: Principal,
     provider_id: UUID | None,
     application: str | None,

@@ -24,12 +24,12 @@ from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import post_journal
 from tools.marketplace.bid_events import bid_event
-from tools.marketplace.bidding import BiddingDeps, bid_view, require_active, utc_now
+from tools.marketplace.bidding import bid_view, require_active
 from tools.marketplace.domain.bids import BidRecord, BidStatus
 from tools.marketplace.domain.offers import OfferCandidate, offer_figures, rank_offers
 from tools.marketplace.domain.providers import ProviderStatus
 from tools.marketplace.models.bids import AcceptedOffer, BidOutcome, ExcludedBid, OfferComparison, OfferView
-from tools.marketplace.ports import BiddingUnitOfWork
+from tools.marketplace.ports import BiddingUnitOfWork, MarketplaceDeps
 from tools.platform.errors import Conflict, NotFound
 from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.models import Money
@@ -41,7 +41,7 @@ __all__ = ["accept_offer", "compare_offers"]
 OPERATION = "accept_offer"
 
 
-async def compare_offers(deps: BiddingDeps, principal: Principal, handle: str) -> OfferComparison:
+async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: str) -> OfferComparison:
     app = await deps.applications.get(handle)
     if app is None or not can_view(principal, app):
         raise not_found(handle)
@@ -51,7 +51,7 @@ async def compare_offers(deps: BiddingDeps, principal: Principal, handle: str) -
             "(list_bids shows every bid, accepted or not)"
         )
     assert app.requested_amount_minor is not None and app.term_months is not None  # past draft
-    now = utc_now()
+    now = deps.clock.now()
     candidates: list[OfferCandidate[BidRecord]] = []
     excluded: list[ExcludedBid] = []
     for b in await deps.bids.active(app.id):
@@ -102,7 +102,7 @@ async def compare_offers(deps: BiddingDeps, principal: Principal, handle: str) -
     )
 
 
-async def _accepted(deps: BiddingDeps, bid_id: UUID, replayed: bool) -> AcceptedOffer:
+async def _accepted(deps: MarketplaceDeps, bid_id: UUID, replayed: bool) -> AcceptedOffer:
     """The outcome of an acceptance as committed (also what a replay returns)."""
     bid = await deps.bids.get(bid_id)
     app = None if bid is None else await deps.applications.get(str(bid.application_id))
@@ -110,7 +110,7 @@ async def _accepted(deps: BiddingDeps, bid_id: UUID, replayed: bool) -> Accepted
     if bid is None or app is None or journal_id is None:  # pragma: no cover - committed together
         raise NotFound("the acceptance recorded for this idempotency_key no longer exists")
     others = await deps.bids.settled(app.id, bid.id)
-    now = utc_now()
+    now = deps.clock.now()
     return AcceptedOffer(
         application_id=app.id,
         reference=app.reference,
@@ -140,7 +140,7 @@ def _refuse_closed(app_status: str, reference: str) -> Conflict:
 
 
 async def accept_offer(
-    deps: BiddingDeps, call: Invocation, handle: str, bid_id: UUID, idempotency_key: str
+    deps: MarketplaceDeps, call: Invocation, handle: str, bid_id: UUID, idempotency_key: str
 ) -> AcceptedOffer:
     principal = call.principal
     found = await deps.applications.get(handle)
@@ -159,14 +159,14 @@ async def accept_offer(
 
 
 async def _accept_locked(
-    deps: BiddingDeps,
+    deps: MarketplaceDeps,
     uow: BiddingUnitOfWork,
     call: Invocation,
     claim: IdempotencyClaim,
     handle: str,
     bid_id: UUID,
 ) -> None:
-    principal, now = call.principal, utc_now()
+    principal, now = call.principal, deps.clock.now()
     app = await locked_application(uow, principal, handle)
     bid = await uow.bids.lock(bid_id)
     if bid is None or bid.application_id != app.id:

@@ -12,12 +12,13 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
-from tools.credit.ports import CreditUnitOfWork
+from tools.credit.ports import ApplicationReader, CreditUnitOfWork
 from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidTerms
 from tools.marketplace.domain.matching import MatchRequest
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
-from tools.platform.ports import AuditRecord, OutboxEvent, UnitOfWorkFactory
+from tools.platform.ports import AuditRecord, Clock, OutboxEvent, PersonalDataVault, UnitOfWorkFactory
+from tools.risk.ports import RiskReader
 
 __all__ = [
     "AttemptResult",
@@ -32,6 +33,7 @@ __all__ = [
     "DeliveryRequeue",
     "DeliveryStore",
     "InvitationQuery",
+    "MarketplaceDeps",
     "ProviderQuery",
     "ProviderReader",
     "ProviderWriter",
@@ -236,11 +238,9 @@ class BidWriter(Protocol):
         ...
 
 
-class BiddingUnitOfWork(CreditUnitOfWork, Protocol):
-    bids: BidWriter
-
-
-BiddingUnitOfWorkFactory = UnitOfWorkFactory[BiddingUnitOfWork]
+# The marketplace writes in the transaction of the application's journey (bids included).
+BiddingUnitOfWork = CreditUnitOfWork
+BiddingUnitOfWorkFactory = UnitOfWorkFactory[CreditUnitOfWork]
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,3 +333,25 @@ class DeliveryStore(Protocol):
         ...
 
     def requeueing(self) -> AbstractAsyncContextManager[DeliveryRequeue]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MarketplaceDeps:
+    """What the marketplace use cases get (providers, matching, invitations, bids, offers, lenders'
+    events in and webhooks out); built in ``mcp_servers.wiring``."""
+
+    uow: UnitOfWorkFactory[CreditUnitOfWork]
+    applications: ApplicationReader
+    risk: RiskReader
+    providers: ProviderReader
+    bids: BidReader
+    deliveries: DeliveryStore
+    sender: WebhookSender
+    vault: PersonalDataVault
+    clock: Clock
+    # How long an application stays open for bids.
+    bidding_window: timedelta = timedelta(hours=72)
+    # Webhooks to lenders: attempts before a delivery fails, and the backoff's first wait and cap.
+    webhook_max_attempts: int = 10
+    webhook_retry_base: timedelta = timedelta(seconds=30)
+    webhook_retry_cap: timedelta = timedelta(minutes=30)

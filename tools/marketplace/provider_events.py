@@ -15,10 +15,11 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from tools.marketplace.bidding import BiddingDeps, place_bid_in
+from tools.marketplace.bidding import place_bid_in
 from tools.marketplace.invitations import decline_invitation_in
 from tools.marketplace.models.bids import BidInput
-from tools.payments.core import InboxUnitOfWork, PaymentDeps
+from tools.marketplace.ports import MarketplaceDeps
+from tools.payments.ports import InboxUnitOfWork, PaymentDeps
 from tools.payments.vendor_events import Receipt, duplicate_receipt
 from tools.platform.errors import DomainError
 from tools.platform.models import describe_validation_error
@@ -38,7 +39,7 @@ def provider_source(provider_id: UUID) -> str:
 
 async def receive_provider_event(
     payments: PaymentDeps,
-    bidding: BiddingDeps,
+    bidding: MarketplaceDeps,
     provider_id: UUID,
     event_id: str,
     event_type: str,
@@ -60,7 +61,7 @@ async def receive_provider_event(
 
 
 async def _provider_effect(
-    bidding: BiddingDeps,
+    bidding: MarketplaceDeps,
     uow: InboxUnitOfWork,
     call: Invocation,
     provider_id: UUID,

@@ -19,9 +19,7 @@ holds back its own later events, never another provider's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import NoReturn
 from uuid import UUID
 
@@ -42,9 +40,7 @@ from tools.marketplace.ports import (
     AttemptResult,
     DeliveryQuery,
     DeliveryRecord,
-    DeliveryStore,
-    ProviderReader,
-    WebhookSender,
+    MarketplaceDeps,
     WebhookSendError,
 )
 from tools.marketplace.providers import WEBHOOK_SECRET_FIELD
@@ -53,12 +49,11 @@ from tools.platform.domain.jobs import backoff_delay
 from tools.platform.domain.signatures import caas_signature
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
 from tools.platform.jobs import Job, PermanentFailure, RetryLater
-from tools.platform.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [
     "QUEUE",
-    "ProviderWebhookDeps",
     "deliver_provider_webhook",
     "delivery_view",
     "list_webhook_deliveries",
@@ -68,26 +63,10 @@ __all__ = [
 QUEUE = "provider_webhooks"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderWebhookDeps:
-    deliveries: DeliveryStore
-    providers: ProviderReader
-    vault: PersonalDataVault
-    sender: WebhookSender
-    max_attempts: int
-    retry_base: timedelta
-    retry_cap: timedelta = timedelta(minutes=30)
-    clock: Callable[[], datetime] = field(default=_utc_now)
-
-
 # -- the queue handler -------------------------------------------------------------------------------
 
 
-async def deliver_provider_webhook(deps: ProviderWebhookDeps, job: Job) -> None:
+async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
     """Handle one provider_webhooks job: returns when delivered or skipped, raises RetryLater or
     PermanentFailure otherwise (texts hold status codes and failure kinds, no personal data)."""
     if job.event_id is None:
@@ -109,7 +88,7 @@ async def deliver_provider_webhook(deps: ProviderWebhookDeps, job: Job) -> None:
     url = provider.webhook_url
     secret = deps.vault.decrypt(provider.webhook_secret_encrypted, field=WEBHOOK_SECRET_FIELD)
     body = webhook_body(job.event_id, job.event_type, job.created_at, job.payload)
-    timestamp = int(deps.clock().timestamp())
+    timestamp = int(deps.clock.now().timestamp())
     headers = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: caas_signature(body, secret, timestamp),
@@ -147,7 +126,7 @@ async def deliver_provider_webhook(deps: ProviderWebhookDeps, job: Job) -> None:
     await _retry_or_give_up(deps, job, attempt, result, answer.retry_after)
 
 
-async def _provider(deps: ProviderWebhookDeps, job: Job) -> ProviderRecord | None:
+async def _provider(deps: MarketplaceDeps, job: Job) -> ProviderRecord | None:
     try:
         provider_id = UUID(str(job.payload.get("provider_id")))
     except ValueError:
@@ -166,10 +145,10 @@ def _skip_reason(provider: ProviderRecord | None) -> str | None:
 
 
 async def _retry_or_give_up(
-    deps: ProviderWebhookDeps, job: Job, attempt: int, result: AttemptResult, retry_after: str | None
+    deps: MarketplaceDeps, job: Job, attempt: int, result: AttemptResult, retry_after: str | None
 ) -> NoReturn:
     error = result.error or "not delivered"
-    if attempt >= deps.max_attempts:
+    if attempt >= deps.webhook_max_attempts:
         why = f"gave up after {attempt} attempts; last: {error}"
         await deps.deliveries.record(
             job.id,
@@ -182,11 +161,11 @@ async def _retry_or_give_up(
             ),
         )
         raise PermanentFailure(why)
-    delay = backoff_delay(attempt, base=deps.retry_base, cap=deps.retry_cap)
-    asked = parse_retry_after(retry_after, deps.clock())
+    delay = backoff_delay(attempt, base=deps.webhook_retry_base, cap=deps.webhook_retry_cap)
+    asked = parse_retry_after(retry_after, deps.clock.now())
     if asked is not None:
         # The receiver's own wait is a minimum; our cap still bounds it.
-        delay = min(max(delay, asked), deps.retry_cap)
+        delay = min(max(delay, asked), deps.webhook_retry_cap)
     await deps.deliveries.record(job.id, result)
     raise RetryLater(error, delay)
 
@@ -230,7 +209,7 @@ def _scope(principal: Principal, provider_id: UUID | None) -> str | None:
 
 
 async def list_webhook_deliveries(
-    deps: ProviderWebhookDeps,
+    deps: MarketplaceDeps,
     principal: Principal,
     provider_id: UUID | None,
     statuses: Sequence[DeliveryStatus] | None,
@@ -258,7 +237,7 @@ def _not_found(event_id: UUID) -> NotFound:
     )
 
 
-async def retry_webhook_delivery(deps: ProviderWebhookDeps, call: Invocation, event_id: UUID) -> DeliveryView:
+async def retry_webhook_delivery(deps: MarketplaceDeps, call: Invocation, event_id: UUID) -> DeliveryView:
     """Queue a failed (or skipped) delivery again, due now, with a fresh attempt budget."""
     async with deps.deliveries.requeueing() as tx:
         delivery = await tx.lock(event_id)

@@ -11,13 +11,12 @@ only encrypted by the vault; no read ever returns it.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
-from tools.credit.ports import CreditUnitOfWork, CreditUnitOfWorkFactory
+from tools.credit.ports import CreditUnitOfWork
 from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import post_journal
@@ -31,17 +30,16 @@ from tools.marketplace.models.providers import (
     RotatedSecret,
     plan_view,
 )
-from tools.marketplace.ports import ProviderQuery, ProviderReader
+from tools.marketplace.ports import MarketplaceDeps, ProviderQuery
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
 from tools.platform.models import Money, describe_validation_error
-from tools.platform.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [
     "WEBHOOK_SECRET_FIELD",
-    "ProviderDeps",
     "can_see_provider",
     "get_provider",
     "list_providers",
@@ -58,13 +56,6 @@ __all__ = [
 
 WEBHOOK_SECRET_FIELD = "providers.webhook_secret"
 SECRET_PREFIX = "whsec_"
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderDeps:
-    uow: CreditUnitOfWorkFactory
-    reader: ProviderReader
-    vault: PersonalDataVault
 
 
 def provider_not_found(handle: str) -> NotFound:
@@ -204,7 +195,9 @@ async def _book_capital(
         )
 
 
-async def onboard_provider(deps: ProviderDeps, call: Invocation, cmd: OnboardProvider) -> OnboardedProvider:
+async def onboard_provider(
+    deps: MarketplaceDeps, call: Invocation, cmd: OnboardProvider
+) -> OnboardedProvider:
     secret = _new_secret()
     sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
     async with deps.uow() as uow:
@@ -217,7 +210,7 @@ async def onboard_provider(deps: ProviderDeps, call: Invocation, cmd: OnboardPro
 
 
 async def update_provider(
-    deps: ProviderDeps, call: Invocation, handle: str, changes: ProviderChanges
+    deps: MarketplaceDeps, call: Invocation, handle: str, changes: ProviderChanges
 ) -> ProviderView:
     """Change a provider's terms; the merged whole is validated like an onboarding. Status and the
     secret have their own tools."""
@@ -250,7 +243,7 @@ async def update_provider(
     return provider_view(provider)
 
 
-async def suspend_provider(deps: ProviderDeps, call: Invocation, handle: str, reason: str) -> ProviderView:
+async def suspend_provider(deps: MarketplaceDeps, call: Invocation, handle: str, reason: str) -> ProviderView:
     """A suspended provider is matched to nothing until it is reactivated."""
     async with deps.uow() as uow:
         stored = await _locked(uow, call.principal, handle)
@@ -269,7 +262,7 @@ async def suspend_provider(deps: ProviderDeps, call: Invocation, handle: str, re
     return provider_view(provider)
 
 
-async def reactivate_provider(deps: ProviderDeps, call: Invocation, handle: str) -> ProviderView:
+async def reactivate_provider(deps: MarketplaceDeps, call: Invocation, handle: str) -> ProviderView:
     async with deps.uow() as uow:
         stored = await _locked(uow, call.principal, handle)
         if stored.status == ProviderStatus.ACTIVE:
@@ -281,7 +274,7 @@ async def reactivate_provider(deps: ProviderDeps, call: Invocation, handle: str)
     return provider_view(provider)
 
 
-async def rotate_provider_secret(deps: ProviderDeps, call: Invocation, handle: str) -> RotatedSecret:
+async def rotate_provider_secret(deps: MarketplaceDeps, call: Invocation, handle: str) -> RotatedSecret:
     secret = _new_secret()
     sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
     async with deps.uow() as uow:
@@ -295,16 +288,16 @@ async def rotate_provider_secret(deps: ProviderDeps, call: Invocation, handle: s
     )
 
 
-async def get_provider(deps: ProviderDeps, principal: Principal, handle: str) -> ProviderView:
+async def get_provider(deps: MarketplaceDeps, principal: Principal, handle: str) -> ProviderView:
     provider_id = parse_provider_id(handle)
-    provider = await deps.reader.get(provider_id) if can_see_provider(principal, provider_id) else None
+    provider = await deps.providers.get(provider_id) if can_see_provider(principal, provider_id) else None
     if provider is None:
         raise provider_not_found(handle)
     return provider_view(provider)
 
 
 async def list_providers(
-    deps: ProviderDeps,
+    deps: MarketplaceDeps,
     statuses: list[ProviderStatus] | None,
     provider_type: str | None,
     currency: str | None,
@@ -312,7 +305,7 @@ async def list_providers(
     limit: int,
     cursor: str | None,
 ) -> ProviderPage:
-    rows = await deps.reader.list(
+    rows = await deps.providers.list(
         ProviderQuery(
             statuses=[s.value for s in statuses] if statuses else None,
             provider_type=provider_type,
@@ -327,9 +320,9 @@ async def list_providers(
     return ProviderPage(items=[provider_view(p) for p in page], next_cursor=next_cursor)
 
 
-async def provider_signing_secret(deps: ProviderDeps, provider_id: UUID) -> str:
+async def provider_signing_secret(deps: MarketplaceDeps, provider_id: UUID) -> str:
     """The provider's webhook signing secret in clear, for signing and verifying webhooks only."""
-    provider = await deps.reader.get(provider_id)
+    provider = await deps.providers.get(provider_id)
     if provider is None:
         raise provider_not_found(str(provider_id))
     return deps.vault.decrypt(provider.webhook_secret_encrypted, field=WEBHOOK_SECRET_FIELD)

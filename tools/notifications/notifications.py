@@ -11,27 +11,28 @@ send is derived from its row, so a retry after a timeout is deduplicated by the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID, uuid5
 
 from tools.credit.domain.applications import ApplicationRecord
-from tools.credit.ports import ApplicationReader, CreditUnitOfWorkFactory
 from tools.loans.domain.loans import LoanRecord, open_outstanding
-from tools.loans.ports import LoanReader
 from tools.notifications.domain.templates import Channel, Facts, Message, Template, render, template_for
-from tools.notifications.ports import DueInstallmentReader, NewNotification, NotificationStore, PreferenceRow
-from tools.payments.ports import CommunicationGateway, GatewayError, GatewayRejected
+from tools.notifications.ports import (
+    NewNotification,
+    NotificationDeps,
+    PreferenceRow,
+)
+from tools.payments.ports import GatewayError, GatewayRejected
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.jobs import MAX_ATTEMPTS, Handler, Job, PermanentFailure, RetryLater
 
 __all__ = [
     "QUEUE",
     "Notice",
-    "NotificationDeps",
     "deliver",
     "enabled_channels",
     "notification_handler",
@@ -45,18 +46,6 @@ EXTERNAL = (Channel.SMS, Channel.EMAIL)
 # Repayment reminders have no outbox event: their id is derived from the installment, so each
 # installment's reminder is stored and sent once however often the scan runs.
 _REMINDERS = UUID("6f0c9a52-1d8e-4f4e-9a57-0c2b7f3d9e11")
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationDeps:
-    store: NotificationStore
-    applications: ApplicationReader
-    loans: LoanReader
-    due: DueInstallmentReader
-    comms: CommunicationGateway
-    uow: CreditUnitOfWorkFactory  # audit rows of the tools that change preferences or support chat
-    reminder_days: int = 3
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +214,7 @@ async def _loan_facts(
         )
     if template is Template.ARREARS and loan.status not in ("delinquent", "defaulted"):
         return None  # paid before we got to it: telling the borrower they are late would be wrong
-    today = deps.clock().date()
+    today = deps.clock.now().date()
     overdue = sum(
         o.total for o in open_outstanding(await deps.loans.installments(loan.id)) if o.due_date <= today
     )
@@ -241,7 +230,7 @@ async def remind_due_repayments(deps: NotificationDeps, today: date | None = Non
     """Remind borrowers of installments due within ``reminder_days``: once per installment, however
     often this runs. A channel that fails is tried again by the next run while the installment is
     still ahead. Returns how many installments were looked at."""
-    first = today or deps.clock().date()
+    first = today or deps.clock.now().date()
     last = first + timedelta(days=deps.reminder_days)
     after: tuple[date, UUID, int] | None = None
     seen = 0

@@ -7,13 +7,18 @@ mirror of application statuses is ``StatusMirror``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 from uuid import UUID
+
+from tools.credit.ports import ApplicationReader, CreditUnitOfWork
+from tools.loans.ports import LoanReader
+from tools.payments.ports import CommunicationGateway
+from tools.platform.ports import Clock, UnitOfWorkFactory
 
 __all__ = [
     "Activity",
@@ -26,8 +31,10 @@ __all__ = [
     "DueInstallment",
     "DueInstallmentReader",
     "MessageRecord",
+    "MirrorSources",
     "MirrorUnavailable",
     "NewNotification",
+    "NotificationDeps",
     "NotificationRecord",
     "NotificationStore",
     "PreferenceRow",
@@ -299,3 +306,42 @@ class StatusMirror(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class MirrorSources(Protocol):
+    """What the Supabase sync needs (``NotificationDeps`` has it): the mirror, the clock, and where to
+    report how far behind the mirror is."""
+
+    @property
+    def mirror(self) -> StatusMirror: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def observe_lag(self) -> Callable[[float], None]: ...
+
+
+def _no_metric(_seconds: float) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationDeps:
+    """What the notification use cases get (the notifications queue and reminders, the inbox, support
+    chat and the Supabase status mirror); built in ``mcp_servers.wiring``."""
+
+    uow: UnitOfWorkFactory[CreditUnitOfWork]  # audit rows of the tools that change preferences or chat
+    store: NotificationStore
+    support: SupportStore
+    mirror: StatusMirror
+    applications: ApplicationReader
+    loans: LoanReader
+    due: DueInstallmentReader
+    comms: CommunicationGateway
+    clock: Clock
+    # Borrowers are reminded of an installment this many days before it falls due.
+    reminder_days: int = 3
+    # How far behind the mirror is, in seconds, each time an event takes effect (a Prometheus gauge in
+    # production; the use case does not know about metrics).
+    observe_lag: Callable[[float], None] = _no_metric

@@ -14,8 +14,8 @@ its event id. A retried job that already wrote its status still writes whatever 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -27,13 +27,14 @@ from tools.notifications.ports import (
     ApplicationSnapshot,
     Applied,
     DocumentUpdate,
+    MirrorSources,
     MirrorUnavailable,
     StatusMirror,
     StatusUpdate,
 )
 from tools.platform.jobs import Handler, Job, PermanentFailure, RetryLater
 
-__all__ = ["QUEUE", "SyncDeps", "SyncResult", "sync_event", "sync_handler"]
+__all__ = ["QUEUE", "SyncResult", "sync_event", "sync_handler"]
 
 log = logging.getLogger("caas.supabase_sync")
 
@@ -59,29 +60,20 @@ _OCCURRED_KEYS = ("occurred_at", "decided_at", "registered_at", "paid_at")
 
 
 @dataclass(frozen=True, slots=True)
-class SyncDeps:
-    mirror: StatusMirror
-    # How far behind the mirror is, in seconds, each time an event takes effect (a Prometheus gauge
-    # in production; the use case does not know about metrics).
-    observe_lag: Callable[[float], None] = field(default=lambda _seconds: None)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-
-
-@dataclass(frozen=True, slots=True)
 class SyncResult:
     status: Applied | None
     document: Applied | None
     activity: bool
 
 
-def sync_handler(deps: SyncDeps) -> Handler:
+def sync_handler(deps: MirrorSources) -> Handler:
     async def handle(job: Job) -> None:
         await sync_event(deps, job)
 
     return handle
 
 
-async def sync_event(deps: SyncDeps, job: Job) -> SyncResult:
+async def sync_event(deps: MirrorSources, job: Job) -> SyncResult:
     """Apply one job's event to the mirror; safe to run any number of times."""
     if job.event_id is None:
         raise PermanentFailure(f"{job.event_type} job {job.id} has no event id to deduplicate on")
@@ -111,7 +103,7 @@ async def sync_event(deps: SyncDeps, job: Job) -> SyncResult:
     if status == Applied.MISSING:
         log.info("no mirror row for %s job %d: its application was never mirrored", job.event_type, job.id)
     if Applied.APPLIED in (status, document) or activity:
-        deps.observe_lag(max(0.0, (deps.clock() - occurred_at).total_seconds()))
+        deps.observe_lag(max(0.0, (deps.clock.now() - occurred_at).total_seconds()))
     return SyncResult(status, document, activity)
 
 

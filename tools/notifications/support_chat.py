@@ -7,11 +7,9 @@ does not, so conversations cannot be probed. A closed conversation takes no more
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from tools.credit.access import can_view
-from tools.credit.ports import ApplicationReader, CreditUnitOfWorkFactory
 from tools.notifications.domain.templates import support_reply
 from tools.notifications.models import ConversationDetail, ConversationPage, ConversationView, MessageView
 from tools.notifications.ports import (
@@ -19,7 +17,7 @@ from tools.notifications.ports import (
     ConversationSummary,
     MessageRecord,
     NewNotification,
-    SupportStore,
+    NotificationDeps,
 )
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
@@ -28,7 +26,6 @@ from tools.platform.principal import Principal, Role
 
 __all__ = [
     "SUPPORT_STAFF",
-    "SupportDeps",
     "close_conversation",
     "get_conversation",
     "list_conversations",
@@ -37,13 +34,6 @@ __all__ = [
 ]
 
 SUPPORT_STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
-
-
-@dataclass(frozen=True, slots=True)
-class SupportDeps:
-    support: SupportStore
-    applications: ApplicationReader
-    uow: CreditUnitOfWorkFactory
 
 
 def _author_role(principal: Principal) -> str:
@@ -88,7 +78,7 @@ def _not_found(conversation_id: str) -> NotFound:
     )
 
 
-async def _visible(deps: SupportDeps, principal: Principal, conversation_id: str) -> ConversationRecord:
+async def _visible(deps: NotificationDeps, principal: Principal, conversation_id: str) -> ConversationRecord:
     try:
         ident = UUID(conversation_id)
     except ValueError:
@@ -102,7 +92,7 @@ async def _visible(deps: SupportDeps, principal: Principal, conversation_id: str
 
 
 async def open_conversation(
-    deps: SupportDeps, call: Invocation, subject: str, body: str, application: str | None
+    deps: NotificationDeps, call: Invocation, subject: str, body: str, application: str | None
 ) -> ConversationDetail:
     principal = call.principal
     application_id = None
@@ -124,7 +114,9 @@ async def open_conversation(
     )
 
 
-async def post_message(deps: SupportDeps, call: Invocation, conversation_id: str, body: str) -> MessageView:
+async def post_message(
+    deps: NotificationDeps, call: Invocation, conversation_id: str, body: str
+) -> MessageView:
     principal = call.principal
     conversation = await _visible(deps, principal, conversation_id)
     message_id = uuid4()
@@ -156,7 +148,7 @@ async def post_message(deps: SupportDeps, call: Invocation, conversation_id: str
 
 
 async def get_conversation(
-    deps: SupportDeps, principal: Principal, conversation_id: str, limit: int, cursor: str | None
+    deps: NotificationDeps, principal: Principal, conversation_id: str, limit: int, cursor: str | None
 ) -> ConversationDetail:
     conversation = await _visible(deps, principal, conversation_id)
     rows = await deps.support.messages(conversation.id, decode_cursor(cursor) if cursor else None, limit + 1)
@@ -171,7 +163,7 @@ async def get_conversation(
 
 
 async def list_conversations(
-    deps: SupportDeps,
+    deps: NotificationDeps,
     principal: Principal,
     user_id: str | None,
     status: str | None,
@@ -193,7 +185,9 @@ async def list_conversations(
     return ConversationPage(items=[_conversation(s.conversation, s) for s in page], next_cursor=next_cursor)
 
 
-async def close_conversation(deps: SupportDeps, call: Invocation, conversation_id: str) -> ConversationView:
+async def close_conversation(
+    deps: NotificationDeps, call: Invocation, conversation_id: str
+) -> ConversationView:
     """Idempotent: closing a closed conversation returns it as it is."""
     conversation = await _visible(deps, call.principal, conversation_id)
     if conversation.status == "closed":

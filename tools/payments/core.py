@@ -8,83 +8,31 @@ loan, queue on one row instead of deadlocking on two.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
-from tools.credit.ports import ApplicationReader
 from tools.loans.domain.loans import LoanRecord
-from tools.loans.loans import LoanDeps, confirm_disbursement_in
+from tools.loans.loans import confirm_disbursement_in
 from tools.loans.servicing import repayment_in
-from tools.marketplace.ports import BiddingUnitOfWork
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, advance
 from tools.payments.models import PaymentView, Verification
-from tools.payments.ports import PaymentGateway, PaymentReader, PaymentUnitOfWork, VendorRouting
+from tools.payments.ports import (
+    InboxUnitOfWork,
+    PaymentDeps,
+)
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import DomainError
 from tools.platform.models import Money
-from tools.platform.ports import AuditRecord, Invocation, OutboxEvent, PersonalDataVault, UnitOfWorkFactory
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = [
-    "InboxUnitOfWork",
-    "InboxUnitOfWorkFactory",
-    "KeyedLocks",
     "Outcome",
-    "PaymentDeps",
     "payment_event",
     "payment_view",
     "settle",
 ]
-
-
-class InboxUnitOfWork(PaymentUnitOfWork, BiddingUnitOfWork, Protocol):
-    """One transaction that reaches payments, loans and bids: a webhook's inbox row and its effect."""
-
-
-InboxUnitOfWorkFactory = UnitOfWorkFactory[InboxUnitOfWork]
-
-
-class KeyedLocks:
-    """One lock per key, kept while anyone holds or awaits it.
-
-    Copies of one webhook arriving together queue here, in this process, instead of each taking a
-    pooled connection to wait on the inbox row: fifty copies would otherwise hold every connection
-    while the first, which needs one more for its effect, waits for a free one. (Copies that reach
-    other processes wait on the inbox row with those processes' own connections.)
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentDeps:
-    uow: InboxUnitOfWorkFactory
-    reader: PaymentReader
-    loans: LoanDeps
-    applications: ApplicationReader
-    vault: PersonalDataVault
-    gateway: PaymentGateway
-    router: VendorRouting
-    inflight: KeyedLocks = field(default_factory=KeyedLocks)
 
 
 def _next_step(p: PaymentRecord) -> str:
@@ -130,7 +78,7 @@ def payment_view(
     )
 
 
-def payment_event(p: PaymentRecord, loan: LoanRecord, event: str, reason: str) -> OutboxEvent:
+def payment_event(p: PaymentRecord, loan: LoanRecord, event: str, reason: str, at: datetime) -> OutboxEvent:
     # No personal data (no account numbers, no email): events leave the system of record.
     return OutboxEvent(
         aggregate_type="payment",
@@ -151,7 +99,7 @@ def payment_event(p: PaymentRecord, loan: LoanRecord, event: str, reason: str) -
             "amount_minor": p.amount_minor,
             "simulated": p.simulated,
             "reason": reason,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": at.isoformat(),
         },
     )
 
@@ -172,7 +120,7 @@ async def _effect(deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: 
         )
         return f"loan {loan.id} was already active" if replayed else f"loan {loan.id} is active"
     repayment, _, replayed = await repayment_in(
-        deps.loans, uow, call, str(p.loan_id), amount, datetime.now(UTC), p.reference
+        deps.loans, uow, call, str(p.loan_id), amount, deps.clock.now(), p.reference
     )
     return f"repayment {repayment.id} {'was already ' if replayed else ''}allocated"
 
@@ -231,6 +179,7 @@ async def settle(
     else:
         moved = await uow.payments.settle(p.id, target.value, why)
     await uow.record(
-        AuditRecord(call, "payment", str(p.id)), [payment_event(moved, loan, target.value, detail)]
+        AuditRecord(call, "payment", str(p.id)),
+        [payment_event(moved, loan, target.value, detail, deps.clock.now())],
     )
     return Outcome(outcome, detail, moved)

@@ -20,7 +20,7 @@ from uuid import UUID
 from tools.credit.domain.applications import ApplicationRecord
 from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
 from tools.loans.loans import can_view_loan, loan_not_found, provider_of
-from tools.payments.core import InboxUnitOfWork, PaymentDeps, payment_event, payment_view, settle
+from tools.payments.core import payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
 from tools.payments.domain.routing import NoRoute
 from tools.payments.models import PaymentPage, PaymentView, Verification
@@ -30,7 +30,9 @@ from tools.payments.ports import (
     GatewayRejected,
     GatewayTimeout,
     GatewayUnavailable,
+    InboxUnitOfWork,
     NewPayment,
+    PaymentDeps,
     PaymentQuery,
 )
 from tools.platform.cursor import decode_cursor, encode_cursor
@@ -158,7 +160,8 @@ async def _request_disbursement(
     )
     reason = f"disbursement of loan {loan.id} requested"
     await uow.record(
-        AuditRecord(call, "payment", str(payment.id)), [payment_event(payment, loan, "requested", reason)]
+        AuditRecord(call, "payment", str(payment.id)),
+        [payment_event(payment, loan, "requested", reason, deps.clock.now())],
     )
     return payment
 
@@ -218,7 +221,8 @@ async def collect_repayment(
                 f"repayment of {from_minor(minor, loan.currency)} {loan.currency} on {loan.id} initialized"
             )
             await uow.record(
-                AuditRecord(call, "payment", str(p.id)), [payment_event(p, loan, "initialized", reason)]
+                AuditRecord(call, "payment", str(p.id)),
+                [payment_event(p, loan, "initialized", reason, deps.clock.now())],
             )
             await uow.complete_idempotency_key(claim, str(p.id))
     if earlier is not None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from tools.loans.ports import LoanUnitOfWork
+from tools.credit.ports import ApplicationReader
+from tools.loans.ports import LoanDeps, LoanUnitOfWork
+from tools.marketplace.ports import BidWriter
 from tools.payments.domain.payments import PaymentRecord
+from tools.platform.locks import KeyedLocks
+from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 
 __all__ = [
     "CommunicationGateway",
@@ -24,7 +28,10 @@ __all__ = [
     "GatewayUnavailable",
     "GatewayVerification",
     "InboxEntry",
+    "InboxUnitOfWork",
+    "InboxUnitOfWorkFactory",
     "NewPayment",
+    "PaymentDeps",
     "PaymentGateway",
     "PaymentQuery",
     "PaymentReader",
@@ -245,3 +252,28 @@ class CommunicationGateway(Protocol):
     async def send_email(self, *, to: str, subject: str, text: str, reference: str) -> str:
         """Returns the gateway's message id."""
         ...
+
+
+class InboxUnitOfWork(PaymentUnitOfWork, Protocol):
+    """The payment writers in the journey's transaction: a webhook's effect may move a loan, place a bid
+    or decline an invitation."""
+
+    bids: BidWriter
+
+
+InboxUnitOfWorkFactory = UnitOfWorkFactory[InboxUnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDeps:
+    """What the payment use cases get; built in ``mcp_servers.wiring``."""
+
+    uow: InboxUnitOfWorkFactory
+    reader: PaymentReader
+    loans: LoanDeps
+    applications: ApplicationReader
+    vault: PersonalDataVault
+    gateway: PaymentGateway
+    router: VendorRouting
+    clock: Clock
+    inflight: KeyedLocks = field(default_factory=KeyedLocks)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from tools.payments.core import InboxUnitOfWork, PaymentDeps, settle
+from tools.payments.core import settle
 from tools.payments.domain.payments import GatewayEvent, effect_of, parse_reference
+from tools.payments.ports import InboxUnitOfWork, PaymentDeps
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 

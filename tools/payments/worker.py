@@ -21,7 +21,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from tools.credit.personal_data import unseal
-from tools.payments.core import PaymentDeps, settle
+from tools.payments.core import settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
 from tools.payments.payments import metadata
 from tools.payments.ports import (
@@ -30,6 +30,7 @@ from tools.payments.ports import (
     GatewayTimeout,
     GatewayTransfer,
     GatewayUnavailable,
+    PaymentDeps,
 )
 from tools.platform.jobs import Job, PermanentFailure, RetryLater
 from tools.platform.ports import Invocation

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,11 +21,13 @@ import anyio
 
 from tools.platform.domain.jobs import backoff_delay
 from tools.platform.ports import (
+    Clock,
     RegistryError,
     RegistryRejected,
     ServiceConfig,
     ServiceNotRegistered,
     ServiceRegistry,
+    SystemClock,
 )
 
 __all__ = ["Registrar", "RegistrationPolicy", "RegistrationState"]
@@ -51,10 +53,6 @@ class RegistrationPolicy:
         return backoff_delay(attempt, base=self.retry_base, cap=cap, rng=rng)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _describe(exc: BaseException) -> str:
     """The error's type (and HTTP status for a refusal): what /health and the log may show."""
     if isinstance(exc, RegistryRejected):
@@ -73,7 +71,7 @@ class Registrar:
         policy: RegistrationPolicy = RegistrationPolicy(),
         *,
         registry_url: str | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -82,7 +80,7 @@ class Registrar:
         self.config = config
         self.policy = policy
         self.registry_url = registry_url
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._sleep = sleep
         self._rng = rng
         self.state = RegistrationState.DISABLED if registry is None else RegistrationState.STARTING
@@ -146,7 +144,7 @@ class Registrar:
         self.state = RegistrationState.REGISTERED
         self.attempts = 0
         self.registrations += 1
-        self.registered_at = self.last_heartbeat_at = self._clock()
+        self.registered_at = self.last_heartbeat_at = self._clock.now()
         log.info(
             "registered %s with %d tool(s) at %s (registration %d)",
             self.name,
@@ -168,14 +166,14 @@ class Registrar:
             self._failed(exc, "heartbeat")
             await self._sleep(self.policy.retry_delay(self.attempts, self._rng).total_seconds())
             return
-        self.last_heartbeat_at = self._clock()
+        self.last_heartbeat_at = self._clock.now()
 
     def _failed(self, exc: BaseException, operation: str) -> None:
         was = self.state
         self.state = RegistrationState.RETRYING
         self.attempts += 1
         self.last_error = _describe(exc)
-        self.last_error_at = self._clock()
+        self.last_error_at = self._clock.now()
         unexpected = not isinstance(exc, RegistryError)
         # One warning when things go wrong, then quiet retries: a registry that is down for an hour
         # must not fill the log.

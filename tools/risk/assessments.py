@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -14,14 +13,14 @@ from tools.credit.domain.kyc import kyc_status
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.credit.personal_data import unseal
-from tools.credit.ports import ApplicationReader, CreditUnitOfWork, CreditUnitOfWorkFactory, DocumentReader
+from tools.credit.ports import CreditUnitOfWork
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, DomainError, InvalidArgument, NotFound
-from tools.platform.ports import Invocation, OutboxEvent, PersonalDataVault
+from tools.platform.ports import Clock, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 from tools.risk.domain.notices import adverse_action_text
 from tools.risk.domain.score_inputs import EmploymentStatus, Purpose, ScoreInputs
-from tools.risk.domain.scorecard import DEFAULT_POLICY, Assessment, Recommendation, RiskPolicy, score
+from tools.risk.domain.scorecard import Assessment, Recommendation, score
 from tools.risk.models import (
     BatchItem,
     BatchReport,
@@ -30,10 +29,9 @@ from tools.risk.models import (
     RiskAssessmentView,
     SimulateScore,
 )
-from tools.risk.ports import RiskReader, StoredAssessment
+from tools.risk.ports import RiskDeps, ScoringSources, StoredAssessment
 
 __all__ = [
-    "RiskDeps",
     "get_risk_assessment",
     "score_application",
     "score_applications_batch",
@@ -45,18 +43,6 @@ ROUTES = {
     Recommendation.REFER: ApplicationStatus.UNDER_REVIEW,
     Recommendation.DECLINE: ApplicationStatus.DECLINED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class RiskDeps:
-    uow: CreditUnitOfWorkFactory
-    applications: ApplicationReader
-    documents: DocumentReader
-    risk: RiskReader
-    vault: PersonalDataVault
-    policy: RiskPolicy = DEFAULT_POLICY
-    # Approvals above these amounts (per currency, major units) need an operator; other currencies always do.
-    operator_approval_above: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 def _json(value: Any) -> Any:
@@ -81,7 +67,7 @@ def inputs_json(inputs: ScoreInputs) -> dict[str, Any]:
 
 
 async def inputs_for(
-    deps: RiskDeps,
+    deps: ScoringSources,
     app: ApplicationRecord,
     bureau: BureauData | None,
     terms: tuple[Decimal, int] | None = None,
@@ -106,7 +92,7 @@ async def inputs_for(
         requested_amount=amount,
         term_months=term,
         purpose=Purpose(app.purpose),
-        age_years=age_on(born, datetime.now(UTC).date()),
+        age_years=age_on(born, deps.clock.today()),
         bureau_score=bureau.bureau_score if bureau else None,
         recent_delinquencies=bureau.recent_delinquencies if bureau else None,
         kyc_verified=kyc.identity_verified,
@@ -143,6 +129,7 @@ def _view(
 
 async def record_decline(
     uow: CreditUnitOfWork,
+    clock: Clock,
     call: Invocation,
     app: ApplicationRecord,
     assessment_id: Any,
@@ -150,7 +137,7 @@ async def record_decline(
 ) -> None:
     """Store the adverse-action notice of a declined application (once; in the decline's transaction)."""
     text = adverse_action_text(
-        app.reference, [r["message"] for r in reasons], datetime.now(UTC).date(), call.principal.role.value
+        app.reference, [r["message"] for r in reasons], clock.today(), call.principal.role.value
     )
     await uow.risk.add_notice(app.id, assessment_id, reasons, text, call.principal.subject)
 
@@ -183,7 +170,7 @@ async def _score_locked(
     reason = f"scored {assessment.score} (grade {assessment.grade.value}): {assessment.recommendation.value}"
     moved = await transition(uow, call, app, route, reason, [event])
     if route is ApplicationStatus.DECLINED:
-        await record_decline(uow, call, moved, stored.id, result["reasons"])
+        await record_decline(uow, deps.clock, call, moved, stored.id, result["reasons"])
     return _view(result, inputs_data, stored, moved.status)
 
 

@@ -1,4 +1,5 @@
-"""What the risk use cases need from storage: assessments and adverse-action notices."""
+"""What the risk use cases need: assessments and adverse-action notices in storage, and their
+dependency dataclass."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-__all__ = ["RiskReader", "RiskWriter", "StoredAssessment", "StoredNotice"]
+from tools.credit.ports import ApplicationReader, CreditUnitOfWork, DocumentReader
+from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
+from tools.risk.domain.scorecard import DEFAULT_POLICY, RiskPolicy
+
+__all__ = ["RiskDeps", "RiskReader", "RiskWriter", "ScoringSources", "StoredAssessment", "StoredNotice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +61,30 @@ class RiskReader(Protocol):
     async def notice(self, application_id: UUID) -> StoredNotice | None: ...
 
     async def review_queue(self, after: tuple[datetime, UUID] | None, limit: int) -> list[dict[str, Any]]: ...
+
+
+class ScoringSources(Protocol):
+    """What scoring an application reads besides the application: its documents, its sealed personal
+    data and the date (both the risk and the credit dependencies have them)."""
+
+    @property
+    def documents(self) -> DocumentReader: ...
+
+    @property
+    def vault(self) -> PersonalDataVault: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDeps:
+    """What the risk use cases get; built in ``mcp_servers.wiring``."""
+
+    uow: UnitOfWorkFactory[CreditUnitOfWork]
+    applications: ApplicationReader
+    documents: DocumentReader
+    risk: RiskReader
+    vault: PersonalDataVault
+    clock: Clock
+    policy: RiskPolicy = DEFAULT_POLICY

@@ -12,9 +12,9 @@ from prometheus_client import REGISTRY, generate_latest
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import active_loan
-from tests.helpers.supabase import STEPS, Journey, emit, feed, job, mirror_row
+from tests.helpers.supabase import STEPS, Journey, MirrorOnly, emit, feed, job, mirror_row
 from tools.notifications.ports import Activity, Applied, StatusMirror
-from tools.notifications.supabase_sync import SyncDeps, sync_event, sync_handler
+from tools.notifications.supabase_sync import sync_event, sync_handler
 from tools.platform.jobs import relay_outbox, run_queue
 
 
@@ -93,7 +93,7 @@ async def test_a_loan_made_through_the_tools_shows_in_the_borrowers_mirror(
 
 
 async def test_a_redelivered_or_older_event_never_moves_the_mirror_back(runtime: Runtime, supa) -> None:
-    deps = runtime.deps.supabase_sync
+    deps = runtime.deps.notifications
     j = Journey()
     submitted = job(10, j.application("submitted"))
     approved = job(20, j.application("approved"))
@@ -117,7 +117,7 @@ async def test_a_redelivered_or_older_event_never_moves_the_mirror_back(runtime:
 
 async def test_a_loan_event_for_an_application_never_mirrored_changes_nothing(runtime: Runtime, supa) -> None:
     j = Journey()
-    result = await sync_event(runtime.deps.supabase_sync, job(7, j.loan("active", "active")))
+    result = await sync_event(runtime.deps.notifications, job(7, j.loan("active", "active")))
     assert result.status == Applied.MISSING
     assert await mirror_row(supa, j.app_id) is None
 
@@ -155,8 +155,8 @@ async def test_a_job_that_crashes_midway_is_run_again_and_ends_right(
     j = Journey()
     event_id = await emit(core_db, j.application("submitted"))
     await relay_outbox(store)
-    crashing = CrashAfterStatus(runtime.deps.supabase_sync.mirror, j.app_id, kill)
-    handler = sync_handler(SyncDeps(mirror=crashing))
+    crashing = CrashAfterStatus(runtime.deps.notifications.mirror, j.app_id, kill)
+    handler = sync_handler(MirrorOnly(crashing))
     if kill:
         with pytest.raises(Killed):
             await run_queue(store, "supabase_sync", handler)

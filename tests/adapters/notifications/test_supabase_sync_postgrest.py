@@ -17,9 +17,9 @@ from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import status_mirror
 from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
-from tests.helpers.supabase import STEPS, Journey, feed, job, mirror_row
+from tests.helpers.supabase import STEPS, Journey, MirrorOnly, feed, job, mirror_row
 from tools.notifications.ports import Applied
-from tools.notifications.supabase_sync import SyncDeps, sync_event
+from tools.notifications.supabase_sync import sync_event
 from tools.platform.jobs import Job, RetryLater
 
 KEY = "service-role-key-of-the-postgrest-double"
@@ -59,8 +59,8 @@ async def test_the_postgrest_writer_leaves_the_same_mirror_as_direct_postgres(
     runtime: Runtime, supa, postgrest: PostgrestDouble, rest_mirror: PostgrestStatusMirror
 ) -> None:
     rest, direct = Journey(), Journey()
-    for journey, mirror in ((rest, rest_mirror), (direct, runtime.deps.supabase_sync.mirror)):
-        deps = SyncDeps(mirror=mirror)
+    for journey, mirror in ((rest, rest_mirror), (direct, runtime.deps.notifications.mirror)):
+        deps = MirrorOnly(mirror)
         doc = uuid.uuid5(journey.app_id, "doc")
         events = [getattr(journey, family)(*args) for family, args, _ in STEPS]
         events[3:3] = [journey.document(doc, "pending"), journey.document(doc, "verified")]
@@ -88,7 +88,7 @@ async def test_the_postgrest_writer_leaves_the_same_mirror_as_direct_postgres(
 async def test_the_postgrest_writer_sends_keyed_conditional_requests_with_the_service_key(
     supa, postgrest: PostgrestDouble, rest_mirror: PostgrestStatusMirror
 ) -> None:
-    deps = SyncDeps(mirror=rest_mirror)
+    deps = MirrorOnly(rest_mirror)
     j = Journey()
     await sync_event(deps, job(1, j.application("submitted")))
     await sync_event(deps, job(2, j.application("open_for_bids")))
@@ -116,7 +116,7 @@ async def test_the_postgrest_writer_sends_keyed_conditional_requests_with_the_se
 async def test_postgrest_being_down_makes_the_job_retry_and_a_retry_completes_it(
     supa, postgrest: PostgrestDouble, rest_mirror: PostgrestStatusMirror
 ) -> None:
-    deps = SyncDeps(mirror=rest_mirror)
+    deps = MirrorOnly(rest_mirror)
     j = Journey()
     submitted = job(1, j.application("submitted"))
     postgrest.down = True
@@ -135,7 +135,7 @@ async def test_a_postgrest_that_refuses_the_key_is_a_retry_not_a_crash(
     wrong = PostgrestStatusMirror(postgrest.url, "not-the-key", timeout=10)
     try:
         with pytest.raises(RetryLater) as refused:
-            await sync_event(SyncDeps(mirror=wrong), job(1, Journey().application("submitted")))
+            await sync_event(MirrorOnly(wrong), job(1, Journey().application("submitted")))
     finally:
         await wrong.aclose()
     assert "PGRST301" in str(refused.value)
@@ -170,6 +170,6 @@ async def test_occurred_at_falls_back_to_when_the_event_was_queued(runtime: Runt
     payload.pop("occurred_at")
     queued = datetime.now(UTC) - timedelta(minutes=3)
     late = Job(1, "supabase_sync", None, uuid.uuid4(), event_type, payload, 0, queued)
-    await sync_event(runtime.deps.supabase_sync, late)
+    await sync_event(runtime.deps.notifications, late)
     row = await mirror_row(supa, j.app_id)
     assert row is not None and row["last_event_at"] == queued

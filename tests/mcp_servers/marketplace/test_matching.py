@@ -161,7 +161,7 @@ async def test_ranking_follows_the_documented_fit_score(
     request = MatchRequest(
         "MUR", "MU", 25_000_000, 12, "B", 700, Decimal("0.35"), Decimal("0.18"), Decimal("0.24")
     )
-    found = await runtime.deps.matching.providers.candidates(request, 10)
+    found = await runtime.deps.marketplace.providers.candidates(request, 10)
     for c in found.ranked:
         expected = fit_score(
             c.min_annual_rate,

@@ -50,7 +50,7 @@ async def provider_post(
     age: int = 0,
 ) -> httpx.Response:
     body = json.dumps(event).encode()
-    secret = secret or await provider_signing_secret(runtime.deps.providers, uuid.UUID(provider_id))
+    secret = secret or await provider_signing_secret(runtime.deps.marketplace, uuid.UUID(provider_id))
     timestamp = int(time.time()) - age
     headers = {
         "X-CaaS-Signature": caas_signature(body, secret, timestamp),
@@ -198,7 +198,7 @@ async def test_a_provider_event_without_a_valid_signature_is_401_and_nothing_is_
         answer = await post(f"{base_url}/webhooks/providers/{provider_id}", json.dumps(event).encode(), {})
     else:
         target = str(uuid.uuid4()) if forgery == "unknown provider" else "lender-1"
-        secret = await provider_signing_secret(runtime.deps.providers, uuid.UUID(provider_id))
+        secret = await provider_signing_secret(runtime.deps.marketplace, uuid.UUID(provider_id))
         body = json.dumps(event).encode()
         now = int(time.time())
         headers = {"X-CaaS-Signature": caas_signature(body, secret, now), "X-CaaS-Timestamp": str(now)}

@@ -54,7 +54,7 @@ async def test_onboarding_shows_the_secret_once_and_stores_it_only_encrypted(
 
     row = await stored(core_db, provider["id"])
     assert secret.encode() not in row["webhook_secret_encrypted"]
-    assert await provider_signing_secret(runtime.deps.providers, uuid.UUID(provider["id"])) == secret
+    assert await provider_signing_secret(runtime.deps.marketplace, uuid.UUID(provider["id"])) == secret
     events = await core_db.fetch(
         "SELECT event_type, payload::text AS body FROM caas_core.outbox WHERE aggregate_id = $1",
         provider["id"],
@@ -76,7 +76,7 @@ async def test_rotation_returns_a_new_secret_once_and_the_old_one_stops(
     rotated = await call(client, ROTATE, {"provider_id": provider_id})
     assert rotated["webhook_secret"] != done["webhook_secret"]
     assert (
-        await provider_signing_secret(runtime.deps.providers, uuid.UUID(provider_id))
+        await provider_signing_secret(runtime.deps.marketplace, uuid.UUID(provider_id))
         == rotated["webhook_secret"]
     )
     after = await call(client, GET, {"provider_id": provider_id})

@@ -46,11 +46,11 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
     [event_id] = await invited_events(core_db, provider_id)
     assert runtime.core_pool is not None
     store = PgJobStore(runtime.core_pool)
-    strict = replace(runtime.deps.webhooks, max_attempts=2)
+    strict = replace(runtime.deps.marketplace, webhook_max_attempts=2)
 
     async def handler(job: Job) -> None:
         # Other tests' jobs that happen to be due keep the configured attempts.
-        await deliver_provider_webhook(strict if job.event_id == event_id else runtime.deps.webhooks, job)
+        await deliver_provider_webhook(strict if job.event_id == event_id else runtime.deps.marketplace, job)
 
     await runtime.workers.drain()  # relays it and makes attempt 1
     await due_now(core_db, event_id)
@@ -76,7 +76,7 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
         QUEUE,
         event_id,
     )
-    await deliver_provider_webhook(runtime.deps.webhooks, Job(**dict(stored.items())))
+    await deliver_provider_webhook(runtime.deps.marketplace, Job(**dict(stored.items())))
     assert len(receiver.got[name]) == 3
     assert json.loads(receiver.got[name][-1].body)["id"] == str(event_id)
 
@@ -94,7 +94,7 @@ async def test_a_job_the_queue_failed_on_its_own_lists_as_failed_and_can_be_queu
     async def crashing(job: Job) -> None:
         if job.event_id == event_id:
             raise KeyError("national id 12345678901")  # only its type may be kept
-        await deliver_provider_webhook(runtime.deps.webhooks, job)
+        await deliver_provider_webhook(runtime.deps.marketplace, job)
 
     await relay_outbox(store)
     # Arrange only: its earlier attempts crashed too, so this one is the queue's last (run_queue's 12).

@@ -87,7 +87,7 @@ async def test_with_only_the_supabase_url_and_key_notifications_and_chat_go_over
     client: Client, principal: Any, runtime: Runtime, postgrest: PostgrestDouble
 ) -> None:
     assert isinstance(runtime.deps.notifications.store, PostgrestNotificationStore)
-    assert isinstance(runtime.deps.support.support, PostgrestSupportStore)
+    assert isinstance(runtime.deps.notifications.support, PostgrestSupportStore)
     before = len(postgrest.seen)
     app = await submitted(client, principal)
     await settle(runtime)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.supabase import MirrorOnly
 from tools.notifications.ports import Activity, Applied, DocumentUpdate, StatusUpdate
-from tools.notifications.supabase_sync import SyncDeps, sync_event
+from tools.notifications.supabase_sync import sync_event
 from tools.platform.jobs import Job, PermanentFailure
 
 
@@ -67,7 +68,7 @@ async def test_an_event_missing_what_the_mirror_needs_fails_for_good(event_type,
     if event_type.startswith("document."):
         mirror.borrower_of = _owner  # type: ignore[method-assign]
     with pytest.raises(PermanentFailure):
-        await sync_event(SyncDeps(mirror=mirror), job(event_type, payload))
+        await sync_event(MirrorOnly(mirror), job(event_type, payload))
 
 
 async def _owner(_application_id: uuid.UUID) -> str:
@@ -76,4 +77,4 @@ async def _owner(_application_id: uuid.UUID) -> str:
 
 async def test_a_job_without_an_event_id_fails_for_good() -> None:
     with pytest.raises(PermanentFailure):
-        await sync_event(SyncDeps(mirror=NoMirror()), job("application.draft", {}, event_id=None))
+        await sync_event(MirrorOnly(NoMirror()), job("application.draft", {}, event_id=None))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.helpers.clock import MovableClock
 from tools.platform.ports import (
     RegistryRejected,
     RegistryStatus,
@@ -71,7 +72,7 @@ def registrar(registry: ScriptedRegistry | None, sleeps: Sleeps) -> Registrar:
         "caas",
         CONFIG,
         POLICY,
-        clock=lambda: datetime(2025, 1, 1, tzinfo=UTC),
+        clock=MovableClock(datetime(2025, 1, 1, tzinfo=UTC)),
         sleep=sleeps,
         rng=lambda: 1.0,  # the longest wait the backoff allows
     )
