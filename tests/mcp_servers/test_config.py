@@ -10,7 +10,7 @@ from pydantic import AliasChoices
 
 from mcp_servers.config import ConfigError, Settings, load_settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 def _variables() -> list[str]:
@@ -28,8 +28,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_readme_documents_every_variable() -> None:
-    table = README.read_text()
+def test_docs_operations_documents_every_variable() -> None:
+    table = OPERATIONS.read_text()
     missing = [name for name in _variables() if f"`{name}`" not in table]
     assert missing == []
 
