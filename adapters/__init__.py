@@ -1,3 +1,4 @@
-"""Adapters behind the Protocols of :mod:`tools.credit.ports`: systems we do not own (Supabase Storage; the
-Onasis gateway and registry arrive with the payments issue) and infrastructure (the local document
-store, the AES-GCM personal-data vault). Wiring picks them in ``mcp_servers.runtime``."""
+"""Adapters behind the services' ports: systems we do not own (Supabase Storage, PostgREST, the
+Onasis gateway and registry, lenders' webhook endpoints), the sandbox that stands in for the Onasis
+systems on the default run, and infrastructure (the local document store, the AES-GCM vault). One
+package per service; ``mcp_servers.wiring`` picks them."""

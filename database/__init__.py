@@ -1,1 +1,2 @@
-"""PostgreSQL: migrations, pools, the embedded server and the repositories behind ``tools.credit.ports``."""
+"""PostgreSQL: migrations, pools, the embedded server, the unit of work, and one package of
+repositories per service behind that service's ``tools.<service>.ports``."""

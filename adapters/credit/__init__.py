@@ -1,0 +1,1 @@
+"""Systems the credit service reaches outside the database, behind ``tools.credit.ports``."""

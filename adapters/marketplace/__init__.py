@@ -1,0 +1,1 @@
+"""Systems the marketplace service reaches outside the database, behind ``tools.marketplace.ports``."""

@@ -1,0 +1,1 @@
+"""Systems the notifications service reaches outside the database, behind ``tools.notifications.ports``."""

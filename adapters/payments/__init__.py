@@ -1,0 +1,1 @@
+"""Systems the payments service reaches outside the database, behind ``tools.payments.ports``."""

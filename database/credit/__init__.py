@@ -1,0 +1,1 @@
+"""The SQL of the credit service: repositories behind ``tools.credit.ports``."""

@@ -1,0 +1,1 @@
+"""The SQL of the ledger service: repositories behind ``tools.ledger.ports``."""

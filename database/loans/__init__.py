@@ -1,0 +1,1 @@
+"""The SQL of the loans service: repositories behind ``tools.loans.ports``."""

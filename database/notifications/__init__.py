@@ -1,0 +1,1 @@
+"""The SQL of the notifications service: repositories behind ``tools.notifications.ports``."""

@@ -1,0 +1,1 @@
+"""The SQL of the payments service: repositories behind ``tools.payments.ports``."""

@@ -1,0 +1,1 @@
+"""What every service of this layer shares; public to all of them."""

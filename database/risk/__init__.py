@@ -1,0 +1,1 @@
+"""The SQL of the risk service: repositories behind ``tools.risk.ports``."""

@@ -1,7 +1,7 @@
 """Lenders' webhooks into the platform: ``POST /webhooks/providers/{provider_id}``, signed with the
 provider's own secret (``X-CaaS-Signature`` over ``X-CaaS-Timestamp`` and the body). What they do is
 ``tools.marketplace.provider_events``; the checks before it are those of every inbound webhook
-(``mcp_servers.payments.webhook_routes``)."""
+(``mcp_servers.platform.webhooks``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastmcp import FastMCP
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mcp_servers.payments.webhook_routes import answer, bad, parse_json, raw_body, refused
+from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
 from tools.marketplace.providers import provider_signing_secret

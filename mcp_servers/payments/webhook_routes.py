@@ -1,15 +1,12 @@
 """Payment vendors' webhooks into the platform (``/webhooks/paystack``, ``/webhooks/stripe``), on the
 same HTTP app as ``/mcp``; lenders post to ``mcp_servers.marketplace.webhook_routes``.
 
-The signature is checked on the raw bytes, in constant time, before anything is parsed; a missing, bad
-or stale one is a 401 and nothing is stored. A duplicate event is a 200 with no second effect. The
-answer never echoes the payload (it may carry the payer's personal data).
+What every inbound webhook goes through before and after its effect is ``mcp_servers.platform.webhooks``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,60 +16,19 @@ from operator import attrgetter
 from typing import Any
 
 from fastmcp import FastMCP
-from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
 from tools.payments.domain.payments import GatewayEvent, paystack_event, stripe_event
-from tools.payments.vendor_events import Receipt, receive_gateway_event
+from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.domain.signatures import Verdict, check_paystack, check_stripe
 
-__all__ = ["VENDORS", "answer", "bad", "parse_json", "raw_body", "refused", "register_webhook_routes"]
+__all__ = ["VENDORS", "register_webhook_routes"]
 
 log = logging.getLogger("caas.webhooks")
-
-WEBHOOKS = Counter(
-    "caas_webhooks_received_total", "Webhooks received, by source and result", ["source", "result"]
-)
-MAX_BODY = 256 * 1024
-
-
-def refused(source: str, verdict: Verdict | str) -> Response:
-    WEBHOOKS.labels(source, f"refused_{verdict}").inc()
-    log.info("webhook from %s refused: signature %s", source, verdict)
-    return JSONResponse({"error": "invalid_signature"}, status_code=401)
-
-
-def bad(source: str, why: str) -> Response:
-    WEBHOOKS.labels(source, "malformed").inc()
-    return JSONResponse({"error": "malformed_event", "message": why}, status_code=400)
-
-
-def answer(source: str, receipt: Receipt) -> Response:
-    result = "duplicate" if receipt.duplicate else receipt.outcome
-    WEBHOOKS.labels(source, result).inc()
-    body: dict[str, Any] = {
-        "status": "duplicate" if receipt.duplicate else "processed",
-        "outcome": receipt.outcome,
-    }
-    if receipt.code is not None and not receipt.duplicate:
-        body["error"] = {"code": receipt.code, "message": receipt.detail}
-        return JSONResponse(body, status_code=422)
-    return JSONResponse(body)
-
-
-async def raw_body(request: Request) -> bytes | None:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        return None
-    body = await request.body()
-    return None if len(body) > MAX_BODY else body
-
-
-def parse_json(body: bytes) -> Any:
-    return json.loads(body)  # ValueError (JSON or UTF-8) for anything that is not a JSON document
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,81 @@
+"""What every webhook into the platform goes through, whoever sent it (payment vendors:
+``mcp_servers.payments.webhook_routes``; lenders: ``mcp_servers.marketplace.webhook_routes``).
+
+The signature is checked on the raw bytes, in constant time, before anything is parsed; a missing, bad
+or stale one is a 401 and nothing is stored. A duplicate event is a 200 with no second effect. The
+answer never echoes the payload (it may carry the payer's personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Protocol
+
+from prometheus_client import Counter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tools.platform.domain.signatures import Verdict
+
+__all__ = ["MAX_BODY", "WebhookReceipt", "answer", "bad", "parse_json", "raw_body", "refused"]
+
+
+class WebhookReceipt(Protocol):
+    """What an inbound event came to: its outcome, and a refusing use case's error code."""
+
+    @property
+    def duplicate(self) -> bool: ...
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def detail(self) -> str | None: ...
+
+    @property
+    def code(self) -> str | None: ...
+
+
+log = logging.getLogger("caas.webhooks")
+
+WEBHOOKS = Counter(
+    "caas_webhooks_received_total", "Webhooks received, by source and result", ["source", "result"]
+)
+MAX_BODY = 256 * 1024
+
+
+def refused(source: str, verdict: Verdict | str) -> Response:
+    WEBHOOKS.labels(source, f"refused_{verdict}").inc()
+    log.info("webhook from %s refused: signature %s", source, verdict)
+    return JSONResponse({"error": "invalid_signature"}, status_code=401)
+
+
+def bad(source: str, why: str) -> Response:
+    WEBHOOKS.labels(source, "malformed").inc()
+    return JSONResponse({"error": "malformed_event", "message": why}, status_code=400)
+
+
+def answer(source: str, receipt: WebhookReceipt) -> Response:
+    result = "duplicate" if receipt.duplicate else receipt.outcome
+    WEBHOOKS.labels(source, result).inc()
+    body: dict[str, Any] = {
+        "status": "duplicate" if receipt.duplicate else "processed",
+        "outcome": receipt.outcome,
+    }
+    if receipt.code is not None and not receipt.duplicate:
+        body["error"] = {"code": receipt.code, "message": receipt.detail}
+        return JSONResponse(body, status_code=422)
+    return JSONResponse(body)
+
+
+async def raw_body(request: Request) -> bytes | None:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        return None
+    body = await request.body()
+    return None if len(body) > MAX_BODY else body
+
+
+def parse_json(body: bytes) -> Any:
+    return json.loads(body)  # ValueError (JSON or UTF-8) for anything that is not a JSON document
