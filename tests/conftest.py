@@ -97,7 +97,7 @@ async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> 
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
         service_api_key=SERVICE_KEY,
-        pool_max_size=24,
+        pool_max_size=16,
     )
 
 
@@ -138,10 +138,12 @@ def server(runtime: Runtime) -> FastMCP:
     return build_server(runtime)
 
 
-@pytest.fixture(params=["2026-07-28", "legacy"], ids=["modern", "legacy"])
-async def client(request: pytest.FixtureRequest, server: FastMCP) -> AsyncIterator[Client]:
-    """An in-memory MCP client, once per protocol era."""
-    async with Client(server, mode=request.param) as c:
+@pytest.fixture
+async def client(server: FastMCP) -> AsyncIterator[Client]:
+    """An in-memory MCP client of the current protocol era (2026-07-28). The older handshake era is the
+    transport's business and has tests of its own (``test_protocol_eras``, ``test_http``, ``test_stdio``,
+    ``test_catalog``), instead of doubling every tool test."""
+    async with Client(server, mode="2026-07-28") as c:
         yield c
 
 

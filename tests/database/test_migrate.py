@@ -244,6 +244,7 @@ def parse_cli(stdout: str) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.subprocess
 async def test_concurrent_cli_migrate_processes_apply_every_migration_exactly_once(
     fresh_database, tmp_path
 ) -> None:

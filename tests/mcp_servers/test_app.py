@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from fastmcp import Client
 
 from mcp_servers.app import SERVICES, build_server
@@ -33,6 +34,7 @@ async def test_composed_server_namespaces_by_service(client: Client, principal: 
     assert {n.split("_")[0] for n in names} == set(SERVICES)
 
 
+@pytest.mark.subprocess
 def test_importing_the_servers_turns_off_banner_and_update_check() -> None:
     # A fresh interpreter without FASTMCP_* variables: only our package can have switched them off.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FASTMCP_")}

@@ -42,6 +42,7 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.subprocess
 async def test_serve_with_a_non_numeric_port_exits_2_naming_caas_port(tmp_path: Path) -> None:
     code, out, err = await caas("serve", cwd=tmp_path, CAAS_PORT="notaport")
     assert code == 2
@@ -49,6 +50,7 @@ async def test_serve_with_a_non_numeric_port_exits_2_naming_caas_port(tmp_path: 
     assert out == ""
 
 
+@pytest.mark.subprocess
 async def test_supabase_url_without_neon_url_exits_2_with_one_line(tmp_path: Path) -> None:
     code, out, err = await caas(
         "serve", cwd=tmp_path, SUPABASE_DB_URL="postgresql://postgres@127.0.0.1:5432/postgres"
@@ -60,6 +62,7 @@ async def test_supabase_url_without_neon_url_exits_2_with_one_line(tmp_path: Pat
     assert out == ""
 
 
+@pytest.mark.subprocess
 async def test_a_database_url_of_another_kind_exits_2_without_echoing_it(tmp_path: Path) -> None:
     code, out, err = await caas("serve", cwd=tmp_path, NEON_DATABASE_URL="mysql://u:s3cret@db.example/caas")
     assert code == 2
@@ -69,6 +72,7 @@ async def test_a_database_url_of_another_kind_exits_2_without_echoing_it(tmp_pat
     assert out == ""
 
 
+@pytest.mark.subprocess
 async def test_serving_a_planned_but_unbuilt_service_exits_2_saying_so(tmp_path: Path) -> None:
     code, out, err = await caas("serve", "--service", "monitoring", cwd=tmp_path)
     assert code == 2
@@ -78,6 +82,7 @@ async def test_serving_a_planned_but_unbuilt_service_exits_2_saying_so(tmp_path:
     assert out == ""
 
 
+@pytest.mark.subprocess
 async def test_unreachable_database_ends_start_up_with_exit_4_and_one_line(tmp_path: Path) -> None:
     closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
     code, out, err = await caas("serve", "--port", str(free_port()), cwd=tmp_path, NEON_DATABASE_URL=closed)
@@ -100,6 +105,7 @@ async def fresh_pair(fresh_database: Any) -> dict[str, str]:
     return {"NEON_DATABASE_URL": await fresh_database(), "SUPABASE_DB_URL": await fresh_database()}
 
 
+@pytest.mark.subprocess
 async def test_db_status_then_migrate_then_status_shows_every_migration_applied(
     fresh_pair: dict[str, str], tmp_path: Path
 ) -> None:
@@ -124,6 +130,7 @@ async def test_db_status_then_migrate_then_status_shows_every_migration_applied(
     assert set(after.values()) == {"applied"}
 
 
+@pytest.mark.subprocess
 async def test_db_status_against_the_test_databases_lists_the_migrations_as_applied(
     runtime: object, settings: Any, tmp_path: Path
 ) -> None:
@@ -140,6 +147,7 @@ async def test_db_status_against_the_test_databases_lists_the_migrations_as_appl
     assert set(table.values()) == {"applied"}
 
 
+@pytest.mark.subprocess
 async def test_worker_once_relays_what_is_waiting_in_the_outbox_and_exits_0(
     fresh_pair: dict[str, str], tmp_path: Path
 ) -> None:
@@ -169,6 +177,7 @@ async def test_worker_once_relays_what_is_waiting_in_the_outbox_and_exits_0(
         await conn.close()
 
 
+@pytest.mark.subprocess
 async def test_a_port_already_in_use_ends_start_up_with_exit_5_and_no_traceback(
     fresh_pair: dict[str, str], tmp_path: Path
 ) -> None:

@@ -142,6 +142,7 @@ def test_a_bad_payment_setting_is_one_line_naming_it(
     assert str(caught.value).startswith(variable)
 
 
+@pytest.mark.subprocess
 async def test_caas_sandbox_serves_the_gateway_and_registry_and_stops_on_sigint(tmp_path: Path) -> None:
     gateway_port, registry_port = free_port(), free_port()
     proc = await asyncio.create_subprocess_exec(

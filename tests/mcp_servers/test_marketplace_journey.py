@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
@@ -70,6 +71,7 @@ def money(minor_units: int) -> dict[str, str]:
     return {"amount": str(Decimal(minor_units).scaleb(-2).quantize(Decimal("0.01"))), "currency": CURRENCY}
 
 
+@pytest.mark.slow
 async def test_an_application_goes_from_submission_through_bidding_to_a_settled_loan(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:

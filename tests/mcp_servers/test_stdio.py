@@ -32,6 +32,7 @@ def stdio_env(settings: Settings, data_dir: Path) -> dict[str, str]:
     )
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("mode", "version"), [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")])
 async def test_operator_session_over_stdio_submits_gets_and_lists(
     runtime: object, settings: Settings, core_db: asyncpg.Connection, tmp_path: Path, mode: str, version: str
@@ -67,6 +68,7 @@ async def test_operator_session_over_stdio_submits_gets_and_lists(
     assert (row["principal_id"], row["principal_role"]) == ("local-operator", "operator")
 
 
+@pytest.mark.subprocess
 async def test_first_stdout_line_answers_initialize_and_nothing_else_is_written(
     fresh_database: Any, tmp_path: Path
 ) -> None:

@@ -85,6 +85,7 @@ async def platform(runtime: Runtime) -> AsyncIterator[HttpActors]:
                 await workers
 
 
+@pytest.mark.slow
 async def test_an_application_reaches_its_first_repayment_through_tools_webhooks_and_workers(
     platform: HttpActors, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:

@@ -49,6 +49,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield r
 
 
+@pytest.mark.slow
 async def test_an_invited_provider_receives_a_signed_invitation_without_personal_data(
     client: Client, principal: Any, core_db: asyncpg.Connection, runtime: Runtime, receiver: Receiver
 ) -> None:

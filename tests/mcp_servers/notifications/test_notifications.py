@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
@@ -47,6 +48,7 @@ PHONE = application()["applicant"]["phone"]
 EMAIL = application()["applicant"]["email"]
 
 
+@pytest.mark.slow
 async def test_a_borrower_is_told_each_step_from_application_to_repayment_in_order(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:

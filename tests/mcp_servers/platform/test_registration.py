@@ -292,6 +292,7 @@ def test_a_public_url_that_is_not_http_is_a_configuration_error_naming_it(value:
     assert "CAAS_PUBLIC_URL" in str(caught.value)
 
 
+@pytest.mark.subprocess
 async def test_caas_serve_registers_and_deactivates_when_stopped_with_sigterm(
     runtime: Runtime, settings: Settings, tmp_path: Path
 ) -> None:

@@ -122,6 +122,7 @@ async def caas(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.subprocess
 async def test_caas_registry_server_json_writes_every_server_and_lists_the_files(tmp_path: Path) -> None:
     code, out, err = await caas(
         "registry",
@@ -142,6 +143,7 @@ async def test_caas_registry_server_json_writes_every_server_and_lists_the_files
     assert composed["remotes"][0]["url"] == "https://caas.example.com/caas/mcp"
 
 
+@pytest.mark.subprocess
 async def test_a_namespace_that_is_not_reverse_dns_exits_2_naming_the_variable(tmp_path: Path) -> None:
     code, out, err = await caas("registry", "server-json", cwd=tmp_path, CAAS_REGISTRY_NAMESPACE="onasis")
     assert code == 2

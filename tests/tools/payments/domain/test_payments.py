@@ -35,7 +35,13 @@ def test_reference_is_derived_from_the_payment_id_and_parses_back() -> None:
 
 @pytest.mark.parametrize(
     "reference",
-    ["", "trf-123", "caas-refund-" + str(uuid.uuid4()), "caas-disbursement-not-a-uuid", "x" * 300],
+    [
+        "",
+        "trf-123",
+        "caas-refund-6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f",
+        "caas-disbursement-not-a-uuid",
+        "x" * 300,
+    ],
 )
 def test_references_that_are_not_ours_do_not_parse(reference: str) -> None:
     assert parse_reference(reference) is None
