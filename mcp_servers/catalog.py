@@ -22,13 +22,15 @@ from fastmcp import FastMCP
 from mcp_servers.app import SERVICES, build_server
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
+from mcp_servers.tool_docs import render_markdown
 from mcp_servers.toolkit import ROLES_META
 from tools.platform.principal import Role
 
-__all__ = ["GOLDEN", "catalog", "server_names", "tool_definition"]
+__all__ = ["GOLDEN", "REFERENCE", "catalog", "generate", "server_names", "tool_definition"]
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GOLDEN = DOCS / "tools.json"
+REFERENCE = DOCS / "tools.md"
 
 
 def server_names() -> list[str | None]:
@@ -92,18 +94,31 @@ async def _build() -> dict[str, Any]:
     return await catalog(runtime)
 
 
+def generate() -> dict[Path, str]:
+    """What each generated file must hold now: the golden file and the reference built from it."""
+    data = asyncio.run(_build())
+    return {GOLDEN: render_json(data), REFERENCE: render_markdown(data)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mcp_servers.catalog", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail when docs/tools.json is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="fail when docs/tools.json or docs/tools.md is stale"
+    )
     args = parser.parse_args(argv)
-    text = render_json(asyncio.run(_build()))
+    files = generate()
     if args.check:
-        if not GOLDEN.exists() or GOLDEN.read_text() != text:
-            sys.stderr.write(f"{GOLDEN} is stale: run python -m mcp_servers.catalog\n")
-            return 1
-        return 0
+        stale = [
+            path
+            for path, text in files.items()
+            if not path.exists() or path.read_text(encoding="utf-8") != text
+        ]
+        for path in stale:
+            sys.stderr.write(f"{path} is stale: run python -m mcp_servers.catalog\n")
+        return 1 if stale else 0
     DOCS.mkdir(exist_ok=True)
-    GOLDEN.write_text(text)
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
     return 0
 
 
