@@ -1,0 +1,224 @@
+"""Payments, the webhook inbox and the payment gateway in memory, with the semantics of
+``database/payments/payments.py`` and migration 0013: one disbursement per loan in flight or done, a
+status that only moves forward (``CheckViolation`` otherwise, as the trigger raises), one inbox row per
+(source, event id), and a savepoint that rolls back alone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from typing import Any
+from uuid import UUID, uuid4
+
+from tests.fakes.store import CheckViolation, FakeStore, Transaction, not_implemented
+from tools.payments.domain.payments import (
+    ACTIVE_DISBURSEMENT,
+    RANK,
+    PaymentKind,
+    PaymentRecord,
+    PaymentStatus,
+    gateway_reference,
+)
+from tools.payments.ports import (
+    GatewayCharge,
+    GatewayTransfer,
+    GatewayVerification,
+    InboxEntry,
+    NewPayment,
+    PaymentQuery,
+)
+from tools.platform.errors import Conflict
+
+__all__ = ["FakeGateway", "FakePaymentReader", "FakePaymentWriter"]
+
+
+class FakePaymentReader:
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def get(self, payment_id: UUID) -> PaymentRecord | None:
+        return self._store.tables.payments.get(payment_id)
+
+    async def listing(self, query: PaymentQuery) -> list[PaymentRecord]:
+        raise not_implemented("PaymentReader.listing")
+
+    async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
+        return self._store.tables.inbox.get((source, event_id))
+
+
+class FakePaymentWriter:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def _update(self, payment_id: UUID, **changes: Any) -> PaymentRecord:
+        before = self._tx.tables.payments[payment_id]
+        after = replace(before, **changes, updated_at=self._tx.now)
+        old, new = PaymentStatus(before.status), PaymentStatus(after.status)
+        if new is not old and RANK[new] <= RANK[old]:  # caas_core.payments_forward_only
+            raise CheckViolation(f"payment {payment_id} cannot move from {old.value} to {new.value}")
+        self._tx.tables.payments[payment_id] = after
+        return after
+
+    async def insert(self, new: NewPayment) -> PaymentRecord:
+        tables, now = self._tx.tables, self._tx.now
+        if new.kind == PaymentKind.DISBURSEMENT and await self.active_disbursement(new.loan_id) is not None:
+            raise Conflict(
+                "this loan already has a disbursement requested, sent or paid; list_payments shows it"
+            )
+        payment_id = uuid4()
+        payment = PaymentRecord(
+            id=payment_id,
+            kind=new.kind,
+            loan_id=new.loan_id,
+            amount_minor=new.amount_minor,
+            currency=new.currency,
+            status=PaymentStatus.REQUESTED.value,
+            vendor=None,
+            reference=gateway_reference(PaymentKind(new.kind), payment_id),
+            attempts=0,
+            last_error=None,
+            authorization_url=None,
+            access_code=None,
+            transfer_code=None,
+            simulated=new.simulated,
+            simulate_outcome=new.simulate_outcome,
+            requested_by=new.requested_by,
+            created_at=now,
+            updated_at=now,
+            sent_at=None,
+            settled_at=None,
+        )
+        tables.payments[payment_id] = payment
+        return payment
+
+    async def get(self, payment_id: UUID) -> PaymentRecord | None:
+        return self._tx.tables.payments.get(payment_id)
+
+    async def lock(self, payment_id: UUID) -> PaymentRecord | None:
+        return self._tx.tables.payments.get(payment_id)
+
+    async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
+        return next(
+            (
+                p
+                for p in self._tx.tables.payments.values()
+                if p.loan_id == loan_id
+                and p.kind == PaymentKind.DISBURSEMENT
+                and p.status in ACTIVE_DISBURSEMENT
+            ),
+            None,
+        )
+
+    async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
+        raise not_implemented("PaymentWriter.start_attempt")
+
+    async def note_error(self, payment_id: UUID, error: str) -> None:
+        self._update(payment_id, last_error=error[:500])
+
+    async def mark_sent(
+        self,
+        payment_id: UUID,
+        vendor: str,
+        *,
+        transfer_code: str | None = None,
+        authorization_url: str | None = None,
+        access_code: str | None = None,
+    ) -> PaymentRecord:
+        before = self._tx.tables.payments[payment_id]
+        return self._update(
+            payment_id,
+            status=PaymentStatus.SENT.value,
+            vendor=vendor,
+            sent_at=self._tx.now,
+            transfer_code=transfer_code or before.transfer_code,
+            authorization_url=authorization_url or before.authorization_url,
+            access_code=access_code or before.access_code,
+            last_error=None,
+        )
+
+    async def settle(self, payment_id: UUID, status: str, error: str | None = None) -> PaymentRecord:
+        before, now = self._tx.tables.payments[payment_id], self._tx.now
+        return self._update(
+            payment_id,
+            status=status,
+            settled_at=now,
+            sent_at=before.sent_at or now,
+            last_error=before.last_error if error is None else error[:500],
+        )
+
+    async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:
+        inbox = self._tx.tables.inbox
+        if (source, event_id) in inbox:
+            return False
+        inbox[source, event_id] = InboxEntry(
+            source, event_id, event_type[:100], "received", None, None, self._tx.now
+        )
+        return True
+
+    async def conclude(
+        self, source: str, event_id: str, outcome: str, detail: str | None, payment_id: UUID | None
+    ) -> None:
+        inbox = self._tx.tables.inbox
+        inbox[source, event_id] = replace(
+            inbox[source, event_id],
+            outcome=outcome,
+            detail=None if detail is None else detail[:1000],
+            payment_id=payment_id,
+        )
+
+    async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
+        return self._tx.tables.inbox.get((source, event_id))
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        return _savepoint(self._tx)
+
+
+@asynccontextmanager
+async def _savepoint(tx: Transaction) -> AsyncIterator[None]:
+    """A nested transaction: an exception restores the tables as they were at its start, and goes on."""
+    saved, opened = tx.tables.copy(), list(tx.opened_journals)
+    try:
+        yield
+    except BaseException:
+        tx.tables, tx.opened_journals = saved, opened
+        raise
+
+
+class FakeGateway:
+    """The sandbox side of a charge: ``initialize`` answers with a payer URL and remembers the call."""
+
+    simulated = True
+
+    def __init__(self) -> None:
+        self.charges: list[dict[str, Any]] = []
+
+    async def initialize(
+        self,
+        *,
+        vendor: str,
+        reference: str,
+        amount_minor: int,
+        currency: str,
+        email: str,
+        metadata: Mapping[str, Any],
+    ) -> GatewayCharge:
+        self.charges.append({"vendor": vendor, "reference": reference, "amount_minor": amount_minor})
+        return GatewayCharge(
+            reference, f"https://sandbox.invalid/{vendor}/pay/{reference}", f"ac-{reference}", None
+        )
+
+    async def transfer(
+        self,
+        *,
+        vendor: str,
+        reference: str,
+        amount_minor: int,
+        currency: str,
+        recipient: Mapping[str, str],
+        metadata: Mapping[str, Any],
+    ) -> GatewayTransfer:
+        raise not_implemented("PaymentGateway.transfer")
+
+    async def verify(self, *, vendor: str, reference: str) -> GatewayVerification:
+        raise not_implemented("PaymentGateway.verify")
