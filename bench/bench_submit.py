@@ -20,23 +20,35 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 for _k, _v in (("FASTMCP_SHOW_SERVER_BANNER", "false"), ("FASTMCP_CHECK_FOR_UPDATES", "off")):
     os.environ.setdefault(_k, _v)
 os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from submit_harness import (  # noqa: E402  (found beside this script: Python puts its folder on sys.path)
+    POOL_SIZE,
+    TABLE_DDL,
+    CpuMeter,
+    admin_exec,
+    inspect_postgres,
+    pct,
+    print_tables,
+    serve_bare,
+    serve_caas_profiled,
+    start_child,
+    stop_child,
+    wait_health,
+    with_db,
+)
 
 from tests.helpers.common import (  # noqa: E402
     JWT_AUDIENCE,
@@ -48,117 +60,7 @@ from tests.helpers.common import (  # noqa: E402
     make_jwt,
 )
 
-POOL_SIZE = 16  # == caas Settings.pool_max_size default
 SERVICE_KEY = "bench-service-key-" + secrets.token_hex(16)
-INSERT_SQL = "INSERT INTO bench_rows (payload) VALUES ($1::jsonb) RETURNING id"
-TABLE_DDL = (
-    "CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload jsonb NOT NULL,"
-    " created_at timestamptz NOT NULL DEFAULT now())"
-)
-
-
-# --------------------------------------------------------------------------- bare server (child)
-def serve_bare(port: int, dsn: str) -> None:
-    import asyncpg
-    import uvicorn
-    from fastmcp import Context, FastMCP
-    from starlette.responses import JSONResponse
-
-    @asynccontextmanager
-    async def lifespan(_server: Any):
-        pool = await asyncpg.create_pool(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
-        try:
-            yield {"pool": pool}
-        finally:
-            await pool.close()
-
-    mcp = FastMCP("bare", lifespan=lifespan)
-
-    async def insert_row(payload: dict[str, Any], ctx: Context) -> int:
-        """Insert one row (jsonb payload); returns its id."""
-        return await ctx.lifespan_context["pool"].fetchval(INSERT_SQL, json.dumps(payload))
-
-    mcp.tool(insert_row)
-
-    @mcp.custom_route("/health", methods=["GET"])
-    async def health(_request: Any) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    app = mcp.http_app(path="/mcp", stateless_http=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-
-
-def serve_caas_profiled(out: str, argv: list[str]) -> None:
-    """Diagnostic (--cprofile): the real caas CLI under cProfile; stats written on SIGTERM shutdown."""
-    import cProfile
-
-    from mcp_servers.cli import main
-
-    prof = cProfile.Profile()
-    try:
-        prof.runcall(main, argv)
-    finally:
-        prof.dump_stats(out)
-
-
-# --------------------------------------------------------------------------- measurement
-class CpuMeter:
-    """CPU seconds of the server process, of the PostgreSQL processes, and of this driver."""
-
-    def __init__(self, server_pid: int, pg_pids: Any) -> None:
-        import psutil
-
-        self.psutil, self.server, self.pg_pids = psutil, psutil.Process(server_pid), pg_pids
-
-    def _pg(self) -> dict[int, float]:
-        out = {}
-        for p in self.pg_pids():
-            with contextlib.suppress(self.psutil.Error):
-                t = p.cpu_times()
-                out[p.pid] = t.user + t.system
-        return out
-
-    def snap(self) -> dict[str, Any]:
-        t, s = os.times(), self.server.cpu_times()
-        return {"server": s.user + s.system, "driver": t.user + t.system, "pg": self._pg()}
-
-    @staticmethod
-    def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
-        # processes that exit inside the window are lost; pooled backends live through it
-        pg = sum(v - a["pg"].get(pid, 0.0) for pid, v in b["pg"].items()) if b["pg"] else float("nan")
-        return {"server": b["server"] - a["server"], "driver": b["driver"] - a["driver"], "postgres": pg}
-
-
-async def inspect_postgres(admin_dsn: str, embedded_pid: int | None) -> tuple[Any, str, str]:
-    """A callable listing the PostgreSQL processes, how they were found, and version/settings."""
-    import asyncpg
-    import psutil
-
-    conn, root = await asyncpg.connect(admin_dsn), None
-    try:  # on this host, the parent of our backend is the postmaster (embedded: we know its pid)
-        backend = await conn.fetchval("SELECT pg_backend_pid()")
-        names = "('fsync', 'synchronous_commit', 'shared_buffers')"
-        sets = dict(await conn.fetch(f"SELECT name, setting FROM pg_settings WHERE name IN {names}"))
-        info = f"{await conn.fetchval('SHOW server_version')} {sets}"
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(embedded_pid) if embedded_pid else psutil.Process(backend).parent()
-    finally:
-        await conn.close()
-    if root is not None and "postgres" in root.name():
-        return (lambda: [root, *root.children(recursive=True)]), f"postmaster {root.pid} + children", info
-
-    def by_name() -> list[psutil.Process]:
-        procs = psutil.process_iter(["name", "username"])
-        return [p for p in procs if p.info["name"] == "postgres" and p.info["username"] == "postgres"]
-
-    how = "processes named postgres of user postgres" if by_name() else "not measured (not local)"
-    return by_name, how, info
-
-
-def pct(vals: list[float], q: float) -> float:
-    if not vals:
-        return float("nan")
-    return vals[min(len(vals) - 1, max(0, round(q / 100 * (len(vals) - 1))))]
 
 
 async def run_cell(
@@ -228,61 +130,8 @@ async def run_cell(
     return out
 
 
-# --------------------------------------------------------------------------- processes / databases
-def start_child(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    with open(log, "ab") as fh:
-        return subprocess.Popen(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT, env=env
-        )
-
-
-def stop_child(p: subprocess.Popen) -> None:
-    if p.poll() is not None:
-        return
-    os.kill(p.pid, signal.SIGTERM)  # by PID only
-    try:
-        p.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(timeout=5)
-
-
-async def wait_health(url: str, proc: subprocess.Popen, log: Path, limit_s: float = 90.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + limit_s
-    async with httpx.AsyncClient() as h:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                text = await asyncio.to_thread(log.read_text)
-                raise RuntimeError(f"{url}: server exited rc={proc.returncode}:\n{text[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await h.get(url, timeout=5)).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} not healthy after {limit_s:.0f}s; see {log}")
-
-
-def with_db(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-async def admin_exec(dsn: str, *sql: str, value: str | None = None) -> Any:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        for s in sql:
-            await conn.execute(s)
-        return await conn.fetchval(value) if value else None
-    finally:
-        await conn.close()
-
-
 # --------------------------------------------------------------------------- driver
 async def driver(opts: Any) -> list[dict]:
-    import psutil
-
     work = Path(tempfile.mkdtemp(prefix="caas-bench-"))
     pg, admin = None, opts.dsn or os.environ.get("CAAS_BENCH_POSTGRES_URL")
     if not admin:
@@ -292,125 +141,115 @@ async def driver(opts: Any) -> list[dict]:
         admin = pg.get_uri("postgres")
     tag = secrets.token_hex(4)
     dbs = {k: f"caas_bench_{tag}_{k}" for k in ("bare", "core", "supabase")}
+    # Filled as each server starts, so that the cleanup stops those that did start when a later step fails.
     children: dict[str, subprocess.Popen] = {}
     results: list[dict] = []
     try:
         pg_pids, pg_how, pg_info = await inspect_postgres(admin, pg.get_pid() if pg else None)
         await admin_exec(admin, *(f'CREATE DATABASE "{d}"' for d in dbs.values()))
         await admin_exec(with_db(admin, dbs["bare"]), TABLE_DDL)
-        import fastmcp
-
-        vers = f"fastmcp {fastmcp.__version__}, mcp {md.version('mcp')}, caas-mcp {md.version('caas-mcp')}"
-        vers += f", python {sys.version.split()[0]}, cpus {os.cpu_count()}"
-        print(f"# {vers}; postgres {pg_info} {f'(embedded in {work})' if pg else '(--dsn/env)'}")
-        sets = f"calls/cell={opts.calls} warmup/client={opts.warmup} runs={opts.runs} conc={opts.concurrency}"
-        sets += f" modes={opts.modes} auth={opts.auth} idempotency={opts.idempotency} pool={POOL_SIZE}"
-        sets += f" workers={'in-process' if opts.workers else 'off'}"
-        print(f"# {sets} stateless_http=True; postgres CPU = {pg_how}", flush=True)
-
-        ports = {"bare": free_port(), "caas": free_port()}
-        logs = {k: work / f"server-{k}.log" for k in ports}
-        bare = ["--serve-bare", "--port", str(ports["bare"]), "--db", with_db(admin, dbs["bare"])]
-        children["bare"] = start_child([sys.executable, __file__, *bare], logs["bare"])
-        env = {
-            **os.environ,
-            **PII_ENV,
-            "CAAS_SERVICE_API_KEY": SERVICE_KEY,
-            "CAAS_POOL_MAX_SIZE": str(POOL_SIZE),
-            # The call path is what is compared: background work (the outbox relay, the Supabase
-            # mirror and notifications of every submission) runs in this process only when asked.
-            "CAAS_WORKERS": "true" if opts.workers else "false",
-            "CAAS_REGISTRY": "false",
-        }
-        env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(ports["caas"]))
-        env.update(SUPABASE_DB_URL=with_db(admin, dbs["supabase"]), CAAS_DATA_DIR=str(work / "caas-data"))
-        if opts.auth == "jwt":
-            env.update(CAAS_JWT_SECRET=JWT_SECRET, CAAS_JWT_ISSUER=JWT_ISSUER, CAAS_JWT_AUDIENCE=JWT_AUDIENCE)
-        serve = ["serve", "--host", "127.0.0.1", "--port", str(ports["caas"])]
-        cmd = [sys.executable, "-m", "mcp_servers.cli", *serve]
-        if opts.cprofile:
-            cmd = [sys.executable, __file__, "--serve-caas-profiled", opts.cprofile, "--", *serve]
-        children["caas"] = start_child(cmd, logs["caas"], env)
-        for k, p in ports.items():
-            await wait_health(f"http://127.0.0.1:{p}/health", children[k], logs[k])
-        print("# servers: " + ", ".join(f"{k} pid {c.pid} port {ports[k]}" for k, c in children.items()))
-        assert not any(psutil.Process(c.pid).children() for c in children.values()), "1 process per server"
-
-        expect = {"bare": 0, "caas": 0}
-        for run in range(1, opts.runs + 1):
-            for mode in opts.modes:
-                for conc in opts.concurrency:
-                    per = max(1, opts.calls // conc)
-                    for target in ("bare", "caas"):  # interleaved, so drift hits both alike
-                        meter = CpuMeter(children[target].pid, pg_pids)
-                        url = f"http://127.0.0.1:{ports[target]}/mcp"
-                        r = await run_cell(target, url, mode, conc, per, opts, meter)
-                        results.append({"run": run, **r})
-                        expect[target] += conc * (opts.warmup + per)
-                        print(json.dumps(results[-1]), flush=True)
+        print_settings(opts, pg_info, pg_how, work if pg else None)
+        ports = await start_servers(opts, admin, dbs, work, children)
+        expect = await run_cells(opts, children, ports, pg_pids, results)
         n_bare = await admin_exec(with_db(admin, dbs["bare"]), value="SELECT count(*) FROM bench_rows")
         n_caas = await admin_exec(
             with_db(admin, dbs["core"]), value="SELECT count(*) FROM caas_core.applications"
         )
         print(f"# rows written: bare {n_bare}/{expect['bare']}, caas applications {n_caas}/{expect['caas']}")
     finally:
-        for c in children.values():
-            stop_child(c)
-        print("# stopped: " + ", ".join(f"{k} pid {c.pid} rc={c.returncode}" for k, c in children.items()))
-        try:
-            await admin_exec(admin, *(f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)' for d in dbs.values()))
-            print(f"# dropped databases {', '.join(dbs.values())}")
-        except Exception as exc:
-            print(f"# WARNING: could not drop {', '.join(dbs.values())}: {exc!r}")
-        if pg is not None:
-            pg.cleanup()
-            shutil.rmtree(work / "pgdata", ignore_errors=True)
-            print(f"# embedded postgres stopped and removed; server logs in {work}")
+        await clean_up(children, admin, dbs, pg, work)
     return results
 
 
-def median(rows: list[dict], key: str) -> float:
-    vals = [r[key] for r in rows if r[key] == r[key]]  # drop NaN
-    return statistics.median(vals) if vals else float("nan")
+def print_settings(opts: Any, pg_info: str, pg_how: str, embedded: Path | None) -> None:
+    import fastmcp
+
+    vers = f"fastmcp {fastmcp.__version__}, mcp {md.version('mcp')}, caas-mcp {md.version('caas-mcp')}"
+    vers += f", python {sys.version.split()[0]}, cpus {os.cpu_count()}"
+    print(f"# {vers}; postgres {pg_info} {f'(embedded in {embedded})' if embedded else '(--dsn/env)'}")
+    sets = f"calls/cell={opts.calls} warmup/client={opts.warmup} runs={opts.runs} conc={opts.concurrency}"
+    sets += f" modes={opts.modes} auth={opts.auth} idempotency={opts.idempotency} pool={POOL_SIZE}"
+    sets += f" workers={'in-process' if opts.workers else 'off'}"
+    print(f"# {sets} stateless_http=True; postgres CPU = {pg_how}", flush=True)
 
 
-def print_tables(results: list[dict], opts: Any) -> None:
-    groups: dict[tuple, list[dict]] = {}
-    for r in results:
-        groups.setdefault((r["mode"], r["conc"], r["target"]), []).append(r)
-    cols = ["calls_per_s", "p50_ms", "p99_ms", "cpu_ms_server", "cpu_ms_postgres", "cpu_ms_driver"]
-    agg = "median of runs" if opts.runs > 1 else "one run"
-    print(f"\n## Per cell ({agg}; CPU in ms per call)\n")
-    head = "mode | protocol | conc | server | calls | calls/s | p50 ms | p99 ms | server CPU | postgres CPU"
-    print(f"| {head} | driver CPU | errors |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for (mode, conc, target), rows in groups.items():
-        v = {c: median(rows, c) for c in cols}
-        print(
-            f"| {mode} | {rows[0]['protocol']} | {conc} | {target} | {sum(r['calls'] for r in rows)} | "
-            f"{v['calls_per_s']:.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | "
-            f"{v['cpu_ms_server']:.3f} | {v['cpu_ms_postgres']:.3f} | "
-            f"{v['cpu_ms_driver']:.3f} | {sum(r['errors'] for r in rows)} |"
-        )
-    print("\n## caas / bare (target: server CPU per call <= 1.5)\n")
-    print("| mode | conc | server CPU/call | postgres CPU/call | calls/s | p50 | verdict |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    for mode, conc in dict.fromkeys((m, c) for m, c, _ in groups):
-        b, c = groups.get((mode, conc, "bare")), groups.get((mode, conc, "caas"))
-        if not (b and c):
-            continue
+def caas_env(opts: Any, admin: str, dbs: dict[str, str], port: int, work: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        **PII_ENV,
+        "CAAS_SERVICE_API_KEY": SERVICE_KEY,
+        "CAAS_POOL_MAX_SIZE": str(POOL_SIZE),
+        # The call path is what is compared: background work (the outbox relay, the Supabase
+        # mirror and notifications of every submission) runs in this process only when asked.
+        "CAAS_WORKERS": "true" if opts.workers else "false",
+        "CAAS_REGISTRY": "false",
+    }
+    env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(port))
+    env.update(SUPABASE_DB_URL=with_db(admin, dbs["supabase"]), CAAS_DATA_DIR=str(work / "caas-data"))
+    if opts.auth == "jwt":
+        env.update(CAAS_JWT_SECRET=JWT_SECRET, CAAS_JWT_ISSUER=JWT_ISSUER, CAAS_JWT_AUDIENCE=JWT_AUDIENCE)
+    return env
 
-        def ratio(key: str, b: list[dict] = b, c: list[dict] = c) -> float:
-            return median(c, key) / median(b, key) if median(b, key) else float("nan")
 
-        cpu = ratio("cpu_ms_server")
-        print(
-            f"| {mode} | {conc} | {cpu:.2f} | {ratio('cpu_ms_postgres'):.2f} | "
-            f"{ratio('calls_per_s'):.2f} | {ratio('p50_ms'):.2f} | {'ok' if cpu <= 1.5 else 'OVER 1.5'} |"
-        )
-    for r in results:
-        if r["first_error"]:
-            print(f"# first error {r['target']} {r['mode']} c={r['conc']}: {r['first_error']}")
+async def start_servers(
+    opts: Any, admin: str, dbs: dict[str, str], work: Path, children: dict[str, subprocess.Popen]
+) -> dict[str, int]:
+    """Starts the bare floor and caas as children (into ``children``), waits until both are healthy;
+    returns their ports."""
+    import psutil
+
+    ports = {"bare": free_port(), "caas": free_port()}
+    logs = {k: work / f"server-{k}.log" for k in ports}
+    bare = ["--serve-bare", "--port", str(ports["bare"]), "--db", with_db(admin, dbs["bare"])]
+    children["bare"] = start_child([sys.executable, __file__, *bare], logs["bare"])
+    env = caas_env(opts, admin, dbs, ports["caas"], work)
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(ports["caas"])]
+    cmd = [sys.executable, "-m", "mcp_servers.cli", *serve]
+    if opts.cprofile:
+        cmd = [sys.executable, __file__, "--serve-caas-profiled", opts.cprofile, "--", *serve]
+    children["caas"] = start_child(cmd, logs["caas"], env)
+    for k, p in ports.items():
+        await wait_health(f"http://127.0.0.1:{p}/health", children[k], logs[k])
+    print("# servers: " + ", ".join(f"{k} pid {c.pid} port {ports[k]}" for k, c in children.items()))
+    assert not any(psutil.Process(c.pid).children() for c in children.values()), "1 process per server"
+    return ports
+
+
+async def run_cells(
+    opts: Any, children: dict[str, subprocess.Popen], ports: dict[str, int], pg_pids: Any, results: list[dict]
+) -> dict[str, int]:
+    """Every cell of every run into ``results``, printed as it ends; returns the rows each server
+    should have written."""
+    expect = {"bare": 0, "caas": 0}
+    for run in range(1, opts.runs + 1):
+        for mode in opts.modes:
+            for conc in opts.concurrency:
+                per = max(1, opts.calls // conc)
+                for target in ("bare", "caas"):  # interleaved, so drift hits both alike
+                    meter = CpuMeter(children[target].pid, pg_pids)
+                    url = f"http://127.0.0.1:{ports[target]}/mcp"
+                    r = await run_cell(target, url, mode, conc, per, opts, meter)
+                    results.append({"run": run, **r})
+                    expect[target] += conc * (opts.warmup + per)
+                    print(json.dumps(results[-1]), flush=True)
+    return expect
+
+
+async def clean_up(
+    children: dict[str, subprocess.Popen], admin: str, dbs: dict[str, str], pg: Any, work: Path
+) -> None:
+    for c in children.values():
+        stop_child(c)
+    print("# stopped: " + ", ".join(f"{k} pid {c.pid} rc={c.returncode}" for k, c in children.items()))
+    try:
+        await admin_exec(admin, *(f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)' for d in dbs.values()))
+        print(f"# dropped databases {', '.join(dbs.values())}")
+    except Exception as exc:
+        print(f"# WARNING: could not drop {', '.join(dbs.values())}: {exc!r}")
+    if pg is not None:
+        pg.cleanup()
+        shutil.rmtree(work / "pgdata", ignore_errors=True)
+        print(f"# embedded postgres stopped and removed; server logs in {work}")
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from database.notifications.support_chat import PgSupportStore
 from database.payments.payments import PgPaymentReader
 from database.platform.jobs import PgJobStore
 from database.risk.assessments import PgRiskReader
-from database.unit_of_work import pg_unit_of_work
+from database.unit_of_work import PgUnitOfWork, pg_unit_of_work
 from mcp_servers.config import Settings
 from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
 from tools.credit import applications
@@ -50,7 +50,7 @@ from tools.notifications.supabase_sync import sync_handler
 from tools.payments.domain.routing import VendorRouter
 from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.worker import send_disbursement
-from tools.platform.ports import Clock, PersonalDataVault
+from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 from tools.risk.domain.scorecard import DEFAULT_POLICY
 from tools.risk.ports import RiskDeps
 
@@ -87,6 +87,23 @@ class Dependencies:
     supabase_rest: SupabaseRest | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What several services' dependencies share: one unit of work and one reader per table for the
+    whole process, so every service sees the same pool through the same objects."""
+
+    settings: Settings
+    core_pool: asyncpg.Pool
+    vault: PersonalDataVault
+    clock: Clock
+    uow: UnitOfWorkFactory[PgUnitOfWork]
+    applications: PgApplicationReader
+    documents: PgDocumentReader
+    risk: PgRiskReader
+    providers: PgProviderReader
+    bidding_window: timedelta
+
+
 def build_dependencies(
     settings: Settings,
     core_pool: asyncpg.Pool,
@@ -98,17 +115,41 @@ def build_dependencies(
     clock: Clock,
 ) -> Dependencies:
     """The single place where concrete adapters meet the use cases' ports."""
-    uow = pg_unit_of_work(core_pool)
-    applications, documents = PgApplicationReader(core_pool), PgDocumentReader(core_pool)
-    risk, providers = PgRiskReader(core_pool), PgProviderReader(core_pool)
-    bidding_window = timedelta(hours=settings.bidding_window_hours)
-    notification_store, support_store, supabase_rest = supabase_stores(settings, supabase_pool)
-    loans = LoanDeps(
-        uow=uow,
-        reader=PgLoanReader(core_pool),
-        providers=providers,
-        commissions=PgCommissionReader(core_pool),
+    shared = _Shared(
+        settings=settings,
+        core_pool=core_pool,
+        vault=vault,
         clock=clock,
+        uow=pg_unit_of_work(core_pool),
+        applications=PgApplicationReader(core_pool),
+        documents=PgDocumentReader(core_pool),
+        risk=PgRiskReader(core_pool),
+        providers=PgProviderReader(core_pool),
+        bidding_window=timedelta(hours=settings.bidding_window_hours),
+    )
+    notification_store, support_store, supabase_rest = supabase_stores(settings, supabase_pool)
+    # Payments read loans through the very same LoanDeps the loans service gets.
+    loans = _loan_deps(shared)
+    return Dependencies(
+        credit=_credit_deps(shared),
+        risk=_risk_deps(shared),
+        marketplace=_marketplace_deps(shared),
+        loans=loans,
+        ledger=LedgerDeps(uow=shared.uow, reader=PgLedgerReader(core_pool), clock=clock),
+        payments=_payment_deps(shared, loans, gateway),
+        notifications=_notification_deps(shared, supabase_pool, notification_store, support_store, comms),
+        supabase_rest=supabase_rest,
+    )
+
+
+def _loan_deps(shared: _Shared) -> LoanDeps:
+    settings = shared.settings
+    return LoanDeps(
+        uow=shared.uow,
+        reader=PgLoanReader(shared.core_pool),
+        providers=shared.providers,
+        commissions=PgCommissionReader(shared.core_pool),
+        clock=shared.clock,
         policy=LoanPolicy(
             default_threshold_days=settings.default_threshold_days,
             late_fee_percent=settings.late_fee_rate,
@@ -116,70 +157,95 @@ def build_dependencies(
             late_fee_flat=settings.late_fee_flat,
         ),
     )
-    return Dependencies(
-        credit=CreditDeps(
-            uow=uow,
-            applications=applications,
-            documents=documents,
-            risk=risk,
-            store=document_store(settings),
-            vault=vault,
-            clock=clock,
-            policy=DEFAULT_POLICY,
-            bidding_window=bidding_window,
-            document_max_bytes=settings.document_max_bytes,
-            operator_approval_above=settings.operator_approval_above,
+
+
+def _credit_deps(shared: _Shared) -> CreditDeps:
+    settings = shared.settings
+    return CreditDeps(
+        uow=shared.uow,
+        applications=shared.applications,
+        documents=shared.documents,
+        risk=shared.risk,
+        store=document_store(settings),
+        vault=shared.vault,
+        clock=shared.clock,
+        policy=DEFAULT_POLICY,
+        bidding_window=shared.bidding_window,
+        document_max_bytes=settings.document_max_bytes,
+        operator_approval_above=settings.operator_approval_above,
+    )
+
+
+def _risk_deps(shared: _Shared) -> RiskDeps:
+    return RiskDeps(
+        uow=shared.uow,
+        applications=shared.applications,
+        documents=shared.documents,
+        risk=shared.risk,
+        vault=shared.vault,
+        clock=shared.clock,
+    )
+
+
+def _marketplace_deps(shared: _Shared) -> MarketplaceDeps:
+    settings = shared.settings
+    return MarketplaceDeps(
+        uow=shared.uow,
+        applications=shared.applications,
+        risk=shared.risk,
+        providers=shared.providers,
+        bids=PgBidReader(shared.core_pool),
+        deliveries=PgWebhookDeliveries(shared.core_pool),
+        sender=HttpxWebhookSender(
+            timeout_seconds=settings.webhook_timeout_seconds, user_agent="CaaS-Webhooks/1.0"
         ),
-        risk=RiskDeps(
-            uow=uow, applications=applications, documents=documents, risk=risk, vault=vault, clock=clock
-        ),
-        marketplace=MarketplaceDeps(
-            uow=uow,
-            applications=applications,
-            risk=risk,
-            providers=providers,
-            bids=PgBidReader(core_pool),
-            deliveries=PgWebhookDeliveries(core_pool),
-            sender=HttpxWebhookSender(
-                timeout_seconds=settings.webhook_timeout_seconds, user_agent="CaaS-Webhooks/1.0"
-            ),
-            vault=vault,
-            clock=clock,
-            bidding_window=bidding_window,
-            webhook_max_attempts=settings.webhook_max_attempts,
-            webhook_retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
-        ),
+        vault=shared.vault,
+        clock=shared.clock,
+        bidding_window=shared.bidding_window,
+        webhook_max_attempts=settings.webhook_max_attempts,
+        webhook_retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
+    )
+
+
+def _payment_deps(shared: _Shared, loans: LoanDeps, gateway: PaymentGateway) -> PaymentDeps:
+    settings = shared.settings
+    return PaymentDeps(
+        uow=shared.uow,
+        reader=PgPaymentReader(shared.core_pool),
         loans=loans,
-        ledger=LedgerDeps(uow=uow, reader=PgLedgerReader(core_pool), clock=clock),
-        payments=PaymentDeps(
-            uow=uow,
-            reader=PgPaymentReader(core_pool),
-            loans=loans,
-            applications=applications,
-            vault=vault,
-            gateway=gateway,
-            # One router per process: its circuit breakers learn from every payment this process makes.
-            router=VendorRouter.from_text(
-                settings.payment_routes,
-                failures=settings.breaker_failures,
-                reset_seconds=settings.breaker_reset_seconds,
-            ),
-            clock=clock,
+        applications=shared.applications,
+        vault=shared.vault,
+        gateway=gateway,
+        # One router per process: its circuit breakers learn from every payment this process makes.
+        router=VendorRouter.from_text(
+            settings.payment_routes,
+            failures=settings.breaker_failures,
+            reset_seconds=settings.breaker_reset_seconds,
         ),
-        notifications=NotificationDeps(
-            uow=uow,
-            store=notification_store,
-            support=support_store,
-            mirror=status_mirror(settings, supabase_pool),
-            applications=applications,
-            loans=PgLoanReader(core_pool),
-            due=PgDueInstallments(core_pool),
-            comms=comms,
-            clock=clock,
-            reminder_days=settings.repayment_reminder_days,
-            observe_lag=observe_sync_lag,
-        ),
-        supabase_rest=supabase_rest,
+        clock=shared.clock,
+    )
+
+
+def _notification_deps(
+    shared: _Shared,
+    supabase_pool: asyncpg.Pool,
+    store: NotificationStore,
+    support: SupportStore,
+    comms: CommunicationGateway,
+) -> NotificationDeps:
+    settings = shared.settings
+    return NotificationDeps(
+        uow=shared.uow,
+        store=store,
+        support=support,
+        mirror=status_mirror(settings, supabase_pool),
+        applications=shared.applications,
+        loans=PgLoanReader(shared.core_pool),
+        due=PgDueInstallments(shared.core_pool),
+        comms=comms,
+        clock=shared.clock,
+        reminder_days=settings.repayment_reminder_days,
+        observe_lag=observe_sync_lag,
     )
 
 

@@ -90,6 +90,17 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
     platform: HttpActors, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
     as_ = platform
+    lender = await onboard_the_only_lender_of_the_market(as_, core_db)
+    app, borrower = await submit_and_score_an_application_then_invite_lenders(as_)
+    loan = await the_lenders_bid_is_accepted_approved_and_becomes_a_loan(as_, app, lender, borrower)
+    active = await the_disbursement_webhook_activates_the_loan(as_, runtime, loan)
+    await the_borrower_pays_the_first_installment_on_the_vendors_page(as_, borrower, loan, active)
+    await the_ledger_reconciles(as_)
+    await the_supabase_mirror_shows_every_step_in_order(runtime, app)
+    await the_borrower_is_told_of_every_step_in_order(as_, borrower)
+
+
+async def onboard_the_only_lender_of_the_market(as_: HttpActors, core_db: asyncpg.Connection) -> Any:
     await core_db.execute(  # only this test's lender is in the Kenyan market
         "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
         "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
@@ -97,8 +108,10 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
     )
     as_(uid("op-onboard"), Role.OPERATOR)
     terms = provider_body(currency=CURRENCY, countries=[COUNTRY], min_amount="500.00")
-    lender = (await call(as_, ONBOARD, {"provider": terms}))["provider"]
+    return (await call(as_, ONBOARD, {"provider": terms}))["provider"]
 
+
+async def submit_and_score_an_application_then_invite_lenders(as_: HttpActors) -> tuple[Any, Principal]:
     borrower = as_(uid("b-whole"), Role.BORROWER)
     application = body(40, currency=CURRENCY)
     application["applicant"] = {**application["applicant"], "country": COUNTRY}
@@ -109,7 +122,12 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
     assert scored["application_status"] == "open_for_bids"
     as_(uid("op-match"), Role.OPERATOR)
     await call(as_, "providers_match_providers", {"application": app["id"], "invite": True})
+    return app, borrower
 
+
+async def the_lenders_bid_is_accepted_approved_and_becomes_a_loan(
+    as_: HttpActors, app: Any, lender: Any, borrower: Principal
+) -> Any:
     as_(uid("lender-user"), Role.PROVIDER, lender["id"])
     bid = {
         "currency": CURRENCY,
@@ -126,29 +144,32 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
     as_(uid("op-approve"), Role.OPERATOR)
     await call(as_, APPROVE, {"application": app["id"], "comment": "identity and income verified"})
     as_(uid("op-loans"), Role.OPERATOR)
-    loan = await call(as_, "credit_originate_loan", {"application": app["id"]})
+    return await call(as_, "credit_originate_loan", {"application": app["id"]})
 
+
+async def the_disbursement_webhook_activates_the_loan(as_: HttpActors, runtime: Runtime, loan: Any) -> Any:
     # The money goes out: a payment intent, the worker, the sandbox transfer, its signed webhook.
     disbursement = await call(
         as_, "payments_disburse_loan", {"loan": loan["id"], "idempotency_key": f"disburse-{uuid.uuid4()}"}
     )
     assert disbursement["simulated"] is True
 
-    def loan_is(status: str) -> Callable[[], Awaitable[Any]]:
-        async def check() -> Any:
-            as_(uid("op-watch"), Role.OPERATOR)
-            found = await call(as_, "credit_get_loan", {"loan": loan["id"]})
-            return found if found["status"] == status else None
+    async def active() -> Any:
+        as_(uid("op-watch"), Role.OPERATOR)
+        found = await call(as_, "credit_get_loan", {"loan": loan["id"]})
+        return found if found["status"] == "active" else None
 
-        return check
-
-    active = await eventually(loan_is("active"), "the transfer webhook activates the loan")
-    assert active["disbursement_reference"] == disbursement["reference"]
+    activated = await eventually(active, "the transfer webhook activates the loan")
+    assert activated["disbursement_reference"] == disbursement["reference"]
     transfers = await _sandbox(runtime, "/sandbox/transfers", reference=disbursement["reference"])
     assert len(transfers) == 1  # one intent, one transfer
     assert transfers[0]["amount_minor"] == 25_000_000 - 250_000  # the fee is withheld
+    return activated
 
-    # The first installment comes back: the borrower pays on the vendor's page.
+
+async def the_borrower_pays_the_first_installment_on_the_vendors_page(
+    as_: HttpActors, borrower: Principal, loan: Any, active: Any
+) -> None:
     schedule = await call(as_, "credit_get_repayment_schedule", {"loan": loan["id"]})
     first = schedule["lines"][0]["total"]["amount"]
     as_(borrower.subject, Role.BORROWER)
@@ -172,6 +193,8 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
     owed_before, owed_after = (Decimal(v["outstanding"]["principal"]["amount"]) for v in (active, after))
     assert owed_before - owed_after == Decimal(first)
 
+
+async def the_ledger_reconciles(as_: HttpActors) -> None:
     as_(uid("op-recon"), Role.OPERATOR)
     reconciled = await call(as_, "admin_reconcile_ledger", {})
     assert (reconciled["consistent"], reconciled["differences"], reconciled["unbalanced_journals"]) == (
@@ -180,7 +203,9 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
         [],
     )
 
-    # The borrower's side: the Supabase mirror and the in-app notifications, every step in order.
+
+async def the_supabase_mirror_shows_every_step_in_order(runtime: Runtime, app: Any) -> None:
+    """The borrower's side: the application's status row and its activity feed."""
     assert runtime.targets is not None
     supa = await asyncpg.connect(runtime.targets.supabase)
     try:
@@ -214,6 +239,8 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
     finally:
         await supa.close()
 
+
+async def the_borrower_is_told_of_every_step_in_order(as_: HttpActors, borrower: Principal) -> None:
     async def told() -> Any:
         as_(borrower.subject, Role.BORROWER)
         page = await call(as_, "notifications_list_notifications", {"limit": 50})

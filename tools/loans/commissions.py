@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from tools.loans.domain.commission import preview_commission, terms_from_plan
+from tools.loans.domain.commission import CommissionPreview, preview_commission, terms_from_plan
 from tools.loans.domain.loans import first_due_date
 from tools.loans.domain.schedules import Frequency, Method, build_schedule
 from tools.loans.loans import provider_performance
@@ -25,6 +25,7 @@ from tools.loans.models.commissions import (
 )
 from tools.loans.ports import LoanDeps
 from tools.marketplace.domain.bids import installment_count
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.providers import can_see_provider, parse_provider_id, provider_not_found
 from tools.platform.domain.money import MoneyError, currency_exponent, to_minor
 from tools.platform.errors import InvalidArgument
@@ -78,19 +79,9 @@ async def calculate_commission(
         )
     expected = 0
     if annual_rate is not None and term_months is not None:
-        try:
-            schedule = build_schedule(
-                minor,
-                currency,
-                annual_rate,
-                installment_count(term_months, repayment_frequency),
-                first_due_date(deps.clock.today(), repayment_frequency),
-                method=schedule_method,
-                frequency=repayment_frequency,
-            )
-        except ValueError as exc:
-            raise InvalidArgument(f"no schedule can be built from these terms: {exc}") from None
-        expected = schedule.total_interest
+        expected = _expected_interest(
+            deps, minor, currency, annual_rate, term_months, repayment_frequency, schedule_method
+        )
     terms = terms_from_plan(record.commission_plan, currency, name=f"{record.name}'s plan")
     preview = preview_commission(
         terms,
@@ -99,6 +90,36 @@ async def calculate_commission(
         performance=await provider_performance(deps, record),
         expected_interest=expected,
     )
+    return _preview_view(record, preview, minor)
+
+
+def _expected_interest(
+    deps: LoanDeps,
+    minor: int,
+    currency: str,
+    annual_rate: Decimal,
+    term_months: int,
+    frequency: Frequency,
+    method: Method,
+) -> int:
+    """The total interest of the schedule these terms would make for a loan disbursed today."""
+    try:
+        schedule = build_schedule(
+            minor,
+            currency,
+            annual_rate,
+            installment_count(term_months, frequency),
+            first_due_date(deps.clock.today(), frequency),
+            method=method,
+            frequency=frequency,
+        )
+    except ValueError as exc:
+        raise InvalidArgument(f"no schedule can be built from these terms: {exc}") from None
+    return schedule.total_interest
+
+
+def _preview_view(record: ProviderRecord, preview: CommissionPreview, minor: int) -> CommissionPreviewView:
+    currency = record.currency
     return CommissionPreviewView(
         provider_id=record.id,
         plan=preview.plan,

@@ -4,6 +4,7 @@ this module applies them to the stored loan in one transaction each. Aging is ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
@@ -15,6 +16,7 @@ from tools.loans.domain.commission_plan import CommissionPlan
 from tools.loans.domain.journals import repayment_journal, settlement_journal
 from tools.loans.domain.loans import (
     SERVICING,
+    InstallmentRecord,
     LoanChanges,
     LoanRecord,
     LoanStatus,
@@ -106,48 +108,13 @@ async def _apply(
 ) -> RepaymentRecord:
     paid_on = paid_at.astimezone(UTC).date()
     installments = await uow.loans.installments(loan.id)
-    try:
-        accrued = payoff_accrued(loan, installments, minor, paid_on)
-        allocation = allocate_payment(
-            minor, open_outstanding(installments), paid_on, loan.currency, accrued_interest=accrued
-        )
-    except ValueError as exc:
-        raise InvalidArgument(f"this payment cannot be allocated: {exc}") from None
+    allocation = _allocate(loan, installments, minor, paid_on)
     interest = allocation.to_interest + allocation.to_accrued_interest
     share = _commission(loan, interest)
     repayment_id = uuid4()
-    draft = repayment_journal(
-        loan,
-        str(repayment_id),
-        amount=minor,
-        fees=allocation.to_fees,
-        interest=interest,
-        principal=allocation.to_principal + allocation.prepaid_principal,
-        credit_to_borrower=allocation.credit,
-        commission=share,
-    )
-    journal_id = await post_journal(uow, call, draft)
-    settled = minor - allocation.credit - share
-    if settled:
-        # The lender's money comes back as it is paid, so the provider row matching reads and the
-        # ledger both say it can lend it again.
-        await post_journal(uow, call, settlement_journal(loan, str(repayment_id), settled))
-        await uow.providers.add_capital(loan.provider_id, settled)
+    journal_id = await _post_repayment(uow, call, loan, repayment_id, minor, allocation, interest, share)
     await uow.loans.save_installments(loan.id, apply_allocation(installments, allocation, paid_at))
-    aging = age(allocation.remaining, paid_on, threshold=deps.policy.default_threshold_days)
-    changes = LoanChanges(
-        credit_minor=loan.credit_minor + allocation.credit,
-        commission_minor=loan.commission_minor + share,
-        days_past_due=aging.days_past_due,
-        aging_bucket=aging.bucket.value,
-    )
-    target = _next_status(loan, allocation, aging.days_past_due)
-    reason = "paid off" if target is LoanStatus.CLOSED else "arrears paid: nothing is past due"
-    after = (
-        await move_loan(uow, call, loan, target, f"{reason} by repayment {reference}", changes)
-        if target is not None
-        else await uow.loans.update(loan.id, changes)
-    )
+    after = await _update_loan(deps, uow, call, loan, allocation, share, paid_on, reference)
     return RepaymentRecord(
         id=repayment_id,
         loan_id=loan.id,
@@ -169,6 +136,75 @@ async def _apply(
         recorded_by=call.principal.subject,
         recorded_at=deps.clock.now(),
     )
+
+
+def _allocate(
+    loan: LoanRecord, installments: Sequence[InstallmentRecord], minor: int, paid_on: date
+) -> Allocation:
+    try:
+        accrued = payoff_accrued(loan, installments, minor, paid_on)
+        return allocate_payment(
+            minor, open_outstanding(installments), paid_on, loan.currency, accrued_interest=accrued
+        )
+    except ValueError as exc:
+        raise InvalidArgument(f"this payment cannot be allocated: {exc}") from None
+
+
+async def _post_repayment(
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    loan: LoanRecord,
+    repayment_id: UUID,
+    minor: int,
+    allocation: Allocation,
+    interest: int,
+    share: int,
+) -> UUID:
+    """Posts the repayment journal, then settles the lender's part; returns the repayment journal's id."""
+    draft = repayment_journal(
+        loan,
+        str(repayment_id),
+        amount=minor,
+        fees=allocation.to_fees,
+        interest=interest,
+        principal=allocation.to_principal + allocation.prepaid_principal,
+        credit_to_borrower=allocation.credit,
+        commission=share,
+    )
+    journal_id = await post_journal(uow, call, draft)
+    settled = minor - allocation.credit - share
+    if settled:
+        # The lender's money comes back as it is paid, so the provider row matching reads and the
+        # ledger both say it can lend it again.
+        await post_journal(uow, call, settlement_journal(loan, str(repayment_id), settled))
+        await uow.providers.add_capital(loan.provider_id, settled)
+    return journal_id
+
+
+async def _update_loan(
+    deps: LoanDeps,
+    uow: LoanUnitOfWork,
+    call: Invocation,
+    loan: LoanRecord,
+    allocation: Allocation,
+    share: int,
+    paid_on: date,
+    reference: str,
+) -> LoanRecord:
+    """The loan after the repayment: re-aged, with its credit and commission, and moved on when the
+    payment closes it or clears its arrears."""
+    aging = age(allocation.remaining, paid_on, threshold=deps.policy.default_threshold_days)
+    changes = LoanChanges(
+        credit_minor=loan.credit_minor + allocation.credit,
+        commission_minor=loan.commission_minor + share,
+        days_past_due=aging.days_past_due,
+        aging_bucket=aging.bucket.value,
+    )
+    target = _next_status(loan, allocation, aging.days_past_due)
+    reason = "paid off" if target is LoanStatus.CLOSED else "arrears paid: nothing is past due"
+    if target is not None:
+        return await move_loan(uow, call, loan, target, f"{reason} by repayment {reference}", changes)
+    return await uow.loans.update(loan.id, changes)
 
 
 def _repayment_event(r: RepaymentRecord, loan: LoanRecord) -> OutboxEvent:

@@ -19,7 +19,7 @@ from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found
 from tools.marketplace.domain.matching import Fit, MatchRequest, fit_score, unmet_criteria
-from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderType
+from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderType
 from tools.marketplace.models.matching import (
     FitView,
     InvitationPage,
@@ -155,67 +155,86 @@ async def match_providers(
     app, assessment = await _application(deps, call.principal, handle)
     created: list[tuple[UUID, UUID]] = []
     if invite:
-        async with deps.uow() as uow:
-            app = await locked_application(uow, call.principal, str(app.id))
-            _require_open(app)  # it may have moved on since it was read
-            request = match_request(app, assessment)
-            found = await uow.providers.candidates(request, limit)
-            invitations = [
-                NewInvitation(c.provider_id, rank, _dec(c.fit_score, 2))
-                for rank, c in enumerate(found.ranked, start=1)
-            ]
-            created = await uow.providers.invite(app.id, assessment.id, invitations, call.principal.subject)
-            by_provider = {i.provider_id: i for i in invitations}
-            closes = (app.status_changed_at + deps.bidding_window).isoformat()
-            events = [
-                _invited_event(app, request, assessment, inv_id, by_provider[pid], closes)
-                for inv_id, pid in sorted(created, key=lambda x: by_provider[x[1]].rank)
-            ]
-            await uow.record(AuditRecord(call, "application", str(app.id)), events)
+        app, request, found, created = await _invite(deps, call, app, assessment, limit)
     else:
         request = match_request(app, assessment)
         found = await deps.providers.candidates(request, limit)
     invited = await deps.providers.invited(app.id)
     new = {pid for _, pid in created}
     ranking = [
-        RankedProvider(
-            rank=rank,
-            provider_id=c.provider_id,
-            name=c.name,
-            provider_type=ProviderType(c.provider_type),
-            fit=_fit_view(_candidate_fit(c, request), c.fit_score),
-            min_annual_rate=c.min_annual_rate,
-            max_annual_rate=c.max_annual_rate,
-            capital_available=Money(
-                amount=from_minor(c.capital_available_minor, app.currency), currency=app.currency
-            ),
-            invited=c.provider_id in invited,
-            newly_invited=c.provider_id in new,
-        )
+        _ranked_provider(rank, c, request, app.currency, invited, new)
         for rank, c in enumerate(found.ranked, start=1)
     ]
-    band = {"min_annual_rate": request.band_min_rate, "max_annual_rate": request.band_max_rate}
     return MatchReport(
         application_id=app.id,
         reference=app.reference,
-        criteria=MatchCriteria(
-            currency=request.currency,
-            country=request.country,
-            amount=Money(
-                amount=from_minor(request.amount_minor, request.currency), currency=request.currency
-            ),
-            term_months=request.term_months,
-            grade=request.grade,
-            score=request.score,
-            dti=request.dti,
-            rate_band=band,
-            assessment_id=assessment.id,
-        ),
+        criteria=_criteria(request, assessment),
         more_eligible=found.more,
         ranking=ranking,
         explanations=await _explain(deps, request, found, explain, invited, limit),
         invited=invite,
         invitations_created=len(created),
+    )
+
+
+async def _invite(
+    deps: MarketplaceDeps,
+    call: Invocation,
+    app: ApplicationRecord,
+    assessment: StoredAssessment,
+    limit: int,
+) -> tuple[ApplicationRecord, MatchRequest, Candidates, list[tuple[UUID, UUID]]]:
+    """Ranks and invites in one transaction with the application locked; returns the application as
+    locked, what it was matched on, the candidates and the (invitation, provider) pairs created."""
+    async with deps.uow() as uow:
+        app = await locked_application(uow, call.principal, str(app.id))
+        _require_open(app)  # it may have moved on since it was read
+        request = match_request(app, assessment)
+        found = await uow.providers.candidates(request, limit)
+        invitations = [
+            NewInvitation(c.provider_id, rank, _dec(c.fit_score, 2))
+            for rank, c in enumerate(found.ranked, start=1)
+        ]
+        created = await uow.providers.invite(app.id, assessment.id, invitations, call.principal.subject)
+        by_provider = {i.provider_id: i for i in invitations}
+        closes = (app.status_changed_at + deps.bidding_window).isoformat()
+        events = [
+            _invited_event(app, request, assessment, inv_id, by_provider[pid], closes)
+            for inv_id, pid in sorted(created, key=lambda x: by_provider[x[1]].rank)
+        ]
+        await uow.record(AuditRecord(call, "application", str(app.id)), events)
+    return app, request, found, created
+
+
+def _ranked_provider(
+    rank: int, c: RankedCandidate, request: MatchRequest, currency: str, invited: set[UUID], new: set[UUID]
+) -> RankedProvider:
+    return RankedProvider(
+        rank=rank,
+        provider_id=c.provider_id,
+        name=c.name,
+        provider_type=ProviderType(c.provider_type),
+        fit=_fit_view(_candidate_fit(c, request), c.fit_score),
+        min_annual_rate=c.min_annual_rate,
+        max_annual_rate=c.max_annual_rate,
+        capital_available=Money(amount=from_minor(c.capital_available_minor, currency), currency=currency),
+        invited=c.provider_id in invited,
+        newly_invited=c.provider_id in new,
+    )
+
+
+def _criteria(request: MatchRequest, assessment: StoredAssessment) -> MatchCriteria:
+    band = {"min_annual_rate": request.band_min_rate, "max_annual_rate": request.band_max_rate}
+    return MatchCriteria(
+        currency=request.currency,
+        country=request.country,
+        amount=Money(amount=from_minor(request.amount_minor, request.currency), currency=request.currency),
+        term_months=request.term_months,
+        grade=request.grade,
+        score=request.score,
+        dti=request.dti,
+        rate_band=band,
+        assessment_id=assessment.id,
     )
 
 
@@ -236,60 +255,63 @@ async def _explain(
     for provider_id in dict.fromkeys(asked):
         p = records.get(provider_id)
         if p is None:
-            out.append(
-                ProviderExplanation(
-                    provider_id=provider_id,
-                    found=False,
-                    name=None,
-                    eligible=False,
-                    rank=None,
-                    fit=None,
-                    invited=False,
-                    unmet=[],
-                    note="no provider has this id",
-                )
-            )
-            continue
-        unmet = unmet_criteria(p, request)
-        fit = None
-        if unmet:
-            note = f"excluded: {len(unmet)} criteri{'on' if len(unmet) == 1 else 'a'} not met"
+            out.append(_unknown_provider(provider_id))
         else:
-            fit = _fit_view(
-                fit_score(
-                    p.min_annual_rate,
-                    p.max_annual_rate,
-                    p.capital_available_minor,
-                    p.approved_count,
-                    p.decided_count,
-                    request,
-                )
-            )
-            rank = ranks.get(p.id)
-            note = (
-                f"eligible, ranked {rank}"
-                if rank is not None
-                else f"eligible, but below the best {limit} by fit score; raise limit to rank it"
-            )
-        out.append(
-            ProviderExplanation(
-                provider_id=p.id,
-                found=True,
-                name=p.name,
-                eligible=not unmet,
-                rank=ranks.get(p.id),
-                fit=fit,
-                invited=p.id in invited,
-                unmet=[
-                    UnmetCriterionView(
-                        criterion=u.criterion, required=u.required, actual=u.actual, message=u.message
-                    )
-                    for u in unmet
-                ],
-                note=note,
+            out.append(_explanation(p, request, ranks.get(p.id), invited, limit))
+    return out
+
+
+def _unknown_provider(provider_id: UUID) -> ProviderExplanation:
+    return ProviderExplanation(
+        provider_id=provider_id,
+        found=False,
+        name=None,
+        eligible=False,
+        rank=None,
+        fit=None,
+        invited=False,
+        unmet=[],
+        note="no provider has this id",
+    )
+
+
+def _explanation(
+    p: ProviderRecord, request: MatchRequest, rank: int | None, invited: set[UUID], limit: int
+) -> ProviderExplanation:
+    unmet = unmet_criteria(p, request)
+    fit = None
+    if unmet:
+        note = f"excluded: {len(unmet)} criteri{'on' if len(unmet) == 1 else 'a'} not met"
+    else:
+        fit = _fit_view(
+            fit_score(
+                p.min_annual_rate,
+                p.max_annual_rate,
+                p.capital_available_minor,
+                p.approved_count,
+                p.decided_count,
+                request,
             )
         )
-    return out
+        note = (
+            f"eligible, ranked {rank}"
+            if rank is not None
+            else f"eligible, but below the best {limit} by fit score; raise limit to rank it"
+        )
+    return ProviderExplanation(
+        provider_id=p.id,
+        found=True,
+        name=p.name,
+        eligible=not unmet,
+        rank=rank,
+        fit=fit,
+        invited=p.id in invited,
+        unmet=[
+            UnmetCriterionView(criterion=u.criterion, required=u.required, actual=u.actual, message=u.message)
+            for u in unmet
+        ],
+        note=note,
+    )
 
 
 def _invitation_view(i: InvitationRecord) -> InvitationView:

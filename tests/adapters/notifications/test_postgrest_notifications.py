@@ -87,10 +87,19 @@ async def scenario(notes: NotificationStore, chat: SupportStore, supa: asyncpg.C
     not depend on ids or clocks (users are named by their part)."""
     tag = uuid.uuid4().hex[:8]
     people = {f"b-{tag}": "borrower", f"x-{tag}": "stranger", f"op-{tag}": "operator"}
-    borrower, stranger, operator = people
+    return {
+        **await notifications_are_added_delivered_paged_read_and_preferred(notes, people),
+        **await a_conversation_is_opened_answered_paged_and_closed(chat, people),
+        **await the_rows_left_behind(supa, people),
+    }
+
+
+async def notifications_are_added_delivered_paged_read_and_preferred(
+    notes: NotificationStore, people: dict[str, str]
+) -> dict[str, Any]:
+    borrower, stranger, _ = people
     seen: dict[str, Any] = {}
     events = [uuid.uuid4() for _ in range(4)]
-
     first = await notes.add(notice(borrower, events[0]))
     again = await notes.add(replace(notice(borrower, events[0]), title="A second title"))
     seen["first_row_wins"] = (again.id == first.id, again.title)
@@ -127,7 +136,14 @@ async def scenario(notes: NotificationStore, chat: SupportStore, supa: asyncpg.C
     prefs = await notes.set_preferences(borrower, [PreferenceRow("*", "sms", False)])
     seen["preferences"] = [(p.kind, p.channel, p.enabled, p.updated_at is not None) for p in prefs]
     seen["no_preferences"] = await notes.set_preferences(stranger, [])
+    return seen
 
+
+async def a_conversation_is_opened_answered_paged_and_closed(
+    chat: SupportStore, people: dict[str, str]
+) -> dict[str, Any]:
+    borrower, stranger, operator = people
+    seen: dict[str, Any] = {}
     conversation, opening = await chat.open(borrower, None, "Where is my money?", "borrower", "A week now.")
     seen["opened"] = (conversation.status, opening.author_role, opening.conversation_id == conversation.id)
     reply_id = uuid.uuid4()
@@ -181,7 +197,12 @@ async def scenario(notes: NotificationStore, chat: SupportStore, supa: asyncpg.C
         await chat.get(uuid.uuid4()),
         await chat.close(uuid.uuid4(), operator),
     )
+    return seen
 
+
+async def the_rows_left_behind(supa: asyncpg.Connection, people: dict[str, str]) -> dict[str, Any]:
+    borrower, _, _ = people
+    seen: dict[str, Any] = {}
     seen["notification_rows"] = [
         (people[r["user_id"]], *(v for k, v in r.items() if k != "user_id"))
         for r in await supa.fetch(

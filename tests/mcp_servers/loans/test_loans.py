@@ -65,7 +65,16 @@ async def test_an_approved_application_with_an_accepted_bid_becomes_a_loan_then_
     bid_id = await accept_bid(runtime, core_db, app, provider)
     principal(uid("op-loans"), Role.OPERATOR)
     loan = await call(client, ORIGINATE, {"application": app["reference"]})
+    await the_loan_has_the_bids_terms_its_schedule_and_disclosure(client, app, bid_id, loan)
+    await originating_again_replays_the_one_loan(client, core_db, app, loan)
+    await disbursing_activates_it_and_posts_its_journals_once(
+        client, principal, runtime, core_db, app, provider, loan
+    )
 
+
+async def the_loan_has_the_bids_terms_its_schedule_and_disclosure(
+    client: Client, app: dict[str, Any], bid_id: uuid.UUID, loan: dict[str, Any]
+) -> None:
     assert (loan["status"], loan["application_id"], loan["bid_id"]) == (
         "pending_disbursement",
         app["id"],
@@ -95,6 +104,10 @@ async def test_an_approved_application_with_an_accepted_bid_becomes_a_loan_then_
         == {"amount": "245000.00", "currency": "NGN"}
     )
 
+
+async def originating_again_replays_the_one_loan(
+    client: Client, core_db: asyncpg.Connection, app: dict[str, Any], loan: dict[str, Any]
+) -> None:
     again = await call(client, ORIGINATE, {"application": app["id"]})
     assert (again["id"], again["replayed"]) == (loan["id"], True)
     assert (
@@ -104,6 +117,16 @@ async def test_an_approved_application_with_an_accepted_bid_becomes_a_loan_then_
         == 1
     )
 
+
+async def disbursing_activates_it_and_posts_its_journals_once(
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    app: dict[str, Any],
+    provider: dict[str, Any],
+    loan: dict[str, Any],
+) -> None:
     reference = f"trf-{uuid.uuid4().hex[:10]}"
     active = await disburse(runtime, loan, reference)
     assert (active["status"], active["disbursement_reference"]) == ("active", reference)

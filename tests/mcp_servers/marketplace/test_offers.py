@@ -77,10 +77,21 @@ async def reservations(db: asyncpg.Connection, bid_ids: list[str]) -> list[async
 async def test_offers_rank_by_apr_and_the_accepted_one_reserves_capital_atomically(
     client: Client, principal: Any, core_db: asyncpg.Connection
 ) -> None:
-    app, (a, b, c), (bid_a, bid_b, bid_c) = await three_offers(client, principal, core_db)
-    before = {p: await capital(core_db, p) for p in (a, b, c)}
-
+    app, providers, bids = await three_offers(client, principal, core_db)
+    before = {p: await capital(core_db, p) for p in providers}
     as_borrower(principal, app)
+    await the_comparison_ranks_by_apr_with_the_disclosed_figures(client, app, providers, bids)
+    accepted = await accepting_the_best_rejects_the_others_once_per_key(client, app, bids)
+    await the_capital_is_reserved_in_the_provider_row_and_the_ledger(
+        client, principal, core_db, app, providers, bids, before, accepted
+    )
+    await the_application_moved_on_and_takes_no_more_bids(client, principal, core_db, app, providers, bids)
+
+
+async def the_comparison_ranks_by_apr_with_the_disclosed_figures(
+    client: Client, app: dict[str, Any], providers: list[str], bids: list[dict[str, Any]]
+) -> None:
+    (a, b, _), (bid_a, bid_b, bid_c) = providers, bids
     comparison = await call(client, COMPARE, {"application": app["reference"]})
     offers = comparison["offers"]
     assert [o["bid"]["id"] for o in offers] == [bid_a["id"], bid_b["id"], bid_c["id"]]
@@ -107,6 +118,11 @@ async def test_offers_rank_by_apr_and_the_accepted_one_reserves_capital_atomical
     assert "below" in offers[2]["why"] and "a lower APR: 25.95% against 35.07%" in offers[2]["why"]
     assert comparison["excluded"] == []
 
+
+async def accepting_the_best_rejects_the_others_once_per_key(
+    client: Client, app: dict[str, Any], bids: list[dict[str, Any]]
+) -> Any:
+    bid_a, bid_b, bid_c = bids
     k = key()
     accepted = await call(
         client, ACCEPT, {"application": app["id"], "bid_id": bid_a["id"], "idempotency_key": k}
@@ -129,7 +145,20 @@ async def test_offers_rank_by_apr_and_the_accepted_one_reserves_capital_atomical
     again = {"application": app["id"], "bid_id": bid_b["id"], "idempotency_key": key()}
     assert await refused(client, ACCEPT, again) == "conflict"  # accepting twice
     assert await refused(client, COMPARE, {"application": app["id"]}) == "conflict"
+    return accepted
 
+
+async def the_capital_is_reserved_in_the_provider_row_and_the_ledger(
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    app: dict[str, Any],
+    providers: list[str],
+    bids: list[dict[str, Any]],
+    before: dict[str, int],
+    accepted: Any,
+) -> None:
+    (a, b, c), (bid_a, bid_b, bid_c) = providers, bids
     rows = {str(r["id"]): r for r in await bid_rows(core_db, app)}
     assert rows[bid_a["id"]]["status"] == "accepted" and rows[bid_a["id"]]["accepted_at"] is not None
     assert [rows[x["id"]]["status"] for x in (bid_b, bid_c)] == ["rejected", "rejected"]
@@ -144,6 +173,16 @@ async def test_offers_rank_by_apr_and_the_accepted_one_reserves_capital_atomical
     # Onboarding deposited the provider's capital; the reservation moved this much of it.
     assert available["balance_minor"] == await capital(core_db, a)
 
+
+async def the_application_moved_on_and_takes_no_more_bids(
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    app: dict[str, Any],
+    providers: list[str],
+    bids: list[dict[str, Any]],
+) -> None:
+    (_, b, _), (bid_a, _, _) = providers, bids
     as_borrower(principal, app)
     last = (await call(client, TIMELINE, {"application": app["id"]}))["entries"][-1]
     assert (last["from_status"], last["to_status"], last["actor_id"]) == (

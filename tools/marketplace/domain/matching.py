@@ -134,78 +134,128 @@ def fit_score(
 
 def unmet_criteria(provider: ProviderRecord, request: MatchRequest) -> list[UnmetCriterion]:
     """Every criterion the provider fails for this application, in ``Criterion`` order; [] if eligible."""
-    failed: list[UnmetCriterion] = []
+    failed = [
+        *_unmet_market(provider, request),
+        *_unmet_amounts(provider, request),
+        *_unmet_term(provider, request.term_months),
+        *_unmet_risk(provider, request),
+    ]
+    # Reported in Criterion order whatever the checking order above.
+    order = list(Criterion)
+    return sorted(failed, key=lambda u: order.index(u.criterion))
 
-    def fail(criterion: Criterion, required: str, actual: str, message: str) -> None:
-        failed.append(UnmetCriterion(criterion, required, actual, message))
+
+def _unmet_market(provider: ProviderRecord, request: MatchRequest) -> list[UnmetCriterion]:
+    failed: list[UnmetCriterion] = []
+    if provider.status != ProviderStatus.ACTIVE:
+        failed.append(
+            UnmetCriterion(Criterion.STATUS, "active", provider.status, f"the provider is {provider.status}")
+        )
+    if provider.currency != request.currency:
+        failed.append(
+            UnmetCriterion(
+                Criterion.CURRENCY,
+                provider.currency,
+                request.currency,
+                f"lends in {provider.currency}, the application is in {request.currency}",
+            )
+        )
+    if request.country not in provider.countries:
+        failed.append(
+            UnmetCriterion(
+                Criterion.COUNTRY,
+                ", ".join(provider.countries),
+                request.country,
+                f"serves {', '.join(provider.countries)}, not {request.country}",
+            )
+        )
+    return failed
+
+
+def _unmet_amounts(provider: ProviderRecord, request: MatchRequest) -> list[UnmetCriterion]:
+    if provider.currency != request.currency:  # amounts compare only within one currency
+        return []
 
     def money(minor: int) -> str:
         return f"{from_minor(minor, provider.currency)} {provider.currency}"
 
-    if provider.status != ProviderStatus.ACTIVE:
-        fail(Criterion.STATUS, "active", provider.status, f"the provider is {provider.status}")
-    if provider.currency != request.currency:
-        fail(
-            Criterion.CURRENCY,
-            provider.currency,
-            request.currency,
-            f"lends in {provider.currency}, the application is in {request.currency}",
+    failed: list[UnmetCriterion] = []
+    amount = money(request.amount_minor)
+    if request.amount_minor < provider.min_amount_minor:
+        minimum = money(provider.min_amount_minor)
+        failed.append(
+            UnmetCriterion(
+                Criterion.MIN_AMOUNT, f">= {minimum}", amount, f"{amount} is below its minimum {minimum}"
+            )
         )
-    if request.country not in provider.countries:
-        fail(
-            Criterion.COUNTRY,
-            ", ".join(provider.countries),
-            request.country,
-            f"serves {', '.join(provider.countries)}, not {request.country}",
+    if request.amount_minor > provider.max_amount_minor:
+        maximum = money(provider.max_amount_minor)
+        failed.append(
+            UnmetCriterion(
+                Criterion.MAX_AMOUNT, f"<= {maximum}", amount, f"{amount} is above its maximum {maximum}"
+            )
         )
-    if provider.currency == request.currency:  # amounts compare only within one currency
-        amount = money(request.amount_minor)
-        if request.amount_minor < provider.min_amount_minor:
-            minimum = money(provider.min_amount_minor)
-            fail(Criterion.MIN_AMOUNT, f">= {minimum}", amount, f"{amount} is below its minimum {minimum}")
-        if request.amount_minor > provider.max_amount_minor:
-            maximum = money(provider.max_amount_minor)
-            fail(Criterion.MAX_AMOUNT, f"<= {maximum}", amount, f"{amount} is above its maximum {maximum}")
-        if provider.capital_available_minor < request.amount_minor:
-            capital = money(provider.capital_available_minor)
-            fail(
+    if provider.capital_available_minor < request.amount_minor:
+        capital = money(provider.capital_available_minor)
+        failed.append(
+            UnmetCriterion(
                 Criterion.CAPITAL,
                 f">= {amount}",
                 capital,
                 f"its available capital {capital} is below {amount}",
             )
-    term = request.term_months
+        )
+    return failed
+
+
+def _unmet_term(provider: ProviderRecord, term: int) -> list[UnmetCriterion]:
+    failed: list[UnmetCriterion] = []
     if term < provider.min_term_months:
-        fail(
-            Criterion.MIN_TERM,
-            f">= {provider.min_term_months}",
-            str(term),
-            f"{term} months is shorter than its minimum of {provider.min_term_months}",
+        failed.append(
+            UnmetCriterion(
+                Criterion.MIN_TERM,
+                f">= {provider.min_term_months}",
+                str(term),
+                f"{term} months is shorter than its minimum of {provider.min_term_months}",
+            )
         )
     if term > provider.max_term_months:
-        fail(
-            Criterion.MAX_TERM,
-            f"<= {provider.max_term_months}",
-            str(term),
-            f"{term} months is longer than its maximum of {provider.max_term_months}",
+        failed.append(
+            UnmetCriterion(
+                Criterion.MAX_TERM,
+                f"<= {provider.max_term_months}",
+                str(term),
+                f"{term} months is longer than its maximum of {provider.max_term_months}",
+            )
         )
+    return failed
+
+
+def _unmet_risk(provider: ProviderRecord, request: MatchRequest) -> list[UnmetCriterion]:
+    failed: list[UnmetCriterion] = []
     if request.grade not in provider.accepted_grades:
         grades = ", ".join(provider.accepted_grades)
-        fail(Criterion.GRADE, grades, request.grade, f"grade {request.grade} is not among {grades}")
+        failed.append(
+            UnmetCriterion(
+                Criterion.GRADE, grades, request.grade, f"grade {request.grade} is not among {grades}"
+            )
+        )
     if request.score < provider.min_score:
-        fail(
-            Criterion.MIN_SCORE,
-            f">= {provider.min_score}",
-            str(request.score),
-            f"score {request.score} is below its minimum {provider.min_score}",
+        failed.append(
+            UnmetCriterion(
+                Criterion.MIN_SCORE,
+                f">= {provider.min_score}",
+                str(request.score),
+                f"score {request.score} is below its minimum {provider.min_score}",
+            )
         )
     if request.dti > provider.max_dti:
-        fail(
-            Criterion.MAX_DTI,
-            f"<= {provider.max_dti}",
-            str(request.dti),
-            f"debt-to-income {request.dti} is above its maximum {provider.max_dti}",
+        failed.append(
+            UnmetCriterion(
+                Criterion.MAX_DTI,
+                f"<= {provider.max_dti}",
+                str(request.dti),
+                f"debt-to-income {request.dti} is above its maximum {provider.max_dti}",
+            )
         )
-    # Reported in Criterion order whatever the checking order above.
-    order = list(Criterion)
-    return sorted(failed, key=lambda u: order.index(u.criterion))
+    return failed

@@ -1,6 +1,7 @@
-"""The sandbox over real loopback HTTP: signed webhooks a real receiver can verify with the shared
-secret, the payer's pay page, settling and reversing, delivery retries and replays, the inspection
-and switch routes, and the registry routes of contract section 3."""
+"""The sandbox gateway over real loopback HTTP: signed webhooks a real receiver can verify with the
+shared secret, the payer's pay page, settling and reversing, delivery retries and replays, the
+inspection and switch routes, and the ports the sandbox serves on. The registry routes are in
+test_sandbox_registry.py."""
 
 from __future__ import annotations
 
@@ -20,21 +21,6 @@ from tests.helpers.common import free_port, serving
 from tests.helpers.sandbox import Receiver
 
 RECIPIENT = {"name": "Ada Obi", "account_number": "0123456789", "bank_code": "058"}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    r = Receiver()
-    async with serving(r.app()) as url:
-        yield r, url
-
-
-@pytest.fixture
-async def sandbox(receiver: tuple[Receiver, str]) -> AsyncIterator[Sandbox]:
-    async with Sandbox(
-        webhook_base_url=receiver[1], late_webhook_seconds=0.2, webhook_backoff_seconds=0.02
-    ) as s:
-        yield s
 
 
 @pytest.fixture
@@ -315,86 +301,6 @@ async def test_reset_forgets_everything(http: httpx.AsyncClient) -> None:
     await send_transfer(http, ref())
     await http.post("/sandbox/reset")
     assert (await http.get("/sandbox/transfers")).json() == []
-
-
-# -- registry (contract section 3) -------------------------------------------------------------
-
-
-@pytest.fixture
-async def registry(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.registry_url, timeout=10) as client:
-        yield client
-
-
-def config(health_url: str) -> dict[str, Any]:
-    return {
-        "config": {
-            "url": "http://127.0.0.1:3013/mcp",
-            "transport": "streamable-http",
-            "health_url": health_url,
-            "metrics_url": "http://127.0.0.1:3013/metrics",
-            "version": "0.1.0",
-            "tools": [
-                {"name": "credit_get_loan", "description": "Read", "annotations": {"readOnlyHint": True}}
-            ],
-            "tags": ["caas"],
-        }
-    }
-
-
-async def test_a_service_activates_heartbeats_shows_healthy_and_deactivates(
-    registry: httpx.AsyncClient, sandbox: Sandbox, receiver: tuple[Receiver, str]
-) -> None:
-    activated = await registry.post("/api/services/caas/activate", json=config(f"{receiver[1]}/health"))
-    assert activated.json()["status"] == "active"
-    assert (await registry.post("/api/services/caas/heartbeat")).status_code == 200
-    status = (await registry.get("/api/services/caas/status")).json()
-    assert (status["service"], status["active"], status["status"]) == ("caas", True, "active")
-    assert status["activatedAt"]
-    assert status["health"]["status"] == "healthy"
-    assert status["health"]["responseTime"] >= 0
-    assert sandbox.registry.services["caas"].heartbeats == 1
-    assert (await registry.post("/api/services/caas/deactivate")).json()["status"] == "inactive"
-    status = (await registry.get("/api/services/caas/status")).json()
-    assert (status["active"], status["status"]) == (False, "inactive")
-    assert (await registry.post("/api/services/caas/heartbeat")).status_code == 404
-
-
-async def test_a_service_whose_health_does_not_answer_is_unhealthy(registry: httpx.AsyncClient) -> None:
-    await registry.post("/api/services/caas/activate", json=config(f"http://127.0.0.1:{free_port()}/health"))
-    health = (await registry.get("/api/services/caas/status")).json()["health"]
-    assert (health["status"], health["error"]) == ("unhealthy", "ConnectError")
-
-
-async def test_re_activating_replaces_the_entry(registry: httpx.AsyncClient, sandbox: Sandbox) -> None:
-    await registry.post("/api/services/caas/activate", json=config("http://a/health"))
-    await registry.post("/api/services/caas/activate", json=config("http://b/health"))
-    entry = sandbox.registry.services["caas"]
-    assert (entry.config["health_url"], entry.activations) == ("http://b/health", 2)
-    listed = (await registry.get("/sandbox/registry/services")).json()
-    assert [s["service"] for s in listed] == ["caas"]
-
-
-async def test_unknown_services_and_bad_bodies_are_refused(registry: httpx.AsyncClient) -> None:
-    assert (await registry.get("/api/services/nobody/status")).status_code == 404
-    assert (await registry.post("/api/services/nobody/heartbeat")).status_code == 404
-    assert (await registry.post("/api/services/nobody/deactivate")).status_code == 404
-    bad = await registry.post("/api/services/caas/activate", json={"config": {"no": "url"}})
-    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_request")
-
-
-async def test_the_registry_down_switch_makes_every_route_503_until_it_is_up(
-    registry: httpx.AsyncClient,
-) -> None:
-    assert (await registry.post("/sandbox/registry/down")).json()["down"] is True
-    assert (
-        await registry.post("/api/services/caas/activate", json=config("http://a/health"))
-    ).status_code == 503
-    assert (await registry.get("/api/services/caas/status")).status_code == 503
-    await registry.post("/sandbox/registry/up")
-    assert (
-        await registry.post("/api/services/caas/activate", json=config("http://a/health"))
-    ).status_code == 200
 
 
 async def test_the_sandbox_serves_on_the_ports_it_is_given() -> None:
