@@ -180,7 +180,7 @@ class Runtime:
             comms=self._gateway,
             clock=self.clock,
         )
-        self._workers = build_workers(s, self._deps, self.core_pool)
+        self._workers = build_workers(s, self._deps, self.core_pool, self.clock)
 
     async def _stop(self) -> None:
         if self._deps is not None:

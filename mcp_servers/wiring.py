@@ -249,9 +249,9 @@ def _notification_deps(
     )
 
 
-def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Pool) -> Workers:
+def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Pool, clock: Clock) -> Workers:
     """The background work of this process: each queue's handler and the periodic jobs (each safe to
-    run in several processes at once)."""
+    run in several processes at once); ``clock`` says when a job is due (the use cases' clock)."""
 
     async def expire() -> object:
         return await applications.expire_stale_applications(deps.credit, worker_invocation("expire"))
@@ -264,6 +264,7 @@ def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Poo
 
     return Workers(
         store=PgJobStore(core_pool),
+        clock=clock,
         handlers={
             "supabase_sync": sync_handler(deps.notifications),
             provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),

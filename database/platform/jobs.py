@@ -1,10 +1,17 @@
-"""The job queues and the outbox relay in ``caas_core`` (see migration 0012)."""
+"""The job queues and the outbox relay in ``caas_core`` (see migration 0012).
+
+A job is due, done or failed at the caller's ``now`` (the runtime's clock), so moving the clock makes a
+retry due. The relay's ``published_at`` and the lag figures stay on the database's time: they measure
+the database's own bookkeeping against ``occurred_at`` and ``created_at``, which the database stamps,
+and mixing in a second clock would skew them. A relayed job is due from its insert (``next_attempt_at``
+defaults to the database's ``now()``, which the runtime's clock has reached: a skew between the hosts
+only delays a new job by as much)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,7 +28,7 @@ _RELAY_LOCK = 0x0CAA5_0001
 _CLAIM = """
 SELECT j.id, j.queue, j.ordering_key, j.event_id, j.event_type, j.payload, j.attempts, j.created_at
 FROM caas_core.jobs j
-WHERE j.queue = $1 AND j.done_at IS NULL AND j.failed_at IS NULL AND j.next_attempt_at <= now()
+WHERE j.queue = $1 AND j.done_at IS NULL AND j.failed_at IS NULL AND j.next_attempt_at <= $3::timestamptz
   AND (j.ordering_key IS NULL OR NOT EXISTS (
         SELECT 1 FROM caas_core.jobs e
         WHERE e.queue = j.queue AND e.ordering_key = j.ordering_key AND e.id < j.id
@@ -37,25 +44,26 @@ class _PgBatch:
         self._conn = conn
         self.jobs = jobs
 
-    async def done(self, job: Job) -> None:
+    async def done(self, job: Job, now: datetime) -> None:
         await self._conn.execute(
-            "UPDATE caas_core.jobs SET done_at = now(), attempts = attempts + 1 WHERE id = $1", job.id
+            "UPDATE caas_core.jobs SET done_at = $2, attempts = attempts + 1 WHERE id = $1", job.id, now
         )
 
-    async def retry(self, job: Job, delay: timedelta, error: str) -> None:
+    async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> None:
         await self._conn.execute(
-            "UPDATE caas_core.jobs SET attempts = attempts + 1, next_attempt_at = now() + $2, "
-            "last_error = $3 WHERE id = $1",
+            "UPDATE caas_core.jobs SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 "
+            "WHERE id = $1",
             job.id,
-            delay,
+            now + delay,
             error,
         )
 
-    async def fail(self, job: Job, error: str) -> None:
+    async def fail(self, job: Job, now: datetime, error: str) -> None:
         await self._conn.execute(
-            "UPDATE caas_core.jobs SET attempts = attempts + 1, failed_at = now(), last_error = $2 "
+            "UPDATE caas_core.jobs SET attempts = attempts + 1, failed_at = $2, last_error = $3 "
             "WHERE id = $1",
             job.id,
+            now,
             error,
         )
 
@@ -65,9 +73,9 @@ class PgJobStore:
         self._pool = pool
 
     @asynccontextmanager
-    async def claim(self, queue: str, limit: int) -> AsyncIterator[_PgBatch]:
+    async def claim(self, queue: str, limit: int, now: datetime) -> AsyncIterator[_PgBatch]:
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM, queue, limit)
+            rows = await conn.fetch(_CLAIM, queue, limit, now)
             yield _PgBatch(conn, [Job(**dict(r.items())) for r in rows])
 
     async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:

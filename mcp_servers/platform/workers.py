@@ -15,7 +15,7 @@ import anyio
 from prometheus_client import Counter, Gauge
 
 from tools.platform.jobs import Handler, JobStore, relay_outbox, run_queue
-from tools.platform.ports import Invocation
+from tools.platform.ports import Clock, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = ["Periodic", "Workers", "worker_invocation"]
@@ -42,6 +42,8 @@ class Periodic:
 @dataclass(slots=True)
 class Workers:
     store: JobStore
+    # The runtime's clock: when a job is due, done, failed or retried.
+    clock: Clock
     handlers: dict[str, Handler] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
     poll: float = 0.5
@@ -54,7 +56,7 @@ class Workers:
         for _ in range(rounds):
             n = await relay_outbox(self.store)
             for queue, handler in self.handlers.items():
-                n += await run_queue(self.store, queue, handler, limit=self.batch)
+                n += await run_queue(self.store, queue, handler, clock=self.clock, limit=self.batch)
             taken += n
             if n == 0:
                 break
@@ -75,7 +77,7 @@ class Workers:
 
     def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[int]]:
         async def once() -> int:
-            n = await run_queue(self.store, queue, handler, limit=self.batch)
+            n = await run_queue(self.store, queue, handler, clock=self.clock, limit=self.batch)
             JOBS_RUN.labels(queue).inc(n)
             return n
 

@@ -31,6 +31,7 @@ ACCEPT = "providers_accept_offer"
 MATCH = "providers_match_providers"
 INVITATIONS = "providers_list_invitations"
 TIMELINE = "credit_get_application_timeline"
+EXPIRE = "credit_expire_stale_applications"
 BALANCE = "admin_get_account_balance"
 
 CURRENCY = "GHS"
@@ -99,6 +100,16 @@ async def market(
     report = await invite(client, principal, app)
     assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(providers)
     return app, providers
+
+
+async def expire_stale(client: Client, principal: Any) -> list[str]:
+    """Run expiry as an operator until nothing more expires (one run takes at most 500); the references
+    it expired. After a clock move, that is every application of the test database open past its window."""
+    principal(uid("op-expire"), Role.OPERATOR)
+    expired: list[str] = []
+    while refs := (await call(client, EXPIRE, {}))["expired"]:
+        expired += refs
+    return expired
 
 
 def as_provider(principal: Any, provider_id: str) -> None:

@@ -1,5 +1,5 @@
 """Helpers for the loan and commission tests: an approved application with an accepted bid, origination,
-disbursement through the use case, time travel and ledger reads.
+disbursement through the use case, payment times on the runtime's clock and ledger reads.
 
 Arranged in SQL, because other services own these steps: the accepted bid (one INSERT into
 caas_core.bids, as accept_offer would leave it, with its capital reservation journal) and, on the
@@ -11,7 +11,7 @@ gateway's webhook, so the tests call the use case directly.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ from tests.helpers.providers import onboard
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, accept_offer, body, scored, uid, verify_kyc
 from tools.ledger.domain.chart import account
 from tools.loans import loans
-from tools.platform.ports import Invocation
+from tools.platform.ports import Clock, Invocation
 from tools.platform.principal import Principal, Role
 
 ORIGINATE = "credit_originate_loan"
@@ -51,10 +51,6 @@ async def call(client: Client, tool: str, args: dict[str, Any]) -> Any:
 
 async def refused(client: Client, tool: str, args: dict[str, Any]) -> str | None:
     return error_code(await client.call_tool(tool, args, raise_on_error=False))
-
-
-def today() -> Any:
-    return datetime.now(UTC).date()
 
 
 async def lender(client: Client, principal: Any, **overrides: Any) -> dict[str, Any]:
@@ -173,23 +169,15 @@ async def active_loan(
     return await disburse(runtime, loan), provider
 
 
-async def backdate(db: asyncpg.Connection, loan_id: str, days: int) -> None:
-    """Move a loan ``days`` into the past: as if it had been originated and disbursed that much earlier."""
-    key = uuid.UUID(loan_id)
-    await db.execute(
-        "UPDATE caas_core.loan_installments SET due_date = due_date - $2::int WHERE loan_id = $1", key, days
-    )
-    await db.execute(
-        "UPDATE caas_core.loans SET origination_date = origination_date - $2::int, "
-        "first_due_date = first_due_date - $2::int, maturity_date = maturity_date - $2::int, "
-        "disbursed_at = disbursed_at - make_interval(days => $2::int) WHERE id = $1",
-        key,
-        days,
-    )
+def paid_at(clock: Clock, ago: timedelta = timedelta()) -> str:
+    """A payment's time: the clock's now (moved by the test or not), ``ago`` earlier."""
+    return (clock.now() - ago).isoformat()
 
 
-def paid_now(offset: timedelta = timedelta()) -> str:
-    return (datetime.now(UTC) - offset).isoformat()
+def booked_on(loan: dict[str, Any]) -> date:
+    """The day the ledger booked the loan's disbursement. Postings carry the database's time, which a
+    moved clock does not move: a statement period is a day of the database's calendar."""
+    return datetime.fromisoformat(loan["disbursed_at"]).astimezone(UTC).date()
 
 
 async def balance(

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.helpers.clock import MovableClock
 from tests.helpers.common import serving
 from tests.helpers.providers import MATCH, call, market_body, onboard, open_application, uid
 from tools.marketplace.provider_webhooks import QUEUE
@@ -98,13 +99,12 @@ async def invited_events(db: asyncpg.Connection, provider_id: str) -> list[uuid.
     return [r["event_id"] for r in rows]
 
 
-async def due_now(db: asyncpg.Connection, event_id: uuid.UUID) -> None:
-    """Instead of waiting out the backoff."""
-    await db.execute(
-        "UPDATE caas_core.jobs SET next_attempt_at = now() WHERE queue = $1 AND event_id = $2",
-        QUEUE,
-        event_id,
+async def due_now(db: asyncpg.Connection, clock: MovableClock, event_id: uuid.UUID) -> None:
+    """Move the clock to the next attempt of the event's delivery, instead of waiting out the backoff."""
+    due = await db.fetchval(
+        "SELECT next_attempt_at FROM caas_core.jobs WHERE queue = $1 AND event_id = $2", QUEUE, event_id
     )
+    clock.move(seconds=max(0.0, (due - clock.now()).total_seconds()))
 
 
 async def deliveries(client: Client, principal: Any, **args: Any) -> list[dict[str, Any]]:

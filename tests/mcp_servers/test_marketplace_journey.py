@@ -21,6 +21,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import ACCEPT, COMPARE, MATCH, PLACE, as_borrower, as_provider, bid_body
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
     GET_LOAN,
     ORIGINATE,
@@ -28,13 +29,11 @@ from tests.helpers.loans import (
     RECONCILE,
     REPAY,
     SCHEDULE,
-    backdate,
     balance,
     disburse,
     journals,
     minor,
-    paid_now,
-    today,
+    paid_at,
 )
 from tests.helpers.providers import ONBOARD, provider_body
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, TIMELINE, body, uid, verify_kyc
@@ -73,7 +72,7 @@ def money(minor_units: int) -> dict[str, str]:
 
 @pytest.mark.slow
 async def test_an_application_goes_from_submission_through_bidding_to_a_settled_loan(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     await clear_market(core_db)
     a, b, c = [await lender(client, principal) for _ in range(3)]
@@ -152,10 +151,10 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
     expense = await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY)
     assert expense == expected_commission
 
-    # Two installments fall due (time travel in SQL); the borrower's payments arrive exactly.
+    # Two installments fall due (the clock moves on); the borrower's payments arrive exactly.
     lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
     second_due = date.fromisoformat(lines[1]["due_date"])
-    await backdate(core_db, loan["id"], (second_due - today()).days + 1)
+    clock.move(days=(second_due - clock.today()).days + 1)
     principal(uid("svc-pay"), Role.SERVICE)
     for line, overdue_after in ((lines[0], lines[1]["total"]), (lines[1], money(0))):
         paid = await call(
@@ -164,7 +163,7 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
             {
                 "loan": loan["id"],
                 "amount": line["total"]["amount"],
-                "paid_at": paid_now(),
+                "paid_at": paid_at(clock),
                 "reference": uid("pay"),
             },
         )
@@ -187,7 +186,7 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
         {
             "loan": loan["id"],
             "amount": quote["total"]["amount"],
-            "paid_at": paid_now(),
+            "paid_at": paid_at(clock),
             "reference": uid("pay"),
         },
     )

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from tools.platform.domain.jobs import JobRoute, backoff_delay, routes
+from tools.platform.ports import Clock
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -65,17 +66,19 @@ class PermanentFailure(Exception):
 class JobBatch(Protocol):
     jobs: list[Job]
 
-    async def done(self, job: Job) -> None: ...
+    async def done(self, job: Job, now: datetime) -> None: ...
 
-    async def retry(self, job: Job, delay: timedelta, error: str) -> None: ...
+    async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> None:
+        """Due again at ``now + delay``."""
+        ...
 
-    async def fail(self, job: Job, error: str) -> None: ...
+    async def fail(self, job: Job, now: datetime, error: str) -> None: ...
 
 
 class JobStore(Protocol):
-    def claim(self, queue: str, limit: int) -> AbstractAsyncContextManager[JobBatch]:
-        """Due jobs of ``queue``, at most one per ordering key and none behind an unfinished job of its
-        key, locked until the context exits (then committed)."""
+    def claim(self, queue: str, limit: int, now: datetime) -> AbstractAsyncContextManager[JobBatch]:
+        """Jobs of ``queue`` due at ``now``, at most one per ordering key and none behind an unfinished
+        job of its key, locked until the context exits (then committed)."""
         ...
 
     async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
@@ -108,33 +111,34 @@ async def run_queue(
     queue: str,
     handler: Handler,
     *,
+    clock: Clock,
     limit: int = 20,
     max_attempts: int = MAX_ATTEMPTS,
     base_delay: timedelta = timedelta(seconds=1),
     max_delay: timedelta = timedelta(minutes=30),
 ) -> int:
-    """Run one batch of ``queue``; returns how many jobs it took (0: nothing due)."""
-    async with store.claim(queue, limit) as batch:
+    """Run one batch of ``queue``, due by ``clock``; returns how many jobs it took (0: nothing due).
+    Each job is marked at the clock's time when its handler returns."""
+    async with store.claim(queue, limit, clock.now()) as batch:
         for job in batch.jobs:
             try:
                 await handler(job)
             except PermanentFailure as exc:
                 log.warning("%s job %d failed for good: %s", queue, job.id, _describe(exc))
-                await batch.fail(job, _describe(exc))
+                await batch.fail(job, clock.now(), _describe(exc))
             except Exception as exc:
                 attempt = job.attempts + 1
                 if attempt >= max_attempts:
                     log.warning(
                         "%s job %d gave up after %d attempts: %s", queue, job.id, attempt, _describe(exc)
                     )
-                    await batch.fail(job, f"gave up after {attempt} attempts: {_describe(exc)}")
+                    await batch.fail(job, clock.now(), f"gave up after {attempt} attempts: {_describe(exc)}")
                     continue
                 if not isinstance(exc, RetryLater):
                     log.warning("%s job %d attempt %d failed", queue, job.id, attempt, exc_info=exc)
                 delay = exc.delay if isinstance(exc, RetryLater) and exc.delay is not None else None
-                await batch.retry(
-                    job, delay or backoff_delay(attempt, base=base_delay, cap=max_delay), _describe(exc)
-                )
+                delay = delay or backoff_delay(attempt, base=base_delay, cap=max_delay)
+                await batch.retry(job, clock.now(), delay, _describe(exc))
             else:
-                await batch.done(job)
+                await batch.done(job, clock.now())
         return len(batch.jobs)

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import active_loan
 from tests.helpers.supabase import STEPS, Journey, MirrorOnly, emit, feed, job, mirror_row
 from tools.notifications.ports import Activity, Applied, StatusMirror
@@ -148,7 +149,7 @@ class Killed(BaseException):
 
 @pytest.mark.parametrize("kill", [False, True], ids=["handler-fails", "worker-dies"])
 async def test_a_job_that_crashes_midway_is_run_again_and_ends_right(
-    runtime: Runtime, core_db, supa, kill: bool
+    runtime: Runtime, core_db, supa, kill: bool, clock: MovableClock
 ) -> None:
     assert runtime.core_pool is not None
     store = PgJobStore(runtime.core_pool)
@@ -159,9 +160,9 @@ async def test_a_job_that_crashes_midway_is_run_again_and_ends_right(
     handler = sync_handler(MirrorOnly(crashing))
     if kill:
         with pytest.raises(Killed):
-            await run_queue(store, "supabase_sync", handler)
+            await run_queue(store, "supabase_sync", handler, clock=clock)
     else:
-        await run_queue(store, "supabase_sync", handler)
+        await run_queue(store, "supabase_sync", handler, clock=clock)
     assert crashing.crashed
     row = await mirror_row(supa, j.app_id)
     assert row is not None and row["status"] == "submitted"  # the status write had committed
@@ -173,10 +174,7 @@ async def test_a_job_that_crashes_midway_is_run_again_and_ends_right(
     )
     # A failed handler counts an attempt and waits its backoff; a dead worker's claim is rolled back.
     assert (pending["attempts"], pending["done_at"], pending["failed_at"]) == (0 if kill else 1, None, None)
-    await core_db.execute(
-        "UPDATE caas_core.jobs SET next_attempt_at = now() WHERE queue = 'supabase_sync' AND event_id = $1",
-        event_id,
-    )
+    clock.move(seconds=1)  # past the first retry's backoff (at most the queue's 1 s base)
     await runtime.workers.drain()
     assert await feed(supa, j.app_id) == ["application.submitted"]
     row = await mirror_row(supa, j.app_id)

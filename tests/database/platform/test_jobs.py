@@ -17,6 +17,7 @@ import pytest
 
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tools.platform.jobs import Job, PermanentFailure, RetryLater, relay_outbox, run_queue
 
 
@@ -42,7 +43,7 @@ def store(runtime: Runtime) -> PgJobStore:
 
 
 async def test_concurrent_workers_run_every_job_exactly_once_and_each_key_in_order(
-    store: PgJobStore, core_db: asyncpg.Connection
+    store: PgJobStore, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     queue = queue_name()
     keys = [f"k{i % 5}" for i in range(150)] + [None] * 50
@@ -54,7 +55,7 @@ async def test_concurrent_workers_run_every_job_exactly_once_and_each_key_in_ord
         await anyio.lowlevel.checkpoint()
 
     async def worker() -> None:
-        while await run_queue(store, queue, handler, limit=7):
+        while await run_queue(store, queue, handler, clock=clock, limit=7):
             pass
 
     async with anyio.create_task_group() as tg:
@@ -72,7 +73,7 @@ async def test_concurrent_workers_run_every_job_exactly_once_and_each_key_in_ord
 
 
 async def test_a_failing_job_is_retried_later_and_holds_back_its_key_but_not_others(
-    store: PgJobStore, core_db: asyncpg.Connection
+    store: PgJobStore, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     queue = queue_name()
     first, behind, other = await enqueue(core_db, queue, ["a", "a", "b"])
@@ -83,28 +84,31 @@ async def test_a_failing_job_is_retried_later_and_holds_back_its_key_but_not_oth
         if job.id == first:
             raise RetryLater("the gateway is down", delay=timedelta(hours=1))
 
-    assert await run_queue(store, queue, handler) == 2
+    before = clock.now()
+    assert await run_queue(store, queue, handler, clock=clock) == 2
+    after = clock.now()
     assert ran == [first, other]  # "behind" waits for its key's earlier job
     row = await core_db.fetchrow(
-        "SELECT attempts, next_attempt_at - now() AS wait, last_error FROM caas_core.jobs WHERE id = $1",
-        first,
+        "SELECT attempts, next_attempt_at, last_error FROM caas_core.jobs WHERE id = $1", first
     )
     assert (row["attempts"], row["last_error"]) == (1, "the gateway is down")
-    assert timedelta(minutes=59) < row["wait"] <= timedelta(hours=1)
-    assert await run_queue(store, queue, handler) == 0  # nothing due: the retry is an hour away
-    await core_db.execute("UPDATE caas_core.jobs SET next_attempt_at = now() WHERE id = $1", first)
+    assert before + timedelta(hours=1) <= row["next_attempt_at"] <= after + timedelta(hours=1)
+    assert await run_queue(store, queue, handler, clock=clock) == 0  # nothing due: the retry is an hour away
+    clock.move(minutes=59)
+    assert await run_queue(store, queue, handler, clock=clock) == 0  # still a minute away
+    clock.move(minutes=1)
     ran.clear()
 
     async def healthy(job: Job) -> None:
         ran.append(job.id)
 
-    while await run_queue(store, queue, healthy):
+    while await run_queue(store, queue, healthy, clock=clock):
         pass
     assert ran == [first, behind]
 
 
 async def test_an_unexpected_error_keeps_only_its_type_and_too_many_attempts_or_a_refusal_fail_for_good(
-    store: PgJobStore, core_db: asyncpg.Connection
+    store: PgJobStore, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     queue = queue_name()
     crashing, refused = await enqueue(core_db, queue, [None, None])
@@ -114,9 +118,9 @@ async def test_an_unexpected_error_keeps_only_its_type_and_too_many_attempts_or_
             raise PermanentFailure("the receiver answered 410 Gone")
         raise KeyError("national id 12345678901")  # must not end up in the table
 
-    await run_queue(store, queue, handler, max_attempts=2, base_delay=timedelta(0))
-    await core_db.execute("UPDATE caas_core.jobs SET next_attempt_at = now() WHERE id = $1", crashing)
-    await run_queue(store, queue, handler, max_attempts=2, base_delay=timedelta(0))
+    await run_queue(store, queue, handler, clock=clock, max_attempts=2, base_delay=timedelta(0))
+    # No base delay: the retry is due at the clock's next reading.
+    await run_queue(store, queue, handler, clock=clock, max_attempts=2, base_delay=timedelta(0))
     rows = {
         r["id"]: r
         for r in await core_db.fetch(

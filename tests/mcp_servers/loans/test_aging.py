@@ -15,6 +15,7 @@ import asyncpg
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
     AGE,
     GET_LOAN,
@@ -22,13 +23,11 @@ from tests.helpers.loans import (
     REPAY,
     WRITE_OFF,
     active_loan,
-    backdate,
     balance,
     call,
     money,
-    paid_now,
+    paid_at,
     refused,
-    today,
 )
 from tests.helpers.risk import uid
 from tools.loans.aging import age_loans
@@ -39,9 +38,9 @@ LATE_FEE = 118_200
 REASON = "borrower unreachable for four months; recovery agency returned the file"
 
 
-async def overdue_by(db: asyncpg.Connection, loan: dict[str, Any], days: int) -> None:
-    """Backdate the loan so that its first installment fell due ``days`` ago."""
-    await backdate(db, loan["id"], (date.fromisoformat(loan["first_due_date"]) - today()).days + days)
+def overdue_by(clock: MovableClock, loan: dict[str, Any], days: int) -> None:
+    """Move the clock to ``days`` after the loan's first installment fell due."""
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + days)
 
 
 def mine(report: dict[str, Any], loan: dict[str, Any], part: str) -> list[dict[str, Any]]:
@@ -49,13 +48,13 @@ def mine(report: dict[str, Any], loan: dict[str, Any], part: str) -> list[dict[s
 
 
 async def test_aging_puts_a_loan_in_its_bucket_charges_the_late_fee_once_and_a_repayment_cures_it(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, provider = await active_loan(client, principal, runtime, core_db)
-    await overdue_by(core_db, loan, 10)
+    overdue_by(clock, loan, 10)
     principal(uid("op-aging"), Role.OPERATOR)
     report = await call(client, AGE, {})
-    assert report["as_of"] == today().isoformat() and report["loans_aged"] >= 1
+    assert report["as_of"] == clock.today().isoformat() and report["loans_aged"] >= 1
     [aged] = mine(report, loan, "loans")
     assert (aged["status"], aged["days_past_due"], aged["bucket"], aged["overdue"]) == (
         "delinquent", 10, "1-30", money(2_363_990 + LATE_FEE),
@@ -77,7 +76,7 @@ async def test_aging_puts_a_loan_in_its_bucket_charges_the_late_fee_once_and_a_r
     paid = await call(
         client,
         REPAY,
-        {"loan": loan["id"], "amount": "24821.90", "paid_at": paid_now(), "reference": uid("pay")},
+        {"loan": loan["id"], "amount": "24821.90", "paid_at": paid_at(clock), "reference": uid("pay")},
     )
     assert [(a["component"], a["amount"]["amount"]) for a in paid["allocation"]] == [
         ("fee", "1182.00"),
@@ -97,29 +96,30 @@ async def test_aging_puts_a_loan_in_its_bucket_charges_the_late_fee_once_and_a_r
 
 
 async def test_buckets_follow_the_oldest_unpaid_installment(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
-    await overdue_by(core_db, loan, 45)
+    overdue_by(clock, loan, 45)
     principal(uid("op-aging"), Role.OPERATOR)
     [aged] = mine(await call(client, AGE, {}), loan, "loans")
     assert (aged["days_past_due"], aged["bucket"], aged["status"]) == (45, "31-60", "delinquent")
     [older] = mine(
-        await call(client, AGE, {"as_of": (today() - timedelta(days=40)).isoformat()}), loan, "loans"
+        await call(client, AGE, {"as_of": (clock.today() - timedelta(days=40)).isoformat()}), loan, "loans"
     )
     assert (older["days_past_due"], older["bucket"]) == (5, "1-30")
     assert (
-        await refused(client, AGE, {"as_of": (today() + timedelta(days=1)).isoformat()}) == "invalid_argument"
+        await refused(client, AGE, {"as_of": (clock.today() + timedelta(days=1)).isoformat()})
+        == "invalid_argument"
     )
     principal(loan["borrower_id"], Role.BORROWER)
     assert await refused(client, AGE, {}) == "permission_denied"
 
 
 async def test_overlapping_runs_charge_each_installment_once(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
-    await overdue_by(core_db, loan, 40)  # installments 1 and 2 are both beyond their grace
+    overdue_by(clock, loan, 40)  # installments 1 and 2 are both beyond their grace
     scheduler = Invocation(Principal("scheduler", Role.SERVICE), "tests.age_loans", "0" * 64)
     reports = await asyncio.gather(*(age_loans(runtime.deps.loans, scheduler) for _ in range(3)))
     fees = [f for r in reports for f in r.late_fees if str(f.loan_id) == loan["id"]]
@@ -132,11 +132,11 @@ async def test_overlapping_runs_charge_each_installment_once(
 
 
 async def test_a_loan_defaults_past_the_threshold_and_only_an_admin_writes_it_off(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, provider = await active_loan(client, principal, runtime, core_db)
-    healthy, _ = await active_loan(client, principal, runtime, core_db)
-    await overdue_by(core_db, loan, 91)
+    overdue_by(clock, loan, 91)
+    healthy, _ = await active_loan(client, principal, runtime, core_db)  # made today: nothing is due
     principal(uid("op-aging"), Role.OPERATOR)
     report = await call(client, AGE, {})
     assert [(m["from_status"], m["to_status"]) for m in mine(report, loan, "moves")] == [
@@ -161,7 +161,7 @@ async def test_a_loan_defaults_past_the_threshold_and_only_an_admin_writes_it_of
     assert await balance(core_db, "provider", "credit_losses", provider["id"]) == 25_000_000 + fees
     assert await refused(client, WRITE_OFF, args) == "conflict"  # final
     principal(uid("svc"), Role.SERVICE)
-    pay = {"loan": loan["id"], "amount": "100.00", "paid_at": paid_now(), "reference": uid("pay")}
+    pay = {"loan": loan["id"], "amount": "100.00", "paid_at": paid_at(clock), "reference": uid("pay")}
     assert await refused(client, REPAY, pay) == "conflict"
     principal(uid("op"), Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True

@@ -12,20 +12,20 @@ import asyncpg
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
     COMMISSION,
     REPAY,
     REVENUE,
     STATEMENT,
     active_loan,
-    backdate,
+    booked_on,
     call,
     lender,
     minor,
     money,
-    paid_now,
+    paid_at,
     refused,
-    today,
 )
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
@@ -83,22 +83,24 @@ async def test_a_preview_explains_the_plan_and_stores_nothing(
 
 
 async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger_reports_it(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, provider = await active_loan(client, principal, runtime, core_db, provider=SHARING)
-    await backdate(core_db, loan["id"], (date.fromisoformat(loan["first_due_date"]) - today()).days + 1)
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + 1)
     principal(uid("svc"), Role.SERVICE)
     paid = await call(
         client,
         REPAY,
-        {"loan": loan["id"], "amount": "23639.90", "paid_at": paid_now(), "reference": uid("pay")},
+        {"loan": loan["id"], "amount": "23639.90", "paid_at": paid_at(clock), "reference": uid("pay")},
     )
     assert paid["commission"] == money(50_000)  # 10% of the 5,000.00 interest
 
+    # The ledger books both on the database's day, which moving the clock does not change.
+    booked = booked_on(loan)
     period = {
         "provider": provider["id"],
-        "period_start": today().isoformat(),
-        "period_end": today().isoformat(),
+        "period_start": booked.isoformat(),
+        "period_end": booked.isoformat(),
     }
     principal(uid("op"), Role.OPERATOR)
     statement = await call(client, STATEMENT, period)
@@ -110,7 +112,7 @@ async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger
         ("disbursement", loan["id"], money(2_125_000)),
         ("interest_share", loan["id"], money(50_000)),
     ]
-    yesterday = (today() - timedelta(days=1)).isoformat()
+    yesterday = (booked - timedelta(days=1)).isoformat()
     empty = await call(client, STATEMENT, {**period, "period_start": yesterday, "period_end": yesterday})
     assert (empty["total"], empty["lines"]) == (money(0), [])
     assert await refused(client, STATEMENT, {**period, "provider": str(uuid.uuid4())}) == "not_found"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,6 +15,7 @@ import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
     AGE,
     GET_LOAN,
@@ -28,16 +29,16 @@ from tests.helpers.loans import (
     accept_bid,
     active_loan,
     approved_application,
-    backdate,
+    booked_on,
     call,
     disburse,
     lender,
     money,
-    paid_now,
+    paid_at,
     refused,
-    today,
 )
 from tests.helpers.risk import body, uid
+from tools.loans.domain.loans import first_due_date
 from tools.platform.principal import Role
 
 LIST = "credit_list_loans"
@@ -107,8 +108,11 @@ async def failure(client: Client, tool: str, args: dict[str, Any]) -> dict[str, 
     return dict(result.structured_content["error"])
 
 
-def days_to_first_due(loan: dict[str, Any]) -> int:
-    return (date.fromisoformat(loan["first_due_date"]) - today()).days
+def originated_to_fall_due(due: date) -> date | None:
+    """The day a monthly loan is originated on for its first installment to fall due on ``due``; None
+    when no day is (the 29th to the 31st after a shorter month)."""
+    days = (due - timedelta(days=n) for n in range(28, 32))
+    return next((day for day in days if first_due_date(day, "monthly") == due), None)
 
 
 def as_provider(principal: Any, provider: dict[str, Any]) -> None:
@@ -132,7 +136,7 @@ async def test_a_provider_reads_its_own_loans_and_statement_and_nothing_of_anoth
     listed = await call(client, LIST, {})
     assert (ids(listed["items"]), listed["next_cursor"]) == ([loan["id"]], None)
     assert ids((await call(client, LIST, {"provider_id": provider["id"]}))["items"]) == [loan["id"]]
-    period = {"period_start": today().isoformat(), "period_end": today().isoformat()}
+    period = {"period_start": booked_on(loan).isoformat(), "period_end": booked_on(loan).isoformat()}
     statement = await call(client, STATEMENT, {"provider": provider["id"], **period})
     assert (statement["provider_id"], statement["at_disbursement"]) == (provider["id"], money(2_125_000))
     assert [line["loan_id"] for line in statement["lines"]] == [loan["id"]]
@@ -161,22 +165,56 @@ async def test_a_provider_reads_its_own_loans_and_statement_and_nothing_of_anoth
     assert await refused(client, GET_LOAN, {"loan": loan["id"]}) == "not_found"
 
 
+async def six_loans(
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    db: asyncpg.Connection,
+    provider: dict[str, Any],
+    clock: MovableClock,
+) -> list[dict[str, Any]]:
+    """Six loans of ``provider``, oldest first: two pending disbursement, then "late", 40 days past due,
+    then "paying", whose first installment is due today, then two more due today. The clock moves
+    between "late" and "paying", so that "paying" falls due the day "late" is 40 days past due (a day a
+    monthly loan can fall due on), and on to that day."""
+
+    async def made_now(count: int, disbursed: bool = True) -> list[dict[str, Any]]:
+        return [
+            await loan_from(client, principal, runtime, db, provider, disbursed=disbursed)
+            for _ in range(count)
+        ]
+
+    pending = await made_now(2, disbursed=False)
+    while originated_to_fall_due(first_due_date(clock.today(), "monthly") + timedelta(days=40)) is None:
+        clock.move(days=1)
+    [late] = await made_now(1)
+    due = date.fromisoformat(late["first_due_date"]) + timedelta(days=40)
+    start = originated_to_fall_due(due)
+    assert start is not None
+    clock.move(days=(start - clock.today()).days)
+    later = await made_now(3)
+    clock.move(days=(due - clock.today()).days)
+    assert (date.fromisoformat(later[0]["first_due_date"]), clock.today()) == (due, due)
+    return [*pending, late, *later]
+
+
 async def test_list_loans_pages_newest_first_without_duplicates_or_omissions_and_filters(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     provider = await lender(client, principal)
-    made = [
-        await loan_from(client, principal, runtime, core_db, provider, disbursed=i >= 2) for i in range(6)
-    ]
+    made = await six_loans(client, principal, runtime, core_db, provider, clock)
     pending, active = made[:2], made[2:]
     late, paying = active[0], active[1]
-    await backdate(core_db, late["id"], days_to_first_due(late) + 40)
-    await backdate(core_db, paying["id"], days_to_first_due(paying))  # its first installment is due today
     principal(uid("op-aging"), Role.OPERATOR)
     await call(client, AGE, {})
     principal(uid("svc"), Role.SERVICE)
     # The first installment (23,639.90), and 100,000.00 of principal ahead of schedule from the last.
-    payment = {"loan": paying["id"], "amount": "123639.90", "paid_at": paid_now(), "reference": uid("pay")}
+    payment = {
+        "loan": paying["id"],
+        "amount": "123639.90",
+        "paid_at": paid_at(clock),
+        "reference": uid("pay"),
+    }
     await call(client, REPAY, payment)
 
     newest_first = [m["id"] for m in reversed(made)]

@@ -16,6 +16,7 @@ from fastmcp import Client
 
 from mcp_servers.app import build_server
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
     GET_APPLICATION,
     GET_LOAN,
@@ -34,7 +35,6 @@ from tests.helpers.loans import (
     minor,
     originated,
     refused,
-    today,
 )
 from tests.helpers.risk import body, uid
 from tools.loans.domain.apr import disclose
@@ -58,7 +58,7 @@ def expected_schedule(loan: dict[str, Any], *, fee: int, rate: str, term: int, f
 
 
 async def test_an_approved_application_with_an_accepted_bid_becomes_a_loan_then_is_disbursed(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     provider = await lender(client, principal)
     app = await decided_application(client, principal, core_db)
@@ -84,8 +84,8 @@ async def the_loan_has_the_bids_terms_its_schedule_and_disclosure(
         {"amount": "250000.00", "currency": "NGN"},
         {"amount": "5000.00", "currency": "NGN"},
     )
-    assert loan["origination_date"] == today().isoformat()
-    assert loan["first_due_date"] == first_due_date(today(), "monthly").isoformat()
+    assert loan["origination_date"] == clock.today().isoformat()
+    assert loan["first_due_date"] == first_due_date(clock.today(), "monthly").isoformat()
     plan = expected_schedule(loan, fee=500_000, rate="0.24", term=12, freq="monthly", method="annuity")
     schedule = await call(client, SCHEDULE, {"loan": loan["id"]})
     got = [
@@ -95,7 +95,7 @@ async def the_loan_has_the_bids_terms_its_schedule_and_disclosure(
     assert sum(minor(line["total"]) for line in schedule["lines"]) == 25_000_000 + plan.total_interest
     assert minor(schedule["total_of_payments"]) == plan.total_of_payments == minor(loan["total_of_payments"])
     assert {line["status"] for line in schedule["lines"]} == {"upcoming"}
-    disclosed = disclose(plan, prepaid_finance_charge=500_000, loan_date=today())
+    disclosed = disclose(plan, prepaid_finance_charge=500_000, loan_date=clock.today())
     assert Decimal(loan["disclosure"]["apr"]) == disclosed.apr > Decimal("0.24")
     assert Decimal(loan["disclosure"]["apr_percent"]) == disclosed.apr_percent
     assert (

@@ -14,6 +14,7 @@ import asyncpg
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
     GET_LOAN,
     QUOTE,
@@ -21,15 +22,13 @@ from tests.helpers.loans import (
     REPAY,
     SCHEDULE,
     active_loan,
-    backdate,
     balance,
     call,
     minor,
     money,
     originated,
-    paid_now,
+    paid_at,
     refused,
-    today,
 )
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
@@ -39,9 +38,9 @@ def ref() -> str:
     return f"pay-{uuid.uuid4().hex[:12]}"
 
 
-async def first_due_days_ago(db: asyncpg.Connection, loan: dict[str, Any], days: int) -> None:
-    """Backdate the loan so that its first installment fell due ``days`` ago."""
-    await backdate(db, loan["id"], (date.fromisoformat(loan["first_due_date"]) - today()).days + days)
+def first_due_days_ago(clock: MovableClock, loan: dict[str, Any], days: int) -> None:
+    """Move the clock to ``days`` after the loan's first installment fell due."""
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + days)
 
 
 async def counts(db: asyncpg.Connection) -> tuple[int, int]:
@@ -54,14 +53,16 @@ async def counts(db: asyncpg.Connection) -> tuple[int, int]:
 
 
 async def test_a_partial_then_an_early_payment_are_allocated_and_explained(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, provider = await active_loan(client, principal, runtime, core_db)
-    await first_due_days_ago(core_db, loan, 3)
+    first_due_days_ago(clock, loan, 3)
     principal(uid("svc"), Role.SERVICE)
 
     first = await call(
-        client, REPAY, {"loan": loan["id"], "amount": "10000.00", "paid_at": paid_now(), "reference": ref()}
+        client,
+        REPAY,
+        {"loan": loan["id"], "amount": "10000.00", "paid_at": paid_at(clock), "reference": ref()},
     )
     assert [(a["component"], a["installment"], a["amount"]["amount"]) for a in first["allocation"]] == [
         ("interest", 1, "5000.00"),
@@ -74,7 +75,9 @@ async def test_a_partial_then_an_early_payment_are_allocated_and_explained(
     assert first["loan_status"] == "active" and first["replayed"] is False
 
     second = await call(
-        client, REPAY, {"loan": loan["id"], "amount": "20000.00", "paid_at": paid_now(), "reference": ref()}
+        client,
+        REPAY,
+        {"loan": loan["id"], "amount": "20000.00", "paid_at": paid_at(clock), "reference": ref()},
     )
     assert [(a["component"], a["installment"], a["amount"]["amount"]) for a in second["allocation"]] == [
         ("principal", 1, "13639.90"),
@@ -94,10 +97,10 @@ async def test_a_partial_then_an_early_payment_are_allocated_and_explained(
 
 
 async def test_paying_the_early_settlement_quote_closes_the_loan(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, provider = await active_loan(client, principal, runtime, core_db)
-    await backdate(core_db, loan["id"], 10)  # disbursed 10 days ago; nothing is due yet
+    clock.move(days=10)  # disbursed 10 days ago; nothing is due yet
     principal(loan["borrower_id"], Role.BORROWER)
     quote = await call(client, QUOTE, {"loan": loan["id"]})
     # 250,000.00 at 24% for 10/365 of a year: 1,643.835... -> 1,643.84
@@ -107,7 +110,7 @@ async def test_paying_the_early_settlement_quote_closes_the_loan(
     assert (quote["accrued_days"], quote["total"], quote["valid_until"]) == (
         10,
         money(25_164_384),
-        today().isoformat(),
+        clock.today().isoformat(),
     )
     later = await call(client, QUOTE, {"loan": loan["id"], "valid_days": 5})
     # Good five more days: interest to the last of them, rounded once (2,465.7534... -> 2,465.75).
@@ -117,7 +120,12 @@ async def test_paying_the_early_settlement_quote_closes_the_loan(
     paid = await call(
         client,
         REPAY,
-        {"loan": loan["id"], "amount": quote["total"]["amount"], "paid_at": paid_now(), "reference": ref()},
+        {
+            "loan": loan["id"],
+            "amount": quote["total"]["amount"],
+            "paid_at": paid_at(clock),
+            "reference": ref(),
+        },
     )
     assert (paid["loan_status"], paid["credit"], paid["to_accrued_interest"]) == (
         "closed",
@@ -137,7 +145,9 @@ async def test_paying_the_early_settlement_quote_closes_the_loan(
     assert await balance(core_db, "provider", "interest_income", provider["id"]) == 164_384
     assert (
         await refused(
-            client, REPAY, {"loan": loan["id"], "amount": "1.00", "paid_at": paid_now(), "reference": ref()}
+            client,
+            REPAY,
+            {"loan": loan["id"], "amount": "1.00", "paid_at": paid_at(clock), "reference": ref()},
         )
         == "conflict"
     )
@@ -147,12 +157,14 @@ async def test_paying_the_early_settlement_quote_closes_the_loan(
 
 
 async def test_an_over_payment_closes_the_loan_and_is_held_as_the_borrowers_credit(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
     principal(uid("svc"), Role.SERVICE)
     paid = await call(
-        client, REPAY, {"loan": loan["id"], "amount": "260000.00", "paid_at": paid_now(), "reference": ref()}
+        client,
+        REPAY,
+        {"loan": loan["id"], "amount": "260000.00", "paid_at": paid_at(clock), "reference": ref()},
     )
     assert (paid["loan_status"], paid["credit"]) == ("closed", money(1_000_000))
     assert paid["allocation"][-1]["component"] == "credit"
@@ -162,12 +174,12 @@ async def test_an_over_payment_closes_the_loan_and_is_held_as_the_borrowers_cred
 
 
 async def test_a_repayment_records_once_by_reference_or_idempotency_key(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
-    await first_due_days_ago(core_db, loan, 1)
+    first_due_days_ago(clock, loan, 1)
     principal(uid("svc"), Role.SERVICE)
-    args = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_now(), "reference": ref()}
+    args = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_at(clock), "reference": ref()}
     first = await call(client, REPAY, args)
     before = await counts(core_db)
     again = await call(client, REPAY, args)  # the webhook delivered twice
@@ -182,20 +194,23 @@ async def test_a_repayment_records_once_by_reference_or_idempotency_key(
 
 
 async def test_bad_repayments_are_refused_with_a_code_and_store_nothing(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
     pending, _ = await originated(client, principal, runtime, core_db)
     principal(uid("svc"), Role.SERVICE)
-    good = {"loan": loan["id"], "amount": "100.00", "paid_at": paid_now(), "reference": ref()}
+    good = {"loan": loan["id"], "amount": "100.00", "paid_at": paid_at(clock), "reference": ref()}
     before = await counts(core_db)
     cases = [
         ({**good, "amount": "0"}, "invalid_argument"),
         ({**good, "amount": "-5.00"}, "invalid_argument"),
         ({**good, "amount": "1.001"}, "invalid_argument"),  # NGN has two decimals
         ({**good, "paid_at": "2026-01-01T10:00:00"}, "invalid_argument"),  # no offset
-        ({**good, "paid_at": paid_now(-timedelta(hours=1))}, "invalid_argument"),  # the future
-        ({**good, "paid_at": paid_now(timedelta(days=3))}, "invalid_argument"),  # before the disbursement
+        ({**good, "paid_at": paid_at(clock, -timedelta(hours=1))}, "invalid_argument"),  # the future
+        (
+            {**good, "paid_at": paid_at(clock, timedelta(days=3))},
+            "invalid_argument",
+        ),  # before the disbursement
         ({**good, "reference": "no spaces allowed"}, "invalid_argument"),
         ({**good, "loan": str(uuid.uuid4())}, "not_found"),
         ({**good, "loan": pending["id"]}, "conflict"),  # not disbursed yet

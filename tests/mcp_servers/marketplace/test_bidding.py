@@ -30,6 +30,7 @@ from tests.helpers.bidding import (
     bid_rows,
     call,
     events,
+    expire_stale,
     later,
     lender,
     market,
@@ -37,6 +38,7 @@ from tests.helpers.bidding import (
     refused,
     uid,
 )
+from tests.helpers.clock import MovableClock
 from tools.platform.principal import Role
 
 
@@ -250,20 +252,20 @@ async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_wi
     assert event["payload"]["invitations_expired"] == 1 and event["payload"]["reason"] == "enough offers"
 
 
-async def test_no_bid_after_the_deadline(client: Client, principal: Any, core_db: asyncpg.Connection) -> None:
+async def test_no_bid_after_the_deadline_of_a_round_not_stored_yet(
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
     # No round stored yet: the deadline is when it opened for bids plus the 72-hour window.
     app, (p1, *_) = await market(client, principal, core_db, lenders=2)
-    await core_db.execute(
-        "UPDATE caas_core.applications SET status_changed_at = now() - interval '72 hours 1 second' "
-        "WHERE id = $1",
-        uuid.UUID(app["id"]),
-    )
+    clock.move(hours=72, seconds=1)
     as_provider(principal, p1)
     assert await refused(client, PLACE, {"application": app["id"], "bid": bid_body()}) == "conflict"
-    await core_db.execute(  # fresh again, so that no expiry run elsewhere in the suite picks it up
-        "UPDATE caas_core.applications SET status_changed_at = now() WHERE id = $1", uuid.UUID(app["id"])
-    )
+    assert await bid_rows(core_db, app) == []
 
+
+async def test_no_bid_after_the_deadline_of_a_stored_round(
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
     # A round stored by the first bid, whose deadline then passes.
     app, (p1, p2) = await market(client, principal, core_db, lenders=2)
     first = await place(client, principal, app, p1)
@@ -273,10 +275,7 @@ async def test_no_bid_after_the_deadline(client: Client, principal: Any, core_db
     )
     assert stored["closes_at"] - stored["opened_at"] == timedelta(hours=72)
     assert stored["closed_at"] is None
-    await core_db.execute(
-        "UPDATE caas_core.bidding_rounds SET closes_at = now() WHERE application_id = $1",
-        uuid.UUID(app["id"]),
-    )
+    clock.move(seconds=max(0.0, (stored["closes_at"] - clock.now()).total_seconds()))  # to the deadline
     assert await refused(client, REVISE, {"bid_id": first["id"], "changes": {"annual_rate": "0.2"}}) == (
         "conflict"
     )
@@ -309,17 +308,13 @@ async def test_a_withdrawn_application_takes_no_more_bids_and_its_bids_expire_at
 
 
 async def test_an_expired_application_ends_its_active_bids(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     app, (p1, p2) = await market(client, principal, core_db, lenders=2)
     await place(client, principal, app, p1)
     await place(client, principal, app, p2)
-    await core_db.execute(
-        "UPDATE caas_core.applications SET status_changed_at = now() - interval '30 days' WHERE id = $1",
-        uuid.UUID(app["id"]),
-    )
-    principal(uid("op-expire"), Role.OPERATOR)
-    await call(client, "credit_expire_stale_applications", {})
+    clock.move(hours=72, seconds=1)  # past its bidding window
+    assert app["reference"] in await expire_stale(client, principal)
     assert [r["status"] for r in await bid_rows(core_db, app)] == ["expired", "expired"]
     assert len(await events(core_db, app, "bid.expired")) == 2
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,7 @@ from tests.helpers.bidding import (
     refused,
     uid,
 )
+from tests.helpers.clock import MovableClock
 from tests.helpers.common import error_code
 from tools.loans.domain.apr import annual_percentage_rate, apr_percent
 from tools.loans.domain.schedules import build_schedule
@@ -201,20 +202,24 @@ async def the_application_moved_on_and_takes_no_more_bids(
 
 
 async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     # 24% annuity and 24% declining balance both disclose 24.000000%; declining costs 32500.00 in
     # all against 33678.79, so it ranks first.
     app, (a, b, c) = await market(client, principal, core_db)
     annuity = await place(client, principal, app, a)
     declining = await place(client, principal, app, b, schedule_method="declining_balance")
-    await core_db.execute(  # arranged: a bid whose validity has passed (the tools refuse to make one)
-        "INSERT INTO caas_core.bids (application_id, provider_id, amount_minor, currency, annual_rate, "
-        "term_months, repayment_frequency, valid_until, created_by) "
-        "VALUES ($1, $2, 100000, 'GHS', 0.18, 12, 'monthly', now() - interval '1 minute', 'tests')",
-        uuid.UUID(app["id"]),
-        uuid.UUID(c),
+    # The cheapest bid, valid for an hour only, and the hour passes.
+    await place(
+        client,
+        principal,
+        app,
+        c,
+        amount="1000.00",
+        annual_rate="0.18",
+        valid_until=(clock.now() + timedelta(hours=1)).isoformat(),
     )
+    clock.move(hours=1, seconds=1)
     as_borrower(principal, app)
     comparison = await call(client, COMPARE, {"application": app["id"]})
     assert [o["bid"]["id"] for o in comparison["offers"]] == [declining["id"], annuity["id"]]

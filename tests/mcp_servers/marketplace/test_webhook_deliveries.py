@@ -18,6 +18,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers import bidding as ghs
+from tests.helpers.clock import MovableClock
 from tests.helpers.common import TEST_ACCOUNT_NUMBER, TEST_DOB, TEST_NATIONAL_ID, application
 from tests.helpers.providers import (
     REACTIVATE,
@@ -101,7 +102,12 @@ async def test_an_invited_provider_receives_a_signed_invitation_without_personal
 
 
 async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_is_delivered(
-    client: Client, principal: Any, core_db: asyncpg.Connection, runtime: Runtime, receiver: Receiver
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    runtime: Runtime,
+    receiver: Receiver,
+    clock: MovableClock,
 ) -> None:
     await clear_market(core_db)
     provider_id, secret, name = await lender(client, principal, receiver)
@@ -117,12 +123,12 @@ async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_
     await runtime.workers.drain()
     assert len(receiver.got[name]) == 1  # not due yet: backoff
 
-    await due_now(core_db, event_id)
+    await due_now(core_db, clock, event_id)
     await runtime.workers.drain()
     [row] = await deliveries(client, principal, provider_id=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 2, 503)
 
-    await due_now(core_db, event_id)
+    await due_now(core_db, clock, event_id)
     await runtime.workers.drain()
     [row] = await deliveries(client, principal, provider_id=provider_id, status=["delivered"])
     assert (row["status"], row["attempts"], row["last_status_code"], row["last_error"]) == (
@@ -135,14 +141,18 @@ async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_
     assert len(sent) == 3
     assert {r.body for r in sent} == {sent[0].body}  # the same event, byte for byte
     assert {r.headers["x-caas-event-id"] for r in sent} == {str(event_id)}
-    for r in sent:
-        assert check_caas(
-            r.body, r.headers["x-caas-signature"], r.headers["x-caas-timestamp"], secret, int(time.time())
-        ).ok
+    for r in sent:  # each signed when it was sent, on the moved clock
+        signed = r.headers["x-caas-signature"], r.headers["x-caas-timestamp"]
+        assert check_caas(r.body, *signed, secret, int(clock.now().timestamp())).ok
 
 
 async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
-    client: Client, principal: Any, core_db: asyncpg.Connection, runtime: Runtime, receiver: Receiver
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    runtime: Runtime,
+    receiver: Receiver,
+    clock: MovableClock,
 ) -> None:
     await clear_market(core_db)
     provider_id, _, name = await lender(client, principal, receiver)
@@ -154,7 +164,7 @@ async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
     [row] = await deliveries(client, principal, provider_id=provider_id, status=["failed"])
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("failed", 1, 410)
     assert "410" in row["last_error"] and row["failed_at"] is not None and row["next_attempt_at"] is None
-    await due_now(core_db, event_id)
+    clock.move(hours=1)  # past any backoff (at most 30 minutes)
     await runtime.workers.drain()
     assert len(receiver.got[name]) == 1  # failed for good: never attempted again on its own
     assert await deliveries(client, principal, provider_id=provider_id, status=["pending", "delivered"]) == []

@@ -14,6 +14,7 @@ from fastmcp import Client
 
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.providers import call, clear_market, uid
 from tests.helpers.webhooks import (
     RETRY,
@@ -37,7 +38,12 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_outcome_sends_nothing(
-    client: Client, principal: Any, core_db: asyncpg.Connection, runtime: Runtime, receiver: Receiver
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    runtime: Runtime,
+    receiver: Receiver,
+    clock: MovableClock,
 ) -> None:
     await clear_market(core_db)
     provider_id, _, name = await lender(client, principal, receiver)
@@ -53,8 +59,8 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
         await deliver_provider_webhook(strict if job.event_id == event_id else runtime.deps.marketplace, job)
 
     await runtime.workers.drain()  # relays it and makes attempt 1
-    await due_now(core_db, event_id)
-    while await run_queue(store, QUEUE, handler):
+    await due_now(core_db, clock, event_id)
+    while await run_queue(store, QUEUE, handler, clock=clock):
         pass
 
     [row] = await deliveries(client, principal, provider_id=provider_id)
@@ -101,7 +107,7 @@ async def test_a_job_the_queue_failed_on_its_own_lists_as_failed_and_can_be_queu
     await core_db.execute(
         "UPDATE caas_core.jobs SET attempts = 11 WHERE queue = $1 AND event_id = $2", QUEUE, event_id
     )
-    while await run_queue(store, QUEUE, crashing):
+    while await run_queue(store, QUEUE, crashing, clock=runtime.clock):
         pass
 
     [row] = await deliveries(client, principal, provider_id=provider_id)

@@ -16,8 +16,9 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers import bidding as ghs
+from tests.helpers.clock import MovableClock
 from tests.helpers.common import application
-from tests.helpers.loans import AGE, REPAY, SCHEDULE, active_loan, backdate, disburse, paid_now, today
+from tests.helpers.loans import AGE, REPAY, SCHEDULE, active_loan, disburse, paid_at
 from tests.helpers.notifications import (
     GET_PREFS,
     LIST,
@@ -77,7 +78,7 @@ async def test_a_borrower_is_told_each_step_from_application_to_repayment_in_ord
     repayment = {
         "loan": loan["id"],
         "amount": first["total"]["amount"],
-        "paid_at": paid_now(),
+        "paid_at": paid_at(runtime.clock),
         "reference": uid("p"),
     }
     await call(client, REPAY, repayment)
@@ -109,7 +110,7 @@ async def test_a_redelivered_event_does_not_notify_twice(
     await settle(runtime)
     # At-least-once delivery: the job runs again, as after a worker died before marking it done.
     redone = await core_db.execute(
-        "UPDATE caas_core.jobs SET done_at = NULL, next_attempt_at = now() "
+        "UPDATE caas_core.jobs SET done_at = NULL "
         "WHERE queue = 'notifications' AND payload ->> 'application_id' = $1",
         app["id"],
     )
@@ -210,7 +211,7 @@ async def test_with_sms_on_the_borrower_gets_an_sms_through_the_gateway_and_no_e
 
 
 async def test_a_failing_channel_is_retried_alone_and_sent_once(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     borrower = principal(uid("b-retry"), Role.BORROWER).subject
     await call(client, SET_PREFS, {"sms": True, "email": True})
@@ -235,12 +236,8 @@ async def test_a_failing_channel_is_retried_alone_and_sent_once(
     finally:
         await sandbox(runtime, "POST", "/sandbox/vendors/sms/up")
 
-    # The retry is due (no waiting in tests): only the SMS goes out; nothing is stored twice.
-    await core_db.execute(
-        "UPDATE caas_core.jobs SET next_attempt_at = now() "
-        "WHERE queue = 'notifications' AND payload ->> 'application_id' = $1",
-        app["id"],
-    )
+    # The clock is past the retry's backoff: only the SMS goes out; nothing is stored twice.
+    clock.move(minutes=1)
     await settle(runtime)
     after = {r["channel"]: r for r in await rows(runtime, borrower)}
     assert {c: (r["delivery_status"], r["attempts"]) for c, r in after.items()} == {
@@ -264,14 +261,14 @@ async def test_a_failing_channel_is_retried_alone_and_sent_once(
 
 
 async def test_a_repayment_due_soon_is_reminded_once_however_often_the_scan_runs(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
     first_due = date.fromisoformat(loan["first_due_date"])
-    await backdate(core_db, loan["id"], (first_due - today()).days - 2)  # due the day after tomorrow
+    clock.move(days=(first_due - clock.today()).days - 2)  # due the day after tomorrow
     principal(loan["borrower_id"], Role.BORROWER)
     line = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"][0]
-    assert date.fromisoformat(line["due_date"]) == today() + timedelta(days=2)
+    assert date.fromisoformat(line["due_date"]) == clock.today() + timedelta(days=2)
 
     await settle(runtime)
     deps = runtime.deps.notifications
@@ -285,16 +282,16 @@ async def test_a_repayment_due_soon_is_reminded_once_however_often_the_scan_runs
     assert f"A repayment of {shown(line['total'])} on loan {loan['application_reference']}" in due["body"]
     assert line["due_date"] in due["body"]
     # A scan whose window does not reach the installment adds nothing.
-    await remind_due_repayments(deps, today=today() - timedelta(days=5))
+    await remind_due_repayments(deps, today=clock.today() - timedelta(days=5))
     assert len(await inbox(client, principal, loan["borrower_id"])) == 3
 
 
 async def test_arrears_and_a_late_fee_are_told_to_the_borrower(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
     first_due = date.fromisoformat(loan["first_due_date"])
-    await backdate(core_db, loan["id"], (first_due - today()).days + 10)  # 10 days overdue, past grace
+    clock.move(days=(first_due - clock.today()).days + 10)  # 10 days overdue, past grace
     principal(uid("op-age"), Role.OPERATOR)
     await call(client, AGE, {})
     await settle(runtime)
@@ -334,7 +331,7 @@ async def test_the_notifications_tools_declare_their_roles_and_effects(
 
 
 async def test_a_channel_still_failing_on_the_jobs_last_attempt_is_marked_failed_not_left_pending(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
 ) -> None:
     borrower = principal(uid("b-giveup"), Role.BORROWER).subject
     await call(client, SET_PREFS, {"sms": True})
@@ -342,13 +339,14 @@ async def test_a_channel_still_failing_on_the_jobs_last_attempt_is_marked_failed
     try:
         app = await call(client, SUBMIT, {"application": body()})
         await settle(runtime)
-        # The queue has retried it all but once: the next run is its last.
+        # Arrange only: the queue has retried it all but once, so the next run is its last.
         await core_db.execute(
-            "UPDATE caas_core.jobs SET attempts = $2 - 1, next_attempt_at = now() "
+            "UPDATE caas_core.jobs SET attempts = $2 - 1 "
             "WHERE queue = 'notifications' AND payload ->> 'application_id' = $1",
             app["id"],
             MAX_ATTEMPTS,
         )
+        clock.move(minutes=1)  # past the retry's backoff
         await settle(runtime)
     finally:
         await sandbox(runtime, "POST", "/sandbox/vendors/sms/up")

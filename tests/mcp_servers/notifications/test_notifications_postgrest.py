@@ -24,6 +24,7 @@ from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
 from mcp_servers.app import build_server
 from mcp_servers.config import Settings
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.notifications import LIST, OPEN, call, inbox, refused, settle, uid
 from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
 from tests.helpers.risk import submitted
@@ -62,7 +63,10 @@ async def postgrest(fresh_database) -> AsyncIterator[PostgrestDouble]:  # type: 
 
 @pytest.fixture(scope="module")
 async def runtime(
-    settings: Settings, postgrest: PostgrestDouble, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings,
+    postgrest: PostgrestDouble,
+    tmp_path_factory: pytest.TempPathFactory,
+    session_clock: MovableClock,
 ) -> AsyncIterator[Runtime]:
     over_http = settings.model_copy(
         update={
@@ -73,7 +77,7 @@ async def runtime(
             "data_dir": Path(tmp_path_factory.mktemp("postgrest-data")),
         }
     )
-    rt = Runtime(over_http)
+    rt = Runtime(over_http, clock=session_clock)  # the clock the ``clock`` fixture moves
     async with rt.session():
         yield rt
 
@@ -98,7 +102,12 @@ async def test_with_only_the_supabase_url_and_key_notifications_and_chat_go_over
 
 
 async def test_postgrest_down_is_unavailable_to_the_tools_and_the_notification_job_retries(
-    client: Client, principal: Any, runtime: Runtime, postgrest: PostgrestDouble, core_db: asyncpg.Connection
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    postgrest: PostgrestDouble,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
 ) -> None:
     app = await submitted(client, principal)
     postgrest.down = True
@@ -115,12 +124,8 @@ async def test_postgrest_down_is_unavailable_to_the_tools_and_the_notification_j
         assert "Supabase" in job["last_error"]  # a RetryLater: its reason is kept, no traceback
     finally:
         postgrest.down = False
-    # Supabase is back and the retry is due (no waiting in tests): the borrower is told once.
-    await core_db.execute(
-        "UPDATE caas_core.jobs SET next_attempt_at = now() WHERE done_at IS NULL "
-        "AND payload ->> 'application_id' = $1",
-        app["id"],
-    )
+    # Supabase is back and the clock is past the retries' backoff: the borrower is told once.
+    clock.move(minutes=1)
     await settle(runtime)
     assert [n["kind"] for n in await inbox(client, principal, app["borrower_id"])] == ["application_received"]
 

@@ -66,7 +66,7 @@ async def run_payments(runtime: Runtime) -> None:
     """The outbox relay and the payments queue (its registered handler), until nothing is due, then
     every webhook the sandbox sent in the meantime."""
     store, handler = runtime.workers.store, runtime.workers.handlers["payments"]
-    while await relay_outbox(store) + await run_queue(store, "payments", handler):
+    while await relay_outbox(store) + await run_queue(store, "payments", handler, clock=runtime.clock):
         pass
     assert runtime.sandbox is not None
     await runtime.sandbox.webhooks_idle()
