@@ -19,7 +19,7 @@ from typing import Any
 
 from fastmcp import FastMCP
 
-from mcp_servers.app import SERVICES, build_server
+from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.tool_docs import render_markdown

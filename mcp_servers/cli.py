@@ -64,7 +64,7 @@ def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
 async def _serve(
     settings: Settings, service: str | None, stdio: bool, host: str | None, port: int | None
 ) -> int:
-    from mcp_servers.app import PLAN_PORTS, SERVICES, build_server
+    from mcp_servers.composition import PLAN_PORTS, SERVICES, build_server
 
     if service is not None and service not in SERVICES:
         planned = f" (planned on port {PLAN_PORTS[service]}, not built yet)" if service in PLAN_PORTS else ""
@@ -94,7 +94,7 @@ def _with_webhook_target(
 ) -> Settings:
     """The in-process sandbox posts its webhooks to this very server unless CAAS_SANDBOX_WEBHOOK_URL
     says otherwise, so that payments complete out of the box."""
-    from mcp_servers.app import PLAN_PORTS
+    from mcp_servers.composition import PLAN_PORTS
 
     if settings.onasis_gateway_url is not None or settings.sandbox_webhook_url is not None:
         return settings
@@ -112,7 +112,7 @@ async def _sandbox(
 ) -> int:
     """An Onasis-compatible gateway and registry for other processes (ONASIS_GATEWAY_URL,
     MCP_SERVER_URL); no real money moves."""
-    from mcp_servers.app import PLAN_PORTS
+    from mcp_servers.composition import PLAN_PORTS
     from mcp_servers.runtime import make_sandbox
 
     target = webhook_url or (
@@ -157,7 +157,7 @@ async def _work(settings: Settings, once: bool) -> int:
 
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
-    from mcp_servers.app import PLAN_PORTS, build_server
+    from mcp_servers.composition import PLAN_PORTS, build_server
     from mcp_servers.platform.registration import registration
 
     settings = runtime.settings
@@ -230,7 +230,7 @@ async def _db(settings: Settings, action: str) -> int:
 
 
 def _registry(settings: Settings, out: Path) -> int:
-    from mcp_servers.app import SERVICES
+    from mcp_servers.composition import SERVICES
     from mcp_servers.platform.registration import write_server_json
 
     for path in write_server_json(settings, out, SERVICES):

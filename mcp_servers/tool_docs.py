@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp_servers.app import SERVICES
+from mcp_servers.composition import SERVICES
 from mcp_servers.toolkit import ROLES_META
 
 __all__ = ["ROOT", "ToolCode", "UseCase", "read_tool", "render_markdown", "source_path"]

@@ -114,7 +114,7 @@ class ToolSpec:
 class ToolSet:
     """The tools of one module, declared at module level with ``@TOOLS.tool(...)``.
 
-    Declaring changes nothing: ``mcp_servers.app`` decides which server carries which tool sets and
+    Declaring changes nothing: ``mcp_servers.composition`` decides which server carries which tool sets and
     makes each spec an MCP tool there (``as_tool``). A tool reaches the running process through
     ``deps()``, ``invocation()`` and ``principal()``, which read the call's context.
     """
@@ -150,7 +150,7 @@ _call: ContextVar[_Call | None] = ContextVar("caas_call", default=None)
 def current_runtime() -> Runtime:
     """The runtime of the server handling this request (its lifespan yields it)."""
     runtime = get_context().lifespan_context.get("runtime")
-    if runtime is None:  # pragma: no cover - a server built without mcp_servers.app.build_server
+    if runtime is None:  # pragma: no cover - a server built without mcp_servers.composition.build_server
         raise RuntimeError("this server's lifespan provides no runtime")
     return cast("Runtime", runtime)
 

@@ -49,7 +49,7 @@ from tools.notifications.ports import NotificationDeps, NotificationStore, Statu
 from tools.notifications.supabase_sync import sync_handler
 from tools.payments.domain.routing import VendorRouter
 from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
-from tools.payments.worker import send_disbursement
+from tools.payments.transfers import send_disbursement
 from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 from tools.risk.domain.scorecard import DEFAULT_POLICY
 from tools.risk.ports import RiskDeps

@@ -25,7 +25,7 @@ from fastmcp import Client, FastMCP
 
 from database.embedded import start_embedded
 from database.pool import configure_connection
-from mcp_servers.app import build_server
+from mcp_servers.composition import build_server
 from mcp_servers.config import Settings, load_settings
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mcp_servers.app import PLAN_PORTS, SERVICES
+from mcp_servers.composition import PLAN_PORTS, SERVICES
 
 CONFIG = json.loads((Path(__file__).resolve().parents[1] / "mcp.json").read_text())["mcpServers"]
 

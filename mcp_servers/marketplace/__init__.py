@@ -1,2 +1,2 @@
-"""The marketplace service's MCP tools, declared at module level on ``ToolSet``s (``mcp_servers.app`` says
-which server carries them)."""
+"""The marketplace service's MCP tools, declared at module level on ``ToolSet``s
+(``mcp_servers.composition`` says which server carries them)."""

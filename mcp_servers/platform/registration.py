@@ -140,7 +140,7 @@ async def registration(
     """Keeps ``server`` registered while the body runs (in the background: the body never waits for
     the registry), then deactivates it within ``CAAS_REGISTRY_TIMEOUT_SECONDS``. The first activation
     waits until ``serving()`` is true, so the registry's first health probe finds us listening."""
-    from mcp_servers.app import package_version
+    from mcp_servers.composition import package_version
 
     settings = runtime.settings
     name = server_name(service)
@@ -207,7 +207,7 @@ def _registry_key(settings: Settings) -> str | None:
 
 def server_json(settings: Settings, service: str | None) -> dict[str, Any]:
     """The official MCP Registry ``server.json`` of one server (composed when ``service`` is None)."""
-    from mcp_servers.app import PLAN_PORTS, package_version
+    from mcp_servers.composition import PLAN_PORTS, package_version
 
     name = server_name(service)
     port = settings.port or PLAN_PORTS.get(service or "caas", PLAN_PORTS["caas"])

@@ -14,14 +14,14 @@ import asyncpg
 import httpx
 from fastmcp import Client
 
-from mcp_servers.app import build_server
+from mcp_servers.composition import build_server
 from mcp_servers.platform.workers import worker_invocation
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, serving
 from tests.helpers.loans import call, originated
 from tools.payments.domain.routing import VendorRouter
 from tools.payments.ports import PaymentDeps
-from tools.payments.worker import send_disbursement
+from tools.payments.transfers import send_disbursement
 from tools.platform.jobs import Job
 from tools.platform.principal import Principal, Role
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from mcp_servers.app import build_server
 from mcp_servers.catalog import GOLDEN, server_names, tool_definition
+from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tools.platform.principal import Role
 

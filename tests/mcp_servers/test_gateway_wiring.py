@@ -13,8 +13,8 @@ import pytest
 from pydantic import HttpUrl, SecretStr
 
 from adapters.sandbox import Sandbox
-from mcp_servers.app import build_server
 from mcp_servers.cli import _with_webhook_target
+from mcp_servers.composition import build_server
 from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import make_sandbox

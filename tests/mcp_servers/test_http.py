@@ -16,7 +16,7 @@ import pytest
 from fastmcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from mcp_servers.app import build_server, package_version
+from mcp_servers.composition import build_server, package_version
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, application, dsn_proxy, error_code, make_jwt, serving

@@ -37,7 +37,7 @@ from tests.helpers.loans import (
 )
 from tests.helpers.providers import ONBOARD, provider_body
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, TIMELINE, body, uid, verify_kyc
-from tools.loans.domain.commission import DEFAULT_TERMS, disbursement_commission
+from tools.loans.domain.commissions import DEFAULT_TERMS, disbursement_commission
 from tools.platform.principal import Role
 
 CURRENCY = "ZAR"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from mcp_servers.app import SERVICES
 from mcp_servers.catalog import REFERENCE, generate
+from mcp_servers.composition import SERVICES
 from mcp_servers.tool_docs import ROOT, read_tool
 from tools.marketplace import offers
 from tools.risk import assessments

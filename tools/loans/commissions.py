@@ -3,14 +3,14 @@ platform's revenue for a period, both read from the ledger (``database.loans.com
 
 The commission itself is posted by the loans: at disbursement (``tools.loans.loans.confirm_disbursement``)
 and with each repayment's interest (``tools.loans.servicing.record_repayment``), per the provider's plan
-(``tools.loans.domain.commission``)."""
+(``tools.loans.domain.commissions``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from tools.loans.domain.commission import CommissionPreview, preview_commission, terms_from_plan
+from tools.loans.domain.commissions import CommissionPreview, preview_commission, terms_from_plan
 from tools.loans.domain.loans import first_due_date
 from tools.loans.domain.schedules import Frequency, Method, build_schedule
 from tools.loans.loans import provider_performance

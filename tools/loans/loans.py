@@ -17,7 +17,7 @@ from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, transition
 from tools.ledger.ledger import post_journal
 from tools.loans.domain.apr import AprDisclosure, disclose
-from tools.loans.domain.commission import ProviderPerformance, disbursement_commission, terms_from_plan
+from tools.loans.domain.commissions import ProviderPerformance, disbursement_commission, terms_from_plan
 from tools.loans.domain.journals import (
     commission_journal,
     disbursement_journal,

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 
 from tools.ledger.ledger import post_journal
 from tools.loans.domain.aging import age
-from tools.loans.domain.commission import repayment_commission, terms_from_plan
 from tools.loans.domain.commission_plan import CommissionPlan
+from tools.loans.domain.commissions import repayment_commission, terms_from_plan
 from tools.loans.domain.journals import repayment_journal, settlement_journal
 from tools.loans.domain.loans import (
     SERVICING,

@@ -2,7 +2,7 @@
 read them, and ask the gateway where one stands (``verify_payment``).
 
 A disbursement is recorded here with its outbox event in one transaction; the ``payments`` worker
-(``tools.payments.worker``) sends it. A collection is initialized at the gateway during the call, as
+(``tools.payments.transfers``) sends it. A collection is initialized at the gateway during the call, as
 the payer needs its authorization URL now. Both take an idempotency key that behaves as Stripe's: the
 same key with the same arguments returns the first result (``replayed``), with other arguments it is a
 conflict, and a concurrent duplicate waits for the first to finish (the key's row lock) and then

@@ -11,7 +11,7 @@ import asyncpg
 from fastmcp import Client
 
 from database.credit.documents import PgDocumentReader
-from mcp_servers.app import PLAN_PORTS, build_server
+from mcp_servers.composition import PLAN_PORTS, build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import application, error_code
 from tests.helpers.documents import (

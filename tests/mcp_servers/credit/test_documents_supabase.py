@@ -14,7 +14,7 @@ from pydantic import HttpUrl, SecretStr
 
 from adapters.credit.local_store import LocalDocumentStore
 from adapters.credit.supabase_storage import SupabaseStorage
-from mcp_servers.app import build_server
+from mcp_servers.composition import build_server
 from mcp_servers.config import Settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import document_store

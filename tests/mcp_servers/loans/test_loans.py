@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from fastmcp import Client
 
-from mcp_servers.app import build_server
+from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
@@ -65,7 +65,7 @@ async def test_an_approved_application_with_an_accepted_bid_becomes_a_loan_then_
     bid_id = await accept_bid(runtime, core_db, app, provider)
     principal(uid("op-loans"), Role.OPERATOR)
     loan = await call(client, ORIGINATE, {"application": app["reference"]})
-    await the_loan_has_the_bids_terms_its_schedule_and_disclosure(client, app, bid_id, loan)
+    await the_loan_has_the_bids_terms_its_schedule_and_disclosure(client, app, bid_id, loan, clock)
     await originating_again_replays_the_one_loan(client, core_db, app, loan)
     await disbursing_activates_it_and_posts_its_journals_once(
         client, principal, runtime, core_db, app, provider, loan
@@ -73,7 +73,7 @@ async def test_an_approved_application_with_an_accepted_bid_becomes_a_loan_then_
 
 
 async def the_loan_has_the_bids_terms_its_schedule_and_disclosure(
-    client: Client, app: dict[str, Any], bid_id: uuid.UUID, loan: dict[str, Any]
+    client: Client, app: dict[str, Any], bid_id: uuid.UUID, loan: dict[str, Any], clock: MovableClock
 ) -> None:
     assert (loan["status"], loan["application_id"], loan["bid_id"]) == (
         "pending_disbursement",

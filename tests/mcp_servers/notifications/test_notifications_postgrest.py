@@ -21,7 +21,7 @@ from pydantic import HttpUrl, SecretStr
 
 from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
 from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
-from mcp_servers.app import build_server
+from mcp_servers.composition import build_server
 from mcp_servers.config import Settings
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock

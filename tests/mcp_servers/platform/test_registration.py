@@ -17,7 +17,7 @@ import uvicorn
 from fastmcp import Client
 
 from adapters.sandbox.registry import RegistryState, build_registry_app
-from mcp_servers.app import build_server
+from mcp_servers.composition import build_server
 from mcp_servers.config import Settings, load_settings
 from mcp_servers.platform.registration import (
     DEFAULT_REGISTRY_URL,

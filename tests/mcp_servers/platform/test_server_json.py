@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mcp_servers.app import SERVICES, package_version
+from mcp_servers.composition import SERVICES, package_version
 from mcp_servers.config import Settings, load_settings
 from mcp_servers.platform.registration import SERVER_SCHEMA_URL, server_json, write_server_json
 from tests.helpers.common import caas_command, caas_env

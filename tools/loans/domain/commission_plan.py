@@ -1,6 +1,6 @@
 """A provider's commission plan: what the platform earns on a loan it brokered to that provider.
 
-This module only defines and validates the plan; the arithmetic lives in ``tools.loans.domain.commission``.
+This module only defines and validates the plan; the arithmetic lives in ``tools.loans.domain.commissions``.
 Amounts are integer minor units of their ISO 4217 currency and rates are Decimal fractions
 (``0.085`` is 8.5%), as everywhere else. The plan is stored as this model's JSON
 (``model_dump(mode="json")``: rates as decimal strings, amounts as integers) and read back with

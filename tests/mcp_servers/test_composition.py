@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from mcp_servers.app import SERVICES, build_server
+from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import application
 from tools.platform.principal import Role
@@ -39,7 +39,7 @@ def test_importing_the_servers_turns_off_banner_and_update_check() -> None:
     # A fresh interpreter without FASTMCP_* variables: only our package can have switched them off.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FASTMCP_")}
     probe = (
-        "import mcp_servers.app; from fastmcp import settings; "
+        "import mcp_servers.composition; from fastmcp import settings; "
         "print(settings.show_server_banner, settings.check_for_updates)"
     )
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
@@ -78,7 +78,7 @@ def test_every_tool_set_is_carried_by_exactly_one_server() -> None:
     import pkgutil
 
     import mcp_servers
-    from mcp_servers.app import SERVICES
+    from mcp_servers.composition import SERVICES
     from mcp_servers.toolkit import ToolSet
 
     declared = []

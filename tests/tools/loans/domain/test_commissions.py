@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tools.loans.domain.commission import (
+from tools.loans.domain.commission_plan import CommissionCap, CommissionPlan, CommissionTier
+from tools.loans.domain.commissions import (
     DEFAULT_TERMS,
     PlanTerms,
     ProviderPerformance,
@@ -21,7 +22,6 @@ from tools.loans.domain.commission import (
     repayment_commission,
     terms_from_plan,
 )
-from tools.loans.domain.commission_plan import CommissionCap, CommissionPlan, CommissionTier
 
 MILLION_NAIRA = 100_000_000  # N1,000,000.00 in kobo
 TIERED = PlanTerms(
