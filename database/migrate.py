@@ -15,13 +15,13 @@ from typing import Literal
 
 import asyncpg
 
+from database.locks import AdvisoryLock
+
 __all__ = ["TARGETS", "Migration", "MigrationError", "MigrationState", "load", "migrate", "status", "verify"]
 
 Target = Literal["core", "supabase"]
 TARGETS: tuple[Target, ...] = ("core", "supabase")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# pg_advisory_lock keys are scoped to the current database, so one constant serves both targets.
-_LOCK_KEY = 0x0CAA5_0001
 
 _LEDGER_DDL = """
 CREATE SCHEMA IF NOT EXISTS caas_meta;
@@ -108,7 +108,7 @@ async def migrate(conn: asyncpg.Connection, target: Target) -> list[str]:
     done: list[str] = []
     # A session lock (not a transaction lock) spans all the per-migration transactions below, so a
     # second process starting at the same moment waits here and then finds nothing left to do.
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    await conn.execute("SELECT pg_advisory_lock($1)", AdvisoryLock.MIGRATIONS.value)
     try:
         await conn.execute(_LEDGER_DDL)
         applied = await _applied(conn, target)
@@ -128,7 +128,7 @@ async def migrate(conn: asyncpg.Connection, target: Target) -> list[str]:
                 )
             done.append(migration.name)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_unlock($1)", AdvisoryLock.MIGRATIONS.value)
     return done
 
 

@@ -16,14 +16,12 @@ from typing import Any
 
 import asyncpg
 
+from database.locks import AdvisoryLock
 from database.platform.audit import Connection
 from tools.platform.domain.jobs import JobRoute
 from tools.platform.jobs import Job
 
 __all__ = ["PgJobStore"]
-
-# Any constant works: it only has to be the same in every process that relays.
-_RELAY_LOCK = 0x0CAA5_0001
 
 _CLAIM = """
 SELECT j.id, j.queue, j.ordering_key, j.event_id, j.event_type, j.payload, j.attempts, j.created_at
@@ -81,7 +79,9 @@ class PgJobStore:
     async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             # One relay at a time keeps jobs in the order their events were written.
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", AdvisoryLock.OUTBOX_RELAY.value
+            ):
                 return 0
             events = await conn.fetch(
                 "SELECT id, event_id, event_type, payload FROM caas_core.outbox "

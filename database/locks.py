@@ -1,0 +1,27 @@
+"""Every PostgreSQL advisory lock the platform takes, each under its own named key.
+
+Advisory-lock keys share one space per database: two unrelated locks that happen to use the same
+number exclude each other (the migration runner and the outbox relay once did, so a long migration
+stopped the relay). Every ``pg_advisory_*`` call in the code takes its key from this table, and
+``tests/database/test_locks.py`` checks that the keys stay distinct and that nothing else is used.
+
+A key, once used by a released version, keeps its number: a process of the previous release running
+beside the new one during a deploy must still exclude it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, unique
+
+__all__ = ["AdvisoryLock"]
+
+
+@unique
+class AdvisoryLock(IntEnum):
+    """The keys (bigint), all in the ``0x0CAA5_xxxx`` range so they are recognisable in ``pg_locks``."""
+
+    # Session lock spanning every migration of a run: a second process starting at once waits, then
+    # finds nothing left to do. Scoped to the current database, so it serves both targets.
+    MIGRATIONS = 0x0CAA5_0001
+    # Transaction lock: one outbox relay at a time keeps jobs in the order their events were written.
+    OUTBOX_RELAY = 0x0CAA5_0002
