@@ -28,11 +28,13 @@ async def cached_and_summed(db: asyncpg.Connection, provider: str) -> dict[str, 
         acct = capital(provider, purpose)
         found[purpose] = (
             await db.fetchval(
-                "SELECT coalesce((SELECT balance_minor FROM caas_ledger.account_balances WHERE account_id = $1), 0)",
+                "SELECT coalesce((SELECT balance_minor FROM caas_ledger.account_balances "
+                "WHERE account_id = $1), 0)",
                 acct.id,
             ),
             await db.fetchval(
-                "SELECT coalesce(sum(amount_minor), 0)::bigint FROM caas_ledger.postings WHERE account_id = $1",
+                "SELECT coalesce(sum(amount_minor), 0)::bigint FROM caas_ledger.postings "
+                "WHERE account_id = $1",
                 acct.id,
             ),
         )
