@@ -1,9 +1,18 @@
-"""One transaction on one pooled connection, with every writer a use case may need inside it."""
+"""One transaction on one pooled connection, with every writer a use case may need inside it, and the
+runner that replays a call whose transaction the database aborted to break a deadlock.
+
+Row locks are taken in the order ``tools.platform.locking`` writes down; ``retry_transient`` is the
+safety net for what that order does not cover.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import asyncpg
 
@@ -21,6 +30,7 @@ from tools.ledger.ports import LedgerWriter
 from tools.loans.ports import LoanWriter
 from tools.marketplace.ports import BidWriter, ProviderWriter
 from tools.payments.ports import PaymentWriter
+from tools.platform.errors import Unavailable
 from tools.platform.ports import (
     AuditRecord,
     IdempotencyClaim,
@@ -28,9 +38,18 @@ from tools.platform.ports import (
     OutboxEvent,
     UnitOfWorkFactory,
 )
+from tools.platform.transactions import Attempt, current_attempt, note_commit
 from tools.risk.ports import RiskWriter
 
-__all__ = ["PgUnitOfWork", "pg_unit_of_work"]
+__all__ = ["PgUnitOfWork", "is_transient", "pg_unit_of_work", "retry_transient"]
+
+log = logging.getLogger("caas.transactions")
+R = TypeVar("R")
+# Deadlock detected, serialization failure: the database rolled the transaction back and says so.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 4
+BACKOFF_BASE_S = 0.02
+BACKOFF_CAP_S = 0.25
 
 
 class PgUnitOfWork:
@@ -100,5 +119,48 @@ def pg_unit_of_work(pool: asyncpg.Pool) -> UnitOfWorkFactory[PgUnitOfWork]:
     async def factory() -> AsyncIterator[PgUnitOfWork]:
         async with pool.acquire() as conn, conn.transaction():
             yield PgUnitOfWork(conn)
+        note_commit()
 
     return factory
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when ``exc`` is, or was raised while handling, a deadlock or serialization failure."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a use case may have wrapped it; the chain is short
+        if seen is None:
+            return False
+        if isinstance(seen, asyncpg.PostgresError) and seen.sqlstate in TRANSIENT_SQLSTATES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def retry_transient(run: Callable[[], Awaitable[R]], *, attempts: int = ATTEMPTS) -> R:
+    """Run ``run``; when the database aborts its transaction to break a deadlock or a serialization
+    conflict, run it again (up to ``attempts`` runs, with jittered exponential backoff so that the
+    transactions that collided do not collide again in step). Replaying is safe because the aborted
+    transaction kept nothing and idempotency keys are claimed inside it; a run that already committed a
+    transaction or wrote outside the database (``tools.platform.transactions``) is not replayed. What
+    is not replayed becomes ``unavailable``, which tells the caller to retry with the same arguments."""
+    variable = current_attempt()
+    for n in range(1, attempts + 1):
+        attempt = Attempt()
+        token = variable.set(attempt)
+        try:
+            return await run()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if not attempt.replayable or n == attempts:
+                log.warning("transaction conflict not replayed (run %d of %d)", n, attempts)
+                raise Unavailable(
+                    "this call collided with concurrent calls on the same records and the database rolled "
+                    "its last step back; call it again with the same arguments (and idempotency_key)"
+                ) from None
+            log.info("transaction conflict, replaying the call (run %d of %d)", n, attempts)
+        finally:
+            variable.reset(token)
+        # Full jitter: a random wait up to an exponentially growing cap.
+        await asyncio.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**n)))  # noqa: S311
+    raise AssertionError("unreachable")  # pragma: no cover

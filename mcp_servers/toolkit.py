@@ -22,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
+from database.unit_of_work import retry_transient
 from mcp_servers.platform.auth import PrincipalSource
 from tools.platform.errors import DomainError, PermissionDenied
 from tools.platform.idempotency import request_sha256
@@ -200,7 +201,8 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             call = Invocation(caller, audited_name, request_sha256(to_jsonable_python(kwargs)), _request_id())
         token = _call.set(_Call(runtime, call))
         try:
-            return await fn(*args, **kwargs)
+            # A call the database aborted to break a deadlock runs again, unless it already committed.
+            return await retry_transient(lambda: fn(*args, **kwargs))
         except DomainError as exc:
             raise CaasToolError(exc.code, exc.message) from None
         except CaasToolError:

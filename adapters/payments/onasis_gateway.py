@@ -32,6 +32,7 @@ from tools.payments.ports import (
     VerificationStatus,
 )
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
+from tools.platform.transactions import note_outside_effect
 
 __all__ = ["OnasisGateway"]
 
@@ -205,6 +206,8 @@ class OnasisGateway:
         self, path: str, body: bytes, reference: str, *, verify: bool = False
     ) -> tuple[dict[str, Any], str | None]:
         headers, sent_id = self._headers(reference)
+        if not verify:  # a charge, a transfer or a message: a replayed call must not send it twice
+            note_outside_effect()
         try:
             response = await self._http.post(
                 self.base_url + path, content=body, headers=headers, timeout=self._timeout

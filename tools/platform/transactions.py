@@ -1,0 +1,55 @@
+"""What a call has done that a replay would repeat.
+
+When the database aborts a transaction to break a deadlock (SQLSTATE 40P01) or a serialization
+conflict (40001), nothing that transaction wrote was kept, and the call that ran it can be run again
+from the start (``database.unit_of_work.retry_transient`` does, a bounded number of times). That is
+safe only while everything the call did so far went with the rolled-back transaction: a replay must not
+repeat a transaction that already committed, nor a request already sent to a system we do not own (a
+charge or a transfer at a payment vendor). The unit of work reports its commits here, and adapters
+report their outbound writes; a call that did either is not replayed, and its caller retries it with
+the same idempotency key instead.
+
+The order in which use cases take row locks, which keeps deadlocks from happening in the first place,
+is written down in ``tools.platform.locking``.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+__all__ = ["Attempt", "current_attempt", "note_commit", "note_outside_effect"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One run of a call: whether a transaction of it committed or it wrote outside the database."""
+
+    committed: bool = False
+    outside_effect: bool = False
+
+    @property
+    def replayable(self) -> bool:
+        return not (self.committed or self.outside_effect)
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("caas_attempt", default=None)
+
+
+def current_attempt() -> ContextVar[Attempt | None]:
+    """The variable holding the current run's record (set by the runner that may replay it)."""
+    return _attempt
+
+
+def note_commit() -> None:
+    """A transaction of the current call committed."""
+    attempt = _attempt.get()
+    if attempt is not None:
+        attempt.committed = True
+
+
+def note_outside_effect() -> None:
+    """The current call is about to write to a system outside the database (it may act on it)."""
+    attempt = _attempt.get()
+    if attempt is not None:
+        attempt.outside_effect = True
