@@ -113,7 +113,7 @@ class PgApplicationWriter:
         where = _key(id_or_reference)
         if where is None:
             return None
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR UPDATE", where[1])
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR NO KEY UPDATE", where[1])
         return _record(row) if row else None
 
     async def lock_stale_open(self, opened_before: datetime, limit: int) -> list[ApplicationRecord]:

@@ -124,7 +124,7 @@ class PgDocumentWriter:
         return _document(row)
 
     async def lock(self, document_id: UUID) -> DocumentRecord | None:
-        row = await self._conn.fetchrow(f"{_SELECT_DOCUMENT} WHERE id = $1 FOR UPDATE", document_id)
+        row = await self._conn.fetchrow(f"{_SELECT_DOCUMENT} WHERE id = $1 FOR NO KEY UPDATE", document_id)
         return _document(row) if row else None
 
     async def decide(

@@ -174,7 +174,7 @@ class PgLoanWriter:
         where = _where(handle)
         if where is None:
             return None
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR UPDATE OF l", where[1])
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR NO KEY UPDATE OF l", where[1])
         return _loan(row) if row else None
 
     async def lock_next_servicing(self, after: UUID | None) -> LoanRecord | None:

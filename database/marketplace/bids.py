@@ -140,7 +140,7 @@ class PgBidWriter:
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         value = await self._conn.fetchval(
             "SELECT status FROM caas_core.provider_invitations "
-            "WHERE application_id = $1 AND provider_id = $2 FOR UPDATE",
+            "WHERE application_id = $1 AND provider_id = $2 FOR NO KEY UPDATE",
             application_id,
             provider_id,
         )
@@ -213,13 +213,13 @@ class PgBidWriter:
         return int(expired)
 
     async def lock(self, bid_id: UUID) -> BidRecord | None:
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE b.id = $1 FOR UPDATE OF b", bid_id)
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE b.id = $1 FOR NO KEY UPDATE OF b", bid_id)
         return _bid(row) if row else None
 
     async def active_for(self, application_id: UUID, provider_id: UUID) -> BidRecord | None:
         row = await self._conn.fetchrow(
             f"{_SELECT} WHERE b.application_id = $1 AND b.provider_id = $2 AND b.status = 'active' "
-            "FOR UPDATE OF b",
+            "FOR NO KEY UPDATE OF b",
             application_id,
             provider_id,
         )
@@ -323,7 +323,7 @@ class PgBidWriter:
     async def lock_providers(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
         rows = await self._conn.fetch(
             f"SELECT {_PROVIDER_COLUMNS} FROM caas_core.providers WHERE id = ANY($1::uuid[]) "
-            "ORDER BY id FOR UPDATE",
+            "ORDER BY id FOR NO KEY UPDATE",
             sorted(set(provider_ids)),
         )
         return [_provider(r) for r in rows]

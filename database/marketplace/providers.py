@@ -251,7 +251,7 @@ class PgProviderWriter:
         return _record(row)
 
     async def lock(self, provider_id: UUID) -> ProviderRecord | None:
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE id = $1 FOR UPDATE", provider_id)
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE id = $1 FOR NO KEY UPDATE", provider_id)
         return _record(row) if row else None
 
     async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:

@@ -103,7 +103,7 @@ class PgPaymentWriter:
         return _payment(row) if row else None
 
     async def lock(self, payment_id: UUID) -> PaymentRecord | None:
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE p.id = $1 FOR UPDATE", payment_id)
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE p.id = $1 FOR NO KEY UPDATE", payment_id)
         return _payment(row) if row else None
 
     async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
