@@ -328,9 +328,6 @@ async def confirm_disbursement_in(
     await transition(uow, call, app, ApplicationStatus.DISBURSED, reason)
     await post_journal(uow, call, disbursement_journal(loan, gateway_reference))
     if loan.origination_fee_minor:
-        # The fee was withheld from the payout, so it stays with the provider: free to lend again,
-        # on the row that matching reads as in the ledger.
-        await uow.providers.add_capital(loan.provider_id, loan.origination_fee_minor)
         await post_journal(uow, call, origination_fee_journal(loan))
     if commission:
         await post_journal(uow, call, commission_journal(loan, commission))
@@ -341,6 +338,11 @@ async def confirm_disbursement_in(
         commission_minor=commission,
     )
     moved = await move_loan(uow, call, loan, LoanStatus.ACTIVE, reason, changes)
+    if loan.origination_fee_minor:
+        # The fee was withheld from the payout, so it stays with the provider: free to lend again, on
+        # the row that matching reads as in the ledger. Last (tools.platform.locking): the lender's row
+        # is the busiest this transaction locks, so it is held only from here to COMMIT.
+        await uow.providers.add_capital(loan.provider_id, loan.origination_fee_minor)
     return moved, False
 
 

@@ -179,39 +179,40 @@ async def _accept_locked(
             f"bid {bid.id} expired at {bid.valid_until.isoformat()}; ask {bid.provider_name} to revise it, "
             "or accept another offer"
         )
+    accepted = await uow.bids.accept(bid.id, now)
+    others = await uow.bids.settle_others(app.id, bid.id, now)
+    rnd = await uow.bids.round(app.id, app.status_changed_at, deps.bidding_window)
+    if rnd.closed_at is None:
+        await uow.bids.close_round(app.id, principal.subject, "offer accepted", now)
+    owner = str(bid.provider_id)
+    reservation = JournalDraft(
+        JournalKind.RESERVATION,
+        str(bid.id),
+        f"offer accepted on {app.reference}: {bid.provider_name}, bid version {bid.version}",
+        (
+            debit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
+            credit(account("provider", "capital_available", bid.currency, owner), bid.amount_minor),
+        ),
+    )
+    journal_id = await post_journal(uow, call, reservation)  # its balance rows are locked at COMMIT
+    events = [
+        bid_event("offer.accepted", accepted, app.reference, reservation_journal_id=str(journal_id)),
+        *(bid_event(f"bid.{o.status}", o, app.reference, accepted_bid_id=str(accepted.id)) for o in others),
+    ]
+    reason = f"offer accepted: {bid.provider_name}, bid {accepted.id} (version {accepted.version})"
+    await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
+    await uow.record(AuditRecord(call, "bid", str(accepted.id)))
+    await uow.complete_idempotency_key(claim, str(accepted.id))
+    # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
+    # waits for its row, so it is held only from here to COMMIT; a refusal rolls back everything above.
     locked = await uow.bids.lock_providers([bid.provider_id, *await uow.bids.waiting_providers(app.id)])
     provider = next(p for p in locked if p.id == bid.provider_id)
     if provider.status != ProviderStatus.ACTIVE:
         raise Conflict(f"{provider.name} is suspended; its offer cannot be accepted now")
     if provider.capital_available_minor < bid.amount_minor:
         raise Conflict(f"{provider.name} no longer has the capital for this offer; accept another one")
-
-    accepted = await uow.bids.accept(bid.id, now)
-    others = await uow.bids.settle_others(app.id, bid.id, now)
     await uow.bids.expire_invitations(app.id)
-    rnd = await uow.bids.round(app.id, app.status_changed_at, deps.bidding_window)
-    if rnd.closed_at is None:
-        await uow.bids.close_round(app.id, principal.subject, "offer accepted", now)
     await uow.bids.reserve_capital(provider.id, bid.amount_minor)
-    owner = str(provider.id)
-    reservation = JournalDraft(
-        JournalKind.RESERVATION,
-        str(bid.id),
-        f"offer accepted on {app.reference}: {provider.name}, bid version {bid.version}",
-        (
-            debit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
-            credit(account("provider", "capital_available", bid.currency, owner), bid.amount_minor),
-        ),
-    )
-    journal_id = await post_journal(uow, call, reservation)
-    events = [
-        bid_event("offer.accepted", accepted, app.reference, reservation_journal_id=str(journal_id)),
-        *(bid_event(f"bid.{o.status}", o, app.reference, accepted_bid_id=str(accepted.id)) for o in others),
-    ]
-    reason = f"offer accepted: {provider.name}, bid {accepted.id} (version {accepted.version})"
-    await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
-    await uow.record(AuditRecord(call, "bid", str(accepted.id)))
-    await uow.complete_idempotency_key(claim, str(accepted.id))
 
 
 async def release_reservation(
