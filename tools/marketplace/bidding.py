@@ -138,7 +138,10 @@ async def _require_bidding_open(
 
 
 async def _active_provider(uow: BiddingUnitOfWork, provider_id: UUID) -> ProviderRecord:
-    provider = await uow.providers.lock(provider_id)
+    return _require_active_provider(await uow.providers.lock(provider_id))
+
+
+def _require_active_provider(provider: ProviderRecord | None) -> ProviderRecord:
     if provider is None:
         raise PermissionDenied("your token's provider does not exist; ask the operator for a provider token")
     if provider.status != ProviderStatus.ACTIVE:
@@ -179,8 +182,8 @@ async def place_bid_in(
     terms, now = bid.to_terms(), deps.clock.now()
     app, invitation = await invited_application(uow, provider_id, handle)
     await _require_bidding_open(deps, uow, app, invitation, now)
-    provider = await _active_provider(uow, provider_id)
-    _check_terms(terms, provider, app, now)
+    # Checked without a lock first, so a refusal takes no lender lock; checked again under it below.
+    _check_terms(terms, _require_active_provider(await deps.providers.get(provider_id)), app, now)
     current = await uow.bids.active_for(app.id, provider_id)
     if current is not None:
         raise Conflict(
@@ -191,10 +194,13 @@ async def place_bid_in(
     if version > MAX_VERSIONS:
         raise Conflict(f"your provider has bid {MAX_VERSIONS} times on {app.reference}; that is the limit")
     placed = await uow.bids.insert(app.id, provider_id, version, terms, call.principal.subject)
-    await uow.bids.mark_bid_submitted(app.id, provider_id)
     await uow.record(
         AuditRecord(call, "bid", str(placed.id)), [bid_event("bid.placed", placed, app.reference)]
     )
+    # The lender's row last (tools.platform.locking): every bid and offer of this lender waits for it,
+    # so it is held only from here to COMMIT. Its status and capital may have moved since the read above.
+    _check_terms(terms, await _active_provider(uow, provider_id), app, now)
+    await uow.bids.mark_bid_submitted(app.id, provider_id)
     return bid_view(placed, now)
 
 
