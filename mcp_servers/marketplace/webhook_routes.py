@@ -13,12 +13,13 @@ from fastmcp import FastMCP
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from database.unit_of_work import retry_transient
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
 from tools.marketplace.providers import provider_signing_secret
 from tools.platform.domain.signatures import check_caas
-from tools.platform.errors import NotFound
+from tools.platform.errors import NotFound, Unavailable
 
 __all__ = ["register_provider_webhook_route"]
 
@@ -57,13 +58,18 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
                 raise ValueError("data must be an object")
         except ValueError as exc:
             return bad(source, str(exc))
-        receipt = await receive_provider_event(
-            runtime.deps.payments,
-            runtime.deps.marketplace,
-            provider_id,
-            event_id,
-            event_type,
-            data,
-            hashlib.sha256(body).hexdigest(),
-        )
+        try:  # a deadlock victim runs again (database.unit_of_work); the lender redelivers otherwise
+            receipt = await retry_transient(
+                lambda: receive_provider_event(
+                    runtime.deps.payments,
+                    runtime.deps.marketplace,
+                    provider_id,
+                    event_id,
+                    event_type,
+                    data,
+                    hashlib.sha256(body).hexdigest(),
+                )
+            )
+        except Unavailable:
+            return JSONResponse({"error": "busy", "retry": True}, status_code=503)
         return answer(source, receipt)

@@ -19,12 +19,14 @@ from fastmcp import FastMCP
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from database.unit_of_work import retry_transient
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
 from tools.payments.domain.payments import GatewayEvent, paystack_event, stripe_event
 from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.domain.signatures import Verdict, check_paystack, check_stripe
+from tools.platform.errors import Unavailable
 
 __all__ = ["VENDORS", "register_webhook_routes"]
 
@@ -69,9 +71,14 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
             event = vendor.parse(parse_json(body))
         except ValueError as exc:
             return bad(source, str(exc))
-        receipt = await receive_gateway_event(
-            runtime.deps.payments, source, event, hashlib.sha256(body).hexdigest()
-        )
+        try:  # a deadlock victim runs again (database.unit_of_work); the vendor redelivers otherwise
+            receipt = await retry_transient(
+                lambda: receive_gateway_event(
+                    runtime.deps.payments, source, event, hashlib.sha256(body).hexdigest()
+                )
+            )
+        except Unavailable:
+            return JSONResponse({"error": "busy", "retry": True}, status_code=503)
         return answer(source, receipt)
 
     for source, vendor in VENDORS.items():
