@@ -205,13 +205,15 @@ async def _accept_locked(
     await uow.complete_idempotency_key(claim, str(accepted.id))
     # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
     # waits for its row, so it is held only from here to COMMIT; a refusal rolls back everything above.
-    locked = await uow.bids.lock_providers([bid.provider_id, *await uow.bids.waiting_providers(app.id)])
+    waiting = await uow.bids.waiting_providers(app.id)  # invited, never bid: their invitations expire
+    locked = await uow.bids.lock_providers([bid.provider_id, *waiting])
     provider = next(p for p in locked if p.id == bid.provider_id)
     if provider.status != ProviderStatus.ACTIVE:
         raise Conflict(f"{provider.name} is suspended; its offer cannot be accepted now")
     if provider.capital_available_minor < bid.amount_minor:
         raise Conflict(f"{provider.name} no longer has the capital for this offer; accept another one")
-    await uow.bids.expire_invitations(app.id)
+    if waiting:
+        await uow.bids.expire_invitations(app.id)
     await uow.bids.reserve_capital(provider.id, bid.amount_minor)
 
 
