@@ -339,9 +339,10 @@ class PgBidWriter:
 
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
         try:
-            left = await self._conn.fetchval(
+            row = await self._conn.fetchrow(
                 "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor - $2, "
-                "updated_at = now(), version = version + 1 WHERE id = $1 RETURNING capital_available_minor",
+                "updated_at = now(), version = version + 1 WHERE id = $1 "
+                "RETURNING capital_available_minor, status",
                 provider_id,
                 amount_minor,
             )
@@ -349,5 +350,7 @@ class PgBidWriter:
             raise Conflict(
                 "the provider's available capital no longer covers this offer; it cannot be accepted"
             ) from None
-        assert left is not None
-        return int(left)
+        assert row is not None
+        if row["status"] != "active":  # the caller's transaction rolls the update back
+            raise Conflict("the provider is suspended; its offer cannot be accepted now")
+        return int(row["capital_available_minor"])

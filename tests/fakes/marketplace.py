@@ -252,7 +252,10 @@ class FakeBidWriter:
         return add_capital(self._tx, provider_id, amount_minor)
 
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        return add_capital(self._tx, provider_id, -amount_minor)
+        left = add_capital(self._tx, provider_id, -amount_minor)
+        if self._tx.tables.providers[provider_id].status != "active":
+            raise Conflict("the provider is suspended; its offer cannot be accepted now")
+        return left
 
 
 class FakeDeliveryStore:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextvars
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,38 +98,43 @@ async def structured(client: TimedClient, tool: str, args: dict[str, Any]) -> An
     return (await client.call_tool(tool, args)).structured_content
 
 
-async def journey(server: FastMCP, runtime: Runtime, lenders: list[str], calls: Calls) -> None:
+@asynccontextmanager
+async def journey_client(server: FastMCP, runtime: Runtime, calls: Calls) -> AsyncIterator[TimedClient]:
+    """One journey runner's client, with a principal of its own (set before the client connects)."""
     _box.set([runtime.principals.local])
     async with Client(server, mode="2026-07-28") as raw:
-        client = TimedClient(raw, calls)
-        act_as(uid("b-crowd"))
-        payload = body(40, currency=CURRENCY)
-        payload["applicant"] = {**payload["applicant"], "country": COUNTRY}
-        app = await structured(client, SUBMIT, {"application": payload})
-        await verify_kyc(client, act_as, app, "national_id", "proof_of_income")  # type: ignore[arg-type]
-        view = await scored(client, act_as, app, APPROVE_BUREAU, uid("op-score"))  # type: ignore[arg-type]
-        assert view["application_status"] == "open_for_bids", view
-        act_as(uid("op-match"), Role.OPERATOR)
-        report = await structured(client, MATCH, {"application": app["id"], "invite": True})
-        assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(lenders)
-        bids = []
-        for n, provider in enumerate(lenders):
-            act_as(uid("lender-user"), Role.PROVIDER, provider)
-            rate = f"0.{20 + n}"
-            # A fee: the disbursement then gives it back to the lender's capital (a provider row).
-            bid = bid_body(currency=CURRENCY, annual_rate=rate, origination_fee="1000.00")
-            bids.append(await structured(client, PLACE, {"application": app["id"], "bid": bid}))
-        act_as(app["borrower_id"])
-        accept = {"application": app["id"], "bid_id": bids[0]["id"], "idempotency_key": uid("accept")}
-        await structured(client, ACCEPT, accept)
-        act_as(uid("op-approve"), Role.OPERATOR)
-        await structured(client, APPROVE, {"application": app["id"], "comment": "identity verified"})
-        act_as(uid("op-loans"), Role.OPERATOR)
-        loan = await structured(client, ORIGINATE, {"application": app["id"]})
-        started = time.perf_counter()
-        active = await disburse(runtime, loan)
-        calls.seen.append(("confirm_disbursement", time.perf_counter() - started, None))
-        assert active["status"] == "active"
+        yield TimedClient(raw, calls)
+
+
+async def journey(client: TimedClient, runtime: Runtime, lenders: list[str], calls: Calls) -> None:
+    act_as(uid("b-crowd"))
+    payload = body(40, currency=CURRENCY)
+    payload["applicant"] = {**payload["applicant"], "country": COUNTRY}
+    app = await structured(client, SUBMIT, {"application": payload})
+    await verify_kyc(client, act_as, app, "national_id", "proof_of_income")  # type: ignore[arg-type]
+    view = await scored(client, act_as, app, APPROVE_BUREAU, uid("op-score"))  # type: ignore[arg-type]
+    assert view["application_status"] == "open_for_bids", view
+    act_as(uid("op-match"), Role.OPERATOR)
+    report = await structured(client, MATCH, {"application": app["id"], "invite": True})
+    assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(lenders)
+    bids = []
+    for n, provider in enumerate(lenders):
+        act_as(uid("lender-user"), Role.PROVIDER, provider)
+        rate = f"0.{20 + n}"
+        # A fee: the disbursement then gives it back to the lender's capital (a provider row).
+        bid = bid_body(currency=CURRENCY, annual_rate=rate, origination_fee="1000.00")
+        bids.append(await structured(client, PLACE, {"application": app["id"], "bid": bid}))
+    act_as(app["borrower_id"])
+    accept = {"application": app["id"], "bid_id": bids[0]["id"], "idempotency_key": uid("accept")}
+    await structured(client, ACCEPT, accept)
+    act_as(uid("op-approve"), Role.OPERATOR)
+    await structured(client, APPROVE, {"application": app["id"], "comment": "identity verified"})
+    act_as(uid("op-loans"), Role.OPERATOR)
+    loan = await structured(client, ORIGINATE, {"application": app["id"]})
+    started = time.perf_counter()
+    active = await disburse(runtime, loan)
+    calls.seen.append(("confirm_disbursement", time.perf_counter() - started, None))
+    assert active["status"] == "active"
 
 
 async def shared_lenders(server: FastMCP, runtime: Runtime, db: asyncpg.Connection) -> list[str]:
@@ -184,19 +190,22 @@ async def test_many_journeys_over_shared_lenders_neither_fail_nor_stall(
     server: FastMCP, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
     lenders = await shared_lenders(server, runtime, core_db)
-    calls, errors = Calls(), []
-    limiter = anyio.Semaphore(AT_ONCE)
+    calls, errors, left = Calls(), [], list(range(JOURNEYS))
 
-    async def one() -> None:
-        async with limiter:
-            try:
-                await journey(server, runtime, lenders, calls)
-            except Exception as exc:  # kept, so one broken journey does not hide the others' figures
-                errors.append(repr(exc)[:300])
+    async def runner() -> None:
+        # One client per runner, as twelve agents would each hold one session: a client compiles the
+        # tools' output schemas once, not once per journey.
+        async with journey_client(server, runtime, calls) as client:
+            while left:
+                left.pop()
+                try:
+                    await journey(client, runtime, lenders, calls)
+                except Exception as exc:  # kept, so one broken journey does not hide the others' figures
+                    errors.append(repr(exc)[:300])
 
     async with anyio.create_task_group() as tg:
-        for _ in range(JOURNEYS):
-            tg.start_soon(one)
+        for _ in range(AT_ONCE):
+            tg.start_soon(runner)
 
     durations = [d for _, d, _ in calls.seen]
     slowest = sorted(calls.seen, key=lambda c: -c[1])[:5]
@@ -292,7 +301,9 @@ async def test_every_transaction_of_a_journey_takes_its_row_locks_in_the_global_
 
     lenders = await shared_lenders(server, runtime, core_db)
     monkeypatch.setattr(unit_of_work, "PgUnitOfWork", RecordingUnitOfWork)
-    await journey(server, runtime, lenders, Calls())
+    calls = Calls()
+    async with journey_client(server, runtime, calls) as client:
+        await journey(client, runtime, lenders, calls)
 
     levels = {rank_of(t) for tx in transactions for t in tx} - {None}
     assert len(levels) >= 5, levels  # the journey reached most levels: the check is not vacuous

@@ -206,15 +206,17 @@ async def _accept_locked(
     # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
     # waits for its row, so it is held only from here to COMMIT; a refusal rolls back everything above.
     waiting = await uow.bids.waiting_providers(app.id)  # invited, never bid: their invitations expire
-    locked = await uow.bids.lock_providers([bid.provider_id, *waiting])
-    provider = next(p for p in locked if p.id == bid.provider_id)
-    if provider.status != ProviderStatus.ACTIVE:
-        raise Conflict(f"{provider.name} is suspended; its offer cannot be accepted now")
-    if provider.capital_available_minor < bid.amount_minor:
-        raise Conflict(f"{provider.name} no longer has the capital for this offer; accept another one")
     if waiting:
+        await uow.bids.lock_providers([bid.provider_id, *waiting])
         await uow.bids.expire_invitations(app.id)
-    await uow.bids.reserve_capital(provider.id, bid.amount_minor)
+    try:  # one statement locks the lender's row, checks it is active and has the capital, reserves
+        await uow.bids.reserve_capital(bid.provider_id, bid.amount_minor)
+    except Conflict as refused:
+        if "suspended" in refused.message:
+            raise Conflict(f"{bid.provider_name} is suspended; its offer cannot be accepted now") from None
+        raise Conflict(
+            f"{bid.provider_name} no longer has the capital for this offer; accept another one"
+        ) from None
 
 
 async def release_reservation(

@@ -234,7 +234,8 @@ class BidWriter(Protocol):
 
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
         """Take ``amount_minor`` off the provider's available capital and return what is left;
-        Conflict when it has less (the CHECK >= 0 refuses it in any case)."""
+        Conflict when it has less (the CHECK >= 0 refuses it in any case) or is not active. One
+        statement: it locks the provider's row and decides under that lock."""
         ...
 
 
