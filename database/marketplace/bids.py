@@ -146,24 +146,26 @@ class PgBidWriter:
         )
         return str(value) if value is not None else None
 
-    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> bool:
-        marked = await self._conn.fetchval(
-            """
+    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> ProviderRecord | None:
+        # One statement, so the lender's row (which all its bids and offers need) is locked for one
+        # round trip and the COMMIT: the UPDATE locks it even when no decision is counted.
+        row = await self._conn.fetchrow(
+            f"""
             WITH marked AS (
                 UPDATE caas_core.provider_invitations SET status = 'bid_submitted'
                 WHERE application_id = $1 AND provider_id = $2 AND status = 'invited'
                 RETURNING provider_id
-            ), counted AS (
-                UPDATE caas_core.providers
-                SET decided_count = decided_count + 1, approved_count = approved_count + 1
-                WHERE id IN (SELECT provider_id FROM marked)
             )
-            SELECT count(*) FROM marked
+            UPDATE caas_core.providers
+            SET decided_count = decided_count + (SELECT count(*) FROM marked)::int,
+                approved_count = approved_count + (SELECT count(*) FROM marked)::int
+            WHERE id = $2
+            RETURNING {_PROVIDER_COLUMNS}
             """,
             application_id,
             provider_id,
         )
-        return bool(marked)
+        return _provider(row) if row else None
 
     async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:
         invitation_id = await self._conn.fetchval(

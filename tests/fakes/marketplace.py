@@ -184,7 +184,7 @@ class FakeBidWriter:
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         raise not_implemented("BidWriter.invitation_status")
 
-    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> bool:
+    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> ProviderRecord | None:
         raise not_implemented("BidWriter.mark_bid_submitted")
 
     async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:

@@ -198,9 +198,11 @@ async def place_bid_in(
         AuditRecord(call, "bid", str(placed.id)), [bid_event("bid.placed", placed, app.reference)]
     )
     # The lender's row last (tools.platform.locking): every bid and offer of this lender waits for it,
-    # so it is held only from here to COMMIT. Its status and capital may have moved since the read above.
-    _check_terms(terms, await _active_provider(uow, provider_id), app, now)
-    await uow.bids.mark_bid_submitted(app.id, provider_id)
+    # so one statement marks the invitation and locks the row, held from there to COMMIT. Its status
+    # and capital may have moved since the read above; a refusal now rolls everything back.
+    _check_terms(
+        terms, _require_active_provider(await uow.bids.mark_bid_submitted(app.id, provider_id)), app, now
+    )
     return bid_view(placed, now)
 
 

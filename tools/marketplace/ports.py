@@ -182,9 +182,10 @@ class BidWriter(Protocol):
         """The provider's invitation to this application (locked), or None when it was not invited."""
         ...
 
-    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> bool:
+    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> ProviderRecord | None:
         """Invitation invited -> bid_submitted, counted as an approving decision of the provider the
-        first time; False when it was already marked."""
+        first time; returns the provider's row, which this one statement locks (None if it does not
+        exist)."""
         ...
 
     async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:
