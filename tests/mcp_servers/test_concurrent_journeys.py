@@ -39,7 +39,7 @@ from tools.platform.locking import LOCK_ORDER, rank_of
 from tools.platform.principal import Principal, Role
 
 CURRENCY, COUNTRY = "KES", "KE"
-JOURNEYS, AT_ONCE, LENDERS = 72, 12, 4
+JOURNEYS, AT_ONCE, LENDERS = 120, 12, 4
 LIMIT_S = 2.0
 
 # Who the in-memory client of the current journey calls as. A client's server tasks start inside the
