@@ -4,8 +4,8 @@ Methods (``r`` is the periodic rate = annual rate / periods per year, ``n`` the 
 
 - annuity (the default): a level installment ``A = P r / (1 - (1 + r)^-n)`` (``P / n`` at r = 0); each
   installment's interest is the interest on the balance still owed, the rest repays principal.
-- flat: every period's interest is ``P * annual rate / periods per year`` (the rate applied to the
-  original principal for the whole term), with ``P / n`` of principal: a level installment.
+- flat: total interest ``P * annual rate * n / periods per year`` (the rate applied to the original
+  principal for the whole term), spread evenly; the level installment is (P + interest) / n.
 - declining balance: equal principal ``P / n`` each installment plus interest on the balance still owed,
   so installments fall over the term.
 
@@ -22,12 +22,14 @@ interest, rounded half-up once, and the schedule's total interest is the sum of 
 - annuity: the level installment is the textbook ``A`` rounded half-up. Each line's interest is the
   balance still owed (as shown, in minor units) * annual rate / periods per year, rounded half-up; its
   principal is ``A`` less that interest.
-- flat: each line's interest is ``P * annual rate / periods per year`` (the period's interest on the
-  original principal) rounded half-up; each line but the last repays ``P / n`` rounded half-up.
+- flat: the contract is a total interest ``T = P * annual rate * n / periods per year``, rounded half-up
+  once, spread evenly: a line's interest is ``T * k / n`` rounded half-up less the interest already
+  shown (each within a minor unit of ``T / n``, never negative), its principal the level installment
+  ``(P + T) / n`` (rounded half-up) less that interest.
 - declining balance: each line but the last repays ``P / n`` rounded half-up; its interest is the
   balance still owed (as shown) * annual rate / periods per year, rounded half-up.
 - The LAST installment takes the principal still outstanding plus its own interest (computed the same
-  way), so sum(principal) == principal, sum(interest) == total interest and the balance after the last
+  way; for a flat loan, the rest of ``T``), so sum(principal) == principal, sum(interest) == total interest and the balance after the last
   line is 0. For an annuity the last installment differs from ``A`` by the rounding carried through the
   term (a few minor units on an ordinary loan).
 - Interest is computed as ``balance * annual_rate / periods`` in 50-digit Decimal arithmetic, one
@@ -212,9 +214,17 @@ def _annuity_lines(
 def _flat_lines(principal: int, annual_rate: Decimal, count: int, per_year: int) -> list[tuple[int, int]]:
     """(principal, interest) per installment of a flat-rate loan, rounded as documented."""
     with localcontext(_CONTEXT):
-        part = _half_up(Decimal(principal) / count)
-        interest = _period_interest(principal, annual_rate, per_year)
-    return [(part, interest)] * (count - 1) + [(principal - part * (count - 1), interest)]
+        total = principal * annual_rate * count / per_year  # one division: exact when it ends
+        installment = _half_up((principal + total) / count)
+        to_date = [_half_up(total * k / count) for k in range(1, count + 1)]
+    lines: list[tuple[int, int]] = []
+    shown = repaid = 0
+    for interest_to_date in to_date[:-1]:
+        interest = min(installment, interest_to_date - shown)
+        lines.append((installment - interest, interest))
+        shown, repaid = shown + interest, repaid + installment - interest
+    lines.append((principal - repaid, to_date[-1] - shown))
+    return lines
 
 
 def _declining_lines(

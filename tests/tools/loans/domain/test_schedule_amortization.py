@@ -5,7 +5,8 @@ frequency and method, in currencies of 0, 2 and 3 decimals.
 The textbook (docs: credit primer, Amortization): ``r`` = annual rate / periods per year;
 - annuity: ``A = P r / (1 - (1 + r)^-n)`` (``P / n`` at r = 0) rounded half-up to the minor unit; each
   period's interest is the outstanding balance * r, rounded half-up; principal = A - interest;
-- flat: each period's interest is P * r rounded half-up, principal P / n rounded half-up;
+- flat: the total interest P r n, rounded half-up, spread evenly (interest to date rounded half-up, less
+  what earlier rows show) in a level installment (P + P r n) / n rounded half-up;
 - declining balance: principal P / n rounded half-up, interest on the outstanding balance * r;
 - the last installment takes the remaining principal plus its own interest.
 A loan whose rounded rows would go negative (the principal exhausted before the last installment, or a
@@ -35,9 +36,14 @@ def half_up(value: Fraction) -> int:
 def textbook(principal: int, rate: Fraction, n: int, method: str) -> Rows | None:
     """(principal, interest) per installment, or None when the loan cannot be amortized."""
     if method == "flat":
-        part = half_up(Fraction(principal, n))
-        rows = [(part, half_up(principal * rate))] * (n - 1)
-        rows.append((principal - part * (n - 1), half_up(principal * rate)))
+        total = half_up(principal * rate * n)
+        installment = half_up(Fraction(principal + principal * rate * n, n))
+        rows, shown = [], 0
+        for k in range(1, n):
+            interest = min(installment, half_up(principal * rate * k) - shown)
+            rows.append((installment - interest, interest))
+            shown += interest
+        rows.append((principal - sum(p for p, _ in rows), total - shown))
     else:
         if method == "annuity":
             level = Fraction(principal, n) if rate == 0 else principal * rate / (1 - (1 + rate) ** -n)
