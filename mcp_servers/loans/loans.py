@@ -18,12 +18,14 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from mcp_servers.params import ApplicationHandle, Cursor, Limit, LoanHandle, OptionalIdempotencyKey
 from mcp_servers.toolkit import ToolSet, current_runtime, deps, invocation, principal
-from tools.loans import aging, listing, loans, servicing
+from tools.loans import aging, listing, loans, prepayments, servicing
+from tools.loans.domain.repayments import Prepay
 from tools.loans.models.loans import (
     AgingReport,
     LoanPage,
     LoanStatus,
     LoanView,
+    PrepaymentQuoteView,
     RepaymentView,
     ScheduleView,
     SettlementQuoteView,
@@ -47,6 +49,15 @@ PaymentReference = Annotated[
         pattern=r"^[A-Za-z0-9._:-]+$",
         description="The payment's reference at the gateway: it records one payment on this loan. The same "
         "reference with the same amount and time returns the first result (replayed: true).",
+    ),
+]
+PrepayChoice = Annotated[
+    Prepay | None,
+    Field(
+        default=None,
+        description="The borrower's choice for money beyond what is due: reduce_term (principal comes off "
+        "the last installments: the loan ends sooner) or reduce_installment (the installments still to come "
+        "are recalculated lower). Leave out to pay the next installments in order, ahead of their dates.",
     ),
 ]
 Day = Annotated[
@@ -153,22 +164,42 @@ async def record_repayment(
     ],
     reference: PaymentReference,
     idempotency_key: OptionalIdempotencyKey = None,
+    prepay: PrepayChoice = None,
 ) -> RepaymentView:
     """Apply a payment received for a loan and explain where every part went.
 
     Use when the gateway reports money received for a loan. Installments due by the payment date
     are paid oldest first, each late fee, then interest, then principal; a payment too small for
-    that is partial and says what is still unpaid. Anything left repays principal ahead of
-    schedule from the last installment (the loan ends sooner; the next installments keep their
-    dates and amounts); when it settles the loan in full it also pays the interest accrued since
-    the last due date (as quote_early_settlement quotes), and anything beyond a full payoff is held
-    as a credit for the borrower. A paid-off loan is closed; a
-    delinquent loan whose arrears are paid is active again. The repayment journal and the
+    that is partial and says what is still unpaid. Anything left pays the next installments in
+    order, interest then principal, ahead of their dates (the term and installments do not change),
+    unless the borrower chose ``prepay`` (quote it first with quote_prepayment). A payment of at
+    least quote_early_settlement's total settles the loan, with the interest accrued since the last
+    due date; anything beyond a full payoff is held as a credit for the borrower. A paid-off loan is
+    closed; a delinquent loan whose arrears are paid is active again. The repayment journal and the
     platform's interest share post in the same transaction.
     """
     return await servicing.record_repayment(
-        deps().loans, invocation(), loan, amount, paid_at, reference, idempotency_key
+        deps().loans, invocation(), loan, amount, paid_at, reference, idempotency_key, prepay
     )
+
+
+@TOOLS.tool(roles=READERS, title="Quote a prepayment", read_only=True, idempotent=True)
+async def quote_prepayment(
+    loan: LoanHandle,
+    amount: Annotated[
+        Decimal,
+        Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "50000.00".'),
+    ],
+    prepay: PrepayChoice = None,
+    as_of: Day = None,
+) -> PrepaymentQuoteView:
+    """What paying ``amount`` on ``as_of`` would do, without recording anything: where each part
+    goes, the installments left, the next installment and the interest saved.
+
+    Use before record_repayment when a borrower wants to pay more than is due: compare no choice
+    (the next installments are paid ahead), reduce_term and reduce_installment.
+    """
+    return await prepayments.quote_prepayment(deps().loans, principal(), loan, amount, prepay, as_of)
 
 
 @TOOLS.tool(roles=READERS, title="Quote an early settlement", read_only=True, idempotent=True)

@@ -21,9 +21,9 @@ allocation says is still owed, so ``due - paid`` is always the amount outstandin
 **Settlement** (``settlement_quote``): outstanding principal + interest of installments due by then
 + unpaid fees + interest accrued daily from the last due date (or the disbursement date) on the
 outstanding principal. Past the last open installment nothing more accrues (late fees apply
-instead). A repayment pays accrued interest only when it settles the loan in full (``payoff_accrued``):
-a smaller prepayment repays principal from the last installment and leaves the next installment's
-contractual interest to be paid on its date, so interest is never charged twice.
+instead). A repayment pays accrued interest only when it settles the loan in full; short of that, money
+beyond what is due pays the next installments in order (or, by the borrower's explicit choice, prepays
+principal: ``domain.prepayments``), so interest is never charged twice.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from uuid import UUID
 from tools.loans.domain.repayments import (
     Allocation,
     Component,
+    LoanTerms,
     Outstanding,
     SettlementQuote,
     quote_early_settlement,
@@ -59,6 +60,7 @@ __all__ = [
     "apply_allocation",
     "check_loan_transition",
     "first_due_date",
+    "loan_terms",
     "open_outstanding",
     "payoff_accrued",
     "settlement_quote",
@@ -254,6 +256,8 @@ class RepaymentRecord:
     journal_id: UUID
     recorded_by: str
     recorded_at: datetime
+    prepay: str | None = None  # the borrower's choice for money beyond what was due (domain.prepayments)
+    paid_ahead_minor: int = 0  # of to_interest + to_principal: installments not yet due, paid in advance
 
 
 def open_outstanding(installments: Sequence[InstallmentRecord]) -> list[Outstanding]:
@@ -350,10 +354,12 @@ def settlement_quote(
     )
 
 
-def payoff_accrued(
-    loan: LoanRecord, installments: Sequence[InstallmentRecord], amount: int, paid_on: date
-) -> int:
-    """The accrued interest a payment of ``amount`` on ``paid_on`` pays: all of it when the payment
-    settles the loan in full, else none (module docstring)."""
-    quote = settlement_quote(loan, installments, paid_on)
-    return quote.accrued_interest if amount >= quote.total else 0
+def payoff_accrued(loan: LoanRecord, installments: Sequence[InstallmentRecord], paid_on: date) -> int:
+    """The interest accrued by ``paid_on`` since the last due date, as the settlement quote counts it: a
+    payment pays it only when it settles the loan in full (``repayments.allocate_payment`` decides)."""
+    return settlement_quote(loan, installments, paid_on).accrued_interest
+
+
+def loan_terms(loan: LoanRecord) -> LoanTerms:
+    """What recalculates the loan's installments after a ``reduce_installment`` prepayment."""
+    return LoanTerms(loan.annual_rate, loan.schedule_method, loan.repayment_frequency)

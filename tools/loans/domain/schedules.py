@@ -29,9 +29,9 @@ interest, rounded half-up once, and the schedule's total interest is the sum of 
 - declining balance: each line but the last repays ``P / n`` rounded half-up; its interest is the
   balance still owed (as shown) * annual rate / periods per year, rounded half-up.
 - The LAST installment takes the principal still outstanding plus its own interest (computed the same
-  way; for a flat loan, the rest of ``T``), so sum(principal) == principal, sum(interest) == total interest and the balance after the last
-  line is 0. For an annuity the last installment differs from ``A`` by the rounding carried through the
-  term (a few minor units on an ordinary loan).
+  way; for a flat loan, the rest of ``T``), so sum(principal) == principal, sum(interest) == total
+  interest and the balance after the last line is 0. For an annuity the last installment differs from
+  ``A`` by the rounding carried through the term (a few minor units on an ordinary loan).
 - Interest is computed as ``balance * annual_rate / periods`` in 50-digit Decimal arithmetic, one
   division, so a value that ends (every period interest whose exact value is a half) is exact and a
   true half always rounds up.
@@ -189,9 +189,7 @@ def _period_interest(balance: int, annual_rate: Decimal, per_year: int) -> int:
     return _half_up(balance * annual_rate / per_year)  # one division: a true half is exact
 
 
-def _annuity_lines(
-    principal: int, annual_rate: Decimal, count: int, per_year: int
-) -> list[tuple[int, int]]:
+def _annuity_lines(principal: int, annual_rate: Decimal, count: int, per_year: int) -> list[tuple[int, int]]:
     """(principal, interest) per installment of an annuity, rounded as documented."""
     with localcontext(_CONTEXT):
         installment = _half_up(_annuity_installment(principal, annual_rate / per_year, count))
