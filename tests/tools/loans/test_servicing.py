@@ -93,18 +93,21 @@ async def test_a_partial_then_an_early_payment_are_allocated_and_explained() -> 
     assert any(s.startswith("Partial payment: ₦13,639.90") for s in first.summary)
     assert (first.loan_status.value, first.replayed) == ("active", False)
 
+    # 6,360.10 beyond installment 1 pays installment 2 ahead: its interest, 23,136,010 * 0.02 =
+    # 462,720.2 -> 4,627.20, then 1,732.90 of its principal; the last installment is untouched.
     second = await repay(store, loan, "20000.00")
-    assert lines(second) == [("principal", 1, 1_363_990), ("prepayment", 12, 636_010)]
-    assert "installment 12 now owes" in second.allocation[1].explanation
-    assert any(s.startswith("Early payment: ₦6,360.10") for s in second.summary)
-    assert (minor(second.overdue_after), minor(second.credit)) == (0, 0)
+    assert lines(second) == [("principal", 1, 1_363_990), ("interest", 2, 462_720), ("principal", 2, 173_290)]
+    assert second.allocation[1].explanation.endswith("paid ahead of its due date")
+    assert any(s.startswith("Paid ahead: ₦6,360.10") for s in second.summary)
+    assert (minor(second.overdue_after), minor(second.credit), minor(second.prepaid_principal)) == (0, 0, 0)
+    assert (minor(second.paid_ahead), second.prepay) == (636_010, None)
 
     installments = store.tables.installments[loan.id]
     assert installments[0].settled_at is not None and installments[0].outstanding.total == 0
-    last = installments[11]
-    assert last.outstanding.principal == last.scheduled_principal_minor - 636_010
-    assert balance(store, "loan", "principal_receivable", loan.id) == 25_000_000 - 2_500_000
-    assert balance(store, "provider", "interest_income", loan.provider_id) == 500_000
+    assert installments[1].outstanding.principal == installments[1].scheduled_principal_minor - 173_290
+    assert installments[11].outstanding.principal == installments[11].scheduled_principal_minor
+    assert balance(store, "loan", "principal_receivable", loan.id) == 25_000_000 - 2_500_000 + 462_720
+    assert balance(store, "provider", "interest_income", loan.provider_id) == 500_000 + 462_720
     assert store.event_types(loan.id).count("loan.repayment_recorded") == 2
 
 

@@ -20,7 +20,8 @@ allocation says is still owed, so ``due - paid`` is always the amount outstandin
 
 **Settlement** (``settlement_quote``): outstanding principal + interest of installments due by then
 + unpaid fees + interest accrued daily from the last due date (or the disbursement date) on the
-outstanding principal. Past the last open installment nothing more accrues (late fees apply
+outstanding principal, less interest of installments not yet due already paid ahead, and never more than
+those installments' unpaid interest. Past the last open installment nothing more accrues (late fees apply
 instead). A repayment pays accrued interest only when it settles the loan in full; short of that, money
 beyond what is due pays the next installments in order (or, by the borrower's explicit choice, prepays
 principal: ``domain.prepayments``), so interest is never charged twice.
@@ -342,6 +343,7 @@ def settlement_quote(
     start, accrues = _accrual(loan, installments, as_of)
     if not accrues:
         start = as_of + timedelta(days=valid_days)  # nothing accrues past the last installment
+    to_come = [i for i in owing if i.due_date > as_of]
     return quote_early_settlement(
         principal,
         loan.annual_rate,
@@ -351,6 +353,8 @@ def settlement_quote(
         interest_due=interest_due,
         unpaid_fees=fees,
         valid_days=valid_days,
+        interest_paid_ahead=sum(i.interest_paid_minor for i in to_come),
+        interest_to_come=sum(i.outstanding.interest for i in to_come) if to_come else None,
     )
 
 

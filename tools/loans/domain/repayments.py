@@ -275,7 +275,8 @@ def allocate_payment(
     """Allocate ``amount`` minor units received on ``as_of`` to what the loan owes (module docstring).
 
     ``installments``: what each installment still owes, due or not. ``accrued_interest``: interest accrued
-    since the last due date, charged only when the payment settles the loan in full. ``prepay``: the
+    since the last due date, charged only when the payment settles the loan in full, and never more than
+    the unpaid interest of the installments still to come. ``prepay``: the
     borrower's choice for money beyond what is due (None: settle the next installments in order);
     ``terms`` recalculate the installments for ``reduce_installment``.
     """

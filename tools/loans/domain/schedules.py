@@ -212,9 +212,9 @@ def _annuity_lines(principal: int, annual_rate: Decimal, count: int, per_year: i
 def _flat_lines(principal: int, annual_rate: Decimal, count: int, per_year: int) -> list[tuple[int, int]]:
     """(principal, interest) per installment of a flat-rate loan, rounded as documented."""
     with localcontext(_CONTEXT):
-        total = principal * annual_rate * count / per_year  # one division: exact when it ends
-        installment = _half_up((principal + total) / count)
-        to_date = [_half_up(total * k / count) for k in range(1, count + 1)]
+        # One division each (P * rate * k / periods): a true half of a minor unit is exact, and rounds up.
+        installment = _half_up((principal * per_year + principal * annual_rate * count) / (per_year * count))
+        to_date = [_half_up(principal * annual_rate * k / per_year) for k in range(1, count + 1)]
     lines: list[tuple[int, int]] = []
     shown = repaid = 0
     for interest_to_date in to_date[:-1]:

@@ -82,10 +82,14 @@ def quote_early_settlement(
     interest_due: int = 0,
     unpaid_fees: int = 0,
     valid_days: int = 0,
+    interest_paid_ahead: int = 0,
+    interest_to_come: int | None = None,
 ) -> SettlementQuote:
     """What pays the loan off through ``as_of`` + ``valid_days``. ``accrual_start`` is the last due date
     (or the disbursement date before the first); ``interest_due`` is interest of past installments still
-    unpaid; ``unpaid_fees`` the late fees still owed."""
+    unpaid; ``unpaid_fees`` the late fees still owed. ``interest_paid_ahead``: interest of installments not
+    yet due that was paid in advance, which counts against the accrued interest; ``interest_to_come``: the
+    unpaid interest of those installments, which the accrued interest never exceeds."""
     currency_exponent(currency)
     check_amount("outstanding_principal", outstanding_principal)
     check_amount("interest_due", interest_due)
@@ -93,8 +97,12 @@ def quote_early_settlement(
     if not isinstance(valid_days, int) or isinstance(valid_days, bool) or valid_days < 0:
         raise ValueError(f"valid_days must be a non-negative whole number; got {valid_days!r}")
     check_date("as_of", as_of)
+    check_amount("interest_paid_ahead", interest_paid_ahead)
     valid_until = as_of + timedelta(days=valid_days)
-    accrued = accrued_interest(outstanding_principal, annual_rate, accrual_start, valid_until)
+    earned = accrued_interest(outstanding_principal, annual_rate, accrual_start, valid_until)
+    accrued = max(0, earned - interest_paid_ahead)
+    if interest_to_come is not None:
+        accrued = min(accrued, interest_to_come)
     days = (valid_until - accrual_start).days
     per_diem = accrued_interest(outstanding_principal, annual_rate, as_of, as_of + timedelta(days=1))
     total = outstanding_principal + interest_due + accrued + unpaid_fees
@@ -104,7 +112,8 @@ def quote_early_settlement(
         f"{money(interest_due, currency)} interest due and unpaid",
         f"{money(accrued, currency)} interest accrued since {accrual_start.isoformat()}: "
         f"{money(outstanding_principal, currency)} at {format_percent(annual_rate)} a year "
-        f"for {days}/{DAYS_PER_YEAR} of a year",
+        f"for {days}/{DAYS_PER_YEAR} of a year"
+        + (f", less {money(interest_paid_ahead, currency)} paid ahead" if interest_paid_ahead else ""),
         f"{money(unpaid_fees, currency)} unpaid fees",
         f"{money(total, currency)} settles the loan if paid by {valid_until.isoformat()}",
     )

@@ -52,10 +52,8 @@ def textbook(principal: int, rate: Fraction, n: int, method: str) -> Rows | None
         rows, balance = [], principal
         for k in range(1, n + 1):
             interest = half_up(balance * rate)
-            if k == n:
-                repay = balance
-            else:
-                repay = installment - interest if method == "annuity" else part
+            scheduled = installment - interest if method == "annuity" else part
+            repay = balance if k == n else scheduled
             rows.append((repay, interest))
             balance -= repay
     return None if any(p < 0 or i < 0 for p, i in rows) else rows
