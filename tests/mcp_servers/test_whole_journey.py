@@ -189,9 +189,11 @@ async def the_borrower_pays_the_first_installment_on_the_vendors_page(
 
     await eventually(repaid, "the charge webhook settles the collection")
     after = await call(as_, "credit_get_loan", {"loan": loan["id"]})
-    # Paid before its due date, the installment's amount prepays principal (interest is not yet due).
+    # Paid before its due date, the installment's amount settles installment 1 (its interest, then its
+    # principal: issue 10, item 11), not principal of the last one.
     owed_before, owed_after = (Decimal(v["outstanding"]["principal"]["amount"]) for v in (active, after))
-    assert owed_before - owed_after == Decimal(first)
+    assert owed_before - owed_after == Decimal(schedule["lines"][0]["principal"]["amount"])
+    assert after["next_due"]["number"] == 2
 
 
 async def the_ledger_reconciles(as_: HttpActors) -> None:
