@@ -100,7 +100,8 @@ async def test_scoring_routes_the_application_and_records_assessment_timeline_ev
     assert view["installment_estimate"] == "24371.78"
     assert view["dti_after"] == ("0.4987" if overrides else "0.1320")
     obligations = overrides.get("monthly_obligations", "35000.00")
-    assert view["inputs"] == scoring_inputs(age, obligations, bureau, identity)
+    # The application's currency: its figures round to that currency's minor unit.
+    assert view["inputs"] == {**scoring_inputs(age, obligations, bureau, identity), "currency": "NGN"}
     principal(app["borrower_id"], Role.BORROWER)  # the borrower reads exactly what was stored
     assert await call(client, ASSESSMENT, {"application": app["reference"]}) == view
     assert (await call(client, GET, {"application": app["id"]}))["status"] == expected[3]
