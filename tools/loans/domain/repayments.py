@@ -303,6 +303,8 @@ def allocate_payment(
         for component, field, text in _DUE_STEPS:
             for item in due:
                 ledger.pay(item.number, component, field, text)
+    if future:  # never more than the installments still to come charge: their interest is the cap
+        accrued_interest = min(accrued_interest, sum(item.interest for item in future))
     cancelled = (
         _after_due(ledger, future, accrued_interest, prepay, terms) if ledger.left or not future else []
     )
