@@ -237,3 +237,26 @@ async def test_a_future_or_early_paid_at_and_other_bad_repayments_are_refused_an
         assert exc.value.code == code, kw
     # A gateway clock a little fast is tolerated: five minutes ahead is still now.
     assert (await repay(store, loan, "100.00", paid_at=now + timedelta(minutes=5))).replayed is False
+
+
+async def test_interest_paid_ahead_counts_against_the_settlement_quotes_accrued_interest() -> None:
+    store = FakeStore()
+    loan = await active_loan(store)
+    store.clock.move(days=5)
+    ahead = await repay(store, loan, "23639.90")  # installment 1, its 5,000.00 of interest paid ahead
+    assert (minor(ahead.paid_ahead), [a.installment for a in ahead.allocation]) == (2_363_990, [1, 1])
+    store.clock.move(days=5)
+    borrower = as_(loan.borrower_id, Role.BORROWER).principal
+    quote = await quote_early_settlement(loan_deps(store), borrower, str(loan.id))
+    # 231,360.10 at 24% for 10/365 of a year is 1,521.30, less the 5,000.00 already paid ahead: nothing
+    # more, so the interest of the period is not charged twice.
+    assert (minor(quote.principal), minor(quote.accrued_interest), minor(quote.total)) == (
+        23_136_010,
+        0,
+        23_136_010,
+    )
+    assert "less ₦5,000.00 paid ahead" in quote.lines[2]
+    paid = await repay(store, loan, str(quote.total.amount))
+    assert (paid.loan_status.value, minor(paid.credit), minor(paid.to_accrued_interest)) == ("closed", 0, 0)
+    assert balance(store, "loan", "principal_receivable", loan.id) == 0
+    assert balance(store, "provider", "interest_income", loan.provider_id) == 500_000
