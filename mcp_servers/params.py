@@ -11,6 +11,8 @@ from uuid import UUID
 
 from pydantic import Field
 
+from tools.loans.domain.prepayments import Prepay
+
 __all__ = [
     "ApplicationHandle",
     "BidId",
@@ -19,6 +21,7 @@ __all__ = [
     "Limit",
     "LoanHandle",
     "OptionalIdempotencyKey",
+    "PrepayChoice",
 ]
 
 ApplicationHandle = Annotated[
@@ -54,4 +57,13 @@ OptionalIdempotencyKey = Annotated[
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
 Cursor = Annotated[
     str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+]
+PrepayChoice = Annotated[
+    Prepay | None,
+    Field(
+        default=None,
+        description="The borrower's choice for money beyond what is due: reduce_term (principal comes off "
+        "the last installments: the loan ends sooner) or reduce_installment (the installments still to come "
+        "are recalculated lower). Leave out to pay the next installments in order, ahead of their dates.",
+    ),
 ]

@@ -16,10 +16,16 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from mcp_servers.params import ApplicationHandle, Cursor, Limit, LoanHandle, OptionalIdempotencyKey
+from mcp_servers.params import (
+    ApplicationHandle,
+    Cursor,
+    Limit,
+    LoanHandle,
+    OptionalIdempotencyKey,
+    PrepayChoice,
+)
 from mcp_servers.toolkit import ToolSet, current_runtime, deps, invocation, principal
 from tools.loans import aging, listing, loans, prepayments, servicing
-from tools.loans.domain.repayments import Prepay
 from tools.loans.models.loans import (
     AgingReport,
     LoanPage,
@@ -49,15 +55,6 @@ PaymentReference = Annotated[
         pattern=r"^[A-Za-z0-9._:-]+$",
         description="The payment's reference at the gateway: it records one payment on this loan. The same "
         "reference with the same amount and time returns the first result (replayed: true).",
-    ),
-]
-PrepayChoice = Annotated[
-    Prepay | None,
-    Field(
-        default=None,
-        description="The borrower's choice for money beyond what is due: reduce_term (principal comes off "
-        "the last installments: the loan ends sooner) or reduce_installment (the installments still to come "
-        "are recalculated lower). Leave out to pay the next installments in order, ahead of their dates.",
     ),
 ]
 Day = Annotated[

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle
+from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle, PrepayChoice
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.payments import payments
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
@@ -71,17 +71,19 @@ async def collect_repayment(
     ],
     idempotency_key: IdempotencyKey,
     simulate: Simulate = None,
+    prepay: PrepayChoice = None,
 ) -> PaymentView:
     """Start a repayment by the borrower: returns authorization_url, where the borrower pays.
 
     Use for a loan being repaid (active, delinquent or defaulted); get_loan or
     quote_early_settlement say what is due. The charge is created at the gateway now, at the
     currency's vendor (or its fallback when the first does not answer). Once the payer completes it,
-    the vendor's webhook allocates the money to the loan exactly as record_repayment would.
+    the vendor's webhook allocates the money to the loan exactly as record_repayment would, with the
+    borrower's prepay choice (quote it first with credit_quote_prepayment).
     Borrowers collect on their own loans, agents on those they filed.
     """
     return await payments.collect_repayment(
-        deps().payments, invocation(), loan, amount, idempotency_key, simulate
+        deps().payments, invocation(), loan, amount, idempotency_key, simulate, prepay
     )
 
 

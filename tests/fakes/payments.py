@@ -88,6 +88,7 @@ class FakePaymentWriter:
             updated_at=now,
             sent_at=None,
             settled_at=None,
+            prepay=new.prepay,
         )
         tables.payments[payment_id] = payment
         return payment

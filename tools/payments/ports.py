@@ -52,6 +52,7 @@ class NewPayment:
     simulated: bool
     simulate_outcome: str | None
     requested_by: str
+    prepay: str | None = None  # a collection's prepayment choice (tools/loans/domain/prepayments.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,3 +7,8 @@ ALTER TABLE caas_core.loan_repayments
     ADD COLUMN paid_ahead_minor bigint NOT NULL DEFAULT 0 CHECK (paid_ahead_minor >= 0),
     ADD CONSTRAINT loan_repayments_paid_ahead_within
         CHECK (paid_ahead_minor <= to_interest_minor + to_principal_minor);
+
+-- A borrower's collection carries the same choice to the repayment its webhook records.
+ALTER TABLE caas_core.payments
+    ADD COLUMN prepay text CHECK (prepay IN ('reduce_term', 'reduce_installment')),
+    ADD CONSTRAINT payments_prepay_collection CHECK (prepay IS NULL OR kind = 'collection');

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from fastmcp import Client
 
@@ -354,3 +355,31 @@ async def test_a_simulated_outcome_is_refused_when_the_gateway_is_real(
         await payments.disburse_loan(deps, operator, loan["id"], key(), "success")
     real = await payments.disburse_loan(deps, operator, loan["id"], key())
     assert real.simulated is False
+
+
+async def test_a_borrowers_collection_carries_the_prepay_choice_to_its_repayment(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    principal(loan["borrower_id"], Role.BORROWER)
+    args = {"loan": loan["id"], "amount": "50000.00", "idempotency_key": key(), "prepay": "reduce_term"}
+    charge = await call(client, COLLECT, args)
+    assert (await row(core_db, charge["id"]))["prepay"] == "reduce_term"
+    assert await refused(client, COLLECT, {**args, "prepay": None}) == "conflict"  # same key, other choice
+    async with httpx.AsyncClient() as http:
+        paid = await http.post(charge["authorization_url"], params={"outcome": "success"})
+    assert paid.status_code == 200
+    principal(uid("op"), Role.OPERATOR)
+    verified = await call(client, VERIFY, {"payment_id": charge["id"]})
+    assert (verified["status"], verified["verification"]["outcome"]) == ("succeeded", "applied")
+    repayment = await core_db.fetchrow(
+        "SELECT prepay, prepaid_principal_minor, paid_ahead_minor FROM caas_core.loan_repayments "
+        "WHERE loan_id = $1",
+        uuid.UUID(loan["id"]),
+    )
+    assert dict(repayment) == {
+        "prepay": "reduce_term",
+        "prepaid_principal_minor": 5_000_000,
+        "paid_ahead_minor": 0,
+    }
+    assert (await call(client, RECONCILE, {}))["consistent"] is True

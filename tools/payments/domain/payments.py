@@ -124,6 +124,7 @@ class PaymentRecord:
     updated_at: datetime
     sent_at: datetime | None
     settled_at: datetime | None
+    prepay: str | None = None  # a collection's prepayment choice, applied when its repayment is recorded
 
 
 class EventType(StrEnum):
