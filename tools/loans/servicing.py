@@ -249,6 +249,10 @@ def _repayment_event(r: RepaymentRecord, loan: LoanRecord) -> OutboxEvent:
             "to_interest_minor": r.to_interest_minor + r.to_accrued_interest_minor,
             "to_principal_minor": r.to_principal_minor + r.prepaid_principal_minor,
             "credit_minor": r.credit_minor,
+            # What paid installments not yet due, and the borrower's prepayment choice (None: none): a
+            # lender's books follow a schedule that reduce_term or reduce_installment changed.
+            "paid_ahead_minor": r.paid_ahead_minor,
+            "prepay": r.prepay,
             "status_after": r.status_after,
             "paid_at": r.paid_at.isoformat(),
         },

@@ -101,6 +101,8 @@ async def test_a_partial_then_an_early_payment_are_allocated_and_explained() -> 
     assert any(s.startswith("Paid ahead: ₦6,360.10") for s in second.summary)
     assert (minor(second.overdue_after), minor(second.credit), minor(second.prepaid_principal)) == (0, 0, 0)
     assert (minor(second.paid_ahead), second.prepay) == (636_010, None)
+    event = [e for e in store.tables.outbox if e.event_type == "loan.repayment_recorded"][-1]
+    assert (event.payload["paid_ahead_minor"], event.payload["prepay"]) == (636_010, None)
 
     installments = store.tables.installments[loan.id]
     assert installments[0].settled_at is not None and installments[0].outstanding.total == 0
