@@ -223,6 +223,7 @@ class InstallmentRecord:
             fees=self.fee_due_minor - self.fee_paid_minor,
             interest=self.interest_due_minor - self.interest_paid_minor,
             principal=self.principal_due_minor - self.principal_paid_minor,
+            interest_paid=self.interest_paid_minor,
         )
 
 

@@ -10,7 +10,7 @@ wants the extra money to repay principal says how the loan changes:
 - ``reduce_installment``: the installments still to come keep their number and dates, and are
   recalculated on the lower balance (``schedules.build_schedule`` with the loan's rate, method and
   frequency, the first of them due on its date): each owes less. An installment never owes more interest
-  than it did before (interest it had paid ahead stays paid).
+  than it did before, and one partly paid ahead of its date keeps what it owes.
 
 Either way the prepayment pays principal only: interest follows the (new) schedule, and the interest of
 the next installment is not charged early. A prepayment that would repay all the principal without the
@@ -52,28 +52,42 @@ def reamortize(
     future: Sequence[Outstanding], prepaid: int, currency: str, terms: LoanTerms
 ) -> tuple[list[Outstanding], list[int]]:
     """``reduce_installment``: what each future installment owes once ``prepaid`` of principal is repaid,
-    and the prepaid principal attributed to each (its principal's reduction; they sum to ``prepaid``).
+    and the prepaid principal attributed to each (they sum to ``prepaid``).
 
-    Raises ValueError when the new schedule would raise an installment's principal (a prepayment too
-    small to spread, or an installment already partly paid ahead) or cannot be built."""
-    balance = sum(item.principal for item in future) - prepaid
+    An installment partly paid ahead of its date (some of its interest paid) keeps what it owes; the
+    others are recalculated on their principal less ``prepaid``, each attributed the fall of its
+    principal (a rounding rise is attributed nothing, the excess coming off the last ones). Raises
+    ValueError when every installment still to come is partly paid, or when no schedule can be built on
+    the lower balance (see ``schedules.build_schedule``)."""
+    fresh = [item for item in future if not item.interest_paid]
+    if not fresh:
+        raise ValueError(
+            "every installment still to come is partly paid, so none can be recalculated; choose reduce_term"
+        )
     schedule = build_schedule(
-        balance,
+        sum(item.principal for item in fresh) - prepaid,
         currency,
         terms.annual_rate,
-        len(future),
-        future[0].due_date,
+        len(fresh),
+        fresh[0].due_date,
         method=terms.method,
         frequency=terms.frequency,
     )
-    owed: list[Outstanding] = []
-    reductions: list[int] = []
-    for item, line in zip(future, schedule.installments, strict=True):
-        if line.principal > item.principal:
-            raise ValueError(
-                f"recalculated on the lower balance, installment {item.number} would owe more principal "
-                "than it does now; prepay more, or choose reduce_term"
-            )
-        reductions.append(item.principal - line.principal)
-        owed.append(replace(item, principal=line.principal, interest=min(item.interest, line.interest)))
+    new = {item.number: line for item, line in zip(fresh, schedule.installments, strict=True)}
+    reductions = [
+        max(0, item.principal - new[item.number].principal) if item.number in new else 0 for item in future
+    ]
+    excess = sum(reductions) - prepaid  # never negative: the falls sum to ``prepaid`` before clipping
+    for k in reversed(range(len(reductions))):
+        take = min(excess, reductions[k])
+        reductions[k] -= take
+        excess -= take
+    owed = [
+        replace(
+            item, principal=new[item.number].principal, interest=min(item.interest, new[item.number].interest)
+        )
+        if item.number in new
+        else item
+        for item in future
+    ]
     return owed, reductions

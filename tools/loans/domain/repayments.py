@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from datetime import date
 from enum import StrEnum
 from itertools import pairwise
@@ -86,6 +87,10 @@ class Outstanding:
     fees: int = 0
     interest: int = 0
     principal: int = 0
+    # Interest already paid on it: an advance payment pays interest first, a prepayment never does, so an
+    # installment not yet due with interest paid was partly paid ahead, and a recalculation keeps it as
+    # it is. Not part of what it owes, so not compared.
+    interest_paid: int = dataclass_field(default=0, compare=False)
 
     @property
     def total(self) -> int:
