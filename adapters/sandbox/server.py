@@ -137,9 +137,6 @@ class Sandbox:
         else:
             self.state.down.discard(vendor)
 
-    def registry_down(self, down: bool = True) -> None:
-        self.registry.down = down
-
     async def webhooks_idle(self) -> None:
         """Wait for every webhook delivery in flight (retries included) to finish."""
         await self.sender.idle()

@@ -1,4 +1,4 @@
-"""Bidding through a real MCP client (both protocol eras) on real PostgreSQL: invited providers bid,
+"""Bidding through a real MCP client on real PostgreSQL: invited providers bid,
 revise (history kept) and withdraw; each provider sees only its own bids; the provider's terms and the
 application bound every bid; bidding closes early or at its deadline.
 

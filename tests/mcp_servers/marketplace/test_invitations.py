@@ -1,4 +1,4 @@
-"""A provider declining its invitation to bid, through a real MCP client (both protocol eras) on real
+"""A provider declining its invitation to bid, through a real MCP client on real
 PostgreSQL: the invitation becomes declined once (one event, one declining decision in the provider's
 performance), the provider can no longer bid on it, and only an invited provider that has not bid can
 decline, while the application is open for bids.

@@ -1,4 +1,4 @@
-"""Provider management through a real MCP client (both protocol eras) on real PostgreSQL."""
+"""Provider management through a real MCP client on real PostgreSQL."""
 
 from __future__ import annotations
 
