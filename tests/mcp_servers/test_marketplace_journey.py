@@ -4,8 +4,8 @@ borrower compares and accepts the best offer, an operator approves, the loan is 
 (the use case the payments webhook will call), repaid twice, settled early and closed; the ledger then
 reconciles, balances to zero per currency, and holds the commission the provider's plan sets.
 
-The market is South Africa (ZAR, ZA): no other test lends in it, and the test first suspends the
-lenders earlier runs left there, so matching invites exactly the three lenders it made.
+The market lends ZAR in a country of the test's own (the ``country`` fixture, tests/helpers/markets.py),
+so matching invites exactly the three lenders the test made there.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from tools.loans.domain.commissions import DEFAULT_TERMS, disbursement_commissio
 from tools.platform.principal import Role
 
 CURRENCY = "ZAR"
-COUNTRY = "ZA"
 PRINCIPAL_MINOR = 25_000_000  # 250000.00 ZAR over 12 months
 
 
@@ -51,18 +50,10 @@ async def call(client: Client, tool: str, args: dict[str, Any]) -> Any:
     return result.structured_content
 
 
-async def clear_market(db: asyncpg.Connection) -> None:
-    await db.execute(
-        "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
-        "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
-        CURRENCY,
-    )
-
-
-async def lender(client: Client, principal: Any) -> dict[str, Any]:
-    """A South African lender on the default plan (8.5% of the principal), rates 18% to 30%."""
+async def lender(client: Client, principal: Any, country: str) -> dict[str, Any]:
+    """A ZAR lender serving ``country`` on the default plan (8.5% of the principal), rates 18% to 30%."""
     principal(uid("op-onboard"), Role.OPERATOR)
-    terms = provider_body(currency=CURRENCY, countries=[COUNTRY], min_amount="500.00")
+    terms = provider_body(currency=CURRENCY, countries=[country], min_amount="500.00")
     return dict((await call(client, ONBOARD, {"provider": terms}))["provider"])
 
 
@@ -72,11 +63,15 @@ def money(minor_units: int) -> dict[str, str]:
 
 @pytest.mark.slow
 async def test_an_application_goes_from_submission_through_bidding_to_a_settled_loan(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+    country: str,
 ) -> None:
-    await clear_market(core_db)
-    a, b, c = [await lender(client, principal) for _ in range(3)]
-    app = await apply_and_open_bidding(client, principal, (a, b, c))
+    a, b, c = [await lender(client, principal, country) for _ in range(3)]
+    app = await apply_and_open_bidding(client, principal, country, (a, b, c))
     best = await bid_and_compare(client, principal, app, (a, b, c))
     loan = await accept_approve_originate(client, principal, app, best)
     lendable, commission = await disburse_and_earn(runtime, core_db, loan, a)
@@ -85,12 +80,14 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
     await check_timeline(client, principal, app)
 
 
-async def apply_and_open_bidding(client: Client, principal: Any, lenders: tuple[Any, ...]) -> Any:
-    """The borrower applies; an operator who uploaded nothing verifies identity and income; scoring
-    opens bidding and matching invites exactly the three lenders."""
+async def apply_and_open_bidding(
+    client: Client, principal: Any, country: str, lenders: tuple[Any, ...]
+) -> Any:
+    """The borrower applies from the test's country; an operator who uploaded nothing verifies identity
+    and income; scoring opens bidding and matching invites exactly the three lenders."""
     borrower = principal(uid("b-journey"), Role.BORROWER)
     payload = body(40, currency=CURRENCY)
-    payload["applicant"] = {**payload["applicant"], "country": COUNTRY}
+    payload["applicant"] = {**payload["applicant"], "country": country}
     app = await call(client, SUBMIT, {"application": payload})
     assert (app["status"], app["borrower_id"]) == ("submitted", borrower.subject)
     await verify_kyc(client, principal, app, "national_id", "proof_of_income")
