@@ -23,10 +23,7 @@ async def test_every_service_and_the_workers_read_the_runtimes_clock(
 
 
 async def test_an_application_open_for_bids_expires_once_the_clock_passes_its_window(
-    client: Client,
-    principal: Any,
-    clock: MovableClock,
-    country: str,
+    client: Client, principal: Any, clock: MovableClock, country: str
 ) -> None:
     app = await open_application(client, principal, country)
     assert app["reference"] not in await expire_stale(client, principal)

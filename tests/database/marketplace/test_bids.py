@@ -64,10 +64,7 @@ async def refused_with(db: asyncpg.Connection, sqlstate: str, sql: str, *args: A
 
 
 async def test_one_accepted_bid_per_application(
-    mono: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     (first, second), _ = await two_bids(mono, principal, country)
     async with undone(core_db):
@@ -78,10 +75,7 @@ async def test_one_accepted_bid_per_application(
 
 
 async def test_terms_are_history_and_final_statuses_stay_final(
-    mono: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     (first, second), _ = await two_bids(mono, principal, country)
     async with undone(core_db):
@@ -97,10 +91,7 @@ async def test_terms_are_history_and_final_statuses_stay_final(
 
 
 async def test_a_reservation_never_takes_capital_below_zero(
-    mono: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     _, provider = await two_bids(mono, principal, country)
     provider_id = uuid.UUID(provider)

@@ -15,10 +15,7 @@ from tools.platform.principal import Role
 
 
 async def test_a_declined_approval_releases_the_reservation_in_the_row_and_the_ledger(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, providers = await market(client, principal, country, lenders=1)
     bid = await place(client, principal, app, providers[0])

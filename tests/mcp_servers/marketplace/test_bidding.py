@@ -43,10 +43,7 @@ from tools.platform.principal import Role
 
 
 async def test_an_invited_provider_bids_revises_and_the_history_stays(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1, p2, _) = await market(client, principal, country)
     first = await place(client, principal, app, p1, origination_fee="2500.00", conditions="salary domiciled")
@@ -116,10 +113,7 @@ async def test_an_invited_provider_bids_revises_and_the_history_stays(
 
 
 async def test_a_provider_sees_and_touches_only_its_own_bids(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1, p2, _) = await market(client, principal, country)
     theirs = await place(client, principal, app, p1)
@@ -175,11 +169,7 @@ BAD_BIDS = {
 
 @pytest.mark.parametrize("bad", BAD_BIDS.values(), ids=BAD_BIDS.keys())
 async def test_every_bad_bid_is_an_invalid_argument_and_nothing_is_stored(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    bad: dict[str, Any],
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, bad: dict[str, Any], country: str
 ) -> None:
     app, (p1, *_) = await market(client, principal, country, lenders=1)
     as_provider(principal, p1)
@@ -190,10 +180,7 @@ async def test_every_bad_bid_is_an_invalid_argument_and_nothing_is_stored(
 
 
 async def test_a_provider_without_the_capital_cannot_bid_and_one_active_bid_at_a_time(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1, *_) = await market(client, principal, country, lenders=1)
     await core_db.execute(
@@ -219,10 +206,7 @@ async def test_a_provider_without_the_capital_cannot_bid_and_one_active_bid_at_a
 
 
 async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_withdrawn(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1, p2, p3) = await market(client, principal, country)
     standing = await place(client, principal, app, p1)
@@ -269,11 +253,7 @@ async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_wi
 
 
 async def test_no_bid_after_the_deadline_of_a_round_not_stored_yet(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    clock: MovableClock,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock, country: str
 ) -> None:
     # No round stored yet: the deadline is when it opened for bids plus the 72-hour window.
     app, (p1, *_) = await market(client, principal, country, lenders=2)
@@ -284,11 +264,7 @@ async def test_no_bid_after_the_deadline_of_a_round_not_stored_yet(
 
 
 async def test_no_bid_after_the_deadline_of_a_stored_round(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    clock: MovableClock,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock, country: str
 ) -> None:
     # A round stored by the first bid, whose deadline then passes.
     app, (p1, p2) = await market(client, principal, country, lenders=2)
@@ -309,10 +285,7 @@ async def test_no_bid_after_the_deadline_of_a_stored_round(
 
 
 async def test_a_withdrawn_application_takes_no_more_bids_and_its_bids_expire_at_once(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1, p2) = await market(client, principal, country, lenders=2)
     standing = await place(client, principal, app, p1)
@@ -335,11 +308,7 @@ async def test_a_withdrawn_application_takes_no_more_bids_and_its_bids_expire_at
 
 
 async def test_an_expired_application_ends_its_active_bids(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    clock: MovableClock,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock, country: str
 ) -> None:
     app, (p1, p2) = await market(client, principal, country, lenders=2)
     await place(client, principal, app, p1)

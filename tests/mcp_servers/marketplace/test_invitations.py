@@ -54,10 +54,7 @@ async def invitation(db: asyncpg.Connection, app: dict[str, Any], provider_id: s
 
 
 async def test_a_provider_declines_its_invitation_once_and_can_then_not_bid_on_it(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1, p2) = await market(client, principal, country, lenders=2)
     assert await performance(core_db, p1) == (0, 0)
@@ -109,10 +106,7 @@ async def test_a_provider_declines_its_invitation_once_and_can_then_not_bid_on_i
 
 
 async def test_only_the_invited_provider_itself_declines_its_invitation(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1,) = await market(client, principal, country, lenders=1)
     outsider = await lender(client, principal, country)  # onboarded after matching: never invited
@@ -135,10 +129,7 @@ async def test_only_the_invited_provider_itself_declines_its_invitation(
 
 
 async def test_a_provider_that_bid_withdraws_its_bid_instead_of_declining(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1,) = await market(client, principal, country, lenders=1)
     bid = await place(client, principal, app, p1)
@@ -152,10 +143,7 @@ async def test_a_provider_that_bid_withdraws_its_bid_instead_of_declining(
 
 
 async def test_declining_needs_a_reason_and_an_application_open_for_bids(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1, p2) = await market(client, principal, country, lenders=2)
     as_provider(principal, p1)
@@ -177,10 +165,7 @@ async def test_declining_needs_a_reason_and_an_application_open_for_bids(
 
 
 async def test_an_invitation_that_expired_when_bidding_closed_is_not_declined(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (p1,) = await market(client, principal, country, lenders=1)
     principal(uid("op"), Role.OPERATOR)

@@ -77,10 +77,7 @@ async def reservations(db: asyncpg.Connection, bid_ids: list[str]) -> list[async
 
 
 async def test_offers_rank_by_apr_and_the_accepted_one_reserves_capital_atomically(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, providers, bids = await three_offers(client, principal, country)
     before = {p: await capital(core_db, p) for p in providers}
@@ -206,10 +203,7 @@ async def the_application_moved_on_and_takes_no_more_bids(
 
 
 async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
-    client: Client,
-    principal: Any,
-    clock: MovableClock,
-    country: str,
+    client: Client, principal: Any, clock: MovableClock, country: str
 ) -> None:
     # 24% annuity and 24% declining balance both disclose 24.000000%; declining costs 32500.00 in
     # all against 33678.79, so it ranks first.
@@ -246,11 +240,7 @@ async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
 
 
 async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_nothing_changes(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
-    countries: Countries,
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str, countries: Countries
 ) -> None:
     app, (a, b, _) = await market(client, principal, country)
     withdrawn = await place(client, principal, app, a)
@@ -289,9 +279,7 @@ async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_noth
 
 
 async def test_an_agent_accepts_for_the_borrower_it_filed_for(
-    client: Client,
-    principal: Any,
-    country: str,
+    client: Client, principal: Any, country: str
 ) -> None:
     agent = uid("agent")
     app, (a, *_) = await market(client, principal, country, lenders=1, agent=agent)
@@ -304,9 +292,7 @@ async def test_an_agent_accepts_for_the_borrower_it_filed_for(
 
 
 async def test_a_suspended_providers_offer_is_excluded_and_cannot_be_accepted(
-    client: Client,
-    principal: Any,
-    country: str,
+    client: Client, principal: Any, country: str
 ) -> None:
     app, (a, b) = await market(client, principal, country, lenders=2)
     held = await place(client, principal, app, a, annual_rate="0.19")
@@ -335,10 +321,7 @@ async def mono(server: Any) -> Any:
 
 
 async def test_fifty_concurrent_acceptances_accept_exactly_one_bid(
-    mono: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    country: str,
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     app, (a, b, c), bids = await three_offers(mono, principal, country)
     before = {p: await capital(core_db, p) for p in (a, b, c)}
@@ -377,9 +360,7 @@ async def test_fifty_concurrent_acceptances_accept_exactly_one_bid(
 
 
 async def test_the_market_helper_reaches_open_for_bids_through_the_tools(
-    client: Client,
-    principal: Any,
-    country: str,
+    client: Client, principal: Any, country: str
 ) -> None:
     app = await open_application(client, principal, country)
     as_borrower(principal, app)

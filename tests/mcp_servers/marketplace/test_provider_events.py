@@ -60,11 +60,7 @@ async def provider_post(
 
 
 async def test_a_providers_signed_bid_submitted_event_places_the_bid_once(
-    client: Client,
-    principal: Any,
-    runtime: Runtime,
-    base_url: str,
-    country: str,
+    client: Client, principal: Any, runtime: Runtime, base_url: str, country: str
 ) -> None:
     app, (provider_id,) = await market(client, principal, country, lenders=1)
     event = {
@@ -83,12 +79,7 @@ async def test_a_providers_signed_bid_submitted_event_places_the_bid_once(
 
 
 async def test_a_provider_event_the_use_case_refuses_is_422_with_its_code_and_recorded(
-    client: Client,
-    principal: Any,
-    runtime: Runtime,
-    core_db: asyncpg.Connection,
-    base_url: str,
-    country: str,
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, base_url: str, country: str
 ) -> None:
     app, (provider_id,) = await market(client, principal, country, lenders=1)
     too_much = {"application": app["id"], "bid": bid_body(amount="999999999.00")}
@@ -127,12 +118,7 @@ def decision(provider_decision: str, **data: Any) -> dict[str, Any]:
 
 
 async def test_a_providers_signed_decision_to_decline_declines_its_invitation_once(
-    client: Client,
-    principal: Any,
-    runtime: Runtime,
-    core_db: asyncpg.Connection,
-    base_url: str,
-    country: str,
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, base_url: str, country: str
 ) -> None:
     app, (p1, p2) = await market(client, principal, country, lenders=2)
     declines = decision("decline", application_id=app["id"], reason="outside our appetite")

@@ -51,10 +51,7 @@ EMAIL = application()["applicant"]["email"]
 
 @pytest.mark.slow
 async def test_a_borrower_is_told_each_step_from_application_to_repayment_in_order(
-    client: Client,
-    principal: Any,
-    runtime: Runtime,
-    country: str,
+    client: Client, principal: Any, runtime: Runtime, country: str
 ) -> None:
     provider = await ghs.lender(client, principal, country)
     borrower = principal(uid("b-told"), Role.BORROWER).subject
