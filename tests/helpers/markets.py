@@ -24,9 +24,9 @@ import pytest
 __all__ = ["RESERVED", "Countries"]
 
 # Countries tests name outright, so never handed out as a market: provider_body's Nigerian bank and the
-# provider tests (NG, GH, KE, UG), the domain and candidate-parity tests (MU, SC, RE, KM, MG), and the
+# provider tests (NG, GH, KE), the domain and candidate-parity tests (MU, SC, RE, KM, MG), and the
 # countries a matching test uses for "a country the application is not in" (SC, RE).
-RESERVED = frozenset({"NG", "GH", "KE", "UG", "MU", "SC", "RE", "KM", "MG"})
+RESERVED = frozenset({"NG", "GH", "KE", "MU", "SC", "RE", "KM", "MG"})
 
 
 class Countries:
