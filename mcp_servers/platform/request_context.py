@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -34,6 +34,7 @@ __all__ = [
     "current",
     "current_request_id",
     "new_request_id",
+    "request_id_of",
     "usable_request_id",
 ]
 
@@ -112,6 +113,12 @@ class RequestIdMiddleware:
 
         with bound(request_id):
             await self.app(scope, receive, send_with_id)
+
+
+def request_id_of(headers: Mapping[str, str]) -> str:
+    """The id of an HTTP request handled outside MCP (a webhook), for its audit row: the one
+    :class:`RequestIdMiddleware` settled, or the caller's, or a new one when neither is usable."""
+    return usable_request_id(headers.get("x-request-id")) or current_request_id()
 
 
 def _http_request_id() -> str | None:

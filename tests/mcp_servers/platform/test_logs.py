@@ -156,14 +156,6 @@ def test_a_text_line_names_the_request_and_the_withheld_count() -> None:
     assert text.endswith("(3 identical lines withheld)")
 
 
-@pytest.mark.parametrize(
-    ("sent", "kept"),
-    [("abc-123", True), ("a" * 128, True), ("a" * 129, False), ("has space", False), ("nul\x00", False)],
-)
-def test_only_a_printable_bounded_request_id_is_kept_as_sent(sent: str, kept: bool) -> None:
-    assert (usable_request_id(sent) == sent) is kept
-
-
 @pytest.mark.subprocess
 def test_library_loggers_and_warnings_come_out_as_json_lines_through_one_handler() -> None:
     script = """
