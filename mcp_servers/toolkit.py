@@ -42,6 +42,7 @@ __all__ = [
     "as_tool",
     "current_runtime",
     "deps",
+    "internal_error",
     "invocation",
     "principal",
 ]
@@ -89,6 +90,12 @@ def _internal(tool: str, exc: BaseException) -> CaasToolError:
         f"the server could not complete {tool} (request {request_id}); retry once, and if it fails again "
         "report the request id to the operator",
     )
+
+
+def internal_error(name: str, exc: BaseException) -> CaasToolError:
+    """What an unexpected failure outside a tool function (a resource read) answers, logged and
+    quoting the request id as a tool's is."""
+    return _internal(name, exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from fastmcp.exceptions import NotFoundError
+from fastmcp.exceptions import NotFoundError, ResourceError
 from fastmcp.server.dependencies import get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from mcp_types import CallToolRequestParams
+from mcp_types import CallToolRequestParams, ReadResourceRequestParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.platform.auth import PrincipalSource
@@ -129,10 +129,22 @@ def _http_request_id() -> str | None:
     return usable_request_id(value)
 
 
+def _log_call(kind: str, name: str, started: float, outcome: str) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    log.info(
+        "%s %s: %s in %.1f ms",
+        kind,
+        name,
+        outcome,
+        duration_ms,
+        extra={"duration_ms": duration_ms, "outcome": outcome},
+    )
+
+
 class CallLog(Middleware):
-    """One log line per tool call: request id, subject, tool, duration and outcome (``ok`` or the
-    error code), never the arguments. Placed before ``ErrorMapping``, which turns failures into
-    results that carry their code."""
+    """One log line per tool call and per resource read: request id, subject, tool, duration and
+    outcome (``ok`` or the error code), never the arguments. Placed before ``ErrorMapping``, which
+    turns a tool's failures into results that carry their code."""
 
     def __init__(self, principals: PrincipalSource) -> None:
         self.principals = principals
@@ -155,11 +167,29 @@ class CallLog(Middleware):
                 outcome = "not_found"
                 raise
             finally:
-                duration_ms = round((time.perf_counter() - started) * 1000, 1)
-                log.info(
-                    "tool %s: %s in %.1f ms",
-                    name,
-                    outcome,
-                    duration_ms,
-                    extra={"duration_ms": duration_ms, "outcome": outcome},
-                )
+                _log_call("tool", name, started, outcome)
+
+    async def on_read_resource(
+        self,
+        context: MiddlewareContext[ReadResourceRequestParams],
+        call_next: CallNext[ReadResourceRequestParams, Any],
+    ) -> Any:
+        uri = str(context.message.uri)
+        subject = self.principals.current().subject
+        with bound(_http_request_id() or new_request_id(), subject=subject):
+            started = time.perf_counter()
+            outcome = "internal"
+            try:
+                result = await call_next(context)
+                outcome = "ok"
+                return result
+            except ResourceError as exc:
+                # Our resources raise "<code>: <message>"; fastmcp's own errors have no code.
+                code, sep, _ = str(exc).partition(": ")
+                outcome = code if sep and code.isidentifier() else "internal"
+                raise
+            except NotFoundError:
+                outcome = "not_found"
+                raise
+            finally:
+                _log_call("resource", uri, started, outcome)

@@ -4,14 +4,21 @@ request changed, webhooks included. The whole path through ``caas serve`` is in 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from fastmcp import Client
+from mcp.shared.exceptions import MCPError
 
+from mcp_servers.composition import build_server
+from mcp_servers.config import load_settings
+from mcp_servers.platform.logs import ContextFilter
 from mcp_servers.platform.request_context import request_id_of, usable_request_id
 from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import market
@@ -58,3 +65,30 @@ async def test_a_signed_webhooks_audit_row_keeps_the_callers_request_id(
         "provider_invitation",
     )
     assert kept == sent
+
+
+async def test_a_resource_that_fails_unexpectedly_answers_internal_quoting_the_logged_request_id(
+    fresh_database: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = await fresh_database()
+    settings = load_settings(database_url=core, supabase_db_url=await fresh_database(), data_dir=tmp_path)
+    server = build_server(Runtime(settings))
+    caplog.handler.addFilter(ContextFilter())
+    caplog.set_level(logging.INFO)
+    async with Client(server) as client:
+        conn = await asyncpg.connect(core)
+        try:
+            await conn.execute("ALTER TABLE caas_core.loans RENAME TO loans_gone")  # a fault nothing expects
+        finally:
+            await conn.close()
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource(f"caas://loans/{uuid.uuid4()}/schedule")
+    message = str(caught.value)
+    assert message.startswith("internal: ") and "loans_gone" not in message
+    quoted = re.search(r"\(request ([0-9a-f]{32})\)", message)
+    assert quoted is not None, message
+    (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.request_id == quoted.group(1)  # type: ignore[attr-defined]
+    assert "UndefinedTableError" in failure.getMessage()
+    (line,) = [r for r in caplog.records if r.name == "caas.calls"]
+    assert (line.request_id, line.outcome) == (quoted.group(1), "internal")  # type: ignore[attr-defined]
