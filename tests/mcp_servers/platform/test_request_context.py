@@ -39,9 +39,9 @@ def test_only_a_printable_bounded_request_id_is_kept_as_sent(sent: str, kept: bo
 
 
 async def test_a_signed_webhooks_audit_row_keeps_the_callers_request_id(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (provider_id,) = await market(client, principal, core_db, lenders=1)
+    app, (provider_id,) = await market(client, principal, country, lenders=1)
     event = {
         "id": f"evt-{uuid.uuid4()}",
         "type": "application.decision",
