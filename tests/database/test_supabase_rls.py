@@ -364,7 +364,8 @@ async def test_a_user_reads_and_writes_storage_objects_only_under_their_own_fold
     )
 
 
-async def test_every_plan_table_forces_rls_and_is_published_to_realtime(supa) -> None:
+async def test_every_plan_table_forces_rls_and_all_but_profiles_are_published_to_realtime(supa) -> None:
+    # Profiles are keyed by the user's id, which a Realtime DELETE event would show every subscriber.
     rows = await supa.fetch(
         """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
                   EXISTS (SELECT 1 FROM pg_publication_tables p
@@ -375,5 +376,5 @@ async def test_every_plan_table_forces_rls_and_is_published_to_realtime(supa) ->
         PLAN_TABLES,
     )
     assert {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"], r["published"]) for r in rows} == {
-        t: (True, True, True) for t in PLAN_TABLES
+        t: (True, True, t != "user_profiles") for t in PLAN_TABLES
     }
