@@ -164,7 +164,8 @@ DO $$
 DECLARE
     spec text;
 BEGIN
-    FOREACH spec IN ARRAY ARRAY['anon NOLOGIN', 'authenticated NOLOGIN', 'service_role NOLOGIN BYPASSRLS'] LOOP
+    FOREACH spec IN ARRAY ARRAY['anon NOLOGIN', 'authenticated NOLOGIN',
+                                'service_role NOLOGIN BYPASSRLS'] LOOP
         BEGIN
             EXECUTE 'CREATE ROLE ' || spec;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
