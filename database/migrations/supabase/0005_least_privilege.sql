@@ -159,7 +159,15 @@ CREATE POLICY notification_preferences_insert_own ON public.notification_prefere
     TO authenticated WITH CHECK (user_id = (SELECT auth.uid())::text AND channel IN ('sms', 'email'));
 
 -- Realtime -----------------------------------------------------------------------------------------
-ALTER PUBLICATION supabase_realtime DROP TABLE public.user_profiles;
+DO $$
+BEGIN
+    -- A project may have taken it out by hand already.
+    IF EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = 'supabase_realtime'
+               AND schemaname = 'public' AND tablename = 'user_profiles') THEN
+        ALTER PUBLICATION supabase_realtime DROP TABLE public.user_profiles;
+    END IF;
+END;
+$$;
 
 -- Storage ------------------------------------------------------------------------------------------
 -- Only the documents bucket (CAAS_SUPABASE_STORAGE_BUCKET's default); the platform's own writes go
