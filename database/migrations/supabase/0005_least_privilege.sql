@@ -9,7 +9,8 @@
 --     agents open one (operators answer: the tools' OPENERS); a message is written under the
 --     author's own role, and nobody, staff included, posts into a closed conversation;
 --   - staff only close an open conversation (status), and closing stamps closed_at/closed_by;
---   - a notification's read_at is set once, to the time of marking (as mark_notification_read);
+--   - a user sees and marks read only its in-app notifications (the sms/email rows are delivery
+--     records), and read_at is set once, to the time of marking (as mark_notification_read);
 --   - preferences are for sms and email only (in-app is always on), and get a surrogate key:
 --     Realtime sends DELETE events to every subscriber without RLS, carrying the primary key,
 --     which was (user_id, event_kind, channel); user_profiles, keyed by the user's id, leaves the
@@ -146,6 +147,17 @@ CREATE POLICY support_messages_post_staff ON public.support_messages FOR INSERT 
         AND EXISTS (SELECT 1 FROM public.support_conversations c
                     WHERE c.id = conversation_id AND c.status = 'open')
     );
+
+-- Notifications ------------------------------------------------------------------------------------
+-- The SMS and email rows are the server's delivery records (gateway ids, send errors); the user's
+-- inbox is the in-app rows, as list_notifications and mark_notification_read have it.
+DROP POLICY notifications_read ON public.notifications;
+CREATE POLICY notifications_read ON public.notifications FOR SELECT TO authenticated
+    USING ((user_id = (SELECT auth.uid())::text AND channel = 'in_app') OR (SELECT caas_supabase.is_staff()));
+DROP POLICY notifications_mark_read_own ON public.notifications;
+CREATE POLICY notifications_mark_read_own ON public.notifications FOR UPDATE TO authenticated
+    USING (user_id = (SELECT auth.uid())::text AND channel = 'in_app')
+    WITH CHECK (user_id = (SELECT auth.uid())::text AND channel = 'in_app');
 
 -- Preferences --------------------------------------------------------------------------------------
 ALTER TABLE public.notification_preferences
