@@ -90,8 +90,10 @@ async def per_row_auth_calls(db: asyncpg.Connection) -> list[str]:
 
 async def mutable_search_path(db: asyncpg.Connection) -> list[str]:
     rows = await db.fetch(
+        # Ours, and whatever else the migrating role owns (the auth/storage shims of plain PostgreSQL).
         """SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE n.nspname = ANY($1)
+           WHERE (n.nspname = ANY($1) OR p.proowner = current_user::regrole)
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema')
              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
              AND NOT coalesce(
                  EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%'), false)""",

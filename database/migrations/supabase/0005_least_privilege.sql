@@ -59,6 +59,20 @@ ALTER FUNCTION caas_supabase.is_staff() SET search_path = '';
 ALTER FUNCTION caas_supabase.touch_updated_at() SET search_path = '';
 ALTER FUNCTION caas_supabase.bump_conversation() SET search_path = '';
 
+-- The auth and storage functions 0001/0003 made on plain PostgreSQL, where this role owns them (on
+-- hosted Supabase they are Supabase's, owned by its own roles, and left alone).
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname IN ('auth', 'storage') AND p.proowner = current_user::regrole
+               AND p.proconfig IS NULL LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = %L', f, '');
+    END LOOP;
+END;
+$$;
+
 -- The caller's CaaS role as mcp_servers/platform/auth.py reads it: app_metadata (set by the platform),
 -- then a caas_role claim, else borrower. Never user_metadata: the user edits that.
 CREATE FUNCTION caas_supabase.caas_role() RETURNS text LANGUAGE sql STABLE SET search_path = '' AS $fn$
