@@ -115,6 +115,37 @@ async def definer_functions_callable_by_api_roles(db: asyncpg.Connection) -> lis
     return [r[0] for r in rows]
 
 
+async def rpc_endpoints(db: asyncpg.Connection) -> list[str]:
+    # PostgREST serves every function of an exposed schema the caller may execute as /rpc/<name>, and
+    # PostgreSQL lets PUBLIC execute a new function: the plan has no RPC, so none may be reachable.
+    rows = await db.fetch(
+        """SELECT p.proname || ' by ' || r.rolname
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           CROSS JOIN (VALUES ('anon'), ('authenticated')) AS r (rolname)
+           WHERE n.nspname = ANY($1) AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')""",
+        EXPOSED,
+    )
+    return [r[0] for r in rows]
+
+
+# The schemas each API role may use: Supabase's own, public, and for policies the helper functions.
+SCHEMA_USAGE = {
+    "anon": {"public", "auth", "storage"},
+    "authenticated": {"public", "auth", "storage", "caas_supabase"},
+}
+
+
+async def schemas_beyond_the_allow_list(db: asyncpg.Connection) -> list[str]:
+    rows = await db.fetch(
+        """SELECT r.rolname, n.nspname FROM pg_namespace n
+           CROSS JOIN (VALUES ('anon'), ('authenticated')) AS r (rolname)
+           WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+             AND has_schema_privilege(r.rolname, n.oid, 'USAGE')"""
+    )
+    return [f"{r[1]} to {r[0]}" for r in rows if r[1] not in SCHEMA_USAGE[r[0]]]
+
+
 async def definer_views(db: asyncpg.Connection) -> list[str]:
     # A view runs as its owner (past RLS) unless security_invoker; a materialized view has no RLS.
     rows = await db.fetch(
@@ -216,6 +247,11 @@ PLANTED: dict[str, tuple[Lint, str]] = {
         "CREATE FUNCTION public.lint_probe() RETURNS int LANGUAGE sql SECURITY DEFINER"
         " SET search_path = '' AS 'SELECT 1'",
     ),
+    "rpc": (
+        rpc_endpoints,
+        "CREATE FUNCTION public.lint_probe() RETURNS int LANGUAGE sql SET search_path = '' AS 'SELECT 1'",
+    ),
+    "schemas": (schemas_beyond_the_allow_list, "GRANT USAGE ON SCHEMA caas_meta TO anon"),
     "views": (
         definer_views,
         "CREATE VIEW public.lint_probe AS SELECT id, user_id FROM public.notifications",
