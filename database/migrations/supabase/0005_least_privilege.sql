@@ -17,6 +17,8 @@
 --     publication (nothing subscribes to profiles: the user edits its own);
 --   - storage policies are limited to the documents bucket;
 --   - every function has a fixed search_path and none is executable beyond who needs it.
+-- Columns (beside the list in 0003): notification_preferences + id uuid PK (default
+-- gen_random_uuid()); (user_id, event_kind, channel) stays UNIQUE, the key of upserts.
 
 -- Grants ------------------------------------------------------------------------------------------
 DO $$
