@@ -31,6 +31,7 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
 from tests.helpers.markets import Countries
+from tests.helpers.supabase import apply_hosted_defaults
 from tools.platform.principal import Principal, Role
 
 
@@ -90,6 +91,8 @@ async def fresh_database(pg_admin_dsn: str) -> AsyncIterator[object]:
 async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # type: ignore[no-untyped-def]
     core = await fresh_database()
     supabase = await fresh_database()
+    # Before migrating, as on a hosted project: the migrations must hold against Supabase's own grants.
+    await apply_hosted_defaults(supabase)
     return load_settings(
         database_url=core,
         supabase_db_url=supabase,
