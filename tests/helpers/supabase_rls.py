@@ -61,22 +61,32 @@ class Seeded:
     keys: dict[str, Any]
 
 
+async def _one(db: asyncpg.Connection, sql: str, *args: object) -> Any:
+    rows = await run_as(db, "service_role", None, sql, *args)
+    return rows[0][0]
+
+
 async def seed(db: asyncpg.Connection) -> Seeded:
     user = uuid.uuid4()
     uid = str(user)
     app_id, note_id, conv_id, msg_id, doc_id = (uuid.uuid4() for _ in range(5))
+    keys = await _profile_rows(db, uid, app_id, note_id)
+    keys |= await _support_rows(db, uid, app_id, conv_id, msg_id, doc_id)
+    return Seeded(user, keys)
 
-    async def one(sql: str, *args: object) -> Any:
-        rows = await run_as(db, "service_role", None, sql, *args)
-        return rows[0][0]
 
-    keys: dict[str, Any] = {
-        "user_profiles": await one(
+async def _profile_rows(
+    db: asyncpg.Connection, uid: str, app_id: uuid.UUID, note_id: uuid.UUID
+) -> dict[str, Any]:
+    return {
+        "user_profiles": await _one(
+            db,
             "INSERT INTO public.user_profiles (id, display_name, phone_masked)"
             " VALUES ($1, 'Ada', '+234****678') RETURNING id",
             uid,
         ),
-        "application_status": await one(
+        "application_status": await _one(
+            db,
             """INSERT INTO public.application_status
                    (application_id, reference, borrower_id, status, requested_amount, currency, term_months)
                VALUES ($1, $2, $3, 'submitted', 250000, 'NGN', 12) RETURNING application_id""",
@@ -84,7 +94,8 @@ async def seed(db: asyncpg.Connection) -> Seeded:
             f"CAAS-2026-{app_id.hex[:10]}",
             uid,
         ),
-        "notifications": await one(
+        "notifications": await _one(
+            db,
             """INSERT INTO public.notifications (id, user_id, application_id, kind, title, body, event_id)
                VALUES ($1, $2, $3, 'application_received', 'Received', 'We have your application', $4)
                RETURNING id""",
@@ -93,44 +104,61 @@ async def seed(db: asyncpg.Connection) -> Seeded:
             app_id,
             uuid.uuid4(),
         ),
-        "notification_preferences": await one(
+        "notification_preferences": await _one(
+            db,
             "INSERT INTO public.notification_preferences (user_id, channel) VALUES ($1, 'sms')"
             " RETURNING user_id",
             uid,
         ),
-        "support_conversations": await one(
+    }
+
+
+async def _support_rows(
+    db: asyncpg.Connection,
+    uid: str,
+    app_id: uuid.UUID,
+    conv_id: uuid.UUID,
+    msg_id: uuid.UUID,
+    doc_id: uuid.UUID,
+) -> dict[str, Any]:
+    return {
+        "support_conversations": await _one(
+            db,
             "INSERT INTO public.support_conversations (id, user_id, application_id, subject)"
             " VALUES ($1, $2, $3, 'Disbursement date') RETURNING id",
             conv_id,
             uid,
             app_id,
         ),
-        "support_messages": await one(
+        "support_messages": await _one(
+            db,
             "INSERT INTO public.support_messages (id, conversation_id, author_id, author_role, body)"
             " VALUES ($1, $2, $3, 'borrower', 'When will the money arrive?') RETURNING id",
             msg_id,
             conv_id,
             uid,
         ),
-        "document_uploads": await one(
+        "document_uploads": await _one(
+            db,
             "INSERT INTO public.document_uploads (id, user_id, application_id, kind, status)"
             " VALUES ($1, $2, $3, 'national_id', 'pending') RETURNING id",
             doc_id,
             uid,
             app_id,
         ),
-        "user_activities": await one(
+        "user_activities": await _one(
+            db,
             "INSERT INTO public.user_activities (user_id, kind, application_id, detail, event_id)"
             " VALUES ($1, 'application.submitted', $2, '{}'::jsonb, $3) RETURNING id",
             uid,
             app_id,
             uuid.uuid4(),
         ),
-        "support_conversation_reads": await one(
+        "support_conversation_reads": await _one(
+            db,
             "INSERT INTO public.support_conversation_reads (conversation_id, reader_id)"
             " VALUES ($1, $2) RETURNING conversation_id",
             conv_id,
             uid,
         ),
     }
-    return Seeded(user, keys)
