@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(
         default=30.0, gt=0, le=3600, validation_alias=_env("CAAS_WEBHOOK_RETRY_BASE_SECONDS")
     )
+    # After rotate_provider_secret the replaced secret still signs (and verifies) this long.
+    webhook_secret_overlap_hours: float = Field(
+        default=24.0, ge=0, le=720, validation_alias=_env("CAAS_WEBHOOK_SECRET_OVERLAP_HOURS")
+    )
     host: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_HOST"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -204,6 +204,7 @@ def _marketplace_deps(shared: _Shared) -> MarketplaceDeps:
         bidding_window=shared.bidding_window,
         webhook_max_attempts=settings.webhook_max_attempts,
         webhook_retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
+        webhook_secret_overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
     )
 
 

@@ -355,3 +355,5 @@ class MarketplaceDeps:
     webhook_max_attempts: int = 10
     webhook_retry_base: timedelta = timedelta(seconds=30)
     webhook_retry_cap: timedelta = timedelta(minutes=30)
+    # How long the secret a rotation replaced still signs and verifies beside the new one.
+    webhook_secret_overlap: timedelta = timedelta(hours=24)
