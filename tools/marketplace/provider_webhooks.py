@@ -43,6 +43,7 @@ from tools.marketplace.ports import (
     DeliveryQuery,
     DeliveryRecord,
     MarketplaceDeps,
+    WebhookRefused,
     WebhookSendError,
 )
 from tools.marketplace.providers import signing_secrets
@@ -106,6 +107,14 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
     attempt = job.attempts + 1
     try:
         answer = await deps.sender.post(url, body, headers)
+    except WebhookRefused as exc:
+        # Nothing was sent (the URL or its address is not allowed): no retry can change that until
+        # the provider's webhook_url does; an operator queues it again after.
+        why = f"not sent: {exc}"
+        await deps.deliveries.record(
+            job.id, AttemptResult(DeliveryStatus.FAILED, attempted=False, error=why, url=url)
+        )
+        raise PermanentFailure(why) from None
     except WebhookSendError as exc:
         result = AttemptResult(DeliveryStatus.PENDING, attempted=True, error=str(exc), url=url)
         await _retry_or_give_up(deps, job, attempt, result, None)

@@ -34,6 +34,7 @@ from tools.marketplace.models.providers import (
 from tools.marketplace.ports import MarketplaceDeps, ProviderQuery
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
+from tools.platform.domain.outbound import url_problem
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
 from tools.platform.models import Money, describe_validation_error
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
@@ -200,9 +201,18 @@ async def _book_capital(
         )
 
 
+def _check_receiver(deps: MarketplaceDeps, url: str) -> None:
+    """The deployment's rule for where webhooks may go (public https; loopback and http only with
+    CAAS_WEBHOOK_ALLOW_LOCAL), checked here as well as at every send, which also resolves the name."""
+    problem = url_problem(url, allow_local=deps.webhook_allow_local)
+    if problem is not None:
+        raise InvalidArgument(f"webhook_url {problem}; give the lender's public https endpoint")
+
+
 async def onboard_provider(
     deps: MarketplaceDeps, call: Invocation, cmd: OnboardProvider
 ) -> OnboardedProvider:
+    _check_receiver(deps, cmd.webhook_url)
     secret = _new_secret()
     sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
     async with deps.uow() as uow:
@@ -228,6 +238,8 @@ async def update_provider(
                 f"its amounts are in {stored.currency}; changing the currency needs min_amount, "
                 "max_amount and capital_available in the new currency in the same call"
             )
+        if "webhook_url" in given:
+            _check_receiver(deps, given["webhook_url"])
         merged = _as_fields(stored) | given
         try:
             terms = OnboardProvider.model_validate(merged).to_terms()

@@ -57,7 +57,7 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
 
 @pytest.fixture
 async def sender() -> AsyncIterator[HttpxWebhookSender]:
-    s = HttpxWebhookSender(timeout_seconds=0.5, user_agent="CaaS-Webhooks/test")
+    s = HttpxWebhookSender(allow_local=True, timeout_seconds=0.5, user_agent="CaaS-Webhooks/test")
     yield s
     await s.aclose()
 
