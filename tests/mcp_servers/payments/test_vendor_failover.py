@@ -113,6 +113,10 @@ async def test_when_no_vendor_accepts_the_payment_waits_free_and_starts_at_the_p
     # Neither vendor holds it, so no vendor is named and verify_payment has nothing to ask.
     assert (waiting["vendor"], waiting["status"], waiting["attempts"]) == (None, "requested", 2)
     assert "not accepted" in waiting["last_error"] and await transfers(runtime, payment["reference"]) == []
+    asked = (await call(client, VERIFY, {"payment_id": payment["id"]}))["verification"]
+    assert (asked["found"], asked["outcome"]) == (False, "ignored") and "no vendor has accepted" in asked[
+        "detail"
+    ]
     await send(deps, payment["id"])
     sent = await row(core_db, payment["id"])
     assert (sent["vendor"], sent["status"], sent["attempts"]) == ("paystack", "sent", 3)
