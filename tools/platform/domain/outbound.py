@@ -96,6 +96,10 @@ def url_problem(url: str, *, allow_local: bool) -> str | None:
         return "must use https (plain http is allowed only with CAAS_WEBHOOK_ALLOW_LOCAL)"
     if parts.username is not None or parts.password is not None:
         return "must not carry credentials; the platform signs every request instead"
+    try:
+        host = host.encode("idna").decode("ascii").rstrip(".")  # bücher.de as xn--bcher-kva.de
+    except UnicodeError:
+        return "must name its host as a DNS name or a standard IP address"
     if host == "localhost" or host.endswith(".localhost"):
         return None if allow_local else "must not point at localhost; webhooks go only to public addresses"
     try:

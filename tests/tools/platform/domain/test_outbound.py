@@ -58,6 +58,8 @@ def test_public_addresses_pass(address: str) -> None:
         ("http://localhost:3001/api/services/caas/deactivate", "https", None),
         ("https://localhost/h", "localhost", None),
         ("https://api.localhost/h", "localhost", None),
+        ("https://localhost./h", "localhost", None),
+        ("https://bücher.example/h", None, None),
         ("http://127.0.0.1:9000/h", "https", None),
         ("https://127.0.0.1/h", "loopback", None),
         ("https://[::ffff:127.0.0.1]/h", "loopback", None),
