@@ -118,7 +118,10 @@ class ProviderWriter(Protocol):
         self, provider_id: UUID, status: str, reason: str | None, actor: str | None
     ) -> ProviderRecord: ...
 
-    async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord: ...
+    async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord:
+        """The new secret, rotated now; the replaced one is kept as the previous secret (its overlap
+        runs from ``webhook_secret_rotated_at``), and any older one is dropped."""
+        ...
 
     async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
         """Money back in the provider's hands (a withheld fee, a settlement): free to lend again;
