@@ -89,21 +89,7 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
         )
         return
     url = provider.webhook_url
-    secrets = signing_secrets(deps, provider)
-    body = webhook_body(job.event_id, job.event_type, job.created_at, job.payload)
-    timestamp = int(deps.clock.now().timestamp())
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: caas_signature(body, secrets[0], timestamp),
-        TIMESTAMP_HEADER: str(timestamp),
-        EVENT_ID_HEADER: str(job.event_id),
-        EVENT_TYPE_HEADER: job.event_type,
-        # Standard Webhooks (standardwebhooks.com): one signature per valid secret, so a lender that
-        # has not deployed a rotated secret yet still verifies during the overlap.
-        "webhook-id": str(job.event_id),
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_webhook_signature(str(job.event_id), timestamp, body, secrets),
-    }
+    body, headers = _signed(deps, provider, job)
     attempt = job.attempts + 1
     try:
         answer = await deps.sender.post(url, body, headers)
@@ -140,6 +126,27 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
         url=url,
     )
     await _retry_or_give_up(deps, job, attempt, result, answer.retry_after)
+
+
+def _signed(deps: MarketplaceDeps, provider: ProviderRecord, job: Job) -> tuple[bytes, dict[str, str]]:
+    """The event's body and headers, signed with the provider's valid secrets at this attempt."""
+    assert job.event_id is not None
+    secrets = signing_secrets(deps, provider)
+    body = webhook_body(job.event_id, job.event_type, job.created_at, job.payload)
+    timestamp = int(deps.clock.now().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: caas_signature(body, secrets[0], timestamp),
+        TIMESTAMP_HEADER: str(timestamp),
+        EVENT_ID_HEADER: str(job.event_id),
+        EVENT_TYPE_HEADER: job.event_type,
+        # Standard Webhooks (standardwebhooks.com): one signature per valid secret, so a lender that
+        # has not deployed a rotated secret yet still verifies during the overlap.
+        "webhook-id": str(job.event_id),
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_webhook_signature(str(job.event_id), timestamp, body, secrets),
+    }
+    return body, headers
 
 
 async def _provider(deps: MarketplaceDeps, job: Job) -> ProviderRecord | None:
