@@ -26,7 +26,7 @@ from tests.helpers.payments import (
     transfers,
 )
 from tools.payments.domain.routing import VendorRouter
-from tools.payments.ports import GatewayTimeout
+from tools.payments.ports import GatewayTimeout, GatewayUnavailable
 from tools.platform.jobs import RetryLater
 
 
@@ -152,34 +152,53 @@ async def test_a_vendor_that_accepts_then_goes_dark_keeps_the_transfer_until_it_
     await _ledger_agrees(client, core_db, payment["id"], paid=True)
 
 
+@pytest.mark.parametrize(
+    ("made", "error"),
+    [
+        (False, GatewayTimeout("the gateway did not answer in time; the outcome is unknown")),
+        (True, GatewayTimeout("the gateway did not answer in time; the outcome is unknown")),
+        (True, GatewayUnavailable("the gateway answered 500")),  # a 500 may follow the transfer
+        (True, GatewayUnavailable("the gateway's transfer answer has no transfer status")),  # odd 2xx
+    ],
+)
 async def test_a_transfer_once_tried_at_a_vendor_is_only_ever_sent_again_to_that_vendor(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    made: bool,
+    error: Exception,
 ) -> None:
-    """The routes change between attempts (a restart with flutterwave first): the transfer paystack may
-    have seen (its answer timed out) still goes only to paystack, since a first request reaching it late
-    is refused there as a duplicate reference and would not be at flutterwave."""
+    """After an answer that leaves the outcome unknown (whether or not the vendor made the transfer),
+    the routes change (a restart with flutterwave first): the transfer still goes only to paystack,
+    verified there first, since a first request reaching it late is refused there as a duplicate
+    reference and would not be at flutterwave."""
 
-    class SendsThenTimesOut:
+    class UnknownOutcome:
         simulated = True
 
         def __init__(self, real: Any) -> None:
             self.real = real
 
         async def transfer(self, **kwargs: Any) -> Any:
-            raise GatewayTimeout("the gateway did not answer in time; the outcome is unknown")
+            if made:
+                await self.real.transfer(**kwargs)
+            raise error
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self.real, name)
 
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     payment = await disburse(client, loan)
-    timing_out = payment_deps(
-        runtime, gateway=SendsThenTimesOut(runtime.gateway), router=private_router(runtime)
-    )
+    unknown = payment_deps(runtime, gateway=UnknownOutcome(runtime.gateway), router=private_router(runtime))
     with pytest.raises(RetryLater):
-        await send(timing_out, payment["id"])
+        await send(unknown, payment["id"])
     assert (await row(core_db, payment["id"]))["vendor"] == "paystack"
+    await _ledger_agrees(client, core_db, payment["id"], paid=False)
     rerouted = VendorRouter.from_text("NGN:flutterwave,paystack", failures=5, reset_seconds=600)
     await send(payment_deps(runtime, router=rerouted), payment["id"])
     assert [t["vendor"] for t in await transfers(runtime, payment["reference"])] == ["paystack"]
-    assert (await row(core_db, payment["id"]))["vendor"] == "paystack"
+    settled = await row(core_db, payment["id"])
+    # Made: the verification applied the vendor's answer; not made: it was sent again, to paystack.
+    assert (settled["vendor"], settled["status"]) == ("paystack", "succeeded" if made else "sent")
+    await _ledger_agrees(client, core_db, payment["id"], paid=made)
