@@ -187,6 +187,13 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(
         default=30.0, gt=0, le=3600, validation_alias=_env("CAAS_WEBHOOK_RETRY_BASE_SECONDS")
     )
+    # Webhook receivers on loopback and plain http (tools/platform/domain/outbound.py). Unset: allowed
+    # for the embedded default and the sandbox (a developer's machine), refused otherwise.
+    webhook_allow_local: bool | None = Field(default=None, validation_alias=_env("CAAS_WEBHOOK_ALLOW_LOCAL"))
+    # After rotate_provider_secret the replaced secret still signs (and verifies) this long.
+    webhook_secret_overlap_hours: float = Field(
+        default=24.0, ge=0, le=720, validation_alias=_env("CAAS_WEBHOOK_SECRET_OVERLAP_HOURS")
+    )
     host: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_HOST"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -277,6 +284,12 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def allows_local_webhooks(self) -> bool:
+        if self.webhook_allow_local is not None:
+            return self.webhook_allow_local
+        return self.embedded or self.onasis_gateway_url is None
 
 
 def _variable(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:

@@ -22,6 +22,7 @@ import httpx
 from tools.payments.ports import (
     GatewayCharge,
     GatewayError,
+    GatewayNotAccepted,
     GatewayNotFound,
     GatewayRejected,
     GatewayTimeout,
@@ -38,6 +39,9 @@ __all__ = ["OnasisGateway"]
 log = logging.getLogger("caas.gateway")
 
 _STATUSES = ("success", "failed", "pending")
+# Statuses that refuse the request before any work: 408 (the request was not read in time), 429 (rate
+# limited), 503 (unavailable, as the gateway answers for a vendor that is down).
+_NOT_ACCEPTED = frozenset({408, 429, 503})
 
 
 def _dumps(body: Mapping[str, Any], amount: Decimal) -> bytes:
@@ -212,7 +216,7 @@ class OnasisGateway:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the gateway: unhealthy, and nothing was created.
             log.warning("gateway %s unreachable (%s) reference=%s", path, type(exc).__name__, reference)
-            raise GatewayUnavailable(f"the gateway is unreachable ({type(exc).__name__})") from None
+            raise GatewayNotAccepted(f"the gateway is unreachable ({type(exc).__name__})") from None
         except httpx.TimeoutException as exc:
             log.warning("gateway %s timed out (%s) reference=%s", path, type(exc).__name__, reference)
             raise GatewayTimeout(
@@ -250,8 +254,12 @@ def _error(status: int, answer: dict[str, Any], request_id: str, *, verify: bool
         return GatewayNotFound(
             "the gateway has no payment with this reference", code=code, request_id=request_id
         )
-    if status >= 500 or status in (408, 429):
-        # 408/429 ask us to come back later: the vendor is busy, not refusing this payment.
+    if status in _NOT_ACCEPTED:
+        # Busy or down, and saying so before doing anything: nothing was created under the reference.
+        return GatewayNotAccepted(f"the gateway answered {status}", code=code, request_id=request_id)
+    if status >= 500:
+        # A 500, or a proxy's 502/504, may come after the vendor acted (Stripe calls a 500's result
+        # indeterminate): unhealthy, and the outcome is unknown.
         return GatewayUnavailable(f"the gateway answered {status}", code=code, request_id=request_id)
     if 400 <= status < 500:
         return GatewayRejected(f"the gateway refused the request ({code})", code=code, request_id=request_id)

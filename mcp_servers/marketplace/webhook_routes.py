@@ -1,5 +1,6 @@
 """Lenders' webhooks into the platform: ``POST /webhooks/providers/{provider_id}``, signed with the
-provider's own secret (``X-CaaS-Signature`` over ``X-CaaS-Timestamp`` and the body). What they do is
+provider's own secret (``X-CaaS-Signature`` over ``X-CaaS-Timestamp`` and the body; the secret a
+rotation replaced is accepted during its overlap). What they do is
 ``tools.marketplace.provider_events``; the checks before it are those of every inbound webhook
 (``mcp_servers.platform.webhooks``)."""
 
@@ -17,7 +18,7 @@ from mcp_servers.platform.request_context import request_id_of
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
-from tools.marketplace.providers import provider_signing_secret
+from tools.marketplace.providers import provider_signing_secrets
 from tools.platform.domain.signatures import check_caas
 from tools.platform.errors import NotFound
 
@@ -33,16 +34,22 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
         try:
             provider_id = UUID(str(request.path_params["provider_id"]))
-            secret = await provider_signing_secret(runtime.deps.marketplace, provider_id)
+            secrets = await provider_signing_secrets(runtime.deps.marketplace, provider_id)
         except (ValueError, NotFound):
             return refused(source, "unknown_provider")  # the same 401 as a bad signature
-        verdict = check_caas(
-            body,
-            request.headers.get("x-caas-signature"),
-            request.headers.get("x-caas-timestamp"),
-            secret,
-            int(time.time()),
-        )
+        # The secret a rotation replaced is accepted during its overlap: the lender deploys the new
+        # one when it can. Every secret is checked (no early exit), the current one's verdict kept.
+        verdicts = [
+            check_caas(
+                body,
+                request.headers.get("x-caas-signature"),
+                request.headers.get("x-caas-timestamp"),
+                secret,
+                int(time.time()),
+            )
+            for secret in secrets
+        ]
+        verdict = next((v for v in verdicts if v.ok), verdicts[0])
         if not verdict.ok:
             return refused(source, verdict)
         try:

@@ -224,7 +224,7 @@ async def test_a_failing_channel_is_retried_alone_and_sent_once(
             "sms": ("pending", 1),
             "email": ("sent", 1),
         }
-        assert stored["sms"]["last_error"].startswith("GatewayUnavailable")
+        assert stored["sms"]["last_error"].startswith("GatewayNotAccepted")  # the 503 made nothing
         job = await core_db.fetchrow(
             "SELECT done_at, attempts, last_error FROM caas_core.jobs "
             "WHERE queue = 'notifications' AND payload ->> 'application_id' = $1",

@@ -337,9 +337,15 @@ class OnboardedProvider(Output):
 class RotatedSecret(Output):
     provider_id: UUID
     webhook_secret: str = Field(
-        description="The new signing secret, shown only now; the old one stops working."
+        description="The new signing secret, shown only now. Webhooks are signed with it at once; the "
+        "secret it replaces keeps signing beside it (a second Standard Webhooks signature) and verifying "
+        "the provider's own webhooks until previous_valid_until."
     )
     rotated_at: datetime
+    previous_valid_until: datetime = Field(
+        description="When the replaced secret stops working (CAAS_WEBHOOK_SECRET_OVERLAP_HOURS after the "
+        "rotation; equal to rotated_at when the overlap is 0)."
+    )
 
 
 class ProviderPage(Output):
