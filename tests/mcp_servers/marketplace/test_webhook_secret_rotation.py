@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import call
 from tests.helpers.payments import platform_over_http, post
-from tests.helpers.providers import ROTATE, clear_market
+from tests.helpers.providers import ROTATE
 from tests.helpers.webhooks import Receiver, invite, lender, receiving
 from tools.platform.domain.signatures import caas_signature, check_caas
 
@@ -57,11 +57,15 @@ async def _rotated_a_day_ago(db: asyncpg.Connection, provider_id: str) -> None:
 
 
 async def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret_until_the_overlap_ends(
-    client: Client, principal: Any, core_db: asyncpg.Connection, runtime: Runtime, receiver: Receiver
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    runtime: Runtime,
+    receiver: Receiver,
+    country: str,
 ) -> None:
-    await clear_market(core_db)
-    provider_id, old, name = await lender(client, principal, receiver)
-    await invite(client, principal, core_db)
+    provider_id, old, name = await lender(client, principal, receiver, country)
+    await invite(client, principal, core_db, country)
     await runtime.workers.drain()
     [before] = receiver.got[name]
     assert _standard_ok(old, before.body, before.headers)
@@ -73,7 +77,7 @@ async def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secre
     new = rotated["webhook_secret"]
     until = datetime.fromisoformat(rotated["previous_valid_until"])
     assert until - datetime.fromisoformat(rotated["rotated_at"]) == timedelta(hours=24)
-    await invite(client, principal, core_db)
+    await invite(client, principal, core_db, country)
     await runtime.workers.drain()
     during = receiver.got[name][-1]
     signatures = during.headers["webhook-signature"].split(" ")
@@ -84,7 +88,7 @@ async def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secre
     assert check_caas(during.body, *caas, new, int(time.time())).ok  # X-CaaS: the current secret
 
     await _rotated_a_day_ago(core_db, provider_id)
-    await invite(client, principal, core_db)
+    await invite(client, principal, core_db, country)
     await runtime.workers.drain()
     after = receiver.got[name][-1]
     assert len(after.headers["webhook-signature"].split(" ")) == 1
@@ -109,8 +113,9 @@ async def test_a_lenders_own_events_signed_with_the_replaced_secret_are_accepted
     runtime: Runtime,
     receiver: Receiver,
     base_url: str,
+    country: str,
 ) -> None:
-    provider_id, old, _ = await lender(client, principal, receiver)
+    provider_id, old, _ = await lender(client, principal, receiver, country)
     new = (await call(client, ROTATE, {"provider_id": provider_id}))["webhook_secret"]
     assert await _lender_event(base_url, provider_id, old) == 200
     assert await _lender_event(base_url, provider_id, new) == 200
@@ -121,9 +126,9 @@ async def test_a_lenders_own_events_signed_with_the_replaced_secret_are_accepted
 
 
 async def test_only_the_latest_replaced_secret_overlaps_after_two_rotations(
-    client: Client, principal: Any, runtime: Runtime, receiver: Receiver, base_url: str
+    client: Client, principal: Any, runtime: Runtime, receiver: Receiver, base_url: str, country: str
 ) -> None:
-    provider_id, first, _ = await lender(client, principal, receiver)
+    provider_id, first, _ = await lender(client, principal, receiver, country)
     second = (await call(client, ROTATE, {"provider_id": provider_id}))["webhook_secret"]
     third = (await call(client, ROTATE, {"provider_id": provider_id}))["webhook_secret"]
     assert await _lender_event(base_url, provider_id, third) == 200

@@ -17,7 +17,7 @@ from fastmcp import Client
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
-from tests.helpers.providers import ONBOARD, UPDATE, call, clear_market, provider_body, uid
+from tests.helpers.providers import ONBOARD, UPDATE, call, provider_body, uid
 from tests.helpers.webhooks import Receiver, deliveries, invite, invited_events, lender, receiving
 from tools.marketplace.provider_webhooks import QUEUE, deliver_provider_webhook
 from tools.platform.jobs import Job, relay_outbox, run_queue
@@ -86,12 +86,16 @@ async def test_changing_a_providers_url_to_one_inside_the_network_is_refused_and
 
 
 async def test_an_event_for_a_stored_loopback_url_is_not_sent_when_local_receivers_are_refused(
-    client: Client, principal: Any, core_db: asyncpg.Connection, runtime: Runtime, receiver: Receiver
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    runtime: Runtime,
+    receiver: Receiver,
+    country: str,
 ) -> None:
-    await clear_market(core_db)
     # Registered while local receivers were allowed (the receiver is on loopback, over http).
-    provider_id, _, name = await lender(client, principal, receiver)
-    await invite(client, principal, core_db)
+    provider_id, _, name = await lender(client, principal, receiver, country)
+    await invite(client, principal, core_db, country)
     [event_id] = await invited_events(core_db, provider_id)
     assert runtime.core_pool is not None
     store = PgJobStore(runtime.core_pool)
