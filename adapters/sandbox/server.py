@@ -18,7 +18,10 @@ from types import TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.payments.onasis_gateway import SANDBOX_HEADER
 from adapters.sandbox.control import control_routes
 from adapters.sandbox.gateway import GatewayContext, gateway_routes
 from adapters.sandbox.registry import RegistryState, build_registry_app, registry_routes
@@ -34,9 +37,30 @@ def build_gateway_app(
     payments_path: str = "/api/v1/payments",
     transfers_path: str = "/api/v1/payments/transfer",
 ) -> Starlette:
-    app = Starlette(routes=[*gateway_routes(payments_path, transfers_path), *control_routes()])
+    app = Starlette(
+        routes=[*gateway_routes(payments_path, transfers_path), *control_routes()],
+        middleware=[Middleware(_SandboxHeader)],
+    )
     app.state.ctx = ctx
     return app
+
+
+class _SandboxHeader:
+    """Marks every answer as simulated (``SANDBOX_HEADER``), errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (SANDBOX_HEADER.encode(), b"true")],
+                }
+            await send(message)
+
+        await self.app(scope, receive, marked if scope["type"] == "http" else send)
 
 
 class _EmbeddedServer(uvicorn.Server):
