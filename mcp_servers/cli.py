@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
 import anyio
+import anyio.abc
 import asyncpg
 import uvicorn
 from pydantic import HttpUrl
@@ -20,6 +22,7 @@ from mcp_servers.config import ConfigError, Settings, check_sandbox_consent, loa
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.redaction import install_redaction
 from mcp_servers.platform.serving import ShutdownGate, http_app
+from mcp_servers.platform.workers import Workers
 from mcp_servers.runtime import Runtime
 
 __all__ = ["main"]
@@ -166,9 +169,31 @@ async def _work(settings: Settings, once: bool) -> int:
             taken = await runtime.workers.drain()
             _out(f"worker: {taken} item(s) done")
             return 0
-        log.info("worker running: %s", ", ".join(["outbox", *runtime.workers.handlers]))
-        await runtime.workers.run()
+        async with anyio.create_task_group() as tg:
+            await tg.start(_stop_on_signal, runtime.workers, tg.cancel_scope, settings.shutdown_grace_s)
+            log.info("worker running: %s", ", ".join(["outbox", *runtime.workers.handlers]))
+            await runtime.workers.run()
+            tg.cancel_scope.cancel()
     return 0
+
+
+async def _stop_on_signal(
+    workers: Workers,
+    scope: anyio.CancelScope,
+    grace: float,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """SIGTERM/SIGINT: each worker finishes the job it holds, then stops; after ``grace`` seconds
+    whatever is still running is cancelled."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for _ in signals:
+            log.info("stopping: workers finish their current jobs (at most %ss)", grace)
+            workers.stop()
+            await anyio.sleep(grace)
+            scope.cancel()
+            return
 
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:

@@ -95,7 +95,9 @@ class Workers:
 
     def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[int]]:
         async def once() -> int:
-            n = await run_queue(self.store, queue, handler, clock=self.clock, limit=self.batch)
+            n = await run_queue(
+                self.store, queue, handler, clock=self.clock, limit=self.batch, stopping=lambda: self.stopping
+            )
             JOBS_RUN.labels(queue).inc(n)
             return n
 

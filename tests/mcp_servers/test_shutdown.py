@@ -157,3 +157,32 @@ async def test_the_grace_period_bounds_how_long_a_call_in_flight_keeps_the_proce
 
 def slow_database(proxy: TcpProxy, seconds: float) -> None:
     proxy.delay = seconds
+
+
+async def test_caas_worker_stops_on_sigterm_and_exits_0(fresh_database: Any, tmp_path: Path) -> None:
+    env = caas_env(
+        CAAS_DATA_DIR=str(tmp_path / "data"),
+        NEON_DATABASE_URL=await fresh_database(),
+        SUPABASE_DB_URL=await fresh_database(),
+        ONASIS_GATEWAY_URL=f"http://127.0.0.1:{free_port()}",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *caas_command(),
+        "worker",
+        env=env,
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        while b"worker running" not in (line := await asyncio.wait_for(proc.stderr.readline(), 60)):
+            assert line, "caas worker exited before it ran"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0  # not killed by the signal (-15)
+        assert b"Traceback" not in await proc.stderr.read()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
