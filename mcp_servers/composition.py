@@ -25,6 +25,7 @@ from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier
 from mcp_servers.platform.registration import registry_health
+from mcp_servers.platform.request_context import CallLog
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
@@ -97,7 +98,7 @@ def build_server(
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[ErrorMapping(), RoleVisibility(runtime.principals)],
+        middleware=[CallLog(runtime.principals), ErrorMapping(), RoleVisibility(runtime.principals)],
         auth=auth,
         mask_error_details=True,
     )

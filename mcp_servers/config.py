@@ -206,6 +206,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("CAAS_LOG_LEVEL")
     )
+    # Unset: JSON lines for `caas serve` over HTTP and `caas worker`, text for stdio and the other commands.
+    log_format: Literal["json", "text"] | None = Field(default=None, validation_alias=_env("CAAS_LOG_FORMAT"))
 
     # Identity over HTTP: a JWT (HS256 secret or JWKS) or the service API key.
     jwt_secret: SecretStr | None = Field(

@@ -6,14 +6,13 @@ import functools
 import logging
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from fastmcp.exceptions import ToolError, ValidationError
-from fastmcp.server.dependencies import get_context, get_http_request
+from fastmcp.server.dependencies import get_context
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
 from fastmcp.utilities.json_schema import dereference_refs
@@ -23,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from mcp_servers.platform.auth import PrincipalSource
+from mcp_servers.platform.request_context import current_request_id
 from tools.platform.errors import DomainError, PermissionDenied
 from tools.platform.idempotency import request_sha256
 from tools.platform.models import describe_validation_error
@@ -42,6 +42,7 @@ __all__ = [
     "as_tool",
     "current_runtime",
     "deps",
+    "internal_error",
     "invocation",
     "principal",
 ]
@@ -64,27 +65,19 @@ class CaasToolError(ToolError):
         self.message = message
 
 
-def _request_id() -> str | None:
-    """The caller's X-Request-ID (set by nginx or the Onasis gateway), kept with the audit row."""
-    try:
-        value = get_http_request().headers.get("x-request-id")
-    except RuntimeError:  # stdio and in-process calls have no HTTP request
-        return None
-    return value[:128] if value else None
-
-
 def _internal(tool: str, exc: BaseException) -> CaasToolError:
-    request_id = uuid.uuid4().hex[:16]
+    # The caller's X-Request-ID (or the one made for this call), so the message, the log line and the
+    # audit row name the same request.
+    request_id = current_request_id()
     sqlstate = getattr(exc, "sqlstate", None)
     # The exception message may quote SQL or row values (personal data), so only its type, SQLSTATE
-    # and stack frames reach the log.
+    # and stack frames reach the log; the request id, tool and subject come with the line.
     log.error(
-        "tool %s failed with %s%s (request %s)\n%s",
+        "tool %s failed with %s%s",
         tool,
         type(exc).__name__,
         f" sqlstate={sqlstate}" if sqlstate else "",
-        request_id,
-        "".join(traceback.format_tb(exc.__traceback__)),
+        extra={"stack": "".join(traceback.format_tb(exc.__traceback__))},
     )
     if isinstance(exc, OSError | TimeoutError) or (sqlstate or "").startswith(("08", "57P")):
         return CaasToolError(
@@ -97,6 +90,12 @@ def _internal(tool: str, exc: BaseException) -> CaasToolError:
         f"the server could not complete {tool} (request {request_id}); retry once, and if it fails again "
         "report the request id to the operator",
     )
+
+
+def internal_error(name: str, exc: BaseException) -> CaasToolError:
+    """What an unexpected failure outside a tool function (a resource read) answers, logged and
+    quoting the request id as a tool's is."""
+    return _internal(name, exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +196,8 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         if spec.read_only:
             call = Invocation(caller, audited_name, "")
         else:
-            call = Invocation(caller, audited_name, request_sha256(to_jsonable_python(kwargs)), _request_id())
+            args_sha256 = request_sha256(to_jsonable_python(kwargs))
+            call = Invocation(caller, audited_name, args_sha256, current_request_id())
         token = _call.set(_Call(runtime, call))
         try:
             return await fn(*args, **kwargs)
@@ -274,7 +274,11 @@ class ErrorMapping(Middleware):
             TOOL_ERRORS.labels(name, "not_found" if "Unknown tool" in str(exc) else "internal").inc()
             if "Unknown tool" in str(exc):
                 return _error_result("not_found", f"there is no tool '{name}'; call tools/list to see yours")
-            return _error_result("internal", "the tool failed; retry once, then report it to the operator")
+            return _error_result(
+                "internal",
+                f"the tool failed (request {current_request_id()}); retry once, then report the request id "
+                "to the operator",
+            )
         TOOL_SECONDS.labels(name, "ok").observe(time.perf_counter() - started)
         return result
 

@@ -203,9 +203,6 @@ class Sandbox:
         else:
             self.state.down.discard(vendor)
 
-    def registry_down(self, down: bool = True) -> None:
-        self.registry.down = down
-
     async def webhooks_idle(self) -> None:
         """Wait for every webhook delivery in flight (retries included) to finish."""
         await self.sender.idle()
@@ -235,6 +232,8 @@ class Sandbox:
             lifespan="off",
             log_level="warning",
             access_log=False,
+            # uvicorn's own logging setup would replace the process's handlers for every uvicorn logger.
+            log_config=None,
             # Stalled answers (timeout_after_success) must not hold a shutdown for long.
             timeout_graceful_shutdown=1,
         )

@@ -17,7 +17,7 @@ from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from mcp_servers.params import ApplicationHandle, Cursor, Limit, LoanHandle, OptionalIdempotencyKey
-from mcp_servers.toolkit import ToolSet, current_runtime, deps, invocation, principal
+from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
 from tools.loans import aging, listing, loans, servicing
 from tools.loans.models.loans import (
     AgingReport,
@@ -233,6 +233,10 @@ async def loan_schedule(loan_id: str) -> str:
         view = await loans.get_repayment_schedule(runtime.deps.loans, caller, loan_id)
     except DomainError as exc:
         raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
+    except Exception as exc:
+        # Without this, fastmcp would log the exception's text and answer without a request id.
+        error = internal_error("loan_schedule", exc)
+        raise ResourceError(f"{error.code}: {error.message}", log_level=logging.DEBUG) from None
     return view.model_dump_json()
 
 

@@ -13,6 +13,7 @@ from fastmcp import FastMCP
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.platform.request_context import request_id_of
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
@@ -65,5 +66,6 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             event_type,
             data,
             hashlib.sha256(body).hexdigest(),
+            request_id_of(request.headers),
         )
         return answer(source, receipt)

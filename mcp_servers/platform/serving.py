@@ -9,9 +9,11 @@ import socket
 from urllib.parse import urlsplit
 
 from fastmcp import FastMCP
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.config import Settings
+from mcp_servers.platform.request_context import RequestIdMiddleware
 
 __all__ = ["ShutdownGate", "allowed_hosts", "http_app"]
 
@@ -42,6 +44,7 @@ def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: Shutdown
         host_origin_protection=True,
         allowed_hosts=allowed_hosts(settings, bind_host),
         allowed_origins=settings.allowed_origin_list,
+        middleware=[Middleware(RequestIdMiddleware)],
     )
     return _Gated(app, gate)
 
