@@ -13,8 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from mcp_servers.composition import build_server
-from mcp_servers.config import ConfigError, Settings, load_settings
+from mcp_servers.composition import SERVICES, build_server
+from mcp_servers.config import SERVER_NAMES, ConfigError, Settings, load_settings
 from mcp_servers.platform.auth import CaasTokenVerifier
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.runtime import Runtime
@@ -130,3 +130,7 @@ async def test_without_an_issuer_no_metadata_is_served(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, jwt_secret=JWT_SECRET)
     server = build_server(Runtime(settings), api_keys={}, resource_url="http://127.0.0.1:1/mcp")
     assert isinstance(server.auth, CaasTokenVerifier)
+
+
+def test_every_server_can_be_given_an_audience() -> None:
+    assert set(SERVER_NAMES) == {"caas", *SERVICES}
