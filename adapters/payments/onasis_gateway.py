@@ -34,7 +34,11 @@ from tools.payments.ports import (
 )
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 
-__all__ = ["OnasisGateway"]
+__all__ = ["SANDBOX_HEADER", "OnasisGateway"]
+
+# Every answer of the simulated gateway (``caas sandbox`` or the in-process one) carries this header,
+# so a platform pointed at an external sandbox knows its money is simulated.
+SANDBOX_HEADER = "x-onasis-sandbox"
 
 log = logging.getLogger("caas.gateway")
 
@@ -79,6 +83,21 @@ class OnasisGateway:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def detect_sandbox(self) -> bool:
+        """Ask the gateway whether it is a sandbox (its ``/health`` answer's header); a gateway that does
+        not answer stays as configured, and any later answer with the header still marks it."""
+        try:
+            response = await self._http.get(self.base_url + "/health", timeout=2.0)
+        except httpx.HTTPError:
+            return self.simulated
+        self._notice(response)
+        return self.simulated
+
+    def _notice(self, response: httpx.Response) -> None:
+        if response.headers.get(SANDBOX_HEADER) == "true" and not self.simulated:
+            log.warning("the gateway at %s is a sandbox: money is simulated", self.base_url)
+            self.simulated = True
 
     # -- payments ---------------------------------------------------------------------------------
 
@@ -229,6 +248,7 @@ class OnasisGateway:
                 f"the gateway connection broke ({type(exc).__name__}); the outcome is unknown",
                 request_id=sent_id,
             ) from None
+        self._notice(response)
         answer = _json_object(response)
         request_id = str(answer.get("requestId") or response.headers.get("x-request-id") or sent_id)
         log.debug(

@@ -200,6 +200,7 @@ async def served(fresh_database: Any, tmp_path: Path) -> AsyncIterator[tuple[str
             CAAS_SERVICE_API_KEY=SERVICE_KEY,
             CAAS_WORKERS="false",
             CAAS_REGISTRY="false",
+            CAAS_SANDBOX="true",
         ),
         cwd=tmp_path,
         stdin=asyncio.subprocess.DEVNULL,
