@@ -85,12 +85,13 @@ def build_server(
 
     auth = CaasTokenVerifier(runtime.settings, api_keys) if api_keys is not None else None
     name = "caas" if service is None else f"caas-{service}"
+    visibility = RoleVisibility(runtime.principals)
     server = FastMCP(
         name,
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[ErrorMapping(), RoleVisibility(runtime.principals)],
+        middleware=[ErrorMapping(), visibility],
         auth=auth,
         mask_error_details=True,
     )
@@ -105,6 +106,7 @@ def build_server(
                 tool = as_tool(spec, child_name)
                 named = tool.model_copy(update={"name": prefix + tool.name})
                 server.add_tool(named)
+                visibility.register(named)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at

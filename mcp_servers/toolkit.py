@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import time
@@ -12,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from fastmcp.exceptions import ToolError, ValidationError
+from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.dependencies import get_context, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
@@ -23,7 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from mcp_servers.platform.auth import PrincipalSource
-from tools.platform.errors import DomainError, PermissionDenied
+from tools.platform.errors import DomainError, NotFound, PermissionDenied
 from tools.platform.idempotency import request_sha256
 from tools.platform.models import describe_validation_error
 from tools.platform.ports import Invocation
@@ -270,20 +271,28 @@ class ErrorMapping(Middleware):
                 else "the arguments do not match the tool's input schema; check names and types, call again"
             )
             return _error_result("invalid_argument", message)
-        except ToolError as exc:
-            TOOL_ERRORS.labels(name, "not_found" if "Unknown tool" in str(exc) else "internal").inc()
-            if "Unknown tool" in str(exc):
-                return _error_result("not_found", f"there is no tool '{name}'; call tools/list to see yours")
+        except NotFoundError:  # RoleVisibility answers unknown names first; this is the last resort
+            TOOL_ERRORS.labels(name, "not_found").inc()
+            message = f"there is no tool {name[:100]!r}; call tools/list to see yours"
+            return _error_result("not_found", message)
+        except ToolError:
+            TOOL_ERRORS.labels(name, "internal").inc()
             return _error_result("internal", "the tool failed; retry once, then report it to the operator")
         TOOL_SECONDS.labels(name, "ok").observe(time.perf_counter() - started)
         return result
 
 
 class RoleVisibility(Middleware):
-    """A principal is not shown tools its role may not call."""
+    """A principal is not shown tools its role may not call, and calling one is refused before its
+    arguments are even read (so a caller without the role learns nothing of the tool's input rules).
+    A name that is no tool is ``not_found``, with the closest names the caller can see."""
 
     def __init__(self, principals: PrincipalSource) -> None:
         self.principals = principals
+        self.roles: dict[str, frozenset[str]] = {}
+
+    def register(self, tool: FunctionTool) -> None:
+        self.roles[tool.name] = frozenset((tool.meta or {}).get(ROLES_META) or ())
 
     async def on_list_tools(
         self, context: MiddlewareContext[ListToolsRequest], call_next: CallNext[ListToolsRequest, Any]
@@ -291,3 +300,26 @@ class RoleVisibility(Middleware):
         role = self.principals.current().role.value
         tools = await call_next(context)
         return [t for t in tools if role in ((t.meta or {}).get(ROLES_META) or ())]
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[CallToolRequestParams],
+        call_next: CallNext[CallToolRequestParams, Any],
+    ) -> Any:
+        name, role = context.message.name, self.principals.current().role
+        allowed = self.roles.get(name)
+        if allowed is None:
+            visible = [tool for tool, roles in self.roles.items() if role.value in roles]
+            close = difflib.get_close_matches(name[:200], visible, n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise CaasToolError(
+                NotFound.code,
+                f"there is no tool {name[:100]!r}; {hint}call tools/list to see the tools you can call",
+            )
+        if role.value not in allowed:
+            raise CaasToolError(
+                PermissionDenied.code,
+                f"{name} is open to {', '.join(sorted(allowed))}; you are signed in as {role}. "
+                "Use a token for one of those roles",
+            )
+        return await call_next(context)
