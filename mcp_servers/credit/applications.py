@@ -15,6 +15,7 @@ from mcp_servers.params import ApplicationHandle, Cursor, Limit, OptionalIdempot
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import applications
 from tools.credit.models.applications import (
+    NATIONAL_ID_PATTERN,
     ApplicationPage,
     ApplicationStatus,
     ApplicationTimeline,
@@ -25,7 +26,7 @@ from tools.credit.models.applications import (
     ListApplications,
     SubmitApplication,
 )
-from tools.platform.models import FreeText, Identifier, Line
+from tools.platform.models import FreeText, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -146,8 +147,12 @@ async def list_applications(
         Field(default=None, max_length=128, description="Staff only: one borrower's applications."),
     ] = None,
     national_id: Annotated[
-        Line | None,
-        Field(default=None, max_length=24, description="Staff only: applications with this national id."),
+        str | None,
+        Field(
+            default=None,
+            pattern=NATIONAL_ID_PATTERN,
+            description="Staff only: applications with this national id.",
+        ),
     ] = None,
     created_from: Annotated[
         AwareDatetime | None,

@@ -13,6 +13,7 @@ from fastmcp import Client
 
 from mcp_servers.catalog import GOLDEN
 from tests.helpers.common import application, error_code
+from tests.helpers.providers import provider_body
 from tools.platform.models import DECIMAL_PATTERN
 from tools.platform.principal import Role
 
@@ -92,7 +93,7 @@ UNSTORABLE = {
     "provider name NUL": (
         Role.ADMIN,
         "admin_onboard_provider",
-        {"provider": {"name": "Evil\u0000Bank"}},
+        {"provider": provider_body(name="Evil\u0000Bank")},
         "name",
     ),
     "bid withdrawal reason NUL": (

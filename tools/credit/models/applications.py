@@ -47,6 +47,9 @@ MIN_TERM_MONTHS = 1
 MAX_TERM_MONTHS = 120
 
 
+# A national identity number as an applicant gives it and as staff search by it: the same form in both.
+NATIONAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 -]{3,22}[A-Za-z0-9]$"
+
 Amount = Annotated[
     DecimalString,
     Field(description='Decimal string in major units, e.g. "250000.00"; at most the currency\'s decimals.'),
@@ -76,7 +79,7 @@ class Applicant(Input):
         str | None,
         Field(
             default=None,
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{3,22}[A-Za-z0-9]$",
+            pattern=NATIONAL_ID_PATTERN,
             description="National identity number (e.g. NIN). Stored encrypted, shown masked.",
         ),
     ] = None
@@ -208,7 +211,8 @@ class ListApplications(Input):
         AwareDatetime | None, Field(default=None, description="Exclusive, with a UTC offset.")
     ] = None
     national_id: Annotated[
-        Line | None, Field(default=None, max_length=24, description="Staff only: find by national id.")
+        str | None,
+        Field(default=None, pattern=NATIONAL_ID_PATTERN, description="Staff only: find by national id."),
     ] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[
