@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import re
 import time
 import traceback
 import uuid
@@ -26,7 +27,7 @@ from pydantic_core import to_jsonable_python
 from mcp_servers.platform.auth import PrincipalSource
 from tools.platform.errors import DomainError, NotFound, PermissionDenied
 from tools.platform.idempotency import request_sha256
-from tools.platform.models import describe_validation_error
+from tools.platform.models import REFERENCE_PATTERN, describe_validation_error
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
@@ -52,6 +53,7 @@ ROLES_META = "caas/roles"
 P = ParamSpec("P")
 R = TypeVar("R")
 
+_REQUEST_ID = re.compile(REFERENCE_PATTERN[1:-1])
 TOOL_SECONDS = Histogram("caas_tool_call_seconds", "Tool call latency", ["tool", "outcome"])
 TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an error", ["tool", "code"])
 
@@ -71,7 +73,8 @@ def _request_id() -> str | None:
         value = get_http_request().headers.get("x-request-id")
     except RuntimeError:  # stdio and in-process calls have no HTTP request
         return None
-    return value[:128] if value else None
+    # Kept only in the form of a reference (ASCII letters, digits, . _ : -): it is stored and logged as is.
+    return value[:128] if value and _REQUEST_ID.fullmatch(value[:128]) else None
 
 
 def _internal(tool: str, exc: BaseException) -> CaasToolError:

@@ -8,14 +8,17 @@ import uuid
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from fastmcp import Client
 
 from mcp_servers.catalog import GOLDEN
-from tests.helpers.common import application, error_code
+from mcp_servers.composition import build_server
+from mcp_servers.runtime import Runtime
+from tests.helpers.common import SERVICE_KEY, application, error_code, serving
 from tests.helpers.providers import provider_body
 from tools.platform.models import DECIMAL_PATTERN
-from tools.platform.principal import Role
+from tools.platform.principal import Principal, Role
 
 STAFF_ID = "operator-1"
 
@@ -234,3 +237,48 @@ async def test_unknown_tool_is_not_found_with_the_closest_names_the_caller_can_s
     assert "admin_onboard_provider" not in _message(hidden)
     odd = await _call(client, "x\u0000" * 500, {})
     assert error_code(odd) == "not_found" and "\u0000" not in _message(odd)
+
+
+@pytest.mark.parametrize("handle", ["%00", "a%00b", "%1B%5B2J", "\u0000", "a\u001bb", "x" * 300])
+async def test_a_resource_address_with_unstorable_characters_is_refused_not_internal(  # type: ignore[no-untyped-def]
+    client: Client, principal, handle: str
+) -> None:
+    principal(STAFF_ID, Role.OPERATOR)
+    with pytest.raises(Exception) as refused:
+        await client.read_resource(f"caas://loans/{handle}/schedule")
+    message = str(refused.value).lower()
+    assert "internal" not in message and (
+        "not found" in message or "not_found" in message or "invalid" in message
+    )
+
+
+@pytest.mark.parametrize(("sent", "kept"), [("req-1.a:b_c", "req-1.a:b_c"), ("req\x85\xa0<script>", None)])
+async def test_a_request_id_is_kept_only_in_the_form_of_a_reference(  # type: ignore[no-untyped-def]
+    runtime: Runtime, core_db: asyncpg.Connection, sent: str, kept: str | None
+) -> None:
+    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
+    borrower = f"user-{uuid.uuid4()}"
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "credit_draft_application",
+            "arguments": {"application": application(borrower_id=borrower)},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {SERVICE_KEY}",
+        "MCP-Protocol-Version": "2025-11-25",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "X-Request-ID": sent.encode("latin-1"),
+    }
+    async with serving(server.http_app(path="/mcp", stateless_http=True)) as url, httpx.AsyncClient() as http:
+        response = await http.post(f"{url}/mcp", content=json.dumps(body), headers=headers)
+    assert response.status_code == 200 and '"isError":true' not in response.text.replace(" ", "")
+    stored = await core_db.fetchval(
+        "SELECT request_id FROM caas_audit.audit_log WHERE tool = 'credit.draft_application' "
+        "ORDER BY id DESC LIMIT 1"
+    )
+    assert stored == kept

@@ -20,6 +20,10 @@ from tools.platform.domain.money import MoneyError, currency_exponent, from_mino
 
 __all__ = [
     "DECIMAL_PATTERN",
+    "FREE_TEXT_PATTERN",
+    "IDENTIFIER_PATTERN",
+    "LINE_PATTERN",
+    "REFERENCE_PATTERN",
     "CurrencyCode",
     "DecimalString",
     "FreeText",
