@@ -94,6 +94,9 @@ def build_server(
         middleware=[ErrorMapping(), visibility],
         auth=auth,
         mask_error_details=True,
+        # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
+        # " 12" or true (the numbers' own leniency is the class of issue 10, item 6).
+        strict_input_validation=True,
     )
     schemas: dict[str, dict[str, Any]] = {}
     for child_name, toolsets in SERVICES.items() if service is None else [(service, SERVICES[service])]:

@@ -325,4 +325,28 @@ class RoleVisibility(Middleware):
                 f"{name} is open to {', '.join(sorted(allowed))}; you are signed in as {role}. "
                 "Use a token for one of those roles",
             )
+        if (where := _lone_surrogate(context.message.arguments or {})) is not None:
+            # Only an in-process client can send one (a JSON transport refuses it); strict validation
+            # would fail to re-encode it and answer internal.
+            raise CaasToolError(
+                "invalid_argument", f"{where}: must be valid Unicode text (no lone surrogates)"
+            )
         return await call_next(context)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) in ``value`` holding a lone surrogate."""
+    if isinstance(value, str):
+        return (path or "arguments") if _SURROGATE.search(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _SURROGATE.search(key):
+            return here.encode("utf-8", "backslashreplace").decode()
+        found = _lone_surrogate(item, here)
+        if found is not None:
+            return found.encode("utf-8", "backslashreplace").decode()
+    return None

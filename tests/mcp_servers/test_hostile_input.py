@@ -179,6 +179,14 @@ async def test_rates_are_ascii_decimal_strings_only(client: Client, principal, r
     assert "annual_rate" in _message(result)
 
 
+@pytest.mark.parametrize("term", ["12", " 12", "1_2", 12.0, True])
+async def test_integers_are_json_integers(client: Client, principal, term: Any) -> None:  # type: ignore[no-untyped-def]
+    principal(f"user-{uuid.uuid4()}")
+    result = await _call(client, "credit_submit_application", {"application": application(term_months=term)})
+    assert error_code(result) == "invalid_argument"
+    assert "term_months" in _message(result)
+
+
 def _walk(schema: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     if not isinstance(schema, dict):

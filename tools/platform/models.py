@@ -84,7 +84,7 @@ def _decimal_string(value: object) -> object:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, str) and re.match(DECIMAL_PATTERN[:-1] + r"\Z", value):
-        return value
+        return Decimal(value)
     raise ValueError(
         'must be a decimal string of ASCII digits such as "250000.00" or "0.24" (optional leading "-", '
         "no exponent, spaces or JSON numbers)"
