@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.sandbox.gateway import MAX_BODY
 from tools.platform.domain.bounded_json import UnreadableJson, parse_bounded
 
 __all__ = ["RegistryState", "build_registry_app", "registry_routes"]
@@ -81,8 +82,11 @@ async def activate(request: Request) -> Response:
     if (down := _unavailable(request)) is not None:
         return down
     name = request.path_params["name"]
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _fail(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     try:
-        body = parse_bounded(await request.body() or b"{}")
+        body = parse_bounded(raw or b"{}")
     except UnreadableJson as exc:
         return _fail(400, "invalid_request", str(exc))
     config = body.get("config") if isinstance(body, dict) else None

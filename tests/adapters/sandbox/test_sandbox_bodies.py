@@ -35,3 +35,13 @@ async def test_a_hostile_body_is_refused_with_a_4xx(
     body, status = case
     response = await http.post(route, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize("case", BODIES.values(), ids=list(BODIES))
+async def test_a_hostile_registry_activation_is_refused_with_a_4xx(
+    sandbox: Sandbox, case: tuple[bytes, int]
+) -> None:
+    body, status = case
+    async with httpx.AsyncClient(base_url=sandbox.registry_url, timeout=10) as registry:
+        response = await registry.post("/api/services/caas/activate", content=body)
+    assert response.status_code == status, response.text
