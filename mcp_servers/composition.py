@@ -93,14 +93,18 @@ def build_server(
 
     name = "caas" if service is None else f"caas-{service}"
     auth = _auth(runtime.settings, service or "caas", api_keys, resource_url)
+    visibility = RoleVisibility(runtime.principals)
     server = FastMCP(
         name,
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(runtime.principals), ErrorMapping(), RoleVisibility(runtime.principals)],
+        middleware=[CallLog(runtime.principals), ErrorMapping(), visibility],
         auth=auth,
         mask_error_details=True,
+        # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
+        # " 12" or true (the numbers' own leniency is the class of issue 10, item 6).
+        strict_input_validation=True,
     )
     schemas: dict[str, dict[str, Any]] = {}
     for child_name, toolsets in SERVICES.items() if service is None else [(service, SERVICES[service])]:
@@ -113,6 +117,7 @@ def build_server(
                 tool = as_tool(spec, child_name)
                 named = tool.model_copy(update={"name": prefix + tool.name})
                 server.add_tool(named)
+                visibility.register(named)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at

@@ -11,6 +11,8 @@ from uuid import UUID
 
 from pydantic import Field
 
+from tools.platform.models import REFERENCE_PATTERN, Identifier
+
 __all__ = [
     "ApplicationHandle",
     "BidId",
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 ApplicationHandle = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=1,
         max_length=64,
@@ -30,7 +32,7 @@ ApplicationHandle = Annotated[
     ),
 ]
 LoanHandle = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=1,
         max_length=64,
@@ -39,7 +41,7 @@ LoanHandle = Annotated[
 ]
 BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
 
-_KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
+_KEY_PATTERN = REFERENCE_PATTERN
 _KEY = (
     "The same key with the same arguments returns the first result (replayed: true) instead of acting "
     "twice; with other arguments it is a conflict; a concurrent duplicate waits for the first. Keys are "
@@ -53,5 +55,5 @@ OptionalIdempotencyKey = Annotated[
 
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
 Cursor = Annotated[
-    str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    Identifier | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
 ]

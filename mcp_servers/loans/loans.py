@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -29,6 +28,7 @@ from tools.loans.models.loans import (
     SettlementQuoteView,
 )
 from tools.platform.errors import DomainError
+from tools.platform.models import DecimalString, FreeText
 from tools.platform.principal import Role
 
 __all__ = ["SCHEDULE_URI", "TOOLS", "register_loan_resources"]
@@ -145,7 +145,7 @@ async def get_repayment_schedule(loan: LoanHandle) -> ScheduleView:
 async def record_repayment(
     loan: LoanHandle,
     amount: Annotated[
-        Decimal,
+        DecimalString,
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
     ],
     paid_at: Annotated[
@@ -208,7 +208,7 @@ async def age_loans(
 async def write_off_loan(
     loan: LoanHandle,
     reason: Annotated[
-        str,
+        FreeText,
         StringConstraints(strip_whitespace=True, min_length=10, max_length=500),
         Field(description="Mandatory: why the debt is not recoverable."),
     ],

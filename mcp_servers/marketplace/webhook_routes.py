@@ -19,6 +19,7 @@ from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, ref
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
 from tools.marketplace.providers import provider_signing_secrets
+from tools.platform.domain.bounded_json import one_line
 from tools.platform.domain.signatures import check_caas
 from tools.platform.errors import NotFound
 
@@ -57,10 +58,10 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             if not isinstance(event, dict):
                 raise ValueError("the event is a JSON object")
             event_id, event_type, data = event.get("id"), event.get("type"), event.get("data", {})
-            if not isinstance(event_id, str) or not 1 <= len(event_id) <= 200:
-                raise ValueError("id (1 to 200 characters) is required")
-            if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100:
-                raise ValueError("type (1 to 100 characters) is required")
+            if not isinstance(event_id, str) or not 1 <= len(event_id) <= 200 or not one_line(event_id):
+                raise ValueError("id (1 to 200 characters, no control characters) is required")
+            if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100 or not one_line(event_type):
+                raise ValueError("type (1 to 100 characters, no control characters) is required")
             if not isinstance(data, dict):
                 raise ValueError("data must be an object")
         except ValueError as exc:

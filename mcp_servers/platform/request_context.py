@@ -42,7 +42,8 @@ log = logging.getLogger("caas.calls")
 
 _HEADER = b"x-request-id"
 # Logged, stored in the audit row and quoted back in error messages: printable ASCII without spaces.
-_USABLE = re.compile(r"[\x21-\x7e]{1,128}")
+# The form of a reference (ASCII letters, digits, . _ : -): it is stored and logged as it is.
+_USABLE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Where a ToolResult built by toolkit.ErrorMapping says which error it is.
 _ERROR_CODE_META = "caas/error_code"
 
