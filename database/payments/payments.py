@@ -123,6 +123,14 @@ class PgPaymentWriter:
             vendor,
         )
 
+    async def release_attempt(self, payment_id: UUID, error: str) -> None:
+        await self._conn.execute(
+            "UPDATE caas_core.payments SET vendor = NULL, last_error = $2 WHERE id = $1 "
+            "AND status = 'requested'",
+            payment_id,
+            error[:500],
+        )
+
     async def note_error(self, payment_id: UUID, error: str) -> None:
         await self._conn.execute(
             "UPDATE caas_core.payments SET last_error = $2 WHERE id = $1", payment_id, error[:500]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -24,7 +23,7 @@ from mcp_servers.params import (
     OptionalIdempotencyKey,
     PrepayChoice,
 )
-from mcp_servers.toolkit import ToolSet, current_runtime, deps, invocation, principal
+from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
 from tools.loans import aging, listing, loans, prepayments, servicing
 from tools.loans.models.loans import (
     AgingReport,
@@ -37,6 +36,7 @@ from tools.loans.models.loans import (
     SettlementQuoteView,
 )
 from tools.platform.errors import DomainError
+from tools.platform.models import DecimalString, FreeText
 from tools.platform.principal import Role
 
 __all__ = ["SCHEDULE_URI", "TOOLS", "register_loan_resources"]
@@ -153,7 +153,7 @@ async def get_repayment_schedule(loan: LoanHandle) -> ScheduleView:
 async def record_repayment(
     loan: LoanHandle,
     amount: Annotated[
-        Decimal,
+        DecimalString,
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
     ],
     paid_at: Annotated[
@@ -184,7 +184,7 @@ async def record_repayment(
 async def quote_prepayment(
     loan: LoanHandle,
     amount: Annotated[
-        Decimal,
+        DecimalString,
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "50000.00".'),
     ],
     prepay: PrepayChoice = None,
@@ -236,7 +236,7 @@ async def age_loans(
 async def write_off_loan(
     loan: LoanHandle,
     reason: Annotated[
-        str,
+        FreeText,
         StringConstraints(strip_whitespace=True, min_length=10, max_length=500),
         Field(description="Mandatory: why the debt is not recoverable."),
     ],
@@ -261,6 +261,10 @@ async def loan_schedule(loan_id: str) -> str:
         view = await loans.get_repayment_schedule(runtime.deps.loans, caller, loan_id)
     except DomainError as exc:
         raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
+    except Exception as exc:
+        # Without this, fastmcp would log the exception's text and answer without a request id.
+        error = internal_error("loan_schedule", exc)
+        raise ResourceError(f"{error.code}: {error.message}", log_level=logging.DEBUG) from None
     return view.model_dump_json()
 
 

@@ -10,7 +10,6 @@ gateway is the built-in sandbox (no real money).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -20,6 +19,7 @@ from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle, Prepay
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.payments import payments
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
+from tools.platform.models import DecimalString, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -66,7 +66,7 @@ async def disburse_loan(
 async def collect_repayment(
     loan: LoanHandle,
     amount: Annotated[
-        Decimal,
+        DecimalString,
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
     ],
     idempotency_key: IdempotencyKey,
@@ -100,7 +100,7 @@ async def get_payment(payment_id: PaymentId) -> PaymentView:
 @TOOLS.tool(roles=READERS, title="List payments", read_only=True, idempotent=True)
 async def list_payments(
     loan: Annotated[
-        str | None, Field(default=None, min_length=1, max_length=64, description="Only this loan's.")
+        Identifier | None, Field(default=None, min_length=1, max_length=64, description="Only this loan's.")
     ] = None,
     kind: Annotated[PaymentKind | None, Field(default=None, description="Only this kind.")] = None,
     status: Annotated[

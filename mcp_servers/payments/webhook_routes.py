@@ -19,6 +19,7 @@ from fastmcp import FastMCP
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.platform.request_context import request_id_of
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
@@ -70,7 +71,11 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
         except ValueError as exc:
             return bad(source, str(exc))
         receipt = await receive_gateway_event(
-            runtime.deps.payments, source, event, hashlib.sha256(body).hexdigest()
+            runtime.deps.payments,
+            source,
+            event,
+            hashlib.sha256(body).hexdigest(),
+            request_id_of(request.headers),
         )
         return answer(source, receipt)
 

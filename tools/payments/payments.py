@@ -328,7 +328,12 @@ async def verify_payment(deps: PaymentDeps, call: Invocation, payment_id: UUID) 
     if p is None or loan is None or not can_view_loan(call.principal, loan):
         raise payment_not_found(payment_id)
     if p.vendor is None:
-        detail = "not sent to the gateway yet: there is nothing to verify"
+        detail = (
+            "no vendor has accepted it yet (every attempt was refused before acceptance): there is "
+            "nothing to verify; the payments worker tries the route's vendors again"
+            if p.attempts
+            else "not sent to the gateway yet: there is nothing to verify"
+        )
         return payment_view(
             p,
             verification=Verification(

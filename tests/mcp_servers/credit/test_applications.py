@@ -1,4 +1,4 @@
-"""The credit tools through a real MCP client (both protocol eras) on real PostgreSQL."""
+"""The credit tools through a real MCP client on real PostgreSQL."""
 
 from __future__ import annotations
 
