@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from tools.loans.domain.prepayments import Prepay
+from tools.loans.domain.prepay_choices import Prepay
 from tools.platform.models import REFERENCE_PATTERN, Identifier
 
 __all__ = [

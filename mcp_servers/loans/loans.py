@@ -24,7 +24,7 @@ from mcp_servers.params import (
     PrepayChoice,
 )
 from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
-from tools.loans import aging, listing, loans, prepayments, servicing
+from tools.loans import aging, listing, loans, prepay_choices, servicing
 from tools.loans.models.loans import (
     AgingReport,
     LoanPage,
@@ -196,7 +196,7 @@ async def quote_prepayment(
     Use before record_repayment when a borrower wants to pay more than is due: compare no choice
     (the next installments are paid ahead), reduce_term and reduce_installment.
     """
-    return await prepayments.quote_prepayment(deps().loans, principal(), loan, amount, prepay, as_of)
+    return await prepay_choices.quote_prepayment(deps().loans, principal(), loan, amount, prepay, as_of)
 
 
 @TOOLS.tool(roles=READERS, title="Quote an early settlement", read_only=True, idempotent=True)

@@ -14,7 +14,7 @@ from typing import Literal
 from uuid import UUID
 
 from tools.loans.domain.loans import LoanRecord
-from tools.loans.domain.prepayments import Prepay
+from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import confirm_disbursement_in
 from tools.loans.servicing import repayment_in
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, advance

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord
 from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
-from tools.loans.domain.prepayments import Prepay
+from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import can_view_loan, loan_not_found, provider_of
 from tools.payments.core import payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status

@@ -53,7 +53,7 @@ class NewPayment:
     simulated: bool
     simulate_outcome: str | None
     requested_by: str
-    prepay: str | None = None  # a collection's prepayment choice (tools/loans/domain/prepayments.py)
+    prepay: str | None = None  # a collection's prepayment choice (tools/loans/domain/prepay_choices.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

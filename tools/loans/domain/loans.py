@@ -24,7 +24,7 @@ outstanding principal, less interest of installments not yet due already paid ah
 those installments' unpaid interest. Past the last open installment nothing more accrues (late fees apply
 instead). A repayment pays accrued interest only when it settles the loan in full; short of that, money
 beyond what is due pays the next installments in order (or, by the borrower's explicit choice, prepays
-principal: ``domain.prepayments``), so interest is never charged twice.
+principal: ``domain.prepay_choices``), so interest is never charged twice.
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ class RepaymentRecord:
     journal_id: UUID
     recorded_by: str
     recorded_at: datetime
-    prepay: str | None = None  # the borrower's choice for money beyond what was due (domain.prepayments)
+    prepay: str | None = None  # the borrower's choice for money beyond what was due (domain.prepay_choices)
     paid_ahead_minor: int = 0  # of to_interest + to_principal: installments not yet due, paid in advance
 
 

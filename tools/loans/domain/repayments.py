@@ -23,7 +23,7 @@ Whatever is left after everything due:
   interest then principal, exactly as if they were due: nothing is cancelled and the loan's term and
   installments do not change. Paying early never shortens the loan by itself.
 - Only when the borrower chooses a prepayment (``prepay``: ``reduce_term`` or ``reduce_installment``,
-  see ``prepayments``) does it repay principal ahead of schedule and change the installments still to
+  see ``prepay_choices``) does it repay principal ahead of schedule and change the installments still to
   come.
 """
 
@@ -36,7 +36,7 @@ from datetime import date
 from enum import StrEnum
 from itertools import pairwise
 
-from tools.loans.domain.prepayments import LoanTerms, Prepay, reamortize
+from tools.loans.domain.prepay_choices import LoanTerms, Prepay, reamortize
 from tools.loans.domain.settlement import (
     DAYS_PER_YEAR,
     SettlementQuote,

@@ -1,6 +1,6 @@
 """Quote what a payment would do to a loan before it is made: with no prepay choice it settles the next
 installments in order; with ``reduce_term`` or ``reduce_installment`` it repays principal and changes the
-installments still to come (tools/loans/domain/prepayments.py). Nothing is written."""
+installments still to come (tools/loans/domain/prepay_choices.py). Nothing is written."""
 
 from __future__ import annotations
 
