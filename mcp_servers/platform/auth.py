@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 import time
 from pathlib import Path
@@ -17,12 +18,14 @@ from pydantic import AnyHttpUrl
 from starlette.routing import Route
 
 from mcp_servers.config import Settings
+from tools.platform.models import IDENTIFIER_PATTERN
 from tools.platform.principal import Principal, Role
 
 __all__ = ["CaasResourceServer", "CaasTokenVerifier", "PrincipalSource", "dev_token"]
 
 log = logging.getLogger(__name__)
 _CLAIM = "caas_principal"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 def _principal_claims(principal: Principal) -> dict[str, Any]:
@@ -34,6 +37,18 @@ def _principal_claims(principal: Principal) -> dict[str, Any]:
     }
 
 
+def _stored_id(value: object) -> str | None:
+    """``value`` when it can be an id the platform stores and logs (the tools' Identifier rule: visible
+    characters, no spaces or controls, encodable), else None: a trusted issuer's token is still input."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 200 or not _IDENTIFIER.fullmatch(value):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return value
+
+
 def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
     """Map verified JWT claims to a principal.
 
@@ -41,8 +56,8 @@ def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
     ``app_metadata.caas_role`` (set by the platform, not editable by the user) or a ``caas_role``
     claim; a plain signed-in user is a borrower.
     """
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
+    subject = _stored_id(claims.get("sub"))
+    if subject is None:
         return None
     raw_metadata = claims.get("app_metadata")
     app_metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
@@ -51,10 +66,13 @@ def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
         role = Role(raw_role)
     except ValueError:
         return None
-    provider_id = app_metadata.get("provider_id") or claims.get("provider_id")
+    raw_provider = app_metadata.get("provider_id") or claims.get("provider_id")
+    provider_id = _stored_id(raw_provider) if raw_provider else None
+    if raw_provider and provider_id is None:
+        return None
     scope = claims.get("scope") or ""
-    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-    return Principal(subject, role, str(provider_id) if provider_id else None, scopes)
+    scopes = frozenset(s for s in scope.split() if _stored_id(s)) if isinstance(scope, str) else frozenset()
+    return Principal(subject, role, provider_id, scopes)
 
 
 class CaasTokenVerifier(TokenVerifier):

@@ -49,6 +49,17 @@ REFUSED = {
         algorithm="HS256",
     ),
     "nbf not a number": lambda: make_jwt("u-1", nbf="soon"),
+    # A trusted issuer's claims are still input: what the platform would store must be storable.
+    "NUL in sub": lambda: make_jwt("u-\x001"),
+    "control in sub": lambda: make_jwt("u-\x851"),
+    "space in sub": lambda: make_jwt("u 1"),
+    "sub of 201 characters": lambda: make_jwt("u" * 201),
+    "NUL in provider_id": lambda: make_jwt("u-1", role="provider", provider_id="p-\x001"),
+    "lone surrogate in sub": lambda: jwt.encode(
+        {**jwt.decode(make_jwt("u-1"), options={"verify_signature": False}), "sub": "u-\ud800"},
+        JWT_SECRET,
+        algorithm="HS256",
+    ),
 }
 
 
