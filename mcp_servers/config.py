@@ -24,7 +24,11 @@ from tools.payments.domain.routing import DEFAULT_ROUTES, RoutingError, parse_ro
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.principal import Role
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["SERVER_NAMES", "ConfigError", "Settings", "check_sandbox_consent", "load_settings"]
+
+# The MCP servers by the name their settings use: the composed one and each service
+# (mcp_servers.composition.SERVICES; a test keeps the two in step).
+SERVER_NAMES = ("caas", "credit", "risk", "documents", "admin", "providers", "payments", "notifications")
 
 
 class ConfigError(Exception):
@@ -187,11 +191,30 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(
         default=30.0, gt=0, le=3600, validation_alias=_env("CAAS_WEBHOOK_RETRY_BASE_SECONDS")
     )
+    # Webhook receivers on loopback and plain http (tools/platform/domain/outbound.py). Unset: allowed
+    # for the embedded default and the sandbox (a developer's machine), refused otherwise.
+    webhook_allow_local: bool | None = Field(default=None, validation_alias=_env("CAAS_WEBHOOK_ALLOW_LOCAL"))
+    # After rotate_provider_secret the replaced secret still signs (and verifies) this long.
+    webhook_secret_overlap_hours: float = Field(
+        default=24.0, ge=0, le=720, validation_alias=_env("CAAS_WEBHOOK_SECRET_OVERLAP_HOURS")
+    )
     host: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_HOST"))
+    # DNS-rebinding protection on every HTTP route (mcp_servers.platform.serving): Host names and browser
+    # Origins accepted besides loopback, the bind address and CAAS_PUBLIC_URL's host; comma-separated.
+    allowed_hosts: str = Field(default="", validation_alias=_env("CAAS_ALLOWED_HOSTS"))
+    allowed_origins: str = Field(default="", validation_alias=_env("CAAS_ALLOWED_ORIGINS"))
+    # On SIGTERM: how long calls in flight may take to finish before the process stops anyway.
+    shutdown_grace_s: float = Field(
+        default=20.0, ge=0, le=3600, validation_alias=_env("CAAS_SHUTDOWN_GRACE_S")
+    )
+    # Simulated money on a configured (real) database only when the operator says so.
+    sandbox: bool = Field(default=False, validation_alias=_env("CAAS_SANDBOX"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("CAAS_LOG_LEVEL")
     )
+    # Unset: JSON lines for `caas serve` over HTTP and `caas worker`, text for stdio and the other commands.
+    log_format: Literal["json", "text"] | None = Field(default=None, validation_alias=_env("CAAS_LOG_FORMAT"))
 
     # Identity over HTTP: a JWT (HS256 secret or JWKS) or the service API key.
     jwt_secret: SecretStr | None = Field(
@@ -201,6 +224,13 @@ class Settings(BaseSettings):
     jwt_algorithm: str = Field(default="RS256", validation_alias=_env("CAAS_JWT_ALGORITHM"))
     jwt_issuer: str | None = Field(default=None, validation_alias=_env("CAAS_JWT_ISSUER"))
     jwt_audience: str = Field(default="authenticated", validation_alias=_env("CAAS_JWT_AUDIENCE"))
+    # Per server ("caas" for the composed one, else the service name): its own audience, so a token
+    # minted for one MCP server is refused by another. JSON, e.g. {"payments": "https://pay.example/mcp"}.
+    jwt_audiences: dict[str, str] = Field(default_factory=dict, validation_alias=_env("CAAS_JWT_AUDIENCES"))
+    jwt_max_lifetime_s: int = Field(
+        default=86400, ge=60, le=30 * 86400, validation_alias=_env("CAAS_JWT_MAX_LIFETIME_S")
+    )
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300, validation_alias=_env("CAAS_JWT_LEEWAY_S"))
     service_api_key: SecretStr | None = Field(default=None, validation_alias=_env("CAAS_SERVICE_API_KEY"))
     service_subject: str = Field(default="onasis-mcp", validation_alias=_env("CAAS_SERVICE_SUBJECT"))
 
@@ -229,6 +259,16 @@ class Settings(BaseSettings):
             parse_routes(value)
         except RoutingError as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("jwt_audiences")
+    @classmethod
+    def _audience_servers(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(SERVER_NAMES))
+        if unknown:
+            raise ValueError(f"unknown server {unknown[0]!r}; use one of {', '.join(SERVER_NAMES)}")
+        if any(not audience.strip() for audience in value.values()):
+            raise ValueError("an audience must not be empty")
         return value
 
     @field_validator("late_fee_flat")
@@ -275,6 +315,37 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def allows_local_webhooks(self) -> bool:
+        if self.webhook_allow_local is not None:
+            return self.webhook_allow_local
+        return self.embedded or self.sandbox or self.onasis_gateway_url is None
+
+    def audience_for(self, server: str) -> str:
+        """The ``aud`` a token must carry for ``server`` ("caas" or a service name)."""
+        return self.jwt_audiences.get(server, self.jwt_audience)
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return _items(self.allowed_hosts)
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return _items(self.allowed_origins)
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def check_sandbox_consent(settings: Settings) -> None:
+    """Money on a configured system of record is never simulated by accident."""
+    if settings.database_url is not None and settings.onasis_gateway_url is None and not settings.sandbox:
+        raise ConfigError(
+            "NEON_DATABASE_URL is set but ONASIS_GATEWAY_URL is not: set ONASIS_GATEWAY_URL for real "
+            "payments, or CAAS_SANDBOX=true to simulate money on this database"
+        )
 
 
 def _variable(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:

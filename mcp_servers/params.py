@@ -11,6 +11,9 @@ from uuid import UUID
 
 from pydantic import Field
 
+from tools.loans.domain.prepay_choices import Prepay
+from tools.platform.models import REFERENCE_PATTERN, Identifier
+
 __all__ = [
     "ApplicationHandle",
     "BidId",
@@ -19,10 +22,11 @@ __all__ = [
     "Limit",
     "LoanHandle",
     "OptionalIdempotencyKey",
+    "PrepayChoice",
 ]
 
 ApplicationHandle = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=1,
         max_length=64,
@@ -30,7 +34,7 @@ ApplicationHandle = Annotated[
     ),
 ]
 LoanHandle = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=1,
         max_length=64,
@@ -39,7 +43,7 @@ LoanHandle = Annotated[
 ]
 BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
 
-_KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
+_KEY_PATTERN = REFERENCE_PATTERN
 _KEY = (
     "The same key with the same arguments returns the first result (replayed: true) instead of acting "
     "twice; with other arguments it is a conflict; a concurrent duplicate waits for the first. Keys are "
@@ -53,5 +57,14 @@ OptionalIdempotencyKey = Annotated[
 
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
 Cursor = Annotated[
-    str | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+    Identifier | None, Field(default=None, max_length=200, description="next_cursor of the previous page.")
+]
+PrepayChoice = Annotated[
+    Prepay | None,
+    Field(
+        default=None,
+        description="The borrower's choice for money beyond what is due: reduce_term (principal comes off "
+        "the last installments: the loan ends sooner) or reduce_installment (the installments still to come "
+        "are recalculated lower). Leave out to pay the next installments in order, ahead of their dates.",
+    ),
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -120,8 +121,10 @@ class Runtime:
         )
 
     def payments_info(self) -> dict[str, Any]:
-        """For /health: whether money is real."""
-        simulated = self.settings.onasis_gateway_url is None
+        """For /health: whether money is real (the in-process sandbox, or a gateway that said it is one)."""
+        simulated = self.settings.onasis_gateway_url is None or (
+            self._gateway is not None and self._gateway.simulated
+        )
         return {"gateway": "sandbox" if simulated else "onasis", "simulated": simulated}
 
     @property
@@ -171,6 +174,8 @@ class Runtime:
                 "no ONASIS_GATEWAY_URL: sandbox gateway on %s, money is simulated", self.sandbox.gateway_url
             )
         self._gateway = build_gateway(s, self.sandbox)
+        if self.sandbox is None:
+            await self._gateway.detect_sandbox()  # before any payment row records whether it is simulated
         self._deps = build_dependencies(
             s,
             self.core_pool,
@@ -199,25 +204,59 @@ class Runtime:
             self.sandbox = None
         for pool in (self.core_pool, self.supabase_pool):
             if pool is not None:
-                await pool.close()
+                # A database that stopped answering must not hold the process up on its way out.
+                with anyio.move_on_after(5, shield=True) as closing:
+                    await pool.close()
+                if closing.cancelled_caught:
+                    pool.terminate()
         self.core_pool = self.supabase_pool = None
         if self.targets is not None and self.targets.embedded is not None:
             await anyio.to_thread.run_sync(self.targets.embedded.stop)
         self.targets = None
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """Each database answers ``SELECT 1`` within two seconds, or the service is unhealthy."""
-        deps: dict[str, Any] = {}
-        for name, pool in (("neon", self.core_pool), ("supabase_db", self.supabase_pool)):
-            if pool is None:
-                deps[name] = {"status": "down", "error": "not connected"}
-                continue
+        """Readiness: each database answers ``SELECT 1`` with no migration pending, and the Supabase
+        REST and Storage APIs answer when configured, each within two seconds."""
+        checks: dict[str, Callable[[], Awaitable[object]]] = {}
+        checks["neon"] = partial(_check_database, self.core_pool, "core")
+        checks["supabase_db"] = partial(_check_database, self.supabase_pool, "supabase")
+        deps = self._deps
+        if deps is not None and deps.supabase_rest is not None:
+            checks["supabase_rest"] = deps.supabase_rest.ping
+        ping = getattr(deps.credit.store, "ping", None) if deps is not None else None
+        if ping is not None:
+            checks["supabase_storage"] = ping
+        found: dict[str, Any] = {}
+
+        async def run(name: str, check: Callable[[], Awaitable[object]]) -> None:
             started = time.perf_counter()
             try:
                 with anyio.fail_after(2):
-                    await pool.fetchval("SELECT 1")
-                deps[name] = {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+                    await check()
+                found[name] = {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+            except _Pending as exc:
+                found[name] = {"status": "down", "error": "migrations pending", "pending": exc.names}
             except Exception as exc:
-                deps[name] = {"status": "down", "error": type(exc).__name__}
-        healthy = all(d["status"] == "up" for d in deps.values())
-        return healthy, deps
+                found[name] = {"status": "down", "error": type(exc).__name__}
+
+        async with anyio.create_task_group() as tg:
+            for name, check in checks.items():
+                tg.start_soon(run, name, check)
+        ordered = {name: found[name] for name in checks}
+        return all(d["status"] == "up" for d in ordered.values()), ordered
+
+
+class _Pending(Exception):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("migrations pending")
+        self.names = names
+
+
+async def _check_database(pool: asyncpg.Pool | None, target: migrate.Target) -> None:
+    if pool is None:
+        raise ConnectionError("not connected")
+    async with pool.acquire() as conn:
+        states = await migrate.status(conn, target)  # type: ignore[arg-type]
+    pending = [st.migration_name for st in states if st.state == "pending"]
+    if pending:
+        raise _Pending(pending)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
+import re
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from fastmcp.exceptions import ToolError, ValidationError
-from fastmcp.server.dependencies import get_context, get_http_request
+from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
+from fastmcp.server.dependencies import get_context
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
 from fastmcp.utilities.json_schema import dereference_refs
@@ -24,7 +25,8 @@ from pydantic_core import to_jsonable_python
 
 from database.unit_of_work import retry_transient
 from mcp_servers.platform.auth import PrincipalSource
-from tools.platform.errors import DomainError, PermissionDenied
+from mcp_servers.platform.request_context import current_request_id
+from tools.platform.errors import DomainError, NotFound, PermissionDenied
 from tools.platform.idempotency import request_sha256
 from tools.platform.models import describe_validation_error
 from tools.platform.ports import Invocation
@@ -43,6 +45,7 @@ __all__ = [
     "as_tool",
     "current_runtime",
     "deps",
+    "internal_error",
     "invocation",
     "principal",
 ]
@@ -65,27 +68,19 @@ class CaasToolError(ToolError):
         self.message = message
 
 
-def _request_id() -> str | None:
-    """The caller's X-Request-ID (set by nginx or the Onasis gateway), kept with the audit row."""
-    try:
-        value = get_http_request().headers.get("x-request-id")
-    except RuntimeError:  # stdio and in-process calls have no HTTP request
-        return None
-    return value[:128] if value else None
-
-
 def _internal(tool: str, exc: BaseException) -> CaasToolError:
-    request_id = uuid.uuid4().hex[:16]
+    # The caller's X-Request-ID (or the one made for this call), so the message, the log line and the
+    # audit row name the same request.
+    request_id = current_request_id()
     sqlstate = getattr(exc, "sqlstate", None)
     # The exception message may quote SQL or row values (personal data), so only its type, SQLSTATE
-    # and stack frames reach the log.
+    # and stack frames reach the log; the request id, tool and subject come with the line.
     log.error(
-        "tool %s failed with %s%s (request %s)\n%s",
+        "tool %s failed with %s%s",
         tool,
         type(exc).__name__,
         f" sqlstate={sqlstate}" if sqlstate else "",
-        request_id,
-        "".join(traceback.format_tb(exc.__traceback__)),
+        extra={"stack": "".join(traceback.format_tb(exc.__traceback__))},
     )
     if isinstance(exc, OSError | TimeoutError) or (sqlstate or "").startswith(("08", "57P")):
         return CaasToolError(
@@ -98,6 +93,12 @@ def _internal(tool: str, exc: BaseException) -> CaasToolError:
         f"the server could not complete {tool} (request {request_id}); retry once, and if it fails again "
         "report the request id to the operator",
     )
+
+
+def internal_error(name: str, exc: BaseException) -> CaasToolError:
+    """What an unexpected failure outside a tool function (a resource read) answers, logged and
+    quoting the request id as a tool's is."""
+    return _internal(name, exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,8 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         if spec.read_only:
             call = Invocation(caller, audited_name, "")
         else:
-            call = Invocation(caller, audited_name, request_sha256(to_jsonable_python(kwargs)), _request_id())
+            args_sha256 = request_sha256(to_jsonable_python(kwargs))
+            call = Invocation(caller, audited_name, args_sha256, current_request_id())
         token = _call.set(_Call(runtime, call))
         try:
             # A call the database aborted to break a deadlock runs again, unless it already committed.
@@ -272,20 +274,32 @@ class ErrorMapping(Middleware):
                 else "the arguments do not match the tool's input schema; check names and types, call again"
             )
             return _error_result("invalid_argument", message)
-        except ToolError as exc:
-            TOOL_ERRORS.labels(name, "not_found" if "Unknown tool" in str(exc) else "internal").inc()
-            if "Unknown tool" in str(exc):
-                return _error_result("not_found", f"there is no tool '{name}'; call tools/list to see yours")
-            return _error_result("internal", "the tool failed; retry once, then report it to the operator")
+        except NotFoundError:  # RoleVisibility answers unknown names first; this is the last resort
+            TOOL_ERRORS.labels(name, "not_found").inc()
+            message = f"there is no tool {name[:100]!r}; call tools/list to see yours"
+            return _error_result("not_found", message)
+        except ToolError:
+            TOOL_ERRORS.labels(name, "internal").inc()
+            return _error_result(
+                "internal",
+                f"the tool failed (request {current_request_id()}); retry once, then report the request id "
+                "to the operator",
+            )
         TOOL_SECONDS.labels(name, "ok").observe(time.perf_counter() - started)
         return result
 
 
 class RoleVisibility(Middleware):
-    """A principal is not shown tools its role may not call."""
+    """A principal is not shown tools its role may not call, and calling one is refused before its
+    arguments are even read (so a caller without the role learns nothing of the tool's input rules).
+    A name that is no tool is ``not_found``, with the closest names the caller can see."""
 
     def __init__(self, principals: PrincipalSource) -> None:
         self.principals = principals
+        self.roles: dict[str, frozenset[str]] = {}
+
+    def register(self, tool: FunctionTool) -> None:
+        self.roles[tool.name] = frozenset((tool.meta or {}).get(ROLES_META) or ())
 
     async def on_list_tools(
         self, context: MiddlewareContext[ListToolsRequest], call_next: CallNext[ListToolsRequest, Any]
@@ -293,3 +307,50 @@ class RoleVisibility(Middleware):
         role = self.principals.current().role.value
         tools = await call_next(context)
         return [t for t in tools if role in ((t.meta or {}).get(ROLES_META) or ())]
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[CallToolRequestParams],
+        call_next: CallNext[CallToolRequestParams, Any],
+    ) -> Any:
+        name, role = context.message.name, self.principals.current().role
+        allowed = self.roles.get(name)
+        if allowed is None:
+            visible = [tool for tool, roles in self.roles.items() if role.value in roles]
+            close = difflib.get_close_matches(name[:200], visible, n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise CaasToolError(
+                NotFound.code,
+                f"there is no tool {name[:100]!r}; {hint}call tools/list to see the tools you can call",
+            )
+        if role.value not in allowed:
+            raise CaasToolError(
+                PermissionDenied.code,
+                f"{name} is open to {', '.join(sorted(allowed))}; you are signed in as {role}. "
+                "Use a token for one of those roles",
+            )
+        if (where := _lone_surrogate(context.message.arguments or {})) is not None:
+            # Only an in-process client can send one (a JSON transport refuses it); strict validation
+            # would fail to re-encode it and answer internal.
+            raise CaasToolError(
+                "invalid_argument", f"{where}: must be valid Unicode text (no lone surrogates)"
+            )
+        return await call_next(context)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) in ``value`` holding a lone surrogate."""
+    if isinstance(value, str):
+        return (path or "arguments") if _SURROGATE.search(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _SURROGATE.search(key):
+            return here.encode("utf-8", "backslashreplace").decode()
+        found = _lone_surrogate(item, here)
+        if found is not None:
+            return found.encode("utf-8", "backslashreplace").decode()
+    return None

@@ -197,13 +197,17 @@ def _marketplace_deps(shared: _Shared) -> MarketplaceDeps:
         bids=PgBidReader(shared.core_pool),
         deliveries=PgWebhookDeliveries(shared.core_pool),
         sender=HttpxWebhookSender(
-            timeout_seconds=settings.webhook_timeout_seconds, user_agent="CaaS-Webhooks/1.0"
+            allow_local=settings.allows_local_webhooks,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            user_agent="CaaS-Webhooks/1.0",
         ),
         vault=shared.vault,
         clock=shared.clock,
         bidding_window=shared.bidding_window,
         webhook_max_attempts=settings.webhook_max_attempts,
         webhook_retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
+        webhook_secret_overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
+        webhook_allow_local=settings.allows_local_webhooks,
     )
 
 

@@ -30,6 +30,8 @@ from mcp_servers.config import Settings, load_settings
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
+from tests.helpers.markets import Countries
+from tests.helpers.supabase import apply_hosted_defaults
 from tools.platform.principal import Principal, Role
 
 
@@ -89,6 +91,8 @@ async def fresh_database(pg_admin_dsn: str) -> AsyncIterator[object]:
 async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # type: ignore[no-untyped-def]
     core = await fresh_database()
     supabase = await fresh_database()
+    # Before migrating, as on a hosted project: the migrations must hold against Supabase's own grants.
+    await apply_hosted_defaults(supabase)
     return load_settings(
         database_url=core,
         supabase_db_url=supabase,
@@ -131,6 +135,19 @@ def principal(runtime: Runtime) -> Iterator[object]:
 
     yield use
     runtime.principals.local = original
+
+
+@pytest.fixture(scope="session")
+def countries(tmp_path_factory: pytest.TempPathFactory) -> Countries:
+    """Hands out countries, each to one test of the run (``countries.claim()``)."""
+    return Countries.for_run(tmp_path_factory)
+
+
+@pytest.fixture
+def country(countries: Countries) -> str:
+    """This test's market: a country no other test of the run lends or applies in, so matching sees
+    exactly the lenders the test onboarded there."""
+    return countries.claim()
 
 
 @pytest.fixture(scope="session")

@@ -132,6 +132,16 @@ class SupabaseStorage:
             return FileCheck.SIZE_MISMATCH
         return FileCheck.MATCHES if digest.hexdigest() == sha256.lower() else FileCheck.HASH_MISMATCH
 
+    async def ping(self) -> None:
+        """Raise Unavailable unless Storage answers for the bucket with this key (readiness)."""
+        url = f"{self._storage_url}bucket/{quote(self._bucket_name, safe='')}"
+        try:
+            response = await self._http.get(url, headers=self._auth)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc, "retry in a few seconds") from None
+        if response.status_code != 200:
+            raise Unavailable(f"Supabase Storage refused the bucket (HTTP {response.status_code})")
+
     def _unreachable(self, exc: httpx.HTTPError, then: str) -> Unavailable:
         if isinstance(exc, httpx.TimeoutException):
             log.warning("Supabase Storage did not answer within %ss", self._timeout)

@@ -1,9 +1,12 @@
 """Webhooks to credit providers over HTTP (``tools.marketplace.ports.WebhookSender``).
 
-One ``httpx.AsyncClient`` per process with a timeout on every phase; redirects are not followed (a
-3xx is the receiver's answer, see tools/marketplace/domain/provider_webhooks.py). Only the status line and
-``Retry-After`` are read: the response body is never downloaded, stored or logged, so a receiver
-cannot fill our memory or our logs. Logs name the host, status and event id only.
+One ``httpx.AsyncClient`` per process with a timeout on every phase and on the whole request;
+redirects are not followed (a 3xx is the receiver's answer, see
+tools/marketplace/domain/provider_webhooks.py). Only the status line and ``Retry-After`` are read: the
+response body is never downloaded, stored or logged, so a receiver cannot fill our memory or our logs.
+The receiver's URL is a lender's choice, so it is judged before sending and the connection goes only
+to public addresses (``adapters.platform.outbound``: no SSRF into our network, DNS rebinding included);
+loopback and plain http only when ``allow_local``. Logs name the host, status and event id only.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
-from tools.marketplace.ports import WebhookAnswer, WebhookSendError
+from adapters.platform.outbound import RefusedAddress, guarded_transport
+from tools.marketplace.ports import WebhookAnswer, WebhookRefused, WebhookSendError
+from tools.platform.domain.outbound import url_problem
 
 __all__ = ["HttpxWebhookSender"]
 
@@ -25,28 +31,42 @@ class HttpxWebhookSender:
     def __init__(
         self,
         *,
+        allow_local: bool,
         timeout_seconds: float = 10.0,
         user_agent: str = "CaaS-Webhooks",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._allow_local = allow_local
         self._timeout_seconds = timeout_seconds
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
             follow_redirects=False,
             headers={"User-Agent": user_agent},
-            transport=transport,
+            transport=transport or guarded_transport(allow_local=allow_local),
+            trust_env=False,  # an environment proxy would connect for us, past the address checks
         )
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
         host = urlsplit(url).hostname or "?"
         event = headers.get("X-CaaS-Event-Id", "?")
+        problem = url_problem(url, allow_local=self._allow_local)
+        if problem is not None:
+            # Stored before the rule (or with CAAS_WEBHOOK_ALLOW_LOCAL on then): never sent.
+            log.warning("webhook %s to %s refused: the URL %s", event, host, problem)
+            raise WebhookRefused(f"the webhook_url {problem}")
         try:
-            async with self._http.stream("POST", url, content=body, headers=dict(headers)) as response:
-                answer = WebhookAnswer(response.status_code, response.headers.get("retry-after"))
-        except httpx.TimeoutException:
+            # A receiver dripping its status line byte by byte stays within each phase's timeout:
+            # the whole request is bounded too.
+            with anyio.fail_after(self._timeout_seconds):
+                async with self._http.stream("POST", url, content=body, headers=dict(headers)) as response:
+                    answer = WebhookAnswer(response.status_code, response.headers.get("retry-after"))
+        except (httpx.TimeoutException, TimeoutError):
             log.info("webhook %s to %s timed out", event, host)
             raise WebhookSendError(f"no answer within {self._timeout_seconds:g} s") from None
         except httpx.HTTPError as exc:
+            if isinstance(exc.__cause__, RefusedAddress):
+                log.warning("webhook %s to %s refused: %s", event, host, exc.__cause__)
+                raise WebhookRefused(f"the webhook_url's host {exc.__cause__}") from None
             # Connection refused, DNS, TLS, a malformed URL: the kind is enough, the text may quote
             # the receiver.
             log.info("webhook %s to %s failed: %s", event, host, type(exc).__name__)

@@ -22,6 +22,7 @@ import httpx
 from tools.payments.ports import (
     GatewayCharge,
     GatewayError,
+    GatewayNotAccepted,
     GatewayNotFound,
     GatewayRejected,
     GatewayTimeout,
@@ -34,11 +35,18 @@ from tools.payments.ports import (
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.transactions import note_outside_effect
 
-__all__ = ["OnasisGateway"]
+__all__ = ["SANDBOX_HEADER", "OnasisGateway"]
+
+# Every answer of the simulated gateway (``caas sandbox`` or the in-process one) carries this header,
+# so a platform pointed at an external sandbox knows its money is simulated.
+SANDBOX_HEADER = "x-onasis-sandbox"
 
 log = logging.getLogger("caas.gateway")
 
 _STATUSES = ("success", "failed", "pending")
+# Statuses that refuse the request before any work: 408 (the request was not read in time), 429 (rate
+# limited), 503 (unavailable, as the gateway answers for a vendor that is down).
+_NOT_ACCEPTED = frozenset({408, 429, 503})
 
 
 def _dumps(body: Mapping[str, Any], amount: Decimal) -> bytes:
@@ -76,6 +84,21 @@ class OnasisGateway:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def detect_sandbox(self) -> bool:
+        """Ask the gateway whether it is a sandbox (its ``/health`` answer's header); a gateway that does
+        not answer stays as configured, and any later answer with the header still marks it."""
+        try:
+            response = await self._http.get(self.base_url + "/health", timeout=2.0)
+        except httpx.HTTPError:
+            return self.simulated
+        self._notice(response)
+        return self.simulated
+
+    def _notice(self, response: httpx.Response) -> None:
+        if response.headers.get(SANDBOX_HEADER) == "true" and not self.simulated:
+            log.warning("the gateway at %s is a sandbox: money is simulated", self.base_url)
+            self.simulated = True
 
     # -- payments ---------------------------------------------------------------------------------
 
@@ -215,7 +238,7 @@ class OnasisGateway:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the gateway: unhealthy, and nothing was created.
             log.warning("gateway %s unreachable (%s) reference=%s", path, type(exc).__name__, reference)
-            raise GatewayUnavailable(f"the gateway is unreachable ({type(exc).__name__})") from None
+            raise GatewayNotAccepted(f"the gateway is unreachable ({type(exc).__name__})") from None
         except httpx.TimeoutException as exc:
             log.warning("gateway %s timed out (%s) reference=%s", path, type(exc).__name__, reference)
             raise GatewayTimeout(
@@ -228,6 +251,7 @@ class OnasisGateway:
                 f"the gateway connection broke ({type(exc).__name__}); the outcome is unknown",
                 request_id=sent_id,
             ) from None
+        self._notice(response)
         answer = _json_object(response)
         request_id = str(answer.get("requestId") or response.headers.get("x-request-id") or sent_id)
         log.debug(
@@ -253,8 +277,12 @@ def _error(status: int, answer: dict[str, Any], request_id: str, *, verify: bool
         return GatewayNotFound(
             "the gateway has no payment with this reference", code=code, request_id=request_id
         )
-    if status >= 500 or status in (408, 429):
-        # 408/429 ask us to come back later: the vendor is busy, not refusing this payment.
+    if status in _NOT_ACCEPTED:
+        # Busy or down, and saying so before doing anything: nothing was created under the reference.
+        return GatewayNotAccepted(f"the gateway answered {status}", code=code, request_id=request_id)
+    if status >= 500:
+        # A 500, or a proxy's 502/504, may come after the vendor acted (Stripe calls a 500's result
+        # indeterminate): unhealthy, and the outcome is unknown.
         return GatewayUnavailable(f"the gateway answered {status}", code=code, request_id=request_id)
     if 400 <= status < 500:
         return GatewayRejected(f"the gateway refused the request ({code})", code=code, request_id=request_id)

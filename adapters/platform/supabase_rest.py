@@ -96,6 +96,10 @@ class SupabaseRest:
             raise SupabaseUnavailable("Supabase answered a count without Content-Range; retry later")
         return counted
 
+    async def ping(self) -> None:
+        """Raise SupabaseUnavailable unless PostgREST answers a one-row read with this key (readiness)."""
+        await self.execute(self.table("notifications").select("id").limit(1))
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from adapters.sandbox.gateway import BadRequest, GatewayContext, handled, public_status, read_body
 from adapters.sandbox.state import Payment
 from tools.platform.domain.money import from_minor
+from tools.platform.domain.outbound import url_problem
 
 __all__ = ["control_routes"]
 
@@ -100,6 +101,11 @@ async def webhook_target(ctx: GatewayContext, request: Request) -> Response:
     url = body.get("url")
     if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
         raise BadRequest("'url' must be an http(s) URL or null")
+    # Whoever reaches this route chooses where signed requests go: the platform's rule for such URLs,
+    # with local receivers allowed (the sandbox posts to a platform on this machine).
+    problem = None if url is None else url_problem(url, allow_local=True)
+    if problem is not None:
+        raise BadRequest(f"'url' {problem}")
     ctx.sender.target = url.rstrip("/") if url else None
     return JSONResponse({"success": True, "url": ctx.sender.target})
 

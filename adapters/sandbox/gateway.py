@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from adapters.sandbox.state import OUTCOMES, Message, Payment, SandboxState
 from adapters.sandbox.webhooks import WebhookSender
+from tools.platform.domain.bounded_json import UnreadableJson, parse_bounded
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 
 __all__ = [
@@ -119,11 +120,22 @@ def request_id(request: Request) -> str:
     return request.headers.get("x-request-id") or str(uuid.uuid4())
 
 
+# The sandbox's requests are small: a transfer, a charge, a control switch.
+MAX_BODY = 64 * 1024
+
+
 async def read_body(request: Request) -> dict[str, Any]:
+    """A JSON object body, at most MAX_BODY bytes (413) and bounded in depth and text (400)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest(f"the body is larger than {MAX_BODY} bytes", "payload_too_large", 413)
+        chunks.append(chunk)
     try:
-        body = json.loads(await request.body() or b"{}", parse_float=Decimal)
-    except ValueError:
-        raise BadRequest("the body is not JSON") from None
+        body = parse_bounded(b"".join(chunks) or b"{}", decimals=True)
+    except UnreadableJson as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

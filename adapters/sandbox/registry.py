@@ -9,7 +9,6 @@ registry route answer 503, to test a service riding out a registry outage; ``GET
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from adapters.sandbox.gateway import MAX_BODY
+from tools.platform.domain.bounded_json import UnreadableJson, parse_bounded
 
 __all__ = ["RegistryState", "build_registry_app", "registry_routes"]
 
@@ -80,10 +82,13 @@ async def activate(request: Request) -> Response:
     if (down := _unavailable(request)) is not None:
         return down
     name = request.path_params["name"]
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _fail(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        return _fail(400, "invalid_request", "the body is not JSON")
+        body = parse_bounded(raw or b"{}")
+    except UnreadableJson as exc:
+        return _fail(400, "invalid_request", str(exc))
     config = body.get("config") if isinstance(body, dict) else None
     if not isinstance(config, dict) or not isinstance(config.get("url"), str):
         return _fail(400, "invalid_request", "the body must be {'config': {'url': ..., ...}}")

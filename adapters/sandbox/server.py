@@ -15,10 +15,16 @@ import signal
 import socket
 from collections.abc import Iterator
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.payments.onasis_gateway import SANDBOX_HEADER
 from adapters.sandbox.control import control_routes
 from adapters.sandbox.gateway import GatewayContext, gateway_routes
 from adapters.sandbox.registry import RegistryState, build_registry_app, registry_routes
@@ -34,9 +40,66 @@ def build_gateway_app(
     payments_path: str = "/api/v1/payments",
     transfers_path: str = "/api/v1/payments/transfer",
 ) -> Starlette:
-    app = Starlette(routes=[*gateway_routes(payments_path, transfers_path), *control_routes()])
+    app = Starlette(
+        routes=[*gateway_routes(payments_path, transfers_path), *control_routes()],
+        middleware=[Middleware(_SandboxHeader)],
+    )
     app.state.ctx = ctx
     return app
+
+
+class _SandboxHeader:
+    """Marks every answer as simulated (``SANDBOX_HEADER``), errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (SANDBOX_HEADER.encode(), b"true")],
+                }
+            await send(message)
+
+        await self.app(scope, receive, marked if scope["type"] == "http" else send)
+
+
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _hostname(authority: str) -> str:
+    """``host[:port]`` without the port (IPv6 keeps its brackets)."""
+    if authority.startswith("["):
+        return authority.split("]", 1)[0] + "]"
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+
+
+class _LoopbackGuard:
+    """DNS-rebinding and cross-site protection for a sandbox on loopback: its control routes move
+    (simulated) money and redirect webhooks, so a web page must not reach them. A Host other than a
+    loopback name is 421; an Origin other than the request's own or a loopback one is 403."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            host = headers.get("host", "")
+            origin = headers.get("origin")
+            refused = None
+            if _hostname(host).lower() not in _LOOPBACK_NAMES:
+                refused = Response("Misdirected Request", status_code=421)
+            elif origin and origin != f"{scope.get('scheme', 'http')}://{host}":
+                parsed = urlsplit(origin)
+                if (parsed.hostname or "") not in ("localhost", "127.0.0.1", "::1"):
+                    refused = Response("Forbidden Origin", status_code=403)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -104,6 +167,9 @@ class Sandbox:
         self._apps = [gateway_app]
         if serve_registry:
             self._apps.append(build_registry_app(self.registry, registry_services_path))
+        if _hostname(host).lower() in _LOOPBACK_NAMES:
+            for app in self._apps:
+                app.add_middleware(_LoopbackGuard)
         self._servers: list[uvicorn.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._urls: list[str] = []
@@ -137,9 +203,6 @@ class Sandbox:
         else:
             self.state.down.discard(vendor)
 
-    def registry_down(self, down: bool = True) -> None:
-        self.registry.down = down
-
     async def webhooks_idle(self) -> None:
         """Wait for every webhook delivery in flight (retries included) to finish."""
         await self.sender.idle()
@@ -169,6 +232,8 @@ class Sandbox:
             lifespan="off",
             log_level="warning",
             access_log=False,
+            # uvicorn's own logging setup would replace the process's handlers for every uvicorn logger.
+            log_config=None,
             # Stalled answers (timeout_after_success) must not hold a shutdown for long.
             timeout_graceful_shutdown=1,
         )

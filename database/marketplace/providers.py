@@ -286,6 +286,7 @@ class PgProviderWriter:
     async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord:
         row = await self._conn.fetchrow(
             "UPDATE caas_core.providers SET webhook_secret_encrypted = $2, "
+            "webhook_secret_previous_encrypted = webhook_secret_encrypted, "
             "webhook_secret_rotated_at = now(), updated_at = now(), version = version + 1 "
             f"WHERE id = $1 {_RETURNING}",
             provider_id,

@@ -83,7 +83,7 @@ class PgPaymentWriter:
         try:
             return await self._one(
                 "INSERT INTO caas_core.payments AS p (kind, loan_id, amount_minor, currency, simulated, "
-                "simulate_outcome, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "simulate_outcome, requested_by, prepay) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                 f"RETURNING {_COLUMNS}",
                 new.kind,
                 new.loan_id,
@@ -92,6 +92,7 @@ class PgPaymentWriter:
                 new.simulated,
                 new.simulate_outcome,
                 new.requested_by,
+                new.prepay,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(
@@ -120,6 +121,14 @@ class PgPaymentWriter:
             f"RETURNING {_COLUMNS}",
             payment_id,
             vendor,
+        )
+
+    async def release_attempt(self, payment_id: UUID, error: str) -> None:
+        await self._conn.execute(
+            "UPDATE caas_core.payments SET vendor = NULL, last_error = $2 WHERE id = $1 "
+            "AND status = 'requested'",
+            payment_id,
+            error[:500],
         )
 
     async def note_error(self, payment_id: UUID, error: str) -> None:

@@ -15,6 +15,7 @@ from mcp_servers.params import ApplicationHandle, Cursor, Limit, OptionalIdempot
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import applications
 from tools.credit.models.applications import (
+    NATIONAL_ID_PATTERN,
     ApplicationPage,
     ApplicationStatus,
     ApplicationTimeline,
@@ -25,6 +26,7 @@ from tools.credit.models.applications import (
     ListApplications,
     SubmitApplication,
 )
+from tools.platform.models import FreeText, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -45,7 +47,7 @@ async def submit_application(
         SubmitApplication | None, Field(default=None, description="A complete application to file now.")
     ] = None,
     draft: Annotated[
-        str | None,
+        Identifier | None,
         Field(default=None, max_length=64, description="Or: the id or reference of a complete draft."),
     ] = None,
     idempotency_key: OptionalIdempotencyKey = None,
@@ -89,7 +91,7 @@ async def update_application(application: ApplicationHandle, changes: DraftChang
 @TOOLS.tool(roles=FILERS, title="Withdraw an application", read_only=False, destructive=True)
 async def withdraw_application(
     application: ApplicationHandle,
-    reason: Annotated[str, Field(min_length=3, max_length=500)] = "withdrawn at the borrower's request",
+    reason: Annotated[FreeText, Field(min_length=3, max_length=500)] = "withdrawn at the borrower's request",
 ) -> ApplicationView:
     """Withdraw an application for good; it can no longer be assessed, bid on or approved.
 
@@ -141,12 +143,16 @@ async def list_applications(
         Field(default=None, max_length=10, description="Only these statuses."),
     ] = None,
     borrower_id: Annotated[
-        str | None,
+        Identifier | None,
         Field(default=None, max_length=128, description="Staff only: one borrower's applications."),
     ] = None,
     national_id: Annotated[
         str | None,
-        Field(default=None, max_length=24, description="Staff only: applications with this national id."),
+        Field(
+            default=None,
+            pattern=NATIONAL_ID_PATTERN,
+            description="Staff only: applications with this national id.",
+        ),
     ] = None,
     created_from: Annotated[
         AwareDatetime | None,

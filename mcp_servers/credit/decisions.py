@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 from mcp_servers.params import ApplicationHandle, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import decisions
+from tools.platform.models import FreeText
 from tools.platform.principal import Role
 from tools.risk.models import AdverseActionNoticeView, ApprovalResult, ReviewDecision, ReviewQueue
 
@@ -19,7 +20,7 @@ READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.
 # Stripped before the length check: a comment of blanks is no comment. At most 1900 characters, so that
 # the timeline reason ("review: request_information: <comment>", at most 2000) always holds all of it.
 Comment = Annotated[
-    str,
+    FreeText,
     StringConstraints(strip_whitespace=True, min_length=10, max_length=1900),
     Field(description="Mandatory: why, in words the borrower may read."),
 ]

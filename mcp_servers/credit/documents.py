@@ -31,6 +31,7 @@ from tools.credit.models.documents import (
     UploadInstructions,
     VerifyDocument,
 )
+from tools.platform.models import Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -80,7 +81,7 @@ async def register_document(
         Field(default=None, description="The upload_id from request_document_upload (preferred)."),
     ] = None,
     application: Annotated[
-        str | None,
+        Identifier | None,
         Field(
             default=None,
             min_length=1,

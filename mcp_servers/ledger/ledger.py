@@ -11,6 +11,7 @@ from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.ledger import ledger
 from tools.ledger.models import AccountBalanceView, AccountStatement, JournalView, ReconciliationReport
+from tools.platform.models import FreeText, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -20,7 +21,7 @@ BALANCE_READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVI
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
 AccountHandle = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=1,
         max_length=400,
@@ -98,7 +99,7 @@ async def reconcile_ledger() -> ReconciliationReport:
 async def reverse_journal(
     journal: JournalId,
     reason: Annotated[
-        str, Field(min_length=10, max_length=500, description="Mandatory: why the journal was wrong.")
+        FreeText, Field(min_length=10, max_length=500, description="Mandatory: why the journal was wrong.")
     ],
 ) -> JournalView:
     """Correct a posted journal by posting its reversal: every posting negated, balances restored.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field
@@ -12,6 +11,7 @@ from mcp_servers.toolkit import ToolSet, deps, principal
 from tools.loans import commissions
 from tools.loans.domain.schedules import Frequency, Method
 from tools.loans.models.commissions import CommissionPreviewView, CommissionStatement, PlatformRevenue
+from tools.platform.models import DecimalString, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -22,7 +22,9 @@ STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 # other.
 STATEMENT_READERS = STAFF | {Role.PROVIDER}
 
-ProviderId = Annotated[str, Field(min_length=1, max_length=64, description="The provider's id (UUID).")]
+ProviderId = Annotated[
+    Identifier, Field(min_length=1, max_length=64, description="The provider's id (UUID).")
+]
 PeriodStart = Annotated[date, Field(description="First day of the period (YYYY-MM-DD, UTC).")]
 PeriodEnd = Annotated[date, Field(description="Last day of the period, included (YYYY-MM-DD, UTC).")]
 
@@ -34,10 +36,11 @@ TOOLS = ToolSet()
 async def calculate_commission(
     provider: ProviderId,
     amount: Annotated[
-        Decimal, Field(gt=0, description="The loan's principal in the provider's currency, major units.")
+        DecimalString,
+        Field(gt=0, description="The loan's principal in the provider's currency, major units."),
     ],
     annual_rate: Annotated[
-        Decimal | None,
+        DecimalString | None,
         Field(default=None, ge=0, le=10, description="With term_months: also the share of the interest."),
     ] = None,
     term_months: Annotated[int | None, Field(default=None, ge=1, le=600)] = None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -16,19 +15,28 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from mcp_servers.params import ApplicationHandle, Cursor, Limit, LoanHandle, OptionalIdempotencyKey
-from mcp_servers.toolkit import ToolSet, current_runtime, deps, invocation, principal
-from tools.loans import aging, listing, loans, servicing
+from mcp_servers.params import (
+    ApplicationHandle,
+    Cursor,
+    Limit,
+    LoanHandle,
+    OptionalIdempotencyKey,
+    PrepayChoice,
+)
+from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
+from tools.loans import aging, listing, loans, prepay_choices, servicing
 from tools.loans.models.loans import (
     AgingReport,
     LoanPage,
     LoanStatus,
     LoanView,
+    PrepaymentQuoteView,
     RepaymentView,
     ScheduleView,
     SettlementQuoteView,
 )
 from tools.platform.errors import DomainError
+from tools.platform.models import DecimalString, FreeText
 from tools.platform.principal import Role
 
 __all__ = ["SCHEDULE_URI", "TOOLS", "register_loan_resources"]
@@ -145,7 +153,7 @@ async def get_repayment_schedule(loan: LoanHandle) -> ScheduleView:
 async def record_repayment(
     loan: LoanHandle,
     amount: Annotated[
-        Decimal,
+        DecimalString,
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
     ],
     paid_at: Annotated[
@@ -153,22 +161,42 @@ async def record_repayment(
     ],
     reference: PaymentReference,
     idempotency_key: OptionalIdempotencyKey = None,
+    prepay: PrepayChoice = None,
 ) -> RepaymentView:
     """Apply a payment received for a loan and explain where every part went.
 
     Use when the gateway reports money received for a loan. Installments due by the payment date
     are paid oldest first, each late fee, then interest, then principal; a payment too small for
-    that is partial and says what is still unpaid. Anything left repays principal ahead of
-    schedule from the last installment (the loan ends sooner; the next installments keep their
-    dates and amounts); when it settles the loan in full it also pays the interest accrued since
-    the last due date (as quote_early_settlement quotes), and anything beyond a full payoff is held
-    as a credit for the borrower. A paid-off loan is closed; a
-    delinquent loan whose arrears are paid is active again. The repayment journal and the
+    that is partial and says what is still unpaid. Anything left pays the next installments in
+    order, interest then principal, ahead of their dates (the term and installments do not change),
+    unless the borrower chose ``prepay`` (quote it first with quote_prepayment). A payment of at
+    least quote_early_settlement's total settles the loan, with the interest accrued since the last
+    due date; anything beyond a full payoff is held as a credit for the borrower. A paid-off loan is
+    closed; a delinquent loan whose arrears are paid is active again. The repayment journal and the
     platform's interest share post in the same transaction.
     """
     return await servicing.record_repayment(
-        deps().loans, invocation(), loan, amount, paid_at, reference, idempotency_key
+        deps().loans, invocation(), loan, amount, paid_at, reference, idempotency_key, prepay
     )
+
+
+@TOOLS.tool(roles=READERS, title="Quote a prepayment", read_only=True, idempotent=True)
+async def quote_prepayment(
+    loan: LoanHandle,
+    amount: Annotated[
+        DecimalString,
+        Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "50000.00".'),
+    ],
+    prepay: PrepayChoice = None,
+    as_of: Day = None,
+) -> PrepaymentQuoteView:
+    """What paying ``amount`` on ``as_of`` would do, without recording anything: where each part
+    goes, the installments left, the next installment and the interest saved.
+
+    Use before record_repayment when a borrower wants to pay more than is due: compare no choice
+    (the next installments are paid ahead), reduce_term and reduce_installment.
+    """
+    return await prepay_choices.quote_prepayment(deps().loans, principal(), loan, amount, prepay, as_of)
 
 
 @TOOLS.tool(roles=READERS, title="Quote an early settlement", read_only=True, idempotent=True)
@@ -208,7 +236,7 @@ async def age_loans(
 async def write_off_loan(
     loan: LoanHandle,
     reason: Annotated[
-        str,
+        FreeText,
         StringConstraints(strip_whitespace=True, min_length=10, max_length=500),
         Field(description="Mandatory: why the debt is not recoverable."),
     ],
@@ -233,6 +261,10 @@ async def loan_schedule(loan_id: str) -> str:
         view = await loans.get_repayment_schedule(runtime.deps.loans, caller, loan_id)
     except DomainError as exc:
         raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
+    except Exception as exc:
+        # Without this, fastmcp would log the exception's text and answer without a request id.
+        error = internal_error("loan_schedule", exc)
+        raise ResourceError(f"{error.code}: {error.message}", log_level=logging.DEBUG) from None
     return view.model_dump_json()
 
 

@@ -20,6 +20,7 @@ from tools.marketplace.models.bids import (
     BidView,
 )
 from tools.marketplace.models.invitations import DeclinedInvitation
+from tools.platform.models import FreeText
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -28,9 +29,11 @@ BIDDERS = frozenset({Role.PROVIDER})
 BID_READERS = frozenset({Role.PROVIDER, Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 CLOSERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
-Reason = Annotated[str, Field(min_length=3, max_length=500, description="Why; kept in the audit and events.")]
+Reason = Annotated[
+    FreeText, Field(min_length=3, max_length=500, description="Why; kept in the audit and events.")
+]
 DeclineReason = Annotated[
-    str,
+    FreeText,
     Field(
         min_length=invitations.REASON_MIN,
         max_length=invitations.REASON_MAX,

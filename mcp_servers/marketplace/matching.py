@@ -14,6 +14,7 @@ from mcp_servers.params import ApplicationHandle, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import matching
 from tools.marketplace.models.matching import InvitationPage, InvitationStatus, MatchReport
+from tools.platform.models import Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -72,7 +73,7 @@ async def list_invitations(
         UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
     ] = None,
     application: Annotated[
-        str | None,
+        Identifier | None,
         Field(default=None, max_length=64, description="Only this application's (id or reference)."),
     ] = None,
     status: Annotated[list[InvitationStatus] | None, Field(default=None, max_length=4)] = None,

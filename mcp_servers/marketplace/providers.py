@@ -20,7 +20,7 @@ from tools.marketplace.models.providers import (
     ProviderView,
     RotatedSecret,
 )
-from tools.platform.models import CurrencyCode
+from tools.platform.models import CurrencyCode, FreeText, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -29,7 +29,9 @@ MANAGERS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVIDER})
 STAFF_READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 
-ProviderHandle = Annotated[str, Field(min_length=1, max_length=64, description="The provider's id (UUID).")]
+ProviderHandle = Annotated[
+    Identifier, Field(min_length=1, max_length=64, description="The provider's id (UUID).")
+]
 
 
 TOOLS = ToolSet()
@@ -65,7 +67,9 @@ async def update_provider(provider_id: ProviderHandle, changes: ProviderChanges)
 @TOOLS.tool(roles=MANAGERS, title="Suspend a credit provider", read_only=False, destructive=True)
 async def suspend_provider(
     provider_id: ProviderHandle,
-    reason: Annotated[str, Field(min_length=3, max_length=500, description="Why; kept with the provider.")],
+    reason: Annotated[
+        FreeText, Field(min_length=3, max_length=500, description="Why; kept with the provider.")
+    ],
 ) -> ProviderView:
     """Suspend a provider: from now on it is matched to no application, until reactivated.
 

@@ -1,5 +1,6 @@
 """Lenders' webhooks into the platform: ``POST /webhooks/providers/{provider_id}``, signed with the
-provider's own secret (``X-CaaS-Signature`` over ``X-CaaS-Timestamp`` and the body). What they do is
+provider's own secret (``X-CaaS-Signature`` over ``X-CaaS-Timestamp`` and the body; the secret a
+rotation replaced is accepted during its overlap). What they do is
 ``tools.marketplace.provider_events``; the checks before it are those of every inbound webhook
 (``mcp_servers.platform.webhooks``)."""
 
@@ -14,10 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from database.unit_of_work import retry_transient
+from mcp_servers.platform.request_context import request_id_of
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
-from tools.marketplace.providers import provider_signing_secret
+from tools.marketplace.providers import provider_signing_secrets
+from tools.platform.domain.bounded_json import one_line
 from tools.platform.domain.signatures import check_caas
 from tools.platform.errors import NotFound, Unavailable
 
@@ -33,16 +36,22 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
         try:
             provider_id = UUID(str(request.path_params["provider_id"]))
-            secret = await provider_signing_secret(runtime.deps.marketplace, provider_id)
+            secrets = await provider_signing_secrets(runtime.deps.marketplace, provider_id)
         except (ValueError, NotFound):
             return refused(source, "unknown_provider")  # the same 401 as a bad signature
-        verdict = check_caas(
-            body,
-            request.headers.get("x-caas-signature"),
-            request.headers.get("x-caas-timestamp"),
-            secret,
-            int(time.time()),
-        )
+        # The secret a rotation replaced is accepted during its overlap: the lender deploys the new
+        # one when it can. Every secret is checked (no early exit), the current one's verdict kept.
+        verdicts = [
+            check_caas(
+                body,
+                request.headers.get("x-caas-signature"),
+                request.headers.get("x-caas-timestamp"),
+                secret,
+                int(time.time()),
+            )
+            for secret in secrets
+        ]
+        verdict = next((v for v in verdicts if v.ok), verdicts[0])
         if not verdict.ok:
             return refused(source, verdict)
         try:
@@ -50,10 +59,10 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             if not isinstance(event, dict):
                 raise ValueError("the event is a JSON object")
             event_id, event_type, data = event.get("id"), event.get("type"), event.get("data", {})
-            if not isinstance(event_id, str) or not 1 <= len(event_id) <= 200:
-                raise ValueError("id (1 to 200 characters) is required")
-            if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100:
-                raise ValueError("type (1 to 100 characters) is required")
+            if not isinstance(event_id, str) or not 1 <= len(event_id) <= 200 or not one_line(event_id):
+                raise ValueError("id (1 to 200 characters, no control characters) is required")
+            if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100 or not one_line(event_type):
+                raise ValueError("type (1 to 100 characters, no control characters) is required")
             if not isinstance(data, dict):
                 raise ValueError("data must be an object")
         except ValueError as exc:
@@ -68,6 +77,7 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
                     event_type,
                     data,
                     hashlib.sha256(body).hexdigest(),
+                    request_id_of(request.headers),
                 )
             )
         except Unavailable:

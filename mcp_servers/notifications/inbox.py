@@ -21,6 +21,7 @@ from tools.notifications.models import (
     NotificationView,
     PreferenceOverride,
 )
+from tools.platform.models import Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -36,7 +37,7 @@ TOOLS = ToolSet()
 async def list_notifications(
     unread_only: Annotated[bool, Field(description="Only notifications not marked read yet.")] = False,
     user_id: Annotated[
-        str | None,
+        Identifier | None,
         Field(
             default=None,
             min_length=1,

@@ -12,6 +12,7 @@ from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.notifications import support_chat
 from tools.notifications.models import ConversationDetail, ConversationPage, ConversationView, MessageView
+from tools.platform.models import FreeText, Identifier, Line
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -22,7 +23,7 @@ SUPPORT_STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
 
 ConversationId = Annotated[UUID, Field(description="The support conversation's id.")]
 MessageBody = Annotated[
-    str, Field(min_length=1, max_length=4000, description="Plain text, up to 4000 characters.")
+    FreeText, Field(min_length=1, max_length=4000, description="Plain text, up to 4000 characters.")
 ]
 
 TOOLS = ToolSet()
@@ -30,10 +31,10 @@ TOOLS = ToolSet()
 
 @TOOLS.tool(roles=OPENERS, title="Open a support conversation", read_only=False)
 async def open_support_conversation(
-    subject: Annotated[str, Field(min_length=1, max_length=200, description="What it is about.")],
+    subject: Annotated[Line, Field(min_length=1, max_length=200, description="What it is about.")],
     message: MessageBody,
     application: Annotated[
-        str | None,
+        Identifier | None,
         Field(
             default=None,
             max_length=64,
@@ -83,7 +84,7 @@ async def list_support_conversations(
         Literal["open", "closed"] | None, Field(default=None, description="Only open or only closed.")
     ] = None,
     user_id: Annotated[
-        str | None,
+        Identifier | None,
         Field(default=None, min_length=1, max_length=128, description="Operators only: one user's."),
     ] = None,
     limit: Limit = 20,

@@ -10,16 +10,16 @@ gateway is the built-in sandbox (no real money).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle
+from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle, PrepayChoice
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.payments import payments
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
+from tools.platform.models import DecimalString, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -66,22 +66,24 @@ async def disburse_loan(
 async def collect_repayment(
     loan: LoanHandle,
     amount: Annotated[
-        Decimal,
+        DecimalString,
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
     ],
     idempotency_key: IdempotencyKey,
     simulate: Simulate = None,
+    prepay: PrepayChoice = None,
 ) -> PaymentView:
     """Start a repayment by the borrower: returns authorization_url, where the borrower pays.
 
     Use for a loan being repaid (active, delinquent or defaulted); get_loan or
     quote_early_settlement say what is due. The charge is created at the gateway now, at the
     currency's vendor (or its fallback when the first does not answer). Once the payer completes it,
-    the vendor's webhook allocates the money to the loan exactly as record_repayment would.
+    the vendor's webhook allocates the money to the loan exactly as record_repayment would, with the
+    borrower's prepay choice (quote it first with credit_quote_prepayment).
     Borrowers collect on their own loans, agents on those they filed.
     """
     return await payments.collect_repayment(
-        deps().payments, invocation(), loan, amount, idempotency_key, simulate
+        deps().payments, invocation(), loan, amount, idempotency_key, simulate, prepay
     )
 
 
@@ -98,7 +100,7 @@ async def get_payment(payment_id: PaymentId) -> PaymentView:
 @TOOLS.tool(roles=READERS, title="List payments", read_only=True, idempotent=True)
 async def list_payments(
     loan: Annotated[
-        str | None, Field(default=None, min_length=1, max_length=64, description="Only this loan's.")
+        Identifier | None, Field(default=None, min_length=1, max_length=64, description="Only this loan's.")
     ] = None,
     kind: Annotated[PaymentKind | None, Field(default=None, description="Only this kind.")] = None,
     status: Annotated[

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from database.unit_of_work import retry_transient
+from mcp_servers.platform.request_context import request_id_of
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
@@ -74,7 +75,11 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
         try:  # a deadlock victim runs again (database.unit_of_work); the vendor redelivers otherwise
             receipt = await retry_transient(
                 lambda: receive_gateway_event(
-                    runtime.deps.payments, source, event, hashlib.sha256(body).hexdigest()
+                    runtime.deps.payments,
+                    source,
+                    event,
+                    hashlib.sha256(body).hexdigest(),
+                    request_id_of(request.headers),
                 )
             )
         except Unavailable:

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
-from fastmcp.server.auth import AccessToken, JWTVerifier, TokenVerifier
+from fastmcp.server.auth import AccessToken, JWTVerifier, RemoteAuthProvider, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
+from joserfc.errors import JoseError
+from joserfc.jwt import JWTClaimsRegistry
+from pydantic import AnyHttpUrl
+from starlette.routing import Route
 
 from mcp_servers.config import Settings
+from tools.platform.models import IDENTIFIER_PATTERN
 from tools.platform.principal import Principal, Role
 
-__all__ = ["CaasTokenVerifier", "PrincipalSource", "dev_token"]
+__all__ = ["CaasResourceServer", "CaasTokenVerifier", "PrincipalSource", "dev_token"]
 
 log = logging.getLogger(__name__)
 _CLAIM = "caas_principal"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 def _principal_claims(principal: Principal) -> dict[str, Any]:
@@ -29,6 +37,18 @@ def _principal_claims(principal: Principal) -> dict[str, Any]:
     }
 
 
+def _stored_id(value: object) -> str | None:
+    """``value`` when it can be an id the platform stores and logs (the tools' Identifier rule: visible
+    characters, no spaces or controls, encodable), else None: a trusted issuer's token is still input."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 200 or not _IDENTIFIER.fullmatch(value):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return value
+
+
 def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
     """Map verified JWT claims to a principal.
 
@@ -36,8 +56,8 @@ def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
     ``app_metadata.caas_role`` (set by the platform, not editable by the user) or a ``caas_role``
     claim; a plain signed-in user is a borrower.
     """
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
+    subject = _stored_id(claims.get("sub"))
+    if subject is None:
         return None
     raw_metadata = claims.get("app_metadata")
     app_metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
@@ -46,26 +66,30 @@ def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
         role = Role(raw_role)
     except ValueError:
         return None
-    provider_id = app_metadata.get("provider_id") or claims.get("provider_id")
+    raw_provider = app_metadata.get("provider_id") or claims.get("provider_id")
+    provider_id = _stored_id(raw_provider) if raw_provider else None
+    if raw_provider and provider_id is None:
+        return None
     scope = claims.get("scope") or ""
-    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-    return Principal(subject, role, str(provider_id) if provider_id else None, scopes)
+    scopes = frozenset(s for s in scope.split() if _stored_id(s)) if isinstance(scope, str) else frozenset()
+    return Principal(subject, role, provider_id, scopes)
 
 
 class CaasTokenVerifier(TokenVerifier):
     """Accepts a configured API key (compared in constant time) or a JWT verified by signature,
     issuer, audience and expiry. Anything else is refused, which the HTTP layer turns into a 401."""
 
-    def __init__(self, settings: Settings, api_keys: dict[str, Principal]) -> None:
+    def __init__(self, settings: Settings, api_keys: dict[str, Principal], *, server: str = "caas") -> None:
         super().__init__()
         self._api_keys = [(key.encode(), principal) for key, principal in api_keys.items()]
         self._jwt: JWTVerifier | None = None
+        audience = settings.audience_for(server)
         if settings.jwt_secret is not None:
             self._jwt = JWTVerifier(
                 public_key=settings.jwt_secret.get_secret_value(),
                 algorithm="HS256",
                 issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
+                audience=audience,
             )
         elif settings.jwt_jwks_url is not None:
             # Keys are fetched on the first token, never at start-up.
@@ -73,8 +97,10 @@ class CaasTokenVerifier(TokenVerifier):
                 jwks_uri=str(settings.jwt_jwks_url),
                 algorithm=settings.jwt_algorithm,
                 issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
+                audience=audience,
             )
+        self._max_lifetime = settings.jwt_max_lifetime_s
+        self._leeway = settings.jwt_leeway_s
 
     async def verify_token(self, token: str) -> AccessToken | None:
         presented = token.encode()
@@ -94,7 +120,7 @@ class CaasTokenVerifier(TokenVerifier):
         if self._jwt is None:
             return None
         verified = await self._jwt.verify_token(token)
-        if verified is None:
+        if verified is None or not self._timely(verified.claims or {}):
             return None
         caller = principal_from_jwt(verified.claims or {})
         if caller is None:
@@ -109,6 +135,50 @@ class CaasTokenVerifier(TokenVerifier):
             subject=caller.subject,
             claims=claims,
         )
+
+    def _timely(self, claims: dict[str, Any]) -> bool:
+        """The library checks signature, issuer, audience and a past ``exp``; a token must also
+        carry ``exp`` and ``sub``, be no longer-lived than allowed, and not be used before its
+        ``nbf``/``iat`` (give or take the leeway for clock skew)."""
+        registry = JWTClaimsRegistry(leeway=self._leeway, exp={"essential": True}, sub={"essential": True})
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            log.info("refused a JWT: %s", exc)
+            return False
+        issued = claims.get("iat")
+        start = issued if isinstance(issued, int | float) else time.time()
+        if claims["exp"] - start > self._max_lifetime + self._leeway:
+            log.info("refused a JWT that lives longer than CAAS_JWT_MAX_LIFETIME_S")
+            return False
+        return True
+
+
+class CaasResourceServer(RemoteAuthProvider):
+    """The verifier above, plus OAuth 2.0 Protected Resource Metadata (RFC 9728) naming the issuer,
+    and ``resource_metadata`` in the 401 challenge. Besides the path-aware location RFC 9728 gives for
+    ``/mcp``, the metadata is also served at the bare ``/.well-known/oauth-protected-resource``."""
+
+    def __init__(self, verifier: CaasTokenVerifier, issuer: str, resource_url: str) -> None:
+        super().__init__(
+            token_verifier=verifier,
+            authorization_servers=[AnyHttpUrl(issuer)],
+            base_url=resource_url.removesuffix("/mcp"),
+            resource_name="CaaS MCP server",
+        )
+
+    def get_routes(self, mcp_path: str | None = None) -> list[Route]:
+        routes = super().get_routes(mcp_path)
+        paths = {r.path for r in routes}
+        for route in list(routes):
+            for alias in (_METADATA_PATH, _METADATA_PATH + (mcp_path or "")):
+                if alias not in paths:
+                    paths.add(alias)
+                    routes.append(Route(alias, endpoint=route.endpoint, methods=route.methods))
+        return routes
+
+
+_METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 
 class PrincipalSource:

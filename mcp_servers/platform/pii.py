@@ -50,7 +50,7 @@ def vault_from_settings(settings: Settings) -> AesGcmVault:
     if not settings.embedded:
         raise ConfigError(
             "CAAS_PII_KEYS: required when NEON_DATABASE_URL is set; set CAAS_PII_KEYS, "
-            "CAAS_PII_ACTIVE_KEY_ID and CAAS_PII_INDEX_KEY (see the README)"
+            "CAAS_PII_ACTIVE_KEY_ID and CAAS_PII_INDEX_KEY (see docs/operations.md)"
         )
     try:
         return load_or_create_dev_keys(settings.data_dir)

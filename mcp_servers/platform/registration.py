@@ -111,7 +111,7 @@ async def service_config(server: FastMCP, url: str, tags: Iterable[str], version
         tools.append(RegisteredTool(tool.name, tool.description or "", annotations))
     return ServiceConfig(
         url=url,
-        health_url=_beside(url, "/health"),
+        health_url=_beside(url, "/ready"),
         metrics_url=_beside(url, "/metrics"),
         version=version,
         tools=tuple(sorted(tools, key=lambda t: t.name)),

@@ -8,7 +8,6 @@ answer never echoes the payload (it may carry the payer's personal data).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Protocol
 
@@ -16,6 +15,7 @@ from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tools.platform.domain.bounded_json import parse_bounded
 from tools.platform.domain.signatures import Verdict
 
 __all__ = ["MAX_BODY", "WebhookReceipt", "answer", "bad", "parse_json", "raw_body", "refused"]
@@ -70,12 +70,19 @@ def answer(source: str, receipt: WebhookReceipt) -> Response:
 
 
 async def raw_body(request: Request) -> bytes | None:
+    """The body, or None when it is over MAX_BODY (read no further than that, chunked or not)."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
         return None
-    body = await request.body()
-    return None if len(body) > MAX_BODY else body
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_json(body: bytes) -> Any:
-    return json.loads(body)  # ValueError (JSON or UTF-8) for anything that is not a JSON document
+    """The event, bounded in depth and holding only storable text; ValueError (a 400) otherwise."""
+    return parse_bounded(body)

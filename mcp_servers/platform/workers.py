@@ -48,6 +48,9 @@ class Workers:
     periodic: list[Periodic] = field(default_factory=list)
     poll: float = 0.5
     batch: int = 20
+    # Set by stop(): each loop finishes the job it holds and returns instead of taking another.
+    stopping: bool = False
+    _woken: anyio.Event | None = None
 
     async def drain(self, *, rounds: int = 50) -> int:
         """Relay and run every queue until nothing is due (tests and ``caas worker --once``); returns
@@ -62,8 +65,23 @@ class Workers:
                 break
         return taken
 
+    def stop(self) -> None:
+        """Ask every loop to return after its current job (graceful shutdown)."""
+        self.stopping = True
+        if self._woken is not None:
+            self._woken.set()
+
+    async def _nap(self, seconds: float) -> None:
+        # Sleeps end early on stop() so a stopping worker never waits out a long period.
+        if self._woken is None:
+            self._woken = anyio.Event()
+        if self.stopping:
+            return
+        with anyio.move_on_after(seconds):
+            await self._woken.wait()
+
     async def run(self) -> None:
-        """Run until cancelled; a failing loop logs and backs off, it never stops the process."""
+        """Run until stop() (or cancelled); a failing loop logs and backs off, it never stops the process."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._loop, "outbox", self._relay_once)
             for queue, handler in self.handlers.items():
@@ -77,7 +95,9 @@ class Workers:
 
     def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[int]]:
         async def once() -> int:
-            n = await run_queue(self.store, queue, handler, clock=self.clock, limit=self.batch)
+            n = await run_queue(
+                self.store, queue, handler, clock=self.clock, limit=self.batch, stopping=lambda: self.stopping
+            )
             JOBS_RUN.labels(queue).inc(n)
             return n
 
@@ -85,31 +105,31 @@ class Workers:
 
     async def _loop(self, name: str, once: Callable[[], Awaitable[int]]) -> None:
         failures = 0
-        while True:
+        while not self.stopping:
             try:
                 n = await once()
                 failures = 0
             except Exception:
                 failures += 1
                 log.exception("worker %s failed (%d in a row)", name, failures)
-                await anyio.sleep(min(30.0, self.poll * 2**failures))
+                await self._nap(min(30.0, self.poll * 2**failures))
                 continue
             if n == 0:
-                await anyio.sleep(self.poll)
+                await self._nap(self.poll)
 
     async def _every(self, job: Periodic) -> None:
-        while True:
+        while not self.stopping:
             try:
                 await job.run()
             except Exception:
                 log.exception("periodic %s failed", job.name)
-            await anyio.sleep(job.every.total_seconds())
+            await self._nap(job.every.total_seconds())
 
     async def _measure(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 for queue, lag in (await self.store.lag_seconds()).items():
                     QUEUE_LAG.labels(queue).set(lag)
             except Exception:
                 log.debug("could not measure queue lag", exc_info=True)
-            await anyio.sleep(max(self.poll, 5.0))
+            await self._nap(max(self.poll, 5.0))

@@ -5,132 +5,22 @@ gets nothing; storage objects are confined to the user's own folder."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import pytest
 
-INSUFFICIENT_PRIVILEGE = "42501"  # also what Postgres answers for a row a policy refuses
-
-# table -> (key column, owner column) for the tables a user owns rows of directly.
-OWNED: dict[str, tuple[str, str]] = {
-    "user_profiles": ("id", "id"),
-    "application_status": ("application_id", "borrower_id"),
-    "notifications": ("id", "user_id"),
-    "notification_preferences": ("user_id", "user_id"),
-    "support_conversations": ("id", "user_id"),
-    "document_uploads": ("id", "user_id"),
-    "user_activities": ("id", "user_id"),
-}
-PLAN_TABLES = [*OWNED, "support_messages"]
-
-
-def claims(sub: uuid.UUID | None, *, caas_role: str | None = None, **extra: Any) -> dict[str, Any]:
-    c: dict[str, Any] = {"role": "authenticated", **extra}
-    if sub is not None:
-        c["sub"] = str(sub)
-    if caas_role is not None:
-        c["app_metadata"] = {"caas_role": caas_role}
-    return c
-
-
-async def run_as(
-    db: asyncpg.Connection, role: str, jwt: dict[str, Any] | None, sql: str, *args: object
-) -> list[asyncpg.Record]:
-    """One request as PostgREST would run it: role and claims local to one transaction."""
-    async with db.transaction():
-        if jwt is not None:
-            await db.execute("SELECT set_config('request.jwt.claims', $1, true)", json.dumps(jwt))
-        await db.execute(f"SET LOCAL ROLE {role}")
-        return await db.fetch(sql, *args)
-
-
-async def refused_or_rows(db: asyncpg.Connection, jwt: dict[str, Any], sql: str, *args: object) -> str | int:
-    try:
-        return len(await run_as(db, "authenticated", jwt, sql, *args))
-    except asyncpg.PostgresError as exc:
-        assert exc.sqlstate == INSUFFICIENT_PRIVILEGE, exc
-        return "refused"
-
-
-@dataclass
-class Seeded:
-    """One user's row in every plan table (inserted as service_role, as the sync writer does)."""
-
-    user: uuid.UUID
-    keys: dict[str, Any]
-
-
-async def seed(db: asyncpg.Connection) -> Seeded:
-    user = uuid.uuid4()
-    uid = str(user)
-    app_id, note_id, conv_id, msg_id, doc_id = (uuid.uuid4() for _ in range(5))
-
-    async def one(sql: str, *args: object) -> Any:
-        rows = await run_as(db, "service_role", None, sql, *args)
-        return rows[0][0]
-
-    keys: dict[str, Any] = {
-        "user_profiles": await one(
-            "INSERT INTO public.user_profiles (id, display_name, phone_masked)"
-            " VALUES ($1, 'Ada', '+234****678') RETURNING id",
-            uid,
-        ),
-        "application_status": await one(
-            """INSERT INTO public.application_status
-                   (application_id, reference, borrower_id, status, requested_amount, currency, term_months)
-               VALUES ($1, $2, $3, 'submitted', 250000, 'NGN', 12) RETURNING application_id""",
-            app_id,
-            f"CAAS-2026-{app_id.hex[:10]}",
-            uid,
-        ),
-        "notifications": await one(
-            """INSERT INTO public.notifications (id, user_id, application_id, kind, title, body, event_id)
-               VALUES ($1, $2, $3, 'application_received', 'Received', 'We have your application', $4)
-               RETURNING id""",
-            note_id,
-            uid,
-            app_id,
-            uuid.uuid4(),
-        ),
-        "notification_preferences": await one(
-            "INSERT INTO public.notification_preferences (user_id, channel) VALUES ($1, 'sms')"
-            " RETURNING user_id",
-            uid,
-        ),
-        "support_conversations": await one(
-            "INSERT INTO public.support_conversations (id, user_id, application_id, subject)"
-            " VALUES ($1, $2, $3, 'Disbursement date') RETURNING id",
-            conv_id,
-            uid,
-            app_id,
-        ),
-        "support_messages": await one(
-            "INSERT INTO public.support_messages (id, conversation_id, author_id, author_role, body)"
-            " VALUES ($1, $2, $3, 'borrower', 'When will the money arrive?') RETURNING id",
-            msg_id,
-            conv_id,
-            uid,
-        ),
-        "document_uploads": await one(
-            "INSERT INTO public.document_uploads (id, user_id, application_id, kind, status)"
-            " VALUES ($1, $2, $3, 'national_id', 'pending') RETURNING id",
-            doc_id,
-            uid,
-            app_id,
-        ),
-        "user_activities": await one(
-            "INSERT INTO public.user_activities (user_id, kind, application_id, detail, event_id)"
-            " VALUES ($1, 'application.submitted', $2, '{}'::jsonb, $3) RETURNING id",
-            uid,
-            app_id,
-            uuid.uuid4(),
-        ),
-    }
-    return Seeded(user, keys)
+from tests.helpers.supabase_rls import (
+    INSUFFICIENT_PRIVILEGE,
+    OWNED,
+    PLAN_TABLES,
+    Seeded,
+    claims,
+    refused_or_rows,
+    run_as,
+    seed,
+)
 
 
 @pytest.fixture
@@ -364,7 +254,8 @@ async def test_a_user_reads_and_writes_storage_objects_only_under_their_own_fold
     )
 
 
-async def test_every_plan_table_forces_rls_and_is_published_to_realtime(supa) -> None:
+async def test_every_plan_table_forces_rls_and_all_but_profiles_are_published_to_realtime(supa) -> None:
+    # Profiles are keyed by the user's id, which a Realtime DELETE event would show every subscriber.
     rows = await supa.fetch(
         """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
                   EXISTS (SELECT 1 FROM pg_publication_tables p
@@ -375,5 +266,5 @@ async def test_every_plan_table_forces_rls_and_is_published_to_realtime(supa) ->
         PLAN_TABLES,
     )
     assert {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"], r["published"]) for r in rows} == {
-        t: (True, True, True) for t in PLAN_TABLES
+        t: (True, True, t != "user_profiles") for t in PLAN_TABLES
     }

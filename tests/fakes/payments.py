@@ -88,6 +88,7 @@ class FakePaymentWriter:
             updated_at=now,
             sent_at=None,
             settled_at=None,
+            prepay=new.prepay,
         )
         tables.payments[payment_id] = payment
         return payment
@@ -112,6 +113,9 @@ class FakePaymentWriter:
 
     async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
         raise not_implemented("PaymentWriter.start_attempt")
+
+    async def release_attempt(self, payment_id: UUID, error: str) -> None:
+        raise not_implemented("PaymentWriter.release_attempt")
 
     async def note_error(self, payment_id: UUID, error: str) -> None:
         self._update(payment_id, last_error=error[:500])

@@ -1,10 +1,11 @@
-"""Helpers for the bidding and offer tests: a market of our own, an application brought to
+"""Helpers for the bidding and offer tests: a market of the test's own, an application brought to
 open_for_bids through the tools (submit, verify identity, score with approving inputs), invited
 lenders, and bids.
 
-The market is Ghana (GHS, GH): no other test lends in it, and each test first suspends the lenders
-earlier tests left there, so matching invites exactly the providers the test made. The application is
-the default test application in GHS: 250000.00 over 12 months, scored 790 (grade A) and approved.
+The market lends GHS in a country of the test's own (the ``country`` fixture, tests/helpers/markets.py):
+its lenders serve only that country and its applications come from it, so matching invites exactly the
+providers the test made. The application is the default test application in GHS: 250000.00 over 12
+months, scored 790 (grade A) and approved.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ EXPIRE = "credit_expire_stale_applications"
 BALANCE = "admin_get_account_balance"
 
 CURRENCY = "GHS"
-COUNTRY = "GH"
 
 
 def uid(prefix: str) -> str:
@@ -50,34 +50,27 @@ async def refused(client: Client, tool: str, args: dict[str, Any]) -> str | None
     return error_code(await client.call_tool(tool, args, raise_on_error=False))
 
 
-async def clear_market(db: asyncpg.Connection) -> None:
-    await db.execute(
-        "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
-        "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
-        CURRENCY,
-    )
-
-
-async def lender(client: Client, principal: Any, **overrides: Any) -> str:
-    """Onboard a Ghanaian lender (rates 18%-30%, 500.00 to 5000000.00, 3 to 36 months); its id."""
+async def lender(client: Client, principal: Any, country: str, **overrides: Any) -> str:
+    """Onboard a GHS lender serving ``country`` (rates 18%-30%, 500.00 to 5000000.00, 3 to 36 months); its
+    id."""
     principal(uid("op"), Role.OPERATOR)
-    terms = {"currency": CURRENCY, "countries": [COUNTRY], "min_amount": "500.00", **overrides}
+    terms = {"currency": CURRENCY, "countries": [country], "min_amount": "500.00", **overrides}
     done = await call(client, ONBOARD, {"provider": provider_body(**terms)})
     return str(done["provider"]["id"])
 
 
 async def open_application(
-    client: Client, principal: Any, agent: str | None = None, **overrides: Any
+    client: Client, principal: Any, country: str, agent: str | None = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Submit (a fresh borrower, or ``agent`` for one), verify the identity document and score to
-    open_for_bids."""
+    """Submit from ``country`` (a fresh borrower, or ``agent`` for one), verify the identity document and
+    score to open_for_bids."""
     if agent is None:
         principal(uid("b"), Role.BORROWER)
     else:
         principal(agent, Role.AGENT)
         overrides["borrower_id"] = uid("b")
     payload = body(40, currency=CURRENCY, **overrides)
-    payload["applicant"] = {**payload["applicant"], "country": COUNTRY}
+    payload["applicant"] = {**payload["applicant"], "country": country}
     app = await call(client, SUBMIT, {"application": payload})
     await verify_kyc(client, principal, app, "national_id")
     view = await scored(client, principal, app, APPROVE_BUREAU, uid("op-score"))
@@ -91,12 +84,12 @@ async def invite(client: Client, principal: Any, app: dict[str, Any]) -> dict[st
 
 
 async def market(
-    client: Client, principal: Any, db: asyncpg.Connection, lenders: int = 3, agent: str | None = None
+    client: Client, principal: Any, country: str, lenders: int = 3, agent: str | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """An open application and ``lenders`` new lenders, all of them invited to bid on it."""
-    await clear_market(db)
-    providers = [await lender(client, principal) for _ in range(lenders)]
-    app = await open_application(client, principal, agent)
+    """An open application from ``country`` and ``lenders`` new lenders there, the only ones matching
+    finds, all of them invited to bid on it."""
+    providers = [await lender(client, principal, country) for _ in range(lenders)]
+    app = await open_application(client, principal, country, agent)
     report = await invite(client, principal, app)
     assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(providers)
     return app, providers

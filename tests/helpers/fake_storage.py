@@ -94,6 +94,11 @@ class FakeStorage:
             return _error(404, "Bucket not found", "Bucket not found")
         return None
 
+    async def describe_bucket(self, request: Request) -> Response:
+        await self._record(request)
+        refused = await self._refusal(request)
+        return refused or JSONResponse({"id": self.bucket, "name": self.bucket, "public": False})
+
     def _object(self, request: Request) -> str:
         return f"{request.path_params['bucket']}/{request.path_params['path']}"
 
@@ -170,6 +175,7 @@ async def fake_storage(key: str, bucket: str) -> AsyncIterator[FakeStorage]:
             Route(f"/storage/v1/object/upload/sign/{object_path}", fake.upload, methods=["PUT"]),
             Route(f"/storage/v1/object/info/{object_path}", fake.info, methods=["GET"]),
             Route(f"/storage/v1/object/authenticated/{object_path}", fake.download, methods=["GET"]),
+            Route("/storage/v1/bucket/{bucket}", fake.describe_bucket, methods=["GET"]),
         ]
     )
     async with serving(app, lifespan="off") as url:

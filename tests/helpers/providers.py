@@ -1,5 +1,9 @@
 """Helpers for the provider and matching tests: a valid onboarding, an application open for bids with
-a chosen assessment (arranged in SQL: scoring owns that step), and the tool names."""
+a chosen assessment (arranged in SQL: scoring owns that step), and the tool names.
+
+A matching test lends in MUR and in a country of its own (the ``country`` fixture, tests/helpers/
+markets.py): its lenders serve only that country and its applications come from it, so a ranking holds
+exactly the providers the test made."""
 
 from __future__ import annotations
 
@@ -24,10 +28,7 @@ MATCH = "providers_match_providers"
 INVITATIONS = "providers_list_invitations"
 SUBMIT = "credit_submit_application"
 
-# The matching tests' market: no other test lends in it, and each test first suspends what earlier
-# tests left there, so a ranking holds only the providers the test made.
 MARKET_CURRENCY = "MUR"
-MARKET_COUNTRY = "MU"
 
 
 def uid(prefix: str) -> str:
@@ -57,9 +58,9 @@ def provider_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def market_body(**overrides: Any) -> dict[str, Any]:
-    """A provider of the matching market that accepts the default market application."""
-    return provider_body(**{"currency": MARKET_CURRENCY, "countries": [MARKET_COUNTRY], **overrides})
+def market_body(country: str, **overrides: Any) -> dict[str, Any]:
+    """A provider of the test's market (MUR, ``country``) that accepts the default market application."""
+    return provider_body(**{"currency": MARKET_CURRENCY, "countries": [country], **overrides})
 
 
 async def call(client: Client, tool: str, args: dict[str, Any]) -> Any:
@@ -76,18 +77,11 @@ async def onboard(client: Client, principal: Any, **overrides: Any) -> dict[str,
     return await call(client, ONBOARD, {"provider": provider_body(**overrides)})
 
 
-async def clear_market(db: asyncpg.Connection) -> None:
-    await db.execute(
-        "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
-        "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
-        MARKET_CURRENCY,
-    )
-
-
 async def open_application(
     client: Client,
     principal: Any,
     db: asyncpg.Connection,
+    country: str,
     *,
     score: int = 700,
     grade: str = "B",
@@ -96,9 +90,9 @@ async def open_application(
     status: str = "open_for_bids",
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A market application (250000.00 MUR over 12 months) with a stored assessment, open for bids."""
+    """An application of the test's market (250000.00 MUR over 12 months, from ``country``) with a stored
+    assessment, open for bids."""
     principal(uid("b"), Role.BORROWER)
-    country = overrides.pop("country", MARKET_COUNTRY)
     body = application(**{"currency": MARKET_CURRENCY, **overrides})
     body["applicant"] = {**body["applicant"], "country": country}
     app = await call(client, SUBMIT, {"application": body})

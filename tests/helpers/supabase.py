@@ -153,3 +153,42 @@ class MirrorOnly:
     mirror: StatusMirror
     clock: Clock = field(default_factory=SystemClock)
     observe_lag: Callable[[float], None] = lambda _seconds: None
+
+
+# What a hosted Supabase project grants before any migration of ours runs (supabase/postgres
+# init scripts and storage-api's first migration): everything in public, and in storage, to the API
+# roles, for existing objects and through default privileges for every object created later. Tests
+# apply it first so that they see the grants production sees, not the empty ones of plain PostgreSQL.
+HOSTED_DEFAULTS = """
+DO $$
+DECLARE
+    spec text;
+BEGIN
+    FOREACH spec IN ARRAY ARRAY['anon NOLOGIN', 'authenticated NOLOGIN',
+                                'service_role NOLOGIN BYPASSRLS'] LOOP
+        BEGIN
+            EXECUTE 'CREATE ROLE ' || spec;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END;
+    END LOOP;
+END;
+$$;
+CREATE SCHEMA IF NOT EXISTS storage;
+GRANT USAGE ON SCHEMA public, storage TO anon, authenticated, service_role;
+GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated, service_role;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO anon, authenticated, service_role;
+GRANT ALL ON ALL FUNCTIONS IN SCHEMA public TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA storage GRANT ALL ON TABLES TO anon, authenticated, service_role;
+"""
+
+
+async def apply_hosted_defaults(dsn: str) -> None:
+    """Give a new, empty database the grants of a new hosted Supabase project."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(HOSTED_DEFAULTS)
+    finally:
+        await conn.close()

@@ -1,6 +1,6 @@
 """Helpers for the provider webhook tests: a lender's receiver (a real Starlette app served by uvicorn
 on an ephemeral loopback port, recording every request and answering with the status codes a test
-scripts), lenders of the matching market whose webhooks go to it, and the delivery tools."""
+scripts), lenders of the test's market whose webhooks go to it, and the delivery tools."""
 
 from __future__ import annotations
 
@@ -75,16 +75,16 @@ async def receiving() -> AsyncIterator[Receiver]:
         yield r
 
 
-async def lender(client: Client, principal: Any, receiver: Receiver) -> tuple[str, str, str]:
-    """A lender of the matching market whose webhooks go to the receiver: (id, secret, name)."""
+async def lender(client: Client, principal: Any, receiver: Receiver, country: str) -> tuple[str, str, str]:
+    """A lender of the test's market whose webhooks go to the receiver: (id, secret, name)."""
     name = uid("lender")
-    done = await onboard(client, principal, **market_body(webhook_url=receiver.url(name)))
+    done = await onboard(client, principal, **market_body(country, webhook_url=receiver.url(name)))
     return str(done["provider"]["id"]), done["webhook_secret"], name
 
 
-async def invite(client: Client, principal: Any, db: asyncpg.Connection) -> dict[str, Any]:
-    """A new open application of the matching market, its eligible lenders invited."""
-    app = await open_application(client, principal, db)
+async def invite(client: Client, principal: Any, db: asyncpg.Connection, country: str) -> dict[str, Any]:
+    """A new open application of the test's market, its eligible lenders invited."""
+    app = await open_application(client, principal, db, country)
     principal(uid("op-match"), Role.OPERATOR)
     await call(client, MATCH, {"application": app["id"], "invite": True})
     return app

@@ -85,9 +85,24 @@ async def test_serving_a_planned_but_unbuilt_service_exits_2_saying_so(tmp_path:
 @pytest.mark.subprocess
 async def test_unreachable_database_ends_start_up_with_exit_4_and_one_line(tmp_path: Path) -> None:
     closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
-    code, out, err = await caas("serve", "--port", str(free_port()), cwd=tmp_path, NEON_DATABASE_URL=closed)
+    code, out, err = await caas(
+        "serve", "--port", str(free_port()), cwd=tmp_path, NEON_DATABASE_URL=closed, CAAS_SANDBOX="true"
+    )
     assert code == 4
     assert "database" in one_line(err)
+    assert out == ""
+
+
+@pytest.mark.subprocess
+async def test_a_configured_database_without_a_gateway_refuses_to_start_unless_the_sandbox_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    # Checked before the database is reached: this URL goes nowhere.
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    code, out, err = await caas("serve", "--port", str(free_port()), cwd=tmp_path, NEON_DATABASE_URL=closed)
+    assert code == 2
+    line = one_line(err)
+    assert "ONASIS_GATEWAY_URL" in line and "CAAS_SANDBOX=true" in line
     assert out == ""
 
 
@@ -192,6 +207,7 @@ async def test_a_port_already_in_use_ends_start_up_with_exit_5_and_no_traceback(
             cwd=tmp_path,
             CAAS_REGISTRY="false",
             CAAS_WORKERS="false",
+            CAAS_SANDBOX="true",
             **fresh_pair,
         )
     assert code == 5, err

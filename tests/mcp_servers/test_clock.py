@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
@@ -24,9 +23,9 @@ async def test_every_service_and_the_workers_read_the_runtimes_clock(
 
 
 async def test_an_application_open_for_bids_expires_once_the_clock_passes_its_window(
-    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client, principal: Any, clock: MovableClock, country: str
 ) -> None:
-    app = await open_application(client, principal)
+    app = await open_application(client, principal, country)
     assert app["reference"] not in await expire_stale(client, principal)
     clock.move(hours=71, minutes=59)
     assert app["reference"] not in await expire_stale(client, principal)  # a minute to go

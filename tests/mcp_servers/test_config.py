@@ -86,3 +86,22 @@ def test_defaults_are_the_embedded_database_and_a_local_operator(
     assert settings.stdio_role == "operator"
     assert settings.onasis_gateway_url is None  # no gateway configured: the sandbox, money simulated
     assert re.search(r"caas", str(settings.data_dir))
+
+
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({}, True),  # the embedded default with the sandbox
+        ({"NEON_DATABASE_URL": "postgresql://u@db.example.com/caas"}, True),  # the sandbox still
+        ({"NEON_DATABASE_URL": "postgresql://u@db/c", "ONASIS_GATEWAY_URL": "https://gw.example.com"}, False),
+        ({"ONASIS_GATEWAY_URL": "https://gw.example.com", "CAAS_WEBHOOK_ALLOW_LOCAL": "true"}, True),
+        ({"CAAS_WEBHOOK_ALLOW_LOCAL": "false"}, False),
+    ],
+)
+def test_local_webhook_receivers_are_allowed_only_for_the_embedded_default_the_sandbox_or_when_said(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], allowed: bool
+) -> None:
+    _clean_environment(monkeypatch, tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().allows_local_webhooks is allowed

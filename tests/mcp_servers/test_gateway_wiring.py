@@ -11,14 +11,19 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import HttpUrl, SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.sandbox import Sandbox
 from mcp_servers.cli import _with_webhook_target
 from mcp_servers.composition import build_server
 from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import make_sandbox
-from tests.helpers.common import caas_command, caas_env, free_port
+from tests.helpers.common import caas_command, caas_env, free_port, serving
 
 RECIPIENT = {"name": "Ada Obi", "account_number": "0123456789", "bank_code": "058"}
 
@@ -53,7 +58,9 @@ async def test_without_a_gateway_url_the_runtime_runs_the_sandbox_and_health_say
     assert (await runtime.gateway.verify(vendor="paystack", reference=reference)).status == "success"
 
 
-async def test_with_a_gateway_url_the_runtime_calls_it_and_money_is_not_simulated(settings: Settings) -> None:
+async def test_with_a_gateway_url_the_runtime_calls_it_and_an_external_sandbox_is_still_simulated(
+    settings: Settings,
+) -> None:
     async with Sandbox() as external:
         configured = settings.model_copy(
             update={
@@ -64,11 +71,11 @@ async def test_with_a_gateway_url_the_runtime_calls_it_and_money_is_not_simulate
         runtime = Runtime(configured)
         async with runtime.session():
             assert runtime.sandbox is None
-            assert runtime.gateway.simulated is False
+            assert runtime.gateway.simulated is True  # the sandbox's answers say so (X-Onasis-Sandbox)
             assert runtime.gateway.base_url == external.gateway_url
             assert runtime.payment_secrets.paystack == "sk_live_x"
             assert runtime.payment_secrets.stripe is None
-            assert (await health(runtime))["payments"] == {"gateway": "onasis", "simulated": False}
+            assert (await health(runtime))["payments"] == {"gateway": "sandbox", "simulated": True}
             reference = f"caas-wiring-{uuid.uuid4()}"
             await runtime.gateway.transfer(
                 vendor="paystack",
@@ -81,6 +88,23 @@ async def test_with_a_gateway_url_the_runtime_calls_it_and_money_is_not_simulate
         assert [t["reference"] for t in external.state.listing("transfer")] == [reference]
         with pytest.raises(RuntimeError):
             _ = runtime.gateway  # stopped with the runtime
+
+
+async def test_a_gateway_that_does_not_say_it_is_a_sandbox_moves_real_money() -> None:
+    async def ok(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async with serving(Starlette(routes=[Route("/health", ok)]), lifespan="off") as url:
+        gateway = OnasisGateway(url)
+        try:
+            assert await gateway.detect_sandbox() is False
+        finally:
+            await gateway.aclose()
+    unreachable = OnasisGateway(f"http://127.0.0.1:{free_port()}")
+    try:
+        assert await unreachable.detect_sandbox() is False  # unknown stays as configured
+    finally:
+        await unreachable.aclose()
 
 
 def test_configured_secrets_and_webhook_url_reach_the_in_process_sandbox(settings: Settings) -> None:

@@ -30,6 +30,7 @@ PROVIDER_READS = {
     "credit_get_loan",
     "credit_get_repayment_schedule",
     "credit_quote_early_settlement",
+    "credit_quote_prepayment",
     "credit_list_loans",
     "credit_get_commission_statement",
 }
@@ -179,6 +180,7 @@ async def test_health_needs_no_token_and_reports_both_databases(base_url: str) -
     assert isinstance(body["uptime_s"], int | float) and body["uptime_s"] >= 0
     assert body["dependencies"]["neon"]["status"] == "up"
     assert body["dependencies"]["supabase_db"]["status"] == "up"
+    assert body["simulated"] is True  # the in-process sandbox: no money moves
 
 
 async def test_ready_is_200_once_the_runtime_is_started(base_url: str) -> None:
@@ -209,7 +211,7 @@ async def test_metrics_count_a_tool_call_made_over_http(base_url: str, mcp_url: 
     assert _calls(response.text, LIST) == before + 1
 
 
-async def test_ready_and_health_are_503_before_the_runtime_starts(settings: Any) -> None:
+async def test_before_the_runtime_starts_ready_is_503_and_health_is_200_with_details(settings: Any) -> None:
     idle = build_server(Runtime(settings))  # never started: no pools
     transport = httpx.ASGITransport(app=idle.http_app(path="/mcp"))
     async with httpx.AsyncClient(transport=transport, base_url="http://caas.test") as http:
@@ -217,11 +219,20 @@ async def test_ready_and_health_are_503_before_the_runtime_starts(settings: Any)
         health = await http.get("/health")
     assert ready.status_code == 503
     assert ready.json()["ready"] is False
-    assert health.status_code == 503
+    assert health.status_code == 200  # liveness: the process answers
+    assert health.json()["status"] == "degraded"
     assert health.json()["dependencies"]["neon"]["status"] == "down"
 
 
-async def test_health_goes_503_within_seconds_when_the_database_is_cut(
+async def wait_for(http: httpx.AsyncClient, path: str, status: int) -> httpx.Response:
+    started = time.monotonic()
+    while (response := await http.get(path)).status_code != status:
+        assert time.monotonic() - started < 5, f"{path} not {status} within 5 s"
+        await asyncio.sleep(0.1)
+    return response
+
+
+async def test_ready_goes_503_when_the_database_is_cut_or_a_migration_is_pending_while_health_stays_200(
     fresh_database: Any, tmp_path: Path
 ) -> None:
     core, supabase = await fresh_database(), await fresh_database()
@@ -234,15 +245,28 @@ async def test_health_goes_503_within_seconds_when_the_database_is_cut(
             serving(server.http_app(path="/mcp", stateless_http=True)) as url,
             httpx.AsyncClient(base_url=url) as http,
         ):
-            up = await http.get("/health")
-            assert up.status_code == 200, up.text
-            assert up.json()["status"] == "ok"
+            assert (await http.get("/ready")).status_code == 200
+            db = await asyncpg.connect(supabase)
+            try:
+                last = await db.fetchrow(
+                    "DELETE FROM caas_meta.schema_migrations WHERE target = 'supabase' AND version = "
+                    "(SELECT max(version) FROM caas_meta.schema_migrations WHERE target = 'supabase') "
+                    "RETURNING *"
+                )
+                pending = (await wait_for(http, "/ready", 503)).json()["dependencies"]["supabase_db"]
+                assert pending == {"status": "down", "error": "migrations pending", "pending": [last["name"]]}
+                await db.execute(
+                    "INSERT INTO caas_meta.schema_migrations SELECT ($1::caas_meta.schema_migrations).*", last
+                )
+            finally:
+                await db.close()
+            await wait_for(http, "/ready", 200)
             await core_proxy.cut()
-            started = time.monotonic()
-            while (down := await http.get("/health")).status_code != 503:
-                assert time.monotonic() - started < 5, "still healthy 5 s after the database was cut"
-                await asyncio.sleep(0.1)
-            body = down.json()
+            body = (await wait_for(http, "/ready", 503)).json()
             assert body["status"] == "unavailable"
             assert body["dependencies"]["neon"]["status"] == "down"
             assert body["dependencies"]["supabase_db"]["status"] == "up"
+            health = await http.get("/health")
+            assert health.status_code == 200
+            assert health.json()["status"] == "degraded"
+            assert health.json()["dependencies"]["neon"]["status"] == "down"

@@ -1,11 +1,11 @@
-"""The whole marketplace journey through MCP tools (both protocol eras, real PostgreSQL): a borrower
+"""The whole marketplace journey through MCP tools (real PostgreSQL): a borrower
 applies, an operator verifies the documents, scoring opens bidding, three matched lenders bid, the
 borrower compares and accepts the best offer, an operator approves, the loan is originated, disbursed
 (the use case the payments webhook will call), repaid twice, settled early and closed; the ledger then
 reconciles, balances to zero per currency, and holds the commission the provider's plan sets.
 
-The market is South Africa (ZAR, ZA): no other test lends in it, and the test first suspends the
-lenders earlier runs left there, so matching invites exactly the three lenders it made.
+The market lends ZAR in a country of the test's own (the ``country`` fixture, tests/helpers/markets.py),
+so matching invites exactly the three lenders the test made there.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from tools.loans.domain.commissions import DEFAULT_TERMS, disbursement_commissio
 from tools.platform.principal import Role
 
 CURRENCY = "ZAR"
-COUNTRY = "ZA"
 PRINCIPAL_MINOR = 25_000_000  # 250000.00 ZAR over 12 months
 
 
@@ -51,18 +50,10 @@ async def call(client: Client, tool: str, args: dict[str, Any]) -> Any:
     return result.structured_content
 
 
-async def clear_market(db: asyncpg.Connection) -> None:
-    await db.execute(
-        "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
-        "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
-        CURRENCY,
-    )
-
-
-async def lender(client: Client, principal: Any) -> dict[str, Any]:
-    """A South African lender on the default plan (8.5% of the principal), rates 18% to 30%."""
+async def lender(client: Client, principal: Any, country: str) -> dict[str, Any]:
+    """A ZAR lender serving ``country`` on the default plan (8.5% of the principal), rates 18% to 30%."""
     principal(uid("op-onboard"), Role.OPERATOR)
-    terms = provider_body(currency=CURRENCY, countries=[COUNTRY], min_amount="500.00")
+    terms = provider_body(currency=CURRENCY, countries=[country], min_amount="500.00")
     return dict((await call(client, ONBOARD, {"provider": terms}))["provider"])
 
 
@@ -72,30 +63,49 @@ def money(minor_units: int) -> dict[str, str]:
 
 @pytest.mark.slow
 async def test_an_application_goes_from_submission_through_bidding_to_a_settled_loan(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+    country: str,
 ) -> None:
-    await clear_market(core_db)
-    a, b, c = [await lender(client, principal) for _ in range(3)]
+    a, b, c = [await lender(client, principal, country) for _ in range(3)]
+    app = await apply_and_open_bidding(client, principal, country, (a, b, c))
+    best = await bid_and_compare(client, principal, app, (a, b, c))
+    loan = await accept_approve_originate(client, principal, app, best)
+    lendable, commission = await disburse_and_earn(runtime, core_db, loan, a)
+    lines, quote, closed = await repay_and_settle(client, principal, core_db, clock, app, loan)
+    await check_ledger(client, principal, core_db, (a, b, c), closed, lendable, commission, lines, quote)
+    await check_timeline(client, principal, app)
 
-    # The borrower applies; an operator who uploaded nothing verifies identity and income.
+
+async def apply_and_open_bidding(
+    client: Client, principal: Any, country: str, lenders: tuple[Any, ...]
+) -> Any:
+    """The borrower applies from the test's country; an operator who uploaded nothing verifies identity
+    and income; scoring opens bidding and matching invites exactly the three lenders."""
     borrower = principal(uid("b-journey"), Role.BORROWER)
     payload = body(40, currency=CURRENCY)
-    payload["applicant"] = {**payload["applicant"], "country": COUNTRY}
+    payload["applicant"] = {**payload["applicant"], "country": country}
     app = await call(client, SUBMIT, {"application": payload})
     assert (app["status"], app["borrower_id"]) == ("submitted", borrower.subject)
     await verify_kyc(client, principal, app, "national_id", "proof_of_income")
 
-    scorer = uid("op-score")
-    principal(scorer, Role.OPERATOR)
+    principal(uid("op-score"), Role.OPERATOR)
     scored = await call(client, SCORE, {"application": app["reference"], "bureau": APPROVE_BUREAU})
     assert (scored["application_status"], scored["grade"]) == ("open_for_bids", "A"), scored
 
     principal(uid("op-match"), Role.OPERATOR)
     report = await call(client, MATCH, {"application": app["id"], "invite": True})
-    assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(p["id"] for p in (a, b, c))
+    assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(p["id"] for p in lenders)
+    return app
 
-    # Three offers: A 24% annuity, no fee (APR 24.00%); B 22% with a 5000.00 fee (25.95%); C 20% flat
-    # (35.07%). The lowest nominal rate is not the cheapest loan.
+
+async def bid_and_compare(client: Client, principal: Any, app: Any, lenders: tuple[Any, ...]) -> Any:
+    """Three offers: A 24% annuity, no fee (APR 24.00%); B 22% with a 5000.00 fee (25.95%); C 20% flat
+    (35.07%). The lowest nominal rate is not the cheapest loan."""
+    a, b, c = lenders
     bids = {}
     for provider, terms in (
         (c, {"annual_rate": "0.20", "schedule_method": "flat"}),
@@ -118,7 +128,12 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
     assert comparison["explanation"].startswith(f"{a['name']} is best of 3 live offers: a lower APR: 24.00%")
     assert f"against 25.95% for {b['name']}" in comparison["explanation"]
     assert all(o["why"] for o in offers[1:])
+    return best
 
+
+async def accept_approve_originate(client: Client, principal: Any, app: Any, best: Any) -> Any:
+    """The borrower accepts (a replay answers the same); an operator who neither verified, scored nor
+    matched approves; another originates."""
     accept = {"application": app["id"], "bid_id": best["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
     accepted = await call(client, ACCEPT, accept)
     assert (accepted["application_status"], accepted["accepted"]["status"]) == ("offer_accepted", "accepted")
@@ -126,7 +141,6 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
     assert {o["status"] for o in accepted["other_bids"]} == {"rejected"}
     assert await call(client, ACCEPT, accept) == {**accepted, "replayed": True}
 
-    # An operator who neither verified, scored nor matched approves; another originates.
     principal(uid("op-approve"), Role.OPERATOR)
     approved = await call(
         client, APPROVE, {"application": app["id"], "comment": "income and identity verified"}
@@ -140,33 +154,41 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
         money(PRINCIPAL_MINOR),
     )
     assert loan["net_disbursement"] == money(PRINCIPAL_MINOR)  # the best offer has no fee
+    return loan
 
+
+async def disburse_and_earn(
+    runtime: Runtime, core_db: asyncpg.Connection, loan: Any, a: Any
+) -> tuple[int, int]:
+    """Disbursement activates the loan and books the plan's commission (8.5% of the principal)."""
     active = await disburse(runtime, loan)
     assert active["status"] == "active"
     lendable = await balance(core_db, "provider", "capital_available", a["id"], CURRENCY)
     expected_commission = disbursement_commission(DEFAULT_TERMS, PRINCIPAL_MINOR, CURRENCY)
-    assert expected_commission == PRINCIPAL_MINOR * 85 // 1000 == 2_125_000  # 8.5% of the principal
+    assert expected_commission == PRINCIPAL_MINOR * 85 // 1000 == 2_125_000
     assert minor(active["commission_earned"]) == expected_commission
     assert ("commission", loan["id"]) in await journals(core_db, loan["id"])
     expense = await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY)
     assert expense == expected_commission
+    return lendable, expected_commission
 
-    # Two installments fall due (the clock moves on); the borrower's payments arrive exactly.
+
+async def repay(client: Client, loan: Any, amount: str, clock: MovableClock) -> Any:
+    args = {"loan": loan["id"], "amount": amount, "paid_at": paid_at(clock), "reference": uid("pay")}
+    return await call(client, REPAY, args)
+
+
+async def repay_and_settle(
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock, app: Any, loan: Any
+) -> tuple[Any, Any, Any]:
+    """Two installments fall due (the clock moves on) and are paid exactly; the borrower then settles
+    early at the quoted amount and the loan closes."""
     lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
     second_due = date.fromisoformat(lines[1]["due_date"])
     clock.move(days=(second_due - clock.today()).days + 1)
     principal(uid("svc-pay"), Role.SERVICE)
     for line, overdue_after in ((lines[0], lines[1]["total"]), (lines[1], money(0))):
-        paid = await call(
-            client,
-            REPAY,
-            {
-                "loan": loan["id"],
-                "amount": line["total"]["amount"],
-                "paid_at": paid_at(clock),
-                "reference": uid("pay"),
-            },
-        )
+        paid = await repay(client, loan, line["total"]["amount"], clock)
         assert (paid["loan_status"], paid["overdue_after"], paid["credit"]) == (
             "active",
             overdue_after,
@@ -180,22 +202,26 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
     outstanding = PRINCIPAL_MINOR - sum(minor(line["principal"]) for line in lines[:2])
     assert minor(quote["principal"]) == outstanding
     principal(uid("svc-pay"), Role.SERVICE)
-    settled = await call(
-        client,
-        REPAY,
-        {
-            "loan": loan["id"],
-            "amount": quote["total"]["amount"],
-            "paid_at": paid_at(clock),
-            "reference": uid("pay"),
-        },
-    )
+    settled = await repay(client, loan, quote["total"]["amount"], clock)
     assert (settled["loan_status"], settled["credit"]) == ("closed", money(0))
     closed = await call(client, GET_LOAN, {"loan": loan["id"]})
     assert (closed["status"], closed["outstanding"]["total"]) == ("closed", money(0))
     assert await balance(core_db, "loan", "principal_receivable", loan["id"], CURRENCY) == 0
+    return lines, quote, closed
 
-    # The ledger: consistent, zero per currency, and the commission is exactly the plan's.
+
+async def check_ledger(
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    lenders: tuple[Any, ...],
+    closed: Any,
+    lendable: int,
+    commission: int,
+    lines: Any,
+    quote: Any,
+) -> None:
+    """The ledger: consistent, zero per currency, and the commission is exactly the plan's."""
     principal(uid("op-recon"), Role.OPERATOR)
     reconciled = await call(client, RECONCILE, {})
     assert reconciled["consistent"] is True
@@ -205,21 +231,24 @@ async def test_an_application_goes_from_submission_through_bidding_to_a_settled_
         "HAVING sum(amount_minor) <> 0"
     )
     assert [tuple(r) for r in unbalanced] == []
-    assert await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY) == expected_commission
+    a = lenders[0]
+    assert await balance(core_db, "provider", "commission_expense", a["id"], CURRENCY) == commission
     # What the borrower paid went on to the lender as it came in, less the platform's interest share.
-    interest_share = minor(closed["commission_earned"]) - expected_commission
+    interest_share = minor(closed["commission_earned"]) - commission
     paid_total = sum(minor(line["total"]) for line in lines[:2]) + minor(quote["total"])
     settled = await balance(core_db, "provider", "capital_available", a["id"], CURRENCY) - lendable
     assert settled == paid_total - interest_share
-    for provider in (a, b, c):  # matching reads the row: it must hold what the ledger says is free to lend
+    for provider in lenders:  # matching reads the row: it must hold what the ledger says is free to lend
         row = await core_db.fetchval(
             "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", uuid.UUID(provider["id"])
         )
         assert row == await balance(core_db, "provider", "capital_available", provider["id"], CURRENCY)
 
+
+async def check_timeline(client: Client, principal: Any, app: Any) -> None:
+    """Submission creates the application already submitted (no stored draft step), then each move."""
     as_borrower(principal, app)
     entries = (await call(client, TIMELINE, {"application": app["id"]}))["entries"]
-    # Submission creates the application already submitted (no stored draft step), then each move.
     assert [(e["from_status"], e["to_status"]) for e in entries] == [
         (None, "submitted"),
         ("submitted", "open_for_bids"),

@@ -28,6 +28,7 @@ def stdio_env(settings: Settings, data_dir: Path) -> dict[str, str]:
         SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
         CAAS_DATA_DIR=str(data_dir),
         CAAS_STDIO_ROLE="operator",
+        CAAS_SANDBOX="true",  # simulated money on the test database, on purpose
         CAAS_LOG_LEVEL="INFO",  # start-up logs on: they must all go to stderr
     )
 
@@ -78,6 +79,7 @@ async def test_first_stdout_line_answers_initialize_and_nothing_else_is_written(
         SUPABASE_DB_URL=await fresh_database(),
         CAAS_DATA_DIR=str(tmp_path / "data"),
         CAAS_LOG_LEVEL="DEBUG",
+        CAAS_SANDBOX="true",
     )
     initialize = {
         "jsonrpc": "2.0",

@@ -30,7 +30,7 @@ from tests.helpers.providers import ONBOARD, provider_body
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, body, uid, verify_kyc
 from tools.platform.principal import Principal, Role
 
-CURRENCY, COUNTRY = "KES", "KE"  # paystack first on the default routes
+CURRENCY = "KES"  # paystack first on the default routes
 PATIENCE = 90.0  # seconds: how long the workers may take, not a speed requirement
 
 
@@ -87,11 +87,11 @@ async def platform(runtime: Runtime) -> AsyncIterator[HttpActors]:
 
 @pytest.mark.slow
 async def test_an_application_reaches_its_first_repayment_through_tools_webhooks_and_workers(
-    platform: HttpActors, runtime: Runtime, core_db: asyncpg.Connection
+    platform: HttpActors, runtime: Runtime, country: str
 ) -> None:
     as_ = platform
-    lender = await onboard_the_only_lender_of_the_market(as_, core_db)
-    app, borrower = await submit_and_score_an_application_then_invite_lenders(as_)
+    lender = await onboard_the_only_lender_of_the_market(as_, country)
+    app, borrower = await submit_and_score_an_application_then_invite_lenders(as_, country, lender)
     loan = await the_lenders_bid_is_accepted_approved_and_becomes_a_loan(as_, app, lender, borrower)
     active = await the_disbursement_webhook_activates_the_loan(as_, runtime, loan)
     await the_borrower_pays_the_first_installment_on_the_vendors_page(as_, borrower, loan, active)
@@ -100,28 +100,27 @@ async def test_an_application_reaches_its_first_repayment_through_tools_webhooks
     await the_borrower_is_told_of_every_step_in_order(as_, borrower)
 
 
-async def onboard_the_only_lender_of_the_market(as_: HttpActors, core_db: asyncpg.Connection) -> Any:
-    await core_db.execute(  # only this test's lender is in the Kenyan market
-        "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'test isolation', "
-        "suspended_at = now(), suspended_by = 'tests' WHERE currency = $1 AND status = 'active'",
-        CURRENCY,
-    )
+async def onboard_the_only_lender_of_the_market(as_: HttpActors, country: str) -> Any:
+    """The one lender of the test's market (KES, ``country``)."""
     as_(uid("op-onboard"), Role.OPERATOR)
-    terms = provider_body(currency=CURRENCY, countries=[COUNTRY], min_amount="500.00")
+    terms = provider_body(currency=CURRENCY, countries=[country], min_amount="500.00")
     return (await call(as_, ONBOARD, {"provider": terms}))["provider"]
 
 
-async def submit_and_score_an_application_then_invite_lenders(as_: HttpActors) -> tuple[Any, Principal]:
+async def submit_and_score_an_application_then_invite_lenders(
+    as_: HttpActors, country: str, lender: Any
+) -> tuple[Any, Principal]:
     borrower = as_(uid("b-whole"), Role.BORROWER)
     application = body(40, currency=CURRENCY)
-    application["applicant"] = {**application["applicant"], "country": COUNTRY}
+    application["applicant"] = {**application["applicant"], "country": country}
     app = await call(as_, SUBMIT, {"application": application})
     await verify_kyc(as_, as_, app, "national_id", "proof_of_income")  # type: ignore[arg-type]
     as_(uid("op-score"), Role.OPERATOR)
     scored = await call(as_, SCORE, {"application": app["reference"], "bureau": APPROVE_BUREAU})
     assert scored["application_status"] == "open_for_bids"
     as_(uid("op-match"), Role.OPERATOR)
-    await call(as_, "providers_match_providers", {"application": app["id"], "invite": True})
+    report = await call(as_, "providers_match_providers", {"application": app["id"], "invite": True})
+    assert [r["provider_id"] for r in report["ranking"]] == [lender["id"]]
     return app, borrower
 
 
@@ -189,9 +188,11 @@ async def the_borrower_pays_the_first_installment_on_the_vendors_page(
 
     await eventually(repaid, "the charge webhook settles the collection")
     after = await call(as_, "credit_get_loan", {"loan": loan["id"]})
-    # Paid before its due date, the installment's amount prepays principal (interest is not yet due).
+    # Paid before its due date, the installment's amount settles installment 1 (its interest, then its
+    # principal: issue 10, item 11), not principal of the last one.
     owed_before, owed_after = (Decimal(v["outstanding"]["principal"]["amount"]) for v in (active, after))
-    assert owed_before - owed_after == Decimal(first)
+    assert owed_before - owed_after == Decimal(schedule["lines"][0]["principal"]["amount"])
+    assert after["next_due"]["number"] == 2
 
 
 async def the_ledger_reconciles(as_: HttpActors) -> None:

@@ -22,11 +22,12 @@ from tools.loans.domain.loans import (
     LoanStatus,
     RepaymentRecord,
     apply_allocation,
+    loan_terms,
     open_outstanding,
     payoff_accrued,
     settlement_quote,
 )
-from tools.loans.domain.repayments import Allocation, allocate_payment
+from tools.loans.domain.repayments import Allocation, Prepay, allocate_payment
 from tools.loans.loans import can_view_loan, loan_not_found, move_loan
 from tools.loans.models.loans import (
     RepaymentView,
@@ -40,20 +41,28 @@ from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
-__all__ = ["PAID_AT_TOLERANCE", "quote_early_settlement", "record_repayment", "repayment_in"]
+__all__ = [
+    "PAID_AT_TOLERANCE",
+    "allocate",
+    "minor_amount",
+    "not_servicing",
+    "quote_early_settlement",
+    "record_repayment",
+    "repayment_in",
+]
 
 # A payment time may run this far ahead of the server's clock (the gateway's clock may be fast).
 PAID_AT_TOLERANCE = timedelta(minutes=5)
 
 
-def _minor(amount: Decimal, currency: str) -> int:
+def minor_amount(amount: Decimal, currency: str) -> int:
     try:
         return to_minor(amount, currency)
     except MoneyError as exc:
         raise InvalidArgument(f"amount: {exc}") from None
 
 
-def _not_servicing(loan: LoanRecord, what: str) -> Conflict:
+def not_servicing(loan: LoanRecord, what: str) -> Conflict:
     why = {
         LoanStatus.PENDING_DISBURSEMENT: "its disbursement is not confirmed yet",
         LoanStatus.CLOSED: "it is paid off",
@@ -105,10 +114,11 @@ async def _apply(
     minor: int,
     paid_at: datetime,
     reference: str,
+    prepay: Prepay | None,
 ) -> RepaymentRecord:
     paid_on = paid_at.astimezone(UTC).date()
     installments = await uow.loans.installments(loan.id)
-    allocation = _allocate(loan, installments, minor, paid_on)
+    allocation = allocate(loan, installments, minor, paid_on, prepay)
     interest = allocation.to_interest + allocation.to_accrued_interest
     share = _commission(loan, interest)
     repayment_id = uuid4()
@@ -135,16 +145,28 @@ async def _apply(
         journal_id=journal_id,
         recorded_by=call.principal.subject,
         recorded_at=deps.clock.now(),
+        prepay=None if prepay is None else prepay.value,
+        paid_ahead_minor=allocation.paid_ahead,
     )
 
 
-def _allocate(
-    loan: LoanRecord, installments: Sequence[InstallmentRecord], minor: int, paid_on: date
+def allocate(
+    loan: LoanRecord,
+    installments: Sequence[InstallmentRecord],
+    minor: int,
+    paid_on: date,
+    prepay: Prepay | None = None,
 ) -> Allocation:
+    """The allocation of ``minor`` paid on ``paid_on`` (record_repayment, and the prepayment quote)."""
     try:
-        accrued = payoff_accrued(loan, installments, minor, paid_on)
         return allocate_payment(
-            minor, open_outstanding(installments), paid_on, loan.currency, accrued_interest=accrued
+            minor,
+            open_outstanding(installments),
+            paid_on,
+            loan.currency,
+            accrued_interest=payoff_accrued(loan, installments, paid_on),
+            prepay=prepay,
+            terms=loan_terms(loan),
         )
     except ValueError as exc:
         raise InvalidArgument(f"this payment cannot be allocated: {exc}") from None
@@ -227,6 +249,10 @@ def _repayment_event(r: RepaymentRecord, loan: LoanRecord) -> OutboxEvent:
             "to_interest_minor": r.to_interest_minor + r.to_accrued_interest_minor,
             "to_principal_minor": r.to_principal_minor + r.prepaid_principal_minor,
             "credit_minor": r.credit_minor,
+            # What paid installments not yet due, and the borrower's prepayment choice (None: none): a
+            # lender's books follow a schedule that reduce_term or reduce_installment changed.
+            "paid_ahead_minor": r.paid_ahead_minor,
+            "prepay": r.prepay,
             "status_after": r.status_after,
             "paid_at": r.paid_at.isoformat(),
         },
@@ -241,6 +267,7 @@ async def record_repayment(
     paid_at: datetime,
     reference: str,
     idempotency_key: str | None = None,
+    prepay: Prepay | None = None,
 ) -> RepaymentView:
     """Allocate a payment received for a loan (fees, then interest, then principal, oldest installment
     first; any excess prepays principal, then is a credit), post its repayment journal with the
@@ -253,12 +280,15 @@ async def record_repayment(
     async with deps.uow() as uow:
         claim = None
         if idempotency_key is not None:
-            digest = request_sha256([handle, str(amount), paid_at.isoformat(), reference])
+            parts = [handle, str(amount), paid_at.isoformat(), reference]
+            digest = request_sha256(parts if prepay is None else [*parts, prepay.value])
             claim = IdempotencyClaim(call.principal.subject, "record_repayment", idempotency_key, digest)
             earlier = await claim_or_replay(uow, claim)
             if earlier is not None:
                 return await _replay(deps, UUID(earlier))
-        stored, currency, replayed = await repayment_in(deps, uow, call, handle, amount, paid_at, reference)
+        stored, currency, replayed = await repayment_in(
+            deps, uow, call, handle, amount, paid_at, reference, prepay
+        )
         if claim is not None:
             await uow.complete_idempotency_key(claim, str(stored.id))
     return repayment_view(stored, currency, replayed=replayed)
@@ -272,26 +302,27 @@ async def repayment_in(
     amount: Decimal,
     paid_at: datetime,
     reference: str,
+    prepay: Prepay | None = None,
 ) -> tuple[RepaymentRecord, str, bool]:
     """``record_repayment`` in the caller's transaction (the payment webhook's, beside its inbox row):
     the repayment, the loan's currency, and whether ``reference`` had recorded it before."""
     loan = await uow.loans.lock(handle)
     if loan is None or not can_view_loan(call.principal, loan):
         raise loan_not_found(handle)
-    minor = _minor(amount, loan.currency)
+    minor = minor_amount(amount, loan.currency)
     prior = await uow.loans.repayment_by_reference(loan.id, reference)
     if prior is not None:
-        if (prior.amount_minor, prior.paid_at) != (minor, paid_at):
+        if (prior.amount_minor, prior.paid_at, prior.prepay) != (minor, paid_at, prepay):
             raise Conflict(
-                f"payment reference {reference} was recorded for this loan with another amount or time; "
-                "a reference records one payment"
+                f"payment reference {reference} was recorded for this loan with another amount, time or "
+                "prepay choice; a reference records one payment"
             )
         return prior, loan.currency, True
     if LoanStatus(loan.status) not in SERVICING:
-        raise _not_servicing(loan, "a repayment")
+        raise not_servicing(loan, "a repayment")
     if loan.disbursed_on is not None and paid_at.astimezone(UTC).date() < loan.disbursed_on:
         raise InvalidArgument(f"paid_at is before the loan was disbursed on {loan.disbursed_on}")
-    record = await _apply(deps, uow, call, loan, minor, paid_at, reference)
+    record = await _apply(deps, uow, call, loan, minor, paid_at, reference, prepay)
     stored = await uow.loans.insert_repayment(record)
     await uow.record(AuditRecord(call, "loan_repayment", str(stored.id)), [_repayment_event(stored, loan)])
     return stored, loan.currency, False
@@ -304,7 +335,7 @@ async def quote_early_settlement(
     if loan is None or not can_view_loan(principal, loan):
         raise loan_not_found(handle)
     if LoanStatus(loan.status) not in SERVICING:
-        raise _not_servicing(loan, "an early settlement")
+        raise not_servicing(loan, "an early settlement")
     try:
         quote = settlement_quote(
             loan, await deps.reader.installments(loan.id), as_of or deps.clock.today(), valid_days

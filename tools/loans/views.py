@@ -14,7 +14,7 @@ from tools.loans.domain.loans import (
     RepaymentRecord,
     open_outstanding,
 )
-from tools.loans.domain.repayments import Component, Outstanding, SettlementQuote
+from tools.loans.domain.repayments import Component, Outstanding, Prepay, SettlementQuote
 from tools.loans.domain.schedules import Frequency, Method
 from tools.loans.models.loans import (
     AllocationLineView,
@@ -172,6 +172,15 @@ def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], t
     )
 
 
+_PREPAID: dict[Prepay | None, str] = {
+    None: "settles the loan's principal ahead of schedule",
+    Prepay.REDUCE_TERM: "repays principal ahead of schedule, as the borrower chose (reduce_term): from the "
+    "last installment backwards, so the loan ends sooner; the next installments keep their amounts and dates",
+    Prepay.REDUCE_INSTALLMENT: "repays principal ahead of schedule, as the borrower chose "
+    "(reduce_installment): the installments still to come keep their dates and each owes less",
+}
+
+
 def repayment_summary(r: RepaymentRecord, currency: str) -> list[str]:
     """The allocation in plain sentences (partial, early and over-payments said as such)."""
     m = format_money
@@ -197,12 +206,14 @@ def repayment_summary(r: RepaymentRecord, currency: str) -> list[str]:
             f"{m(r.to_accrued_interest_minor, currency)} of interest accrued since the last due date, "
             "charged because this payment settles the loan"
         )
-    if r.prepaid_principal_minor:
+    if r.paid_ahead_minor:
         text.append(
-            f"Early payment: {m(r.prepaid_principal_minor, currency)} repays principal ahead of schedule, "
-            "from the last installment backwards, so the loan ends sooner; the next installments keep "
-            "their amounts and dates"
+            f"Paid ahead: {m(r.paid_ahead_minor, currency)} settles the next installments in order, before "
+            "their due dates; the loan's term and installments do not change"
         )
+    if r.prepaid_principal_minor:
+        how = _PREPAID[None if r.prepay is None else Prepay(r.prepay)]
+        text.append(f"Early payment: {m(r.prepaid_principal_minor, currency)} {how}")
     if r.credit_minor:
         text.append(
             f"Over-payment: {m(r.credit_minor, currency)} more than the loan owed is held as a credit for "
@@ -237,6 +248,8 @@ def repayment_view(r: RepaymentRecord, currency: str, *, replayed: bool = False)
         to_principal=Money.from_minor(r.to_principal_minor, currency),
         to_accrued_interest=Money.from_minor(r.to_accrued_interest_minor, currency),
         prepaid_principal=Money.from_minor(r.prepaid_principal_minor, currency),
+        prepay=None if r.prepay is None else Prepay(r.prepay),
+        paid_ahead=Money.from_minor(r.paid_ahead_minor, currency),
         credit=Money.from_minor(r.credit_minor, currency),
         commission=Money.from_minor(r.commission_minor, currency),
         outstanding_after=Money.from_minor(r.outstanding_after_minor, currency),

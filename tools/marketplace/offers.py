@@ -55,21 +55,24 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
     candidates: list[OfferCandidate[BidRecord]] = []
     excluded: list[ExcludedBid] = []
     for b in await deps.bids.active(app.id):
-        reason = None
+        reason, figures = None, None
         if not b.live_at(now):
             reason = f"it expired at {b.valid_until.isoformat()}"
         elif b.provider_status != ProviderStatus.ACTIVE:
             reason = "its provider is suspended"
-        if reason is not None:
+        else:
+            try:
+                figures = offer_figures(b.terms(), now.date())
+            except ValueError as exc:  # placed before a schedule rule changed: shown why, not an error
+                reason = f"its terms make no repayment schedule: {exc}"
+        if figures is None:
             excluded.append(
                 ExcludedBid(
-                    bid_id=b.id, provider_id=b.provider_id, provider_name=b.provider_name, reason=reason
+                    bid_id=b.id, provider_id=b.provider_id, provider_name=b.provider_name, reason=str(reason)
                 )
             )
             continue
-        candidates.append(
-            OfferCandidate(b, b.provider_name, offer_figures(b.terms(), now.date()), b.created_at)
-        )
+        candidates.append(OfferCandidate(b, b.provider_name, figures, b.created_at))
     ranked, explanation = rank_offers(candidates)
     offers = []
     for r in ranked:

@@ -39,6 +39,7 @@ __all__ = [
     "ProviderWriter",
     "RankedCandidate",
     "WebhookAnswer",
+    "WebhookRefused",
     "WebhookSendError",
     "WebhookSender",
 ]
@@ -117,7 +118,10 @@ class ProviderWriter(Protocol):
         self, provider_id: UUID, status: str, reason: str | None, actor: str | None
     ) -> ProviderRecord: ...
 
-    async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord: ...
+    async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord:
+        """The new secret, rotated now; the replaced one is kept as the previous secret (its overlap
+        runs from ``webhook_secret_rotated_at``), and any older one is dropped."""
+        ...
 
     async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
         """Money back in the provider's hands (a withheld fee, a settlement): free to lend again;
@@ -256,9 +260,15 @@ class WebhookSendError(Exception):
     (never a response body), so it is safe to store and show to the provider."""
 
 
+class WebhookRefused(WebhookSendError):
+    """The receiver's URL or address is one the platform must not send to (not public, plain http);
+    retrying cannot help until the provider's webhook_url is changed."""
+
+
 class WebhookSender(Protocol):
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
-        """POST ``body`` to ``url`` with a timeout; raises WebhookSendError when no answer came."""
+        """POST ``body`` to ``url`` with a timeout; raises WebhookSendError when no answer came, and
+        WebhookRefused (sending nothing) when the URL or its address is not allowed."""
         ...
 
     async def aclose(self) -> None: ...
@@ -357,3 +367,7 @@ class MarketplaceDeps:
     webhook_max_attempts: int = 10
     webhook_retry_base: timedelta = timedelta(seconds=30)
     webhook_retry_cap: timedelta = timedelta(minutes=30)
+    # How long the secret a rotation replaced still signs and verifies beside the new one.
+    webhook_secret_overlap: timedelta = timedelta(hours=24)
+    # Whether a webhook_url may name loopback or use plain http (CAAS_WEBHOOK_ALLOW_LOCAL).
+    webhook_allow_local: bool = False

@@ -5,7 +5,9 @@ Each job is one outbox event that concerns one provider (tools/platform/domain/j
 invitation, its bids' fate, the decision on its offer, its loans. The handler POSTs the event to the
 provider's ``webhook_url``, signed with the provider's own secret (decrypted from the vault at each
 attempt, so a rotation applies to the next attempt): ``X-CaaS-Signature: sha256=<hex HMAC-SHA256 of
-"{timestamp}.{body}">`` with ``X-CaaS-Timestamp`` (unix seconds) and ``X-CaaS-Event-Id``. What each
+"{timestamp}.{body}">`` with ``X-CaaS-Timestamp`` (unix seconds) and ``X-CaaS-Event-Id``, and the
+Standard Webhooks headers ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``, which
+carries a second signature with the secret a rotation replaced while its overlap lasts. What each
 answer means is in tools/marketplace/domain/provider_webhooks.py; a retry waits the jobs' exponential backoff
 with full jitter (``CAAS_WEBHOOK_RETRY_BASE_SECONDS`` doubling, capped at 30 minutes); after
 ``CAAS_WEBHOOK_MAX_ATTEMPTS`` attempts the delivery fails. A suspended provider, or one without a
@@ -41,12 +43,13 @@ from tools.marketplace.ports import (
     DeliveryQuery,
     DeliveryRecord,
     MarketplaceDeps,
+    WebhookRefused,
     WebhookSendError,
 )
-from tools.marketplace.providers import WEBHOOK_SECRET_FIELD
+from tools.marketplace.providers import signing_secrets
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.jobs import backoff_delay
-from tools.platform.domain.signatures import caas_signature
+from tools.platform.domain.signatures import caas_signature, standard_webhook_signature
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
 from tools.platform.jobs import Job, PermanentFailure, RetryLater
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
@@ -86,19 +89,18 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
         )
         return
     url = provider.webhook_url
-    secret = deps.vault.decrypt(provider.webhook_secret_encrypted, field=WEBHOOK_SECRET_FIELD)
-    body = webhook_body(job.event_id, job.event_type, job.created_at, job.payload)
-    timestamp = int(deps.clock.now().timestamp())
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: caas_signature(body, secret, timestamp),
-        TIMESTAMP_HEADER: str(timestamp),
-        EVENT_ID_HEADER: str(job.event_id),
-        EVENT_TYPE_HEADER: job.event_type,
-    }
+    body, headers = _signed(deps, provider, job)
     attempt = job.attempts + 1
     try:
         answer = await deps.sender.post(url, body, headers)
+    except WebhookRefused as exc:
+        # Nothing was sent (the URL or its address is not allowed): no retry can change that until
+        # the provider's webhook_url does; an operator queues it again after.
+        why = f"not sent: {exc}"
+        await deps.deliveries.record(
+            job.id, AttemptResult(DeliveryStatus.FAILED, attempted=False, error=why, url=url)
+        )
+        raise PermanentFailure(why) from None
     except WebhookSendError as exc:
         result = AttemptResult(DeliveryStatus.PENDING, attempted=True, error=str(exc), url=url)
         await _retry_or_give_up(deps, job, attempt, result, None)
@@ -124,6 +126,27 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
         url=url,
     )
     await _retry_or_give_up(deps, job, attempt, result, answer.retry_after)
+
+
+def _signed(deps: MarketplaceDeps, provider: ProviderRecord, job: Job) -> tuple[bytes, dict[str, str]]:
+    """The event's body and headers, signed with the provider's valid secrets at this attempt."""
+    assert job.event_id is not None
+    secrets = signing_secrets(deps, provider)
+    body = webhook_body(job.event_id, job.event_type, job.created_at, job.payload)
+    timestamp = int(deps.clock.now().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: caas_signature(body, secrets[0], timestamp),
+        TIMESTAMP_HEADER: str(timestamp),
+        EVENT_ID_HEADER: str(job.event_id),
+        EVENT_TYPE_HEADER: job.event_type,
+        # Standard Webhooks (standardwebhooks.com): one signature per valid secret, so a lender that
+        # has not deployed a rotated secret yet still verifies during the overlap.
+        "webhook-id": str(job.event_id),
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_webhook_signature(str(job.event_id), timestamp, body, secrets),
+    }
+    return body, headers
 
 
 async def _provider(deps: MarketplaceDeps, job: Job) -> ProviderRecord | None:

@@ -10,6 +10,7 @@ only encrypted by the vault; no read ever returns it.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from typing import Any
 from uuid import UUID
@@ -33,6 +34,7 @@ from tools.marketplace.models.providers import (
 from tools.marketplace.ports import MarketplaceDeps, ProviderQuery
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
+from tools.platform.domain.outbound import url_problem
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
 from tools.platform.models import Money, describe_validation_error
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
@@ -47,9 +49,11 @@ __all__ = [
     "parse_provider_id",
     "provider_not_found",
     "provider_signing_secret",
+    "provider_signing_secrets",
     "provider_view",
     "reactivate_provider",
     "rotate_provider_secret",
+    "signing_secrets",
     "suspend_provider",
     "update_provider",
 ]
@@ -76,7 +80,9 @@ def can_see_provider(principal: Principal, provider_id: UUID) -> bool:
 
 
 def _new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    # Standard Webhooks' form: the prefix and the base64 of the key bytes, so that a lender's
+    # ``standardwebhooks`` library takes the secret as it is.
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def provider_view(p: ProviderRecord) -> ProviderView:
@@ -195,9 +201,18 @@ async def _book_capital(
         )
 
 
+def _check_receiver(deps: MarketplaceDeps, url: str) -> None:
+    """The deployment's rule for where webhooks may go (public https; loopback and http only with
+    CAAS_WEBHOOK_ALLOW_LOCAL), checked here as well as at every send, which also resolves the name."""
+    problem = url_problem(url, allow_local=deps.webhook_allow_local)
+    if problem is not None:
+        raise InvalidArgument(f"webhook_url {problem}; give the lender's public https endpoint")
+
+
 async def onboard_provider(
     deps: MarketplaceDeps, call: Invocation, cmd: OnboardProvider
 ) -> OnboardedProvider:
+    _check_receiver(deps, cmd.webhook_url)
     secret = _new_secret()
     sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
     async with deps.uow() as uow:
@@ -223,6 +238,8 @@ async def update_provider(
                 f"its amounts are in {stored.currency}; changing the currency needs min_amount, "
                 "max_amount and capital_available in the new currency in the same call"
             )
+        if "webhook_url" in given:
+            _check_receiver(deps, given["webhook_url"])
         merged = _as_fields(stored) | given
         try:
             terms = OnboardProvider.model_validate(merged).to_terms()
@@ -283,8 +300,12 @@ async def rotate_provider_secret(deps: MarketplaceDeps, call: Invocation, handle
         await uow.record(
             AuditRecord(call, "provider", str(provider.id)), [_event(provider, "provider.secret_rotated")]
         )
+    rotated_at = provider.webhook_secret_rotated_at
     return RotatedSecret(
-        provider_id=provider.id, webhook_secret=secret, rotated_at=provider.webhook_secret_rotated_at
+        provider_id=provider.id,
+        webhook_secret=secret,
+        rotated_at=rotated_at,
+        previous_valid_until=rotated_at + deps.webhook_secret_overlap,
     )
 
 
@@ -322,7 +343,25 @@ async def list_providers(
 
 async def provider_signing_secret(deps: MarketplaceDeps, provider_id: UUID) -> str:
     """The provider's webhook signing secret in clear, for signing and verifying webhooks only."""
+    return (await provider_signing_secrets(deps, provider_id))[0]
+
+
+async def provider_signing_secrets(deps: MarketplaceDeps, provider_id: UUID) -> list[str]:
+    """The provider's valid signing secrets in clear, current first, for signing and verifying only."""
     provider = await deps.providers.get(provider_id)
     if provider is None:
         raise provider_not_found(str(provider_id))
-    return deps.vault.decrypt(provider.webhook_secret_encrypted, field=WEBHOOK_SECRET_FIELD)
+    return signing_secrets(deps, provider)
+
+
+def signing_secrets(deps: MarketplaceDeps, provider: ProviderRecord) -> list[str]:
+    """The current secret, then the one the latest rotation replaced while its overlap lasts (so a
+    lender that has not deployed the new secret yet keeps verifying, and keeps being verified)."""
+    found = [deps.vault.decrypt(provider.webhook_secret_encrypted, field=WEBHOOK_SECRET_FIELD)]
+    previous = provider.webhook_secret_previous_encrypted
+    if (
+        previous is not None
+        and deps.clock.now() < provider.webhook_secret_rotated_at + deps.webhook_secret_overlap
+    ):
+        found.append(deps.vault.decrypt(previous, field=WEBHOOK_SECRET_FIELD))
+    return found

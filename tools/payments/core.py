@@ -14,6 +14,7 @@ from typing import Literal
 from uuid import UUID
 
 from tools.loans.domain.loans import LoanRecord
+from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import confirm_disbursement_in
 from tools.loans.servicing import repayment_in
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, advance
@@ -119,8 +120,9 @@ async def _effect(deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: 
             deps.loans, uow, call, str(p.loan_id), p.reference, amount, p.currency
         )
         return f"loan {loan.id} was already active" if replayed else f"loan {loan.id} is active"
+    prepay = None if p.prepay is None else Prepay(p.prepay)
     repayment, _, replayed = await repayment_in(
-        deps.loans, uow, call, str(p.loan_id), amount, deps.clock.now(), p.reference
+        deps.loans, uow, call, str(p.loan_id), amount, deps.clock.now(), p.reference, prepay
     )
     return f"repayment {repayment.id} {'was already ' if replayed else ''}allocated"
 

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord
 from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
+from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import can_view_loan, loan_not_found, provider_of
 from tools.payments.core import payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
@@ -173,9 +174,11 @@ async def collect_repayment(
     amount: Decimal,
     idempotency_key: str,
     simulate: str | None = None,
+    prepay: Prepay | None = None,
 ) -> PaymentView:
     """Initialize a charge for a repayment of ``amount`` on a loan being repaid; the payer completes it
-    at the returned authorization URL and the gateway's webhook allocates it."""
+    at the returned authorization URL and the gateway's webhook allocates it (with the borrower's
+    ``prepay`` choice for money beyond what is due)."""
     _check_simulate(deps, simulate)
     loan = await _visible_loan(deps, call.principal, handle)
     try:
@@ -190,7 +193,10 @@ async def collect_repayment(
         call.principal.subject,
         "collect_repayment",
         idempotency_key,
-        request_sha256({"loan_id": str(loan.id), "amount_minor": minor, "simulate": simulate}),
+        request_sha256(
+            {"loan_id": str(loan.id), "amount_minor": minor, "simulate": simulate}
+            | ({} if prepay is None else {"prepay": prepay.value})
+        ),
     )
     # The charge is initialized inside the transaction that holds the key: a concurrent duplicate
     # waits on the key, and a failure leaves neither a payment nor a used key behind.
@@ -211,6 +217,7 @@ async def collect_repayment(
                     simulated=deps.gateway.simulated,
                     simulate_outcome=simulate,
                     requested_by=call.principal.subject,
+                    prepay=None if prepay is None else prepay.value,
                 )
             )
             charge, vendor = await _initialize(deps, p, app.applicant_email)
@@ -321,7 +328,12 @@ async def verify_payment(deps: PaymentDeps, call: Invocation, payment_id: UUID) 
     if p is None or loan is None or not can_view_loan(call.principal, loan):
         raise payment_not_found(payment_id)
     if p.vendor is None:
-        detail = "not sent to the gateway yet: there is nothing to verify"
+        detail = (
+            "no vendor has accepted it yet (every attempt was refused before acceptance): there is "
+            "nothing to verify; the payments worker tries the route's vendors again"
+            if p.attempts
+            else "not sent to the gateway yet: there is nothing to verify"
+        )
         return payment_view(
             p,
             verification=Verification(

@@ -21,6 +21,7 @@ __all__ = [
     "CommunicationGateway",
     "GatewayCharge",
     "GatewayError",
+    "GatewayNotAccepted",
     "GatewayNotFound",
     "GatewayRejected",
     "GatewayTimeout",
@@ -52,6 +53,7 @@ class NewPayment:
     simulated: bool
     simulate_outcome: str | None
     requested_by: str
+    prepay: str | None = None  # a collection's prepayment choice (tools/loans/domain/prepay_choices.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +108,11 @@ class PaymentWriter(Protocol):
     async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
         """Count an attempt at ``vendor`` before the gateway is called (committed first, so a crash
         after the call is known to need a verification)."""
+        ...
+
+    async def release_attempt(self, payment_id: UUID, error: str) -> None:
+        """The latest attempt was never accepted by its vendor: no vendor holds the payment any more
+        (``vendor`` back to NULL), so routing may send it to any vendor of its currency."""
         ...
 
     async def note_error(self, payment_id: UUID, error: str) -> None: ...
@@ -179,7 +186,13 @@ class GatewayTimeout(GatewayError):
 
 
 class GatewayUnavailable(GatewayError):
-    """5xx or connection refused: the vendor is unhealthy. For a transfer the outcome is unknown too."""
+    """The vendor is unhealthy and may have received the request (a 500/502/504, a connection broken
+    after sending, an answer we cannot read): for a transfer the outcome is unknown."""
+
+
+class GatewayNotAccepted(GatewayUnavailable):
+    """The vendor is unhealthy and certainly created nothing: the connection was never made, or it
+    answered 503/429/408 (busy, refusing work). A transfer may go to the next vendor of its route."""
 
 
 class GatewayRejected(GatewayError):

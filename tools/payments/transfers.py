@@ -5,11 +5,15 @@ itself refuses to make a second transfer under it. On top of that, the worker ne
 
 1. An attempt is counted (committed) *before* the gateway is called.
 2. The gateway's answer is committed afterwards (sent, or straight to succeeded / failed).
-3. If the call timed out, the vendor was unhealthy, or the process died between 1 and 2, the payment
-   is still ``requested`` with attempts > 0: the next run *verifies* the reference at that vendor
-   first. Found: the answer is applied like a webhook, nothing is sent. Not found: it is sent again,
-   under the same reference and to the same vendor only (never to a fallback), so a first request that
-   reaches the vendor late is refused there as a duplicate.
+3. A vendor that certainly never accepted the transfer (no connection, a 503/429/408, or its breaker
+   open) frees the payment (``vendor`` back to NULL) and the next vendor of the currency's route is
+   tried at once, in the same run.
+4. If the call timed out, the answer was a 500/502/504 or unreadable, or the process died between 1
+   and 2, the vendor may hold the transfer: the payment is still ``requested`` with attempts > 0 and
+   that vendor, and the next run *verifies* the reference there first. Found: the answer is applied
+   like a webhook, nothing is sent. Not found: it is sent again, under the same reference and to the
+   same vendor only (never to a fallback), so a first request that reaches the vendor late is refused
+   there as a duplicate.
 
 A job is delivered at least once; each run starts by reading the payment, so a job for a payment that a
 webhook or a verification already moved on does nothing.
@@ -25,6 +29,7 @@ from tools.payments.core import settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
 from tools.payments.payments import metadata
 from tools.payments.ports import (
+    GatewayNotAccepted,
     GatewayNotFound,
     GatewayRejected,
     GatewayTimeout,
@@ -57,29 +62,53 @@ async def send_disbursement(deps: PaymentDeps, call: Invocation, job: Job) -> No
         raise PermanentFailure(f"payment {payment_id} does not exist")
     if p.kind != PaymentKind.DISBURSEMENT or p.status != PaymentStatus.REQUESTED:
         return  # a collection, or a webhook or a verification got there first
-    if p.attempts > 0 and p.vendor is not None and await _settled_by_verification(deps, call, p):
+    held = p.attempts > 0 and p.vendor is not None
+    if held and await _settled_by_verification(deps, call, p):
         return
-    candidates = deps.router.candidates(p.currency)
-    if p.attempts > 0 and p.vendor is not None:
-        # Once a vendor may have seen this reference only it is asked again: its refusal of a second
-        # transfer under one reference is what makes a first request that arrives late harmless.
-        vendor = p.vendor
-        if vendor not in candidates:
-            raise RetryLater(f"{vendor} is paused after failures; this transfer stays with it", _ALL_PAUSED)
-    elif not candidates:
-        raise RetryLater(f"every {p.currency} vendor is paused after failures", _ALL_PAUSED)
-    else:
-        vendor = candidates[0]
+    vendors = _vendors(deps, p, held)
     recipient = await _recipient(deps, p)
     if recipient is None:
         async with deps.uow() as uow:
             await settle(deps, uow, call, p.id, PaymentStatus.FAILED, "the application has no bank account")
         return
-    async with deps.uow() as uow:
-        current = await uow.payments.lock(p.id)
-        if current is None or current.status != PaymentStatus.REQUESTED:
+    refused: list[str] = []
+    for vendor in vendors:
+        if not await _attempt(deps, call, p.id, vendor, recipient, held=held):
             return
-        p = await uow.payments.start_attempt(p.id, vendor)
+        refused.append(vendor)
+    raise RetryLater(f"no {p.currency} vendor accepted the transfer ({', '.join(refused)})", _ALL_PAUSED)
+
+
+def _vendors(deps: PaymentDeps, p: PaymentRecord, held: bool) -> list[str]:
+    candidates = deps.router.candidates(p.currency)
+    if held:
+        # Once a vendor may have seen this reference only it is asked again: its refusal of a second
+        # transfer under one reference is what makes a first request that arrives late harmless.
+        assert p.vendor is not None
+        if p.vendor not in candidates:
+            raise RetryLater(f"{p.vendor} is paused after failures; this transfer stays with it", _ALL_PAUSED)
+        return [p.vendor]
+    if not candidates:
+        raise RetryLater(f"every {p.currency} vendor is paused after failures", _ALL_PAUSED)
+    return candidates
+
+
+async def _attempt(
+    deps: PaymentDeps,
+    call: Invocation,
+    payment_id: UUID,
+    vendor: str,
+    recipient: dict[str, str],
+    *,
+    held: bool,
+) -> bool:
+    """One transfer attempt at ``vendor``. True when the vendor never accepted it and nothing ties the
+    payment to it (the caller goes on to the next vendor); False when the payment moved on or waits."""
+    async with deps.uow() as uow:
+        current = await uow.payments.lock(payment_id)
+        if current is None or current.status != PaymentStatus.REQUESTED:
+            return False
+        p = await uow.payments.start_attempt(payment_id, vendor)
     try:
         answer = await deps.gateway.transfer(
             vendor=vendor,
@@ -89,6 +118,17 @@ async def send_disbursement(deps: PaymentDeps, call: Invocation, job: Job) -> No
             recipient=recipient,
             metadata=metadata(p),
         )
+    except GatewayNotAccepted as exc:
+        deps.router.record_failure(vendor)
+        if held:
+            # An earlier attempt here has an unknown outcome: this refusal does not free the payment.
+            await _note(deps, p.id, f"attempt {p.attempts} at {vendor}: {exc.message}")
+            raise RetryLater(f"{vendor}: {exc.message}; this transfer stays with it") from None
+        async with deps.uow() as uow:
+            await uow.payments.release_attempt(
+                p.id, f"attempt {p.attempts} at {vendor} not accepted: {exc.message}; next vendor"
+            )
+        return True
     except (GatewayTimeout, GatewayUnavailable) as exc:
         deps.router.record_failure(vendor)
         await _note(deps, p.id, f"attempt {p.attempts} at {vendor}: {exc.message}")
@@ -99,9 +139,10 @@ async def send_disbursement(deps: PaymentDeps, call: Invocation, job: Job) -> No
             await settle(
                 deps, uow, call, p.id, PaymentStatus.FAILED, f"{vendor} refused the transfer ({exc.code})"
             )
-        return
+        return False
     deps.router.record_success(vendor)
     await _apply_answer(deps, call, p, vendor, answer)
+    return False
 
 
 async def _apply_answer(

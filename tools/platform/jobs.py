@@ -116,11 +116,15 @@ async def run_queue(
     max_attempts: int = MAX_ATTEMPTS,
     base_delay: timedelta = timedelta(seconds=1),
     max_delay: timedelta = timedelta(minutes=30),
+    stopping: Callable[[], bool] = lambda: False,
 ) -> int:
     """Run one batch of ``queue``, due by ``clock``; returns how many jobs it took (0: nothing due).
-    Each job is marked at the clock's time when its handler returns."""
+    Each job is marked at the clock's time when its handler returns. Once ``stopping()`` is true the
+    rest of the batch is left unmarked, for the next worker to claim."""
     async with store.claim(queue, limit, clock.now()) as batch:
         for job in batch.jobs:
+            if stopping():
+                break
             try:
                 await handler(job)
             except PermanentFailure as exc:

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 
 from tools.platform.domain.money import MoneyError, currency_exponent, from_minor
 
-__all__ = ["CurrencyCode", "Input", "Money", "Output", "describe_validation_error"]
+__all__ = [
+    "DECIMAL_PATTERN",
+    "FREE_TEXT_PATTERN",
+    "IDENTIFIER_PATTERN",
+    "LINE_PATTERN",
+    "REFERENCE_PATTERN",
+    "CurrencyCode",
+    "DecimalString",
+    "FreeText",
+    "Identifier",
+    "Input",
+    "Line",
+    "Money",
+    "Output",
+    "Reference",
+    "describe_validation_error",
+]
 
 
 class Input(BaseModel):
@@ -22,11 +47,63 @@ class Output(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+# The characters each kind of text field accepts, decided once here (issue 10). PostgreSQL cannot store
+# NUL, lone surrogates cannot be encoded, and other control characters in stored text only serve to
+# confuse the people and programs that read it back. Each pattern is both the JSON Schema a client
+# reads and the rule the server applies; a refusal names the field and says what the kind allows.
+_CONTROLS = r"\x00-\x1F\x7F-\x9F"
+# One line of human text (names, subjects): any character but control characters.
+LINE_PATTERN = rf"^[^{_CONTROLS}]*$"
+# Free text (reasons, comments, messages): like a line, plus newline and tab.
+FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+# Ids and handles that we or an identity provider issued (UUIDs, references, subjects, cursors):
+# visible characters, no spaces.
+IDENTIFIER_PATTERN = rf"^[^\s{_CONTROLS}]*$"
+# References a caller makes up (idempotency keys, payment references): ASCII letters, digits, . _ : -
+REFERENCE_PATTERN = r"^[A-Za-z0-9._:-]+$"
+# Amounts, rates and every other number sent as a string: ASCII digits, an optional sign and fraction.
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+# What a refusal says for each pattern: the rule, never the rejected value.
+_RULES = {
+    LINE_PATTERN: "must be one line of text without control characters",
+    FREE_TEXT_PATTERN: "must be text without control characters other than newline and tab",
+    IDENTIFIER_PATTERN: "must be an id as this server issued it: visible characters, no spaces or controls",
+    REFERENCE_PATTERN: "may only contain ASCII letters, digits and . _ : - (no spaces)",
+}
+
+Line = Annotated[str, Field(pattern=LINE_PATTERN)]
+FreeText = Annotated[str, Field(pattern=FREE_TEXT_PATTERN)]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
+
+
+def _decimal_string(value: object) -> object:
+    # A Decimal can only come from Python (use cases building inputs); anything from JSON is a string.
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, str) and re.match(DECIMAL_PATTERN[:-1] + r"\Z", value):
+        return Decimal(value)
+    raise ValueError(
+        'must be a decimal string of ASCII digits such as "250000.00" or "0.24" (optional leading "-", '
+        "no exponent, spaces or JSON numbers)"
+    )
+
+
+DecimalString = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}),
+]
+"""A decimal number sent as a string in exactly ``DECIMAL_PATTERN``; the one type of every amount and rate."""
+
 CurrencyCode = Annotated[
     str,
     Field(
         min_length=3,
         max_length=3,
+        pattern=r"^[A-Z]{3}$",
         description="ISO 4217 currency code in upper case, e.g. NGN, KES, USD.",
         examples=["NGN"],
     ),
@@ -64,6 +141,14 @@ def describe_validation_error(exc: ValidationError, most: int = 5) -> str:
     parts = []
     for err in errors[:most]:
         where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        parts.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+        parts.append(f"{where}: {_reason(err)}")
     more = len(errors) - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _reason(err: Any) -> str:
+    if err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in _RULES:
+        return _RULES[err["ctx"]["pattern"]]
+    if err["type"] == "string_unicode":  # a lone surrogate (an escaped half of a UTF-16 pair)
+        return "must be valid Unicode text (no lone surrogate characters)"
+    return str(err["msg"]).removeprefix("Value error, ")

@@ -96,6 +96,7 @@ async def inputs_for(
         bureau_score=bureau.bureau_score if bureau else None,
         recent_delinquencies=bureau.recent_delinquencies if bureau else None,
         kyc_verified=kyc.identity_verified,
+        currency=app.currency,
     )
 
 

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import Field
 
 from tools.credit.models.applications import ApplicationStatus, EmploymentStatus, Purpose
-from tools.platform.models import Input, Output
+from tools.platform.models import DecimalString, Input, Output
 
 __all__ = [
     "AdverseActionNoticeView",
@@ -40,9 +40,9 @@ class BureauData(Input):
 class SimulateScore(BureauData):
     """What-if inputs for the scorecard; amounts are decimal strings in major units."""
 
-    monthly_income: Annotated[Decimal, Field(gt=0, max_digits=20)]
-    monthly_obligations: Annotated[Decimal, Field(ge=0, max_digits=20)]
-    requested_amount: Annotated[Decimal, Field(gt=0, max_digits=20)]
+    monthly_income: Annotated[DecimalString, Field(gt=0, max_digits=20)]
+    monthly_obligations: Annotated[DecimalString, Field(ge=0, max_digits=20)]
+    requested_amount: Annotated[DecimalString, Field(gt=0, max_digits=20)]
     term_months: Annotated[int, Field(ge=1, le=120)]
     purpose: Purpose
     employment_status: EmploymentStatus

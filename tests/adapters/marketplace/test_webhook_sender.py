@@ -57,7 +57,7 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
 
 @pytest.fixture
 async def sender() -> AsyncIterator[HttpxWebhookSender]:
-    s = HttpxWebhookSender(timeout_seconds=0.5, user_agent="CaaS-Webhooks/test")
+    s = HttpxWebhookSender(allow_local=True, timeout_seconds=0.5, user_agent="CaaS-Webhooks/test")
     yield s
     await s.aclose()
 
@@ -102,3 +102,47 @@ async def test_nothing_listening_is_a_send_error_naming_only_the_kind_of_failure
     with pytest.raises(WebhookSendError) as caught:
         await sender.post(f"http://127.0.0.1:{free_port()}/hook", b"{}", {})
     assert str(caught.value) == "could not reach the receiver (ConnectError)"
+
+
+async def _raw_server(answer: bytes, drip: float) -> tuple[asyncio.Server, int]:
+    """A receiver that answers ``answer`` byte by byte, ``drip`` seconds apart, after the request."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        step = 1 if drip else len(answer)
+        try:
+            for i in range(0, len(answer), step):
+                writer.write(answer[i : i + step])
+                await writer.drain()
+                await asyncio.sleep(drip)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_a_receiver_dripping_its_answer_is_cut_off_at_the_total_timeout(
+    sender: HttpxWebhookSender,
+) -> None:
+    # Each byte comes well within the 0.5 s read timeout; only the bound on the whole request stops it.
+    server, port = await _raw_server(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n", 0.05)
+    try:
+        with pytest.raises(WebhookSendError) as caught:
+            await sender.post(f"http://127.0.0.1:{port}/hook", b"{}", {})
+    finally:
+        server.close()
+    assert str(caught.value) == "no answer within 0.5 s"
+
+
+async def test_a_receiver_sending_endless_headers_is_a_send_error_not_a_memory_sink(
+    sender: HttpxWebhookSender,
+) -> None:
+    server, port = await _raw_server(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n", 0)
+    try:
+        with pytest.raises(WebhookSendError):
+            await sender.post(f"http://127.0.0.1:{port}/hook", b"{}", {})
+    finally:
+        server.close()

@@ -19,7 +19,13 @@ from starlette.routing import Route
 from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.sandbox import Sandbox
 from tests.helpers.common import free_port, serving
-from tools.payments.ports import GatewayNotFound, GatewayRejected, GatewayTimeout, GatewayUnavailable
+from tools.payments.ports import (
+    GatewayNotAccepted,
+    GatewayNotFound,
+    GatewayRejected,
+    GatewayTimeout,
+    GatewayUnavailable,
+)
 
 RECIPIENT = {"name": "Ada Obi", "account_number": "0123456789", "bank_code": "058"}
 API_KEY = "onasis-test-key"
@@ -170,11 +176,9 @@ async def test_timeout_after_success_raises_gateway_timeout_and_verify_then_says
     assert len(await listed(sandbox, "transfers", reference)) == 1
 
 
-async def test_a_server_error_is_gateway_unavailable_and_records_nothing(
-    gateway: OnasisGateway, sandbox: Sandbox
-) -> None:
+async def test_a_503_is_not_accepted_and_records_nothing(gateway: OnasisGateway, sandbox: Sandbox) -> None:
     reference = ref()
-    with pytest.raises(GatewayUnavailable) as caught:
+    with pytest.raises(GatewayNotAccepted) as caught:
         await transfer(gateway, reference, "server_error")
     assert caught.value.code == "vendor_error"
     assert await listed(sandbox, "transfers", reference) == []
@@ -205,12 +209,12 @@ async def test_verify_of_an_unknown_reference_or_at_another_vendor_is_not_found(
         await gateway.verify(vendor="flutterwave", reference=reference)
 
 
-async def test_a_vendor_switched_down_is_unavailable_while_the_fallback_vendor_works(
+async def test_a_vendor_switched_down_does_not_accept_while_the_fallback_vendor_works(
     gateway: OnasisGateway, sandbox: Sandbox
 ) -> None:
     sandbox.vendor_down("paystack")
     try:
-        with pytest.raises(GatewayUnavailable) as caught:
+        with pytest.raises(GatewayNotAccepted) as caught:
             await transfer(gateway, ref())
         assert caught.value.code == "vendor_unavailable"
         assert (await transfer(gateway, ref(), vendor="flutterwave")).status == "pending"
@@ -219,10 +223,10 @@ async def test_a_vendor_switched_down_is_unavailable_while_the_fallback_vendor_w
     assert (await transfer(gateway, ref())).status == "pending"
 
 
-async def test_an_unreachable_gateway_is_unavailable() -> None:
+async def test_an_unreachable_gateway_accepted_nothing() -> None:
     closed = OnasisGateway(f"http://127.0.0.1:{free_port()}", timeout_seconds=2, connect_timeout_seconds=2)
     try:
-        with pytest.raises(GatewayUnavailable):
+        with pytest.raises(GatewayNotAccepted):
             await closed.verify(vendor="paystack", reference=ref())
     finally:
         await closed.aclose()
@@ -288,6 +292,7 @@ async def test_logs_never_carry_the_email_phone_or_key(
 # A gateway that answers oddly, for the error mapping the sandbox never produces.
 ODD: dict[str, Response] = {
     "busy": JSONResponse({"success": False, "code": "rate_limited", "error": "slow down"}, status_code=429),
+    "unavailable": JSONResponse({"success": False, "code": "vendor_down"}, status_code=503),
     "broken": JSONResponse({"success": False, "code": "internal", "error": "boom"}, status_code=500),
     "html": Response("<html>bad gateway</html>", status_code=502, media_type="text/html"),
     "garbage": Response("not json", status_code=200),
@@ -313,7 +318,8 @@ async def odd_gateway(answer: str) -> AsyncIterator[OnasisGateway]:
 @pytest.mark.parametrize(
     ("answer", "error", "code"),
     [
-        ("busy", GatewayUnavailable, "rate_limited"),
+        ("busy", GatewayNotAccepted, "rate_limited"),
+        ("unavailable", GatewayNotAccepted, "vendor_down"),
         ("broken", GatewayUnavailable, "internal"),
         ("html", GatewayUnavailable, "http_502"),
         ("garbage", GatewayUnavailable, None),
@@ -327,4 +333,7 @@ async def test_odd_answers_map_to_the_ports_errors(
     async with odd_gateway(answer) as g:
         with pytest.raises(error) as caught:
             await transfer(g, ref())
+    # Exactly this class: a 500, a 502 or an unreadable answer may follow a transfer the vendor made,
+    # so it must never be GatewayNotAccepted (which lets the payout go to another vendor).
+    assert type(caught.value) is error
     assert getattr(caught.value, "code", None) == code

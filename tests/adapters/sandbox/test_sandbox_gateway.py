@@ -227,7 +227,7 @@ async def test_a_platform_that_never_answers_leaves_the_webhook_failed() -> None
     assert (record["status"], record["attempts"], record["error"]) == ("failed", 2, "ConnectError")
 
 
-async def test_without_a_target_webhooks_are_recorded_not_sent_until_one_is_set(
+async def test_without_a_target_webhooks_are_recorded_not_sent_until_a_local_or_public_one_is_set(
     receiver: tuple[Receiver, str],
 ) -> None:
     async with Sandbox() as s, httpx.AsyncClient(base_url=s.gateway_url) as http:
@@ -235,6 +235,9 @@ async def test_without_a_target_webhooks_are_recorded_not_sent_until_one_is_set(
         await send_transfer(http, reference)
         [record] = await webhooks(http, reference)
         assert (record["status"], record["url"]) == ("no_target", None)
+        for inside in ("http://169.254.169.254/latest", "https://10.0.0.5", "http://[::ffff:10.0.0.5]"):
+            refused = await http.post("/sandbox/webhook-target", json={"url": inside})
+            assert refused.status_code == 400 and "address" in refused.json()["error"]
         target = await http.post("/sandbox/webhook-target", json={"url": receiver[1] + "/"})
         assert target.json()["url"] == receiver[1]
         assert s.webhook_base_url == receiver[1]

@@ -39,9 +39,9 @@ async def mono(server: Any) -> AsyncIterator[Client]:
         yield c
 
 
-async def two_bids(mono: Client, principal: Any, db: asyncpg.Connection) -> tuple[list[uuid.UUID], str]:
+async def two_bids(mono: Client, principal: Any, country: str) -> tuple[list[uuid.UUID], str]:
     """Two providers' active bids on a new application; the ids, and the first provider."""
-    app, (a, b) = await market(mono, principal, db, lenders=2)
+    app, (a, b) = await market(mono, principal, country, lenders=2)
     bids = [await place(mono, principal, app, p) for p in (a, b)]
     return [uuid.UUID(x["id"]) for x in bids], a
 
@@ -64,9 +64,9 @@ async def refused_with(db: asyncpg.Connection, sqlstate: str, sql: str, *args: A
 
 
 async def test_one_accepted_bid_per_application(
-    mono: Client, principal: Any, core_db: asyncpg.Connection
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    (first, second), _ = await two_bids(mono, principal, core_db)
+    (first, second), _ = await two_bids(mono, principal, country)
     async with undone(core_db):
         await core_db.execute(ACCEPT, first)
         await refused_with(core_db, UNIQUE_VIOLATION, ACCEPT, second)
@@ -75,9 +75,9 @@ async def test_one_accepted_bid_per_application(
 
 
 async def test_terms_are_history_and_final_statuses_stay_final(
-    mono: Client, principal: Any, core_db: asyncpg.Connection
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    (first, second), _ = await two_bids(mono, principal, core_db)
+    (first, second), _ = await two_bids(mono, principal, country)
     async with undone(core_db):
         for change in ("annual_rate = 0.1", "valid_until = now()", "amount_minor = 1", "created_by = 'x'"):
             await refused_with(
@@ -91,9 +91,9 @@ async def test_terms_are_history_and_final_statuses_stay_final(
 
 
 async def test_a_reservation_never_takes_capital_below_zero(
-    mono: Client, principal: Any, core_db: asyncpg.Connection
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    _, provider = await two_bids(mono, principal, core_db)
+    _, provider = await two_bids(mono, principal, country)
     provider_id = uuid.UUID(provider)
     have = await core_db.fetchval(
         "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", provider_id

@@ -1,4 +1,4 @@
-"""The credit tools through a real MCP client (both protocol eras) on real PostgreSQL."""
+"""The credit tools through a real MCP client on real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ PROVIDER_READS = {
     "credit_get_loan",
     "credit_get_repayment_schedule",
     "credit_quote_early_settlement",
+    "credit_quote_prepayment",
     "credit_list_loans",
     "credit_get_commission_statement",
 }

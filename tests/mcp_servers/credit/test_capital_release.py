@@ -15,9 +15,9 @@ from tools.platform.principal import Role
 
 
 async def test_a_declined_approval_releases_the_reservation_in_the_row_and_the_ledger(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, providers = await market(client, principal, core_db, lenders=1)
+    app, providers = await market(client, principal, country, lenders=1)
     bid = await place(client, principal, app, providers[0])
     before = await capital(core_db, providers[0])
     as_borrower(principal, app)

@@ -1,5 +1,5 @@
 """The review queue, reviews, approval with maker-checker and adverse-action notices through MCP tools
-(both protocol eras, real PostgreSQL). Scores come from tests/helpers/risk.py: REFER_BUREAU gives 595
+(real PostgreSQL). Scores come from tests/helpers/risk.py: REFER_BUREAU gives 595
 (refer), APPROVE_BUREAU 790 (approve once the identity is verified)."""
 
 from __future__ import annotations

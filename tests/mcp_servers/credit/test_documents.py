@@ -1,4 +1,4 @@
-"""KYC documents through a real MCP client (both protocol eras) on real PostgreSQL, local store."""
+"""KYC documents through a real MCP client on real PostgreSQL, local store."""
 
 from __future__ import annotations
 

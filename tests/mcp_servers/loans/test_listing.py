@@ -44,7 +44,7 @@ from tools.platform.principal import Role
 LIST = "credit_list_loans"
 COMMISSION = "credit_calculate_commission"
 RESOURCE = "caas://loans/{}/schedule"
-PROVIDER_READS = {GET_LOAN, SCHEDULE, QUOTE, LIST, STATEMENT}
+PROVIDER_READS = {GET_LOAN, SCHEDULE, QUOTE, "credit_quote_prepayment", LIST, STATEMENT}
 
 
 async def approve(db: asyncpg.Connection, app: dict[str, Any]) -> None:
@@ -208,12 +208,14 @@ async def test_list_loans_pages_newest_first_without_duplicates_or_omissions_and
     principal(uid("op-aging"), Role.OPERATOR)
     await call(client, AGE, {})
     principal(uid("svc"), Role.SERVICE)
-    # The first installment (23,639.90), and 100,000.00 of principal ahead of schedule from the last.
+    # The first installment (23,639.90), and 100,000.00 of principal ahead of schedule from the last,
+    # by the borrower's choice (reduce_term): installment 2 is still the next due.
     payment = {
         "loan": paying["id"],
         "amount": "123639.90",
         "paid_at": paid_at(clock),
         "reference": uid("pay"),
+        "prepay": "reduce_term",
     }
     await call(client, REPAY, payment)
 

@@ -1,4 +1,4 @@
-"""Loans through MCP clients (both protocol eras, real PostgreSQL): origination from an approved
+"""Loans through MCP clients (real PostgreSQL): origination from an approved
 application with an accepted bid (arranged in SQL: tests/helpers/loans.py), the schedule and APR,
 disbursement, the ledger it posts, visibility, the schedule resource and refusals."""
 

@@ -79,21 +79,28 @@ async def test_a_partial_then_an_early_payment_are_allocated_and_explained(
         REPAY,
         {"loan": loan["id"], "amount": "20000.00", "paid_at": paid_at(clock), "reference": ref()},
     )
+    # Issue 10, item 11: the 6,360.10 beyond installment 1 pays installment 2 ahead (its interest
+    # 4,627.20, then principal), never the last installment's principal.
     assert [(a["component"], a["installment"], a["amount"]["amount"]) for a in second["allocation"]] == [
         ("principal", 1, "13639.90"),
-        ("prepayment", 12, "6360.10"),
+        ("interest", 2, "4627.20"),
+        ("principal", 2, "1732.90"),
     ]
-    assert "installment 12 now owes" in second["allocation"][1]["explanation"]
-    assert any(s.startswith("Early payment: ₦6,360.10") for s in second["summary"])
-    assert (second["overdue_after"], second["credit"]) == (money(0), money(0))
+    assert second["allocation"][1]["explanation"].endswith("paid ahead of its due date")
+    assert any(s.startswith("Paid ahead: ₦6,360.10") for s in second["summary"])
+    assert (second["overdue_after"], second["credit"], second["prepaid_principal"]) == (money(0),) * 3
+    assert (second["paid_ahead"], second["prepay"]) == (money(636_010), None)
 
     lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
     assert (lines[0]["status"], lines[0]["paid"]["total"]) == ("paid", money(2_363_990))
-    assert minor(lines[11]["outstanding"]["principal"]) == minor(lines[11]["principal"]) - 636_010
-    assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == 25_000_000 - 2_500_000
-    assert await balance(core_db, "provider", "interest_income", provider["id"]) == 500_000
+    assert minor(lines[1]["outstanding"]["principal"]) == minor(lines[1]["principal"]) - 173_290
+    assert lines[1]["outstanding"]["interest"] == money(0)
+    assert lines[11]["outstanding"]["principal"] == lines[11]["principal"]
+    principal_left = 25_000_000 - 1_863_990 - 173_290
+    assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == principal_left
+    assert await balance(core_db, "provider", "interest_income", provider["id"]) == 500_000 + 462_720
     view = await call(client, GET_LOAN, {"loan": loan["id"]})
-    assert (view["outstanding"]["principal"], view["next_due"]["number"]) == (money(22_500_000), 2)
+    assert (minor(view["outstanding"]["principal"]), view["next_due"]["number"]) == (principal_left, 2)
 
 
 async def test_paying_the_early_settlement_quote_closes_the_loan(

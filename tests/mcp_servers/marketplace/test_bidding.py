@@ -1,4 +1,4 @@
-"""Bidding through a real MCP client (both protocol eras) on real PostgreSQL: invited providers bid,
+"""Bidding through a real MCP client on real PostgreSQL: invited providers bid,
 revise (history kept) and withdraw; each provider sees only its own bids; the provider's terms and the
 application bound every bid; bidding closes early or at its deadline.
 
@@ -43,9 +43,9 @@ from tools.platform.principal import Role
 
 
 async def test_an_invited_provider_bids_revises_and_the_history_stays(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1, p2, _) = await market(client, principal, core_db)
+    app, (p1, p2, _) = await market(client, principal, country)
     first = await place(client, principal, app, p1, origination_fee="2500.00", conditions="salary domiciled")
     assert (first["version"], first["status"], first["live"]) == (1, "active", True)
     assert first["amount"] == {"amount": "250000.00", "currency": "GHS"}
@@ -113,11 +113,11 @@ async def test_an_invited_provider_bids_revises_and_the_history_stays(
 
 
 async def test_a_provider_sees_and_touches_only_its_own_bids(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1, p2, _) = await market(client, principal, core_db)
+    app, (p1, p2, _) = await market(client, principal, country)
     theirs = await place(client, principal, app, p1)
-    outsider = await lender(client, principal)  # onboarded after matching: never invited
+    outsider = await lender(client, principal, country)  # onboarded after matching: never invited
 
     as_provider(principal, p2)
     assert (await call(client, BIDS, {"application": app["id"]}))["items"] == []
@@ -169,9 +169,9 @@ BAD_BIDS = {
 
 @pytest.mark.parametrize("bad", BAD_BIDS.values(), ids=BAD_BIDS.keys())
 async def test_every_bad_bid_is_an_invalid_argument_and_nothing_is_stored(
-    client: Client, principal: Any, core_db: asyncpg.Connection, bad: dict[str, Any]
+    client: Client, principal: Any, core_db: asyncpg.Connection, bad: dict[str, Any], country: str
 ) -> None:
-    app, (p1, *_) = await market(client, principal, core_db, lenders=1)
+    app, (p1, *_) = await market(client, principal, country, lenders=1)
     as_provider(principal, p1)
     assert await refused(client, PLACE, {"application": app["id"], "bid": bid_body(**bad)}) == (
         "invalid_argument"
@@ -180,9 +180,9 @@ async def test_every_bad_bid_is_an_invalid_argument_and_nothing_is_stored(
 
 
 async def test_a_provider_without_the_capital_cannot_bid_and_one_active_bid_at_a_time(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1, *_) = await market(client, principal, core_db, lenders=1)
+    app, (p1, *_) = await market(client, principal, country, lenders=1)
     await core_db.execute(
         "UPDATE caas_core.providers SET capital_available_minor = 100000 WHERE id = $1", uuid.UUID(p1)
     )
@@ -206,9 +206,9 @@ async def test_a_provider_without_the_capital_cannot_bid_and_one_active_bid_at_a
 
 
 async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_withdrawn(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1, p2, p3) = await market(client, principal, core_db)
+    app, (p1, p2, p3) = await market(client, principal, country)
     standing = await place(client, principal, app, p1)
     other = await place(client, principal, app, p2)
 
@@ -253,10 +253,10 @@ async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_wi
 
 
 async def test_no_bid_after_the_deadline_of_a_round_not_stored_yet(
-    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock, country: str
 ) -> None:
     # No round stored yet: the deadline is when it opened for bids plus the 72-hour window.
-    app, (p1, *_) = await market(client, principal, core_db, lenders=2)
+    app, (p1, *_) = await market(client, principal, country, lenders=2)
     clock.move(hours=72, seconds=1)
     as_provider(principal, p1)
     assert await refused(client, PLACE, {"application": app["id"], "bid": bid_body()}) == "conflict"
@@ -264,10 +264,10 @@ async def test_no_bid_after_the_deadline_of_a_round_not_stored_yet(
 
 
 async def test_no_bid_after_the_deadline_of_a_stored_round(
-    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock, country: str
 ) -> None:
     # A round stored by the first bid, whose deadline then passes.
-    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
+    app, (p1, p2) = await market(client, principal, country, lenders=2)
     first = await place(client, principal, app, p1)
     stored = await core_db.fetchrow(
         "SELECT opened_at, closes_at, closed_at FROM caas_core.bidding_rounds WHERE application_id = $1",
@@ -285,9 +285,9 @@ async def test_no_bid_after_the_deadline_of_a_stored_round(
 
 
 async def test_a_withdrawn_application_takes_no_more_bids_and_its_bids_expire_at_once(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
+    app, (p1, p2) = await market(client, principal, country, lenders=2)
     standing = await place(client, principal, app, p1)
     as_borrower(principal, app)
     await call(client, "credit_withdraw_application", {"application": app["id"], "reason": "found a loan"})
@@ -308,9 +308,9 @@ async def test_a_withdrawn_application_takes_no_more_bids_and_its_bids_expire_at
 
 
 async def test_an_expired_application_ends_its_active_bids(
-    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock, country: str
 ) -> None:
-    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
+    app, (p1, p2) = await market(client, principal, country, lenders=2)
     await place(client, principal, app, p1)
     await place(client, principal, app, p2)
     clock.move(hours=72, seconds=1)  # past its bidding window

@@ -1,4 +1,4 @@
-"""A provider declining its invitation to bid, through a real MCP client (both protocol eras) on real
+"""A provider declining its invitation to bid, through a real MCP client on real
 PostgreSQL: the invitation becomes declined once (one event, one declining decision in the provider's
 performance), the provider can no longer bid on it, and only an invited provider that has not bid can
 decline, while the application is open for bids.
@@ -54,9 +54,9 @@ async def invitation(db: asyncpg.Connection, app: dict[str, Any], provider_id: s
 
 
 async def test_a_provider_declines_its_invitation_once_and_can_then_not_bid_on_it(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
+    app, (p1, p2) = await market(client, principal, country, lenders=2)
     assert await performance(core_db, p1) == (0, 0)
     as_provider(principal, p1)
     declined = await call(
@@ -106,10 +106,10 @@ async def test_a_provider_declines_its_invitation_once_and_can_then_not_bid_on_i
 
 
 async def test_only_the_invited_provider_itself_declines_its_invitation(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1,) = await market(client, principal, core_db, lenders=1)
-    outsider = await lender(client, principal)  # onboarded after matching: never invited
+    app, (p1,) = await market(client, principal, country, lenders=1)
+    outsider = await lender(client, principal, country)  # onboarded after matching: never invited
     args = {"application": app["id"], "reason": "not for us"}
 
     as_provider(principal, outsider)
@@ -129,9 +129,9 @@ async def test_only_the_invited_provider_itself_declines_its_invitation(
 
 
 async def test_a_provider_that_bid_withdraws_its_bid_instead_of_declining(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1,) = await market(client, principal, core_db, lenders=1)
+    app, (p1,) = await market(client, principal, country, lenders=1)
     bid = await place(client, principal, app, p1)
     args = {"application": app["id"], "reason": "changed our mind"}
     assert await refused(client, DECLINE, args) == "conflict"
@@ -143,9 +143,9 @@ async def test_a_provider_that_bid_withdraws_its_bid_instead_of_declining(
 
 
 async def test_declining_needs_a_reason_and_an_application_open_for_bids(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1, p2) = await market(client, principal, core_db, lenders=2)
+    app, (p1, p2) = await market(client, principal, country, lenders=2)
     as_provider(principal, p1)
     for bad in (
         {"application": app["id"]},
@@ -165,9 +165,9 @@ async def test_declining_needs_a_reason_and_an_application_open_for_bids(
 
 
 async def test_an_invitation_that_expired_when_bidding_closed_is_not_declined(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (p1,) = await market(client, principal, core_db, lenders=1)
+    app, (p1,) = await market(client, principal, country, lenders=1)
     principal(uid("op"), Role.OPERATOR)
     await call(client, CLOSE, {"application": app["id"], "reason": "enough offers"})
     as_provider(principal, p1)

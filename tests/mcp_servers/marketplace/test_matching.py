@@ -1,8 +1,8 @@
 """Matching open applications to providers, explanations and invitations, through a real MCP client.
 
-Every test lends in its own market (MUR, Mauritius) after suspending what earlier tests left there,
-so a ranking holds exactly the providers the test made. The default market application asks for
-250000.00 MUR over 12 months and was assessed grade B, score 700, DTI 0.35, band 18%-24%.
+Every test lends in MUR in a country of its own (the ``country`` fixture, tests/helpers/markets.py), so a
+ranking holds exactly the providers the test made. The default market application asks for 250000.00 MUR
+over 12 months and was assessed grade B, score 700, DTI 0.35, band 18%-24%.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from tests.helpers.providers import (
     REACTIVATE,
     SUSPEND,
     call,
-    clear_market,
     market_body,
     open_application,
     refused,
@@ -33,15 +32,9 @@ from tools.marketplace.domain.matching import MatchRequest, fit_score
 from tools.platform.principal import Role
 
 
-@pytest.fixture
-async def market(core_db: asyncpg.Connection) -> asyncpg.Connection:
-    await clear_market(core_db)
-    return core_db
-
-
-async def lender(client: Client, principal: Any, **overrides: Any) -> str:
+async def lender(client: Client, principal: Any, country: str, **overrides: Any) -> str:
     principal(uid("op"), Role.OPERATOR)
-    done = await call(client, "admin_onboard_provider", {"provider": market_body(**overrides)})
+    done = await call(client, "admin_onboard_provider", {"provider": market_body(country, **overrides)})
     return str(done["provider"]["id"])
 
 
@@ -49,9 +42,10 @@ def as_operator(principal: Any) -> None:
     principal(uid("op"), Role.OPERATOR)
 
 
-# One provider failing exactly one criterion each, against the default market application.
+# One provider failing exactly one criterion each, against the default market application. SC and RE
+# are never a test's market (tests/helpers/markets.py RESERVED).
 FAILING = {
-    "currency": {"currency": "SCR", "countries": ["MU"]},
+    "currency": {"currency": "SCR"},
     "country": {"countries": ["SC", "RE"]},
     "min_amount": {"min_amount": "250000.01", "max_amount": "900000.00"},
     "max_amount": {"max_amount": "249999.99"},
@@ -65,12 +59,13 @@ FAILING = {
 
 
 async def test_every_criterion_excludes_and_the_explanation_names_it_with_both_values(
-    client: Client, principal: Any, market: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     # Each boundary itself is inside: amount = min = max = capital, score = min, DTI = max, term = min = max.
     edge = await lender(
         client,
         principal,
+        country,
         min_amount="250000.00",
         max_amount="250000.00",
         capital_available="250000.00",
@@ -80,10 +75,10 @@ async def test_every_criterion_excludes_and_the_explanation_names_it_with_both_v
         min_score=700,
         max_dti="0.35",
     )
-    failing = {criterion: await lender(client, principal, **o) for criterion, o in FAILING.items()}
-    suspended = await lender(client, principal)
+    failing = {criterion: await lender(client, principal, country, **o) for criterion, o in FAILING.items()}
+    suspended = await lender(client, principal, country)
     await call(client, SUSPEND, {"provider_id": suspended, "reason": "compliance hold"})
-    app = await open_application(client, principal, market)
+    app = await open_application(client, principal, core_db, country)
 
     as_operator(principal)
     asked = [edge, *failing.values(), suspended]
@@ -105,7 +100,7 @@ async def test_every_criterion_excludes_and_the_explanation_names_it_with_both_v
     values = {c: (why[p]["unmet"][0]["required"], why[p]["unmet"][0]["actual"]) for c, p in failing.items()}
     assert values["min_amount"] == (">= 250000.01 MUR", "250000.00 MUR")
     assert values["capital"] == (">= 250000.00 MUR", "249999.99 MUR")
-    assert values["country"] == ("SC, RE", "MU")
+    assert values["country"] == ("SC, RE", country)
     assert values["grade"] == ("A", "B")
     assert values["min_score"] == (">= 701", "700")
     assert values["max_dti"] == ("<= 0.3499", "0.3500")
@@ -113,10 +108,10 @@ async def test_every_criterion_excludes_and_the_explanation_names_it_with_both_v
 
 
 async def test_a_suspended_provider_is_never_matched_until_reactivated(
-    client: Client, principal: Any, market: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    provider_id = await lender(client, principal)
-    app = await open_application(client, principal, market)
+    provider_id = await lender(client, principal, country)
+    app = await open_application(client, principal, core_db, country)
     as_operator(principal)
     await call(client, SUSPEND, {"provider_id": provider_id, "reason": "capital call pending"})
     report = await call(client, MATCH, {"application": app["id"], "invite": True})
@@ -128,20 +123,25 @@ async def test_a_suspended_provider_is_never_matched_until_reactivated(
 
 
 async def test_ranking_follows_the_documented_fit_score(
-    client: Client, principal: Any, market: asyncpg.Connection, runtime: Runtime
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str, runtime: Runtime
 ) -> None:
     # Band 18%-24%. cheap: mid 18% (rate 1); dear: mid 24% (rate 0); rich: mid 21% with 20x capital.
-    cheap = await lender(client, principal, min_annual_rate="0.16", max_annual_rate="0.20")
-    dear = await lender(client, principal, min_annual_rate="0.20", max_annual_rate="0.28")
+    cheap = await lender(client, principal, country, min_annual_rate="0.16", max_annual_rate="0.20")
+    dear = await lender(client, principal, country, min_annual_rate="0.20", max_annual_rate="0.28")
     rich = await lender(
-        client, principal, min_annual_rate="0.18", max_annual_rate="0.24", capital_available="5000000.00"
+        client,
+        principal,
+        country,
+        min_annual_rate="0.18",
+        max_annual_rate="0.24",
+        capital_available="5000000.00",
     )
-    proven = await lender(client, principal, min_annual_rate="0.20", max_annual_rate="0.28")
-    await market.execute(  # decisions are counted by the bidding flow; arranged here
+    proven = await lender(client, principal, country, min_annual_rate="0.20", max_annual_rate="0.28")
+    await core_db.execute(  # decisions are counted by the bidding flow; arranged here
         "UPDATE caas_core.providers SET decided_count = 30, approved_count = 27 WHERE id = $1",
         uuid.UUID(proven),
     )
-    app = await open_application(client, principal, market)
+    app = await open_application(client, principal, core_db, country)
     as_operator(principal)
     report = await call(client, MATCH, {"application": app["id"]})
     order = [r["provider_id"] for r in report["ranking"]]
@@ -159,7 +159,7 @@ async def test_ranking_follows_the_documented_fit_score(
 
     # The database ranks with exactly the documented function.
     request = MatchRequest(
-        "MUR", "MU", 25_000_000, 12, "B", 700, Decimal("0.35"), Decimal("0.18"), Decimal("0.24")
+        "MUR", country, 25_000_000, 12, "B", 700, Decimal("0.35"), Decimal("0.18"), Decimal("0.24")
     )
     found = await runtime.deps.marketplace.providers.candidates(request, 10)
     for c in found.ranked:
@@ -175,11 +175,11 @@ async def test_ranking_follows_the_documented_fit_score(
 
 
 async def test_limit_ranks_the_best_and_explains_the_rest(
-    client: Client, principal: Any, market: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    best = await lender(client, principal, min_annual_rate="0.10", max_annual_rate="0.12")
-    second = await lender(client, principal)
-    app = await open_application(client, principal, market)
+    best = await lender(client, principal, country, min_annual_rate="0.10", max_annual_rate="0.12")
+    second = await lender(client, principal, country)
+    app = await open_application(client, principal, core_db, country)
     as_operator(principal)
     report = await call(
         client, MATCH, {"application": app["id"], "limit": 1, "explain_provider_ids": [second]}
@@ -208,11 +208,11 @@ async def invitations_and_events(db: asyncpg.Connection, app_id: str) -> tuple[l
 
 
 async def test_invitations_and_events_are_made_once_even_when_matching_runs_twice_or_concurrently(
-    server: Any, principal: Any, market: asyncpg.Connection
+    server: Any, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     async with Client(server) as c:
-        lenders = [await lender(c, principal) for _ in range(3)]
-        app = await open_application(c, principal, market)
+        lenders = [await lender(c, principal, country) for _ in range(3)]
+        app = await open_application(c, principal, core_db, country)
         principal("matcher", Role.SERVICE)
         runs = await asyncio.gather(
             *(call(c, MATCH, {"application": app["id"], "invite": True}) for _ in range(6))
@@ -222,7 +222,7 @@ async def test_invitations_and_events_are_made_once_even_when_matching_runs_twic
     assert all(r["invited"] for r in again["ranking"]) and not any(
         r["newly_invited"] for r in again["ranking"]
     )
-    invitations, events = await invitations_and_events(market, app["id"])
+    invitations, events = await invitations_and_events(core_db, app["id"])
     assert sorted(str(i["provider_id"]) for i in invitations) == sorted(lenders)
     assert [i["rank"] for i in invitations] == [1, 2, 3]
     assert sorted(e["aggregate_id"] for e in events) == sorted(lenders)
@@ -232,20 +232,22 @@ async def test_invitations_and_events_are_made_once_even_when_matching_runs_twic
     assert not {"applicant", "full_name", "email", "national_id", "borrower_id"} & payload.keys()
 
 
-async def test_a_dry_run_invites_nobody(client: Client, principal: Any, market: asyncpg.Connection) -> None:
-    await lender(client, principal)
-    app = await open_application(client, principal, market)
+async def test_a_dry_run_invites_nobody(
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    await lender(client, principal, country)
+    app = await open_application(client, principal, core_db, country)
     as_operator(principal)
     report = await call(client, MATCH, {"application": app["id"]})
     assert len(report["ranking"]) == 1 and not report["ranking"][0]["invited"]
-    assert await invitations_and_events(market, app["id"]) == ([], [])
+    assert await invitations_and_events(core_db, app["id"]) == ([], [])
 
 
 @pytest.mark.parametrize("status", ["submitted", "under_review", "withdrawn"])
 async def test_only_an_open_application_is_matched(
-    client: Client, principal: Any, market: asyncpg.Connection, status: str
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str, status: str
 ) -> None:
-    app = await open_application(client, principal, market, status=status)
+    app = await open_application(client, principal, core_db, country, status=status)
     as_operator(principal)
     for invite in (False, True):
         assert await refused(client, MATCH, {"application": app["id"], "invite": invite}) == "conflict"
@@ -254,19 +256,19 @@ async def test_only_an_open_application_is_matched(
 
 @pytest.mark.parametrize("role", [Role.BORROWER, Role.AGENT, Role.PROVIDER])
 async def test_only_staff_match(
-    client: Client, principal: Any, market: asyncpg.Connection, role: Role
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str, role: Role
 ) -> None:
-    app = await open_application(client, principal, market)
+    app = await open_application(client, principal, core_db, country)
     principal(uid("u"), role)
     assert await refused(client, MATCH, {"application": app["id"], "invite": True}) == "permission_denied"
 
 
 async def test_a_provider_lists_only_its_own_invitations(
-    client: Client, principal: Any, market: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    mine = await lender(client, principal)
-    other = await lender(client, principal)
-    app = await open_application(client, principal, market)
+    mine = await lender(client, principal, country)
+    other = await lender(client, principal, country)
+    app = await open_application(client, principal, core_db, country)
     as_operator(principal)
     await call(client, MATCH, {"application": app["id"], "invite": True})
 

@@ -44,6 +44,7 @@ from tests.helpers.bidding import (
 )
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import error_code
+from tests.helpers.markets import Countries
 from tools.loans.domain.apr import annual_percentage_rate, apr_percent
 from tools.loans.domain.schedules import build_schedule
 from tools.platform.principal import Role
@@ -52,9 +53,9 @@ AMOUNT_MINOR = 25_000_000
 
 
 async def three_offers(
-    client: Client, principal: Any, db: asyncpg.Connection
+    client: Client, principal: Any, country: str
 ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
-    app, providers = await market(client, principal, db)
+    app, providers = await market(client, principal, country)
     a, b, c = providers
     bids = [
         await place(client, principal, app, c, annual_rate="0.20", schedule_method="flat"),
@@ -76,9 +77,9 @@ async def reservations(db: asyncpg.Connection, bid_ids: list[str]) -> list[async
 
 
 async def test_offers_rank_by_apr_and_the_accepted_one_reserves_capital_atomically(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, providers, bids = await three_offers(client, principal, core_db)
+    app, providers, bids = await three_offers(client, principal, country)
     before = {p: await capital(core_db, p) for p in providers}
     as_borrower(principal, app)
     await the_comparison_ranks_by_apr_with_the_disclosed_figures(client, app, providers, bids)
@@ -202,11 +203,11 @@ async def the_application_moved_on_and_takes_no_more_bids(
 
 
 async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
-    client: Client, principal: Any, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client, principal: Any, clock: MovableClock, country: str
 ) -> None:
     # 24% annuity and 24% declining balance both disclose 24.000000%; declining costs 32500.00 in
     # all against 33678.79, so it ranks first.
-    app, (a, b, c) = await market(client, principal, core_db)
+    app, (a, b, c) = await market(client, principal, country)
     annuity = await place(client, principal, app, a)
     declining = await place(client, principal, app, b, schedule_method="declining_balance")
     # The cheapest bid, valid for an hour only, and the hour passes.
@@ -239,14 +240,14 @@ async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
 
 
 async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_nothing_changes(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str, countries: Countries
 ) -> None:
-    app, (a, b, _) = await market(client, principal, core_db)
+    app, (a, b, _) = await market(client, principal, country)
     withdrawn = await place(client, principal, app, a)
     await call(client, WITHDRAW, {"bid_id": withdrawn["id"], "reason": "repriced"})
     old = await place(client, principal, app, b)
     await call(client, REVISE, {"bid_id": old["id"], "changes": {"annual_rate": "0.2"}})
-    elsewhere, (d, *_) = await market(client, principal, core_db, lenders=1)
+    elsewhere, (d, *_) = await market(client, principal, countries.claim(), lenders=1)
     foreign = await place(client, principal, elsewhere, d)
 
     as_borrower(principal, app)
@@ -278,10 +279,10 @@ async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_noth
 
 
 async def test_an_agent_accepts_for_the_borrower_it_filed_for(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, country: str
 ) -> None:
     agent = uid("agent")
-    app, (a, *_) = await market(client, principal, core_db, lenders=1, agent=agent)
+    app, (a, *_) = await market(client, principal, country, lenders=1, agent=agent)
     offer = await place(client, principal, app, a)
     principal(agent, Role.AGENT)
     done = await call(
@@ -291,9 +292,9 @@ async def test_an_agent_accepts_for_the_borrower_it_filed_for(
 
 
 async def test_a_suspended_providers_offer_is_excluded_and_cannot_be_accepted(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, country: str
 ) -> None:
-    app, (a, b) = await market(client, principal, core_db, lenders=2)
+    app, (a, b) = await market(client, principal, country, lenders=2)
     held = await place(client, principal, app, a, annual_rate="0.19")
     good = await place(client, principal, app, b)
     principal(uid("op"), Role.OPERATOR)
@@ -320,9 +321,9 @@ async def mono(server: Any) -> Any:
 
 
 async def test_fifty_concurrent_acceptances_accept_exactly_one_bid(
-    mono: Client, principal: Any, core_db: asyncpg.Connection
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
-    app, (a, b, c), bids = await three_offers(mono, principal, core_db)
+    app, (a, b, c), bids = await three_offers(mono, principal, country)
     before = {p: await capital(core_db, p) for p in (a, b, c)}
     as_borrower(principal, app)
     results = await asyncio.gather(
@@ -359,9 +360,9 @@ async def test_fifty_concurrent_acceptances_accept_exactly_one_bid(
 
 
 async def test_the_market_helper_reaches_open_for_bids_through_the_tools(
-    client: Client, principal: Any, core_db: asyncpg.Connection
+    client: Client, principal: Any, country: str
 ) -> None:
-    app = await open_application(client, principal)
+    app = await open_application(client, principal, country)
     as_borrower(principal, app)
     entries = (await call(client, TIMELINE, {"application": app["id"]}))["entries"]
     assert [e["to_status"] for e in entries] == ["submitted", "open_for_bids"]

@@ -15,7 +15,7 @@ from fastmcp import Client
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
-from tests.helpers.providers import call, clear_market, uid
+from tests.helpers.providers import call, uid
 from tests.helpers.webhooks import (
     RETRY,
     Receiver,
@@ -44,11 +44,11 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
     runtime: Runtime,
     receiver: Receiver,
     clock: MovableClock,
+    country: str,
 ) -> None:
-    await clear_market(core_db)
-    provider_id, _, name = await lender(client, principal, receiver)
+    provider_id, _, name = await lender(client, principal, receiver, country)
     receiver.answer(name, 502, 502)
-    await invite(client, principal, core_db)
+    await invite(client, principal, core_db, country)
     [event_id] = await invited_events(core_db, provider_id)
     assert runtime.core_pool is not None
     store = PgJobStore(runtime.core_pool)
@@ -88,11 +88,15 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
 
 
 async def test_a_job_the_queue_failed_on_its_own_lists_as_failed_and_can_be_queued_again(
-    client: Client, principal: Any, core_db: asyncpg.Connection, runtime: Runtime, receiver: Receiver
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    runtime: Runtime,
+    receiver: Receiver,
+    country: str,
 ) -> None:
-    await clear_market(core_db)
-    provider_id, _, name = await lender(client, principal, receiver)
-    await invite(client, principal, core_db)
+    provider_id, _, name = await lender(client, principal, receiver, country)
+    await invite(client, principal, core_db, country)
     [event_id] = await invited_events(core_db, provider_id)
     assert runtime.core_pool is not None
     store = PgJobStore(runtime.core_pool)

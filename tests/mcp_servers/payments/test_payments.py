@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from fastmcp import Client
 
@@ -35,7 +36,6 @@ from tests.helpers.payments import (
 )
 from tests.helpers.risk import uid
 from tools.payments import payments
-from tools.payments.domain.routing import VendorRouter
 from tools.platform.errors import InvalidArgument
 from tools.platform.jobs import RetryLater
 from tools.platform.ports import Invocation
@@ -201,57 +201,6 @@ async def test_a_timeout_after_the_vendor_made_the_transfer_is_verified_not_rese
     assert await loan_status(core_db, loan["id"]) == "active"
 
 
-async def test_while_the_primary_vendor_is_down_a_transfer_waits_and_new_ones_go_to_the_fallback(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
-) -> None:
-    assert runtime.sandbox is not None
-    deps = payment_deps(runtime, router=private_router(runtime, failures=1))
-    first_loan, _ = await pending_loan(client, principal, runtime, core_db)
-    second_loan, _ = await pending_loan(client, principal, runtime, core_db)
-    first = await disburse(client, first_loan)
-    second = await disburse(client, second_loan)
-    runtime.sandbox.vendor_down("paystack")
-    try:
-        with pytest.raises(RetryLater):
-            await send(deps, first["id"])  # paystack answers 503: its breaker opens
-        with pytest.raises(RetryLater):
-            await send(deps, first["id"])  # outcome unknown at paystack: never re-sent elsewhere
-        await send(deps, second["id"])  # a new transfer skips the paused vendor
-    finally:
-        runtime.sandbox.vendor_down("paystack", down=False)
-    assert ((await row(core_db, second["id"]))["vendor"], (await row(core_db, second["id"]))["status"]) == (
-        "flutterwave",
-        "sent",
-    )
-    # Paystack answers again: it has no such transfer, so sending is safe, and its answer closed its
-    # breaker, so the transfer goes to it.
-    await send(deps, first["id"])
-    sent = await row(core_db, first["id"])
-    assert (sent["vendor"], sent["status"], sent["attempts"]) == ("paystack", "sent", 2)
-    assert [t["vendor"] for t in await transfers(runtime, first["reference"])] == ["paystack"]
-
-
-async def test_a_transfer_once_tried_at_a_vendor_is_only_ever_sent_again_to_that_vendor(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
-) -> None:
-    """The routes change between attempts (a restart with flutterwave first): the transfer paystack may
-    have seen still goes only to paystack, since a first request reaching it late is refused there as a
-    duplicate reference and would not be at flutterwave."""
-    assert runtime.sandbox is not None
-    loan, _ = await pending_loan(client, principal, runtime, core_db)
-    payment = await disburse(client, loan)
-    runtime.sandbox.vendor_down("paystack")
-    try:
-        with pytest.raises(RetryLater):  # an attempt at paystack with an unknown outcome
-            await send(payment_deps(runtime, router=private_router(runtime)), payment["id"])
-    finally:
-        runtime.sandbox.vendor_down("paystack", down=False)
-    rerouted = VendorRouter.from_text("NGN:flutterwave,paystack", failures=5, reset_seconds=600)
-    await send(payment_deps(runtime, router=rerouted), payment["id"])
-    assert [t["vendor"] for t in await transfers(runtime, payment["reference"])] == ["paystack"]
-    assert (await row(core_db, payment["id"]))["vendor"] == "paystack"
-
-
 async def test_collect_repayment_returns_the_payers_url_and_replays_the_same_charge(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
@@ -354,3 +303,31 @@ async def test_a_simulated_outcome_is_refused_when_the_gateway_is_real(
         await payments.disburse_loan(deps, operator, loan["id"], key(), "success")
     real = await payments.disburse_loan(deps, operator, loan["id"], key())
     assert real.simulated is False
+
+
+async def test_a_borrowers_collection_carries_the_prepay_choice_to_its_repayment(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    principal(loan["borrower_id"], Role.BORROWER)
+    args = {"loan": loan["id"], "amount": "50000.00", "idempotency_key": key(), "prepay": "reduce_term"}
+    charge = await call(client, COLLECT, args)
+    assert (await row(core_db, charge["id"]))["prepay"] == "reduce_term"
+    assert await refused(client, COLLECT, {**args, "prepay": None}) == "conflict"  # same key, other choice
+    async with httpx.AsyncClient() as http:
+        paid = await http.post(charge["authorization_url"], params={"outcome": "success"})
+    assert paid.status_code == 200
+    principal(uid("op"), Role.OPERATOR)
+    verified = await call(client, VERIFY, {"payment_id": charge["id"]})
+    assert (verified["status"], verified["verification"]["outcome"]) == ("succeeded", "applied")
+    repayment = await core_db.fetchrow(
+        "SELECT prepay, prepaid_principal_minor, paid_ahead_minor FROM caas_core.loan_repayments "
+        "WHERE loan_id = $1",
+        uuid.UUID(loan["id"]),
+    )
+    assert dict(repayment) == {
+        "prepay": "reduce_term",
+        "prepaid_principal_minor": 5_000_000,
+        "paid_ahead_minor": 0,
+    }
+    assert (await call(client, RECONCILE, {}))["consistent"] is True

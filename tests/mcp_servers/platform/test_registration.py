@@ -95,7 +95,7 @@ async def test_the_composed_server_registers_as_caas_with_every_tool_and_its_ann
 
     assert config["url"] == f"{base}/mcp"
     assert config["transport"] == "streamable-http"
-    assert config["health_url"] == f"{base}/health"
+    assert config["health_url"] == f"{base}/ready"  # the readiness probe: 503 while a dependency is down
     assert config["metrics_url"] == f"{base}/metrics"
     assert config["version"]
     assert "caas" in config["tags"]
@@ -275,11 +275,11 @@ def test_the_announced_url_is_caas_public_url_with_the_server_name_else_the_bind
     assert public_url(templated, "caas-risk", "0.0.0.0", 3005) == "https://caas-risk.caas.example.com/mcp"
 
 
-async def test_health_and_metrics_are_announced_beside_a_public_mcp_url(runtime: Runtime) -> None:
+async def test_readiness_and_metrics_are_announced_beside_a_public_mcp_url(runtime: Runtime) -> None:
     config = await service_config(
         build_server(runtime, "risk"), "https://risk.example.com/mcp", ["caas"], "1"
     )
-    assert config.health_url == "https://risk.example.com/health"
+    assert config.health_url == "https://risk.example.com/ready"
     assert config.metrics_url == "https://risk.example.com/metrics"
 
 
@@ -312,6 +312,7 @@ async def test_caas_serve_registers_and_deactivates_when_stopped_with_sigterm(
                 CAAS_WORKERS="false",  # the shared test database's queues belong to the other tests
                 CAAS_REGISTRY_HEARTBEAT_SECONDS="0.1",
                 CAAS_REGISTRY_RETRY_SECONDS="0.1",
+                CAAS_SANDBOX="true",
             ),
             cwd=tmp_path,
             stdin=asyncio.subprocess.DEVNULL,

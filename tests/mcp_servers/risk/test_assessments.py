@@ -1,4 +1,4 @@
-"""The risk service through a real MCP client (both protocol eras) on real PostgreSQL.
+"""The risk service through a real MCP client on real PostgreSQL.
 
 Expected scores are hand-computed from risk_model.md; the arithmetic of the default application is
 in tests/helpers/risk.py. Age 23 scores 25 (20 below the best), bureau 600 scores 15 (90 below),
@@ -100,7 +100,8 @@ async def test_scoring_routes_the_application_and_records_assessment_timeline_ev
     assert view["installment_estimate"] == "24371.78"
     assert view["dti_after"] == ("0.4987" if overrides else "0.1320")
     obligations = overrides.get("monthly_obligations", "35000.00")
-    assert view["inputs"] == scoring_inputs(age, obligations, bureau, identity)
+    # The application's currency: its figures round to that currency's minor unit.
+    assert view["inputs"] == {**scoring_inputs(age, obligations, bureau, identity), "currency": "NGN"}
     principal(app["borrower_id"], Role.BORROWER)  # the borrower reads exactly what was stored
     assert await call(client, ASSESSMENT, {"application": app["reference"]}) == view
     assert (await call(client, GET, {"application": app["id"]}))["status"] == expected[3]
@@ -309,7 +310,7 @@ async def test_a_batch_reports_progress_per_application_and_both_successes_and_f
         (apps[2]["reference"], "refer", "under_review"),
     ]
     assert report["items"][0]["error"] and report["items"][1]["error"] is None
-    # The in-memory transport delivers progress in both eras (modern: on the call's own stream).
+    # The in-memory transport delivers progress on the call's own stream.
     assert [(done, total) for done, total, _ in seen] == [(1, 3), (2, 3), (3, 3)]
     assert all(a["reference"] in (message or "") for a, (*_, message) in zip(apps, seen, strict=True))
     assert [await assessments(core_db, a) for a in apps] == [1, 1, 1]

@@ -93,18 +93,23 @@ async def test_a_partial_then_an_early_payment_are_allocated_and_explained() -> 
     assert any(s.startswith("Partial payment: ₦13,639.90") for s in first.summary)
     assert (first.loan_status.value, first.replayed) == ("active", False)
 
+    # 6,360.10 beyond installment 1 pays installment 2 ahead: its interest, 23,136,010 * 0.02 =
+    # 462,720.2 -> 4,627.20, then 1,732.90 of its principal; the last installment is untouched.
     second = await repay(store, loan, "20000.00")
-    assert lines(second) == [("principal", 1, 1_363_990), ("prepayment", 12, 636_010)]
-    assert "installment 12 now owes" in second.allocation[1].explanation
-    assert any(s.startswith("Early payment: ₦6,360.10") for s in second.summary)
-    assert (minor(second.overdue_after), minor(second.credit)) == (0, 0)
+    assert lines(second) == [("principal", 1, 1_363_990), ("interest", 2, 462_720), ("principal", 2, 173_290)]
+    assert second.allocation[1].explanation.endswith("paid ahead of its due date")
+    assert any(s.startswith("Paid ahead: ₦6,360.10") for s in second.summary)
+    assert (minor(second.overdue_after), minor(second.credit), minor(second.prepaid_principal)) == (0, 0, 0)
+    assert (minor(second.paid_ahead), second.prepay) == (636_010, None)
+    event = [e for e in store.tables.outbox if e.event_type == "loan.repayment_recorded"][-1]
+    assert (event.payload["paid_ahead_minor"], event.payload["prepay"]) == (636_010, None)
 
     installments = store.tables.installments[loan.id]
     assert installments[0].settled_at is not None and installments[0].outstanding.total == 0
-    last = installments[11]
-    assert last.outstanding.principal == last.scheduled_principal_minor - 636_010
-    assert balance(store, "loan", "principal_receivable", loan.id) == 25_000_000 - 2_500_000
-    assert balance(store, "provider", "interest_income", loan.provider_id) == 500_000
+    assert installments[1].outstanding.principal == installments[1].scheduled_principal_minor - 173_290
+    assert installments[11].outstanding.principal == installments[11].scheduled_principal_minor
+    assert balance(store, "loan", "principal_receivable", loan.id) == 25_000_000 - 2_500_000 + 462_720
+    assert balance(store, "provider", "interest_income", loan.provider_id) == 500_000 + 462_720
     assert store.event_types(loan.id).count("loan.repayment_recorded") == 2
 
 
@@ -234,3 +239,26 @@ async def test_a_future_or_early_paid_at_and_other_bad_repayments_are_refused_an
         assert exc.value.code == code, kw
     # A gateway clock a little fast is tolerated: five minutes ahead is still now.
     assert (await repay(store, loan, "100.00", paid_at=now + timedelta(minutes=5))).replayed is False
+
+
+async def test_interest_paid_ahead_counts_against_the_settlement_quotes_accrued_interest() -> None:
+    store = FakeStore()
+    loan = await active_loan(store)
+    store.clock.move(days=5)
+    ahead = await repay(store, loan, "23639.90")  # installment 1, its 5,000.00 of interest paid ahead
+    assert (minor(ahead.paid_ahead), [a.installment for a in ahead.allocation]) == (2_363_990, [1, 1])
+    store.clock.move(days=5)
+    borrower = as_(loan.borrower_id, Role.BORROWER).principal
+    quote = await quote_early_settlement(loan_deps(store), borrower, str(loan.id))
+    # 231,360.10 at 24% for 10/365 of a year is 1,521.30, less the 5,000.00 already paid ahead: nothing
+    # more, so the interest of the period is not charged twice.
+    assert (minor(quote.principal), minor(quote.accrued_interest), minor(quote.total)) == (
+        23_136_010,
+        0,
+        23_136_010,
+    )
+    assert "less ₦5,000.00 paid ahead" in quote.lines[2]
+    paid = await repay(store, loan, str(quote.total.amount))
+    assert (paid.loan_status.value, minor(paid.credit), minor(paid.to_accrued_interest)) == ("closed", 0, 0)
+    assert balance(store, "loan", "principal_receivable", loan.id) == 0
+    assert balance(store, "provider", "interest_income", loan.provider_id) == 500_000

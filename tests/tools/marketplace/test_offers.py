@@ -112,6 +112,22 @@ async def test_equal_aprs_rank_by_total_cost_then_the_earlier_bid_and_dead_offer
     ]
 
 
+async def test_a_stored_bid_whose_terms_make_no_schedule_is_excluded_with_the_reason() -> None:
+    # 0.10 GHS over 12 installments: the rounded installments repay it before the last one, so no
+    # schedule exists (a bid placed before today's rules could be such): shown as excluded, not an error.
+    store = FakeStore()
+    app, (a, b, _) = await market(store)
+    good = bid(store, app, a)
+    tiny = bid(store, app, b, amount_minor=10)
+    comparison = await compare_offers(
+        marketplace_deps(store), as_(app.borrower_id, Role.BORROWER).principal, str(app.id)
+    )
+    assert [o.bid.id for o in comparison.offers] == [good.id]
+    assert [(x.bid_id, x.reason.split(":")[0]) for x in comparison.excluded] == [
+        (tiny.id, "its terms make no repayment schedule")
+    ]
+
+
 async def test_comparing_is_for_an_application_open_for_bids_that_you_can_see() -> None:
     store = FakeStore()
     app, _, (bid_a, *_) = await three_offers(store)

@@ -12,7 +12,17 @@ from pydantic import AwareDatetime, EmailStr, Field, ValidationInfo, field_valid
 
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.platform.domain.money import MoneyError, to_minor
-from tools.platform.models import CurrencyCode, Input, Money, Output, check_currency
+from tools.platform.models import (
+    CurrencyCode,
+    DecimalString,
+    FreeText,
+    Identifier,
+    Input,
+    Line,
+    Money,
+    Output,
+    check_currency,
+)
 from tools.risk.domain.score_inputs import EmploymentStatus, Purpose
 
 __all__ = [
@@ -37,8 +47,11 @@ MIN_TERM_MONTHS = 1
 MAX_TERM_MONTHS = 120
 
 
+# A national identity number as an applicant gives it and as staff search by it: the same form in both.
+NATIONAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 -]{3,22}[A-Za-z0-9]$"
+
 Amount = Annotated[
-    Decimal,
+    DecimalString,
     Field(description='Decimal string in major units, e.g. "250000.00"; at most the currency\'s decimals.'),
 ]
 
@@ -49,7 +62,7 @@ class BankAccount(Input):
 
 
 class Applicant(Input):
-    full_name: Annotated[str, Field(min_length=2, max_length=200, description="Legal name.")]
+    full_name: Annotated[Line, Field(min_length=2, max_length=200, description="Legal name.")]
     email: Annotated[EmailStr, Field(max_length=254)]
     phone: Annotated[
         str | None,
@@ -57,7 +70,7 @@ class Applicant(Input):
     ] = None
     country: Annotated[
         str,
-        Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country of residence, e.g. NG."),
+        Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country of residence, e.g. NG."),
     ]
     date_of_birth: Annotated[
         date | None, Field(default=None, description="YYYY-MM-DD. Needed to submit; stored encrypted.")
@@ -66,7 +79,7 @@ class Applicant(Input):
         str | None,
         Field(
             default=None,
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{3,22}[A-Za-z0-9]$",
+            pattern=NATIONAL_ID_PATTERN,
             description="National identity number (e.g. NIN). Stored encrypted, shown masked.",
         ),
     ] = None
@@ -92,14 +105,14 @@ class Applicant(Input):
 
 class Employment(Input):
     status: EmploymentStatus
-    employer_name: Annotated[str | None, Field(default=None, max_length=200)] = None
+    employer_name: Annotated[Line | None, Field(default=None, max_length=200)] = None
     months_in_employment: Annotated[
         int, Field(ge=0, le=720, description="Months with the current employer.")
     ] = 0
 
 
 BorrowerId = Annotated[
-    str | None,
+    Identifier | None,
     Field(
         default=None,
         min_length=1,
@@ -109,7 +122,7 @@ BorrowerId = Annotated[
     ),
 ]
 TermMonths = Annotated[int, Field(ge=MIN_TERM_MONTHS, le=MAX_TERM_MONTHS, description="Loan term in months.")]
-PurposeDetail = Annotated[str | None, Field(default=None, max_length=500)]
+PurposeDetail = Annotated[FreeText | None, Field(default=None, max_length=500)]
 Requested = Annotated[Amount, Field(gt=0, description="Requested principal.")]
 Income = Annotated[Amount, Field(gt=0, description="Gross monthly income.")]
 Obligations = Annotated[Amount, Field(ge=0, description="Existing monthly debt repayments.")]
@@ -188,7 +201,7 @@ class DraftChanges(_AmountsInCurrency):
 class ListApplications(Input):
     status: Annotated[list[ApplicationStatus] | None, Field(default=None, max_length=10)] = None
     borrower_id: Annotated[
-        str | None,
+        Identifier | None,
         Field(default=None, max_length=128, description="Staff only: one borrower's applications."),
     ] = None
     created_from: Annotated[
@@ -198,11 +211,13 @@ class ListApplications(Input):
         AwareDatetime | None, Field(default=None, description="Exclusive, with a UTC offset.")
     ] = None
     national_id: Annotated[
-        str | None, Field(default=None, max_length=24, description="Staff only: find by national id.")
+        str | None,
+        Field(default=None, pattern=NATIONAL_ID_PATTERN, description="Staff only: find by national id."),
     ] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[
-        str | None, Field(default=None, max_length=200, description="next_cursor from the previous page.")
+        Identifier | None,
+        Field(default=None, max_length=200, description="next_cursor from the previous page."),
     ] = None
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field, field_validator, model_validator
 
 from tools.credit.domain.documents import DocumentStatus, DocumentType, MediaType
-from tools.platform.models import Input, Output
+from tools.platform.models import FreeText, Identifier, Input, Output
 
 __all__ = [
     "ApplicationHandle",
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 ApplicationHandle = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=1,
         max_length=64,
@@ -60,7 +60,7 @@ Sha256Hex = Annotated[
 ]
 Decision = Literal["verified", "rejected"]
 DecisionReason = Annotated[
-    str | None,
+    FreeText | None,
     Field(
         default=None,
         min_length=3,
@@ -82,7 +82,7 @@ class RegisterDocument(Input):
     """Which upload (its id, or the application and type of its only pending upload) and its file."""
 
     upload_id: UUID | None = None
-    application: Annotated[str | None, Field(default=None, min_length=1, max_length=64)] = None
+    application: Annotated[Identifier | None, Field(default=None, min_length=1, max_length=64)] = None
     document_type: DocumentType | None = None
     size_bytes: SizeBytes
     media_type: MediaType

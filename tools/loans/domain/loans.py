@@ -20,10 +20,11 @@ allocation says is still owed, so ``due - paid`` is always the amount outstandin
 
 **Settlement** (``settlement_quote``): outstanding principal + interest of installments due by then
 + unpaid fees + interest accrued daily from the last due date (or the disbursement date) on the
-outstanding principal. Past the last open installment nothing more accrues (late fees apply
-instead). A repayment pays accrued interest only when it settles the loan in full (``payoff_accrued``):
-a smaller prepayment repays principal from the last installment and leaves the next installment's
-contractual interest to be paid on its date, so interest is never charged twice.
+outstanding principal, less interest of installments not yet due already paid ahead, and never more than
+those installments' unpaid interest. Past the last open installment nothing more accrues (late fees apply
+instead). A repayment pays accrued interest only when it settles the loan in full; short of that, money
+beyond what is due pays the next installments in order (or, by the borrower's explicit choice, prepays
+principal: ``domain.prepay_choices``), so interest is never charged twice.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from uuid import UUID
 from tools.loans.domain.repayments import (
     Allocation,
     Component,
+    LoanTerms,
     Outstanding,
     SettlementQuote,
     quote_early_settlement,
@@ -59,6 +61,7 @@ __all__ = [
     "apply_allocation",
     "check_loan_transition",
     "first_due_date",
+    "loan_terms",
     "open_outstanding",
     "payoff_accrued",
     "settlement_quote",
@@ -220,6 +223,7 @@ class InstallmentRecord:
             fees=self.fee_due_minor - self.fee_paid_minor,
             interest=self.interest_due_minor - self.interest_paid_minor,
             principal=self.principal_due_minor - self.principal_paid_minor,
+            interest_paid=self.interest_paid_minor,
         )
 
 
@@ -254,6 +258,8 @@ class RepaymentRecord:
     journal_id: UUID
     recorded_by: str
     recorded_at: datetime
+    prepay: str | None = None  # the borrower's choice for money beyond what was due (domain.prepay_choices)
+    paid_ahead_minor: int = 0  # of to_interest + to_principal: installments not yet due, paid in advance
 
 
 def open_outstanding(installments: Sequence[InstallmentRecord]) -> list[Outstanding]:
@@ -338,6 +344,7 @@ def settlement_quote(
     start, accrues = _accrual(loan, installments, as_of)
     if not accrues:
         start = as_of + timedelta(days=valid_days)  # nothing accrues past the last installment
+    to_come = [i for i in owing if i.due_date > as_of]
     return quote_early_settlement(
         principal,
         loan.annual_rate,
@@ -347,13 +354,17 @@ def settlement_quote(
         interest_due=interest_due,
         unpaid_fees=fees,
         valid_days=valid_days,
+        interest_paid_ahead=sum(i.interest_paid_minor for i in to_come),
+        interest_to_come=sum(i.outstanding.interest for i in to_come) if to_come else None,
     )
 
 
-def payoff_accrued(
-    loan: LoanRecord, installments: Sequence[InstallmentRecord], amount: int, paid_on: date
-) -> int:
-    """The accrued interest a payment of ``amount`` on ``paid_on`` pays: all of it when the payment
-    settles the loan in full, else none (module docstring)."""
-    quote = settlement_quote(loan, installments, paid_on)
-    return quote.accrued_interest if amount >= quote.total else 0
+def payoff_accrued(loan: LoanRecord, installments: Sequence[InstallmentRecord], paid_on: date) -> int:
+    """The interest accrued by ``paid_on`` since the last due date, as the settlement quote counts it: a
+    payment pays it only when it settles the loan in full (``repayments.allocate_payment`` decides)."""
+    return settlement_quote(loan, installments, paid_on).accrued_interest
+
+
+def loan_terms(loan: LoanRecord) -> LoanTerms:
+    """What recalculates the loan's installments after a ``reduce_installment`` prepayment."""
+    return LoanTerms(loan.annual_rate, loan.schedule_method, loan.repayment_frequency)

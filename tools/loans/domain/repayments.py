@@ -1,5 +1,7 @@
 """Where a borrower's payment goes, and what it costs to settle a loan early.
 
+The early-settlement quote is ``settlement`` (re-exported here).
+
 Allocation of a payment (amounts in minor units), for the installments due on or before ``as_of``:
 
 - ``installment_first`` (the default, Apache Fineract's standard strategy): installment by installment,
@@ -8,42 +10,43 @@ Allocation of a payment (amounts in minor units), for the installments due on or
 - ``component_first``: every due late fee (oldest first), then every due interest, then every due
   principal.
 
-Whatever is left after everything due, in this order:
+Whatever is left after everything due:
 
-1. Interest accrued since the last due date (``accrued_interest``, computed by ``accrued_interest``):
-   it is the next installment's interest earned so far, so it is paid ahead and that installment's
-   interest falls by the same amount (never below zero). Past the last due date there is no next
-   installment: what the payment does not cover is added to the last installment's interest, now due.
-2. Principal of future installments, and the term SHORTENS: the last installment's principal first,
-   then the one before, and so on. An installment whose principal is fully prepaid is cancelled together
-   with its scheduled interest (interest is not earned on money already repaid); a partly prepaid one
-   owes less principal. The earlier installments keep their amounts and dates, and the loan ends sooner.
-   A lender that recalculates interest on the lower balance can rebuild the remaining lines with
-   ``schedules.build_schedule``; this module keeps the contract's figures.
-3. Anything beyond a full payoff is a ``credit`` for the borrower (to refund, or hold for later).
-
-Paying exactly what ``quote_early_settlement`` quotes (with the same accrued interest) settles the loan:
-everything due, the accrued interest and all future principal, with nothing left over.
-
-Early settlement quote: outstanding principal + interest due and unpaid + unpaid fees + interest
-accrued daily on the outstanding principal at the annual rate / 365 (actual days, 365 even in leap
-years) from the last due date (or disbursement), rounded half-up once to a minor unit. The quote is good
-through ``valid_until`` = ``as_of`` + ``valid_days`` and accrues interest up to that day (the payoff
-convention: paid earlier, the difference is a credit to refund; never an undercharge). With the default
-``valid_days`` = 0 that is interest to ``as_of`` exactly; ``per_diem`` shows one more day's interest.
+- When it covers the interest accrued since the last due date (``accrued_interest``, computed by
+  ``accrued_interest``) and all the principal still to come, the payment SETTLES the loan, exactly as
+  ``quote_early_settlement`` quotes: the accrued interest (paid ahead as part of the next installment's
+  interest), then all future principal; every future installment is cancelled with the rest of its
+  interest (interest is not earned on money already repaid), and anything beyond is a ``credit`` for the
+  borrower (to refund, or hold for later). Past the last due date there is no next installment: accrued
+  interest the payment does not cover is added to the last installment's interest, now due.
+- Otherwise, by default (an ADVANCE payment), it settles the next installments in due-date order, each
+  interest then principal, exactly as if they were due: nothing is cancelled and the loan's term and
+  installments do not change. Paying early never shortens the loan by itself.
+- Only when the borrower chooses a prepayment (``prepay``: ``reduce_term`` or ``reduce_installment``,
+  see ``prepay_choices``) does it repay principal ahead of schedule and change the installments still to
+  come.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from dataclasses import field as dataclass_field
+from datetime import date
 from enum import StrEnum
 from itertools import pairwise
 
+from tools.loans.domain.prepay_choices import LoanTerms, Prepay, reamortize
+from tools.loans.domain.settlement import (
+    DAYS_PER_YEAR,
+    SettlementQuote,
+    accrued_interest,
+    quote_early_settlement,
+)
+from tools.loans.domain.settlement import check_amount as _check_amount
+from tools.loans.domain.settlement import check_date as _check_date
 from tools.platform.domain.money import currency_exponent
-from tools.platform.domain.money_format import format_money, format_percent
+from tools.platform.domain.money_format import format_money
 
 __all__ = [
     "DAYS_PER_YEAR",
@@ -51,15 +54,14 @@ __all__ = [
     "AllocationLine",
     "AllocationOrder",
     "Component",
+    "LoanTerms",
     "Outstanding",
+    "Prepay",
     "SettlementQuote",
     "accrued_interest",
     "allocate_payment",
     "quote_early_settlement",
 ]
-
-DAYS_PER_YEAR = 365
-_CONTEXT = Context(prec=50)
 
 
 class AllocationOrder(StrEnum):
@@ -85,6 +87,10 @@ class Outstanding:
     fees: int = 0
     interest: int = 0
     principal: int = 0
+    # Interest already paid on it: an advance payment pays interest first, a prepayment never does, so an
+    # installment not yet due with interest paid was partly paid ahead, and a recalculation keeps it as
+    # it is. Not part of what it owes, so not compared.
+    interest_paid: int = dataclass_field(default=0, compare=False)
 
     @property
     def total(self) -> int:
@@ -104,6 +110,7 @@ class AllocationLine:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Allocation:
     """``amount`` = to_fees + to_interest + to_principal + to_accrued_interest + prepaid_principal + credit.
+    ``paid_ahead``: the part of to_interest + to_principal that paid installments not yet due.
 
     ``remaining``: every installment still owing something after the payment, in order, with what it
     owes (due or not); ``cancelled``: future installments removed by the prepayment, their interest
@@ -120,40 +127,13 @@ class Allocation:
     to_accrued_interest: int
     prepaid_principal: int
     credit: int
+    paid_ahead: int
     remaining: tuple[Outstanding, ...]
     cancelled: tuple[int, ...]
 
     @property
     def paid_off(self) -> bool:
         return not self.remaining
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SettlementQuote:
-    """What settles the loan on ``as_of`` (valid through ``valid_until``), in minor units."""
-
-    currency: str
-    as_of: date
-    valid_until: date
-    principal: int
-    interest_due: int
-    accrued_interest: int
-    accrued_days: int
-    fees: int
-    total: int
-    per_diem: int
-    lines: tuple[str, ...]
-
-
-def _check_amount(name: str, value: int, *, positive: bool = False) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < (1 if positive else 0):
-        kind = "a positive" if positive else "a non-negative"
-        raise ValueError(f"{name} must be {kind} whole number of minor units; got {value!r}")
-
-
-def _check_date(name: str, value: date) -> None:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise ValueError(f"{name} must be a plain date; got {value!r}")
 
 
 def _check_installments(installments: Sequence[Outstanding]) -> None:
@@ -178,7 +158,7 @@ class _Ledger:
         self.currency = currency
         self.lines: list[AllocationLine] = []
 
-    def pay(self, number: int, component: Component, field: str, text: str) -> None:
+    def pay(self, number: int, component: Component, field: str, text: str, suffix: str = "") -> None:
         owed = getattr(self.owed[number], field)
         paid = min(self.left, owed)
         if paid == 0:
@@ -186,7 +166,8 @@ class _Ledger:
         self.left -= paid
         self.owed[number] = replace(self.owed[number], **{field: owed - paid})
         money = format_money(paid, self.currency)
-        self.lines.append(AllocationLine(component, number, paid, f"{money} {text} of installment {number}"))
+        text = f"{money} {text} of installment {number}{suffix}"
+        self.lines.append(AllocationLine(component, number, paid, text))
 
     def add(self, component: Component, number: int | None, amount: int, text: str) -> None:
         self.left -= amount
@@ -238,6 +219,53 @@ def _prepay(ledger: _Ledger, future: list[Outstanding], accrued: int) -> list[in
     return sorted(cancelled)
 
 
+def _advance(ledger: _Ledger, future: list[Outstanding]) -> None:
+    """The next installments, in due-date order, each interest then principal, as if they were due."""
+    for item in future:
+        for component, field, text in _DUE_STEPS[1:]:
+            ledger.pay(item.number, component, field, text, ", paid ahead of its due date")
+
+
+def _reduce_installment(
+    ledger: _Ledger, future: list[Outstanding], currency: str, terms: LoanTerms | None
+) -> None:
+    if terms is None:
+        raise ValueError("reduce_installment needs the loan's terms to recalculate the installments")
+    prepaid = ledger.left
+    owed, reductions = reamortize(future, prepaid, currency, terms)
+    for item, reduction in zip(owed, reductions, strict=True):
+        ledger.owed[item.number] = item
+        if reduction:
+            note = f"installment {item.number} now owes {format_money(item.total, currency)}"
+            ledger.add(Component.PREPAYMENT, item.number, reduction, f"prepays principal: {note}")
+
+
+def _after_due(
+    ledger: _Ledger,
+    future: list[Outstanding],
+    accrued: int,
+    prepay: Prepay | None,
+    terms: LoanTerms | None,
+) -> list[int]:
+    """What is left once everything due is paid: a payoff, an advance or the chosen prepayment
+    (module docstring); returns the installments cancelled."""
+    future_principal = sum(item.principal for item in future)
+    if not future or ledger.left >= accrued + future_principal:
+        return _prepay(ledger, future, accrued)
+    if prepay is None:
+        _advance(ledger, future)
+    elif ledger.left >= future_principal:
+        raise ValueError(
+            "this prepayment would repay all the principal but not the interest accrued since the last due "
+            "date; pay the early settlement quote (quote_early_settlement) to settle the loan"
+        )
+    elif prepay is Prepay.REDUCE_TERM:
+        return _prepay(ledger, future, 0)
+    else:
+        _reduce_installment(ledger, future, ledger.currency, terms)
+    return []
+
+
 def allocate_payment(
     amount: int,
     installments: Sequence[Outstanding],
@@ -246,13 +274,19 @@ def allocate_payment(
     *,
     accrued_interest: int = 0,
     order: AllocationOrder | str = AllocationOrder.INSTALLMENT_FIRST,
+    prepay: Prepay | str | None = None,
+    terms: LoanTerms | None = None,
 ) -> Allocation:
     """Allocate ``amount`` minor units received on ``as_of`` to what the loan owes (module docstring).
 
     ``installments``: what each installment still owes, due or not. ``accrued_interest``: interest accrued
-    since the last due date, charged only when the payment settles the loan in full.
+    since the last due date, charged only when the payment settles the loan in full, and never more than
+    the unpaid interest of the installments still to come. ``prepay``: the
+    borrower's choice for money beyond what is due (None: settle the next installments in order);
+    ``terms`` recalculate the installments for ``reduce_installment``.
     """
     order = AllocationOrder(order)
+    prepay = None if prepay is None else Prepay(prepay)
     currency_exponent(currency)
     _check_amount("amount", amount, positive=True)
     _check_amount("accrued_interest", accrued_interest)
@@ -274,10 +308,15 @@ def allocate_payment(
         for component, field, text in _DUE_STEPS:
             for item in due:
                 ledger.pay(item.number, component, field, text)
-    cancelled = _prepay(ledger, future, accrued_interest) if ledger.left or not future else []
+    if future:  # never more than the installments still to come charge: their interest is the cap
+        accrued_interest = min(accrued_interest, sum(item.interest for item in future))
+    cancelled = (
+        _after_due(ledger, future, accrued_interest, prepay, terms) if ledger.left or not future else []
+    )
     if ledger.left:
         text = "is more than the loan owes: a credit to refund to the borrower or keep for later"
         ledger.add(Component.CREDIT, None, ledger.left, text)
+    ahead = {item.number for item in future}
     return Allocation(
         currency=currency,
         as_of=as_of,
@@ -289,71 +328,11 @@ def allocate_payment(
         to_accrued_interest=ledger.total(Component.ACCRUED_INTEREST),
         prepaid_principal=ledger.total(Component.PREPAYMENT),
         credit=ledger.total(Component.CREDIT),
+        paid_ahead=sum(
+            line.amount
+            for line in ledger.lines
+            if line.installment in ahead and line.component in (Component.INTEREST, Component.PRINCIPAL)
+        ),
         remaining=tuple(item for item in ledger.owed.values() if item.total),
         cancelled=tuple(cancelled),
-    )
-
-
-def accrued_interest(principal: int, annual_rate: Decimal, start: date, end: date) -> int:
-    """principal * annual_rate * days / 365 from ``start`` to ``end``, rounded half-up to a minor unit."""
-    _check_amount("principal", principal)
-    if not isinstance(annual_rate, Decimal) or not annual_rate.is_finite() or annual_rate < 0:
-        raise ValueError(f"annual_rate must be a finite, non-negative Decimal fraction; got {annual_rate!r}")
-    _check_date("start", start)
-    _check_date("end", end)
-    if end < start:
-        raise ValueError(f"interest cannot accrue backwards: {end} is before {start}")
-    with localcontext(_CONTEXT):
-        exact = principal * annual_rate * (end - start).days / DAYS_PER_YEAR
-        return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def quote_early_settlement(
-    outstanding_principal: int,
-    annual_rate: Decimal,
-    accrual_start: date,
-    as_of: date,
-    currency: str,
-    *,
-    interest_due: int = 0,
-    unpaid_fees: int = 0,
-    valid_days: int = 0,
-) -> SettlementQuote:
-    """What pays the loan off through ``as_of`` + ``valid_days``. ``accrual_start`` is the last due date
-    (or the disbursement date before the first); ``interest_due`` is interest of past installments still
-    unpaid; ``unpaid_fees`` the late fees still owed."""
-    currency_exponent(currency)
-    _check_amount("outstanding_principal", outstanding_principal)
-    _check_amount("interest_due", interest_due)
-    _check_amount("unpaid_fees", unpaid_fees)
-    if not isinstance(valid_days, int) or isinstance(valid_days, bool) or valid_days < 0:
-        raise ValueError(f"valid_days must be a non-negative whole number; got {valid_days!r}")
-    _check_date("as_of", as_of)
-    valid_until = as_of + timedelta(days=valid_days)
-    accrued = accrued_interest(outstanding_principal, annual_rate, accrual_start, valid_until)
-    days = (valid_until - accrual_start).days
-    per_diem = accrued_interest(outstanding_principal, annual_rate, as_of, as_of + timedelta(days=1))
-    total = outstanding_principal + interest_due + accrued + unpaid_fees
-    money = format_money
-    lines = (
-        f"{money(outstanding_principal, currency)} outstanding principal",
-        f"{money(interest_due, currency)} interest due and unpaid",
-        f"{money(accrued, currency)} interest accrued since {accrual_start.isoformat()}: "
-        f"{money(outstanding_principal, currency)} at {format_percent(annual_rate)} a year "
-        f"for {days}/{DAYS_PER_YEAR} of a year",
-        f"{money(unpaid_fees, currency)} unpaid fees",
-        f"{money(total, currency)} settles the loan if paid by {valid_until.isoformat()}",
-    )
-    return SettlementQuote(
-        currency=currency,
-        as_of=as_of,
-        valid_until=valid_until,
-        principal=outstanding_principal,
-        interest_due=interest_due,
-        accrued_interest=accrued,
-        accrued_days=days,
-        fees=unpaid_fees,
-        total=total,
-        per_diem=per_diem,
-        lines=lines,
     )

@@ -15,26 +15,30 @@ date of 31 January gives 29 February in a leap year, then 31 March, 30 April, ..
 ``first + k months``, never the previous date plus a month, so a short February does not drag every
 later date to the 28th. Bi-weekly and weekly dates add 14 and 7 days.
 
-Rounding (every figure is whole minor units; "half-up" is ROUND_HALF_UP on the exact value):
+Rounding (every figure is whole minor units of the currency: ISO 4217 exponent, so a yen, a cent, a
+fils of BHD; "half-up" is ROUND_HALF_UP on the exact value). Each line's interest is that period's
+interest, rounded half-up once, and the schedule's total interest is the sum of its lines, exactly:
 
-- The exact schedule is computed first in 50-digit Decimal arithmetic (far below a minor unit of error);
-  figures whose exact value ends within those digits (P * r, a flat share, P / n) come out exact, so a
+- annuity: the level installment is the textbook ``A`` rounded half-up. Each line's interest is the
+  balance still owed (as shown, in minor units) * annual rate / periods per year, rounded half-up; its
+  principal is ``A`` less that interest.
+- flat: the contract is a total interest ``T = P * annual rate * n / periods per year``, rounded half-up
+  once, spread evenly: a line's interest is ``T * k / n`` rounded half-up less the interest already
+  shown (each within a minor unit of ``T / n``, never negative), its principal the level installment
+  ``(P + T) / n`` (rounded half-up) less that interest.
+- declining balance: each line but the last repays ``P / n`` rounded half-up; its interest is the
+  balance still owed (as shown) * annual rate / periods per year, rounded half-up.
+- The LAST installment takes the principal still outstanding plus its own interest (computed the same
+  way; for a flat loan, the rest of ``T``), so sum(principal) == principal, sum(interest) == total
+  interest and the balance after the last line is 0. For an annuity the last installment differs from
+  ``A`` by the rounding carried through the term (a few minor units on an ordinary loan).
+- Interest is computed as ``balance * annual_rate / periods`` in 50-digit Decimal arithmetic, one
+  division, so a value that ends (every period interest whose exact value is a half) is exact and a
   true half always rounds up.
-- annuity and flat: every installment but the last is the exact level installment rounded half-up. Its
-  interest is the running total of exact interest rounded half-up, less the interest already shown
-  (so each line is within a minor unit of its exact interest and the interest shown to date is always the
-  exact interest to date, rounded), never more than the installment; principal is the rest.
-- declining balance: every installment but the last repays the exact ``P / n`` rounded half-up; its
-  interest is the balance before it (as shown) * r, rounded half-up.
-- The LAST installment takes the remainder: the principal still outstanding, and (annuity, flat) the
-  total interest less the interest already shown, where the total interest is the exact total rounded
-  half-up once. Hence sum(principal) == principal and sum(total) == principal + total interest exactly,
-  and the balance after the last installment is 0. For annuity and flat loans the total of payments is
-  ``round(n * exact installment)``, so the last installment differs from the others by less than one minor
-  unit per installment.
-- A principal so small against the number of installments that the rounded installments would repay it
-  before the last one (e.g. 1.50 over 100 installments) is refused with a ValueError rather than given a
-  negative last installment.
+- A schedule that cannot be amortized in whole minor units is refused with a ValueError rather than
+  given a negative line: a principal so small against the number of installments that the rounded
+  installments would repay it before the last one (e.g. 1.50 over 100 installments), or a rate and term
+  so extreme that an annuity's rounded installment would not cover a period's interest.
 """
 
 from __future__ import annotations
@@ -174,51 +178,50 @@ def _check_inputs(
         raise ValueError(f"first_due_date must be a plain date; got {first_due_date!r}")
 
 
-def _level(
-    principal: int, annual_rate: Decimal, count: int, per_year: int, method: Method
-) -> tuple[Decimal, list[Decimal]]:
-    """The exact level installment and the exact interest to date after each installment (annuity or
-    flat). Figures that end within 50 digits (P r, a flat share, P / n) are computed exactly, so a
-    true half rounds up rather than being nudged either way by the working precision."""
-    if method is Method.FLAT:
-        total_interest = principal * annual_rate * count / per_year  # one division: exact when it ends
-        to_date = [total_interest * k / count for k in range(1, count + 1)]
-        return (principal + total_interest) / count, to_date
-    first_interest = principal * annual_rate / per_year
-    if first_interest == 0:
-        return Decimal(principal) / count, [Decimal(0)] * count
-    if count == 1:
-        return principal + first_interest, [first_interest]
-    # The balance before installment k is the present value of the n - k + 1 installments still to pay,
-    # so its interest is r * that = A (1 - v^(n-k+1)) with v = 1 / (1 + r): stable for any rate and term.
-    v = 1 / (1 + annual_rate / per_year)
-    powers = [v]
-    for _ in range(count - 1):
-        powers.append(powers[-1] * v)
-    installment = first_interest / (1 - powers[-1])
-    to_date, running = [first_interest], first_interest
-    for k in range(2, count + 1):
-        running += installment * (1 - powers[count - k])
-        to_date.append(running)
-    return installment, to_date
+def _annuity_installment(principal: int, periodic: Decimal, count: int) -> Decimal:
+    """The exact level installment ``P r / (1 - (1 + r)^-n)`` (``P / n`` at r = 0)."""
+    if periodic == 0:
+        return Decimal(principal) / count
+    return principal * periodic / (1 - (1 + periodic) ** -count)
 
 
-def _level_lines(
-    principal: int, annual_rate: Decimal, count: int, per_year: int, method: Method
-) -> list[tuple[int, int]]:
-    """(principal, interest) per installment for annuity and flat loans, rounded as documented."""
+def _period_interest(balance: int, annual_rate: Decimal, per_year: int) -> int:
+    return _half_up(balance * annual_rate / per_year)  # one division: a true half is exact
+
+
+def _annuity_lines(principal: int, annual_rate: Decimal, count: int, per_year: int) -> list[tuple[int, int]]:
+    """(principal, interest) per installment of an annuity, rounded as documented."""
     with localcontext(_CONTEXT):
-        exact_installment, interest_to_date = _level(principal, annual_rate, count, per_year, method)
-        installment = _half_up(exact_installment)
-        total_interest = _half_up(interest_to_date[-1])
+        installment = _half_up(_annuity_installment(principal, annual_rate / per_year, count))
+        lines: list[tuple[int, int]] = []
+        balance = principal
+        for k in range(count):
+            interest = _period_interest(balance, annual_rate, per_year)
+            repay = balance if k == count - 1 else installment - interest
+            if repay < 0 < balance:  # a negative amortization, not a principal already exhausted
+                raise ValueError(
+                    f"at {annual_rate} a year over {count} installments the level installment of "
+                    f"{installment} minor units does not cover a period's interest once rounded; use a "
+                    "shorter term or a lower rate"
+                )
+            lines.append((repay, interest))
+            balance -= repay
+    return lines
+
+
+def _flat_lines(principal: int, annual_rate: Decimal, count: int, per_year: int) -> list[tuple[int, int]]:
+    """(principal, interest) per installment of a flat-rate loan, rounded as documented."""
+    with localcontext(_CONTEXT):
+        # One division each (P * rate * k / periods): a true half of a minor unit is exact, and rounds up.
+        installment = _half_up((principal * per_year + principal * annual_rate * count) / (per_year * count))
+        to_date = [_half_up(principal * annual_rate * k / per_year) for k in range(1, count + 1)]
     lines: list[tuple[int, int]] = []
-    shown, repaid = 0, 0
-    for exact in interest_to_date[:-1]:
-        interest = min(installment, _half_up(exact) - shown)
+    shown = repaid = 0
+    for interest_to_date in to_date[:-1]:
+        interest = min(installment, interest_to_date - shown)
         lines.append((installment - interest, interest))
-        shown += interest
-        repaid += installment - interest
-    lines.append((principal - repaid, total_interest - shown))
+        shown, repaid = shown + interest, repaid + installment - interest
+    lines.append((principal - repaid, to_date[-1] - shown))
     return lines
 
 
@@ -232,7 +235,7 @@ def _declining_lines(
         balance = principal
         for k in range(count):
             repay = part if k < count - 1 else balance
-            lines.append((repay, _half_up(balance * annual_rate / per_year)))
+            lines.append((repay, _period_interest(balance, annual_rate, per_year)))
             balance -= repay
     return lines
 
@@ -259,9 +262,11 @@ def build_schedule(
     per_year = PERIODS_PER_YEAR[frequency]
     if method is Method.DECLINING_BALANCE:
         lines = _declining_lines(principal, annual_rate, installments, per_year)
+    elif method is Method.FLAT:
+        lines = _flat_lines(principal, annual_rate, installments, per_year)
     else:
-        lines = _level_lines(principal, annual_rate, installments, per_year, method)
-    if lines[-1][0] < 0 or lines[-1][1] < 0:
+        lines = _annuity_lines(principal, annual_rate, installments, per_year)
+    if any(paid < 0 or interest < 0 for paid, interest in lines):
         raise ValueError(
             f"a principal of {principal} minor units is too small for {installments} installments: the "
             "installments, rounded to whole minor units, would repay it before the last one; use fewer"

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from tools.loans.domain.aging import Bucket
 from tools.loans.domain.loans import LoanStatus
-from tools.loans.domain.repayments import Component
+from tools.loans.domain.repayments import Component, Prepay
 from tools.loans.domain.schedules import Frequency, Method
 from tools.platform.models import Money, Output
 
@@ -31,6 +31,8 @@ __all__ = [
     "LoanTransitionView",
     "LoanView",
     "NextDue",
+    "PrepaymentQuoteView",
+    "RemainingInstallmentView",
     "RepaymentView",
     "ScheduleView",
     "SettlementQuoteView",
@@ -202,7 +204,11 @@ class RepaymentView(Output):
     to_principal: Money
     to_accrued_interest: Money = Field(description="Interest accrued since the last due date (payoff only).")
     prepaid_principal: Money = Field(
-        description="Principal repaid ahead of schedule, from the last installment."
+        description="Principal repaid ahead of schedule by the borrower's choice (prepay), or by a payoff."
+    )
+    prepay: Prepay | None = Field(default=None, description="The prepayment chosen; null: none.")
+    paid_ahead: Money = Field(
+        description="Of to_interest + to_principal, what paid installments not yet due."
     )
     credit: Money = Field(description="Beyond a full payoff: held for the borrower, to refund or keep.")
     commission: Money = Field(description="The platform's share of the interest this payment collected.")
@@ -227,6 +233,40 @@ class SettlementQuoteView(Output):
     total: Money = Field(description="Paying this by valid_until settles the loan.")
     per_diem: Money = Field(description="One more day's interest.")
     lines: list[str]
+
+
+class RemainingInstallmentView(Output):
+    number: int
+    due_date: date
+    principal: Money
+    interest: Money
+    fees: Money
+    total: Money
+
+
+class PrepaymentQuoteView(Output):
+    """What a payment would do, without recording it: record_repayment with the same amount, day and
+    prepay choice allocates it the same way while the loan is unchanged."""
+
+    loan_id: UUID
+    as_of: date
+    amount: Money
+    prepay: Prepay | None = Field(description="The choice quoted; null: the next installments, in order.")
+    allocation: list[AllocationLineView] = Field(description="Where each part would go, in order.")
+    prepaid_principal: Money
+    paid_ahead: Money = Field(description="Of the interest and principal paid, what is not due yet.")
+    credit: Money
+    installments_before: int = Field(description="Installments still owing something before the payment.")
+    installments_after: int
+    next_installment_before: Money | None = Field(description="What the next installment not yet due owes.")
+    next_installment_after: Money | None
+    interest_before: Money = Field(description="Interest the loan still owes on its schedule.")
+    interest_after: Money
+    interest_saved: Money
+    maturity_before: date | None
+    maturity_after: date | None
+    remaining: list[RemainingInstallmentView] = Field(description="What each installment would still owe.")
+    summary: list[str]
 
 
 class LateFeeView(Output):

@@ -107,6 +107,8 @@ class ProviderRecord:
     created_at: datetime
     updated_at: datetime
     version: int
+    # The secret the latest rotation replaced, still signing while the overlap lasts.
+    webhook_secret_previous_encrypted: bytes | None = None
 
     def terms(self) -> ProviderTerms:
         return ProviderTerms(**{name: getattr(self, name) for name in TERM_FIELDS})

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 from tools.loans.domain.schedules import Frequency, Method
 from tools.marketplace.domain.bids import BidStatus, BidTerms
 from tools.platform.domain.money import MoneyError, to_minor
-from tools.platform.models import CurrencyCode, Input, Money, Output, check_currency
+from tools.platform.models import CurrencyCode, DecimalString, FreeText, Input, Money, Output, check_currency
 
 __all__ = [
     "AcceptedOffer",
@@ -32,14 +32,15 @@ __all__ = [
 ]
 
 Amount = Annotated[
-    Decimal, Field(gt=0, description='Principal offered, a decimal string in major units, e.g. "250000.00".')
+    DecimalString,
+    Field(gt=0, description='Principal offered, a decimal string in major units, e.g. "250000.00".'),
 ]
 Fee = Annotated[
-    Decimal,
+    DecimalString,
     Field(ge=0, description="Origination fee deducted at closing (a prepaid finance charge), major units."),
 ]
 Rate = Annotated[
-    Decimal,
+    DecimalString,
     Field(
         ge=0, le=5, decimal_places=6, description="Nominal annual interest rate as a fraction, 0.24 = 24%."
     ),
@@ -50,7 +51,7 @@ ValidUntil = Annotated[
     Field(description="The offer lapses at this moment (with a UTC offset); future, at most 90 days ahead."),
 ]
 Conditions = Annotated[
-    str | None,
+    FreeText | None,
     Field(default=None, min_length=1, max_length=2000, description="Conditions attached to the offer."),
 ]
 

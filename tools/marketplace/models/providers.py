@@ -22,7 +22,16 @@ from tools.loans.domain.commission_plan import (
 )
 from tools.marketplace.domain.providers import GRADES, ProviderStatus, ProviderTerms, ProviderType
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
-from tools.platform.models import CurrencyCode, Input, Money, Output, check_currency
+from tools.platform.models import (
+    CurrencyCode,
+    DecimalString,
+    Identifier,
+    Input,
+    Line,
+    Money,
+    Output,
+    check_currency,
+)
 
 __all__ = [
     "CommissionPlanInput",
@@ -39,12 +48,12 @@ __all__ = [
 ]
 
 Grade = Annotated[str, Field(pattern="^[A-E]$", description="Risk grade A (safest) to E.")]
-Fraction = Annotated[Decimal, Field(ge=0, le=1, decimal_places=6, description="0.085 is 8.5%.")]
-Major = Annotated[Decimal, Field(ge=0, description='Decimal string in major units, e.g. "1000000.00".')]
+Fraction = Annotated[DecimalString, Field(ge=0, le=1, decimal_places=6, description="0.085 is 8.5%.")]
+Major = Annotated[DecimalString, Field(ge=0, description='Decimal string in major units, e.g. "1000000.00".')]
 
-Name = Annotated[str, Field(min_length=2, max_length=200, description="Unique, ignoring case.")]
+Name = Annotated[Line, Field(min_length=2, max_length=200, description="Unique, ignoring case.")]
 Countries = Annotated[
-    list[str],
+    list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]],
     Field(min_length=1, max_length=60, description='ISO 3166-1 alpha-2 codes it lends in, e.g. ["NG"].'),
 ]
 Grades = Annotated[
@@ -52,21 +61,22 @@ Grades = Annotated[
 ]
 MinScore = Annotated[int, Field(ge=300, le=850, description="Lowest assessed score it lends to (300-850).")]
 MaxDti = Annotated[
-    Decimal,
+    DecimalString,
     Field(gt=0, le=1, decimal_places=4, description="Highest debt-to-income after the loan (0.45 = 45%)."),
 ]
 Term = Annotated[int, Field(ge=1, le=120, description="Months.")]
 Amount = Annotated[
-    Decimal, Field(gt=0, description='Decimal string in major units of `currency`, e.g. "50000.00".')
+    DecimalString, Field(gt=0, description='Decimal string in major units of `currency`, e.g. "50000.00".')
 ]
 Capital = Annotated[
-    Decimal, Field(ge=0, description="Capital it has available to lend now, in major units of `currency`.")
+    DecimalString,
+    Field(ge=0, description="Capital it has available to lend now, in major units of `currency`."),
 ]
 AnnualRate = Annotated[
-    Decimal, Field(ge=0, le=5, decimal_places=4, description="Annual interest rate, 0.24 = 24%.")
+    DecimalString, Field(ge=0, le=5, decimal_places=4, description="Annual interest rate, 0.24 = 24%.")
 ]
 WebhookUrl = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=10,
         max_length=2000,
@@ -83,7 +93,9 @@ class CommissionTierInput(Input):
 
 class CommissionCapInput(Input):
     currency: CurrencyCode
-    max_commission: Annotated[Decimal, Field(gt=0, description="Most commission on one loan, major units.")]
+    max_commission: Annotated[
+        DecimalString, Field(gt=0, description="Most commission on one loan, major units.")
+    ]
 
 
 class CommissionPlanInput(Input):
@@ -337,9 +349,15 @@ class OnboardedProvider(Output):
 class RotatedSecret(Output):
     provider_id: UUID
     webhook_secret: str = Field(
-        description="The new signing secret, shown only now; the old one stops working."
+        description="The new signing secret, shown only now. Webhooks are signed with it at once; the "
+        "secret it replaces keeps signing beside it (a second Standard Webhooks signature) and verifying "
+        "the provider's own webhooks until previous_valid_until."
     )
     rotated_at: datetime
+    previous_valid_until: datetime = Field(
+        description="When the replaced secret stops working (CAAS_WEBHOOK_SECRET_OVERLAP_HOURS after the "
+        "rotation; equal to rotated_at when the overlap is 0)."
+    )
 
 
 class ProviderPage(Output):

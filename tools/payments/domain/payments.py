@@ -17,6 +17,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from tools.platform.domain.bounded_json import one_line
+
 __all__ = [
     "ACTIVE_DISBURSEMENT",
     "RANK",
@@ -124,6 +126,7 @@ class PaymentRecord:
     updated_at: datetime
     sent_at: datetime | None
     settled_at: datetime | None
+    prepay: str | None = None  # a collection's prepayment choice, applied when its repayment is recorded
 
 
 class EventType(StrEnum):
@@ -184,6 +187,8 @@ def _text(value: Any, what: str, *, most: int = 200) -> str:
     text = str(value).strip()
     if len(text) > most:
         raise ValueError(f"{what} is longer than {most} characters")
+    if not one_line(text):
+        raise ValueError(f"{what} holds control characters")
     return text
 
 

@@ -8,7 +8,10 @@ answer is the same 401 whatever the reason.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+from collections.abc import Sequence
 from enum import StrEnum
 
 __all__ = [
@@ -19,6 +22,8 @@ __all__ = [
     "check_paystack",
     "check_stripe",
     "paystack_signature",
+    "standard_webhook_key",
+    "standard_webhook_signature",
     "stripe_signature_header",
 ]
 
@@ -134,3 +139,29 @@ def check_caas(
     if not _same(_hmac_hex(secret, _timestamped(ts, body), "sha256"), digest):
         return Verdict.MISMATCH
     return Verdict.OK if _fresh(int(ts), now, tolerance) else Verdict.STALE
+
+
+_WHSEC = "whsec_"
+
+
+def standard_webhook_key(secret: str) -> bytes:
+    """The HMAC key a Standard Webhooks library derives from ``secret``: the bytes of a
+    ``whsec_<base64>`` secret's base64 part (``Webhook(secret)``); any other secret, such as one
+    issued before secrets were standard, is its own UTF-8 bytes (the libraries' raw format:
+    ``Webhook(secret.encode())`` in Python, ``new Webhook(secret, {format: "raw"})`` in TypeScript)."""
+    if secret.startswith(_WHSEC):
+        try:
+            return base64.b64decode(secret.removeprefix(_WHSEC), validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return secret.encode()
+
+
+def standard_webhook_signature(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) -> str:
+    """``webhook-signature``: one ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` per secret,
+    space-separated (the current secret first, then one still in its rotation overlap)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(standard_webhook_key(s), signed, "sha256").digest()).decode()
+        for s in secrets
+    )

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from tools.platform.domain.money import currency_exponent
+
 __all__ = ["BUREAU_SCORE_MAX", "BUREAU_SCORE_MIN", "EmploymentStatus", "Purpose", "ScoreInputs"]
 
 BUREAU_SCORE_MIN = 300
@@ -72,6 +74,13 @@ class ScoreInputs:
     bureau_score: int | None = None
     recent_delinquencies: int | None = None
     kyc_verified: bool
+    # The amounts' ISO 4217 currency: the installment estimate and the largest affordable amount are
+    # rounded to its minor unit (a yen, a fils). None (a what-if without a currency): two decimals.
+    currency: str | None = None
+
+    @property
+    def minor_unit(self) -> Decimal:
+        return Decimal(1).scaleb(-(2 if self.currency is None else currency_exponent(self.currency)))
 
     def __post_init__(self) -> None:
         _money("monthly_income", self.monthly_income, positive=True)
@@ -84,6 +93,8 @@ class ScoreInputs:
             _count("bureau_score", self.bureau_score, BUREAU_SCORE_MIN, BUREAU_SCORE_MAX)
         if self.recent_delinquencies is not None:
             _count("recent_delinquencies", self.recent_delinquencies)
+        if self.currency is not None:
+            currency_exponent(self.currency)  # a MoneyError (a ValueError) for an unknown code
         if not isinstance(self.kyc_verified, bool):
             raise ValueError(f"kyc_verified must be True or False; got {self.kyc_verified!r}")
         # Accept the equal-valued enums of the models layer (or their strings) and store ours, so that

@@ -258,11 +258,14 @@ def grade_for_score(score: int) -> Grade:
     return next(grade for grade, lowest in GRADE_MIN_SCORES if score >= lowest)
 
 
-def installment_estimate(amount: Decimal, term_months: int, policy: RiskPolicy = DEFAULT_POLICY) -> Decimal:
-    """The annuity installment at the policy's reference rate, rounded half-up to 2 decimals."""
+def installment_estimate(
+    amount: Decimal, term_months: int, policy: RiskPolicy = DEFAULT_POLICY, unit: Decimal = _CENT
+) -> Decimal:
+    """The annuity installment at the policy's reference rate, rounded half-up to ``unit`` (the
+    currency's minor unit: 0.01 by default, 1 for JPY, 0.001 for KWD or BHD)."""
     with localcontext(_MATH):
         installment = annuity_installment(amount, policy.reference_annual_rate, term_months)
-        return installment.quantize(_CENT, rounding=ROUND_HALF_UP)
+        return installment.quantize(unit, rounding=ROUND_HALF_UP)
 
 
 def dti_after(monthly_obligations: Decimal, monthly_income: Decimal, installment: Decimal) -> Decimal:
@@ -278,35 +281,36 @@ def _above_income_multiple(amount: Decimal, income: Decimal, policy: RiskPolicy)
 
 def _within_limits(amount: Decimal, inputs: ScoreInputs, policy: RiskPolicy) -> bool:
     """The two affordability hard rules, evaluated exactly as ``score`` evaluates them."""
-    installment = installment_estimate(amount, inputs.term_months, policy)
+    installment = installment_estimate(amount, inputs.term_months, policy, inputs.minor_unit)
     dti = dti_after(inputs.monthly_obligations, inputs.monthly_income, installment)
     return dti <= policy.dti_limit and not _above_income_multiple(amount, inputs.monthly_income, policy)
 
 
 def max_affordable_amount(inputs: ScoreInputs, policy: RiskPolicy = DEFAULT_POLICY) -> Decimal:
-    """The largest amount, in whole cents, that keeps DTI within the limit and the amount within the
-    income multiple at the reference rate and the requested term; 0.00 when there is none."""
+    """The largest amount, in whole minor units of the currency, that keeps DTI within the limit and the
+    amount within the income multiple at the reference rate and the requested term; 0 when there is none."""
+    unit = inputs.minor_unit
     with localcontext(_MATH):
         room = policy.dti_limit * inputs.monthly_income - inputs.monthly_obligations
         if room < 0:
-            return Decimal("0.00")
-        # The installment is rounded half-up to cents, so it stays within ``room`` while its exact value
-        # is below (room rounded down to cents) + half a cent.
-        ceiling = room.quantize(_CENT, rounding=ROUND_DOWN) + _CENT / 2
+            return Decimal(0).quantize(unit)
+        # The installment is rounded half-up to the unit, so it stays within ``room`` while its exact value
+        # is below (room rounded down to the unit) + half a unit.
+        ceiling = room.quantize(unit, rounding=ROUND_DOWN) + unit / 2
         by_dti = max_principal_for_installment(ceiling, policy.reference_annual_rate, inputs.term_months)
         by_multiple = policy.max_income_multiple * inputs.monthly_income
-        amount = min(by_dti, by_multiple).quantize(_CENT, rounding=ROUND_DOWN)
-        # The inverse is exact to ~40 digits, not infinitely: settle the last cent with the very test
-        # ``score`` applies. Each loop moves at most a cent or two in practice.
+        amount = min(by_dti, by_multiple).quantize(unit, rounding=ROUND_DOWN)
+        # The inverse is exact to ~40 digits, not infinitely: settle the last unit with the very test
+        # ``score`` applies. Each loop moves at most a unit or two in practice.
         for _ in range(3):
             if amount <= 0 or _within_limits(amount, inputs, policy):
                 break
-            amount -= _CENT
+            amount -= unit
         for _ in range(3):
-            if not _within_limits(amount + _CENT, inputs, policy):
+            if not _within_limits(amount + unit, inputs, policy):
                 break
-            amount += _CENT
-        return max(amount, Decimal("0.00"))
+            amount += unit
+        return max(amount, Decimal(0).quantize(unit))
 
 
 def _failed_rules(inputs: ScoreInputs, policy: RiskPolicy, stage: Stage, dti: Decimal) -> list[Reason]:
@@ -348,7 +352,7 @@ def score(
 ) -> Assessment:
     """Score one application under ``policy``. ``stage`` is "scoring" or "approval" (see ``Stage``)."""
     stage = Stage(stage)
-    installment = installment_estimate(inputs.requested_amount, inputs.term_months, policy)
+    installment = installment_estimate(inputs.requested_amount, inputs.term_months, policy, inputs.minor_unit)
     dti = dti_after(inputs.monthly_obligations, inputs.monthly_income, installment)
     graded = grade_characteristics(inputs, dti)
     total = BASE_POINTS + sum(g.bin.points for g in graded)

@@ -67,15 +67,15 @@ def test_a_two_percent_fee_on_1000_at_12_percent_for_12_months() -> None:
 
 
 def test_a_weekly_loan_uses_the_week_as_unit_period() -> None:
-    # 1,000.00 at 26% a year, 52 weekly installments (21.89, the last 21.72), 10.00 fee: 990.00
-    # financed. i = 0.53995% a week: 1.0053995^52 = 1.3231568 and (1 - 1/1.3231568) / 0.0053995 = 45.232,
-    # 21.89 * 45.232 - 0.17 / 1.3231568 = 990.13 - 0.13 = 990.00. APR = 52 * 0.53995% = 28.0776%.
+    # 1,000.00 at 26% a year, 52 weekly installments (21.89, the last 21.74), 10.00 fee: 990.00
+    # financed. i = 0.540014% a week: 1.00540014^52 = 1.3231984 and (1 - 1/1.3231984) / 0.00540014 =
+    # 45.2313, 21.89 * 45.2313 - 0.15 / 1.3231984 = 990.11 - 0.11 = 990.00. APR = 52 * i = 28.0807%.
     schedule = build_schedule(100_000, "USD", Decimal("0.26"), 52, date(2025, 1, 8), frequency="weekly")
     disclosure = disclose(schedule, prepaid_finance_charge=1_000)
     assert (disclosure.unit_periods_per_year, disclosure.amount_financed) == (52, 99_000)
-    assert disclosure.apr == Decimal("0.280776")
+    assert disclosure.apr == Decimal("0.280807")
     assert disclosure.apr_percent == Decimal("28.08")
-    assert disclosure.finance_charge == disclosure.total_of_payments - 99_000 == 14_811
+    assert disclosure.finance_charge == disclosure.total_of_payments - 99_000 == 14_813
 
 
 def test_a_long_first_period_lowers_the_apr_and_a_short_one_raises_it() -> None:

@@ -11,9 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tools.loans.domain.repayments import (
+    Allocation,
     AllocationOrder,
     Component,
+    LoanTerms,
     Outstanding,
+    Prepay,
     accrued_interest,
     allocate_payment,
     quote_early_settlement,
@@ -76,23 +79,122 @@ def test_oldest_installment_first_or_each_component_across_installments() -> Non
     ]
 
 
-def test_an_excess_pays_accrued_interest_then_prepays_from_the_last_installment() -> None:
-    # Installment 3 needs 500,000 + 169,878 + 775,718 = 1,445,596; 3,000,000 leaves 1,554,404.
-    # 47,000 of accrued interest is paid ahead (installment 4's interest falls 154,364 -> 107,364);
-    # 1,507,404 prepays installment 12's 927,054 (cancelled) and 580,350 of installment 11's 908,878.
-    allocation = allocate_payment(3_000_000, loan_from_installment_3(), AS_OF, "NGN", accrued_interest=47_000)
-    assert [line.explanation for line in allocation.lines[3:]] == [
-        "₦470.00 to interest accrued since the last due date, paid ahead as part of installment 4's interest",
-        "₦9,270.54 prepays principal: installment 12 is cancelled with its interest",
-        "₦5,803.50 prepays principal: installment 11 now owes ₦3,285.28 of principal",
+def test_an_early_payment_of_one_installment_settles_the_first_not_the_last() -> None:
+    # Issue 10, item 11: nothing is due yet and exactly one installment is paid; installment 1 is settled
+    # (interest, then principal), the rest of the schedule is untouched and nothing is cancelled.
+    schedule = build_schedule(10_000_000, "NGN", Decimal("0.24"), 12, date(2025, 1, 31))
+    items = [Outstanding(i.number, i.due_date, 0, i.interest, i.principal) for i in schedule.installments]
+    allocation = allocate_payment(945_596, items, date(2025, 1, 10), "NGN", accrued_interest=1_000)
+    assert [(line.component, line.installment, line.amount) for line in allocation.lines] == [
+        (Component.INTEREST, 1, 200_000),
+        (Component.PRINCIPAL, 1, 745_596),
     ]
-    assert allocation.to_accrued_interest == 47_000
-    assert allocation.prepaid_principal == 927_054 + 580_350
-    assert allocation.cancelled == (12,)
+    assert (
+        allocation.lines[0].explanation
+        == "₦2,000.00 to the interest of installment 1, paid ahead of its due date"
+    )
+    assert (allocation.paid_ahead, allocation.prepaid_principal, allocation.to_accrued_interest) == (
+        945_596,
+        0,
+        0,
+    )
+    assert [item.number for item in allocation.remaining] == list(range(2, 13))
+    assert allocation.remaining == tuple(items[1:]) and allocation.cancelled == ()
+
+
+def test_money_beyond_what_is_due_pays_the_next_installments_in_order() -> None:
+    # Installment 3 needs 500,000 + 169,878 + 775,718 = 1,445,596; 3,000,000 leaves 1,554,404: installment
+    # 4 (154,364 + 791,232 = 945,596) in full, then 5's interest 138,539 and 470,269 of its principal.
+    allocation = allocate_payment(3_000_000, loan_from_installment_3(), AS_OF, "NGN", accrued_interest=47_000)
+    assert [(line.component, line.installment, line.amount) for line in allocation.lines[3:]] == [
+        (Component.INTEREST, 4, 154_364),
+        (Component.PRINCIPAL, 4, 791_232),
+        (Component.INTEREST, 5, 138_539),
+        (Component.PRINCIPAL, 5, 470_269),
+    ]
+    assert (allocation.paid_ahead, allocation.to_accrued_interest, allocation.prepaid_principal) == (
+        1_554_404,
+        0,
+        0,
+    )
     remaining = {item.number: item for item in allocation.remaining}
-    assert remaining[4].interest == 107_364 and remaining[11].principal == 328_528
-    assert 3 not in remaining and 12 not in remaining
-    assert allocation.credit == 0
+    assert 4 not in remaining and remaining[5] == Outstanding(5, date(2025, 5, 31), 0, 0, 807_057 - 470_269)
+    assert remaining[12] == Outstanding(12, date(2025, 12, 31), 0, 18_541, 927_056)
+    assert allocation.cancelled == () and allocation.credit == 0
+
+
+def test_reduce_term_prepays_principal_from_the_last_installment() -> None:
+    # The same 1,554,404 beyond installment 3: installment 12's 927,056 (cancelled with its interest),
+    # then 627,348 of installment 11's 908,877, which now owes 281,529 of principal.
+    allocation = allocate_payment(
+        3_000_000, loan_from_installment_3(), AS_OF, "NGN", prepay=Prepay.REDUCE_TERM
+    )
+    assert [line.explanation for line in allocation.lines[3:]] == [
+        "₦9,270.56 prepays principal: installment 12 is cancelled with its interest",
+        "₦6,273.48 prepays principal: installment 11 now owes ₦2,815.29 of principal",
+    ]
+    assert (allocation.prepaid_principal, allocation.cancelled, allocation.paid_ahead) == (
+        1_554_404,
+        (12,),
+        0,
+    )
+    remaining = {item.number: item for item in allocation.remaining}
+    assert remaining[4] == Outstanding(4, date(2025, 4, 30), 0, 154_364, 791_232)  # the next one unchanged
+    assert remaining[11].principal == 281_529 and 12 not in remaining
+
+
+def test_reduce_installment_recalculates_the_installments_still_to_come() -> None:
+    # 1,000,000 beyond installment 3 leaves 7,718,178 - 1,000,000 = 6,718,178 over the 9 installments
+    # still to come at 2% a month: A = 6,718,178 * 0.02 / (1 - 1.02^-9) = 823,080.52 -> 823,081 (was
+    # 945,596); installment 4's interest 6,718,178 * 0.02 = 134,363.56 -> 134,364.
+    terms = LoanTerms(Decimal("0.24"), "annuity", "monthly")
+    allocation = allocate_payment(
+        2_445_596, loan_from_installment_3(), AS_OF, "NGN", prepay="reduce_installment", terms=terms
+    )
+    future = [item for item in allocation.remaining if item.number > 3]
+    assert [item.number for item in future] == list(range(4, 13)) and allocation.cancelled == ()
+    assert {item.total for item in future[:-1]} == {823_081}
+    assert future[0] == Outstanding(4, date(2025, 4, 30), 0, 134_364, 823_081 - 134_364)
+    assert sum(item.principal for item in future) == 6_718_178
+    prepaid = [line for line in allocation.lines if line.component is Component.PREPAYMENT]
+    assert sum(line.amount for line in prepaid) == allocation.prepaid_principal == 1_000_000
+    assert prepaid[0].explanation == "₦1,025.15 prepays principal: installment 4 now owes ₦8,230.81"
+    with pytest.raises(ValueError, match="terms"):
+        allocate_payment(2_445_596, loan_from_installment_3(), AS_OF, "NGN", prepay="reduce_installment")
+
+
+def test_reduce_installment_keeps_an_installment_partly_paid_ahead_as_it_is() -> None:
+    # Installment 4's interest and 500,000 of its principal were paid ahead: it keeps owing 291,232; the
+    # 1,000,000 recalculates 5-12 on 7,718,178 - 791,232 - 1,000,000 = 5,926,946 over 8 months:
+    # installment 5's interest 5,926,946 * 0.02 = 118,538.92 -> 118,539.
+    items = loan_from_installment_3()
+    items[1] = Outstanding(4, date(2025, 4, 30), 0, 0, 291_232, interest_paid=154_364)
+    terms = LoanTerms(Decimal("0.24"), "annuity", "monthly")
+    allocation = allocate_payment(
+        2_445_596, items, AS_OF, "NGN", prepay=Prepay.REDUCE_INSTALLMENT, terms=terms
+    )
+    remaining = {item.number: item for item in allocation.remaining}
+    assert remaining[4] == Outstanding(4, date(2025, 4, 30), 0, 0, 291_232)
+    assert remaining[5].interest == 118_539 and len({remaining[n].total for n in range(5, 12)}) == 1
+    assert sum(item.principal for item in allocation.remaining) == 7_718_178 - 500_000 - 1_000_000
+    assert {line.installment for line in allocation.lines[3:]} == set(range(5, 13))
+    fresh = [Outstanding(4, date(2025, 4, 30), 0, 1, 5, interest_paid=1)]  # nothing left to recalculate
+    with pytest.raises(ValueError, match="choose reduce_term"):
+        allocate_payment(1, fresh, AS_OF, "NGN", prepay=Prepay.REDUCE_INSTALLMENT, terms=terms)
+
+
+def test_a_prepayment_of_all_the_principal_without_the_accrued_interest_is_refused() -> None:
+    # 1,445,596 due + 7,718,178 of principal to come, short of the 47,000 accrued: that is a settlement.
+    for prepay in Prepay:
+        with pytest.raises(ValueError, match="early settlement quote"):
+            allocate_payment(
+                1_445_596 + 7_718_178,
+                loan_from_installment_3(),
+                AS_OF,
+                "NGN",
+                accrued_interest=47_000,
+                prepay=prepay,
+            )
 
 
 def test_paying_the_settlement_quote_pays_the_loan_off_and_more_is_a_credit() -> None:
@@ -172,15 +274,10 @@ def test_interest_cannot_accrue_backwards_and_a_quote_needs_sane_inputs() -> Non
 
 
 @st.composite
-def loans(draw: st.DrawFn) -> tuple[list[Outstanding], date, int, int, AllocationOrder]:
+def loans(draw: st.DrawFn) -> dict[str, Any]:
     count = draw(st.integers(1, 24))
-    schedule = build_schedule(
-        draw(st.integers(1_000 * count, 10**9)),
-        "NGN",
-        Decimal(draw(st.integers(0, 6_000))).scaleb(-4),
-        count,
-        date(2025, 1, 31),
-    )
+    rate = Decimal(draw(st.integers(0, 6_000))).scaleb(-4)
+    schedule = build_schedule(draw(st.integers(1_000 * count, 10**9)), "NGN", rate, count, date(2025, 1, 31))
     due_count = draw(st.integers(0, count))
     as_of = (
         schedule.installments[due_count - 1].due_date + timedelta(days=5) if due_count else date(2025, 1, 1)
@@ -198,27 +295,54 @@ def loans(draw: st.DrawFn) -> tuple[list[Outstanding], date, int, int, Allocatio
             )
         )
     owed = sum(item.total for item in items)
-    return (
-        items,
-        as_of,
-        draw(st.integers(1, owed * 2 + 10)),
-        draw(st.integers(0, 10_000)),
-        draw(st.sampled_from(AllocationOrder)),
-    )
+    return {
+        "items": items,
+        "as_of": as_of,
+        "amount": draw(st.integers(1, owed * 2 + 10)),
+        "accrued": draw(st.integers(0, 10_000)),
+        "order": draw(st.sampled_from(AllocationOrder)),
+        "prepay": draw(st.sampled_from([None, *Prepay])),
+        "terms": LoanTerms(rate, "annuity", "monthly"),
+    }
+
+
+def allocated(case: dict[str, Any]) -> Allocation | None:
+    """The allocation, or None for a prepayment refused for one of its documented reasons."""
+    try:
+        return allocate_payment(
+            case["amount"],
+            case["items"],
+            case["as_of"],
+            "NGN",
+            accrued_interest=case["accrued"],
+            order=case["order"],
+            prepay=case["prepay"],
+            terms=case["terms"],
+        )
+    except ValueError as exc:
+        assert case["prepay"] is not None
+        assert any(
+            why in str(exc) for why in ("settlement quote", "too small", "does not cover", "reduce_term")
+        )
+        return None
 
 
 def payoff(items: list[Outstanding], as_of: date, accrued: int) -> int:
     due = sum(item.total for item in items if item.due_date <= as_of)
-    return due + accrued + sum(item.principal for item in items if item.due_date > as_of)
+    future = [item for item in items if item.due_date > as_of]
+    if future:  # the accrued interest is capped at the interest still to come
+        accrued = min(accrued, sum(item.interest for item in future))
+    return due + accrued + sum(item.principal for item in future)
 
 
 @given(loans())
-def test_every_unit_of_the_payment_is_allocated_exactly_once(case: tuple[Any, ...]) -> None:
-    items, as_of, amount, accrued, order = case
-    allocation = allocate_payment(amount, items, as_of, "NGN", accrued_interest=accrued, order=order)
-    assert sum(line.amount for line in allocation.lines) == amount
+def test_every_unit_of_the_payment_is_allocated_exactly_once(case: dict[str, Any]) -> None:
+    allocation = allocated(case)
+    if allocation is None:
+        return
+    assert sum(line.amount for line in allocation.lines) == case["amount"]
     assert all(line.amount > 0 for line in allocation.lines)
-    assert amount == (
+    assert case["amount"] == (
         allocation.to_fees
         + allocation.to_interest
         + allocation.to_principal
@@ -226,28 +350,34 @@ def test_every_unit_of_the_payment_is_allocated_exactly_once(case: tuple[Any, ..
         + allocation.prepaid_principal
         + allocation.credit
     )
+    assert allocation.paid_ahead <= allocation.to_interest + allocation.to_principal
     assert all(item.fees >= 0 and item.interest >= 0 and item.principal >= 0 for item in allocation.remaining)
 
 
 @given(loans())
-def test_a_credit_arises_only_beyond_a_full_payoff(case: tuple[Any, ...]) -> None:
-    items, as_of, amount, accrued, order = case
-    allocation = allocate_payment(amount, items, as_of, "NGN", accrued_interest=accrued, order=order)
-    full = payoff(items, as_of, accrued)
-    assert allocation.credit == max(0, amount - full)
-    assert allocation.paid_off == (amount >= full)
+def test_a_credit_arises_only_beyond_a_full_payoff(case: dict[str, Any]) -> None:
+    allocation = allocated(case)
+    if allocation is None:
+        return
+    full = payoff(case["items"], case["as_of"], case["accrued"])
+    assert allocation.credit == max(0, case["amount"] - full)
+    assert allocation.paid_off == (case["amount"] >= full)
 
 
 @given(loans())
-def test_nothing_later_in_the_order_is_paid_while_something_earlier_is_owed(case: tuple[Any, ...]) -> None:
-    items, as_of, amount, accrued, order = case
-    allocation = allocate_payment(amount, items, as_of, "NGN", accrued_interest=accrued, order=order)
+def test_nothing_later_in_the_order_is_paid_while_something_earlier_is_owed(case: dict[str, Any]) -> None:
+    allocation = allocated(case)
+    if allocation is None:
+        return
+    items, as_of = case["items"], case["as_of"]
     due = [item for item in items if item.due_date <= as_of]
     fields = ("fees", "interest", "principal")
-    if order is AllocationOrder.INSTALLMENT_FIRST:
+    if case["order"] is AllocationOrder.INSTALLMENT_FIRST:
         sequence = [(item, field) for item in due for field in fields]
     else:
         sequence = [(item, field) for field in fields for item in due]
+    if case["prepay"] is None and not allocation.paid_off:  # an advance: the next installments in order
+        sequence += [(item, field) for item in items if item.due_date > as_of for field in fields[1:]]
     paid = {(line.installment, line.component): line.amount for line in allocation.lines}
     components = dict(zip(fields, (Component.FEE, Component.INTEREST, Component.PRINCIPAL), strict=True))
     short = [getattr(item, field) - paid.get((item.number, components[field]), 0) for item, field in sequence]

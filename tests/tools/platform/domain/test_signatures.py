@@ -3,10 +3,15 @@ does not, and the check says why."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
+import time
 
 import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from tools.platform.domain.signatures import (
     TOLERANCE_SECONDS,
@@ -16,6 +21,8 @@ from tools.platform.domain.signatures import (
     check_paystack,
     check_stripe,
     paystack_signature,
+    standard_webhook_key,
+    standard_webhook_signature,
     stripe_signature_header,
 )
 
@@ -132,3 +139,31 @@ def test_caas_signature_of_another_secret_is_refused() -> None:
     assert (
         check_caas(BODY, caas_signature(BODY, "whsec_other", NOW), str(NOW), SECRET, NOW) is Verdict.MISMATCH
     )
+
+
+def _standard_headers(signature: str, timestamp: int) -> dict[str, str]:
+    return {"webhook-id": "evt_1", "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+
+
+def test_standard_webhook_signatures_verify_with_the_standardwebhooks_library_for_each_secret() -> None:
+    current = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    previous = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    now = int(time.time())
+    signature = standard_webhook_signature("evt_1", now, BODY, [current, previous])
+    assert len(signature.split(" ")) == 2
+    for secret in (current, previous):
+        assert Webhook(secret).verify(BODY, _standard_headers(signature, now), json_parse=False) is None
+    other = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    with pytest.raises(WebhookVerificationError):
+        Webhook(other).verify(BODY, _standard_headers(signature, now))
+    with pytest.raises(WebhookVerificationError):  # the body is signed: one byte more fails
+        Webhook(current).verify(BODY + b" ", _standard_headers(signature, now))
+
+
+def test_a_secret_that_is_not_standard_base64_signs_with_its_own_bytes_the_libraries_raw_format() -> None:
+    legacy = "whsec_" + "Ab-_" * 10 + "xyz"  # issued before secrets were standard: url-safe, unpadded
+    assert standard_webhook_key(legacy) == legacy.encode()
+    now = int(time.time())
+    signature = standard_webhook_signature("evt_1", now, BODY, [legacy])
+    Webhook(legacy.encode()).verify(BODY, _standard_headers(signature, now), json_parse=False)
+    assert standard_webhook_key("whsec_" + base64.b64encode(b"k" * 32).decode()) == b"k" * 32

@@ -1,0 +1,108 @@
+"""The HTTP application around the MCP server: DNS-rebinding protection (Host and Origin) on every route,
+and the gate that drains calls in flight on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from urllib.parse import urlsplit
+
+from fastmcp import FastMCP
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_servers.config import Settings
+from mcp_servers.platform.request_context import RequestIdMiddleware
+
+__all__ = ["ShutdownGate", "allowed_hosts", "http_app"]
+
+_WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - compared against, never bound
+
+
+def allowed_hosts(settings: Settings, bind_host: str) -> list[str]:
+    """Host names a request may name besides loopback: the bind address (for a wildcard bind, this
+    machine's name, which the registry is told), CAAS_PUBLIC_URL's host and CAAS_ALLOWED_HOSTS.
+    FastMCP's guard also accepts the address a connection actually arrived on."""
+    hosts = list(settings.allowed_host_list)
+    hosts.append(socket.gethostname() if bind_host in _WILDCARD_HOSTS else bind_host.strip("[]"))
+    if settings.public_url is not None:
+        public = urlsplit(settings.public_url.replace("{service}", "caas")).hostname
+        if public:
+            hosts.append(public)
+    return hosts
+
+
+def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: ShutdownGate) -> ASGIApp:
+    """Streamable HTTP at ``/mcp`` plus the server's own routes, all behind the Host/Origin guard
+    (421 for a Host not allowed, 403 for a foreign Origin; the MCP transport specification asks
+    servers to validate Origin), inside the shutdown gate (outermost, so that while draining every
+    new request is a 503, authenticated or not)."""
+    app = server.http_app(
+        path="/mcp",
+        stateless_http=True,
+        host_origin_protection=True,
+        allowed_hosts=allowed_hosts(settings, bind_host),
+        allowed_origins=settings.allowed_origin_list,
+        middleware=[Middleware(RequestIdMiddleware)],
+    )
+    return _Gated(app, gate)
+
+
+class ShutdownGate:
+    """Counts HTTP requests in flight; once draining, new requests are answered 503."""
+
+    def __init__(self) -> None:
+        self.inflight = 0
+        self.draining = False
+
+
+_REFUSED = json.dumps(
+    {"error": {"code": "unavailable", "message": "the server is shutting down; retry on another instance"}}
+).encode()
+
+
+class _Gated:
+    def __init__(self, app: ASGIApp, gate: ShutdownGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.gate.draining:
+            await _unavailable(send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        self.gate.inflight += 1
+        try:
+            await self.app(scope, receive, watched)
+        except asyncio.CancelledError:
+            # Cut off when the grace period ran out: a 503 (try elsewhere), not uvicorn's 500.
+            if not started:
+                await _unavailable(send)
+            raise
+        finally:
+            self.gate.inflight -= 1
+
+
+async def _unavailable(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _REFUSED})

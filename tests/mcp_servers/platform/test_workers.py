@@ -1,0 +1,93 @@
+"""Workers on shutdown (issue 10, item 8): ``stop()`` lets the job in hand finish and be marked done,
+takes no further job, and ends every loop without waiting out its poll or period."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from mcp_servers.platform.workers import Periodic, Workers
+from tests.helpers.clock import MovableClock
+from tools.platform.jobs import Job, JobRoute
+
+
+@dataclass
+class Batch:
+    jobs: list[Job]
+    marked: dict[int, str]
+
+    async def done(self, job: Job, now: datetime) -> None:
+        self.marked[job.id] = "done"
+
+    async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> None:
+        self.marked[job.id] = "retry"
+
+    async def fail(self, job: Job, now: datetime, error: str) -> None:
+        self.marked[job.id] = "failed"
+
+
+@dataclass
+class Store:
+    """Hands out its jobs once, in one batch; records how each one ended."""
+
+    waiting: list[Job]
+    marked: dict[int, str] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def claim(self, queue: str, limit: int, now: datetime) -> AsyncIterator[Batch]:
+        jobs, self.waiting = self.waiting[:limit], self.waiting[limit:]
+        yield Batch(jobs, self.marked)
+
+    async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
+        return 0
+
+    async def lag_seconds(self) -> dict[str, float]:
+        return {}
+
+
+def job(n: int) -> Job:
+    return Job(n, "q", None, None, "test.event", {}, 0, datetime.now(UTC))
+
+
+async def test_stop_lets_the_job_in_hand_finish_and_takes_no_other() -> None:
+    store = Store([job(1), job(2), job(3)])
+    started, release = anyio.Event(), anyio.Event()
+    handled: list[int] = []
+
+    async def handler(j: Job) -> None:
+        started.set()
+        await release.wait()
+        handled.append(j.id)
+
+    async def hourly() -> None:
+        return None
+
+    workers = Workers(
+        store=store,  # type: ignore[arg-type]
+        clock=MovableClock(),
+        handlers={"q": handler},
+        periodic=[Periodic("hourly", timedelta(hours=1), hourly)],
+        poll=60,
+    )
+    finished = anyio.Event()
+
+    async def run() -> None:
+        await workers.run()
+        finished.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await started.wait()
+        workers.stop()
+        await anyio.sleep(0.2)
+        release.set()  # the job in hand finishes after the stop was asked for
+        # run() returns by itself, long before the 60 s poll or the hourly period are over.
+        with anyio.fail_after(5):
+            await finished.wait()
+    assert handled == [1]
+    assert store.marked == {1: "done"}

@@ -1,0 +1,93 @@
+"""A prepayment: principal repaid ahead of schedule, by the borrower's explicit choice.
+
+Paying early is not a prepayment: by default a payment beyond what is due settles the next installments
+in order (``repayments.allocate_payment``), as Apache Fineract's default strategy does. A borrower who
+wants the extra money to repay principal says how the loan changes:
+
+- ``reduce_term``: the principal comes off the last installments, last first. An installment whose
+  principal is fully prepaid is cancelled with its interest; a partly prepaid one owes less principal.
+  The installments before keep their amounts and dates, and the loan ends sooner.
+- ``reduce_installment``: the installments still to come keep their number and dates, and are
+  recalculated on the lower balance (``schedules.build_schedule`` with the loan's rate, method and
+  frequency, the first of them due on its date): each owes less. An installment never owes more interest
+  than it did before, and one partly paid ahead of its date keeps what it owes.
+
+Either way the prepayment pays principal only: interest follows the (new) schedule, and the interest of
+the next installment is not charged early. A prepayment that would repay all the principal without the
+interest accrued since the last due date is refused: that is an early settlement, whose quote
+(``quote_early_settlement``) says what it costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tools.loans.domain.schedules import Frequency, Method, build_schedule
+
+if TYPE_CHECKING:
+    from tools.loans.domain.repayments import Outstanding
+
+__all__ = ["LoanTerms", "Prepay", "reamortize"]
+
+
+class Prepay(StrEnum):
+    REDUCE_TERM = "reduce_term"
+    REDUCE_INSTALLMENT = "reduce_installment"
+
+
+@dataclass(frozen=True, slots=True)
+class LoanTerms:
+    """What recalculates the installments still to come: the contract's rate, method and frequency."""
+
+    annual_rate: Decimal
+    method: Method | str
+    frequency: Frequency | str
+
+
+def reamortize(
+    future: Sequence[Outstanding], prepaid: int, currency: str, terms: LoanTerms
+) -> tuple[list[Outstanding], list[int]]:
+    """``reduce_installment``: what each future installment owes once ``prepaid`` of principal is repaid,
+    and the prepaid principal attributed to each (they sum to ``prepaid``).
+
+    An installment partly paid ahead of its date (some of its interest paid) keeps what it owes; the
+    others are recalculated on their principal less ``prepaid``, each attributed the fall of its
+    principal (a rounding rise is attributed nothing, the excess coming off the last ones). Raises
+    ValueError when every installment still to come is partly paid, or when no schedule can be built on
+    the lower balance (see ``schedules.build_schedule``)."""
+    fresh = [item for item in future if not item.interest_paid]
+    if not fresh:
+        raise ValueError(
+            "every installment still to come is partly paid, so none can be recalculated; choose reduce_term"
+        )
+    schedule = build_schedule(
+        sum(item.principal for item in fresh) - prepaid,
+        currency,
+        terms.annual_rate,
+        len(fresh),
+        fresh[0].due_date,
+        method=terms.method,
+        frequency=terms.frequency,
+    )
+    new = {item.number: line for item, line in zip(fresh, schedule.installments, strict=True)}
+    reductions = [
+        max(0, item.principal - new[item.number].principal) if item.number in new else 0 for item in future
+    ]
+    excess = sum(reductions) - prepaid  # never negative: the falls sum to ``prepaid`` before clipping
+    for k in reversed(range(len(reductions))):
+        take = min(excess, reductions[k])
+        reductions[k] -= take
+        excess -= take
+    owed = [
+        replace(
+            item, principal=new[item.number].principal, interest=min(item.interest, new[item.number].interest)
+        )
+        if item.number in new
+        else item
+        for item in future
+    ]
+    return owed, reductions
