@@ -23,7 +23,7 @@ from mcp_servers.marketplace.webhook_routes import register_provider_webhook_rou
 from mcp_servers.notifications import inbox, support_chat
 from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
-from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier
+from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.risk import assessments
@@ -72,6 +72,18 @@ def package_version() -> str:
         return "0.0.0"
 
 
+class _LivePrincipals(PrincipalSource):
+    """The runtime's principal source as it is at each call: the role gate and the call log must see
+    the caller the tool sees, even where the source is replaced after the server is built."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime.principals.local)
+        self._runtime = runtime
+
+    def current(self) -> Principal:
+        return self._runtime.principals.current()
+
+
 def build_server(
     runtime: Runtime,
     service: str | None = None,
@@ -93,13 +105,13 @@ def build_server(
 
     name = "caas" if service is None else f"caas-{service}"
     auth = _auth(runtime.settings, service or "caas", api_keys, resource_url)
-    visibility = RoleVisibility(runtime.principals)
+    visibility = RoleVisibility(_LivePrincipals(runtime))
     server = FastMCP(
         name,
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(runtime.principals), ErrorMapping(), visibility],
+        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
