@@ -209,6 +209,16 @@ class Settings(BaseSettings):
     )
     # Simulated money on a configured (real) database only when the operator says so.
     sandbox: bool = Field(default=False, validation_alias=_env("CAAS_SANDBOX"))
+    # Money moves wait for a person (tools/platform/confirmation.py): "self" lets the caller confirm its
+    # own pending action (a trusted operator console); a confirmation lapses after the TTL.
+    confirm: Literal["human", "self"] = Field(default="human", validation_alias=_env("CAAS_CONFIRM"))
+    confirm_ttl_minutes: int = Field(
+        default=15, ge=1, le=1440, validation_alias=_env("CAAS_CONFIRM_TTL_MINUTES")
+    )
+    # Roles whose accepted elicitation confirms a money move (their own client shows it to the person).
+    confirm_elicitation_roles: str = Field(
+        default="borrower,operator,admin", validation_alias=_env("CAAS_CONFIRM_ELICITATION_ROLES")
+    )
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("CAAS_LOG_LEVEL")

@@ -8,7 +8,8 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -37,12 +38,14 @@ if TYPE_CHECKING:
     from mcp_servers.wiring import Dependencies
 
 __all__ = [
+    "CONFIRMABLE",
     "CaasToolError",
     "ErrorMapping",
     "RoleVisibility",
     "ToolSet",
     "ToolSpec",
     "as_tool",
+    "confirmed_as",
     "current_runtime",
     "deps",
     "internal_error",
@@ -111,6 +114,8 @@ class ToolSpec:
     read_only: bool
     destructive: bool
     idempotent: bool
+    # A money move: runs only once a person confirmed it (mcp_servers.confirmation).
+    confirm: bool = False
 
 
 class ToolSet:
@@ -132,9 +137,11 @@ class ToolSet:
         read_only: bool,
         destructive: bool = False,
         idempotent: bool = False,
+        confirm: bool = False,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-            self.specs.append(ToolSpec(fn, frozenset(roles), title, read_only, destructive, idempotent))
+            spec = ToolSpec(fn, frozenset(roles), title, read_only, destructive, idempotent, confirm)
+            self.specs.append(spec)
             return fn
 
         return register
@@ -147,6 +154,27 @@ class _Call:
 
 
 _call: ContextVar[_Call | None] = ContextVar("caas_call", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Confirmed:
+    principal: Principal
+    args_sha256: str
+
+
+_confirmed: ContextVar[_Confirmed | None] = ContextVar("caas_confirmed", default=None)
+# The money tools by audited name ("server.tool"), so confirm_action can run the one a person confirmed.
+CONFIRMABLE: dict[str, tuple[FunctionTool, frozenset[Role]]] = {}
+
+
+@contextmanager
+def confirmed_as(requester: Principal, args_sha256: str) -> Iterator[None]:
+    """Run a money tool a person confirmed: as the caller who asked, and only with those arguments."""
+    token = _confirmed.set(_Confirmed(requester, args_sha256))
+    try:
+        yield
+    finally:
+        _confirmed.reset(token)
 
 
 def current_runtime() -> Runtime:
@@ -188,7 +216,8 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         runtime = current_runtime()
-        caller = runtime.principals.current()
+        confirmed = _confirmed.get() if spec.confirm else None
+        caller = confirmed.principal if confirmed else runtime.principals.current()
         if caller.role not in allowed:
             TOOL_ERRORS.labels(fn.__name__, "permission_denied").inc()
             raise CaasToolError(
@@ -203,6 +232,8 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             call = Invocation(caller, audited_name, args_sha256, current_request_id())
         token = _call.set(_Call(runtime, call))
         try:
+            if spec.confirm and (asked := await _confirmation(runtime, call, kwargs, confirmed)) is not None:
+                return asked
             # A call the database aborted to break a deadlock runs again, unless it already committed.
             return await retry_transient(lambda: fn(*args, **kwargs))
         except DomainError as exc:
@@ -229,11 +260,26 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         ),
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
+    if spec.confirm:
+        CONFIRMABLE[audited_name] = (tool, allowed)
     # Inline $refs once here, so listing does not redo it for every client and every call.
     tool.parameters = dereference_refs(tool.parameters)
     if tool.output_schema is not None:
         tool.output_schema = dereference_refs(tool.output_schema)
     return tool
+
+
+async def _confirmation(runtime: Runtime, call: Invocation, kwargs: dict[str, Any], confirmed: Any) -> Any:
+    """None when the money move may run now; else the ask to send (see mcp_servers.confirmation)."""
+    if confirmed is not None:
+        if confirmed.args_sha256 != call.args_sha256:
+            raise CaasToolError(
+                "conflict", "the confirmed call's arguments changed since it was confirmed; ask for a new one"
+            )
+        return None
+    from mcp_servers.confirmation import require_confirmation  # it builds on this module
+
+    return await require_confirmation(runtime, call.tool.split(".")[-1], call, to_jsonable_python(kwargs))
 
 
 def _validation_message(exc: PydanticValidationError) -> str:

@@ -95,7 +95,7 @@ async def reconcile_ledger() -> ReconciliationReport:
 
 # Not destructive (it only appends) and idempotent in effect: a second reversal of the same journal
 # is refused as a conflict and changes nothing.
-@TOOLS.tool(roles={Role.ADMIN}, title="Reverse a journal", read_only=False, idempotent=True)
+@TOOLS.tool(roles={Role.ADMIN}, title="Reverse a journal", read_only=False, idempotent=True, confirm=True)
 async def reverse_journal(
     journal: JournalId,
     reason: Annotated[

@@ -232,7 +232,7 @@ async def age_loans(
     return await aging.age_loans(deps().loans, invocation(), as_of, limit)
 
 
-@TOOLS.tool(roles={Role.ADMIN}, title="Write a loan off", read_only=False, destructive=True)
+@TOOLS.tool(roles={Role.ADMIN}, title="Write a loan off", read_only=False, destructive=True, confirm=True)
 async def write_off_loan(
     loan: LoanHandle,
     reason: Annotated[

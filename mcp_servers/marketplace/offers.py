@@ -30,7 +30,7 @@ async def compare_offers(application: ApplicationHandle) -> OfferComparison:
     return await offers.compare_offers(deps().marketplace, principal(), application)
 
 
-@TOOLS.tool(roles=ACCEPTERS, title="Accept an offer", read_only=False, destructive=True)
+@TOOLS.tool(roles=ACCEPTERS, title="Accept an offer", read_only=False, destructive=True, confirm=True)
 async def accept_offer(
     application: ApplicationHandle, bid_id: BidId, idempotency_key: IdempotencyKey
 ) -> AcceptedOffer:

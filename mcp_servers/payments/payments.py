@@ -45,7 +45,7 @@ PaymentId = Annotated[UUID, Field(description="The payment's id (from disburse_l
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True)
+@TOOLS.tool(roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True, confirm=True)
 async def disburse_loan(
     loan: LoanHandle, idempotency_key: IdempotencyKey, simulate: Simulate = None
 ) -> PaymentView:

@@ -1,0 +1,106 @@
+"""Pending money moves awaiting a person's confirmation (migration 0020)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from database.platform.audit import record_audit
+from tools.platform.confirmation import PendingAction
+from tools.platform.ports import AuditRecord
+from tools.platform.principal import Principal, Role
+
+__all__ = ["PgPendingActions"]
+
+_COLUMNS = (
+    "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
+    "status, created_at, expires_at"
+)
+# The same caller asking again for the same call gets the action already waiting, not a second one.
+_OPEN = f"""
+SELECT {_COLUMNS} FROM caas_core.pending_actions
+WHERE requester_subject = $1 AND requester_role = $2 AND tool = $3 AND args_sha256 = $4
+  AND status = 'pending' AND expires_at > $5
+ORDER BY created_at DESC LIMIT 1
+"""
+_INSERT = f"""
+INSERT INTO caas_core.pending_actions ({_COLUMNS})
+VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, 'pending', $9, $10)
+"""
+# Single use, settled by the database: only one UPDATE finds the row still pending.
+_SETTLE = f"""
+UPDATE caas_core.pending_actions
+SET status = 'confirmed', confirmed_by = $2, confirmed_role = $3, confirmed_at = $4
+WHERE id = $1 AND status = 'pending' AND expires_at > $4
+RETURNING {_COLUMNS}
+"""
+
+
+def _action(row: asyncpg.Record) -> PendingAction:
+    return PendingAction(
+        id=row["id"],
+        tool=row["tool"],
+        arguments=row["arguments"],
+        args_sha256=row["args_sha256"],
+        summary=row["summary"],
+        requester=Principal(
+            row["requester_subject"], Role(row["requester_role"]), row["requester_provider_id"]
+        ),
+        status=row["status"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+class PgPendingActions:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def open(self, action: PendingAction, audit: AuditRecord) -> PendingAction:
+        who = action.requester
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                _OPEN, who.subject, who.role.value, action.tool, action.args_sha256, action.created_at
+            )
+            if row is not None:
+                return _action(row)
+            await conn.execute(
+                _INSERT,
+                action.id,
+                action.tool,
+                dict(action.arguments),
+                action.args_sha256,
+                action.summary,
+                who.subject,
+                who.role.value,
+                who.provider_id,
+                action.created_at,
+                action.expires_at,
+            )
+            await record_audit(conn, audit)
+        return action
+
+    async def settle(
+        self, action_id: UUID, confirmer: Principal, now: datetime, audit: AuditRecord
+    ) -> PendingAction | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row: Any = await conn.fetchrow(_SETTLE, action_id, confirmer.subject, confirmer.role.value, now)
+            if row is None:
+                return None
+            await record_audit(conn, audit)
+        return _action(row)
+
+    async def get(self, action_id: UUID) -> PendingAction | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM caas_core.pending_actions WHERE id = $1", action_id
+            )
+        return None if row is None else _action(row)
+
+    async def note(self, audit: AuditRecord) -> None:
+        """An audit row alone: an elicitation a person answered."""
+        async with self._pool.acquire() as conn:
+            await record_audit(conn, audit)

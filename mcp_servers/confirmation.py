@@ -1,0 +1,161 @@
+"""The transport half of human confirmation (tools/platform/confirmation.py has the rule): asking the
+person through elicitation in either protocol era, the ``confirmation_required`` answer, and
+``confirm_action``, which runs a pending money move once a person confirmed it.
+
+Elicitation: on a 2025-11-25 connection the server sends ``elicitation/create`` and waits; on a
+2026-07-28 connection the tool answers an input-required result and reads the answer on the client's
+retry (``request_state`` binds the answer to the arguments' sha256). Either way only ``accept`` with
+``confirm: true`` goes on; decline or cancel is ``confirmation_declined`` and nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import mcp_types
+from fastmcp.server.context import Context
+from fastmcp.server.dependencies import get_context
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import Field
+
+from database.platform.pending_actions import PgPendingActions
+from mcp_servers.money_summaries import summarize
+from mcp_servers.toolkit import CONFIRMABLE, CaasToolError, ToolSet, confirmed_as, current_runtime, invocation
+from tools.platform.confirmation import ConfirmationPolicy, confirm_pending, request_confirmation
+from tools.platform.models import Output
+from tools.platform.ports import AuditRecord, Invocation
+from tools.platform.principal import Role
+
+if TYPE_CHECKING:
+    from mcp_servers.config import Settings
+    from mcp_servers.runtime import Runtime
+
+__all__ = ["TOOLS", "ConfirmedAction", "policy", "require_confirmation"]
+
+_ASK = "confirm"
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "description": "true to go ahead with this money move"}},
+    "required": ["confirm"],
+}
+
+
+@dataclass
+class _Answer:
+    confirm: bool
+
+
+def policy(settings: Settings) -> ConfirmationPolicy:
+    from datetime import timedelta
+
+    roles = frozenset(Role(r.strip()) for r in settings.confirm_elicitation_roles.split(",") if r.strip())
+    return ConfirmationPolicy(settings.confirm, timedelta(minutes=settings.confirm_ttl_minutes), roles)
+
+
+def _store(runtime: Runtime) -> PgPendingActions:
+    assert runtime.core_pool is not None
+    return PgPendingActions(runtime.core_pool)
+
+
+def _can_elicit(ctx: Context) -> bool:
+    try:
+        caps = ctx.session.client_capabilities
+    except RuntimeError:
+        return False
+    return caps is not None and caps.elicitation is not None
+
+
+def _modern(ctx: Context) -> bool:
+    rc = ctx.request_context
+    return rc is not None and rc.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+async def _elicit(ctx: Context, summary: str, state: str) -> bool | mcp_types.InputRequiredResult:
+    """True on an explicit accept, False on anything else; or the ask itself (2026-07-28)."""
+    question = f"{summary}. Confirm this money move?"
+    if not _modern(ctx):
+        answer = await ctx.elicit(question, response_type=_Answer)
+        return answer.action == "accept" and bool(getattr(answer.data, "confirm", False))
+    responses = ctx.input_responses
+    if not responses:
+        params = mcp_types.ElicitRequestFormParams(message=question, requested_schema=_SCHEMA)
+        return mcp_types.InputRequiredResult(
+            input_requests={_ASK: mcp_types.ElicitRequest(params=params)}, request_state=state
+        )
+    reply = responses.get(_ASK)
+    # The state is sealed by the framework; an answer given for other arguments is no answer here.
+    if ctx.request_state != state or not isinstance(reply, mcp_types.ElicitResult):
+        return False
+    return reply.action == "accept" and (reply.content or {}).get("confirm") is True
+
+
+async def require_confirmation(
+    runtime: Runtime, tool: str, call: Invocation, arguments: dict[str, Any]
+) -> mcp_types.InputRequiredResult | None:
+    """None when a person confirmed ``call`` through elicitation; the ask (2026-07-28) while waiting;
+    otherwise raises ``confirmation_declined`` or ``confirmation_required`` (with a pending action)."""
+    rules = policy(runtime.settings)
+    summary = await summarize(tool, runtime.deps, call.principal, arguments)
+    ctx = get_context()
+    store = _store(runtime)
+    if rules.elicitation_counts(call.principal.role) and _can_elicit(ctx):
+        answer = await _elicit(ctx, summary, f"{call.tool}:{call.args_sha256}")
+        if not isinstance(answer, bool):
+            return answer
+        if answer:
+            await store.note(AuditRecord(call, "confirmation", call.args_sha256, "elicitation_accepted"))
+            return None
+        await store.note(AuditRecord(call, "confirmation", call.args_sha256, "elicitation_declined"))
+        raise CaasToolError(
+            "confirmation_declined",
+            f"the person did not confirm: {summary}. Nothing was changed; call again only if they "
+            "change their mind",
+        )
+    action = await request_confirmation(store, rules, call, arguments, summary, runtime.clock.now())
+    raise CaasToolError(
+        "confirmation_required",
+        f"{summary}. Nothing was changed yet: a person (borrower, operator or admin, not this caller) must "
+        f"call confirm_action with action_id {action.id} before {action.expires_at.isoformat()}",
+    )
+
+
+class ConfirmedAction(Output):
+    action_id: UUID
+    tool: str = Field(description="The money tool that ran, as the caller who asked.")
+    summary: str = Field(description="What was confirmed.")
+    requested_by: str
+    result: dict[str, Any] = Field(description="The tool's own result.")
+
+
+TOOLS = ToolSet()
+
+
+@TOOLS.tool(roles=frozenset(Role), title="Confirm a money move", read_only=False, destructive=True)
+async def confirm_action(
+    action_id: Annotated[UUID, Field(description="The action_id a confirmation_required error gave.")],
+) -> ConfirmedAction:
+    """Confirm a pending money move as the person it concerns, and run it exactly as it was asked.
+
+    Use when a money tool (accept_offer, disburse_loan, write_off_loan, reverse_journal) answered
+    confirmation_required. Read its summary to the person first. The confirmer is a borrower, operator
+    or admin holding one of the tool's roles, other than the caller who asked (unless the deployment
+    set CAAS_CONFIRM=self). A confirmation is used once and expires; a changed call needs a new one.
+    """
+    runtime = current_runtime()
+    call = invocation()
+    roles = {name: entry[1] for name, entry in CONFIRMABLE.items()}
+    action = await confirm_pending(
+        _store(runtime), policy(runtime.settings), call, action_id, roles, runtime.clock.now()
+    )
+    tool = CONFIRMABLE[action.tool][0]
+    with confirmed_as(action.requester, action.args_sha256):
+        result = await tool.run(dict(action.arguments))
+    return ConfirmedAction(
+        action_id=action.id,
+        tool=tool.name,
+        summary=action.summary,
+        requested_by=f"{action.requester.role}:{action.requester.subject}",
+        result=result.structured_content or {},
+    )

@@ -1,0 +1,82 @@
+"""What a person reads before confirming a money move: the amount, currency, counterparty and APR,
+read as the caller (so a caller who may not see the object learns nothing from the question)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tools.ledger import ledger
+from tools.loans import loans
+from tools.marketplace import offers
+from tools.platform.models import Money
+from tools.platform.principal import Principal
+
+__all__ = ["summarize"]
+
+Summary = Callable[[Any, Principal, dict[str, Any]], Awaitable[str]]
+
+
+def _money(m: Money) -> str:
+    return f"{m.amount} {m.currency}"
+
+
+async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
+    comparison = await offers.compare_offers(deps.marketplace, caller, args["application"])
+    for offer in comparison.offers:
+        if str(offer.bid.id) == str(args["bid_id"]):
+            bid = offer.bid
+            return (
+                f"Accept {bid.provider_name}'s offer on application {comparison.reference}: borrow "
+                f"{_money(bid.amount)} over {bid.term_months} months at APR {offer.apr_percent}% "
+                f"(finance charge {_money(offer.finance_charge)}, total of payments "
+                f"{_money(offer.total_of_payments)}, installment {_money(offer.installment)})"
+            )
+    return f"Accept bid {args['bid_id']} on application {comparison.reference} (not among the live offers)"
+
+
+async def _disburse_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
+    loan = await loans.get_loan(deps.loans, caller, args["loan"])
+    return (
+        f"Pay out {_money(loan.net_disbursement)} for loan {loan.id} (application "
+        f"{loan.application_reference}) to borrower {loan.borrower_id}'s bank account: principal "
+        f"{_money(loan.principal)} at APR {loan.disclosure.apr_percent}%, lender {loan.provider_id}"
+    )
+
+
+async def _write_off_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
+    loan = await loans.get_loan(deps.loans, caller, args["loan"])
+    return (
+        f"Write off loan {loan.id} (application {loan.application_reference}): "
+        f"{_money(loan.outstanding.principal)} principal and {_money(loan.outstanding.fees)} fees become "
+        f"lender {loan.provider_id}'s credit loss; reason: {args['reason']}"
+    )
+
+
+async def _reverse_journal(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
+    journal = await ledger.get_journal(deps.ledger, args["journal"])
+    debits = [line.amount for line in journal.lines if line.amount_minor > 0]
+    moved = ", ".join(f"{_money(m)}" for m in debits) or "nothing"
+    accounts = ", ".join(sorted({line.account_code for line in journal.lines}))
+    return (
+        f"Reverse {journal.kind} journal {journal.id} ({journal.memo}): negate {moved} across {accounts}; "
+        f"reason: {args['reason']}"
+    )
+
+
+_SUMMARIES: dict[str, Summary] = {
+    "accept_offer": _accept_offer,
+    "disburse_loan": _disburse_loan,
+    "write_off_loan": _write_off_loan,
+    "reverse_journal": _reverse_journal,
+}
+
+
+async def summarize(tool: str, deps: Any, caller: Principal, args: dict[str, Any]) -> str:
+    """The sentence a person confirms for ``tool`` called with ``args`` (a generic one for a tool
+    without its own summary, so a new money tool still asks)."""
+    summary = _SUMMARIES.get(tool)
+    if summary is None:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(args.items()) if k != "idempotency_key")
+        return f"Run {tool} with {shown}"
+    return await summary(deps, caller, args)

@@ -1,0 +1,151 @@
+"""Human confirmation of money moves (issue 11, item 5): who may confirm what, and the pending action.
+
+A money move runs only on a person's say-so, never on the model's. Two ways count:
+
+* an accepted elicitation, for the roles whose own client shows the question to a person
+  (by default borrower, operator and admin; ``CAAS_CONFIRM_ELICITATION_ROLES``). An answer proves only
+  that the client answered, so an agent's or a service's elicitation never counts;
+* a pending action confirmed with ``confirm_action`` by a person's principal (borrower, operator or
+  admin) holding one of the tool's roles, other than the caller, unless the deployment allows
+  self-confirmation (``CAAS_CONFIRM=self``, a trusted operator console).
+
+A pending action is the exact call (tool, arguments and their sha256), expires (``CAAS_CONFIRM_TTL_MINUTES``)
+and is settled once by the database (a conditional UPDATE), in the transaction of its audit row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+from uuid import UUID, uuid4
+
+from tools.platform.errors import Conflict, NotFound, PermissionDenied
+from tools.platform.ports import AuditRecord, Invocation
+from tools.platform.principal import Principal, Role
+
+__all__ = [
+    "PERSON_ROLES",
+    "ConfirmationPolicy",
+    "PendingAction",
+    "PendingActions",
+    "confirm_pending",
+    "request_confirmation",
+]
+
+# Roles a person signs in with; agents and services act for someone else.
+PERSON_ROLES = frozenset({Role.BORROWER, Role.OPERATOR, Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationPolicy:
+    mode: Literal["human", "self"] = "human"
+    ttl: timedelta = timedelta(minutes=15)
+    elicitation_roles: frozenset[Role] = PERSON_ROLES
+
+    def elicitation_counts(self, role: Role) -> bool:
+        """Whether an accepted elicitation confirms a call by this role (agents and services never)."""
+        return role in self.elicitation_roles
+
+    def may_confirm(
+        self, confirmer: Principal, requester: Principal, tool_roles: frozenset[Role]
+    ) -> str | None:
+        """Why ``confirmer`` may not confirm ``requester``'s call, or None when it may."""
+        same = confirmer.subject == requester.subject and confirmer.role == requester.role
+        if same and self.mode == "self":
+            return None
+        if same:
+            return (
+                "a money move must be confirmed by a person other than the caller (CAAS_CONFIRM=human); "
+                "ask the person it concerns to call confirm_action"
+            )
+        if confirmer.role not in PERSON_ROLES:
+            return (
+                f"only a person's principal (borrower, operator or admin) confirms; you are {confirmer.role}"
+            )
+        if confirmer.role not in tool_roles:
+            allowed = ", ".join(sorted(r.value for r in tool_roles & PERSON_ROLES)) or "nobody"
+            return f"this action is confirmed by {allowed}; you are signed in as {confirmer.role}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAction:
+    id: UUID
+    tool: str
+    arguments: Mapping[str, Any]
+    args_sha256: str
+    summary: str
+    requester: Principal
+    status: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class PendingActions(Protocol):
+    async def open(self, action: PendingAction, audit: AuditRecord) -> PendingAction:
+        """Store ``action`` (or return the same caller's unexpired pending one for the same call)."""
+        ...
+
+    async def settle(
+        self, action_id: UUID, confirmer: Principal, now: datetime, audit: AuditRecord
+    ) -> PendingAction | None:
+        """pending -> confirmed if unexpired, with the audit row, in one transaction; None if not."""
+        ...
+
+    async def get(self, action_id: UUID) -> PendingAction | None: ...
+
+
+async def request_confirmation(
+    store: PendingActions,
+    policy: ConfirmationPolicy,
+    call: Invocation,
+    arguments: Mapping[str, Any],
+    summary: str,
+    now: datetime,
+) -> PendingAction:
+    """The pending action a person must confirm before ``call`` runs."""
+    action = PendingAction(
+        id=uuid4(),
+        tool=call.tool,
+        arguments=dict(arguments),
+        args_sha256=call.args_sha256,
+        summary=summary,
+        requester=call.principal,
+        status="pending",
+        created_at=now,
+        expires_at=now + policy.ttl,
+    )
+    return await store.open(
+        action, AuditRecord(call, "pending_action", str(action.id), "confirmation_required")
+    )
+
+
+async def confirm_pending(
+    store: PendingActions,
+    policy: ConfirmationPolicy,
+    call: Invocation,
+    action_id: UUID,
+    tool_roles: Mapping[str, frozenset[Role]],
+    now: datetime,
+) -> PendingAction:
+    """Settle ``action_id`` for ``call.principal``: the action it now may run, exactly once."""
+    found = await store.get(action_id)
+    if found is None or found.tool not in tool_roles:
+        raise NotFound(
+            "there is no pending action with this id; the money tool's confirmation_required gave it"
+        )
+    refusal = policy.may_confirm(call.principal, found.requester, tool_roles[found.tool])
+    if refusal is not None:
+        raise PermissionDenied(refusal)
+    settled = await store.settle(
+        action_id, call.principal, now, AuditRecord(call, "pending_action", str(action_id))
+    )
+    if settled is not None:
+        return settled
+    if found.status != "pending":
+        raise Conflict("this action was already confirmed (a confirmation is used once); call the tool again")
+    raise Conflict(
+        f"this confirmation expired at {found.expires_at.isoformat()}; call the tool again for a new one"
+    )
