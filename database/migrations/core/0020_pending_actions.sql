@@ -23,3 +23,10 @@ CREATE TABLE caas_core.pending_actions (
 CREATE INDEX pending_actions_open ON caas_core.pending_actions (requester_subject, tool, args_sha256)
     WHERE status = 'pending';
 GRANT SELECT, INSERT, UPDATE ON caas_core.pending_actions TO caas_app;
+
+-- The audit trail says how a money move was confirmed: asked (a pending action), or answered through
+-- elicitation by the person's own client.
+ALTER TABLE caas_audit.audit_log DROP CONSTRAINT audit_log_outcome_check;
+ALTER TABLE caas_audit.audit_log ADD CONSTRAINT audit_log_outcome_check CHECK (
+    outcome IN ('succeeded', 'failed', 'confirmation_required', 'elicitation_accepted', 'elicitation_declined')
+);

@@ -1,0 +1,180 @@
+"""Money moves wait for a person (issue 11, item 5): elicitation accept / decline / cancel in both
+protocol eras, an unsupported client's pending action and confirm_action, its expiry, single use,
+argument binding, and who may confirm."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+import pytest
+from fastmcp import Client, FastMCP
+from fastmcp.client.elicitation import ElicitResult
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
+from tests.helpers.payments import DISBURSE, key, pending_loan
+from tests.helpers.risk import uid
+from tools.platform.principal import Role
+
+MODES = ["2026-07-28", "legacy"]
+
+
+def answering(action: str, confirm: bool = True) -> Any:
+    async def handler(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        answering.asked.append(message)  # type: ignore[attr-defined]
+        if action != "accept":
+            return ElicitResult(action=action)  # type: ignore[arg-type]
+        return {"confirm": confirm}
+
+    return handler
+
+
+answering.asked = []  # type: ignore[attr-defined]
+
+
+async def outcome(client: Client, tool: str, args: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    result = await client.call_tool(tool, args, raise_on_error=False)
+    body = result.structured_content or {}
+    return (body["error"]["code"] if result.is_error else None), body
+
+
+def action_id(body: dict[str, Any]) -> str:
+    found = re.search(r"action_id ([0-9a-f-]{36})", body["error"]["message"])
+    assert found, body
+    return found.group(1)
+
+
+async def payments_of(db: asyncpg.Connection, loan: dict[str, Any]) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM caas_core.payments WHERE loan_id = $1", loan["id"]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_accepted_elicitation_runs_the_money_move_with_its_summary(
+    server: FastMCP, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, mode: str
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    answering.asked.clear()  # type: ignore[attr-defined]
+    async with Client(server, mode=mode, elicitation_handler=answering("accept")) as person:  # type: ignore[arg-type]
+        code, body = await outcome(person, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code is None, body
+    assert body["status"] == "requested"
+    [asked] = answering.asked  # type: ignore[attr-defined]
+    net = loan["net_disbursement"]
+    assert f"{net['amount']} {net['currency']}" in asked and "APR" in asked and loan["borrower_id"] in asked
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("action", "confirm"), [("decline", True), ("cancel", True), ("accept", False)])
+async def test_a_declined_or_cancelled_elicitation_writes_nothing(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    mode: str,
+    action: str,
+    confirm: bool,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    async with Client(server, mode=mode, elicitation_handler=answering(action, confirm)) as person:  # type: ignore[arg-type]
+        code, body = await outcome(person, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code == "confirmation_declined", body
+    assert await payments_of(core_db, loan) == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_without_elicitation_gets_a_pending_action_a_second_person_confirms(
+    server: FastMCP, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, mode: str
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    async with Client(server, mode=mode) as bare:
+        code, body = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+        assert code == "confirmation_required", body
+        assert await payments_of(core_db, loan) == 0
+        pending = action_id(body)
+        # The caller itself may not confirm (CAAS_CONFIRM=human).
+        assert (await outcome(bare, "confirm_action", {"action_id": pending}))[0] == "permission_denied"
+        principal(uid("op-second"), Role.OPERATOR)
+        code, confirmed = await outcome(bare, "confirm_action", {"action_id": pending})
+    assert code is None, confirmed
+    assert confirmed["tool"] == "disburse_loan" and confirmed["result"]["status"] == "requested"
+    assert await payments_of(core_db, loan) == 1
+    audited = await core_db.fetch(
+        "SELECT tool, outcome FROM caas_audit.audit_log WHERE object_id = $1 ORDER BY id", pending
+    )
+    assert [r["outcome"] for r in audited] == ["confirmation_required", "succeeded"]
+
+
+async def test_agent_and_service_elicitations_never_count(
+    server: FastMCP, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    async with Client(server, elicitation_handler=answering("accept")) as machine:  # type: ignore[arg-type]
+        code, body = await outcome(machine, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+        assert code == "confirmation_required", body
+        # Nor may the service confirm for itself, nor another service: a person's principal confirms.
+        assert (await outcome(machine, "confirm_action", {"action_id": action_id(body)}))[0] == "permission_denied"
+        principal(uid("svc-other"), Role.SERVICE)
+        assert (await outcome(machine, "confirm_action", {"action_id": action_id(body)}))[0] == "permission_denied"
+    assert await payments_of(core_db, loan) == 0
+
+
+async def test_self_confirmation_when_the_deployment_allows_it(
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"confirm": "self"}))
+    code, body = await outcome(client, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code == "confirmation_required"
+    code, confirmed = await outcome(client, "confirm_action", {"action_id": action_id(body)})
+    assert code is None, confirmed
+    assert await payments_of(core_db, loan) == 1
+
+
+async def test_a_confirmation_expires_and_is_used_once(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    args = {"loan": loan["id"], "idempotency_key": key()}
+    code, body = await outcome(client, DISBURSE, args)
+    stale = action_id(body)
+    principal(uid("op-second"), Role.OPERATOR)
+    clock.move(minutes=16)
+    code, late = await outcome(client, "confirm_action", {"action_id": stale})
+    assert code == "conflict" and "expired" in late["error"]["message"]
+    principal(uid("op-first"), Role.OPERATOR)
+    _, body = await outcome(client, DISBURSE, args)
+    fresh = action_id(body)
+    assert fresh != stale
+    principal(uid("op-second"), Role.OPERATOR)
+    assert (await outcome(client, "confirm_action", {"action_id": fresh}))[0] is None
+    code, again = await outcome(client, "confirm_action", {"action_id": fresh})
+    assert code == "conflict" and "used once" in again["error"]["message"]
+    assert await payments_of(core_db, loan) == 1
+
+
+async def test_a_confirmation_is_bound_to_the_exact_arguments(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    _, body = await outcome(client, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    first = action_id(body)
+    _, body = await outcome(client, DISBURSE, {"loan": loan["id"], "idempotency_key": key(), "simulate": "success"})
+    assert action_id(body) != first  # other arguments: another confirmation
+    # A stored call changed after it was asked (an amount, here the outcome) no longer runs.
+    await core_db.execute(
+        "UPDATE caas_core.pending_actions SET arguments = arguments || '{\"simulate\": \"failure\"}' WHERE id = $1",
+        first,
+    )
+    principal(uid("op-second"), Role.OPERATOR)
+    code, refused = await outcome(client, "confirm_action", {"action_id": first})
+    assert code == "conflict" and "changed" in refused["error"]["message"]
+    assert await payments_of(core_db, loan) == 0
