@@ -23,7 +23,12 @@ from pydantic import Field
 from database.platform.pending_actions import PgPendingActions
 from mcp_servers.money_summaries import summarize
 from mcp_servers.toolkit import CONFIRMABLE, CaasToolError, ToolSet, confirmed_as, current_runtime, invocation
-from tools.platform.confirmation import ConfirmationPolicy, confirm_pending, request_confirmation
+from tools.platform.confirmation import (
+    ConfirmationPolicy,
+    PendingAction,
+    confirm_pending,
+    request_confirmation,
+)
 from tools.platform.models import Output
 from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Role
@@ -146,9 +151,12 @@ async def confirm_action(
     runtime = current_runtime()
     call = invocation()
     roles = {name: entry[1] for name, entry in CONFIRMABLE.items()}
-    action = await confirm_pending(
-        _store(runtime), policy(runtime.settings), call, action_id, roles, runtime.clock.now()
-    )
+
+    async def may_see(found: PendingAction) -> str:
+        return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
+
+    rules, now = policy(runtime.settings), runtime.clock.now()
+    action = await confirm_pending(_store(runtime), rules, call, action_id, roles, now, may_see)
     tool = CONFIRMABLE[action.tool][0]
     with confirmed_as(action.requester, action.args_sha256):
         result = await tool.run(dict(action.arguments))

@@ -21,6 +21,13 @@ from tools.platform.principal import Role
 MODES = ["2026-07-28", "legacy"]
 
 
+@pytest.fixture
+async def bare(server: FastMCP) -> Any:
+    """A client that cannot elicit (the shared ``client`` answers yes for its person)."""
+    async with Client(server) as c:
+        yield c
+
+
 def answering(action: str, confirm: bool = True) -> Any:
     async def handler(message: str, response_type: Any, params: Any, context: Any) -> Any:
         answering.asked.append(message)  # type: ignore[attr-defined]
@@ -116,14 +123,19 @@ async def test_agent_and_service_elicitations_never_count(
         code, body = await outcome(machine, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
         assert code == "confirmation_required", body
         # Nor may the service confirm for itself, nor another service: a person's principal confirms.
-        assert (await outcome(machine, "confirm_action", {"action_id": action_id(body)}))[0] == "permission_denied"
+        assert (await outcome(machine, "confirm_action", {"action_id": action_id(body)}))[
+            0
+        ] == "permission_denied"
         principal(uid("svc-other"), Role.SERVICE)
-        assert (await outcome(machine, "confirm_action", {"action_id": action_id(body)}))[0] == "permission_denied"
+        assert (await outcome(machine, "confirm_action", {"action_id": action_id(body)}))[
+            0
+        ] == "permission_denied"
     assert await payments_of(core_db, loan) == 0
 
 
 async def test_self_confirmation_when_the_deployment_allows_it(
     client: Client,
+    bare: Client,
     principal: Any,
     runtime: Runtime,
     core_db: asyncpg.Connection,
@@ -132,49 +144,57 @@ async def test_self_confirmation_when_the_deployment_allows_it(
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     principal(uid("svc"), Role.SERVICE)
     monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"confirm": "self"}))
-    code, body = await outcome(client, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    code, body = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
     assert code == "confirmation_required"
-    code, confirmed = await outcome(client, "confirm_action", {"action_id": action_id(body)})
+    code, confirmed = await outcome(bare, "confirm_action", {"action_id": action_id(body)})
     assert code is None, confirmed
     assert await payments_of(core_db, loan) == 1
 
 
 async def test_a_confirmation_expires_and_is_used_once(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+    client: Client,
+    bare: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
 ) -> None:
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     args = {"loan": loan["id"], "idempotency_key": key()}
-    code, body = await outcome(client, DISBURSE, args)
+    code, body = await outcome(bare, DISBURSE, args)
     stale = action_id(body)
     principal(uid("op-second"), Role.OPERATOR)
     clock.move(minutes=16)
-    code, late = await outcome(client, "confirm_action", {"action_id": stale})
+    code, late = await outcome(bare, "confirm_action", {"action_id": stale})
     assert code == "conflict" and "expired" in late["error"]["message"]
     principal(uid("op-first"), Role.OPERATOR)
-    _, body = await outcome(client, DISBURSE, args)
+    _, body = await outcome(bare, DISBURSE, args)
     fresh = action_id(body)
     assert fresh != stale
     principal(uid("op-second"), Role.OPERATOR)
-    assert (await outcome(client, "confirm_action", {"action_id": fresh}))[0] is None
-    code, again = await outcome(client, "confirm_action", {"action_id": fresh})
+    assert (await outcome(bare, "confirm_action", {"action_id": fresh}))[0] is None
+    code, again = await outcome(bare, "confirm_action", {"action_id": fresh})
     assert code == "conflict" and "used once" in again["error"]["message"]
     assert await payments_of(core_db, loan) == 1
 
 
 async def test_a_confirmation_is_bound_to_the_exact_arguments(
-    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    client: Client, bare: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
     loan, _ = await pending_loan(client, principal, runtime, core_db)
-    _, body = await outcome(client, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    _, body = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
     first = action_id(body)
-    _, body = await outcome(client, DISBURSE, {"loan": loan["id"], "idempotency_key": key(), "simulate": "success"})
+    _, body = await outcome(
+        bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key(), "simulate": "success"}
+    )
     assert action_id(body) != first  # other arguments: another confirmation
     # A stored call changed after it was asked (an amount, here the outcome) no longer runs.
     await core_db.execute(
-        "UPDATE caas_core.pending_actions SET arguments = arguments || '{\"simulate\": \"failure\"}' WHERE id = $1",
+        "UPDATE caas_core.pending_actions SET arguments = arguments || $2::jsonb WHERE id = $1",
         first,
+        {"simulate": "failure"},
     )
     principal(uid("op-second"), Role.OPERATOR)
-    code, refused = await outcome(client, "confirm_action", {"action_id": first})
+    code, refused = await outcome(bare, "confirm_action", {"action_id": first})
     assert code == "conflict" and "changed" in refused["error"]["message"]
     assert await payments_of(core_db, loan) == 0

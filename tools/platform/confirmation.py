@@ -15,7 +15,7 @@ and is settled once by the database (a conditional UPDATE), in the transaction o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -129,8 +129,12 @@ async def confirm_pending(
     action_id: UUID,
     tool_roles: Mapping[str, frozenset[Role]],
     now: datetime,
+    may_see: Callable[[PendingAction], Awaitable[object]],
 ) -> PendingAction:
-    """Settle ``action_id`` for ``call.principal``: the action it now may run, exactly once."""
+    """Settle ``action_id`` for ``call.principal``: the action it now may run, exactly once.
+
+    ``may_see`` reads what the action concerns as the confirmer, and raises NotFound when it is not
+    theirs to see (a borrower confirms only a move on their own application or loan)."""
     found = await store.get(action_id)
     if found is None or found.tool not in tool_roles:
         raise NotFound(
@@ -139,6 +143,7 @@ async def confirm_pending(
     refusal = policy.may_confirm(call.principal, found.requester, tool_roles[found.tool])
     if refusal is not None:
         raise PermissionDenied(refusal)
+    await may_see(found)
     settled = await store.settle(
         action_id, call.principal, now, AuditRecord(call, "pending_action", str(action_id))
     )
