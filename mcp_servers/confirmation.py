@@ -10,6 +10,7 @@ retry (``request_state`` binds the answer to the arguments' sha256). Either way 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -30,7 +31,7 @@ from tools.platform.confirmation import (
     request_confirmation,
 )
 from tools.platform.models import Output
-from tools.platform.ports import AuditRecord, Invocation
+from tools.platform.ports import Invocation
 from tools.platform.principal import Role
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TOOLS", "ConfirmedAction", "policy", "require_confirmation"]
 
+log = logging.getLogger("caas.confirmation")
 _ASK = "confirm"
 _SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -109,10 +111,15 @@ async def require_confirmation(
         answer = await _elicit(ctx, summary, f"{call.tool}:{call.args_sha256}")
         if not isinstance(answer, bool):
             return answer
+        # A log line, not a row: a declined move writes nothing, and an accepted one's own audit row
+        # follows (the pending-action path is audited in the database).
+        log.info(
+            "money move %s by elicitation",
+            "confirmed" if answer else "declined",
+            extra={"tool": call.tool, "subject": call.principal.subject, "args_sha256": call.args_sha256},
+        )
         if answer:
-            await store.note(AuditRecord(call, "confirmation", call.args_sha256, "elicitation_accepted"))
             return None
-        await store.note(AuditRecord(call, "confirmation", call.args_sha256, "elicitation_declined"))
         raise CaasToolError(
             "confirmation_declined",
             f"the person did not confirm: {summary}. Nothing was changed; call again only if they "

@@ -9,6 +9,7 @@ from typing import Any
 from tools.ledger import ledger
 from tools.loans import loans
 from tools.marketplace import offers
+from tools.platform.errors import Conflict
 from tools.platform.models import Money
 from tools.platform.principal import Principal
 
@@ -76,7 +77,12 @@ async def summarize(tool: str, deps: Any, caller: Principal, args: dict[str, Any
     """The sentence a person confirms for ``tool`` called with ``args`` (a generic one for a tool
     without its own summary, so a new money tool still asks)."""
     summary = _SUMMARIES.get(tool)
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(args.items()) if k != "idempotency_key")
     if summary is None:
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(args.items()) if k != "idempotency_key")
         return f"Run {tool} with {shown}"
-    return await summary(deps, caller, args)
+    try:
+        return await summary(deps, caller, args)
+    except Conflict:
+        # The object is past the state the summary reads (a replay of a call that already ran, or one
+        # the use case will refuse): still ask, with the arguments, and let the use case decide.
+        return f"Run {tool} with {shown}"

@@ -30,6 +30,7 @@ from mcp_servers.config import Settings, load_settings
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
+from tests.helpers.confirm import person_confirms
 from tests.helpers.markets import Countries
 from tests.helpers.supabase import apply_hosted_defaults
 from tools.platform.principal import Principal, Role
@@ -160,17 +161,10 @@ async def client(server: FastMCP) -> AsyncIterator[Client]:
     """An in-memory MCP client of the current protocol era (2026-07-28). The older handshake era is the
     transport's business and has tests of its own (``test_protocol_eras``, ``test_http``, ``test_stdio``,
     ``test_catalog``), instead of doubling every tool test."""
-    async with Client(server, mode="2026-07-28", elicitation_handler=_person_confirms) as c:
+    # Its person answers yes to money moves; an agent's or a service's still needs confirm_action by a
+    # person (tests.helpers.confirm.confirmed), and tests/mcp_servers/test_confirmation.py has the refusals.
+    async with Client(server, mode="2026-07-28", elicitation_handler=person_confirms) as c:
         yield c
-
-
-async def _person_confirms(
-    message: str, response_type: object, params: object, context: object
-) -> dict[str, bool]:
-    """The person at this client says yes to every money move it shows them: a borrower's, operator's
-    or admin's move then runs as before. An agent's or a service's still waits for confirm_action by a
-    person (``tests.helpers.confirm``); tests/mcp_servers/test_confirmation.py covers the refusals."""
-    return {"confirm": True}
 
 
 @pytest.fixture

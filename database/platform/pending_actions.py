@@ -99,8 +99,3 @@ class PgPendingActions:
                 f"SELECT {_COLUMNS} FROM caas_core.pending_actions WHERE id = $1", action_id
             )
         return None if row is None else _action(row)
-
-    async def note(self, audit: AuditRecord) -> None:
-        """An audit row alone: an elicitation a person answered."""
-        async with self._pool.acquire() as conn:
-            await record_audit(conn, audit)

@@ -24,9 +24,8 @@ CREATE INDEX pending_actions_open ON caas_core.pending_actions (requester_subjec
     WHERE status = 'pending';
 GRANT SELECT, INSERT, UPDATE ON caas_core.pending_actions TO caas_app;
 
--- The audit trail says how a money move was confirmed: asked (a pending action), or answered through
--- elicitation by the person's own client.
+-- The audit trail says a money move was asked for (a pending action) before a person confirmed it.
 ALTER TABLE caas_audit.audit_log DROP CONSTRAINT audit_log_outcome_check;
 ALTER TABLE caas_audit.audit_log ADD CONSTRAINT audit_log_outcome_check CHECK (
-    outcome IN ('succeeded', 'failed', 'confirmation_required', 'elicitation_accepted', 'elicitation_declined')
+    outcome IN ('succeeded', 'failed', 'confirmation_required')
 );

@@ -44,6 +44,7 @@ from tests.helpers.bidding import (
 )
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import error_code
+from tests.helpers.confirm import confirmed, person_confirms
 from tests.helpers.markets import Countries
 from tools.loans.domain.apr import annual_percentage_rate, apr_percent
 from tools.loans.domain.schedules import build_schedule
@@ -285,9 +286,9 @@ async def test_an_agent_accepts_for_the_borrower_it_filed_for(
     app, (a, *_) = await market(client, principal, country, lenders=1, agent=agent)
     offer = await place(client, principal, app, a)
     principal(agent, Role.AGENT)
-    done = await call(
-        client, ACCEPT, {"application": app["id"], "bid_id": offer["id"], "idempotency_key": key()}
-    )
+    args = {"application": app["id"], "bid_id": offer["id"], "idempotency_key": key()}
+    # The agent's say-so is not enough: the borrower it filed for confirms the money move.
+    done = await confirmed(client, principal, ACCEPT, args, by=(app["borrower_id"], Role.BORROWER))
     assert done["application_status"] == "offer_accepted" and done["other_bids"] == []
 
 
@@ -316,7 +317,7 @@ async def test_a_suspended_providers_offer_is_excluded_and_cannot_be_accepted(
 
 @pytest.fixture
 async def mono(server: Any) -> Any:
-    async with Client(server) as c:
+    async with Client(server, elicitation_handler=person_confirms) as c:
         yield c
 
 
