@@ -42,7 +42,8 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
     "credit": (applications.TOOLS, decisions.TOOLS, loans.TOOLS, commissions.TOOLS),
     "risk": (assessments.TOOLS,),
     "documents": (documents.TOOLS,),
-    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS),
+    # confirm_action runs a money move of any service once a person confirmed it.
+    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS, confirmation.TOOLS),
     "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
     "payments": (payments.TOOLS,),
     "notifications": (inbox.TOOLS, support_chat.TOOLS),
@@ -120,8 +121,7 @@ def build_server(
         strict_input_validation=True,
     )
     schemas: dict[str, dict[str, Any]] = {}
-    served = list(SERVICES.items()) if service is None else [(service, SERVICES[service])]
-    for child_name, toolsets in served:
+    for child_name, toolsets in SERVICES.items() if service is None else [(service, SERVICES[service])]:
         # The tools are added to this server under "<service>_<tool>" rather than mounting a server per
         # service: a mount resolves every call by walking each mounted server (about 0.6 ms a call with
         # six services), while our own tools are a dict lookup.
@@ -133,13 +133,6 @@ def build_server(
                 server.add_tool(named)
                 visibility.register(named)
                 schemas[named.name] = named.parameters
-    # A person confirms money moves with one tool, named the same on every server that has one.
-    if any(spec.confirm for _, sets in served for toolset in sets for spec in toolset.specs):
-        for spec in confirmation.TOOLS.specs:
-            tool = as_tool(spec, "platform")
-            server.add_tool(tool)
-            visibility.register(tool)
-            schemas[tool.name] = tool.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
     # start-up, so a dict answers it.

@@ -18,12 +18,22 @@ from uuid import UUID
 import mcp_types
 from fastmcp.server.context import Context
 from fastmcp.server.dependencies import get_context
+from fastmcp.tools import FunctionTool
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from database.platform.pending_actions import PgPendingActions
 from mcp_servers.money_summaries import summarize
-from mcp_servers.toolkit import CONFIRMABLE, CaasToolError, ToolSet, confirmed_as, current_runtime, invocation
+from mcp_servers.toolkit import (
+    CONFIRMABLE,
+    CaasToolError,
+    ToolSet,
+    ToolSpec,
+    as_tool,
+    confirmed_as,
+    current_runtime,
+    invocation,
+)
 from tools.platform.confirmation import (
     ConfirmationPolicy,
     PendingAction,
@@ -129,8 +139,29 @@ async def require_confirmation(
     raise CaasToolError(
         "confirmation_required",
         f"{summary}. Nothing was changed yet: a person (borrower, operator or admin, not this caller) must "
-        f"call confirm_action with action_id {action.id} before {action.expires_at.isoformat()}",
+        f"call confirm_action (admin_confirm_action on the composed server) with action_id {action.id} "
+        f"before {action.expires_at.isoformat()}",
     )
+
+
+def _money_tools() -> dict[str, ToolSpec]:
+    """Every money tool of every service by audited name, whichever servers this process serves."""
+    from mcp_servers.composition import SERVICES  # it lists this module's tools too
+
+    return {
+        f"{server}.{spec.fn.__name__}": spec
+        for server, toolsets in SERVICES.items()
+        for toolset in toolsets
+        for spec in toolset.specs
+        if spec.confirm
+    }
+
+
+def _tool(audited: str) -> FunctionTool:
+    if audited not in CONFIRMABLE:
+        server = audited.split(".")[0]
+        as_tool(_money_tools()[audited], server)  # registers it
+    return CONFIRMABLE[audited][0]
 
 
 class ConfirmedAction(Output):
@@ -150,21 +181,22 @@ async def confirm_action(
 ) -> ConfirmedAction:
     """Confirm a pending money move as the person it concerns, and run it exactly as it was asked.
 
-    Use when a money tool (accept_offer, disburse_loan, write_off_loan, reverse_journal) answered
-    confirmation_required. Read its summary to the person first. The confirmer is a borrower, operator
-    or admin holding one of the tool's roles, other than the caller who asked (unless the deployment
-    set CAAS_CONFIRM=self). A confirmation is used once and expires; a changed call needs a new one.
+    Use when a money move answered confirmation_required (accepting an offer, a disbursement, a
+    write-off, a journal reversal). Read its summary to the person first. The confirmer is a
+    borrower, operator or admin holding one of the tool's roles, other than the caller who asked
+    (unless the deployment set CAAS_CONFIRM=self). A confirmation is used once and expires; a
+    changed call needs a new one.
     """
     runtime = current_runtime()
     call = invocation()
-    roles = {name: entry[1] for name, entry in CONFIRMABLE.items()}
+    roles = {name: spec.roles for name, spec in _money_tools().items()}
 
     async def may_see(found: PendingAction) -> str:
         return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
 
     rules, now = policy(runtime.settings), runtime.clock.now()
     action = await confirm_pending(_store(runtime), rules, call, action_id, roles, now, may_see)
-    tool = CONFIRMABLE[action.tool][0]
+    tool = _tool(action.tool)
     with confirmed_as(action.requester, action.args_sha256):
         result = await tool.run(dict(action.arguments))
     return ConfirmedAction(

@@ -10,7 +10,7 @@ from fastmcp import Client
 
 from tools.platform.principal import Role
 
-CONFIRM = "confirm_action"
+CONFIRM = "admin_confirm_action"
 
 
 async def person_confirms(
