@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from mcp_servers.config import Settings
     from mcp_servers.runtime import Runtime
 
-__all__ = ["TOOLS", "ConfirmedAction", "policy", "require_confirmation"]
+__all__ = ["TOOLS", "ConfirmedAction", "gate", "policy", "require_confirmation"]
 
 log = logging.getLogger("caas.confirmation")
 _ASK = "confirm"
@@ -106,6 +106,20 @@ async def _elicit(ctx: Context, summary: str, state: str) -> bool | mcp_types.In
     if ctx.request_state != state or not isinstance(reply, mcp_types.ElicitResult):
         return False
     return reply.action == "accept" and (reply.content or {}).get("confirm") is True
+
+
+async def gate(
+    runtime: Runtime, call: Invocation, arguments: dict[str, Any], confirmed: Any
+) -> mcp_types.InputRequiredResult | None:
+    """None when the money move ``call`` may run now; else the ask to send, or raises (below).
+    ``confirmed`` is set when confirm_action runs a pending action: only its exact arguments run."""
+    if confirmed is not None:
+        if confirmed.args_sha256 != call.args_sha256:
+            raise CaasToolError(
+                "conflict", "the confirmed call's arguments changed since it was confirmed; ask for a new one"
+            )
+        return None
+    return await require_confirmation(runtime, call.tool.split(".")[-1], call, arguments)
 
 
 async def require_confirmation(

@@ -232,7 +232,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             call = Invocation(caller, audited_name, args_sha256, current_request_id())
         token = _call.set(_Call(runtime, call))
         try:
-            if spec.confirm and (asked := await _confirmation(runtime, call, kwargs, confirmed)) is not None:
+            if spec.confirm and (asked := await _gate(runtime, call, kwargs, confirmed)) is not None:
                 return asked
             # A call the database aborted to break a deadlock runs again, unless it already committed.
             return await retry_transient(lambda: fn(*args, **kwargs))
@@ -269,17 +269,10 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
     return tool
 
 
-async def _confirmation(runtime: Runtime, call: Invocation, kwargs: dict[str, Any], confirmed: Any) -> Any:
-    """None when the money move may run now; else the ask to send (see mcp_servers.confirmation)."""
-    if confirmed is not None:
-        if confirmed.args_sha256 != call.args_sha256:
-            raise CaasToolError(
-                "conflict", "the confirmed call's arguments changed since it was confirmed; ask for a new one"
-            )
-        return None
-    from mcp_servers.confirmation import require_confirmation  # it builds on this module
+async def _gate(runtime: Runtime, call: Invocation, kwargs: dict[str, Any], confirmed: Any) -> Any:
+    from mcp_servers.confirmation import gate  # it builds on this module
 
-    return await require_confirmation(runtime, call.tool.split(".")[-1], call, to_jsonable_python(kwargs))
+    return await gate(runtime, call, to_jsonable_python(kwargs), confirmed)
 
 
 def _validation_message(exc: PydanticValidationError) -> str:

@@ -25,6 +25,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, make_jwt
+from tests.helpers.confirm import person_confirms
 from tests.helpers.payments import platform_over_http
 from tests.helpers.providers import ONBOARD, provider_body
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SCORE, SUBMIT, body, uid, verify_kyc
@@ -50,7 +51,8 @@ class HttpActors:
         return Principal(subject, role, provider_id)
 
     async def call_tool(self, name: str, args: dict[str, Any], raise_on_error: bool = True) -> Any:
-        async with Client(f"{self.url}/mcp", auth=self.token) as client:
+        # The person behind each token answers yes when a money move asks them.
+        async with Client(f"{self.url}/mcp", auth=self.token, elicitation_handler=person_confirms) as client:
             return await client.call_tool(name, args, raise_on_error=raise_on_error)
 
 

@@ -21,6 +21,7 @@ from fastmcp import Client, FastMCP
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY
+from tests.helpers.confirm import CONFIRM, pending_id, person_confirms
 from tests.helpers.loans import GET_LOAN, RECONCILE, active_loan, call
 from tests.helpers.payments import (
     COLLECT,
@@ -45,8 +46,9 @@ from tools.platform.principal import Role
 
 @pytest.fixture
 async def client(server: FastMCP) -> AsyncIterator[Client]:
-    """One in-memory client for arranging (the money path itself goes over HTTP)."""
-    async with Client(server) as c:
+    """One in-memory client for arranging (the money path itself goes over HTTP); its person confirms
+    money moves."""
+    async with Client(server, elicitation_handler=person_confirms) as c:
         yield c
 
 
@@ -60,6 +62,16 @@ async def base_url(runtime: Runtime) -> AsyncIterator[str]:
 async def mcp(base_url: str) -> AsyncIterator[Client]:
     async with Client(f"{base_url}/mcp", auth=SERVICE_KEY) as c:
         yield c
+
+
+async def service_disburses(mcp: Client, client: Client, principal: Any, loan: dict[str, Any]) -> Any:
+    """The service asks over HTTP; its say-so moves no money, so an operator confirms the action."""
+    asked = await mcp.call_tool(
+        DISBURSE, {"loan": loan["id"], "idempotency_key": key()}, raise_on_error=False
+    )
+    principal(uid("op-confirm"), Role.OPERATOR)
+    action = {"action_id": pending_id(asked.structured_content["error"]["message"])}
+    return (await client.call_tool(CONFIRM, action)).structured_content["result"]
 
 
 async def run_payments(runtime: Runtime) -> None:
@@ -115,9 +127,7 @@ async def test_a_disbursement_goes_through_the_worker_and_the_sandbox_and_its_we
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, mcp: Client
 ) -> None:
     loan, _ = await pending_loan(client, principal, runtime, core_db)
-    payment = (
-        await mcp.call_tool(DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
-    ).structured_content
+    payment = await service_disburses(mcp, client, principal, loan)
     assert (payment["status"], payment["simulated"]) == ("requested", True)
     await run_payments(runtime)
     done = (await mcp.call_tool(GET_PAYMENT, {"payment_id": payment["id"]})).structured_content
@@ -254,7 +264,7 @@ async def test_a_failed_transfer_leaves_the_loan_pending_and_a_new_disbursement_
     assert answer.json()["outcome"] == "applied"
     assert (await row(core_db, payment["id"]))["status"] == "failed"
     assert await loan_status(core_db, loan["id"]) == "pending_disbursement"
-    again = (await mcp.call_tool(DISBURSE, {"loan": loan["id"], "idempotency_key": key()})).structured_content
+    again = await service_disburses(mcp, client, principal, loan)
     assert again["status"] == "requested" and again["id"] != payment["id"]
     await run_payments(runtime)
     assert await loan_status(core_db, loan["id"]) == "active"
