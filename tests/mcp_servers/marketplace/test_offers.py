@@ -44,7 +44,7 @@ from tests.helpers.bidding import (
 )
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import error_code
-from tests.helpers.confirm import confirmed, person_confirms
+from tests.helpers.confirm import CONFIRM, confirmed, pending_id, person_confirms
 from tests.helpers.markets import Countries
 from tools.loans.domain.apr import annual_percentage_rate, apr_percent
 from tools.loans.domain.schedules import build_schedule
@@ -290,6 +290,29 @@ async def test_an_agent_accepts_for_the_borrower_it_filed_for(
     # The agent's say-so is not enough: the borrower it filed for confirms the money move.
     done = await confirmed(client, principal, ACCEPT, args, by=(app["borrower_id"], Role.BORROWER))
     assert done["application_status"] == "offer_accepted" and done["other_bids"] == []
+
+
+async def test_only_the_borrower_confirms_an_agents_acceptance_and_sees_its_apr(
+    client: Client, principal: Any, country: str, core_db: asyncpg.Connection
+) -> None:
+    agent = uid("agent")
+    app, (a, *_) = await market(client, principal, country, lenders=1, agent=agent)
+    offer = await place(client, principal, app, a)
+    principal(agent, Role.AGENT)
+    args = {"application": app["id"], "bid_id": offer["id"], "idempotency_key": key()}
+    asked = await client.call_tool(ACCEPT, args, raise_on_error=False)
+    message = asked.structured_content["error"]["message"]
+    assert error_code(asked) == "confirmation_required" and "APR 24.00%" in message, message
+    assert offer["provider_name"] in message and "250000.00" in message
+    action = {"action_id": pending_id(message)}
+    principal(uid("b-stranger"), Role.BORROWER)  # not theirs to see
+    assert await refused(client, CONFIRM, action) == "not_found"
+    principal(uid("op"), Role.OPERATOR)  # not a role of accept_offer
+    assert await refused(client, CONFIRM, action) == "permission_denied"
+    assert (await bid_rows(core_db, app))[0]["status"] == "active"
+    as_borrower(principal, app)
+    done = (await client.call_tool(CONFIRM, action)).structured_content
+    assert done["result"]["accepted"]["id"] == offer["id"]
 
 
 async def test_a_suspended_providers_offer_is_excluded_and_cannot_be_accepted(
