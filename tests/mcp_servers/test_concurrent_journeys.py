@@ -32,6 +32,7 @@ from database.unit_of_work import PgUnitOfWork
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import ACCEPT, MATCH, PLACE, bid_body
+from tests.helpers.confirm import person_confirms
 from tests.helpers.loans import ORIGINATE, disburse
 from tests.helpers.providers import ONBOARD, provider_body
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SUBMIT, body, scored, uid, verify_kyc
@@ -102,7 +103,8 @@ async def structured(client: TimedClient, tool: str, args: dict[str, Any]) -> An
 async def journey_client(server: FastMCP, runtime: Runtime, calls: Calls) -> AsyncIterator[TimedClient]:
     """One journey runner's client, with a principal of its own (set before the client connects)."""
     _box.set([runtime.principals.local])
-    async with Client(server, mode="2026-07-28") as raw:
+    # Its borrower confirms the acceptance when asked (a money move waits for a person).
+    async with Client(server, mode="2026-07-28", elicitation_handler=person_confirms) as raw:
         yield TimedClient(raw, calls)
 
 
