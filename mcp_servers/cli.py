@@ -311,6 +311,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--service", help="run one service on its own port instead of the composed server")
     serve.add_argument("--host", help="bind address (default CAAS_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default CAAS_PORT or the plan's port)")
+    serve.add_argument(
+        "--toolsets",
+        help="comma-separated toolsets clients see, or all (default CAAS_TOOLSETS or each role's)",
+    )
+    serve.add_argument(
+        "--read-only", action="store_true", default=None, help="list and call only read-only tools"
+    )
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["migrate", "status"])
     sub.add_parser("token", help="print the local operator bearer token for HTTP clients")
@@ -336,9 +343,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        if args.command == "serve" and (args.toolsets is not None or args.read_only):
+            # The flags are checked as CAAS_TOOLSETS and CAAS_READ_ONLY are, and win over them.
+            flags = {
+                "toolsets": args.toolsets or settings.toolsets,
+                "read_only": True if args.read_only else settings.read_only,
+            }
+            settings = load_settings(**flags)
         vault_from_settings(settings)  # missing or malformed encryption keys stop start-up here
     except ConfigError as exc:
-        _err(f"caas: configuration error: {exc}")
+        flag = getattr(args, "toolsets", None) is not None
+        _err(f"caas: configuration error: {str(exc).replace('CAAS_TOOLSETS', '--toolsets') if flag else exc}")
         return 2
     _configure_logging(settings, args)
     try:

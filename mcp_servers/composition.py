@@ -29,6 +29,7 @@ from mcp_servers.platform.request_context import CallLog
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
+from mcp_servers.toolsets import Selection, ToolsetGate, parse_toolsets
 from tools.platform.principal import Principal
 
 __all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
@@ -90,12 +91,14 @@ def build_server(
     *,
     api_keys: dict[str, Principal] | None = None,
     resource_url: str | None = None,
+    selection: Selection | None = None,
 ) -> FastMCP:
     """The composed server (``service=None``) or one service, ready for stdio, HTTP or in-memory use.
 
     ``api_keys`` switches bearer authentication on (HTTP); without it every call runs as the
     runtime's local principal (stdio and in-process clients). ``resource_url`` is the server's public
     ``/mcp`` URL, advertised as OAuth protected resource metadata when a JWT issuer is configured.
+    ``selection`` (default: CAAS_TOOLSETS and CAAS_READ_ONLY) says which toolsets clients see.
     """
 
     @asynccontextmanager
@@ -106,12 +109,17 @@ def build_server(
     name = "caas" if service is None else f"caas-{service}"
     auth = _auth(runtime.settings, service or "caas", api_keys, resource_url)
     visibility = RoleVisibility(_LivePrincipals(runtime))
+    if selection is None:
+        chosen = parse_toolsets(runtime.settings.toolsets)
+        # A single-service server is already a choice of tools: its roles see them all by default.
+        selection = Selection(chosen, runtime.settings.read_only, role_defaults=service is None)
+    toolsets = ToolsetGate(_LivePrincipals(runtime), selection)
     server = FastMCP(
         name,
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility],
+        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility, toolsets],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
@@ -130,6 +138,7 @@ def build_server(
                 named = tool.model_copy(update={"name": prefix + tool.name})
                 server.add_tool(named)
                 visibility.register(named)
+                toolsets.register(named, spec.fn.__name__, spec.read_only)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at

@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tools.credit.domain.documents import DEFAULT_MAX_BYTES
 from tools.payments.domain.routing import DEFAULT_ROUTES, RoutingError, parse_routes
 from tools.platform.domain.money import MoneyError, to_minor
+from mcp_servers.toolsets import parse_toolsets
 from tools.platform.principal import Role
 
 __all__ = ["SERVER_NAMES", "ConfigError", "Settings", "check_sandbox_consent", "load_settings"]
@@ -210,6 +211,10 @@ class Settings(BaseSettings):
     # Simulated money on a configured (real) database only when the operator says so.
     sandbox: bool = Field(default=False, validation_alias=_env("CAAS_SANDBOX"))
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
+    # Which toolsets clients see (mcp_servers/toolsets.py): empty, each role its defaults; names (or
+    # all) are also the most a connection's X-CaaS-Toolsets header may ask for.
+    toolsets: str = Field(default="", max_length=500, validation_alias=_env("CAAS_TOOLSETS"))
+    read_only: bool = Field(default=False, validation_alias=_env("CAAS_READ_ONLY"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("CAAS_LOG_LEVEL")
     )
@@ -259,6 +264,12 @@ class Settings(BaseSettings):
             parse_routes(value)
         except RoutingError as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("toolsets")
+    @classmethod
+    def _toolsets(cls, value: str) -> str:
+        parse_toolsets(value)  # a ToolsetError is a ValueError: one line naming the valid toolsets
         return value
 
     @field_validator("jwt_audiences")

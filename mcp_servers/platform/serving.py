@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.config import Settings
 from mcp_servers.platform.request_context import RequestIdMiddleware
+from mcp_servers.toolsets import Selection, ToolsetHeaders, parse_toolsets
 
 __all__ = ["ShutdownGate", "allowed_hosts", "http_app"]
 
@@ -44,7 +45,11 @@ def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: Shutdown
         host_origin_protection=True,
         allowed_hosts=allowed_hosts(settings, bind_host),
         allowed_origins=settings.allowed_origin_list,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            # A malformed X-CaaS-Toolsets / X-CaaS-Read-Only is a 400 naming the valid toolsets.
+            Middleware(ToolsetHeaders, selection=Selection(parse_toolsets(settings.toolsets))),
+        ],
     )
     return _Gated(app, gate)
 
