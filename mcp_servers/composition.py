@@ -113,13 +113,13 @@ def build_server(
         chosen = parse_toolsets(runtime.settings.toolsets)
         # A single-service server is already a choice of tools: its roles see them all by default.
         selection = Selection(chosen, runtime.settings.read_only, role_defaults=service is None)
-    toolsets = ToolsetGate(_LivePrincipals(runtime), selection)
+    gate = ToolsetGate(_LivePrincipals(runtime), selection)
     server = FastMCP(
         name,
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility, toolsets],
+        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility, gate],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
@@ -138,7 +138,7 @@ def build_server(
                 named = tool.model_copy(update={"name": prefix + tool.name})
                 server.add_tool(named)
                 visibility.register(named)
-                toolsets.register(named, spec.fn.__name__, spec.read_only)
+                gate.register(named, spec.fn.__name__, spec.read_only)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at

@@ -22,7 +22,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tools.credit.domain.documents import DEFAULT_MAX_BYTES
 from tools.payments.domain.routing import DEFAULT_ROUTES, RoutingError, parse_routes
 from tools.platform.domain.money import MoneyError, to_minor
-from mcp_servers.toolsets import parse_toolsets
 from tools.platform.principal import Role
 
 __all__ = ["SERVER_NAMES", "ConfigError", "Settings", "check_sandbox_consent", "load_settings"]
@@ -269,6 +268,9 @@ class Settings(BaseSettings):
     @field_validator("toolsets")
     @classmethod
     def _toolsets(cls, value: str) -> str:
+        # Imported here to keep config import-light (the toolsets module holds their middleware too).
+        from mcp_servers.toolsets import parse_toolsets
+
         parse_toolsets(value)  # a ToolsetError is a ValueError: one line naming the valid toolsets
         return value
 

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fastmcp.server.middleware import Middleware
+
 from tools.platform.errors import NotFound, PermissionDenied
 from tools.platform.principal import Role
 
@@ -179,7 +181,7 @@ class Selection:
         return frozenset(named) & frozenset(self.ceiling)
 
 
-class ToolsetGate:
+class ToolsetGate(Middleware):
     """Middleware after the role gate: a tool outside the connection's toolsets (or a writing tool on a
     read-only connection) is neither listed nor callable, and the refusal says what to enable."""
 
