@@ -115,7 +115,8 @@ ROLE_DEFAULTS: dict[Role, tuple[str, ...]] = {
     Role.PROVIDER: ("lend", "loans", "ledger"),
     Role.OPERATOR: ("underwrite", "service", "platform"),
     Role.ADMIN: ("ledger", "lenders", "platform"),
-    Role.SERVICE: ("underwrite", "service", "ledger", "platform"),
+    # An integration (the Onasis gateway) files for its users and drives intake; it enables the rest.
+    Role.SERVICE: ("apply", "underwrite", "platform"),
 }
 
 _OF_TOOL = {tool: name for name, toolset in TOOLSETS.items() for tool in toolset.tools}
