@@ -23,6 +23,7 @@ from mcp_servers.marketplace.webhook_routes import register_provider_webhook_rou
 from mcp_servers.notifications import inbox, support_chat
 from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
+from mcp_servers.platform import health
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
@@ -41,7 +42,7 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
     "credit": (applications.TOOLS, decisions.TOOLS, loans.TOOLS, commissions.TOOLS),
     "risk": (assessments.TOOLS,),
     "documents": (documents.TOOLS,),
-    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS),
+    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS, health.TOOLS),
     "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
     "payments": (payments.TOOLS,),
     "notifications": (inbox.TOOLS, support_chat.TOOLS),
