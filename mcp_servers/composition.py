@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from mcp_servers.config import Settings
 from mcp_servers.credit import applications, decisions, documents
+from mcp_servers.instructions import instructions
 from mcp_servers.ledger import ledger
 from mcp_servers.loans import commissions, loans
 from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
@@ -27,6 +28,7 @@ from mcp_servers.platform import health
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
+from mcp_servers.prompts import register_prompts
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
@@ -60,10 +62,6 @@ PLAN_PORTS = {
     "monitoring": 3007,
     "admin": 3012,
 }
-
-INSTRUCTIONS = """CaaS: a credit marketplace run through MCP tools. Tools are namespaced by service
-(credit_*, documents_*). Amounts are decimal strings with an ISO 4217 currency. Errors carry a
-stable code in structuredContent.error.code."""
 
 
 def package_version() -> str:
@@ -109,7 +107,7 @@ def build_server(
     visibility = RoleVisibility(_LivePrincipals(runtime))
     server = FastMCP(
         name,
-        instructions=INSTRUCTIONS,
+        instructions=instructions(service, SERVICES),
         version=package_version(),
         lifespan=lifespan,
         middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility],
@@ -140,6 +138,7 @@ def build_server(
         assessments.register_model_resource(server)
     if service in (None, "credit"):
         loans.register_loan_resources(server)
+    register_prompts(server, service, SERVICES)
     _add_routes(server, runtime, name)
     return server
 
