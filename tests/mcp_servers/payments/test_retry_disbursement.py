@@ -14,6 +14,7 @@ from fastmcp import Client
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import RECONCILE, call, refused
 from tests.helpers.payments import (
+    GET_PAYMENT,
     VERIFY,
     disburse,
     key,
@@ -21,7 +22,6 @@ from tests.helpers.payments import (
     payment_deps,
     pending_loan,
     private_router,
-    row,
     send,
     transfers,
 )
@@ -35,7 +35,8 @@ async def _failed_payout(client: Client, principal: Any, runtime: Runtime, db: a
     loan, _ = await pending_loan(client, principal, runtime, db)
     payment = await disburse(client, loan, simulate="rejected")
     await send(runtime.deps.payments, payment["id"])
-    assert (await row(db, payment["id"]))["status"] == "failed"
+    failed = await call(client, GET_PAYMENT, {"payment_id": payment["id"]})
+    assert failed["status"] == "failed" and "retry_disbursement" in failed["next_step"]
     return loan, payment
 
 
