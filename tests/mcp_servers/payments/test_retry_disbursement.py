@@ -4,6 +4,7 @@ retried payout succeeds."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.common import error_code
 from tests.helpers.loans import RECONCILE, call, refused
 from tests.helpers.payments import (
     GET_PAYMENT,
@@ -134,3 +136,20 @@ async def test_only_staff_retry_a_payout(
     )
     principal("svc-payouts", Role.SERVICE)
     assert (await call(client, RETRY, args))["status"] == "requested"
+
+
+async def test_concurrent_retries_with_different_keys_make_one_payout(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, failed = await _failed_payout(client, principal, runtime, core_db)
+    results = await asyncio.gather(
+        *(
+            client.call_tool(RETRY, {"payment": failed["id"], "idempotency_key": key()}, raise_on_error=False)
+            for _ in range(6)
+        )
+    )
+    assert sorted(error_code(r) or "ok" for r in results) == ["conflict"] * 5 + ["ok"]
+    statuses = await core_db.fetch(
+        "SELECT status FROM caas_core.payments WHERE loan_id = $1 ORDER BY created_at", uuid.UUID(loan["id"])
+    )
+    assert [s["status"] for s in statuses] == ["failed", "requested"]
