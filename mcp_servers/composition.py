@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from mcp_servers.config import Settings
 from mcp_servers.credit import applications, decisions, documents
+from mcp_servers.instructions import instructions
 from mcp_servers.ledger import ledger
 from mcp_servers.loans import commissions, loans
 from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
@@ -23,9 +24,11 @@ from mcp_servers.marketplace.webhook_routes import register_provider_webhook_rou
 from mcp_servers.notifications import inbox, support_chat
 from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
+from mcp_servers.platform import health
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
+from mcp_servers.prompts import register_prompts
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
@@ -42,7 +45,7 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
     "credit": (applications.TOOLS, decisions.TOOLS, loans.TOOLS, commissions.TOOLS),
     "risk": (assessments.TOOLS,),
     "documents": (documents.TOOLS,),
-    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS),
+    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS, health.TOOLS),
     "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
     "payments": (payments.TOOLS,),
     "notifications": (inbox.TOOLS, support_chat.TOOLS),
@@ -60,10 +63,6 @@ PLAN_PORTS = {
     "monitoring": 3007,
     "admin": 3012,
 }
-
-INSTRUCTIONS = """CaaS: a credit marketplace run through MCP tools. Tools are namespaced by service
-(credit_*, documents_*). Amounts are decimal strings with an ISO 4217 currency. Errors carry a
-stable code in structuredContent.error.code."""
 
 
 def package_version() -> str:
@@ -116,7 +115,7 @@ def build_server(
     gate = ToolsetGate(_LivePrincipals(runtime), selection)
     server = FastMCP(
         name,
-        instructions=INSTRUCTIONS,
+        instructions=instructions(service, SERVICES),
         version=package_version(),
         lifespan=lifespan,
         middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility, gate],
@@ -148,6 +147,7 @@ def build_server(
         assessments.register_model_resource(server)
     if service in (None, "credit"):
         loans.register_loan_resources(server)
+    register_prompts(server, service, SERVICES)
     _add_routes(server, runtime, name)
     return server
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle, PrepayChoice
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.payments import payments
+from tools.payments import payments, retries
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
 from tools.platform.models import DecimalString, Identifier
 from tools.platform.principal import Role
@@ -136,3 +136,28 @@ async def verify_payment(payment_id: PaymentId) -> PaymentView:
     backwards is ignored. ``verification`` says what the gateway answered and what it changed.
     """
     return await payments.verify_payment(deps().payments, invocation(), payment_id)
+
+
+@TOOLS.tool(roles=STAFF, title="Retry a failed payout", read_only=False, idempotent=True)
+async def retry_disbursement(
+    payment: Annotated[
+        Identifier,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="The failed payout: its payment id, or its caas-disbursement-<id> reference.",
+            examples=["caas-disbursement-0b5c8f0e-6d3a-4f57-9a51-3f1e9e3b2c41"],
+        ),
+    ],
+    idempotency_key: IdempotencyKey,
+    simulate: Simulate = None,
+) -> PaymentView:
+    """Pay a loan out again after its disbursement payment failed: records a new payout of the same
+    net disbursement (status requested), which the payments worker sends under a new reference.
+
+    Use when get_payment or list_payments shows the loan's payout failed (the vendor refused it, or
+    the account was wrong and has since been corrected). Reversing a journal is not the fix: a failed
+    payout posted nothing, so there is nothing to reverse. Refused as a conflict unless the payment is
+    a failed disbursement and the loan is still pending_disbursement with no other payout in flight.
+    """
+    return await retries.retry_disbursement(deps().payments, invocation(), payment, idempotency_key, simulate)
