@@ -82,8 +82,10 @@ TOOLSETS: dict[str, Toolset] = {
         "collect_repayment get_payment list_payments",
     ),
     "service": _set(
-        "back-office servicing: originate, disburse, verify payments, record repayments, age, write off",
-        "originate_loan disburse_loan verify_payment record_repayment age_loans write_off_loan",
+        "back-office servicing: originate, disburse (and retry a failed payout), verify payments, record "
+        "repayments, age, write off",
+        "originate_loan disburse_loan retry_disbursement verify_payment record_repayment age_loans "
+        "write_off_loan",
     ),
     "ledger": _set(
         "the books: balances, journals, postings, reconciliation, reversals, commission and revenue",
@@ -102,8 +104,9 @@ TOOLSETS: dict[str, Toolset] = {
         "close_support_conversation",
     ),
     "platform": _set(
-        "housekeeping: webhook deliveries to lenders and their retries, expiring stale applications",
-        "list_webhook_deliveries retry_webhook_delivery expire_stale_applications",
+        "housekeeping: the platform's health, webhook deliveries to lenders and their retries, expiring "
+        "stale applications",
+        "platform_health list_webhook_deliveries retry_webhook_delivery expire_stale_applications",
     ),
 }
 
