@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.completions import register_completions
 from mcp_servers.config import Settings
 from mcp_servers.credit import applications, decisions, documents
 from mcp_servers.ledger import ledger
@@ -26,6 +27,7 @@ from mcp_servers.payments.webhook_routes import register_webhook_routes
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
+from mcp_servers.resources import register_resources
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
@@ -139,6 +141,8 @@ def build_server(
         assessments.register_model_resource(server)
     if service in (None, "credit"):
         loans.register_loan_resources(server)
+    register_resources(server, service)
+    register_completions(server)
     _add_routes(server, runtime, name)
     return server
 
