@@ -30,6 +30,7 @@ from mcp_servers.platform.request_context import CallLog
 from mcp_servers.resources import register_resources
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
+from mcp_servers.subscriptions import Subscriptions
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
 from tools.platform.principal import Principal
 
@@ -100,9 +101,11 @@ def build_server(
     ``/mcp`` URL, advertised as OAuth protected resource metadata when a JWT issuer is configured.
     """
 
+    subscriptions = Subscriptions(runtime)
+
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        async with runtime.session():
+        async with runtime.session(), subscriptions.running():
             yield {"runtime": runtime}
 
     name = "caas" if service is None else f"caas-{service}"
@@ -143,6 +146,8 @@ def build_server(
         loans.register_loan_resources(server)
     register_resources(server, service)
     register_completions(server)
+    if service in (None, "credit"):
+        subscriptions.install(server)
     _add_routes(server, runtime, name)
     return server
 
