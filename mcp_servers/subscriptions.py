@@ -47,7 +47,10 @@ class Subscriptions:
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._watch: dict[Key, dict[ServerSession, set[str]]] = {}
+        # Keyed by the client's connection: each request gets a ServerSession of its own, while a
+        # subscription lasts as long as the connection. Any of its sessions notifies on the connection.
+        self._watch: dict[Key, dict[object, set[str]]] = {}
+        self._sessions: dict[object, ServerSession] = {}
         self._feed = OutboxFeed(("application", "loan"))
         self._wake = anyio.Event()
 
@@ -89,35 +92,40 @@ class Subscriptions:
         if not any(self._watch.values()) and self._runtime.core_pool is not None:
             # From here on: a change committed once this subscription is answered is never before the feed.
             await self._feed.start(self._runtime.core_pool)
-        self._watch.setdefault(key, {}).setdefault(ctx.session, set()).add(str(params.uri))
+        connection = _connection(ctx.session)
+        self._sessions[connection] = ctx.session
+        self._watch.setdefault(key, {}).setdefault(connection, set()).add(str(params.uri))
         self._wake.set()
         return mcp_types.EmptyResult()
 
     async def _unsubscribe(
         self, ctx: Any, params: mcp_types.UnsubscribeRequestParams
     ) -> mcp_types.EmptyResult:
-        uri = str(params.uri)
-        for key, sessions in list(self._watch.items()):
-            uris = sessions.get(ctx.session)
+        uri, connection = str(params.uri), _connection(ctx.session)
+        for key, watchers in list(self._watch.items()):
+            uris = watchers.get(connection)
             if uris is not None and uri in uris:
                 uris.discard(uri)
                 if not uris:
-                    del sessions[ctx.session]
-                if not sessions:
+                    del watchers[connection]
+                if not watchers:
                     del self._watch[key]
+        if not any(connection in watchers for watchers in self._watch.values()):
+            self._sessions.pop(connection, None)
         return mcp_types.EmptyResult()
 
     async def _tell(self, changes: list[Change]) -> None:
         for change in changes:
-            sessions = self._watch.get((change.aggregate_type, change.aggregate_id), {})
-            for session, uris in list(sessions.items()):
+            watchers = self._watch.get((change.aggregate_type, change.aggregate_id), {})
+            for connection, uris in list(watchers.items()):
                 try:
                     for uri in sorted(uris):
-                        await session.send_resource_updated(uri)
+                        await self._sessions[connection].send_resource_updated(uri)
                 except Exception:  # the client went away: forget its subscriptions
-                    log.debug("dropping the subscriptions of a closed session")
+                    log.debug("dropping the subscriptions of a closed connection")
+                    self._sessions.pop(connection, None)
                     for watched in self._watch.values():
-                        watched.pop(session, None)
+                        watched.pop(connection, None)
 
     async def _run(self) -> None:
         pool = self._runtime.core_pool
@@ -143,3 +151,8 @@ class Subscriptions:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _connection(session: ServerSession) -> object:
+    # The SDK has no public handle on the connection a request came in on.
+    return getattr(session, "_connection", session)

@@ -9,15 +9,18 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import mcp_types
 import pytest
-from fastmcp import Client
+from fastmcp import Client, FastMCP
 from fastmcp.client.messages import MessageHandler
 from mcp.shared.exceptions import MCPError
 
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, application, make_jwt, serving
+from tests.helpers.loans import REPAY, call, disburse, originated, paid_at
+from tests.helpers.risk import uid
 from tools.platform.principal import Principal, Role
 
 SUBMIT = "credit_submit_application"
@@ -87,3 +90,33 @@ async def test_subscribing_to_what_the_caller_may_not_read_is_refused(mcp_url: s
             with pytest.raises(MCPError) as refused:
                 await other.session.subscribe_resource(uri)
             assert refused.value.error.message.split(":")[0] in {"not_found", "invalid_argument"}
+
+
+async def test_a_loan_subscription_follows_its_loan_until_unsubscribed(
+    server: FastMCP, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await originated(client, principal, runtime, core_db)
+    principal(uid("op"), Role.OPERATOR)
+    updates, witness = Updates(), Updates()
+    async with (
+        Client(server, mode="legacy", message_handler=updates) as watcher,
+        Client(server, mode="legacy", message_handler=witness) as still,
+    ):
+        uris = [f"caas://loans/{loan['id']}", f"caas://loans/{loan['application_reference']}/schedule"]
+        for uri in uris:
+            await watcher.session.subscribe_resource(uri)
+        await still.session.subscribe_resource(uris[0])
+        await disburse(runtime, loan)  # the gateway's confirmation, through the use case
+        await asyncio.wait_for(updates.arrived.wait(), 30)
+        await asyncio.sleep(2 * runtime.settings.subscription_poll_seconds)
+        assert sorted(updates.uris) == sorted(uris)
+        for uri in uris:
+            await watcher.session.unsubscribe_resource(uri)
+        updates.uris.clear()
+        witness.uris.clear()
+        witness.arrived.clear()
+        payment = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_at(runtime.clock)}
+        await call(client, REPAY, {**payment, "reference": f"pay-{uid('r')}"})
+        await asyncio.wait_for(witness.arrived.wait(), 30)  # the change was seen by who still listens
+        await asyncio.sleep(2 * runtime.settings.subscription_poll_seconds)
+        assert updates.uris == []
