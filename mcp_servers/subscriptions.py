@@ -32,7 +32,7 @@ from tools.credit import applications
 from tools.loans import loans
 from tools.platform.errors import DomainError
 
-__all__ = ["Subscriptions"]
+__all__ = ["Subscriptions", "withdraw_subscriptions"]
 
 log = logging.getLogger("caas.subscriptions")
 
@@ -156,3 +156,9 @@ class Subscriptions:
 def _connection(session: ServerSession) -> object:
     # The SDK has no public handle on the connection a request came in on.
     return getattr(session, "_connection", session)
+
+
+def withdraw_subscriptions(server: Any) -> None:
+    """Stop offering resources/subscribe on ``server`` (the capability follows the handlers)."""
+    for method in ("resources/subscribe", "resources/unsubscribe"):
+        server._mcp_server._request_handlers.pop(method, None)

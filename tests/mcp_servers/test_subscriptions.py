@@ -17,6 +17,7 @@ from fastmcp.client.messages import MessageHandler
 from mcp.shared.exceptions import MCPError
 
 from mcp_servers.composition import build_server
+from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, application, make_jwt, serving
 from tests.helpers.loans import REPAY, call, disburse, originated, paid_at
@@ -36,11 +37,27 @@ class Updates(MessageHandler):
         self.arrived.set()
 
 
+def served(runtime: Runtime, *, sessions: bool) -> Any:
+    """The app ``caas serve`` runs, with CAAS_HTTP_SESSIONS as given."""
+    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
+    settings = runtime.settings.model_copy(update={"http_sessions": sessions})
+    return http_app(server, settings, "127.0.0.1", ShutdownGate())
+
+
 @pytest.fixture(scope="module")
 async def mcp_url(runtime: Runtime) -> AsyncIterator[str]:
-    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
-    async with serving(server.http_app(path="/mcp")) as url:  # stateful: a subscription lives in a session
+    async with serving(served(runtime, sessions=True)) as url:  # a subscription lives in a session
         yield f"{url}/mcp"
+
+
+async def test_a_stateless_http_server_does_not_offer_subscriptions(runtime: Runtime) -> None:
+    async with (
+        serving(served(runtime, sessions=False)) as url,
+        Client(f"{url}/mcp", auth=make_jwt("b-x"), mode="legacy") as client,
+    ):
+        assert client.initialize_result is not None
+        resources = client.initialize_result.capabilities.resources
+        assert resources is not None and not resources.subscribe
 
 
 async def change_in_another_process(runtime: Runtime, borrower: str, reference: str) -> None:
