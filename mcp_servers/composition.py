@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.completions import register_completions
 from mcp_servers.config import Settings
 from mcp_servers.credit import applications, decisions, documents
 from mcp_servers.instructions import instructions
@@ -29,8 +30,10 @@ from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, Pri
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.prompts import register_prompts
+from mcp_servers.resources import register_resources
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
+from mcp_servers.subscriptions import Subscriptions
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
 from mcp_servers.toolsets import Selection, ToolsetGate, parse_toolsets
 from tools.platform.principal import Principal
@@ -100,9 +103,11 @@ def build_server(
     ``selection`` (default: CAAS_TOOLSETS and CAAS_READ_ONLY) says which toolsets clients see.
     """
 
+    subscriptions = Subscriptions(runtime)
+
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        async with runtime.session():
+        async with runtime.session(), subscriptions.running():
             yield {"runtime": runtime}
 
     name = "caas" if service is None else f"caas-{service}"
@@ -148,6 +153,10 @@ def build_server(
     if service in (None, "credit"):
         loans.register_loan_resources(server)
     register_prompts(server, service, SERVICES)
+    register_resources(server, service)
+    register_completions(server)
+    if service in (None, "credit"):
+        subscriptions.install(server)
     _add_routes(server, runtime, name)
     return server
 

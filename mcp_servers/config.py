@@ -179,6 +179,13 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
     )
+    # 2025-11-25 clients over HTTP get a session (Mcp-Session-Id, a GET stream for notifications), which
+    # resources/subscribe needs; off, every request stands alone and any replica can answer it.
+    http_sessions: bool = Field(default=False, validation_alias=_env("CAAS_HTTP_SESSIONS"))
+    # How often a server with resource subscriptions reads new outbox events (mcp_servers/subscriptions.py).
+    subscription_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, validation_alias=_env("CAAS_SUBSCRIPTION_POLL_SECONDS")
+    )
     # Webhooks to credit providers (tools/marketplace/provider_webhooks.py). At most 12 attempts: the job
     # queue itself gives up on any job at its 12th (tools.platform.jobs.run_queue), and the delivery must fail
     # first.

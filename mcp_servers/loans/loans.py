@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
@@ -23,6 +23,7 @@ from mcp_servers.params import (
     OptionalIdempotencyKey,
     PrepayChoice,
 )
+from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
 from tools.loans import aging, listing, loans, prepay_choices, servicing
 from tools.loans.models.loans import (
@@ -218,6 +219,7 @@ async def quote_early_settlement(
 
 @TOOLS.tool(roles=STAFF, title="Age the loans", read_only=False, idempotent=True)
 async def age_loans(
+    ctx: Context,
     as_of: Day = None,
     limit: Annotated[int, Field(ge=1, le=5000, description="Most loans to age in this run.")] = 500,
 ) -> AgingReport:
@@ -229,7 +231,16 @@ async def age_loans(
     paid, defaulted beyond CAAS_DEFAULT_THRESHOLD_DAYS. Safe to run twice or at once: loans another
     run holds are skipped and no installment is charged twice.
     """
-    return await aging.age_loans(deps().loans, invocation(), as_of, limit)
+    await reporter(ctx)(0, None, "aging loans")
+    report = await aging.age_loans(deps().loans, invocation(), as_of, limit, reporter(ctx))
+    moved = sum(1 for move in report.moves if move.to_status in (LoanStatus.DEFAULTED, LoanStatus.DELINQUENT))
+    await tell(
+        ctx,
+        "warning" if moved else "info",
+        f"aged {report.loans_aged} loans as of {report.as_of}: {len(report.late_fees)} late fees, "
+        f"{moved} newly delinquent or defaulted",
+    )
+    return report
 
 
 @TOOLS.tool(roles={Role.ADMIN}, title="Write a loan off", read_only=False, destructive=True)
