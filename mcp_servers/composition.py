@@ -61,8 +61,8 @@ PLAN_PORTS = {
 }
 
 INSTRUCTIONS = """CaaS: a credit marketplace run through MCP tools. Tools are namespaced by service
-(credit_*, documents_*). Amounts are decimal strings with an ISO 4217 currency. Errors carry a
-stable code in structuredContent.error.code."""
+(credit_*, documents_*). Amounts are decimal strings with an ISO 4217 currency. An error result's
+text starts with its stable code ("not_found: ..."), also in _meta["caas/error_code"]."""
 
 
 def package_version() -> str:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mcp_servers.wiring import Dependencies
 
 __all__ = [
+    "ERROR_CODE_META",
     "CaasToolError",
     "ErrorMapping",
     "RoleVisibility",
@@ -60,7 +61,7 @@ TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an err
 
 
 class CaasToolError(ToolError):
-    """A ToolError that carries a stable code; ErrorMapping turns it into a structured error result."""
+    """A ToolError that carries a stable code; ErrorMapping turns it into an error result."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}", log_level=logging.DEBUG)
@@ -240,17 +241,23 @@ def _validation_message(exc: PydanticValidationError) -> str:
     return describe_validation_error(exc) + ". Fix these fields (see the tool's input schema) and call again"
 
 
+ERROR_CODE_META = "caas/error_code"
+
+
 def _error_result(code: str, message: str) -> ToolResult:
+    # No structuredContent: the spec lets an isError result omit it, and one that did not match the
+    # tool's outputSchema made schema-validating clients (the TypeScript SDK, MCP Inspector) show a
+    # validation failure instead of the message. The code leads the text and sits in _meta.
     return ToolResult(
         content=[TextContent(type="text", text=f"{code}: {message}")],
-        structured_content={"error": {"code": code, "message": message}},
-        meta={"caas/error_code": code},
+        meta={ERROR_CODE_META: code},
         is_error=True,
     )
 
 
 class ErrorMapping(Middleware):
-    """Every failed call becomes an error result with ``{"error": {"code", "message"}}``."""
+    """Every failed call becomes an error result (``isError``) whose text is ``"<code>: <message>"``
+    and whose ``_meta["caas/error_code"]`` is the code; it carries no ``structuredContent``."""
 
     async def on_call_tool(
         self,
