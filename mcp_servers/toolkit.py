@@ -48,6 +48,7 @@ __all__ = [
     "deps",
     "internal_error",
     "invocation",
+    "markdown",
     "principal",
 ]
 
@@ -231,10 +232,26 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
     # Inline $refs once here, so listing does not redo it for every client and every call.
-    tool.parameters = dereference_refs(tool.parameters)
+    tool.parameters = markdown(dereference_refs(tool.parameters))
     if tool.output_schema is not None:
-        tool.output_schema = dereference_refs(tool.output_schema)
+        tool.output_schema = markdown(dereference_refs(tool.output_schema))
+    tool.description = markdown(tool.description)
     return tool
+
+
+def markdown(value: Any) -> Any:
+    """``value`` with every description written for Markdown: docstrings mark code reStructuredText's
+    way (double backticks), which clients render as Markdown and so show the backticks literally."""
+    if isinstance(value, str):
+        return value.replace("``", "`")
+    if isinstance(value, dict):
+        return {
+            k: markdown(v) if k == "description" or isinstance(v, dict | list) else v
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [markdown(v) if isinstance(v, dict | list) else v for v in value]
+    return value
 
 
 def _validation_message(exc: PydanticValidationError) -> str:
