@@ -239,3 +239,12 @@ def test_each_server_json_offers_the_pypi_package_over_stdio_as_mcp_json_runs_it
         variables = [v["name"] for v in package["environmentVariables"]]
         assert set(variables) <= read, "every variable offered is one the server reads"
         assert {"CAAS_STDIO_ROLE", "NEON_DATABASE_URL", "SUPABASE_DB_URL"} <= set(variables)
+
+
+def test_the_readme_names_every_server_for_the_registrys_pypi_ownership_check() -> None:
+    # The registry accepts a PyPI package for a server only if the package's README says
+    # "mcp-name: <server name>"; the README is the package's long description.
+    readme = (REPO_ROOT / "README.md").read_text()
+    namespace = Settings.model_fields["registry_namespace"].default
+    for service in [None, *SERVICES]:
+        assert f"mcp-name: {namespace}/{server_name(service)}\n" in readme, server_name(service)
