@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mcp_servers.wiring import Dependencies
 
 __all__ = [
+    "ERROR_CODE_META",
     "CaasToolError",
     "ErrorMapping",
     "RoleVisibility",
@@ -47,6 +48,7 @@ __all__ = [
     "deps",
     "internal_error",
     "invocation",
+    "markdown",
     "principal",
 ]
 
@@ -60,7 +62,7 @@ TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an err
 
 
 class CaasToolError(ToolError):
-    """A ToolError that carries a stable code; ErrorMapping turns it into a structured error result."""
+    """A ToolError that carries a stable code; ErrorMapping turns it into an error result."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}", log_level=logging.DEBUG)
@@ -230,27 +232,49 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
     # Inline $refs once here, so listing does not redo it for every client and every call.
-    tool.parameters = dereference_refs(tool.parameters)
+    tool.parameters = markdown(dereference_refs(tool.parameters))
     if tool.output_schema is not None:
-        tool.output_schema = dereference_refs(tool.output_schema)
+        tool.output_schema = markdown(dereference_refs(tool.output_schema))
+    tool.description = markdown(tool.description)
     return tool
+
+
+def markdown(value: Any) -> Any:
+    """``value`` with every description written for Markdown: docstrings mark code reStructuredText's
+    way (double backticks), which clients render as Markdown and so show the backticks literally."""
+    if isinstance(value, str):
+        return value.replace("``", "`")
+    if isinstance(value, dict):
+        return {
+            k: markdown(v) if k == "description" or isinstance(v, dict | list) else v
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [markdown(v) if isinstance(v, dict | list) else v for v in value]
+    return value
 
 
 def _validation_message(exc: PydanticValidationError) -> str:
     return describe_validation_error(exc) + ". Fix these fields (see the tool's input schema) and call again"
 
 
+ERROR_CODE_META = "caas/error_code"
+
+
 def _error_result(code: str, message: str) -> ToolResult:
+    # No structuredContent: the spec lets an isError result omit it, and one that did not match the
+    # tool's outputSchema made schema-validating clients (the TypeScript SDK, MCP Inspector) show a
+    # validation failure instead of the message. The code leads the text and sits in _meta.
     return ToolResult(
         content=[TextContent(type="text", text=f"{code}: {message}")],
-        structured_content={"error": {"code": code, "message": message}},
-        meta={"caas/error_code": code},
+        meta={ERROR_CODE_META: code},
         is_error=True,
     )
 
 
 class ErrorMapping(Middleware):
-    """Every failed call becomes an error result with ``{"error": {"code", "message"}}``."""
+    """Every failed call becomes an error result (``isError``) whose text is ``"<code>: <message>"``
+    and whose ``_meta["caas/error_code"]`` is the code; it carries no ``structuredContent``."""
 
     async def on_call_tool(
         self,

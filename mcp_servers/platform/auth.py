@@ -15,9 +15,11 @@ from fastmcp.server.dependencies import get_access_token
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 from pydantic import AnyHttpUrl
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from mcp_servers.config import Settings
+from mcp_servers.platform.token_help import TokenHelp, token_hint
 from tools.platform.models import IDENTIFIER_PATTERN
 from tools.platform.principal import Principal, Role
 
@@ -101,6 +103,12 @@ class CaasTokenVerifier(TokenVerifier):
             )
         self._max_lifetime = settings.jwt_max_lifetime_s
         self._leeway = settings.jwt_leeway_s
+        # The local operator key is the only key when nothing else is configured (cli._api_keys).
+        local = bool(api_keys) and settings.service_api_key is None and self._jwt is None
+        self.token_hint = token_hint(settings, local_token=local)
+
+    def get_middleware(self) -> list[Any]:
+        return [Middleware(TokenHelp, hint=self.token_hint), *super().get_middleware()]
 
     async def verify_token(self, token: str) -> AccessToken | None:
         presented = token.encode()
@@ -166,6 +174,10 @@ class CaasResourceServer(RemoteAuthProvider):
             base_url=resource_url.removesuffix("/mcp"),
             resource_name="CaaS MCP server",
         )
+        self.token_hint = verifier.token_hint
+
+    def get_middleware(self) -> list[Any]:
+        return [Middleware(TokenHelp, hint=self.token_hint), *super().get_middleware()]
 
     def get_routes(self, mcp_path: str | None = None) -> list[Route]:
         routes = super().get_routes(mcp_path)

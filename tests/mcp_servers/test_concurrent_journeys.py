@@ -34,6 +34,7 @@ from database.unit_of_work import PgUnitOfWork
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import ACCEPT, MATCH, PLACE, bid_body
+from tests.helpers.errors import error_code
 from tests.helpers.loans import ORIGINATE, disburse
 from tests.helpers.providers import ONBOARD, provider_body
 from tests.helpers.risk import APPROVE, APPROVE_BUREAU, SUBMIT, body, scored, uid, verify_kyc
@@ -77,9 +78,9 @@ class TimedClient:
     async def call_tool(self, tool: str, args: dict[str, Any], raise_on_error: bool = True) -> Any:
         started = time.perf_counter()
         result = await self._client.call_tool(tool, args, raise_on_error=False)
-        code = ((result.structured_content or {}).get("error") or {}).get("code") if result.is_error else None
+        code = error_code(result)
         self._calls.seen.append((tool, time.perf_counter() - started, code))
-        assert code is None, (tool, result.structured_content)
+        assert code is None, (tool, result.content)
         return result
 
 

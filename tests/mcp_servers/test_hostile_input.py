@@ -17,6 +17,7 @@ from mcp_servers.catalog import GOLDEN
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, application, error_code, serving
+from tests.helpers.errors import error_message
 from tests.helpers.providers import provider_body
 from tools.platform.models import DECIMAL_PATTERN
 from tools.platform.principal import Principal, Role
@@ -25,7 +26,7 @@ STAFF_ID = "operator-1"
 
 
 def _message(result: Any) -> str:
-    return str(result.structured_content["error"]["message"])
+    return str(error_message(result))
 
 
 async def _call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:

@@ -44,6 +44,7 @@ from tests.helpers.bidding import (
 )
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import error_code
+from tests.helpers.errors import error_message
 from tests.helpers.markets import Countries
 from tools.loans.domain.apr import annual_percentage_rate, apr_percent
 from tools.loans.domain.schedules import build_schedule
@@ -236,7 +237,7 @@ async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
         {"application": app["id"], "bid_id": expired_id, "idempotency_key": key()},
         raise_on_error=False,
     )
-    assert error_code(refusal) == "conflict" and "expired" in refusal.structured_content["error"]["message"]
+    assert error_code(refusal) == "conflict" and "expired" in error_message(refusal)
 
 
 async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_nothing_changes(
