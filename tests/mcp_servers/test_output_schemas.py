@@ -40,7 +40,6 @@ OPERATOR_FULL_LIST_BYTES_2026_12_05 = 251_697
 NOT_REACHED = frozenset(
     {
         "admin_retry_webhook_delivery",
-        "admin_reverse_journal",
         "credit_get_adverse_action_notice",
         "credit_quote_prepayment",
         "credit_review_application",
@@ -159,6 +158,7 @@ async def _call_on_the_journeys_records(client: Client, principal: Any, seen: di
         ("admin_suspend_provider", {"provider_id": lender, "reason": "schema check"}),
         ("admin_reactivate_provider", {"provider_id": lender}),
         ("admin_rotate_provider_secret", {"provider_id": lender}),
+        ("admin_reverse_journal", {"journal": journal, "reason": "schema check"}),
     ]
     for tool, args in calls:
         await _as(client, principal, Role.ADMIN, tool, args)
