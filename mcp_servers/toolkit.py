@@ -19,6 +19,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
 from fastmcp.utilities.json_schema import dereference_refs
 from mcp_types import CallToolRequestParams, ListToolsRequest, TextContent, ToolAnnotations
+from mcp_types import Tool as MCPTool
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
@@ -26,6 +27,7 @@ from pydantic_core import to_jsonable_python
 from database.unit_of_work import retry_transient
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.platform.request_context import current_request_id
+from mcp_servers.tool_schemas import compact_input_schema, compact_output_schema
 from tools.platform.errors import DomainError, NotFound, PermissionDenied
 from tools.platform.idempotency import request_sha256
 from tools.platform.models import describe_validation_error
@@ -218,7 +220,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         finally:
             _call.reset(token)
 
-    tool = FunctionTool.from_function(
+    tool = _Tool.from_function(
         wrapper,
         name=fn.__name__,
         title=spec.title,
@@ -231,12 +233,30 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         ),
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
-    # Inline $refs once here, so listing does not redo it for every client and every call.
-    tool.parameters = markdown(dereference_refs(tool.parameters))
+    # Inline $refs once here, so listing does not redo it for every client and every call; then cut
+    # the schemas to what a client must know (mcp_servers.tool_schemas says what and why).
+    tool.parameters = markdown(compact_input_schema(dereference_refs(tool.parameters)))
     if tool.output_schema is not None:
-        tool.output_schema = markdown(dereference_refs(tool.output_schema))
+        tool.output_schema = markdown(compact_output_schema(dereference_refs(tool.output_schema)))
     tool.description = markdown(tool.description)
     return tool
+
+
+class _Tool(FunctionTool):
+    """A FunctionTool listed without repeats: no FastMCP ``{"fastmcp": {"tags": []}}`` in every tool's
+    ``_meta`` (we use no tags), and its title once, at the top (``annotations.title`` only repeated it)."""
+
+    def get_meta(self) -> dict[str, Any]:
+        meta = super().get_meta()
+        if meta.get("fastmcp") == {"tags": []}:
+            del meta["fastmcp"]
+        return meta
+
+    def to_mcp_tool(self, **overrides: Any) -> MCPTool:
+        tool = super().to_mcp_tool(**overrides)
+        if tool.annotations is not None and tool.annotations.title == tool.title:
+            tool.annotations = tool.annotations.model_copy(update={"title": None})
+        return tool
 
 
 def markdown(value: Any) -> Any:

@@ -103,6 +103,8 @@ def _valid(schema: dict[str, Any], hostile: bool, depth: int) -> st.SearchStrate
     if "anyOf" in schema:
         return st.one_of([from_schema(option, hostile, depth) for option in schema["anyOf"]])
     kind = schema.get("type")
+    if isinstance(kind, list):  # an optional value: "type": [T, "null"]
+        return st.one_of([_valid(schema | {"type": one}, hostile, depth) for one in kind])
     if kind == "object":
         props = schema.get("properties") or {}
         required = set(schema.get("required") or ())

@@ -209,9 +209,11 @@ def test_every_text_and_number_field_declares_its_form() -> None:
     loose = []
     for name, tool in tools.items():
         for path, schema in _walk(tool["inputSchema"], name):
-            if schema.get("type") == "number":
+            kind = schema.get("type")
+            kinds = kind if isinstance(kind, list) else [kind]  # an optional value is [T, "null"]
+            if "number" in kinds:
                 loose.append(f"{path}: a JSON number (amounts and rates are decimal strings)")
-            if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+            if "string" in kinds and not {"pattern", "format", "enum", "const"} & set(schema):
                 loose.append(f"{path}: a string without a declared character set")
     assert not loose, "\n".join(loose)
     decimals = [
