@@ -148,17 +148,20 @@ def build_server(
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
     # start-up, so a dict answers it.
     server._mcp_server.get_tool_input_schema = schemas.get
+    _add_resources_and_prompts(server, service, subscriptions)
+    _add_routes(server, runtime, name)
+    return server
+
+
+def _add_resources_and_prompts(server: FastMCP, service: str | None, subscriptions: Subscriptions) -> None:
     if service in (None, "risk"):
         assessments.register_model_resource(server)
     if service in (None, "credit"):
         loans.register_loan_resources(server)
+        subscriptions.install(server)
     register_prompts(server, service, SERVICES)
     register_resources(server, service)
     register_completions(server)
-    if service in (None, "credit"):
-        subscriptions.install(server)
-    _add_routes(server, runtime, name)
-    return server
 
 
 def _auth(

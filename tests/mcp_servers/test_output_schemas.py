@@ -47,6 +47,7 @@ NOT_REACHED = frozenset(
         "payments_collect_repayment",
         "payments_disburse_loan",
         "payments_get_payment",
+        "payments_retry_disbursement",
         "payments_verify_payment",
         "providers_close_bidding",
         "providers_decline_invitation",

@@ -19,6 +19,7 @@ from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolsets import ROLE_DEFAULTS, TOOLSETS, Selection, toolset_of
 from tests.helpers.common import SERVICE_KEY, error_code, serving
+from tests.helpers.errors import error_message
 from tools.platform.principal import Principal, Role
 
 JSONRPC_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -57,7 +58,7 @@ async def test_a_chosen_toolset_is_all_a_role_sees_and_other_tools_are_refused_n
         # Refused before its arguments are read: the sentence says how to reach the tool.
         result = await client.call_tool("credit_list_review_queue", {}, raise_on_error=False)
     assert error_code(result) == "not_found"
-    message = result.structured_content["error"]["message"]
+    message = error_message(result)
     # The deployment's choice is also the most a connection may ask for, so the operator must add it.
     assert "'underwrite' toolset" in message and "add underwrite to CAAS_TOOLSETS" in message
     # The role gate still applies inside the selection: a borrower is shown no ledger tool.
@@ -86,7 +87,7 @@ async def test_read_only_lists_only_read_only_tools_and_refuses_a_write(
     assert tools and all(t.annotations and t.annotations.read_only_hint for t in tools)
     assert "credit_list_review_queue" in {t.name for t in tools}
     assert error_code(result) == "permission_denied"
-    assert "read-only" in result.structured_content["error"]["message"]
+    assert "read-only" in error_message(result)
 
 
 async def test_a_single_service_server_shows_a_role_all_its_tools_by_default(
@@ -128,7 +129,7 @@ async def test_the_connection_header_chooses_toolsets_and_read_only(mcp_url: str
     transport = StreamableHttpTransport(mcp_url, headers={"X-CaaS-Toolsets": "loans"}, auth=SERVICE_KEY)
     async with Client(transport, mode="legacy") as client:
         result = await client.call_tool("credit_age_loans", {}, raise_on_error=False)
-    message = result.structured_content["error"]["message"]
+    message = error_message(result)
     assert error_code(result) == "not_found" and "'service' toolset" in message
     assert "X-CaaS-Toolsets: default,service" in message
 
