@@ -66,8 +66,8 @@ def mint_local_token(
     """A token for ``role`` on ``server`` ("caas" or a service name); ConfigError says why not."""
     if not settings.local_tokens_enabled:
         raise ConfigError(
-            "local tokens are off on this deployment (configured database); set CAAS_LOCAL_TOKENS=true "
-            "to allow them, or get a token from the configured issuer"
+            "local tokens are off here (CAAS_LOCAL_TOKENS, on by default only for the embedded "
+            "database); set CAAS_LOCAL_TOKENS=true to allow them, or get a token from the configured issuer"
         )
     if ttl_s > settings.jwt_max_lifetime_s:
         raise ConfigError(
