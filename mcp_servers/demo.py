@@ -287,30 +287,70 @@ async def _books(j: Journey, bid: dict[str, Any]) -> None:
 
 
 async def run_demo(settings: Settings, url: str) -> int:
-    """0 when every step passed; 1 on the first failure, which is printed."""
+    """0 when every step passed; 1 on the first failure, which is printed in one line."""
     j = Journey(settings, url)
     _say(f"caas demo against {url} (run {j.run})")
-    steps = 0
+    step = "0. checking the server"
     try:
-        _say("1. two lenders join the marketplace")
+        await _preflight(j)
+        step = "1. two lenders join the marketplace"
+        _say(step)
         lenders = await _lenders(j)
         j.lender_ids = [lender["id"] for lender in lenders]
-        _say("2. a borrower applies, with documents, and is scored")
+        step = "2. a borrower applies, with documents, and is scored"
+        _say(step)
         app = await _apply(j)
-        _say("3. the lenders are matched and bid; the borrower compares and accepts")
+        step = "3. the lenders are matched and bid; the borrower compares and accepts"
+        _say(step)
         bid = await _bids(j, app, lenders)
-        _say("4. approval, origination and payout")
+        step = "4. approval, origination and payout"
+        _say(step)
         loan = await _loan(j, app)
-        _say("5. the first repayment")
+        step = "5. the first repayment"
+        _say(step)
         await _repay(j, loan)
-        _say("6. the lender's statement and the ledger")
+        step = "6. the lender's statement and the ledger"
+        _say(step)
         await _books(j, bid)
-        steps = 6
     except DemoFailed as exc:
         _say(f"FAILED: {exc}")
         return 1
-    except (httpx.HTTPError, OSError) as exc:
-        _say(f"FAILED: cannot reach {url}: {exc} (is `caas serve` running?)")
+    except Exception as exc:  # whatever stops the journey is reported in one line
+        _say(f"FAILED at {step.split('. ', 1)[0]}: {_why(exc, url)}")
         return 1
-    _say(f"done: all {steps} steps passed")
+    _say("done: all 6 steps passed")
     return 0
+
+
+async def _preflight(j: Journey) -> None:
+    """A refused token reads as an opaque MCP error in the client: ask once, plainly, over HTTP."""
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "caas-demo", "version": "1"},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {j.tokens['operator']}",
+        "Accept": "application/json, text/event-stream",
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(j.url, json=hello, headers=headers)
+    if answer.status_code == 401:
+        raise DemoFailed(
+            f"{j.url} refused the demo's token: run caas demo with the server's CAAS_DATA_DIR, where local "
+            "tokens are on (CAAS_LOCAL_TOKENS)"
+        )
+    if answer.status_code != 200:
+        raise DemoFailed(f"{j.url} answered HTTP {answer.status_code}; is it a caas server's /mcp URL?")
+
+
+def _why(exc: Exception, url: str) -> str:
+    text = str(exc) or type(exc).__name__
+    if "connect" in text.lower():
+        return f"cannot reach {url} ({text}); is `caas serve` running?"
+    return f"{type(exc).__name__}: {text}"
