@@ -35,6 +35,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--service",
         help="a token for one service's server (`caas serve --service NAME`), not the composed one",
     )
+    token_p.add_argument(
+        "--inspector-config",
+        action="store_true",
+        help="write mcp.json's HTTP entries with the token filled in, for the MCP Inspector's --config "
+        "(it does not expand ${CAAS_TOKEN}), and print the file's path",
+    )
     demo_p = sub.add_parser(
         "demo", help="run the whole journey against a running `caas serve`, one line per step"
     )

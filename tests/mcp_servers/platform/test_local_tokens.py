@@ -3,11 +3,13 @@ accepted beside a configured issuer's, under the same rules, and refused where l
 
 from __future__ import annotations
 
+import json
 import stat
 import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
@@ -141,3 +143,17 @@ async def test_caas_token_role_is_refused_in_one_line_where_local_tokens_are_off
     code, out, err = await caas("token", "--role", "admin", "--ttl", "forever", cwd=tmp_path)
     assert (code, out) == (2, "")
     assert "--ttl" in one_line(err)
+
+
+@pytest.mark.subprocess
+async def test_caas_token_inspector_config_writes_every_http_entry_with_a_token_it_prints_the_path_of(
+    tmp_path: Path,
+) -> None:
+    code, out, err = await caas("token", "--role", "agent", "--inspector-config", cwd=tmp_path)
+    assert (code, err) == (0, "")
+    path = Path(out.strip())
+    assert path == tmp_path / "data" / "inspector-mcp.json"
+    entries = json.loads(await anyio.Path(path).read_text())["mcpServers"]
+    assert len(entries) == 8
+    token = entries["caas-http"]["headers"]["Authorization"].removeprefix("Bearer ")
+    assert await principal_of(laptop(tmp_path / "data"), token) == Principal("local-agent", Role.AGENT)
