@@ -1,4 +1,4 @@
-"""The ``caas`` command: serve (HTTP or stdio, composed or one service), db migrate/status, token."""
+"""The ``caas`` command: serve (HTTP or stdio, composed or one service), db migrate/status, token, demo."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import uvicorn
 from pydantic import HttpUrl
 
 from database import migrate
+from mcp_servers import laptop
 from mcp_servers.config import ConfigError, Settings, check_sandbox_consent, load_settings
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
@@ -320,7 +321,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["migrate", "status"])
-    sub.add_parser("token", help="print the local operator bearer token for HTTP clients")
+    laptop.add_parsers(sub)  # token, demo
     registry = sub.add_parser("registry", help="MCP registry listings")
     registry.add_argument("action", choices=["server-json"], help="write a server.json per server")
     registry.add_argument(
@@ -376,12 +377,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_work(settings, args.once))
         if args.command == "sandbox":
             return asyncio.run(_sandbox(settings, args.host, args.port, args.registry_port, args.webhook_url))
-        keys, token_path = _api_keys(settings)
-        if token_path is None:
-            _err("caas: authentication is configured (JWT or CAAS_SERVICE_API_KEY); there is no local token")
-            return 2
-        _out(next(iter(keys)))
-        return 0
+        if args.command == "demo":
+            return laptop.demo(settings, args.url)
+        return laptop.token(settings, args, _api_keys)
     except ConfigError as exc:
         _err(f"caas: {exc}")
         return 2

@@ -57,7 +57,7 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
 # Ports from the deployment plan; the composed server uses the core port.
 PLAN_PORTS = {
     "caas": 3013,
-    "credit": 3013,
+    "credit": 3014,
     "risk": 3005,
     "providers": 3008,
     "payments": 3006,

@@ -242,6 +242,9 @@ class Settings(BaseSettings):
         default=86400, ge=60, le=30 * 86400, validation_alias=_env("CAAS_JWT_MAX_LIFETIME_S")
     )
     jwt_leeway_s: int = Field(default=30, ge=0, le=300, validation_alias=_env("CAAS_JWT_LEEWAY_S"))
+    # `caas token --role ...`: tokens signed with a key in the data directory, for every role on one
+    # machine. Unset: on for the embedded database only (a developer's laptop), off for a deployment.
+    local_tokens: bool | None = Field(default=None, validation_alias=_env("CAAS_LOCAL_TOKENS"))
     service_api_key: SecretStr | None = Field(default=None, validation_alias=_env("CAAS_SERVICE_API_KEY"))
     service_subject: str = Field(default="onasis-mcp", validation_alias=_env("CAAS_SERVICE_SUBJECT"))
 
@@ -341,6 +344,10 @@ class Settings(BaseSettings):
         if self.webhook_allow_local is not None:
             return self.webhook_allow_local
         return self.embedded or self.sandbox or self.onasis_gateway_url is None
+
+    @property
+    def local_tokens_enabled(self) -> bool:
+        return self.embedded if self.local_tokens is None else self.local_tokens
 
     def audience_for(self, server: str) -> str:
         """The ``aud`` a token must carry for ``server`` ("caas" or a service name)."""

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from mcp_servers.config import Settings
 from mcp_servers.platform.token_help import TokenHelp, token_hint
+from mcp_servers.platform.local_tokens import LOCAL_ISSUER, local_key
 from tools.platform.models import IDENTIFIER_PATTERN
 from tools.platform.principal import Principal, Role
 
@@ -79,7 +80,8 @@ def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
 
 class CaasTokenVerifier(TokenVerifier):
     """Accepts a configured API key (compared in constant time) or a JWT verified by signature,
-    issuer, audience and expiry. Anything else is refused, which the HTTP layer turns into a 401."""
+    issuer, audience and expiry: the configured issuer's, or a local one (``caas token --role``) where
+    local tokens are on. Anything else is refused, which the HTTP layer turns into a 401."""
 
     def __init__(self, settings: Settings, api_keys: dict[str, Principal], *, server: str = "caas") -> None:
         super().__init__()
@@ -101,10 +103,20 @@ class CaasTokenVerifier(TokenVerifier):
                 issuer=settings.jwt_issuer,
                 audience=audience,
             )
+        # `caas token --role ...` tokens, beside the configured issuer's: same rules, a key of our own.
+        self._local: JWTVerifier | None = None
+        if settings.local_tokens_enabled:
+            self._local = JWTVerifier(
+                public_key=local_key(settings.data_dir),
+                algorithm="HS256",
+                issuer=LOCAL_ISSUER,
+                audience=audience,
+            )
         self._max_lifetime = settings.jwt_max_lifetime_s
         self._leeway = settings.jwt_leeway_s
-        # The local operator key is the only key when nothing else is configured (cli._api_keys).
-        local = bool(api_keys) and settings.service_api_key is None and self._jwt is None
+        # `caas token` answers when local tokens are on, or when the local operator key is the only key.
+        only_local_key = bool(api_keys) and settings.service_api_key is None and self._jwt is None
+        local = settings.local_tokens_enabled or only_local_key
         self.token_hint = token_hint(settings, local_token=local)
 
     def get_middleware(self) -> list[Any]:
@@ -125,9 +137,10 @@ class CaasTokenVerifier(TokenVerifier):
                 subject=matched.subject,
                 claims={_CLAIM: _principal_claims(matched)},
             )
-        if self._jwt is None:
-            return None
-        verified = await self._jwt.verify_token(token)
+        verified = None
+        for verifier in (self._jwt, self._local):
+            if verified is None and verifier is not None:
+                verified = await verifier.verify_token(token)
         if verified is None or not self._timely(verified.claims or {}):
             return None
         caller = principal_from_jwt(verified.claims or {})
