@@ -19,8 +19,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from mcp_servers.config import Settings
-from mcp_servers.platform.token_help import TokenHelp, token_hint
 from mcp_servers.platform.local_tokens import LOCAL_ISSUER, local_key
+from mcp_servers.platform.token_help import TokenHelp, token_hint
 from tools.platform.models import IDENTIFIER_PATTERN
 from tools.platform.principal import Principal, Role
 
