@@ -28,10 +28,11 @@ from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
+from mcp_servers.tool_names import ToolNames
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
 from tools.platform.principal import Principal
 
-__all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
+__all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version", "tool_names"]
 
 # The MCP servers clients know (each name is a server of its own and the prefix of its tools in the
 # composed server, so these names never change) and the tool sets each carries, in listing order. A
@@ -106,12 +107,13 @@ def build_server(
     name = "caas" if service is None else f"caas-{service}"
     auth = _auth(runtime.settings, service or "caas", api_keys, resource_url)
     visibility = RoleVisibility(_LivePrincipals(runtime))
+    names = tool_names(service)
     server = FastMCP(
         name,
         instructions=INSTRUCTIONS,
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility],
+        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(names.render), visibility],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
@@ -127,9 +129,9 @@ def build_server(
         for toolset in toolsets:
             for spec in toolset.specs:
                 tool = as_tool(spec, child_name)
-                named = tool.model_copy(update={"name": prefix + tool.name})
+                named = tool.model_copy(update=_rendered(tool, prefix + tool.name, names))
                 server.add_tool(named)
-                visibility.register(named)
+                visibility.register(named, spec.retired)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
@@ -141,6 +143,28 @@ def build_server(
         loans.register_loan_resources(server)
     _add_routes(server, runtime, name)
     return server
+
+
+def tool_names(service: str | None) -> ToolNames:
+    """How the server carrying ``service`` (None: the composed server) names every tool in text."""
+    return ToolNames.of(
+        {
+            owner: [spec.fn.__name__ for ts in toolsets for spec in ts.specs]
+            for owner, toolsets in SERVICES.items()
+        },
+        service,
+    )
+
+
+def _rendered(tool: Any, name: str, names: ToolNames) -> dict[str, Any]:
+    """A tool's name on this server and its texts naming other tools as this server exposes them."""
+    output = tool.output_schema
+    return {
+        "name": name,
+        "description": names.render(tool.description or ""),
+        "parameters": names.render_schema(tool.parameters),
+        "output_schema": None if output is None else names.render_schema(output),
+    }
 
 
 def _auth(

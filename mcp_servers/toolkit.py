@@ -62,10 +62,12 @@ TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an err
 class CaasToolError(ToolError):
     """A ToolError that carries a stable code; ErrorMapping turns it into a structured error result."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, literal: bool = False) -> None:
         super().__init__(f"{code}: {message}", log_level=logging.DEBUG)
         self.code = code
         self.message = message
+        # A message that quotes the caller's own words (an unknown tool name) is not re-rendered.
+        self.literal = literal
 
 
 def _internal(tool: str, exc: BaseException) -> CaasToolError:
@@ -111,6 +113,9 @@ class ToolSpec:
     read_only: bool
     destructive: bool
     idempotent: bool
+    open_world: bool = False
+    # Arguments the tool no longer takes, each with what to send or call instead.
+    retired: tuple[tuple[str, str], ...] = ()
 
 
 class ToolSet:
@@ -132,9 +137,25 @@ class ToolSet:
         read_only: bool,
         destructive: bool = False,
         idempotent: bool = False,
+        open_world: bool = False,
+        retired: dict[str, str] | None = None,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        """``open_world``: the call itself reaches a system we do not own (the payment gateway,
+        Supabase, a lender's webhook endpoint); tests/mcp_servers/test_annotations.py holds each flag
+        against the code the tool runs."""
+
         def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-            self.specs.append(ToolSpec(fn, frozenset(roles), title, read_only, destructive, idempotent))
+            spec = ToolSpec(
+                fn,
+                frozenset(roles),
+                title,
+                read_only,
+                destructive,
+                idempotent,
+                open_world,
+                tuple((retired or {}).items()),
+            )
+            self.specs.append(spec)
             return fn
 
         return register
@@ -225,7 +246,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             read_only_hint=spec.read_only,
             destructive_hint=spec.destructive,
             idempotent_hint=spec.idempotent,
-            open_world_hint=False,
+            open_world_hint=spec.open_world,
         ),
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
@@ -250,7 +271,11 @@ def _error_result(code: str, message: str) -> ToolResult:
 
 
 class ErrorMapping(Middleware):
-    """Every failed call becomes an error result with ``{"error": {"code", "message"}}``."""
+    """Every failed call becomes an error result with ``{"error": {"code", "message"}}``; the tools a
+    message names are named as this server exposes them (``render``)."""
+
+    def __init__(self, render: Callable[[str], str] = str) -> None:
+        self.render = render
 
     async def on_call_tool(
         self,
@@ -264,7 +289,7 @@ class ErrorMapping(Middleware):
         except CaasToolError as exc:
             TOOL_ERRORS.labels(name, exc.code).inc()
             TOOL_SECONDS.labels(name, "error").observe(time.perf_counter() - started)
-            return _error_result(exc.code, exc.message)
+            return _error_result(exc.code, exc.message if exc.literal else self.render(exc.message))
         except ValidationError as exc:
             TOOL_ERRORS.labels(name, "invalid_argument").inc()
             cause = exc.__cause__
@@ -297,9 +322,11 @@ class RoleVisibility(Middleware):
     def __init__(self, principals: PrincipalSource) -> None:
         self.principals = principals
         self.roles: dict[str, frozenset[str]] = {}
+        self.retired: dict[str, tuple[tuple[str, str], ...]] = {}
 
-    def register(self, tool: FunctionTool) -> None:
+    def register(self, tool: FunctionTool, retired: tuple[tuple[str, str], ...] = ()) -> None:
         self.roles[tool.name] = frozenset((tool.meta or {}).get(ROLES_META) or ())
+        self.retired[tool.name] = retired
 
     async def on_list_tools(
         self, context: MiddlewareContext[ListToolsRequest], call_next: CallNext[ListToolsRequest, Any]
@@ -322,6 +349,7 @@ class RoleVisibility(Middleware):
             raise CaasToolError(
                 NotFound.code,
                 f"there is no tool {name[:100]!r}; {hint}call tools/list to see the tools you can call",
+                literal=True,
             )
         if role.value not in allowed:
             raise CaasToolError(
@@ -329,6 +357,9 @@ class RoleVisibility(Middleware):
                 f"{name} is open to {', '.join(sorted(allowed))}; you are signed in as {role}. "
                 "Use a token for one of those roles",
             )
+        for old, instead in self.retired.get(name, ()):
+            if old in (context.message.arguments or {}):
+                raise CaasToolError("invalid_argument", f"{name} no longer takes {old}: {instead}")
         if (where := _lone_surrogate(context.message.arguments or {})) is not None:
             # Only an in-process client can send one (a JSON transport refuses it); strict validation
             # would fail to re-encode it and answer internal.
