@@ -140,7 +140,7 @@ def build_server(
     if service in (None, "risk"):
         assessments.register_model_resource(server)
     if service in (None, "credit"):
-        loans.register_loan_resources(server)
+        loans.register_loan_resources(server, names.render)
     _add_routes(server, runtime, name)
     return server
 
