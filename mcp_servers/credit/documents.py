@@ -45,7 +45,7 @@ DECIDERS = frozenset({Role.OPERATOR, Role.ADMIN})
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Request a document upload", read_only=False)
+@TOOLS.tool(roles=PARTICIPANTS, title="Request a document upload", read_only=False, open_world=True)
 async def request_document_upload(
     application: ApplicationHandle,
     document_type: DocumentType,
@@ -71,7 +71,7 @@ async def request_document_upload(
     return await documents.request_document_upload(deps().credit, invocation(), cmd)
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Register an uploaded document", read_only=False)
+@TOOLS.tool(roles=PARTICIPANTS, title="Register an uploaded document", read_only=False, open_world=True)
 async def register_document(
     size_bytes: SizeBytes,
     media_type: MediaType,

@@ -65,7 +65,7 @@ async def match_providers(
     invite_providers. The application must be open_for_bids (conflict otherwise).
     """
     return await matching.match_providers(
-        deps().marketplace, invocation(), application, explain_provider_ids or (), False, limit
+        deps().marketplace, invocation(), application, explain_provider_ids or (), limit
     )
 
 
@@ -79,8 +79,8 @@ async def invite_providers(
     signed webhook); running it again, or concurrently, invites nobody twice. Returns the ranking
     with invitations_created. The application must be open_for_bids (conflict otherwise).
     """
-    return await matching.match_providers(
-        deps().marketplace, invocation(), application, explain_provider_ids or (), True, limit
+    return await matching.invite_providers(
+        deps().marketplace, invocation(), application, explain_provider_ids or (), limit
     )
 
 

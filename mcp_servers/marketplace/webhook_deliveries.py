@@ -56,7 +56,7 @@ async def list_webhook_deliveries(
     )
 
 
-@TOOLS.tool(roles=MANAGERS, title="Retry a webhook delivery", read_only=False)
+@TOOLS.tool(roles=MANAGERS, title="Retry a webhook delivery", read_only=False, open_world=True)
 async def retry_webhook_delivery(
     event_id: Annotated[UUID, Field(description="The delivery's event_id (list_webhook_deliveries).")],
 ) -> DeliveryView:

@@ -45,7 +45,9 @@ PaymentId = Annotated[UUID, Field(description="The payment's id (from disburse_l
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True)
+@TOOLS.tool(
+    roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True, open_world=True, destructive=True
+)
 async def disburse_loan(
     loan: LoanHandle, idempotency_key: IdempotencyKey, simulate: Simulate = None
 ) -> PaymentView:
@@ -62,7 +64,7 @@ async def disburse_loan(
     return await payments.disburse_loan(deps().payments, invocation(), loan, idempotency_key, simulate)
 
 
-@TOOLS.tool(roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True)
+@TOOLS.tool(roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True, open_world=True)
 async def collect_repayment(
     loan: LoanHandle,
     amount: Annotated[
@@ -126,7 +128,7 @@ async def list_payments(
     )
 
 
-@TOOLS.tool(roles=STAFF, title="Verify a payment", read_only=False, idempotent=True)
+@TOOLS.tool(roles=STAFF, title="Verify a payment", read_only=False, idempotent=True, open_world=True)
 async def verify_payment(payment_id: PaymentId) -> PaymentView:
     """Ask the gateway where a payment stands and apply its answer, exactly as the vendor's webhook
     would be applied.
