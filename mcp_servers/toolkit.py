@@ -24,6 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from database.unit_of_work import retry_transient
+from mcp_servers.input_schemas import explained
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.platform.request_context import current_request_id
 from tools.platform.errors import DomainError, NotFound, PermissionDenied
@@ -251,7 +252,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
     # Inline $refs once here, so listing does not redo it for every client and every call.
-    tool.parameters = dereference_refs(tool.parameters)
+    tool.parameters = explained(dereference_refs(tool.parameters))
     if tool.output_schema is not None:
         tool.output_schema = dereference_refs(tool.output_schema)
     return tool

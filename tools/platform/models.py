@@ -34,6 +34,7 @@ __all__ = [
     "Output",
     "Reference",
     "describe_validation_error",
+    "described_like",
 ]
 
 
@@ -152,3 +153,19 @@ def _reason(err: Any) -> str:
     if err["type"] == "string_unicode":  # a lone surrogate (an escaped half of a UTF-16 pair)
         return "must be valid Unicode text (no lone surrogate characters)"
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+def described_like(model: type[BaseModel], *examples: dict[str, Any]) -> Any:
+    """The ``json_schema_extra`` of a model of changes to ``model``: a field it leaves undescribed
+    reads as the same field of ``model`` (an optional decimal loses its description inside the union),
+    and the whole input carries ``examples``."""
+
+    def extra(schema: dict[str, Any], _: type[BaseModel] | None = None) -> None:
+        for name, prop in (schema.get("properties") or {}).items():
+            field = model.model_fields.get(name)
+            if "description" not in prop and field is not None and field.description:
+                prop["description"] = field.description
+        if examples:
+            schema["examples"] = list(examples)
+
+    return extra
