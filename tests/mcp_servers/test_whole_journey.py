@@ -183,7 +183,7 @@ async def the_borrower_pays_the_first_installment_on_the_vendors_page(
 
     async def repaid() -> Any:
         as_(borrower.subject, Role.BORROWER)
-        payment = await call(as_, "payments_get_payment", {"payment_id": charge["id"]})
+        payment = await call(as_, "payments_get_payment", {"payment": charge["id"]})
         return payment if payment["status"] == "succeeded" else None
 
     await eventually(repaid, "the charge webhook settles the collection")
