@@ -108,3 +108,13 @@ async def test_applications_and_loans_are_shown_by_reference(runtime: Runtime) -
     for name, field in [("credit_get_application", "application"), ("credit_get_loan", "loan")]:
         examples = tools[name].parameters["properties"][field]["examples"]
         assert all(re.fullmatch(REFERENCE_PATTERN[1:-1], e) and e.startswith("CAAS-") for e in examples)
+
+
+async def test_a_decimal_parameter_keeps_the_description_its_code_gives(runtime: Runtime) -> None:
+    """The decimal string's schema used to replace the field's whole schema, description included:
+    collect_repayment's amount and update_application's incomes reached agents undescribed."""
+    tools = await _tools(runtime)
+    amount = tools["payments_collect_repayment"].parameters["properties"]["amount"]
+    assert "major units" in amount["description"], amount
+    changes = tools["credit_update_application"].parameters["properties"]["changes"]["properties"]
+    assert changes["monthly_income"]["description"] == "Gross monthly income."

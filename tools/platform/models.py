@@ -12,7 +12,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    WithJsonSchema,
     field_validator,
 )
 
@@ -92,11 +91,18 @@ def _decimal_string(value: object) -> object:
     )
 
 
-DecimalString = Annotated[
-    Decimal,
-    BeforeValidator(_decimal_string),
-    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}),
-]
+class _DecimalJson:
+    """The JSON schema of a decimal string. Unlike ``WithJsonSchema`` it keeps the description the
+    field gives (an amount's "Gross monthly income" was dropped from every tool parameter)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: Any, handler: Any) -> dict[str, Any]:
+        given = handler(core)
+        kept = {key: given[key] for key in ("description", "examples") if key in given}
+        return {**kept, "type": "string", "pattern": DECIMAL_PATTERN}
+
+
+DecimalString = Annotated[Decimal, BeforeValidator(_decimal_string), _DecimalJson]
 """A decimal number sent as a string in exactly ``DECIMAL_PATTERN``; the one type of every amount and rate."""
 
 CurrencyCode = Annotated[
