@@ -93,7 +93,9 @@ async def list_invitations(
         Identifier | None,
         Field(default=None, max_length=64, description="Only this application's (id or reference)."),
     ] = None,
-    status: Annotated[list[InvitationStatus] | None, Field(default=None, max_length=4)] = None,
+    status: Annotated[
+        list[InvitationStatus] | None, Field(default=None, max_length=4, description="Only these statuses.")
+    ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> InvitationPage:

@@ -118,3 +118,13 @@ async def test_a_decimal_parameter_keeps_the_description_its_code_gives(runtime:
     assert "major units" in amount["description"], amount
     changes = tools["credit_update_application"].parameters["properties"]["changes"]["properties"]
     assert changes["monthly_income"]["description"] == "Gross monthly income."
+
+
+async def test_every_parameter_of_every_tool_is_described_at_every_depth(runtime: Runtime) -> None:
+    undescribed = [
+        f"{name}{path}"
+        for name, tool in (await _tools(runtime)).items()
+        for path, prop in _properties(tool.parameters)
+        if "description" not in prop
+    ]
+    assert not undescribed, undescribed
