@@ -34,11 +34,12 @@ from mcp_servers.resources import register_resources
 from mcp_servers.risk import assessments
 from mcp_servers.runtime import Runtime
 from mcp_servers.subscriptions import Subscriptions
+from mcp_servers.tool_names import ToolNames
 from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
 from mcp_servers.toolsets import Selection, ToolsetGate, parse_toolsets
 from tools.platform.principal import Principal
 
-__all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
+__all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version", "tool_names"]
 
 # The MCP servers clients know (each name is a server of its own and the prefix of its tools in the
 # composed server, so these names never change) and the tool sets each carries, in listing order. A
@@ -118,12 +119,13 @@ def build_server(
         # A single-service server is already a choice of tools: its roles see them all by default.
         selection = Selection(chosen, runtime.settings.read_only, role_defaults=service is None)
     gate = ToolsetGate(_LivePrincipals(runtime), selection)
+    names = tool_names(service)
     server = FastMCP(
         name,
         instructions=instructions(service, SERVICES),
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility, gate],
+        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(names.render), visibility, gate],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
@@ -139,29 +141,53 @@ def build_server(
         for toolset in toolsets:
             for spec in toolset.specs:
                 tool = as_tool(spec, child_name)
-                named = tool.model_copy(update={"name": prefix + tool.name})
+                named = tool.model_copy(update=_rendered(tool, prefix + tool.name, names))
                 server.add_tool(named)
-                visibility.register(named)
+                visibility.register(named, spec.retired)
                 gate.register(named, spec.fn.__name__, spec.read_only)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
     # start-up, so a dict answers it.
     server._mcp_server.get_tool_input_schema = schemas.get
-    _add_resources_and_prompts(server, service, subscriptions)
+    _add_resources_and_prompts(server, service, subscriptions, names)
     _add_routes(server, runtime, name)
     return server
 
 
-def _add_resources_and_prompts(server: FastMCP, service: str | None, subscriptions: Subscriptions) -> None:
+def _add_resources_and_prompts(
+    server: FastMCP, service: str | None, subscriptions: Subscriptions, names: ToolNames
+) -> None:
     if service in (None, "risk"):
         assessments.register_model_resource(server)
     if service in (None, "credit"):
-        loans.register_loan_resources(server)
+        loans.register_loan_resources(server, names.render)
         subscriptions.install(server)
     register_prompts(server, service, SERVICES)
     register_resources(server, service)
     register_completions(server)
+
+
+def tool_names(service: str | None) -> ToolNames:
+    """How the server carrying ``service`` (None: the composed server) names every tool in text."""
+    return ToolNames.of(
+        {
+            owner: [spec.fn.__name__ for ts in toolsets for spec in ts.specs]
+            for owner, toolsets in SERVICES.items()
+        },
+        service,
+    )
+
+
+def _rendered(tool: Any, name: str, names: ToolNames) -> dict[str, Any]:
+    """A tool's name on this server and its texts naming other tools as this server exposes them."""
+    output = tool.output_schema
+    return {
+        "name": name,
+        "description": names.render(tool.description or ""),
+        "parameters": names.render_schema(tool.parameters),
+        "output_schema": None if output is None else names.render_schema(output),
+    }
 
 
 def _auth(

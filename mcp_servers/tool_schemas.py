@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["compact_input_schema", "compact_output_schema"]
+from fastmcp.tools import FunctionTool
+from mcp_types import Tool as MCPTool
+
+__all__ = ["ListedTool", "compact_input_schema", "compact_output_schema", "markdown"]
 
 # Keywords that annotate a schema without constraining it (plus ``required`` and ``format``, which an
 # output schema need not repeat: a result always carries every field, and a format is advisory).
@@ -89,3 +92,35 @@ def compact_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
     null``; every description, example and constraint stays (the model reads them to call the tool)."""
     compact: dict[str, Any] = _walk(schema, frozenset())
     return compact
+
+
+class ListedTool(FunctionTool):
+    """A FunctionTool listed without repeats: no FastMCP ``{"fastmcp": {"tags": []}}`` in every tool's
+    ``_meta`` (we use no tags), and its title once, at the top (``annotations.title`` only repeated it)."""
+
+    def get_meta(self) -> dict[str, Any]:
+        meta = super().get_meta()
+        if meta.get("fastmcp") == {"tags": []}:
+            del meta["fastmcp"]
+        return meta
+
+    def to_mcp_tool(self, **overrides: Any) -> MCPTool:
+        tool = super().to_mcp_tool(**overrides)
+        if tool.annotations is not None and tool.annotations.title == tool.title:
+            tool.annotations = tool.annotations.model_copy(update={"title": None})
+        return tool
+
+
+def markdown(value: Any) -> Any:
+    """``value`` with every description written for Markdown: docstrings mark code reStructuredText's
+    way (double backticks), which clients render as Markdown and so show the backticks literally."""
+    if isinstance(value, str):
+        return value.replace("``", "`")
+    if isinstance(value, dict):
+        return {
+            k: markdown(v) if k == "description" or isinstance(v, dict | list) else v
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [markdown(v) if isinstance(v, dict | list) else v for v in value]
+    return value

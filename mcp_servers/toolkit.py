@@ -19,15 +19,15 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
 from fastmcp.utilities.json_schema import dereference_refs
 from mcp_types import CallToolRequestParams, ListToolsRequest, TextContent, ToolAnnotations
-from mcp_types import Tool as MCPTool
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from database.unit_of_work import retry_transient
+from mcp_servers.input_schemas import explained
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.platform.request_context import current_request_id
-from mcp_servers.tool_schemas import compact_input_schema, compact_output_schema
+from mcp_servers.tool_schemas import ListedTool, compact_input_schema, compact_output_schema, markdown
 from tools.platform.errors import DomainError, NotFound, PermissionDenied
 from tools.platform.idempotency import request_sha256
 from tools.platform.models import describe_validation_error
@@ -66,10 +66,12 @@ TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an err
 class CaasToolError(ToolError):
     """A ToolError that carries a stable code; ErrorMapping turns it into an error result."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, literal: bool = False) -> None:
         super().__init__(f"{code}: {message}", log_level=logging.DEBUG)
         self.code = code
         self.message = message
+        # A message that quotes the caller's own words (an unknown tool name) is not re-rendered.
+        self.literal = literal
 
 
 def _internal(tool: str, exc: BaseException) -> CaasToolError:
@@ -115,6 +117,9 @@ class ToolSpec:
     read_only: bool
     destructive: bool
     idempotent: bool
+    open_world: bool = False
+    # Arguments the tool no longer takes, each with what to send or call instead.
+    retired: tuple[tuple[str, str], ...] = ()
 
 
 class ToolSet:
@@ -136,9 +141,25 @@ class ToolSet:
         read_only: bool,
         destructive: bool = False,
         idempotent: bool = False,
+        open_world: bool = False,
+        retired: dict[str, str] | None = None,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        """``open_world``: the call itself reaches a system we do not own (the payment gateway,
+        Supabase, a lender's webhook endpoint); tests/mcp_servers/test_annotations.py holds each flag
+        against the code the tool runs."""
+
         def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-            self.specs.append(ToolSpec(fn, frozenset(roles), title, read_only, destructive, idempotent))
+            spec = ToolSpec(
+                fn,
+                frozenset(roles),
+                title,
+                read_only,
+                destructive,
+                idempotent,
+                open_world,
+                tuple((retired or {}).items()),
+            )
+            self.specs.append(spec)
             return fn
 
         return register
@@ -220,7 +241,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         finally:
             _call.reset(token)
 
-    tool = _Tool.from_function(
+    tool = ListedTool.from_function(
         wrapper,
         name=fn.__name__,
         title=spec.title,
@@ -229,49 +250,17 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             read_only_hint=spec.read_only,
             destructive_hint=spec.destructive,
             idempotent_hint=spec.idempotent,
-            open_world_hint=False,
+            open_world_hint=spec.open_world,
         ),
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
     # Inline $refs once here, so listing does not redo it for every client and every call; then cut
     # the schemas to what a client must know (mcp_servers.tool_schemas says what and why).
-    tool.parameters = markdown(compact_input_schema(dereference_refs(tool.parameters)))
+    tool.parameters = markdown(compact_input_schema(explained(dereference_refs(tool.parameters))))
     if tool.output_schema is not None:
         tool.output_schema = markdown(compact_output_schema(dereference_refs(tool.output_schema)))
     tool.description = markdown(tool.description)
     return tool
-
-
-class _Tool(FunctionTool):
-    """A FunctionTool listed without repeats: no FastMCP ``{"fastmcp": {"tags": []}}`` in every tool's
-    ``_meta`` (we use no tags), and its title once, at the top (``annotations.title`` only repeated it)."""
-
-    def get_meta(self) -> dict[str, Any]:
-        meta = super().get_meta()
-        if meta.get("fastmcp") == {"tags": []}:
-            del meta["fastmcp"]
-        return meta
-
-    def to_mcp_tool(self, **overrides: Any) -> MCPTool:
-        tool = super().to_mcp_tool(**overrides)
-        if tool.annotations is not None and tool.annotations.title == tool.title:
-            tool.annotations = tool.annotations.model_copy(update={"title": None})
-        return tool
-
-
-def markdown(value: Any) -> Any:
-    """``value`` with every description written for Markdown: docstrings mark code reStructuredText's
-    way (double backticks), which clients render as Markdown and so show the backticks literally."""
-    if isinstance(value, str):
-        return value.replace("``", "`")
-    if isinstance(value, dict):
-        return {
-            k: markdown(v) if k == "description" or isinstance(v, dict | list) else v
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [markdown(v) if isinstance(v, dict | list) else v for v in value]
-    return value
 
 
 def _validation_message(exc: PydanticValidationError) -> str:
@@ -296,6 +285,9 @@ class ErrorMapping(Middleware):
     """Every failed call becomes an error result (``isError``) whose text is ``"<code>: <message>"``
     and whose ``_meta["caas/error_code"]`` is the code; it carries no ``structuredContent``."""
 
+    def __init__(self, render: Callable[[str], str] = str) -> None:
+        self.render = render
+
     async def on_call_tool(
         self,
         context: MiddlewareContext[CallToolRequestParams],
@@ -308,7 +300,7 @@ class ErrorMapping(Middleware):
         except CaasToolError as exc:
             TOOL_ERRORS.labels(name, exc.code).inc()
             TOOL_SECONDS.labels(name, "error").observe(time.perf_counter() - started)
-            return _error_result(exc.code, exc.message)
+            return _error_result(exc.code, exc.message if exc.literal else self.render(exc.message))
         except ValidationError as exc:
             TOOL_ERRORS.labels(name, "invalid_argument").inc()
             cause = exc.__cause__
@@ -341,9 +333,11 @@ class RoleVisibility(Middleware):
     def __init__(self, principals: PrincipalSource) -> None:
         self.principals = principals
         self.roles: dict[str, frozenset[str]] = {}
+        self.retired: dict[str, tuple[tuple[str, str], ...]] = {}
 
-    def register(self, tool: FunctionTool) -> None:
+    def register(self, tool: FunctionTool, retired: tuple[tuple[str, str], ...] = ()) -> None:
         self.roles[tool.name] = frozenset((tool.meta or {}).get(ROLES_META) or ())
+        self.retired[tool.name] = retired
 
     async def on_list_tools(
         self, context: MiddlewareContext[ListToolsRequest], call_next: CallNext[ListToolsRequest, Any]
@@ -366,6 +360,7 @@ class RoleVisibility(Middleware):
             raise CaasToolError(
                 NotFound.code,
                 f"there is no tool {name[:100]!r}; {hint}call tools/list to see the tools you can call",
+                literal=True,
             )
         if role.value not in allowed:
             raise CaasToolError(
@@ -373,6 +368,9 @@ class RoleVisibility(Middleware):
                 f"{name} is open to {', '.join(sorted(allowed))}; you are signed in as {role}. "
                 "Use a token for one of those roles",
             )
+        for old, instead in self.retired.get(name, ()):
+            if old in (context.message.arguments or {}):
+                raise CaasToolError("invalid_argument", f"{name} no longer takes {old}: {instead}")
         if (where := _lone_surrogate(context.message.arguments or {})) is not None:
             # Only an in-process client can send one (a JSON transport refuses it); strict validation
             # would fail to re-encode it and answer internal.

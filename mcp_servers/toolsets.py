@@ -67,9 +67,10 @@ TOOLSETS: dict[str, Toolset] = {
         "register_document list_documents simulate_score compare_offers accept_offer",
     ),
     "underwrite": _set(
-        "review queue, documents, scores, decisions, matching lenders and closing bidding (operator)",
+        "review queue, documents, scores, decisions, matching, inviting lenders, closing bids (operator)",
         "list_review_queue review_application approve_application verify_document score_application "
-        "score_applications_batch get_risk_assessment match_providers close_bidding",
+        "score_applications_batch get_risk_assessment match_providers invite_providers "
+        "close_bidding",
     ),
     "lend": _set(
         "a lender's invitations, bids and commission statements (provider)",

@@ -93,7 +93,9 @@ async def update_application(application: ApplicationHandle, changes: DraftChang
 @TOOLS.tool(roles=FILERS, title="Withdraw an application", read_only=False, destructive=True)
 async def withdraw_application(
     application: ApplicationHandle,
-    reason: Annotated[FreeText, Field(min_length=3, max_length=500)] = "withdrawn at the borrower's request",
+    reason: Annotated[
+        FreeText, Field(min_length=3, max_length=500, description="Why; kept in the audit and the event.")
+    ] = "withdrawn at the borrower's request",
 ) -> ApplicationView:
     """Withdraw an application for good; it can no longer be assessed, bid on or approved.
 

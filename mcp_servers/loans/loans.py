@@ -6,7 +6,9 @@ Disbursement has no tool: the payments service confirms it from the gateway's we
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 from uuid import UUID
@@ -279,7 +281,11 @@ async def loan_schedule(loan_id: str) -> str:
     return view.model_dump_json()
 
 
-def register_loan_resources(server: FastMCP) -> None:
+def register_loan_resources(server: FastMCP, render: Callable[[str], str] = str) -> None:
     """The schedule resource, on the top-level server so that its address is the same whether the credit
-    service runs alone or inside the composed server (a mount would rewrite it)."""
-    server.resource(SCHEDULE_URI, name="loan_schedule", mime_type="application/json")(loan_schedule)
+    service runs alone or inside the composed server (a mount would rewrite it). ``render`` names the
+    tools its description mentions as this server exposes them."""
+    description = render(inspect.getdoc(loan_schedule) or "")
+    server.resource(
+        SCHEDULE_URI, name="loan_schedule", description=description, mime_type="application/json"
+    )(loan_schedule)

@@ -45,7 +45,9 @@ PaymentId = Annotated[UUID, Field(description="The payment's id (from disburse_l
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True)
+@TOOLS.tool(
+    roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True, open_world=True, destructive=True
+)
 async def disburse_loan(
     loan: LoanHandle, idempotency_key: IdempotencyKey, simulate: Simulate = None
 ) -> PaymentView:
@@ -62,7 +64,7 @@ async def disburse_loan(
     return await payments.disburse_loan(deps().payments, invocation(), loan, idempotency_key, simulate)
 
 
-@TOOLS.tool(roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True)
+@TOOLS.tool(roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True, open_world=True)
 async def collect_repayment(
     loan: LoanHandle,
     amount: Annotated[
@@ -87,14 +89,18 @@ async def collect_repayment(
     )
 
 
-@TOOLS.tool(roles=READERS, title="Get a payment", read_only=True, idempotent=True)
-async def get_payment(payment_id: PaymentId) -> PaymentView:
+# Issue 11: an entity is named by its noun (application, loan, payment), not by "<noun>_id".
+RENAMED = {"payment_id": "send the payment's id as payment"}
+
+
+@TOOLS.tool(roles=READERS, title="Get a payment", read_only=True, idempotent=True, retired=RENAMED)
+async def get_payment(payment: PaymentId) -> PaymentView:
     """One payment: kind, status, amount, gateway reference, vendor, attempts and the last error,
     what happens next, and whether money is simulated.
 
     Use to follow a disbursement or a collection. Someone else's payment answers not_found.
     """
-    return await payments.get_payment(deps().payments, principal(), payment_id)
+    return await payments.get_payment(deps().payments, principal(), payment)
 
 
 @TOOLS.tool(roles=READERS, title="List payments", read_only=True, idempotent=True)
@@ -126,8 +132,10 @@ async def list_payments(
     )
 
 
-@TOOLS.tool(roles=STAFF, title="Verify a payment", read_only=False, idempotent=True)
-async def verify_payment(payment_id: PaymentId) -> PaymentView:
+@TOOLS.tool(
+    roles=STAFF, title="Verify a payment", read_only=False, idempotent=True, open_world=True, retired=RENAMED
+)
+async def verify_payment(payment: PaymentId) -> PaymentView:
     """Ask the gateway where a payment stands and apply its answer, exactly as the vendor's webhook
     would be applied.
 
@@ -135,7 +143,7 @@ async def verify_payment(payment_id: PaymentId) -> PaymentView:
     the repayment (collection); a failure fails the payment; an answer that would move the payment
     backwards is ignored. ``verification`` says what the gateway answered and what it changed.
     """
-    return await payments.verify_payment(deps().payments, invocation(), payment_id)
+    return await payments.verify_payment(deps().payments, invocation(), payment)
 
 
 @TOOLS.tool(roles=STAFF, title="Retry a failed payout", read_only=False, idempotent=True)

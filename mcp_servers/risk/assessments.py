@@ -60,7 +60,10 @@ async def score_application(
 
 @TOOLS.tool(roles=STAFF, title="Score several applications", read_only=False)
 async def score_applications_batch(
-    applications: Annotated[list[ApplicationHandle], Field(min_length=1, max_length=100)],
+    applications: Annotated[
+        list[ApplicationHandle],
+        Field(min_length=1, max_length=100, description="The applications to score (ids or references)."),
+    ],
     ctx: Context,
     bureau: BureauData | None = None,
 ) -> BatchReport:

@@ -33,7 +33,7 @@ from database import unit_of_work
 from database.unit_of_work import PgUnitOfWork
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.runtime import Runtime
-from tests.helpers.bidding import ACCEPT, MATCH, PLACE, bid_body
+from tests.helpers.bidding import ACCEPT, INVITE, PLACE, bid_body
 from tests.helpers.errors import error_code
 from tests.helpers.loans import ORIGINATE, disburse
 from tests.helpers.providers import ONBOARD, provider_body
@@ -120,7 +120,7 @@ async def journey(
     view = await scored(client, act_as, app, APPROVE_BUREAU, uid("op-score"))  # type: ignore[arg-type]
     assert view["application_status"] == "open_for_bids", view
     act_as(uid("op-match"), Role.OPERATOR)
-    report = await structured(client, MATCH, {"application": app["id"], "invite": True})
+    report = await structured(client, INVITE, {"application": app["id"]})
     assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(lenders)
     bids = []
     for n, provider in enumerate(lenders):

@@ -10,7 +10,7 @@ from typing import Any
 from mcp_servers.catalog import server_names
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import markdown
+from mcp_servers.tool_schemas import markdown
 
 
 def descriptions(value: Any, where: str) -> Iterator[tuple[str, str]]:

@@ -120,7 +120,7 @@ async def test_a_disbursement_goes_through_the_worker_and_the_sandbox_and_its_we
     ).structured_content
     assert (payment["status"], payment["simulated"]) == ("requested", True)
     await run_payments(runtime)
-    done = (await mcp.call_tool(GET_PAYMENT, {"payment_id": payment["id"]})).structured_content
+    done = (await mcp.call_tool(GET_PAYMENT, {"payment": payment["id"]})).structured_content
     assert (done["status"], done["vendor"]) == ("succeeded", "paystack")
     [hook] = [
         w
