@@ -19,14 +19,14 @@ from typing import Any
 
 from fastmcp import FastMCP
 
-from mcp_servers.composition import SERVICES, build_server
+from mcp_servers.composition import SERVICES, build_server, tool_names
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.tool_docs import render_markdown
 from mcp_servers.toolkit import ROLES_META
 from tools.platform.principal import Role
 
-__all__ = ["GOLDEN", "REFERENCE", "catalog", "generate", "server_names", "tool_definition"]
+__all__ = ["GOLDEN", "REFERENCE", "catalog", "generate", "listed_on", "server_names", "tool_definition"]
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GOLDEN = DOCS / "tools.json"
@@ -43,6 +43,13 @@ def tool_definition(tool: Any) -> dict[str, Any]:
     body: dict[str, Any] = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
     body.pop("name")
     return body
+
+
+def listed_on(definition: dict[str, Any], service: str | None) -> dict[str, Any]:
+    """A composed definition as the server of ``service`` lists it: the same but for the tool names
+    its texts mention, which each server writes as it exposes them."""
+    rendered: dict[str, Any] = tool_names(service).render_schema(definition)
+    return rendered
 
 
 def _dump(component: Any) -> dict[str, Any]:
@@ -78,7 +85,7 @@ async def catalog(runtime: Runtime) -> dict[str, Any]:
             composed = prefix + name
             if service is None:
                 definitions[composed] = body
-            elif definitions.get(composed) != body:
+            elif listed_on(definitions.get(composed, {}), service) != body:
                 raise ValueError(f"{server.name} lists {name} unlike the composed server's {composed}")
         servers[server.name] = {"roles": views, "resources": resources, "resource_templates": templates}
     return {"servers": servers, "tools": dict(sorted(definitions.items()))}

@@ -1,4 +1,4 @@
-"""The ``caas`` command: serve (HTTP or stdio, composed or one service), db migrate/status, token."""
+"""The ``caas`` command: serve (HTTP or stdio, composed or one service), db migrate/status, token, demo."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import uvicorn
 from pydantic import HttpUrl
 
 from database import migrate
+from mcp_servers import laptop
 from mcp_servers.config import ConfigError, Settings, check_sandbox_consent, load_settings
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
@@ -311,9 +312,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--service", help="run one service on its own port instead of the composed server")
     serve.add_argument("--host", help="bind address (default CAAS_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default CAAS_PORT or the plan's port)")
+    serve.add_argument(
+        "--toolsets",
+        help="comma-separated toolsets clients see, or all (default CAAS_TOOLSETS or each role's)",
+    )
+    serve.add_argument(
+        "--read-only", action="store_true", default=None, help="list and call only read-only tools"
+    )
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["migrate", "status"])
-    sub.add_parser("token", help="print the local operator bearer token for HTTP clients")
+    laptop.add_parsers(sub)  # token, demo
     registry = sub.add_parser("registry", help="MCP registry listings")
     registry.add_argument("action", choices=["server-json"], help="write a server.json per server")
     registry.add_argument(
@@ -336,9 +344,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        if args.command == "serve" and (args.toolsets is not None or args.read_only):
+            # The flags are checked as CAAS_TOOLSETS and CAAS_READ_ONLY are, and win over them.
+            flags = {
+                "toolsets": args.toolsets or settings.toolsets,
+                "read_only": True if args.read_only else settings.read_only,
+            }
+            settings = load_settings(**flags)
         vault_from_settings(settings)  # missing or malformed encryption keys stop start-up here
     except ConfigError as exc:
-        _err(f"caas: configuration error: {exc}")
+        flag = getattr(args, "toolsets", None) is not None
+        _err(f"caas: configuration error: {str(exc).replace('CAAS_TOOLSETS', '--toolsets') if flag else exc}")
         return 2
     _configure_logging(settings, args)
     try:
@@ -361,12 +377,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_work(settings, args.once))
         if args.command == "sandbox":
             return asyncio.run(_sandbox(settings, args.host, args.port, args.registry_port, args.webhook_url))
-        keys, token_path = _api_keys(settings)
-        if token_path is None:
-            _err("caas: authentication is configured (JWT or CAAS_SERVICE_API_KEY); there is no local token")
-            return 2
-        _out(next(iter(keys)))
-        return 0
+        if args.command == "demo":
+            return laptop.demo(settings, args.url)
+        return laptop.token(settings, args, _api_keys)
     except ConfigError as exc:
         _err(f"caas: {exc}")
         return 2

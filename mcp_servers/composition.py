@@ -15,8 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mcp_servers import confirmation
+from mcp_servers.completions import register_completions
 from mcp_servers.config import Settings
 from mcp_servers.credit import applications, decisions, documents
+from mcp_servers.instructions import instructions
 from mcp_servers.ledger import ledger
 from mcp_servers.loans import commissions, loans
 from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
@@ -24,15 +26,22 @@ from mcp_servers.marketplace.webhook_routes import register_provider_webhook_rou
 from mcp_servers.notifications import inbox, support_chat
 from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
+from mcp_servers.platform import health
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
+from mcp_servers.prompts import register_prompts
+from mcp_servers.resources import register_resources
 from mcp_servers.risk import assessments
+from mcp_servers.role_gate import RoleVisibility
 from mcp_servers.runtime import Runtime
-from mcp_servers.toolkit import ErrorMapping, RoleVisibility, ToolSet, as_tool
+from mcp_servers.subscriptions import Subscriptions
+from mcp_servers.tool_names import ToolNames
+from mcp_servers.toolkit import ErrorMapping, ToolSet, as_tool
+from mcp_servers.toolsets import Selection, ToolsetGate, parse_toolsets
 from tools.platform.principal import Principal
 
-__all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version"]
+__all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version", "tool_names"]
 
 # The MCP servers clients know (each name is a server of its own and the prefix of its tools in the
 # composed server, so these names never change) and the tool sets each carries, in listing order. A
@@ -43,7 +52,7 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
     "risk": (assessments.TOOLS,),
     "documents": (documents.TOOLS,),
     # confirm_action runs a money move of any service once a person confirmed it.
-    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS, confirmation.TOOLS),
+    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS, health.TOOLS, confirmation.TOOLS),
     "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
     "payments": (payments.TOOLS,),
     "notifications": (inbox.TOOLS, support_chat.TOOLS),
@@ -52,7 +61,7 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
 # Ports from the deployment plan; the composed server uses the core port.
 PLAN_PORTS = {
     "caas": 3013,
-    "credit": 3013,
+    "credit": 3014,
     "risk": 3005,
     "providers": 3008,
     "payments": 3006,
@@ -61,10 +70,6 @@ PLAN_PORTS = {
     "monitoring": 3007,
     "admin": 3012,
 }
-
-INSTRUCTIONS = """CaaS: a credit marketplace run through MCP tools. Tools are namespaced by service
-(credit_*, documents_*). Amounts are decimal strings with an ISO 4217 currency. Errors carry a
-stable code in structuredContent.error.code."""
 
 
 def package_version() -> str:
@@ -92,28 +97,38 @@ def build_server(
     *,
     api_keys: dict[str, Principal] | None = None,
     resource_url: str | None = None,
+    selection: Selection | None = None,
 ) -> FastMCP:
     """The composed server (``service=None``) or one service, ready for stdio, HTTP or in-memory use.
 
     ``api_keys`` switches bearer authentication on (HTTP); without it every call runs as the
     runtime's local principal (stdio and in-process clients). ``resource_url`` is the server's public
     ``/mcp`` URL, advertised as OAuth protected resource metadata when a JWT issuer is configured.
+    ``selection`` (default: CAAS_TOOLSETS and CAAS_READ_ONLY) says which toolsets clients see.
     """
+
+    subscriptions = Subscriptions(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        async with runtime.session():
+        async with runtime.session(), subscriptions.running():
             yield {"runtime": runtime}
 
     name = "caas" if service is None else f"caas-{service}"
     auth = _auth(runtime.settings, service or "caas", api_keys, resource_url)
     visibility = RoleVisibility(_LivePrincipals(runtime))
+    if selection is None:
+        chosen = parse_toolsets(runtime.settings.toolsets)
+        # A single-service server is already a choice of tools: its roles see them all by default.
+        selection = Selection(chosen, runtime.settings.read_only, role_defaults=service is None)
+    gate = ToolsetGate(_LivePrincipals(runtime), selection)
+    names = tool_names(service)
     server = FastMCP(
         name,
-        instructions=INSTRUCTIONS,
+        instructions=instructions(service, SERVICES),
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(), visibility],
+        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(names.render), visibility, gate],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
@@ -129,20 +144,53 @@ def build_server(
         for toolset in toolsets:
             for spec in toolset.specs:
                 tool = as_tool(spec, child_name)
-                named = tool.model_copy(update={"name": prefix + tool.name})
+                named = tool.model_copy(update=_rendered(tool, prefix + tool.name, names))
                 server.add_tool(named)
-                visibility.register(named)
+                visibility.register(named, spec.retired)
+                gate.register(named, spec.fn.__name__, spec.read_only)
                 schemas[named.name] = named.parameters
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
     # start-up, so a dict answers it.
     server._mcp_server.get_tool_input_schema = schemas.get
+    _add_resources_and_prompts(server, service, subscriptions, names)
+    _add_routes(server, runtime, name)
+    return server
+
+
+def _add_resources_and_prompts(
+    server: FastMCP, service: str | None, subscriptions: Subscriptions, names: ToolNames
+) -> None:
     if service in (None, "risk"):
         assessments.register_model_resource(server)
     if service in (None, "credit"):
-        loans.register_loan_resources(server)
-    _add_routes(server, runtime, name)
-    return server
+        loans.register_loan_resources(server, names.render)
+        subscriptions.install(server)
+    register_prompts(server, service, SERVICES)
+    register_resources(server, service)
+    register_completions(server)
+
+
+def tool_names(service: str | None) -> ToolNames:
+    """How the server carrying ``service`` (None: the composed server) names every tool in text."""
+    return ToolNames.of(
+        {
+            owner: [spec.fn.__name__ for ts in toolsets for spec in ts.specs]
+            for owner, toolsets in SERVICES.items()
+        },
+        service,
+    )
+
+
+def _rendered(tool: Any, name: str, names: ToolNames) -> dict[str, Any]:
+    """A tool's name on this server and its texts naming other tools as this server exposes them."""
+    output = tool.output_schema
+    return {
+        "name": name,
+        "description": names.render(tool.description or ""),
+        "parameters": names.render_schema(tool.parameters),
+        "output_schema": None if output is None else names.render_schema(output),
+    }
 
 
 def _auth(

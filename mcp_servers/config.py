@@ -179,6 +179,13 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
     )
+    # 2025-11-25 clients over HTTP get a session (Mcp-Session-Id, a GET stream for notifications), which
+    # resources/subscribe needs; off, every request stands alone and any replica can answer it.
+    http_sessions: bool = Field(default=False, validation_alias=_env("CAAS_HTTP_SESSIONS"))
+    # How often a server with resource subscriptions reads new outbox events (mcp_servers/subscriptions.py).
+    subscription_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, validation_alias=_env("CAAS_SUBSCRIPTION_POLL_SECONDS")
+    )
     # Webhooks to credit providers (tools/marketplace/provider_webhooks.py). At most 12 attempts: the job
     # queue itself gives up on any job at its 12th (tools.platform.jobs.run_queue), and the delivery must fail
     # first.
@@ -220,6 +227,10 @@ class Settings(BaseSettings):
         default="borrower,operator,admin", validation_alias=_env("CAAS_CONFIRM_ELICITATION_ROLES")
     )
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=_env("CAAS_PORT"))
+    # Which toolsets clients see (mcp_servers/toolsets.py): empty, each role its defaults; names (or
+    # all) are also the most a connection's X-CaaS-Toolsets header may ask for.
+    toolsets: str = Field(default="", max_length=500, validation_alias=_env("CAAS_TOOLSETS"))
+    read_only: bool = Field(default=False, validation_alias=_env("CAAS_READ_ONLY"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("CAAS_LOG_LEVEL")
     )
@@ -241,6 +252,9 @@ class Settings(BaseSettings):
         default=86400, ge=60, le=30 * 86400, validation_alias=_env("CAAS_JWT_MAX_LIFETIME_S")
     )
     jwt_leeway_s: int = Field(default=30, ge=0, le=300, validation_alias=_env("CAAS_JWT_LEEWAY_S"))
+    # `caas token --role ...`: tokens signed with a key in the data directory, for every role on one
+    # machine. Unset: on for the embedded database only (a developer's laptop), off for a deployment.
+    local_tokens: bool | None = Field(default=None, validation_alias=_env("CAAS_LOCAL_TOKENS"))
     service_api_key: SecretStr | None = Field(default=None, validation_alias=_env("CAAS_SERVICE_API_KEY"))
     service_subject: str = Field(default="onasis-mcp", validation_alias=_env("CAAS_SERVICE_SUBJECT"))
 
@@ -269,6 +283,15 @@ class Settings(BaseSettings):
             parse_routes(value)
         except RoutingError as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("toolsets")
+    @classmethod
+    def _toolsets(cls, value: str) -> str:
+        # Imported here to keep config import-light (the toolsets module holds their middleware too).
+        from mcp_servers.toolsets import parse_toolsets
+
+        parse_toolsets(value)  # a ToolsetError is a ValueError: one line naming the valid toolsets
         return value
 
     @field_validator("jwt_audiences")
@@ -331,6 +354,10 @@ class Settings(BaseSettings):
         if self.webhook_allow_local is not None:
             return self.webhook_allow_local
         return self.embedded or self.sandbox or self.onasis_gateway_url is None
+
+    @property
+    def local_tokens_enabled(self) -> bool:
+        return self.embedded if self.local_tokens is None else self.local_tokens
 
     def audience_for(self, server: str) -> str:
         """The ``aud`` a token must carry for ``server`` ("caas" or a service name)."""

@@ -31,6 +31,7 @@ ApplicationHandle = Annotated[
         min_length=1,
         max_length=64,
         description="The application's id (UUID) or its CAAS-YYYY-NNNNNN reference.",
+        examples=["CAAS-2026-000123"],
     ),
 ]
 LoanHandle = Annotated[
@@ -39,6 +40,7 @@ LoanHandle = Annotated[
         min_length=1,
         max_length=64,
         description="The loan's id, or its application's id or CAAS-YYYY-NNNNNN reference.",
+        examples=["CAAS-2026-000123"],
     ),
 ]
 BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]

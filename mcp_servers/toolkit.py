@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
-import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -19,15 +17,16 @@ from fastmcp.server.dependencies import get_context
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
 from fastmcp.utilities.json_schema import dereference_refs
-from mcp_types import CallToolRequestParams, ListToolsRequest, TextContent, ToolAnnotations
+from mcp_types import CallToolRequestParams, TextContent, ToolAnnotations
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from database.unit_of_work import retry_transient
-from mcp_servers.platform.auth import PrincipalSource
+from mcp_servers.input_schemas import explained
 from mcp_servers.platform.request_context import current_request_id
-from tools.platform.errors import DomainError, NotFound, PermissionDenied
+from mcp_servers.tool_schemas import ListedTool, compact_input_schema, compact_output_schema, markdown
+from tools.platform.errors import DomainError, PermissionDenied
 from tools.platform.idempotency import request_sha256
 from tools.platform.models import describe_validation_error
 from tools.platform.ports import Invocation
@@ -39,9 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIRMABLE",
+    "ERROR_CODE_META",
     "CaasToolError",
     "ErrorMapping",
-    "RoleVisibility",
     "ToolSet",
     "ToolSpec",
     "as_tool",
@@ -50,6 +49,7 @@ __all__ = [
     "deps",
     "internal_error",
     "invocation",
+    "markdown",
     "principal",
 ]
 
@@ -63,12 +63,14 @@ TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an err
 
 
 class CaasToolError(ToolError):
-    """A ToolError that carries a stable code; ErrorMapping turns it into a structured error result."""
+    """A ToolError that carries a stable code; ErrorMapping turns it into an error result."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, literal: bool = False) -> None:
         super().__init__(f"{code}: {message}", log_level=logging.DEBUG)
         self.code = code
         self.message = message
+        # A message that quotes the caller's own words (an unknown tool name) is not re-rendered.
+        self.literal = literal
 
 
 def _internal(tool: str, exc: BaseException) -> CaasToolError:
@@ -114,6 +116,9 @@ class ToolSpec:
     read_only: bool
     destructive: bool
     idempotent: bool
+    open_world: bool = False
+    # Arguments the tool no longer takes, each with what to send or call instead.
+    retired: tuple[tuple[str, str], ...] = ()
     # A money move: runs only once a person confirmed it (mcp_servers.confirmation).
     confirm: bool = False
 
@@ -137,10 +142,26 @@ class ToolSet:
         read_only: bool,
         destructive: bool = False,
         idempotent: bool = False,
+        open_world: bool = False,
+        retired: dict[str, str] | None = None,
         confirm: bool = False,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        """``open_world``: the call itself reaches a system we do not own (the payment gateway,
+        Supabase, a lender's webhook endpoint); tests/mcp_servers/test_annotations.py holds each flag
+        against the code the tool runs."""
+
         def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-            spec = ToolSpec(fn, frozenset(roles), title, read_only, destructive, idempotent, confirm)
+            spec = ToolSpec(
+                fn,
+                frozenset(roles),
+                title,
+                read_only,
+                destructive,
+                idempotent,
+                open_world,
+                tuple((retired or {}).items()),
+                confirm,
+            )
             self.specs.append(spec)
             return fn
 
@@ -247,7 +268,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         finally:
             _call.reset(token)
 
-    tool = FunctionTool.from_function(
+    tool = ListedTool.from_function(
         wrapper,
         name=fn.__name__,
         title=spec.title,
@@ -256,16 +277,18 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             read_only_hint=spec.read_only,
             destructive_hint=spec.destructive,
             idempotent_hint=spec.idempotent,
-            open_world_hint=False,
+            open_world_hint=spec.open_world,
         ),
         meta={ROLES_META: sorted(r.value for r in allowed)},
     )
     if spec.confirm:
         CONFIRMABLE[audited_name] = (tool, allowed)
-    # Inline $refs once here, so listing does not redo it for every client and every call.
-    tool.parameters = dereference_refs(tool.parameters)
+    # Inline $refs once here, so listing does not redo it for every client and every call; then cut
+    # the schemas to what a client must know (mcp_servers.tool_schemas says what and why).
+    tool.parameters = markdown(compact_input_schema(explained(dereference_refs(tool.parameters))))
     if tool.output_schema is not None:
-        tool.output_schema = dereference_refs(tool.output_schema)
+        tool.output_schema = markdown(compact_output_schema(dereference_refs(tool.output_schema)))
+    tool.description = markdown(tool.description)
     return tool
 
 
@@ -279,17 +302,26 @@ def _validation_message(exc: PydanticValidationError) -> str:
     return describe_validation_error(exc) + ". Fix these fields (see the tool's input schema) and call again"
 
 
+ERROR_CODE_META = "caas/error_code"
+
+
 def _error_result(code: str, message: str) -> ToolResult:
+    # No structuredContent: the spec lets an isError result omit it, and one that did not match the
+    # tool's outputSchema made schema-validating clients (the TypeScript SDK, MCP Inspector) show a
+    # validation failure instead of the message. The code leads the text and sits in _meta.
     return ToolResult(
         content=[TextContent(type="text", text=f"{code}: {message}")],
-        structured_content={"error": {"code": code, "message": message}},
-        meta={"caas/error_code": code},
+        meta={ERROR_CODE_META: code},
         is_error=True,
     )
 
 
 class ErrorMapping(Middleware):
-    """Every failed call becomes an error result with ``{"error": {"code", "message"}}``."""
+    """Every failed call becomes an error result (``isError``) whose text is ``"<code>: <message>"``
+    and whose ``_meta["caas/error_code"]`` is the code; it carries no ``structuredContent``."""
+
+    def __init__(self, render: Callable[[str], str] = str) -> None:
+        self.render = render
 
     async def on_call_tool(
         self,
@@ -303,7 +335,7 @@ class ErrorMapping(Middleware):
         except CaasToolError as exc:
             TOOL_ERRORS.labels(name, exc.code).inc()
             TOOL_SECONDS.labels(name, "error").observe(time.perf_counter() - started)
-            return _error_result(exc.code, exc.message)
+            return _error_result(exc.code, exc.message if exc.literal else self.render(exc.message))
         except ValidationError as exc:
             TOOL_ERRORS.labels(name, "invalid_argument").inc()
             cause = exc.__cause__
@@ -326,70 +358,3 @@ class ErrorMapping(Middleware):
             )
         TOOL_SECONDS.labels(name, "ok").observe(time.perf_counter() - started)
         return result
-
-
-class RoleVisibility(Middleware):
-    """A principal is not shown tools its role may not call, and calling one is refused before its
-    arguments are even read (so a caller without the role learns nothing of the tool's input rules).
-    A name that is no tool is ``not_found``, with the closest names the caller can see."""
-
-    def __init__(self, principals: PrincipalSource) -> None:
-        self.principals = principals
-        self.roles: dict[str, frozenset[str]] = {}
-
-    def register(self, tool: FunctionTool) -> None:
-        self.roles[tool.name] = frozenset((tool.meta or {}).get(ROLES_META) or ())
-
-    async def on_list_tools(
-        self, context: MiddlewareContext[ListToolsRequest], call_next: CallNext[ListToolsRequest, Any]
-    ) -> Any:
-        role = self.principals.current().role.value
-        tools = await call_next(context)
-        return [t for t in tools if role in ((t.meta or {}).get(ROLES_META) or ())]
-
-    async def on_call_tool(
-        self,
-        context: MiddlewareContext[CallToolRequestParams],
-        call_next: CallNext[CallToolRequestParams, Any],
-    ) -> Any:
-        name, role = context.message.name, self.principals.current().role
-        allowed = self.roles.get(name)
-        if allowed is None:
-            visible = [tool for tool, roles in self.roles.items() if role.value in roles]
-            close = difflib.get_close_matches(name[:200], visible, n=3, cutoff=0.5)
-            hint = f"did you mean {' or '.join(close)}? " if close else ""
-            raise CaasToolError(
-                NotFound.code,
-                f"there is no tool {name[:100]!r}; {hint}call tools/list to see the tools you can call",
-            )
-        if role.value not in allowed:
-            raise CaasToolError(
-                PermissionDenied.code,
-                f"{name} is open to {', '.join(sorted(allowed))}; you are signed in as {role}. "
-                "Use a token for one of those roles",
-            )
-        if (where := _lone_surrogate(context.message.arguments or {})) is not None:
-            # Only an in-process client can send one (a JSON transport refuses it); strict validation
-            # would fail to re-encode it and answer internal.
-            raise CaasToolError(
-                "invalid_argument", f"{where}: must be valid Unicode text (no lone surrogates)"
-            )
-        return await call_next(context)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _lone_surrogate(value: Any, path: str = "") -> str | None:
-    """The path of the first string (or key) in ``value`` holding a lone surrogate."""
-    if isinstance(value, str):
-        return (path or "arguments") if _SURROGATE.search(value) else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        here = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and _SURROGATE.search(key):
-            return here.encode("utf-8", "backslashreplace").decode()
-        found = _lone_surrogate(item, here)
-        if found is not None:
-            return found.encode("utf-8", "backslashreplace").decode()
-    return None

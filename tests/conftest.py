@@ -103,6 +103,9 @@ async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> 
         jwt_audience=JWT_AUDIENCE,
         service_api_key=SERVICE_KEY,
         pool_max_size=16,
+        # Tool tests call every tool a role may; the default views have tests of their own
+        # (tests/mcp_servers/test_toolsets.py).
+        toolsets="all",
     )
 
 

@@ -129,3 +129,9 @@ class PgJobStore:
             """
         )
         return {r["queue"]: max(0.0, float(r["lag"])) for r in rows}
+
+    async def failed_jobs(self) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            "SELECT queue, count(*) AS n FROM caas_core.jobs WHERE failed_at IS NOT NULL GROUP BY queue"
+        )
+        return {r["queue"]: int(r["n"]) for r in rows}

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastmcp import Context
 from pydantic import AwareDatetime, Field
 
 from mcp_servers.params import ApplicationHandle, Cursor, Limit, OptionalIdempotencyKey
+from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import applications
 from tools.credit.models.applications import (
@@ -91,7 +93,9 @@ async def update_application(application: ApplicationHandle, changes: DraftChang
 @TOOLS.tool(roles=FILERS, title="Withdraw an application", read_only=False, destructive=True)
 async def withdraw_application(
     application: ApplicationHandle,
-    reason: Annotated[FreeText, Field(min_length=3, max_length=500)] = "withdrawn at the borrower's request",
+    reason: Annotated[
+        FreeText, Field(min_length=3, max_length=500, description="Why; kept in the audit and the event.")
+    ] = "withdrawn at the borrower's request",
 ) -> ApplicationView:
     """Withdraw an application for good; it can no longer be assessed, bid on or approved.
 
@@ -116,13 +120,21 @@ async def get_application_timeline(application: ApplicationHandle) -> Applicatio
     read_only=False,
     idempotent=True,
 )
-async def expire_stale_applications() -> ExpiryReport:
+async def expire_stale_applications(ctx: Context) -> ExpiryReport:
     """Expire applications that stayed open for bids past the bidding window without an accepted offer.
 
     Use from a scheduler or by hand; running it twice, or twice at once, expires each application
     once. Returns the references it expired.
     """
+    await reporter(ctx)(0, 1, "expiring applications past the bidding window")
     expired = await applications.expire_stale_applications(deps().credit, invocation())
+    await reporter(ctx)(1, 1, f"{len(expired)} applications expired")
+    await tell(
+        ctx,
+        "info",
+        f"expired {len(expired)} applications: {', '.join(expired[:20]) or 'none'}"
+        + (" ..." if len(expired) > 20 else ""),
+    )
     return ExpiryReport(expired=expired, count=len(expired))
 
 

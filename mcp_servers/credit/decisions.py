@@ -43,7 +43,9 @@ async def list_review_queue(
 
 @TOOLS.tool(roles=REVIEWERS, title="Review a referred application", read_only=False)
 async def review_application(
-    application: ApplicationHandle, decision: ReviewDecision, comment: Comment
+    application: ApplicationHandle,
+    decision: Annotated[ReviewDecision, Field(description="open_for_bids, decline or request_information.")],
+    comment: Comment,
 ) -> ApprovalResult:
     """Decide an application under review: open it for bids, decline it, or ask for more information.
 

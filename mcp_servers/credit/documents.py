@@ -42,15 +42,23 @@ PARTICIPANTS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN})
 DECIDERS = frozenset({Role.OPERATOR, Role.ADMIN})
 
 
+DocType = Annotated[
+    DocumentType,
+    Field(
+        description="What the file is: national_id, passport, proof_of_income, bank_statement or "
+        "proof_of_address."
+    ),
+]
+Media = Annotated[MediaType, Field(description="The file's media type; PDF, JPEG or PNG.")]
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Request a document upload", read_only=False)
+@TOOLS.tool(roles=PARTICIPANTS, title="Request a document upload", read_only=False, open_world=True)
 async def request_document_upload(
     application: ApplicationHandle,
-    document_type: DocumentType,
+    document_type: DocType,
     file_name: FileName,
-    media_type: MediaType,
+    media_type: Media,
     size_bytes: SizeBytes,
 ) -> UploadInstructions:
     """Get a place to upload one KYC file for an application, before registering it.
@@ -71,10 +79,10 @@ async def request_document_upload(
     return await documents.request_document_upload(deps().credit, invocation(), cmd)
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Register an uploaded document", read_only=False)
+@TOOLS.tool(roles=PARTICIPANTS, title="Register an uploaded document", read_only=False, open_world=True)
 async def register_document(
     size_bytes: SizeBytes,
-    media_type: MediaType,
+    media_type: Media,
     sha256: Sha256Hex,
     upload_id: Annotated[
         UUID | None,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+from fastmcp import Context
 from pydantic import AwareDatetime, Field
 
 from mcp_servers.params import Cursor, Limit
+from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.ledger import ledger
 from tools.ledger.models import AccountBalanceView, AccountStatement, JournalView, ReconciliationReport
@@ -83,14 +85,28 @@ async def get_journal(journal: JournalId) -> JournalView:
     read_only=True,
     idempotent=True,
 )
-async def reconcile_ledger() -> ReconciliationReport:
+async def reconcile_ledger(ctx: Context) -> ReconciliationReport:
     """Recompute every account balance from its postings and report any cached balance that differs.
 
     Use on a schedule or after an incident. ``consistent`` is true when nothing differs and every
     journal balances; each difference names the account, both figures and cached minus computed.
     Nothing is changed: a difference means the balance cache was written outside the ledger.
     """
-    return await ledger.reconcile_ledger(deps().ledger)
+    await reporter(ctx)(0, 1, "recomputing every balance from its postings")
+    report = await ledger.reconcile_ledger(deps().ledger)
+    await reporter(ctx)(
+        1, 1, f"checked {report.accounts_checked} accounts, {report.journals_checked} journals"
+    )
+    if report.consistent:
+        await tell(ctx, "info", f"the ledger reconciles: {report.accounts_checked} accounts checked")
+    else:
+        await tell(
+            ctx,
+            "error",
+            f"the ledger does not reconcile: {report.differences_total} balances differ, "
+            f"{len(report.unbalanced_journals)} journals do not balance",
+        )
+    return report
 
 
 # Not destructive (it only appends) and idempotent in effect: a second reversal of the same journal

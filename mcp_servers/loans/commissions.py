@@ -43,9 +43,16 @@ async def calculate_commission(
         DecimalString | None,
         Field(default=None, ge=0, le=10, description="With term_months: also the share of the interest."),
     ] = None,
-    term_months: Annotated[int | None, Field(default=None, ge=1, le=600)] = None,
-    repayment_frequency: Frequency = Frequency.MONTHLY,
-    schedule_method: Method = Method.ANNUITY,
+    term_months: Annotated[
+        int | None,
+        Field(default=None, ge=1, le=600, description="With annual_rate: the loan's term in months."),
+    ] = None,
+    repayment_frequency: Annotated[
+        Frequency, Field(description="How often installments fall due: monthly, biweekly or weekly.")
+    ] = Frequency.MONTHLY,
+    schedule_method: Annotated[
+        Method, Field(description="annuity (level installments), flat, or declining_balance.")
+    ] = Method.ANNUITY,
 ) -> CommissionPreviewView:
     """Preview what a loan would earn the platform under a provider's commission plan; nothing is stored.
 

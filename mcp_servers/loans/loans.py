@@ -6,12 +6,14 @@ Disbursement has no tool: the payments service confirms it from the gateway's we
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
@@ -23,6 +25,7 @@ from mcp_servers.params import (
     OptionalIdempotencyKey,
     PrepayChoice,
 )
+from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
 from tools.loans import aging, listing, loans, prepay_choices, servicing
 from tools.loans.models.loans import (
@@ -218,6 +221,7 @@ async def quote_early_settlement(
 
 @TOOLS.tool(roles=STAFF, title="Age the loans", read_only=False, idempotent=True)
 async def age_loans(
+    ctx: Context,
     as_of: Day = None,
     limit: Annotated[int, Field(ge=1, le=5000, description="Most loans to age in this run.")] = 500,
 ) -> AgingReport:
@@ -229,7 +233,16 @@ async def age_loans(
     paid, defaulted beyond CAAS_DEFAULT_THRESHOLD_DAYS. Safe to run twice or at once: loans another
     run holds are skipped and no installment is charged twice.
     """
-    return await aging.age_loans(deps().loans, invocation(), as_of, limit)
+    await reporter(ctx)(0, None, "aging loans")
+    report = await aging.age_loans(deps().loans, invocation(), as_of, limit, reporter(ctx))
+    moved = sum(1 for move in report.moves if move.to_status in (LoanStatus.DEFAULTED, LoanStatus.DELINQUENT))
+    await tell(
+        ctx,
+        "warning" if moved else "info",
+        f"aged {report.loans_aged} loans as of {report.as_of}: {len(report.late_fees)} late fees, "
+        f"{moved} newly delinquent or defaulted",
+    )
+    return report
 
 
 @TOOLS.tool(roles={Role.ADMIN}, title="Write a loan off", read_only=False, destructive=True, confirm=True)
@@ -268,7 +281,11 @@ async def loan_schedule(loan_id: str) -> str:
     return view.model_dump_json()
 
 
-def register_loan_resources(server: FastMCP) -> None:
+def register_loan_resources(server: FastMCP, render: Callable[[str], str] = str) -> None:
     """The schedule resource, on the top-level server so that its address is the same whether the credit
-    service runs alone or inside the composed server (a mount would rewrite it)."""
-    server.resource(SCHEDULE_URI, name="loan_schedule", mime_type="application/json")(loan_schedule)
+    service runs alone or inside the composed server (a mount would rewrite it). ``render`` names the
+    tools its description mentions as this server exposes them."""
+    description = render(inspect.getdoc(loan_schedule) or "")
+    server.resource(
+        SCHEDULE_URI, name="loan_schedule", description=description, mime_type="application/json"
+    )(loan_schedule)

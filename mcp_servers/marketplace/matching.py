@@ -27,20 +27,29 @@ INVITATION_READERS = frozenset({Role.PROVIDER, Role.OPERATOR, Role.ADMIN, Role.S
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=MATCHERS, title="Match providers to an application", read_only=False, idempotent=True)
+ExplainIds = Annotated[
+    list[UUID] | None,
+    Field(
+        default=None,
+        max_length=20,
+        description="Providers to explain: why each is in or out.",
+        examples=[["9b2f8c1e-4d3a-4f6b-8a7e-2c1d0e9f8a7b"]],
+    ),
+]
+RankLimit = Annotated[int, Field(ge=1, le=50, description="How many of the best to rank (and invite).")]
+
+
+@TOOLS.tool(
+    roles=MATCHERS,
+    title="Match providers to an application",
+    read_only=True,
+    idempotent=True,
+    retired={"invite": "call invite_providers to invite the ranked providers"},
+)
 async def match_providers(
-    application: ApplicationHandle,
-    invite: Annotated[
-        bool,
-        Field(description="false (default): only show the ranking. true: invite the ranked providers."),
-    ] = False,
-    explain_provider_ids: Annotated[
-        list[UUID] | None,
-        Field(default=None, max_length=20, description="Providers to explain: why each is in or out."),
-    ] = None,
-    limit: Annotated[int, Field(ge=1, le=50, description="How many of the best to rank (and invite).")] = 10,
+    application: ApplicationHandle, explain_provider_ids: ExplainIds = None, limit: RankLimit = 10
 ) -> MatchReport:
-    """Find the lenders that may lend on an open application, best fit first; optionally invite them.
+    """Find the lenders that may lend on an open application, best fit first; invites nobody.
 
     A provider is eligible when it is active and meets every criterion against the application and
     its latest risk assessment: same currency, serves the applicant's country, amount within its
@@ -51,19 +60,27 @@ async def match_providers(
     capital = (capital - amount) / (19 * amount) capped to 0-1; approval = (approved + 5) /
     (decided + 10), its historical approval rate smoothed towards 50%. Ties go to the lower id.
 
-    With invite: true the ranked providers get an invitation each and a provider.invited event
-    (delivered as a signed webhook); running it again, or concurrently, invites nobody twice.
     explain_provider_ids lists, for each provider asked about, every criterion it fails with the
-    provider's requirement and the application's value. The application must be open_for_bids
-    (conflict otherwise).
+    provider's requirement and the application's value. To invite the ranked providers, call
+    invite_providers. The application must be open_for_bids (conflict otherwise).
     """
     return await matching.match_providers(
-        deps().marketplace,
-        invocation(),
-        application,
-        explain_provider_ids or (),
-        invite,
-        limit,
+        deps().marketplace, invocation(), application, explain_provider_ids or (), limit
+    )
+
+
+@TOOLS.tool(roles=MATCHERS, title="Invite providers to bid", read_only=False, idempotent=True)
+async def invite_providers(
+    application: ApplicationHandle, explain_provider_ids: ExplainIds = None, limit: RankLimit = 10
+) -> MatchReport:
+    """Invite the best-fitting lenders to bid on an open application, ranked as match_providers ranks.
+
+    Each ranked provider gets an invitation and a provider.invited event (delivered to it as a
+    signed webhook); running it again, or concurrently, invites nobody twice. Returns the ranking
+    with invitations_created. The application must be open_for_bids (conflict otherwise).
+    """
+    return await matching.invite_providers(
+        deps().marketplace, invocation(), application, explain_provider_ids or (), limit
     )
 
 
@@ -76,7 +93,9 @@ async def list_invitations(
         Identifier | None,
         Field(default=None, max_length=64, description="Only this application's (id or reference)."),
     ] = None,
-    status: Annotated[list[InvitationStatus] | None, Field(default=None, max_length=4)] = None,
+    status: Annotated[
+        list[InvitationStatus] | None, Field(default=None, max_length=4, description="Only these statuses.")
+    ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> InvitationPage:

@@ -110,8 +110,10 @@ async def get_provider(provider_id: ProviderHandle) -> ProviderView:
 
 @TOOLS.tool(roles=STAFF_READERS, title="List credit providers", read_only=True, idempotent=True)
 async def list_providers(
-    status: Annotated[list[ProviderStatus] | None, Field(default=None, max_length=2)] = None,
-    provider_type: ProviderType | None = None,
+    status: Annotated[
+        list[ProviderStatus] | None, Field(default=None, max_length=2, description="Only these statuses.")
+    ] = None,
+    provider_type: Annotated[ProviderType | None, Field(description="Only this kind of lender.")] = None,
     currency: Annotated[CurrencyCode | None, Field(default=None, description="Lending currency.")] = None,
     country: Annotated[
         str | None, Field(default=None, pattern="^[A-Z]{2}$", description="Serves this country.")

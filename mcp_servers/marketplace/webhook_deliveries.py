@@ -28,7 +28,9 @@ async def list_webhook_deliveries(
     provider_id: Annotated[
         UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
     ] = None,
-    status: Annotated[list[DeliveryStatus] | None, Field(default=None, max_length=4)] = None,
+    status: Annotated[
+        list[DeliveryStatus] | None, Field(default=None, max_length=4, description="Only these statuses.")
+    ] = None,
     event_type: Annotated[
         str | None,
         Field(
@@ -56,7 +58,7 @@ async def list_webhook_deliveries(
     )
 
 
-@TOOLS.tool(roles=MANAGERS, title="Retry a webhook delivery", read_only=False)
+@TOOLS.tool(roles=MANAGERS, title="Retry a webhook delivery", read_only=False, open_world=True)
 async def retry_webhook_delivery(
     event_id: Annotated[UUID, Field(description="The delivery's event_id (list_webhook_deliveries).")],
 ) -> DeliveryView:

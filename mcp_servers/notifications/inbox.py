@@ -33,7 +33,7 @@ PREFERENCE_OWNERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.AD
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=INBOX_READERS, title="List notifications", read_only=True, idempotent=True)
+@TOOLS.tool(roles=INBOX_READERS, title="List notifications", read_only=True, idempotent=True, open_world=True)
 async def list_notifications(
     unread_only: Annotated[bool, Field(description="Only notifications not marked read yet.")] = False,
     user_id: Annotated[
@@ -60,7 +60,9 @@ async def list_notifications(
     )
 
 
-@TOOLS.tool(roles=INBOX_READERS, title="Mark a notification read", read_only=False, idempotent=True)
+@TOOLS.tool(
+    roles=INBOX_READERS, title="Mark a notification read", read_only=False, idempotent=True, open_world=True
+)
 async def mark_notification_read(
     notification_id: Annotated[UUID, Field(description="The id from list_notifications.")],
 ) -> NotificationView:
@@ -76,6 +78,7 @@ async def mark_notification_read(
     title="Show notification preferences",
     read_only=True,
     idempotent=True,
+    open_world=True,
 )
 async def get_notification_preferences() -> NotificationPreferences:
     """Your notification channels: in-app (always on), SMS and email (off until switched on), and
@@ -91,6 +94,7 @@ async def get_notification_preferences() -> NotificationPreferences:
     title="Change notification preferences",
     read_only=False,
     idempotent=True,
+    open_world=True,
 )
 async def set_notification_preferences(
     sms: Annotated[

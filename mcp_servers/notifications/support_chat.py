@@ -29,7 +29,7 @@ MessageBody = Annotated[
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=OPENERS, title="Open a support conversation", read_only=False)
+@TOOLS.tool(roles=OPENERS, title="Open a support conversation", read_only=False, open_world=True)
 async def open_support_conversation(
     subject: Annotated[Line, Field(min_length=1, max_length=200, description="What it is about.")],
     message: MessageBody,
@@ -53,7 +53,7 @@ async def open_support_conversation(
     )
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Post a support message", read_only=False)
+@TOOLS.tool(roles=PARTICIPANTS, title="Post a support message", read_only=False, open_world=True)
 async def post_support_message(conversation_id: ConversationId, message: MessageBody) -> MessageView:
     """Add a message to an open support conversation: its owner, or an operator answering.
 
@@ -64,7 +64,9 @@ async def post_support_message(conversation_id: ConversationId, message: Message
     return await support_chat.post_message(deps().notifications, invocation(), str(conversation_id), message)
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Read a support conversation", read_only=False, idempotent=True)
+@TOOLS.tool(
+    roles=PARTICIPANTS, title="Read a support conversation", read_only=False, idempotent=True, open_world=True
+)
 async def get_support_conversation(
     conversation_id: ConversationId, limit: Limit = 50, cursor: Cursor = None
 ) -> ConversationDetail:
@@ -78,7 +80,9 @@ async def get_support_conversation(
     )
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="List support conversations", read_only=True, idempotent=True)
+@TOOLS.tool(
+    roles=PARTICIPANTS, title="List support conversations", read_only=True, idempotent=True, open_world=True
+)
 async def list_support_conversations(
     status: Annotated[
         Literal["open", "closed"] | None, Field(default=None, description="Only open or only closed.")
@@ -107,6 +111,7 @@ async def list_support_conversations(
     read_only=False,
     destructive=True,
     idempotent=True,
+    open_world=True,
 )
 async def close_support_conversation(conversation_id: ConversationId) -> ConversationView:
     """Close a support conversation once it is resolved: it then takes no more messages (the owner

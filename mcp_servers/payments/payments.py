@@ -17,7 +17,7 @@ from pydantic import Field
 
 from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle, PrepayChoice
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.payments import payments
+from tools.payments import payments, retries
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
 from tools.platform.models import DecimalString, Identifier
 from tools.platform.principal import Role
@@ -45,7 +45,15 @@ PaymentId = Annotated[UUID, Field(description="The payment's id (from disburse_l
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=STAFF, title="Disburse a loan", read_only=False, idempotent=True, confirm=True)
+@TOOLS.tool(
+    roles=STAFF,
+    title="Disburse a loan",
+    read_only=False,
+    idempotent=True,
+    open_world=True,
+    destructive=True,
+    confirm=True,
+)
 async def disburse_loan(
     loan: LoanHandle, idempotency_key: IdempotencyKey, simulate: Simulate = None
 ) -> PaymentView:
@@ -62,7 +70,7 @@ async def disburse_loan(
     return await payments.disburse_loan(deps().payments, invocation(), loan, idempotency_key, simulate)
 
 
-@TOOLS.tool(roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True)
+@TOOLS.tool(roles=COLLECTORS, title="Collect a repayment", read_only=False, idempotent=True, open_world=True)
 async def collect_repayment(
     loan: LoanHandle,
     amount: Annotated[
@@ -87,14 +95,18 @@ async def collect_repayment(
     )
 
 
-@TOOLS.tool(roles=READERS, title="Get a payment", read_only=True, idempotent=True)
-async def get_payment(payment_id: PaymentId) -> PaymentView:
+# Issue 11: an entity is named by its noun (application, loan, payment), not by "<noun>_id".
+RENAMED = {"payment_id": "send the payment's id as payment"}
+
+
+@TOOLS.tool(roles=READERS, title="Get a payment", read_only=True, idempotent=True, retired=RENAMED)
+async def get_payment(payment: PaymentId) -> PaymentView:
     """One payment: kind, status, amount, gateway reference, vendor, attempts and the last error,
     what happens next, and whether money is simulated.
 
     Use to follow a disbursement or a collection. Someone else's payment answers not_found.
     """
-    return await payments.get_payment(deps().payments, principal(), payment_id)
+    return await payments.get_payment(deps().payments, principal(), payment)
 
 
 @TOOLS.tool(roles=READERS, title="List payments", read_only=True, idempotent=True)
@@ -126,8 +138,10 @@ async def list_payments(
     )
 
 
-@TOOLS.tool(roles=STAFF, title="Verify a payment", read_only=False, idempotent=True)
-async def verify_payment(payment_id: PaymentId) -> PaymentView:
+@TOOLS.tool(
+    roles=STAFF, title="Verify a payment", read_only=False, idempotent=True, open_world=True, retired=RENAMED
+)
+async def verify_payment(payment: PaymentId) -> PaymentView:
     """Ask the gateway where a payment stands and apply its answer, exactly as the vendor's webhook
     would be applied.
 
@@ -135,4 +149,29 @@ async def verify_payment(payment_id: PaymentId) -> PaymentView:
     the repayment (collection); a failure fails the payment; an answer that would move the payment
     backwards is ignored. ``verification`` says what the gateway answered and what it changed.
     """
-    return await payments.verify_payment(deps().payments, invocation(), payment_id)
+    return await payments.verify_payment(deps().payments, invocation(), payment)
+
+
+@TOOLS.tool(roles=STAFF, title="Retry a failed payout", read_only=False, idempotent=True)
+async def retry_disbursement(
+    payment: Annotated[
+        Identifier,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="The failed payout: its payment id, or its caas-disbursement-<id> reference.",
+            examples=["caas-disbursement-0b5c8f0e-6d3a-4f57-9a51-3f1e9e3b2c41"],
+        ),
+    ],
+    idempotency_key: IdempotencyKey,
+    simulate: Simulate = None,
+) -> PaymentView:
+    """Pay a loan out again after its disbursement payment failed: records a new payout of the same
+    net disbursement (status requested), which the payments worker sends under a new reference.
+
+    Use when get_payment or list_payments shows the loan's payout failed (the vendor refused it, or
+    the account was wrong and has since been corrected). Reversing a journal is not the fix: a failed
+    payout posted nothing, so there is nothing to reverse. Refused as a conflict unless the payment is
+    a failed disbursement and the loan is still pending_disbursement with no other payout in flight.
+    """
+    return await retries.retry_disbursement(deps().payments, invocation(), payment, idempotency_key, simulate)

@@ -15,9 +15,12 @@ from fastmcp.server.dependencies import get_access_token
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 from pydantic import AnyHttpUrl
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from mcp_servers.config import Settings
+from mcp_servers.platform.local_tokens import LOCAL_ISSUER, local_key
+from mcp_servers.platform.token_help import TokenHelp, token_hint
 from tools.platform.models import IDENTIFIER_PATTERN
 from tools.platform.principal import Principal, Role
 
@@ -77,7 +80,8 @@ def principal_from_jwt(claims: dict[str, Any]) -> Principal | None:
 
 class CaasTokenVerifier(TokenVerifier):
     """Accepts a configured API key (compared in constant time) or a JWT verified by signature,
-    issuer, audience and expiry. Anything else is refused, which the HTTP layer turns into a 401."""
+    issuer, audience and expiry: the configured issuer's, or a local one (``caas token --role``) where
+    local tokens are on. Anything else is refused, which the HTTP layer turns into a 401."""
 
     def __init__(self, settings: Settings, api_keys: dict[str, Principal], *, server: str = "caas") -> None:
         super().__init__()
@@ -99,8 +103,24 @@ class CaasTokenVerifier(TokenVerifier):
                 issuer=settings.jwt_issuer,
                 audience=audience,
             )
+        # `caas token --role ...` tokens, beside the configured issuer's: same rules, a key of our own.
+        self._local: JWTVerifier | None = None
+        if settings.local_tokens_enabled:
+            self._local = JWTVerifier(
+                public_key=local_key(settings.data_dir),
+                algorithm="HS256",
+                issuer=LOCAL_ISSUER,
+                audience=audience,
+            )
         self._max_lifetime = settings.jwt_max_lifetime_s
         self._leeway = settings.jwt_leeway_s
+        # `caas token` answers when local tokens are on, or when the local operator key is the only key.
+        only_local_key = bool(api_keys) and settings.service_api_key is None and self._jwt is None
+        local = settings.local_tokens_enabled or only_local_key
+        self.token_hint = token_hint(settings, local_token=local)
+
+    def get_middleware(self) -> list[Any]:
+        return [Middleware(TokenHelp, hint=self.token_hint), *super().get_middleware()]
 
     async def verify_token(self, token: str) -> AccessToken | None:
         presented = token.encode()
@@ -117,9 +137,10 @@ class CaasTokenVerifier(TokenVerifier):
                 subject=matched.subject,
                 claims={_CLAIM: _principal_claims(matched)},
             )
-        if self._jwt is None:
-            return None
-        verified = await self._jwt.verify_token(token)
+        verified = None
+        for verifier in (self._jwt, self._local):
+            if verified is None and verifier is not None:
+                verified = await verifier.verify_token(token)
         if verified is None or not self._timely(verified.claims or {}):
             return None
         caller = principal_from_jwt(verified.claims or {})
@@ -166,6 +187,10 @@ class CaasResourceServer(RemoteAuthProvider):
             base_url=resource_url.removesuffix("/mcp"),
             resource_name="CaaS MCP server",
         )
+        self.token_hint = verifier.token_hint
+
+    def get_middleware(self) -> list[Any]:
+        return [Middleware(TokenHelp, hint=self.token_hint), *super().get_middleware()]
 
     def get_routes(self, mcp_path: str | None = None) -> list[Route]:
         routes = super().get_routes(mcp_path)

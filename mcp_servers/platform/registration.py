@@ -30,7 +30,9 @@ from tools.platform.registration import Registrar, RegistrationPolicy
 
 __all__ = [
     "DEFAULT_REGISTRY_URL",
+    "PACKAGE",
     "SERVER_SCHEMA_URL",
+    "STDIO_ENVIRONMENT",
     "public_url",
     "registration",
     "registry_health",
@@ -218,6 +220,7 @@ def server_json(settings: Settings, service: str | None) -> dict[str, Any]:
         "title": "CaaS" if service is None else f"CaaS {service}",
         "description": description[:100],
         "version": package_version(),
+        "packages": [_pypi_package(service)],
         "remotes": [
             {
                 "type": "streamable-http",
@@ -232,6 +235,60 @@ def server_json(settings: Settings, service: str | None) -> dict[str, Any]:
                 ],
             }
         ],
+    }
+
+
+PACKAGE = "caas-mcp"
+# What a person running the package over stdio may set; everything else has a working default.
+STDIO_ENVIRONMENT: list[dict[str, Any]] = [
+    {
+        "name": "CAAS_STDIO_ROLE",
+        "description": "The role of whoever calls over stdio",
+        "default": "operator",
+        "choices": ["borrower", "agent", "provider", "operator", "admin", "service"],
+    },
+    {
+        "name": "NEON_DATABASE_URL",
+        "description": "PostgreSQL URL of the system of record; unset: an embedded PostgreSQL",
+        "isSecret": True,
+    },
+    {
+        "name": "SUPABASE_DB_URL",
+        "description": "PostgreSQL URL of the Supabase database; unset: an embedded PostgreSQL",
+        "isSecret": True,
+    },
+    {
+        "name": "CAAS_DATA_DIR",
+        "description": "Where the embedded database and the local keys are kept",
+        "format": "filepath",
+    },
+    {
+        "name": "ONASIS_API_KEY",
+        "description": "Onasis gateway key; unset: the sandbox simulates payments",
+        "isSecret": True,
+    },
+]
+
+
+def _pypi_package(service: str | None) -> dict[str, Any]:
+    """The PyPI package that runs this server over stdio (``uvx caas-mcp serve --stdio``)."""
+    from mcp_servers.composition import package_version
+
+    arguments: list[dict[str, Any]] = [
+        {"type": "positional", "value": "serve"},
+        {"type": "named", "name": "--stdio"},
+    ]
+    if service is not None:
+        arguments.append({"type": "named", "name": "--service", "value": service})
+    return {
+        "registryType": "pypi",
+        "registryBaseUrl": "https://pypi.org",
+        "identifier": PACKAGE,
+        "version": package_version(),
+        "runtimeHint": "uvx",
+        "transport": {"type": "stdio"},
+        "packageArguments": arguments,
+        "environmentVariables": STDIO_ENVIRONMENT,
     }
 
 

@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.config import Settings
 from mcp_servers.platform.request_context import RequestIdMiddleware
+from mcp_servers.subscriptions import withdraw_subscriptions
+from mcp_servers.toolsets import Selection, ToolsetHeaders, parse_toolsets
 
 __all__ = ["ShutdownGate", "allowed_hosts", "http_app"]
 
@@ -38,13 +40,20 @@ def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: Shutdown
     (421 for a Host not allowed, 403 for a foreign Origin; the MCP transport specification asks
     servers to validate Origin), inside the shutdown gate (outermost, so that while draining every
     new request is a 503, authenticated or not)."""
+    if not settings.http_sessions:
+        # Without a session a subscription has nowhere to send its notifications: do not offer it.
+        withdraw_subscriptions(server)
     app = server.http_app(
         path="/mcp",
-        stateless_http=True,
+        stateless_http=not settings.http_sessions,
         host_origin_protection=True,
         allowed_hosts=allowed_hosts(settings, bind_host),
         allowed_origins=settings.allowed_origin_list,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            # A malformed X-CaaS-Toolsets / X-CaaS-Read-Only is a 400 naming the valid toolsets.
+            Middleware(ToolsetHeaders, selection=Selection(parse_toolsets(settings.toolsets))),
+        ],
     )
     return _Gated(app, gate)
 

@@ -15,6 +15,7 @@ from fastmcp import Context, FastMCP
 from pydantic import Field
 
 from mcp_servers.params import ApplicationHandle
+from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.platform.principal import Role
 from tools.risk import assessments
@@ -59,7 +60,10 @@ async def score_application(
 
 @TOOLS.tool(roles=STAFF, title="Score several applications", read_only=False)
 async def score_applications_batch(
-    applications: Annotated[list[ApplicationHandle], Field(min_length=1, max_length=100)],
+    applications: Annotated[
+        list[ApplicationHandle],
+        Field(min_length=1, max_length=100, description="The applications to score (ids or references)."),
+    ],
     ctx: Context,
     bureau: BureauData | None = None,
 ) -> BatchReport:
@@ -69,12 +73,13 @@ async def score_applications_batch(
     fails (for example because it is no longer submitted) is reported and the rest go on.
     """
 
-    async def progress(done: int, total: int, message: str) -> None:
-        await ctx.report_progress(done, total, message)
-
-    return await assessments.score_applications_batch(
-        deps().risk, invocation(), applications, bureau, progress
+    report = await assessments.score_applications_batch(
+        deps().risk, invocation(), applications, bureau, reporter(ctx)
     )
+    await tell(
+        ctx, "warning" if report.failed else "info", f"scored {report.scored}, {report.failed} could not be"
+    )
+    return report
 
 
 @TOOLS.tool(roles=READERS, title="Get a risk assessment", read_only=True, idempotent=True)

@@ -30,6 +30,7 @@ CLOSE = "providers_close_bidding"
 COMPARE = "providers_compare_offers"
 ACCEPT = "providers_accept_offer"
 MATCH = "providers_match_providers"
+INVITE = "providers_invite_providers"
 INVITATIONS = "providers_list_invitations"
 TIMELINE = "credit_get_application_timeline"
 EXPIRE = "credit_expire_stale_applications"
@@ -80,7 +81,7 @@ async def open_application(
 
 async def invite(client: Client, principal: Any, app: dict[str, Any]) -> dict[str, Any]:
     principal(uid("op-match"), Role.OPERATOR)
-    return dict(await call(client, MATCH, {"application": app["id"], "invite": True}))
+    return dict(await call(client, INVITE, {"application": app["id"]}))
 
 
 async def market(

@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
 import uvicorn
-from mcp_types import CallToolResult
 from starlette.types import ASGIApp
+
+from tests.helpers.errors import error_code as error_code  # the tests import it from here too
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 JWT_ISSUER = "https://test.supabase.co/auth/v1"
@@ -60,13 +61,6 @@ def application(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-def error_code(result: CallToolResult | Any) -> str | None:
-    """The stable error code of a failed call (None when it succeeded)."""
-    if not result.is_error:
-        return None
-    return (result.structured_content or {}).get("error", {}).get("code")
 
 
 def make_jwt(subject: str, *, role: str | None = None, provider_id: str | None = None, **claims: Any) -> str:

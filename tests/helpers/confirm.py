@@ -8,6 +8,7 @@ from typing import Any
 
 from fastmcp import Client
 
+from tests.helpers.errors import error_of
 from tools.platform.principal import Role
 
 CONFIRM = "admin_confirm_action"
@@ -33,8 +34,8 @@ async def confirmed(
     """Call ``tool`` as the current principal (an agent or a service), have the person ``by`` confirm
     it with confirm_action, and return the tool's own result. The principal is left as ``by``."""
     result = await client.call_tool(tool, args, raise_on_error=False)
-    body = result.structured_content or {}
-    assert result.is_error and body["error"]["code"] == "confirmation_required", body
+    error = error_of(result)
+    assert error is not None and error["code"] == "confirmation_required", result
     principal(*by)
-    done = await client.call_tool(CONFIRM, {"action_id": pending_id(body["error"]["message"])})
+    done = await client.call_tool(CONFIRM, {"action_id": pending_id(error["message"])})
     return done.structured_content["result"]

@@ -25,6 +25,7 @@ ROTATE = "admin_rotate_provider_secret"
 GET = "admin_get_provider"
 LIST = "admin_list_providers"
 MATCH = "providers_match_providers"
+INVITE = "providers_invite_providers"
 INVITATIONS = "providers_list_invitations"
 SUBMIT = "credit_submit_application"
 

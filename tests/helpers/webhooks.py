@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import serving
-from tests.helpers.providers import MATCH, call, market_body, onboard, open_application, uid
+from tests.helpers.providers import INVITE, call, market_body, onboard, open_application, uid
 from tools.marketplace.provider_webhooks import QUEUE
 from tools.platform.principal import Role
 
@@ -86,7 +86,7 @@ async def invite(client: Client, principal: Any, db: asyncpg.Connection, country
     """A new open application of the test's market, its eligible lenders invited."""
     app = await open_application(client, principal, db, country)
     principal(uid("op-match"), Role.OPERATOR)
-    await call(client, MATCH, {"application": app["id"], "invite": True})
+    await call(client, INVITE, {"application": app["id"]})
     return app
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from mcp_servers.catalog import GOLDEN, server_names, tool_definition
+from mcp_servers.catalog import GOLDEN, listed_on, server_names, tool_definition
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tools.platform.principal import Role
@@ -43,6 +43,7 @@ async def test_each_role_is_shown_the_tools_and_resources_of_the_golden_file(
             templates = await client.list_resource_templates()
         assert [t.name for t in tools] == expected["roles"][role.value], role
         for tool in tools:
-            assert tool_definition(tool) == GOLDEN_DATA["tools"][prefix + tool.name], tool.name
+            golden = listed_on(GOLDEN_DATA["tools"][prefix + tool.name], service)
+            assert tool_definition(tool) == golden, tool.name
         assert [_dump(r) for r in resources] == expected["resources"]
         assert [_dump(t) for t in templates] == expected["resource_templates"]

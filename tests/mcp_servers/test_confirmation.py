@@ -15,6 +15,7 @@ from fastmcp.client.elicitation import ElicitResult
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.confirm import CONFIRM
+from tests.helpers.errors import error_of
 from tests.helpers.payments import DISBURSE, key, pending_loan
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
@@ -44,8 +45,10 @@ answering.asked = []  # type: ignore[attr-defined]
 
 async def outcome(client: Client, tool: str, args: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     result = await client.call_tool(tool, args, raise_on_error=False)
-    body = result.structured_content or {}
-    return (body["error"]["code"] if result.is_error else None), body
+    error = error_of(result)
+    if error is not None:  # the error's code and message, in the shape the tests below read
+        return error["code"], {"error": dict(error)}
+    return None, result.structured_content or {}
 
 
 def action_id(body: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ROLES_META
 from tests.helpers.common import SERVICE_KEY, application, make_jwt, serving
+from tests.helpers.errors import error_code
 from tests.helpers.providers import provider_body, uid
 from tools.platform.principal import Principal, Role
 
@@ -102,6 +103,8 @@ def _valid(schema: dict[str, Any], hostile: bool, depth: int) -> st.SearchStrate
     if "anyOf" in schema:
         return st.one_of([from_schema(option, hostile, depth) for option in schema["anyOf"]])
     kind = schema.get("type")
+    if isinstance(kind, list):  # an optional value: "type": [T, "null"]
+        return st.one_of([_valid(schema | {"type": one}, hostile, depth) for one in kind])
     if kind == "object":
         props = schema.get("properties") or {}
         required = set(schema.get("required") or ())
@@ -304,7 +307,8 @@ async def _send_raw(
     message = json.loads(lines[-1] if lines else response.text)
     if message.get("error", {}).get("code") == -32700:  # the transport refuses the JSON itself: fine
         assert response.status_code == 400
-        return {"isError": True, "structuredContent": {"error": {"code": "parse_error"}}}
+        refusal = [{"type": "text", "text": "parse_error: the transport refused the JSON"}]
+        return {"isError": True, "content": refusal, "_meta": {"caas/error_code": "parse_error"}}
     assert "result" in message, f"{name}: {message!r:.300}"
     return dict(message["result"])
 
@@ -313,16 +317,11 @@ async def _send(client: Client, name: str, arguments: dict[str, Any]) -> str | N
     """The call's error code (None when it succeeded); a transport failure or 5xx raises."""
     if _has_surrogate(arguments):
         http, url, token = client.raw  # type: ignore[attr-defined]
-        result = await _send_raw(http, url, token, name, arguments)
-        failed, structured, content = result.get("isError"), result.get("structuredContent"), result
+        result: Any = await _send_raw(http, url, token, name, arguments)
     else:
-        called = await client.call_tool(name, arguments, raise_on_error=False)
-        failed, structured, content = called.is_error, called.structured_content, called.content
-    if not failed:
-        return None
-    error = (structured or {}).get("error") or {}
-    assert error.get("code"), f"{name}: an error without structuredContent.error: {content!r:.300}"
-    return str(error["code"])
+        result = await client.call_tool(name, arguments, raise_on_error=False)
+    # error_of holds every error to the shape a schema-validating client accepts
+    return error_code(result)
 
 
 async def test_every_tool_survives_hostile_arguments_over_http(  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from mcp_servers.catalog import GOLDEN
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, application, error_code, serving
+from tests.helpers.errors import error_message
 from tests.helpers.providers import provider_body
 from tools.platform.models import DECIMAL_PATTERN
 from tools.platform.principal import Principal, Role
@@ -25,7 +26,7 @@ STAFF_ID = "operator-1"
 
 
 def _message(result: Any) -> str:
-    return str(result.structured_content["error"]["message"])
+    return str(error_message(result))
 
 
 async def _call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
@@ -208,9 +209,11 @@ def test_every_text_and_number_field_declares_its_form() -> None:
     loose = []
     for name, tool in tools.items():
         for path, schema in _walk(tool["inputSchema"], name):
-            if schema.get("type") == "number":
+            kind = schema.get("type")
+            kinds = kind if isinstance(kind, list) else [kind]  # an optional value is [T, "null"]
+            if "number" in kinds:
                 loose.append(f"{path}: a JSON number (amounts and rates are decimal strings)")
-            if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+            if "string" in kinds and not {"pattern", "format", "enum", "const"} & set(schema):
                 loose.append(f"{path}: a string without a declared character set")
     assert not loose, "\n".join(loose)
     decimals = [

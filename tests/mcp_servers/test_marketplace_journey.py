@@ -20,7 +20,7 @@ import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
-from tests.helpers.bidding import ACCEPT, COMPARE, MATCH, PLACE, as_borrower, as_provider, bid_body
+from tests.helpers.bidding import ACCEPT, COMPARE, INVITE, PLACE, as_borrower, as_provider, bid_body
 from tests.helpers.clock import MovableClock
 from tests.helpers.loans import (
     GET_LOAN,
@@ -97,7 +97,7 @@ async def apply_and_open_bidding(
     assert (scored["application_status"], scored["grade"]) == ("open_for_bids", "A"), scored
 
     principal(uid("op-match"), Role.OPERATOR)
-    report = await call(client, MATCH, {"application": app["id"], "invite": True})
+    report = await call(client, INVITE, {"application": app["id"]})
     assert sorted(r["provider_id"] for r in report["ranking"]) == sorted(p["id"] for p in lenders)
     return app
 

@@ -42,7 +42,8 @@ async def test_operator_session_over_stdio_submits_gets_and_lists(
     stderr_log = tmp_path / "stderr.log"
     transport = StdioTransport(
         command=command,
-        args=[*args, "serve", "--stdio"],
+        # An operator files on a borrower's behalf here: the apply toolset is not in its default view.
+        args=[*args, "serve", "--stdio", "--toolsets", "apply"],
         env=stdio_env(settings, tmp_path / "data"),
         cwd=str(tmp_path),
         keep_alive=False,

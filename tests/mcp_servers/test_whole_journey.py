@@ -121,7 +121,7 @@ async def submit_and_score_an_application_then_invite_lenders(
     scored = await call(as_, SCORE, {"application": app["reference"], "bureau": APPROVE_BUREAU})
     assert scored["application_status"] == "open_for_bids"
     as_(uid("op-match"), Role.OPERATOR)
-    report = await call(as_, "providers_match_providers", {"application": app["id"], "invite": True})
+    report = await call(as_, "providers_invite_providers", {"application": app["id"]})
     assert [r["provider_id"] for r in report["ranking"]] == [lender["id"]]
     return app, borrower
 
@@ -185,7 +185,7 @@ async def the_borrower_pays_the_first_installment_on_the_vendors_page(
 
     async def repaid() -> Any:
         as_(borrower.subject, Role.BORROWER)
-        payment = await call(as_, "payments_get_payment", {"payment_id": charge["id"]})
+        payment = await call(as_, "payments_get_payment", {"payment": charge["id"]})
         return payment if payment["status"] == "succeeded" else None
 
     await eventually(repaid, "the charge webhook settles the collection")

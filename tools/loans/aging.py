@@ -4,6 +4,7 @@ delinquent <-> active, defaulted past the threshold; one loan per transaction, s
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date
 
@@ -121,7 +122,11 @@ class _Report:
 
 
 async def age_loans(
-    deps: LoanDeps, call: Invocation, as_of: date | None = None, limit: int = 500
+    deps: LoanDeps,
+    call: Invocation,
+    as_of: date | None = None,
+    limit: int = 500,
+    progress: Callable[[int, int | None, str], Awaitable[None]] | None = None,
 ) -> AgingReport:
     """Age every loan being repaid: days past due and bucket, a late fee once per overdue installment
     past the grace period, delinquent <-> active, defaulted past the threshold. A loan another run (or a
@@ -143,6 +148,8 @@ async def age_loans(
                 break
             await _age_one(deps, uow, call, loan, day, report)
         after = loan.id
+        if progress is not None:  # after the commit: a slow client never holds a loan's locks
+            await progress(len(report.loans), None, f"{len(report.loans)} loans aged, the last {loan.id}")
     async with deps.uow() as uow:
         summary = OutboxEvent(
             aggregate_type="loan_aging",

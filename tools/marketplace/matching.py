@@ -45,7 +45,7 @@ from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 from tools.risk.ports import StoredAssessment
 
-__all__ = ["MarketplaceDeps", "list_invitations", "match_providers"]
+__all__ = ["MarketplaceDeps", "invite_providers", "list_invitations", "match_providers"]
 
 
 def _dec(value: float, places: int) -> Decimal:
@@ -145,24 +145,40 @@ async def _application(
 
 
 async def match_providers(
-    deps: MarketplaceDeps,
-    call: Invocation,
-    handle: str,
-    explain: Sequence[UUID] = (),
-    invite: bool = False,
-    limit: int = 10,
+    deps: MarketplaceDeps, call: Invocation, handle: str, explain: Sequence[UUID] = (), limit: int = 10
 ) -> MatchReport:
+    """The ranking of an open application's eligible providers; changes nothing."""
     app, assessment = await _application(deps, call.principal, handle)
-    created: list[tuple[UUID, UUID]] = []
-    if invite:
-        app, request, found, created = await _invite(deps, call, app, assessment, limit)
-    else:
-        request = match_request(app, assessment)
-        found = await deps.providers.candidates(request, limit)
-    invited = await deps.providers.invited(app.id)
+    request = match_request(app, assessment)
+    found = await deps.providers.candidates(request, limit)
+    return await _report(deps, app, assessment, request, found, [], explain, limit, invited=False)
+
+
+async def invite_providers(
+    deps: MarketplaceDeps, call: Invocation, handle: str, explain: Sequence[UUID] = (), limit: int = 10
+) -> MatchReport:
+    """Ranks as ``match_providers`` and invites the ranked providers (each once)."""
+    app, assessment = await _application(deps, call.principal, handle)
+    app, request, found, created = await _invite(deps, call, app, assessment, limit)
+    return await _report(deps, app, assessment, request, found, created, explain, limit, invited=True)
+
+
+async def _report(
+    deps: MarketplaceDeps,
+    app: ApplicationRecord,
+    assessment: StoredAssessment,
+    request: MatchRequest,
+    found: Candidates,
+    created: list[tuple[UUID, UUID]],
+    explain: Sequence[UUID],
+    limit: int,
+    *,
+    invited: bool,
+) -> MatchReport:
+    invited_ids = await deps.providers.invited(app.id)
     new = {pid for _, pid in created}
     ranking = [
-        _ranked_provider(rank, c, request, app.currency, invited, new)
+        _ranked_provider(rank, c, request, app.currency, invited_ids, new)
         for rank, c in enumerate(found.ranked, start=1)
     ]
     return MatchReport(
@@ -171,8 +187,8 @@ async def match_providers(
         criteria=_criteria(request, assessment),
         more_eligible=found.more,
         ranking=ranking,
-        explanations=await _explain(deps, request, found, explain, invited, limit),
-        invited=invite,
+        explanations=await _explain(deps, request, found, explain, invited_ids, limit),
+        invited=invited,
         invitations_created=len(created),
     )
 

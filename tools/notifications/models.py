@@ -52,9 +52,9 @@ class ChannelSettings(Output):
 class PreferenceOverride(Input):
     """One kind of notification sent (or not) on one channel, whatever the channel's general setting."""
 
-    kind: Template
-    channel: ExternalChannel
-    enabled: bool
+    kind: Template = Field(description="Which notification (the template), e.g. repayment_due.")
+    channel: ExternalChannel = Field(description="The channel this override is for.")
+    enabled: bool = Field(description="true: send it on this channel; false: never.")
 
 
 class NotificationPreferences(Output):

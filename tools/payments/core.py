@@ -50,7 +50,11 @@ def _next_step(p: PaymentRecord) -> str:
         "verifying before any re-send)",
         PaymentStatus.SENT: "the gateway accepted the transfer; its webhook (or verify_payment) confirms it",
         PaymentStatus.SUCCEEDED: "the borrower was paid; the loan is active and its ledger posted",
-    }.get(status, "no money left; the loan is still pending_disbursement: request a new disbursement")
+    }.get(
+        status,
+        "no money left; while the loan is pending_disbursement, retry_disbursement with this payment "
+        "pays it out again",
+    )
 
 
 def payment_view(

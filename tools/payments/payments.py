@@ -128,6 +128,7 @@ async def _request_disbursement(
     loan_id: UUID,
     app: ApplicationRecord | None,
     simulate: str | None,
+    reason: str | None = None,
 ) -> PaymentRecord:
     loan = await uow.loans.lock(str(loan_id))
     assert loan is not None
@@ -159,7 +160,7 @@ async def _request_disbursement(
             requested_by=call.principal.subject,
         )
     )
-    reason = f"disbursement of loan {loan.id} requested"
+    reason = reason or f"disbursement of loan {loan.id} requested"
     await uow.record(
         AuditRecord(call, "payment", str(payment.id)),
         [payment_event(payment, loan, "requested", reason, deps.clock.now())],

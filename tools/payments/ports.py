@@ -164,6 +164,10 @@ class VendorRouting(Protocol):
 
     def record_failure(self, vendor: str) -> None: ...
 
+    def states(self) -> dict[str, str]:
+        """Each vendor's breaker state (closed, open, half_open)."""
+        ...
+
 
 TransferStatus = Literal["pending", "success", "failed"]
 

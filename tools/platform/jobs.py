@@ -90,6 +90,10 @@ class JobStore(Protocol):
         """Per queue (and ``outbox`` for the relay), the age of the oldest unfinished item; 0 when none."""
         ...
 
+    async def failed_jobs(self) -> dict[str, int]:
+        """Per queue, how many jobs failed for good and wait for an operator (queues with none left out)."""
+        ...
+
 
 Handler = Callable[[Job], Awaitable[None]]
 

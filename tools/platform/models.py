@@ -12,7 +12,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    WithJsonSchema,
     field_validator,
 )
 
@@ -34,6 +33,7 @@ __all__ = [
     "Output",
     "Reference",
     "describe_validation_error",
+    "described_like",
 ]
 
 
@@ -91,11 +91,18 @@ def _decimal_string(value: object) -> object:
     )
 
 
-DecimalString = Annotated[
-    Decimal,
-    BeforeValidator(_decimal_string),
-    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}),
-]
+class _DecimalJson:
+    """The JSON schema of a decimal string. Unlike ``WithJsonSchema`` it keeps the description the
+    field gives (an amount's "Gross monthly income" was dropped from every tool parameter)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: Any, handler: Any) -> dict[str, Any]:
+        given = handler(core)
+        kept = {key: given[key] for key in ("description", "examples") if key in given}
+        return {**kept, "type": "string", "pattern": DECIMAL_PATTERN}
+
+
+DecimalString = Annotated[Decimal, BeforeValidator(_decimal_string), _DecimalJson]
 """A decimal number sent as a string in exactly ``DECIMAL_PATTERN``; the one type of every amount and rate."""
 
 CurrencyCode = Annotated[
@@ -152,3 +159,19 @@ def _reason(err: Any) -> str:
     if err["type"] == "string_unicode":  # a lone surrogate (an escaped half of a UTF-16 pair)
         return "must be valid Unicode text (no lone surrogate characters)"
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+def described_like(model: type[BaseModel], *examples: dict[str, Any]) -> Any:
+    """The ``json_schema_extra`` of a model of changes to ``model``: a field it leaves undescribed
+    reads as the same field of ``model`` (an optional decimal loses its description inside the union),
+    and the whole input carries ``examples``."""
+
+    def extra(schema: dict[str, Any], _: type[BaseModel] | None = None) -> None:
+        for name, prop in (schema.get("properties") or {}).items():
+            field = model.model_fields.get(name)
+            if "description" not in prop and field is not None and field.description:
+                prop["description"] = field.description
+        if examples:
+            schema["examples"] = list(examples)
+
+    return extra

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from tools.credit.models.applications import ApplicationStatus, EmploymentStatus, Purpose
 from tools.platform.models import DecimalString, Input, Output
@@ -31,7 +31,10 @@ __all__ = [
 class BureauData(Input):
     """What a credit bureau reported, when the caller has it; absent data scores as 'no file'."""
 
-    bureau_score: Annotated[int | None, Field(default=None, ge=300, le=850)] = None
+    bureau_score: Annotated[
+        int | None,
+        Field(default=None, ge=300, le=850, description="The bureau's score, 300-850.", examples=[690]),
+    ] = None
     recent_delinquencies: Annotated[
         int | None, Field(default=None, ge=0, le=99, description="Delinquencies in the last 12 months.")
     ] = None
@@ -40,16 +43,51 @@ class BureauData(Input):
 class SimulateScore(BureauData):
     """What-if inputs for the scorecard; amounts are decimal strings in major units."""
 
-    monthly_income: Annotated[DecimalString, Field(gt=0, max_digits=20)]
-    monthly_obligations: Annotated[DecimalString, Field(ge=0, max_digits=20)]
-    requested_amount: Annotated[DecimalString, Field(gt=0, max_digits=20)]
-    term_months: Annotated[int, Field(ge=1, le=120)]
-    purpose: Purpose
-    employment_status: EmploymentStatus
-    months_in_employment: Annotated[int, Field(ge=0, le=720)] = 0
-    age_years: Annotated[int, Field(ge=0, le=120)]
-    kyc_verified: bool = False
-    stage: Annotated[str, Field(pattern="^(scoring|approval)$")] = "scoring"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "monthly_income": "450000.00",
+                    "monthly_obligations": "50000.00",
+                    "requested_amount": "500000.00",
+                    "term_months": 12,
+                    "purpose": "business",
+                    "employment_status": "employed",
+                    "months_in_employment": 36,
+                    "age_years": 34,
+                    "kyc_verified": True,
+                    "bureau_score": 690,
+                    "recent_delinquencies": 0,
+                }
+            ]
+        }
+    )
+
+    monthly_income: Annotated[
+        DecimalString, Field(gt=0, max_digits=20, description="Gross monthly income, major units.")
+    ]
+    monthly_obligations: Annotated[
+        DecimalString,
+        Field(ge=0, max_digits=20, description="Existing monthly debt repayments, major units."),
+    ]
+    requested_amount: Annotated[
+        DecimalString, Field(gt=0, max_digits=20, description="Principal asked for, major units.")
+    ]
+    term_months: Annotated[int, Field(ge=1, le=120, description="Loan term in months.")]
+    purpose: Annotated[Purpose, Field(description="What the loan is for.")]
+    employment_status: Annotated[EmploymentStatus, Field(description="The applicant's employment.")]
+    months_in_employment: Annotated[
+        int, Field(ge=0, le=720, description="Months in the current job or business.")
+    ] = 0
+    age_years: Annotated[int, Field(ge=0, le=120, description="The applicant's age in whole years.")]
+    kyc_verified: Annotated[bool, Field(description="Whether identity (KYC) is verified.")] = False
+    stage: Annotated[
+        str,
+        Field(
+            pattern="^(scoring|approval)$",
+            description="scoring (the first assessment) or approval (the re-check before approval).",
+        ),
+    ] = "scoring"
 
 
 class ReasonView(Output):

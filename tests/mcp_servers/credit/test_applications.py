@@ -13,6 +13,7 @@ import pytest
 from fastmcp import Client
 
 from tests.helpers.common import application, error_code
+from tests.helpers.errors import error_message
 from tools.platform.principal import Role
 
 SUBMIT = "credit_submit_application"
@@ -132,7 +133,7 @@ async def test_bad_input_is_invalid_argument_and_stores_nothing(
     before = await counts(core_db)
     result = await client.call_tool(SUBMIT, arguments, raise_on_error=False)
     assert error_code(result) == "invalid_argument"
-    message = result.structured_content["error"]["message"]
+    message = error_message(result)
     assert "call again" in message
     assert "Traceback" not in message
     assert await counts(core_db) == before
@@ -146,8 +147,8 @@ async def test_error_message_names_the_field_without_echoing_the_value(
     body = application(applicant={**application()["applicant"], "email": secret_email})
     result = await client.call_tool(SUBMIT, {"application": body}, raise_on_error=False)
     assert error_code(result) == "invalid_argument"
-    assert "application.applicant.email" in result.structured_content["error"]["message"]
-    assert secret_email not in result.structured_content["error"]["message"]
+    assert "application.applicant.email" in error_message(result)
+    assert secret_email not in error_message(result)
 
 
 async def test_same_idempotency_key_and_arguments_return_the_first_application(

@@ -14,6 +14,7 @@ import pytest
 from fastmcp import Client
 
 from tests.helpers.common import error_code
+from tests.helpers.errors import error_message
 from tests.helpers.risk import (
     APPROVE,
     APPROVE_BUREAU,
@@ -223,7 +224,7 @@ async def test_approval_needs_verified_identity_and_income_and_the_conflict_name
             APPROVE, {"application": app["id"], "comment": COMMENT}, raise_on_error=False
         )
         assert error_code(result) == "conflict"
-        message = result.structured_content["error"]["message"]
+        message = error_message(result)
         assert [word for word in ("identity", "income") if word in message] == list(missing)
         assert await assessments(core_db, app, "approval") == 0
     await verify_kyc(client, principal, app, "bank_statement")

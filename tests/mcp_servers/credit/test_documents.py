@@ -30,6 +30,7 @@ from tests.helpers.documents import (
     sha,
     uploaded,
 )
+from tests.helpers.errors import error_message
 from tools.platform.principal import Role
 
 
@@ -136,7 +137,7 @@ async def test_a_document_is_decided_once(
         raise_on_error=False,
     )
     assert error_code(again) == "conflict"
-    assert "already verified" in again.structured_content["error"]["message"]
+    assert "already verified" in error_message(again)
     assert await counts(core_db) == before
     status = await core_db.fetchval(
         "SELECT status FROM caas_core.documents WHERE id = $1", uuid.UUID(doc["id"])
@@ -191,7 +192,7 @@ async def test_whoever_uploaded_or_registered_cannot_decide(
             VERIFY, {"document_id": doc["id"], "decision": "verified"}, raise_on_error=False
         )
         assert error_code(result) == "permission_denied"
-        assert "maker-checker" in result.structured_content["error"]["message"]
+        assert "maker-checker" in error_message(result)
     assert await counts(core_db) == before
     principal("op-checker", Role.OPERATOR)
     for doc in (made_by_operator, registered_by_operator):
@@ -321,7 +322,7 @@ async def test_register_by_application_and_type_needs_exactly_one_pending_upload
     before = await counts(core_db)
     ambiguous = await client.call_tool(REGISTER, by_type, raise_on_error=False)
     assert error_code(ambiguous) == "conflict"
-    assert "upload_id" in ambiguous.structured_content["error"]["message"]
+    assert "upload_id" in error_message(ambiguous)
     assert await counts(core_db) == before
 
 

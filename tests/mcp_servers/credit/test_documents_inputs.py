@@ -27,6 +27,7 @@ from tests.helpers.documents import (
     sha,
     uploaded,
 )
+from tests.helpers.errors import error_message
 from tools.platform.principal import Role
 
 TEN_MIB = 10 * 1024 * 1024
@@ -67,7 +68,7 @@ async def test_bad_upload_request_is_invalid_argument_and_stores_nothing(
     before = await counts(core_db)
     result = await client.call_tool(REQUEST, request_args(app, **overrides), raise_on_error=False)
     assert error_code(result) == "invalid_argument"
-    assert "call again" in result.structured_content["error"]["message"]
+    assert "call again" in error_message(result)
     assert await counts(core_db) == before
 
 
@@ -123,16 +124,16 @@ async def test_file_missing_or_other_than_declared_is_invalid_argument(
     before = await counts(core_db)
     missing = await client.call_tool(REGISTER, register_args(target, data), raise_on_error=False)
     assert error_code(missing) == "invalid_argument"
-    assert "no file" in missing.structured_content["error"]["message"]
+    assert "no file" in error_message(missing)
     path = anyio.Path(target["local_path"])
     await path.write_bytes(data + b"trailing")  # not the file that was declared
     longer = await client.call_tool(REGISTER, register_args(target, data), raise_on_error=False)
     assert error_code(longer) == "invalid_argument"
-    assert "size_bytes" in longer.structured_content["error"]["message"]
+    assert "size_bytes" in error_message(longer)
     await path.write_bytes(bytes(reversed(data)))  # same size, other bytes
     altered = await client.call_tool(REGISTER, register_args(target, data), raise_on_error=False)
     assert error_code(altered) == "invalid_argument"
-    assert "sha256" in altered.structured_content["error"]["message"]
+    assert "sha256" in error_message(altered)
     assert await counts(core_db) == before
     await path.unlink()
     await path.symlink_to(path.with_name("elsewhere.pdf"))
@@ -206,4 +207,4 @@ async def test_operator_cannot_decide_on_their_own_application(client: Client, p
         VERIFY, {"document_id": doc["id"], "decision": "verified"}, raise_on_error=False
     )
     assert error_code(result) == "permission_denied"
-    assert "your own application" in result.structured_content["error"]["message"]
+    assert "your own application" in error_message(result)

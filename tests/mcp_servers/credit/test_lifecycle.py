@@ -11,6 +11,7 @@ import asyncpg
 from fastmcp import Client
 
 from tests.helpers.common import application, error_code
+from tests.helpers.errors import error_message
 from tools.platform.principal import Role
 
 DRAFT = "credit_draft_application"
@@ -46,7 +47,7 @@ async def test_a_draft_is_completed_submitted_and_the_timeline_tells_the_story(
     assert draft["requested_amount"] == {"amount": "120000.00", "currency": "NGN"}
     incomplete = await client.call_tool(SUBMIT, {"draft": draft["id"]}, raise_on_error=False)
     assert error_code(incomplete) == "invalid_argument"
-    assert "term_months" in incomplete.structured_content["error"]["message"]
+    assert "term_months" in error_message(incomplete)
     assert (await call(client, GET, {"application": draft["id"]}))["status"] == "draft"
 
     rest = {k: application()[k] for k in ("term_months", "purpose", "monthly_income", "monthly_obligations")}
@@ -118,7 +119,7 @@ async def test_withdrawn_is_final_and_the_conflict_names_the_state(client: Clien
     assert done["status"] == "withdrawn"
     again = await client.call_tool(WITHDRAW, {"application": app["id"]}, raise_on_error=False)
     assert error_code(again) == "conflict"
-    assert "withdrawn" in again.structured_content["error"]["message"]
+    assert "withdrawn" in error_message(again)
     resubmit = await client.call_tool(SUBMIT, {"draft": app["id"]}, raise_on_error=False)
     assert error_code(resubmit) == "conflict"
 
@@ -204,5 +205,5 @@ async def test_withdrawal_works_from_every_state_before_an_accepted_offer_and_no
             assert (last["from_status"], last["to_status"]) == (state, "withdrawn")
         else:
             assert error_code(result) == "conflict"
-            message = result.structured_content["error"]["message"]
+            message = error_message(result)
             assert "offer_accepted" in message and "approved" in message  # names the legal next states

@@ -16,6 +16,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
+from tests.helpers.errors import error_of
 from tests.helpers.loans import (
     AGE,
     GET_LOAN,
@@ -104,8 +105,9 @@ def ids(items: list[dict[str, Any]]) -> list[str]:
 
 async def failure(client: Client, tool: str, args: dict[str, Any]) -> dict[str, str]:
     result = await client.call_tool(tool, args, raise_on_error=False)
-    assert result.is_error
-    return dict(result.structured_content["error"])
+    error = error_of(result)
+    assert error is not None
+    return dict(error)
 
 
 def originated_to_fall_due(due: date) -> date | None:

@@ -19,6 +19,7 @@ from fastmcp import Client
 from mcp_servers.runtime import Runtime
 from tests.helpers.providers import (
     INVITATIONS,
+    INVITE,
     MATCH,
     REACTIVATE,
     SUSPEND,
@@ -114,10 +115,10 @@ async def test_a_suspended_provider_is_never_matched_until_reactivated(
     app = await open_application(client, principal, core_db, country)
     as_operator(principal)
     await call(client, SUSPEND, {"provider_id": provider_id, "reason": "capital call pending"})
-    report = await call(client, MATCH, {"application": app["id"], "invite": True})
+    report = await call(client, INVITE, {"application": app["id"]})
     assert report["ranking"] == [] and report["invitations_created"] == 0
     await call(client, REACTIVATE, {"provider_id": provider_id})
-    report = await call(client, MATCH, {"application": app["id"], "invite": True})
+    report = await call(client, INVITE, {"application": app["id"]})
     assert [r["provider_id"] for r in report["ranking"]] == [provider_id]
     assert report["invitations_created"] == 1
 
@@ -214,10 +215,8 @@ async def test_invitations_and_events_are_made_once_even_when_matching_runs_twic
         lenders = [await lender(c, principal, country) for _ in range(3)]
         app = await open_application(c, principal, core_db, country)
         principal("matcher", Role.SERVICE)
-        runs = await asyncio.gather(
-            *(call(c, MATCH, {"application": app["id"], "invite": True}) for _ in range(6))
-        )
-        again = await call(c, MATCH, {"application": app["id"], "invite": True})
+        runs = await asyncio.gather(*(call(c, INVITE, {"application": app["id"]}) for _ in range(6)))
+        again = await call(c, INVITE, {"application": app["id"]})
     assert sum(r["invitations_created"] for r in runs) == 3 and again["invitations_created"] == 0
     assert all(r["invited"] for r in again["ranking"]) and not any(
         r["newly_invited"] for r in again["ranking"]
@@ -249,8 +248,8 @@ async def test_only_an_open_application_is_matched(
 ) -> None:
     app = await open_application(client, principal, core_db, country, status=status)
     as_operator(principal)
-    for invite in (False, True):
-        assert await refused(client, MATCH, {"application": app["id"], "invite": invite}) == "conflict"
+    for tool in (MATCH, INVITE):
+        assert await refused(client, tool, {"application": app["id"]}) == "conflict"
     assert await refused(client, MATCH, {"application": str(uuid.uuid4())}) == "not_found"
 
 
@@ -260,7 +259,23 @@ async def test_only_staff_match(
 ) -> None:
     app = await open_application(client, principal, core_db, country)
     principal(uid("u"), role)
-    assert await refused(client, MATCH, {"application": app["id"], "invite": True}) == "permission_denied"
+    for tool in (MATCH, INVITE):
+        assert await refused(client, tool, {"application": app["id"]}) == "permission_denied"
+
+
+async def test_the_retired_invite_flag_is_refused_naming_the_tool_that_invites(
+    client: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    """Issue 11, item 4: matching is read-only; inviting is its own tool, and a caller still sending
+    the old flag is told which tool to call instead of being ranked without an invitation."""
+    await lender(client, principal, country)
+    app = await open_application(client, principal, core_db, country)
+    as_operator(principal)
+    result = await client.call_tool(MATCH, {"application": app["id"], "invite": True}, raise_on_error=False)
+    assert result.is_error and result.structured_content is not None
+    error = result.structured_content["error"]
+    assert error["code"] == "invalid_argument" and INVITE in error["message"], error
+    assert await invitations_and_events(core_db, app["id"]) == ([], [])
 
 
 async def test_a_provider_lists_only_its_own_invitations(
@@ -270,7 +285,7 @@ async def test_a_provider_lists_only_its_own_invitations(
     other = await lender(client, principal, country)
     app = await open_application(client, principal, core_db, country)
     as_operator(principal)
-    await call(client, MATCH, {"application": app["id"], "invite": True})
+    await call(client, INVITE, {"application": app["id"]})
 
     principal(uid("lender-user"), Role.PROVIDER, mine)
     page = await call(client, INVITATIONS, {})

@@ -45,6 +45,7 @@ from tests.helpers.bidding import (
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import error_code
 from tests.helpers.confirm import CONFIRM, confirmed, pending_id, person_confirms
+from tests.helpers.errors import error_message
 from tests.helpers.markets import Countries
 from tools.loans.domain.apr import annual_percentage_rate, apr_percent
 from tools.loans.domain.schedules import build_schedule
@@ -237,7 +238,7 @@ async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
         {"application": app["id"], "bid_id": expired_id, "idempotency_key": key()},
         raise_on_error=False,
     )
-    assert error_code(refusal) == "conflict" and "expired" in refusal.structured_content["error"]["message"]
+    assert error_code(refusal) == "conflict" and "expired" in error_message(refusal)
 
 
 async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_nothing_changes(
@@ -301,7 +302,7 @@ async def test_only_the_borrower_confirms_an_agents_acceptance_and_sees_its_apr(
     principal(agent, Role.AGENT)
     args = {"application": app["id"], "bid_id": offer["id"], "idempotency_key": key()}
     asked = await client.call_tool(ACCEPT, args, raise_on_error=False)
-    message = asked.structured_content["error"]["message"]
+    message = error_message(asked)
     assert error_code(asked) == "confirmation_required" and "APR 24.00%" in message, message
     assert offer["provider_name"] in message and "250000.00" in message
     action = {"action_id": pending_id(message)}

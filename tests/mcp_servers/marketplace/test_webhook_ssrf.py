@@ -17,6 +17,7 @@ from fastmcp import Client
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
+from tests.helpers.errors import error_code, error_message
 from tests.helpers.providers import ONBOARD, UPDATE, call, provider_body, uid
 from tests.helpers.webhooks import Receiver, deliveries, invite, invited_events, lender, receiving
 from tools.marketplace.provider_webhooks import QUEUE, deliver_provider_webhook
@@ -59,8 +60,8 @@ async def test_onboarding_a_receiver_inside_the_network_is_an_invalid_argument_n
     result = await client.call_tool(
         ONBOARD, {"provider": provider_body(webhook_url=url)}, raise_on_error=False
     )
-    assert result.is_error and result.structured_content["error"]["code"] == "invalid_argument"
-    assert "webhook_url" in result.structured_content["error"]["message"]
+    assert result.is_error and error_code(result) == "invalid_argument"
+    assert "webhook_url" in error_message(result)
 
 
 async def test_changing_a_providers_url_to_one_inside_the_network_is_refused_and_public_https_passes(
@@ -76,7 +77,7 @@ async def test_changing_a_providers_url_to_one_inside_the_network_is_refused_and
         {"provider_id": provider_id, "changes": {"webhook_url": "https://169.254.169.254/"}},
         raise_on_error=False,
     )
-    assert refused.structured_content["error"]["code"] == "invalid_argument"
+    assert error_code(refused) == "invalid_argument"
     changed = await call(
         client,
         UPDATE,

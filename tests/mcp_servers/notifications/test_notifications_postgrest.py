@@ -25,6 +25,7 @@ from mcp_servers.composition import build_server
 from mcp_servers.config import Settings
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
+from tests.helpers.errors import error_of
 from tests.helpers.notifications import LIST, OPEN, call, inbox, refused, settle, uid
 from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
 from tests.helpers.risk import submitted
@@ -139,7 +140,8 @@ async def test_a_refused_service_role_key_is_an_unavailable_error_that_names_the
         result = await client.call_tool(LIST, {}, raise_on_error=False)
     finally:
         postgrest.key = KEY
-    error = (result.structured_content or {})["error"]
+    error = error_of(result)
+    assert error is not None
     assert error["code"] == "unavailable"
     assert "SUPABASE_SERVICE_ROLE_KEY" in error["message"] and KEY not in error["message"]
     assert (await call(client, LIST, {}))["items"] == []

@@ -118,17 +118,17 @@ async def test_the_worker_sends_the_transfer_and_verification_activates_the_loan
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     payment = await disburse(client, loan)
     await send(runtime.deps.payments, payment["id"])
-    sent = await call(client, GET_PAYMENT, {"payment_id": payment["id"]})
+    sent = await call(client, GET_PAYMENT, {"payment": payment["id"]})
     assert (sent["status"], sent["vendor"], sent["attempts"]) == ("sent", "paystack", 1)
     [transfer] = await transfers(runtime, payment["reference"])
     assert transfer["recipient"]["account_number"] == TEST_ACCOUNT_NUMBER
     assert transfer["request"]["idempotency_key"] == payment["reference"]
     # No webhook target in this runtime: the operator asks the gateway instead.
-    verified = await call(client, VERIFY, {"payment_id": payment["id"]})
+    verified = await call(client, VERIFY, {"payment": payment["id"]})
     assert verified["status"] == "succeeded"
     assert (verified["verification"]["found"], verified["verification"]["outcome"]) == (True, "applied")
     assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "active"
-    again = await call(client, VERIFY, {"payment_id": payment["id"]})
+    again = await call(client, VERIFY, {"payment": payment["id"]})
     assert (again["status"], again["verification"]["outcome"]) == ("succeeded", "ignored")
     await send(runtime.deps.payments, payment["id"])  # a redelivered job does nothing
     assert len(await transfers(runtime, payment["reference"])) == 1
@@ -141,7 +141,7 @@ async def test_a_refused_transfer_fails_the_payment_and_the_loan_can_be_disburse
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     payment = await disburse(client, loan, simulate="rejected")
     await send(runtime.deps.payments, payment["id"])
-    failed = await call(client, GET_PAYMENT, {"payment_id": payment["id"]})
+    failed = await call(client, GET_PAYMENT, {"payment": payment["id"]})
     assert failed["status"] == "failed" and "refused" in failed["last_error"]
     assert await loan_status(core_db, loan["id"]) == "pending_disbursement"
     second = await disburse(client, loan)
@@ -258,8 +258,8 @@ async def test_borrowers_and_providers_see_only_their_own_payments(
     principal(mine["borrower_id"], Role.BORROWER)
     listed = await call(client, LIST_PAYMENTS, {})
     assert [p["id"] for p in listed["items"]] == [own["id"]]
-    assert (await call(client, GET_PAYMENT, {"payment_id": own["id"]}))["id"] == own["id"]
-    assert await refused(client, GET_PAYMENT, {"payment_id": other["id"]}) == "not_found"
+    assert (await call(client, GET_PAYMENT, {"payment": own["id"]}))["id"] == own["id"]
+    assert await refused(client, GET_PAYMENT, {"payment": other["id"]}) == "not_found"
     assert await refused(client, LIST_PAYMENTS, {"loan": theirs["id"]}) == "not_found"
     principal(uid("p"), Role.PROVIDER, provider["id"])
     assert [p["id"] for p in (await call(client, LIST_PAYMENTS, {"kind": "disbursement"}))["items"]] == [
@@ -277,15 +277,20 @@ async def test_borrowers_and_providers_see_only_their_own_payments(
 async def test_payment_tools_carry_honest_annotations(client: Client) -> None:
     tools = {t.name: t for t in await client.list_tools()}
     hints = {
-        name: (tools[name].annotations.read_only_hint, tools[name].annotations.destructive_hint)
+        name: (
+            tools[name].annotations.read_only_hint,
+            tools[name].annotations.destructive_hint,
+            tools[name].annotations.open_world_hint,
+        )
         for name in (DISBURSE, COLLECT, GET_PAYMENT, LIST_PAYMENTS, VERIFY)
     }
+    # Paying out cannot be called back (destructive); the gateway is outside (open world).
     assert hints == {
-        DISBURSE: (False, False),
-        COLLECT: (False, False),
-        GET_PAYMENT: (True, False),
-        LIST_PAYMENTS: (True, False),
-        VERIFY: (False, False),
+        DISBURSE: (False, True, True),
+        COLLECT: (False, False, True),
+        GET_PAYMENT: (True, False, False),
+        LIST_PAYMENTS: (True, False, False),
+        VERIFY: (False, False, True),
     }
     assert all(tools[name].description for name in hints)
 
@@ -318,7 +323,7 @@ async def test_a_borrowers_collection_carries_the_prepay_choice_to_its_repayment
         paid = await http.post(charge["authorization_url"], params={"outcome": "success"})
     assert paid.status_code == 200
     principal(uid("op"), Role.OPERATOR)
-    verified = await call(client, VERIFY, {"payment_id": charge["id"]})
+    verified = await call(client, VERIFY, {"payment": charge["id"]})
     assert (verified["status"], verified["verification"]["outcome"]) == ("succeeded", "applied")
     repayment = await core_db.fetchrow(
         "SELECT prepay, prepaid_principal_minor, paid_ahead_minor FROM caas_core.loan_repayments "
@@ -331,3 +336,16 @@ async def test_a_borrowers_collection_carries_the_prepay_choice_to_its_repayment
         "paid_ahead_minor": 0,
     }
     assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+@pytest.mark.parametrize("tool", [GET_PAYMENT, VERIFY])
+async def test_the_old_payment_id_spelling_is_refused_naming_the_new_one(
+    client: Client, principal: Any, tool: str
+) -> None:
+    """Issue 11, item 3: a payment is named ``payment`` like an application or a loan; the old
+    ``payment_id`` is refused with what to send instead, not as an unknown field."""
+    principal(uid("op"), Role.OPERATOR)
+    result = await client.call_tool(tool, {"payment_id": str(uuid.uuid4())}, raise_on_error=False)
+    assert result.is_error and result.structured_content is not None
+    error = result.structured_content["error"]
+    assert error["code"] == "invalid_argument" and "as payment" in error["message"], error

@@ -76,7 +76,7 @@ async def test_a_vendor_down_before_the_call_sends_the_transfer_to_the_next_vend
     assert (sent["vendor"], sent["status"], sent["attempts"]) == ("flutterwave", "sent", 2)
     assert [t["vendor"] for t in await transfers(runtime, payment["reference"])] == ["flutterwave"]
     await _ledger_agrees(client, core_db, payment["id"], paid=False)
-    verified = await call(client, VERIFY, {"payment_id": payment["id"]})
+    verified = await call(client, VERIFY, {"payment": payment["id"]})
     assert (verified["status"], verified["vendor"]) == ("succeeded", "flutterwave")
     await _ledger_agrees(client, core_db, payment["id"], paid=True)
 
@@ -113,7 +113,7 @@ async def test_when_no_vendor_accepts_the_payment_waits_free_and_starts_at_the_p
     # Neither vendor holds it, so no vendor is named and verify_payment has nothing to ask.
     assert (waiting["vendor"], waiting["status"], waiting["attempts"]) == (None, "requested", 2)
     assert "not accepted" in waiting["last_error"] and await transfers(runtime, payment["reference"]) == []
-    asked = (await call(client, VERIFY, {"payment_id": payment["id"]}))["verification"]
+    asked = (await call(client, VERIFY, {"payment": payment["id"]}))["verification"]
     assert (asked["found"], asked["outcome"]) == (False, "ignored") and "no vendor has accepted" in asked[
         "detail"
     ]

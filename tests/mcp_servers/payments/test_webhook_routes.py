@@ -22,6 +22,7 @@ from fastmcp import Client, FastMCP
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY
 from tests.helpers.confirm import CONFIRM, pending_id, person_confirms
+from tests.helpers.errors import error_message
 from tests.helpers.loans import GET_LOAN, RECONCILE, active_loan, call
 from tests.helpers.payments import (
     COLLECT,
@@ -70,7 +71,7 @@ async def service_disburses(mcp: Client, client: Client, principal: Any, loan: d
         DISBURSE, {"loan": loan["id"], "idempotency_key": key()}, raise_on_error=False
     )
     principal(uid("op-confirm"), Role.OPERATOR)
-    action = {"action_id": pending_id(asked.structured_content["error"]["message"])}
+    action = {"action_id": pending_id(error_message(asked))}
     return (await client.call_tool(CONFIRM, action)).structured_content["result"]
 
 
@@ -130,7 +131,7 @@ async def test_a_disbursement_goes_through_the_worker_and_the_sandbox_and_its_we
     payment = await service_disburses(mcp, client, principal, loan)
     assert (payment["status"], payment["simulated"]) == ("requested", True)
     await run_payments(runtime)
-    done = (await mcp.call_tool(GET_PAYMENT, {"payment_id": payment["id"]})).structured_content
+    done = (await mcp.call_tool(GET_PAYMENT, {"payment": payment["id"]})).structured_content
     assert (done["status"], done["vendor"]) == ("succeeded", "paystack")
     [hook] = [
         w

@@ -36,6 +36,7 @@ from tests.helpers.common import (
     error_code,
     free_port,
 )
+from tests.helpers.errors import error_message
 from tests.helpers.registry import eventually
 
 # Every JSON line carries these keys (null when they do not apply).
@@ -161,6 +162,7 @@ def test_library_loggers_and_warnings_come_out_as_json_lines_through_one_handler
     script = """
 import logging, warnings
 from mcp_servers.platform.logs import configure_logging
+from tests.helpers.errors import error_message
 configure_logging("INFO", "json")
 logging.getLogger("fastmcp.server").warning("from fastmcp")
 logging.getLogger("uvicorn.error").error("from uvicorn")
@@ -324,7 +326,7 @@ async def test_caas_serve_logs_json_lines_that_name_the_callers_request_id_every
     failing = f"boom-{uuid.uuid4()}"
     failed = await submit(base_url, failing)
     assert error_code(failed) == "internal"
-    assert f"(request {failing})" in failed.structured_content["error"]["message"]
+    assert f"(request {failing})" in error_message(failed)
     await eventually(lambda: len(call_lines(parsed(err), failing)) == 1)
     flood = [f"flood-{n}" for n in range(8)]
     answers = await asyncio.gather(*(submit(base_url, f) for f in flood))

@@ -12,13 +12,52 @@ import pytest
 
 from mcp_servers.composition import SERVICES, package_version
 from mcp_servers.config import Settings, load_settings
-from mcp_servers.platform.registration import SERVER_SCHEMA_URL, server_json, write_server_json
-from tests.helpers.common import caas_command, caas_env
+from mcp_servers.platform.registration import (
+    PACKAGE,
+    SERVER_SCHEMA_URL,
+    server_json,
+    server_name,
+    write_server_json,
+)
+from tests.helpers.common import REPO_ROOT, caas_command, caas_env
 
 # The parts of the official schema (modelcontextprotocol/registry, docs/reference/server-json,
-# 2025-12-11) that a remote-only server.json touches: ServerDetail's required fields and limits, and
-# a remote's type and URL.
+# 2025-12-11) our server.json touches: ServerDetail's required fields and limits, a package (its
+# required fields, arguments and environment variables) and a remote's type and URL.
 SERVER_DETAIL = {
+    "$defs": {
+        "input": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "isRequired": {"type": "boolean"},
+                "isSecret": {"type": "boolean"},
+                "format": {"enum": ["string", "number", "boolean", "filepath"]},
+                "default": {"type": "string"},
+                "choices": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "argument": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["type", "value"],
+                    "properties": {"type": {"const": "positional"}, "value": {"type": "string"}},
+                },
+                {
+                    "type": "object",
+                    "required": ["type", "name"],
+                    "properties": {
+                        "type": {"const": "named"},
+                        "name": {"type": "string"},
+                        "value": {"type": "string"},
+                    },
+                },
+            ]
+        },
+    },
     "type": "object",
     "required": ["name", "description", "version"],
     "properties": {
@@ -32,6 +71,24 @@ SERVER_DETAIL = {
         "description": {"type": "string", "minLength": 1, "maxLength": 100},
         "title": {"type": "string", "minLength": 1, "maxLength": 100},
         "version": {"type": "string", "maxLength": 255, "not": {"pattern": r"^[\^~><=]|\.x$|\*"}},
+        "packages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["registryType", "identifier", "version", "transport"],
+                "properties": {
+                    "registryType": {"type": "string"},
+                    "registryBaseUrl": {"type": "string", "format": "uri"},
+                    "identifier": {"type": "string"},
+                    "version": {"type": "string", "minLength": 1, "not": {"const": "latest"}},
+                    "runtimeHint": {"type": "string"},
+                    "transport": {"type": "object", "required": ["type"]},
+                    "packageArguments": {"type": "array", "items": {"$ref": "#/$defs/argument"}},
+                    "environmentVariables": {"type": "array", "items": {"$ref": "#/$defs/input"}},
+                },
+            },
+        },
         "remotes": {
             "type": "array",
             "items": {
@@ -154,3 +211,40 @@ async def test_a_namespace_that_is_not_reverse_dns_exits_2_naming_the_variable(t
 @pytest.mark.parametrize("namespace", ["io.github.onasis", "com.example-corp.caas"])
 def test_reverse_dns_namespaces_are_accepted(namespace: str) -> None:
     assert load_settings(registry_namespace=namespace).registry_namespace == namespace
+
+
+def command_line(package: dict[str, Any]) -> list[str]:
+    """The arguments a client builds from a package's packageArguments."""
+    line: list[str] = []
+    for argument in package["packageArguments"]:
+        line += [argument["value"]] if argument["type"] == "positional" else [argument["name"]]
+        if argument["type"] == "named" and "value" in argument:
+            line.append(argument["value"])
+    return line
+
+
+def test_each_server_json_offers_the_pypi_package_over_stdio_as_mcp_json_runs_it(settings: Settings) -> None:
+    mcp_json = json.loads((REPO_ROOT / "mcp.json").read_text())["mcpServers"]
+    read = {
+        name
+        for field in Settings.model_fields.values()
+        for name in getattr(field.validation_alias, "choices", ())
+    }
+    for service in [None, *SERVICES]:
+        (package,) = server_json(settings, service)["packages"]
+        assert (package["registryType"], package["identifier"]) == ("pypi", PACKAGE)
+        assert package["registryBaseUrl"] == "https://pypi.org" and package["runtimeHint"] == "uvx"
+        assert package["version"] == package_version() and package["transport"] == {"type": "stdio"}
+        assert command_line(package) == mcp_json[server_name(service)]["args"]
+        variables = [v["name"] for v in package["environmentVariables"]]
+        assert set(variables) <= read, "every variable offered is one the server reads"
+        assert {"CAAS_STDIO_ROLE", "NEON_DATABASE_URL", "SUPABASE_DB_URL"} <= set(variables)
+
+
+def test_the_readme_names_every_server_for_the_registrys_pypi_ownership_check() -> None:
+    # The registry accepts a PyPI package for a server only if the package's README says
+    # "mcp-name: <server name>"; the README is the package's long description.
+    readme = (REPO_ROOT / "README.md").read_text()
+    namespace = Settings.model_fields["registry_namespace"].default
+    for service in [None, *SERVICES]:
+        assert f"mcp-name: {namespace}/{server_name(service)}\n" in readme, server_name(service)

@@ -49,6 +49,9 @@ class Store:
     async def lag_seconds(self) -> dict[str, float]:
         return {}
 
+    async def failed_jobs(self) -> dict[str, int]:
+        return {}
+
 
 def job(n: int) -> Job:
     return Job(n, "q", None, None, "test.event", {}, 0, datetime.now(UTC))

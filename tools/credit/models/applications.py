@@ -63,7 +63,7 @@ class BankAccount(Input):
 
 class Applicant(Input):
     full_name: Annotated[Line, Field(min_length=2, max_length=200, description="Legal name.")]
-    email: Annotated[EmailStr, Field(max_length=254)]
+    email: Annotated[EmailStr, Field(max_length=254, description="Where the borrower is told of progress.")]
     phone: Annotated[
         str | None,
         Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +2348012345678."),
@@ -104,8 +104,12 @@ class Applicant(Input):
 
 
 class Employment(Input):
-    status: EmploymentStatus
-    employer_name: Annotated[Line | None, Field(default=None, max_length=200)] = None
+    status: Annotated[
+        EmploymentStatus, Field(description="employed, self_employed, unemployed, retired or student.")
+    ]
+    employer_name: Annotated[
+        Line | None, Field(default=None, max_length=200, description="The employer or business name.")
+    ] = None
     months_in_employment: Annotated[
         int, Field(ge=0, le=720, description="Months with the current employer.")
     ] = 0
@@ -122,7 +126,9 @@ BorrowerId = Annotated[
     ),
 ]
 TermMonths = Annotated[int, Field(ge=MIN_TERM_MONTHS, le=MAX_TERM_MONTHS, description="Loan term in months.")]
-PurposeDetail = Annotated[FreeText | None, Field(default=None, max_length=500)]
+PurposeDetail = Annotated[
+    FreeText | None, Field(default=None, max_length=500, description="What the money is for, in words.")
+]
 Requested = Annotated[Amount, Field(gt=0, description="Requested principal.")]
 Income = Annotated[Amount, Field(gt=0, description="Gross monthly income.")]
 Obligations = Annotated[Amount, Field(ge=0, description="Existing monthly debt repayments.")]
@@ -152,15 +158,19 @@ class SubmitApplication(_AmountsInCurrency):
     """A borrower's complete request for credit. Every amount is in ``currency``."""
 
     borrower_id: BorrowerId = None
-    applicant: Applicant
+    applicant: Annotated[Applicant, Field(description="Who borrows; personal data, stored encrypted.")]
     currency: CurrencyCode
     amount: Requested
     term_months: TermMonths
-    purpose: Purpose
+    purpose: Annotated[
+        Purpose, Field(description="What the loan is for (personal, business, education, ...).")
+    ]
     purpose_detail: PurposeDetail = None
     monthly_income: Income
     monthly_obligations: Obligations
-    employment: Employment
+    employment: Annotated[
+        Employment, Field(description="The applicant's work: status, employer, months in it.")
+    ]
 
     @model_validator(mode="after")
     def _born(self) -> Self:
@@ -173,29 +183,39 @@ class DraftApplication(_AmountsInCurrency):
     """An application still being prepared: the applicant and currency now, the rest when known."""
 
     borrower_id: BorrowerId = None
-    applicant: Applicant
+    applicant: Annotated[Applicant, Field(description="Who borrows; personal data, stored encrypted.")]
     currency: CurrencyCode
     amount: Requested | None = None
     term_months: TermMonths | None = None
-    purpose: Purpose | None = None
+    purpose: Annotated[
+        Purpose | None, Field(description="What the loan is for (personal, business, education, ...).")
+    ] = None
     purpose_detail: PurposeDetail = None
     monthly_income: Income | None = None
     monthly_obligations: Obligations | None = None
-    employment: Employment | None = None
+    employment: Annotated[
+        Employment | None, Field(description="The applicant's work: status, employer, months in it.")
+    ] = None
 
 
 class DraftChanges(_AmountsInCurrency):
     """Fields to change on a draft; fields left out keep their value, null clears an optional one."""
 
-    applicant: Applicant | None = None
+    applicant: Annotated[
+        Applicant | None, Field(description="Who borrows; personal data, stored encrypted.")
+    ] = None
     currency: CurrencyCode | None = None
     amount: Requested | None = None
     term_months: TermMonths | None = None
-    purpose: Purpose | None = None
+    purpose: Annotated[
+        Purpose | None, Field(description="What the loan is for (personal, business, education, ...).")
+    ] = None
     purpose_detail: PurposeDetail = None
     monthly_income: Income | None = None
     monthly_obligations: Obligations | None = None
-    employment: Employment | None = None
+    employment: Annotated[
+        Employment | None, Field(description="The applicant's work: status, employer, months in it.")
+    ] = None
 
 
 class ListApplications(Input):

@@ -8,12 +8,21 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
 
 from tools.loans.domain.schedules import Frequency, Method
 from tools.marketplace.domain.bids import BidStatus, BidTerms
 from tools.platform.domain.money import MoneyError, to_minor
-from tools.platform.models import CurrencyCode, DecimalString, FreeText, Input, Money, Output, check_currency
+from tools.platform.models import (
+    CurrencyCode,
+    DecimalString,
+    FreeText,
+    Input,
+    Money,
+    Output,
+    check_currency,
+    described_like,
+)
 
 __all__ = [
     "AcceptedOffer",
@@ -82,7 +91,9 @@ class BidInput(_Amounts):
     annual_rate: Rate
     term_months: Term
     origination_fee: Fee = Decimal(0)
-    repayment_frequency: Frequency = Frequency.MONTHLY
+    repayment_frequency: Annotated[
+        Frequency, Field(description="How often installments fall due: monthly, biweekly or weekly.")
+    ] = Frequency.MONTHLY
     schedule_method: Annotated[
         Method, Field(description="annuity (level installments), flat, or declining_balance.")
     ] = Method.ANNUITY
@@ -106,6 +117,12 @@ class BidInput(_Amounts):
 class BidChanges(Input):
     """What a revision changes; fields left out keep the current version's value (the currency is
     the application's and cannot change). null clears conditions."""
+
+    model_config = ConfigDict(
+        json_schema_extra=described_like(
+            BidInput, {"annual_rate": "0.22", "valid_until": "2026-12-31T09:00:00Z"}, {"amount": "200000.00"}
+        )
+    )
 
     amount: Amount | None = None
     annual_rate: Rate | None = None

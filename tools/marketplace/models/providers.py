@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import pycountry
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tools.loans.domain.commission_plan import (
     DEFAULT_PRINCIPAL_RATE,
@@ -31,6 +31,7 @@ from tools.platform.models import (
     Money,
     Output,
     check_currency,
+    described_like,
 )
 
 __all__ = [
@@ -238,7 +239,7 @@ class OnboardProvider(_ProviderFields):
     """A lender joining the marketplace. It lends in one currency; amounts are in that currency."""
 
     name: Name
-    provider_type: ProviderType
+    provider_type: Annotated[ProviderType, Field(description="bank, fintech, microfinance or p2p_lending.")]
     currency: CurrencyCode
     countries: Countries
     min_amount: Amount
@@ -287,6 +288,14 @@ class OnboardProvider(_ProviderFields):
 
 class ProviderChanges(_ProviderFields):
     """Fields to change; fields left out keep their value. The result is checked as a whole."""
+
+    model_config = ConfigDict(
+        json_schema_extra=described_like(
+            OnboardProvider,
+            {"capital_available": "75000000.00", "max_annual_rate": "0.30"},
+            {"countries": ["NG", "GH"], "webhook_url": "https://lender.example/caas/webhooks"},
+        )
+    )
 
     name: Name | None = None
     provider_type: ProviderType | None = None

@@ -1,0 +1,95 @@
+"""``platform_health``: what ``/ready`` knows, and what an operator asks next (queue lag, failed jobs,
+open circuit breakers, the registry), as a read-only tool on the ``admin`` server."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from mcp_servers.platform.registration import registry_health
+from mcp_servers.toolkit import ToolSet, current_runtime
+from tools.platform.principal import Role
+
+__all__ = ["TOOLS", "PlatformHealth"]
+
+WATCHERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
+
+
+class Dependency(BaseModel):
+    status: Literal["up", "down"]
+    latency_ms: float | None = None
+    error: str | None = None
+    pending: list[str] | None = Field(default=None, description="Migrations not yet applied.")
+
+
+class PlatformHealth(BaseModel):
+    ready: bool = Field(description="What GET /ready answers: databases up, migrations applied, APIs up.")
+    version: str
+    uptime_s: float
+    database: Literal["embedded", "configured"]
+    dependencies: dict[str, Dependency]
+    simulated: bool = Field(description="True when payments go to the sandbox gateway: no real money.")
+    gateway: str
+    queue_lag_s: dict[str, float] = Field(
+        description="Per queue (and outbox), the age in seconds of its oldest unfinished item."
+    )
+    failed_jobs: dict[str, int] = Field(description="Per queue, jobs that failed for good.")
+    open_breakers: list[str] = Field(description="Payment vendors paused after failures.")
+    breakers: dict[str, str]
+    registry: dict[str, Any]
+    attention: list[str] = Field(description="What needs a person, in plain words; empty when nothing.")
+
+
+TOOLS = ToolSet()
+
+
+@TOOLS.tool(roles=WATCHERS, title="Platform health", read_only=True, idempotent=True)
+async def platform_health() -> PlatformHealth:
+    """How the platform stands now: databases, pending migrations and Supabase APIs (what /ready
+    checks), outbox and queue lag, jobs that failed for good, open payment circuit breakers, the
+    registry, and whether money is simulated.
+
+    Use first when calls fail with unavailable, a payout or webhook seems stuck, or before the daily
+    servicing round. attention lists what needs a person.
+    """
+    from mcp_servers.composition import package_version
+
+    runtime = current_runtime()
+    healthy, deps = await runtime.health()
+    store = runtime.workers.store
+    lag = await store.lag_seconds()
+    failed = await store.failed_jobs()
+    breakers = runtime.deps.payments.router.states()
+    payments = runtime.payments_info()
+    ready = healthy and runtime.ready
+    opened = sorted(v for v, state in breakers.items() if state != "closed")
+    return PlatformHealth(
+        ready=ready,
+        version=package_version(),
+        uptime_s=round(time.monotonic() - runtime.started_at, 1),
+        database="embedded" if runtime.settings.embedded else "configured",
+        dependencies={name: Dependency(**dep) for name, dep in deps.items()},
+        simulated=payments["simulated"],
+        gateway=payments["gateway"],
+        queue_lag_s={queue: round(seconds, 1) for queue, seconds in lag.items()},
+        failed_jobs=failed,
+        open_breakers=opened,
+        breakers=breakers,
+        registry=registry_health(runtime),
+        attention=_attention(ready, deps, failed, opened, lag),
+    )
+
+
+def _attention(
+    ready: bool, deps: dict[str, Any], failed: dict[str, int], opened: list[str], lag: dict[str, float]
+) -> list[str]:
+    notes = [f"{name} is down ({dep.get('error')})" for name, dep in deps.items() if dep["status"] != "up"]
+    if not ready and not notes:
+        notes.append("the server is still starting")
+    notes += [f"{n} {queue} job(s) failed for good" for queue, n in sorted(failed.items())]
+    notes += [f"payment vendor {vendor} is paused after failures" for vendor in opened]
+    # A minute behind means the workers are stopped or overwhelmed; seconds are normal traffic.
+    notes += [f"{queue} is {seconds:.0f} s behind" for queue, seconds in sorted(lag.items()) if seconds > 60]
+    return notes

@@ -1,0 +1,146 @@
+"""Resources beside the tools: an application and its timeline, a loan, a provider's commission plan
+and monthly statement (the loan schedule and the risk model live with their tools).
+
+Each resource is its read tool's use case under the same roles: resources bypass the tool gate
+(``mcp_servers.toolkit.as_tool``), so each read checks its tool's roles here, and a record the caller
+may not see answers ``not_found`` exactly as the tool does. They are added to the top-level server, so
+that an address is the same whether its service runs alone or composed (a mount would rewrite it).
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ResourceError
+from pydantic import BaseModel
+
+from mcp_servers.credit import applications as application_tools
+from mcp_servers.loans import commissions as commission_tools
+from mcp_servers.loans import loans as loan_tools
+from mcp_servers.marketplace import providers as provider_tools
+from mcp_servers.runtime import Runtime
+from mcp_servers.toolkit import current_runtime, internal_error
+from tools.credit import applications
+from tools.loans import commissions, loans
+from tools.marketplace import providers
+from tools.platform.errors import DomainError, InvalidArgument
+from tools.platform.principal import Principal, Role
+
+__all__ = [
+    "APPLICATION_URI",
+    "COMMISSION_PLAN_URI",
+    "LOAN_URI",
+    "STATEMENT_URI",
+    "TIMELINE_URI",
+    "guarded_read",
+    "register_resources",
+]
+
+APPLICATION_URI = "caas://applications/{ref}"
+TIMELINE_URI = "caas://applications/{ref}/timeline"
+LOAN_URI = "caas://loans/{loan_id}"
+STATEMENT_URI = "caas://providers/{provider_id}/statements/{month}"
+COMMISSION_PLAN_URI = "caas://providers/{provider_id}/commission-plan"
+JSON = "application/json"
+Reader = Callable[[Runtime, Principal], Awaitable[BaseModel]]
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+async def guarded_read(name: str, roles: Iterable[Role], read: Reader) -> str:
+    """``read`` as the caller, if the caller's role may; its result as JSON, its refusal as a coded error."""
+    runtime = current_runtime()
+    caller = runtime.principals.current()
+    allowed = frozenset(roles)
+    try:
+        if caller.role not in allowed:
+            open_to = ", ".join(sorted(r.value for r in allowed))
+            raise ResourceError(
+                f"permission_denied: {name} is open to {open_to}; you are signed in as {caller.role}. "
+                "Use a token for one of those roles",
+                log_level=logging.DEBUG,
+            )
+        view = await read(runtime, caller)
+    except ResourceError:
+        raise
+    except DomainError as exc:
+        raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
+    except Exception as exc:
+        # Without this, fastmcp would log the exception's text and answer without a request id.
+        error = internal_error(name, exc)
+        raise ResourceError(f"{error.code}: {error.message}", log_level=logging.DEBUG) from None
+    return view.model_dump_json()
+
+
+async def application(ref: str) -> str:
+    """A credit application, as get_application returns it (JSON)."""
+    return await guarded_read(
+        "application",
+        application_tools.READERS,
+        lambda rt, who: applications.get_application(rt.deps.credit, who, ref),
+    )
+
+
+async def application_timeline(ref: str) -> str:
+    """Every status change of an application, as get_application_timeline returns it (JSON)."""
+    return await guarded_read(
+        "application_timeline",
+        application_tools.READERS,
+        lambda rt, who: applications.get_application_timeline(rt.deps.credit, who, ref),
+    )
+
+
+async def loan(loan_id: str) -> str:
+    """A loan (its id or its application's reference), as get_loan returns it (JSON)."""
+    return await guarded_read(
+        "loan", loan_tools.READERS, lambda rt, who: loans.get_loan(rt.deps.loans, who, loan_id)
+    )
+
+
+def _month(month: str) -> tuple[date, date]:
+    found = _MONTH.match(month)
+    if found is None:
+        raise InvalidArgument(
+            f"month {month[:20]!r} is not a calendar month; write it as YYYY-MM, e.g. 2026-01"
+        )
+    year, number = int(found[1]), int(found[2])
+    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+
+async def commission_statement(provider_id: str, month: str) -> str:
+    """A provider's commission statement for one calendar month (YYYY-MM), as get_commission_statement
+    returns it (JSON)."""
+
+    async def read(rt: Runtime, who: Principal) -> BaseModel:
+        start, end = _month(month)
+        return await commissions.get_commission_statement(rt.deps.loans, who, provider_id, start, end)
+
+    return await guarded_read("commission_statement", commission_tools.STATEMENT_READERS, read)
+
+
+async def commission_plan(provider_id: str) -> str:
+    """A provider's commission plan: principal rate, currency tiers, caps and interest share (JSON)."""
+
+    async def read(rt: Runtime, who: Principal) -> BaseModel:
+        return (await providers.get_provider(rt.deps.marketplace, who, provider_id)).commission_plan
+
+    return await guarded_read("commission_plan", provider_tools.READERS, read)
+
+
+def _add(server: FastMCP, uri: str, fn: Callable[..., Awaitable[str]]) -> None:
+    server.resource(uri, name=fn.__name__, mime_type=JSON)(fn)
+
+
+def register_resources(server: FastMCP, service: str | None) -> None:
+    """The resources of ``service`` (all of them on the composed server, ``service=None``)."""
+    if service in (None, "credit"):
+        _add(server, APPLICATION_URI, application)
+        _add(server, TIMELINE_URI, application_timeline)
+        _add(server, LOAN_URI, loan)
+        _add(server, STATEMENT_URI, commission_statement)
+    if service in (None, "admin"):
+        _add(server, COMMISSION_PLAN_URI, commission_plan)

@@ -1,0 +1,130 @@
+"""``caas demo`` (issue 11, item 9) runs the whole journey against a real ``caas serve`` process through
+an MCP client over Streamable HTTP, one local token per person, and fails loudly on the first failure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers.common import caas_command, caas_env, free_port
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
+STEPS = [
+    "1. two lenders join the marketplace",
+    "2. a borrower applies, with documents, and is scored",
+    "3. the lenders are matched and bid; the borrower compares and accepts",
+    "4. approval, origination and payout",
+    "5. the first repayment",
+    "6. the lender's statement and the ledger",
+]
+
+
+async def run(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *caas_command(),
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 300)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@asynccontextmanager
+async def caas_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
+    """``caas serve`` on a free port with its workers; yields its /mcp URL once /ready answers 200."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *caas_command(), "serve", "--port", str(port), env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            deadline = time.monotonic() + 90
+            while True:
+                assert proc.returncode is None, "caas serve exited before it was ready"
+                assert time.monotonic() < deadline, "caas serve not ready within 90 s"
+                try:
+                    if (await http.get("/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.3)
+        yield f"{base}/mcp"
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+@pytest.fixture
+async def environment(fresh_database: Any, tmp_path: Path) -> dict[str, str]:
+    # The test's PostgreSQL stands in for the embedded one (the CI smoke runs the embedded default);
+    # local tokens and simulated money are what the embedded default turns on by itself.
+    core, supabase = await fresh_database(), await fresh_database()
+    return caas_env(
+        CAAS_DATA_DIR=str(tmp_path / "data"),
+        NEON_DATABASE_URL=core,
+        SUPABASE_DB_URL=supabase,
+        CAAS_SANDBOX="true",
+        CAAS_LOCAL_TOKENS="true",
+        CAAS_REGISTRY="false",
+    )
+
+
+async def test_caas_demo_runs_the_whole_journey_against_caas_serve(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    async with caas_serve(environment, tmp_path) as url:
+        code, out, err = await run("demo", "--url", url, env=environment, cwd=tmp_path)
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert [line for line in lines if line[:2] in {f"{n}." for n in range(1, 7)}] == STEPS
+    assert lines[-1] == "done: all 6 steps passed"
+    text = "\n".join(lines)
+    for what in (
+        "verifies it",
+        "grade A",
+        "bids",
+        "accepts",
+        "second operator approves",
+        "active",
+        "consistent",
+    ):
+        assert what in text, what
+    assert "Traceback" not in err
+
+
+async def test_caas_demo_exits_1_on_the_first_failure_saying_which(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    # A server that refuses every local token: the first step fails, and nothing after it runs.
+    refusing = {**environment, "CAAS_LOCAL_TOKENS": "false"}
+    async with caas_serve(refusing, tmp_path) as url:
+        code, out, err = await run("demo", "--url", url, env=environment, cwd=tmp_path)
+    assert code == 1, out + err
+    lines = out.splitlines()
+    assert lines[-1].startswith("FAILED: ")
+    assert "refused the demo's token" in lines[-1]
+    assert "1. two lenders" not in out
+    assert "Traceback" not in err
