@@ -167,7 +167,7 @@ def _add_resources_and_prompts(
         loans.register_loan_resources(server, names.render)
         subscriptions.install(server)
     register_prompts(server, service, SERVICES)
-    register_resources(server, service)
+    register_resources(server, service, names.render)
     register_completions(server)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import httpx
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 
 from mcp_servers.config import Settings
 from mcp_servers.platform.local_tokens import mint_local_token
@@ -66,7 +67,11 @@ class Journey:
         )
 
     async def call(self, who: str, tool: str, args: dict[str, Any]) -> Any:
-        async with Client(self.url, auth=self.tokens[who]) as client:
+        # Every toolset: the demo plays each person's whole part, beyond a role's default view.
+        transport = StreamableHttpTransport(
+            self.url, auth=self.tokens[who], headers={"X-CaaS-Toolsets": "all"}
+        )
+        async with Client(transport) as client:
             result = await client.call_tool(tool, args, raise_on_error=False)
         content = result.structured_content or {}
         if result.is_error:
@@ -196,7 +201,7 @@ async def _apply(j: Journey) -> dict[str, Any]:
 
 
 async def _bids(j: Journey, app: dict[str, Any], lenders: list[dict[str, Any]]) -> dict[str, Any]:
-    report = await j.call("operator", "providers_match_providers", {"application": app["id"], "invite": True})
+    report = await j.call("operator", "providers_invite_providers", {"application": app["id"]})
     ours = {lender["id"] for lender in lenders}
     invited = [r for r in report["ranking"] if r["provider_id"] in ours and r["invited"]]
     _say(f"  the operator matches it to {len(report['ranking'])} lender(s) and invites them, ours included")
@@ -262,7 +267,7 @@ async def _repay(j: Journey, loan: dict[str, Any]) -> None:
     _say(f"  the borrower pays the first installment, {CURRENCY} {first}, on the payment page")
 
     async def settled() -> Any:
-        payment = await j.call("borrower", "payments_get_payment", {"payment_id": charge["id"]})
+        payment = await j.call("borrower", "payments_get_payment", {"payment": charge["id"]})
         return payment if payment["status"] == "succeeded" else None
 
     await j.until("the charge webhook settling the repayment", settled)

@@ -10,6 +10,7 @@ that an address is the same whether its service runs alone or composed (a mount 
 from __future__ import annotations
 
 import calendar
+import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -131,16 +132,24 @@ async def commission_plan(provider_id: str) -> str:
     return await guarded_read("commission_plan", provider_tools.READERS, read)
 
 
-def _add(server: FastMCP, uri: str, fn: Callable[..., Awaitable[str]]) -> None:
-    server.resource(uri, name=fn.__name__, mime_type=JSON)(fn)
+def _adder(
+    server: FastMCP, render: Callable[[str], str]
+) -> Callable[[str, Callable[..., Awaitable[str]]], None]:
+    def add(uri: str, fn: Callable[..., Awaitable[str]]) -> None:
+        # The description names tools as this server exposes them (``render``).
+        description = render(inspect.getdoc(fn) or "")
+        server.resource(uri, name=fn.__name__, mime_type=JSON, description=description)(fn)
+
+    return add
 
 
-def register_resources(server: FastMCP, service: str | None) -> None:
+def register_resources(server: FastMCP, service: str | None, render: Callable[[str], str] = str) -> None:
     """The resources of ``service`` (all of them on the composed server, ``service=None``)."""
+    add = _adder(server, render)
     if service in (None, "credit"):
-        _add(server, APPLICATION_URI, application)
-        _add(server, TIMELINE_URI, application_timeline)
-        _add(server, LOAN_URI, loan)
-        _add(server, STATEMENT_URI, commission_statement)
+        add(APPLICATION_URI, application)
+        add(TIMELINE_URI, application_timeline)
+        add(LOAN_URI, loan)
+        add(STATEMENT_URI, commission_statement)
     if service in (None, "admin"):
-        _add(server, COMMISSION_PLAN_URI, commission_plan)
+        add(COMMISSION_PLAN_URI, commission_plan)

@@ -88,5 +88,5 @@ async def test_the_wheel_installs_caas_mcp_and_serves_stdio_from_a_fresh_venv(
     )
     async with Client(transport, timeout=60, init_timeout=60) as client:
         assert client.server_info is not None and client.server_info.name == "caas"
-        page = await client.call_tool("credit_list_applications", {"limit": 1})
+        page = await client.call_tool("credit_list_review_queue", {"limit": 1})  # in the operator's view
         assert "items" in page.structured_content

@@ -14,11 +14,13 @@ from typing import Any
 
 import asyncpg
 import jsonschema
+import pytest
 from fastmcp import Client
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp_types import CallToolRequestParams
 
+from mcp_servers import toolkit
 from mcp_servers.catalog import GOLDEN
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
@@ -32,7 +34,6 @@ from tools.platform.principal import Role
 # The operator's whole tools/list on the composed server (every tool it may call), compact JSON as it
 # travels, measured on main on 2026-12-05 before this change: 62 tools, 251,697 bytes (~62,900 tokens;
 # output schemas were 155,325 bytes of it). The issue asks for at least half off.
-OPERATOR_FULL_LIST_BYTES_2026_12_05 = 251_697
 
 # Tools no call of this test reaches successfully (they need a state the journey does not make, such
 # as a failed payout or a document upload); other tests call them, and the SDK client checks those
@@ -50,6 +51,7 @@ NOT_REACHED = frozenset(
         "payments_retry_disbursement",
         "payments_verify_payment",
         "providers_close_bidding",
+        "providers_match_providers",
         "providers_decline_invitation",
         "providers_revise_bid",
         "providers_withdraw_bid",
@@ -79,15 +81,26 @@ def _wire_bytes(tools: list[Any]) -> int:
     return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-async def test_the_operators_full_list_is_at_most_half_of_what_it_was(
-    runtime: Runtime, principal: Any
-) -> None:
-    principal("size-operator", Role.OPERATOR)
+async def _operator_list_bytes(runtime: Runtime) -> int:
     async with Client(build_server(runtime), mode="2026-07-28") as client:
         tools = await client.list_tools()
     assert len(tools) >= 62
     assert all(t.output_schema is not None for t in tools)
-    assert _wire_bytes(tools) <= OPERATOR_FULL_LIST_BYTES_2026_12_05 // 2, _wire_bytes(tools)
+    return _wire_bytes(tools)
+
+
+async def test_the_operators_full_list_is_at_most_half_of_the_uncut_one(
+    runtime: Runtime, principal: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both lists are measured in this run, so the ratio holds as tools are added (on 2026-12-05 the
+    # uncut list was 251,697 bytes for 62 tools).
+    principal("size-operator", Role.OPERATOR)
+    cut = await _operator_list_bytes(runtime)
+    monkeypatch.setattr(toolkit, "compact_input_schema", lambda schema: schema)
+    monkeypatch.setattr(toolkit, "compact_output_schema", lambda schema: schema)
+    uncut = await _operator_list_bytes(runtime)
+    print(f"\noperator's full list: {cut} bytes cut, {uncut} uncut, ratio {cut / uncut:.2f}")  # noqa: T201
+    assert cut * 2 <= uncut, (cut, uncut)
 
 
 def _words(schema: Any) -> list[str]:

@@ -22,6 +22,7 @@ from fastmcp import Client, FastMCP
 from mcp_servers.catalog import server_names
 from mcp_servers.composition import SERVICES, build_server, tool_names
 from mcp_servers.runtime import Runtime
+from tests.helpers.errors import error_of
 from tools.platform.errors import DomainError
 from tools.platform.principal import Role
 
@@ -184,8 +185,9 @@ async def test_an_error_message_names_the_tool_as_the_answering_server_exposes_i
         result = await client.call_tool(
             match, {"application": "CAAS-2026-000001", "invite": True}, raise_on_error=False
         )
-    assert result.structured_content is not None
-    message = result.structured_content["error"]["message"]
+    error = error_of(result)
+    assert error is not None
+    message = error["message"]
     assert f"call {expected} " in message and message.startswith(f"{match} no longer"), message
 
 

@@ -17,6 +17,7 @@ import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.errors import error_of
 from tests.helpers.providers import (
     INVITATIONS,
     INVITE,
@@ -272,8 +273,8 @@ async def test_the_retired_invite_flag_is_refused_naming_the_tool_that_invites(
     app = await open_application(client, principal, core_db, country)
     as_operator(principal)
     result = await client.call_tool(MATCH, {"application": app["id"], "invite": True}, raise_on_error=False)
-    assert result.is_error and result.structured_content is not None
-    error = result.structured_content["error"]
+    error = error_of(result)
+    assert error is not None
     assert error["code"] == "invalid_argument" and INVITE in error["message"], error
     assert await invitations_and_events(core_db, app["id"]) == ([], [])
 

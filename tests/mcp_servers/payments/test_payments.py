@@ -17,6 +17,7 @@ from fastmcp import Client
 from adapters.payments.onasis_gateway import OnasisGateway
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import TEST_ACCOUNT_NUMBER
+from tests.helpers.errors import error_of
 from tests.helpers.loans import GET_LOAN, RECONCILE, active_loan, call, refused
 from tests.helpers.payments import (
     COLLECT,
@@ -346,6 +347,6 @@ async def test_the_old_payment_id_spelling_is_refused_naming_the_new_one(
     ``payment_id`` is refused with what to send instead, not as an unknown field."""
     principal(uid("op"), Role.OPERATOR)
     result = await client.call_tool(tool, {"payment_id": str(uuid.uuid4())}, raise_on_error=False)
-    assert result.is_error and result.structured_content is not None
-    error = result.structured_content["error"]
+    error = error_of(result)
+    assert error is not None
     assert error["code"] == "invalid_argument" and "as payment" in error["message"], error

@@ -37,7 +37,7 @@ async def _failed_payout(client: Client, principal: Any, runtime: Runtime, db: a
     loan, _ = await pending_loan(client, principal, runtime, db)
     payment = await disburse(client, loan, simulate="rejected")
     await send(runtime.deps.payments, payment["id"])
-    failed = await call(client, GET_PAYMENT, {"payment_id": payment["id"]})
+    failed = await call(client, GET_PAYMENT, {"payment": payment["id"]})
     assert failed["status"] == "failed" and "retry_disbursement" in failed["next_step"]
     return loan, payment
 
@@ -67,7 +67,7 @@ async def test_a_retried_payout_succeeds_and_the_ledger_balances(
     finally:
         runtime.sandbox.vendor_down("paystack", down=False)
     # The fallback answers "pending"; asking the gateway settles it as its webhook would.
-    done = await call(client, VERIFY, {"payment_id": retried["id"]})
+    done = await call(client, VERIFY, {"payment": retried["id"]})
     assert (done["status"], done["vendor"]) == ("succeeded", "flutterwave")
     assert await loan_status(core_db, loan["id"]) == "active"
     assert len(await transfers(runtime, retried["reference"])) == 1

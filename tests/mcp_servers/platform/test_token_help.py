@@ -55,6 +55,12 @@ def test_with_only_the_local_operator_key_the_hint_is_caas_token(tmp_path: Path)
     local = load_settings(data_dir=tmp_path)
     verifier = CaasTokenVerifier(local, {"caas_dev_" + "x" * 40: Principal("local-operator", Role.OPERATOR)})
     assert "`caas token`" in verifier.token_hint
-    service_only = load_settings(data_dir=tmp_path, service_api_key=SERVICE_KEY)
+    service_only = load_settings(data_dir=tmp_path, service_api_key=SERVICE_KEY, local_tokens=False)
     verifier = CaasTokenVerifier(service_only, {SERVICE_KEY: Principal("svc", Role.SERVICE)})
     assert "caas token" not in verifier.token_hint and "operator" in verifier.token_hint
+    # With local tokens on (the embedded default), `caas token --role ...` answers beside the key.
+    with_local = load_settings(data_dir=tmp_path, service_api_key=SERVICE_KEY)
+    assert (
+        "`caas token`"
+        in CaasTokenVerifier(with_local, {SERVICE_KEY: Principal("svc", Role.SERVICE)}).token_hint
+    )
