@@ -38,6 +38,14 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
+async def _the_person_says_yes(
+    message: str, response_type: object, params: object, context: object
+) -> dict[str, bool]:
+    """A money move asks the person at the client (whoever runs the demo), who says yes."""
+    _say(f"    asked to confirm: {message.splitlines()[0] if message else 'a money move'}")
+    return {"confirm": True}
+
+
 class Journey:
     """The people of one run, each with a token, and the MCP calls they make."""
 
@@ -71,7 +79,7 @@ class Journey:
         transport = StreamableHttpTransport(
             self.url, auth=self.tokens[who], headers={"X-CaaS-Toolsets": "all"}
         )
-        async with Client(transport) as client:
+        async with Client(transport, elicitation_handler=_the_person_says_yes) as client:
             result = await client.call_tool(tool, args, raise_on_error=False)
         content = result.structured_content or {}
         if result.is_error:

@@ -104,12 +104,19 @@ TOOLSETS: dict[str, Toolset] = {
         "open_support_conversation get_support_conversation list_support_conversations post_support_message "
         "close_support_conversation",
     ),
+    "confirm": _set(
+        "confirming a pending money move as the person who must agree to it; in every view",
+        "confirm_action",
+    ),
     "platform": _set(
         "housekeeping: the platform's health, webhook deliveries to lenders and their retries, expiring "
         "stale applications",
         "platform_health list_webhook_deliveries retry_webhook_delivery expire_stale_applications",
     ),
 }
+
+# Toolsets in every connection's view, whatever was chosen.
+ALWAYS = frozenset({"confirm"})
 
 # What each role sees on the composed server when nobody chose: the start of that role's job, within
 # 40 tools and 20,000 tokens of tools/list (tests/mcp_servers/test_toolsets.py measures it).
@@ -176,14 +183,15 @@ class Selection:
         return tuple(name for name in TOOLSETS if name in self.toolsets)
 
     def visible(self, role: Role, header: frozenset[str] | None) -> frozenset[str]:
-        """The toolsets a connection of ``role`` sees, given its header's choice (None: none made)."""
+        """The toolsets a connection of ``role`` sees, given its header's choice (None: none made).
+        ``ALWAYS`` is in every view: a person asked to confirm a money move can always do so."""
         chosen = header if header is not None else self.toolsets
         if chosen is None:
-            return frozenset(ROLE_DEFAULTS[role] if self.role_defaults else TOOLSETS)
+            return frozenset(ROLE_DEFAULTS[role] if self.role_defaults else TOOLSETS) | ALWAYS
         named = chosen - {DEFAULT}
         if DEFAULT in chosen:
             named |= set(ROLE_DEFAULTS[role] if self.role_defaults else TOOLSETS)
-        return frozenset(named) & frozenset(self.ceiling)
+        return (frozenset(named) & frozenset(self.ceiling)) | ALWAYS
 
 
 class ToolsetGate(Middleware):

@@ -152,7 +152,7 @@ async def verify_payment(payment: PaymentId) -> PaymentView:
     return await payments.verify_payment(deps().payments, invocation(), payment)
 
 
-@TOOLS.tool(roles=STAFF, title="Retry a failed payout", read_only=False, idempotent=True)
+@TOOLS.tool(roles=STAFF, title="Retry a failed payout", read_only=False, idempotent=True, confirm=True)
 async def retry_disbursement(
     payment: Annotated[
         Identifier,
