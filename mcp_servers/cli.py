@@ -19,12 +19,12 @@ from pydantic import HttpUrl
 
 from database import migrate
 from mcp_servers import laptop
-from mcp_servers.config import ConfigError, Settings, check_sandbox_consent, load_settings
+from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.platform.workers import Workers
-from mcp_servers.runtime import Runtime
+from mcp_servers.runtime import Runtime, check_sandbox_consent
 
 __all__ = ["main"]
 

@@ -24,7 +24,7 @@ from tools.payments.domain.routing import DEFAULT_ROUTES, RoutingError, parse_ro
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.principal import Role
 
-__all__ = ["SERVER_NAMES", "ConfigError", "Settings", "check_sandbox_consent", "load_settings"]
+__all__ = ["SERVER_NAMES", "ConfigError", "Settings", "load_settings"]
 
 # The MCP servers by the name their settings use: the composed one and each service
 # (mcp_servers.composition.SERVICES; a test keeps the two in step).
@@ -374,15 +374,6 @@ class Settings(BaseSettings):
 
 def _items(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def check_sandbox_consent(settings: Settings) -> None:
-    """Money on a configured system of record is never simulated by accident."""
-    if settings.database_url is not None and settings.onasis_gateway_url is None and not settings.sandbox:
-        raise ConfigError(
-            "NEON_DATABASE_URL is set but ONASIS_GATEWAY_URL is not: set ONASIS_GATEWAY_URL for real "
-            "payments, or CAAS_SANDBOX=true to simulate money on this database"
-        )
 
 
 def _variable(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:

@@ -189,7 +189,9 @@ class ConfirmedAction(Output):
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=frozenset(Role), title="Confirm a money move", read_only=False, destructive=True)
+@TOOLS.tool(
+    roles=frozenset(Role), title="Confirm a money move", read_only=False, destructive=True, open_world=True
+)
 async def confirm_action(
     action_id: Annotated[UUID, Field(description="The action_id a confirmation_required error gave.")],
 ) -> ConfirmedAction:

@@ -19,7 +19,7 @@ from adapters.sandbox import Sandbox
 from database import migrate
 from database.embedded import EmbeddedPostgres, ensure_database, start_embedded
 from database.pool import create_pool
-from mcp_servers.config import Settings
+from mcp_servers.config import ConfigError, Settings
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.workers import Workers
@@ -36,7 +36,7 @@ from tools.platform.ports import Clock, SystemClock
 from tools.platform.principal import Principal
 from tools.platform.registration import Registrar
 
-__all__ = ["DatabaseTargets", "Dependencies", "PaymentSecrets", "Runtime"]
+__all__ = ["DatabaseTargets", "Dependencies", "PaymentSecrets", "Runtime", "check_sandbox_consent"]
 
 log = logging.getLogger("caas.runtime")
 
@@ -260,3 +260,12 @@ async def _check_database(pool: asyncpg.Pool | None, target: migrate.Target) -> 
     pending = [st.migration_name for st in states if st.state == "pending"]
     if pending:
         raise _Pending(pending)
+
+
+def check_sandbox_consent(settings: Settings) -> None:
+    """Money on a configured system of record is never simulated by accident."""
+    if settings.database_url is not None and settings.onasis_gateway_url is None and not settings.sandbox:
+        raise ConfigError(
+            "NEON_DATABASE_URL is set but ONASIS_GATEWAY_URL is not: set ONASIS_GATEWAY_URL for real "
+            "payments, or CAAS_SANDBOX=true to simulate money on this database"
+        )

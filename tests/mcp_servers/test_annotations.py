@@ -40,6 +40,7 @@ READS = {"inbox", "unread_count", "preferences", "summaries", "list", "get", "me
 QUEUED = {
     "disburse_loan": "records the payout the payment worker sends to the gateway",
     "retry_webhook_delivery": "requeues a webhook the delivery worker POSTs to the lender",
+    "confirm_action": "runs the confirmed money move it names (found at run time), a payout among them",
 }
 # Money that leaves the platform cannot be called back.
 MUST_BE_DESTRUCTIVE = {"disburse_loan"}

@@ -40,6 +40,7 @@ from tools.platform.principal import Role
 # results against the same schema. A new tool must be reached here or named here.
 NOT_REACHED = frozenset(
     {
+        "admin_confirm_action",
         "admin_retry_webhook_delivery",
         "credit_get_adverse_action_notice",
         "credit_quote_prepayment",

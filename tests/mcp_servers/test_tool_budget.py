@@ -16,7 +16,7 @@ from fastmcp import Client
 
 from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.runtime import Runtime
-from mcp_servers.toolsets import ROLE_DEFAULTS, toolset_of
+from mcp_servers.toolsets import ALWAYS, ROLE_DEFAULTS, toolset_of
 from tools.platform.principal import Role
 
 MAX_TOOLS = 40
@@ -59,7 +59,7 @@ async def test_each_roles_default_view_is_within_40_tools_and_20000_tokens(
     assert used <= MAX_TOKENS, f"{role.value} default view: {used} tokens; choose smaller ROLE_DEFAULTS"
     for tool in tools:
         service, plain = tool.name.split("_", 1)
-        assert service in SERVICES and toolset_of(plain) in ROLE_DEFAULTS[role], tool.name
+        assert service in SERVICES and toolset_of(plain) in (*ROLE_DEFAULTS[role], *ALWAYS), tool.name
 
 
 async def test_budget_table(runtime: Runtime, principal: Any, deployed: Any) -> None:

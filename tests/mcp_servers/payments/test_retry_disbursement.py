@@ -14,6 +14,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import error_code
+from tests.helpers.confirm import confirmed
 from tests.helpers.loans import RECONCILE, call, refused
 from tests.helpers.payments import (
     GET_PAYMENT,
@@ -134,8 +135,9 @@ async def test_only_staff_retry_a_payout(
         )
         == 1
     )
-    principal("svc-payouts", Role.SERVICE)
-    assert (await call(client, RETRY, args))["status"] == "requested"
+    principal("svc-payouts", Role.SERVICE)  # a service's payout waits for a person's confirmation
+    retried = await confirmed(client, principal, RETRY, args, by=("op-payouts", Role.OPERATOR))
+    assert retried["status"] == "requested"
 
 
 async def test_concurrent_retries_with_different_keys_make_one_payout(
