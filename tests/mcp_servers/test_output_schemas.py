@@ -26,6 +26,7 @@ from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import application
+from tests.helpers.confirm import person_confirms
 from tests.helpers.risk import APPROVE_BUREAU, uid
 from tests.mcp_servers import test_marketplace_journey as journey
 from tests.mcp_servers.risk.test_assessments import scoring_inputs
@@ -224,7 +225,7 @@ async def test_every_tools_result_validates_against_its_own_output_schema(
     results = Results()
     server = build_server(runtime)
     server.add_middleware(results)
-    async with Client(server, mode="2026-07-28") as client:
+    async with Client(server, mode="2026-07-28", elicitation_handler=person_confirms) as client:
         await journey.test_an_application_goes_from_submission_through_bidding_to_a_settled_loan(
             client, principal, runtime, core_db, clock, country
         )

@@ -61,8 +61,9 @@ async def test_a_chosen_toolset_is_all_a_role_sees_and_other_tools_are_refused_n
     message = error_message(result)
     # The deployment's choice is also the most a connection may ask for, so the operator must add it.
     assert "'underwrite' toolset" in message and "add underwrite to CAAS_TOOLSETS" in message
-    # The role gate still applies inside the selection: a borrower is shown no ledger tool.
-    assert await names(runtime, principal, Role.BORROWER, ledger) == set()
+    # The role gate still applies inside the selection: a borrower is shown no ledger tool, only the
+    # confirmation every view carries.
+    assert await names(runtime, principal, Role.BORROWER, ledger) == {"admin_confirm_action"}
     principal("toolsets-borrower", Role.BORROWER)
     async with Client(build_server(runtime, selection=ledger), mode="2026-07-28") as client:
         result = await client.call_tool("admin_get_journal", {}, raise_on_error=False)
