@@ -198,3 +198,26 @@ async def test_a_confirmation_is_bound_to_the_exact_arguments(
     code, refused = await outcome(bare, CONFIRM, {"action_id": first})
     assert code == "conflict" and "changed" in refused["error"]["message"]
     assert await payments_of(core_db, loan) == 0
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        (DISBURSE, {"loan": "CAAS-1999-000001"}),
+        (
+            "payments_retry_disbursement",
+            {"payment": "caas-disbursement-00000000-0000-4000-8000-000000000000"},
+        ),
+        ("payments_retry_disbursement", {"payment": "not-a-payment"}),
+    ],
+    ids=["disburse an unknown loan", "retry an unknown payout", "retry a malformed handle"],
+)
+async def test_a_money_move_on_nothing_the_caller_can_see_is_refused_before_any_pending_action(
+    client: Client, principal: Any, core_db: asyncpg.Connection, tool: str, args: dict[str, Any]
+) -> None:
+    # Found by the fuzz test: a pending action was written for a payout that does not exist.
+    before = await core_db.fetchval("SELECT count(*) FROM caas_core.pending_actions")
+    principal(uid("svc"), Role.SERVICE)
+    code, _ = await outcome(client, tool, {**args, "idempotency_key": key()})
+    assert code in {"not_found", "invalid_argument"}
+    assert await core_db.fetchval("SELECT count(*) FROM caas_core.pending_actions") == before
