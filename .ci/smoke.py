@@ -4,6 +4,7 @@ import asyncio
 import sys
 
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 
 APPLICATION = {
     "borrower_id": "smoke-borrower",
@@ -24,7 +25,9 @@ APPLICATION = {
 
 
 async def main(url: str, token: str) -> None:
-    async with Client(url, auth=token) as client:
+    # The local operator files an application here, beyond an operator's default toolsets: ask for all.
+    transport = StreamableHttpTransport(url, auth=token, headers={"X-CaaS-Toolsets": "all"})
+    async with Client(transport) as client:
         names = {t.name for t in await client.list_tools()}
         assert "credit_submit_application" in names, names
         app = (
