@@ -10,7 +10,7 @@ from tools.ledger import ledger
 from tools.loans import loans
 from tools.marketplace import offers
 from tools.payments import payments, retries
-from tools.platform.errors import Conflict, InvalidArgument
+from tools.platform.errors import Conflict
 from tools.platform.models import Money
 from tools.platform.principal import Principal
 
@@ -67,13 +67,7 @@ async def _reverse_journal(deps: Any, caller: Principal, args: dict[str, Any]) -
 
 
 async def _retry_disbursement(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
-    payment_id = retries.parse_payment(args["payment"])
-    if payment_id is None:
-        raise InvalidArgument(
-            f"payment: {args['payment'][:80]!r} is neither a payment id (UUID) nor a caas-disbursement-<id> "
-            "reference; list_payments shows the loan's payments"
-        )
-    failed = await payments.get_payment(deps.payments, caller, payment_id)
+    failed = await payments.get_payment(deps.payments, caller, retries.parse_payment(args["payment"]))
     return (
         f"Pay out {_money(failed.amount)} again for loan {failed.loan_id}: payment {failed.id} is "
         f"{failed.status}; a new payout goes to the borrower's bank account"

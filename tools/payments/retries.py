@@ -32,13 +32,16 @@ __all__ = ["parse_payment", "retry_disbursement"]
 _REFERENCE_PREFIX = "caas-disbursement-"
 
 
-def parse_payment(handle: str) -> UUID | None:
+def parse_payment(handle: str) -> UUID:
     """A payment's id, from the id itself or its gateway reference (``caas-disbursement-<id>``)."""
     text = handle.strip().removeprefix(_REFERENCE_PREFIX)
     try:
         return UUID(text)
     except ValueError:
-        return None
+        raise InvalidArgument(
+            f"payment: {handle[:80]!r} is neither a payment id (UUID) nor a caas-disbursement-<id> "
+            "reference; list_payments shows the loan's payments"
+        ) from None
 
 
 async def retry_disbursement(
@@ -48,11 +51,6 @@ async def retry_disbursement(
     unless that payment is a failed disbursement and the loan still waits for its money."""
     _check_simulate(deps, simulate)
     payment_id = parse_payment(handle)
-    if payment_id is None:
-        raise InvalidArgument(
-            f"payment: {handle[:80]!r} is neither a payment id (UUID) nor a caas-disbursement-<id> "
-            "reference; list_payments shows the loan's payments"
-        )
     failed = await deps.reader.get(payment_id)
     if failed is None:
         raise payment_not_found(payment_id)
