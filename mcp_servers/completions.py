@@ -71,11 +71,8 @@ async def _currencies(_: Runtime, __: Principal) -> list[str]:
 
 # Argument names (of resource templates and prompts) and where their candidates come from.
 ARGUMENTS = {
-    "ref": _applications,
     "application": _applications,
-    "loan_id": _loans,
     "loan": _loans,
-    "provider_id": _providers,
     "provider": _providers,
     "currency": _currencies,
 }

@@ -40,6 +40,7 @@ from tools.platform.confirmation import (
     confirm_pending,
     request_confirmation,
 )
+from tools.platform.errors import Conflict
 from tools.platform.models import Output
 from tools.platform.ports import Invocation
 from tools.platform.principal import Role
@@ -153,7 +154,7 @@ async def require_confirmation(
     raise CaasToolError(
         "confirmation_required",
         f"{summary}. Nothing was changed yet: a person (borrower, operator or admin, not this caller) must "
-        f"call confirm_action (admin_confirm_action on the composed server) with action_id {action.id} "
+        f"call confirm_action (admin_confirm_action on the composed server) with action {action.id} "
         f"before {action.expires_at.isoformat()}",
     )
 
@@ -190,10 +191,15 @@ TOOLS = ToolSet()
 
 
 @TOOLS.tool(
-    roles=frozenset(Role), title="Confirm a money move", read_only=False, destructive=True, open_world=True
+    roles=frozenset(Role),
+    title="Confirm a money move",
+    read_only=False,
+    destructive=True,
+    open_world=True,
+    retired={"action_id": "send the action's id (named in the confirmation_required message) as action"},
 )
 async def confirm_action(
-    action_id: Annotated[UUID, Field(description="The action_id a confirmation_required error gave.")],
+    action: Annotated[UUID, Field(description="The action's id a confirmation_required error gave.")],
 ) -> ConfirmedAction:
     """Confirm a pending money move as the person it concerns, and run it exactly as it was asked.
 
@@ -208,17 +214,21 @@ async def confirm_action(
     roles = {name: spec.roles for name, spec in _money_tools().items()}
 
     async def may_see(found: PendingAction) -> str:
+        # Asked before a rename (issue 11): its arguments would no longer bind, so it cannot run.
+        for old, _ in _money_tools()[found.tool].retired:
+            if old in found.arguments:
+                raise Conflict(f"this action was asked with {old}, no longer taken; call the tool again")
         return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
 
     rules, now = policy(runtime.settings), runtime.clock.now()
-    action = await confirm_pending(_store(runtime), rules, call, action_id, roles, now, may_see)
-    tool = _tool(action.tool)
-    with confirmed_as(action.requester, action.args_sha256):
-        result = await tool.run(dict(action.arguments))
+    pending = await confirm_pending(_store(runtime), rules, call, action, roles, now, may_see)
+    tool = _tool(pending.tool)
+    with confirmed_as(pending.requester, pending.args_sha256):
+        result = await tool.run(dict(pending.arguments))
     return ConfirmedAction(
-        action_id=action.id,
+        action_id=pending.id,
         tool=tool.name,
-        summary=action.summary,
-        requested_by=f"{action.requester.role}:{action.requester.subject}",
+        summary=pending.summary,
+        requested_by=f"{pending.requester.role}:{pending.requester.subject}",
         result=result.structured_content or {},
     )

@@ -23,6 +23,8 @@ __all__ = [
     "LoanHandle",
     "OptionalIdempotencyKey",
     "PrepayChoice",
+    "ProviderHandle",
+    "renamed",
 ]
 
 ApplicationHandle = Annotated[
@@ -44,6 +46,16 @@ LoanHandle = Annotated[
     ),
 ]
 BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
+ProviderHandle = Annotated[
+    Identifier, Field(min_length=1, max_length=64, description="The provider's id (UUID).")
+]
+
+
+def renamed(old: str, new: str, what: str) -> dict[str, str]:
+    """Issue 11: a tool names an entity of ours by its noun (``provider``), not ``<noun>_id``. The old
+    spelling is refused (``retired=``) with this message, naming the argument to send instead."""
+    return {old: f"send {what} as {new}"}
+
 
 _KEY_PATTERN = REFERENCE_PATTERN
 _KEY = (
