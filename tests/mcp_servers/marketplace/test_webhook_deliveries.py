@@ -174,16 +174,16 @@ async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
 
     # The lender fixed its receiver: an operator queues the delivery again.
     principal(uid("op-retry"), Role.OPERATOR)
-    queued = await call(client, RETRY, {"event_id": str(event_id)})
+    queued = await call(client, RETRY, {"delivery": str(event_id)})
     assert (queued["status"], queued["requeue_count"], queued["attempts"]) == ("pending", 1, 1)
     assert queued["requeued_at"] is not None and queued["next_attempt_at"] is not None
-    assert await refused(client, RETRY, {"event_id": str(event_id)}) == "conflict"  # already pending
+    assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # already pending
     await runtime.workers.drain()
     [row] = await deliveries(client, principal, provider_id=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("delivered", 2, 200)
     assert [r.headers["x-caas-event-id"] for r in receiver.got[name]] == [str(event_id)] * 2
-    assert await refused(client, RETRY, {"event_id": str(event_id)}) == "conflict"  # delivered
-    assert await refused(client, RETRY, {"event_id": str(uuid.uuid4())}) == "not_found"
+    assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # delivered
+    assert await refused(client, RETRY, {"delivery": str(uuid.uuid4())}) == "not_found"
     audit = await core_db.fetchval(
         "SELECT count(*) FROM caas_audit.audit_log WHERE tool = 'admin.retry_webhook_delivery' "
         "AND object_id = $1",
@@ -204,7 +204,7 @@ async def test_a_suspended_provider_is_skipped_and_gets_it_once_reactivated_and_
     await invite(client, principal, core_db, country)
     [event_id] = await invited_events(core_db, provider_id)
     principal(uid("op"), Role.OPERATOR)
-    await call(client, SUSPEND, {"provider_id": provider_id, "reason": "compliance hold"})
+    await call(client, SUSPEND, {"provider": provider_id, "reason": "compliance hold"})
     await runtime.workers.drain()
 
     assert receiver.got[name] == []
@@ -216,8 +216,8 @@ async def test_a_suspended_provider_is_skipped_and_gets_it_once_reactivated_and_
     )
 
     principal(uid("op"), Role.OPERATOR)
-    await call(client, REACTIVATE, {"provider_id": provider_id})
-    await call(client, RETRY, {"event_id": str(event_id)})
+    await call(client, REACTIVATE, {"provider": provider_id})
+    await call(client, RETRY, {"delivery": str(event_id)})
     await runtime.workers.drain()
     [row] = await deliveries(client, principal, provider_id=provider_id)
     assert (row["status"], row["attempts"]) == ("delivered", 1)
@@ -245,7 +245,7 @@ async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its
     cursor = None
     principal(uid("op"), Role.OPERATOR)
     while True:
-        args: dict[str, Any] = {"provider_id": first, "limit": 2}
+        args: dict[str, Any] = {"provider": first, "limit": 2}
         if cursor:
             args["cursor"] = cursor
         page = await call(client, LIST, args)
@@ -270,8 +270,8 @@ async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its
     own = (await call(client, LIST, {"limit": 100}))["items"]
     assert {d["provider_id"] for d in own} == {first}
     assert {d["event_id"] for d in own} == {str(e) for e in events}
-    assert await refused(client, LIST, {"provider_id": second}) == "permission_denied"
-    assert await refused(client, RETRY, {"event_id": str(events[0])}) == "permission_denied"
+    assert await refused(client, LIST, {"provider": second}) == "permission_denied"
+    assert await refused(client, RETRY, {"delivery": str(events[0])}) == "permission_denied"
     principal(uid("borrower"), Role.BORROWER)
     assert await refused(client, LIST, {}) == "permission_denied"
 
@@ -330,7 +330,7 @@ async def test_the_lender_of_an_accepted_offer_hears_each_step_in_order_and_that
     bid = await ghs.place(client, principal, app, provider_id)
     ghs.as_borrower(principal, app)
     key = f"accept-{uuid.uuid4()}"
-    await call(client, ghs.ACCEPT, {"application": app["id"], "bid_id": bid["id"], "idempotency_key": key})
+    await call(client, ghs.ACCEPT, {"application": app["id"], "bid": bid["id"], "idempotency_key": key})
     await verify_kyc(client, principal, app, "proof_of_income")
     # Arrange only: obligations as large as the income make the approval re-check fail on DTI.
     await core_db.execute(

@@ -73,7 +73,7 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
 
     # A worker that died after storing a delivered outcome runs the job again: nothing is re-sent.
     principal(uid("op"), Role.OPERATOR)
-    await call(client, RETRY, {"event_id": str(event_id)})
+    await call(client, RETRY, {"delivery": str(event_id)})
     await runtime.workers.drain()
     assert len(receiver.got[name]) == 3
     stored = await core_db.fetchrow(
@@ -120,7 +120,7 @@ async def test_a_job_the_queue_failed_on_its_own_lists_as_failed_and_can_be_queu
     assert receiver.got[name] == []
 
     principal(uid("op-retry"), Role.OPERATOR)
-    queued = await call(client, RETRY, {"event_id": str(event_id)})
+    queued = await call(client, RETRY, {"delivery": str(event_id)})
     assert (queued["status"], queued["requeue_count"]) == ("pending", 1)
     await runtime.workers.drain()
     [row] = await deliveries(client, principal, provider_id=provider_id)
