@@ -121,7 +121,7 @@ class VerifyDocument(Input):
 
 
 class UploadInstructions(Output):
-    upload_id: UUID = Field(description="Pass to register_document once the file is uploaded.")
+    upload_id: UUID = Field(description="Pass to register_document as upload once the file is uploaded.")
     application_id: UUID
     reference: str
     document_type: DocumentType
