@@ -183,9 +183,7 @@ async def test_limit_ranks_the_best_and_explains_the_rest(
     second = await lender(client, principal, country)
     app = await open_application(client, principal, core_db, country)
     as_operator(principal)
-    report = await call(
-        client, MATCH, {"application": app["id"], "limit": 1, "explain_providers": [second]}
-    )
+    report = await call(client, MATCH, {"application": app["id"], "limit": 1, "explain_providers": [second]})
     assert [r["provider_id"] for r in report["ranking"]] == [best] and report["more_eligible"] is True
     explanation = report["explanations"][0]
     assert (

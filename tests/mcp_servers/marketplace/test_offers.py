@@ -260,9 +260,7 @@ async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_noth
     ):
         args = {"application": app["id"], "bid": bid_id, "idempotency_key": key()}
         assert await refused(client, ACCEPT, args) == code, bid_id
-    assert (
-        await refused(client, ACCEPT, {"application": app["id"], "bid": old["id"]}) == "invalid_argument"
-    )
+    assert await refused(client, ACCEPT, {"application": app["id"], "bid": old["id"]}) == "invalid_argument"
     # Someone else's application, whoever asks: not found. Providers and staff do not accept offers.
     theirs = {"application": elsewhere["id"], "bid": foreign["id"], "idempotency_key": key()}
     for who in (uid("b"), uid("agent")):

@@ -109,8 +109,7 @@ async def test_update_changes_only_what_is_given_and_revalidates_the_whole(
         {"webhook_url": "http://lender.example.com/hook"},
     ):
         assert (
-            await refused(client, UPDATE, {"provider": provider["id"], "changes": bad})
-            == "invalid_argument"
+            await refused(client, UPDATE, {"provider": provider["id"], "changes": bad}) == "invalid_argument"
         )
     row = await stored(core_db, provider["id"])
     assert (row["version"], row["currency"], row["min_amount_minor"]) == (2, "NGN", 5_000_000)

@@ -117,14 +117,10 @@ async def test_a_closed_conversation_refuses_messages_and_closing_again_changes_
     assert closed["closed_at"] is not None
     principal(uid("admin"), Role.ADMIN)
     assert await call(client, CLOSE, {"conversation": conversation_id}) == closed
-    assert (
-        await refused(client, POST, {"conversation": conversation_id, "message": "one more"}) == "conflict"
-    )
+    assert await refused(client, POST, {"conversation": conversation_id, "message": "one more"}) == "conflict"
 
     principal(owner, Role.BORROWER)
-    assert (
-        await refused(client, POST, {"conversation": conversation_id, "message": "hello?"}) == "conflict"
-    )
+    assert await refused(client, POST, {"conversation": conversation_id, "message": "hello?"}) == "conflict"
     assert (await call(client, CONVERSATIONS, {"status": "closed"}))["items"][0]["id"] == conversation_id
     assert (await call(client, CONVERSATIONS, {"status": "open"}))["items"] == []
 
