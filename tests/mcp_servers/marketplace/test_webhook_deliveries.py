@@ -93,7 +93,7 @@ async def test_an_invited_provider_receives_a_signed_invitation_without_personal
         got.body, headers["x-caas-signature"], headers["x-caas-timestamp"], "whsec_other", int(time.time())
     ).ok
 
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["event_id"], row["event_type"], row["status"]) == (
         str(event_id),
         "provider.invited",
@@ -119,7 +119,7 @@ async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_
     [event_id] = await invited_events(core_db, provider_id)
 
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, 500)
     assert row["last_error"] == "the receiver answered 500"
     assert row["next_attempt_at"] is not None and row["next_attempt_at"] > row["last_attempt_at"]
@@ -128,12 +128,12 @@ async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_
 
     await due_now(core_db, clock, event_id)
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 2, 503)
 
     await due_now(core_db, clock, event_id)
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id, status=["delivered"])
+    [row] = await deliveries(client, principal, provider=provider_id, status=["delivered"])
     assert (row["status"], row["attempts"], row["last_status_code"], row["last_error"]) == (
         "delivered",
         3,
@@ -164,13 +164,13 @@ async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
     [event_id] = await invited_events(core_db, provider_id)
     await runtime.workers.drain()
 
-    [row] = await deliveries(client, principal, provider_id=provider_id, status=["failed"])
+    [row] = await deliveries(client, principal, provider=provider_id, status=["failed"])
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("failed", 1, 410)
     assert "410" in row["last_error"] and row["failed_at"] is not None and row["next_attempt_at"] is None
     clock.move(hours=1)  # past any backoff (at most 30 minutes)
     await runtime.workers.drain()
     assert len(receiver.got[name]) == 1  # failed for good: never attempted again on its own
-    assert await deliveries(client, principal, provider_id=provider_id, status=["pending", "delivered"]) == []
+    assert await deliveries(client, principal, provider=provider_id, status=["pending", "delivered"]) == []
 
     # The lender fixed its receiver: an operator queues the delivery again.
     principal(uid("op-retry"), Role.OPERATOR)
@@ -179,7 +179,7 @@ async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
     assert queued["requeued_at"] is not None and queued["next_attempt_at"] is not None
     assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # already pending
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("delivered", 2, 200)
     assert [r.headers["x-caas-event-id"] for r in receiver.got[name]] == [str(event_id)] * 2
     assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # delivered
@@ -208,7 +208,7 @@ async def test_a_suspended_provider_is_skipped_and_gets_it_once_reactivated_and_
     await runtime.workers.drain()
 
     assert receiver.got[name] == []
-    [row] = await deliveries(client, principal, provider_id=provider_id, status=["skipped"])
+    [row] = await deliveries(client, principal, provider=provider_id, status=["skipped"])
     assert (row["attempts"], row["last_status_code"], row["last_error"]) == (
         0,
         None,
@@ -219,7 +219,7 @@ async def test_a_suspended_provider_is_skipped_and_gets_it_once_reactivated_and_
     await call(client, REACTIVATE, {"provider": provider_id})
     await call(client, RETRY, {"delivery": str(event_id)})
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"]) == ("delivered", 1)
     assert len(receiver.got[name]) == 1
 
@@ -259,11 +259,11 @@ async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its
     assert keys == sorted(keys, reverse=True)
     status = {p["event_id"]: p["status"] for p in pages}
     assert [status[str(e)] for e in events] == ["failed", "delivered", "delivered"]
-    [failed] = await deliveries(client, principal, provider_id=first, status=["failed"])
+    [failed] = await deliveries(client, principal, provider=first, status=["failed"])
     assert failed["event_id"] == str(events[0])
-    assert len(await deliveries(client, principal, provider_id=first, event_type="provider.")) == 3
-    assert len(await deliveries(client, principal, provider_id=first, event_type="provider.invited")) == 3
-    assert await deliveries(client, principal, provider_id=first, event_type="bid.") == []
+    assert len(await deliveries(client, principal, provider=first, event_type="provider.")) == 3
+    assert len(await deliveries(client, principal, provider=first, event_type="provider.invited")) == 3
+    assert await deliveries(client, principal, provider=first, event_type="bid.") == []
     assert await every_provider_listed(client, principal) >= {first, second}
 
     principal(uid("lender-user"), Role.PROVIDER, first)
@@ -311,7 +311,7 @@ async def test_two_concurrent_drains_deliver_each_event_once(
         assert len(events) == 3
         # Once each, and in the order the events were written.
         assert [r.headers["x-caas-event-id"] for r in receiver.got[name]] == [str(e) for e in events]
-        rows = await deliveries(client, principal, provider_id=provider_id)
+        rows = await deliveries(client, principal, provider=provider_id)
         assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 3
 
 

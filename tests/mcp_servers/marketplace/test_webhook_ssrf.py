@@ -115,6 +115,6 @@ async def test_an_event_for_a_stored_loopback_url_is_not_sent_when_local_receive
     finally:
         await sender.aclose()
     assert receiver.got[name] == []
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("failed", 0, None)
     assert row["last_error"].startswith("not sent: the webhook_url must use https")
