@@ -18,13 +18,13 @@ from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from mcp_servers.params import (
+    PROVIDER_RENAMED,
     ApplicationHandle,
     Cursor,
     Limit,
     LoanHandle,
     OptionalIdempotencyKey,
     PrepayChoice,
-    renamed,
 )
 from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
@@ -100,7 +100,7 @@ async def get_loan(loan: LoanHandle) -> LoanView:
     title="List loans",
     read_only=True,
     idempotent=True,
-    retired=renamed("provider_id", "provider", "the provider's id"),
+    retired=PROVIDER_RENAMED,
 )
 async def list_loans(
     status: Annotated[

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import ApplicationHandle, BidId, Cursor, Limit, renamed
+from mcp_servers.params import BID_RENAMED, PROVIDER_RENAMED, ApplicationHandle, BidId, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import bidding, invitations
 from tools.marketplace.models.bids import (
@@ -41,7 +41,6 @@ DeclineReason = Annotated[
         "event, so no personal data.",
     ),
 ]
-BID_RENAMED = renamed("bid_id", "bid", "the bid's id")
 TOOLS = ToolSet()
 
 
@@ -102,7 +101,7 @@ async def decline_invitation(application: ApplicationHandle, reason: DeclineReas
     title="List bids on an application",
     read_only=True,
     idempotent=True,
-    retired=renamed("provider_id", "provider", "the provider's id"),
+    retired=PROVIDER_RENAMED,
 )
 async def list_bids(
     application: ApplicationHandle,

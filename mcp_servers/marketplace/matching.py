@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import ApplicationHandle, Cursor, Limit, renamed
+from mcp_servers.params import PROVIDER_RENAMED, ApplicationHandle, Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import matching
 from tools.marketplace.models.matching import InvitationPage, InvitationStatus, MatchReport
@@ -92,7 +92,7 @@ async def invite_providers(
     title="List invitations to bid",
     read_only=True,
     idempotent=True,
-    retired=renamed("provider_id", "provider", "the provider's id"),
+    retired=PROVIDER_RENAMED,
 )
 async def list_invitations(
     provider: Annotated[

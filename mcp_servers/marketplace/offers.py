@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_servers.params import ApplicationHandle, BidId, IdempotencyKey, renamed
+from mcp_servers.params import BID_RENAMED, ApplicationHandle, BidId, IdempotencyKey
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import offers
 from tools.marketplace.models.bids import AcceptedOffer, OfferComparison
@@ -36,7 +36,7 @@ async def compare_offers(application: ApplicationHandle) -> OfferComparison:
     read_only=False,
     destructive=True,
     confirm=True,
-    retired=renamed("bid_id", "bid", "the bid's id"),
+    retired=BID_RENAMED,
 )
 async def accept_offer(
     application: ApplicationHandle, bid: BidId, idempotency_key: IdempotencyKey

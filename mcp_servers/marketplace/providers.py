@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, Limit, ProviderHandle, renamed
+from mcp_servers.params import PROVIDER_RENAMED, Cursor, Limit, ProviderHandle
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import providers
 from tools.marketplace.models.providers import (
@@ -28,8 +28,6 @@ __all__ = ["TOOLS"]
 MANAGERS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVIDER})
 STAFF_READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-
-RENAMED = renamed("provider_id", "provider", "the provider's id")
 
 
 TOOLS = ToolSet()
@@ -52,7 +50,11 @@ async def onboard_provider(provider: OnboardProvider) -> OnboardedProvider:
 
 
 @TOOLS.tool(
-    roles=MANAGERS, title="Change a credit provider", read_only=False, idempotent=True, retired=RENAMED
+    roles=MANAGERS,
+    title="Change a credit provider",
+    read_only=False,
+    idempotent=True,
+    retired=PROVIDER_RENAMED,
 )
 async def update_provider(provider: ProviderHandle, changes: ProviderChanges) -> ProviderView:
     """Change a provider's terms; fields left out keep their value, commission_plan is replaced whole.
@@ -65,7 +67,11 @@ async def update_provider(provider: ProviderHandle, changes: ProviderChanges) ->
 
 
 @TOOLS.tool(
-    roles=MANAGERS, title="Suspend a credit provider", read_only=False, destructive=True, retired=RENAMED
+    roles=MANAGERS,
+    title="Suspend a credit provider",
+    read_only=False,
+    destructive=True,
+    retired=PROVIDER_RENAMED,
 )
 async def suspend_provider(
     provider: ProviderHandle,
@@ -81,7 +87,7 @@ async def suspend_provider(
     return await providers.suspend_provider(deps().marketplace, invocation(), provider, reason)
 
 
-@TOOLS.tool(roles=MANAGERS, title="Reactivate a credit provider", read_only=False, retired=RENAMED)
+@TOOLS.tool(roles=MANAGERS, title="Reactivate a credit provider", read_only=False, retired=PROVIDER_RENAMED)
 async def reactivate_provider(provider: ProviderHandle) -> ProviderView:
     """Lift a suspension: the provider is matched again. Reactivating an active provider is a conflict."""
     return await providers.reactivate_provider(deps().marketplace, invocation(), provider)
@@ -92,7 +98,7 @@ async def reactivate_provider(provider: ProviderHandle) -> ProviderView:
     title="Rotate a provider's webhook secret",
     read_only=False,
     destructive=True,
-    retired=RENAMED,
+    retired=PROVIDER_RENAMED,
 )
 async def rotate_provider_secret(provider: ProviderHandle) -> RotatedSecret:
     """Issue a new webhook signing secret, returned ONCE; the old one stops working at once.
@@ -102,7 +108,9 @@ async def rotate_provider_secret(provider: ProviderHandle) -> RotatedSecret:
     return await providers.rotate_provider_secret(deps().marketplace, invocation(), provider)
 
 
-@TOOLS.tool(roles=READERS, title="Get a credit provider", read_only=True, idempotent=True, retired=RENAMED)
+@TOOLS.tool(
+    roles=READERS, title="Get a credit provider", read_only=True, idempotent=True, retired=PROVIDER_RENAMED
+)
 async def get_provider(provider: ProviderHandle) -> ProviderView:
     """Read one provider: its terms, limits, commission plan, webhook URL and status (never the secret).
 

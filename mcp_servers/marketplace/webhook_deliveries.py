@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, Limit, renamed
+from mcp_servers.params import PROVIDER_RENAMED, Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import provider_webhooks
 from tools.marketplace.models.webhook_deliveries import DeliveryPage, DeliveryStatus, DeliveryView
@@ -28,7 +28,7 @@ TOOLS = ToolSet()
     title="List webhook deliveries",
     read_only=True,
     idempotent=True,
-    retired=renamed("provider_id", "provider", "the provider's id"),
+    retired=PROVIDER_RENAMED,
 )
 async def list_webhook_deliveries(
     provider: Annotated[
