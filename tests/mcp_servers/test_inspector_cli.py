@@ -31,6 +31,7 @@ from mcp_servers.composition import PLAN_PORTS, SERVICES, build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import REPO_ROOT, SERVICE_KEY, caas_command, caas_env, serving
 from tests.helpers.errors import error_of
+from tests.helpers.npm_clients import npm_installed
 from tests.mcp_servers.test_demo import caas_serve
 from tools.platform.principal import Principal, Role
 
@@ -71,13 +72,7 @@ def node_bin_dir() -> Path:
 @pytest.fixture(scope="module")
 def inspector_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The Inspector pinned in package.json, installed once with ``npm ci``; the environment to run it."""
-    pinned = json.loads((CLIENT_DIR / "package.json").read_text())["dependencies"][INSPECTOR]
-    installed = CLIENT_DIR / "node_modules" / INSPECTOR / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != pinned:
-        done = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT_DIR, capture_output=True, text=True, timeout=900
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+    npm_installed(CLIENT_DIR, INSPECTOR)
     home = tmp_path_factory.mktemp("inspector-home")  # its catalog and state, not the developer's
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAAS_", "NEON_", "SUPABASE_"))}
     env.update(
@@ -122,7 +117,7 @@ def marked_commands(document: str) -> list[str]:
 
 async def run(command: str, env: dict[str, str], cwd: Path) -> Ran:
     proc = await asyncio.create_subprocess_exec(
-        "bash", "-c", command, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        "bash", "-c", command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 180)
@@ -186,7 +181,7 @@ async def test_the_readme_inspector_command_lines_list_call_and_show_an_error(
     url, environment = caas_http
     env = {**environment, **{k: inspector_env[k] for k in INSPECTOR_SETTINGS}}
     readme, laptop = marked_commands("README.md"), marked_commands("docs/laptop.md")
-    assert len(readme) == 3 and len(laptop) == 1, (readme, laptop)
+    assert len(readme) == 3 and len(laptop) == 2, (readme, laptop)
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     root = checkout(tmp_path / "checkout", {PLAN_PORTS["caas"]: port})
     sample = SAMPLE.search((REPO_ROOT / "README.md").read_text())
@@ -231,10 +226,10 @@ async def test_each_http_entry_of_the_client_files_reaches_the_server_it_names(
     text = json.dumps(config)
     for plan, port in plan_servers.items():
         text = text.replace(f"127.0.0.1:{plan}/", f"127.0.0.1:{port}/")
-    (tmp_path / "client.json").write_text(text)
     root = checkout(tmp_path / "checkout", {})
+    (root / "client.json").write_text(text)
     for entry in found:
-        command = f"npx {INSPECTOR} --cli --config {tmp_path / 'client.json'} --server {entry} --method initialize"
+        command = f"npx {INSPECTOR} --cli --config client.json --server {entry} --method initialize"
         ran = await run(command, inspector_env, root)
         assert ran.code == 0, f"{entry}: {ran.out[-1500:]} {ran.err[-1500:]}"
         named = entry.removesuffix("-http")
