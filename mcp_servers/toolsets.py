@@ -105,8 +105,8 @@ TOOLSETS: dict[str, Toolset] = {
         "close_support_conversation",
     ),
     "confirm": _set(
-        "confirming a pending money move as the person who must agree to it; in every view",
-        "confirm_action",
+        "money moves waiting for a person: list them, confirm or decline one; in every view",
+        "confirm_action list_pending_actions decline_action",
     ),
     "platform": _set(
         "housekeeping: the platform's health, webhook deliveries to lenders and their retries, expiring "
