@@ -87,6 +87,8 @@ def _port_call(node: ast.Call, reach: Reach, where: str) -> None:
         reach.writes.append(f"{where}: {port}.{func.attr}")
     if isinstance(func.value, ast.Name) and func.value.id == "store" and func.attr in SETTLES:
         reach.writes.append(f"{where}: store.{func.attr} (a pending action)")
+    if func.attr == "set_state":  # the session's state (the toolsets a dynamic session enabled)
+        reach.writes.append(f"{where}: set_state")
 
 
 def walk(fn: Callable[..., Any], reach: Reach) -> Reach:
