@@ -5,6 +5,7 @@ session is told to name its toolsets in X-CaaS-Toolsets."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.messages import MessageHandler
 from fastmcp.client.transports import StreamableHttpTransport
+from mcp_types import ResourceTemplateReference
 
 from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.platform.serving import ShutdownGate, http_app
@@ -188,3 +190,25 @@ async def test_over_stateless_streamable_http_enabling_asks_for_the_header(http_
         assert await names(client) == FIRST
         code, message = await failure(client, ENABLE, {"toolset": "lenders"})
     assert code == "session_required" and "X-CaaS-Toolsets: dynamic,lenders" in message
+
+
+async def test_a_toolsets_resource_and_its_name_completion_follow_the_callers_role(
+    runtime: Runtime, principal: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"toolsets": ""}))
+    template = ResourceTemplateReference(uri="caas://toolsets/{toolset}")
+    for role in (Role.OPERATOR, Role.BORROWER):
+        principal(f"toolset-reader-{role.value}", role)
+        async with Client(build_server(runtime)) as client:
+            offered = (await client.complete(template, {"name": "toolset", "value": "L"})).values
+            assert offered == [n for n in TOOLSETS if n.startswith("l") and callable_by(role, n)]
+            loans = json.loads((await client.read_resource("caas://toolsets/loans"))[0].text)
+            assert loans["purpose"] == TOOLSETS["loans"].purpose and loans["enabled"] is False
+            assert set(loans["tools"]) == callable_by(role, "loans")
+            with pytest.raises(Exception, match="not_found: 'bogus' is no toolset served here"):
+                await client.read_resource("caas://toolsets/bogus")
+    # A borrower is offered no toolset it has nothing in (lend, ledger and lenders start with l too).
+    assert "ledger" not in offered and "loans" in offered
+    async with Client(build_server(runtime)) as client:
+        confirm = json.loads((await client.read_resource("caas://toolsets/confirm"))[0].text)
+    assert confirm["enabled"] is True and "admin_decline_action" in confirm["tools"]
