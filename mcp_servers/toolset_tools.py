@@ -87,11 +87,11 @@ async def toolset_names(role: Role) -> list[str]:
 
 @TOOLS.tool(roles=frozenset(Role), title="List toolsets", read_only=True)
 async def list_toolsets() -> ToolsetList:
-    """List the toolsets this server serves: what each is for, how many of its tools your role may
-    call, and whether it is enabled on this connection.
+    """List the toolsets this server serves: what each is for, and how many tools it holds for you.
 
-    Use first on a dynamic connection (X-CaaS-Toolsets: dynamic), then enable_toolset the one your
-    task needs; a toolset with 0 tools holds nothing your role may call.
+    Each says whether it is enabled on this connection. Use first on a dynamic connection
+    (X-CaaS-Toolsets: dynamic), then enable_toolset the one your task needs; a toolset with 0 tools
+    holds nothing your role may call.
     """
     gate = gate_of_this_server()
     view = await gate.view()
@@ -150,12 +150,13 @@ async def enable_toolset(
         ),
     ],
 ) -> EnabledToolset:
-    """Add a toolset's tools to this session's tool list; the server then sends
-    notifications/tools/list_changed, so list the tools again to see them.
+    """Add a toolset's tools to your tool list for the rest of this session.
 
-    Use on a dynamic connection when your task needs tools you do not have; list_toolsets says what
-    each toolset is for. Your role still decides which of its tools you may call, and a read-only
-    connection gains only read-only ones. It lasts for this session only.
+    The server then sends notifications/tools/list_changed: list the tools again to see them. Use on
+    a dynamic connection when your task needs tools you do not have; list_toolsets says what each
+    toolset is for. Your role still decides which of its tools you may call, and a read-only
+    connection gains only read-only ones. A connection without a session (a 2026-07-28 request,
+    stateless HTTP) answers session_required: name the toolsets in X-CaaS-Toolsets instead.
     """
     ctx = get_context()
     gate = gate_of_this_server()
