@@ -46,6 +46,7 @@ __all__ = [
     "ToolsetGate",
     "ToolsetHeaders",
     "View",
+    "dynamic_refused",
     "parse_read_only",
     "parse_toolsets",
 ]
@@ -174,6 +175,17 @@ def parse_toolsets(value: str, allowed: Iterable[str] | None = None) -> frozense
     if DEFAULT in names and ALL not in names:
         chosen.add(DEFAULT)
     return frozenset(chosen | ({DYNAMIC} if DYNAMIC in names else set()))
+
+
+def dynamic_refused(value: str, service: str | None) -> str | None:
+    """Why a server of ``service`` cannot serve the selection ``value`` dynamically (None: it can):
+    list_toolsets and enable_toolset are on the composed server and caas-admin only."""
+    if service in (None, "admin") or DYNAMIC not in (parse_toolsets(value) or ()):
+        return None
+    return (
+        "CAAS_TOOLSETS: dynamic needs list_toolsets and enable_toolset, which only the composed server "
+        "and --service admin carry; serve without --service, or name the toolsets"
+    )
 
 
 def parse_read_only(value: str) -> bool:

@@ -16,6 +16,7 @@ from fastmcp.client.messages import MessageHandler
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp_types import ResourceTemplateReference
 
+from mcp_servers.cli import main
 from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.runtime import Runtime
@@ -212,3 +213,9 @@ async def test_a_toolsets_resource_and_its_name_completion_follow_the_callers_ro
     async with Client(build_server(runtime)) as client:
         confirm = json.loads((await client.read_resource("caas://toolsets/confirm"))[0].text)
     assert confirm["enabled"] is True and "admin_decline_action" in confirm["tools"]
+
+
+def test_a_single_service_without_the_toolset_tools_refuses_dynamic_at_start_up(capsys: Any) -> None:
+    assert main(["serve", "--service", "credit", "--toolsets", "dynamic"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--toolsets: dynamic needs list_toolsets and enable_toolset" in err
