@@ -163,11 +163,7 @@ async def confirm_pending(
 
     ``may_see`` reads what the action concerns as the confirmer, and raises NotFound when it is not
     theirs to see (a borrower confirms only a move on their own application or loan)."""
-    found = await store.get(action_id)
-    if found is None or found.tool not in tool_roles:
-        raise NotFound(
-            "there is no pending action with this id; the money tool's confirmation_required gave it"
-        )
+    found = await _found(store, action_id, tool_roles, "the money tool's confirmation_required gave it")
     refusal = policy.may_confirm(call.principal, found.requester, tool_roles[found.tool])
     if refusal is not None:
         raise PermissionDenied(refusal)
@@ -181,6 +177,15 @@ async def confirm_pending(
     raise Conflict(
         f"this confirmation expired at {found.expires_at.isoformat()}; call the tool again for a new one"
     )
+
+
+async def _found(
+    store: PendingActions, action_id: UUID, tool_roles: Mapping[str, frozenset[Role]], where: str
+) -> PendingAction:
+    found = await store.get(action_id)
+    if found is None or found.tool not in tool_roles:
+        raise NotFound(f"there is no pending action with this id; {where}")
+    return found
 
 
 def _refuse_settled(found: PendingAction) -> None:
@@ -205,11 +210,7 @@ async def decline_pending(
 ) -> PendingAction:
     """Refuse ``action_id`` as ``call.principal``: whoever may confirm it, or the caller who asked
     (withdrawing its own request). Once declined it never runs; settled once, like a confirmation."""
-    found = await store.get(action_id)
-    if found is None or found.tool not in tool_roles:
-        raise NotFound(
-            "there is no pending action with this id; list_pending_actions shows the ones you may see"
-        )
+    found = await _found(store, action_id, tool_roles, "list_pending_actions shows the ones you may see")
     asked = call.principal.subject == found.requester.subject and call.principal.role == found.requester.role
     refusal = None if asked else policy.may_confirm(call.principal, found.requester, tool_roles[found.tool])
     if refusal is not None:
