@@ -1,5 +1,5 @@
 """Resources beside the tools: an application and its timeline, a loan, a provider's commission plan
-and monthly statement (the loan schedule and the risk model live with their tools).
+and monthly statement, a toolset (the loan schedule and the risk model live with their tools).
 
 Each resource is its read tool's use case under the same roles: resources bypass the tool gate
 (``mcp_servers.toolkit.as_tool``), so each read checks its tool's roles here, and a record the caller
@@ -26,6 +26,7 @@ from mcp_servers.loans import loans as loan_tools
 from mcp_servers.marketplace import providers as provider_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime, internal_error
+from mcp_servers.toolset_tools import ToolsetTools, toolset_tools
 from tools.credit import applications
 from tools.loans import commissions, loans
 from tools.marketplace import providers
@@ -38,6 +39,7 @@ __all__ = [
     "LOAN_URI",
     "STATEMENT_URI",
     "TIMELINE_URI",
+    "TOOLSET_URI",
     "guarded_read",
     "register_resources",
 ]
@@ -48,6 +50,7 @@ TIMELINE_URI = "caas://applications/{application}/timeline"
 LOAN_URI = "caas://loans/{loan}"
 STATEMENT_URI = "caas://providers/{provider}/statements/{month}"
 COMMISSION_PLAN_URI = "caas://providers/{provider}/commission-plan"
+TOOLSET_URI = "caas://toolsets/{toolset}"
 JSON = "application/json"
 Reader = Callable[[Runtime, Principal], Awaitable[BaseModel]]
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -133,6 +136,16 @@ async def commission_plan(provider: str) -> str:
     return await guarded_read("commission_plan", provider_tools.READERS, read)
 
 
+async def toolset(toolset: str) -> str:
+    """A toolset: what it is for, whether this connection has it enabled, and the tools of it you may
+    call on this server (JSON); list_toolsets lists them all."""
+    return await guarded_read("toolset", Role, lambda _, who: _toolset(toolset, who))
+
+
+async def _toolset(name: str, who: Principal) -> ToolsetTools:
+    return await toolset_tools(name, who.role)
+
+
 def _adder(
     server: FastMCP, render: Callable[[str], str]
 ) -> Callable[[str, Callable[..., Awaitable[str]]], None]:
@@ -154,3 +167,4 @@ def register_resources(server: FastMCP, service: str | None, render: Callable[[s
         add(STATEMENT_URI, commission_statement)
     if service in (None, "admin"):
         add(COMMISSION_PLAN_URI, commission_plan)
+    add(TOOLSET_URI, toolset)

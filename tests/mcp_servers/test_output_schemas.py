@@ -42,6 +42,7 @@ from tools.platform.principal import Role
 NOT_REACHED = frozenset(
     {
         "admin_confirm_action",
+        "admin_decline_action",  # tests/mcp_servers/test_pending_actions.py reads its result as .data
         "admin_retry_webhook_delivery",
         "credit_get_adverse_action_notice",
         "credit_quote_prepayment",
