@@ -199,39 +199,56 @@ def tools_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def test_the_audit_row_keeps_the_client_address_and_request_id_nginx_set(stack: Stack) -> None:
+async def submit_from(address: str, url: str) -> tuple[str, str, str]:
+    """A borrower files an application from ``address`` with forged forwarding headers; the new
+    application's id, the request id the answer carries and the forged one."""
     token = make_jwt(f"nginx-audit-{uuid.uuid4().hex[:6]}", role="borrower")
-    forged = {
-        "X-Request-ID": "forged-by-the-client",
-        "X-Forwarded-For": "203.0.113.9",
-        "X-Real-IP": "203.0.113.9",
-    }
+    forged = f"forged-{uuid.uuid4().hex[:8]}"
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/json, text/event-stream",
         "MCP-Protocol-Version": "2026-07-28",
         "Mcp-Method": "tools/call",
         "Mcp-Name": "credit_submit_application",
-        **forged,
+        "X-Request-ID": forged,
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Real-IP": "203.0.113.9",
     }
-    # The client comes from 127.0.0.2, nginx reaches the replicas from 127.0.0.1 (a trusted proxy).
-    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    transport = httpx.AsyncHTTPTransport(local_address=address)
     async with httpx.AsyncClient(transport=transport, timeout=60) as http:
         body = tools_call("credit_submit_application", {"application": application()})
-        response = await http.post(f"{stack.url}/mcp", json=body, headers=headers)
+        response = await http.post(url, json=body, headers=headers)
     assert response.status_code == 200, response.text
-    filed = response.json()["result"]["structuredContent"]
-    request_id = response.headers["x-request-id"]
-    assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id  # nginx's, not the client's
+    return response.json()["result"]["structuredContent"]["id"], response.headers["x-request-id"], forged
+
+
+async def audit_of(stack: Stack, object_id: str) -> tuple[str, str]:
     conn = await asyncpg.connect(stack.core_dsn)
     try:
         row = await conn.fetchrow(
             "SELECT request_id, host(client_ip) AS ip FROM caas_audit.audit_log WHERE object_id = $1",
-            filed["id"],
+            object_id,
         )
     finally:
         await conn.close()
-    assert row is not None and (row["request_id"], row["ip"]) == (request_id, "127.0.0.2")
+    assert row is not None
+    return row["request_id"], row["ip"]
+
+
+async def test_the_audit_row_keeps_the_client_address_and_request_id_nginx_set(stack: Stack) -> None:
+    # The client comes from 127.0.0.2; nginx reaches the replicas from 127.0.0.1, a trusted proxy.
+    object_id, request_id, forged = await submit_from("127.0.0.2", f"{stack.url}/mcp")
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id) and request_id != forged  # nginx's own
+    assert await audit_of(stack, object_id) == (request_id, "127.0.0.2")
+
+
+async def test_forwarding_headers_from_a_peer_that_is_not_a_trusted_proxy_are_ignored(stack: Stack) -> None:
+    # Straight to a replica from 127.0.0.2, which CAAS_TRUSTED_PROXIES (127.0.0.1) does not name.
+    object_id, request_id, forged = await submit_from(
+        "127.0.0.2", f"http://127.0.0.1:{stack.replicas['a']}/mcp"
+    )
+    assert request_id == forged  # a usable caller id is kept when no proxy set one
+    assert await audit_of(stack, object_id) == (forged, "127.0.0.2")
 
 
 def paystack(body: bytes, secret: str = PAYSTACK_SECRET) -> dict[str, str]:
