@@ -210,7 +210,6 @@ class Settings(BaseSettings):
     # Origins accepted besides loopback, the bind address and CAAS_PUBLIC_URL's host; comma-separated.
     allowed_hosts: str = Field(default="", validation_alias=_env("CAAS_ALLOWED_HOSTS"))
     allowed_origins: str = Field(default="", validation_alias=_env("CAAS_ALLOWED_ORIGINS"))
-    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips: IPs, CIDRs or "*").
     trusted_proxies: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_TRUSTED_PROXIES"))
     # On SIGTERM: how long calls in flight may take to finish before the process stops anyway.
     shutdown_grace_s: float = Field(
