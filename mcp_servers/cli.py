@@ -221,6 +221,9 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # The client's address in the audit row: X-Forwarded-For/-Proto only from a trusted proxy.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         # The gate has drained the calls in flight already (or the grace period is over).
         timeout_graceful_shutdown=2,
         log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
