@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
-from tests.helpers.common import caas_command, free_port
+from tests.helpers.common import caas_command, caas_env, free_port
 
 
 async def run(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
@@ -62,3 +62,18 @@ async def caas_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+async def demo_environment(fresh_database: Callable[[], Awaitable[str]], data_dir: Path) -> dict[str, str]:
+    """``caas serve`` and ``caas demo``'s environment on two new databases of the test's PostgreSQL."""
+    # The test's PostgreSQL stands in for the embedded one (the CI smoke runs the embedded default);
+    # local tokens and simulated money are what the embedded default turns on by itself.
+    core, supabase = await fresh_database(), await fresh_database()
+    return caas_env(
+        CAAS_DATA_DIR=str(data_dir),
+        NEON_DATABASE_URL=core,
+        SUPABASE_DB_URL=supabase,
+        CAAS_SANDBOX="true",
+        CAAS_LOCAL_TOKENS="true",
+        CAAS_REGISTRY="false",
+    )

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.caas_process import caas_serve, run
-from tests.helpers.common import caas_env
+from tests.helpers.caas_process import caas_serve, demo_environment, run
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -25,17 +24,7 @@ STEPS = [
 
 @pytest.fixture
 async def environment(fresh_database: Any, tmp_path: Path) -> dict[str, str]:
-    # The test's PostgreSQL stands in for the embedded one (the CI smoke runs the embedded default);
-    # local tokens and simulated money are what the embedded default turns on by itself.
-    core, supabase = await fresh_database(), await fresh_database()
-    return caas_env(
-        CAAS_DATA_DIR=str(tmp_path / "data"),
-        NEON_DATABASE_URL=core,
-        SUPABASE_DB_URL=supabase,
-        CAAS_SANDBOX="true",
-        CAAS_LOCAL_TOKENS="true",
-        CAAS_REGISTRY="false",
-    )
+    return await demo_environment(fresh_database, tmp_path / "data")
 
 
 async def test_caas_demo_runs_the_whole_journey_against_caas_serve(
