@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastmcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_servers.composition import build_server
@@ -22,7 +23,9 @@ from mcp_servers.demo import CURRENCY, run_demo
 from mcp_servers.platform.metrics import REVENUE_KINDS
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import dsn_proxy, serving
+from tests.helpers.confirm import person_confirms
 from tests.helpers.payments import platform_over_http
+from tools.platform.principal import Principal, Role
 
 PLAN = (
     "caas_applications_total",
@@ -76,6 +79,33 @@ async def settings(fresh_database: Any, tmp_path: Path) -> Settings:
     )
 
 
+async def loan_figures(runtime: Runtime) -> asyncpg.Record:
+    """What the loans table says was lent and earned (the ledger is the metrics' source, not this)."""
+    assert runtime.targets is not None
+    db = await asyncpg.connect(runtime.targets.core)
+    try:
+        row = await db.fetchrow(
+            "SELECT sum(principal_minor) AS principal, sum(commission_minor) AS commission, "
+            "(SELECT coalesce(sum(r.commission_minor), 0) FROM caas_core.loan_repayments r) AS share, "
+            "(SELECT id FROM caas_ledger.journals WHERE kind = 'commission') AS commission_journal "
+            "FROM caas_core.loans WHERE currency = $1",
+            CURRENCY,
+        )
+    finally:
+        await db.close()
+    assert row is not None
+    return row
+
+
+async def reverse(runtime: Runtime, journal: Any) -> None:
+    """An admin reverses a journal through the admin tool (a person confirms the money move)."""
+    runtime.principals.local = Principal("metrics-admin", Role.ADMIN)
+    async with Client(build_server(runtime), elicitation_handler=person_confirms) as client:
+        args = {"journal": str(journal), "reason": "posted in error (metrics test)"}
+        result = await client.call_tool("admin_reverse_journal", args, raise_on_error=False)
+    assert not result.is_error, result.content
+
+
 @pytest.mark.slow
 async def test_the_plan_metrics_after_the_demo_are_the_same_in_two_processes_and_after_a_restart(
     settings: Settings,
@@ -91,19 +121,12 @@ async def test_the_plan_metrics_after_the_demo_are_the_same_in_two_processes_and
         finally:
             runtime.workers.stop()
             await workers
-        assert runtime.targets is not None
-        db = await asyncpg.connect(runtime.targets.core)
-        try:
-            loans = await db.fetchrow(
-                "SELECT sum(principal_minor) AS principal, sum(commission_minor) AS commission, "
-                "(SELECT coalesce(sum(r.commission_minor), 0) FROM caas_core.loan_repayments r) AS share "
-                "FROM caas_core.loans WHERE currency = $1",
-                CURRENCY,
-            )
-        finally:
-            await db.close()
-    async with another_process(settings) as restarted:
-        third = samples(await scrape(restarted), FACTS)
+        async with another_process(settings) as restarted:
+            third = samples(await scrape(restarted), FACTS)
+        loans = await loan_figures(runtime)
+        await reverse(runtime, loans["commission_journal"])
+    async with another_process(settings) as later:
+        reversed_ = samples(await scrape(later), FACTS)
 
     assert first == second == third
     # The demo: two lenders, one application that ends disbursed, one loan paid out in NGN (kobo).
@@ -117,6 +140,10 @@ async def test_the_plan_metrics_after_the_demo_are_the_same_in_two_processes_and
     assert revenue == {"commission": float(loans["commission"]) / 100, "interest_share": share}
     assert one(first, "caas_ledger_reconcile_difference", currency=CURRENCY) == 0
     assert set(PLAN) <= {name for name, _ in first}
+    # A reversal counts against the kind it reverses; nothing else moves and the books still reconcile.
+    assert one(reversed_, "caas_platform_revenue", currency=CURRENCY, kind="commission") == 0
+    changed = {key for key in first if first[key] != reversed_[key]}
+    assert changed == {("caas_platform_revenue", (("currency", CURRENCY), ("kind", "commission")))}
 
 
 async def test_metrics_answer_200_without_the_database_facts_while_the_database_is_cut(
