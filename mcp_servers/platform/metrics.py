@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
 
 import anyio
@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from database.platform.metrics import Fact, PgMetricsReader
 from mcp_servers.runtime import Runtime
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
+from tools.payments.domain.payments import PaymentKind
 from tools.platform.domain.jobs import SUBSCRIPTIONS
 from tools.platform.domain.money import MoneyError, currency_exponent
 
@@ -40,7 +41,19 @@ COLLECT_ERRORS = Counter(
 # A scrape waits at most this long for the database (Prometheus' own scrape timeout is 10 s).
 DATABASE_TIMEOUT_S = 3.0
 QUEUES = tuple(s.queue for s in SUBSCRIPTIONS)
+LEDGER_EVERY_S = 60.0
 REVENUE_KINDS = ("commission", "interest_share")
+
+
+class _Cached:
+    """One read of database facts, kept for ``ttl`` seconds; dropped when a read fails."""
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] | None = None
+        self.read_at: float | None = None
+
+    def fresh(self, ttl: float) -> bool:
+        return self.read_at is not None and time.monotonic() - self.read_at < ttl
 
 
 class MetricsExporter:
@@ -48,38 +61,52 @@ class MetricsExporter:
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._facts: list[Fact] | None = None
-        self._read_at: float | None = None
+        self._facts = _Cached()
+        self._ledger = _Cached()
         self._lock = anyio.Lock()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_AppCollector(self))
 
     async def exposition(self) -> bytes:
-        await self._refresh()
+        ttl = self._runtime.settings.metrics_cache_s
+        async with self._lock:  # concurrent scrapes share one read
+            await self._refresh(self._facts, ttl, PgMetricsReader.facts)
+            # The reconciliation reads every posting: at most once a minute.
+            await self._refresh(self._ledger, max(ttl, LEDGER_EVERY_S), PgMetricsReader.reconciliation)
         return generate_latest(REGISTRY) + generate_latest(self._registry)
 
-    def _fresh(self) -> bool:
-        ttl = self._runtime.settings.metrics_cache_s
-        return self._read_at is not None and time.monotonic() - self._read_at < ttl
+    def families(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """The families of the reads at hand: a read that failed leaves its families out altogether."""
+        if self._facts.facts is not None:
+            yield from database_families(self._facts.facts)
+        if self._ledger.facts is not None:
+            # A currency lent in that had no ledger account at the last reconciliation had nothing to
+            # differ then: 0 until the next one (at most LEDGER_EVERY_S later).
+            lent = _sum(self._facts.facts or [], "providers_active")
+            found = {key: Decimal(0) for key in lent} | _sum(self._ledger.facts, "reconcile_minor")
+            yield _money(
+                "caas_ledger_reconcile_difference",
+                "Absolute difference the ledger's reconcile rules found, in major units (0 when consistent)",
+                found,
+            )
 
-    async def _refresh(self) -> None:
-        if self._fresh():
+    async def _refresh(
+        self, cache: _Cached, ttl: float, read: Callable[[PgMetricsReader, float], Awaitable[list[Fact]]]
+    ) -> None:
+        if cache.fresh(ttl):
             return
-        async with self._lock:  # concurrent scrapes share one read
-            if self._fresh():
-                return
-            pool = self._runtime.core_pool
-            try:
-                if pool is None:
-                    raise ConnectionError("the runtime is not started")
-                with anyio.fail_after(DATABASE_TIMEOUT_S):
-                    facts = await PgMetricsReader(pool).facts(DATABASE_TIMEOUT_S)
-            except Exception as exc:
-                COLLECT_ERRORS.inc()
-                log.warning("metrics: the database facts could not be read (%s)", type(exc).__name__)
-                self._facts, self._read_at = None, None
-                return
-            self._facts, self._read_at = facts, time.monotonic()
+        pool = self._runtime.core_pool
+        try:
+            if pool is None:
+                raise ConnectionError("the runtime is not started")
+            with anyio.fail_after(DATABASE_TIMEOUT_S):
+                facts = await read(PgMetricsReader(pool), DATABASE_TIMEOUT_S)
+        except Exception as exc:
+            COLLECT_ERRORS.inc()
+            log.warning("metrics: the database facts could not be read (%s)", type(exc).__name__)
+            cache.facts, cache.read_at = None, None
+            return
+        cache.facts, cache.read_at = facts, time.monotonic()
 
 
 class _AppCollector(Collector):
@@ -88,8 +115,7 @@ class _AppCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         runtime = self._exporter._runtime
-        if self._exporter._facts is not None:
-            yield from database_families(self._exporter._facts)
+        yield from self._exporter.families()
         yield _pools(runtime)
         yield _breakers(runtime)
 
@@ -130,7 +156,7 @@ def _zeros(keys: Iterable[str]) -> dict[str, float]:
 
 
 def database_families(facts: list[Fact]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-    """The metric families of one read of the database facts."""
+    """The metric families of one read of the database facts (the reconciliation is apart)."""
     applications = CounterMetricFamily(
         "caas_applications",
         "Applications that entered each state (the timeline)",
@@ -166,14 +192,13 @@ def database_families(facts: list[Fact]) -> Iterator[CounterMetricFamily | Gauge
     payments = GaugeMetricFamily(
         "caas_payments_failed", "Failed payments not retried", labels=["kind", "currency"]
     )
-    for (kind, currency), n in sorted(_sum(facts, "payments_failed").items()):
-        payments.add_metric([kind, currency or ""], float(n))
+    # 0 for each kind in every currency lent in, so that "none failed" is a value, not an absence.
+    failed_payments = {(kind.value, c): 0.0 for kind in PaymentKind for c in active} | {
+        (kind, currency or ""): float(n) for (kind, currency), n in _sum(facts, "payments_failed").items()
+    }
+    for (kind, currency), count in sorted(failed_payments.items()):
+        payments.add_metric([kind, currency], count)
     yield payments
-    yield _money(
-        "caas_ledger_reconcile_difference",
-        "Absolute difference the ledger's reconcile rules find, in major units (0 when consistent)",
-        _sum(facts, "reconcile_minor"),
-    )
     deliveries = {s: float(n) for (s, _), n in _sum(facts, "webhook_deliveries").items()}
     yield _gauge(
         "caas_webhook_deliveries",
