@@ -2,8 +2,9 @@
 received, jobs taken, Supabase sync lag and failures, collection errors) plus two collectors of the app:
 
 - the facts of the database (``database.platform.metrics``): the plan's four metrics and the queues',
-  payments', ledger's and webhook deliveries' state, read in one statement and cached for
-  ``CAAS_METRICS_CACHE_SECONDS``, so every process exports the same values and a restart resets nothing;
+  payments' and webhook deliveries' state, read in one statement and cached for
+  ``CAAS_METRICS_CACHE_SECONDS``, and the ledger's reconciliation, read at most once a minute; every
+  process exports the same values and a restart resets nothing;
 - this process's own state, read at each scrape: its connection pools and payment circuit breakers.
 
 A database that is down or slow never makes ``/metrics`` fail: the scrape answers without the database
@@ -60,7 +61,7 @@ class MetricsExporter:
     """The ``/metrics`` body of one app; the database facts are cached per app."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+        self.runtime = runtime
         self._facts = _Cached()
         self._ledger = _Cached()
         self._lock = anyio.Lock()
@@ -68,11 +69,12 @@ class MetricsExporter:
         self._registry.register(_AppCollector(self))
 
     async def exposition(self) -> bytes:
-        ttl = self._runtime.settings.metrics_cache_s
+        ttl = self.runtime.settings.metrics_cache_s
         async with self._lock:  # concurrent scrapes share one read
-            await self._refresh(self._facts, ttl, PgMetricsReader.facts)
+            # A database that failed the first read is not asked again in this scrape: one wait at most.
             # The reconciliation reads every posting: at most once a minute.
-            await self._refresh(self._ledger, max(ttl, LEDGER_EVERY_S), PgMetricsReader.reconciliation)
+            if await self._refresh(self._facts, ttl, PgMetricsReader.facts):
+                await self._refresh(self._ledger, max(ttl, LEDGER_EVERY_S), PgMetricsReader.reconciliation)
         return generate_latest(REGISTRY) + generate_latest(self._registry)
 
     def families(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -92,10 +94,11 @@ class MetricsExporter:
 
     async def _refresh(
         self, cache: _Cached, ttl: float, read: Callable[[PgMetricsReader, float], Awaitable[list[Fact]]]
-    ) -> None:
+    ) -> bool:
+        """False when the read failed (its facts are dropped); True when they are fresh."""
         if cache.fresh(ttl):
-            return
-        pool = self._runtime.core_pool
+            return True
+        pool = self.runtime.core_pool
         try:
             if pool is None:
                 raise ConnectionError("the runtime is not started")
@@ -105,8 +108,9 @@ class MetricsExporter:
             COLLECT_ERRORS.inc()
             log.warning("metrics: the database facts could not be read (%s)", type(exc).__name__)
             cache.facts, cache.read_at = None, None
-            return
+            return False
         cache.facts, cache.read_at = facts, time.monotonic()
+        return True
 
 
 class _AppCollector(Collector):
@@ -114,7 +118,7 @@ class _AppCollector(Collector):
         self._exporter = exporter
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        runtime = self._exporter._runtime
+        runtime = self._exporter.runtime
         yield from self._exporter.families()
         yield _pools(runtime)
         yield _breakers(runtime)
