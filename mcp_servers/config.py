@@ -182,6 +182,8 @@ class Settings(BaseSettings):
     # 2025-11-25 clients over HTTP get a session (Mcp-Session-Id, a GET stream for notifications), which
     # resources/subscribe needs; off, every request stands alone and any replica can answer it.
     http_sessions: bool = Field(default=False, validation_alias=_env("CAAS_HTTP_SESSIONS"))
+    # How long /metrics reuses its read of the database's facts (mcp_servers/platform/metrics.py).
+    metrics_cache_s: float = Field(10.0, ge=0, le=60, validation_alias=_env("CAAS_METRICS_CACHE_SECONDS"))
     # How often a server with resource subscriptions reads new outbox events (mcp_servers/subscriptions.py).
     subscription_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, validation_alias=_env("CAAS_SUBSCRIPTION_POLL_SECONDS")

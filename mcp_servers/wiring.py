@@ -16,7 +16,12 @@ from adapters.credit.supabase_storage import SupabaseStorage
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
 from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
 from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
-from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror, observe_sync_lag
+from adapters.notifications.supabase_sync import (
+    PgStatusMirror,
+    PostgrestStatusMirror,
+    count_sync_failures,
+    observe_sync_lag,
+)
 from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.platform.supabase_rest import SupabaseRest
 from adapters.sandbox import Sandbox
@@ -270,7 +275,7 @@ def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Poo
         store=PgJobStore(core_pool),
         clock=clock,
         handlers={
-            "supabase_sync": sync_handler(deps.notifications),
+            "supabase_sync": count_sync_failures(sync_handler(deps.notifications)),
             provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
             "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
             "notifications": notification_handler(deps.notifications),
