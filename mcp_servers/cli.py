@@ -23,6 +23,7 @@ from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
+from mcp_servers.platform.tracing import configure_tracing
 from mcp_servers.platform.workers import Workers
 from mcp_servers.runtime import Runtime, check_sandbox_consent
 
@@ -358,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _configure_logging(settings, args)
     try:
+        configure_tracing(args.command, getattr(args, "service", None))  # when OTEL_* asks for spans
         if args.command == "serve":
             check_sandbox_consent(settings)
             return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))
