@@ -56,6 +56,28 @@ async def fetch(dsn: str, query: str) -> list[Any]:
         await conn.close()
 
 
+async def runs_on(settings: Settings, new_core: str, new_supabase: str, payment: dict[str, Any]) -> None:
+    """A runtime on the restored databases: migrations clean, ledger consistent, the payout still
+    waiting and then sent by the workers."""
+    moved = settings.model_copy(
+        update={"database_url": SecretStr(new_core), "supabase_db_url": SecretStr(new_supabase)}
+    )
+    restarted = Runtime(moved)
+    async with restarted.session():
+        for dsn, target in ((new_core, "core"), (new_supabase, "supabase")):
+            conn = await asyncpg.connect(dsn)
+            try:
+                assert {s.state for s in await migrate.status(conn, target)} == {"applied"}  # type: ignore[arg-type]
+            finally:
+                await conn.close()
+        restarted.principals.local = Principal(f"admin-{uuid.uuid4().hex[:6]}", Role.ADMIN)
+        async with Client(build_server(restarted)) as admin:
+            assert (await call(admin, RECONCILE, {}))["consistent"] is True
+            assert (await call(admin, GET_PAYMENT, {"payment": payment["id"]}))["status"] == "requested"
+            await restarted.workers.drain()
+            assert (await call(admin, GET_PAYMENT, {"payment": payment["id"]}))["status"] == "sent"
+
+
 async def test_a_backup_restored_into_new_databases_runs_on_where_it_stopped(
     settings: Settings,
     client: Client,
@@ -108,23 +130,7 @@ async def test_a_backup_restored_into_new_databases_runs_on_where_it_stopped(
 
     assert await fetch(new_core, AUDIT) == audit
     assert await fetch(new_core, WAITING) == await fetch(core, WAITING)
-    moved = settings.model_copy(
-        update={"database_url": SecretStr(new_core), "supabase_db_url": SecretStr(new_supabase)}
-    )
-    restarted = Runtime(moved)
-    async with restarted.session():
-        for dsn, target in ((new_core, "core"), (new_supabase, "supabase")):
-            conn = await asyncpg.connect(dsn)
-            try:
-                assert {s.state for s in await migrate.status(conn, target)} == {"applied"}  # type: ignore[arg-type]
-            finally:
-                await conn.close()
-        restarted.principals.local = Principal(f"admin-{uuid.uuid4().hex[:6]}", Role.ADMIN)
-        async with Client(build_server(restarted)) as admin:
-            assert (await call(admin, RECONCILE, {}))["consistent"] is True
-            assert (await call(admin, GET_PAYMENT, {"payment": payment["id"]}))["status"] == "requested"
-            await restarted.workers.drain()
-            assert (await call(admin, GET_PAYMENT, {"payment": payment["id"]}))["status"] == "sent"
+    await runs_on(settings, new_core, new_supabase, payment)
     [(outbox_left, _)] = await fetch(new_core, WAITING)
     assert outbox_left == 0
     # The restored audit log is the old one plus what the new runtime did, never less.
