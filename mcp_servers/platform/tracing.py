@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +36,13 @@ __all__ = [
     "enabled",
     "shutdown_tracing",
     "tool_span",
+    "traced_handler",
     "tracing_requested",
 ]
 
 _EXPORTERS = ("otlp", "console")
+# Probes and scrapes, every few seconds: a trace each would drown the requests worth reading.
+_UNTRACED = frozenset({"/health", "/ready", "/metrics"})
 _provider: TracerProvider | None = None
 
 
@@ -93,13 +96,46 @@ def configure_tracing(command: str, service: str | None, environ: Mapping[str, s
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-    provider = TracerProvider(resource=resource)
+    # Unless OTEL_TRACES_SAMPLER says otherwise: a query or an HTTP call outside any request or job (a
+    # worker polling its queue every half second, a registry heartbeat) starts no trace of its own.
+    sampler = None if env.get("OTEL_TRACES_SAMPLER") else _orphan_clients_dropped()
+    provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     _provider = provider
     return True
+
+
+def _orphan_clients_dropped() -> Any:
+    from opentelemetry.sdk.trace.sampling import (
+        ALWAYS_OFF,
+        ALWAYS_ON,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+    )
+    from opentelemetry.trace import SpanKind
+
+    class _RootsButClients(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: Any = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            chosen = ALWAYS_OFF if kind == SpanKind.CLIENT else ALWAYS_ON
+            return chosen.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+        def get_description(self) -> str:
+            return "RootsButClients"
+
+    return ParentBased(root=_RootsButClients())
 
 
 def shutdown_tracing() -> None:
@@ -161,6 +197,23 @@ def tool_span(
         yield ToolSpan(span)
 
 
+def traced_handler(queue: str, handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """``handler`` (a queue's, given a job), each job in a span ``caas.job <queue>`` with its event type
+    and id; ``handler`` itself when tracing is off."""
+    if _provider is None:
+        return handler
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("caas")
+
+    async def traced(job: Any) -> None:
+        attributes = {"caas.queue": queue, "caas.event_type": job.event_type, "caas.job_id": job.id}
+        with tracer.start_as_current_span(f"caas.job {queue}", attributes=attributes):
+            await handler(job)
+
+    return traced
+
+
 def caller_context(headers: Mapping[str, str]) -> Any:
     """The OpenTelemetry context of an HTTP request's ``traceparent``/``tracestate``, or None."""
     if _provider is None or "traceparent" not in headers:
@@ -178,7 +231,7 @@ class TraceContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _provider is None or scope["type"] != "http":
+        if _provider is None or scope["type"] != "http" or scope.get("path") in _UNTRACED:
             await self.app(scope, receive, send)
             return
         from opentelemetry import trace

@@ -21,6 +21,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -58,6 +59,7 @@ class Collector:
                             "trace_id": span.trace_id.hex(),
                             "span_id": span.span_id.hex(),
                             "parent_id": span.parent_span_id.hex(),
+                            "kind": span.kind,
                             "attributes": {a.key: _value(a.value) for a in span.attributes},
                         }
                     )
@@ -178,6 +180,11 @@ async def test_one_tool_call_is_one_span_tree_in_the_callers_trace_down_to_queri
             assert result.structured_content["verification"]["outcome"] == "ignored"  # the gateway's 404
         finally:
             stop(proc)  # the process exports what it still holds as it stops
+    # Nothing outside a request starts a trace of its own: no query or HTTP call without a parent (the
+    # gateway probe at start-up, /ready's queries), and no probe or scrape is a trace.
+    orphans = [s for s in collector.spans if s["kind"] == Span.SPAN_KIND_CLIENT and not s["parent_id"]]
+    assert orphans == []
+    assert not [s for s in collector.spans if s["name"].endswith(("/ready", "/health", "/metrics"))]
     spans = [s for s in collector.spans if s["trace_id"] == caller_trace]
     by_id = {s["span_id"]: s for s in spans}
     [tool] = [s for s in spans if s["name"] == f"caas.tool {VERIFY}"]
@@ -233,3 +240,49 @@ def test_an_exporter_or_protocol_it_cannot_serve_is_a_configuration_error() -> N
         configure_tracing(
             "serve", None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
         )
+
+
+async def test_a_worker_traces_each_job_with_its_queries_and_gateway_call_under_it(
+    settings: Settings,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    tmp_path: Path,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    await disburse(client, loan)  # a payout for the payments queue
+    assert runtime.sandbox is not None and settings.database_url is not None
+    assert settings.supabase_db_url is not None
+    collector = Collector()
+    async with serving(collector.app()) as collector_url:
+        env = caas_env(
+            NEON_DATABASE_URL=settings.database_url.get_secret_value(),
+            SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+            ONASIS_GATEWAY_URL=runtime.sandbox.gateway_url,
+            CAAS_DATA_DIR=str(tmp_path / "data"),
+            CAAS_REGISTRY="false",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,
+        )
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [*caas_command(), "worker", "--once"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    by_id = {s["span_id"]: s for s in collector.spans}
+    jobs = [s for s in collector.spans if s["name"] == "caas.job payments"]
+    assert jobs and all(s["service"] == "caas-worker" and not s["parent_id"] for s in jobs)
+    transfers = [
+        s
+        for s in collector.spans
+        if s["scope"].endswith("httpx") and str(s["attributes"].get("http.url")).endswith("/transfer")
+    ]
+    assert transfers and all(any(descends(t, j["span_id"], by_id) for j in jobs) for t in transfers)
+    assert any(
+        s["scope"].endswith("asyncpg") and descends(s, jobs[0]["span_id"], by_id) for s in collector.spans
+    )
