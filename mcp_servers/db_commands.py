@@ -30,7 +30,8 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 REMINDER = (
     "National ids, dates of birth, account numbers and webhook secrets in these dumps are encrypted "
-    "with the CAAS_PII_* keys (CAAS_PII_KEYS, CAAS_PII_ACTIVE_KEY_ID, CAAS_PII_INDEX_KEY). A backup "
+    "with the CAAS_PII_* keys (CAAS_PII_KEYS, CAAS_PII_ACTIVE_KEY_ID, CAAS_PII_INDEX_KEY; on the embedded "
+    "default, the file pii-keys.json in CAAS_DATA_DIR). A backup "
     "without its keys is unreadable: keep the keys, separately from this directory, as long as the "
     "backup. pii.fingerprints are their check values, not the keys."
 )

@@ -131,6 +131,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def traced_env(settings: Settings, tmp_path: Path, collector_url: str, **more: str) -> dict[str, str]:
+    """A caas process on the test's databases, exporting its spans to the collector."""
+    assert settings.database_url is not None and settings.supabase_db_url is not None
+    return caas_env(
+        NEON_DATABASE_URL=settings.database_url.get_secret_value(),
+        SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+        CAAS_DATA_DIR=str(tmp_path / "data"),
+        CAAS_REGISTRY="false",
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        **more,
+    )
+
+
 def descends(span: dict[str, Any], ancestor: str, by_id: dict[str, dict[str, Any]]) -> bool:
     parent = span["parent_id"]
     while parent:
@@ -152,19 +166,15 @@ async def test_one_tool_call_is_one_span_tree_in_the_callers_trace_down_to_queri
     payment = await disburse(client, loan)
     await send(runtime.deps.payments, payment["id"])  # sent to a vendor: verify will ask the gateway
     collector = Collector()
-    assert settings.database_url is not None and settings.supabase_db_url is not None
     async with serving(collector.app()) as collector_url:
-        env = caas_env(
-            NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-            SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+        env = traced_env(
+            settings,
+            tmp_path,
+            collector_url,
             ONASIS_GATEWAY_URL=collector_url,
             CAAS_SERVICE_API_KEY=SERVICE_KEY,
             CAAS_TOOLSETS="all",
             CAAS_WORKERS="false",
-            CAAS_REGISTRY="false",
-            CAAS_DATA_DIR=str(tmp_path / "data"),
-            OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,
-            OTEL_BSP_SCHEDULE_DELAY="100",
         )
         log = tmp_path / "serve.log"
         proc, url = await start(env, tmp_path, log)
@@ -252,18 +262,10 @@ async def test_a_worker_traces_each_job_with_its_queries_and_gateway_call_under_
 ) -> None:
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     await disburse(client, loan)  # a payout for the payments queue
-    assert runtime.sandbox is not None and settings.database_url is not None
-    assert settings.supabase_db_url is not None
+    assert runtime.sandbox is not None
     collector = Collector()
     async with serving(collector.app()) as collector_url:
-        env = caas_env(
-            NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-            SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
-            ONASIS_GATEWAY_URL=runtime.sandbox.gateway_url,
-            CAAS_DATA_DIR=str(tmp_path / "data"),
-            CAAS_REGISTRY="false",
-            OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,
-        )
+        env = traced_env(settings, tmp_path, collector_url, ONASIS_GATEWAY_URL=runtime.sandbox.gateway_url)
         done = await asyncio.to_thread(
             subprocess.run,
             [*caas_command(), "worker", "--once"],
