@@ -33,8 +33,6 @@ __all__ = [
     "TraceContextMiddleware",
     "configure_tracing",
     "current_ids",
-    "enabled",
-    "shutdown_tracing",
     "tool_span",
     "traced_handler",
     "tracing_requested",
@@ -56,10 +54,6 @@ def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
         return False
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     return bool(exporter or (endpoint or "").strip())
-
-
-def enabled() -> bool:
-    return _provider is not None
 
 
 def configure_tracing(command: str, service: str | None, environ: Mapping[str, str] | None = None) -> bool:
@@ -99,6 +93,7 @@ def configure_tracing(command: str, service: str | None, environ: Mapping[str, s
     # Unless OTEL_TRACES_SAMPLER says otherwise: a query or an HTTP call outside any request or job (a
     # worker polling its queue every half second, a registry heartbeat) starts no trace of its own.
     sampler = None if env.get("OTEL_TRACES_SAMPLER") else _orphan_clients_dropped()
+    # The provider exports what it still holds when the process exits (its own atexit hook).
     provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
@@ -136,12 +131,6 @@ def _orphan_clients_dropped() -> Any:
             return "RootsButClients"
 
     return ParentBased(root=_RootsButClients())
-
-
-def shutdown_tracing() -> None:
-    """Export the spans still buffered (the process is stopping)."""
-    if _provider is not None:
-        _provider.shutdown()
 
 
 def current_ids() -> tuple[str | None, str | None]:
