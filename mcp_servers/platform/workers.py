@@ -14,6 +14,7 @@ from datetime import timedelta
 import anyio
 from prometheus_client import Counter
 
+from mcp_servers.platform.tracing import traced_handler
 from tools.platform.jobs import Handler, JobStore, relay_outbox, run_queue
 from tools.platform.ports import Clock, Invocation
 from tools.platform.principal import Principal, Role
@@ -58,7 +59,8 @@ class Workers:
         for _ in range(rounds):
             n = await relay_outbox(self.store)
             for queue, handler in self.handlers.items():
-                n += await run_queue(self.store, queue, handler, clock=self.clock, limit=self.batch)
+                traced = traced_handler(queue, handler)
+                n += await run_queue(self.store, queue, traced, clock=self.clock, limit=self.batch)
             taken += n
             if n == 0:
                 break
@@ -92,6 +94,8 @@ class Workers:
         return await relay_outbox(self.store)
 
     def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[int]]:
+        handler = traced_handler(queue, handler)  # a span per job when tracing is on
+
         async def once() -> int:
             n = await run_queue(
                 self.store, queue, handler, clock=self.clock, limit=self.batch, stopping=lambda: self.stopping

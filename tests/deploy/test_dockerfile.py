@@ -42,7 +42,7 @@ def test_the_base_image_is_pinned_by_exact_tag_or_digest() -> None:
 def test_the_locked_dependencies_are_installed_before_the_source_is_copied() -> None:
     steps = instructions()
     lock = next(i for i, (op, args) in enumerate(steps) if op == "COPY" and "requirements.lock" in args)
-    install = next(i for i, (op, args) in enumerate(steps) if op == "RUN" and "-c requirements.lock" in args)
+    install = next(i for i, (op, args) in enumerate(steps) if op == "RUN" and "--require-hashes" in args)
     source = next(i for i, (op, args) in enumerate(steps) if op == "COPY" and "mcp_servers" in args)
     assert lock < install < source
     assert "--no-deps ." in next(args for op, args in steps[source:] if op == "RUN")

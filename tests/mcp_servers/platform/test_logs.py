@@ -40,7 +40,19 @@ from tests.helpers.errors import error_message
 from tests.helpers.registry import eventually
 
 # Every JSON line carries these keys (null when they do not apply).
-KEYS = {"time", "level", "logger", "message", "request_id", "subject", "tool", "duration_ms", "outcome"}
+KEYS = {
+    "time",
+    "level",
+    "logger",
+    "message",
+    "request_id",
+    "subject",
+    "tool",
+    "duration_ms",
+    "outcome",
+    "trace_id",
+    "span_id",
+}
 
 
 class MovedClock:
@@ -135,6 +147,8 @@ def test_a_json_line_has_every_field_and_the_bound_request_subject_and_tool(
         "tool": "credit_get_loan",
         "duration_ms": 1.5,
         "outcome": "ok",
+        "trace_id": None,
+        "span_id": None,
     }
 
 
