@@ -14,30 +14,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mcp_servers import confirmation
 from mcp_servers.completions import register_completions
 from mcp_servers.config import Settings
-from mcp_servers.credit import applications, decisions, documents
 from mcp_servers.instructions import instructions
-from mcp_servers.ledger import ledger
-from mcp_servers.loans import commissions, loans
-from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
-from mcp_servers.marketplace.webhook_routes import register_provider_webhook_route
-from mcp_servers.notifications import inbox, support_chat
-from mcp_servers.payments import payments
-from mcp_servers.payments.webhook_routes import register_webhook_routes
-from mcp_servers.platform import health
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.prompts import register_prompts
 from mcp_servers.resources import register_resources
-from mcp_servers.risk import assessments
 from mcp_servers.role_gate import RoleVisibility
 from mcp_servers.runtime import Runtime
+from mcp_servers.service_table import ServiceTable
 from mcp_servers.subscriptions import Subscriptions
 from mcp_servers.tool_names import ToolNames
-from mcp_servers.toolkit import ErrorMapping, ToolSet, as_tool
+from mcp_servers.toolkit import ErrorMapping, as_tool
 from mcp_servers.toolsets import Selection, ToolsetGate, parse_toolsets
 from tools.platform.principal import Principal
 
@@ -46,17 +36,35 @@ __all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version", "tool_na
 # The MCP servers clients know (each name is a server of its own and the prefix of its tools in the
 # composed server, so these names never change) and the tool sets each carries, in listing order. A
 # server's tools may come from several code services: ``credit`` carries the loan tools, ``admin`` the
-# ledger and lender administration.
-SERVICES: dict[str, tuple[ToolSet, ...]] = {
-    "credit": (applications.TOOLS, decisions.TOOLS, loans.TOOLS, commissions.TOOLS),
-    "risk": (assessments.TOOLS,),
-    "documents": (documents.TOOLS,),
-    # confirm_action runs a money move of any service once a person confirmed it.
-    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS, health.TOOLS, confirmation.TOOLS),
-    "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
-    "payments": (payments.TOOLS,),
-    "notifications": (inbox.TOOLS, support_chat.TOOLS),
-}
+# ledger and lender administration. Modules by path (their ``TOOLS``), imported when a server carries
+# the service (mcp_servers.service_table): `caas serve --service risk` imports risk's tools only.
+SERVICES = ServiceTable(
+    {
+        "credit": (
+            "mcp_servers.credit.applications",
+            "mcp_servers.credit.decisions",
+            "mcp_servers.loans.loans",
+            "mcp_servers.loans.commissions",
+        ),
+        "risk": ("mcp_servers.risk.assessments",),
+        "documents": ("mcp_servers.credit.documents",),
+        # confirm_action runs a money move of any service once a person confirmed it.
+        "admin": (
+            "mcp_servers.ledger.ledger",
+            "mcp_servers.marketplace.providers",
+            "mcp_servers.marketplace.webhook_deliveries",
+            "mcp_servers.platform.health",
+            "mcp_servers.confirmation",
+        ),
+        "providers": (
+            "mcp_servers.marketplace.matching",
+            "mcp_servers.marketplace.bidding",
+            "mcp_servers.marketplace.offers",
+        ),
+        "payments": ("mcp_servers.payments.payments",),
+        "notifications": ("mcp_servers.notifications.inbox", "mcp_servers.notifications.support_chat"),
+    }
+)
 
 # Ports from the deployment plan; the composed server uses the core port.
 PLAN_PORTS = {
@@ -154,7 +162,7 @@ def build_server(
     # start-up, so a dict answers it.
     server._mcp_server.get_tool_input_schema = schemas.get
     _add_resources_and_prompts(server, service, subscriptions, names)
-    _add_routes(server, runtime, name)
+    _add_routes(server, runtime, service)
     return server
 
 
@@ -162,8 +170,12 @@ def _add_resources_and_prompts(
     server: FastMCP, service: str | None, subscriptions: Subscriptions, names: ToolNames
 ) -> None:
     if service in (None, "risk"):
+        from mcp_servers.risk import assessments
+
         assessments.register_model_resource(server)
     if service in (None, "credit"):
+        from mcp_servers.loans import loans
+
         loans.register_loan_resources(server, names.render)
         subscriptions.install(server)
     register_prompts(server, service, SERVICES)
@@ -204,9 +216,18 @@ def _auth(
     return CaasResourceServer(verifier, settings.jwt_issuer, resource_url)
 
 
-def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
-    register_webhook_routes(server, runtime)
-    register_provider_webhook_route(server, runtime)
+def _add_routes(server: FastMCP, runtime: Runtime, service: str | None) -> None:
+    # Webhooks go to the server that owns them (nginx routes /webhooks/ to payments); the composed one
+    # takes both.
+    if service in (None, "payments"):
+        from mcp_servers.payments.webhook_routes import register_webhook_routes
+
+        register_webhook_routes(server, runtime)
+    if service in (None, "providers"):
+        from mcp_servers.marketplace.webhook_routes import register_provider_webhook_route
+
+        register_provider_webhook_route(server, runtime)
+    name = "caas" if service is None else f"caas-{service}"
 
     def report(ready: bool, deps: dict[str, Any]) -> dict[str, Any]:
         payments = runtime.payments_info()

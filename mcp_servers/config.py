@@ -142,7 +142,10 @@ class Settings(BaseSettings):
     )
     auto_migrate: bool = Field(default=True, validation_alias=_env("CAAS_AUTO_MIGRATE"))
     pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=_env("CAAS_POOL_MIN_SIZE"))
-    pool_max_size: int = Field(default=16, ge=1, le=200, validation_alias=_env("CAAS_POOL_MAX_SIZE"))
+    # Unset: 16 for the composed server and `caas worker`, 3 for one service (mcp_servers.processes).
+    pool_max_size: int | None = Field(
+        None, ge=1, le=200, validation_alias=_env("CAAS_DB_POOL_MAX", "CAAS_POOL_MAX_SIZE")
+    )
 
     operator_approval_above: dict[str, Decimal] = Field(
         default_factory=lambda: {
@@ -175,7 +178,7 @@ class Settings(BaseSettings):
         default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
     )
 
-    workers: bool = Field(default=True, validation_alias=_env("CAAS_WORKERS"))
+    workers: bool | None = Field(default=None, validation_alias=_env("CAAS_WORKERS"))  # None: composed only
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
     )
@@ -328,8 +331,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.pool_min_size > self.pool_max_size:
-            raise ValueError("CAAS_POOL_MIN_SIZE must not exceed CAAS_POOL_MAX_SIZE")
+        if self.pool_max_size is not None and self.pool_min_size > self.pool_max_size:
+            raise ValueError("CAAS_POOL_MIN_SIZE must not exceed CAAS_DB_POOL_MAX")
         if self.supabase_db_url is not None and self.database_url is None:
             raise ValueError("SUPABASE_DB_URL is set but NEON_DATABASE_URL is not; set both or neither")
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:

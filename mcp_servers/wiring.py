@@ -7,18 +7,15 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 import asyncpg
 from pydantic import SecretStr
 
 from adapters.credit.local_store import LocalDocumentStore
-from adapters.credit.supabase_storage import SupabaseStorage
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
-from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
-from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
 from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror, observe_sync_lag
 from adapters.payments.onasis_gateway import OnasisGateway
-from adapters.platform.supabase_rest import SupabaseRest
 from adapters.sandbox import Sandbox
 from database.credit.applications import PgApplicationReader
 from database.credit.documents import PgDocumentReader
@@ -37,6 +34,7 @@ from database.risk.assessments import PgRiskReader
 from database.unit_of_work import PgUnitOfWork, pg_unit_of_work
 from mcp_servers.config import Settings
 from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
+from mcp_servers.processes import selected
 from tools.credit import applications
 from tools.credit.ports import CreditDeps, DocumentStore
 from tools.ledger.ports import LedgerDeps
@@ -50,9 +48,13 @@ from tools.notifications.supabase_sync import sync_handler
 from tools.payments.domain.routing import VendorRouter
 from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.transfers import send_disbursement
+from tools.platform.jobs import Handler
 from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 from tools.risk.domain.scorecard import DEFAULT_POLICY
 from tools.risk.ports import RiskDeps
+
+if TYPE_CHECKING:
+    from adapters.platform.supabase_rest import SupabaseRest
 
 __all__ = [
     "Dependencies",
@@ -253,9 +255,17 @@ def _notification_deps(
     )
 
 
-def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Pool, clock: Clock) -> Workers:
-    """The background work of this process: each queue's handler and the periodic jobs (each safe to
-    run in several processes at once); ``clock`` says when a job is due (the use cases' clock)."""
+def build_workers(
+    settings: Settings,
+    deps: Dependencies,
+    core_pool: asyncpg.Pool,
+    clock: Clock,
+    *,
+    queues: frozenset[str] | None = None,
+) -> Workers:
+    """The background work of this process: the outbox relay, each queue's handler and the periodic
+    jobs (each safe to run in several processes at once), or those of them named in ``queues``
+    (``mcp_servers.processes.QUEUES``); ``clock`` says when a job is due (the use cases' clock)."""
 
     async def expire() -> object:
         return await applications.expire_stale_applications(deps.credit, worker_invocation("expire"))
@@ -266,20 +276,23 @@ def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Poo
     async def remind() -> object:
         return await remind_due_repayments(deps.notifications)
 
+    handlers: dict[str, Handler] = {
+        "supabase_sync": sync_handler(deps.notifications),
+        provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
+        "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
+        "notifications": notification_handler(deps.notifications),
+    }
+    periodic = [
+        Periodic("expire_applications", timedelta(minutes=1), expire),
+        Periodic("age_loans", timedelta(hours=1), age),
+        Periodic("repayment_reminders", timedelta(hours=1), remind),
+    ]
     return Workers(
         store=PgJobStore(core_pool),
         clock=clock,
-        handlers={
-            "supabase_sync": sync_handler(deps.notifications),
-            provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
-            "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
-            "notifications": notification_handler(deps.notifications),
-        },
-        periodic=[
-            Periodic("expire_applications", timedelta(minutes=1), expire),
-            Periodic("age_loans", timedelta(hours=1), age),
-            Periodic("repayment_reminders", timedelta(hours=1), remind),
-        ],
+        handlers={name: handlers[name] for name in selected(handlers, queues)},
+        periodic=[job for job in periodic if job.name in selected([job.name], queues)],
+        relay=queues is None or "outbox" in queues,
         poll=settings.worker_poll_seconds,
     )
 
@@ -311,6 +324,11 @@ def supabase_stores(
     target = supabase_over_rest(settings)
     if target is None:
         return PgNotificationStore(supabase_pool), PgSupportStore(supabase_pool), None
+    # supabase-py only in a process configured for it (importing it costs about 8 MiB and 0.2 s).
+    from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
+    from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
+    from adapters.platform.supabase_rest import SupabaseRest
+
     rest = SupabaseRest(*target)
     notifications = PostgrestNotificationStore(rest)
     return notifications, PostgrestSupportStore(rest, notifications), rest
@@ -371,6 +389,8 @@ def build_gateway(settings: Settings, sandbox: Sandbox | None) -> OnasisGateway:
 def document_store(settings: Settings) -> DocumentStore:
     """Supabase Storage when its URL and service-role key are set, else files in the data dir."""
     if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
+        from adapters.credit.supabase_storage import SupabaseStorage
+
         return SupabaseStorage(
             str(settings.supabase_url),
             settings.supabase_service_role_key.get_secret_value(),
