@@ -184,14 +184,17 @@ def _add_resources_and_prompts(
 
 
 def tool_names(service: str | None) -> ToolNames:
-    """How the server carrying ``service`` (None: the composed server) names every tool in text."""
-    return ToolNames.of(
-        {
-            owner: [spec.fn.__name__ for ts in toolsets for spec in ts.specs]
-            for owner, toolsets in SERVICES.items()
-        },
-        service,
-    )
+    """How the server carrying ``service`` (None: the composed server) names every tool in text. One
+    service takes the other servers' names from the generated index, so it imports only its own tools
+    (a server the index does not know yet is imported)."""
+    from mcp_servers.tool_index import TOOL_NAMES
+
+    def names(owner: str) -> list[str]:
+        if service is not None and owner != service and owner in TOOL_NAMES:
+            return list(TOOL_NAMES[owner])
+        return [spec.fn.__name__ for ts in SERVICES[owner] for spec in ts.specs]
+
+    return ToolNames.of({owner: names(owner) for owner in SERVICES}, service)
 
 
 def _rendered(tool: Any, name: str, names: ToolNames) -> dict[str, Any]:

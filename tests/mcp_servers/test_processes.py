@@ -5,6 +5,7 @@ runs the queues it is given."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+from mcp_servers.catalog import INDEX, render_index
 from mcp_servers.composition import SERVICES
 from mcp_servers.config import load_settings
 from mcp_servers.processes import QUEUES, composed_plan, service_plan, worker_plan
@@ -222,3 +224,43 @@ def test_plans_by_process(monkeypatch: pytest.MonkeyPatch) -> None:
     only = worker_plan(settings, frozenset({"outbox"}))
     assert only.name == "caas-worker" and not only.owns_payments and not only.needs_gateway()
     assert worker_plan(settings, None).needs_gateway()
+
+
+def test_the_tool_index_is_generated_from_services() -> None:
+    # Stale after a tool is added or renamed: run python -m mcp_servers.catalog.
+    assert INDEX.read_text(encoding="utf-8") == render_index()
+
+
+BUILD_ONE = """
+import sys
+from mcp_servers.composition import SERVICES, build_server
+from mcp_servers.config import load_settings
+from mcp_servers.runtime import Runtime
+build_server(Runtime(load_settings(_env_file=None)), sys.argv[1])
+print("\\n".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("service", ["risk", "payments"])
+async def test_a_server_for_one_service_imports_that_service_s_tool_modules_only(
+    service: str, tmp_path: Path
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BUILD_ONE,
+        service,
+        env=caas_env(CAAS_DATA_DIR=str(tmp_path / "data")),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    loaded = set(out.decode().split())
+    own = set(SERVICES.modules(service))
+    others = {m for s in SERVICES if s != service for m in SERVICES.modules(s)} - own
+    assert own <= loaded
+    assert not others & loaded
+    assert "supabase" not in loaded  # supabase-py only where Supabase is reached over HTTP
