@@ -142,7 +142,6 @@ class Settings(BaseSettings):
     )
     auto_migrate: bool = Field(default=True, validation_alias=_env("CAAS_AUTO_MIGRATE"))
     pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=_env("CAAS_POOL_MIN_SIZE"))
-    # Unset: 16 for the composed server and `caas worker`, 3 for one service (mcp_servers.processes).
     pool_max_size: int | None = Field(
         None, ge=1, le=200, validation_alias=_env("CAAS_DB_POOL_MAX", "CAAS_POOL_MAX_SIZE")
     )
@@ -178,7 +177,7 @@ class Settings(BaseSettings):
         default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
     )
 
-    workers: bool | None = Field(default=None, validation_alias=_env("CAAS_WORKERS"))  # None: composed only
+    workers: bool | None = Field(None, validation_alias=_env("CAAS_WORKERS"))  # None: mcp_servers.processes
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
     )
