@@ -21,7 +21,7 @@ from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
-from mcp_servers.processes import ProcessPlan, composed_plan, service_plan
+from mcp_servers.processes import ProcessPlan, composed_plan, pool_size, service_plan
 from mcp_servers.runtime import Runtime, check_sandbox_consent
 from mcp_servers.worker_command import add_parser as add_worker_parser
 from mcp_servers.worker_command import gateway_refusal, work
@@ -306,7 +306,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--pool-max",
-        type=int,
+        type=pool_size,
         help="database connections per pool of this process (default CAAS_DB_POOL_MAX, else 16 composed, 3 "
         "for one service)",
     )

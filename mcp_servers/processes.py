@@ -8,6 +8,7 @@ only in the process that owns payments; ``caas worker`` runs the queues it is gi
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ __all__ = [
     "ProcessPlan",
     "composed_plan",
     "parse_queues",
+    "pool_size",
     "selected",
     "service_plan",
     "worker_plan",
@@ -114,6 +116,13 @@ def parse_queues(text: str | None) -> frozenset[str] | None:
     if unknown:
         raise ConfigError(f"--queues: unknown queue '{unknown[0]}'; known: {', '.join(QUEUES)}")
     return frozenset(names)
+
+
+def pool_size(text: str) -> int:
+    """``--pool-max``: a whole number of connections, 1 to 200 (as CAAS_DB_POOL_MAX)."""
+    if not text.isdigit() or not 1 <= int(text) <= 200:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of connections from 1 to 200")
+    return int(text)
 
 
 def selected(names: Iterable[str], queues: frozenset[str] | None) -> list[str]:

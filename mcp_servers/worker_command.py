@@ -13,7 +13,7 @@ import anyio.abc
 
 from mcp_servers.config import ConfigError, Settings
 from mcp_servers.platform.workers import Workers
-from mcp_servers.processes import QUEUES, parse_queues, worker_plan
+from mcp_servers.processes import QUEUES, parse_queues, pool_size, worker_plan
 
 __all__ = ["add_parser", "gateway_refusal", "work"]
 
@@ -34,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     worker.add_argument(
         "--pool-max",
-        type=int,
-        help="database connections this process may hold (default CAAS_DB_POOL_MAX or 16)",
+        type=pool_size,
+        help="database connections per pool of this process (default CAAS_DB_POOL_MAX or 16)",
     )
 
 
