@@ -21,7 +21,7 @@ pool), the figures are read:
 Then SIGTERM (SIGKILL after 20 s). The databases are dropped at the end.
 
     .venv/bin/python bench/bench_processes.py --dsn postgresql://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python bench/bench_processes.py --checkout /work/main --json before.json
+    .venv/bin/python bench/bench_processes.py --checkout ../other-checkout --json before.json
 """
 
 from __future__ import annotations
