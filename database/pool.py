@@ -21,14 +21,17 @@ async def configure_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int, max_size: int, **kwargs: Any) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int, max_size: int, application_name: str = "caas", **kwargs: Any
+) -> asyncpg.Pool:
+    # application_name says which process holds a connection (pg_stat_activity): caas, caas-<service>.
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=configure_connection,
         command_timeout=30,
-        server_settings={"application_name": "caas", "timezone": "UTC"},
+        server_settings={"application_name": application_name, "timezone": "UTC"},
         **kwargs,
     )
     assert pool is not None

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
 import anyio
-import anyio.abc
 import asyncpg
 import uvicorn
 from pydantic import HttpUrl
@@ -25,9 +23,11 @@ from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.platform.tracing import configure_tracing
-from mcp_servers.platform.workers import Workers
+from mcp_servers.processes import ProcessPlan, composed_plan, pool_size, service_plan
 from mcp_servers.runtime import Runtime, check_sandbox_consent
 from mcp_servers.toolsets import dynamic_refused
+from mcp_servers.worker_command import add_parser as add_worker_parser
+from mcp_servers.worker_command import gateway_refusal, work
 
 __all__ = ["main"]
 
@@ -75,18 +75,31 @@ def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
     return keys, str(token_path)
 
 
-async def _serve(
-    settings: Settings, service: str | None, stdio: bool, host: str | None, port: int | None
-) -> int:
+def _plan(settings: Settings, args: argparse.Namespace) -> ProcessPlan:
+    """What this serving process carries; refuses (ConfigError) work that needs a gateway it lacks."""
+    if args.service is None:
+        plan = composed_plan(settings, workers=args.workers, pool_max=args.pool_max)
+    else:
+        plan = service_plan(settings, args.service, workers=args.workers, pool_max=args.pool_max)
+    if plan.owns_payments:
+        check_sandbox_consent(settings)  # this process runs the sandbox when no gateway is set
+    elif settings.onasis_gateway_url is None and plan.needs_gateway():
+        raise gateway_refusal(f"caas serve --service {args.service} --workers")
+    return plan
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from mcp_servers.composition import PLAN_PORTS, SERVICES, build_server
 
+    service, stdio, host, port = args.service, args.stdio, args.host, args.port
     if service is not None and service not in SERVICES:
         planned = f" (planned on port {PLAN_PORTS[service]}, not built yet)" if service in PLAN_PORTS else ""
         _err(f"caas: unknown service '{service}'{planned}; available: {', '.join(SERVICES)}")
         return 2
+    plan = _plan(settings, args)
     if not stdio:
         settings = _with_webhook_target(settings, service, host, port)
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, plan=plan)
     # Started before the transport so a migration or database problem ends start-up with one line,
     # not a lifespan traceback; the server's own lifespan then joins this session.
     code = 0
@@ -99,7 +112,7 @@ async def _serve(
             workers_done.set()
 
     async with runtime.session(), anyio.create_task_group() as tg:
-        if settings.workers:
+        if plan.workers:
             tg.start_soon(run_workers)
         try:
             if stdio:
@@ -107,7 +120,7 @@ async def _serve(
             else:
                 code = await _serve_http(runtime, service, host, port)
         finally:
-            if settings.workers:
+            if plan.workers:
                 # Each worker finishes the job it holds (bounded by the grace period), then stops.
                 runtime.workers.stop()
                 with anyio.move_on_after(settings.shutdown_grace_s, shield=True):
@@ -168,41 +181,6 @@ async def _sandbox(
     _out("simulated vendors: no real money moves. Ctrl-C stops.")
     await sandbox.serve_forever()
     return 0
-
-
-async def _work(settings: Settings, once: bool) -> int:
-    """Background work only, no MCP transport: for running workers in processes of their own."""
-    runtime = Runtime(settings)
-    async with runtime.session():
-        if once:
-            taken = await runtime.workers.drain()
-            _out(f"worker: {taken} item(s) done")
-            return 0
-        async with anyio.create_task_group() as tg:
-            await tg.start(_stop_on_signal, runtime.workers, tg.cancel_scope, settings.shutdown_grace_s)
-            log.info("worker running: %s", ", ".join(["outbox", *runtime.workers.handlers]))
-            await runtime.workers.run()
-            tg.cancel_scope.cancel()
-    return 0
-
-
-async def _stop_on_signal(
-    workers: Workers,
-    scope: anyio.CancelScope,
-    grace: float,
-    *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    """SIGTERM/SIGINT: each worker finishes the job it holds, then stops; after ``grace`` seconds
-    whatever is still running is cancelled."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        task_status.started()
-        async for _ in signals:
-            log.info("stopping: workers finish their current jobs (at most %ss)", grace)
-            workers.stop()
-            await anyio.sleep(grace)
-            scope.cancel()
-            return
 
 
 async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
@@ -304,6 +282,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--read-only", action="store_true", default=None, help="list and call only read-only tools"
     )
+    serve.add_argument(
+        "--workers",
+        action="store_true",
+        default=None,
+        help="run the background workers in this process (default: the composed server does, unless "
+        "CAAS_WORKERS=false; one service does not, unless CAAS_WORKERS=true)",
+    )
+    serve.add_argument(
+        "--pool-max",
+        type=pool_size,
+        help="database connections per pool of this process (default CAAS_DB_POOL_MAX, else 16 composed, 3 "
+        "for one service)",
+    )
     add_db_parser(sub)  # migrate, status, backup, restore
     laptop.add_parsers(sub)  # token, demo
     registry = sub.add_parser("registry", help="MCP registry listings")
@@ -319,8 +310,7 @@ def _parser() -> argparse.ArgumentParser:
         "--webhook-url",
         help="the platform's base URL for webhooks (default CAAS_SANDBOX_WEBHOOK_URL or http://127.0.0.1:3013)",
     )
-    worker = sub.add_parser("worker", help="run the background workers without serving MCP")
-    worker.add_argument("--once", action="store_true", help="do what is due now, then exit")
+    add_worker_parser(sub)
     return parser
 
 
@@ -346,22 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_tracing(args.command, getattr(args, "service", None))  # when OTEL_* asks for spans
         if args.command == "serve":
-            check_sandbox_consent(settings)
-            return asyncio.run(_serve(settings, args.service, args.stdio, args.host, args.port))
+            return asyncio.run(_serve(settings, args))
         if args.command == "db":
             return asyncio.run(run_db(settings, args))
         if args.command == "registry":
             return _registry(settings, args.out)
         if args.command == "worker":
-            if settings.onasis_gateway_url is None:
-                # A worker of its own would start a private sandbox: its transfers and its signed
-                # webhooks would never match what the serving process knows.
-                _err(
-                    "caas: caas worker needs ONASIS_GATEWAY_URL (the gateway, or `caas sandbox` for "
-                    "simulated money, shared with caas serve); or let caas serve run the workers"
-                )
-                return 2
-            return asyncio.run(_work(settings, args.once))
+            return asyncio.run(work(settings, args))
         if args.command == "sandbox":
             return asyncio.run(_sandbox(settings, args.host, args.port, args.registry_port, args.webhook_url))
         if args.command == "demo":

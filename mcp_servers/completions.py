@@ -13,9 +13,6 @@ import iso4217
 import mcp_types
 from fastmcp import FastMCP
 
-from mcp_servers.credit import applications as application_tools
-from mcp_servers.loans import loans as loan_tools
-from mcp_servers.marketplace import providers as provider_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime
 from mcp_servers.toolset_tools import toolset_names
@@ -44,6 +41,9 @@ CURRENCIES = sorted(c.code for c in iso4217.Currency if _lendable(c.code))
 
 
 async def _applications(rt: Runtime, who: Principal) -> list[str]:
+    # Imported here: a server carrying another service never loads this service's tool modules.
+    from mcp_servers.credit import applications as application_tools
+
     if who.role not in application_tools.READERS:
         return []
     page = await applications.list_applications(rt.deps.credit, who, ListApplications(limit=_SCAN))
@@ -51,6 +51,8 @@ async def _applications(rt: Runtime, who: Principal) -> list[str]:
 
 
 async def _loans(rt: Runtime, who: Principal) -> list[str]:
+    from mcp_servers.loans import loans as loan_tools
+
     if who.role not in loan_tools.READERS:
         return []
     page = await listing.list_loans(rt.deps.loans, who, limit=_SCAN)
@@ -58,6 +60,8 @@ async def _loans(rt: Runtime, who: Principal) -> list[str]:
 
 
 async def _providers(rt: Runtime, who: Principal) -> list[str]:
+    from mcp_servers.marketplace import providers as provider_tools
+
     if who.role is Role.PROVIDER:
         return [who.provider_id] if who.provider_id else []
     if who.role not in provider_tools.STAFF_READERS:

@@ -14,31 +14,21 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mcp_servers import confirmation, toolset_tools
 from mcp_servers.completions import register_completions
 from mcp_servers.config import Settings
-from mcp_servers.credit import applications, decisions, documents
 from mcp_servers.instructions import instructions
-from mcp_servers.ledger import ledger
-from mcp_servers.loans import commissions, loans
-from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
-from mcp_servers.marketplace.webhook_routes import register_provider_webhook_route
-from mcp_servers.notifications import inbox, support_chat
-from mcp_servers.payments import payments
-from mcp_servers.payments.webhook_routes import register_webhook_routes
-from mcp_servers.platform import health
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.metrics import MetricsExporter
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.prompts import register_prompts
 from mcp_servers.resources import register_resources
-from mcp_servers.risk import assessments
 from mcp_servers.role_gate import RoleVisibility
 from mcp_servers.runtime import Runtime
+from mcp_servers.service_table import ServiceTable
 from mcp_servers.subscriptions import Subscriptions
 from mcp_servers.tool_names import ToolNames
-from mcp_servers.toolkit import ErrorMapping, ToolSet, as_tool
+from mcp_servers.toolkit import ErrorMapping, as_tool
 from mcp_servers.toolsets import Selection, ToolsetGate, parse_toolsets
 from tools.platform.principal import Principal
 
@@ -47,25 +37,37 @@ __all__ = ["PLAN_PORTS", "SERVICES", "build_server", "package_version", "tool_na
 # The MCP servers clients know (each name is a server of its own and the prefix of its tools in the
 # composed server, so these names never change) and the tool sets each carries, in listing order. A
 # server's tools may come from several code services: ``credit`` carries the loan tools, ``admin`` the
-# ledger and lender administration.
-SERVICES: dict[str, tuple[ToolSet, ...]] = {
-    "credit": (applications.TOOLS, decisions.TOOLS, loans.TOOLS, commissions.TOOLS),
-    "risk": (assessments.TOOLS,),
-    "documents": (documents.TOOLS,),
-    # confirm_action runs a money move of any service once a person confirmed it; list_toolsets and
-    # enable_toolset (a dynamic connection's first tools) choose among every service's toolsets.
-    "admin": (
-        ledger.TOOLS,
-        providers.TOOLS,
-        webhook_deliveries.TOOLS,
-        health.TOOLS,
-        confirmation.TOOLS,
-        toolset_tools.TOOLS,
-    ),
-    "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
-    "payments": (payments.TOOLS,),
-    "notifications": (inbox.TOOLS, support_chat.TOOLS),
-}
+# ledger and lender administration. Modules by path (their ``TOOLS``), imported when a server carries
+# the service (mcp_servers.service_table): `caas serve --service risk` imports risk's tools only.
+SERVICES = ServiceTable(
+    {
+        "credit": (
+            "mcp_servers.credit.applications",
+            "mcp_servers.credit.decisions",
+            "mcp_servers.loans.loans",
+            "mcp_servers.loans.commissions",
+        ),
+        "risk": ("mcp_servers.risk.assessments",),
+        "documents": ("mcp_servers.credit.documents",),
+        # confirm_action runs a money move of any service once a person confirmed it; list_toolsets and
+        # enable_toolset (a dynamic connection's first tools) choose among every service's toolsets.
+        "admin": (
+            "mcp_servers.ledger.ledger",
+            "mcp_servers.marketplace.providers",
+            "mcp_servers.marketplace.webhook_deliveries",
+            "mcp_servers.platform.health",
+            "mcp_servers.confirmation",
+            "mcp_servers.toolset_tools",
+        ),
+        "providers": (
+            "mcp_servers.marketplace.matching",
+            "mcp_servers.marketplace.bidding",
+            "mcp_servers.marketplace.offers",
+        ),
+        "payments": ("mcp_servers.payments.payments",),
+        "notifications": ("mcp_servers.notifications.inbox", "mcp_servers.notifications.support_chat"),
+    }
+)
 
 # Ports from the deployment plan; the composed server uses the core port.
 PLAN_PORTS = {
@@ -163,7 +165,7 @@ def build_server(
     # start-up, so a dict answers it.
     server._mcp_server.get_tool_input_schema = schemas.get
     _add_resources_and_prompts(server, service, subscriptions, names)
-    _add_routes(server, runtime, name)
+    _add_routes(server, runtime, service)
     return server
 
 
@@ -171,8 +173,12 @@ def _add_resources_and_prompts(
     server: FastMCP, service: str | None, subscriptions: Subscriptions, names: ToolNames
 ) -> None:
     if service in (None, "risk"):
+        from mcp_servers.risk import assessments
+
         assessments.register_model_resource(server)
     if service in (None, "credit"):
+        from mcp_servers.loans import loans
+
         loans.register_loan_resources(server, names.render)
         subscriptions.install(server)
     register_prompts(server, service, SERVICES)
@@ -181,14 +187,17 @@ def _add_resources_and_prompts(
 
 
 def tool_names(service: str | None) -> ToolNames:
-    """How the server carrying ``service`` (None: the composed server) names every tool in text."""
-    return ToolNames.of(
-        {
-            owner: [spec.fn.__name__ for ts in toolsets for spec in ts.specs]
-            for owner, toolsets in SERVICES.items()
-        },
-        service,
-    )
+    """How the server carrying ``service`` (None: the composed server) names every tool in text. One
+    service takes the other servers' names from the generated index, so it imports only its own tools
+    (a server the index does not know yet is imported)."""
+    from mcp_servers.tool_index import TOOL_NAMES
+
+    def names(owner: str) -> list[str]:
+        if service is not None and owner != service and owner in TOOL_NAMES:
+            return list(TOOL_NAMES[owner])
+        return [spec.fn.__name__ for ts in SERVICES[owner] for spec in ts.specs]
+
+    return ToolNames.of({owner: names(owner) for owner in SERVICES}, service)
 
 
 def _rendered(tool: Any, name: str, names: ToolNames) -> dict[str, Any]:
@@ -213,9 +222,18 @@ def _auth(
     return CaasResourceServer(verifier, settings.jwt_issuer, resource_url)
 
 
-def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
-    register_webhook_routes(server, runtime)
-    register_provider_webhook_route(server, runtime)
+def _add_routes(server: FastMCP, runtime: Runtime, service: str | None) -> None:
+    # Webhooks go to the server that owns them (nginx routes /webhooks/ to payments); the composed one
+    # takes both.
+    if service in (None, "payments"):
+        from mcp_servers.payments.webhook_routes import register_webhook_routes
+
+        register_webhook_routes(server, runtime)
+    if service in (None, "providers"):
+        from mcp_servers.marketplace.webhook_routes import register_provider_webhook_route
+
+        register_provider_webhook_route(server, runtime)
+    name = "caas" if service is None else f"caas-{service}"
 
     def report(ready: bool, deps: dict[str, Any]) -> dict[str, Any]:
         payments = runtime.payments_info()

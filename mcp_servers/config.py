@@ -142,7 +142,9 @@ class Settings(BaseSettings):
     )
     auto_migrate: bool = Field(default=True, validation_alias=_env("CAAS_AUTO_MIGRATE"))
     pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=_env("CAAS_POOL_MIN_SIZE"))
-    pool_max_size: int = Field(default=16, ge=1, le=200, validation_alias=_env("CAAS_POOL_MAX_SIZE"))
+    pool_max_size: int | None = Field(
+        None, ge=1, le=200, validation_alias=_env("CAAS_DB_POOL_MAX", "CAAS_POOL_MAX_SIZE")
+    )
 
     operator_approval_above: dict[str, Decimal] = Field(
         default_factory=lambda: {
@@ -175,7 +177,7 @@ class Settings(BaseSettings):
         default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
     )
 
-    workers: bool = Field(default=True, validation_alias=_env("CAAS_WORKERS"))
+    workers: bool | None = Field(None, validation_alias=_env("CAAS_WORKERS"))  # None: mcp_servers.processes
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
     )
@@ -331,17 +333,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.pool_min_size > self.pool_max_size:
-            raise ValueError("CAAS_POOL_MIN_SIZE must not exceed CAAS_POOL_MAX_SIZE")
+        if self.pool_max_size is not None and self.pool_min_size > self.pool_max_size:
+            raise ValueError("CAAS_POOL_MIN_SIZE must not exceed CAAS_DB_POOL_MAX")
         if self.supabase_db_url is not None and self.database_url is None:
             raise ValueError("SUPABASE_DB_URL is set but NEON_DATABASE_URL is not; set both or neither")
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("CAAS_JWT_SECRET must be at least 32 characters")
-        return self
-
-    @model_validator(mode="after")
-    def _pii_keys_parse(self) -> Settings:
-        # Checked at load so a bad key fails like any other variable (imported here: config stays light).
+        # PII keys are checked at load so a bad key fails like any other variable (imported here:
+        # config stays light).
         from mcp_servers.platform.pii import check_pii_settings
 
         check_pii_settings(self)

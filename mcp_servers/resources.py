@@ -20,10 +20,6 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
 from pydantic import BaseModel
 
-from mcp_servers.credit import applications as application_tools
-from mcp_servers.loans import commissions as commission_tools
-from mcp_servers.loans import loans as loan_tools
-from mcp_servers.marketplace import providers as provider_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime, internal_error
 from mcp_servers.toolset_tools import ToolsetTools, toolset_tools
@@ -83,6 +79,9 @@ async def guarded_read(name: str, roles: Iterable[Role], read: Reader) -> str:
 
 async def application(application: str) -> str:
     """A credit application, as get_application returns it (JSON)."""
+    # Imported here: a server carrying another service never loads this service's tool modules.
+    from mcp_servers.credit import applications as application_tools
+
     return await guarded_read(
         "application",
         application_tools.READERS,
@@ -92,6 +91,8 @@ async def application(application: str) -> str:
 
 async def application_timeline(application: str) -> str:
     """Every status change of an application, as get_application_timeline returns it (JSON)."""
+    from mcp_servers.credit import applications as application_tools
+
     return await guarded_read(
         "application_timeline",
         application_tools.READERS,
@@ -101,6 +102,8 @@ async def application_timeline(application: str) -> str:
 
 async def loan(loan: str) -> str:
     """A loan (its id or its application's reference), as get_loan returns it (JSON)."""
+    from mcp_servers.loans import loans as loan_tools
+
     return await guarded_read(
         "loan", loan_tools.READERS, lambda rt, who: loans.get_loan(rt.deps.loans, who, loan)
     )
@@ -124,6 +127,8 @@ async def commission_statement(provider: str, month: str) -> str:
         start, end = _month(month)
         return await commissions.get_commission_statement(rt.deps.loans, who, provider, start, end)
 
+    from mcp_servers.loans import commissions as commission_tools
+
     return await guarded_read("commission_statement", commission_tools.STATEMENT_READERS, read)
 
 
@@ -132,6 +137,8 @@ async def commission_plan(provider: str) -> str:
 
     async def read(rt: Runtime, who: Principal) -> BaseModel:
         return (await providers.get_provider(rt.deps.marketplace, who, provider)).commission_plan
+
+    from mcp_servers.marketplace import providers as provider_tools
 
     return await guarded_read("commission_plan", provider_tools.READERS, read)
 

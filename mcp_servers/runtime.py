@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import asyncpg
 
+from adapters.payments.absent_gateway import AbsentGateway
 from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.sandbox import Sandbox
 from database import migrate
@@ -23,6 +24,7 @@ from mcp_servers.config import ConfigError, Settings
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.workers import Workers
+from mcp_servers.processes import ProcessPlan, composed_plan
 from mcp_servers.wiring import (
     Dependencies,
     PaymentSecrets,
@@ -77,8 +79,12 @@ class Runtime:
     """Everything a running server shares. Started once per process by the server lifespan; tests
     hold a session open across many client connections."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, plan: ProcessPlan | None = None
+    ) -> None:
         self.settings = settings
+        # What this process carries (pools, workers, sandbox); the composed server's by default.
+        self.plan = plan or composed_plan(settings)
         # The time every use case acts at: the system clock, or one a test moves.
         self.clock: Clock = clock or SystemClock()
         self.principals = PrincipalSource(
@@ -95,7 +101,7 @@ class Runtime:
         # The Onasis gateway adapter, and the in-process sandbox it points at when no
         # ONASIS_GATEWAY_URL is configured (None otherwise); both live from _start to _stop.
         self.sandbox: Sandbox | None = None
-        self._gateway: OnasisGateway | None = None
+        self._gateway: OnasisGateway | AbsentGateway | None = None
         # Set by mcp_servers.platform.registration while `caas serve` keeps this server registered (/health).
         self.registration: Registrar | None = None
 
@@ -106,7 +112,7 @@ class Runtime:
         return self._deps
 
     @property
-    def gateway(self) -> OnasisGateway:
+    def gateway(self) -> OnasisGateway | AbsentGateway:
         """The payment and communication gateway (``PaymentGateway`` and ``CommunicationGateway``)."""
         if self._gateway is None:
             raise RuntimeError("the runtime is not started")
@@ -122,6 +128,8 @@ class Runtime:
 
     def payments_info(self) -> dict[str, Any]:
         """For /health: whether money is real (the in-process sandbox, or a gateway that said it is one)."""
+        if isinstance(self._gateway, AbsentGateway):
+            return {"gateway": "none", "simulated": True}
         simulated = self.settings.onasis_gateway_url is None or (
             self._gateway is not None and self._gateway.simulated
         )
@@ -163,17 +171,27 @@ class Runtime:
             applied = await prepare_schema(dsn, target, s.auto_migrate)  # type: ignore[arg-type]
             if applied:
                 log.info("applied %s migrations: %s", target, ", ".join(applied))
+        plan = self.plan
         self.core_pool = await create_pool(
-            self.targets.core, min_size=s.pool_min_size, max_size=s.pool_max_size
+            self.targets.core, min_size=plan.pool_min, max_size=plan.pool_max, application_name=plan.name
         )
-        self.supabase_pool = await create_pool(self.targets.supabase, min_size=1, max_size=4)
-        if s.onasis_gateway_url is None:
+        self.supabase_pool = await create_pool(
+            self.targets.supabase,
+            min_size=plan.supabase_pool_min,
+            max_size=plan.supabase_pool_max,
+            application_name=plan.name,
+        )
+        if s.onasis_gateway_url is None and plan.owns_payments:
             self.sandbox = make_sandbox(s)
             await self.sandbox.start()
             log.info(
                 "no ONASIS_GATEWAY_URL: sandbox gateway on %s, money is simulated", self.sandbox.gateway_url
             )
-        self._gateway = build_gateway(s, self.sandbox)
+        if s.onasis_gateway_url is None and self.sandbox is None:
+            # Another process owns payments; nothing this one serves calls the gateway.
+            self._gateway = AbsentGateway()
+        else:
+            self._gateway = build_gateway(s, self.sandbox)
         if self.sandbox is None:
             await self._gateway.detect_sandbox()  # before any payment row records whether it is simulated
         self._deps = build_dependencies(
@@ -185,7 +203,7 @@ class Runtime:
             comms=self._gateway,
             clock=self.clock,
         )
-        self._workers = build_workers(s, self._deps, self.core_pool, self.clock)
+        self._workers = build_workers(s, self._deps, self.core_pool, self.clock, queues=plan.queues)
 
     async def _stop(self) -> None:
         if self._deps is not None:

@@ -25,8 +25,6 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
 
 from database.platform.outbox_feed import Change, OutboxFeed
-from mcp_servers.credit import applications as application_tools
-from mcp_servers.loans import loans as loan_tools
 from mcp_servers.runtime import Runtime
 from tools.credit import applications
 from tools.loans import loans
@@ -63,6 +61,10 @@ class Subscriptions:
         )
 
     async def _key(self, uri: str) -> Key:
+        # Subscriptions are credit's (its server or the composed one); imported where they are served.
+        from mcp_servers.credit import applications as application_tools
+        from mcp_servers.loans import loans as loan_tools
+
         caller = self._runtime.principals.current()
         deps = self._runtime.deps
         try:

@@ -7,23 +7,14 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 import asyncpg
 from pydantic import SecretStr
 
-from adapters.credit.local_store import LocalDocumentStore
-from adapters.credit.supabase_storage import SupabaseStorage
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
-from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
-from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
-from adapters.notifications.supabase_sync import (
-    PgStatusMirror,
-    PostgrestStatusMirror,
-    count_sync_failures,
-    observe_sync_lag,
-)
+from adapters.notifications.supabase_sync import count_sync_failures, observe_sync_lag
 from adapters.payments.onasis_gateway import OnasisGateway
-from adapters.platform.supabase_rest import SupabaseRest
 from adapters.sandbox import Sandbox
 from database.credit.applications import PgApplicationReader
 from database.credit.documents import PgDocumentReader
@@ -34,30 +25,34 @@ from database.marketplace.bids import PgBidReader
 from database.marketplace.providers import PgProviderReader
 from database.marketplace.webhook_deliveries import PgWebhookDeliveries
 from database.notifications.due_installments import PgDueInstallments
-from database.notifications.notifications import PgNotificationStore
-from database.notifications.support_chat import PgSupportStore
 from database.payments.payments import PgPaymentReader
 from database.platform.jobs import PgJobStore
 from database.risk.assessments import PgRiskReader
 from database.unit_of_work import PgUnitOfWork, pg_unit_of_work
 from mcp_servers.config import Settings
 from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
+from mcp_servers.processes import selected
+from mcp_servers.supabase_wiring import document_store, status_mirror, supabase_stores
 from tools.credit import applications
-from tools.credit.ports import CreditDeps, DocumentStore
+from tools.credit.ports import CreditDeps
 from tools.ledger.ports import LedgerDeps
 from tools.loans import aging as loan_aging
 from tools.loans.ports import LoanDeps, LoanPolicy
 from tools.marketplace import provider_webhooks
 from tools.marketplace.ports import MarketplaceDeps
 from tools.notifications.notifications import notification_handler, remind_due_repayments
-from tools.notifications.ports import NotificationDeps, NotificationStore, StatusMirror, SupportStore
+from tools.notifications.ports import NotificationDeps, NotificationStore, SupportStore
 from tools.notifications.supabase_sync import sync_handler
 from tools.payments.domain.routing import VendorRouter
 from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.transfers import send_disbursement
+from tools.platform.jobs import Handler
 from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 from tools.risk.domain.scorecard import DEFAULT_POLICY
 from tools.risk.ports import RiskDeps
+
+if TYPE_CHECKING:
+    from adapters.platform.supabase_rest import SupabaseRest
 
 __all__ = [
     "Dependencies",
@@ -65,11 +60,7 @@ __all__ = [
     "build_dependencies",
     "build_gateway",
     "build_workers",
-    "document_store",
     "make_sandbox",
-    "status_mirror",
-    "supabase_over_rest",
-    "supabase_stores",
 ]
 
 log = logging.getLogger("caas.wiring")
@@ -258,9 +249,17 @@ def _notification_deps(
     )
 
 
-def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Pool, clock: Clock) -> Workers:
-    """The background work of this process: each queue's handler and the periodic jobs (each safe to
-    run in several processes at once); ``clock`` says when a job is due (the use cases' clock)."""
+def build_workers(
+    settings: Settings,
+    deps: Dependencies,
+    core_pool: asyncpg.Pool,
+    clock: Clock,
+    *,
+    queues: frozenset[str] | None = None,
+) -> Workers:
+    """The background work of this process: the outbox relay, each queue's handler and the periodic
+    jobs (each safe to run in several processes at once), or those of them named in ``queues``
+    (``mcp_servers.processes.QUEUES``); ``clock`` says when a job is due (the use cases' clock)."""
 
     async def expire() -> object:
         return await applications.expire_stale_applications(deps.credit, worker_invocation("expire"))
@@ -271,54 +270,25 @@ def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Poo
     async def remind() -> object:
         return await remind_due_repayments(deps.notifications)
 
+    handlers: dict[str, Handler] = {
+        "supabase_sync": count_sync_failures(sync_handler(deps.notifications)),
+        provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
+        "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
+        "notifications": notification_handler(deps.notifications),
+    }
+    periodic = [
+        Periodic("expire_applications", timedelta(minutes=1), expire),
+        Periodic("age_loans", timedelta(hours=1), age),
+        Periodic("repayment_reminders", timedelta(hours=1), remind),
+    ]
     return Workers(
         store=PgJobStore(core_pool),
         clock=clock,
-        handlers={
-            "supabase_sync": count_sync_failures(sync_handler(deps.notifications)),
-            provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
-            "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
-            "notifications": notification_handler(deps.notifications),
-        },
-        periodic=[
-            Periodic("expire_applications", timedelta(minutes=1), expire),
-            Periodic("age_loans", timedelta(hours=1), age),
-            Periodic("repayment_reminders", timedelta(hours=1), remind),
-        ],
+        handlers={name: handlers[name] for name in selected(handlers, queues)},
+        periodic=[job for job in periodic if job.name in selected([job.name], queues)],
+        relay=queues is None or "outbox" in queues,
         poll=settings.worker_poll_seconds,
     )
-
-
-def supabase_over_rest(settings: Settings) -> tuple[str, str] | None:
-    """The Supabase URL and service-role key when the Supabase tables are reached over HTTP
-    (PostgREST through supabase-py): only SUPABASE_URL and the key are set. None when they are
-    reached through Postgres: SUPABASE_DB_URL is set, or the databases are embedded, or neither is
-    configured (then the Supabase tables live beside the system of record)."""
-    direct = settings.supabase_db_url is not None or settings.database_url is None
-    if not direct and settings.supabase_url is not None and settings.supabase_service_role_key is not None:
-        return str(settings.supabase_url), settings.supabase_service_role_key.get_secret_value()
-    return None
-
-
-def status_mirror(settings: Settings, supabase_pool: asyncpg.Pool) -> StatusMirror:
-    """Where the Supabase sync writes (the rule is ``supabase_over_rest``)."""
-    rest = supabase_over_rest(settings)
-    if rest is not None:
-        return PostgrestStatusMirror(*rest)
-    return PgStatusMirror(supabase_pool)
-
-
-def supabase_stores(
-    settings: Settings, supabase_pool: asyncpg.Pool
-) -> tuple[NotificationStore, SupportStore, SupabaseRest | None]:
-    """Where notifications and support chat live, by the same rule as the status mirror: PostgREST
-    (one shared connection, returned for the runtime to close) or the Supabase Postgres pool."""
-    target = supabase_over_rest(settings)
-    if target is None:
-        return PgNotificationStore(supabase_pool), PgSupportStore(supabase_pool), None
-    rest = SupabaseRest(*target)
-    notifications = PostgrestNotificationStore(rest)
-    return notifications, PostgrestSupportStore(rest, notifications), rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,14 +341,3 @@ def build_gateway(settings: Settings, sandbox: Sandbox | None) -> OnasisGateway:
         connect_timeout_seconds=settings.gateway_connect_timeout_seconds,
         simulated=sandbox is not None,
     )
-
-
-def document_store(settings: Settings) -> DocumentStore:
-    """Supabase Storage when its URL and service-role key are set, else files in the data dir."""
-    if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
-        return SupabaseStorage(
-            str(settings.supabase_url),
-            settings.supabase_service_role_key.get_secret_value(),
-            settings.supabase_storage_bucket,
-        )
-    return LocalDocumentStore(settings.data_dir / "documents")

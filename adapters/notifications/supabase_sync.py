@@ -23,9 +23,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 from asyncpg.pool import PoolConnectionProxy
-from postgrest import APIError
 from prometheus_client import Counter, Gauge
-from supabase import AsyncClient, AsyncClientOptions
 
 from tools.notifications.ports import Activity, Applied, DocumentUpdate, MirrorUnavailable, StatusUpdate
 from tools.platform.jobs import Handler, Job
@@ -223,6 +221,9 @@ class PostgrestStatusMirror:
     loop is off because the job queue already retries with backoff."""
 
     def __init__(self, url: str, service_role_key: str, *, timeout: float = 10.0) -> None:
+        # supabase-py is imported here: a process that never mirrors over HTTP never loads it (8 MiB).
+        from supabase import AsyncClient, AsyncClientOptions
+
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
         self._client = AsyncClient(
             url,
@@ -236,6 +237,8 @@ class PostgrestStatusMirror:
         )
 
     async def _run(self, query: Any) -> list[dict[str, Any]]:
+        from postgrest import APIError
+
         try:
             response = await query.execute()
         except APIError as exc:

@@ -1,6 +1,6 @@
 """Supabase's tables over PostgREST (``/rest/v1``) with supabase-py's async client: the connection the
 notification and support-chat stores share when only ``SUPABASE_URL`` and the service-role key are
-configured (see ``mcp_servers.wiring.supabase_over_rest``).
+configured (see ``mcp_servers.supabase_wiring.supabase_over_rest``).
 
 Every failure (PostgREST down, too slow, refusing the key or the request) becomes one
 ``SupabaseUnavailable``: a tool reports it as ``unavailable``, a queue job retries it later. Its text

@@ -46,6 +46,8 @@ class Workers:
     clock: Clock
     handlers: dict[str, Handler] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
+    # Whether this process relays the outbox into the queues (`caas worker --queues` may leave it out).
+    relay: bool = True
     poll: float = 0.5
     batch: int = 20
     # Set by stop(): each loop finishes the job it holds and returns instead of taking another.
@@ -57,7 +59,7 @@ class Workers:
         how many items were taken."""
         taken = 0
         for _ in range(rounds):
-            n = await relay_outbox(self.store)
+            n = await relay_outbox(self.store) if self.relay else 0
             for queue, handler in self.handlers.items():
                 traced = traced_handler(queue, handler)
                 n += await run_queue(self.store, queue, traced, clock=self.clock, limit=self.batch)
@@ -84,7 +86,8 @@ class Workers:
     async def run(self) -> None:
         """Run until stop() (or cancelled); a failing loop logs and backs off, it never stops the process."""
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._loop, "outbox", self._relay_once)
+            if self.relay:
+                tg.start_soon(self._loop, "outbox", self._relay_once)
             for queue, handler in self.handlers.items():
                 tg.start_soon(self._loop, queue, self._queue_once(queue, handler))
             for job in self.periodic:

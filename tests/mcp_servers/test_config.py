@@ -42,7 +42,7 @@ def test_docs_operations_documents_every_variable() -> None:
         ({"CAAS_STDIO_ROLE": "wizard"}, "CAAS_STDIO_ROLE"),
         ({"SUPABASE_URL": "not a url"}, "SUPABASE_URL"),
         ({"CAAS_LOG_LEVEL": "LOUD"}, "CAAS_LOG_LEVEL"),
-        ({"CAAS_POOL_MAX_SIZE": "0"}, "CAAS_POOL_MAX_SIZE"),
+        ({"CAAS_DB_POOL_MAX": "0"}, "CAAS_DB_POOL_MAX"),
         ({"CAAS_JWT_SECRET": "short"}, "CAAS_JWT_SECRET"),
         ({"SUPABASE_DB_URL": "postgresql://x/y"}, "NEON_DATABASE_URL"),
     ],

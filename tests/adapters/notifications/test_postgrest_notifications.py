@@ -21,7 +21,7 @@ from database.notifications.notifications import PgNotificationStore
 from database.notifications.support_chat import PgSupportStore
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
-from mcp_servers.wiring import supabase_stores
+from mcp_servers.supabase_wiring import supabase_stores
 from tests.helpers.common import free_port
 from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
 from tools.notifications.ports import NewNotification, NotificationStore, PreferenceRow, SupportStore

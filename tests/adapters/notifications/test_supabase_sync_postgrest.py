@@ -15,7 +15,7 @@ import pytest
 from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
-from mcp_servers.wiring import status_mirror
+from mcp_servers.supabase_wiring import status_mirror
 from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
 from tests.helpers.supabase import STEPS, Journey, MirrorOnly, feed, job, mirror_row
 from tools.notifications.ports import Applied

@@ -17,7 +17,7 @@ from adapters.credit.supabase_storage import SupabaseStorage
 from mcp_servers.composition import build_server
 from mcp_servers.config import Settings
 from mcp_servers.runtime import Runtime
-from mcp_servers.wiring import document_store
+from mcp_servers.supabase_wiring import document_store
 from tests.helpers.common import application, error_code
 from tests.helpers.documents import REGISTER, REQUEST, SUBMIT, counts, scan, sha
 from tests.helpers.fake_storage import FakeStorage, fake_storage
