@@ -15,7 +15,7 @@ from fastmcp import FastMCP
 
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime
-from mcp_servers.toolset_tools import toolset_names
+from mcp_servers.toolset_views import toolset_names
 from tools.credit import applications
 from tools.credit.models.applications import ListApplications
 from tools.loans import listing

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime, internal_error
-from mcp_servers.toolset_tools import ToolsetTools, toolset_tools
+from mcp_servers.toolset_views import ToolsetTools, toolset_tools
 from tools.credit import applications
 from tools.loans import commissions, loans
 from tools.marketplace import providers
