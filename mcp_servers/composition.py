@@ -23,6 +23,7 @@ from mcp_servers.ledger import ledger
 from mcp_servers.loans import commissions, loans
 from mcp_servers.marketplace import bidding, matching, offers, providers, webhook_deliveries
 from mcp_servers.marketplace.webhook_routes import register_provider_webhook_route
+from mcp_servers.monitoring import dashboard
 from mcp_servers.notifications import inbox, support_chat
 from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
@@ -56,6 +57,8 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
     "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
     "payments": (payments.TOOLS,),
     "notifications": (inbox.TOOLS, support_chat.TOOLS),
+    # The plan's unified dashboard metrics; read-only, for staff.
+    "monitoring": (dashboard.TOOLS,),
 }
 
 # Ports from the deployment plan; the composed server uses the core port.

@@ -175,6 +175,8 @@ class Settings(BaseSettings):
         default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
     )
 
+    # Sibling processes' /metrics URLs, comma-separated, that the monitoring service merges (wiring checks).
+    monitor_targets: str = Field(default="", validation_alias=_env("CAAS_MONITOR_TARGETS"))
     workers: bool = Field(default=True, validation_alias=_env("CAAS_WORKERS"))
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from adapters.credit.local_store import LocalDocumentStore
 from adapters.credit.supabase_storage import SupabaseStorage
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
+from adapters.monitoring.metrics import PrometheusMetrics, metrics_targets
 from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
 from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
 from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror, observe_sync_lag
@@ -28,6 +29,7 @@ from database.loans.loans import PgLoanReader
 from database.marketplace.bids import PgBidReader
 from database.marketplace.providers import PgProviderReader
 from database.marketplace.webhook_deliveries import PgWebhookDeliveries
+from database.monitoring.dashboard import PgMonitoringReader
 from database.notifications.due_installments import PgDueInstallments
 from database.notifications.notifications import PgNotificationStore
 from database.notifications.support_chat import PgSupportStore
@@ -44,6 +46,7 @@ from tools.loans import aging as loan_aging
 from tools.loans.ports import LoanDeps, LoanPolicy
 from tools.marketplace import provider_webhooks
 from tools.marketplace.ports import MarketplaceDeps
+from tools.monitoring.ports import MonitoringDeps
 from tools.notifications.notifications import notification_handler, remind_due_repayments
 from tools.notifications.ports import NotificationDeps, NotificationStore, StatusMirror, SupportStore
 from tools.notifications.supabase_sync import sync_handler
@@ -82,6 +85,7 @@ class Dependencies:
     ledger: LedgerDeps
     payments: PaymentDeps
     notifications: NotificationDeps
+    monitoring: MonitoringDeps
     # The PostgREST connection of notifications and support chat when they write over HTTP (see
     # ``supabase_stores``); the runtime closes it.
     supabase_rest: SupabaseRest | None = None
@@ -138,6 +142,7 @@ def build_dependencies(
         ledger=LedgerDeps(uow=shared.uow, reader=PgLedgerReader(core_pool), clock=clock),
         payments=_payment_deps(shared, loans, gateway),
         notifications=_notification_deps(shared, supabase_pool, notification_store, support_store, comms),
+        monitoring=_monitoring_deps(shared),
         supabase_rest=supabase_rest,
     )
 
@@ -250,6 +255,22 @@ def _notification_deps(
         clock=shared.clock,
         reminder_days=settings.repayment_reminder_days,
         observe_lag=observe_sync_lag,
+    )
+
+
+def _monitoring_deps(shared: _Shared) -> MonitoringDeps:
+    settings = shared.settings
+    return MonitoringDeps(
+        reader=PgMonitoringReader(shared.core_pool),
+        metrics=PrometheusMetrics(),
+        targets=metrics_targets(settings.monitor_targets),
+        sync_mode="embedded"
+        if settings.embedded
+        else "postgrest"
+        if supabase_over_rest(settings)
+        else "postgres",
+        bidding_window=shared.bidding_window,
+        clock=shared.clock,
     )
 
 
