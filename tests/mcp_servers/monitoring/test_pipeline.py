@@ -52,7 +52,9 @@ async def test_counts_ages_and_stuck_applications_follow_the_clock(
     health = await call(client, PIPELINE, {"currency": CURRENCY})
     states = by_status(health)
     assert states["submitted"]["stuck"] == 2 and health["stuck_total"] == 2
-    assert sorted(s["reference"] for s in health["stuck"]) == sorted([first["reference"], second["reference"]])
+    assert sorted(s["reference"] for s in health["stuck"]) == sorted(
+        [first["reference"], second["reference"]]
+    )
     assert all(s["status"] == "submitted" and s["expected_s"] == 3600 for s in health["stuck"])
     # Ages are measured on the clock, from the moment each entered its state as stored.
     as_of = datetime.fromisoformat(health["as_of"])
@@ -99,7 +101,9 @@ async def test_the_dashboard_is_for_staff_only(client: Client, principal: Any) -
         ("monitoring_get_sync_status", {}),
     ]
     for role in (Role.BORROWER, Role.AGENT, Role.PROVIDER):
-        principal(uid(role.value), role, "7f6c1d7e-9a52-4d0e-8f7a-0c3f5c2b9e11" if role is Role.PROVIDER else None)
+        principal(
+            uid(role.value), role, "7f6c1d7e-9a52-4d0e-8f7a-0c3f5c2b9e11" if role is Role.PROVIDER else None
+        )
         listed = {t.name for t in await client.list_tools()}
         for name, args in tools:
             assert name not in listed
