@@ -75,11 +75,10 @@ def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
 async def _serve(
     settings: Settings, service: str | None, stdio: bool, host: str | None, port: int | None
 ) -> int:
-    from mcp_servers.composition import PLAN_PORTS, SERVICES, build_server
+    from mcp_servers.composition import SERVICES, build_server
 
     if service is not None and service not in SERVICES:
-        planned = f" (planned on port {PLAN_PORTS[service]}, not built yet)" if service in PLAN_PORTS else ""
-        _err(f"caas: unknown service '{service}'{planned}; available: {', '.join(SERVICES)}")
+        _err(f"caas: unknown service '{service}'; available: {', '.join(SERVICES)}")
         return 2
     if not stdio:
         settings = _with_webhook_target(settings, service, host, port)

@@ -28,7 +28,7 @@ __all__ = ["SERVER_NAMES", "ConfigError", "Settings", "load_settings"]
 
 # The MCP servers by the name their settings use: the composed one and each service
 # (mcp_servers.composition.SERVICES; a test keeps the two in step).
-SERVER_NAMES = ("caas", "credit", "risk", "documents", "admin", "providers", "payments", "notifications")
+SERVER_NAMES = ("caas", *"credit risk documents admin providers payments notifications monitoring".split())
 
 
 class ConfigError(Exception):

@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from fastmcp import Client
 
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
+from mcp_servers.toolsets import TOOLSETS
 from tests.helpers.common import free_port, serving
 from tests.helpers.risk import call, refused, uid
 from tools.monitoring.system import THIS_PROCESS
@@ -79,6 +81,21 @@ async def test_a_sibling_is_merged_and_a_dead_one_is_unreachable(
     assert {k: v for k, v in scraped.items() if k != "source"} == {
         k: v for k, v in local.items() if k != "source"
     }
+
+
+async def test_the_monitoring_server_alone_serves_its_tools_plainly_over_http(runtime: Runtime) -> None:
+    server = build_server(runtime, "monitoring")
+    async with (
+        serving(server.http_app(path="/mcp", stateless_http=True)) as url,
+        Client(f"{url}/mcp") as http,
+    ):
+        names = sorted(t.name for t in await http.list_tools())
+        status = (await http.call_tool("get_sync_status", {})).structured_content
+        async with httpx.AsyncClient() as plain:
+            metrics = await plain.get(f"{url}/metrics")
+    assert names == sorted(TOOLSETS["monitor"].tools)
+    assert status is not None and status["mode"] == "postgres"
+    assert metrics.status_code == 200 and "caas_tool_call_seconds" in metrics.text
 
 
 async def queue_job(db: asyncpg.Connection, *, failed: bool, age: timedelta) -> int:
