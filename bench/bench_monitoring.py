@@ -28,7 +28,7 @@ import asyncpg
 from database import migrate
 from database.monitoring.dashboard import _PIPELINE, PgMonitoringReader
 from database.pool import create_pool
-from tools.monitoring.domain.pipeline import expected_times
+from tools.monitoring.domain.pipeline import WAITING, expected_times
 
 FILL = """
 INSERT INTO caas_core.applications (reference, borrower_id, created_by, created_by_role, status,
@@ -49,11 +49,12 @@ FROM generate_series($1::int, $2::int - 1) AS n
 async def timed(reader: PgMonitoringReader, iterations: int) -> tuple[float, float]:
     expected = {s.value: t for s, t in expected_times(timedelta(hours=72)).items()}
     now = datetime.now(UTC)
-    await reader.pipeline(now, expected, None, 20)  # warm-up
+    waiting = [s.value for s in WAITING]
+    await reader.pipeline(now, expected, waiting, None, 20)  # warm-up
     times = []
     for _ in range(iterations):
         t0 = time.perf_counter()
-        await reader.pipeline(now, expected, None, 20)
+        await reader.pipeline(now, expected, waiting, None, 20)
         times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
@@ -68,6 +69,7 @@ async def plan(conn: asyncpg.Connection) -> str:
         list(expected.values()),
         None,
         20,
+        [s.value for s in WAITING],
     )
     lines = [r[0] for r in rows]
     return " | ".join(line.strip() for line in lines if "Scan" in line or "Execution" in line)

@@ -9,7 +9,7 @@ providers, ``accounts_owner_idx`` and ``postings_account_idx`` for revenue, ``jo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -19,25 +19,34 @@ from tools.monitoring.ports import ProviderRow, RevenueRow, StateRow, StuckRow, 
 
 __all__ = ["PgMonitoringReader"]
 
+# Every application is counted, but only those still waiting in a state ($6: not the ends, which only
+# ever grow) are aged and sorted, through the index on (status, status_changed_at).
 _PIPELINE = """
 WITH expected AS (
     SELECT * FROM unnest($2::text[], $3::float8[]) AS e(status, seconds)
-), apps AS (
+), counted AS (
+    SELECT status, currency::text AS currency, count(*) AS n FROM caas_core.applications
+    WHERE $4::text IS NULL OR currency = $4::text
+    GROUP BY status, currency
+), waiting AS (
     SELECT a.status, a.currency::text AS currency, a.reference, a.status_changed_at,
            extract(epoch FROM $1::timestamptz - a.status_changed_at)::float8 AS age_s, e.seconds
     FROM caas_core.applications a
     LEFT JOIN expected e ON e.status = a.status
-    WHERE $4::text IS NULL OR a.currency = $4::text
-), states AS (
-    SELECT 'state' AS kind, status, currency, count(*) AS n, max(age_s) AS oldest_s,
+    WHERE a.status = ANY($6::text[]) AND ($4::text IS NULL OR a.currency = $4::text)
+), aged AS (
+    SELECT status, currency, max(age_s) AS oldest_s,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY age_s) AS p50_s,
-           count(*) FILTER (WHERE age_s > seconds) AS stuck,
+           count(*) FILTER (WHERE age_s > seconds) AS stuck
+    FROM waiting GROUP BY status, currency
+), states AS (
+    SELECT 'state' AS kind, c.status, c.currency, c.n, g.oldest_s, g.p50_s, coalesce(g.stuck, 0) AS stuck,
            NULL::text AS reference, NULL::timestamptz AS since
-    FROM apps GROUP BY status, currency
+    FROM counted c LEFT JOIN aged g USING (status, currency)
 ), stuck AS (
     SELECT 'stuck' AS kind, status, currency, 0::bigint, age_s, 0::float8, 0::bigint, reference,
            status_changed_at
-    FROM apps WHERE age_s > seconds
+    FROM waiting WHERE age_s > seconds
     ORDER BY age_s DESC, reference LIMIT $5
 )
 SELECT * FROM states UNION ALL SELECT * FROM stuck
@@ -132,11 +141,16 @@ class PgMonitoringReader:
         self._pool = pool
 
     async def pipeline(
-        self, now: datetime, expected: Mapping[str, timedelta], currency: str | None, stuck_limit: int
+        self,
+        now: datetime,
+        expected: Mapping[str, timedelta],
+        waiting: Sequence[str],
+        currency: str | None,
+        stuck_limit: int,
     ) -> tuple[list[StateRow], list[StuckRow]]:
         statuses = list(expected)
         seconds = [expected[s].total_seconds() for s in statuses]
-        rows = await self._pool.fetch(_PIPELINE, now, statuses, seconds, currency, stuck_limit)
+        rows = await self._pool.fetch(_PIPELINE, now, statuses, seconds, currency, stuck_limit, list(waiting))
         states = [
             StateRow(r["status"], r["currency"], r["n"], r["oldest_s"], r["p50_s"], r["stuck"])
             for r in rows

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from uuid import UUID
 
 from tools.loans.domain.revenue import platform_income
-from tools.monitoring.domain.pipeline import STATES, expected_times
+from tools.monitoring.domain.pipeline import STATES, WAITING, expected_times
 from tools.monitoring.models import (
     PipelineHealth,
     PipelineState,
@@ -54,7 +54,8 @@ async def get_pipeline_health(deps: MonitoringDeps, currency: str | None, stuck_
     """Counts and ages per state and currency, and the applications past their state's expected time."""
     now = deps.clock.now()
     expected = {status.value: limit for status, limit in expected_times(deps.bidding_window).items()}
-    states, stuck = await deps.reader.pipeline(now, expected, _currency(currency), stuck_limit)
+    waiting = [s.value for s in WAITING]
+    states, stuck = await deps.reader.pipeline(now, expected, waiting, _currency(currency), stuck_limit)
 
     def limit_s(status: str) -> int | None:
         return int(expected[status].total_seconds()) if status in expected else None
@@ -67,8 +68,8 @@ async def get_pipeline_health(deps: MonitoringDeps, currency: str | None, stuck_
                 status=row.status,
                 currency=row.currency,
                 count=row.count,
-                oldest_age_s=max(0, int(row.oldest_s)),
-                p50_age_s=max(0, int(row.p50_s)),
+                oldest_age_s=_seconds(row.oldest_s),
+                p50_age_s=_seconds(row.p50_s),
                 expected_s=limit_s(row.status),
                 stuck=row.stuck,
             )
@@ -88,6 +89,10 @@ async def get_pipeline_health(deps: MonitoringDeps, currency: str | None, stuck_
         stuck_total=sum(row.stuck for row in states),
         expected_s={status: int(limit.total_seconds()) for status, limit in expected.items()},
     )
+
+
+def _seconds(value: float | None) -> int | None:
+    return None if value is None else max(0, int(value))
 
 
 def _encode(provider_id: UUID) -> str:

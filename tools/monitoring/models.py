@@ -32,8 +32,11 @@ class PipelineState(Output):
     status: str
     currency: str
     count: int
-    oldest_age_s: int = Field(description="Seconds the longest-waiting application has been in this state.")
-    p50_age_s: int = Field(description="Median seconds in this state.")
+    oldest_age_s: int | None = Field(
+        description="Seconds the longest-waiting application has been in this state; null for the ends "
+        "(disbursed, declined, withdrawn, expired), where nothing waits."
+    )
+    p50_age_s: int | None = Field(description="Median seconds in this state; null for the ends.")
     expected_s: int | None = Field(description="How long an application should stay; null: no limit.")
     stuck: int = Field(description="Applications in this state longer than expected_s.")
 

@@ -3,7 +3,7 @@ per question) and Prometheus samples of this process and of sibling processes (`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
@@ -35,8 +35,8 @@ class StateRow:
     status: str
     currency: str
     count: int
-    oldest_s: float
-    p50_s: float
+    oldest_s: float | None  # None for the ends of the lifecycle: nothing waits there
+    p50_s: float | None
     stuck: int
 
 
@@ -92,9 +92,15 @@ class SyncRow:
 
 class MonitoringReader(Protocol):
     async def pipeline(
-        self, now: datetime, expected: Mapping[str, timedelta], currency: str | None, stuck_limit: int
+        self,
+        now: datetime,
+        expected: Mapping[str, timedelta],
+        waiting: Sequence[str],
+        currency: str | None,
+        stuck_limit: int,
     ) -> tuple[list[StateRow], list[StuckRow]]:
-        """Every state's figures and the ``stuck_limit`` longest-stuck applications, one snapshot."""
+        """Every state's count, the ages in the ``waiting`` states, and the ``stuck_limit`` longest
+        stuck applications, one snapshot."""
         ...
 
     async def providers(

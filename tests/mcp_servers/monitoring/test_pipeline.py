@@ -67,8 +67,9 @@ async def test_counts_ages_and_stuck_applications_follow_the_clock(
     ages = sorted(s["age_s"] for s in health["stuck"])
     assert states["submitted"]["oldest_age_s"] == ages[-1]
     assert ages[0] <= states["submitted"]["p50_age_s"] <= ages[-1]  # the median of two lies between
-    # A withdrawn application has no limit: it is never stuck, however old.
+    # A withdrawn application has no limit and waits for nothing: never stuck, and not aged.
     assert states["withdrawn"]["stuck"] == 0
+    assert states["withdrawn"]["oldest_age_s"] is None and states["withdrawn"]["p50_age_s"] is None
 
     limited = await call(client, PIPELINE, {"currency": CURRENCY, "stuck_limit": 1})
     assert len(limited["stuck"]) == 1 and limited["stuck_total"] == 2

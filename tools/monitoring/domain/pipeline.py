@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from tools.credit.domain.lifecycle import TERMINAL, ApplicationStatus
 
-__all__ = ["STATES", "expected_times"]
+__all__ = ["STATES", "WAITING", "expected_times"]
 
 S = ApplicationStatus
 
@@ -28,6 +28,9 @@ STATES: tuple[ApplicationStatus, ...] = (
     S.WITHDRAWN,
     S.EXPIRED,
 )
+
+# The states an application waits in (the ends never change again): only these are aged.
+WAITING: tuple[ApplicationStatus, ...] = tuple(s for s in STATES if s not in TERMINAL)
 
 # Scoring routes a submission within seconds; an hour means nobody scored it. A human review is a
 # working day or two. After an accepted offer the platform approves, and an approved loan is paid out:
