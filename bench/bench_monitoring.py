@@ -1,5 +1,5 @@
 """Times ``monitoring_get_pipeline_health``'s one statement (``database/monitoring/dashboard.py``) through
-the production reader at 10k, 100k and 1M applications, with and without the index of migration 0021,
+the production reader at 10k, 100k and 1M applications, with and without the index of migration 0022,
 on a fresh migrated database on the same PostgreSQL (``--dsn`` or ``$CAAS_BENCH_POSTGRES_URL``); the
 database is dropped at the end. Applications are made in SQL (generate_series): 10 states weighted like
 a live marketplace (most of them ended), 5 currencies, entered their state up to 60 days ago.

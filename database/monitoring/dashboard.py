@@ -1,7 +1,7 @@
 """The dashboard's reads, one statement each (one round trip, one snapshot), all read-only.
 
 Ages are measured against the caller's clock (``$1``), not the database's, so a test that moves its
-clock sees applications age. Indexes: ``applications_state_age_idx`` (migration 0021) for the states,
+clock sees applications age. Indexes: ``applications_state_age_idx`` (migration 0022) for the states,
 ``provider_invitations_provider_idx``, ``bids_provider_idx`` and ``loans_provider_idx`` for a page of
 providers, ``accounts_owner_idx`` and ``postings_account_idx`` for revenue, ``jobs_due_idx`` and
 ``jobs_failed_idx`` for the sync queue.
