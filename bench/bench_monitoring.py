@@ -101,7 +101,7 @@ async def main() -> None:
             await conn.execute("VACUUM ANALYZE caas_core.applications")
             have = size
             p50, p99 = await timed(reader, opts.iterations)
-            print(f"{size} applications, index 0021: p50 {p50:.1f} ms p99 {p99:.1f} ms; {await plan(conn)}")
+            print(f"{size} applications, index 0022: p50 {p50:.1f} ms p99 {p99:.1f} ms; {await plan(conn)}")
             await conn.execute("DROP INDEX caas_core.applications_state_age_idx")
             p50, p99 = await timed(reader, opts.iterations)
             print(f"{size} applications, no index: p50 {p50:.1f} ms p99 {p99:.1f} ms; {await plan(conn)}")
