@@ -24,6 +24,7 @@ from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.tool_docs import render_markdown
 from mcp_servers.toolkit import ROLES_META
+from mcp_servers.toolsets import META, toolset_of
 from tools.platform.principal import Role
 
 __all__ = ["GOLDEN", "REFERENCE", "catalog", "generate", "listed_on", "server_names", "tool_definition"]
@@ -65,6 +66,10 @@ async def _surface(server: FastMCP) -> tuple[dict[str, dict[str, Any]], list[Any
     return {name: tool_definition(t) for name, t in tools.items()}, resources, templates
 
 
+def _plain(name: str, service: str | None) -> str:
+    return name.split("_", 1)[1] if service is None else name
+
+
 def _roles(body: dict[str, Any]) -> list[str]:
     return list(body.get("_meta", {}).get(ROLES_META, ()))
 
@@ -79,8 +84,10 @@ async def catalog(runtime: Runtime) -> dict[str, Any]:
         tools, resources, templates = await _surface(server)
         prefix = "" if service is None else f"{service}_"
         views: dict[str, list[str]] = {}
+        # list_toolsets and enable_toolset are shown on dynamic connections only (mcp_servers.toolsets).
+        shown = {n: b for n, b in tools.items() if toolset_of(_plain(n, service)) != META}
         for role in Role:
-            views[role.value] = [name for name, body in tools.items() if role.value in _roles(body)]
+            views[role.value] = [name for name, body in shown.items() if role.value in _roles(body)]
         for name, body in tools.items():
             composed = prefix + name
             if service is None:

@@ -25,6 +25,7 @@ from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.platform.workers import Workers
 from mcp_servers.runtime import Runtime, check_sandbox_consent
+from mcp_servers.toolsets import dynamic_refused
 
 __all__ = ["main"]
 
@@ -219,6 +220,9 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # The client's address in the audit row: X-Forwarded-For/-Proto only from a trusted proxy.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         # The gate has drained the calls in flight already (or the grace period is over).
         timeout_graceful_shutdown=2,
         log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
@@ -313,7 +317,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default CAAS_PORT or the plan's port)")
     serve.add_argument(
         "--toolsets",
-        help="comma-separated toolsets clients see, or all (default CAAS_TOOLSETS or each role's)",
+        help="comma-separated toolsets clients see, all, or dynamic (default CAAS_TOOLSETS or each role's)",
     )
     serve.add_argument(
         "--read-only", action="store_true", default=None, help="list and call only read-only tools"
@@ -350,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                 "read_only": True if args.read_only else settings.read_only,
             }
             settings = load_settings(**flags)
+        if args.command == "serve" and (refused := dynamic_refused(settings.toolsets, args.service)):
+            raise ConfigError(refused)
         vault_from_settings(settings)  # missing or malformed encryption keys stop start-up here
     except ConfigError as exc:
         flag = getattr(args, "toolsets", None) is not None

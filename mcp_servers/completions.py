@@ -1,5 +1,5 @@
 """Argument completion (``completion/complete``) for resource templates and prompts, by argument name:
-application references, loan ids, provider ids and currencies.
+application references, loan ids, provider ids, currencies and toolsets.
 
 Candidates come from the same role-scoped list use cases as the list tools, so a borrower is offered
 only its own applications and loans, a provider its own provider and loans; a role that may not list
@@ -18,6 +18,7 @@ from mcp_servers.loans import loans as loan_tools
 from mcp_servers.marketplace import providers as provider_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime
+from mcp_servers.toolset_tools import toolset_names
 from tools.credit import applications
 from tools.credit.models.applications import ListApplications
 from tools.loans import listing
@@ -69,15 +70,17 @@ async def _currencies(_: Runtime, __: Principal) -> list[str]:
     return CURRENCIES
 
 
+async def _toolsets(_: Runtime, who: Principal) -> list[str]:
+    return await toolset_names(who.role)
+
+
 # Argument names (of resource templates and prompts) and where their candidates come from.
 ARGUMENTS = {
-    "ref": _applications,
     "application": _applications,
-    "loan_id": _loans,
     "loan": _loans,
-    "provider_id": _providers,
     "provider": _providers,
     "currency": _currencies,
+    "toolset": _toolsets,
 }
 
 

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mcp_servers import confirmation
+from mcp_servers import confirmation, toolset_tools
 from mcp_servers.completions import register_completions
 from mcp_servers.config import Settings
 from mcp_servers.credit import applications, decisions, documents
@@ -52,8 +52,16 @@ SERVICES: dict[str, tuple[ToolSet, ...]] = {
     "credit": (applications.TOOLS, decisions.TOOLS, loans.TOOLS, commissions.TOOLS),
     "risk": (assessments.TOOLS,),
     "documents": (documents.TOOLS,),
-    # confirm_action runs a money move of any service once a person confirmed it.
-    "admin": (ledger.TOOLS, providers.TOOLS, webhook_deliveries.TOOLS, health.TOOLS, confirmation.TOOLS),
+    # confirm_action runs a money move of any service once a person confirmed it; list_toolsets and
+    # enable_toolset (a dynamic connection's first tools) choose among every service's toolsets.
+    "admin": (
+        ledger.TOOLS,
+        providers.TOOLS,
+        webhook_deliveries.TOOLS,
+        health.TOOLS,
+        confirmation.TOOLS,
+        toolset_tools.TOOLS,
+    ),
     "providers": (matching.TOOLS, bidding.TOOLS, offers.TOOLS),
     "payments": (payments.TOOLS,),
     "notifications": (inbox.TOOLS, support_chat.TOOLS),

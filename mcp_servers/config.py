@@ -212,6 +212,7 @@ class Settings(BaseSettings):
     # Origins accepted besides loopback, the bind address and CAAS_PUBLIC_URL's host; comma-separated.
     allowed_hosts: str = Field(default="", validation_alias=_env("CAAS_ALLOWED_HOSTS"))
     allowed_origins: str = Field(default="", validation_alias=_env("CAAS_ALLOWED_ORIGINS"))
+    trusted_proxies: str = Field(default="127.0.0.1", validation_alias=_env("CAAS_TRUSTED_PROXIES"))
     # On SIGTERM: how long calls in flight may take to finish before the process stops anyway.
     shutdown_grace_s: float = Field(
         default=20.0, ge=0, le=3600, validation_alias=_env("CAAS_SHUTDOWN_GRACE_S")
@@ -340,8 +341,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _pii_keys_parse(self) -> Settings:
-        # Checked at load so a malformed key fails like any other variable; the vault is built in
-        # wiring (mcp_servers.platform.pii.vault_from_settings). Imported here to keep config import-light.
+        # Checked at load so a bad key fails like any other variable (imported here: config stays light).
         from mcp_servers.platform.pii import check_pii_settings
 
         check_pii_settings(self)

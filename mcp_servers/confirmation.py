@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 import mcp_types
@@ -20,10 +21,11 @@ from fastmcp.server.context import Context
 from fastmcp.server.dependencies import get_context
 from fastmcp.tools import FunctionTool
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from database.platform.pending_actions import PgPendingActions
 from mcp_servers.money_summaries import summarize
+from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
     CONFIRMABLE,
     CaasToolError,
@@ -38,9 +40,12 @@ from tools.platform.confirmation import (
     ConfirmationPolicy,
     PendingAction,
     confirm_pending,
+    decline_pending,
+    list_pending,
     request_confirmation,
 )
-from tools.platform.models import Output
+from tools.platform.errors import Conflict, DomainError
+from tools.platform.models import FreeText, Output
 from tools.platform.ports import Invocation
 from tools.platform.principal import Role
 
@@ -48,7 +53,15 @@ if TYPE_CHECKING:
     from mcp_servers.config import Settings
     from mcp_servers.runtime import Runtime
 
-__all__ = ["TOOLS", "ConfirmedAction", "gate", "policy", "require_confirmation"]
+__all__ = [
+    "TOOLS",
+    "ConfirmedAction",
+    "DeclinedAction",
+    "PendingActionList",
+    "gate",
+    "policy",
+    "require_confirmation",
+]
 
 log = logging.getLogger("caas.confirmation")
 _ASK = "confirm"
@@ -153,7 +166,7 @@ async def require_confirmation(
     raise CaasToolError(
         "confirmation_required",
         f"{summary}. Nothing was changed yet: a person (borrower, operator or admin, not this caller) must "
-        f"call confirm_action (admin_confirm_action on the composed server) with action_id {action.id} "
+        f"call confirm_action (admin_confirm_action on the composed server) with action {action.id} "
         f"before {action.expires_at.isoformat()}",
     )
 
@@ -190,10 +203,15 @@ TOOLS = ToolSet()
 
 
 @TOOLS.tool(
-    roles=frozenset(Role), title="Confirm a money move", read_only=False, destructive=True, open_world=True
+    roles=frozenset(Role),
+    title="Confirm a money move",
+    read_only=False,
+    destructive=True,
+    open_world=True,
+    retired={"action_id": "send the action's id (named in the confirmation_required message) as action"},
 )
 async def confirm_action(
-    action_id: Annotated[UUID, Field(description="The action_id a confirmation_required error gave.")],
+    action: Annotated[UUID, Field(description="The action's id a confirmation_required error gave.")],
 ) -> ConfirmedAction:
     """Confirm a pending money move as the person it concerns, and run it exactly as it was asked.
 
@@ -205,20 +223,142 @@ async def confirm_action(
     """
     runtime = current_runtime()
     call = invocation()
-    roles = {name: spec.roles for name, spec in _money_tools().items()}
+    roles = _roles()
 
     async def may_see(found: PendingAction) -> str:
+        # Asked before a rename (issue 11): its arguments would no longer bind, so it cannot run.
+        for old, _ in _money_tools()[found.tool].retired:
+            if old in found.arguments:
+                raise Conflict(f"this action was asked with {old}, no longer taken; call the tool again")
         return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
 
     rules, now = policy(runtime.settings), runtime.clock.now()
-    action = await confirm_pending(_store(runtime), rules, call, action_id, roles, now, may_see)
-    tool = _tool(action.tool)
-    with confirmed_as(action.requester, action.args_sha256):
-        result = await tool.run(dict(action.arguments))
+    pending = await confirm_pending(_store(runtime), rules, call, action, roles, now, may_see)
+    tool = _tool(pending.tool)
+    with confirmed_as(pending.requester, pending.args_sha256):
+        result = await tool.run(dict(pending.arguments))
     return ConfirmedAction(
-        action_id=action.id,
+        action_id=pending.id,
         tool=tool.name,
-        summary=action.summary,
-        requested_by=f"{action.requester.role}:{action.requester.subject}",
+        summary=pending.summary,
+        requested_by=f"{pending.requester.role}:{pending.requester.subject}",
         result=result.structured_content or {},
+    )
+
+
+def _roles() -> dict[str, frozenset[Role]]:
+    return {name: spec.roles for name, spec in _money_tools().items()}
+
+
+async def _may_see(found: PendingAction) -> bool:
+    """Whether the caller may see what ``found`` concerns (its summary reads it as the caller)."""
+    runtime = current_runtime()
+    caller = runtime.principals.current()
+    try:
+        await summarize(found.tool.split(".")[-1], runtime.deps, caller, dict(found.arguments))
+    except DomainError:  # not_found above all: not theirs to see
+        return False
+    return True
+
+
+def _requested_by(action: PendingAction) -> str:
+    return f"{action.requester.role}:{action.requester.subject}"
+
+
+class PendingActionView(Output):
+    action: UUID = Field(description="What confirm_action and decline_action take.")
+    tool: str = Field(description="The money tool it would run, as the caller who asked.")
+    summary: str = Field(description="The exact money move: amount, currency, counterparty, APR.")
+    requested_by: str = Field(description="role:subject of the caller who asked.")
+    requested_at: datetime
+    expires_at: datetime
+    status: Literal["pending", "confirmed", "declined", "expired"]
+    settled_by: str | None = Field(default=None, description="role:subject who confirmed or declined it.")
+    settled_at: datetime | None = None
+    decline_reason: str | None = None
+
+
+class PendingActionList(Output):
+    items: list[PendingActionView] = Field(description="Newest first.")
+
+
+class DeclinedAction(Output):
+    action: UUID
+    tool: str
+    summary: str = Field(description="What was refused; it will never run.")
+    requested_by: str
+    declined_by: str
+    reason: str
+    status: Literal["declined"] = "declined"
+
+
+def _view(action: PendingAction, now: datetime) -> PendingActionView:
+    return PendingActionView(
+        action=action.id,
+        tool=action.tool.split(".")[-1],
+        summary=action.summary,
+        requested_by=_requested_by(action),
+        requested_at=action.created_at,
+        expires_at=action.expires_at,
+        status=action.status_at(now),
+        settled_by=action.settled_by,
+        settled_at=action.settled_at,
+        decline_reason=action.decline_reason,
+    )
+
+
+@TOOLS.tool(roles=frozenset(Role), title="List money moves awaiting a person", read_only=True)
+async def list_pending_actions(
+    include_settled: Annotated[
+        bool, Field(description="Also those already confirmed, declined or expired (default: waiting only).")
+    ] = False,
+    limit: Limit = 20,
+) -> PendingActionList:
+    """List the money moves waiting for a person's confirmation that you may see, newest first.
+
+    Use to find what to confirm (confirm_action) or refuse (decline_action), e.g. an offer your agent
+    asked to accept. Operators and admins see every one; anyone else those they asked for and those
+    they may confirm on their own records. Each item has its exact money summary, who asked, when it
+    expires and its status.
+    """
+    runtime = current_runtime()
+    caller, now = runtime.principals.current(), runtime.clock.now()
+    found = await list_pending(
+        _store(runtime), caller, _roles(), None if include_settled else now, limit, _may_see
+    )
+    return PendingActionList(items=[_view(a, now) for a in found])
+
+
+@TOOLS.tool(roles=frozenset(Role), title="Refuse a money move", read_only=False, destructive=True)
+async def decline_action(
+    action: Annotated[UUID, Field(description="The pending action's id (confirmation_required gave it).")],
+    reason: Annotated[
+        FreeText,
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+        Field(description="Why the person refuses; the one who asked reads it."),
+    ],
+) -> DeclinedAction:
+    """Refuse a pending money move for good: it never runs, and confirm_action on it is a conflict.
+
+    Use when the person it concerns does not agree to it (read them its summary first), or to withdraw
+    a move you asked for yourself. The person who may confirm it may decline it; an action is settled
+    once, so declining a confirmed, declined or expired one is a conflict. Audited.
+    """
+    runtime = current_runtime()
+    call = invocation()
+
+    async def may_see(found: PendingAction) -> str:
+        if any(old in found.arguments for old, _ in _money_tools()[found.tool].retired):
+            return found.summary  # asked before a rename: it can no longer run, but may be refused
+        return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
+
+    rules, now = policy(runtime.settings), runtime.clock.now()
+    declined = await decline_pending(_store(runtime), rules, call, action, reason, _roles(), now, may_see)
+    return DeclinedAction(
+        action=declined.id,
+        tool=declined.tool.split(".")[-1],
+        summary=declined.summary,
+        requested_by=_requested_by(declined),
+        declined_by=f"{call.principal.role}:{call.principal.subject}",
+        reason=reason,
     )

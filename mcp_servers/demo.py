@@ -175,7 +175,7 @@ async def _upload(j: Journey, app: dict[str, Any], kind: str) -> dict[str, Any]:
             if put.status_code >= 300:
                 raise DemoFailed(f"uploading {kind} answered HTTP {put.status_code}")
     register = {
-        "upload_id": target["upload_id"],
+        "upload": target["upload_id"],
         "size_bytes": len(data),
         "media_type": "application/pdf",
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -191,9 +191,7 @@ async def _apply(j: Journey) -> dict[str, Any]:
     )
     for kind in ("national_id", "proof_of_income"):
         doc = await _upload(j, app, kind)
-        await j.call(
-            "operator", "documents_verify_document", {"document_id": doc["id"], "decision": "verified"}
-        )
+        await j.call("operator", "documents_verify_document", {"document": doc["id"], "decision": "verified"})
         _say(f"  the borrower uploads the {kind.replace('_', ' ')}; the operator, who did not, verifies it")
     bureau = {"bureau_score": 790, "recent_delinquencies": 0}
     scored = await j.call(
@@ -232,7 +230,7 @@ async def _bids(j: Journey, app: dict[str, Any], lenders: list[dict[str, Any]]) 
     _say(f"  the borrower compares the offers: {compared['explanation'].split('. ')[0]}")
     accept = {
         "application": app["id"],
-        "bid_id": best["bid"]["id"],
+        "bid": best["bid"]["id"],
         "idempotency_key": f"demo-accept-{j.run}",
     }
     await j.call("borrower", "providers_accept_offer", accept)

@@ -41,6 +41,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="write mcp.json's HTTP entries with the token filled in, for the MCP Inspector's --config "
         "(it does not expand ${CAAS_TOKEN}), and print the file's path",
     )
+    token_p.add_argument(
+        "--port",
+        type=int,
+        help="with --inspector-config: the port `caas serve` listens on when not the plan's (default "
+        "CAAS_PORT); applies to the entry of --service, else to caas-http",
+    )
     demo_p = sub.add_parser(
         "demo", help="run the whole journey against a running `caas serve`, one line per step"
     )
@@ -86,12 +92,18 @@ def _print(settings: Settings, args: argparse.Namespace, token_for: Callable[[st
     if not args.inspector_config:
         sys.stdout.write(token_for(args.service or "caas") + "\n")
         return 0
-    sys.stdout.write(f"{write_inspector_config(settings.data_dir, token_for)}\n")
+    ports = {}
+    if (port := getattr(args, "port", None) or settings.port) is not None:
+        ports[args.service or "caas"] = port
+    sys.stdout.write(f"{write_inspector_config(settings.data_dir, token_for, ports)}\n")
     return 0
 
 
-def http_entries(token_for: Callable[[str], str]) -> dict[str, dict[str, Any]]:
-    """mcp.json's HTTP entries: each server on its plan port, ``token_for(server)`` in the header."""
+def http_entries(
+    token_for: Callable[[str], str], ports: dict[str, int] | None = None
+) -> dict[str, dict[str, Any]]:
+    """mcp.json's HTTP entries: each server on its plan port (or the one ``ports`` gives),
+    ``token_for(server)`` in the header."""
     from mcp_servers.composition import PLAN_PORTS, SERVICES
 
     entries = {}
@@ -99,20 +111,22 @@ def http_entries(token_for: Callable[[str], str]) -> dict[str, dict[str, Any]]:
         name = "caas-http" if server == "caas" else f"caas-{server}-http"
         entries[name] = {
             "type": "http",
-            "url": f"http://127.0.0.1:{PLAN_PORTS[server]}/mcp",
+            "url": f"http://127.0.0.1:{(ports or {}).get(server, PLAN_PORTS[server])}/mcp",
             "headers": {"Authorization": f"Bearer {token_for(server)}"},
         }
     return entries
 
 
-def write_inspector_config(data_dir: Path, token_for: Callable[[str], str]) -> Path:
+def write_inspector_config(
+    data_dir: Path, token_for: Callable[[str], str], ports: dict[str, int] | None = None
+) -> Path:
     """A private (0600) copy of mcp.json's HTTP entries with real tokens, rewritten at each call."""
     path = data_dir / "inspector-mcp.json"
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT
     with os.fdopen(fd, "w") as out:
-        json.dump({"mcpServers": http_entries(token_for)}, out, indent=2)
+        json.dump({"mcpServers": http_entries(token_for, ports)}, out, indent=2)
         out.write("\n")
     return path
 

@@ -26,7 +26,7 @@ def _money(m: Money) -> str:
 async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
     comparison = await offers.compare_offers(deps.marketplace, caller, args["application"])
     for offer in comparison.offers:
-        if str(offer.bid.id) == str(args["bid_id"]):
+        if str(offer.bid.id) == str(args["bid"]):
             bid = offer.bid
             return (
                 f"Accept {bid.provider_name}'s offer on application {comparison.reference}: borrow "
@@ -34,7 +34,7 @@ async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> s
                 f"(finance charge {_money(offer.finance_charge)}, total of payments "
                 f"{_money(offer.total_of_payments)}, installment {_money(offer.installment)})"
             )
-    return f"Accept bid {args['bid_id']} on application {comparison.reference} (not among the live offers)"
+    return f"Accept bid {args['bid']} on application {comparison.reference} (not among the live offers)"
 
 
 async def _disburse_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> str:

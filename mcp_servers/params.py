@@ -15,6 +15,8 @@ from tools.loans.domain.prepay_choices import Prepay
 from tools.platform.models import REFERENCE_PATTERN, Identifier
 
 __all__ = [
+    "BID_RENAMED",
+    "PROVIDER_RENAMED",
     "ApplicationHandle",
     "BidId",
     "Cursor",
@@ -23,6 +25,8 @@ __all__ = [
     "LoanHandle",
     "OptionalIdempotencyKey",
     "PrepayChoice",
+    "ProviderHandle",
+    "renamed",
 ]
 
 ApplicationHandle = Annotated[
@@ -44,6 +48,21 @@ LoanHandle = Annotated[
     ),
 ]
 BidId = Annotated[UUID, Field(description="The bid version's id (from place_bid, revise_bid or list_bids).")]
+ProviderHandle = Annotated[
+    Identifier, Field(min_length=1, max_length=64, description="The provider's id (UUID).")
+]
+
+
+def renamed(old: str, new: str, what: str) -> dict[str, str]:
+    """Issue 11: a tool names an entity of ours by its noun (``provider``), not ``<noun>_id``. The old
+    spelling is refused (``retired=``) with this message, naming the argument to send instead."""
+    return {old: f"send {what} as {new}"}
+
+
+# Shared by every tool taking a provider or a bid (a filter, or the one it acts on).
+PROVIDER_RENAMED = renamed("provider_id", "provider", "the provider's id")
+BID_RENAMED = renamed("bid_id", "bid", "the bid's id")
+
 
 _KEY_PATTERN = REFERENCE_PATTERN
 _KEY = (

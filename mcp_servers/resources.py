@@ -1,5 +1,5 @@
 """Resources beside the tools: an application and its timeline, a loan, a provider's commission plan
-and monthly statement (the loan schedule and the risk model live with their tools).
+and monthly statement, a toolset (the loan schedule and the risk model live with their tools).
 
 Each resource is its read tool's use case under the same roles: resources bypass the tool gate
 (``mcp_servers.toolkit.as_tool``), so each read checks its tool's roles here, and a record the caller
@@ -26,6 +26,7 @@ from mcp_servers.loans import loans as loan_tools
 from mcp_servers.marketplace import providers as provider_tools
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime, internal_error
+from mcp_servers.toolset_tools import ToolsetTools, toolset_tools
 from tools.credit import applications
 from tools.loans import commissions, loans
 from tools.marketplace import providers
@@ -38,15 +39,18 @@ __all__ = [
     "LOAN_URI",
     "STATEMENT_URI",
     "TIMELINE_URI",
+    "TOOLSET_URI",
     "guarded_read",
     "register_resources",
 ]
 
-APPLICATION_URI = "caas://applications/{ref}"
-TIMELINE_URI = "caas://applications/{ref}/timeline"
-LOAN_URI = "caas://loans/{loan_id}"
-STATEMENT_URI = "caas://providers/{provider_id}/statements/{month}"
-COMMISSION_PLAN_URI = "caas://providers/{provider_id}/commission-plan"
+# Template parameters are named as the tools name their arguments (issue 11): application, loan, provider.
+APPLICATION_URI = "caas://applications/{application}"
+TIMELINE_URI = "caas://applications/{application}/timeline"
+LOAN_URI = "caas://loans/{loan}"
+STATEMENT_URI = "caas://providers/{provider}/statements/{month}"
+COMMISSION_PLAN_URI = "caas://providers/{provider}/commission-plan"
+TOOLSET_URI = "caas://toolsets/{toolset}"
 JSON = "application/json"
 Reader = Callable[[Runtime, Principal], Awaitable[BaseModel]]
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -77,28 +81,28 @@ async def guarded_read(name: str, roles: Iterable[Role], read: Reader) -> str:
     return view.model_dump_json()
 
 
-async def application(ref: str) -> str:
+async def application(application: str) -> str:
     """A credit application, as get_application returns it (JSON)."""
     return await guarded_read(
         "application",
         application_tools.READERS,
-        lambda rt, who: applications.get_application(rt.deps.credit, who, ref),
+        lambda rt, who: applications.get_application(rt.deps.credit, who, application),
     )
 
 
-async def application_timeline(ref: str) -> str:
+async def application_timeline(application: str) -> str:
     """Every status change of an application, as get_application_timeline returns it (JSON)."""
     return await guarded_read(
         "application_timeline",
         application_tools.READERS,
-        lambda rt, who: applications.get_application_timeline(rt.deps.credit, who, ref),
+        lambda rt, who: applications.get_application_timeline(rt.deps.credit, who, application),
     )
 
 
-async def loan(loan_id: str) -> str:
+async def loan(loan: str) -> str:
     """A loan (its id or its application's reference), as get_loan returns it (JSON)."""
     return await guarded_read(
-        "loan", loan_tools.READERS, lambda rt, who: loans.get_loan(rt.deps.loans, who, loan_id)
+        "loan", loan_tools.READERS, lambda rt, who: loans.get_loan(rt.deps.loans, who, loan)
     )
 
 
@@ -112,24 +116,34 @@ def _month(month: str) -> tuple[date, date]:
     return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
 
 
-async def commission_statement(provider_id: str, month: str) -> str:
+async def commission_statement(provider: str, month: str) -> str:
     """A provider's commission statement for one calendar month (YYYY-MM), as get_commission_statement
     returns it (JSON)."""
 
     async def read(rt: Runtime, who: Principal) -> BaseModel:
         start, end = _month(month)
-        return await commissions.get_commission_statement(rt.deps.loans, who, provider_id, start, end)
+        return await commissions.get_commission_statement(rt.deps.loans, who, provider, start, end)
 
     return await guarded_read("commission_statement", commission_tools.STATEMENT_READERS, read)
 
 
-async def commission_plan(provider_id: str) -> str:
+async def commission_plan(provider: str) -> str:
     """A provider's commission plan: principal rate, currency tiers, caps and interest share (JSON)."""
 
     async def read(rt: Runtime, who: Principal) -> BaseModel:
-        return (await providers.get_provider(rt.deps.marketplace, who, provider_id)).commission_plan
+        return (await providers.get_provider(rt.deps.marketplace, who, provider)).commission_plan
 
     return await guarded_read("commission_plan", provider_tools.READERS, read)
+
+
+async def toolset(toolset: str) -> str:
+    """A toolset: what it is for, whether this connection has it enabled, and the tools of it you may
+    call on this server (JSON); list_toolsets lists them all."""
+    return await guarded_read("toolset", Role, lambda _, who: _toolset(toolset, who))
+
+
+async def _toolset(name: str, who: Principal) -> ToolsetTools:
+    return await toolset_tools(name, who.role)
 
 
 def _adder(
@@ -153,3 +167,4 @@ def register_resources(server: FastMCP, service: str | None, render: Callable[[s
         add(STATEMENT_URI, commission_statement)
     if service in (None, "admin"):
         add(COMMISSION_PLAN_URI, commission_plan)
+    add(TOOLSET_URI, toolset)

@@ -77,8 +77,8 @@ class Subscriptions:
             else:
                 raise MCPError(
                     mcp_types.INVALID_PARAMS,
-                    "invalid_argument: only caas://applications/{ref}[/timeline] and "
-                    "caas://loans/{loan_id}[/schedule] can be subscribed to",
+                    "invalid_argument: only caas://applications/{application}[/timeline] and "
+                    "caas://loans/{loan}[/schedule] can be subscribed to",
                 )
         except DomainError as exc:
             raise MCPError(mcp_types.INVALID_PARAMS, f"{exc.code}: {exc.message}") from None

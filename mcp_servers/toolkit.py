@@ -24,7 +24,7 @@ from pydantic_core import to_jsonable_python
 
 from database.unit_of_work import retry_transient
 from mcp_servers.input_schemas import explained
-from mcp_servers.platform.request_context import current_request_id
+from mcp_servers.platform.request_context import current_client_ip, current_request_id
 from mcp_servers.tool_schemas import ListedTool, compact_input_schema, compact_output_schema, markdown
 from tools.platform.errors import DomainError, PermissionDenied
 from tools.platform.idempotency import request_sha256
@@ -250,7 +250,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             call = Invocation(caller, audited_name, "")
         else:
             args_sha256 = request_sha256(to_jsonable_python(kwargs))
-            call = Invocation(caller, audited_name, args_sha256, current_request_id())
+            call = Invocation(caller, audited_name, args_sha256, current_request_id(), current_client_ip())
         token = _call.set(_Call(runtime, call))
         try:
             if spec.confirm and (asked := await _gate(runtime, call, kwargs, confirmed)) is not None:

@@ -5,6 +5,12 @@ server lists it). The composed server shows each role its ``ROLE_DEFAULTS`` unle
 (``caas serve --toolsets`` / ``CAAS_TOOLSETS``) or the connection (``X-CaaS-Toolsets``) chooses;
 read-only (``--read-only`` / ``CAAS_READ_ONLY`` / ``X-CaaS-Read-Only: true``) leaves only the tools
 annotated ``readOnlyHint``. The role gate still applies inside: a toolset never opens a tool to a role.
+
+``dynamic`` (GitHub's MCP server's mode) starts a connection with only ``list_toolsets`` and
+``enable_toolset`` (and the always-shown toolsets); ``enable_toolset`` adds a toolset for the rest of
+the session, kept in the session's state, and tells the client its tool list changed. A connection
+without a session (2026-07-28 requests, stateless Streamable HTTP) cannot keep that, so it names its
+toolsets in ``X-CaaS-Toolsets`` instead.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastmcp.server.middleware import Middleware
 
+from mcp_servers.session_state import enabled_in_session
 from tools.platform.errors import NotFound, PermissionDenied
 from tools.platform.principal import Role
 
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEADER",
+    "META",
+    "META_TOOLS",
     "READ_ONLY_HEADER",
     "ROLE_DEFAULTS",
     "TOOLSETS",
@@ -36,13 +45,19 @@ __all__ = [
     "ToolsetError",
     "ToolsetGate",
     "ToolsetHeaders",
+    "View",
+    "dynamic_refused",
     "parse_read_only",
     "parse_toolsets",
 ]
 
 HEADER = "x-caas-toolsets"
 READ_ONLY_HEADER = "x-caas-read-only"
-ALL, DEFAULT = "all", "default"
+ALL, DEFAULT, DYNAMIC = "all", "default", "dynamic"
+# The tools that choose toolsets: shown only on a dynamic connection, whatever else it shows.
+META = "dynamic"
+META_TOOLS = frozenset({"list_toolsets", "enable_toolset"})
+_KEYWORDS = (ALL, DEFAULT, DYNAMIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +126,8 @@ TOOLSETS: dict[str, Toolset] = {
         "get_sync_status",
     ),
     "confirm": _set(
-        "confirming a pending money move as the person who must agree to it; in every view",
-        "confirm_action",
+        "money moves waiting for a person: list them, confirm or decline one; in every view",
+        "confirm_action list_pending_actions decline_action",
     ),
     "platform": _set(
         "housekeeping: the platform's health, webhook deliveries to lenders and their retries, expiring "
@@ -145,22 +160,38 @@ class ToolsetError(ValueError):
 
 def toolset_of(tool: str) -> str | None:
     """The toolset of a tool's plain name (None for a tool no toolset lists, which build_server refuses)."""
-    return _OF_TOOL.get(tool)
+    return META if tool in META_TOOLS else _OF_TOOL.get(tool)
 
 
 def parse_toolsets(value: str, allowed: Iterable[str] | None = None) -> frozenset[str] | None:
     """The toolsets a comma-separated selection names (``all`` = every allowed one); None when it is
-    empty or only ``default`` (the role's defaults). ``default`` may be combined: ``default,ledger``."""
+    empty or only ``default`` (the role's defaults). ``default`` may be combined: ``default,ledger``;
+    so may ``dynamic`` (kept in the set: the connection may enable more as it goes)."""
     pool = tuple(allowed) if allowed is not None else tuple(TOOLSETS)
     names = [item.strip().lower() for item in value.split(",") if item.strip()]
     if not names or names == [DEFAULT]:
         return None
-    unknown = [n for n in names if n not in pool and n not in (ALL, DEFAULT)]
+    unknown = [n for n in names if n not in pool and n not in _KEYWORDS]
     if unknown:
         what = "is not served here" if unknown[0] in TOOLSETS else "is no toolset"
-        raise ToolsetError(f"{unknown[0][:40]!r} {what}; valid toolsets: {', '.join(pool)} (or all, default)")
-    chosen = set(pool) if ALL in names else {n for n in names if n != DEFAULT}
-    return frozenset(chosen | ({DEFAULT} if DEFAULT in names and ALL not in names else set()))
+        raise ToolsetError(
+            f"{unknown[0][:40]!r} {what}; valid toolsets: {', '.join(pool)} (or all, default, dynamic)"
+        )
+    chosen = set(pool) if ALL in names else {n for n in names if n not in _KEYWORDS}
+    if DEFAULT in names and ALL not in names:
+        chosen.add(DEFAULT)
+    return frozenset(chosen | ({DYNAMIC} if DYNAMIC in names else set()))
+
+
+def dynamic_refused(value: str, service: str | None) -> str | None:
+    """Why a server of ``service`` cannot serve the selection ``value`` dynamically (None: it can):
+    list_toolsets and enable_toolset are on the composed server and caas-admin only."""
+    if service in (None, "admin") or DYNAMIC not in (parse_toolsets(value) or ()):
+        return None
+    return (
+        "CAAS_TOOLSETS: dynamic needs list_toolsets and enable_toolset, which only the composed server "
+        "and --service admin carry; serve without --service, or name the toolsets"
+    )
 
 
 def parse_read_only(value: str) -> bool:
@@ -184,20 +215,42 @@ class Selection:
 
     @property
     def ceiling(self) -> tuple[str, ...]:
-        if self.toolsets is None or DEFAULT in self.toolsets:
+        """What a connection may see at most: everything, unless the deployment named toolsets (a
+        dynamic deployment's names are where its connections start, not a limit)."""
+        if self.toolsets is None or DEFAULT in self.toolsets or DYNAMIC in self.toolsets:
             return tuple(TOOLSETS)
         return tuple(name for name in TOOLSETS if name in self.toolsets)
 
-    def visible(self, role: Role, header: frozenset[str] | None) -> frozenset[str]:
-        """The toolsets a connection of ``role`` sees, given its header's choice (None: none made).
-        ``ALWAYS`` is in every view: a person asked to confirm a money move can always do so."""
+    def dynamic(self, header: frozenset[str] | None) -> bool:
+        chosen = header if header is not None else self.toolsets
+        return chosen is not None and DYNAMIC in chosen
+
+    def visible(
+        self, role: Role, header: frozenset[str] | None, enabled: frozenset[str] = frozenset()
+    ) -> frozenset[str]:
+        """The toolsets a connection of ``role`` sees, given its header's choice (None: none made) and,
+        on a dynamic connection, those its session enabled. ``ALWAYS`` is in every view: a person
+        asked to confirm a money move can always do so."""
         chosen = header if header is not None else self.toolsets
         if chosen is None:
             return frozenset(ROLE_DEFAULTS[role] if self.role_defaults else TOOLSETS) | ALWAYS
-        named = chosen - {DEFAULT}
+        named = set(chosen - {DEFAULT, DYNAMIC})
         if DEFAULT in chosen:
             named |= set(ROLE_DEFAULTS[role] if self.role_defaults else TOOLSETS)
-        return (frozenset(named) & frozenset(self.ceiling)) | ALWAYS
+        meta: frozenset[str] = frozenset()
+        if DYNAMIC in chosen:
+            named |= enabled
+            meta = frozenset({META})
+        return (frozenset(named) & frozenset(self.ceiling)) | ALWAYS | meta
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What one connection sees: its toolsets, whether it is read-only and whether it is dynamic."""
+
+    toolsets: frozenset[str]
+    read_only: bool
+    dynamic: bool
 
 
 class ToolsetGate(Middleware):
@@ -209,16 +262,21 @@ class ToolsetGate(Middleware):
         self.selection = selection
         self.toolset: dict[str, str] = {}
         self.read_only: dict[str, bool] = {}
+        self.roles: dict[str, frozenset[str]] = {}
 
     def register(self, tool: FunctionTool, plain_name: str, read_only: bool) -> None:
+        from mcp_servers.toolkit import ROLES_META
+
         toolset = toolset_of(plain_name)
         if toolset is None:
             raise RuntimeError(f"tool {plain_name} is in no toolset; add it to mcp_servers.toolsets.TOOLSETS")
         self.toolset[tool.name] = toolset
-        self.read_only[tool.name] = read_only
+        # Choosing toolsets changes no data: a read-only connection may still do it.
+        self.read_only[tool.name] = read_only or toolset == META
+        self.roles[tool.name] = frozenset((tool.meta or {}).get(ROLES_META) or ())
 
-    def _view(self) -> tuple[frozenset[str], bool]:
-        from fastmcp.server.dependencies import get_http_headers
+    async def view(self) -> View:
+        from fastmcp.server.dependencies import get_context, get_http_headers
 
         from mcp_servers.toolkit import CaasToolError
 
@@ -228,18 +286,30 @@ class ToolsetGate(Middleware):
             read_only = self.selection.read_only or parse_read_only(headers.get(READ_ONLY_HEADER, ""))
         except ToolsetError as exc:  # served without ToolsetHeaders, which answers 400 first
             raise CaasToolError("invalid_argument", str(exc)) from None
-        return self.selection.visible(self.principals.current().role, header), read_only
+        dynamic = self.selection.dynamic(header)
+        enabled = await enabled_in_session(get_context()) if dynamic else frozenset()
+        role = self.principals.current().role
+        return View(self.selection.visible(role, header, enabled), read_only, dynamic)
 
-    def _shown(self, name: str, toolsets: frozenset[str], read_only: bool) -> bool:
+    def shown(self, name: str, view: View) -> bool:
         if name not in self.toolset:  # not one of ours (none today): the role gate decides
             return True
-        return self.toolset[name] in toolsets and (self.read_only[name] or not read_only)
+        return self.toolset[name] in view.toolsets and (self.read_only[name] or not view.read_only)
+
+    def tools_for(self, toolset: str, role: Role, read_only: bool) -> list[str]:
+        """The tools of ``toolset`` on this server that ``role`` may call (the read-only ones only, on
+        a read-only connection), in listing order."""
+        return [
+            name
+            for name, owner in self.toolset.items()
+            if owner == toolset and role.value in self.roles[name] and (self.read_only[name] or not read_only)
+        ]
 
     async def on_list_tools(
         self, context: MiddlewareContext[ListToolsRequest], call_next: CallNext[ListToolsRequest, Any]
     ) -> Any:
-        toolsets, read_only = self._view()
-        return [t for t in await call_next(context) if self._shown(t.name, toolsets, read_only)]
+        view = await self.view()
+        return [t for t in await call_next(context) if self.shown(t.name, view)]
 
     async def on_call_tool(
         self,
@@ -249,11 +319,11 @@ class ToolsetGate(Middleware):
         from mcp_servers.toolkit import CaasToolError
 
         name = context.message.name
-        toolsets, read_only = self._view()
+        view = await self.view()
         toolset = self.toolset.get(name)
-        if toolset is not None and toolset not in toolsets:
-            raise CaasToolError(NotFound.code, self._enable_hint(name, toolset))
-        if toolset is not None and read_only and not self.read_only[name]:
+        if toolset is not None and toolset not in view.toolsets:
+            raise CaasToolError(NotFound.code, self._enable_hint(name, toolset, view.dynamic))
+        if toolset is not None and view.read_only and not self.read_only[name]:
             raise CaasToolError(
                 PermissionDenied.code,
                 f"{name} changes state and this connection is read-only (X-CaaS-Read-Only or "
@@ -261,11 +331,22 @@ class ToolsetGate(Middleware):
             )
         return await call_next(context)
 
-    def _enable_hint(self, name: str, toolset: str) -> str:
+    def _enable_hint(self, name: str, toolset: str, dynamic: bool) -> str:
+        if toolset == META:
+            return (
+                f"{name} chooses toolsets on a dynamic connection; connect with the header "
+                "'X-CaaS-Toolsets: dynamic' (or start the server with --toolsets dynamic), or name the "
+                "toolsets you need in X-CaaS-Toolsets"
+            )
         if toolset not in self.selection.ceiling:
             return (
                 f"{name} is in the {toolset!r} toolset, which this server does not serve (it serves "
                 f"{', '.join(self.selection.ceiling)}); ask its operator to add {toolset} to CAAS_TOOLSETS"
+            )
+        if dynamic:
+            return (
+                f"{name} is in the {toolset!r} toolset, which this session has not enabled; call "
+                f"enable_toolset with toolset {toolset!r} first"
             )
         return (
             f"{name} is in the {toolset!r} toolset, which this connection has not enabled; enable it "

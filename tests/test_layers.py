@@ -70,7 +70,8 @@ def imports(source: str, module: str, is_package: bool = False) -> set[str]:
 
 
 def sources(package: str) -> list[Path]:
-    files = sorted(p for p in (ROOT / package).rglob("*.py") if ".venv" not in p.parts)
+    # Installed packages are not ours: .venv, and npm's node_modules (Node ships lldb_commands.py).
+    files = sorted(p for p in (ROOT / package).rglob("*.py") if not {".venv", "node_modules"} & set(p.parts))
     assert files, f"no Python files under {package}/: the rule would pass vacuously"
     return files
 

@@ -18,8 +18,8 @@ _RECORD = """
 WITH audit AS (
     INSERT INTO caas_audit.audit_log
         (principal_id, principal_role, provider_id, tool, object_type, object_id, args_sha256, outcome,
-         request_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         request_id, client_ip)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14::inet)
 )
 INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
 SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::jsonb[])
@@ -43,4 +43,5 @@ async def record_audit(conn: Connection, audit: AuditRecord, events: Sequence[Ou
         [e.aggregate_id for e in events],
         [e.event_type for e in events],
         [e.payload for e in events],
+        call.client_ip,
     )

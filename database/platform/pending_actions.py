@@ -10,12 +10,18 @@ import asyncpg
 
 from database.platform.audit import record_audit
 from tools.platform.confirmation import PendingAction
-from tools.platform.ports import AuditRecord
+from tools.platform.ports import AuditRecord, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = ["PgPendingActions"]
 
 _COLUMNS = (
+    "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
+    "status, created_at, expires_at, coalesce(confirmed_role || ':' || confirmed_by, "
+    "declined_role || ':' || declined_by) AS settled_by, coalesce(confirmed_at, declined_at) AS settled_at, "
+    "decline_reason"
+)
+_INSERTED = (
     "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
     "status, created_at, expires_at"
 )
@@ -27,7 +33,7 @@ WHERE requester_subject = $1 AND requester_role = $2 AND tool = $3 AND args_sha2
 ORDER BY created_at DESC LIMIT 1
 """
 _INSERT = f"""
-INSERT INTO caas_core.pending_actions ({_COLUMNS})
+INSERT INTO caas_core.pending_actions ({_INSERTED})
 VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, 'pending', $9, $10)
 """
 # Single use, settled by the database: only one UPDATE finds the row still pending.
@@ -36,6 +42,20 @@ UPDATE caas_core.pending_actions
 SET status = 'confirmed', confirmed_by = $2, confirmed_role = $3, confirmed_at = $4
 WHERE id = $1 AND status = 'pending' AND expires_at > $4
 RETURNING {_COLUMNS}
+"""
+# Settled the other way, by the same single-use rule.
+_DECLINE = f"""
+UPDATE caas_core.pending_actions
+SET status = 'declined', declined_by = $2, declined_role = $3, declined_at = $4, decline_reason = $5
+WHERE id = $1 AND status = 'pending' AND expires_at > $4
+RETURNING {_COLUMNS}
+"""
+# Newest first: every action ($1 NULL), or those one caller asked for, plus any of the tools in $3.
+_NEWEST = f"""
+SELECT {_COLUMNS} FROM caas_core.pending_actions
+WHERE ($1::text IS NULL OR (requester_subject = $1 AND requester_role = $2) OR tool = ANY($3::text[]))
+  AND ($4::timestamptz IS NULL OR (status = 'pending' AND expires_at > $4))
+ORDER BY created_at DESC, id LIMIT $5
 """
 
 
@@ -52,6 +72,9 @@ def _action(row: asyncpg.Record) -> PendingAction:
         status=row["status"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
+        settled_by=row["settled_by"],
+        settled_at=row["settled_at"],
+        decline_reason=row["decline_reason"],
     )
 
 
@@ -92,6 +115,41 @@ class PgPendingActions:
                 return None
             await record_audit(conn, audit)
         return _action(row)
+
+    async def decline(
+        self, action_id: UUID, decliner: Principal, reason: str, now: datetime, audit: AuditRecord
+    ) -> PendingAction | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row: Any = await conn.fetchrow(
+                _DECLINE, action_id, decliner.subject, decliner.role.value, now, reason
+            )
+            if row is None:
+                return None
+            declined = _action(row)
+            # The one who asked learns its move will not run (no queue subscribes yet; the feed sees it).
+            event = OutboxEvent(
+                "pending_action",
+                str(action_id),
+                "pending_action.declined",
+                {
+                    "tool": declined.tool,
+                    "requester": f"{declined.requester.role}:{declined.requester.subject}",
+                },
+            )
+            await record_audit(conn, audit, [event])
+        return declined
+
+    async def newest(
+        self,
+        requester: Principal | None,
+        tools: frozenset[str] | None,
+        pending_at: datetime | None,
+        limit: int,
+    ) -> list[PendingAction]:
+        subject, role = (requester.subject, requester.role.value) if requester else (None, None)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_NEWEST, subject, role, sorted(tools or ()), pending_at, limit)
+        return [_action(row) for row in rows]
 
     async def get(self, action_id: UUID) -> PendingAction | None:
         async with self._pool.acquire() as conn:

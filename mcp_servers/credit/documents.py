@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.params import renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import documents
 from tools.credit.domain.documents import DocumentType, MediaType
@@ -79,12 +80,18 @@ async def request_document_upload(
     return await documents.request_document_upload(deps().credit, invocation(), cmd)
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Register an uploaded document", read_only=False, open_world=True)
+@TOOLS.tool(
+    roles=PARTICIPANTS,
+    title="Register an uploaded document",
+    read_only=False,
+    open_world=True,
+    retired=renamed("upload_id", "upload", "the upload_id from request_document_upload"),
+)
 async def register_document(
     size_bytes: SizeBytes,
     media_type: Media,
     sha256: Sha256Hex,
-    upload_id: Annotated[
+    upload: Annotated[
         UUID | None,
         Field(default=None, description="The upload_id from request_document_upload (preferred)."),
     ] = None,
@@ -94,23 +101,23 @@ async def register_document(
             default=None,
             min_length=1,
             max_length=64,
-            description="Instead of upload_id: the application id or reference, with document_type; "
+            description="Instead of upload: the application id or reference, with document_type; "
             "it must have exactly one pending upload of that type.",
         ),
     ] = None,
     document_type: Annotated[
-        DocumentType | None, Field(default=None, description="With application, instead of upload_id.")
+        DocumentType | None, Field(default=None, description="With application, instead of upload.")
     ] = None,
 ) -> DocumentView:
     """Register an uploaded file as a document awaiting review (status ``pending``).
 
-    Use after the file was uploaded where request_document_upload said. Give the upload_id (or
+    Use after the file was uploaded where request_document_upload said. Give the upload (its upload_id; or
     the application and document_type), and the file's exact size, media type and SHA-256; a
     file in the local store must match them byte for byte. The same file (same SHA-256) is
     registered once per application: a second time is a conflict.
     """
     cmd = RegisterDocument(
-        upload_id=upload_id,
+        upload_id=upload,
         application=application,
         document_type=document_type,
         size_bytes=size_bytes,
@@ -132,9 +139,14 @@ async def list_documents(application: ApplicationHandle) -> DocumentList:
     return await documents.list_documents(deps().credit, principal(), application)
 
 
-@TOOLS.tool(roles=DECIDERS, title="Verify or reject a document", read_only=False)
+@TOOLS.tool(
+    roles=DECIDERS,
+    title="Verify or reject a document",
+    read_only=False,
+    retired=renamed("document_id", "document", "the document's id"),
+)
 async def verify_document(
-    document_id: Annotated[UUID, Field(description="The document's id from list_documents.")],
+    document: Annotated[UUID, Field(description="The document's id from list_documents.")],
     decision: Annotated[Decision, Field(description="verified or rejected.")],
     reason: DecisionReason = None,
 ) -> DocumentView:
@@ -144,5 +156,5 @@ async def verify_document(
     decided once; deciding again is a conflict that names the current status. Whoever uploaded
     or registered the document cannot decide on it (another operator must: maker-checker).
     """
-    cmd = VerifyDocument(document_id=document_id, decision=decision, reason=reason)
+    cmd = VerifyDocument(document_id=document, decision=decision, reason=reason)
     return await documents.verify_document(deps().credit, invocation(), cmd)

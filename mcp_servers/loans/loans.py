@@ -1,4 +1,4 @@
-"""Loan tools on the ``credit`` service, and the schedule resource ``caas://loans/{loan_id}/schedule``.
+"""Loan tools on the ``credit`` service, and the schedule resource ``caas://loans/{loan}/schedule``.
 
 Disbursement has no tool: the payments service confirms it from the gateway's webhook by calling
 ``tools.loans.loans.confirm_disbursement``.
@@ -18,6 +18,7 @@ from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from mcp_servers.params import (
+    PROVIDER_RENAMED,
     ApplicationHandle,
     Cursor,
     Limit,
@@ -44,7 +45,7 @@ from tools.platform.principal import Role
 
 __all__ = ["SCHEDULE_URI", "TOOLS", "register_loan_resources"]
 
-SCHEDULE_URI = "caas://loans/{loan_id}/schedule"
+SCHEDULE_URI = "caas://loans/{loan}/schedule"
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 # Who may read loans; tools.loans.loans.can_view_loan narrows each to its own: borrowers their loans, agents
 # those of applications they filed, providers the loans they made.
@@ -94,13 +95,19 @@ async def get_loan(loan: LoanHandle) -> LoanView:
     return await loans.get_loan(deps().loans, principal(), loan)
 
 
-@TOOLS.tool(roles=READERS, title="List loans", read_only=True, idempotent=True)
+@TOOLS.tool(
+    roles=READERS,
+    title="List loans",
+    read_only=True,
+    idempotent=True,
+    retired=PROVIDER_RENAMED,
+)
 async def list_loans(
     status: Annotated[
         list[LoanStatus] | None,
         Field(default=None, max_length=6, description="Only these statuses."),
     ] = None,
-    provider_id: Annotated[
+    provider: Annotated[
         UUID | None,
         Field(default=None, description="Only this provider's loans (providers: leave out)."),
     ] = None,
@@ -132,7 +139,7 @@ async def list_loans(
         deps().loans,
         principal(),
         statuses=status,
-        provider_id=provider_id,
+        provider_id=provider,
         currency=currency,
         min_days_past_due=min_days_past_due,
         limit=limit,
@@ -147,7 +154,7 @@ async def get_repayment_schedule(loan: LoanHandle) -> ScheduleView:
     upcoming, cancelled by a prepayment).
 
     Use to show the repayment plan; the totals add up exactly to principal + interest. Also the
-    resource caas://loans/{loan_id}/schedule.
+    resource caas://loans/{loan}/schedule.
     """
     return await loans.get_repayment_schedule(deps().loans, principal(), loan)
 
@@ -263,7 +270,7 @@ async def write_off_loan(
     return await loans.write_off_loan(deps().loans, invocation(), loan, reason)
 
 
-async def loan_schedule(loan_id: str) -> str:
+async def loan_schedule(loan: str) -> str:
     """A loan's repayment schedule, as get_repayment_schedule returns it (JSON)."""
     runtime = current_runtime()
     caller = runtime.principals.current()
@@ -271,7 +278,7 @@ async def loan_schedule(loan_id: str) -> str:
     if caller.role not in READERS:
         raise ResourceError(f"permission_denied: you are signed in as {caller.role}", log_level=logging.DEBUG)
     try:
-        view = await loans.get_repayment_schedule(runtime.deps.loans, caller, loan_id)
+        view = await loans.get_repayment_schedule(runtime.deps.loans, caller, loan)
     except DomainError as exc:
         raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
     except Exception as exc:

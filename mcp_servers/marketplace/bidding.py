@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import ApplicationHandle, BidId, Cursor, Limit
+from mcp_servers.params import BID_RENAMED, PROVIDER_RENAMED, ApplicationHandle, BidId, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import bidding, invitations
 from tools.marketplace.models.bids import (
@@ -60,25 +60,25 @@ async def place_bid(application: ApplicationHandle, bid: BidInput) -> BidView:
     return await bidding.place_bid(deps().marketplace, invocation(), application, bid)
 
 
-@TOOLS.tool(roles=BIDDERS, title="Revise a bid", read_only=False)
-async def revise_bid(bid_id: BidId, changes: BidChanges) -> BidView:
+@TOOLS.tool(roles=BIDDERS, title="Revise a bid", read_only=False, retired=BID_RENAMED)
+async def revise_bid(bid: BidId, changes: BidChanges) -> BidView:
     """Change your active bid: a new version with the changes, the current one becomes superseded.
 
     Use to improve or correct an offer before bidding closes. Fields left out keep their value; the result
     is checked as a whole like a new bid. Allowed while bidding is open. Pass the current version's id (an
     older one is a conflict naming why). The history stays in list_bids.
     """
-    return await bidding.revise_bid(deps().marketplace, invocation(), bid_id, changes)
+    return await bidding.revise_bid(deps().marketplace, invocation(), bid, changes)
 
 
-@TOOLS.tool(roles=BIDDERS, title="Withdraw a bid", read_only=False, destructive=True)
-async def withdraw_bid(bid_id: BidId, reason: Reason) -> BidView:
+@TOOLS.tool(roles=BIDDERS, title="Withdraw a bid", read_only=False, destructive=True, retired=BID_RENAMED)
+async def withdraw_bid(bid: BidId, reason: Reason) -> BidView:
     """Withdraw your active bid; it can no longer be accepted.
 
     Use when your provider no longer stands by the offer. Possible until an offer is accepted, also
     after bidding closed. You may bid again while bidding is open.
     """
-    return await bidding.withdraw_bid(deps().marketplace, invocation(), bid_id, reason)
+    return await bidding.withdraw_bid(deps().marketplace, invocation(), bid, reason)
 
 
 @TOOLS.tool(roles=BIDDERS, title="Decline an invitation to bid", read_only=False, idempotent=True)
@@ -96,10 +96,16 @@ async def decline_invitation(application: ApplicationHandle, reason: DeclineReas
     return await invitations.decline_invitation(deps().marketplace, invocation(), application, reason)
 
 
-@TOOLS.tool(roles=BID_READERS, title="List bids on an application", read_only=True, idempotent=True)
+@TOOLS.tool(
+    roles=BID_READERS,
+    title="List bids on an application",
+    read_only=True,
+    idempotent=True,
+    retired=PROVIDER_RENAMED,
+)
 async def list_bids(
     application: ApplicationHandle,
-    provider_id: Annotated[
+    provider: Annotated[
         UUID | None, Field(default=None, description="Only this provider's (providers: leave out).")
     ] = None,
     status: Annotated[
@@ -117,7 +123,7 @@ async def list_bids(
     rejected, accepted.
     """
     return await bidding.list_bids(
-        deps().marketplace, principal(), application, provider_id, status, limit, cursor
+        deps().marketplace, principal(), application, provider, status, limit, cursor
     )
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import ApplicationHandle, Cursor, Limit
+from mcp_servers.params import PROVIDER_RENAMED, ApplicationHandle, Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import matching
 from tools.marketplace.models.matching import InvitationPage, InvitationStatus, MatchReport
@@ -27,6 +27,7 @@ INVITATION_READERS = frozenset({Role.PROVIDER, Role.OPERATOR, Role.ADMIN, Role.S
 TOOLS = ToolSet()
 
 
+EXPLAIN_RENAMED = renamed("explain_provider_ids", "explain_providers", "the providers' ids")
 ExplainIds = Annotated[
     list[UUID] | None,
     Field(
@@ -44,10 +45,10 @@ RankLimit = Annotated[int, Field(ge=1, le=50, description="How many of the best 
     title="Match providers to an application",
     read_only=True,
     idempotent=True,
-    retired={"invite": "call invite_providers to invite the ranked providers"},
+    retired={"invite": "call invite_providers to invite the ranked providers", **EXPLAIN_RENAMED},
 )
 async def match_providers(
-    application: ApplicationHandle, explain_provider_ids: ExplainIds = None, limit: RankLimit = 10
+    application: ApplicationHandle, explain_providers: ExplainIds = None, limit: RankLimit = 10
 ) -> MatchReport:
     """Find the lenders that may lend on an open application, best fit first; invites nobody.
 
@@ -60,18 +61,20 @@ async def match_providers(
     capital = (capital - amount) / (19 * amount) capped to 0-1; approval = (approved + 5) /
     (decided + 10), its historical approval rate smoothed towards 50%. Ties go to the lower id.
 
-    explain_provider_ids lists, for each provider asked about, every criterion it fails with the
+    explain_providers lists, for each provider asked about, every criterion it fails with the
     provider's requirement and the application's value. To invite the ranked providers, call
     invite_providers. The application must be open_for_bids (conflict otherwise).
     """
     return await matching.match_providers(
-        deps().marketplace, invocation(), application, explain_provider_ids or (), limit
+        deps().marketplace, invocation(), application, explain_providers or (), limit
     )
 
 
-@TOOLS.tool(roles=MATCHERS, title="Invite providers to bid", read_only=False, idempotent=True)
+@TOOLS.tool(
+    roles=MATCHERS, title="Invite providers to bid", read_only=False, idempotent=True, retired=EXPLAIN_RENAMED
+)
 async def invite_providers(
-    application: ApplicationHandle, explain_provider_ids: ExplainIds = None, limit: RankLimit = 10
+    application: ApplicationHandle, explain_providers: ExplainIds = None, limit: RankLimit = 10
 ) -> MatchReport:
     """Invite the best-fitting lenders to bid on an open application, ranked as match_providers ranks.
 
@@ -80,13 +83,19 @@ async def invite_providers(
     with invitations_created. The application must be open_for_bids (conflict otherwise).
     """
     return await matching.invite_providers(
-        deps().marketplace, invocation(), application, explain_provider_ids or (), limit
+        deps().marketplace, invocation(), application, explain_providers or (), limit
     )
 
 
-@TOOLS.tool(roles=INVITATION_READERS, title="List invitations to bid", read_only=True, idempotent=True)
+@TOOLS.tool(
+    roles=INVITATION_READERS,
+    title="List invitations to bid",
+    read_only=True,
+    idempotent=True,
+    retired=PROVIDER_RENAMED,
+)
 async def list_invitations(
-    provider_id: Annotated[
+    provider: Annotated[
         UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
     ] = None,
     application: Annotated[
@@ -105,5 +114,5 @@ async def list_invitations(
     for one provider or one application. Pass next_cursor back as cursor for the next page.
     """
     return await matching.list_invitations(
-        deps().marketplace, principal(), provider_id, application, status, limit, cursor
+        deps().marketplace, principal(), provider, application, status, limit, cursor
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_servers.params import ApplicationHandle, BidId, IdempotencyKey
+from mcp_servers.params import BID_RENAMED, ApplicationHandle, BidId, IdempotencyKey
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import offers
 from tools.marketplace.models.bids import AcceptedOffer, OfferComparison
@@ -30,9 +30,16 @@ async def compare_offers(application: ApplicationHandle) -> OfferComparison:
     return await offers.compare_offers(deps().marketplace, principal(), application)
 
 
-@TOOLS.tool(roles=ACCEPTERS, title="Accept an offer", read_only=False, destructive=True, confirm=True)
+@TOOLS.tool(
+    roles=ACCEPTERS,
+    title="Accept an offer",
+    read_only=False,
+    destructive=True,
+    confirm=True,
+    retired=BID_RENAMED,
+)
 async def accept_offer(
-    application: ApplicationHandle, bid_id: BidId, idempotency_key: IdempotencyKey
+    application: ApplicationHandle, bid: BidId, idempotency_key: IdempotencyKey
 ) -> AcceptedOffer:
     """Accept one bid on your application: atomically, the other bids are rejected, the provider's
     capital is reserved (ledger journal) and the application becomes offer_accepted.
@@ -42,4 +49,4 @@ async def accept_offer(
     expired bid, or a bid on another application is an error (conflict or not_found) and changes
     nothing. Concurrent calls accept exactly one bid.
     """
-    return await offers.accept_offer(deps().marketplace, invocation(), application, bid_id, idempotency_key)
+    return await offers.accept_offer(deps().marketplace, invocation(), application, bid, idempotency_key)

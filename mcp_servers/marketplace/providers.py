@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, Limit
+from mcp_servers.params import PROVIDER_RENAMED, Cursor, Limit, ProviderHandle
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import providers
 from tools.marketplace.models.providers import (
@@ -20,7 +20,7 @@ from tools.marketplace.models.providers import (
     ProviderView,
     RotatedSecret,
 )
-from tools.platform.models import CurrencyCode, FreeText, Identifier
+from tools.platform.models import CurrencyCode, FreeText
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -28,10 +28,6 @@ __all__ = ["TOOLS"]
 MANAGERS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVIDER})
 STAFF_READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE})
-
-ProviderHandle = Annotated[
-    Identifier, Field(min_length=1, max_length=64, description="The provider's id (UUID).")
-]
 
 
 TOOLS = ToolSet()
@@ -53,20 +49,32 @@ async def onboard_provider(provider: OnboardProvider) -> OnboardedProvider:
     return await providers.onboard_provider(deps().marketplace, invocation(), provider)
 
 
-@TOOLS.tool(roles=MANAGERS, title="Change a credit provider", read_only=False, idempotent=True)
-async def update_provider(provider_id: ProviderHandle, changes: ProviderChanges) -> ProviderView:
+@TOOLS.tool(
+    roles=MANAGERS,
+    title="Change a credit provider",
+    read_only=False,
+    idempotent=True,
+    retired=PROVIDER_RENAMED,
+)
+async def update_provider(provider: ProviderHandle, changes: ProviderChanges) -> ProviderView:
     """Change a provider's terms; fields left out keep their value, commission_plan is replaced whole.
 
     Use when a lender changes its limits, rates, capital, countries, grades or webhook URL. The
     result is validated as a whole (amounts in its currency, minimums below maximums). Status
     and the secret have their own tools. Returns the provider with a new version.
     """
-    return await providers.update_provider(deps().marketplace, invocation(), provider_id, changes)
+    return await providers.update_provider(deps().marketplace, invocation(), provider, changes)
 
 
-@TOOLS.tool(roles=MANAGERS, title="Suspend a credit provider", read_only=False, destructive=True)
+@TOOLS.tool(
+    roles=MANAGERS,
+    title="Suspend a credit provider",
+    read_only=False,
+    destructive=True,
+    retired=PROVIDER_RENAMED,
+)
 async def suspend_provider(
-    provider_id: ProviderHandle,
+    provider: ProviderHandle,
     reason: Annotated[
         FreeText, Field(min_length=3, max_length=500, description="Why; kept with the provider.")
     ],
@@ -76,13 +84,13 @@ async def suspend_provider(
     Use for compliance holds, exhausted capital or failing integrations. Suspending a suspended
     provider is a conflict. Invitations it already has are left as they are.
     """
-    return await providers.suspend_provider(deps().marketplace, invocation(), provider_id, reason)
+    return await providers.suspend_provider(deps().marketplace, invocation(), provider, reason)
 
 
-@TOOLS.tool(roles=MANAGERS, title="Reactivate a credit provider", read_only=False)
-async def reactivate_provider(provider_id: ProviderHandle) -> ProviderView:
+@TOOLS.tool(roles=MANAGERS, title="Reactivate a credit provider", read_only=False, retired=PROVIDER_RENAMED)
+async def reactivate_provider(provider: ProviderHandle) -> ProviderView:
     """Lift a suspension: the provider is matched again. Reactivating an active provider is a conflict."""
-    return await providers.reactivate_provider(deps().marketplace, invocation(), provider_id)
+    return await providers.reactivate_provider(deps().marketplace, invocation(), provider)
 
 
 @TOOLS.tool(
@@ -90,22 +98,25 @@ async def reactivate_provider(provider_id: ProviderHandle) -> ProviderView:
     title="Rotate a provider's webhook secret",
     read_only=False,
     destructive=True,
+    retired=PROVIDER_RENAMED,
 )
-async def rotate_provider_secret(provider_id: ProviderHandle) -> RotatedSecret:
+async def rotate_provider_secret(provider: ProviderHandle) -> RotatedSecret:
     """Issue a new webhook signing secret, returned ONCE; the old one stops working at once.
 
     Use when the secret is lost or may have leaked. A provider may rotate its own secret only.
     """
-    return await providers.rotate_provider_secret(deps().marketplace, invocation(), provider_id)
+    return await providers.rotate_provider_secret(deps().marketplace, invocation(), provider)
 
 
-@TOOLS.tool(roles=READERS, title="Get a credit provider", read_only=True, idempotent=True)
-async def get_provider(provider_id: ProviderHandle) -> ProviderView:
+@TOOLS.tool(
+    roles=READERS, title="Get a credit provider", read_only=True, idempotent=True, retired=PROVIDER_RENAMED
+)
+async def get_provider(provider: ProviderHandle) -> ProviderView:
     """Read one provider: its terms, limits, commission plan, webhook URL and status (never the secret).
 
     A provider's own principals can read only their provider; any other id answers not_found.
     """
-    return await providers.get_provider(deps().marketplace, principal(), provider_id)
+    return await providers.get_provider(deps().marketplace, principal(), provider)
 
 
 @TOOLS.tool(roles=STAFF_READERS, title="List credit providers", read_only=True, idempotent=True)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, Limit
+from mcp_servers.params import PROVIDER_RENAMED, Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import provider_webhooks
 from tools.marketplace.models.webhook_deliveries import DeliveryPage, DeliveryStatus, DeliveryView
@@ -23,9 +23,15 @@ MANAGERS = frozenset({Role.OPERATOR, Role.ADMIN})
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=READERS, title="List webhook deliveries", read_only=True, idempotent=True)
+@TOOLS.tool(
+    roles=READERS,
+    title="List webhook deliveries",
+    read_only=True,
+    idempotent=True,
+    retired=PROVIDER_RENAMED,
+)
 async def list_webhook_deliveries(
-    provider_id: Annotated[
+    provider: Annotated[
         UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
     ] = None,
     status: Annotated[
@@ -50,17 +56,23 @@ async def list_webhook_deliveries(
     of "{X-CaaS-Timestamp}.{body}">). status: pending (queued, or waiting to retry at
     next_attempt_at), delivered (2xx), failed (a 3xx/4xx other than 408/425/429 refuses for good;
     5xx, timeouts and connection errors are retried with backoff until the attempts run out),
-    skipped (provider suspended). A provider sees only its own; staff may filter by provider_id.
+    skipped (provider suspended). A provider sees only its own; staff may filter by provider.
     Pass next_cursor back as cursor for the next page.
     """
     return await provider_webhooks.list_webhook_deliveries(
-        deps().marketplace, principal(), provider_id, status, event_type, limit, cursor
+        deps().marketplace, principal(), provider, status, event_type, limit, cursor
     )
 
 
-@TOOLS.tool(roles=MANAGERS, title="Retry a webhook delivery", read_only=False, open_world=True)
+@TOOLS.tool(
+    roles=MANAGERS,
+    title="Retry a webhook delivery",
+    read_only=False,
+    open_world=True,
+    retired=renamed("event_id", "delivery", "the delivery's event_id"),
+)
 async def retry_webhook_delivery(
-    event_id: Annotated[UUID, Field(description="The delivery's event_id (list_webhook_deliveries).")],
+    delivery: Annotated[UUID, Field(description="The delivery's event_id (from list_webhook_deliveries).")],
 ) -> DeliveryView:
     """Queue a failed or skipped webhook delivery again: due now, with a fresh set of attempts.
 
@@ -68,4 +80,4 @@ async def retry_webhook_delivery(
     The event is sent with the same id and body (receivers dedupe on X-CaaS-Event-Id). A pending
     or delivered delivery is a conflict, as is one a worker is attempting at this moment.
     """
-    return await provider_webhooks.retry_webhook_delivery(deps().marketplace, invocation(), event_id)
+    return await provider_webhooks.retry_webhook_delivery(deps().marketplace, invocation(), delivery)

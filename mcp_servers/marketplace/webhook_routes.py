@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from database.unit_of_work import retry_transient
-from mcp_servers.platform.request_context import request_id_of
+from mcp_servers.platform.request_context import client_ip_of, request_id_of
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
@@ -78,6 +78,7 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
                     data,
                     hashlib.sha256(body).hexdigest(),
                     request_id_of(request.headers),
+                    client_ip_of(request),
                 )
             )
         except Unavailable:

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, Limit
+from mcp_servers.params import Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.notifications import inbox
 from tools.notifications.models import (
@@ -61,16 +61,21 @@ async def list_notifications(
 
 
 @TOOLS.tool(
-    roles=INBOX_READERS, title="Mark a notification read", read_only=False, idempotent=True, open_world=True
+    roles=INBOX_READERS,
+    title="Mark a notification read",
+    read_only=False,
+    idempotent=True,
+    open_world=True,
+    retired=renamed("notification_id", "notification", "the notification's id"),
 )
 async def mark_notification_read(
-    notification_id: Annotated[UUID, Field(description="The id from list_notifications.")],
+    notification: Annotated[UUID, Field(description="The notification's id from list_notifications.")],
 ) -> NotificationView:
     """Mark one of your own notifications read; marking it again keeps the first ``read_at``.
 
     Someone else's notification answers not_found, exactly like an id that does not exist.
     """
-    return await inbox.mark_notification_read(deps().notifications, principal(), str(notification_id))
+    return await inbox.mark_notification_read(deps().notifications, principal(), str(notification))
 
 
 @TOOLS.tool(

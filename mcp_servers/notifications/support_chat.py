@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import Cursor, Limit
+from mcp_servers.params import Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.notifications import support_chat
 from tools.notifications.models import ConversationDetail, ConversationPage, ConversationView, MessageView
@@ -26,6 +26,7 @@ MessageBody = Annotated[
     FreeText, Field(min_length=1, max_length=4000, description="Plain text, up to 4000 characters.")
 ]
 
+RENAMED = renamed("conversation_id", "conversation", "the conversation's id")
 TOOLS = ToolSet()
 
 
@@ -53,22 +54,29 @@ async def open_support_conversation(
     )
 
 
-@TOOLS.tool(roles=PARTICIPANTS, title="Post a support message", read_only=False, open_world=True)
-async def post_support_message(conversation_id: ConversationId, message: MessageBody) -> MessageView:
+@TOOLS.tool(
+    roles=PARTICIPANTS, title="Post a support message", read_only=False, open_world=True, retired=RENAMED
+)
+async def post_support_message(conversation: ConversationId, message: MessageBody) -> MessageView:
     """Add a message to an open support conversation: its owner, or an operator answering.
 
     An operator's answer also puts a "Support replied" notification in the owner's inbox. A closed
     conversation refuses with conflict (open a new one); a conversation you cannot see answers
     not_found. Each call posts a new message.
     """
-    return await support_chat.post_message(deps().notifications, invocation(), str(conversation_id), message)
+    return await support_chat.post_message(deps().notifications, invocation(), str(conversation), message)
 
 
 @TOOLS.tool(
-    roles=PARTICIPANTS, title="Read a support conversation", read_only=False, idempotent=True, open_world=True
+    roles=PARTICIPANTS,
+    title="Read a support conversation",
+    read_only=False,
+    idempotent=True,
+    open_world=True,
+    retired=RENAMED,
 )
 async def get_support_conversation(
-    conversation_id: ConversationId, limit: Limit = 50, cursor: Cursor = None
+    conversation: ConversationId, limit: Limit = 50, cursor: Cursor = None
 ) -> ConversationDetail:
     """Read a support conversation's messages, oldest first, and mark it read for you.
 
@@ -76,7 +84,7 @@ async def get_support_conversation(
     ``cursor`` to read later messages.
     """
     return await support_chat.get_conversation(
-        deps().notifications, principal(), str(conversation_id), limit, cursor
+        deps().notifications, principal(), str(conversation), limit, cursor
     )
 
 
@@ -112,8 +120,9 @@ async def list_support_conversations(
     destructive=True,
     idempotent=True,
     open_world=True,
+    retired=RENAMED,
 )
-async def close_support_conversation(conversation_id: ConversationId) -> ConversationView:
+async def close_support_conversation(conversation: ConversationId) -> ConversationView:
     """Close a support conversation once it is resolved: it then takes no more messages (the owner
     opens a new one if needed). Closing a closed conversation returns it unchanged."""
-    return await support_chat.close_conversation(deps().notifications, invocation(), str(conversation_id))
+    return await support_chat.close_conversation(deps().notifications, invocation(), str(conversation))

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from database.unit_of_work import retry_transient
-from mcp_servers.platform.request_context import request_id_of
+from mcp_servers.platform.request_context import client_ip_of, request_id_of
 from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
@@ -80,6 +80,7 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
                     event,
                     hashlib.sha256(body).hexdigest(),
                     request_id_of(request.headers),
+                    client_ip_of(request),
                 )
             )
         except Unavailable:

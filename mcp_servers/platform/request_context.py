@@ -8,6 +8,7 @@ request's context; the tool call reads it from there. Over stdio and in-process 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -22,6 +23,7 @@ from fastmcp.exceptions import NotFoundError, ResourceError
 from fastmcp.server.dependencies import get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from mcp_types import CallToolRequestParams, ReadResourceRequestParams
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.platform.auth import PrincipalSource
@@ -31,7 +33,9 @@ __all__ = [
     "LogContext",
     "RequestIdMiddleware",
     "bound",
+    "client_ip_of",
     "current",
+    "current_client_ip",
     "current_request_id",
     "new_request_id",
     "request_id_of",
@@ -120,6 +124,24 @@ def request_id_of(headers: Mapping[str, str]) -> str:
     """The id of an HTTP request handled outside MCP (a webhook), for its audit row: the one
     :class:`RequestIdMiddleware` settled, or the caller's, or a new one when neither is usable."""
     return usable_request_id(headers.get("x-request-id")) or current_request_id()
+
+
+def client_ip_of(request: HTTPConnection) -> str | None:
+    """The caller's IP address for the audit row: the peer, or the X-Forwarded-For client a trusted
+    proxy named (uvicorn applies ``CAAS_TRUSTED_PROXIES`` before we see the request); None if not an IP."""
+    host = request.client.host if request.client is not None else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:  # a forwarded value that is no address ("unknown", a name): nothing to store
+        return None
+
+
+def current_client_ip() -> str | None:
+    """The IP address of the HTTP caller of the tool being called; None over stdio and in-process."""
+    try:
+        return client_ip_of(get_http_request())
+    except RuntimeError:
+        return None
 
 
 def _http_request_id() -> str | None:

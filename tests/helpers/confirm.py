@@ -23,7 +23,7 @@ async def person_confirms(
 
 def pending_id(message: str) -> str:
     """The action_id a confirmation_required message names."""
-    found = re.search(r"action_id ([0-9a-f-]{36})", message)
+    found = re.search(r"action ([0-9a-f-]{36})", message)
     assert found, message
     return found.group(1)
 
@@ -37,5 +37,5 @@ async def confirmed(
     error = error_of(result)
     assert error is not None and error["code"] == "confirmation_required", result
     principal(*by)
-    done = await client.call_tool(CONFIRM, {"action_id": pending_id(error["message"])})
+    done = await client.call_tool(CONFIRM, {"action": pending_id(error["message"])})
     return done.structured_content["result"]

@@ -75,7 +75,7 @@ async def uploaded(client: Client, app: dict[str, Any], data: bytes, **overrides
 
 def register_args(target: dict[str, Any], data: bytes, **overrides: Any) -> dict[str, Any]:
     return {
-        "upload_id": target["upload_id"],
+        "upload": target["upload_id"],
         "size_bytes": len(data),
         "media_type": target["media_type"],
         "sha256": sha(data),

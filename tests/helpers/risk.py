@@ -86,7 +86,7 @@ async def verify_kyc(client: Client, principal: Any, app: dict[str, Any], *types
     ]
     principal(uid("op-kyc"), Role.OPERATOR)
     for doc in docs:
-        await call(client, VERIFY, {"document_id": doc["id"], "decision": "verified"})
+        await call(client, VERIFY, {"document": doc["id"], "decision": "verified"})
 
 
 async def scored(

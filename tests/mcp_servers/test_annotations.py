@@ -36,6 +36,8 @@ OUTSIDE |= {"support": "Supabase", "comms": "email/SMS", "mirror": "Supabase"}
 # Stores of ours or theirs whose other methods change something.
 STORES = set(OUTSIDE) | {"deliveries"}
 READS = {"inbox", "unread_count", "preferences", "summaries", "list", "get", "messages", "by_job"}
+# The pending-action store (tools/platform/confirmation.py) is a port named ``store``; these change it.
+SETTLES = {"open", "settle", "decline"}
 # Tools whose call queues the very thing a worker then sends out.
 QUEUED = {
     "disburse_loan": "records the payout the payment worker sends to the gateway",
@@ -83,6 +85,10 @@ def _port_call(node: ast.Call, reach: Reach, where: str) -> None:
         reach.outside.append(f"{where}: {port}.{func.attr} ({OUTSIDE[port]})")
     if port in STORES and func.attr not in READS:
         reach.writes.append(f"{where}: {port}.{func.attr}")
+    if isinstance(func.value, ast.Name) and func.value.id == "store" and func.attr in SETTLES:
+        reach.writes.append(f"{where}: store.{func.attr} (a pending action)")
+    if func.attr == "set_state":  # the session's state (the toolsets a dynamic session enabled)
+        reach.writes.append(f"{where}: set_state")
 
 
 def walk(fn: Callable[..., Any], reach: Reach) -> Reach:

@@ -132,7 +132,7 @@ async def journey(
         bid = bid_body(currency=CURRENCY, annual_rate=rate, origination_fee="1000.00")
         bids.append(await structured(client, PLACE, {"application": app["id"], "bid": bid}))
     act_as(app["borrower_id"])
-    accept = {"application": app["id"], "bid_id": bids[0]["id"], "idempotency_key": uid("accept")}
+    accept = {"application": app["id"], "bid": bids[0]["id"], "idempotency_key": uid("accept")}
     await structured(client, ACCEPT, accept)
     act_as(uid("op-approve"), Role.OPERATOR)
     await structured(client, APPROVE, {"application": app["id"], "comment": "identity verified"})

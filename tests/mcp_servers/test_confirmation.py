@@ -52,7 +52,7 @@ async def outcome(client: Client, tool: str, args: dict[str, Any]) -> tuple[str 
 
 
 def action_id(body: dict[str, Any]) -> str:
-    found = re.search(r"action_id ([0-9a-f-]{36})", body["error"]["message"])
+    found = re.search(r"action ([0-9a-f-]{36})", body["error"]["message"])
     assert found, body
     return found.group(1)
 
@@ -106,9 +106,9 @@ async def test_a_client_without_elicitation_gets_a_pending_action_a_second_perso
         assert await payments_of(core_db, loan) == 0
         pending = action_id(body)
         # The caller itself may not confirm (CAAS_CONFIRM=human).
-        assert (await outcome(bare, CONFIRM, {"action_id": pending}))[0] == "permission_denied"
+        assert (await outcome(bare, CONFIRM, {"action": pending}))[0] == "permission_denied"
         principal(uid("op-second"), Role.OPERATOR)
-        code, confirmed = await outcome(bare, CONFIRM, {"action_id": pending})
+        code, confirmed = await outcome(bare, CONFIRM, {"action": pending})
     assert code is None, confirmed
     assert confirmed["tool"] == "disburse_loan" and confirmed["result"]["status"] == "requested"
     assert await payments_of(core_db, loan) == 1
@@ -127,9 +127,9 @@ async def test_agent_and_service_elicitations_never_count(
         code, body = await outcome(machine, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
         assert code == "confirmation_required", body
         # Nor may the service confirm for itself, nor another service: a person's principal confirms.
-        assert (await outcome(machine, CONFIRM, {"action_id": action_id(body)}))[0] == "permission_denied"
+        assert (await outcome(machine, CONFIRM, {"action": action_id(body)}))[0] == "permission_denied"
         principal(uid("svc-other"), Role.SERVICE)
-        assert (await outcome(machine, CONFIRM, {"action_id": action_id(body)}))[0] == "permission_denied"
+        assert (await outcome(machine, CONFIRM, {"action": action_id(body)}))[0] == "permission_denied"
     assert await payments_of(core_db, loan) == 0
 
 
@@ -146,7 +146,7 @@ async def test_self_confirmation_when_the_deployment_allows_it(
     monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"confirm": "self"}))
     code, body = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
     assert code == "confirmation_required"
-    code, confirmed = await outcome(bare, CONFIRM, {"action_id": action_id(body)})
+    code, confirmed = await outcome(bare, CONFIRM, {"action": action_id(body)})
     assert code is None, confirmed
     assert await payments_of(core_db, loan) == 1
 
@@ -165,15 +165,15 @@ async def test_a_confirmation_expires_and_is_used_once(
     stale = action_id(body)
     principal(uid("op-second"), Role.OPERATOR)
     clock.move(minutes=16)
-    code, late = await outcome(bare, CONFIRM, {"action_id": stale})
+    code, late = await outcome(bare, CONFIRM, {"action": stale})
     assert code == "conflict" and "expired" in late["error"]["message"]
     principal(uid("op-first"), Role.OPERATOR)
     _, body = await outcome(bare, DISBURSE, args)
     fresh = action_id(body)
     assert fresh != stale
     principal(uid("op-second"), Role.OPERATOR)
-    assert (await outcome(bare, CONFIRM, {"action_id": fresh}))[0] is None
-    code, again = await outcome(bare, CONFIRM, {"action_id": fresh})
+    assert (await outcome(bare, CONFIRM, {"action": fresh}))[0] is None
+    code, again = await outcome(bare, CONFIRM, {"action": fresh})
     assert code == "conflict" and "used once" in again["error"]["message"]
     assert await payments_of(core_db, loan) == 1
 
@@ -195,7 +195,7 @@ async def test_a_confirmation_is_bound_to_the_exact_arguments(
         {"simulate": "failure"},
     )
     principal(uid("op-second"), Role.OPERATOR)
-    code, refused = await outcome(bare, CONFIRM, {"action_id": first})
+    code, refused = await outcome(bare, CONFIRM, {"action": first})
     assert code == "conflict" and "changed" in refused["error"]["message"]
     assert await payments_of(core_db, loan) == 0
 

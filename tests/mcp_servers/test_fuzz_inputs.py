@@ -203,7 +203,7 @@ def good_examples(lender: str) -> dict[str, tuple[Role, dict[str, Any]]]:
             {"application": application(purpose_detail="a new oven")},
         ),
         "admin_onboard_provider": (Role.ADMIN, {"provider": provider_body()}),
-        "admin_update_provider": (Role.ADMIN, {"provider_id": lender, "changes": {"name": uid("Bank")}}),
+        "admin_update_provider": (Role.ADMIN, {"provider": lender, "changes": {"name": uid("Bank")}}),
         "notifications_open_support_conversation": (
             Role.BORROWER,
             {"subject": "help", "message": "my loan?"},

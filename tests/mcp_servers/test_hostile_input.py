@@ -104,7 +104,7 @@ UNSTORABLE = {
     "bid withdrawal reason NUL": (
         Role.PROVIDER,
         "providers_withdraw_bid",
-        {"bid_id": str(uuid.uuid4()), "reason": "changed\u0000 our mind"},
+        {"bid": str(uuid.uuid4()), "reason": "changed\u0000 our mind"},
         "reason",
     ),
     "invitation decline reason NUL": (

@@ -23,8 +23,8 @@ from tools.platform.principal import Role
 
 NESTED = {
     "risk_simulate_score": ("inputs", {}),
-    "admin_update_provider": ("changes", {"provider_id": str(uuid.uuid4())}),
-    "providers_revise_bid": ("changes", {"bid_id": str(uuid.uuid4())}),
+    "admin_update_provider": ("changes", {"provider": str(uuid.uuid4())}),
+    "providers_revise_bid": ("changes", {"bid": str(uuid.uuid4())}),
 }
 
 

@@ -134,7 +134,7 @@ async def bid_and_compare(client: Client, principal: Any, app: Any, lenders: tup
 async def accept_approve_originate(client: Client, principal: Any, app: Any, best: Any) -> Any:
     """The borrower accepts (a replay answers the same); an operator who neither verified, scored nor
     matched approves; another originates."""
-    accept = {"application": app["id"], "bid_id": best["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
+    accept = {"application": app["id"], "bid": best["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
     accepted = await call(client, ACCEPT, accept)
     assert (accepted["application_status"], accepted["accepted"]["status"]) == ("offer_accepted", "accepted")
     assert accepted["capital_reserved"] == money(PRINCIPAL_MINOR)

@@ -42,6 +42,7 @@ from tools.platform.principal import Role
 NOT_REACHED = frozenset(
     {
         "admin_confirm_action",
+        "admin_decline_action",  # tests/mcp_servers/test_pending_actions.py reads its result as .data
         "admin_retry_webhook_delivery",
         "credit_get_adverse_action_notice",
         "credit_quote_prepayment",
@@ -159,7 +160,7 @@ async def _call_on_the_journeys_records(client: Client, principal: Any, seen: di
         ("documents_list_documents", {"application": app}),
         ("risk_get_risk_assessment", {"application": app}),
         ("providers_list_bids", {"application": app}),
-        ("admin_get_provider", {"provider_id": lender}),
+        ("admin_get_provider", {"provider": lender}),
         ("admin_get_journal", {"journal": journal}),
         ("admin_get_account_balance", {"account": f"provider:{lender}:capital_available:ZAR"}),
         ("admin_list_account_postings", {"account": f"provider:{lender}:capital_available:ZAR"}),
@@ -170,10 +171,10 @@ async def _call_on_the_journeys_records(client: Client, principal: Any, seen: di
         ("risk_score_applications_batch", {"applications": [app]}),
         ("credit_age_loans", {}),
         ("credit_expire_stale_applications", {}),
-        ("admin_update_provider", {"provider_id": lender, "changes": {"name": uid("Bank")}}),
-        ("admin_suspend_provider", {"provider_id": lender, "reason": "schema check"}),
-        ("admin_reactivate_provider", {"provider_id": lender}),
-        ("admin_rotate_provider_secret", {"provider_id": lender}),
+        ("admin_update_provider", {"provider": lender, "changes": {"name": uid("Bank")}}),
+        ("admin_suspend_provider", {"provider": lender, "reason": "schema check"}),
+        ("admin_reactivate_provider", {"provider": lender}),
+        ("admin_rotate_provider_secret", {"provider": lender}),
         ("admin_reverse_journal", {"journal": journal, "reason": "schema check"}),
     ]
     for tool, args in calls:
@@ -195,7 +196,7 @@ async def _borrower_drafts_withdraws_and_asks_for_help(client: Client, principal
         "notifications_open_support_conversation",
         {"subject": "s", "message": "m"},
     )
-    talk = {"conversation_id": opened["conversation"]["id"]}
+    talk = {"conversation": opened["conversation"]["id"]}
     await _as(
         client, principal, Role.BORROWER, "notifications_post_support_message", {**talk, "message": "m2"}
     )
@@ -210,7 +211,7 @@ async def _borrower_drafts_withdraws_and_asks_for_help(client: Client, principal
             principal,
             Role.BORROWER,
             "notifications_mark_notification_read",
-            {"notification_id": note["id"]},
+            {"notification": note["id"]},
         )
     await _as(client, principal, Role.OPERATOR, "notifications_close_support_conversation", talk)
 

@@ -65,7 +65,7 @@ async def test_a_loan_its_providers_plan_and_statement_read_as_their_tools(
     today = datetime.now(UTC).date()
     month, start = today.strftime("%Y-%m"), today.replace(day=1)
     principal(uid("p"), Role.PROVIDER, provider["id"])  # a provider reads its own
-    plan = (await call(client, GET_PROVIDER, {"provider_id": provider["id"]}))["commission_plan"]
+    plan = (await call(client, GET_PROVIDER, {"provider": provider["id"]}))["commission_plan"]
     assert await read(client, f"caas://providers/{provider['id']}/commission-plan") == plan
     statement = await read(client, f"caas://providers/{provider['id']}/statements/{month}")
     assert statement["period_start"] == start.isoformat()
@@ -106,23 +106,21 @@ async def test_completion_offers_only_what_the_caller_could_list(
     ref = loan["application_reference"]
     principal(uid("op"), Role.OPERATOR)
     borrower = (await call(client, GET_APPLICATION, {"application": ref}))["borrower_id"]
-    assert ref in await completions(client, "caas://applications/{ref}", "ref", ref[:-2])
-    assert loan["id"] in await completions(client, "caas://loans/{loan_id}", "loan_id", loan["id"][:8])
+    assert ref in await completions(client, "caas://applications/{application}", "application", ref[:-2])
+    assert loan["id"] in await completions(client, "caas://loans/{loan}", "loan", loan["id"][:8])
     assert provider["id"] in await completions(
-        client, "caas://providers/{provider_id}/commission-plan", "provider_id", provider["id"][:6]
+        client, "caas://providers/{provider}/commission-plan", "provider", provider["id"][:6]
     )
-    assert await completions(client, "caas://loans/{loan_id}", "currency", "NG") == ["NGN"]
-    assert "XAU" not in await completions(client, "caas://loans/{loan_id}", "currency", "X")
+    assert await completions(client, "caas://loans/{loan}", "currency", "NG") == ["NGN"]
+    assert "XAU" not in await completions(client, "caas://loans/{loan}", "currency", "X")
     principal(borrower, Role.BORROWER)
-    assert await completions(client, "caas://applications/{ref}", "ref", "") == [ref]
+    assert await completions(client, "caas://applications/{application}", "application", "") == [ref]
     principal(uid("b-other"), Role.BORROWER)
-    assert await completions(client, "caas://applications/{ref}", "ref", ref[:-2]) == []
-    assert await completions(client, "caas://loans/{loan_id}", "loan_id", "") == []
-    assert (
-        await completions(client, "caas://providers/{provider_id}/commission-plan", "provider_id", "") == []
-    )
+    assert await completions(client, "caas://applications/{application}", "application", ref[:-2]) == []
+    assert await completions(client, "caas://loans/{loan}", "loan", "") == []
+    assert await completions(client, "caas://providers/{provider}/commission-plan", "provider", "") == []
     principal(uid("p"), Role.PROVIDER, provider["id"])
-    assert await completions(client, "caas://loans/{loan_id}", "loan_id", "") == [loan["id"]]
-    assert await completions(client, "caas://providers/{provider_id}/commission-plan", "provider_id", "") == [
+    assert await completions(client, "caas://loans/{loan}", "loan", "") == [loan["id"]]
+    assert await completions(client, "caas://providers/{provider}/commission-plan", "provider", "") == [
         provider["id"]
     ]

@@ -17,7 +17,7 @@ from mcp_servers.cli import main
 from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.runtime import Runtime
-from mcp_servers.toolsets import ALWAYS, ROLE_DEFAULTS, TOOLSETS, Selection, toolset_of
+from mcp_servers.toolsets import ALWAYS, META_TOOLS, ROLE_DEFAULTS, TOOLSETS, Selection, toolset_of
 from tests.helpers.common import SERVICE_KEY, error_code, serving
 from tests.helpers.errors import error_message
 from tools.platform.principal import Principal, Role
@@ -27,7 +27,10 @@ LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 
 
 def plain_names() -> list[str]:
-    return [spec.fn.__name__ for sets in SERVICES.values() for toolset in sets for spec in toolset.specs]
+    """Every tool's plain name but the two that choose toolsets (in none: they are dynamic mode's)."""
+    every = [spec.fn.__name__ for sets in SERVICES.values() for toolset in sets for spec in toolset.specs]
+    assert set(every) >= META_TOOLS
+    return [name for name in every if name not in META_TOOLS]
 
 
 def test_every_tool_is_in_exactly_one_toolset_and_every_listed_tool_exists() -> None:
@@ -63,7 +66,11 @@ async def test_a_chosen_toolset_is_all_a_role_sees_and_other_tools_are_refused_n
     assert "'underwrite' toolset" in message and "add underwrite to CAAS_TOOLSETS" in message
     # The role gate still applies inside the selection: a borrower is shown no ledger tool, only the
     # confirmation every view carries.
-    assert await names(runtime, principal, Role.BORROWER, ledger) == {"admin_confirm_action"}
+    assert await names(runtime, principal, Role.BORROWER, ledger) == {
+        "admin_confirm_action",
+        "admin_list_pending_actions",
+        "admin_decline_action",
+    }
     principal("toolsets-borrower", Role.BORROWER)
     async with Client(build_server(runtime, selection=ledger), mode="2026-07-28") as client:
         result = await client.call_tool("admin_get_journal", {}, raise_on_error=False)
@@ -137,7 +144,7 @@ async def test_the_connection_header_chooses_toolsets_and_read_only(mcp_url: str
 
 @pytest.mark.parametrize(
     ("header", "value"),
-    [("X-CaaS-Toolsets", "loans,bogus"), ("X-CaaS-Toolsets", "dynamic"), ("X-CaaS-Read-Only", "maybe")],
+    [("X-CaaS-Toolsets", "loans,bogus"), ("X-CaaS-Toolsets", "dynamo"), ("X-CaaS-Read-Only", "maybe")],
 )
 async def test_a_malformed_header_is_400_naming_the_valid_toolsets(
     mcp_url: str, header: str, value: str

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, application, make_jwt, serving
 from tests.helpers.errors import error_of
+from tests.helpers.npm_clients import npm_installed
 from tools.platform.principal import Principal, Role
 
 CLIENT_DIR = Path(__file__).with_name("typescript_client")
@@ -31,17 +31,7 @@ SDK = "@modelcontextprotocol/sdk"
 @pytest.fixture(scope="module")
 def typescript_client() -> Path:
     """The SDK at the version package.json pins, installed once with ``npm ci`` and then reused."""
-    pinned = json.loads((CLIENT_DIR / "package.json").read_text())["dependencies"][SDK]
-    installed = CLIENT_DIR / "node_modules" / SDK / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != pinned:
-        done = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=CLIENT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+    npm_installed(CLIENT_DIR, SDK)
     return CLIENT_DIR / "call_tools.mjs"
 
 

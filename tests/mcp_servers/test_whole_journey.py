@@ -140,7 +140,7 @@ async def the_lenders_bid_is_accepted_approved_and_becomes_a_loan(
     }
     placed = await call(as_, "providers_place_bid", {"application": app["id"], "bid": bid})
     as_(borrower.subject, Role.BORROWER)
-    accept = {"application": app["id"], "bid_id": placed["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
+    accept = {"application": app["id"], "bid": placed["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
     await call(as_, "providers_accept_offer", accept)
     as_(uid("op-approve"), Role.OPERATOR)
     await call(as_, APPROVE, {"application": app["id"], "comment": "identity and income verified"})

@@ -102,8 +102,8 @@ async def request_document_upload(
         upload_url=target.url,
         local_path=target.local_path,
         expires_at=upload.expires_at,
-        next_step=f"{how} before expires_at, then call register_document with this upload_id, "
-        "size_bytes, media_type and the file's SHA-256",
+        next_step=f"{how} before expires_at, then call register_document with this upload_id as "
+        "upload, size_bytes, media_type and the file's SHA-256",
     )
 
 
@@ -115,8 +115,8 @@ async def _upload_to_register(
         app = await deps.applications.get(str(upload.application_id)) if upload else None
         if upload is None or app is None or not can_view(principal, app):
             raise NotFound(
-                f"no upload '{cmd.upload_id}' that you can see; use the upload_id that "
-                "request_document_upload returned"
+                f"no upload '{cmd.upload_id}' that you can see; send the upload_id that "
+                "request_document_upload returned as upload"
             )
         return upload, app
     assert cmd.application is not None and cmd.document_type is not None  # the model guarantees it
@@ -130,7 +130,7 @@ async def _upload_to_register(
     if len(pending) > 1:
         raise Conflict(
             f"application {app.reference} has {len(pending)} pending {cmd.document_type} uploads; "
-            "pass the upload_id of the one you uploaded"
+            "pass the upload_id of the one you uploaded as upload"
         )
     return pending[0], app
 

@@ -30,7 +30,7 @@ def _scope(principal: Principal, provider_id: UUID | None) -> tuple[UUID | None,
                 "provider token"
             )
         if provider_id is not None and provider_id != own:
-            raise PermissionDenied("providers list only their own loans; leave provider_id out")
+            raise PermissionDenied("providers list only their own loans; leave provider out")
         return own, None, None
     if principal.role is Role.BORROWER:
         return provider_id, principal.subject, None

@@ -306,7 +306,7 @@ async def list_bids(
     if principal.role is Role.PROVIDER:
         own = own_provider(principal)
         if provider_id is not None and provider_id != own:
-            raise PermissionDenied("providers list only their own bids; leave provider_id out")
+            raise PermissionDenied("providers list only their own bids; leave provider out")
         if app is None or not await deps.bids.invited(app.id, own):
             raise _not_invited(handle)
         provider_id = own

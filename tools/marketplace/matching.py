@@ -367,7 +367,7 @@ async def list_invitations(
         if own is None:
             raise PermissionDenied("your token carries no provider_id; ask the operator for a provider token")
         if provider_id is not None and str(provider_id) != own:
-            raise PermissionDenied("providers can only list their own invitations; leave provider_id out")
+            raise PermissionDenied("providers can only list their own invitations; leave provider out")
         try:
             provider_id = UUID(own)
         except ValueError:

@@ -46,13 +46,16 @@ async def receive_provider_event(
     data: Mapping[str, Any],
     payload_sha256: str,
     request_id: str | None = None,
+    client_ip: str | None = None,
 ) -> Receipt:
     """A provider's event, acting as that provider: ``bid.submitted`` places a bid exactly as the
     place_bid tool does; ``application.decision`` with decision decline(d) declines the invitation exactly
     as the decline_invitation tool does; other decisions and any other event are recorded for operators."""
     source = provider_source(provider_id)
     principal = Principal(f"provider-webhook:{provider_id}", Role.PROVIDER, str(provider_id))
-    call = Invocation(principal, f"webhooks.providers.{event_type}"[:100], payload_sha256, request_id)
+    call = Invocation(
+        principal, f"webhooks.providers.{event_type}"[:100], payload_sha256, request_id, client_ip
+    )
     async with payments.inflight.hold(f"{source}:{event_id}"), payments.uow() as uow:
         if not await uow.payments.receive(source, event_id, event_type, payload_sha256):
             return await duplicate_receipt(uow, source, event_id)

@@ -224,7 +224,7 @@ def _scope(principal: Principal, provider_id: UUID | None) -> str | None:
     if own is None:
         raise PermissionDenied("your token carries no provider_id; ask the operator for a provider token")
     if provider_id is not None and str(provider_id) != own:
-        raise PermissionDenied("providers can only list their own webhook deliveries; leave provider_id out")
+        raise PermissionDenied("providers can only list their own webhook deliveries; leave provider out")
     try:
         return str(UUID(own))
     except ValueError:

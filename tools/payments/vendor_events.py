@@ -30,9 +30,11 @@ class Receipt:
     code: str | None = None  # the refusing use case's error code, for a rejected provider event
 
 
-def _gateway_call(source: str, payload_sha256: str, request_id: str | None) -> Invocation:
+def _gateway_call(
+    source: str, payload_sha256: str, request_id: str | None, client_ip: str | None
+) -> Invocation:
     principal = Principal(f"webhook:{source}", Role.SERVICE)
-    return Invocation(principal, f"webhooks.{source}", payload_sha256, request_id)
+    return Invocation(principal, f"webhooks.{source}", payload_sha256, request_id, client_ip)
 
 
 async def duplicate_receipt(uow: InboxUnitOfWork, source: str, event_id: str) -> Receipt:
@@ -42,11 +44,16 @@ async def duplicate_receipt(uow: InboxUnitOfWork, source: str, event_id: str) ->
 
 
 async def receive_gateway_event(
-    deps: PaymentDeps, source: str, event: GatewayEvent, payload_sha256: str, request_id: str | None = None
+    deps: PaymentDeps,
+    source: str,
+    event: GatewayEvent,
+    payload_sha256: str,
+    request_id: str | None = None,
+    client_ip: str | None = None,
 ) -> Receipt:
     """A payment vendor's event: ``transfer.success`` activates the loan, ``charge.success`` allocates a
     repayment, ``transfer.failed``/``reversed`` and ``charge.failed`` fail the payment; never backwards."""
-    call = _gateway_call(source, payload_sha256, request_id)
+    call = _gateway_call(source, payload_sha256, request_id, client_ip)
     async with deps.inflight.hold(f"{source}:{event.event_id}"), deps.uow() as uow:
         if not await uow.payments.receive(source, event.event_id, event.event_type, payload_sha256):
             return await duplicate_receipt(uow, source, event.event_id)

@@ -31,6 +31,8 @@ __all__ = [
     "PendingAction",
     "PendingActions",
     "confirm_pending",
+    "decline_pending",
+    "list_pending",
     "request_confirmation",
 ]
 
@@ -81,6 +83,14 @@ class PendingAction:
     status: str
     created_at: datetime
     expires_at: datetime
+    # Who settled it ("role:subject"), when, and a refusal's reason; None while it waits.
+    settled_by: str | None = None
+    settled_at: datetime | None = None
+    decline_reason: str | None = None
+
+    def status_at(self, now: datetime) -> str:
+        """pending, confirmed, declined, or expired (pending past its time: it can no longer run)."""
+        return "expired" if self.status == "pending" and self.expires_at <= now else self.status
 
 
 class PendingActions(Protocol):
@@ -94,7 +104,25 @@ class PendingActions(Protocol):
         """pending -> confirmed if unexpired, with the audit row, in one transaction; None if not."""
         ...
 
+    async def decline(
+        self, action_id: UUID, decliner: Principal, reason: str, now: datetime, audit: AuditRecord
+    ) -> PendingAction | None:
+        """pending -> declined if unexpired, with the audit row and its outbox event, in one
+        transaction; None if it is no longer pending."""
+        ...
+
     async def get(self, action_id: UUID) -> PendingAction | None: ...
+
+    async def newest(
+        self,
+        requester: Principal | None,
+        tools: frozenset[str] | None,
+        pending_at: datetime | None,
+        limit: int,
+    ) -> list[PendingAction]:
+        """The newest actions: all (``requester`` None) or those ``requester`` asked for plus any asked
+        of ``tools``; only those still pending at ``pending_at`` unless it is None."""
+        ...
 
 
 async def request_confirmation(
@@ -135,11 +163,7 @@ async def confirm_pending(
 
     ``may_see`` reads what the action concerns as the confirmer, and raises NotFound when it is not
     theirs to see (a borrower confirms only a move on their own application or loan)."""
-    found = await store.get(action_id)
-    if found is None or found.tool not in tool_roles:
-        raise NotFound(
-            "there is no pending action with this id; the money tool's confirmation_required gave it"
-        )
+    found = await _found(store, action_id, tool_roles, "the money tool's confirmation_required gave it")
     refusal = policy.may_confirm(call.principal, found.requester, tool_roles[found.tool])
     if refusal is not None:
         raise PermissionDenied(refusal)
@@ -149,8 +173,77 @@ async def confirm_pending(
     )
     if settled is not None:
         return settled
-    if found.status != "pending":
-        raise Conflict("this action was already confirmed (a confirmation is used once); call the tool again")
+    _refuse_settled(await store.get(action_id) or found)
     raise Conflict(
         f"this confirmation expired at {found.expires_at.isoformat()}; call the tool again for a new one"
     )
+
+
+async def _found(
+    store: PendingActions, action_id: UUID, tool_roles: Mapping[str, frozenset[Role]], where: str
+) -> PendingAction:
+    found = await store.get(action_id)
+    if found is None or found.tool not in tool_roles:
+        raise NotFound(f"there is no pending action with this id; {where}")
+    return found
+
+
+def _refuse_settled(found: PendingAction) -> None:
+    if found.status == "declined":
+        raise Conflict(
+            f"this action was declined by {found.settled_by} ({found.decline_reason}); nothing ran. Call "
+            "the money tool again only if the person changed their mind"
+        )
+    if found.status == "confirmed":
+        raise Conflict("this action was already confirmed (a confirmation is used once); call the tool again")
+
+
+async def decline_pending(
+    store: PendingActions,
+    policy: ConfirmationPolicy,
+    call: Invocation,
+    action_id: UUID,
+    reason: str,
+    tool_roles: Mapping[str, frozenset[Role]],
+    now: datetime,
+    may_see: Callable[[PendingAction], Awaitable[object]],
+) -> PendingAction:
+    """Refuse ``action_id`` as ``call.principal``: whoever may confirm it, or the caller who asked
+    (withdrawing its own request). Once declined it never runs; settled once, like a confirmation."""
+    found = await _found(store, action_id, tool_roles, "list_pending_actions shows the ones you may see")
+    asked = call.principal.subject == found.requester.subject and call.principal.role == found.requester.role
+    refusal = None if asked else policy.may_confirm(call.principal, found.requester, tool_roles[found.tool])
+    if refusal is not None:
+        raise PermissionDenied(
+            refusal.replace("confirm_action", "decline_action").replace("confirms", "declines")
+        )
+    await may_see(found)
+    declined = await store.decline(
+        action_id, call.principal, reason, now, AuditRecord(call, "pending_action", str(action_id))
+    )
+    if declined is not None:
+        return declined
+    _refuse_settled(await store.get(action_id) or found)
+    raise Conflict(
+        f"this action expired at {found.expires_at.isoformat()} unconfirmed; there is nothing to decline"
+    )
+
+
+async def list_pending(
+    store: PendingActions,
+    caller: Principal,
+    tool_roles: Mapping[str, frozenset[Role]],
+    pending_at: datetime | None,
+    limit: int,
+    may_see: Callable[[PendingAction], Awaitable[bool]],
+) -> list[PendingAction]:
+    """The newest actions ``caller`` may see: operators and admins all; anyone else those it asked for
+    and, for a person, those it may confirm whose object it may see (a borrower: its own offers)."""
+    if caller.role in (Role.OPERATOR, Role.ADMIN):
+        return await store.newest(None, None, pending_at, limit)
+    confirmable = frozenset(t for t, roles in tool_roles.items() if caller.role in roles & PERSON_ROLES)
+    # Others' actions are read past what the caller may see, so read a few pages' worth.
+    found = await store.newest(caller, confirmable or None, pending_at, limit * 5 if confirmable else limit)
+    mine = [a for a in found if a.requester.subject == caller.subject and a.requester.role == caller.role]
+    shown = [a for a in found if a in mine or await may_see(a)]
+    return shown[:limit]

@@ -114,6 +114,8 @@ class Invocation:
     tool: str
     args_sha256: str
     request_id: str | None = None
+    # The caller's IP address as the server saw it (a trusted proxy's X-Forwarded-For), when over HTTP.
+    client_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

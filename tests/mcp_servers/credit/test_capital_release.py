@@ -22,7 +22,7 @@ async def test_a_declined_approval_releases_the_reservation_in_the_row_and_the_l
     before = await capital(core_db, providers[0])
     as_borrower(principal, app)
     key = f"accept-{uuid.uuid4()}"
-    await call(client, ACCEPT, {"application": app["id"], "bid_id": bid["id"], "idempotency_key": key})
+    await call(client, ACCEPT, {"application": app["id"], "bid": bid["id"], "idempotency_key": key})
     assert await capital(core_db, providers[0]) == before - 25_000_000
     await verify_kyc(client, principal, app, "proof_of_income")
     # Arrange only: obligations as large as the income make the approval re-check fail on DTI.

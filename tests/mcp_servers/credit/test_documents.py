@@ -75,7 +75,7 @@ async def test_borrower_uploads_registers_and_another_operator_verifies(
 
     principal("op-checker", Role.OPERATOR)
     decided = (
-        await client.call_tool(VERIFY, {"document_id": doc["id"], "decision": "verified"})
+        await client.call_tool(VERIFY, {"document": doc["id"], "decision": "verified"})
     ).structured_content
     assert decided["status"] == "verified"
     assert decided["decided_by"] == "op-checker"
@@ -111,7 +111,7 @@ async def test_rejection_records_the_reason_but_keeps_it_out_of_the_event(
     principal("op-checker", Role.ADMIN)
     reason = "statement is older than three months; upload one from the last 90 days"
     decided = (
-        await client.call_tool(VERIFY, {"document_id": doc["id"], "decision": "rejected", "reason": reason})
+        await client.call_tool(VERIFY, {"document": doc["id"], "decision": "rejected", "reason": reason})
     ).structured_content
     assert (decided["status"], decided["decision_reason"]) == ("rejected", reason)
     event = await core_db.fetchrow(
@@ -128,12 +128,12 @@ async def test_a_document_is_decided_once(
     app = await new_application(client, principal)
     doc = await registered(client, app, scan())
     principal("op-checker", Role.OPERATOR)
-    await client.call_tool(VERIFY, {"document_id": doc["id"], "decision": "verified"})
+    await client.call_tool(VERIFY, {"document": doc["id"], "decision": "verified"})
     before = await counts(core_db)
     principal("op-other", Role.OPERATOR)
     again = await client.call_tool(
         VERIFY,
-        {"document_id": doc["id"], "decision": "rejected", "reason": "looks altered"},
+        {"document": doc["id"], "decision": "rejected", "reason": "looks altered"},
         raise_on_error=False,
     )
     assert error_code(again) == "conflict"
@@ -154,7 +154,7 @@ async def test_concurrent_decisions_leave_exactly_one(
         principal("op-checker", Role.OPERATOR)
         results = await asyncio.gather(
             *(
-                c.call_tool(VERIFY, {"document_id": doc["id"], "decision": "verified"}, raise_on_error=False)
+                c.call_tool(VERIFY, {"document": doc["id"], "decision": "verified"}, raise_on_error=False)
                 for _ in range(8)
             )
         )
@@ -189,14 +189,14 @@ async def test_whoever_uploaded_or_registered_cannot_decide(
     for who, doc in (("op-maker", made_by_operator), ("op-registrar", registered_by_operator)):
         principal(who, Role.OPERATOR)
         result = await client.call_tool(
-            VERIFY, {"document_id": doc["id"], "decision": "verified"}, raise_on_error=False
+            VERIFY, {"document": doc["id"], "decision": "verified"}, raise_on_error=False
         )
         assert error_code(result) == "permission_denied"
         assert "maker-checker" in error_message(result)
     assert await counts(core_db) == before
     principal("op-checker", Role.OPERATOR)
     for doc in (made_by_operator, registered_by_operator):
-        ok = await client.call_tool(VERIFY, {"document_id": doc["id"], "decision": "verified"})
+        ok = await client.call_tool(VERIFY, {"document": doc["id"], "decision": "verified"})
         assert ok.structured_content["status"] == "verified"
 
 
@@ -215,7 +215,7 @@ async def test_borrowers_agents_and_providers_cannot_decide(
         names = {t.name for t in await client.list_tools()}
         assert VERIFY not in names
         result = await client.call_tool(
-            VERIFY, {"document_id": doc["id"], "decision": "verified"}, raise_on_error=False
+            VERIFY, {"document": doc["id"], "decision": "verified"}, raise_on_error=False
         )
         assert error_code(result) == "permission_denied"
     assert await counts(core_db) == before
@@ -270,7 +270,7 @@ async def test_someone_elses_application_is_not_found_everywhere(
                 REGISTER,
                 {
                     **register_args(target, data),
-                    "upload_id": None,
+                    "upload": None,
                     "application": app["id"],
                     "document_type": "national_id",
                 },

@@ -149,7 +149,7 @@ async def test_unknown_upload_is_not_found(
     principal(borrower_id(), Role.BORROWER)
     data = scan()
     before = await counts(core_db)
-    args = {"upload_id": str(uuid.uuid4()), "size_bytes": len(data), "media_type": "application/pdf"}
+    args = {"upload": str(uuid.uuid4()), "size_bytes": len(data), "media_type": "application/pdf"}
     result = await client.call_tool(REGISTER, {**args, "sha256": sha(data)}, raise_on_error=False)
     assert error_code(result) == "not_found"
     assert await counts(core_db) == before
@@ -162,7 +162,7 @@ BAD_DECISIONS: dict[str, dict[str, Any]] = {
     "reason too long": {"decision": "rejected", "reason": "x" * 501},
     "unknown decision": {"decision": "approved"},
     "unknown field": {"decision": "verified", "score": 5},
-    "document id not a uuid": {"decision": "verified", "document_id": "doc-1"},
+    "document id not a uuid": {"decision": "verified", "document": "doc-1"},
 }
 
 
@@ -174,7 +174,7 @@ async def test_bad_decision_is_invalid_argument_and_changes_nothing(
     doc = await registered(client, app, scan())
     principal("op-checker", Role.OPERATOR)
     before = await counts(core_db)
-    result = await client.call_tool(VERIFY, {"document_id": doc["id"], **overrides}, raise_on_error=False)
+    result = await client.call_tool(VERIFY, {"document": doc["id"], **overrides}, raise_on_error=False)
     assert error_code(result) == "invalid_argument"
     assert await counts(core_db) == before
     status = await core_db.fetchval(
@@ -189,7 +189,7 @@ async def test_deciding_an_unknown_document_is_not_found(
     principal("op-checker", Role.OPERATOR)
     before = await counts(core_db)
     result = await client.call_tool(
-        VERIFY, {"document_id": str(uuid.uuid4()), "decision": "verified"}, raise_on_error=False
+        VERIFY, {"document": str(uuid.uuid4()), "decision": "verified"}, raise_on_error=False
     )
     assert error_code(result) == "not_found"
     assert await counts(core_db) == before
@@ -204,7 +204,7 @@ async def test_operator_cannot_decide_on_their_own_application(client: Client, p
     doc = await registered(client, app, scan())  # uploaded and registered by the agent
     principal(operator, Role.OPERATOR)
     result = await client.call_tool(
-        VERIFY, {"document_id": doc["id"], "decision": "verified"}, raise_on_error=False
+        VERIFY, {"document": doc["id"], "decision": "verified"}, raise_on_error=False
     )
     assert error_code(result) == "permission_denied"
     assert "your own application" in error_message(result)

@@ -87,7 +87,7 @@ async def test_upload_goes_to_a_signed_supabase_url_and_registers(
         assert seen.raw_path == f"/storage/v1/object/upload/sign/kyc-test/{object_path}"
         assert (seen.headers["authorization"], seen.headers["apikey"]) == (f"Bearer {KEY}", KEY)
         register = {
-            "upload_id": target["upload_id"],
+            "upload": target["upload_id"],
             "size_bytes": len(data),
             "media_type": "image/jpeg",
             "sha256": sha(data),
@@ -160,7 +160,7 @@ async def test_storage_failing_while_the_file_is_checked_is_unavailable_and_regi
         storage.mode, storage.status = "status", 503
         before = await counts(core_db)
         register = {
-            "upload_id": target["upload_id"],
+            "upload": target["upload_id"],
             "size_bytes": len(data),
             "media_type": "application/pdf",
             "sha256": sha(data),

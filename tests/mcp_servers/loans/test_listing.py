@@ -137,7 +137,7 @@ async def test_a_provider_reads_its_own_loans_and_statement_and_nothing_of_anoth
     assert (await call(client, QUOTE, {"loan": loan["id"]}))["loan_id"] == loan["id"]
     listed = await call(client, LIST, {})
     assert (ids(listed["items"]), listed["next_cursor"]) == ([loan["id"]], None)
-    assert ids((await call(client, LIST, {"provider_id": provider["id"]}))["items"]) == [loan["id"]]
+    assert ids((await call(client, LIST, {"provider": provider["id"]}))["items"]) == [loan["id"]]
     period = {"period_start": booked_on(loan).isoformat(), "period_end": booked_on(loan).isoformat()}
     statement = await call(client, STATEMENT, {"provider": provider["id"], **period})
     assert (statement["provider_id"], statement["at_disbursement"]) == (provider["id"], money(2_125_000))
@@ -148,7 +148,7 @@ async def test_a_provider_reads_its_own_loans_and_statement_and_nothing_of_anoth
         assert await refused(client, tool, {"loan": theirs["application_reference"]}) == "not_found", tool
     with pytest.raises(Exception, match="not_found"):
         await client.read_resource(RESOURCE.format(theirs["id"]))
-    assert await refused(client, LIST, {"provider_id": other["id"]}) == "permission_denied"
+    assert await refused(client, LIST, {"provider": other["id"]}) == "permission_denied"
     missing = str(uuid.uuid4())
     foreign = await failure(client, STATEMENT, {"provider": other["id"], **period})
     absent = await failure(client, STATEMENT, {"provider": missing, **period})
@@ -226,7 +226,7 @@ async def test_list_loans_pages_newest_first_without_duplicates_or_omissions_and
     for limit in (1, 2, 4):
         assert ids(await every_page(client, {"limit": limit})) == newest_first, limit
     principal(uid("op"), Role.OPERATOR)
-    mine = {"provider_id": provider["id"]}
+    mine = {"provider": provider["id"]}
     assert ids(await every_page(client, {**mine, "limit": 2})) == newest_first
     everyone = ids(await every_page(client, {"limit": 100}))
     assert len(everyone) == len(set(everyone)) and set(newest_first) <= set(everyone)
@@ -266,7 +266,7 @@ async def test_list_loans_pages_newest_first_without_duplicates_or_omissions_and
         {"currency": "ngn"},
         {"limit": 0},
         {"min_days_past_due": 0},
-        {"provider_id": "acme"},
+        {"provider": "acme"},
         {"borrower_id": "someone"},  # not a parameter: unknown fields are refused
     ):
         assert await refused(client, LIST, bad) == "invalid_argument", bad
@@ -284,8 +284,8 @@ async def test_borrowers_and_agents_list_only_their_own_loans(
 
     principal(mine["borrower_id"], Role.BORROWER)
     assert ids((await call(client, LIST, {}))["items"]) == [mine["id"]]
-    assert ids((await call(client, LIST, {"provider_id": provider["id"]}))["items"]) == [mine["id"]]
-    assert (await call(client, LIST, {"provider_id": other_provider["id"]}))["items"] == []
+    assert ids((await call(client, LIST, {"provider": provider["id"]}))["items"]) == [mine["id"]]
+    assert (await call(client, LIST, {"provider": other_provider["id"]}))["items"] == []
     assert await refused(client, GET_LOAN, {"loan": theirs["id"]}) == "not_found"
     principal(uid("b-none"), Role.BORROWER)
     assert await call(client, LIST, {}) == {"items": [], "next_cursor": None}

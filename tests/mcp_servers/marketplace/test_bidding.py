@@ -57,7 +57,7 @@ async def test_an_invited_provider_bids_revises_and_the_history_stays(
     )
 
     revised = await call(
-        client, REVISE, {"bid_id": first["id"], "changes": {"annual_rate": "0.215", "amount": "200000.00"}}
+        client, REVISE, {"bid": first["id"], "changes": {"annual_rate": "0.215", "amount": "200000.00"}}
     )
     assert (revised["version"], revised["annual_rate"], revised["amount"]["amount"]) == (
         2,
@@ -68,13 +68,13 @@ async def test_an_invited_provider_bids_revises_and_the_history_stays(
     weekly = await call(
         client,
         REVISE,
-        {"bid_id": revised["id"], "changes": {"repayment_frequency": "weekly", "conditions": None}},
+        {"bid": revised["id"], "changes": {"repayment_frequency": "weekly", "conditions": None}},
     )
     assert (weekly["version"], weekly["installments"], weekly["conditions"]) == (3, 52, None)
     # The superseded versions cannot be revised or withdrawn any more.
-    assert await refused(client, REVISE, {"bid_id": first["id"], "changes": {"term_months": 6}}) == "conflict"
-    assert await refused(client, WITHDRAW, {"bid_id": revised["id"], "reason": "oops"}) == "conflict"
-    assert await refused(client, REVISE, {"bid_id": weekly["id"], "changes": {}}) == "invalid_argument"
+    assert await refused(client, REVISE, {"bid": first["id"], "changes": {"term_months": 6}}) == "conflict"
+    assert await refused(client, WITHDRAW, {"bid": revised["id"], "reason": "oops"}) == "conflict"
+    assert await refused(client, REVISE, {"bid": weekly["id"], "changes": {}}) == "invalid_argument"
     other = await place(client, principal, app, p2, annual_rate="0.26")
 
     as_provider(principal, p1)
@@ -121,11 +121,11 @@ async def test_a_provider_sees_and_touches_only_its_own_bids(
 
     as_provider(principal, p2)
     assert (await call(client, BIDS, {"application": app["id"]}))["items"] == []
-    assert await refused(client, BIDS, {"application": app["id"], "provider_id": p1}) == "permission_denied"
-    assert await refused(client, REVISE, {"bid_id": theirs["id"], "changes": {"annual_rate": "0.2"}}) == (
+    assert await refused(client, BIDS, {"application": app["id"], "provider": p1}) == "permission_denied"
+    assert await refused(client, REVISE, {"bid": theirs["id"], "changes": {"annual_rate": "0.2"}}) == (
         "not_found"
     )
-    assert await refused(client, WITHDRAW, {"bid_id": theirs["id"], "reason": "not mine"}) == "not_found"
+    assert await refused(client, WITHDRAW, {"bid": theirs["id"], "reason": "not mine"}) == "not_found"
 
     as_provider(principal, outsider)
     assert await refused(client, PLACE, {"application": app["id"], "bid": bid_body()}) == "not_found"
@@ -192,9 +192,9 @@ async def test_a_provider_without_the_capital_cannot_bid_and_one_active_bid_at_a
     assert await refused(client, PLACE, {"application": app["id"], "bid": bid_body(amount="900.00")}) == (
         "conflict"
     )
-    withdrawn = await call(client, WITHDRAW, {"bid_id": small["id"], "reason": "repriced"})
+    withdrawn = await call(client, WITHDRAW, {"bid": small["id"], "reason": "repriced"})
     assert (withdrawn["status"], withdrawn["live"]) == ("withdrawn", False)
-    assert await refused(client, WITHDRAW, {"bid_id": small["id"], "reason": "again"}) == "conflict"
+    assert await refused(client, WITHDRAW, {"bid": small["id"], "reason": "again"}) == "conflict"
     again = await place(client, principal, app, p1, amount="900.00")
     assert again["version"] == 2  # a new bid after a withdrawal continues the provider's versions
     assert [e["event_type"] for e in await events(core_db, app, "bid.")] == [
@@ -228,11 +228,11 @@ async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_wi
     as_provider(principal, p3)
     assert await refused(client, PLACE, {"application": app["id"], "bid": bid_body()}) == "conflict"
     as_provider(principal, p1)
-    assert await refused(client, REVISE, {"bid_id": standing["id"], "changes": {"annual_rate": "0.2"}}) == (
+    assert await refused(client, REVISE, {"bid": standing["id"], "changes": {"annual_rate": "0.2"}}) == (
         "conflict"
     )
     as_provider(principal, p2)
-    assert (await call(client, WITHDRAW, {"bid_id": other["id"], "reason": "capital call"}))["status"] == (
+    assert (await call(client, WITHDRAW, {"bid": other["id"], "reason": "capital call"}))["status"] == (
         "withdrawn"
     )
     statuses = await core_db.fetch(
@@ -276,7 +276,7 @@ async def test_no_bid_after_the_deadline_of_a_stored_round(
     assert stored["closes_at"] - stored["opened_at"] == timedelta(hours=72)
     assert stored["closed_at"] is None
     clock.move(seconds=max(0.0, (stored["closes_at"] - clock.now()).total_seconds()))  # to the deadline
-    assert await refused(client, REVISE, {"bid_id": first["id"], "changes": {"annual_rate": "0.2"}}) == (
+    assert await refused(client, REVISE, {"bid": first["id"], "changes": {"annual_rate": "0.2"}}) == (
         "conflict"
     )
     as_provider(principal, p2)
@@ -301,8 +301,8 @@ async def test_a_withdrawn_application_takes_no_more_bids_and_its_bids_expire_at
     assert told[0]["payload"]["reason"] == "application withdrawn"
     as_provider(principal, p1)
     for tool, args in (
-        (REVISE, {"bid_id": standing["id"], "changes": {"term_months": 6}}),
-        (WITHDRAW, {"bid_id": standing["id"], "reason": "moot"}),
+        (REVISE, {"bid": standing["id"], "changes": {"term_months": 6}}),
+        (WITHDRAW, {"bid": standing["id"], "reason": "moot"}),
     ):
         assert await refused(client, tool, args) == "conflict"
 

@@ -135,7 +135,7 @@ async def test_a_provider_that_bid_withdraws_its_bid_instead_of_declining(
     bid = await place(client, principal, app, p1)
     args = {"application": app["id"], "reason": "changed our mind"}
     assert await refused(client, DECLINE, args) == "conflict"
-    await call(client, WITHDRAW, {"bid_id": bid["id"], "reason": "changed our mind"})
+    await call(client, WITHDRAW, {"bid": bid["id"], "reason": "changed our mind"})
     assert await refused(client, DECLINE, args) == "conflict"  # bidding was its decision
     assert await invitation(core_db, app, p1) == "bid_submitted"
     assert await performance(core_db, p1) == (1, 1)

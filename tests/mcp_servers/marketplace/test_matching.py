@@ -79,12 +79,12 @@ async def test_every_criterion_excludes_and_the_explanation_names_it_with_both_v
     )
     failing = {criterion: await lender(client, principal, country, **o) for criterion, o in FAILING.items()}
     suspended = await lender(client, principal, country)
-    await call(client, SUSPEND, {"provider_id": suspended, "reason": "compliance hold"})
+    await call(client, SUSPEND, {"provider": suspended, "reason": "compliance hold"})
     app = await open_application(client, principal, core_db, country)
 
     as_operator(principal)
     asked = [edge, *failing.values(), suspended]
-    report = await call(client, MATCH, {"application": app["id"], "explain_provider_ids": asked})
+    report = await call(client, MATCH, {"application": app["id"], "explain_providers": asked})
     assert [r["provider_id"] for r in report["ranking"]] == [edge]
     assert report["more_eligible"] is False and report["invited"] is False
     why = {e["provider_id"]: e for e in report["explanations"]}
@@ -115,10 +115,10 @@ async def test_a_suspended_provider_is_never_matched_until_reactivated(
     provider_id = await lender(client, principal, country)
     app = await open_application(client, principal, core_db, country)
     as_operator(principal)
-    await call(client, SUSPEND, {"provider_id": provider_id, "reason": "capital call pending"})
+    await call(client, SUSPEND, {"provider": provider_id, "reason": "capital call pending"})
     report = await call(client, INVITE, {"application": app["id"]})
     assert report["ranking"] == [] and report["invitations_created"] == 0
-    await call(client, REACTIVATE, {"provider_id": provider_id})
+    await call(client, REACTIVATE, {"provider": provider_id})
     report = await call(client, INVITE, {"application": app["id"]})
     assert [r["provider_id"] for r in report["ranking"]] == [provider_id]
     assert report["invitations_created"] == 1
@@ -183,16 +183,14 @@ async def test_limit_ranks_the_best_and_explains_the_rest(
     second = await lender(client, principal, country)
     app = await open_application(client, principal, core_db, country)
     as_operator(principal)
-    report = await call(
-        client, MATCH, {"application": app["id"], "limit": 1, "explain_provider_ids": [second]}
-    )
+    report = await call(client, MATCH, {"application": app["id"], "limit": 1, "explain_providers": [second]})
     assert [r["provider_id"] for r in report["ranking"]] == [best] and report["more_eligible"] is True
     explanation = report["explanations"][0]
     assert (
         explanation["eligible"] and explanation["rank"] is None and "below the best 1" in explanation["note"]
     )
     missing = str(uuid.uuid4())
-    report = await call(client, MATCH, {"application": app["id"], "explain_provider_ids": [missing]})
+    report = await call(client, MATCH, {"application": app["id"], "explain_providers": [missing]})
     assert report["explanations"][0]["found"] is False
 
 
@@ -297,7 +295,7 @@ async def test_a_provider_lists_only_its_own_invitations(
         "currency": "MUR",
     }
     assert (item["grade"], item["score"], item["dti"], item["status"]) == ("B", 700, "0.3500", "invited")
-    assert await refused(client, INVITATIONS, {"provider_id": other}) == "permission_denied"
+    assert await refused(client, INVITATIONS, {"provider": other}) == "permission_denied"
     assert (await call(client, INVITATIONS, {"application": "CAAS-2000-999999"}))["items"] == []
     principal(uid("lender-user"), Role.PROVIDER)
     assert await refused(client, INVITATIONS, {}) == "permission_denied"

@@ -129,7 +129,7 @@ async def accepting_the_best_rejects_the_others_once_per_key(
     bid_a, bid_b, bid_c = bids
     k = key()
     accepted = await call(
-        client, ACCEPT, {"application": app["id"], "bid_id": bid_a["id"], "idempotency_key": k}
+        client, ACCEPT, {"application": app["id"], "bid": bid_a["id"], "idempotency_key": k}
     )
     assert (accepted["application_status"], accepted["replayed"]) == ("offer_accepted", False)
     assert (accepted["accepted"]["status"], accepted["accepted"]["id"]) == ("accepted", bid_a["id"])
@@ -141,12 +141,12 @@ async def accepting_the_best_rejects_the_others_once_per_key(
     # Replaying the key answers the same (naming the application by id or by reference); the same key
     # with other arguments is a conflict.
     replay = await call(
-        client, ACCEPT, {"application": app["reference"], "bid_id": bid_a["id"], "idempotency_key": k}
+        client, ACCEPT, {"application": app["reference"], "bid": bid_a["id"], "idempotency_key": k}
     )
     assert replay == {**accepted, "replayed": True}
-    other = {"application": app["id"], "bid_id": bid_b["id"], "idempotency_key": k}
+    other = {"application": app["id"], "bid": bid_b["id"], "idempotency_key": k}
     assert await refused(client, ACCEPT, other) == "conflict"
-    again = {"application": app["id"], "bid_id": bid_b["id"], "idempotency_key": key()}
+    again = {"application": app["id"], "bid": bid_b["id"], "idempotency_key": key()}
     assert await refused(client, ACCEPT, again) == "conflict"  # accepting twice
     assert await refused(client, COMPARE, {"application": app["id"]}) == "conflict"
     return accepted
@@ -235,7 +235,7 @@ async def test_equal_aprs_rank_by_total_cost_and_expired_bids_are_excluded(
     expired_id = str(excluded["bid_id"])
     refusal = await client.call_tool(
         ACCEPT,
-        {"application": app["id"], "bid_id": expired_id, "idempotency_key": key()},
+        {"application": app["id"], "bid": expired_id, "idempotency_key": key()},
         raise_on_error=False,
     )
     assert error_code(refusal) == "conflict" and "expired" in error_message(refusal)
@@ -246,9 +246,9 @@ async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_noth
 ) -> None:
     app, (a, b, _) = await market(client, principal, country)
     withdrawn = await place(client, principal, app, a)
-    await call(client, WITHDRAW, {"bid_id": withdrawn["id"], "reason": "repriced"})
+    await call(client, WITHDRAW, {"bid": withdrawn["id"], "reason": "repriced"})
     old = await place(client, principal, app, b)
-    await call(client, REVISE, {"bid_id": old["id"], "changes": {"annual_rate": "0.2"}})
+    await call(client, REVISE, {"bid": old["id"], "changes": {"annual_rate": "0.2"}})
     elsewhere, (d, *_) = await market(client, principal, countries.claim(), lenders=1)
     foreign = await place(client, principal, elsewhere, d)
 
@@ -258,13 +258,11 @@ async def test_withdrawn_superseded_and_foreign_bids_cannot_be_accepted_and_noth
         (old["id"], "conflict"),
         (foreign["id"], "not_found"),
     ):
-        args = {"application": app["id"], "bid_id": bid_id, "idempotency_key": key()}
+        args = {"application": app["id"], "bid": bid_id, "idempotency_key": key()}
         assert await refused(client, ACCEPT, args) == code, bid_id
-    assert (
-        await refused(client, ACCEPT, {"application": app["id"], "bid_id": old["id"]}) == "invalid_argument"
-    )
+    assert await refused(client, ACCEPT, {"application": app["id"], "bid": old["id"]}) == "invalid_argument"
     # Someone else's application, whoever asks: not found. Providers and staff do not accept offers.
-    theirs = {"application": elsewhere["id"], "bid_id": foreign["id"], "idempotency_key": key()}
+    theirs = {"application": elsewhere["id"], "bid": foreign["id"], "idempotency_key": key()}
     for who in (uid("b"), uid("agent")):
         principal(who, Role.BORROWER if who.startswith("b-") else Role.AGENT)
         assert await refused(client, ACCEPT, theirs) == "not_found"
@@ -287,7 +285,7 @@ async def test_an_agent_accepts_for_the_borrower_it_filed_for(
     app, (a, *_) = await market(client, principal, country, lenders=1, agent=agent)
     offer = await place(client, principal, app, a)
     principal(agent, Role.AGENT)
-    args = {"application": app["id"], "bid_id": offer["id"], "idempotency_key": key()}
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
     # The agent's say-so is not enough: the borrower it filed for confirms the money move.
     done = await confirmed(client, principal, ACCEPT, args, by=(app["borrower_id"], Role.BORROWER))
     assert done["application_status"] == "offer_accepted" and done["other_bids"] == []
@@ -300,12 +298,12 @@ async def test_only_the_borrower_confirms_an_agents_acceptance_and_sees_its_apr(
     app, (a, *_) = await market(client, principal, country, lenders=1, agent=agent)
     offer = await place(client, principal, app, a)
     principal(agent, Role.AGENT)
-    args = {"application": app["id"], "bid_id": offer["id"], "idempotency_key": key()}
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
     asked = await client.call_tool(ACCEPT, args, raise_on_error=False)
     message = error_message(asked)
     assert error_code(asked) == "confirmation_required" and "APR 24.00%" in message, message
     assert offer["provider_name"] in message and "250000.00" in message
-    action = {"action_id": pending_id(message)}
+    action = {"action": pending_id(message)}
     principal(uid("b-stranger"), Role.BORROWER)  # not theirs to see
     assert await refused(client, CONFIRM, action) == "not_found"
     principal(uid("op"), Role.OPERATOR)  # not a role of accept_offer
@@ -323,7 +321,7 @@ async def test_a_suspended_providers_offer_is_excluded_and_cannot_be_accepted(
     held = await place(client, principal, app, a, annual_rate="0.19")
     good = await place(client, principal, app, b)
     principal(uid("op"), Role.OPERATOR)
-    await call(client, "admin_suspend_provider", {"provider_id": a, "reason": "compliance hold"})
+    await call(client, "admin_suspend_provider", {"provider": a, "reason": "compliance hold"})
     as_borrower(principal, app)
     comparison = await call(client, COMPARE, {"application": app["id"]})
     assert [o["bid"]["id"] for o in comparison["offers"]] == [good["id"]]
@@ -331,10 +329,10 @@ async def test_a_suspended_providers_offer_is_excluded_and_cannot_be_accepted(
     assert [(x["bid_id"], x["reason"]) for x in comparison["excluded"]] == [
         (held["id"], "its provider is suspended")
     ]
-    args = {"application": app["id"], "bid_id": held["id"], "idempotency_key": key()}
+    args = {"application": app["id"], "bid": held["id"], "idempotency_key": key()}
     assert await refused(client, ACCEPT, args) == "conflict"
     as_provider(principal, a)
-    assert await refused(client, REVISE, {"bid_id": held["id"], "changes": {"annual_rate": "0.2"}}) == (
+    assert await refused(client, REVISE, {"bid": held["id"], "changes": {"annual_rate": "0.2"}}) == (
         "conflict"
     )
 
@@ -355,7 +353,7 @@ async def test_fifty_concurrent_acceptances_accept_exactly_one_bid(
         *(
             mono.call_tool(
                 ACCEPT,
-                {"application": app["id"], "bid_id": bids[i % 3]["id"], "idempotency_key": key()},
+                {"application": app["id"], "bid": bids[i % 3]["id"], "idempotency_key": key()},
                 raise_on_error=False,
             )
             for i in range(50)

@@ -31,6 +31,6 @@ async def test_onboarding_deposits_and_capital_changes_post_deposits_and_withdra
     assert await _balance(client, contributed) == 100_000_000  # reported in its normal (credit) sign
 
     for capital, expected in (("1500000.00", 150_000_000), ("400000.00", 40_000_000)):
-        await client.call_tool(UPDATE, {"provider_id": pid, "changes": {"capital_available": capital}})
+        await client.call_tool(UPDATE, {"provider": pid, "changes": {"capital_available": capital}})
         assert await _balance(client, available) == expected
         assert await _balance(client, contributed) == expected

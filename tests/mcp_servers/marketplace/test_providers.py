@@ -46,7 +46,7 @@ async def test_onboarding_shows_the_secret_once_and_stores_it_only_encrypted(
     assert provider["commission_plan"]["principal_rate"] == "0.085"  # the default 8.5%
     assert "webhook_secret" not in provider
 
-    seen = [await client.call_tool(GET, {"provider_id": provider["id"]})]
+    seen = [await client.call_tool(GET, {"provider": provider["id"]})]
     seen.append(await client.call_tool(LIST, {"limit": 100}))
     for result in seen:
         assert secret not in json.dumps(result.structured_content)
@@ -73,13 +73,13 @@ async def test_rotation_returns_a_new_secret_once_and_the_old_one_stops(
 ) -> None:
     done = await onboard(client, principal)
     provider_id = done["provider"]["id"]
-    rotated = await call(client, ROTATE, {"provider_id": provider_id})
+    rotated = await call(client, ROTATE, {"provider": provider_id})
     assert rotated["webhook_secret"] != done["webhook_secret"]
     assert (
         await provider_signing_secret(runtime.deps.marketplace, uuid.UUID(provider_id))
         == rotated["webhook_secret"]
     )
-    after = await call(client, GET, {"provider_id": provider_id})
+    after = await call(client, GET, {"provider": provider_id})
     assert after["webhook_secret_rotated_at"] > done["provider"]["webhook_secret_rotated_at"]
     assert rotated["webhook_secret"] not in json.dumps(after)
 
@@ -93,13 +93,13 @@ async def test_update_changes_only_what_is_given_and_revalidates_the_whole(
         "countries": ["NG", "GH"],
         "commission_plan": {"principal_rate": "0.07"},
     }
-    updated = await call(client, UPDATE, {"provider_id": provider["id"], "changes": changes})
+    updated = await call(client, UPDATE, {"provider": provider["id"], "changes": changes})
     assert updated["max_amount"] == {"amount": "9000000.00", "currency": "NGN"}
     assert updated["countries"] == ["NG", "GH"]
     assert updated["commission_plan"]["principal_rate"] == "0.07"
     assert updated["min_amount"] == provider["min_amount"] and updated["version"] == 2
 
-    same = await call(client, UPDATE, {"provider_id": provider["id"], "changes": {"countries": ["NG", "GH"]}})
+    same = await call(client, UPDATE, {"provider": provider["id"], "changes": {"countries": ["NG", "GH"]}})
     assert same["version"] == 2  # nothing changed: no new version, no event
 
     for bad in (
@@ -109,8 +109,7 @@ async def test_update_changes_only_what_is_given_and_revalidates_the_whole(
         {"webhook_url": "http://lender.example.com/hook"},
     ):
         assert (
-            await refused(client, UPDATE, {"provider_id": provider["id"], "changes": bad})
-            == "invalid_argument"
+            await refused(client, UPDATE, {"provider": provider["id"], "changes": bad}) == "invalid_argument"
         )
     row = await stored(core_db, provider["id"])
     assert (row["version"], row["currency"], row["min_amount_minor"]) == (2, "NGN", 5_000_000)
@@ -125,10 +124,10 @@ async def test_a_new_currency_comes_with_amounts_in_it(client: Client, principal
     provider = (await onboard(client, principal))["provider"]
     amounts = {"min_amount": "5000", "max_amount": "900000", "capital_available": "10000000"}
     moved = await call(
-        client, UPDATE, {"provider_id": provider["id"], "changes": {"currency": "JPY", **amounts}}
+        client, UPDATE, {"provider": provider["id"], "changes": {"currency": "JPY", **amounts}}
     )
     assert moved["currency"] == "JPY" and moved["max_amount"] == {"amount": "900000", "currency": "JPY"}
-    only = {"provider_id": provider["id"], "changes": {"currency": "KES"}}
+    only = {"provider": provider["id"], "changes": {"currency": "KES"}}
     assert await refused(client, UPDATE, only) == "invalid_argument"
 
 
@@ -137,14 +136,14 @@ async def test_suspend_and_reactivate_each_once(
 ) -> None:
     provider = (await onboard(client, principal, countries=[country]))["provider"]
     pid = provider["id"]
-    suspended = await call(client, SUSPEND, {"provider_id": pid, "reason": "licence under review"})
+    suspended = await call(client, SUSPEND, {"provider": pid, "reason": "licence under review"})
     assert suspended["status"] == "suspended" and suspended["suspended_reason"] == "licence under review"
-    assert await refused(client, SUSPEND, {"provider_id": pid, "reason": "again"}) == "conflict"
+    assert await refused(client, SUSPEND, {"provider": pid, "reason": "again"}) == "conflict"
     listed = await call(client, LIST, {"status": ["suspended"], "country": country})
     assert [p["id"] for p in listed["items"]] == [pid]
-    active = await call(client, REACTIVATE, {"provider_id": pid})
+    active = await call(client, REACTIVATE, {"provider": pid})
     assert active["status"] == "active" and active["suspended_reason"] is None
-    assert await refused(client, REACTIVATE, {"provider_id": pid}) == "conflict"
+    assert await refused(client, REACTIVATE, {"provider": pid}) == "conflict"
     events = await core_db.fetch(
         "SELECT event_type FROM caas_core.outbox WHERE aggregate_id = $1 ORDER BY id", pid
     )
@@ -159,22 +158,22 @@ async def test_a_provider_sees_and_acts_only_for_itself(client: Client, principa
     mine = (await onboard(client, principal))["provider"]
     other = (await onboard(client, principal))["provider"]
     principal(uid("lender-user"), Role.PROVIDER, mine["id"])
-    assert (await call(client, GET, {"provider_id": mine["id"]}))["id"] == mine["id"]
-    assert await refused(client, GET, {"provider_id": other["id"]}) == "not_found"
-    assert await refused(client, ROTATE, {"provider_id": other["id"]}) == "not_found"
-    assert (await call(client, ROTATE, {"provider_id": mine["id"]}))["provider_id"] == mine["id"]
+    assert (await call(client, GET, {"provider": mine["id"]}))["id"] == mine["id"]
+    assert await refused(client, GET, {"provider": other["id"]}) == "not_found"
+    assert await refused(client, ROTATE, {"provider": other["id"]}) == "not_found"
+    assert (await call(client, ROTATE, {"provider": mine["id"]}))["provider_id"] == mine["id"]
     assert await refused(client, LIST, {}) == "permission_denied"
     assert (
-        await refused(client, UPDATE, {"provider_id": mine["id"], "changes": {"min_score": 300}})
+        await refused(client, UPDATE, {"provider": mine["id"], "changes": {"min_score": 300}})
         == "permission_denied"
     )
     assert (
-        await refused(client, SUSPEND, {"provider_id": other["id"], "reason": "competitor"})
+        await refused(client, SUSPEND, {"provider": other["id"], "reason": "competitor"})
         == "permission_denied"
     )
     assert await refused(client, ONBOARD, {"provider": provider_body()}) == "permission_denied"
     principal(uid("lender-user"), Role.PROVIDER)  # a provider token without a provider_id
-    assert await refused(client, GET, {"provider_id": mine["id"]}) == "not_found"
+    assert await refused(client, GET, {"provider": mine["id"]}) == "not_found"
 
 
 @pytest.mark.parametrize("role", [Role.BORROWER, Role.AGENT])
@@ -185,7 +184,7 @@ async def test_borrowers_and_agents_neither_see_nor_call_provider_tools(
     principal(uid("u"), role)
     visible = {t.name for t in await client.list_tools()}
     assert not {ONBOARD, GET, LIST, UPDATE, SUSPEND, ROTATE} & visible
-    assert await refused(client, GET, {"provider_id": provider["id"]}) == "permission_denied"
+    assert await refused(client, GET, {"provider": provider["id"]}) == "permission_denied"
     assert await refused(client, ONBOARD, {"provider": provider_body()}) == "permission_denied"
 
 
@@ -292,5 +291,5 @@ async def test_listing_filters_and_pages(client: Client, principal: Any, country
         if cursor is None:
             break
     assert sorted(seen) == sorted(made)  # each once: the test's country holds only its providers
-    assert await refused(client, GET, {"provider_id": "not-a-uuid"}) == "not_found"
-    assert await refused(client, GET, {"provider_id": str(uuid.uuid4())}) == "not_found"
+    assert await refused(client, GET, {"provider": "not-a-uuid"}) == "not_found"
+    assert await refused(client, GET, {"provider": str(uuid.uuid4())}) == "not_found"

@@ -93,7 +93,7 @@ async def test_an_invited_provider_receives_a_signed_invitation_without_personal
         got.body, headers["x-caas-signature"], headers["x-caas-timestamp"], "whsec_other", int(time.time())
     ).ok
 
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["event_id"], row["event_type"], row["status"]) == (
         str(event_id),
         "provider.invited",
@@ -119,7 +119,7 @@ async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_
     [event_id] = await invited_events(core_db, provider_id)
 
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, 500)
     assert row["last_error"] == "the receiver answered 500"
     assert row["next_attempt_at"] is not None and row["next_attempt_at"] > row["last_attempt_at"]
@@ -128,12 +128,12 @@ async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_
 
     await due_now(core_db, clock, event_id)
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 2, 503)
 
     await due_now(core_db, clock, event_id)
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id, status=["delivered"])
+    [row] = await deliveries(client, principal, provider=provider_id, status=["delivered"])
     assert (row["status"], row["attempts"], row["last_status_code"], row["last_error"]) == (
         "delivered",
         3,
@@ -164,26 +164,26 @@ async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
     [event_id] = await invited_events(core_db, provider_id)
     await runtime.workers.drain()
 
-    [row] = await deliveries(client, principal, provider_id=provider_id, status=["failed"])
+    [row] = await deliveries(client, principal, provider=provider_id, status=["failed"])
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("failed", 1, 410)
     assert "410" in row["last_error"] and row["failed_at"] is not None and row["next_attempt_at"] is None
     clock.move(hours=1)  # past any backoff (at most 30 minutes)
     await runtime.workers.drain()
     assert len(receiver.got[name]) == 1  # failed for good: never attempted again on its own
-    assert await deliveries(client, principal, provider_id=provider_id, status=["pending", "delivered"]) == []
+    assert await deliveries(client, principal, provider=provider_id, status=["pending", "delivered"]) == []
 
     # The lender fixed its receiver: an operator queues the delivery again.
     principal(uid("op-retry"), Role.OPERATOR)
-    queued = await call(client, RETRY, {"event_id": str(event_id)})
+    queued = await call(client, RETRY, {"delivery": str(event_id)})
     assert (queued["status"], queued["requeue_count"], queued["attempts"]) == ("pending", 1, 1)
     assert queued["requeued_at"] is not None and queued["next_attempt_at"] is not None
-    assert await refused(client, RETRY, {"event_id": str(event_id)}) == "conflict"  # already pending
+    assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # already pending
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("delivered", 2, 200)
     assert [r.headers["x-caas-event-id"] for r in receiver.got[name]] == [str(event_id)] * 2
-    assert await refused(client, RETRY, {"event_id": str(event_id)}) == "conflict"  # delivered
-    assert await refused(client, RETRY, {"event_id": str(uuid.uuid4())}) == "not_found"
+    assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # delivered
+    assert await refused(client, RETRY, {"delivery": str(uuid.uuid4())}) == "not_found"
     audit = await core_db.fetchval(
         "SELECT count(*) FROM caas_audit.audit_log WHERE tool = 'admin.retry_webhook_delivery' "
         "AND object_id = $1",
@@ -204,11 +204,11 @@ async def test_a_suspended_provider_is_skipped_and_gets_it_once_reactivated_and_
     await invite(client, principal, core_db, country)
     [event_id] = await invited_events(core_db, provider_id)
     principal(uid("op"), Role.OPERATOR)
-    await call(client, SUSPEND, {"provider_id": provider_id, "reason": "compliance hold"})
+    await call(client, SUSPEND, {"provider": provider_id, "reason": "compliance hold"})
     await runtime.workers.drain()
 
     assert receiver.got[name] == []
-    [row] = await deliveries(client, principal, provider_id=provider_id, status=["skipped"])
+    [row] = await deliveries(client, principal, provider=provider_id, status=["skipped"])
     assert (row["attempts"], row["last_status_code"], row["last_error"]) == (
         0,
         None,
@@ -216,10 +216,10 @@ async def test_a_suspended_provider_is_skipped_and_gets_it_once_reactivated_and_
     )
 
     principal(uid("op"), Role.OPERATOR)
-    await call(client, REACTIVATE, {"provider_id": provider_id})
-    await call(client, RETRY, {"event_id": str(event_id)})
+    await call(client, REACTIVATE, {"provider": provider_id})
+    await call(client, RETRY, {"delivery": str(event_id)})
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"]) == ("delivered", 1)
     assert len(receiver.got[name]) == 1
 
@@ -245,7 +245,7 @@ async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its
     cursor = None
     principal(uid("op"), Role.OPERATOR)
     while True:
-        args: dict[str, Any] = {"provider_id": first, "limit": 2}
+        args: dict[str, Any] = {"provider": first, "limit": 2}
         if cursor:
             args["cursor"] = cursor
         page = await call(client, LIST, args)
@@ -259,19 +259,19 @@ async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its
     assert keys == sorted(keys, reverse=True)
     status = {p["event_id"]: p["status"] for p in pages}
     assert [status[str(e)] for e in events] == ["failed", "delivered", "delivered"]
-    [failed] = await deliveries(client, principal, provider_id=first, status=["failed"])
+    [failed] = await deliveries(client, principal, provider=first, status=["failed"])
     assert failed["event_id"] == str(events[0])
-    assert len(await deliveries(client, principal, provider_id=first, event_type="provider.")) == 3
-    assert len(await deliveries(client, principal, provider_id=first, event_type="provider.invited")) == 3
-    assert await deliveries(client, principal, provider_id=first, event_type="bid.") == []
+    assert len(await deliveries(client, principal, provider=first, event_type="provider.")) == 3
+    assert len(await deliveries(client, principal, provider=first, event_type="provider.invited")) == 3
+    assert await deliveries(client, principal, provider=first, event_type="bid.") == []
     assert await every_provider_listed(client, principal) >= {first, second}
 
     principal(uid("lender-user"), Role.PROVIDER, first)
     own = (await call(client, LIST, {"limit": 100}))["items"]
     assert {d["provider_id"] for d in own} == {first}
     assert {d["event_id"] for d in own} == {str(e) for e in events}
-    assert await refused(client, LIST, {"provider_id": second}) == "permission_denied"
-    assert await refused(client, RETRY, {"event_id": str(events[0])}) == "permission_denied"
+    assert await refused(client, LIST, {"provider": second}) == "permission_denied"
+    assert await refused(client, RETRY, {"delivery": str(events[0])}) == "permission_denied"
     principal(uid("borrower"), Role.BORROWER)
     assert await refused(client, LIST, {}) == "permission_denied"
 
@@ -311,7 +311,7 @@ async def test_two_concurrent_drains_deliver_each_event_once(
         assert len(events) == 3
         # Once each, and in the order the events were written.
         assert [r.headers["x-caas-event-id"] for r in receiver.got[name]] == [str(e) for e in events]
-        rows = await deliveries(client, principal, provider_id=provider_id)
+        rows = await deliveries(client, principal, provider=provider_id)
         assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 3
 
 
@@ -330,7 +330,7 @@ async def test_the_lender_of_an_accepted_offer_hears_each_step_in_order_and_that
     bid = await ghs.place(client, principal, app, provider_id)
     ghs.as_borrower(principal, app)
     key = f"accept-{uuid.uuid4()}"
-    await call(client, ghs.ACCEPT, {"application": app["id"], "bid_id": bid["id"], "idempotency_key": key})
+    await call(client, ghs.ACCEPT, {"application": app["id"], "bid": bid["id"], "idempotency_key": key})
     await verify_kyc(client, principal, app, "proof_of_income")
     # Arrange only: obligations as large as the income make the approval re-check fail on DTI.
     await core_db.execute(

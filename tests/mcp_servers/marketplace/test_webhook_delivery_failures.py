@@ -63,7 +63,7 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
     while await run_queue(store, QUEUE, handler, clock=clock):
         pass
 
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("failed", 2, 502)
     assert row["last_error"] == "gave up after 2 attempts; last: the receiver answered 502"
     job = await core_db.fetchrow(
@@ -73,7 +73,7 @@ async def test_a_delivery_gives_up_after_its_attempts_and_a_rerun_of_a_stored_ou
 
     # A worker that died after storing a delivered outcome runs the job again: nothing is re-sent.
     principal(uid("op"), Role.OPERATOR)
-    await call(client, RETRY, {"event_id": str(event_id)})
+    await call(client, RETRY, {"delivery": str(event_id)})
     await runtime.workers.drain()
     assert len(receiver.got[name]) == 3
     stored = await core_db.fetchrow(
@@ -114,15 +114,15 @@ async def test_a_job_the_queue_failed_on_its_own_lists_as_failed_and_can_be_queu
     while await run_queue(store, QUEUE, crashing, clock=runtime.clock):
         pass
 
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("failed", 0, None)
     assert row["last_error"] == "gave up after 12 attempts: KeyError" and row["failed_at"] is not None
     assert receiver.got[name] == []
 
     principal(uid("op-retry"), Role.OPERATOR)
-    queued = await call(client, RETRY, {"event_id": str(event_id)})
+    queued = await call(client, RETRY, {"delivery": str(event_id)})
     assert (queued["status"], queued["requeue_count"]) == ("pending", 1)
     await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["requeue_count"]) == ("delivered", 1, 1)
     assert [json.loads(r.body)["id"] for r in receiver.got[name]] == [str(event_id)]

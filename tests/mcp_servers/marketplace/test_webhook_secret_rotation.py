@@ -73,7 +73,7 @@ async def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secre
     assert before.headers["webhook-timestamp"] == before.headers["x-caas-timestamp"]
     assert len(before.headers["webhook-signature"].split(" ")) == 1  # nothing rotated yet
 
-    rotated = await call(client, ROTATE, {"provider_id": provider_id})
+    rotated = await call(client, ROTATE, {"provider": provider_id})
     new = rotated["webhook_secret"]
     until = datetime.fromisoformat(rotated["previous_valid_until"])
     assert until - datetime.fromisoformat(rotated["rotated_at"]) == timedelta(hours=24)
@@ -116,7 +116,7 @@ async def test_a_lenders_own_events_signed_with_the_replaced_secret_are_accepted
     country: str,
 ) -> None:
     provider_id, old, _ = await lender(client, principal, receiver, country)
-    new = (await call(client, ROTATE, {"provider_id": provider_id}))["webhook_secret"]
+    new = (await call(client, ROTATE, {"provider": provider_id}))["webhook_secret"]
     assert await _lender_event(base_url, provider_id, old) == 200
     assert await _lender_event(base_url, provider_id, new) == 200
     assert await _lender_event(base_url, provider_id, "whsec_guessed") == 401
@@ -129,8 +129,8 @@ async def test_only_the_latest_replaced_secret_overlaps_after_two_rotations(
     client: Client, principal: Any, runtime: Runtime, receiver: Receiver, base_url: str, country: str
 ) -> None:
     provider_id, first, _ = await lender(client, principal, receiver, country)
-    second = (await call(client, ROTATE, {"provider_id": provider_id}))["webhook_secret"]
-    third = (await call(client, ROTATE, {"provider_id": provider_id}))["webhook_secret"]
+    second = (await call(client, ROTATE, {"provider": provider_id}))["webhook_secret"]
+    third = (await call(client, ROTATE, {"provider": provider_id}))["webhook_secret"]
     assert await _lender_event(base_url, provider_id, third) == 200
     assert await _lender_event(base_url, provider_id, second) == 200
     assert await _lender_event(base_url, provider_id, first) == 401

@@ -74,14 +74,14 @@ async def test_changing_a_providers_url_to_one_inside_the_network_is_refused_and
     provider_id = done["provider"]["id"]
     refused = await client.call_tool(
         UPDATE,
-        {"provider_id": provider_id, "changes": {"webhook_url": "https://169.254.169.254/"}},
+        {"provider": provider_id, "changes": {"webhook_url": "https://169.254.169.254/"}},
         raise_on_error=False,
     )
     assert error_code(refused) == "invalid_argument"
     changed = await call(
         client,
         UPDATE,
-        {"provider_id": provider_id, "changes": {"webhook_url": "https://hooks.example.org/caas"}},
+        {"provider": provider_id, "changes": {"webhook_url": "https://hooks.example.org/caas"}},
     )
     assert changed["webhook_url"] == "https://hooks.example.org/caas"
 
@@ -115,6 +115,6 @@ async def test_an_event_for_a_stored_loopback_url_is_not_sent_when_local_receive
     finally:
         await sender.aclose()
     assert receiver.got[name] == []
-    [row] = await deliveries(client, principal, provider_id=provider_id)
+    [row] = await deliveries(client, principal, provider=provider_id)
     assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("failed", 0, None)
     assert row["last_error"].startswith("not sent: the webhook_url must use https")

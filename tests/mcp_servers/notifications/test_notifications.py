@@ -65,7 +65,7 @@ async def test_a_borrower_is_told_each_step_from_application_to_repayment_in_ord
     await ghs.invite(client, principal, app)
     bid = await ghs.place(client, principal, app, provider)
     ghs.as_borrower(principal, app)
-    accept = {"application": app["id"], "bid_id": bid["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
+    accept = {"application": app["id"], "bid": bid["id"], "idempotency_key": f"accept-{uuid.uuid4()}"}
     await call(client, ghs.ACCEPT, accept)
     principal(uid("op-approve"), Role.OPERATOR)
     await call(client, APPROVE, {"application": app["id"], "comment": "identity and income verified"})
@@ -127,9 +127,9 @@ async def test_marking_read_is_idempotent_and_the_unread_filter_follows_it(
     page = await call(client, LIST, {"unread_only": True})
     assert (page["user_id"], page["unread_count"], len(page["items"])) == (app["borrower_id"], 1, 1)
     notification = page["items"][0]
-    read = await call(client, MARK, {"notification_id": notification["id"]})
+    read = await call(client, MARK, {"notification": notification["id"]})
     assert read["read_at"] is not None
-    assert (await call(client, MARK, {"notification_id": notification["id"]}))["read_at"] == read["read_at"]
+    assert (await call(client, MARK, {"notification": notification["id"]}))["read_at"] == read["read_at"]
     after = await call(client, LIST, {"unread_only": True})
     assert (after["unread_count"], after["items"]) == (0, [])
     assert [n["read_at"] for n in (await call(client, LIST, {}))["items"]] == [read["read_at"]]
@@ -144,8 +144,8 @@ async def test_a_borrower_can_neither_see_nor_mark_another_borrowers_notificatio
 
     principal(uid("b-other"), Role.BORROWER)
     assert (await call(client, LIST, {}))["items"] == []
-    assert await refused(client, MARK, {"notification_id": theirs["id"]}) == "not_found"
-    assert await refused(client, MARK, {"notification_id": str(uuid.uuid4())}) == "not_found"
+    assert await refused(client, MARK, {"notification": theirs["id"]}) == "not_found"
+    assert await refused(client, MARK, {"notification": str(uuid.uuid4())}) == "not_found"
     assert await refused(client, LIST, {"user_id": mine["borrower_id"]}) == "permission_denied"
     principal(uid("b-agent"), Role.AGENT)
     assert await refused(client, LIST, {"user_id": mine["borrower_id"]}) == "permission_denied"
@@ -154,7 +154,7 @@ async def test_a_borrower_can_neither_see_nor_mark_another_borrowers_notificatio
     principal(uid("op-support"), Role.OPERATOR)
     seen = await call(client, LIST, {"user_id": mine["borrower_id"]})
     assert [n["id"] for n in seen["items"]] == [theirs["id"]]
-    assert await refused(client, MARK, {"notification_id": theirs["id"]}) == "not_found"
+    assert await refused(client, MARK, {"notification": theirs["id"]}) == "not_found"
     principal(mine["borrower_id"], Role.BORROWER)
     assert (await call(client, LIST, {}))["unread_count"] == 1
 

@@ -49,7 +49,7 @@ async def test_a_borrower_opens_a_conversation_and_reads_it_back(client: Client,
         "borrower",
         "My loan was approved yesterday.",
     )
-    assert (await call(client, READ, {"conversation_id": conversation["id"]}))["messages"] == [first]
+    assert (await call(client, READ, {"conversation": conversation["id"]}))["messages"] == [first]
     [listed] = (await call(client, CONVERSATIONS, {}))["items"]
     assert (listed["id"], listed["last_message"], listed["unread_count"]) == (conversation["id"], first, 0)
 
@@ -61,15 +61,15 @@ async def test_another_borrower_can_neither_read_nor_post_nor_find_a_conversatio
     conversation_id = detail["conversation"]["id"]
 
     principal(uid("b-nosy"), Role.BORROWER)
-    assert await refused(client, READ, {"conversation_id": conversation_id}) == "not_found"
-    assert await refused(client, POST, {"conversation_id": conversation_id, "message": "hi"}) == "not_found"
-    assert await refused(client, READ, {"conversation_id": str(uuid.uuid4())}) == "not_found"
+    assert await refused(client, READ, {"conversation": conversation_id}) == "not_found"
+    assert await refused(client, POST, {"conversation": conversation_id, "message": "hi"}) == "not_found"
+    assert await refused(client, READ, {"conversation": str(uuid.uuid4())}) == "not_found"
     assert (await call(client, CONVERSATIONS, {}))["items"] == []
     assert await refused(client, CONVERSATIONS, {"user_id": owner}) == "permission_denied"
-    assert await refused(client, CLOSE, {"conversation_id": conversation_id}) == "permission_denied"
+    assert await refused(client, CLOSE, {"conversation": conversation_id}) == "permission_denied"
 
     principal(owner, Role.BORROWER)
-    assert len((await call(client, READ, {"conversation_id": conversation_id}))["messages"]) == 1
+    assert len((await call(client, READ, {"conversation": conversation_id}))["messages"]) == 1
 
 
 async def test_an_operator_answers_and_the_owner_is_notified_and_sees_it_unread(
@@ -82,7 +82,7 @@ async def test_an_operator_answers_and_the_owner_is_notified_and_sees_it_unread(
     queue = await call(client, CONVERSATIONS, {"status": "open", "user_id": owner})
     assert [(c["id"], c["unread_count"]) for c in queue["items"]] == [(conversation_id, 1)]
     reply = await call(
-        client, POST, {"conversation_id": conversation_id, "message": "It is on its way; allow a day."}
+        client, POST, {"conversation": conversation_id, "message": "It is on its way; allow a day."}
     )
     assert (reply["author_id"], reply["author_role"]) == (operator, "operator")
     everyone = await call(client, CONVERSATIONS, {"status": "open", "limit": 100})
@@ -94,12 +94,12 @@ async def test_an_operator_answers_and_the_owner_is_notified_and_sees_it_unread(
 
     [mine] = (await call(client, CONVERSATIONS, {}))["items"]
     assert (mine["unread_count"], mine["last_message"]["id"]) == (1, reply["id"])
-    read = await call(client, READ, {"conversation_id": conversation_id})
+    read = await call(client, READ, {"conversation": conversation_id})
     assert [m["author_role"] for m in read["messages"]] == ["borrower", "operator"]
     assert (await call(client, CONVERSATIONS, {}))["items"][0]["unread_count"] == 0
 
     # The owner's own follow-up notifies nobody, and it is unread for the operator.
-    await call(client, POST, {"conversation_id": conversation_id, "message": "Thank you."})
+    await call(client, POST, {"conversation": conversation_id, "message": "Thank you."})
     assert len(await inbox(client, principal, owner)) == 1
     principal(operator, Role.OPERATOR)
     [again] = (await call(client, CONVERSATIONS, {"user_id": owner}))["items"]
@@ -112,19 +112,15 @@ async def test_a_closed_conversation_refuses_messages_and_closing_again_changes_
     owner, detail = await opened(client, principal)
     conversation_id = detail["conversation"]["id"]
     closer = principal(uid("op-close"), Role.OPERATOR).subject
-    closed = await call(client, CLOSE, {"conversation_id": conversation_id})
+    closed = await call(client, CLOSE, {"conversation": conversation_id})
     assert (closed["status"], closed["closed_by"]) == ("closed", closer)
     assert closed["closed_at"] is not None
     principal(uid("admin"), Role.ADMIN)
-    assert await call(client, CLOSE, {"conversation_id": conversation_id}) == closed
-    assert (
-        await refused(client, POST, {"conversation_id": conversation_id, "message": "one more"}) == "conflict"
-    )
+    assert await call(client, CLOSE, {"conversation": conversation_id}) == closed
+    assert await refused(client, POST, {"conversation": conversation_id, "message": "one more"}) == "conflict"
 
     principal(owner, Role.BORROWER)
-    assert (
-        await refused(client, POST, {"conversation_id": conversation_id, "message": "hello?"}) == "conflict"
-    )
+    assert await refused(client, POST, {"conversation": conversation_id, "message": "hello?"}) == "conflict"
     assert (await call(client, CONVERSATIONS, {"status": "closed"}))["items"][0]["id"] == conversation_id
     assert (await call(client, CONVERSATIONS, {"status": "open"}))["items"] == []
 
@@ -167,19 +163,19 @@ async def test_messages_read_a_page_at_a_time_oldest_first(client: Client, princ
     _, detail = await opened(client, principal)
     conversation_id = detail["conversation"]["id"]
     for n in range(4):
-        await call(client, POST, {"conversation_id": conversation_id, "message": f"note {n}"})
+        await call(client, POST, {"conversation": conversation_id, "message": f"note {n}"})
     bodies, cursor = [], None
     while True:
         page = await call(
             client,
             READ,
-            {"conversation_id": conversation_id, "limit": 2, **({"cursor": cursor} if cursor else {})},
+            {"conversation": conversation_id, "limit": 2, **({"cursor": cursor} if cursor else {})},
         )
         bodies += [m["body"] for m in page["messages"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert bodies == ["My loan was approved yesterday.", "note 0", "note 1", "note 2", "note 3"]
-    assert await refused(client, READ, {"conversation_id": conversation_id, "cursor": "garbage"}) == (
+    assert await refused(client, READ, {"conversation": conversation_id, "cursor": "garbage"}) == (
         "invalid_argument"
     )

@@ -71,7 +71,7 @@ async def service_disburses(mcp: Client, client: Client, principal: Any, loan: d
         DISBURSE, {"loan": loan["id"], "idempotency_key": key()}, raise_on_error=False
     )
     principal(uid("op-confirm"), Role.OPERATOR)
-    action = {"action_id": pending_id(error_message(asked))}
+    action = {"action": pending_id(error_message(asked))}
     return (await client.call_tool(CONFIRM, action)).structured_content["result"]
 
 

@@ -158,3 +158,26 @@ async def test_caas_token_inspector_config_writes_every_http_entry_with_a_token_
     assert len(entries) == 1 + len(SERVICES)  # the composed server and each service
     token = entries["caas-http"]["headers"]["Authorization"].removeprefix("Bearer ")
     assert await principal_of(laptop(tmp_path / "data"), token) == Principal("local-agent", Role.AGENT)
+
+
+@pytest.mark.subprocess
+async def test_caas_token_inspector_config_points_at_the_port_caas_serve_was_given(tmp_path: Path) -> None:
+    code, out, err = await caas("token", "--inspector-config", "--port", "4321", cwd=tmp_path)
+    assert (code, err) == (0, "")
+    entries = json.loads(await anyio.Path(out.strip()).read_text())["mcpServers"]
+    assert entries["caas-http"]["url"] == "http://127.0.0.1:4321/mcp"
+    assert entries["caas-risk-http"]["url"] == "http://127.0.0.1:3005/mcp"
+    code, out, err = await caas(
+        "token",
+        "--role",
+        "operator",
+        "--service",
+        "risk",
+        "--inspector-config",
+        cwd=tmp_path,
+        CAAS_PORT="4322",
+    )
+    assert (code, err) == (0, "")
+    entries = json.loads(await anyio.Path(out.strip()).read_text())["mcpServers"]
+    assert entries["caas-risk-http"]["url"] == "http://127.0.0.1:4322/mcp"
+    assert entries["caas-http"]["url"] == "http://127.0.0.1:3013/mcp"

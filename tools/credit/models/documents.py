@@ -99,10 +99,10 @@ class RegisterDocument(Input):
         by_application = self.application is not None or self.document_type is not None
         if by_upload == by_application:
             raise ValueError(
-                "name the upload either by upload_id alone, or by application and document_type together"
+                "name the upload either by upload alone, or by application and document_type together"
             )
         if not by_upload and (self.application is None or self.document_type is None):
-            raise ValueError("application and document_type go together; give both, or give upload_id")
+            raise ValueError("application and document_type go together; give both, or give upload")
         return self
 
 
@@ -121,7 +121,7 @@ class VerifyDocument(Input):
 
 
 class UploadInstructions(Output):
-    upload_id: UUID = Field(description="Pass to register_document once the file is uploaded.")
+    upload_id: UUID = Field(description="Pass to register_document as upload once the file is uploaded.")
     application_id: UUID
     reference: str
     document_type: DocumentType

@@ -1,0 +1,166 @@
+"""Money moves waiting for a person (issue 11): list_pending_actions shows each with its exact summary,
+who asked, its expiry and status, to whom it may show it; decline_action refuses one for good, once,
+audited in its own transaction, after which confirm_action answers a conflict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from fastmcp import Client, FastMCP
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.bidding import ACCEPT, as_borrower, market, place
+from tests.helpers.clock import MovableClock
+from tests.helpers.confirm import CONFIRM, pending_id
+from tests.helpers.errors import error_of
+from tests.helpers.payments import DISBURSE, key, pending_loan
+from tests.helpers.risk import uid
+from tools.platform.principal import Role
+
+LIST = "admin_list_pending_actions"
+DECLINE = "admin_decline_action"
+
+
+@pytest.fixture
+async def bare(server: FastMCP) -> Any:
+    """A client that cannot elicit, so a money move leaves a pending action."""
+    async with Client(server) as c:
+        yield c
+
+
+async def asked(client: Client, tool: str, args: dict[str, Any]) -> str:
+    """The pending action ``tool`` left for a person; its id."""
+    error = error_of(await client.call_tool(tool, args, raise_on_error=False))
+    assert error is not None and error["code"] == "confirmation_required", error
+    return pending_id(error["message"])
+
+
+async def listed(client: Client, **args: Any) -> dict[str, dict[str, Any]]:
+    items = (await client.call_tool(LIST, args)).structured_content["items"]
+    return {item["action"]: item for item in items}
+
+
+async def code_of(client: Client, tool: str, args: dict[str, Any]) -> str | None:
+    error = error_of(await client.call_tool(tool, args, raise_on_error=False))
+    return None if error is None else error["code"]
+
+
+async def test_staff_see_every_pending_action_others_only_their_own(
+    client: Client, bare: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    service = uid("svc")
+    principal(service, Role.SERVICE)
+    action = await asked(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    summary = await core_db.fetchval("SELECT summary FROM caas_core.pending_actions WHERE id = $1", action)
+    mine = (await listed(bare))[action]
+    assert mine["summary"] == summary and loan["net_disbursement"]["amount"] in summary
+    assert (mine["tool"], mine["requested_by"], mine["status"]) == (
+        "disburse_loan",
+        f"service:{service}",
+        "pending",
+    )
+    assert mine["expires_at"] > mine["requested_at"] and mine["settled_by"] is None
+    for role in (Role.OPERATOR, Role.ADMIN):
+        principal(uid("staff"), role)
+        assert action in await listed(bare)
+    for role in (Role.SERVICE, Role.AGENT, Role.BORROWER):  # someone else's move on someone else's loan
+        principal(uid("other"), role)
+        assert action not in await listed(bare)
+    principal(uid("p"), Role.PROVIDER, loan["provider_id"])
+    assert action not in await listed(bare)
+
+
+async def test_a_borrower_sees_and_declines_the_offer_its_agent_asked_to_accept(
+    client: Client, principal: Any, country: str, core_db: asyncpg.Connection
+) -> None:
+    agent = uid("agent")
+    app, (lender, *_) = await market(client, principal, country, lenders=1, agent=agent)
+    offer = await place(client, principal, app, lender)
+    principal(agent, Role.AGENT)
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    action = await asked(client, ACCEPT, args)
+    principal(uid("b-stranger"), Role.BORROWER)
+    assert action not in await listed(client)
+    assert await code_of(client, DECLINE, {"action": action, "reason": "not mine"}) == "not_found"
+    as_borrower(principal, app)
+    shown = (await listed(client))[action]
+    assert "APR 24.00%" in shown["summary"] and shown["requested_by"] == f"agent:{agent}"
+    declined = (await client.call_tool(DECLINE, {"action": action, "reason": "the rate is too high"})).data
+    assert (declined.status, declined.reason, declined.declined_by) == (
+        "declined",
+        "the rate is too high",
+        f"borrower:{app['borrower_id']}",
+    )
+    # The offer is still open: nothing was accepted, and the acceptance can no longer be confirmed.
+    status = await core_db.fetchval("SELECT status FROM caas_core.bids WHERE id = $1", offer["id"])
+    assert status == "active"
+    error = error_of(await client.call_tool(CONFIRM, {"action": action}, raise_on_error=False))
+    assert error is not None and error["code"] == "conflict" and "declined by borrower:" in error["message"]
+    assert "the rate is too high" in error["message"]
+
+
+async def test_a_decline_is_single_use_audited_and_the_move_never_runs(
+    client: Client, bare: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    action = await asked(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    principal(uid("svc-other"), Role.SERVICE)  # neither the one who asked nor a person
+    assert await code_of(bare, DECLINE, {"action": action, "reason": "no thanks"}) == "permission_denied"
+    assert await code_of(bare, DECLINE, {"action": action, "reason": ""}) == "invalid_argument"
+    unknown_field = {"action": action, "reason": "fine by me", "extra": 1}
+    assert await code_of(bare, DECLINE, unknown_field) == "invalid_argument"
+    operator = uid("op-decline")
+    principal(operator, Role.OPERATOR)
+    done = await bare.call_tool(DECLINE, {"action": action, "reason": "wrong bank account"})
+    assert done.structured_content["summary"].startswith("Pay out")
+    assert await code_of(bare, DECLINE, {"action": action, "reason": "again"}) == "conflict"
+    assert await code_of(bare, CONFIRM, {"action": action}) == "conflict"
+    paid = await core_db.fetchval("SELECT count(*) FROM caas_core.payments WHERE loan_id = $1", loan["id"])
+    assert paid == 0
+    audited = await core_db.fetch(
+        "SELECT principal_id, tool, outcome FROM caas_audit.audit_log WHERE object_id = $1 ORDER BY id",
+        action,
+    )
+    assert [(r["tool"], r["outcome"]) for r in audited] == [
+        ("payments.disburse_loan", "confirmation_required"),
+        ("admin.decline_action", "succeeded"),
+    ]
+    assert audited[1]["principal_id"] == operator
+    events = await core_db.fetch(
+        "SELECT event_type FROM caas_core.outbox "
+        "WHERE aggregate_type = 'pending_action' AND aggregate_id = $1",
+        action,
+    )
+    assert [e["event_type"] for e in events] == ["pending_action.declined"]
+    assert action not in await listed(bare)  # settled: no longer waiting
+    settled = (await listed(bare, include_settled=True))[action]
+    assert (settled["status"], settled["settled_by"], settled["decline_reason"]) == (
+        "declined",
+        f"operator:{operator}",
+        "wrong bank account",
+    )
+
+
+async def test_the_caller_who_asked_may_withdraw_and_an_expired_action_cannot_be_declined(
+    client: Client,
+    bare: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    service = uid("svc")
+    principal(service, Role.SERVICE)
+    first = await asked(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert await code_of(bare, DECLINE, {"action": first, "reason": "asked by mistake"}) is None
+    stale = await asked(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    clock.move(minutes=16)
+    assert await code_of(bare, DECLINE, {"action": stale, "reason": "too late now"}) == "conflict"
+    assert (await listed(bare, include_settled=True))[stale]["status"] == "expired"
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert await code_of(bare, DECLINE, {"action": unknown, "reason": "nothing"}) == "not_found"
