@@ -71,7 +71,7 @@ async def test_each_lenders_funnel_time_to_bid_and_rates_match_the_journey(
     await call(
         client,
         ACCEPT,
-        {"application": first["id"], "bid_id": bid_a["id"], "idempotency_key": uid("k")},
+        {"application": first["id"], "bid": bid_a["id"], "idempotency_key": uid("k")},
     )
     second = await open_application(client, principal, country)
     await invite(client, principal, second)
