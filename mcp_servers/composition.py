@@ -10,7 +10,7 @@ from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.server.auth import AuthProvider
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -29,6 +29,7 @@ from mcp_servers.payments import payments
 from mcp_servers.payments.webhook_routes import register_webhook_routes
 from mcp_servers.platform import health
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
+from mcp_servers.platform.metrics import MetricsExporter
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.prompts import register_prompts
@@ -253,6 +254,9 @@ def _add_routes(server: FastMCP, runtime: Runtime, name: str) -> None:
         body = {"ready": ok, **report(ok, deps)}
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    exporter = MetricsExporter(runtime)
+
     @server.custom_route("/metrics", methods=["GET"])
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # Never a 5xx: a database that does not answer leaves its facts out (MetricsExporter).
+        return Response(await exporter.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -26,8 +26,7 @@ from tools.platform.principal import Role
 
 __all__ = ["SERVER_NAMES", "ConfigError", "Settings", "load_settings"]
 
-# The MCP servers by the name their settings use: the composed one and each service (composition.SERVICES;
-# a test keeps the two in step). One line, split, keeps this file within 400 lines.
+# The servers by their settings name: the composed one and each of composition.SERVICES (a test holds it).
 SERVER_NAMES = ("caas", *"credit risk documents admin providers payments notifications monitoring".split())  # noqa: SIM905
 
 
@@ -175,8 +174,7 @@ class Settings(BaseSettings):
         default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
     )
 
-    # Sibling processes' /metrics URLs, comma-separated, that the monitoring service merges (wiring checks).
-    monitor_targets: str = Field(default="", validation_alias=_env("CAAS_MONITOR_TARGETS"))
+    monitor_targets: str = Field(default="", validation_alias=_env("CAAS_MONITOR_TARGETS"))  # /metrics URLs
     workers: bool = Field(default=True, validation_alias=_env("CAAS_WORKERS"))
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
@@ -184,6 +182,8 @@ class Settings(BaseSettings):
     # 2025-11-25 clients over HTTP get a session (Mcp-Session-Id, a GET stream for notifications), which
     # resources/subscribe needs; off, every request stands alone and any replica can answer it.
     http_sessions: bool = Field(default=False, validation_alias=_env("CAAS_HTTP_SESSIONS"))
+    # How long /metrics reuses its read of the database's facts (mcp_servers/platform/metrics.py).
+    metrics_cache_s: float = Field(10.0, ge=0, le=60, validation_alias=_env("CAAS_METRICS_CACHE_SECONDS"))
     # How often a server with resource subscriptions reads new outbox events (mcp_servers/subscriptions.py).
     subscription_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, validation_alias=_env("CAAS_SUBSCRIPTION_POLL_SECONDS")

@@ -17,7 +17,12 @@ from adapters.marketplace.webhook_sender import HttpxWebhookSender
 from adapters.monitoring.metrics import PrometheusMetrics, metrics_targets
 from adapters.notifications.postgrest_notifications import PostgrestNotificationStore
 from adapters.notifications.postgrest_support_chat import PostgrestSupportStore
-from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror, observe_sync_lag
+from adapters.notifications.supabase_sync import (
+    PgStatusMirror,
+    PostgrestStatusMirror,
+    count_sync_failures,
+    observe_sync_lag,
+)
 from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.platform.supabase_rest import SupabaseRest
 from adapters.sandbox import Sandbox
@@ -46,7 +51,7 @@ from tools.loans import aging as loan_aging
 from tools.loans.ports import LoanDeps, LoanPolicy
 from tools.marketplace import provider_webhooks
 from tools.marketplace.ports import MarketplaceDeps
-from tools.monitoring.ports import MonitoringDeps
+from tools.monitoring.ports import MonitoringDeps, SyncMode
 from tools.notifications.notifications import notification_handler, remind_due_repayments
 from tools.notifications.ports import NotificationDeps, NotificationStore, StatusMirror, SupportStore
 from tools.notifications.supabase_sync import sync_handler
@@ -259,19 +264,14 @@ def _notification_deps(
 
 
 def _monitoring_deps(shared: _Shared) -> MonitoringDeps:
-    settings = shared.settings
-    return MonitoringDeps(
-        reader=PgMonitoringReader(shared.core_pool),
-        metrics=PrometheusMetrics(),
-        targets=metrics_targets(settings.monitor_targets),
-        sync_mode="embedded"
-        if settings.embedded
-        else "postgrest"
-        if supabase_over_rest(settings)
-        else "postgres",
-        bidding_window=shared.bidding_window,
-        clock=shared.clock,
+    s = shared.settings
+    mode: SyncMode = "embedded" if s.embedded else "postgrest" if supabase_over_rest(s) else "postgres"
+    reader, metrics, targets = (
+        PgMonitoringReader(shared.core_pool),
+        PrometheusMetrics(),
+        metrics_targets(s.monitor_targets),
     )
+    return MonitoringDeps(reader, metrics, targets, mode, shared.bidding_window, shared.clock)
 
 
 def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Pool, clock: Clock) -> Workers:
@@ -291,7 +291,7 @@ def build_workers(settings: Settings, deps: Dependencies, core_pool: asyncpg.Poo
         store=PgJobStore(core_pool),
         clock=clock,
         handlers={
-            "supabase_sync": sync_handler(deps.notifications),
+            "supabase_sync": count_sync_failures(sync_handler(deps.notifications)),
             provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
             "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
             "notifications": notification_handler(deps.notifications),

@@ -24,12 +24,20 @@ import asyncpg
 import httpx
 from asyncpg.pool import PoolConnectionProxy
 from postgrest import APIError
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from supabase import AsyncClient, AsyncClientOptions
 
 from tools.notifications.ports import Activity, Applied, DocumentUpdate, MirrorUnavailable, StatusUpdate
+from tools.platform.jobs import Handler, Job
 
-__all__ = ["SYNC_LAG", "PgStatusMirror", "PostgrestStatusMirror", "observe_sync_lag"]
+__all__ = [
+    "SYNC_FAILURES",
+    "SYNC_LAG",
+    "PgStatusMirror",
+    "PostgrestStatusMirror",
+    "count_sync_failures",
+    "observe_sync_lag",
+]
 
 SYNC_LAG = Gauge(
     "caas_supabase_sync_lag_seconds",
@@ -37,8 +45,27 @@ SYNC_LAG = Gauge(
 )
 
 
+SYNC_FAILURES = Counter(
+    "caas_supabase_sync_failures_total",
+    "Supabase sync attempts that failed in this process (retried later, or failed for good)",
+)
+
+
 def observe_sync_lag(seconds: float) -> None:
     SYNC_LAG.set(seconds)
+
+
+def count_sync_failures(handler: Handler) -> Handler:
+    """The sync queue's handler, counting every attempt that raised (the mirror down, a bad event)."""
+
+    async def counted(job: Job) -> None:
+        try:
+            await handler(job)
+        except Exception:
+            SYNC_FAILURES.inc()
+            raise
+
+    return counted
 
 
 _CONNECTION_ERRORS = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import anyio
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 from tools.platform.jobs import Handler, JobStore, relay_outbox, run_queue
 from tools.platform.ports import Clock, Invocation
@@ -22,7 +22,6 @@ __all__ = ["Periodic", "Workers", "worker_invocation"]
 
 log = logging.getLogger("caas.workers")
 
-QUEUE_LAG = Gauge("caas_queue_lag_seconds", "Age of the oldest unfinished item of a queue", ["queue"])
 JOBS_RUN = Counter("caas_jobs_taken_total", "Jobs taken by this process's workers", ["queue"])
 WORKER = Principal("caas-worker", Role.SERVICE)
 
@@ -88,7 +87,6 @@ class Workers:
                 tg.start_soon(self._loop, queue, self._queue_once(queue, handler))
             for job in self.periodic:
                 tg.start_soon(self._every, job)
-            tg.start_soon(self._measure)
 
     async def _relay_once(self) -> int:
         return await relay_outbox(self.store)
@@ -124,12 +122,3 @@ class Workers:
             except Exception:
                 log.exception("periodic %s failed", job.name)
             await self._nap(job.every.total_seconds())
-
-    async def _measure(self) -> None:
-        while not self.stopping:
-            try:
-                for queue, lag in (await self.store.lag_seconds()).items():
-                    QUEUE_LAG.labels(queue).set(lag)
-            except Exception:
-                log.debug("could not measure queue lag", exc_info=True)
-            await self._nap(max(self.poll, 5.0))

@@ -4,6 +4,7 @@ the ``supabase_sync`` queue into the mirror, in order, idempotently, surviving a
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from tests.helpers.loans import active_loan
 from tests.helpers.supabase import STEPS, Journey, MirrorOnly, emit, feed, job, mirror_row
 from tools.notifications.ports import Activity, Applied, StatusMirror
 from tools.notifications.supabase_sync import sync_event, sync_handler
-from tools.platform.jobs import relay_outbox, run_queue
+from tools.platform.jobs import PermanentFailure, relay_outbox, run_queue
 
 
 async def test_drained_events_move_the_mirror_forward_step_by_step_with_their_progress(
@@ -197,3 +198,12 @@ async def test_the_sync_lag_is_a_prometheus_metric(runtime: Runtime, core_db) ->
     lag = REGISTRY.get_sample_value("caas_supabase_sync_lag_seconds")
     assert lag is not None and lag >= 0
     assert b"caas_supabase_sync_lag_seconds" in generate_latest()
+
+
+async def test_every_failed_sync_attempt_of_the_runtimes_worker_is_counted(runtime: Runtime) -> None:
+    handler = runtime.workers.handlers["supabase_sync"]
+    before = REGISTRY.get_sample_value("caas_supabase_sync_failures_total") or 0.0
+    broken = job(1, Journey().application("submitted"))
+    with pytest.raises(PermanentFailure):  # no reference: a malformed event fails for good
+        await handler(replace(broken, payload={**broken.payload, "reference": None}))
+    assert REGISTRY.get_sample_value("caas_supabase_sync_failures_total") == before + 1
