@@ -89,12 +89,11 @@ def _plan(settings: Settings, args: argparse.Namespace) -> ProcessPlan:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_servers.composition import PLAN_PORTS, SERVICES, build_server
+    from mcp_servers.composition import SERVICES, build_server
 
     service, stdio, host, port = args.service, args.stdio, args.host, args.port
     if service is not None and service not in SERVICES:
-        planned = f" (planned on port {PLAN_PORTS[service]}, not built yet)" if service in PLAN_PORTS else ""
-        _err(f"caas: unknown service '{service}'{planned}; available: {', '.join(SERVICES)}")
+        _err(f"caas: unknown service '{service}'; available: {', '.join(SERVICES)}")
         return 2
     plan = _plan(settings, args)
     if not stdio:

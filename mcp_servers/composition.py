@@ -66,6 +66,8 @@ SERVICES = ServiceTable(
         ),
         "payments": ("mcp_servers.payments.payments",),
         "notifications": ("mcp_servers.notifications.inbox", "mcp_servers.notifications.support_chat"),
+        # The plan's unified dashboard metrics; read-only, for staff.
+        "monitoring": ("mcp_servers.monitoring.dashboard",),
     }
 )
 

@@ -26,9 +26,8 @@ from tools.platform.principal import Role
 
 __all__ = ["SERVER_NAMES", "ConfigError", "Settings", "load_settings"]
 
-# The MCP servers by the name their settings use: the composed one and each service
-# (mcp_servers.composition.SERVICES; a test keeps the two in step).
-SERVER_NAMES = ("caas", "credit", "risk", "documents", "admin", "providers", "payments", "notifications")
+# The servers by their settings name: the composed one and each of composition.SERVICES (a test holds it).
+SERVER_NAMES = ("caas", *"credit risk documents admin providers payments notifications monitoring".split())  # noqa: SIM905
 
 
 class ConfigError(Exception):
@@ -177,6 +176,7 @@ class Settings(BaseSettings):
         default=3, ge=0, le=60, validation_alias=_env("CAAS_REPAYMENT_REMINDER_DAYS")
     )
 
+    monitor_targets: str = Field(default="", validation_alias=_env("CAAS_MONITOR_TARGETS"))  # /metrics URLs
     workers: bool | None = Field(None, validation_alias=_env("CAAS_WORKERS"))  # None: mcp_servers.processes
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")

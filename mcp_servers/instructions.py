@@ -16,7 +16,7 @@ __all__ = ["STAGES", "ToolNames", "instructions"]
 STAGES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     (
         "apply",
-        "draft, add documents, submit, compare and accept an offer",
+        "draft, documents, submit, compare and accept offers",
         (
             ("credit", "draft_application"),
             ("documents", "request_document_upload"),
@@ -36,7 +36,7 @@ STAGES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
             ("credit", "approve_application"),
         ),
     ),
-    ("lend", "a lender bids", (("providers", "list_invitations"), ("providers", "place_bid"))),
+    ("lend", "bids", (("providers", "list_invitations"), ("providers", "place_bid"))),
     (
         "service",
         "originate, pay out, collect, age",
@@ -50,15 +50,20 @@ STAGES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ),
     (
         "ledger",
-        "the books and revenue",
+        "books, revenue",
         (("admin", "reconcile_ledger"), ("credit", "get_platform_revenue")),
     ),
-    ("lenders", "lender administration", (("admin", "onboard_provider"),)),
-    ("support", "notices and support chats", (("notifications", "open_support_conversation"),)),
+    ("lenders", "onboarding", (("admin", "onboard_provider"),)),
+    ("support", "notices, support", (("notifications", "open_support_conversation"),)),
     (
         "platform",
-        "health, jobs and webhook deliveries",
+        "health, jobs, webhooks",
         (("admin", "platform_health"), ("admin", "list_webhook_deliveries")),
+    ),
+    (
+        "monitor",
+        "dashboard",
+        (("monitoring", "get_pipeline_health"),),
     ),
 )
 
@@ -98,7 +103,7 @@ def instructions(service: str | None, services: Mapping[str, object]) -> str:
         "CaaS: a credit marketplace."
         + (" Tools are named <server>_<tool>." if service is None else f" This is the {service} server."),
         _LIFECYCLE,
-        "Toolsets, in journey order, and their main tools:",
+        "Toolsets (journey order) and main tools:",
     ]
     for toolset, purpose, tools in STAGES:
         own = [names(server, tool) for server, tool in tools if names.serves(server)]

@@ -99,4 +99,11 @@ TOOL_NAMES: dict[str, tuple[str, ...]] = {
         "list_support_conversations",
         "close_support_conversation",
     ),
+    "monitoring": (
+        "get_pipeline_health",
+        "list_provider_benchmarks",
+        "get_revenue_by_month",
+        "get_system_performance",
+        "get_sync_status",
+    ),
 }

@@ -119,6 +119,12 @@ TOOLSETS: dict[str, Toolset] = {
         "open_support_conversation get_support_conversation list_support_conversations post_support_message "
         "close_support_conversation",
     ),
+    "monitor": _set(
+        "the dashboard: pipeline health and stuck applications, lender benchmarks, revenue by month, tool "
+        "latency and errors, the Supabase sync (operator, admin)",
+        "get_pipeline_health list_provider_benchmarks get_revenue_by_month get_system_performance "
+        "get_sync_status",
+    ),
     "confirm": _set(
         "money moves waiting for a person: list them, confirm or decline one; in every view",
         "confirm_action list_pending_actions decline_action",
@@ -139,8 +145,8 @@ ROLE_DEFAULTS: dict[Role, tuple[str, ...]] = {
     Role.BORROWER: ("apply",),
     Role.AGENT: ("apply",),
     Role.PROVIDER: ("lend", "loans", "ledger"),
-    Role.OPERATOR: ("underwrite", "service", "platform"),
-    Role.ADMIN: ("ledger", "lenders", "platform"),
+    Role.OPERATOR: ("underwrite", "service", "platform", "monitor"),
+    Role.ADMIN: ("ledger", "lenders", "platform", "monitor"),
     # An integration (the Onasis gateway) files for its users and drives intake; it enables the rest.
     Role.SERVICE: ("apply", "underwrite", "platform"),
 }

@@ -13,6 +13,7 @@ import asyncpg
 from pydantic import SecretStr
 
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
+from adapters.monitoring.metrics import PrometheusMetrics, metrics_targets
 from adapters.notifications.supabase_sync import count_sync_failures, observe_sync_lag
 from adapters.payments.onasis_gateway import OnasisGateway
 from adapters.sandbox import Sandbox
@@ -24,6 +25,7 @@ from database.loans.loans import PgLoanReader
 from database.marketplace.bids import PgBidReader
 from database.marketplace.providers import PgProviderReader
 from database.marketplace.webhook_deliveries import PgWebhookDeliveries
+from database.monitoring.dashboard import PgMonitoringReader
 from database.notifications.due_installments import PgDueInstallments
 from database.payments.payments import PgPaymentReader
 from database.platform.jobs import PgJobStore
@@ -32,7 +34,7 @@ from database.unit_of_work import PgUnitOfWork, pg_unit_of_work
 from mcp_servers.config import Settings
 from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
 from mcp_servers.processes import selected
-from mcp_servers.supabase_wiring import document_store, status_mirror, supabase_stores
+from mcp_servers.supabase_wiring import document_store, status_mirror, supabase_over_rest, supabase_stores
 from tools.credit import applications
 from tools.credit.ports import CreditDeps
 from tools.ledger.ports import LedgerDeps
@@ -40,6 +42,7 @@ from tools.loans import aging as loan_aging
 from tools.loans.ports import LoanDeps, LoanPolicy
 from tools.marketplace import provider_webhooks
 from tools.marketplace.ports import MarketplaceDeps
+from tools.monitoring.ports import MonitoringDeps, SyncMode
 from tools.notifications.notifications import notification_handler, remind_due_repayments
 from tools.notifications.ports import NotificationDeps, NotificationStore, SupportStore
 from tools.notifications.supabase_sync import sync_handler
@@ -78,6 +81,7 @@ class Dependencies:
     ledger: LedgerDeps
     payments: PaymentDeps
     notifications: NotificationDeps
+    monitoring: MonitoringDeps
     # The PostgREST connection of notifications and support chat when they write over HTTP (see
     # ``supabase_stores``); the runtime closes it.
     supabase_rest: SupabaseRest | None = None
@@ -134,6 +138,7 @@ def build_dependencies(
         ledger=LedgerDeps(uow=shared.uow, reader=PgLedgerReader(core_pool), clock=clock),
         payments=_payment_deps(shared, loans, gateway),
         notifications=_notification_deps(shared, supabase_pool, notification_store, support_store, comms),
+        monitoring=_monitoring_deps(shared),
         supabase_rest=supabase_rest,
     )
 
@@ -247,6 +252,17 @@ def _notification_deps(
         reminder_days=settings.repayment_reminder_days,
         observe_lag=observe_sync_lag,
     )
+
+
+def _monitoring_deps(shared: _Shared) -> MonitoringDeps:
+    s = shared.settings
+    mode: SyncMode = "embedded" if s.embedded else "postgrest" if supabase_over_rest(s) else "postgres"
+    reader, metrics, targets = (
+        PgMonitoringReader(shared.core_pool),
+        PrometheusMetrics(),
+        metrics_targets(s.monitor_targets),
+    )
+    return MonitoringDeps(reader, metrics, targets, mode, shared.bidding_window, shared.clock)
 
 
 def build_workers(

@@ -6,8 +6,8 @@ nothing of ours outside ``tools`` and no transport or driver; ``tools.<service>.
 ours outside the domain packages.
 
 Services: inside each layer one package per service (``credit``, ``risk``, ``marketplace``, ``loans``,
-``ledger``, ``payments``, ``notifications``) plus ``platform``, which every service shares. A module of
-one service may import another service's *public* modules only:
+``ledger``, ``payments``, ``notifications``, ``monitoring``) plus ``platform``, which every service
+shares. A module of one service may import another service's *public* modules only:
 
 - in ``tools``: the other service's ``ports``, ``models``, ``domain`` and the modules listed in its
   package's ``__all__`` (``tools/credit/__init__.py`` says ``__all__ = ["access", "lifecycle", ...]``);
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OURS = {"tools", "database", "adapters", "mcp_servers", "tests"}
 LAYERS = ("tools", "database", "adapters", "mcp_servers")
 TRANSPORTS = {"fastmcp", "mcp", "mcp_types", "asyncpg", "starlette", "uvicorn"}
-SERVICES = ("credit", "risk", "marketplace", "loans", "ledger", "payments", "notifications")
+SERVICES = ("credit", "risk", "marketplace", "loans", "ledger", "payments", "notifications", "monitoring")
 ALWAYS_PUBLIC = {"tools": {"ports", "models", "domain"}}
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 70

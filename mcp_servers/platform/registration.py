@@ -60,7 +60,7 @@ DESCRIPTIONS = {
     "providers": "Lender matching, invitations, bids and capital in the CaaS credit marketplace",
     "payments": "Loan disbursements and repayment collection through the Onasis payment gateway",
     "notifications": "Borrower notifications (in-app, SMS, email) and support chat for CaaS",
-    "monitoring": "Operational metrics and health of the CaaS marketplace",
+    "monitoring": "CaaS dashboard: pipeline health, lender benchmarks, revenue, latency, Supabase sync",
 }
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - compared against, never bound
 

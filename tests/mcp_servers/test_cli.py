@@ -73,12 +73,12 @@ async def test_a_database_url_of_another_kind_exits_2_without_echoing_it(tmp_pat
 
 
 @pytest.mark.subprocess
-async def test_serving_a_planned_but_unbuilt_service_exits_2_saying_so(tmp_path: Path) -> None:
-    code, out, err = await caas("serve", "--service", "monitoring", cwd=tmp_path)
+async def test_serving_an_unknown_service_exits_2_naming_the_services(tmp_path: Path) -> None:
+    code, out, err = await caas("serve", "--service", "monitor", cwd=tmp_path)
     assert code == 2
     line = one_line(err)
-    assert "'monitoring'" in line
-    assert "not built yet" in line
+    assert "unknown service 'monitor'" in line
+    assert "available: credit, risk" in line and "notifications, monitoring" in line
     assert out == ""
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from tools.loans.domain.commissions import CommissionPreview, preview_commission, terms_from_plan
 from tools.loans.domain.loans import first_due_date
+from tools.loans.domain.revenue import platform_income
 from tools.loans.domain.schedules import Frequency, Method, build_schedule
 from tools.loans.loans import provider_performance
 from tools.loans.models.commissions import (
@@ -194,27 +195,18 @@ async def get_platform_revenue(
     start, end = _period(period_start, period_end)
     lines = await deps.commissions.platform_income(currency, start, end)
     by_provider = await deps.commissions.commission_by_provider(currency, start, end)
-
-    def income(purpose: str, *kinds: str) -> int:
-        return sum(
-            line.amount_minor
-            for line in lines
-            if line.account_purpose == purpose and (not kinds or line.journal_kind in kinds)
-        )
-
-    commission = income("commission_income")
-    fees = income("fee_income")
+    income = platform_income(lines)
     return PlatformRevenue(
         currency=currency,
         period_start=period_start,
         period_end=period_end,
-        commission_at_disbursement=Money.from_minor(income("commission_income", "commission"), currency),
-        commission_on_interest=Money.from_minor(income("commission_income", "repayment"), currency),
-        commission_reversals=Money.from_minor(income("commission_income", "reversal"), currency),
-        commission=Money.from_minor(commission, currency),
-        fee_income=Money.from_minor(fees, currency),
-        total=Money.from_minor(commission + fees, currency),
-        journals=sum(line.journals for line in lines),
+        commission_at_disbursement=Money.from_minor(income.at_disbursement, currency),
+        commission_on_interest=Money.from_minor(income.on_interest, currency),
+        commission_reversals=Money.from_minor(income.reversals, currency),
+        commission=Money.from_minor(income.commission, currency),
+        fee_income=Money.from_minor(income.fees, currency),
+        total=Money.from_minor(income.total, currency),
+        journals=income.journals,
         by_provider=[
             ProviderCommission(provider_id=owner, commission=Money.from_minor(amount, currency))
             for owner, amount in sorted(by_provider.items())

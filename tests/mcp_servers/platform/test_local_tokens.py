@@ -14,6 +14,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
+from mcp_servers.composition import SERVICES
 from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.platform.auth import CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.local_tokens import LOCAL_ISSUER, local_key, mint_local_token
@@ -154,7 +155,7 @@ async def test_caas_token_inspector_config_writes_every_http_entry_with_a_token_
     path = Path(out.strip())
     assert path == tmp_path / "data" / "inspector-mcp.json"
     entries = json.loads(await anyio.Path(path).read_text())["mcpServers"]
-    assert len(entries) == 8
+    assert len(entries) == 1 + len(SERVICES)  # the composed server and each service
     token = entries["caas-http"]["headers"]["Authorization"].removeprefix("Bearer ")
     assert await principal_of(laptop(tmp_path / "data"), token) == Principal("local-agent", Role.AGENT)
 

@@ -1,0 +1,1 @@
+"""The SQL of the monitoring service: read-only queries behind ``tools.monitoring.ports``."""
