@@ -15,7 +15,7 @@ pool), the figures are read:
   right whatever application_name the checkout sets; the application_name those backends report in
   pg_stat_activity is shown beside it.
 - listening: the TCP ports the process listens on (its /mcp port, plus two when it runs the sandbox).
-- workers: whether /metrics has a `caas_queue_lag_seconds` sample (the worker loops measure lag as soon
+- workers: whether /metrics has a `caas_worker_loops` sample at 1 (set as soon
   as they start).
 
 Then SIGTERM (SIGKILL after 20 s). The databases are dropped at the end.
@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -155,7 +156,7 @@ async def measure(
             "application_names": await _app_names(args.dsn, [c.laddr.port for c in db]),
             "startup_s": round(startup, 2),
             "listening": len(listening),
-            "workers": "caas_queue_lag_seconds{" in metrics,
+            "workers": re.search(r"^caas_worker_loops\{[^}]*\} 1\.0$", metrics, re.M) is not None,
             "threads": ps.num_threads(),
         }
     finally:

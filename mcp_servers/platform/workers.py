@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import anyio
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from mcp_servers.platform.tracing import traced_handler
 from tools.platform.jobs import Handler, JobStore, relay_outbox, run_queue
@@ -24,6 +24,8 @@ __all__ = ["Periodic", "Workers", "worker_invocation"]
 log = logging.getLogger("caas.workers")
 
 JOBS_RUN = Counter("caas_jobs_taken_total", "Jobs taken by this process's workers", ["queue"])
+# Per process (queue lag is a database fact, the same in every process): which loops this one runs.
+LOOPS = Gauge("caas_worker_loops", "Worker loops this process runs (1 per queue, periodic job)", ["loop"])
 WORKER = Principal("caas-worker", Role.SERVICE)
 
 
@@ -85,13 +87,20 @@ class Workers:
 
     async def run(self) -> None:
         """Run until stop() (or cancelled); a failing loop logs and backs off, it never stops the process."""
-        async with anyio.create_task_group() as tg:
-            if self.relay:
-                tg.start_soon(self._loop, "outbox", self._relay_once)
-            for queue, handler in self.handlers.items():
-                tg.start_soon(self._loop, queue, self._queue_once(queue, handler))
-            for job in self.periodic:
-                tg.start_soon(self._every, job)
+        loops = [*(["outbox"] if self.relay else []), *self.handlers, *(job.name for job in self.periodic)]
+        for loop in loops:
+            LOOPS.labels(loop).set(1)
+        try:
+            async with anyio.create_task_group() as tg:
+                if self.relay:
+                    tg.start_soon(self._loop, "outbox", self._relay_once)
+                for queue, handler in self.handlers.items():
+                    tg.start_soon(self._loop, queue, self._queue_once(queue, handler))
+                for job in self.periodic:
+                    tg.start_soon(self._every, job)
+        finally:
+            for loop in loops:
+                LOOPS.labels(loop).set(0)
 
     async def _relay_once(self) -> int:
         return await relay_outbox(self.store)

@@ -120,7 +120,7 @@ async def test_one_service_lists_only_its_tools_holds_its_pool_and_runs_no_worke
     assert 1 <= held <= 3  # the single-service default pool, named after the process
     assert listening == {int(base.rsplit(":", 1)[1])}  # its own port: no sandbox gateway or registry
     assert health["payments"] == {"gateway": "none", "simulated": True}
-    assert "caas_queue_lag_seconds{" not in metrics  # the worker loops never started
+    assert "caas_worker_loops{" not in metrics  # the worker loops never started
     assert published is None
 
 
@@ -136,7 +136,7 @@ async def test_workers_run_in_one_service_only_with_the_workers_flag(
     try:
         async with serving(
             tmp_path, "--service", "risk", "--workers", "--pool-max", "2", **gateway, **fresh_pair
-        ):
+        ) as (_, base):
             deadline = time.monotonic() + 60
             while (
                 await conn.fetchval("SELECT published_at FROM caas_core.outbox WHERE id = $1", event) is None
@@ -146,9 +146,12 @@ async def test_workers_run_in_one_service_only_with_the_workers_flag(
             held = await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'caas-risk'"
             )
+            async with httpx.AsyncClient() as http:
+                metrics = (await http.get(f"{base}/metrics")).text
     finally:
         await conn.close()
     assert 1 <= held <= 2 * 2  # --pool-max 2: the core pool and the Supabase one, two each at most
+    assert 'caas_worker_loops{loop="outbox"} 1.0' in metrics
 
 
 @pytest.mark.subprocess
