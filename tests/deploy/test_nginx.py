@@ -29,8 +29,9 @@ import httpx
 import pytest
 from fastmcp import Client
 
+from tests.helpers.caas_process import wait_ready
 from tests.helpers.common import JWT_ISSUER, JWT_SECRET, application, free_port, make_jwt
-from tests.helpers.deploy import DEPLOY, caas_serve, program, wait_ready, with_hosts
+from tests.helpers.deploy import DEPLOY, caas_serve, program, with_hosts
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 

@@ -22,8 +22,9 @@ import httpx
 import pytest
 
 from mcp_servers.composition import PLAN_PORTS, SERVICES
+from tests.helpers.caas_process import wait_ready
 from tests.helpers.common import caas_command, caas_env, free_port
-from tests.helpers.deploy import DEPLOY, wait_ready
+from tests.helpers.deploy import DEPLOY
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 

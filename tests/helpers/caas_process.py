@@ -4,14 +4,18 @@ until the test is done with it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 
 from tests.helpers.common import caas_command, caas_env, free_port
+
+Output = int | IO[Any] | None  # what asyncio.create_subprocess_exec takes for stdout and stderr
 
 
 async def run(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
@@ -33,27 +37,33 @@ async def run(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str
     return proc.returncode, out.decode(), err.decode()
 
 
+async def wait_ready(url: str, proc: asyncio.subprocess.Process | None = None, within: float = 120) -> None:
+    """Until ``url`` answers 200 (the process, if given, must stay up meanwhile)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            assert proc is None or proc.returncode is None, f"the process behind {url} exited"
+            assert time.monotonic() < deadline, f"{url} did not answer 200 within {within:.0f} s"
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.3)
+
+
 @asynccontextmanager
-async def caas_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
-    """``caas serve`` on a free port with its workers; yields its /mcp URL once /ready answers 200."""
+async def serve_process(
+    args: Sequence[str], env: dict[str, str], cwd: Path, *, output: Output = None, errors: Output = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """``caas serve --port P ARGS`` on a free loopback port; yields the process and P once /ready answers
+    200, then stops it as an operator would (SIGTERM; SIGKILL after 30 s)."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        *caas_command(), "serve", "--port", str(port), env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
+        *caas_command(), "serve", "--port", str(port), *args,
+        env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=errors,
+    )  # fmt: skip
     try:
-        async with httpx.AsyncClient(base_url=base) as http:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.returncode is None, "caas serve exited before it was ready"
-                assert time.monotonic() < deadline, "caas serve not ready within 90 s"
-                try:
-                    if (await http.get("/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.3)
-        yield f"{base}/mcp"
+        await wait_ready(f"http://127.0.0.1:{port}/ready", proc, within=90)
+        yield proc, port
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -62,6 +72,13 @@ async def caas_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+@asynccontextmanager
+async def caas_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
+    """``caas serve`` on a free port with its workers; yields its /mcp URL once /ready answers 200."""
+    async with serve_process((), env, cwd) as (_, port):
+        yield f"http://127.0.0.1:{port}/mcp"
 
 
 async def demo_environment(fresh_database: Callable[[], Awaitable[str]], data_dir: Path) -> dict[str, str]:

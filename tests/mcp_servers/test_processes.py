@@ -25,7 +25,8 @@ from mcp_servers.config import load_settings
 from mcp_servers.processes import QUEUES, composed_plan, service_plan, worker_plan
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import build_workers
-from tests.helpers.common import SERVICE_KEY, caas_command, caas_env, free_port
+from tests.helpers.caas_process import serve_process
+from tests.helpers.common import SERVICE_KEY, caas_env
 from tests.mcp_servers.test_cli import caas, one_line
 
 NOOP_EVENT = (
@@ -44,42 +45,11 @@ async def serving(
     tmp_path: Path, *args: str, **env: str
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """``caas serve args`` on a free port; yields the process and its base URL once /ready is 200."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *caas_command(),
-        "serve",
-        "--port",
-        str(port),
-        *args,
-        env=caas_env(
-            CAAS_DATA_DIR=str(tmp_path / "data"),
-            CAAS_SERVICE_API_KEY=SERVICE_KEY,
-            CAAS_REGISTRY="false",
-            **env,
-        ),
-        cwd=tmp_path,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    settings = caas_env(
+        CAAS_DATA_DIR=str(tmp_path / "data"), CAAS_SERVICE_API_KEY=SERVICE_KEY, CAAS_REGISTRY="false", **env
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as http:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.returncode is None, "caas serve exited before it was ready"
-                assert time.monotonic() < deadline, "caas serve not ready within 90 s"
-                try:
-                    if (await http.get("/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        yield proc, base
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    async with serve_process(args, settings, tmp_path) as (proc, port):
+        yield proc, f"http://127.0.0.1:{port}"
 
 
 async def migrated_with_an_event(pair: dict[str, str], tmp_path: Path) -> tuple[asyncpg.Connection, int]:

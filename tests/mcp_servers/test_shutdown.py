@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.caas_process import serve_process
 from tests.helpers.common import SERVICE_KEY, TcpProxy, caas_command, caas_env, dsn_proxy, free_port
 
 pytestmark = pytest.mark.subprocess
@@ -25,42 +26,15 @@ VERSION = "2026-07-28"
 @asynccontextmanager
 async def caas_serve(tmp_path: Path, **env: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """``caas serve`` on a free port; yields the process and its base URL once /ready answers 200."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *caas_command(),
-        "serve",
-        "--port",
-        str(port),
-        env=caas_env(
-            CAAS_DATA_DIR=str(tmp_path / "data"),
-            CAAS_SERVICE_API_KEY=SERVICE_KEY,
-            CAAS_REGISTRY="false",
-            CAAS_SANDBOX="true",
-            **env,
-        ),
-        cwd=tmp_path,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    settings = caas_env(
+        CAAS_DATA_DIR=str(tmp_path / "data"),
+        CAAS_SERVICE_API_KEY=SERVICE_KEY,
+        CAAS_REGISTRY="false",
+        CAAS_SANDBOX="true",
+        **env,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.returncode is None, "caas serve exited before it was ready"
-                assert time.monotonic() < deadline, "caas serve not ready within 60 s"
-                try:
-                    if (await http.get("/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        yield proc, base
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    async with serve_process((), settings, tmp_path, errors=asyncio.subprocess.PIPE) as (proc, port):
+        yield proc, f"http://127.0.0.1:{port}"
 
 
 async def call_list(base: str) -> httpx.Response:
