@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from standardwebhooks import Webhook
@@ -89,7 +90,9 @@ class LenderAgent:
             return JSONResponse({"status": "duplicate"})
         try:
             decision = await self.handle(event)
-        except (OSError, RuntimeError) as exc:  # the platform unreachable: let it send the event again
+        except (OSError, RuntimeError, httpx.HTTPError, ValueError) as exc:
+            # The platform unreachable or refusing the token, or the rule file unreadable: answer 503 so
+            # the platform sends the event again later, when someone may have fixed it.
             log.warning("could not act on %s now (%s); the platform will retry", event_id, exc)
             return JSONResponse({"error": "unavailable"}, status_code=503)
         self._seen.add(event_id)
