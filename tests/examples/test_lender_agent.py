@@ -100,8 +100,8 @@ async def test_the_agent_bids_revises_declines_and_ignores_forged_webhooks(
     cautious.write_text('currency = "NGN"\ndaily_appetite = 5\ncapital = "1000000.00"\n'
                         '[grades.A]\nannual_rate = "0.22"\nmax_amount = "100000.00"\n')  # fmt: skip
     settings = load_settings(data_dir=Path(environment["CAAS_DATA_DIR"]), local_tokens=True)
-    ports = free_port(), free_port()
     async with caas_serve(environment, tmp_path) as url:
+        ports = free_port(), free_port()  # chosen while the server and its sandbox hold theirs
         j = Journey(settings, url)
         lender = await onboard(j, "bold", ports[0], bold, url)
         declining = await onboard(j, "cautious", ports[1], cautious, url)
