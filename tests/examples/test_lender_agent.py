@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import secrets
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,7 +27,7 @@ from examples.lender_agent.agent import LenderAgent
 from mcp_servers.config import load_settings
 from mcp_servers.demo import Journey, _apply, _lender
 from tests.helpers.caas_process import caas_serve, demo_environment
-from tests.helpers.common import free_port
+from tests.helpers.common import REPO_ROOT, caas_env, free_port
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -154,3 +155,21 @@ async def test_the_agent_bids_revises_declines_and_ignores_forged_webhooks(
     assert acted(declining) == ["declined"]
     # The platform's other events (bid.placed, bid.revised, ...) are noted, never acted on.
     assert {d.detail for d in lender.decisions if d.action == "noted"} <= {"bid.placed", "bid.revised"}
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({}, "set LENDER_TOKEN"),
+        ({"LENDER_TOKEN": "t", "LENDER_WEBHOOK_SECRET": "whsec_x"}, "cannot use the rule file"),
+    ],
+)
+async def test_the_command_refuses_to_start_without_its_secrets_or_a_usable_rule_file(
+    env: dict[str, str], says: str, tmp_path: Path
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "examples.lender_agent", "--rules", str(tmp_path / "missing.toml"),
+        env={**caas_env(), **env}, cwd=REPO_ROOT, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert (proc.returncode, says in err.decode()) == (2, True), err.decode()
