@@ -17,8 +17,9 @@ shares. A module of one service may import another service's *public* modules on
 
 The composition root (modules at the top of ``mcp_servers``, ``database`` and ``adapters``, outside any
 service package: ``app``, ``wiring``, ``runtime``, ...) may import anything, since wiring the services
-together is its job. Size: no Python file over 400 lines and no function over 70 lines (first
-decorator to last line), in the product, its tests and its benchmarks.
+together is its job. ``examples`` are clients: they import none of ours. Size: no Python file over 400
+lines and no function over 70 lines (first decorator to last line), in the product, its tests, its
+benchmarks and its examples.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ def top(name: str) -> str:
 def test_tools_import_no_transport_driver_or_outer_layer() -> None:
     forbidden = TRANSPORTS | (OURS - {"tools"})
     assert violations("tools", lambda name: top(name) not in forbidden) == []
+
+
+def test_examples_are_clients_that_import_nothing_of_the_product() -> None:
+    # examples/ shows a lender (or any outsider) what it needs: MCP tools and webhooks, not our code.
+    assert violations("examples", lambda name: top(name) not in OURS) == []
 
 
 def is_domain(name: str) -> bool:
@@ -183,7 +189,7 @@ def test_the_rule_catches_an_import_of_another_services_internals() -> None:
 
 
 def python_files() -> list[Path]:
-    return [p for d in (*LAYERS, "tests", "bench") for p in sources(d)]
+    return [p for d in (*LAYERS, "tests", "bench", "examples") for p in sources(d)]
 
 
 def long_functions(source: str) -> list[tuple[str, int]]:

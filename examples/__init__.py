@@ -1,0 +1,1 @@
+"""Programs that use the platform from outside, as its clients do: through MCP tools and webhooks only."""
