@@ -111,7 +111,8 @@ class LiveUpdates:
     async def events(self, request: Request) -> Response:
         follower = await self._follow(_token(request.headers, request.query_params))
         if follower is None:
-            body = {"error": {"code": "unauthenticated", "message": _REFUSAL}}
+            # RFC 6750's body, as /mcp answers (TokenHelp adds how to get a token).
+            body = {"error": "invalid_token", "error_description": _REFUSAL}
             return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return EventSourceResponse(self._stream(follower), ping=15)
 
