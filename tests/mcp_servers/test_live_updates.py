@@ -15,11 +15,14 @@ from fastmcp import Client, FastMCP
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from mcp_servers.composition import build_server
 from mcp_servers.live_updates import POLICY_VIOLATION
+from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import market, place
-from tests.helpers.common import application, make_jwt, serving
+from tests.helpers.common import SERVICE_KEY, application, make_jwt, serving
 from tests.mcp_servers.test_subscriptions import change_in_another_process, served
+from tools.platform.principal import Principal, Role
 
 SUBMIT = "credit_submit_application"
 WITHDRAWN = "application.withdrawn"
@@ -147,3 +150,19 @@ async def test_the_routes_are_not_served_without_bearer_authentication(server: F
     # In-process servers (stdio, tests) run as the configured principal: nobody to authenticate live.
     paths = {getattr(route, "path", None) for route in server._additional_http_routes}
     assert not paths & {"/live/ws", "/live/events"}
+
+
+async def test_a_live_stream_does_not_hold_a_shutdown(runtime: Runtime) -> None:
+    gate = ShutdownGate()
+    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
+    app = http_app(server, runtime.settings.model_copy(update={"http_sessions": False}), "127.0.0.1", gate)
+    headers = {"Authorization": f"Bearer {make_jwt('b-leaving')}"}
+    async with (
+        serving(app) as url,
+        httpx.AsyncClient(timeout=60) as http,
+        http.stream("GET", f"{url}/live/events", headers=headers) as sse,
+    ):
+        assert await sse_ready(sse.aiter_lines()) == {"type": "live.ready"}
+        assert gate.inflight == 0  # draining need not wait for it
+        gate.draining = True
+        assert (await http.get(f"{url}/live/events", headers=headers)).status_code == 503
