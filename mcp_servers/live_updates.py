@@ -3,8 +3,8 @@ Events, the fallback) push each change the signed-in principal may see, whicheve
 
 Every state change writes an outbox event in its own transaction, so the outbox is the one place that
 sees every process's changes: each connection follows it from the moment it is answered
-(``database.platform.outbox_feed``, read every ``CAAS_SUBSCRIPTION_POLL_SECONDS``) and each event is
-re-checked against the caller's read access (``mcp_servers.live_access``) before it is sent.
+(one reader per process, ``mcp_servers.live_hub``, every ``CAAS_SUBSCRIPTION_POLL_SECONDS``) and each
+event is re-checked against the caller's read access (``mcp_servers.live_access``) before it is sent.
 
 Authentication is the bearer token of ``/mcp`` (same verifier). A browser cannot set headers on a
 WebSocket or an EventSource, so the token may also come as ``?access_token=`` or, on the WebSocket only,
@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import anyio
-import asyncpg
 from fastmcp import FastMCP
 from fastmcp.server.auth import AuthProvider
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -32,17 +28,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from database.platform.outbox_feed import OutboxFeed
-from mcp_servers.live_access import ENTITIES, live_message, may_see
+from mcp_servers.live_hub import Listener, LiveHub
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.runtime import Runtime
-from tools.platform.principal import Principal
 
 __all__ = ["POLICY_VIOLATION", "LiveUpdates"]
 
 log = logging.getLogger("caas.live")
 
 POLICY_VIOLATION = 1008
+_TRY_AGAIN_LATER = 1013
+# How long a connection waits for a message before it looks at its token's expiry again.
+_WAIT_S = 1.0
 _FIRST_MESSAGE_S = 10.0
 _MAX_TOKEN = 8192
 _REFUSAL = (
@@ -51,36 +48,13 @@ _REFUSAL = (
 )
 
 
-@dataclass(slots=True)
-class _Follower:
-    """One connection's view of the outbox: the events since it was answered that its caller may see."""
-
-    runtime: Runtime
-    pool: asyncpg.Pool
-    caller: Principal
-    expires_at: float | None
-    feed: OutboxFeed
-
-    @property
-    def expired(self) -> bool:
-        return self.expires_at is not None and time.time() >= self.expires_at
-
-    async def messages(self) -> list[dict[str, Any]]:
-        try:
-            changes = await self.feed.read(self.pool)
-        except Exception as exc:  # a database hiccup must not end the stream; the next read catches up
-            log.warning("could not read the outbox for live updates: %s", type(exc).__name__)
-            return []
-        deps = self.runtime.deps
-        return [live_message(c) for c in changes if await may_see(deps, self.caller, c)]
-
-
 class LiveUpdates:
     """The two live routes on a server whose bearer tokens ``auth`` verifies."""
 
     def __init__(self, runtime: Runtime, auth: AuthProvider) -> None:
         self._runtime = runtime
         self._auth = auth
+        self._hub = LiveHub(runtime)
 
     def install(self, server: FastMCP) -> None:
         # FastMCP's custom_route makes HTTP routes only; a WebSocket route joins the same list.
@@ -91,10 +65,9 @@ class LiveUpdates:
             ]
         )
 
-    async def _follow(self, token: str | None) -> _Follower | None:
-        """A follower for the token's principal, its feed started; None for a token we do not accept."""
-        pool = self._runtime.core_pool
-        if not token or len(token) > _MAX_TOKEN or pool is None:
+    async def _follow(self, token: str | None) -> Listener | None:
+        """A listener for the token's principal; None for a token we do not accept."""
+        if not token or len(token) > _MAX_TOKEN or self._runtime.core_pool is None:
             return None
         try:
             access = await self._auth.verify_token(token)
@@ -102,11 +75,8 @@ class LiveUpdates:
             access = None
         if access is None or not access.claims:
             return None
-        caller = PrincipalSource.from_claims(access.claims)
-        feed = OutboxFeed(ENTITIES)
-        # From here on: a change committed once the client is answered is never before the feed.
-        await feed.start(pool)
-        return _Follower(self._runtime, pool, caller, access.expires_at, feed)
+        # From here on: a change committed once the client is answered reaches it.
+        return await self._hub.join(PrincipalSource.from_claims(access.claims), access.expires_at)
 
     async def events(self, request: Request) -> Response:
         follower = await self._follow(_token(request.headers, request.query_params))
@@ -116,12 +86,14 @@ class LiveUpdates:
             return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return EventSourceResponse(self._stream(follower), ping=15)
 
-    async def _stream(self, follower: _Follower) -> AsyncIterator[ServerSentEvent]:
-        yield ServerSentEvent(data=json.dumps({"type": "live.ready"}), event="live.ready")
-        while not follower.expired:
-            for message in await follower.messages():
-                yield ServerSentEvent(data=json.dumps(message), event=message["type"])
-            await anyio.sleep(self._runtime.settings.subscription_poll_seconds)
+    async def _stream(self, listener: Listener) -> AsyncIterator[ServerSentEvent]:
+        try:
+            yield ServerSentEvent(data=json.dumps({"type": "live.ready"}), event="live.ready")
+            while not listener.ended:
+                for message in await listener.next(_WAIT_S):
+                    yield ServerSentEvent(data=json.dumps(message), event=message["type"])
+        finally:
+            self._hub.leave(listener)
 
     async def websocket(self, ws: WebSocket) -> None:
         await ws.accept()
@@ -130,7 +102,13 @@ class LiveUpdates:
         if follower is None:
             await ws.close(POLICY_VIOLATION, _REFUSAL[:120])
             return
-        await ws.send_json({"type": "live.ready"})
+        try:
+            await ws.send_json({"type": "live.ready"})
+            await self._serve(ws, follower)
+        finally:
+            self._hub.leave(follower)
+
+    async def _serve(self, ws: WebSocket, listener: Listener) -> None:
         async with anyio.create_task_group() as group:
 
             async def until_gone() -> None:
@@ -140,16 +118,18 @@ class LiveUpdates:
                 group.cancel_scope.cancel()
 
             group.start_soon(until_gone)
-            await self._push(ws, follower)
+            await self._push(ws, listener)
             group.cancel_scope.cancel()
 
-    async def _push(self, ws: WebSocket, follower: _Follower) -> None:
+    async def _push(self, ws: WebSocket, listener: Listener) -> None:
         try:
-            while not follower.expired:
-                for message in await follower.messages():
+            while not listener.ended:
+                for message in await listener.next(_WAIT_S):
                     await ws.send_json(message)
-                await anyio.sleep(self._runtime.settings.subscription_poll_seconds)
-            await ws.close(POLICY_VIOLATION, "the token expired; reconnect with a fresh one")
+            if listener.overflowed:
+                await ws.close(_TRY_AGAIN_LATER, "fell too far behind; reconnect")
+            else:
+                await ws.close(POLICY_VIOLATION, "the token expired; reconnect with a fresh one")
         except Exception as exc:  # the client went away between two sends (its own exception per server)
             log.debug("live client gone: %s", type(exc).__name__)
 
