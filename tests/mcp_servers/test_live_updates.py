@@ -111,6 +111,27 @@ async def test_a_provider_is_never_told_about_another_providers_bid(
     assert all(m["entity"] == "provider" and m["id"] == mine for m in seen if m["entity"] != "bid")
 
 
+async def test_a_borrower_is_told_about_the_bids_on_its_own_application_only(
+    base_url: str, client: Client, principal: Any, country: str
+) -> None:
+    app, (first, second) = await market(client, principal, country, lenders=2)
+    stranger = make_jwt("b-stranger")
+    async with (
+        connect(ws_url(base_url, make_jwt(app["borrower_id"]))) as owner,
+        connect(ws_url(base_url, stranger)) as other,
+    ):
+        await ready(owner)
+        await ready(other)
+        bids = [(await place(client, principal, app, p))["id"] for p in (first, second)]
+        told = await ws_until(owner, bids[1], "bid.placed")
+        assert [m["id"] for m in told if m["entity"] == "bid"] == bids
+        # The stranger's own change, made after the bids: what reaches it first is its own.
+        async with Client(f"{base_url}/mcp", auth=stranger) as mcp:
+            mine: Any = (await mcp.call_tool(SUBMIT, {"application": application()})).structured_content
+        seen = await ws_until(other, mine["id"], "application.submitted")
+        assert {m["id"] for m in seen} == {mine["id"]}
+
+
 async def test_no_token_or_a_bad_one_is_refused(base_url: str) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
         for query in ("", "?access_token=nope", "?access_token=" + "x" * 20000):
