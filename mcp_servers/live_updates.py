@@ -26,7 +26,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 
 from mcp_servers.live_hub import Listener, LiveHub
 from mcp_servers.platform.auth import PrincipalSource
@@ -98,12 +98,13 @@ class LiveUpdates:
     async def websocket(self, ws: WebSocket) -> None:
         await ws.accept()
         token = _token(ws.headers, ws.query_params) or await _first_message_token(ws)
+        if ws.client_state is WebSocketState.DISCONNECTED:  # left before signing in
+            return
         follower = await self._follow(token)
         if follower is None:
             await ws.close(POLICY_VIOLATION, _REFUSAL[:120])
             return
         try:
-            await ws.send_json({"type": "live.ready"})
             await self._serve(ws, follower)
         finally:
             self._hub.leave(follower)
@@ -123,6 +124,7 @@ class LiveUpdates:
 
     async def _push(self, ws: WebSocket, listener: Listener) -> None:
         try:
+            await ws.send_json({"type": "live.ready"})
             while not listener.ended:
                 for message in await listener.next(_WAIT_S):
                     await ws.send_json(message)
