@@ -235,6 +235,11 @@ def _add_routes(server: FastMCP, runtime: Runtime, service: str | None) -> None:
         from mcp_servers.marketplace.webhook_routes import register_provider_webhook_route
 
         register_provider_webhook_route(server, runtime)
+    if service is None and server.auth is not None:
+        # Live updates (/live/ws, /live/events) ride on the composed server, behind the same tokens.
+        from mcp_servers.live_updates import LiveUpdates
+
+        LiveUpdates(runtime, server.auth).install(server)
     name = "caas" if service is None else f"caas-{service}"
 
     def report(ready: bool, deps: dict[str, Any]) -> dict[str, Any]:

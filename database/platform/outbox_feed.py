@@ -1,4 +1,5 @@
-"""New outbox events for readers in any process (resource subscriptions): what changed, not the payload.
+"""New outbox events for readers in any process (resource subscriptions, live updates): what changed,
+and of the payload only the keys that say whose it is.
 
 Identity values are taken at insert but become visible at commit, so a later id can be read before an
 earlier one. The feed therefore re-reads a window of ids below the highest it has seen and reports each
@@ -8,6 +9,7 @@ event once: an event whose transaction commits after ``WINDOW`` later events hav
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
@@ -16,7 +18,10 @@ __all__ = ["Change", "OutboxFeed"]
 WINDOW = 1000
 
 _READ = """
-SELECT id, aggregate_type, aggregate_id FROM caas_core.outbox
+SELECT id, aggregate_type, aggregate_id, event_type, occurred_at,
+       payload->>'provider_id' AS provider_id, payload->>'application_id' AS application_id,
+       payload->>'reference' AS reference
+FROM caas_core.outbox
 WHERE id > $1 AND aggregate_type = ANY($2::text[])
 ORDER BY id
 LIMIT 5000
@@ -27,6 +32,12 @@ LIMIT 5000
 class Change:
     aggregate_type: str
     aggregate_id: str
+    # What live updates tell and check: the event's name and time, and the payload's owner keys.
+    event_type: str = ""
+    occurred_at: datetime | None = None
+    provider_id: str | None = None
+    application_id: str | None = None
+    reference: str | None = None
 
 
 @dataclass(slots=True)
@@ -49,4 +60,15 @@ class OutboxFeed:
         if self._seen:
             self._floor = max(self._floor, max(self._seen) - WINDOW)
             self._seen = {i for i in self._seen if i > self._floor}
-        return [Change(r["aggregate_type"], r["aggregate_id"]) for r in fresh]
+        return [
+            Change(
+                r["aggregate_type"],
+                r["aggregate_id"],
+                r["event_type"],
+                r["occurred_at"],
+                r["provider_id"],
+                r["application_id"],
+                r["reference"],
+            )
+            for r in fresh
+        ]

@@ -61,6 +61,9 @@ def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: Shutdown
     return _Gated(app, gate)
 
 
+_STREAMS = "/live/"
+
+
 class ShutdownGate:
     """Counts HTTP requests in flight; once draining, new requests are answered 503."""
 
@@ -85,6 +88,11 @@ class _Gated:
             return
         if self.gate.draining:
             await _unavailable(send)
+            return
+        if scope["path"].startswith(_STREAMS):
+            # A live stream is not a call in flight: it lasts until the client leaves, so counting it
+            # would hold every shutdown for the whole grace period. uvicorn ends it; the client reconnects.
+            await self.app(scope, receive, send)
             return
         started = False
 
