@@ -1,0 +1,82 @@
+"""MCP Apps (extension ``io.modelcontextprotocol/ui``): HTML views of tool results for hosts that render them.
+
+A tool that has one names it in ``_meta.ui.resourceUri`` (``ToolSet.tool(app=...)``); the page is a
+``ui://caas/`` resource served as ``text/html;profile=mcp-app``, self-contained (its script and style are
+inlined from the package's files, so it requests nothing from any origin), and its CSP metadata declares no
+origin at all. The page renders the structured result the host passes it and calls back only the tool it
+belongs to (Refresh), as the same caller under the same role gate. A host without the extension sees the
+tool unchanged but for ``_meta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+from fastmcp import FastMCP
+from fastmcp.apps import AppConfig, ResourceCSP
+
+__all__ = ["APPS", "OFFERS_APP", "SCHEDULE_APP", "register_apps"]
+
+OFFERS_APP = "ui://caas/offers.html"
+SCHEDULE_APP = "ui://caas/schedule.html"
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """One page: the service and tool whose results it shows, and its file in this package."""
+
+    service: str
+    tool: str
+    page: str
+    description: str
+
+
+APPS = {
+    OFFERS_APP: App(
+        "providers", "compare_offers", "offers.html", "The live offers on an application, ranked by APR."
+    ),
+    SCHEDULE_APP: App(
+        "credit", "get_repayment_schedule", "schedule.html", "A loan's installments, paid and still owed."
+    ),
+}
+# Empty lists, not absent ones: the page declares that it needs no origin beyond the host's own.
+NO_ORIGINS = AppConfig(csp=ResourceCSP(connect_domains=[], resource_domains=[]))
+
+
+@cache
+def _file(name: str) -> str:
+    return files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def page(app: App, tool_name: str) -> str:
+    """The page of ``app``, whole: the shared bridge and style inlined, calling back ``tool_name``."""
+    return (
+        _file(app.page)
+        .replace("/*STYLE*/", _file("style.css"))
+        .replace("/*BRIDGE*/", _file("bridge.js"))
+        .replace("{{TOOL}}", tool_name)
+    )
+
+
+def register_apps(server: FastMCP, service: str | None, render: Callable[[str], str] = str) -> None:
+    """The pages of the tools ``service`` carries (all of them on the composed server, ``service=None``);
+    ``render`` names each tool as this server exposes it."""
+    for uri, app in APPS.items():
+        if service in (None, app.service):
+            html = page(app, render(app.tool))
+            server.resource(
+                uri,
+                name=app.page.removesuffix(".html") + "_app",
+                description=app.description,
+                app=NO_ORIGINS,
+            )(_reader(html))
+
+
+def _reader(html: str) -> Callable[[], str]:
+    def read() -> str:
+        return html
+
+    return read
