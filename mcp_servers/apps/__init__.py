@@ -18,10 +18,11 @@ from importlib.resources import files
 from fastmcp import FastMCP
 from fastmcp.apps import AppConfig, ResourceCSP
 
-__all__ = ["APPS", "OFFERS_APP", "SCHEDULE_APP", "register_apps"]
+__all__ = ["APPS", "OFFERS_APP", "QUEUE_APP", "SCHEDULE_APP", "register_apps"]
 
 OFFERS_APP = "ui://caas/offers.html"
 SCHEDULE_APP = "ui://caas/schedule.html"
+QUEUE_APP = "ui://caas/review-queue.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,9 @@ APPS = {
     ),
     SCHEDULE_APP: App(
         "credit", "get_repayment_schedule", "schedule.html", "A loan's installments, paid and still owed."
+    ),
+    QUEUE_APP: App(
+        "credit", "list_review_queue", "queue.html", "Applications referred to a person, with scores."
     ),
 }
 # Empty lists, not absent ones: the page declares that it needs no origin beyond the host's own.

@@ -58,18 +58,22 @@ const caas = (() => {
     handlers["ui/notifications/tool-input"] = (p) => { args = p.arguments; };
     handlers["ui/notifications/tool-result"] = (p) => show(p, render);
     handlers["ui/notifications/host-context-changed"] = (p) => { timeZone = p.timeZone || timeZone; };
-    const refresh = document.getElementById("refresh");
-    refresh.addEventListener("click", async () => {
+    // Calls back the page's own tool with the arguments the host showed it, changed by `extra`.
+    const again = async (button, extra) => {
       if (!args) return;
-      refresh.disabled = true;
+      button.disabled = true;
       try {
-        show(await request("tools/call", { name: tool, arguments: args }), render);
+        show(await request("tools/call", { name: tool, arguments: { ...args, ...extra } }), render);
       } catch (err) {
         show({ isError: true, content: [{ text: err.message }] }, render);
       } finally {
-        refresh.disabled = false;
+        button.disabled = false;
       }
-    });
+    };
+    const refresh = document.getElementById("refresh");
+    refresh.addEventListener("click", () => again(refresh, {}));
+    const next = document.getElementById("next");
+    if (next) next.addEventListener("click", () => again(next, { cursor: next.dataset.cursor }));
     request("ui/initialize", {
       protocolVersion: "2026-01-26",
       appInfo: { name: "caas-" + tool, version: "1" },
