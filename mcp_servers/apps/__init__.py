@@ -18,11 +18,12 @@ from importlib.resources import files
 from fastmcp import FastMCP
 from fastmcp.apps import AppConfig, ResourceCSP
 
-__all__ = ["APPS", "OFFERS_APP", "QUEUE_APP", "SCHEDULE_APP", "register_apps"]
+__all__ = ["APPS", "INVITATIONS_APP", "OFFERS_APP", "QUEUE_APP", "SCHEDULE_APP", "register_apps"]
 
 OFFERS_APP = "ui://caas/offers.html"
 SCHEDULE_APP = "ui://caas/schedule.html"
 QUEUE_APP = "ui://caas/review-queue.html"
+INVITATIONS_APP = "ui://caas/invitations.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,9 @@ APPS = {
     ),
     QUEUE_APP: App(
         "credit", "list_review_queue", "queue.html", "Applications referred to a person, with scores."
+    ),
+    INVITATIONS_APP: App(
+        "providers", "list_invitations", "invitations.html", "A lender's invitations to bid, newest first."
     ),
 }
 # Empty lists, not absent ones: the page declares that it needs no origin beyond the host's own.

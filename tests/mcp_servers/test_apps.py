@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from fastmcp import Client
 
-from mcp_servers.apps import APPS, OFFERS_APP, QUEUE_APP, SCHEDULE_APP
+from mcp_servers.apps import APPS, INVITATIONS_APP, OFFERS_APP, QUEUE_APP, SCHEDULE_APP
 from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import as_tool
@@ -28,6 +28,7 @@ from tools.platform.principal import Role
 MIME = "text/html;profile=mcp-app"
 SCHEDULE = "credit_get_repayment_schedule"
 QUEUE = "credit_list_review_queue"
+INVITATIONS = "providers_list_invitations"
 
 
 def ui(tool: Any) -> dict[str, Any]:
@@ -42,8 +43,9 @@ async def test_the_tools_name_their_pages_and_the_pages_are_listed_with_no_origi
     assert ui(tools[COMPARE]) == {"resourceUri": OFFERS_APP}
     assert ui(tools[SCHEDULE]) == {"resourceUri": SCHEDULE_APP}
     assert ui(tools[QUEUE]) == {"resourceUri": QUEUE_APP}
+    assert ui(tools[INVITATIONS]) == {"resourceUri": INVITATIONS_APP}
     with_pages = {name for name, tool in tools.items() if ui(tool)}
-    assert with_pages == {COMPARE, SCHEDULE, QUEUE}
+    assert with_pages == {COMPARE, SCHEDULE, QUEUE, INVITATIONS}
     resources = {str(r.uri): r for r in await client.list_resources()}
     for uri, app in APPS.items():
         listed = resources[uri]
@@ -104,9 +106,12 @@ async def test_the_results_the_pages_render_validate_against_the_output_schemas(
     schedule = await client.call_tool(SCHEDULE, {"loan": loan["id"]})
     principal("apps-operator", Role.OPERATOR)
     queue = await client.call_tool(QUEUE, {"limit": 5})
+    invited = await client.call_tool(INVITATIONS, {"application": app["reference"]})
     tools = {t.name: t for t in await client.list_tools()}
-    for name, result in [(COMPARE, comparison), (SCHEDULE, schedule), (QUEUE, queue)]:
+    results = [(COMPARE, comparison), (SCHEDULE, schedule), (QUEUE, queue), (INVITATIONS, invited)]
+    for name, result in results:
         assert not result.is_error
         jsonschema.validate(result.structured_content, tools[name].output_schema)
     assert len(comparison.structured_content["offers"]) == 3
+    assert len(invited.structured_content["items"]) == 3
     assert schedule.structured_content["lines"]
