@@ -10,6 +10,7 @@ tool unchanged but for ``_meta``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -18,12 +19,21 @@ from importlib.resources import files
 from fastmcp import FastMCP
 from fastmcp.apps import AppConfig, ResourceCSP
 
-__all__ = ["APPS", "INVITATIONS_APP", "OFFERS_APP", "QUEUE_APP", "SCHEDULE_APP", "register_apps"]
+__all__ = [
+    "APPS",
+    "CONFIRMATIONS_APP",
+    "INVITATIONS_APP",
+    "OFFERS_APP",
+    "QUEUE_APP",
+    "SCHEDULE_APP",
+    "register_apps",
+]
 
 OFFERS_APP = "ui://caas/offers.html"
 SCHEDULE_APP = "ui://caas/schedule.html"
 QUEUE_APP = "ui://caas/review-queue.html"
 INVITATIONS_APP = "ui://caas/invitations.html"
+CONFIRMATIONS_APP = "ui://caas/confirmations.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +59,17 @@ APPS = {
     INVITATIONS_APP: App(
         "providers", "list_invitations", "invitations.html", "A lender's invitations to bid, newest first."
     ),
+    # Confirm and refuse from the page call confirm_action and decline_action as the same caller: the page
+    # adds a person's click, never a way around who may confirm.
+    CONFIRMATIONS_APP: App(
+        "admin", "list_pending_actions", "confirmations.html", "Money moves awaiting a person's decision."
+    ),
 }
 # Empty lists, not absent ones: the page declares that it needs no origin beyond the host's own.
 NO_ORIGINS = AppConfig(csp=ResourceCSP(connect_domains=[], resource_domains=[]))
+
+
+_OTHER_TOOL = re.compile(r"\{\{TOOL:([a-z_]+)\}\}")
 
 
 @cache
@@ -59,13 +77,14 @@ def _file(name: str) -> str:
     return files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def page(app: App, tool_name: str) -> str:
-    """The page of ``app``, whole: the shared bridge and style inlined, calling back ``tool_name``."""
+def page(app: App, render: Callable[[str], str]) -> str:
+    """The page of ``app``, whole: the shared bridge and style inlined, each tool it calls named by
+    ``render`` (as this server exposes it)."""
+    html = _OTHER_TOOL.sub(lambda m: render(m.group(1)), _file(app.page))
     return (
-        _file(app.page)
-        .replace("/*STYLE*/", _file("style.css"))
+        html.replace("/*STYLE*/", _file("style.css"))
         .replace("/*BRIDGE*/", _file("bridge.js"))
-        .replace("{{TOOL}}", tool_name)
+        .replace("{{TOOL}}", render(app.tool))
     )
 
 
@@ -74,7 +93,7 @@ def register_apps(server: FastMCP, service: str | None, render: Callable[[str], 
     ``render`` names each tool as this server exposes it."""
     for uri, app in APPS.items():
         if service in (None, app.service):
-            html = page(app, render(app.tool))
+            html = page(app, render)
             server.resource(
                 uri,
                 name=app.page.removesuffix(".html") + "_app",

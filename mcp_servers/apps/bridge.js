@@ -52,6 +52,10 @@ const caas = (() => {
     render(result.structuredContent);
     send({ method: "ui/notifications/size-changed", params: { height: document.body.scrollHeight } });
   };
+  // Another tool the page names in a <meta name="caas-tool-..."> (as the server exposes it).
+  const call = (meta, args) =>
+    request("tools/call", { name: document.querySelector(`meta[name="${meta}"]`).content, arguments: args });
+  let reload = () => {};
   const start = (render) => {
     const tool = document.querySelector('meta[name="caas-tool"]').content;
     let args;
@@ -71,7 +75,8 @@ const caas = (() => {
       }
     };
     const refresh = document.getElementById("refresh");
-    refresh.addEventListener("click", () => again(refresh, {}));
+    reload = () => again(refresh, {});
+    refresh.addEventListener("click", reload);
     const next = document.getElementById("next");
     if (next) next.addEventListener("click", () => again(next, { cursor: next.dataset.cursor }));
     request("ui/initialize", {
@@ -85,5 +90,5 @@ const caas = (() => {
       send({ method: "ui/notifications/initialized", params: {} });
     });
   };
-  return { money, time, day, el, start };
+  return { money, time, day, el, start, call, show, reload: () => reload() };
 })();

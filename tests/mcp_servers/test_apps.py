@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from fastmcp import Client
 
-from mcp_servers.apps import APPS, INVITATIONS_APP, OFFERS_APP, QUEUE_APP, SCHEDULE_APP
+from mcp_servers.apps import APPS, CONFIRMATIONS_APP, INVITATIONS_APP, OFFERS_APP, QUEUE_APP, SCHEDULE_APP
 from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import as_tool
@@ -29,6 +29,9 @@ MIME = "text/html;profile=mcp-app"
 SCHEDULE = "credit_get_repayment_schedule"
 QUEUE = "credit_list_review_queue"
 INVITATIONS = "providers_list_invitations"
+PENDING = "admin_list_pending_actions"
+# The tools each page calls: its own, and for the confirmations page the person's two answers.
+CALLS = {CONFIRMATIONS_APP: ["admin_confirm_action", "admin_decline_action"]}
 
 
 def ui(tool: Any) -> dict[str, Any]:
@@ -44,8 +47,9 @@ async def test_the_tools_name_their_pages_and_the_pages_are_listed_with_no_origi
     assert ui(tools[SCHEDULE]) == {"resourceUri": SCHEDULE_APP}
     assert ui(tools[QUEUE]) == {"resourceUri": QUEUE_APP}
     assert ui(tools[INVITATIONS]) == {"resourceUri": INVITATIONS_APP}
+    assert ui(tools[PENDING]) == {"resourceUri": CONFIRMATIONS_APP}
     with_pages = {name for name, tool in tools.items() if ui(tool)}
-    assert with_pages == {COMPARE, SCHEDULE, QUEUE, INVITATIONS}
+    assert with_pages == {COMPARE, SCHEDULE, QUEUE, INVITATIONS, PENDING}
     resources = {str(r.uri): r for r in await client.list_resources()}
     for uri, app in APPS.items():
         listed = resources[uri]
@@ -54,8 +58,8 @@ async def test_the_tools_name_their_pages_and_the_pages_are_listed_with_no_origi
 
 
 @pytest.mark.parametrize("uri", list(APPS))
-async def test_each_page_is_whole_loads_nothing_and_calls_back_only_its_own_tool(
-    client: Client, uri: str
+async def test_each_page_is_whole_loads_nothing_and_calls_only_tools_the_app_may_see(
+    client: Client, principal: Any, uri: str
 ) -> None:
     (content,) = await client.read_resource(uri)
     assert content.mime_type == MIME
@@ -66,10 +70,15 @@ async def test_each_page_is_whole_loads_nothing_and_calls_back_only_its_own_tool
     assert "/*BRIDGE*/" not in html and "/*STYLE*/" not in html and "{{TOOL}}" not in html
     assert "Intl.NumberFormat" in html and ".innerHTML" not in html
     app = APPS[uri]
-    called = re.findall(r'<meta name="caas-tool" content="([^"]+)">', html)
-    assert called == [f"{app.service}_{app.tool}"]
-    # The one tools/call the page makes is of that tool; it asks nothing else of the host but the UI methods.
-    assert re.findall(r'request\("([^"]+)"', html) == ["tools/call", "ui/initialize"]
+    called = re.findall(r'<meta name="caas-tool[a-z-]*" content="([^"]+)">', html)
+    assert called == [f"{app.service}_{app.tool}", *CALLS.get(uri, [])]
+    # Every tools/call goes to a tool the page names; it asks nothing else of the host but ui/initialize.
+    assert re.findall(r'request\("([^"]+)"', html) == ["tools/call", "tools/call", "ui/initialize"]
+    # Each named tool is listed, and for the app too (no visibility, or one including "app").
+    principal("apps-operator", Role.OPERATOR)
+    tools = {t.name: t for t in await client.list_tools()}
+    for name in called:
+        assert "app" in ui(tools[name]).get("visibility", ["app"]), name
 
 
 async def test_a_single_service_server_serves_its_own_pages_naming_its_tools_unprefixed(
@@ -107,8 +116,10 @@ async def test_the_results_the_pages_render_validate_against_the_output_schemas(
     principal("apps-operator", Role.OPERATOR)
     queue = await client.call_tool(QUEUE, {"limit": 5})
     invited = await client.call_tool(INVITATIONS, {"application": app["reference"]})
+    pending = await client.call_tool(PENDING, {"include_settled": True})
     tools = {t.name: t for t in await client.list_tools()}
     results = [(COMPARE, comparison), (SCHEDULE, schedule), (QUEUE, queue), (INVITATIONS, invited)]
+    results.append((PENDING, pending))
     for name, result in results:
         assert not result.is_error
         jsonschema.validate(result.structured_content, tools[name].output_schema)
