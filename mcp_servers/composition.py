@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mcp_servers.apps import register_apps
 from mcp_servers.completions import register_completions
 from mcp_servers.config import Settings
 from mcp_servers.instructions import instructions
@@ -185,6 +186,7 @@ def _add_resources_and_prompts(
         subscriptions.install(server)
     register_prompts(server, service, SERVICES)
     register_resources(server, service, names.render)
+    register_apps(server, service, names.render)
     register_completions(server)
 
 

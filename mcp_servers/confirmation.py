@@ -24,6 +24,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, StringConstraints
 
 from database.platform.pending_actions import PgPendingActions
+from mcp_servers.apps import CONFIRMATIONS_APP
 from mcp_servers.money_summaries import summarize
 from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
@@ -307,7 +308,9 @@ def _view(action: PendingAction, now: datetime) -> PendingActionView:
     )
 
 
-@TOOLS.tool(roles=frozenset(Role), title="List money moves awaiting a person", read_only=True)
+@TOOLS.tool(
+    roles=frozenset(Role), title="List money moves awaiting a person", read_only=True, app=CONFIRMATIONS_APP
+)
 async def list_pending_actions(
     include_settled: Annotated[
         bool, Field(description="Also those already confirmed, declined or expired (default: waiting only).")

@@ -121,6 +121,8 @@ class ToolSpec:
     retired: tuple[tuple[str, str], ...] = ()
     # A money move: runs only once a person confirmed it (mcp_servers.confirmation).
     confirm: bool = False
+    # The ``ui://`` page that shows its result in a host with MCP Apps (mcp_servers.apps).
+    app: str | None = None
 
 
 class ToolSet:
@@ -145,6 +147,7 @@ class ToolSet:
         open_world: bool = False,
         retired: dict[str, str] | None = None,
         confirm: bool = False,
+        app: str | None = None,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         """``open_world``: the call itself reaches a system we do not own (the payment gateway,
         Supabase, a lender's webhook endpoint); tests/mcp_servers/test_annotations.py holds each flag
@@ -161,6 +164,7 @@ class ToolSet:
                 open_world,
                 tuple((retired or {}).items()),
                 confirm,
+                app,
             )
             self.specs.append(spec)
             return fn
@@ -279,7 +283,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             idempotent_hint=spec.idempotent,
             open_world_hint=spec.open_world,
         ),
-        meta={ROLES_META: sorted(r.value for r in allowed)},
+        meta={ROLES_META: sorted(r.value for r in allowed)} | _ui_meta(spec.app),
     )
     if spec.confirm:
         CONFIRMABLE[audited_name] = (tool, allowed)
@@ -290,6 +294,12 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
         tool.output_schema = markdown(compact_output_schema(dereference_refs(tool.output_schema)))
     tool.description = markdown(tool.description)
     return tool
+
+
+def _ui_meta(app: str | None) -> dict[str, Any]:
+    # Only the page's address: visibility left out means model and app (the extension's default), and
+    # every byte here is in every tools/list.
+    return {} if app is None else {"ui": {"resourceUri": app}}
 
 
 async def _gate(runtime: Runtime, call: Invocation, kwargs: dict[str, Any], confirmed: Any) -> Any:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from mcp_servers.apps import QUEUE_APP
 from mcp_servers.params import ApplicationHandle, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import decisions
@@ -29,7 +30,7 @@ Comment = Annotated[
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=REVIEWERS, title="List the review queue", read_only=True, idempotent=True)
+@TOOLS.tool(roles=REVIEWERS, title="List the review queue", read_only=True, idempotent=True, app=QUEUE_APP)
 async def list_review_queue(
     limit: Limit = 20,
     cursor: Cursor = None,

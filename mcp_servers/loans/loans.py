@@ -17,6 +17,7 @@ from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ResourceError
 from pydantic import AwareDatetime, Field, StringConstraints
 
+from mcp_servers.apps import SCHEDULE_APP
 from mcp_servers.params import (
     PROVIDER_RENAMED,
     ApplicationHandle,
@@ -147,7 +148,9 @@ async def list_loans(
     )
 
 
-@TOOLS.tool(roles=READERS, title="Get a repayment schedule", read_only=True, idempotent=True)
+@TOOLS.tool(
+    roles=READERS, title="Get a repayment schedule", read_only=True, idempotent=True, app=SCHEDULE_APP
+)
 async def get_repayment_schedule(loan: LoanHandle) -> ScheduleView:
     """Every installment of a loan: due date, the contract's principal, interest and total, the
     balance after it, and what was paid and is still owed, with its status (paid, overdue, due_today,

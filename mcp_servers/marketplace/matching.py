@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from mcp_servers.apps import INVITATIONS_APP
 from mcp_servers.params import PROVIDER_RENAMED, ApplicationHandle, Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import matching
@@ -93,6 +94,7 @@ async def invite_providers(
     read_only=True,
     idempotent=True,
     retired=PROVIDER_RENAMED,
+    app=INVITATIONS_APP,
 )
 async def list_invitations(
     provider: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mcp_servers.apps import OFFERS_APP
 from mcp_servers.params import BID_RENAMED, ApplicationHandle, BidId, IdempotencyKey
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.marketplace import offers
@@ -17,7 +18,7 @@ ACCEPTERS = frozenset({Role.BORROWER, Role.AGENT})
 TOOLS = ToolSet()
 
 
-@TOOLS.tool(roles=COMPARERS, title="Compare offers", read_only=True, idempotent=True)
+@TOOLS.tool(roles=COMPARERS, title="Compare offers", read_only=True, idempotent=True, app=OFFERS_APP)
 async def compare_offers(application: ApplicationHandle) -> OfferComparison:
     """Rank the live bids on an open application, best first, and say which is best and why.
 
