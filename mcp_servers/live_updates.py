@@ -91,7 +91,9 @@ class LiveUpdates:
             yield ServerSentEvent(data=json.dumps({"type": "live.ready"}), event="live.ready")
             while not listener.ended:
                 for message in await listener.next(_WAIT_S):
-                    yield ServerSentEvent(data=json.dumps(message), event=message["type"])
+                    # Unnamed ("message") events: a browser's EventSource.onmessage sees every change
+                    # without knowing each event type in advance; the type is in the data.
+                    yield ServerSentEvent(data=json.dumps(message))
         finally:
             self._hub.leave(listener)
 

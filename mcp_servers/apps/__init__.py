@@ -21,6 +21,7 @@ from fastmcp.apps import AppConfig, ResourceCSP
 
 __all__ = [
     "APPS",
+    "BORROWER_APP",
     "CONFIRMATIONS_APP",
     "INVITATIONS_APP",
     "OFFERS_APP",
@@ -31,8 +32,10 @@ __all__ = [
 
 OFFERS_APP = "ui://caas/offers.html"
 SCHEDULE_APP = "ui://caas/schedule.html"
-QUEUE_APP = "ui://caas/review-queue.html"
-INVITATIONS_APP = "ui://caas/invitations.html"
+# The three dashboards are pages of their own in a browser too (mcp_servers.web_pages): one source.
+QUEUE_APP = "ui://caas/operator-console.html"
+INVITATIONS_APP = "ui://caas/provider-dashboard.html"
+BORROWER_APP = "ui://caas/borrower.html"
 CONFIRMATIONS_APP = "ui://caas/confirmations.html"
 
 
@@ -54,10 +57,25 @@ APPS = {
         "credit", "get_repayment_schedule", "schedule.html", "A loan's installments, paid and still owed."
     ),
     QUEUE_APP: App(
-        "credit", "list_review_queue", "queue.html", "Applications referred to a person, with scores."
+        "credit",
+        "list_review_queue",
+        "console.html",
+        "The operator console: the review queue with maker-checker, money moves awaiting a person, "
+        "lenders, payouts, the ledger and platform health.",
     ),
     INVITATIONS_APP: App(
-        "providers", "list_invitations", "invitations.html", "A lender's invitations to bid, newest first."
+        "providers",
+        "list_invitations",
+        "provider.html",
+        "A lender's dashboard: invitations to bid, its bids with an APR preview, loans, capital, "
+        "commission and webhook deliveries.",
+    ),
+    BORROWER_APP: App(
+        "credit",
+        "get_application",
+        "borrower.html",
+        "A borrower's application: status and timeline, documents, offers by APR, the loan and its "
+        "schedule, payments, notifications and support.",
     ),
     # Confirm and refuse from the page call confirm_action and decline_action as the same caller: the page
     # adds a person's click, never a way around who may confirm.
@@ -70,6 +88,8 @@ NO_ORIGINS = AppConfig(csp=ResourceCSP(connect_domains=[], resource_domains=[]))
 
 
 _OTHER_TOOL = re.compile(r"\{\{TOOL:([a-z_]+)\}\}")
+# A page's own scripts, kept in files of their own (``/*JS:provider.js*/`` inside its <script>).
+_INCLUDE = re.compile(r"/\*JS:([a-z0-9_-]+\.js)\*/")
 
 
 @cache
@@ -80,7 +100,8 @@ def _file(name: str) -> str:
 def page(app: App, render: Callable[[str], str]) -> str:
     """The page of ``app``, whole: the shared bridge and style inlined, each tool it calls named by
     ``render`` (as this server exposes it)."""
-    html = _OTHER_TOOL.sub(lambda m: render(m.group(1)), _file(app.page))
+    html = _INCLUDE.sub(lambda m: _file(m.group(1)), _file(app.page))
+    html = _OTHER_TOOL.sub(lambda m: render(m.group(1)), html)
     return (
         html.replace("/*STYLE*/", _file("style.css"))
         .replace("/*BRIDGE*/", _file("bridge.js"))

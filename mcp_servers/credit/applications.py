@@ -12,6 +12,7 @@ from typing import Annotated
 from fastmcp import Context
 from pydantic import AwareDatetime, Field
 
+from mcp_servers.apps import BORROWER_APP
 from mcp_servers.params import ApplicationHandle, Cursor, Limit, OptionalIdempotencyKey
 from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
@@ -138,7 +139,9 @@ async def expire_stale_applications(ctx: Context) -> ExpiryReport:
     return ExpiryReport(expired=expired, count=len(expired))
 
 
-@TOOLS.tool(roles=READERS, title="Get a credit application", read_only=True, idempotent=True)
+@TOOLS.tool(
+    roles=READERS, title="Get a credit application", read_only=True, idempotent=True, app=BORROWER_APP
+)
 async def get_application(application: ApplicationHandle) -> ApplicationView:
     """Read one application in full: applicant, amounts, term, purpose, employment and status.
 

@@ -16,7 +16,15 @@ import jsonschema
 import pytest
 from fastmcp import Client
 
-from mcp_servers.apps import APPS, CONFIRMATIONS_APP, INVITATIONS_APP, OFFERS_APP, QUEUE_APP, SCHEDULE_APP
+from mcp_servers.apps import (
+    APPS,
+    BORROWER_APP,
+    CONFIRMATIONS_APP,
+    INVITATIONS_APP,
+    OFFERS_APP,
+    QUEUE_APP,
+    SCHEDULE_APP,
+)
 from mcp_servers.composition import SERVICES, build_server
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import as_tool
@@ -30,8 +38,7 @@ SCHEDULE = "credit_get_repayment_schedule"
 QUEUE = "credit_list_review_queue"
 INVITATIONS = "providers_list_invitations"
 PENDING = "admin_list_pending_actions"
-# The tools each page calls: its own, and for the confirmations page the person's two answers.
-CALLS = {CONFIRMATIONS_APP: ["admin_confirm_action", "admin_decline_action"]}
+APPLICATION = "credit_get_application"
 
 
 def ui(tool: Any) -> dict[str, Any]:
@@ -48,8 +55,9 @@ async def test_the_tools_name_their_pages_and_the_pages_are_listed_with_no_origi
     assert ui(tools[QUEUE]) == {"resourceUri": QUEUE_APP}
     assert ui(tools[INVITATIONS]) == {"resourceUri": INVITATIONS_APP}
     assert ui(tools[PENDING]) == {"resourceUri": CONFIRMATIONS_APP}
+    assert ui(tools[APPLICATION]) == {"resourceUri": BORROWER_APP}
     with_pages = {name for name, tool in tools.items() if ui(tool)}
-    assert with_pages == {COMPARE, SCHEDULE, QUEUE, INVITATIONS, PENDING}
+    assert with_pages == {COMPARE, SCHEDULE, QUEUE, INVITATIONS, PENDING, APPLICATION}
     resources = {str(r.uri): r for r in await client.list_resources()}
     for uri, app in APPS.items():
         listed = resources[uri]
@@ -70,14 +78,19 @@ async def test_each_page_is_whole_loads_nothing_and_calls_only_tools_the_app_may
     assert "/*BRIDGE*/" not in html and "/*STYLE*/" not in html and "{{TOOL}}" not in html
     assert "Intl.NumberFormat" in html and ".innerHTML" not in html
     app = APPS[uri]
-    called = re.findall(r'<meta name="caas-tool[a-z-]*" content="([^"]+)">', html)
-    assert called == [f"{app.service}_{app.tool}", *CALLS.get(uri, [])]
-    # Every tools/call goes to a tool the page names; it asks nothing else of the host but ui/initialize.
-    assert re.findall(r'request\("([^"]+)"', html) == ["tools/call", "tools/call", "ui/initialize"]
-    # Each named tool is listed, and for the app too (no visibility, or one including "app").
-    principal("apps-operator", Role.OPERATOR)
-    tools = {t.name: t for t in await client.list_tools()}
+    # Of the host the page asks tool calls and ui/initialize, nothing else.
+    assert set(re.findall(r'hostRequest\("([^"]+)"', html)) == {"tools/call", "ui/initialize"}
+    # Every tool the page names (in {{TOOL:...}}, rendered as this server names it) is a tool the app may
+    # call: no visibility, or one including "app". The page's own tool is among them.
+    tools = {}
+    for role in Role:
+        principal(f"apps-{role.value}", role)
+        tools.update({t.name: t for t in await client.list_tools()})
+    services = "|".join(SERVICES)
+    called = set(re.findall(rf'"((?:{services})_[a-z_]+)"', html))
+    assert f"{app.service}_{app.tool}" in called
     for name in called:
+        assert name in tools, name
         assert "app" in ui(tools[name]).get("visibility", ["app"]), name
 
 

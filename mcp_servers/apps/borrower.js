@@ -1,0 +1,6 @@
+// Your credit application: its sections, each calling the tools the signed-in principal may call.
+"use strict";
+caas.boot(async ({ mode, input, result }) => {
+  void mode; void input; void result;
+  void "{{TOOL:get_application}}";
+});
