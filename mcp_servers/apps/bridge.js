@@ -181,8 +181,10 @@ const caas = (() => {
     location.reload();
   };
 
-  // Runs main({mode, input, result}) once tools may be called: in a host after ui/initialize (with the
-  // tool input and result the host passes), in a browser once signed in.
+  // Runs main({mode, input, result}) once tools may be called: in a host after ui/initialize and the
+  // tool input and result the host passes (or 3 s without them), in a browser once signed in.
+  let later = null;
+  const onResult = (fn) => { later = fn; };
   const boot = (main) => {
     let input = null;
     let first = null;
@@ -195,8 +197,12 @@ const caas = (() => {
     }
     const out = document.getElementById("signout");
     if (out) out.hidden = true;
+    let arrived;
+    const resultArrived = new Promise((resolve) => { arrived = resolve; });
     handlers["ui/notifications/tool-input"] = (p) => { input = p.arguments || {}; };
-    handlers["ui/notifications/tool-result"] = (p) => { first = p; };
+    handlers["ui/notifications/tool-result"] = (p) => {
+      if (first === null) { first = p; arrived(); } else if (later) later(p); // the host ran the tool again
+    };
     handlers["ui/notifications/host-context-changed"] = (p) => { timeZone = p.timeZone || timeZone; };
     return hostRequest("ui/initialize", {
       protocolVersion: "2026-01-26",
@@ -207,8 +213,8 @@ const caas = (() => {
       locale = context.locale;
       timeZone = context.timeZone;
       send({ method: "ui/notifications/initialized", params: {} });
-      return run();
-    });
+      return Promise.race([resultArrived, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    }).then(run);
   };
 
   // Live changes the signed-in principal may see (/live/ws, else /live/events): onEvent({type, entity,
@@ -259,10 +265,9 @@ const caas = (() => {
     const name = document.querySelector('meta[name="caas-tool"]').content;
     boot(({ input, result }) => {
       const again = async (button, extra) => {
-        if (!input) return;
         button.disabled = true;
         try {
-          show(await callTool(name, { ...input, ...extra }), render);
+          show(await callTool(name, { ...(input || {}), ...extra }), render);
         } catch (err) {
           report(err);
         } finally {
@@ -274,12 +279,12 @@ const caas = (() => {
       refresh.addEventListener("click", reload);
       const next = document.getElementById("next");
       if (next) next.addEventListener("click", () => again(next, { cursor: next.dataset.cursor }));
+      onResult((p) => show(p, render));
       if (result) show(result, render);
     });
-    handlers["ui/notifications/tool-result"] = (p) => show(p, render);
   };
   // Another tool the page names in a <meta name="caas-tool-..."> (as the server exposes it).
   const call = (meta, args) => callTool(document.querySelector(`meta[name="${meta}"]`).content, args);
 
-  return { inHost, money, time, day, percent, el, status, report, resized, confirm, boot, live, tool, start, call, show, reload: () => reload() };
+  return { inHost, onResult, money, time, day, percent, el, status, report, resized, confirm, boot, live, tool, start, call, show, reload: () => reload() };
 })();
