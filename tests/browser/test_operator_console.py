@@ -1,0 +1,206 @@
+"""The operator console (/admin/, issue 13 part 2) in real Chromium, against the composed server on real
+PostgreSQL: maker-checker enforced and shown (a reviewer cannot give the final approval, another operator
+can), a pending money move confirmed with its exact amount, a lender onboarded and suspended. The rest of
+the market is set up through the MCP client, as in every other test; the console sees it as it happens."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from fastmcp import Client, FastMCP
+from playwright.async_api import Page, expect
+
+from mcp_servers.runtime import Runtime
+from tests.browser.conftest import OpenPage, screenshot
+from tests.helpers.bidding import ACCEPT, CURRENCY, call, invite, lender, place
+from tests.helpers.common import make_jwt
+from tests.helpers.confirm import pending_id
+from tests.helpers.errors import error_of
+from tests.helpers.payments import DISBURSE, key, pending_loan
+from tests.helpers.risk import REFER_BUREAU, SUBMIT, body, scored, uid, verify_kyc
+from tools.platform.principal import Role
+
+COMMENT = "Payslips and the bank statement agree with the declared income."
+CHECK = "Checked the accepted terms against the payslips: fine."
+
+
+@pytest.fixture
+async def bare(server: FastMCP) -> AsyncIterator[Client]:
+    """A client that cannot elicit, so a service's money move waits for a person."""
+    async with Client(server) as c:
+        yield c
+
+
+async def referred(client: Client, principal: Any, country: str) -> dict[str, Any]:
+    """A borrower of ``country`` applies in GHS; identity and income verified; scored 595 (grade D): the
+    scorecard refers it to a person."""
+    principal(uid("b"), Role.BORROWER)
+    payload = body(40, currency=CURRENCY)
+    payload["applicant"] = {**payload["applicant"], "country": country}
+    app = await call(client, SUBMIT, {"application": payload})
+    await verify_kyc(client, principal, app, "national_id", "proof_of_income")
+    view = await scored(client, principal, app, REFER_BUREAU, uid("op-score"))
+    assert view["application_status"] == "under_review", view
+    return dict(app)
+
+
+async def status(db: asyncpg.Connection, app: dict[str, Any]) -> str:
+    found = await db.fetchval("SELECT status FROM caas_core.applications WHERE id = $1", uuid.UUID(app["id"]))
+    return str(found)
+
+
+def detail(page: Page, app: dict[str, Any]) -> Any:
+    return page.get_by_role("region", name=f"Application {app['reference']}")
+
+
+async def test_the_reviewer_cannot_give_the_final_approval_and_another_operator_can(
+    open_page: OpenPage, client: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    grades = {"accepted_grades": ["A", "B", "C", "D"], "min_score": 500}
+    lender_id = await lender(client, principal, country, **grades)
+    app = await referred(client, principal, country)
+    maker, checker = uid("op-maker"), uid("op-checker")
+
+    page = await open_page("/admin/", make_jwt(maker, role="operator"))
+    await expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    queued = page.get_by_role("row").filter(has_text=app["reference"])
+    await queued.get_by_role("button", name="Open").click()
+    region = detail(page, app)
+    await expect(region.get_by_role("region", name="Maker-checker")).to_contain_text("under review")
+    await region.get_by_label("Review comment").fill(COMMENT)
+    await region.get_by_role("button", name="Approve", exact=True).click()
+    await page.get_by_role("dialog").get_by_role("button", name="Yes, approve it").click()
+    await expect(region).to_contain_text(f"{app['reference']} is now open for bids")
+    assert await status(core_db, app) == "open_for_bids"
+    await expect(page.get_by_role("row").filter(has_text=app["reference"])).to_have_count(0)
+
+    # The market goes on through the tools; the console hears of it live, without a reload.
+    await invite(client, principal, app)
+    bid = await place(client, principal, app, lender_id)
+    principal(app["borrower_id"], Role.BORROWER)
+    await call(client, ACCEPT, {"application": app["id"], "bid": bid["id"], "idempotency_key": key()})
+    makers = region.get_by_role("region", name="Maker-checker")
+    await expect(makers).to_contain_text("You may not approve it. You reviewed it")
+    await expect(makers.get_by_role("row").filter(has_text=maker)).to_contain_text("reviewed")
+
+    await region.get_by_label("Review comment").fill(CHECK)
+    await region.get_by_role("button", name="Final approval").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("GHS 250,000.00 over 12 months")
+    await dialog.get_by_role("button", name="Yes, approve it").click()
+    refusal = region.get_by_role("alert")
+    await expect(refusal).to_contain_text(
+        f"maker-checker: you reviewed {app['reference']}, so you cannot approve it"
+    )
+    await screenshot(page, "operator-console-maker-checker")
+    assert await status(core_db, app) == "offer_accepted"
+    approvals = await core_db.fetchval(
+        "SELECT count(*) FROM caas_core.risk_assessments WHERE application_id = $1 AND stage = 'approval'",
+        uuid.UUID(app["id"]),
+    )
+    assert approvals == 0
+
+    other = await open_page("/admin/", make_jwt(checker, role="operator"))
+    waiting = other.get_by_role("table", name=re.compile("Offers accepted")).get_by_role("row")
+    await waiting.filter(has_text=app["reference"]).get_by_role("button", name="Open").click()
+    region = detail(other, app)
+    await expect(region.get_by_role("region", name="Maker-checker")).to_contain_text(
+        "You may give the final approval"
+    )
+    await region.get_by_label("Review comment").fill(CHECK)
+    await region.get_by_role("button", name="Final approval").click()
+    await other.get_by_role("dialog").get_by_role("button", name="Yes, approve it").click()
+    await expect(region).to_contain_text(f"{app['reference']} is approved.")
+    await expect(region.get_by_role("definition").first).to_have_text("approved")
+    await screenshot(other, "operator-console")
+    assert await status(core_db, app) == "approved"
+
+
+async def test_a_pending_payout_is_shown_with_its_exact_amount_and_confirmed_from_the_console(
+    open_page: OpenPage,
+    client: Client,
+    bare: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    principal(uid("svc-payouts"), Role.SERVICE)
+    error = error_of(
+        await bare.call_tool(DISBURSE, {"loan": loan["id"], "idempotency_key": key()}, raise_on_error=False)
+    )
+    assert error is not None and error["code"] == "confirmation_required", error
+    action = pending_id(error["message"])
+    summary = await core_db.fetchval("SELECT summary FROM caas_core.pending_actions WHERE id = $1", action)
+    assert loan["net_disbursement"]["amount"] in summary
+
+    page = await open_page("/admin/", make_jwt(uid("op-money"), role="operator"))
+    moves = page.get_by_role("table", name=re.compile("Pending confirmations"))
+    row = moves.get_by_role("row").filter(has_text=summary)
+    await expect(row).to_have_count(1)
+    await screenshot(page, "operator-console-money")
+    await row.get_by_role("button", name="Confirm…").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text(summary)
+    await dialog.get_by_role("button", name="Yes, confirm it").click()
+    await expect(page.get_by_text(f"Confirmed: {summary}")).to_be_visible()
+    settled = await core_db.fetchrow(
+        "SELECT status, confirmed_by, confirmed_role FROM caas_core.pending_actions WHERE id = $1", action
+    )
+    assert (settled["status"], settled["confirmed_role"]) == ("confirmed", "operator")
+    assert settled["confirmed_by"].startswith("op-money")
+    paid = await core_db.fetchval(
+        "SELECT count(*) FROM caas_core.payments WHERE loan_id = $1 AND kind = 'disbursement'", loan["id"]
+    )
+    assert paid == 1
+    await expect(row).to_have_count(0)
+
+
+async def test_an_operator_onboards_a_lender_and_suspends_it_after_confirming(
+    open_page: OpenPage, core_db: asyncpg.Connection
+) -> None:
+    name = uid("Console Bank")
+    page = await open_page("/admin/", make_jwt(uid("op-lenders"), role="operator"))
+    form = page.get_by_role("form", name="Onboard a lender")
+    fields = {
+        "Lender name": name,
+        "Currency (ISO 4217, e.g. NGN)": "NGN",
+        "Countries (ISO codes, comma separated)": "NG, GH",
+        "Smallest loan": "50000.00",
+        "Largest loan": "5000000.00",
+        "Capital available": "100000000.00",
+        "Lowest annual rate (0.18 = 18%)": "0.18",
+        "Highest annual rate (0.30 = 30%)": "0.30",
+        "Webhook URL (https)": "https://lender.example.com/caas/webhook",
+    }
+    for label, value in fields.items():
+        await form.get_by_label(label, exact=True).fill(value)
+    await form.get_by_label("Type").select_option("microfinance")
+    await form.get_by_role("button", name="Onboard lender").click()
+    await expect(form).to_contain_text(f"{name} is onboarded and active")
+    row = (
+        page.get_by_role("table", name=re.compile("Credit providers"))
+        .get_by_role("row")
+        .filter(has_text=name)
+    )
+    await expect(row).to_contain_text("NGN 100,000,000.00")
+    await row.get_by_role("button", name="Suspend…").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text(f"Suspend {name}?")
+    await dialog.get_by_label("Why you suspend it").fill("licence under review by the regulator")
+    await dialog.get_by_role("button", name="Yes, suspend it").click()
+    await expect(row).to_contain_text("suspended: licence under review by the regulator")
+    await expect(row.get_by_role("button", name="Reactivate")).to_be_visible()
+    await screenshot(page, "operator-console-lenders")
+    stored = await core_db.fetchrow(
+        "SELECT status, suspended_reason FROM caas_core.providers WHERE name = $1", name
+    )
+    assert (stored["status"], stored["suspended_reason"]) == (
+        "suspended",
+        "licence under review by the regulator",
+    )
