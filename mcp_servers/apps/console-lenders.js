@@ -44,6 +44,7 @@
         const change = p.status === "active" ? button("Suspend…", () => suspend(p)) : button("Reactivate", () => reactivate(p));
         return row(p.name, p.provider_type.replaceAll("_", " "), lends, { num: con.money(p.capital_available) }, state, cell(change));
       }),
+      "lenders-empty",
     );
   };
 

@@ -15,6 +15,7 @@ import pytest
 from fastmcp import Client, FastMCP
 from playwright.async_api import Page, expect
 
+from mcp_servers.apps import QUEUE_APP
 from mcp_servers.runtime import Runtime
 from tests.browser.conftest import OpenPage, screenshot
 from tests.helpers.bidding import ACCEPT, CURRENCY, call, invite, lender, place
@@ -22,7 +23,7 @@ from tests.helpers.common import make_jwt
 from tests.helpers.confirm import pending_id
 from tests.helpers.errors import error_of
 from tests.helpers.payments import DISBURSE, key, pending_loan
-from tests.helpers.risk import REFER_BUREAU, SUBMIT, body, scored, uid, verify_kyc
+from tests.helpers.risk import QUEUE, REFER_BUREAU, SUBMIT, body, scored, uid, verify_kyc
 from tools.platform.principal import Role
 
 COMMENT = "Payslips and the bank statement agree with the declared income."
@@ -121,7 +122,30 @@ async def test_the_reviewer_cannot_give_the_final_approval_and_another_operator_
     assert await status(core_db, app) == "approved"
 
 
-async def test_a_pending_payout_is_shown_with_its_exact_amount_and_confirmed_from_the_console(
+async def payout_asked(
+    client: Client, bare: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection
+) -> tuple[dict[str, Any], str, str]:
+    """A loan whose payout a service asked for: (loan, the pending action's id, its exact summary)."""
+    loan, _ = await pending_loan(client, principal, runtime, db)
+    principal(uid("svc-payouts"), Role.SERVICE)
+    args = {"loan": loan["id"], "idempotency_key": key()}
+    error = error_of(await bare.call_tool(DISBURSE, args, raise_on_error=False))
+    assert error is not None and error["code"] == "confirmation_required", error
+    action = pending_id(error["message"])
+    summary = await db.fetchval("SELECT summary FROM caas_core.pending_actions WHERE id = $1", action)
+    assert loan["net_disbursement"]["amount"] in summary
+    return loan, action, str(summary)
+
+
+async def payouts(db: asyncpg.Connection, loan: dict[str, Any]) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM caas_core.payments WHERE loan_id = $1 AND kind = 'disbursement'", loan["id"]
+        )
+    )
+
+
+async def test_pending_payouts_are_shown_with_their_exact_amounts_confirmed_or_refused_with_a_reason(
     open_page: OpenPage,
     client: Client,
     bare: Client,
@@ -129,15 +153,8 @@ async def test_a_pending_payout_is_shown_with_its_exact_amount_and_confirmed_fro
     runtime: Runtime,
     core_db: asyncpg.Connection,
 ) -> None:
-    loan, _ = await pending_loan(client, principal, runtime, core_db)
-    principal(uid("svc-payouts"), Role.SERVICE)
-    error = error_of(
-        await bare.call_tool(DISBURSE, {"loan": loan["id"], "idempotency_key": key()}, raise_on_error=False)
-    )
-    assert error is not None and error["code"] == "confirmation_required", error
-    action = pending_id(error["message"])
-    summary = await core_db.fetchval("SELECT summary FROM caas_core.pending_actions WHERE id = $1", action)
-    assert loan["net_disbursement"]["amount"] in summary
+    loan, action, summary = await payout_asked(client, bare, principal, runtime, core_db)
+    refused_loan, refused, refused_summary = await payout_asked(client, bare, principal, runtime, core_db)
 
     page = await open_page("/admin/", make_jwt(uid("op-money"), role="operator"))
     moves = page.get_by_role("table", name=re.compile("Pending confirmations"))
@@ -149,16 +166,28 @@ async def test_a_pending_payout_is_shown_with_its_exact_amount_and_confirmed_fro
     await expect(dialog).to_contain_text(summary)
     await dialog.get_by_role("button", name="Yes, confirm it").click()
     await expect(page.get_by_text(f"Confirmed: {summary}")).to_be_visible()
+    await expect(row).to_have_count(0)
     settled = await core_db.fetchrow(
         "SELECT status, confirmed_by, confirmed_role FROM caas_core.pending_actions WHERE id = $1", action
     )
     assert (settled["status"], settled["confirmed_role"]) == ("confirmed", "operator")
     assert settled["confirmed_by"].startswith("op-money")
-    paid = await core_db.fetchval(
-        "SELECT count(*) FROM caas_core.payments WHERE loan_id = $1 AND kind = 'disbursement'", loan["id"]
+    assert await payouts(core_db, loan) == 1
+
+    other = moves.get_by_role("row").filter(has_text=refused_summary)
+    await other.get_by_role("button", name="Refuse…").click()
+    await expect(dialog).to_contain_text(refused_summary)
+    await dialog.get_by_role("button", name="Yes, refuse it").click()  # no reason yet: the form refuses
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_label("Why you refuse it").fill("the bank account was changed yesterday")
+    await dialog.get_by_role("button", name="Yes, refuse it").click()
+    await expect(page.get_by_text(f"Refused: {refused_summary}")).to_be_visible()
+    await expect(other).to_have_count(0)
+    declined = await core_db.fetchrow(
+        "SELECT status, decline_reason FROM caas_core.pending_actions WHERE id = $1", refused
     )
-    assert paid == 1
-    await expect(row).to_have_count(0)
+    assert tuple(declined) == ("declined", "the bank account was changed yesterday")
+    assert await payouts(core_db, refused_loan) == 0
 
 
 async def test_an_operator_onboards_a_lender_and_suspends_it_after_confirming(
@@ -204,3 +233,73 @@ async def test_an_operator_onboards_a_lender_and_suspends_it_after_confirming(
         "suspended",
         "licence under review by the regulator",
     )
+
+
+# A stand-in MCP host: it renders the app in an iframe, answers ui/initialize after passing the tool's
+# result, and forwards each tools/call to the real MCP client (window.callTool, exposed by the test).
+HOST = """<!doctype html><html lang="en"><head><title>Host</title></head><body>
+<iframe id="app" title="Operator console app" width="1200" height="2400"></iframe>
+<script>
+const frame = document.getElementById("app");
+const send = (message) => frame.contentWindow.postMessage({ jsonrpc: "2.0", ...message }, "*");
+window.addEventListener("message", async (event) => {
+  const msg = event.data || {};
+  if (msg.method === "ui/initialize") {
+    send({ method: "ui/notifications/tool-result", params: window.passed });
+    send({ id: msg.id, result: { protocolVersion: "2026-01-26", hostContext: { locale: "en-US" } } });
+  } else if (msg.method === "tools/call") {
+    send({ id: msg.id, result: await window.callTool(msg.params.name, msg.params.arguments) });
+  }
+});
+</script></body></html>"""
+
+
+def as_host_sends(result: Any) -> dict[str, Any]:
+    """A CallToolResult as a host passes it to an app (MCP's JSON shape)."""
+    return {
+        "content": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in result.content],
+        "structuredContent": result.structured_content,
+        "isError": result.is_error,
+        "_meta": result.meta,
+    }
+
+
+async def test_in_an_mcp_host_the_console_shows_the_queue_it_was_passed_and_refresh_reads_it_again(
+    browser: Any, client: Client, principal: Any, country: str
+) -> None:
+    first = await referred(client, principal, country)
+    principal(uid("op-host"), Role.OPERATOR)
+    passed = as_host_sends(await client.call_tool(QUEUE, {"limit": 100}))
+    later = await referred(client, principal, country)  # not in what the host passed
+    principal(uid("op-host"), Role.OPERATOR)
+    (resource,) = await client.read_resource(QUEUE_APP)
+
+    async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return as_host_sends(await client.call_tool(name, arguments, raise_on_error=False))
+
+    context = await browser.new_context(locale="en-US", timezone_id="America/New_York")
+    errors: list[str] = []
+    try:
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.expose_function("callTool", call_tool)
+        await page.set_content(HOST)
+        await page.evaluate(
+            "([html, passed]) => { window.passed = passed; document.getElementById('app').srcdoc = html; }",
+            [resource.text, passed],
+        )
+        app = page.frame_locator("#app")
+        queue = app.get_by_role("table", name=re.compile("Applications referred"))
+        await expect(queue.get_by_role("row").filter(has_text=first["reference"])).to_have_count(1)
+        await expect(app.get_by_text("Press Refresh to see changes")).to_be_visible()
+        await expect(app.get_by_role("button", name="Sign out")).to_be_hidden()
+        # The other sections load through the host as the same operator.
+        health = app.get_by_role("region", name="Platform health")
+        await expect(health.get_by_role("definition").first).to_have_text(re.compile("^(yes|no)$"))
+        assert await queue.get_by_role("row").filter(has_text=later["reference"]).count() == 0
+        await app.get_by_role("button", name="Refresh", exact=True).click()
+        await expect(queue.get_by_role("row").filter(has_text=later["reference"])).to_have_count(1)
+        await screenshot(page, "operator-console-app")
+    finally:
+        await context.close()
+    assert not errors, errors
