@@ -30,5 +30,6 @@
     if (mode === "app") $("live-state").textContent = "Press Refresh to see changes";
     await Promise.all(sections.map(con.load));
     await con.revenue().catch(con.report);
+    caas.resized(); // a host sizes its frame to the page
   });
 })();

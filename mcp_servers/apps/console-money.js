@@ -34,13 +34,21 @@
     con.reload("payouts", "money");
   };
 
+  // A failed payout stays failed; once a newer payout of the same loan exists, the row says so instead
+  // of offering another retry.
   const loadPayouts = async () => {
-    const page = await caas.tool("{{TOOL:list_payments}}", { kind: "disbursement", status: ["failed"], limit: 50 });
+    const [failed, others] = await Promise.all([
+      caas.tool("{{TOOL:list_payments}}", { kind: "disbursement", status: ["failed"], limit: 50 }),
+      caas.tool("{{TOOL:list_payments}}", { kind: "disbursement", status: ["requested", "sent", "succeeded"], limit: 100 }),
+    ]);
+    const newer = (p) => others.items.find((o) => o.loan_id === p.loan_id && o.created_at > p.created_at);
     fill(
       "payouts",
-      page.items.map((p) =>
-        row(p.reference, p.loan_id, { num: con.money(p.amount) }, { num: p.attempts }, p.last_error, time(p.updated_at), cell(button("Retry payout", () => retryPayout(p)))),
-      ),
+      failed.items.map((p) => {
+        const next = newer(p);
+        const action = next ? cell(`Retried: ${next.reference} is ${next.status}`) : cell(button("Retry payout", () => retryPayout(p)));
+        return row(p.reference, p.loan_id, { num: con.money(p.amount) }, { num: p.attempts }, p.last_error, time(p.updated_at), action);
+      }),
       "payouts-empty",
     );
   };

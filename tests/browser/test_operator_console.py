@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -21,8 +22,9 @@ from tests.browser.conftest import OpenPage, screenshot
 from tests.helpers.bidding import ACCEPT, CURRENCY, call, invite, lender, place
 from tests.helpers.common import make_jwt
 from tests.helpers.confirm import pending_id
+from tests.helpers.documents import registered, scan
 from tests.helpers.errors import error_of
-from tests.helpers.payments import DISBURSE, key, pending_loan
+from tests.helpers.payments import DISBURSE, GET_PAYMENT, disburse, key, pending_loan, send
 from tests.helpers.risk import QUEUE, REFER_BUREAU, SUBMIT, body, scored, uid, verify_kyc
 from tools.platform.principal import Role
 
@@ -122,6 +124,43 @@ async def test_the_reviewer_cannot_give_the_final_approval_and_another_operator_
     assert await status(core_db, app) == "approved"
 
 
+async def test_a_reviewer_verifies_a_document_and_a_decline_needs_a_comment_and_a_yes(
+    open_page: OpenPage, client: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    principal(uid("b"), Role.BORROWER)
+    payload = body(40, currency=CURRENCY)
+    payload["applicant"] = {**payload["applicant"], "country": country}
+    app = await call(client, SUBMIT, {"application": payload})
+    await registered(client, app, scan(), document_type="national_id", file_name="passport-scan.pdf")
+    view = await scored(client, principal, app, REFER_BUREAU, uid("op-score"))
+    assert view["application_status"] == "under_review", view
+
+    reviewer = uid("op-review")
+    page = await open_page("/admin/", make_jwt(reviewer, role="operator"))
+    await page.get_by_role("row").filter(has_text=app["reference"]).get_by_role("button", name="Open").click()
+    region = detail(page, app)
+    document = region.get_by_role("row").filter(has_text="passport-scan.pdf")
+    await expect(document).to_contain_text("pending")
+    await document.get_by_role("button", name="Verify").click()
+    await expect(document).to_contain_text(f"verified by {reviewer}")
+    await expect(region).to_contain_text("Identity verified; income not verified.")
+
+    await region.get_by_role("button", name="Decline").click()  # no comment yet
+    await expect(region.get_by_role("alert")).to_contain_text("Write a review comment first")
+    await expect(page.get_by_role("dialog")).to_have_count(0)
+    await region.get_by_label("Review comment").fill("The declared income is not supported by any document.")
+    await region.get_by_role("button", name="Decline").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("adverse-action notice")
+    await dialog.get_by_role("button", name="Cancel").click()
+    assert await status(core_db, app) == "under_review"
+    await region.get_by_role("button", name="Decline").click()
+    await dialog.get_by_role("button", name="Yes, decline it").click()
+    await expect(region).to_contain_text(f"{app['reference']} is now declined.")
+    await expect(region).to_contain_text("No decision is open: it is declined.")
+    assert await status(core_db, app) == "declined"
+
+
 async def payout_asked(
     client: Client, bare: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection
 ) -> tuple[dict[str, Any], str, str]:
@@ -188,6 +227,50 @@ async def test_pending_payouts_are_shown_with_their_exact_amounts_confirmed_or_r
     )
     assert tuple(declined) == ("declined", "the bank account was changed yesterday")
     assert await payouts(core_db, refused_loan) == 0
+
+
+async def test_a_failed_payout_is_retried_from_the_console_once_a_second_person_confirms_it(
+    open_page: OpenPage, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    failed = await disburse(client, loan, simulate="rejected")
+    await send(runtime.deps.payments, failed["id"])
+    assert (await call(client, GET_PAYMENT, {"payment": failed["id"]}))["status"] == "failed"
+
+    page = await open_page("/admin/", make_jwt(uid("op-retry"), role="operator"))
+    row = page.get_by_role("table", name=re.compile("Failed payouts")).get_by_role("row")
+    row = row.filter(has_text=failed["reference"])
+    await row.get_by_role("button", name="Retry payout").click()
+    dialog = page.get_by_role("dialog")
+    amount = failed["amount"]  # in the viewer's locale (en-US), with the currency's digits
+    await expect(dialog).to_contain_text(
+        f"A new payout of {amount['currency']} {Decimal(amount['amount']):,}"
+    )
+    await dialog.get_by_role("button", name="Yes, pay it out again").click()
+    # A browser cannot be asked through elicitation: the move waits for a person other than the caller.
+    section = page.get_by_role("region", name="Payouts and failed jobs")
+    await expect(section.get_by_role("alert")).to_contain_text("confirmation_required")
+    moves = page.get_by_role("table", name=re.compile("Pending confirmations")).get_by_role("row")
+    asked = moves.filter(has_text=f"again for loan {loan['id']}")
+    await expect(asked).to_contain_text("operator:op-retry")
+    await screenshot(page, "operator-console-payouts")
+
+    other = await open_page("/admin/", make_jwt(uid("op-second"), role="operator"))
+    mine = other.get_by_role("table", name=re.compile("Pending confirmations")).get_by_role("row")
+    await mine.filter(has_text=f"again for loan {loan['id']}").get_by_role("button", name="Confirm…").click()
+    await other.get_by_role("dialog").get_by_role("button", name="Yes, confirm it").click()
+    await expect(
+        other.get_by_text(re.compile(f"Confirmed: Pay out .* again for loan {loan['id']}"))
+    ).to_be_visible()
+    retried = other.get_by_role("row").filter(has_text=failed["reference"])
+    await expect(retried).to_contain_text("Retried: ")
+    await expect(retried.get_by_role("button", name="Retry payout")).to_have_count(0)
+    payouts_now = await core_db.fetch(
+        "SELECT status FROM caas_core.payments WHERE loan_id = $1 AND kind = 'disbursement' "
+        "ORDER BY created_at",
+        loan["id"],
+    )
+    assert len(payouts_now) == 2 and payouts_now[0]["status"] == "failed"
 
 
 async def test_an_operator_onboards_a_lender_and_suspends_it_after_confirming(
