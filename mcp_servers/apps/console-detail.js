@@ -112,8 +112,8 @@ const detail = (() => {
         const state = doc.status + (doc.decided_by ? ` by ${doc.decided_by}` : "") + (doc.decision_reason ? `: ${doc.decision_reason}` : "");
         return row(doc.document_type.replaceAll("_", " "), `${doc.file_name} (${doc.media_type}, ${doc.size_bytes} bytes, sha256 ${doc.sha256_prefix}…)`, time(doc.registered_at), state, actions);
       }),
+      "docs-empty",
     );
-    $("docs").hidden = false;
   };
 
   const showTimeline = (timeline) => {
