@@ -110,7 +110,8 @@ async def withdraw_application(
 async def get_application_timeline(application: ApplicationHandle) -> ApplicationTimeline:
     """Every status change of an application, oldest first: from, to, who, when and why.
 
-    Use to explain where an application is and how it got there.
+    Use to explain where an application is and how it got there. Operators and admins also get
+    maker_checker: who made each step (and so may not approve it) and whether they may approve it.
     """
     return await applications.get_application_timeline(deps().credit, principal(), application)
 

@@ -25,9 +25,8 @@ async def test_each_page_is_served_with_a_policy_that_allows_only_its_own_script
 
 
 async def test_a_refused_token_brings_the_sign_in_form_back_with_the_reason(open_page: OpenPage) -> None:
+    # The console's own first calls are refused: it forgets the token and asks for one again, saying why.
     page = await open_page("/admin/", "not-a-token")
-    call = "caas.tool('credit_list_review_queue', {}).catch((e) => { caas.report(e); return e.message; })"
-    assert "sign in again" in await page.evaluate(call)
     await expect(page.get_by_label("Access token")).to_be_visible()
     await expect(page.get_by_role("alert")).to_contain_text("sign in again")
 

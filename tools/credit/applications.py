@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from tools.credit.access import can_view, visibility_filter
-from tools.credit.domain.applications import ApplicationRecord, NewApplication
+from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.credit.domain.lifecycle import ApplicationStatus
+from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import expire_stale, locked_application, not_found, status_event, transition
 from tools.credit.models.applications import (
     ApplicationPage,
@@ -17,6 +19,8 @@ from tools.credit.models.applications import (
     DraftApplication,
     DraftChanges,
     ListApplications,
+    MakerChecker,
+    MakerView,
     SubmitApplication,
     TimelineEntry,
 )
@@ -258,6 +262,22 @@ async def get_application_timeline(
         reference=app.reference,
         status=ApplicationStatus(app.status),
         entries=[TimelineEntry.model_validate(e, from_attributes=True) for e in entries],
+        maker_checker=_maker_checker(app, entries, principal),
+    )
+
+
+def _maker_checker(
+    app: ApplicationRecord, entries: Sequence[Transition], principal: Principal
+) -> MakerChecker | None:
+    """What approve_application's maker-checker rule says about ``principal``, shown to staff who check."""
+    if principal.role not in (Role.OPERATOR, Role.ADMIN):
+        return None
+    steps = maker_steps(app, entries)
+    mine = step_of(steps, principal.subject)
+    return MakerChecker(
+        makers=[MakerView(subject=s.subject, step=s.step, at=s.at) for s in steps],
+        you_made=mine,
+        you_may_approve=mine is None and app.status == ApplicationStatus.OFFER_ACCEPTED,
     )
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 
 from tools.credit.access import can_view
-from tools.credit.domain.applications import ApplicationRecord, Transition
 from tools.credit.domain.kyc import kyc_status
 from tools.credit.domain.lifecycle import ApplicationStatus, IllegalTransition, check_transition
+from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.credit.ports import CreditDeps
 from tools.marketplace.offers import release_reservation
@@ -91,19 +90,6 @@ async def review_application(
     )
 
 
-def _makers(app: ApplicationRecord, timeline: Sequence[Transition]) -> dict[str, str]:
-    """Who may not approve: whoever filed, submitted, reviewed or last changed the application."""
-    makers = {app.created_by: "filed"}
-    for entry in timeline:
-        if entry.to_status == ApplicationStatus.SUBMITTED:
-            makers[entry.actor_id] = "submitted"
-        if entry.from_status == ApplicationStatus.UNDER_REVIEW:
-            makers[entry.actor_id] = "reviewed"
-    if app.updated_by is not None:
-        makers[app.updated_by] = "last changed"
-    return makers
-
-
 def _bureau_of(scored: StoredAssessment | None) -> BureauData | None:
     """What the bureau reported when the application was scored: the re-check scores the same file."""
     if scored is None:
@@ -130,7 +116,7 @@ async def approve_application(
             check_transition(ApplicationStatus(app.status), ApplicationStatus.APPROVED)
         except IllegalTransition as exc:
             raise Conflict(f"{app.reference}: {exc}") from None
-        maker = _makers(app, await deps.applications.timeline(app.id)).get(principal.subject)
+        maker = step_of(maker_steps(app, await deps.applications.timeline(app.id)), principal.subject)
         if maker is not None:
             raise PermissionDenied(
                 f"maker-checker: you {maker} {app.reference}, so you cannot approve it; ask another operator"

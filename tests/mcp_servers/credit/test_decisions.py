@@ -25,6 +25,7 @@ from tests.helpers.risk import (
     REFER_BUREAU,
     REVIEW,
     SUBMIT,
+    TIMELINE,
     accept_offer,
     assessments,
     call,
@@ -282,13 +283,27 @@ async def test_whoever_filed_reviewed_or_last_changed_it_cannot_approve_it(
         await accept_offer(core_db, app, app["borrower_id"])
 
     principal(op, Role.OPERATOR)
-    assert (
-        await refused(client, APPROVE, {"application": app["id"], "comment": COMMENT}) == "permission_denied"
-    )
+    # The timeline shows the maker-checker rule as approval applies it: the maker's step, and no.
+    # An operator who filed it also submitted it: the refusal names the latest step.
+    latest = "submitted" if maker == "filed" else maker
+    seen = (await call(client, TIMELINE, {"application": app["id"]}))["maker_checker"]
+    assert (seen["you_made"], seen["you_may_approve"]) == (latest, False)
+    assert {"subject": op, "step": maker} in [{k: m[k] for k in ("subject", "step")} for m in seen["makers"]]
+    args = {"application": app["id"], "comment": COMMENT}
+    result = await client.call_tool(APPROVE, args, raise_on_error=False)
+    assert error_code(result) == "permission_denied" and f"you {latest} " in error_message(result)
     assert await assessments(core_db, app, "approval") == 0
     assert await status_of(client, principal, app) == "offer_accepted"
-    principal(uid("op-checker"), Role.OPERATOR)
+    checker = uid("op-checker")
+    principal(checker, Role.OPERATOR)
+    seen = (await call(client, TIMELINE, {"application": app["id"]}))["maker_checker"]
+    assert (seen["you_made"], seen["you_may_approve"]) == (None, True)
+    assert checker not in {m["subject"] for m in seen["makers"]}
     assert (await call(client, APPROVE, {"application": app["id"], "comment": COMMENT}))["approved"] is True
+    seen = (await call(client, TIMELINE, {"application": app["id"]}))["maker_checker"]
+    assert seen["you_may_approve"] is False  # approved: nothing left to approve
+    principal(app["borrower_id"], Role.BORROWER)
+    assert (await call(client, TIMELINE, {"application": app["id"]}))["maker_checker"] is None
 
 
 async def test_the_service_role_approves_up_to_the_operator_limit_for_the_currency_but_not_above(

@@ -27,6 +27,7 @@ from tests.fakes.builders import (
 )
 from tests.fakes.deps import credit_deps, marketplace_deps
 from tests.fakes.store import FakeStore
+from tools.credit.applications import get_application_timeline
 from tools.credit.decisions import approve_application, get_adverse_action_notice, review_application
 from tools.credit.domain.applications import ApplicationRecord
 from tools.ledger.domain.chart import account
@@ -222,3 +223,36 @@ async def test_a_failed_policy_recheck_declines_with_a_notice_and_frees_the_rese
     assert "offer.released" in store.event_types(offer.id)
     audited = {(r.object_type, r.object_id) for r in store.audit}
     assert {("bid", str(offer.id)), ("journal", str(release.id)), ("application", str(app.id))} <= audited
+
+
+async def test_the_timeline_shows_staff_each_maker_and_whether_they_may_approve() -> None:
+    store = FakeStore()
+    app = await referred(store)
+    reviewer, checker = uid("op-rev"), uid("op-checker")
+    verify_documents(store, app, "national_id", "proof_of_income")
+    await review(store, app, "open_for_bids", reviewer)
+
+    async def seen(who: str, role: Role = Role.OPERATOR) -> Any:
+        timeline = await get_application_timeline(credit_deps(store), as_(who, role).principal, app.reference)
+        return timeline.maker_checker
+
+    before = await seen(checker)
+    assert before is not None and (before.you_made, before.you_may_approve) == (None, False)  # not yet
+    offer = bid(store, app, provider(store))
+    await accept_offer(
+        marketplace_deps(store), as_(app.borrower_id, Role.BORROWER), str(app.id), offer.id, uid("k")
+    )
+    shown = await seen(reviewer)
+    assert shown is not None
+    assert [(m.subject, m.step) for m in shown.makers] == [
+        (app.borrower_id, "filed"),
+        (app.borrower_id, "submitted"),
+        (reviewer, "reviewed"),
+        (app.borrower_id, "last changed"),
+    ]
+    assert (shown.you_made, shown.you_may_approve) == ("reviewed", False)
+    assert await refused(store, approve(store, app, reviewer)) == "permission_denied"
+    mine = await seen(checker, Role.ADMIN)
+    assert mine is not None and (mine.you_made, mine.you_may_approve) == (None, True)
+    assert (await approve(store, app, checker)).approved is True
+    assert await seen(app.borrower_id, Role.BORROWER) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
 import pycountry
@@ -38,6 +38,8 @@ __all__ = [
     "EmploymentStatus",
     "ExpiryReport",
     "ListApplications",
+    "MakerChecker",
+    "MakerView",
     "Purpose",
     "SubmitApplication",
     "TimelineEntry",
@@ -310,11 +312,35 @@ class TimelineEntry(Output):
     occurred_at: datetime
 
 
+class MakerView(Output):
+    subject: str = Field(description="Who made the step.")
+    step: Literal["filed", "submitted", "reviewed", "last changed"]
+    at: datetime
+
+
+class MakerChecker(Output):
+    makers: list[MakerView] = Field(
+        description="Every step someone made, oldest first; none of them may give the final approval."
+    )
+    you_made: Literal["filed", "submitted", "reviewed", "last changed"] | None = Field(
+        description="Your latest step on it (so approve_application refuses you); null when you made none."
+    )
+    you_may_approve: bool = Field(
+        description="True when it awaits approval (offer_accepted) and you made none of its steps; "
+        "approval still re-checks KYC and policy."
+    )
+
+
 class ApplicationTimeline(Output):
     application_id: UUID
     reference: str
     status: ApplicationStatus
     entries: list[TimelineEntry] = Field(description="Oldest first: who moved it, when, from, to and why.")
+    maker_checker: MakerChecker | None = Field(
+        default=None,
+        description="Operators and admins only (null for others): who made each step, so who may not "
+        "approve it, and whether you may.",
+    )
 
 
 class ExpiryReport(Output):
