@@ -18,6 +18,7 @@ import hmac
 import json
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -104,7 +105,15 @@ class Stack:
         return [json.loads(line) for line in self.access_log.read_text().splitlines() if line.startswith("{")]
 
     def upstream_of(self, request_id: str) -> str:
-        return next(line["upstream"] for line in self.log() if line["request_id"] == request_id)
+        # nginx writes a request's line once it is done with it, which may be just after the client
+        # has its answer: wait a little for it.
+        for _ in range(50):
+            found = [line["upstream"] for line in self.log() if line["request_id"] == request_id]
+            if found:
+                upstream: str = found[0]
+                return upstream
+            time.sleep(0.1)
+        raise AssertionError(f"nginx logged no request {request_id}")
 
 
 def upstreams_conf(stack_ports: dict[str, list[int]]) -> str:

@@ -22,6 +22,7 @@ from mcp_servers.config import load_settings
 from mcp_servers.fronts import FRONT_PORTS, FRONTS
 from mcp_servers.processes import front_plan
 from tests.deploy.test_nginx import tools_call
+from tests.deploy.test_nginx_pages import page_call
 from tests.helpers.caas_process import serve_process
 from tests.helpers.common import JWT_ISSUER, JWT_SECRET, SERVICE_KEY, application, caas_env, make_jwt
 from tests.mcp_servers.test_cli import caas, one_line
@@ -84,22 +85,9 @@ async def front(
         yield served
 
 
-def browser_call(token: str, **headers: str) -> dict[str, Any]:
-    """The headers a page's fetch to /mcp sends (bridge.js), plus ``headers`` (Host, Origin, ...)."""
-    return {
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": "credit_submit_application",
-        **headers,
-    }
-
-
 async def submit(http: httpx.AsyncClient, token: str, **headers: str) -> httpx.Response:
     body = tools_call("credit_submit_application", {"application": application()})
-    return await http.post("/mcp", json=body, headers=browser_call(token, **headers))
+    return await http.post("/mcp", json=body, headers=page_call(token, **headers))
 
 
 @pytest.mark.subprocess
