@@ -1,5 +1,5 @@
-// PM2 process file for a VPS install (the plan's process manager): every CaaS server on its plan port
-// and one worker process, from any working directory:
+// PM2 process file for a VPS install (the plan's process manager): every CaaS server on its plan port,
+// the pages' and live updates' fronts and one worker process, from any working directory:
 //   npm ci --prefix deploy/pm2 && deploy/pm2/node_modules/.bin/pm2 start deploy/ecosystem.config.cjs
 // Settings and secrets (NEON_DATABASE_URL, SUPABASE_*, CAAS_PII_*, CAAS_JWT_SECRET, ...) come from the
 // environment pm2 is started in or from the repository's `.env` (each process runs there), as
@@ -26,6 +26,14 @@ const SERVERS = {
   providers: 3008,
   admin: 3012,
   credit: 3014,
+};
+// The people's side (mcp_servers/fronts.py): processes of the composed server for the pages and the live
+// updates, `caas serve --front NAME`; nginx routes /provider/, /admin/ and /live/ to them. Behind nginx
+// on a public host, name it in CAAS_PUBLIC_URL or CAAS_ALLOWED_HOSTS (docs/operations.md, "Pages").
+const FRONTS = {
+  provider: 3009,
+  live: 3010,
+  admin: 3015,
 };
 
 function app(name, args, extra = {}) {
@@ -65,6 +73,9 @@ module.exports = {
       server === "caas"
         ? app("caas", ["serve", "--port", String(port)])
         : app(`caas-${server}`, ["serve", "--service", server, "--port", String(port)]),
+    ),
+    ...Object.entries(FRONTS).map(([front, port]) =>
+      app(`caas-front-${front}`, ["serve", "--front", front, "--port", String(port)]),
     ),
     // The outbox relay, every queue and the periodic jobs; several may run (`caas worker --queues` splits
     // them by queue). Without its own port it reports through its log only.

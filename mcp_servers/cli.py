@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -19,11 +20,12 @@ from database import migrate
 from mcp_servers import laptop
 from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.db_commands import add_db_parser, run_db
+from mcp_servers.fronts import FRONTS, front_refusal
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
 from mcp_servers.platform.tracing import configure_tracing
-from mcp_servers.processes import ProcessPlan, composed_plan, pool_size, service_plan
+from mcp_servers.processes import ProcessPlan, composed_plan, front_plan, pool_size, service_plan
 from mcp_servers.runtime import Runtime, check_sandbox_consent
 from mcp_servers.toolsets import dynamic_refused
 from mcp_servers.worker_command import add_parser as add_worker_parser
@@ -77,7 +79,9 @@ def _api_keys(settings: Settings) -> tuple[dict[str, object], str | None]:
 
 def _plan(settings: Settings, args: argparse.Namespace) -> ProcessPlan:
     """What this serving process carries; refuses (ConfigError) work that needs a gateway it lacks."""
-    if args.service is None:
+    if args.front is not None:
+        plan = front_plan(settings, args.front, pool_max=args.pool_max)
+    elif args.service is None:
         plan = composed_plan(settings, workers=args.workers, pool_max=args.pool_max)
     else:
         plan = service_plan(settings, args.service, workers=args.workers, pool_max=args.pool_max)
@@ -117,7 +121,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
             if stdio:
                 await build_server(runtime, service).run_stdio_async(show_banner=False)
             else:
-                code = await _serve_http(runtime, service, host, port)
+                code = await _serve_http(runtime, service, host, port, args.front)
         finally:
             if plan.workers:
                 # Each worker finishes the job it holds (bounded by the grace period), then stops.
@@ -182,19 +186,21 @@ async def _sandbox(
     return 0
 
 
-async def _serve_http(runtime: Runtime, service: str | None, host: str | None, port: int | None) -> int:
+async def _serve_http(
+    runtime: Runtime, service: str | None, host: str | None, port: int | None, front: str | None = None
+) -> int:
     from mcp_servers.composition import PLAN_PORTS, build_server
     from mcp_servers.platform.registration import public_url, registration, server_name
 
     settings = runtime.settings
     keys, token_path = _api_keys(settings)
     bind_host = host or settings.host
-    bind_port = port or settings.port or PLAN_PORTS[service or "caas"]
+    bind_port = port or settings.port or (FRONTS[front].port if front else PLAN_PORTS[service or "caas"])
     resource = public_url(settings, server_name(service), bind_host, bind_port)
     server = build_server(runtime, service, api_keys=keys, resource_url=resource)  # type: ignore[arg-type]
     gate = ShutdownGate()
     config = uvicorn.Config(
-        http_app(server, settings, bind_host, gate),
+        http_app(server, settings, bind_host, gate, front=front),
         host=bind_host,
         port=bind_port,
         log_level="warning",
@@ -214,9 +220,15 @@ async def _serve_http(runtime: Runtime, service: str | None, host: str | None, p
     uv = _GracefulServer(config, gate, settings.shutdown_grace_s)
     # Registration runs in the background (a registry that is down never delays serving) and
     # deactivates after uvicorn's graceful stop.
-    async with registration(
-        runtime, server, service=service, host=bind_host, port=bind_port, serving=lambda: uv.started
-    ):
+    # A front is not an MCP server of its own: the registry lists the composed server, not its fronts.
+    listed: contextlib.AbstractAsyncContextManager[object] = (
+        contextlib.nullcontext()
+        if front
+        else registration(
+            runtime, server, service=service, host=bind_host, port=bind_port, serving=lambda: uv.started
+        )
+    )
+    async with listed:
         try:
             await uv.serve()
         except SystemExit:
@@ -257,6 +269,10 @@ class _GracefulServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+def _front_refused(args: argparse.Namespace) -> str | None:
+    return front_refusal(args.front, service=args.service, stdio=args.stdio, workers=args.workers)
+
+
 def _registry(settings: Settings, out: Path) -> int:
     from mcp_servers.composition import SERVICES
     from mcp_servers.platform.registration import write_server_json
@@ -272,6 +288,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the MCP servers (Streamable HTTP by default)")
     serve.add_argument("--stdio", action="store_true", help="speak MCP over stdin/stdout instead of HTTP")
     serve.add_argument("--service", help="run one service on its own port instead of the composed server")
+    serve.add_argument(
+        "--front",
+        choices=list(FRONTS),
+        help="a process of the composed server for people: provider (the provider dashboard, 3009), admin "
+        "(the operator console, 3015) or live (the WebSocket service, 3010); no workers",
+    )
     serve.add_argument("--host", help="bind address (default CAAS_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default CAAS_PORT or the plan's port)")
     serve.add_argument(
@@ -325,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             settings = load_settings(**flags)
         if args.command == "serve" and (refused := dynamic_refused(settings.toolsets, args.service)):
+            raise ConfigError(refused)
+        if args.command == "serve" and (refused := _front_refused(args)):
             raise ConfigError(refused)
         vault_from_settings(settings)  # missing or malformed encryption keys stop start-up here
     except ConfigError as exc:

@@ -1,7 +1,8 @@
 """What one process carries: its name in ``pg_stat_activity``, its pool sizes, whether it runs the
 background workers (and which queues), and whether it may run the in-process sandbox.
 
-The composed ``caas serve`` runs everything, as on a laptop. ``caas serve --service X`` is one of
+The composed ``caas serve`` runs everything, as on a laptop; ``caas serve --front X`` is a process of it
+for pages or live updates (mcp_servers.fronts) that runs no workers. ``caas serve --service X`` is one of
 several processes behind nginx: a small pool, no workers unless asked (``--workers``), and the sandbox
 only in the process that owns payments; ``caas worker`` runs the queues it is given and nothing else.
 """
@@ -20,6 +21,7 @@ __all__ = [
     "QUEUES",
     "ProcessPlan",
     "composed_plan",
+    "front_plan",
     "parse_queues",
     "pool_size",
     "selected",
@@ -94,6 +96,22 @@ def service_plan(
         run,
         None,
         owns_payments=service in PAYMENTS_OWNERS,
+    )
+
+
+def front_plan(settings: Settings, front: str, *, pool_max: int | None = None) -> ProcessPlan:
+    """``caas serve --front``: a process of the composed server for pages or live updates; a service's
+    small pool, never workers (``caas worker`` runs them), never the sandbox."""
+    size = pool_max or settings.pool_max_size or SERVICE_POOL_MAX
+    return ProcessPlan(
+        f"caas-front-{front}",
+        min(settings.pool_min_size, size),
+        size,
+        0,
+        size,
+        workers=False,
+        queues=None,
+        owns_payments=False,
     )
 
 

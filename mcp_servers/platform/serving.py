@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.config import Settings
+from mcp_servers.fronts import FrontRoutes
 from mcp_servers.platform.request_context import RequestIdMiddleware
 from mcp_servers.platform.tracing import TraceContextMiddleware
 from mcp_servers.subscriptions import withdraw_subscriptions
@@ -36,11 +37,14 @@ def allowed_hosts(settings: Settings, bind_host: str) -> list[str]:
     return hosts
 
 
-def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: ShutdownGate) -> ASGIApp:
+def http_app(
+    server: FastMCP, settings: Settings, bind_host: str, gate: ShutdownGate, *, front: str | None = None
+) -> ASGIApp:
     """Streamable HTTP at ``/mcp`` plus the server's own routes, all behind the Host/Origin guard
     (421 for a Host not allowed, 403 for a foreign Origin; the MCP transport specification asks
     servers to validate Origin), inside the shutdown gate (outermost, so that while draining every
-    new request is a 503, authenticated or not)."""
+    new request is a 503, authenticated or not). ``front`` keeps a ``caas serve --front`` process to its
+    routes (mcp_servers.fronts), inside the guard."""
     if not settings.http_sessions:
         # Without a session a subscription has nowhere to send its notifications: do not offer it.
         withdraw_subscriptions(server)
@@ -56,6 +60,7 @@ def http_app(server: FastMCP, settings: Settings, bind_host: str, gate: Shutdown
             Middleware(RequestIdMiddleware),
             # A malformed X-CaaS-Toolsets / X-CaaS-Read-Only is a 400 naming the valid toolsets.
             Middleware(ToolsetHeaders, selection=Selection(parse_toolsets(settings.toolsets))),
+            *([Middleware(FrontRoutes, front=front)] if front else []),
         ],
     )
     return _Gated(app, gate)

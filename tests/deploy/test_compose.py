@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from mcp_servers.composition import PLAN_PORTS
+from mcp_servers.fronts import FRONT_PORTS
 from tests.helpers.deploy import DEPLOY, program
 
 EXAMPLE = DEPLOY / ".env.example"
@@ -80,8 +81,16 @@ def test_the_integrated_stack_runs_each_server_on_its_plan_port_behind_nginx(tmp
     services = rendered("integrated", tmp_path)["services"]
     servers = {name: s for name, s in services.items() if name.startswith("caas-") and name != "caas-worker"}
     ports = {name: int(s["environment"]["CAAS_PORT"]) for name, s in servers.items()}
-    assert ports == {("caas-core" if n == "caas" else f"caas-{n}"): p for n, p in PLAN_PORTS.items()}
+    assert ports == {
+        **{("caas-core" if n == "caas" else f"caas-{n}"): p for n, p in PLAN_PORTS.items()},
+        **{f"caas-front-{n}": p for n, p in FRONT_PORTS.items()},
+    }
     for name, service in servers.items():
+        if name.startswith("caas-front-"):
+            assert service["command"] == ["caas", "serve", "--front", name.removeprefix("caas-front-")]
+            # The pages call /mcp on the public origin: its host is allowed (CAAS_PUBLIC_URL's).
+            assert service["environment"]["CAAS_PUBLIC_URL"] == "http://localhost/mcp"
+            continue
         service_name = "caas" if name == "caas-core" else name.removeprefix("caas-")
         expected = ["caas", "serve"] + ([] if service_name == "caas" else ["--service", service_name])
         assert service["command"] == expected

@@ -18,6 +18,7 @@ import hmac
 import json
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import httpx
 import pytest
 from fastmcp import Client
 
+from mcp_servers.fronts import FRONT_PORTS
 from tests.helpers.caas_process import wait_ready
 from tests.helpers.common import JWT_ISSUER, JWT_SECRET, application, free_port, make_jwt
 from tests.helpers.deploy import DEPLOY, caas_serve, program, with_hosts
@@ -38,13 +40,19 @@ pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 PAYSTACK_SECRET = "sk_test_nginx_" + uuid.uuid4().hex
 UPSTREAM = re.compile(r"^\s*upstream\s+(\w+)\s*\{", re.MULTILINE)
 SERVER = re.compile(r"^\s*server\s+([\w.-]+):\d+", re.MULTILINE)
+SERVER_PORT = re.compile(r"^\s*server\s+[\w.-]+:(\d+)", re.MULTILINE)
+
+
+def upstream_blocks() -> dict[str, str]:
+    """Each upstream of deploy/nginx/upstreams.conf with the text of its block."""
+    text = (DEPLOY / "nginx" / "upstreams.conf").read_text()
+    blocks = re.split(r"^\s*upstream\s+", text, flags=re.MULTILINE)[1:]
+    return {block.split()[0]: block.split("}")[0] for block in blocks}
 
 
 def shipped_upstreams() -> dict[str, list[str]]:
     """Each upstream of deploy/nginx/upstreams.conf with the host names of its servers."""
-    text = (DEPLOY / "nginx" / "upstreams.conf").read_text()
-    blocks = re.split(r"^\s*upstream\s+", text, flags=re.MULTILINE)[1:]
-    return {block.split()[0]: SERVER.findall(block) for block in blocks}
+    return {name: SERVER.findall(block) for name, block in upstream_blocks().items()}
 
 
 def nginx_t(conf: Path, hosts: dict[str, str], workdir: Path) -> subprocess.CompletedProcess[str]:
@@ -69,14 +77,20 @@ def test_the_shipped_compose_config_passes_nginx_t(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_every_caas_service_has_an_upstream_and_a_route() -> None:
+def test_every_caas_service_and_front_has_an_upstream_and_a_route() -> None:
     upstreams = shipped_upstreams()
     conf = (DEPLOY / "nginx-integrated.conf").read_text()
     routed = re.search(r"\^/\(\?<caas_service>([a-z|]+)\)/mcp\$", conf)
     assert routed is not None
     services = set(routed.group(1).split("|"))
-    assert {f"caas_{s}" for s in services} | {"caas_core", "onasis_gateway", "onasis_mcp"} == set(upstreams)
+    fronts = {f"caas_front_{front}" for front in FRONT_PORTS}
+    others = {"caas_core", "onasis_gateway", "onasis_mcp"}
+    assert {f"caas_{s}" for s in services} | fronts | others == set(upstreams)
     assert all(len(servers) == 1 for servers in upstreams.values())
+    # Each front's upstream is its process on the front's plan port (compose and pm2 use the same).
+    ports = {name: SERVER_PORT.findall(text) for name, text in upstream_blocks().items() if name in fronts}
+    assert ports == {f"caas_front_{front}": [str(port)] for front, port in FRONT_PORTS.items()}
+    assert set(re.findall(r"proxy_pass http://(caas_front_\w+);", conf)) == fronts
 
 
 @dataclass
@@ -91,7 +105,15 @@ class Stack:
         return [json.loads(line) for line in self.access_log.read_text().splitlines() if line.startswith("{")]
 
     def upstream_of(self, request_id: str) -> str:
-        return next(line["upstream"] for line in self.log() if line["request_id"] == request_id)
+        # nginx writes a request's line once it is done with it, which may be just after the client
+        # has its answer: wait a little for it.
+        for _ in range(50):
+            found = [line["upstream"] for line in self.log() if line["request_id"] == request_id]
+            if found:
+                upstream: str = found[0]
+                return upstream
+            time.sleep(0.1)
+        raise AssertionError(f"nginx logged no request {request_id}")
 
 
 def upstreams_conf(stack_ports: dict[str, list[int]]) -> str:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from mcp_servers.composition import PLAN_PORTS, SERVICES
+from mcp_servers.fronts import FRONT_PORTS
 from tests.helpers.caas_process import wait_ready
 from tests.helpers.common import caas_command, caas_env, free_port
 from tests.helpers.deploy import DEPLOY
@@ -60,7 +61,12 @@ def port_of(app: dict[str, Any]) -> int | None:
 def test_the_ecosystem_runs_every_server_of_the_plan_on_its_port_and_a_worker() -> None:
     apps = {app["name"]: app for app in ecosystem_apps()}
     servers = {name: port_of(app) for name, app in apps.items() if app["args"][0] == "serve"}
-    assert servers == {("caas" if s == "caas" else f"caas-{s}"): port for s, port in PLAN_PORTS.items()}
+    assert servers == {
+        **{("caas" if s == "caas" else f"caas-{s}"): port for s, port in PLAN_PORTS.items()},
+        **{f"caas-front-{f}": port for f, port in FRONT_PORTS.items()},
+    }
+    for front in FRONT_PORTS:
+        assert apps[f"caas-front-{front}"]["args"][:3] == ["serve", "--front", front]
     assert apps["caas-worker"]["args"] == ["worker"]
     for app in apps.values():
         assert Path(app["cwd"]) == DEPLOY.parent  # wherever pm2 is started from
@@ -81,8 +87,9 @@ def check_free(ports: dict[str, int]) -> None:
 
 
 def served() -> list[str]:
-    """The apps of this build: the composed server, each service SERVICES has, the worker."""
-    return ["caas", *(f"caas-{s}" for s in SERVICES), "caas-worker"]
+    """The apps of this build: the composed server, each service SERVICES has, the fronts, the worker."""
+    fronts = [f"caas-front-{front}" for front in FRONT_PORTS]
+    return ["caas", *(f"caas-{s}" for s in SERVICES), *fronts, "caas-worker"]
 
 
 @contextlib.asynccontextmanager
