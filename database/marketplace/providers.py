@@ -181,11 +181,13 @@ _INVITATIONS = """
 SELECT i.id, i.application_id, a.reference, a.status AS application_status, i.provider_id,
        p.name AS provider_name, i.status, i.rank, i.fit_score, a.currency, a.requested_amount_minor,
        a.term_months, a.purpose, a.applicant_country AS country, r.grade, r.score,
-       (r.result ->> 'dti_after')::numeric AS dti, i.invited_by, i.invited_at
+       (r.result ->> 'dti_after')::numeric AS dti, i.invited_by, i.invited_at,
+       br.closes_at AS round_closes_at, a.status_changed_at
 FROM caas_core.provider_invitations i
 JOIN caas_core.applications a ON a.id = i.application_id
 JOIN caas_core.providers p ON p.id = i.provider_id
 JOIN caas_core.risk_assessments r ON r.id = i.assessment_id
+LEFT JOIN caas_core.bidding_rounds br ON br.application_id = i.application_id
 """
 
 

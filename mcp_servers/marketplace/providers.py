@@ -121,13 +121,19 @@ async def get_provider(provider: ProviderHandle) -> ProviderView:
 
 
 @TOOLS.tool(roles=READERS, title="Get a provider's capital", read_only=True, idempotent=True)
-async def get_provider_capital(provider: ProviderHandle) -> ProviderCapital:
+async def get_provider_capital(
+    provider: Annotated[
+        ProviderHandle | None,
+        Field(default=None, description="The provider's id (UUID). Providers: leave out for your own."),
+    ] = None,
+) -> ProviderCapital:
     """A lender's capital now, from the ledger: available (free to lend), reserved (held for accepted
     offers until disbursed or released) and lent (principal its loans still owe), and their total.
 
     Use to see how much a lender can still offer (place_bid needs available capital for the amount)
-    and how much is at work. A provider's own principals read only their provider; any other id
-    answers not_found. Amounts are in the provider's one lending currency.
+    and how much is at work. A provider's own principals read only their provider (leave provider
+    out); any other id answers not_found. Staff name the provider. Amounts are in the provider's one
+    lending currency.
     """
     return await capital.get_provider_capital(deps().marketplace, principal(), provider)
 

@@ -8,16 +8,25 @@ reads its own; staff read any (``can_see_provider``, like get_provider).
 
 from __future__ import annotations
 
+from tools.marketplace.bidding import own_provider
 from tools.marketplace.models.capital import ProviderCapital
 from tools.marketplace.ports import MarketplaceDeps
 from tools.marketplace.providers import can_see_provider, parse_provider_id, provider_not_found
+from tools.platform.errors import InvalidArgument
 from tools.platform.models import Money
-from tools.platform.principal import Principal
+from tools.platform.principal import Principal, Role
 
 __all__ = ["get_provider_capital"]
 
 
-async def get_provider_capital(deps: MarketplaceDeps, principal: Principal, handle: str) -> ProviderCapital:
+async def get_provider_capital(
+    deps: MarketplaceDeps, principal: Principal, handle: str | None
+) -> ProviderCapital:
+    """``handle`` None: the calling provider's own (staff must name one)."""
+    if handle is None:
+        if principal.role is not Role.PROVIDER:
+            raise InvalidArgument("name the provider whose capital to read (its id)")
+        handle = str(own_provider(principal))
     provider_id = parse_provider_id(handle)
     provider = await deps.providers.get(provider_id) if can_see_provider(principal, provider_id) else None
     if provider is None:

@@ -1,0 +1,122 @@
+"""The provider dashboard in real Chromium: a lender signs in with its provider token, sees its
+invitations, types terms and watches the APR preview change (compare_offers' own figures), places a bid
+after confirming its exact terms, revises it, withdraws it (confirmed), declines another invitation with
+a reason; a second lender's page never shows the first one's bid, and shows its own as it is placed
+(live, without reload)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from fastmcp import Client
+from playwright.async_api import Locator, Page, expect
+
+from tests.browser.conftest import OpenPage, screenshot
+from tests.helpers.bidding import BIDS, as_provider, call, invite, market, open_application, place
+from tests.helpers.common import make_jwt
+
+LIVE = 20_000  # ms: an event goes through the outbox and the live feed before the page reads again
+
+
+def invitation(page: Page, reference: str) -> Locator:
+    return (
+        page.get_by_role("table", name=re.compile("Invitations to bid"))
+        .get_by_role("row")
+        .filter(has_text=reference)
+    )
+
+
+def bids(page: Page) -> Locator:
+    return page.get_by_role("table", name=re.compile("bids on its invitations"))
+
+
+async def confirm(page: Page, yes: str, *shown: str | re.Pattern[str]) -> None:
+    dialog = page.get_by_role("dialog")
+    for text in shown:
+        await expect(dialog).to_contain_text(text)
+    await dialog.get_by_role("button", name=yes).click()
+    await expect(dialog).to_have_count(0)
+
+
+async def test_a_lender_bids_with_a_live_preview_revises_withdraws_and_declines(
+    open_page: OpenPage, client: Client, principal: Any, country: str
+) -> None:
+    app, (mine, theirs) = await market(client, principal, country, lenders=2)
+    other = await open_application(client, principal, country)
+    await invite(client, principal, other)
+    page = await open_page("/provider/", make_jwt("lender-web", role="provider", provider_id=mine))
+    await expect(page.get_by_role("heading", name="Invitations")).to_be_visible()
+    row = invitation(page, app["reference"])
+    await expect(row).to_contain_text("open for bids")
+    await row.get_by_role("button", name="Bid…").click()
+
+    # The preview follows the terms as they are typed: the figures of compare_offers (test_offers.py).
+    await expect(page.get_by_label("Amount")).to_have_value("250000.00")
+    preview = page.locator("#preview")
+    await page.get_by_label("Annual rate (%)").fill("24")
+    await expect(preview).to_contain_text("24.00%")
+    await expect(preview).to_contain_text(re.compile(r"12 \u00d7 GHS\s23,639\.90"))  # the viewer's en-US
+    await page.get_by_label("Fee").fill("5000")
+    await page.get_by_label("Annual rate (%)").fill("22")
+    await expect(preview).to_contain_text("25.95%")
+    await page.get_by_label("Amount").fill("300000")
+    await expect(preview).to_contain_text("more than the 250000.00 GHS requested")
+    await page.get_by_label("Amount").fill("250000.00")
+    await expect(preview).to_contain_text("These terms fit")
+    await screenshot(page, "provider-dashboard-preview")
+
+    await page.get_by_role("button", name="Place bid").click()
+    terms = re.compile(r"GHS\s250,000\.00 at 22% a year over 12 months: 12 monthly annuity installments")
+    await confirm(page, "Yes, place it", terms, "APR 25.95%")
+    placed = bids(page).get_by_role("row").filter(has_text=app["reference"])
+    await expect(placed).to_contain_text("active")
+    await expect(placed).to_contain_text("22%")
+    await screenshot(page, "provider-dashboard")
+
+    await placed.get_by_role("button", name="Revise…").click()
+    await expect(page.get_by_label("Annual rate (%)")).to_have_value("22")
+    await expect(page.get_by_label("Fee")).to_have_value("5000.00")
+    await page.get_by_label("Annual rate (%)").fill("21.5")
+    await page.get_by_role("button", name="Revise bid").click()
+    await confirm(page, "Yes, revise it", "21.5% a year")
+    await expect(placed).to_contain_text("21.5%")
+    as_provider(principal, mine)
+    [current, first] = (await call(client, BIDS, {"application": app["id"]}))["items"]
+    assert (current["version"], current["status"]) == (2, "active")
+    assert Decimal(current["annual_rate"]) == Decimal("0.215")
+    assert first["status"] == "superseded" and current["origination_fee"]["amount"] == "5000.00"
+
+    await placed.get_by_role("button", name="Withdraw…").click()
+    await page.get_by_label("Reason for withdrawing").fill("repriced the book")
+    await page.get_by_role("button", name="Withdraw bid").click()
+    await confirm(page, "Yes, withdraw it", "version 2")
+    await expect(placed).to_contain_text("withdrawn")
+    await expect(placed.get_by_role("button")).to_have_count(0)
+
+    declined = invitation(page, other["reference"])
+    await declined.get_by_role("button", name="Decline…").click()
+    await page.get_by_label("Reason for declining").fill("outside our appetite this month")
+    await page.get_by_role("button", name="Decline invitation").click()
+    await confirm(page, "Yes, decline it", other["reference"], "outside our appetite")
+    await expect(declined).to_contain_text("declined")
+    await expect(declined.get_by_role("button")).to_have_count(0)
+    await screenshot(page, "provider-dashboard-after")
+
+    # The other lender: the same invitation, none of the first lender's bids; its own bid appears live.
+    second = await open_page("/provider/", make_jwt("lender-web-2", role="provider", provider_id=theirs))
+    await expect(invitation(second, app["reference"])).to_be_visible()
+    await expect(second.get_by_text("No bid yet.")).to_be_visible()
+    await expect(second.locator("#live-state")).to_contain_text("Live", timeout=LIVE)
+    own = await place(client, principal, app, theirs, annual_rate="0.25")
+    theirs_shown = bids(second).get_by_role("row").filter(has_text=app["reference"])
+    await expect(theirs_shown).to_contain_text("25%", timeout=LIVE)
+    await expect(bids(second).locator("tbody tr")).to_have_count(1)
+    await expect(second.get_by_text("21.5%")).to_have_count(0)
+    await screenshot(second, "provider-dashboard-second-provider")
+    # And the first lender's page never shows the second one's bid.
+    await page.get_by_role("button", name="Refresh").click()
+    await expect(bids(page).locator("tbody tr")).to_have_count(1)
+    await expect(page.get_by_text("25%", exact=True)).to_have_count(0)
+    assert own["provider_id"] == theirs
