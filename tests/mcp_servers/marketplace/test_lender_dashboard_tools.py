@@ -1,11 +1,13 @@
 """What the provider dashboard reads and does beside bidding, through a real MCP client on real
 PostgreSQL: a lender's capital (available, reserved, lent) as the ledger books it, read by itself and
-staff only; and a lender queueing its own failed webhook delivery again, never another lender's."""
+staff only; a lender queueing its own failed webhook delivery again, never another lender's; and the
+bidding deadline each invitation shows."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,7 @@ import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.bidding import CLOSE, INVITATIONS, as_provider, market
 from tests.helpers.loans import active_loan, minor
 from tests.helpers.providers import call, refused, uid
 from tests.helpers.webhooks import RETRY, Receiver, deliveries, invite, invited_events, lender, receiving
@@ -92,3 +95,20 @@ async def test_a_lender_retries_its_own_failed_delivery_but_never_another_lender
     assert (row["status"], row["attempts"]) == ("delivered", 2)
     principal(uid("b"), Role.BORROWER)
     assert await refused(client, RETRY, {"delivery": str(uuid.uuid4())}) == "permission_denied"
+
+
+async def test_an_invitation_says_when_bidding_closes_and_an_early_close_moves_it(
+    client: Client, principal: Any, runtime: Runtime, country: str
+) -> None:
+    app, (a,) = await market(client, principal, country, lenders=1)
+    as_provider(principal, a)
+    [before] = (await call(client, INVITATIONS, {"application": app["id"]}))["items"]
+    closes = datetime.fromisoformat(before["bidding_closes_at"])
+    expected = datetime.now(UTC) + runtime.deps.marketplace.bidding_window
+    assert abs(closes - expected) < timedelta(minutes=5)
+    principal(uid("op-close"), Role.OPERATOR)
+    closed = await call(client, CLOSE, {"application": app["id"], "reason": "enough offers"})
+    as_provider(principal, a)
+    [after] = (await call(client, INVITATIONS, {"application": app["id"]}))["items"]
+    assert after["bidding_closes_at"] == closed["closes_at"]
+    assert datetime.fromisoformat(closed["closes_at"]) < closes
