@@ -60,7 +60,9 @@
     fill("loans", "loans-empty", rows);
   };
 
-  const loadCapital = async () => {
+  // Its own id comes with its capital; the commission statement needs it (read once, shared).
+  const loadCapital = () => (state.capital = readCapital());
+  const readCapital = async () => {
     const c = await caas.tool("{{TOOL:get_provider_capital}}", {});
     state.providerId = c.provider_id;
     dl($("capital"), [
@@ -77,7 +79,7 @@
   $("commission-from").value = today.slice(0, 8) + "01";
   $("commission-to").value = today;
   const loadCommission = async () => {
-    if (!state.providerId) await loadCapital();
+    if (!state.providerId) await (state.capital || loadCapital());
     const s = await caas.tool("{{TOOL:get_commission_statement}}", {
       provider: state.providerId,
       period_start: $("commission-from").value,

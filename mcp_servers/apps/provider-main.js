@@ -46,10 +46,31 @@
 
   $("invitations-more").addEventListener("click", (event) => lender.moreInvitations(event.currentTarget));
   $("refresh").addEventListener("click", (event) => busy(event.currentTarget, () => lender.refresh()));
+  // In a host: the list_invitations result it passes (also when it arrives after the page started),
+  // shown as it is; the other sections are read as the same provider, through the host.
+  const passed = (result) => {
+    if (!result) return false;
+    if (result.isError) {
+      caas.status((result.content || []).map((c) => c.text || "").join(" "), true);
+      return false;
+    }
+    lender.showInvitations(result.structuredContent, false);
+    return true;
+  };
+  if (caas.inHost) {
+    window.addEventListener("message", (event) => {
+      const msg = event.source === window.parent ? event.data || {} : {};
+      if (msg.method === "ui/notifications/tool-result" && passed(msg.params)) {
+        caas.status("");
+        lender.refresh(["bids"]);
+      }
+    });
+  }
   caas.boot(async ({ mode, result }) => {
-    if (mode === "app" && result && !result.isError && result.structuredContent) {
-      // The invitations the host passed: shown as they are, the rest read as this provider.
-      lender.showInvitations(result.structuredContent, false);
+    $("content").hidden = false;
+    if (mode === "app") {
+      // The invitations are the host's result (now, or in its tool-result notification); Refresh reads them.
+      if (!passed(result)) caas.status("Waiting for the invitations from the host…");
       await lender.refresh(["bids", "loans", "capital", "commission", "deliveries"]);
       return;
     }

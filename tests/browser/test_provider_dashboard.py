@@ -6,16 +6,32 @@ a reason; a second lender's page never shows the first one's bid, and shows its 
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from fastmcp import Client
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
+from mcp_servers.apps import INVITATIONS_APP
+from mcp_servers.runtime import Runtime
 from tests.browser.conftest import OpenPage, screenshot
-from tests.helpers.bidding import BIDS, as_provider, call, invite, market, open_application, place
+from tests.helpers.bidding import (
+    BIDS,
+    INVITATIONS,
+    as_provider,
+    call,
+    invite,
+    market,
+    open_application,
+    place,
+)
 from tests.helpers.common import make_jwt
+from tests.helpers.loans import active_loan
+from tests.helpers.providers import uid
+from tests.helpers.webhooks import receiving
 
 LIVE = 20_000  # ms: an event goes through the outbox and the live feed before the page reads again
 
@@ -120,3 +136,109 @@ async def test_a_lender_bids_with_a_live_preview_revises_withdraws_and_declines(
     await expect(bids(page).locator("tbody tr")).to_have_count(1)
     await expect(page.get_by_text("25%", exact=True)).to_have_count(0)
     assert own["provider_id"] == theirs
+
+
+async def test_a_lender_sees_its_loan_capital_commission_and_retries_a_failed_webhook(
+    open_page: OpenPage, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    async with receiving() as receiver:
+        name = uid("lender-hooks")
+        receiver.answer(name, 410, 410, 410, 410, 410, 410)  # refused for good: failed, not retried
+        loan, provider = await active_loan(
+            client, principal, runtime, core_db, provider={"webhook_url": receiver.url(name)}
+        )
+        await runtime.workers.drain()
+        page = await open_page(
+            "/provider/", make_jwt("lender-books", role="provider", provider_id=provider["id"])
+        )
+        row = (
+            page.get_by_role("table", name="Loans your provider made, newest first")
+            .get_by_role("row")
+            .filter(has_text=loan["application_reference"])
+        )
+        await expect(row).to_contain_text("active")
+        await row.get_by_role("button", name="Schedule…").click()
+        summary = page.locator("#loan-summary")
+        await expect(summary).to_contain_text("DPD bucket")
+        await expect(summary).to_contain_text("current")
+        await expect(page.get_by_role("table", name="Repayment schedule").locator("tbody tr")).to_have_count(
+            12
+        )
+        capital = page.locator("#capital")
+        await expect(capital).to_contain_text(re.compile(r"Lent\s*NGN\s250,000\.00"))
+        await expect(capital).to_contain_text(re.compile(r"Reserved\s*NGN\s0\.00"))
+        # The commission charged at disbursement (8.5% of the principal), this month.
+        await expect(page.locator("#commission-totals")).to_contain_text(re.compile(r"NGN\s21,250\.00"))
+
+        deliveries = page.get_by_role("table", name=re.compile("Signed webhooks"))
+        failed = deliveries.get_by_role("row").filter(has_text="failed").first
+        await expect(failed).to_be_visible()
+        await screenshot(page, "provider-dashboard-loans")
+        await failed.get_by_role("button", name="Retry…").click()
+        await confirm(page, "Yes, send it again", "fresh set of attempts")
+        await expect(page.locator("#status")).to_contain_text("queued again")
+        await expect(deliveries.get_by_role("row").filter(has_text="pending")).to_have_count(1)
+
+
+# A stand-in MCP host at the site's origin: it renders the app in an iframe, answers ui/initialize, hands
+# over the tool result it was given, and performs the app's tool calls (tools/call) as the provider.
+HOST = """<!doctype html><html><body><iframe title="app" width="1200" height="1600"></iframe><script>
+const [html, result, token] = [window.APP_HTML, window.APP_RESULT, window.APP_TOKEN];
+window.calls = [];
+const frame = document.querySelector("iframe");
+const reply = (id, res) => frame.contentWindow.postMessage({ jsonrpc: "2.0", id, result: res }, "*");
+const tell = (method, params) => frame.contentWindow.postMessage({ jsonrpc: "2.0", method, params }, "*");
+window.addEventListener("message", async (event) => {
+  const m = event.data || {};
+  if (m.method === "ui/initialize") reply(m.id, { hostContext: { locale: "en-US", timeZone: "UTC" } });
+  if (m.method === "ui/notifications/initialized") { tell("ui/notifications/tool-input", { arguments: {} });
+    tell("ui/notifications/tool-result", result); }
+  if (m.method === "tools/call") {
+    window.calls.push(m.params.name);
+    const answer = await fetch("/mcp", { method: "POST", headers: { "Content-Type": "application/json",
+      Accept: "application/json, text/event-stream", Authorization: "Bearer " + token,
+      "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": m.params.name,
+      "X-CaaS-Toolsets": "default,platform" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: m.id, method: "tools/call", params: { ...m.params, _meta: {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": { name: "test-host", version: "1" },
+        "io.modelcontextprotocol/clientCapabilities": {} } } }) });
+    reply(m.id, (await answer.json()).result);
+  }
+});
+frame.srcdoc = html;
+</script></body></html>"""
+
+
+async def test_in_a_host_the_app_shows_the_invitations_it_was_given_and_refreshes_through_the_host(
+    browser: Browser, site: str, client: Client, principal: Any, country: str
+) -> None:
+    app, (mine, _) = await market(client, principal, country, lenders=2)
+    as_provider(principal, mine)
+    given = await client.call_tool(INVITATIONS, {})
+    result = {"content": [], "structuredContent": given.structured_content, "isError": False}
+    (resource,) = await client.read_resource(INVITATIONS_APP)
+    context = await browser.new_context()
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.route(site + "/host/", lambda route: route.fulfill(content_type="text/html", body=HOST))
+    token = make_jwt("lender-in-host", role="provider", provider_id=mine)
+    await page.add_init_script(
+        f"window.APP_HTML = {json.dumps(resource.text)}; window.APP_RESULT = {json.dumps(result)}; "
+        f"window.APP_TOKEN = {json.dumps(token)};"
+    )
+    await page.goto(site + "/host/")
+    dashboard = page.frame_locator("iframe")
+    row = dashboard.get_by_role("row").filter(has_text=app["reference"])
+    await expect(row.get_by_role("button", name="Bid…")).to_be_visible()
+    await expect(dashboard.locator("#capital")).to_contain_text("Available")  # read through the host
+    await expect(dashboard.get_by_role("button", name="Sign out")).to_be_hidden()
+    called = await page.evaluate("window.calls")
+    assert INVITATIONS not in called and "admin_get_provider_capital" in called  # shown as given
+    await dashboard.get_by_role("button", name="Refresh").click()
+    await page.wait_for_function("window.calls.includes('providers_list_invitations')")
+    await expect(row).to_contain_text("invited")
+    await screenshot(page, "provider-dashboard-in-a-host")
+    await context.close()
+    assert not errors, errors
