@@ -56,33 +56,9 @@ async def confirm(page: Page, yes: str, *shown: str | re.Pattern[str]) -> None:
     await expect(dialog).to_have_count(0)
 
 
-async def test_a_lender_bids_with_a_live_preview_revises_withdraws_and_declines(
-    open_page: OpenPage, client: Client, principal: Any, country: str
+async def place_revise_and_withdraw(
+    page: Page, client: Client, principal: Any, app: dict[str, Any], mine: str
 ) -> None:
-    app, (mine, theirs) = await market(client, principal, country, lenders=2)
-    other = await open_application(client, principal, country)
-    await invite(client, principal, other)
-    page = await open_page("/provider/", make_jwt("lender-web", role="provider", provider_id=mine))
-    await expect(page.get_by_role("heading", name="Invitations")).to_be_visible()
-    row = invitation(page, app["reference"])
-    await expect(row).to_contain_text("open for bids")
-    await row.get_by_role("button", name="Bid…").click()
-
-    # The preview follows the terms as they are typed: the figures of compare_offers (test_offers.py).
-    await expect(page.get_by_label("Amount")).to_have_value("250000.00")
-    preview = page.locator("#preview")
-    await page.get_by_label("Annual rate (%)").fill("24")
-    await expect(preview).to_contain_text("24.00%")
-    await expect(preview).to_contain_text(re.compile(r"12 \u00d7 GHS\s23,639\.90"))  # the viewer's en-US
-    await page.get_by_label("Fee").fill("5000")
-    await page.get_by_label("Annual rate (%)").fill("22")
-    await expect(preview).to_contain_text("25.95%")
-    await page.get_by_label("Amount").fill("300000")
-    await expect(preview).to_contain_text("more than the 250000.00 GHS requested")
-    await page.get_by_label("Amount").fill("250000.00")
-    await expect(preview).to_contain_text("These terms fit")
-    await screenshot(page, "provider-dashboard-preview")
-
     await page.get_by_role("button", name="Place bid").click()
     terms = re.compile(r"GHS\s250,000\.00 at 22% a year over 12 months: 12 monthly annuity installments")
     await confirm(page, "Yes, place it", terms, "APR 25.95%")
@@ -110,6 +86,36 @@ async def test_a_lender_bids_with_a_live_preview_revises_withdraws_and_declines(
     await confirm(page, "Yes, withdraw it", "version 2")
     await expect(placed).to_contain_text("withdrawn")
     await expect(placed.get_by_role("button")).to_have_count(0)
+
+
+async def test_a_lender_bids_with_a_live_preview_revises_withdraws_and_declines(
+    open_page: OpenPage, client: Client, principal: Any, country: str
+) -> None:
+    app, (mine, theirs) = await market(client, principal, country, lenders=2)
+    other = await open_application(client, principal, country)
+    await invite(client, principal, other)
+    page = await open_page("/provider/", make_jwt("lender-web", role="provider", provider_id=mine))
+    await expect(page.get_by_role("heading", name="Invitations")).to_be_visible()
+    row = invitation(page, app["reference"])
+    await expect(row).to_contain_text("open for bids")
+    await row.get_by_role("button", name="Bid…").click()
+
+    # The preview follows the terms as they are typed: the figures of compare_offers (test_offers.py).
+    await expect(page.get_by_label("Amount")).to_have_value("250000.00")
+    preview = page.locator("#preview")
+    await page.get_by_label("Annual rate (%)").fill("24")
+    await expect(preview).to_contain_text("24.00%")
+    await expect(preview).to_contain_text(re.compile(r"12 \u00d7 GHS\s23,639\.90"))  # the viewer's en-US
+    await page.get_by_label("Fee").fill("5000")
+    await page.get_by_label("Annual rate (%)").fill("22")
+    await expect(preview).to_contain_text("25.95%")
+    await page.get_by_label("Amount").fill("300000")
+    await expect(preview).to_contain_text("more than the 250000.00 GHS requested")
+    await page.get_by_label("Amount").fill("250000.00")
+    await expect(preview).to_contain_text("These terms fit")
+    await screenshot(page, "provider-dashboard-preview")
+
+    await place_revise_and_withdraw(page, client, principal, app, mine)
 
     declined = invitation(page, other["reference"])
     await declined.get_by_role("button", name="Decline…").click()
