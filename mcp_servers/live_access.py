@@ -2,7 +2,9 @@
 
 Each event is re-checked when it arrives, with the same use cases (and roles) the principal's read tools
 use: a borrower is told about its own application, its bids, loan and payments; a provider about its own
-bids, the loans it made and their payments, and its own provider events; staff about everything. A record
+bids, the loans it made and their payments, its own provider events, and the applications it was invited
+to bid on (withdrawn, an offer accepted, bidding closed: what list_invitations would show changed); staff
+about everything. A record
 the caller may not read is simply not told (never an error, so a stream cannot reveal that it exists).
 """
 
@@ -55,6 +57,11 @@ async def _allowed(deps: Dependencies, caller: Principal, change: Change) -> boo
         if change.application_id is None:
             return False
         kind, key = "application", change.application_id
+    if kind == "application" and caller.role is Role.PROVIDER:
+        # As list_invitations: a provider follows the applications it was invited to, and no other.
+        return caller.provider_id is not None and await deps.marketplace.bids.invited(
+            UUID(key), UUID(caller.provider_id)
+        )
     if kind == "application" and caller.role in APPLICATION_READERS:
         await applications.get_application(deps.credit, caller, key)
         return True

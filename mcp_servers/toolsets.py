@@ -88,9 +88,10 @@ TOOLSETS: dict[str, Toolset] = {
         "close_bidding",
     ),
     "lend": _set(
-        "a lender's invitations, bids and commission statements (provider)",
-        "list_invitations decline_invitation place_bid revise_bid withdraw_bid list_bids "
-        "get_commission_statement",
+        "a lender's invitations, bids with their cost previewed, its capital and commission statements "
+        "(provider)",
+        "list_invitations decline_invitation preview_bid place_bid revise_bid withdraw_bid list_bids "
+        "get_commission_statement get_provider_capital",
     ),
     "loans": _set(
         "a loan: its schedule, quotes to prepay or settle, its payments, and paying it (borrower, lender)",

@@ -12,6 +12,7 @@ import asyncpg
 
 from database.platform.audit import Connection
 from database.sql import Filters
+from tools.ledger.domain.chart import account
 from tools.loans.domain.commission_plan import CommissionPlan
 from tools.marketplace.domain.matching import (
     HEADROOM_MULTIPLE,
@@ -27,7 +28,13 @@ from tools.marketplace.domain.providers import (
     ProviderRecord,
     ProviderTerms,
 )
-from tools.marketplace.ports import Candidates, InvitationQuery, ProviderQuery, RankedCandidate
+from tools.marketplace.ports import (
+    Candidates,
+    CapitalFigures,
+    InvitationQuery,
+    ProviderQuery,
+    RankedCandidate,
+)
 from tools.platform.errors import Conflict
 
 __all__ = ["CANDIDATES_SQL", "PgProviderReader", "PgProviderWriter", "candidate_args"]
@@ -174,11 +181,28 @@ _INVITATIONS = """
 SELECT i.id, i.application_id, a.reference, a.status AS application_status, i.provider_id,
        p.name AS provider_name, i.status, i.rank, i.fit_score, a.currency, a.requested_amount_minor,
        a.term_months, a.purpose, a.applicant_country AS country, r.grade, r.score,
-       (r.result ->> 'dti_after')::numeric AS dti, i.invited_by, i.invited_at
+       (r.result ->> 'dti_after')::numeric AS dti, i.invited_by, i.invited_at,
+       br.closes_at AS round_closes_at, a.status_changed_at
 FROM caas_core.provider_invitations i
 JOIN caas_core.applications a ON a.id = i.application_id
 JOIN caas_core.providers p ON p.id = i.provider_id
 JOIN caas_core.risk_assessments r ON r.id = i.assessment_id
+LEFT JOIN caas_core.bidding_rounds br ON br.application_id = i.application_id
+"""
+
+
+# The provider's two capital accounts, and the principal its loans still owe it (each loan's
+# principal_receivable account, found by its code): the cached balances, as reconcile_ledger checks them.
+_CAPITAL = """
+SELECT
+    coalesce((SELECT balance_minor FROM caas_ledger.account_balances WHERE account_id = $2), 0) AS available,
+    coalesce((SELECT balance_minor FROM caas_ledger.account_balances WHERE account_id = $3), 0) AS reserved,
+    coalesce(sum(b.balance_minor), 0) AS lent,
+    count(*) FILTER (WHERE b.balance_minor <> 0) AS loans
+FROM caas_core.loans l
+JOIN caas_ledger.accounts a ON a.code = 'loan:' || l.id::text || ':principal_receivable:' || $4::text
+JOIN caas_ledger.account_balances b ON b.account_id = a.id
+WHERE l.provider_id = $1 AND l.currency = $4::text
 """
 
 
@@ -215,6 +239,23 @@ class PgProviderReader:
         f.keyset(("i.invited_at", "i.id"), query.after)
         sql = f.page(_INVITATIONS, ("i.invited_at", "i.id"), query.limit)
         return [InvitationRecord(**dict(r.items())) for r in await self._pool.fetch(sql, *f.args)]
+
+    async def capital(self, provider_id: UUID, currency: str) -> CapitalFigures:
+        owner = str(provider_id)
+        row = await self._pool.fetchrow(
+            _CAPITAL,
+            provider_id,
+            account("provider", "capital_available", currency, owner).id,
+            account("provider", "capital_reserved", currency, owner).id,
+            currency,
+        )
+        assert row is not None
+        return CapitalFigures(
+            available_minor=int(row["available"]),
+            reserved_minor=int(row["reserved"]),
+            lent_minor=int(row["lent"]),
+            loans_outstanding=int(row["loans"]),
+        )
 
     async def list(self, query: ProviderQuery) -> list[ProviderRecord]:
         f = Filters()

@@ -33,6 +33,8 @@ const caas = (() => {
   });
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
+  const toolsetsMeta = document.querySelector('meta[name="caas-toolsets"]');
+  const toolsets = toolsetsMeta ? toolsetsMeta.content : "";
   class SignedOut extends Error {}
   // A tool call over HTTP, answered as the host would answer it: a CallToolResult.
   const httpCall = async (name, args) => {
@@ -52,6 +54,8 @@ const caas = (() => {
         "MCP-Protocol-Version": PROTOCOL,
         "Mcp-Method": "tools/call",
         "Mcp-Name": name,
+        // A page that needs tools beyond its role's default toolsets names them (X-CaaS-Toolsets).
+        ...(toolsets ? { "X-CaaS-Toolsets": toolsets } : {}),
       },
       body: JSON.stringify({
         jsonrpc: "2.0",

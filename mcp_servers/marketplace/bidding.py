@@ -10,7 +10,7 @@ from pydantic import Field
 
 from mcp_servers.params import BID_RENAMED, PROVIDER_RENAMED, ApplicationHandle, BidId, Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.marketplace import bidding, invitations
+from tools.marketplace import bidding, invitations, preview
 from tools.marketplace.models.bids import (
     BidChanges,
     BiddingRoundView,
@@ -20,6 +20,7 @@ from tools.marketplace.models.bids import (
     BidView,
 )
 from tools.marketplace.models.invitations import DeclinedInvitation
+from tools.marketplace.models.preview import BidPreview, BidPreviewInput
 from tools.platform.models import FreeText
 from tools.platform.principal import Role
 
@@ -58,6 +59,22 @@ async def place_bid(application: ApplicationHandle, bid: BidInput) -> BidView:
     one invalid_argument.
     """
     return await bidding.place_bid(deps().marketplace, invocation(), application, bid)
+
+
+@TOOLS.tool(roles=BIDDERS, title="Preview a bid", read_only=True, idempotent=True)
+async def preview_bid(application: ApplicationHandle, bid: BidPreviewInput) -> BidPreview:
+    """Show what a bid would cost the borrower before placing it: APR, total cost of credit, installment.
+
+    Use while drafting an offer on an invitation (list_invitations), before place_bid or revise_bid.
+    The figures are computed exactly as compare_offers computes them for the borrower (Regulation Z
+    Appendix J APR with the origination fee as a prepaid finance charge; total cost of credit = total
+    of payments - amount financed; the first installment), as of today. problems lists every rule
+    place_bid would refuse the terms for now (amount over the request or outside your limits, rate or
+    term outside your range, fee not below the amount, capital, bidding closed for you); fits is true
+    when there are none. Inputs are place_bid's without conditions (valid_until optional). Nothing is
+    stored.
+    """
+    return await preview.preview_bid(deps().marketplace, principal(), application, bid)
 
 
 @TOOLS.tool(roles=BIDDERS, title="Revise a bid", read_only=False, retired=BID_RENAMED)

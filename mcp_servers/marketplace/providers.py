@@ -9,7 +9,8 @@ from pydantic import Field
 
 from mcp_servers.params import PROVIDER_RENAMED, Cursor, Limit, ProviderHandle
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.marketplace import providers
+from tools.marketplace import capital, providers
+from tools.marketplace.models.capital import ProviderCapital
 from tools.marketplace.models.providers import (
     OnboardedProvider,
     OnboardProvider,
@@ -117,6 +118,24 @@ async def get_provider(provider: ProviderHandle) -> ProviderView:
     A provider's own principals can read only their provider; any other id answers not_found.
     """
     return await providers.get_provider(deps().marketplace, principal(), provider)
+
+
+@TOOLS.tool(roles=READERS, title="Get a provider's capital", read_only=True, idempotent=True)
+async def get_provider_capital(
+    provider: Annotated[
+        ProviderHandle | None,
+        Field(default=None, description="The provider's id (UUID). Providers: leave out for your own."),
+    ] = None,
+) -> ProviderCapital:
+    """A lender's capital now, from the ledger: available (free to lend), reserved (held for accepted
+    offers until disbursed or released) and lent (principal its loans still owe), and their total.
+
+    Use to see how much a lender can still offer (place_bid needs available capital for the amount)
+    and how much is at work. A provider's own principals read only their provider (leave provider
+    out); any other id answers not_found. Staff name the provider. Amounts are in the provider's one
+    lending currency.
+    """
+    return await capital.get_provider_capital(deps().marketplace, principal(), provider)
 
 
 @TOOLS.tool(roles=STAFF_READERS, title="List credit providers", read_only=True, idempotent=True)

@@ -17,7 +17,8 @@ from tools.platform.principal import Role
 __all__ = ["TOOLS"]
 
 READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SERVICE, Role.PROVIDER})
-MANAGERS = frozenset({Role.OPERATOR, Role.ADMIN})
+# A lender may queue its own failed delivery again once its receiver is fixed; the use case checks whose.
+RETRIERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.PROVIDER})
 
 
 TOOLS = ToolSet()
@@ -65,7 +66,7 @@ async def list_webhook_deliveries(
 
 
 @TOOLS.tool(
-    roles=MANAGERS,
+    roles=RETRIERS,
     title="Retry a webhook delivery",
     read_only=False,
     open_world=True,
@@ -78,6 +79,7 @@ async def retry_webhook_delivery(
 
     Use after the provider fixed its receiver (or its URL was corrected, or it was reactivated).
     The event is sent with the same id and body (receivers dedupe on X-CaaS-Event-Id). A pending
-    or delivered delivery is a conflict, as is one a worker is attempting at this moment.
+    or delivered delivery is a conflict, as is one a worker is attempting at this moment. A provider
+    may retry only its own deliveries; another provider's answers not_found.
     """
     return await provider_webhooks.retry_webhook_delivery(deps().marketplace, invocation(), delivery)

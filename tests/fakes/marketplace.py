@@ -19,6 +19,7 @@ from tools.marketplace.ports import (
     AttemptResult,
     BidQuery,
     Candidates,
+    CapitalFigures,
     DeliveryQuery,
     DeliveryRecord,
     DeliveryRequeue,
@@ -100,6 +101,9 @@ class FakeProviderReader:
 
     async def list(self, query: ProviderQuery) -> list[ProviderRecord]:
         raise not_implemented("ProviderReader.list")
+
+    async def capital(self, provider_id: UUID, currency: str) -> CapitalFigures:
+        raise not_implemented("ProviderReader.capital")
 
 
 class FakeProviderWriter:

@@ -161,6 +161,7 @@ async def _call_on_the_journeys_records(client: Client, principal: Any, seen: di
         ("risk_get_risk_assessment", {"application": app}),
         ("providers_list_bids", {"application": app}),
         ("admin_get_provider", {"provider": lender}),
+        ("admin_get_provider_capital", {"provider": lender}),
         ("admin_get_journal", {"journal": journal}),
         ("admin_get_account_balance", {"account": f"provider:{lender}:capital_available:ZAR"}),
         ("admin_list_account_postings", {"account": f"provider:{lender}:capital_available:ZAR"}),
@@ -179,6 +180,10 @@ async def _call_on_the_journeys_records(client: Client, principal: Any, seen: di
     ]
     for tool, args in calls:
         await _as(client, principal, Role.ADMIN, tool, args)
+    # The lender of the loan previews terms on the application it was invited to (problems listed).
+    principal("schemas-lender", Role.PROVIDER, lender)
+    terms = {"currency": "ZAR", "amount": "1000.00", "annual_rate": "0.2", "term_months": 12}
+    await client.call_tool("providers_preview_bid", {"application": app, "bid": terms}, raise_on_error=False)
 
 
 async def _borrower_drafts_withdraws_and_asks_for_help(client: Client, principal: Any) -> None:

@@ -11,6 +11,7 @@ invites each provider once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
@@ -330,7 +331,7 @@ def _explanation(
     )
 
 
-def _invitation_view(i: InvitationRecord) -> InvitationView:
+def _invitation_view(i: InvitationRecord, window: timedelta) -> InvitationView:
     return InvitationView(
         id=i.id,
         application_id=i.application_id,
@@ -349,6 +350,7 @@ def _invitation_view(i: InvitationRecord) -> InvitationView:
         score=i.score,
         dti=i.dti,
         invited_at=i.invited_at,
+        bidding_closes_at=i.bidding_closes_at(window),
     )
 
 
@@ -391,4 +393,6 @@ async def list_invitations(
     )
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].invited_at, page[-1].id) if len(rows) > limit else None
-    return InvitationPage(items=[_invitation_view(i) for i in page], next_cursor=next_cursor)
+    return InvitationPage(
+        items=[_invitation_view(i, deps.bidding_window) for i in page], next_cursor=next_cursor
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "BiddingUnitOfWork",
     "BiddingUnitOfWorkFactory",
     "Candidates",
+    "CapitalFigures",
     "DeliveryQuery",
     "DeliveryRecord",
     "DeliveryRequeue",
@@ -85,6 +86,16 @@ class Candidates:
     more: bool  # more providers are eligible than were ranked
 
 
+@dataclass(frozen=True, slots=True)
+class CapitalFigures:
+    """A provider's capital in its currency, from the ledger, in minor units."""
+
+    available_minor: int  # provider capital_available: free to lend
+    reserved_minor: int  # provider capital_reserved: held for accepted offers not yet disbursed
+    lent_minor: int  # principal_receivable of its loans: principal borrowers still owe it
+    loans_outstanding: int  # its loans that still owe principal
+
+
 class ProviderReader(Protocol):
     async def get(self, provider_id: UUID) -> ProviderRecord | None: ...
 
@@ -101,6 +112,10 @@ class ProviderReader(Protocol):
     async def invitations(self, query: InvitationQuery) -> list[InvitationRecord]: ...
 
     async def list(self, query: ProviderQuery) -> list[ProviderRecord]: ...
+
+    async def capital(self, provider_id: UUID, currency: str) -> CapitalFigures:
+        """The provider's capital accounts and its loans' principal receivable, as the ledger has them."""
+        ...
 
 
 class ProviderWriter(Protocol):

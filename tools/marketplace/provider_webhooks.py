@@ -260,11 +260,21 @@ def _not_found(event_id: UUID) -> NotFound:
     )
 
 
+def _may_retry(principal: Principal, delivery: DeliveryRecord) -> bool:
+    """Staff retry any delivery; a provider only its own (another's reads as missing)."""
+    if principal.role is not Role.PROVIDER:
+        return True
+    try:
+        return UUID(str(principal.provider_id)) == UUID(delivery.provider_id)
+    except ValueError:
+        return False
+
+
 async def retry_webhook_delivery(deps: MarketplaceDeps, call: Invocation, event_id: UUID) -> DeliveryView:
     """Queue a failed (or skipped) delivery again, due now, with a fresh attempt budget."""
     async with deps.deliveries.requeueing() as tx:
         delivery = await tx.lock(event_id)
-        if delivery is None:
+        if delivery is None or not _may_retry(call.principal, delivery):
             raise _not_found(event_id)
         if delivery.status not in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
             raise Conflict(

@@ -10,7 +10,7 @@ Rates and the debt-to-income ceiling are Decimal fractions (0.24 is 24%).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
@@ -144,3 +144,15 @@ class InvitationRecord:
     dti: Decimal | None
     invited_by: str
     invited_at: datetime
+    # The bidding deadline: the round's, once bidding was first touched; else it opened when the
+    # application last changed status (open_for_bids) and closes a bidding window later.
+    round_closes_at: datetime | None = None
+    status_changed_at: datetime | None = None
+
+    def bidding_closes_at(self, window: timedelta) -> datetime | None:
+        """When bidding ends: the round's deadline, or (no round yet) a window after it opened."""
+        if self.round_closes_at is not None:
+            return self.round_closes_at
+        if self.application_status == "open_for_bids" and self.status_changed_at is not None:
+            return self.status_changed_at + window
+        return None

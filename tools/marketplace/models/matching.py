@@ -111,6 +111,11 @@ class InvitationView(Output):
     score: int | None
     dti: Decimal | None
     invited_at: datetime
+    bidding_closes_at: datetime | None = Field(
+        default=None,
+        description="When bidding on the application ends (or ended early); null once it is no longer "
+        "open_for_bids and no round was recorded.",
+    )
 
 
 class InvitationPage(Output):
