@@ -123,6 +123,9 @@ class ToolSpec:
     confirm: bool = False
     # The ``ui://`` page that shows its result in a host with MCP Apps (mcp_servers.apps).
     app: str | None = None
+    # Meant for the pages, not the model: a host with MCP Apps leaves it out of the model's tool list.
+    # Audience only, never access: the role gate is the same whoever calls.
+    app_only: bool = False
 
 
 class ToolSet:
@@ -148,6 +151,7 @@ class ToolSet:
         retired: dict[str, str] | None = None,
         confirm: bool = False,
         app: str | None = None,
+        app_only: bool = False,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         """``open_world``: the call itself reaches a system we do not own (the payment gateway,
         Supabase, a lender's webhook endpoint); tests/mcp_servers/test_annotations.py holds each flag
@@ -165,6 +169,7 @@ class ToolSet:
                 tuple((retired or {}).items()),
                 confirm,
                 app,
+                app_only,
             )
             self.specs.append(spec)
             return fn
@@ -283,7 +288,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             idempotent_hint=spec.idempotent,
             open_world_hint=spec.open_world,
         ),
-        meta={ROLES_META: sorted(r.value for r in allowed)} | _ui_meta(spec.app),
+        meta={ROLES_META: sorted(r.value for r in allowed)} | _ui_meta(spec.app, spec.app_only),
     )
     if spec.confirm:
         CONFIRMABLE[audited_name] = (tool, allowed)
@@ -296,10 +301,13 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
     return tool
 
 
-def _ui_meta(app: str | None) -> dict[str, Any]:
+def _ui_meta(app: str | None, app_only: bool) -> dict[str, Any]:
     # Only the page's address: visibility left out means model and app (the extension's default), and
     # every byte here is in every tools/list.
-    return {} if app is None else {"ui": {"resourceUri": app}}
+    ui: dict[str, Any] = {} if app is None else {"resourceUri": app}
+    if app_only:
+        ui["visibility"] = ["app"]
+    return {"ui": ui} if ui else {}
 
 
 async def _gate(runtime: Runtime, call: Invocation, kwargs: dict[str, Any], confirmed: Any) -> Any:

@@ -197,7 +197,10 @@ const caas = (() => {
       started = run;
       const out = document.getElementById("signout");
       if (out) out.addEventListener("click", signOut);
-      return token() ? run() : signIn();
+      if (!token()) return signIn();
+      const content = document.getElementById("content"); // still signed in (a reload): straight in
+      if (content) content.hidden = false;
+      return run();
     }
     const out = document.getElementById("signout");
     if (out) out.hidden = true;

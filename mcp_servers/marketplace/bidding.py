@@ -61,7 +61,9 @@ async def place_bid(application: ApplicationHandle, bid: BidInput) -> BidView:
     return await bidding.place_bid(deps().marketplace, invocation(), application, bid)
 
 
-@TOOLS.tool(roles=BIDDERS, title="Preview a bid", read_only=True, idempotent=True)
+# The dashboard's live preview as a lender types: for the page, not the model (a lender's agent prices
+# with its own rules and places the bid; place_bid refuses terms with the same reasons).
+@TOOLS.tool(roles=BIDDERS, title="Preview a bid", read_only=True, idempotent=True, app_only=True)
 async def preview_bid(application: ApplicationHandle, bid: BidPreviewInput) -> BidPreview:
     """Show what a bid would cost the borrower before placing it: APR, total cost of credit, installment.
 

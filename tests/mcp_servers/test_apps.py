@@ -39,6 +39,8 @@ QUEUE = "credit_list_review_queue"
 INVITATIONS = "providers_list_invitations"
 PENDING = "admin_list_pending_actions"
 APPLICATION = "credit_get_application"
+PREVIEW = "providers_preview_bid"
+PLACE = "providers_place_bid"
 
 
 def ui(tool: Any) -> dict[str, Any]:
@@ -94,6 +96,30 @@ async def test_each_page_is_whole_loads_nothing_and_calls_only_tools_the_app_may
         assert "app" in ui(tools[name]).get("visibility", ["app"]), name
 
 
+def model_view(tools: list[Any]) -> set[str]:
+    """What a host with MCP Apps puts before the model: every tool whose visibility includes "model"
+    (absent means model and app, the extension's default)."""
+    return {t.name for t in tools if "model" in ui(t).get("visibility", ["model", "app"])}
+
+
+async def test_app_only_tools_are_listed_for_the_pages_but_hidden_from_the_models_view(
+    client: Client, principal: Any
+) -> None:
+    principal("apps-lender", Role.PROVIDER, "apps-lender")
+    listed = await client.list_tools()
+    app_only = {t.name for t in listed if ui(t).get("visibility") == ["app"]}
+    assert app_only == {PREVIEW}
+    assert PREVIEW not in model_view(listed)
+    assert {PLACE, INVITATIONS} <= model_view(listed)
+    # Hidden from the model, not from the lender: the page calls it under the same role gate.
+    (content,) = await client.read_resource(INVITATIONS_APP)
+    assert f'"{PREVIEW}"' in content.text
+    principal("apps-borrower", Role.BORROWER)
+    assert PREVIEW not in {t.name for t in await client.list_tools()}
+    refused = await client.call_tool(PREVIEW, {}, raise_on_error=False)
+    assert refused.is_error and (refused.meta or {}).get("caas/error_code") == "permission_denied"
+
+
 async def test_a_single_service_server_serves_its_own_pages_naming_its_tools_unprefixed(
     runtime: Runtime,
 ) -> None:
@@ -108,7 +134,7 @@ async def test_a_single_service_server_serves_its_own_pages_naming_its_tools_unp
 def test_a_host_without_mcp_apps_sees_the_same_tools_but_for_meta(service: str) -> None:
     for toolset in SERVICES[service]:
         for spec in toolset.specs:
-            if spec.app is None:
+            if spec.app is None or spec.app_only:
                 continue
             with_app = as_tool(spec, service).to_mcp_tool().model_dump(by_alias=True)
             plain = dataclasses.replace(spec, app=None)
