@@ -28,7 +28,14 @@ from tools.marketplace.bidding import bid_view, require_active
 from tools.marketplace.domain.bids import BidRecord, BidStatus
 from tools.marketplace.domain.offers import OfferCandidate, offer_figures, rank_offers
 from tools.marketplace.domain.providers import ProviderStatus
-from tools.marketplace.models.bids import AcceptedOffer, BidOutcome, ExcludedBid, OfferComparison, OfferView
+from tools.marketplace.models.bids import (
+    AcceptedOffer,
+    BidOutcome,
+    ExcludedBid,
+    OfferComparison,
+    OfferInstallment,
+    OfferView,
+)
 from tools.marketplace.ports import BiddingUnitOfWork, MarketplaceDeps
 from tools.platform.errors import Conflict, NotFound
 from tools.platform.idempotency import claim_or_replay, request_sha256
@@ -90,6 +97,17 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
                 installment=Money.from_minor(f.installment, b.currency),
                 largest_installment=Money.from_minor(f.largest_installment, b.currency),
                 why=r.why,
+                schedule=[
+                    OfferInstallment(
+                        number=i.number,
+                        due_date=i.due_date,
+                        principal=Money.from_minor(i.principal, b.currency),
+                        interest=Money.from_minor(i.interest, b.currency),
+                        total=Money.from_minor(i.total, b.currency),
+                        balance_after=Money.from_minor(i.balance_after, b.currency),
+                    )
+                    for i in f.schedule
+                ],
             )
         )
     return OfferComparison(
