@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from fastmcp import Client
 from playwright.async_api import Page, expect
 
@@ -82,6 +83,45 @@ async def test_a_borrower_accepts_the_best_offer_and_sees_bids_and_notifications
     await expect(page.locator("#offers-outcome")).to_contain_text("Accepted")
     await screenshot(page, "borrower-accepted")
     assert await page.evaluate("window.notReloaded === true")
+
+
+async def test_a_pending_money_move_is_shown_with_its_summary_and_refused_or_confirmed_by_the_borrower(
+    open_page: OpenPage,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    country: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A deployment whose borrowers' clients do not confirm by elicitation: accepting leaves a pending action.
+    human = runtime.settings.model_copy(update={"confirm_elicitation_roles": "operator,admin"})
+    monkeypatch.setattr(runtime, "settings", human)
+    app, (lender,) = await market(client, principal, country, lenders=1)
+    await place(client, principal, app, lender)
+    page = await open_page("/app/", make_jwt(app["borrower_id"]))
+    rows = offers(page).locator("tbody tr")
+    await expect(rows).to_have_count(1)
+    await rows.nth(0).get_by_role("button", name="Accept…").click()
+    await page.get_by_role("button", name="Yes, accept it").click()
+    pending = page.get_by_role("dialog", name="Confirm this money move?")
+    await expect(pending).to_contain_text("borrow 250000.00 GHS over 12 months")  # the server's summary
+    await screenshot(page, "borrower-pending-confirmation")
+    await pending.get_by_label("Why you refuse it (only to refuse)").fill("I found a better rate elsewhere")
+    await pending.get_by_role("button", name="Refuse it").click()
+    await expect(page.locator("#offers-outcome")).to_contain_text("Refused")
+    await expect(page.get_by_label("Application status")).to_have_text("open for bids")
+
+    # Where the caller may confirm its own move (CAAS_CONFIRM=self), the borrower confirms it here.
+    monkeypatch.setattr(runtime, "settings", human.model_copy(update={"confirm": "self"}))
+    await rows.nth(0).get_by_role("button", name="Accept…").click()
+    await page.get_by_role("button", name="Yes, accept it").click()
+    await (
+        page.get_by_role("dialog", name="Confirm this money move?")
+        .get_by_role("button", name="Yes, confirm it")
+        .click()
+    )
+    await expect(page.get_by_label("Application status")).to_have_text("offer accepted")
+    await expect(page.locator("#offers-outcome")).to_contain_text("Confirmed")
 
 
 async def test_a_borrower_uploads_a_document_to_the_local_store_from_the_page(
