@@ -2,7 +2,7 @@
 // host the page renders the application the host passed (get_application's result) and Refresh reads
 // everything again.
 "use strict";
-caas.boot(async ({ mode, result }) => {
+caas.boot(async ({ mode, input, result }) => {
   const { $, state, section, soon } = B;
   state.mode = mode;
   const everything = async () => {
@@ -25,6 +25,7 @@ caas.boot(async ({ mode, result }) => {
     const given = result && !result.isError ? result.structuredContent : null;
     if (result && result.isError) caas.status((result.content || []).map((c) => c.text || "").join(" "), true);
     if (given) B.showApp(given);
+    else if (input && input.application) state.app = { id: input.application }; // read on the first load
   }
   $("content").hidden = false;
   await everything();
