@@ -242,6 +242,9 @@ def _add_routes(server: FastMCP, runtime: Runtime, service: str | None) -> None:
         from mcp_servers.live_updates import LiveUpdates
 
         LiveUpdates(runtime, server.auth).install(server)
+        from mcp_servers.local_uploads import LocalUploads
+
+        LocalUploads(runtime, server.auth).install(server)
         from mcp_servers.web_pages import install_web_pages
 
         install_web_pages(server, tool_names(None).render)

@@ -4,7 +4,8 @@ Each event is re-checked when it arrives, with the same use cases (and roles) th
 use: a borrower is told about its own application, its bids, loan and payments; a provider about its own
 bids, the loans it made and their payments, its own provider events, and the applications it was invited
 to bid on (withdrawn, an offer accepted, bidding closed: what list_invitations would show changed); staff
-about everything. A record
+about everything. A notification is told to its owner only (whoever may read an inbox reads its own), and
+to staff. A record
 the caller may not read is simply not told (never an error, so a stream cannot reveal that it exists).
 """
 
@@ -17,6 +18,7 @@ from uuid import UUID
 from database.platform.outbox_feed import Change
 from mcp_servers.credit.applications import READERS as APPLICATION_READERS
 from mcp_servers.loans.loans import READERS as LOAN_READERS
+from mcp_servers.notifications.inbox import INBOX_READERS
 from mcp_servers.payments.payments import READERS as PAYMENT_READERS
 from mcp_servers.wiring import Dependencies
 from tools.credit import applications
@@ -30,7 +32,7 @@ __all__ = ["ENTITIES", "live_message", "may_see"]
 log = logging.getLogger("caas.live")
 
 # The outbox aggregates a live client follows.
-ENTITIES = ("application", "bid", "loan", "payment", "provider")
+ENTITIES = ("application", "bid", "loan", "payment", "provider", "notification")
 _STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
 
 
@@ -49,6 +51,9 @@ async def _allowed(deps: Dependencies, caller: Principal, change: Change) -> boo
     kind, key = change.aggregate_type, change.aggregate_id
     if kind == "provider":
         own = caller.role is Role.PROVIDER and caller.provider_id == key
+        return own or caller.role in _STAFF
+    if kind == "notification":
+        own = caller.role in INBOX_READERS and change.user_id is not None and change.user_id == caller.subject
         return own or caller.role in _STAFF
     if kind == "bid":
         # A provider sees its own bids only (providers_list_bids); everyone else as the application.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,8 +54,27 @@ class LocalDocumentStore:
         path = self._path(object_path)
         return await anyio.to_thread.run_sync(_inspect, path, size_bytes, sha256)
 
+    async def write(self, object_path: str, data: bytes) -> None:
+        path = self._path(object_path)
+        await anyio.to_thread.run_sync(_write, path, data)
+
     async def aclose(self) -> None:
         return None
+
+
+def _write(path: Path, data: bytes) -> None:
+    """A private temporary file beside the target (never following a planted symlink), then an atomic
+    rename: a reader sees the old file or the whole new one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _inspect(path: Path, size_bytes: int, sha256: str) -> FileCheck:

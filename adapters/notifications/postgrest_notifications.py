@@ -72,6 +72,8 @@ class PostgrestNotificationStore:
             "body": new.body,
             "delivery_status": new.status,
         }
+        if new.id is not None:
+            row["id"] = new.id
         inserted = await self._rest.rows(
             self._notifications().upsert(
                 jsonable(row), on_conflict="event_id,user_id,channel", ignore_duplicates=True

@@ -31,8 +31,8 @@ _COLUMNS = (
 _ADD = f"""
 WITH added AS (
     INSERT INTO public.notifications
-        (event_id, user_id, application_id, kind, channel, title, body, delivery_status)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        (id, event_id, user_id, application_id, kind, channel, title, body, delivery_status)
+    VALUES (coalesce($9::uuid, gen_random_uuid()), $1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT (event_id, user_id, channel) DO NOTHING
     RETURNING {_COLUMNS}
 )
@@ -148,6 +148,7 @@ async def add_notification(conn: Connection, new: NewNotification) -> Notificati
         new.title,
         new.body,
         new.status,
+        new.id,
     )
     if row is None:
         # A concurrent insert of the same row committed after this statement's snapshot was taken:

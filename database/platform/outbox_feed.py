@@ -20,7 +20,7 @@ WINDOW = 1000
 _READ = """
 SELECT id, aggregate_type, aggregate_id, event_type, occurred_at,
        payload->>'provider_id' AS provider_id, payload->>'application_id' AS application_id,
-       payload->>'reference' AS reference
+       payload->>'reference' AS reference, payload->>'user_id' AS user_id
 FROM caas_core.outbox
 WHERE id > $1 AND aggregate_type = ANY($2::text[])
 ORDER BY id
@@ -38,6 +38,8 @@ class Change:
     provider_id: str | None = None
     application_id: str | None = None
     reference: str | None = None
+    # Whose it is, for events about one user's records (a notification).
+    user_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -69,6 +71,7 @@ class OutboxFeed:
                 r["provider_id"],
                 r["application_id"],
                 r["reference"],
+                r["user_id"],
             )
             for r in fresh
         ]

@@ -36,14 +36,16 @@ const caas = (() => {
   const toolsetsMeta = document.querySelector('meta[name="caas-toolsets"]');
   const toolsets = toolsetsMeta ? toolsetsMeta.content : "";
   class SignedOut extends Error {}
-  // A tool call over HTTP, answered as the host would answer it: a CallToolResult.
-  const httpCall = async (name, args) => {
+  // A tool call over HTTP, answered as the host would answer it: a CallToolResult. With ``ask`` (a money
+  // move), the page declares elicitation: the server's question goes to ask(message) -> true/false, the
+  // person's answer goes back on the retry (2026-07-28 input_required), and the result is the tool's.
+  const httpCall = async (name, args, ask, retry, round = 0) => {
     const bearer = token();
     if (!bearer) throw new SignedOut("sign in first");
     const meta = {
       "io.modelcontextprotocol/protocolVersion": PROTOCOL,
       "io.modelcontextprotocol/clientInfo": { name: "caas-web", version: "1" },
-      "io.modelcontextprotocol/clientCapabilities": {},
+      "io.modelcontextprotocol/clientCapabilities": ask ? { elicitation: { form: {} } } : {},
     };
     const response = await fetch("/mcp", {
       method: "POST",
@@ -61,7 +63,7 @@ const caas = (() => {
         jsonrpc: "2.0",
         id: nextId++,
         method: "tools/call",
-        params: { name, arguments: args, _meta: meta },
+        params: { name, arguments: args, _meta: meta, ...(retry || {}) },
       }),
     });
     if (response.status === 401) {
@@ -78,9 +80,17 @@ const caas = (() => {
       throw new Error(`the server answered HTTP ${response.status} without a tool result; try again`);
     }
     if (body.error) throw new Error(body.error.message);
-    return body.result;
+    const result = body.result;
+    if (!ask || !result || result.resultType !== "input_required" || round > 3) return result;
+    const inputResponses = {};
+    for (const [key, request] of Object.entries(result.inputRequests || {})) {
+      const yes = await ask((request.params || {}).message || "Go ahead?");
+      inputResponses[key] = yes ? { action: "accept", content: { confirm: true } } : { action: "decline" };
+    }
+    return httpCall(name, args, ask, { inputResponses, requestState: result.requestState }, round + 1);
   };
-  const callTool = (name, args) => (inHost ? hostRequest("tools/call", { name, arguments: args }) : httpCall(name, args));
+  const callTool = (name, args, ask) =>
+    inHost ? hostRequest("tools/call", { name, arguments: args }) : httpCall(name, args, ask);
 
   // A failed call, as the tool worded it (its code first), for #status.
   class ToolFailure extends Error {
@@ -90,8 +100,8 @@ const caas = (() => {
     }
   }
   // The structured result of a tool, or a ToolFailure carrying the tool's own message.
-  const tool = async (name, args) => {
-    const result = await callTool(name, args || {});
+  const tool = async (name, args, ask) => {
+    const result = await callTool(name, args || {}, ask);
     if (result.isError) throw new ToolFailure(result);
     return result.structuredContent;
   };
@@ -293,5 +303,6 @@ const caas = (() => {
   // Another tool the page names in a <meta name="caas-tool-..."> (as the server exposes it).
   const call = (meta, args) => callTool(document.querySelector(`meta[name="${meta}"]`).content, args);
 
-  return { inHost, onResult, money, time, day, percent, el, status, report, resized, confirm, boot, live, tool, start, call, show, reload: () => reload() };
+  // bearer(): the signed-in token, for a same-origin request that is not a tool call (a local upload).
+  return { inHost, onResult, bearer: token, money, time, day, percent, el, status, report, resized, confirm, boot, live, tool, start, call, show, reload: () => reload() };
 })();

@@ -24,7 +24,7 @@ from tools.notifications.models import (
 from tools.platform.models import Identifier
 from tools.platform.principal import Role
 
-__all__ = ["TOOLS"]
+__all__ = ["INBOX_READERS", "TOOLS"]
 
 INBOX_READERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN, Role.SERVICE})
 PREFERENCE_OWNERS = frozenset({Role.BORROWER, Role.AGENT, Role.OPERATOR, Role.ADMIN})

@@ -40,6 +40,7 @@ __all__ = [
     "DocumentStore",
     "DocumentWriter",
     "FileCheck",
+    "LocalFiles",
     "UploadTarget",
 ]
 
@@ -139,6 +140,14 @@ class DocumentStore(Protocol):
     async def check(self, object_path: str, size_bytes: int, sha256: str) -> FileCheck: ...
 
     async def aclose(self) -> None: ...
+
+
+class LocalFiles(Protocol):
+    """The local store's door for bytes sent over HTTP (a browser cannot write to a local path)."""
+
+    async def write(self, object_path: str, data: bytes) -> None:
+        """Put ``data`` at ``object_path`` whole (replacing an earlier attempt), never half-written."""
+        ...
 
 
 class DocumentReader(Protocol):

@@ -14,6 +14,7 @@ partial unique index on accepted bids is the backstop behind the lock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from tools.credit.access import can_view
@@ -23,12 +24,20 @@ from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import post_journal
+from tools.loans.domain.schedules import Installment
 from tools.marketplace.bid_events import bid_event
 from tools.marketplace.bidding import bid_view, require_active
 from tools.marketplace.domain.bids import BidRecord, BidStatus
 from tools.marketplace.domain.offers import OfferCandidate, offer_figures, rank_offers
 from tools.marketplace.domain.providers import ProviderStatus
-from tools.marketplace.models.bids import AcceptedOffer, BidOutcome, ExcludedBid, OfferComparison, OfferView
+from tools.marketplace.models.bids import (
+    AcceptedOffer,
+    BidOutcome,
+    ExcludedBid,
+    OfferComparison,
+    OfferInstallment,
+    OfferView,
+)
 from tools.marketplace.ports import BiddingUnitOfWork, MarketplaceDeps
 from tools.platform.errors import Conflict, NotFound
 from tools.platform.idempotency import claim_or_replay, request_sha256
@@ -39,6 +48,20 @@ from tools.platform.principal import Principal
 __all__ = ["accept_offer", "compare_offers"]
 
 OPERATION = "accept_offer"
+
+
+def _schedule(lines: Sequence[Installment], currency: str) -> list[OfferInstallment]:
+    return [
+        OfferInstallment(
+            number=i.number,
+            due_date=i.due_date,
+            principal=Money.from_minor(i.principal, currency),
+            interest=Money.from_minor(i.interest, currency),
+            total=Money.from_minor(i.total, currency),
+            balance_after=Money.from_minor(i.balance_after, currency),
+        )
+        for i in lines
+    ]
 
 
 async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: str) -> OfferComparison:
@@ -90,6 +113,7 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
                 installment=Money.from_minor(f.installment, b.currency),
                 largest_installment=Money.from_minor(f.largest_installment, b.currency),
                 why=r.why,
+                schedule=_schedule(f.schedule, b.currency),
             )
         )
     return OfferComparison(

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID, uuid4, uuid5
 
 from tools.credit.domain.applications import ApplicationRecord
 from tools.loans.domain.loans import LoanRecord, open_outstanding
 from tools.notifications.domain.templates import Channel, Facts, Message, Template, render, template_for
+from tools.notifications.events import NOTIFIER, notification_created
 from tools.notifications.ports import (
     NewNotification,
     NotificationDeps,
@@ -29,6 +30,7 @@ from tools.notifications.ports import (
 from tools.payments.ports import GatewayError, GatewayRejected
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.jobs import MAX_ATTEMPTS, Handler, Job, PermanentFailure, RetryLater
+from tools.platform.ports import AuditRecord
 
 __all__ = [
     "QUEUE",
@@ -77,18 +79,7 @@ async def deliver(deps: NotificationDeps, notice: Notice, *, last_try: bool = Fa
     failed, not left pending for a retry that will never come."""
     message = notice.message
     kind = message.template.value
-    await deps.store.add(
-        NewNotification(
-            event_id=notice.event_id,
-            user_id=notice.user_id,
-            application_id=notice.application_id,
-            kind=kind,
-            channel=Channel.IN_APP.value,
-            title=message.title,
-            body=message.body,
-            status="sent",
-        )
-    )
+    await _store_in_app(deps, notice, kind)
     wanted = enabled_channels(await deps.store.preferences(notice.user_id), kind)
     retry: list[Channel] = []
     for channel in EXTERNAL:
@@ -127,6 +118,29 @@ async def deliver(deps: NotificationDeps, notice: Notice, *, last_try: bool = Fa
         else:
             await deps.store.delivered(row.id, "sent", sent_id, None)
     return retry
+
+
+async def _store_in_app(deps: NotificationDeps, notice: Notice, kind: str) -> None:
+    """The in-app row and, when this call stored it (not a redelivery), its audit row and outbox event
+    in the core transaction around the insert, so live clients hear of it once."""
+    chosen = uuid4()
+    async with deps.uow() as uow:
+        row = await deps.store.add(
+            NewNotification(
+                id=chosen,
+                event_id=notice.event_id,
+                user_id=notice.user_id,
+                application_id=notice.application_id,
+                kind=kind,
+                channel=Channel.IN_APP.value,
+                title=notice.message.title,
+                body=notice.message.body,
+                status="sent",
+            )
+        )
+        if row.id == chosen:
+            event = notification_created(row.id, row.user_id, kind, row.application_id)
+            await uow.record(AuditRecord(NOTIFIER, "notification", str(row.id)), [event])
 
 
 def _error(exc: GatewayError) -> str:

@@ -58,6 +58,8 @@ class NewNotification:
     title: str
     body: str
     status: DeliveryStatus
+    # The row's id when the caller chooses it (to tell whether this add stored it); else the store's.
+    id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from tools.credit.access import can_view
 from tools.notifications.domain.templates import support_reply
+from tools.notifications.events import notification_created
 from tools.notifications.models import ConversationDetail, ConversationPage, ConversationView, MessageView
 from tools.notifications.ports import (
     ConversationRecord,
@@ -125,6 +126,7 @@ async def post_message(
         # Support answered: the owner finds it in the inbox (and through Realtime), same transaction.
         title, text = support_reply(conversation.subject)
         notify = NewNotification(
+            id=uuid4(),
             event_id=message_id,
             user_id=conversation.user_id,
             application_id=conversation.application_id,
@@ -143,7 +145,10 @@ async def post_message(
                 f"support conversation {conversation.id} is closed and takes no more messages; open a new "
                 "one with open_support_conversation"
             )
-        await uow.record(AuditRecord(call, "support_message", str(posted.id)))
+        told = []
+        if notify is not None and notify.id is not None:
+            told.append(notification_created(notify.id, notify.user_id, notify.kind, notify.application_id))
+        await uow.record(AuditRecord(call, "support_message", str(posted.id)), told)
     return _message(posted)
 
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from tools.loans.domain.apr import disclose
-from tools.loans.domain.schedules import Frequency, add_months, build_schedule
+from tools.loans.domain.schedules import Frequency, Installment, add_months, build_schedule
 from tools.marketplace.domain.bids import BidTerms
 from tools.platform.domain.money_format import format_money
 
@@ -45,6 +45,8 @@ class OfferFigures:
     total_of_payments: int
     apr: Decimal  # fraction, 6 places half-up
     apr_percent: Decimal  # percent, 2 places half-up
+    # The schedule the figures come from, first due one unit period after the comparison date.
+    schedule: tuple[Installment, ...] = ()
 
 
 def _first_due(start: date, frequency: Frequency) -> date:
@@ -75,6 +77,7 @@ def offer_figures(terms: BidTerms, as_of: date) -> OfferFigures:
         total_of_payments=disclosure.total_of_payments,
         apr=disclosure.apr,
         apr_percent=disclosure.apr_percent,
+        schedule=schedule.installments,
     )
 
 

@@ -3,7 +3,7 @@ the currency's decimals; rates are decimal fractions (0.24 is 24%)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
@@ -37,6 +37,7 @@ __all__ = [
     "Frequency",
     "Method",
     "OfferComparison",
+    "OfferInstallment",
     "OfferView",
 ]
 
@@ -175,6 +176,15 @@ class BiddingRoundView(Output):
     invitations_expired: int = Field(description="Invited providers that had not bid; they no longer can.")
 
 
+class OfferInstallment(Output):
+    number: int
+    due_date: date = Field(description="As if the loan started on the comparison date.")
+    principal: Money
+    interest: Money
+    total: Money
+    balance_after: Money
+
+
 class OfferView(Output):
     rank: int
     bid: BidView
@@ -187,6 +197,9 @@ class OfferView(Output):
     installment: Money = Field(description="The first installment (the largest for declining_balance).")
     largest_installment: Money
     why: str = Field(description="How it compares with the offer ranked just above it.")
+    schedule: list[OfferInstallment] = Field(
+        description="The installments these figures come from, as if the loan started on the comparison date."
+    )
 
 
 class ExcludedBid(Output):

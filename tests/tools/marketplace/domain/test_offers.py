@@ -100,3 +100,11 @@ def test_one_offer_or_none() -> None:
         [],
         "no live offers: every bid was withdrawn, has expired or none was placed yet",
     )
+
+
+def test_the_figures_carry_the_schedule_they_come_from() -> None:
+    f = offer_figures(replace(TERMS, origination_fee_minor=500_000), AS_OF)
+    assert len(f.schedule) == f.installments and f.schedule[0].total == f.installment
+    assert sum(i.total for i in f.schedule) == f.total_of_payments
+    assert f.schedule[-1].balance_after == 0 and f.schedule[0].due_date > AS_OF
+    assert [i.number for i in f.schedule] == list(range(1, f.installments + 1))

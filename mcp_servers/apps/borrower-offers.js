@@ -1,0 +1,135 @@
+// Offers: the live bids on the chosen application ranked by APR (compare_offers), each one's schedule,
+// and accepting one: the exact terms are confirmed first; the server may then ask the person again (the
+// page declares elicitation) or leave a pending money move, which the borrower confirms or refuses here.
+"use strict";
+(() => {
+  const { el, money, time, day } = caas;
+  const { $, state, button, section } = B;
+  let comparison = null;
+
+  // Not open for bids: no table; the section stays only to say what the last decision did.
+  const hideAll = () => {
+    for (const id of ["offers", "offers-none", "offer-schedule"]) $(id).hidden = true;
+    $("offers-summary").textContent = $("offers-explanation").textContent = "";
+    $("offers-section").hidden = !$("offers-outcome").textContent;
+  };
+
+  const showSchedule = (o) => {
+    $("offer-schedule-title").textContent = "Schedule of the offer from " + o.bid.provider_name + " (as if it started today)";
+    $("offer-schedule").querySelector("tbody").replaceChildren(
+      ...o.schedule.map((l) => {
+        const row = el("tr");
+        row.append(
+          el("th", l.number, { scope: "row", class: "num" }),
+          el("td", day(l.due_date)),
+          el("td", money(l.principal), { class: "num" }),
+          el("td", money(l.interest), { class: "num" }),
+          el("td", money(l.total), { class: "num" }),
+          el("td", money(l.balance_after), { class: "num" }),
+        );
+        return row;
+      }),
+    );
+    $("offer-schedule").hidden = false;
+  };
+
+  const exactTerms = (o) =>
+    money(o.bid.amount) + " from " + o.bid.provider_name + " at " + o.apr_percent + "% APR (fees included): " +
+    o.installments + " installments of " + money(o.installment) + ", origination fee " + money(o.bid.origination_fee) +
+    ", total cost of credit " + money(o.finance_charge) + ", total of payments " + money(o.total_of_payments) + ".";
+
+  // A money move left waiting for a person: its summary, and the borrower's own decision.
+  const decidePending = (actionId, fallback) =>
+    new Promise(async (resolve) => {
+      let summary = fallback;
+      try {
+        const list = await caas.tool("{{TOOL:list_pending_actions}}", {});
+        const found = (list.items || []).find((i) => i.action === actionId);
+        if (found) summary = found.summary;
+      } catch (_) {
+        // the message itself names the move
+      }
+      const dialog = $("pending");
+      $("pending-summary").textContent = summary;
+      $("pending-reason").value = "";
+      const done = (answer) => {
+        dialog.close();
+        resolve(answer);
+      };
+      const decide = async (confirming) => {
+        try {
+          const result = confirming
+            ? await caas.tool("{{TOOL:confirm_action}}", { action: actionId })
+            : await caas.tool("{{TOOL:decline_action}}", { action: actionId, reason: $("pending-reason").value || "I changed my mind" });
+          done({ confirming, result });
+        } catch (err) {
+          done(null);
+          caas.report(err);
+        }
+      };
+      $("pending-yes").onclick = () => decide(true);
+      $("pending-no").onclick = () => decide(false);
+      $("pending-later").onclick = () => done(null);
+      dialog.showModal();
+      $("pending-later").focus();
+    });
+
+  const accept = async (o) => {
+    const ok = await caas.confirm("Accept the offer from " + o.bid.provider_name + "?", exactTerms(o), "Yes, accept it");
+    if (!ok) return;
+    const ask = (question) => caas.confirm("Confirm this money move?", question, "Yes, confirm it");
+    const args = { application: comparison.application_id, bid: o.bid.id, idempotency_key: B.key("accept") };
+    const outcome = $("offers-outcome");
+    try {
+      const done = await caas.tool("{{TOOL:accept_offer}}", args, ask);
+      outcome.textContent = done ? "Accepted: " + o.bid.provider_name + "'s offer, " + B.words(done.application_status) + "." : "";
+    } catch (err) {
+      const pending = err.code === "confirmation_required" && /action ([0-9a-f-]{36})/.exec(err.message);
+      if (!pending) throw err;
+      const decided = await decidePending(pending[1], err.message);
+      if (decided) outcome.textContent = (decided.confirming ? "Confirmed: " : "Refused: ") + decided.result.summary;
+    }
+    await section.application();
+  };
+
+  const render = (c) => {
+    comparison = c;
+    $("offers-section").hidden = false;
+    $("offers-outcome").textContent = "";
+    $("offers-summary").textContent =
+      money(c.requested_amount) + " over " + c.term_months + " months · compared " + time(c.compared_at);
+    $("offers").querySelector("tbody").replaceChildren(
+      ...c.offers.map((o) => {
+        const best = o.bid.id === c.best_bid_id;
+        const row = el("tr", null, best ? { class: "best" } : {});
+        const choose = el("td");
+        choose.append(
+          button("Schedule", async () => showSchedule(o), { "aria-label": "Schedule of " + o.bid.provider_name + "'s offer" }),
+          " ",
+          button("Accept…", () => accept(o)),
+        );
+        row.append(
+          el("td", o.rank, { class: "num" }),
+          el("th", o.bid.provider_name + (best ? " (best)" : ""), { scope: "row" }),
+          el("td", o.apr_percent + "%", { class: "num" }),
+          el("td", money(o.installment), { class: "num" }),
+          el("td", o.installments, { class: "num" }),
+          el("td", money(o.finance_charge), { class: "num" }),
+          el("td", money(o.total_of_payments), { class: "num" }),
+          el("td", time(o.bid.valid_until)),
+          choose,
+        );
+        return row;
+      }),
+    );
+    $("offers").hidden = c.offers.length === 0;
+    $("offers-none").hidden = c.offers.length > 0;
+    $("offers-explanation").textContent = c.explanation;
+  };
+
+  // Offers exist only while the application is open for bids; otherwise the section stays hidden.
+  section.offers = async () => {
+    if (!state.app || state.app.status !== "open_for_bids") return hideAll();
+    render(await caas.tool("{{TOOL:compare_offers}}", { application: state.app.id }));
+  };
+})();
