@@ -247,7 +247,8 @@ def _add_routes(server: FastMCP, runtime: Runtime, service: str | None) -> None:
         LocalUploads(runtime, server.auth).install(server)
         from mcp_servers.web_pages import install_web_pages
 
-        install_web_pages(server, tool_names(None).render)
+        supabase = runtime.settings.supabase_url
+        install_web_pages(server, tool_names(None).render, None if supabase is None else str(supabase))
     name = "caas" if service is None else f"caas-{service}"
 
     def report(ready: bool, deps: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ use: a borrower is told about its own application, its bids, loan and payments; 
 bids, the loans it made and their payments, its own provider events, and the applications it was invited
 to bid on (withdrawn, an offer accepted, bidding closed: what list_invitations would show changed); staff
 about everything. A notification is told to its owner only (whoever may read an inbox reads its own), and
-to staff. A record
+to staff; a money move awaiting a person (pending_action) to staff and to whoever asked for it. A record
 the caller may not read is simply not told (never an error, so a stream cannot reveal that it exists).
 """
 
@@ -32,7 +32,7 @@ __all__ = ["ENTITIES", "live_message", "may_see"]
 log = logging.getLogger("caas.live")
 
 # The outbox aggregates a live client follows.
-ENTITIES = ("application", "bid", "loan", "payment", "provider", "notification")
+ENTITIES = ("application", "bid", "loan", "payment", "provider", "notification", "pending_action")
 _STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
 
 
@@ -52,6 +52,10 @@ async def _allowed(deps: Dependencies, caller: Principal, change: Change) -> boo
     if kind == "provider":
         own = caller.role is Role.PROVIDER and caller.provider_id == key
         return own or caller.role in _STAFF
+    if kind == "pending_action":
+        # As list_pending_actions, failing closed: staff see every one; anyone else the ones it asked for.
+        asked = change.requester is not None and change.requester == f"{caller.role}:{caller.subject}"
+        return asked or caller.role in _STAFF
     if kind == "notification":
         own = caller.role in INBOX_READERS and change.user_id is not None and change.user_id == caller.subject
         return own or caller.role in _STAFF

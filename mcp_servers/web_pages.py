@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
 
 from fastmcp import FastMCP
@@ -29,9 +30,10 @@ WEB_PAGES = {"/app/": BORROWER_APP, "/admin/": QUEUE_APP, "/provider/": INVITATI
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
 
 
-def security_headers(html: str) -> dict[str, str]:
+def security_headers(html: str, connect: tuple[str, ...] = ()) -> dict[str, str]:
     """What a browser may do with ``html``: run its own inline script and style (by hash) and connect to
-    this origin (``/mcp``, ``/live/``), nothing else; never framed by another site."""
+    this origin (``/mcp``, ``/live/``) and the ``connect`` origins (Supabase Storage's signed upload URLs,
+    when Supabase is configured), nothing else; never framed by another site."""
     hashes: dict[str, list[str]] = {"script": [], "style": []}
     for kind, body in _INLINE.findall(html):
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
@@ -41,7 +43,7 @@ def security_headers(html: str) -> dict[str, str]:
             "default-src 'none'",
             f"script-src {' '.join(hashes['script']) or 'none'}",
             f"style-src {' '.join(hashes['style']) or 'none'}",
-            "connect-src 'self'",
+            " ".join(["connect-src 'self'", *connect]),
             "img-src 'self' data:",
             "form-action 'self'",
             "base-uri 'none'",
@@ -56,16 +58,23 @@ def security_headers(html: str) -> dict[str, str]:
     }
 
 
-def install_web_pages(server: FastMCP, render: Callable[[str], str]) -> None:
-    """The pages on ``server`` (the composed one), each tool named by ``render`` as it exposes it."""
+def install_web_pages(server: FastMCP, render: Callable[[str], str], supabase_url: str | None = None) -> None:
+    """The pages on ``server`` (the composed one), each tool named by ``render`` as it exposes it; a
+    document upload goes to ``supabase_url``'s origin when Supabase is configured."""
+    connect = () if supabase_url is None else (_origin(supabase_url),)
     for path, uri in WEB_PAGES.items():
         html = page(APPS[uri], render)
-        server.custom_route(path, methods=["GET"], include_in_schema=False)(_serve(html))
+        server.custom_route(path, methods=["GET"], include_in_schema=False)(_serve(html, connect))
         server.custom_route(path.rstrip("/"), methods=["GET"], include_in_schema=False)(_redirect(path))
 
 
-def _serve(html: str) -> Callable[[Request], Awaitable[Response]]:
-    headers = security_headers(html)
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _serve(html: str, connect: tuple[str, ...]) -> Callable[[Request], Awaitable[Response]]:
+    headers = security_headers(html, connect)
 
     async def serve(_: Request) -> Response:
         return HTMLResponse(html, headers=headers)

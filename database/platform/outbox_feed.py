@@ -20,7 +20,8 @@ WINDOW = 1000
 _READ = """
 SELECT id, aggregate_type, aggregate_id, event_type, occurred_at,
        payload->>'provider_id' AS provider_id, payload->>'application_id' AS application_id,
-       payload->>'reference' AS reference, payload->>'user_id' AS user_id
+       payload->>'reference' AS reference, payload->>'user_id' AS user_id,
+       payload->>'requester' AS requester
 FROM caas_core.outbox
 WHERE id > $1 AND aggregate_type = ANY($2::text[])
 ORDER BY id
@@ -40,6 +41,8 @@ class Change:
     reference: str | None = None
     # Whose it is, for events about one user's records (a notification).
     user_id: str | None = None
+    # Who asked, as "<role>:<subject>", for a money move awaiting a person (a pending action).
+    requester: str | None = None
 
 
 @dataclass(slots=True)
@@ -72,6 +75,7 @@ class OutboxFeed:
                 r["application_id"],
                 r["reference"],
                 r["user_id"],
+                r["requester"],
             )
             for r in fresh
         ]

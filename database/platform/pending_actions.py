@@ -78,6 +78,17 @@ def _action(row: asyncpg.Record) -> PendingAction:
     )
 
 
+def _event(action: PendingAction, event_type: str) -> OutboxEvent:
+    # Who asked and for which tool, never the arguments (amounts, accounts): a reader asks the tools.
+    who = action.requester
+    return OutboxEvent(
+        "pending_action",
+        str(action.id),
+        event_type,
+        {"tool": action.tool, "requester": f"{who.role}:{who.subject}"},
+    )
+
+
 class PgPendingActions:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -103,7 +114,8 @@ class PgPendingActions:
                 action.created_at,
                 action.expires_at,
             )
-            await record_audit(conn, audit)
+            # Those who may decide learn a move awaits them (the live feed: the operator console).
+            await record_audit(conn, audit, [_event(action, "pending_action.requested")])
         return action
 
     async def settle(
@@ -113,8 +125,9 @@ class PgPendingActions:
             row: Any = await conn.fetchrow(_SETTLE, action_id, confirmer.subject, confirmer.role.value, now)
             if row is None:
                 return None
-            await record_audit(conn, audit)
-        return _action(row)
+            settled = _action(row)
+            await record_audit(conn, audit, [_event(settled, "pending_action.confirmed")])
+        return settled
 
     async def decline(
         self, action_id: UUID, decliner: Principal, reason: str, now: datetime, audit: AuditRecord
@@ -127,16 +140,7 @@ class PgPendingActions:
                 return None
             declined = _action(row)
             # The one who asked learns its move will not run (no queue subscribes yet; the feed sees it).
-            event = OutboxEvent(
-                "pending_action",
-                str(action_id),
-                "pending_action.declined",
-                {
-                    "tool": declined.tool,
-                    "requester": f"{declined.requester.role}:{declined.requester.subject}",
-                },
-            )
-            await record_audit(conn, audit, [event])
+            await record_audit(conn, audit, [_event(declined, "pending_action.declined")])
         return declined
 
     async def newest(

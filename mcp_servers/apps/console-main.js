@@ -11,6 +11,7 @@
     if (entity === "application" || entity === "bid") con.reload("queue", "approvals", "money");
     if (entity === "payment" || entity === "loan") con.reload("payouts", "money");
     if (entity === "provider") con.reload("lenders", "payouts");
+    if (entity === "pending_action") con.reload("money");
     if (detail.concerns(event)) con.reload("detail");
   };
   const onState = (s) => {

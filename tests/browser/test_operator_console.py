@@ -162,10 +162,17 @@ async def test_a_reviewer_verifies_a_document_and_a_decline_needs_a_comment_and_
 
 
 async def payout_asked(
-    client: Client, bare: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection
+    client: Client,
+    bare: Client,
+    principal: Any,
+    runtime: Runtime,
+    db: asyncpg.Connection,
+    loan: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str, str]:
-    """A loan whose payout a service asked for: (loan, the pending action's id, its exact summary)."""
-    loan, _ = await pending_loan(client, principal, runtime, db)
+    """A loan (``loan``, else a new one) whose payout a service asked for: (loan, the pending action's id,
+    its exact summary)."""
+    if loan is None:
+        loan, _ = await pending_loan(client, principal, runtime, db)
     principal(uid("svc-payouts"), Role.SERVICE)
     args = {"loan": loan["id"], "idempotency_key": key()}
     error = error_of(await bare.call_tool(DISBURSE, args, raise_on_error=False))
@@ -193,12 +200,19 @@ async def test_pending_payouts_are_shown_with_their_exact_amounts_confirmed_or_r
     core_db: asyncpg.Connection,
 ) -> None:
     loan, action, summary = await payout_asked(client, bare, principal, runtime, core_db)
-    refused_loan, refused, refused_summary = await payout_asked(client, bare, principal, runtime, core_db)
-
+    second, _ = await pending_loan(client, principal, runtime, core_db)
     page = await open_page("/admin/", make_jwt(uid("op-money"), role="operator"))
     moves = page.get_by_role("table", name=re.compile("Pending confirmations"))
     row = moves.get_by_role("row").filter(has_text=summary)
     await expect(row).to_have_count(1)
+    # A move asked while the console is open appears without a reload: its pending_action.requested is
+    # the only event (the loan was made before the page opened).
+    await page.evaluate("window.caasSamePage = 'yes'")
+    refused_loan, refused, refused_summary = await payout_asked(
+        client, bare, principal, runtime, core_db, second
+    )
+    await expect(moves.get_by_role("row").filter(has_text=refused_summary)).to_have_count(1)
+    assert await page.evaluate("window.caasSamePage") == "yes"
     await screenshot(page, "operator-console-money")
     await row.get_by_role("button", name="Confirm…").click()
     dialog = page.get_by_role("dialog")
