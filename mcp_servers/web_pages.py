@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from fastmcp import FastMCP
 from starlette.requests import Request
