@@ -169,8 +169,7 @@ async def payout_asked(
     db: asyncpg.Connection,
     loan: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str, str]:
-    """A loan (``loan``, else a new one) whose payout a service asked for: (loan, the pending action's id,
-    its exact summary)."""
+    """A loan (else a new one) whose payout a service asked for: (loan, pending action id, exact summary)."""
     if loan is None:
         loan, _ = await pending_loan(client, principal, runtime, db)
     principal(uid("svc-payouts"), Role.SERVICE)
@@ -208,9 +207,8 @@ async def test_pending_payouts_are_shown_with_their_exact_amounts_confirmed_or_r
     # A move asked while the console is open appears without a reload: its pending_action.requested is
     # the only event (the loan was made before the page opened).
     await page.evaluate("window.caasSamePage = 'yes'")
-    refused_loan, refused, refused_summary = await payout_asked(
-        client, bare, principal, runtime, core_db, second
-    )
+    asked = await payout_asked(client, bare, principal, runtime, core_db, second)
+    refused_loan, refused, refused_summary = asked
     await expect(moves.get_by_role("row").filter(has_text=refused_summary)).to_have_count(1)
     assert await page.evaluate("window.caasSamePage") == "yes"
     await screenshot(page, "operator-console-money")
