@@ -183,6 +183,8 @@ def caas_env(opts: Any, admin: str, dbs: dict[str, str], port: int, work: Path) 
         # mirror and notifications of every submission) runs in this process only when asked.
         "CAAS_WORKERS": "true" if opts.workers else "false",
         "CAAS_REGISTRY": "false",
+        # Submitting moves no money; the consent check refuses a database URL without a gateway.
+        "CAAS_SANDBOX": "true",
     }
     env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(port))
     env.update(SUPABASE_DB_URL=with_db(admin, dbs["supabase"]), CAAS_DATA_DIR=str(work / "caas-data"))
