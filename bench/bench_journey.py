@@ -58,6 +58,8 @@ from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, 
 PENDING_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox WHERE published_at IS NULL)
     + (SELECT count(*) FROM caas_core.jobs WHERE done_at IS NULL AND failed_at IS NULL)"""
 FAILED_SQL = "SELECT count(*) FROM caas_core.jobs WHERE failed_at IS NOT NULL"
+ROWS_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox) AS events,
+    (SELECT count(*) FROM caas_core.jobs) AS jobs"""
 DRAIN_LIMIT_S = 300.0
 
 
@@ -118,7 +120,10 @@ async def start_children(opts: Any, admin: str, dbs: dict[str, str], ch: Childre
     ch.procs["caas"] = start_child(cmd, ch.log("caas"), env | {"CAAS_WORKERS": "false"})
     await wait_health(f"http://127.0.0.1:{ch.ports['caas']}/ready", ch.procs["caas"], ch.log("caas"))
     # Started once the server has migrated both databases.
-    ch.procs["worker"] = start_child([py, "-m", "mcp_servers.cli", "worker"], ch.log("worker"), env)
+    worker = [py, "-m", "mcp_servers.cli", "worker"]
+    if opts.cprofile_worker:
+        worker = [py, __file__, "--serve-caas-profiled", opts.cprofile_worker, "--", "worker"]
+    ch.procs["worker"] = start_child(worker, ch.log("worker"), env)
     await wait_health(f"http://127.0.0.1:{ch.ports['bare']}/health", ch.procs["bare"], ch.log("bare"))
     await asyncio.sleep(2)
     if ch.procs["worker"].poll() is not None:
@@ -163,6 +168,8 @@ async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, 
         warm_errors, tally.errors, tally.lat, tally.calls = tally.errors, [], {}, 0
         await drain(env["db"])
         failed0 = await env["db"].fetchval(FAILED_SQL)
+        rows0 = await env["db"].fetchrow(ROWS_SQL)
+        idle = await idle_cpu(meters, opts.idle)
         gc.collect()
         gc.freeze()
         cpu0, t0 = {k: m.snap() for k, m in meters.items()}, time.perf_counter()
@@ -176,7 +183,20 @@ async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, 
         for a in agents:
             await a.close()
     failed = await env["db"].fetchval(FAILED_SQL) - failed0
-    return cell_result(opts, conc, tally, warm_errors, cpu, wall, t_journeys, drain_s, left, failed, done)
+    rows = await env["db"].fetchrow(ROWS_SQL)
+    made = {f"{k}_per_journey": round((rows[k] - rows0[k]) / max(done, 1), 1) for k in ("events", "jobs")}
+    out = cell_result(opts, conc, tally, warm_errors, cpu, wall, t_journeys, drain_s, left, failed, done)
+    return out | idle | made
+
+
+async def idle_cpu(meters: dict[str, CpuMeter], seconds: float) -> dict[str, float]:
+    """CPU ms per second of the caas server and the worker with nothing to do: the pollers' floor,
+    which a slow journey pays for in full."""
+    a = {k: m.snap() for k, m in meters.items()}
+    await asyncio.sleep(seconds)
+    b = {k: m.snap() for k, m in meters.items()}
+    rate = {k: round(1000 * (b[k]["server"] - a[k]["server"]) / seconds, 2) for k in ("caas", "worker")}
+    return {"idle_ms_per_s_server": rate["caas"], "idle_ms_per_s_worker": rate["worker"]}
 
 
 def cell_result(
@@ -264,7 +284,9 @@ async def driver(opts: Any) -> list[dict]:
             asyncpg.create_pool(
                 with_db(admin, dbs["core"]), min_size=1, max_size=max(opts.concurrency) + 2
             ) as db,
-            httpx.AsyncClient(timeout=60) as http,
+            # Idle connections dropped well before the sandbox's (uvicorn's) 5 s keep-alive ends, so
+            # that a payment never goes out on a connection the server is closing.
+            httpx.AsyncClient(timeout=60, limits=httpx.Limits(keepalive_expiry=1.0)) as http,
         ):
             env = {"lenders": lenders, "names": names, "db": db, "http": http, "serial": 0}
             results = await run_cells(opts, ch, env, pg_pids)
@@ -289,8 +311,10 @@ def main() -> None:
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4])
     ap.add_argument("--runs", type=int, default=1, help="repeat every cell; tables show medians")
     ap.add_argument("--mode", choices=["auto", "legacy"], default="auto", help="auto negotiates 2026-07-28")
+    ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured before each cell")
     ap.add_argument("--bare-calls", type=int, default=400, help="timed calls of each floor cell")
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
+    ap.add_argument("--cprofile-worker", metavar="OUT.prof", help="diagnostic: the worker under cProfile")
     ap.add_argument("--json", help="write the summary and the raw per-cell results here")
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
@@ -305,8 +329,10 @@ def main() -> None:
         ap.error(f"bad arguments: {rest or 'journeys, runs and concurrency must be >= 1'}")
     results = asyncio.run(driver(opts))
     print_tables(results, opts)
-    if opts.cprofile:
-        print_profile(opts.cprofile, sum(r["journeys"] for r in results if r["target"] == "journey"))
+    timed = sum(r["journeys"] for r in results if r["target"] == "journey")
+    for what, path in (("caas server", opts.cprofile), ("caas worker", opts.cprofile_worker)):
+        if path:
+            print_profile(what, path, timed)
     out = summary(results)
     print("# summary: " + json.dumps(out))
     if opts.json:

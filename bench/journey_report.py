@@ -28,9 +28,10 @@ def print_tables(results: list[dict], opts: Any) -> None:
     print(f"\n## Journeys ({agg}; CPU in ms per journey; floor in ms per call)\n")
     print(
         "| conc | journeys | journeys/s | calls/journey | caas server CPU | worker CPU | postgres CPU "
-        "| sandbox CPU | floor CPU/call | efficiency | p99 max tool | errors |"
+        "| sandbox CPU | floor CPU/call | efficiency | worst tool p99 (any run) | errors "
+        "| idle ms/s server, worker |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for conc, rows in journeys.items():
         v = {k: median(rows, k) for k in ("journeys_per_s", "calls_per_journey", "journey_efficiency")}
         v |= {
@@ -44,7 +45,8 @@ def print_tables(results: list[dict], opts: Any) -> None:
             f"{v['cpu_ms_postgres']:.0f} | {v['cpu_ms_sandbox']:.0f} | "
             f"{median(bare[conc], 'cpu_ms_server'):.3f} | "
             f"{v['journey_efficiency']:.3f} {'ok' if v['journey_efficiency'] >= TARGET else '< 0.7'} | "
-            f"{worst['p99_ms_max_tool']:.0f} ms {worst['p99_max_tool']} | {sum(r['errors'] for r in rows)} |"
+            f"{worst['p99_ms_max_tool']:.0f} ms {worst['p99_max_tool']} | {sum(r['errors'] for r in rows)} | "
+            f"{median(rows, 'idle_ms_per_s_server'):.1f}, {median(rows, 'idle_ms_per_s_worker'):.1f} |"
         )
     for conc, rows in journeys.items():
         print(f"\n## Per tool at concurrency {conc} (p50 / p99 ms, {agg}; floor p50 / p99 ", end="")
@@ -78,16 +80,27 @@ def summary(results: list[dict]) -> dict[str, Any]:
     }
 
 
-def print_profile(path: str, journeys: int) -> None:
-    """The caas server's top 10 of our own code by cumulative time (cProfile, so inflated)."""
+def print_profile(what: str, path: str, journeys: int) -> None:
+    """A caas process's top 10 of our own code by cumulative time (cProfile, so inflated), and the
+    top 10 of everything by own time."""
     stats = pstats.Stats(path)
     rows = []
-    for (file, line, name), (_, calls, _tt, cum, _) in stats.stats.items():  # type: ignore[attr-defined]
+    for (file, line, name), (_, calls, _tt, cum, _) in stats.stats.items():
         if file.startswith(OURS):
             rows.append((cum, calls, f"{Path(file).relative_to(ROOT)}:{line}({name})"))
-    total = sum(tt for (_, _, tt, _, _) in stats.stats.values())  # type: ignore[attr-defined]
-    print(f"\n## caas server under cProfile: {total:.1f} s in all, {journeys} timed journeys (+ warm-up)\n")
+    total = sum(tt for (_, _, tt, _, _) in stats.stats.values())
+    print(f"\n## {what} under cProfile: {total:.1f} s in all, {journeys} timed journeys (+ warm-up)\n")
     print("| cumulative s | ms per journey | calls | function |")
     print("|---:|---:|---:|---|")
     for cum, calls, where in sorted(rows, reverse=True)[:10]:
         print(f"| {cum:.2f} | {1000 * cum / max(journeys, 1):.1f} | {calls} | {where} |")
+    own = sorted(
+        (
+            (tt, calls, f"{Path(file).name}:{line}({name})")
+            for (file, line, name), (_, calls, tt, _, _) in stats.stats.items()
+        ),
+        reverse=True,
+    )
+    print("\n| own s | calls | function (everything, by own time) |\n|---:|---:|---|")
+    for tt, calls, where in own[:10]:
+        print(f"| {tt:.2f} | {calls} | {where} |")

@@ -82,7 +82,10 @@ class Agent:
 
     async def call(self, who: str, tool: str, args: dict[str, Any]) -> Any:
         t0 = time.perf_counter()
-        result = await self.clients[who].call_tool(tool, args, raise_on_error=False)
+        try:
+            result = await self.clients[who].call_tool(tool, args, raise_on_error=False)
+        except Exception as exc:  # the transport's own failure, named with the call it broke
+            raise DemoFailed(f"{tool} as {who}: {type(exc).__name__}: {exc}") from exc
         self.tally.add(tool, time.perf_counter() - t0)
         content = result.structured_content or {}
         if result.is_error:
@@ -203,7 +206,10 @@ async def run_journey(a: Agent, n: int, db: Any, data_dir: Path, http: httpx.Asy
     first = schedule["lines"][0]["total"]["amount"]
     collect = {"loan": loan["id"], "amount": first, "idempotency_key": f"collect-{loan['id']}"}
     charge = await a.call("borrower", "payments_collect_repayment", collect)
-    paid = await http.post(charge["authorization_url"], params={"outcome": "success"})
+    try:
+        paid = await http.post(charge["authorization_url"], params={"outcome": "success"})
+    except httpx.HTTPError as exc:
+        raise DemoFailed(f"paying on the sandbox's page: {type(exc).__name__}: {exc}") from exc
     if paid.status_code != 200:
         raise DemoFailed(f"the sandbox's payment page answered HTTP {paid.status_code}")
     settled = "SELECT status = 'succeeded' FROM caas_core.payments WHERE id = $1::uuid"

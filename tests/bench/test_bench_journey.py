@@ -62,6 +62,7 @@ async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
     assert got["p99_ms_max_tool"] == max(c["p99_ms"] for c in journey["tools"].values())
     # Every outbox event and job was processed before the cell ended, and the workers did work.
     assert journey["cpu_ms_worker"] > 0 and journey["cpu_ms_server"] > 0
+    assert journey["events_per_journey"] > 0 and journey["jobs_per_journey"] > 0
     assert not re.search(r"still pending|jobs failed", text)
     assert int(re.search(r"lender webhooks received: (\d+)", text)[1]) > 0  # type: ignore[index]
     # The run dropped the databases it made.
