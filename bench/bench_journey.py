@@ -234,12 +234,12 @@ async def run_cells(opts: Any, ch: Children, env: dict[str, Any], pg_pids: Any) 
             bare_url = f"http://127.0.0.1:{ch.ports['bare']}/mcp"
             floor_opts = argparse.Namespace(warmup=5, auth="apikey", idempotency=False)
             per_client = max(1, opts.bare_calls // conc)
-            mode = {"auto": "modern", "legacy": "legacy"}[opts.mode]
+            mode = {"auto": "modern"}[opts.mode]
             bare = await run_cell("bare", bare_url, mode, conc, per_client, floor_opts, meter)
             results.append({"run": run, **bare})
             print(json.dumps(results[-1]), flush=True)
             journey = await journey_cell(opts, ch, env, conc, pg_pids)
-            journey["journey_efficiency"] = round(
+            journey["journey_efficiency"] = journey["journeys"] and round(
                 bare["cpu_ms_server"] * journey["calls_per_journey"]
                 / (journey["cpu_ms_server"] + journey["cpu_ms_worker"]), 3,
             )  # fmt: skip
@@ -310,7 +310,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1, help="untimed journeys per agent before each cell")
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4])
     ap.add_argument("--runs", type=int, default=1, help="repeat every cell; tables show medians")
-    ap.add_argument("--mode", choices=["auto", "legacy"], default="auto", help="auto negotiates 2026-07-28")
+    # Only 2026-07-28: on 2025-11-25 over stateless HTTP the server cannot elicit, so a money move
+    # answers confirmation_required, and the borrower's own accept then needs an agent to ask for it.
+    ap.add_argument("--mode", choices=["auto"], default="auto", help="auto negotiates 2026-07-28")
     ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured before each cell")
     ap.add_argument("--bare-calls", type=int, default=400, help="timed calls of each floor cell")
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
