@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -258,6 +259,8 @@ def _add_routes(server: FastMCP, runtime: Runtime, service: str | None) -> None:
             "service": name,
             "version": package_version(),
             "uptime_s": round(time.monotonic() - runtime.started_at, 1),
+            # Which process answered (several serve one port under `caas serve --processes`).
+            "pid": os.getpid(),
             "database": "embedded" if runtime.settings.embedded else "configured",
             "dependencies": deps,
             # Says plainly whether money is real: simulated vendors move no money.
