@@ -16,6 +16,7 @@ import psutil
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from mcp.server.request_state import InvalidRequestState
 
 from mcp_servers.cluster import Slot, child_plan
 from mcp_servers.config import load_settings
@@ -133,3 +134,26 @@ def test_children_share_one_connection_budget_and_only_the_first_runs_the_worker
     assert child_plan(composed_plan(settings, pool_max=16), Slot(1, 2, 3)).pool_max == 8
     plan = composed_plan(settings)
     assert child_plan(plan, None) is plan
+
+
+def test_a_confirmation_state_sealed_by_one_process_opens_in_another_and_not_under_other_keys(
+    tmp_path: Path,
+) -> None:
+    """A 2026-07-28 confirmation's requestState comes back on a retry that may reach a sibling process."""
+    import base64
+
+    from mcp_servers.composition import build_server
+    from mcp_servers.runtime import Runtime
+
+    def codec(**keys: str) -> Any:
+        settings = load_settings(data_dir=tmp_path, **keys)
+        security = build_server(Runtime(settings))._request_state_security
+        assert security is not None, "a random key per process would fail the sibling's retry"
+        return security.codec
+
+    first, sibling = codec(), codec()
+    sealed = first.seal(b'{"confirm": "loan-1"}')
+    assert sibling.unseal(sealed) == b'{"confirm": "loan-1"}'
+    other = codec(pii_index_key=base64.b64encode(b"o" * 32).decode())
+    with pytest.raises(InvalidRequestState):
+        other.unseal(sealed)
