@@ -114,6 +114,18 @@ async def test_a_child_that_dies_stops_its_sibling_and_the_parent_exits_1(
                 await http.get(f"http://127.0.0.1:{port}/health")
 
 
+async def test_children_drain_and_exit_when_the_parent_is_killed(fresh_database: Any, tmp_path: Path) -> None:
+    async with two_processes(fresh_database, tmp_path) as (proc, port):
+        kids = children(proc)
+        proc.kill()  # no chance to forward anything: the kernel tells the children
+        await proc.wait()
+        _, alive = await asyncio.to_thread(psutil.wait_procs, kids, 60)
+        assert not alive, "children kept serving without their parent"
+        with pytest.raises(httpx.TransportError):
+            async with httpx.AsyncClient() as http:
+                await http.get(f"http://127.0.0.1:{port}/health")
+
+
 async def test_sessions_that_live_in_one_process_are_refused_with_several(tmp_path: Path) -> None:
     env = caas_env(CAAS_DATA_DIR=str(tmp_path / "data"), CAAS_HTTP_SESSIONS="true", CAAS_SANDBOX="true")
     code, _, err = await run("serve", "--processes", "2", env=env, cwd=tmp_path)
