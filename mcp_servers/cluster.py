@@ -6,8 +6,9 @@ connections over the children by a hash of each connection's addresses (a keep-a
 with its child). The parent serves nothing itself: it forwards SIGTERM/SIGINT to every child, each
 drains its calls in flight (mcp_servers.platform.serving.ShutdownGate) and exits, and the parent exits 0
 once all have exited 0. It restarts nothing: a child that dies on its own is logged with its exit code,
-the others are drained, and the parent exits 1, so the process manager (systemd, Docker, PM2) restarts
-the whole set and says so. A child knows its place from ``CAAS_CLUSTER_CHILD`` ("index/count/fd").
+the others are drained, and the parent exits with that code (1 if a signal killed it), so the process
+manager (systemd, Docker, PM2) restarts the whole set and says so. A child knows its place from
+``CAAS_CLUSTER_CHILD`` ("index/count/fd").
 
 What each child carries (``child_plan``): an equal share of the configured connection budget,
 ``floor(pool_max / N)`` (at least 1) for the core pool and the same for the Supabase pool, so N children
@@ -167,7 +168,8 @@ def run_parent(settings: Settings, args: argparse.Namespace, argv: Sequence[str]
 
 def supervise(settings: Settings, argv: Sequence[str], host: str, port: int, count: int) -> int:
     """Binds ``host:port`` ``count`` times, runs ``caas ARGV`` as ``count`` children, forwards stop
-    signals, and returns 0 after a clean stop, 1 when a child died on its own, 5 when it cannot bind."""
+    signals, and returns 0 after a clean stop, 5 when it cannot bind, and when a child died on its own,
+    that child's exit code (1 for a signal)."""
     try:
         sockets = _bind(host, port, count)
     except OSError as exc:
@@ -204,9 +206,9 @@ def _watch(
     stopping: Callable[[], bool],
     forward: Callable[[int, FrameType | None], None],
 ) -> int:
-    died = False
+    died: int | None = None
     while any(child.poll() is None for child in children):
-        if not died and not stopping():
+        if died is None and not stopping():
             for index, child in enumerate(children):
                 if child.returncode is not None:
                     log.error(
@@ -216,13 +218,15 @@ def _watch(
                         child.pid,
                         child.returncode,
                     )
-                    died = True
+                    # Its own code says why (4: the database, 3: a migration); a signal's is negative.
+                    died = child.returncode if child.returncode > 0 else 1
                     forward(signal.SIGTERM, None)
                     break
         time.sleep(0.1)
     failed = [c for c in children if c.returncode != 0]
-    if died or failed:
-        for child in failed:
-            log.error("caas: process pid %d exited with code %s", child.pid, child.returncode)
-        return 1
-    return 0
+    for child in failed:
+        log.error("caas: process pid %d exited with code %s", child.pid, child.returncode)
+    if died is None and failed and not stopping():  # all of them ended between two looks
+        log.error("caas: every process exited on its own; nothing is restarted")
+        died = max(failed[0].returncode, 1)
+    return died if died is not None else (1 if failed else 0)

@@ -22,7 +22,7 @@ from mcp_servers.cluster import Slot, child_plan
 from mcp_servers.config import load_settings
 from mcp_servers.processes import composed_plan, service_plan
 from tests.helpers.caas_process import run, serve_process
-from tests.helpers.common import SERVICE_KEY, caas_env
+from tests.helpers.common import SERVICE_KEY, caas_env, free_port
 
 pytestmark = pytest.mark.subprocess
 
@@ -124,6 +124,21 @@ async def test_children_drain_and_exit_when_the_parent_is_killed(fresh_database:
         with pytest.raises(httpx.TransportError):
             async with httpx.AsyncClient() as http:
                 await http.get(f"http://127.0.0.1:{port}/health")
+
+
+async def test_children_that_cannot_start_end_the_parent_with_their_own_exit_code(tmp_path: Path) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    env = caas_env(
+        CAAS_DATA_DIR=str(tmp_path / "data"),
+        NEON_DATABASE_URL=closed,
+        SUPABASE_DB_URL=closed,
+        CAAS_SANDBOX="true",
+        CAAS_REGISTRY="false",
+    )
+    code, _, err = await run("serve", "--port", str(free_port()), "--processes", "2", env=env, cwd=tmp_path)
+    assert code == 4, err  # "cannot reach the database", as one process would say, not a bare 1
+    assert "cannot reach the database" in err
+    assert "nothing is restarted" in err
 
 
 async def test_sessions_that_live_in_one_process_are_refused_with_several(tmp_path: Path) -> None:
