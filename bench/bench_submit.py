@@ -69,7 +69,7 @@ async def run_cell(
     from fastmcp import Client
 
     client_mode = {"modern": "auto", "legacy": "legacy"}[mode]
-    if target == "caas":
+    if target.startswith("caas"):
         tool = "credit_submit_application"
         jwt = opts.auth == "jwt" and make_jwt("bench-agent", role="agent", exp=int(time.time()) + 7200)
         token = jwt or SERVICE_KEY
@@ -155,7 +155,8 @@ async def driver(opts: Any) -> list[dict]:
         n_caas = await admin_exec(
             with_db(admin, dbs["core"]), value="SELECT count(*) FROM caas_core.applications"
         )
-        print(f"# rows written: bare {n_bare}/{expect['bare']}, caas applications {n_caas}/{expect['caas']}")
+        n_expect = sum(v for k, v in expect.items() if k != "bare")
+        print(f"# rows written: bare {n_bare}/{expect['bare']}, caas applications {n_caas}/{n_expect}")
     finally:
         await clean_up(children, admin, dbs, pg, work)
     return results
@@ -183,7 +184,7 @@ def caas_env(opts: Any, admin: str, dbs: dict[str, str], port: int, work: Path) 
         # mirror and notifications of every submission) runs in this process only when asked.
         "CAAS_WORKERS": "true" if opts.workers else "false",
         "CAAS_REGISTRY": "false",
-        # Submitting moves no money; the consent check refuses a database URL without a gateway.
+        # No gateway: the in-process sandbox (submitting moves no money; start-up refuses without consent).
         "CAAS_SANDBOX": "true",
     }
     env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(port))
@@ -200,21 +201,28 @@ async def start_servers(
     returns their ports."""
     import psutil
 
-    ports = {"bare": free_port(), "caas": free_port()}
+    counts = {caas_target(n): n for n in opts.processes}
+    ports = {"bare": free_port(), **{k: free_port() for k in counts}}
     logs = {k: work / f"server-{k}.log" for k in ports}
     bare = ["--serve-bare", "--port", str(ports["bare"]), "--db", with_db(admin, dbs["bare"])]
     children["bare"] = start_child([sys.executable, __file__, *bare], logs["bare"])
-    env = caas_env(opts, admin, dbs, ports["caas"], work)
-    serve = ["serve", "--host", "127.0.0.1", "--port", str(ports["caas"])]
-    cmd = [sys.executable, "-m", "mcp_servers.cli", *serve]
-    if opts.cprofile:
-        cmd = [sys.executable, __file__, "--serve-caas-profiled", opts.cprofile, "--", *serve]
-    children["caas"] = start_child(cmd, logs["caas"], env)
+    for target, n in counts.items():  # every caas target writes to the same databases
+        env = caas_env(opts, admin, dbs, ports[target], work)
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(ports[target]), "--processes", str(n)]
+        cmd = [sys.executable, "-m", "mcp_servers.cli", *serve]
+        if opts.cprofile:
+            cmd = [sys.executable, __file__, "--serve-caas-profiled", opts.cprofile, "--", *serve]
+        children[target] = start_child(cmd, logs[target], env)
     for k, p in ports.items():
         await wait_health(f"http://127.0.0.1:{p}/health", children[k], logs[k])
     print("# servers: " + ", ".join(f"{k} pid {c.pid} port {ports[k]}" for k, c in children.items()))
-    assert not any(psutil.Process(c.pid).children() for c in children.values()), "1 process per server"
+    for k, c in children.items():  # --processes N > 1: a parent and N children, CPU summed over all
+        assert len(psutil.Process(c.pid).children()) == (0 if counts.get(k, 1) == 1 else counts[k]), k
     return ports
+
+
+def caas_target(processes: int) -> str:
+    return "caas" if processes == 1 else f"caas-{processes}p"
 
 
 async def run_cells(
@@ -222,12 +230,12 @@ async def run_cells(
 ) -> dict[str, int]:
     """Every cell of every run into ``results``, printed as it ends; returns the rows each server
     should have written."""
-    expect = {"bare": 0, "caas": 0}
+    expect = {k: 0 for k in ports}
     for run in range(1, opts.runs + 1):
         for mode in opts.modes:
             for conc in opts.concurrency:
                 per = max(1, opts.calls // conc)
-                for target in ("bare", "caas"):  # interleaved, so drift hits both alike
+                for target in ports:  # interleaved, so drift hits all alike
                     meter = CpuMeter(children[target].pid, pg_pids)
                     url = f"http://127.0.0.1:{ports[target]}/mcp"
                     r = await run_cell(target, url, mode, conc, per, opts, meter)
@@ -266,6 +274,12 @@ def main() -> None:
     ap.add_argument("--idempotency", action="store_true", help="caas: a unique idempotency_key per call")
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
     ap.add_argument("--workers", action="store_true", help="caas: run the background workers in the server")
+    ap.add_argument(
+        "--processes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1],
+        help="caas: one server per value, `caas serve --processes N` (e.g. 1,2: both, same run)",
+    )
     ap.add_argument("--json", help="write the raw per-cell results here")
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
@@ -277,7 +291,7 @@ def main() -> None:
     if opts.serve_caas_profiled:
         return serve_caas_profiled(opts.serve_caas_profiled, [a for a in rest if a != "--"])
     bad = set(opts.modes) - {"modern", "legacy"}
-    if rest or bad or opts.calls < 1 or opts.runs < 1 or min(opts.concurrency) < 1:
+    if rest or bad or opts.calls < 1 or opts.runs < 1 or min(opts.concurrency + opts.processes) < 1:
         ap.error(f"bad arguments: {rest or bad or 'calls, runs and concurrency must be >= 1'}")
     results = asyncio.run(driver(opts))
     print_tables(results, opts)

@@ -77,7 +77,10 @@ class CpuMeter:
     def __init__(self, server_pid: int, pg_pids: Any) -> None:
         import psutil
 
-        self.psutil, self.server, self.pg_pids = psutil, psutil.Process(server_pid), pg_pids
+        self.psutil, self.pg_pids = psutil, pg_pids
+        root = psutil.Process(server_pid)
+        # `caas serve --processes N`: the parent and its N children, which live as long as the server.
+        self.servers = [root, *root.children(recursive=True)]
 
     def _pg(self) -> dict[int, float]:
         out = {}
@@ -88,8 +91,9 @@ class CpuMeter:
         return out
 
     def snap(self) -> dict[str, Any]:
-        t, s = os.times(), self.server.cpu_times()
-        return {"server": s.user + s.system, "driver": t.user + t.system, "pg": self._pg()}
+        t, own = os.times(), [s.cpu_times() for s in self.servers]
+        server = sum(s.user + s.system for s in own)
+        return {"server": server, "driver": t.user + t.system, "pg": self._pg()}
 
     @staticmethod
     def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
@@ -206,11 +210,11 @@ def print_tables(results: list[dict], opts: Any) -> None:
             f"{v['cpu_ms_driver']:.3f} | {sum(r['errors'] for r in rows)} |"
         )
     print("\n## caas / bare (target: server CPU per call <= 1.5)\n")
-    print("| mode | conc | server CPU/call | postgres CPU/call | calls/s | p50 | verdict |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    for mode, conc in dict.fromkeys((m, c) for m, c, _ in groups):
-        b, c = groups.get((mode, conc, "bare")), groups.get((mode, conc, "caas"))
-        if not (b and c):
+    print("| mode | conc | caas | server CPU/call | postgres CPU/call | calls/s | p50 | verdict |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
+    for mode, conc, target in groups:
+        b, c = groups.get((mode, conc, "bare")), groups.get((mode, conc, target))
+        if target == "bare" or not (b and c):
             continue
 
         def ratio(key: str, b: list[dict] = b, c: list[dict] = c) -> float:
@@ -218,9 +222,32 @@ def print_tables(results: list[dict], opts: Any) -> None:
 
         cpu = ratio("cpu_ms_server")
         print(
-            f"| {mode} | {conc} | {cpu:.2f} | {ratio('cpu_ms_postgres'):.2f} | "
+            f"| {mode} | {conc} | {target} | {cpu:.2f} | {ratio('cpu_ms_postgres'):.2f} | "
             f"{ratio('calls_per_s'):.2f} | {ratio('p50_ms'):.2f} | {'ok' if cpu <= 1.5 else 'OVER 1.5'} |"
         )
+    _processes_table(groups)
     for r in results:
         if r["first_error"]:
             print(f"# first error {r['target']} {r['mode']} c={r['conc']}: {r['first_error']}")
+
+
+def _processes_table(groups: dict[tuple, list[dict]]) -> None:
+    """`--processes 1,N`: each caas-Np server against the one-process caas of the same run."""
+    many = sorted({t for _, _, t in groups if t.startswith("caas-")})
+    if not many:
+        return
+    print("\n## N processes / 1 process (same run; the driver shares the machine's cores)\n")
+    print("| mode | conc | server | calls/s | p50 ms | p99 ms | server CPU/call | calls/s x | p99 x |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for mode, conc in dict.fromkeys((m, c) for m, c, _ in groups):
+        one = groups.get((mode, conc, "caas"))
+        for target in ["caas", *many]:
+            rows = groups.get((mode, conc, target))
+            if not (one and rows):
+                continue
+            v = {k: median(rows, k) for k in ("calls_per_s", "p50_ms", "p99_ms", "cpu_ms_server")}
+            rate, tail = v["calls_per_s"] / median(one, "calls_per_s"), v["p99_ms"] / median(one, "p99_ms")
+            print(
+                f"| {mode} | {conc} | {target} | {v['calls_per_s']:.0f} | {v['p50_ms']:.2f} | "
+                f"{v['p99_ms']:.2f} | {v['cpu_ms_server']:.3f} | {rate:.2f} | {tail:.2f} |"
+            )

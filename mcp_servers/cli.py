@@ -17,10 +17,11 @@ import uvicorn
 from pydantic import HttpUrl
 
 from database import migrate
-from mcp_servers import laptop
+from mcp_servers import cluster, laptop
 from mcp_servers.config import ConfigError, Settings, load_settings
 from mcp_servers.db_commands import add_db_parser, run_db
 from mcp_servers.fronts import FRONTS, front_refusal
+from mcp_servers.platform.gc_tuning import settle_heap
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
 from mcp_servers.platform.serving import ShutdownGate, http_app
@@ -89,7 +90,7 @@ def _plan(settings: Settings, args: argparse.Namespace) -> ProcessPlan:
         check_sandbox_consent(settings)  # this process runs the sandbox when no gateway is set
     elif settings.onasis_gateway_url is None and plan.needs_gateway():
         raise gateway_refusal(f"caas serve --service {args.service} --workers")
-    return plan
+    return cluster.child_plan(plan, cluster.child_slot())
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -189,20 +190,19 @@ async def _sandbox(
 async def _serve_http(
     runtime: Runtime, service: str | None, host: str | None, port: int | None, front: str | None = None
 ) -> int:
-    from mcp_servers.composition import PLAN_PORTS, build_server
-    from mcp_servers.platform.gc_tuning import settle_heap
+    from mcp_servers.composition import build_server
     from mcp_servers.platform.registration import public_url, registration, server_name
 
     settings = runtime.settings
     keys, token_path = _api_keys(settings)
-    bind_host = host or settings.host
-    bind_port = port or settings.port or (FRONTS[front].port if front else PLAN_PORTS[service or "caas"])
+    bind_host, bind_port = cluster.address(settings, service, host, port, front)
+    slot = cluster.child_slot()
     resource = public_url(settings, server_name(service), bind_host, bind_port)
     server = build_server(runtime, service, api_keys=keys, resource_url=resource)  # type: ignore[arg-type]
-    settle_heap()  # start-up is done: its heap is never collected again (mcp_servers.platform.gc_tuning)
+    settle_heap()  # start-up is done: its heap is never collected again
     gate = ShutdownGate()
     config = uvicorn.Config(
-        http_app(server, settings, bind_host, gate, front=front),
+        http_app(server, settings, bind_host, gate, front=front, process=slot.index if slot else None),
         host=bind_host,
         port=bind_port,
         log_level="warning",
@@ -216,23 +216,24 @@ async def _serve_http(
         log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
     )
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "configured PostgreSQL"
-    log.info("serving %s on http://%s:%d/mcp (%s)", server.name, bind_host, bind_port, where)
+    of = f", process {slot.index} of {slot.count}" if slot else ""
+    log.info("serving %s on http://%s:%d/mcp (%s%s)", server.name, bind_host, bind_port, where, of)
     if token_path:
         log.info("no JWT or API key configured: use the local operator bearer token in %s", token_path)
     uv = _GracefulServer(config, gate, settings.shutdown_grace_s)
-    # Registration runs in the background (a registry that is down never delays serving) and
-    # deactivates after uvicorn's graceful stop.
-    # A front is not an MCP server of its own: the registry lists the composed server, not its fronts.
+    # Registration runs in the background (a registry that is down never delays serving) and deactivates
+    # after uvicorn's graceful stop. A front is not an MCP server of its own (the registry lists the
+    # composed server); one listing per address: under --processes only child 0 registers.
     listed: contextlib.AbstractAsyncContextManager[object] = (
         contextlib.nullcontext()
-        if front
+        if front or (slot is not None and slot.index > 0)
         else registration(
             runtime, server, service=service, host=bind_host, port=bind_port, serving=lambda: uv.started
         )
     )
     async with listed:
         try:
-            await uv.serve()
+            await uv.serve(sockets=[cluster.listening_socket(slot)] if slot else None)
         except SystemExit:
             # uvicorn exits when it cannot bind; say so in one line rather than a task-group traceback.
             if uv.started:
@@ -318,6 +319,13 @@ def _parser() -> argparse.ArgumentParser:
         help="database connections per pool of this process (default CAAS_DB_POOL_MAX, else 16 composed, 3 "
         "for one service)",
     )
+    serve.add_argument(
+        "--processes",
+        type=cluster.process_count,
+        default=1,
+        help="serve the port from N processes: a parent binds it and supervises N children, each with "
+        "1/N of the pool; workers in the first only (docs/architecture.md, 'Many processes')",
+    )
     add_db_parser(sub)  # migrate, status, backup, restore
     laptop.add_parsers(sub)  # token, demo
     registry = sub.add_parser("registry", help="MCP registry listings")
@@ -360,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(settings, args)
     try:
         configure_tracing(args.command, getattr(args, "service", None))  # when OTEL_* asks for spans
+        if args.command == "serve" and args.processes > 1 and cluster.child_slot() is None:
+            return cluster.run_parent(settings, args, sys.argv[1:] if argv is None else argv)
         if args.command == "serve":
             return asyncio.run(_serve(settings, args))
         if args.command == "db":

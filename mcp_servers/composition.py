@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.server.auth import AuthProvider
+from mcp.server.request_state import RequestStateSecurity
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +22,7 @@ from mcp_servers.config import Settings
 from mcp_servers.instructions import instructions
 from mcp_servers.platform.auth import CaasResourceServer, CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.metrics import MetricsExporter
+from mcp_servers.platform.pii import shared_state_key
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.prompts import register_prompts
@@ -137,6 +140,7 @@ def build_server(
         selection = Selection(chosen, runtime.settings.read_only, role_defaults=service is None)
     gate = ToolsetGate(_LivePrincipals(runtime), selection)
     names = tool_names(service)
+    key = shared_state_key(runtime.settings)
     server = FastMCP(
         name,
         instructions=instructions(service, SERVICES),
@@ -148,6 +152,9 @@ def build_server(
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
         # " 12" or true (the numbers' own leniency is the class of issue 10, item 6).
         strict_input_validation=True,
+        # A 2026-07-28 confirmation's sealed requestState comes back on the client's retry, which may reach
+        # another process (`caas serve --processes`) or replica: every process seals with the same key.
+        request_state_security=RequestStateSecurity(keys=[key], audience=name) if key else None,
     )
     schemas: dict[str, dict[str, Any]] = {}
     for child_name, toolsets in SERVICES.items() if service is None else [(service, SERVICES[service])]:
@@ -258,6 +265,8 @@ def _add_routes(server: FastMCP, runtime: Runtime, service: str | None) -> None:
             "service": name,
             "version": package_version(),
             "uptime_s": round(time.monotonic() - runtime.started_at, 1),
+            # Which process answered (several serve one port under `caas serve --processes`).
+            "pid": os.getpid(),
             "database": "embedded" if runtime.settings.embedded else "configured",
             "dependencies": deps,
             # Says plainly whether money is real: simulated vendors move no money.

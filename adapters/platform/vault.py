@@ -175,6 +175,11 @@ class AesGcmVault:
         message = f"{field}:{normalised}".encode()
         return hmac.new(self._index_key, message, hashlib.sha256).digest()
 
+    def derive_key(self, purpose: str) -> bytes:
+        """32 bytes for ``purpose``, the same in every process holding these keys (HMAC-SHA256 of the
+        purpose under the index key, so nothing derived reveals the index key or another purpose's key)."""
+        return hmac.new(self._index_key, f"caas-derived-key:{purpose}".encode(), hashlib.sha256).digest()
+
     def fingerprints(self) -> dict[str, str]:
         """A check value per key id (and ``@index`` for the index key): equal values mean equal keys,
         and they reveal nothing of the keys; a backup's manifest keeps them (``caas db backup``)."""

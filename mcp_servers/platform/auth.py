@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
+import os
 import re
 import secrets
 import time
@@ -237,6 +239,12 @@ def dev_token(data_dir: Path) -> str:
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     token = "caas_dev_" + secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
+    # Written whole under another name, then linked into place (which fails if it exists): processes
+    # started together (`caas serve --processes N`) all end up with the one token that got there first.
+    draft = data_dir / f".dev-token.{os.getpid()}"
+    draft.touch(mode=0o600)
+    draft.write_text(token + "\n")
+    with contextlib.suppress(FileExistsError):
+        os.link(draft, path)
+    draft.unlink()
+    return path.read_text().strip()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from adapters.platform.vault import DEV_KEYS_FILE, AesGcmVault, VaultError, load_or_create_dev_keys
 from mcp_servers.config import ConfigError, Settings
 
-__all__ = ["check_pii_settings", "vault_from_settings"]
+__all__ = ["check_pii_settings", "shared_state_key", "vault_from_settings"]
 
 _VARIABLES = ("CAAS_PII_KEYS", "CAAS_PII_ACTIVE_KEY_ID", "CAAS_PII_INDEX_KEY")
 
@@ -58,3 +58,14 @@ def vault_from_settings(settings: Settings) -> AesGcmVault:
         raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"CAAS_DATA_DIR: cannot keep {DEV_KEYS_FILE} there: {exc.strerror}") from None
+
+
+def shared_state_key(settings: Settings) -> bytes | None:
+    """The key that seals MCP requestState, derived from the PII index key: the same in every process
+    and replica configured with the same keys, unlike the SDK's default of a random key per process.
+    None without keys (a server built only to be described, as by mcp_servers.catalog: it serves no
+    call, and start-up refuses a missing key before any server is built)."""
+    try:
+        return vault_from_settings(settings).derive_key("mcp-request-state")
+    except ConfigError:
+        return None

@@ -38,13 +38,20 @@ def allowed_hosts(settings: Settings, bind_host: str) -> list[str]:
 
 
 def http_app(
-    server: FastMCP, settings: Settings, bind_host: str, gate: ShutdownGate, *, front: str | None = None
+    server: FastMCP,
+    settings: Settings,
+    bind_host: str,
+    gate: ShutdownGate,
+    *,
+    front: str | None = None,
+    process: int | None = None,
 ) -> ASGIApp:
     """Streamable HTTP at ``/mcp`` plus the server's own routes, all behind the Host/Origin guard
     (421 for a Host not allowed, 403 for a foreign Origin; the MCP transport specification asks
     servers to validate Origin), inside the shutdown gate (outermost, so that while draining every
     new request is a 503, authenticated or not). ``front`` keeps a ``caas serve --front`` process to its
-    routes (mcp_servers.fronts), inside the guard."""
+    routes (mcp_servers.fronts), inside the guard. ``process``: this child's index under ``caas serve
+    --processes``, answered as ``X-CaaS-Process`` on every response (which process served it)."""
     if not settings.http_sessions:
         # Without a session a subscription has nowhere to send its notifications: do not offer it.
         withdraw_subscriptions(server)
@@ -63,7 +70,7 @@ def http_app(
             *([Middleware(FrontRoutes, front=front)] if front else []),
         ],
     )
-    return _Gated(app, gate)
+    return _Gated(app, gate, process)
 
 
 _STREAMS = "/live/"
@@ -83,9 +90,10 @@ _REFUSED = json.dumps(
 
 
 class _Gated:
-    def __init__(self, app: ASGIApp, gate: ShutdownGate) -> None:
+    def __init__(self, app: ASGIApp, gate: ShutdownGate, process: int | None = None) -> None:
         self.app = app
         self.gate = gate
+        self.header = None if process is None else (b"x-caas-process", str(process).encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +111,10 @@ class _Gated:
 
         async def watched(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if self.header is not None:
+                    message = {**message, "headers": [*message.get("headers", ()), self.header]}
             await send(message)
 
         self.gate.inflight += 1
