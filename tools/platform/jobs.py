@@ -188,6 +188,13 @@ async def _attempt(
     max_delay: timedelta,
 ) -> None:
     queue = job.queue
+    if job.attempts >= max_attempts:
+        # Every earlier claim counted an attempt, and none reported: a job that kills or hangs its worker
+        # would otherwise be reclaimed for ever.
+        reason = f"gave up after {job.attempts} attempts: no outcome reported (the worker's lease ran out)"
+        log.warning("%s job %d %s", queue, job.id, reason)
+        await batch.fail(job, clock.now(), reason)
+        return
     try:
         await handler(job)
     except PermanentFailure as exc:

@@ -172,3 +172,26 @@ async def test_the_heartbeat_keeps_a_long_jobs_lease_so_no_one_reclaims_it(
         release.set()
     assert ran == [busy.worker]
     assert await core_db.fetchval("SELECT attempts FROM caas_core.jobs WHERE id = $1", job_id) == 1
+
+
+async def test_a_job_whose_workers_keep_dying_fails_for_good_instead_of_being_reclaimed_for_ever(
+    runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    assert runtime.core_pool is not None
+    store = PgJobStore(runtime.core_pool)
+    queue = queue_name()
+    (job_id,) = await enqueue(core_db, queue, [None])
+    lease = timedelta(seconds=30)
+    for _ in range(2):  # two workers took it and died (the job kills whoever runs it)
+        async with store.claim(queue, 1, clock.now(), lease) as batch:
+            assert [j.id for j in batch.jobs] == [job_id]
+        clock.move(seconds=31)
+    ran: list[int] = []
+
+    async def handler(job: Job) -> None:
+        ran.append(job.id)
+
+    assert await run_queue(store, queue, handler, clock=clock, lease=lease, max_attempts=2) == 1
+    row = await core_db.fetchrow("SELECT failed_at, last_error FROM caas_core.jobs WHERE id = $1", job_id)
+    assert ran == [] and row["failed_at"] is not None
+    assert row["last_error"].startswith("gave up after 2 attempts: no outcome reported")
