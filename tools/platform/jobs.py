@@ -152,13 +152,23 @@ async def run_queue(
     rest of the batch is given back, for the next worker to claim."""
     async with store.claim(queue, limit, clock.now(), lease) as batch:
         waiting = list(batch.jobs)
+        died: BaseException | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(_heartbeat, batch, waiting, clock, lease)
-            while waiting and not stopping():
-                job = waiting[0]
-                await _attempt(batch, job, handler, clock, max_attempts, base_delay, max_delay)
-                waiting.pop(0)
+            try:
+                while waiting and not stopping():
+                    job = waiting[0]
+                    await _attempt(batch, job, handler, clock, max_attempts, base_delay, max_delay)
+                    waiting.pop(0)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                # Raised as it is (not wrapped in the task group's exception group); the jobs stay
+                # leased, as a dead worker's would, and come back when their leases run out.
+                died = exc
             tg.cancel_scope.cancel()
+        if died is not None:
+            raise died
         if waiting:
             await batch.release(waiting)
         return len(batch.jobs)
