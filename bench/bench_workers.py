@@ -22,7 +22,7 @@ Two phases:
   bench's database but the bench's own: the worker's pool and, after, its LISTEN connection.
 
     .venv/bin/python bench/bench_workers.py --dsn postgresql://postgres@127.0.0.1:5432/postgres \\
-        --checkouts /work/main,. --json out.json
+        --checkouts /work/main,. --runs 3 --json out.json
 """
 
 from __future__ import annotations
@@ -248,7 +248,18 @@ def commit_of(checkout: Path) -> str:
 
 
 async def bench(checkouts: list[tuple[Path, str]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    return [await measure(path, commit, args.dsn, args) for path, commit in checkouts]
+    """Each checkout ``--runs`` times, alternating (drift hits both), then each figure's median."""
+    runs: dict[Path, list[dict[str, Any]]] = {path: [] for path, _ in checkouts}
+    for _ in range(args.runs):
+        for path, commit in checkouts:
+            runs[path].append(await measure(path, commit, args.dsn, args))
+    return [
+        {
+            key: statistics.median(r[key] for r in results) if isinstance(value, int | float) else value
+            for key, value in results[0].items()
+        }
+        for results in runs.values()
+    ]
 
 
 def main() -> None:
@@ -260,6 +271,7 @@ def main() -> None:
     parser.add_argument("--trickle", type=int, default=40)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--delay-ms", type=float, default=100.0, help="the receiver's answer time")
+    parser.add_argument("--runs", type=int, default=1, help="medians of this many runs")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if not args.dsn:
