@@ -13,10 +13,12 @@ import anyio
 import asyncpg
 import pytest
 
+from database.marketplace.webhook_deliveries import PgWebhookDeliveries
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.database.platform.test_jobs import enqueue, queue_name
 from tests.helpers.clock import MovableClock
+from tools.platform.errors import Conflict
 from tools.platform.jobs import Job, run_queue
 
 
@@ -195,3 +197,28 @@ async def test_a_job_whose_workers_keep_dying_fails_for_good_instead_of_being_re
     row = await core_db.fetchrow("SELECT failed_at, last_error FROM caas_core.jobs WHERE id = $1", job_id)
     assert ran == [] and row["failed_at"] is not None
     assert row["last_error"].startswith("gave up after 2 attempts: no outcome reported")
+
+
+async def test_a_leased_webhook_job_cannot_be_requeued_while_a_worker_runs_it(
+    runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    assert runtime.core_pool is not None
+    event_id = await core_db.fetchval(
+        "INSERT INTO caas_core.jobs (queue, event_id, event_type, payload) "
+        "VALUES ('provider_webhooks', gen_random_uuid(), 'provider.invited', $1) RETURNING event_id",
+        {"provider_id": str(uuid.uuid4())},
+    )
+    deliveries = PgWebhookDeliveries(runtime.core_pool)
+    job = await core_db.fetchval("SELECT id FROM caas_core.jobs WHERE event_id = $1", event_id)
+    await core_db.execute(  # a worker holds it (the row is not locked: only the lease says so)
+        "UPDATE caas_core.jobs SET leased_by = 'w', lease_until = now() + interval '30 s' WHERE id = $1", job
+    )
+    with pytest.raises(Conflict):
+        async with deliveries.requeueing() as requeue:
+            await requeue.lock(event_id)
+    await core_db.execute(  # the worker recorded its outcome
+        "UPDATE caas_core.jobs SET leased_by = NULL, lease_until = NULL, failed_at = now() WHERE id = $1", job
+    )
+    async with deliveries.requeueing() as requeue:
+        assert (await requeue.lock(event_id)) is not None
+    await core_db.execute("DELETE FROM caas_core.jobs WHERE id = $1", job)  # no stray delivery for others
