@@ -12,9 +12,9 @@ for `deliver_provider_webhook`: one POST through httpx (10 s timeout) to a recei
 queue machinery is the product's; the webhook body and signing are not.
 
 Two phases:
-- trickle: `--trickle` jobs, each inserted and committed alone, 100-300 ms apart (random, so the
-  inserts do not fall into step with a poll); latency = the receiver's arrival time minus the time the
-  commit returned (one machine, one clock).
+- trickle: `--trickle` jobs, each inserted and committed alone, 0.1-1.1 s after the previous one
+  arrived (uniform, so an insert lands anywhere in a 0.5 s poll's cycle, not in step with it);
+  latency = the receiver's arrival time minus the time the commit returned (one machine, one clock).
 - burst: `--burst` jobs committed in one transaction. While they drain, pg_stat_activity is sampled
   every 20 ms for the worker's backends: *held* counts those inside a transaction (xact_start
   set), *open* all of them. The table gives the largest held and the mean held
@@ -141,7 +141,7 @@ async def trickle(conn: asyncpg.Connection, receiver: Receiver, n: int) -> list[
         (job,), committed = await insert(conn, 1)
         await wait_for(receiver, [job], 30)
         latencies.append((receiver.arrived[job] - committed) * 1000)
-        await asyncio.sleep(random.uniform(0.1, 0.3))
+        await asyncio.sleep(random.uniform(0.1, 1.1))
     return latencies
 
 
