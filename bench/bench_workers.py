@@ -22,7 +22,7 @@ Two phases:
   bench's database but the bench's own: the worker's pool and, after, its LISTEN connection.
 
     .venv/bin/python bench/bench_workers.py --dsn postgresql://postgres@127.0.0.1:5432/postgres \\
-        --checkouts /work/main,. --runs 3 --json out.json
+        --checkouts ../main,. --runs 3 --json out.json
 """
 
 from __future__ import annotations
