@@ -142,6 +142,15 @@ class Runtime:
         return self._workers
 
     @property
+    def listener_dsn(self) -> str:
+        """The DSN of connections that hold a session (the workers' LISTEN): never the pool's. Today
+        the core database's URL; behind a transaction pooler (PgBouncer, Neon's pooled endpoint) it
+        must be the direct URL, and this is the one place that chooses it."""
+        if self.targets is None:
+            raise RuntimeError("the runtime is not started")
+        return self.targets.core
+
+    @property
     def ready(self) -> bool:
         return self._deps is not None
 
@@ -203,7 +212,9 @@ class Runtime:
             comms=self._gateway,
             clock=self.clock,
         )
-        self._workers = build_workers(s, self._deps, self.core_pool, self.clock, queues=plan.queues)
+        self._workers = build_workers(
+            s, self._deps, self.core_pool, self.clock, queues=plan.queues, listen_dsn=self.listener_dsn
+        )
 
     async def _stop(self) -> None:
         if self._deps is not None:

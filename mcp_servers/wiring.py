@@ -272,6 +272,7 @@ def build_workers(
     clock: Clock,
     *,
     queues: frozenset[str] | None = None,
+    listen_dsn: str | None = None,
 ) -> Workers:
     """The background work of this process: the outbox relay, each queue's handler and the periodic
     jobs (each safe to run in several processes at once), or those of them named in ``queues``
@@ -304,6 +305,7 @@ def build_workers(
         periodic=[job for job in periodic if job.name in selected([job.name], queues)],
         relay=queues is None or "outbox" in queues,
         poll=settings.worker_poll_seconds,
+        listen_dsn=listen_dsn,
     )
 
 

@@ -78,16 +78,30 @@ class _PgRequeue:
                 f"{_SELECT} WHERE {_IN_QUEUE} AND j.event_id = $1 FOR UPDATE OF j NOWAIT", event_id
             )
         except asyncpg.LockNotAvailableError:
-            # A worker holds the job: it is being attempted right now.
-            raise Conflict(
-                f"the delivery of event {event_id} is being attempted right now; call again in a minute"
-            ) from None
-        return _record(row) if row else None
+            # A worker is claiming the job or recording its outcome this very moment.
+            raise self._busy(event_id) from None
+        if row is None:
+            return None
+        # A worker leased the job and runs it outside any transaction (migration 0024): the lease, not a
+        # row lock, says it is being attempted; a dead worker's lease is reclaimed within one lease.
+        if await self._conn.fetchval(
+            "SELECT leased_by IS NOT NULL AND done_at IS NULL AND failed_at IS NULL "
+            "FROM caas_core.jobs WHERE id = $1",
+            row["job_id"],
+        ):
+            raise self._busy(event_id)
+        return _record(row)
+
+    @staticmethod
+    def _busy(event_id: UUID) -> Conflict:
+        return Conflict(
+            f"the delivery of event {event_id} is being attempted right now; call again in a minute"
+        )
 
     async def requeue(self, job_id: int, by: str) -> DeliveryRecord:
         await self._conn.execute(
             "UPDATE caas_core.jobs SET done_at = NULL, failed_at = NULL, attempts = 0, "
-            "next_attempt_at = now(), last_error = NULL WHERE id = $1",
+            "next_attempt_at = now(), last_error = NULL, leased_by = NULL, lease_until = NULL WHERE id = $1",
             job_id,
         )
         # A job the queue failed on its own may have no delivery row yet.

@@ -1,14 +1,20 @@
-"""The job queues and the outbox relay in ``caas_core`` (see migration 0012).
+"""The job queues and the outbox relay in ``caas_core`` (see migrations 0012 and 0024).
 
-A job is due, done or failed at the caller's ``now`` (the runtime's clock), so moving the clock makes a
-retry due. The relay's ``published_at`` and the lag figures stay on the database's time: they measure
-the database's own bookkeeping against ``occurred_at`` and ``created_at``, which the database stamps,
-and mixing in a second clock would skew them. A relayed job is due from its insert (``next_attempt_at``
-defaults to the database's ``now()``, which the runtime's clock has reached: a skew between the hosts
-only delays a new job by as much)."""
+A job is due, leased, done or failed at the caller's ``now`` (the runtime's clock), so moving the
+clock makes a retry due (or a lease run out). The relay's ``published_at`` and the lag figures stay on
+the database's time: they measure the database's own bookkeeping against ``occurred_at`` and
+``created_at``, which the database stamps, and mixing in a second clock would skew them. A relayed job
+is due from its insert (``next_attempt_at`` defaults to the database's ``now()``, which the runtime's
+clock has reached: a skew between the hosts only delays a new job by as much).
+
+Every statement here is its own short transaction on a pooled connection: no lock or connection is
+held while a handler runs."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -17,64 +23,100 @@ from typing import Any
 import asyncpg
 
 from database.locks import AdvisoryLock
-from database.platform.audit import Connection
 from tools.platform.domain.jobs import JobRoute
 from tools.platform.jobs import Job
 
-__all__ = ["PgJobStore"]
+__all__ = ["PgJobStore", "worker_id"]
 
+# One statement, committed on its own: the jobs are leased (each claim counts an attempt, which makes
+# (id, attempts) the claim's fencing token) and no lock outlives it.
 _CLAIM = """
-SELECT j.id, j.queue, j.ordering_key, j.event_id, j.event_type, j.payload, j.attempts, j.created_at
-FROM caas_core.jobs j
-WHERE j.queue = $1 AND j.done_at IS NULL AND j.failed_at IS NULL AND j.next_attempt_at <= $3::timestamptz
-  AND (j.ordering_key IS NULL OR NOT EXISTS (
-        SELECT 1 FROM caas_core.jobs e
-        WHERE e.queue = j.queue AND e.ordering_key = j.ordering_key AND e.id < j.id
-          AND e.done_at IS NULL AND e.failed_at IS NULL))
-ORDER BY j.next_attempt_at, j.id
-LIMIT $2
-FOR UPDATE OF j SKIP LOCKED
+WITH picked AS (
+    SELECT j.id
+    FROM caas_core.jobs j
+    WHERE j.queue = $1 AND j.done_at IS NULL AND j.failed_at IS NULL AND j.next_attempt_at <= $3::timestamptz
+      AND (j.lease_until IS NULL OR j.lease_until <= $3::timestamptz)
+      AND (j.ordering_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM caas_core.jobs e
+            WHERE e.queue = j.queue AND e.ordering_key = j.ordering_key AND e.id < j.id
+              AND e.done_at IS NULL AND e.failed_at IS NULL))
+    ORDER BY j.next_attempt_at, j.id
+    LIMIT $2
+    FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE caas_core.jobs j SET attempts = j.attempts + 1, leased_by = $4, lease_until = $5
+FROM picked WHERE j.id = picked.id
+RETURNING j.id, j.queue, j.ordering_key, j.event_id, j.event_type, j.payload, j.attempts - 1 AS attempts,
+          j.created_at, j.next_attempt_at
 """
+# Only the claim that leased the job (same worker, same attempt, not yet finished) may end it.
+_OURS = "leased_by = $2 AND attempts = $3 AND done_at IS NULL AND failed_at IS NULL"
+_UNLEASE = "leased_by = NULL, lease_until = NULL"
+_MINE = (
+    "(id, attempts) IN (SELECT * FROM unnest($1::bigint[], $2::int[])) AND leased_by = $3 "
+    "AND done_at IS NULL AND failed_at IS NULL"
+)
+
+
+def worker_id() -> str:
+    """Names the process in ``leased_by``: which host and process holds a job, for an operator."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class _PgBatch:
-    def __init__(self, conn: Connection, jobs: list[Job]) -> None:
-        self._conn = conn
+    def __init__(self, pool: asyncpg.Pool, worker: str, jobs: list[Job]) -> None:
+        self._pool = pool
+        self._worker = worker
         self.jobs = jobs
 
-    async def done(self, job: Job, now: datetime) -> None:
-        await self._conn.execute(
-            "UPDATE caas_core.jobs SET done_at = $2, attempts = attempts + 1 WHERE id = $1", job.id, now
+    async def _end(self, job: Job, sets: str, *args: object) -> bool:
+        status = await self._pool.execute(
+            f"UPDATE caas_core.jobs SET {sets}, {_UNLEASE} WHERE id = $1 AND {_OURS}",
+            job.id,
+            self._worker,
+            job.attempts + 1,
+            *args,
+        )
+        return bool(status == "UPDATE 1")
+
+    async def done(self, job: Job, now: datetime) -> bool:
+        return await self._end(job, "done_at = $4", now)
+
+    async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> bool:
+        return await self._end(job, "next_attempt_at = $4, last_error = $5", now + delay, error)
+
+    async def fail(self, job: Job, now: datetime, error: str) -> bool:
+        return await self._end(job, "failed_at = $4, last_error = $5", now, error)
+
+    async def extend(self, jobs: list[Job], until: datetime) -> None:
+        await self._pool.execute(
+            f"UPDATE caas_core.jobs SET lease_until = $4 WHERE {_MINE}",
+            [j.id for j in jobs],
+            [j.attempts + 1 for j in jobs],
+            self._worker,
+            until,
         )
 
-    async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> None:
-        await self._conn.execute(
-            "UPDATE caas_core.jobs SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 "
-            "WHERE id = $1",
-            job.id,
-            now + delay,
-            error,
-        )
-
-    async def fail(self, job: Job, now: datetime, error: str) -> None:
-        await self._conn.execute(
-            "UPDATE caas_core.jobs SET attempts = attempts + 1, failed_at = $2, last_error = $3 "
-            "WHERE id = $1",
-            job.id,
-            now,
-            error,
+    async def release(self, jobs: list[Job]) -> None:
+        await self._pool.execute(
+            f"UPDATE caas_core.jobs SET attempts = attempts - 1, {_UNLEASE} WHERE {_MINE}",
+            [j.id for j in jobs],
+            [j.attempts + 1 for j in jobs],
+            self._worker,
         )
 
 
 class PgJobStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, worker: str | None = None) -> None:
         self._pool = pool
+        self.worker = worker or worker_id()
 
     @asynccontextmanager
-    async def claim(self, queue: str, limit: int, now: datetime) -> AsyncIterator[_PgBatch]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM, queue, limit, now)
-            yield _PgBatch(conn, [Job(**dict(r.items())) for r in rows])
+    async def claim(self, queue: str, limit: int, now: datetime, lease: timedelta) -> AsyncIterator[_PgBatch]:
+        rows = await self._pool.fetch(_CLAIM, queue, limit, now, self.worker, now + lease)
+        rows = sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
+        # The rows carry next_attempt_at too (for the order), which a Job does not.
+        yield _PgBatch(self._pool, self.worker, [Job(**{f: r[f] for f in Job.__slots__}) for r in rows])
 
     async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -15,7 +15,10 @@ database export the same values and a restart resets nothing. Each row is ``(met
   ``fee``; a reversal counts against the kind of the journal it reverses;
 - ``outbox_lag``: (consumer, -, seconds) since the oldest event a consumer has not finished happened:
   ``relay`` for events not yet copied into the queues, else a queue (jobs failed for good excluded);
-- ``queue_lag``: (queue, -, seconds) since the oldest unfinished job of a queue was queued;
+- ``queue_lag``: (queue, -, seconds) since the oldest unfinished job of a queue was queued (a job a
+  worker runs right now is unfinished: its event has not been handled yet);
+- ``jobs_running``: (queue, -, jobs leased to a worker whose lease has not run out), neither pending nor
+  failed; a job whose lease ran out is pending again (a dead worker's, to be reclaimed);
 - ``jobs_failed``: (queue, -, jobs that failed for good);
 - ``payments_failed``: (kind, currency, failed payments with no later payment of the same kind for
   the same loan, i.e. not retried);
@@ -85,6 +88,9 @@ SELECT 'queue_lag', queue, NULL, extract(epoch FROM now() - min(created_at))
 FROM caas_core.jobs WHERE done_at IS NULL AND failed_at IS NULL GROUP BY queue
 UNION ALL
 SELECT 'jobs_failed', queue, NULL, count(*) FROM caas_core.jobs WHERE failed_at IS NOT NULL GROUP BY queue
+UNION ALL
+SELECT 'jobs_running', queue, NULL, count(*) FROM caas_core.jobs
+WHERE done_at IS NULL AND failed_at IS NULL AND lease_until > now() GROUP BY queue
 UNION ALL
 SELECT 'payments_failed', p.kind, p.currency::text, count(*)
 FROM caas_core.payments p

@@ -193,6 +193,10 @@ def database_families(facts: list[Fact]) -> Iterator[CounterMetricFamily | Gauge
     )
     failed = {q: float(n) for (q, _), n in _sum(facts, "jobs_failed").items()}
     yield _gauge("caas_jobs_failed", "Jobs that failed for good", "queue", _zeros(QUEUES) | failed)
+    running = {q: float(n) for (q, _), n in _sum(facts, "jobs_running").items()}
+    yield _gauge(
+        "caas_jobs_running", "Jobs a worker holds a live lease on", "queue", _zeros(QUEUES) | running
+    )
     payments = GaugeMetricFamily(
         "caas_payments_failed", "Failed payments not retried", labels=["kind", "currency"]
     )

@@ -1,7 +1,13 @@
 """The background workers: the outbox relay, one loop per queue that has a handler, and periodic
 jobs (application expiry, loan aging). ``caas serve`` runs them beside the servers unless
 ``CAAS_WORKERS=false``; ``caas worker`` runs them alone. Any number may run at once: the database
-hands each job to one of them (``tools.platform.jobs``)."""
+hands each job to one of them (``tools.platform.jobs``).
+
+Idle loops sleep until PostgreSQL tells them there is work: one LISTEN connection per process
+(``database.platform.listen``) wakes the relay on an outbox insert and a queue's loop on a job insert
+into it, on commit. Polling stays as the fallback for what no notification announces (a retry coming
+due, a lease running out, a key's next job once another process finished the one before it): every
+``fallback_poll`` seconds while the listener is connected, every ``poll`` seconds while it is not."""
 
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ from datetime import timedelta
 import anyio
 from prometheus_client import Counter, Gauge
 
+from database.platform.listen import listen
 from mcp_servers.platform.tracing import traced_handler
-from tools.platform.jobs import Handler, JobStore, relay_outbox, run_queue
+from tools.platform.jobs import LEASE, Handler, JobStore, relay_outbox, run_queue
 from tools.platform.ports import Clock, Invocation
 from tools.platform.principal import Principal, Role
 
@@ -50,11 +57,21 @@ class Workers:
     periodic: list[Periodic] = field(default_factory=list)
     # Whether this process relays the outbox into the queues (`caas worker --queues` may leave it out).
     relay: bool = True
+    # How often an idle loop looks for work while no listener is connected (none configured, or its
+    # connection is down), and while one is.
     poll: float = 0.5
+    fallback_poll: float = 5.0
     batch: int = 20
+    lease: timedelta = LEASE
+    # The DSN of the process's LISTEN connection (the runtime's listener_dsn); None: poll only.
+    listen_dsn: str | None = None
     # Set by stop(): each loop finishes the job it holds and returns instead of taking another.
     stopping: bool = False
-    _woken: anyio.Event | None = None
+    # The backend pid of the connected LISTEN connection (pg_stat_activity), None while not listening.
+    listener_pid: int | None = None
+    # Per loop, set to wake it (a notification, stop()); replaced before each look for work, so a
+    # notification that arrives while the loop works is not lost.
+    _wakes: dict[str, anyio.Event] = field(default_factory=dict)
 
     async def drain(self, *, rounds: int = 50) -> int:
         """Relay and run every queue until nothing is due (tests and ``caas worker --once``); returns
@@ -64,7 +81,9 @@ class Workers:
             n = await relay_outbox(self.store) if self.relay else 0
             for queue, handler in self.handlers.items():
                 traced = traced_handler(queue, handler)
-                n += await run_queue(self.store, queue, traced, clock=self.clock, limit=self.batch)
+                n += await run_queue(
+                    self.store, queue, traced, clock=self.clock, limit=self.batch, lease=self.lease
+                )
             taken += n
             if n == 0:
                 break
@@ -73,17 +92,50 @@ class Workers:
     def stop(self) -> None:
         """Ask every loop to return after its current job (graceful shutdown)."""
         self.stopping = True
-        if self._woken is not None:
-            self._woken.set()
+        for event in self._wakes.values():
+            event.set()
 
-    async def _nap(self, seconds: float) -> None:
-        # Sleeps end early on stop() so a stopping worker never waits out a long period.
-        if self._woken is None:
-            self._woken = anyio.Event()
+    def wake(self, loop: str) -> None:
+        """Wake ``loop`` (a queue, ``outbox``) if it sleeps; if it works, it looks again right after."""
+        event = self._wakes.get(loop)
+        if event is not None:
+            event.set()
+
+    def _notified(self, channel: str, payload: str) -> None:
+        self.wake("outbox" if channel == "caas_outbox" else payload)
+
+    @property
+    def listening(self) -> bool:
+        return self.listener_pid is not None
+
+    def _listening(self, pid: int | None) -> None:
+        self.listener_pid = pid
+        if pid is None:
+            return
+        # Whatever was notified while no one listened is looked for now.
+        for loop in list(self._wakes):
+            self.wake(loop)
+
+    async def _listen(self, dsn: str) -> None:
+        try:
+            await listen(dsn, self._notified, on_listening=self._listening)
+        finally:
+            self.listener_pid = None
+
+    def _arm(self, name: str) -> None:
+        self._wakes[name] = anyio.Event()
+
+    async def _nap(self, name: str, seconds: float | None = None) -> None:
+        # Sleeps end early on a notification or stop(), so a stopping worker never waits out a period.
         if self.stopping:
             return
+        if seconds is None:
+            seconds = self.fallback_poll if self.listening else self.poll
+        event = self._wakes.get(name)
+        if event is None:
+            event = self._wakes[name] = anyio.Event()
         with anyio.move_on_after(seconds):
-            await self._woken.wait()
+            await event.wait()
 
     async def run(self) -> None:
         """Run until stop() (or cancelled); a failing loop logs and backs off, it never stops the process."""
@@ -91,13 +143,18 @@ class Workers:
         for loop in loops:
             LOOPS.labels(loop).set(1)
         try:
-            async with anyio.create_task_group() as tg:
-                if self.relay:
-                    tg.start_soon(self._loop, "outbox", self._relay_once)
-                for queue, handler in self.handlers.items():
-                    tg.start_soon(self._loop, queue, self._queue_once(queue, handler))
-                for job in self.periodic:
-                    tg.start_soon(self._every, job)
+            async with anyio.create_task_group() as listening:
+                if self.listen_dsn is not None:
+                    listening.start_soon(self._listen, self.listen_dsn)
+                async with anyio.create_task_group() as tg:
+                    if self.relay:
+                        tg.start_soon(self._loop, "outbox", self._relay_once)
+                    for queue, handler in self.handlers.items():
+                        tg.start_soon(self._loop, queue, self._queue_once(queue, handler))
+                    for job in self.periodic:
+                        tg.start_soon(self._every, job)
+                # Every loop has returned (stop()): the listener has no one left to wake.
+                listening.cancel_scope.cancel()
         finally:
             for loop in loops:
                 LOOPS.labels(loop).set(0)
@@ -110,7 +167,13 @@ class Workers:
 
         async def once() -> int:
             n = await run_queue(
-                self.store, queue, handler, clock=self.clock, limit=self.batch, stopping=lambda: self.stopping
+                self.store,
+                queue,
+                handler,
+                clock=self.clock,
+                limit=self.batch,
+                lease=self.lease,
+                stopping=lambda: self.stopping,
             )
             JOBS_RUN.labels(queue).inc(n)
             return n
@@ -120,21 +183,23 @@ class Workers:
     async def _loop(self, name: str, once: Callable[[], Awaitable[int]]) -> None:
         failures = 0
         while not self.stopping:
+            self._arm(name)
             try:
                 n = await once()
                 failures = 0
             except Exception:
                 failures += 1
                 log.exception("worker %s failed (%d in a row)", name, failures)
-                await self._nap(min(30.0, self.poll * 2**failures))
+                await self._nap(name, min(30.0, self.poll * 2**failures))
                 continue
             if n == 0:
-                await self._nap(self.poll)
+                await self._nap(name)
 
     async def _every(self, job: Periodic) -> None:
         while not self.stopping:
+            self._arm(job.name)
             try:
                 await job.run()
             except Exception:
                 log.exception("periodic %s failed", job.name)
-            await self._nap(job.every.total_seconds())
+            await self._nap(job.name, job.every.total_seconds())

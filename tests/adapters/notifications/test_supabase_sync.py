@@ -17,7 +17,7 @@ from tests.helpers.loans import active_loan
 from tests.helpers.supabase import STEPS, Journey, MirrorOnly, emit, feed, job, mirror_row
 from tools.notifications.ports import Activity, Applied, StatusMirror
 from tools.notifications.supabase_sync import sync_event, sync_handler
-from tools.platform.jobs import PermanentFailure, relay_outbox, run_queue
+from tools.platform.jobs import LEASE, PermanentFailure, relay_outbox, run_queue
 
 
 async def test_drained_events_move_the_mirror_forward_step_by_step_with_their_progress(
@@ -175,13 +175,16 @@ async def test_a_job_that_crashes_midway_is_run_again_and_ends_right(
     assert row is not None and row["status"] == "submitted"  # the status write had committed
     assert await feed(supa, j.app_id) == []
     pending = await core_db.fetchrow(
-        "SELECT attempts, done_at, failed_at FROM caas_core.jobs"
+        "SELECT attempts, done_at, failed_at, leased_by IS NOT NULL AS leased FROM caas_core.jobs"
         " WHERE queue = 'supabase_sync' AND event_id = $1",
         event_id,
     )
-    # A failed handler counts an attempt and waits its backoff; a dead worker's claim is rolled back.
-    assert (pending["attempts"], pending["done_at"], pending["failed_at"]) == (0 if kill else 1, None, None)
-    clock.move(seconds=1)  # past the first retry's backoff (at most the queue's 1 s base)
+    # Either way the attempt counted. A failed handler's job waits its backoff; a dead worker's job
+    # stays leased to it until the lease runs out (migration 0024), then another worker reclaims it.
+    assert (pending["attempts"], pending["done_at"], pending["failed_at"]) == (1, None, None)
+    assert pending["leased"] is kill
+    # Past the first retry's backoff (at most the queue's 1 s base), or past the dead worker's lease.
+    clock.move(seconds=LEASE.total_seconds() + 1 if kill else 1)
     await runtime.workers.drain()
     assert await feed(supa, j.app_id) == ["application.submitted"]
     row = await mirror_row(supa, j.app_id)

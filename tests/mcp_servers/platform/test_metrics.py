@@ -34,7 +34,13 @@ PLAN = (
     "caas_platform_revenue",
 )
 # Facts of the database: every process must export the same values for them.
-FACTS = (*PLAN, "caas_jobs_failed", "caas_payments_failed", "caas_ledger_reconcile_difference")
+FACTS = (
+    *PLAN,
+    "caas_jobs_failed",
+    "caas_jobs_running",
+    "caas_payments_failed",
+    "caas_ledger_reconcile_difference",
+)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -21,14 +21,24 @@ class Batch:
     jobs: list[Job]
     marked: dict[int, str]
 
-    async def done(self, job: Job, now: datetime) -> None:
+    async def done(self, job: Job, now: datetime) -> bool:
         self.marked[job.id] = "done"
+        return True
 
-    async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> None:
+    async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> bool:
         self.marked[job.id] = "retry"
+        return True
 
-    async def fail(self, job: Job, now: datetime, error: str) -> None:
+    async def fail(self, job: Job, now: datetime, error: str) -> bool:
         self.marked[job.id] = "failed"
+        return True
+
+    async def extend(self, jobs: list[Job], until: datetime) -> None:
+        return None
+
+    async def release(self, jobs: list[Job]) -> None:
+        for j in jobs:
+            self.marked[j.id] = "released"
 
 
 @dataclass
@@ -39,7 +49,7 @@ class Store:
     marked: dict[int, str] = field(default_factory=dict)
 
     @asynccontextmanager
-    async def claim(self, queue: str, limit: int, now: datetime) -> AsyncIterator[Batch]:
+    async def claim(self, queue: str, limit: int, now: datetime, lease: timedelta) -> AsyncIterator[Batch]:
         jobs, self.waiting = self.waiting[:limit], self.waiting[limit:]
         yield Batch(jobs, self.marked)
 
@@ -93,4 +103,5 @@ async def test_stop_lets_the_job_in_hand_finish_and_takes_no_other() -> None:
         with anyio.fail_after(5):
             await finished.wait()
     assert handled == [1]
-    assert store.marked == {1: "done"}
+    # The rest of the batch goes back to the queue at once, for another worker.
+    assert store.marked == {1: "done", 2: "released", 3: "released"}
