@@ -23,7 +23,7 @@ async def configure_connection(conn: asyncpg.Connection) -> None:
 
 async def _keep_pooler_session(conn: asyncpg.Connection) -> None:
     """On release through a transaction pooler: no reset query. asyncpg's default (``RESET ALL``,
-    ``UNLISTEN *``, ``pg_advisory_unlock_all()``) would run on whichever server connection PgBouncer
+    ``UNLISTEN *``, releasing every advisory lock) would run on whichever server connection PgBouncer
     lends, and ``RESET ALL`` there reverts the timezone and application_name PgBouncer restores for
     this client. Open transactions are still rolled back (asyncpg does that before calling this)."""
 
