@@ -61,7 +61,7 @@ class PgBouncer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # immediate shutdown, closing server connections
+            self.process.terminate()  # SIGTERM: PgBouncer's immediate shutdown (SIGINT waits for clients)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
@@ -123,13 +123,19 @@ def main() -> None:
     bouncer = start_pgbouncer(args.upstream, port=args.port)
     sys.stdout.write(bouncer.url(args.upstream) + "\n")
     sys.stdout.flush()
-    signal.signal(signal.SIGTERM, lambda *_: bouncer.stop() or sys.exit(0))
+    # The handler only raises: stopping inside it would wait on the child while the interrupted
+    # wait() below still holds Popen's lock (a deadlock). The finally clause stops PgBouncer.
+    signal.signal(signal.SIGTERM, _exit)
     try:
         bouncer.process.wait()
     except KeyboardInterrupt:
         pass
     finally:
         bouncer.stop()
+
+
+def _exit(*_: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
