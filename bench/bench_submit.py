@@ -184,7 +184,7 @@ def caas_env(opts: Any, admin: str, dbs: dict[str, str], port: int, work: Path) 
         # mirror and notifications of every submission) runs in this process only when asked.
         "CAAS_WORKERS": "true" if opts.workers else "false",
         "CAAS_REGISTRY": "false",
-        # Simulated money on the bench's own databases (a configured database refuses it otherwise).
+        # Submitting moves no money; the consent check refuses a database URL without a gateway.
         "CAAS_SANDBOX": "true",
     }
     env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(port))

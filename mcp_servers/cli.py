@@ -190,6 +190,7 @@ async def _serve_http(
     runtime: Runtime, service: str | None, host: str | None, port: int | None, front: str | None = None
 ) -> int:
     from mcp_servers.composition import PLAN_PORTS, build_server
+    from mcp_servers.platform.gc_tuning import settle_heap
     from mcp_servers.platform.registration import public_url, registration, server_name
 
     settings = runtime.settings
@@ -198,6 +199,7 @@ async def _serve_http(
     bind_port = port or settings.port or (FRONTS[front].port if front else PLAN_PORTS[service or "caas"])
     resource = public_url(settings, server_name(service), bind_host, bind_port)
     server = build_server(runtime, service, api_keys=keys, resource_url=resource)  # type: ignore[arg-type]
+    settle_heap()  # start-up is done: its heap is never collected again (mcp_servers.platform.gc_tuning)
     gate = ShutdownGate()
     config = uvicorn.Config(
         http_app(server, settings, bind_host, gate, front=front),

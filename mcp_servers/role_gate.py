@@ -7,18 +7,19 @@ import difflib
 import re
 from typing import Any
 
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware import CallNext, MiddlewareContext
 from fastmcp.tools import FunctionTool
 from mcp_types import CallToolRequestParams, ListToolsRequest
 
 from mcp_servers.platform.auth import PrincipalSource
+from mcp_servers.platform.dispatch import DirectCallTool
 from mcp_servers.toolkit import ROLES_META, CaasToolError
 from tools.platform.errors import NotFound, PermissionDenied
 
 __all__ = ["RoleVisibility"]
 
 
-class RoleVisibility(Middleware):
+class RoleVisibility(DirectCallTool):
     """A principal is not shown tools its role may not call, and calling one is refused before its
     arguments are even read (so a caller without the role learns nothing of the tool's input rules).
     A name that is no tool is ``not_found``, with the closest names the caller can see."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.dependencies import get_context
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware import CallNext, MiddlewareContext
 from fastmcp.tools import FunctionTool, ToolResult
 from fastmcp.utilities.json_schema import dereference_refs
 from mcp_types import CallToolRequestParams, TextContent, ToolAnnotations
@@ -24,6 +24,7 @@ from pydantic_core import to_jsonable_python
 
 from database.unit_of_work import retry_transient
 from mcp_servers.input_schemas import explained
+from mcp_servers.platform.dispatch import DirectCallTool
 from mcp_servers.platform.request_context import current_client_ip, current_request_id
 from mcp_servers.tool_schemas import ListedTool, compact_input_schema, compact_output_schema, markdown
 from tools.platform.errors import DomainError, PermissionDenied
@@ -334,7 +335,7 @@ def _error_result(code: str, message: str) -> ToolResult:
     )
 
 
-class ErrorMapping(Middleware):
+class ErrorMapping(DirectCallTool):
     """Every failed call becomes an error result (``isError``) whose text is ``"<code>: <message>"``
     and whose ``_meta["caas/error_code"]`` is the code; it carries no ``structuredContent``."""
 

@@ -20,8 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastmcp.server.middleware import Middleware
-
+from mcp_servers.platform.dispatch import DirectCallTool
 from mcp_servers.session_state import enabled_in_session
 from tools.platform.errors import NotFound, PermissionDenied
 from tools.platform.principal import Role
@@ -254,7 +253,7 @@ class View:
     dynamic: bool
 
 
-class ToolsetGate(Middleware):
+class ToolsetGate(DirectCallTool):
     """Middleware after the role gate: a tool outside the connection's toolsets (or a writing tool on a
     read-only connection) is neither listed nor callable, and the refusal says what to enable."""
 

@@ -254,6 +254,7 @@ const caas = (() => {
       return source;
     };
     const connect = () => {
+      if (!token()) return setTimeout(connect, 1000);
       if (!("WebSocket" in window)) return sse();
       const ws = new WebSocket(location.protocol.replace("http", "ws") + "//" + location.host + "/live/ws");
       let opened = false;
@@ -261,8 +262,8 @@ const caas = (() => {
       ws.onmessage = (e) => deliver(e.data);
       ws.onclose = (e) => {
         if (!opened) return sse(); // no WebSocket through this proxy: Server-Sent Events instead
-        if (e.code === 1008 && !token()) return signIn("your sign-in expired: sign in again");
-        again();
+        if (e.code === 1008 && !token()) signIn("your sign-in expired: sign in again");
+        again(); // connect() waits for the person to sign in again, then follows with the new token
       };
     };
     connect();

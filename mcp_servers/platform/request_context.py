@@ -21,12 +21,13 @@ from typing import Any
 
 from fastmcp.exceptions import NotFoundError, ResourceError
 from fastmcp.server.dependencies import get_http_request
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware import CallNext, MiddlewareContext
 from mcp_types import CallToolRequestParams, ReadResourceRequestParams
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_servers.platform.auth import PrincipalSource
+from mcp_servers.platform.dispatch import DirectCallTool
 from mcp_servers.platform.tracing import tool_span
 
 __all__ = [
@@ -169,7 +170,7 @@ def _log_call(kind: str, name: str, started: float, outcome: str) -> None:
     )
 
 
-class CallLog(Middleware):
+class CallLog(DirectCallTool):
     """One log line per tool call and per resource read: request id, subject, tool, duration and
     outcome (``ok`` or the error code), never the arguments. Placed before ``ErrorMapping``, which
     turns a tool's failures into results that carry their code."""

@@ -29,6 +29,11 @@ async def test_a_refused_token_brings_the_sign_in_form_back_with_the_reason(open
     page = await open_page("/admin/", "not-a-token")
     await expect(page.get_by_label("Access token")).to_be_visible()
     await expect(page.get_by_role("alert")).to_contain_text("sign in again")
+    # Signed in again, the page works and its live feed follows with the new token, without a reload.
+    await page.get_by_label("Access token").fill(make_jwt("web-again", role="operator"))
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#live-state")).to_contain_text("Live")
+    await expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
 
 
 async def test_a_signed_in_page_calls_tools_as_its_principal_and_shows_their_errors(

@@ -132,10 +132,11 @@ async def test_a_decline_is_single_use_audited_and_the_move_never_runs(
     assert audited[1]["principal_id"] == operator
     events = await core_db.fetch(
         "SELECT event_type FROM caas_core.outbox "
-        "WHERE aggregate_type = 'pending_action' AND aggregate_id = $1",
+        "WHERE aggregate_type = 'pending_action' AND aggregate_id = $1 ORDER BY id",
         action,
     )
-    assert [e["event_type"] for e in events] == ["pending_action.declined"]
+    # Asked, then refused: each in the transaction of its own audit row (the live feed tells both).
+    assert [e["event_type"] for e in events] == ["pending_action.requested", "pending_action.declined"]
     assert action not in await listed(bare)  # settled: no longer waiting
     settled = (await listed(bare, include_settled=True))[action]
     assert (settled["status"], settled["settled_by"], settled["decline_reason"]) == (

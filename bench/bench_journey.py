@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""The whole credit journey against `caas serve`, with its background workers, vs the bare FastMCP floor.
+
+One run: fresh databases (bare table, caas core, caas supabase) on the PostgreSQL at --dsn (default
+env CAAS_BENCH_POSTGRES_URL); as child processes on 127.0.0.1: the bare floor (submit_harness), the
+simulated gateway (`caas sandbox`), `caas serve` (workers off) and `caas worker` (every queue), so
+that each one's CPU is counted apart. Three lenders are onboarded once; then per cell N concurrent
+agents each run whole journeys (journey_steps.py): submit, two documents uploaded and verified,
+score, match and invite, three bids, compare, accept (confirmed by the borrower's client through
+elicitation), approve by a second operator, originate, disburse through the sandbox (confirmed),
+the transfer webhook, schedule, one repayment paid on the sandbox's page, its webhook, the loan,
+the lender's statement. A cell ends when every journey is done and every outbox event and job is
+processed. Journey efficiency = bare server CPU per call x tool calls per journey / (caas server +
+worker CPU per journey). At the end every child is stopped by PID and the databases are dropped.
+See bench/README.md.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import importlib.metadata as md
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+for _k, _v in (("FASTMCP_SHOW_SERVER_BANNER", "false"), ("FASTMCP_CHECK_FOR_UPDATES", "off")):
+    os.environ.setdefault(_k, _v)
+os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench_submit import run_cell  # noqa: E402  (beside this script)
+from journey_report import print_profile, print_tables, summary  # noqa: E402
+from journey_steps import Agent, HookReceiver, Tally, onboard_lenders, run_journey, token  # noqa: E402
+from submit_harness import (  # noqa: E402
+    POOL_SIZE,
+    TABLE_DDL,
+    CpuMeter,
+    admin_exec,
+    inspect_postgres,
+    pct,
+    serve_bare,
+    serve_caas_profiled,
+    start_child,
+    stop_child,
+    wait_health,
+    with_db,
+)
+
+from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, free_port  # noqa: E402
+
+PENDING_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox WHERE published_at IS NULL)
+    + (SELECT count(*) FROM caas_core.jobs WHERE done_at IS NULL AND failed_at IS NULL)"""
+FAILED_SQL = "SELECT count(*) FROM caas_core.jobs WHERE failed_at IS NOT NULL"
+ROWS_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox) AS events,
+    (SELECT count(*) FROM caas_core.jobs) AS jobs"""
+DRAIN_LIMIT_S = 300.0
+
+
+class Children:
+    """The child processes by name, their ports and logs."""
+
+    def __init__(self, work: Path) -> None:
+        self.work, self.procs, self.ports = work, {}, {k: free_port() for k in ("bare", "gw", "reg", "caas")}
+        self.ports["hook"] = free_port()
+
+    def log(self, name: str) -> Path:
+        return self.work / f"{name}.log"
+
+
+def caas_env(admin: str, dbs: dict[str, str], ch: Children) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAAS_", "NEON_", "SUPABASE_"))}
+    env |= PII_ENV | {"PYTHONPATH": str(ROOT)}
+    env |= {"CAAS_JWT_SECRET": JWT_SECRET, "CAAS_JWT_ISSUER": JWT_ISSUER, "CAAS_JWT_AUDIENCE": JWT_AUDIENCE}
+    env |= {
+        "NEON_DATABASE_URL": with_db(admin, dbs["core"]),
+        "SUPABASE_DB_URL": with_db(admin, dbs["supabase"]),
+        "CAAS_DATA_DIR": str(ch.work / "caas-data"),
+        "CAAS_POOL_MAX_SIZE": str(POOL_SIZE),
+        "CAAS_REGISTRY": "false",
+        # The simulated gateway is a process of its own (`caas sandbox`): its CPU is not ours.
+        "ONASIS_GATEWAY_URL": f"http://127.0.0.1:{ch.ports['gw']}",
+        "MCP_SERVER_URL": f"http://127.0.0.1:{ch.ports['reg']}",
+        "CAAS_SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{ch.ports['caas']}",
+        # The same signing secrets in the gateway and the platform, so its webhooks are accepted.
+        "PAYSTACK_SECRET_KEY": "sk_test_bench_" + secrets.token_hex(16),
+        "STRIPE_WEBHOOK_SECRET": "whsec_bench_" + secrets.token_hex(16),
+        # The lenders' webhook receiver is this driver, on loopback.
+        "CAAS_WEBHOOK_ALLOW_LOCAL": "true",
+    }
+    return env
+
+
+async def start_children(opts: Any, admin: str, dbs: dict[str, str], ch: Children) -> None:
+    py, env = sys.executable, caas_env(admin, dbs, ch)
+    bare = [
+        py,
+        __file__,
+        "--serve-bare",
+        "--port",
+        str(ch.ports["bare"]),
+        "--db",
+        with_db(admin, dbs["bare"]),
+    ]
+    ch.procs["bare"] = start_child(bare, ch.log("bare"))
+    gw = ["sandbox", "--port", str(ch.ports["gw"]), "--registry-port", str(ch.ports["reg"])]
+    gw += ["--webhook-url", f"http://127.0.0.1:{ch.ports['caas']}"]
+    ch.procs["sandbox"] = start_child([py, "-m", "mcp_servers.cli", *gw], ch.log("sandbox"), env)
+    await wait_health(f"http://127.0.0.1:{ch.ports['gw']}/health", ch.procs["sandbox"], ch.log("sandbox"))
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(ch.ports["caas"])]
+    cmd = [py, "-m", "mcp_servers.cli", *serve]
+    if opts.cprofile:
+        cmd = [py, __file__, "--serve-caas-profiled", opts.cprofile, "--", *serve]
+    ch.procs["caas"] = start_child(cmd, ch.log("caas"), env | {"CAAS_WORKERS": "false"})
+    await wait_health(f"http://127.0.0.1:{ch.ports['caas']}/ready", ch.procs["caas"], ch.log("caas"))
+    # Started once the server has migrated both databases.
+    worker = [py, "-m", "mcp_servers.cli", "worker"]
+    if opts.cprofile_worker:
+        worker = [py, __file__, "--serve-caas-profiled", opts.cprofile_worker, "--", "worker"]
+    ch.procs["worker"] = start_child(worker, ch.log("worker"), env)
+    await wait_health(f"http://127.0.0.1:{ch.ports['bare']}/health", ch.procs["bare"], ch.log("bare"))
+    await asyncio.sleep(2)
+    if ch.procs["worker"].poll() is not None:
+        raise RuntimeError(f"caas worker exited: {ch.log('worker').read_text()[-2000:]}")
+    print("# children: " + ", ".join(f"{k} pid {p.pid}" for k, p in ch.procs.items()), flush=True)
+
+
+async def drain(db: Any) -> tuple[float, int]:
+    """Until every outbox event is published and every job done or failed; (seconds, still pending)."""
+    t0 = time.perf_counter()
+    # Polled: the queues live in PostgreSQL and this driver is not one of their listeners.
+    while (left := await db.fetchval(PENDING_SQL)) and time.perf_counter() - t0 < DRAIN_LIMIT_S:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - t0, int(left)
+
+
+async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, pg_pids: Any) -> dict:
+    """``opts.journeys`` journeys shared by ``conc`` agents, after one untimed journey per agent."""
+    tally, url = Tally(), f"http://127.0.0.1:{ch.ports['caas']}/mcp"
+    people = {"operator": token("bench-operator", "operator"), "checker": token("bench-checker", "operator")}
+    agents = [Agent(url, opts.mode, tally, people | env["lenders"], env["names"]) for _ in range(conc)]
+    for a in agents:
+        await a.open()
+    meters = {
+        k: CpuMeter(ch.procs[k].pid, pg_pids if k == "caas" else list) for k in ("caas", "worker", "sandbox")
+    }
+    queue = iter(range(opts.journeys))
+    done = 0
+
+    async def agent(a: Agent, timed: bool) -> None:
+        nonlocal done
+        for n in queue if timed else range(opts.warmup):
+            k = env["serial"] = env["serial"] + 1
+            try:
+                await run_journey(a, k, env["db"], ch.work / "caas-data", env["http"])
+                done += timed
+            except Exception as exc:
+                tally.errors.append(f"journey {n}: {type(exc).__name__}: {exc}"[:600])
+
+    try:
+        await asyncio.gather(*(agent(a, False) for a in agents))
+        warm_errors, tally.errors, tally.lat, tally.calls = tally.errors, [], {}, 0
+        await drain(env["db"])
+        failed0 = await env["db"].fetchval(FAILED_SQL)
+        rows0 = await env["db"].fetchrow(ROWS_SQL)
+        idle = await idle_cpu(meters, opts.idle)
+        gc.collect()
+        gc.freeze()
+        cpu0, t0 = {k: m.snap() for k, m in meters.items()}, time.perf_counter()
+        await asyncio.gather(*(agent(a, True) for a in agents))
+        t_journeys = time.perf_counter() - t0
+        drain_s, left = await drain(env["db"])
+        wall = time.perf_counter() - t0
+        cpu = {k: CpuMeter.diff(cpu0[k], m.snap()) for k, m in meters.items()}
+        gc.unfreeze()
+    finally:
+        for a in agents:
+            await a.close()
+    failed = await env["db"].fetchval(FAILED_SQL) - failed0
+    rows = await env["db"].fetchrow(ROWS_SQL)
+    made = {f"{k}_per_journey": round((rows[k] - rows0[k]) / max(done, 1), 1) for k in ("events", "jobs")}
+    out = cell_result(opts, conc, tally, warm_errors, cpu, wall, t_journeys, drain_s, left, failed, done)
+    return out | idle | made
+
+
+async def idle_cpu(meters: dict[str, CpuMeter], seconds: float) -> dict[str, float]:
+    """CPU ms per second of the caas server and the worker with nothing to do: the pollers' floor,
+    which a slow journey pays for in full."""
+    a = {k: m.snap() for k, m in meters.items()}
+    await asyncio.sleep(seconds)
+    b = {k: m.snap() for k, m in meters.items()}
+    rate = {k: round(1000 * (b[k]["server"] - a[k]["server"]) / seconds, 2) for k in ("caas", "worker")}
+    return {"idle_ms_per_s_server": rate["caas"], "idle_ms_per_s_worker": rate["worker"]}
+
+
+def cell_result(
+    opts: Any, conc: int, tally: Tally, warm: list[str], cpu: dict, wall: float, *rest: Any
+) -> dict:
+    t_journeys, drain_s, left, failed, done = rest
+    n = max(done, 1)
+    per = {k: round(1000 * v["server"] / n, 2) for k, v in cpu.items()}  # CPU ms per journey
+    tools = {}
+    for tool, lat in sorted(tally.lat.items()):
+        ms = sorted(x * 1000 for x in lat)
+        tools[tool] = {"calls": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2)}
+    worst = max(tools, key=lambda t: tools[t]["p99_ms"]) if tools else None
+    errors = tally.errors + warm + [f"{left} outbox events/jobs still pending"] * bool(left)
+    errors += [f"{failed} jobs failed"] * bool(failed)
+    return {
+        "target": "journey", "conc": conc, "journeys": done, "calls": tally.calls,
+        "calls_per_journey": round(tally.calls / n, 2), "wall_s": round(wall, 3),
+        "journeys_s": round(t_journeys, 3), "drain_s": round(drain_s, 3),
+        "journeys_per_s": round(done / wall, 3),
+        "cpu_ms_server": per["caas"], "cpu_ms_worker": per["worker"], "cpu_ms_sandbox": per["sandbox"],
+        "cpu_ms_postgres": round(1000 * cpu["caas"]["postgres"] / n, 2),
+        "cpu_ms_driver": round(1000 * cpu["caas"]["driver"] / n, 2),
+        "tools": tools, "p99_ms_max_tool": tools[worst]["p99_ms"] if worst else None, "p99_max_tool": worst,
+        "errors": len(errors), "first_error": errors[0] if errors else None,
+    }  # fmt: skip
+
+
+async def run_cells(opts: Any, ch: Children, env: dict[str, Any], pg_pids: Any) -> list[dict]:
+    results = []
+    for run in range(1, opts.runs + 1):
+        for conc in opts.concurrency:
+            # The floor in the same run, just before, at the same concurrency.
+            meter = CpuMeter(ch.procs["bare"].pid, pg_pids)
+            bare_url = f"http://127.0.0.1:{ch.ports['bare']}/mcp"
+            floor_opts = argparse.Namespace(warmup=5, auth="apikey", idempotency=False)
+            per_client = max(1, opts.bare_calls // conc)
+            mode = {"auto": "modern"}[opts.mode]
+            bare = await run_cell("bare", bare_url, mode, conc, per_client, floor_opts, meter)
+            results.append({"run": run, **bare})
+            print(json.dumps(results[-1]), flush=True)
+            journey = await journey_cell(opts, ch, env, conc, pg_pids)
+            journey["journey_efficiency"] = journey["journeys"] and round(
+                bare["cpu_ms_server"] * journey["calls_per_journey"]
+                / (journey["cpu_ms_server"] + journey["cpu_ms_worker"]), 3,
+            )  # fmt: skip
+            results.append({"run": run, **journey})
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "tools"}), flush=True)
+    return results
+
+
+def print_settings(opts: Any, pg_info: str, pg_how: str, work: Path) -> None:
+    import fastmcp
+
+    vers = f"fastmcp {fastmcp.__version__}, mcp {md.version('mcp')}, caas-mcp {md.version('caas-mcp')}"
+    print(f"# {vers}, python {sys.version.split()[0]}, cpus {os.cpu_count()}; postgres {pg_info}")
+    sets = f"journeys/cell={opts.journeys} warm-up journeys/agent={opts.warmup}"
+    sets += f" floor calls/cell={opts.bare_calls}"
+    sets += f" runs={opts.runs} conc={opts.concurrency} mode={opts.mode} auth=jwt pool={POOL_SIZE}"
+    print(f"# {sets}; postgres CPU = {pg_how}; logs in {work}", flush=True)
+
+
+async def driver(opts: Any) -> list[dict]:
+    import asyncpg
+    import httpx
+
+    admin = opts.dsn or os.environ.get("CAAS_BENCH_POSTGRES_URL")
+    if not admin:
+        raise SystemExit(
+            "bench_journey: give --dsn or CAAS_BENCH_POSTGRES_URL (a server that may CREATE DATABASE)"
+        )
+    ch = Children(Path(tempfile.mkdtemp(prefix="caas-journey-")))
+    dbs = {k: f"caas_journey_{secrets.token_hex(4)}_{k}" for k in ("bare", "core", "supabase")}
+    hooks, results = HookReceiver(), []
+    try:
+        pg_pids, pg_how, pg_info = await inspect_postgres(admin, None)
+        await admin_exec(admin, *(f'CREATE DATABASE "{d}"' for d in dbs.values()))
+        await admin_exec(with_db(admin, dbs["bare"]), TABLE_DDL)
+        print_settings(opts, pg_info, pg_how, ch.work)
+        hook_url = await hooks.start(ch.ports["hook"])
+        await start_children(opts, admin, dbs, ch)
+        url = f"http://127.0.0.1:{ch.ports['caas']}/mcp"
+        lenders, names = await onboard_lenders(url, opts.mode, hook_url)
+        async with (
+            asyncpg.create_pool(
+                with_db(admin, dbs["core"]), min_size=1, max_size=max(opts.concurrency) + 2
+            ) as db,
+            # Idle connections dropped well before the sandbox's (uvicorn's) 5 s keep-alive ends, so
+            # that a payment never goes out on a connection the server is closing.
+            httpx.AsyncClient(timeout=60, limits=httpx.Limits(keepalive_expiry=1.0)) as http,
+        ):
+            env = {"lenders": lenders, "names": names, "db": db, "http": http, "serial": 0}
+            results = await run_cells(opts, ch, env, pg_pids)
+        print(f"# lender webhooks received: {hooks.received}")
+    finally:
+        await hooks.stop()
+        for name in ("worker", "caas", "sandbox", "bare"):  # the worker first: it writes through caas's data
+            if name in ch.procs:
+                stop_child(ch.procs[name])
+        print("# stopped: " + ", ".join(f"{k} rc={p.returncode}" for k, p in ch.procs.items()))
+        with contextlib.suppress(Exception):
+            await admin_exec(admin, *(f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)' for d in dbs.values()))
+            print(f"# dropped databases {', '.join(dbs.values())}")
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", help="admin DSN (default: $CAAS_BENCH_POSTGRES_URL)")
+    ap.add_argument("--journeys", type=int, default=40, help="timed journeys per cell, shared by the agents")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed journeys per agent before each cell")
+    ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4])
+    ap.add_argument("--runs", type=int, default=1, help="repeat every cell; tables show medians")
+    # Only 2026-07-28: on 2025-11-25 over stateless HTTP the server cannot elicit, so a money move
+    # answers confirmation_required, and the borrower's own accept then needs an agent to ask for it.
+    ap.add_argument("--mode", choices=["auto"], default="auto", help="auto negotiates 2026-07-28")
+    ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured before each cell")
+    ap.add_argument("--bare-calls", type=int, default=400, help="timed calls of each floor cell")
+    ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
+    ap.add_argument("--cprofile-worker", metavar="OUT.prof", help="diagnostic: the worker under cProfile")
+    ap.add_argument("--json", help="write the summary and the raw per-cell results here")
+    ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
+    opts, rest = ap.parse_known_args()
+    if opts.serve_bare:
+        return serve_bare(opts.port, opts.db)
+    if opts.serve_caas_profiled:
+        return serve_caas_profiled(opts.serve_caas_profiled, [a for a in rest if a != "--"])
+    if rest or opts.journeys < 1 or opts.runs < 1 or opts.warmup < 0 or min(opts.concurrency) < 1:
+        ap.error(f"bad arguments: {rest or 'journeys, runs and concurrency must be >= 1'}")
+    results = asyncio.run(driver(opts))
+    print_tables(results, opts)
+    timed = sum(r["journeys"] for r in results if r["target"] == "journey")
+    for what, path in (("caas server", opts.cprofile), ("caas worker", opts.cprofile_worker)):
+        if path:
+            print_profile(what, path, timed)
+    out = summary(results)
+    print("# summary: " + json.dumps(out))
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(out | {"cells": results}, indent=1))
+        print(f"# results: {opts.json}")
+    sys.exit(1 if out["errors"] else 0)
+
+
+if __name__ == "__main__":
+    main()

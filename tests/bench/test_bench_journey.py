@@ -1,0 +1,78 @@
+"""bench/bench_journey.py (issue 14, part 1) runs the whole journey end to end at the smallest size:
+one agent, one warm-up journey and one timed one, against `caas serve`, `caas worker` and the
+sandbox as child processes on the test's PostgreSQL, and reports every figure the issue names."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.helpers.common import REPO_ROOT
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
+# What one journey calls: submit; per document request, register, verify (two documents); score;
+# invite; three bids; compare; accept; approve; originate; disburse; schedule; collect; the payment;
+# the loan; the statement.
+JOURNEY_TOOLS = {
+    "credit_submit_application": 1,
+    "documents_request_document_upload": 2,
+    "documents_register_document": 2,
+    "documents_verify_document": 2,
+    "risk_score_application": 1,
+    "providers_invite_providers": 1,
+    "providers_place_bid": 3,
+    "providers_compare_offers": 1,
+    "providers_accept_offer": 1,
+    "credit_approve_application": 1,
+    "credit_originate_loan": 1,
+    "payments_disburse_loan": 1,
+    "credit_get_repayment_schedule": 1,
+    "payments_collect_repayment": 1,
+    "payments_get_payment": 1,
+    "credit_get_loan": 1,
+    "credit_get_commission_statement": 1,
+}
+
+
+async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
+    pg_admin_dsn: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "journey.json"
+    args = ["--dsn", pg_admin_dsn, "--journeys", "1", "--concurrency", "1", "--bare-calls", "20"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(REPO_ROOT / "bench" / "bench_journey.py"), *args, "--json", str(out),
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    text = (await asyncio.wait_for(proc.communicate(), 600))[0].decode()
+    assert proc.returncode == 0, text[-4000:]
+    got = json.loads(out.read_text())
+    assert got["errors"] == 0, text[-4000:]
+    assert got["calls_per_journey"] == sum(JOURNEY_TOOLS.values())
+    assert got["journeys_per_s"] > 0
+    assert 0 < got["journey_efficiency"] < 10
+    journey = next(c for c in got["cells"] if c["target"] == "journey")
+    assert {t: c["calls"] for t, c in journey["tools"].items()} == JOURNEY_TOOLS
+    assert got["p99_ms_max_tool"] == max(c["p99_ms"] for c in journey["tools"].values())
+    # Every outbox event and job was processed before the cell ended, and the workers did work.
+    assert journey["cpu_ms_worker"] > 0 and journey["cpu_ms_server"] > 0
+    assert journey["events_per_journey"] > 0 and journey["jobs_per_journey"] > 0
+    assert not re.search(r"still pending|jobs failed", text)
+    assert int(re.search(r"lender webhooks received: (\d+)", text)[1]) > 0  # type: ignore[index]
+    # The run dropped the databases it made.
+    dropped = re.search(r"# dropped databases (.+)", text)
+    assert dropped, text[-2000:]
+    conn = await asyncpg.connect(pg_admin_dsn)
+    try:
+        left = await conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname = ANY($1::text[])", dropped[1].split(", ")
+        )
+    finally:
+        await conn.close()
+    assert left == 0
