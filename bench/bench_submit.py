@@ -171,6 +171,7 @@ def print_settings(opts: Any, pg_info: str, pg_how: str, embedded: Path | None) 
     sets = f"calls/cell={opts.calls} warmup/client={opts.warmup} runs={opts.runs} conc={opts.concurrency}"
     sets += f" modes={opts.modes} auth={opts.auth} idempotency={opts.idempotency} pool={POOL_SIZE}"
     sets += f" workers={'in-process' if opts.workers else 'off'}"
+    sets += f" caas_db={'pgbouncer ' + opts.pooled_dsn if opts.pooled_dsn else 'direct'}"
     print(f"# {sets} stateless_http=True; postgres CPU = {pg_how}", flush=True)
 
 
@@ -188,6 +189,10 @@ def caas_env(opts: Any, admin: str, dbs: dict[str, str], port: int, work: Path) 
         "CAAS_SANDBOX": "true",
     }
     env.update(NEON_DATABASE_URL=with_db(admin, dbs["core"]), CAAS_PORT=str(port))
+    if opts.pooled_dsn:
+        # As on Neon's pooled endpoint: request pools through PgBouncer, migrations on the direct URL.
+        env.update(NEON_DATABASE_URL=with_db(opts.pooled_dsn, dbs["core"]))
+        env.update(NEON_DIRECT_URL=with_db(admin, dbs["core"]))
     env.update(SUPABASE_DB_URL=with_db(admin, dbs["supabase"]), CAAS_DATA_DIR=str(work / "caas-data"))
     if opts.auth == "jwt":
         env.update(CAAS_JWT_SECRET=JWT_SECRET, CAAS_JWT_ISSUER=JWT_ISSUER, CAAS_JWT_AUDIENCE=JWT_AUDIENCE)
@@ -265,6 +270,11 @@ async def clean_up(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsn", help="admin DSN (default: $CAAS_BENCH_POSTGRES_URL, else embedded postgres)")
+    ap.add_argument(
+        "--pooled-dsn",
+        help="caas's request pools through this PgBouncer (transaction mode) in front of --dsn's server; "
+        "the bare floor stays direct (python -m tests.helpers.pgbouncer URL starts one)",
+    )
     ap.add_argument("--calls", type=int, default=1000, help="timed calls per cell, split across the clients")
     ap.add_argument("--warmup", type=int, default=5, help="untimed calls per client before each cell")
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])

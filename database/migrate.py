@@ -17,7 +17,17 @@ import asyncpg
 
 from database.locks import AdvisoryLock
 
-__all__ = ["TARGETS", "Migration", "MigrationError", "MigrationState", "load", "migrate", "status", "verify"]
+__all__ = [
+    "TARGETS",
+    "Migration",
+    "MigrationError",
+    "MigrationState",
+    "load",
+    "migrate",
+    "status",
+    "through_pooler",
+    "verify",
+]
 
 Target = Literal["core", "supabase"]
 TARGETS: tuple[Target, ...] = ("core", "supabase")
@@ -102,8 +112,21 @@ def _check_history(target: Target, files: list[Migration], applied: dict[int, as
             )
 
 
+async def through_pooler(conn: asyncpg.Connection) -> bool:
+    """True when ``conn`` reaches PostgreSQL through a pooler such as PgBouncer: the backend it was
+    told at connect (BackendKeyData) is not the one answering, as a pooler hands out its own key."""
+    return conn.get_server_pid() != await conn.fetchval("SELECT pg_backend_pid()")
+
+
 async def migrate(conn: asyncpg.Connection, target: Target) -> list[str]:
     """Apply every pending migration of ``target``; returns the names applied by this call."""
+    if await through_pooler(conn):
+        # Through a transaction pooler the session lock below would stay on whichever server
+        # connection took it, and the unlock would run on another: refused before any change.
+        raise MigrationError(
+            f"{target} migrations need a session, and this URL goes through a connection pooler; "
+            "use the direct URL (NEON_DIRECT_URL, Neon's host without -pooler)"
+        )
     files = load(target)
     done: list[str] = []
     # A session lock (not a transaction lock) spans all the per-migration transactions below, so a

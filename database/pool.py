@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["configure_connection", "create_pool"]
+__all__ = ["POOLER_OPTIONS", "configure_connection", "create_pool"]
 
 
 async def configure_connection(conn: asyncpg.Connection) -> None:
@@ -21,10 +21,32 @@ async def configure_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_pooler_session(conn: asyncpg.Connection) -> None:
+    """On release through a transaction pooler: no reset query. asyncpg's default (``RESET ALL``,
+    ``UNLISTEN *``, releasing every advisory lock) would run on whichever server connection PgBouncer
+    lends, and ``RESET ALL`` there reverts the timezone and application_name PgBouncer restores for
+    this client. Open transactions are still rolled back (asyncpg does that before calling this)."""
+
+
+# Through PgBouncer in transaction mode a named prepared statement lives on one server connection while
+# the next transaction may run on another ("prepared statement __asyncpg_stmt_1__ does not exist"):
+# the statement cache is off and asyncpg prepares unnamed statements, which live one transaction.
+POOLER_OPTIONS: dict[str, Any] = {"statement_cache_size": 0, "reset": _keep_pooler_session}
+
+
 async def create_pool(
-    dsn: str, *, min_size: int, max_size: int, application_name: str = "caas", **kwargs: Any
+    dsn: str,
+    *,
+    min_size: int,
+    max_size: int,
+    application_name: str = "caas",
+    pooled: bool = False,
+    **kwargs: Any,
 ) -> asyncpg.Pool:
+    """A pool on ``dsn``; ``pooled``: the URL goes through a transaction pooler (Neon's -pooler host)."""
     # application_name says which process holds a connection (pg_stat_activity): caas, caas-<service>.
+    if pooled:
+        kwargs = {**POOLER_OPTIONS, **kwargs}
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_servers.database_settings import DatabaseSettings
 from tools.credit.domain.documents import DEFAULT_MAX_BYTES
 from tools.payments.domain.routing import DEFAULT_ROUTES, RoutingError, parse_routes
 from tools.platform.domain.money import MoneyError, to_minor
@@ -38,22 +39,13 @@ def _env(name: str, *more: str) -> AliasChoices:
     return AliasChoices(name, *more)
 
 
-class Settings(BaseSettings):
+class Settings(DatabaseSettings):
+    """Every setting; the databases' are in :class:`DatabaseSettings` (mcp_servers/database_settings.py)."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
     )
 
-    # Databases. With neither URL set, an embedded PostgreSQL holds both databases.
-    database_url: SecretStr | None = Field(
-        default=None,
-        validation_alias=_env("NEON_DATABASE_URL", "CAAS_DATABASE_URL"),
-        description="System of record (Neon). Unset: embedded PostgreSQL.",
-    )
-    supabase_db_url: SecretStr | None = Field(
-        default=None,
-        validation_alias=_env("SUPABASE_DB_URL"),
-        description="Supabase Postgres. Unset: a second database beside the system of record.",
-    )
     supabase_url: HttpUrl | None = Field(default=None, validation_alias=_env("SUPABASE_URL"))
     supabase_service_role_key: SecretStr | None = Field(
         default=None, validation_alias=_env("SUPABASE_SERVICE_ROLE_KEY")
@@ -135,15 +127,6 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, validation_alias=_env("CAAS_PUBLIC_URL"))
 
     data_dir: Path = Field(default=Path(user_data_dir("caas")), validation_alias=_env("CAAS_DATA_DIR"))
-    embedded_core_db: str = Field(default="caas", validation_alias=_env("CAAS_EMBEDDED_CORE_DB"))
-    embedded_supabase_db: str = Field(
-        default="caas_supabase", validation_alias=_env("CAAS_EMBEDDED_SUPABASE_DB")
-    )
-    auto_migrate: bool = Field(default=True, validation_alias=_env("CAAS_AUTO_MIGRATE"))
-    pool_min_size: int = Field(default=2, ge=1, le=100, validation_alias=_env("CAAS_POOL_MIN_SIZE"))
-    pool_max_size: int | None = Field(
-        None, ge=1, le=200, validation_alias=_env("CAAS_DB_POOL_MAX", "CAAS_POOL_MAX_SIZE")
-    )
 
     operator_approval_above: dict[str, Decimal] = Field(
         default_factory=lambda: {
@@ -273,14 +256,6 @@ class Settings(BaseSettings):
     pii_active_key_id: str | None = Field(default=None, validation_alias=_env("CAAS_PII_ACTIVE_KEY_ID"))
     pii_index_key: SecretStr | None = Field(default=None, validation_alias=_env("CAAS_PII_INDEX_KEY"))
 
-    @field_validator("database_url", "supabase_db_url")
-    @classmethod
-    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
-        # The message never echoes the URL: it usually carries a password.
-        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("postgres", "postgresql"):
-            raise ValueError("must be a postgresql:// URL")
-        return value
-
     @field_validator("payment_routes")
     @classmethod
     def _payment_routes(cls, value: str) -> str:
@@ -333,10 +308,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.pool_max_size is not None and self.pool_min_size > self.pool_max_size:
-            raise ValueError("CAAS_POOL_MIN_SIZE must not exceed CAAS_DB_POOL_MAX")
-        if self.supabase_db_url is not None and self.database_url is None:
-            raise ValueError("SUPABASE_DB_URL is set but NEON_DATABASE_URL is not; set both or neither")
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("CAAS_JWT_SECRET must be at least 32 characters")
         # PII keys are checked at load so a bad key fails like any other variable (imported here:

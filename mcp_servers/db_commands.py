@@ -74,11 +74,14 @@ async def run_db(settings: Settings, args: argparse.Namespace) -> int:
     targets = await resolve_databases(settings)
     try:
         if args.action == "backup":
-            return await _backup(settings, _targets(settings, targets.core, targets.supabase), args.out)
+            return await _backup(
+                settings, _targets(settings, targets.direct_core, targets.direct_supabase), args.out
+            )
         if args.action == "restore":
-            found = _targets(settings, targets.core, targets.supabase)
+            found = _targets(settings, targets.direct_core, targets.direct_supabase)
             return await _restore(settings, found, args.source, clean=args.clean)
-        for target, dsn in (("core", targets.core), ("supabase", targets.supabase)):
+        # Migrations and pg_dump keep a session: the direct URLs, never a transaction pooler.
+        for target, dsn in (("core", targets.direct_core), ("supabase", targets.direct_supabase)):
             if args.action == "migrate":
                 applied = await prepare_schema(dsn, target, apply=True)  # type: ignore[arg-type]
                 names = ": " + ", ".join(applied) if applied else ""

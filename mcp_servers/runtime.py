@@ -45,17 +45,35 @@ log = logging.getLogger("caas.runtime")
 
 @dataclass(frozen=True, slots=True)
 class DatabaseTargets:
+    """Where each database is. ``core`` is what request pools use: it may be a transaction pooler
+    (``pooled``), so anything that needs a session (migrations, ``LISTEN`` listeners, session locks,
+    ``SET`` without ``LOCAL``) connects to ``direct_core`` instead."""
+
     core: str
     supabase: str
     embedded: EmbeddedPostgres | None
+    # NEON_DIRECT_URL when set, else the same URL as core (then core is direct too).
+    direct_core: str = ""
+    pooled: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.direct_core:
+            object.__setattr__(self, "direct_core", self.core)
+
+    @property
+    def direct_supabase(self) -> str:
+        """The Supabase tables' session URL: the direct core one when they live in the core database."""
+        return self.direct_core if self.supabase == self.core else self.supabase
 
 
 async def resolve_databases(settings: Settings) -> DatabaseTargets:
     """The configured URLs, or the embedded server with both databases created in it."""
     if settings.database_url is not None:
         core = settings.database_url.get_secret_value()
+        direct = settings.direct_database_url
+        assert direct is not None  # database_url is set
         supabase = settings.supabase_db_url.get_secret_value() if settings.supabase_db_url else core
-        return DatabaseTargets(core, supabase, None)
+        return DatabaseTargets(core, supabase, None, direct.get_secret_value(), settings.pooled)
     embedded = await anyio.to_thread.run_sync(start_embedded, settings.data_dir)
     for name in (settings.embedded_core_db, settings.embedded_supabase_db):
         await ensure_database(embedded.admin_dsn, name)
@@ -143,12 +161,12 @@ class Runtime:
 
     @property
     def listener_dsn(self) -> str:
-        """The DSN of connections that hold a session (the workers' LISTEN): never the pool's. Today
-        the core database's URL; behind a transaction pooler (PgBouncer, Neon's pooled endpoint) it
-        must be the direct URL, and this is the one place that chooses it."""
+        """The DSN of connections that hold a session (the workers' LISTEN): never the pool's. Behind a
+        transaction pooler (PgBouncer, Neon's pooled endpoint) the direct URL; this is the one place
+        that chooses it."""
         if self.targets is None:
             raise RuntimeError("the runtime is not started")
-        return self.targets.core
+        return self.targets.direct_core
 
     @property
     def ready(self) -> bool:
@@ -176,19 +194,26 @@ class Runtime:
     async def _start(self) -> None:
         s = self.settings
         self.targets = await resolve_databases(s)
-        for dsn, target in ((self.targets.core, "core"), (self.targets.supabase, "supabase")):
+        # Migrations hold a session advisory lock across their transactions: the direct URL, never a pooler.
+        for dsn, target in ((self.targets.direct_core, "core"), (self.targets.direct_supabase, "supabase")):
             applied = await prepare_schema(dsn, target, s.auto_migrate)  # type: ignore[arg-type]
             if applied:
                 log.info("applied %s migrations: %s", target, ", ".join(applied))
         plan = self.plan
         self.core_pool = await create_pool(
-            self.targets.core, min_size=plan.pool_min, max_size=plan.pool_max, application_name=plan.name
+            self.targets.core,
+            min_size=plan.pool_min,
+            max_size=plan.pool_max,
+            application_name=plan.name,
+            pooled=self.targets.pooled,
         )
         self.supabase_pool = await create_pool(
             self.targets.supabase,
             min_size=plan.supabase_pool_min,
             max_size=plan.supabase_pool_max,
             application_name=plan.name,
+            # Its tables in the core database: the same URL, through the same pooler.
+            pooled=self.targets.pooled and self.targets.supabase == self.targets.core,
         )
         if s.onasis_gateway_url is None and plan.owns_payments:
             self.sandbox = make_sandbox(s)

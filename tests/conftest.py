@@ -1,7 +1,9 @@
 """Real PostgreSQL for every run: CAAS_TEST_POSTGRES_URL if set, else an embedded server.
 
 Each run creates its own pair of databases (system of record and Supabase side) and drops them at
-the end, so runs never see each other's rows.
+the end, so runs never see each other's rows. With CAAS_TEST_POOLED_URL (a PgBouncer in transaction
+mode in front of that server, as .ci/run starts it) the runtime's request pools go through PgBouncer,
+as on Neon's pooled endpoint, and migrations and the tests' own connections use the direct URL.
 """
 
 from __future__ import annotations
@@ -94,8 +96,10 @@ async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> 
     supabase = await fresh_database()
     # Before migrating, as on a hosted project: the migrations must hold against Supabase's own grants.
     await apply_hosted_defaults(supabase)
+    pooled = os.environ.get("CAAS_TEST_POOLED_URL")
     return load_settings(
-        database_url=core,
+        database_url=with_database(pooled, urlsplit(core).path.lstrip("/")) if pooled else core,
+        direct_url=core if pooled else None,
         supabase_db_url=supabase,
         data_dir=Path(tmp_path_factory.mktemp("data")),
         jwt_secret=JWT_SECRET,
@@ -185,7 +189,7 @@ async def supa(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
 async def core_db(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection to the system of record, for asserting what was (not) stored."""
     assert runtime.targets is not None
-    conn = await asyncpg.connect(runtime.targets.core)
+    conn = await asyncpg.connect(runtime.targets.direct_core)
     await configure_connection(conn)
     try:
         yield conn

@@ -16,7 +16,7 @@ from fastmcp.client.transports import StdioTransport
 
 from mcp_servers.composition import PLAN_PORTS
 from mcp_servers.config import Settings
-from tests.helpers.common import REPO_ROOT, caas_command, caas_env
+from tests.helpers.common import REPO_ROOT, caas_command, caas_env, database_env
 
 CLAUDE_CODE = REPO_ROOT / ".mcp.json"
 VS_CODE = REPO_ROOT / ".vscode" / "mcp.json"
@@ -90,8 +90,7 @@ async def test_each_stdio_entry_starts_the_server_it_is_named_after(
             args=[*caas_command()[1:], *entry["args"]],
             env=caas_env(
                 **env,
-                NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-                SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+                **database_env(settings),
                 CAAS_DATA_DIR=str(tmp_path / "data"),
                 CAAS_SANDBOX="true",
             ),

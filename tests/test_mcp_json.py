@@ -17,7 +17,7 @@ from mcp_servers.config import Settings, load_settings
 from mcp_servers.laptop import http_entries, write_inspector_config
 from mcp_servers.platform.auth import CaasTokenVerifier, PrincipalSource
 from mcp_servers.platform.local_tokens import mint_local_token
-from tests.helpers.common import caas_env
+from tests.helpers.common import caas_env, database_env
 from tools.platform.principal import Principal, Role
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +90,7 @@ async def test_each_stdio_entry_as_written_starts_the_server_it_names(
     assert command.exists(), f"{command} (install into .venv as the README says)"
     assert settings.database_url is not None and settings.supabase_db_url is not None
     env = caas_env(
-        NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-        SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+        **database_env(settings),
         CAAS_DATA_DIR=str(tmp_path / "data"),
         CAAS_SANDBOX="true",  # simulated money on the test database, on purpose
         CAAS_REGISTRY="false",

@@ -16,7 +16,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from mcp_servers.config import Settings
-from tests.helpers.common import REPO_ROOT, caas_env
+from tests.helpers.common import REPO_ROOT, caas_env, database_env
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -68,8 +68,7 @@ async def test_the_wheel_installs_caas_mcp_and_serves_stdio_from_a_fresh_venv(
     venv = fresh_venv(tmp_path, wheel)
     assert settings.database_url is not None and settings.supabase_db_url is not None
     env = caas_env(
-        NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-        SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+        **database_env(settings),
         CAAS_DATA_DIR=str(tmp_path / "data"),
         CAAS_SANDBOX="true",
     )

@@ -21,8 +21,9 @@ CALL = re.compile(r"pg_(?:try_)?advisory_(?:xact_)?(?:un)?lock(?:_shared)?(?:_al
 
 
 def core_dsn(runtime: Runtime) -> str:
-    assert runtime.settings.database_url is not None
-    return runtime.settings.database_url.get_secret_value()
+    # The migration runner's session lock needs a session: the direct URL (never PgBouncer's).
+    assert runtime.targets is not None
+    return runtime.targets.direct_core
 
 
 def test_every_key_is_distinct_and_a_bigint() -> None:

@@ -44,7 +44,7 @@ async def collide(runtime: Runtime, rows: tuple[int, int], before: list[str]) ->
     victim on its first run. ``before`` is what the call does ahead of its transaction."""
     assert runtime.core_pool is not None and runtime.targets is not None
     uow = pg_unit_of_work(runtime.core_pool)
-    other = await asyncpg.connect(runtime.targets.core)
+    other = await asyncpg.connect(runtime.targets.direct_core)
     runs: list[str] = []
     locked = asyncio.Event()
 

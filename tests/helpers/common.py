@@ -175,6 +175,17 @@ def caas_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mcp_servers.cli"]
 
 
+def database_env(settings: Any) -> dict[str, str]:
+    """The test run's databases as a child process reads them: NEON_DATABASE_URL (through PgBouncer
+    in the pooled run), NEON_DIRECT_URL when set, SUPABASE_DB_URL."""
+    env = {"NEON_DATABASE_URL": settings.database_url.get_secret_value()}
+    if settings.direct_url is not None:
+        env["NEON_DIRECT_URL"] = settings.direct_url.get_secret_value()
+    if settings.supabase_db_url is not None:
+        env["SUPABASE_DB_URL"] = settings.supabase_db_url.get_secret_value()
+    return env
+
+
 def caas_env(**variables: str) -> dict[str, str]:
     """This environment without any CaaS, database or FastMCP setting, plus ``variables``.
 

@@ -1,6 +1,7 @@
 """A change made by another process: run as ``python -m tests.helpers.other_process <core dsn> <supabase
-dsn> <data dir> <borrower> <application>``, it withdraws the application through the use case on a
-Runtime of its own (its own pools, nothing shared with the test's server but the database)."""
+dsn> <data dir> <borrower> <application> <direct core dsn>``, it withdraws the application through the
+use case on a Runtime of its own (its own pools, nothing shared with the test's server but the
+database)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 
-async def withdraw(core: str, supabase: str, data_dir: str, borrower: str, application: str) -> None:
+async def withdraw(
+    core: str, supabase: str, data_dir: str, borrower: str, application: str, direct: str
+) -> None:
     settings = load_settings(
-        database_url=core, supabase_db_url=supabase, data_dir=Path(data_dir), workers=False
+        database_url=core,
+        direct_url=direct if direct != core else None,  # core through PgBouncer in the pooled run
+        supabase_db_url=supabase,
+        data_dir=Path(data_dir),
+        workers=False,
     )
     runtime = Runtime(settings)
     async with runtime.session():
@@ -28,4 +35,4 @@ async def withdraw(core: str, supabase: str, data_dir: str, borrower: str, appli
 
 
 if __name__ == "__main__":
-    asyncio.run(withdraw(*sys.argv[1:6]))
+    asyncio.run(withdraw(*sys.argv[1:7]))

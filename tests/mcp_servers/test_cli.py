@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from database import migrate
-from tests.helpers.common import caas_command, caas_env, free_port
+from tests.helpers.common import caas_command, caas_env, database_env, free_port
 
 
 async def caas(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
@@ -153,8 +153,7 @@ async def test_db_status_against_the_test_databases_lists_the_migrations_as_appl
         "db",
         "status",
         cwd=tmp_path,
-        NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-        SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+        **database_env(settings),
     )
     assert code == 0, err
     table = status_lines(out)

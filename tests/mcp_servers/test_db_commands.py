@@ -60,7 +60,13 @@ async def runs_on(settings: Settings, new_core: str, new_supabase: str, payment:
     """A runtime on the restored databases: migrations clean, ledger consistent, the payout still
     waiting and then sent by the workers."""
     moved = settings.model_copy(
-        update={"database_url": SecretStr(new_core), "supabase_db_url": SecretStr(new_supabase)}
+        # Restored databases, reached directly (the pooled run's PgBouncer URL named the old one).
+        update={
+            "database_url": SecretStr(new_core),
+            "direct_url": None,
+            "database_pooled": None,
+            "supabase_db_url": SecretStr(new_supabase),
+        }
     )
     restarted = Runtime(moved)
     async with restarted.session():
@@ -93,7 +99,9 @@ async def test_a_backup_restored_into_new_databases_runs_on_where_it_stopped(
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     payment = await disburse(client, loan)  # its payout waits for the payments worker
     assert settings.database_url is not None and settings.supabase_db_url is not None
-    core, supabase = settings.database_url.get_secret_value(), settings.supabase_db_url.get_secret_value()
+    direct = settings.direct_database_url
+    assert direct is not None
+    core, supabase = direct.get_secret_value(), settings.supabase_db_url.get_secret_value()
     audit = await fetch(core, AUDIT)
     [(outbox_waiting, _)] = await fetch(core, WAITING)
     assert outbox_waiting > 0

@@ -57,6 +57,8 @@ async def test_ready_is_503_while_postgrest_or_storage_is_down_and_health_stays_
     over_http = settings.model_copy(
         update={
             "database_url": SecretStr(rest.dsn),
+            "direct_url": None,  # a database of its own, direct (the pooled run set another)
+            "database_pooled": None,
             "supabase_db_url": None,
             "supabase_url": HttpUrl(rest.url),
             "supabase_service_role_key": SecretStr(KEY),

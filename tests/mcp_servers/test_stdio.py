@@ -14,7 +14,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from mcp_servers.config import Settings
-from tests.helpers.common import application, caas_command, caas_env, error_code
+from tests.helpers.common import application, caas_command, caas_env, database_env, error_code
 
 SUBMIT = "credit_submit_application"
 GET = "credit_get_application"
@@ -24,8 +24,7 @@ LIST = "credit_list_applications"
 def stdio_env(settings: Settings, data_dir: Path) -> dict[str, str]:
     assert settings.database_url is not None and settings.supabase_db_url is not None
     return caas_env(
-        NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-        SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+        **database_env(settings),
         CAAS_DATA_DIR=str(data_dir),
         CAAS_STDIO_ROLE="operator",
         CAAS_SANDBOX="true",  # simulated money on the test database, on purpose

@@ -71,6 +71,7 @@ async def change_in_another_process(runtime: Runtime, borrower: str, reference: 
         str(runtime.settings.data_dir),
         borrower,
         reference,
+        runtime.targets.direct_core,
     )
     assert await asyncio.wait_for(process.wait(), 120) == 0
 

@@ -19,7 +19,7 @@ PURPOSES = ("capital_available", "capital_contributed", "capital_reserved")
 
 async def connect(runtime: Runtime) -> asyncpg.Connection:
     assert runtime.targets is not None
-    return await asyncpg.connect(runtime.targets.core)
+    return await asyncpg.connect(runtime.targets.direct_core)
 
 
 async def cached_and_summed(db: asyncpg.Connection, provider: str) -> dict[str, tuple[int, int]]:

@@ -31,7 +31,7 @@ async def test_each_event_committed_after_the_start_is_read_once_even_out_of_id_
     await core_db.execute(INSERT, before, "{}")
     feed = OutboxFeed(("test_feed",))
     await feed.start(pool)
-    other = await asyncpg.connect(runtime.targets.core)
+    other = await asyncpg.connect(runtime.targets.direct_core)
     try:
         transaction = other.transaction()
         await transaction.start()

@@ -72,6 +72,8 @@ async def runtime(
     over_http = settings.model_copy(
         update={
             "database_url": SecretStr(postgrest.dsn),
+            "direct_url": None,  # a database of its own, direct (the pooled run set another)
+            "database_pooled": None,
             "supabase_db_url": None,
             "supabase_url": HttpUrl(postgrest.url),
             "supabase_service_role_key": SecretStr(KEY),

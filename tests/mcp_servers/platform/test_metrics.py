@@ -88,7 +88,7 @@ async def settings(fresh_database: Any, tmp_path: Path) -> Settings:
 async def loan_figures(runtime: Runtime) -> asyncpg.Record:
     """What the loans table says was lent and earned (the ledger is the metrics' source, not this)."""
     assert runtime.targets is not None
-    db = await asyncpg.connect(runtime.targets.core)
+    db = await asyncpg.connect(runtime.targets.direct_core)
     try:
         row = await db.fetchrow(
             "SELECT sum(principal_minor) AS principal, sum(commission_minor) AS commission, "

@@ -27,7 +27,7 @@ from mcp_servers.platform.registration import (
     service_config,
 )
 from mcp_servers.runtime import Runtime
-from tests.helpers.common import SERVICE_KEY, caas_command, caas_env, free_port, serving
+from tests.helpers.common import SERVICE_KEY, caas_command, caas_env, database_env, free_port, serving
 from tests.helpers.registry import eventually
 from tools.platform.principal import Principal, Role
 from tools.platform.registration import Registrar
@@ -306,8 +306,7 @@ async def test_caas_serve_registers_and_deactivates_when_stopped_with_sigterm(
             str(port),
             env=caas_env(
                 CAAS_DATA_DIR=str(tmp_path / "data"),
-                NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-                SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+                **database_env(settings),
                 MCP_SERVER_URL=registry,
                 CAAS_WORKERS="false",  # the shared test database's queues belong to the other tests
                 CAAS_REGISTRY_HEARTBEAT_SECONDS="0.1",

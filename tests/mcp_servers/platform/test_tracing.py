@@ -30,7 +30,7 @@ from starlette.routing import Route
 from mcp_servers.config import Settings
 from mcp_servers.platform.tracing import configure_tracing, tracing_requested
 from mcp_servers.runtime import Runtime
-from tests.helpers.common import SERVICE_KEY, caas_command, caas_env, free_port, serving
+from tests.helpers.common import SERVICE_KEY, caas_command, caas_env, database_env, free_port, serving
 from tests.helpers.payments import VERIFY, disburse, pending_loan, send
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
@@ -135,8 +135,7 @@ def traced_env(settings: Settings, tmp_path: Path, collector_url: str, **more: s
     """A caas process on the test's databases, exporting its spans to the collector."""
     assert settings.database_url is not None and settings.supabase_db_url is not None
     return caas_env(
-        NEON_DATABASE_URL=settings.database_url.get_secret_value(),
-        SUPABASE_DB_URL=settings.supabase_db_url.get_secret_value(),
+        **database_env(settings),
         CAAS_DATA_DIR=str(tmp_path / "data"),
         CAAS_REGISTRY="false",
         OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,

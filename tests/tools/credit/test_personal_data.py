@@ -105,7 +105,7 @@ async def test_no_test_identity_is_in_the_databases_or_the_logs_in_clear(
     principal("op-1", Role.OPERATOR)
     await client.call_tool(LIST, {"national_id": TEST_NATIONAL_ID})
     assert runtime.targets is not None
-    core, supabase = await _dump(runtime.targets.core), await _dump(runtime.targets.supabase)
+    core, supabase = await _dump(runtime.targets.direct_core), await _dump(runtime.targets.direct_supabase)
     assert app["reference"] in core  # the dump really holds the applications
     for secret in SECRETS:
         hexed = secret.encode().hex()  # bytea columns dump as hex: plaintext there would show like this
