@@ -104,14 +104,7 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
             OfferView(
                 rank=r.rank,
                 bid=bid_view(b, now),
-                apr=f.apr,
-                apr_percent=f.apr_percent,
-                amount_financed=Money.from_minor(f.amount_financed, b.currency),
-                finance_charge=Money.from_minor(f.finance_charge, b.currency),
-                total_of_payments=Money.from_minor(f.total_of_payments, b.currency),
-                installments=f.installments,
-                installment=Money.from_minor(f.installment, b.currency),
-                largest_installment=Money.from_minor(f.largest_installment, b.currency),
+                **OfferView.of(f),
                 why=r.why,
                 schedule=_schedule(f.schedule, b.currency),
             )

@@ -24,7 +24,6 @@ from tools.marketplace.models.preview import BidPreview, BidPreviewInput
 from tools.marketplace.ports import InvitationQuery, MarketplaceDeps
 from tools.platform.domain.money import from_minor, to_minor
 from tools.platform.errors import InvalidArgument, NotFound
-from tools.platform.models import Money
 from tools.platform.principal import Principal
 
 __all__ = ["preview_bid"]
@@ -92,19 +91,11 @@ async def preview_bid(
     if provider is None:
         raise NotFound("your token's provider does not exist; ask the operator for a provider token")
     problems = _problems(app, invitation, provider, terms, now)
-    cur = terms.currency
     return BidPreview(
         application_id=app.id,
         reference=app.reference,
         as_of=now.date(),
-        apr=f.apr,
-        apr_percent=f.apr_percent,
-        amount_financed=Money.from_minor(f.amount_financed, cur),
-        finance_charge=Money.from_minor(f.finance_charge, cur),
-        total_of_payments=Money.from_minor(f.total_of_payments, cur),
-        installments=f.installments,
-        installment=Money.from_minor(f.installment, cur),
-        largest_installment=Money.from_minor(f.largest_installment, cur),
+        **BidPreview.of(f),
         fits=not problems,
         problems=problems,
     )

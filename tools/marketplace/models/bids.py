@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
 
 from tools.loans.domain.schedules import Frequency, Method
 from tools.marketplace.domain.bids import BidStatus, BidTerms
+from tools.marketplace.domain.offers import OfferFigures
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.models import (
     CurrencyCode,
@@ -33,6 +34,7 @@ __all__ = [
     "BidStatus",
     "BidView",
     "BiddingRoundView",
+    "DisclosedFigures",
     "ExcludedBid",
     "Frequency",
     "Method",
@@ -185,9 +187,19 @@ class OfferInstallment(Output):
     balance_after: Money
 
 
-class OfferView(Output):
-    rank: int
-    bid: BidView
+_MONEY_FIGURES = (
+    "amount_financed",
+    "finance_charge",
+    "total_of_payments",
+    "installment",
+    "largest_installment",
+)
+
+
+class DisclosedFigures(Output):
+    """The figures disclosed for one set of terms: a borrower's offer (compare_offers) and a lender's
+    preview (preview_bid) alike, both from ``offer_figures``."""
+
     apr: Decimal = Field(description="Regulation Z Appendix J APR as a fraction, 6 places, fees included.")
     apr_percent: Decimal = Field(description="The APR in percent, 2 places.")
     amount_financed: Money = Field(description="Amount less the origination fee.")
@@ -196,6 +208,26 @@ class OfferView(Output):
     installments: int
     installment: Money = Field(description="The first installment (the largest for declining_balance).")
     largest_installment: Money
+
+    @staticmethod
+    def of(f: OfferFigures) -> dict[str, Any]:
+        """The fields of ``f`` in Money of its currency (keyword arguments of a subclass)."""
+        money = {
+            k: Money.from_minor(getattr(f, k), f.currency)
+            for k in (
+                "amount_financed",
+                "finance_charge",
+                "total_of_payments",
+                "installment",
+                "largest_installment",
+            )
+        }
+        return {"apr": f.apr, "apr_percent": f.apr_percent, "installments": f.installments, **money}
+
+
+class OfferView(DisclosedFigures):
+    rank: int
+    bid: BidView
     why: str = Field(description="How it compares with the offer ranked just above it.")
     schedule: list[OfferInstallment] = Field(
         description="The installments these figures come from, as if the loan started on the comparison date."

@@ -11,8 +11,8 @@ from uuid import UUID
 from pydantic import Field
 
 from tools.loans.domain.schedules import Frequency, Method
-from tools.marketplace.models.bids import Amount, Fee, Rate, Term, ValidUntil, _Amounts
-from tools.platform.models import CurrencyCode, Money, Output
+from tools.marketplace.models.bids import Amount, DisclosedFigures, Fee, Rate, Term, ValidUntil, _Amounts
+from tools.platform.models import CurrencyCode
 
 __all__ = ["BidPreview", "BidPreviewInput"]
 
@@ -36,18 +36,10 @@ class BidPreviewInput(_Amounts):
     ] = None
 
 
-class BidPreview(Output):
+class BidPreview(DisclosedFigures):
     application_id: UUID
     reference: str
     as_of: date = Field(description="The comparison date: the first installment falls one period later.")
-    apr: Decimal = Field(description="Regulation Z Appendix J APR as a fraction, 6 places, fees included.")
-    apr_percent: Decimal = Field(description="The APR in percent, 2 places.")
-    amount_financed: Money = Field(description="Amount less the origination fee.")
-    finance_charge: Money = Field(description="Total cost of credit: total of payments - amount financed.")
-    total_of_payments: Money
-    installments: int
-    installment: Money = Field(description="The first installment (the largest for declining_balance).")
-    largest_installment: Money
     fits: bool = Field(description="place_bid would accept these terms now (problems is empty).")
     problems: list[str] = Field(
         description="Every rule place_bid would refuse these terms for: the application, your provider's "
