@@ -16,6 +16,10 @@ hold at most what one process would; the background workers in child 0 only (as 
 process runs, so ``--processes`` adds serving capacity without multiplying the pollers; other processes
 may still run ``caas worker``, as the queues claim with SKIP LOCKED); registration in child 0 only (one
 listing per address, not deactivated by a sibling's stop). See docs/architecture.md, "Many processes".
+
+``/metrics`` of any child is the sum over all children: the parent gives them one directory for
+prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``: the operator's, emptied at start,
+else a temporary one removed at the end) and forgets a child's live gauges when it exits.
 """
 
 from __future__ import annotations
@@ -25,14 +29,19 @@ import dataclasses
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+
+from prometheus_client import multiprocess
 
 from mcp_servers.config import ConfigError, Settings
 from mcp_servers.processes import ProcessPlan
@@ -52,6 +61,7 @@ __all__ = [
 log = logging.getLogger("caas")
 
 CHILD_ENV = "CAAS_CLUSTER_CHILD"
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _MAX_PROCESSES = 64
 
 
@@ -129,8 +139,9 @@ def _end_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _child_env(settings: Settings, slot: Slot) -> dict[str, str]:
-    env = {**os.environ, CHILD_ENV: f"{slot.index}/{slot.count}/{slot.fd}"}
+def _child_env(settings: Settings, slot: Slot, metrics_dir: str) -> dict[str, str]:
+    # prometheus_client reads METRICS_ENV when imported: it must be in the child's environment at start.
+    env = {**os.environ, CHILD_ENV: f"{slot.index}/{slot.count}/{slot.fd}", METRICS_ENV: metrics_dir}
     if settings.onasis_gateway_url is None:
         # Each child runs its own in-process sandbox; a webhook from child A's sandbox may arrive at
         # child B, so every child must sign and check with the same secrets.
@@ -163,13 +174,25 @@ def run_parent(settings: Settings, args: argparse.Namespace, argv: Sequence[str]
             "replica) or leave CAAS_HTTP_SESSIONS off"
         )
     host, port = address(settings, args.service, args.host, args.port, args.front)
-    return supervise(settings, argv, host, port, args.processes)
+    given = os.environ.get(METRICS_ENV)
+    metrics_dir = given or tempfile.mkdtemp(prefix="caas-metrics-")
+    try:
+        if given:
+            # Files of an earlier run would add its counters to this one's (and its pids' live gauges).
+            for stale in Path(given).glob("*.db"):
+                stale.unlink()
+        return supervise(settings, argv, host, port, args.processes, metrics_dir)
+    finally:
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def supervise(settings: Settings, argv: Sequence[str], host: str, port: int, count: int) -> int:
-    """Binds ``host:port`` ``count`` times, runs ``caas ARGV`` as ``count`` children, forwards stop
-    signals, and returns 0 after a clean stop, 5 when it cannot bind, and when a child died on its own,
-    that child's exit code (1 for a signal)."""
+def supervise(
+    settings: Settings, argv: Sequence[str], host: str, port: int, count: int, metrics_dir: str
+) -> int:
+    """Binds ``host:port`` ``count`` times, runs ``caas ARGV`` as ``count`` children sharing
+    ``metrics_dir`` for their metrics, forwards stop signals, and returns 0 after a clean stop, 5 when
+    it cannot bind, and when a child died on its own, that child's exit code (1 for a signal)."""
     try:
         sockets = _bind(host, port, count)
     except OSError as exc:
@@ -188,7 +211,7 @@ def supervise(settings: Settings, argv: Sequence[str], host: str, port: int, cou
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for index, sock in enumerate(sockets):
-        env = _child_env(settings, Slot(index, count, sock.fileno()))
+        env = _child_env(settings, Slot(index, count, sock.fileno()), metrics_dir)
         cmd = [sys.executable, "-m", "mcp_servers.cli", *argv]
         children.append(
             subprocess.Popen(cmd, env=env, pass_fds=(sock.fileno(),), preexec_fn=_end_with_parent)  # noqa: S603
@@ -198,16 +221,26 @@ def supervise(settings: Settings, argv: Sequence[str], host: str, port: int, cou
         # sending it connections.
         sock.close()
     log.info("serving on %s:%d with %d processes: pids %s", host, port, count, [c.pid for c in children])
-    return _watch(children, lambda: stopping, forward)
+    # A child that exited has its counters kept (they stay in the sums: no reset) and its live gauges
+    # (the worker loops it ran) dropped.
+    return _watch(
+        children, lambda: stopping, forward, lambda pid: multiprocess.mark_process_dead(pid, metrics_dir)
+    )
 
 
 def _watch(
     children: list[subprocess.Popen[bytes]],
     stopping: Callable[[], bool],
     forward: Callable[[int, FrameType | None], None],
+    exited: Callable[[int], None],
 ) -> int:
     died: int | None = None
+    gone: set[int] = set()
     while any(child.poll() is None for child in children):
+        for child in children:
+            if child.returncode is not None and child.pid not in gone:
+                gone.add(child.pid)
+                exited(child.pid)
         if died is None and not stopping():
             for index, child in enumerate(children):
                 if child.returncode is not None:
@@ -223,6 +256,9 @@ def _watch(
                     forward(signal.SIGTERM, None)
                     break
         time.sleep(0.1)
+    for child in children:
+        if child.pid not in gone:
+            exited(child.pid)
     failed = [c for c in children if c.returncode != 0]
     for child in failed:
         log.error("caas: process pid %d exited with code %s", child.pid, child.returncode)

@@ -1,6 +1,7 @@
 """Live updates' one reader of the outbox per process: while anyone is connected, it reads the new events
-every ``CAAS_SUBSCRIPTION_POLL_SECONDS`` and hands each connection the ones its caller may see (checked per
-event, per caller), so a thousand open dashboards cost one query a poll, not a thousand.
+when a commit notifies it (``mcp_servers.outbox_wakeup``: the process's one LISTEN, polling only while
+that is down) and hands each connection the ones its caller may see (checked per event, per caller), so
+a thousand open dashboards cost one query a commit, not a thousand.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import anyio
 
 from database.platform.outbox_feed import OutboxFeed
 from mcp_servers.live_access import ENTITIES, live_message, may_see
+from mcp_servers.outbox_wakeup import Waiter, outbox_wakeup
 from mcp_servers.runtime import Runtime
 from tools.platform.principal import Principal
 
@@ -58,6 +60,7 @@ class LiveHub:
         self._started = False
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._waiter: Waiter | None = None
 
     async def join(self, caller: Principal, expires_at: float | None) -> Listener:
         """A listener told every change committed from now on that ``caller`` may see."""
@@ -75,10 +78,22 @@ class LiveHub:
 
     def leave(self, listener: Listener) -> None:
         self._listeners.discard(listener)
+        if not self._listeners and self._waiter is not None:
+            self._waiter.wake()  # the reader ends now rather than at its next fallback read
 
     async def _run(self) -> None:
+        # Closing the listener awaits: someone may join meanwhile, and this task is still theirs.
+        while self._listeners:
+            async with outbox_wakeup(self._runtime).waiter() as self._waiter:
+                await self._follow()
+            self._waiter = None
+        # Nobody left: the next one to join starts the feed afresh (no await between check and reset).
+        self._started = False
+
+    async def _follow(self) -> None:
         pool = self._runtime.core_pool
         assert pool is not None
+        assert self._waiter is not None
         while self._listeners:
             try:
                 changes = await self._feed.read(pool)
@@ -94,6 +109,4 @@ class LiveHub:
                         except asyncio.QueueFull:
                             listener.overflowed = True
                             self._listeners.discard(listener)
-            await anyio.sleep(self._runtime.settings.subscription_poll_seconds)
-        # Nobody left: the next one to join starts the feed afresh (no await between check and reset).
-        self._started = False
+            await self._waiter.wait()

@@ -3,7 +3,7 @@ Events, the fallback) push each change the signed-in principal may see, whicheve
 
 Every state change writes an outbox event in its own transaction, so the outbox is the one place that
 sees every process's changes: each connection follows it from the moment it is answered
-(one reader per process, ``mcp_servers.live_hub``, every ``CAAS_SUBSCRIPTION_POLL_SECONDS``) and each
+(one reader per process, ``mcp_servers.live_hub``, woken by each commit's NOTIFY) and each
 event is re-checked against the caller's read access (``mcp_servers.live_access``) before it is sent.
 
 Authentication is the bearer token of ``/mcp`` (same verifier). A browser cannot set headers on a

@@ -3,7 +3,8 @@ a loan changes, whichever process changed it.
 
 Every change to an application or a loan writes an outbox event in its own transaction, so the outbox
 is the one place that sees all processes' changes. While anyone is subscribed, each server reads the
-new events (``database.platform.outbox_feed``) every ``CAAS_SUBSCRIPTION_POLL_SECONDS`` and tells each
+new events (``database.platform.outbox_feed``) when a commit notifies it (``mcp_servers.outbox_wakeup``,
+polling every ``CAAS_SUBSCRIPTION_POLL_SECONDS`` only while its LISTEN is down) and tells each
 subscribed session about the addresses it subscribed to. Subscribing checks that the caller may read the
 record (the resource's roles and ownership), so a subscription cannot reveal that a record exists or
 when it changes. A session that has gone away is dropped at its first failed notification.
@@ -25,6 +26,7 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
 
 from database.platform.outbox_feed import Change, OutboxFeed
+from mcp_servers.outbox_wakeup import Waiter, outbox_wakeup
 from mcp_servers.runtime import Runtime
 from tools.credit import applications
 from tools.loans import loans
@@ -51,6 +53,7 @@ class Subscriptions:
         self._sessions: dict[object, ServerSession] = {}
         self._feed = OutboxFeed(("application", "loan"))
         self._wake = anyio.Event()
+        self._waiter: Waiter | None = None
 
     def install(self, server: Any) -> None:
         """Serve resources/subscribe and resources/unsubscribe on ``server`` (a FastMCP server)."""
@@ -114,6 +117,8 @@ class Subscriptions:
                     del self._watch[key]
         if not any(connection in watchers for watchers in self._watch.values()):
             self._sessions.pop(connection, None)
+        if not any(self._watch.values()) and self._waiter is not None:
+            self._waiter.wake()  # the reader goes idle (and closes the listener) now
         return mcp_types.EmptyResult()
 
     async def _tell(self, changes: list[Change]) -> None:
@@ -136,11 +141,14 @@ class Subscriptions:
             if not any(self._watch.values()):
                 self._wake = anyio.Event()
                 await self._wake.wait()
-            try:
-                await self._tell(await self._feed.read(pool))
-            except Exception as exc:  # a database hiccup must not end the subscriptions
-                log.warning("could not read the outbox for subscriptions: %s", type(exc).__name__)
-            await anyio.sleep(self._runtime.settings.subscription_poll_seconds)
+            async with outbox_wakeup(self._runtime).waiter() as self._waiter:
+                while any(self._watch.values()):
+                    try:
+                        await self._tell(await self._feed.read(pool))
+                    except Exception as exc:  # a database hiccup must not end the subscriptions
+                        log.warning("could not read the outbox for subscriptions: %s", type(exc).__name__)
+                    await self._waiter.wait()
+            self._waiter = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

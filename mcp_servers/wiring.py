@@ -32,6 +32,7 @@ from database.platform.jobs import PgJobStore
 from database.risk.assessments import PgRiskReader
 from database.unit_of_work import PgUnitOfWork, pg_unit_of_work
 from mcp_servers.config import Settings
+from mcp_servers.platform.multiprocess import process_registry
 from mcp_servers.platform.workers import Periodic, Workers, worker_invocation
 from mcp_servers.processes import selected
 from mcp_servers.supabase_wiring import document_store, status_mirror, supabase_over_rest, supabase_stores
@@ -259,7 +260,7 @@ def _monitoring_deps(shared: _Shared) -> MonitoringDeps:
     mode: SyncMode = "embedded" if s.embedded else "postgrest" if supabase_over_rest(s) else "postgres"
     reader, metrics, targets = (
         PgMonitoringReader(shared.core_pool),
-        PrometheusMetrics(),
+        PrometheusMetrics(process_registry()),  # under --processes: all of them
         metrics_targets(s.monitor_targets),
     )
     return MonitoringDeps(reader, metrics, targets, mode, shared.bidding_window, shared.clock)

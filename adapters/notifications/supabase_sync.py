@@ -40,6 +40,8 @@ __all__ = [
 SYNC_LAG = Gauge(
     "caas_supabase_sync_lag_seconds",
     "Seconds between an event happening and the Supabase mirror applying it (last applied event)",
+    # Under --processes: the last one any live process set, like one process's.
+    multiprocess_mode="livemostrecent",
 )
 
 

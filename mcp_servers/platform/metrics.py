@@ -1,11 +1,14 @@
 """``GET /metrics``: this process's own metrics (the default registry: tool latency and errors, webhooks
-received, jobs taken, Supabase sync lag and failures, collection errors) plus two collectors of the app:
+received, jobs taken, Supabase sync lag and failures, collection errors; under ``caas serve
+--processes N`` their sum over the N processes, ``mcp_servers.platform.multiprocess``) plus
+two collectors of the app:
 
 - the facts of the database (``database.platform.metrics``): the plan's four metrics and the queues',
   payments' and webhook deliveries' state, read in one statement and cached for
   ``CAAS_METRICS_CACHE_SECONDS``, and the ledger's reconciliation, read at most once a minute; every
   process exports the same values and a restart resets nothing;
-- this process's own state, read at each scrape: its connection pools and payment circuit breakers.
+- this process's own state, read at each scrape: its connection pools and payment circuit breakers
+  (under ``--processes``, those of the child that answered: they are live objects, not files to sum).
 
 A database that is down or slow never makes ``/metrics`` fail: the scrape answers without the database
 facts (they are left out rather than repeated stale) and ``caas_metrics_collect_errors_total`` counts it.
@@ -20,11 +23,12 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
 
 import anyio
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from database.platform.metrics import Fact, PgMetricsReader
+from mcp_servers.platform.multiprocess import process_registry
 from mcp_servers.runtime import Runtime
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
 from tools.payments.domain.payments import PaymentKind
@@ -65,6 +69,7 @@ class MetricsExporter:
         self._facts = _Cached()
         self._ledger = _Cached()
         self._lock = anyio.Lock()
+        self._own = process_registry()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_AppCollector(self))
 
@@ -75,7 +80,7 @@ class MetricsExporter:
             # The reconciliation reads every posting: at most once a minute.
             if await self._refresh(self._facts, ttl, PgMetricsReader.facts):
                 await self._refresh(self._ledger, max(ttl, LEDGER_EVERY_S), PgMetricsReader.reconciliation)
-        return generate_latest(REGISTRY) + generate_latest(self._registry)
+        return generate_latest(self._own) + generate_latest(self._registry)
 
     def families(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         """The families of the reads at hand: a read that failed leaves its families out altogether."""

@@ -32,7 +32,13 @@ log = logging.getLogger("caas.workers")
 
 JOBS_RUN = Counter("caas_jobs_taken_total", "Jobs taken by this process's workers", ["queue"])
 # Per process (queue lag is a database fact, the same in every process): which loops this one runs.
-LOOPS = Gauge("caas_worker_loops", "Worker loops this process runs (1 per queue, periodic job)", ["loop"])
+# Under --processes, /metrics sums the loops of the processes alive (mcp_servers.cluster).
+LOOPS = Gauge(
+    "caas_worker_loops",
+    "Worker loops this process runs (1 per queue, periodic job)",
+    ["loop"],
+    multiprocess_mode="livesum",
+)
 WORKER = Principal("caas-worker", Role.SERVICE)
 
 

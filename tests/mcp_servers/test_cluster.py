@@ -17,6 +17,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp.server.request_state import InvalidRequestState
+from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_servers.cluster import Slot, child_plan
 from mcp_servers.config import load_settings
@@ -95,6 +96,37 @@ async def test_both_processes_answer_tool_calls_on_one_port_and_sigterm_drains_t
         assert not any(kid.is_running() and kid.status() != psutil.STATUS_ZOMBIE for kid in kids)
         assert proc.stderr is not None
         assert b"Traceback" not in await proc.stderr.read()
+
+
+def list_calls_counted(exposition: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "caas_tool_call_seconds_count" and LIST.endswith(sample.labels["tool"])
+    )
+
+
+async def test_metrics_from_the_shared_port_sum_the_calls_every_child_answered(
+    fresh_database: Any, tmp_path: Path
+) -> None:
+    async with two_processes(fresh_database, tmp_path) as (proc, port):
+        served = await calls_by_process(port, "2026-07-28")
+        assert set(served) == {"0", "1"}, f"tool calls by process: {served}"
+        answered: dict[str, str] = {}
+        for _ in range(40):
+            async with httpx.AsyncClient() as http:  # a new connection each time: either child
+                response = await http.get(f"http://127.0.0.1:{port}/metrics")
+                answered[response.headers["x-caas-process"]] = response.text
+            if len(answered) == 2:
+                break
+        assert set(answered) == {"0", "1"}, "both children answer /metrics on the one port"
+        for index, exposition in answered.items():
+            assert list_calls_counted(exposition) == sum(served.values()), f"process {index}: {served}"
+            # Only child 0 runs the workers; the gauge of live processes' loops says so in both answers.
+            assert 'caas_worker_loops{loop="outbox"} 1.0' in exposition
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
 
 
 async def test_a_child_that_dies_stops_its_sibling_and_the_parent_exits_1(
