@@ -178,6 +178,7 @@ def run_parent(settings: Settings, args: argparse.Namespace, argv: Sequence[str]
     metrics_dir = given or tempfile.mkdtemp(prefix="caas-metrics-")
     try:
         if given:
+            Path(given).mkdir(parents=True, exist_ok=True)
             # Files of an earlier run would add its counters to this one's (and its pids' live gauges).
             for stale in Path(given).glob("*.db"):
                 stale.unlink()

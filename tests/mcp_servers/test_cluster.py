@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import psutil
@@ -111,6 +112,8 @@ async def test_metrics_from_the_shared_port_sum_the_calls_every_child_answered(
     fresh_database: Any, tmp_path: Path
 ) -> None:
     async with two_processes(fresh_database, tmp_path) as (proc, port):
+        shared = {kid.environ()["PROMETHEUS_MULTIPROC_DIR"] for kid in children(proc)}
+        assert len(shared) == 1, "one directory for the whole set"
         served = await calls_by_process(port, "2026-07-28")
         assert set(served) == {"0", "1"}, f"tool calls by process: {served}"
         answered: dict[str, str] = {}
@@ -127,6 +130,7 @@ async def test_metrics_from_the_shared_port_sum_the_calls_every_child_answered(
             assert 'caas_worker_loops{loop="outbox"} 1.0' in exposition
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
+        assert not await anyio.Path(shared.pop()).exists(), "the parent's temporary directory is removed"
 
 
 async def test_a_child_that_dies_stops_its_sibling_and_the_parent_exits_1(
