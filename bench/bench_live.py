@@ -6,7 +6,8 @@ pair of databases on the PostgreSQL at --dsn. The driver signs in as an operator
 provider event without a lookup), commits ``--events`` outbox events one at a time straight into
 ``caas_core.outbox`` at random moments (so a poller's phase is uniform), and times each from the
 return of its COMMIT to its arrival on the stream. Idle CPU is the server process's user+system time
-over ``--idle`` seconds, per minute.
+over ``--idle`` seconds, per minute, and the reads of ``caas_core.outbox`` in that time (PostgreSQL's
+scan counters for the table, per minute).
 
     .venv/bin/python bench/bench_live.py --dsn postgresql://postgres@127.0.0.1:5432/postgres
     # --source DIR: run the server from another checkout (e.g. `git archive` of an older commit)
@@ -82,10 +83,26 @@ def _cpu_s(proc: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-async def _idle_cpu_ms_per_min(proc: psutil.Process, seconds: float) -> float:
-    before = _cpu_s(proc)
-    await asyncio.sleep(seconds)
-    return round((_cpu_s(proc) - before) * 1000 * 60 / seconds, 1)
+_OUTBOX_SCANS = (
+    "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+    "WHERE schemaname = 'caas_core' AND relname = 'outbox'"
+)
+
+
+async def _idle(proc: psutil.Process, core: str, seconds: float) -> tuple[float, float]:
+    """The server's CPU ms and its reads of the outbox (scans PostgreSQL counted), per minute."""
+    conn = await asyncpg.connect(core)
+    try:
+        await asyncio.sleep(1.0)  # PostgreSQL publishes a backend's statistics at most once a second
+        scans, before = await conn.fetchval(_OUTBOX_SCANS), _cpu_s(proc)
+        await asyncio.sleep(seconds)
+        cpu = _cpu_s(proc) - before
+        await asyncio.sleep(1.0)
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        scans = await conn.fetchval(_OUTBOX_SCANS) - scans
+    finally:
+        await conn.close()
+    return round(cpu * 1000 * 60 / seconds, 1), round(scans * 60 / seconds, 1)
 
 
 async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -127,7 +144,7 @@ async def _latencies(url: str, core: str, proc: psutil.Process, args: argparse.N
         reader = asyncio.create_task(follow(client))
         try:
             await asyncio.wait_for(ready.wait(), 30)
-            idle_open = await _idle_cpu_ms_per_min(proc, args.idle)
+            idle_cpu, idle_reads = await _idle(proc, core, args.idle)
             samples = []
             for i in range(args.events):
                 await asyncio.sleep(random.uniform(0.1, 1.1))
@@ -152,7 +169,8 @@ async def _latencies(url: str, core: str, proc: psutil.Process, args: argparse.N
         "latency_ms_p50": round(statistics.median(samples), 1),
         "latency_ms_p99": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 1),
         "latency_ms_max": round(samples[-1], 1),
-        "idle_cpu_ms_per_min_one_stream": idle_open,
+        "idle_cpu_ms_per_min_one_stream": idle_cpu,
+        "idle_outbox_reads_per_min_one_stream": idle_reads,
     }
 
 
@@ -175,8 +193,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await _wait_ready(url, server)
                 proc = psutil.Process(server.pid)
                 await asyncio.sleep(args.settle)
-                idle = await _idle_cpu_ms_per_min(proc, args.idle)
-                result = {"idle_cpu_ms_per_min_no_stream": idle, **await _latencies(url, core, proc, args)}
+                idle_cpu, idle_reads = await _idle(proc, core, args.idle)
+                result = {
+                    "idle_cpu_ms_per_min_no_stream": idle_cpu,
+                    "idle_outbox_reads_per_min_no_stream": idle_reads,
+                    **await _latencies(url, core, proc, args),
+                }
             finally:
                 server.send_signal(signal.SIGTERM)
                 try:
@@ -199,7 +221,7 @@ def main() -> None:
     )
     parser.add_argument("--dsn", default=os.environ.get("CAAS_BENCH_POSTGRES_URL"))
     parser.add_argument("--events", type=int, default=40)
-    parser.add_argument("--idle", type=float, default=20.0, help="seconds of each idle CPU window")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of each idle CPU window")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after /ready before measuring")
     parser.add_argument("--source", type=Path, default=None, help="run the server from this checkout")
     parser.add_argument("--json", type=Path, default=None)
