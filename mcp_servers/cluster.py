@@ -19,7 +19,8 @@ listing per address, not deactivated by a sibling's stop). See docs/architecture
 
 ``/metrics`` of any child is the sum over all children: the parent gives them one directory for
 prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``: the operator's, emptied at start,
-else a temporary one removed at the end) and forgets a child's live gauges when it exits.
+else a temporary one removed at the end, or by the next parent after a SIGKILL) and forgets a child's
+live gauges when it exits.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def run_parent(settings: Settings, args: argparse.Namespace, argv: Sequence[str]
         )
     host, port = address(settings, args.service, args.host, args.port, args.front)
     given = os.environ.get(METRICS_ENV)
-    metrics_dir = given or tempfile.mkdtemp(prefix="caas-metrics-")
+    metrics_dir = given or _metrics_dir()
     try:
         if given:
             Path(given).mkdir(parents=True, exist_ok=True)
@@ -186,6 +187,27 @@ def run_parent(settings: Settings, args: argparse.Namespace, argv: Sequence[str]
     finally:
         if not given:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> str:
+    """A new temporary directory for the children's metrics, named after this parent; those of parents
+    that no longer run (killed before they could remove theirs) are removed first."""
+    prefix = "caas-metrics-"
+    for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = stale.name.removeprefix(prefix).split("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process (and directory): not ours to remove
+        return True
+    return True
 
 
 def supervise(

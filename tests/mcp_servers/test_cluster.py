@@ -4,6 +4,7 @@ tool calls in both protocol eras, drained together on SIGTERM, and stopped toget
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from mcp.server.request_state import InvalidRequestState
 from prometheus_client.parser import text_string_to_metric_families
 
-from mcp_servers.cluster import Slot, child_plan
+from mcp_servers.cluster import Slot, _metrics_dir, child_plan
 from mcp_servers.config import load_settings
 from mcp_servers.processes import composed_plan, service_plan
 from tests.helpers.caas_process import run, serve_process
@@ -133,6 +134,28 @@ async def test_metrics_from_the_shared_port_sum_the_calls_every_child_answered(
         assert not await anyio.Path(shared.pop()).exists(), "the parent's temporary directory is removed"
 
 
+def test_a_parent_killed_before_it_removed_its_metrics_directory_has_it_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / f"caas-metrics-{ended.pid}-abc"
+    running = tmp_path / f"caas-metrics-{os.getpid()}-def"
+    for directory in (stale, running):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"")
+    made = Path(_metrics_dir())
+    assert not stale.exists(), "the directory of a parent that no longer runs is removed"
+    assert running.exists(), "a running parent's directory is left alone"
+    assert made.name.startswith(f"caas-metrics-{os.getpid()}-") and made.parent == tmp_path
+
+
 async def test_a_child_that_dies_stops_its_sibling_and_the_parent_exits_1(
     fresh_database: Any, tmp_path: Path
 ) -> None:
@@ -153,10 +176,13 @@ async def test_a_child_that_dies_stops_its_sibling_and_the_parent_exits_1(
 async def test_children_drain_and_exit_when_the_parent_is_killed(fresh_database: Any, tmp_path: Path) -> None:
     async with two_processes(fresh_database, tmp_path) as (proc, port):
         kids = children(proc)
+        metrics = kids[0].environ()["PROMETHEUS_MULTIPROC_DIR"]
         proc.kill()  # no chance to forward anything: the kernel tells the children
         await proc.wait()
         _, alive = await asyncio.to_thread(psutil.wait_procs, kids, 60)
         assert not alive, "children kept serving without their parent"
+        # Left behind (the next parent would remove it): not in this machine's /tmp after the test.
+        await asyncio.to_thread(shutil.rmtree, metrics)
         with pytest.raises(httpx.TransportError):
             async with httpx.AsyncClient() as http:
                 await http.get(f"http://127.0.0.1:{port}/health")
