@@ -73,6 +73,27 @@ WHERE j.id = o.id AND j.attempts = o.attempts AND j.leased_by = $6
 RETURNING j.id
 """
 _UNLEASE = "leased_by = NULL, lease_until = NULL"
+# The relay's unpublished events, only while it holds the relay's lock (one relay at a time keeps jobs
+# in the order their events were written; the others get nothing). The lock is taken after the
+# statement's snapshot: an event another relay published meanwhile is skipped by FOR UPDATE, which
+# reads a locked row's latest version again.
+_RELAY_PICK = """
+WITH relay AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($2) AS ours)
+SELECT o.id, o.event_id, o.event_type, o.payload
+FROM relay, caas_core.outbox o
+WHERE relay.ours AND o.published_at IS NULL
+ORDER BY o.id LIMIT $1
+FOR UPDATE OF o
+"""
+# Their jobs (one per queue and event, whatever a relay run twice would do) and their publication.
+_RELAY_COPY = """
+WITH copied AS (
+    INSERT INTO caas_core.jobs (queue, ordering_key, event_id, event_type, payload)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[])
+    ON CONFLICT (queue, event_id) DO NOTHING
+)
+UPDATE caas_core.outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($6::bigint[])
+"""
 _MINE = (
     "(id, attempts) IN (SELECT * FROM unnest($1::bigint[], $2::int[])) AND leased_by = $3 "
     "AND done_at IS NULL AND failed_at IS NULL"
@@ -170,17 +191,10 @@ class PgJobStore:
         yield _PgBatch(self._pool, self.worker, jobs, more)
 
     async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
+        # Four round trips (BEGIN, pick, copy, COMMIT); the routing is Python's, so the copy cannot join
+        # the pick.
         async with self._pool.acquire() as conn, conn.transaction():
-            # One relay at a time keeps jobs in the order their events were written.
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1)", AdvisoryLock.OUTBOX_RELAY.value
-            ):
-                return 0
-            events = await conn.fetch(
-                "SELECT id, event_id, event_type, payload FROM caas_core.outbox "
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
-                limit,
-            )
+            events = await conn.fetch(_RELAY_PICK, limit, AdvisoryLock.OUTBOX_RELAY.value)
             if not events:
                 return 0
             queues, keys, event_ids, types, payloads = [], [], [], [], []
@@ -191,23 +205,8 @@ class PgJobStore:
                     event_ids.append(event["event_id"])
                     types.append(event["event_type"])
                     payloads.append(event["payload"])
-            if queues:
-                await conn.execute(
-                    """
-                    INSERT INTO caas_core.jobs (queue, ordering_key, event_id, event_type, payload)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[])
-                    ON CONFLICT (queue, event_id) DO NOTHING
-                    """,
-                    queues,
-                    keys,
-                    event_ids,
-                    types,
-                    payloads,
-                )
             await conn.execute(
-                "UPDATE caas_core.outbox SET published_at = now(), attempts = attempts + 1 "
-                "WHERE id = ANY($1::bigint[])",
-                [e["id"] for e in events],
+                _RELAY_COPY, queues, keys, event_ids, types, payloads, [e["id"] for e in events]
             )
             return len(events)
 
