@@ -77,8 +77,8 @@ _UNLEASE = "leased_by = NULL, lease_until = NULL"
 # in the order their events were written; the others get nothing). The lock is taken after the
 # statement's snapshot: an event another relay published meanwhile is skipped by FOR UPDATE, which
 # reads a locked row's latest version again.
-_RELAY_PICK = """
-WITH relay AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($2) AS ours)
+_RELAY_PICK = f"""
+WITH relay AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({AdvisoryLock.OUTBOX_RELAY.value}) AS ours)
 SELECT o.id, o.event_id, o.event_type, o.payload
 FROM relay, caas_core.outbox o
 WHERE relay.ours AND o.published_at IS NULL
@@ -194,7 +194,7 @@ class PgJobStore:
         # Four round trips (BEGIN, pick, copy, COMMIT); the routing is Python's, so the copy cannot join
         # the pick.
         async with self._pool.acquire() as conn, conn.transaction():
-            events = await conn.fetch(_RELAY_PICK, limit, AdvisoryLock.OUTBOX_RELAY.value)
+            events = await conn.fetch(_RELAY_PICK, limit)
             if not events:
                 return 0
             queues, keys, event_ids, types, payloads = [], [], [], [], []

@@ -6,9 +6,10 @@ so a slow webhook holds no database connection; the outcome is recorded by anoth
 that only succeeds while the lease is still this worker's. The lease is kept alive by a heartbeat
 while the batch runs (a handler may take any time its own timeout allows), so it can be short: a
 worker killed mid-job gives its jobs back within one lease, another worker reclaims them, and the dead
-worker's late outcome is refused. Delivery is at least once: a handler's effect commits in its own
-transaction before the job is marked, so handlers are idempotent (they dedupe on the event id, a
-payment reference, an inbox row).
+worker's late outcome is refused. A batch holds at most one job per ordering key, so its jobs may run
+side by side (``concurrency``) without a key's jobs overtaking each other. Delivery is at least once:
+a handler's effect commits in its own transaction before the job is marked, so handlers are idempotent
+(they dedupe on the event id, a payment reference, an inbox row).
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ async def run_batch(
 
 
 async def _heartbeat(batch: JobBatch, unmarked: list[Job], clock: Clock, lease: timedelta) -> None:
-    # Renews the leases of the jobs not yet marked (the one running included) every third of a lease,
+    # Renews the leases of the jobs not yet marked (those running included) every third of a lease,
     # so two renewals may fail (a database blip) before another worker may take them.
     period = max(lease.total_seconds() / 3, 0.01)
     while True:
