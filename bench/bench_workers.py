@@ -19,7 +19,9 @@ Two phases:
   every 20 ms for the worker's backends: *held* counts those inside a transaction (xact_start
   set), *open* all of them. The table gives the largest held and the mean held
   over the drain, the drain time, and commit-to-delivered p50/p99. The backends are all those on the
-  bench's database but the bench's own: the worker's pool and, after, its LISTEN connection.
+  bench's database but the bench's own: the worker's pool and, after, its LISTEN connection. The
+  worker's CPU (psutil user+system, 10 ms ticks) from the insert until every job is marked done,
+  per job, is the last column: the queue's machinery and the handler's httpx POST.
 
     .venv/bin/python bench/bench_workers.py --dsn postgresql://postgres@127.0.0.1:5432/postgres \\
         --checkouts ../main,. --runs 3 --json out.json
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -145,7 +148,14 @@ async def trickle(conn: asyncpg.Connection, receiver: Receiver, n: int) -> list[
     return latencies
 
 
-async def burst(conn: asyncpg.Connection, receiver: Receiver, n: int) -> dict[str, float]:
+def cpu_ms(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return (t.user + t.system) * 1000
+
+
+async def burst(
+    conn: asyncpg.Connection, receiver: Receiver, n: int, worker: psutil.Process
+) -> dict[str, float]:
     held: list[int] = []
     opened: list[int] = []
     done = asyncio.Event()
@@ -161,12 +171,19 @@ async def burst(conn: asyncpg.Connection, receiver: Receiver, n: int) -> dict[st
             opened.append(row["open"])
             await asyncio.sleep(0.02)
 
+    cpu_before = cpu_ms(worker)
     ids, committed = await insert(conn, n)
     sampler = asyncio.create_task(sample())
     await wait_for(receiver, ids, 600)
     drained = time.time() - committed
     done.set()
     await sampler
+    # Until the last outcome is recorded (the last webhook arrived before it).
+    while await conn.fetchval(  # noqa: ASYNC110 - the database state: no event to wait on
+        "SELECT count(*) FROM caas_core.jobs WHERE done_at IS NULL"
+    ):
+        await asyncio.sleep(0.01)
+    cpu_per_job = (cpu_ms(worker) - cpu_before) / n
     latencies = [(receiver.arrived[i] - committed) * 1000 for i in ids]
     return {
         "held_max": max(held),
@@ -175,6 +192,7 @@ async def burst(conn: asyncpg.Connection, receiver: Receiver, n: int) -> dict[st
         "drain_s": drained,
         "p50_ms": pct(latencies, 0.5),
         "p99_ms": pct(latencies, 0.99),
+        "cpu_ms_per_job": cpu_per_job,
     }
 
 
@@ -198,7 +216,7 @@ async def measure(checkout: Path, commit: str, dsn: str, args: argparse.Namespac
         try:
             await asyncio.sleep(1)  # the loops have looked once and sleep (or listen)
             lat = await trickle(conn, receiver, args.trickle)
-            result = await burst(conn, receiver, args.burst)
+            result = await burst(conn, receiver, args.burst, psutil.Process(child.pid))
         finally:
             await conn.close()
         return {
@@ -231,6 +249,7 @@ COLUMNS = (
     ("burst_drain_s", "drain s", "{:.2f}"),
     ("burst_p50_ms", "burst commit->webhook p50 ms", "{:.0f}"),
     ("burst_p99_ms", "p99 ms", "{:.0f}"),
+    ("burst_cpu_ms_per_job", "burst: worker CPU ms per job", "{:.2f}"),
 )
 
 

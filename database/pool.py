@@ -21,17 +21,20 @@ async def configure_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def _keep_pooler_session(conn: asyncpg.Connection) -> None:
-    """On release through a transaction pooler: no reset query. asyncpg's default (``RESET ALL``,
-    ``UNLISTEN *``, releasing every advisory lock) would run on whichever server connection PgBouncer
-    lends, and ``RESET ALL`` there reverts the timezone and application_name PgBouncer restores for
-    this client. Open transactions are still rolled back (asyncpg does that before calling this)."""
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """On release: no reset query. asyncpg's default (``RESET ALL``, ``UNLISTEN *``, ``CLOSE ALL``,
+    releasing every advisory lock) is one more round trip on every release, for state nothing here
+    leaves on a pooled connection: the pooler's rules hold for every pool (``SET LOCAL``, transaction
+    locks; LISTEN and session locks on connections of their own), so one code path is right both ways.
+    Through a transaction pooler it would also run on whichever server connection PgBouncer lends, and
+    ``RESET ALL`` there reverts the timezone and application_name PgBouncer restores for this client.
+    Open transactions are still rolled back (asyncpg does that before calling this)."""
 
 
 # Through PgBouncer in transaction mode a named prepared statement lives on one server connection while
 # the next transaction may run on another ("prepared statement __asyncpg_stmt_1__ does not exist"):
 # the statement cache is off and asyncpg prepares unnamed statements, which live one transaction.
-POOLER_OPTIONS: dict[str, Any] = {"statement_cache_size": 0, "reset": _keep_pooler_session}
+POOLER_OPTIONS: dict[str, Any] = {"statement_cache_size": 0}
 
 
 async def create_pool(
@@ -45,8 +48,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """A pool on ``dsn``; ``pooled``: the URL goes through a transaction pooler (Neon's -pooler host)."""
     # application_name says which process holds a connection (pg_stat_activity): caas, caas-<service>.
-    if pooled:
-        kwargs = {**POOLER_OPTIONS, **kwargs}
+    kwargs = {"reset": _keep_session, **(POOLER_OPTIONS if pooled else {}), **kwargs}
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,

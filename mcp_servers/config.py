@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_servers.database_settings import DatabaseSettings
+from mcp_servers.worker_settings import WorkerSettings
 from tools.credit.domain.documents import DEFAULT_MAX_BYTES
 from tools.payments.domain.routing import DEFAULT_ROUTES, RoutingError, parse_routes
 from tools.platform.domain.money import MoneyError, to_minor
@@ -39,8 +40,9 @@ def _env(name: str, *more: str) -> AliasChoices:
     return AliasChoices(name, *more)
 
 
-class Settings(DatabaseSettings):
-    """Every setting; the databases' are in :class:`DatabaseSettings` (mcp_servers/database_settings.py)."""
+class Settings(DatabaseSettings, WorkerSettings):
+    """Every setting; the databases' are in :class:`DatabaseSettings` (mcp_servers/database_settings.py),
+    the workers' in :class:`WorkerSettings` (mcp_servers/worker_settings.py)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
@@ -161,9 +163,6 @@ class Settings(DatabaseSettings):
 
     monitor_targets: str = Field(default="", validation_alias=_env("CAAS_MONITOR_TARGETS"))  # /metrics URLs
     workers: bool | None = Field(None, validation_alias=_env("CAAS_WORKERS"))  # None: mcp_servers.processes
-    worker_poll_seconds: float = Field(
-        default=0.5, gt=0, le=60, validation_alias=_env("CAAS_WORKER_POLL_SECONDS")
-    )
     # 2025-11-25 clients over HTTP get a session (Mcp-Session-Id, a GET stream for notifications), which
     # resources/subscribe needs; off, every request stands alone and any replica can answer it.
     http_sessions: bool = Field(default=False, validation_alias=_env("CAAS_HTTP_SESSIONS"))

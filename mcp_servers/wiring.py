@@ -306,6 +306,9 @@ def build_workers(
         periodic=[job for job in periodic if job.name in selected([job.name], queues)],
         relay=queues is None or "outbox" in queues,
         poll=settings.worker_poll_seconds,
+        fallback_poll=settings.worker_fallback_poll_seconds,
+        lease=settings.job_lease,
+        concurrency=settings.worker_concurrency,
         listen_dsn=listen_dsn,
     )
 

@@ -2,8 +2,11 @@
 
 One ``httpx.AsyncClient`` per process with a timeout on every phase and on the whole request;
 redirects are not followed (a 3xx is the receiver's answer, see
-tools/marketplace/domain/provider_webhooks.py). Only the status line and ``Retry-After`` are read: the
-response body is never downloaded, stored or logged, so a receiver cannot fill our memory or our logs.
+tools/marketplace/domain/provider_webhooks.py). Only the status line and ``Retry-After`` are kept: the
+response body is never stored or logged, so a receiver cannot fill our memory or our logs. Up to
+``KEEP_ALIVE_BODY`` bytes of it are read and dropped, so the connection goes back to the client's pool
+for the next webhook to that receiver (a new connection per webhook cost a connect, and a TLS
+handshake over https, each time); a longer body closes the connection instead.
 The receiver's URL is a lender's choice, so it is judged before sending and the connection goes only
 to public addresses (``adapters.platform.outbound``: no SSRF into our network, DNS rebinding included);
 loopback and plain http only when ``allow_local``. Logs name the host, status and event id only.
@@ -25,6 +28,9 @@ from tools.platform.domain.outbound import url_problem
 __all__ = ["HttpxWebhookSender"]
 
 log = logging.getLogger("caas.webhooks")
+
+# The most of an answer's body read (and dropped) to keep its connection alive.
+KEEP_ALIVE_BODY = 16 * 1024
 
 
 class HttpxWebhookSender:
@@ -57,9 +63,13 @@ class HttpxWebhookSender:
         try:
             # A receiver dripping its status line byte by byte stays within each phase's timeout:
             # the whole request is bounded too.
-            with anyio.fail_after(self._timeout_seconds):
+            with anyio.fail_after(self._timeout_seconds) as whole:
                 async with self._http.stream("POST", url, content=body, headers=dict(headers)) as response:
                     answer = WebhookAnswer(response.status_code, response.headers.get("retry-after"))
+                    # The answer counts whatever the body does: it gives up just before the whole
+                    # request's deadline, and its errors only cost the connection.
+                    with anyio.CancelScope(deadline=whole.deadline - 0.05):
+                        await _drain(response)
         except (httpx.TimeoutException, TimeoutError):
             log.info("webhook %s to %s timed out", event, host)
             raise WebhookSendError(f"no answer within {self._timeout_seconds:g} s") from None
@@ -76,3 +86,18 @@ class HttpxWebhookSender:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+async def _drain(response: httpx.Response) -> None:
+    # Read to its end, the connection is reusable; closed early (a body too long), it is closed.
+    length = response.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > KEEP_ALIVE_BODY):
+        return
+    read = 0
+    try:
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read > KEEP_ALIVE_BODY:
+                return
+    except httpx.HTTPError:
+        return

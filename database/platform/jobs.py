@@ -17,9 +17,11 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 import asyncpg
 
 from database.locks import AdvisoryLock
@@ -47,11 +49,51 @@ WITH picked AS (
 UPDATE caas_core.jobs j SET attempts = j.attempts + 1, leased_by = $4, lease_until = $5
 FROM picked WHERE j.id = picked.id
 RETURNING j.id, j.queue, j.ordering_key, j.event_id, j.event_type, j.payload, j.attempts - 1 AS attempts,
-          j.created_at, j.next_attempt_at
+          j.created_at, j.next_attempt_at,
+          -- A later job of the key waits for this one: the worker looks again once the batch ends
+          -- instead of sleeping (nothing notifies it, the job was inserted long ago).
+          j.ordering_key IS NOT NULL AND EXISTS (
+              SELECT 1 FROM caas_core.jobs n
+              WHERE n.queue = j.queue AND n.ordering_key = j.ordering_key AND n.id > j.id
+                AND n.done_at IS NULL AND n.failed_at IS NULL) AS has_next
 """
-# Only the claim that leased the job (same worker, same attempt, not yet finished) may end it.
-_OURS = "leased_by = $2 AND attempts = $3 AND done_at IS NULL AND failed_at IS NULL"
+# The outcomes of several jobs in one statement (d: done at, r: due again at, f: failed at). Only the
+# claim that leased a job (same worker, same attempt, not yet finished) may end it.
+_RECORD = """
+UPDATE caas_core.jobs j SET
+    done_at = CASE WHEN o.kind = 'd' THEN o.at END,
+    failed_at = CASE WHEN o.kind = 'f' THEN o.at END,
+    next_attempt_at = CASE WHEN o.kind = 'r' THEN o.at ELSE j.next_attempt_at END,
+    last_error = CASE WHEN o.kind = 'd' THEN j.last_error ELSE o.error END,
+    leased_by = NULL, lease_until = NULL
+FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[])
+     AS o(id, attempts, kind, at, error)
+WHERE j.id = o.id AND j.attempts = o.attempts AND j.leased_by = $6
+  AND j.done_at IS NULL AND j.failed_at IS NULL
+RETURNING j.id
+"""
 _UNLEASE = "leased_by = NULL, lease_until = NULL"
+# The relay's unpublished events, only while it holds the relay's lock (one relay at a time keeps jobs
+# in the order their events were written; the others get nothing). The lock is taken after the
+# statement's snapshot: an event another relay published meanwhile is skipped by FOR UPDATE, which
+# reads a locked row's latest version again.
+_RELAY_PICK = f"""
+WITH relay AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({AdvisoryLock.OUTBOX_RELAY.value}) AS ours)
+SELECT o.id, o.event_id, o.event_type, o.payload
+FROM relay, caas_core.outbox o
+WHERE relay.ours AND o.published_at IS NULL
+ORDER BY o.id LIMIT $1
+FOR UPDATE OF o
+"""
+# Their jobs (one per queue and event, whatever a relay run twice would do) and their publication.
+_RELAY_COPY = """
+WITH copied AS (
+    INSERT INTO caas_core.jobs (queue, ordering_key, event_id, event_type, payload)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[])
+    ON CONFLICT (queue, event_id) DO NOTHING
+)
+UPDATE caas_core.outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($6::bigint[])
+"""
 _MINE = (
     "(id, attempts) IN (SELECT * FROM unnest($1::bigint[], $2::int[])) AND leased_by = $3 "
     "AND done_at IS NULL AND failed_at IS NULL"
@@ -63,30 +105,58 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+@dataclass(slots=True)
+class _Outcome:
+    job: Job
+    kind: str
+    at: datetime
+    error: str | None
+    recorded: bool | None = None  # None: not written yet
+
+
 class _PgBatch:
-    def __init__(self, pool: asyncpg.Pool, worker: str, jobs: list[Job]) -> None:
+    def __init__(self, pool: asyncpg.Pool, worker: str, jobs: list[Job], more: bool) -> None:
         self._pool = pool
         self._worker = worker
         self.jobs = jobs
+        self.more = more
+        self._waiting: list[_Outcome] = []
+        self._writing = anyio.Lock()
 
-    async def _end(self, job: Job, sets: str, *args: object) -> bool:
-        status = await self._pool.execute(
-            f"UPDATE caas_core.jobs SET {sets}, {_UNLEASE} WHERE id = $1 AND {_OURS}",
-            job.id,
-            self._worker,
-            job.attempts + 1,
-            *args,
-        )
-        return bool(status == "UPDATE 1")
+    async def _end(self, outcome: _Outcome) -> bool:
+        # Group commit: whoever holds the lock writes every outcome waiting, its own included, so the
+        # outcomes of jobs that end while a write is in flight (jobs run side by side) share the next
+        # statement, and a job alone still has its outcome written at once.
+        self._waiting.append(outcome)
+        async with self._writing:
+            if outcome.recorded is None:
+                group, self._waiting = self._waiting, []
+                try:
+                    rows = await self._pool.fetch(
+                        _RECORD,
+                        [o.job.id for o in group],
+                        [o.job.attempts + 1 for o in group],
+                        [o.kind for o in group],
+                        [o.at for o in group],
+                        [o.error for o in group],
+                        self._worker,
+                    )
+                except BaseException:
+                    self._waiting[:0] = group  # the next holder writes them
+                    raise
+                ours = {r["id"] for r in rows}
+                for o in group:
+                    o.recorded = o.job.id in ours
+        return bool(outcome.recorded)
 
     async def done(self, job: Job, now: datetime) -> bool:
-        return await self._end(job, "done_at = $4", now)
+        return await self._end(_Outcome(job, "d", now, None))
 
     async def retry(self, job: Job, now: datetime, delay: timedelta, error: str) -> bool:
-        return await self._end(job, "next_attempt_at = $4, last_error = $5", now + delay, error)
+        return await self._end(_Outcome(job, "r", now + delay, error))
 
     async def fail(self, job: Job, now: datetime, error: str) -> bool:
-        return await self._end(job, "failed_at = $4, last_error = $5", now, error)
+        return await self._end(_Outcome(job, "f", now, error))
 
     async def extend(self, jobs: list[Job], until: datetime) -> None:
         await self._pool.execute(
@@ -115,21 +185,16 @@ class PgJobStore:
     async def claim(self, queue: str, limit: int, now: datetime, lease: timedelta) -> AsyncIterator[_PgBatch]:
         rows = await self._pool.fetch(_CLAIM, queue, limit, now, self.worker, now + lease)
         rows = sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
+        more = len(rows) >= limit or any(r["has_next"] for r in rows)
         # The rows carry next_attempt_at too (for the order), which a Job does not.
-        yield _PgBatch(self._pool, self.worker, [Job(**{f: r[f] for f in Job.__slots__}) for r in rows])
+        jobs = [Job(**{f: r[f] for f in Job.__slots__}) for r in rows]
+        yield _PgBatch(self._pool, self.worker, jobs, more)
 
     async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
+        # Four round trips (BEGIN, pick, copy, COMMIT); the routing is Python's, so the copy cannot join
+        # the pick.
         async with self._pool.acquire() as conn, conn.transaction():
-            # One relay at a time keeps jobs in the order their events were written.
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1)", AdvisoryLock.OUTBOX_RELAY.value
-            ):
-                return 0
-            events = await conn.fetch(
-                "SELECT id, event_id, event_type, payload FROM caas_core.outbox "
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
-                limit,
-            )
+            events = await conn.fetch(_RELAY_PICK, limit)
             if not events:
                 return 0
             queues, keys, event_ids, types, payloads = [], [], [], [], []
@@ -140,23 +205,8 @@ class PgJobStore:
                     event_ids.append(event["event_id"])
                     types.append(event["event_type"])
                     payloads.append(event["payload"])
-            if queues:
-                await conn.execute(
-                    """
-                    INSERT INTO caas_core.jobs (queue, ordering_key, event_id, event_type, payload)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[])
-                    ON CONFLICT (queue, event_id) DO NOTHING
-                    """,
-                    queues,
-                    keys,
-                    event_ids,
-                    types,
-                    payloads,
-                )
             await conn.execute(
-                "UPDATE caas_core.outbox SET published_at = now(), attempts = attempts + 1 "
-                "WHERE id = ANY($1::bigint[])",
-                [e["id"] for e in events],
+                _RELAY_COPY, queues, keys, event_ids, types, payloads, [e["id"] for e in events]
             )
             return len(events)
 

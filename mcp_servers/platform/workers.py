@@ -7,7 +7,14 @@ Idle loops sleep until PostgreSQL tells them there is work: one LISTEN connectio
 (``database.platform.listen``) wakes the relay on an outbox insert and a queue's loop on a job insert
 into it, on commit. Polling stays as the fallback for what no notification announces (a retry coming
 due, a lease running out, a key's next job once another process finished the one before it): every
-``fallback_poll`` seconds while the listener is connected, every ``poll`` seconds while it is not."""
+``fallback_poll`` seconds while the listener is connected, every ``poll`` seconds while it is not.
+While it is connected a loop that found work does not look again before sleeping unless the work
+says there is more (a full batch, a job waiting behind a finished one on its key): anything new
+since it looked has notified it, and an empty look is a round trip for nothing.
+
+A queue's loop runs up to ``concurrency`` jobs of a batch at once: a batch holds one job per ordering
+key, so a burst of slow webhooks to different lenders drains side by side while each lender's own
+events stay in order, and a running job holds no database connection."""
 
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ from prometheus_client import Counter, Gauge
 
 from database.platform.listen import listen
 from mcp_servers.platform.tracing import traced_handler
-from tools.platform.jobs import LEASE, Handler, JobStore, relay_outbox, run_queue
+from tools.platform.jobs import LEASE, Handler, JobStore, relay_outbox, run_batch, run_queue
 from tools.platform.ports import Clock, Invocation
 from tools.platform.principal import Principal, Role
 
@@ -68,6 +75,10 @@ class Workers:
     poll: float = 0.5
     fallback_poll: float = 5.0
     batch: int = 20
+    # Jobs of one queue run at once (CAAS_WORKER_CONCURRENCY).
+    concurrency: int = 4
+    # Outbox events one relay copies into the queues.
+    relay_batch: int = 500
     lease: timedelta = LEASE
     # The DSN of the process's LISTEN connection (the runtime's listener_dsn); None: poll only.
     listen_dsn: str | None = None
@@ -84,11 +95,17 @@ class Workers:
         how many items were taken."""
         taken = 0
         for _ in range(rounds):
-            n = await relay_outbox(self.store) if self.relay else 0
+            n = await relay_outbox(self.store, self.relay_batch) if self.relay else 0
             for queue, handler in self.handlers.items():
                 traced = traced_handler(queue, handler)
                 n += await run_queue(
-                    self.store, queue, traced, clock=self.clock, limit=self.batch, lease=self.lease
+                    self.store,
+                    queue,
+                    traced,
+                    clock=self.clock,
+                    limit=self.batch,
+                    concurrency=self.concurrency,
+                    lease=self.lease,
                 )
             taken += n
             if n == 0:
@@ -165,40 +182,44 @@ class Workers:
             for loop in loops:
                 LOOPS.labels(loop).set(0)
 
-    async def _relay_once(self) -> int:
-        return await relay_outbox(self.store)
+    async def _relay_once(self) -> bool:
+        n = await relay_outbox(self.store, self.relay_batch)
+        return n >= self.relay_batch or (n > 0 and not self.listening)
 
-    def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[int]]:
+    def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[bool]]:
         handler = traced_handler(queue, handler)  # a span per job when tracing is on
 
-        async def once() -> int:
-            n = await run_queue(
+        async def once() -> bool:
+            taken = await run_batch(
                 self.store,
                 queue,
                 handler,
                 clock=self.clock,
                 limit=self.batch,
+                concurrency=self.concurrency,
                 lease=self.lease,
                 stopping=lambda: self.stopping,
             )
-            JOBS_RUN.labels(queue).inc(n)
-            return n
+            JOBS_RUN.labels(queue).inc(taken.jobs)
+            return taken.more or (taken.jobs > 0 and not self.listening)
 
         return once
 
-    async def _loop(self, name: str, once: Callable[[], Awaitable[int]]) -> None:
+    async def _loop(self, name: str, once: Callable[[], Awaitable[bool]]) -> None:
+        # ``once`` returns whether to look again at once; else the loop sleeps until notified (armed
+        # before the look, so a notification that comes while it works is not lost) or polled.
         failures = 0
         while not self.stopping:
             self._arm(name)
             try:
-                n = await once()
+                more = await once()
                 failures = 0
             except Exception:
                 failures += 1
                 log.exception("worker %s failed (%d in a row)", name, failures)
                 await self._nap(name, min(30.0, self.poll * 2**failures))
                 continue
-            if n == 0:
+            if not more:
                 await self._nap(name)
 
     async def _every(self, job: Periodic) -> None:

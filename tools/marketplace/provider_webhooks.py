@@ -74,7 +74,9 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
     PermanentFailure otherwise (texts hold status codes and failure kinds, no personal data)."""
     if job.event_id is None:
         raise PermanentFailure("the job carries no event id")
-    previous = await deps.deliveries.by_job(job.id)
+    # A first attempt has nothing stored to look at (a requeued job starts again at 0 with its row
+    # pending): only a re-run can find its outcome stored.
+    previous = await deps.deliveries.by_job(job.id) if job.attempts else None
     if previous is not None:
         # A re-run after the outcome was stored (the worker died before marking the job).
         if previous.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):

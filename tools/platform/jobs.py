@@ -6,9 +6,10 @@ so a slow webhook holds no database connection; the outcome is recorded by anoth
 that only succeeds while the lease is still this worker's. The lease is kept alive by a heartbeat
 while the batch runs (a handler may take any time its own timeout allows), so it can be short: a
 worker killed mid-job gives its jobs back within one lease, another worker reclaims them, and the dead
-worker's late outcome is refused. Delivery is at least once: a handler's effect commits in its own
-transaction before the job is marked, so handlers are idempotent (they dedupe on the event id, a
-payment reference, an inbox row).
+worker's late outcome is refused. A batch holds at most one job per ordering key, so its jobs may run
+side by side (``concurrency``) without a key's jobs overtaking each other. Delivery is at least once:
+a handler's effect commits in its own transaction before the job is marked, so handlers are idempotent
+(they dedupe on the event id, a payment reference, an inbox row).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ __all__ = [
     "JobStore",
     "PermanentFailure",
     "RetryLater",
+    "Taken",
     "relay_outbox",
+    "run_batch",
     "run_queue",
 ]
 
@@ -78,6 +81,9 @@ class JobBatch(Protocol):
     (it ran out and another worker reclaimed the job): nothing is recorded then."""
 
     jobs: list[Job]
+    # Whether jobs wait that this claim left: it hit its limit, or one of its jobs has a later
+    # unfinished job on its key (claimable once that one ends).
+    more: bool
 
     async def done(self, job: Job, now: datetime) -> bool: ...
 
@@ -134,6 +140,15 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """One batch of a queue: how many jobs it took, and whether more may be claimable right away (the
+    claim hit its limit, or a job behind one of the batch's keys is now free to run)."""
+
+    jobs: int
+    more: bool
+
+
 async def run_queue(
     store: JobStore,
     queue: str,
@@ -141,51 +156,94 @@ async def run_queue(
     *,
     clock: Clock,
     limit: int = 20,
+    concurrency: int = 1,
     max_attempts: int = MAX_ATTEMPTS,
     base_delay: timedelta = timedelta(seconds=1),
     max_delay: timedelta = timedelta(minutes=30),
     lease: timedelta = LEASE,
     stopping: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Run one batch of ``queue``, due by ``clock``; returns how many jobs it took (0: nothing due).
-    Each job is marked at the clock's time when its handler returns. Once ``stopping()`` is true the
-    rest of the batch is given back, for the next worker to claim."""
+    """Run one batch of ``queue`` (see :func:`run_batch`); returns how many jobs it took (0: none due)."""
+    taken = await run_batch(
+        store,
+        queue,
+        handler,
+        clock=clock,
+        limit=limit,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        base_delay=base_delay,
+        max_delay=max_delay,
+        lease=lease,
+        stopping=stopping,
+    )
+    return taken.jobs
+
+
+async def run_batch(
+    store: JobStore,
+    queue: str,
+    handler: Handler,
+    *,
+    clock: Clock,
+    limit: int = 20,
+    concurrency: int = 1,
+    max_attempts: int = MAX_ATTEMPTS,
+    base_delay: timedelta = timedelta(seconds=1),
+    max_delay: timedelta = timedelta(minutes=30),
+    lease: timedelta = LEASE,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Taken:
+    """Claim one batch of ``queue``, due by ``clock``, and run up to ``concurrency`` of its jobs at once.
+    A batch holds at most one job per ordering key (the claim's rule), so running them side by side
+    keeps each key's order. Each job is marked at the clock's time when its handler returns. Once
+    ``stopping()`` is true no job is started and the rest of the batch is given back, for the next
+    worker to claim. An error outside the handlers (recording an outcome) is raised as it is, once the
+    jobs in hand have ended; the jobs not marked stay leased, as a dead worker's would."""
     async with store.claim(queue, limit, clock.now(), lease) as batch:
-        waiting = list(batch.jobs)
-        died: BaseException | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_heartbeat, batch, waiting, clock, lease)
-            try:
-                while waiting and not stopping():
-                    job = waiting[0]
+        if not batch.jobs:
+            return Taken(0, False)
+        todo = list(reversed(batch.jobs))  # popped from the end: the batch's order
+        unmarked = list(batch.jobs)  # what the heartbeat keeps leased
+        died: list[BaseException] = []
+
+        async def runner() -> None:
+            while todo and not died and not stopping():
+                job = todo.pop()
+                try:
                     await _attempt(batch, job, handler, clock, max_attempts, base_delay, max_delay)
-                    waiting.pop(0)
-            except anyio.get_cancelled_exc_class():
-                raise
-            except BaseException as exc:
-                # Raised as it is (not wrapped in the task group's exception group); the jobs stay
-                # leased, as a dead worker's would, and come back when their leases run out.
-                died = exc
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except BaseException as exc:
+                    died.append(exc)
+                    return
+                unmarked.remove(job)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_heartbeat, batch, unmarked, clock, lease)
+            async with anyio.create_task_group() as runners:
+                for _ in range(min(concurrency, len(todo))):
+                    runners.start_soon(runner)
             tg.cancel_scope.cancel()
-        if died is not None:
-            raise died
-        if waiting:
-            await batch.release(waiting)
-        return len(batch.jobs)
+        if died:
+            raise died[0]
+        if todo:
+            await batch.release(list(reversed(todo)))
+        return Taken(len(batch.jobs), batch.more and not todo)
 
 
-async def _heartbeat(batch: JobBatch, waiting: list[Job], clock: Clock, lease: timedelta) -> None:
-    # Renews the leases of the jobs not yet marked (the one running included) every third of a lease,
+async def _heartbeat(batch: JobBatch, unmarked: list[Job], clock: Clock, lease: timedelta) -> None:
+    # Renews the leases of the jobs not yet marked (those running included) every third of a lease,
     # so two renewals may fail (a database blip) before another worker may take them.
     period = max(lease.total_seconds() / 3, 0.01)
     while True:
         await anyio.sleep(period)
-        if not waiting:
+        if not unmarked:
             return
         try:
-            await batch.extend(list(waiting), clock.now() + lease)
+            await batch.extend(list(unmarked), clock.now() + lease)
         except Exception:
-            log.warning("could not renew the leases of %d jobs", len(waiting), exc_info=True)
+            log.warning("could not renew the leases of %d jobs", len(unmarked), exc_info=True)
 
 
 async def _attempt(

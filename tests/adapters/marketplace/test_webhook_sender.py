@@ -27,8 +27,10 @@ class Server:
                 Route("/busy", self.busy, methods=["POST"]),
                 Route("/moved", self.moved, methods=["POST"]),
                 Route("/slow", self.slow, methods=["POST"]),
+                Route("/ok", self.ok, methods=["POST"]),
             ]
         )
+        self.client_ports: list[int] = []
 
     async def _seen(self, request: Request) -> None:
         self.seen.append((request.url.path, dict(request.headers), await request.body()))
@@ -40,6 +42,12 @@ class Server:
     async def moved(self, request: Request) -> Response:
         await self._seen(request)
         return RedirectResponse("/busy", status_code=307)
+
+    async def ok(self, request: Request) -> Response:
+        await self._seen(request)
+        assert request.client is not None
+        self.client_ports.append(request.client.port)  # one per connection: a reused one repeats
+        return Response("thanks", status_code=200)
 
     async def slow(self, request: Request) -> Response:
         await self._seen(request)
@@ -146,3 +154,38 @@ async def test_a_receiver_sending_endless_headers_is_a_send_error_not_a_memory_s
             await sender.post(f"http://127.0.0.1:{port}/hook", b"{}", {})
     finally:
         server.close()
+
+
+async def test_webhooks_to_one_receiver_reuse_the_connection_unless_an_answer_is_too_long(
+    server: tuple[Server, str], sender: HttpxWebhookSender
+) -> None:
+    s, url = server
+    for _ in range(3):
+        assert (await sender.post(f"{url}/ok", b"{}", {})).status_code == 200
+    assert len(set(s.client_ports[-3:])) == 1  # one connection, kept alive
+    # 100,000 bytes of body are not read to keep a connection: it is closed, the next one is new.
+    assert (await sender.post(f"{url}/busy", b"{}", {})).status_code == 429
+    assert (await sender.post(f"{url}/ok", b"{}", {})).status_code == 200
+    assert s.client_ports[-1] != s.client_ports[-2]
+
+
+async def test_an_answer_whose_body_drips_past_the_deadline_still_counts(sender: HttpxWebhookSender) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 100\r\n\r\n")
+        try:
+            for _ in range(100):  # 5 s of body against the 0.5 s bound on the whole request
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                writer.write(b"x")
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        answer = await sender.post(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook", b"{}", {})
+    finally:
+        server.close()
+    assert answer.status_code == 202

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
+from adapters.platform import outbound
 from adapters.platform.outbound import RefusedAddress, guarded_transport
 from tests.helpers.common import serving
 from tools.marketplace.ports import WebhookRefused
@@ -119,3 +120,14 @@ async def test_the_sender_refuses_internal_receivers_without_sending(local: tupl
     finally:
         await strict.aclose()
     assert hits.count == before
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "203.0.113.9"])
+async def test_an_address_is_not_looked_up(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    async def no_dns(*args: object, **kwargs: object) -> list[object]:
+        raise AssertionError("getaddrinfo called for an address")
+
+    monkeypatch.setattr(outbound.anyio, "getaddrinfo", no_dns)
+    assert await outbound._system_resolver(host, 443) == [host]
+    with pytest.raises(AssertionError):  # a name still is
+        await outbound._system_resolver("receiver.example", 443)

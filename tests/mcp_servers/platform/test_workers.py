@@ -1,5 +1,6 @@
-"""Workers on shutdown (issue 10, item 8): ``stop()`` lets the job in hand finish and be marked done,
-takes no further job, and ends every loop without waiting out its poll or period."""
+"""Workers on shutdown (issue 10, item 8): ``stop()`` lets the jobs in hand (one, or up to the
+queue's concurrency) finish and be marked done, takes no further job, and ends every loop without
+waiting out its poll or period."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import pytest
 
 from mcp_servers.platform.workers import Periodic, Workers
 from tests.helpers.clock import MovableClock
@@ -20,6 +22,7 @@ from tools.platform.jobs import Job, JobRoute
 class Batch:
     jobs: list[Job]
     marked: dict[int, str]
+    more: bool = False
 
     async def done(self, job: Job, now: datetime) -> bool:
         self.marked[job.id] = "done"
@@ -67,13 +70,17 @@ def job(n: int) -> Job:
     return Job(n, "q", None, None, "test.event", {}, 0, datetime.now(UTC))
 
 
-async def test_stop_lets_the_job_in_hand_finish_and_takes_no_other() -> None:
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_stop_lets_the_jobs_in_hand_finish_and_takes_no_other(concurrency: int) -> None:
     store = Store([job(1), job(2), job(3)])
     started, release = anyio.Event(), anyio.Event()
+    running: list[int] = []
     handled: list[int] = []
 
     async def handler(j: Job) -> None:
-        started.set()
+        running.append(j.id)
+        if len(running) == concurrency:
+            started.set()
         await release.wait()
         handled.append(j.id)
 
@@ -86,6 +93,7 @@ async def test_stop_lets_the_job_in_hand_finish_and_takes_no_other() -> None:
         handlers={"q": handler},
         periodic=[Periodic("hourly", timedelta(hours=1), hourly)],
         poll=60,
+        concurrency=concurrency,
     )
     finished = anyio.Event()
 
@@ -98,10 +106,14 @@ async def test_stop_lets_the_job_in_hand_finish_and_takes_no_other() -> None:
         await started.wait()
         workers.stop()
         await anyio.sleep(0.2)
-        release.set()  # the job in hand finishes after the stop was asked for
+        release.set()  # the jobs in hand finish after the stop was asked for
         # run() returns by itself, long before the 60 s poll or the hourly period are over.
         with anyio.fail_after(5):
             await finished.wait()
-    assert handled == [1]
+    in_hand = [1, 2][:concurrency]
+    assert sorted(handled) == in_hand
     # The rest of the batch goes back to the queue at once, for another worker.
-    assert store.marked == {1: "done", 2: "released", 3: "released"}
+    assert store.marked == {
+        **dict.fromkeys(in_hand, "done"),
+        **{n: "released" for n in (2, 3) if n > concurrency},
+    }
