@@ -108,7 +108,7 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
 
 
 def plan_summary(plan: str) -> list[str]:
-    keep = ("->", "Scan", "Buffers", "Execution Time", "Query Text", "Rows Removed")
+    keep = ("duration:", "->", "Scan", "Buffers", "Query Text", "Rows Removed")
     return [line.rstrip() for line in plan.splitlines() if any(k in line for k in keep)][:40]
 
 
@@ -169,9 +169,9 @@ async def _call_as_measured(runtime: Any, client: Any, item: Item) -> None:
 
 
 def _execution_ms(plan: str) -> float:
-    for line in plan.splitlines():
-        if "Execution Time:" in line:
-            return float(line.split("Execution Time:")[1].split()[0])
+    """auto_explain's message opens with the statement's duration: "duration: 1.234 ms  plan: ..."."""
+    if plan.startswith("duration:"):
+        return float(plan.split()[1])
     return 0.0
 
 

@@ -68,7 +68,7 @@ def items() -> list[Item]:
         Item("list_provider_benchmarks", "monitoring_list_provider_benchmarks", OPERATOR),
         Item("list_support_conversations", "notifications_list_support_conversations", OPERATOR),
         Item(
-            "get_account_balance (clearing)",
+            "get_balance (clearing)",
             "admin_get_account_balance",
             ADMIN,
             {"account": CLEARING},

@@ -49,11 +49,12 @@ async def test_seed_and_bench_at_a_tiny_scale_measure_every_item_on_books_of_the
             assert "error" not in measured, (name, measured)
             assert measured["once_ms" if name in JOBS else "first_ms"] > 0, (name, phase)
         if name in PAGED:
-            assert row["full"]["rows"] == 20, name  # a full first page: every list has its rows
-    # 300 applications make 15 pages of 20; 600, 30; the heavy inbox and the clearing account, 100.
+            assert row["full"]["rows"] > 0, name  # every list has rows to page through
+    # 600 applications make 30 pages of 20; the clearing account's 480 x 4 repayments, 96; the heavy
+    # inbox (2,500 at any scale) more than 100.
     assert got["items"]["list_applications"]["full"]["pages_followed"] == 30
+    assert got["items"]["list_account_postings"]["full"]["pages_followed"] == 96
     assert got["items"]["list_notifications"]["full"]["hundredth_ms"] > 0
-    assert got["items"]["list_account_postings"]["full"]["hundredth_ms"] > 0
     assert set(got["plans"]) == set(got["not_flat"])
 
     # Four repayments per loan: (4800 / 480 - 2) / 2, each journal two postings beside the disbursement's.
