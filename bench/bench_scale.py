@@ -6,9 +6,10 @@ applications and at the issue's scale (issue 14, part 6: every paged read within
 Two fresh databases on the PostgreSQL at --dsn (default $CAAS_BENCH_POSTGRES_URL) are seeded by
 bench/seed_scale.py, one at --small applications (10k; the other sizes in the same proportion), one at
 the full sizes (the issue's, or --scale / --applications ... as seed_scale.py takes them). On each, the
-product's own tools are called (bench/scale_calls.py says how and as whom): p50 of --iterations calls per
-item, the job items once. The ratio full/small of each paged read is printed; for each read that is not
-flat (ratio > 2) the statements it ran are EXPLAINed (auto_explain, ANALYZE and BUFFERS, sent to this
+product's own tools are called (bench/scale_calls.py says how and as whom), item by item on one book and
+then the other (so a change in the machine's load weighs on both sides of a ratio): p50 of --iterations
+calls per item, the job items once. The ratio full/small of each item is printed; for each one that is
+not flat (ratio > 2) the statements it ran are EXPLAINed (auto_explain, ANALYZE and BUFFERS, sent to this
 client as notices) on the full database. Each database is dropped at the end unless --keep.
 
     .venv/bin/python bench/bench_scale.py --dsn postgresql://postgres@127.0.0.1:5432/postgres \
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -51,9 +53,7 @@ from seed_scale import (
 FLAT = 2.0
 
 
-async def run_phase(
-    label: str, admin: str, sizes: Sizes, opts: argparse.Namespace, phases: dict[str, Any]
-) -> dict[str, Any]:
+async def seed_phase(label: str, admin: str, sizes: Sizes, phases: dict[str, Any]) -> dict[str, Any]:
     print(f"\n## {label}: {asdict(sizes)}; load {os.getloadavg()[0]:.2f}")
     name = await create_database(admin, f"caas_bench_scale_{label}")
     dsn = database_dsn(admin, name)
@@ -64,17 +64,29 @@ async def run_phase(
     phase["seed_total_s"] = round(time.perf_counter() - t0, 1)
     phase["counts"] = await counts(dsn)
     print(f"# seeded in {phase['seed_total_s']} s; load {os.getloadavg()[0]:.2f}")
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="caas-bench-scale-") as data:
-        async with mcp_client(dsn, Path(data)) as (runtime, client):
-            for item in items():
-                try:
-                    results[item.name] = await measure(runtime, client, item, opts.iterations)
-                except RuntimeError as exc:  # a tool refused: reported, the rest still measured
-                    results[item.name] = {"error": str(exc)}
-                print(f"  {item.name:<32} {results[item.name]}")
-    phase["items"] = results
     return phase
+
+
+async def measure_both(phases: dict[str, Any], iterations: int) -> None:
+    """Each item on the small book and then at once on the full one: the machine's load (shared, it
+    varies by the minute) weighs on both sides of a ratio alike."""
+    print(f"\n## measuring both books, item by item; load {os.getloadavg()[0]:.2f}")
+    for phase in phases.values():
+        phase["items"] = {}
+    with tempfile.TemporaryDirectory(prefix="caas-bench-scale-") as data:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = {
+                label: await stack.enter_async_context(mcp_client(phase["dsn"], Path(data)))
+                for label, phase in phases.items()
+            }
+            for item in items():
+                for label, (runtime, client) in clients.items():
+                    try:
+                        got = await measure(runtime, client, item, iterations)
+                    except RuntimeError as exc:  # a tool refused: reported, the rest still measured
+                        got = {"error": str(exc)}
+                    phases[label]["items"][item.name] = got
+                    print(f"  {label:<5} {item.name:<28} {got}")
 
 
 def compare(small: dict[str, Any], full: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -198,8 +210,9 @@ async def main() -> None:
     print(f"# cpus {os.cpu_count()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     phases: dict[str, Any] = {}
     try:
-        await run_phase("small", opts.dsn, small, opts, phases)
-        await run_phase("full", opts.dsn, full, opts, phases)
+        await seed_phase("small", opts.dsn, small, phases)
+        await seed_phase("full", opts.dsn, full, phases)
+        await measure_both(phases, opts.iterations)
         rows = compare(phases["small"], phases["full"])
         print_table(rows)
         slow = [n for n, r in rows.items() if r["flat"] is False]
