@@ -53,7 +53,7 @@ _BY_PROVIDER = """
 SELECT a.owner_id, sum(p.amount_minor)::bigint AS amount
 FROM caas_ledger.accounts a
 JOIN caas_ledger.postings p ON p.account_id = a.id
-WHERE a.owner_type = 'provider' AND a.currency = $1 AND a.code LIKE 'provider:%:commission_expense:' || $1
+WHERE a.owner_type = 'provider' AND split_part(a.code, ':', 3) = 'commission_expense' AND a.currency = $1
   AND p.created_at >= $2 AND p.created_at < $3
 GROUP BY a.owner_id
 ORDER BY a.owner_id

@@ -4,7 +4,7 @@ Ages are measured against the caller's clock (``$1``), not the database's, so a 
 clock sees applications age. Indexes: ``applications_state_age_idx`` (migration 0022) for the states,
 ``provider_invitations_provider_idx``, ``bids_provider_idx`` and ``loans_provider_idx`` for a page of
 providers, ``accounts_owner_idx`` and ``postings_account_idx`` for revenue, ``jobs_due_idx`` and
-``jobs_failed_idx`` for the sync queue.
+``jobs_failed_idx`` for the sync queue, ``jobs_done_idx`` (migration 0025) for what it applied.
 """
 
 from __future__ import annotations
