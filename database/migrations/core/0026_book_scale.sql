@@ -39,4 +39,4 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA caas_ledger TO caas_app;
 --    (loan_installments_open_due_idx, 0016) and those delinquent, defaulted or still marked past due
 --    (this index), which a repayment may have cured. A current loan with nothing due is not read.
 CREATE INDEX loans_in_arrears_idx ON caas_core.loans (id)
-    WHERE status IN ('delinquent', 'defaulted') OR days_past_due > 0;
+    WHERE status IN ('delinquent', 'defaulted') OR (status = 'active' AND days_past_due > 0);
