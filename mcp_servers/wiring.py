@@ -305,6 +305,7 @@ def build_workers(
         periodic=[job for job in periodic if job.name in selected([job.name], queues)],
         relay=queues is None or "outbox" in queues,
         poll=settings.worker_poll_seconds,
+        concurrency={"supabase_sync": settings.sync_concurrency},
         listen_dsn=listen_dsn,
     )
 

@@ -62,6 +62,9 @@ class Workers:
     poll: float = 0.5
     fallback_poll: float = 5.0
     batch: int = 20
+    # Per queue, how many jobs of a batch run at once (default 1); a batch holds one job per ordering
+    # key, so a key's jobs stay in order. The Supabase sync waits on HTTP, not on CPU.
+    concurrency: dict[str, int] = field(default_factory=dict)
     lease: timedelta = LEASE
     # The DSN of the process's LISTEN connection (the runtime's listener_dsn); None: poll only.
     listen_dsn: str | None = None
@@ -82,7 +85,13 @@ class Workers:
             for queue, handler in self.handlers.items():
                 traced = traced_handler(queue, handler)
                 n += await run_queue(
-                    self.store, queue, traced, clock=self.clock, limit=self.batch, lease=self.lease
+                    self.store,
+                    queue,
+                    traced,
+                    clock=self.clock,
+                    limit=self.batch,
+                    lease=self.lease,
+                    concurrency=self.concurrency.get(queue, 1),
                 )
             taken += n
             if n == 0:
@@ -174,6 +183,7 @@ class Workers:
                 limit=self.batch,
                 lease=self.lease,
                 stopping=lambda: self.stopping,
+                concurrency=self.concurrency.get(queue, 1),
             )
             JOBS_RUN.labels(queue).inc(n)
             return n

@@ -146,29 +146,40 @@ async def run_queue(
     max_delay: timedelta = timedelta(minutes=30),
     lease: timedelta = LEASE,
     stopping: Callable[[], bool] = lambda: False,
+    concurrency: int = 1,
 ) -> int:
     """Run one batch of ``queue``, due by ``clock``; returns how many jobs it took (0: nothing due).
-    Each job is marked at the clock's time when its handler returns. Once ``stopping()`` is true the
-    rest of the batch is given back, for the next worker to claim."""
+    Each job is marked at the clock's time when its handler returns. Up to ``concurrency`` jobs of the
+    batch run at once: a claim holds at most one job per ordering key, so a key's jobs still run one
+    after another. Once ``stopping()`` is true the jobs not started are given back, for the next
+    worker to claim."""
     async with store.claim(queue, limit, clock.now(), lease) as batch:
-        waiting = list(batch.jobs)
-        died: BaseException | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_heartbeat, batch, waiting, clock, lease)
+        waiting = list(batch.jobs)  # not yet marked (running included): renewed, or given back
+        queued = list(batch.jobs)  # not yet started
+        died: list[BaseException] = []
+
+        async def one_at_a_time(scope: anyio.CancelScope) -> None:
             try:
-                while waiting and not stopping():
-                    job = waiting[0]
+                while queued and not stopping():
+                    job = queued.pop(0)
                     await _attempt(batch, job, handler, clock, max_attempts, base_delay, max_delay)
-                    waiting.pop(0)
+                    waiting.remove(job)
             except anyio.get_cancelled_exc_class():
                 raise
             except BaseException as exc:
-                # Raised as it is (not wrapped in the task group's exception group); the jobs stay
+                # Raised as it is (not wrapped in a task group's exception group); the jobs stay
                 # leased, as a dead worker's would, and come back when their leases run out.
-                died = exc
+                died.append(exc)
+                scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_heartbeat, batch, waiting, clock, lease)
+            async with anyio.create_task_group() as running:
+                for _ in range(max(1, min(concurrency, len(queued)))):
+                    running.start_soon(one_at_a_time, running.cancel_scope)
             tg.cancel_scope.cancel()
-        if died is not None:
-            raise died
+        if died:
+            raise died[0]
         if waiting:
             await batch.release(waiting)
         return len(batch.jobs)
