@@ -10,7 +10,9 @@
 --    append-only triggers refuse UPDATE and DELETE, so a checkpoint's sum cannot change afterwards
 --    except by someone bypassing the triggers; a full run (reconcile_ledger full=true) recomputes
 --    everything and catches that. Journals from before this migration have no xid: they count as
---    below every horizon (they were committed long before the first run).
+--    below every horizon (they were committed long before the first run). The horizon is the server's:
+--    a transaction open in any database of it holds the horizon back; runs stay correct, their delta
+--    only grows until it ends.
 ALTER TABLE caas_ledger.journals ADD COLUMN xid xid8;
 ALTER TABLE caas_ledger.journals ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
 CREATE INDEX journals_xid_idx ON caas_ledger.journals (xid) WHERE xid IS NOT NULL;

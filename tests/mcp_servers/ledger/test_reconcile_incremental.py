@@ -8,7 +8,7 @@ is undone the same way before each test ends, so the shared test database reconc
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import asyncpg
 from fastmcp import Client
@@ -29,15 +29,6 @@ async def bypassing_triggers(db: asyncpg.Connection, *statements: tuple[Any, ...
         await db.execute("SET LOCAL session_replication_role = replica")
         for sql, *args in statements:
             await db.execute(sql, *args)
-
-
-async def below_checkpoint(db: asyncpg.Connection, journal: UUID) -> bool:
-    below: bool = await db.fetchval(
-        "SELECT j.xid < (SELECT horizon FROM caas_ledger.reconciliations ORDER BY id DESC LIMIT 1) "
-        "FROM caas_ledger.journals j WHERE j.id = $1",
-        journal,
-    )
-    return below
 
 
 async def test_an_incremental_run_finds_a_tampered_balance_and_an_unbalanced_journal_posted_since(
@@ -104,9 +95,11 @@ async def test_only_a_full_run_finds_a_posting_rewritten_before_the_checkpoint(
     principal("admin-1", Role.ADMIN)
     provider = new_provider()
     [_, reservation] = await post(runtime, deposit(provider, 500_000), reserve(provider, 120_000))
-    await reconcile(client)
-    assert (await reconcile(client))["consistent"] is True
-    assert await below_checkpoint(core_db, reservation)
+    # Below every checkpoint whatever the horizon (a transaction open anywhere in the cluster holds it
+    # back): a journal without a transaction id is one from before migration 0026.
+    forget_xid = "UPDATE caas_ledger.journals SET xid = NULL WHERE id = $1"
+    await bypassing_triggers(core_db, (forget_xid, reservation))
+    assert (await reconcile(client, full=True))["consistent"] is True
 
     reserved = capital(provider, "capital_reserved")
     rewrite = (
