@@ -13,17 +13,17 @@ from datetime import datetime
 
 import asyncpg
 
+from database.locks import AdvisoryLock
 from database.platform.audit import Connection
 from tools.ledger.domain.ledger import BalanceDifference, Reconciliation
 from tools.platform.errors import Conflict
 
 __all__ = ["reconcile"]
 
-# Any fixed key; the run takes it for its transaction so two runs never write checkpoints together.
-_LOCK_KEY = 0x6C656467  # "ledg"
 
 _START = """
-SELECT pg_try_advisory_xact_lock($1) AS locked, now() AS checked_at,
+SELECT pg_try_advisory_xact_lock($1) AS locked, -- AdvisoryLock.LEDGER_RECONCILIATION
+       now() AS checked_at,
        pg_snapshot_xmin(pg_current_snapshot())::text AS horizon,
        (SELECT count(*) FROM caas_ledger.accounts) AS accounts
 """
@@ -163,7 +163,7 @@ async def reconcile(pool: asyncpg.Pool, full: bool, limit: int = 500) -> Reconci
 
 
 async def _run(conn: Connection, full: bool, limit: int) -> Reconciliation:
-    start = await conn.fetchrow(_START, _LOCK_KEY)
+    start = await conn.fetchrow(_START, AdvisoryLock.LEDGER_RECONCILIATION)
     assert start is not None
     if not start["locked"]:
         raise _busy()
