@@ -198,7 +198,7 @@ async def run(opts: argparse.Namespace, admin: str) -> dict[str, Any]:
         "stand_in_and_driver_cpu_s": round(stand_in_s, 2),
         "jobs_failed": timing["failed"],
         "mirror_activities": activities,
-        "load_before": os.getloadavg()[0],
+        "load_1_at_end": round(os.getloadavg()[0], 2),
     }
 
 
@@ -221,7 +221,7 @@ def main() -> None:
     if opts.events_per_application < 20:
         ap.error("--events-per-application must be at least 20 (the status steps and two documents)")
     load = os.getloadavg()
-    result = asyncio.run(run(opts, opts.dsn)) | {"load_1_5_15": [round(x, 2) for x in load]}
+    result = asyncio.run(run(opts, opts.dsn)) | {"load_1_5_15_at_start": [round(x, 2) for x in load]}
     for k, v in result.items():
         print(f"{k:>28}: {v}")
     if opts.json:
