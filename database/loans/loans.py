@@ -38,17 +38,20 @@ _SELECT = f"SELECT {_COLUMNS} FROM caas_core.loans l JOIN caas_core.applications
 _INSTALLMENT_COLUMNS = [f.name for f in fields(InstallmentRecord)]
 # Only loans whose aging can change on $1: an open installment due before it (the partial index
 # loan_installments_open_due_idx) or in arrears (loans_in_arrears_idx; its predicate repeated verbatim).
+# A loan already aged for $1 is left out, so the runs of one day (limit 500 each) work through the
+# book instead of ageing its first 500 loans again; a repayment re-ages the loan it changes itself.
 _AGING_CANDIDATES = """
 SELECT id FROM (
     SELECT i.loan_id AS id
     FROM caas_core.loan_installments i
     JOIN caas_core.loans l ON l.id = i.loan_id AND l.status IN ('active', 'delinquent', 'defaulted')
+        AND l.aged_on IS DISTINCT FROM $1
     WHERE NOT i.cancelled AND i.settled_at IS NULL AND i.due_date < $1
       AND ($2::uuid IS NULL OR i.loan_id > $2)
     UNION
     SELECT id FROM caas_core.loans
     WHERE (status IN ('delinquent', 'defaulted') OR (status = 'active' AND days_past_due > 0))
-      AND ($2::uuid IS NULL OR id > $2)
+      AND aged_on IS DISTINCT FROM $1 AND ($2::uuid IS NULL OR id > $2)
 ) c
 ORDER BY id
 LIMIT $3

@@ -136,7 +136,9 @@ async def age_loans(
     repayment) holds is skipped, and a fee is charged once per installment whichever run gets there
     first, so runs may overlap or repeat without charging anything twice. Only loans whose aging can
     change are read (an installment due before ``as_of``, or in arrears): a current loan with nothing
-    due keeps its figures (days past due 0, bucket current) and is not examined."""
+    due keeps its figures (days past due 0, bucket current) and is not examined, and a loan already
+    aged for ``as_of`` is skipped (a repayment re-ages the loan it changes), so a day's runs of
+    ``limit`` loans each work through the book rather than ageing its first loans again."""
     day = as_of or deps.clock.today()
     if day > deps.clock.today():
         raise InvalidArgument(

@@ -183,7 +183,7 @@ async def test_a_current_loan_is_neither_examined_nor_touched(
         "SELECT count(DISTINCT l.id) FROM caas_core.loans l "
         "LEFT JOIN caas_core.loan_installments i ON i.loan_id = l.id AND NOT i.cancelled "
         "AND i.settled_at IS NULL AND i.due_date < $1 "
-        "WHERE l.status IN ('active', 'delinquent', 'defaulted') "
+        "WHERE l.status IN ('active', 'delinquent', 'defaulted') AND l.aged_on IS DISTINCT FROM $1 "
         "AND (i.loan_id IS NOT NULL OR l.status <> 'active' OR l.days_past_due > 0)",
         clock.today(),
     )
@@ -200,3 +200,6 @@ async def test_a_current_loan_is_neither_examined_nor_touched(
     assert report["loans_examined"] == examined < servicing
     after = await core_db.fetchrow("SELECT * FROM caas_core.loans WHERE id = $1", current["id"])
     assert after == before
+    # Aged for today: the day's next run moves on through the book instead of ageing it again.
+    again = await call(client, AGE, {})
+    assert mine(again, late, "loans") == [] and again["loans_examined"] < report["loans_examined"]
