@@ -203,3 +203,15 @@ async def test_a_current_loan_is_neither_examined_nor_touched(
     # Aged for today: the day's next run moves on through the book instead of ageing it again.
     again = await call(client, AGE, {})
     assert mine(again, late, "loans") == [] and again["loans_examined"] < report["loans_examined"]
+
+
+async def test_the_hourly_job_ages_every_loan_due_then_finds_nothing_left_for_the_day(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    overdue_by(clock, loan, 3)
+    [job] = [p for p in runtime.workers.periodic if p.name == "age_loans"]
+    assert await job.run() >= 1  # type: ignore[operator]
+    aged_on = await core_db.fetchval("SELECT aged_on FROM caas_core.loans WHERE id = $1", loan["id"])
+    assert aged_on == clock.today()
+    assert await job.run() == 0  # everything due today is aged: the loop ends
