@@ -25,3 +25,6 @@ class AdvisoryLock(IntEnum):
     MIGRATIONS = 0x0CAA5_0001
     # Transaction lock: one outbox relay at a time keeps jobs in the order their events were written.
     OUTBOX_RELAY = 0x0CAA5_0002
+    # Transaction lock (try-lock): one ledger reconciliation at a time, so two runs never write
+    # checkpoints together (database/ledger/reconcile.py). Numbered after its migration, 0026.
+    LEDGER_RECONCILIATION = 0x0CAA5_0026

@@ -283,7 +283,12 @@ def build_workers(
         return await applications.expire_stale_applications(deps.credit, worker_invocation("expire"))
 
     async def age() -> object:
-        return await loan_aging.age_loans(deps.loans, worker_invocation("age_loans"))
+        # A run ages at most 500 loans and skips those already aged today: run until one ages none,
+        # so the whole book is aged each day, not only its first 500 loans in arrears.
+        aged = 0
+        while (report := await loan_aging.age_loans(deps.loans, worker_invocation("age_loans"))).loans_aged:
+            aged += report.loans_aged
+        return aged
 
     async def remind() -> object:
         return await remind_due_repayments(deps.notifications)
@@ -309,6 +314,7 @@ def build_workers(
         fallback_poll=settings.worker_fallback_poll_seconds,
         lease=settings.job_lease,
         concurrency=settings.worker_concurrency,
+        per_queue={"supabase_sync": settings.sync_concurrency},
         listen_dsn=listen_dsn,
     )
 

@@ -13,11 +13,11 @@ from uuid import UUID
 
 import asyncpg
 
+from database.ledger.reconcile import reconcile
 from database.platform.audit import Connection
 from tools.ledger.domain.chart import Account, AccountKind, OwnerType
 from tools.ledger.domain.ledger import (
     AccountBalance,
-    BalanceDifference,
     Journal,
     JournalDraft,
     JournalKind,
@@ -90,39 +90,6 @@ JOIN caas_ledger.journals j ON j.id = p.journal_id
 WHERE p.account_id = $1 AND ($2::timestamptz IS NULL OR (p.created_at, p.id) < ($2, $3::bigint))
 ORDER BY p.created_at DESC, p.id DESC
 LIMIT $4
-"""
-
-_DIFFERENCES = """
-SELECT a.id AS account_id, a.code, a.currency, coalesce(b.balance_minor, 0) AS cached_minor,
-       coalesce(s.total, 0)::bigint AS computed_minor, count(*) OVER () AS total
-FROM caas_ledger.accounts a
-LEFT JOIN caas_ledger.account_balances b ON b.account_id = a.id
-LEFT JOIN (SELECT account_id, sum(amount_minor) AS total FROM caas_ledger.postings GROUP BY account_id) s
-    ON s.account_id = a.id
-WHERE coalesce(b.balance_minor, 0) <> coalesce(s.total, 0)
-ORDER BY a.code
-LIMIT $1
-"""
-
-_UNBALANCED = """
-WITH per_currency AS (
-    SELECT journal_id, sum(amount_minor) AS total, count(*) AS lines
-    FROM caas_ledger.postings GROUP BY journal_id, currency
-)
-SELECT j.id
-FROM caas_ledger.journals j
-LEFT JOIN per_currency c ON c.journal_id = j.id
-GROUP BY j.id
-HAVING coalesce(sum(c.lines), 0) < 2 OR coalesce(bool_or(c.total <> 0), false)
-ORDER BY j.id
-LIMIT $1
-"""
-
-_COUNTS = """
-SELECT now() AS checked_at,
-       (SELECT count(*) FROM caas_ledger.accounts) AS accounts,
-       (SELECT count(*) FROM caas_ledger.journals) AS journals,
-       (SELECT count(*) FROM caas_ledger.postings) AS postings
 """
 
 
@@ -212,24 +179,5 @@ class PgLedgerReader:
     async def journal(self, journal_id: UUID) -> Journal | None:
         return await _journal(self._pool, journal_id)
 
-    async def reconcile(self, limit: int = 500) -> Reconciliation:
-        # One snapshot for every query, so postings committed meanwhile cannot look like differences.
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            counts = await conn.fetchrow(_COUNTS)
-            differences = await conn.fetch(_DIFFERENCES, limit)
-            unbalanced = await conn.fetch(_UNBALANCED, limit)
-        assert counts is not None
-        return Reconciliation(
-            checked_at=counts["checked_at"],
-            accounts_checked=counts["accounts"],
-            journals_checked=counts["journals"],
-            postings_checked=counts["postings"],
-            differences=tuple(
-                BalanceDifference(
-                    r["account_id"], r["code"], r["currency"], r["cached_minor"], r["computed_minor"]
-                )
-                for r in differences
-            ),
-            differences_total=differences[0]["total"] if differences else 0,
-            unbalanced_journals=tuple(r["id"] for r in unbalanced),
-        )
+    async def reconcile(self, full: bool) -> Reconciliation:
+        return await reconcile(self._pool, full)

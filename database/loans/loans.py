@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import fields
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +36,27 @@ _COLUMNS = ", ".join(
 )
 _SELECT = f"SELECT {_COLUMNS} FROM caas_core.loans l JOIN caas_core.applications a ON a.id = l.application_id"
 _INSTALLMENT_COLUMNS = [f.name for f in fields(InstallmentRecord)]
+# Only loans whose aging can change on $1: an open installment due before it (the partial index
+# loan_installments_open_due_idx) or in arrears (loans_in_arrears_idx; its predicate repeated verbatim).
+# A loan already aged for $1 is left out, so the runs of one day (limit 500 each) work through the
+# book instead of ageing its first 500 loans again; a repayment re-ages the loan it changes itself.
+_AGING_CANDIDATES = """
+SELECT id FROM (
+    SELECT i.loan_id AS id
+    FROM caas_core.loan_installments i
+    JOIN caas_core.loans l ON l.id = i.loan_id AND l.status IN ('active', 'delinquent', 'defaulted')
+        AND l.aged_on IS DISTINCT FROM $1
+    WHERE NOT i.cancelled AND i.settled_at IS NULL AND i.due_date < $1
+      AND ($2::uuid IS NULL OR i.loan_id > $2)
+    UNION
+    SELECT id FROM caas_core.loans
+    WHERE (status IN ('delinquent', 'defaulted') OR (status = 'active' AND days_past_due > 0))
+      AND aged_on IS DISTINCT FROM $1 AND ($2::uuid IS NULL OR id > $2)
+) c
+ORDER BY id
+LIMIT $3
+"""
+
 _INSTALLMENTS = (
     f"SELECT {', '.join(_INSTALLMENT_COLUMNS)} FROM caas_core.loan_installments "
     "WHERE loan_id = $1 ORDER BY number"
@@ -177,11 +199,15 @@ class PgLoanWriter:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR NO KEY UPDATE OF l", where[1])
         return _loan(row) if row else None
 
-    async def lock_next_servicing(self, after: UUID | None) -> LoanRecord | None:
+    async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
+        rows = await self._conn.fetch(_AGING_CANDIDATES, as_of, after, limit)
+        return [r["id"] for r in rows]
+
+    async def lock_servicing(self, loan_id: UUID) -> LoanRecord | None:
         row = await self._conn.fetchrow(
-            f"{_SELECT} WHERE l.status IN ('active', 'delinquent', 'defaulted') "
-            "AND ($1::uuid IS NULL OR l.id > $1) ORDER BY l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED",
-            after,
+            f"{_SELECT} WHERE l.id = $1 AND l.status IN ('active', 'delinquent', 'defaulted') "
+            "FOR UPDATE OF l SKIP LOCKED",
+            loan_id,
         )
         return _loan(row) if row else None
 

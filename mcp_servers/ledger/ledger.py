@@ -85,15 +85,28 @@ async def get_journal(journal: JournalId) -> JournalView:
     read_only=True,
     idempotent=True,
 )
-async def reconcile_ledger(ctx: Context) -> ReconciliationReport:
-    """Recompute every account balance from its postings and report any cached balance that differs.
+async def reconcile_ledger(
+    ctx: Context,
+    full: Annotated[
+        bool,
+        Field(
+            description="Recompute every balance from every posting (an audit; reads the whole ledger). "
+            "By default only what was posted since the last run is summed."
+        ),
+    ] = False,
+) -> ReconciliationReport:
+    """Check every cached account balance against its postings and report any balance that differs.
 
-    Use on a schedule or after an incident. ``consistent`` is true when nothing differs and every
-    journal balances; each difference names the account, both figures and cached minus computed.
-    Nothing is changed: a difference means the balance cache was written outside the ledger.
+    Use on a schedule or after an incident. By default a run checks each cached balance against the
+    sums the last run verified plus the journals posted since (``mode`` incremental, ``since`` that
+    run); ``full`` recomputes everything, as the first run does. ``consistent`` is true when nothing
+    differs and every journal checked balances; each difference names the account, both figures and
+    cached minus computed. No balance is changed (a run only records how far it verified): a
+    difference means the balance cache was written outside the ledger.
     """
-    await reporter(ctx)(0, 1, "recomputing every balance from its postings")
-    report = await ledger.reconcile_ledger(deps().ledger)
+    what = "every balance from its postings" if full else "the balances against what was posted since"
+    await reporter(ctx)(0, 1, f"checking {what}")
+    report = await ledger.reconcile_ledger(deps().ledger, full)
     await reporter(ctx)(
         1, 1, f"checked {report.accounts_checked} accounts, {report.journals_checked} journals"
     )

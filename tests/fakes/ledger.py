@@ -102,5 +102,5 @@ class FakeLedgerReader:
     async def journal(self, journal_id: UUID) -> Journal | None:
         return _journal(self._store.tables, journal_id)
 
-    async def reconcile(self) -> Reconciliation:
+    async def reconcile(self, full: bool) -> Reconciliation:
         raise not_implemented("LedgerReader.reconcile")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -158,8 +158,11 @@ class FakeLoanWriter:
     async def lock(self, handle: str) -> LoanRecord | None:
         return find_loan(self._tx.tables, handle)
 
-    async def lock_next_servicing(self, after: UUID | None) -> LoanRecord | None:
-        raise not_implemented("LoanWriter.lock_next_servicing")
+    async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
+        raise not_implemented("LoanWriter.aging_candidates")
+
+    async def lock_servicing(self, loan_id: UUID) -> LoanRecord | None:
+        raise not_implemented("LoanWriter.lock_servicing")
 
     async def by_disbursement(self, gateway_reference: str) -> UUID | None:
         loans = self._tx.tables.loans.values()

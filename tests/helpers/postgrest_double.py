@@ -46,6 +46,22 @@ class PostgrestDouble:
     url: str = ""
     down: bool = False
     seen: list[SeenRequest] = field(default_factory=list)
+    # A benchmark's settings: PostgREST keeps a pool (a connection per request would time the double,
+    # not the client), and tens of thousands of requests need not be kept.
+    pool: asyncpg.Pool | None = None
+    record: bool = True
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.pool is not None:
+            async with self.pool.acquire() as pooled:
+                yield pooled
+            return
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     def requests_to(self, table: str) -> list[SeenRequest]:
         return [r for r in self.seen if r.table == table]
@@ -54,11 +70,9 @@ class PostgrestDouble:
         table = request.path_params["table"]
         raw = await request.body()
         body = json.loads(raw) if raw else None
-        self.seen.append(
-            SeenRequest(
-                request.method, table, list(request.query_params.multi_items()), dict(request.headers), body
-            )
-        )
+        if self.record:
+            params = list(request.query_params.multi_items())
+            self.seen.append(SeenRequest(request.method, table, params, dict(request.headers), body))
         if self.down:
             return JSONResponse({"message": "upstream unavailable"}, status_code=503)
         if (
@@ -72,9 +86,8 @@ class PostgrestDouble:
             if "=" in part
             for k, v in [part.split("=", 1)]
         }
-        conn = await asyncpg.connect(self.dsn)
         try:
-            async with conn.transaction():
+            async with self._connection() as conn, conn.transaction():
                 await conn.execute("SET LOCAL ROLE service_role")
                 types = await _column_types(conn, table)
                 sql, args = _statement(
@@ -91,8 +104,6 @@ class PostgrestDouble:
             )
         except LookupError as exc:
             return JSONResponse({"code": "PGRST204", "message": str(exc)}, status_code=400)
-        finally:
-            await conn.close()
         if total is not None:
             # PostgREST's Content-Range: the rows sent (or * for none) over the exact total.
             sent = f"0-{len(rows) - 1}" if rows else "*"

@@ -3,6 +3,7 @@ level the client set with ``logging/setLevel`` (2025-11-25 era), through a real 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ from fastmcp.client.logging import LogMessage
 from mcp_types import LoggingLevel
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.loans import AGE, RECONCILE, active_loan
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
@@ -37,9 +39,16 @@ class Seen:
 
 
 async def test_aging_reports_progress_per_loan_and_logs_at_the_level_the_client_set(
-    server: FastMCP, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
 ) -> None:
     loan, _ = await active_loan(client, principal, runtime, core_db)
+    # Overdue, so aging reads it: a loan with nothing due is not examined.
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + 1)
     principal(uid("op"), Role.OPERATOR)
     seen = Seen()
     async with Client(server, mode="legacy", progress_handler=seen.on_progress, log_handler=seen.on_log) as c:

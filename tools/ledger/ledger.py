@@ -252,11 +252,14 @@ async def get_journal(deps: LedgerDeps, journal_id: UUID) -> JournalView:
     return journal_view(journal)
 
 
-async def reconcile_ledger(deps: LedgerDeps) -> ReconciliationReport:
-    """Recompute every balance from the postings and report each cached balance that differs."""
-    found = await deps.reader.reconcile()
+async def reconcile_ledger(deps: LedgerDeps, full: bool = False) -> ReconciliationReport:
+    """Check every cached balance against its postings and report each one that differs: against the
+    last run's verified sums plus what was posted since, or (``full``) against every posting."""
+    found = await deps.reader.reconcile(full)
     return ReconciliationReport(
         checked_at=found.checked_at,
+        mode="full" if found.mode == "full" else "incremental",
+        since=found.since,
         consistent=found.consistent,
         accounts_checked=found.accounts_checked,
         journals_checked=found.journals_checked,

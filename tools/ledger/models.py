@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -91,10 +92,17 @@ class BalanceDifferenceView(Output):
 
 class ReconciliationReport(Output):
     checked_at: datetime
+    mode: Literal["full", "incremental"] = Field(
+        description="full: every balance recomputed from every posting. incremental: every cached balance "
+        "checked against the last run's verified sums plus the journals posted since."
+    )
+    since: datetime | None = Field(
+        description="When the run this one continued from checked the ledger; null for a full run."
+    )
     consistent: bool = Field(description="True when no balance differs and every journal balances.")
     accounts_checked: int
-    journals_checked: int
-    postings_checked: int
+    journals_checked: int = Field(description="Journals checked for balance (in incremental mode: since).")
+    postings_checked: int = Field(description="Postings summed (in incremental mode: those since).")
     differences_total: int
     differences: list[BalanceDifferenceView] = Field(description="The first 500, by account code.")
     unbalanced_journals: list[UUID] = Field(

@@ -39,8 +39,9 @@ class LedgerReader(Protocol):
 
     async def journal(self, journal_id: UUID) -> Journal | None: ...
 
-    async def reconcile(self) -> Reconciliation:
-        """Every balance recomputed from the postings in one snapshot, compared with the cache."""
+    async def reconcile(self, full: bool) -> Reconciliation:
+        """In one snapshot, every cached balance compared with its postings: with the last run's
+        verified sums plus the journals posted since, or (``full``, or no run before) with all of them."""
         ...
 
 

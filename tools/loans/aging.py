@@ -31,6 +31,9 @@ from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = ["age_loans"]
 
+# Candidates read per query; each is then locked and aged in its own transaction.
+_BATCH = 100
+
 
 def _moves(status: LoanStatus, days_past_due: int, in_default: bool) -> list[LoanStatus]:
     if in_default:
@@ -131,36 +134,55 @@ async def age_loans(
     """Age every loan being repaid: days past due and bucket, a late fee once per overdue installment
     past the grace period, delinquent <-> active, defaulted past the threshold. A loan another run (or a
     repayment) holds is skipped, and a fee is charged once per installment whichever run gets there
-    first, so runs may overlap or repeat without charging anything twice."""
+    first, so runs may overlap or repeat without charging anything twice. Only loans whose aging can
+    change are read (an installment due before ``as_of``, or in arrears): a current loan with nothing
+    due keeps its figures (days past due 0, bucket current) and is not examined, and a loan already
+    aged for ``as_of`` is skipped (a repayment re-ages the loan it changes), so a day's runs of
+    ``limit`` loans each work through the book rather than ageing its first loans again."""
     day = as_of or deps.clock.today()
     if day > deps.clock.today():
         raise InvalidArgument(
             f"as_of {day} is in the future; loans are aged up to today ({deps.clock.today()})"
         )
     report = _Report()
+    examined = 0
     after = None
     # One loan per transaction: a run holds one loan (and its accounts) at a time, so overlapping runs
     # and repayments never wait long for each other, and one loan's failure undoes only that loan.
     while len(report.loans) < limit:
         async with deps.uow() as uow:
-            loan = await uow.loans.lock_next_servicing(after)
-            if loan is None:
+            batch = await uow.loans.aging_candidates(day, after, _BATCH)
+        for loan_id in batch:
+            if len(report.loans) >= limit:
                 break
-            await _age_one(deps, uow, call, loan, day, report)
-        after = loan.id
-        if progress is not None:  # after the commit: a slow client never holds a loan's locks
-            await progress(len(report.loans), None, f"{len(report.loans)} loans aged, the last {loan.id}")
+            examined += 1
+            async with deps.uow() as uow:
+                loan = await uow.loans.lock_servicing(loan_id)
+                if loan is not None:  # None: another run or a repayment holds it, or it was closed
+                    await _age_one(deps, uow, call, loan, day, report)
+            # After the commit: a slow client never holds a loan's locks.
+            if loan is not None and progress is not None:
+                await progress(len(report.loans), None, f"{len(report.loans)} loans aged, the last {loan.id}")
+        if len(batch) < _BATCH:
+            break
+        after = batch[-1]
     async with deps.uow() as uow:
         summary = OutboxEvent(
             aggregate_type="loan_aging",
             aggregate_id=day.isoformat(),
             event_type="loans.aged",
-            payload={"as_of": day.isoformat(), "loans": len(report.loans), "late_fees": len(report.fees)},
+            payload={
+                "as_of": day.isoformat(),
+                "loans_examined": examined,
+                "loans": len(report.loans),
+                "late_fees": len(report.fees),
+            },
         )
         await uow.record(AuditRecord(call, "loan_aging", day.isoformat()), [summary])
     counts = Counter(line.bucket for line in report.loans)
     return AgingReport(
         as_of=day,
+        loans_examined=examined,
         loans_aged=len(report.loans),
         buckets={bucket: counts.get(bucket, 0) for bucket in Bucket},
         late_fees=report.fees,

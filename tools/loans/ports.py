@@ -122,9 +122,15 @@ class LoanWriter(Protocol):
         """As ``LoanReader.get``, and hold the row until the transaction ends."""
         ...
 
-    async def lock_next_servicing(self, after: UUID | None) -> LoanRecord | None:
-        """The next loan being repaid (by id, after ``after``) that no other transaction holds: SKIP
-        LOCKED, so overlapping aging runs never wait for, nor age at once, the same loan."""
+    async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
+        """The loans being repaid whose aging can change on ``as_of``, by id after ``after``: an open
+        installment due before it, or delinquent, defaulted or still marked past due (a repayment may
+        have cured them). Read through indexes; a current loan with nothing due is not read."""
+        ...
+
+    async def lock_servicing(self, loan_id: UUID) -> LoanRecord | None:
+        """The loan if it is being repaid and no other transaction holds it: SKIP LOCKED, so
+        overlapping aging runs never wait for, nor age at once, the same loan."""
         ...
 
     async def by_disbursement(self, gateway_reference: str) -> UUID | None: ...

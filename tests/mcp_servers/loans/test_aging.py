@@ -165,3 +165,53 @@ async def test_a_loan_defaults_past_the_threshold_and_only_an_admin_writes_it_of
     assert await refused(client, REPAY, pay) == "conflict"
     principal(uid("op"), Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_a_current_loan_is_neither_examined_nor_touched(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    current, _ = await active_loan(client, principal, runtime, core_db)  # made today: nothing is due
+    late, _ = await active_loan(client, principal, runtime, core_db)
+    await core_db.execute(  # its first installment fell due yesterday and is unpaid
+        "UPDATE caas_core.loan_installments SET due_date = $2 WHERE loan_id = $1 AND number = 1",
+        late["id"],
+        clock.today() - timedelta(days=1),
+    )
+    before = await core_db.fetchrow("SELECT * FROM caas_core.loans WHERE id = $1", current["id"])
+    # Counted before the run, which changes what it ages.
+    examined = await core_db.fetchval(
+        "SELECT count(DISTINCT l.id) FROM caas_core.loans l "
+        "LEFT JOIN caas_core.loan_installments i ON i.loan_id = l.id AND NOT i.cancelled "
+        "AND i.settled_at IS NULL AND i.due_date < $1 "
+        "WHERE l.status IN ('active', 'delinquent', 'defaulted') AND l.aged_on IS DISTINCT FROM $1 "
+        "AND (i.loan_id IS NOT NULL OR l.status <> 'active' OR l.days_past_due > 0)",
+        clock.today(),
+    )
+    servicing = await core_db.fetchval(
+        "SELECT count(*) FROM caas_core.loans WHERE status IN ('active', 'delinquent', 'defaulted')"
+    )
+    principal(uid("op-aging"), Role.OPERATOR)
+    report = await call(client, AGE, {})
+    assert mine(report, current, "loans") == []
+    [aged] = mine(report, late, "loans")
+    assert (aged["days_past_due"], aged["status"]) == (1, "delinquent")
+    assert report["loans_aged"] <= report["loans_examined"]
+    # Examined: the loans whose aging could change (the late one among them), not every loan repaid.
+    assert report["loans_examined"] == examined < servicing
+    after = await core_db.fetchrow("SELECT * FROM caas_core.loans WHERE id = $1", current["id"])
+    assert after == before
+    # Aged for today: the day's next run moves on through the book instead of ageing it again.
+    again = await call(client, AGE, {})
+    assert mine(again, late, "loans") == [] and again["loans_examined"] < report["loans_examined"]
+
+
+async def test_the_hourly_job_ages_every_loan_due_then_finds_nothing_left_for_the_day(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    overdue_by(clock, loan, 3)
+    [job] = [p for p in runtime.workers.periodic if p.name == "age_loans"]
+    assert await job.run() >= 1  # type: ignore[operator]
+    aged_on = await core_db.fetchval("SELECT aged_on FROM caas_core.loans WHERE id = $1", loan["id"])
+    assert aged_on == clock.today()
+    assert await job.run() == 0  # everything due today is aged: the loop ends

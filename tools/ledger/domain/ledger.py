@@ -267,6 +267,10 @@ class Reconciliation:
     differences: tuple[BalanceDifference, ...]  # the first ones, by account code
     differences_total: int
     unbalanced_journals: tuple[UUID, ...]
+    # "full" recomputed every balance from every posting; "incremental" checked every cached balance
+    # against the checkpoint of the run at ``since`` plus the journals posted after it.
+    mode: str = "full"
+    since: datetime | None = None
 
     @property
     def consistent(self) -> bool:

@@ -295,6 +295,10 @@ class LoanAgingView(Output):
 
 class AgingReport(Output):
     as_of: date
+    loans_examined: int = Field(
+        description="Loans read because their aging could change (an installment due before as_of, or "
+        "delinquent, defaulted or past due), including those skipped because another run held them."
+    )
     loans_aged: int
     buckets: dict[Bucket, int] = Field(description="Loans aged in each delinquency bucket.")
     late_fees: list[LateFeeView]
