@@ -157,8 +157,10 @@ async def p50(runtime: Any, client: Client, item: Item, iterations: int, cursor:
 async def measure(runtime: Any, client: Client, item: Item, iterations: int) -> dict[str, Any]:
     if item.kind == "job":
         spent, out = await call(runtime, client, item)
-        # Whatever the job's shape (branch `book` reshapes reconcile and aging): its scalar figures.
+        # Whatever the job's shape: its scalar figures, and how many applications the states count.
         scalars = {k: v for k, v in out.items() if isinstance(v, bool | int | float) or k == "mode"}
+        if isinstance(out.get("states"), list):
+            scalars["applications_counted"] = sum(s["count"] for s in out["states"])
         return {"once_ms": round(spent, 1), **scalars}
     _, first = await call(runtime, client, item)
     got: dict[str, Any] = {

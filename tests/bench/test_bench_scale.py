@@ -70,3 +70,6 @@ async def test_seed_and_bench_at_a_tiny_scale_measure_every_item_on_books_of_the
     # The seed's ledger is one the product finds consistent.
     reconcile = got["items"]["reconcile_ledger"]["full"]
     assert reconcile["consistent"] is True, reconcile
+    # The dashboard's per-state counts, kept by a trigger the seed had off, were filled after the load.
+    assert got["items"]["get_pipeline_health"]["full"]["applications_counted"] == 600
+    assert got["items"]["get_pipeline_health"]["small"]["applications_counted"] == 300

@@ -113,3 +113,26 @@ async def test_the_dashboard_is_for_staff_only(client: Client, principal: Any) -
         principal(uid(role.value), role)
         for name, args in tools:
             assert (await client.call_tool(name, args)).structured_content is not None, (role, name)
+
+
+async def test_the_counts_kept_by_the_trigger_equal_a_count_of_the_book(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    # The dashboard reads counts a trigger keeps (migration 0028), not the applications: after
+    # submissions and a status change they must equal what counting every application gives. One
+    # statement, so both sides are read in one snapshot while other tests file applications too.
+    mine = [await submitted(client, principal) for _ in range(2)]
+    principal(mine[0]["borrower_id"], Role.BORROWER)
+    await call(client, WITHDRAW, {"application": mine[0]["id"], "reason": "no longer needed"})
+    differences = await core_db.fetch(
+        """
+        WITH kept AS (
+            SELECT status, currency, sum(n) AS n FROM caas_core.application_state_counts GROUP BY 1, 2
+        ), counted AS (
+            SELECT status, currency, count(*) AS n FROM caas_core.applications GROUP BY 1, 2
+        )
+        SELECT * FROM kept FULL JOIN counted USING (status, currency)
+        WHERE kept.n IS DISTINCT FROM counted.n AND coalesce(kept.n, 0) + coalesce(counted.n, 0) <> 0
+        """
+    )
+    assert [dict(r) for r in differences] == []
