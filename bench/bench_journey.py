@@ -74,7 +74,7 @@ class Children:
         return self.work / f"{name}.log"
 
 
-def caas_env(admin: str, dbs: dict[str, str], ch: Children) -> dict[str, str]:
+def caas_env(admin: str, dbs: dict[str, str], ch: Children, pooled: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAAS_", "NEON_", "SUPABASE_"))}
     env |= PII_ENV | {"PYTHONPATH": str(ROOT)}
     env |= {"CAAS_JWT_SECRET": JWT_SECRET, "CAAS_JWT_ISSUER": JWT_ISSUER, "CAAS_JWT_AUDIENCE": JWT_AUDIENCE}
@@ -94,11 +94,16 @@ def caas_env(admin: str, dbs: dict[str, str], ch: Children) -> dict[str, str]:
         # The lenders' webhook receiver is this driver, on loopback.
         "CAAS_WEBHOOK_ALLOW_LOCAL": "true",
     }
+    if pooled:
+        # As on Neon's pooled endpoint: request pools through PgBouncer; migrations, the workers'
+        # LISTEN and the driver's own reads on the direct URL.
+        env |= {"NEON_DATABASE_URL": with_db(pooled, dbs["core"])}
+        env |= {"NEON_DIRECT_URL": with_db(admin, dbs["core"])}
     return env
 
 
 async def start_children(opts: Any, admin: str, dbs: dict[str, str], ch: Children) -> None:
-    py, env = sys.executable, caas_env(admin, dbs, ch)
+    py, env = sys.executable, caas_env(admin, dbs, ch, opts.pooled_dsn)
     bare = [
         py,
         __file__,
@@ -256,6 +261,7 @@ def print_settings(opts: Any, pg_info: str, pg_how: str, work: Path) -> None:
     sets = f"journeys/cell={opts.journeys} warm-up journeys/agent={opts.warmup}"
     sets += f" floor calls/cell={opts.bare_calls}"
     sets += f" runs={opts.runs} conc={opts.concurrency} mode={opts.mode} auth=jwt pool={POOL_SIZE}"
+    sets += f" caas_db={'pgbouncer ' + opts.pooled_dsn if opts.pooled_dsn else 'direct'}"
     print(f"# {sets}; postgres CPU = {pg_how}; logs in {work}", flush=True)
 
 
@@ -306,6 +312,12 @@ async def driver(opts: Any) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsn", help="admin DSN (default: $CAAS_BENCH_POSTGRES_URL)")
+    ap.add_argument(
+        "--pooled-dsn",
+        help="caas serve's and caas worker's request pools through this PgBouncer (transaction mode) "
+        "in front of --dsn's server; the bare floor stays direct "
+        "(python -m tests.helpers.pgbouncer URL starts one)",
+    )
     ap.add_argument("--journeys", type=int, default=40, help="timed journeys per cell, shared by the agents")
     ap.add_argument("--warmup", type=int, default=1, help="untimed journeys per agent before each cell")
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4])
@@ -335,7 +347,7 @@ def main() -> None:
     for what, path in (("caas server", opts.cprofile), ("caas worker", opts.cprofile_worker)):
         if path:
             print_profile(what, path, timed)
-    out = summary(results)
+    out = summary(results) | {"caas_db": "pgbouncer" if opts.pooled_dsn else "direct"}
     print("# summary: " + json.dumps(out))
     if opts.json:
         Path(opts.json).write_text(json.dumps(out | {"cells": results}, indent=1))

@@ -34,6 +34,7 @@ from tests.helpers.clock import MovableClock
 from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, SERVICE_KEY
 from tests.helpers.confirm import person_confirms
 from tests.helpers.markets import Countries
+from tests.helpers.pgbouncer import core_urls
 from tests.helpers.supabase import apply_hosted_defaults
 from tools.platform.principal import Principal, Role
 
@@ -96,10 +97,8 @@ async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> 
     supabase = await fresh_database()
     # Before migrating, as on a hosted project: the migrations must hold against Supabase's own grants.
     await apply_hosted_defaults(supabase)
-    pooled = os.environ.get("CAAS_TEST_POOLED_URL")
     return load_settings(
-        database_url=with_database(pooled, urlsplit(core).path.lstrip("/")) if pooled else core,
-        direct_url=core if pooled else None,
+        **core_urls(core),
         supabase_db_url=supabase,
         data_dir=Path(tmp_path_factory.mktemp("data")),
         jwt_secret=JWT_SECRET,

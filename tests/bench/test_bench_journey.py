@@ -1,11 +1,13 @@
 """bench/bench_journey.py (issue 14, part 1) runs the whole journey end to end at the smallest size:
 one agent, one warm-up journey and one timed one, against `caas serve`, `caas worker` and the
-sandbox as child processes on the test's PostgreSQL, and reports every figure the issue names."""
+sandbox as child processes on the test's PostgreSQL, and reports every figure the issue names. In the
+pooled run (CAAS_TEST_POOLED_URL) the journey's request pools go through that PgBouncer."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -46,6 +48,9 @@ async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
 ) -> None:
     out = tmp_path / "journey.json"
     args = ["--dsn", pg_admin_dsn, "--journeys", "1", "--concurrency", "1", "--bare-calls", "20"]
+    pooled = os.environ.get("CAAS_TEST_POOLED_URL")
+    if pooled:
+        args += ["--pooled-dsn", pooled]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(REPO_ROOT / "bench" / "bench_journey.py"), *args, "--json", str(out),
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -54,6 +59,7 @@ async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
     assert proc.returncode == 0, text[-4000:]
     got = json.loads(out.read_text())
     assert got["errors"] == 0, text[-4000:]
+    assert got["caas_db"] == ("pgbouncer" if pooled else "direct")
     assert got["calls_per_journey"] == sum(JOURNEY_TOOLS.values())
     assert got["journeys_per_s"] > 0
     assert 0 < got["journey_efficiency"] < 10

@@ -232,3 +232,22 @@ async def test_a_listener_on_the_direct_url_hears_what_is_committed_through_pgbo
         assert await asyncio.wait_for(heard.get(), 10) == "committed"
     finally:
         await listener.close()
+
+
+async def test_pgbouncer_keeps_serving_after_logging_more_than_a_pipe_holds(bouncer: PgBouncer) -> None:
+    # PgBouncer logs to stderr too; the helper once piped it unread, and after 64 KiB (a few hundred
+    # connections, well inside one pooled suite run) PgBouncer blocked in write() and served no one.
+    url = bouncer.url(bouncer.upstream)
+    path = bouncer.directory / "pgbouncer.log"
+    start = path.stat().st_size
+    for _ in range(3000):
+        if path.stat().st_size - start > 96 * 1024:
+            break
+        conn = await asyncpg.connect(url, timeout=10, statement_cache_size=0)
+        await conn.close()
+    assert path.stat().st_size - start > 96 * 1024
+    conn = await asyncpg.connect(url, timeout=10, statement_cache_size=0)
+    try:
+        assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await conn.close()

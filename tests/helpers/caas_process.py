@@ -14,6 +14,7 @@ from typing import IO, Any
 import httpx
 
 from tests.helpers.common import caas_command, caas_env, free_port
+from tests.helpers.pgbouncer import core_env
 
 Output = int | IO[Any] | None  # what asyncio.create_subprocess_exec takes for stdout and stderr
 
@@ -84,11 +85,12 @@ async def caas_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
 async def demo_environment(fresh_database: Callable[[], Awaitable[str]], data_dir: Path) -> dict[str, str]:
     """``caas serve`` and ``caas demo``'s environment on two new databases of the test's PostgreSQL."""
     # The test's PostgreSQL stands in for the embedded one (the CI smoke runs the embedded default);
-    # local tokens and simulated money are what the embedded default turns on by itself.
+    # local tokens and simulated money are what the embedded default turns on by itself. In the pooled
+    # run the request pools go through PgBouncer (core_env).
     core, supabase = await fresh_database(), await fresh_database()
     return caas_env(
         CAAS_DATA_DIR=str(data_dir),
-        NEON_DATABASE_URL=core,
+        **core_env(core),
         SUPABASE_DB_URL=supabase,
         CAAS_SANDBOX="true",
         CAAS_LOCAL_TOKENS="true",

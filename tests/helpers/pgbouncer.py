@@ -21,10 +21,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-__all__ = ["PgBouncer", "find_pgbouncer", "free_port", "start_pgbouncer"]
+__all__ = ["PgBouncer", "core_env", "core_urls", "find_pgbouncer", "free_port", "start_pgbouncer"]
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "pgbouncer" / "pgbouncer.ini"
 SERVICE_USER = "postgres"
+
+
+def core_urls(core: str) -> dict[str, str | None]:
+    """``load_settings``' ``database_url`` and ``direct_url`` for the system of record ``core`` (a DSN
+    of the test's server): in the pooled run (``CAAS_TEST_POOLED_URL``, as .ci/run starts it) the
+    request pools go through that PgBouncer and ``core`` stays the direct URL for migrations and
+    listeners, as with Neon's two URLs; otherwise ``core`` alone."""
+    pooled = os.environ.get("CAAS_TEST_POOLED_URL")
+    if not pooled:
+        return {"database_url": core, "direct_url": None}
+    name = urlsplit(core).path
+    return {"database_url": urlunsplit(urlsplit(pooled)._replace(path=name)), "direct_url": core}
+
+
+def core_env(core: str) -> dict[str, str]:
+    """:func:`core_urls` as a child process reads them: NEON_DATABASE_URL and, pooled, NEON_DIRECT_URL."""
+    urls = core_urls(core)
+    env = {"NEON_DATABASE_URL": str(urls["database_url"])}
+    if urls["direct_url"]:
+        env["NEON_DIRECT_URL"] = str(urls["direct_url"])
+    return env
 
 
 def find_pgbouncer() -> str | None:
@@ -96,12 +117,15 @@ def start_pgbouncer(upstream_dsn: str, *, port: int | None = None, binary: str |
         for path in directory.iterdir():
             os.chown(path, entry.pw_uid, entry.pw_gid)
         command[1:1] = ["-u", SERVICE_USER]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Not a pipe: PgBouncer (not daemonized) logs every line to stderr as well, and once an unread
+    # pipe's 64 KiB were full it blocked in write() and stopped serving, mid-suite.
+    with (directory / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     bouncer = PgBouncer(process, port, directory, upstream_dsn)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            err = (directory / "stderr.log").read_text(errors="replace")
             bouncer.stop()
             raise RuntimeError(f"pgbouncer exited at start ({process.returncode}): {err}{bouncer.log()}")
         try:

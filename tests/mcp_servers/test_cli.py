@@ -12,6 +12,7 @@ import pytest
 
 from database import migrate
 from tests.helpers.common import caas_command, caas_env, database_env, free_port
+from tests.helpers.pgbouncer import core_env
 
 
 async def caas(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
@@ -117,7 +118,7 @@ def status_lines(out: str) -> dict[tuple[str, str], str]:
 
 @pytest.fixture
 async def fresh_pair(fresh_database: Any) -> dict[str, str]:
-    return {"NEON_DATABASE_URL": await fresh_database(), "SUPABASE_DB_URL": await fresh_database()}
+    return {**core_env(await fresh_database()), "SUPABASE_DB_URL": await fresh_database()}
 
 
 @pytest.mark.subprocess
@@ -167,7 +168,7 @@ async def test_worker_once_relays_what_is_waiting_in_the_outbox_and_exits_0(
 ) -> None:
     code, _, err = await caas("db", "migrate", cwd=tmp_path, **fresh_pair)
     assert code == 0, err
-    conn = await asyncpg.connect(fresh_pair["NEON_DATABASE_URL"])
+    conn = await asyncpg.connect(fresh_pair.get("NEON_DIRECT_URL", fresh_pair["NEON_DATABASE_URL"]))
     try:
         await conn.execute(
             "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "

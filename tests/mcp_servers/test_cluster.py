@@ -26,6 +26,7 @@ from mcp_servers.config import load_settings
 from mcp_servers.processes import composed_plan, service_plan
 from tests.helpers.caas_process import run, serve_process
 from tests.helpers.common import SERVICE_KEY, caas_env, free_port
+from tests.helpers.pgbouncer import core_env
 
 pytestmark = pytest.mark.subprocess
 
@@ -38,7 +39,7 @@ async def two_processes(
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
     env = caas_env(
         CAAS_DATA_DIR=str(tmp_path / "data"),
-        NEON_DATABASE_URL=await fresh_database(),
+        **core_env(await fresh_database()),
         SUPABASE_DB_URL=await fresh_database(),
         CAAS_SERVICE_API_KEY=SERVICE_KEY,
         CAAS_REGISTRY="false",

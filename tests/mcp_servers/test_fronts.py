@@ -25,6 +25,7 @@ from tests.deploy.test_nginx import tools_call
 from tests.deploy.test_nginx_pages import page_call
 from tests.helpers.caas_process import serve_process
 from tests.helpers.common import JWT_ISSUER, JWT_SECRET, SERVICE_KEY, application, caas_env, make_jwt
+from tests.helpers.pgbouncer import core_env
 from tests.mcp_servers.test_cli import caas, one_line
 from tests.mcp_servers.test_processes import migrated_with_an_event
 
@@ -94,7 +95,7 @@ async def submit(http: httpx.AsyncClient, token: str, **headers: str) -> httpx.R
 async def test_the_provider_front_serves_its_page_and_its_pages_calls_pass_the_origin_guard(
     fresh_database: Any, tmp_path: Path
 ) -> None:
-    pair = {"NEON_DATABASE_URL": await fresh_database(), "SUPABASE_DB_URL": await fresh_database()}
+    pair = {**core_env(await fresh_database()), "SUPABASE_DB_URL": await fresh_database()}
     conn, event = await migrated_with_an_event(pair, tmp_path)
     token = make_jwt("front-borrower", role="borrower")
     try:
@@ -140,7 +141,7 @@ async def test_the_provider_front_serves_its_page_and_its_pages_calls_pass_the_o
 async def test_the_live_front_pushes_changes_and_answers_nothing_else(
     fresh_database: Any, tmp_path: Path
 ) -> None:
-    pair = {"NEON_DATABASE_URL": await fresh_database(), "SUPABASE_DB_URL": await fresh_database()}
+    pair = {**core_env(await fresh_database()), "SUPABASE_DB_URL": await fresh_database()}
     conn, _ = await migrated_with_an_event(pair, tmp_path)
     await conn.close()
     token = make_jwt("live-front-borrower", role="borrower")

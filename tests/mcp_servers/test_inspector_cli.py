@@ -32,6 +32,7 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.common import REPO_ROOT, SERVICE_KEY, caas_command, caas_env, serving
 from tests.helpers.errors import error_of
 from tests.helpers.npm_clients import npm_installed
+from tests.helpers.pgbouncer import core_env
 from tests.mcp_servers.test_demo import caas_serve
 from tools.platform.principal import Principal, Role
 
@@ -165,7 +166,7 @@ async def caas_http(fresh_database: Any, tmp_path: Path) -> AsyncIterator[tuple[
     and its environment, which ``caas token`` needs too (the data directory with the operator key)."""
     environment = caas_env(
         CAAS_DATA_DIR=str(tmp_path / "data"),
-        NEON_DATABASE_URL=await fresh_database(),
+        **core_env(await fresh_database()),
         SUPABASE_DB_URL=await fresh_database(),
         CAAS_SANDBOX="true",
         CAAS_LOCAL_TOKENS="true",

@@ -27,6 +27,7 @@ from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import build_workers
 from tests.helpers.caas_process import serve_process
 from tests.helpers.common import SERVICE_KEY, caas_env
+from tests.helpers.pgbouncer import core_env
 from tests.mcp_servers.test_cli import caas, one_line
 
 NOOP_EVENT = (
@@ -37,7 +38,7 @@ NOOP_EVENT = (
 
 @pytest.fixture
 async def fresh_pair(fresh_database: Any) -> dict[str, str]:
-    return {"NEON_DATABASE_URL": await fresh_database(), "SUPABASE_DB_URL": await fresh_database()}
+    return {**core_env(await fresh_database()), "SUPABASE_DB_URL": await fresh_database()}
 
 
 @asynccontextmanager
@@ -56,7 +57,7 @@ async def migrated_with_an_event(pair: dict[str, str], tmp_path: Path) -> tuple[
     """The databases migrated, and one outbox event waiting that only a worker would relay."""
     code, _, err = await caas("db", "migrate", cwd=tmp_path, **pair)
     assert code == 0, err
-    conn = await asyncpg.connect(pair["NEON_DATABASE_URL"])
+    conn = await asyncpg.connect(pair.get("NEON_DIRECT_URL", pair["NEON_DATABASE_URL"]))
     return conn, await conn.fetchval(NOOP_EVENT)
 
 

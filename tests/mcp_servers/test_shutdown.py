@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers.caas_process import serve_process
 from tests.helpers.common import SERVICE_KEY, TcpProxy, caas_command, caas_env, dsn_proxy, free_port
+from tests.helpers.pgbouncer import core_env
 
 pytestmark = pytest.mark.subprocess
 
@@ -136,7 +137,7 @@ def slow_database(proxy: TcpProxy, seconds: float) -> None:
 async def test_caas_worker_stops_on_sigterm_and_exits_0(fresh_database: Any, tmp_path: Path) -> None:
     env = caas_env(
         CAAS_DATA_DIR=str(tmp_path / "data"),
-        NEON_DATABASE_URL=await fresh_database(),
+        **core_env(await fresh_database()),
         SUPABASE_DB_URL=await fresh_database(),
         ONASIS_GATEWAY_URL=f"http://127.0.0.1:{free_port()}",
     )

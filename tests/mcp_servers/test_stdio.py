@@ -15,6 +15,7 @@ from fastmcp.client.transports import StdioTransport
 
 from mcp_servers.config import Settings
 from tests.helpers.common import application, caas_command, caas_env, database_env, error_code
+from tests.helpers.pgbouncer import core_env
 
 SUBMIT = "credit_submit_application"
 GET = "credit_get_application"
@@ -75,7 +76,7 @@ async def test_first_stdout_line_answers_initialize_and_nothing_else_is_written(
 ) -> None:
     # Fresh databases, so start-up has migrations to apply and logs them: all of it must reach stderr.
     env = caas_env(
-        NEON_DATABASE_URL=await fresh_database(),
+        **core_env(await fresh_database()),
         SUPABASE_DB_URL=await fresh_database(),
         CAAS_DATA_DIR=str(tmp_path / "data"),
         CAAS_LOG_LEVEL="DEBUG",

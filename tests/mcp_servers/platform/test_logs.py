@@ -37,6 +37,7 @@ from tests.helpers.common import (
     free_port,
 )
 from tests.helpers.errors import error_message
+from tests.helpers.pgbouncer import core_env
 from tests.helpers.registry import eventually
 
 # Every JSON line carries these keys (null when they do not apply).
@@ -211,7 +212,7 @@ async def served(fresh_database: Any, tmp_path: Path) -> AsyncIterator[tuple[str
         str(port),
         env=caas_env(
             CAAS_DATA_DIR=str(tmp_path / "data"),
-            NEON_DATABASE_URL=core,
+            **core_env(core),
             SUPABASE_DB_URL=await fresh_database(),
             CAAS_SERVICE_API_KEY=SERVICE_KEY,
             CAAS_WORKERS="false",

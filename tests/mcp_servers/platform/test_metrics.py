@@ -25,6 +25,7 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.common import dsn_proxy, serving
 from tests.helpers.confirm import person_confirms
 from tests.helpers.payments import platform_over_http
+from tests.helpers.pgbouncer import core_urls
 from tools.platform.principal import Principal, Role
 
 PLAN = (
@@ -77,7 +78,7 @@ async def another_process(settings: Settings) -> AsyncIterator[str]:
 async def settings(fresh_database: Any, tmp_path: Path) -> Settings:
     """Databases of this test alone, so every figure is what the one journey did."""
     return load_settings(
-        database_url=await fresh_database(),
+        **core_urls(await fresh_database()),
         supabase_db_url=await fresh_database(),
         data_dir=tmp_path,
         local_tokens=True,
