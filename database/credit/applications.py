@@ -10,11 +10,13 @@ from uuid import UUID
 import asyncpg
 
 from database.marketplace.bids import PgBidWriter
-from database.platform.audit import Connection
+from database.platform.audit import Connection, audit_args, audit_row_sql, iso_timestamp_sql
 from database.sql import Filters
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
+from tools.credit.lifecycle import status_event_fields
 from tools.credit.ports import ApplicationQuery
 from tools.marketplace.domain.bids import BidRecord
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal
 
 __all__ = ["PgApplicationReader", "PgApplicationWriter"]
@@ -42,6 +44,25 @@ WITH app AS (
 )
 SELECT {", ".join(_RECORD_COLUMNS)} FROM app
 """
+# The status event as ``tools.credit.lifecycle.status_event`` builds it from the returned row: the
+# fields known before the statement come as a parameter, the statement adds those it assigns.
+_STATUS_EVENT = f"""
+    INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+    SELECT 'application', id::text, 'application.' || status,
+           ${{payload}}::jsonb || jsonb_build_object('application_id', id::text, 'reference', reference,
+                                                   'occurred_at', {iso_timestamp_sql("status_changed_at")})
+    FROM app"""
+# A new application, its timeline entry, its audit row and its status event: the whole state change in
+# one statement, atomic without an explicit transaction.
+_INSERT_RECORDED = _INSERT.replace(
+    "\nSELECT ",
+    f"""
+, audit AS ({audit_row_sql(_N + 2, "application", "id::text", "app")}
+), event AS ({_STATUS_EVENT.replace("${payload}", f"${_N + 9}")}
+)
+SELECT """,
+    1,
+)
 
 
 def _record(row: asyncpg.Record) -> ApplicationRecord:
@@ -101,9 +122,17 @@ class PgApplicationWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
-        """Store a new application and open its timeline with ``reason``."""
-        row = await self._conn.fetchrow(_INSERT, *(getattr(new, c) for c in _NEW_COLUMNS), reason)
+    async def insert(
+        self, new: NewApplication, reason: str, call: Invocation | None = None
+    ) -> ApplicationRecord:
+        """Store a new application and open its timeline with ``reason``; with ``call``, its audit row
+        and status event too, all in one statement."""
+        values = [getattr(new, c) for c in _NEW_COLUMNS]
+        if call is None:
+            row = await self._conn.fetchrow(_INSERT, *values, reason)
+        else:
+            payload = status_event_fields(new, new.status, None, reason)
+            row = await self._conn.fetchrow(_INSERT_RECORDED, *values, reason, *audit_args(call), payload)
         assert row is not None
         return _record(row)
 

@@ -20,7 +20,7 @@ from tools.credit.domain.documents import (
     UploadRecord,
 )
 from tools.marketplace.domain.bids import BidRecord
-from tools.platform.ports import Clock, PersonalDataVault, UnitOfWork, UnitOfWorkFactory
+from tools.platform.ports import Clock, Invocation, PersonalDataVault, UnitOfWork, UnitOfWorkFactory
 from tools.platform.principal import Principal
 
 if TYPE_CHECKING:  # type-only: these services' ports build on this module
@@ -58,8 +58,12 @@ class ApplicationQuery:
 
 
 class ApplicationWriter(Protocol):
-    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
-        """Store a new application and open its timeline with ``reason``."""
+    async def insert(
+        self, new: NewApplication, reason: str, call: Invocation | None = None
+    ) -> ApplicationRecord:
+        """Store a new application and open its timeline with ``reason``. With ``call``, also the audit
+        row of ``call`` and the status event (``lifecycle.status_event(app, None, reason)``), written by
+        the same statement: the whole change is then atomic on its own."""
         ...
 
     async def lock(self, id_or_reference: str) -> ApplicationRecord | None:
