@@ -25,6 +25,7 @@ from mcp_servers.platform.metrics import MetricsExporter
 from mcp_servers.platform.pii import shared_state_key
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
+from mcp_servers.platform.tool_lookup import index_tools
 from mcp_servers.prompts import register_prompts
 from mcp_servers.resources import register_resources
 from mcp_servers.role_gate import RoleVisibility
@@ -176,6 +177,7 @@ def build_server(
     server._mcp_server.get_tool_input_schema = schemas.get
     _add_resources_and_prompts(server, service, subscriptions, names)
     _add_routes(server, runtime, service)
+    index_tools(server)
     return server
 
 
