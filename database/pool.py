@@ -22,7 +22,7 @@ async def configure_connection(conn: asyncpg.Connection) -> None:
 
 
 async def _no_reset_query(conn: asyncpg.Connection) -> None:
-    """On release: no reset query. asyncpg's default (``pg_advisory_unlock_all()``, ``CLOSE ALL``,
+    """On release: no reset query. asyncpg's default (releasing every advisory lock, ``CLOSE ALL``,
     ``UNLISTEN *``, ``RESET ALL``) is one more round trip on every call (issue 14: the server's CPU per
     call) to undo session state that no pooled connection holds here: settings change by ``SET LOCAL``
     only, advisory locks are transaction locks, cursors live in transactions, and LISTEN and the
