@@ -1,6 +1,7 @@
 """A change written by one statement (issue 14 part 2): a new application with its timeline entry, audit
-row and outbox event in one INSERT, with no transaction around it, and still all or nothing; the event
-built in SQL is the one ``status_event`` builds in Python from the stored row."""
+row and outbox event in one INSERT, with no transaction around it, and still all or nothing; a
+transition with its audit row and events in its UPDATE; the events built in SQL are the ones
+``status_event`` builds in Python from the stored row, in the same order."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from database.unit_of_work import PgUnitOfWork, pg_unit_of_work
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import application
 from tools.credit.applications import draft_application, submit_application
-from tools.credit.lifecycle import status_event
+from tools.credit.domain.lifecycle import ApplicationStatus
+from tools.credit.lifecycle import status_event, transition
 from tools.credit.models.applications import DraftApplication, SubmitApplication
-from tools.platform.ports import Invocation
+from tools.platform.ports import Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 
@@ -82,6 +84,35 @@ async def test_the_one_statement_is_all_or_nothing_without_a_transaction(
         await core_db.fetchval("SELECT count(*) FROM caas_core.applications WHERE borrower_id = $1", borrower)
         == 0
     )
+
+
+@pytest.mark.parametrize("to", [ApplicationStatus.UNDER_REVIEW, ApplicationStatus.WITHDRAWN])
+async def test_a_transition_writes_its_audit_row_and_events_in_order_as_before(
+    runtime: Runtime, core_db: asyncpg.Connection, to: ApplicationStatus
+) -> None:
+    borrower = f"b-{uuid.uuid4().hex[:8]}"
+    cmd = SubmitApplication.model_validate(application(borrower_id=borrower))
+    view = await submit_application(runtime.deps.credit, _call(), cmd)
+    extra = [OutboxEvent("risk", str(view.id), f"test.extra.{n}", {"n": n}) for n in range(3)]
+    async with runtime.deps.credit.uow() as uow:
+        stored = await uow.applications.lock(str(view.id))
+        assert stored is not None
+        # Under review: folded into the move's statement; withdrawn ends bidding and records apart.
+        moved = await transition(uow, _call("b" * 64), stored, to, "checking", extra)
+    rows = await core_db.fetch(
+        "SELECT aggregate_type, aggregate_id, event_type, payload FROM caas_core.outbox "
+        "WHERE aggregate_id = $1 ORDER BY id",
+        str(view.id),
+    )
+    expected = [status_event(moved, "submitted", "checking"), *extra]
+    assert [tuple(r) for r in rows[1:]] == [
+        (e.aggregate_type, e.aggregate_id, e.event_type, e.payload) for e in expected
+    ]
+    audit = await core_db.fetch(
+        "SELECT args_sha256, object_type FROM caas_audit.audit_log WHERE object_id = $1 ORDER BY id",
+        str(view.id),
+    )
+    assert [tuple(r) for r in audit] == [("a" * 64, "application"), ("b" * 64, "application")]
 
 
 def _in_transaction(uow: PgUnitOfWork) -> bool:

@@ -18,7 +18,7 @@ from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import status_event
 from tools.credit.ports import ApplicationQuery, FileCheck, UploadTarget
 from tools.marketplace.domain.bids import BidRecord
-from tools.platform.ports import AuditRecord, Invocation
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 from tools.risk.ports import StoredAssessment, StoredNotice
 
@@ -100,7 +100,13 @@ class FakeApplicationWriter:
         return expire_active_bids(self._tx.tables, application_id)
 
     async def move(
-        self, app: ApplicationRecord, to_status: str, actor: Principal, reason: str
+        self,
+        app: ApplicationRecord,
+        to_status: str,
+        actor: Principal,
+        reason: str,
+        call: Invocation | None = None,
+        events: Sequence[OutboxEvent] = (),
     ) -> ApplicationRecord:
         tables, now = self._tx.tables, self._tx.now
         stored = tables.applications[app.id]
@@ -116,6 +122,9 @@ class FakeApplicationWriter:
         tables.applications[app.id] = moved
         entry = Transition(app.status, to_status, actor.subject, actor.role.value, reason, now)
         tables.application_transitions.setdefault(app.id, []).append(entry)
+        if call is not None:
+            tables.audit.append(AuditRecord(call, "application", str(app.id)))
+            tables.outbox.extend([status_event(moved, app.status, reason), *events])
         return moved
 
     async def update_draft(self, app_id: UUID, new: NewApplication, actor: Principal) -> ApplicationRecord:

@@ -98,13 +98,15 @@ async def transition(
         check_transition(current, to)
     except IllegalTransition as exc:
         raise Conflict(f"{app.reference}: {exc}") from None
+    if to not in ENDS_BIDDING:
+        # The audit row and the events in the move's own statement: one round trip fewer.
+        return await uow.applications.move(app, to.value, call.principal, reason, call, extra_events)
     moved = await uow.applications.move(app, to.value, call.principal, reason)
     events = [status_event(moved, app.status, reason), *extra_events]
-    if to in ENDS_BIDDING:
-        # A bid on an application that will never become a loan is dead: its provider is told so
-        # now rather than discovering it when the bid's own validity lapses.
-        for bid in await uow.applications.end_active_bids(app.id):
-            events.append(bid_event("bid.expired", bid, app.reference, reason=f"application {to.value}"))
+    # A bid on an application that will never become a loan is dead: its provider is told so now
+    # rather than discovering it when the bid's own validity lapses.
+    for bid in await uow.applications.end_active_bids(app.id):
+        events.append(bid_event("bid.expired", bid, app.reference, reason=f"application {to.value}"))
     await uow.record(AuditRecord(call, "application", str(app.id)), events)
     return moved
 
