@@ -21,14 +21,16 @@ async def configure_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """On release: no reset query. asyncpg's default (``RESET ALL``, ``UNLISTEN *``, ``CLOSE ALL``,
-    releasing every advisory lock) is one more round trip on every release, for state nothing here
-    leaves on a pooled connection: the pooler's rules hold for every pool (``SET LOCAL``, transaction
-    locks; LISTEN and session locks on connections of their own), so one code path is right both ways.
-    Through a transaction pooler it would also run on whichever server connection PgBouncer lends, and
-    ``RESET ALL`` there reverts the timezone and application_name PgBouncer restores for this client.
-    Open transactions are still rolled back (asyncpg does that before calling this)."""
+async def _no_reset_query(conn: asyncpg.Connection) -> None:
+    """On release: no reset query. asyncpg's default (releasing every advisory lock, ``CLOSE ALL``,
+    ``UNLISTEN *``, ``RESET ALL``) is one more round trip on every call (issue 14: the server's CPU per
+    call) to undo session state that no pooled connection holds here: settings change by ``SET LOCAL``
+    only, advisory locks are transaction locks, cursors live in transactions, and LISTEN and the
+    migrations' session lock have connections of their own (``database.platform.listen``,
+    ``database.migrate``). An open transaction is still rolled back: asyncpg does that before calling
+    this. Through a transaction pooler the reset would moreover run on whichever server connection
+    PgBouncer lends, where ``RESET ALL`` reverts the timezone and application_name PgBouncer restores
+    for this client."""
 
 
 # Through PgBouncer in transaction mode a named prepared statement lives on one server connection while
@@ -48,7 +50,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """A pool on ``dsn``; ``pooled``: the URL goes through a transaction pooler (Neon's -pooler host)."""
     # application_name says which process holds a connection (pg_stat_activity): caas, caas-<service>.
-    kwargs = {"reset": _keep_session, **(POOLER_OPTIONS if pooled else {}), **kwargs}
+    kwargs = {"reset": _no_reset_query, **(POOLER_OPTIONS if pooled else {}), **kwargs}
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,

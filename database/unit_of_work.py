@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import asyncpg
 
@@ -110,15 +110,55 @@ class PgUnitOfWork:
         await record_audit(self._conn, audit, events)
 
 
-def pg_unit_of_work(pool: asyncpg.Pool) -> UnitOfWorkFactory[PgUnitOfWork]:
-    """Each call opens one transaction on one pooled connection. Typed precisely, so that mypy checks
+class _OneStatement:
+    """The connection of a ``single_statement`` unit of work: its one statement runs, a second raises
+    (without a transaction it would commit apart from the first). Methods other than these four are
+    absent on purpose: a writer that needs one does not belong in a single-statement block."""
+
+    __slots__ = ("_conn", "_used")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._used = False
+
+    def _take(self) -> Connection:
+        if self._used:
+            raise AssertionError("a single_statement unit of work made a second statement")
+        self._used = True
+        return self._conn
+
+    async def execute(self, query: str, *args: object) -> str:
+        return await self._take().execute(query, *args)
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        return await self._take().fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        return await self._take().fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: object) -> object:
+        return await self._take().fetchval(query, *args)
+
+
+def pg_unit_of_work(pool: asyncpg.Pool, *, pooled: bool = False) -> UnitOfWorkFactory[PgUnitOfWork]:
+    """Each call opens one transaction on one pooled connection, or none for a ``single_statement``
+    block, whose one statement is atomic on its own. ``pooled``: ``pool`` goes through a transaction
+    pooler, where a statement outside a transaction may be prepared on one server connection and run
+    on another; there a single statement keeps its transaction. Typed precisely, so that mypy checks
     ``PgUnitOfWork`` against every service's unit-of-work Protocol where ``mcp_servers.wiring`` hands
     this factory to the use cases."""
 
     @asynccontextmanager
-    async def factory() -> AsyncIterator[PgUnitOfWork]:
-        async with pool.acquire() as conn, conn.transaction():
-            yield PgUnitOfWork(conn)
+    async def factory(*, single_statement: bool = False) -> AsyncIterator[PgUnitOfWork]:
+        async with pool.acquire() as conn:
+            if not single_statement:
+                async with conn.transaction():
+                    yield PgUnitOfWork(conn)
+            elif pooled:
+                async with conn.transaction():
+                    yield PgUnitOfWork(cast(Connection, _OneStatement(conn)))
+            else:
+                yield PgUnitOfWork(cast(Connection, _OneStatement(conn)))
         note_commit()
 
     return factory

@@ -236,6 +236,7 @@ class Runtime:
             gateway=self._gateway,
             comms=self._gateway,
             clock=self.clock,
+            pooled=self.targets.pooled,
         )
         self._workers = build_workers(
             s, self._deps, self.core_pool, self.clock, queues=plan.queues, listen_dsn=self.listener_dsn

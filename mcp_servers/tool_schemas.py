@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastmcp.tools import FunctionTool
+from fastmcp.tools import FunctionTool, ToolResult
+from mcp_types import TextContent
 from mcp_types import Tool as MCPTool
+from pydantic import BaseModel
+from pydantic_core import to_json
 
 __all__ = ["ListedTool", "compact_input_schema", "compact_output_schema", "markdown"]
 
@@ -103,6 +106,25 @@ class ListedTool(FunctionTool):
         if meta.get("fastmcp") == {"tags": []}:
             del meta["fastmcp"]
         return meta
+
+    def convert_result(self, raw_value: Any) -> ToolResult:
+        """FastMCP serialises a model result four times (the text from the model, the structured dict,
+        the text again from that dict, the dict again in ``ToolResult``); a model of the declared return
+        type is dumped once here and its text written from that dict: the same result, a third of the
+        work (``tests/mcp_servers/test_tool_results.py`` compares the two)."""
+        schema = self.output_schema
+        if (
+            type(raw_value) is self.return_type
+            and isinstance(raw_value, BaseModel)
+            and schema is not None
+            and not schema.get("x-fastmcp-wrap-result")
+        ):
+            structured = raw_value.model_dump(mode="json")
+            text = TextContent(type="text", text=to_json(structured).decode())
+            return ToolResult.model_construct(
+                content=[text], structured_content=structured, meta=None, is_error=False
+            )
+        return super().convert_result(raw_value)
 
     def to_mcp_tool(self, **overrides: Any) -> MCPTool:
         tool = super().to_mcp_tool(**overrides)

@@ -114,14 +114,16 @@ def build_dependencies(
     gateway: PaymentGateway,
     comms: CommunicationGateway,
     clock: Clock,
+    pooled: bool = False,
 ) -> Dependencies:
-    """The single place where concrete adapters meet the use cases' ports."""
+    """The single place where concrete adapters meet the use cases' ports. ``pooled``: ``core_pool``
+    goes through a transaction pooler (``database.pool.create_pool``)."""
     shared = _Shared(
         settings=settings,
         core_pool=core_pool,
         vault=vault,
         clock=clock,
-        uow=pg_unit_of_work(core_pool),
+        uow=pg_unit_of_work(core_pool, pooled=pooled),
         applications=PgApplicationReader(core_pool),
         documents=PgDocumentReader(core_pool),
         risk=PgRiskReader(core_pool),

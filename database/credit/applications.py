@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from uuid import UUID
@@ -10,11 +11,13 @@ from uuid import UUID
 import asyncpg
 
 from database.marketplace.bids import PgBidWriter
-from database.platform.audit import Connection
+from database.platform.audit import Connection, audit_args, audit_row_sql, iso_timestamp_sql
 from database.sql import Filters
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
+from tools.credit.lifecycle import status_event_fields
 from tools.credit.ports import ApplicationQuery
 from tools.marketplace.domain.bids import BidRecord
+from tools.platform.ports import Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
 __all__ = ["PgApplicationReader", "PgApplicationWriter"]
@@ -42,6 +45,73 @@ WITH app AS (
 )
 SELECT {", ".join(_RECORD_COLUMNS)} FROM app
 """
+
+
+def _status_events_sql(source: str, first: int) -> str:
+    """An INSERT of the status event of the application the CTE ``source`` returns, as
+    ``tools.credit.lifecycle.status_event`` builds it from that row (the fields known before the
+    statement in parameter ``$first``, those the statement assigns added here), followed by the events
+    of parameters ``$first + 1`` to ``$first + 4`` (arrays of type, id, event type and payload), in
+    that order of outbox ids."""
+    occurred_at = iso_timestamp_sql("status_changed_at")
+    return f"""
+    INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+    SELECT aggregate_type, aggregate_id, event_type, payload FROM (
+        SELECT 0::bigint AS n, 'application' AS aggregate_type, id::text AS aggregate_id,
+               'application.' || status AS event_type,
+               ${first}::jsonb || jsonb_build_object('application_id', id::text, 'reference', reference,
+                                                     'occurred_at', {occurred_at}) AS payload
+        FROM {source}
+        UNION ALL
+        SELECT e.n, e.aggregate_type, e.aggregate_id, e.event_type, e.payload
+        FROM unnest(${first + 1}::text[], ${first + 2}::text[], ${first + 3}::text[], ${first + 4}::jsonb[])
+             WITH ORDINALITY AS e(aggregate_type, aggregate_id, event_type, payload, n)
+        WHERE EXISTS (SELECT 1 FROM {source})
+    ) AS events ORDER BY n"""
+
+
+def _recorded(statement: str, source: str, first: int) -> str:
+    """``statement`` (CTEs, then its final SELECT) with the audit row and the events of its change."""
+    return statement.replace(
+        "\nSELECT ",
+        f"""
+, audit AS ({audit_row_sql(first, "application", "id::text", source)}
+), events AS ({_status_events_sql(source, first + 7)}
+)
+SELECT """,
+        1,
+    )
+
+
+def _events_args(events: Sequence[OutboxEvent]) -> list[object]:
+    return [
+        [e.aggregate_type for e in events],
+        [e.aggregate_id for e in events],
+        [e.event_type for e in events],
+        [e.payload for e in events],
+    ]
+
+
+# A new application, its timeline entry, its audit row and its status event: the whole state change in
+# one statement, atomic without an explicit transaction.
+_INSERT_RECORDED = _recorded(_INSERT, "app", _N + 2)
+_MOVE = f"""
+WITH moved AS (
+    UPDATE caas_core.applications
+    SET status = $2, status_changed_at = now(), updated_at = now(), version = version + 1,
+        updated_by = $4,
+        submitted_at = CASE WHEN $2 = 'submitted' THEN now() ELSE submitted_at END
+    WHERE id = $1
+    RETURNING *
+), entry AS (
+    INSERT INTO caas_core.application_transitions
+        (application_id, from_status, to_status, actor_id, actor_role, reason)
+    SELECT id, $3, $2, $4, $5, $6 FROM moved
+)
+SELECT {", ".join(_RECORD_COLUMNS)} FROM moved
+"""
+# A transition with its audit row, status event and the events that go with it, in one statement.
+_MOVE_RECORDED = _recorded(_MOVE, "moved", 7)
 
 
 def _record(row: asyncpg.Record) -> ApplicationRecord:
@@ -101,9 +171,19 @@ class PgApplicationWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
-        """Store a new application and open its timeline with ``reason``."""
-        row = await self._conn.fetchrow(_INSERT, *(getattr(new, c) for c in _NEW_COLUMNS), reason)
+    async def insert(
+        self, new: NewApplication, reason: str, call: Invocation | None = None
+    ) -> ApplicationRecord:
+        """Store a new application and open its timeline with ``reason``; with ``call``, its audit row
+        and status event too, all in one statement."""
+        values = [getattr(new, c) for c in _NEW_COLUMNS]
+        if call is None:
+            row = await self._conn.fetchrow(_INSERT, *values, reason)
+        else:
+            payload = status_event_fields(new, new.status, None, reason)
+            row = await self._conn.fetchrow(
+                _INSERT_RECORDED, *values, reason, *audit_args(call), payload, *_events_args(())
+            )
         assert row is not None
         return _record(row)
 
@@ -130,32 +210,24 @@ class PgApplicationWriter:
         return await PgBidWriter(self._conn).expire_active(application_id)
 
     async def move(
-        self, app: ApplicationRecord, to_status: str, actor: Principal, reason: str
+        self,
+        app: ApplicationRecord,
+        to_status: str,
+        actor: Principal,
+        reason: str,
+        call: Invocation | None = None,
+        events: Sequence[OutboxEvent] = (),
     ) -> ApplicationRecord:
-        """Change the status and append the timeline entry, in the caller's transaction."""
-        row = await self._conn.fetchrow(
-            f"""
-            WITH moved AS (
-                UPDATE caas_core.applications
-                SET status = $2, status_changed_at = now(), updated_at = now(), version = version + 1,
-                    updated_by = $4,
-                    submitted_at = CASE WHEN $2 = 'submitted' THEN now() ELSE submitted_at END
-                WHERE id = $1
-                RETURNING *
-            ), entry AS (
-                INSERT INTO caas_core.application_transitions
-                    (application_id, from_status, to_status, actor_id, actor_role, reason)
-                SELECT id, $3, $2, $4, $5, $6 FROM moved
+        """Change the status and append the timeline entry, in the caller's transaction; with ``call``,
+        the audit row, the status event and ``events`` in the same statement."""
+        args = [app.id, to_status, app.status, actor.subject, actor.role.value, reason]
+        if call is None:
+            row = await self._conn.fetchrow(_MOVE, *args)
+        else:
+            payload = status_event_fields(app, to_status, app.status, reason)
+            row = await self._conn.fetchrow(
+                _MOVE_RECORDED, *args, *audit_args(call), payload, *_events_args(events)
             )
-            SELECT {", ".join(_RECORD_COLUMNS)} FROM moved
-            """,
-            app.id,
-            to_status,
-            app.status,
-            actor.subject,
-            actor.role.value,
-            reason,
-        )
         assert row is not None
         return _record(row)
 

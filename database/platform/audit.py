@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from tools.platform.ports import AuditRecord, OutboxEvent
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
-__all__ = ["Connection", "record_audit"]
+__all__ = ["Connection", "audit_args", "audit_row_sql", "iso_timestamp_sql", "record_audit"]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -24,6 +24,44 @@ WITH audit AS (
 INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
 SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::jsonb[])
 """
+
+
+def audit_args(call: Invocation) -> list[object]:
+    """The parameters of ``audit_row_sql``, in its order."""
+    p = call.principal
+    return [
+        p.subject,
+        p.role.value,
+        p.provider_id,
+        call.tool,
+        call.args_sha256,
+        call.request_id,
+        call.client_ip,
+    ]
+
+
+def audit_row_sql(first: int, object_type: str, object_id_sql: str, source: str) -> str:
+    """An INSERT of the audit row of a change made earlier in the same statement: one succeeded row per
+    row of the CTE ``source``, the object's id from ``object_id_sql`` (an expression over that row),
+    the caller from parameters ``$first`` to ``$first + 6`` (``audit_args``)."""
+    a = [f"${first + i}" for i in range(7)]
+    return f"""
+    INSERT INTO caas_audit.audit_log
+        (principal_id, principal_role, provider_id, tool, object_type, object_id, args_sha256, outcome,
+         request_id, client_ip)
+    SELECT {a[0]}::text, {a[1]}::text, {a[2]}::text, {a[3]}::text, '{object_type}', {object_id_sql},
+           {a[4]}::text, 'succeeded', {a[5]}::text, {a[6]}::inet
+    FROM {source}"""
+
+
+def iso_timestamp_sql(column: str) -> str:
+    """``column`` (timestamptz) as Python's ``datetime.isoformat()`` writes a UTC time, so that an event
+    built in SQL carries the very string one built in Python from the returned row would."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_part('microseconds', {column})"
+        f"::bigint % 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || '+00:00'"
+    )
 
 
 async def record_audit(conn: Connection, audit: AuditRecord, events: Sequence[OutboxEvent] = ()) -> None:

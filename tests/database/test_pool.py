@@ -1,4 +1,5 @@
-"""The pool's codecs: numeric is an exact Decimal, json/jsonb are Python data both ways."""
+"""The pool's codecs: numeric is an exact Decimal, json/jsonb are Python data both ways; a released
+connection has its transaction rolled back but no reset query run."""
 
 from __future__ import annotations
 
@@ -85,3 +86,19 @@ async def test_every_pooled_connection_has_the_codecs(pool) -> None:
     async with pool.acquire() as a, pool.acquire() as b:
         for conn in (a, b):
             assert await conn.fetchval("SELECT '[1]'::jsonb") == [1]
+
+
+async def test_release_rolls_back_an_open_transaction_and_runs_no_reset_query(pool) -> None:
+    async with pool.acquire() as conn:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        # Session state that asyncpg's default reset (RESET ALL) would undo, and an open transaction.
+        await conn.execute("SET application_name = 'left-behind'")
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("CREATE TEMP TABLE rolled_back (x int) ON COMMIT DROP")
+    async with pool.acquire() as a, pool.acquire() as b:
+        conn = a if await a.fetchval("SELECT pg_backend_pid()") == pid else b
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.rolled_back')") is None
+        assert await conn.fetchval("SHOW application_name") == "left-behind"
+        await conn.execute("RESET application_name")

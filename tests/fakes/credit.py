@@ -15,8 +15,10 @@ from tests.fakes.store import FakeStore, Tables, Transaction, UniqueViolation, n
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.credit.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
+from tools.credit.lifecycle import status_event
 from tools.credit.ports import ApplicationQuery, FileCheck, UploadTarget
 from tools.marketplace.domain.bids import BidRecord
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 from tools.risk.ports import StoredAssessment, StoredNotice
 
@@ -64,7 +66,9 @@ class FakeApplicationWriter:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
+    async def insert(
+        self, new: NewApplication, reason: str, call: Invocation | None = None
+    ) -> ApplicationRecord:
         tables, now = self._tx.tables, self._tx.now
         tables.application_sequence += 1
         app = ApplicationRecord(
@@ -81,6 +85,9 @@ class FakeApplicationWriter:
         tables.applications[app.id] = app
         first = Transition(None, new.status, new.created_by, new.created_by_role, reason, now)
         tables.application_transitions[app.id] = [first]
+        if call is not None:
+            tables.audit.append(AuditRecord(call, "application", str(app.id)))
+            tables.outbox.append(status_event(app, None, reason))
         return app
 
     async def lock(self, id_or_reference: str) -> ApplicationRecord | None:
@@ -93,7 +100,13 @@ class FakeApplicationWriter:
         return expire_active_bids(self._tx.tables, application_id)
 
     async def move(
-        self, app: ApplicationRecord, to_status: str, actor: Principal, reason: str
+        self,
+        app: ApplicationRecord,
+        to_status: str,
+        actor: Principal,
+        reason: str,
+        call: Invocation | None = None,
+        events: Sequence[OutboxEvent] = (),
     ) -> ApplicationRecord:
         tables, now = self._tx.tables, self._tx.now
         stored = tables.applications[app.id]
@@ -109,6 +122,9 @@ class FakeApplicationWriter:
         tables.applications[app.id] = moved
         entry = Transition(app.status, to_status, actor.subject, actor.role.value, reason, now)
         tables.application_transitions.setdefault(app.id, []).append(entry)
+        if call is not None:
+            tables.audit.append(AuditRecord(call, "application", str(app.id)))
+            tables.outbox.extend([status_event(moved, app.status, reason), *events])
         return moved
 
     async def update_draft(self, app_id: UUID, new: NewApplication, actor: Principal) -> ApplicationRecord:

@@ -77,7 +77,8 @@ def fake_unit_of_work(store: FakeStore) -> UnitOfWorkFactory[FakeUnitOfWork]:
     service's unit-of-work Protocol where ``tests.fakes.deps`` hands it to a dependency dataclass."""
 
     @asynccontextmanager
-    async def factory() -> AsyncIterator[FakeUnitOfWork]:
+    async def factory(*, single_statement: bool = False) -> AsyncIterator[FakeUnitOfWork]:
+        # Every fake block is atomic; ``single_statement`` (no transaction in Pg) changes nothing here.
         tx = await store.begin()
         committed = False
         try:

@@ -11,7 +11,7 @@ from tools.credit.access import can_view, visibility_filter
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.domain.maker_checker import maker_steps, step_of
-from tools.credit.lifecycle import expire_stale, locked_application, not_found, status_event, transition
+from tools.credit.lifecycle import expire_stale, locked_application, not_found, transition
 from tools.credit.models.applications import (
     ApplicationPage,
     ApplicationTimeline,
@@ -166,7 +166,8 @@ async def submit_application(
         if cmd
         else None
     )
-    async with deps.uow() as uow:
+    # A new application without a key is one statement: the row, its timeline, audit and event.
+    async with deps.uow(single_statement=new is not None and idempotency_key is None) as uow:
         claim = None
         if idempotency_key is not None:
             arguments = {"application": cmd.model_dump(mode="json") if cmd else None, "draft": draft}
@@ -177,10 +178,7 @@ async def submit_application(
             if earlier is not None:
                 return await _replay(deps, principal, earlier)
         if new is not None:
-            app = await uow.applications.insert(new, "submitted")
-            await uow.record(
-                AuditRecord(call, "application", str(app.id)), [status_event(app, None, "submitted")]
-            )
+            app = await uow.applications.insert(new, "submitted", call)
         else:
             assert draft is not None
             stored = await locked_application(uow, principal, draft)
@@ -203,11 +201,8 @@ async def submit_application(
 async def draft_application(deps: CreditDeps, call: Invocation, cmd: DraftApplication) -> ApplicationView:
     principal = call.principal
     new = _new_application(principal, _borrower_for(principal, cmd.borrower_id), cmd, deps.vault)
-    async with deps.uow() as uow:
-        app = await uow.applications.insert(new, "draft saved")
-        await uow.record(
-            AuditRecord(call, "application", str(app.id)), [status_event(app, None, "draft saved")]
-        )
+    async with deps.uow(single_statement=True) as uow:
+        app = await uow.applications.insert(new, "draft saved", call)
     return application_view(app, call.principal, deps.vault, deps.clock.today())
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from tools.credit.access import can_view
-from tools.credit.domain.applications import ApplicationRecord
+from tools.credit.domain.applications import ApplicationRecord, NewApplication
 from tools.credit.domain.lifecycle import ENDS_BIDDING, ApplicationStatus, IllegalTransition, check_transition
 from tools.credit.ports import CreditUnitOfWork
 from tools.marketplace.bid_events import bid_event
@@ -16,7 +17,15 @@ from tools.platform.errors import Conflict, NotFound
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
-__all__ = ["expire_stale", "locked_application", "not_found", "status_event", "transition"]
+__all__ = [
+    "STATEMENT_FIELDS",
+    "expire_stale",
+    "locked_application",
+    "not_found",
+    "status_event",
+    "status_event_fields",
+    "transition",
+]
 
 
 def not_found(id_or_reference: str) -> NotFound:
@@ -36,8 +45,32 @@ async def locked_application(
     return app
 
 
+# The fields of an application's status event that the statement changing its status assigns: the id
+# and reference of a new application, the time of the change. ``status_event_fields`` is the rest; a
+# writer that records the change in its own statement adds these three in SQL, in the same formats.
+STATEMENT_FIELDS = ("application_id", "reference", "occurred_at")
+
+
+def status_event_fields(
+    app: ApplicationRecord | NewApplication, status: str, from_status: str | None, reason: str
+) -> dict[str, Any]:
+    """The status event's payload without ``STATEMENT_FIELDS``. No personal data in events: they leave
+    the system of record (webhooks, Supabase mirror)."""
+    return {
+        "borrower_id": app.borrower_id,
+        "from_status": from_status,
+        "status": status,
+        "reason": reason,
+        "currency": app.currency,
+        "amount": None
+        if app.requested_amount_minor is None
+        else str(from_minor(app.requested_amount_minor, app.currency)),
+        "term_months": app.term_months,
+        "purpose": app.purpose,
+    }
+
+
 def status_event(app: ApplicationRecord, from_status: str | None, reason: str) -> OutboxEvent:
-    # No personal data in events: they leave the system of record (webhooks, Supabase mirror).
     return OutboxEvent(
         aggregate_type="application",
         aggregate_id=str(app.id),
@@ -45,16 +78,7 @@ def status_event(app: ApplicationRecord, from_status: str | None, reason: str) -
         payload={
             "application_id": str(app.id),
             "reference": app.reference,
-            "borrower_id": app.borrower_id,
-            "from_status": from_status,
-            "status": app.status,
-            "reason": reason,
-            "currency": app.currency,
-            "amount": None
-            if app.requested_amount_minor is None
-            else str(from_minor(app.requested_amount_minor, app.currency)),
-            "term_months": app.term_months,
-            "purpose": app.purpose,
+            **status_event_fields(app, app.status, from_status, reason),
             "occurred_at": app.status_changed_at.isoformat(),
         },
     )
@@ -74,13 +98,15 @@ async def transition(
         check_transition(current, to)
     except IllegalTransition as exc:
         raise Conflict(f"{app.reference}: {exc}") from None
+    if to not in ENDS_BIDDING:
+        # The audit row and the events in the move's own statement: one round trip fewer.
+        return await uow.applications.move(app, to.value, call.principal, reason, call, extra_events)
     moved = await uow.applications.move(app, to.value, call.principal, reason)
     events = [status_event(moved, app.status, reason), *extra_events]
-    if to in ENDS_BIDDING:
-        # A bid on an application that will never become a loan is dead: its provider is told so
-        # now rather than discovering it when the bid's own validity lapses.
-        for bid in await uow.applications.end_active_bids(app.id):
-            events.append(bid_event("bid.expired", bid, app.reference, reason=f"application {to.value}"))
+    # A bid on an application that will never become a loan is dead: its provider is told so now
+    # rather than discovering it when the bid's own validity lapses.
+    for bid in await uow.applications.end_active_bids(app.id):
+        events.append(bid_event("bid.expired", bid, app.reference, reason=f"application {to.value}"))
     await uow.record(AuditRecord(call, "application", str(app.id)), events)
     return moved
 

@@ -20,7 +20,14 @@ from tools.credit.domain.documents import (
     UploadRecord,
 )
 from tools.marketplace.domain.bids import BidRecord
-from tools.platform.ports import Clock, PersonalDataVault, UnitOfWork, UnitOfWorkFactory
+from tools.platform.ports import (
+    Clock,
+    Invocation,
+    OutboxEvent,
+    PersonalDataVault,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from tools.platform.principal import Principal
 
 if TYPE_CHECKING:  # type-only: these services' ports build on this module
@@ -58,8 +65,12 @@ class ApplicationQuery:
 
 
 class ApplicationWriter(Protocol):
-    async def insert(self, new: NewApplication, reason: str) -> ApplicationRecord:
-        """Store a new application and open its timeline with ``reason``."""
+    async def insert(
+        self, new: NewApplication, reason: str, call: Invocation | None = None
+    ) -> ApplicationRecord:
+        """Store a new application and open its timeline with ``reason``. With ``call``, also the audit
+        row of ``call`` and the status event (``lifecycle.status_event(app, None, reason)``), written by
+        the same statement: the whole change is then atomic on its own."""
         ...
 
     async def lock(self, id_or_reference: str) -> ApplicationRecord | None:
@@ -75,9 +86,17 @@ class ApplicationWriter(Protocol):
         ...
 
     async def move(
-        self, app: ApplicationRecord, to_status: str, actor: Principal, reason: str
+        self,
+        app: ApplicationRecord,
+        to_status: str,
+        actor: Principal,
+        reason: str,
+        call: Invocation | None = None,
+        events: Sequence[OutboxEvent] = (),
     ) -> ApplicationRecord:
-        """Change status and append the timeline entry."""
+        """Change status and append the timeline entry. With ``call``, also the audit row of ``call``,
+        the status event (``lifecycle.status_event(moved, app.status, reason)``) and ``events`` after
+        it, in the same statement."""
         ...
 
     async def update_draft(

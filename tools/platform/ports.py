@@ -191,9 +191,14 @@ U_co = TypeVar("U_co", covariant=True)
 
 
 class UnitOfWorkFactory(Protocol[U_co]):
-    """Each call opens one transaction: ``async with deps.uow() as uow: ...``."""
+    """Each call opens one transaction: ``async with deps.uow() as uow: ...``.
 
-    def __call__(self) -> AbstractAsyncContextManager[U_co]: ...
+    ``single_statement=True`` promises that the block makes exactly one statement, which writes the
+    whole change with its audit row and outbox events (such as ``ApplicationWriter.insert`` with a
+    ``call``): a statement is atomic on its own, so no transaction is opened around it (two round trips
+    fewer). A second statement in such a block is a programming error and raises."""
+
+    def __call__(self, *, single_statement: bool = False) -> AbstractAsyncContextManager[U_co]: ...
 
 
 class Clock(Protocol):

@@ -1,0 +1,52 @@
+from fastmcp import Client, FastMCP
+from fastmcp.tools import Tool
+
+from mcp_servers.platform.tool_lookup import index_tools
+
+
+def _server() -> FastMCP:
+    server = FastMCP("t")
+
+    @server.tool
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool(version="1")
+    def versioned() -> str:
+        return "v1"
+
+    @server.tool(name="versioned", version="2")
+    def versioned_2() -> str:
+        return "v2"
+
+    @server.resource("data://x")
+    def x() -> str:
+        return "x"
+
+    return server
+
+
+async def test_the_index_finds_what_the_scan_finds() -> None:
+    server = _server()
+    provider = server.local_provider
+    scanned = {n: await provider._get_tool(n) for n in ("echo", "versioned", "x", "nope")}
+    index_tools(server)
+    assert provider._get_tool is not type(provider)._get_tool
+    for name, tool in scanned.items():
+        assert await provider._get_tool(name) is tool
+    assert scanned["versioned"] is not None and scanned["versioned"].version == "2"
+    async with Client(server) as client:
+        assert (await client.call_tool("echo", {"text": "hi"})).data == "hi"
+        assert (await client.call_tool("versioned", {})).data == "v2"
+
+
+async def test_a_tool_added_or_removed_later_is_seen() -> None:
+    server = _server()
+    index_tools(server)
+    server.add_tool(Tool.from_function(lambda: "late", name="late"))
+    server.local_provider.remove_tool("echo")
+    async with Client(server) as client:
+        late = await client.call_tool("late", {})
+        assert late.content[0].text == "late"  # type: ignore[union-attr]
+        removed = await client.call_tool("echo", {"text": "hi"}, raise_on_error=False)
+        assert removed.is_error and "echo" in removed.content[0].text  # type: ignore[union-attr]
