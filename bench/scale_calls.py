@@ -101,6 +101,8 @@ def items() -> list[Item]:
             "get_revenue_by_month", "monitoring_get_revenue_by_month", OPERATOR, {"currency": "NGN"}, "read"
         ),
         Item("reconcile_ledger", "admin_reconcile_ledger", ADMIN, {}, "job"),
+        # The first run is a full one (no checkpoint yet); the second, what the hourly run costs.
+        Item("reconcile_ledger (incremental)", "admin_reconcile_ledger", ADMIN, {}, "job"),
         Item("age_loans", "credit_age_loans", OPERATOR, {}, "job"),
         Item("get_pipeline_health", "monitoring_get_pipeline_health", OPERATOR, {}, "job"),
         Item("get_sync_status", "monitoring_get_sync_status", OPERATOR, {}, "job"),

@@ -158,6 +158,24 @@ def build_server(
         # another process (`caas serve --processes`) or replica: every process seals with the same key.
         request_state_security=RequestStateSecurity(keys=[key], audience=name) if key else None,
     )
+    schemas = _add_tools(server, service, names, visibility, gate)
+    # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
+    # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
+    # start-up, so a dict answers it. The SDK uses the schema only to check a call's Mcp-Param-* headers
+    # against its x-mcp-header annotations, walking the whole schema twice a call (2.7% of a call's
+    # CPU); a schema without a valid annotation can reject nothing, so only the annotated are answered.
+    server._mcp_server.get_tool_input_schema = schemas.get
+    _add_resources_and_prompts(server, service, subscriptions, names)
+    _add_routes(server, runtime, service)
+    index_tools(server)
+    return server
+
+
+def _add_tools(
+    server: FastMCP, service: str | None, names: ToolNames, visibility: RoleVisibility, gate: ToolsetGate
+) -> dict[str, dict[str, Any]]:
+    """Adds the service's tools (every service's, prefixed, for the composed server); returns the input
+    schemas the MCP SDK must see (those with x-mcp-header annotations)."""
     schemas: dict[str, dict[str, Any]] = {}
     for child_name, toolsets in SERVICES.items() if service is None else [(service, SERVICES[service])]:
         # The tools are added to this server under "<service>_<tool>" rather than mounting a server per
@@ -173,16 +191,7 @@ def build_server(
                 gate.register(named, spec.fn.__name__, spec.read_only)
                 if x_mcp_header_map(named.parameters) and find_invalid_x_mcp_header(named.parameters) is None:
                     schemas[named.name] = named.parameters
-    # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
-    # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
-    # start-up, so a dict answers it. The SDK uses the schema only to check a call's Mcp-Param-* headers
-    # against its x-mcp-header annotations, walking the whole schema twice a call (2.7% of a call's
-    # CPU); a schema without a valid annotation can reject nothing, so only the annotated are answered.
-    server._mcp_server.get_tool_input_schema = schemas.get
-    _add_resources_and_prompts(server, service, subscriptions, names)
-    _add_routes(server, runtime, service)
-    index_tools(server)
-    return server
+    return schemas
 
 
 def _add_resources_and_prompts(

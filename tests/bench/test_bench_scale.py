@@ -25,7 +25,13 @@ READS = {
     "get_loan", "get_provider_capital", "get_commission_statement", "get_platform_revenue",
     "get_revenue_by_month",
 }  # fmt: skip
-JOBS = {"reconcile_ledger", "age_loans", "get_pipeline_health", "get_sync_status"}
+JOBS = {
+    "reconcile_ledger",
+    "reconcile_ledger (incremental)",
+    "age_loans",
+    "get_pipeline_health",
+    "get_sync_status",
+}
 
 
 async def test_seed_and_bench_at_a_tiny_scale_measure_every_item_on_books_of_the_asked_size(
@@ -73,3 +79,7 @@ async def test_seed_and_bench_at_a_tiny_scale_measure_every_item_on_books_of_the
     # The dashboard's per-state counts, kept by a trigger the seed had off, were filled after the load.
     assert got["items"]["get_pipeline_health"]["full"]["applications_counted"] == 600
     assert got["items"]["get_pipeline_health"]["small"]["applications_counted"] == 300
+    # The first reconciliation audits everything and leaves a checkpoint; the next starts from it.
+    assert reconcile["mode"] == "full"
+    again = got["items"]["reconcile_ledger (incremental)"]["full"]
+    assert again["mode"] == "incremental" and again["consistent"] is True, again
