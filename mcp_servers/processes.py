@@ -40,6 +40,7 @@ QUEUES = (
     "expire_applications",
     "age_loans",
     "repayment_reminders",
+    "reconcile_ledger",
 )
 # The work that calls the payment and communication gateway: a process running it needs one.
 GATEWAY_QUEUES = frozenset({"payments", "notifications", "repayment_reminders"})

@@ -38,6 +38,7 @@ from mcp_servers.processes import selected
 from mcp_servers.supabase_wiring import document_store, status_mirror, supabase_over_rest, supabase_stores
 from tools.credit import applications
 from tools.credit.ports import CreditDeps
+from tools.ledger import ledger as ledger_use_cases
 from tools.ledger.ports import LedgerDeps
 from tools.loans import aging as loan_aging
 from tools.loans.ports import LoanDeps, LoanPolicy
@@ -50,6 +51,7 @@ from tools.notifications.supabase_sync import sync_handler
 from tools.payments.domain.routing import VendorRouter
 from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.transfers import send_disbursement
+from tools.platform.errors import Conflict
 from tools.platform.jobs import Handler
 from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 from tools.risk.domain.scorecard import DEFAULT_POLICY
@@ -295,6 +297,14 @@ def build_workers(
     async def remind() -> object:
         return await remind_due_repayments(deps.notifications)
 
+    async def reconcile() -> object:
+        # Hourly and incremental: it keeps the checkpoint /metrics' ledger figure and the next run
+        # start from within the hour, so neither reads every posting (docs/scaling.md).
+        try:
+            return (await ledger_use_cases.reconcile_ledger(deps.ledger)).consistent
+        except Conflict:  # another process (or an operator) is reconciling; its run moves the checkpoint
+            return None
+
     handlers: dict[str, Handler] = {
         "supabase_sync": count_sync_failures(sync_handler(deps.notifications)),
         provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
@@ -305,6 +315,7 @@ def build_workers(
         Periodic("expire_applications", timedelta(minutes=1), expire),
         Periodic("age_loans", timedelta(hours=1), age),
         Periodic("repayment_reminders", timedelta(hours=1), remind),
+        Periodic("reconcile_ledger", timedelta(hours=1), reconcile),
     ]
     return Workers(
         store=PgJobStore(core_pool),
