@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,16 +34,27 @@ def local_key(data_dir: Path) -> str:
     """The signing key, created on first use in a file only this user can read (0600)."""
     path = data_dir / _KEY_FILE
     if path.exists():
-        return path.read_text().strip()
+        return _read_key(path)
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    # O_EXCL: two first uses at once keep one key, the loser reads the winner's.
+    # Written whole to a file of our own, then linked into place: link() creates the name only if it is
+    # free, so two first uses at once keep one key, and the loser never reads a file still being written.
+    fd, temp = tempfile.mkstemp(prefix=f".{_KEY_FILE}.", dir=data_dir)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key + "\n")
+        os.link(temp, path)
     except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as out:
-        out.write(key + "\n")
+        return _read_key(path)
+    finally:
+        os.unlink(temp)
+    return key
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty; remove it and a new local signing key is made on next use")
     return key
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,24 @@ def test_the_key_is_private_generated_once_and_kept(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "data" / "local-token-key").stat().st_mode) == 0o600
     assert local_key(tmp_path / "data") == first
     assert len(first) >= 32
+
+
+def test_first_uses_at_once_all_get_the_one_whole_key_and_leave_no_temporary_file(tmp_path: Path) -> None:
+    # Processes started together (the server's children, `caas token`) each make the key on first use;
+    # none may read the file before its key is written, nor sign with a key that was not kept.
+    for attempt in range(20):
+        data = tmp_path / f"data{attempt}"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            keys = list(pool.map(local_key, [data] * 8))
+        assert len(set(keys)) == 1 and len(keys[0]) >= 32
+        assert (data / "local-token-key").read_text().strip() == keys[0]
+        assert [p.name for p in data.iterdir()] == ["local-token-key"]
+
+
+def test_an_empty_key_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "local-token-key").write_text("\n")
+    with pytest.raises(ConfigError, match="is empty; remove it"):
+        local_key(tmp_path)
 
 
 def signed(settings: Settings, **claims: Any) -> str:
