@@ -126,7 +126,9 @@ DECLARE
     changed  caas_core.payments[] := ARRAY(SELECT p FROM new_payments p);
     previous caas_core.payments[] := '{}';
 BEGIN
-    IF TG_OP = 'INSERT' THEN
+    IF changed = '{}' THEN
+        RETURN NULL;  -- a statement that changed no row (an upsert that did nothing, say)
+    ELSIF TG_OP = 'INSERT' THEN
         PERFORM 1 FROM caas_core.payments p
         WHERE (p.loan_id, p.kind) IN (SELECT loan_id, kind FROM new_payments)
           AND p.id NOT IN (SELECT id FROM new_payments)

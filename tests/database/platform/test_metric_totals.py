@@ -338,3 +338,10 @@ async def test_the_application_role_reads_the_totals_but_cannot_write_them(db: a
     ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await as_app(refused)
+    # Its writes still move them: the triggers run as the tables' owner.
+    await db.execute("SELECT caas_core.recount_metric_totals()")
+    await as_app(
+        "INSERT INTO caas_core.jobs (queue, event_id, event_type, payload, failed_at) "
+        "VALUES ('notifications', gen_random_uuid(), 'e', '{}', now())"
+    )
+    assert (await same_figures(db))["jobs_failed", "notifications", None] == 2
