@@ -90,13 +90,31 @@ CREATE TRIGGER postings_metric_totals AFTER INSERT ON caas_ledger.postings
     FOR EACH STATEMENT EXECUTE FUNCTION caas_ledger.total_postings();
 
 -- payments_failed (kind, currency): failed payments with no later payment of the same loan and kind,
--- i.e. the failed ones at their (loan, kind)'s latest created_at. A statement's change is the count
--- of its (loan, kind)s after it less the count before it (its inserted rows left out, its updated
--- rows as they were). An insert locks the other payments of its (loan, kind), so a retry and a
--- concurrent failure (or another retry) of that loan and kind take turns: the later one's count sees
--- the earlier one's row. Two updates need no turn: neither moves the latest created_at.
-CREATE FUNCTION caas_core.total_unretried_failures(changed caas_core.payments[], previous caas_core.payments[])
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+-- i.e. the failed ones at their (loan, kind)'s latest created_at. A change is the count of its
+-- (loan, kind)s after it less the count before it (inserted rows left out, an updated row as it was).
+-- An insert locks the other payments of its (loan, kind), so a retry and a concurrent failure (or
+-- another retry) of that loan and kind take turns: the later one's count sees the earlier one's row.
+-- Updates that only change status need no turn: they never move the latest created_at, so each row
+-- counts on its own, and an update fires only when a payment becomes or stops being failed (sent,
+-- attempts and succeeded updates cost nothing). A statement updating created_at of several payments
+-- of one loan and kind at once would be counted row by row (nothing does: created_at is the insert's).
+-- The queries use the rows as arrays, not the transition table, so their plans are kept between calls.
+CREATE FUNCTION caas_core.total_failed_payments() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed  caas_core.payments[];
+    previous caas_core.payments[] := '{}';
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        changed := ARRAY[NEW];
+        previous := ARRAY[OLD];
+    ELSE
+        changed := ARRAY(SELECT p FROM new_payments p);
+        PERFORM 1 FROM caas_core.payments p
+        WHERE (p.loan_id, p.kind) IN (SELECT loan_id, kind FROM unnest(changed))
+          AND p.id NOT IN (SELECT id FROM unnest(changed))
+        ORDER BY p.id FOR NO KEY UPDATE OF p;
+    END IF;
     WITH pairs AS (
         SELECT loan_id, kind FROM unnest(changed) UNION SELECT loan_id, kind FROM unnest(previous)
     ), after AS (
@@ -114,43 +132,20 @@ RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
                max(created_at) OVER (PARTITION BY loan_id, kind) FROM before
     )
     INSERT INTO caas_core.metric_totals AS t (metric, a, b, slot, n)
-    SELECT 'payments_failed', kind, currency, pg_backend_pid() % 16, sum(n)
-    FROM counted WHERE status = 'failed' AND created_at = latest
-    GROUP BY kind, currency HAVING sum(n) <> 0 ORDER BY 2, 3
-    ON CONFLICT (metric, a, b, slot) DO UPDATE SET n = t.n + EXCLUDED.n
-$$;
-
-CREATE FUNCTION caas_core.total_failed_payments() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    changed  caas_core.payments[] := ARRAY(SELECT p FROM new_payments p);
-    previous caas_core.payments[] := '{}';
-BEGIN
-    IF changed = '{}' THEN
-        RETURN NULL;  -- a statement that changed no row (an upsert that did nothing, say)
-    ELSIF TG_OP = 'INSERT' THEN
-        PERFORM 1 FROM caas_core.payments p
-        WHERE (p.loan_id, p.kind) IN (SELECT loan_id, kind FROM new_payments)
-          AND p.id NOT IN (SELECT id FROM new_payments)
-        ORDER BY p.id FOR NO KEY UPDATE OF p;
-        PERFORM caas_core.total_unretried_failures(changed, previous);
-    -- Most updates (sent, attempts, succeeded) move nothing counted.
-    ELSIF EXISTS (
-        SELECT 1 FROM old_payments o JOIN new_payments n USING (id)
-        WHERE (o.status = 'failed') <> (n.status = 'failed') OR o.created_at <> n.created_at
-           OR o.loan_id <> n.loan_id OR o.kind <> n.kind OR o.currency <> n.currency
-    ) THEN
-        previous := ARRAY(SELECT p FROM old_payments p);
-        PERFORM caas_core.total_unretried_failures(changed, previous);
-    END IF;
+    SELECT 'payments_failed', c.kind, c.currency, pg_backend_pid() % 16, sum(c.n)
+    FROM counted c WHERE c.status = 'failed' AND c.created_at = c.latest
+    GROUP BY c.kind, c.currency HAVING sum(c.n) <> 0 ORDER BY 2, 3
+    ON CONFLICT (metric, a, b, slot) DO UPDATE SET n = t.n + EXCLUDED.n;
     RETURN NULL;
 END $$;
 CREATE TRIGGER payments_failed_totals_insert AFTER INSERT ON caas_core.payments
     REFERENCING NEW TABLE AS new_payments
     FOR EACH STATEMENT EXECUTE FUNCTION caas_core.total_failed_payments();
 CREATE TRIGGER payments_failed_totals_update AFTER UPDATE ON caas_core.payments
-    REFERENCING OLD TABLE AS old_payments NEW TABLE AS new_payments
-    FOR EACH STATEMENT EXECUTE FUNCTION caas_core.total_failed_payments();
+    FOR EACH ROW WHEN ((OLD.status = 'failed') <> (NEW.status = 'failed')
+                       OR OLD.created_at IS DISTINCT FROM NEW.created_at OR OLD.loan_id <> NEW.loan_id
+                       OR OLD.kind <> NEW.kind OR OLD.currency <> NEW.currency)
+    EXECUTE FUNCTION caas_core.total_failed_payments();
 
 -- jobs_failed (queue): jobs that failed for good (a requeue takes one back). webhook_deliveries
 -- (status): every provider_webhooks job in the bucket the delivery listing shows it in: failed when
@@ -298,5 +293,4 @@ SELECT caas_core.recount_metric_totals();
 REVOKE ALL ON caas_core.metric_totals FROM caas_app;
 GRANT SELECT ON caas_core.metric_totals TO caas_app;
 REVOKE EXECUTE ON FUNCTION caas_core.add_metric_total(text, text, text, numeric),
-    caas_core.total_unretried_failures(caas_core.payments[], caas_core.payments[]),
     caas_core.move_webhook_delivery(bigint, text, text), caas_core.recount_metric_totals() FROM PUBLIC;
