@@ -6,6 +6,7 @@ deliveries recorded through it, a job deleted). The scrape's statement reads non
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -345,3 +346,44 @@ async def test_the_application_role_reads_the_totals_but_cannot_write_them(db: a
         "VALUES ('notifications', gen_random_uuid(), 'e', '{}', now())"
     )
     assert (await same_figures(db))["jobs_failed", "notifications", None] == 2
+
+
+_REQUEST = (
+    "INSERT INTO caas_core.payments (kind, loan_id, amount_minor, currency, requested_by) "
+    "VALUES ('collection', $1, 100, 'KES', 't') RETURNING id"
+)
+_FAIL = "UPDATE caas_core.payments SET status = 'failed', settled_at = now() WHERE id = $1"
+
+
+async def first_waits_for(dsn: str, first: tuple[str, object], second: tuple[str, object]) -> None:
+    """``first`` in an open transaction, ``second`` on another connection: the second must wait for
+    the first's commit (it would count without seeing the first's row otherwise)."""
+    holder, waiter = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        tr = holder.transaction()
+        await tr.start()
+        await holder.execute(*first)
+        pending = asyncio.create_task(waiter.execute(*second))
+        await asyncio.sleep(0.5)
+        assert not pending.done()
+        await tr.commit()
+        await pending
+    finally:
+        await holder.close()
+        await waiter.close()
+
+
+async def test_a_retry_and_the_failure_it_retries_racing_count_as_retried_in_either_order(
+    db: asyncpg.Connection, dsn: str
+) -> None:
+    await db.execute("SELECT caas_core.recount_metric_totals()")
+    # The failure commits first: the retry's insert waits for it, then clears it.
+    payment = await db.fetchval(_REQUEST, L3)
+    await first_waits_for(dsn, (_FAIL, payment), (_REQUEST, L3))
+    assert ("payments_failed", "collection", "KES") not in await same_figures(db)
+    # The retry commits first: the failure's update waits for it, then sees it was retried.
+    payment = await db.fetchval(
+        "SELECT id FROM caas_core.payments WHERE loan_id = $1 AND status = 'requested'", L3
+    )
+    await first_waits_for(dsn, (_REQUEST, L3), (_FAIL, payment))
+    assert ("payments_failed", "collection", "KES") not in await same_figures(db)
