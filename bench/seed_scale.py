@@ -175,6 +175,8 @@ async def seed(dsn: str, sizes: Sizes, say: Any = print) -> dict[str, float]:
         await step(f"{len(indexes)} indexes", build_indexes(conn, indexes))
         # Its trigger was off with the others: the per-state counts the dashboard reads (0028).
         await step("application state counts", conn.execute(STATE_COUNTS))
+        # And the running totals /metrics reads (0029), counted from the rows as the migration does.
+        await step("metric totals", conn.execute("SELECT caas_core.recount_metric_totals()"))
         await conn.execute("SET session_replication_role = origin")
         await conn.execute(f"SELECT setval('caas_core.application_reference_seq', {sizes.applications + 1})")
         await step("vacuum analyze", conn.execute("VACUUM ANALYZE"))

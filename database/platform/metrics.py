@@ -1,8 +1,12 @@
 """The facts of the system of record that ``/metrics`` exports, read-only: one statement (one snapshot)
 for all but the ledger's reconciliation, which has a statement of its own.
 
-Every figure is recomputed from the rows that define it, never kept in a process: two processes on one
-database export the same values and a restart resets nothing. Each row is ``(metric, a, b, value)``:
+Every figure is read from the database, never kept in a process: two processes on one database export
+the same values and a restart resets nothing. The ones that count or sum history (applications, money,
+failed jobs and payments, webhook deliveries) are running totals that triggers keep in the transaction
+of each write (migration 0029, whose ``recount_metric_totals()`` is their definition from the rows), so
+a scrape reads a few dozen rows, not the book; the rest are over live rows only. Each row is
+``(metric, a, b, value)``:
 
 - ``applications``: (to_status, currency, transitions into that state), from the application timeline
   (append-only, so the count never goes down);
@@ -37,44 +41,18 @@ import asyncpg
 
 __all__ = ["Fact", "PgMetricsReader"]
 
-# The disbursement journals (and reversals of one) first, then only their postings: driven from the
-# accounts, the planner misjudged how many loan accounts there are and probed every posting of each
-# (2.5 times slower at 10k loans, bench/bench_metrics.py).
+# The running totals (migration 0029) summed over their slots, then the live figures: the unfinished
+# jobs and events, each through a partial index on them. Counts that are 0 are left out as counting
+# rows left them out (the exporter shows 0 for them); a money total that nets to 0 stays, as a sum
+# over rows that exist did.
 _FACTS = """
-WITH disbursements AS MATERIALIZED (
-    SELECT j.id FROM caas_ledger.journals j WHERE j.kind = 'disbursement'
-    UNION ALL
-    SELECT j.id FROM caas_ledger.journals j JOIN caas_ledger.journals o ON o.id = j.reverses_journal_id
-    WHERE j.kind = 'reversal' AND o.kind = 'disbursement'
-), disbursement_postings AS MATERIALIZED (
-    SELECT p.account_id, p.currency, p.amount_minor
-    FROM disbursements d JOIN caas_ledger.postings p ON p.journal_id = d.id
-)
-SELECT 'applications' AS metric, t.to_status AS a, a.currency::text AS b, count(*)::numeric AS value
-FROM caas_core.application_transitions t
-JOIN caas_core.applications a ON a.id = t.application_id
-GROUP BY t.to_status, a.currency
+SELECT metric, a, nullif(b, '') AS b, sum(n) AS value
+FROM caas_core.metric_totals
+GROUP BY metric, a, b
+HAVING sum(n) <> 0 OR metric IN ('disbursed_minor', 'revenue_minor')
 UNION ALL
 SELECT 'providers_active', currency::text, NULL, count(*) FILTER (WHERE status = 'active')
 FROM caas_core.providers GROUP BY currency
-UNION ALL
-SELECT 'disbursed_minor', dp.currency::text, NULL, sum(dp.amount_minor)
-FROM disbursement_postings dp
-JOIN caas_ledger.accounts a ON a.id = dp.account_id
-WHERE a.owner_type = 'loan' AND split_part(a.code, ':', 3) = 'principal_receivable'
-GROUP BY dp.currency
-UNION ALL
-SELECT 'revenue_minor', p.currency::text,
-       CASE WHEN split_part(a.code, ':', 2) = 'fee_income' THEN 'fee'
-            WHEN coalesce(o.kind, j.kind) = 'repayment' THEN 'interest_share'
-            ELSE coalesce(o.kind, j.kind) END,
-       -sum(p.amount_minor)
-FROM caas_ledger.accounts a
-JOIN caas_ledger.postings p ON p.account_id = a.id
-JOIN caas_ledger.journals j ON j.id = p.journal_id
-LEFT JOIN caas_ledger.journals o ON o.id = j.reverses_journal_id
-WHERE a.owner_type = 'platform' AND split_part(a.code, ':', 2) IN ('commission_income', 'fee_income')
-GROUP BY 2, 3
 UNION ALL
 SELECT 'outbox_lag', 'relay', NULL, extract(epoch FROM now() - min(occurred_at))
 FROM caas_core.outbox WHERE published_at IS NULL
@@ -87,25 +65,8 @@ UNION ALL
 SELECT 'queue_lag', queue, NULL, extract(epoch FROM now() - min(created_at))
 FROM caas_core.jobs WHERE done_at IS NULL AND failed_at IS NULL GROUP BY queue
 UNION ALL
-SELECT 'jobs_failed', queue, NULL, count(*) FROM caas_core.jobs WHERE failed_at IS NOT NULL GROUP BY queue
-UNION ALL
 SELECT 'jobs_running', queue, NULL, count(*) FROM caas_core.jobs
 WHERE done_at IS NULL AND failed_at IS NULL AND lease_until > now() GROUP BY queue
-UNION ALL
-SELECT 'payments_failed', p.kind, p.currency::text, count(*)
-FROM caas_core.payments p
-WHERE p.status = 'failed' AND NOT EXISTS (
-    SELECT 1 FROM caas_core.payments r
-    WHERE r.loan_id = p.loan_id AND r.kind = p.kind AND r.created_at > p.created_at)
-GROUP BY p.kind, p.currency
-UNION ALL
-SELECT 'webhook_deliveries',
-       CASE WHEN j.failed_at IS NOT NULL THEN 'failed' WHEN d.status IS NOT NULL THEN d.status
-            ELSE 'pending' END,
-       NULL, count(*)
-FROM caas_core.jobs j LEFT JOIN caas_core.webhook_deliveries d ON d.job_id = j.id
-WHERE j.queue = 'provider_webhooks'
-GROUP BY 2
 """
 
 # Apart, and less often (mcp_servers/platform/metrics.py): it reads every posting.

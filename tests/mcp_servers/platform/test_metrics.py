@@ -24,6 +24,7 @@ from mcp_servers.platform.metrics import REVENUE_KINDS
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import dsn_proxy, serving
 from tests.helpers.confirm import person_confirms
+from tests.helpers.metrics_history import Figures, from_history_and_totals
 from tests.helpers.payments import platform_over_http
 from tests.helpers.pgbouncer import core_urls
 from tools.platform.principal import Principal, Role
@@ -104,6 +105,15 @@ async def loan_figures(runtime: Runtime) -> asyncpg.Record:
     return row
 
 
+async def counted_and_totalled(runtime: Runtime) -> tuple[Figures, Figures]:
+    assert runtime.targets is not None
+    db = await asyncpg.connect(runtime.targets.direct_core)
+    try:
+        return await from_history_and_totals(db)
+    finally:
+        await db.close()
+
+
 async def reverse(runtime: Runtime, journal: Any) -> None:
     """An admin reverses a journal through the admin tool (a person confirms the money move)."""
     runtime.principals.local = Principal("metrics-admin", Role.ADMIN)
@@ -132,6 +142,7 @@ async def test_the_plan_metrics_after_the_demo_are_the_same_in_two_processes_and
             third = samples(await scrape(restarted), FACTS)
         loans = await loan_figures(runtime)
         await reverse(runtime, loans["commission_journal"])
+        history, totals = await counted_and_totalled(runtime)
     async with another_process(settings) as later:
         reversed_ = samples(await scrape(later), FACTS)
 
@@ -151,6 +162,10 @@ async def test_the_plan_metrics_after_the_demo_are_the_same_in_two_processes_and
     assert one(reversed_, "caas_platform_revenue", currency=CURRENCY, kind="commission") == 0
     changed = {key for key in first if first[key] != reversed_[key]}
     assert changed == {("caas_platform_revenue", (("currency", CURRENCY), ("kind", "commission")))}
+    # The running totals the scrape reads (migration 0029) are what counting the journey's history gives.
+    assert totals == history
+    totalled = {metric for metric, _, _ in totals}
+    assert totalled >= {"applications", "disbursed_minor", "revenue_minor", "webhook_deliveries"}
 
 
 async def test_metrics_answer_200_without_the_database_facts_while_the_database_is_cut(
