@@ -7,7 +7,7 @@ mirror of application statuses is ``StatusMirror``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,10 +27,12 @@ __all__ = [
     "ConversationRecord",
     "ConversationSummary",
     "DeliveryStatus",
+    "DocumentChange",
     "DocumentUpdate",
     "DueInstallment",
     "DueInstallmentReader",
     "MessageRecord",
+    "MirrorEvent",
     "MirrorSources",
     "MirrorUnavailable",
     "NewNotification",
@@ -41,6 +43,7 @@ __all__ = [
     "StatusMirror",
     "StatusUpdate",
     "SupportStore",
+    "SyncResult",
 ]
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
@@ -288,7 +291,74 @@ class Activity:
     occurred_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What one event did to the mirror: its status and document rows (None: it writes no such row)
+    and whether its activity line is new."""
+
+    status: Applied | None
+    document: Applied | None
+    activity: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentChange:
+    document_id: UUID
+    kind: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MirrorEvent:
+    """Every write of one event, for ``StatusMirror.apply_events``, in this order: its status move;
+    its ``document`` row, for the mirrored application's owner (``MISSING`` without one); a bare
+    profile for ``borrower_id`` when ``new_borrower``; and its activity line, for ``borrower_id`` or
+    else that owner (none without either)."""
+
+    event_id: UUID
+    event_type: str
+    application_id: UUID
+    sequence: int
+    occurred_at: datetime
+    status: StatusUpdate | None
+    document: DocumentChange | None
+    borrower_id: str | None
+    new_borrower: bool
+    detail: Mapping[str, Any]
+
+    def document_update(self, owner: str) -> DocumentUpdate | None:
+        d = self.document
+        if d is None:
+            return None
+        return DocumentUpdate(
+            document_id=d.document_id,
+            application_id=self.application_id,
+            user_id=owner,
+            sequence=self.sequence,
+            kind=d.kind,
+            status=d.status,
+            occurred_at=self.occurred_at,
+        )
+
+    def activity(self, user_id: str) -> Activity:
+        return Activity(
+            event_id=self.event_id,
+            user_id=user_id,
+            kind=self.event_type,
+            application_id=self.application_id,
+            detail=self.detail,
+            occurred_at=self.occurred_at,
+        )
+
+
 class StatusMirror(Protocol):
+    async def apply_events(self, events: Sequence[MirrorEvent]) -> list[SyncResult]:
+        """Every write of each event (see ``MirrorEvent``), in as few round trips as the writer allows;
+        the events are of different applications. Each write is as conditional as the single ones
+        below, so running them again changes nothing. Raises ``MirrorUnavailable`` when the mirror
+        cannot be reached (some writes may have been made)."""
+        ...
+
     async def apply_status(self, update: StatusUpdate) -> Applied:
         """Create the row (from an application event) or move it forward; never backwards."""
         ...
