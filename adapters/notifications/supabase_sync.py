@@ -13,9 +13,10 @@ with supabase-py's async client when only ``SUPABASE_URL`` and the service-role 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from uuid import UUID
 
+import anyio
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter, Gauge
@@ -126,11 +127,17 @@ class PgStatusMirror:
     @asynccontextmanager
     async def _as_service(self) -> AsyncIterator[PoolConnectionProxy]:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn:
                 # The connection's own user may own the tables (FORCE RLS) or be a superuser: the
-                # sync writes with the service role's rights, no more.
-                await conn.execute("SET LOCAL ROLE service_role")
-                yield conn
+                # sync writes with the service role's rights, no more. BEGIN and the role are one
+                # simple query (one round trip; asyncpg's transaction() would send BEGIN alone).
+                try:
+                    await conn.execute("BEGIN; SET LOCAL ROLE service_role")
+                    yield conn
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
+                await conn.execute("COMMIT")
         except _CONNECTION_ERRORS as exc:
             raise MirrorUnavailable(type(exc).__name__) from None
 
@@ -229,3 +236,12 @@ class PgStatusMirror:
 
     async def aclose(self) -> None:
         return None  # the pool belongs to the runtime
+
+
+async def _roll_back(conn: PoolConnectionProxy) -> None:
+    # Shielded: a cancelled task still ends its transaction. A connection that cannot roll back is
+    # broken; the pool's reset on release closes it.
+    with anyio.CancelScope(shield=True):
+        if not conn.is_closed() and conn.is_in_transaction():
+            with suppress(Exception):
+                await conn.execute("ROLLBACK")

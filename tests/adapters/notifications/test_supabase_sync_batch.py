@@ -12,12 +12,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.notifications.supabase_sync import PostgrestStatusMirror
+from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror
 from mcp_servers.runtime import Runtime
 from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
 from tests.helpers.supabase import Journey, MirrorOnly, feed, job, mirror_row
 from tools.notifications.ports import Applied, StatusMirror, SyncResult
-from tools.notifications.supabase_sync import sync_event, sync_events
+from tools.notifications.supabase_sync import mirror_event, sync_event, sync_events
 from tools.platform.jobs import Job, PermanentFailure
 
 KEY = "service-role-key-of-the-postgrest-double"
@@ -155,3 +155,24 @@ async def test_a_row_postgres_refuses_fails_only_its_own_job(runtime: Runtime, s
     assert isinstance(outcomes[2], PermanentFailure)
     assert await feed(supa, good.app_id) == ["application.submitted"]
     assert await mirror_row(supa, bad.app_id) is None
+
+
+async def test_a_refused_write_leaves_the_connection_clean_and_in_its_own_role(runtime: Runtime) -> None:
+    assert runtime.targets is not None
+    pool = await asyncpg.create_pool(runtime.targets.supabase, min_size=1, max_size=1)
+    try:
+        mirror = PgStatusMirror(pool)
+        refused = job(1, Journey().application("submitted"))
+        refused = replace(refused, payload={**refused.payload, "currency": "NGNX"})
+        with pytest.raises(asyncpg.StringDataRightTruncationError):
+            await mirror.apply_events([mirror_event(refused)])
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT current_user") != "service_role"
+        [done] = await mirror.apply_events([mirror_event(job(2, Journey().application("submitted")))])
+        assert done == SyncResult(Applied.APPLIED, None, True)
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT current_user") != "service_role"
+    finally:
+        await pool.close()
