@@ -311,9 +311,9 @@ class DocumentChange:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MirrorEvent:
     """Every write of one event, for ``StatusMirror.apply_events``, in this order: its status move;
-    its ``document`` row, for the mirrored application's owner (``MISSING`` without one); a bare
-    profile for ``borrower_id`` when ``new_borrower``; and its activity line, for ``borrower_id`` or
-    else that owner (none without either)."""
+    its ``document`` row, for the mirrored application's owner (``MISSING`` without one); and its
+    activity line, for ``borrower_id`` or else that owner (none without either), with a bare profile
+    for that user first when ``new_borrower`` (an application event)."""
 
     event_id: UUID
     event_type: str

@@ -8,10 +8,9 @@ while the batch runs (a handler may take any time its own timeout allows), so it
 worker killed mid-job gives its jobs back within one lease, another worker reclaims them, and the dead
 worker's late outcome is refused. A batch holds at most one job per ordering key, so its jobs may run
 side by side (``concurrency``) without a key's jobs overtaking each other; a ``BatchHandler`` is given
-the whole batch at once instead (one write for many jobs) and answers each job's outcome. Delivery is at
-least once:
-a handler's effect commits in its own transaction before the job is marked, so handlers are idempotent
-(they dedupe on the event id, a payment reference, an inbox row).
+the whole batch at once instead (one write for many jobs) and answers each job's outcome. Delivery is
+at least once: a handler's effect commits in its own transaction before the job is marked, so handlers
+are idempotent (they dedupe on the event id, a payment reference, an inbox row).
 """
 
 from __future__ import annotations
