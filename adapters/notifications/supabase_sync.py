@@ -4,29 +4,35 @@
 embedded second database): each write is one statement, conditional on the row's ``last_sequence``,
 run as ``service_role`` so the sync has exactly the rights the hosted service role has.
 
-``PostgrestStatusMirror`` writes through PostgREST with supabase-py's async client when only
-``SUPABASE_URL`` and the service-role key are configured. PostgREST has no conditional upsert, so
-a write is an insert that ignores duplicates followed, when the row existed, by a PATCH filtered on
-``last_sequence=lt.<sequence>``. That is safe here because the queue runs one application's jobs one
-at a time; the filter still keeps a redelivered or older event from moving the row backwards.
+A batch of events (``apply_events``) is one statement (``adapters.notifications.mirror_batch``).
+
+``PostgrestStatusMirror`` (``adapters.notifications.postgrest_mirror``) writes through PostgREST
+with supabase-py's async client when only ``SUPABASE_URL`` and the service-role key are configured.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from uuid import UUID
 
+import anyio
 import asyncpg
-import httpx
 from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter, Gauge
 
-from tools.notifications.ports import Activity, Applied, DocumentUpdate, MirrorUnavailable, StatusUpdate
-from tools.platform.jobs import Handler, Job
+from adapters.notifications.mirror_batch import APPLY_EVENTS, event_columns, results
+from adapters.notifications.postgrest_mirror import PostgrestStatusMirror, jsonable
+from tools.notifications.ports import (
+    Activity,
+    Applied,
+    DocumentUpdate,
+    MirrorEvent,
+    MirrorUnavailable,
+    StatusUpdate,
+    SyncResult,
+)
+from tools.platform.jobs import BatchHandler, Job
 
 __all__ = [
     "SYNC_FAILURES",
@@ -55,17 +61,19 @@ def observe_sync_lag(seconds: float) -> None:
     SYNC_LAG.set(seconds)
 
 
-def count_sync_failures(handler: Handler) -> Handler:
-    """The sync queue's handler, counting every attempt that raised (the mirror down, a bad event)."""
+def count_sync_failures(handler: BatchHandler) -> BatchHandler:
+    """The sync queue's handler, counting every attempt that failed (the mirror down, a bad event)."""
 
-    async def counted(job: Job) -> None:
+    async def counted(jobs: list[Job]) -> list[Exception | None]:
         try:
-            await handler(job)
+            outcomes = list(await handler.run(jobs))
         except Exception:
-            SYNC_FAILURES.inc()
+            SYNC_FAILURES.inc(len(jobs))
             raise
+        SYNC_FAILURES.inc(sum(o is not None for o in outcomes))
+        return outcomes
 
-    return counted
+    return BatchHandler(counted)
 
 
 _CONNECTION_ERRORS = (
@@ -119,13 +127,25 @@ class PgStatusMirror:
     @asynccontextmanager
     async def _as_service(self) -> AsyncIterator[PoolConnectionProxy]:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn:
                 # The connection's own user may own the tables (FORCE RLS) or be a superuser: the
-                # sync writes with the service role's rights, no more.
-                await conn.execute("SET LOCAL ROLE service_role")
-                yield conn
+                # sync writes with the service role's rights, no more. BEGIN and the role are one
+                # simple query (one round trip; asyncpg's transaction() would send BEGIN alone).
+                try:
+                    await conn.execute("BEGIN; SET LOCAL ROLE service_role")
+                    yield conn
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
+                await conn.execute("COMMIT")
         except _CONNECTION_ERRORS as exc:
             raise MirrorUnavailable(type(exc).__name__) from None
+
+    async def apply_events(self, events: Sequence[MirrorEvent]) -> list[SyncResult]:
+        """Every write of every event in one statement (``mirror_batch``), one transaction."""
+        async with self._as_service() as conn:
+            rows = await conn.fetch(APPLY_EVENTS, *event_columns(events))
+        return results(events, rows)
 
     async def apply_status(self, update: StatusUpdate) -> Applied:
         u = update
@@ -194,7 +214,7 @@ class PgStatusMirror:
                 a.user_id,
                 a.kind,
                 a.application_id,
-                _jsonable(a.detail),  # the pool's jsonb codec serialises it
+                jsonable(a.detail),  # the pool's jsonb codec serialises it
                 a.occurred_at,
                 a.event_id,
             )
@@ -218,171 +238,10 @@ class PgStatusMirror:
         return None  # the pool belongs to the runtime
 
 
-class PostgrestStatusMirror:
-    """supabase-py's async client over an httpx client with our timeouts; supabase-py's own retry
-    loop is off because the job queue already retries with backoff."""
-
-    def __init__(self, url: str, service_role_key: str, *, timeout: float = 10.0) -> None:
-        # supabase-py is imported here: a process that never mirrors over HTTP never loads it (8 MiB).
-        from supabase import AsyncClient, AsyncClientOptions
-
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
-        self._client = AsyncClient(
-            url,
-            service_role_key,
-            AsyncClientOptions(
-                httpx_client=self._http,
-                postgrest_client_retry=False,
-                auto_refresh_token=False,
-                persist_session=False,
-            ),
-        )
-
-    async def _run(self, query: Any) -> list[dict[str, Any]]:
-        from postgrest import APIError
-
-        try:
-            response = await query.execute()
-        except APIError as exc:
-            raise MirrorUnavailable(f"PostgREST refused the write (code {exc.code})") from None
-        except httpx.HTTPError as exc:
-            raise MirrorUnavailable(type(exc).__name__) from None
-        return list(response.data or [])
-
-    async def _insert_or_advance(
-        self, table: str, key: str, key_value: UUID, row: dict[str, Any], advance: dict[str, Any]
-    ) -> Applied:
-        inserted = await self._run(
-            self._client.table(table).upsert(_jsonable(row), on_conflict=key, ignore_duplicates=True)
-        )
-        if inserted:
-            return Applied.APPLIED
-        moved = await self._run(
-            self._client.table(table)
-            .update(_jsonable(advance))
-            .eq(key, str(key_value))
-            .lt("last_sequence", advance["last_sequence"])
-        )
-        return Applied.APPLIED if moved else Applied.STALE
-
-    async def apply_status(self, update: StatusUpdate) -> Applied:
-        u = update
-        tracking = {
-            "last_event_id": u.event_id,
-            "last_event_type": u.event_type,
-            "last_sequence": u.sequence,
-            "last_event_at": u.occurred_at,
-            "updated_at": datetime.now(UTC),
-        }
-        if u.progress_percent is not None:
-            tracking["progress_percent"] = u.progress_percent
-        if u.application is not None:
-            a = u.application
-            fields = {
-                "reference": a.reference,
-                "borrower_id": a.borrower_id,
-                "status": a.status,
-                "requested_amount": a.requested_amount,
-                "currency": a.currency,
-                "term_months": a.term_months,
-                **tracking,
-            }
-            row = {"application_id": u.application_id, **fields}
-            return await self._insert_or_advance(
-                "application_status", "application_id", u.application_id, row, fields
-            )
-        changes = {
-            **{
-                k: v
-                for k, v in (
-                    ("loan_id", u.loan_id),
-                    ("loan_status", u.loan_status),
-                    ("payment_status", u.payment_status),
-                )
-                if v is not None
-            },
-            **tracking,
-        }
-        moved = await self._run(
-            self._client.table("application_status")
-            .update(_jsonable(changes))
-            .eq("application_id", str(u.application_id))
-            .lt("last_sequence", u.sequence)
-        )
-        if moved:
-            return Applied.APPLIED
-        found = await self._run(
-            self._client.table("application_status")
-            .select("application_id")
-            .eq("application_id", str(u.application_id))
-            .limit(1)
-        )
-        return Applied.STALE if found else Applied.MISSING
-
-    async def apply_document(self, update: DocumentUpdate) -> Applied:
-        u = update
-        fields = {
-            "kind": u.kind,
-            "status": u.status,
-            "last_sequence": u.sequence,
-            "updated_at": datetime.now(UTC),
-        }
-        row = {
-            "id": u.document_id,
-            "user_id": u.user_id,
-            "application_id": u.application_id,
-            "created_at": u.occurred_at,
-            **fields,
-        }
-        return await self._insert_or_advance("document_uploads", "id", u.document_id, row, fields)
-
-    async def record_activity(self, activity: Activity) -> bool:
-        a = activity
-        row = {
-            "event_id": a.event_id,
-            "user_id": a.user_id,
-            "kind": a.kind,
-            "application_id": a.application_id,
-            "detail": dict(a.detail),
-            "occurred_at": a.occurred_at,
-        }
-        inserted = await self._run(
-            self._client.table("user_activities").upsert(
-                _jsonable(row), on_conflict="event_id", ignore_duplicates=True
-            )
-        )
-        return bool(inserted)
-
-    async def ensure_profile(self, user_id: str) -> None:
-        await self._run(
-            self._client.table("user_profiles").upsert(
-                {"id": user_id}, on_conflict="id", ignore_duplicates=True
-            )
-        )
-
-    async def borrower_of(self, application_id: UUID) -> str | None:
-        rows = await self._run(
-            self._client.table("application_status")
-            .select("borrower_id")
-            .eq("application_id", str(application_id))
-            .limit(1)
-        )
-        return str(rows[0]["borrower_id"]) if rows else None
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _value(v) for k, v in row.items()}
-
-
-def _value(v: Any) -> Any:
-    # PostgREST reads numeric from a JSON string exactly; a float would round money.
-    if isinstance(v, UUID | Decimal):
-        return str(v)
-    if isinstance(v, datetime):
-        return v.isoformat()
-    if isinstance(v, Mapping):
-        return _jsonable(v)
-    return v
+async def _roll_back(conn: PoolConnectionProxy) -> None:
+    # Shielded: a cancelled task still ends its transaction. A connection that cannot roll back is
+    # broken; the pool's reset on release closes it.
+    with anyio.CancelScope(shield=True):
+        if not conn.is_closed() and conn.is_in_transaction():
+            with suppress(Exception):
+                await conn.execute("ROLLBACK")

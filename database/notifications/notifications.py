@@ -8,10 +8,11 @@ hosted service role has (the tables force row-level security, even on their owne
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from uuid import UUID
 
+import anyio
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
@@ -45,10 +46,21 @@ WHERE event_id = $1 AND user_id = $2 AND channel = $5 AND NOT EXISTS (SELECT 1 F
 
 @asynccontextmanager
 async def service_connection(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
-    """A pooled connection in a transaction with the service role's rights, no more."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL ROLE service_role")
-        yield conn
+    """A pooled connection in a transaction with the service role's rights, no more. BEGIN and the
+    role are one simple query: one round trip (asyncpg's ``transaction()`` sends BEGIN alone)."""
+    async with pool.acquire() as conn:
+        try:
+            await conn.execute("BEGIN; SET LOCAL ROLE service_role")
+            yield conn
+        except BaseException:
+            # Shielded: a cancelled task still ends its transaction. A connection that cannot roll
+            # back is broken; the pool's reset on release closes it.
+            with anyio.CancelScope(shield=True):
+                if not conn.is_closed() and conn.is_in_transaction():
+                    with suppress(Exception):
+                        await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
 
 
 def notification(row: asyncpg.Record) -> NotificationRecord:

@@ -73,26 +73,35 @@ WHERE j.id = o.id AND j.attempts = o.attempts AND j.leased_by = $6
 RETURNING j.id
 """
 _UNLEASE = "leased_by = NULL, lease_until = NULL"
-# The relay's unpublished events, only while it holds the relay's lock (one relay at a time keeps jobs
-# in the order their events were written; the others get nothing). The lock is taken after the
-# statement's snapshot: an event another relay published meanwhile is skipped by FOR UPDATE, which
-# reads a locked row's latest version again.
-_RELAY_PICK = f"""
-WITH relay AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({AdvisoryLock.OUTBOX_RELAY.value}) AS ours)
-SELECT o.id, o.event_id, o.event_type, o.payload
-FROM relay, caas_core.outbox o
-WHERE relay.ours AND o.published_at IS NULL
-ORDER BY o.id LIMIT $1
-FOR UPDATE OF o
+# The relay's oldest unpublished events, read without a lock or a transaction: the copy below decides,
+# under the relay's lock, which of them are still to publish.
+_RELAY_PICK = """
+SELECT o.id, o.event_id, o.event_type, o.payload FROM caas_core.outbox o
+WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1
 """
-# Their jobs (one per queue and event, whatever a relay run twice would do) and their publication.
-_RELAY_COPY = """
-WITH copied AS (
+# Their jobs (one per queue and event, whatever a relay run twice would do) and their publication, in
+# one statement, only while it holds the relay's lock (one relay at a time keeps jobs in the order their
+# events were written; the others copy nothing). The lock is taken after the statement's snapshot: an
+# event another relay published meanwhile is skipped by FOR UPDATE, which reads a locked row's latest
+# version again; so is one published since the pick.
+_RELAY_COPY = f"""
+WITH relay AS MATERIALIZED (SELECT pg_try_advisory_xact_lock({AdvisoryLock.OUTBOX_RELAY.value}) AS ours),
+fresh AS MATERIALIZED (
+    SELECT o.id FROM relay, caas_core.outbox o
+    WHERE relay.ours AND o.id = ANY($6::bigint[]) AND o.published_at IS NULL
+    FOR UPDATE OF o
+), copied AS (
     INSERT INTO caas_core.jobs (queue, ordering_key, event_id, event_type, payload)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[])
+    SELECT r.queue, r.ordering_key, r.event_id, r.event_type, r.payload
+    FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $7::bigint[]) WITH ORDINALITY
+        AS r(queue, ordering_key, event_id, event_type, payload, outbox_id, n)
+    WHERE r.outbox_id IN (SELECT id FROM fresh)
+    ORDER BY r.n
     ON CONFLICT (queue, event_id) DO NOTHING
 )
-UPDATE caas_core.outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($6::bigint[])
+UPDATE caas_core.outbox o SET published_at = now(), attempts = o.attempts + 1
+FROM fresh WHERE o.id = fresh.id
+RETURNING o.id
 """
 _MINE = (
     "(id, attempts) IN (SELECT * FROM unnest($1::bigint[], $2::int[])) AND leased_by = $3 "
@@ -191,24 +200,24 @@ class PgJobStore:
         yield _PgBatch(self._pool, self.worker, jobs, more)
 
     async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
-        # Four round trips (BEGIN, pick, copy, COMMIT); the routing is Python's, so the copy cannot join
-        # the pick.
-        async with self._pool.acquire() as conn, conn.transaction():
-            events = await conn.fetch(_RELAY_PICK, limit)
-            if not events:
-                return 0
-            queues, keys, event_ids, types, payloads = [], [], [], [], []
-            for event in events:
-                for r in route(event["event_type"], event["payload"]):
-                    queues.append(r.queue)
-                    keys.append(r.ordering_key)
-                    event_ids.append(event["event_id"])
-                    types.append(event["event_type"])
-                    payloads.append(event["payload"])
-            await conn.execute(
-                _RELAY_COPY, queues, keys, event_ids, types, payloads, [e["id"] for e in events]
-            )
-            return len(events)
+        # Two statements, each its own transaction (none when nothing is unpublished); the routing is
+        # Python's, so the copy cannot join the pick.
+        events = await self._pool.fetch(_RELAY_PICK, limit)
+        if not events:
+            return 0
+        queues, keys, event_ids, types, payloads, sources = [], [], [], [], [], []
+        for event in events:
+            for r in route(event["event_type"], event["payload"]):
+                queues.append(r.queue)
+                keys.append(r.ordering_key)
+                event_ids.append(event["event_id"])
+                types.append(event["event_type"])
+                payloads.append(event["payload"])
+                sources.append(event["id"])
+        published = await self._pool.fetch(
+            _RELAY_COPY, queues, keys, event_ids, types, payloads, [e["id"] for e in events], sources
+        )
+        return len(published)
 
     async def lag_seconds(self) -> dict[str, float]:
         rows = await self._pool.fetch(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -29,7 +29,16 @@ from prometheus_client import Counter, Gauge
 
 from database.platform.listen import listen
 from mcp_servers.platform.tracing import traced_handler
-from tools.platform.jobs import LEASE, Handler, JobStore, relay_outbox, run_batch, run_queue
+from tools.platform.jobs import (
+    LEASE,
+    BatchHandler,
+    Handler,
+    Job,
+    JobStore,
+    relay_outbox,
+    run_batch,
+    run_queue,
+)
 from tools.platform.ports import Clock, Invocation
 from tools.platform.principal import Principal, Role
 
@@ -99,7 +108,7 @@ class Workers:
         for _ in range(rounds):
             n = await relay_outbox(self.store, self.relay_batch) if self.relay else 0
             for queue, handler in self.handlers.items():
-                traced = traced_handler(queue, handler)
+                traced = _traced(queue, handler)
                 n += await run_queue(
                     self.store,
                     queue,
@@ -189,7 +198,7 @@ class Workers:
         return n >= self.relay_batch or (n > 0 and not self.listening)
 
     def _queue_once(self, queue: str, handler: Handler) -> Callable[[], Awaitable[bool]]:
-        handler = traced_handler(queue, handler)  # a span per job when tracing is on
+        handler = _traced(queue, handler)  # a span per job (per batch) when tracing is on
 
         async def once() -> bool:
             taken = await run_batch(
@@ -232,3 +241,23 @@ class Workers:
             except Exception:
                 log.exception("periodic %s failed", job.name)
             await self._nap(job.name, job.every.total_seconds())
+
+
+def _traced(queue: str, handler: Handler) -> Handler:
+    """A span per job when tracing is on; a batch handler's batch in one span (``caas.jobs <queue>``)
+    naming its jobs, so it still runs as a batch."""
+    traced = traced_handler(queue, handler)
+    if traced is handler or not isinstance(handler, BatchHandler):
+        return traced
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("caas")
+
+    async def run(jobs: list[Job]) -> Sequence[Exception | None]:
+        ids = [j.id for j in jobs]
+        with tracer.start_as_current_span(
+            f"caas.jobs {queue}", attributes={"caas.queue": queue, "caas.job_ids": ids}
+        ):
+            return await handler.run(jobs)
+
+    return BatchHandler(run)

@@ -7,16 +7,27 @@ mirror of application statuses is ``StatusMirror``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
-from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 from tools.credit.ports import ApplicationReader, CreditUnitOfWork
 from tools.loans.ports import LoanReader
+from tools.notifications.mirror_ports import (
+    Activity,
+    ApplicationSnapshot,
+    Applied,
+    DocumentChange,
+    DocumentUpdate,
+    MirrorEvent,
+    MirrorSources,
+    MirrorUnavailable,
+    StatusMirror,
+    StatusUpdate,
+    SyncResult,
+)
 from tools.payments.ports import CommunicationGateway
 from tools.platform.ports import Clock, UnitOfWorkFactory
 
@@ -27,10 +38,12 @@ __all__ = [
     "ConversationRecord",
     "ConversationSummary",
     "DeliveryStatus",
+    "DocumentChange",
     "DocumentUpdate",
     "DueInstallment",
     "DueInstallmentReader",
     "MessageRecord",
+    "MirrorEvent",
     "MirrorSources",
     "MirrorUnavailable",
     "NewNotification",
@@ -41,6 +54,7 @@ __all__ = [
     "StatusMirror",
     "StatusUpdate",
     "SupportStore",
+    "SyncResult",
 ]
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
@@ -220,108 +234,6 @@ class SupportStore(Protocol):
     async def close(self, conversation_id: UUID, closed_by: str) -> ConversationRecord | None:
         """Close it; a closed one stays as it is. None when there is no such conversation."""
         ...
-
-
-class Applied(StrEnum):
-    APPLIED = "applied"
-    # The mirror already holds this event or a later one (a redelivery, or an older event).
-    STALE = "stale"
-    # No mirror row to update: the application's own events never reached the mirror.
-    MISSING = "missing"
-
-
-class MirrorUnavailable(Exception):
-    """Supabase did not take the write (down, timed out, refused): try again later. The text names
-    the failure (an error code, a status), never the data."""
-
-
-@dataclass(frozen=True, slots=True)
-class ApplicationSnapshot:
-    """What an application event says about the application; it can create the mirror row."""
-
-    reference: str
-    borrower_id: str
-    status: str
-    requested_amount: Decimal | None
-    currency: str
-    term_months: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StatusUpdate:
-    """One event applied to ``application_status``. ``sequence`` orders the events of one application
-    (the sync job's id, assigned in outbox order); a row whose ``last_sequence`` is not below it is
-    left alone. None fields leave the column as it is."""
-
-    application_id: UUID
-    sequence: int
-    event_id: UUID
-    event_type: str
-    occurred_at: datetime
-    application: ApplicationSnapshot | None = None
-    progress_percent: int | None = None
-    loan_id: UUID | None = None
-    loan_status: str | None = None
-    payment_status: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DocumentUpdate:
-    document_id: UUID
-    application_id: UUID
-    user_id: str
-    sequence: int
-    kind: str
-    status: str
-    occurred_at: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Activity:
-    """One line of the borrower's activity feed, written once per event (keyed by ``event_id``)."""
-
-    event_id: UUID
-    user_id: str
-    kind: str
-    application_id: UUID | None
-    detail: Mapping[str, Any]
-    occurred_at: datetime
-
-
-class StatusMirror(Protocol):
-    async def apply_status(self, update: StatusUpdate) -> Applied:
-        """Create the row (from an application event) or move it forward; never backwards."""
-        ...
-
-    async def apply_document(self, update: DocumentUpdate) -> Applied: ...
-
-    async def record_activity(self, activity: Activity) -> bool:
-        """False when this event's activity is already there."""
-        ...
-
-    async def ensure_profile(self, user_id: str) -> None:
-        """A bare profile row for a borrower the mirror has just met (the user fills it in)."""
-        ...
-
-    async def borrower_of(self, application_id: UUID) -> str | None:
-        """The owner of a mirrored application, for events that do not name the borrower."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
-class MirrorSources(Protocol):
-    """What the Supabase sync needs (``NotificationDeps`` has it): the mirror, the clock, and where to
-    report how far behind the mirror is."""
-
-    @property
-    def mirror(self) -> StatusMirror: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def observe_lag(self) -> Callable[[float], None]: ...
 
 
 def _no_metric(_seconds: float) -> None:

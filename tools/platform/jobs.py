@@ -7,15 +7,16 @@ that only succeeds while the lease is still this worker's. The lease is kept ali
 while the batch runs (a handler may take any time its own timeout allows), so it can be short: a
 worker killed mid-job gives its jobs back within one lease, another worker reclaims them, and the dead
 worker's late outcome is refused. A batch holds at most one job per ordering key, so its jobs may run
-side by side (``concurrency``) without a key's jobs overtaking each other. Delivery is at least once:
-a handler's effect commits in its own transaction before the job is marked, so handlers are idempotent
-(they dedupe on the event id, a payment reference, an inbox row).
+side by side (``concurrency``) without a key's jobs overtaking each other; a ``BatchHandler`` is given
+the whole batch at once instead (one write for many jobs) and answers each job's outcome. Delivery is
+at least once: a handler's effect commits in its own transaction before the job is marked, so handlers
+are idempotent (they dedupe on the event id, a payment reference, an inbox row).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from tools.platform.ports import Clock
 __all__ = [
     "LEASE",
     "MAX_ATTEMPTS",
+    "BatchHandler",
     "Handler",
     "Job",
     "JobBatch",
@@ -128,6 +130,23 @@ class JobStore(Protocol):
 Handler = Callable[[Job], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class BatchHandler:
+    """A queue's handler given every job of a claimed batch at once (jobs of different ordering keys),
+    for work that costs less done together (one write for many rows). ``run`` answers, in the jobs'
+    order, each job's outcome: None when it is done, else the exception it would have raised alone
+    (``RetryLater``, ``PermanentFailure``, any other error), which ends that job as a single handler's
+    would. An exception raised by ``run`` itself is every job's outcome. Called with one job it is an
+    ordinary ``Handler``."""
+
+    run: Callable[[list[Job]], Awaitable[Sequence[Exception | None]]]
+
+    async def __call__(self, job: Job) -> None:
+        [outcome] = await self.run([job])
+        if outcome is not None:
+            raise outcome
+
+
 async def relay_outbox(store: JobStore, limit: int = 500) -> int:
     return await store.relay(limit, routes)
 
@@ -203,6 +222,7 @@ async def run_batch(
     async with store.claim(queue, limit, clock.now(), lease) as batch:
         if not batch.jobs:
             return Taken(0, False)
+        settle = _Settle(batch, clock, max_attempts, base_delay, cap=max_delay)
         todo = list(reversed(batch.jobs))  # popped from the end: the batch's order
         unmarked = list(batch.jobs)  # what the heartbeat keeps leased
         died: list[BaseException] = []
@@ -211,7 +231,7 @@ async def run_batch(
             while todo and not died and not stopping():
                 job = todo.pop()
                 try:
-                    await _attempt(batch, job, handler, clock, max_attempts, base_delay, max_delay)
+                    await _attempt(settle, job, handler)
                 except anyio.get_cancelled_exc_class():
                     raise
                 except BaseException as exc:
@@ -219,11 +239,27 @@ async def run_batch(
                     return
                 unmarked.remove(job)
 
+        async def whole(handler: BatchHandler) -> None:
+            if stopping():
+                return
+            jobs = [todo.pop() for _ in range(len(todo))]
+            try:
+                await _attempt_all(settle, jobs, handler)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                died.append(exc)
+                return
+            unmarked.clear()
+
         async with anyio.create_task_group() as tg:
             tg.start_soon(_heartbeat, batch, unmarked, clock, lease)
-            async with anyio.create_task_group() as runners:
-                for _ in range(min(concurrency, len(todo))):
-                    runners.start_soon(runner)
+            if isinstance(handler, BatchHandler):
+                await whole(handler)
+            else:
+                async with anyio.create_task_group() as runners:
+                    for _ in range(min(concurrency, len(todo))):
+                        runners.start_soon(runner)
             tg.cancel_scope.cancel()
         if died:
             raise died[0]
@@ -246,43 +282,87 @@ async def _heartbeat(batch: JobBatch, unmarked: list[Job], clock: Clock, lease: 
             log.warning("could not renew the leases of %d jobs", len(unmarked), exc_info=True)
 
 
-async def _attempt(
-    batch: JobBatch,
-    job: Job,
-    handler: Handler,
-    clock: Clock,
-    max_attempts: int,
-    base_delay: timedelta,
-    max_delay: timedelta,
-) -> None:
-    queue = job.queue
-    if job.attempts >= max_attempts:
-        # Every earlier claim counted an attempt, and none reported: a job that kills or hangs its worker
-        # would otherwise be reclaimed for ever.
-        reason = f"gave up after {job.attempts} attempts: no outcome reported (the worker's lease ran out)"
-        log.warning("%s job %d %s", queue, job.id, reason)
-        await batch.fail(job, clock.now(), reason)
+@dataclass(frozen=True, slots=True)
+class _Settle:
+    """How a batch's jobs end: where outcomes are recorded, and the queue's retry policy."""
+
+    batch: JobBatch
+    clock: Clock
+    max_attempts: int
+    base: timedelta
+    cap: timedelta
+
+
+async def _attempt(settle: _Settle, job: Job, handler: Handler) -> None:
+    if job.attempts >= settle.max_attempts:
+        await _give_up(settle, job)
         return
     try:
         await handler(job)
-    except PermanentFailure as exc:
-        log.warning("%s job %d failed for good: %s", queue, job.id, _describe(exc))
-        recorded = await batch.fail(job, clock.now(), _describe(exc))
     except Exception as exc:
-        attempt = job.attempts + 1
-        if attempt >= max_attempts:
-            log.warning("%s job %d gave up after %d attempts: %s", queue, job.id, attempt, _describe(exc))
-            recorded = await batch.fail(
-                job, clock.now(), f"gave up after {attempt} attempts: {_describe(exc)}"
-            )
-        else:
-            if not isinstance(exc, RetryLater):
-                log.warning("%s job %d attempt %d failed", queue, job.id, attempt, exc_info=exc)
-            delay = exc.delay if isinstance(exc, RetryLater) and exc.delay is not None else None
-            delay = delay or backoff_delay(attempt, base=base_delay, cap=max_delay)
-            recorded = await batch.retry(job, clock.now(), delay, _describe(exc))
+        await _end(settle, job, exc)
     else:
-        recorded = await batch.done(job, clock.now())
+        await _end(settle, job, None)
+
+
+async def _attempt_all(settle: _Settle, jobs: list[Job], handler: BatchHandler) -> None:
+    """The batch handler's one call for every job with attempts left, then every outcome recorded side
+    by side (the store writes the outcomes that wait together in one statement)."""
+    spent = [j for j in jobs if j.attempts >= settle.max_attempts]
+    live = [j for j in jobs if j.attempts < settle.max_attempts]
+    outcomes: list[Exception | None] = []
+    if live:
+        try:
+            outcomes = list(await handler.run(live))
+        except Exception as exc:
+            outcomes = [exc] * len(live)
+        if len(outcomes) != len(live):
+            error = RuntimeError(f"the batch handler answered {len(outcomes)} outcomes for {len(live)} jobs")
+            outcomes = [error] * len(live)
+    failed: list[BaseException] = []
+
+    async def record(job: Job, outcome: Exception | None, spent: bool) -> None:
+        try:
+            await (_give_up(settle, job) if spent else _end(settle, job, outcome))
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:
+            failed.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for job in spent:
+            tg.start_soon(record, job, None, True)
+        for job, outcome in zip(live, outcomes, strict=True):
+            tg.start_soon(record, job, outcome, False)
+    if failed:
+        raise failed[0]
+
+
+async def _give_up(settle: _Settle, job: Job) -> None:
+    # Every earlier claim counted an attempt, and none reported: a job that kills or hangs its worker
+    # would otherwise be reclaimed for ever.
+    reason = f"gave up after {job.attempts} attempts: no outcome reported (the worker's lease ran out)"
+    log.warning("%s job %d %s", job.queue, job.id, reason)
+    await settle.batch.fail(job, settle.clock.now(), reason)
+
+
+async def _end(settle: _Settle, job: Job, exc: Exception | None) -> None:
+    """Record how one attempt of ``job`` ended: done (``exc`` None), due again, or failed for good."""
+    batch, queue, now = settle.batch, job.queue, settle.clock.now()
+    if exc is None:
+        recorded = await batch.done(job, now)
+    elif isinstance(exc, PermanentFailure):
+        log.warning("%s job %d failed for good: %s", queue, job.id, _describe(exc))
+        recorded = await batch.fail(job, now, _describe(exc))
+    elif (attempt := job.attempts + 1) >= settle.max_attempts:
+        log.warning("%s job %d gave up after %d attempts: %s", queue, job.id, attempt, _describe(exc))
+        recorded = await batch.fail(job, now, f"gave up after {attempt} attempts: {_describe(exc)}")
+    else:
+        if not isinstance(exc, RetryLater):
+            log.warning("%s job %d attempt %d failed", queue, job.id, attempt, exc_info=exc)
+        delay = exc.delay if isinstance(exc, RetryLater) and exc.delay is not None else None
+        delay = delay or backoff_delay(attempt, base=settle.base, cap=settle.cap)
+        recorded = await batch.retry(job, now, delay, _describe(exc))
     if not recorded:
         # Another worker reclaimed it after our lease ran out: its outcome is the one that counts.
         log.warning("%s job %d: lease lost before its outcome was recorded", queue, job.id)

@@ -4,6 +4,7 @@ the ``supabase_sync`` queue into the mirror, in order, idempotently, surviving a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +16,7 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.loans import active_loan
 from tests.helpers.supabase import STEPS, Journey, MirrorOnly, emit, feed, job, mirror_row
-from tools.notifications.ports import Activity, Applied, StatusMirror
+from tools.notifications.ports import Applied, MirrorEvent, MirrorUnavailable, StatusMirror, SyncResult
 from tools.notifications.supabase_sync import sync_event, sync_handler
 from tools.platform.jobs import LEASE, PermanentFailure, relay_outbox, run_queue
 
@@ -125,8 +126,9 @@ async def test_a_loan_event_for_an_application_never_mirrored_changes_nothing(ru
 
 
 class CrashAfterStatus:
-    """The real writer, except that the first activity write for one application crashes: the job
-    wrote its status and died before finishing (``kill``: the worker itself dies)."""
+    """The real writer, except that the first batch holding one application writes its statuses and
+    crashes before the rest (``kill``: the worker itself dies; else the connection to Supabase is
+    lost, which the writer reports as ``MirrorUnavailable``)."""
 
     def __init__(self, inner: StatusMirror, app_id: uuid.UUID, kill: bool) -> None:
         self.inner = inner
@@ -137,11 +139,14 @@ class CrashAfterStatus:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def record_activity(self, activity: Activity) -> bool:
-        if activity.application_id == self.app_id and not self.crashed:
-            self.crashed = True
-            raise Killed() if self.kill else ConnectionResetError("connection to Supabase lost")
-        return await self.inner.record_activity(activity)
+    async def apply_events(self, events: Sequence[MirrorEvent]) -> list[SyncResult]:
+        if self.crashed or all(e.application_id != self.app_id for e in events):
+            return await self.inner.apply_events(events)
+        self.crashed = True
+        for e in events:
+            if e.status is not None:
+                await self.inner.apply_status(e.status)
+        raise Killed() if self.kill else MirrorUnavailable("ConnectionResetError")
 
 
 class Killed(BaseException):

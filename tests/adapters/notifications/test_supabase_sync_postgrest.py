@@ -97,7 +97,7 @@ async def test_the_postgrest_writer_sends_keyed_conditional_requests_with_the_se
     first, second = status[0], status[1]
     assert first.method == "POST" and ("on_conflict", "application_id") in first.params
     assert "resolution=ignore-duplicates" in first.headers["prefer"]
-    assert first.body["requested_amount"] == "250000.00"  # money as a string, never a float
+    assert first.body[0]["requested_amount"] == "250000.00"  # a JSON array (bulk); money as a string
     assert [r.method for r in status[1:3]] == ["POST", "PATCH"]  # insert ignored, then moved forward
     patch = status[2]
     assert ("application_id", f"eq.{j.app_id}") in patch.params and ("last_sequence", "lt.2") in patch.params

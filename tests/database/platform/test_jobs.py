@@ -15,6 +15,7 @@ import anyio.lowlevel
 import asyncpg
 import pytest
 
+from database.locks import AdvisoryLock
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
@@ -173,3 +174,32 @@ async def test_the_relay_copies_each_event_once_into_its_queues_even_when_run_co
     )
     lag = await store.lag_seconds()
     assert lag["supabase_sync"] >= 0 and "outbox" in lag
+
+
+async def test_a_relay_without_the_relay_lock_copies_nothing_and_the_next_one_copies_all(
+    runtime: Runtime, store: PgJobStore, core_db: asyncpg.Connection
+) -> None:
+    app = str(uuid.uuid4())
+    event = await core_db.fetchval(
+        "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "
+        "VALUES ('application', $1, 'application.submitted', $2) RETURNING event_id",
+        app,
+        {"application_id": app, "status": "submitted"},
+    )
+    assert runtime.targets is not None
+    holder = await asyncpg.connect(runtime.targets.direct_core)
+    try:
+        async with holder.transaction():  # another relay, mid-copy
+            assert await holder.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", AdvisoryLock.OUTBOX_RELAY.value
+            )
+            assert await relay_outbox(store) == 0
+        assert await core_db.fetchval("SELECT count(*) FROM caas_core.jobs WHERE event_id = $1", event) == 0
+    finally:
+        await holder.close()
+    while await relay_outbox(store):
+        pass
+    assert await core_db.fetchval("SELECT count(*) FROM caas_core.jobs WHERE event_id = $1", event) == 2
+    assert await core_db.fetchval(
+        "SELECT published_at IS NOT NULL FROM caas_core.outbox WHERE event_id = $1", event
+    )

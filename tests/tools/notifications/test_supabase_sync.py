@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.helpers.supabase import MirrorOnly
-from tools.notifications.ports import Activity, Applied, DocumentUpdate, StatusUpdate
+from tools.notifications.ports import (
+    Activity,
+    Applied,
+    DocumentUpdate,
+    MirrorEvent,
+    StatusUpdate,
+    SyncResult,
+)
 from tools.notifications.supabase_sync import sync_event
 from tools.platform.jobs import Job, PermanentFailure
 
 
 class NoMirror:
     """Fails the test if the use case writes anything."""
+
+    async def apply_events(self, events: Sequence[MirrorEvent]) -> list[SyncResult]:
+        raise AssertionError("nothing should be written")
 
     async def apply_status(self, update: StatusUpdate) -> Applied:
         raise AssertionError("nothing should be written")
