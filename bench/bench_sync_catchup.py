@@ -106,8 +106,6 @@ def worker_env(
         "CAAS_DATA_DIR": str(work / "caas-data"),
         "CAAS_REGISTRY": "false",
     }
-    if opts.sync_concurrency is not None:
-        env["CAAS_SYNC_CONCURRENCY"] = str(opts.sync_concurrency)
     return env
 
 
@@ -187,7 +185,6 @@ async def run(opts: argparse.Namespace, admin: str) -> dict[str, Any]:
     return {
         "events": total,
         "applications": -(-total // opts.events_per_application),
-        "sync_concurrency": opts.sync_concurrency,
         "catch_up_s": round(timing["catch_up_s"], 2),
         "startup_s": round(timing["first_s"], 2),
         "events_per_s": round(total / drain_s, 1) if drain_s > 0 else None,
@@ -207,12 +204,6 @@ def main() -> None:
     ap.add_argument("--dsn", default=os.environ.get("CAAS_BENCH_POSTGRES_URL"))
     ap.add_argument("--events-per-hour", type=int, default=DEFAULT_EVENTS)
     ap.add_argument("--events-per-application", type=int, default=EVENTS_PER_APPLICATION)
-    ap.add_argument(
-        "--sync-concurrency",
-        type=int,
-        default=None,
-        help="CAAS_SYNC_CONCURRENCY for the worker (default: the product's default)",
-    )
     ap.add_argument("--stand-in-pool", type=int, default=8, help="connections of the stand-in PostgREST")
     ap.add_argument("--json", metavar="OUT.json")
     opts = ap.parse_args()

@@ -163,8 +163,6 @@ class Settings(DatabaseSettings, WorkerSettings):
 
     monitor_targets: str = Field(default="", validation_alias=_env("CAAS_MONITOR_TARGETS"))  # /metrics URLs
     workers: bool | None = Field(None, validation_alias=_env("CAAS_WORKERS"))  # None: mcp_servers.processes
-    # Supabase sync jobs run at once per worker (distinct applications; a claim is at most 20 jobs).
-    sync_concurrency: int = Field(default=8, ge=1, le=20, validation_alias=_env("CAAS_SYNC_CONCURRENCY"))
     # 2025-11-25 clients over HTTP get a session (Mcp-Session-Id, a GET stream for notifications), which
     # resources/subscribe needs; off, every request stands alone and any replica can answer it.
     http_sessions: bool = Field(default=False, validation_alias=_env("CAAS_HTTP_SESSIONS"))

@@ -327,7 +327,6 @@ def build_workers(
         fallback_poll=settings.worker_fallback_poll_seconds,
         lease=settings.job_lease,
         concurrency=settings.worker_concurrency,
-        per_queue={"supabase_sync": settings.sync_concurrency},
         listen_dsn=listen_dsn,
     )
 

@@ -88,8 +88,6 @@ class Workers:
     concurrency: int = 4
     # Outbox events one relay copies into the queues.
     relay_batch: int = 500
-    # Per queue, a concurrency other than ``concurrency`` (the Supabase sync waits on HTTP, not CPU).
-    per_queue: dict[str, int] = field(default_factory=dict)
     lease: timedelta = LEASE
     # The DSN of the process's LISTEN connection (the runtime's listener_dsn); None: poll only.
     listen_dsn: str | None = None
@@ -115,7 +113,7 @@ class Workers:
                     traced,
                     clock=self.clock,
                     limit=self.batch,
-                    concurrency=self.per_queue.get(queue, self.concurrency),
+                    concurrency=self.concurrency,
                     lease=self.lease,
                 )
             taken += n
@@ -207,7 +205,7 @@ class Workers:
                 handler,
                 clock=self.clock,
                 limit=self.batch,
-                concurrency=self.per_queue.get(queue, self.concurrency),
+                concurrency=self.concurrency,
                 lease=self.lease,
                 stopping=lambda: self.stopping,
             )
