@@ -211,8 +211,8 @@ class FakeBidWriter:
         bid = self._tx.tables.bids.get(bid_id)
         return None if bid is None else joined(self._tx.tables, bid)
 
-    async def active_for(self, application_id: UUID, provider_id: UUID) -> BidRecord | None:
-        raise not_implemented("BidWriter.active_for")
+    async def standing(self, application_id: UUID, provider_id: UUID) -> tuple[BidRecord | None, int]:
+        raise not_implemented("BidWriter.standing")
 
     async def next_version(self, application_id: UUID, provider_id: UUID) -> int:
         raise not_implemented("BidWriter.next_version")

@@ -184,13 +184,12 @@ async def place_bid_in(
     await _require_bidding_open(deps, uow, app, invitation, now)
     # Checked without a lock first, so a refusal takes no lender lock; checked again under it below.
     _check_terms(terms, _require_active_provider(await deps.providers.get(provider_id)), app, now)
-    current = await uow.bids.active_for(app.id, provider_id)
+    current, version = await uow.bids.standing(app.id, provider_id)
     if current is not None:
         raise Conflict(
             f"your provider already has an active bid on {app.reference} (bid {current.id}, version "
             f"{current.version}); change it with revise_bid or withdraw it first"
         )
-    version = await uow.bids.next_version(app.id, provider_id)
     if version > MAX_VERSIONS:
         raise Conflict(f"your provider has bid {MAX_VERSIONS} times on {app.reference}; that is the limit")
     placed = await uow.bids.insert(app.id, provider_id, version, terms, call.principal.subject)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -103,3 +104,47 @@ async def test_a_reservation_never_takes_capital_below_zero(
         assert await writer.reserve_capital(provider_id, have) == 0
         with pytest.raises(Conflict):
             await writer.reserve_capital(provider_id, 1)
+
+
+async def test_a_round_is_made_once_then_read_as_stored_in_one_statement(
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    (first, _), _ = await two_bids(mono, principal, country)
+    app_id = await core_db.fetchval("SELECT application_id FROM caas_core.bids WHERE id = $1", first)
+    stored = await core_db.fetchrow(
+        "SELECT * FROM caas_core.bidding_rounds WHERE application_id = $1", app_id
+    )
+    async with undone(core_db):
+        writer = PgBidWriter(core_db)
+        # Already made by the bids: a later window changes nothing.
+        again = await writer.round(app_id, stored["opened_at"], timedelta(days=99))
+        assert (again.opened_at, again.closes_at) == (stored["opened_at"], stored["closes_at"])
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        opened = datetime(2026, 1, 2, tzinfo=UTC)
+        made = await writer.round(app_id, opened, timedelta(hours=48))
+        assert (made.opened_at, made.closes_at, made.closed_at) == (
+            opened,
+            opened + timedelta(hours=48),
+            None,
+        )
+        assert await writer.round(app_id, opened, timedelta(hours=1)) == made
+
+
+async def test_standing_is_the_active_bid_and_the_next_version(
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    (first, _), provider = await two_bids(mono, principal, country)
+    app_id = await core_db.fetchval("SELECT application_id FROM caas_core.bids WHERE id = $1", first)
+    async with undone(core_db):
+        writer = PgBidWriter(core_db)
+        active, version = await writer.standing(app_id, uuid.UUID(provider))
+        assert active is not None and (active.id, active.version, version) == (first, 1, 2)
+        assert active.provider_name and active.status == "active"
+        withdrawn = await writer.set_status(first, "withdrawn")
+        assert (withdrawn.id, withdrawn.status, withdrawn.provider_name) == (
+            first,
+            "withdrawn",
+            active.provider_name,
+        )
+        assert await writer.standing(app_id, uuid.UUID(provider)) == (None, 2)
+        assert await writer.standing(app_id, uuid.uuid4()) == (None, 1)
