@@ -72,6 +72,17 @@ _ARRAYS = (
 )
 
 
+def _arrays_from(first: int) -> str:
+    """``_ARRAYS`` with its parameters numbered from ``first``."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) - 2 + first}", _ARRAYS)
+
+
+def _written(ctes: str) -> str:
+    """``ctes`` (a WITH list whose CTE ``written`` returns the loan rows it writes) followed by the
+    loans as the readers return them: one round trip for the write and its result."""
+    return f"{ctes}\n{_SELECT.replace('caas_core.loans l', 'written l', 1)}"
+
+
 def _where(handle: str) -> tuple[str, object] | None:
     key = handle.strip()
     if _REFERENCE.match(key):
@@ -163,32 +174,36 @@ class PgLoanWriter:
     async def insert(
         self, new: NewLoan, installments: Sequence[InstallmentRecord], actor: Principal
     ) -> LoanRecord:
-        placeholders = ", ".join(f"${i}" for i in range(1, len(_NEW) + 1))
+        n = len(_NEW)
+        placeholders = ", ".join(f"${i}" for i in range(1, n + 1))
+        # The loan, its schedule and its first timeline entry in one statement.
+        sql = _written(
+            f"""
+            WITH written AS (
+                INSERT INTO caas_core.loans ({", ".join(_NEW)}) VALUES ({placeholders}) RETURNING *
+            ), schedule AS (
+                INSERT INTO caas_core.loan_installments (loan_id, {", ".join(_INSTALLMENT_COLUMNS)})
+                SELECT written.id, t.* FROM written CROSS JOIN {_arrays_from(n + 1)} AS t
+            ), entry AS (
+                INSERT INTO caas_core.loan_transitions
+                    (loan_id, from_status, to_status, actor_id, actor_role, reason)
+                SELECT id, NULL, status, ${n + 14}, ${n + 15}, 'originated from the accepted bid'
+                FROM written
+            )"""
+        )
         try:
-            loan_id = await self._conn.fetchval(
-                f"INSERT INTO caas_core.loans ({', '.join(_NEW)}) VALUES ({placeholders}) RETURNING id",
+            row = await self._conn.fetchrow(
+                sql,
                 *(getattr(new, name) for name in _NEW),
+                *_installment_arrays(installments),
+                actor.subject,
+                actor.role.value,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(
                 "this application (or its accepted bid) already has a loan; call get_loan with the "
                 "application's id"
             ) from None
-        await self._conn.execute(
-            f"INSERT INTO caas_core.loan_installments (loan_id, {', '.join(_INSTALLMENT_COLUMNS)}) "
-            f"SELECT $1, * FROM {_ARRAYS}",
-            loan_id,
-            *_installment_arrays(installments),
-        )
-        await self._conn.execute(
-            "INSERT INTO caas_core.loan_transitions (loan_id, from_status, to_status, actor_id, actor_role, "
-            "reason) SELECT id, NULL, status, $2, $3, 'originated from the accepted bid' "
-            "FROM caas_core.loans WHERE id = $1",
-            loan_id,
-            actor.subject,
-            actor.role.value,
-        )
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE l.id = $1", loan_id)
         assert row is not None
         return _loan(row)
 
@@ -241,20 +256,17 @@ class PgLoanWriter:
                 sets.append(f"{f.name} = ${len(args)}")
         return sets
 
-    async def _reread(self, loan_id: UUID) -> LoanRecord:
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE l.id = $1", loan_id)
-        assert row is not None
-        return _loan(row)
-
     async def update(self, loan_id: UUID, changes: LoanChanges) -> LoanRecord:
         args: list[Any] = [loan_id]
-        sets = self._sets(changes, args)
-        await self._conn.execute(
-            f"UPDATE caas_core.loans SET {', '.join([*sets, 'updated_at = now()', 'version = version + 1'])} "
-            "WHERE id = $1",
+        sets = [*self._sets(changes, args), "updated_at = now()", "version = version + 1"]
+        row = await self._conn.fetchrow(
+            _written(
+                f"WITH written AS (UPDATE caas_core.loans SET {', '.join(sets)} WHERE id = $1 RETURNING *)"
+            ),
             *args,
         )
-        return await self._reread(loan_id)
+        assert row is not None
+        return _loan(row)
 
     async def move(
         self,
@@ -271,21 +283,25 @@ class PgLoanWriter:
             sets.append(f"{_STATUS_TIME[to_status]} = now()")
         if to_status == "active":
             sets.append("disbursed_at = coalesce(disbursed_at, now())")
+        k = len(args)
+        args += [loan.status, actor.subject, actor.role.value, reason[:2000]]
+        # The move, its timeline entry and the moved loan in one statement.
+        sql = _written(
+            f"""
+            WITH written AS (
+                UPDATE caas_core.loans SET {", ".join(sets)} WHERE id = $1 RETURNING *
+            ), entry AS (
+                INSERT INTO caas_core.loan_transitions
+                    (loan_id, from_status, to_status, actor_id, actor_role, reason)
+                SELECT id, ${k + 1}, $2, ${k + 2}, ${k + 3}, ${k + 4} FROM written
+            )"""
+        )
         try:
-            await self._conn.execute(f"UPDATE caas_core.loans SET {', '.join(sets)} WHERE id = $1", *args)
+            row = await self._conn.fetchrow(sql, *args)
         except asyncpg.UniqueViolationError:
             raise Conflict("this gateway reference already confirmed another loan's disbursement") from None
-        await self._conn.execute(
-            "INSERT INTO caas_core.loan_transitions (loan_id, from_status, to_status, actor_id, actor_role, "
-            "reason) VALUES ($1, $2, $3, $4, $5, $6)",
-            loan.id,
-            loan.status,
-            to_status,
-            actor.subject,
-            actor.role.value,
-            reason[:2000],
-        )
-        return await self._reread(loan.id)
+        assert row is not None
+        return _loan(row)
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None:
         row = await self._conn.fetchrow(
