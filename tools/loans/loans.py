@@ -293,10 +293,13 @@ async def confirm_disbursement_in(
     gateway_reference: str,
     amount: Decimal,
     currency: str,
+    *,
+    locked: LoanRecord | None = None,
 ) -> tuple[LoanRecord, bool]:
     """``confirm_disbursement`` in the caller's transaction (the payment webhook's, beside its inbox
-    row); returns the loan and whether this reference had confirmed it before."""
-    loan = await uow.loans.lock(loan_handle)
+    row); returns the loan and whether this reference had confirmed it before. ``locked``: the loan,
+    which the caller locked in this transaction already."""
+    loan = locked if locked is not None else await uow.loans.lock(loan_handle)
     if loan is None or not can_view_loan(call.principal, loan):
         raise loan_not_found(loan_handle)
     if loan.disbursement_reference == gateway_reference:
