@@ -9,11 +9,12 @@ from uuid import UUID
 
 import asyncpg
 
+from database.marketplace.bid_state import bidding_state
 from database.marketplace.providers import PgProviderWriter
 from database.platform.audit import Connection
 from database.sql import Filters
 from tools.loans.domain.commission_plan import CommissionPlan
-from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidTerms
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.ports import BidQuery
 from tools.platform.errors import Conflict
@@ -235,28 +236,10 @@ class PgBidWriter:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE b.id = $1 FOR NO KEY UPDATE OF b", bid_id)
         return _bid(row) if row else None
 
-    async def standing(self, application_id: UUID, provider_id: UUID) -> tuple[BidRecord | None, int]:
-        row = await self._conn.fetchrow(
-            f"""
-            SELECT v.next_version, {_BID_COLUMNS}
-            FROM (
-                SELECT coalesce(max(version), 0) + 1 AS next_version FROM caas_core.bids
-                WHERE application_id = $1 AND provider_id = $2
-            ) v
-            LEFT JOIN caas_core.bids b
-                ON b.application_id = $1 AND b.provider_id = $2 AND b.status = 'active'
-            LEFT JOIN caas_core.providers p ON p.id = b.provider_id
-            """,
-            application_id,
-            provider_id,
-        )
-        assert row is not None
-        data = dict(row.items())
-        version = int(data.pop("next_version"))
-        if data["id"] is None:
-            return None, version
-        data["currency"] = data["currency"].strip()
-        return BidRecord(**data), version
+    async def bidding_state(
+        self, application_id: UUID, provider_id: UUID, is_open: bool, opened_at: datetime, window: timedelta
+    ) -> BiddingState:
+        return await bidding_state(self._conn, application_id, provider_id, is_open, opened_at, window)
 
     async def next_version(self, application_id: UUID, provider_id: UUID) -> int:
         value = await self._conn.fetchval(

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from tests.fakes.store import FakeStore, Tables, Transaction, not_implemented
 from tools.ledger.domain.ledger import JournalKind
-from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidStatus, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidStatus, BidTerms
 from tools.marketplace.domain.matching import MatchRequest
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
 from tools.marketplace.ports import (
@@ -211,8 +211,10 @@ class FakeBidWriter:
         bid = self._tx.tables.bids.get(bid_id)
         return None if bid is None else joined(self._tx.tables, bid)
 
-    async def standing(self, application_id: UUID, provider_id: UUID) -> tuple[BidRecord | None, int]:
-        raise not_implemented("BidWriter.standing")
+    async def bidding_state(
+        self, application_id: UUID, provider_id: UUID, is_open: bool, opened_at: datetime, window: timedelta
+    ) -> BiddingState:
+        raise not_implemented("BidWriter.bidding_state")
 
     async def next_version(self, application_id: UUID, provider_id: UUID) -> int:
         raise not_implemented("BidWriter.next_version")

@@ -13,7 +13,7 @@ from typing import Protocol
 from uuid import UUID
 
 from tools.credit.ports import ApplicationReader, CreditUnitOfWork
-from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidTerms
 from tools.marketplace.domain.matching import MatchRequest
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
@@ -222,9 +222,10 @@ class BidWriter(Protocol):
 
     async def lock(self, bid_id: UUID) -> BidRecord | None: ...
 
-    async def standing(self, application_id: UUID, provider_id: UUID) -> tuple[BidRecord | None, int]:
-        """The provider's active bid on the application (not locked: the caller holds the
-        application's row lock, which orders every bid writer), and the version its next bid takes."""
+    async def bidding_state(
+        self, application_id: UUID, provider_id: UUID, is_open: bool, opened_at: datetime, window: timedelta
+    ) -> BiddingState:
+        """``BiddingState`` in one round trip; the round, when made, opens at ``opened_at``."""
         ...
 
     async def next_version(self, application_id: UUID, provider_id: UUID) -> int: ...

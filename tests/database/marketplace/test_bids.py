@@ -130,21 +130,41 @@ async def test_a_round_is_made_once_then_read_as_stored_in_one_statement(
         assert await writer.round(app_id, opened, timedelta(hours=1)) == made
 
 
-async def test_standing_is_the_active_bid_and_the_next_version(
+async def test_bidding_state_is_read_in_one_statement_and_makes_the_round_only_when_open(
     mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
 ) -> None:
     (first, _), provider = await two_bids(mono, principal, country)
     app_id = await core_db.fetchval("SELECT application_id FROM caas_core.bids WHERE id = $1", first)
+    pid, window, opened = uuid.UUID(provider), timedelta(hours=48), datetime(2026, 1, 2, tzinfo=UTC)
     async with undone(core_db):
         writer = PgBidWriter(core_db)
-        active, version = await writer.standing(app_id, uuid.UUID(provider))
-        assert active is not None and (active.id, active.version, version) == (first, 1, 2)
-        assert active.provider_name and active.status == "active"
+        state = await writer.bidding_state(app_id, pid, True, opened, window)
+        assert state.invitation == "bid_submitted" and state.next_version == 2
+        assert state.standing is not None and (state.standing.id, state.standing.version) == (first, 1)
+        assert state.provider is not None and state.provider.id == pid
+        assert state.standing.provider_name == state.provider.name
+        assert state.round is not None and state.round.opened_at != opened  # the stored round
         withdrawn = await writer.set_status(first, "withdrawn")
-        assert (withdrawn.id, withdrawn.status, withdrawn.provider_name) == (
-            first,
-            "withdrawn",
-            active.provider_name,
+        assert (withdrawn.id, withdrawn.status) == (first, "withdrawn")
+        again = await writer.bidding_state(app_id, pid, True, opened, window)
+        assert (again.standing, again.next_version) == (None, 2)
+        stranger = await writer.bidding_state(app_id, uuid.uuid4(), True, opened, window)
+        assert (stranger.invitation, stranger.round, stranger.provider, stranger.next_version) == (
+            None,
+            None,
+            None,
+            1,
         )
-        assert await writer.standing(app_id, uuid.UUID(provider)) == (None, 2)
-        assert await writer.standing(app_id, uuid.uuid4()) == (None, 1)
+        # No round is made for an application that is not open, nor for a provider not invited.
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        closed = await writer.bidding_state(app_id, pid, False, opened, window)
+        assert closed.round is None
+        assert (await writer.bidding_state(app_id, uuid.uuid4(), True, opened, window)).round is None
+        rounds = "SELECT count(*) FROM caas_core.bidding_rounds WHERE application_id = $1"
+        assert await core_db.fetchval(rounds, app_id) == 0
+        made = await writer.bidding_state(app_id, pid, True, opened, window)
+        assert made.round is not None and (made.round.opened_at, made.round.closes_at) == (
+            opened,
+            opened + window,
+        )
+        assert await core_db.fetchval(rounds, app_id) == 1
