@@ -1,6 +1,7 @@
-"""Placing a bid's reads after the application's row lock, as one statement (issue 14): the
-invitation (locked), the bidding round (made the first time bidding is touched), the provider, its
-active bid and its next version number; four round trips and a second pooled connection before."""
+"""Bidding rounds in one statement each (made or read; made or closed), and placing a bid's reads
+after the application's row lock as one statement (issue 14): the invitation (locked), the round
+(made the first time bidding is touched), the provider, its active bid and its next version number;
+four round trips and a second pooled connection before."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tools.loans.domain.commission_plan import CommissionPlan
 from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord
 from tools.marketplace.domain.providers import ProviderRecord
 
-__all__ = ["bidding_state"]
+__all__ = ["bidding_round", "bidding_state", "end_round"]
 
 _ROUND = [f.name for f in fields(BiddingRound)]
 _PROVIDER = [f.name for f in fields(ProviderRecord)]
@@ -89,4 +90,67 @@ async def bidding_state(
         provider=ProviderRecord(**provider) if provider else None,
         standing=BidRecord(**bid) if bid else None,
         next_version=int(data["next_version"]),
+    )
+
+
+_COLUMNS_OF_ROUND = ", ".join(_ROUND)
+_READ_ROUND = f"SELECT {_COLUMNS_OF_ROUND} FROM caas_core.bidding_rounds WHERE application_id = $1"
+
+
+async def bidding_round(
+    conn: Connection, application_id: UUID, opened_at: datetime, window: timedelta
+) -> BiddingRound:
+    """The application's round as stored, made now (opened_at + window) when bidding is touched the
+    first time: one statement. Every caller holds the application's row lock, so no other transaction
+    makes it meanwhile; if one did (the INSERT then waits and does nothing, and this statement's
+    snapshot predates it), the round is read again."""
+    row = await conn.fetchrow(
+        f"""
+        WITH made AS (
+            INSERT INTO caas_core.bidding_rounds (application_id, opened_at, closes_at)
+            VALUES ($1, $2, $3) ON CONFLICT (application_id) DO NOTHING
+            RETURNING {_COLUMNS_OF_ROUND}
+        )
+        SELECT * FROM made
+        UNION ALL
+        {_READ_ROUND} AND NOT EXISTS (SELECT 1 FROM made)
+        """,
+        application_id,
+        opened_at,
+        opened_at + window,
+    )
+    if row is None:  # pragma: no cover - see above
+        row = await conn.fetchrow(_READ_ROUND, application_id)
+    assert row is not None
+    return BiddingRound(**dict(row.items()))
+
+
+async def end_round(
+    conn: Connection,
+    application_id: UUID,
+    opened: datetime,
+    window: timedelta,
+    by: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """The round ends at ``now`` as ``bidding_round`` then ``close_round`` would leave it (made first
+    if bidding was never touched; a round closed already stays as it was), in one statement."""
+    await conn.execute(
+        """
+        INSERT INTO caas_core.bidding_rounds AS r
+            (application_id, opened_at, closes_at, closed_at, closed_by, close_reason)
+        VALUES ($1, $2, least($3::timestamptz, greatest($6::timestamptz, $2)), $6, $4, $5)
+        ON CONFLICT (application_id) DO UPDATE
+        SET closed_at = EXCLUDED.closed_at, closed_by = EXCLUDED.closed_by,
+            close_reason = EXCLUDED.close_reason,
+            closes_at = least(r.closes_at, greatest(EXCLUDED.closed_at, r.opened_at))
+        WHERE r.closed_at IS NULL
+        """,
+        application_id,
+        opened,
+        opened + window,
+        by,
+        reason,
+        now,
     )

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from database.marketplace.bid_state import bidding_state
+from database.marketplace.bid_state import bidding_round, bidding_state, end_round
 from database.marketplace.providers import PgProviderWriter
 from database.platform.audit import Connection
 from database.sql import Filters
@@ -31,8 +31,6 @@ _SELECT = f"SELECT {_BID_COLUMNS} FROM caas_core.bids b JOIN caas_core.providers
 # The effective status: an active bid past its validity reads as expired.
 _STATUS_AT = "CASE WHEN b.status = 'active' AND b.valid_until <= {now} THEN 'expired' ELSE b.status END"
 _PROVIDER_COLUMNS = ", ".join(f.name for f in fields(ProviderRecord))
-_ROUND_COLUMNS = "application_id, opened_at, closes_at, closed_at, closed_by, close_reason"
-_ROUND = f"SELECT {_ROUND_COLUMNS} FROM caas_core.bidding_rounds WHERE application_id = $1"
 # A statement that writes bids returns them as the readers see them, with their provider's name and
 # status: ``WITH written AS (... RETURNING b.*)`` then this select over it.
 _WRITTEN = (
@@ -118,29 +116,7 @@ class PgBidWriter:
         self._conn = conn
 
     async def round(self, application_id: UUID, opened_at: datetime, window: timedelta) -> BiddingRound:
-        # One statement: the round as stored, made now when bidding is touched the first time. Every
-        # caller holds the application's row lock, so no other transaction makes it meanwhile; if one
-        # did (the INSERT then waits and does nothing, and this statement's snapshot predates it), the
-        # round is read again.
-        row = await self._conn.fetchrow(
-            f"""
-            WITH made AS (
-                INSERT INTO caas_core.bidding_rounds (application_id, opened_at, closes_at)
-                VALUES ($1, $2, $3) ON CONFLICT (application_id) DO NOTHING
-                RETURNING {_ROUND_COLUMNS}
-            )
-            SELECT * FROM made
-            UNION ALL
-            {_ROUND} AND NOT EXISTS (SELECT 1 FROM made)
-            """,
-            application_id,
-            opened_at,
-            opened_at + window,
-        )
-        if row is None:  # pragma: no cover - see above
-            row = await self._conn.fetchrow(_ROUND, application_id)
-        assert row is not None
-        return _round(row)
+        return await bidding_round(self._conn, application_id, opened_at, window)
 
     async def close_round(self, application_id: UUID, by: str, reason: str, now: datetime) -> BiddingRound:
         row = await self._conn.fetchrow(
@@ -154,6 +130,11 @@ class PgBidWriter:
         )
         assert row is not None
         return _round(row)
+
+    async def end_round(
+        self, application_id: UUID, opened: datetime, window: timedelta, by: str, reason: str, now: datetime
+    ) -> None:
+        await end_round(self._conn, application_id, opened, window, by, reason, now)
 
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         value = await self._conn.fetchval(

@@ -185,6 +185,12 @@ class FakeBidWriter:
         self._tx.tables.rounds[application_id] = closed
         return closed
 
+    async def end_round(
+        self, application_id: UUID, opened: datetime, window: timedelta, by: str, reason: str, now: datetime
+    ) -> None:
+        if (await self.round(application_id, opened, window)).closed_at is None:
+            await self.close_round(application_id, by, reason, now)
+
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         raise not_implemented("BidWriter.invitation_status")
 

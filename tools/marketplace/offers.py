@@ -214,9 +214,8 @@ async def _accept_locked(
         )
     accepted = await uow.bids.accept(bid.id, now)
     others = await uow.bids.settle_others(app.id, bid.id, now)
-    rnd = await uow.bids.round(app.id, app.status_changed_at, deps.bidding_window)
-    if rnd.closed_at is None:
-        await uow.bids.close_round(app.id, principal.subject, "offer accepted", now)
+    window, by = deps.bidding_window, principal.subject
+    await uow.bids.end_round(app.id, app.status_changed_at, window, by, "offer accepted", now)
     owner = str(bid.provider_id)
     reservation = JournalDraft(
         JournalKind.RESERVATION,

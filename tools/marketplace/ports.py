@@ -197,6 +197,12 @@ class BidWriter(Protocol):
         """End the round at ``now`` (earlier than planned); the caller checked it was open."""
         ...
 
+    async def end_round(
+        self, application_id: UUID, opened: datetime, window: timedelta, by: str, reason: str, now: datetime
+    ) -> None:
+        """``round`` then, unless it is closed already, ``close_round``: in one round trip."""
+        ...
+
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         """The provider's invitation to this application (locked), or None when it was not invited."""
         ...

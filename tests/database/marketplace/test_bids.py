@@ -168,3 +168,30 @@ async def test_bidding_state_is_read_in_one_statement_and_makes_the_round_only_w
             opened + window,
         )
         assert await core_db.fetchval(rounds, app_id) == 1
+
+
+async def test_ending_a_round_makes_it_closed_or_closes_it_once(
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    (first, _), _ = await two_bids(mono, principal, country)
+    app_id = await core_db.fetchval("SELECT application_id FROM caas_core.bids WHERE id = $1", first)
+    rounds = "SELECT * FROM caas_core.bidding_rounds WHERE application_id = $1"
+    opened, window = datetime(2026, 1, 2, tzinfo=UTC), timedelta(hours=48)
+    async with undone(core_db):
+        writer = PgBidWriter(core_db)
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        now = opened + timedelta(hours=1)
+        await writer.end_round(app_id, opened, window, "op-1", "offer accepted", now)
+        made = await core_db.fetchrow(rounds, app_id)
+        assert (made["opened_at"], made["closes_at"], made["closed_at"]) == (opened, now, now)
+        assert (made["closed_by"], made["close_reason"]) == ("op-1", "offer accepted")
+        # A closed round stays as it was.
+        await writer.end_round(app_id, opened, window, "op-2", "again", now + timedelta(hours=1))
+        assert await core_db.fetchrow(rounds, app_id) == made
+        # An open round closes now, as close_round closes it.
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        await writer.round(app_id, opened, window)
+        later = opened + timedelta(hours=3)
+        await writer.end_round(app_id, opened, window, "op-3", "offer accepted", later)
+        closed = await core_db.fetchrow(rounds, app_id)
+        assert (closed["closes_at"], closed["closed_at"], closed["closed_by"]) == (later, later, "op-3")
