@@ -59,6 +59,7 @@ __all__ = [
     "originate_loan",
     "provider_of",
     "provider_performance",
+    "visible_loan",
     "write_off_loan",
 ]
 
@@ -349,17 +350,20 @@ async def confirm_disbursement_in(
     return moved, False
 
 
-async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
+async def visible_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanRecord:
+    """The loan's own row as ``principal`` may see it: one read, without its schedule or timeline."""
     loan = await deps.reader.get(handle)
     if loan is None or not can_view_loan(principal, loan):
         raise loan_not_found(handle)
-    return await _view(deps, loan)
+    return loan
+
+
+async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
+    return await _view(deps, await visible_loan(deps, principal, handle))
 
 
 async def get_repayment_schedule(deps: LoanDeps, principal: Principal, handle: str) -> ScheduleView:
-    loan = await deps.reader.get(handle)
-    if loan is None or not can_view_loan(principal, loan):
-        raise loan_not_found(handle)
+    loan = await visible_loan(deps, principal, handle)
     return schedule_view(loan, await deps.reader.installments(loan.id), deps.clock.today())
 
 
