@@ -175,17 +175,23 @@ async def accept_offer(
     deps: MarketplaceDeps, call: Invocation, handle: str, bid_id: UUID, idempotency_key: str
 ) -> AcceptedOffer:
     principal = call.principal
-    found = await deps.applications.get(handle)
-    if found is None or not can_view(principal, found):
-        raise not_found(handle)
     # The application's id, however it was named (id or reference): a retry may name it either way.
-    arguments = {"application_id": str(found.id), "bid_id": str(bid_id)}
+    # An id is read nowhere before the transaction, whose lock checks the caller may see it (a refusal
+    # there rolls the claimed key back); a reference is looked up first.
+    try:
+        application_id = str(UUID(handle.strip()))
+    except ValueError:
+        found = await deps.applications.get(handle)
+        if found is None or not can_view(principal, found):
+            raise not_found(handle) from None
+        application_id = str(found.id)
+    arguments = {"application_id": application_id, "bid_id": str(bid_id)}
     claim = IdempotencyClaim(principal.subject, OPERATION, idempotency_key, request_sha256(arguments))
     async with deps.uow() as uow:
         earlier = await claim_or_replay(uow, claim)
         if earlier is None:
             # What the transaction wrote is the outcome: nothing is read back after COMMIT.
-            done = await _accept_locked(deps, uow, call, claim, str(found.id), bid_id)
+            done = await _accept_locked(deps, uow, call, claim, application_id, bid_id)
     if earlier is not None:  # replayed after the transaction, not holding its connection
         return await _accepted(deps, UUID(earlier))
     return done
