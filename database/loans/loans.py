@@ -61,6 +61,19 @@ _INSTALLMENTS = (
     f"SELECT {', '.join(_INSTALLMENT_COLUMNS)} FROM caas_core.loan_installments "
     "WHERE loan_id = $1 ORDER BY number"
 )
+_TRANSITION_COLUMNS = [f.name for f in fields(LoanTransition)]
+# A loan's schedule and timeline in one statement: the installments by number, then the transitions
+# in the order they happened (each part's other columns NULL).
+_NO_TRANSITION = ", ".join(f"NULL::text AS {c}" for c in _TRANSITION_COLUMNS if c != "occurred_at")
+_DETAILS = f"""
+SELECT 0 AS part, {", ".join(_INSTALLMENT_COLUMNS)}, {_NO_TRANSITION},
+       NULL::timestamptz AS occurred_at, 0::bigint AS n
+FROM caas_core.loan_installments WHERE loan_id = $1
+UNION ALL
+SELECT 1, {", ".join("NULL" for _ in _INSTALLMENT_COLUMNS)}, {", ".join(_TRANSITION_COLUMNS)}, id
+FROM caas_core.loan_transitions WHERE loan_id = $1
+ORDER BY part, number, n
+"""
 _REPAYMENT_COLUMNS = [f.name for f in fields(RepaymentRecord)]
 _REPAYMENTS = f"SELECT {', '.join(_REPAYMENT_COLUMNS)} FROM caas_core.loan_repayments"
 _STATUS_TIME = {"closed": "closed_at", "defaulted": "defaulted_at", "written_off": "written_off_at"}
@@ -130,6 +143,13 @@ class PgLoanReader:
             loan_id,
         )
         return [LoanTransition(**dict(r.items())) for r in rows]
+
+    async def details(self, loan_id: UUID) -> tuple[list[InstallmentRecord], list[LoanTransition]]:
+        rows = await self._pool.fetch(_DETAILS, loan_id)
+        return (
+            [InstallmentRecord(**{c: r[c] for c in _INSTALLMENT_COLUMNS}) for r in rows if r["part"] == 0],
+            [LoanTransition(**{c: r[c] for c in _TRANSITION_COLUMNS}) for r in rows if r["part"] == 1],
+        )
 
     async def repayment(self, repayment_id: UUID) -> RepaymentRecord | None:
         row = await self._pool.fetchrow(f"{_REPAYMENTS} WHERE id = $1", repayment_id)

@@ -137,8 +137,7 @@ async def move_loan(
 
 
 async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
-    installments = await deps.reader.installments(loan.id)
-    timeline = await deps.reader.timeline(loan.id)
+    installments, timeline = await deps.reader.details(loan.id)
     return loan_view(loan, installments, timeline, deps.clock.today(), replayed=replayed)
 
 

@@ -73,3 +73,16 @@ async def test_a_move_writes_its_timeline_entry_and_returns_the_loan_in_one_stat
     finally:
         await tx.rollback()
     assert (await PgLoanReader(runtime.core_pool).get(loan["id"])).status == "pending_disbursement"  # type: ignore[arg-type,union-attr]
+
+
+async def test_details_are_the_installments_and_the_timeline_in_one_statement(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    loan_id = uuid.UUID(loan["id"])
+    reader = PgLoanReader(runtime.core_pool)  # type: ignore[arg-type]
+    installments, timeline = await reader.details(loan_id)
+    assert installments == await reader.installments(loan_id) and len(installments) == loan["installments"]
+    assert [i.number for i in installments] == list(range(1, len(installments) + 1))
+    assert timeline == await reader.timeline(loan_id) and timeline[0].to_status == "pending_disbursement"
+    assert await reader.details(uuid.uuid4()) == ([], [])
