@@ -11,6 +11,7 @@ retry (``request_state`` binds the answer to the arguments' sha256). Either way 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -103,14 +104,17 @@ def _modern(ctx: Context) -> bool:
     return rc is not None and rc.protocol_version in MODERN_PROTOCOL_VERSIONS
 
 
-async def _elicit(ctx: Context, summary: str, state: str) -> bool | mcp_types.InputRequiredResult:
-    """True on an explicit accept, False on anything else; or the ask itself (2026-07-28)."""
-    question = f"{summary}. Confirm this money move?"
+async def _elicit(
+    ctx: Context, summary: Callable[[], Awaitable[str]], state: str
+) -> bool | mcp_types.InputRequiredResult:
+    """True on an explicit accept, False on anything else; or the ask itself (2026-07-28). The
+    summary is read only to ask: a 2026-07-28 retry carrying the answer does not read it again."""
     if not _modern(ctx):
-        answer = await ctx.elicit(question, response_type=_Answer)
+        answer = await ctx.elicit(f"{await summary()}. Confirm this money move?", response_type=_Answer)
         return answer.action == "accept" and bool(getattr(answer.data, "confirm", False))
     responses = ctx.input_responses
     if not responses:
+        question = f"{await summary()}. Confirm this money move?"
         params = mcp_types.ElicitRequestFormParams(message=question, requested_schema=_SCHEMA)
         return mcp_types.InputRequiredResult(
             input_requests={_ASK: mcp_types.ElicitRequest(params=params)}, request_state=state
@@ -142,7 +146,15 @@ async def require_confirmation(
     """None when a person confirmed ``call`` through elicitation; the ask (2026-07-28) while waiting;
     otherwise raises ``confirmation_declined`` or ``confirmation_required`` (with a pending action)."""
     rules = policy(runtime.settings)
-    summary = await summarize(tool, runtime.deps, call.principal, arguments)
+    said: list[str] = []
+
+    async def summary() -> str:
+        # Read at most once, and only when a person is asked or told: the summary reads the object
+        # the move is about (an offer comparison, a loan), which a confirmed retry does not need.
+        if not said:
+            said.append(await summarize(tool, runtime.deps, call.principal, arguments))
+        return said[0]
+
     ctx = get_context()
     store = _store(runtime)
     if rules.elicitation_counts(call.principal.role) and _can_elicit(ctx):
@@ -160,13 +172,14 @@ async def require_confirmation(
             return None
         raise CaasToolError(
             "confirmation_declined",
-            f"the person did not confirm: {summary}. Nothing was changed; call again only if they "
+            f"the person did not confirm: {await summary()}. Nothing was changed; call again only if they "
             "change their mind",
         )
-    action = await request_confirmation(store, rules, call, arguments, summary, runtime.clock.now())
+    said_now = await summary()
+    action = await request_confirmation(store, rules, call, arguments, said_now, runtime.clock.now())
     raise CaasToolError(
         "confirmation_required",
-        f"{summary}. Nothing was changed yet: a person (borrower, operator or admin, not this caller) must "
+        f"{said_now}. Nothing was changed yet: a person (borrower, operator or admin, not this caller) must "
         f"call confirm_action (admin_confirm_action on the composed server) with action {action.id} "
         f"before {action.expires_at.isoformat()}",
     )

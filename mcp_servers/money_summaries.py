@@ -38,11 +38,14 @@ async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> s
 
 
 async def _disburse_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
-    loan = await loans.get_loan(deps.loans, caller, args["loan"])
+    # The loan's own row says all of it: no schedule or timeline is read for the question.
+    loan = await loans.visible_loan(deps.loans, caller, args["loan"])
+    net = Money.from_minor(loan.amount_financed_minor, loan.currency)
+    principal = Money.from_minor(loan.principal_minor, loan.currency)
     return (
-        f"Pay out {_money(loan.net_disbursement)} for loan {loan.id} (application "
+        f"Pay out {_money(net)} for loan {loan.id} (application "
         f"{loan.application_reference}) to borrower {loan.borrower_id}'s bank account: principal "
-        f"{_money(loan.principal)} at APR {loan.disclosure.apr_percent}%, lender {loan.provider_id}"
+        f"{_money(principal)} at APR {loan.apr_percent}%, lender {loan.provider_id}"
     )
 
 

@@ -7,9 +7,10 @@ from uuid import UUID
 
 import asyncpg
 
-from database.platform.audit import Connection
+from database.platform.audit import Connection, audit_args, audit_row_sql, iso_timestamp_sql
 from tools.credit.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
 from tools.platform.errors import Conflict
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal
 
 __all__ = ["PgDocumentReader", "PgDocumentWriter"]
@@ -26,22 +27,58 @@ def _placeholders(n: int) -> str:
     return ", ".join(f"${i}" for i in range(1, n + 1))
 
 
-_INSERT_UPLOAD = f"""
-INSERT INTO caas_core.document_uploads ({", ".join(_NEW_UPLOAD)})
-VALUES ({_placeholders(len(_NEW_UPLOAD))})
-RETURNING {", ".join(_UPLOAD)}
+# The statements below write their change, its audit row and its event together (issue 14): one round
+# trip, atomic without a transaction around it. Each event is built from the written row, as
+# ``tools.credit.documents`` builds it in Python (tests compare the two).
+def _document_event(event_type_sql: str, fields: str) -> str:
+    return f"""
+, event AS (
+    INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+    SELECT 'document', id::text, {event_type_sql},
+           jsonb_build_object('document_id', id::text, 'application_id', application_id::text,
+                              'document_type', document_type, 'status', status, {fields})
+    FROM written
+)"""
+
+
+_REGISTERED_FIELDS = f"""'media_type', media_type, 'size_bytes', size_bytes,
+                              'registered_by', registered_by,
+                              'registered_at', {iso_timestamp_sql("registered_at")}"""
+_DECIDED_FIELDS = f"""'decided_by', decided_by, 'decided_at', {iso_timestamp_sql("decided_at")}"""
+_N_UPLOAD = len(_NEW_UPLOAD)
+_INSERT_UPLOAD_RECORDED = f"""
+WITH written AS (
+    INSERT INTO caas_core.document_uploads ({", ".join(_NEW_UPLOAD)})
+    VALUES ({_placeholders(_N_UPLOAD)})
+    RETURNING *
+), audit AS ({audit_row_sql(_N_UPLOAD + 1, "document_upload", "id::text", "written")}
+)
+SELECT {", ".join(_UPLOAD)} FROM written
 """
-_INSERT_DOCUMENT = f"""
-INSERT INTO caas_core.documents ({", ".join(_NEW_DOCUMENT)})
-VALUES ({_placeholders(len(_NEW_DOCUMENT))})
-RETURNING {", ".join(_DOCUMENT)}
+_N_DOCUMENT = len(_NEW_DOCUMENT)
+_REGISTER = f"""
+WITH claimed AS (
+    UPDATE caas_core.document_uploads SET status = 'registered'
+    WHERE id = ${_N_DOCUMENT + 1} AND status = 'pending'
+    RETURNING id
+), written AS (
+    INSERT INTO caas_core.documents ({", ".join(_NEW_DOCUMENT)})
+    SELECT {_placeholders(_N_DOCUMENT)} FROM claimed
+    RETURNING *
+), audit AS ({audit_row_sql(_N_DOCUMENT + 2, "document", "id::text", "written")}
+){_document_event("'document.registered'", _REGISTERED_FIELDS)}
+SELECT {", ".join(_DOCUMENT)} FROM written
 """
-_DECIDE = f"""
-UPDATE caas_core.documents
-SET status = $2, decided_by = $3, decided_by_role = $4, decision_reason = $5, decided_at = now(),
-    updated_at = now(), version = version + 1
-WHERE id = $1 AND status = 'pending'
-RETURNING {", ".join(_DOCUMENT)}
+_DECIDE_RECORDED = f"""
+WITH written AS (
+    UPDATE caas_core.documents
+    SET status = $2, decided_by = $3, decided_by_role = $4, decision_reason = $5, decided_at = now(),
+        updated_at = now(), version = version + 1
+    WHERE id = $1 AND status = 'pending'
+    RETURNING *
+), audit AS ({audit_row_sql(6, "document", "id::text", "written")}
+){_document_event("'document.' || status", _DECIDED_FIELDS)}
+SELECT {", ".join(_DOCUMENT)} FROM written
 """
 
 
@@ -95,24 +132,18 @@ class PgDocumentWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def insert_upload(self, new: NewUpload) -> UploadRecord:
-        row = await self._conn.fetchrow(_INSERT_UPLOAD, *(getattr(new, c) for c in _NEW_UPLOAD))
+    async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
+        row = await self._conn.fetchrow(
+            _INSERT_UPLOAD_RECORDED, *(getattr(new, c) for c in _NEW_UPLOAD), *audit_args(call)
+        )
         assert row is not None
         return _upload(row)
 
-    async def claim_upload(self, upload_id: UUID) -> bool:
-        claimed = await self._conn.fetchval(
-            "UPDATE caas_core.document_uploads SET status = 'registered' "
-            "WHERE id = $1 AND status = 'pending' RETURNING true",
-            upload_id,
-        )
-        return bool(claimed)
-
-    async def insert(self, new: NewDocument) -> DocumentRecord:
+    async def register(self, upload_id: UUID, new: NewDocument, call: Invocation) -> DocumentRecord | None:
         try:
-            # A savepoint keeps the transaction usable for the caller after a duplicate.
-            async with self._conn.transaction():
-                row = await self._conn.fetchrow(_INSERT_DOCUMENT, *(getattr(new, c) for c in _NEW_DOCUMENT))
+            row = await self._conn.fetchrow(
+                _REGISTER, *(getattr(new, c) for c in _NEW_DOCUMENT), upload_id, *audit_args(call)
+            )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != "documents_application_sha256_key":
                 raise
@@ -120,18 +151,23 @@ class PgDocumentWriter:
                 "this application already has a document with this SHA-256; the same file is registered "
                 "once (call list_documents)"
             ) from None
-        assert row is not None
-        return _document(row)
+        return _document(row) if row else None
 
     async def lock(self, document_id: UUID) -> DocumentRecord | None:
         row = await self._conn.fetchrow(f"{_SELECT_DOCUMENT} WHERE id = $1 FOR NO KEY UPDATE", document_id)
         return _document(row) if row else None
 
     async def decide(
-        self, document_id: UUID, status: str, decided_by: Principal, reason: str | None
+        self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation
     ) -> DocumentRecord:
         row = await self._conn.fetchrow(
-            _DECIDE, document_id, status, decided_by.subject, decided_by.role.value, reason
+            _DECIDE_RECORDED,
+            document_id,
+            status,
+            decided_by.subject,
+            decided_by.role.value,
+            reason,
+            *audit_args(call),
         )
         if row is None:
             raise Conflict(f"document {document_id} is no longer pending; call list_documents")

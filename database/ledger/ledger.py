@@ -8,13 +8,15 @@ The deferred constraint trigger checks at COMMIT that every journal balances per
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from database.ledger.reconcile import reconcile
-from database.platform.audit import Connection
+from database.platform.audit import Connection, audit_args, audit_row_sql
 from tools.ledger.domain.chart import Account, AccountKind, OwnerType
 from tools.ledger.domain.ledger import (
     AccountBalance,
@@ -26,6 +28,7 @@ from tools.ledger.domain.ledger import (
     StatementLine,
 )
 from tools.ledger.ledger import JournalAlreadyPosted
+from tools.platform.ports import Invocation
 
 __all__ = ["PgLedgerReader", "PgLedgerWriter"]
 
@@ -58,6 +61,22 @@ posted AS (
 )
 SELECT (SELECT id FROM journal) AS journal_id, (SELECT count(*) FROM posted) AS posted
 """
+# With its audit row and its event (``tools.ledger.ledger.journal_event``: the fields known before,
+# parameter $13 as JSON text, and the id the statement assigns), written only when the journal is: a movement
+# posted before writes nothing.
+_POST_RECORDED = _POST.replace(
+    "\nSELECT (SELECT id FROM journal)",
+    f"""
+, audit AS ({audit_row_sql(14, "journal", "id::text", "journal")}
+), event AS (
+    INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+    SELECT 'journal', id::text, 'ledger.journal_posted',
+           $13::text::jsonb || jsonb_build_object('journal_id', id::text)
+    FROM journal
+)
+SELECT (SELECT id FROM journal)""",
+    1,
+)
 
 _JOURNAL = """
 SELECT j.id, j.kind, j.source_id, j.memo, j.created_by, j.created_at, j.reverses_journal_id,
@@ -122,15 +141,15 @@ class PgLedgerWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def post(self, draft: JournalDraft, created_by: str) -> UUID:
+    async def post(self, draft: JournalDraft, call: Invocation, event_fields: dict[str, Any]) -> UUID:
         lines = draft.postings
         row = await self._conn.fetchrow(
-            _POST,
+            _POST_RECORDED,
             draft.kind.value,
             draft.source_id,
             draft.reverses_journal_id,
             draft.memo,
-            created_by,
+            call.principal.subject,
             [p.account.id for p in lines],
             [p.account.code for p in lines],
             [p.account.kind.value for p in lines],
@@ -138,6 +157,9 @@ class PgLedgerWriter:
             [p.account.owner_type.value for p in lines],
             [p.account.owner_id for p in lines],
             [p.amount_minor for p in lines],
+            # As text: a connection without the pools' json codec (a migration's, a test's) posts too.
+            json.dumps(event_fields, separators=(",", ":")),
+            *audit_args(call),
         )
         assert row is not None
         if row["journal_id"] is None:

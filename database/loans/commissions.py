@@ -19,8 +19,8 @@ from tools.loans.ports import CommissionPosting, RevenueLine
 __all__ = ["PgCommissionReader"]
 
 _POSTINGS = """
-SELECT p.journal_id, j.kind AS journal_kind, j.source_id, p.amount_minor, p.created_at AS posted_at,
-       coalesce(l.id, r.loan_id) AS loan_id
+SELECT p.id AS posting_id, p.journal_id, j.kind AS journal_kind, j.source_id, p.amount_minor,
+       p.created_at AS posted_at, coalesce(l.id, r.loan_id) AS loan_id
 FROM caas_ledger.postings p
 JOIN caas_ledger.journals j ON j.id = p.journal_id
 LEFT JOIN caas_core.loans l ON j.kind = 'commission' AND l.id::text = j.source_id
@@ -36,6 +36,18 @@ FROM caas_ledger.postings p
 JOIN caas_ledger.journals j ON j.id = p.journal_id
 WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
 GROUP BY j.kind
+"""
+
+# The page and the period's totals in one statement, so one snapshot (and one round trip) serves both:
+# the page's lines in order, then one row per journal kind.
+_STATEMENT = f"""
+WITH page AS ({_POSTINGS}), totals AS ({_TOTALS})
+SELECT 0 AS part, posting_id, journal_id, journal_kind, source_id, amount_minor, posted_at, loan_id,
+       NULL::text AS kind, NULL::bigint AS amount, NULL::bigint AS postings
+FROM page
+UNION ALL
+SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, kind, amount, postings FROM totals
+ORDER BY part, posted_at, posting_id
 """
 
 # Income accounts are credit-normal: income is the negated sum (debits minus credits).
@@ -68,10 +80,10 @@ class PgCommissionReader:
         self, provider_id: UUID, currency: str, start: datetime, end: datetime, limit: int
     ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
         expense = account("provider", "commission_expense", currency, str(provider_id)).id
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            rows = await conn.fetch(_POSTINGS, expense, start, end, limit)
-            totals = await conn.fetch(_TOTALS, expense, start, end)
-        postings = [CommissionPosting(**dict(r.items())) for r in rows]
+        rows = await self._pool.fetch(_STATEMENT, expense, start, end, limit)
+        lines = ("journal_id", "journal_kind", "source_id", "amount_minor", "posted_at", "loan_id")
+        postings = [CommissionPosting(**{k: r[k] for k in lines}) for r in rows if r["part"] == 0]
+        totals = [r for r in rows if r["part"] == 1]
         return postings, sum(r["postings"] for r in totals), {r["kind"]: r["amount"] for r in totals}
 
     async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]:

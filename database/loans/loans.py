@@ -61,6 +61,19 @@ _INSTALLMENTS = (
     f"SELECT {', '.join(_INSTALLMENT_COLUMNS)} FROM caas_core.loan_installments "
     "WHERE loan_id = $1 ORDER BY number"
 )
+_TRANSITION_COLUMNS = [f.name for f in fields(LoanTransition)]
+# A loan's schedule and timeline in one statement: the installments by number, then the transitions
+# in the order they happened (each part's other columns NULL).
+_NO_TRANSITION = ", ".join(f"NULL::text AS {c}" for c in _TRANSITION_COLUMNS if c != "occurred_at")
+_DETAILS = f"""
+SELECT 0 AS part, {", ".join(_INSTALLMENT_COLUMNS)}, {_NO_TRANSITION},
+       NULL::timestamptz AS occurred_at, 0::bigint AS n
+FROM caas_core.loan_installments WHERE loan_id = $1
+UNION ALL
+SELECT 1, {", ".join("NULL" for _ in _INSTALLMENT_COLUMNS)}, {", ".join(_TRANSITION_COLUMNS)}, id
+FROM caas_core.loan_transitions WHERE loan_id = $1
+ORDER BY part, number, n
+"""
 _REPAYMENT_COLUMNS = [f.name for f in fields(RepaymentRecord)]
 _REPAYMENTS = f"SELECT {', '.join(_REPAYMENT_COLUMNS)} FROM caas_core.loan_repayments"
 _STATUS_TIME = {"closed": "closed_at", "defaulted": "defaulted_at", "written_off": "written_off_at"}
@@ -70,6 +83,17 @@ _ARRAYS = (
     "$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::date[], $13::boolean[], "
     "$14::timestamptz[])"
 )
+
+
+def _arrays_from(first: int) -> str:
+    """``_ARRAYS`` with its parameters numbered from ``first``."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) - 2 + first}", _ARRAYS)
+
+
+def _written(ctes: str) -> str:
+    """``ctes`` (a WITH list whose CTE ``written`` returns the loan rows it writes) followed by the
+    loans as the readers return them: one round trip for the write and its result."""
+    return f"{ctes}\n{_SELECT.replace('caas_core.loans l', 'written l', 1)}"
 
 
 def _where(handle: str) -> tuple[str, object] | None:
@@ -120,6 +144,13 @@ class PgLoanReader:
         )
         return [LoanTransition(**dict(r.items())) for r in rows]
 
+    async def details(self, loan_id: UUID) -> tuple[list[InstallmentRecord], list[LoanTransition]]:
+        rows = await self._pool.fetch(_DETAILS, loan_id)
+        return (
+            [InstallmentRecord(**{c: r[c] for c in _INSTALLMENT_COLUMNS}) for r in rows if r["part"] == 0],
+            [LoanTransition(**{c: r[c] for c in _TRANSITION_COLUMNS}) for r in rows if r["part"] == 1],
+        )
+
     async def repayment(self, repayment_id: UUID) -> RepaymentRecord | None:
         row = await self._pool.fetchrow(f"{_REPAYMENTS} WHERE id = $1", repayment_id)
         return _repayment(row) if row else None
@@ -163,32 +194,36 @@ class PgLoanWriter:
     async def insert(
         self, new: NewLoan, installments: Sequence[InstallmentRecord], actor: Principal
     ) -> LoanRecord:
-        placeholders = ", ".join(f"${i}" for i in range(1, len(_NEW) + 1))
+        n = len(_NEW)
+        placeholders = ", ".join(f"${i}" for i in range(1, n + 1))
+        # The loan, its schedule and its first timeline entry in one statement.
+        sql = _written(
+            f"""
+            WITH written AS (
+                INSERT INTO caas_core.loans ({", ".join(_NEW)}) VALUES ({placeholders}) RETURNING *
+            ), schedule AS (
+                INSERT INTO caas_core.loan_installments (loan_id, {", ".join(_INSTALLMENT_COLUMNS)})
+                SELECT written.id, t.* FROM written CROSS JOIN {_arrays_from(n + 1)} AS t
+            ), entry AS (
+                INSERT INTO caas_core.loan_transitions
+                    (loan_id, from_status, to_status, actor_id, actor_role, reason)
+                SELECT id, NULL, status, ${n + 14}, ${n + 15}, 'originated from the accepted bid'
+                FROM written
+            )"""
+        )
         try:
-            loan_id = await self._conn.fetchval(
-                f"INSERT INTO caas_core.loans ({', '.join(_NEW)}) VALUES ({placeholders}) RETURNING id",
+            row = await self._conn.fetchrow(
+                sql,
                 *(getattr(new, name) for name in _NEW),
+                *_installment_arrays(installments),
+                actor.subject,
+                actor.role.value,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(
                 "this application (or its accepted bid) already has a loan; call get_loan with the "
                 "application's id"
             ) from None
-        await self._conn.execute(
-            f"INSERT INTO caas_core.loan_installments (loan_id, {', '.join(_INSTALLMENT_COLUMNS)}) "
-            f"SELECT $1, * FROM {_ARRAYS}",
-            loan_id,
-            *_installment_arrays(installments),
-        )
-        await self._conn.execute(
-            "INSERT INTO caas_core.loan_transitions (loan_id, from_status, to_status, actor_id, actor_role, "
-            "reason) SELECT id, NULL, status, $2, $3, 'originated from the accepted bid' "
-            "FROM caas_core.loans WHERE id = $1",
-            loan_id,
-            actor.subject,
-            actor.role.value,
-        )
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE l.id = $1", loan_id)
         assert row is not None
         return _loan(row)
 
@@ -241,20 +276,17 @@ class PgLoanWriter:
                 sets.append(f"{f.name} = ${len(args)}")
         return sets
 
-    async def _reread(self, loan_id: UUID) -> LoanRecord:
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE l.id = $1", loan_id)
-        assert row is not None
-        return _loan(row)
-
     async def update(self, loan_id: UUID, changes: LoanChanges) -> LoanRecord:
         args: list[Any] = [loan_id]
-        sets = self._sets(changes, args)
-        await self._conn.execute(
-            f"UPDATE caas_core.loans SET {', '.join([*sets, 'updated_at = now()', 'version = version + 1'])} "
-            "WHERE id = $1",
+        sets = [*self._sets(changes, args), "updated_at = now()", "version = version + 1"]
+        row = await self._conn.fetchrow(
+            _written(
+                f"WITH written AS (UPDATE caas_core.loans SET {', '.join(sets)} WHERE id = $1 RETURNING *)"
+            ),
             *args,
         )
-        return await self._reread(loan_id)
+        assert row is not None
+        return _loan(row)
 
     async def move(
         self,
@@ -271,21 +303,25 @@ class PgLoanWriter:
             sets.append(f"{_STATUS_TIME[to_status]} = now()")
         if to_status == "active":
             sets.append("disbursed_at = coalesce(disbursed_at, now())")
+        k = len(args)
+        args += [loan.status, actor.subject, actor.role.value, reason[:2000]]
+        # The move, its timeline entry and the moved loan in one statement.
+        sql = _written(
+            f"""
+            WITH written AS (
+                UPDATE caas_core.loans SET {", ".join(sets)} WHERE id = $1 RETURNING *
+            ), entry AS (
+                INSERT INTO caas_core.loan_transitions
+                    (loan_id, from_status, to_status, actor_id, actor_role, reason)
+                SELECT id, ${k + 1}, $2, ${k + 2}, ${k + 3}, ${k + 4} FROM written
+            )"""
+        )
         try:
-            await self._conn.execute(f"UPDATE caas_core.loans SET {', '.join(sets)} WHERE id = $1", *args)
+            row = await self._conn.fetchrow(sql, *args)
         except asyncpg.UniqueViolationError:
             raise Conflict("this gateway reference already confirmed another loan's disbursement") from None
-        await self._conn.execute(
-            "INSERT INTO caas_core.loan_transitions (loan_id, from_status, to_status, actor_id, actor_role, "
-            "reason) VALUES ($1, $2, $3, $4, $5, $6)",
-            loan.id,
-            loan.status,
-            to_status,
-            actor.subject,
-            actor.role.value,
-            reason[:2000],
-        )
-        return await self._reread(loan.id)
+        assert row is not None
+        return _loan(row)
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None:
         row = await self._conn.fetchrow(

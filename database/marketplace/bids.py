@@ -9,11 +9,12 @@ from uuid import UUID
 
 import asyncpg
 
+from database.marketplace.bid_state import bidding_round, bidding_state, end_round
 from database.marketplace.providers import PgProviderWriter
 from database.platform.audit import Connection
 from database.sql import Filters
 from tools.loans.domain.commission_plan import CommissionPlan
-from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidTerms
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.ports import BidQuery
 from tools.platform.errors import Conflict
@@ -30,9 +31,11 @@ _SELECT = f"SELECT {_BID_COLUMNS} FROM caas_core.bids b JOIN caas_core.providers
 # The effective status: an active bid past its validity reads as expired.
 _STATUS_AT = "CASE WHEN b.status = 'active' AND b.valid_until <= {now} THEN 'expired' ELSE b.status END"
 _PROVIDER_COLUMNS = ", ".join(f.name for f in fields(ProviderRecord))
-_ROUND = (
-    "SELECT application_id, opened_at, closes_at, closed_at, closed_by, close_reason "
-    "FROM caas_core.bidding_rounds WHERE application_id = $1"
+# A statement that writes bids returns them as the readers see them, with their provider's name and
+# status: ``WITH written AS (... RETURNING b.*)`` then this select over it.
+_WRITTEN = (
+    f"SELECT {_BID_COLUMNS} FROM written b JOIN caas_core.providers p ON p.id = b.provider_id "
+    "ORDER BY b.created_at, b.id"
 )
 
 
@@ -113,16 +116,7 @@ class PgBidWriter:
         self._conn = conn
 
     async def round(self, application_id: UUID, opened_at: datetime, window: timedelta) -> BiddingRound:
-        await self._conn.execute(
-            "INSERT INTO caas_core.bidding_rounds (application_id, opened_at, closes_at) "
-            "VALUES ($1, $2, $3) ON CONFLICT (application_id) DO NOTHING",
-            application_id,
-            opened_at,
-            opened_at + window,
-        )
-        row = await self._conn.fetchrow(_ROUND, application_id)
-        assert row is not None
-        return _round(row)
+        return await bidding_round(self._conn, application_id, opened_at, window)
 
     async def close_round(self, application_id: UUID, by: str, reason: str, now: datetime) -> BiddingRound:
         row = await self._conn.fetchrow(
@@ -136,6 +130,11 @@ class PgBidWriter:
         )
         assert row is not None
         return _round(row)
+
+    async def end_round(
+        self, application_id: UUID, opened: datetime, window: timedelta, by: str, reason: str, now: datetime
+    ) -> None:
+        await end_round(self._conn, application_id, opened, window, by, reason, now)
 
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         value = await self._conn.fetchval(
@@ -218,14 +217,10 @@ class PgBidWriter:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE b.id = $1 FOR NO KEY UPDATE OF b", bid_id)
         return _bid(row) if row else None
 
-    async def active_for(self, application_id: UUID, provider_id: UUID) -> BidRecord | None:
-        row = await self._conn.fetchrow(
-            f"{_SELECT} WHERE b.application_id = $1 AND b.provider_id = $2 AND b.status = 'active' "
-            "FOR NO KEY UPDATE OF b",
-            application_id,
-            provider_id,
-        )
-        return _bid(row) if row else None
+    async def bidding_state(
+        self, application_id: UUID, provider_id: UUID, is_open: bool, opened_at: datetime, window: timedelta
+    ) -> BiddingState:
+        return await bidding_state(self._conn, application_id, provider_id, is_open, opened_at, window)
 
     async def next_version(self, application_id: UUID, provider_id: UUID) -> int:
         value = await self._conn.fetchval(
@@ -240,13 +235,16 @@ class PgBidWriter:
         self, application_id: UUID, provider_id: UUID, version: int, terms: BidTerms, by: str
     ) -> BidRecord:
         try:
-            bid_id = await self._conn.fetchval(
-                """
-                INSERT INTO caas_core.bids (application_id, provider_id, version, amount_minor, currency,
-                    annual_rate, term_months, origination_fee_minor, repayment_frequency, schedule_method,
-                    valid_until, conditions, created_by)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                RETURNING id
+            row = await self._conn.fetchrow(
+                f"""
+                WITH written AS (
+                    INSERT INTO caas_core.bids (application_id, provider_id, version, amount_minor,
+                        currency, annual_rate, term_months, origination_fee_minor, repayment_frequency,
+                        schedule_method, valid_until, conditions, created_by)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    RETURNING *
+                )
+                {_WRITTEN}
                 """,
                 application_id,
                 provider_id,
@@ -264,63 +262,71 @@ class PgBidWriter:
             )
         except asyncpg.UniqueViolationError:  # pragma: no cover - the application row lock orders writers
             raise Conflict("your provider already has an active bid on this application") from None
-        return await self._fetch(bid_id)
-
-    async def _fetch(self, bid_id: UUID) -> BidRecord:
-        row = await self._conn.fetchrow(f"{_SELECT} WHERE b.id = $1", bid_id)
         assert row is not None
         return _bid(row)
 
     async def set_status(self, bid_id: UUID, status: str) -> BidRecord:
-        updated = await self._conn.fetchval(
-            "UPDATE caas_core.bids SET status = $2 WHERE id = $1 AND status = 'active' RETURNING id",
+        row = await self._conn.fetchrow(
+            f"""
+            WITH written AS (
+                UPDATE caas_core.bids SET status = $2 WHERE id = $1 AND status = 'active' RETURNING *
+            )
+            {_WRITTEN}
+            """,
             bid_id,
             status,
         )
-        if updated is None:  # pragma: no cover - callers lock and check the bid first
+        if row is None:  # pragma: no cover - callers lock and check the bid first
             raise Conflict(f"bid {bid_id} is no longer active")
-        return await self._fetch(bid_id)
+        return _bid(row)
 
     async def accept(self, bid_id: UUID, now: datetime) -> BidRecord:
         try:
-            updated = await self._conn.fetchval(
-                "UPDATE caas_core.bids SET status = 'accepted', accepted_at = $2 "
-                "WHERE id = $1 AND status = 'active' RETURNING id",
+            row = await self._conn.fetchrow(
+                f"""
+                WITH written AS (
+                    UPDATE caas_core.bids SET status = 'accepted', accepted_at = $2
+                    WHERE id = $1 AND status = 'active' RETURNING *
+                )
+                {_WRITTEN}
+                """,
                 bid_id,
                 now,
             )
         except asyncpg.UniqueViolationError:  # pragma: no cover - the application row lock comes first
             raise Conflict("another bid on this application was accepted first") from None
-        if updated is None:  # pragma: no cover - the caller locked and checked the bid
+        if row is None:  # pragma: no cover - the caller locked and checked the bid
             raise Conflict(f"bid {bid_id} is no longer active")
-        return await self._fetch(bid_id)
+        return _bid(row)
 
     async def expire_active(self, application_id: UUID) -> list[BidRecord]:
-        ids = await self._conn.fetch(
-            "UPDATE caas_core.bids SET status = 'expired' WHERE application_id = $1 AND status = 'active' "
-            "RETURNING id",
-            application_id,
-        )
-        return await self._bids([r["id"] for r in ids])
-
-    async def _bids(self, ids: Sequence[UUID]) -> list[BidRecord]:
-        if not ids:
-            return []
         rows = await self._conn.fetch(
-            f"{_SELECT} WHERE b.id = ANY($1::uuid[]) ORDER BY b.created_at, b.id", ids
+            f"""
+            WITH written AS (
+                UPDATE caas_core.bids SET status = 'expired'
+                WHERE application_id = $1 AND status = 'active' RETURNING *
+            )
+            {_WRITTEN}
+            """,
+            application_id,
         )
         return [_bid(r) for r in rows]
 
     async def settle_others(self, application_id: UUID, accepted_id: UUID, now: datetime) -> list[BidRecord]:
-        ids = await self._conn.fetch(
-            "UPDATE caas_core.bids "
-            "SET status = CASE WHEN valid_until <= $3 THEN 'expired' ELSE 'rejected' END "
-            "WHERE application_id = $1 AND id <> $2 AND status = 'active' RETURNING id",
+        rows = await self._conn.fetch(
+            f"""
+            WITH written AS (
+                UPDATE caas_core.bids
+                SET status = CASE WHEN valid_until <= $3 THEN 'expired' ELSE 'rejected' END
+                WHERE application_id = $1 AND id <> $2 AND status = 'active' RETURNING *
+            )
+            {_WRITTEN}
+            """,
             application_id,
             accepted_id,
             now,
         )
-        return await self._bids([r["id"] for r in ids])
+        return [_bid(r) for r in rows]
 
     async def lock_providers(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
         rows = await self._conn.fetch(

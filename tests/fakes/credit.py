@@ -157,20 +157,17 @@ class FakeDocumentWriter:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def insert_upload(self, new: NewUpload) -> UploadRecord:
+    async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
         raise not_implemented("DocumentWriter.insert_upload")
 
-    async def claim_upload(self, upload_id: UUID) -> bool:
-        raise not_implemented("DocumentWriter.claim_upload")
-
-    async def insert(self, new: NewDocument) -> DocumentRecord:
-        raise not_implemented("DocumentWriter.insert")
+    async def register(self, upload_id: UUID, new: NewDocument, call: Invocation) -> DocumentRecord | None:
+        raise not_implemented("DocumentWriter.register")
 
     async def lock(self, document_id: UUID) -> DocumentRecord | None:
         raise not_implemented("DocumentWriter.lock")
 
     async def decide(
-        self, document_id: UUID, status: str, decided_by: Principal, reason: str | None
+        self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation
     ) -> DocumentRecord:
         raise not_implemented("DocumentWriter.decide")
 

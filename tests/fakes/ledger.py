@@ -6,6 +6,7 @@ deferred constraint trigger raises)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from tests.fakes.store import FakeStore, Tables, Transaction, not_implemented
@@ -17,7 +18,8 @@ from tools.ledger.domain.ledger import (
     Reconciliation,
     StatementLine,
 )
-from tools.ledger.ledger import JournalAlreadyPosted
+from tools.ledger.ledger import JournalAlreadyPosted, journal_event
+from tools.platform.ports import AuditRecord, Invocation
 
 __all__ = ["FakeLedgerReader", "FakeLedgerWriter"]
 
@@ -51,7 +53,7 @@ class FakeLedgerWriter:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def post(self, draft: JournalDraft, created_by: str) -> UUID:
+    async def post(self, draft: JournalDraft, call: Invocation, event_fields: dict[str, Any]) -> UUID:
         journals = self._tx.tables.journals
         for earlier in journals.values():
             if (earlier.kind, earlier.source_id) == (draft.kind, draft.source_id):
@@ -61,13 +63,15 @@ class FakeLedgerWriter:
             kind=draft.kind,
             source_id=draft.source_id,
             memo=draft.memo,
-            created_by=created_by,
+            created_by=call.principal.subject,
             created_at=self._tx.now,
             reverses_journal_id=draft.reverses_journal_id,
             postings=draft.postings,
         )
         journals[journal.id] = journal
         self._tx.opened_journals.append(journal.id)
+        self._tx.tables.audit.append(AuditRecord(call, "journal", str(journal.id)))
+        self._tx.tables.outbox.append(journal_event(journal.id, draft))
         return journal.id
 
     async def journal(self, journal_id: UUID) -> Journal | None:

@@ -67,6 +67,9 @@ class FakeLoanReader:
     async def timeline(self, loan_id: UUID) -> list[LoanTransition]:
         return list(self._store.tables.loan_transitions.get(loan_id, []))
 
+    async def details(self, loan_id: UUID) -> tuple[list[InstallmentRecord], list[LoanTransition]]:
+        return await self.installments(loan_id), await self.timeline(loan_id)
+
     async def repayment(self, repayment_id: UUID) -> RepaymentRecord | None:
         return self._store.tables.repayments.get(repayment_id)
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from tests.fakes.store import FakeStore, Tables, Transaction, not_implemented
 from tools.ledger.domain.ledger import JournalKind
-from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidStatus, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidStatus, BidTerms
 from tools.marketplace.domain.matching import MatchRequest
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
 from tools.marketplace.ports import (
@@ -185,6 +185,12 @@ class FakeBidWriter:
         self._tx.tables.rounds[application_id] = closed
         return closed
 
+    async def end_round(
+        self, application_id: UUID, opened: datetime, window: timedelta, by: str, reason: str, now: datetime
+    ) -> None:
+        if (await self.round(application_id, opened, window)).closed_at is None:
+            await self.close_round(application_id, by, reason, now)
+
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         raise not_implemented("BidWriter.invitation_status")
 
@@ -211,8 +217,10 @@ class FakeBidWriter:
         bid = self._tx.tables.bids.get(bid_id)
         return None if bid is None else joined(self._tx.tables, bid)
 
-    async def active_for(self, application_id: UUID, provider_id: UUID) -> BidRecord | None:
-        raise not_implemented("BidWriter.active_for")
+    async def bidding_state(
+        self, application_id: UUID, provider_id: UUID, is_open: bool, opened_at: datetime, window: timedelta
+    ) -> BiddingState:
+        raise not_implemented("BidWriter.bidding_state")
 
     async def next_version(self, application_id: UUID, provider_id: UUID) -> int:
         raise not_implemented("BidWriter.next_version")

@@ -116,7 +116,7 @@ async def test_a_journal_that_does_not_balance_fails_the_commit_and_nothing_is_s
     draft = JournalDraft(JournalKind.FEE, "fee-1", "a fee", lines)
     with pytest.raises(CheckViolation):
         async with ledger_deps(store).uow() as uow:
-            await uow.ledger.post(draft, "tests")  # past post_journal's own check, as a bug would
+            await uow.ledger.post(draft, CALL, {})  # past post_journal's own check, as a bug would
     assert store.tables.journals == {}
 
 

@@ -77,6 +77,35 @@ async def test_an_accepted_elicitation_runs_the_money_move_with_its_summary(
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_the_summary_is_read_once_to_ask_and_not_again_for_the_answer(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    mode: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On 2026-07-28 the answer comes on a retry of the call: the summary (a read of the loan) is only
+    # what the person is asked, so the retry does not read it again.
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    import mcp_servers.confirmation as confirmation
+
+    read: list[str] = []
+    real = confirmation.summarize
+
+    async def counted(tool: str, *args: Any) -> str:
+        read.append(tool)
+        return await real(tool, *args)
+
+    monkeypatch.setattr(confirmation, "summarize", counted)
+    async with Client(server, mode=mode, elicitation_handler=answering("accept")) as person:  # type: ignore[arg-type]
+        code, body = await outcome(person, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code is None, body
+    assert read == ["disburse_loan"]
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("action", "confirm"), [("decline", True), ("cancel", True), ("accept", False)])
 async def test_a_declined_or_cancelled_elicitation_writes_nothing(
     server: FastMCP,

@@ -125,12 +125,13 @@ async def approve_application(
         amount = from_minor(app.requested_amount_minor, app.currency)
         if principal.role not in (Role.OPERATOR, Role.ADMIN) and _needs_operator(deps, app.currency, amount):
             raise PermissionDenied(f"approving {amount} {app.currency} needs an operator or admin")
-        kyc = kyc_status(await deps.documents.verified_document_types(app.id))
+        verified = await deps.documents.verified_document_types(app.id)
+        kyc = kyc_status(verified)
         if not kyc.complete:
             raise Conflict(f"{app.reference} cannot be approved without {' and '.join(kyc.missing())}")
         # The accepted offer's terms replace the requested ones once the marketplace records them.
         bureau = _bureau_of(await deps.risk.latest_assessment(app.id))
-        inputs = await inputs_for(deps, app, bureau, (amount, app.term_months or 1))
+        inputs = await inputs_for(deps, app, bureau, (amount, app.term_months or 1), verified)
         assessment = score(inputs, deps.policy, stage="approval")
         result = assessment_json(assessment)
         stored = await uow.risk.add_assessment(

@@ -31,12 +31,14 @@ from tools.credit.ports import (
     FileCheck,
 )
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
-from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
+from tools.platform.ports import Invocation, OutboxEvent
 from tools.platform.principal import Principal
 
 __all__ = [
+    "decided_event",
     "list_documents",
     "register_document",
+    "registered_event",
     "request_document_upload",
     "verify_document",
 ]
@@ -83,9 +85,8 @@ async def request_document_upload(
         requested_by_role=call.principal.role.value,
         expires_at=target.expires_at,
     )
-    async with deps.uow() as uow:
-        upload = await uow.documents.insert_upload(new)
-        await uow.record(AuditRecord(call, "document_upload", str(upload.id)))
+    async with deps.uow(single_statement=True) as uow:
+        upload = await uow.documents.insert_upload(new, call)
     if target.url is not None:
         how = f"PUT the file's bytes to upload_url with Content-Type: {upload.media_type}"
     else:
@@ -170,7 +171,8 @@ def _duplicate(existing: DocumentRecord) -> Conflict:
     )
 
 
-def _registered_event(doc: DocumentRecord) -> OutboxEvent:
+def registered_event(doc: DocumentRecord) -> OutboxEvent:
+    """The event ``DocumentWriter.register`` writes, in SQL, from the stored document."""
     return OutboxEvent(
         aggregate_type="document",
         aggregate_id=str(doc.id),
@@ -212,11 +214,10 @@ async def register_document(deps: CreditDeps, call: Invocation, cmd: RegisterDoc
         registered_by=call.principal.subject,
         registered_by_role=call.principal.role.value,
     )
-    async with deps.uow() as uow:
-        if not await uow.documents.claim_upload(upload.id):
-            raise Conflict(f"upload {upload.id} was registered meanwhile; call list_documents to see it")
-        doc = await uow.documents.insert(new)
-        await uow.record(AuditRecord(call, "document", str(doc.id)), [_registered_event(doc)])
+    async with deps.uow(single_statement=True) as uow:
+        doc = await uow.documents.register(upload.id, new, call)
+    if doc is None:
+        raise Conflict(f"upload {upload.id} was registered meanwhile; call list_documents to see it")
     return _view(doc)
 
 
@@ -232,7 +233,8 @@ async def list_documents(deps: CreditDeps, principal: Principal, handle: str) ->
     )
 
 
-def _decided_event(doc: DocumentRecord) -> OutboxEvent:
+def decided_event(doc: DocumentRecord) -> OutboxEvent:
+    """The event ``DocumentWriter.decide`` writes, in SQL, from the decided document."""
     # The reason stays out: free text may carry personal data, and events leave the system of record.
     return OutboxEvent(
         aggregate_type="document",
@@ -269,8 +271,7 @@ async def verify_document(deps: CreditDeps, call: Invocation, cmd: VerifyDocumen
                 f"document {doc.id} is already {doc.status} (by {doc.decided_by}); a document is decided "
                 "once: ask the borrower to upload a new file instead"
             )
-        decided = await uow.documents.decide(doc.id, cmd.decision, me, cmd.reason)
-        await uow.record(AuditRecord(call, "document", str(doc.id)), [_decided_event(decided)])
+        decided = await uow.documents.decide(doc.id, cmd.decision, me, cmd.reason, call)
     return _view(decided)
 
 

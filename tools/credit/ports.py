@@ -184,21 +184,26 @@ class DocumentReader(Protocol):
 
 
 class DocumentWriter(Protocol):
-    async def insert_upload(self, new: NewUpload) -> UploadRecord: ...
+    """Each write is one statement with its audit row (and event): atomic without a transaction."""
 
-    async def claim_upload(self, upload_id: UUID) -> bool:
-        """Mark a pending upload registered; False when it was registered already (or meanwhile)."""
+    async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
+        """The pending upload, with ``call``'s audit row."""
         ...
 
-    async def insert(self, new: NewDocument) -> DocumentRecord:
-        """Raises Conflict when the application already has a document with this SHA-256."""
+    async def register(self, upload_id: UUID, new: NewDocument, call: Invocation) -> DocumentRecord | None:
+        """Mark the pending upload registered and store ``new`` as a pending document, with ``call``'s
+        audit row and the document.registered event; None (and nothing written) when the upload is
+        not pending. Raises Conflict when the application already has a document with this SHA-256."""
         ...
 
     async def lock(self, document_id: UUID) -> DocumentRecord | None: ...
 
     async def decide(
-        self, document_id: UUID, status: str, decided_by: Principal, reason: str | None
-    ) -> DocumentRecord: ...
+        self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation
+    ) -> DocumentRecord:
+        """The one decision on a pending document, with ``call``'s audit row and its document.<status>
+        event; Conflict when it is no longer pending."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from tools.ledger.domain.chart import Account, AccountError, OwnerType, parse_account_code
@@ -45,7 +46,7 @@ from tools.ledger.models import (
 from tools.ledger.ports import LedgerDeps, LedgerUnitOfWork
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money
-from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
+from tools.platform.ports import Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -70,27 +71,32 @@ class JournalAlreadyPosted(Conflict):
         self.journal_id = journal_id
 
 
-def journal_event(journal_id: UUID, draft: JournalDraft) -> OutboxEvent:
+def journal_event_fields(draft: JournalDraft) -> dict[str, Any]:
+    """The journal's event payload but its ``journal_id``, which the posting statement assigns."""
     # The memo stays out: it is free text and events leave the system of record.
+    return {
+        "kind": draft.kind.value,
+        "source_id": draft.source_id,
+        "reverses_journal_id": str(draft.reverses_journal_id) if draft.reverses_journal_id else None,
+        "postings": [
+            {"account": p.account.code, "currency": p.currency, "amount_minor": p.amount_minor}
+            for p in draft.postings
+        ],
+    }
+
+
+def journal_event(journal_id: UUID, draft: JournalDraft) -> OutboxEvent:
     return OutboxEvent(
         aggregate_type="journal",
         aggregate_id=str(journal_id),
         event_type="ledger.journal_posted",
-        payload={
-            "journal_id": str(journal_id),
-            "kind": draft.kind.value,
-            "source_id": draft.source_id,
-            "reverses_journal_id": str(draft.reverses_journal_id) if draft.reverses_journal_id else None,
-            "postings": [
-                {"account": p.account.code, "currency": p.currency, "amount_minor": p.amount_minor}
-                for p in draft.postings
-            ],
-        },
+        payload={"journal_id": str(journal_id), **journal_event_fields(draft)},
     )
 
 
 async def post_journal(uow: LedgerUnitOfWork, call: Invocation, draft: JournalDraft) -> UUID:
-    """Post ``draft`` in the caller's transaction with its audit row and outbox event; returns its id.
+    """Post ``draft`` in the caller's transaction with its audit row and outbox event (all in the
+    posting's one statement); returns its id.
 
     Raises InvalidArgument when the draft does not balance (before the database would refuse it at
     COMMIT) and JournalAlreadyPosted when its movement was posted before; after that the transaction
@@ -100,9 +106,7 @@ async def post_journal(uow: LedgerUnitOfWork, call: Invocation, draft: JournalDr
         check_balanced(draft)
     except LedgerError as exc:
         raise InvalidArgument(str(exc)) from None
-    journal_id = await uow.ledger.post(draft, call.principal.subject)
-    await uow.record(AuditRecord(call, "journal", str(journal_id)), [journal_event(journal_id, draft)])
-    return journal_id
+    return await uow.ledger.post(draft, call, journal_event_fields(draft))
 
 
 def _visible(principal: Principal, account: Account) -> bool:

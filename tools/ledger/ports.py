@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from tools.ledger.domain.ledger import AccountBalance, Journal, JournalDraft, Reconciliation, StatementLine
-from tools.platform.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from tools.platform.ports import Clock, Invocation, UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["LedgerDeps", "LedgerReader", "LedgerUnitOfWork", "LedgerWriter"]
 
@@ -17,10 +17,12 @@ __all__ = ["LedgerDeps", "LedgerReader", "LedgerUnitOfWork", "LedgerWriter"]
 class LedgerWriter(Protocol):
     """Posting inside the unit of work's transaction; the database checks the balance at COMMIT."""
 
-    async def post(self, draft: JournalDraft, created_by: str) -> UUID:
-        """Insert the journal and its postings (cached balances follow in the same statement); returns
+    async def post(self, draft: JournalDraft, call: Invocation, event_fields: dict[str, Any]) -> UUID:
+        """Insert the journal and its postings (cached balances follow in the same statement), created
+        by ``call``'s caller, with its audit row and its ``ledger.journal_posted`` event (``event_fields``
+        plus the ``journal_id`` the statement assigns: ``tools.ledger.ledger.journal_event``); returns
         the journal id. Raises ``tools.ledger.ledger.JournalAlreadyPosted`` (a Conflict) when the movement
-        (kind, source_id) was posted before; the transaction stays usable."""
+        (kind, source_id) was posted before, having written nothing; the transaction stays usable."""
         ...
 
     async def journal(self, journal_id: UUID) -> Journal | None: ...

@@ -59,6 +59,7 @@ __all__ = [
     "originate_loan",
     "provider_of",
     "provider_performance",
+    "visible_loan",
     "write_off_loan",
 ]
 
@@ -136,8 +137,7 @@ async def move_loan(
 
 
 async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
-    installments = await deps.reader.installments(loan.id)
-    timeline = await deps.reader.timeline(loan.id)
+    installments, timeline = await deps.reader.details(loan.id)
     return loan_view(loan, installments, timeline, deps.clock.today(), replayed=replayed)
 
 
@@ -293,10 +293,13 @@ async def confirm_disbursement_in(
     gateway_reference: str,
     amount: Decimal,
     currency: str,
+    *,
+    locked: LoanRecord | None = None,
 ) -> tuple[LoanRecord, bool]:
     """``confirm_disbursement`` in the caller's transaction (the payment webhook's, beside its inbox
-    row); returns the loan and whether this reference had confirmed it before."""
-    loan = await uow.loans.lock(loan_handle)
+    row); returns the loan and whether this reference had confirmed it before. ``locked``: the loan,
+    which the caller locked in this transaction already."""
+    loan = locked if locked is not None else await uow.loans.lock(loan_handle)
     if loan is None or not can_view_loan(call.principal, loan):
         raise loan_not_found(loan_handle)
     if loan.disbursement_reference == gateway_reference:
@@ -346,17 +349,20 @@ async def confirm_disbursement_in(
     return moved, False
 
 
-async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
+async def visible_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanRecord:
+    """The loan's own row as ``principal`` may see it: one read, without its schedule or timeline."""
     loan = await deps.reader.get(handle)
     if loan is None or not can_view_loan(principal, loan):
         raise loan_not_found(handle)
-    return await _view(deps, loan)
+    return loan
+
+
+async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
+    return await _view(deps, await visible_loan(deps, principal, handle))
 
 
 async def get_repayment_schedule(deps: LoanDeps, principal: Principal, handle: str) -> ScheduleView:
-    loan = await deps.reader.get(handle)
-    if loan is None or not can_view_loan(principal, loan):
-        raise loan_not_found(handle)
+    loan = await visible_loan(deps, principal, handle)
     return schedule_view(loan, await deps.reader.installments(loan.id), deps.clock.today())
 
 

@@ -303,10 +303,13 @@ async def repayment_in(
     paid_at: datetime,
     reference: str,
     prepay: Prepay | None = None,
+    *,
+    locked: LoanRecord | None = None,
 ) -> tuple[RepaymentRecord, str, bool]:
     """``record_repayment`` in the caller's transaction (the payment webhook's, beside its inbox row):
-    the repayment, the loan's currency, and whether ``reference`` had recorded it before."""
-    loan = await uow.loans.lock(handle)
+    the repayment, the loan's currency, and whether ``reference`` had recorded it before. ``locked``:
+    the loan, which the caller locked in this transaction already."""
+    loan = locked if locked is not None else await uow.loans.lock(handle)
     if loan is None or not can_view_loan(call.principal, loan):
         raise loan_not_found(handle)
     minor = minor_amount(amount, loan.currency)

@@ -27,6 +27,7 @@ from tools.loans.domain.schedules import Frequency, Method
 from tools.marketplace.bid_events import bid_event
 from tools.marketplace.domain.bids import (
     MAX_VERSIONS,
+    BiddingRound,
     BidRecord,
     BidStatus,
     BidTerms,
@@ -110,8 +111,7 @@ def bid_not_found(bid_id: UUID) -> NotFound:
 async def invited_application(
     uow: BiddingUnitOfWork, provider_id: UUID, handle: str
 ) -> tuple[ApplicationRecord, str]:
-    """The application and the provider's invitation status, both locked; an application it was not
-    invited to is reported like a missing one."""
+    """The application and the provider's invitation, both locked; not invited reads as missing."""
     app = await uow.applications.lock(handle)
     invitation = None if app is None else await uow.bids.invitation_status(app.id, provider_id)
     if app is None or invitation is None:
@@ -122,11 +122,19 @@ async def invited_application(
 async def _require_bidding_open(
     deps: MarketplaceDeps, uow: BiddingUnitOfWork, app: ApplicationRecord, invitation: str, now: datetime
 ) -> None:
+    _check_open(app)
+    rnd = await uow.bids.round(app.id, app.status_changed_at, deps.bidding_window)
+    _check_round(app, invitation, rnd, now)
+
+
+def _check_open(app: ApplicationRecord) -> None:
     if app.status != ApplicationStatus.OPEN_FOR_BIDS:
         raise Conflict(
             f"{app.reference} is {app.status}; bids are placed and revised only while it is open_for_bids"
         )
-    rnd = await uow.bids.round(app.id, app.status_changed_at, deps.bidding_window)
+
+
+def _check_round(app: ApplicationRecord, invitation: str, rnd: BiddingRound, now: datetime) -> None:
     if not rnd.open_at(now):
         how = f"was closed by {rnd.closed_by}" if rnd.closed_at is not None else "reached its deadline"
         raise Conflict(
@@ -180,18 +188,25 @@ async def place_bid_in(
     """``place_bid`` in the caller's transaction (a provider's webhook, beside its inbox row)."""
     provider_id = own_provider(call.principal)
     terms, now = bid.to_terms(), deps.clock.now()
-    app, invitation = await invited_application(uow, provider_id, handle)
-    await _require_bidding_open(deps, uow, app, invitation, now)
+    app = await uow.applications.lock(handle)
+    if app is None:
+        raise _not_invited(handle)
+    # Everything else placing a bid reads, in one round trip (the checks below keep their order).
+    is_open, opened = app.status == ApplicationStatus.OPEN_FOR_BIDS, app.status_changed_at
+    state = await uow.bids.bidding_state(app.id, provider_id, is_open, opened, deps.bidding_window)
+    if state.invitation is None:
+        raise _not_invited(handle)
+    _check_open(app)
+    assert state.round is not None  # made or read when open and invited
+    _check_round(app, state.invitation, state.round, now)
     # Checked without a lock first, so a refusal takes no lender lock; checked again under it below.
-    _check_terms(terms, _require_active_provider(await deps.providers.get(provider_id)), app, now)
-    current = await uow.bids.active_for(app.id, provider_id)
-    if current is not None:
+    _check_terms(terms, _require_active_provider(state.provider), app, now)
+    if (current := state.standing) is not None:
         raise Conflict(
             f"your provider already has an active bid on {app.reference} (bid {current.id}, version "
             f"{current.version}); change it with revise_bid or withdraw it first"
         )
-    version = await uow.bids.next_version(app.id, provider_id)
-    if version > MAX_VERSIONS:
+    if (version := state.next_version) > MAX_VERSIONS:
         raise Conflict(f"your provider has bid {MAX_VERSIONS} times on {app.reference}; that is the limit")
     placed = await uow.bids.insert(app.id, provider_id, version, terms, call.principal.subject)
     await uow.record(

@@ -15,6 +15,7 @@ partial unique index on accepted bids is the backstop behind the lock.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from tools.credit.access import can_view
@@ -122,15 +123,26 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
     )
 
 
-async def _accepted(deps: MarketplaceDeps, bid_id: UUID, replayed: bool) -> AcceptedOffer:
-    """The outcome of an acceptance as committed (also what a replay returns)."""
+async def _accepted(deps: MarketplaceDeps, bid_id: UUID) -> AcceptedOffer:
+    """The outcome of an acceptance as committed, read back for a replay."""
     bid = await deps.bids.get(bid_id)
     app = None if bid is None else await deps.applications.get(str(bid.application_id))
     journal_id = None if bid is None else await deps.bids.reservation_journal(bid.id)
     if bid is None or app is None or journal_id is None:  # pragma: no cover - committed together
         raise NotFound("the acceptance recorded for this idempotency_key no longer exists")
     others = await deps.bids.settled(app.id, bid.id)
-    now = deps.clock.now()
+    return _outcome(app, bid, journal_id, others, deps.clock.now(), replayed=True)
+
+
+def _outcome(
+    app: ApplicationRecord,
+    bid: BidRecord,
+    journal_id: UUID,
+    others: Sequence[BidRecord],
+    now: datetime,
+    *,
+    replayed: bool,
+) -> AcceptedOffer:
     return AcceptedOffer(
         application_id=app.id,
         reference=app.reference,
@@ -163,19 +175,26 @@ async def accept_offer(
     deps: MarketplaceDeps, call: Invocation, handle: str, bid_id: UUID, idempotency_key: str
 ) -> AcceptedOffer:
     principal = call.principal
-    found = await deps.applications.get(handle)
-    if found is None or not can_view(principal, found):
-        raise not_found(handle)
     # The application's id, however it was named (id or reference): a retry may name it either way.
-    arguments = {"application_id": str(found.id), "bid_id": str(bid_id)}
+    # An id is read nowhere before the transaction, whose lock checks the caller may see it (a refusal
+    # there rolls the claimed key back); a reference is looked up first.
+    try:
+        application_id = str(UUID(handle.strip()))
+    except ValueError:
+        found = await deps.applications.get(handle)
+        if found is None or not can_view(principal, found):
+            raise not_found(handle) from None
+        application_id = str(found.id)
+    arguments = {"application_id": application_id, "bid_id": str(bid_id)}
     claim = IdempotencyClaim(principal.subject, OPERATION, idempotency_key, request_sha256(arguments))
     async with deps.uow() as uow:
         earlier = await claim_or_replay(uow, claim)
         if earlier is None:
-            await _accept_locked(deps, uow, call, claim, str(found.id), bid_id)
+            # What the transaction wrote is the outcome: nothing is read back after COMMIT.
+            done = await _accept_locked(deps, uow, call, claim, application_id, bid_id)
     if earlier is not None:  # replayed after the transaction, not holding its connection
-        return await _accepted(deps, UUID(earlier), replayed=True)
-    return await _accepted(deps, bid_id, replayed=False)
+        return await _accepted(deps, UUID(earlier))
+    return done
 
 
 async def _accept_locked(
@@ -185,7 +204,7 @@ async def _accept_locked(
     claim: IdempotencyClaim,
     handle: str,
     bid_id: UUID,
-) -> None:
+) -> AcceptedOffer:
     principal, now = call.principal, deps.clock.now()
     app = await locked_application(uow, principal, handle)
     bid = await uow.bids.lock(bid_id)
@@ -201,9 +220,8 @@ async def _accept_locked(
         )
     accepted = await uow.bids.accept(bid.id, now)
     others = await uow.bids.settle_others(app.id, bid.id, now)
-    rnd = await uow.bids.round(app.id, app.status_changed_at, deps.bidding_window)
-    if rnd.closed_at is None:
-        await uow.bids.close_round(app.id, principal.subject, "offer accepted", now)
+    window, by = deps.bidding_window, principal.subject
+    await uow.bids.end_round(app.id, app.status_changed_at, window, by, "offer accepted", now)
     owner = str(bid.provider_id)
     reservation = JournalDraft(
         JournalKind.RESERVATION,
@@ -220,7 +238,7 @@ async def _accept_locked(
         *(bid_event(f"bid.{o.status}", o, app.reference, accepted_bid_id=str(accepted.id)) for o in others),
     ]
     reason = f"offer accepted: {bid.provider_name}, bid {accepted.id} (version {accepted.version})"
-    await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
+    moved = await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
     await uow.record(AuditRecord(call, "bid", str(accepted.id)))
     await uow.complete_idempotency_key(claim, str(accepted.id))
     # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
@@ -237,6 +255,7 @@ async def _accept_locked(
         raise Conflict(
             f"{bid.provider_name} no longer has the capital for this offer; accept another one"
         ) from None
+    return _outcome(moved, accepted, journal_id, others, now, replayed=False)
 
 
 async def release_reservation(

@@ -13,7 +13,7 @@ from typing import Protocol
 from uuid import UUID
 
 from tools.credit.ports import ApplicationReader, CreditUnitOfWork
-from tools.marketplace.domain.bids import BiddingRound, BidRecord, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidTerms
 from tools.marketplace.domain.matching import MatchRequest
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
@@ -197,6 +197,12 @@ class BidWriter(Protocol):
         """End the round at ``now`` (earlier than planned); the caller checked it was open."""
         ...
 
+    async def end_round(
+        self, application_id: UUID, opened: datetime, window: timedelta, by: str, reason: str, now: datetime
+    ) -> None:
+        """``round`` then, unless it is closed already, ``close_round``: in one round trip."""
+        ...
+
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         """The provider's invitation to this application (locked), or None when it was not invited."""
         ...
@@ -222,7 +228,11 @@ class BidWriter(Protocol):
 
     async def lock(self, bid_id: UUID) -> BidRecord | None: ...
 
-    async def active_for(self, application_id: UUID, provider_id: UUID) -> BidRecord | None: ...
+    async def bidding_state(
+        self, application_id: UUID, provider_id: UUID, is_open: bool, opened_at: datetime, window: timedelta
+    ) -> BiddingState:
+        """``BiddingState`` in one round trip; the round, when made, opens at ``opened_at``."""
+        ...
 
     async def next_version(self, application_id: UUID, provider_id: UUID) -> int: ...
 

@@ -116,17 +116,20 @@ class Outcome:
     payment: PaymentRecord
 
 
-async def _effect(deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: PaymentRecord) -> str:
-    """What a succeeded payment does to its loan, in the same transaction."""
+async def _effect(
+    deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: PaymentRecord, locked: LoanRecord
+) -> str:
+    """What a succeeded payment does to its loan (``locked``, the caller's lock), in the same
+    transaction."""
     amount = from_minor(p.amount_minor, p.currency)
     if p.kind == PaymentKind.DISBURSEMENT:
         loan, replayed = await confirm_disbursement_in(
-            deps.loans, uow, call, str(p.loan_id), p.reference, amount, p.currency
+            deps.loans, uow, call, str(p.loan_id), p.reference, amount, p.currency, locked=locked
         )
         return f"loan {loan.id} was already active" if replayed else f"loan {loan.id} is active"
     prepay = None if p.prepay is None else Prepay(p.prepay)
     repayment, _, replayed = await repayment_in(
-        deps.loans, uow, call, str(p.loan_id), amount, deps.clock.now(), p.reference, prepay
+        deps.loans, uow, call, str(p.loan_id), amount, deps.clock.now(), p.reference, prepay, locked=locked
     )
     return f"repayment {repayment.id} {'was already ' if replayed else ''}allocated"
 
@@ -143,11 +146,14 @@ async def settle(
     currency: str | None = None,
     vendor: str | None = None,
     transfer_code: str | None = None,
+    seen: PaymentRecord | None = None,
 ) -> Outcome:
     """Move the payment to ``target`` when that is forward, with its effect: a succeeded disbursement
     activates the loan (ledger, commission), a succeeded collection is allocated as a repayment. A
-    reported amount or currency other than the payment's is refused (rejected, for an operator)."""
-    seen = await uow.payments.get(payment_id)
+    reported amount or currency other than the payment's is refused (rejected, for an operator).
+    ``seen``: the payment as the caller read it in this transaction, so it is not read again."""
+    if seen is None or seen.id != payment_id:
+        seen = await uow.payments.get(payment_id)
     if seen is None:
         raise LookupError(f"payment {payment_id} does not exist")
     loan = await uow.loans.lock(str(seen.loan_id))
@@ -175,7 +181,7 @@ async def settle(
     elif target is PaymentStatus.SUCCEEDED:
         try:
             async with uow.payments.savepoint():
-                detail += f"; {await _effect(deps, uow, call, p)}"
+                detail += f"; {await _effect(deps, uow, call, p, loan)}"
         except DomainError as exc:
             # The money moved whatever the loan says: the payment records that, and the refused effect
             # waits for an operator with its reason.

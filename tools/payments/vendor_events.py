@@ -74,7 +74,8 @@ async def _gateway_effect(
     kind, payment_id = parsed
     if kind is not effect.kind:
         return "ignored", f"{event.event_type} concerns a {effect.kind.value}, not a {kind.value}", None
-    if await uow.payments.get(payment_id) is None:
+    seen = await uow.payments.get(payment_id)
+    if seen is None:
         return "ignored", f"no payment {payment_id}", None
     result = await settle(
         deps,
@@ -85,5 +86,6 @@ async def _gateway_effect(
         f"{source} {event.event_type}",
         amount_minor=event.amount_minor,
         currency=event.currency,
+        seen=seen,
     )
     return result.outcome, result.detail, payment_id

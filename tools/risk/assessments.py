@@ -71,8 +71,10 @@ async def inputs_for(
     app: ApplicationRecord,
     bureau: BureauData | None,
     terms: tuple[Decimal, int] | None = None,
+    verified: set[str] | None = None,
 ) -> ScoreInputs:
-    """The scorecard's view of an application; ``terms`` (amount, months) override the requested ones."""
+    """The scorecard's view of an application; ``terms`` (amount, months) override the requested ones;
+    ``verified``: its verified document types, when the caller read them already."""
     born = unseal(deps.vault, app).date_of_birth
     if born is None or app.monthly_income_minor is None or app.requested_amount_minor is None:
         raise Conflict(f"{app.reference} is a draft without the figures needed to score it")
@@ -82,7 +84,9 @@ async def inputs_for(
         and app.employment_status
         and app.monthly_obligations_minor is not None
     )
-    kyc = kyc_status(await deps.documents.verified_document_types(app.id))
+    if verified is None:
+        verified = await deps.documents.verified_document_types(app.id)
+    kyc = kyc_status(verified)
     amount, term = terms or (from_minor(app.requested_amount_minor, app.currency), app.term_months)
     return ScoreInputs(
         monthly_income=from_minor(app.monthly_income_minor, app.currency),

@@ -14,8 +14,10 @@ from fastmcp import Client, FastMCP
 from database.credit.documents import PgDocumentReader, PgDocumentWriter
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import application
+from tools.credit.documents import decided_event, registered_event
 from tools.credit.domain.documents import NewDocument, NewUpload
 from tools.platform.errors import Conflict
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
 CHECK_VIOLATION = "23514"
@@ -43,46 +45,56 @@ async def app_id(server: FastMCP, principal: Any) -> uuid.UUID:
     return uuid.UUID(app["id"])
 
 
+CALL = Invocation(Principal("maker", Role.BORROWER), "credit.register_document", "0" * 64, "req-docs")
+
+
+async def upload(db: asyncpg.Connection, app_id: uuid.UUID, kind: str = "passport") -> uuid.UUID:
+    upload_id = uuid.uuid4()
+    path = f"{app_id}/{upload_id}/f.pdf"
+    new = NewUpload(
+        upload_id,
+        app_id,
+        kind,
+        "f.pdf",
+        "application/pdf",
+        10,
+        "local",
+        path,
+        "maker",
+        "borrower",
+        datetime.now(UTC) + timedelta(hours=2),
+    )
+    await PgDocumentWriter(db).insert_upload(new, CALL)
+    return upload_id
+
+
+def new_document(app_id: uuid.UUID, upload_id: uuid.UUID, digest: str, kind: str) -> NewDocument:
+    path = f"{app_id}/{upload_id}/f.pdf"
+    return NewDocument(
+        app_id,
+        upload_id,
+        kind,
+        "f.pdf",
+        "application/pdf",
+        10,
+        "local",
+        path,
+        digest,
+        "maker",
+        "maker",
+        "borrower",
+    )
+
+
 async def document(
     db: asyncpg.Connection, app_id: uuid.UUID, digest: str, kind: str = "passport"
 ) -> uuid.UUID:
-    maker = "maker"
     writer = PgDocumentWriter(db)
-    upload_id = uuid.uuid4()
-    path = f"{app_id}/{upload_id}/f.pdf"
-    await writer.insert_upload(
-        NewUpload(
-            upload_id,
-            app_id,
-            kind,
-            "f.pdf",
-            "application/pdf",
-            10,
-            "local",
-            path,
-            maker,
-            "borrower",
-            datetime.now(UTC) + timedelta(hours=2),
-        )
-    )
-    assert await writer.claim_upload(upload_id)
-    assert not await writer.claim_upload(upload_id)  # a second claim of the same upload fails
-    doc = await writer.insert(
-        NewDocument(
-            app_id,
-            upload_id,
-            kind,
-            "f.pdf",
-            "application/pdf",
-            10,
-            "local",
-            path,
-            digest,
-            maker,
-            maker,
-            "borrower",
-        )
-    )
+    upload_id = await upload(db, app_id, kind)
+    doc = await writer.register(upload_id, new_document(app_id, upload_id, digest, kind), CALL)
+    assert doc is not None
+    # A second registration of the same upload writes nothing.
+    assert await writer.register(upload_id, new_document(app_id, upload_id, "e" * 64, kind), CALL) is None
     return doc.id
 
 
@@ -96,11 +108,11 @@ async def test_the_reader_returns_only_verified_types(
     statement = await document(core_db, app_id, uuid.uuid4().hex * 2, "bank_statement")
     await document(core_db, app_id, uuid.uuid4().hex * 2, "proof_of_income")  # stays pending
     assert await reader.verified_document_types(app_id) == set()
-    await writer.decide(passport, "verified", checker, None)
-    await writer.decide(statement, "rejected", checker, "blurred")
+    await writer.decide(passport, "verified", checker, None, CALL)
+    await writer.decide(statement, "rejected", checker, "blurred", CALL)
     assert await reader.verified_document_types(app_id) == {"passport"}
     with pytest.raises(Conflict):
-        await writer.decide(passport, "rejected", checker, "again")
+        await writer.decide(passport, "rejected", checker, "again", CALL)
     assert await reader.verified_document_types(uuid.uuid4()) == set()
 
 
@@ -108,10 +120,47 @@ async def test_the_same_file_twice_on_one_application_is_a_conflict(
     tx: asyncpg.Connection, app_id: uuid.UUID
 ) -> None:
     await document(tx, app_id, "c" * 64)
+    second = await upload(tx, app_id)
     with pytest.raises(Conflict):
-        await document(tx, app_id, "c" * 64)
-    # The savepoint kept the transaction usable.
-    assert await tx.fetchval("SELECT 1") == 1
+        async with tx.transaction():
+            await PgDocumentWriter(tx).register(
+                second, new_document(app_id, second, "c" * 64, "passport"), CALL
+            )
+    # One statement: the refused registration left its upload pending.
+    status = "SELECT status FROM caas_core.document_uploads WHERE id = $1"
+    assert await tx.fetchval(status, second) == "pending"
+
+
+async def test_each_write_is_one_statement_with_its_audit_row_and_the_event_python_builds(
+    tx: asyncpg.Connection, app_id: uuid.UUID
+) -> None:
+    writer = PgDocumentWriter(tx)
+    upload_id = await upload(tx, app_id)
+    doc = await writer.register(upload_id, new_document(app_id, upload_id, "f" * 64, "passport"), CALL)
+    assert doc is not None and doc.status == "pending"
+    decided = await writer.decide(doc.id, "verified", Principal("checker", Role.OPERATOR), None, CALL)
+    audited = await tx.fetch(
+        "SELECT object_type, object_id, tool, request_id FROM caas_audit.audit_log "
+        "WHERE object_id = ANY($1::text[]) ORDER BY id",
+        [str(upload_id), str(doc.id)],
+    )
+    assert [tuple(r) for r in audited] == [
+        ("document_upload", str(upload_id), CALL.tool, "req-docs"),
+        ("document", str(doc.id), CALL.tool, "req-docs"),
+        ("document", str(doc.id), CALL.tool, "req-docs"),
+    ]
+    events = await tx.fetch(
+        "SELECT aggregate_type, aggregate_id, event_type, payload FROM caas_core.outbox "
+        "WHERE aggregate_id = $1 ORDER BY id",
+        str(doc.id),
+    )
+    for stored, expected in zip(events, [registered_event(doc), decided_event(decided)], strict=True):
+        assert (stored["aggregate_type"], stored["aggregate_id"], stored["event_type"]) == (
+            expected.aggregate_type,
+            expected.aggregate_id,
+            expected.event_type,
+        )
+        assert stored["payload"] == expected.payload
 
 
 @pytest.mark.parametrize(

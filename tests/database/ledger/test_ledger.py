@@ -15,10 +15,10 @@ import pytest
 
 from database.ledger.ledger import PgLedgerWriter
 from mcp_servers.runtime import Runtime
-from tests.helpers.ledger import capital, deposit, new_provider, post, reserve
+from tests.helpers.ledger import SERVICE_CALL, capital, deposit, new_provider, post, reserve
 from tools.ledger.domain.chart import Account, AccountKind, OwnerType
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
-from tools.ledger.ledger import JournalAlreadyPosted
+from tools.ledger.ledger import JournalAlreadyPosted, journal_event, journal_event_fields
 
 INSUFFICIENT_PRIVILEGE = "42501"
 AS_ROLE = pytest.mark.parametrize("role", [None, "caas_app"], ids=["superuser", "caas_app"])
@@ -200,13 +200,30 @@ async def test_the_same_movement_cannot_post_twice(runtime, core_db) -> None:
             await insert_journal(
                 core_db, [(reserved, 1), (available, -1)], kind="reservation", source=f"offer-{provider}"
             )
+    draft = reserve(provider, 1)
     async with runtime.deps.ledger.uow() as uow:
         with pytest.raises(JournalAlreadyPosted) as again:
-            await uow.ledger.post(reserve(provider, 999, source=f"offer-{provider}"), "svc")
+            await uow.ledger.post(reserve(provider, 999, source=f"offer-{provider}"), SERVICE_CALL, {})
         assert again.value.journal_id == first and again.value.code == "conflict"
         # The refusal leaves the transaction usable: the caller may carry on (or treat it as a replay).
-        await uow.ledger.post(reserve(provider, 1), "svc")
+        second = await uow.ledger.post(draft, SERVICE_CALL, journal_event_fields(draft))
     assert await balances(core_db, available, reserved) == [before[0] - 1, before[1] + 1]
+    # The posting's statement wrote its audit row and event; the refused one wrote neither.
+    audited = (
+        "SELECT object_id FROM caas_audit.audit_log WHERE object_type = 'journal' AND object_id = ANY($1)"
+    )
+    assert sorted(r[0] for r in await core_db.fetch(audited, [str(first), str(second)])) == sorted(
+        [str(first), str(second)]
+    )
+    events = "SELECT aggregate_id, event_type, payload FROM caas_core.outbox WHERE aggregate_type = 'journal'"
+    by_id = {
+        r["aggregate_id"]: r
+        for r in await core_db.fetch(events + " AND aggregate_id = ANY($1)", [str(first), str(second)])
+    }
+    assert set(by_id) == {str(first), str(second)}
+    expected = journal_event(second, draft)
+    assert by_id[str(second)]["event_type"] == expected.event_type
+    assert by_id[str(second)]["payload"] == expected.payload
 
 
 async def test_cached_balances_equal_the_sum_of_postings(runtime, core_db) -> None:
@@ -268,7 +285,7 @@ async def test_the_application_role_posts_but_never_writes_a_balance(runtime, co
     before = await balances(core_db, available, contributed)
     async with core_db.transaction():
         await core_db.execute("SET LOCAL ROLE caas_app")
-        await PgLedgerWriter(core_db).post(deposit(provider, 42), "svc")
+        await PgLedgerWriter(core_db).post(deposit(provider, 42), SERVICE_CALL, {})
     assert await balances(core_db, available, contributed) == [before[0] + 42, before[1] - 42]
     for sql in (
         "UPDATE caas_ledger.account_balances SET balance_minor = 0 WHERE account_id = $1",

@@ -11,7 +11,7 @@ import asyncpg
 
 from database.ledger.ledger import PgLedgerWriter
 from mcp_servers.runtime import Runtime
-from tests.helpers.ledger import capital, deposit, new_provider, post, reserve
+from tests.helpers.ledger import SERVICE_CALL, capital, deposit, new_provider, post, reserve
 from tools.ledger.domain.ledger import JournalDraft
 
 PURPOSES = ("capital_available", "capital_contributed", "capital_reserved")
@@ -42,7 +42,7 @@ async def cached_and_summed(db: asyncpg.Connection, provider: str) -> dict[str, 
 
 
 async def posting(conn: asyncpg.Connection, draft: JournalDraft) -> None:
-    await asyncio.wait_for(PgLedgerWriter(conn).post(draft, "tests"), timeout=10)
+    await asyncio.wait_for(PgLedgerWriter(conn).post(draft, SERVICE_CALL, {}), timeout=10)
 
 
 async def test_journals_crossing_the_same_accounts_in_opposite_orders_both_commit(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -103,3 +104,94 @@ async def test_a_reservation_never_takes_capital_below_zero(
         assert await writer.reserve_capital(provider_id, have) == 0
         with pytest.raises(Conflict):
             await writer.reserve_capital(provider_id, 1)
+
+
+async def test_a_round_is_made_once_then_read_as_stored_in_one_statement(
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    (first, _), _ = await two_bids(mono, principal, country)
+    app_id = await core_db.fetchval("SELECT application_id FROM caas_core.bids WHERE id = $1", first)
+    stored = await core_db.fetchrow(
+        "SELECT * FROM caas_core.bidding_rounds WHERE application_id = $1", app_id
+    )
+    async with undone(core_db):
+        writer = PgBidWriter(core_db)
+        # Already made by the bids: a later window changes nothing.
+        again = await writer.round(app_id, stored["opened_at"], timedelta(days=99))
+        assert (again.opened_at, again.closes_at) == (stored["opened_at"], stored["closes_at"])
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        opened = datetime(2026, 1, 2, tzinfo=UTC)
+        made = await writer.round(app_id, opened, timedelta(hours=48))
+        assert (made.opened_at, made.closes_at, made.closed_at) == (
+            opened,
+            opened + timedelta(hours=48),
+            None,
+        )
+        assert await writer.round(app_id, opened, timedelta(hours=1)) == made
+
+
+async def test_bidding_state_is_read_in_one_statement_and_makes_the_round_only_when_open(
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    (first, _), provider = await two_bids(mono, principal, country)
+    app_id = await core_db.fetchval("SELECT application_id FROM caas_core.bids WHERE id = $1", first)
+    pid, window, opened = uuid.UUID(provider), timedelta(hours=48), datetime(2026, 1, 2, tzinfo=UTC)
+    async with undone(core_db):
+        writer = PgBidWriter(core_db)
+        state = await writer.bidding_state(app_id, pid, True, opened, window)
+        assert state.invitation == "bid_submitted" and state.next_version == 2
+        assert state.standing is not None and (state.standing.id, state.standing.version) == (first, 1)
+        assert state.provider is not None and state.provider.id == pid
+        assert state.standing.provider_name == state.provider.name
+        assert state.round is not None and state.round.opened_at != opened  # the stored round
+        withdrawn = await writer.set_status(first, "withdrawn")
+        assert (withdrawn.id, withdrawn.status) == (first, "withdrawn")
+        again = await writer.bidding_state(app_id, pid, True, opened, window)
+        assert (again.standing, again.next_version) == (None, 2)
+        stranger = await writer.bidding_state(app_id, uuid.uuid4(), True, opened, window)
+        assert (stranger.invitation, stranger.round, stranger.provider, stranger.next_version) == (
+            None,
+            None,
+            None,
+            1,
+        )
+        # No round is made for an application that is not open, nor for a provider not invited.
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        closed = await writer.bidding_state(app_id, pid, False, opened, window)
+        assert closed.round is None
+        assert (await writer.bidding_state(app_id, uuid.uuid4(), True, opened, window)).round is None
+        rounds = "SELECT count(*) FROM caas_core.bidding_rounds WHERE application_id = $1"
+        assert await core_db.fetchval(rounds, app_id) == 0
+        made = await writer.bidding_state(app_id, pid, True, opened, window)
+        assert made.round is not None and (made.round.opened_at, made.round.closes_at) == (
+            opened,
+            opened + window,
+        )
+        assert await core_db.fetchval(rounds, app_id) == 1
+
+
+async def test_ending_a_round_makes_it_closed_or_closes_it_once(
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    (first, _), _ = await two_bids(mono, principal, country)
+    app_id = await core_db.fetchval("SELECT application_id FROM caas_core.bids WHERE id = $1", first)
+    rounds = "SELECT * FROM caas_core.bidding_rounds WHERE application_id = $1"
+    opened, window = datetime(2026, 1, 2, tzinfo=UTC), timedelta(hours=48)
+    async with undone(core_db):
+        writer = PgBidWriter(core_db)
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        now = opened + timedelta(hours=1)
+        await writer.end_round(app_id, opened, window, "op-1", "offer accepted", now)
+        made = await core_db.fetchrow(rounds, app_id)
+        assert (made["opened_at"], made["closes_at"], made["closed_at"]) == (opened, now, now)
+        assert (made["closed_by"], made["close_reason"]) == ("op-1", "offer accepted")
+        # A closed round stays as it was.
+        await writer.end_round(app_id, opened, window, "op-2", "again", now + timedelta(hours=1))
+        assert await core_db.fetchrow(rounds, app_id) == made
+        # An open round closes now, as close_round closes it.
+        await core_db.execute("DELETE FROM caas_core.bidding_rounds WHERE application_id = $1", app_id)
+        await writer.round(app_id, opened, window)
+        later = opened + timedelta(hours=3)
+        await writer.end_round(app_id, opened, window, "op-3", "offer accepted", later)
+        closed = await core_db.fetchrow(rounds, app_id)
+        assert (closed["closes_at"], closed["closed_at"], closed["closed_by"]) == (later, later, "op-3")

@@ -188,3 +188,17 @@ def unmet_terms(
     elif terms.valid_until > now + MAX_VALIDITY:
         problems.append(f"valid_until: at most {MAX_VALIDITY.days} days ahead")
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class BiddingState:
+    """What placing a bid reads once the application is locked, in one round trip: the provider's
+    invitation (locked; None when it was not invited), the round (made now when bidding is open to
+    this provider; None when the application is not open_for_bids or the provider not invited), the
+    provider (not locked: its row is locked last), its active bid and the version its next bid takes."""
+
+    invitation: str | None
+    round: BiddingRound | None
+    provider: ProviderRecord | None
+    standing: BidRecord | None
+    next_version: int

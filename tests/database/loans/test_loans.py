@@ -1,0 +1,88 @@
+"""The loan writer's changes each in one statement (issue 14): a move with its timeline entry, an
+update, each returning the loan as the reader then reads it; in a transaction rolled back at the end."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from database.loans.loans import PgLoanReader, PgLoanWriter
+from mcp_servers.runtime import Runtime
+from tests.helpers.payments import pending_loan
+from tools.loans.domain.loans import LoanChanges
+from tools.platform.principal import Principal, Role
+
+
+class Counted:
+    """A connection that counts the statements sent through it."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn, self.sent = conn, 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.conn, name)
+
+        async def counted(*args: Any) -> Any:
+            self.sent += 1
+            return await method(*args)
+
+        return counted
+
+
+async def test_a_move_writes_its_timeline_entry_and_returns_the_loan_in_one_statement(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    loan_id = uuid.UUID(loan["id"])
+    tx = core_db.transaction()
+    await tx.start()
+    try:
+        counted = Counted(core_db)
+        writer = PgLoanWriter(counted)  # type: ignore[arg-type]
+        before = await writer.lock(loan["id"])
+        assert before is not None and counted.sent == 1
+        actor = Principal(f"op-{uuid.uuid4().hex[:6]}", Role.OPERATOR)
+        changes = LoanChanges(
+            disbursement_reference=f"ref-{uuid.uuid4().hex[:8]}",
+            disbursed_amount_minor=5,
+            commission_plan={"tests": True},
+        )
+        moved = await writer.move(before, "active", actor, "paid out", changes)
+        assert counted.sent == 2
+        assert (moved.status, moved.disbursement_reference, moved.disbursed_amount_minor) == (
+            "active",
+            changes.disbursement_reference,
+            5,
+        )
+        assert moved.disbursed_at is not None and moved.version == before.version + 1
+        assert moved.application_reference == before.application_reference
+        assert await writer.lock(str(loan_id)) == moved
+        entries = await core_db.fetch(
+            "SELECT from_status, to_status, actor_id, actor_role, reason FROM caas_core.loan_transitions "
+            "WHERE loan_id = $1 ORDER BY id",
+            loan_id,
+        )
+        assert tuple(entries[-1]) == ("pending_disbursement", "active", actor.subject, "operator", "paid out")
+        counted.sent = 0
+        updated = await writer.update(loan_id, LoanChanges(days_past_due=3))
+        assert counted.sent == 1 and updated.days_past_due == 3 and updated.version == moved.version + 1
+        assert await writer.lock(str(loan_id)) == updated
+    finally:
+        await tx.rollback()
+    assert (await PgLoanReader(runtime.core_pool).get(loan["id"])).status == "pending_disbursement"  # type: ignore[arg-type,union-attr]
+
+
+async def test_details_are_the_installments_and_the_timeline_in_one_statement(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    loan_id = uuid.UUID(loan["id"])
+    reader = PgLoanReader(runtime.core_pool)  # type: ignore[arg-type]
+    installments, timeline = await reader.details(loan_id)
+    assert installments == await reader.installments(loan_id) and len(installments) == loan["installments"]
+    assert [i.number for i in installments] == list(range(1, len(installments) + 1))
+    assert timeline == await reader.timeline(loan_id) and timeline[0].to_status == "pending_disbursement"
+    assert await reader.details(uuid.uuid4()) == ([], [])
