@@ -88,3 +88,29 @@ def index_tools(server: FastMCP) -> None:
     provider._get_tool = get_tool
     provider._add_component = dropping_index(provider._add_component)
     provider._remove_component = dropping_index(provider._remove_component)
+    _ask_a_single_provider_directly(server)
+
+
+def _ask_a_single_provider_directly(server: FastMCP) -> None:
+    """FastMCP asks every provider of a server for a tool at once, in a task group with a task each
+    (``AggregateProvider._get_tool``): for our one provider that machinery cost more than the rest of
+    the lookup. With one provider it is awaited directly, and its answer (or its failure, which the
+    task group would hand over as a result) judged and auth-checked as ``FastMCP._get_tool`` does;
+    a server with more providers (a mounted one) takes FastMCP's path."""
+    concurrent = server._get_tool
+
+    async def get_tool(name: str, version: VersionSpec | None = None) -> Tool | None:
+        providers = server.providers
+        if len(providers) != 1:
+            return await concurrent(name, version)
+        found: Any
+        try:
+            found = await providers[0].get_tool(name, version)
+        except Exception as exc:
+            found = exc
+        tool = server._get_highest_version_result([found], f"get_tool({name!r})")
+        if not isinstance(tool, Tool):
+            return None
+        return tool if await _fastmcp_server._component_auth_allows(tool) else None
+
+    server._get_tool = get_tool  # type: ignore[method-assign]

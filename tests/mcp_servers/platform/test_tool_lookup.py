@@ -90,3 +90,35 @@ async def test_a_session_that_hides_a_tool_no_longer_finds_it(monkeypatch: pytes
         hidden = await client.call_tool("echo", {"text": "hi"}, raise_on_error=False)
         assert hidden.is_error
         assert "echo" not in {t.name for t in await client.list_tools()}
+
+
+async def test_one_provider_is_asked_directly_and_answers_as_fastmcps_lookup() -> None:
+    server = _server()
+    index_tools(server)
+    assert server.providers == [server.local_provider]
+    assert server._get_tool is not FastMCP._get_tool.__get__(server)
+    for name in ("echo", "versioned", "x", "nope"):
+        assert await server._get_tool(name) is await FastMCP._get_tool(server, name)
+
+    async def broken(name: str, version: Any = None) -> Any:
+        raise RuntimeError("provider down")
+
+    server.local_provider.get_tool = broken  # type: ignore[method-assign]
+    # Both hand a provider's failure over as "no such tool" (FastMCP logs it).
+    assert await server._get_tool("echo") is None
+    assert await FastMCP._get_tool(server, "echo") is None
+
+
+async def test_a_mounted_servers_tools_are_found_through_fastmcps_lookup() -> None:
+    server, child = _server(), FastMCP("child")
+
+    @child.tool
+    def shout(text: str) -> str:
+        return text.upper()
+
+    server.mount(child, namespace="child")
+    index_tools(server)
+    assert len(server.providers) == 2
+    async with Client(server) as client:
+        assert (await client.call_tool("child_shout", {"text": "hi"})).data == "HI"
+        assert (await client.call_tool("echo", {"text": "hi"})).data == "hi"
