@@ -341,6 +341,8 @@ class ErrorMapping(DirectCallTool):
 
     def __init__(self, render: Callable[[str], str] = str) -> None:
         self.render = render
+        # Only tools that returned are kept, so unknown names sent by a caller never grow it.
+        self._ok_seconds: dict[str, Any] = {}
 
     async def on_call_tool(
         self,
@@ -375,5 +377,8 @@ class ErrorMapping(DirectCallTool):
                 f"the tool failed (request {current_request_id()}); retry once, then report the request id "
                 "to the operator",
             )
-        TOOL_SECONDS.labels(name, "ok").observe(time.perf_counter() - started)
+        ok = self._ok_seconds.get(name)
+        if ok is None:  # once per tool: labels() takes a lock and builds the key on every call
+            ok = self._ok_seconds[name] = TOOL_SECONDS.labels(name, "ok")
+        ok.observe(time.perf_counter() - started)
         return result

@@ -214,12 +214,21 @@ class PrincipalSource:
 
     def __init__(self, local: Principal) -> None:
         self.local = local
+        # The last verified token's claims and their principal. A call asks four times (the call log,
+        # the role and toolset gates, the tool); each request's token has claims of its own, matched
+        # by identity, and holding them here keeps their id from being reused by another's.
+        self._last: tuple[dict[str, Any], Principal] | None = None
 
     def current(self) -> Principal:
         token = get_access_token()
         if token is None or not token.claims or _CLAIM not in token.claims:
             return self.local
-        return self.from_claims(token.claims)
+        claims, last = token.claims, self._last
+        if last is not None and last[0] is claims:
+            return last[1]
+        caller = self.from_claims(claims)
+        self._last = (claims, caller)
+        return caller
 
     @staticmethod
     def from_claims(claims: dict[str, Any]) -> Principal:

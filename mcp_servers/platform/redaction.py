@@ -61,8 +61,9 @@ class PersonalDataFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
-        for name, value in list(vars(record).items()):
-            if name not in _STANDARD and isinstance(value, str):
+        fields = vars(record)
+        for name in fields.keys() - _STANDARD:  # a set difference, not a walk of every attribute
+            if isinstance(value := fields[name], str):
                 setattr(record, name, redact(value))
         return True
 

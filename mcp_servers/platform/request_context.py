@@ -8,6 +8,7 @@ request's context; the tool call reads it from there. Over stdio and in-process 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -132,8 +133,15 @@ def client_ip_of(request: HTTPConnection) -> str | None:
     """The caller's IP address for the audit row: the peer, or the X-Forwarded-For client a trusted
     proxy named (uvicorn applies ``CAAS_TRUSTED_PROXIES`` before we see the request); None if not an IP."""
     host = request.client.host if request.client is not None else None
+    return _canonical_ip(host) if host else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_ip(host: str) -> str | None:
+    # Parsing an address costs more than the rest of a write tool's audit identity (7 us); the same
+    # few callers (agents, a proxy) come back call after call.
     try:
-        return str(ipaddress.ip_address(host)) if host else None
+        return str(ipaddress.ip_address(host))
     except ValueError:  # a forwarded value that is no address ("unknown", a name): nothing to store
         return None
 

@@ -97,3 +97,11 @@ def test_every_tool_set_is_carried_by_exactly_one_server() -> None:
     carried = [toolset for toolsets in SERVICES.values() for toolset in toolsets]
     assert len(declared) >= 14 and all(t.specs for t in declared)
     assert sorted(map(id, carried)) == sorted(map(id, set(declared)))
+
+
+def test_the_composed_server_has_one_provider_which_tool_lookups_ask_directly(runtime: Runtime) -> None:
+    # mcp_servers.platform.tool_lookup: a second provider (a mounted server) would bring back
+    # FastMCP's task group per lookup.
+    server = build_server(runtime)
+    assert server.providers == [server.local_provider]
+    assert "_get_tool" in vars(server)

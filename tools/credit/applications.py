@@ -24,7 +24,7 @@ from tools.credit.models.applications import (
     SubmitApplication,
     TimelineEntry,
 )
-from tools.credit.personal_data import national_id_index, seal, unseal
+from tools.credit.personal_data import Sealed, national_id_index, seal, unseal
 from tools.credit.ports import ApplicationQuery, CreditDeps
 from tools.credit.views import application_summary, application_view
 from tools.platform.cursor import decode_cursor, encode_cursor
@@ -70,10 +70,10 @@ def _new_application(
     principal: Principal,
     borrower_id: str,
     cmd: SubmitApplication | DraftApplication,
-    vault: PersonalDataVault,
+    sealed: Sealed,
 ) -> NewApplication:
+    """``sealed``: ``cmd.applicant``'s personal data, sealed (``seal``)."""
     employment = cmd.employment
-    sealed = seal(vault, cmd.applicant)
     return NewApplication(
         borrower_id=borrower_id,
         created_by=principal.subject,
@@ -161,11 +161,11 @@ async def submit_application(
             "give either application (a complete application) or draft (a draft's id), not both"
         )
     principal = call.principal
-    new = (
-        _new_application(principal, _borrower_for(principal, cmd.borrower_id), cmd, deps.vault)
-        if cmd
-        else None
-    )
+    new, sealed = None, None
+    if cmd is not None:
+        borrower_id = _borrower_for(principal, cmd.borrower_id)
+        sealed = seal(deps.vault, cmd.applicant)
+        new = _new_application(principal, borrower_id, cmd, sealed)
     # A new application without a key is one statement: the row, its timeline, audit and event.
     async with deps.uow(single_statement=new is not None and idempotency_key is None) as uow:
         claim = None
@@ -195,15 +195,18 @@ async def submit_application(
             )
         if claim is not None:
             await uow.complete_idempotency_key(claim, str(app.id))
-    return application_view(app, call.principal, deps.vault, deps.clock.today())
+    clear = sealed.clear if sealed is not None else None  # a new application's, never a draft's
+    return application_view(app, call.principal, deps.vault, deps.clock.today(), clear)
 
 
 async def draft_application(deps: CreditDeps, call: Invocation, cmd: DraftApplication) -> ApplicationView:
     principal = call.principal
-    new = _new_application(principal, _borrower_for(principal, cmd.borrower_id), cmd, deps.vault)
+    borrower_id = _borrower_for(principal, cmd.borrower_id)
+    sealed = seal(deps.vault, cmd.applicant)
+    new = _new_application(principal, borrower_id, cmd, sealed)
     async with deps.uow(single_statement=True) as uow:
         app = await uow.applications.insert(new, "draft saved", call)
-    return application_view(app, call.principal, deps.vault, deps.clock.today())
+    return application_view(app, call.principal, deps.vault, deps.clock.today(), sealed.clear)
 
 
 async def update_application(
@@ -223,7 +226,9 @@ async def update_application(
         except ValidationError as exc:
             raise InvalidArgument(f"the draft would be invalid: {describe_validation_error(exc)}") from None
         app = await uow.applications.update_draft(
-            stored.id, _new_application(call.principal, stored.borrower_id, draft, deps.vault), call.principal
+            stored.id,
+            _new_application(call.principal, stored.borrower_id, draft, seal(deps.vault, draft.applicant)),
+            call.principal,
         )
         await uow.record(AuditRecord(call, "application", str(app.id)))
     return application_view(app, call.principal, deps.vault, deps.clock.today())

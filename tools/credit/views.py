@@ -11,7 +11,7 @@ from tools.credit.models.applications import (
     ApplicationView,
     EmploymentView,
 )
-from tools.credit.personal_data import applicant_view
+from tools.credit.personal_data import Unsealed, applicant_view
 from tools.platform.models import Money
 from tools.platform.ports import PersonalDataVault
 from tools.platform.principal import Principal
@@ -43,7 +43,11 @@ def application_summary(app: ApplicationRecord) -> ApplicationSummary:
 
 
 def application_view(
-    app: ApplicationRecord, principal: Principal, vault: PersonalDataVault, today: date
+    app: ApplicationRecord,
+    principal: Principal,
+    vault: PersonalDataVault,
+    today: date,
+    unsealed: Unsealed | None = None,
 ) -> ApplicationView:
     employment = None
     if app.employment_status is not None:
@@ -55,7 +59,7 @@ def application_view(
     return ApplicationView.model_validate(
         {
             **_summary_fields(app),
-            "applicant": applicant_view(app, principal, vault, today),
+            "applicant": applicant_view(app, principal, vault, today, unsealed),
             "purpose_detail": app.purpose_detail,
             "monthly_income": _money(app.monthly_income_minor, app.currency),
             "monthly_obligations": _money(app.monthly_obligations_minor, app.currency),

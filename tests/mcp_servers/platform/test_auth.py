@@ -120,3 +120,25 @@ async def test_jwks_tokens_verify_and_keys_are_fetched_on_first_use(
         subject="agent-42", issuer=JWT_ISSUER, audience=JWT_AUDIENCE, kid="key-1"
     )
     assert await verifier.verify_token(forged) is None
+
+
+async def test_each_requests_token_is_its_own_caller_however_often_a_call_asks(
+    hs256: CaasTokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = PrincipalSource(Principal("local", Role.OPERATOR))
+    agent = await hs256.verify_token(make_jwt("agent-1", role="agent"))
+    borrower = await hs256.verify_token(make_jwt("borrower-1"))
+    again = await hs256.verify_token(make_jwt("agent-1", role="agent"))
+    seen: list[Principal] = []
+    for token in (agent, agent, borrower, agent, again, None):
+        monkeypatch.setattr("mcp_servers.platform.auth.get_access_token", lambda t=token: t)
+        seen.append(source.current())
+    assert [(p.subject, p.role) for p in seen] == [
+        ("agent-1", Role.AGENT),
+        ("agent-1", Role.AGENT),
+        ("borrower-1", Role.BORROWER),
+        ("agent-1", Role.AGENT),
+        ("agent-1", Role.AGENT),
+        ("local", Role.OPERATOR),
+    ]
+    assert seen[1] is seen[0]  # asked again within one request: not rebuilt

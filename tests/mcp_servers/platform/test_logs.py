@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from pythonjsonlogger.json import JsonFormatter
 
 from mcp_servers.platform.logs import ContextFilter, RateLimitFilter, TextFormatter, json_formatter
 from mcp_servers.platform.redaction import PersonalDataFilter
@@ -151,6 +152,24 @@ def test_a_json_line_has_every_field_and_the_bound_request_subject_and_tool(
         "trace_id": None,
         "span_id": None,
     }
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"msg": "tool t: ok in %.1f ms", "args": (1.25,), "request_id": "r", "outcome": "ok"},
+        {"msg": "naïve €", "tool": None, "trace_id": "ab" * 16, "span_id": "cd" * 8},
+        {"msg": "withheld", "suppressed": 3, "stack": "frame"},
+        {"msg": {"event": "a dict message"}},
+        {"msg": "odd values", "duration_ms": datetime(2026, 1, 2, 3, 4, 5), "_private": 1},
+        {"msg": "failed", "exc_text": "Traceback: boom"},
+    ],
+)
+def test_a_json_line_is_the_one_the_json_library_writes(fields: dict[str, Any]) -> None:
+    formatter = json_formatter()
+    base = {"name": "caas.calls", "levelno": logging.INFO, "levelname": "INFO", "created": 1.5e9}
+    ours, theirs = (logging.makeLogRecord({**base, **fields}) for _ in range(2))
+    assert formatter.format(ours) == JsonFormatter.format(formatter, theirs)
 
 
 def test_an_exception_in_a_json_line_is_redacted(json_lines: tuple[logging.Logger, io.StringIO]) -> None:

@@ -240,6 +240,22 @@ def test_tracing_is_off_unless_the_environment_asks_and_then_nothing_of_the_sdk_
     assert done.stdout.strip() == "[]"
 
 
+def test_without_tracing_fastmcp_makes_no_spans_of_its_own_and_only_propagates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fastmcp
+    from fastmcp.telemetry import native_spans_enabled, telemetry_mode
+
+    monkeypatch.setattr(fastmcp.settings, "telemetry_mode", "native")
+    assert configure_tracing("serve", None, {}) is False
+    assert telemetry_mode() == "propagation_only" and not native_spans_enabled()
+    # An operator's own choice stays, as does the mode of a command that serves no calls.
+    monkeypatch.setattr(fastmcp.settings, "telemetry_mode", "native")
+    assert configure_tracing("serve", None, {"FASTMCP_TELEMETRY_MODE": "native"}) is False
+    assert configure_tracing("db", None, {}) is False
+    assert telemetry_mode() == "native"
+
+
 def test_an_exporter_or_protocol_it_cannot_serve_is_a_configuration_error() -> None:
     from mcp_servers.config import ConfigError
 

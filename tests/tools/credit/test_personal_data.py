@@ -113,3 +113,21 @@ async def test_no_test_identity_is_in_the_databases_or_the_logs_in_clear(
             assert secret not in text
             assert hexed not in text
         assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.AGENT])
+@pytest.mark.parametrize("tool", [SUBMIT, "credit_draft_application"])
+async def test_a_new_applications_answer_shows_what_a_read_of_the_stored_row_shows(
+    client: Client, principal: Any, role: Role, tool: str
+) -> None:
+    # The answer is built from the values just sealed, not decrypted back: it must not tell.
+    principal(f"staff-{uuid.uuid4().hex[:8]}", role)
+    spaced = f"{TEST_NATIONAL_ID[:3]}-{TEST_NATIONAL_ID[3:]}".lower()
+    applicant = {**application()["applicant"], "national_id": spaced}
+    body = application(borrower_id=f"b-{uuid.uuid4().hex[:8]}", applicant=applicant)
+    filed = (await client.call_tool(tool, {"application": body})).structured_content
+    read = (await client.call_tool(GET, {"application": filed["id"]})).structured_content
+    assert filed["applicant"] == read["applicant"]
+    assert filed["applicant"]["age_years"] >= 39
+    if role is Role.OPERATOR:
+        assert filed["applicant"]["national_id"] == TEST_NATIONAL_ID.upper()
