@@ -44,15 +44,17 @@ __all__ = ["Fact", "PgMetricsReader"]
 # The running totals (migration 0029) summed over their slots, then the live figures: the unfinished
 # jobs and events, each through a partial index on them. Counts that are 0 are left out as counting
 # rows left them out (the exporter shows 0 for them); a money total that nets to 0 stays, as a sum
-# over rows that exist did.
+# over rows that exist did, and so do a currency's active lenders while it has any lender.
 _FACTS = """
 SELECT metric, a, nullif(b, '') AS b, sum(n) AS value
 FROM caas_core.metric_totals
+WHERE metric NOT IN ('providers', 'providers_active')
 GROUP BY metric, a, b
 HAVING sum(n) <> 0 OR metric IN ('disbursed_minor', 'revenue_minor')
 UNION ALL
-SELECT 'providers_active', currency::text, NULL, count(*) FILTER (WHERE status = 'active')
-FROM caas_core.providers GROUP BY currency
+SELECT 'providers_active', a, NULL, coalesce(sum(n) FILTER (WHERE metric = 'providers_active'), 0)
+FROM caas_core.metric_totals WHERE metric IN ('providers', 'providers_active')
+GROUP BY a HAVING sum(n) FILTER (WHERE metric = 'providers') > 0
 UNION ALL
 SELECT 'outbox_lag', 'relay', NULL, extract(epoch FROM now() - min(occurred_at))
 FROM caas_core.outbox WHERE published_at IS NULL

@@ -19,6 +19,7 @@ TOTALLED = (
     "jobs_failed",
     "payments_failed",
     "webhook_deliveries",
+    "providers_active",
 )
 
 HISTORY = """
@@ -70,6 +71,9 @@ SELECT 'webhook_deliveries',
 FROM caas_core.jobs j LEFT JOIN caas_core.webhook_deliveries d ON d.job_id = j.id
 WHERE j.queue = 'provider_webhooks'
 GROUP BY 2
+UNION ALL
+SELECT 'providers_active', currency::text, NULL, count(*) FILTER (WHERE status = 'active')
+FROM caas_core.providers GROUP BY currency
 """
 
 Figures = dict[tuple[str, str, str | None], Decimal]

@@ -243,6 +243,30 @@ CREATE TRIGGER webhook_deliveries_totals_update AFTER UPDATE OF status, job_id O
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.job_id IS DISTINCT FROM NEW.job_id)
     EXECUTE FUNCTION caas_core.total_webhook_deliveries();
 
+-- providers_active (currency): lenders whose status is active, for each currency that has lenders (one
+-- whose lenders are all suspended reads 0), so 'providers' counts them all beside it. Capital and bid
+-- counts update providers all the time: the trigger fires only on status or currency.
+CREATE FUNCTION caas_core.total_providers() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM caas_core.add_metric_total('providers', OLD.currency::text, '', -1);
+        PERFORM caas_core.add_metric_total('providers_active', OLD.currency::text, '',
+                                            -(OLD.status = 'active')::int);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM caas_core.add_metric_total('providers', NEW.currency::text, '', 1);
+        PERFORM caas_core.add_metric_total('providers_active', NEW.currency::text, '',
+                                            (NEW.status = 'active')::int);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER providers_totals AFTER INSERT OR DELETE ON caas_core.providers
+    FOR EACH ROW EXECUTE FUNCTION caas_core.total_providers();
+CREATE TRIGGER providers_totals_update AFTER UPDATE OF status, currency ON caas_core.providers
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.currency IS DISTINCT FROM NEW.currency)
+    EXECUTE FUNCTION caas_core.total_providers();
+
 -- Every total from the rows that define it (the statement the scrape ran before this migration).
 CREATE FUNCTION caas_core.recount_metric_totals() RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -268,6 +292,11 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
            AND coalesce(o.kind, j.kind) = 'disbursement')
        OR (a.owner_type = 'platform' AND split_part(a.code, ':', 2) IN ('commission_income', 'fee_income'))
     GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT 'providers_active', currency, '', 0, count(*) FILTER (WHERE status = 'active')
+    FROM caas_core.providers GROUP BY currency
+    UNION ALL
+    SELECT 'providers', currency, '', 0, count(*) FROM caas_core.providers GROUP BY currency
     UNION ALL
     SELECT 'jobs_failed', queue, '', 0, count(*) FROM caas_core.jobs WHERE failed_at IS NOT NULL GROUP BY queue
     UNION ALL

@@ -316,7 +316,15 @@ async def test_the_scrape_reads_the_totals_and_live_rows_only(db: asyncpg.Connec
         return own + [s for child in node.get("Plans", []) for s in scans(child)]
 
     found = scans(plan)
-    history = {"application_transitions", "applications", "postings", "journals", "accounts", "payments"}
+    history = {
+        "application_transitions",
+        "applications",
+        "postings",
+        "journals",
+        "accounts",
+        "payments",
+        "providers",
+    }
     assert not {table for table, _, _ in found} & (history | {"webhook_deliveries"}), found
     assert "metric_totals" in {table for table, _, _ in found}
     # The jobs are read through the partial indexes of unfinished ones only, never every job.
