@@ -1,0 +1,93 @@
+"""The ``provider_webhooks`` queue's handler for a whole claimed batch (``tools.platform.jobs.BatchHandler``).
+
+Each job's outcome, and the delivery row it stores, are exactly those of ``deliver_provider_webhook``
+(tools/marketplace/provider_webhooks.py, which says what each answer means); what changes is the number
+of round trips. One job alone cost a provider read, the POST, a delivery write (and, on a re-run, a
+delivery read); a batch costs one read of its providers, one read of the re-runs' deliveries (only when
+some job is a re-run), the POSTs side by side (at most ``concurrency`` at once), and one write of every
+delivery row. A claim holds at most one job per ordering key (a provider's events), so sending them
+together keeps each provider's order.
+
+Delivery stays at least once: the rows are stored, all in one statement, before the engine marks the
+jobs; a worker killed in between sends the batch's events again (receivers dedupe on the event id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import anyio
+
+from tools.marketplace.ports import AttemptResult, DeliveryRecord, MarketplaceDeps
+from tools.marketplace.provider_webhooks import Attempt, attempt_delivery, provider_id_of, rerun_outcome
+from tools.platform.jobs import BatchHandler, Job, PermanentFailure
+
+__all__ = ["DeliveryBatches", "deliver_provider_webhooks", "provider_webhook_handler"]
+
+
+class DeliveryBatches(Protocol):
+    """The delivery rows of a batch of provider_webhooks jobs, one statement each way."""
+
+    async def by_jobs(self, job_ids: Sequence[int]) -> dict[int, DeliveryRecord]:
+        """The deliveries of those jobs that have one, by job id."""
+        ...
+
+    async def record_many(self, results: Sequence[tuple[int, AttemptResult]]) -> None:
+        """Store each job's run outcome (as ``DeliveryStore.record`` one by one); job ids distinct."""
+        ...
+
+
+def provider_webhook_handler(
+    deps: MarketplaceDeps, deliveries: DeliveryBatches, *, concurrency: int
+) -> BatchHandler:
+    """The queue's handler: a claimed batch delivered at once, up to ``concurrency`` POSTs in flight."""
+
+    async def run(jobs: list[Job]) -> list[Exception | None]:
+        return await deliver_provider_webhooks(deps, deliveries, jobs, concurrency=concurrency)
+
+    return BatchHandler(run)
+
+
+async def deliver_provider_webhooks(
+    deps: MarketplaceDeps, deliveries: DeliveryBatches, jobs: Sequence[Job], *, concurrency: int
+) -> list[Exception | None]:
+    """Each job's outcome, in order: None (delivered or skipped), or what ends it (``RetryLater``,
+    ``PermanentFailure``, or an unexpected error, retried by the queue). A read or the write failing
+    is every job's outcome (nothing was stored, so each is attempted again)."""
+    runs: dict[int, Attempt] = {}
+    for i, job in enumerate(jobs):
+        if job.event_id is None:
+            runs[i] = Attempt(None, PermanentFailure("the job carries no event id"))
+    live = [i for i in range(len(jobs)) if i not in runs]
+    # A first attempt has nothing stored to look at (see deliver_provider_webhook).
+    reruns = [jobs[i].id for i in live if jobs[i].attempts]
+    previous = await deliveries.by_jobs(reruns) if reruns else {}
+    to_send = []
+    for i in live:
+        done = rerun_outcome(previous.get(jobs[i].id))
+        if done is not None:
+            runs[i] = done
+        else:
+            to_send.append(i)
+    wanted = {p for i in to_send if (p := provider_id_of(jobs[i])) is not None}
+    providers = {p.id: p for p in await deps.providers.get_many(sorted(wanted))} if wanted else {}
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+
+    async def send(i: int) -> None:
+        job = jobs[i]
+        pid = provider_id_of(job)
+        async with limiter:
+            try:
+                runs[i] = await attempt_delivery(deps, job, providers.get(pid) if pid else None)
+            except Exception as exc:
+                # As a single job's unexpected error: nothing stored, the queue retries it.
+                runs[i] = Attempt(None, exc)
+
+    async with anyio.create_task_group() as tg:
+        for i in to_send:
+            tg.start_soon(send, i)
+    stored = [(jobs[i].id, result) for i in sorted(runs) if (result := runs[i].stored) is not None]
+    if stored:
+        await deliveries.record_many(stored)
+    return [runs[i].outcome for i in range(len(jobs))]
