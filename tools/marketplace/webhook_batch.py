@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
+from uuid import UUID
 
 import anyio
 
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.ports import AttemptResult, DeliveryRecord, MarketplaceDeps
 from tools.marketplace.provider_webhooks import Attempt, attempt_delivery, provider_id_of, rerun_outcome
 from tools.platform.jobs import BatchHandler, Job, PermanentFailure
@@ -53,41 +55,61 @@ async def deliver_provider_webhooks(
     deps: MarketplaceDeps, deliveries: DeliveryBatches, jobs: Sequence[Job], *, concurrency: int
 ) -> list[Exception | None]:
     """Each job's outcome, in order: None (delivered or skipped), or what ends it (``RetryLater``,
-    ``PermanentFailure``, or an unexpected error, retried by the queue). A read or the write failing
-    is every job's outcome (nothing was stored, so each is attempted again)."""
+    ``PermanentFailure``, or an unexpected error, retried by the queue). A read or the write that fails
+    is the outcome of the jobs that needed it, as it would be for each of them alone."""
     runs: dict[int, Attempt] = {}
     for i, job in enumerate(jobs):
         if job.event_id is None:
             runs[i] = Attempt(None, PermanentFailure("the job carries no event id"))
-    live = [i for i in range(len(jobs)) if i not in runs]
     # A first attempt has nothing stored to look at (see deliver_provider_webhook).
-    reruns = [jobs[i].id for i in live if jobs[i].attempts]
-    previous = await deliveries.by_jobs(reruns) if reruns else {}
-    to_send = []
-    for i in live:
-        done = rerun_outcome(previous.get(jobs[i].id))
-        if done is not None:
+    reruns = [i for i in range(len(jobs)) if i not in runs and jobs[i].attempts]
+    try:
+        previous = await deliveries.by_jobs([jobs[i].id for i in reruns]) if reruns else {}
+    except Exception as exc:
+        previous = {}
+        runs.update({i: Attempt(None, exc) for i in reruns})
+    for i in reruns:
+        if i not in runs and (done := rerun_outcome(previous.get(jobs[i].id))) is not None:
             runs[i] = done
-        else:
-            to_send.append(i)
-    wanted = {p for i in to_send if (p := provider_id_of(jobs[i])) is not None}
-    providers = {p.id: p for p in await deps.providers.get_many(sorted(wanted))} if wanted else {}
+    to_send = [i for i in range(len(jobs)) if i not in runs]
+    providers = await _providers(deps, jobs, to_send, runs)
     limiter = anyio.CapacityLimiter(max(1, concurrency))
 
     async def send(i: int) -> None:
-        job = jobs[i]
-        pid = provider_id_of(job)
+        pid = provider_id_of(jobs[i])
         async with limiter:
             try:
-                runs[i] = await attempt_delivery(deps, job, providers.get(pid) if pid else None)
+                runs[i] = await attempt_delivery(deps, jobs[i], providers.get(pid) if pid else None)
             except Exception as exc:
                 # As a single job's unexpected error: nothing stored, the queue retries it.
                 runs[i] = Attempt(None, exc)
 
     async with anyio.create_task_group() as tg:
         for i in to_send:
-            tg.start_soon(send, i)
-    stored = [(jobs[i].id, result) for i in sorted(runs) if (result := runs[i].stored) is not None]
+            if i not in runs:
+                tg.start_soon(send, i)
+    stored = [i for i in sorted(runs) if runs[i].stored is not None]
     if stored:
-        await deliveries.record_many(stored)
+        try:
+            await deliveries.record_many(
+                [(jobs[i].id, r) for i in stored if (r := runs[i].stored) is not None]
+            )
+        except Exception as exc:
+            # Not stored: those jobs end with the error (retried), the others as they were.
+            runs.update({i: Attempt(None, exc) for i in stored})
     return [runs[i].outcome for i in range(len(jobs))]
+
+
+async def _providers(
+    deps: MarketplaceDeps, jobs: Sequence[Job], to_send: Sequence[int], runs: dict[int, Attempt]
+) -> dict[UUID, ProviderRecord]:
+    """The providers of those jobs, in one read; when it fails, the jobs that name one end with the
+    error (a job naming none is skipped without reading)."""
+    wanted = {i: p for i in to_send if (p := provider_id_of(jobs[i])) is not None}
+    if not wanted:
+        return {}
+    try:
+        return {p.id: p for p in await deps.providers.get_many(sorted(set(wanted.values())))}
+    except Exception as exc:
+        runs.update({i: Attempt(None, exc) for i in wanted})
+        return {}

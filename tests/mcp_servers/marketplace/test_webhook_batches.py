@@ -22,7 +22,7 @@ from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.helpers.providers import SUSPEND, call, uid
 from tests.helpers.webhooks import Receiver, deliveries, invite, invited_events, lender, receiving
-from tools.marketplace.ports import WebhookAnswer, WebhookSender
+from tools.marketplace.ports import AttemptResult, DeliveryRecord, WebhookAnswer, WebhookSender
 from tools.marketplace.provider_webhooks import QUEUE
 from tools.marketplace.webhook_batch import deliver_provider_webhooks
 from tools.platform.domain.signatures import check_caas
@@ -200,3 +200,44 @@ async def test_a_batch_sends_side_by_side_but_no_more_than_its_concurrency_at_on
     assert outcomes == [None, None, None]
     assert counting.most == 2
     assert [len(receiver.got[n]) for _, _, n in lenders] == [1, 1, 1]
+
+
+class _Unwritable:
+    """The deliveries of the Postgres store, whose batch write fails (the database went away)."""
+
+    def __init__(self, inner: PgWebhookDeliveries) -> None:
+        self.inner = inner
+
+    async def by_jobs(self, job_ids: Sequence[int]) -> dict[int, DeliveryRecord]:
+        return await self.inner.by_jobs(job_ids)
+
+    async def record_many(self, results: Sequence[tuple[int, AttemptResult]]) -> None:
+        raise ConnectionResetError("the database went away")
+
+
+async def test_a_failed_write_ends_only_the_jobs_it_had_to_store(
+    client: Client,
+    principal: Any,
+    core_db: asyncpg.Connection,
+    runtime: Runtime,
+    receiver: Receiver,
+    country: str,
+) -> None:
+    lenders = [await lender(client, principal, receiver, country) for _ in range(2)]
+    await invite(client, principal, core_db, country)
+    settled, fresh = await _invitation_jobs(core_db, runtime, [p for p, _, _ in lenders])
+    assert runtime.core_pool is not None
+    store = PgWebhookDeliveries(runtime.core_pool)
+    deps = runtime.deps.marketplace
+    try:
+        assert await deliver_provider_webhooks(deps, store, [settled], concurrency=2) == [None]
+        rerun = replace(settled, attempts=settled.attempts + 1)
+        outcomes = await deliver_provider_webhooks(deps, _Unwritable(store), [rerun, fresh], concurrency=2)
+    finally:
+        await _settle(core_db, [settled, fresh])
+
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], ConnectionResetError)
+    # Sent but not stored: its job is attempted again (at least once); the settled one was not re-sent.
+    assert [len(receiver.got[n]) for _, _, n in lenders] == [1, 1]
+    assert _row(await deliveries(client, principal, provider=lenders[1][0]))[:2] == ("pending", 0)
