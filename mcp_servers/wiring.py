@@ -44,6 +44,7 @@ from tools.loans import aging as loan_aging
 from tools.loans.ports import LoanDeps, LoanPolicy
 from tools.marketplace import provider_webhooks
 from tools.marketplace.ports import MarketplaceDeps
+from tools.marketplace.webhook_batch import provider_webhook_handler
 from tools.monitoring.ports import MonitoringDeps, SyncMode
 from tools.notifications.notifications import notification_handler, remind_due_repayments
 from tools.notifications.ports import NotificationDeps, NotificationStore, SupportStore
@@ -307,7 +308,10 @@ def build_workers(
 
     handlers: dict[str, Handler] = {
         "supabase_sync": count_sync_failures(sync_handler(deps.notifications)),
-        provider_webhooks.QUEUE: partial(provider_webhooks.deliver_provider_webhook, deps.marketplace),
+        # A claimed batch at once: its providers read, its deliveries written, in one statement each.
+        provider_webhooks.QUEUE: provider_webhook_handler(
+            deps.marketplace, PgWebhookDeliveries(core_pool), concurrency=settings.worker_concurrency
+        ),
         "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
         "notifications": notification_handler(deps.notifications),
     }

@@ -183,6 +183,12 @@ class PostgrestNotificationStore:
             for r in rows
         ]
 
+    async def add_reading_preferences(
+        self, new: NewNotification
+    ) -> tuple[NotificationRecord, list[PreferenceRow]]:
+        # Two requests: PostgREST runs one statement per request.
+        return await self.add(new), await self.preferences(new.user_id)
+
     async def set_preferences(self, user_id: str, rows: list[PreferenceRow]) -> list[PreferenceRow]:
         # One bulk upsert is one statement in PostgREST, so the rows change together or not at all.
         if rows:

@@ -45,11 +45,14 @@ LEFT JOIN caas_core.webhook_deliveries d ON d.job_id = j.id"""
 # A literal, not a parameter: the listing indexes are partial on it.
 _IN_QUEUE = f"j.queue = '{QUEUE}'"
 
+# Many rows at once (a worker's claimed batch): one element of each array per job, job ids distinct.
 _RECORD = """
 INSERT INTO caas_core.webhook_deliveries
     (job_id, status, attempts, last_status_code, last_error, last_attempt_at, url, delivered_at)
-VALUES ($1, $2, $3::int, $4, $5, CASE WHEN $3::int > 0 THEN now() END, $6,
-        CASE WHEN $2 = 'delivered' THEN now() END)
+SELECT r.job_id, r.status, r.attempts, r.status_code, r.error, CASE WHEN r.attempts > 0 THEN now() END,
+       r.url, CASE WHEN r.status = 'delivered' THEN now() END
+FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[])
+    AS r(job_id, status, attempts, status_code, error, url)
 ON CONFLICT (job_id) DO UPDATE SET
     status = EXCLUDED.status,
     attempts = caas_core.webhook_deliveries.attempts + EXCLUDED.attempts,
@@ -136,15 +139,24 @@ class PgWebhookDeliveries:
         row = await self._pool.fetchrow(f"{_SELECT} WHERE {_IN_QUEUE} AND j.event_id = $1", event_id)
         return _record(row) if row else None
 
+    async def by_jobs(self, job_ids: Sequence[int]) -> dict[int, DeliveryRecord]:
+        rows = await self._pool.fetch(
+            f"{_SELECT} WHERE {_IN_QUEUE} AND j.id = ANY($1::bigint[])", list(job_ids)
+        )
+        return {row["job_id"]: _record(row) for row in rows}
+
     async def record(self, job_id: int, result: AttemptResult) -> None:
+        await self.record_many([(job_id, result)])
+
+    async def record_many(self, results: Sequence[tuple[int, AttemptResult]]) -> None:
         await self._pool.execute(
             _RECORD,
-            job_id,
-            DeliveryStatus(result.status).value,
-            1 if result.attempted else 0,
-            result.status_code,
-            None if result.error is None else result.error[:_MAX_ERROR],
-            result.url,
+            [job_id for job_id, _ in results],
+            [DeliveryStatus(r.status).value for _, r in results],
+            [1 if r.attempted else 0 for _, r in results],
+            [r.status_code for _, r in results],
+            [None if r.error is None else r.error[:_MAX_ERROR] for _, r in results],
+            [r.url for _, r in results],
         )
 
     async def list(self, query: DeliveryQuery) -> list[DeliveryRecord]:

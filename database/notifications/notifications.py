@@ -133,6 +133,14 @@ class PgNotificationStore:
         async with service_connection(self._pool) as conn:
             return await _preferences(conn, user_id)
 
+    async def add_reading_preferences(
+        self, new: NewNotification
+    ) -> tuple[NotificationRecord, list[PreferenceRow]]:
+        # One service transaction instead of two: BEGIN and COMMIT once.
+        async with service_connection(self._pool) as conn:
+            row = await add_notification(conn, new)
+            return row, await _preferences(conn, new.user_id)
+
     async def set_preferences(self, user_id: str, rows: list[PreferenceRow]) -> list[PreferenceRow]:
         async with service_connection(self._pool) as conn:
             await conn.execute(

@@ -27,6 +27,8 @@ from tools.marketplace.provider_webhooks import QUEUE
 from tools.platform.principal import Role
 
 LIST = "admin_list_webhook_deliveries"
+# Longer than a test sender's timeout: the sender gives up first (a timeout).
+STALL = 3.0
 RETRY = "admin_retry_webhook_delivery"
 
 
@@ -49,6 +51,7 @@ class Receiver:
         self.got: dict[str, list[Received]] = defaultdict(list)
         self.script: dict[str, list[int]] = defaultdict(list)
         self.hold: asyncio.Event | None = None  # when set by a test, requests wait for it
+        self.stall: set[str] = set()  # lenders whose requests get no answer for STALL seconds
         self.app = Starlette(routes=[Route("/hooks/{name}", self._endpoint, methods=["POST"])])
 
     def url(self, name: str) -> str:
@@ -63,6 +66,8 @@ class Receiver:
         self.got[name].append(Received(dict(request.headers), body))
         if self.hold is not None:
             await self.hold.wait()
+        if name in self.stall:
+            await asyncio.sleep(STALL)
         code = self.script[name].pop(0) if self.script[name] else 200
         return Response(status_code=code, headers={"Retry-After": "1"} if code == 429 else None)
 

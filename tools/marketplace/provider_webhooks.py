@@ -22,7 +22,7 @@ holds back its own later events, never another provider's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NoReturn
+from dataclasses import dataclass
 from uuid import UUID
 
 from tools.marketplace.domain.provider_webhooks import (
@@ -57,9 +57,13 @@ from tools.platform.principal import Principal, Role
 
 __all__ = [
     "QUEUE",
+    "Attempt",
+    "attempt_delivery",
     "deliver_provider_webhook",
     "delivery_view",
     "list_webhook_deliveries",
+    "provider_id_of",
+    "rerun_outcome",
     "retry_webhook_delivery",
 ]
 
@@ -71,25 +75,56 @@ QUEUE = "provider_webhooks"
 
 async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
     """Handle one provider_webhooks job: returns when delivered or skipped, raises RetryLater or
-    PermanentFailure otherwise (texts hold status codes and failure kinds, no personal data)."""
+    PermanentFailure otherwise (texts hold status codes and failure kinds, no personal data). The
+    worker runs the queue a batch at a time (tools/marketplace/webhook_batch.py), with the same outcomes."""
     if job.event_id is None:
         raise PermanentFailure("the job carries no event id")
     # A first attempt has nothing stored to look at (a requeued job starts again at 0 with its row
     # pending): only a re-run can find its outcome stored.
-    previous = await deps.deliveries.by_job(job.id) if job.attempts else None
-    if previous is not None:
-        # A re-run after the outcome was stored (the worker died before marking the job).
-        if previous.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
-            return
-        if previous.status == DeliveryStatus.FAILED:
-            raise PermanentFailure(previous.last_error or "failed")
-    provider = await _provider(deps, job)
+    run = rerun_outcome(await deps.deliveries.by_job(job.id) if job.attempts else None)
+    if run is None:
+        pid = provider_id_of(job)
+        run = await attempt_delivery(deps, job, await deps.providers.get(pid) if pid else None)
+        if run.stored is not None:
+            await deps.deliveries.record(job.id, run.stored)
+    if run.outcome is not None:
+        raise run.outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one run of a job ends: the delivery row to store first (None: nothing to store), then the
+    job's outcome (None: done; else what the handler raises)."""
+
+    stored: AttemptResult | None
+    outcome: Exception | None
+
+
+def rerun_outcome(previous: DeliveryRecord | None) -> Attempt | None:
+    """A re-run after the outcome was stored (the worker died before marking the job): that outcome,
+    nothing sent; None when the job is to be attempted."""
+    if previous is None:
+        return None
+    if previous.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
+        return Attempt(None, None)
+    if previous.status == DeliveryStatus.FAILED:
+        return Attempt(None, PermanentFailure(previous.last_error or "failed"))
+    return None
+
+
+def provider_id_of(job: Job) -> UUID | None:
+    try:
+        return UUID(str(job.payload.get("provider_id")))
+    except ValueError:
+        return None
+
+
+async def attempt_delivery(deps: MarketplaceDeps, job: Job, provider: ProviderRecord | None) -> Attempt:
+    """Send the job's event to ``provider`` (the job's, None when there is none) and judge the answer;
+    stores nothing. Its errors other than the sender's are raised (an unexpected error, retried)."""
     reason = _skip_reason(provider)
     if provider is None or reason is not None:
-        await deps.deliveries.record(
-            job.id, AttemptResult(DeliveryStatus.SKIPPED, attempted=False, error=reason)
-        )
-        return
+        return Attempt(AttemptResult(DeliveryStatus.SKIPPED, attempted=False, error=reason), None)
     url = provider.webhook_url
     body, headers = _signed(deps, provider, job)
     attempt = job.attempts + 1
@@ -99,27 +134,21 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
         # Nothing was sent (the URL or its address is not allowed): no retry can change that until
         # the provider's webhook_url does; an operator queues it again after.
         why = f"not sent: {exc}"
-        await deps.deliveries.record(
-            job.id, AttemptResult(DeliveryStatus.FAILED, attempted=False, error=why, url=url)
-        )
-        raise PermanentFailure(why) from None
+        failed = AttemptResult(DeliveryStatus.FAILED, attempted=False, error=why, url=url)
+        return Attempt(failed, PermanentFailure(why))
     except WebhookSendError as exc:
         result = AttemptResult(DeliveryStatus.PENDING, attempted=True, error=str(exc), url=url)
-        await _retry_or_give_up(deps, job, attempt, result, None)
+        return _retry_or_give_up(deps, attempt, result, None)
     code = answer.status_code
     kind = classify(code)
     if kind is Answer.DELIVERED:
-        await deps.deliveries.record(
-            job.id, AttemptResult(DeliveryStatus.DELIVERED, attempted=True, status_code=code, url=url)
+        return Attempt(
+            AttemptResult(DeliveryStatus.DELIVERED, attempted=True, status_code=code, url=url), None
         )
-        return
     if kind is Answer.REFUSED:
         why = f"the receiver answered {code}: refused for good (not retried)"
-        await deps.deliveries.record(
-            job.id,
-            AttemptResult(DeliveryStatus.FAILED, attempted=True, status_code=code, error=why, url=url),
-        )
-        raise PermanentFailure(why)
+        failed = AttemptResult(DeliveryStatus.FAILED, attempted=True, status_code=code, error=why, url=url)
+        return Attempt(failed, PermanentFailure(why))
     result = AttemptResult(
         DeliveryStatus.PENDING,
         attempted=True,
@@ -127,7 +156,7 @@ async def deliver_provider_webhook(deps: MarketplaceDeps, job: Job) -> None:
         error=f"the receiver answered {code}",
         url=url,
     )
-    await _retry_or_give_up(deps, job, attempt, result, answer.retry_after)
+    return _retry_or_give_up(deps, attempt, result, answer.retry_after)
 
 
 def _signed(deps: MarketplaceDeps, provider: ProviderRecord, job: Job) -> tuple[bytes, dict[str, str]]:
@@ -151,14 +180,6 @@ def _signed(deps: MarketplaceDeps, provider: ProviderRecord, job: Job) -> tuple[
     return body, headers
 
 
-async def _provider(deps: MarketplaceDeps, job: Job) -> ProviderRecord | None:
-    try:
-        provider_id = UUID(str(job.payload.get("provider_id")))
-    except ValueError:
-        return None
-    return await deps.providers.get(provider_id)
-
-
 def _skip_reason(provider: ProviderRecord | None) -> str | None:
     if provider is None:
         return "no such provider"
@@ -169,30 +190,26 @@ def _skip_reason(provider: ProviderRecord | None) -> str | None:
     return None
 
 
-async def _retry_or_give_up(
-    deps: MarketplaceDeps, job: Job, attempt: int, result: AttemptResult, retry_after: str | None
-) -> NoReturn:
+def _retry_or_give_up(
+    deps: MarketplaceDeps, attempt: int, result: AttemptResult, retry_after: str | None
+) -> Attempt:
     error = result.error or "not delivered"
     if attempt >= deps.webhook_max_attempts:
         why = f"gave up after {attempt} attempts; last: {error}"
-        await deps.deliveries.record(
-            job.id,
-            AttemptResult(
-                DeliveryStatus.FAILED,
-                attempted=True,
-                status_code=result.status_code,
-                error=why,
-                url=result.url,
-            ),
+        failed = AttemptResult(
+            DeliveryStatus.FAILED,
+            attempted=True,
+            status_code=result.status_code,
+            error=why,
+            url=result.url,
         )
-        raise PermanentFailure(why)
+        return Attempt(failed, PermanentFailure(why))
     delay = backoff_delay(attempt, base=deps.webhook_retry_base, cap=deps.webhook_retry_cap)
     asked = parse_retry_after(retry_after, deps.clock.now())
     if asked is not None:
         # The receiver's own wait is a minimum; our cap still bounds it.
         delay = min(max(delay, asked), deps.webhook_retry_cap)
-    await deps.deliveries.record(job.id, result)
-    raise RetryLater(error, delay)
+    return Attempt(result, RetryLater(error, delay))
 
 
 # -- operators (and providers) -----------------------------------------------------------------------

@@ -79,8 +79,7 @@ async def deliver(deps: NotificationDeps, notice: Notice, *, last_try: bool = Fa
     failed, not left pending for a retry that will never come."""
     message = notice.message
     kind = message.template.value
-    await _store_in_app(deps, notice, kind)
-    wanted = enabled_channels(await deps.store.preferences(notice.user_id), kind)
+    wanted = enabled_channels(await _store_in_app(deps, notice, kind), kind)
     retry: list[Channel] = []
     for channel in EXTERNAL:
         to = notice.phone if channel is Channel.SMS else notice.email
@@ -120,12 +119,13 @@ async def deliver(deps: NotificationDeps, notice: Notice, *, last_try: bool = Fa
     return retry
 
 
-async def _store_in_app(deps: NotificationDeps, notice: Notice, kind: str) -> None:
+async def _store_in_app(deps: NotificationDeps, notice: Notice, kind: str) -> list[PreferenceRow]:
     """The in-app row and, when this call stored it (not a redelivery), its audit row and outbox event
-    in the core transaction around the insert, so live clients hear of it once."""
+    in the core transaction around the insert, so live clients hear of it once; returns the user's
+    preferences, read with the insert (one store transaction for both)."""
     chosen = uuid4()
     async with deps.uow() as uow:
-        row = await deps.store.add(
+        row, preferences = await deps.store.add_reading_preferences(
             NewNotification(
                 id=chosen,
                 event_id=notice.event_id,
@@ -141,6 +141,7 @@ async def _store_in_app(deps: NotificationDeps, notice: Notice, kind: str) -> No
         if row.id == chosen:
             event = notification_created(row.id, row.user_id, kind, row.application_id)
             await uow.record(AuditRecord(NOTIFIER, "notification", str(row.id)), [event])
+    return preferences
 
 
 def _error(exc: GatewayError) -> str:

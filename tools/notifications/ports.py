@@ -129,6 +129,13 @@ class NotificationStore(Protocol):
 
     async def preferences(self, user_id: str) -> list[PreferenceRow]: ...
 
+    async def add_reading_preferences(
+        self, new: NewNotification
+    ) -> tuple[NotificationRecord, list[PreferenceRow]]:
+        """``add`` and then ``preferences`` of ``new.user_id`` (a queued notice's two reads and writes),
+        in one transaction where the store can."""
+        ...
+
     async def set_preferences(self, user_id: str, rows: list[PreferenceRow]) -> list[PreferenceRow]:
         """Upsert the given rows in one transaction; returns every row of the user."""
         ...
