@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import fields
@@ -12,7 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from database.loans.listing import loan_page
-from database.platform.audit import Connection
+from database.platform.audit import Connection, audit_args, audit_row_sql, iso_timestamp_sql
 from tools.loans.domain.loans import (
     AcceptedBid,
     InstallmentRecord,
@@ -21,9 +22,11 @@ from tools.loans.domain.loans import (
     LoanTransition,
     NewLoan,
     RepaymentRecord,
+    loan_event_fields,
 )
 from tools.loans.ports import LoanBook, LoanListRow, LoanQuery
 from tools.platform.errors import Conflict
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal
 
 __all__ = ["PgLoanReader", "PgLoanWriter"]
@@ -292,7 +295,7 @@ class PgLoanWriter:
         self,
         loan: LoanRecord,
         to_status: str,
-        actor: Principal,
+        call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
     ) -> LoanRecord:
@@ -304,8 +307,14 @@ class PgLoanWriter:
         if to_status == "active":
             sets.append("disbursed_at = coalesce(disbursed_at, now())")
         k = len(args)
-        args += [loan.status, actor.subject, actor.role.value, reason[:2000]]
-        # The move, its timeline entry and the moved loan in one statement.
+        actor = call.principal
+        # As text: a connection without the pools' json codec (a migration's, a test's) moves too.
+        fields_json = json.dumps(
+            loan_event_fields(loan, to_status, reason, loan.status), separators=(",", ":")
+        )
+        args += [loan.status, actor.subject, actor.role.value, reason[:2000], fields_json, *audit_args(call)]
+        # The move, its timeline entry, its audit row, its event (tools.loans.loans.loan_event of the
+        # moved row: the fields known before, and the time the statement writes) and the moved loan.
         sql = _written(
             f"""
             WITH written AS (
@@ -314,6 +323,12 @@ class PgLoanWriter:
                 INSERT INTO caas_core.loan_transitions
                     (loan_id, from_status, to_status, actor_id, actor_role, reason)
                 SELECT id, ${k + 1}, $2, ${k + 2}, ${k + 3}, ${k + 4} FROM written
+            ), audit AS ({audit_row_sql(k + 6, "loan", "id::text", "written")}
+            ), event AS (
+                INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+                SELECT 'loan', id::text, 'loan.' || status, ${k + 5}::text::jsonb
+                    || jsonb_build_object('occurred_at', {iso_timestamp_sql("updated_at")})
+                FROM written
             )"""
         )
         try:

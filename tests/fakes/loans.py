@@ -22,9 +22,11 @@ from tools.loans.domain.loans import (
     NewLoan,
     RepaymentRecord,
 )
+from tools.loans.loans import loan_event
 from tools.loans.ports import CommissionPosting, LoanBook, LoanListRow, LoanQuery, RevenueLine
 from tools.marketplace.domain.bids import BidStatus
 from tools.platform.errors import Conflict
+from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal
 
 __all__ = ["FakeCommissionReader", "FakeLoanReader", "FakeLoanWriter", "find_loan"]
@@ -188,7 +190,7 @@ class FakeLoanWriter:
         self,
         loan: LoanRecord,
         to_status: str,
-        actor: Principal,
+        call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
     ) -> LoanRecord:
@@ -206,8 +208,11 @@ class FakeLoanWriter:
         ):
             raise Conflict("this gateway reference already confirmed another loan's disbursement")
         tables.loans[loan.id] = moved
+        actor = call.principal
         entry = LoanTransition(loan.status, to_status, actor.subject, actor.role.value, reason[:2000], now)
         tables.loan_transitions.setdefault(loan.id, []).append(entry)
+        tables.audit.append(AuditRecord(call, "loan", str(loan.id)))
+        tables.outbox.append(loan_event(moved, to_status, reason, loan.status))
         return moved
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None:

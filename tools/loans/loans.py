@@ -34,6 +34,7 @@ from tools.loans.domain.loans import (
     NewLoan,
     check_loan_transition,
     first_due_date,
+    loan_event_fields,
     open_outstanding,
 )
 from tools.loans.domain.schedules import Schedule, build_schedule
@@ -96,23 +97,12 @@ def provider_of(principal: Principal) -> UUID | None:
 
 
 def loan_event(loan: LoanRecord, event: str, reason: str, from_status: str | None = None) -> OutboxEvent:
-    # No personal data: events leave the system of record.
+    payload = loan_event_fields(loan, loan.status, reason, from_status)
     return OutboxEvent(
         aggregate_type="loan",
         aggregate_id=str(loan.id),
         event_type=f"loan.{event}",
-        payload={
-            "loan_id": str(loan.id),
-            "application_id": str(loan.application_id),
-            "provider_id": str(loan.provider_id),
-            "borrower_id": loan.borrower_id,
-            "from_status": from_status,
-            "status": loan.status,
-            "reason": reason,
-            "currency": loan.currency,
-            "principal": str(from_minor(loan.principal_minor, loan.currency)),
-            "occurred_at": loan.updated_at.isoformat(),
-        },
+        payload={**payload, "occurred_at": loan.updated_at.isoformat()},
     )
 
 
@@ -129,11 +119,8 @@ async def move_loan(
         check_loan_transition(LoanStatus(loan.status), to)
     except IllegalLoanTransition as exc:
         raise Conflict(f"loan {loan.id}: {exc}") from None
-    moved = await uow.loans.move(loan, to.value, call.principal, reason, changes)
-    await uow.record(
-        AuditRecord(call, "loan", str(loan.id)), [loan_event(moved, to.value, reason, loan.status)]
-    )
-    return moved
+    # The move, its timeline entry, its audit row and its loan.<status> event: one statement.
+    return await uow.loans.move(loan, to.value, call, reason, changes)
 
 
 async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:

@@ -22,7 +22,7 @@ from tools.loans.domain.loans import (
 )
 from tools.marketplace.ports import ProviderReader
 from tools.platform.domain.money import to_minor
-from tools.platform.ports import Clock, UnitOfWorkFactory
+from tools.platform.ports import Clock, Invocation, UnitOfWorkFactory
 from tools.platform.principal import Principal
 
 __all__ = [
@@ -151,12 +151,14 @@ class LoanWriter(Protocol):
         self,
         loan: LoanRecord,
         to_status: str,
-        actor: Principal,
+        call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
     ) -> LoanRecord:
         """Change the status, its timestamp (the disbursement time on becoming active) and the fields
-        ``changes`` names in one statement, and append the history entry."""
+        ``changes`` names, append the history entry (``call``'s principal the actor), and write
+        ``call``'s audit row and the ``loan.<to_status>`` event (``loans.loan_event`` of the moved
+        loan), all in one statement."""
         ...
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None: ...

@@ -8,7 +8,7 @@ loan, queue on one row instead of deadlocking on two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -178,7 +178,13 @@ async def settle(
         moved = await uow.payments.mark_sent(
             p.id, vendor or p.vendor or "unknown", transfer_code=transfer_code
         )
-    elif target is PaymentStatus.SUCCEEDED:
+        await uow.record(
+            AuditRecord(call, "payment", str(p.id)),
+            [payment_event(moved, loan, target.value, detail, deps.clock.now())],
+        )
+        return Outcome(outcome, detail, moved)
+    error: str | None = why
+    if target is PaymentStatus.SUCCEEDED:
         try:
             async with uow.payments.savepoint():
                 detail += f"; {await _effect(deps, uow, call, p, loan)}"
@@ -187,11 +193,9 @@ async def settle(
             # waits for an operator with its reason.
             outcome = "rejected"
             detail += f"; but its effect was refused ({exc.code}: {exc.message})"
-        moved = await uow.payments.settle(p.id, target.value, None if outcome == "applied" else detail)
-    else:
-        moved = await uow.payments.settle(p.id, target.value, why)
-    await uow.record(
-        AuditRecord(call, "payment", str(p.id)),
-        [payment_event(moved, loan, target.value, detail, deps.clock.now())],
-    )
+        error = None if outcome == "applied" else detail
+    # The final status, its audit row and its event in one statement; the event is the moved
+    # payment's, whose status is the only field it names that the move changes.
+    event = payment_event(replace(p, status=target.value), loan, target.value, detail, deps.clock.now())
+    moved = await uow.payments.settle(p.id, target.value, error, call, event)
     return Outcome(outcome, detail, moved)
