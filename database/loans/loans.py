@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from database.loans.listing import loan_page
+from database.marketplace.providers import PROVIDER_COLUMNS, provider_record
 from database.platform.audit import Connection, audit_args, audit_row_sql, iso_timestamp_sql
 from tools.loans.domain.loans import (
     AcceptedBid,
@@ -25,6 +26,7 @@ from tools.loans.domain.loans import (
     loan_event_fields,
 )
 from tools.loans.ports import LoanBook, LoanListRow, LoanQuery
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal
@@ -76,6 +78,16 @@ UNION ALL
 SELECT 1, {", ".join("NULL" for _ in _INSTALLMENT_COLUMNS)}, {", ".join(_TRANSITION_COLUMNS)}, id
 FROM caas_core.loan_transitions WHERE loan_id = $1
 ORDER BY part, number, n
+"""
+# A loan's provider and its book (LoanReader.book's counts) in one read.
+_LENDER = f"""
+SELECT {", ".join(f"p.{c}" for c in PROVIDER_COLUMNS)}, b.book_loans, b.book_defaulted
+FROM caas_core.providers p CROSS JOIN LATERAL (
+    SELECT count(*) AS book_loans,
+           count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS book_defaulted
+    FROM caas_core.loans WHERE provider_id = p.id AND status <> 'pending_disbursement'
+) b
+WHERE p.id = $1
 """
 _REPAYMENT_COLUMNS = [f.name for f in fields(RepaymentRecord)]
 _REPAYMENTS = f"SELECT {', '.join(_REPAYMENT_COLUMNS)} FROM caas_core.loan_repayments"
@@ -189,6 +201,12 @@ class PgLoanWriter:
             application_id,
         )
         return AcceptedBid(**dict(row.items())) if row else None
+
+    async def lender(self, provider_id: UUID) -> tuple[ProviderRecord, LoanBook] | None:
+        row = await self._conn.fetchrow(_LENDER, provider_id)
+        if row is None:
+            return None
+        return provider_record(row), LoanBook(loans=row["book_loans"], defaulted=row["book_defaulted"])
 
     async def for_application(self, application_id: UUID) -> LoanRecord | None:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE l.application_id = $1", application_id)

@@ -37,9 +37,17 @@ from tools.marketplace.ports import (
 )
 from tools.platform.errors import Conflict
 
-__all__ = ["CANDIDATES_SQL", "PgProviderReader", "PgProviderWriter", "candidate_args"]
+__all__ = [
+    "CANDIDATES_SQL",
+    "PROVIDER_COLUMNS",
+    "PgProviderReader",
+    "PgProviderWriter",
+    "candidate_args",
+    "provider_record",
+]
 
 _COLUMNS = [f.name for f in fields(ProviderRecord)]
+PROVIDER_COLUMNS = tuple(_COLUMNS)
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM caas_core.providers"
 _RETURNING = f"RETURNING {', '.join(_COLUMNS)}"
 
@@ -163,6 +171,13 @@ async def _candidates(conn: Connection, request: MatchRequest, limit: int) -> Ca
     rows = await conn.fetch(CANDIDATES_SQL, *candidate_args(request, limit + 1))
     ranked = [RankedCandidate(**dict(r.items())) for r in rows]
     return Candidates(ranked=ranked[:limit], more=len(ranked) > limit)
+
+
+def provider_record(values: asyncpg.Record) -> ProviderRecord:
+    """A provider from its columns among ``values`` (a row that has others too: a loan's lender)."""
+    data = {c: values[c] for c in _COLUMNS}
+    data["commission_plan"] = CommissionPlan.model_validate(data["commission_plan"])
+    return ProviderRecord(**data)
 
 
 def _record(row: asyncpg.Record) -> ProviderRecord:

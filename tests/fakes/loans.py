@@ -25,6 +25,7 @@ from tools.loans.domain.loans import (
 from tools.loans.loans import loan_event
 from tools.loans.ports import CommissionPosting, LoanBook, LoanListRow, LoanQuery, RevenueLine
 from tools.marketplace.domain.bids import BidStatus
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.platform.errors import Conflict
 from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal
@@ -113,6 +114,18 @@ class FakeLoanWriter:
                     b.schedule_method,
                 )
         return None
+
+    async def lender(self, provider_id: UUID) -> tuple[ProviderRecord, LoanBook] | None:
+        provider = self._tx.tables.providers.get(provider_id)
+        if provider is None:
+            return None
+        made = [
+            x
+            for x in self._tx.tables.loans.values()
+            if x.provider_id == provider_id and x.status != LoanStatus.PENDING_DISBURSEMENT
+        ]
+        bad = sum(1 for x in made if x.status in (LoanStatus.DEFAULTED, LoanStatus.WRITTEN_OFF))
+        return provider, LoanBook(loans=len(made), defaulted=bad)
 
     async def for_application(self, application_id: UUID) -> LoanRecord | None:
         return next((x for x in self._tx.tables.loans.values() if x.application_id == application_id), None)

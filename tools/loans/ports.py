@@ -20,6 +20,7 @@ from tools.loans.domain.loans import (
     NewLoan,
     RepaymentRecord,
 )
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.ports import ProviderReader
 from tools.platform.domain.money import to_minor
 from tools.platform.ports import Clock, Invocation, UnitOfWorkFactory
@@ -115,6 +116,11 @@ class LoanWriter(Protocol):
     async def accepted_bid(self, application_id: UUID) -> AcceptedBid | None: ...
 
     async def for_application(self, application_id: UUID) -> LoanRecord | None: ...
+
+    async def lender(self, provider_id: UUID) -> tuple[ProviderRecord, LoanBook] | None:
+        """The provider (not locked: its row is locked last, tools.platform.locking) and its book as
+        ``LoanReader.book`` counts it, in one statement of this transaction."""
+        ...
 
     async def insert(
         self, new: NewLoan, installments: Sequence[InstallmentRecord], actor: Principal

@@ -11,11 +11,13 @@ import asyncpg
 from fastmcp import Client
 
 from database.loans.loans import PgLoanReader, PgLoanWriter
+from database.marketplace.providers import PgProviderReader
 from mcp_servers.runtime import Runtime
 from tests.helpers.payments import pending_loan
 from tests.helpers.statements import Counted
 from tools.loans.domain.loans import LoanChanges
 from tools.loans.loans import loan_event
+from tools.loans.ports import LoanBook
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
@@ -95,3 +97,31 @@ async def test_details_are_the_installments_and_the_timeline_in_one_statement(
     assert [i.number for i in installments] == list(range(1, len(installments) + 1))
     assert timeline == await reader.timeline(loan_id) and timeline[0].to_status == "pending_disbursement"
     assert await reader.details(uuid.uuid4()) == ([], [])
+
+
+async def test_the_lender_is_the_provider_and_its_book_in_one_statement(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await pending_loan(client, principal, runtime, core_db)
+    provider_id = uuid.UUID(provider["id"])
+    counted = Counted(core_db)
+    found = await PgLoanWriter(counted).lender(provider_id)  # type: ignore[arg-type]
+    assert counted.sent == 1 and found is not None
+    lender, book = found
+    assert lender == await PgProviderReader(runtime.core_pool).get(provider_id)  # type: ignore[arg-type]
+    assert book == await PgLoanReader(runtime.core_pool).book(provider_id)  # type: ignore[arg-type]
+    assert book.loans == 0  # its one loan is still pending disbursement
+    tx = core_db.transaction()
+    await tx.start()
+    try:
+        await core_db.execute(
+            "UPDATE caas_core.loans SET status = 'defaulted', defaulted_at = now(), disbursed_at = now(), "
+            "disbursement_reference = 'ref-lender', disbursed_amount_minor = 1, commission_plan = '{}' "
+            "WHERE id = $1",
+            uuid.UUID(loan["id"]),
+        )
+        again = await PgLoanWriter(core_db).lender(provider_id)
+        assert again is not None and again[1] == LoanBook(loans=1, defaulted=1)
+    finally:
+        await tx.rollback()
+    assert await PgLoanWriter(core_db).lender(uuid.uuid4()) is None
