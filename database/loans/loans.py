@@ -255,6 +255,14 @@ class PgLoanWriter:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR NO KEY UPDATE OF l", where[1])
         return _loan(row) if row else None
 
+    async def lock_by_payment(self, payment_id: UUID) -> LoanRecord | None:
+        row = await self._conn.fetchrow(
+            f"{_SELECT} WHERE l.id = (SELECT loan_id FROM caas_core.payments WHERE id = $1) "
+            "FOR NO KEY UPDATE OF l",
+            payment_id,
+        )
+        return _loan(row) if row else None
+
     async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
         rows = await self._conn.fetch(_AGING_CANDIDATES, as_of, after, limit)
         return [r["id"] for r in rows]

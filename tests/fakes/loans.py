@@ -176,6 +176,10 @@ class FakeLoanWriter:
     async def lock(self, handle: str) -> LoanRecord | None:
         return find_loan(self._tx.tables, handle)
 
+    async def lock_by_payment(self, payment_id: UUID) -> LoanRecord | None:
+        payment = self._tx.tables.payments.get(payment_id)
+        return None if payment is None else find_loan(self._tx.tables, str(payment.loan_id))
+
     async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
         raise not_implemented("LoanWriter.aging_candidates")
 

@@ -132,6 +132,11 @@ class LoanWriter(Protocol):
         """As ``LoanReader.get``, and hold the row until the transaction ends."""
         ...
 
+    async def lock_by_payment(self, payment_id: UUID) -> LoanRecord | None:
+        """The loan of a payment, held as ``lock`` holds it, found in the same statement; None without
+        that payment."""
+        ...
+
     async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
         """The loans being repaid whose aging can change on ``as_of``, by id after ``after``: an open
         installment due before it, or delinquent, defaulted or still marked past due (a repayment may

@@ -29,6 +29,7 @@ from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = [
+    "NoSuchPayment",
     "Outcome",
     "payment_event",
     "payment_view",
@@ -109,6 +110,10 @@ def payment_event(p: PaymentRecord, loan: LoanRecord, event: str, reason: str, a
     )
 
 
+class NoSuchPayment(LookupError):
+    """``settle`` of a payment that does not exist."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     outcome: Literal["applied", "ignored", "rejected"]
@@ -146,19 +151,16 @@ async def settle(
     currency: str | None = None,
     vendor: str | None = None,
     transfer_code: str | None = None,
-    seen: PaymentRecord | None = None,
 ) -> Outcome:
     """Move the payment to ``target`` when that is forward, with its effect: a succeeded disbursement
     activates the loan (ledger, commission), a succeeded collection is allocated as a repayment. A
     reported amount or currency other than the payment's is refused (rejected, for an operator).
-    ``seen``: the payment as the caller read it in this transaction, so it is not read again."""
-    if seen is None or seen.id != payment_id:
-        seen = await uow.payments.get(payment_id)
-    if seen is None:
-        raise LookupError(f"payment {payment_id} does not exist")
-    loan = await uow.loans.lock(str(seen.loan_id))
+    ``NoSuchPayment`` when there is no such payment."""
+    loan = await uow.loans.lock_by_payment(payment_id)  # the loan first, found by the payment
+    if loan is None:
+        raise NoSuchPayment(f"payment {payment_id} does not exist")
     p = await uow.payments.lock(payment_id)
-    assert loan is not None and p is not None  # a payment's loan is a foreign key
+    assert p is not None  # a payment is never deleted
     move = advance(PaymentStatus(p.status), target)
     if not move.apply:
         return Outcome("ignored", f"{why}: {move.reason}", p)

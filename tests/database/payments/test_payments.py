@@ -1,5 +1,5 @@
-"""The payment writer's final move in one statement with its audit row and event (issue 14), in a
-transaction rolled back at the end."""
+"""The payment writer's final move in one statement with its audit row and event, and the lock of a
+payment's loan found by the payment (issue 14), in a transaction rolled back at the end."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 from fastmcp import Client
 
+from database.loans.loans import PgLoanWriter
 from database.payments.payments import PgPaymentReader, PgPaymentWriter
 from mcp_servers.runtime import Runtime
 from tests.helpers.payments import pending_loan
@@ -50,6 +51,10 @@ async def test_a_settled_payment_writes_its_audit_row_and_event_in_one_statement
         assert (moved.status, moved.last_error) == ("failed", "declined")
         assert moved.settled_at is not None and moved.sent_at is not None
         assert moved == await writer.get(payment.id)
+        counted.sent = 0
+        loans = PgLoanWriter(counted)  # type: ignore[arg-type]
+        assert await loans.lock_by_payment(payment.id) == await PgLoanWriter(core_db).lock(loan["id"])
+        assert counted.sent == 1 and await loans.lock_by_payment(uuid.uuid4()) is None
         audited = await core_db.fetch(
             "SELECT principal_id, tool, object_type, outcome, request_id, host(client_ip) AS ip "
             "FROM caas_audit.audit_log WHERE object_id = $1",
