@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from database.platform.audit import Connection, audit_args, audit_row_sql, iso_timestamp_sql
+from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation
@@ -21,6 +22,13 @@ _NEW_DOCUMENT = [f.name for f in fields(NewDocument)]
 _DOCUMENT = [f.name for f in fields(DocumentRecord)]
 _SELECT_UPLOAD = f"SELECT {', '.join(_UPLOAD)} FROM caas_core.document_uploads"
 _SELECT_DOCUMENT = f"SELECT {', '.join(_DOCUMENT)} FROM caas_core.documents"
+_APPLICATION = [f.name for f in fields(ApplicationRecord)]
+# The document, locked, and its application as read (not locked), in one round trip.
+_LOCK_WITH_APPLICATION = f"""
+SELECT {", ".join(f"d.{c}" for c in _DOCUMENT)}, {", ".join(f"a.{c} AS app_{c}" for c in _APPLICATION)}
+FROM caas_core.documents d JOIN caas_core.applications a ON a.id = d.application_id
+WHERE d.id = $1 FOR NO KEY UPDATE OF d
+"""
 
 
 def _placeholders(n: int) -> str:
@@ -153,9 +161,12 @@ class PgDocumentWriter:
             ) from None
         return _document(row) if row else None
 
-    async def lock(self, document_id: UUID) -> DocumentRecord | None:
-        row = await self._conn.fetchrow(f"{_SELECT_DOCUMENT} WHERE id = $1 FOR NO KEY UPDATE", document_id)
-        return _document(row) if row else None
+    async def lock(self, document_id: UUID) -> tuple[DocumentRecord, ApplicationRecord] | None:
+        row = await self._conn.fetchrow(_LOCK_WITH_APPLICATION, document_id)
+        if row is None:
+            return None
+        app = ApplicationRecord(**{c: row[f"app_{c}"] for c in _APPLICATION})
+        return DocumentRecord(**{c: row[c] for c in _DOCUMENT}), app
 
     async def decide(
         self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation

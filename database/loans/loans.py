@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import fields
@@ -12,7 +13,8 @@ from uuid import UUID
 import asyncpg
 
 from database.loans.listing import loan_page
-from database.platform.audit import Connection
+from database.marketplace.providers import PROVIDER_COLUMNS, provider_record
+from database.platform.audit import Connection, audit_args, audit_row_sql, iso_timestamp_sql
 from tools.loans.domain.loans import (
     AcceptedBid,
     InstallmentRecord,
@@ -21,9 +23,12 @@ from tools.loans.domain.loans import (
     LoanTransition,
     NewLoan,
     RepaymentRecord,
+    loan_event_fields,
 )
 from tools.loans.ports import LoanBook, LoanListRow, LoanQuery
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.platform.errors import Conflict
+from tools.platform.ports import Invocation
 from tools.platform.principal import Principal
 
 __all__ = ["PgLoanReader", "PgLoanWriter"]
@@ -73,6 +78,16 @@ UNION ALL
 SELECT 1, {", ".join("NULL" for _ in _INSTALLMENT_COLUMNS)}, {", ".join(_TRANSITION_COLUMNS)}, id
 FROM caas_core.loan_transitions WHERE loan_id = $1
 ORDER BY part, number, n
+"""
+# A loan's provider and its book (LoanReader.book's counts) in one read.
+_LENDER = f"""
+SELECT {", ".join(f"p.{c}" for c in PROVIDER_COLUMNS)}, b.book_loans, b.book_defaulted
+FROM caas_core.providers p CROSS JOIN LATERAL (
+    SELECT count(*) AS book_loans,
+           count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS book_defaulted
+    FROM caas_core.loans WHERE provider_id = p.id AND status <> 'pending_disbursement'
+) b
+WHERE p.id = $1
 """
 _REPAYMENT_COLUMNS = [f.name for f in fields(RepaymentRecord)]
 _REPAYMENTS = f"SELECT {', '.join(_REPAYMENT_COLUMNS)} FROM caas_core.loan_repayments"
@@ -187,6 +202,12 @@ class PgLoanWriter:
         )
         return AcceptedBid(**dict(row.items())) if row else None
 
+    async def lender(self, provider_id: UUID) -> tuple[ProviderRecord, LoanBook] | None:
+        row = await self._conn.fetchrow(_LENDER, provider_id)
+        if row is None:
+            return None
+        return provider_record(row), LoanBook(loans=row["book_loans"], defaulted=row["book_defaulted"])
+
     async def for_application(self, application_id: UUID) -> LoanRecord | None:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE l.application_id = $1", application_id)
         return _loan(row) if row else None
@@ -232,6 +253,14 @@ class PgLoanWriter:
         if where is None:
             return None
         row = await self._conn.fetchrow(f"{_SELECT} WHERE {where[0]} FOR NO KEY UPDATE OF l", where[1])
+        return _loan(row) if row else None
+
+    async def lock_by_payment(self, payment_id: UUID) -> LoanRecord | None:
+        row = await self._conn.fetchrow(
+            f"{_SELECT} WHERE l.id = (SELECT loan_id FROM caas_core.payments WHERE id = $1) "
+            "FOR NO KEY UPDATE OF l",
+            payment_id,
+        )
         return _loan(row) if row else None
 
     async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
@@ -292,7 +321,7 @@ class PgLoanWriter:
         self,
         loan: LoanRecord,
         to_status: str,
-        actor: Principal,
+        call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
     ) -> LoanRecord:
@@ -304,8 +333,14 @@ class PgLoanWriter:
         if to_status == "active":
             sets.append("disbursed_at = coalesce(disbursed_at, now())")
         k = len(args)
-        args += [loan.status, actor.subject, actor.role.value, reason[:2000]]
-        # The move, its timeline entry and the moved loan in one statement.
+        actor = call.principal
+        # As text: a connection without the pools' json codec (a migration's, a test's) moves too.
+        fields_json = json.dumps(
+            loan_event_fields(loan, to_status, reason, loan.status), separators=(",", ":")
+        )
+        args += [loan.status, actor.subject, actor.role.value, reason[:2000], fields_json, *audit_args(call)]
+        # The move, its timeline entry, its audit row, its event (tools.loans.loans.loan_event of the
+        # moved row: the fields known before, and the time the statement writes) and the moved loan.
         sql = _written(
             f"""
             WITH written AS (
@@ -314,6 +349,12 @@ class PgLoanWriter:
                 INSERT INTO caas_core.loan_transitions
                     (loan_id, from_status, to_status, actor_id, actor_role, reason)
                 SELECT id, ${k + 1}, $2, ${k + 2}, ${k + 3}, ${k + 4} FROM written
+            ), audit AS ({audit_row_sql(k + 6, "loan", "id::text", "written")}
+            ), event AS (
+                INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+                SELECT 'loan', id::text, 'loan.' || status, ${k + 5}::text::jsonb
+                    || jsonb_build_object('occurred_at', {iso_timestamp_sql("updated_at")})
+                FROM written
             )"""
         )
         try:

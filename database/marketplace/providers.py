@@ -37,9 +37,17 @@ from tools.marketplace.ports import (
 )
 from tools.platform.errors import Conflict
 
-__all__ = ["CANDIDATES_SQL", "PgProviderReader", "PgProviderWriter", "candidate_args"]
+__all__ = [
+    "CANDIDATES_SQL",
+    "PROVIDER_COLUMNS",
+    "PgProviderReader",
+    "PgProviderWriter",
+    "candidate_args",
+    "provider_record",
+]
 
 _COLUMNS = [f.name for f in fields(ProviderRecord)]
+PROVIDER_COLUMNS = tuple(_COLUMNS)
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM caas_core.providers"
 _RETURNING = f"RETURNING {', '.join(_COLUMNS)}"
 
@@ -165,8 +173,9 @@ async def _candidates(conn: Connection, request: MatchRequest, limit: int) -> Ca
     return Candidates(ranked=ranked[:limit], more=len(ranked) > limit)
 
 
-def _record(row: asyncpg.Record) -> ProviderRecord:
-    data = dict(row.items())
+def provider_record(values: asyncpg.Record) -> ProviderRecord:
+    """A provider from its columns among ``values`` (which may have others: a loan's lender)."""
+    data = {c: values[c] for c in _COLUMNS}
     data["commission_plan"] = CommissionPlan.model_validate(data["commission_plan"])
     return ProviderRecord(**data)
 
@@ -175,6 +184,26 @@ def _term_values(terms: ProviderTerms) -> list[Any]:
     values = [getattr(terms, name) for name in TERM_FIELDS]
     values[TERM_FIELDS.index("commission_plan")] = terms.commission_plan.model_dump(mode="json")
     return values
+
+
+# The new invitations (each provider once per application), with the providers invited before: what
+# the application's invitations are once this commits (its row is locked: nobody else invites to it).
+_INVITE = """
+WITH earlier AS (
+    SELECT provider_id FROM caas_core.provider_invitations WHERE application_id = $1
+), created AS (
+    INSERT INTO caas_core.provider_invitations
+        (application_id, provider_id, assessment_id, rank, fit_score, invited_by)
+    SELECT $1, t.provider_id, $2, t.rank, t.fit_score, $3
+    FROM unnest($4::uuid[], $5::smallint[], $6::numeric[]) AS t(provider_id, rank, fit_score)
+    ORDER BY t.rank
+    ON CONFLICT (application_id, provider_id) DO NOTHING
+    RETURNING id, provider_id
+)
+SELECT id, provider_id FROM created
+UNION ALL
+SELECT NULL::uuid, provider_id FROM earlier
+"""
 
 
 _INVITATIONS = """
@@ -212,11 +241,11 @@ class PgProviderReader:
 
     async def get(self, provider_id: UUID) -> ProviderRecord | None:
         row = await self._pool.fetchrow(f"{_SELECT} WHERE id = $1", provider_id)
-        return _record(row) if row else None
+        return provider_record(row) if row else None
 
     async def get_many(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
         rows = await self._pool.fetch(f"{_SELECT} WHERE id = ANY($1::uuid[])", list(provider_ids))
-        return [_record(r) for r in rows]
+        return [provider_record(r) for r in rows]
 
     async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
@@ -269,7 +298,7 @@ class PgProviderReader:
             f.add(f"countries @> ARRAY[{f.arg(query.country)}::text]")
         f.keyset(("created_at", "id"), query.after)
         sql = f.page(_SELECT, ("created_at", "id"), query.limit)
-        return [_record(r) for r in await self._pool.fetch(sql, *f.args)]
+        return [provider_record(r) for r in await self._pool.fetch(sql, *f.args)]
 
 
 class PgProviderWriter:
@@ -289,11 +318,11 @@ class PgProviderWriter:
         except asyncpg.UniqueViolationError:
             raise _name_taken(terms.name) from None
         assert row is not None
-        return _record(row)
+        return provider_record(row)
 
     async def lock(self, provider_id: UUID) -> ProviderRecord | None:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE id = $1 FOR NO KEY UPDATE", provider_id)
-        return _record(row) if row else None
+        return provider_record(row) if row else None
 
     async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(TERM_FIELDS, start=2))
@@ -307,7 +336,7 @@ class PgProviderWriter:
         except asyncpg.UniqueViolationError:
             raise _name_taken(terms.name) from None
         assert row is not None
-        return _record(row)
+        return provider_record(row)
 
     async def set_status(
         self, provider_id: UUID, status: str, reason: str | None, actor: str | None
@@ -322,7 +351,7 @@ class PgProviderWriter:
             actor,
         )
         assert row is not None
-        return _record(row)
+        return provider_record(row)
 
     async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord:
         row = await self._conn.fetchrow(
@@ -334,7 +363,7 @@ class PgProviderWriter:
             secret_encrypted,
         )
         assert row is not None
-        return _record(row)
+        return provider_record(row)
 
     async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
         available: int = await self._conn.fetchval(
@@ -350,17 +379,9 @@ class PgProviderWriter:
 
     async def invite(
         self, application_id: UUID, assessment_id: UUID, invitations: Sequence[NewInvitation], by: str
-    ) -> list[tuple[UUID, UUID]]:
+    ) -> tuple[list[tuple[UUID, UUID]], set[UUID]]:
         rows = await self._conn.fetch(
-            """
-            INSERT INTO caas_core.provider_invitations
-                (application_id, provider_id, assessment_id, rank, fit_score, invited_by)
-            SELECT $1, t.provider_id, $2, t.rank, t.fit_score, $3
-            FROM unnest($4::uuid[], $5::smallint[], $6::numeric[]) AS t(provider_id, rank, fit_score)
-            ORDER BY t.rank
-            ON CONFLICT (application_id, provider_id) DO NOTHING
-            RETURNING id, provider_id
-            """,
+            _INVITE,
             application_id,
             assessment_id,
             by,
@@ -368,7 +389,8 @@ class PgProviderWriter:
             [i.rank for i in invitations],
             [i.fit_score for i in invitations],
         )
-        return [(r["id"], r["provider_id"]) for r in rows]
+        created = [(r["id"], r["provider_id"]) for r in rows if r["id"] is not None]
+        return created, {r["provider_id"] for r in rows}
 
 
 def _name_taken(name: str) -> Conflict:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
@@ -10,11 +11,12 @@ from uuid import UUID
 
 import asyncpg
 
-from database.platform.audit import Connection
+from database.platform.audit import Connection, audit_args, audit_row_sql
 from database.sql import Filters
 from tools.payments.domain.payments import PaymentRecord
 from tools.payments.ports import InboxEntry, NewPayment, PaymentQuery
 from tools.platform.errors import Conflict
+from tools.platform.ports import Invocation, OutboxEvent
 
 __all__ = ["PgPaymentReader", "PgPaymentWriter"]
 
@@ -25,6 +27,20 @@ _INBOX = (
     "SELECT source, event_id, event_type, outcome, detail, payment_id, received_at "
     "FROM caas_core.webhook_inbox WHERE source = $1 AND event_id = $2"
 )
+# A final status with its audit row and its event (``tools.payments.core.payment_event``), one statement.
+_SETTLE_RECORDED = f"""
+WITH written AS (
+    UPDATE caas_core.payments SET status = $2, settled_at = now(), sent_at = coalesce(sent_at, now()),
+        last_error = coalesce($3, last_error)
+    WHERE id = $1
+    RETURNING *
+), audit AS ({audit_row_sql(4, "payment", "id::text", "written")}
+), event AS (
+    INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+    SELECT $11, $12, $13, $14::text::jsonb FROM written
+)
+SELECT {_COLUMNS} FROM written p
+"""
 
 
 def _payment(row: asyncpg.Record) -> PaymentRecord:
@@ -157,14 +173,20 @@ class PgPaymentWriter:
             access_code,
         )
 
-    async def settle(self, payment_id: UUID, status: str, error: str | None = None) -> PaymentRecord:
+    async def settle(
+        self, payment_id: UUID, status: str, error: str | None, call: Invocation, event: OutboxEvent
+    ) -> PaymentRecord:
         return await self._one(
-            "UPDATE caas_core.payments AS p SET status = $2, settled_at = now(), "
-            "sent_at = coalesce(sent_at, now()), last_error = coalesce($3, last_error) "
-            f"WHERE id = $1 RETURNING {_COLUMNS}",
+            _SETTLE_RECORDED,
             payment_id,
             status,
             None if error is None else error[:500],
+            *audit_args(call),
+            event.aggregate_type,
+            event.aggregate_id,
+            event.event_type,
+            # As text: a connection without the pools' json codec (a test's) settles too.
+            json.dumps(event.payload, separators=(",", ":")),
         )
 
     async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:

@@ -163,7 +163,7 @@ class FakeDocumentWriter:
     async def register(self, upload_id: UUID, new: NewDocument, call: Invocation) -> DocumentRecord | None:
         raise not_implemented("DocumentWriter.register")
 
-    async def lock(self, document_id: UUID) -> DocumentRecord | None:
+    async def lock(self, document_id: UUID) -> tuple[DocumentRecord, ApplicationRecord] | None:
         raise not_implemented("DocumentWriter.lock")
 
     async def decide(

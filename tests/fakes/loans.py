@@ -22,9 +22,12 @@ from tools.loans.domain.loans import (
     NewLoan,
     RepaymentRecord,
 )
+from tools.loans.loans import loan_event
 from tools.loans.ports import CommissionPosting, LoanBook, LoanListRow, LoanQuery, RevenueLine
 from tools.marketplace.domain.bids import BidStatus
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.platform.errors import Conflict
+from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal
 
 __all__ = ["FakeCommissionReader", "FakeLoanReader", "FakeLoanWriter", "find_loan"]
@@ -112,6 +115,18 @@ class FakeLoanWriter:
                 )
         return None
 
+    async def lender(self, provider_id: UUID) -> tuple[ProviderRecord, LoanBook] | None:
+        provider = self._tx.tables.providers.get(provider_id)
+        if provider is None:
+            return None
+        made = [
+            x
+            for x in self._tx.tables.loans.values()
+            if x.provider_id == provider_id and x.status != LoanStatus.PENDING_DISBURSEMENT
+        ]
+        bad = sum(1 for x in made if x.status in (LoanStatus.DEFAULTED, LoanStatus.WRITTEN_OFF))
+        return provider, LoanBook(loans=len(made), defaulted=bad)
+
     async def for_application(self, application_id: UUID) -> LoanRecord | None:
         return next((x for x in self._tx.tables.loans.values() if x.application_id == application_id), None)
 
@@ -161,6 +176,10 @@ class FakeLoanWriter:
     async def lock(self, handle: str) -> LoanRecord | None:
         return find_loan(self._tx.tables, handle)
 
+    async def lock_by_payment(self, payment_id: UUID) -> LoanRecord | None:
+        payment = self._tx.tables.payments.get(payment_id)
+        return None if payment is None else find_loan(self._tx.tables, str(payment.loan_id))
+
     async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
         raise not_implemented("LoanWriter.aging_candidates")
 
@@ -188,7 +207,7 @@ class FakeLoanWriter:
         self,
         loan: LoanRecord,
         to_status: str,
-        actor: Principal,
+        call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
     ) -> LoanRecord:
@@ -206,8 +225,11 @@ class FakeLoanWriter:
         ):
             raise Conflict("this gateway reference already confirmed another loan's disbursement")
         tables.loans[loan.id] = moved
+        actor = call.principal
         entry = LoanTransition(loan.status, to_status, actor.subject, actor.role.value, reason[:2000], now)
         tables.loan_transitions.setdefault(loan.id, []).append(entry)
+        tables.audit.append(AuditRecord(call, "loan", str(loan.id)))
+        tables.outbox.append(loan_event(moved, to_status, reason, loan.status))
         return moved
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None:

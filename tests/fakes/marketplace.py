@@ -135,7 +135,7 @@ class FakeProviderWriter:
 
     async def invite(
         self, application_id: UUID, assessment_id: UUID, invitations: Sequence[NewInvitation], by: str
-    ) -> list[tuple[UUID, UUID]]:
+    ) -> tuple[list[tuple[UUID, UUID]], set[UUID]]:
         raise not_implemented("ProviderWriter.invite")
 
 

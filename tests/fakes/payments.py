@@ -29,6 +29,7 @@ from tools.payments.ports import (
     PaymentQuery,
 )
 from tools.platform.errors import Conflict
+from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = ["FakeGateway", "FakePaymentReader", "FakePaymentWriter"]
 
@@ -141,15 +142,20 @@ class FakePaymentWriter:
             last_error=None,
         )
 
-    async def settle(self, payment_id: UUID, status: str, error: str | None = None) -> PaymentRecord:
+    async def settle(
+        self, payment_id: UUID, status: str, error: str | None, call: Invocation, event: OutboxEvent
+    ) -> PaymentRecord:
         before, now = self._tx.tables.payments[payment_id], self._tx.now
-        return self._update(
+        moved = self._update(
             payment_id,
             status=status,
             settled_at=now,
             sent_at=before.sent_at or now,
             last_error=before.last_error if error is None else error[:500],
         )
+        self._tx.tables.audit.append(AuditRecord(call, "payment", str(payment_id)))
+        self._tx.tables.outbox.append(event)
+        return moved
 
     async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:
         inbox = self._tx.tables.inbox

@@ -132,9 +132,10 @@ async def test_a_payment_never_moves_backwards_and_a_savepoint_rolls_back_alone(
             simulate_outcome=None,
             requested_by="tests",
         )
-        paid = await uow.payments.settle((await uow.payments.insert(new)).id, "succeeded")
+        event = OutboxEvent("payment", "1", "payment.succeeded")
+        paid = await uow.payments.settle((await uow.payments.insert(new)).id, "succeeded", None, CALL, event)
         with pytest.raises(CheckViolation):
-            await uow.payments.settle(paid.id, "failed")
+            await uow.payments.settle(paid.id, "failed", None, CALL, event)
         assert isinstance(uow.payments, FakePaymentWriter)
         with pytest.raises(RuntimeError):
             async with uow.payments.savepoint():

@@ -255,10 +255,11 @@ async def verify_document(deps: CreditDeps, call: Invocation, cmd: VerifyDocumen
     """Record the one decision on a pending document; its uploader and registrant may not decide."""
     me = call.principal
     async with deps.uow() as uow:
-        doc = await uow.documents.lock(cmd.document_id)
-        app = await deps.applications.get(str(doc.application_id)) if doc else None
-        if doc is None or app is None or not can_view(me, app):
+        # The application in the lock's statement: no second pooled connection while this one is held.
+        locked = await uow.documents.lock(cmd.document_id)
+        if locked is None or not can_view(me, locked[1]):
             raise NotFound(f"no document '{cmd.document_id}'; call list_documents to find its id")
+        doc, app = locked
         if me.subject in (doc.uploaded_by, doc.registered_by):
             raise PermissionDenied(
                 "you uploaded or registered this document, so another operator must decide on it "

@@ -196,7 +196,10 @@ class DocumentWriter(Protocol):
         not pending. Raises Conflict when the application already has a document with this SHA-256."""
         ...
 
-    async def lock(self, document_id: UUID) -> DocumentRecord | None: ...
+    async def lock(self, document_id: UUID) -> tuple[DocumentRecord, ApplicationRecord] | None:
+        """The document, held until the transaction ends, and its application (read, not locked), in
+        one statement."""
+        ...
 
     async def decide(
         self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation

@@ -34,11 +34,12 @@ from tools.loans.domain.loans import (
     NewLoan,
     check_loan_transition,
     first_due_date,
+    loan_event_fields,
     open_outstanding,
 )
 from tools.loans.domain.schedules import Schedule, build_schedule
 from tools.loans.models.loans import LoanView, ScheduleView
-from tools.loans.ports import LoanDeps, LoanUnitOfWork
+from tools.loans.ports import LoanBook, LoanDeps, LoanUnitOfWork
 from tools.loans.views import loan_view, schedule_view
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
@@ -57,6 +58,7 @@ __all__ = [
     "loan_not_found",
     "move_loan",
     "originate_loan",
+    "performance_of",
     "provider_of",
     "provider_performance",
     "visible_loan",
@@ -96,23 +98,12 @@ def provider_of(principal: Principal) -> UUID | None:
 
 
 def loan_event(loan: LoanRecord, event: str, reason: str, from_status: str | None = None) -> OutboxEvent:
-    # No personal data: events leave the system of record.
+    payload = loan_event_fields(loan, loan.status, reason, from_status)
     return OutboxEvent(
         aggregate_type="loan",
         aggregate_id=str(loan.id),
         event_type=f"loan.{event}",
-        payload={
-            "loan_id": str(loan.id),
-            "application_id": str(loan.application_id),
-            "provider_id": str(loan.provider_id),
-            "borrower_id": loan.borrower_id,
-            "from_status": from_status,
-            "status": loan.status,
-            "reason": reason,
-            "currency": loan.currency,
-            "principal": str(from_minor(loan.principal_minor, loan.currency)),
-            "occurred_at": loan.updated_at.isoformat(),
-        },
+        payload={**payload, "occurred_at": loan.updated_at.isoformat()},
     )
 
 
@@ -129,11 +120,8 @@ async def move_loan(
         check_loan_transition(LoanStatus(loan.status), to)
     except IllegalLoanTransition as exc:
         raise Conflict(f"loan {loan.id}: {exc}") from None
-    moved = await uow.loans.move(loan, to.value, call.principal, reason, changes)
-    await uow.record(
-        AuditRecord(call, "loan", str(loan.id)), [loan_event(moved, to.value, reason, loan.status)]
-    )
-    return moved
+    # The move, its timeline entry, its audit row and its loan.<status> event: one statement.
+    return await uow.loans.move(loan, to.value, call, reason, changes)
 
 
 async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
@@ -246,8 +234,12 @@ async def provider_performance(deps: LoanDeps, provider: ProviderRecord) -> Prov
     or loans (no adjustment)."""
     if provider.decided_count == 0:
         return None
-    book = await deps.reader.book(provider.id)
-    if book.loans == 0:
+    return performance_of(provider, await deps.reader.book(provider.id))
+
+
+def performance_of(provider: ProviderRecord, book: LoanBook) -> ProviderPerformance | None:
+    """``provider_performance`` of a book already read."""
+    if provider.decided_count == 0 or book.loans == 0:
         return None
     return ProviderPerformance(
         approval_rate=Decimal(provider.approved_count) / Decimal(provider.decided_count),
@@ -320,10 +312,12 @@ async def confirm_disbursement_in(
     minor = _disbursed_amount(loan, amount, currency)
     if await uow.loans.by_disbursement(gateway_reference) is not None:
         raise Conflict(f"gateway reference {gateway_reference} already confirmed another loan's disbursement")
-    provider = await deps.providers.get(loan.provider_id)
-    assert provider is not None  # a loan's provider is a foreign key
+    # In this transaction, in one read: no second pooled connection while it holds one.
+    lender = await uow.loans.lender(loan.provider_id)
+    assert lender is not None  # a loan's provider is a foreign key
+    provider, book = lender
     terms = terms_from_plan(provider.commission_plan, loan.currency)
-    performance = await provider_performance(deps, provider)
+    performance = performance_of(provider, book)
     commission = disbursement_commission(terms, loan.principal_minor, loan.currency, performance=performance)
     app = await uow.applications.lock(str(loan.application_id))
     assert app is not None

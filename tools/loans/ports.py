@@ -20,9 +20,10 @@ from tools.loans.domain.loans import (
     NewLoan,
     RepaymentRecord,
 )
+from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.ports import ProviderReader
 from tools.platform.domain.money import to_minor
-from tools.platform.ports import Clock, UnitOfWorkFactory
+from tools.platform.ports import Clock, Invocation, UnitOfWorkFactory
 from tools.platform.principal import Principal
 
 __all__ = [
@@ -116,6 +117,11 @@ class LoanWriter(Protocol):
 
     async def for_application(self, application_id: UUID) -> LoanRecord | None: ...
 
+    async def lender(self, provider_id: UUID) -> tuple[ProviderRecord, LoanBook] | None:
+        """The provider (not locked: its row is locked last, tools.platform.locking) and its book as
+        ``LoanReader.book`` counts it, in one statement of this transaction."""
+        ...
+
     async def insert(
         self, new: NewLoan, installments: Sequence[InstallmentRecord], actor: Principal
     ) -> LoanRecord:
@@ -124,6 +130,11 @@ class LoanWriter(Protocol):
 
     async def lock(self, handle: str) -> LoanRecord | None:
         """As ``LoanReader.get``, and hold the row until the transaction ends."""
+        ...
+
+    async def lock_by_payment(self, payment_id: UUID) -> LoanRecord | None:
+        """The loan of a payment, held as ``lock`` holds it, found in the same statement; None without
+        that payment."""
         ...
 
     async def aging_candidates(self, as_of: date, after: UUID | None, limit: int) -> list[UUID]:
@@ -151,12 +162,14 @@ class LoanWriter(Protocol):
         self,
         loan: LoanRecord,
         to_status: str,
-        actor: Principal,
+        call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
     ) -> LoanRecord:
         """Change the status, its timestamp (the disbursement time on becoming active) and the fields
-        ``changes`` names in one statement, and append the history entry."""
+        ``changes`` names, append the history entry (``call``'s principal the actor), and write
+        ``call``'s audit row and the ``loan.<to_status>`` event (``loans.loan_event`` of the moved
+        loan), all in one statement."""
         ...
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None: ...

@@ -152,7 +152,8 @@ async def match_providers(
     app, assessment = await _application(deps, call.principal, handle)
     request = match_request(app, assessment)
     found = await deps.providers.candidates(request, limit)
-    return await _report(deps, app, assessment, request, found, [], explain, limit, invited=False)
+    ids = await deps.providers.invited(app.id)
+    return await _report(deps, app, assessment, request, found, [], ids, explain, limit, invited=False)
 
 
 async def invite_providers(
@@ -160,8 +161,8 @@ async def invite_providers(
 ) -> MatchReport:
     """Ranks as ``match_providers`` and invites the ranked providers (each once)."""
     app, assessment = await _application(deps, call.principal, handle)
-    app, request, found, created = await _invite(deps, call, app, assessment, limit)
-    return await _report(deps, app, assessment, request, found, created, explain, limit, invited=True)
+    app, request, found, created, ids = await _invite(deps, call, app, assessment, limit)
+    return await _report(deps, app, assessment, request, found, created, ids, explain, limit, invited=True)
 
 
 async def _report(
@@ -171,12 +172,12 @@ async def _report(
     request: MatchRequest,
     found: Candidates,
     created: list[tuple[UUID, UUID]],
+    invited_ids: set[UUID],
     explain: Sequence[UUID],
     limit: int,
     *,
     invited: bool,
 ) -> MatchReport:
-    invited_ids = await deps.providers.invited(app.id)
     new = {pid for _, pid in created}
     ranking = [
         _ranked_provider(rank, c, request, app.currency, invited_ids, new)
@@ -200,9 +201,9 @@ async def _invite(
     app: ApplicationRecord,
     assessment: StoredAssessment,
     limit: int,
-) -> tuple[ApplicationRecord, MatchRequest, Candidates, list[tuple[UUID, UUID]]]:
-    """Ranks and invites in one transaction with the application locked; returns the application as
-    locked, what it was matched on, the candidates and the (invitation, provider) pairs created."""
+) -> tuple[ApplicationRecord, MatchRequest, Candidates, list[tuple[UUID, UUID]], set[UUID]]:
+    """Ranks and invites with the application locked, in one transaction: the application as locked, its
+    request, the candidates, the (invitation, provider) pairs created and every provider it invited."""
     async with deps.uow() as uow:
         app = await locked_application(uow, call.principal, str(app.id))
         _require_open(app)  # it may have moved on since it was read
@@ -212,7 +213,8 @@ async def _invite(
             NewInvitation(c.provider_id, rank, _dec(c.fit_score, 2))
             for rank, c in enumerate(found.ranked, start=1)
         ]
-        created = await uow.providers.invite(app.id, assessment.id, invitations, call.principal.subject)
+        by = call.principal.subject
+        created, invited_ids = await uow.providers.invite(app.id, assessment.id, invitations, by)
         by_provider = {i.provider_id: i for i in invitations}
         closes = (app.status_changed_at + deps.bidding_window).isoformat()
         events = [
@@ -220,7 +222,7 @@ async def _invite(
             for inv_id, pid in sorted(created, key=lambda x: by_provider[x[1]].rank)
         ]
         await uow.record(AuditRecord(call, "application", str(app.id)), events)
-    return app, request, found, created
+    return app, request, found, created, invited_ids
 
 
 def _ranked_provider(

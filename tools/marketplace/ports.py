@@ -149,8 +149,9 @@ class ProviderWriter(Protocol):
 
     async def invite(
         self, application_id: UUID, assessment_id: UUID, invitations: Sequence[NewInvitation], by: str
-    ) -> list[tuple[UUID, UUID]]:
-        """Insert the invitations not made before; returns (invitation id, provider id) of the new ones."""
+    ) -> tuple[list[tuple[UUID, UUID]], set[UUID]]:
+        """Insert the invitations not made before; returns (invitation id, provider id) of the new ones
+        and the providers the application's invitations name once this commits, in one statement."""
         ...
 
 

@@ -8,7 +8,7 @@ loan, queue on one row instead of deadlocking on two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -29,6 +29,7 @@ from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = [
+    "NoSuchPayment",
     "Outcome",
     "payment_event",
     "payment_view",
@@ -109,6 +110,10 @@ def payment_event(p: PaymentRecord, loan: LoanRecord, event: str, reason: str, a
     )
 
 
+class NoSuchPayment(LookupError):
+    """``settle`` of a payment that does not exist."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     outcome: Literal["applied", "ignored", "rejected"]
@@ -146,19 +151,16 @@ async def settle(
     currency: str | None = None,
     vendor: str | None = None,
     transfer_code: str | None = None,
-    seen: PaymentRecord | None = None,
 ) -> Outcome:
     """Move the payment to ``target`` when that is forward, with its effect: a succeeded disbursement
     activates the loan (ledger, commission), a succeeded collection is allocated as a repayment. A
     reported amount or currency other than the payment's is refused (rejected, for an operator).
-    ``seen``: the payment as the caller read it in this transaction, so it is not read again."""
-    if seen is None or seen.id != payment_id:
-        seen = await uow.payments.get(payment_id)
-    if seen is None:
-        raise LookupError(f"payment {payment_id} does not exist")
-    loan = await uow.loans.lock(str(seen.loan_id))
+    ``NoSuchPayment`` when there is no such payment."""
+    loan = await uow.loans.lock_by_payment(payment_id)  # the loan first, found by the payment
+    if loan is None:
+        raise NoSuchPayment(f"payment {payment_id} does not exist")
     p = await uow.payments.lock(payment_id)
-    assert loan is not None and p is not None  # a payment's loan is a foreign key
+    assert p is not None  # a payment is never deleted
     move = advance(PaymentStatus(p.status), target)
     if not move.apply:
         return Outcome("ignored", f"{why}: {move.reason}", p)
@@ -178,7 +180,13 @@ async def settle(
         moved = await uow.payments.mark_sent(
             p.id, vendor or p.vendor or "unknown", transfer_code=transfer_code
         )
-    elif target is PaymentStatus.SUCCEEDED:
+        await uow.record(
+            AuditRecord(call, "payment", str(p.id)),
+            [payment_event(moved, loan, target.value, detail, deps.clock.now())],
+        )
+        return Outcome(outcome, detail, moved)
+    error: str | None = why
+    if target is PaymentStatus.SUCCEEDED:
         try:
             async with uow.payments.savepoint():
                 detail += f"; {await _effect(deps, uow, call, p, loan)}"
@@ -187,11 +195,9 @@ async def settle(
             # waits for an operator with its reason.
             outcome = "rejected"
             detail += f"; but its effect was refused ({exc.code}: {exc.message})"
-        moved = await uow.payments.settle(p.id, target.value, None if outcome == "applied" else detail)
-    else:
-        moved = await uow.payments.settle(p.id, target.value, why)
-    await uow.record(
-        AuditRecord(call, "payment", str(p.id)),
-        [payment_event(moved, loan, target.value, detail, deps.clock.now())],
-    )
+        error = None if outcome == "applied" else detail
+    # The final status, its audit row and its event in one statement; the event is the moved
+    # payment's, whose status is the only field it names that the move changes.
+    event = payment_event(replace(p, status=target.value), loan, target.value, detail, deps.clock.now())
+    moved = await uow.payments.settle(p.id, target.value, error, call, event)
     return Outcome(outcome, detail, moved)

@@ -15,7 +15,7 @@ from tools.loans.ports import LoanDeps, LoanUnitOfWork
 from tools.marketplace.ports import BidWriter
 from tools.payments.domain.payments import PaymentRecord
 from tools.platform.locks import KeyedLocks
-from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
+from tools.platform.ports import Clock, Invocation, OutboxEvent, PersonalDataVault, UnitOfWorkFactory
 
 __all__ = [
     "CommunicationGateway",
@@ -127,8 +127,11 @@ class PaymentWriter(Protocol):
         access_code: str | None = None,
     ) -> PaymentRecord: ...
 
-    async def settle(self, payment_id: UUID, status: str, error: str | None = None) -> PaymentRecord:
-        """Move to a final status (the use case checked it is a forward move)."""
+    async def settle(
+        self, payment_id: UUID, status: str, error: str | None, call: Invocation, event: OutboxEvent
+    ) -> PaymentRecord:
+        """Move to a final status (the use case checked it is a forward move) and write ``call``'s
+        audit row and ``event`` (the moved payment's), in one statement."""
         ...
 
     async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from tools.payments.core import settle
+from tools.payments.core import NoSuchPayment, settle
 from tools.payments.domain.payments import GatewayEvent, effect_of, parse_reference
 from tools.payments.ports import InboxUnitOfWork, PaymentDeps
 from tools.platform.ports import Invocation
@@ -74,18 +74,17 @@ async def _gateway_effect(
     kind, payment_id = parsed
     if kind is not effect.kind:
         return "ignored", f"{event.event_type} concerns a {effect.kind.value}, not a {kind.value}", None
-    seen = await uow.payments.get(payment_id)
-    if seen is None:
+    try:
+        result = await settle(
+            deps,
+            uow,
+            call,
+            payment_id,
+            effect.target,
+            f"{source} {event.event_type}",
+            amount_minor=event.amount_minor,
+            currency=event.currency,
+        )
+    except NoSuchPayment:  # found by the loan's lock, not read before it
         return "ignored", f"no payment {payment_id}", None
-    result = await settle(
-        deps,
-        uow,
-        call,
-        payment_id,
-        effect.target,
-        f"{source} {event.event_type}",
-        amount_minor=event.amount_minor,
-        currency=event.currency,
-        seen=seen,
-    )
     return result.outcome, result.detail, payment_id

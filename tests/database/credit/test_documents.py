@@ -11,9 +11,11 @@ import asyncpg
 import pytest
 from fastmcp import Client, FastMCP
 
+from database.credit.applications import PgApplicationWriter
 from database.credit.documents import PgDocumentReader, PgDocumentWriter
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import application
+from tests.helpers.statements import Counted
 from tools.credit.documents import decided_event, registered_event
 from tools.credit.domain.documents import NewDocument, NewUpload
 from tools.platform.errors import Conflict
@@ -181,3 +183,16 @@ async def test_the_table_refuses_decisions_the_rules_forbid(
         async with tx.transaction():
             await tx.execute(f"UPDATE caas_core.documents SET {update} WHERE id = $1", doc_id)
     assert caught.value.sqlstate == CHECK_VIOLATION
+
+
+async def test_a_lock_holds_the_document_and_reads_its_application_in_one_statement(
+    tx: asyncpg.Connection, app_id: uuid.UUID
+) -> None:
+    doc_id = await document(tx, app_id, "a" * 64)
+    counted = Counted(tx)
+    locked = await PgDocumentWriter(counted).lock(doc_id)  # type: ignore[arg-type]
+    assert counted.sent == 1 and locked is not None
+    doc, app = locked
+    assert (doc.id, doc.status, doc.application_id) == (doc_id, "pending", app_id)
+    assert app == await PgApplicationWriter(tx).lock(str(app_id))
+    assert await PgDocumentWriter(tx).lock(uuid.uuid4()) is None

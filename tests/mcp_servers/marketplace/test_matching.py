@@ -217,6 +217,9 @@ async def test_invitations_and_events_are_made_once_even_when_matching_runs_twic
         runs = await asyncio.gather(*(call(c, INVITE, {"application": app["id"]}) for _ in range(6)))
         again = await call(c, INVITE, {"application": app["id"]})
     assert sum(r["invitations_created"] for r in runs) == 3 and again["invitations_created"] == 0
+    for run in runs:  # each run reports the invitations made before it (read by its insert) and its own
+        assert all(r["invited"] for r in run["ranking"]) and len(run["ranking"]) == 3
+        assert sum(r["newly_invited"] for r in run["ranking"]) == run["invitations_created"]
     assert all(r["invited"] for r in again["ranking"]) and not any(
         r["newly_invited"] for r in again["ranking"]
     )

@@ -45,6 +45,7 @@ from tools.loans.domain.repayments import (
     quote_early_settlement,
 )
 from tools.loans.domain.schedules import Frequency, add_months
+from tools.platform.domain.money import from_minor
 
 __all__ = [
     "LOAN_TRANSITIONS",
@@ -61,6 +62,7 @@ __all__ = [
     "apply_allocation",
     "check_loan_transition",
     "first_due_date",
+    "loan_event_fields",
     "loan_terms",
     "open_outstanding",
     "payoff_accrued",
@@ -368,3 +370,21 @@ def payoff_accrued(loan: LoanRecord, installments: Sequence[InstallmentRecord], 
 def loan_terms(loan: LoanRecord) -> LoanTerms:
     """What recalculates the loan's installments after a ``reduce_installment`` prepayment."""
     return LoanTerms(loan.annual_rate, loan.schedule_method, loan.repayment_frequency)
+
+
+def loan_event_fields(
+    loan: LoanRecord, to_status: str, reason: str, from_status: str | None
+) -> dict[str, str | None]:
+    """A ``loan.*`` event's payload but its ``occurred_at`` (the written row's ``updated_at``, which
+    the statement that writes it adds). No personal data: events leave the system of record."""
+    return {
+        "loan_id": str(loan.id),
+        "application_id": str(loan.application_id),
+        "provider_id": str(loan.provider_id),
+        "borrower_id": loan.borrower_id,
+        "from_status": from_status,
+        "status": to_status,
+        "reason": reason,
+        "currency": loan.currency,
+        "principal": str(from_minor(loan.principal_minor, loan.currency)),
+    }
