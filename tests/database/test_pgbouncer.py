@@ -142,7 +142,9 @@ async def test_migrations_refuse_the_pooled_url_and_a_runtime_runs_them_on_the_d
         # Refused before any change, and no session lock left behind on a pooled server connection.
         assert await check.fetchval("SELECT to_regclass('caas_meta.schema_migrations')") is None
         held = await check.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1",
+            # This database's only: other tests migrate their own databases at the same time.
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             AdvisoryLock.MIGRATIONS.value & 0xFFFFFFFF,
         )
         assert held == 0
