@@ -139,7 +139,7 @@ async def test_the_relay_copies_each_event_once_into_its_queues_even_when_run_co
 ) -> None:
     app = str(uuid.uuid4())
     events = []
-    for status in ("submitted", "open_for_bids", "offer_accepted"):
+    for status in ("submitted", "under_review", "open_for_bids"):  # each one the borrower is told of
         events.append(
             await core_db.fetchval(
                 "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "

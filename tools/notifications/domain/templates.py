@@ -10,6 +10,7 @@ would switch the whole SMS to UCS-2 and halve its length).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -66,7 +67,7 @@ _DECISIONS = {
 }
 
 
-def template_for(event_type: str, payload: dict[str, Any]) -> Template | None:
+def template_for(event_type: str, payload: Mapping[str, Any]) -> Template | None:
     """The template an outbox event is told with, or None when the borrower is not told about it."""
     if event_type == "loan.active":
         # A loan also returns to active when its arrears are paid; only the first activation is the

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from tools.notifications.domain.templates import template_for
+
 __all__ = ["SUBSCRIPTIONS", "JobRoute", "Subscription", "backoff_delay", "routes"]
 
 Payload = Mapping[str, Any]
@@ -62,11 +64,13 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         _application_key,
         accepts=lambda _t, p: p.get("application_id") is not None,
     ),
+    # Only the events the borrower is told about: a job for the others would be claimed and finished
+    # without doing anything (most of a journey's events have no template).
     Subscription(
         "notifications",
         frozenset({"application.", "loan.", "offer.accepted", "bid.placed", "payment."}),
         _application_key,
-        accepts=lambda _t, p: p.get("application_id") is not None,
+        accepts=lambda t, p: p.get("application_id") is not None and template_for(t, p) is not None,
     ),
     # What a lender is told about: its invitations, its bids' fate, the decision on its offer
     # (offer.released: the application of its accepted offer ended without a loan).

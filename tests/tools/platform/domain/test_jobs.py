@@ -36,3 +36,22 @@ def test_backoff_grows_exponentially_within_jitter_and_stops_at_the_cap() -> Non
     highs = [backoff_delay(n, base=base, cap=cap, rng=lambda: 1.0) for n in range(1, 10)]
     assert all(lo == timedelta(seconds=0.5) for lo in lows)
     assert [h.total_seconds() for h in highs] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+
+
+def test_notifications_get_only_the_events_the_borrower_is_told_about() -> None:
+    told = {"application_id": "a-1"}
+
+    def notified(event_type: str, **payload: str) -> bool:
+        return JobRoute("notifications", "application:a-1") in routes(event_type, told | payload)
+
+    assert notified("application.submitted")
+    assert notified("bid.placed")
+    assert notified("loan.repayment_recorded", status_after="active")
+    assert notified("loan.active", from_status="pending_disbursement")  # the disbursement
+    # No template: a job would be claimed and finished having told no one.
+    assert not notified("offer.accepted")
+    assert not notified("payment.completed")
+    assert not notified("loan.created")
+    assert not notified("loan.active", from_status="delinquent")  # cured arrears: the repayment told them
+    # The mirror still gets every one of them.
+    assert JobRoute("supabase_sync", "application:a-1") in routes("offer.accepted", told)
