@@ -154,6 +154,9 @@ def build_server(
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
         # " 12" or true (the numbers' own leniency is the class of issue 10, item 6).
         strict_input_validation=True,
+        # as_tool inlines every $ref when the tool is made; FastMCP's own pass would walk all ~85 schemas
+        # again on every tools/list to find none (about 70% of a listing's CPU).
+        dereference_schemas=False,
         # A 2026-07-28 confirmation's sealed requestState comes back on the client's retry, which may reach
         # another process (`caas serve --processes`) or replica: every process seals with the same key.
         request_state_security=RequestStateSecurity(keys=[key], audience=name) if key else None,

@@ -105,3 +105,19 @@ def test_the_composed_server_has_one_provider_which_tool_lookups_ask_directly(ru
     server = build_server(runtime)
     assert server.providers == [server.local_provider]
     assert "_get_tool" in vars(server)
+
+
+@pytest.mark.parametrize("service", [None, *SERVICES])
+async def test_every_listed_schema_is_self_contained_without_fastmcps_dereferencing_pass(
+    runtime: Runtime, service: str | None
+) -> None:
+    # Some MCP clients (VS Code's) cannot follow $ref: every schema a client is sent must be inline. The
+    # servers inline them when a tool is made and turn FastMCP's per-listing pass off.
+    server = build_server(runtime, service)  # type: ignore[arg-type]
+    tools = await server.list_tools(run_middleware=False)
+    templates = await server.list_resource_templates(run_middleware=False)
+    schemas = (
+        [t.parameters for t in tools] + [t.output_schema for t in tools] + [t.parameters for t in templates]
+    )
+    inlined = [s for s in schemas if s is not None and ("$ref" in str(s) or "$defs" in s)]
+    assert tools and inlined == []
