@@ -4,6 +4,7 @@ Supabase test database, and the writers that talk to it with the double's servic
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import pytest
 
@@ -24,18 +25,12 @@ async def postgrest(runtime: Runtime) -> AsyncIterator[PostgrestDouble]:
 @pytest.fixture
 async def rest(postgrest: PostgrestDouble) -> AsyncIterator[SupabaseRest]:
     """supabase-py's async client of the double, as the notification and support stores use it."""
-    connection = SupabaseRest(postgrest.url, DOUBLE_KEY, timeout=10)
-    try:
+    async with aclosing(SupabaseRest(postgrest.url, DOUBLE_KEY, timeout=10)) as connection:
         yield connection
-    finally:
-        await connection.aclose()
 
 
 @pytest.fixture
 async def rest_mirror(postgrest: PostgrestDouble) -> AsyncIterator[PostgrestStatusMirror]:
     """The status mirror's PostgREST writer, against the double."""
-    mirror = PostgrestStatusMirror(postgrest.url, DOUBLE_KEY, timeout=10)
-    try:
+    async with aclosing(PostgrestStatusMirror(postgrest.url, DOUBLE_KEY, timeout=10)) as mirror:
         yield mirror
-    finally:
-        await mirror.aclose()
