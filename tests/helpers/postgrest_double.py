@@ -29,6 +29,9 @@ _OPS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 _IS = {"null": "NULL", "true": "TRUE", "false": "FALSE"}
 _RESERVED = {"select", "on_conflict", "columns", "limit", "order"}
 
+# The service-role key the tests' doubles accept (and the writers under test send).
+DOUBLE_KEY = "service-role-key-of-the-postgrest-double"
+
 
 @dataclass
 class SeenRequest:

@@ -1,6 +1,7 @@
 """Helpers for the provider webhook tests: a lender's receiver (a real Starlette app served by uvicorn
 on an ephemeral loopback port, recording every request and answering with the status codes a test
-scripts), lenders of the test's market whose webhooks go to it, and the delivery tools."""
+scripts), lenders of the test's market whose webhooks go to it, the delivery tools, and ``Hooks``: all of
+them for one test."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import serving
 from tests.helpers.providers import INVITE, call, market_body, onboard, open_application, uid
@@ -116,3 +118,28 @@ async def deliveries(client: Client, principal: Any, **args: Any) -> list[dict[s
     """list_webhook_deliveries as an operator."""
     principal(uid("op"), Role.OPERATOR)
     return list((await call(client, LIST, args))["items"])
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """A webhook test's set-up (the ``hooks`` fixture): the MCP client and its caller, the system of
+    record, the runtime, the lenders' receiver and the test's market; and the steps above with them."""
+
+    client: Client
+    principal: Any
+    db: asyncpg.Connection
+    runtime: Runtime
+    receiver: Receiver
+    country: str
+
+    async def lender(self) -> tuple[str, str, str]:
+        return await lender(self.client, self.principal, self.receiver, self.country)
+
+    async def invite(self) -> dict[str, Any]:
+        return await invite(self.client, self.principal, self.db, self.country)
+
+    async def invited_events(self, provider_id: str) -> list[uuid.UUID]:
+        return await invited_events(self.db, provider_id)
+
+    async def deliveries(self, **args: Any) -> list[dict[str, Any]]:
+        return await deliveries(self.client, self.principal, **args)

@@ -14,10 +14,8 @@ from adapters.notifications.postgrest_notifications import PostgrestNotification
 from adapters.platform.supabase_rest import SupabaseRest
 from database.notifications.notifications import PgNotificationStore
 from mcp_servers.runtime import Runtime
-from tests.helpers.postgrest_double import postgrest_double
+from tests.helpers.postgrest_double import DOUBLE_KEY, postgrest_double
 from tools.notifications.ports import NewNotification, NotificationStore, PreferenceRow
-
-KEY = "service-role-key-of-the-postgrest-double"
 
 
 @pytest.fixture(params=["postgres", "postgrest"])
@@ -26,8 +24,8 @@ async def store(request: pytest.FixtureRequest, runtime: Runtime) -> AsyncIterat
     if request.param == "postgres":
         yield PgNotificationStore(runtime.supabase_pool)
         return
-    async with postgrest_double(runtime.targets.supabase, KEY) as double:
-        rest = SupabaseRest(double.url, KEY, timeout=10)
+    async with postgrest_double(runtime.targets.supabase, DOUBLE_KEY) as double:
+        rest = SupabaseRest(double.url, DOUBLE_KEY, timeout=10)
         try:
             yield PostgrestNotificationStore(rest)
         finally:

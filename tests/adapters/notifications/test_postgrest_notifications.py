@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -23,38 +23,10 @@ from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.supabase_wiring import supabase_stores
 from tests.helpers.common import free_port
-from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
+from tests.helpers.postgrest_double import DOUBLE_KEY, PostgrestDouble
 from tools.notifications.ports import NewNotification, NotificationStore, PreferenceRow, SupportStore
 from tools.platform.errors import Unavailable
 from tools.platform.jobs import RetryLater
-
-KEY = "service-role-key-of-the-postgrest-double"
-
-
-@pytest.fixture
-async def supa(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
-    assert runtime.targets is not None
-    conn = await asyncpg.connect(runtime.targets.supabase)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def postgrest(runtime: Runtime) -> AsyncIterator[PostgrestDouble]:
-    assert runtime.targets is not None
-    async with postgrest_double(runtime.targets.supabase, KEY) as double:
-        yield double
-
-
-@pytest.fixture
-async def rest(postgrest: PostgrestDouble) -> AsyncIterator[SupabaseRest]:
-    connection = SupabaseRest(postgrest.url, KEY, timeout=10)
-    try:
-        yield connection
-    finally:
-        await connection.aclose()
 
 
 @pytest.fixture
@@ -274,7 +246,8 @@ async def test_the_postgrest_stores_send_keyed_conditional_requests_with_the_ser
         "provider_message_id": "msg-9",
     }
     assert all(
-        r.headers["apikey"] == KEY and r.headers["authorization"] == f"Bearer {KEY}" for r in postgrest.seen
+        r.headers["apikey"] == DOUBLE_KEY and r.headers["authorization"] == f"Bearer {DOUBLE_KEY}"
+        for r in postgrest.seen
     )
 
 
@@ -326,7 +299,7 @@ async def test_a_refused_key_and_an_unreachable_postgrest_are_clear_errors(
 ) -> None:
     for url, key, expected in (
         (postgrest.url, "not-the-key", "SUPABASE_SERVICE_ROLE_KEY"),
-        (f"http://127.0.0.1:{free_port()}", KEY, "not reachable"),
+        (f"http://127.0.0.1:{free_port()}", DOUBLE_KEY, "not reachable"),
     ):
         connection = SupabaseRest(url, key, timeout=5)
         try:
@@ -360,7 +333,7 @@ async def test_the_stores_are_chosen_by_the_same_rule_as_the_status_mirror(
 ) -> None:
     assert runtime.supabase_pool is not None
     core = "postgresql://caas@127.0.0.1:5432/core"
-    rest = {"supabase_url": "https://project.supabase.co", "supabase_service_role_key": KEY}
+    rest = {"supabase_url": "https://project.supabase.co", "supabase_service_role_key": DOUBLE_KEY}
     cases = [
         ({}, PgNotificationStore),
         ({"database_url": core, **rest}, PostgrestNotificationStore),

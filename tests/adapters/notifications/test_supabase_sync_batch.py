@@ -5,7 +5,6 @@ per table for its inserts (PostgREST), and a row the mirror refuses failing only
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -14,29 +13,11 @@ import pytest
 
 from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatusMirror
 from mcp_servers.runtime import Runtime
-from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
+from tests.helpers.postgrest_double import PostgrestDouble
 from tests.helpers.supabase import Journey, MirrorOnly, feed, job, mirror_row
 from tools.notifications.ports import Applied, StatusMirror, SyncResult
 from tools.notifications.supabase_sync import mirror_event, sync_event, sync_events
 from tools.platform.jobs import Job, PermanentFailure
-
-KEY = "service-role-key-of-the-postgrest-double"
-
-
-@pytest.fixture
-async def postgrest(runtime: Runtime) -> AsyncIterator[PostgrestDouble]:
-    assert runtime.targets is not None
-    async with postgrest_double(runtime.targets.supabase, KEY) as double:
-        yield double
-
-
-@pytest.fixture
-async def rest_mirror(postgrest: PostgrestDouble) -> AsyncIterator[PostgrestStatusMirror]:
-    mirror = PostgrestStatusMirror(postgrest.url, KEY, timeout=10)
-    try:
-        yield mirror
-    finally:
-        await mirror.aclose()
 
 
 async def three_rounds(mirror: StatusMirror, batch: bool) -> tuple[list[Journey], list[list[Any]]]:

@@ -5,7 +5,6 @@ runtime picks."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,29 +15,11 @@ from adapters.notifications.supabase_sync import PgStatusMirror, PostgrestStatus
 from mcp_servers.config import load_settings
 from mcp_servers.runtime import Runtime
 from mcp_servers.supabase_wiring import status_mirror
-from tests.helpers.postgrest_double import PostgrestDouble, postgrest_double
+from tests.helpers.postgrest_double import DOUBLE_KEY, PostgrestDouble
 from tests.helpers.supabase import STEPS, Journey, MirrorOnly, feed, job, mirror_row
 from tools.notifications.ports import Applied
 from tools.notifications.supabase_sync import sync_event
 from tools.platform.jobs import Job, RetryLater
-
-KEY = "service-role-key-of-the-postgrest-double"
-
-
-@pytest.fixture
-async def postgrest(runtime: Runtime) -> AsyncIterator[PostgrestDouble]:
-    assert runtime.targets is not None
-    async with postgrest_double(runtime.targets.supabase, KEY) as double:
-        yield double
-
-
-@pytest.fixture
-async def rest_mirror(postgrest: PostgrestDouble) -> AsyncIterator[PostgrestStatusMirror]:
-    mirror = PostgrestStatusMirror(postgrest.url, KEY, timeout=10)
-    try:
-        yield mirror
-    finally:
-        await mirror.aclose()
 
 
 def comparable(row: asyncpg.Record | None) -> dict[str, Any]:
@@ -106,7 +87,8 @@ async def test_the_postgrest_writer_sends_keyed_conditional_requests_with_the_se
     assert loan_patch.method == "PATCH" and ("last_sequence", "lt.3") in loan_patch.params
     assert loan_patch.body["loan_status"] == "pending_disbursement" and "status" not in loan_patch.body
     assert all(
-        r.headers["apikey"] == KEY and r.headers["authorization"] == f"Bearer {KEY}" for r in postgrest.seen
+        r.headers["apikey"] == DOUBLE_KEY and r.headers["authorization"] == f"Bearer {DOUBLE_KEY}"
+        for r in postgrest.seen
     )
     activities = postgrest.requests_to("user_activities")
     assert all(("on_conflict", "event_id") in r.params for r in activities) and len(activities) == 3
@@ -146,7 +128,7 @@ async def test_the_writer_is_chosen_by_which_supabase_settings_are_set(tmp_path,
     pool = runtime.supabase_pool
     base = {"data_dir": tmp_path}
     core = "postgresql://caas@127.0.0.1:5432/core"
-    rest = {"supabase_url": "https://project.supabase.co", "supabase_service_role_key": KEY}
+    rest = {"supabase_url": "https://project.supabase.co", "supabase_service_role_key": DOUBLE_KEY}
     cases = [
         ({}, PgStatusMirror),  # embedded: the second database
         ({"database_url": core, **rest}, PostgrestStatusMirror),

@@ -6,7 +6,6 @@ bidding deadline each invitation shows."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,18 +17,12 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import CLOSE, INVITATIONS, as_provider, market
 from tests.helpers.loans import active_loan, minor
 from tests.helpers.providers import call, refused, uid
-from tests.helpers.webhooks import RETRY, Receiver, deliveries, invite, invited_events, lender, receiving
+from tests.helpers.webhooks import RETRY, Hooks
 from tools.ledger.domain.chart import account
 from tools.platform.principal import Role
 
 CAPITAL = "admin_get_provider_capital"
 BALANCE = "admin_get_account_balance"
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    async with receiving() as r:
-        yield r
 
 
 async def _balance(client: Client, provider_id: str, purpose: str, currency: str) -> int:
@@ -64,37 +57,30 @@ async def test_a_lender_reads_its_capital_available_reserved_and_lent_from_the_l
 
 
 @pytest.mark.slow
-async def test_a_lender_retries_its_own_failed_delivery_but_never_another_lenders(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
-) -> None:
-    mine, _, my_name = await lender(client, principal, receiver, country)
-    theirs, _, their_name = await lender(client, principal, receiver, country)
-    receiver.answer(my_name, 410)
-    receiver.answer(their_name, 410)
-    await invite(client, principal, core_db, country)
-    [my_event] = await invited_events(core_db, mine)
-    [their_event] = await invited_events(core_db, theirs)
-    await runtime.workers.drain()
-    assert len(await deliveries(client, principal, provider=theirs, status=["failed"])) == 1
+async def test_a_lender_retries_its_own_failed_delivery_but_never_another_lenders(hooks: Hooks) -> None:
+    mine, _, my_name = await hooks.lender()
+    theirs, _, their_name = await hooks.lender()
+    hooks.receiver.answer(my_name, 410)
+    hooks.receiver.answer(their_name, 410)
+    await hooks.invite()
+    [my_event] = await hooks.invited_events(mine)
+    [their_event] = await hooks.invited_events(theirs)
+    await hooks.runtime.workers.drain()
+    assert len(await hooks.deliveries(provider=theirs, status=["failed"])) == 1
 
-    principal(uid("lender-user"), Role.PROVIDER, mine)
-    assert await refused(client, RETRY, {"delivery": str(their_event)}) == "not_found"
-    [still] = await deliveries(client, principal, provider=theirs)
+    hooks.principal(uid("lender-user"), Role.PROVIDER, mine)
+    assert await refused(hooks.client, RETRY, {"delivery": str(their_event)}) == "not_found"
+    [still] = await hooks.deliveries(provider=theirs)
     assert (still["status"], still["requeue_count"]) == ("failed", 0)  # untouched
 
-    principal(uid("lender-user"), Role.PROVIDER, mine)
-    queued = await call(client, RETRY, {"delivery": str(my_event)})
+    hooks.principal(uid("lender-user"), Role.PROVIDER, mine)
+    queued = await call(hooks.client, RETRY, {"delivery": str(my_event)})
     assert (queued["status"], queued["requeue_count"]) == ("pending", 1)
-    await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider=mine)
+    await hooks.runtime.workers.drain()
+    [row] = await hooks.deliveries(provider=mine)
     assert (row["status"], row["attempts"]) == ("delivered", 2)
-    principal(uid("b"), Role.BORROWER)
-    assert await refused(client, RETRY, {"delivery": str(uuid.uuid4())}) == "permission_denied"
+    hooks.principal(uid("b"), Role.BORROWER)
+    assert await refused(hooks.client, RETRY, {"delivery": str(uuid.uuid4())}) == "permission_denied"
 
 
 async def test_an_invitation_says_when_bidding_closes_and_an_early_close_moves_it(

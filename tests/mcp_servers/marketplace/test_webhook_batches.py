@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import anyio
 import asyncpg
-import pytest
-from fastmcp import Client
 
 from adapters.marketplace.webhook_sender import HttpxWebhookSender
 from database.marketplace.webhook_deliveries import PgWebhookDeliveries
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.helpers.providers import SUSPEND, call, uid
-from tests.helpers.webhooks import Receiver, deliveries, invite, invited_events, lender, receiving
+from tests.helpers.webhooks import Hooks, invited_events
 from tools.marketplace.ports import AttemptResult, DeliveryRecord, WebhookAnswer, WebhookSender
 from tools.marketplace.provider_webhooks import QUEUE
 from tools.marketplace.webhook_batch import deliver_provider_webhooks
@@ -30,12 +28,6 @@ from tools.platform.jobs import Job, PermanentFailure, RetryLater, relay_outbox
 from tools.platform.principal import Role
 
 TIMEOUT = 0.5
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    async with receiving() as r:
-        yield r
 
 
 async def _invitation_jobs(
@@ -70,43 +62,30 @@ def _row(rows: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
 NAMES = ("ok", "flaky", "gone", "slow", "held", "ghost")
 
 
-async def _mixed_batch(
-    client: Client,
-    principal: Any,
-    db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
-    lenders: Mapping[str, tuple[str, str, str]],
-) -> list[Job]:
+async def _mixed_batch(hooks: Hooks, lenders: Mapping[str, tuple[str, str, str]]) -> list[Job]:
     """The lenders (of NAMES) invited, their receivers scripted, one suspended; their invitation jobs, the
     last one naming a provider that does not exist, and one more job without an event (never stored)."""
-    receiver.answer(lenders["flaky"][2], 500)
-    receiver.answer(lenders["gone"][2], 410)
-    receiver.stall.add(lenders["slow"][2])
-    await invite(client, principal, db, country)
-    principal(uid("op"), Role.OPERATOR)
-    await call(client, SUSPEND, {"provider": lenders["held"][0], "reason": "compliance hold"})
-    jobs = await _invitation_jobs(db, runtime, [lenders[n][0] for n in NAMES])
+    hooks.receiver.answer(lenders["flaky"][2], 500)
+    hooks.receiver.answer(lenders["gone"][2], 410)
+    hooks.receiver.stall.add(lenders["slow"][2])
+    await hooks.invite()
+    hooks.principal(uid("op"), Role.OPERATOR)
+    await call(hooks.client, SUSPEND, {"provider": lenders["held"][0], "reason": "compliance hold"})
+    jobs = await _invitation_jobs(hooks.db, hooks.runtime, [lenders[n][0] for n in NAMES])
     jobs[-1] = replace(jobs[-1], payload={**jobs[-1].payload, "provider_id": str(uuid.uuid4())})
     return [*jobs, replace(jobs[0], id=-1, event_id=None)]
 
 
 async def test_a_mixed_batch_ends_each_job_as_it_would_end_alone_and_a_rerun_sends_only_the_unsettled(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
+    hooks: Hooks,
 ) -> None:
-    lenders = {n: await lender(client, principal, receiver, country) for n in NAMES}
+    lenders = {n: await hooks.lender() for n in NAMES}
     name = {n: lenders[n][2] for n in NAMES}
-    jobs = await _mixed_batch(client, principal, core_db, runtime, receiver, country, lenders)
+    jobs = await _mixed_batch(hooks, lenders)
     sender = HttpxWebhookSender(allow_local=True, timeout_seconds=TIMEOUT, user_agent="CaaS-Webhooks/test")
-    deps = replace(runtime.deps.marketplace, sender=sender)
-    assert runtime.core_pool is not None
-    store = PgWebhookDeliveries(runtime.core_pool)
+    deps = replace(hooks.runtime.deps.marketplace, sender=sender)
+    assert hooks.runtime.core_pool is not None
+    store = PgWebhookDeliveries(hooks.runtime.core_pool)
     try:
         outcomes = await deliver_provider_webhooks(deps, store, jobs, concurrency=4)
 
@@ -122,7 +101,7 @@ async def test_a_mixed_batch_ends_each_job_as_it_would_end_alone_and_a_rerun_sen
         assert isinstance(no_event, PermanentFailure) and str(no_event) == "the job carries no event id"
 
         async def listed(n: str) -> tuple[Any, ...]:
-            return _row(await deliveries(client, principal, provider=lenders[n][0]))
+            return _row(await hooks.deliveries(provider=lenders[n][0]))
 
         assert await listed("ok") == ("delivered", 1, 200, None)
         assert await listed("flaky") == ("pending", 1, 500, "the receiver answered 500")
@@ -130,7 +109,7 @@ async def test_a_mixed_batch_ends_each_job_as_it_would_end_alone_and_a_rerun_sen
         assert await listed("slow") == ("pending", 1, None, str(slow))
         assert await listed("held") == ("skipped", 0, None, "the provider is suspended")
         assert await listed("ghost") == ("skipped", 0, None, "no such provider")
-        [got] = receiver.got[name["ok"]]
+        [got] = hooks.receiver.got[name["ok"]]
         assert check_caas(
             got.body,
             got.headers["x-caas-signature"],
@@ -139,21 +118,21 @@ async def test_a_mixed_batch_ends_each_job_as_it_would_end_alone_and_a_rerun_sen
             int(time.time()),
         ).ok
         assert got.json["id"] == str(jobs[0].event_id)
-        assert receiver.got[name["held"]] == [] and receiver.got[name["ghost"]] == []
+        assert hooks.receiver.got[name["held"]] == [] and hooks.receiver.got[name["ghost"]] == []
 
         # The same jobs run again (a worker died before marking them): the settled ones send nothing.
-        receiver.stall.discard(name["slow"])
+        hooks.receiver.stall.discard(name["slow"])
         again = await deliver_provider_webhooks(
             deps, store, [replace(j, attempts=j.attempts + 1) for j in jobs[:5]], concurrency=4
         )
         assert [None if o is None else str(o) for o in again] == [None, None, str(gone), None, None]
         assert isinstance(again[2], PermanentFailure)
-        assert [len(receiver.got[name[n]]) for n in NAMES[:5]] == [1, 2, 1, 2, 0]
+        assert [len(hooks.receiver.got[name[n]]) for n in NAMES[:5]] == [1, 2, 1, 2, 0]
         assert await listed("flaky") == ("delivered", 2, 200, None)
         assert await listed("slow") == ("delivered", 2, 200, None)
     finally:
         await sender.aclose()
-        await _settle(core_db, jobs[:6])
+        await _settle(hooks.db, jobs[:6])
 
 
 class _Counting:
@@ -177,29 +156,22 @@ class _Counting:
         return None
 
 
-async def test_a_batch_sends_side_by_side_but_no_more_than_its_concurrency_at_once(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
-) -> None:
-    lenders = [await lender(client, principal, receiver, country) for _ in range(3)]
-    await invite(client, principal, core_db, country)
-    jobs = await _invitation_jobs(core_db, runtime, [p for p, _, _ in lenders])
-    counting = _Counting(runtime.deps.marketplace.sender)
-    deps = replace(runtime.deps.marketplace, sender=counting)
-    assert runtime.core_pool is not None
-    store = PgWebhookDeliveries(runtime.core_pool)
+async def test_a_batch_sends_side_by_side_but_no_more_than_its_concurrency_at_once(hooks: Hooks) -> None:
+    lenders = [await hooks.lender() for _ in range(3)]
+    await hooks.invite()
+    jobs = await _invitation_jobs(hooks.db, hooks.runtime, [p for p, _, _ in lenders])
+    counting = _Counting(hooks.runtime.deps.marketplace.sender)
+    deps = replace(hooks.runtime.deps.marketplace, sender=counting)
+    assert hooks.runtime.core_pool is not None
+    store = PgWebhookDeliveries(hooks.runtime.core_pool)
     try:
         outcomes = await deliver_provider_webhooks(deps, store, jobs, concurrency=2)
     finally:
-        await _settle(core_db, jobs)
+        await _settle(hooks.db, jobs)
 
     assert outcomes == [None, None, None]
     assert counting.most == 2
-    assert [len(receiver.got[n]) for _, _, n in lenders] == [1, 1, 1]
+    assert [len(hooks.receiver.got[n]) for _, _, n in lenders] == [1, 1, 1]
 
 
 class _Unwritable:
@@ -215,29 +187,22 @@ class _Unwritable:
         raise ConnectionResetError("the database went away")
 
 
-async def test_a_failed_write_ends_only_the_jobs_it_had_to_store(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
-) -> None:
-    lenders = [await lender(client, principal, receiver, country) for _ in range(2)]
-    await invite(client, principal, core_db, country)
-    settled, fresh = await _invitation_jobs(core_db, runtime, [p for p, _, _ in lenders])
-    assert runtime.core_pool is not None
-    store = PgWebhookDeliveries(runtime.core_pool)
-    deps = runtime.deps.marketplace
+async def test_a_failed_write_ends_only_the_jobs_it_had_to_store(hooks: Hooks) -> None:
+    lenders = [await hooks.lender() for _ in range(2)]
+    await hooks.invite()
+    settled, fresh = await _invitation_jobs(hooks.db, hooks.runtime, [p for p, _, _ in lenders])
+    assert hooks.runtime.core_pool is not None
+    store = PgWebhookDeliveries(hooks.runtime.core_pool)
+    deps = hooks.runtime.deps.marketplace
     try:
         assert await deliver_provider_webhooks(deps, store, [settled], concurrency=2) == [None]
         rerun = replace(settled, attempts=settled.attempts + 1)
         outcomes = await deliver_provider_webhooks(deps, _Unwritable(store), [rerun, fresh], concurrency=2)
     finally:
-        await _settle(core_db, [settled, fresh])
+        await _settle(hooks.db, [settled, fresh])
 
     assert outcomes[0] is None
     assert isinstance(outcomes[1], ConnectionResetError)
     # Sent but not stored: its job is attempted again (at least once); the settled one was not re-sent.
-    assert [len(receiver.got[n]) for _, _, n in lenders] == [1, 1]
-    assert _row(await deliveries(client, principal, provider=lenders[1][0]))[:2] == ("pending", 0)
+    assert [len(hooks.receiver.got[n]) for _, _, n in lenders] == [1, 1]
+    assert _row(await hooks.deliveries(provider=lenders[1][0]))[:2] == ("pending", 0)

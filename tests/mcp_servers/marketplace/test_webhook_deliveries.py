@@ -8,15 +8,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import asyncpg
 import pytest
 from fastmcp import Client
 
-from mcp_servers.runtime import Runtime
 from tests.helpers import bidding as ghs
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import TEST_ACCOUNT_NUMBER, TEST_DOB, TEST_NATIONAL_ID, application
@@ -28,42 +25,19 @@ from tests.helpers.providers import (
     uid,
 )
 from tests.helpers.risk import verify_kyc
-from tests.helpers.webhooks import (
-    LIST,
-    RETRY,
-    Receiver,
-    deliveries,
-    due_now,
-    invite,
-    invited_events,
-    lender,
-    receiving,
-)
+from tests.helpers.webhooks import LIST, RETRY, Hooks, due_now
 from tools.platform.domain.signatures import check_caas
 from tools.platform.principal import Role
 
 
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    async with receiving() as r:
-        yield r
-
-
 @pytest.mark.slow
-async def test_an_invited_provider_receives_a_signed_invitation_without_personal_data(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
-) -> None:
-    provider_id, secret, name = await lender(client, principal, receiver, country)
-    app = await invite(client, principal, core_db, country)
-    await runtime.workers.drain()
+async def test_an_invited_provider_receives_a_signed_invitation_without_personal_data(hooks: Hooks) -> None:
+    provider_id, secret, name = await hooks.lender()
+    app = await hooks.invite()
+    await hooks.runtime.workers.drain()
 
-    [got] = receiver.got[name]
-    [event_id] = await invited_events(core_db, provider_id)
+    [got] = hooks.receiver.got[name]
+    [event_id] = await hooks.invited_events(provider_id)
     headers = got.headers
     assert check_caas(
         got.body, headers["x-caas-signature"], headers["x-caas-timestamp"], secret, int(time.time())
@@ -93,7 +67,7 @@ async def test_an_invited_provider_receives_a_signed_invitation_without_personal
         got.body, headers["x-caas-signature"], headers["x-caas-timestamp"], "whsec_other", int(time.time())
     ).ok
 
-    [row] = await deliveries(client, principal, provider=provider_id)
+    [row] = await hooks.deliveries(provider=provider_id)
     assert (row["event_id"], row["event_type"], row["status"]) == (
         str(event_id),
         "provider.invited",
@@ -101,46 +75,40 @@ async def test_an_invited_provider_receives_a_signed_invitation_without_personal
     )
     assert (row["attempts"], row["last_status_code"], row["last_error"]) == (1, 200, None)
     assert row["delivered_at"] is not None and row["next_attempt_at"] is None
-    assert row["url"] == receiver.url(name)
+    assert row["url"] == hooks.receiver.url(name)
 
 
 async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_is_delivered(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    clock: MovableClock,
-    country: str,
+    hooks: Hooks, clock: MovableClock
 ) -> None:
-    provider_id, secret, name = await lender(client, principal, receiver, country)
-    receiver.answer(name, 500, 503)
-    await invite(client, principal, core_db, country)
-    [event_id] = await invited_events(core_db, provider_id)
+    provider_id, secret, name = await hooks.lender()
+    hooks.receiver.answer(name, 500, 503)
+    await hooks.invite()
+    [event_id] = await hooks.invited_events(provider_id)
 
-    await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider=provider_id)
+    await hooks.runtime.workers.drain()
+    [row] = await hooks.deliveries(provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, 500)
     assert row["last_error"] == "the receiver answered 500"
     assert row["next_attempt_at"] is not None and row["next_attempt_at"] > row["last_attempt_at"]
-    await runtime.workers.drain()
-    assert len(receiver.got[name]) == 1  # not due yet: backoff
+    await hooks.runtime.workers.drain()
+    assert len(hooks.receiver.got[name]) == 1  # not due yet: backoff
 
-    await due_now(core_db, clock, event_id)
-    await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider=provider_id)
+    await due_now(hooks.db, clock, event_id)
+    await hooks.runtime.workers.drain()
+    [row] = await hooks.deliveries(provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 2, 503)
 
-    await due_now(core_db, clock, event_id)
-    await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider=provider_id, status=["delivered"])
+    await due_now(hooks.db, clock, event_id)
+    await hooks.runtime.workers.drain()
+    [row] = await hooks.deliveries(provider=provider_id, status=["delivered"])
     assert (row["status"], row["attempts"], row["last_status_code"], row["last_error"]) == (
         "delivered",
         3,
         200,
         None,
     )
-    sent = receiver.got[name]
+    sent = hooks.receiver.got[name]
     assert len(sent) == 3
     assert {r.body for r in sent} == {sent[0].body}  # the same event, byte for byte
     assert {r.headers["x-caas-event-id"] for r in sent} == {str(event_id)}
@@ -150,41 +118,35 @@ async def test_a_receiver_failing_twice_gets_the_same_event_a_third_time_and_it_
 
 
 async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    clock: MovableClock,
-    country: str,
+    hooks: Hooks, clock: MovableClock
 ) -> None:
-    provider_id, _, name = await lender(client, principal, receiver, country)
-    receiver.answer(name, 410)
-    await invite(client, principal, core_db, country)
-    [event_id] = await invited_events(core_db, provider_id)
-    await runtime.workers.drain()
+    provider_id, _, name = await hooks.lender()
+    hooks.receiver.answer(name, 410)
+    await hooks.invite()
+    [event_id] = await hooks.invited_events(provider_id)
+    await hooks.runtime.workers.drain()
 
-    [row] = await deliveries(client, principal, provider=provider_id, status=["failed"])
+    [row] = await hooks.deliveries(provider=provider_id, status=["failed"])
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("failed", 1, 410)
     assert "410" in row["last_error"] and row["failed_at"] is not None and row["next_attempt_at"] is None
     clock.move(hours=1)  # past any backoff (at most 30 minutes)
-    await runtime.workers.drain()
-    assert len(receiver.got[name]) == 1  # failed for good: never attempted again on its own
-    assert await deliveries(client, principal, provider=provider_id, status=["pending", "delivered"]) == []
+    await hooks.runtime.workers.drain()
+    assert len(hooks.receiver.got[name]) == 1  # failed for good: never attempted again on its own
+    assert await hooks.deliveries(provider=provider_id, status=["pending", "delivered"]) == []
 
     # The lender fixed its receiver: an operator queues the delivery again.
-    principal(uid("op-retry"), Role.OPERATOR)
-    queued = await call(client, RETRY, {"delivery": str(event_id)})
+    hooks.principal(uid("op-retry"), Role.OPERATOR)
+    queued = await call(hooks.client, RETRY, {"delivery": str(event_id)})
     assert (queued["status"], queued["requeue_count"], queued["attempts"]) == ("pending", 1, 1)
     assert queued["requeued_at"] is not None and queued["next_attempt_at"] is not None
-    assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # already pending
-    await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider=provider_id)
+    assert await refused(hooks.client, RETRY, {"delivery": str(event_id)}) == "conflict"  # already pending
+    await hooks.runtime.workers.drain()
+    [row] = await hooks.deliveries(provider=provider_id)
     assert (row["status"], row["attempts"], row["last_status_code"]) == ("delivered", 2, 200)
-    assert [r.headers["x-caas-event-id"] for r in receiver.got[name]] == [str(event_id)] * 2
-    assert await refused(client, RETRY, {"delivery": str(event_id)}) == "conflict"  # delivered
-    assert await refused(client, RETRY, {"delivery": str(uuid.uuid4())}) == "not_found"
-    audit = await core_db.fetchval(
+    assert [r.headers["x-caas-event-id"] for r in hooks.receiver.got[name]] == [str(event_id)] * 2
+    assert await refused(hooks.client, RETRY, {"delivery": str(event_id)}) == "conflict"  # delivered
+    assert await refused(hooks.client, RETRY, {"delivery": str(uuid.uuid4())}) == "not_found"
+    audit = await hooks.db.fetchval(
         "SELECT count(*) FROM caas_audit.audit_log WHERE tool = 'admin.retry_webhook_delivery' "
         "AND object_id = $1",
         str(event_id),
@@ -193,62 +155,50 @@ async def test_a_410_fails_for_good_and_an_operator_queues_it_again(
 
 
 async def test_a_suspended_provider_is_skipped_and_gets_it_once_reactivated_and_requeued(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
+    hooks: Hooks,
 ) -> None:
-    provider_id, _, name = await lender(client, principal, receiver, country)
-    await invite(client, principal, core_db, country)
-    [event_id] = await invited_events(core_db, provider_id)
-    principal(uid("op"), Role.OPERATOR)
-    await call(client, SUSPEND, {"provider": provider_id, "reason": "compliance hold"})
-    await runtime.workers.drain()
+    provider_id, _, name = await hooks.lender()
+    await hooks.invite()
+    [event_id] = await hooks.invited_events(provider_id)
+    hooks.principal(uid("op"), Role.OPERATOR)
+    await call(hooks.client, SUSPEND, {"provider": provider_id, "reason": "compliance hold"})
+    await hooks.runtime.workers.drain()
 
-    assert receiver.got[name] == []
-    [row] = await deliveries(client, principal, provider=provider_id, status=["skipped"])
+    assert hooks.receiver.got[name] == []
+    [row] = await hooks.deliveries(provider=provider_id, status=["skipped"])
     assert (row["attempts"], row["last_status_code"], row["last_error"]) == (
         0,
         None,
         "the provider is suspended",
     )
 
-    principal(uid("op"), Role.OPERATOR)
-    await call(client, REACTIVATE, {"provider": provider_id})
-    await call(client, RETRY, {"delivery": str(event_id)})
-    await runtime.workers.drain()
-    [row] = await deliveries(client, principal, provider=provider_id)
+    hooks.principal(uid("op"), Role.OPERATOR)
+    await call(hooks.client, REACTIVATE, {"provider": provider_id})
+    await call(hooks.client, RETRY, {"delivery": str(event_id)})
+    await hooks.runtime.workers.drain()
+    [row] = await hooks.deliveries(provider=provider_id)
     assert (row["status"], row["attempts"]) == ("delivered", 1)
-    assert len(receiver.got[name]) == 1
+    assert len(hooks.receiver.got[name]) == 1
 
 
-async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its_own(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
-) -> None:
-    first, _, first_name = await lender(client, principal, receiver, country)
-    second, _, _ = await lender(client, principal, receiver, country)
-    receiver.answer(first_name, 404)  # its first event fails, the next ones are delivered
+async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its_own(hooks: Hooks) -> None:
+    first, _, first_name = await hooks.lender()
+    second, _, _ = await hooks.lender()
+    hooks.receiver.answer(first_name, 404)  # its first event fails, the next ones are delivered
     for _ in range(3):
-        await invite(client, principal, core_db, country)
-    await runtime.workers.drain()
-    events = await invited_events(core_db, first)
+        await hooks.invite()
+    await hooks.runtime.workers.drain()
+    events = await hooks.invited_events(first)
     assert len(events) == 3
 
     pages: list[dict[str, Any]] = []
     cursor = None
-    principal(uid("op"), Role.OPERATOR)
+    hooks.principal(uid("op"), Role.OPERATOR)
     while True:
         args: dict[str, Any] = {"provider": first, "limit": 2}
         if cursor:
             args["cursor"] = cursor
-        page = await call(client, LIST, args)
+        page = await call(hooks.client, LIST, args)
         pages.extend(page["items"])
         cursor = page["next_cursor"]
         if cursor is None:
@@ -259,24 +209,24 @@ async def test_operators_filter_and_page_deliveries_and_a_provider_sees_only_its
     assert keys == sorted(keys, reverse=True)
     status = {p["event_id"]: p["status"] for p in pages}
     assert [status[str(e)] for e in events] == ["failed", "delivered", "delivered"]
-    [failed] = await deliveries(client, principal, provider=first, status=["failed"])
+    [failed] = await hooks.deliveries(provider=first, status=["failed"])
     assert failed["event_id"] == str(events[0])
-    assert len(await deliveries(client, principal, provider=first, event_type="provider.")) == 3
-    assert len(await deliveries(client, principal, provider=first, event_type="provider.invited")) == 3
-    assert await deliveries(client, principal, provider=first, event_type="bid.") == []
-    assert await every_provider_listed(client, principal) >= {first, second}
+    assert len(await hooks.deliveries(provider=first, event_type="provider.")) == 3
+    assert len(await hooks.deliveries(provider=first, event_type="provider.invited")) == 3
+    assert await hooks.deliveries(provider=first, event_type="bid.") == []
+    assert await every_provider_listed(hooks.client, hooks.principal) >= {first, second}
 
-    principal(uid("lender-user"), Role.PROVIDER, first)
-    own = (await call(client, LIST, {"limit": 100}))["items"]
+    hooks.principal(uid("lender-user"), Role.PROVIDER, first)
+    own = (await call(hooks.client, LIST, {"limit": 100}))["items"]
     assert {d["provider_id"] for d in own} == {first}
     assert {d["event_id"] for d in own} == {str(e) for e in events}
-    assert await refused(client, LIST, {"provider": second}) == "permission_denied"
+    assert await refused(hooks.client, LIST, {"provider": second}) == "permission_denied"
     # Its own failed delivery it may queue again; another provider's reads as missing
     # (test_lender_dashboard_tools.py).
-    principal(uid("lender-user"), Role.PROVIDER, second)
-    assert await refused(client, RETRY, {"delivery": str(events[0])}) == "not_found"
-    principal(uid("borrower"), Role.BORROWER)
-    assert await refused(client, LIST, {}) == "permission_denied"
+    hooks.principal(uid("lender-user"), Role.PROVIDER, second)
+    assert await refused(hooks.client, RETRY, {"delivery": str(events[0])}) == "not_found"
+    hooks.principal(uid("borrower"), Role.BORROWER)
+    assert await refused(hooks.client, LIST, {}) == "permission_denied"
 
 
 async def every_provider_listed(client: Client, principal: Any) -> set[str]:
@@ -293,63 +243,53 @@ async def every_provider_listed(client: Client, principal: Any) -> set[str]:
         args["cursor"] = page["next_cursor"]
 
 
-async def test_two_concurrent_drains_deliver_each_event_once(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
-) -> None:
-    lenders = [await lender(client, principal, receiver, country) for _ in range(3)]
+async def test_two_concurrent_drains_deliver_each_event_once(hooks: Hooks) -> None:
+    lenders = [await hooks.lender() for _ in range(3)]
     for _ in range(3):
-        await invite(client, principal, core_db, country)
+        await hooks.invite()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(runtime.workers.drain)
-        tg.start_soon(runtime.workers.drain)
+        tg.start_soon(hooks.runtime.workers.drain)
+        tg.start_soon(hooks.runtime.workers.drain)
 
     for provider_id, _, name in lenders:
-        events = await invited_events(core_db, provider_id)
+        events = await hooks.invited_events(provider_id)
         assert len(events) == 3
         # Once each, and in the order the events were written.
-        assert [r.headers["x-caas-event-id"] for r in receiver.got[name]] == [str(e) for e in events]
-        rows = await deliveries(client, principal, provider=provider_id)
+        assert [r.headers["x-caas-event-id"] for r in hooks.receiver.got[name]] == [str(e) for e in events]
+        rows = await hooks.deliveries(provider=provider_id)
         assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 3
 
 
 async def test_the_lender_of_an_accepted_offer_hears_each_step_in_order_and_that_it_was_declined(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
+    hooks: Hooks,
 ) -> None:
     name = uid("lender")
-    provider_id = await ghs.lender(client, principal, country, webhook_url=receiver.url(name))
-    app = await ghs.open_application(client, principal, country)
-    await ghs.invite(client, principal, app)
-    bid = await ghs.place(client, principal, app, provider_id)
-    ghs.as_borrower(principal, app)
+    provider_id = await ghs.lender(
+        hooks.client, hooks.principal, hooks.country, webhook_url=hooks.receiver.url(name)
+    )
+    app = await ghs.open_application(hooks.client, hooks.principal, hooks.country)
+    await ghs.invite(hooks.client, hooks.principal, app)
+    bid = await ghs.place(hooks.client, hooks.principal, app, provider_id)
+    ghs.as_borrower(hooks.principal, app)
     key = f"accept-{uuid.uuid4()}"
-    await call(client, ghs.ACCEPT, {"application": app["id"], "bid": bid["id"], "idempotency_key": key})
-    await verify_kyc(client, principal, app, "proof_of_income")
+    await call(hooks.client, ghs.ACCEPT, {"application": app["id"], "bid": bid["id"], "idempotency_key": key})
+    await verify_kyc(hooks.client, hooks.principal, app, "proof_of_income")
     # Arrange only: obligations as large as the income make the approval re-check fail on DTI.
-    await core_db.execute(
+    await hooks.db.execute(
         "UPDATE caas_core.applications SET monthly_obligations_minor = monthly_income_minor WHERE id = $1",
         uuid.UUID(app["id"]),
     )
-    principal(uid("op-approve"), Role.OPERATOR)
+    hooks.principal(uid("op-approve"), Role.OPERATOR)
     decided = await call(
-        client,
+        hooks.client,
         "credit_approve_application",
         {"application": app["id"], "comment": "policy re-check at accepted terms"},
     )
     assert decided["status"] == "declined"
-    await runtime.workers.drain()
+    await hooks.runtime.workers.drain()
 
-    got = [r.json for r in receiver.got[name]]
+    got = [r.json for r in hooks.receiver.got[name]]
     assert [g["type"] for g in got] == ["provider.invited", "bid.placed", "offer.accepted", "offer.released"]
     released = got[-1]["data"]
     assert (released["bid_id"], released["application_id"]) == (bid["id"], app["id"])

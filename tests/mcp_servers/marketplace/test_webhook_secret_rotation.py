@@ -10,11 +10,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 import pytest
-from fastmcp import Client
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -22,14 +20,8 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.loans import call
 from tests.helpers.payments import platform_over_http, post
 from tests.helpers.providers import ROTATE
-from tests.helpers.webhooks import Receiver, invite, lender, receiving
+from tests.helpers.webhooks import Hooks
 from tools.platform.domain.signatures import caas_signature, check_caas
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    async with receiving() as r:
-        yield r
 
 
 @pytest.fixture(scope="module")
@@ -57,29 +49,24 @@ async def _rotated_a_day_ago(db: asyncpg.Connection, provider_id: str) -> None:
 
 
 async def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret_until_the_overlap_ends(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
+    hooks: Hooks,
 ) -> None:
-    provider_id, old, name = await lender(client, principal, receiver, country)
-    await invite(client, principal, core_db, country)
-    await runtime.workers.drain()
-    [before] = receiver.got[name]
+    provider_id, old, name = await hooks.lender()
+    await hooks.invite()
+    await hooks.runtime.workers.drain()
+    [before] = hooks.receiver.got[name]
     assert _standard_ok(old, before.body, before.headers)
     assert before.headers["webhook-id"] == before.headers["x-caas-event-id"]
     assert before.headers["webhook-timestamp"] == before.headers["x-caas-timestamp"]
     assert len(before.headers["webhook-signature"].split(" ")) == 1  # nothing rotated yet
 
-    rotated = await call(client, ROTATE, {"provider": provider_id})
+    rotated = await call(hooks.client, ROTATE, {"provider": provider_id})
     new = rotated["webhook_secret"]
     until = datetime.fromisoformat(rotated["previous_valid_until"])
     assert until - datetime.fromisoformat(rotated["rotated_at"]) == timedelta(hours=24)
-    await invite(client, principal, core_db, country)
-    await runtime.workers.drain()
-    during = receiver.got[name][-1]
+    await hooks.invite()
+    await hooks.runtime.workers.drain()
+    during = hooks.receiver.got[name][-1]
     signatures = during.headers["webhook-signature"].split(" ")
     assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
     # A lender that has not deployed the new secret yet still verifies; one that has, too.
@@ -87,10 +74,10 @@ async def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secre
     caas = (during.headers["x-caas-signature"], during.headers["x-caas-timestamp"])
     assert check_caas(during.body, *caas, new, int(time.time())).ok  # X-CaaS: the current secret
 
-    await _rotated_a_day_ago(core_db, provider_id)
-    await invite(client, principal, core_db, country)
-    await runtime.workers.drain()
-    after = receiver.got[name][-1]
+    await _rotated_a_day_ago(hooks.db, provider_id)
+    await hooks.invite()
+    await hooks.runtime.workers.drain()
+    after = hooks.receiver.got[name][-1]
     assert len(after.headers["webhook-signature"].split(" ")) == 1
     assert _standard_ok(new, after.body, after.headers) and not _standard_ok(old, after.body, after.headers)
 
@@ -107,30 +94,24 @@ async def _lender_event(base_url: str, provider_id: str, secret: str) -> int:
 
 
 async def test_a_lenders_own_events_signed_with_the_replaced_secret_are_accepted_during_the_overlap_only(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    base_url: str,
-    country: str,
+    hooks: Hooks, base_url: str
 ) -> None:
-    provider_id, old, _ = await lender(client, principal, receiver, country)
-    new = (await call(client, ROTATE, {"provider": provider_id}))["webhook_secret"]
+    provider_id, old, _ = await hooks.lender()
+    new = (await call(hooks.client, ROTATE, {"provider": provider_id}))["webhook_secret"]
     assert await _lender_event(base_url, provider_id, old) == 200
     assert await _lender_event(base_url, provider_id, new) == 200
     assert await _lender_event(base_url, provider_id, "whsec_guessed") == 401
-    await _rotated_a_day_ago(core_db, provider_id)
+    await _rotated_a_day_ago(hooks.db, provider_id)
     assert await _lender_event(base_url, provider_id, old) == 401
     assert await _lender_event(base_url, provider_id, new) == 200
 
 
 async def test_only_the_latest_replaced_secret_overlaps_after_two_rotations(
-    client: Client, principal: Any, runtime: Runtime, receiver: Receiver, base_url: str, country: str
+    hooks: Hooks, base_url: str
 ) -> None:
-    provider_id, first, _ = await lender(client, principal, receiver, country)
-    second = (await call(client, ROTATE, {"provider": provider_id}))["webhook_secret"]
-    third = (await call(client, ROTATE, {"provider": provider_id}))["webhook_secret"]
+    provider_id, first, _ = await hooks.lender()
+    second = (await call(hooks.client, ROTATE, {"provider": provider_id}))["webhook_secret"]
+    third = (await call(hooks.client, ROTATE, {"provider": provider_id}))["webhook_secret"]
     assert await _lender_event(base_url, provider_id, third) == 200
     assert await _lender_event(base_url, provider_id, second) == 200
     assert await _lender_event(base_url, provider_id, first) == 401

@@ -6,11 +6,10 @@ why, and the receiver gets nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import asyncpg
 import pytest
 from fastmcp import Client
 
@@ -19,7 +18,7 @@ from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tests.helpers.errors import error_code, error_message
 from tests.helpers.providers import ONBOARD, UPDATE, call, provider_body, uid
-from tests.helpers.webhooks import Receiver, deliveries, invite, invited_events, lender, receiving
+from tests.helpers.webhooks import Hooks
 from tools.marketplace.provider_webhooks import QUEUE, deliver_provider_webhook
 from tools.platform.jobs import Job, relay_outbox, run_queue
 from tools.platform.principal import Role
@@ -34,12 +33,6 @@ INSIDE = [
     "https://2130706433/hooks",
     "http://lender.example.com/hooks",
 ]
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    async with receiving() as r:
-        yield r
 
 
 @pytest.fixture
@@ -87,34 +80,29 @@ async def test_changing_a_providers_url_to_one_inside_the_network_is_refused_and
 
 
 async def test_an_event_for_a_stored_loopback_url_is_not_sent_when_local_receivers_are_refused(
-    client: Client,
-    principal: Any,
-    core_db: asyncpg.Connection,
-    runtime: Runtime,
-    receiver: Receiver,
-    country: str,
+    hooks: Hooks,
 ) -> None:
     # Registered while local receivers were allowed (the receiver is on loopback, over http).
-    provider_id, _, name = await lender(client, principal, receiver, country)
-    await invite(client, principal, core_db, country)
-    [event_id] = await invited_events(core_db, provider_id)
-    assert runtime.core_pool is not None
-    store = PgJobStore(runtime.core_pool)
+    provider_id, _, name = await hooks.lender()
+    await hooks.invite()
+    [event_id] = await hooks.invited_events(provider_id)
+    assert hooks.runtime.core_pool is not None
+    store = PgJobStore(hooks.runtime.core_pool)
     sender = HttpxWebhookSender(allow_local=False, timeout_seconds=2)
-    refusing = replace(runtime.deps.marketplace, sender=sender, webhook_allow_local=False)
+    refusing = replace(hooks.runtime.deps.marketplace, sender=sender, webhook_allow_local=False)
 
     async def handler(job: Job) -> None:
         await deliver_provider_webhook(
-            refusing if job.event_id == event_id else runtime.deps.marketplace, job
+            refusing if job.event_id == event_id else hooks.runtime.deps.marketplace, job
         )
 
     try:
         await relay_outbox(store)
-        while await run_queue(store, QUEUE, handler, clock=runtime.clock):
+        while await run_queue(store, QUEUE, handler, clock=hooks.runtime.clock):
             pass
     finally:
         await sender.aclose()
-    assert receiver.got[name] == []
-    [row] = await deliveries(client, principal, provider=provider_id)
+    assert hooks.receiver.got[name] == []
+    [row] = await hooks.deliveries(provider=provider_id)
     assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("failed", 0, None)
     assert row["last_error"].startswith("not sent: the webhook_url must use https")
