@@ -151,3 +151,37 @@ async def test_an_outbox_insert_wakes_the_relay(
                 "SELECT count(*) FROM caas_core.jobs WHERE event_id = $1", event_id
             ):
                 await anyio.sleep(0.1)
+
+
+async def test_a_burst_of_commits_is_relayed_by_a_few_looks_not_one_each(
+    runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    workers = workers_for(runtime, clock, {}, relay=True)
+    workers.coalesce = 0.5
+    watched: Watched = workers.store  # type: ignore[assignment]
+    app = str(uuid.uuid4())
+    async with running(workers):
+        await idle_and_listening(watched, "outbox")
+        began = anyio.current_time()
+        for n in range(10):  # ten use cases' commits, each one notifying the relay
+            await core_db.execute(
+                "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "
+                "VALUES ('application', $1, 'application.submitted', $2)",
+                app,
+                {"application_id": app, "n": n},
+            )
+        spent = anyio.current_time() - began
+        with anyio.fail_after(30):
+            while await core_db.fetchval(  # noqa: ASYNC110
+                "SELECT count(*) FROM caas_core.outbox WHERE aggregate_id = $1 AND published_at IS NULL", app
+            ):
+                await anyio.sleep(0.05)
+            await anyio.sleep(1.0)  # any look still to come, counted below
+    # The first commit is relayed at once; the others wait for a window to end and share its look.
+    assert len(watched.looks) <= 2 + spent / 0.5
+    relayed = await core_db.fetchval(
+        "SELECT count(*) FROM caas_core.jobs j JOIN caas_core.outbox o ON o.event_id = j.event_id "
+        "WHERE o.aggregate_id = $1",
+        app,
+    )
+    assert relayed == 20  # every event into supabase_sync and notifications: nothing lost
