@@ -99,7 +99,7 @@ class Workers:
     lease: timedelta = LEASE
     # A loop woken this soon after its last look began waits until then (see the module's note); 0: never
     # (CAAS_WORKER_COALESCE_SECONDS).
-    coalesce: float = 0.05
+    coalesce: float = 0.1
     # The DSN of the process's LISTEN connection (the runtime's listener_dsn); None: poll only.
     listen_dsn: str | None = None
     # Set by stop(): each loop finishes the job it holds and returns instead of taking another.

@@ -33,7 +33,7 @@ def test_the_defaults(clean: pytest.MonkeyPatch) -> None:
     s = load_settings(_env_file=None)
     assert (s.worker_poll_seconds, s.worker_fallback_poll_seconds) == (0.5, 5.0)
     assert (s.job_lease, s.worker_concurrency) == (timedelta(seconds=30), 4)
-    assert s.worker_coalesce_seconds == 0.05
+    assert s.worker_coalesce_seconds == 0.1
 
 
 @pytest.mark.parametrize(
