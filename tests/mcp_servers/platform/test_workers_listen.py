@@ -185,3 +185,35 @@ async def test_a_burst_of_commits_is_relayed_by_a_few_looks_not_one_each(
         app,
     )
     assert relayed == 20  # every event into supabase_sync and notifications: nothing lost
+
+
+async def test_one_listen_connection_wakes_both_the_relay_and_a_queue(
+    runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A worker process holds one LISTEN connection, on both channels (``caas worker``'s whole cost in
+    sessions beside its pool)."""
+    queue = queue_name()
+    handled = anyio.Event()
+
+    async def handler(job: Job) -> None:
+        handled.set()
+
+    workers = workers_for(runtime, clock, {queue: handler}, relay=True)
+    watched: Watched = workers.store  # type: ignore[assignment]
+    async with running(workers):
+        await idle_and_listening(watched, queue)
+        await idle_and_listening(watched, "outbox")
+        listeners = await core_db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'caas-listener'"
+        )
+        assert [r["pid"] for r in listeners] == [workers.listener_pid]
+        await enqueue(core_db, queue, [None])
+        await core_db.execute(
+            "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "
+            "VALUES ('provider', 'p-1', 'provider.noted', '{}')"
+        )
+        with anyio.fail_after(30):  # the polls would come after 60 s
+            await handled.wait()
+            while ("outbox", True) not in watched.looks:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
