@@ -128,6 +128,8 @@ async def start_children(opts: Any, admin: str, dbs: dict[str, str], ch: Childre
     worker = [py, "-m", "mcp_servers.cli", "worker"]
     if opts.cprofile_worker:
         worker = [py, __file__, "--serve-caas-profiled", opts.cprofile_worker, "--", "worker"]
+    if opts.count_worker:
+        worker = [py, __file__, "--serve-worker-counted", opts.count_worker, "--", "worker"]
     ch.procs["worker"] = start_child(worker, ch.log("worker"), env)
     await wait_health(f"http://127.0.0.1:{ch.ports['bare']}/health", ch.procs["bare"], ch.log("bare"))
     await asyncio.sleep(2)
@@ -329,9 +331,15 @@ def main() -> None:
     ap.add_argument("--bare-calls", type=int, default=400, help="timed calls of each floor cell")
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
     ap.add_argument("--cprofile-worker", metavar="OUT.prof", help="diagnostic: the worker under cProfile")
+    ap.add_argument(
+        "--count-worker",
+        metavar="OUT.json",
+        help="diagnostic: the worker's relay looks, claims and statements, counted (bench/worker_counts.py)",
+    )
     ap.add_argument("--json", help="write the summary and the raw per-cell results here")
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
+    ap.add_argument("--serve-worker-counted", metavar="OUT", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     opts, rest = ap.parse_known_args()
@@ -339,6 +347,10 @@ def main() -> None:
         return serve_bare(opts.port, opts.db)
     if opts.serve_caas_profiled:
         return serve_caas_profiled(opts.serve_caas_profiled, [a for a in rest if a != "--"])
+    if opts.serve_worker_counted:
+        from worker_counts import run_counted
+
+        return run_counted(opts.serve_worker_counted, [a for a in rest if a != "--"])
     if rest or opts.journeys < 1 or opts.runs < 1 or opts.warmup < 0 or min(opts.concurrency) < 1:
         ap.error(f"bad arguments: {rest or 'journeys, runs and concurrency must be >= 1'}")
     results = asyncio.run(driver(opts))

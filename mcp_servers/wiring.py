@@ -329,6 +329,7 @@ def build_workers(
         relay=queues is None or "outbox" in queues,
         poll=settings.worker_poll_seconds,
         fallback_poll=settings.worker_fallback_poll_seconds,
+        coalesce=settings.worker_coalesce_seconds,
         lease=settings.job_lease,
         concurrency=settings.worker_concurrency,
         listen_dsn=listen_dsn,

@@ -23,6 +23,11 @@ class WorkerSettings(BaseSettings):
     worker_fallback_poll_seconds: float = Field(
         default=5.0, gt=0, le=600, validation_alias=AliasChoices("CAAS_WORKER_FALLBACK_POLL_SECONDS")
     )
+    # Under load a loop woken this soon after its last look began waits until then, so the commits of
+    # that window are relayed (claimed) by one look; the first wake after a quiet spell looks at once.
+    worker_coalesce_seconds: float = Field(
+        default=0.1, ge=0, le=1, validation_alias=AliasChoices("CAAS_WORKER_COALESCE_SECONDS")
+    )
     # How soon a dead worker's jobs go to another; the heartbeat renews a live one every third of it,
     # so it need not cover a handler's run time, only two missed renewals.
     job_lease_seconds: float = Field(

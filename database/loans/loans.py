@@ -80,8 +80,7 @@ FROM caas_core.loan_transitions WHERE loan_id = $1
 ORDER BY part, number, n
 """
 # A loan's provider and its book (LoanReader.book's counts) in one read.
-_LENDER = f"""
-SELECT {", ".join(f"p.{c}" for c in PROVIDER_COLUMNS)}, b.book_loans, b.book_defaulted
+_LENDER_FROM = """
 FROM caas_core.providers p CROSS JOIN LATERAL (
     SELECT count(*) AS book_loans,
            count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS book_defaulted
@@ -89,6 +88,14 @@ FROM caas_core.providers p CROSS JOIN LATERAL (
 ) b
 WHERE p.id = $1
 """
+_LENDER = (
+    f"SELECT {', '.join(f'p.{c}' for c in PROVIDER_COLUMNS)}, b.book_loans, b.book_defaulted {_LENDER_FROM}"
+)
+# The lender read with, in the same statement, the loan (if any) that a gateway reference disbursed.
+_LENDER_DISBURSING = _LENDER.replace(
+    _LENDER_FROM,
+    f", (SELECT id FROM caas_core.loans WHERE disbursement_reference = $2) AS disbursed {_LENDER_FROM}",
+)
 _REPAYMENT_COLUMNS = [f.name for f in fields(RepaymentRecord)]
 _REPAYMENTS = f"SELECT {', '.join(_REPAYMENT_COLUMNS)} FROM caas_core.loan_repayments"
 _STATUS_TIME = {"closed": "closed_at", "defaulted": "defaulted_at", "written_off": "written_off_at"}
@@ -208,6 +215,15 @@ class PgLoanWriter:
             return None
         return provider_record(row), LoanBook(loans=row["book_loans"], defaulted=row["book_defaulted"])
 
+    async def lender_disbursing(
+        self, provider_id: UUID, gateway_reference: str
+    ) -> tuple[ProviderRecord, LoanBook, UUID | None] | None:
+        row = await self._conn.fetchrow(_LENDER_DISBURSING, provider_id, gateway_reference)
+        if row is None:
+            return None
+        book = LoanBook(loans=row["book_loans"], defaulted=row["book_defaulted"])
+        return provider_record(row), book, row["disbursed"]
+
     async def for_application(self, application_id: UUID) -> LoanRecord | None:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE l.application_id = $1", application_id)
         return _loan(row) if row else None
@@ -274,12 +290,6 @@ class PgLoanWriter:
             loan_id,
         )
         return _loan(row) if row else None
-
-    async def by_disbursement(self, gateway_reference: str) -> UUID | None:
-        found: UUID | None = await self._conn.fetchval(
-            "SELECT id FROM caas_core.loans WHERE disbursement_reference = $1", gateway_reference
-        )
-        return found
 
     async def installments(self, loan_id: UUID) -> list[InstallmentRecord]:
         return [_installment(r) for r in await self._conn.fetch(_INSTALLMENTS, loan_id)]

@@ -14,7 +14,7 @@ import asyncpg
 from database.platform.audit import Connection, audit_args, audit_row_sql
 from database.sql import Filters
 from tools.payments.domain.payments import PaymentRecord
-from tools.payments.ports import InboxEntry, NewPayment, PaymentQuery
+from tools.payments.ports import InboxEntry, InboxOutcome, NewPayment, PaymentQuery
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation, OutboxEvent
 
@@ -27,7 +27,8 @@ _INBOX = (
     "SELECT source, event_id, event_type, outcome, detail, payment_id, received_at "
     "FROM caas_core.webhook_inbox WHERE source = $1 AND event_id = $2"
 )
-# A final status with its audit row and its event (``tools.payments.core.payment_event``), one statement.
+# A final status with its audit row, its event (``tools.payments.core.payment_event``) and, for an
+# inbound event's effect, the event's inbox row concluded (none when $17 is NULL), one statement.
 _SETTLE_RECORDED = f"""
 WITH written AS (
     UPDATE caas_core.payments SET status = $2, settled_at = now(), sent_at = coalesce(sent_at, now()),
@@ -38,6 +39,9 @@ WITH written AS (
 ), event AS (
     INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
     SELECT $11, $12, $13, $14::text::jsonb FROM written
+), inbox AS (
+    UPDATE caas_core.webhook_inbox i SET outcome = $15, detail = $16, payment_id = written.id
+    FROM written WHERE i.source = $17 AND i.event_id = $18
 )
 SELECT {_COLUMNS} FROM written p
 """
@@ -174,7 +178,13 @@ class PgPaymentWriter:
         )
 
     async def settle(
-        self, payment_id: UUID, status: str, error: str | None, call: Invocation, event: OutboxEvent
+        self,
+        payment_id: UUID,
+        status: str,
+        error: str | None,
+        call: Invocation,
+        event: OutboxEvent,
+        inbox: InboxOutcome | None = None,
     ) -> PaymentRecord:
         return await self._one(
             _SETTLE_RECORDED,
@@ -187,6 +197,10 @@ class PgPaymentWriter:
             event.event_type,
             # As text: a connection without the pools' json codec (a test's) settles too.
             json.dumps(event.payload, separators=(",", ":")),
+            None if inbox is None else inbox.outcome,
+            None if inbox is None or inbox.detail is None else inbox.detail[:1000],
+            None if inbox is None else inbox.source,
+            None if inbox is None else inbox.event_id,
         )
 
     async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:
@@ -220,5 +234,12 @@ class PgPaymentWriter:
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        async with self._conn.transaction():  # nested inside the unit of work: a SAVEPOINT
+        # Inside the unit of work. Not released when the effect succeeds: COMMIT releases it (a RELEASE
+        # would be a round trip for nothing); an error rolls back to it and the transaction goes on (a
+        # cancellation ends the whole transaction, which the unit of work rolls back).
+        await self._conn.execute("SAVEPOINT caas_effect")
+        try:
             yield
+        except Exception:
+            await self._conn.execute("ROLLBACK TO SAVEPOINT caas_effect")
+            raise

@@ -186,9 +186,15 @@ class FakeLoanWriter:
     async def lock_servicing(self, loan_id: UUID) -> LoanRecord | None:
         raise not_implemented("LoanWriter.lock_servicing")
 
-    async def by_disbursement(self, gateway_reference: str) -> UUID | None:
+    async def lender_disbursing(
+        self, provider_id: UUID, gateway_reference: str
+    ) -> tuple[ProviderRecord, LoanBook, UUID | None] | None:
+        lender = await self.lender(provider_id)
+        if lender is None:
+            return None
         loans = self._tx.tables.loans.values()
-        return next((x.id for x in loans if x.disbursement_reference == gateway_reference), None)
+        disbursed = next((x.id for x in loans if x.disbursement_reference == gateway_reference), None)
+        return *lender, disbursed
 
     async def installments(self, loan_id: UUID) -> list[InstallmentRecord]:
         return sorted(self._tx.tables.installments.get(loan_id, []), key=lambda i: i.number)

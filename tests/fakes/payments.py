@@ -25,6 +25,7 @@ from tools.payments.ports import (
     GatewayTransfer,
     GatewayVerification,
     InboxEntry,
+    InboxOutcome,
     NewPayment,
     PaymentQuery,
 )
@@ -143,7 +144,13 @@ class FakePaymentWriter:
         )
 
     async def settle(
-        self, payment_id: UUID, status: str, error: str | None, call: Invocation, event: OutboxEvent
+        self,
+        payment_id: UUID,
+        status: str,
+        error: str | None,
+        call: Invocation,
+        event: OutboxEvent,
+        inbox: InboxOutcome | None = None,
     ) -> PaymentRecord:
         before, now = self._tx.tables.payments[payment_id], self._tx.now
         moved = self._update(
@@ -155,6 +162,8 @@ class FakePaymentWriter:
         )
         self._tx.tables.audit.append(AuditRecord(call, "payment", str(payment_id)))
         self._tx.tables.outbox.append(event)
+        if inbox is not None:
+            await self.conclude(inbox.source, inbox.event_id, inbox.outcome, inbox.detail, payment_id)
         return moved
 
     async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:

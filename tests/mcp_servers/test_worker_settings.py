@@ -17,6 +17,7 @@ VARIABLES = (
     "CAAS_WORKER_FALLBACK_POLL_SECONDS",
     "CAAS_JOB_LEASE_SECONDS",
     "CAAS_WORKER_CONCURRENCY",
+    "CAAS_WORKER_COALESCE_SECONDS",
 )
 
 
@@ -32,6 +33,7 @@ def test_the_defaults(clean: pytest.MonkeyPatch) -> None:
     s = load_settings(_env_file=None)
     assert (s.worker_poll_seconds, s.worker_fallback_poll_seconds) == (0.5, 5.0)
     assert (s.job_lease, s.worker_concurrency) == (timedelta(seconds=30), 4)
+    assert s.worker_coalesce_seconds == 0.1
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,8 @@ def test_the_defaults(clean: pytest.MonkeyPatch) -> None:
         ({"CAAS_WORKER_CONCURRENCY": "four"}, "CAAS_WORKER_CONCURRENCY"),
         ({"CAAS_JOB_LEASE_SECONDS": "1"}, "CAAS_JOB_LEASE_SECONDS"),
         ({"CAAS_JOB_LEASE_SECONDS": "7200"}, "CAAS_JOB_LEASE_SECONDS"),
+        ({"CAAS_WORKER_COALESCE_SECONDS": "-0.1"}, "CAAS_WORKER_COALESCE_SECONDS"),
+        ({"CAAS_WORKER_COALESCE_SECONDS": "2"}, "CAAS_WORKER_COALESCE_SECONDS"),
         ({"CAAS_WORKER_FALLBACK_POLL_SECONDS": "0"}, "CAAS_WORKER_FALLBACK_POLL_SECONDS"),
         ({"CAAS_WORKER_FALLBACK_POLL_SECONDS": "601"}, "CAAS_WORKER_FALLBACK_POLL_SECONDS"),
         # Polling more often with notifications than without them is a mistake.
@@ -63,11 +67,12 @@ def test_a_bad_value_is_one_line_naming_the_variable(
 
 
 def test_good_values_are_taken(clean: pytest.MonkeyPatch) -> None:
-    for name, value in zip(VARIABLES, ("1", "60", "12.5", "16"), strict=True):
+    for name, value in zip(VARIABLES, ("1", "60", "12.5", "16", "0"), strict=True):
         clean.setenv(name, value)
     s = load_settings(_env_file=None)
     assert (s.worker_poll_seconds, s.worker_fallback_poll_seconds) == (1.0, 60.0)
     assert (s.job_lease, s.worker_concurrency) == (timedelta(seconds=12.5), 16)
+    assert s.worker_coalesce_seconds == 0  # never wait
 
 
 async def test_the_settings_reach_the_workers_a_process_builds(runtime: Runtime) -> None:
@@ -78,8 +83,10 @@ async def test_the_settings_reach_the_workers_a_process_builds(runtime: Runtime)
             "worker_fallback_poll_seconds": 9.0,
             "job_lease_seconds": 45.0,
             "worker_concurrency": 7,
+            "worker_coalesce_seconds": 0.2,
         }
     )
     workers = build_workers(settings, runtime.deps, runtime.core_pool, runtime.clock)
     assert (workers.poll, workers.fallback_poll) == (0.25, 9.0)
     assert (workers.lease, workers.concurrency) == (timedelta(seconds=45), 7)
+    assert workers.coalesce == 0.2

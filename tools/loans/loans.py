@@ -310,12 +310,13 @@ async def confirm_disbursement_in(
             f"{loan.disbursement_reference}"
         )
     minor = _disbursed_amount(loan, amount, currency)
-    if await uow.loans.by_disbursement(gateway_reference) is not None:
-        raise Conflict(f"gateway reference {gateway_reference} already confirmed another loan's disbursement")
-    # In this transaction, in one read: no second pooled connection while it holds one.
-    lender = await uow.loans.lender(loan.provider_id)
+    # In this transaction, in one read (no second pooled connection while it holds one), with the
+    # loan this reference confirmed, if any: refused before anything is written.
+    lender = await uow.loans.lender_disbursing(loan.provider_id, gateway_reference)
     assert lender is not None  # a loan's provider is a foreign key
-    provider, book = lender
+    provider, book, disbursed = lender
+    if disbursed is not None:
+        raise Conflict(f"gateway reference {gateway_reference} already confirmed another loan's disbursement")
     terms = terms_from_plan(provider.commission_plan, loan.currency)
     performance = performance_of(provider, book)
     commission = disbursement_commission(terms, loan.principal_minor, loan.currency, performance=performance)

@@ -122,6 +122,13 @@ class LoanWriter(Protocol):
         ``LoanReader.book`` counts it, in one statement of this transaction."""
         ...
 
+    async def lender_disbursing(
+        self, provider_id: UUID, gateway_reference: str
+    ) -> tuple[ProviderRecord, LoanBook, UUID | None] | None:
+        """As ``lender``, with the loan whose disbursement ``gateway_reference`` confirmed (None: no
+        loan's yet), in the same statement."""
+        ...
+
     async def insert(
         self, new: NewLoan, installments: Sequence[InstallmentRecord], actor: Principal
     ) -> LoanRecord:
@@ -147,8 +154,6 @@ class LoanWriter(Protocol):
         """The loan if it is being repaid and no other transaction holds it: SKIP LOCKED, so
         overlapping aging runs never wait for, nor age at once, the same loan."""
         ...
-
-    async def by_disbursement(self, gateway_reference: str) -> UUID | None: ...
 
     async def installments(self, loan_id: UUID) -> list[InstallmentRecord]: ...
 

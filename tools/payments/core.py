@@ -19,10 +19,7 @@ from tools.loans.loans import confirm_disbursement_in
 from tools.loans.servicing import repayment_in
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, advance
 from tools.payments.models import PaymentView, Verification
-from tools.payments.ports import (
-    InboxUnitOfWork,
-    PaymentDeps,
-)
+from tools.payments.ports import InboxOutcome, InboxUnitOfWork, PaymentDeps
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import DomainError
 from tools.platform.models import Money
@@ -119,6 +116,8 @@ class Outcome:
     outcome: Literal["applied", "ignored", "rejected"]
     detail: str
     payment: PaymentRecord
+    # Whether the inbound event's inbox row was concluded with the payment's move (``settle``'s inbox).
+    concluded: bool = False
 
 
 async def _effect(
@@ -151,11 +150,13 @@ async def settle(
     currency: str | None = None,
     vendor: str | None = None,
     transfer_code: str | None = None,
+    inbox: tuple[str, str] | None = None,
 ) -> Outcome:
     """Move the payment to ``target`` when that is forward, with its effect: a succeeded disbursement
     activates the loan (ledger, commission), a succeeded collection is allocated as a repayment. A
     reported amount or currency other than the payment's is refused (rejected, for an operator).
-    ``NoSuchPayment`` when there is no such payment."""
+    ``NoSuchPayment`` when there is no such payment. ``inbox``: the (source, event id) of the inbound
+    event that told us, whose row the final move concludes in its own statement."""
     loan = await uow.loans.lock_by_payment(payment_id)  # the loan first, found by the payment
     if loan is None:
         raise NoSuchPayment(f"payment {payment_id} does not exist")
@@ -199,5 +200,6 @@ async def settle(
     # The final status, its audit row and its event in one statement; the event is the moved
     # payment's, whose status is the only field it names that the move changes.
     event = payment_event(replace(p, status=target.value), loan, target.value, detail, deps.clock.now())
-    moved = await uow.payments.settle(p.id, target.value, error, call, event)
-    return Outcome(outcome, detail, moved)
+    concludes = None if inbox is None else InboxOutcome(*inbox, outcome, detail)
+    moved = await uow.payments.settle(p.id, target.value, error, call, event, concludes)
+    return Outcome(outcome, detail, moved, concluded=concludes is not None)

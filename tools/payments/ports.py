@@ -29,6 +29,7 @@ __all__ = [
     "GatewayUnavailable",
     "GatewayVerification",
     "InboxEntry",
+    "InboxOutcome",
     "InboxUnitOfWork",
     "InboxUnitOfWorkFactory",
     "NewPayment",
@@ -82,6 +83,16 @@ class InboxEntry:
     received_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class InboxOutcome:
+    """How an inbound event ended, for its inbox row (the row of ``source`` and ``event_id``)."""
+
+    source: str
+    event_id: str
+    outcome: str
+    detail: str | None
+
+
 class PaymentReader(Protocol):
     async def get(self, payment_id: UUID) -> PaymentRecord | None: ...
 
@@ -128,10 +139,17 @@ class PaymentWriter(Protocol):
     ) -> PaymentRecord: ...
 
     async def settle(
-        self, payment_id: UUID, status: str, error: str | None, call: Invocation, event: OutboxEvent
+        self,
+        payment_id: UUID,
+        status: str,
+        error: str | None,
+        call: Invocation,
+        event: OutboxEvent,
+        inbox: InboxOutcome | None = None,
     ) -> PaymentRecord:
         """Move to a final status (the use case checked it is a forward move) and write ``call``'s
-        audit row and ``event`` (the moved payment's), in one statement."""
+        audit row and ``event`` (the moved payment's), and conclude the inbound event's inbox row
+        (``inbox``, naming this payment) when there is one, in one statement."""
         ...
 
     async def receive(self, source: str, event_id: str, event_type: str, payload_sha256: str) -> bool:

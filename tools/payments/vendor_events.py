@@ -57,23 +57,30 @@ async def receive_gateway_event(
     async with deps.inflight.hold(f"{source}:{event.event_id}"), deps.uow() as uow:
         if not await uow.payments.receive(source, event.event_id, event.event_type, payload_sha256):
             return await duplicate_receipt(uow, source, event.event_id)
-        outcome, detail, payment_id = await _gateway_effect(deps, uow, call, source, event)
-        await uow.payments.conclude(source, event.event_id, outcome, detail, payment_id)
+        outcome, detail, payment_id, concluded = await _gateway_effect(deps, uow, call, source, event)
+        if not concluded:  # a final move concluded it in its own statement
+            await uow.payments.conclude(source, event.event_id, outcome, detail, payment_id)
     return Receipt(False, outcome, detail, payment_id)
 
 
 async def _gateway_effect(
     deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, source: str, event: GatewayEvent
-) -> tuple[str, str, UUID | None]:
+) -> tuple[str, str, UUID | None, bool]:
+    """(outcome, detail, payment, whether the inbox row was concluded already)."""
     effect = effect_of(event.event_type)
     if effect is None:
-        return "ignored", f"{event.event_type} changes no payment", None
+        return "ignored", f"{event.event_type} changes no payment", None, False
     parsed = None if event.reference is None else parse_reference(event.reference)
     if parsed is None:
-        return "ignored", "the reference is not one of this platform's payments", None
+        return "ignored", "the reference is not one of this platform's payments", None, False
     kind, payment_id = parsed
     if kind is not effect.kind:
-        return "ignored", f"{event.event_type} concerns a {effect.kind.value}, not a {kind.value}", None
+        return (
+            "ignored",
+            f"{event.event_type} concerns a {effect.kind.value}, not a {kind.value}",
+            None,
+            False,
+        )
     try:
         result = await settle(
             deps,
@@ -84,7 +91,8 @@ async def _gateway_effect(
             f"{source} {event.event_type}",
             amount_minor=event.amount_minor,
             currency=event.currency,
+            inbox=(source, event.event_id),
         )
     except NoSuchPayment:  # found by the loan's lock, not read before it
-        return "ignored", f"no payment {payment_id}", None
-    return result.outcome, result.detail, payment_id
+        return "ignored", f"no payment {payment_id}", None, False
+    return result.outcome, result.detail, payment_id, result.concluded

@@ -117,3 +117,48 @@ async def test_stop_lets_the_jobs_in_hand_finish_and_takes_no_other(concurrency:
         **dict.fromkeys(in_hand, "done"),
         **{n: "released" for n in (2, 3) if n > concurrency},
     }
+
+
+@dataclass
+class Looks:
+    """A store that notes when the relay looked for work (it never finds any)."""
+
+    at: list[float] = field(default_factory=list)
+    looked: anyio.Event = field(default_factory=anyio.Event)
+
+    async def relay(self, limit: int, route: Callable[[str, Mapping[str, Any]], list[JobRoute]]) -> int:
+        self.at.append(anyio.current_time())
+        self.looked.set()
+        return 0
+
+    async def next_look(self) -> float:
+        self.looked = anyio.Event()
+        with anyio.fail_after(10):
+            await self.looked.wait()
+        return self.at[-1]
+
+
+async def test_wakes_soon_after_a_look_share_the_next_one_and_an_idle_wake_looks_at_once() -> None:
+    store = Looks()
+    # Polls far away: only wake() (what a notification calls) makes the relay look.
+    workers = Workers(store=store, clock=MovableClock(), poll=60, fallback_poll=60, coalesce=1.0)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(workers.run)
+        await store.next_look()  # the look at start-up
+        await anyio.sleep(1.2)  # idle for longer than the coalescing window
+        woken = anyio.current_time()
+        workers.wake("outbox")
+        idle_look = await store.next_look()
+        assert idle_look - woken < 0.5  # a wake after a quiet spell adds no wait
+        # A burst of wakes right after that look: one more look, once the window since it has passed,
+        # and after the last of them (none is lost).
+        burst = []
+        for _ in range(10):
+            burst.append(anyio.current_time())
+            workers.wake("outbox")
+            await anyio.sleep(0.01)
+        coalesced = await store.next_look()
+        assert coalesced >= idle_look + 1.0 and coalesced > burst[-1]
+        await anyio.sleep(1.5)
+        assert len(store.at) == 3  # start-up, the idle wake, the whole burst
+        workers.stop()

@@ -151,3 +151,69 @@ async def test_an_outbox_insert_wakes_the_relay(
                 "SELECT count(*) FROM caas_core.jobs WHERE event_id = $1", event_id
             ):
                 await anyio.sleep(0.1)
+
+
+async def test_a_burst_of_commits_is_relayed_by_a_few_looks_not_one_each(
+    runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    workers = workers_for(runtime, clock, {}, relay=True)
+    workers.coalesce = 0.5
+    watched: Watched = workers.store  # type: ignore[assignment]
+    app = str(uuid.uuid4())
+    async with running(workers):
+        await idle_and_listening(watched, "outbox")
+        began = anyio.current_time()
+        for n in range(10):  # ten use cases' commits, each one notifying the relay
+            await core_db.execute(
+                "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "
+                "VALUES ('application', $1, 'application.submitted', $2)",
+                app,
+                {"application_id": app, "n": n},
+            )
+        spent = anyio.current_time() - began
+        with anyio.fail_after(30):
+            while await core_db.fetchval(  # noqa: ASYNC110
+                "SELECT count(*) FROM caas_core.outbox WHERE aggregate_id = $1 AND published_at IS NULL", app
+            ):
+                await anyio.sleep(0.05)
+            await anyio.sleep(1.0)  # any look still to come, counted below
+    # The first commit is relayed at once; the others wait for a window to end and share its look.
+    assert len(watched.looks) <= 2 + spent / 0.5
+    relayed = await core_db.fetchval(
+        "SELECT count(*) FROM caas_core.jobs j JOIN caas_core.outbox o ON o.event_id = j.event_id "
+        "WHERE o.aggregate_id = $1",
+        app,
+    )
+    assert relayed == 20  # every event into supabase_sync and notifications: nothing lost
+
+
+async def test_one_listen_connection_wakes_both_the_relay_and_a_queue(
+    runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A worker process holds one LISTEN connection, on both channels (``caas worker``'s whole cost in
+    sessions beside its pool)."""
+    queue = queue_name()
+    handled = anyio.Event()
+
+    async def handler(job: Job) -> None:
+        handled.set()
+
+    workers = workers_for(runtime, clock, {queue: handler}, relay=True)
+    watched: Watched = workers.store  # type: ignore[assignment]
+    async with running(workers):
+        await idle_and_listening(watched, queue)
+        await idle_and_listening(watched, "outbox")
+        listeners = await core_db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'caas-listener'"
+        )
+        assert [r["pid"] for r in listeners] == [workers.listener_pid]
+        await enqueue(core_db, queue, [None])
+        await core_db.execute(
+            "INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload) "
+            "VALUES ('provider', 'p-1', 'provider.noted', '{}')"
+        )
+        with anyio.fail_after(30):  # the polls would come after 60 s
+            await handled.wait()
+            while ("outbox", True) not in watched.looks:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
