@@ -239,8 +239,7 @@ async def _accept_locked(
     ]
     reason = f"offer accepted: {bid.provider_name}, bid {accepted.id} (version {accepted.version})"
     moved = await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
-    await uow.record(AuditRecord(call, "bid", str(accepted.id)))
-    await uow.complete_idempotency_key(claim, str(accepted.id))
+    await uow.record(AuditRecord(call, "bid", str(accepted.id)), completes=claim)  # the key's outcome
     # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
     # waits for its row, so it is held only from here to COMMIT; a refusal rolls back everything above.
     waiting = await uow.bids.waiting_providers(app.id)  # invited, never bid: their invitations expire
