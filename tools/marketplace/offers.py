@@ -265,12 +265,14 @@ async def _accept_locked(
     await uow.record(AuditRecord(call, "bid", str(accepted.id)), completes=claim)  # the key's outcome
     # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
     # waits for its row, so it is held only from here to COMMIT; a refusal rolls back everything above.
-    waiting = await uow.bids.waiting_providers(app.id)  # invited, never bid: their invitations expire
-    if waiting:
-        await uow.bids.lock_providers([bid.provider_id, *waiting])
-        await uow.bids.expire_invitations(app.id)
-    try:  # one statement locks the lender's row, checks it is active and has the capital, reserves
-        await uow.bids.reserve_capital(bid.provider_id, bid.amount_minor)
+    try:
+        # One statement reads the lenders invited that never bid and, when there are none, locks the
+        # lender's row, checks it is active and has the capital, and reserves it.
+        waiting = await uow.bids.reserve_or_waiting(app.id, bid.provider_id, bid.amount_minor)
+        if waiting:  # their invitations expire: every row locked in id order, then the reservation
+            await uow.bids.lock_providers([bid.provider_id, *waiting])
+            await uow.bids.expire_invitations(app.id)
+            await uow.bids.reserve_capital(bid.provider_id, bid.amount_minor)
     except Conflict as refused:
         if "suspended" in refused.message:
             raise Conflict(f"{bid.provider_name} is suspended; its offer cannot be accepted now") from None
