@@ -28,9 +28,11 @@ def _minor(minor: int, currency: str) -> str:
 
 
 async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
-    # The figures compare_offers shows for this offer, built for it alone.
+    # The figures compare_offers shows for this offer, built for it alone. The caller's sight of the
+    # application is checked first, whatever the arguments (an action asked before a rename has no bid).
+    asked = args.get("bid")
     app, bid, f = await offers.offer_to_accept(
-        deps.marketplace, caller, args["application"], str(args["bid"])
+        deps.marketplace, caller, args["application"], None if asked is None else str(asked)
     )
     if bid is None or f is None:
         return f"Accept bid {args['bid']} on application {app.reference} (not among the live offers)"

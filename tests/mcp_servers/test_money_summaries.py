@@ -17,6 +17,7 @@ from tests.fakes.deps import marketplace_deps
 from tests.fakes.store import FakeStore
 from tools.marketplace import offers
 from tools.marketplace.models.bids import OfferComparison
+from tools.platform.errors import DomainError
 from tools.platform.models import Money
 from tools.platform.principal import Principal, Role
 
@@ -80,3 +81,9 @@ async def test_the_accept_question_is_the_comparisons_figures_for_that_offer_alo
     args = {"application": str(app.id), "bid": "not-a-bid", "idempotency_key": "k-1"}
     assert await summarize("accept_offer", deps, borrower, args) == _from_comparison(comparison, "not-a-bid")
     assert built == []
+    # Whoever may not see the application is refused first, even for an action with no bid argument
+    # (one asked before the argument's rename), as compare_offers refused them.
+    stranger: Principal = as_("someone-else", Role.BORROWER).principal
+    with pytest.raises(DomainError) as refused:
+        await summarize("accept_offer", deps, stranger, {"application": app.reference, "bid_id": "x"})
+    assert refused.value.code == "not_found"

@@ -133,7 +133,7 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
 
 
 async def offer_to_accept(
-    deps: MarketplaceDeps, principal: Principal, handle: str, bid: str
+    deps: MarketplaceDeps, principal: Principal, handle: str, bid: str | None
 ) -> tuple[ApplicationRecord, BidRecord | None, OfferFigures | None]:
     """The application and, when the bid whose id is written ``bid`` is among its live offers, that
     bid and the figures compare_offers shows for it (both None otherwise), refused as compare_offers
