@@ -106,8 +106,14 @@ class PgUnitOfWork:
             resource_id,
         )
 
-    async def record(self, audit: AuditRecord, events: Sequence[OutboxEvent] = ()) -> None:
-        await record_audit(self._conn, audit, events)
+    async def record(
+        self,
+        audit: AuditRecord,
+        events: Sequence[OutboxEvent] = (),
+        *,
+        completes: IdempotencyClaim | None = None,
+    ) -> None:
+        await record_audit(self._conn, audit, events, completes)
 
 
 class _OneStatement:

@@ -23,18 +23,25 @@ def _money(m: Money) -> str:
     return f"{m.amount} {m.currency}"
 
 
+def _minor(minor: int, currency: str) -> str:
+    return _money(Money.from_minor(minor, currency))
+
+
 async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
-    comparison = await offers.compare_offers(deps.marketplace, caller, args["application"])
-    for offer in comparison.offers:
-        if str(offer.bid.id) == str(args["bid"]):
-            bid = offer.bid
-            return (
-                f"Accept {bid.provider_name}'s offer on application {comparison.reference}: borrow "
-                f"{_money(bid.amount)} over {bid.term_months} months at APR {offer.apr_percent}% "
-                f"(finance charge {_money(offer.finance_charge)}, total of payments "
-                f"{_money(offer.total_of_payments)}, installment {_money(offer.installment)})"
-            )
-    return f"Accept bid {args['bid']} on application {comparison.reference} (not among the live offers)"
+    # The figures compare_offers shows for this offer, built for it alone. The caller's sight of the
+    # application is checked first, whatever the arguments (an action asked before a rename has no bid).
+    asked = args.get("bid")
+    app, bid, f = await offers.offer_to_accept(
+        deps.marketplace, caller, args["application"], None if asked is None else str(asked)
+    )
+    if bid is None or f is None:
+        return f"Accept bid {args['bid']} on application {app.reference} (not among the live offers)"
+    return (
+        f"Accept {bid.provider_name}'s offer on application {app.reference}: borrow "
+        f"{_minor(bid.amount_minor, bid.currency)} over {bid.term_months} months at APR {f.apr_percent}% "
+        f"(finance charge {_minor(f.finance_charge, f.currency)}, total of payments "
+        f"{_minor(f.total_of_payments, f.currency)}, installment {_minor(f.installment, f.currency)})"
+    )
 
 
 async def _disburse_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> str:

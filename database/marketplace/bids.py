@@ -346,19 +346,48 @@ class PgBidWriter:
         return await PgProviderWriter(self._conn).add_capital(provider_id, amount_minor)
 
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
+        row = await self._reserve(
+            f"{_RESERVE} RETURNING capital_available_minor, status", provider_id, amount_minor
+        )
+        assert row is not None
+        return _reserved(row)
+
+    async def reserve_or_waiting(self, application_id: UUID, provider_id: UUID, amount: int) -> list[UUID]:
+        row = await self._reserve(_RESERVE_OR_WAITING, provider_id, amount, application_id)
+        assert row is not None
+        if row["waiting"]:
+            return list(row["waiting"])
+        _reserved(row)
+        return []
+
+    async def _reserve(self, sql: str, *args: object) -> asyncpg.Record | None:
         try:
-            row = await self._conn.fetchrow(
-                "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor - $2, "
-                "updated_at = now(), version = version + 1 WHERE id = $1 "
-                "RETURNING capital_available_minor, status",
-                provider_id,
-                amount_minor,
-            )
+            return await self._conn.fetchrow(sql, *args)
         except asyncpg.CheckViolationError:
             raise Conflict(
                 "the provider's available capital no longer covers this offer; it cannot be accepted"
             ) from None
-        assert row is not None
-        if row["status"] != "active":  # the caller's transaction rolls the update back
-            raise Conflict("the provider is suspended; its offer cannot be accepted now")
-        return int(row["capital_available_minor"])
+
+
+_RESERVE = (
+    "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor - $2, "
+    "updated_at = now(), version = version + 1 WHERE id = $1"
+)
+# The lender's reservation, unless invited providers never bid: then nothing is reserved and they are
+# returned, so that the caller locks every provider's row in id order first (tools.platform.locking).
+_RESERVE_OR_WAITING = f"""
+WITH waiting AS (
+    SELECT provider_id FROM caas_core.provider_invitations WHERE application_id = $3 AND status = 'invited'
+), reserved AS (
+    {_RESERVE} AND NOT EXISTS (SELECT 1 FROM waiting) RETURNING capital_available_minor, status
+)
+SELECT (SELECT array_agg(provider_id ORDER BY provider_id) FROM waiting) AS waiting, r.*
+FROM (SELECT 1) AS one LEFT JOIN reserved r ON true
+"""
+
+
+def _reserved(row: asyncpg.Record) -> int:
+    assert row["status"] is not None  # the provider exists
+    if row["status"] != "active":  # the caller's transaction rolls the update back
+        raise Conflict("the provider is suspended; its offer cannot be accepted now")
+    return int(row["capital_available_minor"])

@@ -38,6 +38,7 @@ from tools.marketplace.ports import (
 from tools.platform.errors import Conflict
 
 __all__ = [
+    "CANDIDATES_CALL",
     "CANDIDATES_SQL",
     "PROVIDER_COLUMNS",
     "PgProviderReader",
@@ -144,9 +145,10 @@ ORDER BY b.fit DESC, b.id
 # One plan serves every request: the request's values enter only as index bounds and values computed
 # once per call, and no other index fits. So the plan is made once per connection (generic) instead
 # of for each call (custom: a third of a millisecond of planning per call at 100k providers), whatever
-# PostgreSQL's own choice after five calls would be. SET LOCAL, in a transaction: a session SET could
-# outlive the call behind a transaction-mode pooler.
-_PLAN_MODE = "SET LOCAL plan_cache_mode = force_generic_plan"
+# PostgreSQL's own choice after five calls would be. The statement runs in a function (migration 0030,
+# its body CANDIDATES_SQL) whose SET clause forces the generic plan for the call alone: no SET LOCAL
+# round trip of its own, no transaction needed, nothing left set behind a transaction-mode pooler.
+CANDIDATES_CALL = "SELECT * FROM caas_core.match_candidates($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 
 
 def candidate_args(request: MatchRequest, limit: int) -> tuple[Any, ...]:
@@ -164,11 +166,9 @@ def candidate_args(request: MatchRequest, limit: int) -> tuple[Any, ...]:
     )
 
 
-async def _candidates(conn: Connection, request: MatchRequest, limit: int) -> Candidates:
-    """Run inside a transaction (see _PLAN_MODE)."""
-    await conn.execute(_PLAN_MODE)
+async def _candidates(conn: Connection | asyncpg.Pool, request: MatchRequest, limit: int) -> Candidates:
     # One row more than asked tells whether more providers are eligible.
-    rows = await conn.fetch(CANDIDATES_SQL, *candidate_args(request, limit + 1))
+    rows = await conn.fetch(CANDIDATES_CALL, *candidate_args(request, limit + 1))
     ranked = [RankedCandidate(**dict(r.items())) for r in rows]
     return Candidates(ranked=ranked[:limit], more=len(ranked) > limit)
 
@@ -248,8 +248,7 @@ class PgProviderReader:
         return [provider_record(r) for r in rows]
 
     async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            return await _candidates(conn, request, limit)
+        return await _candidates(self._pool, request, limit)  # one statement: no transaction
 
     async def invited(self, application_id: UUID) -> set[UUID]:
         rows = await self._pool.fetch(

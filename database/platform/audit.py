@@ -7,23 +7,35 @@ from collections.abc import Sequence
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
+from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, OutboxEvent
 
 __all__ = ["Connection", "audit_args", "audit_row_sql", "iso_timestamp_sql", "record_audit"]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 # Audit row and outbox events in one round trip; the statement is atomic with the transaction.
-_RECORD = """
+_AUDIT = """
 WITH audit AS (
     INSERT INTO caas_audit.audit_log
         (principal_id, principal_role, provider_id, tool, object_type, object_id, args_sha256, outcome,
          request_id, client_ip)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14::inet)
-)
+)"""
+_OUTBOX = """
 INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
 SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::jsonb[])
 """
+_RECORD = _AUDIT + _OUTBOX
+# The same, and the idempotency key this transaction claimed records the audited object as what it
+# produced (its resource id): the key's completion costs no round trip of its own.
+_RECORD_COMPLETING = (
+    _AUDIT
+    + """, completed AS (
+    UPDATE caas_core.idempotency_keys SET resource_id = $6
+    WHERE principal_id = $15 AND operation = $16 AND key = $17
+)"""
+    + _OUTBOX
+)
 
 
 def audit_args(call: Invocation) -> list[object]:
@@ -64,10 +76,18 @@ def iso_timestamp_sql(column: str) -> str:
     )
 
 
-async def record_audit(conn: Connection, audit: AuditRecord, events: Sequence[OutboxEvent] = ()) -> None:
+async def record_audit(
+    conn: Connection,
+    audit: AuditRecord,
+    events: Sequence[OutboxEvent] = (),
+    completes: IdempotencyClaim | None = None,
+) -> None:
+    """The audit row and ``events``; with ``completes``, also that key's completion with
+    ``audit.object_id`` (``PgUnitOfWork.complete_idempotency_key``), in the same statement."""
     call = audit.invocation
+    key = () if completes is None else (completes.principal_id, completes.operation, completes.key)
     await conn.execute(
-        _RECORD,
+        _RECORD if completes is None else _RECORD_COMPLETING,
         call.principal.subject,
         call.principal.role.value,
         call.principal.provider_id,
@@ -82,4 +102,5 @@ async def record_audit(conn: Connection, audit: AuditRecord, events: Sequence[Ou
         [e.event_type for e in events],
         [e.payload for e in events],
         call.client_ip,
+        *key,
     )

@@ -263,6 +263,12 @@ class FakeBidWriter:
     async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
         return add_capital(self._tx, provider_id, amount_minor)
 
+    async def reserve_or_waiting(self, application_id: UUID, provider_id: UUID, amount: int) -> list[UUID]:
+        waiting = await self.waiting_providers(application_id)
+        if not waiting:
+            await self.reserve_capital(provider_id, amount)
+        return waiting
+
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
         left = add_capital(self._tx, provider_id, -amount_minor)
         if self._tx.tables.providers[provider_id].status != "active":

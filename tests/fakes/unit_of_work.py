@@ -66,9 +66,17 @@ class FakeUnitOfWork:
         if row is not None:  # the Pg UPDATE touches no row otherwise
             keys[row_key] = IdempotencyRow(row.request_sha256, resource_id, row.expires_at)
 
-    async def record(self, audit: AuditRecord, events: Sequence[OutboxEvent] = ()) -> None:
+    async def record(
+        self,
+        audit: AuditRecord,
+        events: Sequence[OutboxEvent] = (),
+        *,
+        completes: IdempotencyClaim | None = None,
+    ) -> None:
         self.tx.tables.audit.append(audit)
         self.tx.tables.outbox.extend(events)
+        if completes is not None:
+            await self.complete_idempotency_key(completes, audit.object_id)
 
 
 def fake_unit_of_work(store: FakeStore) -> UnitOfWorkFactory[FakeUnitOfWork]:

@@ -37,11 +37,7 @@ from tools.marketplace.domain.bids import (
 from tools.marketplace.domain.offers import offer_figures
 from tools.marketplace.domain.providers import ProviderRecord, ProviderStatus
 from tools.marketplace.models.bids import BidChanges, BiddingRoundView, BidInput, BidPage, BidView
-from tools.marketplace.ports import (
-    BiddingUnitOfWork,
-    BidQuery,
-    MarketplaceDeps,
-)
+from tools.marketplace.ports import BiddingUnitOfWork, BidQuery, MarketplaceDeps
 from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
@@ -159,10 +155,13 @@ def _require_active_provider(provider: ProviderRecord | None) -> ProviderRecord:
     return provider
 
 
-def _check_terms(terms: BidTerms, provider: ProviderRecord, app: ApplicationRecord, now: datetime) -> None:
+def _check_terms(
+    terms: BidTerms, provider: ProviderRecord, app: ApplicationRecord, now: datetime, again: bool = False
+) -> None:
+    """``again``: these terms were checked at ``now`` before, so their schedule is not built again."""
     assert app.requested_amount_minor is not None  # past draft
     problems = unmet_terms(terms, provider, app.requested_amount_minor, app.currency, now)
-    if not problems:
+    if not problems and not again:
         try:
             offer_figures(terms, now.date())
         except ValueError as exc:
@@ -214,10 +213,10 @@ async def place_bid_in(
     )
     # The lender's row last (tools.platform.locking): every bid and offer of this lender waits for it,
     # so one statement marks the invitation and locks the row, held from there to COMMIT. Its status
-    # and capital may have moved since the read above; a refusal now rolls everything back.
-    _check_terms(
-        terms, _require_active_provider(await uow.bids.mark_bid_submitted(app.id, provider_id)), app, now
-    )
+    # and capital may have moved since the read above; a refusal now rolls everything back. The
+    # schedule and its APR depend on the terms and the day alone: the first check built them.
+    locked = _require_active_provider(await uow.bids.mark_bid_submitted(app.id, provider_id))
+    _check_terms(terms, locked, app, now, again=True)
     return bid_view(placed, now)
 
 

@@ -29,7 +29,7 @@ from tools.loans.domain.schedules import Installment
 from tools.marketplace.bid_events import bid_event
 from tools.marketplace.bidding import bid_view, require_active
 from tools.marketplace.domain.bids import BidRecord, BidStatus
-from tools.marketplace.domain.offers import OfferCandidate, offer_figures, rank_offers
+from tools.marketplace.domain.offers import OfferCandidate, OfferFigures, offer_figures, rank_offers
 from tools.marketplace.domain.providers import ProviderStatus
 from tools.marketplace.models.bids import (
     AcceptedOffer,
@@ -46,7 +46,7 @@ from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation
 from tools.platform.principal import Principal
 
-__all__ = ["accept_offer", "compare_offers"]
+__all__ = ["accept_offer", "compare_offers", "offer_to_accept"]
 
 OPERATION = "accept_offer"
 
@@ -65,7 +65,7 @@ def _schedule(lines: Sequence[Installment], currency: str) -> list[OfferInstallm
     ]
 
 
-async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: str) -> OfferComparison:
+async def _open_application(deps: MarketplaceDeps, principal: Principal, handle: str) -> ApplicationRecord:
     app = await deps.applications.get(handle)
     if app is None or not can_view(principal, app):
         raise not_found(handle)
@@ -75,20 +75,29 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
             "(list_bids shows every bid, accepted or not)"
         )
     assert app.requested_amount_minor is not None and app.term_months is not None  # past draft
+    return app
+
+
+def _figures(b: BidRecord, now: datetime) -> tuple[OfferFigures | None, str | None]:
+    """The figures of a live offer, or why ``b`` is not one."""
+    if not b.live_at(now):
+        return None, f"it expired at {b.valid_until.isoformat()}"
+    if b.provider_status != ProviderStatus.ACTIVE:
+        return None, "its provider is suspended"
+    try:
+        return offer_figures(b.terms(), now.date()), None
+    except ValueError as exc:  # placed before a schedule rule changed: shown why, not an error
+        return None, f"its terms make no repayment schedule: {exc}"
+
+
+async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: str) -> OfferComparison:
+    app = await _open_application(deps, principal, handle)
+    assert app.requested_amount_minor is not None and app.term_months is not None  # past draft
     now = deps.clock.now()
     candidates: list[OfferCandidate[BidRecord]] = []
     excluded: list[ExcludedBid] = []
     for b in await deps.bids.active(app.id):
-        reason, figures = None, None
-        if not b.live_at(now):
-            reason = f"it expired at {b.valid_until.isoformat()}"
-        elif b.provider_status != ProviderStatus.ACTIVE:
-            reason = "its provider is suspended"
-        else:
-            try:
-                figures = offer_figures(b.terms(), now.date())
-            except ValueError as exc:  # placed before a schedule rule changed: shown why, not an error
-                reason = f"its terms make no repayment schedule: {exc}"
+        figures, reason = _figures(b, now)
         if figures is None:
             excluded.append(
                 ExcludedBid(
@@ -121,6 +130,20 @@ async def compare_offers(deps: MarketplaceDeps, principal: Principal, handle: st
         explanation=explanation,
         excluded=excluded,
     )
+
+
+async def offer_to_accept(
+    deps: MarketplaceDeps, principal: Principal, handle: str, bid: str | None
+) -> tuple[ApplicationRecord, BidRecord | None, OfferFigures | None]:
+    """The application and, when the bid whose id is written ``bid`` is among its live offers, that
+    bid and the figures compare_offers shows for it (both None otherwise), refused as compare_offers
+    refuses: what a person confirming an acceptance reads, with no other offer's figures built."""
+    app = await _open_application(deps, principal, handle)
+    for b in await deps.bids.active(app.id):
+        if str(b.id) == bid:
+            figures, _ = _figures(b, deps.clock.now())
+            return app, (b if figures is not None else None), figures
+    return app, None, None
 
 
 async def _accepted(deps: MarketplaceDeps, bid_id: UUID) -> AcceptedOffer:
@@ -239,16 +262,17 @@ async def _accept_locked(
     ]
     reason = f"offer accepted: {bid.provider_name}, bid {accepted.id} (version {accepted.version})"
     moved = await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
-    await uow.record(AuditRecord(call, "bid", str(accepted.id)))
-    await uow.complete_idempotency_key(claim, str(accepted.id))
+    await uow.record(AuditRecord(call, "bid", str(accepted.id)), completes=claim)  # the key's outcome
     # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
     # waits for its row, so it is held only from here to COMMIT; a refusal rolls back everything above.
-    waiting = await uow.bids.waiting_providers(app.id)  # invited, never bid: their invitations expire
-    if waiting:
-        await uow.bids.lock_providers([bid.provider_id, *waiting])
-        await uow.bids.expire_invitations(app.id)
-    try:  # one statement locks the lender's row, checks it is active and has the capital, reserves
-        await uow.bids.reserve_capital(bid.provider_id, bid.amount_minor)
+    try:
+        # One statement reads the lenders invited that never bid and, when there are none, locks the
+        # lender's row, checks it is active and has the capital, and reserves it.
+        waiting = await uow.bids.reserve_or_waiting(app.id, bid.provider_id, bid.amount_minor)
+        if waiting:  # their invitations expire: every row locked in id order, then the reservation
+            await uow.bids.lock_providers([bid.provider_id, *waiting])
+            await uow.bids.expire_invitations(app.id)
+            await uow.bids.reserve_capital(bid.provider_id, bid.amount_minor)
     except Conflict as refused:
         if "suspended" in refused.message:
             raise Conflict(f"{bid.provider_name} is suspended; its offer cannot be accepted now") from None

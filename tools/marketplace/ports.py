@@ -219,8 +219,9 @@ class BidWriter(Protocol):
         invitation's id, or None when it was not 'invited' (nothing changed)."""
         ...
 
-    async def waiting_providers(self, application_id: UUID) -> list[UUID]:
-        """The providers whose invitation to this application is still 'invited' (not yet bid)."""
+    async def reserve_or_waiting(self, application_id: UUID, provider_id: UUID, amount: int) -> list[UUID]:
+        """The providers still 'invited' to the application (never bid); when there are none, also
+        ``reserve_capital(provider_id, amount)`` in the same statement (and raises as it does)."""
         ...
 
     async def expire_invitations(self, application_id: UUID) -> int:

@@ -114,8 +114,7 @@ async def disburse_loan(
     async with deps.uow() as uow:
         earlier = await claim_or_replay(uow, claim)
         if earlier is None:
-            payment = await _request_disbursement(deps, uow, call, seen.id, app, simulate)
-            await uow.complete_idempotency_key(claim, str(payment.id))
+            payment = await _request_disbursement(deps, uow, call, seen.id, app, simulate, claim)
     if earlier is not None:  # replayed after the transaction, not holding its connection
         return await _stored(deps, UUID(earlier), replayed=True)
     return payment_view(payment)
@@ -128,8 +127,11 @@ async def _request_disbursement(
     loan_id: UUID,
     app: ApplicationRecord | None,
     simulate: str | None,
+    claim: IdempotencyClaim,
     reason: str | None = None,
 ) -> PaymentRecord:
+    """The payout's row, audit row and event; ``claim`` records the payment as the key's outcome in
+    the audit row's statement."""
     loan = await uow.loans.lock(str(loan_id))
     assert loan is not None
     if loan.status != LoanStatus.PENDING_DISBURSEMENT:
@@ -164,6 +166,7 @@ async def _request_disbursement(
     await uow.record(
         AuditRecord(call, "payment", str(payment.id)),
         [payment_event(payment, loan, "requested", reason, deps.clock.now())],
+        completes=claim,
     )
     return payment
 
@@ -231,8 +234,8 @@ async def collect_repayment(
             await uow.record(
                 AuditRecord(call, "payment", str(p.id)),
                 [payment_event(p, loan, "initialized", reason, deps.clock.now())],
+                completes=claim,  # the key's outcome: this payment
             )
-            await uow.complete_idempotency_key(claim, str(p.id))
     if earlier is not None:
         return await _stored(deps, UUID(earlier), replayed=True)
     return payment_view(p)

@@ -81,8 +81,9 @@ async def retry_disbursement(
                     "(get_payment shows where it stands, verify_payment asks the gateway)"
                 )
             reason = f"disbursement of loan {loan.id} requested again after payment {failed.id} failed"
-            payment = await _request_disbursement(deps, uow, call, loan.id, app, simulate, reason=reason)
-            await uow.complete_idempotency_key(claim, str(payment.id))
+            payment = await _request_disbursement(
+                deps, uow, call, loan.id, app, simulate, claim, reason=reason
+            )
     if earlier is not None:
         return await _stored(deps, UUID(earlier), replayed=True)
     return payment_view(payment)

@@ -2,7 +2,8 @@
 
 A key is scoped to its caller and operation. The first call claims it inside the use case's unit of
 work and, before that transaction commits, records the id of what it produced
-(``uow.complete_idempotency_key``). A later call with the same key and the same arguments replays that
+(``uow.complete_idempotency_key``, or ``uow.record(..., completes=claim)``, which writes it in the audit
+row's statement: one round trip fewer). A later call with the same key and the same arguments replays that
 result; with other arguments it is a conflict; while the first is still in flight the database makes
 the duplicate wait for it (see ``database.unit_of_work``). Keys live 24 hours.
 """
@@ -39,7 +40,8 @@ def request_sha256(arguments: Any) -> str:
 
 async def claim_or_replay(uow: IdempotentUnitOfWork, claim: IdempotencyClaim) -> str | None:
     """Claim ``claim`` in this transaction: the id of what the key already produced (replay it), or None
-    when this call is the first (finish with ``uow.complete_idempotency_key`` in the same transaction).
+    when this call is the first (finish with ``uow.complete_idempotency_key``, or ``uow.record`` with
+    ``completes=claim``, in the same transaction).
 
     Raises Conflict, changing nothing, when the key was used before with other arguments.
     """

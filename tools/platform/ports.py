@@ -184,7 +184,16 @@ class UnitOfWork(Protocol):
 
     async def complete_idempotency_key(self, claim: IdempotencyClaim, resource_id: str) -> None: ...
 
-    async def record(self, audit: AuditRecord, events: Sequence[OutboxEvent] = ()) -> None: ...
+    async def record(
+        self,
+        audit: AuditRecord,
+        events: Sequence[OutboxEvent] = (),
+        *,
+        completes: IdempotencyClaim | None = None,
+    ) -> None:
+        """The audit row and the outbox events; with ``completes``, that claimed key records
+        ``audit.object_id`` as what it produced (``complete_idempotency_key``), in the same write."""
+        ...
 
 
 U_co = TypeVar("U_co", covariant=True)

@@ -19,6 +19,7 @@ from fastmcp import Client
 
 from database.marketplace.bids import PgBidWriter
 from tests.helpers.bidding import market, place
+from tests.helpers.statements import Counted
 from tools.platform.errors import Conflict
 
 UNIQUE_VIOLATION = "23505"
@@ -104,6 +105,43 @@ async def test_a_reservation_never_takes_capital_below_zero(
         assert await writer.reserve_capital(provider_id, have) == 0
         with pytest.raises(Conflict):
             await writer.reserve_capital(provider_id, 1)
+
+
+async def test_acceptance_reserves_in_the_statement_that_finds_no_invited_lender_waiting(
+    mono: Client, principal: Any, core_db: asyncpg.Connection, country: str
+) -> None:
+    app, (a, b, c) = await market(mono, principal, country, lenders=3)
+    for p in (a, b):
+        await place(mono, principal, app, p)
+    app_id, lender = uuid.UUID(app["id"]), uuid.UUID(a)
+    capital = "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1"
+    have = await core_db.fetchval(capital, lender)
+    async with undone(core_db):
+        counted = Counted(core_db)
+        writer = PgBidWriter(counted)  # type: ignore[arg-type]
+        # c never bid: nothing is reserved (the caller locks every row in id order first).
+        assert await writer.reserve_or_waiting(app_id, lender, 1_000) == [uuid.UUID(c)]
+        assert counted.sent == 1 and await core_db.fetchval(capital, lender) == have
+        await core_db.execute(
+            "UPDATE caas_core.provider_invitations SET status = 'expired' WHERE application_id = $1 "
+            "AND provider_id = $2",
+            app_id,
+            uuid.UUID(c),
+        )
+        counted.sent = 0
+        assert await writer.reserve_or_waiting(app_id, lender, 1_000) == []
+        assert counted.sent == 1 and await core_db.fetchval(capital, lender) == have - 1_000
+        # Refused as reserve_capital refuses: more than it has, or a suspended lender.
+        with pytest.raises(Conflict, match="capital"):
+            async with core_db.transaction():
+                await writer.reserve_or_waiting(app_id, lender, have)
+        await core_db.execute(
+            "UPDATE caas_core.providers SET status = 'suspended', suspended_reason = 'tests', "
+            "suspended_at = now(), suspended_by = 'tests' WHERE id = $1",
+            lender,
+        )
+        with pytest.raises(Conflict, match="suspended"):
+            await writer.reserve_or_waiting(app_id, lender, 1)
 
 
 async def test_a_round_is_made_once_then_read_as_stored_in_one_statement(

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from database.marketplace.providers import CANDIDATES_SQL, candidate_args
+from database.marketplace.providers import CANDIDATES_CALL, CANDIDATES_SQL, candidate_args
 from tests.helpers.providers import uid
 from tools.marketplace.domain.matching import MatchRequest, fit_score
 
@@ -157,6 +157,9 @@ async def test_the_indexed_statement_selects_as_the_plain_criteria_and_ranks_by_
                 for limit in (3, 1000):
                     rows = await core_db.fetch(CANDIDATES_SQL, *candidate_args(request, limit))
                     ranked = [(r["provider_id"], r["fit_score"]) for r in rows]
+                    # What production runs: the statement in migration 0030's function, row for row.
+                    called = await core_db.fetch(CANDIDATES_CALL, *candidate_args(request, limit))
+                    assert [dict(r) for r in called] == [dict(r) for r in rows]
                     assert ranked == await expected_ranking(core_db, request, limit), (mode, request)
                 found += bool(ranked)
         assert found > len(requests) // 5 * 2  # not a vacuous comparison
@@ -168,3 +171,36 @@ async def test_the_indexed_statement_selects_as_the_plain_criteria_and_ranks_by_
         assert {r["id"] for r in odd} <= matched  # each odd array still serves MU
     finally:
         await tx.rollback()
+
+
+async def test_the_function_runs_the_candidate_statement_with_a_generic_plan(
+    core_db: asyncpg.Connection,
+) -> None:
+    # Its body is CANDIDATES_SQL as written (a changed statement needs a migration), and its SET
+    # clause forces the plan made for any values: auto_explain shows the nested statement's plan with
+    # the parameters unbound ($4, the amount), where a plan for the values would show the amount.
+    source, config = await core_db.fetchrow(
+        "SELECT prosrc, proconfig FROM pg_proc WHERE oid = 'caas_core.match_candidates'::regproc"
+    )
+    assert f"RETURN QUERY\n{CANDIDATES_SQL.strip()};\nEND" in source
+    assert config == ["plan_cache_mode=force_generic_plan"]
+    plans: list[str] = []
+    core_db.add_log_listener(lambda _conn, message: plans.append(message.message))
+    request = MatchRequest(
+        "XTS", "MU", 123_457, 12, "C", 700, Decimal("0.4"), Decimal("0.18"), Decimal("0.24")
+    )
+    tx = core_db.transaction()
+    await tx.start()
+    try:
+        await core_db.execute(
+            "LOAD 'auto_explain'; SET LOCAL auto_explain.log_min_duration = 0; "
+            "SET LOCAL auto_explain.log_nested_statements = on; SET LOCAL client_min_messages = log; "
+            "SET LOCAL plan_cache_mode = force_custom_plan"  # the function's own setting wins
+        )
+        for _ in range(2):
+            await core_db.fetch(CANDIDATES_CALL, *candidate_args(request, 3))
+    finally:
+        await tx.rollback()
+    nested = [p for p in plans if "caas_core.providers p" in p and "match_candidates" not in p]
+    assert len(nested) == 2
+    assert all("$4" in p and "123457" not in p for p in nested), nested

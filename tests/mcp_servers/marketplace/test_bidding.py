@@ -39,6 +39,7 @@ from tests.helpers.bidding import (
     uid,
 )
 from tests.helpers.clock import MovableClock
+from tools.marketplace import bidding
 from tools.platform.principal import Role
 
 
@@ -203,6 +204,24 @@ async def test_a_provider_without_the_capital_cannot_bid_and_one_active_bid_at_a
         "bid.placed",
     ]
     assert (await events(core_db, app, "bid.withdrawn"))[0]["payload"]["reason"] == "repriced"
+
+
+async def test_a_bid_builds_its_schedule_and_solves_its_apr_once(
+    client: Client, principal: Any, country: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its terms are checked twice (before and under the lender's lock); the schedule, which depends
+    # only on the terms and the day, is built for the first check alone.
+    app, (p1, *_) = await market(client, principal, country, lenders=1)
+    built: list[object] = []
+    real = bidding.offer_figures
+
+    def counted(terms: Any, as_of: Any) -> Any:
+        built.append(terms)
+        return real(terms, as_of)
+
+    monkeypatch.setattr(bidding, "offer_figures", counted)
+    placed = await place(client, principal, app, p1)
+    assert placed["status"] == "active" and len(built) == 1
 
 
 async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_withdrawn(

@@ -1,0 +1,42 @@
+"""accept_offer when a lender invited to the application never bid: its invitation expires (a declining
+decision) and the accepted lender's capital is reserved, through a real MCP client on real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from tests.helpers.bidding import ACCEPT, as_borrower, call, capital, market, place
+
+AMOUNT_MINOR = 25_000_000
+
+
+def key() -> str:
+    return f"accept-{uuid.uuid4()}"
+
+
+async def test_an_invited_lender_that_never_bid_is_expired_before_the_reservation(
+    client: Client, principal: Any, country: str, core_db: asyncpg.Connection
+) -> None:
+    # The reservation's statement finds c still invited, so it reserves nothing; the use case then
+    # locks every lender's row in id order, expires c's invitation and reserves.
+    app, (a, b, c) = await market(client, principal, country)
+    offer = await place(client, principal, app, a)
+    await place(client, principal, app, b)
+    before = {p: await capital(core_db, p) for p in (a, b, c)}
+    as_borrower(principal, app)
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    done = await call(client, ACCEPT, args)
+    assert done["application_status"] == "offer_accepted"
+    after = {p: await capital(core_db, p) for p in (a, b, c)}
+    assert after == {a: before[a] - AMOUNT_MINOR, b: before[b], c: before[c]}
+    status = await core_db.fetchval(
+        "SELECT status FROM caas_core.provider_invitations WHERE application_id = $1 AND provider_id = $2",
+        uuid.UUID(app["id"]),
+        uuid.UUID(c),
+    )
+    decided = "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1"
+    assert (status, tuple(await core_db.fetchrow(decided, uuid.UUID(c)))) == ("expired", (1, 0))
