@@ -118,11 +118,14 @@ Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
 
 
+_DECIMAL = re.compile(DECIMAL_PATTERN[:-1] + r"\Z")  # compiled once: not a cache lookup per amount
+
+
 def _decimal_string(value: object) -> object:
     # A Decimal can only come from Python (use cases building inputs); anything from JSON is a string.
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, str) and re.match(DECIMAL_PATTERN[:-1] + r"\Z", value):
+    if isinstance(value, str) and _DECIMAL.match(value):
         return Decimal(value)
     raise ValueError(
         'must be a decimal string of ASCII digits such as "250000.00" or "0.24" (optional leading "-", '
