@@ -10,7 +10,7 @@ round. Each block's server CPU is the server process's own CPU clock (nanosecond
 psutil's 10 ms ticks), read just before the block and after it has settled, so the driver's own CPU,
 and the other servers', is never counted. Per cell and side: CPU per call over all blocks, the median
 and spread of the per-block figure, p50/p99 latency; and per round, each caas side's CPU per call over
-the floor's in the same round, with the median and spread of those ratios.
+the floor's in the same round (and this checkout's over the other's), with the median and spread.
 
 `--other PATH` is a sibling checkout (e.g. a git worktree of an older commit) with its own .venv: its
 server is started with that checkout's Python, from that directory, on its own pair of databases on
@@ -181,7 +181,8 @@ async def run_cell(opts: Any, urls: dict[str, str], pids: dict[str, int], mode: 
         }
     cell: dict[str, Any] = {"mode": mode, "protocol": protocol, "conc": conc, "block_calls": per * conc}
     cell["sides"] = {s.name: summarise(s, idle[s.name], span) for s in sides}
-    cell["ratios"] = {s.name: ratios(s, sides[0]) for s in sides[1:]}
+    pairs = [(s, sides[0]) for s in sides[1:]] + ([(sides[1], sides[2])] if len(sides) == 3 else [])
+    cell["ratios"] = {f"{a.name}/{b.name}": ratios(a, b) for a, b in pairs}  # caas/other: the change itself
     cell["blocks"] = [b for s in sides for b in s.blocks]
     return cell
 
@@ -212,11 +213,11 @@ def summarise(s: Side, idle_cpu_s: float, span_s: float) -> dict[str, Any]:
     return out
 
 
-def ratios(s: Side, floor: Side) -> dict[str, Any]:
-    """CPU per call over the floor's: over all blocks, and round by round (same stretch of time)."""
-    mine, base = summarise(s, 0.0, 1.0), summarise(floor, 0.0, 1.0)
+def ratios(s: Side, base_side: Side) -> dict[str, Any]:
+    """CPU per call over the other side's: over all blocks, and round by round (same stretch of time)."""
+    mine, base = summarise(s, 0.0, 1.0), summarise(base_side, 0.0, 1.0)
     per_round = [
-        a["cpu_ms_per_call"] / b["cpu_ms_per_call"] for a, b in zip(s.blocks, floor.blocks, strict=True)
+        a["cpu_ms_per_call"] / b["cpu_ms_per_call"] for a, b in zip(s.blocks, base_side.blocks, strict=True)
     ]
     out = {"cpu_total": mine["cpu_ms_per_call"] / base["cpu_ms_per_call"], "cpu_per_round": spread(per_round)}
     return out | {"p50": mine["p50_ms"] / base["p50_ms"], "p99": mine["p99_ms"] / base["p99_ms"]}
@@ -290,7 +291,7 @@ def print_cell(cell: dict[str, Any]) -> None:
     for name, r in cell["ratios"].items():
         q = r["cpu_per_round"]
         print(
-            f"| {name}/{FLOOR} | {r['cpu_total']:.3f} | {q['median']:.3f} ({q['p25']:.3f}-{q['p75']:.3f}, "
+            f"| {name} | {r['cpu_total']:.3f} | {q['median']:.3f} ({q['p25']:.3f}-{q['p75']:.3f}, "
             f"{q['min']:.3f}-{q['max']:.3f}) | {r['p50']:.2f} | {r['p99']:.2f} |"
         )
     for name, s in cell["sides"].items():
