@@ -65,7 +65,10 @@ class RoleVisibility(DirectCallTool):
         for old, instead in self.retired.get(name, ()):
             if old in (context.message.arguments or {}):
                 raise CaasToolError("invalid_argument", f"{name} no longer takes {old}: {instead}")
-        if (where := _lone_surrogate(context.message.arguments or {})) is not None:
+        if (
+            _has_surrogate(arguments := context.message.arguments or {})
+            and (where := _lone_surrogate(arguments)) is not None
+        ):
             # Only an in-process client can send one (a JSON transport refuses it); strict validation
             # would fail to re-encode it and answer internal.
             raise CaasToolError(
@@ -75,6 +78,26 @@ class RoleVisibility(DirectCallTool):
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    """Whether any string (or key) in ``value`` holds a lone surrogate. The check of every call: no
+    paths built, and an ASCII string (``isascii`` reads a flag) never searched; :func:`_lone_surrogate`
+    names the place only when there is one."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and not key.isascii() and _SURROGATE.search(key):
+                    return True
+                todo.append(inner)
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
 
 
 def _lone_surrogate(value: Any, path: str = "") -> str | None:

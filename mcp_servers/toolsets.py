@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp_servers.platform.dispatch import DirectCallTool
+from mcp_servers.platform.request_context import request_headers
 from mcp_servers.session_state import enabled_in_session
 from tools.platform.errors import NotFound, PermissionDenied
 from tools.platform.principal import Role
@@ -276,11 +277,11 @@ class ToolsetGate(DirectCallTool):
         self.roles[tool.name] = frozenset((tool.meta or {}).get(ROLES_META) or ())
 
     async def view(self) -> View:
-        from fastmcp.server.dependencies import get_context, get_http_headers
+        from fastmcp.server.dependencies import get_context
 
         from mcp_servers.toolkit import CaasToolError
 
-        headers = get_http_headers(include={HEADER, READ_ONLY_HEADER})
+        headers = request_headers(HEADER, READ_ONLY_HEADER)
         try:
             header = parse_toolsets(headers[HEADER], self.selection.ceiling) if HEADER in headers else None
             read_only = self.selection.read_only or parse_read_only(headers.get(READ_ONLY_HEADER, ""))

@@ -13,13 +13,16 @@ __all__ = ["Connection", "audit_args", "audit_row_sql", "iso_timestamp_sql", "re
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
+# The caller's IP address goes as text and PostgreSQL makes it an inet (``$n::text::inet``): a parameter
+# typed inet makes asyncpg parse the string with ipaddress.ip_address, 6 us of every write's call in
+# Python, for an address request_context already checked and wrote canonically (same stored value).
 # Audit row and outbox events in one round trip; the statement is atomic with the transaction.
 _AUDIT = """
 WITH audit AS (
     INSERT INTO caas_audit.audit_log
         (principal_id, principal_role, provider_id, tool, object_type, object_id, args_sha256, outcome,
          request_id, client_ip)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14::inet)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14::text::inet)
 )"""
 _OUTBOX = """
 INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
@@ -62,7 +65,7 @@ def audit_row_sql(first: int, object_type: str, object_id_sql: str, source: str)
         (principal_id, principal_role, provider_id, tool, object_type, object_id, args_sha256, outcome,
          request_id, client_ip)
     SELECT {a[0]}::text, {a[1]}::text, {a[2]}::text, {a[3]}::text, '{object_type}', {object_id_sql},
-           {a[4]}::text, 'succeeded', {a[5]}::text, {a[6]}::inet
+           {a[4]}::text, 'succeeded', {a[5]}::text, {a[6]}::text::inet
     FROM {source}"""
 
 

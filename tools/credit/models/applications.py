@@ -8,13 +8,14 @@ from typing import Annotated, Literal, Self
 from uuid import UUID
 
 import pycountry
-from pydantic import AwareDatetime, EmailStr, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.models import (
     CurrencyCode,
     DecimalString,
+    Email,
     FreeText,
     Identifier,
     Input,
@@ -65,7 +66,7 @@ class BankAccount(Input):
 
 class Applicant(Input):
     full_name: Annotated[Line, Field(min_length=2, max_length=200, description="Legal name.")]
-    email: Annotated[EmailStr, Field(max_length=254, description="Where the borrower is told of progress.")]
+    email: Annotated[Email, Field(max_length=254, description="Where the borrower is told of progress.")]
     phone: Annotated[
         str | None,
         Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +2348012345678."),

@@ -85,8 +85,19 @@ def test_from_minor_has_exactly_the_currencys_decimals(minor, code, text) -> Non
     ],
 )
 def test_too_many_decimals_are_rejected_never_rounded(amount, code) -> None:
-    with pytest.raises(MoneyError):
+    with pytest.raises(
+        MoneyError, match=rf"^{code} has \d decimal places?; .+ has more. Send at most \d decimals$"
+    ):
         to_minor(Decimal(amount), code)
+
+
+def test_the_refusal_names_the_currency_its_decimals_and_the_amount() -> None:
+    with pytest.raises(MoneyError) as caught:
+        to_minor(Decimal("10.001"), "NGN")
+    assert str(caught.value) == "NGN has 2 decimal places; 10.001 has more. Send at most 2 decimals"
+    with pytest.raises(MoneyError) as caught:
+        to_minor(Decimal("1.5"), "JPY")
+    assert str(caught.value) == "JPY has 0 decimal places; 1.5 has more. Send at most 0 decimals"
 
 
 @pytest.mark.parametrize("amount", ["NaN", "sNaN", "Infinity", "-Infinity", "100000000000000.01", "1E+15"])
