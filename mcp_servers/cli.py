@@ -24,7 +24,7 @@ from mcp_servers.fronts import FRONTS, front_refusal
 from mcp_servers.platform.gc_tuning import settle_heap
 from mcp_servers.platform.logs import configure_logging
 from mcp_servers.platform.pii import vault_from_settings
-from mcp_servers.platform.serving import ShutdownGate, http_app
+from mcp_servers.platform.serving import ShutdownGate, http_app, server_config
 from mcp_servers.platform.tracing import configure_tracing
 from mcp_servers.processes import ProcessPlan, composed_plan, front_plan, pool_size, service_plan
 from mcp_servers.runtime import Runtime, check_sandbox_consent
@@ -201,20 +201,8 @@ async def _serve_http(
     server = build_server(runtime, service, api_keys=keys, resource_url=resource)  # type: ignore[arg-type]
     settle_heap()  # start-up is done: its heap is never collected again
     gate = ShutdownGate()
-    config = uvicorn.Config(
-        http_app(server, settings, bind_host, gate, front=front, process=slot.index if slot else None),
-        host=bind_host,
-        port=bind_port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        # The client's address in the audit row: X-Forwarded-For/-Proto only from a trusted proxy.
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        # The gate has drained the calls in flight already (or the grace period is over).
-        timeout_graceful_shutdown=2,
-        log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
-    )
+    app = http_app(server, settings, bind_host, gate, front=front, process=slot.index if slot else None)
+    config = server_config(app, settings, bind_host, bind_port)
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "configured PostgreSQL"
     of = f", process {slot.index} of {slot.count}" if slot else ""
     log.info("serving %s on http://%s:%d/mcp (%s%s)", server.name, bind_host, bind_port, where, of)

@@ -8,6 +8,7 @@ import json
 import socket
 from urllib.parse import urlsplit
 
+import uvicorn
 from fastmcp import FastMCP
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,9 +20,32 @@ from mcp_servers.platform.tracing import TraceContextMiddleware
 from mcp_servers.subscriptions import withdraw_subscriptions
 from mcp_servers.toolsets import Selection, ToolsetHeaders, parse_toolsets
 
-__all__ = ["ShutdownGate", "allowed_hosts", "http_app"]
+__all__ = ["KEEP_ALIVE_S", "ShutdownGate", "allowed_hosts", "http_app", "server_config"]
 
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - compared against, never bound
+# An idle connection is closed by its client first: nginx keeps upstream connections 60 s and httpx 5 s
+# (uvicorn's own default). When the server closes first, a request sent on the connection at that instant
+# gets no answer: a 502 through nginx, a ReadError direct.
+KEEP_ALIVE_S = 75
+
+
+def server_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """How ``caas serve`` runs ``app`` under uvicorn."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        # The client's address in the audit row: X-Forwarded-For/-Proto only from a trusted proxy.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
+        # The gate has drained the calls in flight already (or the grace period is over).
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
+    )
 
 
 def allowed_hosts(settings: Settings, bind_host: str) -> list[str]:
