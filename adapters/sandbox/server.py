@@ -236,6 +236,9 @@ class Sandbox:
             log_config=None,
             # Stalled answers (timeout_after_success) must not hold a shutdown for long.
             timeout_graceful_shutdown=1,
+            # Idle connections are closed by the client first (httpx keeps them 5 s, uvicorn's default):
+            # else a payout sent as the server closes its connection fails with no answer.
+            timeout_keep_alive=75,
         )
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))

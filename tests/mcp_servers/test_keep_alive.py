@@ -13,25 +13,9 @@ import pytest
 from mcp_servers.platform.serving import KEEP_ALIVE_S
 from tests.helpers.caas_process import serve_process
 from tests.helpers.common import caas_env
+from tests.helpers.raw_http import get_status, held_connection
 
 pytestmark = pytest.mark.subprocess
-
-
-async def get_health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> bytes:
-    """One GET /health on an open connection: the status line ("" when the server had closed it)."""
-    writer.write(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
-    length = next(
-        (
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        ),
-        0,
-    )
-    await reader.readexactly(length)
-    return head.split(b"\r\n")[0]
 
 
 def test_the_server_outlasts_the_keep_alive_of_httpx_and_nginx() -> None:
@@ -49,11 +33,11 @@ async def test_an_idle_connection_is_still_open_after_httpxs_keep_alive_has_run_
         NEON_DATABASE_URL=await fresh_database(),
         SUPABASE_DB_URL=await fresh_database(),
     )
-    async with serve_process((), env, tmp_path) as (_, port):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            assert await get_health(reader, writer, port) == b"HTTP/1.1 200 OK"
-            await asyncio.sleep(6.5)  # beyond uvicorn's default of 5 s, which closed it
-            assert await get_health(reader, writer, port) == b"HTTP/1.1 200 OK"
-        finally:
-            writer.close()
+    async with (
+        serve_process((), env, tmp_path) as (_, port),
+        held_connection(f"http://127.0.0.1:{port}") as conn,
+    ):
+        host = f"127.0.0.1:{port}"
+        assert await get_status(conn, host, "/health") == b"HTTP/1.1 200 OK"
+        await asyncio.sleep(6.5)  # beyond uvicorn's default of 5 s, which closed it
+        assert await get_status(conn, host, "/health") == b"HTTP/1.1 200 OK"
