@@ -130,7 +130,7 @@ def _key(id_or_reference: str) -> tuple[str, object] | None:
 
 
 class PgApplicationReader:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool | Connection) -> None:
         self._pool = pool
 
     async def get(self, id_or_reference: str) -> ApplicationRecord | None:
@@ -170,6 +170,9 @@ class PgApplicationReader:
 class PgApplicationWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    async def timeline(self, application_id: UUID) -> list[Transition]:
+        return await PgApplicationReader(self._conn).timeline(application_id)
 
     async def insert(
         self, new: NewApplication, reason: str, call: Invocation | None = None

@@ -99,7 +99,7 @@ def _document(row: asyncpg.Record) -> DocumentRecord:
 
 
 class PgDocumentReader:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool | Connection) -> None:
         self._pool = pool
 
     async def get_upload(self, upload_id: UUID) -> UploadRecord | None:
@@ -139,6 +139,9 @@ class PgDocumentReader:
 class PgDocumentWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    async def verified_document_types(self, application_id: UUID) -> set[str]:
+        return await PgDocumentReader(self._conn).verified_document_types(application_id)
 
     async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
         row = await self._conn.fetchrow(

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from database.marketplace.bid_state import bidding_round, bidding_state, end_round
-from database.marketplace.providers import PgProviderWriter
+from database.marketplace.providers import PgProviderReader, PgProviderWriter
 from database.platform.audit import Connection
 from database.sql import Filters
 from tools.loans.domain.commission_plan import CommissionPlan
@@ -114,6 +114,9 @@ class PgBidReader:
 class PgBidWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    async def invited_providers(self, application_id: UUID) -> set[UUID]:
+        return await PgProviderReader(self._conn).invited(application_id)
 
     async def round(self, application_id: UUID, opened_at: datetime, window: timedelta) -> BiddingRound:
         return await bidding_round(self._conn, application_id, opened_at, window)

@@ -236,7 +236,7 @@ WHERE l.provider_id = $1 AND l.currency = $4::text
 
 
 class PgProviderReader:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool | Connection) -> None:
         self._pool = pool
 
     async def get(self, provider_id: UUID) -> ProviderRecord | None:

@@ -24,6 +24,9 @@ class PgRiskWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    async def latest_assessment(self, application_id: UUID) -> StoredAssessment | None:
+        return await PgRiskReader(self._conn).latest_assessment(application_id)
+
     async def add_assessment(
         self,
         application_id: UUID,
@@ -75,7 +78,7 @@ class PgRiskWriter:
 
 
 class PgRiskReader:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool | Connection) -> None:
         self._pool = pool
 
     async def latest_assessment(self, application_id: UUID) -> StoredAssessment | None:

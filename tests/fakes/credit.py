@@ -130,6 +130,9 @@ class FakeApplicationWriter:
     async def update_draft(self, app_id: UUID, new: NewApplication, actor: Principal) -> ApplicationRecord:
         raise not_implemented("ApplicationWriter.update_draft")
 
+    async def timeline(self, application_id: UUID) -> Sequence[Transition]:
+        return list(self._tx.tables.application_transitions.get(application_id, []))
+
 
 class FakeDocumentReader:
     """Documents are arranged as the set of verified document types of an application."""
@@ -156,6 +159,9 @@ class FakeDocumentReader:
 class FakeDocumentWriter:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
+
+    async def verified_document_types(self, application_id: UUID) -> set[str]:
+        return set(self._tx.tables.verified_documents.get(application_id, set()))
 
     async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
         raise not_implemented("DocumentWriter.insert_upload")
@@ -203,6 +209,10 @@ class FakeRiskReader:
 class FakeRiskWriter:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
+
+    async def latest_assessment(self, application_id: UUID) -> StoredAssessment | None:
+        mine = [a for a in self._tx.tables.assessments if a.application_id == application_id]
+        return mine[-1] if mine else None
 
     async def add_assessment(
         self,

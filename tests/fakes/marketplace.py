@@ -169,6 +169,9 @@ class FakeBidWriter:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
+    async def invited_providers(self, application_id: UUID) -> set[UUID]:
+        return {p for (a, p) in self._tx.tables.invitations if a == application_id}
+
     async def round(self, application_id: UUID, opened_at: datetime, window: timedelta) -> BiddingRound:
         new = BiddingRound(application_id, opened_at, opened_at + window, None, None, None)
         return self._tx.tables.rounds.setdefault(application_id, new)

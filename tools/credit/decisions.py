@@ -72,7 +72,7 @@ async def review_application(
         moved = await transition(uow, call, app, DECISION_TARGETS[decision], reason)
         reasons: list[dict[str, object]] = []
         if decision is ReviewDecision.DECLINE:
-            latest = await deps.risk.latest_assessment(app.id)
+            latest = await uow.risk.latest_assessment(app.id)
             reasons = [{"code": "review.declined", "message": comment, "points_lost": 0}]
             # Conditions (such as identity still to be verified) are not reasons for the decline itself.
             reasons += [
@@ -116,7 +116,7 @@ async def approve_application(
             check_transition(ApplicationStatus(app.status), ApplicationStatus.APPROVED)
         except IllegalTransition as exc:
             raise Conflict(f"{app.reference}: {exc}") from None
-        maker = step_of(maker_steps(app, await deps.applications.timeline(app.id)), principal.subject)
+        maker = step_of(maker_steps(app, await uow.applications.timeline(app.id)), principal.subject)
         if maker is not None:
             raise PermissionDenied(
                 f"maker-checker: you {maker} {app.reference}, so you cannot approve it; ask another operator"
@@ -125,12 +125,12 @@ async def approve_application(
         amount = from_minor(app.requested_amount_minor, app.currency)
         if principal.role not in (Role.OPERATOR, Role.ADMIN) and _needs_operator(deps, app.currency, amount):
             raise PermissionDenied(f"approving {amount} {app.currency} needs an operator or admin")
-        verified = await deps.documents.verified_document_types(app.id)
+        verified = await uow.documents.verified_document_types(app.id)
         kyc = kyc_status(verified)
         if not kyc.complete:
             raise Conflict(f"{app.reference} cannot be approved without {' and '.join(kyc.missing())}")
         # The accepted offer's terms replace the requested ones once the marketplace records them.
-        bureau = _bureau_of(await deps.risk.latest_assessment(app.id))
+        bureau = _bureau_of(await uow.risk.latest_assessment(app.id))
         inputs = await inputs_for(deps, app, bureau, (amount, app.term_months or 1), verified)
         assessment = score(inputs, deps.policy, stage="approval")
         result = assessment_json(assessment)

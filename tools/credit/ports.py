@@ -103,6 +103,10 @@ class ApplicationWriter(Protocol):
         self, app_id: UUID, new: NewApplication, actor: Principal
     ) -> ApplicationRecord: ...
 
+    async def timeline(self, application_id: UUID) -> Sequence[Transition]:
+        """As ``ApplicationReader.timeline``, inside the transaction (no second pooled connection)."""
+        ...
+
 
 class ApplicationReader(Protocol):
     async def get(self, id_or_reference: str) -> ApplicationRecord | None: ...
@@ -185,6 +189,10 @@ class DocumentReader(Protocol):
 
 class DocumentWriter(Protocol):
     """Each write is one statement with its audit row (and event): atomic without a transaction."""
+
+    async def verified_document_types(self, application_id: UUID) -> set[str]:
+        """As ``DocumentReader``'s, inside the transaction (no second pooled connection)."""
+        ...
 
     async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
         """The pending upload, with ``call``'s audit row."""

@@ -383,7 +383,7 @@ async def close_bidding(
                 "provider.bidding_closed",
                 {**event.payload, "provider_id": str(p)},
             )
-            for p in sorted(await deps.providers.invited(app.id))
+            for p in sorted(await uow.bids.invited_providers(app.id))
         ]
         await uow.record(AuditRecord(call, "application", str(app.id)), [event, *told])
     return BiddingRoundView(

@@ -121,13 +121,11 @@ class ProviderReader(Protocol):
 class ProviderWriter(Protocol):
     async def insert(self, terms: ProviderTerms, secret_encrypted: bytes, created_by: str) -> ProviderRecord:
         """Raises Conflict when another provider has the same name (case-insensitive)."""
-        ...
 
     async def lock(self, provider_id: UUID) -> ProviderRecord | None: ...
 
     async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
         """Raises Conflict when the new name is another provider's."""
-        ...
 
     async def set_status(
         self, provider_id: UUID, status: str, reason: str | None, actor: str | None
@@ -189,6 +187,8 @@ class BidReader(Protocol):
 
 class BidWriter(Protocol):
     """Bids, bidding rounds and the provider side of an acceptance, inside the unit of work."""
+
+    async def invited_providers(self, application_id: UUID) -> set[UUID]: ...  # as ProviderReader.invited
 
     async def round(self, application_id: UUID, opened_at: datetime, window: timedelta) -> BiddingRound:
         """The application's round, written now (opened_at + window) if it has none yet."""

@@ -35,6 +35,10 @@ class StoredNotice:
 
 
 class RiskWriter(Protocol):
+    async def latest_assessment(self, application_id: UUID) -> StoredAssessment | None:
+        """As ``RiskReader``'s, inside the transaction (no second pooled connection)."""
+        ...
+
     async def add_assessment(
         self,
         application_id: UUID,
