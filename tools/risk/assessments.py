@@ -152,7 +152,8 @@ async def _score_locked(
 ) -> RiskAssessmentView:
     if app.status != ApplicationStatus.SUBMITTED:
         raise Conflict(f"{app.reference} is {app.status}; only a submitted application is scored")
-    inputs = await inputs_for(deps, app, bureau)
+    verified = await uow.documents.verified_document_types(app.id)  # not the pool's: this holds a connection
+    inputs = await inputs_for(deps, app, bureau, verified=verified)
     assessment = score(inputs, deps.policy, stage="scoring")
     result = assessment_json(assessment)
     inputs_data = inputs_json(inputs)
