@@ -31,6 +31,8 @@ from fastmcp import Client, FastMCP
 
 from database import unit_of_work
 from database.unit_of_work import PgUnitOfWork
+from mcp_servers.composition import build_server
+from mcp_servers.config import Settings
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import ACCEPT, INVITE, PLACE, bid_body
@@ -251,6 +253,25 @@ async def test_many_journeys_over_shared_lenders_neither_fail_nor_stall(
     assert len(calls.seen) >= JOURNEYS * (9 + LENDERS)
     assert {k: v for k, v in (await ledger_problems(core_db)).items() if v} == {}
     assert waits.longest < LIMIT_S, (waits.longest, figures, slowest)
+
+
+async def test_a_journey_runs_on_a_pool_of_one_connection(
+    settings: Settings, core_db: asyncpg.Connection, country: str
+) -> None:
+    # A use case holding its transaction's connection must read through it, not the pool: such a call
+    # waits for a second connection, and as many at once as the pool's size (3 in a service process)
+    # wait forever. tests/tools/test_reads_inside_a_transaction.py finds the direct cases in the source;
+    # this also catches a helper handed ``deps`` inside a transaction (score_application's, once).
+    lone = Runtime(settings.model_copy(update={"pool_min_size": 1, "pool_max_size": 1}))
+    async with lone.session():
+        lone.principals = JourneyPrincipals(lone.principals.local)
+        server, calls = build_server(lone), Calls()
+        with anyio.fail_after(90):  # a second connection would never come
+            lenders = await shared_lenders(server, lone, country)
+            async with journey_client(server, lone, calls) as client:
+                await journey(client, lone, lenders, calls, country)
+    assert calls.failures() == []
+    assert [tool for tool, _, _ in calls.seen][-3:] == [APPROVE, ORIGINATE, "confirm_disbursement"]
 
 
 _ROW_LOCK = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE)(?:\s+OF\s+(\w+))?", re.IGNORECASE)
