@@ -37,7 +37,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench_submit import run_cell  # noqa: E402  (beside this script)
 from journey_report import print_profile, print_tables, summary  # noqa: E402
-from journey_steps import Agent, HookReceiver, Tally, onboard_lenders, run_journey, token  # noqa: E402
+from journey_steps import (  # noqa: E402
+    Agent,
+    HookReceiver,
+    Tally,
+    onboard_lenders,
+    run_journey,
+    share_output_validators,
+    token,
+)
 from submit_harness import (  # noqa: E402
     POOL_SIZE,
     TABLE_DDL,
@@ -264,6 +272,7 @@ def print_settings(opts: Any, pg_info: str, pg_how: str, work: Path) -> None:
     sets += f" floor calls/cell={opts.bare_calls}"
     sets += f" runs={opts.runs} conc={opts.concurrency} mode={opts.mode} auth=jwt pool={POOL_SIZE}"
     sets += f" caas_db={'pgbouncer ' + opts.pooled_dsn if opts.pooled_dsn else 'direct'}"
+    sets += f" validators={'fresh per session' if opts.fresh_validators else 'shared by the sessions'}"
     print(f"# {sets}; postgres CPU = {pg_how}; logs in {work}", flush=True)
 
 
@@ -336,6 +345,11 @@ def main() -> None:
         metavar="OUT.json",
         help="diagnostic: the worker's relay looks, claims and statements, counted (bench/worker_counts.py)",
     )
+    ap.add_argument(
+        "--fresh-validators",
+        action="store_true",
+        help="each client session compiles its own output-schema validators, as the MCP SDK does alone",
+    )
     ap.add_argument("--json", help="write the summary and the raw per-cell results here")
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
@@ -353,6 +367,8 @@ def main() -> None:
         return run_counted(opts.serve_worker_counted, [a for a in rest if a != "--"])
     if rest or opts.journeys < 1 or opts.runs < 1 or opts.warmup < 0 or min(opts.concurrency) < 1:
         ap.error(f"bad arguments: {rest or 'journeys, runs and concurrency must be >= 1'}")
+    if not opts.fresh_validators:
+        share_output_validators()
     results = asyncio.run(driver(opts))
     print_tables(results, opts)
     timed = sum(r["journeys"] for r in results if r["target"] == "journey")
