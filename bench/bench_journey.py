@@ -17,6 +17,7 @@ See bench/README.md.
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import importlib.metadata as md
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_submit import run_cell  # noqa: E402  (beside this script)
-from journey_report import print_profile, print_tables, summary  # noqa: E402
+from journey_report import cell_result, print_profile, print_tables, summary  # noqa: E402
 from journey_steps import (  # noqa: E402
     Agent,
     HookReceiver,
@@ -46,13 +47,13 @@ from journey_steps import (  # noqa: E402
     share_output_validators,
     token,
 )
+from request_counts import count_requests  # noqa: E402
 from submit_harness import (  # noqa: E402
     POOL_SIZE,
     TABLE_DDL,
     CpuMeter,
     admin_exec,
     inspect_postgres,
-    pct,
     serve_bare,
     serve_caas_profiled,
     start_child,
@@ -67,7 +68,8 @@ PENDING_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox WHERE published_a
     + (SELECT count(*) FROM caas_core.jobs WHERE done_at IS NULL AND failed_at IS NULL)"""
 FAILED_SQL = "SELECT count(*) FROM caas_core.jobs WHERE failed_at IS NOT NULL"
 ROWS_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox) AS events,
-    (SELECT count(*) FROM caas_core.jobs) AS jobs"""
+    (SELECT count(*) FROM caas_core.jobs) AS jobs,
+    (SELECT count(*) FROM caas_core.webhook_inbox) AS webhooks"""
 DRAIN_LIMIT_S = 300.0
 
 
@@ -187,6 +189,7 @@ async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, 
         idle = await idle_cpu(meters, opts.idle)
         gc.collect()
         gc.freeze()
+        sent0 = collections.Counter(env["requests"])
         cpu0, t0 = {k: m.snap() for k, m in meters.items()}, time.perf_counter()
         await asyncio.gather(*(agent(a, True) for a in agents))
         t_journeys = time.perf_counter() - t0
@@ -199,7 +202,13 @@ async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, 
             await a.close()
     failed = await env["db"].fetchval(FAILED_SQL) - failed0
     rows = await env["db"].fetchrow(ROWS_SQL)
-    made = {f"{k}_per_journey": round((rows[k] - rows0[k]) / max(done, 1), 1) for k in ("events", "jobs")}
+    n = max(done, 1)
+    made = {f"{k}_per_journey": round((rows[k] - rows0[k]) / n, 1) for k in ("events", "jobs")}
+    if opts.count_requests:
+        sent = env["requests"] - sent0
+        made["requests_per_journey"] = {k: round(v / n, 2) for k, v in sorted(sent.items())} | {
+            "gateway webhooks": round((rows["webhooks"] - rows0["webhooks"]) / n, 2)
+        }
     out = cell_result(opts, conc, tally, warm_errors, cpu, wall, t_journeys, drain_s, left, failed, done)
     return out | idle | made
 
@@ -212,32 +221,6 @@ async def idle_cpu(meters: dict[str, CpuMeter], seconds: float) -> dict[str, flo
     b = {k: m.snap() for k, m in meters.items()}
     rate = {k: round(1000 * (b[k]["server"] - a[k]["server"]) / seconds, 2) for k in ("caas", "worker")}
     return {"idle_ms_per_s_server": rate["caas"], "idle_ms_per_s_worker": rate["worker"]}
-
-
-def cell_result(
-    opts: Any, conc: int, tally: Tally, warm: list[str], cpu: dict, wall: float, *rest: Any
-) -> dict:
-    t_journeys, drain_s, left, failed, done = rest
-    n = max(done, 1)
-    per = {k: round(1000 * v["server"] / n, 2) for k, v in cpu.items()}  # CPU ms per journey
-    tools = {}
-    for tool, lat in sorted(tally.lat.items()):
-        ms = sorted(x * 1000 for x in lat)
-        tools[tool] = {"calls": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2)}
-    worst = max(tools, key=lambda t: tools[t]["p99_ms"]) if tools else None
-    errors = tally.errors + warm + [f"{left} outbox events/jobs still pending"] * bool(left)
-    errors += [f"{failed} jobs failed"] * bool(failed)
-    return {
-        "target": "journey", "conc": conc, "journeys": done, "calls": tally.calls,
-        "calls_per_journey": round(tally.calls / n, 2), "wall_s": round(wall, 3),
-        "journeys_s": round(t_journeys, 3), "drain_s": round(drain_s, 3),
-        "journeys_per_s": round(done / wall, 3),
-        "cpu_ms_server": per["caas"], "cpu_ms_worker": per["worker"], "cpu_ms_sandbox": per["sandbox"],
-        "cpu_ms_postgres": round(1000 * cpu["caas"]["postgres"] / n, 2),
-        "cpu_ms_driver": round(1000 * cpu["caas"]["driver"] / n, 2),
-        "tools": tools, "p99_ms_max_tool": tools[worst]["p99_ms"] if worst else None, "p99_max_tool": worst,
-        "errors": len(errors), "first_error": errors[0] if errors else None,
-    }  # fmt: skip
 
 
 async def run_cells(opts: Any, ch: Children, env: dict[str, Any], pg_pids: Any) -> list[dict]:
@@ -288,6 +271,7 @@ async def driver(opts: Any) -> list[dict]:
     ch = Children(Path(tempfile.mkdtemp(prefix="caas-journey-")))
     dbs = {k: f"caas_journey_{secrets.token_hex(4)}_{k}" for k in ("bare", "core", "supabase")}
     hooks, results = HookReceiver(), []
+    requests, uncount = count_requests() if opts.count_requests else (collections.Counter(), lambda: None)
     try:
         pg_pids, pg_how, pg_info = await inspect_postgres(admin, None)
         await admin_exec(admin, *(f'CREATE DATABASE "{d}"' for d in dbs.values()))
@@ -306,9 +290,11 @@ async def driver(opts: Any) -> list[dict]:
             httpx.AsyncClient(timeout=60, limits=httpx.Limits(keepalive_expiry=1.0)) as http,
         ):
             env = {"lenders": lenders, "names": names, "db": db, "http": http, "serial": 0}
+            env["requests"] = requests
             results = await run_cells(opts, ch, env, pg_pids)
         print(f"# lender webhooks received: {hooks.received}")
     finally:
+        uncount()
         await hooks.stop()
         for name in ("worker", "caas", "sandbox", "bare"):  # the worker first: it writes through caas's data
             if name in ch.procs:
@@ -349,6 +335,11 @@ def main() -> None:
         "--fresh-validators",
         action="store_true",
         help="each client session compiles its own output-schema validators, as the MCP SDK does alone",
+    )
+    ap.add_argument(
+        "--count-requests",
+        action="store_true",
+        help="diagnostic: the requests the caas server is sent per journey, by method (request_counts.py)",
     )
     ap.add_argument("--json", help="write the summary and the raw per-cell results here")
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)

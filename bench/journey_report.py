@@ -5,13 +5,15 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from submit_harness import median
+from journey_steps import Tally
+from submit_harness import median, pct
 
-__all__ = ["print_profile", "print_tables", "summary"]
+__all__ = ["cell_result", "print_profile", "print_tables", "summary", "tool_tails"]
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = tuple(str(ROOT / d) for d in ("mcp_servers", "tools", "adapters", "database"))
 TARGET = 0.7
+TAIL_BOUND = 1.5  # every tool's p99 within this many times the floor's p99 at the same concurrency
 
 
 def _by_conc(results: list[dict], target: str) -> dict[int, list[dict]]:
@@ -22,53 +24,103 @@ def _by_conc(results: list[dict], target: str) -> dict[int, list[dict]]:
     return out
 
 
+def tool_tails(bare: list[dict], rows: list[dict]) -> tuple[float, dict[str, tuple[float, float]]]:
+    """The p99 bound at one concurrency, and each tool's (p50, p99) in ms, medians of the runs."""
+    tails = {}
+    for tool in rows[0]["tools"]:
+        cells = [r["tools"][tool] for r in rows if tool in r["tools"]]
+        tails[tool] = (
+            statistics.median(c["p50_ms"] for c in cells),
+            statistics.median(c["p99_ms"] for c in cells),
+        )
+    return TAIL_BOUND * median(bare, "p99_ms"), tails
+
+
 def print_tables(results: list[dict], opts: Any) -> None:
     bare, journeys = _by_conc(results, "bare"), _by_conc(results, "journey")
     agg = "median of runs" if opts.runs > 1 else "one run"
     print(f"\n## Journeys ({agg}; CPU in ms per journey; floor in ms per call)\n")
     print(
         "| conc | journeys | journeys/s | calls/journey | caas server CPU | worker CPU | postgres CPU "
-        "| sandbox CPU | floor CPU/call | efficiency | worst tool p99 (any run) | errors "
+        "| sandbox CPU | driver CPU | floor CPU/call | efficiency | worst tool p99 (any run) | errors "
         "| idle ms/s server, worker |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for conc, rows in journeys.items():
         v = {k: median(rows, k) for k in ("journeys_per_s", "calls_per_journey", "journey_efficiency")}
         v |= {
             k: median(rows, k)
-            for k in ("cpu_ms_server", "cpu_ms_worker", "cpu_ms_postgres", "cpu_ms_sandbox")
+            for k in ("cpu_ms_server", "cpu_ms_worker", "cpu_ms_postgres", "cpu_ms_sandbox", "cpu_ms_driver")
         }
         worst = max(rows, key=lambda r: r["p99_ms_max_tool"] or 0)
         print(
             f"| {conc} | {sum(r['journeys'] for r in rows)} | {v['journeys_per_s']:.2f} | "
             f"{v['calls_per_journey']:.1f} | {v['cpu_ms_server']:.0f} | {v['cpu_ms_worker']:.0f} | "
-            f"{v['cpu_ms_postgres']:.0f} | {v['cpu_ms_sandbox']:.0f} | "
+            f"{v['cpu_ms_postgres']:.0f} | {v['cpu_ms_sandbox']:.0f} | {v['cpu_ms_driver']:.0f} | "
             f"{median(bare[conc], 'cpu_ms_server'):.3f} | "
             f"{v['journey_efficiency']:.3f} {'ok' if v['journey_efficiency'] >= TARGET else '< 0.7'} | "
             f"{worst['p99_ms_max_tool']:.0f} ms {worst['p99_max_tool']} | {sum(r['errors'] for r in rows)} | "
             f"{median(rows, 'idle_ms_per_s_server'):.1f}, {median(rows, 'idle_ms_per_s_worker'):.1f} |"
         )
     for conc, rows in journeys.items():
+        bound, tails = tool_tails(bare[conc], rows)
         print(f"\n## Per tool at concurrency {conc} (p50 / p99 ms, {agg}; floor p50 / p99 ", end="")
         print(f"{median(bare[conc], 'p50_ms'):.2f} / {median(bare[conc], 'p99_ms'):.2f})\n")
-        print("| tool | calls | p50 ms | p99 ms |")
-        print("|---|---:|---:|---:|")
-        for tool in rows[0]["tools"]:
-            cells = [r["tools"][tool] for r in rows if tool in r["tools"]]
-            p50 = statistics.median(c["p50_ms"] for c in cells)
-            p99 = statistics.median(c["p99_ms"] for c in cells)
-            print(f"| {tool} | {sum(c['calls'] for c in cells)} | {p50:.1f} | {p99:.1f} |")
+        print(f"| tool | calls | p50 ms | p99 ms | p99 within {TAIL_BOUND}x the floor's ({bound:.0f} ms) |")
+        print("|---|---:|---:|---:|---|")
+        for tool, (p50, p99) in tails.items():
+            calls = sum(r["tools"][tool]["calls"] for r in rows if tool in r["tools"])
+            print(f"| {tool} | {calls} | {p50:.1f} | {p99:.1f} | {'yes' if p99 <= bound else 'no'} |")
+        within = sum(p99 <= bound for _, p99 in tails.values())
+        print(f"\n{within} of {len(tails)} tools' p99 within {TAIL_BOUND}x the floor's p99")
+        counts = [r["requests_per_journey"] for r in rows if r.get("requests_per_journey")]
+        if counts:
+            print("\nRequests the caas server was sent per journey (--count-requests, first run): ", end="")
+            print(", ".join(f"{k} {v}" for k, v in counts[0].items()))
     for r in results:
         if r.get("first_error"):
             print(f"# first error {r['target']} c={r['conc']} run {r['run']}: {r['first_error']}")
 
 
+def cell_result(
+    opts: Any, conc: int, tally: Tally, warm: list[str], cpu: dict, wall: float, *rest: Any
+) -> dict:
+    t_journeys, drain_s, left, failed, done = rest
+    n = max(done, 1)
+    per = {k: round(1000 * v["server"] / n, 2) for k, v in cpu.items()}  # CPU ms per journey
+    tools = {}
+    for tool, lat in sorted(tally.lat.items()):
+        ms = sorted(x * 1000 for x in lat)
+        tools[tool] = {"calls": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2)}
+    worst = max(tools, key=lambda t: tools[t]["p99_ms"]) if tools else None
+    errors = tally.errors + warm + [f"{left} outbox events/jobs still pending"] * bool(left)
+    errors += [f"{failed} jobs failed"] * bool(failed)
+    return {
+        "target": "journey", "conc": conc, "journeys": done, "calls": tally.calls,
+        "calls_per_journey": round(tally.calls / n, 2), "wall_s": round(wall, 3),
+        "journeys_s": round(t_journeys, 3), "drain_s": round(drain_s, 3),
+        "journeys_per_s": round(done / wall, 3),
+        "cpu_ms_server": per["caas"], "cpu_ms_worker": per["worker"], "cpu_ms_sandbox": per["sandbox"],
+        "cpu_ms_postgres": round(1000 * cpu["caas"]["postgres"] / n, 2),
+        "cpu_ms_driver": round(1000 * cpu["caas"]["driver"] / n, 2),
+        "tools": tools, "p99_ms_max_tool": tools[worst]["p99_ms"] if worst else None, "p99_max_tool": worst,
+        "errors": len(errors), "first_error": errors[0] if errors else None,
+    }  # fmt: skip
+
+
 def summary(results: list[dict]) -> dict[str, Any]:
     """The headline: the best cell's throughput, the worst cell's efficiency and tail (medians of
     runs per concurrency), every error."""
-    journeys = _by_conc(results, "journey")
+    bare, journeys = _by_conc(results, "bare"), _by_conc(results, "journey")
     med = {c: {k: median(rows, k) for k in ("journeys_per_s", "calls_per_journey", "journey_efficiency")}
            for c, rows in journeys.items()}  # fmt: skip
+    for conc, rows in journeys.items():
+        bound, tails = tool_tails(bare[conc], rows)
+        med[conc] |= {
+            "p99_bound_ms": round(bound, 2),
+            "tools_p99_within_bound": sum(p99 <= bound for _, p99 in tails.values()),
+            "tools": len(tails),
+        }
     tails = [r["p99_ms_max_tool"] for r in results if r["target"] == "journey" and r["p99_ms_max_tool"]]
     return {
         "journeys_per_s": max((m["journeys_per_s"] for m in med.values()), default=None),

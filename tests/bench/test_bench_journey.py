@@ -48,6 +48,7 @@ async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
 ) -> None:
     out = tmp_path / "journey.json"
     args = ["--dsn", pg_admin_dsn, "--journeys", "1", "--concurrency", "1", "--bare-calls", "20"]
+    args.append("--count-requests")
     pooled = os.environ.get("CAAS_TEST_POOLED_URL")
     if pooled:
         args += ["--pooled-dsn", pooled]
@@ -66,6 +67,14 @@ async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
     journey = next(c for c in got["cells"] if c["target"] == "journey")
     assert {t: c["calls"] for t, c in journey["tools"].items()} == JOURNEY_TOOLS
     assert got["p99_ms_max_tool"] == max(c["p99_ms"] for c in journey["tools"].values())
+    tails = got["by_concurrency"]["1"]
+    assert tails["tools"] == len(JOURNEY_TOOLS) and 0 <= tails["tools_p99_within_bound"] <= tails["tools"]
+    # What the server was sent for the journey: each call, a second request for each money move a
+    # person confirms, the new borrower's discovery and listing, and the gateway's two webhooks.
+    confirmed = {"providers_accept_offer", "payments_disburse_loan"}
+    sent = {f"tools/call {t}": n + (t in confirmed) for t, n in JOURNEY_TOOLS.items()}
+    sent |= {"server/discover": 1, "tools/list": 1, "gateway webhooks": 2}
+    assert journey["requests_per_journey"] == sent
     # Every outbox event and job was processed before the cell ended, and the workers did work.
     assert journey["cpu_ms_worker"] > 0 and journey["cpu_ms_server"] > 0
     assert journey["events_per_journey"] > 0 and journey["jobs_per_journey"] > 0
