@@ -27,20 +27,35 @@ _COLUMNS = (
     "id, event_id, user_id, application_id, kind, channel, title, body, delivery_status, attempts, "
     "created_at, read_at"
 )
+_FIELDS = tuple(name.strip() for name in _COLUMNS.split(","))
 
 # Insert once; a concurrent or repeated insert of the same (event, user, channel) gets the first row.
-_ADD = f"""
-WITH added AS (
+_ADDED = f"""added AS (
     INSERT INTO public.notifications
         (id, event_id, user_id, application_id, kind, channel, title, body, delivery_status)
     VALUES (coalesce($9::uuid, gen_random_uuid()), $1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT (event_id, user_id, channel) DO NOTHING
     RETURNING {_COLUMNS}
-)
+)"""
+_STORED = f"""
 SELECT {_COLUMNS} FROM added
 UNION ALL
 SELECT {_COLUMNS} FROM public.notifications
 WHERE event_id = $1 AND user_id = $2 AND channel = $5 AND NOT EXISTS (SELECT 1 FROM added)
+"""
+_ADD = f"WITH {_ADDED}{_STORED}"
+# The same, and the user's channel preferences beside the row (in ``_preferences``'s order), in one
+# statement. No row comes back only when a concurrent insert of the same row committed after this
+# statement's snapshot: then ``id`` is NULL and the row is read again.
+_ADD_READING_PREFERENCES = f"""
+WITH {_ADDED}, stored AS ({_STORED}), preferences AS (
+    SELECT array_agg(event_kind ORDER BY event_kind, channel) AS pref_kinds,
+           array_agg(channel ORDER BY event_kind, channel) AS pref_channels,
+           array_agg(enabled ORDER BY event_kind, channel) AS pref_enabled,
+           array_agg(updated_at ORDER BY event_kind, channel) AS pref_updated
+    FROM public.notification_preferences WHERE user_id = $2
+)
+SELECT stored.*, preferences.* FROM preferences LEFT JOIN stored ON true
 """
 
 
@@ -136,10 +151,13 @@ class PgNotificationStore:
     async def add_reading_preferences(
         self, new: NewNotification
     ) -> tuple[NotificationRecord, list[PreferenceRow]]:
-        # One service transaction instead of two: BEGIN and COMMIT once.
+        # One service transaction and one statement: the worker stores a notice per borrower event.
         async with service_connection(self._pool) as conn:
-            row = await add_notification(conn, new)
-            return row, await _preferences(conn, new.user_id)
+            got = await conn.fetchrow(_ADD_READING_PREFERENCES, *_add_args(new))
+            assert got is not None  # the preferences' aggregate is always one row
+            row = await _stored_again(conn, new) if got["id"] is None else _notification_of(got)
+        columns = (got["pref_kinds"], got["pref_channels"], got["pref_enabled"], got["pref_updated"])
+        return row, [PreferenceRow(*p) for p in zip(*(c or [] for c in columns), strict=True)]
 
     async def set_preferences(self, user_id: str, rows: list[PreferenceRow]) -> list[PreferenceRow]:
         async with service_connection(self._pool) as conn:
@@ -157,9 +175,8 @@ class PgNotificationStore:
             return await _preferences(conn, user_id)
 
 
-async def add_notification(conn: Connection, new: NewNotification) -> NotificationRecord:
-    row = await conn.fetchrow(
-        _ADD,
+def _add_args(new: NewNotification) -> tuple[object, ...]:
+    return (
         new.event_id,
         new.user_id,
         new.application_id,
@@ -170,16 +187,26 @@ async def add_notification(conn: Connection, new: NewNotification) -> Notificati
         new.status,
         new.id,
     )
-    if row is None:
-        # A concurrent insert of the same row committed after this statement's snapshot was taken:
-        # a new statement sees it.
-        row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM public.notifications "
-            "WHERE event_id = $1 AND user_id = $2 AND channel = $3",
-            new.event_id,
-            new.user_id,
-            new.channel,
-        )
+
+
+def _notification_of(row: asyncpg.Record) -> NotificationRecord:
+    return NotificationRecord(**{name: row[name] for name in _FIELDS})
+
+
+async def add_notification(conn: Connection, new: NewNotification) -> NotificationRecord:
+    row = await conn.fetchrow(_ADD, *_add_args(new))
+    return notification(row) if row is not None else await _stored_again(conn, new)
+
+
+async def _stored_again(conn: Connection, new: NewNotification) -> NotificationRecord:
+    # A concurrent insert of the same row committed after the insert's snapshot was taken: a new
+    # statement sees it.
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM public.notifications WHERE event_id = $1 AND user_id = $2 AND channel = $3",
+        new.event_id,
+        new.user_id,
+        new.channel,
+    )
     assert row is not None  # inserted, or the row that was there
     return notification(row)
 

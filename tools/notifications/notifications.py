@@ -120,11 +120,12 @@ async def deliver(deps: NotificationDeps, notice: Notice, *, last_try: bool = Fa
 
 
 async def _store_in_app(deps: NotificationDeps, notice: Notice, kind: str) -> list[PreferenceRow]:
-    """The in-app row and, when this call stored it (not a redelivery), its audit row and outbox event
-    in the core transaction around the insert, so live clients hear of it once; returns the user's
-    preferences, read with the insert (one store transaction for both)."""
+    """The in-app row and, when this call stored it (not a redelivery), its audit row and outbox event,
+    so live clients hear of it once; returns the user's preferences, read with the insert (one store
+    statement). The audit row and the event are one statement, atomic alone: no core transaction
+    around them (a notice per borrower event, each BEGIN and COMMIT a round trip)."""
     chosen = uuid4()
-    async with deps.uow() as uow:
+    async with deps.uow(single_statement=True) as uow:
         row, preferences = await deps.store.add_reading_preferences(
             NewNotification(
                 id=chosen,
