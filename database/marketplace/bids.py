@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from database.marketplace.bid_placement import place_bid
 from database.marketplace.bid_state import bidding_round, bidding_state, end_round
 from database.marketplace.providers import PgProviderReader, PgProviderWriter
 from database.platform.audit import Connection
 from database.sql import Filters
 from tools.loans.domain.commission_plan import CommissionPlan
-from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidTerms, NewBid
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.ports import BidQuery
 from tools.platform.errors import Conflict
+from tools.platform.ports import Invocation
 
 __all__ = ["PgBidReader", "PgBidWriter"]
 
@@ -148,26 +151,10 @@ class PgBidWriter:
         )
         return str(value) if value is not None else None
 
-    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> ProviderRecord | None:
-        # One statement, so the lender's row (which all its bids and offers need) is locked for one
-        # round trip and the COMMIT: the UPDATE locks it even when no decision is counted.
-        row = await self._conn.fetchrow(
-            f"""
-            WITH marked AS (
-                UPDATE caas_core.provider_invitations SET status = 'bid_submitted'
-                WHERE application_id = $1 AND provider_id = $2 AND status = 'invited'
-                RETURNING provider_id
-            )
-            UPDATE caas_core.providers
-            SET decided_count = decided_count + (SELECT count(*) FROM marked)::int,
-                approved_count = approved_count + (SELECT count(*) FROM marked)::int
-            WHERE id = $2
-            RETURNING {_PROVIDER_COLUMNS}
-            """,
-            application_id,
-            provider_id,
-        )
-        return _provider(row) if row else None
+    async def place(
+        self, new: NewBid, call: Invocation, event_fields: dict[str, Any]
+    ) -> tuple[BidRecord, ProviderRecord | None]:
+        return await place_bid(self._conn, new, call, event_fields)
 
     async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:
         invitation_id = await self._conn.fetchval(

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from tests.fakes.store import FakeStore, Tables, Transaction, not_implemented
 from tools.ledger.domain.ledger import JournalKind
-from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidStatus, BidTerms
+from tools.marketplace.domain.bids import BiddingRound, BiddingState, BidRecord, BidStatus, BidTerms, NewBid
 from tools.marketplace.domain.matching import MatchRequest
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderTerms
 from tools.marketplace.ports import (
@@ -28,6 +29,7 @@ from tools.marketplace.ports import (
     WebhookAnswer,
 )
 from tools.platform.errors import Conflict
+from tools.platform.ports import Invocation
 
 __all__ = [
     "FakeBidReader",
@@ -197,8 +199,10 @@ class FakeBidWriter:
     async def invitation_status(self, application_id: UUID, provider_id: UUID) -> str | None:
         raise not_implemented("BidWriter.invitation_status")
 
-    async def mark_bid_submitted(self, application_id: UUID, provider_id: UUID) -> ProviderRecord | None:
-        raise not_implemented("BidWriter.mark_bid_submitted")
+    async def place(
+        self, new: NewBid, call: Invocation, event_fields: dict[str, Any]
+    ) -> tuple[BidRecord, ProviderRecord | None]:
+        raise not_implemented("BidWriter.place")
 
     async def decline_invitation(self, application_id: UUID, provider_id: UUID) -> UUID | None:
         raise not_implemented("BidWriter.decline_invitation")

@@ -24,13 +24,14 @@ from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found
 from tools.loans.domain.schedules import Frequency, Method
-from tools.marketplace.bid_events import bid_event
+from tools.marketplace.bid_events import bid_event, placed_fields
 from tools.marketplace.domain.bids import (
     MAX_VERSIONS,
     BiddingRound,
     BidRecord,
     BidStatus,
     BidTerms,
+    NewBid,
     installment_count,
     unmet_terms,
 )
@@ -207,15 +208,14 @@ async def place_bid_in(
         )
     if (version := state.next_version) > MAX_VERSIONS:
         raise Conflict(f"your provider has bid {MAX_VERSIONS} times on {app.reference}; that is the limit")
-    placed = await uow.bids.insert(app.id, provider_id, version, terms, call.principal.subject)
-    await uow.record(
-        AuditRecord(call, "bid", str(placed.id)), [bid_event("bid.placed", placed, app.reference)]
-    )
-    # The lender's row last (tools.platform.locking): every bid and offer of this lender waits for it,
-    # so one statement marks the invitation and locks the row, held from there to COMMIT. Its status
-    # and capital may have moved since the read above; a refusal now rolls everything back. The
-    # schedule and its APR depend on the terms and the day alone: the first check built them.
-    locked = _require_active_provider(await uow.bids.mark_bid_submitted(app.id, provider_id))
+    # The bid, its audit row and event, the invitation marked and the lender's row locked, in one
+    # statement: the lender's row last (tools.platform.locking), as every bid and offer of this lender
+    # waits for it, held from there to COMMIT. Its status and capital may have moved since the read
+    # above; a refusal now rolls everything back. The schedule and its APR depend on the terms and the
+    # day alone: the first check built them.
+    new = NewBid(app.id, provider_id, version, terms)
+    placed, lender = await uow.bids.place(new, call, placed_fields(new, app.reference))
+    locked = _require_active_provider(lender)
     _check_terms(terms, locked, app, now, again=True)
     return bid_view(placed, now)
 

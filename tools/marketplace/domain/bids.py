@@ -37,6 +37,7 @@ __all__ = [
     "BidStatus",
     "BidTerms",
     "BiddingRound",
+    "NewBid",
     "installment_count",
     "unmet_terms",
 ]
@@ -77,6 +78,16 @@ class BidTerms:
     @property
     def installments(self) -> int:
         return installment_count(self.term_months, self.repayment_frequency)
+
+
+@dataclass(frozen=True, slots=True)
+class NewBid:
+    """A bid about to be stored: the ``version``-th of its provider on the application."""
+
+    application_id: UUID
+    provider_id: UUID
+    version: int
+    terms: BidTerms
 
 
 @dataclass(frozen=True, slots=True)
