@@ -11,9 +11,10 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import TypeVar, cast
 
+import anyio
 import asyncpg
 
 from database.credit.applications import PgApplicationWriter
@@ -21,6 +22,7 @@ from database.credit.documents import PgDocumentWriter
 from database.ledger.ledger import PgLedgerWriter
 from database.loans.loans import PgLoanWriter
 from database.marketplace.bids import PgBidWriter
+from database.marketplace.capital_at_commit import CapitalAtCommit
 from database.marketplace.providers import PgProviderWriter
 from database.payments.payments import PgPaymentWriter
 from database.platform.audit import Connection, record_audit
@@ -53,8 +55,11 @@ BACKOFF_CAP_S = 0.25
 
 
 class PgUnitOfWork:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, transaction: bool = True) -> None:
         self._conn = conn
+        # Capital given back to lenders, written with COMMIT (``commit``); a unit of work without a
+        # transaction has no COMMIT to write it with, and refuses it.
+        self._capital = CapitalAtCommit(enabled=transaction)
         # Declared as the ports' Protocols: mypy checks each writer against its port here, and this
         # unit of work against every service's unit-of-work Protocol where it is wired.
         self.applications: ApplicationWriter = PgApplicationWriter(conn)
@@ -62,9 +67,9 @@ class PgUnitOfWork:
         self.risk: RiskWriter = PgRiskWriter(conn)
         self.ledger: LedgerWriter = PgLedgerWriter(conn)
         self.loans: LoanWriter = PgLoanWriter(conn)
-        self.providers: ProviderWriter = PgProviderWriter(conn)
-        self.bids: BidWriter = PgBidWriter(conn)
-        self.payments: PaymentWriter = PgPaymentWriter(conn)
+        self.providers: ProviderWriter = PgProviderWriter(conn, self._capital)
+        self.bids: BidWriter = PgBidWriter(conn, self._capital)
+        self.payments: PaymentWriter = PgPaymentWriter(conn, self._capital)
 
     async def claim_idempotency_key(self, claim: IdempotencyClaim) -> IdempotencyOutcome:
         # A concurrent holder of the same key blocks this INSERT until it commits or rolls back, so a
@@ -105,6 +110,10 @@ class PgUnitOfWork:
             claim.key,
             resource_id,
         )
+
+    async def commit(self) -> None:
+        """COMMIT, with the capital given back to lenders in the same query (capital_at_commit)."""
+        await self._conn.execute(self._capital.commit_sql())
 
     async def record(
         self,
@@ -158,16 +167,33 @@ def pg_unit_of_work(pool: asyncpg.Pool, *, pooled: bool = False) -> UnitOfWorkFa
     async def factory(*, single_statement: bool = False) -> AsyncIterator[PgUnitOfWork]:
         async with pool.acquire() as conn:
             if not single_statement:
-                async with conn.transaction():
-                    yield PgUnitOfWork(conn)
+                # BEGIN and COMMIT by hand, not asyncpg's ``transaction()``: COMMIT carries the
+                # capital given back to lenders (``PgUnitOfWork.commit``).
+                await conn.execute("BEGIN")
+                try:
+                    uow = PgUnitOfWork(conn)
+                    yield uow
+                    await uow.commit()
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
             elif pooled:
                 async with conn.transaction():
-                    yield PgUnitOfWork(cast(Connection, _OneStatement(conn)))
+                    yield PgUnitOfWork(cast(Connection, _OneStatement(conn)), transaction=False)
             else:
-                yield PgUnitOfWork(cast(Connection, _OneStatement(conn)))
+                yield PgUnitOfWork(cast(Connection, _OneStatement(conn)), transaction=False)
         note_commit()
 
     return factory
+
+
+async def _roll_back(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
+    # Shielded: a cancelled call still ends its transaction. A connection that cannot roll back is
+    # broken, and the pool closes it on release. A COMMIT that failed has ended the transaction already.
+    with anyio.CancelScope(shield=True):
+        if not conn.is_closed() and conn.is_in_transaction():
+            with suppress(Exception):
+                await conn.execute("ROLLBACK")
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@ import asyncpg
 
 from database.marketplace.bid_placement import place_bid
 from database.marketplace.bid_state import bidding_round, bidding_state, end_round
+from database.marketplace.capital_at_commit import CapitalAtCommit
 from database.marketplace.providers import PgProviderReader, PgProviderWriter
 from database.platform.audit import Connection
 from database.sql import Filters
@@ -115,8 +116,8 @@ class PgBidReader:
 
 
 class PgBidWriter:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, capital: CapitalAtCommit | None = None) -> None:
+        self._conn, self._capital = conn, capital  # capital: as PgProviderWriter's
 
     async def invited_providers(self, application_id: UUID) -> set[UUID]:
         return await PgProviderReader(self._conn).invited(application_id)
@@ -332,8 +333,8 @@ class PgBidWriter:
         )
         return _bid(row) if row else None
 
-    async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        return await PgProviderWriter(self._conn).add_capital(provider_id, amount_minor)
+    async def release_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        await PgProviderWriter(self._conn, self._capital).add_capital(provider_id, amount_minor)
 
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:
         row = await self._reserve(

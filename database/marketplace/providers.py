@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from database.marketplace.capital_at_commit import CapitalAtCommit, add_at_once
 from database.platform.audit import Connection
 from database.sql import Filters
 from tools.ledger.domain.chart import account
@@ -301,8 +302,9 @@ class PgProviderReader:
 
 
 class PgProviderWriter:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, capital: CapitalAtCommit | None = None) -> None:
+        # ``capital``: the unit of work's, written with COMMIT; without one it is written at once.
+        self._conn, self._capital = conn, capital
 
     async def insert(self, terms: ProviderTerms, secret_encrypted: bytes, created_by: str) -> ProviderRecord:
         columns = [*TERM_FIELDS, "webhook_secret_encrypted", "created_by"]
@@ -364,14 +366,11 @@ class PgProviderWriter:
         assert row is not None
         return provider_record(row)
 
-    async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        available: int = await self._conn.fetchval(
-            "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor + $2, "
-            "updated_at = now(), version = version + 1 WHERE id = $1 RETURNING capital_available_minor",
-            provider_id,
-            amount_minor,
-        )
-        return available
+    async def add_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        if self._capital is None:
+            await add_at_once(self._conn, provider_id, amount_minor)
+        else:
+            self._capital.add(provider_id, amount_minor)
 
     async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
         return await _candidates(self._conn, request, limit)

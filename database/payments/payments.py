@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from database.marketplace.capital_at_commit import CapitalAtCommit
 from database.platform.audit import Connection, audit_args, audit_row_sql
 from database.sql import Filters
 from tools.payments.domain.payments import PaymentRecord
@@ -91,8 +92,10 @@ class PgPaymentReader:
 
 
 class PgPaymentWriter:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, capital: CapitalAtCommit | None = None) -> None:
+        # ``capital``: the unit of work's capital given back at COMMIT, which a savepoint rolled back
+        # must forget too.
+        self._conn, self._capital = conn, capital
 
     async def _one(self, sql: str, *args: object) -> PaymentRecord:
         row = await self._conn.fetchrow(sql, *args)
@@ -238,8 +241,11 @@ class PgPaymentWriter:
         # would be a round trip for nothing); an error rolls back to it and the transaction goes on (a
         # cancellation ends the whole transaction, which the unit of work rolls back).
         await self._conn.execute("SAVEPOINT caas_effect")
+        mark = None if self._capital is None else self._capital.mark()
         try:
             yield
         except Exception:
             await self._conn.execute("ROLLBACK TO SAVEPOINT caas_effect")
+            if self._capital is not None and mark is not None:
+                self._capital.roll_back_to(mark)
             raise

@@ -129,8 +129,8 @@ class FakeProviderWriter:
     async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord:
         raise not_implemented("ProviderWriter.set_secret")
 
-    async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        return add_capital(self._tx, provider_id, amount_minor)
+    async def add_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        add_capital(self._tx, provider_id, amount_minor)
 
     async def candidates(self, request: MatchRequest, limit: int) -> Candidates:
         raise not_implemented("ProviderWriter.candidates")
@@ -267,8 +267,8 @@ class FakeBidWriter:
         accepted = _bids(self._tx.tables, application_id, [BidStatus.ACCEPTED])
         return accepted[0] if accepted else None
 
-    async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        return add_capital(self._tx, provider_id, amount_minor)
+    async def release_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        add_capital(self._tx, provider_id, amount_minor)
 
     async def reserve_or_waiting(self, application_id: UUID, provider_id: UUID, amount: int) -> list[UUID]:
         waiting = await self.waiting_providers(application_id)

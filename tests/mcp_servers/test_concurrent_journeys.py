@@ -348,9 +348,9 @@ async def test_every_transaction_of_a_journey_takes_its_row_locks_in_the_global_
     transactions: list[list[str]] = []
 
     class RecordingUnitOfWork(PgUnitOfWork):
-        def __init__(self, conn: Any) -> None:
+        def __init__(self, conn: Any, **kw: Any) -> None:
             transactions.append([])
-            super().__init__(RecordingConnection(conn, transactions[-1], balances_at_post))
+            super().__init__(RecordingConnection(conn, transactions[-1], balances_at_post), **kw)
 
     lenders = await shared_lenders(server, runtime, country)
     monkeypatch.setattr(unit_of_work, "PgUnitOfWork", RecordingUnitOfWork)

@@ -93,8 +93,8 @@ class BidWriter(Protocol):
 
     async def accepted_bid(self, application_id: UUID) -> BidRecord | None: ...
 
-    async def release_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        """Give reserved capital back to the provider's available capital; returns the new amount."""
+    async def release_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        """Give reserved capital back to the provider's available capital, as ``add_capital``."""
         ...
 
     async def reserve_capital(self, provider_id: UUID, amount_minor: int) -> int:

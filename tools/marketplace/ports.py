@@ -137,9 +137,10 @@ class ProviderWriter(Protocol):
         runs from ``webhook_secret_rotated_at``), and any older one is dropped."""
         ...
 
-    async def add_capital(self, provider_id: UUID, amount_minor: int) -> int:
-        """Money back in the provider's hands (a withheld fee, a settlement): free to lend again;
-        returns the new available capital."""
+    async def add_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        """Money back in the provider's hands (a withheld fee, a settlement): free to lend again once
+        the transaction commits. In a unit of work it is written with COMMIT, the lender's row locked
+        only then, so nothing in the transaction reads it back."""
         ...
 
     async def candidates(self, request: MatchRequest, limit: int) -> Candidates:

@@ -1,7 +1,8 @@
 """The statements of one payment webhook (issue 14): a transfer.success that activates its loan is
-15 statements in one transaction, among them its inbox row written and concluded, its audit rows and
-events; the effect's savepoint is not released (COMMIT does it) and a refused effect still rolls
-back to it, leaving the payment's move and the inbox row's reason."""
+14 statements in one transaction, among them its inbox row written and concluded, its audit rows and
+events, and the lender's withheld fee written with COMMIT; the effect's savepoint is not released
+(COMMIT does it) and a refused effect still rolls back to it, leaving the payment's move and the inbox
+row's reason."""
 
 from __future__ import annotations
 
@@ -72,16 +73,24 @@ async def written(db: asyncpg.Connection, payment_id: uuid.UUID) -> tuple[Any, .
     return [tuple(r) for r in inbox], [tuple(r) for r in audit], [tuple(r) for r in events]
 
 
-async def test_a_transfer_success_is_fifteen_statements_with_its_inbox_row_audit_and_event(
+async def test_a_transfer_success_is_fourteen_statements_with_its_inbox_row_audit_and_event(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, sent: Counter[str]
 ) -> None:
     loan, payment, success = await sent_transfer(client, principal, runtime, core_db)
+    lender, fee = await core_db.fetchrow(
+        "SELECT provider_id, origination_fee_minor FROM caas_core.loans WHERE id = $1", uuid.UUID(loan["id"])
+    )
+    capital = "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1"
+    before = await core_db.fetchval(capital, lender)
     sent.clear()
     receipt = await receive_gateway_event(runtime.deps.payments, "paystack", success, "ab" * 32)
     # Was 18: the inbox row is concluded by the payment's final statement, the reference's other loan
-    # is read with the lender, and the savepoint is left to COMMIT.
-    assert sum(sent.values()) == 15, sent
+    # is read with the lender, and the savepoint is left to COMMIT. Was 15: the withheld fee goes back
+    # to the lender in COMMIT's query, so its row is locked only while the transaction commits.
+    assert sum(sent.values()) == 14, sent
+    assert sent["UPDATE caas_core.providers SET capital_a"] == 1 and "COMMIT" not in sent
     assert sent["SAVEPOINT caas_effect"] == 1 and not [q for q in sent if "RELEASE" in q]
+    assert fee > 0 and await core_db.fetchval(capital, lender) == before + fee
     assert (receipt.duplicate, receipt.outcome) == (False, "applied")
     assert await loan_status(core_db, loan["id"]) == "active"
     detail = f"paystack transfer.success: sent -> succeeded; loan {loan['id']} is active"
