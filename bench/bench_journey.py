@@ -19,14 +19,12 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import gc
 import importlib.metadata as md
 import json
 import os
 import secrets
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_submit import run_cell  # noqa: E402  (beside this script)
+from journey_blocks import Floor, drain, idle_cpu, timed_blocks  # noqa: E402  (beside this script)
 from journey_report import cell_result, print_profile, print_tables, summary  # noqa: E402
 from journey_steps import (  # noqa: E402
     Agent,
@@ -64,13 +62,10 @@ from submit_harness import (  # noqa: E402
 
 from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PII_ENV, free_port  # noqa: E402
 
-PENDING_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox WHERE published_at IS NULL)
-    + (SELECT count(*) FROM caas_core.jobs WHERE done_at IS NULL AND failed_at IS NULL)"""
 FAILED_SQL = "SELECT count(*) FROM caas_core.jobs WHERE failed_at IS NOT NULL"
 ROWS_SQL = """SELECT (SELECT count(*) FROM caas_core.outbox) AS events,
     (SELECT count(*) FROM caas_core.jobs) AS jobs,
     (SELECT count(*) FROM caas_core.webhook_inbox) AS webhooks"""
-DRAIN_LIMIT_S = 300.0
 
 
 class Children:
@@ -148,17 +143,11 @@ async def start_children(opts: Any, admin: str, dbs: dict[str, str], ch: Childre
     print("# children: " + ", ".join(f"{k} pid {p.pid}" for k, p in ch.procs.items()), flush=True)
 
 
-async def drain(db: Any) -> tuple[float, int]:
-    """Until every outbox event is published and every job done or failed; (seconds, still pending)."""
-    t0 = time.perf_counter()
-    # Polled: the queues live in PostgreSQL and this driver is not one of their listeners.
-    while (left := await db.fetchval(PENDING_SQL)) and time.perf_counter() - t0 < DRAIN_LIMIT_S:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    return time.perf_counter() - t0, int(left)
-
-
-async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, pg_pids: Any) -> dict:
-    """``opts.journeys`` journeys shared by ``conc`` agents, after one untimed journey per agent."""
+async def journey_cell(
+    opts: Any, ch: Children, env: dict[str, Any], conc: int, pg_pids: Any, floor: Floor | None
+) -> dict:
+    """``opts.journeys`` journeys shared by ``conc`` agents, after ``opts.warmup`` untimed journeys
+    per agent, in ``opts.blocks`` blocks, each one after a block of ``floor`` when it is given."""
     tally, url = Tally(), f"http://127.0.0.1:{ch.ports['caas']}/mcp"
     people = {"operator": token("bench-operator", "operator"), "checker": token("bench-checker", "operator")}
     agents = [Agent(url, opts.mode, tally, people | env["lenders"], env["names"]) for _ in range(conc)]
@@ -180,6 +169,11 @@ async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, 
             except Exception as exc:
                 tally.errors.append(f"journey {n}: {type(exc).__name__}: {exc}"[:600])
 
+    async def journeys(count: int) -> None:
+        nonlocal queue
+        queue = iter(range(count))
+        await asyncio.gather(*(agent(a, True) for a in agents))
+
     try:
         await asyncio.gather(*(agent(a, False) for a in agents))
         warm_errors, tally.errors, tally.lat, tally.calls = tally.errors, [], {}, 0
@@ -187,16 +181,7 @@ async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, 
         failed0 = await env["db"].fetchval(FAILED_SQL)
         rows0 = await env["db"].fetchrow(ROWS_SQL)
         idle = await idle_cpu(meters, opts.idle)
-        gc.collect()
-        gc.freeze()
-        sent0 = collections.Counter(env["requests"])
-        cpu0, t0 = {k: m.snap() for k, m in meters.items()}, time.perf_counter()
-        await asyncio.gather(*(agent(a, True) for a in agents))
-        t_journeys = time.perf_counter() - t0
-        drain_s, left = await drain(env["db"])
-        wall = time.perf_counter() - t0
-        cpu = {k: CpuMeter.diff(cpu0[k], m.snap()) for k, m in meters.items()}
-        gc.unfreeze()
+        t = await timed_blocks(opts.journeys, opts.blocks, journeys, meters, env, floor)
     finally:
         for a in agents:
             await a.close()
@@ -205,38 +190,31 @@ async def journey_cell(opts: Any, ch: Children, env: dict[str, Any], conc: int, 
     n = max(done, 1)
     made = {f"{k}_per_journey": round((rows[k] - rows0[k]) / n, 1) for k in ("events", "jobs")}
     if opts.count_requests:
-        sent = env["requests"] - sent0
-        made["requests_per_journey"] = {k: round(v / n, 2) for k, v in sorted(sent.items())} | {
+        made["requests_per_journey"] = {k: round(v / n, 2) for k, v in sorted(t.sent.items())} | {
             "gateway webhooks": round((rows["webhooks"] - rows0["webhooks"]) / n, 2)
         }
-    out = cell_result(opts, conc, tally, warm_errors, cpu, wall, t_journeys, drain_s, left, failed, done)
-    return out | idle | made
-
-
-async def idle_cpu(meters: dict[str, CpuMeter], seconds: float) -> dict[str, float]:
-    """CPU ms per second of the caas server and the worker with nothing to do: the pollers' floor,
-    which a slow journey pays for in full."""
-    a = {k: m.snap() for k, m in meters.items()}
-    await asyncio.sleep(seconds)
-    b = {k: m.snap() for k, m in meters.items()}
-    rate = {k: round(1000 * (b[k]["server"] - a[k]["server"]) / seconds, 2) for k in ("caas", "worker")}
-    return {"idle_ms_per_s_server": rate["caas"], "idle_ms_per_s_worker": rate["worker"]}
+    timing = (t.journeys_s + t.drain_s, t.journeys_s, t.drain_s, t.left, failed, done)
+    out = cell_result(opts, conc, tally, warm_errors, t.cpu, *timing)
+    return out | idle | made | {"blocks": opts.blocks}
 
 
 async def run_cells(opts: Any, ch: Children, env: dict[str, Any], pg_pids: Any) -> list[dict]:
     results = []
     for run in range(1, opts.runs + 1):
         for conc in opts.concurrency:
-            # The floor in the same run, just before, at the same concurrency.
+            # The floor in the same run at the same concurrency: just before the journeys, or in
+            # blocks between theirs (journey_blocks.py).
             meter = CpuMeter(ch.procs["bare"].pid, pg_pids)
             bare_url = f"http://127.0.0.1:{ch.ports['bare']}/mcp"
-            floor_opts = argparse.Namespace(warmup=5, auth="apikey", idempotency=False)
-            per_client = max(1, opts.bare_calls // conc)
-            mode = {"auto": "modern"}[opts.mode]
-            bare = await run_cell("bare", bare_url, mode, conc, per_client, floor_opts, meter)
+            floor = Floor(bare_url, {"auto": "modern"}[opts.mode], conc, opts.bare_calls, meter)
+            if opts.blocks == 1:
+                await floor.measure()
+            else:
+                floor.split(opts.blocks)
+            journey = await journey_cell(opts, ch, env, conc, pg_pids, floor if opts.blocks > 1 else None)
+            bare = floor.cell()
             results.append({"run": run, **bare})
             print(json.dumps(results[-1]), flush=True)
-            journey = await journey_cell(opts, ch, env, conc, pg_pids)
             journey["journey_efficiency"] = journey["journeys"] and round(
                 bare["cpu_ms_server"] * journey["calls_per_journey"]
                 / (journey["cpu_ms_server"] + journey["cpu_ms_worker"]), 3,
@@ -252,7 +230,7 @@ def print_settings(opts: Any, pg_info: str, pg_how: str, work: Path) -> None:
     vers = f"fastmcp {fastmcp.__version__}, mcp {md.version('mcp')}, caas-mcp {md.version('caas-mcp')}"
     print(f"# {vers}, python {sys.version.split()[0]}, cpus {os.cpu_count()}; postgres {pg_info}")
     sets = f"journeys/cell={opts.journeys} warm-up journeys/agent={opts.warmup}"
-    sets += f" floor calls/cell={opts.bare_calls}"
+    sets += f" floor calls/cell={opts.bare_calls} blocks/cell={opts.blocks}"
     sets += f" runs={opts.runs} conc={opts.concurrency} mode={opts.mode} auth=jwt pool={POOL_SIZE}"
     sets += f" caas_db={'pgbouncer ' + opts.pooled_dsn if opts.pooled_dsn else 'direct'}"
     sets += f" validators={'fresh per session' if opts.fresh_validators else 'shared by the sessions'}"
@@ -324,6 +302,7 @@ def main() -> None:
     ap.add_argument("--mode", choices=["auto"], default="auto", help="auto negotiates 2026-07-28")
     ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured before each cell")
     ap.add_argument("--bare-calls", type=int, default=400, help="timed calls of each floor cell")
+    ap.add_argument("--blocks", type=int, default=1, help="journey and floor blocks a cell, alternating")
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
     ap.add_argument("--cprofile-worker", metavar="OUT.prof", help="diagnostic: the worker under cProfile")
     ap.add_argument(
@@ -356,8 +335,8 @@ def main() -> None:
         from worker_counts import run_counted
 
         return run_counted(opts.serve_worker_counted, [a for a in rest if a != "--"])
-    if rest or opts.journeys < 1 or opts.runs < 1 or opts.warmup < 0 or min(opts.concurrency) < 1:
-        ap.error(f"bad arguments: {rest or 'journeys, runs and concurrency must be >= 1'}")
+    if rest or min(opts.journeys, opts.runs, opts.blocks, *opts.concurrency) < 1 or opts.warmup < 0:
+        ap.error(f"bad arguments: {rest or 'journeys, runs, blocks and concurrency must be >= 1'}")
     if not opts.fresh_validators:
         share_output_validators()
     results = asyncio.run(driver(opts))

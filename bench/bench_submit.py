@@ -127,7 +127,7 @@ async def run_cell(
     p50, p99 = round(pct(ms, 50), 2), round(pct(ms, 99), 2)
     out |= {"calls_per_s": round(n / wall, 1), "p50_ms": p50, "p99_ms": p99}
     out |= {f"cpu_ms_{k}": round(1000 * v / n, 3) for k, v in cpu.items()}  # CPU ms per call
-    return out
+    return out | ({"lat_ms": ms} if getattr(opts, "keep_latencies", False) else {})
 
 
 # --------------------------------------------------------------------------- driver

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -43,22 +44,26 @@ JOURNEY_TOOLS = {
 }
 
 
-async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
-    pg_admin_dsn: str, tmp_path: Path
-) -> None:
+async def bench_journey(tmp_path: Path, *args: str) -> tuple[str, dict[str, Any]]:
     out = tmp_path / "journey.json"
-    args = ["--dsn", pg_admin_dsn, "--journeys", "1", "--concurrency", "1", "--bare-calls", "20"]
-    args.append("--count-requests")
-    pooled = os.environ.get("CAAS_TEST_POOLED_URL")
-    if pooled:
-        args += ["--pooled-dsn", pooled]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(REPO_ROOT / "bench" / "bench_journey.py"), *args, "--json", str(out),
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     text = (await asyncio.wait_for(proc.communicate(), 600))[0].decode()
     assert proc.returncode == 0, text[-4000:]
-    got = json.loads(out.read_text())
+    return text, json.loads(out.read_text())
+
+
+async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
+    pg_admin_dsn: str, tmp_path: Path
+) -> None:
+    args = ["--dsn", pg_admin_dsn, "--journeys", "1", "--concurrency", "1", "--bare-calls", "20"]
+    args.append("--count-requests")
+    pooled = os.environ.get("CAAS_TEST_POOLED_URL")
+    if pooled:
+        args += ["--pooled-dsn", pooled]
+    text, got = await bench_journey(tmp_path, *args)
     assert got["errors"] == 0, text[-4000:]
     assert got["caas_db"] == ("pgbouncer" if pooled else "direct")
     assert got["calls_per_journey"] == sum(JOURNEY_TOOLS.values())
@@ -91,3 +96,25 @@ async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
     finally:
         await conn.close()
     assert left == 0
+
+
+async def test_in_blocks_the_floor_is_measured_between_the_journeys_and_counted_over_all_its_blocks(
+    pg_admin_dsn: str, tmp_path: Path
+) -> None:
+    args = ["--dsn", pg_admin_dsn, "--journeys", "3", "--concurrency", "1", "--warmup", "0"]
+    args += ["--bare-calls", "16", "--blocks", "2", "--count-requests"]
+    text, got = await bench_journey(tmp_path, *args)
+    assert got["errors"] == 0, text[-4000:]
+    floor, journey = got["cells"]
+    # Two floor blocks of 8 calls, the 3 journeys split 1 and 2: every call and journey counted once.
+    assert (floor["target"], floor["blocks"], floor["calls"]) == ("bare", 2, 16)
+    blocks = floor["cpu_ms_server_blocks"]
+    assert len(blocks) == 2 and min(blocks) <= floor["cpu_ms_server"] <= max(blocks)
+    assert (journey["blocks"], journey["journeys"], journey["calls_per_journey"]) == (2, 3, 22)
+    calls = {t: c["calls"] for t, c in journey["tools"].items()}
+    assert calls == {t: 3 * n for t, n in JOURNEY_TOOLS.items()}
+    # The floor's requests go to the bare server: none of them is counted as the journey's.
+    assert journey["requests_per_journey"]["tools/call credit_submit_application"] == 1
+    assert "tools/call insert_row" not in journey["requests_per_journey"]
+    efficiency = floor["cpu_ms_server"] * 22 / (journey["cpu_ms_server"] + journey["cpu_ms_worker"])
+    assert got["journey_efficiency"] == pytest.approx(efficiency, abs=0.002)
