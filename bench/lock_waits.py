@@ -19,6 +19,7 @@ import asyncio
 import collections
 import os
 import time
+from typing import Any
 
 _SAMPLE = """
 SELECT coalesce(wait_event_type, 'CPU') AS kind, wait_event,
@@ -26,14 +27,29 @@ SELECT coalesce(wait_event_type, 'CPU') AS kind, wait_event,
 FROM pg_stat_activity
 WHERE datname LIKE $1 AND state <> 'idle' AND pid <> pg_backend_pid()
 """
+_HOLDERS = """
+SELECT left(regexp_replace(w.query, '\\s+', ' ', 'g'), 40) AS waiting, h.state,
+       coalesce(h.wait_event, 'CPU') AS holder_waits,
+       left(regexp_replace(h.query, '\\s+', ' ', 'g'), 60) AS holder
+FROM pg_stat_activity w CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b (pid)
+JOIN pg_stat_activity h ON h.pid = b.pid
+WHERE w.datname LIKE $1 AND w.wait_event_type = 'Lock'
+"""
 
 
-async def sample(dsn: str, seconds: float, every: float, like: str) -> None:
+async def holders(conn: Any, like: str, seen: collections.Counter[tuple[str, ...]]) -> None:
+    """Who holds what the waiting sessions wait for: its state, what it waits on, its statement."""
+    for r in await conn.fetch(_HOLDERS, like):
+        seen[tuple(str(r[k]).strip() for k in ("waiting", "state", "holder_waits", "holder"))] += 1
+
+
+async def sample(dsn: str, seconds: float, every: float, like: str, with_holders: bool = False) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
     kinds: collections.Counter[str] = collections.Counter()
     locks: collections.Counter[tuple[str, str]] = collections.Counter()
+    held: collections.Counter[tuple[str, ...]] = collections.Counter()
     n, end = 0, time.monotonic() + seconds
     try:
         while time.monotonic() < end:
@@ -42,6 +58,8 @@ async def sample(dsn: str, seconds: float, every: float, like: str) -> None:
                 kinds[r["kind"]] += 1
                 if r["kind"] == "Lock":
                     locks[(r["wait_event"], r["statement"].strip())] += 1
+            if with_holders:
+                await holders(conn, like, held)
             await asyncio.sleep(every)
     finally:
         await conn.close()
@@ -50,6 +68,11 @@ async def sample(dsn: str, seconds: float, every: float, like: str) -> None:
     print("\n| sessions per sample | lock | statement waiting |\n|---:|---|---|")
     for (lock, statement), v in locks.most_common(12):
         print(f"| {v / n:.3f} | {lock} | `{statement}` |")
+    if with_holders:
+        print("\n| per sample | waiting | holder's state | holder waits on | holder's statement |")
+        print("|---:|---|---|---|---|")
+        for (waiting, state, waits, holder), v in held.most_common(12):
+            print(f"| {v / n:.3f} | `{waiting}` | {state} | {waits} | `{holder}` |")
 
 
 def main() -> None:
@@ -58,10 +81,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--every", type=float, default=0.01, help="seconds between samples")
     ap.add_argument("--databases", default="caas_journey_%", help="LIKE pattern of the sampled databases")
+    ap.add_argument("--holders", action="store_true", help="also who holds what they wait for")
     opts = ap.parse_args()
     if not opts.dsn:
         ap.error("give --dsn or CAAS_BENCH_POSTGRES_URL")
-    asyncio.run(sample(opts.dsn, opts.seconds, opts.every, opts.databases))
+    asyncio.run(sample(opts.dsn, opts.seconds, opts.every, opts.databases, opts.holders))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ async def test_a_session_waiting_on_a_row_lock_is_counted_with_its_statement(
         await asyncio.sleep(0.2)
         await sample(dsn, 0.3, 0.01, "no_such_database%")
         elsewhere = capsys.readouterr().out
-        await sample(dsn, 0.3, 0.01, name)
+        await sample(dsn, 0.3, 0.01, name, with_holders=True)
         here = capsys.readouterr().out
         await holder.execute("COMMIT")
         await waiting
@@ -37,4 +37,8 @@ async def test_a_session_waiting_on_a_row_lock_is_counted_with_its_statement(
     assert "Lock" not in elsewhere
     assert "Lock 1.00" in here and "Client" in here  # the holder waits on its client meanwhile
     assert "| 1.000 | transactionid | `UPDATE lock_waits_probe SET n = n + 10 WHERE id = 1` |" in here
+    # Its holder: idle in transaction, waiting for its client, its last statement the first update.
+    waiting = "UPDATE lock_waits_probe SET n = n + 10 WHERE id = 1"[:40]
+    held = "`BEGIN; UPDATE lock_waits_probe SET n = n + 1 WHERE id = 1`"
+    assert f"| 1.000 | `{waiting}` | idle in transaction | ClientRead | {held} |" in here
     assert await core_db.fetchval("SELECT n FROM lock_waits_probe WHERE id = 1") == 11
