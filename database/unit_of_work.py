@@ -50,6 +50,7 @@ R = TypeVar("R")
 # Deadlock detected, serialization failure: the database rolled the transaction back and says so.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 4
+ROLLBACK_S = 1.0  # the longest a cancelled or failed unit of work waits for its ROLLBACK
 BACKOFF_BASE_S = 0.02
 BACKOFF_CAP_S = 0.25
 
@@ -188,12 +189,16 @@ def pg_unit_of_work(pool: asyncpg.Pool, *, pooled: bool = False) -> UnitOfWorkFa
 
 
 async def _roll_back(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
-    # Shielded: a cancelled call still ends its transaction. A connection that cannot roll back is
-    # broken, and the pool closes it on release. A COMMIT that failed has ended the transaction already.
+    # Shielded, so a cancelled call still ends its transaction, but bounded: on a database that does
+    # not answer, a shutdown must not wait for it. A connection that did not roll back in time is
+    # closed, and the pool replaces it. A COMMIT that failed has ended the transaction already.
     with anyio.CancelScope(shield=True):
-        if not conn.is_closed() and conn.is_in_transaction():
-            with suppress(Exception):
-                await conn.execute("ROLLBACK")
+        if conn.is_closed() or not conn.is_in_transaction():
+            return
+        with anyio.move_on_after(ROLLBACK_S) as waited, suppress(Exception):
+            await conn.execute("ROLLBACK")
+        if waited.cancelled_caught:
+            conn.terminate()
 
 
 def is_transient(exc: BaseException) -> bool:

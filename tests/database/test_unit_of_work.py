@@ -5,14 +5,24 @@ outside the database is not replayed; replays are bounded."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 
-from database.unit_of_work import ATTEMPTS, PgUnitOfWork, is_transient, pg_unit_of_work, retry_transient
+from database.unit_of_work import (
+    ATTEMPTS,
+    ROLLBACK_S,
+    PgUnitOfWork,
+    is_transient,
+    pg_unit_of_work,
+    retry_transient,
+)
 from mcp_servers.runtime import Runtime
+from tests.helpers.common import dsn_proxy
 from tools.platform.errors import Unavailable
 from tools.platform.transactions import note_outside_effect
 
@@ -130,3 +140,31 @@ def test_deadlocks_and_serialization_failures_are_transient_also_when_wrapped() 
         assert is_transient(outer)
     assert is_transient(asyncpg.DeadlockDetectedError("deadlock detected"))
     assert not is_transient(asyncpg.CheckViolationError("check"))
+
+
+async def test_a_cancelled_unit_of_work_on_a_database_gone_silent_lets_go_within_its_rollback_bound(
+    fresh_database: Any,
+) -> None:
+    # A shutdown cancels the calls in flight; a ROLLBACK the database never answers must not hold it.
+    async with dsn_proxy(await fresh_database()) as (proxy, dsn):
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        try:
+            entered = asyncio.Event()
+
+            async def stuck() -> None:
+                async with pg_unit_of_work(pool)() as uow:
+                    proxy.delay = 30  # from here on the database says nothing for 30 s
+                    entered.set()
+                    await conn_of(uow).execute("SELECT 1")
+
+            task = asyncio.create_task(stuck())
+            await entered.wait()
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+            assert time.monotonic() - started < ROLLBACK_S + 2
+        finally:
+            proxy.delay = 0
+            pool.terminate()
