@@ -6,6 +6,12 @@
   const { el, money, time, day } = caas;
   const { $, state, button, section } = B;
   let comparison = null;
+  // The application the outcome line speaks of: a reload after a decision keeps it, another application clears it.
+  let outcomeFor = null;
+  const tellOutcome = (text) => {
+    outcomeFor = state.app && state.app.id;
+    $("offers-outcome").textContent = text;
+  };
 
   // Not open for bids: no table; the section stays only to say what the last decision did.
   const hideAll = () => {
@@ -79,15 +85,15 @@
     if (!ok) return;
     const ask = (question) => caas.confirm("Confirm this money move?", question, "Yes, confirm it");
     const args = { application: comparison.application_id, bid: o.bid.id, idempotency_key: B.key("accept") };
-    const outcome = $("offers-outcome");
+    tellOutcome("");
     try {
       const done = await caas.tool("{{TOOL:accept_offer}}", args, ask);
-      outcome.textContent = done ? "Accepted: " + o.bid.provider_name + "'s offer, " + B.words(done.application_status) + "." : "";
+      tellOutcome(done ? "Accepted: " + o.bid.provider_name + "'s offer, " + B.words(done.application_status) + "." : "");
     } catch (err) {
       const pending = err.code === "confirmation_required" && /action ([0-9a-f-]{36})/.exec(err.message);
       if (!pending) throw err;
       const decided = await decidePending(pending[1], err.message);
-      if (decided) outcome.textContent = (decided.confirming ? "Confirmed: " : "Refused: ") + decided.result.summary;
+      if (decided) tellOutcome((decided.confirming ? "Confirmed: " : "Refused: ") + decided.result.summary);
     }
     await section.application();
   };
@@ -95,7 +101,6 @@
   const render = (c) => {
     comparison = c;
     $("offers-section").hidden = false;
-    $("offers-outcome").textContent = "";
     $("offers-summary").textContent =
       money(c.requested_amount) + " over " + c.term_months + " months · compared " + time(c.compared_at);
     $("offers").querySelector("tbody").replaceChildren(
@@ -129,6 +134,7 @@
 
   // Offers exist only while the application is open for bids; otherwise the section stays hidden.
   section.offers = async () => {
+    if (!state.app || state.app.id !== outcomeFor) tellOutcome("");
     if (!state.app || state.app.status !== "open_for_bids") return hideAll();
     render(await caas.tool("{{TOOL:compare_offers}}", { application: state.app.id }));
   };

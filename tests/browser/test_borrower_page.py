@@ -110,6 +110,10 @@ async def test_a_pending_money_move_is_shown_with_its_summary_and_refused_or_con
     await pending.get_by_role("button", name="Refuse it").click()
     await expect(page.locator("#offers-outcome")).to_contain_text("Refused")
     await expect(page.get_by_label("Application status")).to_have_text("open for bids")
+    # The refusal is still said after the offers are read again (it used to vanish with the reload it caused).
+    await page.get_by_role("button", name="Refresh").click()
+    await expect(page.get_by_role("button", name="Refresh")).to_be_enabled()
+    await expect(page.locator("#offers-outcome")).to_contain_text("Refused")
 
     # Where the caller may confirm its own move (CAAS_CONFIRM=self), the borrower confirms it here.
     monkeypatch.setattr(runtime, "settings", human.model_copy(update={"confirm": "self"}))
