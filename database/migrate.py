@@ -16,6 +16,7 @@ from typing import Literal
 import asyncpg
 
 from database.locks import AdvisoryLock
+from database.pool import transaction
 
 __all__ = [
     "TARGETS",
@@ -139,7 +140,7 @@ async def migrate(conn: asyncpg.Connection, target: Target) -> list[str]:
         for migration in files:
             if migration.version in applied:
                 continue
-            async with conn.transaction():
+            async with transaction(conn):
                 await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO caas_meta.schema_migrations (target, version, name, checksum)"

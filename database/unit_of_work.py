@@ -11,10 +11,9 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TypeVar, cast
 
-import anyio
 import asyncpg
 
 from database.credit.applications import PgApplicationWriter
@@ -26,6 +25,7 @@ from database.marketplace.capital_at_commit import CapitalAtCommit
 from database.marketplace.providers import PgProviderWriter
 from database.payments.payments import PgPaymentWriter
 from database.platform.audit import Connection, record_audit
+from database.pool import transaction
 from database.risk.assessments import PgRiskWriter
 from tools.credit.ports import ApplicationWriter, DocumentWriter
 from tools.ledger.ports import LedgerWriter
@@ -40,7 +40,7 @@ from tools.platform.ports import (
     OutboxEvent,
     UnitOfWorkFactory,
 )
-from tools.platform.transactions import Attempt, current_attempt, note_commit
+from tools.platform.transactions import Attempt, current_attempt, note_commit, roll_back
 from tools.risk.ports import RiskWriter
 
 __all__ = ["PgUnitOfWork", "is_transient", "pg_unit_of_work", "retry_transient"]
@@ -50,7 +50,6 @@ R = TypeVar("R")
 # Deadlock detected, serialization failure: the database rolled the transaction back and says so.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 4
-ROLLBACK_S = 1.0  # the longest a cancelled or failed unit of work waits for its ROLLBACK
 BACKOFF_BASE_S = 0.02
 BACKOFF_CAP_S = 0.25
 
@@ -176,29 +175,16 @@ def pg_unit_of_work(pool: asyncpg.Pool, *, pooled: bool = False) -> UnitOfWorkFa
                     yield uow
                     await uow.commit()
                 except BaseException:
-                    await _roll_back(conn)
+                    await roll_back(conn)
                     raise
             elif pooled:
-                async with conn.transaction():
+                async with transaction(conn):
                     yield PgUnitOfWork(cast(Connection, _OneStatement(conn)), transaction=False)
             else:
                 yield PgUnitOfWork(cast(Connection, _OneStatement(conn)), transaction=False)
         note_commit()
 
     return factory
-
-
-async def _roll_back(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
-    # Shielded, so a cancelled call still ends its transaction, but bounded: on a database that does
-    # not answer, a shutdown must not wait for it. A connection that did not roll back in time is
-    # closed, and the pool replaces it. A COMMIT that failed has ended the transaction already.
-    with anyio.CancelScope(shield=True):
-        if conn.is_closed() or not conn.is_in_transaction():
-            return
-        with anyio.move_on_after(ROLLBACK_S) as waited, suppress(Exception):
-            await conn.execute("ROLLBACK")
-        if waited.cancelled_caught:
-            conn.terminate()
 
 
 def is_transient(exc: BaseException) -> bool:

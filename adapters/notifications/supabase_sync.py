@@ -13,10 +13,9 @@ with supabase-py's async client when only ``SUPABASE_URL`` and the service-role 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from uuid import UUID
 
-import anyio
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import Counter, Gauge
@@ -33,6 +32,7 @@ from tools.notifications.ports import (
     SyncResult,
 )
 from tools.platform.jobs import BatchHandler, Job
+from tools.platform.transactions import roll_back
 
 __all__ = [
     "SYNC_FAILURES",
@@ -135,7 +135,7 @@ class PgStatusMirror:
                     await conn.execute("BEGIN; SET LOCAL ROLE service_role")
                     yield conn
                 except BaseException:
-                    await _roll_back(conn)
+                    await roll_back(conn)
                     raise
                 await conn.execute("COMMIT")
         except _CONNECTION_ERRORS as exc:
@@ -236,12 +236,3 @@ class PgStatusMirror:
 
     async def aclose(self) -> None:
         return None  # the pool belongs to the runtime
-
-
-async def _roll_back(conn: PoolConnectionProxy) -> None:
-    # Shielded: a cancelled task still ends its transaction. A connection that cannot roll back is
-    # broken; the pool's reset on release closes it.
-    with anyio.CancelScope(shield=True):
-        if not conn.is_closed() and conn.is_in_transaction():
-            with suppress(Exception):
-                await conn.execute("ROLLBACK")

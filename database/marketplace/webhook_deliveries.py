@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from database.platform.audit import Connection, record_audit
+from database.pool import transaction
 from database.sql import Filters
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
 from tools.marketplace.ports import AttemptResult, DeliveryQuery, DeliveryRecord
@@ -178,5 +179,5 @@ class PgWebhookDeliveries:
 
     @asynccontextmanager
     async def requeueing(self) -> AsyncIterator[_PgRequeue]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, transaction(conn):
             yield _PgRequeue(conn)

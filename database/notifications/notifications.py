@@ -8,16 +8,16 @@ hosted service role has (the tables force row-level security, even on their owne
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import datetime
 from uuid import UUID
 
-import anyio
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from database.sql import Filters
 from tools.notifications.ports import DeliveryStatus, NewNotification, NotificationRecord, PreferenceRow
+from tools.platform.transactions import roll_back
 
 __all__ = ["PgNotificationStore", "service_connection"]
 
@@ -68,12 +68,7 @@ async def service_connection(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
             await conn.execute("BEGIN; SET LOCAL ROLE service_role")
             yield conn
         except BaseException:
-            # Shielded: a cancelled task still ends its transaction. A connection that cannot roll
-            # back is broken; the pool's reset on release closes it.
-            with anyio.CancelScope(shield=True):
-                if not conn.is_closed() and conn.is_in_transaction():
-                    with suppress(Exception):
-                        await conn.execute("ROLLBACK")
+            await roll_back(conn)
             raise
         await conn.execute("COMMIT")
 

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from database.platform.audit import record_audit
+from database.pool import transaction
 from tools.platform.confirmation import PendingAction
 from tools.platform.ports import AuditRecord, OutboxEvent
 from tools.platform.principal import Principal, Role
@@ -95,7 +96,7 @@ class PgPendingActions:
 
     async def open(self, action: PendingAction, audit: AuditRecord) -> PendingAction:
         who = action.requester
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, transaction(conn):
             row = await conn.fetchrow(
                 _OPEN, who.subject, who.role.value, action.tool, action.args_sha256, action.created_at
             )
@@ -121,7 +122,7 @@ class PgPendingActions:
     async def settle(
         self, action_id: UUID, confirmer: Principal, now: datetime, audit: AuditRecord
     ) -> PendingAction | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, transaction(conn):
             row: Any = await conn.fetchrow(_SETTLE, action_id, confirmer.subject, confirmer.role.value, now)
             if row is None:
                 return None
@@ -132,7 +133,7 @@ class PgPendingActions:
     async def decline(
         self, action_id: UUID, decliner: Principal, reason: str, now: datetime, audit: AuditRecord
     ) -> PendingAction | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, transaction(conn):
             row: Any = await conn.fetchrow(
                 _DECLINE, action_id, decliner.subject, decliner.role.value, now, reason
             )

@@ -4,18 +4,23 @@ outside the database is not replayed; replays are bounded."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from adapters.notifications.supabase_sync import PgStatusMirror
+from database.notifications.notifications import service_connection
+from database.pool import transaction
 from database.unit_of_work import (
     ATTEMPTS,
-    ROLLBACK_S,
     PgUnitOfWork,
     is_transient,
     pg_unit_of_work,
@@ -24,7 +29,7 @@ from database.unit_of_work import (
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import dsn_proxy
 from tools.platform.errors import Unavailable
-from tools.platform.transactions import note_outside_effect
+from tools.platform.transactions import ROLLBACK_S, note_outside_effect
 
 TABLE = "caas_core.test_replay_rows"
 
@@ -142,8 +147,36 @@ def test_deadlocks_and_serialization_failures_are_transient_also_when_wrapped() 
     assert not is_transient(asyncpg.CheckViolationError("check"))
 
 
-async def test_a_cancelled_unit_of_work_on_a_database_gone_silent_lets_go_within_its_rollback_bound(
-    fresh_database: Any,
+@asynccontextmanager
+async def in_unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    async with pg_unit_of_work(pool)() as uow:
+        yield conn_of(uow)
+
+
+@asynccontextmanager
+async def in_status_mirror(pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    async with PgStatusMirror(pool)._as_service() as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def in_transaction(pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    async with pool.acquire() as conn, transaction(conn):
+        yield conn
+
+
+# Every way the product opens a transaction; each ends with ``tools.platform.transactions.roll_back``.
+BEGUN_BY_HAND = {
+    "unit of work": in_unit_of_work,
+    "asyncpg's transaction (database.pool.transaction)": in_transaction,
+    "notifications' service connection": service_connection,
+    "Supabase status mirror": in_status_mirror,
+}
+
+
+@pytest.mark.parametrize("begin", BEGUN_BY_HAND.values(), ids=list(BEGUN_BY_HAND))
+async def test_a_cancelled_transaction_on_a_database_gone_silent_lets_go_within_its_rollback_bound(
+    fresh_database: Any, begin: Callable[[asyncpg.Pool], AbstractAsyncContextManager[Any]]
 ) -> None:
     # A shutdown cancels the calls in flight; a ROLLBACK the database never answers must not hold it.
     async with dsn_proxy(await fresh_database()) as (proxy, dsn):
@@ -152,10 +185,10 @@ async def test_a_cancelled_unit_of_work_on_a_database_gone_silent_lets_go_within
             entered = asyncio.Event()
 
             async def stuck() -> None:
-                async with pg_unit_of_work(pool)() as uow:
+                async with begin(pool) as conn:
                     proxy.delay = 30  # from here on the database says nothing for 30 s
                     entered.set()
-                    await conn_of(uow).execute("SELECT 1")
+                    await conn.execute("SELECT 1")
 
             task = asyncio.create_task(stuck())
             await entered.wait()
@@ -168,3 +201,19 @@ async def test_a_cancelled_unit_of_work_on_a_database_gone_silent_lets_go_within
         finally:
             proxy.delay = 0
             pool.terminate()
+
+
+def test_no_transaction_is_opened_with_asyncpg_s_own_rollback() -> None:
+    # asyncpg's ``conn.transaction()`` rolls back without a bound; ``database.pool.transaction`` wraps it.
+    root = Path(__file__).resolve().parents[2]
+    opened = [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for package in ("database", "adapters", "mcp_servers", "tools")
+        for path in sorted((root / package).rglob("*.py"))
+        if path != root / "database" / "pool.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "transaction"
+    ]
+    assert opened == []

@@ -15,10 +15,17 @@ is written down in ``tools.platform.locking``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-__all__ = ["Attempt", "current_attempt", "note_commit", "note_outside_effect"]
+import anyio
+
+__all__ = ["ROLLBACK_S", "Attempt", "current_attempt", "note_commit", "note_outside_effect", "roll_back"]
+
+ROLLBACK_S = 1.0  # the longest a cancelled or failed transaction waits for its ROLLBACK
 
 
 @dataclass(slots=True)
@@ -53,3 +60,28 @@ def note_outside_effect() -> None:
     attempt = _attempt.get()
     if attempt is not None:
         attempt.outside_effect = True
+
+
+class Session(Protocol):
+    """What ``roll_back`` needs of a database connection (an asyncpg connection or pool proxy)."""
+
+    def is_closed(self) -> bool: ...
+    def is_in_transaction(self) -> bool: ...
+    async def execute(self, query: str, *args: Any) -> str: ...
+    def terminate(self) -> None: ...
+
+
+async def roll_back(conn: Session, rollback: Callable[[], Awaitable[object]] | None = None) -> None:
+    """Ends the open transaction of a call that did not finish: shielded, so that a cancelled call still
+    ends it, and bounded by ``ROLLBACK_S``, so that on a database that stopped answering a shutdown does
+    not wait for it. A connection that did not roll back in time is closed, and its pool replaces it.
+    ``rollback``: how to roll back instead of a plain ROLLBACK (asyncpg's ``Transaction.rollback``, which
+    also forgets the transaction on the connection). Every transaction the product opens ends here when
+    it does not commit (``database.pool.transaction`` for asyncpg's)."""
+    with anyio.CancelScope(shield=True):
+        if conn.is_closed() or not conn.is_in_transaction():
+            return  # a COMMIT that failed has ended the transaction already
+        with anyio.move_on_after(ROLLBACK_S) as waited, suppress(Exception):
+            await (rollback() if rollback is not None else conn.execute("ROLLBACK"))
+        if waited.cancelled_caught:
+            conn.terminate()
