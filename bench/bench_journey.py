@@ -206,11 +206,9 @@ async def run_cells(opts: Any, ch: Children, env: dict[str, Any], pg_pids: Any) 
             # blocks between theirs (journey_blocks.py).
             meter = CpuMeter(ch.procs["bare"].pid, pg_pids)
             bare_url = f"http://127.0.0.1:{ch.ports['bare']}/mcp"
-            floor = Floor(bare_url, {"auto": "modern"}[opts.mode], conc, opts.bare_calls, meter)
+            floor = Floor(bare_url, {"auto": "modern"}[opts.mode], conc, opts.bare_calls, meter, opts.blocks)
             if opts.blocks == 1:
                 await floor.measure()
-            else:
-                floor.split(opts.blocks)
             journey = await journey_cell(opts, ch, env, conc, pg_pids, floor if opts.blocks > 1 else None)
             bare = floor.cell()
             results.append({"run": run, **bare})

@@ -31,16 +31,13 @@ DRAIN_LIMIT_S = 300.0
 
 
 class Floor:
-    """The bare floor at one concurrency: ``measure`` runs a block, ``cell`` combines the blocks."""
+    """The bare floor at one concurrency, ``calls`` over ``blocks`` blocks: ``measure`` runs a block,
+    ``cell`` combines the blocks."""
 
-    def __init__(self, url: str, mode: str, conc: int, calls: int, meter: CpuMeter) -> None:
+    def __init__(self, url: str, mode: str, conc: int, calls: int, meter: CpuMeter, blocks: int = 1) -> None:
         self._url, self._mode, self._conc, self._meter = url, mode, conc, meter
-        self._per_client = max(1, calls // conc)
+        self._per_client = max(1, calls // (conc * blocks))
         self.blocks: list[dict[str, Any]] = []
-
-    def split(self, blocks: int) -> None:
-        """Each block of the floor takes 1/``blocks`` of its calls."""
-        self._per_client = max(1, self._per_client // blocks)
 
     async def measure(self) -> None:
         opts = argparse.Namespace(warmup=5, auth="apikey", idempotency=False, keep_latencies=True)
