@@ -16,7 +16,7 @@ from typing import Literal
 import asyncpg
 
 from database.locks import AdvisoryLock
-from database.pool import transaction
+from tools.platform.transactions import transaction
 
 __all__ = [
     "TARGETS",

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-from tools.platform.transactions import roll_back
-
-__all__ = ["POOLER_OPTIONS", "configure_connection", "create_pool", "transaction"]
-
-Isolation = Literal["read_committed", "read_uncommitted", "serializable", "repeatable_read"]
+__all__ = ["POOLER_OPTIONS", "configure_connection", "create_pool"]
 
 
 async def configure_connection(conn: asyncpg.Connection) -> None:
@@ -69,23 +62,3 @@ async def create_pool(
     )
     assert pool is not None
     return pool
-
-
-@asynccontextmanager
-async def transaction(
-    conn: asyncpg.Connection | PoolConnectionProxy,
-    *,
-    isolation: Isolation | None = None,
-    readonly: bool = False,
-) -> AsyncIterator[None]:
-    """asyncpg's ``conn.transaction()``, except that a body that fails or is cancelled rolls back within
-    ``ROLLBACK_S`` (``tools.platform.transactions.roll_back``): asyncpg's own waits as long as the
-    database takes to answer, and on one that stopped answering a shutdown would wait with it."""
-    tx = conn.transaction(isolation=isolation, readonly=readonly)
-    await tx.start()
-    try:
-        yield
-    except BaseException:
-        await roll_back(conn, tx.rollback)
-        raise
-    await tx.commit()

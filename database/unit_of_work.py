@@ -25,7 +25,6 @@ from database.marketplace.capital_at_commit import CapitalAtCommit
 from database.marketplace.providers import PgProviderWriter
 from database.payments.payments import PgPaymentWriter
 from database.platform.audit import Connection, record_audit
-from database.pool import transaction
 from database.risk.assessments import PgRiskWriter
 from tools.credit.ports import ApplicationWriter, DocumentWriter
 from tools.ledger.ports import LedgerWriter
@@ -40,7 +39,7 @@ from tools.platform.ports import (
     OutboxEvent,
     UnitOfWorkFactory,
 )
-from tools.platform.transactions import Attempt, current_attempt, note_commit, roll_back
+from tools.platform.transactions import Attempt, current_attempt, note_commit, roll_back, transaction
 from tools.risk.ports import RiskWriter
 
 __all__ = ["PgUnitOfWork", "is_transient", "pg_unit_of_work", "retry_transient"]

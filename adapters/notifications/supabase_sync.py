@@ -32,7 +32,7 @@ from tools.notifications.ports import (
     SyncResult,
 )
 from tools.platform.jobs import BatchHandler, Job
-from tools.platform.transactions import roll_back
+from tools.platform.transactions import transaction
 
 __all__ = [
     "SYNC_FAILURES",
@@ -127,17 +127,12 @@ class PgStatusMirror:
     @asynccontextmanager
     async def _as_service(self) -> AsyncIterator[PoolConnectionProxy]:
         try:
-            async with self._pool.acquire() as conn:
-                # The connection's own user may own the tables (FORCE RLS) or be a superuser: the
-                # sync writes with the service role's rights, no more. BEGIN and the role are one
-                # simple query (one round trip; asyncpg's transaction() would send BEGIN alone).
-                try:
-                    await conn.execute("BEGIN; SET LOCAL ROLE service_role")
-                    yield conn
-                except BaseException:
-                    await roll_back(conn)
-                    raise
-                await conn.execute("COMMIT")
+            # The connection's own user may own the tables (FORCE RLS) or be a superuser: the sync
+            # writes with the service role's rights, no more. BEGIN and the role are one simple
+            # query (one round trip; asyncpg's transaction() would send BEGIN alone).
+            begin = "BEGIN; SET LOCAL ROLE service_role"
+            async with self._pool.acquire() as conn, transaction(conn, begin):
+                yield conn
         except _CONNECTION_ERRORS as exc:
             raise MirrorUnavailable(type(exc).__name__) from None
 

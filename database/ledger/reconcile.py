@@ -15,9 +15,9 @@ import asyncpg
 
 from database.locks import AdvisoryLock
 from database.platform.audit import Connection
-from database.pool import transaction
 from tools.ledger.domain.ledger import BalanceDifference, Reconciliation
 from tools.platform.errors import Conflict
+from tools.platform.transactions import transaction
 
 __all__ = ["reconcile"]
 
@@ -157,7 +157,7 @@ def _busy() -> Conflict:
 async def reconcile(pool: asyncpg.Pool, full: bool, limit: int = 500) -> Reconciliation:
     try:
         # One snapshot for every query, so postings committed meanwhile cannot look like differences.
-        async with pool.acquire() as conn, transaction(conn, isolation="repeatable_read"):
+        async with pool.acquire() as conn, transaction(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ"):
             return await _run(conn, full, limit)
     except asyncpg.SerializationError:  # a run committed between this one's snapshot and its lock
         raise _busy() from None

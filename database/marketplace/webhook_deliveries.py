@@ -10,12 +10,12 @@ from uuid import UUID
 import asyncpg
 
 from database.platform.audit import Connection, record_audit
-from database.pool import transaction
 from database.sql import Filters
 from tools.marketplace.domain.provider_webhooks import DeliveryStatus
 from tools.marketplace.ports import AttemptResult, DeliveryQuery, DeliveryRecord
 from tools.platform.errors import Conflict
 from tools.platform.ports import AuditRecord, OutboxEvent
+from tools.platform.transactions import transaction
 
 __all__ = ["PgWebhookDeliveries"]
 

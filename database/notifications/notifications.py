@@ -17,7 +17,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from database.sql import Filters
 from tools.notifications.ports import DeliveryStatus, NewNotification, NotificationRecord, PreferenceRow
-from tools.platform.transactions import roll_back
+from tools.platform.transactions import transaction
 
 __all__ = ["PgNotificationStore", "service_connection"]
 
@@ -63,14 +63,8 @@ SELECT stored.*, preferences.* FROM preferences LEFT JOIN stored ON true
 async def service_connection(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     """A pooled connection in a transaction with the service role's rights, no more. BEGIN and the
     role are one simple query: one round trip (asyncpg's ``transaction()`` sends BEGIN alone)."""
-    async with pool.acquire() as conn:
-        try:
-            await conn.execute("BEGIN; SET LOCAL ROLE service_role")
-            yield conn
-        except BaseException:
-            await roll_back(conn)
-            raise
-        await conn.execute("COMMIT")
+    async with pool.acquire() as conn, transaction(conn, "BEGIN; SET LOCAL ROLE service_role"):
+        yield conn
 
 
 def notification(row: asyncpg.Record) -> NotificationRecord:

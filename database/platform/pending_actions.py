@@ -9,10 +9,10 @@ from uuid import UUID
 import asyncpg
 
 from database.platform.audit import record_audit
-from database.pool import transaction
 from tools.platform.confirmation import PendingAction
 from tools.platform.ports import AuditRecord, OutboxEvent
 from tools.platform.principal import Principal, Role
+from tools.platform.transactions import transaction
 
 __all__ = ["PgPendingActions"]
 

@@ -18,7 +18,6 @@ import pytest
 
 from adapters.notifications.supabase_sync import PgStatusMirror
 from database.notifications.notifications import service_connection
-from database.pool import transaction
 from database.unit_of_work import (
     ATTEMPTS,
     PgUnitOfWork,
@@ -29,7 +28,7 @@ from database.unit_of_work import (
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import dsn_proxy
 from tools.platform.errors import Unavailable
-from tools.platform.transactions import ROLLBACK_S, note_outside_effect
+from tools.platform.transactions import ROLLBACK_S, note_outside_effect, transaction
 
 TABLE = "caas_core.test_replay_rows"
 
@@ -168,7 +167,7 @@ async def in_transaction(pool: asyncpg.Pool) -> AsyncIterator[Any]:
 # Every way the product opens a transaction; each ends with ``tools.platform.transactions.roll_back``.
 BEGUN_BY_HAND = {
     "unit of work": in_unit_of_work,
-    "asyncpg's transaction (database.pool.transaction)": in_transaction,
+    "tools.platform.transactions.transaction": in_transaction,
     "notifications' service connection": service_connection,
     "Supabase status mirror": in_status_mirror,
 }
@@ -204,13 +203,12 @@ async def test_a_cancelled_transaction_on_a_database_gone_silent_lets_go_within_
 
 
 def test_no_transaction_is_opened_with_asyncpg_s_own_rollback() -> None:
-    # asyncpg's ``conn.transaction()`` rolls back without a bound; ``database.pool.transaction`` wraps it.
+    # asyncpg's ``conn.transaction()`` rolls back without a bound: tools.platform.transactions.transaction.
     root = Path(__file__).resolve().parents[2]
     opened = [
         f"{path.relative_to(root)}:{node.lineno}"
         for package in ("database", "adapters", "mcp_servers", "tools")
         for path in sorted((root / package).rglob("*.py"))
-        if path != root / "database" / "pool.py"
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)

@@ -15,15 +15,23 @@ is written down in ``tools.platform.locking``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 
-__all__ = ["ROLLBACK_S", "Attempt", "current_attempt", "note_commit", "note_outside_effect", "roll_back"]
+__all__ = [
+    "ROLLBACK_S",
+    "Attempt",
+    "current_attempt",
+    "note_commit",
+    "note_outside_effect",
+    "roll_back",
+    "transaction",
+]
 
 ROLLBACK_S = 1.0  # the longest a cancelled or failed transaction waits for its ROLLBACK
 
@@ -71,17 +79,30 @@ class Session(Protocol):
     def terminate(self) -> None: ...
 
 
-async def roll_back(conn: Session, rollback: Callable[[], Awaitable[object]] | None = None) -> None:
+async def roll_back(conn: Session) -> None:
     """Ends the open transaction of a call that did not finish: shielded, so that a cancelled call still
     ends it, and bounded by ``ROLLBACK_S``, so that on a database that stopped answering a shutdown does
-    not wait for it. A connection that did not roll back in time is closed, and its pool replaces it.
-    ``rollback``: how to roll back instead of a plain ROLLBACK (asyncpg's ``Transaction.rollback``, which
-    also forgets the transaction on the connection). Every transaction the product opens ends here when
-    it does not commit (``database.pool.transaction`` for asyncpg's)."""
+    not wait for it (asyncpg's own ``conn.transaction()`` would). A connection that did not roll back in
+    time is closed, and its pool replaces it. Every transaction the product opens ends here when it does
+    not commit."""
     with anyio.CancelScope(shield=True):
         if conn.is_closed() or not conn.is_in_transaction():
             return  # a COMMIT that failed has ended the transaction already
         with anyio.move_on_after(ROLLBACK_S) as waited, suppress(Exception):
-            await (rollback() if rollback is not None else conn.execute("ROLLBACK"))
+            await conn.execute("ROLLBACK")
         if waited.cancelled_caught:
             conn.terminate()
+
+
+@asynccontextmanager
+async def transaction(conn: Session, begin: str = "BEGIN") -> AsyncIterator[None]:
+    """``begin``, the body, COMMIT; a body that fails or is cancelled is rolled back by ``roll_back``.
+    ``begin`` is one simple query: BEGIN with its options (``BEGIN READ ONLY``), or with what the
+    transaction starts with (``BEGIN; SET LOCAL ROLE service_role``), in one round trip."""
+    try:
+        await conn.execute(begin)
+        yield
+    except BaseException:
+        await roll_back(conn)
+        raise
+    await conn.execute("COMMIT")
