@@ -58,12 +58,21 @@ def serve_bare(port: int, dsn: str) -> None:
 
 
 def serve_caas_profiled(out: str, argv: list[str]) -> None:
-    """Diagnostic (--cprofile): the real caas CLI under cProfile; stats written on SIGTERM shutdown."""
+    """Diagnostic (--cprofile): the real caas CLI under cProfile; stats written on SIGTERM shutdown.
+    cProfile times by the wall clock: on two busy cores a process is descheduled inside whatever it
+    calls (a socket send that wakes PostgreSQL, mostly), which then looks costly. With
+    ``CAAS_CPROFILE_CLOCK=cpu`` it times by the process's CPU clock instead."""
     import cProfile
+    import os
+    import time
 
     from mcp_servers.cli import main
 
-    prof = cProfile.Profile()
+    prof = (
+        cProfile.Profile(time.process_time)
+        if os.environ.get("CAAS_CPROFILE_CLOCK") == "cpu"
+        else cProfile.Profile()
+    )
     try:
         prof.runcall(main, argv)
     finally:

@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import anyio
-import httpx
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+from adapters.platform.http import HttpClient
 from mcp_servers.config import Settings
 from mcp_servers.platform.local_tokens import mint_local_token
 from tools.platform.principal import Role
@@ -168,7 +168,7 @@ async def _upload(j: Journey, app: dict[str, Any], kind: str) -> dict[str, Any]:
     if target.get("local_path"):
         await anyio.Path(target["local_path"]).write_bytes(data)
     else:
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with HttpClient(timeout=30) as http:
             put = await http.put(
                 target["upload_url"], content=data, headers={"Content-Type": "application/pdf"}
             )
@@ -266,7 +266,7 @@ async def _repay(j: Journey, loan: dict[str, Any]) -> None:
     first = schedule["lines"][0]["total"]["amount"]
     collect = {"loan": loan["id"], "amount": first, "idempotency_key": f"demo-collect-{j.run}"}
     charge = await j.call("borrower", "payments_collect_repayment", collect)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with HttpClient(timeout=30) as http:
         paid = await http.post(charge["authorization_url"], params={"outcome": "success"})
     if paid.status_code != 200:
         raise DemoFailed(f"the payment page answered HTTP {paid.status_code}")
@@ -349,7 +349,7 @@ async def _preflight(j: Journey) -> None:
         "Authorization": f"Bearer {j.tokens['operator']}",
         "Accept": "application/json, text/event-stream",
     }
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with HttpClient(timeout=30) as http:
         answer = await http.post(j.url, json=hello, headers=headers)
     if answer.status_code == 401:
         raise DemoFailed(

@@ -26,6 +26,7 @@ from storage3.exceptions import StorageApiError
 from storage3.utils import StorageException
 from supabase import AsyncClient, AsyncClientOptions
 
+from adapters.platform.http import HttpClient
 from tools.credit.ports import FileCheck, UploadTarget
 from tools.platform.errors import Unavailable
 
@@ -48,7 +49,7 @@ class SupabaseStorage:
     ) -> None:
         self._bucket_name = bucket
         self._timeout = timeout
-        self._http = httpx.AsyncClient(
+        self._http = HttpClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False
         )
         client = AsyncClient(

@@ -1,12 +1,13 @@
 """Webhooks to credit providers over HTTP (``tools.marketplace.ports.WebhookSender``).
 
-One ``httpx.AsyncClient`` per process with a timeout on every phase and on the whole request;
-redirects are not followed (a 3xx is the receiver's answer, see
-tools/marketplace/domain/provider_webhooks.py). Only the status line and ``Retry-After`` are kept: the
-response body is never stored or logged, so a receiver cannot fill our memory or our logs. Up to
-``KEEP_ALIVE_BODY`` bytes of it are read and dropped, so the connection goes back to the client's pool
-for the next webhook to that receiver (a new connection per webhook cost a connect, and a TLS
-handshake over https, each time); a longer body closes the connection instead.
+One ``HttpClient`` per process (``adapters.platform.http``: it keeps no cookies, so no receiver's
+reaches another lender) with a timeout on every phase and on the whole request; redirects are not
+followed (a 3xx is the receiver's answer, see tools/marketplace/domain/provider_webhooks.py). Only
+the status line and ``Retry-After`` are kept: the response body is never stored or logged, so a
+receiver cannot fill our memory or our logs. Up to ``KEEP_ALIVE_BODY`` bytes of it are read and
+dropped, so the connection goes back to the client's pool for the next webhook to that receiver (a
+new connection per webhook cost a connect, and a TLS handshake over https, each time); a longer body
+closes the connection instead.
 The receiver's URL is a lender's choice, so it is judged before sending and the connection goes only
 to public addresses (``adapters.platform.outbound``: no SSRF into our network, DNS rebinding included);
 loopback and plain http only when ``allow_local``. Logs name the host, status and event id only.
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from adapters.platform.http import HttpClient
 from adapters.platform.outbound import RefusedAddress, guarded_transport
 from tools.marketplace.ports import WebhookAnswer, WebhookRefused, WebhookSendError
 from tools.platform.domain.outbound import url_problem
@@ -44,7 +46,7 @@ class HttpxWebhookSender:
     ) -> None:
         self._allow_local = allow_local
         self._timeout_seconds = timeout_seconds
-        self._http = httpx.AsyncClient(
+        self._http = HttpClient(
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
             follow_redirects=False,
             headers={"User-Agent": user_agent},

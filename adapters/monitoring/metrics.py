@@ -8,6 +8,7 @@ import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.platform.http import HttpClient
 from tools.monitoring.domain.latency import HISTOGRAM, Sample
 from tools.monitoring.ports import MetricsUnavailable
 
@@ -39,7 +40,7 @@ class PrometheusMetrics:
     async def scrape(self, url: str) -> list[Sample]:
         try:
             async with (
-                httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client,
+                HttpClient(timeout=self._timeout, follow_redirects=False) as client,
                 client.stream("GET", url, headers={"Accept": "text/plain"}) as response,
             ):
                 if response.status_code != 200:

@@ -20,6 +20,7 @@ from uuid import UUID
 
 import httpx
 
+from adapters.platform.http import HttpClient
 from tools.notifications.ports import (
     Activity,
     Applied,
@@ -43,7 +44,7 @@ class PostgrestStatusMirror:
         # supabase-py is imported here: a process that never mirrors over HTTP never loads it (8 MiB).
         from supabase import AsyncClient, AsyncClientOptions
 
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+        self._http = HttpClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
         self._client = AsyncClient(
             url,
             service_role_key,

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from adapters.platform.http import HttpClient
 from tools.payments.ports import (
     GatewayCharge,
     GatewayError,
@@ -58,7 +59,7 @@ def _dumps(body: Mapping[str, Any], amount: Decimal) -> bytes:
 
 
 class OnasisGateway:
-    """One ``httpx.AsyncClient`` per process; ``aclose()`` on shutdown."""
+    """One ``HttpClient`` per process (adapters.platform.http); ``aclose()`` on shutdown."""
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class OnasisGateway:
         self._api_key = api_key
         self._scope = project_scope
         self._timeout = httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds)
-        self._http = httpx.AsyncClient(timeout=self._timeout, transport=transport, follow_redirects=False)
+        self._http = HttpClient(timeout=self._timeout, transport=transport, follow_redirects=False)
 
     async def aclose(self) -> None:
         await self._http.aclose()

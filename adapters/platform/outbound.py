@@ -22,6 +22,7 @@ import anyio
 import httpcore
 import httpx
 
+from adapters.platform.http import PlatformBackend, platform_pool
 from tools.platform.domain.outbound import address_problem
 
 __all__ = ["RefusedAddress", "Resolver", "guarded_transport"]
@@ -56,7 +57,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self._allow_local = allow_local
         self._resolver = resolver
-        self._inner = inner or httpcore.AnyIOBackend()
+        self._inner = inner or PlatformBackend()
 
     async def connect_tcp(
         self,
@@ -119,8 +120,5 @@ def guarded_transport(
     ``backend`` (the DNS and the sockets) are replaceable so tests can play a rebinding DNS."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx takes no network backend: its pool is replaced by one with ours.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        network_backend=_GuardedBackend(allow_local, resolver, backend),
-    )
+    transport._pool = platform_pool(_GuardedBackend(allow_local, resolver, backend), trust_env=False)
     return transport

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
+from adapters.platform.http import HttpClient
 from tools.platform.ports import (
     RegistryError,
     RegistryRejected,
@@ -63,7 +64,7 @@ class HttpServiceRegistry:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.AsyncClient(
+        self._client = HttpClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             headers=headers,
             follow_redirects=False,

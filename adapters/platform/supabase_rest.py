@@ -19,6 +19,7 @@ import httpx
 from postgrest import APIError, APIResponse, AsyncQueryRequestBuilder, AsyncRequestBuilder
 from supabase import AsyncClient, AsyncClientOptions
 
+from adapters.platform.http import HttpClient
 from tools.platform.errors import Unavailable
 from tools.platform.jobs import RetryLater
 
@@ -50,7 +51,7 @@ class SupabaseRest:
     reads is off: a tool call should fail fast, and the job queue already retries with backoff."""
 
     def __init__(self, url: str, service_role_key: str, *, timeout: float = 10.0) -> None:
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+        self._http = HttpClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
         self._client = AsyncClient(
             url,
             service_role_key,

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.platform.http import HttpClient
 from adapters.sandbox.gateway import MAX_BODY
 from tools.platform.domain.bounded_json import UnreadableJson, parse_bounded
 
@@ -132,7 +133,7 @@ async def _probe(url: str | None) -> dict[str, Any]:
         return {"status": "unhealthy", "error": "no health_url", "timestamp": stamp}
     started = time.perf_counter()
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(PROBE_TIMEOUT_SECONDS)) as http:
+        async with HttpClient(timeout=httpx.Timeout(PROBE_TIMEOUT_SECONDS)) as http:
             response = await http.get(url)
     except httpx.HTTPError as exc:
         return {"status": "unhealthy", "error": type(exc).__name__, "timestamp": stamp}

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import httpx
 
+from adapters.platform.http import HttpClient
 from adapters.sandbox.state import Payment, SandboxState, WebhookRecord
 from tools.platform.domain.signatures import paystack_signature, stripe_signature_header
 
@@ -111,7 +112,7 @@ class WebhookSender:
         self.target = target.rstrip("/") if target else None  # the platform's base URL
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds))
+        self._http = HttpClient(timeout=httpx.Timeout(timeout_seconds))
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, payment: Payment, *, delay: float = 0.0, event: str | None = None) -> WebhookRecord:

@@ -28,6 +28,7 @@ class Server:
                 Route("/moved", self.moved, methods=["POST"]),
                 Route("/slow", self.slow, methods=["POST"]),
                 Route("/ok", self.ok, methods=["POST"]),
+                Route("/sets-cookie", self.sets_cookie, methods=["POST"]),
             ]
         )
         self.client_ports: list[int] = []
@@ -48,6 +49,10 @@ class Server:
         assert request.client is not None
         self.client_ports.append(request.client.port)  # one per connection: a reused one repeats
         return Response("thanks", status_code=200)
+
+    async def sets_cookie(self, request: Request) -> Response:
+        await self._seen(request)
+        return Response(status_code=200, headers={"Set-Cookie": "sid=lender-a-session; Path=/"})
 
     async def slow(self, request: Request) -> Response:
         await self._seen(request)
@@ -83,6 +88,18 @@ async def test_it_posts_the_exact_bytes_and_headers_and_reads_only_the_status_an
     assert (path, got) == ("/busy", body)
     assert headers["x-caas-event-id"] == "e-1"
     assert headers["user-agent"] == "CaaS-Webhooks/test"
+
+
+async def test_a_receivers_cookie_is_never_sent_with_a_webhook_to_another_lender(
+    server: tuple[Server, str], sender: HttpxWebhookSender
+) -> None:
+    # One client posts every lender's events: two lenders' receivers on one host (a webhook service)
+    # must not see each other's cookies, nor a receiver its own on the next event.
+    s, url = server
+    await sender.post(f"{url}/sets-cookie", b"{}", {"X-CaaS-Event-Id": "e-a"})
+    await sender.post(f"{url}/ok", b"{}", {"X-CaaS-Event-Id": "e-b"})
+    await sender.post(f"{url}/sets-cookie", b"{}", {"X-CaaS-Event-Id": "e-a2"})
+    assert [h.get("cookie") for _, h, _ in s.seen[-3:]] == [None, None, None]
 
 
 async def test_a_redirect_is_an_answer_and_is_not_followed(
