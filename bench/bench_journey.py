@@ -118,7 +118,7 @@ async def start_children(opts: Any, admin: str, dbs: dict[str, str], ch: Childre
         "--db",
         with_db(admin, dbs["bare"]),
     ]
-    ch.procs["bare"] = start_child(bare, ch.log("bare"))
+    ch.procs["bare"] = start_child(bare, ch.log("bare"), os.environ | {"CAAS_BENCH_FLOOR_GC": opts.floor_gc})
     gw = ["sandbox", "--port", str(ch.ports["gw"]), "--registry-port", str(ch.ports["reg"])]
     gw += ["--webhook-url", f"http://127.0.0.1:{ch.ports['caas']}"]
     ch.procs["sandbox"] = start_child([py, "-m", "mcp_servers.cli", *gw], ch.log("sandbox"), env)
@@ -228,7 +228,7 @@ def print_settings(opts: Any, pg_info: str, pg_how: str, work: Path) -> None:
     vers = f"fastmcp {fastmcp.__version__}, mcp {md.version('mcp')}, caas-mcp {md.version('caas-mcp')}"
     print(f"# {vers}, python {sys.version.split()[0]}, cpus {os.cpu_count()}; postgres {pg_info}")
     sets = f"journeys/cell={opts.journeys} warm-up journeys/agent={opts.warmup}"
-    sets += f" floor calls/cell={opts.bare_calls} blocks/cell={opts.blocks}"
+    sets += f" floor calls/cell={opts.bare_calls} blocks/cell={opts.blocks} floor gc={opts.floor_gc}"
     sets += f" runs={opts.runs} conc={opts.concurrency} mode={opts.mode} auth=jwt pool={POOL_SIZE}"
     sets += f" caas_db={'pgbouncer ' + opts.pooled_dsn if opts.pooled_dsn else 'direct'}"
     sets += f" validators={'fresh per session' if opts.fresh_validators else 'shared by the sessions'}"
@@ -301,6 +301,12 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured before each cell")
     ap.add_argument("--bare-calls", type=int, default=400, help="timed calls of each floor cell")
     ap.add_argument("--blocks", type=int, default=1, help="journey and floor blocks a cell, alternating")
+    ap.add_argument(
+        "--floor-gc",
+        choices=["bare", "settled"],
+        default="bare",
+        help="settled: the floor's heap settled once started, as caas serve's is (gc.freeze, thresholds)",
+    )
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: run the caas server under cProfile")
     ap.add_argument("--cprofile-worker", metavar="OUT.prof", help="diagnostic: the worker under cProfile")
     ap.add_argument(

@@ -110,6 +110,8 @@ async def run_cell(
         await asyncio.gather(*(worker(c, k, opts.warmup, False) for k, c in enumerate(clients)))
         if errors:
             raise RuntimeError(f"{target} warm-up failed: {errors[0]}")
+        if (before_timed := getattr(opts, "before_timed", None)) is not None:
+            await before_timed()  # bench_journey's floor: its full collections so far
         tasks = [asyncio.create_task(worker(c, k, per_client, True)) for k, c in enumerate(clients)]
         await asyncio.sleep(0)
         gc.collect()

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from bench_submit import run_cell
 from submit_harness import CpuMeter, pct
 
@@ -40,13 +41,31 @@ class Floor:
         self.blocks: list[dict[str, Any]] = []
 
     async def measure(self) -> None:
-        opts = argparse.Namespace(warmup=5, auth="apikey", idempotency=False, keep_latencies=True)
+        before: dict[str, float] = {}
+
+        async def before_timed() -> None:  # after the warm-up: only the timed calls' collections count
+            before.update(await self._full_collections())
+
+        opts = argparse.Namespace(
+            warmup=5, auth="apikey", idempotency=False, keep_latencies=True, before_timed=before_timed
+        )
         args = (self._conc, self._per_client, opts, self._meter)
-        self.blocks.append(await run_cell("bare", self._url, self._mode, *args))
+        block = await run_cell("bare", self._url, self._mode, *args)
+        after = await self._full_collections()
+        block["gc_full"] = after["count"] - before["count"]
+        block["gc_full_ms"] = round(after["ms_total"] - before["ms_total"], 1)
+        self.blocks.append(block)
+
+    async def _full_collections(self) -> dict[str, float]:
+        """The floor server's full collections so far (submit_harness.FullCollections)."""
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(self._url.removesuffix("/mcp") + "/health")
+        return answer.json()["gc_full"]
 
     def cell(self) -> dict[str, Any]:
         if len(self.blocks) == 1:
-            return {k: v for k, v in self.blocks[0].items() if k != "lat_ms"}
+            one = {k: v for k, v in self.blocks[0].items() if k != "lat_ms"}
+            return one | {"gc_full_blocks": [one.pop("gc_full")], "gc_full_ms": one["gc_full_ms"]}
         first, calls = self.blocks[0], sum(b["calls"] for b in self.blocks)
         wall = sum(b["wall_s"] for b in self.blocks)
         ms = sorted(x for b in self.blocks for x in b["lat_ms"])
@@ -59,6 +78,10 @@ class Floor:
         for k in ("cpu_ms_server", "cpu_ms_driver", "cpu_ms_postgres"):
             out[k] = round(sum(b[k] * b["calls"] for b in self.blocks) / calls, 3)
         out["cpu_ms_server_blocks"] = [b["cpu_ms_server"] for b in self.blocks]
+        # The floor's full collections during its blocks' timed calls: each stalls every
+        # call in flight, so whether one falls in a block of a few hundred calls moves its p99.
+        out["gc_full_blocks"] = [b["gc_full"] for b in self.blocks]
+        out["gc_full_ms"] = round(sum(b["gc_full_ms"] for b in self.blocks), 1)
         return out
 
 

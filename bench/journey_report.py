@@ -8,7 +8,7 @@ from typing import Any
 from journey_steps import Tally
 from submit_harness import median, pct
 
-__all__ = ["cell_result", "print_profile", "print_tables", "summary", "tool_tails"]
+__all__ = ["cell_result", "little", "print_profile", "print_tables", "summary", "tool_tails"]
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = tuple(str(ROOT / d) for d in ("mcp_servers", "tools", "adapters", "database"))
@@ -65,7 +65,12 @@ def print_tables(results: list[dict], opts: Any) -> None:
     for conc, rows in journeys.items():
         bound, tails = tool_tails(bare[conc], rows)
         print(f"\n## Per tool at concurrency {conc} (p50 / p99 ms, {agg}; floor p50 / p99 ", end="")
-        print(f"{median(bare[conc], 'p50_ms'):.2f} / {median(bare[conc], 'p99_ms'):.2f})\n")
+        print(
+            f"{median(bare[conc], 'p50_ms'):.2f} / {median(bare[conc], 'p99_ms'):.2f}; the floor's full ",
+            end="",
+        )
+        gcs = "; ".join(f"{r.get('gc_full_blocks')} ({r.get('gc_full_ms')} ms)" for r in bare[conc])
+        print(f"collections by block, each run: {gcs})\n")
         print(f"| tool | calls | p50 ms | p99 ms | p99 within {TAIL_BOUND}x the floor's ({bound:.0f} ms) |")
         print("|---|---:|---:|---:|---|")
         for tool, (p50, p99) in tails.items():
@@ -73,6 +78,14 @@ def print_tables(results: list[dict], opts: Any) -> None:
             print(f"| {tool} | {calls} | {p50:.1f} | {p99:.1f} | {'yes' if p99 <= bound else 'no'} |")
         within = sum(p99 <= bound for _, p99 in tails.values())
         print(f"\n{within} of {len(tails)} tools' p99 within {TAIL_BOUND}x the floor's p99")
+        law = little(conc, rows, bound)
+        print(
+            f"\nLittle's law ({conc} agents, closed loop): {law['calls_per_s']:.0f} calls/s, so a call and "
+            f"the agent's time between calls take {law['cycle_ms']:.1f} ms together; the mean call took "
+            f"{law['mean_call_ms']:.1f} ms and the time between calls {law['think_ms']:.1f} ms. Every p99 "
+            f"within {bound:.0f} ms needs at least a mean call within it, so at least "
+            f"{law['calls_per_s_needed']:.0f} calls/s ({law['throughput_needed']:.2f}x this cell's)"
+        )
         counts = [r["requests_per_journey"] for r in rows if r.get("requests_per_journey")]
         if counts:
             print("\nRequests the caas server was sent per journey (--count-requests, first run): ", end="")
@@ -80,6 +93,22 @@ def print_tables(results: list[dict], opts: Any) -> None:
     for r in results:
         if r.get("first_error"):
             print(f"# first error {r['target']} c={r['conc']} run {r['run']}: {r['first_error']}")
+
+
+def little(conc: int, rows: list[dict], bound_ms: float) -> dict[str, float]:
+    """Little's law for the closed loop of ``conc`` agents (medians of runs): each agent's cycle is one
+    call plus its time until the next (the driver's own work, and waits for webhooks), so cycle =
+    conc / throughput. Every tool's p99 within the bound needs the mean call within it too, hence the
+    least throughput the bound allows, at the same time between calls."""
+    rate = median(rows, "calls_per_s")
+    mean = median(rows, "mean_call_ms")
+    cycle = 1000 * conc / rate
+    think = max(cycle - mean, 0.0)
+    needed = 1000 * conc / (bound_ms + think)
+    return {
+        "calls_per_s": rate, "cycle_ms": cycle, "mean_call_ms": mean, "think_ms": think,
+        "calls_per_s_needed": needed, "throughput_needed": needed / rate,
+    }  # fmt: skip
 
 
 def cell_result(
@@ -93,6 +122,7 @@ def cell_result(
         ms = sorted(x * 1000 for x in lat)
         tools[tool] = {"calls": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2)}
     worst = max(tools, key=lambda t: tools[t]["p99_ms"]) if tools else None
+    every = [x for lat in tally.lat.values() for x in lat]
     errors = tally.errors + warm + [f"{left} outbox events/jobs still pending"] * bool(left)
     errors += [f"{failed} jobs failed"] * bool(failed)
     return {
@@ -100,6 +130,8 @@ def cell_result(
         "calls_per_journey": round(tally.calls / n, 2), "wall_s": round(wall, 3),
         "journeys_s": round(t_journeys, 3), "drain_s": round(drain_s, 3),
         "journeys_per_s": round(done / wall, 3),
+        "calls_per_s": round(tally.calls / t_journeys, 2),
+        "mean_call_ms": round(1000 * statistics.fmean(every), 2) if every else 0.0,
         "cpu_ms_server": per["caas"], "cpu_ms_worker": per["worker"], "cpu_ms_sandbox": per["sandbox"],
         "cpu_ms_postgres": round(1000 * cpu["caas"]["postgres"] / n, 2),
         "cpu_ms_driver": round(1000 * cpu["caas"]["driver"] / n, 2),
@@ -121,6 +153,10 @@ def summary(results: list[dict]) -> dict[str, Any]:
             "tools_p99_within_bound": sum(p99 <= bound for _, p99 in tails.values()),
             "tools": len(tails),
         }
+        law = little(conc, rows, bound)
+        med[conc] |= {k: round(law[k], 3) for k in ("calls_per_s", "calls_per_s_needed", "throughput_needed")}
+        # The floor's full collections in its timed calls, every run: each one can set its p99 alone.
+        med[conc]["floor_gc_full"] = sum(sum(r.get("gc_full_blocks") or [0]) for r in bare[conc])
     tails = [r["p99_ms_max_tool"] for r in results if r["target"] == "journey" and r["p99_ms_max_tool"]]
     return {
         "journeys_per_s": max((m["journeys_per_s"] for m in med.values()), default=None),

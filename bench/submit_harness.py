@@ -6,6 +6,7 @@ and the result tables.
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -27,15 +28,44 @@ TABLE_DDL = (
 
 
 # --------------------------------------------------------------------------- bare server (child)
+class FullCollections:
+    """The full (oldest generation) collections of this process, counted by a ``gc`` callback: how
+    many, their total and their longest pause in ms. Every call in flight waits them out."""
+
+    def __init__(self) -> None:
+        self.count, self.ms_total, self.ms_max, self._t0 = 0, 0.0, 0.0, 0.0
+        gc.callbacks.append(self._seen)
+
+    def _seen(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+            return
+        ms = (time.perf_counter() - self._t0) * 1000
+        self.count, self.ms_total, self.ms_max = self.count + 1, self.ms_total + ms, max(self.ms_max, ms)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"count": self.count, "ms_total": round(self.ms_total, 1), "ms_max": round(self.ms_max, 1)}
+
+
 def serve_bare(port: int, dsn: str) -> None:
+    """The floor. ``CAAS_BENCH_FLOOR_GC=settled``: its heap settled once started, as caas serve's is
+    (``mcp_servers.platform.gc_tuning``); its /health tells its full collections so far."""
     import asyncpg
     import uvicorn
     from fastmcp import Context, FastMCP
     from starlette.responses import JSONResponse
 
+    from mcp_servers.platform.gc_tuning import settle_heap
+
+    full = FullCollections()
+
     @asynccontextmanager
     async def lifespan(_server: Any):
         pool = await asyncpg.create_pool(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
+        if os.environ.get("CAAS_BENCH_FLOOR_GC") == "settled":
+            settle_heap()
         try:
             yield {"pool": pool}
         finally:
@@ -51,7 +81,7 @@ def serve_bare(port: int, dsn: str) -> None:
 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(_request: Any) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "gc_full": full.as_dict()})
 
     app = mcp.http_app(path="/mcp", stateless_http=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")

@@ -102,12 +102,14 @@ async def test_in_blocks_the_floor_is_measured_between_the_journeys_and_counted_
     pg_admin_dsn: str, tmp_path: Path
 ) -> None:
     args = ["--dsn", pg_admin_dsn, "--journeys", "3", "--concurrency", "1", "--warmup", "0"]
-    args += ["--bare-calls", "16", "--blocks", "2", "--count-requests"]
+    args += ["--bare-calls", "16", "--blocks", "2", "--count-requests", "--floor-gc", "settled"]
     text, got = await bench_journey(tmp_path, *args)
     assert got["errors"] == 0, text[-4000:]
     floor, journey = got["cells"]
     # Two floor blocks of 8 calls, the 3 journeys split 1 and 2: every call and journey counted once.
     assert (floor["target"], floor["blocks"], floor["calls"]) == ("bare", 2, 16)
+    # A settled floor makes no full collection in 16 calls; each block's count is there to say so.
+    assert floor["gc_full_blocks"] == [0, 0] and "floor gc=settled" in text
     blocks = floor["cpu_ms_server_blocks"]
     assert len(blocks) == 2 and min(blocks) <= floor["cpu_ms_server"] <= max(blocks)
     assert (journey["blocks"], journey["journeys"], journey["calls_per_journey"]) == (2, 3, 22)
@@ -118,3 +120,8 @@ async def test_in_blocks_the_floor_is_measured_between_the_journeys_and_counted_
     assert "tools/call insert_row" not in journey["requests_per_journey"]
     efficiency = floor["cpu_ms_server"] * 22 / (journey["cpu_ms_server"] + journey["cpu_ms_worker"])
     assert got["journey_efficiency"] == pytest.approx(efficiency, abs=0.002)
+    # Little's law over the closed loop: the throughput the tail bound needs, from the same figures.
+    law = got["by_concurrency"]["1"]
+    assert law["calls_per_s"] == pytest.approx(journey["calls"] / journey["journeys_s"], rel=0.01)
+    assert law["throughput_needed"] == pytest.approx(law["calls_per_s_needed"] / law["calls_per_s"], rel=0.01)
+    assert law["floor_gc_full"] == 0
