@@ -282,7 +282,7 @@ async def driver(opts: Any) -> list[dict]:
     return results
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsn", help="admin DSN (default: $CAAS_BENCH_POSTGRES_URL)")
     ap.add_argument(
@@ -330,6 +330,11 @@ def main() -> None:
     ap.add_argument("--serve-worker-counted", metavar="OUT", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
+    return ap
+
+
+def main() -> None:
+    ap = _parser()
     opts, rest = ap.parse_known_args()
     if opts.serve_bare:
         return serve_bare(opts.port, opts.db)
