@@ -63,9 +63,15 @@ class Floor:
         return answer.json()["gc_full"]
 
     def cell(self) -> dict[str, Any]:
+        # The floor's full collections during its blocks' timed calls: each stalls every call in
+        # flight, so whether one falls in a block of a few hundred calls moves its p99.
+        collections = {
+            "gc_full_blocks": [b["gc_full"] for b in self.blocks],
+            "gc_full_ms": round(sum(b["gc_full_ms"] for b in self.blocks), 1),
+        }
         if len(self.blocks) == 1:
-            one = {k: v for k, v in self.blocks[0].items() if k != "lat_ms"}
-            return one | {"gc_full_blocks": [one.pop("gc_full")], "gc_full_ms": one["gc_full_ms"]}
+            one = {k: v for k, v in self.blocks[0].items() if k not in ("lat_ms", "gc_full")}
+            return one | collections
         first, calls = self.blocks[0], sum(b["calls"] for b in self.blocks)
         wall = sum(b["wall_s"] for b in self.blocks)
         ms = sorted(x for b in self.blocks for x in b["lat_ms"])
@@ -78,11 +84,7 @@ class Floor:
         for k in ("cpu_ms_server", "cpu_ms_driver", "cpu_ms_postgres"):
             out[k] = round(sum(b[k] * b["calls"] for b in self.blocks) / calls, 3)
         out["cpu_ms_server_blocks"] = [b["cpu_ms_server"] for b in self.blocks]
-        # The floor's full collections during its blocks' timed calls: each stalls every
-        # call in flight, so whether one falls in a block of a few hundred calls moves its p99.
-        out["gc_full_blocks"] = [b["gc_full"] for b in self.blocks]
-        out["gc_full_ms"] = round(sum(b["gc_full_ms"] for b in self.blocks), 1)
-        return out
+        return out | collections
 
 
 @dataclass

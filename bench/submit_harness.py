@@ -93,8 +93,6 @@ def serve_caas_profiled(out: str, argv: list[str]) -> None:
     calls (a socket send that wakes PostgreSQL, mostly), which then looks costly. With
     ``CAAS_CPROFILE_CLOCK=cpu`` it times by the process's CPU clock instead."""
     import cProfile
-    import os
-    import time
 
     from mcp_servers.cli import main
 

@@ -19,7 +19,6 @@ Together the two cut a lender webhook's CPU in the sender by about a fifth
 
 from __future__ import annotations
 
-import select
 import socket
 import ssl
 import typing
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from httpcore._utils import is_socket_readable  # httpcore's own test, for its own pool
 
 __all__ = ["HttpClient", "PlatformBackend", "platform_pool"]
 
@@ -137,15 +137,5 @@ class _Stream(httpcore.AsyncNetworkStream):
         if info == "socket":
             return self._socket
         if info == "is_readable":
-            return _readable(self._socket)
+            return is_socket_readable(self._socket)
         return self._inner.get_extra_info(info)
-
-
-def _readable(sock: socket.socket | None) -> bool:
-    """Data or the end is waiting; a socket that is gone counts as readable (as httpcore's own test)."""
-    fd = -1 if sock is None else sock.fileno()
-    if fd < 0:
-        return True
-    poll = select.poll()
-    poll.register(fd, select.POLLIN)
-    return bool(poll.poll(0))
