@@ -23,6 +23,7 @@ import importlib.metadata as md
 import json
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from journey_blocks import Floor, drain, idle_cpu, timed_blocks  # noqa: E402  (beside this script)
-from journey_report import cell_result, print_profile, print_tables, summary  # noqa: E402
+from journey_report import (  # noqa: E402
+    cell_result,
+    print_profile,
+    print_server_counts,
+    print_tables,
+    summary,
+)
 from journey_steps import (  # noqa: E402
     Agent,
     HookReceiver,
@@ -81,6 +88,9 @@ class Children:
 
 def caas_env(admin: str, dbs: dict[str, str], ch: Children, pooled: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAAS_", "NEON_", "SUPABASE_"))}
+    # The profiled children read it (submit_harness.serve_caas_profiled): the one setting let through.
+    if clock := os.environ.get("CAAS_CPROFILE_CLOCK"):
+        env["CAAS_CPROFILE_CLOCK"] = clock
     env |= PII_ENV | {"PYTHONPATH": str(ROOT)}
     env |= {"CAAS_JWT_SECRET": JWT_SECRET, "CAAS_JWT_ISSUER": JWT_ISSUER, "CAAS_JWT_AUDIENCE": JWT_AUDIENCE}
     env |= {
@@ -127,6 +137,8 @@ async def start_children(opts: Any, admin: str, dbs: dict[str, str], ch: Childre
     cmd = [py, "-m", "mcp_servers.cli", *serve]
     if opts.cprofile:
         cmd = [py, __file__, "--serve-caas-profiled", opts.cprofile, "--", *serve]
+    if opts.count_server:
+        cmd = [py, __file__, "--serve-caas-counted", opts.count_server, "--", *serve]
     ch.procs["caas"] = start_child(cmd, ch.log("caas"), env | {"CAAS_WORKERS": "false"})
     await wait_health(f"http://127.0.0.1:{ch.ports['caas']}/ready", ch.procs["caas"], ch.log("caas"))
     # Started once the server has migrated both databases.
@@ -315,6 +327,11 @@ def _parser() -> argparse.ArgumentParser:
         help="diagnostic: the worker's relay looks, claims and statements, counted (bench/worker_counts.py)",
     )
     ap.add_argument(
+        "--count-server",
+        metavar="OUT.json",
+        help="diagnostic: the server's round trips to PostgreSQL by tool (bench/server_counts.py)",
+    )
+    ap.add_argument(
         "--fresh-validators",
         action="store_true",
         help="each client session compiles its own output-schema validators, as the MCP SDK does alone",
@@ -328,6 +345,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-caas-profiled", metavar="OUT", help=argparse.SUPPRESS)
     ap.add_argument("--serve-worker-counted", metavar="OUT", help=argparse.SUPPRESS)
+    ap.add_argument("--serve-caas-counted", metavar="OUT", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     return ap
@@ -344,6 +362,10 @@ def main() -> None:
         from worker_counts import run_counted
 
         return run_counted(opts.serve_worker_counted, [a for a in rest if a != "--"])
+    if opts.serve_caas_counted:
+        from server_counts import run_counted as run_server_counted
+
+        return run_server_counted(opts.serve_caas_counted, [a for a in rest if a != "--"])
     if rest or min(opts.journeys, opts.runs, opts.blocks, *opts.concurrency) < 1 or opts.warmup < 0:
         ap.error(f"bad arguments: {rest or 'journeys, runs, blocks and concurrency must be >= 1'}")
     if not opts.fresh_validators:
@@ -354,6 +376,9 @@ def main() -> None:
     for what, path in (("caas server", opts.cprofile), ("caas worker", opts.cprofile_worker)):
         if path:
             print_profile(what, path, timed)
+    if opts.count_server and Path(opts.count_server).exists():
+        floors = [r["cpu_ms_server"] for r in results if r["target"] == "bare"]
+        print_server_counts(opts.count_server, statistics.median(floors) if floors else None)
     out = summary(results) | {"caas_db": "pgbouncer" if opts.pooled_dsn else "direct"}
     print("# summary: " + json.dumps(out))
     if opts.json:

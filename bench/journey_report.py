@@ -1,5 +1,6 @@
 """bench_journey.py's tables, its JSON summary and its profile digest."""
 
+import os
 import pstats
 import statistics
 from pathlib import Path
@@ -8,7 +9,16 @@ from typing import Any
 from journey_steps import Tally
 from submit_harness import median, pct
 
-__all__ = ["cell_result", "little", "print_profile", "print_tables", "summary", "tool_tails"]
+__all__ = [
+    "cell_result",
+    "little",
+    "package_of",
+    "print_profile",
+    "print_server_counts",
+    "print_tables",
+    "summary",
+    "tool_tails",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = tuple(str(ROOT / d) for d in ("mcp_servers", "tools", "adapters", "database"))
@@ -86,6 +96,17 @@ def print_tables(results: list[dict], opts: Any) -> None:
             f"within {bound:.0f} ms needs at least a mean call within it, so at least "
             f"{law['calls_per_s_needed']:.0f} calls/s ({law['throughput_needed']:.2f}x this cell's)"
         )
+        m = machine(rows, bare[conc])
+        ours = ", ".join(f"{k} {m[k]:.1f}" for k in ("server", "worker", "postgres", "driver", "sandbox"))
+        floors = ", ".join(f"{k} {m['floor_' + k]:.1f}" for k in ("server", "postgres", "driver"))
+        cores = os.cpu_count() or 1
+        print(
+            f"\nThe machine's CPU per call: {m['journey_ms']:.1f} ms for the journey's ({ours}) against "
+            f"{m['floor_ms']:.1f} ms for the floor's ({floors}): {m['ratio']:.1f}x. On {cores} cores no "
+            f"cell exceeds {cores} / that many calls a second, so {conc} agents' cycle (a call and the "
+            f"time until the next) is at least {conc * m['journey_ms'] / cores:.1f} ms in the journey and "
+            f"{conc * m['floor_ms'] / cores:.1f} ms against the floor"
+        )
         counts = [r["requests_per_journey"] for r in rows if r.get("requests_per_journey")]
         if counts:
             print("\nRequests the caas server was sent per journey (--count-requests, first run): ", end="")
@@ -109,6 +130,20 @@ def little(conc: int, rows: list[dict], bound_ms: float) -> dict[str, float]:
         "calls_per_s": rate, "cycle_ms": cycle, "mean_call_ms": mean, "think_ms": think,
         "calls_per_s_needed": needed, "throughput_needed": needed / rate,
     }  # fmt: skip
+
+
+def machine(rows: list[dict], bare: list[dict]) -> dict[str, float]:
+    """The whole machine's CPU per tool call (medians of runs, ms), by process: the journey's (caas
+    server, worker, PostgreSQL, the driver, the sandbox) and the floor's (its server, PostgreSQL, the
+    driver). The utilisation law caps calls/s at cores / CPU per call, and in a closed loop of N agents
+    a call and the time until the next take N / calls/s (Little's law)."""
+    calls = median(rows, "calls_per_journey") or 1.0
+    per = {
+        k: median(rows, f"cpu_ms_{k}") / calls for k in ("server", "worker", "postgres", "driver", "sandbox")
+    }
+    floor = {f"floor_{k}": median(bare, f"cpu_ms_{k}") for k in ("server", "postgres", "driver")}
+    journey_ms, floor_ms = sum(per.values()), sum(floor.values())
+    return per | floor | {"journey_ms": journey_ms, "floor_ms": floor_ms, "ratio": journey_ms / floor_ms}
 
 
 def cell_result(
@@ -155,6 +190,7 @@ def summary(results: list[dict]) -> dict[str, Any]:
         }
         law = little(conc, rows, bound)
         med[conc] |= {k: round(law[k], 3) for k in ("calls_per_s", "calls_per_s_needed", "throughput_needed")}
+        med[conc]["machine_cpu_ratio"] = round(machine(journeys[conc], bare[conc])["ratio"], 2)
         # The floor's full collections in its timed calls, every run: each one can set its p99 alone.
         med[conc]["floor_gc_full"] = sum(sum(r.get("gc_full_blocks") or [0]) for r in bare[conc])
     tails = [r["p99_ms_max_tool"] for r in results if r["target"] == "journey" and r["p99_ms_max_tool"]]
@@ -177,7 +213,10 @@ def print_profile(what: str, path: str, journeys: int) -> None:
         if file.startswith(OURS):
             rows.append((cum, calls, f"{Path(file).relative_to(ROOT)}:{line}({name})"))
     total = sum(tt for (_, _, tt, _, _) in stats.stats.values())
-    print(f"\n## {what} under cProfile: {total:.1f} s in all, {journeys} timed journeys (+ warm-up)\n")
+    clock = Path(path + ".clock").read_text() if Path(path + ".clock").exists() else "unknown"
+    print(
+        f"\n## {what} under cProfile ({clock} clock): {total:.1f} s, {journeys} timed journeys (+ warm-up)\n"
+    )
     print("| cumulative s | ms per journey | calls | function |")
     print("|---:|---:|---:|---|")
     for cum, calls, where in sorted(rows, reverse=True)[:10]:
@@ -192,3 +231,47 @@ def print_profile(what: str, path: str, journeys: int) -> None:
     print("\n| own s | calls | function (everything, by own time) |\n|---:|---:|---|")
     for tt, calls, where in own[:10]:
         print(f"| {tt:.2f} | {calls} | {where} |")
+    shares: dict[str, float] = {}
+    for (file, _, name), (_, _, tt, _, _) in stats.stats.items():
+        shares[package_of(file, name)] = shares.get(package_of(file, name), 0.0) + tt
+    print("\n| own s | share | where (by package: start-up included) |\n|---:|---:|---|")
+    for where, tt in sorted(shares.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"| {tt:.2f} | {100 * tt / max(total, 1e-9):.1f}% | {where} |")
+
+
+def package_of(file: str, name: str) -> str:
+    """Where a profiled function lives: a directory of ours, an installed distribution, a module of
+    the standard library, or for a C function (``~``) the module of its type (``pydantic_core``,
+    ``_socket``, ``select``) or ``builtins``."""
+    if file == "~":  # "<method 'poll' of 'select.epoll' objects>", "<built-in method _asyncio.x>"
+        of = name.partition(" of '")[2].split("'", 1)[0] or name.removeprefix("<built-in method ")
+        return "C: " + (of.split(".", 1)[0] if "." in of else "builtins")
+    if "site-packages/" in file:
+        return file.split("site-packages/", 1)[1].split("/", 1)[0]
+    for ours in OURS:
+        if file.startswith(ours + "/"):
+            return "ours: " + Path(ours).name
+    if file.startswith(str(ROOT) + "/"):
+        return "ours: " + Path(file).relative_to(ROOT).parts[0]
+    parts = Path(file).parts
+    lib = next((i for i, part in enumerate(parts) if part.startswith("python3")), None)
+    return "stdlib: " + (parts[lib + 1] if lib is not None and lib + 1 < len(parts) else Path(file).name)
+
+
+def print_server_counts(path: str, floor_ms: float | None) -> None:
+    """The caas server's requests by tool (bench/server_counts.py): round trips to PostgreSQL and CPU
+    per request. The CPU is the tool's own only at one agent; with more, requests overlap."""
+    import json
+
+    counts = json.loads(Path(path).read_text())
+    floor = f"; the floor's server CPU per call {floor_ms:.2f} ms" if floor_ms else ""
+    print(f"\n## The caas server's requests by tool ({path}; warm-up included{floor})\n")
+    print("| tool or path | requests | round trips / request | prepares / request | CPU ms / request |")
+    print("|---|---:|---:|---:|---:|")
+    rows = sorted(counts.items(), key=lambda kv: -kv[1]["cpu_ms"] / max(kv[1]["requests"], 1))
+    for tool, c in rows:
+        if not c["requests"]:
+            continue
+        n = c["requests"]
+        trips, prepares = c.get("round trips", 0) / n, c.get("prepare", 0) / n
+        print(f"| {tool} | {n} | {trips:.1f} | {prepares:.2f} | {c['cpu_ms'] / n:.2f} |")

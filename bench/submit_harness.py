@@ -96,15 +96,14 @@ def serve_caas_profiled(out: str, argv: list[str]) -> None:
 
     from mcp_servers.cli import main
 
-    prof = (
-        cProfile.Profile(time.process_time)
-        if os.environ.get("CAAS_CPROFILE_CLOCK") == "cpu"
-        else cProfile.Profile()
-    )
+    cpu = os.environ.get("CAAS_CPROFILE_CLOCK") == "cpu"
+    prof = cProfile.Profile(time.process_time) if cpu else cProfile.Profile()
     try:
         prof.runcall(main, argv)
     finally:
         prof.dump_stats(out)
+        # Which clock, beside the stats (pstats keeps no note of it): the digest names it.
+        Path(out + ".clock").write_text("cpu" if cpu else "wall")
 
 
 # --------------------------------------------------------------------------- measurement

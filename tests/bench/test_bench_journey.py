@@ -44,11 +44,14 @@ JOURNEY_TOOLS = {
 }
 
 
-async def bench_journey(tmp_path: Path, *args: str) -> tuple[str, dict[str, Any]]:
+async def bench_journey(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     out = tmp_path / "journey.json"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(REPO_ROOT / "bench" / "bench_journey.py"), *args, "--json", str(out),
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env=None if env is None else os.environ | env,
     )  # fmt: skip
     text = (await asyncio.wait_for(proc.communicate(), 600))[0].decode()
     assert proc.returncode == 0, text[-4000:]
@@ -59,12 +62,16 @@ async def test_one_journey_runs_end_to_end_with_every_figure_and_no_error(
     pg_admin_dsn: str, tmp_path: Path
 ) -> None:
     args = ["--dsn", pg_admin_dsn, "--journeys", "1", "--concurrency", "1", "--bare-calls", "20"]
-    args.append("--count-requests")
+    args += ["--count-requests", "--cprofile", str(tmp_path / "caas.prof")]
     pooled = os.environ.get("CAAS_TEST_POOLED_URL")
     if pooled:
         args += ["--pooled-dsn", pooled]
-    text, got = await bench_journey(tmp_path, *args)
+    text, got = await bench_journey(tmp_path, *args, env={"CAAS_CPROFILE_CLOCK": "cpu"})
     assert got["errors"] == 0, text[-4000:]
+    # The profiled server timed by its CPU clock (the variable reached it) and the digest says so,
+    # with the server's own time by package.
+    assert "## caas server under cProfile (cpu clock)" in text, text[-4000:]
+    assert re.search(r"\| [\d.]+% \| ours: mcp_servers \|", text), text[-4000:]
     assert got["caas_db"] == ("pgbouncer" if pooled else "direct")
     assert got["calls_per_journey"] == sum(JOURNEY_TOOLS.values())
     assert got["journeys_per_s"] > 0
@@ -103,6 +110,7 @@ async def test_in_blocks_the_floor_is_measured_between_the_journeys_and_counted_
 ) -> None:
     args = ["--dsn", pg_admin_dsn, "--journeys", "3", "--concurrency", "1", "--warmup", "0"]
     args += ["--bare-calls", "16", "--blocks", "2", "--count-requests", "--floor-gc", "settled"]
+    args += ["--count-server", str(tmp_path / "server.json")]
     text, got = await bench_journey(tmp_path, *args)
     assert got["errors"] == 0, text[-4000:]
     floor, journey = got["cells"]
@@ -125,3 +133,22 @@ async def test_in_blocks_the_floor_is_measured_between_the_journeys_and_counted_
     assert law["calls_per_s"] == pytest.approx(journey["calls"] / journey["journeys_s"], rel=0.01)
     assert law["throughput_needed"] == pytest.approx(law["calls_per_s_needed"] / law["calls_per_s"], rel=0.01)
     assert law["floor_gc_full"] == 0
+    # The whole machine's CPU per call, the journey's against the floor's, from the same cells.
+    ours = sum(journey[f"cpu_ms_{k}"] for k in ("server", "worker", "postgres", "driver", "sandbox")) / 22
+    floors = sum(floor[f"cpu_ms_{k}"] for k in ("server", "postgres", "driver"))
+    assert law["machine_cpu_ratio"] == pytest.approx(ours / floors, abs=0.01)
+    assert "The machine's CPU per call:" in text
+
+    # The server's requests by tool: each tool call (two for a money move a person confirms) and the
+    # gateway's two webhooks a journey, each with its round trips to PostgreSQL and its CPU.
+    counted = json.loads((tmp_path / "server.json").read_text())
+    confirmed = {"providers_accept_offer", "payments_disburse_loan"}
+    for tool, n in JOURNEY_TOOLS.items():
+        assert counted[tool]["requests"] == 3 * (n + (tool in confirmed)), (tool, counted[tool])
+        assert counted[tool]["round trips"] >= counted[tool]["requests"] and counted[tool]["cpu_ms"] > 0
+    submit = counted["credit_submit_application"]
+    statements = sum(v for k, v in submit.items() if k.startswith("sql: "))
+    assert statements == 3 and submit["round trips"] == statements + submit.get("prepare", 0)  # one each
+    webhooks = {k: v for k, v in counted.items() if k.startswith("(/webhooks/")}
+    assert sum(v["requests"] for v in webhooks.values()) == 6, counted.keys()
+    assert "| credit_get_loan | 3 |" in text, text[-4000:]
