@@ -121,11 +121,11 @@ def _month(month: str) -> tuple[date, date]:
 
 async def commission_statement(provider: str, month: str) -> str:
     """A provider's commission statement for one calendar month (YYYY-MM), as get_commission_statement
-    returns it (JSON)."""
+    returns its first page of 100 lines (JSON): the month's totals, and next_cursor for the tool when
+    the month has more lines."""
 
     async def read(rt: Runtime, who: Principal) -> BaseModel:
-        start, end = _month(month)
-        return await commissions.get_commission_statement(rt.deps.loans, who, provider, start, end)
+        return await commissions.get_commission_statement(rt.deps.loans, who, provider, _month(month), 100)
 
     from mcp_servers.loans import commissions as commission_tools
 

@@ -18,6 +18,8 @@ from tools.loans.ports import CommissionPosting, RevenueLine
 
 __all__ = ["PgCommissionReader"]
 
+# A page in the period, after a (time, posting id) position when one is given: the keyset of
+# list_account_postings, oldest first, read through postings' (account_id, created_at, id) index.
 _POSTINGS = """
 SELECT p.id AS posting_id, p.journal_id, j.kind AS journal_kind, j.source_id, p.amount_minor,
        p.created_at AS posted_at, coalesce(l.id, r.loan_id) AS loan_id
@@ -26,6 +28,7 @@ JOIN caas_ledger.journals j ON j.id = p.journal_id
 LEFT JOIN caas_core.loans l ON j.kind = 'commission' AND l.id::text = j.source_id
 LEFT JOIN caas_core.loan_repayments r ON j.kind = 'repayment' AND r.id::text = j.source_id
 WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+  AND ($5::timestamptz IS NULL OR (p.created_at, p.id) > ($5, $6::bigint))
 ORDER BY p.created_at, p.id
 LIMIT $4
 """
@@ -77,11 +80,25 @@ class PgCommissionReader:
         self._pool = pool
 
     async def provider_postings(
-        self, provider_id: UUID, currency: str, start: datetime, end: datetime, limit: int
+        self,
+        provider_id: UUID,
+        currency: str,
+        period: tuple[datetime, datetime],
+        after: tuple[datetime, int] | None,
+        limit: int,
     ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
         expense = account("provider", "commission_expense", currency, str(provider_id)).id
-        rows = await self._pool.fetch(_STATEMENT, expense, start, end, limit)
-        lines = ("journal_id", "journal_kind", "source_id", "amount_minor", "posted_at", "loan_id")
+        at, posting = after if after is not None else (None, None)
+        rows = await self._pool.fetch(_STATEMENT, expense, *period, limit, at, posting)
+        lines = (
+            "posting_id",
+            "journal_id",
+            "journal_kind",
+            "source_id",
+            "amount_minor",
+            "posted_at",
+            "loan_id",
+        )
         postings = [CommissionPosting(**{k: r[k] for k in lines}) for r in rows if r["part"] == 0]
         totals = [r for r in rows if r["part"] == 1]
         return postings, sum(r["postings"] for r in totals), {r["kind"]: r["amount"] for r in totals}

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from mcp_servers.params import Cursor, Limit
 from mcp_servers.toolkit import ToolSet, deps, principal
 from tools.loans import commissions
 from tools.loans.domain.schedules import Frequency, Method
@@ -75,16 +76,23 @@ async def calculate_commission(
 
 @TOOLS.tool(roles=STATEMENT_READERS, title="Get a commission statement", read_only=True, idempotent=True)
 async def get_commission_statement(
-    provider: ProviderId, period_start: PeriodStart, period_end: PeriodEnd
+    provider: ProviderId,
+    period_start: PeriodStart,
+    period_end: PeriodEnd,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> CommissionStatement:
     """The commission a provider was charged in a period, from the ledger: at each disbursement, on
     the interest of each repayment, and any reversal, with the loan of every line.
 
-    Use to invoice a provider or answer its questions about a month's commission. A provider reads
-    only its own: any other provider's id answers not_found, exactly like one that does not exist.
+    Use to invoice a provider or answer its questions about a month's commission. Every page carries
+    the whole period's totals; its lines come a page at a time, oldest first: pass ``next_cursor``
+    back as ``cursor`` with the same provider and period; it is null on the last page. A provider
+    reads only its own: any other provider's id answers not_found, exactly like one that does not
+    exist.
     """
     return await commissions.get_commission_statement(
-        deps().loans, principal(), provider, period_start, period_end
+        deps().loans, principal(), provider, (period_start, period_end), limit, cursor
     )
 
 

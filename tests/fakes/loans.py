@@ -252,7 +252,12 @@ class FakeLoanWriter:
 
 class FakeCommissionReader:
     async def provider_postings(
-        self, provider_id: UUID, currency: str, start: datetime, end: datetime, limit: int
+        self,
+        provider_id: UUID,
+        currency: str,
+        period: tuple[datetime, datetime],
+        after: tuple[datetime, int] | None,
+        limit: int,
     ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
         raise not_implemented("CommissionReader.provider_postings")
 

@@ -55,6 +55,8 @@ __all__ = [
     "get_journal",
     "list_account_postings",
     "post_journal",
+    "posting_cursor",
+    "posting_position",
     "reconcile_ledger",
     "reverse_journal",
 ]
@@ -175,12 +177,14 @@ async def get_account_balance(
     return balance_view(await _balance(deps, principal, account, as_of))
 
 
-def _encode(position: tuple[datetime, int]) -> str:
+def posting_cursor(position: tuple[datetime, int]) -> str:
+    """A page's next_cursor: where the page's last posting is, by (time, posting id)."""
     raw = json.dumps([position[0].isoformat(), position[1]], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[datetime, int]:
+def posting_position(cursor: str) -> tuple[datetime, int]:
+    """The (time, posting id) a ``posting_cursor`` names; ``invalid_argument`` for anything else."""
     try:
         created, posting_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         at = datetime.fromisoformat(created)
@@ -196,7 +200,7 @@ def _decode(cursor: str) -> tuple[datetime, int]:
 async def list_account_postings(
     deps: LedgerDeps, principal: Principal, account: str, limit: int, cursor: str | None = None
 ) -> AccountStatement:
-    after = _decode(cursor) if cursor else None
+    after = posting_position(cursor) if cursor else None
     found = await _balance(deps, principal, account, None)
     currency = found.account.currency
     rows = await deps.reader.statement(found.account_id, after, limit + 1)
@@ -218,7 +222,7 @@ async def list_account_postings(
             )
             for r in page
         ],
-        next_cursor=_encode((page[-1].created_at, page[-1].posting_id)) if more else None,
+        next_cursor=posting_cursor((page[-1].created_at, page[-1].posting_id)) if more else None,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from tools.ledger.ledger import posting_cursor, posting_position
 from tools.loans.domain.commissions import CommissionPreview, preview_commission, terms_from_plan
 from tools.loans.domain.loans import first_due_date
 from tools.loans.domain.revenue import platform_income
@@ -33,9 +34,8 @@ from tools.platform.errors import InvalidArgument
 from tools.platform.models import Money
 from tools.platform.principal import Principal
 
-__all__ = ["STATEMENT_LINES", "calculate_commission", "get_commission_statement", "get_platform_revenue"]
+__all__ = ["calculate_commission", "get_commission_statement", "get_platform_revenue"]
 
-STATEMENT_LINES = 1000
 _KINDS = {
     "commission": CommissionKind.DISBURSEMENT,
     "repayment": CommissionKind.INTEREST_SHARE,
@@ -145,10 +145,18 @@ def _preview_view(record: ProviderRecord, preview: CommissionPreview, minor: int
 
 
 async def get_commission_statement(
-    deps: LoanDeps, principal: Principal, provider: str, period_start: date, period_end: date
+    deps: LoanDeps,
+    principal: Principal,
+    provider: str,
+    period: tuple[date, date],
+    limit: int,
+    cursor: str | None = None,
 ) -> CommissionStatement:
-    """The commission a provider was charged in a period: at disbursement, on interest, reversals."""
+    """The commission a provider was charged in a period: at disbursement, on interest, reversals;
+    the period's totals, and its lines a page at a time (oldest first)."""
+    period_start, period_end = period
     start, end = _period(period_start, period_end)
+    after = posting_position(cursor) if cursor else None
     provider_id = parse_provider_id(provider)
     if not can_see_provider(principal, provider_id):
         raise provider_not_found(provider)
@@ -156,9 +164,10 @@ async def get_commission_statement(
     if record is None:
         raise provider_not_found(provider)
     cur = record.currency
-    postings, count, totals = await deps.commissions.provider_postings(
-        provider_id, cur, start, end, STATEMENT_LINES
+    rows, count, totals = await deps.commissions.provider_postings(
+        provider_id, cur, (start, end), after, limit + 1
     )
+    postings, more = rows[:limit], len(rows) > limit
     return CommissionStatement(
         provider_id=provider_id,
         currency=cur,
@@ -180,7 +189,7 @@ async def get_commission_statement(
             for p in postings
             if p.journal_kind in _KINDS
         ],
-        truncated=count > len(postings),
+        next_cursor=posting_cursor((postings[-1].posted_at, postings[-1].posting_id)) if more else None,
     )
 
 

@@ -193,6 +193,7 @@ LoanUnitOfWorkFactory = UnitOfWorkFactory[LoanUnitOfWork]
 class CommissionPosting:
     """One commission posting to a provider's commission_expense account (negative: a reversal)."""
 
+    posting_id: int
     journal_id: UUID
     journal_kind: str
     source_id: str
@@ -213,10 +214,16 @@ class RevenueLine:
 
 class CommissionReader(Protocol):
     async def provider_postings(
-        self, provider_id: UUID, currency: str, start: datetime, end: datetime, limit: int
+        self,
+        provider_id: UUID,
+        currency: str,
+        period: tuple[datetime, datetime],
+        after: tuple[datetime, int] | None,
+        limit: int,
     ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
-        """The first ``limit`` postings in [start, end) oldest first, how many there are in all, and
-        their totals by journal kind."""
+        """Up to ``limit`` postings in the period [start, end), oldest first, after the posting at
+        ``after`` (time, posting id) when given; and how many the whole period has, with their totals
+        by journal kind."""
         ...
 
     async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]: ...

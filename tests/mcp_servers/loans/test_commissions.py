@@ -13,6 +13,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
+from tests.helpers.ledger import post
 from tests.helpers.loans import (
     COMMISSION,
     REPAY,
@@ -28,6 +29,8 @@ from tests.helpers.loans import (
     refused,
 )
 from tests.helpers.risk import uid
+from tools.ledger.domain.chart import account
+from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.platform.principal import Role
 
 SHARING = {"commission_plan": {"interest_share": "0.10"}}  # 8.5% of the principal + 10% of the interest
@@ -107,7 +110,11 @@ async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger
     assert (statement["at_disbursement"], statement["interest_share"], statement["reversals"]) == (
         money(2_125_000), money(50_000), money(0),
     )  # fmt: skip
-    assert (statement["total"], statement["postings"], statement["truncated"]) == (money(2_175_000), 2, False)
+    assert (statement["total"], statement["postings"], statement["next_cursor"]) == (
+        money(2_175_000),
+        2,
+        None,
+    )
     assert [(x["kind"], x["loan_id"], x["amount"]) for x in statement["lines"]] == [
         ("disbursement", loan["id"], money(2_125_000)),
         ("interest_share", loan["id"], money(50_000)),
@@ -130,3 +137,51 @@ async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger
     assert await call(client, STATEMENT, period) == statement
     assert await refused(client, STATEMENT, {**period, "provider": str(uuid.uuid4())}) == "not_found"
     assert await refused(client, REVENUE, {"currency": "NGN", **days}) == "permission_denied"
+
+
+def _commission(provider_id: str, minor_units: int) -> JournalDraft:
+    """A commission journal as a disbursement posts it (tools.loans.domain.journals), for a loan the
+    statement's line does not need to name."""
+    return JournalDraft(
+        JournalKind.COMMISSION,
+        f"loan-{uuid.uuid4()}",
+        "commission at disbursement",
+        (
+            debit(account("provider", "commission_expense", "NGN", provider_id), minor_units),
+            credit(account("platform", "commission_income", "NGN"), minor_units),
+        ),
+    )
+
+
+async def test_a_statement_pages_its_lines_and_every_page_carries_the_whole_periods_totals(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    provider = await lender(client, principal)
+    amounts = [10_000 + n for n in range(5)]
+    # Three in one transaction share their posting time: the pages still split them by posting id.
+    await post(runtime, *(_commission(provider["id"], a) for a in amounts[:3]))
+    for a in amounts[3:]:
+        await post(runtime, _commission(provider["id"], a))
+    today = (await core_db.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")).isoformat()
+    period = {"provider": provider["id"], "period_start": today, "period_end": today}
+    principal(uid("op"), Role.OPERATOR)
+
+    whole = await call(client, STATEMENT, period)  # the default page holds all five
+    assert [minor(x["amount"]) for x in whole["lines"]] == amounts and whole["next_cursor"] is None
+    pages, cursor = [], None
+    while True:
+        page = await call(client, STATEMENT, {**period, "limit": 2} | ({"cursor": cursor} if cursor else {}))
+        pages.append(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p["lines"]) for p in pages] == [2, 2, 1]
+    assert [minor(x["amount"]) for p in pages for x in p["lines"]] == amounts  # oldest first, none twice
+    for p in pages:  # every page: the period's totals and count, not the page's
+        assert (minor(p["total"]), p["postings"]) == (sum(amounts), 5)
+        assert p["at_disbursement"] == whole["at_disbursement"]
+
+    before = await stored(core_db)
+    for bad in ({"cursor": "not-a-cursor"}, {"limit": 0}, {"limit": 101}):
+        assert await refused(client, STATEMENT, {**period, **bad}) == "invalid_argument"
+    assert await stored(core_db) == before

@@ -71,9 +71,9 @@ class CommissionStatement(Output):
     interest_share: Money
     reversals: Money
     total: Money = Field(description="What the provider owes the platform for the period.")
-    postings: int = Field(description="Commission postings in the period (lines holds the first ones).")
-    lines: list[CommissionStatementLine] = Field(description="Oldest first.")
-    truncated: bool
+    postings: int = Field(description="Commission postings in the whole period; the totals are theirs.")
+    lines: list[CommissionStatementLine] = Field(description="This page of the period's lines, oldest first.")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
 
 
 class ProviderCommission(Output):
