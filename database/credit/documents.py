@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -121,10 +122,16 @@ class PgDocumentReader:
         )
         return _document(row) if row else None
 
-    async def list_for_application(self, application_id: UUID) -> list[DocumentRecord]:
+    async def list_for_application(
+        self, application_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[DocumentRecord]:
+        at, last = after if after is not None else (None, None)
         rows = await self._pool.fetch(
-            f"{_SELECT_DOCUMENT} WHERE application_id = $1 ORDER BY registered_at, id", application_id
-        )
+            f"{_SELECT_DOCUMENT} WHERE application_id = $1"
+            " AND ($2::timestamptz IS NULL OR (registered_at, id) > ($2, $3::uuid))"
+            " ORDER BY registered_at, id LIMIT $4",
+            application_id, at, last, limit,
+        )  # fmt: skip
         return [_document(r) for r in rows]
 
     async def verified_document_types(self, application_id: UUID) -> set[str]:

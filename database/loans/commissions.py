@@ -75,6 +75,21 @@ ORDER BY a.owner_id
 """
 
 
+# A page of the providers, largest commission first, after an (amount, provider) position when one is
+# given; and how many providers the period has in all (a row of NULLs carries it past the last page).
+_PROVIDER_PAGE = f"""
+WITH agg AS ({_BY_PROVIDER}), page AS (
+    SELECT owner_id, amount FROM agg
+    WHERE $4::bigint IS NULL OR (amount, owner_id) < ($4, $5::text)
+    ORDER BY amount DESC, owner_id DESC
+    LIMIT $6
+)
+SELECT (SELECT count(*) FROM agg) AS providers, p.owner_id, p.amount
+FROM (SELECT 1) AS one LEFT JOIN page p ON true
+ORDER BY p.amount DESC, p.owner_id DESC
+"""
+
+
 class PgCommissionReader:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -118,6 +133,10 @@ class PgCommissionReader:
             for r in rows
         ]
 
-    async def commission_by_provider(self, currency: str, start: datetime, end: datetime) -> dict[str, int]:
-        rows = await self._pool.fetch(_BY_PROVIDER, currency, start, end)
-        return {r["owner_id"]: r["amount"] for r in rows}
+    async def commission_by_provider(
+        self, currency: str, period: tuple[datetime, datetime], after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[tuple[str, int]], int]:
+        amount, owner = after if after is not None else (None, None)
+        rows = await self._pool.fetch(_PROVIDER_PAGE, currency, *period, amount, owner, limit)
+        page = [(r["owner_id"], r["amount"]) for r in rows if r["owner_id"] is not None]
+        return page, rows[0]["providers"]

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from mcp_servers.params import renamed
+from mcp_servers.params import Cursor, Limit, renamed
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.credit import documents
 from tools.credit.domain.documents import DocumentType, MediaType
@@ -128,15 +128,18 @@ async def register_document(
 
 
 @TOOLS.tool(roles=PARTICIPANTS, title="List an application's documents", read_only=True, idempotent=True)
-async def list_documents(application: ApplicationHandle) -> DocumentList:
-    """List an application's KYC documents with their review status, oldest first.
+async def list_documents(
+    application: ApplicationHandle, limit: Limit = 50, cursor: Cursor = None
+) -> DocumentList:
+    """List an application's KYC documents with their review status, oldest first, a page at a time.
 
     Use to see what was provided and what is still missing: each document's type, status
     (pending, verified, rejected), size, media type, SHA-256 prefix, who decided and when, and
-    why a rejection happened; ``kyc`` says whether identity and income are verified. Someone
-    else's application answers not_found, exactly like one that does not exist.
+    why a rejection happened; ``kyc`` says whether identity and income are verified (on every page,
+    for the whole application). Pass ``next_cursor`` back as ``cursor``; it is null on the last
+    page. Someone else's application answers not_found, exactly like one that does not exist.
     """
-    return await documents.list_documents(deps().credit, principal(), application)
+    return await documents.list_documents(deps().credit, principal(), application, limit, cursor)
 
 
 @TOOLS.tool(

@@ -101,10 +101,16 @@ async def get_platform_revenue(
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. NGN.")],
     period_start: PeriodStart,
     period_end: PeriodEnd,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> PlatformRevenue:
     """The platform's income in one currency for a period, from its ledger accounts: commission at
     disbursement, on interest, reversals, its own fees, and the commission by provider.
 
-    Use for revenue reporting; each figure is a sum of ledger postings, so it reconciles.
+    Use for revenue reporting; each figure is a sum of ledger postings, so it reconciles. Every page
+    carries the period's totals; the providers come a page at a time, largest commission first: pass
+    ``next_cursor`` back as ``cursor`` with the same currency and period.
     """
-    return await commissions.get_platform_revenue(deps().loans, currency, period_start, period_end)
+    return await commissions.get_platform_revenue(
+        deps().loans, currency, (period_start, period_end), limit, cursor
+    )

@@ -149,7 +149,9 @@ class FakeDocumentReader:
     async def find_by_sha256(self, application_id: UUID, sha256: str) -> DocumentRecord | None:
         raise not_implemented("DocumentReader.find_by_sha256")
 
-    async def list_for_application(self, application_id: UUID) -> list[DocumentRecord]:
+    async def list_for_application(
+        self, application_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[DocumentRecord]:
         raise not_implemented("DocumentReader.list_for_application")
 
     async def verified_document_types(self, application_id: UUID) -> set[str]:

@@ -264,5 +264,7 @@ class FakeCommissionReader:
     async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]:
         raise not_implemented("CommissionReader.platform_income")
 
-    async def commission_by_provider(self, currency: str, start: datetime, end: datetime) -> dict[str, int]:
+    async def commission_by_provider(
+        self, currency: str, period: tuple[datetime, datetime], after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[tuple[str, int]], int]:
         raise not_implemented("CommissionReader.commission_by_provider")

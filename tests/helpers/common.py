@@ -219,3 +219,15 @@ async def serving(app: ASGIApp, port: int | None = None, *, lifespan: str = "on"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)
+
+
+async def every_page(client: Any, tool: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each page ``tool`` answers ``args`` with, following next_cursor until it is null."""
+    pages, cursor = [], None
+    while True:
+        page = (
+            await client.call_tool(tool, args | ({"cursor": cursor} if cursor else {}))
+        ).structured_content
+        pages.append(page)
+        if (cursor := page["next_cursor"]) is None:
+            return pages

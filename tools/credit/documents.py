@@ -30,6 +30,7 @@ from tools.credit.ports import (
     CreditDeps,
     FileCheck,
 )
+from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.ports import Invocation, OutboxEvent
 from tools.platform.principal import Principal
@@ -221,15 +222,21 @@ async def register_document(deps: CreditDeps, call: Invocation, cmd: RegisterDoc
     return _view(doc)
 
 
-async def list_documents(deps: CreditDeps, principal: Principal, handle: str) -> DocumentList:
+async def list_documents(
+    deps: CreditDeps, principal: Principal, handle: str, limit: int, cursor: str | None = None
+) -> DocumentList:
+    after = decode_cursor(cursor) if cursor else None
     app = await _application(deps, principal, handle)
-    docs = await deps.documents.list_for_application(app.id)
-    kyc = kyc_status(d.document_type for d in docs if d.status == DocumentStatus.VERIFIED)
+    rows = await deps.documents.list_for_application(app.id, after, limit + 1)
+    docs, more = rows[:limit], len(rows) > limit
+    # The whole application's verified types, not the page's: KYC does not depend on where a page ends.
+    kyc = kyc_status(await deps.documents.verified_document_types(app.id))
     return DocumentList(
         application_id=app.id,
         reference=app.reference,
         documents=[_view(d) for d in docs],
         kyc=KycView(identity_verified=kyc.identity_verified, income_verified=kyc.income_verified),
+        next_cursor=encode_cursor(docs[-1].registered_at, docs[-1].id) if more else None,
     )
 
 

@@ -180,7 +180,12 @@ class DocumentReader(Protocol):
 
     async def find_by_sha256(self, application_id: UUID, sha256: str) -> DocumentRecord | None: ...
 
-    async def list_for_application(self, application_id: UUID) -> list[DocumentRecord]: ...
+    async def list_for_application(
+        self, application_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[DocumentRecord]:
+        """Up to ``limit`` of the application's documents, oldest first (registered_at, id), after
+        that position when given."""
+        ...
 
     async def verified_document_types(self, application_id: UUID) -> set[str]:
         """The document types with at least one verified document on this application."""

@@ -17,8 +17,6 @@ The change, the journal, its audit row and its outbox event then commit together
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,6 +42,7 @@ from tools.ledger.models import (
     ReconciliationReport,
 )
 from tools.ledger.ports import LedgerDeps, LedgerUnitOfWork
+from tools.platform.cursor import decode_position, encode_position, unusable_cursor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money
 from tools.platform.ports import Invocation, OutboxEvent
@@ -179,22 +178,19 @@ async def get_account_balance(
 
 def posting_cursor(position: tuple[datetime, int]) -> str:
     """A page's next_cursor: where the page's last posting is, by (time, posting id)."""
-    raw = json.dumps([position[0].isoformat(), position[1]], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_position(position[0].isoformat(), position[1])
 
 
 def posting_position(cursor: str) -> tuple[datetime, int]:
     """The (time, posting id) a ``posting_cursor`` names; ``invalid_argument`` for anything else."""
+    created, posting_id = decode_position(cursor, str, int)
     try:
-        created, posting_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         at = datetime.fromisoformat(created)
-        if at.tzinfo is None or type(posting_id) is not int:
-            raise ValueError("not a statement position")
-        return at, posting_id
-    except (ValueError, TypeError, RecursionError):
-        raise InvalidArgument(
-            "cursor is not one this server issued; pass next_cursor from the previous page unchanged"
-        ) from None
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise unusable_cursor()
+    return at, posting_id
 
 
 async def list_account_postings(

@@ -29,6 +29,7 @@ from tools.loans.ports import LoanDeps
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.providers import can_see_provider, parse_provider_id, provider_not_found
+from tools.platform.cursor import decode_position, encode_position
 from tools.platform.domain.money import MoneyError, currency_exponent, to_minor
 from tools.platform.errors import InvalidArgument
 from tools.platform.models import Money
@@ -194,16 +195,20 @@ async def get_commission_statement(
 
 
 async def get_platform_revenue(
-    deps: LoanDeps, currency: str, period_start: date, period_end: date
+    deps: LoanDeps, currency: str, period: tuple[date, date], limit: int, cursor: str | None = None
 ) -> PlatformRevenue:
-    """The platform's income in one currency for a period, from its ledger accounts."""
+    """The platform's income in one currency for a period, from its ledger accounts; the providers
+    it came from a page at a time, largest first."""
     try:
         currency_exponent(currency)
     except MoneyError as exc:
         raise InvalidArgument(f"currency: {exc}") from None
+    period_start, period_end = period
     start, end = _period(period_start, period_end)
+    after = decode_position(cursor, int, str) if cursor else None
     lines = await deps.commissions.platform_income(currency, start, end)
-    by_provider = await deps.commissions.commission_by_provider(currency, start, end)
+    rows, providers = await deps.commissions.commission_by_provider(currency, (start, end), after, limit + 1)
+    page, more = rows[:limit], len(rows) > limit
     income = platform_income(lines)
     return PlatformRevenue(
         currency=currency,
@@ -218,6 +223,8 @@ async def get_platform_revenue(
         journals=income.journals,
         by_provider=[
             ProviderCommission(provider_id=owner, commission=Money.from_minor(amount, currency))
-            for owner, amount in sorted(by_provider.items())
+            for owner, amount in page
         ],
+        providers=providers,
+        next_cursor=encode_position(page[-1][1], page[-1][0]) if more else None,
     )

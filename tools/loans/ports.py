@@ -228,8 +228,12 @@ class CommissionReader(Protocol):
 
     async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]: ...
 
-    async def commission_by_provider(self, currency: str, start: datetime, end: datetime) -> dict[str, int]:
-        """Commission income of the period by the provider it was charged to."""
+    async def commission_by_provider(
+        self, currency: str, period: tuple[datetime, datetime], after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[tuple[str, int]], int]:
+        """Commission income of the period by the provider it was charged to, largest first: up to
+        ``limit`` (provider id, amount) after the position ``after`` (amount, provider id) when given;
+        and how many providers the period has in all."""
         ...
 
 

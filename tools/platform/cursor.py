@@ -5,30 +5,51 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from tools.platform.errors import InvalidArgument
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = ["decode_cursor", "decode_position", "encode_cursor", "encode_position", "unusable_cursor"]
 
 
 def encode_cursor(created_at: datetime, row_id: UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_position(created_at.isoformat(), str(row_id))
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    created, row_id = decode_position(cursor, str, str)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, row_id = json.loads(raw)
-        if not isinstance(created, str) or not isinstance(row_id, str):
-            raise TypeError("cursor fields are strings")
         at = datetime.fromisoformat(created)
         if at.tzinfo is None:
             raise ValueError("naive")
         return at, UUID(row_id)
+    except ValueError:
+        raise unusable_cursor() from None
+
+
+def encode_position(*values: str | int) -> str:
+    """A keyset position of plain values (an amount and an id, say), opaque to the caller."""
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_position(cursor: str, *kinds: type) -> tuple[Any, ...]:
+    """The values ``encode_position`` wrote, each of the kind given (``int`` or ``str``), or
+    ``invalid_argument`` for anything else: another list's cursor, a hand-made one, garbage."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(kinds):
+            raise TypeError("not this list's position")
+        if any(type(v) is not kind for v, kind in zip(values, kinds, strict=True)):
+            raise TypeError("not this list's position")
+        return tuple(values)
     except (ValueError, TypeError, RecursionError):
-        raise InvalidArgument(
-            "cursor is not one this server issued; pass next_cursor from the previous page unchanged, "
-            "or leave cursor out to start from the first page"
-        ) from None
+        raise unusable_cursor() from None
+
+
+def unusable_cursor() -> InvalidArgument:
+    return InvalidArgument(
+        "cursor is not one this server issued; pass next_cursor from the previous page unchanged, "
+        "or leave cursor out to start from the first page"
+    )

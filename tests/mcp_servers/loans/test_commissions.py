@@ -5,7 +5,7 @@ revenue, both read from the ledger."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,6 +13,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
+from tests.helpers.common import every_page
 from tests.helpers.ledger import post
 from tests.helpers.loans import (
     COMMISSION,
@@ -31,6 +32,7 @@ from tests.helpers.loans import (
 from tests.helpers.risk import uid
 from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
+from tools.ledger.ledger import posting_cursor
 from tools.platform.principal import Role
 
 SHARING = {"commission_plan": {"interest_share": "0.10"}}  # 8.5% of the principal + 10% of the interest
@@ -125,7 +127,12 @@ async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger
     assert await refused(client, STATEMENT, {**period, "provider": str(uuid.uuid4())}) == "not_found"
     days = {k: period[k] for k in ("period_start", "period_end")}
     revenue = await call(client, REVENUE, {"currency": "NGN", **days})
-    assert {"provider_id": provider["id"], "commission": money(2_175_000)} in revenue["by_provider"]
+    # The providers come a page at a time: this one is on one of the pages.
+    everyone = [
+        x for p in await every_page(client, REVENUE, {"currency": "NGN", **days}) for x in p["by_provider"]
+    ]
+    assert {"provider_id": provider["id"], "commission": money(2_175_000)} in everyone
+    assert len(everyone) == revenue["providers"]
     kinds = ("commission_at_disbursement", "commission_on_interest", "commission_reversals")
     assert sum(minor(revenue[k]) for k in kinds) == minor(revenue["commission"])
     assert minor(revenue["commission_on_interest"]) >= 50_000
@@ -139,7 +146,7 @@ async def test_commission_accrues_at_disbursement_and_on_interest_and_the_ledger
     assert await refused(client, REVENUE, {"currency": "NGN", **days}) == "permission_denied"
 
 
-def _commission(provider_id: str, minor_units: int) -> JournalDraft:
+def _commission(provider_id: str, minor_units: int, currency: str = "NGN") -> JournalDraft:
     """A commission journal as a disbursement posts it (tools.loans.domain.journals), for a loan the
     statement's line does not need to name."""
     return JournalDraft(
@@ -147,8 +154,8 @@ def _commission(provider_id: str, minor_units: int) -> JournalDraft:
         f"loan-{uuid.uuid4()}",
         "commission at disbursement",
         (
-            debit(account("provider", "commission_expense", "NGN", provider_id), minor_units),
-            credit(account("platform", "commission_income", "NGN"), minor_units),
+            debit(account("provider", "commission_expense", currency, provider_id), minor_units),
+            credit(account("platform", "commission_income", currency), minor_units),
         ),
     )
 
@@ -168,13 +175,7 @@ async def test_a_statement_pages_its_lines_and_every_page_carries_the_whole_peri
 
     whole = await call(client, STATEMENT, period)  # the default page holds all five
     assert [minor(x["amount"]) for x in whole["lines"]] == amounts and whole["next_cursor"] is None
-    pages, cursor = [], None
-    while True:
-        page = await call(client, STATEMENT, {**period, "limit": 2} | ({"cursor": cursor} if cursor else {}))
-        pages.append(page)
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    pages = await every_page(client, STATEMENT, {**period, "limit": 2})
     assert [len(p["lines"]) for p in pages] == [2, 2, 1]
     assert [minor(x["amount"]) for p in pages for x in p["lines"]] == amounts  # oldest first, none twice
     for p in pages:  # every page: the period's totals and count, not the page's
@@ -185,3 +186,29 @@ async def test_a_statement_pages_its_lines_and_every_page_carries_the_whole_peri
     for bad in ({"cursor": "not-a-cursor"}, {"limit": 0}, {"limit": 101}):
         assert await refused(client, STATEMENT, {**period, **bad}) == "invalid_argument"
     assert await stored(core_db) == before
+
+
+async def test_the_revenue_report_pages_its_providers_largest_first_with_the_periods_totals(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    # Shillings: no other test books commission in KES, so these five providers are the period's all.
+    owners = sorted(str(uuid.uuid4()) for _ in range(5))
+    amounts = dict(zip(owners, (30_000, 50_000, 50_000, 10_000, 90_000), strict=True))
+    await post(runtime, *(_commission(owner, minor_units, "KES") for owner, minor_units in amounts.items()))
+    today = (await core_db.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")).isoformat()
+    period = {"currency": "KES", "period_start": today, "period_end": today}
+    principal(uid("op"), Role.OPERATOR)
+
+    pages = await every_page(client, REVENUE, {**period, "limit": 2})
+    assert [len(p["by_provider"]) for p in pages] == [2, 2, 1]
+    got = [(x["provider_id"], minor(x["commission"])) for p in pages for x in p["by_provider"]]
+    # Largest first; a tie in amount by provider id, the larger first: every provider once.
+    assert got == sorted(amounts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+    for p in pages:  # every page: the period's totals and the count of providers, not the page's
+        assert (minor(p["commission"]), p["providers"]) == (sum(amounts.values()), 5)
+    whole = await call(client, REVENUE, period)
+    assert len(whole["by_provider"]) == 5 and whole["next_cursor"] is None
+
+    statement_cursor = posting_cursor((datetime.now(UTC), 1))  # another list's position, not this one's
+    for bad in ({"cursor": "not-a-cursor"}, {"cursor": statement_cursor}, {"limit": 0}, {"limit": 101}):
+        assert await refused(client, REVENUE, {**period, **bad}) == "invalid_argument"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, decode_position, encode_cursor, encode_position
 from tools.platform.errors import InvalidArgument
 
 AT = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
@@ -120,3 +120,25 @@ def test_no_text_makes_decode_fail_other_than_with_invalid_argument(text: str) -
 def test_no_json_payload_makes_decode_fail_other_than_with_invalid_argument(payload: object) -> None:
     with contextlib.suppress(InvalidArgument):
         decode_cursor(raw(payload))
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.text(max_size=40))
+def test_a_position_of_plain_values_decodes_to_what_was_encoded(amount: int, owner: str) -> None:
+    assert decode_position(encode_position(amount, owner), int, str) == (amount, owner)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [1, 2],  # a number where a text is wanted
+        ["1", "p"],  # a text where a number is wanted
+        [True, "p"],  # a bool is not an amount, although Python calls it an int
+        [1],  # too short
+        [1, "p", 3],  # too long
+        {"amount": 1, "owner": "p"},  # not a position at all
+        ["2026-03-01T12:30:45+00:00", 7],  # another list's position (a ledger statement's)
+    ],
+)
+def test_a_position_of_other_kinds_or_length_is_refused(payload: object) -> None:
+    with pytest.raises(InvalidArgument, match="pass next_cursor from the previous page unchanged"):
+        decode_position(raw(payload), int, str)

@@ -165,5 +165,6 @@ class KycView(Output):
 class DocumentList(Output):
     application_id: UUID
     reference: str
-    documents: list[DocumentView] = Field(description="Oldest first.")
+    documents: list[DocumentView] = Field(description="This page of the documents, oldest first.")
     kyc: KycView
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")

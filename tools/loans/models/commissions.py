@@ -93,5 +93,7 @@ class PlatformRevenue(Output):
     total: Money
     journals: int
     by_provider: list[ProviderCommission] = Field(
-        description="Commission income by the provider it came from."
+        description="This page of the commission income by the provider it came from, largest first."
     )
+    providers: int = Field(description="Providers the period's commission came from, in all pages.")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
