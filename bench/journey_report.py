@@ -233,7 +233,8 @@ def print_profile(what: str, path: str, journeys: int) -> None:
         print(f"| {tt:.2f} | {calls} | {where} |")
     shares: dict[str, float] = {}
     for (file, _, name), (_, _, tt, _, _) in stats.stats.items():
-        shares[package_of(file, name)] = shares.get(package_of(file, name), 0.0) + tt
+        where = package_of(file, name)
+        shares[where] = shares.get(where, 0.0) + tt
     print("\n| own s | share | where (by package: start-up included) |\n|---:|---:|---|")
     for where, tt in sorted(shares.items(), key=lambda kv: -kv[1])[:15]:
         print(f"| {tt:.2f} | {100 * tt / max(total, 1e-9):.1f}% | {where} |")

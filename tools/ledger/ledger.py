@@ -42,7 +42,7 @@ from tools.ledger.models import (
     ReconciliationReport,
 )
 from tools.ledger.ports import LedgerDeps, LedgerUnitOfWork
-from tools.platform.cursor import decode_position, encode_position, unusable_cursor
+from tools.platform.cursor import decode_timed, encode_position
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money
 from tools.platform.ports import Invocation, OutboxEvent
@@ -183,14 +183,8 @@ def posting_cursor(position: tuple[datetime, int]) -> str:
 
 def posting_position(cursor: str) -> tuple[datetime, int]:
     """The (time, posting id) a ``posting_cursor`` names; ``invalid_argument`` for anything else."""
-    created, posting_id = decode_position(cursor, str, int)
-    try:
-        at = datetime.fromisoformat(created)
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None:
-        raise unusable_cursor()
-    return at, posting_id
+    at, posting_id = decode_timed(cursor, int)
+    return at, int(posting_id)
 
 
 async def list_account_postings(

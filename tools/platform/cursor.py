@@ -10,7 +10,14 @@ from uuid import UUID
 
 from tools.platform.errors import InvalidArgument
 
-__all__ = ["decode_cursor", "decode_position", "encode_cursor", "encode_position", "unusable_cursor"]
+__all__ = [
+    "decode_cursor",
+    "decode_position",
+    "decode_timed",
+    "encode_cursor",
+    "encode_position",
+    "unusable_cursor",
+]
 
 
 def encode_cursor(created_at: datetime, row_id: UUID) -> str:
@@ -18,14 +25,24 @@ def encode_cursor(created_at: datetime, row_id: UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    created, row_id = decode_position(cursor, str, str)
+    at, row_id = decode_timed(cursor, str)
     try:
-        at = datetime.fromisoformat(created)
-        if at.tzinfo is None:
-            raise ValueError("naive")
         return at, UUID(row_id)
     except ValueError:
         raise unusable_cursor() from None
+
+
+def decode_timed(cursor: str, kind: type) -> tuple[datetime, Any]:
+    """A position of a time (ISO 8601 with its offset) and a key of ``kind``, as ``encode_position``
+    wrote it from ``(at.isoformat(), key)``; ``invalid_argument`` for anything else."""
+    created, key = decode_position(cursor, str, kind)
+    try:
+        at = datetime.fromisoformat(created)
+    except ValueError:
+        raise unusable_cursor() from None
+    if at.tzinfo is None:
+        raise unusable_cursor()
+    return at, key
 
 
 def encode_position(*values: str | int) -> str:
