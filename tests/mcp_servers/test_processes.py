@@ -53,6 +53,14 @@ async def serving(
         yield proc, f"http://127.0.0.1:{port}"
 
 
+# This process's sessions on this test's database: other tests' processes (and PgBouncer's server
+# connections they left named after them) are on databases of their own.
+HELD = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE application_name = 'caas-risk' AND datname = current_database()"
+)
+
+
 async def migrated_with_an_event(pair: dict[str, str], tmp_path: Path) -> tuple[asyncpg.Connection, int]:
     """The databases migrated, and one outbox event waiting that only a worker would relay."""
     code, _, err = await caas("db", "migrate", cwd=tmp_path, **pair)
@@ -77,9 +85,7 @@ async def test_one_service_lists_only_its_tools_holds_its_pool_and_runs_no_worke
             async with httpx.AsyncClient(base_url=base) as http:
                 metrics = (await http.get("/metrics")).text
                 health = (await http.get("/health")).json()
-            held = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'caas-risk'"
-            )
+            held = await conn.fetchval(HELD)
             listening = {c.laddr.port for c in psutil.Process(proc.pid).net_connections("tcp") if not c.raddr}
             published = await conn.fetchval("SELECT published_at FROM caas_core.outbox WHERE id = $1", event)
     finally:
@@ -114,9 +120,7 @@ async def test_workers_run_in_one_service_only_with_the_workers_flag(
             ):
                 assert time.monotonic() < deadline, "the workers of --workers never relayed the outbox"
                 await asyncio.sleep(0.2)
-            held = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'caas-risk'"
-            )
+            held = await conn.fetchval(HELD)
             async with httpx.AsyncClient() as http:
                 metrics = (await http.get(f"{base}/metrics")).text
     finally:
