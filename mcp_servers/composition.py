@@ -26,6 +26,7 @@ from mcp_servers.platform.metrics import MetricsExporter
 from mcp_servers.platform.pii import shared_state_key
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
+from mcp_servers.platform.tool_listing import cache_tool_listing
 from mcp_servers.platform.tool_lookup import index_tools
 from mcp_servers.prompts import register_prompts
 from mcp_servers.resources import register_resources
@@ -171,6 +172,8 @@ def build_server(
     _add_resources_and_prompts(server, service, subscriptions, names)
     _add_routes(server, runtime, service)
     index_tools(server)
+    # After index_tools, whose hooks tell it when session visibility rules exist.
+    cache_tool_listing(server, gate.listing_key)
     return server
 
 

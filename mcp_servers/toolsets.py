@@ -292,6 +292,12 @@ class ToolsetGate(DirectCallTool):
         role = self.principals.current().role
         return View(self.selection.visible(role, header, enabled), read_only, dynamic)
 
+    async def listing_key(self) -> tuple[str, View]:
+        """All that decides which tools a ``tools/list`` shows (with the role gate): the caller's role
+        and its connection's view."""
+        view = await self.view()
+        return self.principals.current().role.value, view
+
     def shown(self, name: str, view: View) -> bool:
         if name not in self.toolset:  # not one of ours (none today): the role gate decides
             return True

@@ -25,7 +25,7 @@ from fastmcp.tools import Tool
 from fastmcp.utilities.versions import VersionSpec, version_sort_key
 from key_value.aio.stores.memory import MemoryStore
 
-__all__ = ["index_tools"]
+__all__ = ["index_tools", "session_rules_saved"]
 
 
 class _SessionRules:
@@ -34,6 +34,11 @@ class _SessionRules:
     saved = False
     apply = _fastmcp_server.apply_session_transforms
     save = _visibility.save_visibility_rules
+
+
+def session_rules_saved() -> bool:
+    """Whether any call in this process saved session visibility rules (they may change a listing)."""
+    return _SessionRules.saved
 
 
 async def _apply_session_transforms(components: Any) -> Any:
