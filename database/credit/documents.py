@@ -55,12 +55,18 @@ _REGISTERED_FIELDS = f"""'media_type', media_type, 'size_bytes', size_bytes,
                               'registered_at', {iso_timestamp_sql("registered_at")}"""
 _DECIDED_FIELDS = f"""'decided_by', decided_by, 'decided_at', {iso_timestamp_sql("decided_at")}"""
 _N_UPLOAD = len(_NEW_UPLOAD)
+# The application's count of uploads goes up in the same statement, only while under the bound; its
+# row lock makes a concurrent request for the same application wait and then see the new count.
 _INSERT_UPLOAD_RECORDED = f"""
-WITH written AS (
+WITH counted AS (
+    UPDATE caas_core.applications SET document_uploads = document_uploads + 1
+    WHERE id = $2 AND document_uploads < ${_N_UPLOAD + 1}
+    RETURNING id
+), written AS (
     INSERT INTO caas_core.document_uploads ({", ".join(_NEW_UPLOAD)})
-    VALUES ({_placeholders(_N_UPLOAD)})
+    SELECT {_placeholders(_N_UPLOAD)} FROM counted
     RETURNING *
-), audit AS ({audit_row_sql(_N_UPLOAD + 1, "document_upload", "id::text", "written")}
+), audit AS ({audit_row_sql(_N_UPLOAD + 2, "document_upload", "id::text", "written")}
 )
 SELECT {", ".join(_UPLOAD)} FROM written
 """
@@ -150,12 +156,11 @@ class PgDocumentWriter:
     async def verified_document_types(self, application_id: UUID) -> set[str]:
         return await PgDocumentReader(self._conn).verified_document_types(application_id)
 
-    async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
+    async def insert_upload(self, new: NewUpload, call: Invocation, *, at_most: int) -> UploadRecord | None:
         row = await self._conn.fetchrow(
-            _INSERT_UPLOAD_RECORDED, *(getattr(new, c) for c in _NEW_UPLOAD), *audit_args(call)
+            _INSERT_UPLOAD_RECORDED, *(getattr(new, c) for c in _NEW_UPLOAD), at_most, *audit_args(call)
         )
-        assert row is not None
-        return _upload(row)
+        return _upload(row) if row else None
 
     async def register(self, upload_id: UUID, new: NewDocument, call: Invocation) -> DocumentRecord | None:
         try:

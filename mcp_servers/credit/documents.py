@@ -68,7 +68,8 @@ async def request_document_upload(
     Supabase Storage signed ``upload_url`` (PUT the bytes there, Content-Type = media_type) or,
     on a server without Supabase, the exact ``local_path`` to write. Nothing is reviewed yet:
     call register_document with the upload_id and the file's SHA-256 once the file is there.
-    Borrowers can upload for their own applications, agents for the ones they filed.
+    Borrowers can upload for their own applications, agents for the ones they filed. One
+    application may ask for 50 uploads in all.
     """
     cmd = RequestDocumentUpload(
         application=application,

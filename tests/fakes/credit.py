@@ -165,7 +165,7 @@ class FakeDocumentWriter:
     async def verified_document_types(self, application_id: UUID) -> set[str]:
         return set(self._tx.tables.verified_documents.get(application_id, set()))
 
-    async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
+    async def insert_upload(self, new: NewUpload, call: Invocation, *, at_most: int) -> UploadRecord | None:
         raise not_implemented("DocumentWriter.insert_upload")
 
     async def register(self, upload_id: UUID, new: NewDocument, call: Invocation) -> DocumentRecord | None:

@@ -7,6 +7,7 @@ import uuid
 from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.documents import (
+    MAX_DOCUMENT_UPLOADS,
     DocumentRecord,
     DocumentStatus,
     NewDocument,
@@ -61,6 +62,14 @@ def _check_size(deps: CreditDeps, size_bytes: int) -> None:
         )
 
 
+def _uploads_used_up(app: ApplicationRecord) -> Conflict:
+    return Conflict(
+        f"{app.reference} has already asked for {MAX_DOCUMENT_UPLOADS} document uploads, the most one "
+        "application may; register the files already uploaded (list_documents shows what is there), "
+        "or ask an operator to review the application"
+    )
+
+
 async def request_document_upload(
     deps: CreditDeps, call: Invocation, cmd: RequestDocumentUpload
 ) -> UploadInstructions:
@@ -69,6 +78,9 @@ async def request_document_upload(
     app = await _application(deps, call.principal, cmd.application)
     if ApplicationStatus(app.status) in TERMINAL:
         raise Conflict(f"{app.reference} is {app.status}; documents can no longer be added to it")
+    # Before the storage makes a place for the file: a refused request leaves nothing behind.
+    if app.document_uploads >= MAX_DOCUMENT_UPLOADS:
+        raise _uploads_used_up(app)
     upload_id = uuid.uuid4()
     object_path = f"{app.id}/{upload_id}/{cmd.file_name}"
     # Outside the transaction: a slow storage API must not hold a database connection.
@@ -87,7 +99,9 @@ async def request_document_upload(
         expires_at=target.expires_at,
     )
     async with deps.uow(single_statement=True) as uow:
-        upload = await uow.documents.insert_upload(new, call)
+        upload = await uow.documents.insert_upload(new, call, at_most=MAX_DOCUMENT_UPLOADS)
+    if upload is None:  # concurrent requests took the last of the allowance since it was read
+        raise _uploads_used_up(app)
     if target.url is not None:
         how = f"PUT the file's bytes to upload_url with Content-Type: {upload.media_type}"
     else:

@@ -199,8 +199,9 @@ class DocumentWriter(Protocol):
         """As ``DocumentReader``'s, inside the transaction (no second pooled connection)."""
         ...
 
-    async def insert_upload(self, new: NewUpload, call: Invocation) -> UploadRecord:
-        """The pending upload, with ``call``'s audit row."""
+    async def insert_upload(self, new: NewUpload, call: Invocation, *, at_most: int) -> UploadRecord | None:
+        """The pending upload, with ``call``'s audit row, counted on its application; None (and nothing
+        written) when the application has already asked for ``at_most`` uploads."""
         ...
 
     async def register(self, upload_id: UUID, new: NewDocument, call: Invocation) -> DocumentRecord | None:

@@ -17,7 +17,7 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.common import application
 from tests.helpers.statements import Counted
 from tools.credit.documents import decided_event, registered_event
-from tools.credit.domain.documents import NewDocument, NewUpload
+from tools.credit.domain.documents import MAX_DOCUMENT_UPLOADS, NewDocument, NewUpload
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
@@ -66,7 +66,7 @@ async def upload(db: asyncpg.Connection, app_id: uuid.UUID, kind: str = "passpor
         "borrower",
         datetime.now(UTC) + timedelta(hours=2),
     )
-    await PgDocumentWriter(db).insert_upload(new, CALL)
+    assert await PgDocumentWriter(db).insert_upload(new, CALL, at_most=MAX_DOCUMENT_UPLOADS) is not None
     return upload_id
 
 

@@ -47,6 +47,8 @@ class ApplicationRecord(NewApplication):
     status_changed_at: datetime
     updated_by: str | None
     version: int
+    # The document uploads asked for under it, ever (bounded by documents.MAX_DOCUMENT_UPLOADS).
+    document_uploads: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_DOCUMENT_UPLOADS",
     "DocumentRecord",
     "DocumentStatus",
     "DocumentType",
@@ -20,6 +21,10 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # 10 MiB; CAAS_DOCUMENT_MAX_BYTES overrides it
+# The uploads one application may ask for, ever: far above what KYC needs (five kinds of document,
+# a year of monthly bank statements, retries of expired uploads and rejected scans), and a bound on
+# the rows and files one caller can make under one application.
+MAX_DOCUMENT_UPLOADS = 50
 
 
 class DocumentType(StrEnum):
