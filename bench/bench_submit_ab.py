@@ -118,18 +118,22 @@ class Side:
         app = application(borrower_id=f"bench-borrower-{i % 97}")
         return {"payload": app} if self.name == FLOOR else {"application": app}
 
-    async def calls(self, client: Any, todo: list[dict[str, Any]], timed: bool) -> None:
+    async def calls(self, client: Any, todo: list[dict[str, Any]], timed: bool, request: str) -> None:
         tool = "insert_row" if self.name == FLOOR else "credit_submit_application"
         for args in todo:
             t0 = time.perf_counter()
             try:
+                if request == "list":  # tools/list (the floor lists its one tool)
+                    await client.list_tools()
+                    continue
                 r = await client.call_tool(tool, args, raise_on_error=False)
                 if r.is_error:
                     self.errors.append(str(r.structured_content or r.content)[:300])
             except Exception as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
-            if timed:
-                self.lat.append(time.perf_counter() - t0)
+            finally:
+                if timed:
+                    self.lat.append(time.perf_counter() - t0)
 
     async def block(self, per_client: int, opts: Any, seq: int, timed: bool = True) -> dict[str, Any]:
         """``per_client`` calls on each client at once; the server's CPU over the block."""
@@ -141,7 +145,9 @@ class Side:
         gc.disable()  # the driver's collections stay out of the block
         try:
             errors0, d0, c0, t0 = len(self.errors), driver_cpu(), self.cpu(), time.perf_counter()
-            await asyncio.gather(*(self.calls(c, todo[k], timed) for k, c in enumerate(self.clients)))
+            await asyncio.gather(
+                *(self.calls(c, todo[k], timed, opts.request) for k, c in enumerate(self.clients))
+            )
             wall = time.perf_counter() - t0
             await asyncio.sleep(opts.settle)  # work the server does after its last answer counts too
             c1, d1 = self.cpu(), driver_cpu()
@@ -316,6 +322,9 @@ def main() -> None:
         "--modes", type=lambda s: s.split(","), default=["modern", "legacy"], help="modern,legacy"
     )
     ap.add_argument("--auth", choices=["apikey", "jwt"], default="apikey", help="jwt: HS256, role agent")
+    ap.add_argument(
+        "--request", choices=["submit", "list"], default="submit", help="list: tools/list instead of the call"
+    )
     ap.add_argument("--cprofile", metavar="OUT.prof", help="diagnostic: this checkout's caas under cProfile")
     ap.add_argument("--json", help="write the cells (with every block) here")
     opts = ap.parse_args()

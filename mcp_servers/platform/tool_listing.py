@@ -2,11 +2,10 @@
 
 FastMCP builds every listing from scratch: it gathers all ~85 tools of the composed server, checks
 each one's visibility and auth, runs our middlewares' filters (the role gate and the toolsets), then
-converts every visible tool to the MCP SDK's model, which the SDK then dumps to JSON's shapes. A
-borrower's listing (35 tools, 80 KB) cost the server 7-9 ms of CPU over HTTP, more than twice a
-cheap tool call; of that, FastMCP's building took 1.6 ms and the SDK's serialising 2.1 ms, of which
-this module saves all of the first and 0.9 ms of the second (bench/README.md, ninth pass). Every new
-session of an agent lists its tools, as agents do.
+converts every visible tool to the MCP SDK's model, which the SDK then dumps to JSON's shapes. Every
+new session of an agent lists its tools, as agents do, and a listing cost the server 4.6 ms of CPU
+over HTTP against 3.3 ms answered from here (``bench_submit_ab.py --request list``, bench/README.md,
+ninth pass).
 
 What a listing shows is fixed once the server is built, given the caller's role and its connection's
 view (toolsets, read-only, dynamic; ``ToolsetGate.listing_key``) and the page's cursor. So the answer
