@@ -16,9 +16,10 @@ is kept under that key. It is kept only while it cannot go stale:
   processes (``tool_lookup``), or any tool carries its own ``auth`` check (which reads each request's
   token), or the server has more than one provider (a mount), every listing is built as FastMCP does.
 An answer is kept in its wire form (the result's JSON as a dict), which the MCP SDK takes from a
-handler as it takes a model, so the SDK no longer dumps the model of every tool and schema again.
-At most ``MAX_KEYS`` keys are kept (a caller choosing headers at will cannot grow it), least recently
-used first out. A failure (a bad cursor) is never kept.
+handler as it takes a model, so the SDK no longer dumps the model of every tool and schema again;
+each tool's wire form is kept once, shared by the answers that show it. At most ``MAX_KEYS`` keys
+are kept (a caller choosing headers at will cannot grow it), least recently used first out. A
+failure (a bad cursor) is never kept.
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ class _Listings:
     def __init__(self, server: FastMCP, key: Callable[[], Awaitable[Hashable]], build: Any) -> None:
         self.server, self.key, self.build = server, key, build
         self.answers: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self.tools: dict[str, dict[str, Any]] = {}  # each tool's wire form, shared by every answer
         self.own_auth: bool | None = None  # whether any tool has an auth check; None: not looked at
         self.transforms: tuple[int, ...] = ()
 
     def drop(self) -> None:
         self.answers.clear()
+        self.tools.clear()
         self.own_auth = None
 
     def cacheable(self) -> bool:
@@ -78,7 +81,11 @@ class _Listings:
         if answer is None:
             built: mcp_types.ListToolsResult = await self.build(ctx, params)
             # As the SDK dumps a handler's model (mcp.server.runner._dump_result).
-            answer = self.answers[key] = built.model_dump(by_alias=True, mode="json", exclude_none=True)
+            answer = built.model_dump(by_alias=True, mode="json", exclude_none=True)
+            # A tool's wire form is the same in every view that shows it: kept once, an answer of another
+            # key costs a list of references (700 KiB of dicts for the 74 tools of a staff listing otherwise).
+            answer["tools"] = [self.tools.setdefault(tool["name"], tool) for tool in answer["tools"]]
+            self.answers[key] = answer
             if len(self.answers) > MAX_KEYS:
                 self.answers.popitem(last=False)
         else:

@@ -57,6 +57,10 @@ async def test_a_listing_is_built_once_per_view_and_answers_as_fastmcps() -> Non
     assert await counted.names() == first and counted.built == 2
     counted.view = "a"
     assert await counted.names() == first and counted.built == 2
+    # The two views' answers hold each tool once between them.
+    listings = counted.server._mcp_server._request_handlers["tools/list"].handler
+    a, b = (listings.answers[view, None]["tools"] for view in ("a", "b"))
+    assert a == b and all(x is y for x, y in zip(a, b, strict=True))
 
 
 async def test_a_tool_added_or_removed_later_is_listed_as_it_is_now() -> None:
