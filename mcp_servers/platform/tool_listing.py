@@ -90,8 +90,8 @@ class _Listings:
                 self.answers.popitem(last=False)
         else:
             self.answers.move_to_end(key)
-        # The SDK's pipeline writes into the top level of the dict it is given (resultType, _meta).
-        return dict(answer)
+        # The SDK copies a dict result before shaping it (mcp.server.runner._dump_result): ours stays as kept.
+        return answer
 
 
 def cache_tool_listing(server: FastMCP, key: Callable[[], Awaitable[Hashable]]) -> None:

@@ -1,3 +1,4 @@
+import copy
 from typing import Any
 
 import pytest
@@ -61,6 +62,10 @@ async def test_a_listing_is_built_once_per_view_and_answers_as_fastmcps() -> Non
     listings = counted.server._mcp_server._request_handlers["tools/list"].handler
     a, b = (listings.answers[view, None]["tools"] for view in ("a", "b"))
     assert a == b and all(x is y for x, y in zip(a, b, strict=True))
+    # Served again, the kept answer is as it was kept: the SDK stamps (_meta) its own copies.
+    kept = copy.deepcopy(listings.answers["a", None])
+    assert await counted.names() == first
+    assert listings.answers["a", None] == kept and "_meta" not in kept
 
 
 async def test_a_tool_added_or_removed_later_is_listed_as_it_is_now() -> None:
