@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import IntEnum, unique
 
-__all__ = ["AdvisoryLock"]
+__all__ = ["AdvisoryLock", "KeyedAdvisoryLock"]
 
 
 @unique
@@ -28,3 +28,16 @@ class AdvisoryLock(IntEnum):
     # Transaction lock (try-lock): one ledger reconciliation at a time, so two runs never write
     # checkpoints together (database/ledger/reconcile.py). Numbered after its migration, 0026.
     LEDGER_RECONCILIATION = 0x0CAA5_0026
+
+
+@unique
+class KeyedAdvisoryLock(IntEnum):
+    """Locks per object, in PostgreSQL's two-key space (``pg_advisory_xact_lock(int, int)``), which never
+    meets the single-key space above: the first key names the kind (an int4, ``0x0CAA_xxxx``), the second
+    is the object's ``hashtext``. Two objects whose hashes agree share a lock: they wait for each other,
+    nothing worse."""
+
+    # Transaction lock: one requester's pending actions are counted and opened one at a time, so the
+    # bound on those waiting holds under any concurrency (database/platform/pending_actions.py).
+    # Numbered after its migration, 0032.
+    PENDING_ACTIONS = 0x0CAA_0032

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from database.locks import KeyedAdvisoryLock
 from database.platform.audit import record_audit
 from tools.platform.confirmation import PendingAction
 from tools.platform.ports import AuditRecord, OutboxEvent
@@ -32,6 +33,13 @@ SELECT {_COLUMNS} FROM caas_core.pending_actions
 WHERE requester_subject = $1 AND requester_role = $2 AND tool = $3 AND args_sha256 = $4
   AND status = 'pending' AND expires_at > $5
 ORDER BY created_at DESC LIMIT 1
+"""
+# One requester's opens one after another (the lock lasts until COMMIT), so the count below is the
+# truth when the insert follows it: concurrent calls cannot each see room for one more.
+_LOCK = f"SELECT pg_advisory_xact_lock({KeyedAdvisoryLock.PENDING_ACTIONS.value}, hashtext($1 || ':' || $2))"
+_WAITING = """
+SELECT count(*) FROM caas_core.pending_actions
+WHERE requester_subject = $1 AND requester_role = $2 AND status = 'pending' AND expires_at > $3
 """
 _INSERT = f"""
 INSERT INTO caas_core.pending_actions ({_INSERTED})
@@ -94,14 +102,17 @@ class PgPendingActions:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def open(self, action: PendingAction, audit: AuditRecord) -> PendingAction:
+    async def open(self, action: PendingAction, audit: AuditRecord, *, at_most: int) -> PendingAction | None:
         who = action.requester
         async with self._pool.acquire() as conn, transaction(conn):
+            await conn.execute(_LOCK, who.role.value, who.subject)
             row = await conn.fetchrow(
                 _OPEN, who.subject, who.role.value, action.tool, action.args_sha256, action.created_at
             )
             if row is not None:
                 return _action(row)
+            if await conn.fetchval(_WAITING, who.subject, who.role.value, action.created_at) >= at_most:
+                return None
             await conn.execute(
                 _INSERT,
                 action.id,

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from database import migrate
-from database.locks import AdvisoryLock
+from database.locks import AdvisoryLock, KeyedAdvisoryLock
 from database.platform.jobs import PgJobStore
 from mcp_servers.runtime import Runtime
 from tools.platform.jobs import relay_outbox
@@ -30,6 +30,13 @@ def test_every_key_is_distinct_and_a_bigint() -> None:
     values = [lock.value for lock in AdvisoryLock]
     assert len(values) == len(set(values)) >= 2
     assert all(-(2**63) <= v < 2**63 for v in values)
+
+
+def test_every_keyed_lock_names_its_kind_in_an_int4() -> None:
+    # pg_advisory_xact_lock(int, int): the kind is the first key, so it must fit a 32-bit integer.
+    values = [lock.value for lock in KeyedAdvisoryLock]
+    assert len(values) == len(set(values)) >= 1
+    assert all(0 < v < 2**31 for v in values)
 
 
 def test_every_advisory_lock_in_the_code_takes_its_key_from_the_table() -> None:

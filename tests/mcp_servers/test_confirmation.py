@@ -4,6 +4,7 @@ argument binding, and who may confirm."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from fastmcp import Client, FastMCP
 from fastmcp.client.elicitation import ElicitResult
 
+import tools.platform.confirmation as rule
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.confirm import CONFIRM
@@ -250,3 +252,76 @@ async def test_a_money_move_on_nothing_the_caller_can_see_is_refused_before_any_
     code, _ = await outcome(client, tool, {**args, "idempotency_key": key()})
     assert code in {"not_found", "invalid_argument"}
     assert await core_db.fetchval("SELECT count(*) FROM caas_core.pending_actions") == before
+
+
+async def waiting(db: asyncpg.Connection, who: Any) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM caas_core.pending_actions "
+            "WHERE status = 'pending' AND requester_subject = $1",
+            who.subject,
+        )
+    )
+
+
+async def test_one_caller_may_have_only_so_many_money_moves_waiting(
+    client: Client,
+    bare: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fresh idempotency key is another call, so each asked anew: one caller could fill the table.
+    monkeypatch.setattr(rule, "MAX_WAITING_ACTIONS", 3)
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    first = runtime.principals.local
+    asked = [{"loan": loan["id"], "idempotency_key": key()} for _ in range(3)]
+    ids = [action_id((await outcome(bare, DISBURSE, args))[1]) for args in asked]
+    audits = await core_db.fetchval(
+        "SELECT count(*) FROM caas_audit.audit_log WHERE principal_id = $1", first.subject
+    )
+    code, body = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code == "conflict", body
+    message = body["error"]["message"]
+    assert "3 money moves waiting" in message and "decline_action" in message and "15 minutes" in message
+    assert await waiting(core_db, first) == 3
+    assert (
+        await core_db.fetchval(
+            "SELECT count(*) FROM caas_audit.audit_log WHERE principal_id = $1", first.subject
+        )
+        == audits
+    )
+    # The same call again is the one already waiting, full or not; another caller has its own room.
+    assert action_id((await outcome(bare, DISBURSE, asked[0]))[1]) == ids[0]
+    principal(uid("op-other"), Role.OPERATOR)
+    assert (await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()}))[0] == (
+        "confirmation_required"
+    )
+    # Withdrawing one makes room; so does time, as the waiting ones expire.
+    principal(first.subject, first.role)
+    assert (await outcome(bare, "admin_decline_action", {"action": ids[0], "reason": "not now"}))[0] is None
+    fresh = {"loan": loan["id"], "idempotency_key": key()}
+    assert (await outcome(bare, DISBURSE, fresh))[0] == "confirmation_required"
+    assert (await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()}))[0] == "conflict"
+    clock.move(minutes=16)
+    assert (await outcome(bare, DISBURSE, fresh))[0] == "confirmation_required"
+
+
+async def test_concurrent_asks_never_pass_the_bound(
+    client: Client,
+    bare: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rule, "MAX_WAITING_ACTIONS", 3)
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert await waiting(core_db, runtime.principals.local) == 1
+    calls = [outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()}) for _ in range(8)]
+    codes = sorted(str(code) for code, _ in await asyncio.gather(*calls))
+    assert codes == ["confirmation_required"] * 2 + ["conflict"] * 6
+    assert await waiting(core_db, runtime.principals.local) == 3

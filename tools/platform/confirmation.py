@@ -26,6 +26,7 @@ from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = [
+    "MAX_WAITING_ACTIONS",
     "PERSON_ROLES",
     "ConfirmationPolicy",
     "PendingAction",
@@ -38,6 +39,10 @@ __all__ = [
 
 # Roles a person signs in with; agents and services act for someone else.
 PERSON_ROLES = frozenset({Role.BORROWER, Role.OPERATOR, Role.ADMIN})
+# Money moves one caller may have waiting for a person at once. Each new call with other arguments (a
+# fresh idempotency key is enough) asks anew, so without a bound a caller could fill the table, and every
+# confirmer's list, at will. Enough for an agent preparing a day's disbursements for a person to confirm.
+MAX_WAITING_ACTIONS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +99,9 @@ class PendingAction:
 
 
 class PendingActions(Protocol):
-    async def open(self, action: PendingAction, audit: AuditRecord) -> PendingAction:
-        """Store ``action`` (or return the same caller's unexpired pending one for the same call)."""
+    async def open(self, action: PendingAction, audit: AuditRecord, *, at_most: int) -> PendingAction | None:
+        """Store ``action`` (or return the same caller's unexpired pending one for the same call); None,
+        storing nothing, when the caller already has ``at_most`` unexpired ones waiting."""
         ...
 
     async def settle(
@@ -145,9 +151,19 @@ async def request_confirmation(
         created_at=now,
         expires_at=now + policy.ttl,
     )
-    return await store.open(
-        action, AuditRecord(call, "pending_action", str(action.id), "confirmation_required")
+    opened = await store.open(
+        action,
+        AuditRecord(call, "pending_action", str(action.id), "confirmation_required"),
+        at_most=MAX_WAITING_ACTIONS,
     )
+    if opened is None:
+        raise Conflict(
+            f"you already have {MAX_WAITING_ACTIONS} money moves waiting for a person's confirmation, the "
+            "most one caller may; nothing was changed. Ask a person to confirm them, withdraw those no "
+            "longer wanted with decline_action (list_pending_actions shows them), or call again once "
+            f"some have expired ({int(policy.ttl.total_seconds() // 60)} minutes after each was asked)"
+        )
+    return opened
 
 
 async def confirm_pending(
