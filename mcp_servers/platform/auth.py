@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,14 @@ __all__ = ["CaasResourceServer", "CaasTokenVerifier", "PrincipalSource", "dev_to
 
 log = logging.getLogger(__name__)
 _CLAIM = "caas_principal"
+# A verified JWT is kept, by its exact text, until its exp or for at most this long, whichever is sooner.
+# Verifying again gives the same answer until then: signature, issuer, audience, lifetime, nbf and the
+# claims are fixed by the text, and only exp depends on the time. An agent sends the same token with
+# every call, and verifying it (base64, JSON, HMAC or RSA, the claims' checks) was ~5% of a call's CPU.
+# The cap bounds how long a JWKS key's withdrawal takes to reach a token already seen; fastmcp keeps
+# the JWKS itself for an hour, so it adds nothing to that. Refusals are never kept.
+VERIFIED_TTL_S = 300
+VERIFIED_MAX = 4096
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
@@ -115,6 +124,12 @@ class CaasTokenVerifier(TokenVerifier):
                 audience=audience,
             )
         self._max_lifetime = settings.jwt_max_lifetime_s
+        # token -> (kept until, its AccessToken), least recently used first (VERIFIED_TTL_S).
+        self._verified: OrderedDict[str, tuple[float, AccessToken]] = OrderedDict()
+        # The claims' rules, built once: it reads the clock when it validates, not when it is built.
+        self._claims_rules = JWTClaimsRegistry(
+            leeway=settings.jwt_leeway_s, exp={"essential": True}, sub={"essential": True}
+        )
         self._leeway = settings.jwt_leeway_s
         # `caas token` answers when local tokens are on, or when the local operator key is the only key.
         only_local_key = bool(api_keys) and settings.service_api_key is None and self._jwt is None
@@ -139,6 +154,23 @@ class CaasTokenVerifier(TokenVerifier):
                 subject=matched.subject,
                 claims={_CLAIM: _principal_claims(matched)},
             )
+        now = time.time()
+        kept = self._verified.get(token)
+        if kept is not None:
+            if now < kept[0]:
+                self._verified.move_to_end(token)
+                return kept[1]
+            del self._verified[token]
+        access = await self._verify_jwt(token)
+        if access is not None and access.expires_at is not None:
+            until = min(access.expires_at, now + VERIFIED_TTL_S)
+            if until > now:
+                self._verified[token] = (until, access)
+                if len(self._verified) > VERIFIED_MAX:
+                    self._verified.popitem(last=False)  # the least recently used
+        return access
+
+    async def _verify_jwt(self, token: str) -> AccessToken | None:
         verified = None
         for verifier in (self._jwt, self._local):
             if verified is None and verifier is not None:
@@ -163,9 +195,8 @@ class CaasTokenVerifier(TokenVerifier):
         """The library checks signature, issuer, audience and a past ``exp``; a token must also
         carry ``exp`` and ``sub``, be no longer-lived than allowed, and not be used before its
         ``nbf``/``iat`` (give or take the leeway for clock skew)."""
-        registry = JWTClaimsRegistry(leeway=self._leeway, exp={"essential": True}, sub={"essential": True})
         try:
-            registry.validate(claims)
+            self._claims_rules.validate(claims)
         except JoseError as exc:
             log.info("refused a JWT: %s", exc)
             return False

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcp_servers.config import load_settings
+from mcp_servers.platform import auth
 from mcp_servers.platform.auth import CaasTokenVerifier, PrincipalSource
 from tests.helpers.common import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, SERVICE_KEY, make_jwt, serving
 from tools.platform.principal import Principal, Role
@@ -142,3 +143,61 @@ async def test_each_requests_token_is_its_own_caller_however_often_a_call_asks(
         ("local", Role.OPERATOR),
     ]
     assert seen[1] is seen[0]  # asked again within one request: not rebuilt
+
+
+class Counted:
+    """The JWT library's verification, counted: what the verified-token cache spares."""
+
+    def __init__(self, verifier: CaasTokenVerifier, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        inner = verifier._jwt
+        assert inner is not None
+        real = inner.verify_token
+
+        async def counted(token: str) -> Any:
+            self.calls += 1
+            return await real(token)
+
+        monkeypatch.setattr(inner, "verify_token", counted)
+
+
+async def test_a_verified_token_is_not_verified_again_until_it_expires(
+    hs256: CaasTokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = Counted(hs256, monkeypatch)
+    exp = int(time.time()) + 30
+    token = make_jwt("u-1", role="agent", exp=exp)
+    first, again = await hs256.verify_token(token), await hs256.verify_token(token)
+    assert first is not None and again is not None and library.calls == 1
+    assert _principal(again) == Principal("u-1", Role.AGENT)
+    # Past its exp the token is verified again, and refused, by every clock that reads time.time.
+    monkeypatch.setattr(time, "time", lambda: exp + 1.0)
+    assert await hs256.verify_token(token) is None
+    assert library.calls == 2
+
+
+async def test_a_kept_token_is_verified_again_after_the_cap_and_refusals_are_never_kept(
+    hs256: CaasTokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = Counted(hs256, monkeypatch)
+    token, now = make_jwt("u-1", role="agent"), time.time()  # exp 600 s ahead
+    assert await hs256.verify_token(token) is not None
+    monkeypatch.setattr(time, "time", lambda: now + auth.VERIFIED_TTL_S + 1)
+    assert await hs256.verify_token(token) is not None
+    assert library.calls == 2
+    refused = make_jwt("u-1", aud="someone-else")
+    assert await hs256.verify_token(refused) is None and await hs256.verify_token(refused) is None
+    assert library.calls == 4
+
+
+async def test_the_kept_tokens_are_bounded_least_recently_used_out(
+    hs256: CaasTokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "VERIFIED_MAX", 2)
+    library = Counted(hs256, monkeypatch)
+    a, b, c = (make_jwt(f"u-{n}", role="agent") for n in range(3))
+    for token in (a, b, a, c):  # c pushes out b, used less recently than a
+        assert await hs256.verify_token(token) is not None
+    assert library.calls == 3
+    assert await hs256.verify_token(a) is not None and library.calls == 3
+    assert await hs256.verify_token(b) is not None and library.calls == 4
