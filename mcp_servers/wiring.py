@@ -50,10 +50,11 @@ from tools.notifications.notifications import notification_handler, remind_due_r
 from tools.notifications.ports import NotificationDeps, NotificationStore, SupportStore
 from tools.notifications.supabase_sync import sync_handler
 from tools.payments.domain.routing import VendorRouter
-from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
+from tools.payments.ports import CHARGE_PATIENCE_S, CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.transfers import send_disbursement
 from tools.platform.errors import Conflict
 from tools.platform.jobs import Handler
+from tools.platform.locks import Bulkhead
 from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 from tools.risk.domain.scorecard import DEFAULT_POLICY
 from tools.risk.ports import RiskDeps
@@ -234,6 +235,7 @@ def _payment_deps(shared: _Shared, loans: LoanDeps, gateway: PaymentGateway) -> 
             reset_seconds=settings.breaker_reset_seconds,
         ),
         clock=shared.clock,
+        charges=Bulkhead(max(1, shared.core_pool.get_max_size() // 4), CHARGE_PATIENCE_S),
     )
 
 

@@ -11,7 +11,8 @@ replays it, so the work never runs twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -40,6 +41,7 @@ from tools.platform.cursor import decode_cursor, encode_cursor
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from tools.platform.idempotency import claim_or_replay, request_sha256
+from tools.platform.locks import BulkheadFull
 from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation
 from tools.platform.principal import Principal, Role
@@ -203,8 +205,9 @@ async def collect_repayment(
         ),
     )
     # The charge is initialized inside the transaction that holds the key: a concurrent duplicate
-    # waits on the key, and a failure leaves neither a payment nor a used key behind.
-    async with deps.uow() as uow:
+    # waits on the key, and a failure leaves neither a payment nor a used key behind. It holds a pooled
+    # connection while the gateway answers: the bulkhead keeps a slow vendor from taking them all.
+    async with _charge_place(deps), deps.uow() as uow:
         earlier = await claim_or_replay(uow, claim)
         if earlier is None:
             if LoanStatus(loan.status) not in SERVICING:
@@ -239,6 +242,18 @@ async def collect_repayment(
     if earlier is not None:
         return await _stored(deps, UUID(earlier), replayed=True)
     return payment_view(p)
+
+
+@asynccontextmanager
+async def _charge_place(deps: PaymentDeps) -> AsyncIterator[None]:
+    try:
+        async with deps.charges.place():
+            yield
+    except BulkheadFull:
+        raise Unavailable(
+            f"{deps.charges.size} repayment charges are already waiting on the payment gateway in this "
+            "process (a vendor is slow); nothing was charged, retry in a minute"
+        ) from None
 
 
 async def _initialize(deps: PaymentDeps, p: PaymentRecord, email: str) -> tuple[GatewayCharge, str]:

@@ -14,10 +14,12 @@ from tools.credit.ports import ApplicationReader
 from tools.loans.ports import LoanDeps, LoanUnitOfWork
 from tools.marketplace.ports import BidWriter
 from tools.payments.domain.payments import PaymentRecord
-from tools.platform.locks import KeyedLocks
+from tools.platform.locks import Bulkhead, KeyedLocks
 from tools.platform.ports import Clock, Invocation, OutboxEvent, PersonalDataVault, UnitOfWorkFactory
 
 __all__ = [
+    "CHARGE_PATIENCE_S",
+    "CHARGE_PLACES",
     "CommunicationGateway",
     "GatewayCharge",
     "GatewayError",
@@ -43,6 +45,11 @@ __all__ = [
     "VendorRouting",
     "VerificationStatus",
 ]
+
+# A process's charges waiting on the gateway inside their transaction: a quarter of its pool (wiring), this
+# many where no pool size is known; a charge waits this long for a place, then is refused as unavailable.
+CHARGE_PLACES = 4
+CHARGE_PATIENCE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,3 +322,6 @@ class PaymentDeps:
     router: VendorRouting
     clock: Clock
     inflight: KeyedLocks = field(default_factory=KeyedLocks)
+    # Charges initialized inside their transaction hold a pooled connection while the gateway answers;
+    # at most this many at once, so a slow vendor cannot take the process's pool (wiring sizes it).
+    charges: Bulkhead = field(default_factory=lambda: Bulkhead(CHARGE_PLACES, CHARGE_PATIENCE_S))
