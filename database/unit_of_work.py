@@ -110,6 +110,16 @@ class PgUnitOfWork:
             resource_id,
         )
 
+    async def release_idempotency_key(self, claim: IdempotencyClaim, resource_id: str) -> None:
+        await self._conn.execute(
+            "DELETE FROM caas_core.idempotency_keys "
+            "WHERE principal_id = $1 AND operation = $2 AND key = $3 AND resource_id = $4",
+            claim.principal_id,
+            claim.operation,
+            claim.key,
+            resource_id,
+        )
+
     async def commit(self) -> None:
         """COMMIT, with the capital given back to lenders in the same query (capital_at_commit)."""
         await self._conn.execute(self._capital.commit_sql())

@@ -38,6 +38,7 @@ QUEUES = (
     "payments",
     "notifications",
     "expire_applications",
+    "expire_stalled_charges",
     "age_loans",
     "repayment_reminders",
     "reconcile_ledger",

@@ -49,12 +49,12 @@ from tools.monitoring.ports import MonitoringDeps, SyncMode
 from tools.notifications.notifications import notification_handler, remind_due_repayments
 from tools.notifications.ports import NotificationDeps, NotificationStore, SupportStore
 from tools.notifications.supabase_sync import sync_handler
+from tools.payments.charges import expire_stalled_charges
 from tools.payments.domain.routing import VendorRouter
-from tools.payments.ports import CHARGE_PATIENCE_S, CommunicationGateway, PaymentDeps, PaymentGateway
+from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.transfers import send_disbursement
 from tools.platform.errors import Conflict
 from tools.platform.jobs import Handler
-from tools.platform.locks import Bulkhead
 from tools.platform.ports import Clock, PersonalDataVault, UnitOfWorkFactory
 from tools.risk.domain.scorecard import DEFAULT_POLICY
 from tools.risk.ports import RiskDeps
@@ -235,7 +235,6 @@ def _payment_deps(shared: _Shared, loans: LoanDeps, gateway: PaymentGateway) -> 
             reset_seconds=settings.breaker_reset_seconds,
         ),
         clock=shared.clock,
-        charges=Bulkhead(max(1, shared.core_pool.get_max_size() // 4), CHARGE_PATIENCE_S),
     )
 
 
@@ -297,6 +296,9 @@ def build_workers(
             aged += report.loans_aged
         return aged
 
+    async def unstall() -> object:
+        return await expire_stalled_charges(deps.payments, worker_invocation("expire_stalled_charges"))
+
     async def remind() -> object:
         return await remind_due_repayments(deps.notifications)
 
@@ -319,6 +321,7 @@ def build_workers(
     }
     periodic = [
         Periodic("expire_applications", timedelta(minutes=1), expire),
+        Periodic("expire_stalled_charges", timedelta(minutes=1), unstall),
         Periodic("age_loans", timedelta(hours=1), age),
         Periodic("repayment_reminders", timedelta(hours=1), remind),
         Periodic("reconcile_ledger", timedelta(hours=1), reconcile),

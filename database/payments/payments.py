@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
+from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
@@ -19,7 +20,7 @@ from tools.payments.ports import InboxEntry, InboxOutcome, NewPayment, PaymentQu
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation, OutboxEvent
 
-__all__ = ["PgPaymentReader", "PgPaymentWriter"]
+__all__ = ["STALLED_CHARGES", "PgPaymentReader", "PgPaymentWriter"]
 
 _COLUMNS = ", ".join(f"p.{f.name}" for f in fields(PaymentRecord))
 _SELECT = f"SELECT {_COLUMNS} FROM caas_core.payments p"
@@ -46,6 +47,12 @@ WITH written AS (
 )
 SELECT {_COLUMNS} FROM written p
 """
+
+# Migration 0033's partial index holds only the charges still being opened: the sweep reads those.
+STALLED_CHARGES = (
+    f"{_SELECT} WHERE p.kind = 'collection' AND p.status = 'requested' "
+    "AND p.created_at < now() - $1::interval ORDER BY p.created_at LIMIT $2"
+)
 
 
 def _payment(row: asyncpg.Record) -> PaymentRecord:
@@ -89,6 +96,10 @@ class PgPaymentReader:
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
         return _entry(await self._pool.fetchrow(_INBOX, source, event_id))
+
+    async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
+        rows = await self._pool.fetch(STALLED_CHARGES, older_than, limit)
+        return [_payment(r) for r in rows]
 
 
 class PgPaymentWriter:
@@ -179,6 +190,20 @@ class PgPaymentWriter:
             authorization_url,
             access_code,
         )
+
+    async def mark_charge_sent(
+        self, payment_id: UUID, vendor: str, *, authorization_url: str, access_code: str
+    ) -> PaymentRecord | None:
+        row = await self._conn.fetchrow(
+            "UPDATE caas_core.payments AS p SET status = 'sent', vendor = $2, sent_at = now(), "
+            "authorization_url = $3, access_code = $4, last_error = NULL "
+            f"WHERE id = $1 AND status = 'requested' RETURNING {_COLUMNS}",
+            payment_id,
+            vendor,
+            authorization_url,
+            access_code,
+        )
+        return _payment(row) if row else None
 
     async def settle(
         self,

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle, PrepayChoice
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.payments import payments, retries
+from tools.payments import charges, payments, retries
 from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
 from tools.platform.models import DecimalString, Identifier
 from tools.platform.principal import Role
@@ -85,12 +85,15 @@ async def collect_repayment(
 
     Use for a loan being repaid (active, delinquent or defaulted); get_loan or
     quote_early_settlement say what is due. The charge is created at the gateway now, at the
-    currency's vendor (or its fallback when the first does not answer). Once the payer completes it,
+    currency's vendor (or its fallback when the first does not answer). Refused by the gateway or
+    with no vendor answering, the payment is recorded failed and the idempotency_key is free to use
+    again; the same key again while the charge is still being opened is a conflict that says to call
+    again in a few seconds. Once the payer completes it,
     the vendor's webhook allocates the money to the loan exactly as record_repayment would, with the
     borrower's prepay choice (quote it first with credit_quote_prepayment).
     Borrowers collect on their own loans, agents on those they filed.
     """
-    return await payments.collect_repayment(
+    return await charges.collect_repayment(
         deps().payments, invocation(), loan, amount, idempotency_key, simulate, prepay
     )
 

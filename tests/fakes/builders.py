@@ -30,9 +30,10 @@ from tools.loans.loans import confirm_disbursement, originate_loan
 from tools.marketplace.domain.bids import BidRecord
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.offers import accept_offer
+from tools.payments.charges import collect_repayment
 from tools.payments.core import settle
 from tools.payments.domain.payments import PaymentRecord, PaymentStatus
-from tools.payments.payments import collect_repayment, disburse_loan
+from tools.payments.payments import disburse_loan
 from tools.platform.domain.money import from_minor
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -47,6 +48,9 @@ class FakePaymentReader:
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
         return self._store.tables.inbox.get((source, event_id))
+
+    async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
+        raise not_implemented("PaymentReader.stalled_charges")
 
 
 class FakePaymentWriter:
@@ -141,6 +145,15 @@ class FakePaymentWriter:
             authorization_url=authorization_url or before.authorization_url,
             access_code=access_code or before.access_code,
             last_error=None,
+        )
+
+    async def mark_charge_sent(
+        self, payment_id: UUID, vendor: str, *, authorization_url: str, access_code: str
+    ) -> PaymentRecord | None:
+        if self._tx.tables.payments[payment_id].status != PaymentStatus.REQUESTED:
+            return None  # as the Pg UPDATE's WHERE status = 'requested'
+        return await self.mark_sent(
+            payment_id, vendor, authorization_url=authorization_url, access_code=access_code
         )
 
     async def settle(

@@ -66,6 +66,13 @@ class FakeUnitOfWork:
         if row is not None:  # the Pg UPDATE touches no row otherwise
             keys[row_key] = IdempotencyRow(row.request_sha256, resource_id, row.expires_at)
 
+    async def release_idempotency_key(self, claim: IdempotencyClaim, resource_id: str) -> None:
+        keys = self.tx.tables.idempotency_keys
+        row_key = (claim.principal_id, claim.operation, claim.key)
+        row = keys.get(row_key)
+        if row is not None and row.resource_id == resource_id:
+            del keys[row_key]
+
     async def record(
         self,
         audit: AuditRecord,

@@ -11,23 +11,19 @@ replays it, so the work never runs twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import replace
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord
-from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
-from tools.loans.domain.prepay_choices import Prepay
+from tools.loans.domain.loans import LoanRecord, LoanStatus
 from tools.loans.loans import can_view_loan, loan_not_found, provider_of
 from tools.payments.core import payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
 from tools.payments.domain.routing import NoRoute
 from tools.payments.models import PaymentPage, PaymentView, Verification
 from tools.payments.ports import (
-    GatewayCharge,
     GatewayNotFound,
     GatewayRejected,
     GatewayTimeout,
@@ -38,17 +34,14 @@ from tools.payments.ports import (
     PaymentQuery,
 )
 from tools.platform.cursor import decode_cursor, encode_cursor
-from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from tools.platform.idempotency import claim_or_replay, request_sha256
-from tools.platform.locks import BulkheadFull
 from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = [
     "PaymentDeps",
-    "collect_repayment",
     "disburse_loan",
     "get_payment",
     "list_payments",
@@ -171,120 +164,6 @@ async def _request_disbursement(
         completes=claim,
     )
     return payment
-
-
-async def collect_repayment(
-    deps: PaymentDeps,
-    call: Invocation,
-    handle: str,
-    amount: Decimal,
-    idempotency_key: str,
-    simulate: str | None = None,
-    prepay: Prepay | None = None,
-) -> PaymentView:
-    """Initialize a charge for a repayment of ``amount`` on a loan being repaid; the payer completes it
-    at the returned authorization URL and the gateway's webhook allocates it (with the borrower's
-    ``prepay`` choice for money beyond what is due)."""
-    _check_simulate(deps, simulate)
-    loan = await _visible_loan(deps, call.principal, handle)
-    try:
-        minor = to_minor(amount, loan.currency)
-    except MoneyError as exc:
-        raise InvalidArgument(f"amount: {exc}") from None
-    if minor <= 0:
-        raise InvalidArgument("amount must be more than zero")
-    app = await deps.applications.get(str(loan.application_id))  # before the transaction (see above)
-    assert app is not None
-    claim = IdempotencyClaim(
-        call.principal.subject,
-        "collect_repayment",
-        idempotency_key,
-        request_sha256(
-            {"loan_id": str(loan.id), "amount_minor": minor, "simulate": simulate}
-            | ({} if prepay is None else {"prepay": prepay.value})
-        ),
-    )
-    # The charge is initialized inside the transaction that holds the key: a concurrent duplicate
-    # waits on the key, and a failure leaves neither a payment nor a used key behind. It holds a pooled
-    # connection while the gateway answers: the bulkhead keeps a slow vendor from taking them all.
-    async with _charge_place(deps), deps.uow() as uow:
-        earlier = await claim_or_replay(uow, claim)
-        if earlier is None:
-            if LoanStatus(loan.status) not in SERVICING:
-                raise Conflict(
-                    f"loan {loan.id} is {loan.status}; repayments are collected on a loan being repaid"
-                )
-            _check_route(deps, loan.currency)
-            p = await uow.payments.insert(
-                NewPayment(
-                    kind=PaymentKind.COLLECTION.value,
-                    loan_id=loan.id,
-                    amount_minor=minor,
-                    currency=loan.currency,
-                    simulated=deps.gateway.simulated,
-                    simulate_outcome=simulate,
-                    requested_by=call.principal.subject,
-                    prepay=None if prepay is None else prepay.value,
-                )
-            )
-            charge, vendor = await _initialize(deps, p, app.applicant_email)
-            p = await uow.payments.mark_sent(
-                p.id, vendor, authorization_url=charge.authorization_url, access_code=charge.access_code
-            )
-            reason = (
-                f"repayment of {from_minor(minor, loan.currency)} {loan.currency} on {loan.id} initialized"
-            )
-            await uow.record(
-                AuditRecord(call, "payment", str(p.id)),
-                [payment_event(p, loan, "initialized", reason, deps.clock.now())],
-                completes=claim,  # the key's outcome: this payment
-            )
-    if earlier is not None:
-        return await _stored(deps, UUID(earlier), replayed=True)
-    return payment_view(p)
-
-
-@asynccontextmanager
-async def _charge_place(deps: PaymentDeps) -> AsyncIterator[None]:
-    try:
-        async with deps.charges.place():
-            yield
-    except BulkheadFull:
-        raise Unavailable(
-            f"{deps.charges.size} repayment charges are already waiting on the payment gateway in this "
-            "process (a vendor is slow); nothing was charged, retry in a minute"
-        ) from None
-
-
-async def _initialize(deps: PaymentDeps, p: PaymentRecord, email: str) -> tuple[GatewayCharge, str]:
-    """The charge at the first vendor that answers. Unlike a transfer, an unanswered charge may be
-    tried elsewhere: it moves no money until a payer completes it, and nobody gets its URL."""
-    tried = []
-    for vendor in deps.router.candidates(p.currency):
-        tried.append(vendor)
-        try:
-            charge = await deps.gateway.initialize(
-                vendor=vendor,
-                reference=p.reference,
-                amount_minor=p.amount_minor,
-                currency=p.currency,
-                email=email,
-                metadata=metadata(p),
-            )
-        except (GatewayTimeout, GatewayUnavailable):
-            deps.router.record_failure(vendor)
-            continue
-        except GatewayRejected as exc:
-            deps.router.record_success(vendor)  # it answered: healthy, only this request was refused
-            raise Conflict(
-                f"the gateway refused the charge at {vendor} ({exc.code}); nothing was charged"
-            ) from None
-        deps.router.record_success(vendor)
-        return charge, vendor
-    which = ", ".join(tried) or "every one is paused after failures"
-    raise Unavailable(
-        f"no payment vendor for {p.currency} answered ({which}); nothing was charged, retry in a minute"
-    )
 
 
 async def get_payment(deps: PaymentDeps, principal: Principal, payment_id: UUID) -> PaymentView:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
@@ -14,12 +14,10 @@ from tools.credit.ports import ApplicationReader
 from tools.loans.ports import LoanDeps, LoanUnitOfWork
 from tools.marketplace.ports import BidWriter
 from tools.payments.domain.payments import PaymentRecord
-from tools.platform.locks import Bulkhead, KeyedLocks
+from tools.platform.locks import KeyedLocks
 from tools.platform.ports import Clock, Invocation, OutboxEvent, PersonalDataVault, UnitOfWorkFactory
 
 __all__ = [
-    "CHARGE_PATIENCE_S",
-    "CHARGE_PLACES",
     "CommunicationGateway",
     "GatewayCharge",
     "GatewayError",
@@ -45,11 +43,6 @@ __all__ = [
     "VendorRouting",
     "VerificationStatus",
 ]
-
-# A process's charges waiting on the gateway inside their transaction: a quarter of its pool (wiring), this
-# many where no pool size is known; a charge waits this long for a place, then is refused as unavailable.
-CHARGE_PLACES = 4
-CHARGE_PATIENCE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +100,11 @@ class PaymentReader(Protocol):
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None: ...
 
+    async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
+        """Collections still ``requested`` (their charge never recorded as initialized) created more than
+        ``older_than`` ago by the database's clock, oldest first."""
+        ...
+
 
 class PaymentWriter(Protocol):
     """Payments and the webhook inbox inside the unit of work."""
@@ -144,6 +142,13 @@ class PaymentWriter(Protocol):
         authorization_url: str | None = None,
         access_code: str | None = None,
     ) -> PaymentRecord: ...
+
+    async def mark_charge_sent(
+        self, payment_id: UUID, vendor: str, *, authorization_url: str, access_code: str
+    ) -> PaymentRecord | None:
+        """A collection's charge initialized: ``sent`` with the payer's URL, only while it is still
+        ``requested`` (None otherwise: it was failed meanwhile, and the URL must not be handed out)."""
+        ...
 
     async def settle(
         self,
@@ -322,6 +327,3 @@ class PaymentDeps:
     router: VendorRouting
     clock: Clock
     inflight: KeyedLocks = field(default_factory=KeyedLocks)
-    # Charges initialized inside their transaction hold a pooled connection while the gateway answers;
-    # at most this many at once, so a slow vendor cannot take the process's pool (wiring sizes it).
-    charges: Bulkhead = field(default_factory=lambda: Bulkhead(CHARGE_PLACES, CHARGE_PATIENCE_S))

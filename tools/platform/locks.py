@@ -1,4 +1,4 @@
-"""In-process locks: by key, and a bulkhead."""
+"""In-process locks by key."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-__all__ = ["Bulkhead", "BulkheadFull", "KeyedLocks"]
+__all__ = ["KeyedLocks"]
 
 
 class KeyedLocks:
@@ -34,33 +34,3 @@ class KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
-
-
-class BulkheadFull(Exception):
-    """No place came free within the bulkhead's patience."""
-
-
-class Bulkhead:
-    """At most ``size`` holders at once in this process; a caller waits up to ``patience`` seconds for a
-    place, then gets ``BulkheadFull``.
-
-    For work that holds a pooled connection while it waits on another system: without a bound, that
-    system being slow takes every connection of the process, and every other call waits behind it.
-    """
-
-    def __init__(self, size: int, patience: float) -> None:
-        if size < 1:
-            raise ValueError("a bulkhead needs at least one place")
-        self.size, self.patience = size, patience
-        self._places = asyncio.Semaphore(size)
-
-    @asynccontextmanager
-    async def place(self) -> AsyncIterator[None]:
-        try:
-            await asyncio.wait_for(self._places.acquire(), self.patience)
-        except TimeoutError:
-            raise BulkheadFull from None
-        try:
-            yield
-        finally:
-            self._places.release()

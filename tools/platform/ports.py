@@ -184,6 +184,11 @@ class UnitOfWork(Protocol):
 
     async def complete_idempotency_key(self, claim: IdempotencyClaim, resource_id: str) -> None: ...
 
+    async def release_idempotency_key(self, claim: IdempotencyClaim, resource_id: str) -> None:
+        """Free the key that recorded ``resource_id``, so the same key may be used again (the call
+        that claimed it failed after a commit that could not be undone)."""
+        ...
+
     async def record(
         self,
         audit: AuditRecord,

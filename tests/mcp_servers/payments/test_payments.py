@@ -36,7 +36,7 @@ from tests.helpers.payments import (
     transfers,
 )
 from tests.helpers.risk import uid
-from tools.payments import payments
+from tools.payments import charges, payments
 from tools.platform.errors import InvalidArgument
 from tools.platform.jobs import RetryLater
 from tools.platform.ports import Invocation
@@ -233,7 +233,7 @@ async def test_collect_repayment_falls_back_when_the_primary_vendor_is_down(
     runtime.sandbox.vendor_down("paystack")
     call_as = Invocation(Principal(loan["borrower_id"], Role.BORROWER), "tests.collect", "0" * 64)
     try:
-        charge = await payments.collect_repayment(deps, call_as, loan["id"], Decimal("500"), key())
+        charge = await charges.collect_repayment(deps, call_as, loan["id"], Decimal("500"), key())
     finally:
         runtime.sandbox.vendor_down("paystack", down=False)
     assert (charge.vendor, charge.status.value) == ("flutterwave", "sent")

@@ -89,7 +89,13 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         _provider_key,
         accepts=lambda _t, p: p.get("provider_id") is not None,
     ),
-    Subscription("payments", frozenset({"payment.requested"}), _payment_key),
+    # Payouts only: a collection's charge is opened by the call that requested it (tools.payments.charges).
+    Subscription(
+        "payments",
+        frozenset({"payment.requested"}),
+        _payment_key,
+        accepts=lambda _t, p: p.get("kind") == "disbursement",
+    ),
 )
 
 

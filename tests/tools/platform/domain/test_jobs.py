@@ -22,8 +22,15 @@ def test_a_provider_event_feeds_only_that_providers_webhooks() -> None:
     assert routes("provider.updated", {"provider_id": "p-1"}) == []  # operators' changes are not sent
 
 
-def test_a_payment_request_feeds_the_payment_queue_keyed_by_the_payment() -> None:
-    assert JobRoute("payments", "payment:x") in routes("payment.requested", {"payment_id": "x"})
+def test_a_payout_request_feeds_the_payment_queue_keyed_by_the_payment() -> None:
+    payout = {"payment_id": "x", "kind": "disbursement"}
+    assert JobRoute("payments", "payment:x") in routes("payment.requested", payout)
+
+
+def test_a_collections_request_is_no_job_for_the_payouts_worker() -> None:
+    # Its charge is opened by the call that requested it (tools.payments.charges).
+    collection = {"payment_id": "x", "kind": "collection", "application_id": "a"}
+    assert "payments" not in {route.queue for route in routes("payment.requested", collection)}
 
 
 def test_an_event_without_its_subject_feeds_nothing_that_needs_it() -> None:
