@@ -54,6 +54,22 @@ STALLED_CHARGES = (
     "AND p.created_at < now() - $1::interval ORDER BY p.created_at LIMIT $2"
 )
 
+# A collection's charge opened: ``sent`` with the payer's URL, its audit row and its event, in one
+# statement, and only while it is still ``requested`` (nothing is written when the sweep failed it).
+_CHARGE_SENT = f"""
+WITH written AS (
+    UPDATE caas_core.payments SET status = 'sent', vendor = $2, sent_at = now(), authorization_url = $3,
+        access_code = $4, last_error = NULL
+    WHERE id = $1 AND status = 'requested'
+    RETURNING *
+), audit AS ({audit_row_sql(5, "payment", "id::text", "written")}
+), event AS (
+    INSERT INTO caas_core.outbox (aggregate_type, aggregate_id, event_type, payload)
+    SELECT $12, $13, $14, $15::text::jsonb FROM written
+)
+SELECT {_COLUMNS} FROM written p
+"""
+
 
 def _payment(row: asyncpg.Record) -> PaymentRecord:
     return PaymentRecord(**dict(row.items()))
@@ -192,16 +208,26 @@ class PgPaymentWriter:
         )
 
     async def mark_charge_sent(
-        self, payment_id: UUID, vendor: str, *, authorization_url: str, access_code: str
+        self,
+        payment_id: UUID,
+        vendor: str,
+        *,
+        authorization_url: str,
+        access_code: str,
+        call: Invocation,
+        event: OutboxEvent,
     ) -> PaymentRecord | None:
         row = await self._conn.fetchrow(
-            "UPDATE caas_core.payments AS p SET status = 'sent', vendor = $2, sent_at = now(), "
-            "authorization_url = $3, access_code = $4, last_error = NULL "
-            f"WHERE id = $1 AND status = 'requested' RETURNING {_COLUMNS}",
+            _CHARGE_SENT,
             payment_id,
             vendor,
             authorization_url,
             access_code,
+            *audit_args(call),
+            event.aggregate_type,
+            event.aggregate_id,
+            event.event_type,
+            json.dumps(event.payload, separators=(",", ":")),
         )
         return _payment(row) if row else None
 

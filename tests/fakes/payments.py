@@ -148,13 +148,23 @@ class FakePaymentWriter:
         )
 
     async def mark_charge_sent(
-        self, payment_id: UUID, vendor: str, *, authorization_url: str, access_code: str
+        self,
+        payment_id: UUID,
+        vendor: str,
+        *,
+        authorization_url: str,
+        access_code: str,
+        call: Invocation,
+        event: OutboxEvent,
     ) -> PaymentRecord | None:
         if self._tx.tables.payments[payment_id].status != PaymentStatus.REQUESTED:
             return None  # as the Pg UPDATE's WHERE status = 'requested'
-        return await self.mark_sent(
+        sent = await self.mark_sent(
             payment_id, vendor, authorization_url=authorization_url, access_code=access_code
         )
+        self._tx.tables.audit.append(AuditRecord(call, "payment", str(payment_id)))
+        self._tx.tables.outbox.append(event)
+        return sent
 
     async def settle(
         self,

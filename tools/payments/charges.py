@@ -19,6 +19,7 @@ happens: nobody was given the charge's URL (step 3 hands it out only while the p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -146,15 +147,23 @@ async def _charge(
             await uow.release_idempotency_key(claim, str(p.id))
             await settle(deps, uow, call, p.id, PaymentStatus.FAILED, exc.message)
         raise
-    async with deps.uow() as uow:
+    # The event is the sent payment's, whose fields it names are all known before the statement.
+    event = payment_event(
+        replace(p, status=PaymentStatus.SENT.value, vendor=vendor),
+        loan,
+        "initialized",
+        _reason(p, "initialized"),
+        deps.clock.now(),
+    )
+    async with deps.uow(single_statement=True) as uow:
         sent = await uow.payments.mark_charge_sent(
-            p.id, vendor, authorization_url=charge.authorization_url, access_code=charge.access_code
+            p.id,
+            vendor,
+            authorization_url=charge.authorization_url,
+            access_code=charge.access_code,
+            call=call,
+            event=event,
         )
-        if sent is not None:
-            await uow.record(
-                AuditRecord(call, "payment", str(p.id)),
-                [payment_event(sent, loan, "initialized", _reason(p, "initialized"), deps.clock.now())],
-            )
     if sent is None:
         raise Unavailable(
             f"the gateway took longer than {CHARGE_STALLED_AFTER} to open the charge of payment {p.id}, "

@@ -144,10 +144,18 @@ class PaymentWriter(Protocol):
     ) -> PaymentRecord: ...
 
     async def mark_charge_sent(
-        self, payment_id: UUID, vendor: str, *, authorization_url: str, access_code: str
+        self,
+        payment_id: UUID,
+        vendor: str,
+        *,
+        authorization_url: str,
+        access_code: str,
+        call: Invocation,
+        event: OutboxEvent,
     ) -> PaymentRecord | None:
-        """A collection's charge initialized: ``sent`` with the payer's URL, only while it is still
-        ``requested`` (None otherwise: it was failed meanwhile, and the URL must not be handed out)."""
+        """A collection's charge opened: ``sent`` with the payer's URL, with ``call``'s audit row and
+        ``event``, in one statement; only while it is still ``requested`` (None otherwise, writing
+        nothing: it was failed meanwhile, and the URL must not be handed out)."""
         ...
 
     async def settle(
