@@ -192,19 +192,14 @@ class PgPaymentWriter:
         vendor: str,
         *,
         transfer_code: str | None = None,
-        authorization_url: str | None = None,
-        access_code: str | None = None,
     ) -> PaymentRecord:
         return await self._one(
             "UPDATE caas_core.payments AS p SET status = 'sent', vendor = $2, sent_at = now(), "
-            "transfer_code = coalesce($3, transfer_code), "
-            "authorization_url = coalesce($4, authorization_url), access_code = coalesce($5, access_code), "
-            f"last_error = NULL WHERE id = $1 RETURNING {_COLUMNS}",
+            "transfer_code = coalesce($3, transfer_code), last_error = NULL "
+            f"WHERE id = $1 RETURNING {_COLUMNS}",
             payment_id,
             vendor,
             transfer_code,
-            authorization_url,
-            access_code,
         )
 
     async def mark_charge_sent(

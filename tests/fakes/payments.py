@@ -132,8 +132,6 @@ class FakePaymentWriter:
         vendor: str,
         *,
         transfer_code: str | None = None,
-        authorization_url: str | None = None,
-        access_code: str | None = None,
     ) -> PaymentRecord:
         before = self._tx.tables.payments[payment_id]
         return self._update(
@@ -142,8 +140,6 @@ class FakePaymentWriter:
             vendor=vendor,
             sent_at=self._tx.now,
             transfer_code=transfer_code or before.transfer_code,
-            authorization_url=authorization_url or before.authorization_url,
-            access_code=access_code or before.access_code,
             last_error=None,
         )
 
@@ -159,9 +155,8 @@ class FakePaymentWriter:
     ) -> PaymentRecord | None:
         if self._tx.tables.payments[payment_id].status != PaymentStatus.REQUESTED:
             return None  # as the Pg UPDATE's WHERE status = 'requested'
-        sent = await self.mark_sent(
-            payment_id, vendor, authorization_url=authorization_url, access_code=access_code
-        )
+        await self.mark_sent(payment_id, vendor)
+        sent = self._update(payment_id, authorization_url=authorization_url, access_code=access_code)
         self._tx.tables.audit.append(AuditRecord(call, "payment", str(payment_id)))
         self._tx.tables.outbox.append(event)
         return sent

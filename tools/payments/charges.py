@@ -5,8 +5,9 @@ vendor (up to ``CAAS_GATEWAY_TIMEOUT_SECONDS`` per vendor tried).
 1. A short transaction claims the idempotency key and records the payment ``requested``, with its audit
    row and ``payment.requested`` event; the key's outcome is this payment.
 2. Outside any transaction, the charge is initialized at the first vendor of the route that answers.
-3. A second transaction records the answer: ``sent`` with the payer's URL, or ``failed`` with the key
-   freed, so the same key may be tried again (nothing was charged).
+3. One statement records ``sent`` with the payer's URL, its audit row and event (only while the payment
+   is still ``requested``); or a transaction records ``failed`` with the key freed, so the same key may
+   be tried again (nothing was charged).
 
 A duplicate arriving during step 2 finds the key's payment still ``requested`` and is told to call
 again in a few seconds (where Stripe answers 409 too); afterwards it replays the charge. Steps 2 and 3

@@ -139,8 +139,6 @@ class PaymentWriter(Protocol):
         vendor: str,
         *,
         transfer_code: str | None = None,
-        authorization_url: str | None = None,
-        access_code: str | None = None,
     ) -> PaymentRecord: ...
 
     async def mark_charge_sent(
