@@ -86,7 +86,7 @@ def child_slot() -> Slot | None:
 
 def process_count(text: str) -> int:
     """``--processes``: 1 to 64."""
-    if not text.isdigit() or not 1 <= int(text) <= _MAX_PROCESSES:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _MAX_PROCESSES:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to {_MAX_PROCESSES}")
     return int(text)
 
@@ -195,7 +195,7 @@ def _metrics_dir() -> str:
     prefix = "caas-metrics-"
     for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
         pid = stale.name.removeprefix(prefix).split("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isascii() and pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
 

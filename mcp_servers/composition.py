@@ -143,13 +143,14 @@ def build_server(
         selection = Selection(chosen, runtime.settings.read_only, role_defaults=service is None)
     gate = ToolsetGate(_LivePrincipals(runtime), selection)
     names = tool_names(service)
+    errors = ErrorMapping(names.render)
     key = shared_state_key(runtime.settings)
     server = FastMCP(
         name,
         instructions=instructions(service, SERVICES),
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(_LivePrincipals(runtime)), ErrorMapping(names.render), visibility, gate],
+        middleware=[CallLog(_LivePrincipals(runtime)), errors, visibility, gate],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,
@@ -162,7 +163,7 @@ def build_server(
         # another process (`caas serve --processes`) or replica: every process seals with the same key.
         request_state_security=RequestStateSecurity(keys=[key], audience=name) if key else None,
     )
-    schemas = _add_tools(server, service, names, visibility, gate)
+    schemas = _add_tools(server, service, names, visibility, gate, errors)
     # Without this lookup the MCP SDK runs a whole tools/list before every 2026-07-28 tools/call just
     # to find one input schema (python-sdk#3565): about 60% of a call's CPU. Our tools are fixed at
     # start-up, so a dict answers it. The SDK uses the schema only to check a call's Mcp-Param-* headers
@@ -178,7 +179,12 @@ def build_server(
 
 
 def _add_tools(
-    server: FastMCP, service: str | None, names: ToolNames, visibility: RoleVisibility, gate: ToolsetGate
+    server: FastMCP,
+    service: str | None,
+    names: ToolNames,
+    visibility: RoleVisibility,
+    gate: ToolsetGate,
+    errors: ErrorMapping,
 ) -> dict[str, dict[str, Any]]:
     """Adds the service's tools (every service's, prefixed, for the composed server); returns the input
     schemas the MCP SDK must see (those with x-mcp-header annotations)."""
@@ -195,6 +201,7 @@ def _add_tools(
                 server.add_tool(named)
                 visibility.register(named, spec.retired)
                 gate.register(named, spec.fn.__name__, spec.read_only)
+                errors.known.add(named.name)
                 if x_mcp_header_map(named.parameters) and find_invalid_x_mcp_header(named.parameters) is None:
                     schemas[named.name] = named.parameters
     return schemas

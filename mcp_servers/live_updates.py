@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from mcp_servers.live_hub import Listener, LiveHub
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.runtime import Runtime
+from tools.platform.domain.bounded_json import parse_bounded
 
 __all__ = ["POLICY_VIOLATION", "LiveUpdates"]
 
@@ -150,7 +151,8 @@ async def _first_message_token(ws: WebSocket) -> str | None:
         message = await ws.receive()
         text = message.get("text") if message["type"] == "websocket.receive" else None
         try:
-            body = json.loads(text) if text else None
+            # Bounded: 100,000 nested brackets were a RecursionError that dropped the socket unclosed.
+            body = parse_bounded(text.encode()) if text else None
         except ValueError:
             return None
         token = body.get("access_token") if isinstance(body, dict) else None

@@ -140,7 +140,7 @@ def parse_queues(text: str | None) -> frozenset[str] | None:
 
 def pool_size(text: str) -> int:
     """``--pool-max``: a whole number of connections, 1 to 200 (as CAAS_DB_POOL_MAX)."""
-    if not text.isdigit() or not 1 <= int(text) <= 200:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 200:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of connections from 1 to 200")
     return int(text)
 

@@ -27,6 +27,7 @@ from tools.credit import applications
 from tools.loans import commissions, loans
 from tools.marketplace import providers
 from tools.platform.errors import DomainError, InvalidArgument
+from tools.platform.models import EARLIEST_DAY, LATEST_DAY
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -49,7 +50,7 @@ COMMISSION_PLAN_URI = "caas://providers/{provider}/commission-plan"
 TOOLSET_URI = "caas://toolsets/{toolset}"
 JSON = "application/json"
 Reader = Callable[[Runtime, Principal], Awaitable[BaseModel]]
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])\Z")
 
 
 async def guarded_read(name: str, roles: Iterable[Role], read: Reader) -> str:
@@ -111,11 +112,12 @@ async def loan(loan: str) -> str:
 
 def _month(month: str) -> tuple[date, date]:
     found = _MONTH.match(month)
-    if found is None:
+    year, number = (int(found[1]), int(found[2])) if found else (0, 0)
+    if not (EARLIEST_DAY.year <= year <= LATEST_DAY.year and 1 <= number <= 12):
         raise InvalidArgument(
-            f"month {month[:20]!r} is not a calendar month; write it as YYYY-MM, e.g. 2026-01"
+            f"month is not a calendar month between {EARLIEST_DAY:%Y-%m} and {LATEST_DAY:%Y-%m}; write it "
+            "as YYYY-MM, e.g. 2026-01"
         )
-    year, number = int(found[1]), int(found[2])
     return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
 
 

@@ -60,6 +60,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 TOOL_SECONDS = Histogram("caas_tool_call_seconds", "Tool call latency", ["tool", "outcome"])
+# The tool label of a call to a name the server does not have.
+UNKNOWN_TOOL = "<unknown>"
 TOOL_ERRORS = Counter("caas_tool_errors_total", "Tool calls that ended in an error", ["tool", "code"])
 
 
@@ -341,6 +343,9 @@ class ErrorMapping(DirectCallTool):
 
     def __init__(self, render: Callable[[str], str] = str) -> None:
         self.render = render
+        # The server's tools (filled as they are added): the metrics' tool label is one of these or
+        # UNKNOWN_TOOL, so names a caller makes up never add a series (each a row of /metrics, forever).
+        self.known: set[str] = set()
         # Only tools that returned are kept, so unknown names sent by a caller never grow it.
         self._ok_seconds: dict[str, Any] = {}
 
@@ -354,11 +359,12 @@ class ErrorMapping(DirectCallTool):
         try:
             result = await call_next(context)
         except CaasToolError as exc:
-            TOOL_ERRORS.labels(name, exc.code).inc()
-            TOOL_SECONDS.labels(name, "error").observe(time.perf_counter() - started)
+            label = name if name in self.known else UNKNOWN_TOOL
+            TOOL_ERRORS.labels(label, exc.code).inc()
+            TOOL_SECONDS.labels(label, "error").observe(time.perf_counter() - started)
             return _error_result(exc.code, exc.message if exc.literal else self.render(exc.message))
         except ValidationError as exc:
-            TOOL_ERRORS.labels(name, "invalid_argument").inc()
+            TOOL_ERRORS.labels(name if name in self.known else UNKNOWN_TOOL, "invalid_argument").inc()
             cause = exc.__cause__
             message = (
                 _validation_message(cause)
@@ -367,11 +373,11 @@ class ErrorMapping(DirectCallTool):
             )
             return _error_result("invalid_argument", message)
         except NotFoundError:  # RoleVisibility answers unknown names first; this is the last resort
-            TOOL_ERRORS.labels(name, "not_found").inc()
+            TOOL_ERRORS.labels(UNKNOWN_TOOL, "not_found").inc()
             message = f"there is no tool {name[:100]!r}; call tools/list to see yours"
             return _error_result("not_found", message)
         except ToolError:
-            TOOL_ERRORS.labels(name, "internal").inc()
+            TOOL_ERRORS.labels(name if name in self.known else UNKNOWN_TOOL, "internal").inc()
             return _error_result(
                 "internal",
                 f"the tool failed (request {current_request_id()}); retry once, then report the request id "

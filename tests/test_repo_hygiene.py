@@ -88,3 +88,16 @@ def test_every_relative_link_in_the_documents_exists() -> None:
                 continue
             broken.append(f"{name}: {target}")
     assert broken == []
+
+
+def test_digits_from_outside_are_ascii_digits() -> None:
+    """``str.isdigit()`` is true for '²' and '٣', which ``int()`` or ``encode('ascii')`` then refuse: a
+    webhook timestamp of '²' was a 500. Every check of text from outside pairs it with ``isascii()``."""
+    loose = []
+    for package in ("mcp_servers", "tools", "adapters", "database"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                for call in re.finditer(r"(\w+)\.(isdigit|isdecimal|isnumeric)\(\)", line):
+                    if f"{call[1]}.isascii() and {call[1]}.{call[2]}()" not in line:
+                        loose.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not loose, "\n".join(loose)

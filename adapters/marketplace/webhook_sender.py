@@ -93,7 +93,7 @@ class HttpxWebhookSender:
 async def _drain(response: httpx.Response) -> None:
     # Read to its end, the connection is reusable; closed early (a body too long), it is closed.
     length = response.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > KEEP_ALIVE_BODY):
+    if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > KEEP_ALIVE_BODY):
         return
     read = 0
     try:

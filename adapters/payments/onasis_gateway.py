@@ -33,6 +33,7 @@ from tools.payments.ports import (
     TransferStatus,
     VerificationStatus,
 )
+from tools.platform.domain.bounded_json import parse_bounded
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.transactions import note_outside_effect
 
@@ -265,7 +266,8 @@ class OnasisGateway:
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
-        value = json.loads(response.content or b"{}", parse_float=Decimal)
+        # The gateway's answer is outside text too: bounded, so a deeply nested one is no RecursionError.
+        value = parse_bounded(response.content or b"{}", decimals=True)
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastmcp import Context
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from mcp_servers.apps import BORROWER_APP
 from mcp_servers.params import ApplicationHandle, Cursor, Limit, OptionalIdempotencyKey
@@ -29,7 +29,7 @@ from tools.credit.models.applications import (
     ListApplications,
     SubmitApplication,
 )
-from tools.platform.models import FreeText, Identifier
+from tools.platform.models import FreeText, Identifier, Moment
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -171,11 +171,11 @@ async def list_applications(
         ),
     ] = None,
     created_from: Annotated[
-        AwareDatetime | None,
+        Moment | None,
         Field(default=None, description="Created at or after (ISO 8601 with offset)."),
     ] = None,
     created_to: Annotated[
-        AwareDatetime | None, Field(default=None, description="Created before (ISO 8601 with offset).")
+        Moment | None, Field(default=None, description="Created before (ISO 8601 with offset).")
     ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,

@@ -6,14 +6,14 @@ from typing import Annotated
 from uuid import UUID
 
 from fastmcp import Context
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from mcp_servers.params import Cursor, Limit
 from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.ledger import ledger
 from tools.ledger.models import AccountBalanceView, AccountStatement, JournalView, ReconciliationReport
-from tools.platform.models import FreeText, Identifier
+from tools.platform.models import FreeText, Identifier, Moment
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -42,7 +42,7 @@ TOOLS = ToolSet()
 async def get_account_balance(
     account: AccountHandle,
     as_of: Annotated[
-        AwareDatetime | None,
+        Moment | None,
         Field(default=None, description="Balance at this moment (ISO 8601 with offset); default now."),
     ] = None,
 ) -> AccountBalanceView:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from pydantic import Field
@@ -12,7 +11,7 @@ from mcp_servers.toolkit import ToolSet, deps, principal
 from tools.loans import commissions
 from tools.loans.domain.schedules import Frequency, Method
 from tools.loans.models.commissions import CommissionPreviewView, CommissionStatement, PlatformRevenue
-from tools.platform.models import DecimalString, Identifier
+from tools.platform.models import Day, DecimalString, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -26,8 +25,8 @@ STATEMENT_READERS = STAFF | {Role.PROVIDER}
 ProviderId = Annotated[
     Identifier, Field(min_length=1, max_length=64, description="The provider's id (UUID).")
 ]
-PeriodStart = Annotated[date, Field(description="First day of the period (YYYY-MM-DD, UTC).")]
-PeriodEnd = Annotated[date, Field(description="Last day of the period, included (YYYY-MM-DD, UTC).")]
+PeriodStart = Annotated[Day, Field(description="First day of the period (YYYY-MM-DD, UTC).")]
+PeriodEnd = Annotated[Day, Field(description="Last day of the period, included (YYYY-MM-DD, UTC).")]
 
 
 TOOLS = ToolSet()

@@ -9,13 +9,12 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ResourceError
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from mcp_servers.apps import SCHEDULE_APP
 from mcp_servers.params import (
@@ -41,7 +40,7 @@ from tools.loans.models.loans import (
     SettlementQuoteView,
 )
 from tools.platform.errors import DomainError
-from tools.platform.models import DecimalString, FreeText
+from tools.platform.models import Day, DecimalString, FreeText, Moment
 from tools.platform.principal import Role
 
 __all__ = ["SCHEDULE_URI", "TOOLS", "register_loan_resources"]
@@ -62,8 +61,8 @@ PaymentReference = Annotated[
         "reference with the same amount and time returns the first result (replayed: true).",
     ),
 ]
-Day = Annotated[
-    date | None, Field(default=None, description="A calendar day (YYYY-MM-DD, UTC); default today.")
+AsOf = Annotated[
+    Day | None, Field(default=None, description="A calendar day (YYYY-MM-DD, UTC); default today.")
 ]
 
 
@@ -169,9 +168,7 @@ async def record_repayment(
         DecimalString,
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "23639.90".'),
     ],
-    paid_at: Annotated[
-        AwareDatetime, Field(description="When the money was received (ISO 8601 with offset).")
-    ],
+    paid_at: Annotated[Moment, Field(description="When the money was received (ISO 8601 with offset).")],
     reference: PaymentReference,
     idempotency_key: OptionalIdempotencyKey = None,
     prepay: PrepayChoice = None,
@@ -201,7 +198,7 @@ async def quote_prepayment(
         Field(gt=0, description='Decimal string in the loan currency\'s major units, e.g. "50000.00".'),
     ],
     prepay: PrepayChoice = None,
-    as_of: Day = None,
+    as_of: AsOf = None,
 ) -> PrepaymentQuoteView:
     """What paying ``amount`` on ``as_of`` would do, without recording anything: where each part
     goes, the installments left, the next installment and the interest saved.
@@ -215,7 +212,7 @@ async def quote_prepayment(
 @TOOLS.tool(roles=READERS, title="Quote an early settlement", read_only=True, idempotent=True)
 async def quote_early_settlement(
     loan: LoanHandle,
-    as_of: Day = None,
+    as_of: AsOf = None,
     valid_days: Annotated[
         int, Field(ge=0, le=30, description="Days the quote stays good; interest accrues to the last.")
     ] = 0,
@@ -232,7 +229,7 @@ async def quote_early_settlement(
 @TOOLS.tool(roles=STAFF, title="Age the loans", read_only=False, idempotent=True)
 async def age_loans(
     ctx: Context,
-    as_of: Day = None,
+    as_of: AsOf = None,
     limit: Annotated[int, Field(ge=1, le=5000, description="Most loans to age in this run.")] = 500,
 ) -> AgingReport:
     """Age every loan being repaid as of a day (default today, never a future day).

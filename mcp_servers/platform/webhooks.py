@@ -72,7 +72,7 @@ def answer(source: str, receipt: WebhookReceipt) -> Response:
 async def raw_body(request: Request) -> bytes | None:
     """The body, or None when it is over MAX_BODY (read no further than that, chunked or not)."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > MAX_BODY:
         return None
     chunks, size = [], 0
     async for chunk in request.stream():

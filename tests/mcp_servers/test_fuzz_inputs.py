@@ -18,7 +18,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC
+from datetime import UTC, date, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -70,6 +70,7 @@ HOSTILE_TEXT = [
     "\ufeff",
     "😀" * 60,
 ]
+OFFSETS = [UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=14))]
 HOSTILE = st.one_of(
     st.sampled_from(HOSTILE_TEXT),
     st.text(st.characters(codec="utf-8", max_codepoint=0x9F), max_size=12),
@@ -84,9 +85,10 @@ def _valid_string(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     elif schema.get("format") == "email":
         text = st.emails()
     elif schema.get("format") == "date-time":
-        text = st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())
+        # Any year with the widest offsets too: year 1 at +14:00 is before year 1 in UTC (an overflow).
+        text = st.datetimes(timezones=st.sampled_from(OFFSETS)).map(lambda d: d.isoformat())
     elif schema.get("format") == "date":
-        text = st.dates().map(lambda d: d.isoformat())
+        text = st.one_of(st.dates(), st.sampled_from([date.min, date.max])).map(lambda d: d.isoformat())
     elif schema.get("format") == "uuid":
         text = st.uuids().map(str)
     else:

@@ -3,6 +3,7 @@ cannot store, lenient numbers, the role gate before argument validation, unknown
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -12,10 +13,12 @@ import asyncpg
 import httpx
 import pytest
 from fastmcp import Client
+from prometheus_client import REGISTRY
 
 from mcp_servers.catalog import GOLDEN
 from mcp_servers.composition import build_server
 from mcp_servers.runtime import Runtime
+from mcp_servers.toolkit import UNKNOWN_TOOL
 from tests.helpers.common import SERVICE_KEY, application, error_code, serving
 from tests.helpers.errors import error_message
 from tests.helpers.providers import provider_body
@@ -202,6 +205,9 @@ def _walk(schema: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+BIRTH = ".applicant.date_of_birth"
+
+
 def test_every_text_and_number_field_declares_its_form() -> None:
     """The class guard: a new text field without a character set, or an amount that takes a JSON number,
     shows up here before an outside probe finds it."""
@@ -215,6 +221,11 @@ def test_every_text_and_number_field_declares_its_form() -> None:
                 loose.append(f"{path}: a JSON number (amounts and rates are decimal strings)")
             if "string" in kinds and not {"pattern", "format", "enum", "const"} & set(schema):
                 loose.append(f"{path}: a string without a declared character set")
+            # Year 9999, or year 1 at +14:00, overflowed date arithmetic and PostgreSQL: an internal.
+            ranged = {"formatMinimum", "formatMaximum"} <= set(schema)
+            # A birth date's range moves with today (at most 120 years ago, before today): its own rule.
+            if schema.get("format") in ("date", "date-time") and not ranged and not path.endswith(BIRTH):
+                loose.append(f"{path}: a day or moment without its range (tools.platform.models Day, Moment)")
     assert not loose, "\n".join(loose)
     decimals = [
         p
@@ -249,6 +260,25 @@ async def test_unknown_tool_is_not_found_with_the_closest_names_the_caller_can_s
     assert "admin_onboard_provider" not in _message(hidden)
     odd = await _call(client, "x\u0000" * 500, {})
     assert error_code(odd) == "not_found" and "\u0000" not in _message(odd)
+
+
+async def test_names_a_caller_makes_up_add_no_metric_series(client: Client, principal) -> None:  # type: ignore[no-untyped-def]
+    """Each made-up name was a new series of caas_tool_errors_total, kept for the process's life and
+    served by /metrics: 50 calls of 20,000-character names made it 20 MB."""
+    principal(f"user-{uuid.uuid4()}", Role.BORROWER)
+    made_up = f"zz_{uuid.uuid4().hex}"
+    before = REGISTRY.get_sample_value("caas_tool_errors_total", {"tool": UNKNOWN_TOOL, "code": "not_found"})
+    for _ in range(3):
+        assert error_code(await _call(client, made_up, {})) == "not_found"
+    labels = {s.labels.get("tool") for m in REGISTRY.collect() for s in m.samples}
+    assert made_up not in labels
+    after = REGISTRY.get_sample_value("caas_tool_errors_total", {"tool": UNKNOWN_TOOL, "code": "not_found"})
+    assert after == (before or 0) + 3
+    # A tool the server has keeps its own name.
+    await _call(client, "credit_get_application", {"application": "CAAS-2026-999999"})
+    assert REGISTRY.get_sample_value(
+        "caas_tool_errors_total", {"tool": "credit_get_application", "code": "not_found"}
+    )
 
 
 @pytest.mark.parametrize("handle", ["%00", "a%00b", "%1B%5B2J", "\u0000", "a\u001bb", "x" * 300])
@@ -297,3 +327,55 @@ async def test_a_request_id_is_kept_only_in_the_form_of_a_reference(  # type: ig
         assert stored == kept
     else:  # a new id is made for the call instead, in the form of a reference
         assert stored != sent and re.fullmatch(r"[A-Za-z0-9._:-]+", stored)
+
+
+def _cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "field"),
+    [
+        (
+            "credit_get_platform_revenue",
+            {"currency": "NGN", "period_start": "2026-01-01", "period_end": "9999-12-31"},
+            "period_end",
+        ),
+        ("credit_list_applications", {"created_from": "0001-01-01T00:00:00+14:00"}, "created_from"),
+        ("credit_list_applications", {"created_to": "9999-12-31T23:59:59-14:00"}, "created_to"),
+        (
+            "admin_get_account_balance",
+            {"account": "platform:commission_income:NGN", "as_of": "9999-12-31T23:59:59-14:00"},
+            "as_of",
+        ),
+        (
+            "credit_list_applications",
+            {"cursor": _cursor("0001-01-01T00:00:00+14:00", str(uuid.UUID(int=0)))},
+            "cursor",
+        ),
+        (
+            "credit_list_applications",
+            {"cursor": _cursor("9999-12-31T23:59:59-14:00", str(uuid.UUID(int=0)))},
+            "cursor",
+        ),
+        (
+            "credit_get_platform_revenue",
+            {
+                "currency": "NGN",
+                "period_start": "2026-01-01",
+                "period_end": "2026-01-31",
+                "cursor": _cursor(2**70, "x"),
+            },
+            "cursor",
+        ),
+    ],
+)
+async def test_days_moments_and_cursors_beyond_what_the_database_holds_are_invalid_not_internal(  # type: ignore[no-untyped-def]
+    client: Client, principal, tool: str, arguments: dict[str, Any], field: str
+) -> None:
+    """An outside probe found each of these an ``internal``: a day added to 9999-12-31, year 1 at
+    +14:00 taken to UTC, a cursor's time or integer beyond PostgreSQL's types."""
+    principal(f"admin-{uuid.uuid4()}", Role.ADMIN)
+    result = await _call(client, tool, arguments)
+    assert error_code(result) == "invalid_argument", _message(result)
+    assert field in _message(result)

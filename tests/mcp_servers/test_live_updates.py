@@ -148,6 +148,8 @@ async def test_no_token_or_a_bad_one_is_refused(base_url: str) -> None:
         (ws_url(base_url), "not json"),
         (ws_url(base_url), json.dumps({"access_token": 12})),
         (ws_url(base_url), json.dumps(["access_token"])),
+        # A RecursionError once: the socket dropped without a close frame, a traceback logged.
+        (ws_url(base_url), "[" * 100_000 + "]" * 100_000),
     ):
         async with connect(url) as ws:
             if first is not None:

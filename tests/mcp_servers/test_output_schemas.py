@@ -153,7 +153,10 @@ async def _call_on_the_journeys_records(client: Client, principal: Any, seen: di
     """Reads and provider administration on what the journey made (its application, loan, lender)."""
     app, loan = seen["credit_submit_application"][0]["id"], seen["credit_originate_loan"][0]
     lender = loan["provider_id"]
-    journal = seen["credit_record_repayment"][0]["journal_id"]
+    # A journal an admin may reverse: the lender's capital deposit (a repayment's is held by its loan).
+    account = {"account": f"provider:{lender}:capital_available:ZAR", "limit": 100}
+    statement = await _as(client, principal, Role.ADMIN, "admin_list_account_postings", account)
+    journal = next(p["journal_id"] for p in statement["items"] if p["journal_kind"] == "capital_deposit")
     period = {"period_start": "2026-01-01", "period_end": "2028-12-31"}
     calls: list[tuple[str, dict[str, Any]]] = [
         ("credit_get_application", {"application": app}),

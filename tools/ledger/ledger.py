@@ -27,6 +27,7 @@ from tools.ledger.domain.ledger import (
     AccountBalance,
     Journal,
     JournalDraft,
+    JournalKind,
     LedgerError,
     check_balanced,
     reversal_of,
@@ -279,6 +280,13 @@ async def reconcile_ledger(deps: LedgerDeps, full: bool = False) -> Reconciliati
     )
 
 
+# What an admin may reverse: capital a lender put in or took out, and the platform's commission, recorded
+# in error (the ledger alone holds them). Every other kind is the ledger's side of a state change
+# elsewhere (an offer's reservation, a loan's repayment, a payout), which the offer, the schedule or the
+# payment still holds.
+REVERSIBLE = frozenset({JournalKind.CAPITAL_DEPOSIT, JournalKind.CAPITAL_WITHDRAWAL, JournalKind.COMMISSION})
+
+
 async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, reason: str) -> JournalView:
     """Post the journal that undoes ``journal_id``; a journal is reversed at most once."""
     async with deps.uow() as uow:
@@ -287,6 +295,14 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
             raise _journal_not_found(journal_id)
         if original.reversed_by is not None:
             raise Conflict(f"journal {journal_id} is already reversed by journal {original.reversed_by}")
+        if original.kind not in REVERSIBLE:
+            raise Conflict(
+                f"journal {journal_id} is a {original.kind} journal, posted with the offer, loan or payment "
+                "it belongs to: reversed alone it would leave the ledger disagreeing with them (a reversed "
+                "reservation let a lender commit the same capital twice). Only a capital deposit or "
+                "withdrawal, or a commission, posted in error is reversed here; correct the others through "
+                "the offer, loan or payment's own tools"
+            )
         try:
             reversal_id = await post_journal(uow, call, reversal_of(original, reason))
         except JournalAlreadyPosted as exc:  # another reversal committed meanwhile

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from tools.platform.errors import InvalidArgument
+from tools.platform.models import EARLIEST_DAY, LATEST_DAY
 
 __all__ = [
     "decode_cursor",
@@ -18,6 +19,9 @@ __all__ = [
     "encode_position",
     "unusable_cursor",
 ]
+
+
+_BIGINT = (-(2**63), 2**63 - 1)
 
 
 def encode_cursor(created_at: datetime, row_id: UUID) -> str:
@@ -40,7 +44,9 @@ def decode_timed(cursor: str, kind: type) -> tuple[datetime, Any]:
         at = datetime.fromisoformat(created)
     except ValueError:
         raise unusable_cursor() from None
-    if at.tzinfo is None:
+    # No row of ours was written outside the days a caller may name; a time beyond them (year 1 at
+    # +14:00, year 9999 at -14:00) is not a position and would not fit a PostgreSQL timestamptz.
+    if at.tzinfo is None or not EARLIEST_DAY <= at.replace(tzinfo=None).date() <= LATEST_DAY:
         raise unusable_cursor()
     return at, key
 
@@ -60,6 +66,9 @@ def decode_position(cursor: str, *kinds: type) -> tuple[Any, ...]:
             raise TypeError("not this list's position")
         if any(type(v) is not kind for v, kind in zip(values, kinds, strict=True)):
             raise TypeError("not this list's position")
+        # Positions are ids, amounts in minor units and times: a bigint's range and an id's length.
+        if any(not _BIGINT[0] <= v <= _BIGINT[1] if type(v) is int else len(v) > 200 for v in values):
+            raise ValueError("not a position")
         return tuple(values)
     except (ValueError, TypeError, RecursionError):
         raise unusable_cursor() from None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
+    AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,17 +24,21 @@ from tools.platform.domain.money import MoneyError, currency_exponent, from_mino
 
 __all__ = [
     "DECIMAL_PATTERN",
+    "EARLIEST_DAY",
     "FREE_TEXT_PATTERN",
     "IDENTIFIER_PATTERN",
+    "LATEST_DAY",
     "LINE_PATTERN",
     "REFERENCE_PATTERN",
     "CurrencyCode",
+    "Day",
     "DecimalString",
     "Email",
     "FreeText",
     "Identifier",
     "Input",
     "Line",
+    "Moment",
     "Money",
     "Output",
     "Reference",
@@ -97,7 +104,9 @@ LINE_PATTERN = rf"^[^{_CONTROLS}]*$"
 FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
 # Ids and handles that we or an identity provider issued (UUIDs, references, subjects, cursors):
 # visible characters, no spaces.
-IDENTIFIER_PATTERN = rf"^[^\s{_CONTROLS}]*$"
+# Nor the invisible characters that make one id look like another: zero-width, bidi embeddings and
+# overrides (U+202E shows "evil" reversed), isolates, the BOM.
+IDENTIFIER_PATTERN = rf"^[^\s{_CONTROLS}\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]*$"
 # References a caller makes up (idempotency keys, payment references): ASCII letters, digits, . _ : -
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:-]+$"
 # Amounts, rates and every other number sent as a string: ASCII digits, an optional sign and fraction.
@@ -108,7 +117,8 @@ DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 _RULES = {
     LINE_PATTERN: "must be one line of text without control characters",
     FREE_TEXT_PATTERN: "must be text without control characters other than newline and tab",
-    IDENTIFIER_PATTERN: "must be an id as this server issued it: visible characters, no spaces or controls",
+    IDENTIFIER_PATTERN: "must be an id as this server issued it: visible characters, no spaces, controls or "
+    "invisible formatting characters",
     REFERENCE_PATTERN: "may only contain ASCII letters, digits and . _ : - (no spaces)",
 }
 
@@ -116,6 +126,34 @@ Line = Annotated[str, Field(pattern=LINE_PATTERN)]
 FreeText = Annotated[str, Field(pattern=FREE_TEXT_PATTERN)]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
+
+# The days and moments a caller may name: wide enough for any loan's life (a receipt recorded years
+# late, a 30-year schedule), narrow enough that no arithmetic on them (a day added to a period's end, a
+# +14:00 offset taken off, a quote's validity) leaves what Python and PostgreSQL can hold. Both ends are
+# in the schema (ajv's formatMinimum / formatMaximum), so a client knows them before it calls.
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(2199, 12, 31)
+_DAY_RANGE = f"must be between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}"
+_EARLIEST = datetime.combine(EARLIEST_DAY, datetime.min.time())
+_LATEST = datetime.combine(LATEST_DAY, datetime.max.time())
+
+
+def _day_in_range(value: date) -> date:
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValueError(_DAY_RANGE)
+    return value
+
+
+def _moment_in_range(value: datetime) -> datetime:
+    # Compared as written (its offset left on): converting year 1 at +14:00 to UTC would overflow.
+    if not _EARLIEST <= value.replace(tzinfo=None) <= _LATEST:
+        raise ValueError(_DAY_RANGE)
+    return value
+
+
+_RANGE_SCHEMA = {"formatMinimum": EARLIEST_DAY.isoformat(), "formatMaximum": LATEST_DAY.isoformat()}
+Day = Annotated[date, AfterValidator(_day_in_range), Field(json_schema_extra=_RANGE_SCHEMA)]
+Moment = Annotated[AwareDatetime, AfterValidator(_moment_in_range), Field(json_schema_extra=_RANGE_SCHEMA)]
 
 
 _DECIMAL = re.compile(DECIMAL_PATTERN[:-1] + r"\Z")  # compiled once: not a cache lookup per amount

@@ -12,7 +12,7 @@ from mcp_servers.runtime import Runtime
 from tests.helpers.ledger import SERVICE_CALL, capital, deposit, new_provider, post, reserve
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import JournalAlreadyPosted, post_journal, reverse_journal
-from tools.platform.errors import InvalidArgument
+from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
 
@@ -79,16 +79,28 @@ async def test_a_movement_posted_twice_is_a_conflict_naming_the_first_journal(
 
 async def test_two_admins_reversing_at_once_post_exactly_one_reversal(runtime: Runtime, core_db) -> None:
     provider = new_provider()
-    _, reservation = await post(runtime, deposit(provider, 9_000), reserve(provider, 700))
+    (deposited,) = await post(runtime, deposit(provider, 9_000))
     call = Invocation(Principal("admin-1", Role.ADMIN), "admin.reverse_journal", "1" * 64)
     outcomes = await asyncio.gather(
-        *(reverse_journal(runtime.deps.ledger, call, reservation, "duplicate reservation") for _ in range(2)),
+        *(reverse_journal(runtime.deps.ledger, call, deposited, "deposit recorded twice") for _ in range(2)),
         return_exceptions=True,
     )
     assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "JournalView"]
     assert (
         await core_db.fetchval(
-            "SELECT count(*) FROM caas_ledger.journals WHERE reverses_journal_id = $1", reservation
+            "SELECT count(*) FROM caas_ledger.journals WHERE reverses_journal_id = $1", deposited
         )
         == 1
     )
+
+
+async def test_a_journal_that_an_offer_or_loan_holds_is_not_reversed_alone(runtime: Runtime, core_db) -> None:
+    """A probe reversed an accepted offer's reservation: the lender's reserved capital went to zero,
+    then -250,000 once the loan paid out, and the capital could be committed twice."""
+    provider = new_provider()
+    _, reservation = await post(runtime, deposit(provider, 9_000), reserve(provider, 700))
+    before = await counts(core_db)
+    call = Invocation(Principal("admin-1", Role.ADMIN), "admin.reverse_journal", "2" * 64)
+    with pytest.raises(Conflict, match="Only a capital deposit or withdrawal, or a commission"):
+        await reverse_journal(runtime.deps.ledger, call, reservation, "reserved in error")
+    assert await counts(core_db) == before

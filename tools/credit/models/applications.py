@@ -92,7 +92,8 @@ class Applicant(Input):
     @classmethod
     def _plausible_birth(cls, value: date | None) -> date | None:
         today = datetime.now(UTC).date()
-        if value is not None and not (today.replace(year=today.year - 120) <= value < today):
+        # Not today.replace(year=...): on 29 February that day does not exist 120 years earlier.
+        if value is not None and not (date(today.year - 120, 1, 1) <= value < today):
             raise ValueError("must be a real date of birth in the past (YYYY-MM-DD)")
         return value
 

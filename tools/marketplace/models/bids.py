@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from tools.loans.domain.schedules import Frequency, Method
 from tools.marketplace.domain.bids import BidStatus, BidTerms
@@ -19,6 +19,7 @@ from tools.platform.models import (
     DecimalString,
     FreeText,
     Input,
+    Moment,
     Money,
     Output,
     check_currency,
@@ -59,7 +60,7 @@ Rate = Annotated[
 ]
 Term = Annotated[int, Field(ge=1, le=120, description="Loan term in months.")]
 ValidUntil = Annotated[
-    AwareDatetime,
+    Moment,
     Field(description="The offer lapses at this moment (with a UTC offset); future, at most 90 days ahead."),
 ]
 Conditions = Annotated[

@@ -98,7 +98,7 @@ def check_stripe(
         if not sep:
             return Verdict.MALFORMED
         if key == "t":
-            if not value.isdigit() or len(value) > 12:
+            if not (value.isascii() and value.isdigit()) or len(value) > 12:
                 return Verdict.MALFORMED
             timestamp = int(value)
         elif key == "v1":
@@ -134,7 +134,13 @@ def check_caas(
         return Verdict.MISSING
     ts = timestamp.strip()
     scheme, sep, digest = signature.strip().partition("=")
-    if len(signature) > _MAX_HEADER or not ts.isdigit() or len(ts) > 12 or not sep or scheme != "sha256":
+    if (
+        len(signature) > _MAX_HEADER
+        or not (ts.isascii() and ts.isdigit())
+        or len(ts) > 12
+        or not sep
+        or scheme != "sha256"
+    ):
         return Verdict.MALFORMED
     if not _same(_hmac_hex(secret, _timestamped(ts, body), "sha256"), digest):
         return Verdict.MISMATCH

@@ -167,3 +167,11 @@ def test_a_secret_that_is_not_standard_base64_signs_with_its_own_bytes_the_libra
     signature = standard_webhook_signature("evt_1", now, BODY, [legacy])
     Webhook(legacy.encode()).verify(BODY, _standard_headers(signature, now), json_parse=False)
     assert standard_webhook_key("whsec_" + base64.b64encode(b"k" * 32).decode()) == b"k" * 32
+
+
+@pytest.mark.parametrize("digits", ["\u00b2", "1\u00b3", "\u0661\u0662", "\uff11"])
+def test_a_timestamp_of_digits_other_than_ascii_is_malformed_not_an_error(digits: str) -> None:
+    # '²'.isdigit() is true; int('²') and '²'.encode('ascii') are not: the request was a 500.
+    now = int(time.time())
+    assert check_stripe(b"{}", f"t={digits},v1=00", "whsec", now) is Verdict.MALFORMED
+    assert check_caas(b"{}", "sha256=00", digits, "secret", now) is Verdict.MALFORMED
