@@ -133,7 +133,9 @@ async def reverse_journal(
 ) -> JournalView:
     """Correct a posted journal by posting its reversal: every posting negated, balances restored.
 
-    Use when a journal was posted in error; journals are never edited or deleted. A journal is
-    reversed at most once (again: conflict). Returns the reversing journal.
+    Use when a capital deposit, a capital withdrawal or a commission was posted in error; journals are
+    never edited or deleted. Any other kind (a reservation, a payout, a repayment, a fee...) is held by
+    its offer, loan or payment too and is a conflict here: correct it through their tools. A journal
+    is reversed at most once (again: conflict). Returns the reversing journal.
     """
     return await ledger.reverse_journal(deps().ledger, invocation(), journal, reason)
