@@ -28,6 +28,7 @@ from mcp_servers.platform.registration import registry_health
 from mcp_servers.platform.request_context import CallLog
 from mcp_servers.platform.tool_listing import cache_tool_listing
 from mcp_servers.platform.tool_lookup import index_tools
+from mcp_servers.prompt_arguments import PromptArguments
 from mcp_servers.prompts import register_prompts
 from mcp_servers.resources import register_resources
 from mcp_servers.role_gate import RoleVisibility
@@ -150,7 +151,7 @@ def build_server(
         instructions=instructions(service, SERVICES),
         version=package_version(),
         lifespan=lifespan,
-        middleware=[CallLog(_LivePrincipals(runtime)), errors, visibility, gate],
+        middleware=[CallLog(_LivePrincipals(runtime)), errors, visibility, gate, PromptArguments()],
         auth=auth,
         mask_error_details=True,
         # Arguments are JSON and taken as such: an integer field takes a JSON integer, not "12", 12.0,

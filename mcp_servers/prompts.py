@@ -14,11 +14,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import PromptError
 from pydantic import Field
 
 from mcp_servers.instructions import ToolNames
 from mcp_servers.params import ApplicationHandle
+from mcp_servers.prompt_arguments import refused
 from mcp_servers.toolkit import current_runtime
 from tools.credit import decisions
 from tools.marketplace import offers
@@ -59,7 +59,8 @@ async def _as_caller(read: Callable[[Any, Any], Awaitable[Any]]) -> Any:
     try:
         return await read(runtime.deps, runtime.principals.current())
     except DomainError as exc:
-        raise PromptError(f"{exc.code}: {exc}") from None
+        # The tools' answer, as invalid params (-32602): a caller's mistake, no traceback logged.
+        raise refused(f"{exc.code}: {exc}") from None
 
 
 def _money(m: Any) -> str:

@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ResourceError
+from fastmcp.exceptions import FastMCPError, ResourceError
 from pydantic import BaseModel
 
+from mcp_servers.prompt_arguments import refused
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import current_runtime, internal_error
 from mcp_servers.toolset_views import ToolsetTools, toolset_tools
@@ -61,16 +62,17 @@ async def guarded_read(name: str, roles: Iterable[Role], read: Reader) -> str:
     try:
         if caller.role not in allowed:
             open_to = ", ".join(sorted(r.value for r in allowed))
-            raise ResourceError(
+            raise refused(
                 f"permission_denied: {name} is open to {open_to}; you are signed in as {caller.role}. "
-                "Use a token for one of those roles",
-                log_level=logging.DEBUG,
+                "Use a token for one of those roles"
             )
         view = await read(runtime, caller)
-    except ResourceError:
+    except FastMCPError:
         raise
     except DomainError as exc:
-        raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
+        # The caller's mistake (an unknown toolset, a month out of range, someone else's object):
+        # invalid params (-32602), as the tools answer it, not an internal error.
+        raise refused(f"{exc.code}: {exc.message}") from None
     except Exception as exc:
         # Without this, fastmcp would log the exception's text and answer without a request id.
         error = internal_error(name, exc)

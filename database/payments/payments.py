@@ -20,7 +20,7 @@ from tools.payments.ports import InboxEntry, InboxOutcome, NewPayment, PaymentQu
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation, OutboxEvent
 
-__all__ = ["STALLED_CHARGES", "PgPaymentReader", "PgPaymentWriter"]
+__all__ = ["STALLED_CHARGES", "UNAPPLIED_RECEIPTS", "PgPaymentReader", "PgPaymentWriter"]
 
 _COLUMNS = ", ".join(f"p.{f.name}" for f in fields(PaymentRecord))
 _SELECT = f"SELECT {_COLUMNS} FROM caas_core.payments p"
@@ -49,6 +49,9 @@ SELECT {_COLUMNS} FROM written p
 """
 
 # Migration 0033's partial index holds only the charges still being opened: the sweep reads those.
+UNAPPLIED_RECEIPTS = (
+    "SELECT count(*) FROM caas_core.payments WHERE status = 'succeeded' AND last_error IS NOT NULL"
+)
 STALLED_CHARGES = (
     f"{_SELECT} WHERE p.kind = 'collection' AND p.status = 'requested' "
     "AND p.created_at < now() - $1::interval ORDER BY p.created_at LIMIT $2"
@@ -112,6 +115,10 @@ class PgPaymentReader:
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
         return _entry(await self._pool.fetchrow(_INBOX, source, event_id))
+
+    async def unapplied_receipts(self) -> int:
+        # Through migration 0034's partial index: the few such rows, never the book.
+        return int(await self._pool.fetchval(UNAPPLIED_RECEIPTS))
 
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
         rows = await self._pool.fetch(STALLED_CHARGES, older_than, limit)

@@ -84,12 +84,13 @@ async def collect_repayment(
     """Start a repayment by the borrower: returns authorization_url, where the borrower pays.
 
     Use for a loan being repaid (active, delinquent or defaulted); get_loan or
-    quote_early_settlement say what is due. The charge is created at the gateway now, at the
-    currency's vendor (or its fallback when the first does not answer). Refused by the gateway or
-    with no vendor answering, the payment is recorded failed and the idempotency_key is free to use
-    again; the same key again while the charge is still being opened is a conflict that says to call
-    again in a few seconds. Once the payer completes it,
-    the vendor's webhook allocates the money to the loan exactly as record_repayment would, with the
+    quote_early_settlement say what is due. amount is at most what settles the loan today
+    (quote_early_settlement's total): more is invalid_argument, and nothing is charged. The charge
+    is created at the gateway now, at the currency's vendor (or its fallback when the first does not
+    answer). Refused by the gateway or with no vendor answering, the payment is recorded failed and
+    the idempotency_key is free to use again; the same key again while the charge is still being
+    opened is a conflict that says to call again in a few seconds. Once the payer completes it, the
+    vendor's webhook allocates the money to the loan exactly as record_repayment would, with the
     borrower's prepay choice (quote it first with credit_quote_prepayment).
     Borrowers collect on their own loans, agents on those they filed.
     """

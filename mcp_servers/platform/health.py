@@ -61,6 +61,7 @@ async def platform_health() -> PlatformHealth:
     store = runtime.workers.store
     lag = await store.lag_seconds()
     failed = await store.failed_jobs()
+    unapplied = await runtime.deps.payments.reader.unapplied_receipts()
     breakers = runtime.deps.payments.router.states()
     payments = runtime.payments_info()
     ready = healthy and runtime.ready
@@ -78,8 +79,18 @@ async def platform_health() -> PlatformHealth:
         open_breakers=opened,
         breakers=breakers,
         registry=registry_health(runtime),
-        attention=_attention(ready, deps, failed, opened, lag),
+        attention=_attention(ready, deps, failed, opened, lag) + _unapplied(unapplied),
     )
+
+
+def _unapplied(count: int) -> list[str]:
+    if not count:
+        return []
+    return [
+        f"{count} payment(s) were received but their loan refused them (paid after the loan was paid off, "
+        "say): the money is held, not applied. list_payments with status succeeded shows each one's "
+        "last_error; refund the payer through the gateway"
+    ]
 
 
 def _attention(

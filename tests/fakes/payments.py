@@ -49,6 +49,9 @@ class FakePaymentReader:
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
         return self._store.tables.inbox.get((source, event_id))
 
+    async def unapplied_receipts(self) -> int:
+        raise not_implemented("PaymentReader.unapplied_receipts")
+
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
         raise not_implemented("PaymentReader.stalled_charges")
 

@@ -5,6 +5,7 @@ decision and offer prompts render the real notice and the real comparison, as th
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -106,16 +107,30 @@ async def test_each_server_lists_its_prompts_with_typed_arguments_and_renders_th
             assert len(named) >= 2 and named <= tool_names(shape), (name, named - tool_names(shape))
 
 
-async def test_prompt_arguments_are_checked(servers: dict[str | None, FastMCP]) -> None:
+async def test_prompt_arguments_are_checked(
+    servers: dict[str | None, FastMCP], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A caller's mistake is invalid params (-32602) naming the argument, never echoing its value, and
+    logs no traceback. fastmcp alone answered -32603 with the value and the type's internals, logged
+    at ERROR with a traceback; an argument the prompt does not take failed in the function."""
+    secret = "SECRET-VALUE-" + "x" * 40
     async with Client(servers[None]) as client:
         for name, arguments, wrong in (
             ("month_end_revenue", {"month": "2026-13", "currency": "NGN"}, "month"),
-            ("month_end_revenue", {"month": "2026-01", "currency": "naira"}, "currency"),
+            ("month_end_revenue", {"month": "2026-01", "currency": "ngn"}, "currency"),
+            ("month_end_revenue", {"month": secret, "currency": "NGN"}, "month"),
             ("onboard_lender", {"lender_name": "Bad\u0000Name", "currency": "NGN"}, "lender_name"),
             ("process_application", {"term_months": "0"}, "term_months"),
+            ("process_application", {"term_months": secret}, "term_months"),
+            ("process_application", {"surplus": "1"}, "surplus"),
+            ("month_end_revenue", {"currency": "NGN"}, "month"),
         ):
-            with pytest.raises(MCPError, match=f"argument '{wrong}'"):
+            with pytest.raises(MCPError) as refused:
                 await client.get_prompt(name, arguments)
+            assert refused.value.error.code == -32602, refused.value.error
+            message = refused.value.error.message
+            assert message.startswith(f"{wrong}: ") and "SECRET" not in message and "Annotated" not in message
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 async def test_explain_decision_renders_the_applications_own_notice_for_its_borrower_only(

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 from fastmcp import Client
+from mcp.shared.exceptions import MCPError
 from mcp_types import ResourceTemplateReference
 
 from mcp_servers.composition import build_server
@@ -82,6 +83,11 @@ async def test_a_loan_its_providers_plan_and_statement_read_as_their_tools(
     assert "invalid_argument" in await refused(
         client, f"caas://providers/{provider['id']}/statements/2026-13"
     )
+    # Year 9999's month ends where a day more overflows, year 0 has no month: an internal, both, once.
+    for beyond in ("9999-12", "0000-01"):
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource(f"caas://providers/{provider['id']}/statements/{beyond}")
+        assert caught.value.error.code == -32602 and "invalid_argument" in caught.value.error.message
     principal(uid("p"), Role.PROVIDER, str(uuid.uuid4()))  # any other provider
     assert "not_found" in await refused(client, f"caas://providers/{provider['id']}/commission-plan")
     assert "not_found" in await refused(client, f"caas://providers/{provider['id']}/statements/{month}")

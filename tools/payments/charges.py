@@ -27,7 +27,7 @@ from uuid import UUID
 
 import anyio
 
-from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
+from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus, settlement_quote
 from tools.loans.domain.prepay_choices import Prepay
 from tools.payments.core import payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus
@@ -40,6 +40,7 @@ from tools.payments.ports import (
     GatewayUnavailable,
     NewPayment,
     PaymentDeps,
+    PaymentUnitOfWork,
 )
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, DomainError, InvalidArgument, Unavailable
@@ -93,6 +94,7 @@ async def collect_repayment(
                     f"loan {loan.id} is {loan.status}; repayments are collected on a loan being repaid"
                 )
             _check_route(deps, loan.currency)
+            await _within_what_is_owed(deps, uow, loan, minor)
             p = await uow.payments.insert(
                 NewPayment(
                     kind=PaymentKind.COLLECTION.value,
@@ -115,6 +117,21 @@ async def collect_repayment(
     with anyio.CancelScope(shield=True):
         view = await _charge(deps, call, claim, loan, p, app.applicant_email)
     return view
+
+
+async def _within_what_is_owed(
+    deps: PaymentDeps, uow: PaymentUnitOfWork, loan: LoanRecord, minor: int
+) -> None:
+    # A charge for more than settles the loan today takes money the loan cannot apply: once it is paid
+    # off, the rest is refused by the loan and waits for a refund (a probe charged 99,999,999,999,999.99
+    # on a loan of 250,000.00). In the transaction, so a replayed key is not judged by today's balance.
+    owed = settlement_quote(loan, await uow.loans.installments(loan.id), deps.clock.today()).total
+    if minor > owed:
+        shown = f"{from_minor(owed, loan.currency)} {loan.currency}"
+        raise InvalidArgument(
+            f"amount is more than the {shown} that settles loan {loan.id} today; collect at most that "
+            "(quote_early_settlement shows how it is made up)"
+        )
 
 
 def _reason(p: PaymentRecord, what: str) -> str:

@@ -100,6 +100,11 @@ class PaymentReader(Protocol):
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None: ...
 
+    async def unapplied_receipts(self) -> int:
+        """How many payments were received (``succeeded``) but their effect on the loan was refused,
+        so the money is held, not applied, until a person refunds it."""
+        ...
+
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
         """Collections still ``requested`` (their charge never recorded as initialized) created more than
         ``older_than`` ago by the database's clock, oldest first."""

@@ -1,0 +1,71 @@
+"""What a collection may take: at most what settles the loan that day; and money a loan refuses
+anyway (two charges paid side by side) is held and named to a person, never silently kept."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+from fastmcp import Client
+
+from database.payments.payments import UNAPPLIED_RECEIPTS
+from mcp_servers.runtime import Runtime
+from tests.helpers.errors import error_code, error_message
+from tests.helpers.loans import active_loan, call
+from tests.helpers.payments import COLLECT, VERIFY, key, loan_status
+from tests.helpers.risk import uid
+from tools.platform.principal import Role
+
+
+async def test_a_collection_for_more_than_settles_the_loan_is_refused_and_writes_nothing(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """A probe charged 99,999,999,999,999.99 on a loan of 250,000.00: the loan could apply none of
+    the excess, and nothing booked it. At most the settlement amount of the day is collected."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, "credit_quote_early_settlement", {"loan": loan["id"]})
+    owed = Decimal(quote["total"]["amount"])
+    before = await core_db.fetchval("SELECT count(*) FROM caas_core.payments WHERE loan_id = $1", loan["id"])
+    for amount in (owed + Decimal("0.01"), Decimal("99999999999999.99")):
+        args = {"loan": loan["id"], "amount": str(amount), "idempotency_key": key()}
+        result = await client.call_tool(COLLECT, args, raise_on_error=False)
+        assert error_code(result) == "invalid_argument"
+        assert f"{owed:.2f}" in error_message(result)
+    after = await core_db.fetchval("SELECT count(*) FROM caas_core.payments WHERE loan_id = $1", loan["id"])
+    assert after == before
+    payoff = await call(client, COLLECT, {"loan": loan["id"], "amount": str(owed), "idempotency_key": key()})
+    assert payoff["status"] == "sent"
+
+
+async def test_money_a_closed_loan_refuses_is_held_and_named_for_a_person(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """Two charges for the payoff, both paid: the first closes the loan, the second's money is refused
+    by it. A probe found that payment succeeded with nothing telling anyone; platform_health says so."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    principal(loan["borrower_id"], Role.BORROWER)
+    owed = (await call(client, "credit_quote_early_settlement", {"loan": loan["id"]}))["total"]["amount"]
+    both = [
+        await call(client, COLLECT, {"loan": loan["id"], "amount": owed, "idempotency_key": key()})
+        for _ in range(2)
+    ]
+    async with httpx.AsyncClient() as http:
+        for charge in both:
+            assert (await http.post(charge["authorization_url"], params={"outcome": "success"})).is_success
+    principal(uid("op"), Role.OPERATOR)
+    outcomes = [(await call(client, VERIFY, {"payment": c["id"]}))["verification"]["outcome"] for c in both]
+    assert outcomes == ["applied", "rejected"]
+    assert await loan_status(core_db, loan["id"]) == "closed"
+    held = await core_db.fetchval(UNAPPLIED_RECEIPTS)
+    health = await call(client, "admin_platform_health", {})
+    said = f"{held} payment(s) were received but their loan refused them"
+    assert held >= 1 and any(note.startswith(said) for note in health["attention"]), health["attention"]
+    # platform_health counts them on every call: through the partial index, whatever the book's size
+    # (with no sequential scan allowed, the index is used or none is).
+    async with core_db.transaction():
+        await core_db.execute("SET LOCAL enable_seqscan = off")
+        plan = await core_db.fetch(f"EXPLAIN {UNAPPLIED_RECEIPTS}")
+    assert "payments_received_unapplied" in "\n".join(r[0] for r in plan)
