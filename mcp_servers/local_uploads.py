@@ -22,6 +22,7 @@ from starlette.routing import Route
 from adapters.credit.local_store import LocalDocumentStore
 from mcp_servers.credit.documents import PARTICIPANTS
 from mcp_servers.platform.auth import PrincipalSource
+from mcp_servers.platform.webhooks import until_the_client_leaves
 from tools.credit.local_uploads import receive_local_upload
 from tools.platform.errors import DomainError
 
@@ -45,7 +46,7 @@ class LocalUploads:
 
     def install(self, server: FastMCP) -> None:
         server._additional_http_routes.append(
-            Route("/documents/uploads/{upload_id}", self.put, methods=["PUT"])
+            Route("/documents/uploads/{upload_id}", until_the_client_leaves(self.put), methods=["PUT"])
         )
 
     async def put(self, request: Request) -> Response:

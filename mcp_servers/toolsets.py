@@ -363,15 +363,17 @@ class ToolsetGate(DirectCallTool):
 
 
 class ToolsetHeaders:
-    """ASGI middleware: a request whose X-CaaS-Toolsets or X-CaaS-Read-Only header is malformed is
-    answered 400 naming the valid toolsets, before it reaches the MCP transport."""
+    """ASGI middleware: an MCP request (``path``) whose X-CaaS-Toolsets or X-CaaS-Read-Only header is
+    malformed is answered 400 naming the valid toolsets, before it reaches the MCP transport. Other
+    routes (probes, webhooks, pages) never read the headers, so they are not judged by them."""
 
-    def __init__(self, app: ASGIApp, selection: Selection) -> None:
+    def __init__(self, app: ASGIApp, selection: Selection, path: str = "/mcp") -> None:
         self.app = app
         self.selection = selection
+        self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"].rstrip("/") == self.path:
             problem = self._problem(scope)
             if problem is not None:
                 body = json.dumps({"error": {"code": "invalid_argument", "message": problem}}).encode()

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from database.unit_of_work import retry_transient
 from mcp_servers.platform.request_context import client_ip_of, request_id_of
-from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
+from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused, until_the_client_leaves
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
 from tools.marketplace.providers import provider_signing_secrets
@@ -29,6 +29,7 @@ __all__ = ["register_provider_webhook_route"]
 
 def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
     @server.custom_route("/webhooks/providers/{provider_id}", methods=["POST"])
+    @until_the_client_leaves
     async def provider(request: Request) -> Response:
         source = "provider"
         body = await raw_body(request)

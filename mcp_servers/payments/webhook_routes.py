@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from database.unit_of_work import retry_transient
 from mcp_servers.platform.request_context import client_ip_of, request_id_of
-from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused
+from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, refused, until_the_client_leaves
 from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
 from tools.payments.domain.payments import GatewayEvent, paystack_event, stripe_event
@@ -89,5 +89,5 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
 
     for source, vendor in VENDORS.items():
         server.custom_route(f"/webhooks/{source}", methods=["POST"], name=f"webhook_{source}")(
-            partial(receive_vendor_event, source=source, vendor=vendor)
+            until_the_client_leaves(partial(receive_vendor_event, source=source, vendor=vendor))
         )

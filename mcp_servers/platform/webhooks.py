@@ -9,16 +9,27 @@ answer never echoes the payload (it may carry the payer's personal data).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import Any, Protocol
 
 from prometheus_client import Counter
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from tools.platform.domain.bounded_json import parse_bounded
 from tools.platform.domain.signatures import Verdict
 
-__all__ = ["MAX_BODY", "WebhookReceipt", "answer", "bad", "parse_json", "raw_body", "refused"]
+__all__ = [
+    "MAX_BODY",
+    "WebhookReceipt",
+    "answer",
+    "bad",
+    "parse_json",
+    "raw_body",
+    "refused",
+    "until_the_client_leaves",
+]
 
 
 class WebhookReceipt(Protocol):
@@ -67,6 +78,24 @@ def answer(source: str, receipt: WebhookReceipt) -> Response:
         body["error"] = {"code": receipt.code, "message": receipt.detail}
         return JSONResponse(body, status_code=422)
     return JSONResponse(body)
+
+
+def until_the_client_leaves(
+    route: Callable[..., Awaitable[Response]],
+) -> Callable[..., Awaitable[Response]]:
+    """A route that reads a body, ended quietly when its client leaves mid-body (a sender timing out,
+    an upload cut off): nobody is there to answer, and it was an 'Exception in ASGI application' with a
+    traceback in the log."""
+
+    @wraps(route)
+    async def quiet(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await route(*args, **kwargs)
+        except ClientDisconnect:
+            log.info("a client left before its request's body was read")
+            return Response(status_code=400)
+
+    return quiet
 
 
 async def raw_body(request: Request) -> bytes | None:

@@ -157,6 +157,11 @@ async def test_a_malformed_header_is_400_naming_the_valid_toolsets(
     assert error["code"] == "invalid_argument"
     expected = "true or false" if header == "X-CaaS-Read-Only" else ", ".join(TOOLSETS)
     assert expected in error["message"]
+    # Only MCP requests read the header: a probe sent with it (a proxy adding it to every request)
+    # is answered as ever.
+    async with httpx.AsyncClient() as http:
+        probe = await http.get(mcp_url.removesuffix("/mcp") + "/health", headers={header: value})
+    assert probe.status_code == 200, probe.text
 
 
 @pytest.mark.parametrize(

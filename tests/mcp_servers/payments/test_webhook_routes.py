@@ -205,6 +205,8 @@ async def test_a_forged_missing_or_stale_signature_is_refused_and_nothing_is_sto
     before = await core_db.fetchval("SELECT count(*) FROM caas_core.webhook_inbox")
     answer = await post(f"{base_url}/webhooks/{route}", body, headers)
     assert answer.status_code == 401
+    # What a vendor is told: its signature, not how to get a bearer token (nor that local ones exist).
+    assert answer.json() == {"error": "invalid_signature"}, answer.text
     assert await core_db.fetchval("SELECT count(*) FROM caas_core.webhook_inbox") == before
     assert (await row(core_db, payment["id"]))["status"] == "sent"
     assert await loan_status(core_db, loan["id"]) == "pending_disbursement"

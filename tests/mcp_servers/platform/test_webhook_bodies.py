@@ -4,7 +4,9 @@ stored, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -131,3 +133,25 @@ async def test_a_signed_provider_event_with_an_unreadable_body_is_400(
     response = await post(f"{base_url}/webhooks/providers/{provider_id}", body, headers)
     assert response.status_code == 400, response.text
     assert await stored(core_db) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/webhooks/paystack", "/webhooks/stripe", "/webhooks/providers/7d1e5f0a-0000-4000-8000-000000000001"],
+)
+async def test_a_sender_that_leaves_mid_body_leaves_no_traceback(
+    base_url: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender that times out mid-body was an 'Exception in ASGI application' (ClientDisconnect)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    writer.write(f"{head}Content-Length: 100\r\n\r\n{{".encode())
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    await writer.wait_closed()
+    async with httpx.AsyncClient() as http:  # the server answers the next request as before
+        assert (await http.get(f"{base_url}/health")).status_code == 200
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

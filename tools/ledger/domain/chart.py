@@ -36,6 +36,7 @@ __all__ = [
 # Fixed forever: changing it would give every account a new id.
 ACCOUNT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "caas:ledger:accounts")
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
+_SHOWN = re.compile(r"[A-Za-z0-9_.@+:-]{1,80}\Z")
 
 
 class AccountError(ValueError):
@@ -117,8 +118,8 @@ class Account:
 def _segment(value: str, what: str) -> str:
     if not _SEGMENT.match(value):
         raise AccountError(
-            f"{what} '{value}' cannot be part of an account code: use 1-128 letters, digits and . _ @ + -, "
-            "starting with a letter or digit"
+            f"{what} {_shown(value)} cannot be part of an account code: use 1-128 letters, digits and "
+            ". _ @ + -, starting with a letter or digit"
         )
     return value
 
@@ -135,12 +136,14 @@ def account(
         owner = OwnerType(owner_type)
     except ValueError:
         raise AccountError(
-            f"'{owner_type}' is not an account owner; use one of {', '.join(OwnerType)}"
+            f"{_shown(str(owner_type))} is not an account owner; use one of {', '.join(OwnerType)}"
         ) from None
     spec = CHART.get((owner, purpose))
     if spec is None:
         known = sorted(p for o, p in CHART if o is owner)
-        raise AccountError(f"{owner} accounts have no purpose '{purpose}'; use one of {', '.join(known)}")
+        raise AccountError(
+            f"{owner} accounts have no purpose {_shown(purpose)}; use one of {', '.join(known)}"
+        )
     try:
         currency_exponent(currency)
     except MoneyError as exc:
@@ -170,17 +173,29 @@ def parse_account_code(code: str) -> Account:
     parts = code.strip().split(":")
     example = "for example provider:p-7:capital_available:NGN or platform:fee_income:NGN"
     if len(parts) < 3:
-        raise AccountError(f"'{code}' is not an account code; {example}")
+        raise AccountError(f"{_shown(code)} is not an account code; {example}")
     owner, rest, currency = parts[0], parts[1:-1], parts[-1]
     owner_id = None
     if owner != OwnerType.PLATFORM:
         if len(rest) < 2:
-            raise AccountError(f"'{code}' is not an account code; {example}")
-        owner_id, rest = rest[0], rest[1:]
+            raise AccountError(f"{_shown(code)} is not an account code; {example}")
+        owner_id, rest = _canonical_id(rest[0]), rest[1:]
     if len(rest) not in (1, 2):
-        raise AccountError(f"'{code}' is not an account code; {example}")
+        raise AccountError(f"{_shown(code)} is not an account code; {example}")
     qualifier = rest[1] if len(rest) == 2 else None
-    parsed = account(owner, rest[0], currency, owner_id, qualifier)
-    if parsed.code != code.strip():  # pragma: no cover - the parts above rebuild the same code
-        raise AccountError(f"'{code}' is not an account code; {example}")
-    return parsed
+    return account(owner, rest[0], currency, owner_id, qualifier)
+
+
+def _canonical_id(owner_id: str) -> str:
+    # A provider's or borrower's UUID names one account however it is spelled (upper case, braces):
+    # the chart's codes hold the lower-case form the platform issues.
+    try:
+        return str(uuid.UUID(owner_id))
+    except ValueError:
+        return owner_id
+
+
+def _shown(text: str) -> str:
+    # A refusal names what was sent only when it is a short, plain code; anything else (400 characters,
+    # a bidi override) is not echoed back.
+    return f"'{text}'" if _SHOWN.match(text) else "the value sent"

@@ -114,3 +114,18 @@ def test_qualifiers_are_required_exactly_where_the_chart_says() -> None:
 def test_malformed_codes_are_refused(code: str) -> None:
     with pytest.raises(AccountError):
         parse_account_code(code)
+
+
+def test_an_owner_uuid_names_one_account_however_it_is_spelled() -> None:
+    """A probe asked for provider:<UPPER-CASE UUID>:capital_available:NGN and got not_found."""
+    provider = uuid.uuid4()
+    lower = parse_account_code(f"provider:{provider}:capital_available:NGN")
+    assert parse_account_code(f"provider:{str(provider).upper()}:capital_available:NGN") == lower
+    assert lower.code == f"provider:{provider}:capital_available:NGN"
+
+
+@pytest.mark.parametrize("sent", ["x" * 400, "provider:\u202eevil:capital_available:NGN", "a\x00b:c:d"])
+def test_a_refused_code_is_not_echoed_when_it_is_not_a_plain_code(sent: str) -> None:
+    with pytest.raises(AccountError) as refused:
+        parse_account_code(sent)
+    assert sent not in str(refused.value) and "\u202e" not in str(refused.value)
