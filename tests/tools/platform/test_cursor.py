@@ -40,8 +40,9 @@ def test_a_cursor_is_opaque_url_safe_text() -> None:
 
 @given(
     st.datetimes(
+        # Every time a row of ours can hold (tools.platform.models' EARLIEST_DAY to LATEST_DAY).
         min_value=datetime(1970, 1, 1),
-        max_value=datetime(2200, 1, 1),
+        max_value=datetime(2199, 12, 31, 23, 59, 59, 999999),
         timezones=st.sampled_from(
             [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5, minutes=-30))]
         ),
@@ -53,6 +54,27 @@ def test_round_trip_for_any_aware_time_and_id(at: datetime, row_id: uuid.UUID) -
     assert decoded_at == at
     assert decoded_at.utcoffset() == at.utcoffset()
     assert decoded_id == row_id
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        ["0001-01-01T00:00:00+14:00", str(ID)],  # before year 1 in UTC: an OverflowError
+        ["9999-12-31T23:59:59-14:00", str(ID)],  # after year 9999 in UTC: PostgreSQL's DataError
+        ["1969-12-31T23:59:59+00:00", str(ID)],
+        ["2200-01-01T00:00:00+00:00", str(ID)],
+    ],
+)
+def test_a_time_no_row_can_hold_is_refused(position: list[str]) -> None:
+    with pytest.raises(InvalidArgument, match="not one this server issued"):
+        decode_cursor(raw(position))
+
+
+def test_an_integer_beyond_a_bigint_is_refused() -> None:
+    assert decode_position(raw([2**63 - 1, "x"]), int, str) == (2**63 - 1, "x")
+    for beyond in (2**63, -(2**63) - 1, 2**70):
+        with pytest.raises(InvalidArgument):
+            decode_position(raw([beyond, "x"]), int, str)
 
 
 def test_a_naive_datetime_in_a_cursor_is_refused() -> None:
