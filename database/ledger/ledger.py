@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from database.ledger.reconcile import reconcile
+from database.marketplace.capital_at_commit import add_at_once
 from database.platform.audit import Connection, audit_args, audit_row_sql
 from tools.ledger.domain.chart import Account, AccountKind, OwnerType
 from tools.ledger.domain.ledger import (
@@ -175,6 +176,17 @@ class PgLedgerWriter:
 
     async def journal(self, journal_id: UUID) -> Journal | None:
         return await _journal(self._conn, journal_id)
+
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int] | None:
+        row = await self._conn.fetchrow(
+            "SELECT currency, capital_available_minor FROM caas_core.providers WHERE id = $1 "
+            "FOR NO KEY UPDATE",
+            provider_id,
+        )
+        return None if row is None else (row["currency"], row["capital_available_minor"])
+
+    async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        await add_at_once(self._conn, provider_id, amount_minor)
 
 
 class PgLedgerReader:

@@ -136,6 +136,8 @@ async def reverse_journal(
     Use when a capital deposit, a capital withdrawal or a commission was posted in error; journals are
     never edited or deleted. Any other kind (a reservation, a payout, a repayment, a fee...) is held by
     its offer, loan or payment too and is a conflict here: correct it through their tools. A journal
-    is reversed at most once (again: conflict). Returns the reversing journal.
+    is reversed at most once (again: conflict). A capital reversal moves the lender's available capital,
+    which matching reads, with it: a conflict when that much is no longer available (reserved or lent)
+    or when the lender has since changed currency. Returns the reversing journal.
     """
     return await ledger.reverse_journal(deps().ledger, invocation(), journal, reason)

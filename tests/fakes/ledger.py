@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from tests.fakes.marketplace import add_capital
 from tests.fakes.store import FakeStore, Tables, Transaction, not_implemented
 from tools.ledger.domain.ledger import (
     AccountBalance,
@@ -76,6 +77,13 @@ class FakeLedgerWriter:
 
     async def journal(self, journal_id: UUID) -> Journal | None:
         return _journal(self._tx.tables, journal_id)
+
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int] | None:
+        provider = self._tx.tables.providers.get(provider_id)
+        return None if provider is None else (provider.currency, provider.capital_available_minor)
+
+    async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        add_capital(self._tx, provider_id, amount_minor)
 
 
 class FakeLedgerReader:

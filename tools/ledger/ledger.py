@@ -303,10 +303,57 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
                 "withdrawal, or a commission, posted in error is reversed here; correct the others through "
                 "the offer, loan or payment's own tools"
             )
+        draft = reversal_of(original, reason)
+        moves = _capital_moves(draft)
+        for provider_id, currency, delta in moves:
+            await _check_capital(uow, journal_id, provider_id, currency, delta)
         try:
-            reversal_id = await post_journal(uow, call, reversal_of(original, reason))
+            reversal_id = await post_journal(uow, call, draft)
         except JournalAlreadyPosted as exc:  # another reversal committed meanwhile
             raise Conflict(f"journal {journal_id} is already reversed by journal {exc.journal_id}") from None
+        for provider_id, _, delta in moves:
+            await uow.ledger.add_provider_capital(provider_id, delta)
         reversal = await uow.ledger.journal(reversal_id)
     assert reversal is not None
     return journal_view(reversal)
+
+
+AVAILABLE = "capital_available"
+
+
+def _capital_moves(draft: JournalDraft) -> list[tuple[UUID, str, int]]:
+    """What ``draft`` moves on lenders' ``capital_available`` accounts, which their provider rows mirror
+    for matching and bidding: (provider, currency, amount; a debit adds)."""
+    moves = []
+    for p in draft.postings:
+        a = p.account
+        if a.owner_type is OwnerType.PROVIDER and a.code == f"provider:{a.owner_id}:{AVAILABLE}:{a.currency}":
+            try:
+                moves.append((UUID(a.owner_id), a.currency, p.amount_minor))
+            except ValueError:  # not a provider of ours: nothing mirrors it
+                continue
+    return moves
+
+
+async def _check_capital(
+    uow: LedgerUnitOfWork, journal_id: UUID, provider_id: UUID, currency: str, delta: int
+) -> None:
+    """Refuse a reversal that the provider row could not follow: capital taken back that is already
+    reserved or lent, or capital in a currency the provider no longer lends in."""
+    row = await uow.ledger.lock_provider_capital(provider_id)
+    if row is None:
+        raise Conflict(f"journal {journal_id} moved capital of provider {provider_id}, which does not exist")
+    lends_in, available = row
+    if lends_in != currency:
+        raise Conflict(
+            f"journal {journal_id} moved {currency} capital, but provider {provider_id} now lends in "
+            f"{lends_in}: its {currency} capital was withdrawn when its currency changed. Correct the "
+            "capital with update_provider instead"
+        )
+    if available + delta < 0:
+        raise Conflict(
+            f"reversing journal {journal_id} takes {Money.from_minor(-delta, currency).amount} {currency} "
+            f"from provider {provider_id}, which has only {Money.from_minor(available, currency).amount} "
+            f"{currency} available; the rest is reserved by accepted offers or lent. Reverse it once that "
+            "much is available again, or withdraw what is available with update_provider"
+        )

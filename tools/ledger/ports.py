@@ -27,6 +27,15 @@ class LedgerWriter(Protocol):
 
     async def journal(self, journal_id: UUID) -> Journal | None: ...
 
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int] | None:
+        """The provider row's currency and available capital (what matching reads), locked for this
+        transaction; None when there is no such provider."""
+        ...
+
+    async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:
+        """Add ``amount_minor`` (negative: take it) to the provider row's available capital."""
+        ...
+
 
 class LedgerReader(Protocol):
     async def balance(self, account: UUID | str, as_of: datetime | None = None) -> AccountBalance | None:

@@ -1,13 +1,17 @@
-"""The ledger holds the same provider capital as the provider row: deposits and withdrawals follow it."""
+"""The ledger holds the same provider capital as the provider row: deposits, withdrawals and their
+reversals follow it."""
 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from fastmcp import Client
 
-from tests.helpers.providers import ONBOARD, UPDATE, provider_body
+from tests.helpers.common import error_code
+from tests.helpers.providers import GET, ONBOARD, UPDATE, provider_body
 from tools.ledger.domain.chart import account
 from tools.platform.principal import Role
 
@@ -34,3 +38,69 @@ async def test_onboarding_deposits_and_capital_changes_post_deposits_and_withdra
         await client.call_tool(UPDATE, {"provider": pid, "changes": {"capital_available": capital}})
         assert await _balance(client, available) == expected
         assert await _balance(client, contributed) == expected
+
+
+REVERSE = "admin_reverse_journal"
+REASON = "capital recorded in error"
+
+
+async def _capital_journals(db: asyncpg.Connection, pid: str) -> dict[str, str]:
+    rows = await db.fetch(
+        "SELECT kind, id FROM caas_ledger.journals WHERE source_id LIKE $1 || ':%' ORDER BY created_at",
+        pid,
+    )
+    return {r["kind"]: str(r["id"]) for r in rows}
+
+
+async def _row_and_ledger(client: Client, pid: str, currency: str) -> tuple[int, int]:
+    """The available capital matching reads (the provider row) and the ledger's, in minor units."""
+    row = (await client.call_tool(GET, {"provider": pid})).structured_content["capital_available"]
+    available = account("provider", "capital_available", currency, pid).code
+    return round(Decimal(row["amount"]) * 100), await _balance(client, available)
+
+
+async def test_a_reversed_deposit_or_withdrawal_moves_the_providers_row_with_the_ledger(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    """A reversal once left the row (what matching and bidding read) at its old figure while the ledger
+    moved: the lender could commit capital the ledger said it did not have."""
+    principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+    body = provider_body(capital_available="1000000.00")
+    pid = (await client.call_tool(ONBOARD, {"provider": body})).structured_content["provider"]["id"]
+    await client.call_tool(UPDATE, {"provider": pid, "changes": {"capital_available": "400000.00"}})
+    journals = await _capital_journals(core_db, pid)
+    principal("admin-1", Role.ADMIN)
+
+    # 1,000,000.00 deposited, 400,000.00 left: the deposit cannot be taken back whole.
+    refusal = await client.call_tool(
+        REVERSE, {"journal": journals["capital_deposit"], "reason": REASON}, raise_on_error=False
+    )
+    assert error_code(refusal) == "conflict"
+    assert "has only 400000.00 NGN available" in refusal.content[0].text
+    assert await _row_and_ledger(client, pid, "NGN") == (40_000_000, 40_000_000)
+
+    await client.call_tool(REVERSE, {"journal": journals["capital_withdrawal"], "reason": REASON})
+    assert await _row_and_ledger(client, pid, "NGN") == (100_000_000, 100_000_000)
+    await client.call_tool(REVERSE, {"journal": journals["capital_deposit"], "reason": REASON})
+    assert await _row_and_ledger(client, pid, "NGN") == (0, 0)
+
+
+async def test_capital_of_a_currency_the_provider_left_is_not_reversed(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+    body = provider_body(capital_available="1000000.00")
+    pid = (await client.call_tool(ONBOARD, {"provider": body})).structured_content["provider"]["id"]
+    amounts = {"min_amount": "5000.00", "max_amount": "900000.00", "capital_available": "1000000.00"}
+    await client.call_tool(UPDATE, {"provider": pid, "changes": {"currency": "MUR", **amounts}})
+    [ngn_deposit] = await core_db.fetch(
+        "SELECT id FROM caas_ledger.journals WHERE kind = 'capital_deposit' AND source_id = $1",
+        f"{pid}:v1:NGN",
+    )
+    principal("admin-1", Role.ADMIN)
+    refusal = await client.call_tool(
+        REVERSE, {"journal": str(ngn_deposit["id"]), "reason": REASON}, raise_on_error=False
+    )
+    assert error_code(refusal) == "conflict" and "now lends in MUR" in refusal.content[0].text
+    assert await _row_and_ledger(client, pid, "MUR") == (100_000_000, 100_000_000)
+    assert await _balance(client, account("provider", "capital_available", "NGN", pid).code) == 0
