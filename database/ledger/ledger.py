@@ -188,6 +188,15 @@ class PgLedgerWriter:
     async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:
         await add_at_once(self._conn, provider_id, amount_minor)
 
+    async def take_loan_commission(self, loan_id: UUID, amount_minor: int) -> bool:
+        taken = await self._conn.fetchval(
+            "UPDATE caas_core.loans SET commission_minor = commission_minor - $2, updated_at = now() "
+            "WHERE id = $1 AND commission_minor >= $2 RETURNING true",
+            loan_id,
+            amount_minor,
+        )
+        return bool(taken)
+
 
 class PgLedgerReader:
     def __init__(self, pool: asyncpg.Pool) -> None:

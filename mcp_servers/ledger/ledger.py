@@ -138,6 +138,7 @@ async def reverse_journal(
     its offer, loan or payment too and is a conflict here: correct it through their tools. A journal
     is reversed at most once (again: conflict). A capital reversal moves the lender's available capital,
     which matching reads, with it: a conflict when that much is no longer available (reserved or lent)
-    or when the lender has since changed currency. Returns the reversing journal.
+    or when the lender has since changed currency. A commission reversal takes it off the loan's
+    commission earned too. Returns the reversing journal.
     """
     return await ledger.reverse_journal(deps().ledger, invocation(), journal, reason)

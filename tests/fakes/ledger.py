@@ -5,6 +5,7 @@ deferred constraint trigger raises)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -84,6 +85,13 @@ class FakeLedgerWriter:
 
     async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:
         add_capital(self._tx, provider_id, amount_minor)
+
+    async def take_loan_commission(self, loan_id: UUID, amount_minor: int) -> bool:
+        loan = self._tx.tables.loans.get(loan_id)
+        if loan is None or loan.commission_minor < amount_minor:
+            return False
+        self._tx.tables.loans[loan_id] = replace(loan, commission_minor=loan.commission_minor - amount_minor)
+        return True
 
 
 class FakeLedgerReader:

@@ -313,6 +313,8 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
             raise Conflict(f"journal {journal_id} is already reversed by journal {exc.journal_id}") from None
         for provider_id, _, delta in moves:
             await uow.ledger.add_provider_capital(provider_id, delta)
+        if original.kind is JournalKind.COMMISSION:
+            await _take_commission(uow, original)
         reversal = await uow.ledger.journal(reversal_id)
     assert reversal is not None
     return journal_view(reversal)
@@ -356,4 +358,19 @@ async def _check_capital(
             f"from provider {provider_id}, which has only {Money.from_minor(available, currency).amount} "
             f"{currency} available; the rest is reserved by accepted offers or lent. Reverse it once that "
             "much is available again, or withdraw what is available with update_provider"
+        )
+
+
+async def _take_commission(uow: LedgerUnitOfWork, original: Journal) -> None:
+    """A disbursement's commission (posted with the loan's id as its source) is also on the loan row,
+    which shows it as earned and caps the interest shares still to come by it: it goes from there too."""
+    amount = sum(p.amount_minor for p in original.postings if p.amount_minor > 0)
+    try:
+        loan_id = UUID(original.source_id)
+    except ValueError:
+        loan_id = None
+    if loan_id is None or not await uow.ledger.take_loan_commission(loan_id, amount):
+        raise Conflict(
+            f"journal {original.id} is a commission that loan {original.source_id} no longer holds in "
+            "full; it cannot be reversed alone"
         )

@@ -36,6 +36,11 @@ class LedgerWriter(Protocol):
         """Add ``amount_minor`` (negative: take it) to the provider row's available capital."""
         ...
 
+    async def take_loan_commission(self, loan_id: UUID, amount_minor: int) -> bool:
+        """Take ``amount_minor`` off the commission the loan row says it earned (its view, and the cap
+        on later interest shares); False, writing nothing, when it has no such loan or not that much."""
+        ...
+
 
 class LedgerReader(Protocol):
     async def balance(self, account: UUID | str, as_of: datetime | None = None) -> AccountBalance | None:

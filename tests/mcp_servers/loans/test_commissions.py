@@ -17,10 +17,12 @@ from tests.helpers.common import every_page
 from tests.helpers.ledger import post
 from tests.helpers.loans import (
     COMMISSION,
+    GET_LOAN,
     REPAY,
     REVENUE,
     STATEMENT,
     active_loan,
+    balance,
     booked_on,
     call,
     lender,
@@ -212,3 +214,20 @@ async def test_the_revenue_report_pages_its_providers_largest_first_with_the_per
     statement_cursor = posting_cursor((datetime.now(UTC), 1))  # another list's position, not this one's
     for bad in ({"cursor": "not-a-cursor"}, {"cursor": statement_cursor}, {"limit": 0}, {"limit": 101}):
         assert await refused(client, REVENUE, {**period, **bad}) == "invalid_argument"
+
+
+async def test_a_reversed_commission_leaves_the_loan_as_well_as_the_ledger(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """The loan row shows the commission earned and caps the interest shares by it: a reversal that
+    moved only the ledger left the loan claiming a commission the platform had given back."""
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    journal = await core_db.fetchval(
+        "SELECT id FROM caas_ledger.journals WHERE kind = 'commission' AND source_id = $1", loan["id"]
+    )
+    principal("admin-1", Role.ADMIN)
+    reason = {"journal": str(journal), "reason": "commission waived for the pilot"}
+    await call(client, "admin_reverse_journal", reason)
+    principal(uid("op"), Role.OPERATOR)
+    assert minor((await call(client, GET_LOAN, {"loan": loan["id"]}))["commission_earned"]) == 0
+    assert await balance(core_db, "provider", "commission_expense", provider["id"]) == 0
