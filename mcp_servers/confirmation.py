@@ -2,17 +2,15 @@
 person through elicitation in either protocol era, the ``confirmation_required`` answer, and
 ``confirm_action``, which runs a pending money move once a person confirmed it.
 
-Elicitation: on a 2025-11-25 connection the server sends ``elicitation/create`` and waits; on a
-2026-07-28 connection the tool answers an input-required result and reads the answer on the client's
-retry (``request_state`` binds the answer to the arguments' sha256). Either way only ``accept`` with
-``confirm: true`` goes on; decline or cancel is ``confirmation_declined`` and nothing is written.
+Elicitation (``mcp_servers.elicitation``): only ``accept`` with ``confirm: true`` goes on; decline or
+cancel is ``confirmation_declined`` and nothing is written. A pending action's own asker may confirm it
+that way too, from a client that asks them (``_asker_in_person``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
@@ -21,11 +19,11 @@ import mcp_types
 from fastmcp.server.context import Context
 from fastmcp.server.dependencies import get_context
 from fastmcp.tools import FunctionTool
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, StringConstraints
 
 from database.platform.pending_actions import PgPendingActions
 from mcp_servers.apps import CONFIRMATIONS_APP
+from mcp_servers.elicitation import ask_person, can_elicit
 from mcp_servers.money_summaries import summarize
 from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
@@ -66,17 +64,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("caas.confirmation")
-_ASK = "confirm"
-_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"confirm": {"type": "boolean", "description": "true to go ahead with this money move"}},
-    "required": ["confirm"],
-}
-
-
-@dataclass
-class _Answer:
-    confirm: bool
 
 
 def policy(settings: Settings) -> ConfirmationPolicy:
@@ -89,41 +76,6 @@ def policy(settings: Settings) -> ConfirmationPolicy:
 def _store(runtime: Runtime) -> PgPendingActions:
     assert runtime.core_pool is not None
     return PgPendingActions(runtime.core_pool)
-
-
-def _can_elicit(ctx: Context) -> bool:
-    try:
-        caps = ctx.session.client_capabilities
-    except RuntimeError:
-        return False
-    return caps is not None and caps.elicitation is not None
-
-
-def _modern(ctx: Context) -> bool:
-    rc = ctx.request_context
-    return rc is not None and rc.protocol_version in MODERN_PROTOCOL_VERSIONS
-
-
-async def _elicit(
-    ctx: Context, summary: Callable[[], Awaitable[str]], state: str
-) -> bool | mcp_types.InputRequiredResult:
-    """True on an explicit accept, False on anything else; or the ask itself (2026-07-28). The
-    summary is read only to ask: a 2026-07-28 retry carrying the answer does not read it again."""
-    if not _modern(ctx):
-        answer = await ctx.elicit(f"{await summary()}. Confirm this money move?", response_type=_Answer)
-        return answer.action == "accept" and bool(getattr(answer.data, "confirm", False))
-    responses = ctx.input_responses
-    if not responses:
-        question = f"{await summary()}. Confirm this money move?"
-        params = mcp_types.ElicitRequestFormParams(message=question, requested_schema=_SCHEMA)
-        return mcp_types.InputRequiredResult(
-            input_requests={_ASK: mcp_types.ElicitRequest(params=params)}, request_state=state
-        )
-    reply = responses.get(_ASK)
-    # The state is sealed by the framework; an answer given for other arguments is no answer here.
-    if ctx.request_state != state or not isinstance(reply, mcp_types.ElicitResult):
-        return False
-    return reply.action == "accept" and (reply.content or {}).get("confirm") is True
 
 
 async def gate(
@@ -157,17 +109,10 @@ async def require_confirmation(
 
     ctx = get_context()
     store = _store(runtime)
-    if rules.elicitation_counts(call.principal.role) and _can_elicit(ctx):
-        answer = await _elicit(ctx, summary, f"{call.tool}:{call.args_sha256}")
+    if rules.elicitation_counts(call.principal.role) and can_elicit(ctx):
+        answer = await _ask(ctx, call, summary, call.tool)
         if not isinstance(answer, bool):
             return answer
-        # A log line, not a row: a declined move writes nothing, and an accepted one's own audit row
-        # follows (the pending-action path is audited in the database).
-        log.info(
-            "money move %s by elicitation",
-            "confirmed" if answer else "declined",
-            extra={"tool": call.tool, "subject": call.principal.subject, "args_sha256": call.args_sha256},
-        )
         if answer:
             return None
         raise CaasToolError(
@@ -177,12 +122,33 @@ async def require_confirmation(
         )
     said_now = await summary()
     action = await request_confirmation(store, rules, call, arguments, said_now, runtime.clock.now())
+    yourself = (
+        ", or the person signed in as this caller, from a client that asks them (elicitation, such as "
+        "the borrower page)"
+        if rules.elicitation_counts(call.principal.role) and rules.mode == "human"
+        else ""
+    )
     raise CaasToolError(
         "confirmation_required",
-        f"{said_now}. Nothing was changed yet: a person (borrower, operator or admin, not this caller) must "
-        f"call confirm_action (admin_confirm_action on the composed server) with action {action.id} "
-        f"before {action.expires_at.isoformat()}",
+        f"{said_now}. Nothing was changed yet: a person (borrower, operator or admin, not this caller"
+        f"{yourself}) must call confirm_action (admin_confirm_action on the composed server) with action "
+        f"{action.id} before {action.expires_at.isoformat()}",
     )
+
+
+async def _ask(
+    ctx: Context, call: Invocation, summary: Callable[[], Awaitable[str]], tool: str
+) -> bool | mcp_types.InputRequiredResult:
+    answer = await ask_person(ctx, summary, f"{call.tool}:{call.args_sha256}")
+    if isinstance(answer, bool):
+        # A log line, not a row: a declined move writes nothing, and an accepted one's own audit row
+        # follows (the pending-action path is audited in the database).
+        log.info(
+            "money move %s by elicitation",
+            "confirmed" if answer else "declined",
+            extra={"tool": tool, "subject": call.principal.subject, "args_sha256": call.args_sha256},
+        )
+    return answer
 
 
 def _money_tools() -> dict[str, ToolSpec]:
@@ -226,14 +192,15 @@ TOOLS = ToolSet()
 )
 async def confirm_action(
     action: Annotated[UUID, Field(description="The action's id a confirmation_required error gave.")],
-) -> ConfirmedAction:
+) -> ConfirmedAction | mcp_types.InputRequiredResult:
     """Confirm a pending money move as the person it concerns, and run it exactly as it was asked.
 
     Use when a money move answered confirmation_required (accepting an offer, a disbursement, a
     write-off, a journal reversal). Read its summary to the person first. The confirmer is a
     borrower, operator or admin holding one of the tool's roles, other than the caller who asked
-    (unless the deployment set CAAS_CONFIRM=self). A confirmation is used once and expires; a
-    changed call needs a new one.
+    (unless the deployment set CAAS_CONFIRM=self), or the caller who asked when its client asks the
+    person (elicitation: a borrower confirming what its agent asked). A confirmation is used once and
+    expires; a changed call needs a new one.
     """
     runtime = current_runtime()
     call = invocation()
@@ -247,7 +214,12 @@ async def confirm_action(
         return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
 
     rules, now = policy(runtime.settings), runtime.clock.now()
-    pending = await confirm_pending(_store(runtime), rules, call, action, roles, now, may_see)
+    in_person = await _asker_in_person(runtime, rules, call, action, now, may_see)
+    if isinstance(in_person, mcp_types.InputRequiredResult):
+        return in_person
+    pending = await confirm_pending(
+        _store(runtime), rules, call, action, roles, now, may_see, in_person=in_person
+    )
     tool = _tool(pending.tool)
     with confirmed_as(pending.requester, pending.args_sha256):
         result = await tool.run(dict(pending.arguments))
@@ -258,6 +230,44 @@ async def confirm_action(
         requested_by=f"{pending.requester.role}:{pending.requester.subject}",
         result=result.structured_content or {},
     )
+
+
+async def _asker_in_person(
+    runtime: Runtime,
+    rules: ConfirmationPolicy,
+    call: Invocation,
+    action: UUID,
+    now: datetime,
+    may_see: Callable[[PendingAction], Awaitable[str]],
+) -> bool | mcp_types.InputRequiredResult:
+    """Whether the caller who asked for ``action`` now confirmed it in person: asked in its own client
+    (an elicitation that counts for its role), the only way the asker's say-so counts. False without
+    asking when that cannot be (someone else confirms, no elicitation, nothing left to confirm)."""
+    ctx = get_context()
+    if rules.mode == "self" or not rules.elicitation_counts(call.principal.role) or not can_elicit(ctx):
+        return False
+    found = await _store(runtime).get(action)
+    asker = found is not None and (found.requester.subject, found.requester.role) == (
+        call.principal.subject,
+        call.principal.role,
+    )
+    if found is None or not asker or found.status_at(now) != "pending":
+        return False
+    summary = await may_see(found)
+
+    async def said() -> str:
+        return summary
+
+    answer = await _ask(ctx, call, said, found.tool)
+    if not isinstance(answer, bool):
+        return answer
+    if not answer:
+        raise CaasToolError(
+            "confirmation_declined",
+            f"the person did not confirm: {summary}. Nothing was changed; it waits until it expires at "
+            f"{found.expires_at.isoformat()}, or refuse it for good with decline_action",
+        )
+    return True
 
 
 def _roles() -> dict[str, frozenset[Role]]:

@@ -1,6 +1,7 @@
 // Offers: the live bids on the chosen application ranked by APR (compare_offers), each one's schedule,
 // and accepting one: the exact terms are confirmed first; the server may then ask the person again (the
-// page declares elicitation) or leave a pending money move, which the borrower confirms or refuses here.
+// page declares elicitation) or leave a pending money move, which the borrower confirms or refuses here,
+// as it does one its agent asked for from a client that could not ask the person (listed as waiting).
 "use strict";
 (() => {
   const { el, money, time, day } = caas;
@@ -63,9 +64,11 @@
         resolve(answer);
       };
       const decide = async (confirming) => {
+        dialog.close(); // the server may ask the person once more, in a dialog of its own
         try {
+          // Confirming a move this person asked for: the server asks them once more, here (elicitation).
           const result = confirming
-            ? await caas.tool("{{TOOL:confirm_action}}", { action: actionId })
+            ? await caas.tool("{{TOOL:confirm_action}}", { action: actionId }, askPerson)
             : await caas.tool("{{TOOL:decline_action}}", { action: actionId, reason: $("pending-reason").value || "I changed my mind" });
           done({ confirming, result });
         } catch (err) {
@@ -80,14 +83,15 @@
       $("pending-later").focus();
     });
 
+  const askPerson = (question) => caas.confirm("Confirm this money move?", question, "Yes, confirm it");
+
   const accept = async (o) => {
     const ok = await caas.confirm("Accept the offer from " + o.bid.provider_name + "?", exactTerms(o), "Yes, accept it");
     if (!ok) return;
-    const ask = (question) => caas.confirm("Confirm this money move?", question, "Yes, confirm it");
     const args = { application: comparison.application_id, bid: o.bid.id, idempotency_key: B.key("accept") };
     tellOutcome("");
     try {
-      const done = await caas.tool("{{TOOL:accept_offer}}", args, ask);
+      const done = await caas.tool("{{TOOL:accept_offer}}", args, askPerson);
       tellOutcome(done ? "Accepted: " + o.bid.provider_name + "'s offer, " + B.words(done.application_status) + "." : "");
     } catch (err) {
       const pending = err.code === "confirmation_required" && /action ([0-9a-f-]{36})/.exec(err.message);
@@ -132,10 +136,34 @@
     $("offers-explanation").textContent = c.explanation;
   };
 
+  // Acceptances the borrower's agent asked for that wait for the borrower: each decided here.
+  const showWaiting = async () => {
+    const list = await caas.tool("{{TOOL:list_pending_actions}}", {});
+    const waiting = (list.items || []).filter((i) => i.tool === "accept_offer" && i.status === "pending");
+    $("offers-waiting").hidden = waiting.length === 0;
+    $("offers-waiting").querySelector("ul").replaceChildren(
+      ...waiting.map((i) => {
+        const item = el("li", i.summary + " (asked by " + i.requested_by + ", until " + time(i.expires_at) + ") ");
+        item.append(
+          button("Decide…", async () => {
+            const decided = await decidePending(i.action, i.summary);
+            if (decided) tellOutcome((decided.confirming ? "Confirmed: " : "Refused: ") + decided.result.summary);
+            await section.application();
+          }),
+        );
+        return item;
+      }),
+    );
+  };
+
   // Offers exist only while the application is open for bids; otherwise the section stays hidden.
   section.offers = async () => {
     if (!state.app || state.app.id !== outcomeFor) tellOutcome("");
-    if (!state.app || state.app.status !== "open_for_bids") return hideAll();
+    if (!state.app || state.app.status !== "open_for_bids") {
+      $("offers-waiting").hidden = true;
+      return hideAll();
+    }
     render(await caas.tool("{{TOOL:compare_offers}}", { application: state.app.id }));
+    await showWaiting();
   };
 })();

@@ -7,17 +7,18 @@ gateway's authorization URL, its payment's status changing live."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from fastmcp import Client
+from fastmcp import Client, FastMCP
 from playwright.async_api import Page, expect
 
 from mcp_servers.runtime import Runtime
 from tests.browser.conftest import OpenPage, screenshot
-from tests.helpers.bidding import COMPARE, as_borrower, market, place
+from tests.helpers.bidding import ACCEPT, COMPARE, as_borrower, market, place
 from tests.helpers.common import make_jwt
 from tests.helpers.loans import active_loan
 from tests.helpers.notifications import settle
@@ -27,6 +28,14 @@ DOCUMENTS = "documents_list_documents"
 PAYMENTS = "payments_list_payments"
 VERIFY = "payments_verify_payment"
 SCHEDULE = "credit_get_repayment_schedule"
+
+
+async def confirmed_on_the_page(page: Page) -> None:
+    """The person says yes to the server's own question and the offer is accepted."""
+    dialog = page.get_by_role("dialog", name="Confirm this money move?")
+    await dialog.get_by_role("button", name="Yes, confirm it").click()
+    await expect(page.get_by_label("Application status")).to_have_text("offer accepted")
+    await expect(page.locator("#offers-outcome")).to_contain_text("Confirmed")
 
 
 def offers(page: Page) -> Any:
@@ -119,13 +128,7 @@ async def test_a_pending_money_move_is_shown_with_its_summary_and_refused_or_con
     monkeypatch.setattr(runtime, "settings", human.model_copy(update={"confirm": "self"}))
     await rows.nth(0).get_by_role("button", name="Accept…").click()
     await page.get_by_role("button", name="Yes, accept it").click()
-    await (
-        page.get_by_role("dialog", name="Confirm this money move?")
-        .get_by_role("button", name="Yes, confirm it")
-        .click()
-    )
-    await expect(page.get_by_label("Application status")).to_have_text("offer accepted")
-    await expect(page.locator("#offers-outcome")).to_contain_text("Confirmed")
+    await confirmed_on_the_page(page)
 
 
 async def test_a_borrower_uploads_a_document_to_the_local_store_from_the_page(
@@ -223,3 +226,26 @@ async def test_a_borrower_pays_an_installment_at_the_gateway_and_sees_the_paymen
     await client.call_tool(VERIFY, {"payment": charge["id"]})
     await expect(page.locator(f'[data-payment="{charge["id"]}"]')).to_have_text("succeeded")
     await screenshot(page, "borrower-paid")
+
+
+async def test_an_acceptance_the_borrowers_agent_asked_for_waits_on_the_page_and_is_confirmed_there(
+    open_page: OpenPage, server: FastMCP, client: Client, principal: Any, country: str
+) -> None:
+    """The agent holds the borrower's token in a client that cannot ask the person: the acceptance waits,
+    and the borrower, who may not confirm it from that client, confirms it on the page, which asks."""
+    app, (lender,) = await market(client, principal, country, lenders=1)
+    offer = await place(client, principal, app, lender)
+    as_borrower(principal, app)
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": uuid.uuid4().hex}
+    async with Client(server) as agent:
+        waiting = await agent.call_tool(ACCEPT, args, raise_on_error=False)
+    assert waiting.is_error and "confirmation_required" in waiting.content[0].text
+
+    page = await open_page("/app/", make_jwt(app["borrower_id"]))
+    item = page.get_by_role("list", name="Waiting for your decision").get_by_role("listitem")
+    await expect(item).to_have_count(1)
+    await expect(item).to_contain_text("borrow 250000.00 GHS over 12 months")
+    await item.get_by_role("button", name="Decide…").click()
+    await page.locator("#pending").get_by_role("button", name="Yes, confirm it").click()
+    # The server asks the person itself (an elicitation from the page that counts for a borrower).
+    await confirmed_on_the_page(page)

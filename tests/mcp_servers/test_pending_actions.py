@@ -165,3 +165,68 @@ async def test_the_caller_who_asked_may_withdraw_and_an_expired_action_cannot_be
     assert (await listed(bare, include_settled=True))[stale]["status"] == "expired"
     unknown = "00000000-0000-4000-8000-000000000000"
     assert await code_of(bare, DECLINE, {"action": unknown, "reason": "nothing"}) == "not_found"
+
+
+def person_answering(confirm: bool) -> Any:
+    async def handler(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        handler.asked.append(message)  # type: ignore[attr-defined]
+        return {"confirm": confirm}
+
+    handler.asked = []  # type: ignore[attr-defined]
+    return handler
+
+
+@pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])
+async def test_a_borrower_confirms_in_person_what_it_asked_from_a_client_without_elicitation(
+    server: FastMCP,
+    client: Client,
+    bare: Client,
+    principal: Any,
+    country: str,
+    core_db: asyncpg.Connection,
+    mode: str,
+) -> None:
+    """A borrower's agent holds the borrower's token in a client that cannot ask the person: the
+    acceptance waits. Confirming it from that client stays refused; from one that asks the person (the
+    borrower page) the person's answer decides, as it would have on the acceptance itself."""
+    app, (lender, *_) = await market(client, principal, country, lenders=1)
+    offer = await place(client, principal, app, lender)
+    as_borrower(principal, app)
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    action = await asked(bare, ACCEPT, args)
+    error = error_of(await bare.call_tool(CONFIRM, {"action": action}, raise_on_error=False))
+    assert error is not None and error["code"] == "permission_denied"
+    assert "from a client that shows you its question" in error["message"]
+
+    declining = person_answering(False)
+    async with Client(server, mode=mode, elicitation_handler=declining) as page:
+        assert await code_of(page, CONFIRM, {"action": action}) == "confirmation_declined"
+    [question] = declining.asked  # type: ignore[attr-defined]
+    assert "APR 24.00%" in question
+    status = await core_db.fetchval("SELECT status FROM caas_core.bids WHERE id = $1", offer["id"])
+    assert status == "active" and (await listed(bare))[action]["status"] == "pending"
+
+    async with Client(server, mode=mode, elicitation_handler=person_answering(True)) as page:
+        done = (await page.call_tool(CONFIRM, {"action": action})).structured_content
+    assert done["tool"] == "accept_offer" and done["requested_by"] == f"borrower:{app['borrower_id']}"
+    status = await core_db.fetchval("SELECT status FROM caas_core.bids WHERE id = $1", offer["id"])
+    assert (
+        status == "accepted" and (await listed(bare, include_settled=True))[action]["status"] == "confirmed"
+    )
+
+
+async def test_an_agents_own_answer_never_confirms_what_it_asked(
+    server: FastMCP, client: Client, bare: Client, principal: Any, country: str, core_db: asyncpg.Connection
+) -> None:
+    agent = uid("agent")
+    app, (lender, *_) = await market(client, principal, country, lenders=1, agent=agent)
+    offer = await place(client, principal, app, lender)
+    principal(agent, Role.AGENT)
+    action = await asked(
+        bare, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    )
+    answering = person_answering(True)
+    async with Client(server, elicitation_handler=answering) as machine:
+        assert await code_of(machine, CONFIRM, {"action": action}) == "permission_denied"
+    assert answering.asked == []  # type: ignore[attr-defined]
+    assert await core_db.fetchval("SELECT status FROM caas_core.bids WHERE id = $1", offer["id"]) == "active"

@@ -7,7 +7,9 @@ A money move runs only on a person's say-so, never on the model's. Two ways coun
   that the client answered, so an agent's or a service's elicitation never counts;
 * a pending action confirmed with ``confirm_action`` by a person's principal (borrower, operator or
   admin) holding one of the tool's roles, other than the caller, unless the deployment allows
-  self-confirmation (``CAAS_CONFIRM=self``, a trusted operator console).
+  self-confirmation (``CAAS_CONFIRM=self``, a trusted operator console). The caller may confirm its
+  own with an accepted elicitation that counts for its role: a borrower whose agent (a client without
+  elicitation, holding the borrower's token) asked to accept an offer confirms it in the borrower page.
 
 A pending action is the exact call (tool, arguments and their sha256), expires (``CAAS_CONFIRM_TTL_MINUTES``)
 and is settled once by the database (a conditional UPDATE), in the transaction of its audit row.
@@ -56,16 +58,29 @@ class ConfirmationPolicy:
         return role in self.elicitation_roles
 
     def may_confirm(
-        self, confirmer: Principal, requester: Principal, tool_roles: frozenset[Role]
+        self,
+        confirmer: Principal,
+        requester: Principal,
+        tool_roles: frozenset[Role],
+        *,
+        in_person: bool = False,
     ) -> str | None:
-        """Why ``confirmer`` may not confirm ``requester``'s call, or None when it may."""
+        """Why ``confirmer`` may not confirm ``requester``'s call, or None when it may. ``in_person``:
+        the confirmer accepted the question in their own client (an elicitation that counts), which
+        is what a person's say-so is, so the asker may confirm their own agent's call that way."""
         same = confirmer.subject == requester.subject and confirmer.role == requester.role
-        if same and self.mode == "self":
+        if same and (self.mode == "self" or (in_person and self.elicitation_counts(confirmer.role))):
             return None
         if same:
+            yourself = (
+                ", or call it yourself from a client that shows you its question (one with elicitation, "
+                "such as the borrower page)"
+                if self.elicitation_counts(confirmer.role)
+                else ""
+            )
             return (
                 "a money move must be confirmed by a person other than the caller (CAAS_CONFIRM=human); "
-                "ask the person it concerns to call confirm_action"
+                f"ask the person it concerns to call confirm_action{yourself}"
             )
         if confirmer.role not in PERSON_ROLES:
             return (
@@ -174,13 +189,16 @@ async def confirm_pending(
     tool_roles: Mapping[str, frozenset[Role]],
     now: datetime,
     may_see: Callable[[PendingAction], Awaitable[object]],
+    *,
+    in_person: bool = False,
 ) -> PendingAction:
     """Settle ``action_id`` for ``call.principal``: the action it now may run, exactly once.
 
     ``may_see`` reads what the action concerns as the confirmer, and raises NotFound when it is not
-    theirs to see (a borrower confirms only a move on their own application or loan)."""
+    theirs to see (a borrower confirms only a move on their own application or loan). ``in_person``:
+    as ``ConfirmationPolicy.may_confirm``."""
     found = await _found(store, action_id, tool_roles, "the money tool's confirmation_required gave it")
-    refusal = policy.may_confirm(call.principal, found.requester, tool_roles[found.tool])
+    refusal = policy.may_confirm(call.principal, found.requester, tool_roles[found.tool], in_person=in_person)
     if refusal is not None:
         raise PermissionDenied(refusal)
     await may_see(found)
