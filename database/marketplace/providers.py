@@ -301,6 +301,16 @@ class PgProviderReader:
         return [provider_record(r) for r in await self._pool.fetch(sql, *f.args)]
 
 
+# Counted with the provider's own indexes (bids_provider_idx, loans_provider_idx): a rare admin call.
+_IN_CURRENCY = """
+SELECT (SELECT count(*) FROM caas_core.bids WHERE provider_id = $1 AND status = 'active')::int AS bids,
+       coalesce((SELECT balance_minor FROM caas_ledger.account_balances WHERE account_id = $2), 0)
+           AS reserved,
+       (SELECT count(*) FROM caas_core.loans WHERE provider_id = $1
+        AND status IN ('pending_disbursement', 'active', 'delinquent', 'defaulted'))::int AS loans
+"""
+
+
 class PgProviderWriter:
     def __init__(self, conn: Connection, capital: CapitalAtCommit | None = None) -> None:
         # ``capital``: the unit of work's, written with COMMIT; without one it is written at once.
@@ -365,6 +375,12 @@ class PgProviderWriter:
         )
         assert row is not None
         return provider_record(row)
+
+    async def in_currency(self, provider_id: UUID, currency: str) -> tuple[int, int, int]:
+        reserved = account("provider", "capital_reserved", currency, str(provider_id)).id
+        row = await self._conn.fetchrow(_IN_CURRENCY, provider_id, reserved)
+        assert row is not None
+        return row["bids"], row["reserved"], row["loans"]
 
     async def add_capital(self, provider_id: UUID, amount_minor: int) -> None:
         if self._capital is None:

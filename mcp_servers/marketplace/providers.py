@@ -61,8 +61,10 @@ async def update_provider(provider: ProviderHandle, changes: ProviderChanges) ->
     """Change a provider's terms; fields left out keep their value, commission_plan is replaced whole.
 
     Use when a lender changes its limits, rates, capital, countries, grades or webhook URL. The
-    result is validated as a whole (amounts in its currency, minimums below maximums). Status
-    and the secret have their own tools. Returns the provider with a new version.
+    result is validated as a whole (amounts in its currency, minimums below maximums). A new
+    currency needs its amounts in the same call, and waits (conflict) while the lender has live
+    bids, reserved capital or open loans in the old one. Status and the secret have their own tools.
+    Returns the provider with a new version.
     """
     return await providers.update_provider(deps().marketplace, invocation(), provider, changes)
 

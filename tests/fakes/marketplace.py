@@ -129,6 +129,9 @@ class FakeProviderWriter:
     async def set_secret(self, provider_id: UUID, secret_encrypted: bytes) -> ProviderRecord:
         raise not_implemented("ProviderWriter.set_secret")
 
+    async def in_currency(self, provider_id: UUID, currency: str) -> tuple[int, int, int]:
+        raise not_implemented("ProviderWriter.in_currency")
+
     async def add_capital(self, provider_id: UUID, amount_minor: int) -> None:
         add_capital(self._tx, provider_id, amount_minor)
 

@@ -137,6 +137,11 @@ class ProviderWriter(Protocol):
         runs from ``webhook_secret_rotated_at``), and any older one is dropped."""
         ...
 
+    async def in_currency(self, provider_id: UUID, currency: str) -> tuple[int, int, int]:
+        """What the provider still has going in ``currency``: its live bids, the capital reserved for
+        its accepted offers (minor units, from the ledger) and its loans not yet closed or written off."""
+        ...
+
     async def add_capital(self, provider_id: UUID, amount_minor: int) -> None:
         """Money back in the provider's hands (a withheld fee, a settlement): free to lend again once
         the transaction commits. In a unit of work it is written with COMMIT, the lender's row locked

@@ -238,6 +238,8 @@ async def update_provider(
                 f"its amounts are in {stored.currency}; changing the currency needs min_amount, "
                 "max_amount and capital_available in the new currency in the same call"
             )
+        if given.get("currency", stored.currency) != stored.currency:
+            await _nothing_going_in(uow, stored, given["currency"])
         if "webhook_url" in given:
             _check_receiver(deps, given["webhook_url"])
         merged = _as_fields(stored) | given
@@ -258,6 +260,21 @@ async def update_provider(
             [_event(provider, "provider.updated", changed=changed)],
         )
     return provider_view(provider)
+
+
+async def _nothing_going_in(uow: CreditUnitOfWork, stored: ProviderRecord, new: str) -> None:
+    """A currency change moves only the available capital. What is bid, reserved or lent in the old
+    currency comes back in it (a released reservation, a settlement, a withheld fee) and would be added
+    to capital counted in the new one, so the change waits until none is left."""
+    cur = stored.currency
+    bids, reserved, loans = await uow.providers.in_currency(stored.id, cur)
+    if bids or reserved or loans:
+        raise Conflict(
+            f"provider {stored.id} still has {bids} live bids, {from_minor(reserved, cur)} {cur} reserved "
+            f"for accepted offers and {loans} loans not yet closed, all in {cur}: its money in {cur} comes "
+            f"back in {cur}. Change the currency to {new} once they are settled (withdraw its live bids), "
+            f"or onboard another provider to lend in {new}"
+        )
 
 
 async def suspend_provider(deps: MarketplaceDeps, call: Invocation, handle: str, reason: str) -> ProviderView:

@@ -10,7 +10,10 @@ from typing import Any
 import asyncpg
 from fastmcp import Client
 
+from mcp_servers.runtime import Runtime
+from tests.helpers.bidding import ACCEPT, as_borrower, market, place
 from tests.helpers.common import error_code
+from tests.helpers.loans import active_loan
 from tests.helpers.providers import GET, ONBOARD, UPDATE, provider_body
 from tools.ledger.domain.chart import account
 from tools.platform.principal import Role
@@ -104,3 +107,41 @@ async def test_capital_of_a_currency_the_provider_left_is_not_reversed(
     assert error_code(refusal) == "conflict" and "now lends in MUR" in refusal.content[0].text
     assert await _row_and_ledger(client, pid, "MUR") == (100_000_000, 100_000_000)
     assert await _balance(client, account("provider", "capital_available", "NGN", pid).code) == 0
+
+
+async def test_a_lender_changes_currency_only_once_nothing_is_bid_reserved_or_lent_in_the_old_one(
+    client: Client, principal: Any, runtime: Runtime, country: str, core_db: asyncpg.Connection
+) -> None:
+    """A probe changed a lender's currency with a live bid and an accepted offer: the reservation's
+    release and the loan's settlements, in the old currency, were then added to capital counted in the
+    new one, and a bid in the old currency could still be accepted, taking the ledger below zero."""
+    app, (lender,) = await market(client, principal, country, lenders=1)
+    bid = await place(client, principal, app, lender)
+    to_kes = {"currency": "KES", "min_amount": "5000.00", "max_amount": "900000.00"}
+    change = {"provider": lender, "changes": {**to_kes, "capital_available": "300000.00"}}
+
+    async def refused_change() -> str:
+        principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+        result = await client.call_tool(UPDATE, change, raise_on_error=False)
+        assert error_code(result) == "conflict"
+        row = await core_db.fetchrow("SELECT currency FROM caas_core.providers WHERE id = $1", lender)
+        assert row["currency"] == "GHS"
+        return str(result.content[0].text)
+
+    assert "1 live bids, 0.00 GHS reserved" in await refused_change()
+    as_borrower(principal, app)
+    await client.call_tool(
+        ACCEPT, {"application": app["id"], "bid": bid["id"], "idempotency_key": uuid.uuid4().hex}
+    )
+    assert f"0 live bids, {bid['amount']['amount']} GHS reserved" in await refused_change()
+
+    _, provider = await active_loan(client, principal, runtime, core_db)
+    principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+    lent = {"provider": provider["id"], "changes": {**to_kes, "capital_available": "1.00"}}
+    result = await client.call_tool(UPDATE, lent, raise_on_error=False)
+    assert error_code(result) == "conflict" and "1 loans not yet closed, all in NGN" in result.content[0].text
+
+    # A lender with nothing going changes freely, as before.
+    idle = (await client.call_tool(ONBOARD, {"provider": provider_body()})).structured_content["provider"]
+    moved = await client.call_tool(UPDATE, {**lent, "provider": idle["id"]})
+    assert moved.structured_content["currency"] == "KES"
