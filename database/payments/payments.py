@@ -167,8 +167,17 @@ class PgPaymentWriter:
     async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
         row = await self._conn.fetchrow(
             f"{_SELECT} WHERE p.loan_id = $1 AND p.kind = 'disbursement' "
-            "AND p.status IN ('requested', 'sent', 'succeeded')",
+            "AND p.status IN ('requested', 'sent', 'succeeded') ORDER BY p.created_at DESC LIMIT 1",
             loan_id,
+        )
+        return _payment(row) if row else None
+
+    async def other_payout(self, loan_id: UUID, besides: UUID) -> PaymentRecord | None:
+        row = await self._conn.fetchrow(
+            f"{_SELECT} WHERE p.loan_id = $1 AND p.kind = 'disbursement' AND p.id <> $2 AND "
+            "(p.status IN ('requested', 'sent') OR (p.status = 'succeeded' AND p.last_error IS NULL))",
+            loan_id,
+            besides,
         )
         return _payment(row) if row else None
 

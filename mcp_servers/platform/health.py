@@ -87,9 +87,10 @@ def _unapplied(count: int) -> list[str]:
     if not count:
         return []
     return [
-        f"{count} payment(s) were received but their loan refused them (paid after the loan was paid off, "
-        "say): the money is held, not applied. list_payments with status succeeded shows each one's "
-        "last_error; refund the payer through the gateway"
+        f"{count} payment(s) moved money that their loan refused: a charge paid after the loan was paid "
+        "off, or a payout paid after it failed and was retried (the borrower may have been paid twice). "
+        "The money is not applied. list_payments with status succeeded shows each one's last_error; "
+        "refund the payer or recover the duplicate payout through the gateway"
     ]
 
 

@@ -120,6 +120,19 @@ class FakePaymentWriter:
             None,
         )
 
+    async def other_payout(self, loan_id: UUID, besides: UUID) -> PaymentRecord | None:
+        return next(
+            (
+                p
+                for p in self._tx.tables.payments.values()
+                if p.loan_id == loan_id
+                and p.id != besides
+                and p.kind == PaymentKind.DISBURSEMENT
+                and (p.status in ("requested", "sent") or (p.status == "succeeded" and p.last_error is None))
+            ),
+            None,
+        )
+
     async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
         raise not_implemented("PaymentWriter.start_attempt")
 

@@ -138,6 +138,14 @@ async def _effect(
     return f"repayment {repayment.id} {'was already ' if replayed else ''}allocated"
 
 
+async def _another_payout(uow: InboxUnitOfWork, p: PaymentRecord) -> PaymentRecord | None:
+    """For a payout that succeeds: another of its loan in flight or applied (a retry after it failed).
+    Only a failed payout can have one: the one-payout index holds a payout in flight alone."""
+    if p.kind != PaymentKind.DISBURSEMENT or p.status != PaymentStatus.FAILED:
+        return None
+    return await uow.payments.other_payout(p.loan_id, p.id)
+
+
 async def settle(
     deps: PaymentDeps,
     uow: InboxUnitOfWork,
@@ -187,7 +195,18 @@ async def settle(
         )
         return Outcome(outcome, detail, moved)
     error: str | None = why
-    if target is PaymentStatus.SUCCEEDED:
+    duplicate = await _another_payout(uow, p) if target is PaymentStatus.SUCCEEDED else None
+    if duplicate is not None:
+        # The vendor paid out after reporting a failure, and a new payout was requested since: the
+        # money moved twice, or may. This one is recorded as paid, not applied, for an operator.
+        outcome = "rejected"
+        detail += (
+            f"; but disbursement {duplicate.id} ({duplicate.status}) was requested after this one failed, "
+            "so this payout is not applied: the borrower may have been paid twice. Verify both with the "
+            "vendor and recover the duplicate"
+        )
+        error = detail
+    elif target is PaymentStatus.SUCCEEDED:
         try:
             async with uow.payments.savepoint():
                 detail += f"; {await _effect(deps, uow, call, p, loan)}"

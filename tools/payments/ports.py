@@ -124,7 +124,14 @@ class PaymentWriter(Protocol):
 
     async def lock(self, payment_id: UUID) -> PaymentRecord | None: ...
 
-    async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None: ...
+    async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
+        """The loan's disbursement in flight or succeeded (applied or not), if any."""
+        ...
+
+    async def other_payout(self, loan_id: UUID, besides: UUID) -> PaymentRecord | None:
+        """A disbursement of the loan but ``besides`` in flight or applied (the rows of the one-payout
+        index, migration 0035), if any."""
+        ...
 
     async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
         """Count an attempt at ``vendor`` before the gateway is called (committed first, so a crash

@@ -61,7 +61,7 @@ async def test_money_a_closed_loan_refuses_is_held_and_named_for_a_person(
     assert await loan_status(core_db, loan["id"]) == "closed"
     held = await core_db.fetchval(UNAPPLIED_RECEIPTS)
     health = await call(client, "admin_platform_health", {})
-    said = f"{held} payment(s) were received but their loan refused them"
+    said = f"{held} payment(s) moved money that their loan refused"
     assert held >= 1 and any(note.startswith(said) for note in health["attention"]), health["attention"]
     # platform_health counts them on every call: through the partial index, whatever the book's size
     # (with no sequential scan allowed, the index is used or none is).

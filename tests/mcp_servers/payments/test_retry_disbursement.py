@@ -25,9 +25,12 @@ from tests.helpers.payments import (
     payment_deps,
     pending_loan,
     private_router,
+    row,
     send,
     transfers,
 )
+from tools.payments.domain.payments import GatewayEvent
+from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.jobs import RetryLater
 from tools.platform.principal import Role
 
@@ -155,3 +158,41 @@ async def test_concurrent_retries_with_different_keys_make_one_payout(
         "SELECT status FROM caas_core.payments WHERE loan_id = $1 ORDER BY created_at", uuid.UUID(loan["id"])
     )
     assert [s["status"] for s in statuses] == ["failed", "requested"]
+
+
+@pytest.mark.parametrize("retry_paid_first", [False, True], ids=["retry-in-flight", "retry-paid"])
+async def test_a_payout_the_vendor_pays_after_it_failed_and_was_retried_is_recorded_not_applied(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, retry_paid_first: bool
+) -> None:
+    """A probe had the vendor report the failed payout paid after its retry was requested: storing that
+    broke the one-payout index, so the webhook and verify_payment failed for good and the borrower's
+    second payout showed nowhere."""
+    loan, failed = await _failed_payout(client, principal, runtime, core_db)
+    retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
+    deps = payment_deps(runtime)
+    await send(deps, retried["id"])
+    amount = (await row(core_db, failed["id"]))["amount_minor"]
+
+    async def vendor_says_paid(payment: dict[str, Any]) -> Any:
+        event = GatewayEvent(uuid.uuid4().hex, "transfer.success", payment["reference"], amount, "NGN", None)
+        return await receive_gateway_event(deps, "paystack", event, "0" * 64)
+
+    if retry_paid_first:
+        assert (await vendor_says_paid(retried)).outcome == "applied"
+    late = await vendor_says_paid(failed)
+    assert late.outcome == "rejected" and "may have been paid twice" in late.detail
+    first = await row(core_db, failed["id"])
+    assert first["status"] == "succeeded" and "recover the duplicate" in first["last_error"]
+    if not retry_paid_first:
+        assert await loan_status(core_db, loan["id"]) == "pending_disbursement"  # the retry decides
+        assert (await vendor_says_paid(retried)).outcome == "applied"
+    assert await loan_status(core_db, loan["id"]) == "active"
+    assert (await vendor_says_paid(failed)).outcome == "ignored"  # redelivered: no failure, no effect
+    principal(uuid.uuid4().hex, Role.OPERATOR)
+    assert (await call(client, VERIFY, {"payment": failed["id"]}))["status"] == "succeeded"
+    disbursements = await core_db.fetchval(
+        "SELECT count(*) FROM caas_ledger.journals WHERE kind = 'disbursement' AND source_id = $1", loan["id"]
+    )
+    assert disbursements == 1
+    health = (await client.call_tool("admin_platform_health", {})).structured_content
+    assert any("may have been paid twice" in line for line in health["attention"])
