@@ -70,7 +70,7 @@ STAGES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
 _LIFECYCLE = (
     "Application: draft -> submitted -> under_review | open_for_bids | declined -> offer_accepted -> "
     "approved -> disbursed. Loan: pending_disbursement -> active -> closed | delinquent -> defaulted "
-    "-> written_off."
+    "-> written_off; pending_disbursement -> cancelled (never paid out)."
 )
 
 

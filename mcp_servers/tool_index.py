@@ -29,6 +29,7 @@ TOOL_NAMES: dict[str, tuple[str, ...]] = {
         "quote_early_settlement",
         "age_loans",
         "write_off_loan",
+        "cancel_loan",
         "calculate_commission",
         "get_commission_statement",
         "get_platform_revenue",

@@ -99,10 +99,10 @@ TOOLSETS: dict[str, Toolset] = {
         "collect_repayment get_payment list_payments",
     ),
     "service": _set(
-        "back-office servicing: originate, disburse (and retry a failed payout), verify payments, record "
-        "repayments, age, write off",
-        "originate_loan disburse_loan retry_disbursement verify_payment record_repayment age_loans "
-        "write_off_loan",
+        "back-office servicing: originate, disburse (and retry a failed payout), cancel a loan never paid "
+        "out, verify payments, record repayments, age, write off",
+        "originate_loan disburse_loan retry_disbursement cancel_loan verify_payment record_repayment "
+        "age_loans write_off_loan",
     ),
     "ledger": _set(
         "the books: balances, journals, postings, reconciliation, reversals, commission and revenue",

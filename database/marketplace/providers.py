@@ -11,9 +11,9 @@ from uuid import UUID
 import asyncpg
 
 from database.marketplace.capital_at_commit import CapitalAtCommit, add_at_once
+from database.marketplace.provider_capital import capital_figures, in_currency
 from database.platform.audit import Connection
 from database.sql import Filters
-from tools.ledger.domain.chart import account
 from tools.loans.domain.commission_plan import CommissionPlan
 from tools.marketplace.domain.matching import (
     HEADROOM_MULTIPLE,
@@ -221,21 +221,6 @@ LEFT JOIN caas_core.bidding_rounds br ON br.application_id = i.application_id
 """
 
 
-# The provider's two capital accounts, and the principal its loans still owe it (each loan's
-# principal_receivable account, found by its code): the cached balances, as reconcile_ledger checks them.
-_CAPITAL = """
-SELECT
-    coalesce((SELECT balance_minor FROM caas_ledger.account_balances WHERE account_id = $2), 0) AS available,
-    coalesce((SELECT balance_minor FROM caas_ledger.account_balances WHERE account_id = $3), 0) AS reserved,
-    coalesce(sum(b.balance_minor), 0) AS lent,
-    count(*) FILTER (WHERE b.balance_minor <> 0) AS loans
-FROM caas_core.loans l
-JOIN caas_ledger.accounts a ON a.code = 'loan:' || l.id::text || ':principal_receivable:' || $4::text
-JOIN caas_ledger.account_balances b ON b.account_id = a.id
-WHERE l.provider_id = $1 AND l.currency = $4::text
-"""
-
-
 class PgProviderReader:
     def __init__(self, pool: asyncpg.Pool | Connection) -> None:
         self._pool = pool
@@ -270,21 +255,7 @@ class PgProviderReader:
         return [InvitationRecord(**dict(r.items())) for r in await self._pool.fetch(sql, *f.args)]
 
     async def capital(self, provider_id: UUID, currency: str) -> CapitalFigures:
-        owner = str(provider_id)
-        row = await self._pool.fetchrow(
-            _CAPITAL,
-            provider_id,
-            account("provider", "capital_available", currency, owner).id,
-            account("provider", "capital_reserved", currency, owner).id,
-            currency,
-        )
-        assert row is not None
-        return CapitalFigures(
-            available_minor=int(row["available"]),
-            reserved_minor=int(row["reserved"]),
-            lent_minor=int(row["lent"]),
-            loans_outstanding=int(row["loans"]),
-        )
+        return await capital_figures(self._pool, provider_id, currency)
 
     async def list(self, query: ProviderQuery) -> list[ProviderRecord]:
         f = Filters()
@@ -299,16 +270,6 @@ class PgProviderReader:
         f.keyset(("created_at", "id"), query.after)
         sql = f.page(_SELECT, ("created_at", "id"), query.limit)
         return [provider_record(r) for r in await self._pool.fetch(sql, *f.args)]
-
-
-# Counted with the provider's own indexes (bids_provider_idx, loans_provider_idx): a rare admin call.
-_IN_CURRENCY = """
-SELECT (SELECT count(*) FROM caas_core.bids WHERE provider_id = $1 AND status = 'active')::int AS bids,
-       coalesce((SELECT balance_minor FROM caas_ledger.account_balances WHERE account_id = $2), 0)
-           AS reserved,
-       (SELECT count(*) FROM caas_core.loans WHERE provider_id = $1
-        AND status IN ('pending_disbursement', 'active', 'delinquent', 'defaulted'))::int AS loans
-"""
 
 
 class PgProviderWriter:
@@ -377,10 +338,7 @@ class PgProviderWriter:
         return provider_record(row)
 
     async def in_currency(self, provider_id: UUID, currency: str) -> tuple[int, int, int]:
-        reserved = account("provider", "capital_reserved", currency, str(provider_id)).id
-        row = await self._conn.fetchrow(_IN_CURRENCY, provider_id, reserved)
-        assert row is not None
-        return row["bids"], row["reserved"], row["loans"]
+        return await in_currency(self._conn, provider_id, currency)
 
     async def add_capital(self, provider_id: UUID, amount_minor: int) -> None:
         if self._capital is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastmcp import Context, FastMCP
@@ -39,6 +39,7 @@ from tools.loans.models.loans import (
     ScheduleView,
     SettlementQuoteView,
 )
+from tools.payments import cancellation
 from tools.platform.errors import DomainError
 from tools.platform.models import Day, DecimalString, FreeText, Moment
 from tools.platform.principal import Role
@@ -271,6 +272,44 @@ async def write_off_loan(
     conflict. Admins only, with a reason.
     """
     return await loans.write_off_loan(deps().loans, invocation(), loan, reason)
+
+
+@TOOLS.tool(
+    roles={Role.OPERATOR, Role.ADMIN},
+    title="Cancel a loan before its payout",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+)
+async def cancel_loan(
+    loan: LoanHandle,
+    reason: Annotated[
+        FreeText,
+        StringConstraints(strip_whitespace=True, min_length=10, max_length=500),
+        Field(
+            description="Mandatory: why it will not be paid out; kept in the loan's and its application's "
+            "timelines."
+        ),
+    ],
+    application_ends: Annotated[
+        Literal["withdrawn", "declined"],
+        Field(
+            description="withdrawn: the borrower no longer wants it; declined: the platform refuses to pay "
+            "it out."
+        ),
+    ] = "withdrawn",
+) -> LoanView:
+    """Cancel a loan that was never paid out: it ends as cancelled, its application as withdrawn or
+    declined, and the lender's reserved capital is released (a reservation_release journal, and the
+    lender's webhook is told), all at once.
+
+    Use when a loan pending disbursement will not be paid out: the borrower changed their mind before
+    the money left, the bank account is wrong and will not be fixed, or a check failed. Only a loan
+    pending disbursement whose payouts all failed (or that has none) is cancelled; a payout requested or
+    sent is a conflict until verify_payment shows it failed; a second call is a conflict and changes
+    nothing. Returns the cancelled loan.
+    """
+    return await cancellation.cancel_loan(deps().payments, invocation(), loan, reason, application_ends)
 
 
 async def loan_schedule(loan: str) -> str:

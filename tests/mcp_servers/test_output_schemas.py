@@ -48,6 +48,7 @@ NOT_REACHED = frozenset(
         "credit_quote_prepayment",
         "credit_review_application",
         "credit_write_off_loan",
+        "credit_cancel_loan",
         "payments_collect_repayment",
         "payments_disburse_loan",
         "payments_get_payment",

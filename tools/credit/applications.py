@@ -239,6 +239,12 @@ async def withdraw_application(
 ) -> ApplicationView:
     async with deps.uow() as uow:
         stored = await locked_application(uow, call.principal, id_or_reference)
+        if stored.status == ApplicationStatus.APPROVED:
+            # Its loan exists and holds the lender's capital: they end together, or not at all.
+            raise Conflict(
+                f"{stored.reference} is approved and its loan is being paid out; ask an operator to cancel "
+                "the loan (cancel_loan) while no payout has succeeded, which withdraws the application"
+            )
         app = await transition(uow, call, stored, ApplicationStatus.WITHDRAWN, reason)
     return application_view(app, call.principal, deps.vault, deps.clock.today())
 

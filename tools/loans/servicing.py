@@ -67,6 +67,7 @@ def not_servicing(loan: LoanRecord, what: str) -> Conflict:
         LoanStatus.PENDING_DISBURSEMENT: "its disbursement is not confirmed yet",
         LoanStatus.CLOSED: "it is paid off",
         LoanStatus.WRITTEN_OFF: "it was written off",
+        LoanStatus.CANCELLED: "it was cancelled before its disbursement",
     }.get(LoanStatus(loan.status), f"it is {loan.status}")
     return Conflict(f"loan {loan.id} is {loan.status}: {what} is not possible because {why}")
 

@@ -5,4 +5,4 @@ Other services may import ``ports``, ``models``, ``domain`` and the modules name
 every other module is this service's own (``tests/test_layers.py`` holds it).
 """
 
-__all__ = ["domain", "models", "ports", "vendor_events"]
+__all__ = ["cancellation", "domain", "models", "ports", "vendor_events"]

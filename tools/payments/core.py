@@ -138,12 +138,33 @@ async def _effect(
     return f"repayment {repayment.id} {'was already ' if replayed else ''}allocated"
 
 
-async def _another_payout(uow: InboxUnitOfWork, p: PaymentRecord) -> PaymentRecord | None:
-    """For a payout that succeeds: another of its loan in flight or applied (a retry after it failed).
-    Only a failed payout can have one: the one-payout index holds a payout in flight alone."""
+async def _duplicate_payout(uow: InboxUnitOfWork, p: PaymentRecord) -> str | None:
+    """Why a payout that succeeds is not applied: another of its loan is in flight or applied (a retry
+    requested after it failed), so the money moved twice, or may; None when there is none. Only a
+    failed payout can have one: the one-payout index holds a payout in flight or applied alone."""
     if p.kind != PaymentKind.DISBURSEMENT or p.status != PaymentStatus.FAILED:
         return None
-    return await uow.payments.other_payout(p.loan_id, p.id)
+    other = await uow.payments.other_payout(p.loan_id, p.id)
+    if other is None:
+        return None
+    return (
+        f"but disbursement {other.id} ({other.status}) was requested after this one failed, so this payout "
+        "is not applied: the borrower may have been paid twice. Verify both with the vendor and recover "
+        "the duplicate"
+    )
+
+
+async def _applied(
+    deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: PaymentRecord, loan: LoanRecord
+) -> tuple[bool, str]:
+    """Whether the succeeded payment's effect applied, and what it did or why its loan refused it: the
+    money moved whatever the loan says, so the payment records that and the refusal waits for an
+    operator."""
+    try:
+        async with uow.payments.savepoint():
+            return True, await _effect(deps, uow, call, p, loan)
+    except DomainError as exc:
+        return False, f"but its effect was refused ({exc.code}: {exc.message})"
 
 
 async def settle(
@@ -195,27 +216,12 @@ async def settle(
         )
         return Outcome(outcome, detail, moved)
     error: str | None = why
-    duplicate = await _another_payout(uow, p) if target is PaymentStatus.SUCCEEDED else None
-    if duplicate is not None:
-        # The vendor paid out after reporting a failure, and a new payout was requested since: the
-        # money moved twice, or may. This one is recorded as paid, not applied, for an operator.
-        outcome = "rejected"
-        detail += (
-            f"; but disbursement {duplicate.id} ({duplicate.status}) was requested after this one failed, "
-            "so this payout is not applied: the borrower may have been paid twice. Verify both with the "
-            "vendor and recover the duplicate"
-        )
-        error = detail
-    elif target is PaymentStatus.SUCCEEDED:
-        try:
-            async with uow.payments.savepoint():
-                detail += f"; {await _effect(deps, uow, call, p, loan)}"
-        except DomainError as exc:
-            # The money moved whatever the loan says: the payment records that, and the refused effect
-            # waits for an operator with its reason.
-            outcome = "rejected"
-            detail += f"; but its effect was refused ({exc.code}: {exc.message})"
-        error = None if outcome == "applied" else detail
+    if target is PaymentStatus.SUCCEEDED:
+        duplicate = await _duplicate_payout(uow, p)
+        applied, said = (False, duplicate) if duplicate else await _applied(deps, uow, call, p, loan)
+        outcome = "applied" if applied else "rejected"
+        detail += f"; {said}"
+        error = None if applied else detail
     # The final status, its audit row and its event in one statement; the event is the moved
     # payment's, whose status is the only field it names that the move changes.
     event = payment_event(replace(p, status=target.value), loan, target.value, detail, deps.clock.now())

@@ -42,7 +42,8 @@ TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
     S.OPEN_FOR_BIDS: frozenset({S.OFFER_ACCEPTED, S.EXPIRED, S.WITHDRAWN}),
     # Once an offer is accepted the borrower can no longer walk away; approval re-checks policy.
     S.OFFER_ACCEPTED: frozenset({S.APPROVED, S.DECLINED}),
-    S.APPROVED: frozenset({S.DISBURSED}),
+    # Its loan cancelled before the payout: the borrower no longer wants it, or the platform refuses it.
+    S.APPROVED: frozenset({S.DISBURSED, S.WITHDRAWN, S.DECLINED}),
     S.DECLINED: frozenset(),
     S.WITHDRAWN: frozenset(),
     S.EXPIRED: frozenset(),

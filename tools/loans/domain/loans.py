@@ -77,16 +77,19 @@ class LoanStatus(StrEnum):
     CLOSED = "closed"
     DEFAULTED = "defaulted"
     WRITTEN_OFF = "written_off"
+    # Ended before any payout succeeded: the lender's reservation is released, nothing is owed.
+    CANCELLED = "cancelled"
 
 
 L = LoanStatus
 LOAN_TRANSITIONS: dict[LoanStatus, frozenset[LoanStatus]] = {
-    L.PENDING_DISBURSEMENT: frozenset({L.ACTIVE}),
+    L.PENDING_DISBURSEMENT: frozenset({L.ACTIVE, L.CANCELLED}),
     L.ACTIVE: frozenset({L.DELINQUENT, L.CLOSED}),
     L.DELINQUENT: frozenset({L.ACTIVE, L.CLOSED, L.DEFAULTED}),
     L.DEFAULTED: frozenset({L.WRITTEN_OFF, L.CLOSED}),
     L.CLOSED: frozenset(),
     L.WRITTEN_OFF: frozenset(),
+    L.CANCELLED: frozenset(),
 }
 # The loans still being repaid: repayments, quotes and aging apply to them.
 SERVICING = frozenset({L.ACTIVE, L.DELINQUENT, L.DEFAULTED})

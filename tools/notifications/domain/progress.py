@@ -5,7 +5,8 @@ application status and, once a loan exists, each loan status has a fixed percent
 
     application draft 10, submitted 20, under_review 30, open_for_bids 45, offer_accepted 60,
     approved 75, disbursed 90; declined / withdrawn / expired 100 (the journey ended there)
-    loan pending_disbursement 80, active 90, delinquent 90, defaulted 90, closed 100, written_off 100
+    loan pending_disbursement 80, active 90, delinquent 90, defaulted 90, closed 100, written_off 100,
+    cancelled 100
 
 A terminal outcome is 100 whatever it was: the bar says "finished", the status says how. A status
 that goes back (under_review -> draft when more information is needed) takes the bar back with it:
@@ -43,6 +44,7 @@ LOAN_PROGRESS: Mapping[str, int] = MappingProxyType(
         "defaulted": 90,
         "closed": 100,
         "written_off": 100,
+        "cancelled": 100,
     }
 )
 

@@ -23,7 +23,7 @@ LEGAL = {
     (S.UNDER_REVIEW, S.WITHDRAWN),
     (S.OPEN_FOR_BIDS, S.OFFER_ACCEPTED), (S.OPEN_FOR_BIDS, S.EXPIRED), (S.OPEN_FOR_BIDS, S.WITHDRAWN),
     (S.OFFER_ACCEPTED, S.APPROVED), (S.OFFER_ACCEPTED, S.DECLINED),
-    (S.APPROVED, S.DISBURSED),
+    (S.APPROVED, S.DISBURSED), (S.APPROVED, S.WITHDRAWN), (S.APPROVED, S.DECLINED),
 }  # fmt: skip
 
 
@@ -49,6 +49,7 @@ def test_final_states_lead_nowhere_and_every_state_is_reachable_from_draft() -> 
     assert seen == set(S)
 
 
-def test_withdrawal_is_possible_until_an_offer_is_accepted() -> None:
-    before = {S.DRAFT, S.SUBMITTED, S.UNDER_REVIEW, S.OPEN_FOR_BIDS}
+def test_withdrawal_is_possible_until_an_offer_is_accepted_and_of_a_loan_cancelled_before_payout() -> None:
+    # Approved: only with its loan (cancel_loan); withdraw_application alone refuses it.
+    before = {S.DRAFT, S.SUBMITTED, S.UNDER_REVIEW, S.OPEN_FOR_BIDS, S.APPROVED}
     assert {s for s in S if S.WITHDRAWN in TRANSITIONS[s]} == before

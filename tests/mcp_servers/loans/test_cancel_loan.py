@@ -1,0 +1,99 @@
+"""cancel_loan through the MCP client: a loan never paid out ends as cancelled with its application,
+the lender's reservation released in the row and the ledger at once; a payout that may still succeed,
+a loan paid out, a second call and a borrower's own withdrawal are refused and change nothing."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.loans import GET_APPLICATION, GET_LOAN, REPAY, active_loan, balance, call, refused
+from tests.helpers.payments import disburse, pending_loan, send
+from tools.platform.principal import Role
+
+CANCEL = "credit_cancel_loan"
+WITHDRAW = "credit_withdraw_application"
+REASON = "the borrower found the money elsewhere"
+
+
+async def lender_capital(db: asyncpg.Connection, provider: dict[str, Any]) -> tuple[int, int, int]:
+    """The provider row's available capital, and the ledger's available and reserved."""
+    row = await db.fetchval(
+        "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", uuid.UUID(provider["id"])
+    )
+    available = await balance(db, "provider", "capital_available", provider["id"], provider["currency"])
+    reserved = await balance(db, "provider", "capital_reserved", provider["id"], provider["currency"])
+    return row, available, reserved
+
+
+async def test_a_loan_never_paid_out_is_cancelled_and_its_lenders_capital_released(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await pending_loan(client, principal, runtime, core_db)
+    principal_minor = round(Decimal(loan["principal"]["amount"]) * 100)
+    row, available, reserved = await lender_capital(core_db, provider)
+    assert reserved == principal_minor and row == available
+
+    cancelled = await call(client, CANCEL, {"loan": loan["id"], "reason": REASON})
+    assert cancelled["status"] == "cancelled" and cancelled["timeline"][-1]["to_status"] == "cancelled"
+    assert REASON in cancelled["timeline"][-1]["reason"]
+    app = await call(client, GET_APPLICATION, {"application": loan["application_id"]})
+    assert app["status"] == "withdrawn"
+    assert await lender_capital(core_db, provider) == (row + principal_minor, available + principal_minor, 0)
+    events = await core_db.fetch(
+        "SELECT event_type FROM caas_core.outbox WHERE aggregate_id = ANY($1::text[]) ORDER BY id",
+        [loan["id"], loan["application_id"], loan["bid_id"]],
+    )
+    assert {"loan.cancelled", "application.withdrawn", "offer.released"} <= {e["event_type"] for e in events}
+
+    # Once: again is a conflict that writes nothing; a cancelled loan is repaid by nobody.
+    journals = await core_db.fetchval("SELECT count(*) FROM caas_ledger.journals")
+    assert await refused(client, CANCEL, {"loan": loan["id"], "reason": REASON}) == "conflict"
+    payment = {"loan": loan["id"], "amount": "10.00", "paid_at": cancelled["created_at"], "reference": "r-1"}
+    assert await refused(client, REPAY, payment) == "conflict"
+    assert await core_db.fetchval("SELECT count(*) FROM caas_ledger.journals") == journals
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "cancelled"
+
+
+async def test_a_payout_that_may_still_succeed_holds_the_loan_until_it_failed(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, provider = await pending_loan(client, principal, runtime, core_db)
+    payout = await disburse(client, loan, simulate="rejected")
+    before = await lender_capital(core_db, provider)
+    args = {"loan": loan["id"], "reason": "the account number is wrong", "application_ends": "declined"}
+    refusal = await client.call_tool(CANCEL, args, raise_on_error=False)
+    assert refusal.is_error and f"payout {payout['id']} (requested)" in refusal.content[0].text
+    assert await lender_capital(core_db, provider) == before
+
+    await send(runtime.deps.payments, payout["id"])  # the vendor refuses it: the payout failed
+    cancelled = await call(client, CANCEL, args)
+    assert cancelled["status"] == "cancelled"
+    app = await call(client, GET_APPLICATION, {"application": loan["application_id"]})
+    assert app["status"] == "declined"
+    assert (await lender_capital(core_db, provider))[2] == 0
+
+
+async def test_who_may_cancel_and_what_is_no_longer_cancelled(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    app = await call(client, GET_APPLICATION, {"application": loan["application_id"]})
+    principal(app["borrower_id"], Role.BORROWER)
+    assert await refused(client, CANCEL, {"loan": loan["id"], "reason": REASON}) == "permission_denied"
+    # Withdrawing the approved application alone would leave its loan holding the lender's capital.
+    withdrawal = await client.call_tool(
+        WITHDRAW, {"application": app["id"], "reason": "changed my mind"}, raise_on_error=False
+    )
+    assert withdrawal.is_error and "cancel_loan" in withdrawal.content[0].text
+    principal("op-1", Role.OPERATOR)
+    assert (await call(client, GET_APPLICATION, {"application": app["id"]}))["status"] == "approved"
+
+    paid, _ = await active_loan(client, principal, runtime, core_db)
+    principal("op-1", Role.OPERATOR)
+    assert await refused(client, CANCEL, {"loan": paid["id"], "reason": REASON}) == "conflict"
