@@ -1,5 +1,5 @@
 // Money moves awaiting a person (confirm / refuse, each asked first with its exact summary), failed
-// payouts (retry) and failed webhook deliveries to lenders (retry).
+// payouts (retry, or cancel the loan) and failed webhook deliveries to lenders (retry).
 "use strict";
 (() => {
   const { time } = caas;
@@ -34,19 +34,42 @@
     con.reload("payouts", "money");
   };
 
-  // A failed payout stays failed; once a newer payout of the same loan exists, the row says so instead
-  // of offering another retry.
+  // A loan that will not be paid out after all: cancelled with a reason, its lender's capital released.
+  const cancelLoan = async (payment) => {
+    const reason = await pendingActions.ask({
+      title: `Cancel loan ${payment.loan_id}?`,
+      detail: "It will never be paid out: the application is withdrawn and the lender's reserved capital is released.",
+      yes: "Yes, cancel the loan",
+      reasonLabel: "Why it will not be paid out (at least 10 characters; kept in its timeline)",
+    });
+    if (reason === null) return;
+    await con.act(
+      "payouts-outcome",
+      () => caas.tool("{{TOOL:cancel_loan}}", { loan: payment.loan_id, reason }),
+      (loan) => `Loan ${loan.id} is ${loan.status}; its lender's reserved capital is released.`,
+    );
+    con.reload("payouts");
+  };
+
+  // A failed payout stays failed; once a newer payout of the same loan exists, or the loan was
+  // cancelled, the row says so instead of offering another retry.
   const loadPayouts = async () => {
-    const [failed, others] = await Promise.all([
+    const [failed, others, cancelled] = await Promise.all([
       caas.tool("{{TOOL:list_payments}}", { kind: "disbursement", status: ["failed"], limit: 50 }),
       caas.tool("{{TOOL:list_payments}}", { kind: "disbursement", status: ["requested", "sent", "succeeded"], limit: 100 }),
+      caas.tool("{{TOOL:list_loans}}", { status: ["cancelled"], limit: 100 }),
     ]);
     const newer = (p) => others.items.find((o) => o.loan_id === p.loan_id && o.created_at > p.created_at);
+    const ended = new Set(cancelled.items.map((l) => l.id));
+    const actions = (p) =>
+      cell(button("Retry payout", () => retryPayout(p)), " ", button("Cancel loan…", () => cancelLoan(p)));
     fill(
       "payouts",
       failed.items.map((p) => {
         const next = newer(p);
-        const action = next ? cell(`Retried: ${next.reference} is ${next.status}`) : cell(button("Retry payout", () => retryPayout(p)));
+        const action = next
+          ? cell(`Retried: ${next.reference} is ${next.status}`)
+          : ended.has(p.loan_id) ? cell("Loan cancelled") : actions(p);
         return row(p.reference, p.loan_id, { num: con.money(p.amount) }, { num: p.attempts }, p.last_error, time(p.updated_at), action);
       }),
       "payouts-empty",
