@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from uuid import UUID
 
 import mcp_types
@@ -192,7 +192,7 @@ TOOLS = ToolSet()
 )
 async def confirm_action(
     action: Annotated[UUID, Field(description="The action's id a confirmation_required error gave.")],
-) -> ConfirmedAction | mcp_types.InputRequiredResult:
+) -> ConfirmedAction:
     """Confirm a pending money move as the person it concerns, and run it exactly as it was asked.
 
     Use when a money move answered confirmation_required (accepting an offer, a disbursement, a
@@ -216,7 +216,9 @@ async def confirm_action(
     rules, now = policy(runtime.settings), runtime.clock.now()
     in_person = await _asker_in_person(runtime, rules, call, action, now, may_see)
     if isinstance(in_person, mcp_types.InputRequiredResult):
-        return in_person
+        # Sent as it is, whatever the annotation (as the money tools' own ask, mcp_servers.toolkit):
+        # annotated, it would put the protocol's whole result model in this tool's output schema.
+        return cast("ConfirmedAction", in_person)
     pending = await confirm_pending(
         _store(runtime), rules, call, action, roles, now, may_see, in_person=in_person
     )

@@ -69,8 +69,8 @@ STAGES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
 
 _LIFECYCLE = (
     "Application: draft -> submitted -> under_review | open_for_bids | declined -> offer_accepted -> "
-    "approved -> disbursed. Loan: pending_disbursement -> active -> closed | delinquent -> defaulted "
-    "-> written_off; pending_disbursement -> cancelled (never paid out)."
+    "approved -> disbursed. Loan: pending_disbursement -> active | cancelled; active -> closed | "
+    "delinquent -> defaulted -> written_off."
 )
 
 
@@ -110,7 +110,7 @@ def instructions(service: str | None, services: Mapping[str, object]) -> str:
         if own:
             lines.append(f"- {toolset}: {purpose}: {', '.join(own)}")
     lines.append(
-        "Amounts are decimal strings with an ISO 4217 currency; money moves take an idempotency_key. "
-        "Errors carry a stable code and say how to fix the call. Prompts guide whole jobs."
+        "Amounts: decimal strings in an ISO 4217 currency; money moves take an idempotency_key. "
+        "Errors carry a stable code and how to fix the call. Prompts guide whole jobs."
     )
     return "\n".join(lines)

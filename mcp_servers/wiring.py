@@ -50,7 +50,7 @@ from tools.notifications.notifications import notification_handler, remind_due_r
 from tools.notifications.ports import NotificationDeps, NotificationStore, SupportStore
 from tools.notifications.supabase_sync import sync_handler
 from tools.payments.charges import expire_stalled_charges
-from tools.payments.domain.routing import VendorRouter
+from tools.payments.domain.routing import VendorRouter, parse_routes
 from tools.payments.ports import CommunicationGateway, PaymentDeps, PaymentGateway
 from tools.payments.transfers import send_disbursement
 from tools.platform.errors import Conflict
@@ -181,6 +181,7 @@ def _credit_deps(shared: _Shared) -> CreditDeps:
         bidding_window=shared.bidding_window,
         document_max_bytes=settings.document_max_bytes,
         operator_approval_above=settings.operator_approval_above,
+        payable_currencies=frozenset(parse_routes(settings.payment_routes)),
     )
 
 
@@ -216,6 +217,7 @@ def _marketplace_deps(shared: _Shared) -> MarketplaceDeps:
         webhook_retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
         webhook_secret_overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
         webhook_allow_local=settings.allows_local_webhooks,
+        payable_currencies=frozenset(parse_routes(settings.payment_routes)),
     )
 
 

@@ -36,6 +36,7 @@ from tests.helpers.confirm import person_confirms
 from tests.helpers.markets import Countries
 from tests.helpers.pgbouncer import core_urls
 from tests.helpers.supabase import apply_hosted_defaults
+from tools.payments.domain.routing import DEFAULT_ROUTES
 from tools.platform.principal import Principal, Role
 
 
@@ -106,6 +107,9 @@ async def settings(fresh_database, tmp_path_factory: pytest.TempPathFactory) -> 
         jwt_audience=JWT_AUDIENCE,
         service_api_key=SERVICE_KEY,
         pool_max_size=16,
+        # Every currency a test lends in (a matching test's market is MUR): an application or lender in
+        # a currency with no payment route is refused (tests/mcp_servers/test_payable_currencies.py).
+        payment_routes=f"{DEFAULT_ROUTES};MUR,BWP,JPY,MWK,SCR,ZMW:paystack",
         # Tool tests call every tool a role may; the default views have tests of their own
         # (tests/mcp_servers/test_toolsets.py).
         toolsets="all",

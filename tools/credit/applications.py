@@ -32,6 +32,7 @@ from tools.platform.domain.money import from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.models import describe_validation_error
+from tools.platform.payable import check_payable
 from tools.platform.ports import AuditRecord, IdempotencyClaim, Invocation, PersonalDataVault
 from tools.platform.principal import Principal, Role
 
@@ -163,6 +164,7 @@ async def submit_application(
     principal = call.principal
     new, sealed = None, None
     if cmd is not None:
+        check_payable(deps.payable_currencies, cmd.currency, "the application")
         borrower_id = _borrower_for(principal, cmd.borrower_id)
         sealed = seal(deps.vault, cmd.applicant)
         new = _new_application(principal, borrower_id, cmd, sealed)
@@ -182,6 +184,7 @@ async def submit_application(
         else:
             assert draft is not None
             stored = await locked_application(uow, principal, draft)
+            check_payable(deps.payable_currencies, stored.currency, f"draft {stored.reference}")
             if stored.status == ApplicationStatus.DRAFT:
                 try:
                     SubmitApplication.model_validate(_as_fields(stored, deps.vault))

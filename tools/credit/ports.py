@@ -241,3 +241,5 @@ class CreditDeps:
     document_max_bytes: int = DEFAULT_MAX_BYTES
     # Approvals above these amounts (per currency, major units) need an operator; other currencies always do.
     operator_approval_above: Mapping[str, Decimal] = field(default_factory=dict)
+    # The currencies the payment routes can pay out (None: any), checked when an application is submitted.
+    payable_currencies: frozenset[str] | None = None

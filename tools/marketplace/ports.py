@@ -319,3 +319,5 @@ class MarketplaceDeps:
     webhook_secret_overlap: timedelta = timedelta(hours=24)
     # Whether a webhook_url may name loopback or use plain http (CAAS_WEBHOOK_ALLOW_LOCAL).
     webhook_allow_local: bool = False
+    # The currencies the payment routes can pay out (None: any): a lender lends only in one of them.
+    payable_currencies: frozenset[str] | None = None

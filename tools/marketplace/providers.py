@@ -37,6 +37,7 @@ from tools.platform.domain.money import from_minor
 from tools.platform.domain.outbound import url_problem
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
 from tools.platform.models import Money, describe_validation_error
+from tools.platform.payable import check_payable
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
@@ -213,6 +214,7 @@ async def onboard_provider(
     deps: MarketplaceDeps, call: Invocation, cmd: OnboardProvider
 ) -> OnboardedProvider:
     _check_receiver(deps, cmd.webhook_url)
+    check_payable(deps.payable_currencies, cmd.currency, "the provider")
     secret = _new_secret()
     sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
     async with deps.uow() as uow:
@@ -239,6 +241,7 @@ async def update_provider(
                 "max_amount and capital_available in the new currency in the same call"
             )
         if given.get("currency", stored.currency) != stored.currency:
+            check_payable(deps.payable_currencies, given["currency"], "the provider's new currency")
             await _nothing_going_in(uow, stored, given["currency"])
         if "webhook_url" in given:
             _check_receiver(deps, given["webhook_url"])
