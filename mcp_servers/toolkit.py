@@ -355,16 +355,16 @@ class ErrorMapping(DirectCallTool):
         call_next: CallNext[CallToolRequestParams, Any],
     ) -> Any:
         name = context.message.name
+        label = name if name in self.known else UNKNOWN_TOOL
         started = time.perf_counter()
         try:
             result = await call_next(context)
         except CaasToolError as exc:
-            label = name if name in self.known else UNKNOWN_TOOL
             TOOL_ERRORS.labels(label, exc.code).inc()
             TOOL_SECONDS.labels(label, "error").observe(time.perf_counter() - started)
             return _error_result(exc.code, exc.message if exc.literal else self.render(exc.message))
         except ValidationError as exc:
-            TOOL_ERRORS.labels(name if name in self.known else UNKNOWN_TOOL, "invalid_argument").inc()
+            TOOL_ERRORS.labels(label, "invalid_argument").inc()
             cause = exc.__cause__
             message = (
                 _validation_message(cause)
@@ -377,7 +377,7 @@ class ErrorMapping(DirectCallTool):
             message = f"there is no tool {name[:100]!r}; call tools/list to see yours"
             return _error_result("not_found", message)
         except ToolError:
-            TOOL_ERRORS.labels(name if name in self.known else UNKNOWN_TOOL, "internal").inc()
+            TOOL_ERRORS.labels(label, "internal").inc()
             return _error_result(
                 "internal",
                 f"the tool failed (request {current_request_id()}); retry once, then report the request id "
