@@ -80,7 +80,8 @@ class LocalUploads:
         data = await _body(request, deps.document_max_bytes)
         if data is None:
             return _refused(413, "invalid_argument", f"a document is at most {deps.document_max_bytes} bytes")
-        media_type = request.headers.get("content-type", "").split(";")[0].strip()
+        # Media types are case-insensitive (RFC 9110 8.3.1): "Application/PDF" is the PDF asked for.
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             size = await receive_local_upload(deps, store, principal, upload_id, media_type, data)
         except DomainError as exc:
