@@ -58,16 +58,20 @@ class TokenHelp:
             if message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await self._refuse(start, b"".join(chunks), send)
+                    await self._refuse(start, b"".join(chunks), send, _presented(scope))
 
         await self.app(scope, receive, answer)
 
-    async def _refuse(self, start: Message, original: bytes, send: Send) -> None:
+    async def _refuse(self, start: Message, original: bytes, send: Send, presented: bool) -> None:
         try:
             error = str(json.loads(original).get("error") or "invalid_token")
-            sent = "The token sent was not accepted (unknown, expired, or meant for another server). "
         except (ValueError, AttributeError):
-            error, sent = "invalid_token", "No bearer token was sent. "
+            error = "invalid_token"
+        sent = (
+            "The token sent was not accepted (unknown, expired, or meant for another server). "
+            if presented
+            else "No bearer token was sent. "
+        )
         body = json.dumps({"error": error, "error_description": sent + self.hint}).encode()
         headers = [
             (k, v) for k, v in start["headers"] if k.lower() not in (b"content-length", b"content-type")
@@ -75,3 +79,14 @@ class TokenHelp:
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _presented(scope: Scope) -> bool:
+    """Whether the request carried a token at all: a bearer Authorization header, or (the live
+    updates, where a browser's EventSource cannot set headers) an access_token query parameter."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return True
+    return b"access_token=" in scope.get("query_string", b"")

@@ -36,7 +36,16 @@ async def test_a_refused_call_names_where_to_get_a_token_and_keeps_the_challenge
         allowed = await http.post(
             "/mcp", json=LIST, headers={**JSONRPC, "Authorization": f"Bearer {SERVICE_KEY}"}
         )
-    for refused, said in ((missing, "No bearer token was sent"), (wrong, "was not accepted")):
+        # The live updates answer a 401 of their own, in JSON: it too says whether a token came.
+        live_missing = await http.get("/live/events")
+        live_wrong = await http.get("/live/events", params={"access_token": "nope"})
+    refusals = (
+        (missing, "No bearer token was sent"),
+        (wrong, "was not accepted"),
+        (live_missing, "No bearer token was sent"),
+        (live_wrong, "was not accepted"),
+    )
+    for refused, said in refusals:
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Bearer")
         assert refused.headers["content-type"] == "application/json"
