@@ -241,7 +241,7 @@ async def _bids(j: Journey, app: dict[str, Any], lenders: list[dict[str, Any]]) 
 async def _loan(j: Journey, app: dict[str, Any]) -> dict[str, Any]:
     approve = {"application": app["id"], "comment": "identity and income verified"}
     await j.call("checker", "credit_approve_application", approve)
-    _say("  a second operator approves it (maker-checker: not who filed, submitted or scored it)")
+    _say("  a second operator approves it (maker-checker: not who filed, submitted, reviewed or changed it)")
     loan = await j.call("checker", "credit_originate_loan", {"application": app["id"]})
     _say(f"  the loan is originated: {loan['term_months']} installments, first due {loan['first_due_date']}")
     paid_out = {"loan": loan["id"], "idempotency_key": f"demo-disburse-{j.run}"}
