@@ -295,7 +295,7 @@ async def cancel_loan(
         Literal["withdrawn", "declined"],
         Field(
             description="withdrawn: the borrower no longer wants it; declined: the platform refuses to pay "
-            "it out."
+            "it out (the reason is the borrower's adverse-action notice)."
         ),
     ] = "withdrawn",
 ) -> LoanView:

@@ -20,6 +20,7 @@ from tools.marketplace.offers import release_reservation
 from tools.payments.ports import PaymentDeps
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation
+from tools.risk.assessments import record_decline
 
 __all__ = ["cancel_loan"]
 
@@ -52,6 +53,10 @@ async def cancel_loan(
         assert app is not None  # a loan's application is a foreign key
         said = f"loan {loan.id} cancelled before its disbursement: {reason}"
         ended = await transition(uow, call, app, ApplicationStatus(application_ends), said)
+        if ended.status == ApplicationStatus.DECLINED:
+            # A declined application owes its borrower the adverse-action notice, with this reason.
+            refusal = {"code": "cancellation.declined", "message": reason, "points_lost": 0}
+            await record_decline(uow, deps.clock, call, ended, None, [refusal])
         await release_reservation(uow, call, ended)
         await move_loan(uow, call, loan, LoanStatus.CANCELLED, f"cancelled before its disbursement: {reason}")
     return await get_loan(deps.loans, call.principal, str(loan.id))

@@ -76,6 +76,8 @@ async def test_a_payout_that_may_still_succeed_holds_the_loan_until_it_failed(
     assert cancelled["status"] == "cancelled"
     app = await call(client, GET_APPLICATION, {"application": loan["application_id"]})
     assert app["status"] == "declined"
+    notice = await call(client, "credit_get_adverse_action_notice", {"application": app["id"]})
+    assert [r["message"] for r in notice["reasons"]] == ["the account number is wrong"]
     assert (await lender_capital(core_db, provider))[2] == 0
 
 
