@@ -13,6 +13,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import GET_APPLICATION, GET_LOAN, REPAY, active_loan, balance, call, refused
+from tests.helpers.notifications import inbox, settle
 from tests.helpers.payments import disburse, pending_loan, send
 from tools.platform.principal import Role
 
@@ -58,6 +59,10 @@ async def test_a_loan_never_paid_out_is_cancelled_and_its_lenders_capital_releas
     assert await refused(client, REPAY, payment) == "conflict"
     assert await core_db.fetchval("SELECT count(*) FROM caas_ledger.journals") == journals
     assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "cancelled"
+    # The borrower is told: nothing was paid to them and they owe nothing.
+    await settle(runtime)
+    told = await inbox(client, principal, loan["borrower_id"])
+    assert any(n["title"] == "Loan cancelled" and "you owe nothing" in n["body"] for n in told)
 
 
 async def test_a_payout_that_may_still_succeed_holds_the_loan_until_it_failed(

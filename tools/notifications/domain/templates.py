@@ -53,6 +53,7 @@ class Template(StrEnum):
     LOAN_PAID_OFF = "loan_paid_off"
     ARREARS = "arrears"
     LATE_FEE = "late_fee"
+    LOAN_CANCELLED = "loan_cancelled"
 
 
 # The application statuses a borrower hears about as a decision.
@@ -64,6 +65,7 @@ _DECISIONS = {
     "bid.placed": Template.OFFER_RECEIVED,
     "loan.delinquent": Template.ARREARS,
     "loan.late_fees_assessed": Template.LATE_FEE,
+    "loan.cancelled": Template.LOAN_CANCELLED,
 }
 
 
@@ -262,6 +264,15 @@ def _late_fee(f: Facts) -> tuple[str, str, str]:
     return "Late fee added", body, sms
 
 
+def _cancelled(f: Facts) -> tuple[str, str, str]:
+    body = (
+        f"The loan on application {f.reference} was cancelled before it was paid out: no money was sent "
+        "to you and you owe nothing on it. Ask support if you did not expect this."
+    )
+    sms = f"CaaS: the loan on {f.reference} was cancelled before payout. You owe nothing on it."
+    return "Loan cancelled", body, sms
+
+
 _TEXTS = {
     Template.APPLICATION_RECEIVED: _received,
     Template.APPLICATION_APPROVED: _approved,
@@ -274,6 +285,7 @@ _TEXTS = {
     Template.LOAN_PAID_OFF: _paid_off,
     Template.ARREARS: _arrears,
     Template.LATE_FEE: _late_fee,
+    Template.LOAN_CANCELLED: _cancelled,
 }
 
 

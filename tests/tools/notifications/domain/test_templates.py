@@ -34,6 +34,7 @@ EVERY = Facts(
         ("loan.repayment_recorded", {"status_after": "closed"}, Template.LOAN_PAID_OFF),
         ("loan.delinquent", {}, Template.ARREARS),
         ("loan.late_fees_assessed", {}, Template.LATE_FEE),
+        ("loan.cancelled", {}, Template.LOAN_CANCELLED),
     ],
 )
 def test_each_event_the_borrower_hears_about_has_its_template(
