@@ -42,6 +42,7 @@ from tools.platform.confirmation import (
     confirm_pending,
     decline_pending,
     list_pending,
+    refuse_unless_pending,
     request_confirmation,
 )
 from tools.platform.errors import Conflict, DomainError
@@ -249,12 +250,10 @@ async def _asker_in_person(
     if rules.mode == "self" or not rules.elicitation_counts(call.principal.role) or not can_elicit(ctx):
         return False
     found = await _store(runtime).get(action)
-    asker = found is not None and (found.requester.subject, found.requester.role) == (
-        call.principal.subject,
-        call.principal.role,
-    )
-    if found is None or not asker or found.status_at(now) != "pending":
+    if found is None or found.requester.subject != call.principal.subject:
         return False
+    # Settled or expired: said as it is, not as a refusal to let the asker confirm.
+    refuse_unless_pending(found, now)
     summary = await may_see(found)
 
     async def said() -> str:

@@ -230,3 +230,27 @@ async def test_an_agents_own_answer_never_confirms_what_it_asked(
         assert await code_of(machine, CONFIRM, {"action": action}) == "permission_denied"
     assert answering.asked == []  # type: ignore[attr-defined]
     assert await core_db.fetchval("SELECT status FROM caas_core.bids WHERE id = $1", offer["id"]) == "active"
+
+
+async def test_the_asker_in_person_is_told_what_became_of_a_settled_action_and_is_one_person_in_any_role(
+    server: FastMCP,
+    client: Client,
+    bare: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    operator = uid("op")
+    principal(operator, Role.OPERATOR)
+    action = await asked(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    # The same person signed in as an admin is still the one who asked.
+    principal(operator, Role.ADMIN)
+    assert await code_of(bare, CONFIRM, {"action": action}) == "permission_denied"
+    principal(operator, Role.OPERATOR)
+    await bare.call_tool(DECLINE, {"action": action, "reason": "asked for the wrong loan"})
+    answering = person_answering(True)
+    async with Client(server, elicitation_handler=answering) as console:
+        error = error_of(await console.call_tool(CONFIRM, {"action": action}, raise_on_error=False))
+    assert error is not None and error["code"] == "conflict" and "declined by operator:" in error["message"]
+    assert answering.asked == []  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ __all__ = [
     "confirm_pending",
     "decline_pending",
     "list_pending",
+    "refuse_unless_pending",
     "request_confirmation",
 ]
 
@@ -68,7 +69,9 @@ class ConfirmationPolicy:
         """Why ``confirmer`` may not confirm ``requester``'s call, or None when it may. ``in_person``:
         the confirmer accepted the question in their own client (an elicitation that counts), which
         is what a person's say-so is, so the asker may confirm their own agent's call that way."""
-        same = confirmer.subject == requester.subject and confirmer.role == requester.role
+        # One person, whatever role they signed in with: an operator who is also an admin does not
+        # confirm as the admin what they asked for as the operator.
+        same = confirmer.subject == requester.subject
         if same and (self.mode == "self" or (in_person and self.elicitation_counts(confirmer.role))):
             return None
         if same:
@@ -220,6 +223,15 @@ async def _found(
     if found is None or found.tool not in tool_roles:
         raise NotFound(f"there is no pending action with this id; {where}")
     return found
+
+
+def refuse_unless_pending(found: PendingAction, now: datetime) -> None:
+    """Conflict, naming what happened, for an action that can no longer be confirmed."""
+    _refuse_settled(found)
+    if found.status_at(now) == "expired":
+        raise Conflict(
+            f"this confirmation expired at {found.expires_at.isoformat()}; call the tool again for a new one"
+        )
 
 
 def _refuse_settled(found: PendingAction) -> None:
