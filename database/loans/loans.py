@@ -84,7 +84,7 @@ _LENDER_FROM = """
 FROM caas_core.providers p CROSS JOIN LATERAL (
     SELECT count(*) AS book_loans,
            count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS book_defaulted
-    FROM caas_core.loans WHERE provider_id = p.id AND status <> 'pending_disbursement'
+    FROM caas_core.loans WHERE provider_id = p.id AND status NOT IN ('pending_disbursement', 'cancelled')
 ) b
 WHERE p.id = $1
 """
@@ -186,7 +186,8 @@ class PgLoanReader:
     async def book(self, provider_id: UUID) -> LoanBook:
         row = await self._pool.fetchrow(
             "SELECT count(*) AS loans, count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS bad "
-            "FROM caas_core.loans WHERE provider_id = $1 AND status <> 'pending_disbursement'",
+            "FROM caas_core.loans WHERE provider_id = $1 "
+            "AND status NOT IN ('pending_disbursement', 'cancelled')",
             provider_id,
         )
         assert row is not None

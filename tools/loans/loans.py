@@ -304,6 +304,11 @@ async def confirm_disbursement_in(
                 "reference cannot confirm another amount"
             ) from None
         return loan, True
+    if loan.status == LoanStatus.CANCELLED:
+        raise Conflict(
+            f"loan {loan.id} was cancelled before this payout was confirmed: the borrower was paid for a "
+            "loan that no longer exists, so the money is to be recovered through the gateway"
+        )
     if loan.status != LoanStatus.PENDING_DISBURSEMENT:
         raise Conflict(
             f"loan {loan.id} is {loan.status}: its disbursement was confirmed with gateway reference "

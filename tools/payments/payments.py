@@ -130,10 +130,12 @@ async def _request_disbursement(
     loan = await uow.loans.lock(str(loan_id))
     assert loan is not None
     if loan.status != LoanStatus.PENDING_DISBURSEMENT:
-        raise Conflict(
-            f"loan {loan.id} is {loan.status}; only a loan pending_disbursement is paid out "
-            f"(it was paid out under gateway reference {loan.disbursement_reference})"
+        why = (
+            "it was cancelled before any payout"
+            if loan.status == LoanStatus.CANCELLED
+            else f"it was paid out under gateway reference {loan.disbursement_reference}"
         )
+        raise Conflict(f"loan {loan.id} is {loan.status}; only a loan pending_disbursement is paid ({why})")
     active = await uow.payments.active_disbursement(loan.id)
     if active is not None:
         raise Conflict(

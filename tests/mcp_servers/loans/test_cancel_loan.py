@@ -14,7 +14,9 @@ from fastmcp import Client
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import GET_APPLICATION, GET_LOAN, REPAY, active_loan, balance, call, refused
 from tests.helpers.notifications import inbox, settle
-from tests.helpers.payments import disburse, pending_loan, send
+from tests.helpers.payments import DISBURSE, disburse, key, pending_loan, send
+from tools.payments.domain.payments import GatewayEvent
+from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.principal import Role
 
 CANCEL = "credit_cancel_loan"
@@ -84,6 +86,20 @@ async def test_a_payout_that_may_still_succeed_holds_the_loan_until_it_failed(
     notice = await call(client, "credit_get_adverse_action_notice", {"application": app["id"]})
     assert [r["message"] for r in notice["reasons"]] == ["the account number is wrong"]
     assert (await lender_capital(core_db, provider))[2] == 0
+
+    # Nothing pays it out any more, and what was never lent is no part of the lender's book.
+    again = await client.call_tool(
+        DISBURSE, {"loan": loan["id"], "idempotency_key": key()}, raise_on_error=False
+    )
+    assert again.is_error and "cancelled before any payout" in again.content[0].text
+    book = await runtime.deps.loans.reader.book(uuid.UUID(provider["id"]))
+    assert (book.loans, book.defaulted) == (0, 0)
+    # Should the vendor pay the failed payout after all, the money is recorded, not applied, and named.
+    amount = await core_db.fetchval("SELECT amount_minor FROM caas_core.payments WHERE id = $1", payout["id"])
+    late = GatewayEvent(uuid.uuid4().hex, "transfer.success", payout["reference"], amount, "NGN", None)
+    said = await receive_gateway_event(runtime.deps.payments, "paystack", late, "0" * 64)
+    assert said.outcome == "rejected" and "cancelled before this payout was confirmed" in said.detail
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "cancelled"
 
 
 async def test_who_may_cancel_and_what_is_no_longer_cancelled(
