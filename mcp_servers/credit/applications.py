@@ -156,7 +156,7 @@ async def get_application(application: ApplicationHandle) -> ApplicationView:
 async def list_applications(
     status: Annotated[
         list[ApplicationStatus] | None,
-        Field(default=None, max_length=10, description="Only these statuses."),
+        Field(default=None, max_length=len(ApplicationStatus), description="Only these statuses."),
     ] = None,
     borrower_id: Annotated[
         Identifier | None,

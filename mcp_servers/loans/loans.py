@@ -106,7 +106,7 @@ async def get_loan(loan: LoanHandle) -> LoanView:
 async def list_loans(
     status: Annotated[
         list[LoanStatus] | None,
-        Field(default=None, max_length=6, description="Only these statuses."),
+        Field(default=None, max_length=len(LoanStatus), description="Only these statuses."),
     ] = None,
     provider: Annotated[
         UUID | None,
@@ -133,8 +133,8 @@ async def list_loans(
     Use to find a loan or work through a book of loans, then get_loan or get_repayment_schedule for
     one of them. Borrowers see their own loans, agents those of applications they filed, providers
     the loans they made, operators, admins and services all. Statuses: pending_disbursement, active,
-    delinquent, closed, defaulted, written_off. Pass ``next_cursor`` back as ``cursor`` for the next
-    page; it is null on the last page.
+    delinquent, closed, defaulted, written_off, cancelled. Pass ``next_cursor`` back as ``cursor`` for
+    the next page; it is null on the last page.
     """
     return await listing.list_loans(
         deps().loans,

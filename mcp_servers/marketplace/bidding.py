@@ -129,7 +129,7 @@ async def list_bids(
     ] = None,
     status: Annotated[
         list[BidStatus] | None,
-        Field(default=None, max_length=6, description="Only these statuses (as of now)."),
+        Field(default=None, max_length=len(BidStatus), description="Only these statuses (as of now)."),
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -105,7 +105,8 @@ async def list_invitations(
         Field(default=None, max_length=64, description="Only this application's (id or reference)."),
     ] = None,
     status: Annotated[
-        list[InvitationStatus] | None, Field(default=None, max_length=4, description="Only these statuses.")
+        list[InvitationStatus] | None,
+        Field(default=None, max_length=len(InvitationStatus), description="Only these statuses."),
     ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,

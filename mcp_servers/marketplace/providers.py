@@ -143,7 +143,8 @@ async def get_provider_capital(
 @TOOLS.tool(roles=STAFF_READERS, title="List credit providers", read_only=True, idempotent=True)
 async def list_providers(
     status: Annotated[
-        list[ProviderStatus] | None, Field(default=None, max_length=2, description="Only these statuses.")
+        list[ProviderStatus] | None,
+        Field(default=None, max_length=len(ProviderStatus), description="Only these statuses."),
     ] = None,
     provider_type: Annotated[ProviderType | None, Field(description="Only this kind of lender.")] = None,
     currency: Annotated[CurrencyCode | None, Field(default=None, description="Lending currency.")] = None,

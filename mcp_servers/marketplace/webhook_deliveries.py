@@ -36,7 +36,8 @@ async def list_webhook_deliveries(
         UUID | None, Field(default=None, description="Staff: one provider's. Providers: leave out.")
     ] = None,
     status: Annotated[
-        list[DeliveryStatus] | None, Field(default=None, max_length=4, description="Only these statuses.")
+        list[DeliveryStatus] | None,
+        Field(default=None, max_length=len(DeliveryStatus), description="Only these statuses."),
     ] = None,
     event_type: Annotated[
         str | None,

@@ -120,7 +120,8 @@ async def list_payments(
     ] = None,
     kind: Annotated[PaymentKind | None, Field(default=None, description="Only this kind.")] = None,
     status: Annotated[
-        list[PaymentStatus] | None, Field(default=None, max_length=5, description="Only these statuses.")
+        list[PaymentStatus] | None,
+        Field(default=None, max_length=len(PaymentStatus), description="Only these statuses."),
     ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,

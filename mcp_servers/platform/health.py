@@ -88,7 +88,8 @@ def _unapplied(count: int) -> list[str]:
         return []
     return [
         f"{count} payment(s) moved money that their loan refused: a charge paid after the loan was paid "
-        "off, or a payout paid after it failed and was retried (the borrower may have been paid twice). "
+        "off, or a payout paid after it failed and was retried or its loan cancelled (the borrower may "
+        "have been paid twice, or for nothing). "
         "The money is not applied. list_payments with status succeeded shows each one's last_error; "
         "refund the payer or recover the duplicate payout through the gateway"
     ]
