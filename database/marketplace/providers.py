@@ -298,6 +298,9 @@ class PgProviderWriter:
 
     async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(TERM_FIELDS, start=2))
+        # The right side reads the row as it was: the time is kept unless the currency changes.
+        currency = f"${TERM_FIELDS.index('currency') + 2}"
+        sets += f", currency_since = CASE WHEN currency = {currency} THEN currency_since ELSE now() END"
         try:
             row = await self._conn.fetchrow(
                 f"UPDATE caas_core.providers SET {sets}, updated_at = now(), version = version + 1 "

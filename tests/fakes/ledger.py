@@ -79,9 +79,12 @@ class FakeLedgerWriter:
     async def journal(self, journal_id: UUID) -> Journal | None:
         return _journal(self._tx.tables, journal_id)
 
-    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int] | None:
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, datetime] | None:
+        # The fake store changes no provider's currency: it holds the one it was created with.
         provider = self._tx.tables.providers.get(provider_id)
-        return None if provider is None else (provider.currency, provider.capital_available_minor)
+        if provider is None:
+            return None
+        return provider.currency, provider.capital_available_minor, provider.created_at
 
     async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:
         add_capital(self._tx, provider_id, amount_minor)

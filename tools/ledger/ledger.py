@@ -306,7 +306,7 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
         draft = reversal_of(original, reason)
         moves = _capital_moves(draft)
         for provider_id, currency, delta in moves:
-            await _check_capital(uow, journal_id, provider_id, currency, delta)
+            await _check_capital(uow, original, provider_id, currency, delta)
         try:
             reversal_id = await post_journal(uow, call, draft)
         except JournalAlreadyPosted as exc:  # another reversal committed meanwhile
@@ -338,19 +338,21 @@ def _capital_moves(draft: JournalDraft) -> list[tuple[UUID, str, int]]:
 
 
 async def _check_capital(
-    uow: LedgerUnitOfWork, journal_id: UUID, provider_id: UUID, currency: str, delta: int
+    uow: LedgerUnitOfWork, original: Journal, provider_id: UUID, currency: str, delta: int
 ) -> None:
     """Refuse a reversal that the provider row could not follow: capital taken back that is already
-    reserved or lent, or capital in a currency the provider no longer lends in."""
+    reserved or lent, or capital moved before the provider last changed currency (all of it was
+    withdrawn then, so it would be taken out twice, even after a change back)."""
+    journal_id = original.id
     row = await uow.ledger.lock_provider_capital(provider_id)
     if row is None:
         raise Conflict(f"journal {journal_id} moved capital of provider {provider_id}, which does not exist")
-    lends_in, available = row
-    if lends_in != currency:
+    lends_in, available, currency_since = row
+    if lends_in != currency or original.created_at < currency_since:
         raise Conflict(
-            f"journal {journal_id} moved {currency} capital, but provider {provider_id} now lends in "
-            f"{lends_in}: its {currency} capital was withdrawn when its currency changed. Correct the "
-            "capital with update_provider instead"
+            f"journal {journal_id} moved {currency} capital before provider {provider_id} changed its "
+            f"currency (it lends in {lends_in} since {currency_since.isoformat()}): that capital was "
+            "withdrawn when the currency changed. Correct the capital with update_provider instead"
         )
     if available + delta < 0:
         raise Conflict(

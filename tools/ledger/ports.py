@@ -27,9 +27,9 @@ class LedgerWriter(Protocol):
 
     async def journal(self, journal_id: UUID) -> Journal | None: ...
 
-    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int] | None:
-        """The provider row's currency and available capital (what matching reads), locked for this
-        transaction; None when there is no such provider."""
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, datetime] | None:
+        """The provider row's currency, available capital (what matching reads) and when it took that
+        currency, locked for this transaction; None when there is no such provider."""
         ...
 
     async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:

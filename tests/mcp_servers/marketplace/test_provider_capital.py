@@ -104,9 +104,21 @@ async def test_capital_of_a_currency_the_provider_left_is_not_reversed(
     refusal = await client.call_tool(
         REVERSE, {"journal": str(ngn_deposit["id"]), "reason": REASON}, raise_on_error=False
     )
-    assert error_code(refusal) == "conflict" and "now lends in MUR" in refusal.content[0].text
+    assert error_code(refusal) == "conflict" and "lends in MUR since" in refusal.content[0].text
     assert await _row_and_ledger(client, pid, "MUR") == (100_000_000, 100_000_000)
     assert await _balance(client, account("provider", "capital_available", "NGN", pid).code) == 0
+
+    # Back to NGN with new capital: the first NGN deposit was withdrawn at the first change, so
+    # reversing it now would take it out a second time.
+    principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+    back = {"min_amount": "50000.00", "max_amount": "5000000.00", "capital_available": "3000000.00"}
+    await client.call_tool(UPDATE, {"provider": pid, "changes": {"currency": "NGN", **back}})
+    principal("admin-1", Role.ADMIN)
+    again = await client.call_tool(
+        REVERSE, {"journal": str(ngn_deposit["id"]), "reason": REASON}, raise_on_error=False
+    )
+    assert error_code(again) == "conflict" and "before provider" in again.content[0].text
+    assert await _row_and_ledger(client, pid, "NGN") == (300_000_000, 300_000_000)
 
 
 async def test_a_lender_changes_currency_only_once_nothing_is_bid_reserved_or_lent_in_the_old_one(
