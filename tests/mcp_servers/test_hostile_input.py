@@ -122,6 +122,18 @@ UNSTORABLE = {
         {"borrower_id": "user\u0000"},
         "borrower_id",
     ),
+    "provider name bidi override (reads otherwise than stored)": (
+        Role.ADMIN,
+        "admin_onboard_provider",
+        {"provider": provider_body(name="Bank \u202eknaB lioE")},
+        "name",
+    ),
+    "support message bidi isolate": (
+        Role.BORROWER,
+        "notifications_open_support_conversation",
+        {"subject": "help", "message": "pay \u2067100\u2069 now"},
+        "message",
+    ),
     "application handle NUL": (
         Role.BORROWER,
         "credit_get_application",
@@ -145,7 +157,8 @@ async def test_characters_the_database_cannot_store_are_refused_naming_the_field
 
 async def test_newline_and_tab_are_kept_in_free_text(client: Client, principal, core_db) -> None:  # type: ignore[no-untyped-def]
     principal(f"user-{uuid.uuid4()}")
-    detail = "line one\n\tline two"
+    # Right-to-left text keeps its marks (U+200F); only embeddings, overrides and isolates are refused.
+    detail = "line one\n\tline two \u05e9\u05dc\u05d5\u05dd\u200f"
     result = await _call(
         client, "credit_submit_application", {"application": application(purpose_detail=detail)}
     )

@@ -98,10 +98,14 @@ class Output(BaseModel):
 # confuse the people and programs that read it back. Each pattern is both the JSON Schema a client
 # reads and the rule the server applies; a refusal names the field and says what the kind allows.
 _CONTROLS = r"\x00-\x1F\x7F-\x9F"
+# Bidi embeddings, overrides and isolates make text read otherwise than it is stored (U+202E shows a
+# reason or a name reversed to the operator or in a notice); right-to-left text needs none of them, and
+# the marks it may use (U+200E, U+200F) stay allowed.
+_BIDI = r"\u202A-\u202E\u2066-\u2069"
 # One line of human text (names, subjects): any character but control characters.
-LINE_PATTERN = rf"^[^{_CONTROLS}]*$"
+LINE_PATTERN = rf"^[^{_CONTROLS}{_BIDI}]*$"
 # Free text (reasons, comments, messages): like a line, plus newline and tab.
-FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+FREE_TEXT_PATTERN = rf"^[^\x00-\x08\x0B-\x1F\x7F-\x9F{_BIDI}]*$"
 # Ids and handles that we or an identity provider issued (UUIDs, references, subjects, cursors):
 # visible characters, no spaces.
 # Nor the invisible characters that make one id look like another: zero-width, bidi embeddings and
@@ -115,8 +119,8 @@ DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 
 # What a refusal says for each pattern: the rule, never the rejected value.
 _RULES = {
-    LINE_PATTERN: "must be one line of text without control characters",
-    FREE_TEXT_PATTERN: "must be text without control characters other than newline and tab",
+    LINE_PATTERN: "must be one line of text without control characters or bidi overrides",
+    FREE_TEXT_PATTERN: "must be text without control characters (but newline and tab) or bidi overrides",
     IDENTIFIER_PATTERN: "must be an id as this server issued it: visible characters, no spaces, controls or "
     "invisible formatting characters",
     REFERENCE_PATTERN: "may only contain ASCII letters, digits and . _ : - (no spaces)",
