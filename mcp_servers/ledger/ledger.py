@@ -133,12 +133,13 @@ async def reverse_journal(
 ) -> JournalView:
     """Correct a posted journal by posting its reversal: every posting negated, balances restored.
 
-    Use when a capital deposit, a capital withdrawal or a commission was posted in error; journals are
-    never edited or deleted. Any other kind (a reservation, a payout, a repayment, a fee...) is held by
-    its offer, loan or payment too and is a conflict here: correct it through their tools. A journal
-    is reversed at most once (again: conflict). A capital reversal moves the lender's available capital,
-    which matching reads, with it: a conflict when that much is no longer available (reserved or lent)
-    or when the lender has since changed currency. A commission reversal takes it off the loan's
-    commission earned too. Returns the reversing journal.
+    Use when a capital deposit, a capital withdrawal or a commission was posted in error, or when the
+    money of a suspense journal (a payment its loan refused) was refunded to its payer through the
+    gateway; journals are never edited or deleted. Any other kind (a reservation, a payout, a
+    repayment, a fee...) is held by its offer, loan or payment too and is a conflict here: correct it
+    through their tools. A journal is reversed at most once (again: conflict). A capital reversal
+    moves the lender's available capital, which matching reads, with it: a conflict when that much is
+    no longer available (reserved or lent) or when the lender has since changed currency. A
+    commission reversal takes it off the loan's commission earned too. Returns the reversing journal.
     """
     return await ledger.reverse_journal(deps().ledger, invocation(), journal, reason)

@@ -281,10 +281,18 @@ async def reconcile_ledger(deps: LedgerDeps, full: bool = False) -> Reconciliati
 
 
 # What an admin may reverse: capital a lender put in or took out, and the platform's commission, recorded
-# in error (the ledger alone holds them). Every other kind is the ledger's side of a state change
-# elsewhere (an offer's reservation, a loan's repayment, a payout), which the offer, the schedule or the
-# payment still holds.
-REVERSIBLE = frozenset({JournalKind.CAPITAL_DEPOSIT, JournalKind.CAPITAL_WITHDRAWAL, JournalKind.COMMISSION})
+# in error (the ledger alone holds them), and money held in suspense once it was refunded to its payer
+# (held for a payment its loan refused, which stays succeeded). Every other kind is the ledger's side of
+# a state change elsewhere (an offer's reservation, a loan's repayment, a payout), which the offer, the
+# schedule or the payment still holds.
+REVERSIBLE = frozenset(
+    {
+        JournalKind.CAPITAL_DEPOSIT,
+        JournalKind.CAPITAL_WITHDRAWAL,
+        JournalKind.COMMISSION,
+        JournalKind.SUSPENSE,
+    }
+)
 
 
 async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, reason: str) -> JournalView:
@@ -300,8 +308,8 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
                 f"journal {journal_id} is a {original.kind} journal, posted with the offer, loan or payment "
                 "it belongs to: reversed alone it would leave the ledger disagreeing with them (a reversed "
                 "reservation let a lender commit the same capital twice). Only a capital deposit or "
-                "withdrawal, or a commission, posted in error is reversed here; correct the others through "
-                "the offer, loan or payment's own tools"
+                "withdrawal, or a commission, posted in error, or money held in suspense once refunded, is "
+                "reversed here; correct the others through the offer, loan or payment's own tools"
             )
         draft = reversal_of(original, reason)
         moves = _capital_moves(draft)

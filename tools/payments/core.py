@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from tools.ledger.ledger import post_journal
+from tools.loans.domain.journals import suspense_journal
 from tools.loans.domain.loans import LoanRecord
 from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import confirm_disbursement_in
@@ -164,7 +166,13 @@ async def _applied(
         async with uow.payments.savepoint():
             return True, await _effect(deps, uow, call, p, loan)
     except DomainError as exc:
-        return False, f"but its effect was refused ({exc.code}: {exc.message})"
+        why = exc.message
+        refused = f"but its effect was refused ({exc.code}: {why})"
+    if p.kind == PaymentKind.COLLECTION:
+        # The payer's money is at the vendor all the same: in clearing, and owed back until refunded.
+        await post_journal(uow, call, suspense_journal(loan, str(p.id), p.amount_minor, why))
+        refused += "; held in suspense until refunded"
+    return False, refused
 
 
 async def settle(

@@ -63,6 +63,23 @@ async def test_money_a_closed_loan_refuses_is_held_and_named_for_a_person(
     health = await call(client, "admin_platform_health", {})
     said = f"{held} payment(s) moved money that their loan refused"
     assert held >= 1 and any(note.startswith(said) for note in health["attention"]), health["attention"]
+    # The money is booked: at the vendor (clearing) and owed back to the payer (suspense).
+    refused = both[1]
+    held_minor = round(Decimal(owed) * 100)
+    journal = await core_db.fetchval(
+        "SELECT id FROM caas_ledger.journals WHERE kind = 'suspense' AND source_id = $1", refused["id"]
+    )
+    lines = (await call(client, "admin_get_journal", {"journal": str(journal)}))["lines"]
+    assert sorted((x["account_code"], x["amount_minor"]) for x in lines) == [
+        ("platform:cash_clearing:onasis:NGN", held_minor),
+        ("platform:suspense:NGN", -held_minor),
+    ]
+    # Refunded through the gateway, an admin reverses it: the books clear and it is no longer named.
+    principal("admin-1", Role.ADMIN)
+    refund = {"journal": str(journal), "reason": "refunded to the payer through the gateway"}
+    assert (await call(client, "admin_reverse_journal", refund))["kind"] == "reversal"
+    assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held - 1
+    principal(uid("op"), Role.OPERATOR)
     # platform_health counts them on every call: through the partial index, whatever the book's size
     # (with no sequential scan allowed, the index is used or none is).
     async with core_db.transaction():

@@ -101,6 +101,6 @@ async def test_a_journal_that_an_offer_or_loan_holds_is_not_reversed_alone(runti
     _, reservation = await post(runtime, deposit(provider, 9_000), reserve(provider, 700))
     before = await counts(core_db)
     call = Invocation(Principal("admin-1", Role.ADMIN), "admin.reverse_journal", "2" * 64)
-    with pytest.raises(Conflict, match="Only a capital deposit or withdrawal, or a commission"):
+    with pytest.raises(Conflict, match="Only a capital deposit or withdrawal, or a commission, posted"):
         await reverse_journal(runtime.deps.ledger, call, reservation, "reserved in error")
     assert await counts(core_db) == before

@@ -79,6 +79,8 @@ class JournalKind(StrEnum):
     FEE = "fee"
     WRITE_OFF = "write_off"
     REVERSAL = "reversal"
+    # Money received that its loan refused: held for the payer until refunded (then reversed).
+    SUSPENSE = "suspense"
 
 
 class Side(StrEnum):

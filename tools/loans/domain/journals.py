@@ -42,6 +42,7 @@ __all__ = [
     "origination_fee_journal",
     "repayment_journal",
     "settlement_journal",
+    "suspense_journal",
     "write_off_journal",
 ]
 
@@ -72,6 +73,20 @@ def borrower_payable(loan: LoanRecord) -> Account:
 
 def _draft(kind: JournalKind, source_id: str, memo: str, postings: Sequence[Posting]) -> JournalDraft:
     return JournalDraft(kind, source_id, memo[:1000], tuple(postings))
+
+
+def suspense_journal(loan: LoanRecord, payment_id: str, amount: int, why: str) -> JournalDraft:
+    """Money a payer paid that the loan refused (it was already paid off): it is at the vendor, so in
+    clearing, and owed back to the payer until refunded, when the journal is reversed."""
+    return _draft(
+        JournalKind.SUSPENSE,
+        payment_id,
+        f"payment {payment_id} on loan {loan.id} held, not applied: {why}",
+        (
+            debit(_platform(loan, "cash_clearing", CLEARING_VENDOR), amount),
+            credit(_platform(loan, "suspense"), amount),
+        ),
+    )
 
 
 def disbursement_journal(loan: LoanRecord, gateway_reference: str) -> JournalDraft:
