@@ -275,7 +275,7 @@ async def write_off_loan(
 
 
 @TOOLS.tool(
-    roles={Role.OPERATOR, Role.ADMIN},
+    roles={Role.BORROWER, Role.OPERATOR, Role.ADMIN},
     title="Cancel a loan before its payout",
     read_only=False,
     destructive=True,
@@ -304,7 +304,8 @@ async def cancel_loan(
     lender's webhook is told), all at once.
 
     Use when a loan pending disbursement will not be paid out: the borrower changed their mind before
-    the money left, the bank account is wrong and will not be fixed, or a check failed. Only a loan
+    the money left (a borrower may cancel their own, as withdrawn), the bank account is wrong and will
+    not be fixed, or a check failed (operators and admins, withdrawn or declined). Only a loan
     pending disbursement whose payouts all failed (or that has none) is cancelled; a payout requested or
     sent is a conflict until verify_payment shows it failed; a second call is a conflict and changes
     nothing. Returns the cancelled loan.

@@ -245,8 +245,9 @@ async def withdraw_application(
         if stored.status == ApplicationStatus.APPROVED:
             # Its loan exists and holds the lender's capital: they end together, or not at all.
             raise Conflict(
-                f"{stored.reference} is approved and its loan is being paid out; ask an operator to cancel "
-                "the loan (cancel_loan) while no payout has succeeded, which withdraws the application"
+                f"{stored.reference} is approved and its loan is being paid out; cancel the loan instead "
+                "(cancel_loan, the borrower or an operator) while no payout has succeeded, which withdraws "
+                "the application"
             )
         app = await transition(uow, call, stored, ApplicationStatus.WITHDRAWN, reason)
     return application_view(app, call.principal, deps.vault, deps.clock.today())

@@ -1,5 +1,6 @@
-"""Cancel a loan before its payout (``cancel_loan``): the borrower no longer wants it, or the platform
-refuses to pay it out (the account turns out wrong, fraud is found). Until a payout succeeds nothing is
+"""Cancel a loan before its payout (``cancel_loan``): the borrower no longer wants it (they may say so
+themselves: nothing was lent yet), or the platform refuses to pay it out (the account turns out wrong,
+fraud is found). Until a payout succeeds nothing is
 owed and nothing was lent, so the loan ends as ``cancelled``, its application as withdrawn or declined,
 and the lender's reserved capital is released, with its journal, in one transaction.
 
@@ -14,12 +15,13 @@ from typing import Literal
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import transition
 from tools.loans.domain.loans import LoanStatus
-from tools.loans.loans import get_loan, loan_not_found, move_loan
+from tools.loans.loans import can_view_loan, get_loan, loan_not_found, move_loan
 from tools.loans.models.loans import LoanView
 from tools.marketplace.offers import release_reservation
 from tools.payments.ports import PaymentDeps
-from tools.platform.errors import Conflict
+from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.ports import Invocation
+from tools.platform.principal import Role
 from tools.risk.assessments import record_decline
 
 __all__ = ["cancel_loan"]
@@ -30,12 +32,18 @@ Ending = Literal["withdrawn", "declined"]
 async def cancel_loan(
     deps: PaymentDeps, call: Invocation, handle: str, reason: str, application_ends: Ending
 ) -> LoanView:
-    """End a loan pending disbursement whose payouts all failed (or that has none)."""
+    """End a loan pending disbursement whose payouts all failed (or that has none). A borrower ends
+    only their own, and only as withdrawn: declining is the platform's decision."""
+    borrower = call.principal.role is Role.BORROWER
+    if borrower and application_ends != "withdrawn":
+        raise InvalidArgument(
+            "application_ends: a borrower withdraws (withdrawn); declined is the platform's to say"
+        )
     async with deps.uow() as uow:
         # The loan first, as every payout and its webhook lock it (tools.platform.locking): none of
         # them can start or succeed while this looks.
         loan = await uow.loans.lock(handle)
-        if loan is None:
+        if loan is None or not can_view_loan(call.principal, loan):
             raise loan_not_found(handle)
         if loan.status != LoanStatus.PENDING_DISBURSEMENT:
             raise Conflict(

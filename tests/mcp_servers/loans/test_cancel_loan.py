@@ -107,15 +107,23 @@ async def test_who_may_cancel_and_what_is_no_longer_cancelled(
 ) -> None:
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     app = await call(client, GET_APPLICATION, {"application": loan["application_id"]})
+    mine = {"loan": loan["id"], "reason": REASON}
+    for role, subject in ((Role.AGENT, "agent-x"), (Role.PROVIDER, "prov-x"), (Role.SERVICE, "svc-x")):
+        principal(subject, role)
+        assert await refused(client, CANCEL, mine) == "permission_denied"
+    principal("b-stranger", Role.BORROWER)
+    assert await refused(client, CANCEL, mine) == "not_found"  # another's loan reads as missing
     principal(app["borrower_id"], Role.BORROWER)
-    assert await refused(client, CANCEL, {"loan": loan["id"], "reason": REASON}) == "permission_denied"
     # Withdrawing the approved application alone would leave its loan holding the lender's capital.
     withdrawal = await client.call_tool(
         WITHDRAW, {"application": app["id"], "reason": "changed my mind"}, raise_on_error=False
     )
     assert withdrawal.is_error and "cancel_loan" in withdrawal.content[0].text
+    # Declining is the platform's to say; the borrower withdraws, before the money leaves.
+    assert await refused(client, CANCEL, {**mine, "application_ends": "declined"}) == "invalid_argument"
+    assert (await call(client, CANCEL, mine))["status"] == "cancelled"
     principal("op-1", Role.OPERATOR)
-    assert (await call(client, GET_APPLICATION, {"application": app["id"]}))["status"] == "approved"
+    assert (await call(client, GET_APPLICATION, {"application": app["id"]}))["status"] == "withdrawn"
 
     paid, _ = await active_loan(client, principal, runtime, core_db)
     principal("op-1", Role.OPERATOR)
