@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from tools.ledger.domain.chart import Account, AccountError, OwnerType, parse_account_code
+from tools.ledger.domain.chart import Account, AccountError, OwnerType, account, parse_account_code
 from tools.ledger.domain.ledger import (
     NORMAL_SIDE,
     AccountBalance,
@@ -328,20 +328,20 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
     return journal_view(reversal)
 
 
-AVAILABLE = "capital_available"
-
-
 def _capital_moves(draft: JournalDraft) -> list[tuple[UUID, str, int]]:
     """What ``draft`` moves on lenders' ``capital_available`` accounts, which their provider rows mirror
     for matching and bidding: (provider, currency, amount; a debit adds)."""
     moves = []
     for p in draft.postings:
         a = p.account
-        if a.owner_type is OwnerType.PROVIDER and a.code == f"provider:{a.owner_id}:{AVAILABLE}:{a.currency}":
-            try:
-                moves.append((UUID(a.owner_id), a.currency, p.amount_minor))
-            except ValueError:  # not a provider of ours: nothing mirrors it
-                continue
+        if a.owner_type is not OwnerType.PROVIDER or a.owner_id is None:
+            continue
+        if a.code != account(OwnerType.PROVIDER, "capital_available", a.currency, a.owner_id).code:
+            continue
+        try:
+            moves.append((UUID(a.owner_id), a.currency, p.amount_minor))
+        except ValueError:  # not a provider of ours: nothing mirrors it
+            continue
     return moves
 
 
