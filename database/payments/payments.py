@@ -49,12 +49,13 @@ SELECT {_COLUMNS} FROM written p
 """
 
 # Migration 0033's partial index holds only the charges still being opened: the sweep reads those.
-# Those not yet settled: a receipt whose suspense journal was reversed was refunded to its payer.
+# Those not yet settled: a receipt whose suspense journal was reversed was refunded to its payer, a
+# payout whose payout_recovery journal was reversed is back.
 UNAPPLIED_RECEIPTS = (
     "SELECT count(*) FROM caas_core.payments p WHERE p.status = 'succeeded' AND p.last_error IS NOT NULL "
     "AND NOT EXISTS (SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
     "ON r.kind = 'reversal' AND r.source_id = j.id::text "
-    "WHERE j.kind = 'suspense' AND j.source_id = p.id::text)"
+    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text)"
 )
 STALLED_CHARGES = (
     f"{_SELECT} WHERE p.kind = 'collection' AND p.status = 'requested' "

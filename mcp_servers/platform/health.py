@@ -90,8 +90,9 @@ def _unapplied(count: int) -> list[str]:
         f"{count} payment(s) moved money that their loan refused: a charge paid after the loan was paid "
         "off, or a payout paid after it failed and was retried or its loan cancelled (the borrower may "
         "have been paid twice, or for nothing). "
-        "The money is not applied. list_payments with status succeeded shows each one's last_error; "
-        "refund the payer or recover the duplicate payout through the gateway"
+        "The money is not applied to a loan; it is booked, a charge in suspense and a payout in "
+        "payout_recovery. list_payments with status succeeded shows each one's last_error: refund the "
+        "payer or recover the payout through the gateway, then reverse its journal (admin_reverse_journal)"
     ]
 
 

@@ -43,7 +43,7 @@ from tools.ledger.models import (
     ReconciliationReport,
 )
 from tools.ledger.ports import LedgerDeps, LedgerUnitOfWork
-from tools.platform.cursor import decode_timed, encode_position
+from tools.platform.cursor import Keyset, decode_timed, encode_position, keyset
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money
 from tools.platform.ports import Invocation, OutboxEvent
@@ -177,22 +177,25 @@ async def get_account_balance(
     return balance_view(await _balance(deps, principal, account, as_of))
 
 
-def posting_cursor(position: tuple[datetime, int]) -> str:
-    """A page's next_cursor: where the page's last posting is, by (time, posting id)."""
-    return encode_position(position[0].isoformat(), position[1])
+def posting_cursor(scope: Keyset, position: tuple[datetime, int]) -> str:
+    """A page's next_cursor in ``scope``: where the page's last posting is, by (time, posting id)."""
+    return encode_position(scope, position[0].isoformat(), position[1])
 
 
-def posting_position(cursor: str) -> tuple[datetime, int]:
-    """The (time, posting id) a ``posting_cursor`` names; ``invalid_argument`` for anything else."""
-    at, posting_id = decode_timed(cursor, int)
+def posting_position(scope: Keyset, cursor: str) -> tuple[datetime, int]:
+    """The (time, posting id) a ``posting_cursor`` of ``scope`` names; ``invalid_argument`` for anything
+    else."""
+    at, posting_id = decode_timed(scope, cursor, int)
     return at, int(posting_id)
 
 
 async def list_account_postings(
     deps: LedgerDeps, principal: Principal, account: str, limit: int, cursor: str | None = None
 ) -> AccountStatement:
-    after = posting_position(cursor) if cursor else None
     found = await _balance(deps, principal, account, None)
+    # The account itself, however it was named (its code or its id), shapes the pages.
+    scope = keyset("account_postings", account=found.account_id)
+    after = posting_position(scope, cursor) if cursor else None
     currency = found.account.currency
     rows = await deps.reader.statement(found.account_id, after, limit + 1)
     page = rows[:limit]
@@ -213,7 +216,7 @@ async def list_account_postings(
             )
             for r in page
         ],
-        next_cursor=posting_cursor((page[-1].created_at, page[-1].posting_id)) if more else None,
+        next_cursor=posting_cursor(scope, (page[-1].created_at, page[-1].posting_id)) if more else None,
     )
 
 
@@ -281,8 +284,9 @@ async def reconcile_ledger(deps: LedgerDeps, full: bool = False) -> Reconciliati
 
 
 # What an admin may reverse: capital a lender put in or took out, and the platform's commission, recorded
-# in error (the ledger alone holds them), and money held in suspense once it was refunded to its payer
-# (held for a payment its loan refused, which stays succeeded). Every other kind is the ledger's side of
+# in error (the ledger alone holds them), money held in suspense once it was refunded to its payer
+# (held for a payment its loan refused, which stays succeeded), and a payout no loan took once its money
+# is back (a duplicate payout, booked for recovery). Every other kind is the ledger's side of
 # a state change elsewhere (an offer's reservation, a loan's repayment, a payout), which the offer, the
 # schedule or the payment still holds.
 REVERSIBLE = frozenset(
@@ -291,6 +295,7 @@ REVERSIBLE = frozenset(
         JournalKind.CAPITAL_WITHDRAWAL,
         JournalKind.COMMISSION,
         JournalKind.SUSPENSE,
+        JournalKind.PAYOUT_RECOVERY,
     }
 )
 
@@ -308,8 +313,9 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
                 f"journal {journal_id} is a {original.kind} journal, posted with the offer, loan or payment "
                 "it belongs to: reversed alone it would leave the ledger disagreeing with them (a reversed "
                 "reservation let a lender commit the same capital twice). Only a capital deposit or "
-                "withdrawal, or a commission, posted in error, or money held in suspense once refunded, is "
-                "reversed here; correct the others through the offer, loan or payment's own tools"
+                "withdrawal, or a commission, posted in error, money held in suspense once refunded, or a "
+                "payout booked for recovery once its money is back, is reversed here; correct the others "
+                "through the offer, loan or payment's own tools"
             )
         draft = reversal_of(original, reason)
         moves = _capital_moves(draft)

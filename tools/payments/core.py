@@ -14,7 +14,7 @@ from typing import Literal
 from uuid import UUID
 
 from tools.ledger.ledger import post_journal
-from tools.loans.domain.journals import suspense_journal
+from tools.loans.domain.journals import payout_recovery_journal, suspense_journal
 from tools.loans.domain.loans import LoanRecord
 from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import confirm_disbursement_in
@@ -166,13 +166,22 @@ async def _applied(
         async with uow.payments.savepoint():
             return True, await _effect(deps, uow, call, p, loan)
     except DomainError as exc:
-        why = exc.message
-        refused = f"but its effect was refused ({exc.code}: {why})"
+        refused = f"but its effect was refused ({exc.code}: {exc.message})"
+        return False, refused + await _book_unapplied(uow, call, p, loan, exc.message)
+
+
+async def _book_unapplied(
+    uow: InboxUnitOfWork, call: Invocation, p: PaymentRecord, loan: LoanRecord, why: str
+) -> str:
+    """Book money a succeeded payment moved that its loan did not take: whatever the loan says, it
+    moved. Returns what was booked, for the payment's note."""
     if p.kind == PaymentKind.COLLECTION:
         # The payer's money is at the vendor all the same: in clearing, and owed back until refunded.
         await post_journal(uow, call, suspense_journal(loan, str(p.id), p.amount_minor, why))
-        refused += "; held in suspense until refunded"
-    return False, refused
+        return "; held in suspense until refunded"
+    # A payout no loan took left the vendor's account: its recipient owes it back until recovered.
+    await post_journal(uow, call, payout_recovery_journal(loan, str(p.id), p.amount_minor, why))
+    return "; booked for recovery (payout_recovery) until the money is back"
 
 
 async def settle(
@@ -226,7 +235,10 @@ async def settle(
     error: str | None = why
     if target is PaymentStatus.SUCCEEDED:
         duplicate = await _duplicate_payout(uow, p)
-        applied, said = (False, duplicate) if duplicate else await _applied(deps, uow, call, p, loan)
+        if duplicate:
+            applied, said = False, duplicate + await _book_unapplied(uow, call, p, loan, duplicate)
+        else:
+            applied, said = await _applied(deps, uow, call, p, loan)
         outcome = "applied" if applied else "rejected"
         detail += f"; {said}"
         error = None if applied else detail

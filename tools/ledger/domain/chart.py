@@ -93,6 +93,9 @@ CHART: dict[tuple[OwnerType, str], AccountType] = {
     (OwnerType.PLATFORM, "suspense"): AccountType(
         AccountKind.LIABILITY, "money received that is not yet matched to a loan"
     ),
+    (OwnerType.PLATFORM, "payout_recovery"): AccountType(
+        AccountKind.ASSET, "money paid out that no loan took (a duplicate payout), owed back by its recipient"
+    ),
 }
 
 

@@ -81,6 +81,9 @@ class JournalKind(StrEnum):
     REVERSAL = "reversal"
     # Money received that its loan refused: held for the payer until refunded (then reversed).
     SUSPENSE = "suspense"
+    # Money a payout sent that no loan took (a duplicate, or a payout of a cancelled loan): owed back by
+    # its recipient until recovered (then reversed).
+    PAYOUT_RECOVERY = "payout_recovery"
 
 
 class Side(StrEnum):

@@ -17,6 +17,10 @@
                   (with each repayment: the cash collected goes on to the lender, free to lend again,
                   less the platform's interest share; an over-payment stays held for the borrower)
     write_off     Dr provider credit_losses                 Cr loan principal_receivable, fees_receivable
+    suspense      Dr platform cash_clearing:<vendor>        Cr platform suspense
+                  (money received that its loan refused, owed back to the payer until refunded)
+    payout_recovery Dr platform payout_recovery             Cr platform cash_clearing:<vendor>
+                  (money a payout sent that its loan did not take, owed back until recovered)
 
 Interest is recognised when it is paid (no accrual journals), so a loan's receivables are its
 outstanding principal and unpaid late fees, and a write-off removes exactly those. The commission
@@ -40,6 +44,7 @@ __all__ = [
     "disbursement_journal",
     "late_fee_journal",
     "origination_fee_journal",
+    "payout_recovery_journal",
     "repayment_journal",
     "settlement_journal",
     "suspense_journal",
@@ -85,6 +90,21 @@ def suspense_journal(loan: LoanRecord, payment_id: str, amount: int, why: str) -
         (
             debit(_platform(loan, "cash_clearing", CLEARING_VENDOR), amount),
             credit(_platform(loan, "suspense"), amount),
+        ),
+    )
+
+
+def payout_recovery_journal(loan: LoanRecord, payment_id: str, amount: int, why: str) -> JournalDraft:
+    """Money a payout sent that its loan did not take (a duplicate, or the payout of a loan cancelled
+    since): it left the vendor, and its recipient owes it back until recovered, when the journal is
+    reversed. The platform's, not the lender's: the lender's capital funded the one payout applied."""
+    return _draft(
+        JournalKind.PAYOUT_RECOVERY,
+        payment_id,
+        f"payout {payment_id} on loan {loan.id} paid, not applied: {why}",
+        (
+            debit(_platform(loan, "payout_recovery"), amount),
+            credit(_platform(loan, "cash_clearing", CLEARING_VENDOR), amount),
         ),
     )
 

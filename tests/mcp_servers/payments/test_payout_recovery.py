@@ -1,0 +1,122 @@
+"""A payout the vendor pays that no loan takes (paid after it failed and was retried, or for a loan
+cancelled since) is money that left: it is booked for recovery in the payment's transaction, the
+ledger stays consistent, and once the money is back an admin reverses it, which ends platform_health's
+line for it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from database.payments.payments import UNAPPLIED_RECEIPTS
+from mcp_servers.runtime import Runtime
+from tests.helpers.loans import RECONCILE, call, refused
+from tests.helpers.payments import disburse, key, payment_deps, pending_loan, send
+from tools.payments.domain.payments import GatewayEvent
+from tools.payments.vendor_events import receive_gateway_event
+from tools.platform.principal import Role
+
+RETRY = "payments_retry_disbursement"
+CANCEL = "credit_cancel_loan"
+HEALTH = "admin_platform_health"
+REVERSE = "admin_reverse_journal"
+NAMED = "payment(s) moved money that their loan refused"
+
+
+async def _failed_payout(
+    client: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    loan, _ = await pending_loan(client, principal, runtime, db)
+    payout = await disburse(client, loan, simulate="rejected")
+    await send(runtime.deps.payments, payout["id"])
+    amount = await db.fetchval("SELECT amount_minor FROM caas_core.payments WHERE id = $1", payout["id"])
+    return loan, payout, amount
+
+
+async def _paid_late(runtime: Runtime, payout: dict[str, Any], amount: int) -> Any:
+    event = GatewayEvent(uuid.uuid4().hex, "transfer.success", payout["reference"], amount, "NGN", None)
+    return await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
+
+
+async def _recovery_lines(db: asyncpg.Connection, payment_id: str) -> tuple[str, list[tuple[str, int]]]:
+    journal = await db.fetchval(
+        "SELECT id FROM caas_ledger.journals WHERE kind = 'payout_recovery' AND source_id = $1", payment_id
+    )
+    assert journal is not None, "the payout no loan took is not booked"
+    rows = await db.fetch(
+        "SELECT a.code, p.amount_minor FROM caas_ledger.postings p JOIN caas_ledger.accounts a "
+        "ON a.id = p.account_id WHERE p.journal_id = $1 ORDER BY a.code",
+        journal,
+    )
+    return str(journal), [(r["code"], r["amount_minor"]) for r in rows]
+
+
+async def _named(client: Client) -> bool:
+    health = (await client.call_tool(HEALTH, {})).structured_content
+    return any(NAMED in line for line in health["attention"])
+
+
+async def _recovered(client: Client, principal: Any, db: asyncpg.Connection, journal: str) -> None:
+    """Once the money is back, an admin reverses the booking: the books clear and nobody is asked."""
+    held = await db.fetchval(UNAPPLIED_RECEIPTS)
+    principal("admin-recoveries", Role.ADMIN)
+    back = {"journal": journal, "reason": "the duplicate payout was returned by the borrower's bank"}
+    assert (await call(client, REVERSE, back))["kind"] == "reversal"
+    assert await db.fetchval(UNAPPLIED_RECEIPTS) == held - 1
+    assert await refused(client, REVERSE, back) == "conflict"  # once
+    assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_a_payout_paid_after_its_retry_was_requested_is_booked_for_recovery(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    _, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
+    await send(payment_deps(runtime), retried["id"])
+    clearing = "platform:cash_clearing:onasis:NGN"
+    before = await core_db.fetchval(
+        "SELECT coalesce(sum(p.amount_minor), 0) FROM caas_ledger.postings p JOIN caas_ledger.accounts a "
+        "ON a.id = p.account_id WHERE a.code = $1",
+        clearing,
+    )
+    assert (await _paid_late(runtime, retried, amount)).outcome == "applied"
+    late = await _paid_late(runtime, failed, amount)
+    assert late.outcome == "rejected" and "booked for recovery" in late.detail
+    journal, lines = await _recovery_lines(core_db, failed["id"])
+    assert lines == [(clearing, -amount), ("platform:payout_recovery:NGN", amount)]
+    after = await core_db.fetchval(
+        "SELECT sum(p.amount_minor) FROM caas_ledger.postings p JOIN caas_ledger.accounts a "
+        "ON a.id = p.account_id WHERE a.code = $1",
+        clearing,
+    )
+    assert after == before - amount  # the vendor's account is short by the duplicate
+    # The lender's capital funded the one payout applied; the duplicate is none of its books.
+    postings = await core_db.fetchval(
+        "SELECT count(*) FROM caas_ledger.postings p JOIN caas_ledger.accounts a ON a.id = p.account_id "
+        "WHERE p.journal_id = $1 AND a.code LIKE 'provider:%'",
+        uuid.UUID(journal),
+    )
+    assert postings == 0
+    assert (await _paid_late(runtime, failed, amount)).outcome == "ignored"  # redelivered: booked once
+    principal(uuid.uuid4().hex, Role.OPERATOR)
+    assert (await call(client, RECONCILE, {}))["consistent"] is True
+    assert await _named(client)
+    await _recovered(client, principal, core_db, journal)  # its count comes off platform_health's line
+
+
+async def test_a_payout_paid_for_a_loan_cancelled_since_is_booked_for_recovery(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    loan, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    args = {"loan": loan["id"], "reason": "the borrower found the money elsewhere"}
+    assert (await call(client, CANCEL, args))["status"] == "cancelled"
+    late = await _paid_late(runtime, failed, amount)
+    assert late.outcome == "rejected" and "cancelled before this payout" in late.detail
+    journal, lines = await _recovery_lines(core_db, failed["id"])
+    assert lines == [("platform:cash_clearing:onasis:NGN", -amount), ("platform:payout_recovery:NGN", amount)]
+    principal(uuid.uuid4().hex, Role.OPERATOR)
+    assert await _named(client)
+    await _recovered(client, principal, core_db, journal)
