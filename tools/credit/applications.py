@@ -27,7 +27,7 @@ from tools.credit.models.applications import (
 from tools.credit.personal_data import Sealed, national_id_index, seal, unseal
 from tools.credit.ports import ApplicationQuery, CreditDeps
 from tools.credit.views import application_summary, application_view
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.idempotency import claim_or_replay, request_sha256
@@ -304,6 +304,15 @@ async def list_applications(
         if not principal.is_staff:
             raise PermissionDenied("only operators, admins and services can search by national id")
         index = national_id_index(deps.vault, query.national_id)
+    # The national id's index, never the id itself: a cursor may end up in a log.
+    scope = keyset(
+        "applications",
+        statuses=query.status,
+        borrower=query.borrower_id,
+        national_id=index,
+        created_from=query.created_from,
+        created_to=query.created_to,
+    )
     rows = await deps.applications.list(
         ApplicationQuery(
             statuses=[s.value for s in query.status] if query.status else None,
@@ -311,13 +320,13 @@ async def list_applications(
             created_by=created_by,
             created_from=query.created_from,
             created_to=query.created_to,
-            after=decode_cursor(query.cursor) if query.cursor else None,
+            after=decode_cursor(scope, query.cursor) if query.cursor else None,
             national_id_index=index,
             limit=query.limit + 1,  # one extra row tells whether another page exists
         )
     )
     page = rows[: query.limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > query.limit else None
+    next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > query.limit else None
     return ApplicationPage(items=[application_summary(a) for a in page], next_cursor=next_cursor)
 
 

@@ -11,7 +11,7 @@ from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.credit.ports import CreditDeps
 from tools.marketplace.offers import release_reservation
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
 from tools.platform.ports import Invocation
@@ -38,8 +38,11 @@ DECISION_TARGETS = {
 }
 
 
+_REVIEW_QUEUE = keyset("review_queue")
+
+
 async def list_review_queue(deps: CreditDeps, limit: int, cursor: str | None) -> ReviewQueue:
-    rows = await deps.risk.review_queue(decode_cursor(cursor) if cursor else None, limit + 1)
+    rows = await deps.risk.review_queue(decode_cursor(_REVIEW_QUEUE, cursor) if cursor else None, limit + 1)
     page = rows[:limit]
     items = [
         ReviewQueueItem(
@@ -54,8 +57,10 @@ async def list_review_queue(deps: CreditDeps, limit: int, cursor: str | None) ->
         for r in page
     ]
     more = len(rows) > limit
+    last = page[-1] if more else None
     return ReviewQueue(
-        items=items, next_cursor=encode_cursor(page[-1]["referred_at"], page[-1]["id"]) if more else None
+        items=items,
+        next_cursor=None if last is None else encode_cursor(_REVIEW_QUEUE, last["referred_at"], last["id"]),
     )
 
 

@@ -31,7 +31,7 @@ from tools.credit.ports import (
     CreditDeps,
     FileCheck,
 )
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.ports import Invocation, OutboxEvent
 from tools.platform.principal import Principal
@@ -239,8 +239,9 @@ async def register_document(deps: CreditDeps, call: Invocation, cmd: RegisterDoc
 async def list_documents(
     deps: CreditDeps, principal: Principal, handle: str, limit: int, cursor: str | None = None
 ) -> DocumentList:
-    after = decode_cursor(cursor) if cursor else None
     app = await _application(deps, principal, handle)
+    scope = keyset("documents", application=app.id)
+    after = decode_cursor(scope, cursor) if cursor else None
     rows = await deps.documents.list_for_application(app.id, after, limit + 1)
     docs, more = rows[:limit], len(rows) > limit
     # The whole application's verified types, not the page's: KYC does not depend on where a page ends.
@@ -250,7 +251,7 @@ async def list_documents(
         reference=app.reference,
         documents=[_view(d) for d in docs],
         kyc=KycView(identity_verified=kyc.identity_verified, income_verified=kyc.income_verified),
-        next_cursor=encode_cursor(docs[-1].registered_at, docs[-1].id) if more else None,
+        next_cursor=encode_cursor(scope, docs[-1].registered_at, docs[-1].id) if more else None,
     )
 
 

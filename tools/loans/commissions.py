@@ -29,7 +29,7 @@ from tools.loans.ports import LoanDeps
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.providers import can_see_provider, parse_provider_id, provider_not_found
-from tools.platform.cursor import decode_position, encode_position
+from tools.platform.cursor import decode_position, encode_position, keyset
 from tools.platform.domain.money import MoneyError, currency_exponent, to_minor
 from tools.platform.errors import InvalidArgument
 from tools.platform.models import Money
@@ -157,8 +157,11 @@ async def get_commission_statement(
     the period's totals, and its lines a page at a time (oldest first)."""
     period_start, period_end = period
     start, end = _period(period_start, period_end)
-    after = posting_position(cursor) if cursor else None
     provider_id = parse_provider_id(provider)
+    # The resource of a month's statement hands its next_cursor to this tool: the same provider and
+    # period make the same keyset.
+    scope = keyset("commission_statement", provider=provider_id, start=period_start, end=period_end)
+    after = posting_position(scope, cursor) if cursor else None
     if not can_see_provider(principal, provider_id):
         raise provider_not_found(provider)
     record = await deps.providers.get(provider_id)
@@ -190,7 +193,9 @@ async def get_commission_statement(
             for p in postings
             if p.journal_kind in _KINDS
         ],
-        next_cursor=posting_cursor((postings[-1].posted_at, postings[-1].posting_id)) if more else None,
+        next_cursor=posting_cursor(scope, (postings[-1].posted_at, postings[-1].posting_id))
+        if more
+        else None,
     )
 
 
@@ -205,7 +210,8 @@ async def get_platform_revenue(
         raise InvalidArgument(f"currency: {exc}") from None
     period_start, period_end = period
     start, end = _period(period_start, period_end)
-    after = decode_position(cursor, int, str) if cursor else None
+    scope = keyset("platform_revenue", currency=currency, start=period_start, end=period_end)
+    after = decode_position(scope, cursor, int, str) if cursor else None
     lines = await deps.commissions.platform_income(currency, start, end)
     rows, providers = await deps.commissions.commission_by_provider(currency, (start, end), after, limit + 1)
     page, more = rows[:limit], len(rows) > limit
@@ -226,5 +232,5 @@ async def get_platform_revenue(
             for owner, amount in page
         ],
         providers=providers,
-        next_cursor=encode_position(page[-1][1], page[-1][0]) if more else None,
+        next_cursor=encode_position(scope, page[-1][1], page[-1][0]) if more else None,
     )

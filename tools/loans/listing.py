@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from tools.loans.domain.loans import LoanStatus
+from tools.loans.domain.write_offs import is_written_off, owes_nothing
 from tools.loans.loans import provider_of
 from tools.loans.models.loans import LoanPage, LoanSummary, NextDue
 from tools.loans.ports import LoanDeps, LoanListRow, LoanQuery
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.errors import PermissionDenied
 from tools.platform.models import Money
 from tools.platform.principal import Principal, Role
@@ -41,6 +42,9 @@ def _scope(principal: Principal, provider_id: UUID | None) -> tuple[UUID | None,
 
 def _summary(row: LoanListRow) -> LoanSummary:
     cur = row.currency
+    # What a written-off loan's installments still hold is what the write-off removed, and a cancelled
+    # loan was never paid out: neither is a debt (tools.loans.domain.write_offs).
+    ended = owes_nothing(row.status)
     next_due = None
     if row.next_due_number is not None and row.next_due_date is not None and row.next_due_minor is not None:
         next_due = NextDue(
@@ -57,9 +61,10 @@ def _summary(row: LoanListRow) -> LoanSummary:
         status=LoanStatus(row.status),
         currency=cur,
         principal=Money.from_minor(row.principal_minor, cur),
-        outstanding=Money.from_minor(row.outstanding_minor, cur),
-        next_due=next_due,
-        days_past_due=row.days_past_due,
+        outstanding=Money.from_minor(0 if ended else row.outstanding_minor, cur),
+        written_off=Money.from_minor(row.outstanding_minor if is_written_off(row.status) else 0, cur),
+        next_due=None if ended else next_due,
+        days_past_due=0 if ended else row.days_past_due,
         created_at=row.created_at,
         disbursed_at=row.disbursed_at,
     )
@@ -79,6 +84,9 @@ async def list_loans(
     """Staff list every loan, providers the loans they made, borrowers their own, agents those of
     applications they filed; newest first."""
     provider, borrower, created_by = _scope(principal, provider_id)
+    scope = keyset(
+        "loans", statuses=statuses, provider=provider_id, currency=currency, min_dpd=min_days_past_due
+    )
     rows = await deps.reader.listing(
         LoanQuery(
             statuses=[s.value for s in statuses] if statuses else None,
@@ -87,10 +95,10 @@ async def list_loans(
             created_by=created_by,
             currency=currency,
             min_days_past_due=min_days_past_due,
-            after=decode_cursor(cursor) if cursor else None,
+            after=decode_cursor(scope, cursor) if cursor else None,
             limit=limit + 1,  # one extra row tells whether another page exists
         )
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return LoanPage(items=[_summary(r) for r in page], next_cursor=next_cursor)

@@ -39,7 +39,7 @@ from tools.marketplace.domain.offers import offer_figures
 from tools.marketplace.domain.providers import ProviderRecord, ProviderStatus
 from tools.marketplace.models.bids import BidChanges, BiddingRoundView, BidInput, BidPage, BidView
 from tools.marketplace.ports import BiddingUnitOfWork, BidQuery, MarketplaceDeps
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from tools.platform.models import Money, describe_validation_error
@@ -327,18 +327,19 @@ async def list_bids(
     elif app is None or not can_view(principal, app):
         raise not_found(handle)
     now = deps.clock.now()
+    scope = keyset("bids", application=app.id, provider=provider_id, statuses=statuses)
     rows = await deps.bids.listing(
         BidQuery(
             application_id=app.id,
             provider_id=provider_id,
             statuses=[s.value for s in statuses] if statuses else None,
             now=now,
-            after=decode_cursor(cursor) if cursor else None,
+            after=decode_cursor(scope, cursor) if cursor else None,
             limit=limit + 1,
         )
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > limit else None
     is_open = app.status == ApplicationStatus.OPEN_FOR_BIDS
     return BidPage(items=[bid_view(b, now, is_open) for b in page], next_cursor=next_cursor)
 

@@ -38,7 +38,7 @@ from tools.marketplace.ports import (
     MarketplaceDeps,
     RankedCandidate,
 )
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, PermissionDenied
 from tools.platform.models import Money
@@ -384,17 +384,16 @@ async def list_invitations(
                 return InvitationPage(items=[], next_cursor=None)
             raise not_found(application)
         application_id = app.id
+    scope = keyset("invitations", provider=provider_id, application=application_id, statuses=statuses)
     rows = await deps.providers.invitations(
         InvitationQuery(
             provider_id=provider_id,
             application_id=application_id,
             statuses=[s.value for s in statuses] if statuses else None,
-            after=decode_cursor(cursor) if cursor else None,
+            after=decode_cursor(scope, cursor) if cursor else None,
             limit=limit + 1,
         )
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].invited_at, page[-1].id) if len(rows) > limit else None
-    return InvitationPage(
-        items=[_invitation_view(i, deps.bidding_window) for i in page], next_cursor=next_cursor
-    )
+    page, window = rows[:limit], deps.bidding_window
+    next_cursor = encode_cursor(scope, page[-1].invited_at, page[-1].id) if len(rows) > limit else None
+    return InvitationPage(items=[_invitation_view(i, window) for i in page], next_cursor=next_cursor)

@@ -47,7 +47,7 @@ from tools.marketplace.ports import (
     WebhookSendError,
 )
 from tools.marketplace.providers import signing_secrets
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.jobs import backoff_delay
 from tools.platform.domain.signatures import caas_signature, standard_webhook_signature
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
@@ -259,17 +259,19 @@ async def list_webhook_deliveries(
     limit: int,
     cursor: str | None,
 ) -> DeliveryPage:
+    provider = _scope(principal, provider_id)
+    scope = keyset("webhook_deliveries", provider=provider, statuses=statuses, event_type=event_type)
     rows = await deps.deliveries.list(
         DeliveryQuery(
-            provider_id=_scope(principal, provider_id),
+            provider_id=provider,
             statuses=[s.value for s in statuses] if statuses else None,
             event_type=event_type,
-            after=decode_cursor(cursor) if cursor else None,
+            after=decode_cursor(scope, cursor) if cursor else None,
             limit=limit + 1,
         )
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].queued_at, page[-1].event_id) if len(rows) > limit else None
+    next_cursor = encode_cursor(scope, page[-1].queued_at, page[-1].event_id) if len(rows) > limit else None
     return DeliveryPage(items=[delivery_view(d) for d in page], next_cursor=next_cursor)
 
 

@@ -32,7 +32,7 @@ from tools.marketplace.models.providers import (
     plan_view,
 )
 from tools.marketplace.ports import MarketplaceDeps, ProviderQuery
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor
 from tools.platform.domain.outbound import url_problem
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
@@ -346,18 +346,21 @@ async def list_providers(
     limit: int,
     cursor: str | None,
 ) -> ProviderPage:
+    scope = keyset(
+        "providers", statuses=statuses, provider_type=provider_type, currency=currency, country=country
+    )
     rows = await deps.providers.list(
         ProviderQuery(
             statuses=[s.value for s in statuses] if statuses else None,
             provider_type=provider_type,
             currency=currency,
             country=country,
-            after=decode_cursor(cursor) if cursor else None,
+            after=decode_cursor(scope, cursor) if cursor else None,
             limit=limit + 1,
         )
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return ProviderPage(items=[provider_view(p) for p in page], next_cursor=next_cursor)
 
 

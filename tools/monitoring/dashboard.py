@@ -3,8 +3,6 @@ by month, each one read of the system of record (``MonitoringReader``)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -22,6 +20,7 @@ from tools.monitoring.models import (
     StuckApplication,
 )
 from tools.monitoring.ports import MonitoringDeps, ProviderRow, RevenueRow
+from tools.platform.cursor import Keyset, decode_position, encode_position, keyset, unusable_cursor
 from tools.platform.domain.money import MoneyError, currency_exponent
 from tools.platform.errors import InvalidArgument
 from tools.platform.models import Money
@@ -95,22 +94,12 @@ def _seconds(value: float | None) -> int | None:
     return None if value is None else max(0, int(value))
 
 
-def _encode(provider_id: UUID) -> str:
-    return base64.urlsafe_b64encode(f"provider:{provider_id}".encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> UUID:
+def _after(scope: Keyset, cursor: str) -> UUID:
+    (provider_id,) = decode_position(scope, cursor, str)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "provider":
-            raise ValueError(kind)
-        return UUID(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument(
-            "cursor is not one this server issued; pass next_cursor from the previous page unchanged, "
-            "or leave cursor out to start from the first page"
-        ) from None
+        return UUID(provider_id)
+    except ValueError:
+        raise unusable_cursor() from None
 
 
 def _benchmark(row: ProviderRow) -> ProviderBenchmark:
@@ -136,13 +125,15 @@ async def list_provider_benchmarks(
     deps: MonitoringDeps, currency: str | None, limit: int, cursor: str | None
 ) -> ProviderBenchmarks:
     """Each provider's funnel (invitations, bids, accepted), time to bid, defaults and volume, by id."""
-    after = None if cursor is None else _decode(cursor)
-    rows = await deps.reader.providers(_currency(currency), after, limit + 1, DEFAULT_DPD)
+    code = _currency(currency)
+    scope = keyset("provider_benchmarks", currency=code)
+    after = None if cursor is None else _after(scope, cursor)
+    rows = await deps.reader.providers(code, after, limit + 1, DEFAULT_DPD)
     page = rows[:limit]
     return ProviderBenchmarks(
         as_of=deps.clock.now(),
         providers=[_benchmark(row) for row in page],
-        next_cursor=_encode(page[-1].provider_id) if len(rows) > limit else None,
+        next_cursor=encode_position(scope, str(page[-1].provider_id)) if len(rows) > limit else None,
     )
 
 

@@ -14,7 +14,7 @@ from tools.notifications.models import (
 )
 from tools.notifications.notifications import NotificationDeps
 from tools.notifications.ports import NotificationRecord, PreferenceRow
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.errors import InvalidArgument, NotFound, PermissionDenied
 from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal, Role
@@ -64,10 +64,11 @@ async def list_notifications(
     cursor: str | None,
 ) -> NotificationPage:
     whose = _whose(principal, user_id)
-    after = decode_cursor(cursor) if cursor else None
+    scope = keyset("notifications", user=whose, unread_only=unread_only)
+    after = decode_cursor(scope, cursor) if cursor else None
     rows = await deps.store.inbox(whose, unread_only, after, limit + 1)
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return NotificationPage(
         user_id=whose,
         items=[_view(r) for r in page],

@@ -20,7 +20,7 @@ from tools.notifications.ports import (
     NewNotification,
     NotificationDeps,
 )
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
 from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal, Role
@@ -156,10 +156,12 @@ async def get_conversation(
     deps: NotificationDeps, principal: Principal, conversation_id: str, limit: int, cursor: str | None
 ) -> ConversationDetail:
     conversation = await _visible(deps, principal, conversation_id)
-    rows = await deps.support.messages(conversation.id, decode_cursor(cursor) if cursor else None, limit + 1)
+    scope = keyset("support_messages", conversation=conversation.id)
+    after = decode_cursor(scope, cursor) if cursor else None
+    rows = await deps.support.messages(conversation.id, after, limit + 1)
     page = rows[:limit]
     await deps.support.mark_read(conversation.id, principal.subject)
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return ConversationDetail(
         conversation=_conversation(conversation),
         messages=[_message(m) for m in page],
@@ -181,12 +183,12 @@ async def list_conversations(
         raise PermissionDenied("only operators list other users' conversations; leave user_id out")
     else:
         owner = principal.subject
-    rows = await deps.support.summaries(
-        principal.subject, owner, status, decode_cursor(cursor) if cursor else None, limit + 1
-    )
+    scope = keyset("support_conversations", owner=owner, status=status)
+    after = decode_cursor(scope, cursor) if cursor else None
+    rows = await deps.support.summaries(principal.subject, owner, status, after, limit + 1)
     page = rows[:limit]
-    last = page[-1].conversation if page else None
-    next_cursor = encode_cursor(last.updated_at, last.id) if last is not None and len(rows) > limit else None
+    last = page[-1].conversation if len(rows) > limit else None
+    next_cursor = None if last is None else encode_cursor(scope, last.updated_at, last.id)
     return ConversationPage(items=[_conversation(s.conversation, s) for s in page], next_cursor=next_cursor)
 
 

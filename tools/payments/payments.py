@@ -33,7 +33,7 @@ from tools.payments.ports import (
     PaymentDeps,
     PaymentQuery,
 )
-from tools.platform.cursor import decode_cursor, encode_cursor
+from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.models import Money
@@ -189,6 +189,7 @@ async def list_payments(
     """Newest first. Borrowers see their loans' payments, agents those of applications they filed,
     providers those of loans they made, staff all."""
     loan_id = None if loan is None else (await _visible_loan(deps, principal, loan)).id
+    scope = keyset("payments", loan=loan_id, kind=kind, statuses=statuses)
     query = PaymentQuery(
         loan_id=loan_id,
         kind=None if kind is None else kind.value,
@@ -196,7 +197,7 @@ async def list_payments(
         provider_id=None,
         borrower_id=None,
         created_by=None,
-        after=decode_cursor(cursor) if cursor else None,
+        after=decode_cursor(scope, cursor) if cursor else None,
         limit=limit + 1,
     )
     if principal.role is Role.BORROWER:
@@ -212,7 +213,7 @@ async def list_payments(
         return PaymentPage(items=[], next_cursor=None)
     rows = await deps.reader.listing(query)
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return PaymentPage(items=[payment_view(p) for p in page], next_cursor=next_cursor)
 
 

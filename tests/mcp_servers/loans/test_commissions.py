@@ -35,6 +35,7 @@ from tests.helpers.risk import uid
 from tools.ledger.domain.chart import account
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
 from tools.ledger.ledger import posting_cursor
+from tools.platform.cursor import keyset
 from tools.platform.principal import Role
 
 SHARING = {"commission_plan": {"interest_share": "0.10"}}  # 8.5% of the principal + 10% of the interest
@@ -211,7 +212,8 @@ async def test_the_revenue_report_pages_its_providers_largest_first_with_the_per
     whole = await call(client, REVENUE, period)
     assert len(whole["by_provider"]) == 5 and whole["next_cursor"] is None
 
-    statement_cursor = posting_cursor((datetime.now(UTC), 1))  # another list's position, not this one's
+    # Another list's position, not this one's: a ledger statement's.
+    statement_cursor = posting_cursor(keyset("account_postings"), (datetime.now(UTC), 1))
     for bad in ({"cursor": "not-a-cursor"}, {"cursor": statement_cursor}, {"limit": 0}, {"limit": 101}):
         assert await refused(client, REVENUE, {**period, **bad}) == "invalid_argument"
 
