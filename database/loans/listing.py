@@ -54,7 +54,8 @@ async def loan_page(pool: asyncpg.Pool, query: LoanQuery) -> list[LoanListRow]:
     if query.currency is not None:
         f.add(f"l.currency = {f.arg(query.currency)}")
     if query.min_days_past_due is not None:
-        f.add(f"l.days_past_due >= {f.arg(query.min_days_past_due)}")
+        # A written-off loan keeps the days it was written off at, but nothing is past due on it.
+        f.add(f"l.days_past_due >= {f.arg(query.min_days_past_due)} AND l.status <> 'written_off'")
     f.keyset(_KEY, query.after)
     sql = (
         f"WITH page AS ({f.page(_SELECT, _KEY, query.limit)}) "

@@ -89,6 +89,7 @@ async def originate_loan(application: ApplicationHandle) -> LoanView:
 async def get_loan(loan: LoanHandle) -> LoanView:
     """One loan: its terms, APR disclosure, status and history, what it still owes, what is overdue,
     the next installment, days past due, any credit held for the borrower and the commission earned.
+    A written-off loan owes nothing; what it owed then is in written_off.
 
     Use to answer "how much do I still owe, and when is my next payment?". Someone else's loan
     answers not_found, exactly like one that does not exist.
@@ -154,7 +155,8 @@ async def list_loans(
 async def get_repayment_schedule(loan: LoanHandle) -> ScheduleView:
     """Every installment of a loan: due date, the contract's principal, interest and total, the
     balance after it, and what was paid and is still owed, with its status (paid, overdue, due_today,
-    upcoming, cancelled by a prepayment).
+    upcoming, cancelled (by a prepayment, or with its loan before any payout: never owed), or
+    written_off: what it still owed when the loan was written off, which it no longer owes).
 
     Use to show the repayment plan; the totals add up exactly to principal + interest. Also the
     resource caas://loans/{loan}/schedule.

@@ -12,10 +12,10 @@ from tools.loans.domain.loans import (
     LoanStatus,
     LoanTransition,
     RepaymentRecord,
-    open_outstanding,
 )
 from tools.loans.domain.repayments import Component, Outstanding, Prepay, SettlementQuote
 from tools.loans.domain.schedules import Frequency, Method
+from tools.loans.domain.write_offs import owes_nothing, still_owed, written_off
 from tools.loans.models.loans import (
     AllocationLineView,
     Amounts,
@@ -59,7 +59,7 @@ def loan_view(
     replayed: bool = False,
 ) -> LoanView:
     cur = loan.currency
-    owing = open_outstanding(installments)
+    owing = still_owed(loan.status, installments)
     first = owing[0] if owing else None
     return LoanView(
         id=loan.id,
@@ -96,11 +96,13 @@ def loan_view(
         else NextDue(number=first.number, due_date=first.due_date, amount=Money.from_minor(first.total, cur)),
         outstanding=_sum(owing, cur),
         overdue=Money.from_minor(sum(o.total for o in owing if o.due_date < today), cur),
+        written_off=_sum(written_off(loan.status, installments), cur),
         credit=Money.from_minor(loan.credit_minor, cur),
         commission_earned=Money.from_minor(loan.commission_minor, cur),
         disbursement_reference=loan.disbursement_reference,
         disbursed_at=loan.disbursed_at,
-        days_past_due=loan.days_past_due,
+        # Nothing is past due on a written-off loan; the bucket it was written off from stays.
+        days_past_due=0 if owes_nothing(loan.status) else loan.days_past_due,
         aging_bucket=Bucket(loan.aging_bucket),
         aged_on=loan.aged_on,
         closed_at=loan.closed_at,
@@ -113,11 +115,15 @@ def loan_view(
     )
 
 
-def _status(line: InstallmentRecord, today: date) -> InstallmentStatus:
+def _status(line: InstallmentRecord, today: date, loan_status: str) -> InstallmentStatus:
     if line.cancelled:
         return InstallmentStatus.CANCELLED
     if line.outstanding.total == 0:
         return InstallmentStatus.PAID
+    if loan_status == LoanStatus.WRITTEN_OFF:
+        return InstallmentStatus.WRITTEN_OFF
+    if loan_status == LoanStatus.CANCELLED:  # never paid out: never owed
+        return InstallmentStatus.CANCELLED
     if line.due_date < today:
         return InstallmentStatus.OVERDUE
     return InstallmentStatus.DUE_TODAY if line.due_date == today else InstallmentStatus.UPCOMING
@@ -127,15 +133,18 @@ def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], t
     cur = loan.currency
     lines: list[InstallmentView] = []
     balance = loan.principal_minor
+    ended = owes_nothing(loan.status)
+    removed = {o.number: o for o in written_off(loan.status, installments)}
     for i in installments:
         balance -= i.scheduled_principal_minor
-        owed = i.outstanding
-        owed_now = Outstanding(i.number, i.due_date) if i.cancelled else owed
+        nothing = Outstanding(i.number, i.due_date)
+        owed_now = nothing if i.cancelled or ended else i.outstanding
+        gone = removed.get(i.number, nothing)
         lines.append(
             InstallmentView(
                 number=i.number,
                 due_date=i.due_date,
-                status=_status(i, today),
+                status=_status(i, today, loan.status),
                 principal=Money.from_minor(i.scheduled_principal_minor, cur),
                 interest=Money.from_minor(i.scheduled_interest_minor, cur),
                 total=Money.from_minor(i.scheduled_principal_minor + i.scheduled_interest_minor, cur),
@@ -143,6 +152,7 @@ def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], t
                 late_fee=Money.from_minor(i.fee_due_minor, cur),
                 paid=_amounts(i.principal_paid_minor, i.interest_paid_minor, i.fee_paid_minor, cur),
                 outstanding=_amounts(owed_now.principal, owed_now.interest, owed_now.fees, cur),
+                written_off=_amounts(gone.principal, gone.interest, gone.fees, cur),
                 settled_at=i.settled_at,
             )
         )
@@ -168,7 +178,8 @@ def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], t
             sum(i.fee_paid_minor for i in installments),
             cur,
         ),
-        outstanding=_sum(open_outstanding(installments), cur),
+        outstanding=_sum(still_owed(loan.status, installments), cur),
+        written_off=_sum(list(removed.values()), cur),
     )
 
 

@@ -12,7 +12,16 @@ import asyncpg
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
-from tests.helpers.loans import GET_APPLICATION, GET_LOAN, REPAY, active_loan, balance, call, refused
+from tests.helpers.loans import (
+    GET_APPLICATION,
+    GET_LOAN,
+    REPAY,
+    SCHEDULE,
+    active_loan,
+    balance,
+    call,
+    refused,
+)
 from tests.helpers.notifications import inbox, settle
 from tests.helpers.payments import DISBURSE, disburse, key, pending_loan, send
 from tools.payments.domain.payments import GatewayEvent
@@ -128,3 +137,27 @@ async def test_who_may_cancel_and_what_is_no_longer_cancelled(
     paid, _ = await active_loan(client, principal, runtime, core_db)
     principal("op-1", Role.OPERATOR)
     assert await refused(client, CANCEL, {"loan": paid["id"], "reason": REASON}) == "conflict"
+
+
+async def test_a_cancelled_loan_shows_nothing_owed_in_any_view(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """Nothing was lent, so nothing is owed: a probe saw the cancelled loan's schedule still list every
+    installment as upcoming with its amount outstanding."""
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    before = await call(client, SCHEDULE, {"loan": loan["id"]})
+    assert {line["status"] for line in before["lines"]} == {"upcoming"}
+    await call(client, CANCEL, {"loan": loan["id"], "reason": REASON})
+    zero = {"amount": "0.00", "currency": loan["currency"]}
+    schedule = await call(client, SCHEDULE, {"loan": loan["id"]})
+    assert {line["status"] for line in schedule["lines"]} == {"cancelled"}
+    assert {line["outstanding"]["total"]["amount"] for line in schedule["lines"]} == {"0.00"}
+    assert schedule["outstanding"]["total"] == zero and schedule["written_off"]["total"] == zero
+    # The contract stays as it was offered: its totals still add up.
+    contract = ("principal", "total_interest", "total_of_payments")
+    assert [schedule[k] for k in contract] == [before[k] for k in contract]
+    view = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert (view["outstanding"]["total"], view["overdue"], view["next_due"]) == (zero, zero, None)
+    listed = await call(client, "credit_list_loans", {"status": ["cancelled"]})
+    [row] = [x for x in listed["items"] if x["id"] == loan["id"]]
+    assert (row["outstanding"], row["next_due"], row["written_off"]) == (zero, None, zero)

@@ -39,12 +39,20 @@ __all__ = [
 ]
 
 
+# Said once, so that a loan and its schedule describe the written-off amounts in the same words.
+_WRITTEN_OFF = (
+    "What the write-off removed: what the installments still owed then. Its principal and fees are the "
+    "lender's credit loss (the write_off journal); its interest is forgone. Zero unless written off."
+)
+
+
 class InstallmentStatus(StrEnum):
     PAID = "paid"
     CANCELLED = "cancelled"
     OVERDUE = "overdue"
     DUE_TODAY = "due_today"
     UPCOMING = "upcoming"
+    WRITTEN_OFF = "written_off"
 
 
 class Amounts(Output):
@@ -110,14 +118,19 @@ class LoanView(Output):
     first_due_date: date = Field(description="One unit period (month, 14 or 7 days) after origination.")
     maturity_date: date
     next_due: NextDue | None = Field(description="The earliest installment still owing something.")
-    outstanding: Amounts = Field(description="Everything still owed, due or not (no accrued interest).")
+    outstanding: Amounts = Field(
+        description="Everything still owed, due or not (no accrued interest); nothing once written off."
+    )
     overdue: Money = Field(description="What installments past their due date still owe.")
+    written_off: Amounts = Field(description=_WRITTEN_OFF)
     credit: Money = Field(description="Over-payments held for the borrower.")
     commission_earned: Money = Field(description="The platform's commission on this loan so far.")
     disbursement_reference: str | None
     disbursed_at: datetime | None
-    days_past_due: int
-    aging_bucket: Bucket
+    days_past_due: int = Field(description="As of the last aging run (age_loans); 0 once written off.")
+    aging_bucket: Bucket = Field(
+        description="As of the last aging run; a written-off loan keeps the bucket it was written off from."
+    )
     aged_on: date | None
     closed_at: datetime | None
     defaulted_at: datetime | None
@@ -139,9 +152,12 @@ class LoanSummary(Output):
     status: LoanStatus
     currency: str
     principal: Money
-    outstanding: Money = Field(description="Everything still owed, due or not (no accrued interest).")
+    outstanding: Money = Field(
+        description="Everything still owed, due or not (no accrued interest); nothing once written off."
+    )
+    written_off: Money = Field(description="What the write-off removed; zero unless written off.")
     next_due: NextDue | None = Field(description="The earliest installment still owing something.")
-    days_past_due: int = Field(description="As of the last aging run (age_loans).")
+    days_past_due: int = Field(description="As of the last aging run (age_loans); 0 once written off.")
     created_at: datetime = Field(description="When the loan was originated.")
     disbursed_at: datetime | None = Field(description="When the gateway paid it out; null until then.")
 
@@ -161,7 +177,8 @@ class InstallmentView(Output):
     balance_after: Money = Field(description="Scheduled principal still owed after this installment.")
     late_fee: Money = Field(description="Late fee charged on this installment (at most one).")
     paid: Amounts
-    outstanding: Amounts
+    outstanding: Amounts = Field(description="What is still owed; nothing once the loan is written off.")
+    written_off: Amounts = Field(description="What the write-off removed of this installment; else zero.")
     settled_at: datetime | None
 
 
@@ -182,7 +199,8 @@ class ScheduleView(Output):
     as_of: date
     lines: list[InstallmentView]
     paid_to_date: Amounts
-    outstanding: Amounts
+    outstanding: Amounts = Field(description="What is still owed; nothing once the loan is written off.")
+    written_off: Amounts = Field(description=_WRITTEN_OFF)
 
 
 class AllocationLineView(Output):
