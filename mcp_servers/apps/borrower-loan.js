@@ -53,6 +53,7 @@
       ["Outstanding", money(s.outstanding.total)],
       ["Maturity", day(s.maturity_date)],
     ]);
+    B.cancellable(s.status); // borrower-cancel.js: the way out while nothing was lent
     $("loan-lines").querySelector("tbody").replaceChildren(
       ...s.lines.map((l) => {
         const row = el("tr");
@@ -99,6 +100,7 @@
   $("loan-pick").addEventListener("change", () => {
     state.loan = loans.find((l) => l.id === $("loan-pick").value) || null;
     $("pay-link").replaceChildren();
+    B.forgetCancelOutcome();
     loan().catch(caas.report);
   });
 
