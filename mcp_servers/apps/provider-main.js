@@ -66,9 +66,12 @@
       }
     });
   }
-  caas.boot(async ({ mode, result }) => {
+  caas.boot(async ({ mode, input, result }) => {
     $("content").hidden = false;
     if (mode === "app") {
+      // Its next pages are asked with the host's own filters (a cursor is bound to them).
+      const { cursor, limit, ...filters } = input || {};
+      lender.state.invitationFilters = filters;
       // The invitations are the host's result (now, or in its tool-result notification); Refresh reads them.
       if (!passed(result)) caas.status("Waiting for the invitations from the host…");
       await lender.refresh(["bids", "loans", "capital", "commission", "deliveries"]);

@@ -4,7 +4,9 @@
 const lender = (() => {
   const { el, money, time } = caas;
   const $ = (id) => document.getElementById(id);
-  const state = { invitations: [], nextInvitations: null, bids: [], providerId: null };
+  // invitationFilters: the filters of the call whose pages are shown (the host's, in app mode): a
+  // cursor is only good with the filters it was issued under.
+  const state = { invitations: [], nextInvitations: null, invitationFilters: {}, bids: [], providerId: null };
   const dash = (v) => (v === null || v === undefined || v === "" ? "—" : v);
   const words = (s) => String(s).replace(/_/g, " ");
 
@@ -90,11 +92,13 @@ const lender = (() => {
     renderInvitations();
   };
   const loadInvitations = async () => {
+    state.invitationFilters = {};
     showInvitations(await caas.tool("{{TOOL:list_invitations}}", { limit: 50 }), false);
   };
   const moreInvitations = (b) =>
     busy(b, async () => {
-      const page = await caas.tool("{{TOOL:list_invitations}}", { limit: 50, cursor: state.nextInvitations });
+      const args = { ...state.invitationFilters, limit: 50, cursor: state.nextInvitations };
+      const page = await caas.tool("{{TOOL:list_invitations}}", args);
       showInvitations(page, true);
     });
 
