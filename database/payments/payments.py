@@ -186,6 +186,28 @@ class PgPaymentWriter:
         )
         return _payment(row) if row else None
 
+    async def booked_payout(self, loan_id: UUID) -> tuple[PaymentRecord, UUID] | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS}, j.id AS recovery_journal_id FROM caas_core.payments p "
+            "JOIN caas_ledger.journals j ON j.kind = 'payout_recovery' AND j.source_id = p.id::text "
+            "WHERE p.loan_id = $1 AND p.kind = 'disbursement' AND p.status = 'succeeded' "
+            "AND p.last_error IS NOT NULL AND NOT EXISTS (SELECT 1 FROM caas_ledger.journals r "
+            "WHERE r.kind = 'reversal' AND r.source_id = j.id::text) "
+            "ORDER BY p.created_at LIMIT 1 FOR NO KEY UPDATE OF p",
+            loan_id,
+        )
+        if row is None:
+            return None
+        found = dict(row.items())
+        journal_id = found.pop("recovery_journal_id")
+        return PaymentRecord(**found), journal_id
+
+    async def mark_applied(self, payment_id: UUID) -> PaymentRecord:
+        return await self._one(
+            f"UPDATE caas_core.payments AS p SET last_error = NULL WHERE id = $1 RETURNING {_COLUMNS}",
+            payment_id,
+        )
+
     async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
         return await self._one(
             "UPDATE caas_core.payments AS p SET attempts = attempts + 1, vendor = $2 WHERE id = $1 "

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from tests.fakes.store import CheckViolation, FakeStore, Transaction, not_implemented
+from tools.ledger.domain.ledger import JournalKind
 from tools.payments.domain.payments import (
     ACTIVE_DISBURSEMENT,
     RANK,
@@ -132,6 +133,23 @@ class FakePaymentWriter:
             ),
             None,
         )
+
+    async def booked_payout(self, loan_id: UUID) -> tuple[PaymentRecord, UUID] | None:
+        journals = self._tx.tables.journals.values()
+        reversed_ = {j.source_id for j in journals if j.kind == JournalKind.REVERSAL}
+        for p in self._tx.tables.payments.values():
+            if (p.loan_id, p.kind, p.status) != (loan_id, PaymentKind.DISBURSEMENT, "succeeded"):
+                continue
+            for j in journals:
+                booked = j.kind == JournalKind.PAYOUT_RECOVERY and j.source_id == str(p.id)
+                if booked and p.last_error is not None and str(j.id) not in reversed_:
+                    return p, j.id
+        return None
+
+    async def mark_applied(self, payment_id: UUID) -> PaymentRecord:
+        tables = self._tx.tables
+        tables.payments[payment_id] = replace(tables.payments[payment_id], last_error=None)
+        return tables.payments[payment_id]
 
     async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
         raise not_implemented("PaymentWriter.start_attempt")

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from tools.ledger.domain.ledger import reversal_of
 from tools.ledger.ledger import post_journal
 from tools.loans.domain.journals import payout_recovery_journal, suspense_journal
 from tools.loans.domain.loans import LoanRecord
@@ -152,7 +153,7 @@ async def _duplicate_payout(uow: InboxUnitOfWork, p: PaymentRecord) -> str | Non
     return (
         f"but disbursement {other.id} ({other.status}) was requested after this one failed, so this payout "
         "is not applied: the borrower may have been paid twice. Verify both with the vendor and recover "
-        "the duplicate"
+        "the duplicate (should the retry fail, this payout becomes the loan's)"
     )
 
 
@@ -247,4 +248,33 @@ async def settle(
     event = payment_event(replace(p, status=target.value), loan, target.value, detail, deps.clock.now())
     concludes = None if inbox is None else InboxOutcome(*inbox, outcome, detail)
     moved = await uow.payments.settle(p.id, target.value, error, call, event, concludes)
+    if target is PaymentStatus.FAILED and p.kind == PaymentKind.DISBURSEMENT:
+        detail += await _apply_booked_payout(deps, uow, call, loan)
     return Outcome(outcome, detail, moved, concluded=concludes is not None)
+
+
+async def _apply_booked_payout(
+    deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, loan: LoanRecord
+) -> str:
+    """When the payout a loan waited for failed, an earlier one the vendor paid after all (booked for
+    recovery while this one was in flight) is the loan's one payout: its booking is reversed and it is
+    applied, in the same transaction. Without this the loan waited for good: that payout holds it from
+    a new payout and from cancellation, and nothing applied it."""
+    booked = await uow.payments.booked_payout(loan.id)
+    if booked is None:
+        return ""
+    paid, journal_id = booked
+    try:
+        async with uow.payments.savepoint():
+            effect = await _effect(deps, uow, call, paid, loan)
+            journal = await uow.ledger.journal(journal_id)
+            assert journal is not None  # found through it, in this transaction
+            why = f"payout {paid.id} applied to loan {loan.id}: the payout requested after it failed"
+            await post_journal(uow, call, reversal_of(journal, why))
+            applied = await uow.payments.mark_applied(paid.id)
+            note = f"{why}, so it is the loan's one payout ({effect})"
+            event = payment_event(applied, loan, "succeeded", note, deps.clock.now())
+            await uow.record(AuditRecord(call, "payment", str(paid.id)), [event])
+    except DomainError as exc:  # the loan took no payout: the booking stays for a person
+        return f"; earlier payout {paid.id} stays booked for recovery ({exc.code}: {exc.message})"
+    return f"; {note}"

@@ -133,6 +133,15 @@ class PaymentWriter(Protocol):
         index, migration 0035), if any."""
         ...
 
+    async def booked_payout(self, loan_id: UUID) -> tuple[PaymentRecord, UUID] | None:
+        """A payout of the loan the vendor paid that no loan took, locked, with its payout_recovery
+        journal not yet reversed (the money not yet recovered), if any."""
+        ...
+
+    async def mark_applied(self, payment_id: UUID) -> PaymentRecord:
+        """A succeeded payment's refusal cleared (``last_error``): it is applied now."""
+        ...
+
     async def start_attempt(self, payment_id: UUID, vendor: str) -> PaymentRecord:
         """Count an attempt at ``vendor`` before the gateway is called (committed first, so a crash
         after the call is known to need a verification)."""

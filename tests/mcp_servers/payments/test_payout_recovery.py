@@ -14,7 +14,7 @@ from fastmcp import Client
 from database.payments.payments import UNAPPLIED_RECEIPTS
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import RECONCILE, call, refused
-from tests.helpers.payments import disburse, key, payment_deps, pending_loan, send
+from tests.helpers.payments import disburse, key, loan_status, payment_deps, pending_loan, send
 from tools.payments.domain.payments import GatewayEvent
 from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.principal import Role
@@ -120,3 +120,41 @@ async def test_a_payout_paid_for_a_loan_cancelled_since_is_booked_for_recovery(
     principal(uuid.uuid4().hex, Role.OPERATOR)
     assert await _named(client)
     await _recovered(client, principal, core_db, journal)
+
+
+async def test_a_booked_payout_is_the_loans_payout_once_the_retry_fails(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """The vendor paid the failed payout while its retry was in flight, and then the retry failed: the
+    borrower was paid once, by the first. A probe left such a loan pending for good (that payout held
+    it from a new payout and from cancellation); now the first payout is applied when the retry fails."""
+    loan, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
+    await send(payment_deps(runtime), retried["id"])
+    held = await core_db.fetchval(UNAPPLIED_RECEIPTS)
+    assert "booked for recovery" in (await _paid_late(runtime, failed, amount)).detail
+    journal, _ = await _recovery_lines(core_db, failed["id"])
+    assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held + 1
+
+    event = GatewayEvent(uuid.uuid4().hex, "transfer.failed", retried["reference"], amount, "NGN", None)
+    said = await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
+    assert said.outcome == "applied" and f"payout {failed['id']} applied to loan" in said.detail
+    principal(uuid.uuid4().hex, Role.OPERATOR)
+    assert await loan_status(core_db, loan["id"]) == "active"
+    first = await call(client, "payments_get_payment", {"payment": failed["id"]})
+    assert first["status"] == "succeeded" and first["last_error"] is None
+    assert (await call(client, "admin_get_journal", {"journal": journal}))["reversed_by_journal_id"]
+    disbursed = await core_db.fetchval(
+        "SELECT count(*) FROM caas_ledger.journals WHERE kind = 'disbursement' AND source_id = $1", loan["id"]
+    )
+    assert disbursed == 1
+    reference = await core_db.fetchval(
+        "SELECT disbursement_reference FROM caas_core.loans WHERE id = $1", uuid.UUID(loan["id"])
+    )
+    assert reference == failed["reference"]
+    assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held
+    assert (await call(client, RECONCILE, {}))["consistent"] is True
+    # Told again, the retry's failure changes nothing more.
+    again = await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
+    assert again.duplicate
+    assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held
