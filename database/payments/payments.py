@@ -48,15 +48,20 @@ WITH written AS (
 SELECT {_COLUMNS} FROM written p
 """
 
-# Migration 0033's partial index holds only the charges still being opened: the sweep reads those.
-# Those not yet settled: a receipt whose suspense journal was reversed was refunded to its payer, a
-# payout whose payout_recovery journal was reversed is back.
+# A succeeded payment's booking (suspense, payout_recovery) that was reversed: its money went back (a
+# payer refunded) or came back (a payout recovered). A payout applied after its booking (tools.payments.
+# core._apply_booked_payout) has one too, so this counts only with ``last_error`` (not applied).
+_RECOVERED = (
+    "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
+    "ON r.kind = 'reversal' AND r.source_id = j.id::text "
+    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text"
+)
+# Money moved that no loan took, not yet refunded or recovered: platform_health names it.
 UNAPPLIED_RECEIPTS = (
     "SELECT count(*) FROM caas_core.payments p WHERE p.status = 'succeeded' AND p.last_error IS NOT NULL "
-    "AND NOT EXISTS (SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
-    "ON r.kind = 'reversal' AND r.source_id = j.id::text "
-    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text)"
+    f"AND NOT EXISTS ({_RECOVERED})"
 )
+# Migration 0033's partial index holds only the charges still being opened: the sweep reads those.
 STALLED_CHARGES = (
     f"{_SELECT} WHERE p.kind = 'collection' AND p.status = 'requested' "
     "AND p.created_at < now() - $1::interval ORDER BY p.created_at LIMIT $2"
@@ -172,7 +177,9 @@ class PgPaymentWriter:
     async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
         row = await self._conn.fetchrow(
             f"{_SELECT} WHERE p.loan_id = $1 AND p.kind = 'disbursement' "
-            "AND p.status IN ('requested', 'sent', 'succeeded') ORDER BY p.created_at DESC LIMIT 1",
+            "AND p.status IN ('requested', 'sent', 'succeeded') "
+            f"AND NOT (p.last_error IS NOT NULL AND EXISTS ({_RECOVERED})) "
+            "ORDER BY p.created_at DESC LIMIT 1",
             loan_id,
         )
         return _payment(row) if row else None

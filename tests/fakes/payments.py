@@ -110,6 +110,11 @@ class FakePaymentWriter:
         return self._tx.tables.payments.get(payment_id)
 
     async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
+        journals = self._tx.tables.journals.values()
+        reversed_ = {j.source_id for j in journals if j.kind == JournalKind.REVERSAL}
+        recovered = {
+            j.source_id for j in journals if j.kind == JournalKind.PAYOUT_RECOVERY and str(j.id) in reversed_
+        }
         return next(
             (
                 p
@@ -117,6 +122,7 @@ class FakePaymentWriter:
                 if p.loan_id == loan_id
                 and p.kind == PaymentKind.DISBURSEMENT
                 and p.status in ACTIVE_DISBURSEMENT
+                and not (p.last_error is not None and str(p.id) in recovered)
             ),
             None,
         )

@@ -125,7 +125,8 @@ class PaymentWriter(Protocol):
     async def lock(self, payment_id: UUID) -> PaymentRecord | None: ...
 
     async def active_disbursement(self, loan_id: UUID) -> PaymentRecord | None:
-        """The loan's disbursement in flight or succeeded (applied or not), if any."""
+        """The loan's disbursement in flight or succeeded (applied, or not and its money not yet
+        recovered), if any: while there is one the loan is neither paid out again nor cancelled."""
         ...
 
     async def other_payout(self, loan_id: UUID, besides: UUID) -> PaymentRecord | None:

@@ -158,3 +158,25 @@ async def test_a_booked_payout_is_the_loans_payout_once_the_retry_fails(
     again = await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
     assert again.duplicate
     assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held
+
+
+async def test_a_recovered_payout_no_longer_holds_its_loan(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """The duplicate's money came back before the retry failed: the loan was paid nothing, so it may be
+    paid out again or cancelled (the recovered payout held it for good before)."""
+    loan, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
+    await send(payment_deps(runtime), retried["id"])
+    await _paid_late(runtime, failed, amount)
+    journal, _ = await _recovery_lines(core_db, failed["id"])
+    event = GatewayEvent(uuid.uuid4().hex, "transfer.failed", retried["reference"], amount, "NGN", None)
+    principal("admin-recoveries", Role.ADMIN)
+    back = {"journal": journal, "reason": "the duplicate payout was returned by the borrower's bank"}
+    await call(client, REVERSE, back)
+    said = await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
+    assert said.outcome == "applied" and "applied to loan" not in said.detail
+    principal(uuid.uuid4().hex, Role.OPERATOR)
+    assert await loan_status(core_db, loan["id"]) == "pending_disbursement"
+    again = await call(client, RETRY, {"payment": retried["id"], "idempotency_key": key()})
+    assert again["status"] == "requested"
