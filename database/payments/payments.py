@@ -34,7 +34,9 @@ _INBOX = (
 _SETTLE_RECORDED = f"""
 WITH written AS (
     UPDATE caas_core.payments SET status = $2, settled_at = now(), sent_at = coalesce(sent_at, now()),
-        last_error = coalesce($3, last_error)
+        -- A succeeded payment's last_error says why it was not applied (NULL: applied); an error
+        -- noted on an attempt before it succeeded says nothing of that.
+        last_error = CASE WHEN $2 = 'succeeded' THEN $3 ELSE coalesce($3, last_error) END
     WHERE id = $1
     RETURNING *
 ), audit AS ({audit_row_sql(4, "payment", "id::text", "written")}
@@ -232,8 +234,12 @@ class PgPaymentWriter:
         )
 
     async def note_error(self, payment_id: UUID, error: str) -> None:
+        # Never on a succeeded payment, whose last_error means "not applied": an attempt's timeout noted
+        # after its webhook settled it would make an applied payout read as refused.
         await self._conn.execute(
-            "UPDATE caas_core.payments SET last_error = $2 WHERE id = $1", payment_id, error[:500]
+            "UPDATE caas_core.payments SET last_error = $2 WHERE id = $1 AND status <> 'succeeded'",
+            payment_id,
+            error[:500],
         )
 
     async def mark_sent(

@@ -175,8 +175,9 @@ async def retry_disbursement(
     net disbursement (status requested), which the payments worker sends under a new reference.
 
     Use when get_payment or list_payments shows the loan's payout failed (the vendor refused it, or
-    the account was wrong and has since been corrected). Reversing a journal is not the fix: a failed
-    payout posted nothing, so there is nothing to reverse. Refused as a conflict unless the payment is
-    a failed disbursement and the loan is still pending_disbursement with no other payout in flight.
+    the account was wrong and has since been corrected) or was reversed by the vendor. Reversing a
+    journal is not the fix: such a payout posted nothing, so there is nothing to reverse. Refused as a
+    conflict unless the payment is a failed or reversed disbursement and the loan is still
+    pending_disbursement with no other payout in flight.
     """
     return await retries.retry_disbursement(deps().payments, invocation(), payment, idempotency_key, simulate)

@@ -20,7 +20,7 @@ from tools.loans.domain.loans import LoanRecord
 from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import confirm_disbursement_in
 from tools.loans.servicing import repayment_in
-from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, advance
+from tools.payments.domain.payments import UNDONE, PaymentKind, PaymentRecord, PaymentStatus, advance
 from tools.payments.models import PaymentView, Verification
 from tools.payments.ports import InboxOutcome, InboxUnitOfWork, PaymentDeps
 from tools.platform.domain.money import from_minor
@@ -143,9 +143,10 @@ async def _effect(
 
 async def _duplicate_payout(uow: InboxUnitOfWork, p: PaymentRecord) -> str | None:
     """Why a payout that succeeds is not applied: another of its loan is in flight or applied (a retry
-    requested after it failed), so the money moved twice, or may; None when there is none. Only a
-    failed payout can have one: the one-payout index holds a payout in flight or applied alone."""
-    if p.kind != PaymentKind.DISBURSEMENT or p.status != PaymentStatus.FAILED:
+    requested after it failed or was reversed), so the money moved twice, or may; None when there is
+    none. Only an undone payout can have one: the one-payout index holds a payout in flight or applied
+    alone."""
+    if p.kind != PaymentKind.DISBURSEMENT or p.status not in UNDONE:
         return None
     other = await uow.payments.other_payout(p.loan_id, p.id)
     if other is None:
@@ -248,7 +249,7 @@ async def settle(
     event = payment_event(replace(p, status=target.value), loan, target.value, detail, deps.clock.now())
     concludes = None if inbox is None else InboxOutcome(*inbox, outcome, detail)
     moved = await uow.payments.settle(p.id, target.value, error, call, event, concludes)
-    if target is PaymentStatus.FAILED and p.kind == PaymentKind.DISBURSEMENT:
+    if target in UNDONE and p.kind == PaymentKind.DISBURSEMENT:
         detail += await _apply_booked_payout(deps, uow, call, loan)
     return Outcome(outcome, detail, moved, concluded=concludes is not None)
 

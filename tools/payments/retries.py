@@ -13,7 +13,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from tools.payments.core import payment_view
-from tools.payments.domain.payments import PaymentKind, PaymentStatus
+from tools.payments.domain.payments import UNDONE, PaymentKind
 from tools.payments.models import PaymentView
 from tools.payments.payments import (
     _check_simulate,
@@ -75,12 +75,14 @@ async def retry_disbursement(
             await uow.loans.lock(str(loan.id))
             current = await uow.payments.lock(failed.id)
             assert current is not None
-            if current.status != PaymentStatus.FAILED:
+            if current.status not in UNDONE:
                 raise Conflict(
-                    f"payment {failed.id} is {current.status}, not failed; only a failed payout is retried "
-                    "(get_payment shows where it stands, verify_payment asks the gateway)"
+                    f"payment {failed.id} is {current.status}, not failed; only a failed (or reversed) "
+                    "payout is retried (get_payment shows where it stands, verify_payment asks the gateway)"
                 )
-            reason = f"disbursement of loan {loan.id} requested again after payment {failed.id} failed"
+            reason = (
+                f"disbursement of loan {loan.id} requested again after payment {failed.id} {current.status}"
+            )
             payment = await _request_disbursement(
                 deps, uow, call, loan.id, app, simulate, claim, reason=reason
             )

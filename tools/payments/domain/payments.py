@@ -22,6 +22,7 @@ from tools.platform.domain.bounded_json import one_line
 __all__ = [
     "ACTIVE_DISBURSEMENT",
     "RANK",
+    "UNDONE",
     "EventEffect",
     "GatewayEvent",
     "Move",
@@ -59,6 +60,9 @@ RANK: Mapping[PaymentStatus, int] = {
     PaymentStatus.SUCCEEDED: 3,
 }
 FINAL = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED})
+# Ended without paying: refused (failed) or sent back by the vendor (reversed, only ever from requested
+# or sent, as the two rank alike). A payout of either may be retried, and may yet be reported paid.
+UNDONE = frozenset({PaymentStatus.FAILED, PaymentStatus.REVERSED})
 # While a loan has one of these, no other disbursement may be requested for it.
 ACTIVE_DISBURSEMENT = frozenset({PaymentStatus.REQUESTED, PaymentStatus.SENT, PaymentStatus.SUCCEEDED})
 
