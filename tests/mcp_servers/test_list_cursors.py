@@ -10,6 +10,7 @@ arguments in ``world``; each of its filters must be shown to bind the cursor.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from itertools import cycle
@@ -156,6 +157,24 @@ async def world(
     return base, other
 
 
+# What a hand-made cursor may hold in place of its position, every one refused in any place: text no
+# query can take (a NUL, a lone surrogate, a control), beyond a bigint, other JSON kinds.
+HOSTILE_POSITIONS = ["a\x00b", "\ud800", "\x1b", 2**63, -(2**63) - 1, 1.5, True, None, [], {}]
+
+
+def hand_made(cursor: str) -> list[str]:
+    """``cursor`` with its list and filters kept (so both checks pass) and its position tampered with:
+    each value swapped for a hostile one, one value too few, one too many."""
+    name, digest, *position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    made = [
+        [*position[:i], bad, *position[i + 1 :]] for i in range(len(position)) for bad in HOSTILE_POSITIONS
+    ]
+    made += [position[:-1], [*position, 0]]
+    return [
+        base64.urlsafe_b64encode(json.dumps([name, digest, *p]).encode()).decode().rstrip("=") for p in made
+    ]
+
+
 def _schema(tool: Any) -> tuple[dict[str, Any], set[str]]:
     schema = tool.input_schema
     return schema.get("properties", {}), set(schema.get("required", []))
@@ -264,6 +283,21 @@ async def test_every_list_refuses_another_lists_cursor_and_one_of_other_filters(
 
     for name, short in plain.items():  # the refusals changed nothing: the same rows, page by page
         assert (await walk(client, name, base[short], [1, 5]))[0] == walked[name][0], name
+
+
+async def test_every_list_refuses_its_own_cursor_with_a_hostile_position(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, country: str
+) -> None:
+    """get_platform_revenue took a position's text to PostgreSQL as it came: a NUL or a lone surrogate
+    in a hand-made cursor of the right list and filters was an internal error."""
+    base, _ = await world(client, principal, runtime, core_db, country)
+    principal(uid("admin-cursor"), Role.ADMIN)
+    tools = [t.name for t in await client.list_tools() if "cursor" in t.input_schema.get("properties", {})]
+    for name in tools:
+        args = base[next(p for p in base if name.endswith(f"_{p}"))]
+        _, cursors = await walk(client, name, args, [1])
+        for cursor in hand_made(cursors[0]):
+            assert "not one this server issued" in await refusal(client, name, args | {"cursor": cursor})
 
 
 async def test_a_months_statement_resource_hands_its_cursor_on_to_the_tool(

@@ -133,12 +133,19 @@ def decode_position(scope: Keyset, cursor: str, *kinds: type) -> tuple[Any, ...]
             raise TypeError("not this list's position")
         if any(type(v) is not kind for v, kind in zip(values, kinds, strict=True)):
             raise TypeError("not this list's position")
-        # Positions are ids, amounts in minor units and times: a bigint's range and an id's length.
-        if any(not _BIGINT[0] <= v <= _BIGINT[1] if type(v) is int else len(v) > 200 for v in values):
+        if not all(_plain_position(v) for v in values):
             raise ValueError("not a position")
         return tuple(values)
     except (ValueError, TypeError):
         raise unusable_cursor() from None
+
+
+def _plain_position(value: int | str) -> bool:
+    """Positions are ids, amounts in minor units and times: a bigint's range; an id's length, in
+    printable ASCII (a NUL or a lone surrogate is text no query can take: PostgreSQL refuses it)."""
+    if isinstance(value, str):
+        return len(value) <= 200 and value.isascii() and value.isprintable()
+    return _BIGINT[0] <= value <= _BIGINT[1]
 
 
 def _unpack(cursor: str) -> tuple[str, str, list[Any]]:

@@ -158,9 +158,20 @@ def test_no_json_payload_makes_decode_fail_other_than_with_invalid_argument(payl
         decode_cursor(LIST, raw(payload))
 
 
-@given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.text(max_size=40))
+# What a position's text is: ids and times, printable ASCII.
+PRINTABLE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1), PRINTABLE)
 def test_a_position_of_plain_values_decodes_to_what_was_encoded(amount: int, owner: str) -> None:
     assert decode_position(LIST, encode_position(LIST, amount, owner), int, str) == (amount, owner)
+
+
+@pytest.mark.parametrize("owner", ["a\x00b", "\ud800", "x\udfffy", "\x1b[2J", "\x85", "é", "\u202e"])
+def test_a_position_holding_text_no_query_can_take_is_refused(owner: str) -> None:
+    # A NUL or a lone surrogate reached PostgreSQL from get_platform_revenue's cursor: an internal error.
+    with pytest.raises(InvalidArgument, match="not one this server issued"):
+        decode_position(LIST, raw([1, owner]), int, str)
 
 
 @pytest.mark.parametrize(
