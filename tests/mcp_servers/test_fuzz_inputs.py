@@ -69,6 +69,9 @@ HOSTILE_TEXT = [
     "CAAS-2026-000001\x00",
     "\ufeff",
     "😀" * 60,
+    # Blank text long enough for a minimum length: a reason of twelve spaces was an internal error.
+    " " * 12,
+    "\u3000" * 12,
 ]
 OFFSETS = [UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=14))]
 HOSTILE = st.one_of(
@@ -317,7 +320,7 @@ async def _send_raw(
 
 async def _send(client: Client, name: str, arguments: dict[str, Any]) -> str | None:
     """The call's error code (None when it succeeded); a transport failure or 5xx raises."""
-    if _has_surrogate(arguments):
+    if _has_surrogate([name, arguments]):  # a tool's name too: the client cannot send it either
         http, url, token = client.raw  # type: ignore[attr-defined]
         result: Any = await _send_raw(http, url, token, name, arguments)
     else:

@@ -302,6 +302,10 @@ REVERSIBLE = frozenset(
 
 async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, reason: str) -> JournalView:
     """Post the journal that undoes ``journal_id``; a journal is reversed at most once."""
+    # The argument first, whatever the journal: a blank reason was reversal_of's LedgerError, an
+    # internal error.
+    if not reason.strip():
+        raise InvalidArgument("reason: say why the journal was wrong; blank text is not a reason")
     async with deps.uow() as uow:
         original = await uow.ledger.journal(journal_id)
         if original is None:
@@ -317,7 +321,10 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
                 "payout booked for recovery once its money is back, is reversed here; correct the others "
                 "through the offer, loan or payment's own tools"
             )
-        draft = reversal_of(original, reason)
+        try:
+            draft = reversal_of(original, reason)
+        except LedgerError as exc:  # the domain's refusal is the caller's to fix, never an internal error
+            raise InvalidArgument(f"reason: {exc}") from None
         moves = _capital_moves(draft)
         for provider_id, currency, delta in moves:
             await _check_capital(uow, original, provider_id, currency, delta)

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
 )
@@ -126,8 +127,9 @@ _RULES = {
     REFERENCE_PATTERN: "may only contain ASCII letters, digits and . _ : - (no spaces)",
 }
 
-Line = Annotated[str, Field(pattern=LINE_PATTERN)]
-FreeText = Annotated[str, Field(pattern=FREE_TEXT_PATTERN)]
+# Human text is stripped before its length is checked: a reason of twelve spaces is no reason.
+Line = Annotated[str, StringConstraints(strip_whitespace=True), Field(pattern=LINE_PATTERN)]
+FreeText = Annotated[str, StringConstraints(strip_whitespace=True), Field(pattern=FREE_TEXT_PATTERN)]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
 

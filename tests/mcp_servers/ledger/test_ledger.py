@@ -177,6 +177,24 @@ async def test_a_reversal_restores_every_balance_and_happens_once(
     assert await ledger_counts(core_db) == counts
 
 
+@pytest.mark.parametrize(
+    "blank", [" " * 12, "\t\n" * 6, "\u3000" * 12, "\u00a0" * 12, " " * 5 + "a" + " " * 5]
+)
+async def test_a_reason_of_blank_text_is_refused_and_reverses_nothing(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, blank: str
+) -> None:
+    """Twelve spaces passed the schema's ten characters, and reversal_of's LedgerError on a journal that
+    may be reversed was an internal error; the reason is what is left once its blanks are taken off."""
+    principal("admin-1", Role.ADMIN)
+    [deposited] = await post(runtime, deposit(new_provider(), 30_000))
+    counts = await ledger_counts(core_db)
+    assert await refused(client, REVERSE, {"journal": str(deposited), "reason": blank}) == "invalid_argument"
+    assert await ledger_counts(core_db) == counts
+    assert (await call(client, REVERSE, {"journal": str(deposited), "reason": f" {REASON} "}))[
+        "kind"
+    ] == "reversal"
+
+
 async def test_roles_decide_who_reads_and_who_reverses(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:

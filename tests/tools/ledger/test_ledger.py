@@ -4,6 +4,7 @@ database would, and a posted journal commits with its audit row and outbox event
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 import pytest
@@ -103,4 +104,18 @@ async def test_a_journal_that_an_offer_or_loan_holds_is_not_reversed_alone(runti
     call = Invocation(Principal("admin-1", Role.ADMIN), "admin.reverse_journal", "2" * 64)
     with pytest.raises(Conflict, match="Only a capital deposit or withdrawal, or a commission, posted"):
         await reverse_journal(runtime.deps.ledger, call, reservation, "reserved in error")
+    assert await counts(core_db) == before
+
+
+@pytest.mark.parametrize("journal_exists", [True, False])
+async def test_a_blank_reason_is_invalid_argument_whatever_the_journal(
+    runtime: Runtime, core_db, journal_exists: bool
+) -> None:
+    """reversal_of's LedgerError for a blank reason escaped the use case: an internal error."""
+    (deposited,) = await post(runtime, deposit(new_provider(), 9_000))
+    before = await counts(core_db)
+    call = Invocation(Principal("admin-1", Role.ADMIN), "admin.reverse_journal", "3" * 64)
+    journal = deposited if journal_exists else uuid.uuid4()
+    with pytest.raises(InvalidArgument, match="reason"):
+        await reverse_journal(runtime.deps.ledger, call, journal, " \t\n\u3000 ")
     assert await counts(core_db) == before
