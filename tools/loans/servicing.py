@@ -306,17 +306,22 @@ async def repayment_in(
     prepay: Prepay | None = None,
     *,
     locked: LoanRecord | None = None,
+    gateway: bool = False,
 ) -> tuple[RepaymentRecord, str, bool]:
     """``record_repayment`` in the caller's transaction (the payment webhook's, beside its inbox row):
     the repayment, the loan's currency, and whether ``reference`` had recorded it before. ``locked``:
-    the loan, which the caller locked in this transaction already."""
+    the loan, which the caller locked in this transaction already. ``gateway``: the gateway reports the
+    payment its reference names, whose time it does not know (``paid_at`` is when it was told): a
+    repayment recorded under that reference for the same amount is that payment, whoever recorded it
+    first (an operator's record_repayment, with the time and prepay choice they gave)."""
     loan = locked if locked is not None else await uow.loans.lock(handle)
     if loan is None or not can_view_loan(call.principal, loan):
         raise loan_not_found(handle)
     minor = minor_amount(amount, loan.currency)
     prior = await uow.loans.repayment_by_reference(loan.id, reference)
     if prior is not None:
-        if (prior.amount_minor, prior.paid_at, prior.prepay) != (minor, paid_at, prepay):
+        same = prior.amount_minor == minor and (gateway or (prior.paid_at, prior.prepay) == (paid_at, prepay))
+        if not same:
             raise Conflict(
                 f"payment reference {reference} was recorded for this loan with another amount, time or "
                 "prepay choice; a reference records one payment"

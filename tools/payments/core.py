@@ -14,7 +14,7 @@ from typing import Literal
 from uuid import UUID
 
 from tools.ledger.domain.ledger import reversal_of
-from tools.ledger.ledger import post_journal
+from tools.ledger.ledger import JournalAlreadyPosted, post_journal
 from tools.loans.domain.journals import payout_recovery_journal, suspense_journal
 from tools.loans.domain.loans import LoanRecord
 from tools.loans.domain.prepay_choices import Prepay
@@ -136,7 +136,16 @@ async def _effect(
         return f"loan {loan.id} was already active" if replayed else f"loan {loan.id} is active"
     prepay = None if p.prepay is None else Prepay(p.prepay)
     repayment, _, replayed = await repayment_in(
-        deps.loans, uow, call, str(p.loan_id), amount, deps.clock.now(), p.reference, prepay, locked=locked
+        deps.loans,
+        uow,
+        call,
+        str(p.loan_id),
+        amount,
+        deps.clock.now(),
+        p.reference,
+        prepay,
+        locked=locked,
+        gateway=True,
     )
     return f"repayment {repayment.id} {'was already ' if replayed else ''}allocated"
 
@@ -276,6 +285,10 @@ async def _apply_booked_payout(
             note = f"{why}, so it is the loan's one payout ({effect})"
             event = payment_event(applied, loan, "succeeded", note, deps.clock.now())
             await uow.record(AuditRecord(call, "payment", str(paid.id)), [event])
+    except JournalAlreadyPosted:  # an admin reversed the booking first: that money came back
+        return (
+            f"; earlier payout {paid.id} was recovered meanwhile (its booking reversed), so it is not applied"
+        )
     except DomainError as exc:  # the loan took no payout: the booking stays for a person
         return f"; earlier payout {paid.id} stays booked for recovery ({exc.code}: {exc.message})"
     return f"; {note}"

@@ -14,7 +14,7 @@ from database.payments.payments import UNAPPLIED_RECEIPTS
 from mcp_servers.runtime import Runtime
 from tests.helpers.errors import error_code, error_message
 from tests.helpers.loans import active_loan, call
-from tests.helpers.payments import COLLECT, VERIFY, key, loan_status
+from tests.helpers.payments import COLLECT, GET_PAYMENT, VERIFY, key, loan_status
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
 
@@ -86,3 +86,31 @@ async def test_money_a_closed_loan_refuses_is_held_and_named_for_a_person(
         await core_db.execute("SET LOCAL enable_seqscan = off")
         plan = await core_db.fetch(f"EXPLAIN {UNAPPLIED_RECEIPTS}")
     assert "payments_received_unapplied" in "\n".join(r[0] for r in plan)
+
+
+async def test_a_charge_an_operator_recorded_first_is_the_loans_not_held_again(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """An operator records the gateway's payment (record_repayment with the charge's reference) before
+    its webhook arrives: a probe saw the webhook refused by the loan (the times differ) and the money
+    booked in suspense as well, the books counting one payment twice."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    principal(loan["borrower_id"], Role.BORROWER)
+    charge = await call(client, COLLECT, {"loan": loan["id"], "amount": "100.00", "idempotency_key": key()})
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(charge["authorization_url"], params={"outcome": "success"})).is_success
+    principal(uid("op"), Role.OPERATOR)
+    held = await core_db.fetchval(UNAPPLIED_RECEIPTS)
+    when = (await call(client, GET_PAYMENT, {"payment": charge["id"]}))["created_at"]
+    record = {"loan": loan["id"], "amount": "100.00", "paid_at": when, "reference": charge["reference"]}
+    recorded = await call(client, "credit_record_repayment", record)
+    verified = await call(client, VERIFY, {"payment": charge["id"]})
+    assert verified["verification"]["outcome"] == "applied" and verified["last_error"] is None
+    suspense = await core_db.fetchval(
+        "SELECT count(*) FROM caas_ledger.journals WHERE kind = 'suspense' AND source_id = $1", charge["id"]
+    )
+    repayments = await core_db.fetchval(
+        "SELECT array_agg(id::text) FROM caas_core.loan_repayments WHERE reference = $1", charge["reference"]
+    )
+    assert (suspense, repayments) == (0, [recorded["id"]])
+    assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held
