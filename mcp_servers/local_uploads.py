@@ -91,7 +91,11 @@ class LocalUploads:
 
 
 async def _body(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it grows past ``limit`` (never read further)."""
+    """The body, or None once it grows past ``limit`` (never read further), or at once when the
+    declared length is past it (the webhooks' rule: a client that declares too much waits for nothing)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
+        return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -39,6 +39,9 @@ _CLAIM = "caas_principal"
 # the JWKS itself for an hour, so it adds nothing to that. Refusals are never kept.
 VERIFIED_TTL_S = 300
 VERIFIED_MAX = 4096
+# A bearer token longer than this is refused unread: identity providers' tokens are a few kB (Supabase's
+# carry the user's metadata), and reading a large one costs every route it is sent to.
+MAX_TOKEN_CHARS = 16_384
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
@@ -171,10 +174,20 @@ class CaasTokenVerifier(TokenVerifier):
         return access
 
     async def _verify_jwt(self, token: str) -> AccessToken | None:
+        if len(token) > MAX_TOKEN_CHARS:
+            log.info("refused a bearer token of %d characters (at most %d)", len(token), MAX_TOKEN_CHARS)
+            return None
         verified = None
         for verifier in (self._jwt, self._local):
             if verified is None and verifier is not None:
-                verified = await verifier.verify_token(token)
+                try:
+                    verified = await verifier.verify_token(token)
+                except (RecursionError, OverflowError, ValueError, TypeError):
+                    # The verifier's own decoding lets these through (a header nested a thousand deep,
+                    # sent by anyone before any signature is checked; an exp of 1e400): each made every
+                    # route, /health included, a 500. A token it cannot read is no token.
+                    log.info("refused a bearer token that is not a readable JWT")
+                    return None
         if verified is None or not self._timely(verified.claims or {}):
             return None
         caller = principal_from_jwt(verified.claims or {})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator
@@ -52,6 +55,29 @@ async def test_role_and_provider_come_from_app_metadata(hs256: CaasTokenVerifier
     assert _principal(token) == Principal("u-9", Role.PROVIDER, "prov-7", frozenset({"bids:write"}))
 
 
+_HS256 = b'{"alg":"HS256","typ":"JWT"}'
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _raw_jwt(header: bytes, payload: bytes, *, sign: bool = True) -> str:
+    """A JWT of exactly these header and payload bytes, signed with the test secret (or not at all)."""
+    head = f"{_b64(header)}.{_b64(payload)}"
+    mac = hmac.new(JWT_SECRET.encode(), head.encode(), hashlib.sha256).digest() if sign else b"x"
+    return f"{head}.{_b64(mac)}"
+
+
+def _claims(exp: bytes) -> bytes:
+    fixed = f'"sub":"u-1","iss":"{JWT_ISSUER}","aud":"{JWT_AUDIENCE}","iat":{int(time.time())}'
+    return b"{" + fixed.encode() + b',"exp":' + exp + b"}"
+
+
+def _nested_payload(depth: int) -> bytes:
+    return _claims(str(int(time.time()) + 60).encode())[:-1] + b',"x":' + b"[" * depth + b"]" * depth + b"}"
+
+
 @pytest.mark.parametrize(
     "token",
     [
@@ -70,6 +96,14 @@ async def test_role_and_provider_come_from_app_metadata(hs256: CaasTokenVerifier
         ),
         pytest.param(lambda: SERVICE_KEY[:-1], id="service key prefix"),
         pytest.param(lambda: "not-a-token", id="garbage"),
+        # Each of these made every route a 500 (a probe's find): the verifier's JSON decoding raised
+        # past it. The first needs no secret at all.
+        pytest.param(
+            lambda: _raw_jwt(b"[" * 1000 + b"]" * 1000, b'{"sub":"x"}', sign=False), id="nested header"
+        ),
+        pytest.param(lambda: _raw_jwt(_HS256, _nested_payload(3000)), id="nested payload, signed"),
+        pytest.param(lambda: _raw_jwt(_HS256, _claims(b"1e400")), id="exp 1e400, signed"),
+        pytest.param(lambda: make_jwt("u-1", pad="x" * 20_000), id="over 16 kB"),
     ],
 )
 async def test_tokens_that_must_be_refused(hs256: CaasTokenVerifier, token: Any) -> None:
