@@ -14,21 +14,36 @@ through ``decline_invitation_in``, in the transaction of its inbox row.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.marketplace.bidding import invited_application, own_provider
+from tools.marketplace.domain.bids import BiddingRound
 from tools.marketplace.domain.providers import InvitationStatus
 from tools.marketplace.models.invitations import DeclinedInvitation
 from tools.marketplace.ports import BiddingUnitOfWork, MarketplaceDeps
 from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
-__all__ = ["REASON_MAX", "REASON_MIN", "decline_invitation", "decline_invitation_in"]
+__all__ = ["REASON_MAX", "REASON_MIN", "decline_invitation", "decline_invitation_in", "open_round"]
 
 # The same bounds as the reason of withdraw_bid and close_bidding: it is kept in the audit and events.
 REASON_MIN, REASON_MAX = 3, 500
+
+
+async def open_round(uow: BiddingUnitOfWork, app: ApplicationRecord, window: timedelta) -> BiddingRound:
+    """The application's bidding round (the caller holds its row lock), refused once closed: closing
+    bidding leaves the application open_for_bids (standing bids stay acceptable), so only the round
+    says no lender is invited any more (a probe saw invitations go out after close_bidding)."""
+    rnd = await uow.bids.round(app.id, app.status_changed_at, window)
+    if rnd.closed_at is not None:
+        raise Conflict(
+            f"bidding on {app.reference} was closed by {rnd.closed_by} at {rnd.closed_at.isoformat()}; no "
+            "provider is invited to a closed round (accept a standing bid, or decline the application)"
+        )
+    return rnd
 
 
 def _declined(app: ApplicationRecord, provider_id: UUID, *, already: bool) -> DeclinedInvitation:

@@ -3,10 +3,9 @@ exclusions; and list invitations (a provider its own, staff any).
 
 The candidate search is one indexed query (``ProviderReader.candidates``); the rules and the fit score
 are documented in ``tools.marketplace.domain.matching``. Inviting happens in one transaction with the
-application row locked: the invitations (unique per application and provider), one ``provider.invited`` outbox
-event per new invitation and the audit row commit together, so matching twice, or twice at once,
-invites each provider once.
-"""
+application row locked (and its bidding round open): the invitations (unique per application and
+provider), one ``provider.invited`` event per new invitation and the audit row commit together, so
+matching twice, or twice at once, invites each provider once."""
 
 from __future__ import annotations
 
@@ -21,6 +20,7 @@ from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found
 from tools.marketplace.domain.matching import Fit, MatchRequest, fit_score, unmet_criteria
 from tools.marketplace.domain.providers import InvitationRecord, NewInvitation, ProviderRecord, ProviderType
+from tools.marketplace.invitations import open_round
 from tools.marketplace.models.matching import (
     FitView,
     InvitationPage,
@@ -207,6 +207,7 @@ async def _invite(
     async with deps.uow() as uow:
         app = await locked_application(uow, call.principal, str(app.id))
         _require_open(app)  # it may have moved on since it was read
+        rnd = await open_round(uow, app, deps.bidding_window)  # lenders are told when it closes
         request = match_request(app, assessment)
         found = await uow.providers.candidates(request, limit)
         invitations = [
@@ -216,7 +217,7 @@ async def _invite(
         by = call.principal.subject
         created, invited_ids = await uow.providers.invite(app.id, assessment.id, invitations, by)
         by_provider = {i.provider_id: i for i in invitations}
-        closes = (app.status_changed_at + deps.bidding_window).isoformat()
+        closes = rnd.closes_at.isoformat()
         events = [
             _invited_event(app, request, assessment, inv_id, by_provider[pid], closes)
             for inv_id, pid in sorted(created, key=lambda x: by_provider[x[1]].rank)

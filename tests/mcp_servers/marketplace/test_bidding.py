@@ -21,6 +21,7 @@ from tests.helpers.bidding import (
     BIDS,
     CLOSE,
     INVITATIONS,
+    INVITE,
     PLACE,
     REVISE,
     WITHDRAW,
@@ -269,6 +270,12 @@ async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_wi
     assert tuple(declined) == (1, 0)
     [event] = await events(core_db, app, "bidding.closed")
     assert event["payload"]["invitations_expired"] == 1 and event["payload"]["reason"] == "enough offers"
+    # Nor is any lender invited to the closed round (a probe saw invitations and their webhooks go out).
+    await lender(client, principal, country)
+    principal(operator, Role.OPERATOR)
+    invited = len(await events(core_db, app, "provider.invited"))
+    assert await refused(client, INVITE, {"application": app["id"]}) == "conflict"
+    assert len(await events(core_db, app, "provider.invited")) == invited
 
 
 async def test_no_bid_after_the_deadline_of_a_round_not_stored_yet(
