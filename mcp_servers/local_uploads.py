@@ -22,7 +22,7 @@ from starlette.routing import Route
 from adapters.credit.local_store import LocalDocumentStore
 from mcp_servers.credit.documents import PARTICIPANTS
 from mcp_servers.platform.auth import PrincipalSource
-from mcp_servers.platform.webhooks import until_the_client_leaves
+from mcp_servers.platform.webhooks import raw_body, until_the_client_leaves
 from tools.credit.local_uploads import receive_local_upload
 from tools.platform.errors import DomainError
 
@@ -77,7 +77,7 @@ class LocalUploads:
         store = deps.store
         if not isinstance(store, LocalDocumentStore):
             return _refused(409, "conflict", "documents go to Supabase Storage: PUT to the upload_url")
-        data = await _body(request, deps.document_max_bytes)
+        data = await raw_body(request, deps.document_max_bytes)
         if data is None:
             return _refused(413, "invalid_argument", f"a document is at most {deps.document_max_bytes} bytes")
         # Media types are case-insensitive (RFC 9110 8.3.1): "Application/PDF" is the PDF asked for.
@@ -88,19 +88,3 @@ class LocalUploads:
             return _refused(_STATUS.get(exc.code, 400), exc.code, str(exc))
         log.info("local upload %s received (%d bytes)", upload_id, size)
         return JSONResponse({"upload_id": str(upload_id), "size_bytes": size})
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it grows past ``limit`` (never read further), or at once when the
-    declared length is past it (the webhooks' rule: a client that declares too much waits for nothing)."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

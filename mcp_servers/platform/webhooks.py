@@ -98,15 +98,16 @@ def until_the_client_leaves(
     return quiet
 
 
-async def raw_body(request: Request) -> bytes | None:
-    """The body, or None when it is over MAX_BODY (read no further than that, chunked or not)."""
+async def raw_body(request: Request, limit: int = MAX_BODY) -> bytes | None:
+    """The body, or None when it is over ``limit`` (read no further than that, chunked or not), at once
+    when the declared length is (a client that declares too much waits for nothing)."""
     length = request.headers.get("content-length")
-    if length is not None and length.isascii() and length.isdigit() and int(length) > MAX_BODY:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
         return None
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             return None
         chunks.append(chunk)
     return b"".join(chunks)

@@ -19,9 +19,11 @@ from mcp_servers.platform.workers import worker_invocation
 from mcp_servers.runtime import Runtime
 from tests.helpers.common import SERVICE_KEY, serving
 from tests.helpers.loans import call, originated
+from tools.payments.domain.payments import GatewayEvent
 from tools.payments.domain.routing import VendorRouter
 from tools.payments.ports import PaymentDeps
 from tools.payments.transfers import send_disbursement
+from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.jobs import Job
 from tools.platform.principal import Principal, Role
 
@@ -88,6 +90,23 @@ def job(payment_id: str, attempts: int = 0) -> Job:
 async def send(deps: PaymentDeps, payment_id: str) -> None:
     """One run of the payments worker for this payment, as the queue would run it."""
     await send_disbursement(deps, worker_invocation("payments"), job(payment_id))
+
+
+async def failed_payout(
+    client: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """(loan, payout, its amount in minor units): a loan whose payout the vendor refused."""
+    loan, _ = await pending_loan(client, principal, runtime, db)
+    payout = await disburse(client, loan, simulate="rejected")
+    await send(runtime.deps.payments, payout["id"])
+    amount = await db.fetchval("SELECT amount_minor FROM caas_core.payments WHERE id = $1", payout["id"])
+    return loan, payout, int(amount)
+
+
+async def vendor_says(runtime: Runtime, reference: str, kind: str, amount: int) -> Any:
+    """The gateway's webhook event ``kind`` (transfer.success, transfer.failed...) for ``reference``."""
+    event = GatewayEvent(uuid.uuid4().hex, kind, reference, amount, "NGN", None)
+    return await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
 
 
 async def row(db: asyncpg.Connection, payment_id: str) -> Mapping[str, Any]:

@@ -16,20 +16,22 @@ from fastmcp import Client
 from database.payments.payments import UNAPPLIED_RECEIPTS
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import RECONCILE, call
-from tests.helpers.payments import disburse, key, loan_status, payment_deps, pending_loan, send
-from tools.payments.domain.payments import GatewayEvent
+from tests.helpers.payments import (
+    disburse,
+    failed_payout,
+    key,
+    loan_status,
+    payment_deps,
+    pending_loan,
+    send,
+    vendor_says,
+)
 from tools.payments.ports import GatewayTimeout
-from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.jobs import RetryLater
 from tools.platform.principal import Role
 
 RETRY = "payments_retry_disbursement"
 MIGRATIONS = Path(__file__).parents[3] / "database" / "migrations" / "core"
-
-
-async def _event(runtime: Runtime, reference: str, kind: str, amount: int) -> Any:
-    event = GatewayEvent(uuid.uuid4().hex, kind, reference, amount, "NGN", None)
-    return await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
 
 
 async def _amount(db: asyncpg.Connection, payment_id: str) -> int:
@@ -43,13 +45,10 @@ async def _error(db: asyncpg.Connection, payment_id: str) -> Any:
 async def test_a_refused_payout_paid_after_all_is_applied_without_its_refusal(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
-    loan, _ = await pending_loan(client, principal, runtime, core_db)
-    payout = await disburse(client, loan, simulate="rejected")
-    await send(runtime.deps.payments, payout["id"])
+    loan, payout, amount = await failed_payout(client, principal, runtime, core_db)
     assert await _error(core_db, payout["id"])  # the vendor's refusal, while it stands
     held = await core_db.fetchval(UNAPPLIED_RECEIPTS)
-    amount = await _amount(core_db, payout["id"])
-    said = await _event(runtime, payout["reference"], "transfer.success", amount)
+    said = await vendor_says(runtime, payout["reference"], "transfer.success", amount)
     assert said.outcome == "applied" and await loan_status(core_db, loan["id"]) == "active"
     assert await _error(core_db, payout["id"]) is None
     assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held
@@ -83,7 +82,7 @@ async def test_a_timeout_noted_around_the_success_webhook_leaves_the_payout_appl
         held = await core_db.fetchval(UNAPPLIED_RECEIPTS)
 
         async def paid(reference: str, amount: int = amount) -> None:
-            await _event(runtime, reference, "transfer.success", amount)
+            await vendor_says(runtime, reference, "transfer.success", amount)
 
         gateway = _AnswerLost(runtime.deps.payments.gateway, paid if webhook_first else None)
         with contextlib.suppress(RetryLater):  # the answer was lost: the worker would verify later
@@ -98,15 +97,12 @@ async def test_a_timeout_noted_around_the_success_webhook_leaves_the_payout_appl
 async def test_a_reversed_retry_makes_the_late_paid_payout_the_loans_and_is_retried_like_a_failed_one(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
-    loan, _ = await pending_loan(client, principal, runtime, core_db)
-    first = await disburse(client, loan, simulate="rejected")
-    await send(runtime.deps.payments, first["id"])
-    amount = await _amount(core_db, first["id"])
+    loan, first, amount = await failed_payout(client, principal, runtime, core_db)
     retried = await call(client, RETRY, {"payment": first["id"], "idempotency_key": key()})
     await send(payment_deps(runtime), retried["id"])
-    late = await _event(runtime, first["reference"], "transfer.success", amount)
+    late = await vendor_says(runtime, first["reference"], "transfer.success", amount)
     assert "booked for recovery" in late.detail
-    said = await _event(runtime, retried["reference"], "transfer.reversed", amount)
+    said = await vendor_says(runtime, retried["reference"], "transfer.reversed", amount)
     assert f"payout {first['id']} applied to loan" in said.detail
     assert await loan_status(core_db, loan["id"]) == "active"
     principal(uuid.uuid4().hex, Role.OPERATOR)
@@ -116,7 +112,7 @@ async def test_a_reversed_retry_makes_the_late_paid_payout_the_loans_and_is_retr
     other, _ = await pending_loan(client, principal, runtime, core_db)
     sent = await disburse(client, other)
     await send(payment_deps(runtime), sent["id"])
-    await _event(runtime, sent["reference"], "transfer.reversed", await _amount(core_db, sent["id"]))
+    await vendor_says(runtime, sent["reference"], "transfer.reversed", await _amount(core_db, sent["id"]))
     again = await call(client, RETRY, {"payment": sent["id"], "idempotency_key": key()})
     assert (again["status"], again["kind"]) == ("requested", "disbursement")
 
@@ -126,14 +122,11 @@ async def test_migration_0040_clears_the_error_of_payments_their_loan_took_only(
 ) -> None:
     """Rows written before the fix: an applied payout still carrying its refusal is cleared; a payout its
     loan never took (booked for recovery) keeps why."""
-    loan, _ = await pending_loan(client, principal, runtime, core_db)
-    first = await disburse(client, loan, simulate="rejected")
-    await send(runtime.deps.payments, first["id"])
-    amount = await _amount(core_db, first["id"])
+    _, first, amount = await failed_payout(client, principal, runtime, core_db)
     retried = await call(client, RETRY, {"payment": first["id"], "idempotency_key": key()})
     await send(payment_deps(runtime), retried["id"])
-    await _event(runtime, retried["reference"], "transfer.success", amount)  # the loan's payout
-    await _event(runtime, first["reference"], "transfer.success", amount)  # a duplicate, booked
+    await vendor_says(runtime, retried["reference"], "transfer.success", amount)  # the loan's payout
+    await vendor_says(runtime, first["reference"], "transfer.success", amount)  # a duplicate, booked
     stale = "attempt 1 at paystack: read timeout"
     await core_db.execute("UPDATE caas_core.payments SET last_error = $2 WHERE id = $1", retried["id"], stale)
     why = await _error(core_db, first["id"])

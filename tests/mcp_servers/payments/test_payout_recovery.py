@@ -14,7 +14,7 @@ from fastmcp import Client
 from database.payments.payments import UNAPPLIED_RECEIPTS
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import RECONCILE, call, refused
-from tests.helpers.payments import disburse, key, loan_status, payment_deps, pending_loan, send
+from tests.helpers.payments import failed_payout, key, loan_status, payment_deps, send, vendor_says
 from tools.payments.domain.payments import GatewayEvent
 from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.principal import Role
@@ -24,21 +24,7 @@ CANCEL = "credit_cancel_loan"
 HEALTH = "admin_platform_health"
 REVERSE = "admin_reverse_journal"
 NAMED = "payment(s) moved money that their loan refused"
-
-
-async def _failed_payout(
-    client: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection
-) -> tuple[dict[str, Any], dict[str, Any], int]:
-    loan, _ = await pending_loan(client, principal, runtime, db)
-    payout = await disburse(client, loan, simulate="rejected")
-    await send(runtime.deps.payments, payout["id"])
-    amount = await db.fetchval("SELECT amount_minor FROM caas_core.payments WHERE id = $1", payout["id"])
-    return loan, payout, amount
-
-
-async def _paid_late(runtime: Runtime, payout: dict[str, Any], amount: int) -> Any:
-    event = GatewayEvent(uuid.uuid4().hex, "transfer.success", payout["reference"], amount, "NGN", None)
-    return await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
+PAID = "transfer.success"
 
 
 async def _recovery_lines(db: asyncpg.Connection, payment_id: str) -> tuple[str, list[tuple[str, int]]]:
@@ -73,7 +59,7 @@ async def _recovered(client: Client, principal: Any, db: asyncpg.Connection, jou
 async def test_a_payout_paid_after_its_retry_was_requested_is_booked_for_recovery(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
-    _, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    _, failed, amount = await failed_payout(client, principal, runtime, core_db)
     retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
     await send(payment_deps(runtime), retried["id"])
     clearing = "platform:cash_clearing:onasis:NGN"
@@ -82,8 +68,8 @@ async def test_a_payout_paid_after_its_retry_was_requested_is_booked_for_recover
         "ON a.id = p.account_id WHERE a.code = $1",
         clearing,
     )
-    assert (await _paid_late(runtime, retried, amount)).outcome == "applied"
-    late = await _paid_late(runtime, failed, amount)
+    assert (await vendor_says(runtime, retried["reference"], PAID, amount)).outcome == "applied"
+    late = await vendor_says(runtime, failed["reference"], PAID, amount)
     assert late.outcome == "rejected" and "booked for recovery" in late.detail
     journal, lines = await _recovery_lines(core_db, failed["id"])
     assert lines == [(clearing, -amount), ("platform:payout_recovery:NGN", amount)]
@@ -100,7 +86,9 @@ async def test_a_payout_paid_after_its_retry_was_requested_is_booked_for_recover
         uuid.UUID(journal),
     )
     assert postings == 0
-    assert (await _paid_late(runtime, failed, amount)).outcome == "ignored"  # redelivered: booked once
+    assert (
+        await vendor_says(runtime, failed["reference"], PAID, amount)
+    ).outcome == "ignored"  # redelivered: booked once
     principal(uuid.uuid4().hex, Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True
     assert await _named(client)
@@ -110,10 +98,10 @@ async def test_a_payout_paid_after_its_retry_was_requested_is_booked_for_recover
 async def test_a_payout_paid_for_a_loan_cancelled_since_is_booked_for_recovery(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
-    loan, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    loan, failed, amount = await failed_payout(client, principal, runtime, core_db)
     args = {"loan": loan["id"], "reason": "the borrower found the money elsewhere"}
     assert (await call(client, CANCEL, args))["status"] == "cancelled"
-    late = await _paid_late(runtime, failed, amount)
+    late = await vendor_says(runtime, failed["reference"], PAID, amount)
     assert late.outcome == "rejected" and "cancelled before this payout" in late.detail
     journal, lines = await _recovery_lines(core_db, failed["id"])
     assert lines == [("platform:cash_clearing:onasis:NGN", -amount), ("platform:payout_recovery:NGN", amount)]
@@ -128,11 +116,11 @@ async def test_a_booked_payout_is_the_loans_payout_once_the_retry_fails(
     """The vendor paid the failed payout while its retry was in flight, and then the retry failed: the
     borrower was paid once, by the first. A probe left such a loan pending for good (that payout held
     it from a new payout and from cancellation); now the first payout is applied when the retry fails."""
-    loan, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    loan, failed, amount = await failed_payout(client, principal, runtime, core_db)
     retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
     await send(payment_deps(runtime), retried["id"])
     held = await core_db.fetchval(UNAPPLIED_RECEIPTS)
-    assert "booked for recovery" in (await _paid_late(runtime, failed, amount)).detail
+    assert "booked for recovery" in (await vendor_says(runtime, failed["reference"], PAID, amount)).detail
     journal, _ = await _recovery_lines(core_db, failed["id"])
     assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held + 1
 
@@ -165,16 +153,15 @@ async def test_a_recovered_payout_no_longer_holds_its_loan(
 ) -> None:
     """The duplicate's money came back before the retry failed: the loan was paid nothing, so it may be
     paid out again or cancelled (the recovered payout held it for good before)."""
-    loan, failed, amount = await _failed_payout(client, principal, runtime, core_db)
+    loan, failed, amount = await failed_payout(client, principal, runtime, core_db)
     retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
     await send(payment_deps(runtime), retried["id"])
-    await _paid_late(runtime, failed, amount)
+    await vendor_says(runtime, failed["reference"], PAID, amount)
     journal, _ = await _recovery_lines(core_db, failed["id"])
-    event = GatewayEvent(uuid.uuid4().hex, "transfer.failed", retried["reference"], amount, "NGN", None)
     principal("admin-recoveries", Role.ADMIN)
     back = {"journal": journal, "reason": "the duplicate payout was returned by the borrower's bank"}
     await call(client, REVERSE, back)
-    said = await receive_gateway_event(payment_deps(runtime), "paystack", event, "0" * 64)
+    said = await vendor_says(runtime, retried["reference"], "transfer.failed", amount)
     assert said.outcome == "applied" and "applied to loan" not in said.detail
     principal(uuid.uuid4().hex, Role.OPERATOR)
     assert await loan_status(core_db, loan["id"]) == "pending_disbursement"
