@@ -19,6 +19,14 @@ Whatever is left after everything due:
   interest (interest is not earned on money already repaid), and anything beyond is a ``credit`` for the
   borrower (to refund, or hold for later). Past the last due date there is no next installment: accrued
   interest the payment does not cover is added to the last installment's interest, now due.
+- When it covers all the principal still to come but not all that accrued interest (a settlement quote
+  paid after the day it was good for), it is the settlement it was meant to be, SHORT of the interest
+  of the days since: the accrued interest first, then principal, every future installment but the next
+  is cancelled with its interest, and the next owes only the principal left unpaid (the shortfall),
+  interest on that shortfall to its due date (the loan's rate, ``accrued_interest``) and any accrued
+  interest the payment did not reach. Taken as a
+  payment ahead instead, it would pay the next installments' scheduled interest, interest for months
+  the borrower never has the money, and leave the loan owing most of that interest again.
 - Otherwise, by default (an ADVANCE payment), it settles the next installments in due-date order, each
   interest then principal, exactly as if they were due: nothing is cancelled and the loan's term and
   installments do not change. Paying early never shortens the loan by itself.
@@ -152,8 +160,9 @@ def _check_installments(installments: Sequence[Outstanding]) -> None:
 class _Ledger:
     """Working state of one allocation: what is left to allocate and what each installment still owes."""
 
-    def __init__(self, amount: int, installments: Sequence[Outstanding], currency: str) -> None:
+    def __init__(self, amount: int, installments: Sequence[Outstanding], currency: str, as_of: date) -> None:
         self.left = amount
+        self.as_of = as_of
         self.owed = {item.number: item for item in installments}
         self.currency = currency
         self.lines: list[AllocationLine] = []
@@ -219,6 +228,36 @@ def _prepay(ledger: _Ledger, future: list[Outstanding], accrued: int) -> list[in
     return sorted(cancelled)
 
 
+def _settle_short(ledger: _Ledger, future: list[Outstanding], accrued: int, terms: LoanTerms | None) -> None:
+    """A payoff short of part of the accrued interest (module docstring): the next installment keeps the
+    principal shortfall, with interest on it alone; every later installment is cancelled."""
+    if terms is None:
+        raise ValueError("a payment that settles all but part of the accrued interest needs the loan's terms")
+    nearest, later = future[0], future[1:]
+    paid = min(ledger.left, accrued)
+    if paid:
+        text = f"to interest accrued since the last due date, paid as part of installment {nearest.number}'s"
+        ledger.add(Component.ACCRUED_INTEREST, nearest.number, paid, text + " interest")
+    shortfall = sum(item.principal for item in future) - ledger.left
+    for item in reversed(later):
+        part = min(ledger.left, item.principal)
+        moved = item.principal - part
+        note = f"installment {item.number} is cancelled with its interest"
+        if moved:
+            note += (
+                f"; its unpaid {format_money(moved, ledger.currency)} moves to installment {nearest.number}"
+            )
+        del ledger.owed[item.number]
+        if part:
+            ledger.add(Component.PREPAYMENT, item.number, part, f"prepays principal: {note}")
+    if ledger.left:
+        left = format_money(shortfall, ledger.currency)
+        note = f"installment {nearest.number} now owes {left} of principal, with interest on that alone"
+        ledger.add(Component.PREPAYMENT, nearest.number, ledger.left, f"prepays principal: {note}")
+    interest = accrued - paid + accrued_interest(shortfall, terms.annual_rate, ledger.as_of, nearest.due_date)
+    ledger.owed[nearest.number] = replace(nearest, interest=interest, principal=shortfall)
+
+
 def _advance(ledger: _Ledger, future: list[Outstanding]) -> None:
     """The next installments, in due-date order, each interest then principal, as if they were due."""
     for item in future:
@@ -252,6 +291,9 @@ def _after_due(
     future_principal = sum(item.principal for item in future)
     if not future or ledger.left >= accrued + future_principal:
         return _prepay(ledger, future, accrued)
+    if prepay is None and ledger.left >= future_principal:
+        _settle_short(ledger, future, accrued, terms)
+        return [item.number for item in future[1:]]
     if prepay is None:
         _advance(ledger, future)
     elif ledger.left >= future_principal:
@@ -299,7 +341,7 @@ def allocate_payment(
         raise ValueError("an installment not yet due cannot owe a late fee")
     if accrued_interest and not ordered:
         raise ValueError("interest cannot accrue on a loan without installments")
-    ledger = _Ledger(amount, ordered, currency)
+    ledger = _Ledger(amount, ordered, currency, as_of)
     if order is AllocationOrder.INSTALLMENT_FIRST:
         for item in due:
             for component, field, text in _DUE_STEPS:

@@ -177,10 +177,19 @@ def test_paying_the_quote_settles_the_loan_exactly(days: int) -> None:
     as_of = DISBURSED + timedelta(days=days)
     quote = settlement_quote(loan, lines, as_of)
     assert payoff_accrued(loan, lines, as_of) == quote.accrued_interest
-    short = allocate_payment(  # short of a payoff: no accrued interest charged, the loan stays open
-        quote.total - 1, open_outstanding(lines), as_of, "NGN", accrued_interest=quote.accrued_interest
+    short = allocate_payment(  # one unit short: the accrued interest, and the loan owes that unit
+        quote.total - 1,
+        open_outstanding(lines),
+        as_of,
+        "NGN",
+        accrued_interest=quote.accrued_interest,
+        terms=loan_terms(loan),
     )
-    assert (short.paid_off, short.to_accrued_interest, short.prepaid_principal) == (False, 0, 0)
+    assert (short.paid_off, short.to_accrued_interest) == (False, quote.accrued_interest)
+    if quote.accrued_interest:  # a settlement short of one unit: that unit is all the principal owed
+        assert sum(item.principal + item.fees for item in short.remaining) == 1
+    else:  # nothing accrued: one unit short of what is owed, an advance or arrears, nothing cancelled
+        assert short.cancelled == () and short.remaining
     allocation = allocate_payment(
         quote.total, open_outstanding(lines), as_of, "NGN", accrued_interest=quote.accrued_interest
     )

@@ -1,0 +1,59 @@
+"""A settlement quote paid a day late: the loan is settled but for a day's interest, never charged the
+interest of installments it no longer has (a probe's find, fourteenth pass)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
+from tests.helpers.loans import QUOTE, RECONCILE, REPAY, SCHEDULE, active_loan, balance, call, money, paid_at
+from tests.helpers.risk import uid
+from tools.platform.principal import Role
+
+
+async def repay(client: Client, loan: dict[str, Any], amount: str, clock: MovableClock) -> Any:
+    args = {"loan": loan["id"], "amount": amount, "paid_at": paid_at(clock), "reference": uuid.uuid4().hex}
+    return await call(client, REPAY, args)
+
+
+async def test_a_quote_paid_a_day_late_leaves_one_days_interest_then_closes(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=10)
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"]})
+    assert (quote["total"], quote["per_diem"]) == (money(25_164_384), money(16_438))
+    clock.move(days=1)  # paid the next day: 250,000.00 at 24% for 11/365 is 1,808.22 of interest
+    principal(uid("svc"), Role.SERVICE)
+    paid = await repay(client, loan, quote["total"]["amount"], clock)
+    assert (paid["loan_status"], paid["to_accrued_interest"]) == ("active", money(180_822))
+    assert (paid["paid_ahead"], paid["prepaid_principal"]) == (money(0), money(25_000_000 - 16_438))
+    days_left = (date.fromisoformat(loan["first_due_date"]) - clock.today()).days
+    interest = int((16_438 * Decimal("0.24") * days_left / 365).to_integral_value(ROUND_HALF_UP))
+    assert interest > 0  # interest on the day's shortfall to the first due date, and on nothing else
+    assert paid["outstanding_after"] == money(16_438 + interest)
+    assert any("settles the loan but for" in line for line in paid["summary"]), paid["summary"]
+    lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    assert [line["status"] for line in lines[1:]] == ["cancelled"] * 11
+    assert lines[0]["outstanding"]["principal"] == money(16_438)
+    assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == 16_438
+    assert await balance(core_db, "provider", "interest_income", provider["id"]) == 180_822
+
+    principal(loan["borrower_id"], Role.BORROWER)
+    rest = await call(client, QUOTE, {"loan": loan["id"]})
+    # The shortfall alone: its interest since disbursement is within the interest already paid ahead.
+    assert rest["total"] == money(16_438)
+    principal(uid("svc"), Role.SERVICE)
+    closed = await repay(client, loan, rest["total"]["amount"], clock)
+    assert (closed["loan_status"], closed["credit"]) == ("closed", money(0))
+    assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == 0
+    principal(uid("op"), Role.OPERATOR)
+    assert (await call(client, RECONCILE, {}))["consistent"] is True

@@ -1,0 +1,88 @@
+"""A settlement quote paid after the day it was good for: the loan is settled short of the days since,
+not paid ahead (``repayments.allocate_payment``)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from tests.tools.loans.domain.test_repayments import AS_OF, allocated, loan_from_installment_3, loans, payoff
+from tools.loans.domain.repayments import (
+    Component,
+    LoanTerms,
+    Outstanding,
+    accrued_interest,
+    allocate_payment,
+    quote_early_settlement,
+)
+
+TERMS = LoanTerms(Decimal("0.24"), "annuity", "monthly")
+
+
+def test_a_quote_paid_a_day_late_settles_all_but_one_days_interest() -> None:
+    # The quote on 10 April is 9,219,624 (test_repayments). Paid on 11 April, 11 days have accrued:
+    # 8,493,896 * 0.24 * 11 / 365 = 61,434.70 -> 61,435. After 1,445,596 due, 7,774,028 is left: the
+    # accrued 61,435, then 7,712,593 of the 7,718,178 principal to come. Installment 4 keeps the 5,585
+    # short (one day's interest, the quote's per diem) and interest on it to 30 April: 5,585 * 0.24 *
+    # 19 / 365 = 69.77 -> 70: 56.55 owed in all. Paid ahead (the old rule) it left 7,363.37 to pay.
+    items = loan_from_installment_3()
+    quote = quote_early_settlement(
+        8_493_896, Decimal("0.24"), date(2025, 3, 31), AS_OF, "NGN", interest_due=169_878, unpaid_fees=500_000
+    )
+    late = date(2025, 4, 11)
+    accrued = accrued_interest(8_493_896, Decimal("0.24"), date(2025, 3, 31), late)
+    assert (quote.total, quote.per_diem, accrued) == (9_219_624, 5_585, 61_435)
+    allocation = allocate_payment(quote.total, items, late, "NGN", accrued_interest=accrued, terms=TERMS)
+    assert [(line.component, line.installment, line.amount) for line in allocation.lines[3:]][:2] == [
+        (Component.ACCRUED_INTEREST, 4, 61_435),
+        (Component.PREPAYMENT, 12, 927_056),
+    ]
+    assert allocation.lines[-1].explanation == (
+        "₦7,856.47 prepays principal: installment 4 now owes ₦55.85 of principal, with interest on that alone"
+    )
+    assert allocation.remaining == (Outstanding(4, date(2025, 4, 30), 0, 70, 5_585),)
+    assert allocation.cancelled == tuple(range(5, 13))
+    assert (allocation.to_accrued_interest, allocation.prepaid_principal, allocation.paid_ahead) == (
+        61_435,
+        7_712_593,
+        0,
+    )
+
+
+def test_a_payment_of_less_than_the_principal_to_come_is_still_paid_ahead() -> None:
+    # One unit short of the principal still to come is not a settlement: the next installments, in order.
+    allocation = allocate_payment(
+        1_445_596 + 7_718_178 - 1,
+        loan_from_installment_3(),
+        AS_OF,
+        "NGN",
+        accrued_interest=47_000,
+        terms=TERMS,
+    )
+    assert allocation.cancelled == () and allocation.to_accrued_interest == 0
+    assert allocation.paid_ahead == 7_718_177
+
+
+@given(loans(), st.data())
+def test_a_settlement_short_of_accrued_interest_leaves_only_the_shortfall(
+    case: dict[str, Any], data: st.DataObject
+) -> None:
+    items, as_of = case["items"], case["as_of"]
+    future = [item for item in items if item.due_date > as_of]
+    due = sum(item.total for item in items if item.due_date <= as_of)
+    full = payoff(items, as_of, case["accrued"])
+    start = due + sum(item.principal for item in future)
+    assume(future and start < full)  # some accrued interest to fall short of
+    case = {**case, "amount": data.draw(st.integers(max(start, 1), full - 1)), "prepay": None}
+    allocation = allocated(case)
+    assert allocation is not None
+    (nearest,) = allocation.remaining
+    assert nearest.number == future[0].number and nearest.fees == 0
+    interest_on_it = accrued_interest(nearest.principal, case["terms"].annual_rate, as_of, nearest.due_date)
+    assert nearest.principal + nearest.interest - interest_on_it == full - case["amount"]
+    assert allocation.cancelled == tuple(item.number for item in future[1:])
+    assert allocation.credit == allocation.paid_ahead == 0
