@@ -79,11 +79,13 @@ SELECT 1, {", ".join("NULL" for _ in _INSTALLMENT_COLUMNS)}, {", ".join(_TRANSIT
 FROM caas_core.loan_transitions WHERE loan_id = $1
 ORDER BY part, number, n
 """
+# A loan that ever defaulted counts against its lender's book, cured since or not.
+_EVER_DEFAULTED = "defaulted_at IS NOT NULL OR status IN ('defaulted', 'written_off')"
 # A loan's provider and its book (LoanReader.book's counts) in one read.
-_LENDER_FROM = """
+_LENDER_FROM = f"""
 FROM caas_core.providers p CROSS JOIN LATERAL (
     SELECT count(*) AS book_loans,
-           count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS book_defaulted
+           count(*) FILTER (WHERE {_EVER_DEFAULTED}) AS book_defaulted
     FROM caas_core.loans WHERE provider_id = p.id AND status NOT IN ('pending_disbursement', 'cancelled')
 ) b
 WHERE p.id = $1
@@ -185,7 +187,7 @@ class PgLoanReader:
 
     async def book(self, provider_id: UUID) -> LoanBook:
         row = await self._pool.fetchrow(
-            "SELECT count(*) AS loans, count(*) FILTER (WHERE status IN ('defaulted', 'written_off')) AS bad "
+            f"SELECT count(*) AS loans, count(*) FILTER (WHERE {_EVER_DEFAULTED}) AS bad "
             "FROM caas_core.loans WHERE provider_id = $1 "
             "AND status NOT IN ('pending_disbursement', 'cancelled')",
             provider_id,

@@ -78,7 +78,8 @@ WITH page AS (
 ), lent AS (
     SELECT l.provider_id, count(*) AS loans,
            count(*) FILTER (
-               WHERE l.status IN ('written_off', 'defaulted') OR l.days_past_due > $4
+               WHERE l.defaulted_at IS NOT NULL OR l.status IN ('written_off', 'defaulted')
+                   OR l.days_past_due > $4
            ) AS defaulted,
            sum(l.principal_minor)::bigint AS volume_minor
     FROM caas_core.loans l JOIN page ON page.id = l.provider_id

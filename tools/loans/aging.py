@@ -42,8 +42,8 @@ def _moves(status: LoanStatus, days_past_due: int, in_default: bool) -> list[Loa
         return [LoanStatus.DEFAULTED] if status is LoanStatus.DELINQUENT else []
     if days_past_due > 0 and status is LoanStatus.ACTIVE:
         return [LoanStatus.DELINQUENT]
-    if days_past_due == 0 and status is LoanStatus.DELINQUENT:
-        return [LoanStatus.ACTIVE]
+    if days_past_due == 0 and status in (LoanStatus.DELINQUENT, LoanStatus.DEFAULTED):
+        return [LoanStatus.ACTIVE]  # the arrears were paid: a default is cured too
     return []
 
 
@@ -92,6 +92,7 @@ async def _age_one(
             reason = f"{aging.days_past_due} days past due on {as_of}"
         else:
             reason = f"nothing past due on {as_of}: the arrears were paid"
+            reason += "; the default is cured" if current.status == LoanStatus.DEFAULTED else ""
         before = current.status
         current = await move_loan(uow, call, current, target, reason, changes)
         report.moves.append(

@@ -95,8 +95,8 @@ def _lines(allocation: Allocation) -> list[dict[str, object]]:
 def _next_status(loan: LoanRecord, allocation: Allocation, days_past_due: int) -> LoanStatus | None:
     if allocation.paid_off:
         return LoanStatus.CLOSED
-    if loan.status == LoanStatus.DELINQUENT and days_past_due == 0:
-        return LoanStatus.ACTIVE  # the arrears are paid
+    if loan.status in (LoanStatus.DELINQUENT, LoanStatus.DEFAULTED) and days_past_due == 0:
+        return LoanStatus.ACTIVE  # the arrears are paid (a default is cured)
     return None
 
 
@@ -224,9 +224,13 @@ async def _update_loan(
         aging_bucket=aging.bucket.value,
     )
     target = _next_status(loan, allocation, aging.days_past_due)
-    reason = "paid off" if target is LoanStatus.CLOSED else "arrears paid: nothing is past due"
+    if target is LoanStatus.CLOSED:
+        reason = f"paid off by repayment {reference}"
+    else:
+        reason = f"arrears paid by repayment {reference}: nothing is past due"
+        reason += "; the default is cured" if loan.status == LoanStatus.DEFAULTED else ""
     if target is not None:
-        return await move_loan(uow, call, loan, target, f"{reason} by repayment {reference}", changes)
+        return await move_loan(uow, call, loan, target, reason, changes)
     return await uow.loans.update(loan.id, changes)
 
 

@@ -71,7 +71,9 @@ class ProviderBenchmark(Output):
     acceptance_rate: Rate | None = Field(description="accepted / bids; null without bids.")
     median_time_to_bid_s: int | None = Field(description="Median seconds from invitation to first bid.")
     loans: int = Field(description="Its loans that were disbursed.")
-    defaulted: int = Field(description="Of those: written off, defaulted, or over 90 days past due.")
+    defaulted: int = Field(
+        description="Of those: written off, defaulted, cured of a default since, or over 90 days past due."
+    )
     default_rate: Rate | None = Field(description="defaulted / loans; null without loans.")
     volume: Money = Field(description="Principal of its disbursed loans.")
 

@@ -86,7 +86,8 @@ LOAN_TRANSITIONS: dict[LoanStatus, frozenset[LoanStatus]] = {
     L.PENDING_DISBURSEMENT: frozenset({L.ACTIVE, L.CANCELLED}),
     L.ACTIVE: frozenset({L.DELINQUENT, L.CLOSED}),
     L.DELINQUENT: frozenset({L.ACTIVE, L.CLOSED, L.DEFAULTED}),
-    L.DEFAULTED: frozenset({L.WRITTEN_OFF, L.CLOSED}),
+    # Cured: every arrear paid, the loan is performing again (``defaulted_at`` keeps that it defaulted).
+    L.DEFAULTED: frozenset({L.ACTIVE, L.WRITTEN_OFF, L.CLOSED}),
     L.CLOSED: frozenset(),
     L.WRITTEN_OFF: frozenset(),
     L.CANCELLED: frozenset(),
