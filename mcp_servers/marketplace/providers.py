@@ -57,16 +57,32 @@ async def onboard_provider(provider: OnboardProvider) -> OnboardedProvider:
     idempotent=True,
     retired=PROVIDER_RENAMED,
 )
-async def update_provider(provider: ProviderHandle, changes: ProviderChanges) -> ProviderView:
+async def update_provider(
+    provider: ProviderHandle,
+    changes: ProviderChanges,
+    expected_version: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=2**62,
+            description="The provider's version as you read it: the change is refused (conflict) if it "
+            "changed since. Send it with capital_available, which moves with every offer and repayment.",
+        ),
+    ] = None,
+) -> ProviderView:
     """Change a provider's terms; fields left out keep their value, commission_plan is replaced whole.
 
     Use when a lender changes its limits, rates, capital, countries, grades or webhook URL. The
     result is validated as a whole (amounts in its currency, minimums below maximums). A new
     currency needs its amounts in the same call, and waits (conflict) while the lender has live
-    bids, reserved capital or open loans in the old one. Status and the secret have their own tools.
-    Returns the provider with a new version.
+    bids, reserved capital or open loans in the old one. capital_available is the new total free to
+    lend (the difference is booked as a deposit or a withdrawal): send expected_version with it, so
+    that an offer accepted or a repayment settled since you read the provider is not overwritten.
+    Status and the secret have their own tools. Returns the provider with a new version.
     """
-    return await providers.update_provider(deps().marketplace, invocation(), provider, changes)
+    return await providers.update_provider(
+        deps().marketplace, invocation(), provider, changes, expected_version
+    )
 
 
 @TOOLS.tool(

@@ -18,9 +18,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from tools.credit.ports import CreditUnitOfWork
-from tools.ledger.domain.chart import account
-from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
-from tools.ledger.ledger import post_journal
+from tools.marketplace.capital_journals import book_capital
 from tools.marketplace.domain.providers import TERM_FIELDS, ProviderRecord, ProviderStatus
 from tools.marketplace.models.providers import (
     OnboardedProvider,
@@ -174,34 +172,6 @@ async def _locked(uow: CreditUnitOfWork, principal: Principal, handle: str) -> P
     return provider
 
 
-async def _book_capital(
-    uow: CreditUnitOfWork, call: Invocation, before: ProviderRecord | None, after: ProviderRecord
-) -> None:
-    """Keep the ledger's capital equal to the provider row: a deposit for capital added, a withdrawal
-    for capital taken out (in the old currency when the currency changes)."""
-    moves: list[tuple[JournalKind, str, int]] = []
-    if before is not None and before.currency != after.currency:
-        moves.append((JournalKind.CAPITAL_WITHDRAWAL, before.currency, before.capital_available_minor))
-        moves.append((JournalKind.CAPITAL_DEPOSIT, after.currency, after.capital_available_minor))
-    else:
-        delta = after.capital_available_minor - (before.capital_available_minor if before else 0)
-        kind = JournalKind.CAPITAL_DEPOSIT if delta > 0 else JournalKind.CAPITAL_WITHDRAWAL
-        moves.append((kind, after.currency, abs(delta)))
-    owner = str(after.id)
-    for kind, currency, amount in moves:
-        if amount == 0:
-            continue
-        available = account("provider", "capital_available", currency, owner)
-        contributed = account("provider", "capital_contributed", currency, owner)
-        legs = (debit(available, amount), credit(contributed, amount))
-        if kind is JournalKind.CAPITAL_WITHDRAWAL:
-            legs = (debit(contributed, amount), credit(available, amount))
-        memo = f"{after.name}: capital {'added' if kind is JournalKind.CAPITAL_DEPOSIT else 'withdrawn'}"
-        await post_journal(
-            uow, call, JournalDraft(kind, f"{after.id}:v{after.version}:{currency}", memo, legs)
-        )
-
-
 def _check_receiver(deps: MarketplaceDeps, url: str) -> None:
     """The deployment's rule for where webhooks may go (public https; loopback and http only with
     CAAS_WEBHOOK_ALLOW_LOCAL), checked here as well as at every send, which also resolves the name."""
@@ -219,7 +189,7 @@ async def onboard_provider(
     sealed = deps.vault.encrypt(secret, field=WEBHOOK_SECRET_FIELD)
     async with deps.uow() as uow:
         provider = await uow.providers.insert(cmd.to_terms(), sealed, call.principal.subject)
-        await _book_capital(uow, call, None, provider)
+        await book_capital(uow, call, None, provider)
         await uow.record(
             AuditRecord(call, "provider", str(provider.id)), [_event(provider, "provider.onboarded")]
         )
@@ -227,12 +197,23 @@ async def onboard_provider(
 
 
 async def update_provider(
-    deps: MarketplaceDeps, call: Invocation, handle: str, changes: ProviderChanges
+    deps: MarketplaceDeps,
+    call: Invocation,
+    handle: str,
+    changes: ProviderChanges,
+    expected_version: int | None = None,
 ) -> ProviderView:
     """Change a provider's terms; the merged whole is validated like an onboarding. Status and the
-    secret have their own tools."""
+    secret have their own tools. ``expected_version``: refused unless the provider is still at it."""
     async with deps.uow() as uow:
         stored = await _locked(uow, call.principal, handle)
+        if expected_version is not None and stored.version != expected_version:
+            now = f"{from_minor(stored.capital_available_minor, stored.currency)} {stored.currency}"
+            raise Conflict(
+                f"provider {stored.id} is at version {stored.version}, not {expected_version}: it changed "
+                f"since you read it (available capital, {now} now, moves with every offer and repayment). "
+                "Read it again (get_provider) and send the change against that"
+            )
         given = changes.model_dump(exclude_unset=True, mode="json")
         amounts = {"min_amount", "max_amount", "capital_available"}
         if given.get("currency", stored.currency) != stored.currency and not amounts <= given.keys():
@@ -257,7 +238,7 @@ async def update_provider(
         if not changed:
             return provider_view(stored)  # nothing to change: no new version, no event
         provider = await uow.providers.update_terms(stored.id, terms)
-        await _book_capital(uow, call, stored, provider)
+        await book_capital(uow, call, stored, provider)
         await uow.record(
             AuditRecord(call, "provider", str(provider.id)),
             [_event(provider, "provider.updated", changed=changed)],

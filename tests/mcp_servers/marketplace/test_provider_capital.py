@@ -3,6 +3,7 @@ reversals follow it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -157,3 +158,31 @@ async def test_a_lender_changes_currency_only_once_nothing_is_bid_reserved_or_le
     idle = (await client.call_tool(ONBOARD, {"provider": provider_body()})).structured_content["provider"]
     moved = await client.call_tool(UPDATE, {**lent, "provider": idle["id"]})
     assert moved.structured_content["currency"] == "KES"
+
+
+async def test_two_capital_changes_from_one_reading_do_not_both_land(client: Client, principal: Any) -> None:
+    """Capital is set as a new total: two operators (or one and an offer being accepted) changing it
+    from the same reading lost one change silently. With expected_version the second is refused."""
+    principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+    body = provider_body(capital_available="1000000.00")
+    read = (await client.call_tool(ONBOARD, {"provider": body})).structured_content["provider"]
+    pid, version = read["id"], read["version"]
+    available = account("provider", "capital_available", body["currency"], pid).code
+    calls = [
+        client.call_tool(
+            UPDATE,
+            {"provider": pid, "changes": {"capital_available": amount}, "expected_version": version},
+            raise_on_error=False,
+        )
+        for amount in ("1500000.00", "1200000.00")
+    ]
+    results = await asyncio.gather(*calls)
+    assert sorted(error_code(r) or "ok" for r in results) == ["conflict", "ok"]
+    [won] = [r.structured_content for r in results if not r.is_error]
+    [lost] = [r for r in results if r.is_error]
+    assert f"is at version {version + 1}, not {version}" in lost.content[0].text  # type: ignore[union-attr]
+    now = (await client.call_tool(GET, {"provider": pid})).structured_content
+    assert (now["version"], now["capital_available"]) == (version + 1, won["capital_available"])
+    assert await _balance(client, available) == round(Decimal(won["capital_available"]["amount"]) * 100)
+    again = {"provider": pid, "changes": {"capital_available": "900000.00"}, "expected_version": version + 1}
+    assert (await client.call_tool(UPDATE, again)).structured_content["version"] == version + 2
