@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -88,6 +88,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def reserved_port(port: int = 0) -> Iterator[socket.socket]:
+    """A loopback port held bound but not listening: connecting to it is refused, as to a server that
+    is down, and no other test can take it meanwhile (a free_port() number is anyone's until bound).
+    Serve on it later with ``serving(app, sock=...)``."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with sock:
+        sock.bind(("127.0.0.1", port))
+        yield sock
 
 
 class TcpProxy:
@@ -200,13 +212,15 @@ def caas_env(**variables: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp, port: int | None = None, *, lifespan: str = "on") -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1:``port`` (a free one if None) on this event loop;
-    yields its base URL."""
-    port = port or free_port()
+async def serving(
+    app: ASGIApp, port: int | None = None, *, lifespan: str = "on", sock: socket.socket | None = None
+) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1:``port`` (a free one if None), or on the bound ``sock``
+    (``reserved_port``), on this event loop; yields its base URL."""
+    port = int(sock.getsockname()[1]) if sock is not None else port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning")  # type: ignore[arg-type]
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=None if sock is None else [sock]))
     deadline = time.monotonic() + 30
     while not server.started:
         if task.done():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +28,15 @@ from mcp_servers.platform.registration import (
     service_config,
 )
 from mcp_servers.runtime import Runtime
-from tests.helpers.common import SERVICE_KEY, caas_command, caas_env, database_env, free_port, serving
+from tests.helpers.common import (
+    SERVICE_KEY,
+    caas_command,
+    caas_env,
+    database_env,
+    free_port,
+    reserved_port,
+    serving,
+)
 from tests.helpers.registry import eventually
 from tools.platform.principal import Principal, Role
 from tools.platform.registration import Registrar
@@ -68,10 +77,10 @@ async def running(
 
 @contextlib.asynccontextmanager
 async def sandbox_registry(
-    port: int | None = None, state: RegistryState | None = None
+    port: int | None = None, state: RegistryState | None = None, *, sock: socket.socket | None = None
 ) -> AsyncIterator[tuple[str, RegistryState]]:
     state = state if state is not None else RegistryState()
-    async with serving(build_registry_app(state), port) as url:
+    async with serving(build_registry_app(state), port, sock=sock) as url:
         yield url, state
 
 
@@ -151,8 +160,13 @@ async def test_one_service_registers_as_caas_service_with_its_own_tools_only(set
 async def test_a_registry_down_at_start_neither_stops_the_service_nor_its_health_then_it_registers_once_up(
     settings: Settings,
 ) -> None:
-    port = free_port()
-    registry = f"http://127.0.0.1:{port}"
+    # Held from the start: under load another test took a free_port() number before the registry bound it.
+    with reserved_port() as sock:
+        await _down_then_up(settings, sock)
+
+
+async def _down_then_up(settings: Settings, sock: socket.socket) -> None:
+    registry = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with running(settings, registry) as (base, _, registrar):
         await eventually(lambda: registrar.attempts >= 2)
         response = await health(base)
@@ -165,7 +179,7 @@ async def test_a_registry_down_at_start_neither_stops_the_service_nor_its_health
         async with Client(f"{base}/mcp", auth=SERVICE_KEY) as client:
             assert await client.list_tools()
 
-        async with sandbox_registry(port) as (_, state):
+        async with sandbox_registry(sock=sock) as (_, state):
             await eventually(lambda: "caas" in state.services)
 
             async def shown_registered() -> bool:
@@ -199,14 +213,20 @@ async def test_a_registry_that_restarts_and_forgets_us_gets_us_back_after_a_hear
 
 
 async def test_a_registry_process_restarted_on_the_same_address_gets_us_back(settings: Settings) -> None:
-    port = free_port()
-    async with running(settings, f"http://127.0.0.1:{port}") as (base, _, registrar):
-        async with sandbox_registry(port) as (_, first):
-            await eventually(lambda: "caas" in first.services and registrar.state.value == "registered")
-        # That registry process is gone; the service carries on and says so.
-        await eventually(lambda: registrar.state.value == "retrying")
-        assert (await health(base)).status_code == 200
-        async with sandbox_registry(port) as (_, second):  # a new process, with no state
+    with reserved_port() as sock:
+        port = sock.getsockname()[1]
+        async with running(settings, f"http://127.0.0.1:{port}") as (base, _, registrar):
+            async with sandbox_registry(sock=sock) as (_, first):
+                await eventually(lambda: "caas" in first.services and registrar.state.value == "registered")
+            # That registry process is gone; the service carries on and says so.
+            await eventually(lambda: registrar.state.value == "retrying")
+            assert (await health(base)).status_code == 200
+            await _restarted(registrar, port)
+
+
+async def _restarted(registrar: Registrar, port: int) -> None:
+    with reserved_port(port) as sock:  # a new process, with no state, on the same address
+        async with sandbox_registry(sock=sock) as (_, second):
             await eventually(lambda: "caas" in second.services and registrar.state.value == "registered")
         assert registrar.registrations >= 2
 
