@@ -107,6 +107,7 @@ class _Shared:
     risk: PgRiskReader
     providers: PgProviderReader
     bidding_window: timedelta
+    payable_currencies: frozenset[str]  # CAAS_PAYMENT_ROUTES' currencies, parsed once
 
 
 def build_dependencies(
@@ -133,6 +134,7 @@ def build_dependencies(
         risk=PgRiskReader(core_pool),
         providers=PgProviderReader(core_pool),
         bidding_window=timedelta(hours=settings.bidding_window_hours),
+        payable_currencies=frozenset(parse_routes(settings.payment_routes)),
     )
     notification_store, support_store, supabase_rest = supabase_stores(settings, supabase_pool)
     # Payments read loans through the very same LoanDeps the loans service gets.
@@ -181,7 +183,7 @@ def _credit_deps(shared: _Shared) -> CreditDeps:
         bidding_window=shared.bidding_window,
         document_max_bytes=settings.document_max_bytes,
         operator_approval_above=settings.operator_approval_above,
-        payable_currencies=frozenset(parse_routes(settings.payment_routes)),
+        payable_currencies=shared.payable_currencies,
     )
 
 
@@ -217,7 +219,7 @@ def _marketplace_deps(shared: _Shared) -> MarketplaceDeps:
         webhook_retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
         webhook_secret_overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
         webhook_allow_local=settings.allows_local_webhooks,
-        payable_currencies=frozenset(parse_routes(settings.payment_routes)),
+        payable_currencies=shared.payable_currencies,
     )
 
 
