@@ -50,13 +50,13 @@ SELECT id FROM (
     SELECT i.loan_id AS id
     FROM caas_core.loan_installments i
     JOIN caas_core.loans l ON l.id = i.loan_id AND l.status IN ('active', 'delinquent', 'defaulted')
-        AND l.aged_on IS DISTINCT FROM $1
+        AND (l.aged_on IS NULL OR l.aged_on < $1)
     WHERE NOT i.cancelled AND i.settled_at IS NULL AND i.due_date < $1
       AND ($2::uuid IS NULL OR i.loan_id > $2)
     UNION
     SELECT id FROM caas_core.loans
     WHERE (status IN ('delinquent', 'defaulted') OR (status = 'active' AND days_past_due > 0))
-      AND aged_on IS DISTINCT FROM $1 AND ($2::uuid IS NULL OR id > $2)
+      AND (aged_on IS NULL OR aged_on < $1) AND ($2::uuid IS NULL OR id > $2)
 ) c
 ORDER BY id
 LIMIT $3

@@ -242,11 +242,12 @@ async def age_loans(
     Use from a daily scheduler or by hand. Days past due (from the oldest unpaid due date), bucket
     (current, 1-30, 31-60, 61-90, 90+), a late fee once per installment overdue beyond the grace
     period (CAAS_LATE_FEE_*), active -> delinquent while anything is past due and back once it is
-    paid, defaulted beyond CAAS_DEFAULT_THRESHOLD_DAYS. Safe to run twice or at once: loans another
-    run holds are skipped and no installment is charged twice. Only loans whose aging can change are
-    read (an installment due before ``as_of``, or in arrears; ``loans_examined``): a current loan
-    with nothing due is left as it is, and a loan already aged for ``as_of`` is skipped, so the runs
-    of one day (``limit`` loans each) work through the book.
+    paid, defaulted beyond CAAS_DEFAULT_THRESHOLD_DAYS, and a defaulted loan with every arrear paid
+    cured to active. Safe to run twice or at once: loans another run holds are skipped and no
+    installment is charged twice. Only loans whose aging can change are read (an installment due
+    before ``as_of``, or in arrears; ``loans_examined``): a current loan with nothing due is left as
+    it is, and a loan already aged for ``as_of`` or a later day is skipped (a past day's run catches
+    up missed days; it never winds a loan back), so the runs of one day work through the book.
     """
     await reporter(ctx)(0, None, "aging loans")
     report = await aging.age_loans(deps().loans, invocation(), as_of, limit, reporter(ctx))

@@ -159,6 +159,8 @@ async def age_loans(
             examined += 1
             async with deps.uow() as uow:
                 loan = await uow.loans.lock_servicing(loan_id)
+                if loan is not None and loan.aged_on is not None and loan.aged_on > day:
+                    loan = None  # aged for a later day meanwhile: a past day's run never winds it back
                 if loan is not None:  # None: another run or a repayment holds it, or it was closed
                     await _age_one(deps, uow, call, loan, day, report)
             # After the commit: a slow client never holds a loan's locks.

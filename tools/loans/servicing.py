@@ -24,9 +24,8 @@ from tools.loans.domain.loans import (
     apply_allocation,
     loan_terms,
     open_outstanding,
-    payoff_accrued,
-    settlement_quote,
 )
+from tools.loans.domain.payoffs import payoff_accrued, settlement_quote
 from tools.loans.domain.repayments import Allocation, Prepay, allocate_payment
 from tools.loans.loans import can_view_loan, loan_not_found, move_loan
 from tools.loans.models.loans import (
@@ -87,6 +86,7 @@ def _lines(allocation: Allocation) -> list[dict[str, object]]:
             "installment": line.installment,
             "amount_minor": line.amount,
             "explanation": line.explanation,
+            **({"ahead": True} if line.ahead else {}),  # absent from repayments recorded before it
         }
         for line in allocation.lines
     ]
@@ -125,7 +125,10 @@ async def _apply(
     repayment_id = uuid4()
     journal_id = await _post_repayment(uow, call, loan, repayment_id, minor, allocation, interest, share)
     await uow.loans.save_installments(loan.id, apply_allocation(installments, allocation, paid_at))
-    after = await _update_loan(deps, uow, call, loan, allocation, share, paid_on, reference)
+    # Aged as of today, not the payment's date: a payment recorded late must not cure arrears that are
+    # overdue now (it was dated before they fell due).
+    aged_on = max(paid_on, deps.clock.today())
+    after = await _update_loan(deps, uow, call, loan, allocation, share, aged_on, reference)
     return RepaymentRecord(
         id=repayment_id,
         loan_id=loan.id,
@@ -140,7 +143,7 @@ async def _apply(
         credit_minor=allocation.credit,
         commission_minor=share,
         outstanding_after_minor=sum(o.total for o in allocation.remaining),
-        overdue_after_minor=sum(o.total for o in allocation.remaining if o.due_date <= paid_on),
+        overdue_after_minor=sum(o.total for o in allocation.remaining if o.due_date <= aged_on),
         lines=_lines(allocation),
         status_after=after.status,
         journal_id=journal_id,
@@ -211,12 +214,12 @@ async def _update_loan(
     loan: LoanRecord,
     allocation: Allocation,
     share: int,
-    paid_on: date,
+    aged_on: date,
     reference: str,
 ) -> LoanRecord:
     """The loan after the repayment: re-aged, with its credit and commission, and moved on when the
     payment closes it or clears its arrears."""
-    aging = age(allocation.remaining, paid_on, threshold=deps.policy.default_threshold_days)
+    aging = age(allocation.remaining, aged_on, threshold=deps.policy.default_threshold_days)
     changes = LoanChanges(
         credit_minor=loan.credit_minor + allocation.credit,
         commission_minor=loan.commission_minor + share,

@@ -184,7 +184,7 @@ def schedule_view(loan: LoanRecord, installments: Sequence[InstallmentRecord], t
 
 
 _PREPAID: dict[Prepay | None, str] = {
-    None: "settles the loan's principal ahead of schedule",
+    None: "repays the loan's principal ahead of schedule",
     Prepay.REDUCE_TERM: "repays principal ahead of schedule, as the borrower chose (reduce_term): from the "
     "last installment backwards, so the loan ends sooner; the next installments keep their amounts and dates",
     Prepay.REDUCE_INSTALLMENT: "repays principal ahead of schedule, as the borrower chose "
@@ -195,13 +195,19 @@ _PREPAID: dict[Prepay | None, str] = {
 def repayment_summary(r: RepaymentRecord, currency: str) -> list[str]:
     """The allocation in plain sentences (partial, early and over-payments said as such)."""
     m = format_money
+    ahead = {
+        part: sum(int(str(x["amount_minor"])) for x in r.lines if x.get("ahead") and x["component"] == part)
+        for part in ("interest", "principal")
+    }  # what paid installments ahead is said below, not as due
     due_parts = [
         f"{m(amount, currency)} to {name}"
-        for amount, name in ((r.to_fees_minor, "late fees"), (r.to_interest_minor, "interest due"))
+        for amount, name in (
+            (r.to_fees_minor, "late fees"),
+            (r.to_interest_minor - ahead["interest"], "interest due"),
+            (r.to_principal_minor - ahead["principal"], "principal due"),
+        )
         if amount
     ]
-    if r.to_principal_minor:
-        due_parts.append(f"{m(r.to_principal_minor, currency)} to principal due")
     text = [f"{m(r.amount_minor, currency)} received {r.paid_at.date().isoformat()}"]
     if due_parts:
         text.append(

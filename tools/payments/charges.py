@@ -27,7 +27,8 @@ from uuid import UUID
 
 import anyio
 
-from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus, settlement_quote
+from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
+from tools.loans.domain.payoffs import settlement_quote
 from tools.loans.domain.prepay_choices import Prepay
 from tools.payments.core import payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus

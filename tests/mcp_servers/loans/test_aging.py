@@ -103,10 +103,15 @@ async def test_buckets_follow_the_oldest_unpaid_installment(
     principal(uid("op-aging"), Role.OPERATOR)
     [aged] = mine(await call(client, AGE, {}), loan, "loans")
     assert (aged["days_past_due"], aged["bucket"], aged["status"]) == (45, "31-60", "delinquent")
-    [older] = mine(
-        await call(client, AGE, {"as_of": (clock.today() - timedelta(days=40)).isoformat()}), loan, "loans"
-    )
-    assert (older["days_past_due"], older["bucket"]) == (5, "1-30")
+    # A run for an earlier day (a missed day caught up) never winds a loan aged since back to it.
+    older = await call(client, AGE, {"as_of": (clock.today() - timedelta(days=40)).isoformat()})
+    assert mine(older, loan, "loans") == []
+    view = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert (view["days_past_due"], view["aging_bucket"], view["aged_on"]) == (45, "31-60", str(clock.today()))
+    # Not aged since that day (as a loan the scheduler missed): the run ages it as of the day.
+    await core_db.execute("UPDATE caas_core.loans SET aged_on = NULL WHERE id = $1", loan["id"])
+    [then] = mine(await call(client, AGE, {"as_of": str(clock.today() - timedelta(days=40))}), loan, "loans")
+    assert (then["days_past_due"], then["bucket"]) == (5, "1-30")
     assert (
         await refused(client, AGE, {"as_of": (clock.today() + timedelta(days=1)).isoformat()})
         == "invalid_argument"
@@ -183,7 +188,7 @@ async def test_a_current_loan_is_neither_examined_nor_touched(
         "SELECT count(DISTINCT l.id) FROM caas_core.loans l "
         "LEFT JOIN caas_core.loan_installments i ON i.loan_id = l.id AND NOT i.cancelled "
         "AND i.settled_at IS NULL AND i.due_date < $1 "
-        "WHERE l.status IN ('active', 'delinquent', 'defaulted') AND l.aged_on IS DISTINCT FROM $1 "
+        "WHERE l.status IN ('active', 'delinquent', 'defaulted') AND (l.aged_on IS NULL OR l.aged_on < $1) "
         "AND (i.loan_id IS NOT NULL OR l.status <> 'active' OR l.days_past_due > 0)",
         clock.today(),
     )

@@ -4,7 +4,7 @@ current (a probe's find: it stayed defaulted for good and could be written off w
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from tests.helpers.loans import (
     GET_LOAN,
     RECONCILE,
     REPAY,
+    SCHEDULE,
     WRITE_OFF,
     active_loan,
     call,
@@ -93,3 +94,30 @@ async def test_aging_cures_a_loan_left_defaulted_with_nothing_past_due(
     [move] = [m for m in report["moves"] if m["loan_id"] == loan["id"]]
     assert move["reason"].endswith("the arrears were paid; the default is cured")
     assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "active"
+
+
+async def test_neither_a_past_days_aging_nor_a_payment_dated_back_cures_a_default(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's finds: aging run for a day before the loan fell due wound it back to active ("the
+    arrears were paid"); a payment dated before installment 2 fell due but recorded now (after aging
+    charged it a late fee) was refused, and once allocable it would have cured the loan as of its date."""
+    loan = await defaulted(client, principal, runtime, core_db, clock)
+    principal(uid("op-aging"), Role.OPERATOR)
+    report = await call(client, AGE, {"as_of": loan["first_due_date"]})
+    assert not [m for m in report["moves"] if m["loan_id"] == loan["id"]]
+    view = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert (view["status"], view["aged_on"]) == ("defaulted", clock.today().isoformat())
+    lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    day = date.fromisoformat(lines[1]["due_date"]) - timedelta(days=1)
+    assert lines[1]["outstanding"]["fees"] != "0.00"  # charged by the aging that ran since
+    principal(uid("svc"), Role.SERVICE)
+    args = {
+        "loan": loan["id"],
+        "amount": "30000.00",
+        "paid_at": f"{day}T10:00:00+00:00",
+        "reference": uid("p"),
+    }
+    paid = await call(client, REPAY, args)
+    assert paid["loan_status"] == "defaulted" and paid["overdue_after"] != "0.00"
+    assert paid["allocation"][0]["installment"] == 1  # the oldest arrears first, then installment 2's fee

@@ -57,3 +57,49 @@ async def test_a_quote_paid_a_day_late_leaves_one_days_interest_then_closes(
     assert await balance(core_db, "loan", "principal_receivable", loan["id"]) == 0
     principal(uid("op"), Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_a_quote_paid_on_the_next_due_date_settles_the_loan_but_for_a_days_interest(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: quoted the day before installment 1 fell due, paid on it, the payment went
+    ahead to installments 2-12 with their scheduled interest and left 28,747.28 owed."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days - 1)
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"]})
+    clock.move(days=1)
+    principal(uid("svc"), Role.SERVICE)
+    paid = await repay(client, loan, quote["total"]["amount"], clock)
+    assert (paid["paid_ahead"], paid["loan_status"]) == (money(0), "active")
+    assert (
+        0
+        < int(paid["outstanding_after"]["amount"].replace(".", ""))
+        < 2 * int(quote["per_diem"]["amount"].replace(".", ""))
+    )
+    principal(loan["borrower_id"], Role.BORROWER)
+    rest = await call(client, QUOTE, {"loan": loan["id"]})
+    principal(uid("svc"), Role.SERVICE)
+    assert (await repay(client, loan, rest["total"]["amount"], clock))["loan_status"] == "closed"
+    principal(uid("op"), Role.OPERATOR)
+    assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_a_quote_good_across_a_due_date_closes_the_loan_on_its_last_day(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: a flat loan's quote good for 2 days across installment 2's due date said it
+    settled the loan if paid by its last day; paid then, the loan stayed active owing 50,178.08."""
+    loan, _ = await active_loan(client, principal, runtime, core_db, method="flat")
+    principal(uid("op"), Role.OPERATOR)
+    lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    clock.move(days=(date.fromisoformat(lines[0]["due_date"]) - clock.today()).days)
+    principal(uid("svc"), Role.SERVICE)
+    await repay(client, loan, lines[0]["total"]["amount"], clock)
+    clock.move(days=(date.fromisoformat(lines[1]["due_date"]) - clock.today()).days - 1)
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"], "valid_days": 2})
+    clock.move(days=2)
+    principal(uid("svc"), Role.SERVICE)
+    paid = await repay(client, loan, quote["total"]["amount"], clock)
+    assert paid["loan_status"] == "closed", paid["summary"]

@@ -18,6 +18,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
+from tests.helpers.errors import error_code, error_message
 from tests.helpers.loans import (
     GET_LOAN,
     RECONCILE,
@@ -204,3 +205,20 @@ async def test_a_prepayment_of_all_the_principal_is_a_settlement_and_is_refused(
     assert await counts(core_db) == before
     principal(uid("b"), Role.BORROWER)  # another borrower's loan is not found
     assert await refused(client, PREPAY_QUOTE, {"loan": loan["id"], "amount": "10.00"}) == "not_found"
+
+
+async def test_a_reduce_installment_larger_than_what_can_be_recalculated_says_so(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: installment 1 partly paid ahead keeps what it owes, so only 2-12 can be
+    recalculated; prepaying more than their principal was refused as "principal must be a positive
+    whole number of minor units; got -363990"."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=3)
+    principal(uid("svc"), Role.SERVICE)
+    first = {"loan": loan["id"], "amount": "10000.00", "paid_at": paid_at(clock), "reference": ref()}
+    await call(client, REPAY, first)
+    args = {"loan": loan["id"], "amount": "235000.00", "paid_at": paid_at(clock), "reference": ref()}
+    result = await client.call_tool(REPAY, {**args, "prepay": "reduce_installment"}, raise_on_error=False)
+    assert error_code(result) == "invalid_argument"
+    assert "choose reduce_term" in error_message(result) and "got -" not in error_message(result)

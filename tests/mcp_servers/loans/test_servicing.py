@@ -229,3 +229,23 @@ async def test_bad_repayments_are_refused_with_a_code_and_store_nothing(
     assert await refused(client, QUOTE, {"loan": loan["id"], "as_of": "2001-01-01"}) == "invalid_argument"
     assert await refused(client, QUOTE, {"loan": loan["id"], "valid_days": 31}) == "invalid_argument"
     assert await counts(core_db) == before
+
+
+async def test_money_paid_ahead_is_not_also_said_to_pay_what_was_due(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: one installment paid five days after disbursement (nothing due) was summarised
+    as "Due amounts ...: 5,000.00 to interest due, 18,639.90 to principal due" and as paid ahead."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=5)
+    principal(uid("svc"), Role.SERVICE)
+    args = {"loan": loan["id"], "amount": "23639.90", "paid_at": paid_at(clock), "reference": ref()}
+    paid = await call(client, REPAY, args)
+    assert not any(line.startswith("Due amounts") for line in paid["summary"]), paid["summary"]
+    assert any(line.startswith("Paid ahead: ₦23,639.90") for line in paid["summary"])
+    first_due_days_ago(clock, loan, 40)  # installment 2 is due: a payment of it and some ahead
+    args = {"loan": loan["id"], "amount": "30000.00", "paid_at": paid_at(clock), "reference": ref()}
+    mixed = await call(client, REPAY, args)
+    [due] = [line for line in mixed["summary"] if line.startswith("Due amounts")]
+    assert minor(mixed["paid_ahead"]) == 3_000_000 - 2_363_990
+    assert due.endswith(": ₦4,627.20 to interest due, ₦19,012.70 to principal due")  # installment 2

@@ -18,13 +18,7 @@ the contract, plus late fees, less interest cancelled by a prepayment) and what 
 every line adds to the component it paid, and each component's due becomes paid + what the
 allocation says is still owed, so ``due - paid`` is always the amount outstanding.
 
-**Settlement** (``settlement_quote``): outstanding principal + interest of installments due by then
-+ unpaid fees + interest accrued daily from the last due date (or the disbursement date) on the
-outstanding principal, less interest of installments not yet due already paid ahead, and never more than
-those installments' unpaid interest. Past the last open installment nothing more accrues (late fees apply
-instead). A repayment pays accrued interest only when it settles the loan in full; short of that, money
-beyond what is due pays the next installments in order (or, by the borrower's explicit choice, prepays
-principal: ``domain.prepay_choices``), so interest is never charged twice.
+**Settlement**: ``domain.payoffs`` (``settlement_quote``).
 """
 
 from __future__ import annotations
@@ -41,8 +35,6 @@ from tools.loans.domain.repayments import (
     Component,
     LoanTerms,
     Outstanding,
-    SettlementQuote,
-    quote_early_settlement,
 )
 from tools.loans.domain.schedules import Frequency, add_months
 from tools.platform.domain.money import from_minor
@@ -65,8 +57,6 @@ __all__ = [
     "loan_event_fields",
     "loan_terms",
     "open_outstanding",
-    "payoff_accrued",
-    "settlement_quote",
 ]
 
 
@@ -323,52 +313,6 @@ def apply_allocation(
         if after != before:
             changed.append(after)
     return changed
-
-
-def _accrual(loan: LoanRecord, installments: Sequence[InstallmentRecord], as_of: date) -> tuple[date, bool]:
-    """(accrual start, whether interest accrues): the last open due date by ``as_of``, else the
-    disbursement date; nothing accrues once no open installment is still to come."""
-    owing = [i for i in installments if not i.cancelled]
-    future = [i for i in owing if i.due_date > as_of and i.outstanding.total > 0]
-    past = [i.due_date for i in owing if i.due_date <= as_of]
-    start = max(past) if past else loan.disbursed_on or loan.origination_date
-    return start, bool(future)
-
-
-def settlement_quote(
-    loan: LoanRecord, installments: Sequence[InstallmentRecord], as_of: date, valid_days: int = 0
-) -> SettlementQuote:
-    """What settles the loan on ``as_of`` (valid ``valid_days`` more days); see the module docstring.
-    Raises ValueError for a date before the disbursement."""
-    disbursed = loan.disbursed_on or loan.origination_date
-    if as_of < disbursed:
-        raise ValueError(f"as_of {as_of} is before the disbursement on {disbursed}")
-    owing = [i for i in installments if not i.cancelled]
-    principal = sum(i.outstanding.principal for i in owing)
-    interest_due = sum(i.outstanding.interest for i in owing if i.due_date <= as_of)
-    fees = sum(i.outstanding.fees for i in owing)
-    start, accrues = _accrual(loan, installments, as_of)
-    if not accrues:
-        start = as_of + timedelta(days=valid_days)  # nothing accrues past the last installment
-    to_come = [i for i in owing if i.due_date > as_of]
-    return quote_early_settlement(
-        principal,
-        loan.annual_rate,
-        start,
-        as_of,
-        loan.currency,
-        interest_due=interest_due,
-        unpaid_fees=fees,
-        valid_days=valid_days,
-        interest_paid_ahead=sum(i.interest_paid_minor for i in to_come),
-        interest_to_come=sum(i.outstanding.interest for i in to_come) if to_come else None,
-    )
-
-
-def payoff_accrued(loan: LoanRecord, installments: Sequence[InstallmentRecord], paid_on: date) -> int:
-    """The interest accrued by ``paid_on`` since the last due date, as the settlement quote counts it: a
-    payment pays it only when it settles the loan in full (``repayments.allocate_payment`` decides)."""
-    return settlement_quote(loan, installments, paid_on).accrued_interest
 
 
 def loan_terms(loan: LoanRecord) -> LoanTerms:

@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from tools.loans.domain.schedules import Frequency, Method, build_schedule
+from tools.platform.domain.money_format import format_money
 
 if TYPE_CHECKING:
     from tools.loans.domain.repayments import Outstanding
@@ -64,8 +65,15 @@ def reamortize(
         raise ValueError(
             "every installment still to come is partly paid, so none can be recalculated; choose reduce_term"
         )
+    recalculable = sum(item.principal for item in fresh)
+    if prepaid >= recalculable:
+        raise ValueError(
+            f"this prepayment of {format_money(prepaid, currency)} is at least the principal of the "
+            f"installments that can be recalculated ({format_money(recalculable, currency)}; those partly "
+            "paid ahead keep what they owe): choose reduce_term, or prepay less"
+        )
     schedule = build_schedule(
-        sum(item.principal for item in fresh) - prepaid,
+        recalculable - prepaid,
         currency,
         terms.annual_rate,
         len(fresh),

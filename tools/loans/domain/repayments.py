@@ -19,14 +19,16 @@ Whatever is left after everything due:
   interest (interest is not earned on money already repaid), and anything beyond is a ``credit`` for the
   borrower (to refund, or hold for later). Past the last due date there is no next installment: accrued
   interest the payment does not cover is added to the last installment's interest, now due.
-- When it covers all the principal still to come but not all that accrued interest (a settlement quote
-  paid after the day it was good for), it is the settlement it was meant to be, SHORT of the interest
-  of the days since: the accrued interest first, then principal, every future installment but the next
-  is cancelled with its interest, and the next owes only the principal left unpaid (the shortfall),
-  interest on that shortfall to its due date (the loan's rate, ``accrued_interest``) and any accrued
-  interest the payment did not reach. Taken as a
-  payment ahead instead, it would pay the next installments' scheduled interest, interest for months
-  the borrower never has the money, and leave the loan owing most of that interest again.
+- When it covers every late fee and all the principal, due or to come, but not all the interest (that
+  due and that accrued since the last due date): a settlement quote paid after the day it was good
+  for, even after an installment fell due meanwhile. It is the settlement it was meant to be, SHORT of
+  the interest of the days since: what is due as above, then the accrued interest, then principal
+  (from the last installment), so that the shortfall is principal; every future installment but the
+  next is cancelled with its interest, and the next owes only the principal left unpaid (the
+  shortfall), interest on that shortfall to its due date (the loan's rate, ``accrued_interest``) and
+  any accrued interest the payment did not reach. Taken as a payment ahead instead, it would pay the
+  next installments' scheduled interest, for months the borrower no longer has the money, and leave
+  the loan owing most of that interest again.
 - Otherwise, by default (an ADVANCE payment), it settles the next installments in due-date order, each
   interest then principal, exactly as if they were due: nothing is cancelled and the loan's term and
   installments do not change. Paying early never shortens the loan by itself.
@@ -113,6 +115,7 @@ class AllocationLine:
     installment: int | None
     amount: int
     explanation: str
+    ahead: bool = False  # pays an installment not yet due, as if it were (an advance payment)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +170,9 @@ class _Ledger:
         self.currency = currency
         self.lines: list[AllocationLine] = []
 
-    def pay(self, number: int, component: Component, field: str, text: str, suffix: str = "") -> None:
+    def pay(
+        self, number: int, component: Component, field: str, text: str, suffix: str = "", ahead: bool = False
+    ) -> None:
         owed = getattr(self.owed[number], field)
         paid = min(self.left, owed)
         if paid == 0:
@@ -176,7 +181,7 @@ class _Ledger:
         self.owed[number] = replace(self.owed[number], **{field: owed - paid})
         money = format_money(paid, self.currency)
         text = f"{money} {text} of installment {number}{suffix}"
-        self.lines.append(AllocationLine(component, number, paid, text))
+        self.lines.append(AllocationLine(component, number, paid, text, ahead))
 
     def add(self, component: Component, number: int | None, amount: int, text: str) -> None:
         self.left -= amount
@@ -262,7 +267,7 @@ def _advance(ledger: _Ledger, future: list[Outstanding]) -> None:
     """The next installments, in due-date order, each interest then principal, as if they were due."""
     for item in future:
         for component, field, text in _DUE_STEPS[1:]:
-            ledger.pay(item.number, component, field, text, ", paid ahead of its due date")
+            ledger.pay(item.number, component, field, text, ", paid ahead of its due date", ahead=True)
 
 
 def _reduce_installment(
@@ -291,7 +296,8 @@ def _after_due(
     future_principal = sum(item.principal for item in future)
     if not future or ledger.left >= accrued + future_principal:
         return _prepay(ledger, future, accrued)
-    if prepay is None and ledger.left >= future_principal:
+    # Short of a payoff only by interest (the due installments' just paid included): a settlement.
+    if prepay is None and ledger.left + ledger.total(Component.INTEREST) >= future_principal:
         _settle_short(ledger, future, accrued, terms)
         return [item.number for item in future[1:]]
     if prepay is None:
@@ -335,10 +341,11 @@ def allocate_payment(
     _check_date("as_of", as_of)
     _check_installments(installments)
     ordered = sorted(installments, key=lambda item: item.number)
-    due = [item for item in ordered if item.due_date <= as_of]
-    future = [item for item in ordered if item.due_date > as_of]
-    if any(item.fees for item in future):
-        raise ValueError("an installment not yet due cannot owe a late fee")
+    # An installment charged a late fee is due, even for a payment dated before its due date (recorded
+    # after the aging that charged it): the fee is owed, and it is paid as arrears are.
+    cutoff = max([as_of, *(item.due_date for item in ordered if item.fees)])
+    due = [item for item in ordered if item.due_date <= cutoff]
+    future = [item for item in ordered if item.due_date > cutoff]
     if accrued_interest and not ordered:
         raise ValueError("interest cannot accrue on a loan without installments")
     ledger = _Ledger(amount, ordered, currency, as_of)
@@ -358,7 +365,6 @@ def allocate_payment(
     if ledger.left:
         text = "is more than the loan owes: a credit to refund to the borrower or keep for later"
         ledger.add(Component.CREDIT, None, ledger.left, text)
-    ahead = {item.number for item in future}
     return Allocation(
         currency=currency,
         as_of=as_of,
@@ -370,11 +376,7 @@ def allocate_payment(
         to_accrued_interest=ledger.total(Component.ACCRUED_INTEREST),
         prepaid_principal=ledger.total(Component.PREPAYMENT),
         credit=ledger.total(Component.CREDIT),
-        paid_ahead=sum(
-            line.amount
-            for line in ledger.lines
-            if line.installment in ahead and line.component in (Component.INTEREST, Component.PRINCIPAL)
-        ),
+        paid_ahead=sum(line.amount for line in ledger.lines if line.ahead),
         remaining=tuple(item for item in ledger.owed.values() if item.total),
         cancelled=tuple(cancelled),
     )

@@ -84,12 +84,15 @@ def quote_early_settlement(
     valid_days: int = 0,
     interest_paid_ahead: int = 0,
     interest_to_come: int | None = None,
+    good_until: date | None = None,
 ) -> SettlementQuote:
     """What pays the loan off through ``as_of`` + ``valid_days``. ``accrual_start`` is the last due date
     (or the disbursement date before the first); ``interest_due`` is interest of past installments still
     unpaid; ``unpaid_fees`` the late fees still owed. ``interest_paid_ahead``: interest of installments not
     yet due that was paid in advance, which counts against the accrued interest; ``interest_to_come``: the
-    unpaid interest of those installments, which the accrued interest never exceeds."""
+    unpaid interest of those installments, which the accrued interest never exceeds. ``good_until``:
+    the day the quote is shown good through, when later than the day it accrues to (a window whose
+    costliest day is earlier; ``loans.settlement_quote``)."""
     currency_exponent(currency)
     check_amount("outstanding_principal", outstanding_principal)
     check_amount("interest_due", interest_due)
@@ -115,12 +118,12 @@ def quote_early_settlement(
         f"for {days}/{DAYS_PER_YEAR} of a year"
         + (f", less {money(interest_paid_ahead, currency)} paid ahead" if interest_paid_ahead else ""),
         f"{money(unpaid_fees, currency)} unpaid fees",
-        f"{money(total, currency)} settles the loan if paid by {valid_until.isoformat()}",
+        f"{money(total, currency)} settles the loan if paid by {(good_until or valid_until).isoformat()}",
     )
     return SettlementQuote(
         currency=currency,
         as_of=as_of,
-        valid_until=valid_until,
+        valid_until=good_until or valid_until,
         principal=outstanding_principal,
         interest_due=interest_due,
         accrued_interest=accrued,

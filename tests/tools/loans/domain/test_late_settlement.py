@@ -19,6 +19,7 @@ from tools.loans.domain.repayments import (
     allocate_payment,
     quote_early_settlement,
 )
+from tools.loans.domain.schedules import build_schedule
 
 TERMS = LoanTerms(Decimal("0.24"), "annuity", "monthly")
 
@@ -53,18 +54,30 @@ def test_a_quote_paid_a_day_late_settles_all_but_one_days_interest() -> None:
     )
 
 
-def test_a_payment_of_less_than_the_principal_to_come_is_still_paid_ahead() -> None:
-    # One unit short of the principal still to come is not a settlement: the next installments, in order.
+def test_a_payment_of_less_than_the_fees_and_principal_owed_is_still_paid_ahead() -> None:
+    # One unit short of the late fee and all the principal (due and to come) is not a settlement: after
+    # the 1,445,596 due, the 7,548,299 left pays the next installments in order.
     allocation = allocate_payment(
-        1_445_596 + 7_718_178 - 1,
-        loan_from_installment_3(),
-        AS_OF,
-        "NGN",
-        accrued_interest=47_000,
-        terms=TERMS,
+        500_000 + 8_493_896 - 1, loan_from_installment_3(), AS_OF, "NGN", accrued_interest=47_000, terms=TERMS
     )
     assert allocation.cancelled == () and allocation.to_accrued_interest == 0
-    assert allocation.paid_ahead == 7_718_177
+    assert allocation.paid_ahead == 7_548_299
+
+
+def test_a_quote_paid_after_an_installment_fell_due_settles_all_but_the_days_interest() -> None:
+    # A probe's find. N100,000.00 at 24% from 31 December, quoted on 30 January: 30 days' interest,
+    # 10,000,000 * 0.24 * 30 / 365 = 197,260.27 -> 197,260, total 10,197,260. Paid on 31 January, when
+    # installment 1 falls due with 200,000 of scheduled interest: 2,740 short. It paid installments 2-12
+    # ahead, leaving their interest owed again; now installment 2 owes the 2,740 and interest on it to
+    # 28 February: 2,740 * 0.24 * 28 / 365 = 50.45 -> 50.
+    schedule = build_schedule(10_000_000, "NGN", Decimal("0.24"), 12, date(2025, 1, 31))
+    items = [Outstanding(i.number, i.due_date, 0, i.interest, i.principal) for i in schedule.installments]
+    quote = quote_early_settlement(10_000_000, Decimal("0.24"), date(2024, 12, 31), date(2025, 1, 30), "NGN")
+    assert quote.total == 10_197_260
+    allocation = allocate_payment(quote.total, items, date(2025, 1, 31), "NGN", terms=TERMS)
+    assert (allocation.to_interest, allocation.paid_ahead) == (200_000, 0)
+    assert allocation.remaining == (Outstanding(2, date(2025, 2, 28), 0, 50, 2_740),)
+    assert allocation.cancelled == tuple(range(3, 13))
 
 
 @given(loans(), st.data())
@@ -74,10 +87,11 @@ def test_a_settlement_short_of_accrued_interest_leaves_only_the_shortfall(
     items, as_of = case["items"], case["as_of"]
     future = [item for item in items if item.due_date > as_of]
     due = sum(item.total for item in items if item.due_date <= as_of)
+    due_interest = sum(item.interest for item in items if item.due_date <= as_of)
     full = payoff(items, as_of, case["accrued"])
-    start = due + sum(item.principal for item in future)
-    assume(future and start < full)  # some accrued interest to fall short of
-    case = {**case, "amount": data.draw(st.integers(max(start, 1), full - 1)), "prepay": None}
+    start = max(due + 1, due - due_interest + sum(item.principal for item in future))
+    assume(future and start < full)  # some interest (due or accrued) to fall short of
+    case = {**case, "amount": data.draw(st.integers(start, full - 1)), "prepay": None}
     allocation = allocated(case)
     assert allocation is not None
     (nearest,) = allocation.remaining

@@ -32,9 +32,8 @@ from tools.loans.domain.loans import (
     first_due_date,
     loan_terms,
     open_outstanding,
-    payoff_accrued,
-    settlement_quote,
 )
+from tools.loans.domain.payoffs import payoff_accrued, settlement_quote
 from tools.loans.domain.repayments import Prepay, allocate_payment
 from tools.loans.domain.schedules import build_schedule
 
@@ -42,9 +41,10 @@ DISBURSED = date(2026, 1, 15)
 
 
 def make_loan(
-    principal: int = 25_000_000, rate: str = "0.24", count: int = 12
+    principal: int = 25_000_000, rate: str = "0.24", count: int = 12, method: str = "annuity"
 ) -> tuple[LoanRecord, list[InstallmentRecord]]:
-    schedule = build_schedule(principal, "NGN", Decimal(rate), count, first_due_date(DISBURSED, "monthly"))
+    first = first_due_date(DISBURSED, "monthly")
+    schedule = build_schedule(principal, "NGN", Decimal(rate), count, first, method=method)
     at = datetime.combine(DISBURSED, datetime.min.time(), UTC)
     loan = LoanRecord(
         id=uuid.uuid4(),
@@ -57,7 +57,7 @@ def make_loan(
         annual_rate=Decimal(rate),
         term_months=count,
         repayment_frequency="monthly",
-        schedule_method="annuity",
+        schedule_method=method,
         installment_count=count,
         origination_fee_minor=0,
         total_interest_minor=schedule.total_interest,
@@ -186,7 +186,7 @@ def test_paying_the_quote_settles_the_loan_exactly(days: int) -> None:
         terms=loan_terms(loan),
     )
     assert (short.paid_off, short.to_accrued_interest) == (False, quote.accrued_interest)
-    if quote.accrued_interest:  # a settlement short of one unit: that unit is all the principal owed
+    if quote.accrued_interest or quote.interest_due:  # short of one unit of interest: that unit is owed
         assert sum(item.principal + item.fees for item in short.remaining) == 1
     else:  # nothing accrued: one unit short of what is owed, an advance or arrears, nothing cancelled
         assert short.cancelled == () and short.remaining

@@ -248,7 +248,6 @@ def test_accrued_interest_is_actual_over_365_rounded_half_up() -> None:
     [
         (0, [], AS_OF, {}),
         (-5, [], AS_OF, {}),
-        (100, [Outstanding(1, date(2025, 5, 1), fees=10)], AS_OF, {}),  # a fee on what is not due
         (100, [Outstanding(1, date(2025, 3, 1)), Outstanding(1, date(2025, 4, 1))], AS_OF, {}),
         (100, [Outstanding(1, date(2025, 4, 1)), Outstanding(2, date(2025, 3, 1))], AS_OF, {}),
         (100, [Outstanding(1, date(2025, 3, 1), interest=-1)], AS_OF, {}),
