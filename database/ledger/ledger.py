@@ -177,14 +177,16 @@ class PgLedgerWriter:
     async def journal(self, journal_id: UUID) -> Journal | None:
         return await _journal(self._conn, journal_id)
 
-    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, datetime] | None:
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         row = await self._conn.fetchrow(
-            "SELECT currency, capital_available_minor, currency_since FROM caas_core.providers "
+            "SELECT currency, capital_available_minor, currency_version FROM caas_core.providers "
             "WHERE id = $1 FOR NO KEY UPDATE",
             provider_id,
         )
         return (
-            None if row is None else (row["currency"], row["capital_available_minor"], row["currency_since"])
+            None
+            if row is None
+            else (row["currency"], row["capital_available_minor"], row["currency_version"])
         )
 
     async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:

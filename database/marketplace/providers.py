@@ -301,6 +301,9 @@ class PgProviderWriter:
         # The right side reads the row as it was: the time is kept unless the currency changes.
         currency = f"${TERM_FIELDS.index('currency') + 2}"
         sets += f", currency_since = CASE WHEN currency = {currency} THEN currency_since ELSE now() END"
+        sets += (
+            f", currency_version = CASE WHEN currency = {currency} THEN currency_version ELSE version + 1 END"
+        )
         try:
             row = await self._conn.fetchrow(
                 f"UPDATE caas_core.providers SET {sets}, updated_at = now(), version = version + 1 "

@@ -11,7 +11,7 @@ from pydantic import Field
 from mcp_servers.params import Cursor, Limit
 from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.ledger import ledger
+from tools.ledger import ledger, reversals
 from tools.ledger.models import AccountBalanceView, AccountStatement, JournalView, ReconciliationReport
 from tools.platform.models import FreeText, Identifier, Moment
 from tools.platform.principal import Role
@@ -143,4 +143,4 @@ async def reverse_journal(
     no longer available (reserved or lent) or when the lender has since changed currency. A
     commission reversal takes it off the loan's commission earned too. Returns the reversing journal.
     """
-    return await ledger.reverse_journal(deps().ledger, invocation(), journal, reason)
+    return await reversals.reverse_journal(deps().ledger, invocation(), journal, reason)

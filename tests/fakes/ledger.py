@@ -79,12 +79,12 @@ class FakeLedgerWriter:
     async def journal(self, journal_id: UUID) -> Journal | None:
         return _journal(self._tx.tables, journal_id)
 
-    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, datetime] | None:
-        # The fake store changes no provider's currency: it holds the one it was created with.
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
+        # The fake store changes no provider's currency: it holds the one it was onboarded with (v1).
         provider = self._tx.tables.providers.get(provider_id)
         if provider is None:
             return None
-        return provider.currency, provider.capital_available_minor, provider.created_at
+        return provider.currency, provider.capital_available_minor, 1
 
     async def add_provider_capital(self, provider_id: UUID, amount_minor: int) -> None:
         add_capital(self._tx, provider_id, amount_minor)

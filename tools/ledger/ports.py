@@ -27,7 +27,7 @@ class LedgerWriter(Protocol):
 
     async def journal(self, journal_id: UUID) -> Journal | None: ...
 
-    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, datetime] | None:
+    async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         """The provider row's currency, available capital (what matching reads) and when it took that
         currency, locked for this transaction; None when there is no such provider."""
         ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -226,13 +227,18 @@ async def update_provider(
             await _nothing_going_in(uow, stored, given["currency"])
         if "webhook_url" in given:
             _check_receiver(deps, given["webhook_url"])
-        merged = _as_fields(stored) | given
+        # Capital left out is kept as it is, unchecked: settlements and reversals may have taken it
+        # past the most a caller may set, and that must not block a change of anything else.
+        kept = "capital_available" not in given
+        merged = _as_fields(stored) | given | ({"capital_available": "0"} if kept else {})
         try:
             terms = OnboardProvider.model_validate(merged).to_terms()
         except ValidationError as exc:
             raise InvalidArgument(
                 f"the provider would be invalid: {describe_validation_error(exc)}"
             ) from None
+        if kept:
+            terms = replace(terms, capital_available_minor=stored.capital_available_minor)
         before = stored.terms()
         changed = [name for name in TERM_FIELDS if getattr(terms, name) != getattr(before, name)]
         if not changed:

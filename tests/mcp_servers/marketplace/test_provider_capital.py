@@ -105,7 +105,7 @@ async def test_capital_of_a_currency_the_provider_left_is_not_reversed(
     refusal = await client.call_tool(
         REVERSE, {"journal": str(ngn_deposit["id"]), "reason": REASON}, raise_on_error=False
     )
-    assert error_code(refusal) == "conflict" and "lends in MUR since" in refusal.content[0].text
+    assert error_code(refusal) == "conflict" and "lends in MUR since its version" in refusal.content[0].text
     assert await _row_and_ledger(client, pid, "MUR") == (100_000_000, 100_000_000)
     assert await _balance(client, account("provider", "capital_available", "NGN", pid).code) == 0
 
@@ -186,3 +186,28 @@ async def test_two_capital_changes_from_one_reading_do_not_both_land(client: Cli
     assert await _balance(client, available) == round(Decimal(won["capital_available"]["amount"]) * 100)
     again = {"provider": pid, "changes": {"capital_available": "900000.00"}, "expected_version": version + 1}
     assert (await client.call_tool(UPDATE, again)).structured_content["version"] == version + 2
+
+
+async def test_capital_given_back_past_the_most_one_may_set_blocks_no_other_change(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    """A probe's find: a reversed withdrawal (or settlements) took capital past the most update_provider
+    accepts, and from then on every change, a rename included, was refused for that capital."""
+    principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+    top = "100000000000000.00"
+    pid = (
+        await client.call_tool(ONBOARD, {"provider": provider_body(capital_available=top)})
+    ).structured_content["provider"]["id"]
+    await client.call_tool(UPDATE, {"provider": pid, "changes": {"capital_available": "99999999999000.00"}})
+    await client.call_tool(UPDATE, {"provider": pid, "changes": {"capital_available": top}})
+    journals = await _capital_journals(core_db, pid)
+    principal("admin-1", Role.ADMIN)
+    await client.call_tool(REVERSE, {"journal": journals["capital_withdrawal"], "reason": REASON})
+    principal(f"op-{uuid.uuid4().hex[:8]}", Role.OPERATOR)
+    name = f"Renamed {uuid.uuid4().hex[:8]}"
+    renamed = (
+        await client.call_tool(UPDATE, {"provider": pid, "changes": {"name": name}})
+    ).structured_content
+    assert (renamed["name"], renamed["capital_available"]["amount"]) == (name, "100000000001000.00")
+    too_much = {"provider": pid, "changes": {"capital_available": "100000000001000.00"}}
+    assert error_code(await client.call_tool(UPDATE, too_much, raise_on_error=False)) == "invalid_argument"

@@ -12,7 +12,8 @@ import pytest
 from mcp_servers.runtime import Runtime
 from tests.helpers.ledger import SERVICE_CALL, capital, deposit, new_provider, post, reserve
 from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
-from tools.ledger.ledger import JournalAlreadyPosted, post_journal, reverse_journal
+from tools.ledger.ledger import JournalAlreadyPosted, post_journal
+from tools.ledger.reversals import reverse_journal
 from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.ports import Invocation
 from tools.platform.principal import Principal, Role
