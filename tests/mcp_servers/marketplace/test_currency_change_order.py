@@ -69,12 +69,17 @@ async def reverse(client: Client, principal: Any, db: asyncpg.Connection, source
     )
 
 
+async def onboarded(client: Client, principal: Any) -> str:
+    """A lender in NGN with 1,000,000.00 of capital, onboarded by an operator (version 1)."""
+    principal("op-1", Role.OPERATOR)
+    body = provider_body(capital_available="1000000.00")
+    return str((await client.call_tool(ONBOARD, {"provider": body})).structured_content["provider"]["id"])
+
+
 async def test_a_deposit_withdrawn_by_a_later_change_is_not_reversed_again(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, slow_lock: asyncio.Event
 ) -> None:
-    principal("op-1", Role.OPERATOR)
-    body = provider_body(capital_available="1000000.00")
-    pid = (await client.call_tool(ONBOARD, {"provider": body})).structured_content["provider"]["id"]
+    pid = await onboarded(client, principal)
     release = asyncio.Event()
     back = asyncio.ensure_future(
         held(release, change(runtime, pid, {**TO_NGN, "capital_available": "3000000.00"}))
@@ -95,9 +100,7 @@ async def test_a_deposit_withdrawn_by_a_later_change_is_not_reversed_again(
 async def test_a_deposit_made_after_a_change_it_waited_for_is_reversed(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, slow_lock: asyncio.Event
 ) -> None:
-    principal("op-1", Role.OPERATOR)
-    body = provider_body(capital_available="1000000.00")
-    pid = (await client.call_tool(ONBOARD, {"provider": body})).structured_content["provider"]["id"]
+    pid = await onboarded(client, principal)
     release = asyncio.Event()
     deposit = asyncio.ensure_future(held(release, change(runtime, pid, {"capital_available": "400000.00"})))
     await slow_lock.wait()  # the capital change began first
@@ -115,11 +118,7 @@ async def test_a_deposit_made_after_a_change_it_waited_for_is_reversed(
 async def test_migration_0041_finds_the_version_each_provider_took_its_currency_at(
     client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
-    principal("op-1", Role.OPERATOR)
-    onboard = {"provider": provider_body(capital_available="1000000.00")}
-    stayed = (await client.call_tool(ONBOARD, onboard)).structured_content["provider"]["id"]
-    onboard = {"provider": provider_body(capital_available="1000000.00")}
-    moved = (await client.call_tool(ONBOARD, onboard)).structured_content["provider"]["id"]
+    stayed, moved = await onboarded(client, principal), await onboarded(client, principal)
     await change(runtime, stayed, {"capital_available": "2000000.00"})()  # v2, still NGN
     await change(runtime, moved, {**TO_MUR, "capital_available": "300000.00"})()  # v2: MUR
     await change(runtime, moved, {"capital_available": "400000.00"})()  # v3
