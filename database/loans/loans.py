@@ -337,6 +337,7 @@ class PgLoanWriter:
         call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
+        told: str | None = None,
     ) -> LoanRecord:
         args: list[Any] = [loan.id, to_status]
         sets = ["status = $2", "updated_at = now()", "version = version + 1"]
@@ -349,7 +350,7 @@ class PgLoanWriter:
         actor = call.principal
         # As text: a connection without the pools' json codec (a migration's, a test's) moves too.
         fields_json = json.dumps(
-            loan_event_fields(loan, to_status, reason, loan.status), separators=(",", ":")
+            loan_event_fields(loan, to_status, told or reason, loan.status), separators=(",", ":")
         )
         args += [loan.status, actor.subject, actor.role.value, reason[:2000], fields_json, *audit_args(call)]
         # The move, its timeline entry, its audit row, its event (tools.loans.loans.loan_event of the

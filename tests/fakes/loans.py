@@ -216,6 +216,7 @@ class FakeLoanWriter:
         call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
+        told: str | None = None,
     ) -> LoanRecord:
         tables, now = self._tx.tables, self._tx.now
         stored = tables.loans[loan.id]
@@ -235,7 +236,7 @@ class FakeLoanWriter:
         entry = LoanTransition(loan.status, to_status, actor.subject, actor.role.value, reason[:2000], now)
         tables.loan_transitions.setdefault(loan.id, []).append(entry)
         tables.audit.append(AuditRecord(call, "loan", str(loan.id)))
-        tables.outbox.append(loan_event(moved, to_status, reason, loan.status))
+        tables.outbox.append(loan_event(moved, to_status, told or reason, loan.status))
         return moved
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None:

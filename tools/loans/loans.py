@@ -40,7 +40,7 @@ from tools.loans.domain.loans import (
 from tools.loans.domain.schedules import Schedule, build_schedule
 from tools.loans.models.loans import LoanView, ScheduleView
 from tools.loans.ports import LoanBook, LoanDeps, LoanUnitOfWork
-from tools.loans.views import loan_view, schedule_view
+from tools.loans.views import for_lender, loan_view, schedule_view
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
@@ -114,14 +114,16 @@ async def move_loan(
     to: LoanStatus,
     reason: str,
     changes: LoanChanges | None = None,
+    told: str | None = None,
 ) -> LoanRecord:
-    """Move a locked loan to ``to`` (with ``changes``) or raise ``conflict`` naming the legal moves."""
+    """Move a locked loan to ``to`` (with ``changes``) or raise ``conflict`` naming the legal moves.
+    ``told``: the reason its event carries (to the lender, the mirror), when ``reason`` must stay in."""
     try:
         check_loan_transition(LoanStatus(loan.status), to)
     except IllegalLoanTransition as exc:
         raise Conflict(f"loan {loan.id}: {exc}") from None
     # The move, its timeline entry, its audit row and its loan.<status> event: one statement.
-    return await uow.loans.move(loan, to.value, call, reason, changes)
+    return await uow.loans.move(loan, to.value, call, reason, changes, told)
 
 
 async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
@@ -358,7 +360,8 @@ async def visible_loan(deps: LoanDeps, principal: Principal, handle: str) -> Loa
 
 
 async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
-    return await _view(deps, await visible_loan(deps, principal, handle))
+    view = await _view(deps, await visible_loan(deps, principal, handle))
+    return for_lender(view) if principal.role is Role.PROVIDER else view
 
 
 async def get_repayment_schedule(deps: LoanDeps, principal: Principal, handle: str) -> ScheduleView:

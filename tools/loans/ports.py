@@ -170,11 +170,13 @@ class LoanWriter(Protocol):
         call: Invocation,
         reason: str,
         changes: LoanChanges | None = None,
+        told: str | None = None,
     ) -> LoanRecord:
         """Change the status, its timestamp (the disbursement time on becoming active) and the fields
         ``changes`` names, append the history entry (``call``'s principal the actor), and write
         ``call``'s audit row and the ``loan.<to_status>`` event (``loans.loan_event`` of the moved
-        loan), all in one statement."""
+        loan; its reason ``told`` when given, for a reason that must not leave the platform), all in
+        one statement."""
         ...
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None: ...

@@ -32,7 +32,15 @@ from tools.loans.models.loans import (
 from tools.platform.domain.money_format import format_money
 from tools.platform.models import Money
 
-__all__ = ["loan_view", "quote_view", "repayment_summary", "repayment_view", "schedule_view"]
+__all__ = [
+    "CANCELLED_FOR_LENDERS",
+    "for_lender",
+    "loan_view",
+    "quote_view",
+    "repayment_summary",
+    "repayment_view",
+    "schedule_view",
+]
 
 
 def _amounts(principal: int, interest: int, fees: int, currency: str) -> Amounts:
@@ -301,3 +309,17 @@ def quote_view(loan: LoanRecord, q: SettlementQuote) -> SettlementQuoteView:
         per_diem=Money.from_minor(q.per_diem, cur),
         lines=list(q.lines),
     )
+
+
+# What a lender reads of a cancellation: its free-text reason may be the borrower's adverse-action
+# notice (personal data); staff and the borrower read it in full.
+CANCELLED_FOR_LENDERS = "cancelled before its disbursement"
+
+
+def for_lender(view: LoanView) -> LoanView:
+    """The loan as its lender reads it: a cancellation's reason is not the lender's to read."""
+    timeline = [
+        t.model_copy(update={"reason": CANCELLED_FOR_LENDERS}) if t.to_status == LoanStatus.CANCELLED else t
+        for t in view.timeline
+    ]
+    return view.model_copy(update={"timeline": timeline})

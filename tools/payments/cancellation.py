@@ -17,6 +17,7 @@ from tools.credit.lifecycle import transition
 from tools.loans.domain.loans import LoanStatus
 from tools.loans.loans import can_view_loan, get_loan, loan_not_found, move_loan
 from tools.loans.models.loans import LoanView
+from tools.loans.views import CANCELLED_FOR_LENDERS
 from tools.marketplace.offers import release_reservation
 from tools.payments.ports import PaymentDeps
 from tools.platform.errors import Conflict, InvalidArgument
@@ -66,5 +67,6 @@ async def cancel_loan(
             refusal = {"code": "cancellation.declined", "message": reason, "points_lost": 0}
             await record_decline(uow, deps.clock, call, ended, None, [refusal])
         await release_reservation(uow, call, ended)
-        await move_loan(uow, call, loan, LoanStatus.CANCELLED, f"cancelled before its disbursement: {reason}")
+        said = f"{CANCELLED_FOR_LENDERS}: {reason}"
+        await move_loan(uow, call, loan, LoanStatus.CANCELLED, said, told=CANCELLED_FOR_LENDERS)
     return await get_loan(deps.loans, call.principal, str(loan.id))

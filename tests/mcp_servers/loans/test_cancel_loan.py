@@ -24,6 +24,7 @@ from tests.helpers.loans import (
 )
 from tests.helpers.notifications import inbox, settle
 from tests.helpers.payments import DISBURSE, disburse, key, pending_loan, send
+from tests.helpers.risk import uid
 from tools.payments.domain.payments import GatewayEvent
 from tools.payments.vendor_events import receive_gateway_event
 from tools.platform.principal import Role
@@ -95,6 +96,18 @@ async def test_a_payout_that_may_still_succeed_holds_the_loan_until_it_failed(
     notice = await call(client, "credit_get_adverse_action_notice", {"application": app["id"]})
     assert [r["message"] for r in notice["reasons"]] == ["the account number is wrong"]
     assert (await lender_capital(core_db, provider))[2] == 0
+    # That reason is the borrower's adverse-action notice: the lender reads it in no event and no view
+    # (a probe found "account 0123987456 not held by ..." in the loan.cancelled webhook).
+    told = await core_db.fetchval(
+        "SELECT payload->>'reason' FROM caas_core.outbox WHERE event_type = 'loan.cancelled' "
+        "AND aggregate_id = $1",
+        loan["id"],
+    )
+    assert told == "cancelled before its disbursement"
+    principal(uid("lender"), Role.PROVIDER, provider["id"])
+    seen = await call(client, GET_LOAN, {"loan": loan["id"]})
+    assert seen["status"] == "cancelled" and "account number" not in str(seen["timeline"])
+    principal(uid("op"), Role.OPERATOR)
 
     # Nothing pays it out any more, and what was never lent is no part of the lender's book.
     again = await client.call_tool(
