@@ -58,6 +58,16 @@ _RECOVERED = (
     "ON r.kind = 'reversal' AND r.source_id = j.id::text "
     "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text"
 )
+# A success a vendor reported that the platform rejected (migration 0042's index), of a payment that
+# has not succeeded since: money may have moved that nothing recorded.
+_DISPUTED = (
+    "SELECT 1 FROM caas_core.webhook_inbox i WHERE i.outcome = 'rejected' "
+    "AND i.event_type IN ('charge.success', 'transfer.success')"
+)
+DISPUTED_SUCCESSES = (
+    f"SELECT count(DISTINCT i.payment_id) FROM ({_DISPUTED.replace('SELECT 1', 'SELECT i.payment_id', 1)}) i "
+    "JOIN caas_core.payments p ON p.id = i.payment_id WHERE p.status <> 'succeeded'"
+)
 # Money moved that no loan took, not yet refunded or recovered: platform_health names it.
 UNAPPLIED_RECEIPTS = (
     "SELECT count(*) FROM caas_core.payments p WHERE p.status = 'succeeded' AND p.last_error IS NOT NULL "
@@ -127,6 +137,9 @@ class PgPaymentReader:
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
         return _entry(await self._pool.fetchrow(_INBOX, source, event_id))
+
+    async def disputed_successes(self) -> int:
+        return int(await self._pool.fetchval(DISPUTED_SUCCESSES))
 
     async def unapplied_receipts(self) -> int:
         # Through migration 0034's partial index: the few such rows, never the book.
@@ -231,6 +244,11 @@ class PgPaymentWriter:
             "AND status = 'requested'",
             payment_id,
             error[:500],
+        )
+
+    async def success_disputed(self, payment_id: UUID) -> bool:
+        return bool(
+            await self._conn.fetchval(f"SELECT EXISTS ({_DISPUTED} AND i.payment_id = $1)", payment_id)
         )
 
     async def note_error(self, payment_id: UUID, error: str) -> None:

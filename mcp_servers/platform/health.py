@@ -62,6 +62,7 @@ async def platform_health() -> PlatformHealth:
     lag = await store.lag_seconds()
     failed = await store.failed_jobs()
     unapplied = await runtime.deps.payments.reader.unapplied_receipts()
+    disputed = await runtime.deps.payments.reader.disputed_successes()
     breakers = runtime.deps.payments.router.states()
     payments = runtime.payments_info()
     ready = healthy and runtime.ready
@@ -79,7 +80,7 @@ async def platform_health() -> PlatformHealth:
         open_breakers=opened,
         breakers=breakers,
         registry=registry_health(runtime),
-        attention=_attention(ready, deps, failed, opened, lag) + _unapplied(unapplied),
+        attention=_attention(ready, deps, failed, opened, lag) + _unapplied(unapplied) + _disputed(disputed),
     )
 
 
@@ -93,6 +94,16 @@ def _unapplied(count: int) -> list[str]:
         "The money is not applied to a loan; it is booked, a charge in suspense and a payout in "
         "payout_recovery. list_payments with status succeeded shows each one's last_error: refund the "
         "payer or recover the payout through the gateway, then reverse its journal (admin_reverse_journal)"
+    ]
+
+
+def _disputed(count: int) -> list[str]:
+    if not count:
+        return []
+    return [
+        f"{count} payment(s) a vendor reported as succeeded with another amount or currency than asked, "
+        "or none: money may have moved that nothing recorded, and a failure reported since was not "
+        "taken. list_payments shows each one's last_error: verify_payment asks the vendor what moved"
     ]
 
 

@@ -53,6 +53,9 @@ class FakePaymentReader:
     async def unapplied_receipts(self) -> int:
         raise not_implemented("PaymentReader.unapplied_receipts")
 
+    async def disputed_successes(self) -> int:
+        raise not_implemented("PaymentReader.disputed_successes")
+
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
         raise not_implemented("PaymentReader.stalled_charges")
 
@@ -162,6 +165,14 @@ class FakePaymentWriter:
 
     async def release_attempt(self, payment_id: UUID, error: str) -> None:
         raise not_implemented("PaymentWriter.release_attempt")
+
+    async def success_disputed(self, payment_id: UUID) -> bool:
+        return any(
+            e.payment_id == payment_id
+            and e.outcome == "rejected"
+            and e.event_type in ("charge.success", "transfer.success")
+            for e in self._tx.tables.inbox.values()
+        )
 
     async def note_error(self, payment_id: UUID, error: str) -> None:
         self._update(payment_id, last_error=error[:500])

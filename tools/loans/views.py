@@ -7,6 +7,7 @@ from datetime import date
 
 from tools.loans.domain.aging import Bucket
 from tools.loans.domain.loans import (
+    CANCELLED_FOR_LENDERS,
     InstallmentRecord,
     LoanRecord,
     LoanStatus,
@@ -33,7 +34,6 @@ from tools.platform.domain.money_format import format_money
 from tools.platform.models import Money
 
 __all__ = [
-    "CANCELLED_FOR_LENDERS",
     "for_lender",
     "loan_view",
     "quote_view",
@@ -309,11 +309,6 @@ def quote_view(loan: LoanRecord, q: SettlementQuote) -> SettlementQuoteView:
         per_diem=Money.from_minor(q.per_diem, cur),
         lines=list(q.lines),
     )
-
-
-# What a lender reads of a cancellation: its free-text reason may be the borrower's adverse-action
-# notice (personal data); staff and the borrower read it in full.
-CANCELLED_FOR_LENDERS = "cancelled before its disbursement"
 
 
 def for_lender(view: LoanView) -> LoanView:

@@ -14,10 +14,9 @@ from typing import Literal
 
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import transition
-from tools.loans.domain.loans import LoanStatus
+from tools.loans.domain.loans import CANCELLED_FOR_LENDERS, LoanStatus
 from tools.loans.loans import can_view_loan, get_loan, loan_not_found, move_loan
 from tools.loans.models.loans import LoanView
-from tools.loans.views import CANCELLED_FOR_LENDERS
 from tools.marketplace.offers import release_reservation
 from tools.payments.ports import PaymentDeps
 from tools.platform.errors import Conflict, InvalidArgument

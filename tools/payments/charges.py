@@ -30,6 +30,7 @@ import anyio
 from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
 from tools.loans.domain.payoffs import settlement_quote
 from tools.loans.domain.prepay_choices import Prepay
+from tools.loans.servicing import allocate
 from tools.payments.core import payment_event, payment_view, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus
 from tools.payments.models import PaymentView
@@ -95,7 +96,7 @@ async def collect_repayment(
                     f"loan {loan.id} is {loan.status}; repayments are collected on a loan being repaid"
                 )
             _check_route(deps, loan.currency)
-            await _within_what_is_owed(deps, uow, loan, minor)
+            await _within_what_is_owed(deps, uow, loan, minor, prepay)
             p = await uow.payments.insert(
                 NewPayment(
                     kind=PaymentKind.COLLECTION.value,
@@ -121,12 +122,15 @@ async def collect_repayment(
 
 
 async def _within_what_is_owed(
-    deps: PaymentDeps, uow: PaymentUnitOfWork, loan: LoanRecord, minor: int
+    deps: PaymentDeps, uow: PaymentUnitOfWork, loan: LoanRecord, minor: int, prepay: Prepay | None
 ) -> None:
     # A charge for more than settles the loan today takes money the loan cannot apply: once it is paid
     # off, the rest is refused by the loan and waits for a refund (a probe charged 99,999,999,999,999.99
     # on a loan of 250,000.00). In the transaction, so a replayed key is not judged by today's balance.
-    owed = settlement_quote(loan, await uow.loans.installments(loan.id), deps.clock.today()).total
+    installments = await uow.loans.installments(loan.id)
+    if prepay is not None:  # a choice the allocation would refuse: the payer's money held in suspense
+        allocate(loan, installments, minor, deps.clock.today(), prepay)
+    owed = settlement_quote(loan, installments, deps.clock.today()).total
     if minor > owed:
         shown = f"{from_minor(owed, loan.currency)} {loan.currency}"
         raise InvalidArgument(

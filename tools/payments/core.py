@@ -115,6 +115,15 @@ class NoSuchPayment(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """Who reported a move in a webhook: the kind of payment its reference names and the route it
+    came by (``stripe`` speaks Stripe; every other vendor reports through ``paystack``)."""
+
+    kind: PaymentKind
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     outcome: Literal["applied", "ignored", "rejected"]
     detail: str
@@ -208,12 +217,14 @@ async def settle(
     vendor: str | None = None,
     transfer_code: str | None = None,
     inbox: tuple[str, str] | None = None,
+    report: Report | None = None,
 ) -> Outcome:
     """Move the payment to ``target`` when that is forward, with its effect: a succeeded disbursement
     activates the loan (ledger, commission), a succeeded collection is allocated as a repayment. A
     reported amount or currency other than the payment's is refused (rejected, for an operator).
     ``NoSuchPayment`` when there is no such payment. ``inbox``: the (source, event id) of the inbound
-    event that told us, whose row the final move concludes in its own statement."""
+    event that told us, whose row the final move concludes in its own statement. ``report``: a
+    webhook's, checked against the payment (``_misreported``)."""
     loan = await uow.loans.lock_by_payment(payment_id)  # the loan first, found by the payment
     if loan is None:
         raise NoSuchPayment(f"payment {payment_id} does not exist")
@@ -222,16 +233,13 @@ async def settle(
     move = advance(PaymentStatus(p.status), target)
     if not move.apply:
         return Outcome("ignored", f"{why}: {move.reason}", p)
+    if report is not None and (wrong := await _misreported(uow, p, target, report)):
+        return Outcome(wrong[0], f"{why}: {wrong[1]}", p)
     if target is PaymentStatus.SUCCEEDED and (
-        (amount_minor is not None and amount_minor != p.amount_minor)
-        or (currency is not None and currency != p.currency)
+        wrong_sum := _wrong_sum(p, amount_minor, currency, unsaid_refused=report is not None)
     ):
-        detail = (
-            f"{why}: the gateway reported {amount_minor} {currency} (minor units) for a payment of "
-            f"{p.amount_minor} {p.currency}; left {p.status} for an operator"
-        )
-        await uow.payments.note_error(p.id, detail)
-        return Outcome("rejected", detail, p)
+        await uow.payments.note_error(p.id, f"{why}: {wrong_sum}")
+        return Outcome("rejected", f"{why}: {wrong_sum}", p)
     outcome: Literal["applied", "rejected"] = "applied"
     detail = f"{why}: {move.reason}"
     if target is PaymentStatus.SENT:
@@ -261,6 +269,42 @@ async def settle(
     if target in UNDONE and p.kind == PaymentKind.DISBURSEMENT:
         detail += await _apply_booked_payout(deps, uow, call, loan)
     return Outcome(outcome, detail, moved, concluded=concludes is not None)
+
+
+def _wrong_sum(
+    p: PaymentRecord, amount: int | None, currency: str | None, *, unsaid_refused: bool
+) -> str | None:
+    """Why a reported success's money is not the payment's (another amount or currency, or none said
+    where it must be), or None."""
+    unsaid = unsaid_refused and (amount is None or currency is None)
+    if not unsaid and (amount is None or amount == p.amount_minor) and (currency in (None, p.currency)):
+        return None
+    said = "no amount and currency" if unsaid else f"{amount} {currency} (minor units)"
+    return (
+        f"the gateway reported {said} for a payment of {p.amount_minor} {p.currency}; left {p.status} for "
+        "an operator (verify_payment asks the vendor what moved)"
+    )
+
+
+async def _misreported(
+    uow: InboxUnitOfWork, p: PaymentRecord, target: PaymentStatus, report: Report
+) -> tuple[Literal["ignored", "rejected"], str] | None:
+    """Why a webhook's report does not move the payment, or None: a reference naming the other kind,
+    a route its vendor does not report through, or a failure after a success that was rejected."""
+    if report.kind.value != p.kind:
+        return "ignored", f"the reference names a {report.kind.value}, but payment {p.id} is a {p.kind}"
+    if p.vendor is not None and (p.vendor == "stripe") != (report.source == "stripe"):
+        return (
+            "ignored",
+            f"payment {p.id} went through {p.vendor}, which does not report through {report.source}",
+        )
+    if target in UNDONE and await uow.payments.success_disputed(p.id):
+        return "rejected", (
+            f"a success of payment {p.id} was reported before (rejected: another amount or currency, or "
+            f"none), so money may have moved; left {p.status} for an operator (verify_payment asks the "
+            "vendor)"
+        )
+    return None
 
 
 async def _apply_booked_payout(

@@ -100,6 +100,10 @@ class PaymentReader(Protocol):
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None: ...
 
+    async def disputed_successes(self) -> int:
+        """Payments not succeeded whose success a vendor reported and the platform rejected."""
+        ...
+
     async def unapplied_receipts(self) -> int:
         """How many payments were received (``succeeded``) but their effect on the loan was refused,
         so the money is held, not applied, until a person refunds it."""
@@ -154,6 +158,11 @@ class PaymentWriter(Protocol):
         ...
 
     async def note_error(self, payment_id: UUID, error: str) -> None: ...
+
+    async def success_disputed(self, payment_id: UUID) -> bool:
+        """Whether a vendor reported the payment succeeded and the report was rejected (another amount
+        or currency, or none): money may have moved, so a failure reported later is no answer."""
+        ...
 
     async def mark_sent(
         self,

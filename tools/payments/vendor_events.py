@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from tools.payments.core import NoSuchPayment, settle
+from tools.payments.core import NoSuchPayment, Report, settle
 from tools.payments.domain.payments import GatewayEvent, effect_of, parse_reference
 from tools.payments.ports import InboxUnitOfWork, PaymentDeps
 from tools.platform.ports import Invocation
@@ -92,6 +92,7 @@ async def _gateway_effect(
             amount_minor=event.amount_minor,
             currency=event.currency,
             inbox=(source, event.event_id),
+            report=Report(kind, source),
         )
     except NoSuchPayment:  # found by the loan's lock, not read before it
         return "ignored", f"no payment {payment_id}", None, False

@@ -232,11 +232,23 @@ async def test_a_stripe_signed_event_is_applied_like_a_paystack_one(
     ).encode()
     secret = runtime.payment_secrets.stripe
     assert secret is not None
-    answer = await post(
-        f"{base_url}/webhooks/stripe",
-        body,
-        {"Stripe-Signature": stripe_signature_header(body, secret, int(time.time()))},
+    signed = {"Stripe-Signature": stripe_signature_header(body, secret, int(time.time()))}
+    # Stripe reports only what went through Stripe (a probe had it settle a Paystack payout).
+    assert (await row(core_db, payment["id"]))["vendor"] != "stripe"
+    answer = await post(f"{base_url}/webhooks/stripe", body, signed)
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+    detail = await core_db.fetchval(
+        "SELECT detail FROM caas_core.webhook_inbox WHERE source = 'stripe' AND event_id = $1",
+        json.loads(body)["id"],
     )
+    assert "does not report through stripe" in detail
+    assert await loan_status(core_db, loan["id"]) == "pending_disbursement"
+    await core_db.execute(
+        "UPDATE caas_core.payments SET vendor = 'stripe' WHERE id = $1", uuid.UUID(payment["id"])
+    )
+    body = body.replace(b'"id": "evt_', b'"id": "evt_2')  # another event: the first one was recorded
+    signed = {"Stripe-Signature": stripe_signature_header(body, secret, int(time.time()))}
+    answer = await post(f"{base_url}/webhooks/stripe", body, signed)
     assert (answer.status_code, answer.json()["outcome"]) == (200, "applied")
     assert await loan_status(core_db, loan["id"]) == "active"
 

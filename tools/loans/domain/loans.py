@@ -40,6 +40,7 @@ from tools.loans.domain.schedules import Frequency, add_months
 from tools.platform.domain.money import from_minor
 
 __all__ = [
+    "CANCELLED_FOR_LENDERS",
     "LOAN_TRANSITIONS",
     "SERVICING",
     "AcceptedBid",
@@ -82,6 +83,9 @@ LOAN_TRANSITIONS: dict[LoanStatus, frozenset[LoanStatus]] = {
     L.WRITTEN_OFF: frozenset(),
     L.CANCELLED: frozenset(),
 }
+# What a lender reads of a cancellation: its free-text reason may be the borrower's adverse-action
+# notice (personal data); staff and the borrower read it in full.
+CANCELLED_FOR_LENDERS = "cancelled before its disbursement"
 # The loans still being repaid: repayments, quotes and aging apply to them.
 SERVICING = frozenset({L.ACTIVE, L.DELINQUENT, L.DEFAULTED})
 

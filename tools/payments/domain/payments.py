@@ -219,13 +219,14 @@ def _currency(value: Any) -> str | None:
 
 def paystack_event(body: Any) -> GatewayEvent:
     """``{"event": ..., "data": {"id", "reference", "amount" (minor), "currency", "status"}}``; the
-    dedupe id is ``"{event}:{data.id}"``. Raises ValueError when the body is not such an event."""
+    dedupe id is ``"{event}:{data.id}"``, at most 200 characters as the inbox keeps them. Raises
+    ValueError when the body is not such an event."""
     if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
         raise ValueError("a Paystack event is an object with 'event' and 'data'")
     event = _text(body.get("event"), "event", most=100)
     data = body["data"]
     return GatewayEvent(
-        event_id=f"{event}:{_text(data.get('id'), 'data.id', most=100)}",
+        event_id=f"{event}:{_text(data.get('id'), 'data.id', most=199 - len(event))}",
         event_type=event,
         reference=_optional_text(data.get("reference"), "data.reference"),
         amount_minor=_amount(data.get("amount")),
@@ -249,11 +250,16 @@ def stripe_event(body: Any) -> GatewayEvent:
     if not isinstance(metadata, Mapping):
         metadata = {}
     reference = obj.get("reference") or metadata.get("reference") or obj.get("client_reference_id")
+    event_type = _STRIPE_TYPES.get(raw_type, raw_type)
+    if "payment_status" in obj and obj.get("payment_status") != "paid":
+        event_type = raw_type  # a completed checkout not paid (yet): no money moved, no payment's effect
+    # What moved: a payment intent's amount_received, a checkout session's amount_total, else amount.
+    moved = next((obj[k] for k in ("amount_received", "amount_total", "amount") if k in obj), None)
     return GatewayEvent(
         event_id=_text(body.get("id"), "id", most=200),
-        event_type=_STRIPE_TYPES.get(raw_type, raw_type),
+        event_type=event_type,
         reference=_optional_text(reference, "reference"),
-        amount_minor=_amount(obj.get("amount_received", obj.get("amount"))),
+        amount_minor=_amount(moved),
         currency=_currency(obj.get("currency")),
         status=_optional_text(obj.get("status"), "status"),
     )
