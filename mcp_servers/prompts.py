@@ -51,7 +51,15 @@ WebhookUrl = Annotated[
 ]
 OnlyCurrency = Annotated[CurrencyCode | None, Field(description="Only this currency.")]
 DaysPastDue = Annotated[int, Field(ge=1, le=365, description="Arrears threshold in days.")]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="The month, YYYY-MM.")]
+# ASCII digits and the years the revenue tools take (tools.platform.models.EARLIEST_DAY..LATEST_DAY):
+# year 0 made the prompt an internal error, and a month those tools refuse is no help to an agent.
+Month = Annotated[
+    str,
+    Field(
+        pattern=r"^(19[7-9][0-9]|20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])$",
+        description="The month, YYYY-MM, from 1970-01 to 2199-12.",
+    ),
+]
 
 
 async def _as_caller(read: Callable[[Any, Any], Awaitable[Any]]) -> Any:

@@ -7,13 +7,11 @@ Disbursement has no tool: the payments service confirms it from the gateway's we
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastmcp import Context, FastMCP
-from fastmcp.exceptions import ResourceError
 from pydantic import Field, StringConstraints
 
 from mcp_servers.apps import SCHEDULE_APP
@@ -27,7 +25,9 @@ from mcp_servers.params import (
     PrepayChoice,
 )
 from mcp_servers.platform.progress import reporter, tell
-from mcp_servers.toolkit import ToolSet, current_runtime, deps, internal_error, invocation, principal
+from mcp_servers.resources import guarded_read
+from mcp_servers.runtime import Runtime
+from mcp_servers.toolkit import ToolSet, deps, invocation, principal
 from tools.loans import aging, listing, loans, prepay_choices, servicing
 from tools.loans.models.loans import (
     AgingReport,
@@ -40,9 +40,8 @@ from tools.loans.models.loans import (
     SettlementQuoteView,
 )
 from tools.payments import cancellation
-from tools.platform.errors import DomainError
 from tools.platform.models import Day, DecimalString, FreeText, Moment
-from tools.platform.principal import Role
+from tools.platform.principal import Principal, Role
 
 __all__ = ["SCHEDULE_URI", "TOOLS", "register_loan_resources"]
 
@@ -320,20 +319,12 @@ async def cancel_loan(
 
 async def loan_schedule(loan: str) -> str:
     """A loan's repayment schedule, as get_repayment_schedule returns it (JSON)."""
-    runtime = current_runtime()
-    caller = runtime.principals.current()
-    # Resources bypass the tool gate, so the tool's roles are checked here.
-    if caller.role not in READERS:
-        raise ResourceError(f"permission_denied: you are signed in as {caller.role}", log_level=logging.DEBUG)
-    try:
-        view = await loans.get_repayment_schedule(runtime.deps.loans, caller, loan)
-    except DomainError as exc:
-        raise ResourceError(f"{exc.code}: {exc.message}", log_level=logging.DEBUG) from None
-    except Exception as exc:
-        # Without this, fastmcp would log the exception's text and answer without a request id.
-        error = internal_error("loan_schedule", exc)
-        raise ResourceError(f"{error.code}: {error.message}", log_level=logging.DEBUG) from None
-    return view.model_dump_json()
+
+    async def read(runtime: Runtime, caller: Principal) -> ScheduleView:
+        return await loans.get_repayment_schedule(runtime.deps.loans, caller, loan)
+
+    # Resources bypass the tool gate, so the tool's roles are checked there; a refusal is -32602.
+    return await guarded_read("loan_schedule", READERS, read)
 
 
 def register_loan_resources(server: FastMCP, render: Callable[[str], str] = str) -> None:

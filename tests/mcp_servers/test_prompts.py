@@ -117,6 +117,9 @@ async def test_prompt_arguments_are_checked(
     async with Client(servers[None]) as client:
         for name, arguments, wrong in (
             ("month_end_revenue", {"month": "2026-13", "currency": "NGN"}, "month"),
+            ("month_end_revenue", {"month": "0000-01", "currency": "NGN"}, "month"),  # was -32603
+            ("month_end_revenue", {"month": "\u0662\u0660\u0662\u0666-01", "currency": "NGN"}, "month"),
+            ("month_end_revenue", {"month": "2200-01", "currency": "NGN"}, "month"),
             ("month_end_revenue", {"month": "2026-01", "currency": "ngn"}, "currency"),
             ("month_end_revenue", {"month": secret, "currency": "NGN"}, "month"),
             ("onboard_lender", {"lender_name": "Bad\u0000Name", "currency": "NGN"}, "lender_name"),

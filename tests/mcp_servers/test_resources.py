@@ -92,6 +92,10 @@ async def test_a_loan_its_providers_plan_and_statement_read_as_their_tools(
     assert "not_found" in await refused(client, f"caas://providers/{provider['id']}/commission-plan")
     assert "not_found" in await refused(client, f"caas://providers/{provider['id']}/statements/{month}")
     assert "not_found" in await refused(client, f"caas://loans/{loan['id']}")
+    for unknown in (loan["id"], str(uuid.uuid4())):  # the schedule's refusal was -32603, an internal error
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource(f"caas://loans/{unknown}/schedule")
+        assert caught.value.error.code == -32602 and "not_found" in caught.value.error.message
     principal(uid("b"), Role.BORROWER)
     assert "permission_denied" in await refused(client, f"caas://providers/{provider['id']}/commission-plan")
     async with Client(build_server(runtime, "credit")) as alone:  # one address, alone or composed
