@@ -71,8 +71,9 @@ async def review_application(
         app = await locked_application(uow, call.principal, handle)
         if app.status != ApplicationStatus.UNDER_REVIEW:
             raise Conflict(f"{app.reference} is {app.status}; only applications under review are reviewed")
-        if call.principal.subject == app.created_by:
-            raise PermissionDenied("you filed this application, so someone else must review it")
+        if call.principal.subject in (app.created_by, app.borrower_id):
+            made = "filed" if call.principal.subject == app.created_by else "applied for"
+            raise PermissionDenied(f"you {made} this application, so someone else must review it")
         reason = f"review: {decision.value}: {comment}"
         moved = await transition(uow, call, app, DECISION_TARGETS[decision], reason)
         reasons: list[dict[str, object]] = []
@@ -113,7 +114,8 @@ def _needs_operator(deps: CreditDeps, currency: str, amount: Decimal) -> bool:
 async def approve_application(
     deps: CreditDeps, call: Invocation, handle: str, comment: str
 ) -> ApprovalResult:
-    """Re-check policy at the accepted terms and approve, or decline with a notice if it fails."""
+    """Re-check policy at the accepted offer's amount and term (affordability at the policy's reference
+    rate) and approve, or decline with a notice if it fails."""
     principal = call.principal
     async with deps.uow() as uow:
         app = await locked_application(uow, principal, handle)
@@ -127,16 +129,19 @@ async def approve_application(
                 f"maker-checker: you {maker} {app.reference}, so you cannot approve it; ask another operator"
             )
         assert app.requested_amount_minor is not None
-        amount = from_minor(app.requested_amount_minor, app.currency)
+        # The accepted offer's amount and term (a probe's find: a 3-month offer on a 12-month request was
+        # approved on the request's affordability); the requested ones only without an offer.
+        offer = await uow.bids.accepted_bid(app.id)
+        minor, months = (offer.amount_minor, offer.term_months) if offer else (app.requested_amount_minor, 0)
+        amount = from_minor(minor, app.currency)
         if principal.role not in (Role.OPERATOR, Role.ADMIN) and _needs_operator(deps, app.currency, amount):
             raise PermissionDenied(f"approving {amount} {app.currency} needs an operator or admin")
         verified = await uow.documents.verified_document_types(app.id)
         kyc = kyc_status(verified)
         if not kyc.complete:
             raise Conflict(f"{app.reference} cannot be approved without {' and '.join(kyc.missing())}")
-        # The accepted offer's terms replace the requested ones once the marketplace records them.
         bureau = _bureau_of(await uow.risk.latest_assessment(app.id))
-        inputs = await inputs_for(deps, app, bureau, (amount, app.term_months or 1), verified)
+        inputs = await inputs_for(deps, app, bureau, (amount, months or app.term_months or 1), verified)
         assessment = score(inputs, deps.policy, stage="approval")
         result = assessment_json(assessment)
         stored = await uow.risk.add_assessment(

@@ -245,6 +245,7 @@ async def test_the_timeline_shows_staff_each_maker_and_whether_they_may_approve(
     shown = await seen(reviewer)
     assert shown is not None
     assert [(m.subject, m.step) for m in shown.makers] == [
+        (app.borrower_id, "applied for"),  # the borrower never checks their own loan, whatever the role
         (app.borrower_id, "filed"),
         (app.borrower_id, "submitted"),
         (reviewer, "reviewed"),

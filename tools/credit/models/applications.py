@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 from uuid import UUID
 
 import pycountry
 from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
 from tools.credit.domain.lifecycle import ApplicationStatus
+from tools.credit.domain.maker_checker import Step
 from tools.platform.domain.money import MoneyError, to_minor
 from tools.platform.models import (
     CurrencyCode,
@@ -316,7 +317,7 @@ class TimelineEntry(Output):
 
 class MakerView(Output):
     subject: str = Field(description="Who made the step.")
-    step: Literal["filed", "submitted", "reviewed", "last changed"]
+    step: Step
     at: datetime
 
 
@@ -324,7 +325,7 @@ class MakerChecker(Output):
     makers: list[MakerView] = Field(
         description="Every step someone made, oldest first; none of them may give the final approval."
     )
-    you_made: Literal["filed", "submitted", "reviewed", "last changed"] | None = Field(
+    you_made: Step | None = Field(
         description="Your latest step on it (so approve_application refuses you); null when you made none."
     )
     you_may_approve: bool = Field(

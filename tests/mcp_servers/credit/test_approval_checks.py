@@ -1,0 +1,73 @@
+"""What approval re-checks, and who may not give it (a probe's finds): affordability at the accepted
+offer's amount and term, not the request's; and the borrower, signed in as staff, neither reviews nor
+approves their own application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from tests.helpers.bidding import ACCEPT, as_borrower, invite, lender, open_application, place
+from tests.helpers.errors import error_code, error_message
+from tests.helpers.payments import key
+from tests.helpers.risk import (
+    APPROVE,
+    APPROVE_BUREAU,
+    ASSESSMENT,
+    REFER_BUREAU,
+    REVIEW,
+    TIMELINE,
+    accept_offer,
+    call,
+    scored,
+    submitted,
+    uid,
+    verify_kyc,
+)
+from tests.mcp_servers.credit.test_decisions import COMMENT
+from tools.platform.principal import Role
+
+
+async def test_approval_checks_affordability_at_the_accepted_offers_term(
+    client: Client, principal: Any, country: str
+) -> None:
+    # 250,000 asked over 12 months with 150,000 a month owed already: affordable (debt-to-income about
+    # 0.39 of 450,000). The offer accepted is for 3 months: about 0.53, past the 0.45 limit.
+    provider = await lender(client, principal, country)
+    app = await open_application(client, principal, country, monthly_obligations="150000.00")
+    await verify_kyc(client, principal, app, "proof_of_income")
+    await invite(client, principal, app)
+    offer = await place(client, principal, app, provider, term_months=3, annual_rate="0.30")
+    as_borrower(principal, app)
+    await call(client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()})
+    principal(uid("op-checker"), Role.OPERATOR)
+    result = await call(client, APPROVE, {"application": app["id"], "comment": COMMENT})
+    assert (result["approved"], result["status"]) == (False, "declined"), result
+    recheck = await call(client, ASSESSMENT, {"application": app["id"]})
+    assert (recheck["stage"], recheck["inputs"]["term_months"]) == ("approval", 3)
+
+
+async def test_the_borrower_signed_in_as_staff_neither_reviews_nor_approves_their_own_application(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    # Filed, submitted and accepted by others: the borrower made no step but being the borrower.
+    app = await submitted(client, principal, filer=uid("op-filer"))
+    await verify_kyc(client, principal, app, "national_id", "proof_of_income")
+    await scored(client, principal, app, APPROVE_BUREAU, uid("op-score"))
+    await accept_offer(core_db, app, uid("op-accept"), "operator")
+    principal(app["borrower_id"], Role.OPERATOR)
+    seen = (await call(client, TIMELINE, {"application": app["id"]}))["maker_checker"]
+    assert (seen["you_made"], seen["you_may_approve"]) == ("applied for", False)
+    result = await client.call_tool(
+        APPROVE, {"application": app["id"], "comment": COMMENT}, raise_on_error=False
+    )
+    assert error_code(result) == "permission_denied" and "you applied for" in error_message(result)
+    referred = await submitted(client, principal, filer=uid("op-filer"))
+    await verify_kyc(client, principal, referred, "national_id")
+    await scored(client, principal, referred, REFER_BUREAU, uid("op-score"))
+    principal(referred["borrower_id"], Role.OPERATOR)
+    args = {"application": referred["id"], "decision": "open_for_bids", "comment": COMMENT}
+    result = await client.call_tool(REVIEW, args, raise_on_error=False)
+    assert error_code(result) == "permission_denied" and "you applied for" in error_message(result)
