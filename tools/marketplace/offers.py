@@ -235,6 +235,12 @@ async def _accept_locked(
         raise NotFound(f"no bid {bid_id} on {app.reference}; list_bids shows the bids on it")
     if app.status != ApplicationStatus.OPEN_FOR_BIDS:
         raise _refuse_closed(app.status, app.reference)
+    if now > (ends := app.status_changed_at + deps.bidding_window):
+        # Past its window the application is expired, whenever the expiry job gets to it.
+        raise Conflict(
+            f"{app.reference} took no offer within its bidding window, which ended at {ends.isoformat()}; "
+            "it expires (ask the borrower to apply again)"
+        )
     require_active(bid, app.reference)
     if not bid.live_at(now):
         raise Conflict(

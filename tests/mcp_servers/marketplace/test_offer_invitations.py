@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 from fastmcp import Client
 
-from tests.helpers.bidding import ACCEPT, as_borrower, call, capital, market, place
+from tests.helpers.bidding import ACCEPT, as_borrower, call, capital, later, market, place
+from tests.helpers.errors import error_code
 
 AMOUNT_MINOR = 25_000_000
 
@@ -40,3 +41,19 @@ async def test_an_invited_lender_that_never_bid_is_expired_before_the_reservatio
     )
     decided = "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1"
     assert (status, tuple(await core_db.fetchrow(decided, uuid.UUID(c)))) == ("expired", (1, 0))
+
+
+async def test_no_offer_is_accepted_after_the_bidding_window_even_before_the_expiry_job_runs(
+    client: Client, principal: Any, country: str, core_db: asyncpg.Connection, clock: Any
+) -> None:
+    """A probe's find: 100 hours after opening (the window is 72), acceptance still worked until the
+    expiry job happened to run."""
+    app, (a,) = await market(client, principal, country, lenders=1)
+    offer = await place(client, principal, app, a, valid_until=later(days=30))
+    before = await capital(core_db, a)
+    clock.move(hours=100)
+    as_borrower(principal, app)
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    result = await client.call_tool(ACCEPT, args, raise_on_error=False)
+    assert error_code(result) == "conflict" and "bidding window" in result.content[0].text
+    assert await capital(core_db, a) == before  # nothing reserved
