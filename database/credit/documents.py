@@ -97,6 +97,19 @@ SELECT {", ".join(_DOCUMENT)} FROM written
 """
 
 
+_REOPEN_RECORDED = f"""
+WITH written AS (
+    UPDATE caas_core.documents
+    SET status = 'pending', decided_by = NULL, decided_by_role = NULL, decision_reason = NULL,
+        decided_at = NULL, updated_at = now(), version = version + 1
+    WHERE application_id = $1 AND status = 'verified' AND document_type = ANY($2::text[])
+    RETURNING *
+), audit AS ({audit_row_sql(3, "document", "id::text", "written")}
+){_document_event("'document.pending'", f"'occurred_at', {iso_timestamp_sql('updated_at')}")}
+SELECT count(*) FROM written
+"""
+
+
 def _upload(row: asyncpg.Record) -> UploadRecord:
     return UploadRecord(**dict(row.items()))
 
@@ -182,6 +195,14 @@ class PgDocumentWriter:
             return None
         app = ApplicationRecord(**{c: row[f"app_{c}"] for c in _APPLICATION})
         return DocumentRecord(**{c: row[c] for c in _DOCUMENT}), app
+
+    async def reopen(self, application_id: UUID, document_types: set[str], call: Invocation) -> int:
+        if not document_types:
+            return 0
+        found = await self._conn.fetchval(
+            _REOPEN_RECORDED, application_id, sorted(document_types), *audit_args(call)
+        )
+        return int(found or 0)
 
     async def decide(
         self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation

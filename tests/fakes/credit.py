@@ -174,6 +174,12 @@ class FakeDocumentWriter:
     async def lock(self, document_id: UUID) -> tuple[DocumentRecord, ApplicationRecord] | None:
         raise not_implemented("DocumentWriter.lock")
 
+    async def reopen(self, application_id: UUID, document_types: set[str], call: Invocation) -> int:
+        verified = self._tx.tables.verified_documents.get(application_id, set())
+        reopened = verified & document_types
+        verified -= reopened
+        return len(reopened)
+
     async def decide(
         self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation
     ) -> DocumentRecord:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from tools.credit.access import can_view, visibility_filter
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
+from tools.credit.domain.kyc import unproven_by_change
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import expire_stale, locked_application, not_found, transition
@@ -223,18 +224,30 @@ async def update_application(
                 f"{stored.reference} is {stored.status}; only a draft can be changed. "
                 "Withdraw it and file a new application instead"
             )
-        merged = _as_fields(stored, deps.vault) | changes.model_dump(exclude_unset=True, mode="json")
+        before = _as_fields(stored, deps.vault)
+        merged = before | changes.model_dump(exclude_unset=True, mode="json")
         try:
             draft = DraftApplication.model_validate(merged)
         except ValidationError as exc:
             raise InvalidArgument(f"the draft would be invalid: {describe_validation_error(exc)}") from None
+        # What its verified documents proved, compared in one form: a change undoes their verification.
+        unproven = unproven_by_change(_comparable(before), draft.model_dump(mode="json"))
         app = await uow.applications.update_draft(
             stored.id,
             _new_application(call.principal, stored.borrower_id, draft, seal(deps.vault, draft.applicant)),
             call.principal,
         )
+        await uow.documents.reopen(app.id, unproven, call)
         await uow.record(AuditRecord(call, "application", str(app.id)))
     return application_view(app, call.principal, deps.vault, deps.clock.today())
+
+
+def _comparable(fields: dict[str, Any]) -> dict[str, Any]:
+    """Stored fields as a draft dumps them; a row today's rules refuse compares unlike any draft."""
+    try:
+        return DraftApplication.model_validate(fields).model_dump(mode="json")
+    except ValidationError:
+        return {}
 
 
 async def withdraw_application(

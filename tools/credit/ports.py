@@ -215,6 +215,11 @@ class DocumentWriter(Protocol):
         one statement."""
         ...
 
+    async def reopen(self, application_id: UUID, document_types: set[str], call: Invocation) -> int:
+        """Verified documents of ``document_types`` back to pending (a change to what they proved),
+        each with ``call``'s audit row and a document.pending event; how many."""
+        ...
+
     async def decide(
         self, document_id: UUID, status: str, decided_by: Principal, reason: str | None, call: Invocation
     ) -> DocumentRecord:
