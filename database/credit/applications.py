@@ -242,7 +242,9 @@ class PgApplicationWriter:
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(editable, start=3))
         row = await self._conn.fetchrow(
             f"UPDATE caas_core.applications SET {sets}, updated_at = now(), version = version + 1, "
-            f"updated_by = $2 WHERE id = $1 AND status = 'draft' RETURNING {', '.join(_RECORD_COLUMNS)}",
+            "updated_by = $2, edited_by = CASE WHEN $2 = ANY(edited_by) THEN edited_by "
+            "ELSE array_append(edited_by, $2) END "
+            f"WHERE id = $1 AND status = 'draft' RETURNING {', '.join(_RECORD_COLUMNS)}",
             app_id,
             actor.subject,
             *(getattr(new, c) for c in editable),

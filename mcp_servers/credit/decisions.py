@@ -67,9 +67,9 @@ async def approve_application(application: ApplicationHandle, comment: Comment) 
 
     Use once the borrower has accepted an offer (status offer_accepted). Checks that identity and
     income documents are verified and that the loan is affordable at the accepted terms; a failed
-    re-check declines it with a notice (approved: false). Maker-checker: whoever filed, submitted,
-    reviewed or last changed it cannot approve it, and amounts above the configured limit need an
-    operator.
+    re-check declines it with a notice (approved: false). Maker-checker: its borrower, and whoever
+    filed, edited as a draft, submitted, reviewed or last changed it, cannot approve it; amounts above
+    the configured limit need an operator.
     """
     return await decisions.approve_application(deps().credit, invocation(), application, comment)
 

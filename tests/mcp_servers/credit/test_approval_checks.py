@@ -18,8 +18,10 @@ from tests.helpers.risk import (
     ASSESSMENT,
     REFER_BUREAU,
     REVIEW,
+    SUBMIT,
     TIMELINE,
     accept_offer,
+    body,
     call,
     scored,
     submitted,
@@ -28,6 +30,8 @@ from tests.helpers.risk import (
 )
 from tests.mcp_servers.credit.test_decisions import COMMENT
 from tools.platform.principal import Role
+
+UPDATE = "credit_update_application"
 
 
 async def test_approval_checks_affordability_at_the_accepted_offers_term(
@@ -71,3 +75,29 @@ async def test_the_borrower_signed_in_as_staff_neither_reviews_nor_approves_thei
     args = {"application": referred["id"], "decision": "open_for_bids", "comment": COMMENT}
     result = await client.call_tool(REVIEW, args, raise_on_error=False)
     assert error_code(result) == "permission_denied" and "you applied for" in error_message(result)
+
+
+async def test_whoever_edited_the_draft_cannot_approve_it_after_others_moved_it_on(
+    client: Client, principal: Any, core_db: asyncpg.Connection
+) -> None:
+    """A probe's find: an operator who raised a draft's income from 450,000 to 900,000 approved it
+    later: the maker-checker rule knew only who changed it last, and later moves overwrote that."""
+    borrower, editor = uid("b"), uid("op-editor")
+    principal(borrower, Role.BORROWER)
+    draft = await call(client, "credit_draft_application", {"application": body(40)})
+    principal(editor, Role.OPERATOR)
+    await call(client, UPDATE, {"application": draft["id"], "changes": {"monthly_income": "900000.00"}})
+    principal(borrower, Role.BORROWER)
+    app = await call(client, SUBMIT, {"draft": draft["id"]})
+    await verify_kyc(client, principal, app, "national_id", "proof_of_income")
+    await scored(client, principal, app, APPROVE_BUREAU, uid("op-score"))
+    await accept_offer(core_db, app, borrower)
+    principal(editor, Role.OPERATOR)
+    seen = (await call(client, TIMELINE, {"application": app["id"]}))["maker_checker"]
+    assert {"subject": editor, "step": "edited"} in [
+        {k: m[k] for k in ("subject", "step")} for m in seen["makers"]
+    ]
+    result = await client.call_tool(
+        APPROVE, {"application": app["id"], "comment": COMMENT}, raise_on_error=False
+    )
+    assert error_code(result) == "permission_denied" and "you edited" in error_message(result)

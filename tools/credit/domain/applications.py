@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
@@ -49,6 +50,8 @@ class ApplicationRecord(NewApplication):
     version: int
     # The document uploads asked for under it, ever (bounded by documents.MAX_DOCUMENT_UPLOADS).
     document_uploads: int = 0
+    # Who changed its fields as a draft (update_application), each once: makers (maker_checker).
+    edited_by: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)

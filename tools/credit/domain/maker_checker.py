@@ -12,7 +12,7 @@ from tools.credit.domain.lifecycle import ApplicationStatus
 
 __all__ = ["MakerStep", "Step", "maker_steps", "step_of"]
 
-Step = Literal["applied for", "filed", "submitted", "reviewed", "last changed"]
+Step = Literal["applied for", "filed", "edited", "submitted", "reviewed", "last changed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +23,14 @@ class MakerStep:
 
 
 def maker_steps(app: ApplicationRecord, timeline: Sequence[Transition]) -> list[MakerStep]:
-    """Every step someone made, in order: the borrower, and whoever filed, submitted, reviewed (any
-    decision on an application under review) or last changed the application, may not approve it
-    (staff signed in as an operator are not the checkers of their own loan)."""
+    """Every step someone made, in order: the borrower, and whoever filed, edited as a draft, submitted,
+    reviewed (any decision on an application under review) or last changed the application, may not
+    approve it (staff signed in as an operator are not the checkers of their own loan)."""
     steps = [
         MakerStep(app.borrower_id, "applied for", app.created_at),
         MakerStep(app.created_by, "filed", app.created_at),
+        # Edits are drafts' (before the latest submission); each editor once.
+        *(MakerStep(editor, "edited", app.submitted_at or app.updated_at) for editor in app.edited_by),
     ]
     for entry in timeline:
         if entry.to_status == ApplicationStatus.SUBMITTED:
