@@ -15,6 +15,7 @@ from tools.loans.domain.loans import (
     LoanChanges,
     LoanRecord,
     LoanStatus,
+    arrears_cured,
     open_outstanding,
 )
 from tools.loans.loans import loan_event, move_loan
@@ -42,8 +43,8 @@ def _moves(status: LoanStatus, days_past_due: int, in_default: bool) -> list[Loa
         return [LoanStatus.DEFAULTED] if status is LoanStatus.DELINQUENT else []
     if days_past_due > 0 and status is LoanStatus.ACTIVE:
         return [LoanStatus.DELINQUENT]
-    if days_past_due == 0 and status in (LoanStatus.DELINQUENT, LoanStatus.DEFAULTED):
-        return [LoanStatus.ACTIVE]  # the arrears were paid: a default is cured too
+    if arrears_cured(status, days_past_due):
+        return [LoanStatus.ACTIVE]
     return []
 
 

@@ -22,6 +22,7 @@ from tools.loans.domain.loans import (
     LoanStatus,
     RepaymentRecord,
     apply_allocation,
+    arrears_cured,
     loan_terms,
     open_outstanding,
 )
@@ -95,8 +96,8 @@ def _lines(allocation: Allocation) -> list[dict[str, object]]:
 def _next_status(loan: LoanRecord, allocation: Allocation, days_past_due: int) -> LoanStatus | None:
     if allocation.paid_off:
         return LoanStatus.CLOSED
-    if loan.status in (LoanStatus.DELINQUENT, LoanStatus.DEFAULTED) and days_past_due == 0:
-        return LoanStatus.ACTIVE  # the arrears are paid (a default is cured)
+    if arrears_cured(loan.status, days_past_due):
+        return LoanStatus.ACTIVE
     return None
 
 

@@ -29,6 +29,11 @@ async def base_url(runtime: Runtime) -> AsyncIterator[str]:
         yield url
 
 
+async def outcome(base_url: str, body: bytes, headers: dict[str, str], vendor: str = "paystack") -> Any:
+    """Posts ``body`` to ``vendor``'s webhook route; what the route says it did with it."""
+    return (await post(f"{base_url}/webhooks/{vendor}", body, headers)).json()["outcome"]
+
+
 async def health(client: Client, principal: Any) -> list[str]:
     principal(uid("op"), Role.OPERATOR)
     return list((await call(client, "admin_platform_health", {}))["attention"])
@@ -39,15 +44,12 @@ async def test_a_success_for_another_amount_is_named_and_a_later_failure_does_no
 ) -> None:
     loan, payment = await pending_transfer(client, principal, runtime, core_db)
     wrong = paystack_body("transfer.success", payment, amount=100)
-    assert (await post(f"{base_url}/webhooks/paystack", wrong, signed(runtime, wrong))).json()["outcome"] == (
-        "rejected"
-    )
+    assert await outcome(base_url, wrong, signed(runtime, wrong)) == "rejected"
     assert any(
         "reported as succeeded with another amount" in line for line in await health(client, principal)
     )
     failed = paystack_body("transfer.failed", payment)
-    answer = await post(f"{base_url}/webhooks/paystack", failed, signed(runtime, failed))
-    assert answer.json()["outcome"] == "rejected"
+    assert await outcome(base_url, failed, signed(runtime, failed)) == "rejected"
     assert (await row(core_db, payment["id"]))["status"] == "sent"  # not failed: no retry pays twice
     assert "was reported before" in (await inbox(core_db, payment["id"]))[-1]["detail"]
     assert await loan_status(core_db, loan["id"]) == "pending_disbursement"
@@ -60,9 +62,7 @@ async def test_a_success_that_says_nothing_of_the_amount_moves_nothing(
     body = json.loads(paystack_body("transfer.success", payment))
     del body["data"]["amount"], body["data"]["currency"]
     raw = json.dumps(body).encode()
-    assert (await post(f"{base_url}/webhooks/paystack", raw, signed(runtime, raw))).json()[
-        "outcome"
-    ] == "rejected"
+    assert await outcome(base_url, raw, signed(runtime, raw)) == "rejected"
     assert (await row(core_db, payment["id"]))["status"] == "sent"
 
 
@@ -72,9 +72,7 @@ async def test_a_reference_of_the_other_kind_moves_nothing(
     _, payment = await pending_transfer(client, principal, runtime, core_db)
     as_charge = {**payment, "reference": payment["reference"].replace("disbursement", "collection")}
     body = paystack_body("charge.failed", as_charge)
-    assert (await post(f"{base_url}/webhooks/paystack", body, signed(runtime, body))).json()[
-        "outcome"
-    ] == "ignored"
+    assert await outcome(base_url, body, signed(runtime, body)) == "ignored"
     assert (await row(core_db, payment["id"]))["status"] == "sent"
 
 
@@ -89,7 +87,7 @@ async def test_an_unpaid_stripe_checkout_and_a_stripe_amount_short_of_the_charge
     )
     secret = runtime.payment_secrets.stripe
     assert secret is not None
-    for total, paid, outcome in ((10_000, "unpaid", "ignored"), (1, "paid", "rejected")):
+    for total, paid, expected in ((10_000, "unpaid", "ignored"), (1, "paid", "rejected")):
         session = {"client_reference_id": charge["reference"], "amount_total": total, "currency": "ngn"}
         body = json.dumps(
             {
@@ -99,7 +97,7 @@ async def test_an_unpaid_stripe_checkout_and_a_stripe_amount_short_of_the_charge
             }
         ).encode()
         headers = {"Stripe-Signature": stripe_signature_header(body, secret, int(time.time()))}
-        assert (await post(f"{base_url}/webhooks/stripe", body, headers)).json()["outcome"] == outcome
+        assert await outcome(base_url, body, headers, "stripe") == expected
     assert (await row(core_db, charge["id"]))["status"] == "sent"
     assert (
         await core_db.fetchval(

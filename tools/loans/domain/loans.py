@@ -53,6 +53,7 @@ __all__ = [
     "NewLoan",
     "RepaymentRecord",
     "apply_allocation",
+    "arrears_cured",
     "check_loan_transition",
     "first_due_date",
     "loan_event_fields",
@@ -103,6 +104,14 @@ class IllegalLoanTransition(ValueError):
 def check_loan_transition(current: LoanStatus, target: LoanStatus) -> None:
     if target not in LOAN_TRANSITIONS[current]:
         raise IllegalLoanTransition(current, target)
+
+
+def arrears_cured(status: str, days_past_due: int) -> bool:
+    """Whether a loan goes back to active: it is delinquent or defaulted and nothing is past due any
+    more, its arrears paid (a default is cured too). ``days_past_due`` is its aging after the change
+    (``domain.aging.age``), where an installment's unpaid fees are past due like its interest and
+    principal. Aging and a repayment both move the loan by it."""
+    return status in (LoanStatus.DELINQUENT, LoanStatus.DEFAULTED) and days_past_due == 0
 
 
 def first_due_date(origination: date, frequency: Frequency | str) -> date:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tools.ledger.domain.ledger import check_balanced, sums_by_currency
+from tools.loans.domain.aging import age
 from tools.loans.domain.journals import (
     commission_journal,
     disbursement_journal,
@@ -28,6 +29,7 @@ from tools.loans.domain.loans import (
     LoanRecord,
     LoanStatus,
     apply_allocation,
+    arrears_cured,
     check_loan_transition,
     first_due_date,
     loan_terms,
@@ -129,6 +131,42 @@ def test_the_first_installment_is_one_unit_period_after_origination() -> None:
     assert first_due_date(date(2028, 1, 31), "monthly") == date(2028, 2, 29)
     assert first_due_date(date(2026, 1, 31), "biweekly") == date(2026, 2, 14)
     assert first_due_date(date(2026, 12, 29), "weekly") == date(2027, 1, 5)
+
+
+def paid(line: InstallmentRecord) -> InstallmentRecord:
+    return replace(
+        line,
+        fee_paid_minor=line.fee_due_minor,
+        interest_paid_minor=line.interest_due_minor,
+        principal_paid_minor=line.principal_due_minor,
+    )
+
+
+def cured(status: str, lines: list[InstallmentRecord], as_of: date) -> bool:
+    """The predicate as aging and a repayment apply it: on the loan's aging from what it still owes."""
+    return arrears_cured(status, age(open_outstanding(lines), as_of).days_past_due)
+
+
+def test_a_loan_is_cured_once_no_overdue_installment_owes_anything() -> None:
+    _, lines = make_loan()
+    second = lines[1].due_date
+    after = second + timedelta(days=1)
+    one_open = [paid(lines[0]), *lines[1:]]  # installment 2 is due and unpaid
+    assert not cured("delinquent", one_open, after)
+    assert not cured("defaulted", one_open, after)
+    # Due today is not past due; installments not yet due never hold the loan back.
+    assert cured("delinquent", one_open, second)
+    all_paid = [paid(lines[0]), paid(lines[1]), *lines[2:]]
+    assert cured(LoanStatus.DELINQUENT, all_paid, after)
+    assert cured("defaulted", all_paid, after)  # a default is cured too
+    # A late fee left unpaid on a paid installment is still arrears.
+    fee_open = [replace(paid(lines[0]), fee_due_minor=5_000, fee_paid_minor=0), paid(lines[1]), *lines[2:]]
+    assert not cured("delinquent", fee_open, after)
+    assert cured("delinquent", [paid(fee_open[0]), *fee_open[1:]], after)
+    # Only a delinquent or defaulted loan moves back to active.
+    for status in set(LoanStatus) - {LoanStatus.DELINQUENT, LoanStatus.DEFAULTED}:
+        assert not cured(status, all_paid, after), status
+    assert not arrears_cured("delinquent", 1)
 
 
 @settings(max_examples=60, deadline=None)
