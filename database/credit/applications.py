@@ -209,6 +209,26 @@ class PgApplicationWriter:
         )
         return [_record(r) for r in rows]
 
+    async def has_loan(self, application_id: UUID) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM caas_core.loans WHERE application_id = $1)", application_id
+            )
+        )
+
+    async def lock_lapsed_offers(self, now: datetime, limit: int) -> list[ApplicationRecord]:
+        """Applications whose accepted offer's validity passed before approval, that no other
+        transaction is handling. Driven by the few applications in offer_accepted (their status index),
+        never by the accepted bids, which every loan keeps."""
+        rows = await self._conn.fetch(
+            f"{_SELECT} WHERE status = 'offer_accepted' AND EXISTS (SELECT 1 FROM caas_core.bids b "
+            "WHERE b.application_id = applications.id AND b.status = 'accepted' AND b.valid_until <= $1) "
+            "ORDER BY status_changed_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        return [_record(r) for r in rows]
+
     async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
         return await PgBidWriter(self._conn).expire_active(application_id)
 

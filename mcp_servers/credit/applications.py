@@ -100,8 +100,9 @@ async def withdraw_application(
 ) -> ApplicationView:
     """Withdraw an application for good; it can no longer be assessed, bid on or approved.
 
-    Use when the borrower no longer wants the credit. Possible until an offer is accepted; after
-    that it is a conflict naming the current state. Returns the application, now ``withdrawn``.
+    Use when the borrower no longer wants the credit. Possible until a loan is originated from it (an
+    accepted offer's reserved capital goes back to its lender); after that, cancel the loan instead
+    (cancel_loan). Returns the application, now ``withdrawn``.
     """
     return await applications.withdraw_application(deps().credit, invocation(), application, reason)
 
@@ -123,10 +124,11 @@ async def get_application_timeline(application: ApplicationHandle) -> Applicatio
     idempotent=True,
 )
 async def expire_stale_applications(ctx: Context) -> ExpiryReport:
-    """Expire applications that stayed open for bids past the bidding window without an accepted offer.
+    """Expire applications that stayed open for bids past the bidding window without an accepted offer,
+    and accepted ones whose offer's validity passed before approval (the lender's capital released).
 
-    Use from a scheduler or by hand; running it twice, or twice at once, expires each application
-    once. Returns the references it expired.
+    Use by hand to end them now (the workers run it every minute). Running it twice, or twice at once,
+    expires each application once. Returns the references it expired.
     """
     await reporter(ctx)(0, 1, "expiring applications past the bidding window")
     expired = await applications.expire_stale_applications(deps().credit, invocation())

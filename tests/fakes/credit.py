@@ -96,6 +96,12 @@ class FakeApplicationWriter:
     async def lock_stale_open(self, opened_before: datetime, limit: int) -> list[ApplicationRecord]:
         raise not_implemented("ApplicationWriter.lock_stale_open")
 
+    async def has_loan(self, application_id: UUID) -> bool:
+        raise not_implemented("ApplicationWriter.has_loan")
+
+    async def lock_lapsed_offers(self, now: datetime, limit: int) -> list[ApplicationRecord]:
+        raise not_implemented("ApplicationWriter.lock_lapsed_offers")
+
     async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
         return expire_active_bids(self._tx.tables, application_id)
 

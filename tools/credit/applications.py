@@ -255,10 +255,11 @@ async def withdraw_application(
 ) -> ApplicationView:
     async with deps.uow() as uow:
         stored = await locked_application(uow, call.principal, id_or_reference)
-        if stored.status == ApplicationStatus.APPROVED:
-            # Its loan exists and holds the lender's capital: they end together, or not at all.
+        if stored.status == ApplicationStatus.APPROVED and await uow.applications.has_loan(stored.id):
+            # Its loan holds the lender's capital: they end together, or not at all. Without a loan yet
+            # (approved, not originated) it is withdrawn like an accepted one.
             raise Conflict(
-                f"{stored.reference} is approved and its loan is being paid out; cancel the loan instead "
+                f"{stored.reference} is approved and its loan originated; cancel the loan instead "
                 "(cancel_loan, the borrower or an operator) while no payout has succeeded, which withdraws "
                 "the application"
             )

@@ -10,7 +10,6 @@ from tools.credit.domain.lifecycle import ApplicationStatus, IllegalTransition, 
 from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.credit.ports import CreditDeps
-from tools.marketplace.offers import release_reservation
 from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
@@ -132,6 +131,13 @@ async def approve_application(
         # The accepted offer's amount and term (a probe's find: a 3-month offer on a 12-month request was
         # approved on the request's affordability); the requested ones only without an offer.
         offer = await uow.bids.accepted_bid(app.id)
+        if offer is not None and offer.valid_until <= deps.clock.now():
+            raise Conflict(
+                f"{app.reference}: the offer of {offer.provider_name} it accepted was valid until "
+                f"{offer.valid_until.isoformat()}, so it lapsed before approval; the application expires and "
+                "its capital goes back to the lender (expire_stale_applications does it now), and the "
+                "borrower applies again"
+            )
         minor, months = (offer.amount_minor, offer.term_months) if offer else (app.requested_amount_minor, 0)
         amount = from_minor(minor, app.currency)
         if principal.role not in (Role.OPERATOR, Role.ADMIN) and _needs_operator(deps, app.currency, amount):
@@ -153,8 +159,6 @@ async def approve_application(
                 uow, call, app, ApplicationStatus.DECLINED, "approval policy re-check failed"
             )
             await record_decline(uow, deps.clock, call, moved, stored.id, failed)
-            # The accepted offer will not become a loan: the provider's capital is free again.
-            await release_reservation(uow, call, moved)
         else:
             moved = await transition(uow, call, app, ApplicationStatus.APPROVED, f"approved: {comment}")
     return ApprovalResult(

@@ -9,9 +9,16 @@ from typing import Any
 
 from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord, NewApplication
-from tools.credit.domain.lifecycle import ENDS_BIDDING, ApplicationStatus, IllegalTransition, check_transition
+from tools.credit.domain.lifecycle import (
+    ENDS_BIDDING,
+    HOLDS_CAPITAL,
+    ApplicationStatus,
+    IllegalTransition,
+    check_transition,
+)
 from tools.credit.ports import CreditUnitOfWork
 from tools.marketplace.bid_events import bid_event
+from tools.marketplace.reservations import release_reservation
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
@@ -108,17 +115,24 @@ async def transition(
     for bid in await uow.applications.end_active_bids(app.id):
         events.append(bid_event("bid.expired", bid, app.reference, reason=f"application {to.value}"))
     await uow.record(AuditRecord(call, "application", str(app.id)), events)
+    if current in HOLDS_CAPITAL:
+        # Its accepted offer will not become a loan: the lender's capital is free again.
+        await release_reservation(uow, call, moved)
     return moved
 
 
 async def expire_stale(
     uow: CreditUnitOfWork, call: Invocation, now: datetime, window: timedelta, limit: int
 ) -> list[ApplicationRecord]:
-    """Expire open applications whose bidding window has passed. Rows another runner holds are
-    skipped, so concurrent or repeated runs never expire one application twice."""
+    """Expire open applications whose bidding window has passed, and accepted ones whose offer's
+    validity passed before approval (its capital released). Rows another runner holds are skipped, so
+    concurrent or repeated runs never expire one application twice."""
     stale = await uow.applications.lock_stale_open(now - window, limit)
     reason = f"no offer accepted within {_hours(window)} of opening for bids"
-    return [await transition(uow, call, app, ApplicationStatus.EXPIRED, reason) for app in stale]
+    expired = [await transition(uow, call, app, ApplicationStatus.EXPIRED, reason) for app in stale]
+    lapsed = await uow.applications.lock_lapsed_offers(now, limit - len(expired))
+    reason = "the accepted offer's validity passed before the application was approved"
+    return expired + [await transition(uow, call, app, ApplicationStatus.EXPIRED, reason) for app in lapsed]
 
 
 def _hours(window: timedelta) -> str:

@@ -81,6 +81,15 @@ class ApplicationWriter(Protocol):
         """Open-for-bids applications opened before the cutoff that no other transaction holds."""
         ...
 
+    async def has_loan(self, application_id: UUID) -> bool:
+        """Whether a loan was originated from the application."""
+        ...
+
+    async def lock_lapsed_offers(self, now: datetime, limit: int) -> list[ApplicationRecord]:
+        """Offer-accepted applications whose accepted offer's validity has passed at ``now``, that no
+        other transaction holds."""
+        ...
+
     async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
         """Every still-active bid on the application -> expired; the bids so ended."""
         ...

@@ -5,4 +5,4 @@ Other services may import ``ports``, ``models``, ``domain`` and the modules name
 every other module is this service's own (``tests/test_layers.py`` holds it).
 """
 
-__all__ = ["bid_events", "domain", "models", "offers", "ports", "providers"]
+__all__ = ["bid_events", "domain", "models", "offers", "ports", "providers", "reservations"]

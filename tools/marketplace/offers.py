@@ -22,8 +22,7 @@ from tools.credit.access import can_view
 from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import locked_application, not_found, transition
-from tools.ledger.domain.chart import account
-from tools.ledger.domain.ledger import JournalDraft, JournalKind, credit, debit
+from tools.ledger.domain.ledger import JournalKind
 from tools.ledger.ledger import post_journal
 from tools.loans.domain.schedules import Installment
 from tools.marketplace.bid_events import bid_event
@@ -40,6 +39,7 @@ from tools.marketplace.models.bids import (
     OfferView,
 )
 from tools.marketplace.ports import BiddingUnitOfWork, MarketplaceDeps
+from tools.marketplace.reservations import capital_journal
 from tools.platform.errors import Conflict, NotFound
 from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.models import Money
@@ -251,16 +251,8 @@ async def _accept_locked(
     others = await uow.bids.settle_others(app.id, bid.id, now)
     window, by = deps.bidding_window, principal.subject
     await uow.bids.end_round(app.id, app.status_changed_at, window, by, "offer accepted", now)
-    owner = str(bid.provider_id)
-    reservation = JournalDraft(
-        JournalKind.RESERVATION,
-        str(bid.id),
-        f"offer accepted on {app.reference}: {bid.provider_name}, bid version {bid.version}",
-        (
-            debit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
-            credit(account("provider", "capital_available", bid.currency, owner), bid.amount_minor),
-        ),
-    )
+    memo = f"offer accepted on {app.reference}: {bid.provider_name}, bid version {bid.version}"
+    reservation = capital_journal(JournalKind.RESERVATION, bid, memo)
     journal_id = await post_journal(uow, call, reservation)  # its balance rows are locked at COMMIT
     events = [
         bid_event("offer.accepted", accepted, app.reference, reservation_journal_id=str(journal_id)),
@@ -286,37 +278,3 @@ async def _accept_locked(
             f"{bid.provider_name} no longer has the capital for this offer; accept another one"
         ) from None
     return _outcome(moved, accepted, journal_id, others, now, replayed=False)
-
-
-async def release_reservation(
-    uow: BiddingUnitOfWork, call: Invocation, application: ApplicationRecord
-) -> UUID | None:
-    """Undo the capital reservation of an application's accepted offer (it will not become a loan):
-    the provider's available capital goes back up and a reservation-release journal is posted, in the
-    caller's transaction. Returns the journal id, or None when no offer was accepted."""
-    bid = await uow.bids.accepted_bid(application.id)
-    if bid is None:
-        return None
-    await uow.bids.release_capital(bid.provider_id, bid.amount_minor)
-    owner = str(bid.provider_id)
-    release = JournalDraft(
-        JournalKind.RESERVATION_RELEASE,
-        str(bid.id),
-        f"reservation released: {application.reference} ended as {application.status}",
-        (
-            debit(account("provider", "capital_available", bid.currency, owner), bid.amount_minor),
-            credit(account("provider", "capital_reserved", bid.currency, owner), bid.amount_minor),
-        ),
-    )
-    journal_id = await post_journal(uow, call, release)
-    # The provider whose offer was accepted learns the application's fate (its webhook): the decision
-    # event itself is the borrower's and names no provider.
-    released = bid_event(
-        "offer.released",
-        bid,
-        application.reference,
-        reason=f"application {application.status}",
-        release_journal_id=str(journal_id),
-    )
-    await uow.record(AuditRecord(call, "bid", str(bid.id)), [released])
-    return journal_id

@@ -17,7 +17,6 @@ from tools.credit.lifecycle import transition
 from tools.loans.domain.loans import CANCELLED_FOR_LENDERS, LoanStatus
 from tools.loans.loans import can_view_loan, get_loan, loan_not_found, move_loan
 from tools.loans.models.loans import LoanView
-from tools.marketplace.offers import release_reservation
 from tools.payments.ports import PaymentDeps
 from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.ports import Invocation
@@ -65,7 +64,6 @@ async def cancel_loan(
             # A declined application owes its borrower the adverse-action notice, with this reason.
             refusal = {"code": "cancellation.declined", "message": reason, "points_lost": 0}
             await record_decline(uow, deps.clock, call, ended, None, [refusal])
-        await release_reservation(uow, call, ended)
         said = f"{CANCELLED_FOR_LENDERS}: {reason}"
         await move_loan(uow, call, loan, LoanStatus.CANCELLED, said, told=CANCELLED_FOR_LENDERS)
     return await get_loan(deps.loans, call.principal, str(loan.id))

@@ -185,14 +185,16 @@ async def test_borrowers_cannot_run_expiry(client: Client, principal: Any) -> No
     assert error_code(await client.call_tool(EXPIRE, {}, raise_on_error=False)) == "permission_denied"
 
 
-async def test_withdrawal_works_from_every_state_before_an_accepted_offer_and_not_after(
+async def test_withdrawal_works_from_every_state_before_the_loan_and_not_after_an_end(
     client: Client, principal: Any, core_db: asyncpg.Connection
 ) -> None:
     me(principal)
     draft = await call(client, DRAFT, {"application": draft_body()})
     done = await call(client, WITHDRAW, {"application": draft["id"]})
     assert done["status"] == "withdrawn"
-    for state, allowed in (("under_review", True), ("open_for_bids", True), ("offer_accepted", False)):
+    # An accepted offer's capital going back is tests/mcp_servers/marketplace/test_accepted_offer_ends.py.
+    states = (("under_review", True), ("open_for_bids", True), ("offer_accepted", True), ("declined", False))
+    for state, allowed in states:
         app = await call(client, SUBMIT, {"application": application()})
         # Arrange only: scoring and the marketplace own these moves; withdrawal is what is under test.
         await core_db.execute(
@@ -206,4 +208,4 @@ async def test_withdrawal_works_from_every_state_before_an_accepted_offer_and_no
         else:
             assert error_code(result) == "conflict"
             message = error_message(result)
-            assert "offer_accepted" in message and "approved" in message  # names the legal next states
+            assert "declined" in message and "it is final" in message  # says why

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 __all__ = [
     "ENDS_BIDDING",
+    "HOLDS_CAPITAL",
     "TERMINAL",
     "TRANSITIONS",
     "ApplicationStatus",
@@ -40,8 +41,9 @@ TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
     # "More information needed" sends it back to draft so the borrower can change and resubmit.
     S.UNDER_REVIEW: frozenset({S.OPEN_FOR_BIDS, S.DECLINED, S.DRAFT, S.WITHDRAWN}),
     S.OPEN_FOR_BIDS: frozenset({S.OFFER_ACCEPTED, S.EXPIRED, S.WITHDRAWN}),
-    # Once an offer is accepted the borrower can no longer walk away; approval re-checks policy.
-    S.OFFER_ACCEPTED: frozenset({S.APPROVED, S.DECLINED}),
+    # Approval re-checks policy. Until then nothing binds the borrower (they may withdraw), and the
+    # lender's offer binds it only until the offer's validity: past it the acceptance lapses (expired).
+    S.OFFER_ACCEPTED: frozenset({S.APPROVED, S.DECLINED, S.WITHDRAWN, S.EXPIRED}),
     # Its loan cancelled before the payout: the borrower no longer wants it, or the platform refuses it.
     S.APPROVED: frozenset({S.DISBURSED, S.WITHDRAWN, S.DECLINED}),
     S.DECLINED: frozenset(),
@@ -52,6 +54,9 @@ TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 # The ends after which no bid can ever be accepted (an application that disbursed keeps its accepted one).
 ENDS_BIDDING = frozenset({S.DECLINED, S.WITHDRAWN, S.EXPIRED})
+# The states in which an accepted offer holds its lender's capital (reserved at acceptance, lent at the
+# payout): ending the application from one of them releases it.
+HOLDS_CAPITAL = frozenset({S.OFFER_ACCEPTED, S.APPROVED})
 
 
 class IllegalTransition(ValueError):

@@ -7,6 +7,8 @@ import itertools
 import pytest
 
 from tools.credit.domain.lifecycle import (
+    ENDS_BIDDING,
+    HOLDS_CAPITAL,
     TERMINAL,
     TRANSITIONS,
     ApplicationStatus,
@@ -22,7 +24,8 @@ LEGAL = {
     (S.UNDER_REVIEW, S.OPEN_FOR_BIDS), (S.UNDER_REVIEW, S.DECLINED), (S.UNDER_REVIEW, S.DRAFT),
     (S.UNDER_REVIEW, S.WITHDRAWN),
     (S.OPEN_FOR_BIDS, S.OFFER_ACCEPTED), (S.OPEN_FOR_BIDS, S.EXPIRED), (S.OPEN_FOR_BIDS, S.WITHDRAWN),
-    (S.OFFER_ACCEPTED, S.APPROVED), (S.OFFER_ACCEPTED, S.DECLINED),
+    (S.OFFER_ACCEPTED, S.APPROVED), (S.OFFER_ACCEPTED, S.DECLINED), (S.OFFER_ACCEPTED, S.WITHDRAWN),
+    (S.OFFER_ACCEPTED, S.EXPIRED),
     (S.APPROVED, S.DISBURSED), (S.APPROVED, S.WITHDRAWN), (S.APPROVED, S.DECLINED),
 }  # fmt: skip
 
@@ -49,7 +52,15 @@ def test_final_states_lead_nowhere_and_every_state_is_reachable_from_draft() -> 
     assert seen == set(S)
 
 
-def test_withdrawal_is_possible_until_an_offer_is_accepted_and_of_a_loan_cancelled_before_payout() -> None:
-    # Approved: only with its loan (cancel_loan); withdraw_application alone refuses it.
-    before = {S.DRAFT, S.SUBMITTED, S.UNDER_REVIEW, S.OPEN_FOR_BIDS, S.APPROVED}
+def test_withdrawal_is_possible_until_the_loan_exists_and_of_a_loan_cancelled_before_payout() -> None:
+    # Approved with a loan: only with its loan (cancel_loan); withdraw_application refuses it.
+    before = {S.DRAFT, S.SUBMITTED, S.UNDER_REVIEW, S.OPEN_FOR_BIDS, S.OFFER_ACCEPTED, S.APPROVED}
     assert {s for s in S if S.WITHDRAWN in TRANSITIONS[s]} == before
+
+
+def test_every_end_of_an_accepted_offer_releases_capital_and_no_other_state_holds_it() -> None:
+    holding = {s for s in S if s in HOLDS_CAPITAL}
+    assert holding == {S.OFFER_ACCEPTED, S.APPROVED}
+    # From a holding state the only ways on are approval, the payout, or an end that releases.
+    for state in holding:
+        assert TRANSITIONS[state] - ENDS_BIDDING <= {S.APPROVED, S.DISBURSED}, state
