@@ -13,10 +13,19 @@ from uuid import UUID
 import asyncpg
 
 from database.marketplace.capital_at_commit import CapitalAtCommit
+from database.payments.attention import (
+    DISPUTED,
+    DISPUTED_SUCCESSES,
+    OTHER_BODIES,
+    RECOVERED,
+    UNAPPLIED_RECEIPTS,
+    UNDONE_AFTER_SUCCESS,
+    flagged,
+)
 from database.platform.audit import Connection, audit_args, audit_row_sql
 from database.sql import Filters
 from tools.payments.domain.payments import PaymentRecord
-from tools.payments.ports import InboxEntry, InboxOutcome, NewPayment, PaymentQuery
+from tools.payments.ports import Flagged, InboxEntry, InboxOutcome, NewPayment, PaymentQuery
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation, OutboxEvent
 
@@ -50,29 +59,6 @@ WITH written AS (
 SELECT {_COLUMNS} FROM written p
 """
 
-# A succeeded payment's booking (suspense, payout_recovery) that was reversed: its money went back (a
-# payer refunded) or came back (a payout recovered). A payout applied after its booking (tools.payments.
-# core._apply_booked_payout) has one too, so this counts only with ``last_error`` (not applied).
-_RECOVERED = (
-    "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
-    "ON r.kind = 'reversal' AND r.source_id = j.id::text "
-    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text"
-)
-# A success a vendor reported that the platform rejected (migration 0042's index), of a payment that
-# has not succeeded since: money may have moved that nothing recorded.
-_DISPUTED = (
-    "SELECT 1 FROM caas_core.webhook_inbox i WHERE i.outcome = 'rejected' "
-    "AND i.event_type IN ('charge.success', 'transfer.success')"
-)
-DISPUTED_SUCCESSES = (
-    f"SELECT count(DISTINCT i.payment_id) FROM ({_DISPUTED.replace('SELECT 1', 'SELECT i.payment_id', 1)}) i "
-    "JOIN caas_core.payments p ON p.id = i.payment_id WHERE p.status <> 'succeeded'"
-)
-# Money moved that no loan took, not yet refunded or recovered: platform_health names it.
-UNAPPLIED_RECEIPTS = (
-    "SELECT count(*) FROM caas_core.payments p WHERE p.status = 'succeeded' AND p.last_error IS NOT NULL "
-    f"AND NOT EXISTS ({_RECOVERED})"
-)
 # Migration 0033's partial index holds only the charges still being opened: the sweep reads those.
 STALLED_CHARGES = (
     f"{_SELECT} WHERE p.kind = 'collection' AND p.status = 'requested' "
@@ -141,6 +127,13 @@ class PgPaymentReader:
     async def disputed_successes(self) -> int:
         return int(await self._pool.fetchval(DISPUTED_SUCCESSES))
 
+    async def events_with_other_bodies(self, since: timedelta) -> Flagged:
+        # Through migration 0044's partial index: only the rows that had another body.
+        return flagged(await self._pool.fetch(OTHER_BODIES, since))
+
+    async def undone_after_success(self, since: timedelta) -> Flagged:
+        return flagged(await self._pool.fetch(UNDONE_AFTER_SUCCESS, since))
+
     async def unapplied_receipts(self) -> int:
         # Through migration 0034's partial index: the few such rows, never the book.
         return int(await self._pool.fetchval(UNAPPLIED_RECEIPTS))
@@ -193,7 +186,7 @@ class PgPaymentWriter:
         row = await self._conn.fetchrow(
             f"{_SELECT} WHERE p.loan_id = $1 AND p.kind = 'disbursement' "
             "AND p.status IN ('requested', 'sent', 'succeeded') "
-            f"AND NOT (p.last_error IS NOT NULL AND EXISTS ({_RECOVERED})) "
+            f"AND NOT (p.last_error IS NOT NULL AND EXISTS ({RECOVERED})) "
             "ORDER BY p.created_at DESC LIMIT 1",
             loan_id,
         )
@@ -248,7 +241,7 @@ class PgPaymentWriter:
 
     async def success_disputed(self, payment_id: UUID) -> bool:
         return bool(
-            await self._conn.fetchval(f"SELECT EXISTS ({_DISPUTED} AND i.payment_id = $1)", payment_id)
+            await self._conn.fetchval(f"SELECT EXISTS ({DISPUTED} AND i.payment_id = $1)", payment_id)
         )
 
     async def note_error(self, payment_id: UUID, error: str) -> None:
@@ -354,6 +347,16 @@ class PgPaymentWriter:
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None:
         return _entry(await self._conn.fetchrow(_INBOX, source, event_id))
+
+    async def other_body(self, source: str, event_id: str, payload_sha256: str) -> bool:
+        counted = await self._conn.fetchval(
+            "UPDATE caas_core.webhook_inbox SET other_bodies = other_bodies + 1, other_body_at = now() "
+            "WHERE source = $1 AND event_id = $2 AND payload_sha256 <> $3 RETURNING true",
+            source,
+            event_id,
+            payload_sha256,
+        )
+        return bool(counted)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

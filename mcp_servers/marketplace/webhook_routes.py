@@ -84,4 +84,4 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
             )
         except Unavailable:
             return JSONResponse({"error": "busy", "retry": True}, status_code=503)
-        return answer(source, receipt)
+        return answer(source, receipt, event_id)

@@ -85,7 +85,7 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
             )
         except Unavailable:
             return JSONResponse({"error": "busy", "retry": True}, status_code=503)
-        return answer(source, receipt)
+        return answer(source, receipt, event.event_id)
 
     for source, vendor in VENDORS.items():
         server.custom_route(f"/webhooks/{source}", methods=["POST"], name=f"webhook_{source}")(

@@ -4,12 +4,14 @@ open circuit breakers, the registry), as a read-only tool on the ``admin`` serve
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from mcp_servers.platform.registration import registry_health
 from mcp_servers.toolkit import ToolSet, current_runtime
+from tools.payments.ports import Flagged
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS", "PlatformHealth"]
@@ -43,6 +45,9 @@ class PlatformHealth(BaseModel):
 
 
 TOOLS = ToolSet()
+# How far back platform_health looks for reports that contradicted what the platform knew: nothing in
+# the platform marks them settled (a person asks the sender), so they are named for a month.
+RECENT = timedelta(days=30)
 
 
 @TOOLS.tool(roles=WATCHERS, title="Platform health", read_only=True, idempotent=True)
@@ -63,6 +68,8 @@ async def platform_health() -> PlatformHealth:
     failed = await store.failed_jobs()
     unapplied = await runtime.deps.payments.reader.unapplied_receipts()
     disputed = await runtime.deps.payments.reader.disputed_successes()
+    other_bodies = await runtime.deps.payments.reader.events_with_other_bodies(RECENT)
+    undone = await runtime.deps.payments.reader.undone_after_success(RECENT)
     breakers = runtime.deps.payments.router.states()
     payments = runtime.payments_info()
     ready = healthy and runtime.ready
@@ -80,7 +87,11 @@ async def platform_health() -> PlatformHealth:
         open_breakers=opened,
         breakers=breakers,
         registry=registry_health(runtime),
-        attention=_attention(ready, deps, failed, opened, lag) + _unapplied(unapplied) + _disputed(disputed),
+        attention=_attention(ready, deps, failed, opened, lag)
+        + _unapplied(unapplied)
+        + _disputed(disputed)
+        + _other_bodies(other_bodies)
+        + _undone(undone),
     )
 
 
@@ -94,6 +105,33 @@ def _unapplied(count: int) -> list[str]:
         "The money is not applied to a loan; it is booked, a charge in suspense and a payout in "
         "payout_recovery. list_payments with status succeeded shows each one's last_error: refund the "
         "payer or recover the payout through the gateway, then reverse its journal (admin_reverse_journal)"
+    ]
+
+
+def _first(flagged: Flagged) -> str:
+    more = f" and {flagged.count - len(flagged.first)} more" if flagged.count > len(flagged.first) else ""
+    return ", ".join(flagged.first) + more
+
+
+def _other_bodies(flagged: Flagged) -> list[str]:
+    if not flagged.count:
+        return []
+    return [
+        f"{flagged.count} inbound event(s) came again in the last {RECENT.days} days under an event id "
+        "already received, with another body: the first copy's effect stands and the later one changed "
+        "nothing. A sender reusing event ids, or an altered replay: ask the sender (verify_payment asks a "
+        f"vendor what moved). Source:event id: {_first(flagged)}"
+    ]
+
+
+def _undone(flagged: Flagged) -> list[str]:
+    if not flagged.count:
+        return []
+    return [
+        f"{flagged.count} succeeded payout(s) a vendor reported reversed in the last {RECENT.days} days: "
+        "the money may have come back to the platform while the loan counts it as paid out. They stay "
+        "succeeded; verify_payment asks the vendor what moved, then settle it with the borrower. "
+        f"Payments: {_first(flagged)}"
     ]
 
 

@@ -47,6 +47,9 @@ class WebhookReceipt(Protocol):
     @property
     def code(self) -> str | None: ...
 
+    @property
+    def other_body(self) -> bool: ...
+
 
 log = logging.getLogger("caas.webhooks")
 
@@ -67,13 +70,22 @@ def bad(source: str, why: str) -> Response:
     return JSONResponse({"error": "malformed_event", "message": why}, status_code=400)
 
 
-def answer(source: str, receipt: WebhookReceipt) -> Response:
+def answer(source: str, receipt: WebhookReceipt, event_id: str) -> Response:
     result = "duplicate" if receipt.duplicate else receipt.outcome
-    WEBHOOKS.labels(source, result).inc()
+    WEBHOOKS.labels(source, "duplicate_other_body" if receipt.other_body else result).inc()
     body: dict[str, Any] = {
         "status": "duplicate" if receipt.duplicate else "processed",
         "outcome": receipt.outcome,
     }
+    if receipt.other_body:
+        # Still a 200: the sender must stop retrying. Only the ids are logged; a body holds personal data.
+        log.warning(
+            "webhook %s from %s came again with another body; the first copy stands", event_id, source
+        )
+        body["warning"] = (
+            f"event {event_id} was received before with another body; the first copy's effect stands and "
+            "this one changed nothing: send a correction under a new event id"
+        )
     if receipt.code is not None and not receipt.duplicate:
         body["error"] = {"code": receipt.code, "message": receipt.detail}
         return JSONResponse(body, status_code=422)

@@ -23,6 +23,7 @@ from tools.payments.domain.payments import (
     gateway_reference,
 )
 from tools.payments.ports import (
+    Flagged,
     GatewayCharge,
     GatewayTransfer,
     GatewayVerification,
@@ -55,6 +56,12 @@ class FakePaymentReader:
 
     async def disputed_successes(self) -> int:
         raise not_implemented("PaymentReader.disputed_successes")
+
+    async def events_with_other_bodies(self, since: timedelta) -> Flagged:
+        raise not_implemented("PaymentReader.events_with_other_bodies")
+
+    async def undone_after_success(self, since: timedelta) -> Flagged:
+        raise not_implemented("PaymentReader.undone_after_success")
 
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
         raise not_implemented("PaymentReader.stalled_charges")
@@ -242,6 +249,14 @@ class FakePaymentWriter:
         inbox[source, event_id] = InboxEntry(
             source, event_id, event_type[:100], "received", None, None, self._tx.now
         )
+        self._tx.tables.inbox_sha256[source, event_id] = payload_sha256
+        return True
+
+    async def other_body(self, source: str, event_id: str, payload_sha256: str) -> bool:
+        key = (source, event_id)
+        if self._tx.tables.inbox_sha256[key] == payload_sha256:
+            return False
+        self._tx.tables.other_bodies[key] = self._tx.tables.other_bodies.get(key, 0) + 1
         return True
 
     async def conclude(

@@ -85,6 +85,9 @@ class Tables:
     repayments: dict[UUID, RepaymentRecord] = field(default_factory=dict)
     payments: dict[UUID, PaymentRecord] = field(default_factory=dict)
     inbox: dict[tuple[str, str], InboxEntry] = field(default_factory=dict)
+    # Each inbox row's payload hash, and how many copies came with another (migration 0044).
+    inbox_sha256: dict[tuple[str, str], str] = field(default_factory=dict)
+    other_bodies: dict[tuple[str, str], int] = field(default_factory=dict)
     idempotency_keys: dict[tuple[str, str, str], IdempotencyRow] = field(default_factory=dict)
     audit: list[AuditRecord] = field(default_factory=list)
     outbox: list[OutboxEvent] = field(default_factory=list)

@@ -58,7 +58,7 @@ async def receive_provider_event(
     )
     async with payments.inflight.hold(f"{source}:{event_id}"), payments.uow() as uow:
         if not await uow.payments.receive(source, event_id, event_type, payload_sha256):
-            return await duplicate_receipt(uow, source, event_id)
+            return await duplicate_receipt(uow, source, event_id, payload_sha256)
         receipt = await _provider_effect(bidding, uow, call, provider_id, event_id, event_type, data)
         await uow.payments.conclude(source, event_id, receipt.outcome, receipt.detail, None)
     return receipt

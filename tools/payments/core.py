@@ -232,6 +232,11 @@ async def settle(
     assert p is not None  # a payment is never deleted
     move = advance(PaymentStatus(p.status), target)
     if not move.apply:
+        # Only a reversal: a failure after a success is an earlier attempt's news arriving late (a payer's
+        # card refused before it paid), but a payout reversed after it succeeded came back.
+        undone = target is PaymentStatus.REVERSED and p.status == PaymentStatus.SUCCEEDED
+        if report is not None and undone and _wrong_route(p, report) is None:
+            return Outcome("rejected", f"{why}: {_undone_after_success(p, target)}", p)
         return Outcome("ignored", f"{why}: {move.reason}", p)
     if report is not None and (wrong := await _misreported(uow, p, target, report)):
         return Outcome(wrong[0], f"{why}: {wrong[1]}", p)
@@ -286,18 +291,33 @@ def _wrong_sum(
     )
 
 
+def _wrong_route(p: PaymentRecord, report: Report) -> str | None:
+    """Why a webhook does not speak of this payment at all: a reference naming the other kind, or a
+    route its vendor does not report through."""
+    if report.kind.value != p.kind:
+        return f"the reference names a {report.kind.value}, but payment {p.id} is a {p.kind}"
+    if p.vendor is not None and (p.vendor == "stripe") != (report.source == "stripe"):
+        return f"payment {p.id} went through {p.vendor}, which does not report through {report.source}"
+    return None
+
+
+def _undone_after_success(p: PaymentRecord, target: PaymentStatus) -> str:
+    """Why a reversal reported of a succeeded payout waits for a person: it never moves the payment
+    back (the loan took the money), but ignoring it lost the news that the money came back."""
+    return (
+        f"payment {p.id} succeeded before, so it stays succeeded, but the vendor now reports it "
+        f"{target.value}: the payout may have come back to the platform while the loan counts it as paid "
+        "out. Left for an operator (platform_health names it; verify_payment asks the vendor what moved)"
+    )
+
+
 async def _misreported(
     uow: InboxUnitOfWork, p: PaymentRecord, target: PaymentStatus, report: Report
 ) -> tuple[Literal["ignored", "rejected"], str] | None:
     """Why a webhook's report does not move the payment, or None: a reference naming the other kind,
     a route its vendor does not report through, or a failure after a success that was rejected."""
-    if report.kind.value != p.kind:
-        return "ignored", f"the reference names a {report.kind.value}, but payment {p.id} is a {p.kind}"
-    if p.vendor is not None and (p.vendor == "stripe") != (report.source == "stripe"):
-        return (
-            "ignored",
-            f"payment {p.id} went through {p.vendor}, which does not report through {report.source}",
-        )
+    if wrong := _wrong_route(p, report):
+        return "ignored", wrong
     if target in UNDONE and await uow.payments.success_disputed(p.id):
         return "rejected", (
             f"a success of payment {p.id} was reported before (rejected: another amount or currency, or "

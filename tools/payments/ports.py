@@ -19,6 +19,7 @@ from tools.platform.ports import Clock, Invocation, OutboxEvent, PersonalDataVau
 
 __all__ = [
     "CommunicationGateway",
+    "Flagged",
     "GatewayCharge",
     "GatewayError",
     "GatewayNotAccepted",
@@ -84,6 +85,14 @@ class InboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Flagged:
+    """How many things need a person's look, and the ids of the first few (never personal data)."""
+
+    count: int
+    first: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InboxOutcome:
     """How an inbound event ended, for its inbox row (the row of ``source`` and ``event_id``)."""
 
@@ -102,6 +111,14 @@ class PaymentReader(Protocol):
 
     async def disputed_successes(self) -> int:
         """Payments not succeeded whose success a vendor reported and the platform rejected."""
+        ...
+
+    async def events_with_other_bodies(self, since: timedelta) -> Flagged:
+        """Inbound events received again with another body within ``since`` (``source:event id``)."""
+        ...
+
+    async def undone_after_success(self, since: timedelta) -> Flagged:
+        """Succeeded payments a vendor reported failed or reversed within ``since`` (payment ids)."""
         ...
 
     async def unapplied_receipts(self) -> int:
@@ -209,6 +226,11 @@ class PaymentWriter(Protocol):
     async def conclude(
         self, source: str, event_id: str, outcome: str, detail: str | None, payment_id: UUID | None
     ) -> None: ...
+
+    async def other_body(self, source: str, event_id: str, payload_sha256: str) -> bool:
+        """Whether a copy of a received event has another body than the first: when so it is counted on
+        the event's inbox row (migration 0044)."""
+        ...
 
     async def inbox(self, source: str, event_id: str) -> InboxEntry | None: ...
 

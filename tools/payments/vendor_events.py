@@ -28,6 +28,7 @@ class Receipt:
     detail: str | None
     payment_id: UUID | None = None
     code: str | None = None  # the refusing use case's error code, for a rejected provider event
+    other_body: bool = False  # a duplicate whose body is not the first copy's (counted, migration 0044)
 
 
 def _gateway_call(
@@ -37,10 +38,14 @@ def _gateway_call(
     return Invocation(principal, f"webhooks.{source}", payload_sha256, request_id, client_ip)
 
 
-async def duplicate_receipt(uow: InboxUnitOfWork, source: str, event_id: str) -> Receipt:
+async def duplicate_receipt(uow: InboxUnitOfWork, source: str, event_id: str, payload_sha256: str) -> Receipt:
+    """What the first copy of an event came to. A copy with another body changes nothing either (the
+    first copy's effect stands: the sender's retries must not race its corrections), but it is counted
+    for platform_health and said in the answer."""
+    other_body = await uow.payments.other_body(source, event_id, payload_sha256)
     entry = await uow.payments.inbox(source, event_id)
     assert entry is not None  # the conflicting row is committed by now
-    return Receipt(True, entry.outcome, entry.detail, entry.payment_id)
+    return Receipt(True, entry.outcome, entry.detail, entry.payment_id, other_body=other_body)
 
 
 async def receive_gateway_event(
@@ -56,7 +61,7 @@ async def receive_gateway_event(
     call = _gateway_call(source, payload_sha256, request_id, client_ip)
     async with deps.inflight.hold(f"{source}:{event.event_id}"), deps.uow() as uow:
         if not await uow.payments.receive(source, event.event_id, event.event_type, payload_sha256):
-            return await duplicate_receipt(uow, source, event.event_id)
+            return await duplicate_receipt(uow, source, event.event_id, payload_sha256)
         outcome, detail, payment_id, concluded = await _gateway_effect(deps, uow, call, source, event)
         if not concluded:  # a final move concluded it in its own statement
             await uow.payments.conclude(source, event.event_id, outcome, detail, payment_id)

@@ -262,11 +262,12 @@ async def test_a_failure_arriving_after_the_success_is_ignored_and_recorded(
         body = paystack_body(event, payment)
         answer = await post(f"{base_url}/webhooks/paystack", body, signed(runtime, body))
         outcomes.append((answer.status_code, answer.json()["outcome"]))
-    assert outcomes == [(200, "applied"), (200, "ignored"), (200, "ignored")]
+    # The reversal: tests/mcp_servers/payments/test_webhook_contradictions.py.
+    assert outcomes == [(200, "applied"), (200, "ignored"), (200, "rejected")]
     assert (await row(core_db, payment["id"]))["status"] == "succeeded"
     assert await loan_status(core_db, loan["id"]) == "active"
     recorded = await inbox(core_db, payment["id"])
-    assert [r["outcome"] for r in recorded] == ["applied", "ignored", "ignored"]
+    assert [r["outcome"] for r in recorded] == ["applied", "ignored", "rejected"]
     assert "never moves backwards" in recorded[1]["detail"]
 
 

@@ -1,0 +1,61 @@
+"""What in the payments needs a person, counted for platform_health: each through a partial index
+that holds only such rows, never the book."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from tools.payments.ports import Flagged
+
+__all__ = [
+    "DISPUTED",
+    "DISPUTED_SUCCESSES",
+    "OTHER_BODIES",
+    "RECOVERED",
+    "UNAPPLIED_RECEIPTS",
+    "UNDONE_AFTER_SUCCESS",
+    "flagged",
+]
+
+# A succeeded payment's booking (suspense, payout_recovery) that was reversed: its money went back (a
+# payer refunded) or came back (a payout recovered). A payout applied after its booking (tools.payments.
+# core._apply_booked_payout) has one too, so this counts only with ``last_error`` (not applied).
+RECOVERED = (
+    "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
+    "ON r.kind = 'reversal' AND r.source_id = j.id::text "
+    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text"
+)
+# A success a vendor reported that the platform rejected (migration 0042's index), of a payment that
+# has not succeeded since: money may have moved that nothing recorded.
+DISPUTED = (
+    "SELECT 1 FROM caas_core.webhook_inbox i WHERE i.outcome = 'rejected' "
+    "AND i.event_type IN ('charge.success', 'transfer.success')"
+)
+DISPUTED_SUCCESSES = (
+    f"SELECT count(DISTINCT i.payment_id) FROM ({DISPUTED.replace('SELECT 1', 'SELECT i.payment_id', 1)}) i "
+    "JOIN caas_core.payments p ON p.id = i.payment_id WHERE p.status <> 'succeeded'"
+)
+# A count and the first five ids, one statement.
+OTHER_BODIES = (
+    "SELECT count(*) OVER () AS count, source || ':' || event_id AS id FROM caas_core.webhook_inbox "
+    "WHERE other_bodies > 0 AND other_body_at > now() - $1::interval ORDER BY other_body_at DESC LIMIT 5"
+)
+# A reversal reported of a payout that had succeeded (tools.payments.core._undone_after_success):
+# rejected, through migration 0044's partial index.
+UNDONE_AFTER_SUCCESS = (
+    "SELECT count(*) OVER () AS count, p.id::text AS id FROM caas_core.payments p "
+    "WHERE p.status = 'succeeded' AND p.id IN (SELECT i.payment_id FROM caas_core.webhook_inbox i "
+    "WHERE i.outcome = 'rejected' "
+    "AND i.event_type = 'transfer.reversed' "
+    "AND i.received_at > now() - $1::interval) ORDER BY p.settled_at DESC LIMIT 5"
+)
+# Money moved that no loan took, not yet refunded or recovered: platform_health names it.
+UNAPPLIED_RECEIPTS = (
+    "SELECT count(*) FROM caas_core.payments p WHERE p.status = 'succeeded' AND p.last_error IS NOT NULL "
+    f"AND NOT EXISTS ({RECOVERED})"
+)
+
+
+def flagged(rows: list[asyncpg.Record]) -> Flagged:
+    """A count and the first few ids, from a query selecting ``count(*) OVER ()`` and ``id``."""
+    return Flagged(rows[0]["count"] if rows else 0, tuple(r["id"] for r in rows))
