@@ -25,8 +25,12 @@ SELECT p.id AS posting_id, p.journal_id, j.kind AS journal_kind, j.source_id, p.
        p.created_at AS posted_at, coalesce(l.id, r.loan_id) AS loan_id
 FROM caas_ledger.postings p
 JOIN caas_ledger.journals j ON j.id = p.journal_id
-LEFT JOIN caas_core.loans l ON j.kind = 'commission' AND l.id::text = j.source_id
-LEFT JOIN caas_core.loan_repayments r ON j.kind = 'repayment' AND r.id::text = j.source_id
+-- A reversal's loan is the reversed journal's.
+LEFT JOIN caas_ledger.journals o ON o.id = j.reverses_journal_id
+LEFT JOIN caas_core.loans l ON coalesce(o.kind, j.kind) = 'commission'
+    AND l.id::text = coalesce(o.source_id, j.source_id)
+LEFT JOIN caas_core.loan_repayments r ON coalesce(o.kind, j.kind) = 'repayment'
+    AND r.id::text = coalesce(o.source_id, j.source_id)
 WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
   AND ($5::timestamptz IS NULL OR (p.created_at, p.id) > ($5, $6::bigint))
 ORDER BY p.created_at, p.id
@@ -41,16 +45,27 @@ WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3
 GROUP BY j.kind
 """
 
-# The page and the period's totals in one statement, so one snapshot (and one round trip) serves both:
-# the page's lines in order, then one row per journal kind.
+# Every currency of the provider's commission accounts with a posting in the period (a lender that
+# changed currency has one account per currency): its few accounts, each probed by the postings' index.
+_CHARGED_IN = """
+SELECT a.currency::text AS currency FROM caas_ledger.accounts a
+WHERE a.owner_type = 'provider' AND a.owner_id = $7 AND split_part(a.code, ':', 3) = 'commission_expense'
+  AND EXISTS (SELECT 1 FROM caas_ledger.postings p
+              WHERE p.account_id = a.id AND p.created_at >= $2 AND p.created_at < $3)
+"""
+
+# The page, the period's totals and its currencies in one statement, so one snapshot (and one round
+# trip) serves them: the page's lines in order, one row per journal kind, one per currency.
 _STATEMENT = f"""
-WITH page AS ({_POSTINGS}), totals AS ({_TOTALS})
+WITH page AS ({_POSTINGS}), totals AS ({_TOTALS}), charged_in AS ({_CHARGED_IN})
 SELECT 0 AS part, posting_id, journal_id, journal_kind, source_id, amount_minor, posted_at, loan_id,
        NULL::text AS kind, NULL::bigint AS amount, NULL::bigint AS postings
 FROM page
 UNION ALL
 SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, kind, amount, postings FROM totals
-ORDER BY part, posted_at, posting_id
+UNION ALL
+SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, currency, NULL, NULL FROM charged_in
+ORDER BY part, posted_at, posting_id, kind
 """
 
 # Income accounts are credit-normal: income is the negated sum (debits minus credits).
@@ -101,10 +116,10 @@ class PgCommissionReader:
         period: tuple[datetime, datetime],
         after: tuple[datetime, int] | None,
         limit: int,
-    ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
+    ) -> tuple[list[CommissionPosting], int, dict[str, int], list[str]]:
         expense = account("provider", "commission_expense", currency, str(provider_id)).id
         at, posting = after if after is not None else (None, None)
-        rows = await self._pool.fetch(_STATEMENT, expense, *period, limit, at, posting)
+        rows = await self._pool.fetch(_STATEMENT, expense, *period, limit, at, posting, str(provider_id))
         lines = (
             "posting_id",
             "journal_id",
@@ -116,7 +131,9 @@ class PgCommissionReader:
         )
         postings = [CommissionPosting(**{k: r[k] for k in lines}) for r in rows if r["part"] == 0]
         totals = [r for r in rows if r["part"] == 1]
-        return postings, sum(r["postings"] for r in totals), {r["kind"]: r["amount"] for r in totals}
+        charged_in = [r["kind"] for r in rows if r["part"] == 2]
+        count = sum(r["postings"] for r in totals)
+        return postings, count, {r["kind"]: r["amount"] for r in totals}, charged_in
 
     async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]:
         accounts = {

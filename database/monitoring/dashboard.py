@@ -81,7 +81,8 @@ WITH page AS (
                WHERE l.defaulted_at IS NOT NULL OR l.status IN ('written_off', 'defaulted')
                    OR l.days_past_due > $4
            ) AS defaulted,
-           sum(l.principal_minor)::bigint AS volume_minor
+           -- In the currency the row is labelled with: a lender that changed currency lent in others.
+           sum(l.principal_minor) FILTER (WHERE l.currency = page.currency)::bigint AS volume_minor
     FROM caas_core.loans l JOIN page ON page.id = l.provider_id
     WHERE l.disbursed_at IS NOT NULL
     GROUP BY l.provider_id

@@ -80,18 +80,28 @@ async def get_commission_statement(
     period_end: PeriodEnd,
     limit: Limit = 50,
     cursor: Cursor = None,
+    currency: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=r"^[A-Z]{3}$",
+            description="ISO 4217 code of the commission to state; default the provider's lending currency.",
+        ),
+    ] = None,
 ) -> CommissionStatement:
     """The commission a provider was charged in a period, from the ledger: at each disbursement, on
     the interest of each repayment, and any reversal, with the loan of every line.
 
     Use to invoice a provider or answer its questions about a month's commission. Every page carries
     the whole period's totals; its lines come a page at a time, oldest first: pass ``next_cursor``
-    back as ``cursor`` with the same provider and period; it is null on the last page. A provider
+    back as ``cursor`` with the same provider, period and currency; it is null on the last page. A
+    statement is in one currency: ``other_currencies`` names those the provider was also charged in
+    during the period (a lender that changed currency), each stated with ``currency``. A provider
     reads only its own: any other provider's id answers not_found, exactly like one that does not
     exist.
     """
     return await commissions.get_commission_statement(
-        deps().loans, principal(), provider, (period_start, period_end), limit, cursor
+        deps().loans, principal(), provider, (period_start, period_end), limit, cursor, currency
     )
 
 

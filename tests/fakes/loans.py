@@ -259,7 +259,7 @@ class FakeCommissionReader:
         period: tuple[datetime, datetime],
         after: tuple[datetime, int] | None,
         limit: int,
-    ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
+    ) -> tuple[list[CommissionPosting], int, dict[str, int], list[str]]:
         raise not_implemented("CommissionReader.provider_postings")
 
     async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]:

@@ -152,23 +152,25 @@ async def get_commission_statement(
     period: tuple[date, date],
     limit: int,
     cursor: str | None = None,
+    currency: str | None = None,
 ) -> CommissionStatement:
-    """The commission a provider was charged in a period: at disbursement, on interest, reversals;
-    the period's totals, and its lines a page at a time (oldest first)."""
+    """The commission a provider was charged in a period in one currency (default its lending one): at
+    disbursement, on interest, reversals; the period's totals, and its lines a page at a time (oldest
+    first); and the other currencies it was charged in during the period."""
     period_start, period_end = period
     start, end = _period(period_start, period_end)
     provider_id = parse_provider_id(provider)
     # The resource of a month's statement hands its next_cursor to this tool: the same provider and
     # period make the same keyset.
-    scope = keyset("commission_statement", provider=provider_id, start=period_start, end=period_end)
-    after = posting_position(scope, cursor) if cursor else None
     if not can_see_provider(principal, provider_id):
         raise provider_not_found(provider)
     record = await deps.providers.get(provider_id)
     if record is None:
         raise provider_not_found(provider)
-    cur = record.currency
-    rows, count, totals = await deps.commissions.provider_postings(
+    cur = currency or record.currency
+    scope = keyset("commission_statement", provider=provider_id, start=period_start, end=period_end, cur=cur)
+    after = posting_position(scope, cursor) if cursor else None
+    rows, count, totals, charged_in = await deps.commissions.provider_postings(
         provider_id, cur, (start, end), after, limit + 1
     )
     postings, more = rows[:limit], len(rows) > limit
@@ -196,6 +198,7 @@ async def get_commission_statement(
         next_cursor=posting_cursor(scope, (postings[-1].posted_at, postings[-1].posting_id))
         if more
         else None,
+        other_currencies=[c for c in charged_in if c != cur],
     )
 
 

@@ -40,7 +40,7 @@ from tools.loans.domain.loans import (
 from tools.loans.domain.schedules import Schedule, build_schedule
 from tools.loans.models.loans import LoanView, ScheduleView
 from tools.loans.ports import LoanBook, LoanDeps, LoanUnitOfWork
-from tools.loans.views import for_lender, loan_view, schedule_view
+from tools.loans.views import as_seen_by, loan_view, schedule_view
 from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
@@ -361,7 +361,7 @@ async def visible_loan(deps: LoanDeps, principal: Principal, handle: str) -> Loa
 
 async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
     view = await _view(deps, await visible_loan(deps, principal, handle))
-    return for_lender(view) if principal.role is Role.PROVIDER else view
+    return as_seen_by(view, principal.role)
 
 
 async def get_repayment_schedule(deps: LoanDeps, principal: Principal, handle: str) -> ScheduleView:

@@ -222,10 +222,11 @@ class CommissionReader(Protocol):
         period: tuple[datetime, datetime],
         after: tuple[datetime, int] | None,
         limit: int,
-    ) -> tuple[list[CommissionPosting], int, dict[str, int]]:
-        """Up to ``limit`` postings in the period [start, end), oldest first, after the posting at
-        ``after`` (time, posting id) when given; and how many the whole period has, with their totals
-        by journal kind."""
+    ) -> tuple[list[CommissionPosting], int, dict[str, int], list[str]]:
+        """Up to ``limit`` postings in ``currency`` in the period [start, end), oldest first, after the
+        posting at ``after`` (time, posting id) when given; how many the whole period has, with their
+        totals by journal kind; and every currency the provider was charged commission in during the
+        period."""
         ...
 
     async def platform_income(self, currency: str, start: datetime, end: datetime) -> list[RevenueLine]: ...

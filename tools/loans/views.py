@@ -32,8 +32,10 @@ from tools.loans.models.loans import (
 )
 from tools.platform.domain.money_format import format_money
 from tools.platform.models import Money
+from tools.platform.principal import Role
 
 __all__ = [
+    "as_seen_by",
     "for_lender",
     "loan_view",
     "quote_view",
@@ -309,6 +311,16 @@ def quote_view(loan: LoanRecord, q: SettlementQuote) -> SettlementQuoteView:
         per_diem=Money.from_minor(q.per_diem, cur),
         lines=list(q.lines),
     )
+
+
+def as_seen_by(view: LoanView, role: Role) -> LoanView:
+    """The loan as a principal of ``role`` may read it: its lender without a cancellation's reason, the
+    borrower and agents without the lender's commission (what the platform charges the lender)."""
+    if role is Role.PROVIDER:
+        return for_lender(view)
+    if role in (Role.BORROWER, Role.AGENT):
+        return view.model_copy(update={"commission_earned": None})
+    return view
 
 
 def for_lender(view: LoanView) -> LoanView:

@@ -74,6 +74,10 @@ class CommissionStatement(Output):
     postings: int = Field(description="Commission postings in the whole period; the totals are theirs.")
     lines: list[CommissionStatementLine] = Field(description="This page of the period's lines, oldest first.")
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
+    other_currencies: list[str] = Field(
+        description="Other currencies the provider was charged commission in during the period; ask for "
+        "each with currency."
+    )
 
 
 class ProviderCommission(Output):

@@ -124,7 +124,10 @@ class LoanView(Output):
     overdue: Money = Field(description="What installments past their due date still owe.")
     written_off: Amounts = Field(description=_WRITTEN_OFF)
     credit: Money = Field(description="Over-payments held for the borrower.")
-    commission_earned: Money = Field(description="The platform's commission on this loan so far.")
+    commission_earned: Money | None = Field(
+        description="The platform's commission on this loan so far, charged to its lender: for staff and "
+        "the lender; null for the borrower and agents (it is not their charge)."
+    )
     disbursement_reference: str | None
     disbursed_at: datetime | None
     days_past_due: int = Field(description="As of the last aging run (age_loans); 0 once written off.")
