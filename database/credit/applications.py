@@ -140,6 +140,13 @@ class PgApplicationReader:
         row = await self._pool.fetchrow(f"{_SELECT} WHERE {where[0]}", where[1])
         return _record(row) if row else None
 
+    async def offer_valid_until(self, application_id: UUID) -> datetime | None:
+        valid_until: datetime | None = await self._pool.fetchval(
+            "SELECT valid_until FROM caas_core.bids WHERE application_id = $1 AND status = 'accepted'",
+            application_id,
+        )
+        return valid_until
+
     async def timeline(self, application_id: UUID) -> list[Transition]:
         rows = await self._pool.fetch(
             "SELECT from_status, to_status, actor_id, actor_role, reason, occurred_at "
@@ -217,11 +224,13 @@ class PgApplicationWriter:
         )
 
     async def lock_lapsed_offers(self, now: datetime, limit: int) -> list[ApplicationRecord]:
-        """Applications whose accepted offer's validity passed before approval, that no other
-        transaction is handling. Driven by the few applications in offer_accepted (their status index),
-        never by the accepted bids, which every loan keeps."""
+        """Applications whose accepted offer's validity passed before a loan was made from it, that no
+        other transaction is handling. Driven by the few applications in offer_accepted or approved
+        (their status index), never by the accepted bids, which every loan keeps."""
         rows = await self._conn.fetch(
-            f"{_SELECT} WHERE status = 'offer_accepted' AND EXISTS (SELECT 1 FROM caas_core.bids b "
+            f"{_SELECT} WHERE status IN ('offer_accepted', 'approved') "
+            "AND NOT EXISTS (SELECT 1 FROM caas_core.loans l WHERE l.application_id = applications.id) "
+            "AND EXISTS (SELECT 1 FROM caas_core.bids b "
             "WHERE b.application_id = applications.id AND b.status = 'accepted' AND b.valid_until <= $1) "
             "ORDER BY status_changed_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,

@@ -177,6 +177,12 @@ class PgLedgerWriter:
     async def journal(self, journal_id: UUID) -> Journal | None:
         return await _journal(self._conn, journal_id)
 
+    async def journal_of(self, kind: JournalKind, source_id: str) -> Journal | None:
+        journal_id = await self._conn.fetchval(
+            "SELECT id FROM caas_ledger.journals WHERE kind = $1 AND source_id = $2", kind.value, source_id
+        )
+        return None if journal_id is None else await _journal(self._conn, journal_id)
+
     async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         row = await self._conn.fetchrow(
             "SELECT currency, capital_available_minor, currency_version FROM caas_core.providers "

@@ -206,7 +206,7 @@ class PgLoanWriter:
     async def accepted_bid(self, application_id: UUID) -> AcceptedBid | None:
         row = await self._conn.fetchrow(
             "SELECT id, application_id, provider_id, version, amount_minor, currency, annual_rate, "
-            "term_months, origination_fee_minor, repayment_frequency, schedule_method "
+            "term_months, origination_fee_minor, repayment_frequency, schedule_method, valid_until "
             "FROM caas_core.bids WHERE application_id = $1 AND status = 'accepted'",
             application_id,
         )

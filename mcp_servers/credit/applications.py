@@ -91,7 +91,7 @@ async def update_application(application: ApplicationHandle, changes: DraftChang
     return await applications.update_application(deps().credit, invocation(), application, changes)
 
 
-@TOOLS.tool(roles=FILERS, title="Withdraw an application", read_only=False, destructive=True)
+@TOOLS.tool(roles=FILERS | {Role.ADMIN}, title="Withdraw an application", read_only=False, destructive=True)
 async def withdraw_application(
     application: ApplicationHandle,
     reason: Annotated[
@@ -101,7 +101,8 @@ async def withdraw_application(
     """Withdraw an application for good; it can no longer be assessed, bid on or approved.
 
     Use when the borrower no longer wants the credit. Possible until a loan is originated from it (an
-    accepted offer's reserved capital goes back to its lender); after that, cancel the loan instead
+    accepted offer's reserved capital goes back to its lender; once an offer is accepted only the
+    borrower, or an operator or admin for them, may withdraw); after that, cancel the loan instead
     (cancel_loan). Returns the application, now ``withdrawn``.
     """
     return await applications.withdraw_application(deps().credit, invocation(), application, reason)

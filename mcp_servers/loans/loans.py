@@ -28,7 +28,7 @@ from mcp_servers.platform.progress import reporter, tell
 from mcp_servers.resources import guarded_read
 from mcp_servers.runtime import Runtime
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.loans import aging, listing, loans, prepay_choices, servicing
+from tools.loans import aging, listing, loans, origination, prepay_choices, servicing
 from tools.loans.models.loans import (
     AgingReport,
     LoanPage,
@@ -81,7 +81,7 @@ async def originate_loan(application: ApplicationHandle) -> LoanView:
     loan with ``replayed: true``. Status ``pending_disbursement`` until the gateway confirms the
     payout of ``net_disbursement`` (principal less fee).
     """
-    return await loans.originate_loan(deps().loans, invocation(), application)
+    return await origination.originate_loan(deps().loans, invocation(), application)
 
 
 @TOOLS.tool(roles=READERS, title="Get a loan", read_only=True, idempotent=True)

@@ -26,7 +26,8 @@ from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.models.applications import SubmitApplication
 from tools.loans.domain.commission_plan import CommissionPlan
 from tools.loans.domain.loans import LoanRecord
-from tools.loans.loans import confirm_disbursement, originate_loan
+from tools.loans.loans import confirm_disbursement
+from tools.loans.origination import originate_loan
 from tools.marketplace.domain.bids import BidRecord
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.marketplace.offers import accept_offer

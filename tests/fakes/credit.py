@@ -17,7 +17,7 @@ from tools.credit.domain.documents import DocumentRecord, NewDocument, NewUpload
 from tools.credit.domain.lifecycle import ApplicationStatus
 from tools.credit.lifecycle import status_event
 from tools.credit.ports import ApplicationQuery, FileCheck, UploadTarget
-from tools.marketplace.domain.bids import BidRecord
+from tools.marketplace.domain.bids import BidRecord, BidStatus
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal
 from tools.risk.ports import StoredAssessment, StoredNotice
@@ -60,6 +60,14 @@ class FakeApplicationReader:
 
     async def timeline(self, application_id: UUID) -> Sequence[Transition]:
         return list(self._store.tables.application_transitions.get(application_id, []))
+
+    async def offer_valid_until(self, application_id: UUID) -> datetime | None:
+        accepted = [
+            b.valid_until
+            for b in self._store.tables.bids.values()
+            if b.application_id == application_id and b.status == BidStatus.ACCEPTED
+        ]
+        return accepted[0] if accepted else None
 
 
 class FakeApplicationWriter:

@@ -79,6 +79,10 @@ class FakeLedgerWriter:
     async def journal(self, journal_id: UUID) -> Journal | None:
         return _journal(self._tx.tables, journal_id)
 
+    async def journal_of(self, kind: JournalKind, source_id: str) -> Journal | None:
+        found = [j for j in self._tx.tables.journals.values() if (j.kind, j.source_id) == (kind, source_id)]
+        return found[0] if found else None
+
     async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         # The fake store changes no provider's currency: it holds the one it was onboarded with (v1).
         provider = self._tx.tables.providers.get(provider_id)

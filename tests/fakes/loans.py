@@ -112,6 +112,7 @@ class FakeLoanWriter:
                     b.origination_fee_minor,
                     b.repayment_frequency,
                     b.schedule_method,
+                    b.valid_until,
                 )
         return None
 

@@ -114,8 +114,7 @@ async def accept_bid(
         INSERT INTO caas_core.bids (application_id, provider_id, amount_minor, currency, annual_rate,
             term_months, origination_fee_minor, repayment_frequency, schedule_method, valid_until, status,
             created_by, accepted_at)
-        VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8, $9, now() + interval '7 days', 'accepted', 'tests',
-            now())
+        VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8, $9, $10, 'accepted', 'tests', now())
         RETURNING id
         """,
         uuid.UUID(app["id"]),
@@ -127,6 +126,8 @@ async def accept_bid(
         fee_minor,
         frequency,
         method,
+        # Valid for a week of the platform's clock (a test may have moved it): a loan is made before.
+        runtime.deps.loans.clock.now() + timedelta(days=7),
     )
     await db.execute(
         "UPDATE caas_core.providers SET capital_available_minor = capital_available_minor - $2 WHERE id = $1",

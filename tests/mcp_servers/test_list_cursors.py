@@ -137,6 +137,7 @@ async def world(
             "provider": lenders[1],
             "period_start": today.isoformat(),
             "period_end": yesterday,
+            "currency": "NGN",
         },
         "get_platform_revenue": {
             "currency": "NGN",
@@ -215,8 +216,12 @@ def changed_filters(tool: Any, args: dict[str, Any], other: dict[str, Any]) -> l
     return variants
 
 
+# Lists on a page that are not its items: the same on every page.
+NOT_ITEMS = {"other_currencies"}
+
+
 def _items(page: dict[str, Any]) -> list[Any]:
-    [found] = [v for v in page.values() if isinstance(v, list)] or [[]]
+    [found] = [v for k, v in page.items() if isinstance(v, list) and k not in NOT_ITEMS] or [[]]
     return [next((item[k] for k in KEYS if k in item), item) for item in found]
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from tools.credit.access import can_view, visibility_filter
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.credit.domain.kyc import unproven_by_change
-from tools.credit.domain.lifecycle import ApplicationStatus
+from tools.credit.domain.lifecycle import HOLDS_CAPITAL, ApplicationStatus
 from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import expire_stale, locked_application, not_found, transition
 from tools.credit.models.applications import (
@@ -250,11 +250,21 @@ def _comparable(fields: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
+# The staff who may end an application holding an accepted offer, as they may cancel its loan.
+STAFF_WHO_END = (Role.OPERATOR, Role.ADMIN)
+
+
 async def withdraw_application(
     deps: CreditDeps, call: Invocation, id_or_reference: str, reason: str
 ) -> ApplicationView:
     async with deps.uow() as uow:
         stored = await locked_application(uow, call.principal, id_or_reference)
+        if stored.status in HOLDS_CAPITAL and call.principal.role not in (Role.BORROWER, *STAFF_WHO_END):
+            # As cancel_loan: giving up an accepted offer is the borrower's act (or a person's for them).
+            raise PermissionDenied(
+                f"{stored.reference} has an accepted offer: withdrawing it is the borrower's own decision, "
+                "or an operator's on their behalf; ask the borrower to withdraw it"
+            )
         if stored.status == ApplicationStatus.APPROVED and await uow.applications.has_loan(stored.id):
             # Its loan holds the lender's capital: they end together, or not at all. Without a loan yet
             # (approved, not originated) it is withdrawn like an accepted one.
@@ -286,22 +296,27 @@ async def get_application_timeline(
         reference=app.reference,
         status=ApplicationStatus(app.status),
         entries=[TimelineEntry.model_validate(e, from_attributes=True) for e in entries],
-        maker_checker=_maker_checker(app, entries, principal),
+        maker_checker=await _maker_checker(deps, app, entries, principal),
     )
 
 
-def _maker_checker(
-    app: ApplicationRecord, entries: Sequence[Transition], principal: Principal
+async def _maker_checker(
+    deps: CreditDeps, app: ApplicationRecord, entries: Sequence[Transition], principal: Principal
 ) -> MakerChecker | None:
-    """What approve_application's maker-checker rule says about ``principal``, shown to staff who check."""
+    """What approve_application's maker-checker rule says about ``principal``, shown to staff who check,
+    with the accepted offer's deadline (approval after it is refused)."""
     if principal.role not in (Role.OPERATOR, Role.ADMIN):
         return None
     steps = maker_steps(app, entries)
     mine = step_of(steps, principal.subject)
+    holds = ApplicationStatus(app.status) in HOLDS_CAPITAL
+    valid_until = await deps.applications.offer_valid_until(app.id) if holds else None
+    lapsed = valid_until is not None and valid_until <= deps.clock.now()
     return MakerChecker(
         makers=[MakerView(subject=s.subject, step=s.step, at=s.at) for s in steps],
         you_made=mine,
-        you_may_approve=mine is None and app.status == ApplicationStatus.OFFER_ACCEPTED,
+        you_may_approve=mine is None and app.status == ApplicationStatus.OFFER_ACCEPTED and not lapsed,
+        offer_valid_until=valid_until,
     )
 
 

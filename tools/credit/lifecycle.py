@@ -130,9 +130,12 @@ async def expire_stale(
     stale = await uow.applications.lock_stale_open(now - window, limit)
     reason = f"no offer accepted within {_hours(window)} of opening for bids"
     expired = [await transition(uow, call, app, ApplicationStatus.EXPIRED, reason) for app in stale]
-    lapsed = await uow.applications.lock_lapsed_offers(now, limit - len(expired))
-    reason = "the accepted offer's validity passed before the application was approved"
-    return expired + [await transition(uow, call, app, ApplicationStatus.EXPIRED, reason) for app in lapsed]
+    reason = "the accepted offer's validity passed before a loan was made from it"
+    for app in await uow.applications.lock_lapsed_offers(now, limit - len(expired)):
+        # Locked now: a loan originated since this statement's snapshot is seen (READ COMMITTED).
+        if not await uow.applications.has_loan(app.id):
+            expired.append(await transition(uow, call, app, ApplicationStatus.EXPIRED, reason))
+    return expired
 
 
 def _hours(window: timedelta) -> str:

@@ -86,8 +86,8 @@ class ApplicationWriter(Protocol):
         ...
 
     async def lock_lapsed_offers(self, now: datetime, limit: int) -> list[ApplicationRecord]:
-        """Offer-accepted applications whose accepted offer's validity has passed at ``now``, that no
-        other transaction holds."""
+        """Offer-accepted or approved applications without a loan whose accepted offer's validity has
+        passed at ``now``, that no other transaction holds."""
         ...
 
     async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
@@ -123,6 +123,10 @@ class ApplicationReader(Protocol):
     async def list(self, query: ApplicationQuery) -> list[ApplicationRecord]: ...
 
     async def timeline(self, application_id: UUID) -> Sequence[Transition]: ...
+
+    async def offer_valid_until(self, application_id: UUID) -> datetime | None:
+        """Until when the application's accepted offer binds its lender; None without one."""
+        ...
 
 
 class CreditUnitOfWork(UnitOfWork, Protocol):

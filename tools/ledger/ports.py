@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from tools.ledger.domain.ledger import AccountBalance, Journal, JournalDraft, Reconciliation, StatementLine
+from tools.ledger.domain.ledger import (
+    AccountBalance,
+    Journal,
+    JournalDraft,
+    JournalKind,
+    Reconciliation,
+    StatementLine,
+)
 from tools.platform.ports import Clock, Invocation, UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["LedgerDeps", "LedgerReader", "LedgerUnitOfWork", "LedgerWriter"]
@@ -26,6 +33,10 @@ class LedgerWriter(Protocol):
         ...
 
     async def journal(self, journal_id: UUID) -> Journal | None: ...
+
+    async def journal_of(self, kind: JournalKind, source_id: str) -> Journal | None:
+        """The journal of the movement (kind, source_id), which is posted at most once."""
+        ...
 
     async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         """The provider row's currency, available capital (what matching reads) and when it took that

@@ -1,5 +1,6 @@
-"""Use cases of a loan's life: originate it from the accepted bid, confirm its disbursement, read it and
-its schedule, write it off. Repayments, settlement quotes and aging are in ``tools.loans.servicing``.
+"""Use cases of a loan's life: confirm its disbursement, read it and its schedule, write it off. It is
+originated from the accepted bid in ``tools.loans.origination``; repayments, settlement quotes and
+aging are in ``tools.loans.servicing``.
 
 ``confirm_disbursement`` is a use case without a tool: the payments service calls it from the
 gateway's webhook once the transfer to the borrower succeeded (tests call it directly until then).
@@ -8,15 +9,12 @@ gateway's webhook once the transfer to the borrower succeeded (tests call it dir
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
-from tools.credit.domain.applications import ApplicationRecord
 from tools.credit.domain.lifecycle import ApplicationStatus
-from tools.credit.lifecycle import locked_application, transition
+from tools.credit.lifecycle import transition
 from tools.ledger.ledger import post_journal
-from tools.loans.domain.apr import AprDisclosure, disclose
 from tools.loans.domain.commissions import ProviderPerformance, disbursement_commission, terms_from_plan
 from tools.loans.domain.journals import (
     commission_journal,
@@ -25,27 +23,22 @@ from tools.loans.domain.journals import (
     write_off_journal,
 )
 from tools.loans.domain.loans import (
-    AcceptedBid,
     IllegalLoanTransition,
     InstallmentRecord,
     LoanChanges,
     LoanRecord,
     LoanStatus,
-    NewLoan,
     check_loan_transition,
-    first_due_date,
     loan_event_fields,
     open_outstanding,
 )
-from tools.loans.domain.schedules import Schedule, build_schedule
 from tools.loans.models.loans import LoanView, ScheduleView
 from tools.loans.ports import LoanBook, LoanDeps, LoanUnitOfWork
 from tools.loans.views import as_seen_by, loan_view, schedule_view
-from tools.marketplace.domain.bids import installment_count
 from tools.marketplace.domain.providers import ProviderRecord
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, InvalidArgument, NotFound
-from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
+from tools.platform.ports import Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
 __all__ = [
@@ -56,8 +49,8 @@ __all__ = [
     "get_repayment_schedule",
     "loan_event",
     "loan_not_found",
+    "loan_view_of",
     "move_loan",
-    "originate_loan",
     "performance_of",
     "provider_of",
     "provider_performance",
@@ -126,108 +119,9 @@ async def move_loan(
     return await uow.loans.move(loan, to.value, call, reason, changes, told)
 
 
-async def _view(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
+async def loan_view_of(deps: LoanDeps, loan: LoanRecord, *, replayed: bool = False) -> LoanView:
     installments, timeline = await deps.reader.details(loan.id)
     return loan_view(loan, installments, timeline, deps.clock.today(), replayed=replayed)
-
-
-async def originate_loan(deps: LoanDeps, call: Invocation, application: str) -> LoanView:
-    """Turn an approved application's accepted bid into a loan awaiting disbursement; once per
-    application: a repeated call returns the loan made first, with ``replayed``."""
-    async with deps.uow() as uow:
-        app = await locked_application(uow, call.principal, application)
-        existing = await uow.loans.for_application(app.id)
-        if existing is not None:
-            return await _view(deps, existing, replayed=True)
-        bid = await _accepted_bid(uow, app)
-        origination = deps.clock.today()
-        schedule, disclosure = _loan_terms(bid, origination)
-        new = _new_loan(app, bid, schedule, disclosure, origination, call.principal.subject)
-        loan = await uow.loans.insert(new, _installment_lines(schedule), call.principal)
-        reason = f"originated from bid {bid.id} (version {bid.version})"
-        await uow.record(AuditRecord(call, "loan", str(loan.id)), [loan_event(loan, "originated", reason)])
-    return await _view(deps, loan)
-
-
-async def _accepted_bid(uow: LoanUnitOfWork, app: ApplicationRecord) -> AcceptedBid:
-    if app.status != ApplicationStatus.APPROVED:
-        raise Conflict(
-            f"{app.reference} is {app.status}; a loan is originated from an approved application "
-            "with an accepted offer (approve it with approve_application first)"
-        )
-    bid = await uow.loans.accepted_bid(app.id)
-    if bid is None:
-        raise Conflict(f"{app.reference} has no accepted bid; the borrower must accept an offer first")
-    if bid.currency != app.currency:
-        raise Conflict(f"the accepted bid is in {bid.currency} but {app.reference} is in {app.currency}")
-    return bid
-
-
-def _loan_terms(bid: AcceptedBid, origination: date) -> tuple[Schedule, AprDisclosure]:
-    try:
-        schedule = build_schedule(
-            bid.amount_minor,
-            bid.currency,
-            bid.annual_rate,
-            installment_count(bid.term_months, bid.repayment_frequency),
-            first_due_date(origination, bid.repayment_frequency),
-            method=bid.schedule_method,
-            frequency=bid.repayment_frequency,
-        )
-        disclosure = disclose(
-            schedule, prepaid_finance_charge=bid.origination_fee_minor, loan_date=origination
-        )
-    except ValueError as exc:
-        raise Conflict(f"the accepted bid's terms cannot make a loan: {exc}") from None
-    return schedule, disclosure
-
-
-def _new_loan(
-    app: ApplicationRecord,
-    bid: AcceptedBid,
-    schedule: Schedule,
-    disclosure: AprDisclosure,
-    origination: date,
-    created_by: str,
-) -> NewLoan:
-    return NewLoan(
-        application_id=app.id,
-        bid_id=bid.id,
-        provider_id=bid.provider_id,
-        borrower_id=app.borrower_id,
-        currency=bid.currency,
-        principal_minor=bid.amount_minor,
-        annual_rate=bid.annual_rate,
-        term_months=bid.term_months,
-        repayment_frequency=schedule.frequency.value,
-        schedule_method=schedule.method.value,
-        installment_count=len(schedule.installments),
-        origination_fee_minor=bid.origination_fee_minor,
-        total_interest_minor=schedule.total_interest,
-        total_of_payments_minor=schedule.total_of_payments,
-        amount_financed_minor=disclosure.amount_financed,
-        finance_charge_minor=disclosure.finance_charge,
-        apr=disclosure.apr,
-        apr_percent=disclosure.apr_percent,
-        origination_date=origination,
-        first_due_date=schedule.first_due_date,
-        maturity_date=schedule.maturity_date,
-        created_by=created_by,
-    )
-
-
-def _installment_lines(schedule: Schedule) -> list[InstallmentRecord]:
-    return [
-        InstallmentRecord(
-            number=i.number,
-            due_date=i.due_date,
-            scheduled_principal_minor=i.principal,
-            scheduled_interest_minor=i.interest,
-            principal_due_minor=i.principal,
-            interest_due_minor=i.interest,
-        )
-        for i in schedule.installments
-    ]
 
 
 async def provider_performance(deps: LoanDeps, provider: ProviderRecord) -> ProviderPerformance | None:
@@ -276,7 +170,7 @@ async def confirm_disbursement(
         loan, replayed = await confirm_disbursement_in(
             deps, uow, call, loan_handle, gateway_reference, amount, currency
         )
-    return await _view(deps, loan, replayed=replayed)
+    return await loan_view_of(deps, loan, replayed=replayed)
 
 
 async def confirm_disbursement_in(
@@ -360,7 +254,7 @@ async def visible_loan(deps: LoanDeps, principal: Principal, handle: str) -> Loa
 
 
 async def get_loan(deps: LoanDeps, principal: Principal, handle: str) -> LoanView:
-    view = await _view(deps, await visible_loan(deps, principal, handle))
+    view = await loan_view_of(deps, await visible_loan(deps, principal, handle))
     return as_seen_by(view, principal.role)
 
 
@@ -396,4 +290,4 @@ async def write_off_loan(deps: LoanDeps, call: Invocation, handle: str, reason: 
             f"written off: {reason}",
             LoanChanges(write_off_reason=reason),
         )
-    return await _view(deps, moved)
+    return await loan_view_of(deps, moved)

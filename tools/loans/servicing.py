@@ -28,6 +28,7 @@ from tools.loans.domain.loans import (
 )
 from tools.loans.domain.payoffs import payoff_accrued, settlement_quote
 from tools.loans.domain.repayments import Allocation, Prepay, allocate_payment
+from tools.loans.late_fee_waivers import waive_unearned_late_fees
 from tools.loans.loans import can_view_loan, loan_not_found, move_loan
 from tools.loans.models.loans import (
     RepaymentView,
@@ -119,7 +120,16 @@ async def _apply(
     prepay: Prepay | None,
 ) -> RepaymentRecord:
     paid_on = paid_at.astimezone(UTC).date()
-    installments = await uow.loans.installments(loan.id)
+    installments = await waive_unearned_late_fees(
+        deps,
+        uow,
+        call,
+        loan,
+        await uow.loans.installments(loan.id),
+        paid_on,
+        reference,
+        lambda lines: allocate(loan, lines, minor, paid_on, prepay),
+    )
     allocation = allocate(loan, installments, minor, paid_on, prepay)
     interest = allocation.to_interest + allocation.to_accrued_interest
     share = _commission(loan, interest)

@@ -41,11 +41,12 @@ TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
     # "More information needed" sends it back to draft so the borrower can change and resubmit.
     S.UNDER_REVIEW: frozenset({S.OPEN_FOR_BIDS, S.DECLINED, S.DRAFT, S.WITHDRAWN}),
     S.OPEN_FOR_BIDS: frozenset({S.OFFER_ACCEPTED, S.EXPIRED, S.WITHDRAWN}),
-    # Approval re-checks policy. Until then nothing binds the borrower (they may withdraw), and the
-    # lender's offer binds it only until the offer's validity: past it the acceptance lapses (expired).
+    # Approval re-checks policy. Until a loan is made nothing binds the borrower (they may withdraw), and
+    # the lender's offer binds it only until the offer's validity: past it the acceptance lapses.
     S.OFFER_ACCEPTED: frozenset({S.APPROVED, S.DECLINED, S.WITHDRAWN, S.EXPIRED}),
-    # Its loan cancelled before the payout: the borrower no longer wants it, or the platform refuses it.
-    S.APPROVED: frozenset({S.DISBURSED, S.WITHDRAWN, S.DECLINED}),
+    # Its loan cancelled before the payout: the borrower no longer wants it, or the platform refuses it;
+    # or no loan was made from it before the offer's validity passed.
+    S.APPROVED: frozenset({S.DISBURSED, S.WITHDRAWN, S.DECLINED, S.EXPIRED}),
     S.DECLINED: frozenset(),
     S.WITHDRAWN: frozenset(),
     S.EXPIRED: frozenset(),

@@ -329,8 +329,11 @@ class MakerChecker(Output):
         description="Your latest step on it (so approve_application refuses you); null when you made none."
     )
     you_may_approve: bool = Field(
-        description="True when it awaits approval (offer_accepted) and you made none of its steps; "
-        "approval still re-checks KYC and policy."
+        description="True when it awaits approval (offer_accepted), its offer has not lapsed and you made "
+        "none of its steps; approval still re-checks KYC and policy."
+    )
+    offer_valid_until: datetime | None = Field(
+        description="When the accepted offer lapses: approve, and make the loan, before it; null without one."
     )
 
 

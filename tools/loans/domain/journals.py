@@ -43,6 +43,7 @@ __all__ = [
     "commission_journal",
     "disbursement_journal",
     "late_fee_journal",
+    "late_fee_source",
     "origination_fee_journal",
     "payout_recovery_journal",
     "repayment_journal",
@@ -141,10 +142,15 @@ def commission_journal(loan: LoanRecord, amount: int) -> JournalDraft:
     )
 
 
+def late_fee_source(loan: LoanRecord, installment: int) -> str:
+    """The late fee movement of an installment (one at most: its journal's source id)."""
+    return f"late-fee:{loan.id}:{installment}"
+
+
 def late_fee_journal(loan: LoanRecord, installment: int, amount: int) -> JournalDraft:
     return _draft(
         JournalKind.FEE,
-        f"late-fee:{loan.id}:{installment}",
+        late_fee_source(loan, installment),
         f"late fee on installment {installment} of loan {loan.id}",
         (debit(_loan(loan, "fees_receivable"), amount), credit(_provider(loan, "fee_income"), amount)),
     )

@@ -137,6 +137,7 @@ class AcceptedBid:
     origination_fee_minor: int
     repayment_frequency: str
     schedule_method: str
+    valid_until: datetime  # the lender stands by it until then: a loan is made before, or never
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ would switch the whole SMS to UCS-2 and halve its length).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -46,6 +46,7 @@ class Template(StrEnum):
     APPLICATION_APPROVED = "application_approved"
     APPLICATION_DECLINED = "application_declined"
     APPLICATION_UNDER_REVIEW = "application_under_review"
+    APPLICATION_EXPIRED = "application_expired"
     OFFER_RECEIVED = "offer_received"
     LOAN_DISBURSED = "loan_disbursed"
     REPAYMENT_DUE = "repayment_due"
@@ -53,6 +54,7 @@ class Template(StrEnum):
     LOAN_PAID_OFF = "loan_paid_off"
     ARREARS = "arrears"
     LATE_FEE = "late_fee"
+    LATE_FEE_WAIVED = "late_fee_waived"
     LOAN_CANCELLED = "loan_cancelled"
 
 
@@ -62,9 +64,12 @@ _DECISIONS = {
     "application.open_for_bids": Template.APPLICATION_APPROVED,
     "application.declined": Template.APPLICATION_DECLINED,
     "application.under_review": Template.APPLICATION_UNDER_REVIEW,
+    # Nobody acted, so nobody else tells the borrower: the bidding window or the accepted offer ran out.
+    "application.expired": Template.APPLICATION_EXPIRED,
     "bid.placed": Template.OFFER_RECEIVED,
     "loan.delinquent": Template.ARREARS,
     "loan.late_fees_assessed": Template.LATE_FEE,
+    "loan.late_fees_waived": Template.LATE_FEE_WAIVED,
     "loan.cancelled": Template.LOAN_CANCELLED,
 }
 
@@ -160,33 +165,6 @@ def _received(f: Facts) -> tuple[str, str, str]:
     return "Application received", body, sms
 
 
-def _approved(f: Facts) -> tuple[str, str, str]:
-    body = (
-        f"Good news: application {f.reference} passed our assessment and is now open to lenders. "
-        "You will be told as offers arrive; compare them and accept the one you prefer."
-    )
-    sms = f"CaaS: application {f.reference} approved for lender offers. Check the app for offers."
-    return "Application approved for offers", body, sms
-
-
-def _declined(f: Facts) -> tuple[str, str, str]:
-    body = (
-        f"We are sorry: application {f.reference} was not approved. Your notice in the app explains "
-        "the main reasons and how to ask for a review."
-    )
-    sms = f"CaaS: application {f.reference} was not approved. See the app for the reasons."
-    return "Application not approved", body, sms
-
-
-def _review(f: Facts) -> tuple[str, str, str]:
-    body = (
-        f"Application {f.reference} is being reviewed by our credit team. We may ask you for more "
-        "information; no action is needed now."
-    )
-    sms = f"CaaS: application {f.reference} is under review. No action needed now."
-    return "Application under review", body, sms
-
-
 def _offer(f: Facts) -> tuple[str, str, str]:
     shown, short = _amount(f, f.amount_minor, "the offered amount")
     terms = ""
@@ -264,20 +242,55 @@ def _late_fee(f: Facts) -> tuple[str, str, str]:
     return "Late fee added", body, sms
 
 
-def _cancelled(f: Facts) -> tuple[str, str, str]:
-    body = (
-        f"The loan on application {f.reference} was cancelled before it was paid out: no money was sent "
-        "to you and you owe nothing on it. Ask support if you did not expect this."
-    )
-    sms = f"CaaS: the loan on {f.reference} was cancelled before payout. You owe nothing on it."
-    return "Loan cancelled", body, sms
+# Messages that say nothing but the reference: (title, body, SMS), ``{ref}`` the reference.
+_PLAIN: dict[Template, tuple[str, str, str]] = {
+    Template.APPLICATION_APPROVED: (
+        "Application approved for offers",
+        "Good news: application {ref} passed our assessment and is now open to lenders. You will be told "
+        "as offers arrive; compare them and accept the one you prefer.",
+        "CaaS: application {ref} approved for lender offers. Check the app for offers.",
+    ),
+    Template.APPLICATION_DECLINED: (
+        "Application not approved",
+        "We are sorry: application {ref} was not approved. Your notice in the app explains the main "
+        "reasons and how to ask for a review.",
+        "CaaS: application {ref} was not approved. See the app for the reasons.",
+    ),
+    Template.APPLICATION_UNDER_REVIEW: (
+        "Application under review",
+        "Application {ref} is being reviewed by our credit team. We may ask you for more information; no "
+        "action is needed now.",
+        "CaaS: application {ref} is under review. No action needed now.",
+    ),
+    Template.APPLICATION_EXPIRED: (
+        "Application expired",
+        "Application {ref} has expired: no loan was made from it in time (no offer was accepted while "
+        "lenders could bid, or the offer accepted lapsed before its loan was made). You owe nothing on "
+        "it, and you may apply again.",
+        "CaaS: application {ref} expired without a loan. You owe nothing; you may apply again.",
+    ),
+    Template.LATE_FEE_WAIVED: (
+        "Late fee removed",
+        "The late fee on loan {ref} was removed: your payment was made within the grace period, only "
+        "recorded later. You do not owe it.",
+        "CaaS: the late fee on loan {ref} was removed; your payment was on time.",
+    ),
+    Template.LOAN_CANCELLED: (
+        "Loan cancelled",
+        "The loan on application {ref} was cancelled before it was paid out: no money was sent to you and "
+        "you owe nothing on it. Ask support if you did not expect this.",
+        "CaaS: the loan on {ref} was cancelled before payout. You owe nothing on it.",
+    ),
+}
+
+
+def _plain(template: Template) -> Callable[[Facts], tuple[str, str, str]]:
+    title, body, sms = _PLAIN[template]
+    return lambda f: (title, body.format(ref=f.reference), sms.format(ref=f.reference))
 
 
 _TEXTS = {
     Template.APPLICATION_RECEIVED: _received,
-    Template.APPLICATION_APPROVED: _approved,
-    Template.APPLICATION_DECLINED: _declined,
-    Template.APPLICATION_UNDER_REVIEW: _review,
     Template.OFFER_RECEIVED: _offer,
     Template.LOAN_DISBURSED: _disbursed,
     Template.REPAYMENT_DUE: _due,
@@ -285,7 +298,7 @@ _TEXTS = {
     Template.LOAN_PAID_OFF: _paid_off,
     Template.ARREARS: _arrears,
     Template.LATE_FEE: _late_fee,
-    Template.LOAN_CANCELLED: _cancelled,
+    **{template: _plain(template) for template in _PLAIN},
 }
 
 

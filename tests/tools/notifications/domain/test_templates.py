@@ -28,6 +28,7 @@ EVERY = Facts(
         ("application.open_for_bids", {}, Template.APPLICATION_APPROVED),
         ("application.declined", {}, Template.APPLICATION_DECLINED),
         ("application.under_review", {}, Template.APPLICATION_UNDER_REVIEW),
+        ("application.expired", {}, Template.APPLICATION_EXPIRED),
         ("bid.placed", {}, Template.OFFER_RECEIVED),
         ("loan.active", {"from_status": "pending_disbursement"}, Template.LOAN_DISBURSED),
         ("loan.repayment_recorded", {"status_after": "active"}, Template.REPAYMENT_RECEIVED),
@@ -35,6 +36,7 @@ EVERY = Facts(
         ("loan.delinquent", {}, Template.ARREARS),
         ("loan.late_fees_assessed", {}, Template.LATE_FEE),
         ("loan.cancelled", {}, Template.LOAN_CANCELLED),
+        ("loan.late_fees_waived", {}, Template.LATE_FEE_WAIVED),
     ],
 )
 def test_each_event_the_borrower_hears_about_has_its_template(
