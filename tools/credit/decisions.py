@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from tools.credit.access import can_view
@@ -10,6 +11,8 @@ from tools.credit.domain.lifecycle import ApplicationStatus, IllegalTransition, 
 from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.credit.ports import CreditDeps
+from tools.marketplace.domain.bids import BidRecord
+from tools.marketplace.domain.offers import offer_figures
 from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
@@ -105,6 +108,16 @@ def _bureau_of(scored: StoredAssessment | None) -> BureauData | None:
     )
 
 
+def _offered_installment(offer: BidRecord | None, today: date) -> Decimal | None:
+    """The accepted offer's largest installment as a monthly amount: debt-to-income at approval is
+    the borrower's real new payment (its rate, method and frequency), not an estimate at the policy's
+    reference rate, which a dearer offer would exceed."""
+    if offer is None:
+        return None
+    terms = offer.terms()
+    return offer_figures(terms, today).monthly_installment(terms.repayment_frequency)
+
+
 def _needs_operator(deps: CreditDeps, currency: str, amount: Decimal) -> bool:
     limit = deps.operator_approval_above.get(currency)
     return limit is None or amount > limit
@@ -113,8 +126,8 @@ def _needs_operator(deps: CreditDeps, currency: str, amount: Decimal) -> bool:
 async def approve_application(
     deps: CreditDeps, call: Invocation, handle: str, comment: str
 ) -> ApprovalResult:
-    """Re-check policy at the accepted offer's amount and term (affordability at the policy's reference
-    rate) and approve, or decline with a notice if it fails."""
+    """Re-check policy at the accepted offer's amount, term and installment (debt-to-income at what the
+    borrower will really pay) and approve, or decline with a notice if it fails."""
     principal = call.principal
     async with deps.uow() as uow:
         app = await locked_application(uow, principal, handle)
@@ -147,7 +160,9 @@ async def approve_application(
         if not kyc.complete:
             raise Conflict(f"{app.reference} cannot be approved without {' and '.join(kyc.missing())}")
         bureau = _bureau_of(await uow.risk.latest_assessment(app.id))
-        inputs = await inputs_for(deps, app, bureau, (amount, months or app.term_months or 1), verified)
+        terms = (amount, months or app.term_months or 1)
+        paying = _offered_installment(offer, deps.clock.today())
+        inputs = await inputs_for(deps, app, bureau, terms, verified, paying)
         assessment = score(inputs, deps.policy, stage="approval")
         result = assessment_json(assessment)
         stored = await uow.risk.add_assessment(

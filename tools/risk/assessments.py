@@ -63,7 +63,10 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
 
 
 def inputs_json(inputs: ScoreInputs) -> dict[str, Any]:
-    return dict(_json(asdict(inputs)))
+    stored = dict(_json(asdict(inputs)))
+    if inputs.offered_installment is None:  # only an approval's re-check knows the offer's installment
+        del stored["offered_installment"]
+    return stored
 
 
 async def inputs_for(
@@ -72,9 +75,11 @@ async def inputs_for(
     bureau: BureauData | None,
     terms: tuple[Decimal, int] | None = None,
     verified: set[str] | None = None,
+    offered_installment: Decimal | None = None,
 ) -> ScoreInputs:
     """The scorecard's view of an application; ``terms`` (amount, months) override the requested ones;
-    ``verified``: its verified document types, when the caller read them already."""
+    ``verified``: its verified document types, when the caller read them already;
+    ``offered_installment``: the accepted offer's monthly installment, at approval."""
     born = unseal(deps.vault, app).date_of_birth
     if born is None or app.monthly_income_minor is None or app.requested_amount_minor is None:
         raise Conflict(f"{app.reference} is a draft without the figures needed to score it")
@@ -101,6 +106,7 @@ async def inputs_for(
         recent_delinquencies=bureau.recent_delinquencies if bureau else None,
         kyc_verified=kyc.identity_verified,
         currency=app.currency,
+        offered_installment=offered_installment,
     )
 
 

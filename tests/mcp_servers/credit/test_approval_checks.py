@@ -4,6 +4,7 @@ approves their own application."""
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import asyncpg
@@ -51,6 +52,35 @@ async def test_approval_checks_affordability_at_the_accepted_offers_term(
     assert (result["approved"], result["status"]) == (False, "declined"), result
     recheck = await call(client, ASSESSMENT, {"application": app["id"]})
     assert (recheck["stage"], recheck["inputs"]["term_months"]) == ("approval", 3)
+
+
+async def test_approval_measures_debt_to_income_at_the_offers_own_installment(
+    client: Client, principal: Any, country: str
+) -> None:
+    # A weekly flat offer at 30% on 250,000 over 12 months: 52 installments of 250,000 * 1.3 / 52 =
+    # 6,250.00, so 27,083.33 a month (6,250 * 52 / 12) against 24,372.33 estimated at the 30% annuity
+    # reference rate. Debt-to-income is what the borrower will really pay.
+    provider = await lender(client, principal, country)
+    app = await open_application(client, principal, country)
+    await verify_kyc(client, principal, app, "proof_of_income")
+    await invite(client, principal, app)
+    weekly = {"repayment_frequency": "weekly", "schedule_method": "flat", "annual_rate": "0.30"}
+    offer = await place(client, principal, app, provider, **weekly)
+    as_borrower(principal, app)
+    await call(client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()})
+    principal(uid("op-checker"), Role.OPERATOR)
+    assert (await call(client, APPROVE, {"application": app["id"], "comment": COMMENT}))["approved"]
+    recheck = await call(client, ASSESSMENT, {"application": app["id"]})
+    assert recheck["stage"] == "approval"
+    assert Decimal(recheck["installment_estimate"]) == Decimal("27083.33")
+    assert Decimal(recheck["inputs"]["offered_installment"]) == Decimal("27083.33")
+    income, owed = (
+        Decimal(recheck["inputs"]["monthly_income"]),
+        Decimal(recheck["inputs"]["monthly_obligations"]),
+    )
+    assert Decimal(recheck["dti_after"]) == ((owed + Decimal("27083.33")) / income).quantize(
+        Decimal("0.0001"), rounding=ROUND_CEILING
+    )
 
 
 async def test_the_borrower_signed_in_as_staff_neither_reviews_nor_approves_their_own_application(

@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Generic, TypeVar
 
 from tools.loans.domain.apr import disclose
 from tools.loans.domain.schedules import Frequency, Installment, add_months, build_schedule
 from tools.marketplace.domain.bids import BidTerms
+from tools.platform.domain.money import currency_exponent, from_minor
 from tools.platform.domain.money_format import format_money
 
 __all__ = ["OfferCandidate", "OfferFigures", "RankedOffer", "offer_figures", "rank_offers"]
@@ -47,6 +48,14 @@ class OfferFigures:
     apr_percent: Decimal  # percent, 2 places half-up
     # The schedule the figures come from, first due one unit period after the comparison date.
     schedule: tuple[Installment, ...] = ()
+
+    def monthly_installment(self, frequency: Frequency) -> Decimal:
+        """The largest installment as a monthly amount in major units (a weekly one times 52/12), to the
+        currency's minor unit half-up: what the borrower's budget must carry."""
+        per_year = {Frequency.MONTHLY: 12, Frequency.BIWEEKLY: 26, Frequency.WEEKLY: 52}[Frequency(frequency)]
+        unit = Decimal(1).scaleb(-currency_exponent(self.currency))
+        monthly = from_minor(self.largest_installment, self.currency) * per_year / 12
+        return monthly.quantize(unit, rounding=ROUND_HALF_UP)
 
 
 def _first_due(start: date, frequency: Frequency) -> date:

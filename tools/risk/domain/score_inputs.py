@@ -77,6 +77,9 @@ class ScoreInputs:
     # The amounts' ISO 4217 currency: the installment estimate and the largest affordable amount are
     # rounded to its minor unit (a yen, a fils). None (a what-if without a currency): two decimals.
     currency: str | None = None
+    # At approval, the accepted offer's largest installment as a monthly amount (a weekly one times
+    # 52/12): debt-to-income is the borrower's real new payment, not an estimate at the reference rate.
+    offered_installment: Decimal | None = None
 
     @property
     def minor_unit(self) -> Decimal:
@@ -87,6 +90,8 @@ class ScoreInputs:
         _money("monthly_obligations", self.monthly_obligations, positive=False)
         _money("requested_amount", self.requested_amount, positive=True)
         _count("term_months", self.term_months, minimum=1)
+        if self.offered_installment is not None:
+            _money("offered_installment", self.offered_installment, positive=True)
         _count("months_in_employment", self.months_in_employment)
         _count("age_years", self.age_years)
         if self.bureau_score is not None:

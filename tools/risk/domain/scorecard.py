@@ -352,7 +352,9 @@ def score(
 ) -> Assessment:
     """Score one application under ``policy``. ``stage`` is "scoring" or "approval" (see ``Stage``)."""
     stage = Stage(stage)
-    installment = installment_estimate(inputs.requested_amount, inputs.term_months, policy, inputs.minor_unit)
+    installment = inputs.offered_installment or installment_estimate(
+        inputs.requested_amount, inputs.term_months, policy, inputs.minor_unit
+    )
     dti = dti_after(inputs.monthly_obligations, inputs.monthly_income, installment)
     graded = grade_characteristics(inputs, dti)
     total = BASE_POINTS + sum(g.bin.points for g in graded)
@@ -369,13 +371,8 @@ def score(
 
     conditions = []
     if not inputs.kyc_verified and recommendation is Recommendation.REFER:
-        conditions.append(
-            Reason(
-                IDENTITY_CONDITION,
-                "identity (KYC) is not verified yet; the application cannot be approved until it is",
-                0,
-            )
-        )
+        waiting = "identity (KYC) is not verified yet; the application cannot be approved until it is"
+        conditions.append(Reason(IDENTITY_CONDITION, waiting, 0))
     reasons = (failed + conditions + _shortfalls(graded))[:MAX_REASONS]
 
     return Assessment(
