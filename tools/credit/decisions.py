@@ -12,7 +12,7 @@ from tools.credit.domain.maker_checker import maker_steps, step_of
 from tools.credit.lifecycle import locked_application, not_found, transition
 from tools.credit.ports import CreditDeps
 from tools.marketplace.domain.bids import BidRecord
-from tools.marketplace.domain.offers import offer_figures
+from tools.marketplace.domain.offers import monthly_installment
 from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import Conflict, NotFound, PermissionDenied
@@ -112,10 +112,7 @@ def _offered_installment(offer: BidRecord | None, today: date) -> Decimal | None
     """The accepted offer's largest installment as a monthly amount: debt-to-income at approval is
     the borrower's real new payment (its rate, method and frequency), not an estimate at the policy's
     reference rate, which a dearer offer would exceed."""
-    if offer is None:
-        return None
-    terms = offer.terms()
-    return offer_figures(terms, today).monthly_installment(terms.repayment_frequency)
+    return None if offer is None else monthly_installment(offer.terms(), today)
 
 
 def _needs_operator(deps: CreditDeps, currency: str, amount: Decimal) -> bool:

@@ -23,12 +23,26 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Generic, TypeVar
 
 from tools.loans.domain.apr import disclose
-from tools.loans.domain.schedules import Frequency, Installment, add_months, build_schedule
+from tools.loans.domain.schedules import (
+    PERIODS_PER_YEAR,
+    Frequency,
+    Installment,
+    Schedule,
+    add_months,
+    build_schedule,
+)
 from tools.marketplace.domain.bids import BidTerms
 from tools.platform.domain.money import currency_exponent, from_minor
 from tools.platform.domain.money_format import format_money
 
-__all__ = ["OfferCandidate", "OfferFigures", "RankedOffer", "offer_figures", "rank_offers"]
+__all__ = [
+    "OfferCandidate",
+    "OfferFigures",
+    "RankedOffer",
+    "monthly_installment",
+    "offer_figures",
+    "rank_offers",
+]
 
 K = TypeVar("K")
 
@@ -49,14 +63,6 @@ class OfferFigures:
     # The schedule the figures come from, first due one unit period after the comparison date.
     schedule: tuple[Installment, ...] = ()
 
-    def monthly_installment(self, frequency: Frequency) -> Decimal:
-        """The largest installment as a monthly amount in major units (a weekly one times 52/12), to the
-        currency's minor unit half-up: what the borrower's budget must carry."""
-        per_year = {Frequency.MONTHLY: 12, Frequency.BIWEEKLY: 26, Frequency.WEEKLY: 52}[Frequency(frequency)]
-        unit = Decimal(1).scaleb(-currency_exponent(self.currency))
-        monthly = from_minor(self.largest_installment, self.currency) * per_year / 12
-        return monthly.quantize(unit, rounding=ROUND_HALF_UP)
-
 
 def _first_due(start: date, frequency: Frequency) -> date:
     if frequency is Frequency.MONTHLY:
@@ -64,9 +70,8 @@ def _first_due(start: date, frequency: Frequency) -> date:
     return start + timedelta(days=14 if frequency is Frequency.BIWEEKLY else 7)
 
 
-def offer_figures(terms: BidTerms, as_of: date) -> OfferFigures:
-    """Schedule and APR disclosure of ``terms``; ValueError when no schedule can be built from them."""
-    schedule = build_schedule(
+def _schedule(terms: BidTerms, as_of: date) -> Schedule:
+    return build_schedule(
         terms.amount_minor,
         terms.currency,
         terms.annual_rate,
@@ -75,6 +80,21 @@ def offer_figures(terms: BidTerms, as_of: date) -> OfferFigures:
         method=terms.schedule_method,
         frequency=terms.repayment_frequency,
     )
+
+
+def monthly_installment(terms: BidTerms, as_of: date) -> Decimal:
+    """The largest installment of ``terms`` as a monthly amount in major units (a weekly one times
+    52/12), half-up to the currency's minor unit: what the borrower's budget must carry. The schedule
+    alone, without the APR's iteration (a tenth of the cost of ``offer_figures``)."""
+    per_year = PERIODS_PER_YEAR[Frequency(terms.repayment_frequency)]
+    unit = Decimal(1).scaleb(-currency_exponent(terms.currency))
+    monthly = from_minor(max(_schedule(terms, as_of).payments), terms.currency) * per_year / 12
+    return monthly.quantize(unit, rounding=ROUND_HALF_UP)
+
+
+def offer_figures(terms: BidTerms, as_of: date) -> OfferFigures:
+    """Schedule and APR disclosure of ``terms``; ValueError when no schedule can be built from them."""
+    schedule = _schedule(terms, as_of)
     disclosure = disclose(schedule, prepaid_finance_charge=terms.origination_fee_minor)
     return OfferFigures(
         currency=terms.currency,
