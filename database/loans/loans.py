@@ -100,6 +100,7 @@ _LENDER_DISBURSING = _LENDER.replace(
 )
 _REPAYMENT_COLUMNS = [f.name for f in fields(RepaymentRecord)]
 _REPAYMENTS = f"SELECT {', '.join(_REPAYMENT_COLUMNS)} FROM caas_core.loan_repayments"
+_LOAN_REPAYMENTS = f"{_REPAYMENTS} WHERE loan_id = $1 ORDER BY paid_at, recorded_at"
 _STATUS_TIME = {"closed": "closed_at", "defaulted": "defaulted_at", "written_off": "written_off_at"}
 # Installments as arrays, for one INSERT or UPDATE of a whole schedule.
 _ARRAYS = (
@@ -180,10 +181,7 @@ class PgLoanReader:
         return _repayment(row) if row else None
 
     async def repayments(self, loan_id: UUID) -> list[RepaymentRecord]:
-        rows = await self._pool.fetch(
-            f"{_REPAYMENTS} WHERE loan_id = $1 ORDER BY paid_at, recorded_at", loan_id
-        )
-        return [_repayment(r) for r in rows]
+        return [_repayment(r) for r in await self._pool.fetch(_LOAN_REPAYMENTS, loan_id)]
 
     async def book(self, provider_id: UUID) -> LoanBook:
         row = await self._pool.fetchrow(
@@ -383,6 +381,9 @@ class PgLoanWriter:
             f"{_REPAYMENTS} WHERE loan_id = $1 AND reference = $2", loan_id, reference
         )
         return _repayment(row) if row else None
+
+    async def repayments(self, loan_id: UUID) -> list[RepaymentRecord]:
+        return [_repayment(r) for r in await self._conn.fetch(_LOAN_REPAYMENTS, loan_id)]
 
     async def insert_repayment(self, record: RepaymentRecord) -> RepaymentRecord:
         columns = [c for c in _REPAYMENT_COLUMNS if c != "recorded_at"]

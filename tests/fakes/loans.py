@@ -244,6 +244,10 @@ class FakeLoanWriter:
         repayments = self._tx.tables.repayments.values()
         return next((r for r in repayments if (r.loan_id, r.reference) == (loan_id, reference)), None)
 
+    async def repayments(self, loan_id: UUID) -> list[RepaymentRecord]:
+        mine = [r for r in self._tx.tables.repayments.values() if r.loan_id == loan_id]
+        return sorted(mine, key=lambda r: (r.paid_at, r.recorded_at))
+
     async def insert_repayment(self, record: RepaymentRecord) -> RepaymentRecord:
         if await self.repayment_by_reference(record.loan_id, record.reference) is not None:
             raise UniqueViolation(f"loan {record.loan_id} already has a repayment {record.reference}")

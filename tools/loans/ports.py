@@ -181,6 +181,10 @@ class LoanWriter(Protocol):
 
     async def repayment_by_reference(self, loan_id: UUID, reference: str) -> RepaymentRecord | None: ...
 
+    async def repayments(self, loan_id: UUID) -> list[RepaymentRecord]:
+        """The loan's repayments in this transaction, by the time they were paid."""
+        ...
+
     async def insert_repayment(self, record: RepaymentRecord) -> RepaymentRecord: ...
 
 

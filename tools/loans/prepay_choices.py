@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
+from tools.loans.domain.late_fees import without_late_fees
 from tools.loans.domain.loans import SERVICING, InstallmentRecord, LoanStatus, apply_allocation
 from tools.loans.domain.repayments import Allocation, Outstanding, Prepay
+from tools.loans.late_fee_waivers import unearned_fees
 from tools.loans.loans import can_view_loan, loan_not_found
 from tools.loans.models.loans import (
     AllocationLineView,
@@ -72,8 +75,18 @@ async def quote_prepayment(
     if loan.disbursed_on is not None and day < loan.disbursed_on:
         raise InvalidArgument(f"as_of is before the loan was disbursed on {loan.disbursed_on}")
     cur = loan.currency
+    minor = minor_amount(amount, cur)
     installments = await deps.reader.installments(loan.id)
-    allocation = allocate(loan, installments, minor_amount(amount, cur), day, prepay)
+
+    def paying(lines: Sequence[InstallmentRecord]) -> Allocation:
+        return allocate(loan, lines, minor, day, prepay)
+
+    # As recording the payment would: without a late fee it proves unearned.
+    history = partial(deps.reader.repayments, loan.id)
+    installments = without_late_fees(
+        installments, await unearned_fees(deps, loan, installments, day, history, paying)
+    )
+    allocation = paying(installments)
     changed = {i.number: i for i in apply_allocation(installments, allocation, deps.clock.now())}
     after_rows = [changed.get(i.number, i) for i in installments]
     before, after = _owing(installments), _owing(after_rows)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from uuid import UUID, uuid4
 
 from tools.ledger.ledger import post_journal
@@ -14,6 +15,7 @@ from tools.loans.domain.aging import age
 from tools.loans.domain.commission_plan import CommissionPlan
 from tools.loans.domain.commissions import repayment_commission, terms_from_plan
 from tools.loans.domain.journals import repayment_journal, settlement_journal
+from tools.loans.domain.late_fees import without_late_fees
 from tools.loans.domain.loans import (
     SERVICING,
     InstallmentRecord,
@@ -28,7 +30,7 @@ from tools.loans.domain.loans import (
 )
 from tools.loans.domain.payoffs import payoff_accrued, settlement_quote
 from tools.loans.domain.repayments import Allocation, Prepay, allocate_payment
-from tools.loans.late_fee_waivers import waive_unearned_late_fees
+from tools.loans.late_fee_waivers import unearned_fees, waive_unearned_late_fees
 from tools.loans.loans import can_view_loan, loan_not_found, move_loan
 from tools.loans.models.loans import (
     RepaymentView,
@@ -363,10 +365,16 @@ async def quote_early_settlement(
         raise loan_not_found(handle)
     if LoanStatus(loan.status) not in SERVICING:
         raise not_servicing(loan, "an early settlement")
+    day, installments = as_of or deps.clock.today(), await deps.reader.installments(loan.id)
     try:
-        quote = settlement_quote(
-            loan, await deps.reader.installments(loan.id), as_of or deps.clock.today(), valid_days
+        # Without a late fee a payoff on any day of the window proves unearned: the quote is what
+        # recording that payoff does (its last day is the latest, so the strictest, such day).
+        last = day + timedelta(days=valid_days)
+        history = partial(deps.reader.repayments, loan.id)
+        installments = without_late_fees(
+            installments, await unearned_fees(deps, loan, installments, last, history, None)
         )
+        quote = settlement_quote(loan, installments, day, valid_days)
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from None
     return quote_view(loan, quote)

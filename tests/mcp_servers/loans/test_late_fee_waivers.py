@@ -18,7 +18,7 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
-from tests.helpers.loans import AGE, GET_LOAN, RECONCILE, REPAY, SCHEDULE, active_loan, balance, call
+from tests.helpers.loans import AGE, GET_LOAN, QUOTE, RECONCILE, REPAY, SCHEDULE, active_loan, balance, call
 from tests.helpers.notifications import inbox, settle
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
@@ -120,3 +120,47 @@ async def test_a_payment_after_the_grace_period_or_short_of_the_installment_pays
     assert allocated(paid)[0] == ("fee", 1, "1182.00")  # on time, but it did not pay the installment
     assert await waivers(core_db, late) == await waivers(core_db, short) == []
     assert uuid.UUID(paid["loan_id"]) == uuid.UUID(short["id"])
+
+
+async def test_a_fee_stays_when_part_of_the_installment_was_paid_after_the_grace_period(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    # 12,000.00 paid (and recorded) on day 7, after the grace period; aging on day 10 charges 5% of the
+    # 11,639.90 still owed. The rest, dated day 3, arrives later: at the end of the grace period only it
+    # was paid, so the installment was late and the fee earned.
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    first = date.fromisoformat(loan["first_due_date"])
+    clock.move(days=(first - clock.today()).days + 7)
+    await repay(client, principal, loan, "12000.00", first + timedelta(days=7))
+    clock.move(days=3)
+    principal(uid("op-aging"), Role.OPERATOR)
+    await call(client, AGE, {})
+    assert await balance(core_db, "loan", "fees_receivable", loan["id"]) == 58_200
+    paid = await repay(client, principal, loan, "11639.90", first + timedelta(days=3))
+    assert allocated(paid)[0] == ("fee", 1, "582.00")
+    assert await waivers(core_db, loan) == []
+    assert await balance(core_db, "provider", "fee_income", provider["id"]) == ORIGINATION_FEE + 58_200
+
+
+async def test_quotes_for_a_day_in_grace_say_what_recording_that_payment_does(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: both quotes for a day in the grace period included the fee the payment would not
+    pay, so paying the settlement quote left a credit and the prepayment quote's allocation was not the
+    repayment's."""
+    loan, _, due = await charged(client, principal, runtime, core_db, clock, 10)
+    day = (due[0] + timedelta(days=3)).isoformat()
+    principal(uid("op"), Role.OPERATOR)
+    preview = await call(
+        client, "credit_quote_prepayment", {"loan": loan["id"], "amount": "23639.90", "as_of": day}
+    )
+    assert allocated(preview) == [("interest", 1, "5000.00"), ("principal", 1, "18639.90")]
+    quote = await call(client, QUOTE, {"loan": loan["id"], "as_of": day})
+    assert quote["fees"]["amount"] == "0.00"
+    paid = await repay(client, principal, loan, quote["total"]["amount"], due[0] + timedelta(days=3))
+    assert (paid["loan_status"], paid["credit"]["amount"]) == ("closed", "0.00")
+    # A window reaching past the grace period is good on its last day too: the fee is in it.
+    late, _, due = await charged(client, principal, runtime, core_db, clock, 10)
+    principal(uid("op"), Role.OPERATOR)
+    args = {"loan": late["id"], "as_of": (due[0] + timedelta(days=3)).isoformat(), "valid_days": 3}
+    assert (await call(client, QUOTE, args))["fees"]["amount"] == "1182.00"

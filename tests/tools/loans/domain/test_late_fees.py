@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
-from tools.loans.domain.late_fees import unearned_late_fees, without_late_fees
+from tools.loans.domain.late_fees import unearned_late_fees, waivable_late_fees, without_late_fees
 from tools.loans.domain.loans import InstallmentRecord, open_outstanding
 from tools.loans.domain.repayments import Allocation, allocate_payment
 
@@ -40,7 +40,7 @@ def paying(amount: int, on: date) -> Callable[[Sequence[InstallmentRecord]], All
 
 
 def unearned(lines: list[InstallmentRecord], amount: int, on: date) -> frozenset[int]:
-    return unearned_late_fees(lines, on, GRACE, paying(amount, on))
+    return unearned_late_fees(lines, waivable_late_fees(lines, on, GRACE), paying(amount, on))
 
 
 CHARGED = DUE[0] + timedelta(days=GRACE + 1)
