@@ -99,7 +99,6 @@ async def world(
     papers = [await new_application(client, principal, borrower) for _ in range(2)]
     for n in range(2):
         await registered(client, papers[0], scan(f"cursor-{n}"))
-    for _ in range(2):
         await scored(client, principal, await submitted(client, principal), REFER_BUREAU, uid("op-score"))
     loans = await _loans(client, principal, runtime, db)
     owner = await _postings(runtime, lenders)

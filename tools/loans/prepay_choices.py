@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import partial
 
 from tools.loans.domain.late_fees import without_late_fees
-from tools.loans.domain.loans import SERVICING, InstallmentRecord, LoanStatus, apply_allocation
+from tools.loans.domain.loans import SERVICING, InstallmentRecord, LoanRecord, LoanStatus, apply_allocation
 from tools.loans.domain.repayments import Allocation, Outstanding, Prepay
 from tools.loans.late_fee_waivers import unearned_fees
 from tools.loans.loans import can_view_loan, loan_not_found
@@ -57,6 +57,22 @@ def _summary(
     return text
 
 
+async def _as_recorded(
+    deps: LoanDeps, loan: LoanRecord, minor: int, day: date, prepay: Prepay | None
+) -> tuple[list[InstallmentRecord], Allocation]:
+    """The installments and the allocation as recording the payment would make them: without a late
+    fee it proves unearned (``tools.loans.late_fee_waivers``)."""
+    installments = await deps.reader.installments(loan.id)
+
+    def paying(lines: Sequence[InstallmentRecord]) -> Allocation:
+        return allocate(loan, lines, minor, day, prepay)
+
+    history = partial(deps.reader.repayments, loan.id)
+    waived = await unearned_fees(deps, loan, installments, day, history, paying)
+    installments = without_late_fees(installments, waived)
+    return installments, paying(installments)
+
+
 async def quote_prepayment(
     deps: LoanDeps,
     principal: Principal,
@@ -76,17 +92,7 @@ async def quote_prepayment(
         raise InvalidArgument(f"as_of is before the loan was disbursed on {loan.disbursed_on}")
     cur = loan.currency
     minor = minor_amount(amount, cur)
-    installments = await deps.reader.installments(loan.id)
-
-    def paying(lines: Sequence[InstallmentRecord]) -> Allocation:
-        return allocate(loan, lines, minor, day, prepay)
-
-    # As recording the payment would: without a late fee it proves unearned.
-    history = partial(deps.reader.repayments, loan.id)
-    installments = without_late_fees(
-        installments, await unearned_fees(deps, loan, installments, day, history, paying)
-    )
-    allocation = paying(installments)
+    installments, allocation = await _as_recorded(deps, loan, minor, day, prepay)
     changed = {i.number: i for i in apply_allocation(installments, allocation, deps.clock.now())}
     after_rows = [changed.get(i.number, i) for i in installments]
     before, after = _owing(installments), _owing(after_rows)

@@ -121,6 +121,7 @@ class Report:
 
     kind: PaymentKind
     source: str
+    paid_at: datetime | None = None  # when the vendor says the payer paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +133,24 @@ class Outcome:
     concluded: bool = False
 
 
+def _paid_at(deps: PaymentDeps, p: PaymentRecord, said: datetime | None) -> datetime:
+    """When a collection was paid: the vendor's time when it says one that can be (not before the
+    charge was requested, not ahead of the clock), else now. A payment dated when it was made, not
+    when the webhook came, is what aging and the late-fee waiver judge."""
+    now = deps.clock.now()
+    return said if said is not None and p.created_at <= said <= now else now
+
+
 async def _effect(
-    deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: PaymentRecord, locked: LoanRecord
+    deps: PaymentDeps,
+    uow: InboxUnitOfWork,
+    call: Invocation,
+    p: PaymentRecord,
+    locked: LoanRecord,
+    said_paid_at: datetime | None = None,
 ) -> str:
     """What a succeeded payment does to its loan (``locked``, the caller's lock), in the same
-    transaction."""
+    transaction; ``said_paid_at``: when the vendor's webhook says the payer paid."""
     amount = from_minor(p.amount_minor, p.currency)
     if p.kind == PaymentKind.DISBURSEMENT:
         loan, replayed = await confirm_disbursement_in(
@@ -150,7 +164,7 @@ async def _effect(
         call,
         str(p.loan_id),
         amount,
-        deps.clock.now(),
+        _paid_at(deps, p, said_paid_at),
         p.reference,
         prepay,
         locked=locked,
@@ -177,14 +191,19 @@ async def _duplicate_payout(uow: InboxUnitOfWork, p: PaymentRecord) -> str | Non
 
 
 async def _applied(
-    deps: PaymentDeps, uow: InboxUnitOfWork, call: Invocation, p: PaymentRecord, loan: LoanRecord
+    deps: PaymentDeps,
+    uow: InboxUnitOfWork,
+    call: Invocation,
+    p: PaymentRecord,
+    loan: LoanRecord,
+    report: Report | None,
 ) -> tuple[bool, str]:
     """Whether the succeeded payment's effect applied, and what it did or why its loan refused it: the
     money moved whatever the loan says, so the payment records that and the refusal waits for an
     operator."""
     try:
         async with uow.payments.savepoint():
-            return True, await _effect(deps, uow, call, p, loan)
+            return True, await _effect(deps, uow, call, p, loan, None if report is None else report.paid_at)
     except DomainError as exc:
         refused = f"but its effect was refused ({exc.code}: {exc.message})"
         return False, refused + await _book_unapplied(uow, call, p, loan, exc.message)
@@ -262,7 +281,7 @@ async def settle(
         if duplicate:
             applied, said = False, duplicate + await _book_unapplied(uow, call, p, loan, duplicate)
         else:
-            applied, said = await _applied(deps, uow, call, p, loan)
+            applied, said = await _applied(deps, uow, call, p, loan, report)
         outcome = "applied" if applied else "rejected"
         detail += f"; {said}"
         error = None if applied else detail

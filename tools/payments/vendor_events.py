@@ -97,7 +97,7 @@ async def _gateway_effect(
             amount_minor=event.amount_minor,
             currency=event.currency,
             inbox=(source, event.event_id),
-            report=Report(kind, source),
+            report=Report(kind, source, event.paid_at),
         )
     except NoSuchPayment:  # found by the loan's lock, not read before it
         return "ignored", f"no payment {payment_id}", None, False

@@ -183,6 +183,8 @@ class GatewayEvent:
     amount_minor: int | None
     currency: str | None
     status: str | None
+    # When the vendor says the payer paid (Paystack's ``paid_at``), if it says so readably.
+    paid_at: datetime | None = None
 
 
 def _text(value: Any, what: str, *, most: int = 200) -> str:
@@ -232,7 +234,20 @@ def paystack_event(body: Any) -> GatewayEvent:
         amount_minor=_amount(data.get("amount")),
         currency=_currency(data.get("currency")),
         status=_optional_text(data.get("status"), "data.status"),
+        paid_at=_moment(data.get("paid_at") or data.get("paidAt")),
     )
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time with its offset, or None: a time the vendor spells otherwise is not the
+    event's to refuse over (the payment is dated when the platform was told instead)."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def stripe_event(body: Any) -> GatewayEvent:
