@@ -124,9 +124,10 @@ def _month(month: str) -> tuple[date, date]:
 
 
 async def commission_statement(provider: str, month: str) -> str:
-    """A provider's commission statement for one calendar month (YYYY-MM), as get_commission_statement
-    returns its first page of 100 lines (JSON): the month's totals, and next_cursor for the tool when
-    the month has more lines."""
+    """A provider's commission statement for one calendar month (YYYY-MM) in its lending currency, as
+    get_commission_statement returns its first page of 100 lines (JSON): the month's totals, next_cursor
+    for the tool when the month has more lines, and other_currencies, which the tool states with
+    currency."""
 
     async def read(rt: Runtime, who: Principal) -> BaseModel:
         return await commissions.get_commission_statement(rt.deps.loans, who, provider, _month(month), 100)

@@ -44,6 +44,16 @@ _KINDS = {
 }
 
 
+def _lendable(currency: str) -> str:
+    """``currency``, or invalid_argument for a code no account can be in (XYZ, XAU: the three
+    letters the schema checks are not enough)."""
+    try:
+        currency_exponent(currency)
+    except MoneyError as exc:
+        raise InvalidArgument(f"currency: {exc}") from None
+    return currency
+
+
 def _period(start: date, end: date) -> tuple[datetime, datetime]:
     """[start 00:00 UTC, the day after end 00:00 UTC): both days included."""
     if end < start:
@@ -167,7 +177,7 @@ async def get_commission_statement(
     record = await deps.providers.get(provider_id)
     if record is None:
         raise provider_not_found(provider)
-    cur = currency or record.currency
+    cur = _lendable(currency or record.currency)
     scope = keyset("commission_statement", provider=provider_id, start=period_start, end=period_end, cur=cur)
     after = posting_position(scope, cursor) if cursor else None
     rows, count, totals, charged_in = await deps.commissions.provider_postings(
@@ -207,10 +217,7 @@ async def get_platform_revenue(
 ) -> PlatformRevenue:
     """The platform's income in one currency for a period, from its ledger accounts; the providers
     it came from a page at a time, largest first."""
-    try:
-        currency_exponent(currency)
-    except MoneyError as exc:
-        raise InvalidArgument(f"currency: {exc}") from None
+    _lendable(currency)
     period_start, period_end = period
     start, end = _period(period_start, period_end)
     scope = keyset("platform_revenue", currency=currency, start=period_start, end=period_end)

@@ -14,6 +14,8 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
+from tests.helpers.common import error_code
+from tests.helpers.errors import error_message
 from tests.helpers.loans import GET_LOAN, QUOTE, REPAY, STATEMENT, active_loan, call, minor, paid_at
 from tests.helpers.providers import UPDATE
 from tests.helpers.risk import uid
@@ -111,3 +113,19 @@ async def test_the_borrower_does_not_read_the_commission_charged_to_the_lender(
     assert (
         minor((await call(client, GET_LOAN, {"loan": loan["id"]}))["commission_earned"]) == COMMISSION_MINOR
     )
+
+
+async def test_a_currency_no_account_can_be_in_is_refused_not_internal(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """A probe's find: XYZ (no such code) and XAU (no minor unit) passed the three-letter pattern and
+    broke building the ledger account: internal."""
+    _, provider = await active_loan(client, principal, runtime, core_db)
+    principal(uid("op"), Role.OPERATOR)
+    for code in ("XYZ", "XAU"):
+        args = {"provider": provider["id"], **today(), "currency": code}
+        refused = await client.call_tool(STATEMENT, args, raise_on_error=False)
+        assert error_code(refused) == "invalid_argument", code
+        assert code in error_message(refused)
+        listed = await client.call_tool(BENCHMARKS, {"currency": code}, raise_on_error=False)
+        assert error_code(listed) == "invalid_argument", code  # as the benchmarks refuse it

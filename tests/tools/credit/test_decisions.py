@@ -202,13 +202,15 @@ async def test_a_failed_policy_recheck_declines_with_a_notice_and_frees_the_rese
     store = FakeStore()
     app, lender, offer = await accepted_offer(store)
     before = store.tables.providers[lender.id].capital_available_minor
-    # Arrange only: the obligations grew to 200000.00 since scoring, so DTI after is 49.87% (limit 45%).
+    # Arrange only: the obligations grew to 200000.00 since scoring. At the offer's own installment
+    # (250000.00 at 24% over 12 months: 23639.90) DTI after is (200000 + 23639.90) / 450000, 49.70%
+    # rounded up (limit 45%); the 30% reference rate's estimate (24372.33) would have said 49.87%.
     store.tables.applications[app.id] = replace(app, monthly_obligations_minor=20_000_000)
     checker = uid("op-checker")
     result = await approve(store, app, checker)
     assert (result.approved, result.status.value) == (False, "declined")
     assert [r.code for r in result.reasons] == ["policy.dti_above_limit"]
-    assert "49.87%" in result.reasons[0].message
+    assert "is 49.7%, above the 45% limit" in result.reasons[0].message
     last = store.tables.application_transitions[app.id][-1]
     assert (last.from_status, last.to_status, last.actor_id) == ("offer_accepted", "declined", checker)
     assert approvals(store, app) == 1
