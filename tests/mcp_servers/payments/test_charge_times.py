@@ -6,34 +6,19 @@ not taken."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
-import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
-from tests.helpers.common import SERVICE_KEY
 from tests.helpers.loans import AGE, active_loan, balance, call
-from tests.helpers.payments import COLLECT, key, platform_over_http, post
+from tests.helpers.payments import COLLECT, key, post
 from tests.helpers.risk import uid
 from tests.mcp_servers.payments.test_webhook_routes import paystack_body, signed
 from tools.platform.principal import Role
-
-
-@pytest.fixture(scope="module")
-async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    async with platform_over_http(runtime) as url:
-        yield url
-
-
-@pytest.fixture
-async def mcp(base_url: str) -> AsyncIterator[Client]:
-    async with Client(f"{base_url}/mcp", auth=SERVICE_KEY) as c:
-        yield c
 
 
 async def charged_in_grace(

@@ -9,28 +9,20 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import call
-from tests.helpers.payments import loan_status, platform_over_http, post, row
+from tests.helpers.payments import loan_status, post, row
 from tests.helpers.providers import onboard
 from tests.helpers.risk import uid
 from tests.mcp_servers.payments.test_webhook_routes import inbox, paystack_body, pending_transfer, signed
 from tools.marketplace.providers import provider_signing_secret
 from tools.platform.domain.signatures import caas_signature
 from tools.platform.principal import Role
-
-
-@pytest.fixture(scope="module")
-async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    async with platform_over_http(runtime) as url:
-        yield url
 
 
 async def health(client: Client, principal: Any) -> list[str]:

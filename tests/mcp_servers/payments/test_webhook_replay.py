@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -13,14 +12,8 @@ import pytest
 
 from mcp_servers.payments import webhook_routes
 from mcp_servers.runtime import Runtime
-from tests.helpers.payments import platform_over_http, post
+from tests.helpers.payments import post
 from tools.platform.domain.signatures import paystack_signature
-
-
-@pytest.fixture(scope="module")
-async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    async with platform_over_http(runtime) as url:
-        yield url
 
 
 def signed_event(runtime: Runtime) -> tuple[bytes, dict[str, str]]:

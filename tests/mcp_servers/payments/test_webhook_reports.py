@@ -7,26 +7,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.loans import active_loan, call
-from tests.helpers.payments import COLLECT, key, loan_status, platform_over_http, post, row
+from tests.helpers.payments import COLLECT, key, loan_status, post, row
 from tests.helpers.risk import uid
 from tests.mcp_servers.payments.test_webhook_routes import inbox, paystack_body, pending_transfer, signed
 from tools.platform.domain.signatures import stripe_signature_header
 from tools.platform.principal import Role
-
-
-@pytest.fixture(scope="module")
-async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    async with platform_over_http(runtime) as url:
-        yield url
 
 
 async def outcome(base_url: str, body: bytes, headers: dict[str, str], vendor: str = "paystack") -> Any:

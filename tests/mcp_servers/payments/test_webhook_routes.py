@@ -20,7 +20,6 @@ import pytest
 from fastmcp import Client, FastMCP
 
 from mcp_servers.runtime import Runtime
-from tests.helpers.common import SERVICE_KEY
 from tests.helpers.confirm import CONFIRM, pending_id, person_confirms
 from tests.helpers.errors import error_message
 from tests.helpers.loans import GET_LOAN, RECONCILE, active_loan, call
@@ -33,7 +32,6 @@ from tests.helpers.payments import (
     loan_status,
     payment_deps,
     pending_loan,
-    platform_over_http,
     post,
     row,
     send,
@@ -50,18 +48,6 @@ async def client(server: FastMCP) -> AsyncIterator[Client]:
     """One in-memory client for arranging (the money path itself goes over HTTP); its person confirms
     money moves."""
     async with Client(server, elicitation_handler=person_confirms) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    async with platform_over_http(runtime) as url:
-        yield url
-
-
-@pytest.fixture
-async def mcp(base_url: str) -> AsyncIterator[Client]:
-    async with Client(f"{base_url}/mcp", auth=SERVICE_KEY) as c:
         yield c
 
 
