@@ -103,3 +103,29 @@ async def test_a_quote_good_across_a_due_date_closes_the_loan_on_its_last_day(
     principal(uid("svc"), Role.SERVICE)
     paid = await repay(client, loan, quote["total"]["amount"], clock)
     assert paid["loan_status"] == "closed", paid["summary"]
+
+
+async def test_a_quote_paid_one_unit_short_on_a_day_nothing_accrued_leaves_that_unit(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    # A probe's find: on the disbursement day the quote is the principal alone, and a payment one unit
+    # short of it paid installments 1-11 ahead, 33,215.26 of their interest included: the borrower
+    # still owed 33,678.80. It lacks one unit of principal, far less than that interest: a settlement.
+    loan, provider = await active_loan(client, principal, runtime, core_db)
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"]})
+    assert (quote["total"], quote["accrued_interest"]) == (money(25_000_000), money(0))
+    principal(uid("svc"), Role.SERVICE)
+    paid = await repay(client, loan, money(25_000_000 - 1)["amount"], clock)
+    assert (paid["loan_status"], paid["paid_ahead"], paid["outstanding_after"]) == (
+        "active",
+        money(0),
+        money(1),
+    )
+    lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    assert [line["status"] for line in lines[1:]] == ["cancelled"] * 11
+    assert await balance(core_db, "provider", "interest_income", provider["id"]) == 0
+    closed = await repay(client, loan, money(1)["amount"], clock)
+    assert (closed["loan_status"], closed["credit"]) == ("closed", money(0))
+    principal(uid("op"), Role.OPERATOR)
+    assert (await call(client, RECONCILE, {}))["consistent"] is True

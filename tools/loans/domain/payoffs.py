@@ -5,8 +5,8 @@
 outstanding principal, less interest of installments not yet due already paid ahead, and never more than
 those installments' unpaid interest. Past the last open installment nothing more accrues (late fees apply
 instead). A quote good for some days is the payoff of the costliest of them. A repayment pays accrued
-interest only when it settles the loan, in full or short of some interest (``domain.repayments``);
-short of that, money beyond what is due pays the next installments in order (or, by the borrower's
+interest only when it settles the loan, in full or a little short (``domain.repayments``); short of
+that, money beyond what is due pays the next installments in order (or, by the borrower's
 explicit choice, prepays principal: ``domain.prepay_choices``), so interest is never charged twice.
 """
 
@@ -52,17 +52,20 @@ def _payoff_on(
 ) -> SettlementQuote:
     """What settles the loan if paid on ``day``, quoted on ``as_of`` and shown good through ``end``."""
     owing = [i for i in installments if not i.cancelled]
-    start, accrues = _accrual(loan, installments, day)
-    if not accrues:
-        start = day  # nothing accrues past the last installment
-    to_come = [i for i in owing if i.due_date > day]
+    # An installment charged a late fee is due whatever the day, as a repayment allocates it
+    # (repayments.allocate_payment): its interest is owed in full, and none accrues before its due date.
+    cutoff = max([day, *(i.due_date for i in owing if i.outstanding.fees)])
+    start, accrues = _accrual(loan, installments, cutoff)
+    if not accrues or start > day:
+        start = day  # nothing accrues past the last installment, nor before a due one
+    to_come = [i for i in owing if i.due_date > cutoff]
     return quote_early_settlement(
         sum(i.outstanding.principal for i in owing),
         loan.annual_rate,
         start,
         as_of,
         loan.currency,
-        interest_due=sum(i.outstanding.interest for i in owing if i.due_date <= day),
+        interest_due=sum(i.outstanding.interest for i in owing if i.due_date <= cutoff),
         unpaid_fees=sum(i.outstanding.fees for i in owing),
         valid_days=(day - as_of).days,
         interest_paid_ahead=sum(i.interest_paid_minor for i in to_come),

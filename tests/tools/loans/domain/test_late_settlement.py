@@ -54,14 +54,29 @@ def test_a_quote_paid_a_day_late_settles_all_but_one_days_interest() -> None:
     )
 
 
-def test_a_payment_of_less_than_the_fees_and_principal_owed_is_still_paid_ahead() -> None:
-    # One unit short of the late fee and all the principal (due and to come) is not a settlement: after
-    # the 1,445,596 due, the 7,548,299 left pays the next installments in order.
+def test_a_payment_a_little_short_of_the_payoff_settles_all_but_what_it_lacks() -> None:
+    # One unit short of the late fee and all the principal, so 216,879 short of the payoff (the 169,878
+    # of interest due, the 47,000 accrued and that unit). Paid ahead (the old rule), the 7,548,299 left
+    # after the 1,445,596 due paid installments 4-11's scheduled interest too, far more than it lacked:
+    # the loan then owed most of that interest again. Now installment 4 keeps the 216,879 short, with
+    # interest on it alone to 30 April: 216,879 * 0.24 * 20 / 365 = 2,852.06 -> 2,852.
     allocation = allocate_payment(
         500_000 + 8_493_896 - 1, loan_from_installment_3(), AS_OF, "NGN", accrued_interest=47_000, terms=TERMS
     )
-    assert allocation.cancelled == () and allocation.to_accrued_interest == 0
-    assert allocation.paid_ahead == 7_548_299
+    assert allocation.cancelled == tuple(range(5, 13)) and allocation.to_accrued_interest == 47_000
+    assert allocation.paid_ahead == 0
+    assert allocation.remaining == (Outstanding(4, date(2025, 4, 30), 0, 2_852, 216_879),)
+
+
+def test_a_payment_of_an_installment_or_two_ahead_is_still_paid_ahead() -> None:
+    # What an advance pays ahead of interest (154,364 for installment 4, 138,539 more for 5) is far less
+    # than such a payment lacks of the payoff: the schedule stands, nothing is cancelled.
+    for ahead in (945_596, 945_596 * 2):
+        allocation = allocate_payment(
+            1_445_596 + ahead, loan_from_installment_3(), AS_OF, "NGN", accrued_interest=47_000, terms=TERMS
+        )
+        assert allocation.cancelled == () and allocation.to_accrued_interest == 0
+        assert allocation.paid_ahead == ahead
 
 
 def test_a_quote_paid_after_an_installment_fell_due_settles_all_but_the_days_interest() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -49,3 +50,31 @@ def test_paying_a_quote_on_any_day_it_is_good_for_settles_the_loan(
     )
     assert allocation.paid_off, (method, as_of, valid_days, paid_on)
     assert allocation.credit == quote.total - settlement_quote(loan, lines, paid_on).total
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["annuity", "flat", "declining_balance"]), st.integers(1, 29), st.integers(0, 117_999))
+def test_a_quote_for_a_day_before_a_due_date_charged_a_late_fee_settles_the_loan(
+    method: str, days_before: int, fee_paid: int
+) -> None:
+    # A probe's find: aging charged installment 1 a late fee, part of it was paid, and then a quote
+    # back-dated before its due date left that installment's interest out, while the repayment dated
+    # that day counted it due (it carries a fee): 5,108.49 stayed owed. The quote now counts an
+    # installment charged a fee as due, as the repayment does, with nothing accrued before it.
+    loan, lines = make_loan(method=method)
+    first = lines[0]
+    lines[0] = replace(
+        first, fee_due_minor=118_000, fee_paid_minor=fee_paid, late_fee_assessed_on=first.due_date
+    )
+    day = first.due_date - timedelta(days=days_before)
+    quote = settlement_quote(loan, lines, day)
+    assert quote.interest_due == first.interest_due_minor and quote.accrued_interest == 0
+    allocation = allocate_payment(
+        quote.total,
+        open_outstanding(lines),
+        day,
+        "NGN",
+        accrued_interest=payoff_accrued(loan, lines, day),
+        terms=loan_terms(loan),
+    )
+    assert (allocation.paid_off, allocation.credit) == (True, 0)
