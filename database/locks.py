@@ -41,3 +41,7 @@ class KeyedAdvisoryLock(IntEnum):
     # bound on those waiting holds under any concurrency (database/platform/pending_actions.py).
     # Numbered after its migration, 0032.
     PENDING_ACTIONS = 0x0CAA_0032
+    # Transaction lock: a journal is settled by one transaction at a time, so a payout booked for
+    # recovery is never both reversed (recovered) and written off (database/ledger/ledger.py).
+    # Numbered after its migration, 0045.
+    JOURNAL_SETTLEMENT = 0x0CAA_0045

@@ -84,12 +84,21 @@ async def _retry_disbursement(deps: Any, caller: Principal, args: dict[str, Any]
     )
 
 
+async def _write_off_payout(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
+    booked = await payments.get_payment(deps.payments, caller, retries.parse_payment(args["payment"]))
+    return (
+        f"Write off payout {booked.id} of loan {booked.loan_id} as lost: {_money(booked.amount)} its "
+        f"recipient keeps becomes the platform's loss (payout_losses); reason: {args['reason']}"
+    )
+
+
 _SUMMARIES: dict[str, Summary] = {
     "accept_offer": _accept_offer,
     "disburse_loan": _disburse_loan,
     "write_off_loan": _write_off_loan,
     "reverse_journal": _reverse_journal,
     "retry_disbursement": _retry_disbursement,
+    "write_off_payout": _write_off_payout,
 }
 
 

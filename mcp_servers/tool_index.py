@@ -90,6 +90,7 @@ TOOL_NAMES: dict[str, tuple[str, ...]] = {
         "list_payments",
         "verify_payment",
         "retry_disbursement",
+        "write_off_payout",
     ),
     "notifications": (
         "list_notifications",

@@ -100,9 +100,9 @@ TOOLSETS: dict[str, Toolset] = {
     ),
     "service": _set(
         "back-office servicing: originate, disburse (and retry a failed payout), cancel a loan never paid "
-        "out, verify payments, record repayments, age, write off",
+        "out, verify payments, record repayments, age, write off a loan or a payout no loan took",
         "originate_loan disburse_loan retry_disbursement cancel_loan verify_payment record_repayment "
-        "age_loans write_off_loan",
+        "age_loans write_off_loan write_off_payout",
     ),
     "ledger": _set(
         "the books: balances, journals, postings, reconciliation, reversals, commission and revenue",

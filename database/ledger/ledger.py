@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from database.ledger.reconcile import reconcile
+from database.locks import KeyedAdvisoryLock
 from database.marketplace.capital_at_commit import add_at_once
 from database.platform.audit import Connection, audit_args, audit_row_sql
 from tools.ledger.domain.chart import Account, AccountKind, OwnerType
@@ -79,6 +80,7 @@ SELECT (SELECT id FROM journal)""",
     1,
 )
 
+_HOLD_JOURNAL = f"SELECT pg_advisory_xact_lock({KeyedAdvisoryLock.JOURNAL_SETTLEMENT.value}, hashtext($1))"
 _JOURNAL = """
 SELECT j.id, j.kind, j.source_id, j.memo, j.created_by, j.created_at, j.reverses_journal_id,
        (SELECT r.id FROM caas_ledger.journals r
@@ -182,6 +184,9 @@ class PgLedgerWriter:
             "SELECT id FROM caas_ledger.journals WHERE kind = $1 AND source_id = $2", kind.value, source_id
         )
         return None if journal_id is None else await _journal(self._conn, journal_id)
+
+    async def hold_journal(self, journal_id: UUID) -> None:
+        await self._conn.execute(_HOLD_JOURNAL, str(journal_id))
 
     async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         row = await self._conn.fetchrow(

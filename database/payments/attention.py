@@ -17,13 +17,16 @@ __all__ = [
     "flagged",
 ]
 
-# A succeeded payment's booking (suspense, payout_recovery) that was reversed: its money went back (a
-# payer refunded) or came back (a payout recovered). A payout applied after its booking (tools.payments.
-# core._apply_booked_payout) has one too, so this counts only with ``last_error`` (not applied).
+# A succeeded payment's booking (suspense, payout_recovery) that was settled: reversed, as its money went
+# back (a payer refunded) or came back (a payout recovered), or a payout's written off (a payout_loss
+# not itself reversed). A payout applied after its booking (tools.payments.core._apply_booked_payout) is
+# reversed too, so this counts only with ``last_error`` (not applied).
 RECOVERED = (
     "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
-    "ON r.kind = 'reversal' AND r.source_id = j.id::text "
-    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text"
+    "ON r.kind IN ('reversal', 'payout_loss') AND r.source_id = j.id::text "
+    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text "
+    "AND (r.kind = 'reversal' OR NOT EXISTS (SELECT 1 FROM caas_ledger.journals x "
+    "WHERE x.kind = 'reversal' AND x.source_id = r.id::text))"
 )
 # A success a vendor reported that the platform rejected (migration 0042's index), of a payment that
 # has not succeeded since: money may have moved that nothing recorded.

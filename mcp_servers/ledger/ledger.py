@@ -136,7 +136,8 @@ async def reverse_journal(
     Use when a capital deposit, a capital withdrawal or a commission was posted in error, or when the
     money of a suspense journal (a payment its loan refused) was refunded to its payer through the
     gateway, or the money of a payout_recovery journal (a payout no loan took, such as a duplicate)
-    is back; journals are never edited or deleted. Any other kind (a reservation, a payout, a
+    is back (one written off with write_off_payout: reverse its payout_loss journal first); journals
+    are never edited or deleted. Any other kind (a reservation, a payout, a
     repayment, a fee...) is held by its offer, loan or payment too and is a conflict here: correct it
     through their tools. A journal is reversed at most once (again: conflict). A capital reversal
     moves the lender's available capital, which matching reads, with it: a conflict when that much is

@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from mcp_servers.params import Cursor, IdempotencyKey, Limit, LoanHandle, PrepayChoice
 from mcp_servers.toolkit import ToolSet, deps, invocation, principal
-from tools.payments import charges, payments, retries
-from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView
-from tools.platform.models import DecimalString, Identifier
+from tools.payments import charges, payments, payout_losses, retries
+from tools.payments.models import PaymentKind, PaymentPage, PaymentStatus, PaymentView, PayoutWriteOff
+from tools.platform.models import DecimalString, FreeText, Identifier
 from tools.platform.principal import Role
 
 __all__ = ["TOOLS"]
@@ -181,3 +181,41 @@ async def retry_disbursement(
     pending_disbursement with no other payout in flight.
     """
     return await retries.retry_disbursement(deps().payments, invocation(), payment, idempotency_key, simulate)
+
+
+@TOOLS.tool(
+    roles={Role.ADMIN},
+    title="Write off a payout no loan took",
+    read_only=False,
+    destructive=True,
+    confirm=True,
+)
+async def write_off_payout(
+    payment: Annotated[
+        Identifier,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="The payout booked for recovery: its payment id, or its caas-disbursement-<id> "
+            "reference.",
+            examples=["caas-disbursement-0b5c8f0e-6d3a-4f57-9a51-3f1e9e3b2c41"],
+        ),
+    ],
+    reason: Annotated[
+        FreeText,
+        StringConstraints(strip_whitespace=True, min_length=10, max_length=500),
+        Field(description="Mandatory: why the money will not come back."),
+    ],
+) -> PayoutWriteOff:
+    """Write off a payout that no loan took and whose recipient will not pay it back: the platform's
+    loss (a payout_loss journal, Dr platform payout_losses, Cr platform payout_recovery), and
+    platform_health stops naming it.
+
+    Use when a payout booked for recovery (the vendor paid it after it failed and was retried, or for
+    a loan cancelled since; platform_health names them, its next_step says so) cannot be recovered.
+    Once the money is back, reverse its payout_recovery journal with reverse_journal instead. A
+    conflict unless the payout is so booked, neither recovered nor written off, and its loan has no
+    other payout still in flight; the loan and its lender are untouched. Admins only, with a reason.
+    Reverse the payout_loss journal should the money come back after all.
+    """
+    return await payout_losses.write_off_payout(deps().payments, invocation(), payment, reason)

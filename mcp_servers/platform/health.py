@@ -104,7 +104,8 @@ def _unapplied(count: int) -> list[str]:
         "have been paid twice, or for nothing). "
         "The money is not applied to a loan; it is booked, a charge in suspense and a payout in "
         "payout_recovery. list_payments with status succeeded shows each one's last_error: refund the "
-        "payer or recover the payout through the gateway, then reverse its journal (admin_reverse_journal)"
+        "payer or recover the payout through the gateway, then reverse its journal (admin_reverse_journal); "
+        "a payout that will not come back is written off (payments_write_off_payout)"
     ]
 
 

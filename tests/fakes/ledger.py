@@ -83,6 +83,9 @@ class FakeLedgerWriter:
         found = [j for j in self._tx.tables.journals.values() if (j.kind, j.source_id) == (kind, source_id)]
         return found[0] if found else None
 
+    async def hold_journal(self, journal_id: UUID) -> None:
+        return None  # the fake store runs one transaction at a time
+
     async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         # The fake store changes no provider's currency: it holds the one it was onboarded with (v1).
         provider = self._tx.tables.providers.get(provider_id)

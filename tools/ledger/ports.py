@@ -38,6 +38,11 @@ class LedgerWriter(Protocol):
         """The journal of the movement (kind, source_id), which is posted at most once."""
         ...
 
+    async def hold_journal(self, journal_id: UUID) -> None:
+        """Until COMMIT, only this transaction settles ``journal_id`` (reverses it or writes it off); a
+        journal is append-only, so this is not a row lock."""
+        ...
+
     async def lock_provider_capital(self, provider_id: UUID) -> tuple[str, int, int] | None:
         """The provider row's currency, available capital (what matching reads) and when it took that
         currency, locked for this transaction; None when there is no such provider."""

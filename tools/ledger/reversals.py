@@ -19,7 +19,8 @@ __all__ = ["REVERSIBLE", "reverse_journal"]
 # What an admin may reverse: capital a lender put in or took out, and the platform's commission, recorded
 # in error (the ledger alone holds them), money held in suspense once it was refunded to its payer
 # (held for a payment its loan refused, which stays succeeded), and a payout no loan took once its money
-# is back (a duplicate payout, booked for recovery). Every other kind is the ledger's side of
+# is back (a duplicate payout, booked for recovery), and such a payout's write-off once it came back
+# after all (which restores its booking). Every other kind is the ledger's side of
 # a state change elsewhere (an offer's reservation, a loan's repayment, a payout), which the offer, the
 # schedule or the payment still holds.
 # A capital journal's source id: the provider, the version the change left it at, the currency.
@@ -31,6 +32,7 @@ REVERSIBLE = frozenset(
         JournalKind.COMMISSION,
         JournalKind.SUSPENSE,
         JournalKind.PAYOUT_RECOVERY,
+        JournalKind.PAYOUT_LOSS,
     }
 )
 
@@ -53,9 +55,10 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
                 "it belongs to: reversed alone it would leave the ledger disagreeing with them (a reversed "
                 "reservation let a lender commit the same capital twice). Only a capital deposit or "
                 "withdrawal, or a commission, posted in error, money held in suspense once refunded, or a "
-                "payout booked for recovery once its money is back, is reversed here; correct the others "
-                "through the offer, loan or payment's own tools"
+                "payout booked for recovery (or its write-off) once its money is back, is reversed here; "
+                "correct the others through the offer, loan or payment's own tools"
             )
+        await _check_settlement(uow, original)
         try:
             draft = reversal_of(original, reason)
         except LedgerError as exc:  # the domain's refusal is the caller's to fix, never an internal error
@@ -74,6 +77,23 @@ async def reverse_journal(deps: LedgerDeps, call: Invocation, journal_id: UUID, 
         reversal = await uow.ledger.journal(reversal_id)
     assert reversal is not None
     return journal_view(reversal)
+
+
+async def _check_settlement(uow: LedgerUnitOfWork, original: Journal) -> None:
+    """A payout's booking is settled once: recovered (reversed) or written off (payments_write_off_payout),
+    one transaction at a time; a written-off booking is reversed only once its write-off is."""
+    if original.kind is JournalKind.PAYOUT_LOSS:
+        await uow.ledger.hold_journal(UUID(original.source_id))
+        return
+    if original.kind is not JournalKind.PAYOUT_RECOVERY:
+        return
+    await uow.ledger.hold_journal(original.id)
+    loss = await uow.ledger.journal_of(JournalKind.PAYOUT_LOSS, str(original.id))
+    if loss is not None and loss.reversed_by is None:
+        raise Conflict(
+            f"journal {original.id} was written off as lost by journal {loss.id}: should the money have come "
+            "back after all, reverse that write-off first, then this booking"
+        )
 
 
 def _capital_moves(draft: JournalDraft) -> list[tuple[UUID, str, int]]:

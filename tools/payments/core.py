@@ -39,6 +39,17 @@ __all__ = [
 
 def _next_step(p: PaymentRecord) -> str:
     status = PaymentStatus(p.status)
+    if status == PaymentStatus.SUCCEEDED and p.last_error is not None:
+        # Money moved that its loan refused (last_error says why); it is booked until a person acts.
+        if p.kind == PaymentKind.COLLECTION:
+            return (
+                "the money was received but not applied to the loan: it is held in suspense; refund the "
+                "payer, then reverse its suspense journal (reverse_journal)"
+            )
+        return (
+            "the money left but no loan took it: it is booked for recovery; once it is back reverse its "
+            "payout_recovery journal (reverse_journal), or write it off if it will not be (write_off_payout)"
+        )
     if p.kind == PaymentKind.COLLECTION:
         return {
             PaymentStatus.REQUESTED: "the charge is being initialized at the gateway",

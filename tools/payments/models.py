@@ -10,7 +10,7 @@ from pydantic import Field
 from tools.payments.domain.payments import PaymentKind, PaymentStatus
 from tools.platform.models import Money, Output
 
-__all__ = ["PaymentKind", "PaymentPage", "PaymentStatus", "PaymentView", "Verification"]
+__all__ = ["PaymentKind", "PaymentPage", "PaymentStatus", "PaymentView", "PayoutWriteOff", "Verification"]
 
 
 class Verification(Output):
@@ -61,3 +61,17 @@ class PaymentView(Output):
 class PaymentPage(Output):
     items: list[PaymentView]
     next_cursor: str | None = Field(description="Pass back as cursor for the next page; null on the last.")
+
+
+class PayoutWriteOff(Output):
+    """A payout written off as lost, and the journals that say so."""
+
+    payment: PaymentView
+    amount: Money = Field(description="What the recipient keeps: the platform's loss.")
+    recovery_journal_id: UUID = Field(description="The payout_recovery journal that booked it as owed back.")
+    loss_journal_id: UUID = Field(
+        description="The payout_loss journal (Dr platform payout_losses, Cr platform payout_recovery); "
+        "reverse it with reverse_journal should the money come back after all."
+    )
+    reason: str
+    written_off_at: datetime

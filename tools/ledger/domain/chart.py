@@ -96,6 +96,9 @@ CHART: dict[tuple[OwnerType, str], AccountType] = {
     (OwnerType.PLATFORM, "payout_recovery"): AccountType(
         AccountKind.ASSET, "money paid out that no loan took (a duplicate payout), owed back by its recipient"
     ),
+    (OwnerType.PLATFORM, "payout_losses"): AccountType(
+        AccountKind.EXPENSE, "payouts booked for recovery that were written off as lost"
+    ),
 }
 
 

@@ -84,6 +84,8 @@ class JournalKind(StrEnum):
     # Money a payout sent that no loan took (a duplicate, or a payout of a cancelled loan): owed back by
     # its recipient until recovered (then reversed).
     PAYOUT_RECOVERY = "payout_recovery"
+    # Such a payout written off as lost, by an admin (reversed when it is recovered after all).
+    PAYOUT_LOSS = "payout_loss"
 
 
 class Side(StrEnum):

@@ -21,6 +21,8 @@
                   (money received that its loan refused, owed back to the payer until refunded)
     payout_recovery Dr platform payout_recovery             Cr platform cash_clearing:<vendor>
                   (money a payout sent that its loan did not take, owed back until recovered)
+    payout_loss   Dr platform payout_losses                 Cr platform payout_recovery
+                  (such a payout written off: its recipient will not pay it back)
 
 Interest is recognised when it is paid (no accrual journals), so a loan's receivables are its
 outstanding principal and unpaid late fees, and a write-off removes exactly those. The commission
@@ -45,6 +47,7 @@ __all__ = [
     "late_fee_journal",
     "late_fee_source",
     "origination_fee_journal",
+    "payout_loss_journal",
     "payout_recovery_journal",
     "repayment_journal",
     "settlement_journal",
@@ -106,6 +109,21 @@ def payout_recovery_journal(loan: LoanRecord, payment_id: str, amount: int, why:
         (
             debit(_platform(loan, "payout_recovery"), amount),
             credit(_platform(loan, "cash_clearing", CLEARING_VENDOR), amount),
+        ),
+    )
+
+
+def payout_loss_journal(loan: LoanRecord, recovery_journal_id: str, amount: int, reason: str) -> JournalDraft:
+    """A payout booked for recovery written off as lost: the platform's loss, not the lender's (the
+    booking was the platform's). Its source is the booking's journal, so a booking is written off once;
+    reversing this journal (recovered after all, or written off in error) restores the booking."""
+    return _draft(
+        JournalKind.PAYOUT_LOSS,
+        recovery_journal_id,
+        f"payout recovery {recovery_journal_id} on loan {loan.id} written off: {reason}",
+        (
+            debit(_platform(loan, "payout_losses"), amount),
+            credit(_platform(loan, "payout_recovery"), amount),
         ),
     )
 
