@@ -6,7 +6,6 @@ rotation replaced is accepted during its overlap). What they do is
 
 from __future__ import annotations
 
-import hashlib
 import time
 from uuid import UUID
 
@@ -20,7 +19,7 @@ from mcp_servers.platform.webhooks import answer, bad, parse_json, raw_body, ref
 from mcp_servers.runtime import Runtime
 from tools.marketplace.provider_events import receive_provider_event
 from tools.marketplace.providers import provider_signing_secrets
-from tools.platform.domain.bounded_json import one_line
+from tools.platform.domain.bounded_json import content_sha256, one_line
 from tools.platform.domain.signatures import check_caas
 from tools.platform.errors import NotFound, Unavailable
 
@@ -77,7 +76,7 @@ def register_provider_webhook_route(server: FastMCP, runtime: Runtime) -> None:
                     event_id,
                     event_type,
                     data,
-                    hashlib.sha256(body).hexdigest(),
+                    content_sha256(event),
                     request_id_of(request.headers),
                     client_ip_of(request),
                 )

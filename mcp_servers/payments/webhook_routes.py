@@ -6,7 +6,6 @@ What every inbound webhook goes through before and after its effect is ``mcp_ser
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from mcp_servers.runtime import Runtime
 from mcp_servers.wiring import PaymentSecrets
 from tools.payments.domain.payments import GatewayEvent, paystack_event, stripe_event
 from tools.payments.vendor_events import receive_gateway_event
+from tools.platform.domain.bounded_json import content_sha256
 from tools.platform.domain.signatures import Verdict, check_paystack, check_stripe
 from tools.platform.errors import Unavailable
 
@@ -69,7 +69,8 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
         if not verdict.ok:
             return refused(source, verdict)
         try:
-            event = vendor.parse(parse_json(body))
+            document = parse_json(body)
+            event = vendor.parse(document)
         except ValueError as exc:
             return bad(source, str(exc))
         try:  # a deadlock victim runs again (database.unit_of_work); the vendor redelivers otherwise
@@ -78,7 +79,7 @@ def register_webhook_routes(server: FastMCP, runtime: Runtime) -> None:
                     runtime.deps.payments,
                     source,
                     event,
-                    hashlib.sha256(body).hexdigest(),
+                    content_sha256(document),
                     request_id_of(request.headers),
                     client_ip_of(request),
                 )

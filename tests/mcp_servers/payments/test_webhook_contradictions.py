@@ -64,6 +64,11 @@ async def test_a_vendor_event_id_sent_again_with_another_body_changes_nothing_an
     # An exact copy is the ordinary retry: no warning, nothing counted.
     again = (await post(f"{base_url}/webhooks/paystack", first, signed(runtime, first))).json()
     assert again["status"] == "duplicate" and "warning" not in again
+    # So is a copy the sender re-serialised (keys reordered, indented, non-ASCII escaped): the same body.
+    resent = json.dumps(json.loads(first), indent=2, sort_keys=True, ensure_ascii=True).encode()
+    assert resent != first
+    again = (await post(f"{base_url}/webhooks/paystack", resent, signed(runtime, resent))).json()
+    assert again["status"] == "duplicate" and "warning" not in again
     assert await copies(core_db, "paystack", event_id) == 1
 
 
@@ -74,8 +79,8 @@ async def test_a_lenders_event_id_sent_again_with_another_body_is_counted_too(
     secret = await provider_signing_secret(runtime.deps.marketplace, uuid.UUID(provider_id))
     event_id = uid("evt")
 
-    async def send(data: dict[str, Any]) -> Any:
-        body = json.dumps({"id": event_id, "type": "portfolio.note", "data": data}).encode()
+    async def send(data: dict[str, Any], **layout: Any) -> Any:
+        body = json.dumps({"id": event_id, "type": "portfolio.note", "data": data}, **layout).encode()
         now = int(time.time())
         headers = {"X-CaaS-Signature": caas_signature(body, secret, now), "X-CaaS-Timestamp": str(now)}
         response = await post(f"{base_url}/webhooks/providers/{provider_id}", body, headers)
@@ -84,6 +89,7 @@ async def test_a_lenders_event_id_sent_again_with_another_body_is_counted_too(
 
     assert (await send({"note": "first"}))["outcome"] == "recorded"
     assert "warning" not in await send({"note": "first"})
+    assert "warning" not in await send({"note": "first"}, indent=1, sort_keys=True)
     assert "another body" in (await send({"note": "second"}))["warning"]
     assert await copies(core_db, f"provider:{provider_id}", event_id) == 1
 

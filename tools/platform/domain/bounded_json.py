@@ -7,12 +7,13 @@ surrogate in any string becomes a database error when the value is stored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "UnreadableJson", "one_line", "parse_bounded", "storable"]
+__all__ = ["MAX_DEPTH", "UnreadableJson", "content_sha256", "one_line", "parse_bounded", "storable"]
 
 # Vendor and lender events nest four or five levels; 32 leaves room and stays far from the
 # interpreter's recursion limit in everything that walks the value afterwards.
@@ -64,3 +65,10 @@ def _check(document: Any, max_depth: int) -> None:
                 raise UnreadableJson(f"the JSON nests deeper than {max_depth} levels")
             items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
             stack.extend((item, depth + 1) for item in items)
+
+
+def content_sha256(document: Any) -> str:
+    """The SHA-256 of a parsed document's content, whatever the key order, whitespace or escapes it was
+    sent with: a sender that re-serialises a retry sends the same content, which this names alike."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
