@@ -5,6 +5,8 @@ not taken."""
 
 from __future__ import annotations
 
+import json
+import time as clock_time
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -18,6 +20,7 @@ from tests.helpers.loans import AGE, active_loan, balance, call
 from tests.helpers.payments import COLLECT, key, post
 from tests.helpers.risk import uid
 from tests.mcp_servers.payments.test_webhook_routes import paystack_body, signed
+from tools.platform.domain.signatures import stripe_signature_header
 from tools.platform.principal import Role
 
 
@@ -87,5 +90,61 @@ async def test_a_time_the_vendor_cannot_mean_is_not_taken(
     for said in ("2001-01-01T00:00:00Z", (clock.now() + timedelta(days=400)).isoformat(), "yesterday", 17):
         loan, charge, _ = await charged_in_grace(client, principal, runtime, core_db, clock, mcp)
         row = await reported(runtime, core_db, base_url, loan, charge, said)
+        assert abs(row["paid_at"] - clock.now()) < timedelta(minutes=1), said  # dated when told
+        assert row["to_fees_minor"] == 118_200, said
+
+
+async def stripe_reported(
+    runtime: Runtime,
+    db: asyncpg.Connection,
+    base_url: str,
+    loan: dict[str, Any],
+    charge: dict[str, Any],
+    at: Any,
+) -> asyncpg.Record:
+    """The charge went through Stripe, whose event says when it was created (``created``, Unix seconds)."""
+    await db.execute("UPDATE caas_core.payments SET vendor = 'stripe' WHERE id = $1", uuid.UUID(charge["id"]))
+    amount = int(charge["amount"]["amount"].replace(".", ""))
+    event = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "payment_intent.succeeded",
+        "created": at,
+        "data": {"object": {"amount_received": amount, "currency": "ngn", "reference": charge["reference"]}},
+    }
+    body = json.dumps(event).encode()
+    secret = runtime.payment_secrets.stripe
+    assert secret is not None
+    headers = {"Stripe-Signature": stripe_signature_header(body, secret, int(clock_time.time()))}
+    answer = await post(f"{base_url}/webhooks/stripe", body, headers)
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "applied"), answer.text
+    row = await db.fetchrow(
+        "SELECT paid_at, to_fees_minor FROM caas_core.loan_repayments WHERE loan_id = $1 AND reference = $2",
+        uuid.UUID(loan["id"]),
+        charge["reference"],
+    )
+    assert row is not None
+    return row
+
+
+async def test_a_stripe_charge_is_dated_by_its_events_creation_time(
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+    base_url: str,
+    mcp: Client,
+) -> None:
+    # Stripe's event carries no paid_at, but Stripe creates it when the payment succeeds and redelivers
+    # it unchanged: a charge paid in grace and reported late pays no fee through Stripe either.
+    loan, charge, first = await charged_in_grace(client, principal, runtime, core_db, clock, mcp)
+    paid = datetime.combine(first + timedelta(days=2), time(9, 30), UTC)
+    row = await stripe_reported(runtime, core_db, base_url, loan, charge, int(paid.timestamp()))
+    assert (row["paid_at"], row["to_fees_minor"]) == (paid, 0)
+    for said in (0, -5, True, 10**12, "1700000000", "tomorrow"):
+        loan, charge, _ = await charged_in_grace(client, principal, runtime, core_db, clock, mcp)
+        if said == "tomorrow":  # ahead of the clock, as this charge's clock reads it
+            said = int((clock.now() + timedelta(days=1)).timestamp())
+        row = await stripe_reported(runtime, core_db, base_url, loan, charge, said)
         assert abs(row["paid_at"] - clock.now()) < timedelta(minutes=1), said  # dated when told
         assert row["to_fees_minor"] == 118_200, said

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -183,7 +183,8 @@ class GatewayEvent:
     amount_minor: int | None
     currency: str | None
     status: str | None
-    # When the vendor says the payer paid (Paystack's ``paid_at``), if it says so readably.
+    # When the vendor says the payer paid (Paystack's ``paid_at``, a Stripe event's ``created``), if it
+    # says so readably.
     paid_at: datetime | None = None
 
 
@@ -250,6 +251,16 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def _unix_moment(value: Any) -> datetime | None:
+    """A Unix time in whole seconds (Stripe's ``created``) between 1970 and 9999, or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < _UNIX_9999:
+        return None
+    return datetime.fromtimestamp(value, UTC)
+
+
+_UNIX_9999 = 253_402_300_800  # 10000-01-01T00:00:00Z
+
+
 def stripe_event(body: Any) -> GatewayEvent:
     """``{"id": "evt_...", "type": ..., "data": {"object": {...}}}``; the dedupe id is the event id.
     The payment's reference is the object's ``reference``, ``metadata.reference`` or
@@ -277,4 +288,6 @@ def stripe_event(body: Any) -> GatewayEvent:
         amount_minor=_amount(moved),
         currency=_currency(obj.get("currency")),
         status=_optional_text(obj.get("status"), "status"),
+        # The event's own time: Stripe creates it when the payment succeeds, and redelivers it unchanged.
+        paid_at=_unix_moment(body.get("created")),
     )
