@@ -12,16 +12,23 @@ __all__ = [
     "DISPUTED_SUCCESSES",
     "OTHER_BODIES",
     "RECOVERED",
+    "SETTLED",
     "UNAPPLIED_RECEIPTS",
     "UNDONE_AFTER_SUCCESS",
     "flagged",
 ]
 
-# A succeeded payment's booking (suspense, payout_recovery) that was settled: reversed, as its money went
-# back (a payer refunded) or came back (a payout recovered), or a payout's written off (a payout_loss
-# not itself reversed). A payout applied after its booking (tools.payments.core._apply_booked_payout) is
-# reversed too, so this counts only with ``last_error`` (not applied).
+# A succeeded payment's booking (suspense, payout_recovery) that was reversed: its money went back (a
+# payer refunded) or came back (a payout recovered). A payout applied after its booking (tools.payments.
+# core._apply_booked_payout) has one too, so this counts only with ``last_error`` (not applied).
 RECOVERED = (
+    "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
+    "ON r.kind = 'reversal' AND r.source_id = j.id::text "
+    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text"
+)
+# Or written off (a payout_loss not itself reversed): nothing is left for a person to do, though the
+# recipient still has the money (so a written-off payout still holds its loan: RECOVERED alone does not).
+SETTLED = (
     "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
     "ON r.kind IN ('reversal', 'payout_loss') AND r.source_id = j.id::text "
     "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text "
@@ -52,10 +59,10 @@ UNDONE_AFTER_SUCCESS = (
     "AND i.event_type = 'transfer.reversed' "
     "AND i.received_at > now() - $1::interval) ORDER BY p.settled_at DESC LIMIT 5"
 )
-# Money moved that no loan took, not yet refunded or recovered: platform_health names it.
+# Money moved that no loan took, not yet refunded, recovered or written off: platform_health names it.
 UNAPPLIED_RECEIPTS = (
     "SELECT count(*) FROM caas_core.payments p WHERE p.status = 'succeeded' AND p.last_error IS NOT NULL "
-    f"AND NOT EXISTS ({RECOVERED})"
+    f"AND NOT EXISTS ({SETTLED})"
 )
 
 

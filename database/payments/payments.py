@@ -24,7 +24,7 @@ from database.payments.attention import (
 )
 from database.platform.audit import Connection, audit_args, audit_row_sql
 from database.sql import Filters
-from tools.payments.domain.payments import PaymentRecord
+from tools.payments.domain.payments import Booking, PaymentRecord
 from tools.payments.ports import Flagged, InboxEntry, InboxOutcome, NewPayment, PaymentQuery
 from tools.platform.errors import Conflict
 from tools.platform.ports import Invocation, OutboxEvent
@@ -79,6 +79,20 @@ WITH written AS (
     SELECT $12, $13, $14, $15::text::jsonb FROM written
 )
 SELECT {_COLUMNS} FROM written p
+"""
+
+
+# A booking's reversal returned its money; a payout_loss not itself reversed wrote it off.
+_BOOKING = """
+SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM caas_ledger.journals r
+        WHERE r.kind = 'reversal' AND r.source_id = j.id::text) THEN 'returned'
+    WHEN EXISTS (SELECT 1 FROM caas_ledger.journals w
+        WHERE w.kind = 'payout_loss' AND w.source_id = j.id::text
+        AND NOT EXISTS (SELECT 1 FROM caas_ledger.journals x
+            WHERE x.kind = 'reversal' AND x.source_id = w.id::text)) THEN 'written_off'
+    ELSE 'owed' END
+FROM caas_ledger.journals j WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = $1
 """
 
 
@@ -137,6 +151,10 @@ class PgPaymentReader:
     async def unapplied_receipts(self) -> int:
         # Through migration 0034's partial index: the few such rows, never the book.
         return int(await self._pool.fetchval(UNAPPLIED_RECEIPTS))
+
+    async def booking(self, payment_id: UUID) -> Booking | None:
+        state = await self._pool.fetchval(_BOOKING, str(payment_id))
+        return None if state is None else Booking(state)
 
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
         rows = await self._pool.fetch(STALLED_CHARGES, older_than, limit)

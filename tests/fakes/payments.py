@@ -17,6 +17,7 @@ from tools.ledger.domain.ledger import JournalKind
 from tools.payments.domain.payments import (
     ACTIVE_DISBURSEMENT,
     RANK,
+    Booking,
     PaymentKind,
     PaymentRecord,
     PaymentStatus,
@@ -62,6 +63,18 @@ class FakePaymentReader:
 
     async def undone_after_success(self, since: timedelta) -> Flagged:
         raise not_implemented("PaymentReader.undone_after_success")
+
+    async def booking(self, payment_id: UUID) -> Booking | None:
+        journals = list(self._store.tables.journals.values())
+        booked = [j for j in journals if j.kind in (JournalKind.SUSPENSE, JournalKind.PAYOUT_RECOVERY)]
+        booking = next((j for j in booked if j.source_id == str(payment_id)), None)
+        if booking is None:
+            return None
+        reversed_ = {j.source_id for j in journals if j.kind == JournalKind.REVERSAL}
+        if str(booking.id) in reversed_:
+            return Booking.RETURNED
+        losses = [j for j in journals if j.kind == JournalKind.PAYOUT_LOSS and j.source_id == str(booking.id)]
+        return Booking.WRITTEN_OFF if any(str(j.id) not in reversed_ for j in losses) else Booking.OWED
 
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
         raise not_implemented("PaymentReader.stalled_charges")

@@ -19,6 +19,7 @@ from tools.platform.models import FREE_TEXT_PATTERN, LINE_PATTERN
 from tools.platform.principal import Role
 
 BLANKS = (" ", "\u3000", "\u00a0", " \t\n")
+INVISIBLES = ("\u200b", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", " \u200b")
 
 
 def _human_text_fields() -> list[tuple[str, str, int, str]]:
@@ -54,3 +55,9 @@ async def test_a_blank_text_is_refused_as_too_short_naming_its_field(
         said = str(error_message(result))
         assert error_code(result) == "invalid_argument", (tool, field, result.content)
         assert f"{field}: " in said and "at least" in said, (tool, field, blank, said)
+    # Nor is text of zero-width spaces, joiners, marks or a BOM alone, whatever its length: it reads blank.
+    for invisible in INVISIBLES:
+        result = await client.call_tool(tool, {field: invisible * max(least, 12)}, raise_on_error=False)
+        said = str(error_message(result))
+        assert error_code(result) == "invalid_argument", (tool, field, invisible, result.content)
+        assert f"{field}: " in said and "invisible" in said, (tool, field, invisible, said)

@@ -31,7 +31,7 @@ from tools.loans.domain.loans import SERVICING, LoanRecord, LoanStatus
 from tools.loans.domain.payoffs import settlement_quote
 from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.servicing import allocate
-from tools.payments.core import payment_event, payment_view, settle
+from tools.payments.core import payment_event, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus
 from tools.payments.models import PaymentView
 from tools.payments.payments import _check_route, _check_simulate, _stored, _visible_loan, metadata
@@ -44,6 +44,7 @@ from tools.payments.ports import (
     PaymentDeps,
     PaymentUnitOfWork,
 )
+from tools.payments.views import payment_view
 from tools.platform.domain.money import MoneyError, from_minor, to_minor
 from tools.platform.errors import Conflict, DomainError, InvalidArgument, Unavailable
 from tools.platform.idempotency import claim_or_replay, request_sha256

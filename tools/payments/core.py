@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from tools.ledger.domain.ledger import reversal_of
+from tools.ledger.domain.ledger import JournalKind, reversal_of
 from tools.ledger.ledger import JournalAlreadyPosted, post_journal
 from tools.loans.domain.journals import payout_recovery_journal, suspense_journal
 from tools.loans.domain.loans import LoanRecord
@@ -21,78 +21,17 @@ from tools.loans.domain.prepay_choices import Prepay
 from tools.loans.loans import confirm_disbursement_in
 from tools.loans.servicing import repayment_in
 from tools.payments.domain.payments import UNDONE, PaymentKind, PaymentRecord, PaymentStatus, advance
-from tools.payments.models import PaymentView, Verification
 from tools.payments.ports import InboxOutcome, InboxUnitOfWork, PaymentDeps
 from tools.platform.domain.money import from_minor
 from tools.platform.errors import DomainError
-from tools.platform.models import Money
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 
 __all__ = [
     "NoSuchPayment",
     "Outcome",
     "payment_event",
-    "payment_view",
     "settle",
 ]
-
-
-def _next_step(p: PaymentRecord) -> str:
-    status = PaymentStatus(p.status)
-    if status == PaymentStatus.SUCCEEDED and p.last_error is not None:
-        # Money moved that its loan refused (last_error says why); it is booked until a person acts.
-        if p.kind == PaymentKind.COLLECTION:
-            return (
-                "the money was received but not applied to the loan: it is held in suspense; refund the "
-                "payer, then reverse its suspense journal (reverse_journal)"
-            )
-        return (
-            "the money left but no loan took it: it is booked for recovery; once it is back reverse its "
-            "payout_recovery journal (reverse_journal), or write it off if it will not be (write_off_payout)"
-        )
-    if p.kind == PaymentKind.COLLECTION:
-        return {
-            PaymentStatus.REQUESTED: "the charge is being initialized at the gateway",
-            PaymentStatus.SENT: "the payer completes the payment at authorization_url; the gateway's webhook "
-            "then allocates it to the loan",
-            PaymentStatus.SUCCEEDED: "the money was received and allocated to the loan (get_loan shows it)",
-        }.get(status, "nothing was received; start a new collection with collect_repayment")
-    return {
-        PaymentStatus.REQUESTED: "the payments worker sends it to the gateway (retrying with backoff, and "
-        "verifying before any re-send)",
-        PaymentStatus.SENT: "the gateway accepted the transfer; its webhook (or verify_payment) confirms it",
-        PaymentStatus.SUCCEEDED: "the borrower was paid; the loan is active and its ledger posted",
-    }.get(
-        status,
-        "no money left; while the loan is pending_disbursement, retry_disbursement with this payment "
-        "pays it out again",
-    )
-
-
-def payment_view(
-    p: PaymentRecord, *, replayed: bool = False, verification: Verification | None = None
-) -> PaymentView:
-    return PaymentView(
-        id=p.id,
-        kind=PaymentKind(p.kind),
-        loan_id=p.loan_id,
-        status=PaymentStatus(p.status),
-        amount=Money.from_minor(p.amount_minor, p.currency),
-        reference=p.reference,
-        vendor=p.vendor,
-        attempts=p.attempts,
-        last_error=p.last_error,
-        authorization_url=p.authorization_url,
-        simulated=p.simulated,
-        requested_by=p.requested_by,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-        sent_at=p.sent_at,
-        settled_at=p.settled_at,
-        next_step=_next_step(p),
-        replayed=replayed,
-        verification=verification,
-    )
 
 
 def payment_event(p: PaymentRecord, loan: LoanRecord, event: str, reason: str, at: datetime) -> OutboxEvent:
@@ -374,6 +313,7 @@ async def _apply_booked_payout(
             journal = await uow.ledger.journal(journal_id)
             assert journal is not None  # found through it, in this transaction
             why = f"payout {paid.id} applied to loan {loan.id}: the payout requested after it failed"
+            await _reverse_loss(uow, call, journal_id, why)
             await post_journal(uow, call, reversal_of(journal, why))
             applied = await uow.payments.mark_applied(paid.id)
             note = f"{why}, so it is the loan's one payout ({effect})"
@@ -386,3 +326,12 @@ async def _apply_booked_payout(
     except DomainError as exc:  # the loan took no payout: the booking stays for a person
         return f"; earlier payout {paid.id} stays booked for recovery ({exc.code}: {exc.message})"
     return f"; {note}"
+
+
+async def _reverse_loss(uow: InboxUnitOfWork, call: Invocation, booking_id: UUID, why: str) -> None:
+    """A booking written off as lost (tools.payments.payout_losses) whose payout becomes the loan's is
+    no loss: the loan owes that money now. Its write-off is reversed first, under the booking's hold."""
+    await uow.ledger.hold_journal(booking_id)
+    loss = await uow.ledger.journal_of(JournalKind.PAYOUT_LOSS, str(booking_id))
+    if loss is not None and loss.reversed_by is None:
+        await post_journal(uow, call, reversal_of(loss, why))

@@ -19,7 +19,7 @@ from uuid import UUID
 from tools.credit.domain.applications import ApplicationRecord
 from tools.loans.domain.loans import LoanRecord, LoanStatus
 from tools.loans.loans import can_view_loan, loan_not_found, provider_of
-from tools.payments.core import payment_event, payment_view, settle
+from tools.payments.core import payment_event, settle
 from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus, verified_status
 from tools.payments.domain.routing import NoRoute
 from tools.payments.models import PaymentPage, PaymentView, Verification
@@ -33,6 +33,7 @@ from tools.payments.ports import (
     PaymentDeps,
     PaymentQuery,
 )
+from tools.payments.views import booked_view, payment_view
 from tools.platform.cursor import decode_cursor, encode_cursor, keyset
 from tools.platform.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from tools.platform.idempotency import claim_or_replay, request_sha256
@@ -173,7 +174,7 @@ async def get_payment(deps: PaymentDeps, principal: Principal, payment_id: UUID)
     loan = None if p is None else await deps.loans.reader.get(str(p.loan_id))
     if p is None or loan is None or not can_view_loan(principal, loan):
         raise payment_not_found(payment_id)
-    return payment_view(p)
+    return await booked_view(deps.reader, p)
 
 
 async def list_payments(
@@ -214,7 +215,7 @@ async def list_payments(
     rows = await deps.reader.listing(query)
     page = rows[:limit]
     next_cursor = encode_cursor(scope, page[-1].created_at, page[-1].id) if len(rows) > limit else None
-    return PaymentPage(items=[payment_view(p) for p in page], next_cursor=next_cursor)
+    return PaymentPage(items=[await booked_view(deps.reader, p) for p in page], next_cursor=next_cursor)
 
 
 def _narrow(query: PaymentQuery, **limits: Any) -> PaymentQuery:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from tools.ledger.domain.ledger import Journal, JournalKind
 from tools.ledger.ledger import JournalAlreadyPosted, post_journal
 from tools.loans.domain.journals import payout_loss_journal
-from tools.payments.core import payment_view
-from tools.payments.domain.payments import PaymentKind, PaymentRecord, PaymentStatus
+from tools.payments.domain.payments import Booking, PaymentKind, PaymentRecord, PaymentStatus
 from tools.payments.models import PayoutWriteOff
 from tools.payments.payments import _visible_loan, payment_not_found
 from tools.payments.ports import InboxUnitOfWork, PaymentDeps
 from tools.payments.retries import parse_payment
+from tools.payments.views import payment_view
 from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.models import Money
 from tools.platform.ports import Invocation
@@ -104,7 +104,7 @@ async def write_off_payout(deps: PaymentDeps, call: Invocation, handle: str, rea
         except JournalAlreadyPosted as exc:  # pragma: no cover - the payment's lock orders write-offs
             raise Conflict(f"payout {p.id} was written off meanwhile (journal {exc.journal_id})") from None
     return PayoutWriteOff(
-        payment=payment_view(p),
+        payment=payment_view(p, booking=Booking.WRITTEN_OFF),
         amount=Money.from_minor(amount, p.currency),
         recovery_journal_id=booking.id,
         loss_journal_id=loss_id,

@@ -13,7 +13,7 @@ from uuid import UUID
 from tools.credit.ports import ApplicationReader
 from tools.loans.ports import LoanDeps, LoanUnitOfWork
 from tools.marketplace.ports import BidWriter
-from tools.payments.domain.payments import PaymentRecord
+from tools.payments.domain.payments import Booking, PaymentRecord
 from tools.platform.locks import KeyedLocks
 from tools.platform.ports import Clock, Invocation, OutboxEvent, PersonalDataVault, UnitOfWorkFactory
 
@@ -124,6 +124,10 @@ class PaymentReader(Protocol):
     async def unapplied_receipts(self) -> int:
         """How many payments were received (``succeeded``) but their effect on the loan was refused,
         so the money is held, not applied, until a person refunds it."""
+        ...
+
+    async def booking(self, payment_id: UUID) -> Booking | None:
+        """Where the booking of a succeeded payment no loan took stands (None: it has none)."""
         ...
 
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:

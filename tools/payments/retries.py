@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from tools.payments.core import payment_view
 from tools.payments.domain.payments import UNDONE, PaymentKind
 from tools.payments.models import PaymentView
 from tools.payments.payments import (
@@ -23,6 +22,7 @@ from tools.payments.payments import (
     payment_not_found,
 )
 from tools.payments.ports import PaymentDeps
+from tools.payments.views import payment_view
 from tools.platform.errors import Conflict, InvalidArgument
 from tools.platform.idempotency import claim_or_replay, request_sha256
 from tools.platform.ports import IdempotencyClaim, Invocation

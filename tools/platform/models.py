@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -127,9 +128,26 @@ _RULES = {
     REFERENCE_PATTERN: "may only contain ASCII letters, digits and . _ : - (no spaces)",
 }
 
-# Human text is stripped before its length is checked: a reason of twelve spaces is no reason.
-Line = Annotated[str, StringConstraints(strip_whitespace=True), Field(pattern=LINE_PATTERN)]
-FreeText = Annotated[str, StringConstraints(strip_whitespace=True), Field(pattern=FREE_TEXT_PATTERN)]
+
+def _visible(text: str) -> str:
+    """Text that is not empty holds something a person can read: zero-width spaces, joiners, marks and
+    other format characters (Unicode's Cf), alone, pass any length and read as blank (a probe wrote off
+    a payout for a reason of twelve U+200B). Within text they stay (emoji, Persian need them)."""
+    if text and all(c.isspace() or unicodedata.category(c) in ("Cf", "Cc") for c in text):
+        raise ValueError(
+            "holds only invisible characters (zero-width spaces, joiners or marks): write the text"
+        )
+    return text
+
+
+# Human text is stripped before its length is checked: a reason of twelve spaces is no reason, nor is
+# one of twelve zero-width spaces.
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True), Field(pattern=LINE_PATTERN), AfterValidator(_visible)
+]
+FreeText = Annotated[
+    str, StringConstraints(strip_whitespace=True), Field(pattern=FREE_TEXT_PATTERN), AfterValidator(_visible)
+]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
 

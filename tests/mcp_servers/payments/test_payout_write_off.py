@@ -13,9 +13,12 @@ from fastmcp import Client
 
 from database.payments.payments import UNAPPLIED_RECEIPTS
 from mcp_servers.runtime import Runtime
+from tests.fakes.builders import WORKER
 from tests.helpers.common import error_code
 from tests.helpers.loans import RECONCILE, call, minor, refused
-from tests.helpers.payments import failed_payout, key, payment_deps, send, vendor_says
+from tests.helpers.payments import failed_payout, key, loan_status, payment_deps, send, vendor_says
+from tools.ledger.ledger import post_journal
+from tools.loans.domain.journals import payout_loss_journal
 from tools.platform.principal import Role
 
 WRITE_OFF = "payments_write_off_payout"
@@ -104,6 +107,8 @@ async def test_an_unrecoverable_payout_is_written_off_as_the_platforms_loss(
     assert await _balance(core_db, "platform:payout_losses:NGN") == losses_before + amount
     assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held - 1
     assert await _named(client) == named - 1
+    seen = await call(client, "payments_get_payment", {"payment": payout["id"]})
+    assert "written off as lost" in seen["next_step"] and "write_off_payout" not in seen["next_step"]
     assert (await call(client, RECONCILE, {}))["consistent"] is True
     audited = await core_db.fetchval(
         "SELECT count(*) FROM caas_audit.audit_log WHERE principal_id = 'admin-losses' AND object_id = $1",
@@ -137,6 +142,8 @@ async def test_a_written_off_payout_that_comes_back_is_recovered_through_its_wri
     assert (await call(client, REVERSE, back))["kind"] == "reversal"
     assert await core_db.fetchval(UNAPPLIED_RECEIPTS) == held - 1
     assert await _owed(core_db, journal) == 0
+    seen = await call(client, "payments_get_payment", {"payment": payout["id"]})
+    assert "recovered since" in seen["next_step"]
     refusal = await client.call_tool(
         WRITE_OFF, {"payment": payout["id"], "reason": REASON}, raise_on_error=False
     )
@@ -204,4 +211,38 @@ async def test_a_write_off_and_a_recovery_of_one_booking_never_both_happen(
         )
         assert settled == 1
         assert await _owed(core_db, journal) == 0
+    assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_a_written_off_payout_that_becomes_the_loans_is_no_loss(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    """A write-off waits for the loan's other payout to settle, so no tool reaches this state; should a
+    written-off booking become the loan's payout all the same (the retry failing after it), the borrower
+    holds loan money, not a loss: the write-off is reversed with the booking (a probe's find)."""
+    loan, failed, amount = await failed_payout(client, principal, runtime, core_db)
+    retried = await call(client, RETRY, {"payment": failed["id"], "idempotency_key": key()})
+    await send(payment_deps(runtime), retried["id"])
+    assert "booked for recovery" in (await vendor_says(runtime, failed["reference"], PAID, amount)).detail
+    booking = await core_db.fetchval(
+        "SELECT id::text FROM caas_ledger.journals WHERE kind = 'payout_recovery' AND source_id = $1",
+        failed["id"],
+    )
+    stored = await runtime.deps.loans.reader.get(loan["id"])
+    assert stored is not None
+    async with runtime.deps.payments.uow() as uow:  # written off while the retry was in flight
+        await post_journal(uow, WORKER, payout_loss_journal(stored, booking, amount, "forced for the test"))
+    said = await vendor_says(runtime, retried["reference"], "transfer.failed", amount)
+    assert said.outcome == "applied" and f"payout {failed['id']} applied to loan" in said.detail
+    assert await loan_status(core_db, loan["id"]) == "active"
+    assert await _owed(core_db, booking) == 0
+    lost = await core_db.fetchval(
+        "SELECT coalesce(sum(p.amount_minor), 0) FROM caas_ledger.postings p JOIN caas_ledger.accounts a "
+        "ON a.id = p.account_id JOIN caas_ledger.journals j ON j.id = p.journal_id "
+        "WHERE a.code = 'platform:payout_losses:NGN' AND (j.source_id = $1 OR j.source_id IN "
+        "(SELECT id::text FROM caas_ledger.journals WHERE source_id = $1))",
+        booking,
+    )
+    assert lost == 0
+    principal("admin-losses", Role.ADMIN)
     assert (await call(client, RECONCILE, {}))["consistent"] is True

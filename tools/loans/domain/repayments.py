@@ -21,10 +21,10 @@ Whatever is left after everything due:
   interest the payment does not cover is added to the last installment's interest, now due.
 - When it covers every late fee and all the principal, due or to come, but not all the interest (that
   due and that accrued since the last due date): a settlement quote paid after the day it was good
-  for, even after an installment fell due meanwhile. So too when it lacks less of the payoff than the
-  interest it would pay ahead as an advance (below): a quote paid a little short, even by a minor unit
-  of principal, on a day no interest had accrued. It is the settlement it was meant to be, SHORT of
-  what it lacks: what is due as above, then the accrued interest, then principal
+  for, even after an installment fell due meanwhile. So too when it lacks no more of the payoff than
+  the next installment's interest (a payoff tolerance): a quote paid a little short, even by a minor
+  unit of principal, on a day no interest had accrued. It is the settlement it was meant to be, SHORT
+  of what it lacks: what is due as above, then the accrued interest, then principal
   (from the last installment), so that the shortfall is principal; every future installment but the
   next is cancelled with its interest, and the next owes only the principal left unpaid (the
   shortfall), interest on that shortfall to its due date (the loan's rate, ``accrued_interest``) and
@@ -265,17 +265,6 @@ def _settle_short(ledger: _Ledger, future: list[Outstanding], accrued: int, term
     ledger.owed[nearest.number] = replace(nearest, interest=interest, principal=shortfall)
 
 
-def _interest_ahead(left: int, future: list[Outstanding]) -> int:
-    """The interest of installments not yet due that ``left`` would pay as an advance (``_advance``)."""
-    paid = 0
-    for item in future:
-        if left <= 0:
-            break
-        part = min(left, item.interest)
-        paid, left = paid + part, left - part - min(left - part, item.principal)
-    return paid
-
-
 def _advance(ledger: _Ledger, future: list[Outstanding]) -> None:
     """The next installments, in due-date order, each interest then principal, as if they were due."""
     for item in future:
@@ -309,12 +298,10 @@ def _after_due(
     future_principal = sum(item.principal for item in future)
     if not future or ledger.left >= accrued + future_principal:
         return _prepay(ledger, future, accrued)
-    # Short of a payoff only by interest (the due installments' just paid included), or by less than
-    # the interest an advance would pay ahead: a settlement.
-    if prepay is None and (
-        ledger.left + ledger.total(Component.INTEREST) >= future_principal
-        or _interest_ahead(ledger.left, future) > accrued + future_principal - ledger.left
-    ):
+    # Short of a payoff by no more than interest: the due installments' just paid and the accrued, or
+    # the next installment's (a payoff tolerance): a settlement.
+    shortfall = accrued + future_principal - ledger.left
+    if prepay is None and shortfall <= max(accrued + ledger.total(Component.INTEREST), future[0].interest):
         _settle_short(ledger, future, accrued, terms)
         return [item.number for item in future[1:]]
     if prepay is None:

@@ -23,6 +23,7 @@ __all__ = [
     "ACTIVE_DISBURSEMENT",
     "RANK",
     "UNDONE",
+    "Booking",
     "EventEffect",
     "GatewayEvent",
     "Move",
@@ -37,6 +38,15 @@ __all__ = [
     "stripe_event",
     "verified_status",
 ]
+
+
+class Booking(StrEnum):
+    """Where the booking of money a succeeded payment moved that no loan took stands (suspense for a
+    charge, payout_recovery for a payout)."""
+
+    OWED = "owed"  # still to refund to its payer, or to recover from its recipient
+    RETURNED = "returned"  # refunded or recovered: its journal reversed
+    WRITTEN_OFF = "written_off"  # a payout that will not come back (tools.payments.payout_losses)
 
 
 class PaymentKind(StrEnum):

@@ -54,29 +54,44 @@ def test_a_quote_paid_a_day_late_settles_all_but_one_days_interest() -> None:
     )
 
 
-def test_a_payment_a_little_short_of_the_payoff_settles_all_but_what_it_lacks() -> None:
-    # One unit short of the late fee and all the principal, so 216,879 short of the payoff (the 169,878
-    # of interest due, the 47,000 accrued and that unit). Paid ahead (the old rule), the 7,548,299 left
-    # after the 1,445,596 due paid installments 4-11's scheduled interest too, far more than it lacked:
-    # the loan then owed most of that interest again. Now installment 4 keeps the 216,879 short, with
-    # interest on it alone to 30 April: 216,879 * 0.24 * 20 / 365 = 2,852.06 -> 2,852.
+def test_a_payment_of_less_than_the_fees_and_principal_owed_is_still_paid_ahead() -> None:
+    # One unit short of the late fee and all the principal (due and to come), 216,879 short of the
+    # payoff: more than the interest it owed (216,878) or the next installment's (154,364), so not a
+    # settlement: after the 1,445,596 due, the 7,548,299 left pays the next installments in order.
     allocation = allocate_payment(
         500_000 + 8_493_896 - 1, loan_from_installment_3(), AS_OF, "NGN", accrued_interest=47_000, terms=TERMS
     )
-    assert allocation.cancelled == tuple(range(5, 13)) and allocation.to_accrued_interest == 47_000
-    assert allocation.paid_ahead == 0
-    assert allocation.remaining == (Outstanding(4, date(2025, 4, 30), 0, 2_852, 216_879),)
+    assert allocation.cancelled == () and allocation.to_accrued_interest == 0
+    assert allocation.paid_ahead == 7_548_299
 
 
-def test_a_payment_of_an_installment_or_two_ahead_is_still_paid_ahead() -> None:
-    # What an advance pays ahead of interest (154,364 for installment 4, 138,539 more for 5) is far less
-    # than such a payment lacks of the payoff: the schedule stands, nothing is cancelled.
-    for ahead in (945_596, 945_596 * 2):
-        allocation = allocate_payment(
-            1_445_596 + ahead, loan_from_installment_3(), AS_OF, "NGN", accrued_interest=47_000, terms=TERMS
-        )
-        assert allocation.cancelled == () and allocation.to_accrued_interest == 0
-        assert allocation.paid_ahead == ahead
+def test_whole_installments_paid_ahead_on_the_disbursement_day_stay_an_advance() -> None:
+    # 1, 2 or 10 of 12 installments paid the day the loan was made: each lacks far more of the payoff
+    # than the next installment's interest, so the schedule stands and nothing is cancelled (a probe
+    # found 10 of 12 settled short for a while, leaving the rest due next month instead of in ten).
+    schedule = build_schedule(10_000_000, "NGN", Decimal("0.24"), 12, date(2026, 2, 15))
+    items = [Outstanding(i.number, i.due_date, 0, i.interest, i.principal) for i in schedule.installments]
+    for count in (1, 2, 10):
+        ahead = sum(i.interest + i.principal for i in items[:count])
+        allocation = allocate_payment(ahead, items, date(2026, 1, 15), "NGN", terms=TERMS)
+        assert (allocation.cancelled, allocation.paid_ahead, allocation.credit) == ((), ahead, 0), count
+        assert [i.number for i in allocation.remaining] == list(range(count + 1, 13))
+
+
+def test_a_payoff_short_by_less_than_the_next_installments_interest_settles_all_but_that() -> None:
+    # Nothing accrued, nothing due (the disbursement day): the payoff is the principal alone. A payment
+    # short of it by up to installment 1's 200,000 of interest is a settlement short of what it lacks,
+    # never installments 1-11 paid ahead with their interest; a unit more short is an advance.
+    schedule = build_schedule(10_000_000, "NGN", Decimal("0.24"), 12, date(2026, 2, 15))
+    items = [Outstanding(i.number, i.due_date, 0, i.interest, i.principal) for i in schedule.installments]
+    day = date(2026, 1, 15)
+    for short in (1, 200_000):
+        allocation = allocate_payment(10_000_000 - short, items, day, "NGN", terms=TERMS)
+        interest = accrued_interest(short, Decimal("0.24"), day, date(2026, 2, 15))
+        assert allocation.remaining == (Outstanding(1, date(2026, 2, 15), 0, interest, short),)
+        assert (allocation.cancelled, allocation.paid_ahead) == (tuple(range(2, 13)), 0)
+    allocation = allocate_payment(10_000_000 - 200_001, items, day, "NGN", terms=TERMS)
+    assert allocation.cancelled == () and allocation.paid_ahead == 10_000_000 - 200_001
 
 
 def test_a_quote_paid_after_an_installment_fell_due_settles_all_but_the_days_interest() -> None:
