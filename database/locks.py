@@ -28,6 +28,10 @@ class AdvisoryLock(IntEnum):
     # Transaction lock (try-lock): one ledger reconciliation at a time, so two runs never write
     # checkpoints together (database/ledger/reconcile.py). Numbered after its migration, 0026.
     LEDGER_RECONCILIATION = 0x0CAA5_0026
+    # Transaction lock (try-lock): one fold of lenders' decision tallies at a time, so two never lock
+    # the same lenders' rows in turn (database/marketplace/decision_tallies.py). Numbered after its
+    # migration, 0046.
+    DECISION_FOLD = 0x0CAA5_0046
 
 
 @unique

@@ -39,6 +39,7 @@ QUEUES = (
     "notifications",
     "expire_applications",
     "expire_stalled_charges",
+    "fold_provider_decisions",
     "age_loans",
     "repayment_reminders",
     "reconcile_ledger",

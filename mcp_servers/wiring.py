@@ -23,6 +23,7 @@ from database.ledger.ledger import PgLedgerReader
 from database.loans.commissions import PgCommissionReader
 from database.loans.loans import PgLoanReader
 from database.marketplace.bids import PgBidReader
+from database.marketplace.decision_tallies import fold_provider_decisions as fold_decisions
 from database.marketplace.providers import PgProviderReader
 from database.marketplace.webhook_deliveries import PgWebhookDeliveries
 from database.monitoring.dashboard import PgMonitoringReader
@@ -326,6 +327,7 @@ def build_workers(
     periodic = [
         Periodic("expire_applications", timedelta(minutes=1), expire),
         Periodic("expire_stalled_charges", timedelta(minutes=1), unstall),
+        Periodic("fold_provider_decisions", timedelta(minutes=1), partial(fold_decisions, core_pool)),
         Periodic("age_loans", timedelta(hours=1), age),
         Periodic("repayment_reminders", timedelta(hours=1), remind),
         Periodic("reconcile_ledger", timedelta(hours=1), reconcile),

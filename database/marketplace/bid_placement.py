@@ -1,8 +1,10 @@
 """Placing a bid in one statement (issue 14): the bid, its audit row, its ``bid.placed`` event, the
-invitation marked ``bid_submitted`` and the lender's row locked; three round trips before.
+invitation marked ``bid_submitted`` (the lender's decision tallied, migration 0046) and the lender's row
+locked; three round trips before.
 
-The lender's row is the statement's last write and is held from there to COMMIT, as
-``tools.platform.locking`` orders it: every bid and offer of this lender waits for it. The event's
+The lender's row is locked last, as ``tools.platform.locking`` orders it, and FOR SHARE: held to COMMIT,
+it keeps a suspension or a capital change of the lender waiting, but not the lender's other bids (its
+decision counts were updated here, which queued every bid of one lender on its row). The event's
 payload comes from the use case (``tools.marketplace.bid_events.placed_fields``) but for what only the
 stored row knows, which the statement adds in the very form ``bid_event`` writes from the row.
 """
@@ -48,12 +50,11 @@ WITH written AS (
     UPDATE caas_core.provider_invitations SET status = 'bid_submitted'
     WHERE application_id = $1 AND provider_id = $2 AND status = 'invited'
     RETURNING provider_id
+), tallied AS (
+    INSERT INTO caas_core.provider_decision_tallies (provider_id, approved)
+    SELECT provider_id, true FROM marked
 ), lender AS (
-    UPDATE caas_core.providers
-    SET decided_count = decided_count + (SELECT count(*) FROM marked)::int,
-        approved_count = approved_count + (SELECT count(*) FROM marked)::int
-    WHERE id = $2
-    RETURNING *
+    SELECT * FROM caas_core.providers WHERE id = $2 FOR SHARE
 )
 SELECT {_SELECT} FROM written b LEFT JOIN lender l ON true
 """

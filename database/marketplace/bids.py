@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,9 +163,9 @@ class PgBidWriter:
                 UPDATE caas_core.provider_invitations SET status = 'declined'
                 WHERE application_id = $1 AND provider_id = $2 AND status = 'invited'
                 RETURNING id, provider_id
-            ), counted AS (
-                UPDATE caas_core.providers SET decided_count = decided_count + 1
-                WHERE id IN (SELECT provider_id FROM declined)
+            ), tallied AS (
+                INSERT INTO caas_core.provider_decision_tallies (provider_id, approved)
+                SELECT provider_id, false FROM declined
             )
             SELECT id FROM declined
             """,
@@ -184,19 +183,15 @@ class PgBidWriter:
         return [r["provider_id"] for r in rows]
 
     async def expire_invitations(self, application_id: UUID) -> int:
-        waiting = await self.waiting_providers(application_id)
-        if not waiting:
-            return 0
-        await self.lock_providers(waiting)
         expired = await self._conn.fetchval(
             """
             WITH expired AS (
                 UPDATE caas_core.provider_invitations SET status = 'expired'
                 WHERE application_id = $1 AND status = 'invited'
                 RETURNING provider_id
-            ), counted AS (
-                UPDATE caas_core.providers SET decided_count = decided_count + 1
-                WHERE id IN (SELECT provider_id FROM expired)
+            ), tallied AS (
+                INSERT INTO caas_core.provider_decision_tallies (provider_id, approved)
+                SELECT provider_id, false FROM expired
             )
             SELECT count(*) FROM expired
             """,
@@ -318,14 +313,6 @@ class PgBidWriter:
             now,
         )
         return [_bid(r) for r in rows]
-
-    async def lock_providers(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
-        rows = await self._conn.fetch(
-            f"SELECT {_PROVIDER_COLUMNS} FROM caas_core.providers WHERE id = ANY($1::uuid[]) "
-            "ORDER BY id FOR NO KEY UPDATE",
-            sorted(set(provider_ids)),
-        )
-        return [_provider(r) for r in rows]
 
     async def accepted_bid(self, application_id: UUID) -> BidRecord | None:
         row = await self._conn.fetchrow(

@@ -262,10 +262,6 @@ class FakeBidWriter:
             if b.id != accepted_id
         ]
 
-    async def lock_providers(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
-        providers = self._tx.tables.providers
-        return [providers[i] for i in sorted(set(provider_ids)) if i in providers]
-
     async def accepted_bid(self, application_id: UUID) -> BidRecord | None:
         accepted = _bids(self._tx.tables, application_id, [BidStatus.ACCEPTED])
         return accepted[0] if accepted else None

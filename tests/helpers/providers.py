@@ -7,6 +7,7 @@ exactly the providers the test made."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import asyncpg
 from fastmcp import Client
 
+from database.marketplace.decision_tallies import fold_batch
 from tests.helpers.common import application, error_code
 from tools.platform.principal import Role
 
@@ -118,3 +120,20 @@ async def open_application(
         status,
     )
     return app
+
+
+async def decisions(db: asyncpg.Connection, provider_id: str | uuid.UUID) -> tuple[int, int]:
+    """A lender's (decided, approved) counts once the workers' fold has run: decisions are tallied apart
+    and folded into the provider row every minute (migration 0046)."""
+    while True:  # a worker's fold may hold the turn: then this waits for it to commit and folds the rest
+        async with db.transaction():
+            ours, _ = await fold_batch(db)
+        if ours:
+            break
+        await asyncio.sleep(0.01)
+    row = await db.fetchrow(
+        "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1",
+        uuid.UUID(str(provider_id)),
+    )
+    assert row is not None
+    return int(row["decided_count"]), int(row["approved_count"])

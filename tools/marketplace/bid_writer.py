@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -85,10 +84,6 @@ class BidWriter(Protocol):
 
     async def settle_others(self, application_id: UUID, accepted_id: UUID, now: datetime) -> list[BidRecord]:
         """Every other active bid -> rejected, or expired when its validity had passed by ``now``."""
-        ...
-
-    async def lock_providers(self, provider_ids: Sequence[UUID]) -> list[ProviderRecord]:
-        """Lock the providers' rows in id order (so concurrent acceptances cannot deadlock)."""
         ...
 
     async def accepted_bid(self, application_id: UUID) -> BidRecord | None: ...

@@ -261,14 +261,13 @@ async def _accept_locked(
     reason = f"offer accepted: {bid.provider_name}, bid {accepted.id} (version {accepted.version})"
     moved = await transition(uow, call, app, ApplicationStatus.OFFER_ACCEPTED, reason, events)
     await uow.record(AuditRecord(call, "bid", str(accepted.id)), completes=claim)  # the key's outcome
-    # The lenders' rows last and at once, in id order (tools.platform.locking): every offer on a lender
-    # waits for its row, so it is held only from here to COMMIT; a refusal rolls back everything above.
+    # The lender's row last (tools.platform.locking): every offer on a lender waits for its row, so it
+    # is held only from here to COMMIT; a refusal rolls back everything above.
     try:
         # One statement reads the lenders invited that never bid and, when there are none, locks the
         # lender's row, checks it is active and has the capital, and reserves it.
         waiting = await uow.bids.reserve_or_waiting(app.id, bid.provider_id, bid.amount_minor)
-        if waiting:  # their invitations expire: every row locked in id order, then the reservation
-            await uow.bids.lock_providers([bid.provider_id, *waiting])
+        if waiting:  # their invitations expire (tallied apart, no row of theirs locked), then the reservation
             await uow.bids.expire_invitations(app.id)
             await uow.bids.reserve_capital(bid.provider_id, bid.amount_minor)
     except Conflict as refused:

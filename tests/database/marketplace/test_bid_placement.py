@@ -1,7 +1,8 @@
 """Placing a bid is one statement (issue 14): the bid, its audit row, its ``bid.placed`` event, the
-invitation marked ``bid_submitted`` (counted once as the lender's approving decision) and the lender's
-row, locked. The event it writes is the one ``bid_event`` writes from the stored row, however the
-rate and the validity were given."""
+invitation marked ``bid_submitted`` (tallied once as the lender's approving decision) and the lender's
+row, locked FOR SHARE: the lender's other bids go on beside it, a suspension waits for it. The event it
+writes is the one ``bid_event`` writes from the stored row, however the rate and the validity were
+given."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import pytest
 from fastmcp import Client
 
 from database.marketplace.bids import PgBidWriter
+from mcp_servers.runtime import Runtime
 from tests.database.marketplace.test_bids import undone
 from tests.helpers.bidding import CURRENCY, market
 from tests.helpers.statements import Counted
@@ -52,7 +55,12 @@ async def test_the_bid_its_audit_event_invitation_and_lender_row_are_one_stateme
         )  # fmt: skip
         assert placed.terms() == terms
         assert locked is not None and locked.id == provider_id
-        assert (locked.decided_count, locked.approved_count) == (before[0] + 1, before[1] + 1)
+        # The lender's decision is tallied apart (migration 0046); its row is only shared, not written.
+        assert (locked.decided_count, locked.approved_count) == tuple(before)
+        tallied = await core_db.fetch(
+            "SELECT approved FROM caas_core.provider_decision_tallies WHERE provider_id = $1", provider_id
+        )
+        assert [r["approved"] for r in tallied] == [True]
         event = await core_db.fetchrow(
             "SELECT aggregate_type, aggregate_id, event_type, payload FROM caas_core.outbox "
             "WHERE aggregate_id = $1",
@@ -81,3 +89,37 @@ async def test_the_bid_its_audit_event_invitation_and_lender_row_are_one_stateme
             provider_id,
         )
         assert status == "bid_submitted"
+
+
+async def test_a_bid_shares_its_lenders_row_with_the_lenders_other_bids_but_not_with_a_change(
+    server: Any, principal: Any, core_db: asyncpg.Connection, country: str, runtime: Runtime
+) -> None:
+    """Every bid of one lender queued on its row from its statement to COMMIT, for the decision counts
+    it wrote there: now, while a bid is uncommitted, another can share the row at once, and a change of
+    the lender (a suspension, a capital change, an offer's reservation) still waits for it."""
+    async with Client(server) as mono:
+        app, (lender,) = await market(mono, principal, country, lenders=1)
+    app_id, provider_id = uuid.UUID(app["id"]), uuid.UUID(lender)
+    terms = BidTerms(
+        amount_minor=25_000_000, currency=CURRENCY, annual_rate=Decimal("0.2"), term_months=12,
+        origination_fee_minor=0, repayment_frequency=Frequency.MONTHLY, schedule_method=Method.ANNUITY,
+        valid_until=datetime.now(UTC) + timedelta(days=3), conditions=None,
+    )  # fmt: skip
+    call = Invocation(Principal("lender-user", Role.PROVIDER, lender), "providers_place_bid", "ab" * 32)
+    assert runtime.targets is not None
+    other = await asyncpg.connect(runtime.targets.direct_core)
+    try:
+        async with undone(core_db):
+            new = NewBid(app_id, provider_id, 1, terms)
+            await PgBidWriter(core_db).place(new, call, placed_fields(new, app["reference"]))  # type: ignore[arg-type]
+            async with other.transaction():
+                shared = "SELECT id FROM caas_core.providers WHERE id = $1 FOR SHARE NOWAIT"
+                assert await other.fetchval(shared, provider_id) == provider_id
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                async with other.transaction():
+                    await other.execute(
+                        "SELECT id FROM caas_core.providers WHERE id = $1 FOR NO KEY UPDATE NOWAIT",
+                        provider_id,
+                    )
+    finally:
+        await other.close()

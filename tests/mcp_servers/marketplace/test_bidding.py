@@ -40,6 +40,7 @@ from tests.helpers.bidding import (
     uid,
 )
 from tests.helpers.clock import MovableClock
+from tests.helpers.providers import decisions
 from tools.marketplace import bidding
 from tools.platform.principal import Role
 
@@ -108,10 +109,7 @@ async def test_an_invited_provider_bids_revises_and_the_history_stays(
     as_provider(principal, p1)
     invitations = await call(client, INVITATIONS, {"application": app["id"]})
     assert [i["status"] for i in invitations["items"]] == ["bid_submitted"]
-    counts = await core_db.fetchrow(
-        "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1", uuid.UUID(p1)
-    )
-    assert tuple(counts) == (1, 1)  # one decision per application, however often it revises
+    assert await decisions(core_db, p1) == (1, 1)  # one decision per application, however often it revises
 
 
 async def test_a_provider_sees_and_touches_only_its_own_bids(
@@ -264,10 +262,7 @@ async def test_after_close_bidding_no_bid_is_placed_or_revised_but_one_can_be_wi
         p2: "bid_submitted",
         p3: "expired",
     }
-    declined = await core_db.fetchrow(
-        "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1", uuid.UUID(p3)
-    )
-    assert tuple(declined) == (1, 0)
+    assert await decisions(core_db, p3) == (1, 0)
     [event] = await events(core_db, app, "bidding.closed")
     assert event["payload"]["invitations_expired"] == 1 and event["payload"]["reason"] == "enough offers"
     # Nor is any lender invited to the closed round (a probe saw invitations and their webhooks go out).

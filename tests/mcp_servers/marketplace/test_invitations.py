@@ -30,16 +30,14 @@ from tests.helpers.bidding import (
     refused,
     uid,
 )
+from tests.helpers.providers import decisions
 from tools.platform.principal import Role
 
 DECLINE = "providers_decline_invitation"
 
 
 async def performance(db: asyncpg.Connection, provider_id: str) -> tuple[int, int]:
-    row = await db.fetchrow(
-        "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1", uuid.UUID(provider_id)
-    )
-    return int(row["decided_count"]), int(row["approved_count"])
+    return await decisions(db, provider_id)
 
 
 async def invitation(db: asyncpg.Connection, app: dict[str, Any], provider_id: str) -> str:

@@ -11,6 +11,7 @@ from fastmcp import Client
 
 from tests.helpers.bidding import ACCEPT, as_borrower, call, capital, later, market, place
 from tests.helpers.errors import error_code
+from tests.helpers.providers import decisions
 
 AMOUNT_MINOR = 25_000_000
 
@@ -39,8 +40,7 @@ async def test_an_invited_lender_that_never_bid_is_expired_before_the_reservatio
         uuid.UUID(app["id"]),
         uuid.UUID(c),
     )
-    decided = "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1"
-    assert (status, tuple(await core_db.fetchrow(decided, uuid.UUID(c)))) == ("expired", (1, 0))
+    assert (status, await decisions(core_db, c)) == ("expired", (1, 0))
 
 
 async def test_no_offer_is_accepted_after_the_bidding_window_even_before_the_expiry_job_runs(

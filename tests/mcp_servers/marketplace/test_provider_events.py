@@ -23,6 +23,7 @@ from tests.helpers.payments import (
     platform_over_http,
     post,
 )
+from tests.helpers.providers import decisions
 from tools.marketplace.providers import provider_signing_secret
 from tools.platform.domain.signatures import caas_signature
 
@@ -134,10 +135,7 @@ async def test_a_providers_signed_decision_to_decline_declines_its_invitation_on
     as_provider(principal, p1)
     invitations = await call(client, INVITATIONS, {"application": app["id"]})
     assert [i["status"] for i in invitations["items"]] == ["declined"]
-    counts = await core_db.fetchrow(
-        "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1", uuid.UUID(p1)
-    )
-    assert tuple(counts) == (1, 0)
+    assert await decisions(core_db, p1) == (1, 0)
     told = await events(core_db, app, "provider.invitation_declined")
     assert [e["payload"]["reason"] for e in told] == ["outside our appetite"]
     by = await core_db.fetchval(
@@ -156,14 +154,12 @@ async def test_a_providers_signed_decision_to_decline_declines_its_invitation_on
     ):
         refused = await provider_post(runtime, base_url, p2, decision("decline", **data))
         assert (refused.status_code, refused.json()["error"]["code"]) == (422, code), data
-    p2_invitation = await core_db.fetchrow(
-        "SELECT i.status, p.decided_count, p.approved_count FROM caas_core.provider_invitations i "
-        "JOIN caas_core.providers p ON p.id = i.provider_id "
-        "WHERE i.application_id = $1 AND i.provider_id = $2",
+    p2_invitation = await core_db.fetchval(
+        "SELECT status FROM caas_core.provider_invitations WHERE application_id = $1 AND provider_id = $2",
         uuid.UUID(app["id"]),
         uuid.UUID(p2),
     )
-    assert tuple(p2_invitation) == ("bid_submitted", 1, 1)
+    assert (p2_invitation, *await decisions(core_db, p2)) == ("bid_submitted", 1, 1)
     outcomes = await core_db.fetch(
         "SELECT source, outcome FROM caas_core.webhook_inbox WHERE source = ANY($1::text[]) "
         "ORDER BY received_at",

@@ -339,8 +339,11 @@ class ProviderView(Output):
     webhook_secret_rotated_at: datetime = Field(
         description="When the signing secret was last generated; the secret itself is never shown again."
     )
-    decided_count: int = Field(description="Applications it decided after an invitation.")
-    approved_count: int = Field(description="Of those, the ones it approved.")
+    decided_count: int = Field(
+        description="Applications it decided after an invitation (bid on, declined, or let expire), as "
+        "the workers fold them in every minute."
+    )
+    approved_count: int = Field(description="Of those, the ones it bid on.")
     created_by: str
     created_at: datetime
     updated_at: datetime

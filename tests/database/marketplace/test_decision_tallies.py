@@ -1,0 +1,64 @@
+"""Lenders' decisions are tallied apart and folded into their provider rows by the workers (migration
+0046, ``database/marketplace/decision_tallies.py``): each decision counted exactly once, whether folds
+run in batches, at once in several processes, or one of them holds the turn."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+from fastmcp import Client
+
+from database.locks import AdvisoryLock
+from database.marketplace.decision_tallies import fold_provider_decisions
+from mcp_servers.runtime import Runtime
+from tests.helpers.providers import onboard
+
+COUNTS = "SELECT decided_count, approved_count FROM caas_core.providers WHERE id = $1"
+
+
+async def _tally(db: asyncpg.Connection, provider_id: uuid.UUID, approved: int, declined: int) -> None:
+    await db.executemany(
+        "INSERT INTO caas_core.provider_decision_tallies (provider_id, approved) VALUES ($1, $2)",
+        [(provider_id, True)] * approved + [(provider_id, False)] * declined,
+    )
+
+
+async def _lenders(server: Any, principal: Any, n: int) -> list[uuid.UUID]:
+    async with Client(server) as mono:
+        return [uuid.UUID((await onboard(mono, principal))["provider"]["id"]) for _ in range(n)]
+
+
+async def test_folds_in_batches_and_at_once_count_every_decision_once(
+    server: Any, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    assert runtime.core_pool is not None
+    first, second = await _lenders(server, principal, 2)
+    await fold_provider_decisions(runtime.core_pool)  # whatever other tests left
+    before = [tuple(await core_db.fetchrow(COUNTS, p)) for p in (first, second)]
+    await _tally(core_db, first, approved=5, declined=2)
+    await _tally(core_db, second, approved=0, declined=4)
+    folded = await asyncio.gather(*(fold_provider_decisions(runtime.core_pool, batch=3) for _ in range(4)))
+    assert sum(folded) == 11
+    after = [tuple(await core_db.fetchrow(COUNTS, p)) for p in (first, second)]
+    assert after == [(before[0][0] + 7, before[0][1] + 5), (before[1][0] + 4, before[1][1])]
+    assert await core_db.fetchval("SELECT count(*) FROM caas_core.provider_decision_tallies") == 0
+
+
+async def test_a_fold_that_finds_the_turn_taken_leaves_the_decisions_to_it(
+    server: Any, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    assert runtime.core_pool is not None
+    (lender,) = await _lenders(server, principal, 1)
+    await fold_provider_decisions(runtime.core_pool)
+    before = tuple(await core_db.fetchrow(COUNTS, lender))
+    await _tally(core_db, lender, approved=1, declined=0)
+    async with core_db.transaction():  # another process's fold holds the turn
+        await core_db.execute("SELECT pg_advisory_xact_lock($1)", AdvisoryLock.DECISION_FOLD.value)
+        assert await fold_provider_decisions(runtime.core_pool) == 0  # so this one leaves the row
+        assert await core_db.fetchval("SELECT count(*) FROM caas_core.provider_decision_tallies") >= 1
+    assert tuple(await core_db.fetchrow(COUNTS, lender)) == before
+    assert await fold_provider_decisions(runtime.core_pool) == 1
+    assert tuple(await core_db.fetchrow(COUNTS, lender)) == (before[0] + 1, before[1] + 1)
