@@ -41,6 +41,19 @@ async def charged_in_grace(
     return loan, charge, first
 
 
+async def repayment_row(
+    db: asyncpg.Connection, loan: dict[str, Any], charge: dict[str, Any]
+) -> asyncpg.Record:
+    """When the charge's repayment is dated, and what of it paid fees."""
+    row = await db.fetchrow(
+        "SELECT paid_at, to_fees_minor FROM caas_core.loan_repayments WHERE loan_id = $1 AND reference = $2",
+        uuid.UUID(loan["id"]),
+        charge["reference"],
+    )
+    assert row is not None
+    return row
+
+
 async def reported(
     runtime: Runtime,
     db: asyncpg.Connection,
@@ -51,13 +64,7 @@ async def reported(
 ) -> asyncpg.Record:
     body = paystack_body("charge.success", charge, paid_at=at)
     assert (await post(f"{base_url}/webhooks/paystack", body, signed(runtime, body))).status_code == 200
-    row = await db.fetchrow(
-        "SELECT paid_at, to_fees_minor FROM caas_core.loan_repayments WHERE loan_id = $1 AND reference = $2",
-        uuid.UUID(loan["id"]),
-        charge["reference"],
-    )
-    assert row is not None
-    return row
+    return await repayment_row(db, loan, charge)
 
 
 async def test_a_charge_paid_in_grace_and_reported_late_is_dated_when_paid_and_pays_no_fee(
@@ -117,13 +124,7 @@ async def stripe_reported(
     headers = {"Stripe-Signature": stripe_signature_header(body, secret, int(clock_time.time()))}
     answer = await post(f"{base_url}/webhooks/stripe", body, headers)
     assert (answer.status_code, answer.json()["outcome"]) == (200, "applied"), answer.text
-    row = await db.fetchrow(
-        "SELECT paid_at, to_fees_minor FROM caas_core.loan_repayments WHERE loan_id = $1 AND reference = $2",
-        uuid.UUID(loan["id"]),
-        charge["reference"],
-    )
-    assert row is not None
-    return row
+    return await repayment_row(db, loan, charge)
 
 
 async def test_a_stripe_charge_is_dated_by_its_events_creation_time(
