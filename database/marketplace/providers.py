@@ -296,6 +296,10 @@ class PgProviderWriter:
         row = await self._conn.fetchrow(f"{_SELECT} WHERE id = $1 FOR NO KEY UPDATE", provider_id)
         return provider_record(row) if row else None
 
+    async def share(self, provider_id: UUID) -> ProviderRecord | None:
+        row = await self._conn.fetchrow(f"{_SELECT} WHERE id = $1 FOR SHARE", provider_id)
+        return provider_record(row) if row else None
+
     async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(TERM_FIELDS, start=2))
         # The right side reads the row as it was: the time is kept unless the currency changes.

@@ -118,6 +118,9 @@ class FakeProviderWriter:
     async def lock(self, provider_id: UUID) -> ProviderRecord | None:
         return self._tx.tables.providers.get(provider_id)
 
+    async def share(self, provider_id: UUID) -> ProviderRecord | None:
+        return self._tx.tables.providers.get(provider_id)
+
     async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
         raise not_implemented("ProviderWriter.update_terms")
 

@@ -143,7 +143,7 @@ def _check_round(app: ApplicationRecord, invitation: str, rnd: BiddingRound, now
 
 
 async def _active_provider(uow: BiddingUnitOfWork, provider_id: UUID) -> ProviderRecord:
-    return _require_active_provider(await uow.providers.lock(provider_id))
+    return _require_active_provider(await uow.providers.share(provider_id))
 
 
 def _require_active_provider(provider: ProviderRecord | None) -> ProviderRecord:

@@ -125,6 +125,11 @@ class ProviderWriter(Protocol):
 
     async def lock(self, provider_id: UUID) -> ProviderRecord | None: ...
 
+    async def share(self, provider_id: UUID) -> ProviderRecord | None:
+        """The provider's row held FOR SHARE to COMMIT: a change of the provider (a suspension, its
+        capital) waits for it, the provider's other bids do not."""
+        ...
+
     async def update_terms(self, provider_id: UUID, terms: ProviderTerms) -> ProviderRecord:
         """Raises Conflict when the new name is another provider's."""
 

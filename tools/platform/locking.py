@@ -8,9 +8,9 @@ transaction takes its locks in one global order, so every use case locks, as far
 3. the application (``applications.lock`` / ``locked_application``);
 4. the application's own rows: its bids, its provider invitations, its bidding round. Only a
    transaction holding the application lock touches them, so among themselves their order is free;
-5. providers: the lender's row, which an offer's reservation updates and a bid holds FOR SHARE (an
-   ``UPDATE`` of a provider row is a lock too and comes here); the workers' fold of decision tallies
-   (migration 0046) locks several, in id order;
+5. providers: the lender's row, which an offer's reservation updates and a bid (placed or revised)
+   holds FOR SHARE (an ``UPDATE`` of a provider row is a lock too and comes here); the workers' fold of
+   decision tallies (migration 0046) locks several, in id order;
 6. ledger accounts: never by hand. Posting a journal takes no balance lock; the balance cache is
    written at COMMIT, every account of the transaction in one statement, in account-code order
    (migration 0019), so the ledger's locks are always the last a transaction takes.

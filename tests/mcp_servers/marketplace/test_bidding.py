@@ -8,6 +8,7 @@ Every test lends in its own market (tests/helpers/bidding.py): an application of
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ import asyncpg
 import pytest
 from fastmcp import Client
 
+from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import (
     BIDS,
     CLOSE,
@@ -369,3 +371,23 @@ async def test_each_role_is_shown_its_bidding_tools_with_honest_annotations(
         tool = seen[name]
         assert tool.output_schema is not None and tool.input_schema.get("additionalProperties") is False
         assert tool.description and "Use" in tool.description
+
+
+async def test_a_revision_does_not_wait_for_the_lenders_other_bids(
+    client: Client, principal: Any, runtime: Runtime, country: str
+) -> None:
+    """A bid of the lender not yet committed shares its row (place_bid, migration 0046): a revision of
+    another of its bids shares it too, where it once waited for that bid's COMMIT."""
+    app, (p1, _, _) = await market(client, principal, country)
+    first = await place(client, principal, app, p1)
+    assert runtime.targets is not None
+    other = await asyncpg.connect(runtime.targets.direct_core)
+    try:
+        async with other.transaction():  # as an uncommitted bid of the same lender holds it
+            await other.execute("SELECT 1 FROM caas_core.providers WHERE id = $1 FOR SHARE", uuid.UUID(p1))
+            revised = await asyncio.wait_for(
+                call(client, REVISE, {"bid": first["id"], "changes": {"annual_rate": "0.2"}}), 10
+            )
+            assert revised["version"] == 2
+    finally:
+        await other.close()
