@@ -8,6 +8,7 @@ import asyncpg
 from tools.payments.ports import Flagged
 
 __all__ = [
+    "BOOKING",
     "DISPUTED",
     "DISPUTED_SUCCESSES",
     "OTHER_BODIES",
@@ -18,22 +19,30 @@ __all__ = [
     "flagged",
 ]
 
-# A succeeded payment's booking (suspense, payout_recovery) that was reversed: its money went back (a
-# payer refunded) or came back (a payout recovered). A payout applied after its booking (tools.payments.
-# core._apply_booked_payout) has one too, so this counts only with ``last_error`` (not applied).
-RECOVERED = (
-    "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
-    "ON r.kind = 'reversal' AND r.source_id = j.id::text "
+# A succeeded payment's booking (suspense, payout_recovery), ``j``, and where it stands: reversed, its
+# money went back (a payer refunded) or came back (a payout recovered); written off, a payout_loss not
+# itself reversed (nothing is left for a person to do, though the recipient still has the money).
+_BOOKED = (
+    "SELECT 1 FROM caas_ledger.journals j "
     "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text"
 )
-# Or written off (a payout_loss not itself reversed): nothing is left for a person to do, though the
-# recipient still has the money (so a written-off payout still holds its loan: RECOVERED alone does not).
-SETTLED = (
-    "SELECT 1 FROM caas_ledger.journals j JOIN caas_ledger.journals r "
-    "ON r.kind IN ('reversal', 'payout_loss') AND r.source_id = j.id::text "
-    "WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = p.id::text "
-    "AND (r.kind = 'reversal' OR NOT EXISTS (SELECT 1 FROM caas_ledger.journals x "
-    "WHERE x.kind = 'reversal' AND x.source_id = r.id::text))"
+_RETURNED = (
+    "EXISTS (SELECT 1 FROM caas_ledger.journals r WHERE r.kind = 'reversal' AND r.source_id = j.id::text)"
+)
+_WRITTEN_OFF = (
+    "EXISTS (SELECT 1 FROM caas_ledger.journals w WHERE w.kind = 'payout_loss' AND w.source_id = j.id::text "
+    "AND NOT EXISTS (SELECT 1 FROM caas_ledger.journals x WHERE x.kind = 'reversal' "
+    "AND x.source_id = w.id::text))"
+)
+# Reversed. A payout applied after its booking (tools.payments.core._apply_booked_payout) is reversed
+# too, so this counts only with ``last_error`` (not applied).
+RECOVERED = f"{_BOOKED} AND {_RETURNED}"
+# Reversed or written off (a written-off payout still holds its loan: RECOVERED alone does not).
+SETTLED = f"{_BOOKED} AND ({_RETURNED} OR {_WRITTEN_OFF})"
+# Where the booking of payment $1 stands (tools.payments.domain.payments.Booking); no row: none.
+BOOKING = (
+    f"SELECT CASE WHEN {_RETURNED} THEN 'returned' WHEN {_WRITTEN_OFF} THEN 'written_off' ELSE 'owed' END "
+    "FROM caas_ledger.journals j WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = $1"
 )
 # A success a vendor reported that the platform rejected (migration 0042's index), of a payment that
 # has not succeeded since: money may have moved that nothing recorded.

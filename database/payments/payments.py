@@ -14,6 +14,7 @@ import asyncpg
 
 from database.marketplace.capital_at_commit import CapitalAtCommit
 from database.payments.attention import (
+    BOOKING,
     DISPUTED,
     DISPUTED_SUCCESSES,
     OTHER_BODIES,
@@ -82,20 +83,6 @@ SELECT {_COLUMNS} FROM written p
 """
 
 
-# A booking's reversal returned its money; a payout_loss not itself reversed wrote it off.
-_BOOKING = """
-SELECT CASE
-    WHEN EXISTS (SELECT 1 FROM caas_ledger.journals r
-        WHERE r.kind = 'reversal' AND r.source_id = j.id::text) THEN 'returned'
-    WHEN EXISTS (SELECT 1 FROM caas_ledger.journals w
-        WHERE w.kind = 'payout_loss' AND w.source_id = j.id::text
-        AND NOT EXISTS (SELECT 1 FROM caas_ledger.journals x
-            WHERE x.kind = 'reversal' AND x.source_id = w.id::text)) THEN 'written_off'
-    ELSE 'owed' END
-FROM caas_ledger.journals j WHERE j.kind IN ('suspense', 'payout_recovery') AND j.source_id = $1
-"""
-
-
 def _payment(row: asyncpg.Record) -> PaymentRecord:
     return PaymentRecord(**dict(row.items()))
 
@@ -153,7 +140,7 @@ class PgPaymentReader:
         return int(await self._pool.fetchval(UNAPPLIED_RECEIPTS))
 
     async def booking(self, payment_id: UUID) -> Booking | None:
-        state = await self._pool.fetchval(_BOOKING, str(payment_id))
+        state = await self._pool.fetchval(BOOKING, str(payment_id))
         return None if state is None else Booking(state)
 
     async def stalled_charges(self, older_than: timedelta, limit: int) -> list[PaymentRecord]:
