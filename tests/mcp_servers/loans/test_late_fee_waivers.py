@@ -43,7 +43,8 @@ async def charged(
 
 async def repay(client: Client, principal: Any, loan: dict[str, Any], amount: str, on: date) -> Any:
     principal(uid("svc"), Role.SERVICE)
-    at = datetime.combine(on, time(10), UTC).isoformat()
+    # The start of the day: a payment dated today is never ahead of the clock, whatever the hour.
+    at = datetime.combine(on, time(0), UTC).isoformat()
     args = {"loan": loan["id"], "amount": amount, "paid_at": at, "reference": uid("pay")}
     return await call(client, REPAY, args)
 
