@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
 import mcp_types
@@ -23,7 +23,22 @@ from pydantic import Field, StringConstraints
 
 from database.platform.pending_actions import PgPendingActions
 from mcp_servers.apps import CONFIRMATIONS_APP
-from mcp_servers.elicitation import ask_person, can_elicit
+from mcp_servers.confirmation_views import (
+    ConfirmedAction,
+    DeclinedAction,
+    PendingActionList,
+    requested_by,
+    view,
+)
+from mcp_servers.elicitation import (
+    ASKED_BEFORE,
+    answered_otherwise,
+    answered_state,
+    ask_person,
+    can_elicit,
+    sealed_state,
+    still_as_asked,
+)
 from mcp_servers.money_summaries import summarize
 from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
@@ -45,8 +60,8 @@ from tools.platform.confirmation import (
     refuse_unless_pending,
     request_confirmation,
 )
-from tools.platform.errors import Conflict, DomainError
-from tools.platform.models import FreeText, Output
+from tools.platform.errors import Conflict, DomainError, NotFound
+from tools.platform.models import FreeText
 from tools.platform.ports import Invocation
 from tools.platform.principal import Role
 
@@ -56,9 +71,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TOOLS",
-    "ConfirmedAction",
-    "DeclinedAction",
-    "PendingActionList",
     "gate",
     "policy",
     "require_confirmation",
@@ -102,8 +114,8 @@ async def require_confirmation(
     said: list[str] = []
 
     async def summary() -> str:
-        # Read at most once, and only when a person is asked or told: the summary reads the object
-        # the move is about (an offer comparison, a loan), which a confirmed retry does not need.
+        # Read once a request, and only when a person is asked or told: it reads the object the move
+        # is about (an offer, a loan), and a 2026-07-28 answer is sealed to the digest of what was read.
         if not said:
             said.append(await summarize(tool, runtime.deps, call.principal, arguments))
         return said[0]
@@ -111,11 +123,17 @@ async def require_confirmation(
     ctx = get_context()
     store = _store(runtime)
     if rules.elicitation_counts(call.principal.role) and can_elicit(ctx):
-        answer = await _ask(ctx, call, summary, call.tool)
+        asked = await summary()
+        answer = await _ask(ctx, call, summary, call.tool, sealed_state(call, asked))
         if not isinstance(answer, bool):
             return answer
+        if answer and answered_state(ctx) is None:
+            # The person may take minutes to answer: what they said yes to must still be what runs.
+            still_as_asked(asked, await summarize(tool, runtime.deps, call.principal, arguments), call.tool)
         if answer:
             return None
+        if answered_otherwise(ctx, call, asked):
+            still_as_asked(ASKED_BEFORE, asked, call.tool)
         raise CaasToolError(
             "confirmation_declined",
             f"the person did not confirm: {await summary()}. Nothing was changed; call again only if they "
@@ -138,9 +156,9 @@ async def require_confirmation(
 
 
 async def _ask(
-    ctx: Context, call: Invocation, summary: Callable[[], Awaitable[str]], tool: str
+    ctx: Context, call: Invocation, summary: Callable[[], Awaitable[str]], tool: str, state: str
 ) -> bool | mcp_types.InputRequiredResult:
-    answer = await ask_person(ctx, summary, f"{call.tool}:{call.args_sha256}")
+    answer = await ask_person(ctx, summary, state)
     if isinstance(answer, bool):
         # A log line, not a row: a declined move writes nothing, and an accepted one's own audit row
         # follows (the pending-action path is audited in the database).
@@ -165,19 +183,20 @@ def _money_tools() -> dict[str, ToolSpec]:
     }
 
 
+# Who sees every pending action (tools.platform.confirmation.list_pending).
+_SEE_ALL = (Role.OPERATOR, Role.ADMIN)
+
+
+def _retired(found: PendingAction) -> str | None:
+    """The argument ``found`` was asked with that its tool no longer takes (renamed since), if any."""
+    return next((old for old, _ in _money_tools()[found.tool].retired if old in found.arguments), None)
+
+
 def _tool(audited: str) -> FunctionTool:
     if audited not in CONFIRMABLE:
         server = audited.split(".")[0]
         as_tool(_money_tools()[audited], server)  # registers it
     return CONFIRMABLE[audited][0]
-
-
-class ConfirmedAction(Output):
-    action_id: UUID
-    tool: str = Field(description="The money tool that ran, as the caller who asked.")
-    summary: str = Field(description="What was confirmed.")
-    requested_by: str
-    result: dict[str, Any] = Field(description="The tool's own result.")
 
 
 TOOLS = ToolSet()
@@ -209,10 +228,12 @@ async def confirm_action(
 
     async def may_see(found: PendingAction) -> str:
         # Asked before a rename (issue 11): its arguments would no longer bind, so it cannot run.
-        for old, _ in _money_tools()[found.tool].retired:
-            if old in found.arguments:
-                raise Conflict(f"this action was asked with {old}, no longer taken; call the tool again")
-        return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
+        if (old := _retired(found)) is not None:
+            raise Conflict(f"this action was asked with {old}, no longer taken; call the tool again")
+        args = dict(found.arguments)
+        fresh = await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, args)
+        still_as_asked(found.summary, fresh, found.tool)
+        return fresh
 
     rules, now = policy(runtime.settings), runtime.clock.now()
     in_person = await _asker_in_person(runtime, rules, call, action, now, may_see)
@@ -259,7 +280,7 @@ async def _asker_in_person(
     async def said() -> str:
         return summary
 
-    answer = await _ask(ctx, call, said, found.tool)
+    answer = await _ask(ctx, call, said, found.tool, sealed_state(call, summary))
     if not isinstance(answer, bool):
         return answer
     if not answer:
@@ -277,6 +298,8 @@ def _roles() -> dict[str, frozenset[Role]]:
 
 async def _may_see(found: PendingAction) -> bool:
     """Whether the caller may see what ``found`` concerns (its summary reads it as the caller)."""
+    if _retired(found) is not None:  # its arguments no longer bind: not readable as the caller
+        return False
     runtime = current_runtime()
     caller = runtime.principals.current()
     try:
@@ -284,52 +307,6 @@ async def _may_see(found: PendingAction) -> bool:
     except DomainError:  # not_found above all: not theirs to see
         return False
     return True
-
-
-def _requested_by(action: PendingAction) -> str:
-    return f"{action.requester.role}:{action.requester.subject}"
-
-
-class PendingActionView(Output):
-    action: UUID = Field(description="What confirm_action and decline_action take.")
-    tool: str = Field(description="The money tool it would run, as the caller who asked.")
-    summary: str = Field(description="The exact money move: amount, currency, counterparty, APR.")
-    requested_by: str = Field(description="role:subject of the caller who asked.")
-    requested_at: datetime
-    expires_at: datetime
-    status: Literal["pending", "confirmed", "declined", "expired"]
-    settled_by: str | None = Field(default=None, description="role:subject who confirmed or declined it.")
-    settled_at: datetime | None = None
-    decline_reason: str | None = None
-
-
-class PendingActionList(Output):
-    items: list[PendingActionView] = Field(description="Newest first.")
-
-
-class DeclinedAction(Output):
-    action: UUID
-    tool: str
-    summary: str = Field(description="What was refused; it will never run.")
-    requested_by: str
-    declined_by: str
-    reason: str
-    status: Literal["declined"] = "declined"
-
-
-def _view(action: PendingAction, now: datetime) -> PendingActionView:
-    return PendingActionView(
-        action=action.id,
-        tool=action.tool.split(".")[-1],
-        summary=action.summary,
-        requested_by=_requested_by(action),
-        requested_at=action.created_at,
-        expires_at=action.expires_at,
-        status=action.status_at(now),
-        settled_by=action.settled_by,
-        settled_at=action.settled_at,
-        decline_reason=action.decline_reason,
-    )
 
 
 @TOOLS.tool(
@@ -353,7 +330,7 @@ async def list_pending_actions(
     found = await list_pending(
         _store(runtime), caller, _roles(), None if include_settled else now, limit, _may_see
     )
-    return PendingActionList(items=[_view(a, now) for a in found])
+    return PendingActionList(items=[view(a, now) for a in found])
 
 
 @TOOLS.tool(roles=frozenset(Role), title="Refuse a money move", read_only=False, destructive=True)
@@ -375,8 +352,12 @@ async def decline_action(
     call = invocation()
 
     async def may_see(found: PendingAction) -> str:
-        if any(old in found.arguments for old, _ in _money_tools()[found.tool].retired):
-            return found.summary  # asked before a rename: it can no longer run, but may be refused
+        if _retired(found) is not None:
+            # Asked before a rename: it can no longer run, nor be read as the caller (its arguments
+            # no longer bind), so only whoever sees every action or asked for it may refuse it.
+            if call.principal.subject == found.requester.subject or call.principal.role in _SEE_ALL:
+                return found.summary
+            raise NotFound("there is no pending action with this id; list_pending_actions shows yours")
         return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
 
     rules, now = policy(runtime.settings), runtime.clock.now()
@@ -385,7 +366,7 @@ async def decline_action(
         action=declined.id,
         tool=declined.tool.split(".")[-1],
         summary=declined.summary,
-        requested_by=_requested_by(declined),
+        requested_by=requested_by(declined),
         declined_by=f"{call.principal.role}:{call.principal.subject}",
         reason=reason,
     )

@@ -35,7 +35,7 @@ async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> s
         deps.marketplace, caller, args["application"], None if asked is None else str(asked)
     )
     if bid is None or f is None:
-        return f"Accept bid {args['bid']} on application {app.reference} (not among the live offers)"
+        return f"Accept bid {asked} on application {app.reference} (not among the live offers)"
     return (
         f"Accept {bid.provider_name}'s offer on application {app.reference}: borrow "
         f"{_minor(bid.amount_minor, bid.currency)} over {bid.term_months} months at APR {f.apr_percent}% "

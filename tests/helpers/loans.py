@@ -19,6 +19,7 @@ import asyncpg
 from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
 from tests.helpers.common import error_code
 from tests.helpers.ledger import post, reserve
 from tests.helpers.providers import onboard
@@ -168,6 +169,18 @@ async def active_loan(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     loan, provider = await originated(client, principal, runtime, db, **terms)
     return await disburse(runtime, loan), provider
+
+
+async def defaulted(
+    client: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection, clock: MovableClock
+) -> dict[str, Any]:
+    """An active loan 91 days past its first due date, aged: defaulted."""
+    loan, _ = await active_loan(client, principal, runtime, db)
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + 91)
+    principal(uid("op-aging"), Role.OPERATOR)
+    await call(client, AGE, {})
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "defaulted"
+    return loan
 
 
 def paid_at(clock: Clock, ago: timedelta = timedelta()) -> str:

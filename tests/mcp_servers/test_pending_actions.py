@@ -254,3 +254,37 @@ async def test_the_asker_in_person_is_told_what_became_of_a_settled_action_and_i
         error = error_of(await console.call_tool(CONFIRM, {"action": action}, raise_on_error=False))
     assert error is not None and error["code"] == "conflict" and "declined by operator:" in error["message"]
     assert answering.asked == []  # type: ignore[attr-defined]
+
+
+async def test_an_action_asked_before_a_rename_is_shown_and_refused_only_by_whom_it_concerns(
+    client: Client, principal: Any, country: str, core_db: asyncpg.Connection
+) -> None:
+    # A probe's find: an accept_offer asked with bid_id (before issue 11's rename) made the owning
+    # borrower's list an internal error, and any borrower could decline it and read its offer.
+    agent = uid("agent")
+    app, (lender, *_) = await market(client, principal, country, lenders=1, agent=agent)
+    offer = await place(client, principal, app, lender)
+    principal(agent, Role.AGENT)
+    current = await asked(
+        client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    )
+    old = await core_db.fetchval(
+        "INSERT INTO caas_core.pending_actions (id, tool, arguments, args_sha256, summary, "
+        "requester_subject, "
+        "requester_role, requester_provider_id, status, created_at, expires_at) "
+        "SELECT gen_random_uuid(), tool, $2::jsonb, md5(random()::text), summary, requester_subject, "
+        "requester_role, requester_provider_id, 'pending', created_at, expires_at "
+        "FROM caas_core.pending_actions WHERE id = $1 RETURNING id::text",
+        current,
+        {"application": app["id"], "bid_id": offer["id"], "idempotency_key": key()},
+    )
+    as_borrower(principal, app)
+    shown = await listed(client, include_settled=True)
+    assert current in shown and old not in shown  # it can no longer run, nor be read as the borrower
+    assert await code_of(client, CONFIRM, {"action": old}) == "conflict"
+    principal(uid("b-stranger"), Role.BORROWER)
+    assert await code_of(client, DECLINE, {"action": old, "reason": "not mine"}) == "not_found"
+    principal(agent, Role.AGENT)
+    assert old in await listed(client)
+    declined = (await client.call_tool(DECLINE, {"action": old, "reason": "asked again"})).data
+    assert declined.status == "declined"

@@ -20,8 +20,8 @@ from tests.helpers.loans import (
     REPAY,
     SCHEDULE,
     WRITE_OFF,
-    active_loan,
     call,
+    defaulted,
     paid_at,
     refused,
 )
@@ -30,17 +30,6 @@ from tests.mcp_servers.monitoring.test_benchmarks import benchmarks_of
 from tools.platform.principal import Role
 
 REASON = "borrower unreachable for four months; recovery agency returned the file"
-
-
-async def defaulted(
-    client: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection, clock: MovableClock
-) -> dict[str, Any]:
-    loan, _ = await active_loan(client, principal, runtime, db)
-    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + 91)
-    principal(uid("op-aging"), Role.OPERATOR)
-    await call(client, AGE, {})
-    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "defaulted"
-    return loan
 
 
 async def repay(

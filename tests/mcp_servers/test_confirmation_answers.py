@@ -1,0 +1,159 @@
+"""What a person's answer confirms: only a JSON ``true`` (a probe's find: "yes", 1 and "true" moved
+money on a 2025-11-25 connection, and a malformed answer was an internal error), and only the move as
+they read it (a probe's find: a repayment recorded while a write-off waited for its confirmation wrote
+off less principal than the person confirmed, under the old summary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from fastmcp import Client, FastMCP
+
+from mcp_servers.runtime import Runtime
+from tests.helpers.clock import MovableClock
+from tests.helpers.confirm import CONFIRM, pending_id
+from tests.helpers.errors import error_of
+from tests.helpers.loans import GET_LOAN, REPAY, WRITE_OFF, call, defaulted, paid_at
+from tests.helpers.payments import DISBURSE, key, pending_loan
+from tests.helpers.risk import uid
+from tools.platform.principal import Role
+
+MODES = ["2026-07-28", "legacy"]
+REASON = "borrower unreachable for four months; recovery agency returned the file"
+NOT_A_YES = [{"confirm": "yes"}, {"confirm": 1}, {"confirm": "true"}, {}, {"confirm": None}]
+# A list is no ElicitResult content at all: a 2026-07-28 client refuses to send it; an older one sends it.
+ANSWERS = [(mode, content) for mode in MODES for content in NOT_A_YES] + [("legacy", {"confirm": [True]})]
+
+
+def answer(content: Any, before: Any = None) -> Any:
+    async def handler(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        if before is not None:
+            await before()
+        return content
+
+    return handler
+
+
+async def outcome(client: Client, tool: str, args: dict[str, Any]) -> tuple[str | None, Any]:
+    result = await client.call_tool(tool, args, raise_on_error=False)
+    error = error_of(result)
+    return (error["code"], error["message"]) if error is not None else (None, result.structured_content)
+
+
+async def payments_of(db: asyncpg.Connection, loan: dict[str, Any]) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM caas_core.payments WHERE loan_id = $1", loan["id"]))
+
+
+async def write_offs(db: asyncpg.Connection, loan: dict[str, Any]) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM caas_ledger.journals WHERE kind = 'write_off' AND source_id LIKE $1",
+            f"%{loan['id']}%",
+        )
+    )
+
+
+@pytest.mark.parametrize(("mode", "content"), ANSWERS)
+async def test_only_a_json_true_confirms_and_a_malformed_answer_is_a_no(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    mode: str,
+    content: Any,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    async with Client(server, mode=mode, elicitation_handler=answer(content)) as person:
+        code, message = await outcome(person, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code == "confirmation_declined", message
+    assert await payments_of(core_db, loan) == 0
+
+
+@pytest.mark.parametrize("content", [{"confirm": "yes"}, {"confirm": [True]}])
+async def test_a_pending_action_is_not_confirmed_in_person_by_an_answer_that_is_not_true(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    content: Any,
+) -> None:
+    # An operator's agent asks; the operator confirms in their own client, which answers wrongly.
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    operator = uid("op")
+    principal(operator, Role.OPERATOR)
+    async with Client(server) as bare:
+        code, message = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code == "confirmation_required", message
+    async with Client(server, mode="legacy", elicitation_handler=answer(content)) as page:
+        code, message = await outcome(page, CONFIRM, {"action": pending_id(message)})
+    assert code == "confirmation_declined", message
+    assert await payments_of(core_db, loan) == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_move_that_changed_while_the_person_read_it_does_not_run(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+    mode: str,
+) -> None:
+    loan = await defaulted(client, principal, runtime, core_db, clock)
+    admin = uid("admin")
+
+    async def repaid_meanwhile() -> None:
+        principal(uid("svc"), Role.SERVICE)
+        pay = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_at(clock), "reference": uid("p")}
+        await client.call_tool(REPAY, pay)
+        principal(admin, Role.ADMIN)
+
+    principal(admin, Role.ADMIN)
+    async with Client(
+        server, mode=mode, elicitation_handler=answer({"confirm": True}, repaid_meanwhile)
+    ) as c:
+        code, message = await outcome(c, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
+    assert code == "conflict", message
+    assert "changed since the person was asked" in message and "must be called again" in message
+    assert await write_offs(core_db, loan) == 0
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "defaulted"
+
+
+async def test_a_pending_action_whose_move_changed_is_refused_and_runs_nothing(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+) -> None:
+    loan = await defaulted(client, principal, runtime, core_db, clock)
+    principal(uid("admin-a"), Role.ADMIN)
+    async with Client(server) as bare:
+        code, message = await outcome(bare, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
+        assert code == "confirmation_required", message
+        action = pending_id(message)
+        principal(uid("svc"), Role.SERVICE)
+        pay = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_at(clock), "reference": uid("p")}
+        await call(client, REPAY, pay)
+        principal(uid("admin-b"), Role.ADMIN)
+        code, message = await outcome(bare, CONFIRM, {"action": action})
+        assert code == "conflict", message
+        assert "changed since the person was asked" in message
+        assert await write_offs(core_db, loan) == 0
+        status = await core_db.fetchval("SELECT status FROM caas_core.pending_actions WHERE id = $1", action)
+        assert status == "pending"  # refused, not used up: nothing ran
+        # Asked again, it reads as it stands, and a second person confirms that.
+        principal(uid("admin-a"), Role.ADMIN)
+        code, message = await outcome(bare, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
+        assert code == "confirmation_required", message
+        principal(uid("admin-b"), Role.ADMIN)
+        code, done = await outcome(bare, CONFIRM, {"action": pending_id(message)})
+    assert code is None, done
+    assert done["result"]["status"] == "written_off"
+    assert await write_offs(core_db, loan) == 1
