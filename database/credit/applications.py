@@ -238,8 +238,10 @@ class PgApplicationWriter:
         )
         return [_record(r) for r in rows]
 
-    async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
-        return await PgBidWriter(self._conn).expire_active(application_id)
+    async def end_active_bids(self, application_id: UUID, *, lapsed: bool) -> list[BidRecord]:
+        writer = PgBidWriter(self._conn)
+        await writer.expire_invitations(application_id, tally=lapsed)
+        return await writer.expire_active(application_id)
 
     async def move(
         self,

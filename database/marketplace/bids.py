@@ -182,7 +182,9 @@ class PgBidWriter:
         )
         return [r["provider_id"] for r in rows]
 
-    async def expire_invitations(self, application_id: UUID) -> int:
+    async def expire_invitations(self, application_id: UUID, *, tally: bool = True) -> int:
+        """Unanswered invitations -> expired; with ``tally``, each a decision of its lender's (not an
+        approval): it let the application go by (decision_tallies)."""
         expired = await self._conn.fetchval(
             """
             WITH expired AS (
@@ -191,11 +193,12 @@ class PgBidWriter:
                 RETURNING provider_id
             ), tallied AS (
                 INSERT INTO caas_core.provider_decision_tallies (provider_id, approved)
-                SELECT provider_id, false FROM expired
+                SELECT provider_id, false FROM expired WHERE $2::boolean
             )
             SELECT count(*) FROM expired
             """,
             application_id,
+            tally,
         )
         return int(expired)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from tests.fakes.marketplace import expire_active_bids
+from tests.fakes.marketplace import expire_active_bids, expire_invitations
 from tests.fakes.store import FakeStore, Tables, Transaction, UniqueViolation, not_implemented
 from tools.credit.domain.applications import ApplicationRecord, NewApplication, Transition
 from tools.credit.domain.documents import DocumentRecord, NewDocument, NewUpload, UploadRecord
@@ -110,7 +110,8 @@ class FakeApplicationWriter:
     async def lock_lapsed_offers(self, now: datetime, limit: int) -> list[ApplicationRecord]:
         raise not_implemented("ApplicationWriter.lock_lapsed_offers")
 
-    async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
+    async def end_active_bids(self, application_id: UUID, *, lapsed: bool) -> list[BidRecord]:
+        expire_invitations(self._tx.tables, application_id, tally=lapsed)
         return expire_active_bids(self._tx.tables, application_id)
 
     async def move(

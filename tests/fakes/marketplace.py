@@ -69,6 +69,19 @@ def expire_active_bids(tables: Tables, application_id: UUID) -> list[BidRecord]:
     ]
 
 
+def expire_invitations(tables: Tables, application_id: UUID, *, tally: bool) -> int:
+    """Unanswered invitations -> expired; with ``tally``, each a decision of its lender's."""
+    waiting = sorted(
+        p for (a, p), status in tables.invitations.items() if a == application_id and status == "invited"
+    )
+    for provider_id in waiting:
+        tables.invitations[application_id, provider_id] = "expired"
+        if tally:
+            provider = tables.providers[provider_id]
+            tables.providers[provider_id] = replace(provider, decided_count=provider.decided_count + 1)
+    return len(waiting)
+
+
 def add_capital(tx: Transaction, provider_id: UUID, amount_minor: int) -> int:
     """Available capital + ``amount_minor`` (negative: a reservation); the CHECK keeps it >= 0."""
     provider = tx.tables.providers[provider_id]
@@ -218,13 +231,7 @@ class FakeBidWriter:
         return sorted(p for (a, p), s in invitations.items() if a == application_id and s == "invited")
 
     async def expire_invitations(self, application_id: UUID) -> int:
-        tables = self._tx.tables
-        waiting = await self.waiting_providers(application_id)
-        for provider_id in waiting:
-            tables.invitations[application_id, provider_id] = "expired"
-            provider = tables.providers[provider_id]
-            tables.providers[provider_id] = replace(provider, decided_count=provider.decided_count + 1)
-        return len(waiting)
+        return expire_invitations(self._tx.tables, application_id, tally=True)
 
     async def lock(self, bid_id: UUID) -> BidRecord | None:
         bid = self._tx.tables.bids.get(bid_id)

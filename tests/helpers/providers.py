@@ -127,7 +127,7 @@ async def decisions(db: asyncpg.Connection, provider_id: str | uuid.UUID) -> tup
     and folded into the provider row every minute (migration 0046)."""
     while True:  # a worker's fold may hold the turn: then this waits for it to commit and folds the rest
         async with db.transaction():
-            ours, _ = await fold_batch(db)
+            ours, *_ = await fold_batch(db)
         if ours:
             break
         await asyncio.sleep(0.01)

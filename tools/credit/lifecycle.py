@@ -112,7 +112,7 @@ async def transition(
     events = [status_event(moved, app.status, reason), *extra_events]
     # A bid on an application that will never become a loan is dead: its provider is told so now
     # rather than discovering it when the bid's own validity lapses.
-    for bid in await uow.applications.end_active_bids(app.id):
+    for bid in await uow.applications.end_active_bids(app.id, lapsed=to is ApplicationStatus.EXPIRED):
         events.append(bid_event("bid.expired", bid, app.reference, reason=f"application {to.value}"))
     await uow.record(AuditRecord(call, "application", str(app.id)), events)
     if current in HOLDS_CAPITAL:

@@ -90,8 +90,10 @@ class ApplicationWriter(Protocol):
         passed at ``now``, that no other transaction holds."""
         ...
 
-    async def end_active_bids(self, application_id: UUID) -> list[BidRecord]:
-        """Every still-active bid on the application -> expired; the bids so ended."""
+    async def end_active_bids(self, application_id: UUID, *, lapsed: bool) -> list[BidRecord]:
+        """Every still-active bid on the application -> expired; the bids so ended. Every invitation
+        still unanswered -> expired too, and counted as its lender's decision (not an approval) when
+        the bidding window ``lapsed`` (the lender let it), not when the borrower or a decision ended it."""
         ...
 
     async def move(

@@ -62,3 +62,31 @@ async def test_a_fold_that_finds_the_turn_taken_leaves_the_decisions_to_it(
     assert tuple(await core_db.fetchrow(COUNTS, lender)) == before
     assert await fold_provider_decisions(runtime.core_pool) == 1
     assert tuple(await core_db.fetchrow(COUNTS, lender)) == (before[0] + 1, before[1] + 1)
+
+
+async def test_a_lender_whose_row_a_bid_holds_is_left_for_the_next_fold_and_holds_up_no_one(
+    server: Any, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    # A probe's find: the fold waited for a lender whose bids kept its row shared, never got it while
+    # they overlapped, and meanwhile held the lenders it had locked, and their bids, with it.
+    assert runtime.core_pool is not None and runtime.targets is not None
+    other, busy = sorted(await _lenders(server, principal, 2))  # other first in the fold's lock order
+    await fold_provider_decisions(runtime.core_pool)
+    before = {p: tuple(await core_db.fetchrow(COUNTS, p)) for p in (other, busy)}
+    await _tally(core_db, other, approved=1, declined=1)
+    await _tally(core_db, busy, approved=2, declined=0)
+    bidding = await asyncpg.connect(runtime.targets.direct_core)
+    try:
+        async with bidding.transaction():  # a bid of the busy lender, not yet committed
+            await bidding.execute("SELECT 1 FROM caas_core.providers WHERE id = $1 FOR SHARE", busy)
+            folded = await asyncio.wait_for(fold_provider_decisions(runtime.core_pool), timeout=10)
+            assert folded == 2
+            assert tuple(await core_db.fetchrow(COUNTS, other)) == (
+                before[other][0] + 2,
+                before[other][1] + 1,
+            )
+            assert tuple(await core_db.fetchrow(COUNTS, busy)) == before[busy]
+    finally:
+        await bidding.close()
+    assert await fold_provider_decisions(runtime.core_pool) == 2
+    assert tuple(await core_db.fetchrow(COUNTS, busy)) == (before[busy][0] + 2, before[busy][1] + 2)
