@@ -32,8 +32,12 @@ from mcp_servers.live_hub import Listener, LiveHub
 from mcp_servers.platform.auth import PrincipalSource
 from mcp_servers.runtime import Runtime
 from tools.platform.domain.bounded_json import parse_bounded
+from tools.platform.principal import Principal
 
 __all__ = ["POLICY_VIOLATION", "LiveUpdates"]
+
+# Who a token signs in, and when it expires (epoch seconds; None: never).
+_Follower = tuple[Principal, float | None]
 
 log = logging.getLogger("caas.live")
 
@@ -66,8 +70,8 @@ class LiveUpdates:
             ]
         )
 
-    async def _follow(self, token: str | None) -> Listener | None:
-        """A listener for the token's principal; None for a token we do not accept."""
+    async def _signed_in(self, token: str | None) -> _Follower | None:
+        """Who the token signs in, until when; None for a token we do not accept."""
         if not token or len(token) > _MAX_TOKEN or self._runtime.core_pool is None:
             return None
         try:
@@ -76,18 +80,28 @@ class LiveUpdates:
             access = None
         if access is None or not access.claims:
             return None
+        return PrincipalSource.from_claims(access.claims), access.expires_at
+
+    async def _follow(self, token: str | None) -> Listener | None:
+        """A listener for the token's principal; None for a token we do not accept."""
+        follower = await self._signed_in(token)
         # From here on: a change committed once the client is answered reaches it.
-        return await self._hub.join(PrincipalSource.from_claims(access.claims), access.expires_at)
+        return None if follower is None else await self._hub.join(*follower)
 
     async def events(self, request: Request) -> Response:
-        follower = await self._follow(_token(request.headers, request.query_params))
+        follower = await self._signed_in(_token(request.headers, request.query_params))
         if follower is None:
             # RFC 6750's body, as /mcp answers (TokenHelp adds how to get a token).
             body = {"error": "invalid_token", "error_description": _REFUSAL}
             return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        if request.method == "HEAD":  # headers only: no stream, so nothing joins the hub
+            return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
         return EventSourceResponse(self._stream(follower), ping=15)
 
-    async def _stream(self, listener: Listener) -> AsyncIterator[ServerSentEvent]:
+    async def _stream(self, follower: _Follower) -> AsyncIterator[ServerSentEvent]:
+        # Joined as the stream starts, not before the response: a response never streamed (a HEAD, a
+        # client gone before its first byte) never runs this body, so it would never have left the hub.
+        listener = await self._hub.join(*follower)
         try:
             yield ServerSentEvent(data=json.dumps({"type": "live.ready"}), event="live.ready")
             while not listener.ended:

@@ -180,7 +180,7 @@ def _metadata(body: dict[str, Any]) -> dict[str, Any]:
 
 def _outcome(request: Request, metadata: dict[str, Any]) -> str:
     outcome = request.headers.get("x-sandbox-outcome") or metadata.get("simulate") or "success"
-    if outcome not in OUTCOMES:
+    if not isinstance(outcome, str) or outcome not in OUTCOMES:  # a list or an object is no outcome
         raise BadRequest(f"unknown sandbox outcome; use one of {', '.join(sorted(OUTCOMES))}")
     return str(outcome)
 

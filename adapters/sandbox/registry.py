@@ -135,7 +135,7 @@ async def _probe(url: str | None) -> dict[str, Any]:
     try:
         async with HttpClient(timeout=httpx.Timeout(PROBE_TIMEOUT_SECONDS)) as http:
             response = await http.get(url)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL ("http://[::1") is no HTTPError
         return {"status": "unhealthy", "error": type(exc).__name__, "timestamp": stamp}
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     if response.status_code != 200:

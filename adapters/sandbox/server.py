@@ -92,14 +92,24 @@ class _LoopbackGuard:
             refused = None
             if _hostname(host).lower() not in _LOOPBACK_NAMES:
                 refused = Response("Misdirected Request", status_code=421)
-            elif origin and origin != f"{scope.get('scheme', 'http')}://{host}":
-                parsed = urlsplit(origin)
-                if (parsed.hostname or "") not in ("localhost", "127.0.0.1", "::1"):
-                    refused = Response("Forbidden Origin", status_code=403)
+            elif (
+                origin
+                and origin != f"{scope.get('scheme', 'http')}://{host}"
+                and _origin_host(origin) not in ("localhost", "127.0.0.1", "::1")
+            ):
+                refused = Response("Forbidden Origin", status_code=403)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _origin_host(origin: str) -> str:
+    """The host an Origin header names; empty for one that is no URL ("http://[::1", a refusal)."""
+    try:
+        return urlsplit(origin).hostname or ""
+    except ValueError:
+        return ""
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -142,9 +142,14 @@ def _canonical_ip(host: str) -> str | None:
     # Parsing an address costs more than the rest of a write tool's audit identity (7 us); the same
     # few callers (agents, a proxy) come back call after call.
     try:
-        return str(ipaddress.ip_address(host))
+        address = ipaddress.ip_address(host)
     except ValueError:  # a forwarded value that is no address ("unknown", a name): nothing to store
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # A link-local peer's zone ("fe80::1%eth0") names our interface, not the caller, and an inet
+        # cannot hold it (the audit insert failed: a probe's find).
+        return str(ipaddress.IPv6Address(host.split("%", 1)[0]))
+    return str(address)
 
 
 def current_client_ip() -> str | None:

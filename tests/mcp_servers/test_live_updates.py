@@ -193,3 +193,30 @@ async def test_a_live_stream_does_not_hold_a_shutdown(runtime: Runtime) -> None:
         assert gate.inflight == 0  # draining need not wait for it
         gate.draining = True
         assert (await http.get(f"{url}/live/events", headers=headers)).status_code == 503
+
+
+async def test_a_head_request_is_answered_without_following_the_outbox(runtime: Runtime) -> None:
+    # A probe's find: each HEAD with a valid token joined the hub and never left it (sse-starlette
+    # answers HEAD without running the stream, whose end is where a listener leaves).
+    server = build_server(runtime, api_keys={SERVICE_KEY: Principal("onasis-mcp", Role.SERVICE)})
+    [route] = [r for r in server._additional_http_routes if getattr(r, "path", None) == "/live/events"]
+    listeners = route.endpoint.__self__._hub._listeners  # type: ignore[attr-defined]
+    settings = runtime.settings.model_copy(update={"http_sessions": False})
+    app = http_app(server, settings, "127.0.0.1", ShutdownGate())
+    headers = {"Authorization": f"Bearer {make_jwt('b-peeking')}"}
+    async with serving(app) as url, httpx.AsyncClient(timeout=60) as http:
+        for _ in range(5):
+            answer = await http.head(f"{url}/live/events", headers=headers)
+            assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+                "text/event-stream"
+            )
+        assert (await http.head(f"{url}/live/events")).status_code == 401
+        assert len(listeners) == 0
+        async with http.stream("GET", f"{url}/live/events", headers=headers) as sse:
+            assert await sse_ready(sse.aiter_lines()) == {"type": "live.ready"}
+            assert len(listeners) == 1
+        for _ in range(300):  # the stream ends as the server sees the client gone
+            if not listeners:
+                break
+            await asyncio.sleep(0.05)
+        assert len(listeners) == 0

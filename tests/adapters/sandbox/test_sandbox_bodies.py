@@ -37,6 +37,18 @@ async def test_a_hostile_body_is_refused_with_a_4xx(
     assert response.status_code == status, response.text
 
 
+@pytest.mark.parametrize("route", ROUTES[:2])
+@pytest.mark.parametrize("simulate", [["x"], {"a": 1}, 7, True])
+async def test_an_outcome_to_simulate_that_is_no_name_is_a_400(
+    http: httpx.AsyncClient, route: str, simulate: object
+) -> None:
+    # A list or an object was a 500 (a probe's find: unhashable in the set of outcomes).
+    body = {"amount": 1000, "currency": "NGN", "reference": "r-1", "metadata": {"simulate": simulate}}
+    response = await http.post(route, json=body)
+    assert response.status_code == 400, response.text
+    assert "unknown sandbox outcome" in response.text
+
+
 @pytest.mark.parametrize("case", BODIES.values(), ids=list(BODIES))
 async def test_a_hostile_registry_activation_is_refused_with_a_4xx(
     sandbox: Sandbox, case: tuple[bytes, int]

@@ -18,6 +18,8 @@ async def test_a_foreign_host_is_421_and_a_foreign_origin_403(which: str) -> Non
         assert (await http.get("/health", headers={"Origin": "https://attacker.example"})).status_code == 403
         assert (await http.get("/health", headers={"Host": "localhost"})).status_code == 200
         assert (await http.get("/health", headers={"Origin": "http://localhost:3013"})).status_code == 200
+        # An Origin that is no URL was a 500 (a probe's find): refused as foreign.
+        assert (await http.get("/health", headers={"Origin": "http://[::1"})).status_code == 403
 
 
 async def test_a_cross_site_post_cannot_redirect_the_webhooks_but_the_pay_page_posts_to_itself() -> None:

@@ -58,6 +58,14 @@ async def test_a_service_whose_health_does_not_answer_is_unhealthy(registry: htt
     await registry.post("/api/services/caas/activate", json=config(f"http://127.0.0.1:{free_port()}/health"))
     health = (await registry.get("/api/services/caas/status")).json()["health"]
     assert (health["status"], health["error"]) == ("unhealthy", "ConnectError")
+    # A health_url that is no URL was a 500 on the status route (a probe's find).
+    await registry.post("/api/services/caas/activate", json=config("http://[::1"))
+    answer = await registry.get("/api/services/caas/status")
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["health"]["status"], answer.json()["health"]["error"]) == (
+        "unhealthy",
+        "InvalidURL",
+    )
 
 
 async def test_re_activating_replaces_the_entry(registry: httpx.AsyncClient, sandbox: Sandbox) -> None:

@@ -8,8 +8,10 @@ import uuid
 
 import asyncpg
 import pytest
+from starlette.requests import Request
 
 from database.platform.audit import audit_args, audit_row_sql, record_audit
+from mcp_servers.platform.request_context import client_ip_of
 from tools.platform.ports import AuditRecord, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 
@@ -89,3 +91,22 @@ async def test_the_address_is_sent_as_text_so_asyncpg_does_not_parse_it(core_db:
     for sql in (audit._RECORD, one_statement_sql()):
         types = [t.name for t in (await core_db.prepare(sql)).get_parameters()]
         assert "inet" not in types and "text" in types, types
+
+
+@pytest.mark.parametrize(
+    ("peer", "kept"),
+    [
+        ("fe80::1%eth0", "fe80::1/128"),  # a link-local peer's zone: a probe's find (the insert failed)
+        ("2001:DB8:0::1", "2001:db8::1/128"),
+        ("198.51.100.4", "198.51.100.4/32"),
+        ("unknown", None),  # a forwarded value that is no address
+        ("1.2.3.4%eth0", None),
+    ],
+)
+async def test_whatever_address_the_server_is_given_the_audit_row_is_written(
+    core_db: asyncpg.Connection, peer: str, kept: str | None
+) -> None:
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": [], "client": (peer, 4242)})
+    c, object_id = call(client_ip_of(request)), str(uuid.uuid4())
+    await record_audit(core_db, AuditRecord(c, "probe", object_id), [])
+    assert [row[-1] for row in await stored(core_db, object_id)] == [kept]
