@@ -17,6 +17,7 @@ from mcp_servers.config import Settings
 from mcp_servers.fronts import FrontRoutes
 from mcp_servers.platform.request_context import RequestIdMiddleware
 from mcp_servers.platform.tracing import TraceContextMiddleware
+from mcp_servers.platform.ws_guard import WebSocketHostOriginGuard
 from mcp_servers.subscriptions import withdraw_subscriptions
 from mcp_servers.toolsets import Selection, ToolsetHeaders, parse_toolsets
 
@@ -79,13 +80,17 @@ def http_app(
     if not settings.http_sessions:
         # Without a session a subscription has nowhere to send its notifications: do not offer it.
         withdraw_subscriptions(server)
+    hosts = allowed_hosts(settings, bind_host)
     app = server.http_app(
         path="/mcp",
         stateless_http=not settings.http_sessions,
         host_origin_protection=True,
-        allowed_hosts=allowed_hosts(settings, bind_host),
+        allowed_hosts=hosts,
         allowed_origins=settings.allowed_origin_list,
         middleware=[
+            Middleware(
+                WebSocketHostOriginGuard, allowed_hosts=hosts, allowed_origins=settings.allowed_origin_list
+            ),
             # The caller's traceparent first, so every line and span of the request joins its trace.
             Middleware(TraceContextMiddleware),
             Middleware(RequestIdMiddleware),

@@ -3,6 +3,7 @@ server's is 421, a foreign ``Origin`` is 403, before authentication and before a
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mcp_servers.composition import build_server
 from mcp_servers.config import Settings, load_settings
@@ -103,3 +106,32 @@ def test_the_allowed_hosts_follow_the_bind_address_and_the_public_url(tmp_path: 
     # Bound everywhere: this machine's name, which the registry is given, besides loopback.
     assert socket.gethostname() in allowed_hosts(settings, "0.0.0.0")
     assert "::1" in allowed_hosts(settings, "[::1]")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        pytest.param({"Host": "rebound.attacker.example"}, 403, id="a foreign Host"),
+        pytest.param({"Origin": "https://attacker.example"}, 403, id="a foreign Origin"),
+        pytest.param({"Origin": "https://app.example.com"}, 101, id="CAAS_ALLOWED_ORIGINS"),
+        pytest.param({}, 101, id="no Origin (not a browser)"),
+    ],
+)
+async def test_a_websocket_handshake_passes_the_same_guard(
+    base_url: str, headers: dict[str, str], status: int
+) -> None:
+    # A probe's find: /live/ws took a foreign Host or Origin (101) where every other route refused it.
+    url = base_url.replace("http://", "ws://") + "/live/ws"
+    port = int(base_url.rsplit(":", 1)[1])
+    if "Host" in headers:  # the client sends the URL's host; the connection goes to ours all the same
+        url = f"ws://{headers.pop('Host')}:{port}/live/ws"
+    if status != 101:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url, additional_headers=headers, open_timeout=10, host="127.0.0.1", port=port)
+        assert refused.value.response.status_code == status
+        return
+    async with connect(url, additional_headers=headers, open_timeout=10) as ws:
+        await ws.send("not a token")  # accepted, then refused for the token: 1008
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
