@@ -18,6 +18,7 @@ from mcp_servers.fronts import FrontRoutes
 from mcp_servers.platform.request_context import RequestIdMiddleware
 from mcp_servers.platform.tracing import TraceContextMiddleware
 from mcp_servers.platform.ws_guard import WebSocketHostOriginGuard
+from mcp_servers.platform.ws_protocol import WebSocketProtocol
 from mcp_servers.subscriptions import withdraw_subscriptions
 from mcp_servers.toolsets import Selection, ToolsetHeaders, parse_toolsets
 
@@ -46,6 +47,7 @@ def server_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvi
         timeout_graceful_shutdown=2,
         timeout_keep_alive=KEEP_ALIVE_S,
         log_config=None,  # uvicorn's lines go through our handler (mcp_servers.platform.logs)
+        ws=WebSocketProtocol,  # a handshake it cannot read gets a 400 (mcp_servers.platform.ws_protocol)
     )
 
 
