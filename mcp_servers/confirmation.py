@@ -62,7 +62,7 @@ from tools.platform.confirmation import (
 )
 from tools.platform.errors import Conflict, DomainError, NotFound
 from tools.platform.models import FreeText
-from tools.platform.ports import Invocation
+from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Role
 
 if TYPE_CHECKING:
@@ -246,7 +246,14 @@ async def confirm_action(
     )
     tool = _tool(pending.tool)
     with confirmed_as(pending.requester, pending.args_sha256):
-        result = await tool.run(dict(pending.arguments))
+        try:
+            result = await tool.run(dict(pending.arguments))
+        except Exception as exc:
+            # Confirmed, but nothing ran: the action says so, rather than confirmed (and audited as
+            # succeeded) for a move that never happened.
+            audit = AuditRecord(call, "pending_action", str(pending.id), "failed")
+            await _store(runtime).fail(pending.id, _failure(exc), audit)
+            raise
     return ConfirmedAction(
         action_id=pending.id,
         tool=tool.name,
@@ -290,6 +297,12 @@ async def _asker_in_person(
             f"{found.expires_at.isoformat()}, or refuse it for good with decline_action",
         )
     return True
+
+
+def _failure(exc: Exception) -> str:
+    """Why a confirmed move did not run, as its caller was told (an internal error's message names
+    only its request id: nothing of the error itself)."""
+    return str(exc) if isinstance(exc, CaasToolError) else "internal error; the log has its request id"
 
 
 def _roles() -> dict[str, frozenset[Role]]:

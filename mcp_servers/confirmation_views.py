@@ -41,10 +41,13 @@ class PendingActionView(Output):
     requested_by: str = Field(description="role:subject of the caller who asked.")
     requested_at: datetime
     expires_at: datetime
-    status: Literal["pending", "confirmed", "declined", "expired"]
+    status: Literal["pending", "confirmed", "declined", "failed", "expired"] = Field(
+        description="failed: confirmed, but the move did not run (see failure); call the tool again."
+    )
     settled_by: str | None = Field(default=None, description="role:subject who confirmed or declined it.")
     settled_at: datetime | None = None
     decline_reason: str | None = None
+    failure: str | None = Field(default=None, description="Why a confirmed move did not run (status failed).")
 
 
 class PendingActionList(Output):
@@ -73,4 +76,5 @@ def view(action: PendingAction, now: datetime) -> PendingActionView:
         settled_by=action.settled_by,
         settled_at=action.settled_at,
         decline_reason=action.decline_reason,
+        failure=action.failure,
     )

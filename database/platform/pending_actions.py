@@ -21,7 +21,7 @@ _COLUMNS = (
     "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
     "status, created_at, expires_at, coalesce(confirmed_role || ':' || confirmed_by, "
     "declined_role || ':' || declined_by) AS settled_by, coalesce(confirmed_at, declined_at) AS settled_at, "
-    "decline_reason"
+    "decline_reason, failure"
 )
 _INSERTED = (
     "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
@@ -59,6 +59,12 @@ SET status = 'declined', declined_by = $2, declined_role = $3, declined_at = $4,
 WHERE id = $1 AND status = 'pending' AND expires_at > $4
 RETURNING {_COLUMNS}
 """
+# A confirmed move that did not run: settled, with why.
+_FAIL = f"""
+UPDATE caas_core.pending_actions SET status = 'failed', failure = $2
+WHERE id = $1 AND status = 'confirmed'
+RETURNING {_COLUMNS}
+"""
 # Newest first: every action ($1 NULL), or those one caller asked for, plus any of the tools in $3.
 _NEWEST = f"""
 SELECT {_COLUMNS} FROM caas_core.pending_actions
@@ -84,6 +90,7 @@ def _action(row: asyncpg.Record) -> PendingAction:
         settled_by=row["settled_by"],
         settled_at=row["settled_at"],
         decline_reason=row["decline_reason"],
+        failure=row["failure"],
     )
 
 
@@ -154,6 +161,15 @@ class PgPendingActions:
             # The one who asked learns its move will not run (no queue subscribes yet; the feed sees it).
             await record_audit(conn, audit, [_event(declined, "pending_action.declined")])
         return declined
+
+    async def fail(self, action_id: UUID, why: str, audit: AuditRecord) -> PendingAction | None:
+        async with self._pool.acquire() as conn, transaction(conn):
+            row: Any = await conn.fetchrow(_FAIL, action_id, why)
+            if row is None:
+                return None
+            failed = _action(row)
+            await record_audit(conn, audit, [_event(failed, "pending_action.failed")])
+        return failed
 
     async def newest(
         self,

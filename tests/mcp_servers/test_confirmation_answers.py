@@ -157,3 +157,36 @@ async def test_a_pending_action_whose_move_changed_is_refused_and_runs_nothing(
     assert code is None, done
     assert done["result"]["status"] == "written_off"
     assert await write_offs(core_db, loan) == 1
+
+
+async def test_a_confirmed_move_that_did_not_run_is_failed_not_confirmed(
+    server: FastMCP, client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    # A probe's find: two payouts of one loan asked apart; the second, confirmed after the first paid
+    # out, was refused (conflict) yet stayed confirmed, audited as succeeded.
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    async with Client(server) as bare:
+        asked = []
+        for _ in range(2):
+            code, message = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+            assert code == "confirmation_required", message
+            asked.append(pending_id(message))
+        principal(uid("op"), Role.OPERATOR)
+        assert (await outcome(bare, CONFIRM, {"action": asked[0]}))[0] is None
+        code, message = await outcome(bare, CONFIRM, {"action": asked[1]})
+        assert code == "conflict", message
+        items = (
+            await bare.call_tool("admin_list_pending_actions", {"include_settled": True})
+        ).structured_content
+        [failed] = [i for i in items["items"] if i["action"] == asked[1]]
+        assert failed["status"] == "failed" and failed["failure"].startswith(f"conflict: {message[:60]}")
+        code, again = await outcome(bare, CONFIRM, {"action": asked[1]})
+        assert code == "conflict" and "did not run" in again
+    assert await payments_of(core_db, loan) == 1
+    outcomes = await core_db.fetch(
+        "SELECT outcome FROM caas_audit.audit_log WHERE object_type = 'pending_action' AND object_id = $1 "
+        "ORDER BY id",
+        asked[1],
+    )
+    assert [r["outcome"] for r in outcomes][-2:] == ["succeeded", "failed"]  # confirmed, then did not run

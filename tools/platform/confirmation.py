@@ -110,9 +110,12 @@ class PendingAction:
     settled_by: str | None = None
     settled_at: datetime | None = None
     decline_reason: str | None = None
+    # Why a confirmed move did not run (status failed).
+    failure: str | None = None
 
     def status_at(self, now: datetime) -> str:
-        """pending, confirmed, declined, or expired (pending past its time: it can no longer run)."""
+        """pending, confirmed, declined, failed (confirmed, did not run), or expired (pending past its
+        time: it can no longer run)."""
         return "expired" if self.status == "pending" and self.expires_at <= now else self.status
 
 
@@ -133,6 +136,11 @@ class PendingActions(Protocol):
     ) -> PendingAction | None:
         """pending -> declined if unexpired, with the audit row and its outbox event, in one
         transaction; None if it is no longer pending."""
+        ...
+
+    async def fail(self, action_id: UUID, why: str, audit: AuditRecord) -> PendingAction | None:
+        """confirmed -> failed, with why and the audit row, in one transaction: the move it confirmed
+        did not run. None if it is not confirmed."""
         ...
 
     async def get(self, action_id: UUID) -> PendingAction | None: ...
@@ -242,6 +250,11 @@ def _refuse_settled(found: PendingAction) -> None:
         )
     if found.status == "confirmed":
         raise Conflict("this action was already confirmed (a confirmation is used once); call the tool again")
+    if found.status == "failed":
+        raise Conflict(
+            f"this action was confirmed by {found.settled_by} but its move did not run ({found.failure}); "
+            "a confirmation is used once: call the money tool again for a new one"
+        )
 
 
 async def decline_pending(
