@@ -157,7 +157,8 @@ async def test_declining_needs_a_reason_and_an_application_open_for_bids(
     await call(client, "credit_withdraw_application", {"application": app["id"], "reason": "found a loan"})
     as_provider(principal, p2)
     assert await refused(client, DECLINE, {"application": app["id"], "reason": "too late"}) == "conflict"
-    assert (await invitation(core_db, app, p1), await invitation(core_db, app, p2)) == ("invited", "invited")
+    # The withdrawal ended the invitations, and counts no decision of either lender's.
+    assert (await invitation(core_db, app, p1), await invitation(core_db, app, p2)) == ("expired", "expired")
     assert (await performance(core_db, p1), await performance(core_db, p2)) == ((0, 0), (0, 0))
     assert await events(core_db, app, "provider.invitation_declined") == []
 
