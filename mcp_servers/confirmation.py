@@ -39,7 +39,7 @@ from mcp_servers.elicitation import (
     sealed_state,
     still_as_asked,
 )
-from mcp_servers.money_summaries import summarize
+from mcp_servers.money_summaries import concerning, summarize
 from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
     CONFIRMABLE,
@@ -140,7 +140,10 @@ async def require_confirmation(
             "change their mind",
         )
     said_now = await summary()
-    action = await request_confirmation(store, rules, call, arguments, said_now, runtime.clock.now())
+    concerns = await concerning(tool, runtime.deps, arguments)
+    action = await request_confirmation(
+        store, rules, call, arguments, said_now, runtime.clock.now(), concerns
+    )
     yourself = (
         ", or the person signed in as this caller, from a client that asks them (elicitation, such as "
         "the borrower page)"

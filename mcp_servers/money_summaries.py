@@ -14,7 +14,7 @@ from tools.platform.errors import Conflict
 from tools.platform.models import Money
 from tools.platform.principal import Principal
 
-__all__ = ["summarize"]
+__all__ = ["concerning", "summarize"]
 
 Summary = Callable[[Any, Principal, dict[str, Any]], Awaitable[str]]
 
@@ -115,3 +115,21 @@ async def summarize(tool: str, deps: Any, caller: Principal, args: dict[str, Any
         # The object is past the state the summary reads (a replay of a call that already ran, or one
         # the use case will refuse): still ask, with the arguments, and let the use case decide.
         return f"Run {tool} with {shown}"
+
+
+async def _offer_borrower(deps: Any, args: dict[str, Any]) -> str | None:
+    app = await deps.marketplace.applications.get(str(args["application"]))
+    return None if app is None else str(app.borrower_id)
+
+
+# The moves a person confirms on their own records, and whose they are.
+_CONCERNS: dict[str, Callable[[Any, dict[str, Any]], Awaitable[str | None]]] = {
+    "accept_offer": _offer_borrower,
+}
+
+
+async def concerning(tool: str, deps: Any, args: dict[str, Any]) -> str | None:
+    """Whose own records a move of ``tool`` with ``args`` is on (an offer's borrower, who confirms
+    it), for their list of pending actions; None for a move only staff confirm."""
+    found = _CONCERNS.get(tool)
+    return None if found is None else await found(deps, args)

@@ -26,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="run the background workers without serving MCP",
         description="Run background work without serving MCP. Queues and periodic jobs: " + ", ".join(QUEUES),
     )
-    worker.add_argument("--once", action="store_true", help="do what is due now, then exit")
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="run each periodic job once and every queue until nothing is due, then exit (1 if a periodic "
+        "job failed)",
+    )
     worker.add_argument(
         "--queues",
         metavar="Q1,Q2",
@@ -58,9 +63,16 @@ async def work(settings: Settings, args: argparse.Namespace) -> int:
     runtime = Runtime(settings, plan=plan)
     async with runtime.session():
         if args.once:
+            # The periodic jobs first: what they change (an application expired, a loan aged) has its
+            # events relayed and handled by the drain that follows.
+            ran, failed = await runtime.workers.run_periodic_once()
             taken = await runtime.workers.drain()
             sys.stdout.write(f"worker: {taken} item(s) done\n")
-            return 0
+            if ran or failed:
+                sys.stdout.write(f"worker: periodic jobs ran: {', '.join(ran) or 'none'}\n")
+            if failed:
+                sys.stdout.write(f"worker: periodic jobs failed (see the log): {', '.join(failed)}\n")
+            return 1 if failed else 0
         async with anyio.create_task_group() as tg:
             await tg.start(_stop_on_signal, runtime.workers, tg.cancel_scope, settings.shutdown_grace_s)
             running = (["outbox"] if runtime.workers.relay else []) + list(runtime.workers.handlers)

@@ -25,7 +25,7 @@ _COLUMNS = (
 )
 _INSERTED = (
     "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
-    "status, created_at, expires_at"
+    "status, created_at, expires_at, concerns_subject"
 )
 # The same caller asking again for the same call gets the action already waiting, not a second one.
 _OPEN = f"""
@@ -43,7 +43,7 @@ WHERE requester_subject = $1 AND requester_role = $2 AND status = 'pending' AND 
 """
 _INSERT = f"""
 INSERT INTO caas_core.pending_actions ({_INSERTED})
-VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, 'pending', $9, $10)
+VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, 'pending', $9, $10, $11)
 """
 # Single use, settled by the database: only one UPDATE finds the row still pending.
 _SETTLE = f"""
@@ -65,10 +65,12 @@ UPDATE caas_core.pending_actions SET status = 'failed', failure = $2
 WHERE id = $1 AND status = 'confirmed'
 RETURNING {_COLUMNS}
 """
-# Newest first: every action ($1 NULL), or those one caller asked for, plus any of the tools in $3.
+# Newest first: every action ($1 NULL), or those one caller asked for, plus those of the tools in $3
+# on its own records (migration 0048's index).
 _NEWEST = f"""
 SELECT {_COLUMNS} FROM caas_core.pending_actions
-WHERE ($1::text IS NULL OR (requester_subject = $1 AND requester_role = $2) OR tool = ANY($3::text[]))
+WHERE ($1::text IS NULL OR (requester_subject = $1 AND requester_role = $2)
+       OR (concerns_subject = $1 AND tool = ANY($3::text[])))
   AND ($4::timestamptz IS NULL OR (status = 'pending' AND expires_at > $4))
 ORDER BY created_at DESC, id LIMIT $5
 """
@@ -132,6 +134,7 @@ class PgPendingActions:
                 who.provider_id,
                 action.created_at,
                 action.expires_at,
+                action.concerns,
             )
             # Those who may decide learn a move awaits them (the live feed: the operator console).
             await record_audit(conn, audit, [_event(action, "pending_action.requested")])

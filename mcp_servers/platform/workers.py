@@ -110,6 +110,20 @@ class Workers:
     # notification that arrives while the loop works is not lost.
     _wakes: dict[str, anyio.Event] = field(default_factory=dict)
 
+    async def run_periodic_once(self) -> tuple[list[str], list[str]]:
+        """Each periodic job once (``caas worker --once``: they are idempotent, so a scheduler runs
+        --once as often as the most frequent is due); the names of those that ran and failed."""
+        ran, failed = [], []
+        for job in self.periodic:
+            try:
+                await job.run()
+            except Exception:
+                log.exception("periodic %s failed", job.name)
+                failed.append(job.name)
+            else:
+                ran.append(job.name)
+        return ran, failed
+
     async def drain(self, *, rounds: int = 50) -> int:
         """Relay and run every queue until nothing is due (tests and ``caas worker --once``); returns
         how many items were taken."""

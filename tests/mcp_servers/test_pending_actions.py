@@ -288,3 +288,30 @@ async def test_an_action_asked_before_a_rename_is_shown_and_refused_only_by_whom
     assert old in await listed(client)
     declined = (await client.call_tool(DECLINE, {"action": old, "reason": "asked again"})).data
     assert declined.status == "declined"
+
+
+async def test_a_borrower_finds_its_own_acceptance_however_many_others_wait(
+    client: Client, principal: Any, country: str, core_db: asyncpg.Connection
+) -> None:
+    # A probe's find: the list read everyone's newest actions and kept the borrower's, so newer
+    # acceptances of other borrowers (100 at the default limit) pushed its own off the page.
+    agent = uid("agent")
+    app, (lender, *_) = await market(client, principal, country, lenders=1, agent=agent)
+    offer = await place(client, principal, app, lender)
+    principal(agent, Role.AGENT)
+    action = await asked(
+        client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    )
+    others = {"application": "CAAS-2001-999999", "bid": offer["id"]}  # other borrowers' applications
+    await core_db.execute(
+        "INSERT INTO caas_core.pending_actions (id, tool, arguments, args_sha256, summary, "
+        "requester_subject, requester_role, requester_provider_id, status, created_at, expires_at, "
+        "concerns_subject) "
+        "SELECT gen_random_uuid(), tool, $2::jsonb, md5(random()::text || n), summary, 'agent-' || n, "
+        "requester_role, NULL, 'pending', created_at + interval '1 second', expires_at, 'borrower-' || n "
+        "FROM caas_core.pending_actions, generate_series(1, 30) AS n WHERE id = $1",
+        action,
+        others,
+    )
+    as_borrower(principal, app)
+    assert list(await listed(client, limit=1)) == [action]

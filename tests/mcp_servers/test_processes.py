@@ -165,6 +165,31 @@ async def test_worker_runs_only_the_queues_it_is_given_and_needs_no_gateway_for_
         await conn.close()
 
 
+@pytest.mark.subprocess
+async def test_worker_once_runs_each_periodic_job_it_is_given_once(
+    fresh_pair: dict[str, str], tmp_path: Path
+) -> None:
+    # A probe's find: --once ran the queues only, so on a scheduler the periodic jobs (expiry, the
+    # lenders' decision counts, aging, reconciliation) never ran.
+    conn, _ = await migrated_with_an_event(fresh_pair, tmp_path)
+    try:
+        checks = "SELECT count(*) FROM caas_ledger.reconciliations"
+        before = await conn.fetchval(checks)
+        code, out, err = await caas(
+            "worker",
+            "--once",
+            "--queues",
+            "reconcile_ledger,fold_provider_decisions",
+            cwd=tmp_path,
+            **fresh_pair,
+        )
+        assert code == 0, err
+        assert out.splitlines()[1] == "worker: periodic jobs ran: fold_provider_decisions, reconcile_ledger"
+        assert await conn.fetchval(checks) == before + 1
+    finally:
+        await conn.close()
+
+
 async def test_the_queue_names_are_the_work_build_workers_makes(runtime: Runtime) -> None:
     every = runtime.workers
     assert ["outbox", *every.handlers, *(job.name for job in every.periodic)] == list(QUEUES)

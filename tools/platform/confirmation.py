@@ -112,6 +112,9 @@ class PendingAction:
     decline_reason: str | None = None
     # Why a confirmed move did not run (status failed).
     failure: str | None = None
+    # Whose own records the move is on (an offer's borrower), who finds it in their list; None when
+    # only staff confirm it.
+    concerns: str | None = None
 
     def status_at(self, now: datetime) -> str:
         """pending, confirmed, declined, failed (confirmed, did not run), or expired (pending past its
@@ -152,8 +155,9 @@ class PendingActions(Protocol):
         pending_at: datetime | None,
         limit: int,
     ) -> list[PendingAction]:
-        """The newest actions: all (``requester`` None) or those ``requester`` asked for plus any asked
-        of ``tools``; only those still pending at ``pending_at`` unless it is None."""
+        """The newest actions: all (``requester`` None) or those ``requester`` asked for plus those of
+        ``tools`` on its own records (``concerns``); only those still pending at ``pending_at`` unless
+        it is None."""
         ...
 
 
@@ -164,8 +168,10 @@ async def request_confirmation(
     arguments: Mapping[str, Any],
     summary: str,
     now: datetime,
+    concerns: str | None = None,
 ) -> PendingAction:
-    """The pending action a person must confirm before ``call`` runs."""
+    """The pending action a person must confirm before ``call`` runs; ``concerns``: as
+    ``PendingAction.concerns``."""
     action = PendingAction(
         id=uuid4(),
         tool=call.tool,
@@ -176,6 +182,7 @@ async def request_confirmation(
         status="pending",
         created_at=now,
         expires_at=now + policy.ttl,
+        concerns=concerns,
     )
     opened = await store.open(
         action,
@@ -301,8 +308,7 @@ async def list_pending(
     if caller.role in (Role.OPERATOR, Role.ADMIN):
         return await store.newest(None, None, pending_at, limit)
     confirmable = frozenset(t for t, roles in tool_roles.items() if caller.role in roles & PERSON_ROLES)
-    # Others' actions are read past what the caller may see, so read a few pages' worth.
-    found = await store.newest(caller, confirmable or None, pending_at, limit * 5 if confirmable else limit)
+    found = await store.newest(caller, confirmable or None, pending_at, limit)
     mine = [a for a in found if a.requester.subject == caller.subject and a.requester.role == caller.role]
     shown = [a for a in found if a in mine or await may_see(a)]
     return shown[:limit]

@@ -14,11 +14,15 @@ from database.platform.pending_actions import _WAITING
 
 
 def index_scans(node: dict[str, Any]) -> list[tuple[str, str]]:
-    own = (
-        [(node.get("Index Name", node["Node Type"]), node.get("Index Cond", ""))]
-        if "Relation Name" in node
-        else []
-    )
+    """Each read of a table in the plan: the index it goes through and its condition, or a Seq Scan.
+    A bitmap heap scan reads the table through its bitmap index scan (the node that names the index),
+    which the planner picks over an index scan as the table's statistics change."""
+    if "Index Name" in node:
+        own = [(node["Index Name"], node.get("Index Cond", ""))]
+    elif node["Node Type"] == "Seq Scan":
+        own = [("Seq Scan", "")]
+    else:
+        own = []
     return own + [s for child in node.get("Plans", []) for s in index_scans(child)]
 
 
