@@ -39,7 +39,7 @@ from mcp_servers.elicitation import (
     sealed_state,
     still_as_asked,
 )
-from mcp_servers.money_summaries import concerning, summarize
+from mcp_servers.money_summaries import PINNED, concerning, summarize
 from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
     CONFIRMABLE,
@@ -69,12 +69,7 @@ if TYPE_CHECKING:
     from mcp_servers.config import Settings
     from mcp_servers.runtime import Runtime
 
-__all__ = [
-    "TOOLS",
-    "gate",
-    "policy",
-    "require_confirmation",
-]
+__all__ = ["TOOLS", "gate", "policy", "require_confirmation"]
 
 log = logging.getLogger("caas.confirmation")
 
@@ -123,17 +118,11 @@ async def require_confirmation(
     ctx = get_context()
     store = _store(runtime)
     if rules.elicitation_counts(call.principal.role) and can_elicit(ctx):
-        asked = await summary()
-        answer = await _ask(ctx, call, summary, call.tool, sealed_state(call, asked))
+        answer = await _elicited(runtime, ctx, call, tool, arguments, summary)
         if not isinstance(answer, bool):
             return answer
-        if answer and answered_state(ctx) is None:
-            # The person may take minutes to answer: what they said yes to must still be what runs.
-            still_as_asked(asked, await summarize(tool, runtime.deps, call.principal, arguments), call.tool)
         if answer:
             return None
-        if answered_otherwise(ctx, call, asked):
-            still_as_asked(ASKED_BEFORE, asked, call.tool)
         raise CaasToolError(
             "confirmation_declined",
             f"the person did not confirm: {await summary()}. Nothing was changed; call again only if they "
@@ -156,6 +145,29 @@ async def require_confirmation(
         f"{yourself}) must call confirm_action (admin_confirm_action on the composed server) with action "
         f"{action.id} before {action.expires_at.isoformat()}",
     )
+
+
+async def _elicited(
+    runtime: Runtime,
+    ctx: Context,
+    call: Invocation,
+    tool: str,
+    arguments: dict[str, Any],
+    summary: Callable[[], Awaitable[str]],
+) -> bool | mcp_types.InputRequiredResult:
+    """The person's answer through elicitation, for the move as it reads when it runs: a move whose
+    arguments pin what its summary shows is asked as before (its answer bound to the call); another
+    is read again when the answer comes, which must be to what it reads then."""
+    if tool in PINNED:
+        return await _ask(ctx, call, summary, call.tool, f"{call.tool}:{call.args_sha256}")
+    asked = await summary()
+    answer = await _ask(ctx, call, summary, call.tool, sealed_state(call, asked))
+    if answer is True and answered_state(ctx) is None:
+        # The person may take minutes to answer: what they said yes to must still be what runs.
+        still_as_asked(asked, await summarize(tool, runtime.deps, call.principal, arguments), call.tool)
+    if answer is False and answered_otherwise(ctx, call, asked):
+        still_as_asked(ASKED_BEFORE, asked, call.tool)
+    return answer
 
 
 async def _ask(

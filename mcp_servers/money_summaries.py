@@ -14,7 +14,7 @@ from tools.platform.errors import Conflict
 from tools.platform.models import Money
 from tools.platform.principal import Principal
 
-__all__ = ["concerning", "summarize"]
+__all__ = ["PINNED", "concerning", "summarize"]
 
 Summary = Callable[[Any, Principal, dict[str, Any]], Awaitable[str]]
 
@@ -91,6 +91,13 @@ async def _write_off_payout(deps: Any, caller: Principal, args: dict[str, Any]) 
         f"recipient keeps becomes the platform's loss (payout_losses); reason: {args['reason']}"
     )
 
+
+# Moves whose arguments pin every figure their summary shows, so it cannot change between the ask and
+# the answer: a bid is revised as a new bid (accepting a superseded one is refused), a loan's terms and
+# a payment's amount are fixed, a journal is never edited. write_off_loan's outstanding is not.
+PINNED = frozenset(
+    {"accept_offer", "disburse_loan", "reverse_journal", "retry_disbursement", "write_off_payout"}
+)
 
 _SUMMARIES: dict[str, Summary] = {
     "accept_offer": _accept_offer,

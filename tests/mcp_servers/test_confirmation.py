@@ -79,7 +79,7 @@ async def test_an_accepted_elicitation_runs_the_money_move_with_its_summary(
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_the_summary_is_read_to_ask_and_once_more_when_the_answer_comes(
+async def test_a_pinned_moves_summary_is_read_once_to_ask_and_not_again_for_the_answer(
     server: FastMCP,
     client: Client,
     principal: Any,
@@ -88,8 +88,9 @@ async def test_the_summary_is_read_to_ask_and_once_more_when_the_answer_comes(
     mode: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The summary (a read of the loan) is what the person is asked, and read once more when the answer
-    # comes (on 2026-07-28, on the call's retry) to check the move still reads so: no more than that.
+    # A payout's summary (a read of the loan) shows only terms fixed at origination (money_summaries.
+    # PINNED): what the person is asked, not read again when the answer comes (on 2026-07-28, on the
+    # call's retry). A write-off's is read again (test_confirmation_answers).
     loan, _ = await pending_loan(client, principal, runtime, core_db)
     import mcp_servers.confirmation as confirmation
 
@@ -104,7 +105,7 @@ async def test_the_summary_is_read_to_ask_and_once_more_when_the_answer_comes(
     async with Client(server, mode=mode, elicitation_handler=answering("accept")) as person:  # type: ignore[arg-type]
         code, body = await outcome(person, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
     assert code is None, body
-    assert read == ["disburse_loan", "disburse_loan"]
+    assert read == ["disburse_loan"]
 
 
 @pytest.mark.parametrize("mode", MODES)
