@@ -18,7 +18,6 @@ from uuid import UUID
 import mcp_types
 from fastmcp.server.context import Context
 from fastmcp.server.dependencies import get_context
-from fastmcp.tools import FunctionTool
 from pydantic import Field, StringConstraints
 
 from database.platform.pending_actions import PgPendingActions
@@ -40,13 +39,11 @@ from mcp_servers.elicitation import (
     still_as_asked,
 )
 from mcp_servers.money_summaries import PINNED, concerning, summarize
+from mcp_servers.money_tools import confirmable_tool, retired_argument, seen_retired, tool_roles
 from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
-    CONFIRMABLE,
     CaasToolError,
     ToolSet,
-    ToolSpec,
-    as_tool,
     confirmed_as,
     current_runtime,
     invocation,
@@ -60,7 +57,7 @@ from tools.platform.confirmation import (
     refuse_unless_pending,
     request_confirmation,
 )
-from tools.platform.errors import Conflict, DomainError, NotFound
+from tools.platform.errors import Conflict, DomainError
 from tools.platform.models import FreeText
 from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Role
@@ -185,35 +182,6 @@ async def _ask(
     return answer
 
 
-def _money_tools() -> dict[str, ToolSpec]:
-    """Every money tool of every service by audited name, whichever servers this process serves."""
-    from mcp_servers.composition import SERVICES  # it lists this module's tools too
-
-    return {
-        f"{server}.{spec.fn.__name__}": spec
-        for server, toolsets in SERVICES.items()
-        for toolset in toolsets
-        for spec in toolset.specs
-        if spec.confirm
-    }
-
-
-# Who sees every pending action (tools.platform.confirmation.list_pending).
-_SEE_ALL = (Role.OPERATOR, Role.ADMIN)
-
-
-def _retired(found: PendingAction) -> str | None:
-    """The argument ``found`` was asked with that its tool no longer takes (renamed since), if any."""
-    return next((old for old, _ in _money_tools()[found.tool].retired if old in found.arguments), None)
-
-
-def _tool(audited: str) -> FunctionTool:
-    if audited not in CONFIRMABLE:
-        server = audited.split(".")[0]
-        as_tool(_money_tools()[audited], server)  # registers it
-    return CONFIRMABLE[audited][0]
-
-
 TOOLS = ToolSet()
 
 
@@ -239,14 +207,19 @@ async def confirm_action(
     """
     runtime = current_runtime()
     call = invocation()
-    roles = _roles()
+    roles = tool_roles()
 
     async def may_see(found: PendingAction) -> str:
         # Asked before a rename (issue 11): its arguments would no longer bind, so it cannot run.
-        if (old := _retired(found)) is not None:
-            raise Conflict(f"this action was asked with {old}, no longer taken; call the tool again")
+        if seen_retired(found, call.principal) is not None:
+            raise Conflict(
+                f"this action was asked with {retired_argument(found)}, no longer taken; call the tool again"
+            )
         args = dict(found.arguments)
         fresh = await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, args)
+        # Settled or expired is said as it is: a move that ran reads otherwise now, and "changed,
+        # nothing ran" would be false.
+        refuse_unless_pending(found, runtime.clock.now())
         still_as_asked(found.summary, fresh, found.tool)
         return fresh
 
@@ -259,7 +232,7 @@ async def confirm_action(
     pending = await confirm_pending(
         _store(runtime), rules, call, action, roles, now, may_see, in_person=in_person
     )
-    tool = _tool(pending.tool)
+    tool = confirmable_tool(pending.tool)
     with confirmed_as(pending.requester, pending.args_sha256):
         try:
             result = await tool.run(dict(pending.arguments))
@@ -320,13 +293,9 @@ def _failure(exc: Exception) -> str:
     return str(exc) if isinstance(exc, CaasToolError) else "internal error; the log has its request id"
 
 
-def _roles() -> dict[str, frozenset[Role]]:
-    return {name: spec.roles for name, spec in _money_tools().items()}
-
-
 async def _may_see(found: PendingAction) -> bool:
     """Whether the caller may see what ``found`` concerns (its summary reads it as the caller)."""
-    if _retired(found) is not None:  # its arguments no longer bind: not readable as the caller
+    if retired_argument(found) is not None:  # its arguments no longer bind: not readable as the caller
         return False
     runtime = current_runtime()
     caller = runtime.principals.current()
@@ -356,7 +325,7 @@ async def list_pending_actions(
     runtime = current_runtime()
     caller, now = runtime.principals.current(), runtime.clock.now()
     found = await list_pending(
-        _store(runtime), caller, _roles(), None if include_settled else now, limit, _may_see
+        _store(runtime), caller, tool_roles(), None if include_settled else now, limit, _may_see
     )
     return PendingActionList(items=[view(a, now) for a in found])
 
@@ -380,16 +349,12 @@ async def decline_action(
     call = invocation()
 
     async def may_see(found: PendingAction) -> str:
-        if _retired(found) is not None:
-            # Asked before a rename: it can no longer run, nor be read as the caller (its arguments
-            # no longer bind), so only whoever sees every action or asked for it may refuse it.
-            if call.principal.subject == found.requester.subject or call.principal.role in _SEE_ALL:
-                return found.summary
-            raise NotFound("there is no pending action with this id; list_pending_actions shows yours")
+        if (summary := seen_retired(found, call.principal)) is not None:
+            return summary
         return await summarize(found.tool.split(".")[-1], runtime.deps, call.principal, dict(found.arguments))
 
     rules, now = policy(runtime.settings), runtime.clock.now()
-    declined = await decline_pending(_store(runtime), rules, call, action, reason, _roles(), now, may_see)
+    declined = await decline_pending(_store(runtime), rules, call, action, reason, tool_roles(), now, may_see)
     return DeclinedAction(
         action=declined.id,
         tool=declined.tool.split(".")[-1],

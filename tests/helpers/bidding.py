@@ -160,3 +160,15 @@ async def capital(db: asyncpg.Connection, provider_id: str) -> int:
             "SELECT capital_available_minor FROM caas_core.providers WHERE id = $1", uuid.UUID(provider_id)
         )
     )
+
+
+async def invitation(db: asyncpg.Connection, app: dict[str, Any], provider_id: str) -> str:
+    """Where the lender's invitation to bid on ``app`` stands (invited, bid_submitted, declined, expired)."""
+    return str(
+        await db.fetchval(
+            "SELECT status FROM caas_core.provider_invitations "
+            "WHERE application_id = $1 AND provider_id = $2",
+            uuid.UUID(app["id"]),
+            uuid.UUID(provider_id),
+        )
+    )

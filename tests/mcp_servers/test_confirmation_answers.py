@@ -12,6 +12,7 @@ import pytest
 from fastmcp import Client, FastMCP
 
 from mcp_servers.runtime import Runtime
+from tests.helpers.bidding import ACCEPT, as_borrower, market, place
 from tests.helpers.clock import MovableClock
 from tests.helpers.confirm import CONFIRM, pending_id
 from tests.helpers.errors import error_of
@@ -190,3 +191,24 @@ async def test_a_confirmed_move_that_did_not_run_is_failed_not_confirmed(
         asked[1],
     )
     assert [r["outcome"] for r in outcomes][-2:] == ["succeeded", "failed"]  # confirmed, then did not run
+
+
+async def test_confirming_again_after_the_move_ran_says_it_was_confirmed(
+    client: Client, principal: Any, country: str, core_db: asyncpg.Connection
+) -> None:
+    # A probe's find: once the acceptance ran, its summary reads otherwise (the application is no
+    # longer open), and a second confirm_action (a client that lost the answer) was told "changed since
+    # the person was asked ... Nothing ran".
+    agent = uid("agent")
+    app, (lender,) = await market(client, principal, country, lenders=1, agent=agent)
+    offer = await place(client, principal, app, lender)
+    principal(agent, Role.AGENT)
+    args = {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    code, message = await outcome(client, ACCEPT, args)  # an agent's answer never counts
+    assert code == "confirmation_required", message
+    as_borrower(principal, app)
+    action = pending_id(message)
+    assert (await outcome(client, CONFIRM, {"action": action}))[0] is None
+    code, message = await outcome(client, CONFIRM, {"action": action})
+    assert code == "conflict" and "already confirmed" in message, message
+    assert "Nothing ran" not in message

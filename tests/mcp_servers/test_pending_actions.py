@@ -47,6 +47,21 @@ async def code_of(client: Client, tool: str, args: dict[str, Any]) -> str | None
     return None if error is None else error["code"]
 
 
+async def agent_asked(
+    client: Client, principal: Any, country: str
+) -> tuple[dict[str, Any], dict[str, Any], str, str]:
+    """An offer on a borrower's application its agent asked to accept: the application, the offer, the
+    agent and the pending action."""
+    agent = uid("agent")
+    app, (lender, *_) = await market(client, principal, country, lenders=1, agent=agent)
+    offer = await place(client, principal, app, lender)
+    principal(agent, Role.AGENT)
+    action = await asked(
+        client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
+    )
+    return app, offer, agent, action
+
+
 async def test_staff_see_every_pending_action_others_only_their_own(
     client: Client, bare: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
 ) -> None:
@@ -261,13 +276,7 @@ async def test_an_action_asked_before_a_rename_is_shown_and_refused_only_by_whom
 ) -> None:
     # A probe's find: an accept_offer asked with bid_id (before issue 11's rename) made the owning
     # borrower's list an internal error, and any borrower could decline it and read its offer.
-    agent = uid("agent")
-    app, (lender, *_) = await market(client, principal, country, lenders=1, agent=agent)
-    offer = await place(client, principal, app, lender)
-    principal(agent, Role.AGENT)
-    current = await asked(
-        client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
-    )
+    app, offer, agent, current = await agent_asked(client, principal, country)
     old = await core_db.fetchval(
         "INSERT INTO caas_core.pending_actions (id, tool, arguments, args_sha256, summary, "
         "requester_subject, "
@@ -281,9 +290,9 @@ async def test_an_action_asked_before_a_rename_is_shown_and_refused_only_by_whom
     as_borrower(principal, app)
     shown = await listed(client, include_settled=True)
     assert current in shown and old not in shown  # it can no longer run, nor be read as the borrower
-    assert await code_of(client, CONFIRM, {"action": old}) == "conflict"
     principal(uid("b-stranger"), Role.BORROWER)
     assert await code_of(client, DECLINE, {"action": old, "reason": "not mine"}) == "not_found"
+    assert await code_of(client, CONFIRM, {"action": old}) == "not_found"
     principal(agent, Role.AGENT)
     assert old in await listed(client)
     declined = (await client.call_tool(DECLINE, {"action": old, "reason": "asked again"})).data
@@ -295,13 +304,7 @@ async def test_a_borrower_finds_its_own_acceptance_however_many_others_wait(
 ) -> None:
     # A probe's find: the list read everyone's newest actions and kept the borrower's, so newer
     # acceptances of other borrowers (100 at the default limit) pushed its own off the page.
-    agent = uid("agent")
-    app, (lender, *_) = await market(client, principal, country, lenders=1, agent=agent)
-    offer = await place(client, principal, app, lender)
-    principal(agent, Role.AGENT)
-    action = await asked(
-        client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()}
-    )
+    app, offer, _, action = await agent_asked(client, principal, country)
     others = {"application": "CAAS-2001-999999", "bid": offer["id"]}  # other borrowers' applications
     await core_db.execute(
         "INSERT INTO caas_core.pending_actions (id, tool, arguments, args_sha256, summary, "

@@ -24,6 +24,7 @@ from tests.helpers.bidding import (
     bid_body,
     call,
     events,
+    invitation,
     lender,
     market,
     place,
@@ -38,17 +39,6 @@ DECLINE = "providers_decline_invitation"
 
 async def performance(db: asyncpg.Connection, provider_id: str) -> tuple[int, int]:
     return await decisions(db, provider_id)
-
-
-async def invitation(db: asyncpg.Connection, app: dict[str, Any], provider_id: str) -> str:
-    return str(
-        await db.fetchval(
-            "SELECT status FROM caas_core.provider_invitations "
-            "WHERE application_id = $1 AND provider_id = $2",
-            uuid.UUID(app["id"]),
-            uuid.UUID(provider_id),
-        )
-    )
 
 
 async def test_a_provider_declines_its_invitation_once_and_can_then_not_bid_on_it(

@@ -10,7 +10,17 @@ from typing import Any
 import asyncpg
 from fastmcp import Client
 
-from tests.helpers.bidding import ACCEPT, as_borrower, call, capital, expire_stale, later, market, place
+from tests.helpers.bidding import (
+    ACCEPT,
+    as_borrower,
+    call,
+    capital,
+    expire_stale,
+    invitation,
+    later,
+    market,
+    place,
+)
 from tests.helpers.errors import error_code
 from tests.helpers.providers import decisions
 
@@ -36,7 +46,7 @@ async def test_an_invited_lender_that_never_bid_is_expired_before_the_reservatio
     assert done["application_status"] == "offer_accepted"
     after = {p: await capital(core_db, p) for p in (a, b, c)}
     assert after == {a: before[a] - AMOUNT_MINOR, b: before[b], c: before[c]}
-    assert (await invitation_of(core_db, app, c), await decisions(core_db, c)) == ("expired", (1, 0))
+    assert (await invitation(core_db, app, c), await decisions(core_db, c)) == ("expired", (1, 0))
 
 
 async def test_no_offer_is_accepted_after_the_bidding_window_even_before_the_expiry_job_runs(
@@ -55,17 +65,6 @@ async def test_no_offer_is_accepted_after_the_bidding_window_even_before_the_exp
     assert await capital(core_db, a) == before  # nothing reserved
 
 
-async def invitation_of(db: asyncpg.Connection, app: dict[str, Any], provider_id: str) -> str:
-    return str(
-        await db.fetchval(
-            "SELECT status FROM caas_core.provider_invitations "
-            "WHERE application_id = $1 AND provider_id = $2",
-            uuid.UUID(app["id"]),
-            uuid.UUID(provider_id),
-        )
-    )
-
-
 async def test_an_invitation_ignored_until_the_application_expired_is_the_lenders_decision(
     client: Client, principal: Any, country: str, core_db: asyncpg.Connection, clock: Any
 ) -> None:
@@ -75,7 +74,7 @@ async def test_an_invitation_ignored_until_the_application_expired_is_the_lender
     await place(client, principal, app, bidder)
     clock.move(hours=73)
     assert app["reference"] in await expire_stale(client, principal)
-    assert await invitation_of(core_db, app, silent) == "expired"
+    assert await invitation(core_db, app, silent) == "expired"
     assert await decisions(core_db, silent) == (1, 0)
     assert await decisions(core_db, bidder) == (1, 1)  # its bid, counted once
 
@@ -87,5 +86,5 @@ async def test_a_withdrawn_application_ends_its_invitations_without_counting_the
     app, (lender,) = await market(client, principal, country, lenders=1)
     as_borrower(principal, app)
     await call(client, "credit_withdraw_application", {"application": app["id"]})
-    assert await invitation_of(core_db, app, lender) == "expired"
+    assert await invitation(core_db, app, lender) == "expired"
     assert await decisions(core_db, lender) == (0, 0)
