@@ -13,18 +13,20 @@ starve the fold, and the fold, holding the lenders it had locked, hold up their 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import asyncpg
 
 from database.locks import AdvisoryLock
 from database.platform.audit import Connection
 from tools.platform.transactions import transaction
 
-__all__ = ["BATCH", "fold_batch", "fold_provider_decisions"]
+__all__ = ["BATCH", "Batch", "fold_batch", "fold_provider_decisions"]
 
 BATCH = 10_000
 _FOLD = """
 WITH batch AS MATERIALIZED (
-    SELECT id, provider_id FROM caas_core.provider_decision_tallies ORDER BY id LIMIT $1
+    SELECT id, provider_id FROM caas_core.provider_decision_tallies WHERE id > $2 ORDER BY id LIMIT $1
 ), locked AS MATERIALIZED (
     SELECT p.id FROM caas_core.providers p WHERE p.id IN (SELECT provider_id FROM batch)
     ORDER BY p.id FOR NO KEY UPDATE OF p SKIP LOCKED
@@ -41,31 +43,39 @@ WITH batch AS MATERIALIZED (
     FROM sums s WHERE p.id = s.provider_id
     RETURNING s.decided
 )
-SELECT (SELECT count(*) FROM batch) AS seen,
+SELECT (SELECT count(*) FROM batch) AS seen, (SELECT max(id) FROM batch) AS last,
     coalesce((SELECT sum(decided) FROM folded), 0)::bigint AS folded
 """
 _TURN = f"SELECT pg_try_advisory_xact_lock({AdvisoryLock.DECISION_FOLD.value})"
 
 
-async def fold_batch(conn: Connection, batch: int = BATCH) -> tuple[bool, int, int]:
-    """One batch, in the caller's transaction: whether this fold had the turn, the rows it read, and
-    the decisions it folded (fewer when it skipped a held lender)."""
+class Batch(NamedTuple):
+    ours: bool  # whether this fold had the turn
+    seen: int  # tally rows read
+    folded: int  # decisions folded: fewer than seen when a held lender's rows were skipped
+    last: int  # the last row's id read: the next batch reads past it
+
+
+async def fold_batch(conn: Connection, batch: int = BATCH, after: int = 0) -> Batch:
+    """One batch of the rows after id ``after``, in the caller's transaction."""
     # The turn first, in a statement of its own: the batch's snapshot then follows the commit of the
     # fold that had it, so it never reads rows that fold took (it would count them as skipped).
     if not await conn.fetchval(_TURN):
-        return False, 0, 0
-    row = await conn.fetchrow(_FOLD, batch)
+        return Batch(False, 0, 0, after)
+    row = await conn.fetchrow(_FOLD, batch, after)
     assert row is not None
-    return True, int(row["seen"]), int(row["folded"])
+    return Batch(True, int(row["seen"]), int(row["folded"]), int(row["last"] or after))
 
 
 async def fold_provider_decisions(pool: asyncpg.Pool, batch: int = BATCH) -> int:
     """Fold every tallied decision into its lender's counts, a batch per transaction; how many were
     folded (0 when another process is folding)."""
-    total = 0
+    total, after = 0, 0
     while True:
         async with pool.acquire() as conn, transaction(conn):
-            ours, seen, folded = await fold_batch(conn, batch)
-        total += folded
-        if not ours or seen < batch or folded == 0:  # done, or only held lenders' rows are left
+            done = await fold_batch(conn, batch, after)
+        # Past the rows read, skipped ones included: a held lender's rows, however many, never fill
+        # every batch and stop the fold before the other lenders' (a probe's find).
+        total, after = total + done.folded, done.last
+        if not done.ours or done.seen < batch:
             return total

@@ -90,3 +90,25 @@ async def test_a_lender_whose_row_a_bid_holds_is_left_for_the_next_fold_and_hold
         await bidding.close()
     assert await fold_provider_decisions(runtime.core_pool) == 2
     assert tuple(await core_db.fetchrow(COUNTS, busy)) == (before[busy][0] + 2, before[busy][1] + 2)
+
+
+async def test_a_held_lenders_rows_however_many_never_stop_the_fold_before_the_others(
+    server: Any, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    # A second probe's find: the rows of a held lender filling a whole batch ended the fold (it folded
+    # nothing), so while that lender was busy no other lender's decisions were counted.
+    assert runtime.core_pool is not None and runtime.targets is not None
+    busy, other = await _lenders(server, principal, 2)
+    await fold_provider_decisions(runtime.core_pool)
+    before = tuple(await core_db.fetchrow(COUNTS, other))
+    await _tally(core_db, busy, approved=5, declined=0)  # first in the id order
+    await _tally(core_db, other, approved=1, declined=1)
+    bidding = await asyncpg.connect(runtime.targets.direct_core)
+    try:
+        async with bidding.transaction():
+            await bidding.execute("SELECT 1 FROM caas_core.providers WHERE id = $1 FOR SHARE", busy)
+            assert await fold_provider_decisions(runtime.core_pool, batch=3) == 2
+    finally:
+        await bidding.close()
+    assert tuple(await core_db.fetchrow(COUNTS, other)) == (before[0] + 2, before[1] + 1)
+    assert await fold_provider_decisions(runtime.core_pool, batch=3) == 5
