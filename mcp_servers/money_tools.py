@@ -38,11 +38,11 @@ def retired_argument(found: PendingAction) -> str | None:
 
 def seen_retired(found: PendingAction, caller: Principal) -> str | None:
     """None unless ``found`` was asked with an argument since renamed; then its stored summary for who
-    asked it or sees every action, and not_found for anyone else: its arguments no longer bind, so it
-    cannot be read as the caller (nor run)."""
+    asked it, whose records it is on (``concerns``) or who sees every action, and not_found for anyone
+    else: its arguments no longer bind, so it cannot be read as the caller (nor run)."""
     if retired_argument(found) is None:
         return None
-    if caller.subject == found.requester.subject or caller.role in SEE_ALL:
+    if caller.subject in (found.requester.subject, found.concerns) or caller.role in SEE_ALL:
         return found.summary
     raise NotFound("there is no pending action with this id; list_pending_actions shows yours")
 

@@ -21,7 +21,7 @@ _COLUMNS = (
     "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
     "status, created_at, expires_at, coalesce(confirmed_role || ':' || confirmed_by, "
     "declined_role || ':' || declined_by) AS settled_by, coalesce(confirmed_at, declined_at) AS settled_at, "
-    "decline_reason, failure"
+    "decline_reason, failure, concerns_subject"
 )
 _INSERTED = (
     "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
@@ -93,6 +93,7 @@ def _action(row: asyncpg.Record) -> PendingAction:
         settled_at=row["settled_at"],
         decline_reason=row["decline_reason"],
         failure=row["failure"],
+        concerns=row["concerns_subject"],
     )
 
 
