@@ -21,6 +21,7 @@ from fastmcp.server.dependencies import get_context
 from pydantic import Field, StringConstraints
 
 from database.platform.pending_actions import PgPendingActions
+from mcp_servers.agreement import Confirmed, confirmed_as
 from mcp_servers.apps import CONFIRMATIONS_APP
 from mcp_servers.confirmation_views import (
     ConfirmedAction,
@@ -44,7 +45,6 @@ from mcp_servers.params import Limit
 from mcp_servers.toolkit import (
     CaasToolError,
     ToolSet,
-    confirmed_as,
     current_runtime,
     invocation,
 )
@@ -84,24 +84,27 @@ def _store(runtime: Runtime) -> PgPendingActions:
 
 
 async def gate(
-    runtime: Runtime, call: Invocation, arguments: dict[str, Any], confirmed: Any
-) -> mcp_types.InputRequiredResult | None:
-    """None when the money move ``call`` may run now; else the ask to send, or raises (below).
-    ``confirmed`` is set when confirm_action runs a pending action: only its exact arguments run."""
+    runtime: Runtime, call: Invocation, arguments: dict[str, Any], confirmed: Confirmed | None
+) -> mcp_types.InputRequiredResult | str | None:
+    """The summary a person agreed to (None: nothing to hold the move to) when the money move ``call``
+    may run now; else the ask to send, or raises (below). ``confirmed`` is set when confirm_action
+    runs a pending action: only its exact arguments run."""
+    tool = call.tool.split(".")[-1]
     if confirmed is not None:
         if confirmed.args_sha256 != call.args_sha256:
             raise CaasToolError(
                 "conflict", "the confirmed call's arguments changed since it was confirmed; ask for a new one"
             )
-        return None
-    return await require_confirmation(runtime, call.tool.split(".")[-1], call, arguments)
+        return None if tool in PINNED else confirmed.summary
+    return await require_confirmation(runtime, tool, call, arguments)
 
 
 async def require_confirmation(
     runtime: Runtime, tool: str, call: Invocation, arguments: dict[str, Any]
-) -> mcp_types.InputRequiredResult | None:
-    """None when a person confirmed ``call`` through elicitation; the ask (2026-07-28) while waiting;
-    otherwise raises ``confirmation_declined`` or ``confirmation_required`` (with a pending action)."""
+) -> mcp_types.InputRequiredResult | str | None:
+    """When a person confirmed ``call`` through elicitation, what they read (None for a move its
+    arguments pin); the ask (2026-07-28) while waiting; otherwise raises ``confirmation_declined`` or
+    ``confirmation_required`` (with a pending action)."""
     rules = policy(runtime.settings)
     said: list[str] = []
 
@@ -119,7 +122,7 @@ async def require_confirmation(
         if not isinstance(answer, bool):
             return answer
         if answer:
-            return None
+            return None if tool in PINNED else await summary()
         raise CaasToolError(
             "confirmation_declined",
             f"the person did not confirm: {await summary()}. Nothing was changed; call again only if they "
@@ -233,7 +236,7 @@ async def confirm_action(
         _store(runtime), rules, call, action, roles, now, may_see, in_person=in_person
     )
     tool = confirmable_tool(pending.tool)
-    with confirmed_as(pending.requester, pending.args_sha256):
+    with confirmed_as(pending.requester, pending.args_sha256, pending.summary):
         try:
             result = await tool.run(dict(pending.arguments))
         except Exception as exc:

@@ -6,15 +6,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mcp_servers.elicitation import still_as_asked
 from tools.ledger import ledger
 from tools.loans import loans
+from tools.loans.domain.loans import LoanRecord
+from tools.loans.loans import WriteOffCheck
+from tools.loans.models.loans import LoanView
 from tools.marketplace import offers
 from tools.payments import payments, retries
 from tools.platform.errors import Conflict
 from tools.platform.models import Money
 from tools.platform.principal import Principal
 
-__all__ = ["PINNED", "concerning", "summarize"]
+__all__ = ["PINNED", "concerning", "summarize", "write_off_as_agreed"]
 
 Summary = Callable[[Any, Principal, dict[str, Any]], Awaitable[str]]
 
@@ -58,11 +62,26 @@ async def _disburse_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> 
 
 async def _write_off_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
     loan = await loans.get_loan(deps.loans, caller, args["loan"])
+    owed = loan.outstanding
+    return _writing_off(loan, owed.principal, owed.fees, args["reason"])
+
+
+def _writing_off(loan: LoanRecord | LoanView, principal: Money, fees: Money, reason: str) -> str:
     return (
-        f"Write off loan {loan.id} (application {loan.application_reference}): "
-        f"{_money(loan.outstanding.principal)} principal and {_money(loan.outstanding.fees)} fees become "
-        f"lender {loan.provider_id}'s credit loss; reason: {args['reason']}"
+        f"Write off loan {loan.id} (application {loan.application_reference}): {_money(principal)} "
+        f"principal and {_money(fees)} fees become lender {loan.provider_id}'s credit loss; reason: {reason}"
     )
+
+
+def write_off_as_agreed(agreed: str, reason: str) -> WriteOffCheck:
+    """The check write_off_loan runs under the loan's lock: what it is about to write off must read
+    as the person agreed (a repayment landing after their answer changes it: refused, nothing runs)."""
+
+    def check(loan: LoanRecord, principal_minor: int, fees_minor: int) -> None:
+        principal, fees = (Money.from_minor(m, loan.currency) for m in (principal_minor, fees_minor))
+        still_as_asked(agreed, _writing_off(loan, principal, fees, reason), "write_off_loan")
+
+    return check
 
 
 async def _reverse_journal(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
@@ -94,7 +113,8 @@ async def _write_off_payout(deps: Any, caller: Principal, args: dict[str, Any]) 
 
 # Moves whose arguments pin every figure their summary shows, so it cannot change between the ask and
 # the answer: a bid is revised as a new bid (accepting a superseded one is refused), a loan's terms and
-# a payment's amount are fixed, a journal is never edited. write_off_loan's outstanding is not.
+# a payment's amount are fixed, a journal is never edited. write_off_loan's outstanding is not: it holds
+# what it writes off to what the person read under the loan's lock (write_off_as_agreed).
 PINNED = frozenset(
     {"accept_offer", "disburse_loan", "reverse_journal", "retry_disbursement", "write_off_payout"}
 )

@@ -6,8 +6,7 @@ import functools
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -23,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from database.unit_of_work import retry_transient
+from mcp_servers import agreement
 from mcp_servers.input_schemas import explained
 from mcp_servers.platform.dispatch import DirectCallTool
 from mcp_servers.platform.request_context import current_client_ip, current_request_id
@@ -45,7 +45,6 @@ __all__ = [
     "ToolSet",
     "ToolSpec",
     "as_tool",
-    "confirmed_as",
     "current_runtime",
     "deps",
     "internal_error",
@@ -189,25 +188,8 @@ class _Call:
 _call: ContextVar[_Call | None] = ContextVar("caas_call", default=None)
 
 
-@dataclass(frozen=True, slots=True)
-class _Confirmed:
-    principal: Principal
-    args_sha256: str
-
-
-_confirmed: ContextVar[_Confirmed | None] = ContextVar("caas_confirmed", default=None)
 # The money tools by audited name ("server.tool"), so confirm_action can run the one a person confirmed.
 CONFIRMABLE: dict[str, tuple[FunctionTool, frozenset[Role]]] = {}
-
-
-@contextmanager
-def confirmed_as(requester: Principal, args_sha256: str) -> Iterator[None]:
-    """Run a money tool a person confirmed: as the caller who asked, and only with those arguments."""
-    token = _confirmed.set(_Confirmed(requester, args_sha256))
-    try:
-        yield
-    finally:
-        _confirmed.reset(token)
 
 
 def current_runtime() -> Runtime:
@@ -249,7 +231,7 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         runtime = current_runtime()
-        confirmed = _confirmed.get() if spec.confirm else None
+        confirmed = agreement.confirmed() if spec.confirm else None
         caller = confirmed.principal if confirmed else runtime.principals.current()
         if caller.role not in allowed:
             TOOL_ERRORS.labels(fn.__name__, "permission_denied").inc()
@@ -265,10 +247,12 @@ def as_tool(spec: ToolSpec, server: str) -> FunctionTool:
             call = Invocation(caller, audited_name, args_sha256, current_request_id(), current_client_ip())
         token = _call.set(_Call(runtime, call))
         try:
-            if spec.confirm and (asked := await _gate(runtime, call, kwargs, confirmed)) is not None:
-                return asked
-            # A call the database aborted to break a deadlock runs again, unless it already committed.
-            return await retry_transient(lambda: fn(*args, **kwargs))
+            said = await _gate(runtime, call, kwargs, confirmed) if spec.confirm else None
+            if not (said is None or isinstance(said, str)):
+                return said  # the person's answer is asked for first
+            with agreement.agreed_to(said):
+                # A call the database aborted to break a deadlock runs again, unless it already committed.
+                return await retry_transient(lambda: fn(*args, **kwargs))
         except DomainError as exc:
             raise CaasToolError(exc.code, exc.message) from None
         except CaasToolError:

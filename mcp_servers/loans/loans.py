@@ -14,7 +14,9 @@ from uuid import UUID
 from fastmcp import Context, FastMCP
 from pydantic import Field, StringConstraints
 
+from mcp_servers.agreement import agreed
 from mcp_servers.apps import SCHEDULE_APP
+from mcp_servers.money_summaries import write_off_as_agreed
 from mcp_servers.params import (
     PROVIDER_RENAMED,
     ApplicationHandle,
@@ -275,7 +277,9 @@ async def write_off_loan(
     Use when collections have failed on a loan that aging marked defaulted; any other status is a
     conflict. Admins only, with a reason.
     """
-    return await loans.write_off_loan(deps().loans, invocation(), loan, reason)
+    said = agreed()
+    check = None if said is None else write_off_as_agreed(said, reason)
+    return await loans.write_off_loan(deps().loans, invocation(), loan, reason, check)
 
 
 @TOOLS.tool(

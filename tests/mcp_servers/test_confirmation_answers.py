@@ -1,10 +1,12 @@
 """What a person's answer confirms: only a JSON ``true`` (a probe's find: "yes", 1 and "true" moved
 money on a 2025-11-25 connection, and a malformed answer was an internal error), and only the move as
 they read it (a probe's find: a repayment recorded while a write-off waited for its confirmation wrote
-off less principal than the person confirmed, under the old summary)."""
+off less principal than the person confirmed, under the old summary; and one landing after the answer,
+while the write-off waited for the loan's lock, was written off as it then stood)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -54,6 +56,16 @@ async def write_offs(db: asyncpg.Connection, loan: dict[str, Any]) -> int:
             f"%{loan['id']}%",
         )
     )
+
+
+async def refused_as_changed(
+    code: str | None, message: Any, client: Client, db: asyncpg.Connection, loan: dict[str, Any]
+) -> None:
+    """The write-off was refused as changed since the person read it, and nothing was written off."""
+    assert code == "conflict", message
+    assert "changed since the person was asked" in message and "must be called again" in message
+    assert await write_offs(db, loan) == 0
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "defaulted"
 
 
 @pytest.mark.parametrize(("mode", "content"), ANSWERS)
@@ -119,10 +131,7 @@ async def test_a_move_that_changed_while_the_person_read_it_does_not_run(
         server, mode=mode, elicitation_handler=answer({"confirm": True}, repaid_meanwhile)
     ) as c:
         code, message = await outcome(c, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
-    assert code == "conflict", message
-    assert "changed since the person was asked" in message and "must be called again" in message
-    assert await write_offs(core_db, loan) == 0
-    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "defaulted"
+    await refused_as_changed(code, message, client, core_db, loan)
 
 
 async def test_a_pending_action_whose_move_changed_is_refused_and_runs_nothing(
@@ -212,3 +221,64 @@ async def test_confirming_again_after_the_move_ran_says_it_was_confirmed(
     code, message = await outcome(client, CONFIRM, {"action": action})
     assert code == "conflict" and "already confirmed" in message, message
     assert "Nothing ran" not in message
+
+
+async def lock_waiters(db: asyncpg.Connection, n: int) -> None:
+    """Until ``n`` of this database's backends wait for a lock (a test's transaction holds one)."""
+    for _ in range(600):
+        await db.execute("SELECT pg_stat_clear_snapshot()")  # else read once per transaction
+        waiting = await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        if waiting >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{n} backends never waited for a lock")
+
+
+@pytest.mark.parametrize("how", ["pending_action", "legacy", "2026-07-28"])
+async def test_a_repayment_landing_after_the_answer_is_not_written_off_as_it_then_stands(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+    how: str,
+) -> None:
+    # The person's answer is checked against the loan as it reads then; a repayment queued for the
+    # loan's lock commits between that check and the write-off's own transaction.
+    loan = await defaulted(client, principal, runtime, core_db, clock)
+    admin = uid("admin")
+    principal(admin, Role.ADMIN)
+    async with (
+        Client(
+            server,
+            mode="2026-07-28" if how == "pending_action" else how,
+            elicitation_handler=answer({"confirm": True}),
+        ) as person,
+        Client(server) as bare,
+    ):
+        if how == "pending_action":
+            code, message = await outcome(bare, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
+            assert code == "confirmation_required", message
+            principal(uid("admin-b"), Role.ADMIN)
+            write_off = outcome(bare, CONFIRM, {"action": pending_id(message)})
+        else:
+            write_off = outcome(person, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
+        holding = core_db.transaction()
+        await holding.start()
+        await core_db.execute("SELECT 1 FROM caas_core.loans WHERE id = $1 FOR NO KEY UPDATE", loan["id"])
+        confirmer = runtime.principals.current()
+        principal(uid("svc"), Role.SERVICE)
+        pay = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_at(clock), "reference": uid("p")}
+        repaying = asyncio.create_task(call(client, REPAY, pay))
+        await lock_waiters(core_db, 1)
+        principal(confirmer.subject, confirmer.role)
+        writing_off = asyncio.create_task(write_off)
+        await lock_waiters(core_db, 2)
+        await holding.rollback()
+        await repaying
+        code, message = await writing_off
+    await refused_as_changed(code, message, client, core_db, loan)

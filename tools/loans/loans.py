@@ -8,7 +8,7 @@ gateway's webhook once the transfer to the borrower succeeded (tests call it dir
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from uuid import UUID
 
@@ -268,9 +268,17 @@ def _owed(installments: Sequence[InstallmentRecord]) -> tuple[int, int]:
     return sum(o.principal for o in owing), sum(o.fees for o in owing)
 
 
-async def write_off_loan(deps: LoanDeps, call: Invocation, handle: str, reason: str) -> LoanView:
+# Raises to refuse a write-off of (the loan, its principal, its fees in minor units) before anything
+# is written: what a person confirmed is held to what runs.
+WriteOffCheck = Callable[[LoanRecord, int, int], None]
+
+
+async def write_off_loan(
+    deps: LoanDeps, call: Invocation, handle: str, reason: str, as_agreed: WriteOffCheck | None = None
+) -> LoanView:
     """Write a defaulted loan off: its outstanding principal and unpaid fees become the provider's
-    credit loss (a write_off journal) and the loan is final."""
+    credit loss (a write_off journal) and the loan is final. ``as_agreed`` sees what will be written
+    off under the loan's lock, where no repayment can land before it is."""
     async with deps.uow() as uow:
         loan = await uow.loans.lock(handle)
         if loan is None:
@@ -280,6 +288,8 @@ async def write_off_loan(deps: LoanDeps, call: Invocation, handle: str, reason: 
         except IllegalLoanTransition as exc:
             raise Conflict(f"loan {loan.id}: {exc}; only a defaulted loan is written off") from None
         principal, fees = _owed(await uow.loans.installments(loan.id))
+        if as_agreed is not None:
+            as_agreed(loan, principal, fees)
         if principal + fees:
             await post_journal(uow, call, write_off_journal(loan, principal, fees, reason))
         moved = await move_loan(
