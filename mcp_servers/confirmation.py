@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
+import anyio
 import mcp_types
 from fastmcp.server.context import Context
 from fastmcp.server.dependencies import get_context
@@ -236,7 +237,12 @@ async def confirm_action(
         _store(runtime), rules, call, action, roles, now, may_see, in_person=in_person
     )
     tool = confirmable_tool(pending.tool)
-    with confirmed_as(pending.requester, pending.args_sha256, pending.summary):
+    # Shielded: a closed connection (or a proxy's read timeout) cancels the request, and a move cut off
+    # half-way would stay confirmed though it never ran. What a person confirmed is carried out.
+    with (
+        confirmed_as(pending.requester, pending.args_sha256, pending.summary),
+        anyio.CancelScope(shield=True),
+    ):
         try:
             result = await tool.run(dict(pending.arguments))
         except Exception as exc:
