@@ -262,7 +262,15 @@ async def age_loans(
     return report
 
 
-@TOOLS.tool(roles={Role.ADMIN}, title="Write a loan off", read_only=False, destructive=True, confirm=True)
+# Idempotent in effect: a loan is written off once, and a second call is a conflict that changes nothing.
+@TOOLS.tool(
+    roles={Role.ADMIN},
+    title="Write a loan off",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    confirm=True,
+)
 async def write_off_loan(
     loan: LoanHandle,
     reason: Annotated[

@@ -183,11 +183,14 @@ async def retry_disbursement(
     return await retries.retry_disbursement(deps().payments, invocation(), payment, idempotency_key, simulate)
 
 
+# Idempotent in effect: a booking is written off once, and a second call is a conflict that changes
+# nothing.
 @TOOLS.tool(
     roles={Role.ADMIN},
     title="Write off a payout no loan took",
     read_only=False,
     destructive=True,
+    idempotent=True,
     confirm=True,
 )
 async def write_off_payout(

@@ -135,6 +135,16 @@ def test_paying_money_out_is_destructive() -> None:
     assert flagged >= MUST_BE_DESTRUCTIVE
 
 
+# Moves that happen once to their object: a second call is a conflict that changes nothing, so an
+# agent may retry one whose answer it lost.
+ONCE_ONLY = {"reverse_journal", "write_off_loan", "write_off_payout"}
+
+
+def test_a_move_that_happens_once_is_idempotent_in_effect() -> None:
+    flagged = {spec.fn.__name__ for _, spec in specs() if spec.idempotent}
+    assert flagged >= ONCE_ONLY
+
+
 def test_matching_reads_and_inviting_writes() -> None:
     by_name = {spec.fn.__name__: spec for _, spec in specs()}
     assert by_name["match_providers"].read_only and not by_name["invite_providers"].read_only
