@@ -173,7 +173,8 @@ async def submit_application(
     async with deps.uow(single_statement=new is not None and idempotency_key is None) as uow:
         claim = None
         if idempotency_key is not None:
-            arguments = {"application": cmd.model_dump(mode="json") if cmd else None, "draft": draft}
+            # Its values, not their text: "250000" is the same application as "250000.00".
+            arguments = {"application": cmd.model_dump() if cmd else None, "draft": draft}
             claim = IdempotencyClaim(
                 principal.subject, "submit_application", idempotency_key, request_sha256(arguments)
             )

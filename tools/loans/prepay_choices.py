@@ -37,11 +37,18 @@ def _next(owing: Sequence[Outstanding], as_of: date) -> int | None:
     return next((o.total for o in owing if o.due_date > as_of), None)
 
 
+def _saved(allocation: Allocation, before: list[Outstanding], after: list[Outstanding]) -> int:
+    """The interest the loan no longer charges: cancelled or recalculated away. Not the interest this
+    payment pays, which is paid, not saved: paying installments ahead saves nothing."""
+    paid = allocation.to_interest + allocation.to_accrued_interest
+    return sum(o.interest for o in before) - sum(o.interest for o in after) - paid
+
+
 def _summary(
     currency: str, allocation: Allocation, before: list[Outstanding], after: list[Outstanding]
 ) -> list[str]:
     m = format_money
-    saved = sum(o.interest for o in before) - sum(o.interest for o in after)
+    saved = _saved(allocation, before, after)
     text = [f"{m(allocation.amount, currency)} paid on {allocation.as_of.isoformat()}"]
     if allocation.paid_ahead:
         text.append(
@@ -121,7 +128,7 @@ async def quote_prepayment(
         next_installment_after=None if nxt_after is None else Money.from_minor(nxt_after, cur),
         interest_before=Money.from_minor(interest_before, cur),
         interest_after=Money.from_minor(interest_after, cur),
-        interest_saved=Money.from_minor(interest_before - interest_after, cur),
+        interest_saved=Money.from_minor(_saved(allocation, before, after), cur),
         maturity_before=before[-1].due_date if before else None,
         maturity_after=after[-1].due_date if after else None,
         remaining=[

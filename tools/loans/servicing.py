@@ -299,16 +299,22 @@ async def record_repayment(
     if paid_at > deps.clock.now() + PAID_AT_TOLERANCE:
         raise InvalidArgument("paid_at is in the future; record a payment once it was received")
     async with deps.uow() as uow:
-        claim = None
+        claim, loan = None, None
         if idempotency_key is not None:
-            parts = [handle, str(amount), paid_at.isoformat(), reference]
+            loan = await uow.loans.lock(handle)
+            if loan is None or not can_view_loan(call.principal, loan):
+                raise loan_not_found(handle)
+            # The payment however it is written: the loan by id (not its application's id or reference),
+            # the amount in minor units ("100" is "100.00"), the instant in UTC.
+            when = paid_at.astimezone(UTC).isoformat()
+            parts = [str(loan.id), minor_amount(amount, loan.currency), when, reference]
             digest = request_sha256(parts if prepay is None else [*parts, prepay.value])
             claim = IdempotencyClaim(call.principal.subject, "record_repayment", idempotency_key, digest)
             earlier = await claim_or_replay(uow, claim)
             if earlier is not None:
                 return await _replay(deps, UUID(earlier))
         stored, currency, replayed = await repayment_in(
-            deps, uow, call, handle, amount, paid_at, reference, prepay
+            deps, uow, call, handle, amount, paid_at, reference, prepay, locked=loan
         )
         if claim is not None:
             await uow.complete_idempotency_key(claim, str(stored.id))

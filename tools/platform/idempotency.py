@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from tools.platform.errors import Conflict
@@ -28,13 +30,24 @@ class IdempotentUnitOfWork(Protocol):
     async def complete_idempotency_key(self, claim: IdempotencyClaim, resource_id: str) -> None: ...
 
 
+def _canonical(value: Any) -> str:
+    # One request however its values were written: 250000 is 250000.00, 10:00Z is 11:00+01:00.
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
 def request_sha256(arguments: Any) -> str:
-    """SHA-256 of the arguments' canonical JSON (sorted keys, no spaces; other values by ``str``).
+    """SHA-256 of the arguments' canonical JSON (sorted keys, no spaces; a Decimal without trailing
+    zeros, an aware datetime in UTC, other values by ``str``).
 
     Callers pass what identifies the request, already normalised: an application named by id or by
-    reference is the same request, so they hash the id.
+    reference is the same request, so they hash the id; amounts and times as values (a model's
+    ``model_dump()``), not as the text they were written in.
     """
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=_canonical)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -166,6 +166,12 @@ async def test_same_idempotency_key_and_arguments_return_the_first_application(
     assert again["id"] == first["id"]
     assert again["reference"] == first["reference"]
     assert again["replayed"] is True
+    # The same amounts written without their decimals are the same application (a probe's find: its
+    # digest hashed the text, so a client that dropped ".00" on a retry was told conflict).
+    plain = application(amount="250000", monthly_income="450000")
+    assert application()["amount"] == "250000.00" and application()["monthly_income"] == "450000.00"
+    retried = await client.call_tool(SUBMIT, {"application": plain, "idempotency_key": key})
+    assert retried.structured_content["id"] == first["id"]
     assert await counts(core_db) == before
 
 

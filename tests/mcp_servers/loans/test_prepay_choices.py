@@ -222,3 +222,26 @@ async def test_a_reduce_installment_larger_than_what_can_be_recalculated_says_so
     result = await client.call_tool(REPAY, {**args, "prepay": "reduce_installment"}, raise_on_error=False)
     assert error_code(result) == "invalid_argument"
     assert "choose reduce_term" in error_message(result) and "got -" not in error_message(result)
+
+
+async def test_interest_a_payment_pays_is_not_quoted_as_saved(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: installment 1 paid the day after its due date was quoted as saving its 5,000.00
+    of interest, and paying ahead as saving the interest it pays ahead: paid, not saved."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + 1)
+    principal(loan["borrower_id"], Role.BORROWER)
+    for amount in ("23639.90", "30000.00"):  # installment 1; then part of installment 2, ahead
+        quote = await call(client, PREPAY_QUOTE, {"loan": loan["id"], "amount": amount})
+        assert quote["interest_saved"] == money(0), amount
+        assert not any("less interest" in line for line in quote["summary"]), quote["summary"]
+    shorter = await call(
+        client, PREPAY_QUOTE, {"loan": loan["id"], "amount": "60000.00", "prepay": "reduce_term"}
+    )
+    cancelled = {line["installment"] for line in shorter["allocation"] if "cancelled" in line["explanation"]}
+    schedule = await call(client, SCHEDULE, {"loan": loan["id"]})
+    # What the cancelled installments would have charged, and nothing of installment 1's, paid now.
+    assert cancelled and minor(shorter["interest_saved"]) == sum(
+        minor(line["interest"]) for line in schedule["lines"] if line["number"] in cancelled
+    )

@@ -7,7 +7,7 @@ The test loan (tests/helpers/loans.py): 250,000.00 NGN at 24% over 12 monthly an
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -195,6 +195,17 @@ async def test_a_repayment_records_once_by_reference_or_idempotency_key(
     keyed = {**args, "reference": ref(), "idempotency_key": f"key-{uuid.uuid4().hex}"}
     once = await call(client, REPAY, keyed)
     assert (await call(client, REPAY, keyed))["id"] == once["id"]
+    # The same payment written otherwise is a replay (a probe's find: "1000" for "1000.00" was a
+    # conflict under its key, though its reference alone replayed it): the loan by its application's
+    # reference, the amount without its decimals, the instant in another offset.
+    instant = datetime.fromisoformat(keyed["paid_at"]).astimezone(timezone(timedelta(hours=-5)))
+    written_otherwise = {
+        **keyed,
+        "loan": loan["application_reference"],
+        "amount": "1000",
+        "paid_at": instant.isoformat(),
+    }
+    assert (await call(client, REPAY, written_otherwise))["id"] == once["id"]
     assert await refused(client, REPAY, {**keyed, "amount": "3.00"}) == "conflict"
     assert await counts(core_db) == (before[0] + 1, before[1] + 2)  # its repayment and settlement journals
     assert minor((await call(client, GET_LOAN, {"loan": loan["id"]}))["overdue"]) == 2_363_990 - 200_000
