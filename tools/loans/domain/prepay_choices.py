@@ -10,7 +10,9 @@ wants the extra money to repay principal says how the loan changes:
 - ``reduce_installment``: the installments still to come keep their number and dates, and are
   recalculated on the lower balance (``schedules.build_schedule`` with the loan's rate, method and
   frequency, the first of them due on its date): each owes less. An installment never owes more interest
-  than it did before, and one partly paid ahead of its date keeps what it owes.
+  than it did before, and one partly paid ahead of its date keeps what it owes. Where recalculating would
+  raise one (the last installment an earlier ``reduce_term`` left short), each installment's principal
+  and interest fall in proportion instead, so the schedule keeps its shape and none owes more.
 
 Either way the prepayment pays principal only: interest follows the (new) schedule, and the interest of
 the next installment is not charged early. A prepayment that would repay all the principal without the
@@ -81,9 +83,14 @@ def reamortize(
         method=terms.method,
         frequency=terms.frequency,
     )
-    new = {item.number: line for item, line in zip(fresh, schedule.installments, strict=True)}
+    new = {
+        item.number: (line.principal, line.interest)
+        for item, line in zip(fresh, schedule.installments, strict=True)
+    }
+    if any(sum(new[item.number]) > item.principal + item.interest for item in fresh):
+        new = _in_proportion(fresh, prepaid)
     reductions = [
-        max(0, item.principal - new[item.number].principal) if item.number in new else 0 for item in future
+        max(0, item.principal - new[item.number][0]) if item.number in new else 0 for item in future
     ]
     excess = sum(reductions) - prepaid  # never negative: the falls sum to ``prepaid`` before clipping
     for k in reversed(range(len(reductions))):
@@ -91,11 +98,27 @@ def reamortize(
         reductions[k] -= take
         excess -= take
     owed = [
-        replace(
-            item, principal=new[item.number].principal, interest=min(item.interest, new[item.number].interest)
-        )
+        replace(item, principal=new[item.number][0], interest=min(item.interest, new[item.number][1]))
         if item.number in new
         else item
         for item in future
     ]
     return owed, reductions
+
+
+def _in_proportion(fresh: Sequence[Outstanding], prepaid: int) -> dict[int, tuple[int, int]]:
+    """Each installment's (principal, interest) scaled by the principal left over the principal before:
+    interest on a declining balance scales with it. Principal rounded down, the minor units that leaves
+    going to the first installments; interest half-up."""
+    before = sum(item.principal for item in fresh)
+    after = before - prepaid
+    principal = {item.number: item.principal * after // before for item in fresh}
+    short = after - sum(principal.values())
+    for item in fresh:
+        if short and principal[item.number] < item.principal:
+            principal[item.number] += 1
+            short -= 1
+    return {
+        item.number: (principal[item.number], (item.interest * after * 2 + before) // (2 * before))
+        for item in fresh
+    }

@@ -183,6 +183,28 @@ def test_reduce_installment_keeps_an_installment_partly_paid_ahead_as_it_is() ->
         allocate_payment(1, fresh, AS_OF, "NGN", prepay=Prepay.REDUCE_INSTALLMENT, terms=terms)
 
 
+@pytest.mark.parametrize("method", ["annuity", "flat", "declining_balance"])
+def test_reduce_installment_after_reduce_term_lowers_every_installment(method: str) -> None:
+    # A probe's find: reduce_term left installment 12 short; a reduce_installment then re-levelled 4-12,
+    # lowering 4-11 and raising 12 (8,639.89 -> 21,748.66 on the loan the probe used).
+    terms = LoanTerms(Decimal("0.24"), method, "monthly")
+    shortened = allocate_payment(
+        1_445_596 + 600_000, loan_from_installment_3(), AS_OF, "NGN", prepay="reduce_term"
+    )
+    before = {item.number: item for item in shortened.remaining if item.number > 3}
+    assert before[12].total < before[11].total  # the last one is short
+    again = allocate_payment(
+        500_000, list(before.values()), AS_OF, "NGN", prepay="reduce_installment", terms=terms
+    )
+    after = {item.number: item for item in again.remaining}
+    assert after.keys() == before.keys() and again.prepaid_principal == 500_000
+    assert all(after[n].total < before[n].total for n in before), [
+        (n, before[n].total, after[n].total) for n in before
+    ]
+    assert sum(i.principal for i in after.values()) == sum(i.principal for i in before.values()) - 500_000
+    assert after[12].total < after[11].total  # it keeps its shape
+
+
 def test_a_prepayment_of_all_the_principal_without_the_accrued_interest_is_refused() -> None:
     # 1,445,596 due + 7,718,178 of principal to come, short of the 47,000 accrued: that is a settlement.
     for prepay in Prepay:
