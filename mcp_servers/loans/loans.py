@@ -185,8 +185,10 @@ async def record_repayment(
     order, interest then principal, ahead of their dates (the term and installments do not change),
     unless the borrower chose ``prepay`` (quote it first with quote_prepayment). A payment of at
     least quote_early_settlement's total settles the loan, with the interest accrued since the last
-    due date; one that covers all the principal but only part of that interest (a quote paid after
-    its day) settles it but for the difference, owed with the next installment. Anything beyond a
+    due date; one short of it by no more than interest (that accrued plus the interest it pays on
+    installments due, or the next installment's: a quote paid after its day, or a little short)
+    settles it but for the difference, owed with the next installment, and cancels the later
+    installments. Anything beyond a
     full payoff is held as a credit for the borrower. A paid-off loan is
     closed; a delinquent loan whose arrears are paid is active again. The repayment journal and the
     platform's interest share post in the same transaction.

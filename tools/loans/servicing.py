@@ -380,7 +380,7 @@ async def quote_early_settlement(
         installments = without_late_fees(
             installments, await unearned_fees(deps, loan, installments, last, history, None)
         )
-        quote = settlement_quote(loan, installments, day, valid_days)
+        quote = settlement_quote(loan, installments, day, valid_days, deps.policy.late_fees(loan.currency))
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from None
     return quote_view(loan, quote)

@@ -228,17 +228,18 @@ def repayment_summary(r: RepaymentRecord, currency: str) -> list[str]:
             f"Partial payment: {m(r.overdue_after_minor, currency)} of what is due is still unpaid; the "
             "oldest arrears were paid first"
         )
-    if r.to_accrued_interest_minor and r.status_after == LoanStatus.CLOSED:
+    if r.to_accrued_interest_minor:
         text.append(
             f"{m(r.to_accrued_interest_minor, currency)} of interest accrued since the last due date, "
             "charged because this payment settles the loan"
         )
-    elif r.to_accrued_interest_minor:
+    if r.prepay is None and r.prepaid_principal_minor and r.status_after != LoanStatus.CLOSED:
+        # A payoff a little short (domain.repayments): said whatever it lacked, accrued interest or not.
         text.append(
-            f"{m(r.to_accrued_interest_minor, currency)} of interest accrued since the last due date: this "
-            f"payment settles the loan but for {m(r.outstanding_after_minor, currency)}, the interest of the "
-            "days since the settlement quote it matches was good (quote_early_settlement says the amount "
-            "now); that much is owed with the next installment and the later installments are cancelled"
+            f"This payment settles the loan but for {m(r.outstanding_after_minor, currency)}, what it lacked "
+            "of the payoff on its date (quote_early_settlement says what settles the loan now, with any "
+            "late fee charged since a quote): that much is owed with the next installment, with interest "
+            "on it alone, and the later installments are cancelled"
         )
     if r.paid_ahead_minor:
         text.append(

@@ -13,7 +13,18 @@ from fastmcp import Client
 
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
-from tests.helpers.loans import QUOTE, RECONCILE, REPAY, SCHEDULE, active_loan, balance, call, money, paid_at
+from tests.helpers.loans import (
+    AGE,
+    QUOTE,
+    RECONCILE,
+    REPAY,
+    SCHEDULE,
+    active_loan,
+    balance,
+    call,
+    money,
+    paid_at,
+)
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
 
@@ -127,5 +138,44 @@ async def test_a_quote_paid_one_unit_short_on_a_day_nothing_accrued_leaves_that_
     assert await balance(core_db, "provider", "interest_income", provider["id"]) == 0
     closed = await repay(client, loan, money(1)["amount"], clock)
     assert (closed["loan_status"], closed["credit"]) == ("closed", money(0))
+    principal(uid("op"), Role.OPERATOR)
+    assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_a_payoff_short_by_the_interest_due_says_it_settles_and_cancels(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: 250,000.00 paid on installment 1's due date (no interest accrued that day) is a
+    payoff short of installment 1's 5,000.00 of interest: it cancelled installments 3-12, and its
+    summary said nothing of it."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days)
+    principal(uid("svc"), Role.SERVICE)
+    paid = await repay(client, loan, "250000.00", clock)
+    assert (paid["loan_status"], paid["to_accrued_interest"]) == ("active", money(0))
+    settles = [line for line in paid["summary"] if "settles the loan but for" in line]
+    assert settles and "later installments are cancelled" in settles[0], paid["summary"]
+    assert f"₦{Decimal(paid['outstanding_after']['amount']):,}" in settles[0]
+    lines = (await call(client, SCHEDULE, {"loan": loan["id"]}))["lines"]
+    assert [line["status"] for line in lines] == ["paid", "upcoming"] + ["cancelled"] * 10
+
+
+async def test_a_quote_good_for_days_includes_a_late_fee_falling_due_within_them(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: a quote good for 7 days from two days past a due date, paid on its fifth day
+    after aging charged installment 1's late fee, left the loan owing the fee (866.69 net)."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + 2)
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"], "valid_days": 7})
+    assert any("includes the late fees aging charges" in line for line in quote["lines"]), quote["lines"]
+    clock.move(days=5)
+    principal(uid("op-aging"), Role.OPERATOR)
+    fees = (await call(client, AGE, {}))["late_fees"]
+    assert [f["installment"] for f in fees if f["loan_id"] == loan["id"]] == [1]
+    principal(uid("svc"), Role.SERVICE)
+    paid = await repay(client, loan, quote["total"]["amount"], clock)
+    assert paid["loan_status"] == "closed" and paid["outstanding_after"] == money(0), paid["summary"]
     principal(uid("op"), Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True
