@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from mcp_servers.elicitation import still_as_asked
+from tools.credit.personal_data import bank_account_of
 from tools.ledger import ledger
 from tools.loans import loans
 from tools.loans.domain.loans import LoanRecord
@@ -14,6 +16,7 @@ from tools.loans.loans import WriteOffCheck
 from tools.loans.models.loans import LoanView
 from tools.marketplace import offers
 from tools.payments import payments, retries
+from tools.platform.domain.pii import mask
 from tools.platform.errors import Conflict
 from tools.platform.models import Money
 from tools.platform.principal import Principal
@@ -48,14 +51,25 @@ async def _accept_offer(deps: Any, caller: Principal, args: dict[str, Any]) -> s
     )
 
 
+async def _paid_into(deps: Any, application_id: UUID) -> str:
+    # Masked, as an application shows it to anyone: the person sees where the money goes, and the
+    # account a payout goes to is fixed at submission, so a confirmed payout cannot be redirected.
+    app = await deps.payments.applications.get(str(application_id))
+    bank = None if app is None else bank_account_of(deps.payments.vault, app)
+    if bank is None:
+        return "no bank account (the application has none: it cannot be paid out)"
+    return f"bank account {mask(bank.account_number)} at bank {bank.bank_code}"
+
+
 async def _disburse_loan(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
-    # The loan's own row says all of it: no schedule or timeline is read for the question.
+    # The loan's own row and its account: no schedule or timeline is read for the question.
     loan = await loans.visible_loan(deps.loans, caller, args["loan"])
     net = Money.from_minor(loan.amount_financed_minor, loan.currency)
     principal = Money.from_minor(loan.principal_minor, loan.currency)
     return (
         f"Pay out {_money(net)} for loan {loan.id} (application "
-        f"{loan.application_reference}) to borrower {loan.borrower_id}'s bank account: principal "
+        f"{loan.application_reference}) to borrower {loan.borrower_id}'s "
+        f"{await _paid_into(deps, loan.application_id)}: principal "
         f"{_money(principal)} at APR {loan.apr_percent}%, lender {loan.provider_id}"
     )
 
@@ -97,9 +111,10 @@ async def _reverse_journal(deps: Any, caller: Principal, args: dict[str, Any]) -
 
 async def _retry_disbursement(deps: Any, caller: Principal, args: dict[str, Any]) -> str:
     failed = await payments.get_payment(deps.payments, caller, retries.parse_payment(args["payment"]))
+    loan = await loans.visible_loan(deps.loans, caller, str(failed.loan_id))
     return (
         f"Pay out {_money(failed.amount)} again for loan {failed.loan_id}: payment {failed.id} is "
-        f"{failed.status}; a new payout goes to the borrower's bank account"
+        f"{failed.status}; a new payout goes to the borrower's {await _paid_into(deps, loan.application_id)}"
     )
 
 

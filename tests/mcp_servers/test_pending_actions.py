@@ -13,6 +13,7 @@ from fastmcp import Client, FastMCP
 from mcp_servers.runtime import Runtime
 from tests.helpers.bidding import ACCEPT, as_borrower, market, place
 from tests.helpers.clock import MovableClock
+from tests.helpers.common import TEST_ACCOUNT_NUMBER
 from tests.helpers.confirm import CONFIRM, pending_id
 from tests.helpers.errors import error_of
 from tests.helpers.payments import DISBURSE, key, pending_loan
@@ -72,6 +73,9 @@ async def test_staff_see_every_pending_action_others_only_their_own(
     summary = await core_db.fetchval("SELECT summary FROM caas_core.pending_actions WHERE id = $1", action)
     mine = (await listed(bare))[action]
     assert mine["summary"] == summary and loan["net_disbursement"]["amount"] in summary
+    # Where the money goes, masked as the application shows it (fixed at submission).
+    assert f"bank account ****{TEST_ACCOUNT_NUMBER[-4:]} at bank 058" in summary
+    assert TEST_ACCOUNT_NUMBER not in summary
     assert (mine["tool"], mine["requested_by"], mine["status"]) == (
         "disburse_loan",
         f"service:{service}",

@@ -17,7 +17,16 @@ from tools.platform.domain.pii import mask, normalize_account_number, normalize_
 from tools.platform.ports import PersonalDataVault
 from tools.platform.principal import Principal, Role
 
-__all__ = ["CLEAR_ROLES", "Sealed", "Unsealed", "applicant_view", "national_id_index", "seal", "unseal"]
+__all__ = [
+    "CLEAR_ROLES",
+    "Sealed",
+    "Unsealed",
+    "applicant_view",
+    "bank_account_of",
+    "national_id_index",
+    "seal",
+    "unseal",
+]
 
 DOB = "applications.date_of_birth"
 NATIONAL_ID = "applications.national_id"
@@ -70,6 +79,12 @@ def seal(vault: PersonalDataVault, applicant: Applicant) -> Sealed:
             bank_account=BankAccount.model_validate_json(bank_json) if bank_json else None,
         ),
     )
+
+
+def bank_account_of(vault: PersonalDataVault, app: ApplicationRecord) -> BankAccount | None:
+    """The account ``app`` is paid out to, decrypted alone (the other fields stay sealed)."""
+    bank = app.bank_account_encrypted
+    return None if bank is None else BankAccount.model_validate_json(vault.decrypt(bank, field=BANK_ACCOUNT))
 
 
 def unseal(vault: PersonalDataVault, app: ApplicationRecord) -> Unsealed:

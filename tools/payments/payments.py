@@ -146,8 +146,9 @@ async def _request_disbursement(
     _check_route(deps, loan.currency)
     if app is None or app.bank_account_encrypted is None:
         raise Conflict(
-            f"{loan.application_reference} has no bank account to pay into; the borrower adds it to the "
-            "application first"
+            f"{loan.application_reference} has no bank account to pay into, and none can be added once an "
+            "application is submitted: cancel the loan (cancel_loan), and the borrower applies again with "
+            "their bank account"
         )
     payment = await uow.payments.insert(
         NewPayment(

@@ -16,9 +16,19 @@ from fastmcp import Client
 
 from adapters.payments.onasis_gateway import OnasisGateway
 from mcp_servers.runtime import Runtime
-from tests.helpers.common import TEST_ACCOUNT_NUMBER
+from tests.helpers.common import TEST_ACCOUNT_NUMBER, application
 from tests.helpers.errors import error_of
-from tests.helpers.loans import GET_LOAN, RECONCILE, active_loan, call, refused
+from tests.helpers.loans import (
+    GET_LOAN,
+    ORIGINATE,
+    RECONCILE,
+    accept_bid,
+    active_loan,
+    approved_application,
+    call,
+    lender,
+    refused,
+)
 from tests.helpers.payments import (
     COLLECT,
     DISBURSE,
@@ -111,6 +121,27 @@ async def test_disburse_loan_is_refused_for_borrowers_unknown_loans_and_loans_al
         await refused(client, DISBURSE, {"loan": active["id"], "idempotency_key": key()})
         == "permission_denied"
     )
+
+
+async def test_a_loan_whose_application_has_no_bank_account_says_what_can_be_done(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection
+) -> None:
+    # A probe's find: the refusal said "the borrower adds it to the application first", which no tool
+    # does once an application is submitted.
+    provider = await lender(client, principal)
+    applicant = {k: v for k, v in application()["applicant"].items() if k != "bank_account"}
+    app = await approved_application(client, principal, core_db, applicant=applicant)
+    await accept_bid(runtime, core_db, app, provider)
+    principal(uid("op"), Role.OPERATOR)
+    loan = await call(client, ORIGINATE, {"application": app["id"]})
+    result = await client.call_tool(
+        DISBURSE, {"loan": loan["id"], "idempotency_key": key()}, raise_on_error=False
+    )
+    error = error_of(result)
+    assert error is not None and error["code"] == "conflict", error
+    assert "none can be added once an application is submitted" in error["message"]
+    assert "cancel_loan" in error["message"] and "adds it to the application" not in error["message"]
+    assert await loan_status(core_db, loan["id"]) == "pending_disbursement"
 
 
 async def test_the_worker_sends_the_transfer_and_verification_activates_the_loan_with_a_reconciled_ledger(
