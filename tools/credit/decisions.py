@@ -156,6 +156,12 @@ async def approve_application(
         kyc = kyc_status(verified)
         if not kyc.complete:
             raise Conflict(f"{app.reference} cannot be approved without {' and '.join(kyc.missing())}")
+        if app.bank_account_encrypted is None:  # else approved, originated, then never paid out
+            raise Conflict(
+                f"{app.reference} cannot be approved: it has no bank account to pay the loan into, and none "
+                "can be added once an application is submitted; the borrower withdraws it "
+                "(withdraw_application) and applies again with their bank account"
+            )
         bureau = _bureau_of(await uow.risk.latest_assessment(app.id))
         terms = (amount, months or app.term_months or 1)
         paying = _offered_installment(offer, deps.clock.today())

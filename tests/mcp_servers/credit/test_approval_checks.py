@@ -131,3 +131,26 @@ async def test_whoever_edited_the_draft_cannot_approve_it_after_others_moved_it_
         APPROVE, {"application": app["id"], "comment": COMMENT}, raise_on_error=False
     )
     assert error_code(result) == "permission_denied" and "you edited" in error_message(result)
+
+
+async def test_an_application_without_a_bank_account_is_not_approved(
+    client: Client, principal: Any, country: str
+) -> None:
+    # A probe's find: approved and originated, its loan could never be paid out, and the refusal at
+    # disbursement pointed to an action no tool offers.
+    provider = await lender(client, principal, country)
+    applicant = {k: v for k, v in body()["applicant"].items() if k != "bank_account"}
+    app = await open_application(client, principal, country, applicant=applicant)
+    await verify_kyc(client, principal, app, "proof_of_income")
+    await invite(client, principal, app)
+    offer = await place(client, principal, app, provider)
+    as_borrower(principal, app)
+    await call(client, ACCEPT, {"application": app["id"], "bid": offer["id"], "idempotency_key": key()})
+    principal(uid("op-checker"), Role.OPERATOR)
+    result = await client.call_tool(
+        APPROVE, {"application": app["id"], "comment": COMMENT}, raise_on_error=False
+    )
+    assert error_code(result) == "conflict"
+    assert "no bank account" in error_message(result) and "withdraw_application" in error_message(result)
+    timeline = await call(client, TIMELINE, {"application": app["id"]})
+    assert timeline["status"] == "offer_accepted", timeline["status"]
