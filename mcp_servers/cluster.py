@@ -140,15 +140,24 @@ def _end_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _child_env(settings: Settings, slot: Slot, metrics_dir: str) -> dict[str, str]:
+def shared_secrets(settings: Settings) -> dict[str, str]:
+    """The webhook secrets every child is given, made once for them all when none is set: each child
+    runs its own in-process sandbox, and a webhook from child A's sandbox may arrive at child B, so
+    every child must sign and check with the same ones."""
+    if settings.onasis_gateway_url is not None:
+        return {}
+    names = ("PAYSTACK_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+    return {name: os.environ.get(name) or secrets.token_hex(32) for name in names}
+
+
+def _child_env(slot: Slot, metrics_dir: str, shared: dict[str, str]) -> dict[str, str]:
     # prometheus_client reads METRICS_ENV when imported: it must be in the child's environment at start.
-    env = {**os.environ, CHILD_ENV: f"{slot.index}/{slot.count}/{slot.fd}", METRICS_ENV: metrics_dir}
-    if settings.onasis_gateway_url is None:
-        # Each child runs its own in-process sandbox; a webhook from child A's sandbox may arrive at
-        # child B, so every child must sign and check with the same secrets.
-        for name in ("PAYSTACK_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
-            env.setdefault(name, secrets.token_hex(32))
-    return env
+    return {
+        **os.environ,
+        **shared,
+        CHILD_ENV: f"{slot.index}/{slot.count}/{slot.fd}",
+        METRICS_ENV: metrics_dir,
+    }
 
 
 def address(
@@ -233,8 +242,9 @@ def supervise(
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    shared = shared_secrets(settings)
     for index, sock in enumerate(sockets):
-        env = _child_env(settings, Slot(index, count, sock.fileno()), metrics_dir)
+        env = _child_env(Slot(index, count, sock.fileno()), metrics_dir, shared)
         cmd = [sys.executable, "-m", "mcp_servers.cli", *argv]
         children.append(
             subprocess.Popen(cmd, env=env, pass_fds=(sock.fileno(),), preexec_fn=_end_with_parent)  # noqa: S603
@@ -259,7 +269,9 @@ def _watch(
 ) -> int:
     died: int | None = None
     gone: set[int] = set()
-    while any(child.poll() is None for child in children):
+    # Every child polled each round (a list, not any()'s short cut): one that died behind a live one is
+    # seen, and reaped.
+    while [child.poll() for child in children].count(None):
         for child in children:
             if child.returncode is not None and child.pid not in gone:
                 gone.add(child.pid)

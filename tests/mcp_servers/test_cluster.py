@@ -31,6 +31,7 @@ from tests.helpers.pgbouncer import core_env
 pytestmark = pytest.mark.subprocess
 
 LIST = "credit_list_applications"
+WEBHOOK_SECRETS = ("PAYSTACK_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
 
 
 @asynccontextmanager
@@ -45,6 +46,8 @@ async def two_processes(
         CAAS_REGISTRY="false",
         CAAS_SANDBOX="true",
     )
+    for name in WEBHOOK_SECRETS:  # none set: the parent makes them
+        env.pop(name, None)
     args = ("--processes", "2")
     async with serve_process(args, env, tmp_path, errors=asyncio.subprocess.PIPE) as served:
         yield served
@@ -92,6 +95,10 @@ async def test_both_processes_answer_tool_calls_on_one_port_and_sigterm_drains_t
             async with httpx.AsyncClient() as http:  # a new connection each time
                 pids.add((await http.get(f"http://127.0.0.1:{port}/health")).json()["pid"])
         assert pids == {kid.pid for kid in kids}, "both children answer /health on the one port"
+        # A probe's find: each child made its own webhook secrets, so a payout's webhook that reached
+        # the other child was refused (401) for good. One set, made by the parent, for both.
+        secrets = [{k: kid.environ().get(k) for k in WEBHOOK_SECRETS} for kid in kids]
+        assert secrets[0] == secrets[1] and all(secrets[0].values()), "one pair of webhook secrets"
         served = await calls_by_process(port, mode)
         assert set(served) == {"0", "1"}, f"tool calls by process: {served}"
         proc.send_signal(signal.SIGTERM)
@@ -157,11 +164,15 @@ def test_a_parent_killed_before_it_removed_its_metrics_directory_has_it_removed_
     assert made.name.startswith(f"caas-metrics-{os.getpid()}-") and made.parent == tmp_path
 
 
+@pytest.mark.parametrize("which", [0, 1])
 async def test_a_child_that_dies_stops_its_sibling_and_the_parent_exits_1(
-    fresh_database: Any, tmp_path: Path
+    fresh_database: Any, tmp_path: Path, which: int
 ) -> None:
+    # A probe's find: the parent looked only as far as the first child still running, so the second
+    # child's death went unseen (a zombie, the set at half strength, nothing logged).
     async with two_processes(fresh_database, tmp_path) as (proc, port):
-        dead, sibling = children(proc)
+        kids = children(proc)
+        dead, sibling = kids[which], kids[1 - which]
         dead.kill()
         assert await asyncio.wait_for(proc.wait(), 60) == 1  # nothing restarted behind the operator's back
         assert not sibling.is_running() or sibling.status() == psutil.STATUS_ZOMBIE
