@@ -19,6 +19,7 @@ import anyio
 import mcp_types
 from fastmcp.server.context import Context
 from fastmcp.server.dependencies import get_context
+from fastmcp.tools import FunctionTool, ToolResult
 from pydantic import Field, StringConstraints
 
 from database.platform.pending_actions import PgPendingActions
@@ -237,6 +238,18 @@ async def confirm_action(
         _store(runtime), rules, call, action, roles, now, may_see, in_person=in_person
     )
     tool = confirmable_tool(pending.tool)
+    result = await _run(runtime, call, pending, tool)
+    return ConfirmedAction(
+        action_id=pending.id,
+        tool=tool.name,
+        summary=pending.summary,
+        requested_by=f"{pending.requester.role}:{pending.requester.subject}",
+        result=result.structured_content or {},
+    )
+
+
+async def _run(runtime: Runtime, call: Invocation, pending: PendingAction, tool: FunctionTool) -> ToolResult:
+    """Run the confirmed move as its asker asked it, and record how that went on the action."""
     # Shielded: a closed connection (or a proxy's read timeout) cancels the request, and a move cut off
     # half-way would stay confirmed though it never ran. What a person confirmed is carried out.
     with (
@@ -251,13 +264,10 @@ async def confirm_action(
             audit = AuditRecord(call, "pending_action", str(pending.id), "failed")
             await _store(runtime).fail(pending.id, _failure(exc), audit)
             raise
-    return ConfirmedAction(
-        action_id=pending.id,
-        tool=tool.name,
-        summary=pending.summary,
-        requested_by=f"{pending.requester.role}:{pending.requester.subject}",
-        result=result.structured_content or {},
-    )
+        # It ran (a replay, which writes no audit row, included): not one the workers fail as
+        # interrupted (migration 0049).
+        await _store(runtime).ran(pending.id)
+    return result
 
 
 async def _asker_in_person(

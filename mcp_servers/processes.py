@@ -40,6 +40,7 @@ QUEUES = (
     "expire_applications",
     "expire_stalled_charges",
     "fold_provider_decisions",
+    "fail_interrupted_actions",
     "age_loans",
     "repayment_reminders",
     "reconcile_ledger",

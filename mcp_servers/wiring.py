@@ -30,6 +30,7 @@ from database.monitoring.dashboard import PgMonitoringReader
 from database.notifications.due_installments import PgDueInstallments
 from database.payments.payments import PgPaymentReader
 from database.platform.jobs import PgJobStore
+from database.platform.pending_actions import fail_interrupted_actions as unran
 from database.risk.assessments import PgRiskReader
 from database.unit_of_work import PgUnitOfWork, pg_unit_of_work
 from mcp_servers.config import Settings
@@ -63,14 +64,8 @@ from tools.risk.ports import RiskDeps
 if TYPE_CHECKING:
     from adapters.platform.supabase_rest import SupabaseRest
 
-__all__ = [
-    "Dependencies",
-    "PaymentSecrets",
-    "build_dependencies",
-    "build_gateway",
-    "build_workers",
-    "make_sandbox",
-]
+__all__ = ["Dependencies", "PaymentSecrets", "build_dependencies", "build_gateway", "build_workers"]
+__all__ += ["make_sandbox"]
 
 log = logging.getLogger("caas.wiring")
 
@@ -324,10 +319,12 @@ def build_workers(
         "payments": partial(send_disbursement, deps.payments, worker_invocation("payments")),
         "notifications": notification_handler(deps.notifications),
     }
+    sweep = worker_invocation("fail_interrupted_actions")
     periodic = [
         Periodic("expire_applications", timedelta(minutes=1), expire),
         Periodic("expire_stalled_charges", timedelta(minutes=1), unstall),
         Periodic("fold_provider_decisions", timedelta(minutes=1), partial(fold_decisions, core_pool)),
+        Periodic("fail_interrupted_actions", timedelta(minutes=1), partial(unran, core_pool, clock, sweep)),
         Periodic("age_loans", timedelta(hours=1), age),
         Periodic("repayment_reminders", timedelta(hours=1), remind),
         Periodic("reconcile_ledger", timedelta(hours=1), reconcile),

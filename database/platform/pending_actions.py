@@ -10,12 +10,12 @@ import asyncpg
 
 from database.locks import KeyedAdvisoryLock
 from database.platform.audit import record_audit
-from tools.platform.confirmation import PendingAction
-from tools.platform.ports import AuditRecord, OutboxEvent
+from tools.platform.confirmation import INTERRUPTED_AFTER, PendingAction
+from tools.platform.ports import AuditRecord, Clock, Invocation, OutboxEvent
 from tools.platform.principal import Principal, Role
 from tools.platform.transactions import transaction
 
-__all__ = ["PgPendingActions"]
+__all__ = ["INTERRUPTED", "PgPendingActions", "fail_interrupted_actions"]
 
 _COLUMNS = (
     "id, tool, arguments, args_sha256, summary, requester_subject, requester_role, requester_provider_id, "
@@ -65,6 +65,23 @@ UPDATE caas_core.pending_actions SET status = 'failed', failure = $2
 WHERE id = $1 AND status = 'confirmed'
 RETURNING {_COLUMNS}
 """
+# After the move returned: a replay writes no audit row of its own (migration 0049's trigger marks the
+# others in the move's transaction).
+_RAN = "UPDATE caas_core.pending_actions SET ran_at = now() WHERE id = $1 AND ran_at IS NULL"
+# Confirmed before $1 and never ran: its process stopped before the move committed.
+_INTERRUPTED = f"""
+WITH stale AS (
+    SELECT id AS stale_id FROM caas_core.pending_actions
+    WHERE status = 'confirmed' AND ran_at IS NULL AND confirmed_at < $1
+    ORDER BY confirmed_at LIMIT 100 FOR UPDATE SKIP LOCKED
+)
+UPDATE caas_core.pending_actions SET status = 'failed', failure = $2 FROM stale WHERE id = stale_id
+RETURNING {_COLUMNS}
+"""
+INTERRUPTED = (
+    "the process running it stopped before the move finished, and nothing of it was written: nothing "
+    "ran. Call the tool again for a new confirmation"
+)
 # Newest first: every action ($1 NULL), or those one caller asked for, plus those of the tools in $3
 # on its own records (migration 0048's index).
 _NEWEST = f"""
@@ -175,6 +192,26 @@ class PgPendingActions:
             await record_audit(conn, audit, [_event(failed, "pending_action.failed")])
         return failed
 
+    async def ran(self, action_id: UUID) -> None:
+        """``action_id``'s move returned: it ran (a replay included)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(_RAN, action_id)
+
+    async def fail_interrupted(self, call: Invocation, before: datetime) -> int:
+        """Fail every action confirmed before ``before`` whose move never ran (``INTERRUPTED``), with its
+        audit row and event, a batch per transaction; how many."""
+        total = 0
+        while True:
+            async with self._pool.acquire() as conn, transaction(conn):
+                rows = await conn.fetch(_INTERRUPTED, before, INTERRUPTED)
+                for row in rows:
+                    failed = _action(row)
+                    audit = AuditRecord(call, "pending_action", str(failed.id), "failed")
+                    await record_audit(conn, audit, [_event(failed, "pending_action.failed")])
+            total += len(rows)
+            if len(rows) < 100:
+                return total
+
     async def newest(
         self,
         requester: Principal | None,
@@ -193,3 +230,9 @@ class PgPendingActions:
                 f"SELECT {_COLUMNS} FROM caas_core.pending_actions WHERE id = $1", action_id
             )
         return None if row is None else _action(row)
+
+
+async def fail_interrupted_actions(pool: asyncpg.Pool, clock: Clock, call: Invocation) -> int:
+    """The workers' sweep (every minute): fail what was confirmed ``INTERRUPTED_AFTER`` ago and never
+    ran; how many."""
+    return await PgPendingActions(pool).fail_interrupted(call, clock.now() - INTERRUPTED_AFTER)

@@ -1,6 +1,8 @@
 """A money move a person confirmed is carried out even if the caller goes away while it runs: over
 Streamable HTTP a closed connection cancels the request, and a move cut off half-way stayed
-``confirmed`` though nothing ran, and could not be confirmed again."""
+``confirmed`` though nothing ran, and could not be confirmed again. And when the process itself stops
+between the confirmation and the move's commit (a probe killed it), the workers fail the action once it
+is long past, where it had stayed ``confirmed`` for good (migration 0049)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,28 @@ from typing import Any
 import asyncpg
 from fastmcp import Client, FastMCP
 
+from database.platform.pending_actions import INTERRUPTED, PgPendingActions, fail_interrupted_actions
 from mcp_servers.composition import build_server
+from mcp_servers.platform.workers import worker_invocation
 from mcp_servers.runtime import Runtime
 from tests.helpers.clock import MovableClock
 from tests.helpers.common import serving
 from tests.helpers.confirm import CONFIRM, pending_id
 from tests.helpers.errors import error_of
 from tests.helpers.loans import GET_LOAN, WRITE_OFF, call, defaulted
+from tests.helpers.payments import DISBURSE, key, pending_loan
 from tests.helpers.risk import uid
-from tests.mcp_servers.test_confirmation_answers import REASON, lock_waiters
-from tools.platform.principal import Role
+from tests.mcp_servers.test_confirmation_answers import REASON, lock_waiters, outcome, payments_of
+from tools.platform.ports import AuditRecord, Invocation
+from tools.platform.principal import Principal, Role
+
+SWEEP = worker_invocation("fail_interrupted_actions")
+
+
+async def action_row(db: asyncpg.Connection, action: str) -> Any:
+    return await db.fetchrow(
+        "SELECT status, failure, ran_at FROM caas_core.pending_actions WHERE id = $1", action
+    )
 
 
 async def test_a_confirmed_write_off_runs_to_its_end_when_the_confirmer_disconnects(
@@ -59,3 +73,64 @@ async def test_a_confirmed_write_off_runs_to_its_end_when_the_confirmer_disconne
     status = await core_db.fetchval("SELECT status FROM caas_core.pending_actions WHERE id = $1", action)
     assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "written_off"
     assert status == "confirmed"
+
+
+async def test_an_action_whose_process_stopped_before_its_move_ran_is_failed_once_long_past(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    async with Client(server) as bare:
+        code, message = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+        assert code == "confirmation_required", message
+        action = pending_id(message)
+        # confirm_action's first step, then the process is gone: settled, and the move never ran.
+        operator = Principal(uid("op"), Role.OPERATOR)
+        settling = Invocation(operator, "admin.confirm_action", "0" * 64)
+        store = PgPendingActions(runtime.core_pool)
+        audit = AuditRecord(settling, "pending_action", action)
+        assert await store.settle(action, operator, clock.now(), audit) is not None
+        assert await fail_interrupted_actions(runtime.core_pool, clock, SWEEP) == 0  # it may still be running
+        assert (await action_row(core_db, action))["status"] == "confirmed"
+        clock.move(minutes=11)
+        assert await fail_interrupted_actions(runtime.core_pool, clock, SWEEP) >= 1
+        row = await action_row(core_db, action)
+        assert (row["status"], row["failure"], row["ran_at"]) == ("failed", INTERRUPTED, None)
+        principal(operator.subject, Role.OPERATOR)
+        code, message = await outcome(bare, CONFIRM, {"action": action})
+        assert code == "conflict" and "did not run" in message, message
+    assert await payments_of(core_db, loan) == 0
+    said = await core_db.fetchval(
+        "SELECT count(*) FROM caas_core.outbox "
+        "WHERE aggregate_id = $1 AND event_type = 'pending_action.failed'",
+        action,
+    )
+    assert said == 1
+
+
+async def test_a_confirmed_move_that_ran_is_marked_so_and_never_failed(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+) -> None:
+    loan, _ = await pending_loan(client, principal, runtime, core_db)
+    principal(uid("svc"), Role.SERVICE)
+    async with Client(server) as bare:
+        code, message = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+        assert code == "confirmation_required", message
+        principal(uid("op"), Role.OPERATOR)
+        code, done = await outcome(bare, CONFIRM, {"action": pending_id(message)})
+    assert code is None, done
+    clock.move(minutes=11)
+    await fail_interrupted_actions(runtime.core_pool, clock, SWEEP)
+    row = await action_row(core_db, pending_id(message))
+    assert row["status"] == "confirmed" and row["ran_at"] is not None
+    assert await payments_of(core_db, loan) == 1

@@ -28,6 +28,7 @@ from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal, Role
 
 __all__ = [
+    "INTERRUPTED_AFTER",
     "MAX_WAITING_ACTIONS",
     "PERSON_ROLES",
     "ConfirmationPolicy",
@@ -39,6 +40,10 @@ __all__ = [
     "refuse_unless_pending",
     "request_confirmation",
 ]
+
+# Far beyond the longest a confirmed move runs (its gateway's timeouts are seconds): a confirmed action
+# not marked ran this long after is one whose process stopped (database.platform.pending_actions).
+INTERRUPTED_AFTER = timedelta(minutes=10)
 
 # Roles a person signs in with; agents and services act for someone else.
 PERSON_ROLES = frozenset({Role.BORROWER, Role.OPERATOR, Role.ADMIN})
