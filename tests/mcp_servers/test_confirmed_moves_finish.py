@@ -75,6 +75,18 @@ async def test_a_confirmed_write_off_runs_to_its_end_when_the_confirmer_disconne
     assert status == "confirmed"
 
 
+async def payout_asked(
+    client: Client, principal: Any, runtime: Runtime, db: asyncpg.Connection
+) -> tuple[dict[str, Any], str]:
+    """A loan pending its payout, and the pending action a service's call to pay it out left."""
+    loan, _ = await pending_loan(client, principal, runtime, db)
+    principal(uid("svc"), Role.SERVICE)
+    # A service's own say-so never counts, whatever its client answers: a person confirms.
+    code, message = await outcome(client, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
+    assert code == "confirmation_required", message
+    return loan, pending_id(message)
+
+
 async def test_an_action_whose_process_stopped_before_its_move_ran_is_failed_once_long_past(
     server: FastMCP,
     client: Client,
@@ -83,12 +95,8 @@ async def test_an_action_whose_process_stopped_before_its_move_ran_is_failed_onc
     core_db: asyncpg.Connection,
     clock: MovableClock,
 ) -> None:
-    loan, _ = await pending_loan(client, principal, runtime, core_db)
-    principal(uid("svc"), Role.SERVICE)
+    loan, action = await payout_asked(client, principal, runtime, core_db)
     async with Client(server) as bare:
-        code, message = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
-        assert code == "confirmation_required", message
-        action = pending_id(message)
         # confirm_action's first step, then the process is gone: settled, and the move never ran.
         operator = Principal(uid("op"), Role.OPERATOR)
         settling = Invocation(operator, "admin.confirm_action", "0" * 64)
@@ -121,16 +129,13 @@ async def test_a_confirmed_move_that_ran_is_marked_so_and_never_failed(
     core_db: asyncpg.Connection,
     clock: MovableClock,
 ) -> None:
-    loan, _ = await pending_loan(client, principal, runtime, core_db)
-    principal(uid("svc"), Role.SERVICE)
+    loan, action = await payout_asked(client, principal, runtime, core_db)
+    principal(uid("op"), Role.OPERATOR)
     async with Client(server) as bare:
-        code, message = await outcome(bare, DISBURSE, {"loan": loan["id"], "idempotency_key": key()})
-        assert code == "confirmation_required", message
-        principal(uid("op"), Role.OPERATOR)
-        code, done = await outcome(bare, CONFIRM, {"action": pending_id(message)})
+        code, done = await outcome(bare, CONFIRM, {"action": action})
     assert code is None, done
     clock.move(minutes=11)
     await fail_interrupted_actions(runtime.core_pool, clock, SWEEP)
-    row = await action_row(core_db, pending_id(message))
+    row = await action_row(core_db, action)
     assert row["status"] == "confirmed" and row["ran_at"] is not None
     assert await payments_of(core_db, loan) == 1
