@@ -234,8 +234,10 @@ async def confirm_action(
         # Sent as it is, whatever the annotation (as the money tools' own ask, mcp_servers.toolkit):
         # annotated, it would put the protocol's whole result model in this tool's output schema.
         return cast("ConfirmedAction", in_person)
+    # Read again: a person answering in person may take minutes, and the confirmation is of when they
+    # answered (its expiry, and the sweep of interrupted moves, read it).
     pending = await confirm_pending(
-        _store(runtime), rules, call, action, roles, now, may_see, in_person=in_person
+        _store(runtime), rules, call, action, roles, runtime.clock.now(), may_see, in_person=in_person
     )
     tool = confirmable_tool(pending.tool)
     result = await _run(runtime, call, pending, tool)
@@ -252,21 +254,31 @@ async def _run(runtime: Runtime, call: Invocation, pending: PendingAction, tool:
     """Run the confirmed move as its asker asked it, and record how that went on the action."""
     # Shielded: a closed connection (or a proxy's read timeout) cancels the request, and a move cut off
     # half-way would stay confirmed though it never ran. What a person confirmed is carried out.
+    store = _store(runtime)
     with (
         confirmed_as(pending.requester, pending.args_sha256, pending.summary),
         anyio.CancelScope(shield=True),
     ):
-        try:
-            result = await tool.run(dict(pending.arguments))
-        except Exception as exc:
-            # Confirmed, but nothing ran: the action says so, rather than confirmed (and audited as
-            # succeeded) for a move that never happened.
-            audit = AuditRecord(call, "pending_action", str(pending.id), "failed")
-            await _store(runtime).fail(pending.id, _failure(exc), audit)
-            raise
-        # It ran (a replay, which writes no audit row, included): not one the workers fail as
-        # interrupted (migration 0049).
-        await _store(runtime).ran(pending.id)
+        async with store.running(pending.id):
+            result = await _moved(store, call, pending, tool)
+    return result
+
+
+async def _moved(
+    store: PgPendingActions, call: Invocation, pending: PendingAction, tool: FunctionTool
+) -> ToolResult:
+    try:
+        result = await tool.run(dict(pending.arguments))
+    except Exception as exc:
+        # Confirmed, but nothing ran: the action says so, rather than confirmed (and audited as
+        # succeeded) for a move that never happened.
+        await store.fail(
+            pending.id, _failure(exc), AuditRecord(call, "pending_action", str(pending.id), "failed")
+        )
+        raise
+    # It ran (a replay, which writes no audit row, included): not one the workers fail as interrupted
+    # (migration 0049).
+    await store.ran(pending.id)
     return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -62,12 +64,17 @@ RETURNING {_COLUMNS}
 # A confirmed move that did not run: settled, with why.
 _FAIL = f"""
 UPDATE caas_core.pending_actions SET status = 'failed', failure = $2
-WHERE id = $1 AND status = 'confirmed'
+WHERE id = $1 AND status = 'confirmed' AND ran_at IS NULL
 RETURNING {_COLUMNS}
 """
 # After the move returned: a replay writes no audit row of its own (migration 0049's trigger marks the
 # others in the move's transaction).
-_RAN = "UPDATE caas_core.pending_actions SET ran_at = now() WHERE id = $1 AND ran_at IS NULL"
+_RAN = """
+UPDATE caas_core.pending_actions SET ran_at = now() WHERE id = $1 AND status = 'confirmed' AND ran_at IS NULL
+"""
+# Held while its move runs, in a transaction of its own: the sweep's FOR UPDATE SKIP LOCKED passes it by,
+# and the move's own marks (NO KEY UPDATE) do not wait for it. A process that stops lets it go.
+_HOLD = "SELECT 1 FROM caas_core.pending_actions WHERE id = $1 FOR KEY SHARE"
 # Confirmed before $1 and never ran: its process stopped before the move committed.
 _INTERRUPTED = f"""
 WITH stale AS (
@@ -191,6 +198,14 @@ class PgPendingActions:
             failed = _action(row)
             await record_audit(conn, audit, [_event(failed, "pending_action.failed")])
         return failed
+
+    @asynccontextmanager
+    async def running(self, action_id: UUID) -> AsyncIterator[None]:
+        """While ``action_id``'s move runs: however long it waits (a lock, a gateway), the sweep does not
+        take it for one whose process stopped."""
+        async with self._pool.acquire() as conn, transaction(conn):
+            await conn.execute(_HOLD, action_id)
+            yield
 
     async def ran(self, action_id: UUID) -> None:
         """``action_id``'s move returned: it ran (a replay included)."""

@@ -139,3 +139,38 @@ async def test_a_confirmed_move_that_ran_is_marked_so_and_never_failed(
     row = await action_row(core_db, action)
     assert row["status"] == "confirmed" and row["ran_at"] is not None
     assert await payments_of(core_db, loan) == 1
+
+
+async def test_the_sweep_leaves_an_action_whose_move_is_still_running(
+    server: FastMCP,
+    client: Client,
+    principal: Any,
+    runtime: Runtime,
+    core_db: asyncpg.Connection,
+    clock: MovableClock,
+) -> None:
+    # A probe's find: a write-off waiting for its loan's lock past ten minutes was failed as interrupted
+    # ("nothing ran"), then committed.
+    loan = await defaulted(client, principal, runtime, core_db, clock)
+    principal(uid("admin-a"), Role.ADMIN)
+    async with Client(server) as bare:
+        code, message = await outcome(bare, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
+        assert code == "confirmation_required", message
+        action = pending_id(message)
+        holding = core_db.transaction()  # the write-off waits for the loan
+        await holding.start()
+        await core_db.execute("SELECT 1 FROM caas_core.loans WHERE id = $1 FOR NO KEY UPDATE", loan["id"])
+        principal(uid("admin-b"), Role.ADMIN)
+        confirming = asyncio.create_task(outcome(bare, CONFIRM, {"action": action}))
+        try:
+            await lock_waiters(core_db, 1)
+            clock.move(minutes=11)
+            await fail_interrupted_actions(runtime.core_pool, clock, SWEEP)
+            assert (await action_row(core_db, action))["status"] == "confirmed"  # passed by
+        finally:
+            await holding.rollback()
+        code, done = await confirming
+    assert code is None, done
+    row = await action_row(core_db, action)
+    assert row["status"] == "confirmed" and row["ran_at"] is not None
+    assert (await call(client, GET_LOAN, {"loan": loan["id"]}))["status"] == "written_off"
