@@ -25,6 +25,7 @@ from tests.helpers.loans import (
     money,
     paid_at,
 )
+from tests.helpers.payments import COLLECT
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
 
@@ -179,3 +180,21 @@ async def test_a_quote_good_for_days_includes_a_late_fee_falling_due_within_them
     assert paid["loan_status"] == "closed" and paid["outstanding_after"] == money(0), paid["summary"]
     principal(uid("op"), Role.OPERATOR)
     assert (await call(client, RECONCILE, {}))["consistent"] is True
+
+
+async def test_todays_quote_is_what_settles_today_and_may_be_collected(
+    client: Client, principal: Any, runtime: Runtime, core_db: asyncpg.Connection, clock: MovableClock
+) -> None:
+    """A probe's find: a day past installment 1's grace period, before aging ran, today's quote counted
+    the late fee aging had yet to charge: collect_repayment refused the quote's total (more than settles
+    today), and recording it closed the loan with the fee as a credit."""
+    loan, _ = await active_loan(client, principal, runtime, core_db)
+    clock.move(days=(date.fromisoformat(loan["first_due_date"]) - clock.today()).days + 6)
+    principal(loan["borrower_id"], Role.BORROWER)
+    quote = await call(client, QUOTE, {"loan": loan["id"]})
+    assert not any("late fees aging charges" in line for line in quote["lines"]), quote["lines"]
+    collect = {"loan": loan["id"], "amount": quote["total"]["amount"], "idempotency_key": uuid.uuid4().hex}
+    assert (await call(client, COLLECT, collect))["status"] == "sent"
+    principal(uid("svc"), Role.SERVICE)
+    paid = await repay(client, loan, quote["total"]["amount"], clock)
+    assert (paid["loan_status"], paid["credit"]) == ("closed", money(0))

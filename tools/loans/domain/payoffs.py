@@ -5,8 +5,9 @@
 outstanding principal, less interest of installments not yet due already paid ahead, and never more than
 those installments' unpaid interest. Past the last open installment nothing more accrues (late fees apply
 instead). A quote good for some days is the payoff of the costliest of them, with the late fees aging
-charges by that day on installments still unpaid (given the loan's late-fee policy): paying it on any
-day of its window settles the loan, and paid before a fee falls due the fee's part is a credit. A
+charges by that day on installments still unpaid (given the loan's late-fee policy; on the quote's own
+day only those already charged): paying it on any day of its window settles the loan, and paid before
+a fee falls due the fee's part is a credit. A
 repayment pays accrued
 interest only when it settles the loan, in full or a little short (``domain.repayments``); short of
 that, money beyond what is due pays the next installments in order (or, by the borrower's
@@ -56,7 +57,9 @@ def settlement_quote(
     end = as_of + timedelta(days=valid_days)
     quotes = []
     for day in (as_of + timedelta(days=k) for k in range(valid_days + 1)):
-        charged = _charged_by(loan, installments, day, late_fees)
+        # Not on the quote's own day: what settles today is what the loan owes now (collect_repayment
+        # caps a collection at it); a fee aging has yet to charge today is in the days after.
+        charged = _charged_by(loan, installments, day, late_fees) if day > as_of else ()
         quote = _payoff_on(loan, _with_fees(installments, charged, day), as_of, day, end)
         if charged:
             fees = ", ".join(
