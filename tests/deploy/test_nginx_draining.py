@@ -18,6 +18,7 @@ import pytest
 from tests.deploy.test_nginx import PAYSTACK_SECRET, nginx, shipped_upstreams
 from tests.helpers.common import JWT_ISSUER, JWT_SECRET, application, free_port, make_jwt
 from tests.helpers.deploy import caas_serve
+from tests.helpers.locks import lock_waiters
 
 pytestmark = pytest.mark.subprocess
 
@@ -38,19 +39,6 @@ def request(method: str, params: dict[str, Any], token: str) -> tuple[dict[str, 
     if method == "tools/call":
         headers["Mcp-Name"] = params["name"]
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": META}}, headers
-
-
-async def lock_waiters(conn: asyncpg.Connection) -> None:
-    for _ in range(600):
-        await conn.execute("SELECT pg_stat_clear_snapshot()")
-        waiting = await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call on the draining replica never waited for the lock")
 
 
 async def test_a_draining_replica_hands_new_calls_to_the_other(fresh_database: Any, tmp_path: Path) -> None:

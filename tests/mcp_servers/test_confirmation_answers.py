@@ -19,6 +19,7 @@ from tests.helpers.clock import MovableClock
 from tests.helpers.confirm import CONFIRM, pending_id
 from tests.helpers.errors import error_of
 from tests.helpers.loans import GET_LOAN, REPAY, WRITE_OFF, call, defaulted, paid_at
+from tests.helpers.locks import hold_loan, lock_waiters
 from tests.helpers.payments import DISBURSE, key, pending_loan
 from tests.helpers.risk import uid
 from tools.platform.principal import Role
@@ -223,20 +224,6 @@ async def test_confirming_again_after_the_move_ran_says_it_was_confirmed(
     assert "Nothing ran" not in message
 
 
-async def lock_waiters(db: asyncpg.Connection, n: int) -> None:
-    """Until ``n`` of this database's backends wait for a lock (a test's transaction holds one)."""
-    for _ in range(600):
-        await db.execute("SELECT pg_stat_clear_snapshot()")  # else read once per transaction
-        waiting = await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"
-        )
-        if waiting >= n:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{n} backends never waited for a lock")
-
-
 @pytest.mark.parametrize("how", ["pending_action", "legacy", "2026-07-28"])
 async def test_a_repayment_landing_after_the_answer_is_not_written_off_as_it_then_stands(
     server: FastMCP,
@@ -267,9 +254,7 @@ async def test_a_repayment_landing_after_the_answer_is_not_written_off_as_it_the
             write_off = outcome(bare, CONFIRM, {"action": pending_id(message)})
         else:
             write_off = outcome(person, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
-        holding = core_db.transaction()
-        await holding.start()
-        await core_db.execute("SELECT 1 FROM caas_core.loans WHERE id = $1 FOR NO KEY UPDATE", loan["id"])
+        holding = await hold_loan(core_db, loan["id"])
         confirmer = runtime.principals.current()
         principal(uid("svc"), Role.SERVICE)
         pay = {"loan": loan["id"], "amount": "1000.00", "paid_at": paid_at(clock), "reference": uid("p")}

@@ -21,9 +21,10 @@ from tests.helpers.common import serving
 from tests.helpers.confirm import CONFIRM, pending_id
 from tests.helpers.errors import error_of
 from tests.helpers.loans import GET_LOAN, WRITE_OFF, call, defaulted
+from tests.helpers.locks import hold_loan, lock_waiters
 from tests.helpers.payments import DISBURSE, key, pending_loan
 from tests.helpers.risk import uid
-from tests.mcp_servers.test_confirmation_answers import REASON, lock_waiters, outcome, payments_of
+from tests.mcp_servers.test_confirmation_answers import REASON, outcome, payments_of
 from tools.platform.ports import AuditRecord, Invocation
 from tools.platform.principal import Principal, Role
 
@@ -52,9 +53,7 @@ async def test_a_confirmed_write_off_runs_to_its_end_when_the_confirmer_disconne
         )
     assert error is not None and error["code"] == "confirmation_required", error
     action = pending_id(error["message"])
-    holding = core_db.transaction()  # the write-off waits for the loan, as behind a repayment
-    await holding.start()
-    await core_db.execute("SELECT 1 FROM caas_core.loans WHERE id = $1 FOR NO KEY UPDATE", loan["id"])
+    holding = await hold_loan(core_db, loan["id"])  # the write-off waits for the loan
     async with serving(build_server(runtime).http_app(path="/mcp", stateless_http=True)) as url:
         try:
             principal(uid("admin-b"), Role.ADMIN)  # this server has no token check: the test's caller
@@ -157,9 +156,7 @@ async def test_the_sweep_leaves_an_action_whose_move_is_still_running(
         code, message = await outcome(bare, WRITE_OFF, {"loan": loan["id"], "reason": REASON})
         assert code == "confirmation_required", message
         action = pending_id(message)
-        holding = core_db.transaction()  # the write-off waits for the loan
-        await holding.start()
-        await core_db.execute("SELECT 1 FROM caas_core.loans WHERE id = $1 FOR NO KEY UPDATE", loan["id"])
+        holding = await hold_loan(core_db, loan["id"])  # the write-off waits for the loan
         principal(uid("admin-b"), Role.ADMIN)
         confirming = asyncio.create_task(outcome(bare, CONFIRM, {"action": action}))
         try:
